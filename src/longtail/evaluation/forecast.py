@@ -1,0 +1,333 @@
+"""Learning-curve forecasts: where will the metric be after more labels?
+
+The curve model is the inverse power law ``m(n) = a - b · n^(-c)`` (a: the
+asymptote, b > 0: the gap, c > 0: the rate), fitted to (labels, metric)
+points by bounded, weighted least squares (`scipy.optimize.least_squares`).
+
+Weights: a point's standard deviation is its own ``metric_sd`` when given,
+else assumed to shrink like ``1/sqrt(n)`` relative to the others (later
+points of a learning curve are both less noisy and more telling about its
+tail, Figueroa et al. 2012). Points with fewer than ``min_labels`` labels are
+left out of the fit: the very first batches of a many-class problem sit on a
+different regime of the curve.
+
+Uncertainty comes from a wild residual bootstrap: the fitted curve plus the
+residuals with random signs (Rademacher), refitted ``n_boot`` times, gives a
+cloud of curves; a forecast's interval is the quantiles of those curves plus
+the observation noise of a new point at n (the residual scale at n). Because
+successive points of one learning curve share most of their labels, their
+residuals are positively correlated and understate the error of an
+extrapolation; the bootstrap residuals are therefore scaled up by
+``inflation`` (chosen on held-out Banking77 curves, see bench/forecast.py).
+
+Fallbacks: with 3 points or fewer, the rate is fixed (c = 0.5) and only a,
+b are fitted; with one point, the forecast is flat. Both widen the interval
+by the spread of the points. No fit ever goes above ``upper`` (1.0 for
+accuracy-like metrics).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize, stats
+
+from longtail.errors import InputError
+
+__all__ = ["Forecast", "LabelsNeeded", "LearningCurve", "fit_learning_curve", "power_law"]
+
+_C_FALLBACK = 0.5
+_C_BOUNDS = (0.05, 3.0)
+
+
+def power_law(n: np.ndarray | float, a: float, b: float, c: float) -> np.ndarray:
+    """``a - b · n^(-c)``, elementwise over n > 0."""
+    return a - b * np.power(np.asarray(n, dtype=np.float64), -c)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A forecast metric at `n` labels: `mean` and the interval (`lo`, `hi`) at `level`.
+
+    Unpacks as ``mean, lo, hi = curve.forecast_at(n)``.
+    """
+
+    n: float
+    mean: float
+    lo: float
+    hi: float
+    level: float
+
+    def __iter__(self):  # noqa: D105
+        return iter((self.mean, self.lo, self.hi))
+
+
+@dataclass(frozen=True)
+class LabelsNeeded:
+    """Labels needed to reach `target`: `n` (central), (`lo`, `hi`) at `level`; inf = never.
+
+    Unpacks as ``n, lo, hi = curve.labels_to_reach(target)``.
+    """
+
+    target: float
+    n: float
+    lo: float
+    hi: float
+    level: float
+
+    def __iter__(self):  # noqa: D105
+        return iter((self.n, self.lo, self.hi))
+
+
+@dataclass
+class LearningCurve:
+    """A fitted learning curve with its bootstrap cloud.
+
+    a, b, c : the fitted parameters of ``a - b · n^(-c)``.
+    n_labels, metric : (m,) the points fitted (after `min_labels`).
+    noise_sd : residual standard deviation at ``n_ref`` labels; a point at n
+        has ``noise_sd · sqrt(n_ref / n)`` (or the given metric_sd scale).
+    draws : (B, 3) bootstrap parameter draws; empty for the flat fallback.
+    method : "power_law", "fixed_rate" or "flat".
+    level : default interval level.
+    """
+
+    a: float
+    b: float
+    c: float
+    n_labels: np.ndarray
+    metric: np.ndarray
+    noise_sd: float
+    n_ref: float
+    draws: np.ndarray
+    method: str
+    level: float = 0.9
+    upper: float = 1.0
+    extra_sd: float = 0.0
+    seed: int = 0
+    _noise_z: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+
+    def predict(self, n: np.ndarray | float) -> np.ndarray:
+        """Central curve at n labels; shape of n."""
+        return np.minimum(power_law(n, self.a, self.b, self.c), self.upper)
+
+    def _cloud(self, n: float, noise: bool) -> np.ndarray:
+        """(B,) draws of the metric at n: curve draws plus, optionally, a new point's noise."""
+        if len(self.draws):
+            a, b, c = self.draws.T
+            values = a - b * np.power(float(n), -c)
+        else:
+            values = np.full(len(self._noise_z), float(self.predict(n)))
+        if noise:
+            sd = math.hypot(self.noise_sd * math.sqrt(self.n_ref / float(n)), self.extra_sd)
+            values = values + sd * self._noise_z[: len(values)]
+        return np.minimum(values, self.upper)
+
+    def forecast_at(self, n: float, level: float | None = None, *, noise: bool = True) -> Forecast:
+        """The metric at `n` labels with an interval at `level` (default the curve's, 90%).
+
+        noise=True (default) forecasts what the eval set will measure at n
+        (curve uncertainty plus measurement noise); False gives the interval
+        of the curve itself.
+        """
+        if n <= 0:
+            raise InputError(f"forecast needs a positive number of labels, got {n}")
+        level = self.level if level is None else level
+        cloud = self._cloud(n, noise)
+        alpha = (1.0 - level) / 2.0
+        lo, hi = np.quantile(cloud, [alpha, 1.0 - alpha])
+        return Forecast(float(n), float(self.predict(n)), float(lo), float(hi), float(level))
+
+    def labels_to_reach(
+        self, target: float, level: float | None = None, *, n_max: float = 1e9
+    ) -> LabelsNeeded:
+        """Total labels at which the curve reaches `target`, with an interval.
+
+        Inverts ``a - b · n^(-c) = target``: ``n = (b / (a - target))^(1/c)``;
+        inf when the asymptote is at or below the target (also for the
+        bootstrap draws, so `hi` is inf when the target is out of reach for
+        a meaningful share of plausible curves). Values above `n_max` are inf.
+        """
+        level = self.level if level is None else level
+
+        def invert(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                gap = a - target
+                n = np.where(gap > 0, np.power(np.maximum(b, 0) / gap, 1.0 / c), np.inf)
+            n = np.where(np.isnan(n), np.inf, n)
+            return np.where(n > n_max, np.inf, np.maximum(n, 1.0))
+
+        central = float(invert(np.array(self.a), np.array(self.b), np.array(self.c)))
+        if len(self.draws):
+            ns = invert(*self.draws.T)
+            alpha = (1.0 - level) / 2.0
+            # Quantiles with inf as the largest value: sort and index.
+            ns = np.sort(ns)
+            k_lo = int(np.floor(alpha * (len(ns) - 1)))
+            k_hi = int(np.ceil((1.0 - alpha) * (len(ns) - 1)))
+            lo, hi = float(ns[k_lo]), float(ns[k_hi])
+        else:
+            lo, hi = (central, math.inf) if math.isfinite(central) else (math.inf, math.inf)
+        return LabelsNeeded(float(target), central, lo, hi, float(level))
+
+    def expected_gain(
+        self, next_batch: int, n_now: float | None = None, level: float | None = None
+    ) -> Forecast:
+        """Forecast gain of the metric from `next_batch` more labels (curve only, no noise).
+
+        n_now : labels so far; default the largest fitted point. The returned
+        Forecast's `n` is ``n_now + next_batch``; mean/lo/hi are gains.
+        """
+        if next_batch <= 0:
+            raise InputError(f"next batch must add labels, got {next_batch}")
+        level = self.level if level is None else level
+        n_now = float(self.n_labels.max()) if n_now is None else float(n_now)
+        n_next = n_now + next_batch
+        mean = float(self.predict(n_next) - self.predict(n_now))
+        if len(self.draws):
+            gains = self._cloud(n_next, False) - self._cloud(n_now, False)
+            alpha = (1.0 - level) / 2.0
+            lo, hi = (float(x) for x in np.quantile(gains, [alpha, 1.0 - alpha]))
+        else:
+            lo, hi = 0.0, max(mean, 0.0)
+        return Forecast(n_next, mean, lo, hi, float(level))
+
+
+def _fit_once(
+    n: np.ndarray, y: np.ndarray, sd: np.ndarray, start: np.ndarray, fixed_c: float | None,
+    upper: float,
+) -> np.ndarray:
+    """Bounded weighted least squares; returns (a, b, c)."""
+    if fixed_c is not None:
+        # Linear in (a, b) for a fixed rate: weighted least squares, then clip.
+        design = np.column_stack([np.ones_like(n), -np.power(n, -fixed_c)]) / sd[:, None]
+        coef, *_ = np.linalg.lstsq(design, y / sd, rcond=None)
+        a, b = float(coef[0]), max(float(coef[1]), 0.0)
+        if b == 0.0:
+            a = float(np.average(y, weights=1.0 / sd**2))
+        return np.array([min(a, upper), b, fixed_c])
+
+    def residuals(p: np.ndarray) -> np.ndarray:
+        return (power_law(n, *p) - y) / sd
+
+    lower = np.array([-np.inf, 0.0, _C_BOUNDS[0]])
+    high = np.array([upper, np.inf, _C_BOUNDS[1]])
+    start = np.clip(start, lower + 1e-9, high - 1e-9)
+    result = optimize.least_squares(residuals, start, bounds=(lower, high), method="trf")
+    return result.x
+
+
+def fit_learning_curve(
+    n_labels: Sequence[float] | np.ndarray,
+    metric: Sequence[float] | np.ndarray,
+    metric_sd: Sequence[float] | np.ndarray | None = None,
+    *,
+    level: float = 0.9,
+    n_boot: int = 300,
+    seed: int = 0,
+    min_labels: float = 0,
+    inflation: float = 1.0,
+    upper: float = 1.0,
+) -> LearningCurve:
+    """Fit ``a - b · n^(-c)`` to learning-curve points and bootstrap its uncertainty.
+
+    n_labels : (m,) labels at each point (> 0).
+    metric : (m,) the eval metric at each point (accuracy, macro-F1, ...).
+    metric_sd : (m,) optional standard deviation of each point (e.g. half
+        the width of its bootstrap interval / 1.96); sets the weights.
+    level : default interval level of the forecasts (90%).
+    n_boot : bootstrap refits; 0 keeps only the central fit (intervals then
+        come from the noise alone).
+    seed : seed of the bootstrap.
+    min_labels : points with fewer labels are left out (unless that would
+        leave fewer than 3 points, then the last 3 are kept).
+    inflation : factor on the bootstrap residuals (see module docstring).
+    upper : the metric's ceiling (1.0 for accuracy).
+
+    Time: O(n_boot · m) with a small constant (one small least-squares per draw).
+    """
+    n = np.asarray(n_labels, dtype=np.float64)
+    y = np.asarray(metric, dtype=np.float64)
+    if n.ndim != 1 or y.shape != n.shape:
+        raise InputError(f"n_labels and metric must be 1-D of one length, got {n.shape}, {y.shape}")
+    if len(n) == 0:
+        raise InputError("no learning-curve points to fit")
+    if np.any(n <= 0) or not np.all(np.isfinite(n)) or not np.all(np.isfinite(y)):
+        raise InputError("learning-curve points need positive label counts and finite metrics")
+    if metric_sd is not None:
+        sd = np.asarray(metric_sd, dtype=np.float64)
+        if sd.shape != n.shape or np.any(sd <= 0):
+            raise InputError("metric_sd must be positive, one value per point")
+    else:
+        sd = np.sqrt(n.max() / n)  # relative scale only; the residuals set the level
+    order = np.argsort(n, kind="stable")
+    n, y, sd = n[order], y[order], sd[order]
+    keep = n >= min_labels
+    if keep.sum() < min(3, len(n)):
+        keep = np.zeros(len(n), dtype=bool)
+        keep[-min(3, len(n)):] = True
+    n, y, sd = n[keep], y[keep], sd[keep]
+    m = len(n)
+    rng = np.random.default_rng(seed)
+    n_ref = float(n.max())
+    sd_ref = float(np.interp(n_ref, n, sd)) if metric_sd is not None else 1.0
+
+    if m == 1:
+        noise = float(sd[0]) if metric_sd is not None else 0.02
+        z = rng.standard_normal(max(n_boot, 200))
+        return LearningCurve(
+            a=float(min(y[0], upper)), b=0.0, c=_C_FALLBACK, n_labels=n, metric=y, noise_sd=noise,
+            n_ref=n_ref, draws=np.zeros((0, 3)), method="flat", level=level, upper=upper,
+            extra_sd=0.0, seed=seed, _noise_z=z,
+        )
+
+    fixed_c = _C_FALLBACK if m <= 3 else None
+    method = "fixed_rate" if fixed_c is not None else "power_law"
+    start = _start(n, y, upper)
+    params = _fit_once(n, y, sd, start, fixed_c, upper)
+    fitted = power_law(n, *params)
+    resid = y - fitted
+    dof = m - (2 if fixed_c is not None else 3)
+    if dof > 0:
+        scale = float(np.sqrt(np.sum((resid / sd) ** 2) / dof))
+    else:
+        scale = float(np.std(y)) if metric_sd is None else 1.0
+    if metric_sd is not None:
+        scale = max(scale, 1.0)  # never narrower than the points' own noise
+    noise_sd = scale * sd_ref
+
+    draws = np.zeros((0, 3))
+    if n_boot > 0:
+        # Leverage-free wild bootstrap: residuals, inflated, with random signs.
+        boot_resid = resid * inflation
+        if dof <= 0:
+            boot_resid = np.full(m, noise_sd) * sd / sd_ref * inflation
+        signs = rng.choice([-1.0, 1.0], size=(n_boot, m))
+        draws = np.empty((n_boot, 3))
+        for i in range(n_boot):
+            y_star = fitted + signs[i] * boot_resid
+            draws[i] = _fit_once(n, y_star, sd, params, fixed_c, upper)
+    z = rng.standard_normal(max(n_boot, 200))
+    return LearningCurve(
+        a=float(params[0]), b=float(params[1]), c=float(params[2]), n_labels=n, metric=y,
+        noise_sd=noise_sd, n_ref=n_ref, draws=draws, method=method, level=level, upper=upper,
+        extra_sd=0.0, seed=seed, _noise_z=z,
+    )
+
+
+def _start(n: np.ndarray, y: np.ndarray, upper: float) -> np.ndarray:
+    """A starting point: rate 0.5, a and b from a straight-line fit in n^-0.5."""
+    x = np.power(n, -_C_FALLBACK)
+    if np.ptp(x) > 0:
+        slope, intercept = np.polyfit(x, y, 1)
+    else:
+        slope, intercept = 0.0, float(y.mean())
+    a = min(float(intercept), upper - 1e-6)
+    b = max(float(-slope), 1e-3)
+    return np.array([a, b, _C_FALLBACK])
+
+
+_ = stats  # scipy.stats kept for t-quantiles in callers

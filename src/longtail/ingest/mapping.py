@@ -1,0 +1,150 @@
+"""Column mapping and per-batch validation: turn a record batch into checked arrays."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from longtail.errors import InputError
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which columns of the file mean what. Everything not mapped is kept as metadata
+    unless `metadata` names the columns to keep."""
+
+    id: str = "id"
+    text: str | None = None
+    label: str | None = None
+    vector: str | None = None          # one list<float> column
+    vector_prefix: str | None = None   # columns PREFIX0, PREFIX1, ... (numbered)
+    metadata: tuple[str, ...] | None = None
+    annotator: str | None = None
+    seconds: str | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["metadata"] = list(self.metadata) if self.metadata is not None else None
+        return d
+
+
+@dataclass
+class ResolvedColumns:
+    vector_columns: list[str] = field(default_factory=list)
+    metadata_columns: list[str] = field(default_factory=list)
+
+
+def resolve(mapping: ColumnMapping, names: list[str], path: str) -> ResolvedColumns:
+    """Check that every mapped column exists; work out vector and metadata columns."""
+    def need(col: str | None, what: str) -> None:
+        if col is not None and col not in names:
+            raise InputError(f"{path}: {what} column {col!r} not found; the file has columns: "
+                             f"{', '.join(names)}")
+
+    need(mapping.id, "id")
+    need(mapping.text, "text")
+    need(mapping.label, "label")
+    need(mapping.vector, "vector")
+    need(mapping.annotator, "annotator")
+    need(mapping.seconds, "seconds")
+    out = ResolvedColumns()
+    if mapping.vector_prefix:
+        pat = re.compile(re.escape(mapping.vector_prefix) + r"(\d+)$")
+        numbered = sorted((int(m.group(1)), n) for n in names if (m := pat.match(n)))
+        if not numbered:
+            raise InputError(f"{path}: no columns named {mapping.vector_prefix}0, "
+                             f"{mapping.vector_prefix}1, ... for --vector-prefix")
+        out.vector_columns = [n for _, n in numbered]
+    used = {mapping.id, mapping.text, mapping.label, mapping.vector, mapping.annotator,
+            mapping.seconds, *out.vector_columns} - {None}
+    if mapping.metadata is not None:
+        for col in mapping.metadata:
+            need(col, "metadata")
+        out.metadata_columns = list(mapping.metadata)
+    else:
+        out.metadata_columns = [n for n in names if n not in used]
+    return out
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def column_strings(batch: pa.RecordBatch, col: str, path: str, row0: int, *, allow_null: bool
+                   ) -> list[str | None]:
+    arr = batch.column(col)
+    if arr.null_count and not allow_null:
+        bad = _first_bad(np.asarray(arr.is_null()))
+        raise InputError(f"{path}: row {row0 + bad + 1}, column {col!r}: empty value")
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        arr = pc.cast(arr, pa.string())
+    return arr.to_pylist()
+
+
+def vectors_of(batch: pa.RecordBatch, mapping: ColumnMapping, resolved: ResolvedColumns,
+               path: str, row0: int) -> np.ndarray | None:
+    """(n, d) float32 vectors of the batch, or None when the mapping has none."""
+    if mapping.vector:
+        arr = batch.column(mapping.vector)
+        if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)
+                or pa.types.is_fixed_size_list(arr.type)):
+            raise InputError(f"{path}: column {mapping.vector!r} holds {arr.type}, not a list of "
+                             "numbers")
+        if arr.null_count:
+            bad = _first_bad(np.asarray(arr.is_null()))
+            raise InputError(f"{path}: row {row0 + bad + 1}, column {mapping.vector!r}: no vector")
+        lengths = np.asarray(pc.list_value_length(arr))
+        if len(lengths) and (lengths != lengths[0]).any():
+            bad = _first_bad(lengths != lengths[0])
+            raise InputError(f"{path}: row {row0 + bad + 1}, column {mapping.vector!r}: vector has "
+                             f"{lengths[bad]} values, expected {lengths[0]} like row {row0 + 1}")
+        values = arr.flatten()
+        if not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
+            raise InputError(f"{path}: column {mapping.vector!r} holds {values.type} values, not "
+                             "numbers")
+        dim = int(lengths[0]) if len(lengths) else 0
+        vecs = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float32)
+        vecs = vecs.reshape(len(arr), dim)
+        cols = [mapping.vector] * dim
+    elif resolved.vector_columns:
+        cols = resolved.vector_columns
+        vecs = np.empty((batch.num_rows, len(cols)), dtype=np.float32)
+        for j, col in enumerate(cols):
+            arr = batch.column(col)
+            if not (pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type)
+                    or pa.types.is_null(arr.type)):
+                values = arr.to_pylist()
+                for i, v in enumerate(values):
+                    try:
+                        float(v)
+                    except (TypeError, ValueError):
+                        raise InputError(f"{path}: row {row0 + i + 1}, column {col!r}: "
+                                         f"{v!r} is not a number") from None
+            if arr.null_count:
+                bad = _first_bad(np.asarray(arr.is_null()))
+                raise InputError(f"{path}: row {row0 + bad + 1}, column {col!r}: empty value")
+            vecs[:, j] = np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False))
+    else:
+        return None
+    finite = np.isfinite(vecs)
+    if not finite.all():
+        i, j = np.argwhere(~finite)[0]
+        col = cols[j]
+        raise InputError(f"{path}: row {row0 + i + 1}, column {col!r}: {vecs[i, j]} is not a "
+                         "finite number")
+    return vecs
+
+
+def metadata_json(batch: pa.RecordBatch, columns: list[str]) -> list[str | None]:
+    """Per row, the kept metadata columns as JSON text (None when there are none)."""
+    if not columns:
+        return [None] * batch.num_rows
+    lists = [batch.column(c).to_pylist() for c in columns]
+    dumps = json.dumps
+    return [dumps(dict(zip(columns, values, strict=True)), default=str, sort_keys=True)
+            for values in zip(*lists, strict=True)]

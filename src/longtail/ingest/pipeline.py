@@ -1,0 +1,194 @@
+"""Ingest a file into a project: all-or-nothing, idempotent, streaming."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from longtail.errors import InputError
+from longtail.ingest.mapping import (
+    ColumnMapping,
+    column_strings,
+    metadata_json,
+    resolve,
+    vectors_of,
+)
+from longtail.ingest.readers import TableSource, file_sha256
+from longtail.store import Store
+
+PRECOMPUTED = "precomputed"
+
+
+class _NothingChanged(Exception):
+    """Raised inside the transaction to roll back the batch record of a no-op ingest."""
+
+
+@dataclass
+class IngestReport:
+    file: str
+    rows: int
+    new: int
+    updated: int
+    unchanged: int
+    labels: int
+    eval_rows: int
+    vector_dim: int | None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _content_hash(text: str | None, meta: str | None, vec: np.ndarray | None) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update((text or "").encode())
+    h.update(b"\x00")
+    h.update((meta or "").encode())
+    if vec is not None:
+        h.update(b"\x00")
+        h.update(vec.tobytes())
+    return h.hexdigest()
+
+
+def ingest_file(
+    store: Store,
+    path: str | Path,
+    mapping: ColumnMapping,
+    *,
+    assign_eval: Callable[[list[str], int], np.ndarray],
+    update: bool = False,
+    vector_dtype: str = "float32",
+    progress: Callable[[int, int | None], None] | None = None,
+) -> IngestReport:
+    """Read `path`, validate every row, and add it to the project in one transaction.
+
+    `assign_eval(ids, current_eval_count)` says which new samples join the managed
+    eval split. Rows whose id is known with the same content are unchanged; a known id
+    with other content is an InputError unless `update`. Vectors are written past the
+    set's valid count before the catalog commits, so a failure leaves nothing visible.
+    Memory: O(batch rows · dim) plus the set of ids in the file.
+    """
+    source = TableSource(path)
+    where = str(source.path)
+    resolved = resolve(mapping, list(source.schema.names), where)
+    digest = file_sha256(source.path)
+    seen: dict[str, int] = {}
+    report = IngestReport(where, 0, 0, 0, 0, 0, 0, None)
+    vector_updates: list[tuple[int, np.ndarray]] = []
+    try:
+        _ingest_tx(store, source, mapping, resolved, digest, seen, report, vector_updates,
+                   assign_eval, update, vector_dtype, progress)
+    except _NothingChanged:
+        pass
+    if vector_updates:
+        vs = store.vectors(PRECOMPUTED)
+        for r, v in vector_updates:
+            vs.write(r, v[None, :])
+    return report
+
+
+def _ingest_tx(store, source, mapping, resolved, digest, seen, report, vector_updates,
+               assign_eval, update, vector_dtype, progress) -> None:  # noqa: ANN001
+    where = str(source.path)
+    with store.tx() as conn:
+        batch_id = store.add_batch(conn, where, digest, mapping.to_dict())
+        next_row = store.next_row(conn)
+        first_new_row = next_row
+        current = None  # current labels, loaded lazily when the file has labels
+        split_counts = dict(store.split_counts_conn(conn))
+        eval_count = split_counts.get("eval", 0)
+        writer = None
+        vec_info = store.vector_set_info(PRECOMPUTED, conn)
+        row0 = 0
+        for batch in source.batches():
+            n = batch.num_rows
+            ids = column_strings(batch, mapping.id, where, row0, allow_null=False)
+            for i, ext in enumerate(ids):
+                if ext in seen:
+                    raise InputError(f"{where}: row {row0 + i + 1}, column {mapping.id!r}: duplicate "
+                                     f"id {ext!r} (first seen at row {seen[ext]})")
+                seen[ext] = row0 + i + 1
+            texts = (column_strings(batch, mapping.text, where, row0, allow_null=True)
+                     if mapping.text else [None] * n)
+            vecs = vectors_of(batch, mapping, resolved, where, row0)
+            if vecs is not None:
+                dim = vecs.shape[1]
+                if vec_info is None:
+                    vec_info = store.ensure_vector_set(conn, PRECOMPUTED, dim, vector_dtype, {})
+                if vec_info["dim"] != dim:
+                    raise InputError(f"{where}: vectors have {dim} dimensions; this project's "
+                                     f"vectors have {vec_info['dim']}")
+                report.vector_dim = dim
+            metas = metadata_json(batch, resolved.metadata_columns)
+            labels = (column_strings(batch, mapping.label, where, row0, allow_null=True)
+                      if mapping.label else None)
+            annotators = (column_strings(batch, mapping.annotator, where, row0, allow_null=True)
+                          if mapping.annotator else None)
+            known = store.lookup_ids(conn, ids)
+            hashes = [_content_hash(texts[i], metas[i], None if vecs is None else vecs[i])
+                      for i in range(n)]
+            new_idx = [i for i in range(n) if ids[i] not in known]
+            changed = [i for i in range(n) if ids[i] in known and known[ids[i]][1] != hashes[i]]
+            if changed and not update:
+                i = changed[0]
+                raise InputError(f"{where}: row {row0 + i + 1}: id {ids[i]!r} is already in the "
+                                 "project with different content (pass --update to replace it)")
+            if new_idx:
+                is_eval = assign_eval([ids[i] for i in new_idx], eval_count)
+                eval_count += int(is_eval.sum())
+                report.eval_rows += int(is_eval.sum())
+                rows = np.arange(next_row, next_row + len(new_idx), dtype=np.int64)
+                store.insert_samples(conn, [
+                    (int(r), ids[i], hashes[i], batch_id, "eval" if e else "pool", texts[i], metas[i])
+                    for r, i, e in zip(rows, new_idx, is_eval, strict=True)
+                ])
+                if vecs is not None:
+                    if vec_info["n_rows"] != first_new_row:
+                        raise InputError(
+                            f"{where}: this file carries vectors but rows "
+                            f"{vec_info['n_rows']}..{first_new_row - 1} of the project have none; "
+                            "every file must carry vectors once one does")
+                    if writer is None:
+                        writer = store.vector_writer(PRECOMPUTED, vec_info["dim"], vec_info["dtype"])
+                    writer.write(next_row, vecs[new_idx])
+                for i, r in zip(new_idx, rows, strict=True):
+                    known[ids[i]] = (int(r), hashes[i])
+                next_row += len(new_idx)
+            if changed:
+                store.update_samples(conn, [
+                    {"row": known[ids[i]][0], "content_hash": hashes[i], "text": texts[i],
+                     "meta": metas[i], "batch_id": batch_id} for i in changed])
+                if vecs is not None:
+                    vector_updates += [(known[ids[i]][0], vecs[i]) for i in changed]
+            if labels is not None:
+                if current is None:
+                    current = store.current_labels(conn)
+                events = []
+                for i, lab in enumerate(labels):
+                    if lab is None or lab == "":
+                        continue
+                    r = known[ids[i]][0]
+                    if current.get(r) == lab:
+                        continue
+                    current[r] = lab
+                    events.append({"row": r, "label": lab, "source": "import",
+                                   "annotator": annotators[i] if annotators else None})
+                report.labels += store.add_annotations(conn, events)
+            report.new += len(new_idx)
+            report.updated += len(changed)
+            report.unchanged += n - len(new_idx) - len(changed)
+            row0 += n
+            report.rows = row0
+            if progress:
+                progress(row0, source.num_rows)
+        if report.rows == 0:
+            raise InputError(f"{where}: the file has no rows")
+        if writer is not None:
+            store.set_vector_rows(conn, PRECOMPUTED, next_row)
+        store.finish_batch(conn, batch_id, report.new, report.updated, report.unchanged)
+        if report.new == 0 and report.updated == 0 and report.labels == 0:
+            # Nothing changed: roll back the batch record too, so a re-ingest is a no-op.
+            raise _NothingChanged

@@ -1,0 +1,88 @@
+"""Readers for CSV, JSONL and Parquet that stream pyarrow record batches.
+
+Readers only read the user's files; they never write. Errors name the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from longtail.errors import InputError
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+           ".parquet": "parquet", ".pq": "parquet"}
+
+
+def file_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{path}: unknown file type {path.suffix!r}; use one of "
+                         f"{', '.join(sorted(FORMATS))}")
+    return fmt
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class TableSource:
+    """A file opened for streaming: `schema`, `num_rows` (None when unknown), `batches()`."""
+
+    def __init__(self, path: str | Path, batch_rows: int = 65_536):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"{self.path}: no such file")
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: not a file")
+        self.format = file_format(self.path)
+        self.batch_rows = batch_rows
+        self.num_rows: int | None = None
+        try:
+            if self.format == "parquet":
+                self._pf = pq.ParquetFile(self.path)
+                self.schema = self._pf.schema_arrow
+                self.num_rows = self._pf.metadata.num_rows
+            elif self.format in ("csv", "tsv"):
+                self._open_csv().close()
+                self.schema = self._open_csv().schema
+            else:
+                self._table = pajson.read_json(self.path)
+                self.schema = self._table.schema
+                self.num_rows = self._table.num_rows
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{self.path}: cannot read as {self.format.upper()}: {_short(e)}") from e
+
+    def _open_csv(self) -> pacsv.CSVStreamingReader:
+        delimiter = "\t" if self.format == "tsv" else ","
+        return pacsv.open_csv(
+            self.path,
+            read_options=pacsv.ReadOptions(block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=False, null_values=[""]),
+        )
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            if self.format == "parquet":
+                yield from self._pf.iter_batches(batch_size=self.batch_rows)
+            elif self.format in ("csv", "tsv"):
+                yield from self._open_csv()
+            else:
+                yield from self._table.to_batches(max_chunksize=self.batch_rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{self.path}: cannot read as {self.format.upper()}: {_short(e)}") from e
+
+
+def _short(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

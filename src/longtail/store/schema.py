@@ -1,0 +1,135 @@
+"""The catalog's tables, declared once, with the schema version beside them.
+
+SQLAlchemy Core only, so the same code runs on SQLite (the embedded default) and
+PostgreSQL. Row numbers (`samples.row`) are dense, 0-based and never reused: they are
+the address of a sample's vector in every vector set.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+)
+
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_file", Text, nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("n_new", Integer, nullable=False),
+    Column("n_updated", Integer, nullable=False),
+    Column("n_unchanged", Integer, nullable=False),
+    Column("mapping", JSON, nullable=False),
+)
+
+samples = Table(
+    "samples",
+    metadata,
+    Column("row", Integer, primary_key=True, autoincrement=False),
+    Column("external_id", Text, nullable=False, unique=True),
+    Column("content_hash", String(32), nullable=False),
+    Column("batch_id", Integer, ForeignKey("ingest_batches.id"), nullable=False),
+    # "pool" samples may be selected and trained on; "eval" samples never are.
+    Column("split", String(8), nullable=False),
+    Column("text", Text),
+    Column("meta", Text),  # JSON text, serialised once by the store (bulk ingest speed)
+)
+Index("ix_samples_split", samples.c.split)
+
+vector_sets = Table(
+    "vector_sets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("dim", Integer, nullable=False),
+    Column("dtype", String(16), nullable=False),
+    # Vectors of rows [0, n_rows) are valid; the files may hold more (an interrupted
+    # write), which is invisible until a transaction moves n_rows past them.
+    Column("n_rows", Integer, nullable=False),
+    Column("config", JSON, nullable=False),
+)
+
+rounds = Table(
+    "rounds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", String(32), nullable=False),
+    Column("strategy", String(64), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("model_id", Integer, ForeignKey("models.id")),
+    Column("status", String(8), nullable=False),  # open | closed
+    Column("n_labels", Integer, nullable=False),
+    Column("log", JSON, nullable=False),
+)
+
+round_items = Table(
+    "round_items",
+    metadata,
+    Column("round_id", Integer, ForeignKey("rounds.id"), primary_key=True),
+    Column("row", Integer, ForeignKey("samples.row"), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),  # selected | control | eval
+)
+Index("ix_round_items_row", round_items.c.row)
+
+annotations = Table(
+    "annotations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("row", Integer, ForeignKey("samples.row"), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("annotator", Text),
+    Column("seconds", Float),
+    Column("created_at", String(32), nullable=False),
+    Column("source", String(8), nullable=False),  # human | import | oracle
+    Column("round_id", Integer, ForeignKey("rounds.id")),
+)
+Index("ix_annotations_row", annotations.c.row, annotations.c.id)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", String(32), nullable=False),
+    Column("learner", String(128), nullable=False),
+    Column("encoder", String(64), nullable=False),
+    Column("n_labels", Integer, nullable=False),
+    Column("classes", JSON, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("fit_seconds", Float, nullable=False),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id")),
+    Column("created_at", String(32), nullable=False),
+    Column("eval_set", String(128), nullable=False),  # "managed:v3" or "file:<sha>"
+    Column("n_labels", Integer, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("lo", Float),
+    Column("hi", Float),
+)

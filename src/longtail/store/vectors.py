@@ -1,0 +1,112 @@
+"""Append-only, chunked, memory-mapped vector files: one set per encoder.
+
+Row r of a set lives in chunk r // CHUNK_ROWS at offset r % CHUNK_ROWS. Chunks are
+`.npy` files preallocated to CHUNK_ROWS rows (sparse on disk until written), so a
+write never rewrites earlier data and a read maps only the chunks it touches. How
+many rows are valid is recorded in the catalog (`vector_sets.n_rows`), inside the same
+transaction as the samples they belong to: bytes written past it by an interrupted
+command are invisible and simply overwritten next time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+CHUNK_ROWS = 131_072
+DTYPES = {"float32": np.float32, "float16": np.float16}
+
+
+class VectorSet:
+    """The vectors of one encoder, addressed by sample row number.
+
+    Implements the strategies' VectorReader protocol: `n_rows`, `dim`, `read`,
+    `iter_chunks`. Reads return float32 whatever the stored dtype.
+    """
+
+    def __init__(self, directory: Path, dim: int, dtype: str = "float32", n_rows: int = 0):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        self.directory = Path(directory)
+        self.dim = int(dim)
+        self.dtype = dtype
+        self.n_rows = int(n_rows)
+        self._maps: dict[int, np.memmap] = {}
+
+    @property
+    def nbytes(self) -> int:
+        return self.n_rows * self.dim * np.dtype(DTYPES[self.dtype]).itemsize
+
+    def _chunk_path(self, chunk: int) -> Path:
+        return self.directory / f"chunk-{chunk:06d}.npy"
+
+    def _chunk(self, chunk: int, writable: bool = False) -> np.memmap:
+        path = self._chunk_path(chunk)
+        if writable:
+            self._maps.pop(chunk, None)
+            if not path.exists():
+                self.directory.mkdir(parents=True, exist_ok=True)
+                return np.lib.format.open_memmap(
+                    path, mode="w+", dtype=DTYPES[self.dtype], shape=(CHUNK_ROWS, self.dim)
+                )
+            return np.load(path, mmap_mode="r+")
+        if chunk not in self._maps:
+            self._maps[chunk] = np.load(path, mmap_mode="r")
+        return self._maps[chunk]
+
+    def write(self, start: int, vectors: np.ndarray) -> None:
+        """Write `vectors` (n, dim) at rows [start, start+n). Does not change `n_rows`:
+        the caller commits the new count in the catalog. O(n·dim) time, no extra copy."""
+        vectors = np.asarray(vectors)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(f"expected (n, {self.dim}) vectors, got {vectors.shape}")
+        pos, end = start, start + len(vectors)
+        while pos < end:
+            chunk, offset = divmod(pos, CHUNK_ROWS)
+            take = min(CHUNK_ROWS - offset, end - pos)
+            mm = self._chunk(chunk, writable=True)
+            mm[offset : offset + take] = vectors[pos - start : pos - start + take]
+            mm.flush()
+            del mm
+            pos += take
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Vectors of `rows` (any order, repeats allowed) as float32 (len(rows), dim).
+        Touches only the chunks those rows live in."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        if len(rows) == 0:
+            return out
+        if rows.min() < 0 or rows.max() >= self.n_rows:
+            raise IndexError(f"row out of range [0, {self.n_rows}) in vector set {self.directory.name}")
+        chunks = rows // CHUNK_ROWS
+        for chunk in np.unique(chunks):
+            mask = chunks == chunk
+            out[mask] = self._chunk(int(chunk))[rows[mask] - chunk * CHUNK_ROWS]
+        return out
+
+    def iter_chunks(
+        self, rows: np.ndarray | None = None, chunk_rows: int = 65_536
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (row numbers, float32 vectors) in pieces of at most `chunk_rows`.
+        Memory is O(chunk_rows·dim) whatever the pool size."""
+        if rows is None:
+            for start in range(0, self.n_rows, chunk_rows):
+                stop = min(start + chunk_rows, self.n_rows)
+                piece = np.arange(start, stop, dtype=np.int64)
+                chunk, offset = divmod(start, CHUNK_ROWS)
+                if (stop - 1) // CHUNK_ROWS == chunk:
+                    block = self._chunk(chunk)[offset : offset + len(piece)]
+                    yield piece, np.asarray(block, dtype=np.float32)
+                else:
+                    yield piece, self.read(piece)
+            return
+        rows = np.asarray(rows, dtype=np.int64)
+        for start in range(0, len(rows), chunk_rows):
+            piece = rows[start : start + chunk_rows]
+            yield piece, self.read(piece)
+
+    def close(self) -> None:
+        self._maps.clear()

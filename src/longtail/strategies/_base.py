@@ -1,0 +1,244 @@
+"""Shared pieces of the strategies: the result type, the vector protocol, input checks.
+
+Everything here is pure numpy; nothing reads or writes the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from longtail.errors import EmptyPoolError, InputError
+
+NEEDS = frozenset({"probs", "vectors", "committee", "costs"})
+
+
+@runtime_checkable
+class VectorReader(Protocol):
+    """What a strategy needs from a vector store (duck-typed; the store implements it).
+
+    ``read(rows)`` returns float32 ``(len(rows), dim)`` in the order of ``rows``;
+    ``iter_chunks(rows, chunk_rows)`` yields ``(row_numbers, float32 vectors)``.
+    """
+
+    n_rows: int
+    dim: int
+
+    def read(self, rows: np.ndarray) -> np.ndarray: ...
+
+    def iter_chunks(
+        self, rows: np.ndarray | None = None, chunk_rows: int = 65536
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+
+
+class ArrayVectors:
+    """Wrap an in-memory 2-D array ``(n_rows, dim)`` as a :class:`VectorReader`.
+
+    Row number ``i`` is ``X[i]``. No copy is made unless ``X`` is not float32, in
+    which case chunks are converted as they are read (O(chunk·dim) extra memory).
+    """
+
+    def __init__(self, X: np.ndarray) -> None:
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise InputError(f"vectors must be a 2-D array (rows, dim), got shape {X.shape}")
+        self._X = X
+        self.n_rows = int(X.shape[0])
+        self.dim = int(X.shape[1])
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Vectors of ``rows`` as float32 ``(len(rows), dim)``; O(len(rows)·dim)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return np.ascontiguousarray(self._X[rows], dtype=np.float32)
+
+    def iter_chunks(
+        self, rows: np.ndarray | None = None, chunk_rows: int = 65536
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(row_numbers, float32 vectors)`` in chunks of at most ``chunk_rows``."""
+        if rows is None:
+            for start in range(0, self.n_rows, chunk_rows):
+                stop = min(start + chunk_rows, self.n_rows)
+                yield (
+                    np.arange(start, stop, dtype=np.int64),
+                    np.ascontiguousarray(self._X[start:stop], dtype=np.float32),
+                )
+        else:
+            rows = np.asarray(rows, dtype=np.int64)
+            for start in range(0, len(rows), chunk_rows):
+                part = rows[start : start + chunk_rows]
+                yield part, self.read(part)
+
+
+def as_reader(vectors: Any) -> VectorReader | None:
+    """``None`` stays ``None``; an ndarray is wrapped in :class:`ArrayVectors`."""
+    if vectors is None:
+        return None
+    if isinstance(vectors, np.ndarray):
+        return ArrayVectors(vectors)
+    for attr in ("n_rows", "dim", "read", "iter_chunks"):
+        if not hasattr(vectors, attr):
+            raise InputError(
+                f"vectors must be a 2-D numpy array or a vector reader; {type(vectors).__name__} "
+                f"has no attribute {attr!r}"
+            )
+    return vectors
+
+
+@dataclass
+class Selection:
+    """The outcome of one selection.
+
+    rows: int64 ``(m,)`` unique row numbers, a subset of the candidates, in pick order.
+    log: JSON-serialisable dict of what was decided and why.
+    scores: optional float ``(m,)`` aligned with ``rows`` (higher = picked for more reason).
+    """
+
+    rows: np.ndarray
+    log: dict = field(default_factory=dict)
+    scores: np.ndarray | None = None
+
+
+@dataclass
+class Context:
+    """Validated inputs of one :func:`select` call, handed to a strategy function.
+
+    Shapes: ``candidates`` (n,) int64; ``probs`` (n, C) float64 or None; ``classes`` (C,);
+    ``committee_probs`` (m, n, C) or None; ``costs`` (n,) float64 or None.
+    """
+
+    k: int
+    candidates: np.ndarray
+    rng: np.random.Generator
+    vectors: VectorReader | None = None
+    probs: np.ndarray | None = None
+    classes: np.ndarray | None = None
+    labeled_rows: np.ndarray | None = None
+    labeled_y: np.ndarray | None = None
+    committee_probs: np.ndarray | None = None
+    costs: np.ndarray | None = None
+    params: dict = field(default_factory=dict)
+    state: dict | None = None
+    history: list[dict] | None = None
+
+    @property
+    def n(self) -> int:
+        return int(len(self.candidates))
+
+    @property
+    def n_labeled(self) -> int:
+        return 0 if self.labeled_rows is None else int(len(self.labeled_rows))
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registry entry: ``fn(ctx) -> Selection``, what the caller must compute (``needs``)
+    and a one-line ``doc``."""
+
+    name: str
+    fn: Callable[[Context], Selection]
+    needs: frozenset
+    doc: str
+
+
+def check_k(k: Any) -> int:
+    """Validate the batch size: a positive integer."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise InputError(f"k must be a positive integer, got {k!r}")
+    if k <= 0:
+        raise InputError(f"k must be a positive integer, got {k}")
+    return int(k)
+
+
+def check_candidates(candidates: Any) -> np.ndarray:
+    """Validate candidate rows: 1-D, integer, unique, non-negative; empty -> EmptyPoolError."""
+    cand = np.asarray(candidates)
+    if cand.ndim != 1:
+        raise InputError(f"candidates must be a 1-D array of row numbers, got shape {cand.shape}")
+    if cand.size == 0:
+        raise EmptyPoolError("there are no candidate rows to select from")
+    if not np.issubdtype(cand.dtype, np.integer):
+        raise InputError(f"candidates must be integer row numbers, got dtype {cand.dtype}")
+    cand = cand.astype(np.int64, copy=False)
+    if cand.min() < 0:
+        raise InputError(f"candidates must be non-negative row numbers, got {int(cand.min())}")
+    if len(np.unique(cand)) != len(cand):
+        raise InputError("candidates contain duplicate row numbers")
+    return cand
+
+
+def check_probs(probs: Any, n: int, name: str = "probs") -> np.ndarray:
+    """Validate predicted probabilities ``(n, C)``; returns float64 rows clipped to [0, 1]."""
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim == 1:
+        p = p[:, None]
+    if p.ndim != 2 or p.shape[0] != n:
+        raise InputError(f"{name} must have shape (len(candidates)={n}, C), got {p.shape}")
+    if p.shape[1] == 0:
+        raise InputError(f"{name} has no class columns")
+    if not np.all(np.isfinite(p)):
+        raise InputError(f"{name} contains NaN or infinite values")
+    return np.clip(p, 0.0, 1.0)
+
+
+def topk_desc(values: np.ndarray, k: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Positions of the ``k`` largest ``values`` (ties broken by a random jitter when ``rng``).
+
+    O(n) time with ``np.argpartition`` plus O(k log k) to order the winners; O(n) memory.
+    """
+    n = len(values)
+    k = min(k, n)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    if rng is not None:
+        # A tiny jitter below any real score difference so equal scores are not
+        # resolved by position (which would favour early rows).
+        scale = np.finfo(np.float64).eps * 64 * (1.0 + np.abs(v))
+        v = v + rng.random(n) * scale
+    if k < n:
+        part = np.argpartition(-v, k - 1)[:k]
+    else:
+        part = np.arange(n)
+    order = np.argsort(-v[part], kind="stable")
+    return part[order].astype(np.int64)
+
+
+def minmax(x: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1]; constant input gives zeros. O(n)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return x
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi - lo <= 0:
+        return np.zeros_like(x)
+    return (x - lo) / (hi - lo)
+
+
+def apply_costs(values: np.ndarray, costs: np.ndarray | None) -> np.ndarray:
+    """Value per unit cost: ``values / costs`` when costs are given (scores shifted to be
+    positive first, so a lower cost always helps). O(n)."""
+    if costs is None:
+        return values
+    v = np.asarray(values, dtype=np.float64)
+    v = v - min(0.0, float(v.min())) + 1e-12
+    return v / costs
+
+
+def jsonable(x: Any) -> Any:
+    """Convert numpy scalars/arrays inside dicts/lists to plain Python for JSON logs."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [jsonable(v) for v in x.tolist()]
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x

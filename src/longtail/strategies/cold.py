@@ -1,0 +1,20 @@
+"""Cold start: what to label when there is no model yet.
+
+The default is kernel-herding coverage (:func:`representative.select_coverage`):
+representative (it favours dense regions) and diverse (a covered region stops paying),
+never a plain random draw. Without vectors there is nothing to be representative of,
+so the draw is uniform and the log says so.
+"""
+
+from __future__ import annotations
+
+from longtail.strategies._base import Context, Selection
+
+
+def cold_start(ctx: Context) -> Selection:
+    """Representative + diverse selection without a model (coverage). See module doc."""
+    from longtail.strategies.representative import select_coverage
+
+    sel = select_coverage(ctx)
+    sel.log = {"cold_start": "coverage", **sel.log}
+    return sel

@@ -1,0 +1,108 @@
+"""Informativeness scores: pure functions of predicted probabilities.
+
+Every score maps probabilities to one float per sample; higher means more worth
+labeling. All are O(n·C) time (committee ones O(m·n·C)) and O(n·C) memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from longtail.errors import InputError
+
+_EPS = 1e-12
+
+
+def _as_probs(probs: np.ndarray) -> np.ndarray:
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim == 1:
+        p = p[:, None]
+    if p.ndim != 2:
+        raise InputError(f"probs must have shape (n, C), got {p.shape}")
+    return p
+
+
+def _as_committee(committee_probs: np.ndarray) -> np.ndarray:
+    p = np.asarray(committee_probs, dtype=np.float64)
+    if p.ndim != 3:
+        raise InputError(f"committee_probs must have shape (m, n, C), got {p.shape}")
+    if p.shape[0] == 0:
+        raise InputError("committee_probs has no members (m = 0)")
+    return p
+
+
+def confidence(probs: np.ndarray) -> np.ndarray:
+    """Top class probability ``max_c p[i, c]``: (n, C) -> (n,). Lower = less sure.
+
+    Not an informativeness score (higher is *less* worth labeling); used by filters
+    such as ``confidence < 0.6``. O(n·C) time, O(n) memory.
+    """
+    p = _as_probs(probs)
+    return p.max(axis=1)
+
+
+def least_confidence(probs: np.ndarray) -> np.ndarray:
+    """``1 - max_c p[i, c]``: (n, C) -> (n,), in [0, 1 - 1/C]. O(n·C) time, O(n) memory."""
+    return 1.0 - confidence(probs)
+
+
+def margin(probs: np.ndarray) -> np.ndarray:
+    """``1 - (p_top1 - p_top2)``: (n, C) -> (n,), in [0, 1]; 1 = a tie between two classes.
+
+    With one class the margin is undefined; every row scores 0 (nothing to disambiguate).
+    O(n·C) time via ``np.partition``, O(n·C) temporary memory.
+    """
+    p = _as_probs(probs)
+    if p.shape[1] < 2:
+        return np.zeros(p.shape[0])
+    top2 = np.partition(p, p.shape[1] - 2, axis=1)[:, -2:]
+    return 1.0 - (top2[:, 1] - top2[:, 0])
+
+
+def entropy(probs: np.ndarray) -> np.ndarray:
+    """Shannon entropy ``-sum_c p log p`` (nats): (n, C) -> (n,). O(n·C) time and memory."""
+    p = _as_probs(probs)
+    return -np.sum(p * np.log(np.clip(p, _EPS, 1.0)), axis=1)
+
+
+def vote_entropy(committee_probs: np.ndarray) -> np.ndarray:
+    """Entropy of the committee's hard votes: (m, n, C) -> (n,).
+
+    Each member votes for its argmax class; the score is the entropy of the vote
+    shares. O(m·n·C) time, O(n·C) memory.
+    """
+    p = _as_committee(committee_probs)
+    m, n, c = p.shape
+    votes = np.zeros((n, c))
+    idx = np.arange(n)
+    for member in p:
+        np.add.at(votes, (idx, member.argmax(axis=1)), 1.0)
+    return entropy(votes / m)
+
+
+def mean_kl(committee_probs: np.ndarray) -> np.ndarray:
+    """Mean KL divergence of each member from the consensus: (m, n, C) -> (n,).
+
+    ``(1/m) sum_j KL(p_j || mean_j p_j)`` (McCallum & Nigam 1998). O(m·n·C) time,
+    O(n·C) memory.
+    """
+    p = _as_committee(committee_probs)
+    consensus = p.mean(axis=0)
+    log_cons = np.log(np.clip(consensus, _EPS, 1.0))
+    out = np.zeros(p.shape[1])
+    for member in p:
+        out += np.sum(member * (np.log(np.clip(member, _EPS, 1.0)) - log_cons), axis=1)
+    return out / p.shape[0]
+
+
+def bald(committee_probs: np.ndarray) -> np.ndarray:
+    """BALD mutual information from m probability samples: (m, n, C) -> (n,).
+
+    ``H(mean_j p_j) - mean_j H(p_j)`` (Houlsby et al. 2011); the samples can be MC-dropout
+    passes or bootstrap members. O(m·n·C) time, O(n·C) memory.
+    """
+    p = _as_committee(committee_probs)
+    expected = np.zeros(p.shape[1])
+    for member in p:
+        expected += entropy(member)
+    return np.maximum(entropy(p.mean(axis=0)) - expected / p.shape[0], 0.0)

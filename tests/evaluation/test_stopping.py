@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from longtail.evaluation import (
+    BudgetSpent,
+    ForecastGain,
+    StabilizingPredictions,
+    StoppingState,
+    TargetReached,
+    budget_spent,
+    cohen_kappa,
+    evaluate_stopping,
+    forecast_gain,
+    stabilizing_predictions,
+    target_reached,
+)
+
+
+def test_kappa_known_values():
+    a = np.array([0, 0, 1, 1])
+    assert cohen_kappa(a, a) == 1.0
+    assert cohen_kappa(a, 1 - a) == -1.0
+    assert cohen_kappa([0, 0, 0], [0, 0, 0]) == 1.0
+    # 0.5 observed agreement with balanced marginals is chance level
+    assert cohen_kappa([0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.0)
+
+
+def _rounds(changes):
+    """Stop-set predictions where round r differs from round r-1 in changes[r-1] samples."""
+    preds = [np.arange(1000) % 5]
+    for k in changes:
+        nxt = preds[-1].copy()
+        nxt[:k] = (nxt[:k] + 1) % 5
+        preds.append(nxt)
+    return preds
+
+
+def test_stabilizing_predictions_fires_exactly_when_stable():
+    # kappa ≈ 1 - k/1000·1.25; three flips of 2 samples give mean kappa ≈ 0.9975
+    needs_more = stabilizing_predictions(_rounds([2, 2]))
+    assert not needs_more.stop and "needs 4" in needs_more.reason
+    unstable = stabilizing_predictions(_rounds([100, 50, 2, 2]))
+    assert not unstable.stop and unstable.value < 0.99
+    stable = stabilizing_predictions(_rounds([100, 50, 2, 2, 2]))
+    assert stable.stop and stable.value > 0.99
+    # the mean over the window decides: one big change among small ones keeps it going
+    assert not stabilizing_predictions(_rounds([2, 2, 30])).stop
+
+
+def test_forecast_gain_threshold():
+    assert forecast_gain(0.001, threshold=0.002).stop
+    assert not forecast_gain(0.003, threshold=0.002).stop
+    assert not forecast_gain(None).stop
+
+
+def test_target_reached():
+    assert target_reached(0.91, 0.90).stop
+    assert not target_reached(0.89, 0.90).stop
+    metric = {"value": 0.91, "lo": 0.88, "hi": 0.93}
+    assert target_reached(metric, 0.90).stop
+    assert not target_reached(metric, 0.90, use_lower=True).stop
+
+
+def test_budget_spent():
+    assert budget_spent(1000, 1000).stop
+    assert not budget_spent(900, 1000).stop
+    assert budget_spent(950, 1000, next_batch_cost=100).stop
+    assert not budget_spent(900, 1000, next_batch_cost=100).stop
+    assert not budget_spent(10**9, None).stop
+
+
+def test_evaluate_stopping_combines():
+    rules = [StabilizingPredictions(), ForecastGain(0.002), TargetReached(0.95), BudgetSpent(2000)]
+    state = StoppingState(
+        stop_set_predictions=_rounds([100, 90, 80]), forecast_gain=0.01, metric=0.9, spent=1000
+    )
+    report = evaluate_stopping(rules, state)
+    assert not report.stop and len(report.decisions) == 4
+    assert report.reason.startswith("continue")
+    report = evaluate_stopping(rules, spent=2000, metric=0.9)
+    assert report.stop and "budget_spent" in report.reason
+    assert [d.rule for d in report.decisions if d.stop] == ["budget_spent"]
+    assert not evaluate_stopping(rules, spent=2000, combine="all").stop
+    assert not evaluate_stopping([]).stop

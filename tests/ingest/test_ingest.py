@@ -1,0 +1,80 @@
+"""Ingest happy paths: formats, idempotence, labels, eval split, growing pools."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tests.conftest import make_pool, snapshot, write_pool_csv
+
+
+def test_csv_ingest_counts_and_vectors(loaded, pool_data):
+    X, _ = pool_data
+    st = loaded.status()
+    assert st["samples"] == len(X)
+    assert st["pool"] + st["eval"] == len(X)
+    assert 0 < st["eval"] < len(X) * 0.25  # 10% eval rate
+    vs = loaded.store.vectors("precomputed")
+    np.testing.assert_allclose(vs.read(np.array([5, 0, 299])), X[[5, 0, 299]], rtol=1e-5)
+    assert loaded.settings["encoder"] == "precomputed"
+
+
+def test_reingest_same_file_changes_nothing(loaded, tmp_path, pool_data):
+    X, y = pool_data
+    before = snapshot(loaded)
+    report = loaded.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", text="text",
+                           vector_prefix="v")
+    assert (report.new, report.unchanged) == (0, len(X))
+    assert snapshot(loaded) == before
+
+
+def test_new_batch_appends_rows(loaded, tmp_path):
+    X2, y2 = make_pool(50, seed=1)
+    report = loaded.ingest(write_pool_csv(tmp_path / "more.csv", X2, y2, start=10_000),
+                           id="id", text="text", vector_prefix="v")
+    assert report.new == 50
+    vs = loaded.store.vectors("precomputed")
+    assert vs.n_rows == 350
+    np.testing.assert_allclose(vs.read(np.array([349])), X2[[49]], rtol=1e-5)
+
+
+def test_label_column_becomes_import_annotations_once(project, tmp_path, pool_data):
+    X, y = pool_data
+    f = write_pool_csv(tmp_path / "pool.csv", X, y)
+    r1 = project.ingest(f, id="id", text="text", vector_prefix="v", label="truth")
+    r2 = project.ingest(f, id="id", text="text", vector_prefix="v", label="truth")
+    assert r1.labels == len(X) and r2.labels == 0
+    assert project.store.annotation_count() == len(X)
+
+
+def test_jsonl_and_parquet_list_vectors(project, tmp_path):
+    X, y = make_pool(40, d=4)
+    jl = tmp_path / "a.jsonl"
+    jl.write_text("\n".join(json.dumps({"id": f"j{i}", "text": "t", "vec": X[i].tolist(),
+                                        "y": y[i]}) for i in range(20)) + "\n")
+    pq.write_table(pa.table({"id": [f"p{i}" for i in range(20, 40)], "text": ["t"] * 20,
+                             "vec": [X[i].tolist() for i in range(20, 40)], "y": y[20:]}),
+                   tmp_path / "b.parquet")
+    assert project.ingest(jl, id="id", text="text", vector="vec").new == 20
+    assert project.ingest(tmp_path / "b.parquet", id="id", text="text", vector="vec").new == 20
+    vs = project.store.vectors("precomputed")
+    np.testing.assert_allclose(vs.read(np.arange(40)), X, rtol=1e-6)
+    _, _, _, meta = next(project.store.iter_samples())[0]
+    assert meta == {"y": y[0]}
+
+
+def test_eval_split_is_deterministic(tmp_path, pool_data):
+    from longtail.project import Project
+
+    X, y = pool_data
+    f = write_pool_csv(tmp_path / "pool.csv", X, y)
+    splits = []
+    for name in ("a", "b"):
+        p = Project.init(tmp_path / name, eval_rate=0.1)
+        p.ingest(f, id="id", vector_prefix="v")
+        splits.append(p.store.rows_by_split("eval").tolist())
+        p.close()
+    assert splits[0] == splits[1] and splits[0]

@@ -1,0 +1,46 @@
+"""The CLI: a user mistake is one red line and exit code 2; JSON output parses."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from longtail.cli import app
+from tests.conftest import make_pool, write_pool_csv
+
+runner = CliRunner()
+
+
+def test_full_cli_flow(tmp_path):
+    proj = str(tmp_path / "p")
+    X, y = make_pool(200)
+    pool = write_pool_csv(tmp_path / "pool.csv", X, y)
+    assert runner.invoke(app, ["init", proj]).exit_code == 0
+    r = runner.invoke(app, ["ingest", str(pool), "-p", proj, "--id", "id", "--text", "text",
+                            "--vector-prefix", "v", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["new"] == 200
+    r = runner.invoke(app, ["query", "-p", proj, "-n", "10", "--strategy", "random",
+                            "--out", str(tmp_path / "b.csv")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["status", "-p", proj, "--json"])
+    assert json.loads(r.stdout)["rounds"] == 1
+    r = runner.invoke(app, ["simulate", "-p", proj, "--truth", "truth", "--budget", "40",
+                            "--batch", "20", "--strategy", "random", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["random"]["runs"][0]["n_labels"] == [20, 40]
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    proj = str(tmp_path / "p")
+    runner.invoke(app, ["init", proj])
+    (tmp_path / "x.csv").write_text("id,text\n1,a\n1,b\n")
+    r = runner.invoke(app, ["ingest", str(tmp_path / "x.csv"), "-p", proj, "--text", "text"])
+    assert r.exit_code == 2
+    assert "duplicate id '1'" in r.output and "Traceback" not in r.output
+
+
+def test_missing_project_exit_2(tmp_path):
+    r = runner.invoke(app, ["status", "-p", str(tmp_path / "none")])
+    assert r.exit_code == 2 and "no longtail project" in r.output

@@ -1,0 +1,150 @@
+"""The Project facade end to end on a small synthetic pool."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from longtail.errors import InputError, ProjectError
+from longtail.project import Project
+from tests.conftest import snapshot, write_csv
+
+
+def _label_file(tmp_path, loaded, n=40, name="labels.csv", extra=None):
+    ids, rows = [], []
+    for row, ext, _, meta in next(loaded.store.iter_samples(batch_rows=10_000)):
+        if len(rows) < n:
+            rows.append([ext, meta["truth"], "ann1", 3.5])
+            ids.append(row)
+    rows += extra or []
+    return write_csv(tmp_path / name, ["id", "label", "who", "secs"], rows), ids
+
+
+def test_open_missing_project_is_a_clear_error(tmp_path):
+    with pytest.raises(ProjectError, match="no longtail project"):
+        Project(tmp_path / "nothing")
+
+
+def test_import_labels_idempotent_and_history(loaded, tmp_path):
+    f, _ = _label_file(tmp_path, loaded)
+    r1 = loaded.import_labels(f, annotator="who", seconds="secs")
+    r2 = loaded.import_labels(f, annotator="who", seconds="secs")
+    assert r1["new_labels"] == 40 and r2["new_labels"] == 0
+    # A correction is a new event; the latest one wins, and history is kept.
+    first = next(loaded.store.iter_samples())[0]
+    fix = write_csv(tmp_path / "fix.csv", ["id", "label"], [[first[1], "c9"]])
+    loaded.import_labels(fix)
+    assert loaded.store.current_labels()[first[0]] == "c9"
+    assert loaded.store.annotation_count() == 41
+
+
+def test_import_labels_unknown_ids_listed_and_nothing_written(loaded, tmp_path):
+    f, _ = _label_file(tmp_path, loaded, extra=[["ghost-1", "c0", "a", 1], ["ghost-2", "c1", "a", 1]])
+    before = snapshot(loaded)
+    with pytest.raises(InputError, match=r"2 unknown id\(s\): 'ghost-1', 'ghost-2'"):
+        loaded.import_labels(f)
+    assert snapshot(loaded) == before
+
+
+def test_import_labels_bad_seconds(loaded, tmp_path):
+    f, _ = _label_file(tmp_path, loaded, extra=[["s1", "c0", "a", "slow"]])
+    before = snapshot(loaded)
+    with pytest.raises(InputError, match=r"row 41, column 'secs': 'slow' is not a number"):
+        loaded.import_labels(f, seconds="secs")
+    assert snapshot(loaded) == before
+
+
+def test_import_labels_missing_column(loaded, tmp_path):
+    f = write_csv(tmp_path / "l.csv", ["id", "category"], [["s1", "c0"]])
+    with pytest.raises(InputError, match=r"label column 'label' not found"):
+        loaded.import_labels(f)
+
+
+def test_train_then_query_excludes_labeled_queued_and_eval(loaded, tmp_path):
+    f, labeled_rows = _label_file(tmp_path, loaded)
+    loaded.import_labels(f)
+    report = loaded.train()
+    assert report["labels"] == len(set(labeled_rows) - set(loaded.store.rows_by_split("eval")))
+    eval_rows = set(loaded.store.rows_by_split("eval").tolist())
+    q1 = loaded.query(30, strategy="margin", out=tmp_path / "b1.csv")
+    q2 = loaded.query(30, strategy="entropy", out=tmp_path / "b2.jsonl")
+    for q in (q1, q2):
+        picked = [r for r, k in zip(q.rows, q.kinds, strict=True) if k != "eval"]
+        assert not set(picked) & set(labeled_rows)
+        assert not set(picked) & eval_rows
+        assert all((r in eval_rows) == (k == "eval") for r, k in zip(q.rows, q.kinds, strict=True))
+    assert not set(q1.rows) & set(q2.rows)
+    assert "control" in q1.kinds and "selected" in q1.kinds
+    with open(tmp_path / "b1.csv") as fh:
+        exported = list(csv.DictReader(fh))
+    assert [e["id"] for e in exported] == q1.ids
+    assert len((tmp_path / "b2.jsonl").read_text().splitlines()) == 30
+
+
+def test_labeling_a_batch_closes_its_round_and_trains_with_eval_metrics(loaded, tmp_path):
+    q = loaded.query(40, strategy="random")
+    truth = {ext: meta["truth"] for b in loaded.store.iter_samples() for _, ext, _, meta in b}
+    f = write_csv(tmp_path / "answers.csv", ["id", "label"], [[i, truth[i]] for i in q.ids])
+    result = loaded.import_labels(f)
+    assert result["closed_rounds"] == [q.round_id]
+    report = loaded.train()
+    assert "eval" in report and report["eval"]["n"] == q.kinds.count("eval")
+    acc = report["eval"]["accuracy"]
+    assert acc["lo"] <= acc["value"] <= acc["hi"]
+    st = loaded.status()
+    assert st["open_rounds"] == 0 and "accuracy" in st["metrics"]
+
+
+def test_train_without_labels_is_a_clear_error(loaded):
+    with pytest.raises(ProjectError, match="no labeled pool samples"):
+        loaded.train()
+
+
+def test_query_bad_export_suffix_writes_nothing(loaded, tmp_path):
+    before = snapshot(loaded)
+    with pytest.raises(InputError, match="export as .csv or .jsonl"):
+        loaded.query(10, strategy="random", out=tmp_path / "b.xlsx")
+    assert snapshot(loaded) == before
+
+
+def test_query_unknown_strategy(loaded):
+    with pytest.raises(InputError, match="unknown strategy 'nope'"):
+        loaded.query(10, strategy="nope")
+
+
+def test_evaluate_on_external_test_file(loaded, tmp_path, pool_data):
+    f, _ = _label_file(tmp_path, loaded, n=120)
+    loaded.import_labels(f)
+    loaded.train()
+    X, y = pool_data
+    test = write_csv(tmp_path / "test.csv", ["id", "label", *[f"v{j}" for j in range(8)]],
+                     [[f"t{i}", y[i], *X[i].tolist()] for i in range(100)])
+    result = loaded.evaluate(test, vector_prefix="v")
+    assert result["n"] == 100 and result["accuracy"]["value"] > 0.8
+    assert result["eval_set"].startswith("file:")
+
+
+def test_simulate_learning_curve(loaded):
+    result = loaded.simulate("truth", strategy="margin", batch=20, budget=60, seeds=2)
+    assert [run["n_labels"] for run in result["runs"]] == [[20, 40, 60]] * 2
+    json.dumps(result)
+    assert all(v is None or 0 <= v <= 1 for run in result["runs"] for v in run["eval_accuracy"])
+    assert result["runs"][0]["eval_accuracy"][-1] > 0.8
+
+
+def test_tabular_embed_resumes(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [[f"r{i}", float(rng.normal()), float(rng.normal() * 10), "x"] for i in range(50)]
+    f = write_csv(tmp_path / "t.csv", ["id", "a", "b", "tag"], rows)
+    p = Project.init(tmp_path / "p")
+    p.ingest(f, id="id", metadata=["a", "b"])
+    out = p.embed("tabular", columns=["a", "b"], batch_rows=16)
+    assert out["embedded"] == 50
+    again = p.embed("tabular", batch_rows=16)
+    assert again["embedded"] == 0
+    X = p.store.vectors("tabular").read(np.arange(50))
+    np.testing.assert_allclose(X.mean(0), 0, atol=1e-5)
+    p.close()
