@@ -150,8 +150,8 @@ class Project:
         info = self.store.vector_set_info(encoder)
         enc = encoder_impl or get_encoder(encoder, **(info["config"] if info else params))
         if info is None and getattr(enc, "needs", "") == "metadata" and hasattr(enc, "fit"):
-            enc.fit(({"text": [t for _, _, t, _ in b], "metadata": [m for _, _, _, m in b]}
-                     for b in self.store.iter_samples()))
+            enc.fit({"text": [t for _, _, t, _ in b], "metadata": [m for _, _, _, m in b]}
+                     for b in self.store.iter_samples())
         start = info["n_rows"] if info else 0
         if info is None:
             with self.store.tx() as conn:

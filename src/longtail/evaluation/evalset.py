@@ -130,7 +130,9 @@ def _groups(keys: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return list(zip(uniques.tolist(), np.split(order, bounds), strict=True))
 
 
-def _proportional_keep(picked: np.ndarray, keys: np.ndarray, u: np.ndarray, room: int) -> np.ndarray:
+def _proportional_keep(
+    picked: np.ndarray, keys: np.ndarray, u: np.ndarray, room: int
+) -> np.ndarray:
     """Shrink a stratified pick to `room` rows, keeping each stratum's share (largest remainder)."""
     groups = _groups(keys[picked])
     sizes = np.array([len(members) for _, members in groups], dtype=np.float64)

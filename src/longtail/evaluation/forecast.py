@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
 from longtail.errors import InputError
 
@@ -41,6 +41,7 @@ __all__ = ["Forecast", "LabelsNeeded", "LearningCurve", "fit_learning_curve", "p
 
 _C_FALLBACK = 0.5
 _C_BOUNDS = (0.05, 3.0)
+_C_GRID = 240
 
 
 def power_law(n: np.ndarray | float, a: float, b: float, c: float) -> np.ndarray:
@@ -139,7 +140,8 @@ class LearningCurve:
         cloud = self._cloud(n, noise)
         alpha = (1.0 - level) / 2.0
         lo, hi = np.quantile(cloud, [alpha, 1.0 - alpha])
-        return Forecast(float(n), float(self.predict(n)), float(lo), float(hi), float(level))
+        mean = float(self.predict(n))
+        return Forecast(float(n), mean, min(float(lo), mean), max(float(hi), mean), float(level))
 
     def labels_to_reach(
         self, target: float, level: float | None = None, *, n_max: float = 1e9
@@ -168,7 +170,7 @@ class LearningCurve:
             ns = np.sort(ns)
             k_lo = int(np.floor(alpha * (len(ns) - 1)))
             k_hi = int(np.ceil((1.0 - alpha) * (len(ns) - 1)))
-            lo, hi = float(ns[k_lo]), float(ns[k_hi])
+            lo, hi = min(float(ns[k_lo]), central), max(float(ns[k_hi]), central)
         else:
             lo, hi = (central, math.inf) if math.isfinite(central) else (math.inf, math.inf)
         return LabelsNeeded(float(target), central, lo, hi, float(level))
@@ -191,33 +193,91 @@ class LearningCurve:
             gains = self._cloud(n_next, False) - self._cloud(n_now, False)
             alpha = (1.0 - level) / 2.0
             lo, hi = (float(x) for x in np.quantile(gains, [alpha, 1.0 - alpha]))
+            lo, hi = min(lo, mean), max(hi, mean)
         else:
             lo, hi = 0.0, max(mean, 0.0)
         return Forecast(n_next, mean, lo, hi, float(level))
 
 
-def _fit_once(
-    n: np.ndarray, y: np.ndarray, sd: np.ndarray, start: np.ndarray, fixed_c: float | None,
-    upper: float,
+def _ab_for_rate(
+    x: np.ndarray, Y: np.ndarray, w: np.ndarray, upper: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best (a, b) of ``y = a - b·x`` for many curves at once, with b >= 0 and a <= upper.
+
+    x, w : (m,) regressor n^-c and weights 1/sd²; Y : (B, m) curves.
+    Returns a, b and the weighted residual sum of squares, each (B,).
+    """
+    w_sum = w.sum()
+    x_bar = np.dot(w, x) / w_sum
+    y_bar = Y @ w / w_sum
+    dx = x - x_bar
+    sxx = np.dot(w, dx * dx)
+    b = -((Y - y_bar[:, None]) @ (w * dx)) / sxx if sxx > 0 else np.zeros(len(Y))
+    a = y_bar + b * x_bar
+    flat = b < 0  # a falling curve is not a learning curve: best flat line instead
+    b = np.where(flat, 0.0, b)
+    a = np.where(flat, y_bar, a)
+    capped = a > upper  # asymptote above the ceiling: pin it there and refit the gap
+    if capped.any():
+        b_cap = np.maximum(((upper - Y) @ (w * x)) / np.dot(w, x * x), 0.0)
+        a = np.where(capped, upper, a)
+        b = np.where(capped, b_cap, b)
+    resid = Y - a[:, None] + b[:, None] * x[None, :]
+    return a, b, (resid * resid) @ w
+
+
+def _fit_many(
+    n: np.ndarray, Y: np.ndarray, sd: np.ndarray, upper: float, fixed_c: float | None
 ) -> np.ndarray:
-    """Bounded weighted least squares; returns (a, b, c)."""
+    """Weighted least-squares fits of ``a - b·n^-c`` to each row of Y (B, m); returns (B, 3).
+
+    The model is linear in (a, b) for a fixed rate c, so c is profiled: a
+    log-spaced grid of rates, the best one per curve, then a parabola through
+    its neighbours in log c. O(G · B · m) time for G grid rates; no Python
+    loop over curves.
+    """
+    w = 1.0 / sd**2
     if fixed_c is not None:
-        # Linear in (a, b) for a fixed rate: weighted least squares, then clip.
-        design = np.column_stack([np.ones_like(n), -np.power(n, -fixed_c)]) / sd[:, None]
-        coef, *_ = np.linalg.lstsq(design, y / sd, rcond=None)
-        a, b = float(coef[0]), max(float(coef[1]), 0.0)
-        if b == 0.0:
-            a = float(np.average(y, weights=1.0 / sd**2))
-        return np.array([min(a, upper), b, fixed_c])
+        a, b, _ = _ab_for_rate(np.power(n, -fixed_c), Y, w, upper)
+        return np.column_stack([a, b, np.full(len(Y), fixed_c)])
+    log_c = np.linspace(np.log(_C_BOUNDS[0]), np.log(_C_BOUNDS[1]), _C_GRID)
+    rss = np.empty((len(Y), _C_GRID))
+    for j, lc in enumerate(log_c):
+        rss[:, j] = _ab_for_rate(np.power(n, -np.exp(lc)), Y, w, upper)[2]
+    best = np.clip(np.argmin(rss, axis=1), 1, _C_GRID - 2)
+    rows = np.arange(len(Y))
+    left, mid, right = rss[rows, best - 1], rss[rows, best], rss[rows, best + 1]
+    curvature = left - 2 * mid + right
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(curvature > 0, 0.5 * (left - right) / curvature, 0.0)
+    step = log_c[1] - log_c[0]
+    c = np.exp(log_c[best] + np.clip(shift, -1.0, 1.0) * step)
+    # At the grid's ends keep the end value when it is the best.
+    edge = np.argmin(rss, axis=1)
+    c = np.where(edge == 0, np.exp(log_c[0]), c)
+    c = np.where(edge == _C_GRID - 1, np.exp(log_c[-1]), c)
+    out = np.empty((len(Y), 3))
+    for rate in np.unique(c):  # a, b at each curve's own rate
+        same = c == rate
+        a, b, _ = _ab_for_rate(np.power(n, -rate), Y[same], w, upper)
+        out[same] = np.column_stack([a, b, np.full(same.sum(), rate)])
+    return out
+
+
+def _polish(
+    n: np.ndarray, y: np.ndarray, sd: np.ndarray, start: np.ndarray, upper: float
+) -> np.ndarray:
+    """Refine one fit with bounded least squares from the profiled start."""
 
     def residuals(p: np.ndarray) -> np.ndarray:
         return (power_law(n, *p) - y) / sd
 
     lower = np.array([-np.inf, 0.0, _C_BOUNDS[0]])
     high = np.array([upper, np.inf, _C_BOUNDS[1]])
-    start = np.clip(start, lower + 1e-9, high - 1e-9)
-    result = optimize.least_squares(residuals, start, bounds=(lower, high), method="trf")
-    return result.x
+    x0 = np.clip(start, lower + 1e-12, high - 1e-12)
+    result = optimize.least_squares(residuals, x0, bounds=(lower, high), method="trf")
+    better = np.sum(residuals(result.x) ** 2) <= np.sum(residuals(start) ** 2)
+    return result.x if better else start
 
 
 def fit_learning_curve(
@@ -286,8 +346,9 @@ def fit_learning_curve(
 
     fixed_c = _C_FALLBACK if m <= 3 else None
     method = "fixed_rate" if fixed_c is not None else "power_law"
-    start = _start(n, y, upper)
-    params = _fit_once(n, y, sd, start, fixed_c, upper)
+    params = _fit_many(n, y[None, :], sd, upper, fixed_c)[0]
+    if fixed_c is None:
+        params = _polish(n, y, sd, params, upper)
     fitted = power_law(n, *params)
     resid = y - fitted
     dof = m - (2 if fixed_c is not None else 3)
@@ -301,15 +362,12 @@ def fit_learning_curve(
 
     draws = np.zeros((0, 3))
     if n_boot > 0:
-        # Leverage-free wild bootstrap: residuals, inflated, with random signs.
+        # Wild bootstrap: the residuals, inflated, with random signs, refitted all at once.
         boot_resid = resid * inflation
         if dof <= 0:
             boot_resid = np.full(m, noise_sd) * sd / sd_ref * inflation
         signs = rng.choice([-1.0, 1.0], size=(n_boot, m))
-        draws = np.empty((n_boot, 3))
-        for i in range(n_boot):
-            y_star = fitted + signs[i] * boot_resid
-            draws[i] = _fit_once(n, y_star, sd, params, fixed_c, upper)
+        draws = _fit_many(n, fitted[None, :] + signs * boot_resid[None, :], sd, upper, fixed_c)
     z = rng.standard_normal(max(n_boot, 200))
     return LearningCurve(
         a=float(params[0]), b=float(params[1]), c=float(params[2]), n_labels=n, metric=y,
@@ -317,17 +375,3 @@ def fit_learning_curve(
         extra_sd=0.0, seed=seed, _noise_z=z,
     )
 
-
-def _start(n: np.ndarray, y: np.ndarray, upper: float) -> np.ndarray:
-    """A starting point: rate 0.5, a and b from a straight-line fit in n^-0.5."""
-    x = np.power(n, -_C_FALLBACK)
-    if np.ptp(x) > 0:
-        slope, intercept = np.polyfit(x, y, 1)
-    else:
-        slope, intercept = 0.0, float(y.mean())
-    a = min(float(intercept), upper - 1e-6)
-    b = max(float(-slope), 1e-3)
-    return np.array([a, b, _C_FALLBACK])
-
-
-_ = stats  # scipy.stats kept for t-quantiles in callers

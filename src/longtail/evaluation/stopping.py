@@ -73,7 +73,9 @@ def cohen_kappa(a: np.ndarray | Sequence[Any], b: np.ndarray | Sequence[Any]) ->
     """
     a_arr, b_arr = np.asarray(a), np.asarray(b)
     if a_arr.shape != b_arr.shape or a_arr.ndim != 1:
-        raise InputError(f"kappa needs two 1-D arrays of one length, got {a_arr.shape}, {b_arr.shape}")
+        raise InputError(
+            f"kappa needs two 1-D arrays of one length, got {a_arr.shape}, {b_arr.shape}"
+        )
     m = len(a_arr)
     if m == 0:
         raise InputError("kappa of empty prediction vectors")
@@ -163,8 +165,10 @@ def target_reached(
     return StopDecision(stop, rule, f"{what} is {value:.4f}: target {target} {verb}", value)
 
 
-def budget_spent(spent: float, budget: float | None, *, next_batch_cost: float = 0.0) -> StopDecision:
-    """Stop when ``spent >= budget`` or the next batch would overrun it. Any unit (labels, money)."""
+def budget_spent(
+    spent: float, budget: float | None, *, next_batch_cost: float = 0.0
+) -> StopDecision:
+    """Stop when ``spent >= budget`` or the next batch would overrun it; any unit (labels, money)."""
     rule = "budget_spent"
     if budget is None:
         return StopDecision(False, rule, "no budget set")

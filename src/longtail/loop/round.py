@@ -55,7 +55,8 @@ def plan_batch(
     control arm that measures lift over random); the strategy picks the remainder from
     the other candidates. `probs_for(rows)` gives the model's probabilities, or is None
     before any model exists. With `eval_on_top` the eval rows come in addition to the
-    `k` training rows (simulations count training labels on the x-axis). Memory: O(len(candidates)·C) for the probabilities.
+    `k` training rows (simulations count training labels on the x-axis).
+    Memory: O(len(candidates)·C) for the probabilities.
     """
     if k <= 0:
         raise InputError(f"budget must be a positive number of samples, got {k}")

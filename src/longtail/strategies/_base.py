@@ -135,12 +135,20 @@ class Context:
 @dataclass(frozen=True)
 class Strategy:
     """A registry entry: ``fn(ctx) -> Selection``, what the caller must compute (``needs``)
-    and a one-line ``doc``."""
+    and a one-line ``doc``. ``needs_for(params)`` refines ``needs`` for strategies whose
+    inputs depend on their parameters (the combinator's terms)."""
 
     name: str
     fn: Callable[[Context], Selection]
     needs: frozenset
     doc: str
+    refine: Callable[[dict], frozenset] | None = None
+
+    def needs_for(self, params: dict | None = None) -> frozenset:
+        """What the caller must compute for this strategy with these ``params``."""
+        if self.refine is None:
+            return self.needs
+        return self.refine(params or {})
 
 
 def check_k(k: Any) -> int:

@@ -26,7 +26,7 @@ from longtail.strategies._base import Context, VectorReader
 
 CACHE_KEY = "longtail.strategies"
 DEFAULT_GRAPH_ROWS = 40_000
-DEFAULT_KNN = 20
+DEFAULT_KNN = 30
 _CHUNK = 65536
 
 
@@ -106,10 +106,11 @@ class Graph:
         A.setdiag(1.0)
         return A.tocsc()
 
-    def typicality(self) -> np.ndarray:
+    def typicality(self, knn: int | None = None) -> np.ndarray:
         """``1 / mean distance to the knn nearest neighbours`` (TypiClust): (u,)."""
-        d = np.sqrt(np.maximum(self.d2.astype(np.float64), 0.0))
-        d = np.where(self.nbr >= 0, d, np.nan)
+        kk = self.nbr.shape[1] if knn is None else min(knn, self.nbr.shape[1])
+        d = np.sqrt(np.maximum(self.d2[:, :kk].astype(np.float64), 0.0))
+        d = np.where(self.nbr[:, :kk] >= 0, d, np.nan)
         mean = np.nanmean(np.where(np.isnan(d).all(axis=1, keepdims=True), 1.0, d), axis=1)
         return 1.0 / (mean + 1e-12)
 
@@ -148,7 +149,7 @@ def _sigma2(nbr: np.ndarray, d2: np.ndarray) -> float:
     return float(np.median(last))
 
 
-def pool_graph(ctx: Context, knn: int = DEFAULT_KNN, max_rows: int | None = None) -> Graph:
+def pool_graph(ctx: Context, knn: int | None = None, max_rows: int | None = None) -> Graph:
     """The kNN graph over the universe (sampled to ``max_rows``), from the cache if fresh.
 
     First call: O(u²·d) exact search (u ≤ ``max_rows``, default 40k), O(u·(d+knn)) memory.
@@ -156,6 +157,7 @@ def pool_graph(ctx: Context, knn: int = DEFAULT_KNN, max_rows: int | None = None
     rows and appended (O(new·u·d)); a universe that grew by more than 25% is rebuilt.
     """
     assert ctx.vectors is not None
+    knn = DEFAULT_KNN if knn is None else int(knn)
     max_rows = int(ctx.params.get("graph_rows", DEFAULT_GRAPH_ROWS) if max_rows is None
                    else max_rows)
     cache = _cache(ctx)

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 
 from longtail.errors import InputError
+from longtail.strategies import combine as comb
+from longtail.strategies import diverse as div
 from longtail.strategies import informative as inf
 from longtail.strategies import representative as rep
 from longtail.strategies._base import (
@@ -22,30 +24,40 @@ from longtail.strategies._base import (
 )
 
 STRATEGIES: dict[str, Strategy] = {}
+"""Registry: name -> :class:`Strategy`. Informative strategies list "vectors" in their
+needs because, with no model yet (probs None), they fall back to the cold start,
+which uses vectors."""
 
 
-def register(name: str, fn: Any, needs: set[str] | frozenset[str], doc: str) -> Strategy:
+def register(
+    name: str,
+    fn: Any,
+    needs: set[str] | frozenset[str],
+    doc: str,
+    refine: Any = None,
+) -> Strategy:
     """Add a strategy to :data:`STRATEGIES`. ``needs`` is a subset of
-    {"probs", "vectors", "committee", "costs"}: what the caller must compute."""
+    {"probs", "vectors", "committee", "costs"}: what the caller must compute;
+    ``refine(params) -> frozenset`` narrows it per call when it depends on params."""
     needs = frozenset(needs)
     if not needs <= NEEDS:
         raise ValueError(f"unknown needs {sorted(needs - NEEDS)}")
-    entry = Strategy(name=name, fn=fn, needs=needs, doc=doc)
+    entry = Strategy(name=name, fn=fn, needs=needs, doc=doc, refine=refine)
     STRATEGIES[name] = entry
     return entry
 
 
 register("random", inf.select_random, set(), "Uniform random draw (the control arm).")
-register("margin", inf.select_margin, {"probs"},
+register("margin", inf.select_margin, {"probs", "vectors"},
          "Smallest gap between the two most probable classes.")
-register("entropy", inf.select_entropy, {"probs"}, "Highest predictive entropy.")
-register("least_confidence", inf.select_least_confidence, {"probs"},
+register("entropy", inf.select_entropy, {"probs", "vectors"}, "Highest predictive entropy.")
+register("least_confidence", inf.select_least_confidence, {"probs", "vectors"},
          "Lowest top-class probability.")
-register("vote_entropy", inf.select_vote_entropy, {"probs", "committee"},
+register("vote_entropy", inf.select_vote_entropy, {"probs", "vectors", "committee"},
          "Entropy of a bootstrap committee's hard votes.")
-register("mean_kl", inf.select_mean_kl, {"probs", "committee"},
+register("mean_kl", inf.select_mean_kl, {"probs", "vectors", "committee"},
          "Mean KL divergence of committee members from their consensus.")
-register("bald", inf.select_bald, {"probs", "committee"},
+register("bald", inf.select_bald, {"probs", "vectors", "committee"},
          "BALD mutual information over several probability samples.")
 register("coverage", rep.select_coverage, {"vectors"},
          "Kernel-herding coverage of the pool on a kNN graph (the cold start).")
@@ -55,6 +67,19 @@ register("probcover", rep.select_probcover, {"vectors"},
          "Greedy coverage of delta-balls, delta chosen by cluster purity (ProbCover).")
 register("density", rep.select_density, {"probs", "vectors"},
          "Uncertainty weighted by typicality (information density).")
+register("coreset", div.select_coreset, {"vectors"},
+         "k-center greedy core-set from the labeled rows.")
+register("cluster_margin", div.select_cluster_margin, {"probs", "vectors"},
+         "Lowest-margin candidates spread round-robin over pool clusters (Citovsky 2021).")
+register("badge", div.select_badge, {"probs", "vectors"},
+         "k-means++ on factorised gradient embeddings (BADGE).")
+register("margin_coverage", div.select_margin_coverage, {"probs", "vectors"},
+         "Kernel coverage of the pool weighted by margin: uncertain, representative, diverse.")
+register("combine", comb.select_combined, {"probs", "vectors", "committee"},
+         "Declarative config: weighted terms, filters and balance targets (params).",
+         refine=comb.config_needs)
+register("class_balance", comb.select_class_balance, {"probs", "vectors"},
+         "Fill the batch class by class, fewest-labeled predicted classes first.")
 
 
 def select(

@@ -1,0 +1,129 @@
+"""Benchmark §4, ingest: rows per second from Parquet against the pyarrow-read floor.
+
+Makes a Parquet file (id, text, 3 metadata columns, a 384-d float32 vector) with a fixed
+seed, then in fresh subprocesses (so peak RSS is each one's own): the floor (read the
+file with pyarrow alone, vectors to numpy, batch by batch) and `Project.ingest` into a
+new project. Writes bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import header, write_result  # noqa: E402
+
+DIM = 384
+SIZES = {"smoke": 20_000, "full": 1_000_000}
+
+
+def make_file(path: Path, rows: int, seed: int = 0, chunk: int = 50_000) -> int:
+    """Write the benchmark file chunk by chunk; returns the vectors' bytes."""
+    rng = np.random.default_rng(seed)
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
+                        ("score", pa.float64()), ("day", pa.int64()),
+                        ("vector", pa.list_(pa.float32(), DIM))])
+    words = np.array("card transfer account refund fee top-up pin atm cash exchange".split())
+    with pq.ParquetWriter(path, schema) as w:
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            vec = rng.standard_normal((n, DIM), dtype=np.float32)
+            vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+            text = [" ".join(words[rng.integers(0, len(words), 8)]) + f" #{start + i}"
+                    for i in range(n)]
+            w.write_table(pa.table({
+                "id": [f"row-{start + i:08d}" for i in range(n)], "text": text,
+                "source": rng.choice(["web", "app", "mail"], n), "score": rng.random(n),
+                "day": rng.integers(0, 365, n),
+                "vector": pa.FixedSizeListArray.from_arrays(vec.ravel(), DIM)}, schema=schema))
+    return rows * DIM * 4
+
+
+def _child(mode: str, file: str, project: str) -> None:
+    import resource
+
+    t = time.perf_counter()
+    if mode == "floor":
+        pf = pq.ParquetFile(file)
+        n = 0
+        for batch in pf.iter_batches(batch_size=65_536):
+            vec = batch.column("vector").flatten().to_numpy().reshape(batch.num_rows, DIM)
+            ids = batch.column("id").to_pylist()
+            n += len(ids) + 0 * int(vec.shape[0])
+    else:
+        from longtail.project import Project
+
+        p = Project.init(project)
+        n = p.ingest(file, id="id", text="text", vector="vector").new
+        p.close()
+    seconds = time.perf_counter() - t
+    print(json.dumps({"rows": n, "seconds": seconds,
+                      "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+
+
+def _run(mode: str, file: Path, project: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", mode, str(file), str(project)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--size", choices=sorted(SIZES), default="full")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    rows = SIZES[args.size]
+    repeats = args.repeats or (3 if args.size == "full" else 1)
+    with tempfile.TemporaryDirectory(prefix="longtail-bench-ingest-") as tmp:
+        file = Path(tmp) / "pool.parquet"
+        vector_bytes = make_file(file, rows)
+        runs = []
+        for rep in range(repeats):
+            floor = _run("floor", file, Path(tmp) / "unused")
+            ours = _run("ingest", file, Path(tmp) / f"proj{rep}")
+            assert ours["rows"] == rows, ours
+            runs.append({
+                "repeat": rep, "rows": rows, "seconds": ours["seconds"],
+                "rows_per_s": rows / ours["seconds"], "floor_seconds": floor["seconds"],
+                "floor_rows_per_s": rows / floor["seconds"],
+                "ratio_to_floor": floor["seconds"] / ours["seconds"],
+                "peak_rss_bytes": ours["peak_rss_bytes"],
+                "floor_peak_rss_bytes": floor["peak_rss_bytes"], "vector_bytes": vector_bytes,
+                "rss_over_vector_bytes": ours["peak_rss_bytes"] / vector_bytes,
+            })
+    ratios = np.array([r["ratio_to_floor"] for r in runs])
+    result = header("ingest", f"synthetic parquet, {rows} rows x {DIM}-d float32 + text + 3 "
+                    "metadata columns", {"rows": rows, "dim": DIM, "repeats": repeats,
+                                         "size": args.size})
+    result.update({
+        "rows": rows,
+        "rows_per_s": float(np.mean([r["rows_per_s"] for r in runs])),
+        "floor_rows_per_s": float(np.mean([r["floor_rows_per_s"] for r in runs])),
+        "ratio_to_floor_mean": float(ratios.mean()), "ratio_to_floor_sd": float(ratios.std()),
+        "peak_rss_bytes": int(max(r["peak_rss_bytes"] for r in runs)),
+        "vector_bytes": vector_bytes, "runs": runs,
+    })
+    path = write_result(result, args.out)
+    print(f"ingest: {result['rows_per_s']:.0f} rows/s, floor {result['floor_rows_per_s']:.0f} "
+          f"rows/s (ratio {result['ratio_to_floor_mean']:.2f} ± {result['ratio_to_floor_sd']:.2f}),"
+          f" peak RSS {result['peak_rss_bytes'] / 2**20:.0f} MiB for "
+          f"{vector_bytes / 2**20:.0f} MiB of vectors -> {path}")
+    return result
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child(*sys.argv[2:5])
+    else:
+        main()

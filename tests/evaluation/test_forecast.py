@@ -1,0 +1,95 @@
+import math
+
+import numpy as np
+import pytest
+
+from longtail.errors import InputError
+from longtail.evaluation import fit_learning_curve, power_law
+
+TRUE = (0.92, 2.5, 0.6)  # a, b, c
+N = np.arange(100, 1001, 100)
+
+
+def noisy_curve(seed, sd=0.004):
+    rng = np.random.default_rng(seed)
+    return power_law(N, *TRUE) + rng.normal(0, sd, len(N))
+
+
+def test_recovers_parameters_of_a_clean_curve():
+    curve = fit_learning_curve(N, power_law(N, *TRUE), n_boot=0)
+    assert curve.method == "power_law"
+    assert curve.a == pytest.approx(TRUE[0], abs=1e-4)
+    assert curve.b == pytest.approx(TRUE[1], rel=1e-3)
+    assert curve.c == pytest.approx(TRUE[2], abs=1e-3)
+
+
+def test_noisy_fit_forecast_interval_covers_truth():
+    covered = 0
+    errors = []
+    trials = 20
+    for seed in range(trials):
+        curve = fit_learning_curve(N, noisy_curve(seed), n_boot=100, seed=seed, level=0.9)
+        mean, lo, hi = curve.forecast_at(2000, noise=False)
+        truth = float(power_law(2000, *TRUE))
+        errors.append(mean - truth)
+        covered += lo <= truth <= hi
+    assert np.mean(np.abs(errors)) < 0.01
+    assert covered / trials >= 0.7
+
+
+def test_labels_to_reach_and_gain():
+    curve = fit_learning_curve(N, power_law(N, *TRUE), n_boot=50)
+    n, lo, hi = curve.labels_to_reach(0.85)
+    a, b, c = TRUE
+    assert n == pytest.approx((b / (a - 0.85)) ** (1 / c), rel=0.01)
+    assert lo <= n <= hi
+    never = curve.labels_to_reach(0.95)
+    assert math.isinf(never.n)
+    gain = curve.expected_gain(100)
+    assert gain.n == 1100
+    truth = float(power_law(1100, *TRUE) - power_law(1000, *TRUE))
+    assert gain.mean == pytest.approx(truth, rel=0.01)
+    assert gain.lo <= gain.mean <= gain.hi
+
+
+def test_forecast_interval_includes_measurement_noise():
+    y = noisy_curve(0, sd=0.01)
+    curve = fit_learning_curve(N, y, n_boot=100)
+    with_noise = curve.forecast_at(1500)
+    curve_only = curve.forecast_at(1500, noise=False)
+    assert with_noise.hi - with_noise.lo > curve_only.hi - curve_only.lo
+    assert with_noise.lo <= with_noise.mean <= with_noise.hi
+
+
+def test_metric_sd_sets_weights():
+    y = power_law(N, *TRUE)
+    y[0] += 0.1  # a wild first point, declared very noisy
+    sd = np.full(len(N), 0.002)
+    sd[0] = 1.0
+    curve = fit_learning_curve(N, y, sd, n_boot=0)
+    assert curve.a == pytest.approx(TRUE[0], abs=0.005)
+
+
+def test_fallbacks_for_few_points():
+    two = fit_learning_curve([100, 200], [0.5, 0.6], n_boot=50)
+    assert two.method == "fixed_rate"
+    mean, lo, hi = two.forecast_at(400)
+    assert 0.6 < mean <= 1.0 and lo <= mean <= hi
+    one = fit_learning_curve([100], [0.5])
+    assert one.method == "flat"
+    mean, lo, hi = one.forecast_at(1000)
+    assert mean == 0.5 and lo < 0.5 < hi
+
+
+def test_never_above_ceiling():
+    curve = fit_learning_curve(N, np.linspace(0.9, 0.999, len(N)), n_boot=50)
+    assert curve.forecast_at(10**6).hi <= 1.0
+
+
+def test_bad_points():
+    with pytest.raises(InputError):
+        fit_learning_curve([], [])
+    with pytest.raises(InputError):
+        fit_learning_curve([0, 100], [0.1, 0.2])
+    with pytest.raises(InputError):
+        fit_learning_curve([1, 2], [0.1])
