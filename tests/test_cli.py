@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import make_pool, write_pool_csv
 from typer.testing import CliRunner
 
 from longtail.cli import app
+from tests.conftest import make_pool, write_pool_csv
 
 runner = CliRunner()
 

@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from tests.conftest import snapshot, write_csv
 
 from longtail.errors import InputError, ProjectError
 from longtail.project import Project
+from tests.conftest import snapshot, write_csv
 
 
 def _label_file(tmp_path, loaded, n=40, name="labels.csv", extra=None):

@@ -285,7 +285,60 @@ def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
             "models": r["models"],
             **{f"last {k}": _fmt_metric(v) + f" on {v['eval_set']} at {v['n_labels']} labels"
                for k, v in r["metrics"].items()},
+            "verdict": r["verdict"],
         }))
+
+    _emit(result, as_json, render)
+
+
+@app.command()
+@handled
+def forecast(target: Annotated[float | None, typer.Option(help="Metric value to reach, e.g. "
+                                                          "0.90.")] = None,
+             batch: Annotated[int, typer.Option(help="Size of the next batch.")] = 100,
+             metric: Annotated[str, typer.Option(help="accuracy, macro_f1 or "
+                                                 "worst_class_recall.")] = "accuracy",
+             project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Fit the learning curve: labels still needed to reach TARGET, and the expected gain
+    of the next batch, with 90% intervals."""
+    with _open(project) as p:
+        result = p.forecast(target, next_batch=batch, metric=metric)
+
+    def render(r: dict) -> None:
+        g = r["expected_gain"]
+        console.print(f"{r['metric']} now measured at {r['labels_now']} labels ({r['points']} "
+                      f"points); next {r['next_batch']} labels: expected gain "
+                      f"{100 * g['mean']:+.2f} points (90%: {100 * g['lo']:+.2f} to "
+                      f"{100 * g['hi']:+.2f})")
+        if "target" in r:
+            m = r["more_labels"]
+            if m["n"] == float("inf"):
+                console.print(f"target {r['target']}: out of reach on this curve")
+            else:
+                hi = "∞" if m["hi"] == float("inf") else f"{m['hi']:.0f}"
+                console.print(f"target {r['target']}: about {m['n']:.0f} more labels "
+                              f"(90%: {m['lo']:.0f} to {hi})")
+
+    _emit(result, as_json, render)
+
+
+@app.command("stopping")
+@handled
+def stopping_cmd(target: Annotated[float | None, typer.Option(help="Stop at this accuracy.")] = None,
+                 budget: Annotated[int | None, typer.Option(help="Stop at this many labels.")] = None,
+                 batch: Annotated[int, typer.Option(help="Size of the next batch.")] = 100,
+                 project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Should labeling stop? Stabilising predictions, forecast gain, target and budget."""
+    with _open(project) as p:
+        result = p.stopping(target=target, budget=budget, next_batch=batch)
+
+    def render(r: dict) -> None:
+        table = Table(title="stop" if r["stop"] else "continue")
+        for col in ("rule", "says", "why"):
+            table.add_column(col)
+        for d in r["rules"]:
+            table.add_row(d["rule"], "stop" if d["stop"] else "continue", d["reason"])
+        console.print(table)
 
     _emit(result, as_json, render)
 

@@ -16,7 +16,6 @@ import numpy as np
 from longtail.encoders import get_encoder
 from longtail.errors import InputError, ProjectError
 from longtail.evaluation.evalset import assign_eval
-from longtail.evaluation.metrics import evaluate_predictions
 from longtail.ingest import PRECOMPUTED, ColumnMapping, IngestReport, ingest_file
 from longtail.ingest.mapping import column_strings, resolve, vectors_of
 from longtail.ingest.readers import TableSource, file_sha256
@@ -292,7 +291,35 @@ class Project:
         ev = self.evaluate(model_id=model_id)
         if ev is not None:
             report["eval"] = ev
+            from longtail.loop import monitor
+
+            lifted = monitor.update_round_lifts(self)
+            summary = monitor.lift_summary(self)
+            if summary:
+                report["lift"] = {**summary, "new_rounds": lifted}
         return report
+
+    def curves(self, metric: str = "accuracy") -> dict:
+        """Learning curves on the managed eval set: "current" (every model re-scored on
+        the latest eval version) and "as_of" (as measured when each model was trained)."""
+        from longtail.loop import monitor
+
+        return monitor.learning_curves(self, metric)
+
+    def forecast(self, target: float | None = None, *, next_batch: int = 100,
+                 metric: str = "accuracy") -> dict:
+        """How many more labels to reach `target`, and the next batch's expected gain."""
+        from longtail.loop import monitor
+
+        return monitor.forecast(self, target=target, next_batch=next_batch, metric=metric)
+
+    def stopping(self, *, target: float | None = None, budget: int | None = None,
+                 next_batch: int = 100) -> dict:
+        """Every stopping rule's answer (stabilising predictions, forecast gain, target,
+        budget) for the project as it stands."""
+        from longtail.loop import monitor
+
+        return monitor.stopping(self, target=target, budget=budget, next_batch=next_batch)
 
     def _predict_proba(self, model: Any, vs: Any, rows: np.ndarray) -> np.ndarray:
         parts = [model.predict_proba(X) for _, X in vs.iter_chunks(rows, 65_536)]
@@ -304,34 +331,29 @@ class Project:
                  vector: str | None = None, vector_prefix: str | None = None) -> dict | None:
         """Score a model on the managed eval set (default) or on a labeled file outside
         the pool. Metrics carry bootstrap 95% intervals and are recorded in the catalog."""
+        from longtail.loop import monitor
+
         models = {m["id"]: m for m in self.store.models()}
         if not models:
             raise ProjectError("no model yet: run `longtail train` first")
         meta = models[model_id] if model_id is not None else models[max(models)]
-        model = self._load_model(meta)
         if test is None:
-            rows, y = self.labeled("eval")
-            if len(rows) == 0:
+            eval_set = monitor.rescore_all(self)
+            if eval_set is None:
                 return None
-            X = self.store.vectors(meta["encoder"]).read(rows)
-            eval_set = f"managed:{len(rows)}"
-        else:
-            X, y = self._read_labeled_file(test, meta["encoder"], id=id, text=text, label=label,
-                                           vector=vector, vector_prefix=vector_prefix)
-            eval_set = f"file:{file_sha256(Path(test))[:12]}"
-        pred = np.asarray(model.classes_)[self._predict_dense(model, X).argmax(1)]
-        result = evaluate_predictions(y.astype(str), pred.astype(str), n_boot=1000,
-                                      seed=self.settings["seed"])
-        self.store.add_metrics(meta["id"], eval_set, meta["n_labels"], {
-            name: (result[name]["value"], result[name]["lo"], result[name]["hi"])
-            for name in ("accuracy", "macro_f1", "worst_class_recall")
-            if result.get(name) and result[name]["value"] is not None})
+            got = {m["name"]: m for m in self.store.metrics()
+                   if m["eval_set"] == eval_set and m["model_id"] == meta["id"]}
+            n = next(v["n_labeled"] for v in self.store.eval_versions()
+                     if f"managed:v{v['id']}" == eval_set)
+            return {"eval_set": eval_set, "n": n, "model_id": meta["id"],
+                    **{k: {"value": got[k]["value"], "lo": got[k]["lo"], "hi": got[k]["hi"]}
+                       if k in got else None for k in monitor.SCALARS}}
+        X, y = self._read_labeled_file(test, meta["encoder"], id=id, text=text, label=label,
+                                       vector=vector, vector_prefix=vector_prefix)
+        eval_set = f"file:{file_sha256(Path(test))[:12]}"
+        result = monitor.score_model(self, meta, X, y.astype(str), eval_set)
         return {"eval_set": eval_set, "n": int(len(y)), "model_id": meta["id"],
-                **{k: result[k] for k in ("accuracy", "macro_f1", "worst_class_recall")}}
-
-    @staticmethod
-    def _predict_dense(model: Any, X: np.ndarray, chunk: int = 65_536) -> np.ndarray:
-        return np.concatenate([model.predict_proba(X[i:i + chunk]) for i in range(0, len(X), chunk)])
+                **{k: result[k] for k in monitor.SCALARS}}
 
     def _read_labeled_file(self, path: str | Path, encoder: str, *, id: str, text: str | None,
                            label: str, vector: str | None, vector_prefix: str | None
@@ -424,6 +446,8 @@ class Project:
             pending_eval=pending_eval, eval_share=st["eval_share"],
             control_share=st["control_share"], params=config, state=state, history=history)
         items = [(int(r), i, k) for i, (r, k) in enumerate(zip(plan.rows, plan.kinds, strict=True))]
+        # The labels that existed before this round: the lift estimator trains on them.
+        plan.log["annotations_before"] = self.store.max_annotation_id()
         with self.store.tx() as conn:
             round_id = self.store.add_round(
                 conn, strategy, {"budget": budget, "config": config, "seed": seed},
@@ -473,11 +497,18 @@ class Project:
         rounds = self.store.rounds()
         metrics = self.store.metrics()
         last: dict[str, dict] = {}
+        newest = max((m["model_id"] or 0 for m in metrics), default=0)
         for m in metrics:
+            if (m["model_id"] or 0) != newest:
+                continue  # re-scores of older models are in the curves, not "last"
             last[m["name"]] = {"value": m["value"], "lo": m["lo"], "hi": m["hi"],
                                "eval_set": m["eval_set"], "n_labels": m["n_labels"]}
         vectors = {name: self.store.vector_set_info(name)["n_rows"]
                    for name in self.store.vector_set_names()}
+        from longtail.loop import monitor
+
+        lift = monitor.lift_summary(self)
+        versions = self.store.eval_versions()
         return {
             "project": str(self.path.resolve()),
             "samples": sum(splits.values()),
@@ -493,6 +524,10 @@ class Project:
             "open_rounds": sum(1 for r in rounds if r["status"] == "open"),
             "models": len(self.store.models()),
             "metrics": last,
+            "eval_version": versions[-1]["id"] if versions else None,
+            "lift": lift,
+            "verdict": lift["verdict"] if lift else
+            "no lift measured yet: label a batch (its control slice) and train",
         }
 
     def simulate(self, truth: str, *, strategy: str = "auto", batch: int = 100,

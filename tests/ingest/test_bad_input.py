@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.conftest import snapshot, write_csv, write_pool_csv
 
 from longtail.errors import InputError
+from tests.conftest import snapshot, write_csv, write_pool_csv
 
 
 def _rows(n: int, d: int = 8, start: int = 0) -> list[list]:

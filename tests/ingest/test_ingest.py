@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from tests.conftest import make_pool, snapshot, write_pool_csv
 
 

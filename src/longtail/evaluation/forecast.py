@@ -42,6 +42,7 @@ __all__ = ["Forecast", "LabelsNeeded", "LearningCurve", "fit_learning_curve", "p
 _C_FALLBACK = 0.5
 _C_BOUNDS = (0.05, 3.0)
 _C_GRID = 240
+_BACKTEST_CUTS = (0.5, 0.6, 0.7)
 
 
 def power_law(n: np.ndarray | float, a: float, b: float, c: float) -> np.ndarray:
@@ -107,24 +108,43 @@ class LearningCurve:
     method: str
     level: float = 0.9
     upper: float = 1.0
-    extra_sd: float = 0.0
+    gain_sd: float = 0.0
+    noise_power: float = 0.5
+    gain_bias: float = 0.0
     seed: int = 0
-    _noise_z: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    _noise_z: np.ndarray = field(default_factory=lambda: np.zeros((2, 0)), repr=False)
+
+    def _raw(self, n: np.ndarray | float) -> np.ndarray:
+        return power_law(n, self.a, self.b, self.c)
 
     def predict(self, n: np.ndarray | float) -> np.ndarray:
-        """Central curve at n labels; shape of n."""
-        return np.minimum(power_law(n, self.a, self.b, self.c), self.upper)
+        """Central forecast at n labels (bias-corrected beyond the last point); shape of n."""
+        n_arr = np.asarray(n, dtype=np.float64)
+        value = self._raw(n_arr)
+        beyond = np.maximum(value - self._raw(self.n_ref), 0.0) * (n_arr > self.n_ref)
+        return np.minimum(value + self.gain_bias * beyond, self.upper)
 
     def _cloud(self, n: float, noise: bool) -> np.ndarray:
-        """(B,) draws of the metric at n: curve draws plus, optionally, a new point's noise."""
+        """(B,) draws of the metric at n: curve draws plus, optionally, a new point's noise.
+
+        Beyond the last fitted point the curve draws also get the backtest's
+        extrapolation error (``gain_sd`` times the forecast gain); `noise` adds
+        the measurement noise of a new point at n.
+        """
+        n = float(n)
         if len(self.draws):
             a, b, c = self.draws.T
-            values = a - b * np.power(float(n), -c)
+            values = a - b * np.power(n, -c)
+            values = values + (float(self.predict(n)) - float(self._raw(n)))
         else:
-            values = np.full(len(self._noise_z), float(self.predict(n)))
+            values = np.full(self._noise_z.shape[1], float(self.predict(n)))
+        k = len(values)
+        if n > self.n_ref and self.gain_sd > 0:
+            gain = max(float(self._raw(n) - self._raw(self.n_ref)), 0.0)
+            values = values + self.gain_sd * gain * self._noise_z[1, :k]
         if noise:
-            sd = math.hypot(self.noise_sd * math.sqrt(self.n_ref / float(n)), self.extra_sd)
-            values = values + sd * self._noise_z[: len(values)]
+            sd = self.noise_sd * (self.n_ref / n) ** self.noise_power
+            values = values + sd * self._noise_z[0, :k]
         return np.minimum(values, self.upper)
 
     def forecast_at(self, n: float, level: float | None = None, *, noise: bool = True) -> Forecast:
@@ -280,6 +300,27 @@ def _polish(
     return result.x if better else start
 
 
+def _backtest(n: np.ndarray, y: np.ndarray, sd: np.ndarray, upper: float) -> np.ndarray:
+    """Relative errors of the curve's own past extrapolations, one per cut.
+
+    For cuts at 50%, 60% and 70% of the largest label count (each keeping at
+    least 4 points), fit on the points up to the cut and forecast the last
+    point: ``(observed - forecast) / (forecast - fit at the cut)``, the error
+    as a share of the forecast gain. Empty when the curve is too short.
+    """
+    errors = []
+    for share in _BACKTEST_CUTS:
+        seen = n <= share * n[-1]
+        if seen.sum() < 4:
+            continue
+        params = _fit_many(n[seen], y[seen][None, :], sd[seen], upper, None)[0]
+        n_cut = n[seen][-1]
+        gain = float(power_law(n[-1], *params) - power_law(n_cut, *params))
+        if gain > 1e-6:
+            errors.append((y[-1] - float(power_law(n[-1], *params))) / gain)
+    return np.asarray(errors)
+
+
 def fit_learning_curve(
     n_labels: Sequence[float] | np.ndarray,
     metric: Sequence[float] | np.ndarray,
@@ -289,6 +330,9 @@ def fit_learning_curve(
     n_boot: int = 300,
     seed: int = 0,
     min_labels: float = 0,
+    weight_power: float = 0.5,
+    backtest: bool = True,
+    bias_correct: bool = False,
     inflation: float = 1.0,
     upper: float = 1.0,
 ) -> LearningCurve:
@@ -304,10 +348,16 @@ def fit_learning_curve(
     seed : seed of the bootstrap.
     min_labels : points with fewer labels are left out (unless that would
         leave fewer than 3 points, then the last 3 are kept).
+    weight_power : without metric_sd, a point's sd is taken as
+        ``(n_max / n)^weight_power`` (relative; the residuals set the level).
+    backtest : widen forecasts by the curve's own extrapolation errors (see
+        `_backtest`): a forecast's gain beyond the last point gets an extra
+        sd of ``rms(relative errors) · gain``.
+    bias_correct : also shift the forecast gain by the mean relative error.
     inflation : factor on the bootstrap residuals (see module docstring).
     upper : the metric's ceiling (1.0 for accuracy).
 
-    Time: O(n_boot · m) with a small constant (one small least-squares per draw).
+    Time: O(G · n_boot · m) for G = 240 profiled rates; a few ms per curve.
     """
     n = np.asarray(n_labels, dtype=np.float64)
     y = np.asarray(metric, dtype=np.float64)
@@ -322,7 +372,7 @@ def fit_learning_curve(
         if sd.shape != n.shape or np.any(sd <= 0):
             raise InputError("metric_sd must be positive, one value per point")
     else:
-        sd = np.sqrt(n.max() / n)  # relative scale only; the residuals set the level
+        sd = np.power(n.max() / n, weight_power)
     order = np.argsort(n, kind="stable")
     n, y, sd = n[order], y[order], sd[order]
     keep = n >= min_labels
@@ -333,15 +383,15 @@ def fit_learning_curve(
     m = len(n)
     rng = np.random.default_rng(seed)
     n_ref = float(n.max())
-    sd_ref = float(np.interp(n_ref, n, sd)) if metric_sd is not None else 1.0
+    sd_ref = float(sd[-1]) if metric_sd is not None else 1.0
+    z = rng.standard_normal((2, max(n_boot, 200)))
 
     if m == 1:
         noise = float(sd[0]) if metric_sd is not None else 0.02
-        z = rng.standard_normal(max(n_boot, 200))
         return LearningCurve(
             a=float(min(y[0], upper)), b=0.0, c=_C_FALLBACK, n_labels=n, metric=y, noise_sd=noise,
             n_ref=n_ref, draws=np.zeros((0, 3)), method="flat", level=level, upper=upper,
-            extra_sd=0.0, seed=seed, _noise_z=z,
+            seed=seed, _noise_z=z,
         )
 
     fixed_c = _C_FALLBACK if m <= 3 else None
@@ -368,10 +418,16 @@ def fit_learning_curve(
             boot_resid = np.full(m, noise_sd) * sd / sd_ref * inflation
         signs = rng.choice([-1.0, 1.0], size=(n_boot, m))
         draws = _fit_many(n, fitted[None, :] + signs * boot_resid[None, :], sd, upper, fixed_c)
-    z = rng.standard_normal(max(n_boot, 200))
+
+    gain_sd = gain_bias = 0.0
+    if backtest and fixed_c is None:
+        errors = _backtest(n, y, sd, upper)
+        if len(errors):
+            gain_sd = float(np.sqrt(np.mean(errors**2)))
+            gain_bias = float(np.mean(errors)) if bias_correct else 0.0
     return LearningCurve(
         a=float(params[0]), b=float(params[1]), c=float(params[2]), n_labels=n, metric=y,
         noise_sd=noise_sd, n_ref=n_ref, draws=draws, method=method, level=level, upper=upper,
-        extra_sd=0.0, seed=seed, _noise_z=z,
+        gain_sd=gain_sd, gain_bias=gain_bias, noise_power=weight_power if metric_sd is None else 0.5,
+        seed=seed, _noise_z=z,
     )
-

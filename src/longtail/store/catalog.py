@@ -402,6 +402,33 @@ class Store:
                  "n_labels": n_labels, "name": k, "value": v, "lo": lo, "hi": hi}
                 for k, (v, lo, hi) in values.items()])
 
+    def eval_version(self, fingerprint: str, n_labeled: int) -> tuple[int, bool]:
+        """The eval version with this fingerprint, created when new: (id, created)."""
+        with self.tx() as conn:
+            found = conn.execute(select(s.eval_versions.c.id).where(
+                s.eval_versions.c.fingerprint == fingerprint)).scalar()
+            if found is not None:
+                return int(found), False
+            res = conn.execute(sa_insert(s.eval_versions).values(
+                created_at=now(), n_labeled=n_labeled, fingerprint=fingerprint))
+            return int(res.inserted_primary_key[0]), True
+
+    def eval_versions(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(
+                select(s.eval_versions).order_by(s.eval_versions.c.id)).mappings()]
+
+    def first_label_times(self) -> dict[int, int]:
+        """row -> id of its first annotation event (ids order events in time)."""
+        with self.engine.connect() as conn:
+            q = select(s.annotations.c.row, func.min(s.annotations.c.id)).group_by(
+                s.annotations.c.row)
+            return {int(r): int(i) for r, i in conn.execute(q)}
+
+    def max_annotation_id(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(s.annotations.c.id))).scalar() or 0)
+
     def metrics(self, name: str | None = None) -> list[dict]:
         with self.engine.connect() as conn:
             q = select(s.metrics).order_by(s.metrics.c.id)

@@ -133,3 +133,14 @@ metrics = Table(
     Column("lo", Float),
     Column("hi", Float),
 )
+
+# Each change of the managed eval set's labeled content (growth, relabel, rebuild) is a
+# new version; metrics name the version they were measured on ("managed:v3").
+eval_versions = Table(
+    "eval_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", String(32), nullable=False),
+    Column("n_labeled", Integer, nullable=False),
+    Column("fingerprint", String(64), nullable=False, unique=True),
+)

@@ -11,7 +11,9 @@ Strategies never read the store; vectors come through a reader protocol
 """
 
 from longtail.strategies._base import ArrayVectors, Selection, Strategy, VectorReader
+from longtail.strategies.combine import class_rarity, validate_config
 from longtail.strategies.registry import STRATEGIES, register, select
+from longtail.strategies.representative import typicality
 from longtail.strategies.scores import (
     bald,
     confidence,
@@ -29,6 +31,7 @@ __all__ = [
     "Strategy",
     "VectorReader",
     "bald",
+    "class_rarity",
     "confidence",
     "entropy",
     "least_confidence",
@@ -36,5 +39,7 @@ __all__ = [
     "mean_kl",
     "register",
     "select",
+    "typicality",
+    "validate_config",
     "vote_entropy",
 ]

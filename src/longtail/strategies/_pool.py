@@ -239,10 +239,15 @@ def _assign(reader: VectorReader, rows: np.ndarray, centroids: np.ndarray):
 
 
 def kmeans(vecs: np.ndarray, n_clusters: int, seed: int, niter: int = 20) -> np.ndarray:
-    """faiss k-means centroids ``(n_clusters, d)``; O(niter·s·K·d) with s ≤ 256·K samples."""
+    """faiss k-means centroids ``(n_clusters, d)``; O(nredo·niter·s·K·d), s ≤ 256·K
+    samples, nredo = 5 restarts on small problems and 1 on large ones."""
     n_clusters = max(1, min(n_clusters, len(vecs)))
+    # Several restarts (faiss keeps the best objective) when they are cheap: random
+    # init alone too often lands two centroids in one blob on small pools.
+    work = len(vecs) * n_clusters * vecs.shape[1] * niter
+    nredo = 5 if work < 2e9 else 1
     km = faiss.Kmeans(vecs.shape[1], n_clusters, niter=niter, seed=seed, verbose=False,
-                      max_points_per_centroid=256, min_points_per_centroid=1)
+                      nredo=nredo, max_points_per_centroid=256, min_points_per_centroid=1)
     km.train(np.ascontiguousarray(vecs, dtype=np.float32))
     return np.asarray(km.centroids, dtype=np.float32)
 

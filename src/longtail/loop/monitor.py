@@ -1,0 +1,242 @@
+"""Honest evaluation wired to a project: eval-set versions and re-scoring, the
+control-arm lift per round, learning curves, forecasts and stopping.
+
+The estimators themselves are pure (`longtail.evaluation`); this module only fetches
+what they need from the project and records what they say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from longtail.errors import InputError
+from longtail.evaluation import (
+    BudgetSpent,
+    ForecastGain,
+    Lift,
+    StabilizingPredictions,
+    TargetReached,
+    cumulative_lift,
+    evaluate_predictions,
+    evaluate_stopping,
+    fit_learning_curve,
+    round_lift,
+    verdict,
+)
+from longtail.evaluation.evalset import uniform_from_ids
+from longtail.learners import make_learner
+
+if TYPE_CHECKING:
+    from longtail.project import Project
+
+SCALARS = ("accuracy", "macro_f1", "worst_class_recall")
+STOP_SET_SIZE = 2000
+
+
+def eval_fingerprint(rows: np.ndarray, labels: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for r, lab in zip(rows.tolist(), labels.tolist(), strict=True):
+        h.update(f"{r}\x00{lab}\x01".encode())
+    return h.hexdigest()
+
+
+def current_eval_version(project: Project) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """(version id, rows, labels) of the labeled managed eval set, making a new version
+    when its content changed; None while no eval sample is labeled."""
+    rows, labels = project.labeled("eval")
+    if len(rows) == 0:
+        return None
+    version, _ = project.store.eval_version(eval_fingerprint(rows, labels), len(rows))
+    return version, rows, labels.astype(str)
+
+
+def score_model(project: Project, model_meta: dict, X: np.ndarray, y: np.ndarray,
+                eval_set: str) -> dict:
+    """Metrics of one saved model on (X, y), recorded under `eval_set`."""
+    model = project._load_model(model_meta)
+    proba = np.concatenate([model.predict_proba(X[i:i + 65_536]) for i in range(0, len(X), 65_536)])
+    pred = np.asarray(model.classes_)[proba.argmax(1)].astype(str)
+    result = evaluate_predictions(y, pred, n_boot=1000, seed=project.settings["seed"])
+    project.store.add_metrics(model_meta["id"], eval_set, model_meta["n_labels"], {
+        k: (result[k]["value"], result[k]["lo"], result[k]["hi"])
+        for k in SCALARS if result.get(k) and result[k]["value"] is not None})
+    return result
+
+
+def rescore_all(project: Project) -> str | None:
+    """Score every saved model on the current eval version that has no metric on it yet,
+    so the learning curve is always drawn on one set. Returns the eval-set name."""
+    cur = current_eval_version(project)
+    if cur is None:
+        return None
+    version, rows, labels = cur
+    name = f"managed:v{version}"
+    scored = {m["model_id"] for m in project.store.metrics("accuracy") if m["eval_set"] == name}
+    models = [m for m in project.store.models() if m["id"] not in scored]
+    cache: dict[str, np.ndarray] = {}
+    for meta in models:
+        if meta["encoder"] not in cache:
+            cache[meta["encoder"]] = project.store.vectors(meta["encoder"]).read(rows)
+        score_model(project, meta, cache[meta["encoder"]], labels, name)
+    return name
+
+
+def learning_curves(project: Project, metric: str = "accuracy") -> dict[str, list[dict]]:
+    """Two curves by labels: "current" (every model on the latest eval version) and
+    "as_of" (each model on the eval set as it was when the model was trained)."""
+    rows = [m for m in project.store.metrics(metric) if m["eval_set"].startswith("managed:v")]
+    if not rows:
+        return {"current": [], "as_of": [], "eval_set": None}
+    latest = max(rows, key=lambda m: int(m["eval_set"].split(":v")[1]))["eval_set"]
+    first_by_model: dict[int, dict] = {}
+    for m in rows:
+        first_by_model.setdefault(m["model_id"], m)
+
+    def point(m: dict) -> dict:
+        return {"model_id": m["model_id"], "n_labels": m["n_labels"], "value": m["value"],
+                "lo": m["lo"], "hi": m["hi"], "eval_set": m["eval_set"]}
+
+    current = {m["model_id"]: point(m) for m in rows if m["eval_set"] == latest}
+    return {"current": sorted(current.values(), key=lambda p: (p["n_labels"], p["model_id"])),
+            "as_of": sorted((point(m) for m in first_by_model.values()),
+                            key=lambda p: (p["n_labels"], p["model_id"])),
+            "eval_set": latest}
+
+
+def update_round_lifts(project: Project, *, n_repeats: int = 3) -> list[int]:
+    """Estimate the control-arm lift of every round whose selected and control slices are
+    labeled and that has none yet; stored in the round's log. Returns the round ids."""
+    cur = current_eval_version(project)
+    if cur is None:
+        return []
+    version, eval_rows, eval_y = cur
+    current = project.store.current_labels()
+    first = project.store.first_label_times()
+    pool = set(project.store.rows_by_split("pool").tolist())
+    vs = project.vectors()
+    X_eval = vs.read(eval_rows)
+    learner = project.settings["learner"]
+
+    def fit_predict(X: np.ndarray, y: np.ndarray, X_new: np.ndarray) -> np.ndarray:
+        model = make_learner(learner, warm_start=False) if learner == "linear" else make_learner(learner)
+        model.fit(X, y)
+        return np.asarray(model.classes_)[model.predict_proba(X_new).argmax(1)]
+
+    done = []
+    for rnd in project.store.rounds():
+        log = rnd["log"]
+        if "lift" in log or "annotations_before" not in log:
+            continue
+        items = project.store.round_items(rnd["id"])
+        sel = np.array([r for r, _, k in items if k == "selected"], dtype=np.int64)
+        ctrl = np.array([r for r, _, k in items if k == "control"], dtype=np.int64)
+        if not len(sel) or not len(ctrl) or not all(int(r) in current for r in (*sel, *ctrl)):
+            continue
+        in_round = set(sel.tolist()) | set(ctrl.tolist())
+        prev = np.array(sorted(r for r, i in first.items() if i <= log["annotations_before"]
+                               and r in pool and r not in in_round), dtype=np.int64)
+        labels_of = np.vectorize(lambda r: current[int(r)], otypes=[object])
+        rng = np.random.default_rng([project.settings["seed"], rnd["id"]])
+        lift = round_lift(
+            fit_predict, vs.read(prev) if len(prev) else None,
+            labels_of(prev).astype(str) if len(prev) else None,
+            vs.read(sel), labels_of(sel).astype(str), vs.read(ctrl), labels_of(ctrl).astype(str),
+            X_eval, eval_y, rng, n_repeats=n_repeats)
+        log = {**log, "lift": {**lift.__dict__, "eval_set": f"managed:v{version}"}}
+        project.store.update_round_log(rnd["id"], log)
+        done.append(rnd["id"])
+    return done
+
+
+def lift_summary(project: Project) -> dict | None:
+    """Cumulative lift of selection over random across rounds, with its verdict."""
+    lifts = [Lift(**{k: v for k, v in r["log"]["lift"].items() if k != "eval_set"})
+             for r in project.store.rounds() if "lift" in r["log"]]
+    if not lifts:
+        return None
+    total = cumulative_lift(lifts)
+    return {"rounds": len(lifts), "lift": total.lift, "lo": total.lo, "hi": total.hi,
+            "level": total.level, "verdict": verdict(total),
+            "per_round": [{"lift": x.lift, "lo": x.lo, "hi": x.hi} for x in lifts]}
+
+
+def forecast(project: Project, *, target: float | None = None, next_batch: int = 100,
+             metric: str = "accuracy", level: float = 0.9) -> dict:
+    """Fit the learning curve (current eval version) and answer: labels needed for
+    `target`, and the expected gain of the next batch, with intervals."""
+    points = learning_curves(project, metric)["current"]
+    by_n: dict[int, dict] = {}
+    for p in points:
+        by_n[p["n_labels"]] = p  # the latest model at each label count
+    pts = [by_n[n] for n in sorted(by_n) if n > 0]
+    if len(pts) < 3:
+        raise InputError(f"a forecast needs the eval metric at 3 or more label counts; there "
+                         f"are {len(pts)} (train after each labeled batch)")
+    n = np.array([p["n_labels"] for p in pts], dtype=float)
+    y = np.array([p["value"] for p in pts], dtype=float)
+    sd = np.array([max((p["hi"] - p["lo"]) / (2 * 1.96), 1e-3) if p["lo"] is not None else 0.02
+                   for p in pts])
+    curve = fit_learning_curve(n, y, sd, level=level, seed=project.settings["seed"])
+    now = float(n[-1])
+    gain = curve.expected_gain(next_batch, n_now=now)
+    out: dict[str, Any] = {
+        "metric": metric, "labels_now": int(now), "points": len(pts),
+        "curve": {"a": curve.a, "b": curve.b, "c": curve.c, "method": curve.method},
+        "next_batch": next_batch,
+        "expected_gain": {"mean": gain.mean, "lo": gain.lo, "hi": gain.hi},
+        "level": level,
+    }
+    if target is not None:
+        need = curve.labels_to_reach(target)
+        out["target"] = target
+        out["labels_to_target"] = {"n": need.n, "lo": need.lo, "hi": need.hi}
+        out["more_labels"] = {k: max(0.0, v - now) for k, v in
+                              (("n", need.n), ("lo", need.lo), ("hi", need.hi))}
+    return out
+
+
+def stop_set(project: Project) -> np.ndarray:
+    """A fixed unlabeled sample of the pool (chosen by a hash of the ids, so it does not
+    move as the pool grows little) on which successive models' predictions are compared."""
+    rows = project.store.rows_by_split("pool")
+    if len(rows) <= STOP_SET_SIZE:
+        return rows
+    ids = [b[1] for chunk in project.store.iter_samples(rows) for b in chunk]
+    u = uniform_from_ids(ids, seed=project.settings["seed"] + 1)
+    return np.sort(rows[np.argsort(u)[:STOP_SET_SIZE]])
+
+
+def stopping(project: Project, *, target: float | None = None, budget: int | None = None,
+             gain_threshold: float = 0.002, next_batch: int = 100) -> dict:
+    """Every stopping rule's answer for the project as it stands."""
+    models = project.store.models()
+    rows = stop_set(project)
+    preds = []
+    if len(rows):
+        for meta in models[-4:]:
+            if meta["encoder"] != project.encoder_name():
+                continue
+            model = project._load_model(meta)
+            X = project.vectors(meta["encoder"]).read(rows)
+            preds.append(np.asarray(model.classes_)[model.predict_proba(X).argmax(1)])
+    try:
+        fc = forecast(project, next_batch=next_batch)
+        gain = fc["expected_gain"]["mean"]
+    except InputError:
+        gain = None
+    curve = learning_curves(project)["current"]
+    metric = curve[-1] if curve else None
+    labeled = len(project.labeled("pool")[0])
+    rules: list = [StabilizingPredictions(), ForecastGain(gain_threshold)]
+    if target is not None:
+        rules.append(TargetReached(target))
+    if budget is not None:
+        rules.append(BudgetSpent(budget))
+    report = evaluate_stopping(rules, stop_set_predictions=preds, forecast_gain=gain,
+                               metric=metric and {k: metric[k] for k in ("value", "lo", "hi")},
+                               spent=labeled, budget=budget, next_batch_cost=next_batch)
+    return {"stop": report.stop, "reason": report.reason,
+            "rules": [d.__dict__ for d in report.decisions]}

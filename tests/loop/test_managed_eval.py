@@ -1,0 +1,119 @@
+"""The managed eval set end to end: the leak invariant, versions and re-scoring, the
+control-arm lift, forecasts and stopping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from longtail.errors import InputError
+from longtail.project import Project
+from tests.conftest import make_pool, write_csv, write_pool_csv
+
+
+def _truth(p: Project) -> dict[str, str]:
+    return {ext: meta["truth"] for b in p.store.iter_samples() for _, ext, _, meta in b}
+
+
+def _answer(p: Project, ids: list[str], tmp_path, name: str) -> None:
+    truth = _truth(p)
+    p.import_labels(write_csv(tmp_path / name, ["id", "label"], [[i, truth[i]] for i in ids]))
+
+
+@pytest.fixture
+def big(tmp_path) -> Project:
+    X, y = make_pool(1500, d=8, classes=4, seed=3)
+    p = Project.init(tmp_path / "proj", eval_rate=0.1)
+    p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
+    yield p
+    p.close()
+
+
+def test_eval_rows_are_never_candidates_nor_trained_on(big, tmp_path):
+    eval_rows = set(big.store.rows_by_split("eval").tolist())
+    # Try to break it: label every eval row and some pool rows, then ask for the whole pool.
+    truth = _truth(big)
+    ids = [ext for b in big.store.iter_samples() for r, ext, _, _ in b if r in eval_rows]
+    _answer(big, ids + [f"s{i}" for i in range(40) if i not in eval_rows], tmp_path, "a.csv")
+    report = big.train()
+    assert report["labels"] == 40 - len([i for i in range(40) if i in eval_rows])
+    assert not eval_rows & set(big.candidates().tolist())
+    for strategy in ("random", "margin", "auto"):
+        q = big.query(500, strategy=strategy)
+        assert not eval_rows & set(q.rows)
+    assert truth  # the oracle was used
+
+
+def test_query_labels_eval_rows_first_up_to_share(big):
+    q = big.query(100, strategy="random")
+    assert q.kinds[:20] == ["eval"] * 20 and "eval" not in q.kinds[20:]
+    assert q.kinds.count("control") == 8  # 10% of the 80 non-eval rows
+
+
+def test_eval_versions_rescore_old_models_on_the_new_set(big, tmp_path):
+    q1 = big.query(100, strategy="random")
+    _answer(big, q1.ids, tmp_path, "r1.csv")
+    first = big.train()
+    v1 = first["eval"]["eval_set"]
+    q2 = big.query(100, strategy="margin")
+    _answer(big, q2.ids, tmp_path, "r2.csv")
+    second = big.train()
+    v2 = second["eval"]["eval_set"]
+    assert v1 != v2  # the eval set grew: a new version
+    curves = big.curves()
+    assert curves["eval_set"] == v2
+    assert [p["model_id"] for p in curves["current"]] == [first["model_id"], second["model_id"]]
+    assert all(p["eval_set"] == v2 for p in curves["current"])
+    assert [p["eval_set"] for p in curves["as_of"]] == [v1, v2]
+    # Re-evaluating without a change makes no new version.
+    assert big.evaluate()["eval_set"] == v2
+
+
+def test_relabeling_an_eval_sample_makes_a_new_version(big, tmp_path):
+    q = big.query(50, strategy="random")
+    _answer(big, q.ids, tmp_path, "r1.csv")
+    v1 = big.train()["eval"]["eval_set"]
+    eval_id = q.ids[q.kinds.index("eval")]
+    big.import_labels(write_csv(tmp_path / "fix.csv", ["id", "label"], [[eval_id, "other"]]))
+    assert big.evaluate()["eval_set"] != v1
+
+
+def test_lift_is_measured_and_status_gives_a_verdict(big, tmp_path):
+    for i in range(3):
+        q = big.query(120, strategy="margin" if i else "random")
+        _answer(big, q.ids, tmp_path, f"r{i}.csv")
+        report = big.train()
+    assert "lift" in report and report["lift"]["rounds"] >= 2
+    lift = report["lift"]
+    assert lift["lo"] <= lift["lift"] <= lift["hi"]
+    st = big.status()
+    assert st["verdict"] == lift["verdict"] and "random" in st["verdict"]
+
+
+def test_forecast_and_stopping(big, tmp_path):
+    with pytest.raises(InputError, match="3 or more label counts"):
+        big.forecast(0.9)
+    for i in range(4):
+        q = big.query(60, strategy="margin")
+        _answer(big, q.ids, tmp_path, f"r{i}.csv")
+        big.train()
+    fc = big.forecast(0.99, next_batch=60)
+    assert fc["points"] == 4 and fc["labels_now"] > 0
+    assert fc["expected_gain"]["lo"] <= fc["expected_gain"]["mean"] <= fc["expected_gain"]["hi"]
+    assert fc["more_labels"]["n"] >= 0
+    stop = big.stopping(target=0.5, budget=10_000)
+    rules = {d["rule"]: d for d in stop["rules"]}
+    assert rules["target_reached"]["stop"] is True  # 4 separable blobs: 0.5 is easy
+    assert rules["budget_spent"]["stop"] is False
+    assert stop["stop"] is True
+
+
+def test_control_share_zero_disables_the_control_arm(tmp_path):
+    X, y = make_pool(200)
+    p = Project.init(tmp_path / "p", eval_rate=0.0)
+    p.store.set_setting("control_share", 0.0)
+    p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
+    q = p.query(50, strategy="random")
+    assert q.kinds == ["selected"] * 50
+    np.testing.assert_array_equal(np.sort(q.rows), np.unique(q.rows))
+    p.close()
