@@ -50,11 +50,15 @@ def _vector_digests(vecs: np.ndarray | None, n: int) -> list[str]:
     multipliers, summed modulo 2**64. Enough to tell changed content from unchanged."""
     if vecs is None:
         return [""] * n
-    bits = np.ascontiguousarray(vecs, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    mix = np.resize(_MIX, bits.shape[1])
-    with np.errstate(over="ignore"):
-        digest = (bits * mix).sum(axis=1, dtype=np.uint64)
-    return [f"{d:016x}" for d in digest.tolist()]
+    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+    mix = np.resize(_MIX, vecs.shape[1])
+    out: list[str] = []
+    for start in range(0, n, 8192):  # bounded temporaries: 8192·dim·8 bytes
+        bits = vecs[start:start + 8192].view(np.uint32).astype(np.uint64)
+        with np.errstate(over="ignore"):
+            digest = (bits * mix).sum(axis=1, dtype=np.uint64)
+        out += [f"{d:016x}" for d in digest.tolist()]
+    return out
 
 
 def _content_hashes(texts: list, metas: list, vecs: np.ndarray | None) -> list[str]:

@@ -178,17 +178,23 @@ def check_candidates(candidates: Any) -> np.ndarray:
 
 
 def check_probs(probs: Any, n: int, name: str = "probs") -> np.ndarray:
-    """Validate predicted probabilities ``(n, C)``; returns float64 rows clipped to [0, 1]."""
-    p = np.asarray(probs, dtype=np.float64)
+    """Validate predicted probabilities ``(n, C)`` (float32 or float64, no copy when
+    already in [0, 1]); O(n·C) time, O(1) extra memory in the common case."""
+    p = np.asarray(probs)
+    if p.dtype not in (np.float32, np.float64):
+        p = p.astype(np.float64)
     if p.ndim == 1:
         p = p[:, None]
     if p.ndim != 2 or p.shape[0] != n:
         raise InputError(f"{name} must have shape (len(candidates)={n}, C), got {p.shape}")
     if p.shape[1] == 0:
         raise InputError(f"{name} has no class columns")
-    if not np.all(np.isfinite(p)):
+    lo, hi = float(p.min()), float(p.max())  # NaN propagates into lo/hi
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise InputError(f"{name} contains NaN or infinite values")
-    return np.clip(p, 0.0, 1.0)
+    if lo < 0.0 or hi > 1.0:
+        p = np.clip(p, 0.0, 1.0)  # copy only when needed: (n, C) can be large
+    return p
 
 
 def topk_desc(values: np.ndarray, k: int, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -22,6 +22,7 @@ from longtail.strategies._base import (
     check_probs,
     jsonable,
 )
+from longtail.strategies.auto import select_auto
 
 STRATEGIES: dict[str, Strategy] = {}
 """Registry: name -> :class:`Strategy`. Informative strategies list "vectors" in their
@@ -208,11 +209,6 @@ def select(
     return sel
 
 
-def _auto_placeholder(ctx: Context) -> Selection:
-    sel = inf.select_margin(ctx)
-    sel.log = {"arm": "margin" if ctx.probs is not None else "cold_start", **sel.log}
-    return sel
 
-
-register("auto", _auto_placeholder, {"probs", "vectors"},
-         "Default: picks and adapts the strategy from measured gains (no tuning).")
+register("auto", select_auto, {"probs", "vectors"},
+         "Default: representative at first, then informative+diverse, adapted by measured gains.")

@@ -256,11 +256,20 @@ def purity_delta(g: Graph, pseudo: np.ndarray, alpha: float = 0.95) -> float:
     return best
 
 
+def _n_classes(ctx: Context) -> int:
+    """Number of classes known from ``classes`` or the labels seen (0 when < 2)."""
+    n = len(ctx.classes) if ctx.classes is not None else 0
+    if ctx.labeled_y is not None and len(ctx.labeled_y):
+        n = max(n, len(np.unique(ctx.labeled_y)))
+    return n if n > 1 else 0
+
+
 def select_probcover(ctx: Context) -> Selection:
     """ProbCover: greedy maximum coverage of δ-balls on the kNN graph.
 
     δ = the largest radius keeping ≥ 95% of balls pure w.r.t. k-means pseudo-labels
-    with K = number of classes when known (else ``max(10, k)``), as in the paper;
+    with K = number of classes when known (from ``classes`` or ``labeled_y``; else
+    ``k``), as in the paper;
     ``params["delta"]`` overrides. Labeled rows' balls count as covered. Time: graph
     and clustering once (cached), then O(k·deg·log u); memory O(u·knn).
     """
@@ -270,8 +279,7 @@ def select_probcover(ctx: Context) -> Selection:
     if "delta" in ctx.params:
         delta = float(ctx.params["delta"])
     else:
-        n_pseudo = len(ctx.classes) if ctx.classes is not None and len(ctx.classes) > 1 \
-            else max(10, min(ctx.k, 500))
+        n_pseudo = _n_classes(ctx) or max(2, min(ctx.k, 500))
         cl = pool_clusters(ctx, n_pseudo, name=f"pseudo_{n_pseudo}")
         pseudo = cl.lookup(g.rows)
         delta = purity_delta(g, pseudo)

@@ -11,15 +11,26 @@ import numpy as np
 from longtail.errors import InputError
 
 _EPS = 1e-12
+_CHUNK = 65536  # rows per block: temporaries stay O(chunk·C) whatever n is
 
 
 def _as_probs(probs: np.ndarray) -> np.ndarray:
-    p = np.asarray(probs, dtype=np.float64)
+    p = np.asarray(probs)
+    if not np.issubdtype(p.dtype, np.floating):
+        p = p.astype(np.float64)
     if p.ndim == 1:
         p = p[:, None]
     if p.ndim != 2:
         raise InputError(f"probs must have shape (n, C), got {p.shape}")
     return p
+
+
+def _blockwise(p: np.ndarray, fn) -> np.ndarray:
+    """Apply a row-wise ``fn`` block by block; returns float64 (n,)."""
+    out = np.empty(p.shape[0], dtype=np.float64)
+    for start in range(0, p.shape[0], _CHUNK):
+        out[start : start + _CHUNK] = fn(p[start : start + _CHUNK].astype(np.float64))
+    return out
 
 
 def _as_committee(committee_probs: np.ndarray) -> np.ndarray:
@@ -38,7 +49,7 @@ def confidence(probs: np.ndarray) -> np.ndarray:
     such as ``confidence < 0.6``. O(n·C) time, O(n) memory.
     """
     p = _as_probs(probs)
-    return p.max(axis=1)
+    return p.max(axis=1).astype(np.float64)
 
 
 def least_confidence(probs: np.ndarray) -> np.ndarray:
@@ -50,19 +61,24 @@ def margin(probs: np.ndarray) -> np.ndarray:
     """``1 - (p_top1 - p_top2)``: (n, C) -> (n,), in [0, 1]; 1 = a tie between two classes.
 
     With one class the margin is undefined; every row scores 0 (nothing to disambiguate).
-    O(n·C) time via ``np.partition``, O(n·C) temporary memory.
+    O(n·C) time via ``np.partition``, O(n + 65536·C) memory (blockwise).
     """
     p = _as_probs(probs)
     if p.shape[1] < 2:
         return np.zeros(p.shape[0])
-    top2 = np.partition(p, p.shape[1] - 2, axis=1)[:, -2:]
-    return 1.0 - (top2[:, 1] - top2[:, 0])
+
+    def block(b: np.ndarray) -> np.ndarray:
+        top2 = np.partition(b, b.shape[1] - 2, axis=1)[:, -2:]
+        return 1.0 - (top2[:, 1] - top2[:, 0])
+
+    return _blockwise(p, block)
 
 
 def entropy(probs: np.ndarray) -> np.ndarray:
-    """Shannon entropy ``-sum_c p log p`` (nats): (n, C) -> (n,). O(n·C) time and memory."""
+    """Shannon entropy ``-sum_c p log p`` (nats): (n, C) -> (n,). O(n·C) time,
+    O(n + 65536·C) memory (blockwise)."""
     p = _as_probs(probs)
-    return -np.sum(p * np.log(np.clip(p, _EPS, 1.0)), axis=1)
+    return _blockwise(p, lambda b: -np.sum(b * np.log(np.clip(b, _EPS, 1.0)), axis=1))
 
 
 def vote_entropy(committee_probs: np.ndarray) -> np.ndarray:

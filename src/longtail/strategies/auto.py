@@ -1,0 +1,229 @@
+"""``auto``: the default strategy. No parameters to tune.
+
+How it decides, each round:
+
+1. **Phase from labels per class.** ``r = |labeled| / C`` (C = number of classes from
+   ``classes`` / ``labeled_y``). With no model (probs None) or ``r < REPRESENTATIVE_UNTIL``
+   the only arm is ``coverage`` (kernel-herding coverage: representative + diverse —
+   what wins with few labels). With ``r >= INFORMATIVE_FROM`` the arms are the
+   informative + diverse ones (``margin_coverage``, ``cluster_margin``; the latter
+   leads on pools larger than the kNN-graph sample, since it sees the whole pool). In
+   between (the transition) ``coverage`` and the leading informative arm compete.
+   Thresholds come from Banking77 experiments (see ``THRESHOLDS_NOTE``).
+2. **A bandit among the allowed arms**, rewarded by measured gain per label. A round's
+   reward is ``(metric_after - metric_before) / ln(n_after / n_before)``: accuracy
+   gained per e-fold of labels, which stays comparable across rounds because learning
+   curves are roughly linear in log(labels). Rewards are discounted (×0.7 per round of
+   age) so old evidence fades as the curve bends. The arm with the highest upper
+   confidence bound (mean + spread·sqrt(2 ln N / n_arm)) wins; an allowed arm never
+   tried gets one try; ties go to the phase's preferred arm.
+3. **Proxy when metrics are None** (no evaluation labels yet): the share of candidates
+   whose predicted class changed since the previous round (stored in ``state``), per
+   e-fold of labels — a model-change signal: a batch that moves the model more is
+   taken as more informative. Without ``state`` and metrics the bandit has no reward
+   and the phase's preferred arm is used.
+
+Everything (phase, allowed arms, each arm's reward statistics, the pick and why) is in
+``Selection.log``; ``log["arm"]`` is the strategy used. Cost: that of the chosen arm
+(≤ the cluster-margin / coverage costs) + O(h) for h history rounds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from longtail.strategies._base import Context, Selection
+from longtail.strategies._pool import DEFAULT_GRAPH_ROWS
+from longtail.strategies.diverse import select_cluster_margin, select_margin_coverage
+from longtail.strategies.informative import select_margin
+from longtail.strategies.representative import select_coverage
+
+REPRESENTATIVE_UNTIL = 1.0  # labels per class below which only coverage is played
+INFORMATIVE_FROM = 4.0  # labels per class from which representative arms stop
+DISCOUNT = 0.7
+THRESHOLDS_NOTE = (
+    "labels-per-class thresholds chosen on Banking77/MiniLM (77 classes): plain coverage "
+    "until ~1 label per class; margin-weighted coverage wins from there on"
+)
+
+ARMS = {
+    "coverage": select_coverage,
+    "margin_coverage": select_margin_coverage,
+    "cluster_margin": select_cluster_margin,
+    "margin": select_margin,
+}
+REPRESENTATIVE_ARMS = ("coverage",)
+INFORMATIVE_ARMS = ("margin_coverage", "cluster_margin")
+_STATE_KEY = "longtail.auto"
+_PRED_SAMPLE = 100_000
+
+
+def _n_classes(ctx: Context) -> int:
+    n = len(ctx.classes) if ctx.classes is not None else 0
+    if ctx.labeled_y is not None and len(ctx.labeled_y):
+        n = max(n, len(np.unique(ctx.labeled_y)))
+    return max(n, 1)
+
+
+def _round_reward(entry: dict) -> float | None:
+    """Measured gain per e-fold of labels for one history entry, or None."""
+    try:
+        before, after = entry.get("metric_before"), entry.get("metric_after")
+        n0, n1 = int(entry.get("n_labels_before", 0)), int(entry.get("n_labels_after", 0))
+    except (TypeError, ValueError):
+        return None
+    if before is None or after is None or n0 <= 0 or n1 <= n0:
+        return None
+    if not (math.isfinite(float(before)) and math.isfinite(float(after))):
+        return None
+    return (float(after) - float(before)) / math.log(n1 / n0)
+
+
+def _proxy_reward(ctx: Context, mem: dict | None) -> float | None:
+    """Share of candidates whose predicted class changed since the last round, per
+    e-fold of labels (model-change proxy); None when not computable."""
+    if mem is None or ctx.probs is None or "pred_rows" not in mem:
+        return None
+    rows, pred = mem["pred_rows"], mem["pred_class"]
+    n0, n1 = int(mem.get("n_labeled", 0)), ctx.n_labeled
+    if n0 <= 0 or n1 <= n0:
+        return None
+    pos = np.searchsorted(ctx.candidates, rows) if np.all(
+        np.diff(ctx.candidates) > 0) else None
+    if pos is None:
+        order = np.argsort(ctx.candidates)
+        sorted_c = ctx.candidates[order]
+        p = np.minimum(np.searchsorted(sorted_c, rows), len(sorted_c) - 1)
+        ok = sorted_c[p] == rows
+        idx = order[p[ok]]
+    else:
+        p = np.minimum(pos, len(ctx.candidates) - 1)
+        ok = ctx.candidates[p] == rows
+        idx = p[ok]
+    if ok.sum() == 0:
+        return None
+    now = np.asarray(ctx.classes)[ctx.probs[idx].argmax(axis=1)]
+    changed = float(np.mean(now != pred[ok]))
+    return changed / math.log(n1 / n0)
+
+
+def _remember_predictions(ctx: Context, mem: dict) -> None:
+    if ctx.probs is None:
+        return
+    take = np.arange(ctx.n)
+    if ctx.n > _PRED_SAMPLE:
+        take = np.sort(ctx.rng.choice(ctx.n, size=_PRED_SAMPLE, replace=False))
+    mem["pred_rows"] = ctx.candidates[take].copy()
+    mem["pred_class"] = np.asarray(ctx.classes)[ctx.probs[take].argmax(axis=1)]
+    mem["n_labeled"] = ctx.n_labeled
+
+
+def arm_statistics(rewards: list[tuple[str, float]], discount: float = DISCOUNT) -> dict:
+    """Discounted mean reward and weight per arm from ``(arm, reward)`` oldest first."""
+    stats: dict[str, dict] = {}
+    n = len(rewards)
+    for i, (arm, r) in enumerate(rewards):
+        w = discount ** (n - 1 - i)
+        s = stats.setdefault(arm, {"weight": 0.0, "sum": 0.0, "plays": 0})
+        s["weight"] += w
+        s["sum"] += w * r
+        s["plays"] += 1
+    for s in stats.values():
+        s["mean"] = s["sum"] / s["weight"] if s["weight"] > 0 else 0.0
+    return stats
+
+
+def select_auto(ctx: Context) -> Selection:
+    """The default strategy: phase by labels per class, then a discounted-UCB bandit over
+    the allowed arms rewarded by measured gain per label (see the module doc)."""
+    mem = None
+    if ctx.state is not None:
+        mem = ctx.state.setdefault(_STATE_KEY, {})
+    n_classes = _n_classes(ctx)
+    per_class = ctx.n_labeled / n_classes
+    if ctx.probs is None or ctx.vectors is None:
+        phase = "cold_start" if ctx.probs is None else "no_vectors"
+        allowed = ("coverage",) if ctx.probs is None else ("margin",)
+        preferred = allowed[0]
+    else:
+        # The coverage arms work on a kNN-graph sample of the pool when it is large; there
+        # the full-pool cluster-margin leads the informative arms instead.
+        large = ctx.n + ctx.n_labeled > int(ctx.params.get("graph_rows", DEFAULT_GRAPH_ROWS))
+        informative = INFORMATIVE_ARMS[::-1] if large else INFORMATIVE_ARMS
+        if per_class < REPRESENTATIVE_UNTIL:
+            phase, allowed, preferred = "representative", REPRESENTATIVE_ARMS, "coverage"
+        elif per_class < INFORMATIVE_FROM:
+            phase = "transition"
+            allowed = REPRESENTATIVE_ARMS + informative[:1]
+            # margin-weighted coverage is at least as good as plain coverage as soon as
+            # there is a model (Banking77), so it is preferred; coverage stays an arm
+            preferred = informative[0]
+        else:
+            phase, allowed, preferred = "informative", informative, informative[0]
+
+    # rewards: measured where the history has metrics, else the proxy for the last round
+    rewards: list[tuple[str, float]] = []
+    sources = {"measured": 0, "proxy": 0}
+    for entry in ctx.history or []:
+        r = _round_reward(entry)
+        if r is not None and entry.get("arm") in ARMS:
+            rewards.append((entry["arm"], r))
+            sources["measured"] += 1
+    if mem is not None:
+        proxies = mem.setdefault("proxy_rewards", [])
+        last = (ctx.history or [{}])[-1] if ctx.history else None
+        if last is not None and _round_reward(last) is None and last.get("arm") in ARMS:
+            pr = _proxy_reward(ctx, mem)
+            if pr is not None:
+                proxies.append((last["arm"], pr))
+        if sources["measured"] == 0:
+            rewards = [tuple(p) for p in proxies]
+            sources["proxy"] = len(rewards)
+    stats = arm_statistics(rewards)
+
+    reason: str
+    if len(allowed) == 1:
+        arm = allowed[0]
+        reason = f"phase {phase}: the only arm"
+    else:
+        untried = [a for a in allowed if a not in stats]
+        if not rewards:
+            arm = preferred
+            reason = f"phase {phase}: no reward measured yet, the phase's preferred arm"
+        elif untried:
+            arm = preferred if preferred in untried else untried[0]
+            reason = f"phase {phase}: trying {arm}, never measured"
+        else:
+            values = [r for _, r in rewards]
+            spread = float(np.std(values)) if len(values) > 1 else abs(values[0]) + 1e-9
+            total = sum(stats[a]["weight"] for a in allowed)
+            ucb = {
+                a: stats[a]["mean"]
+                + spread * math.sqrt(2 * math.log(1 + total) / max(stats[a]["weight"], 1e-9))
+                for a in allowed
+            }
+            for a in ucb:
+                stats[a]["ucb"] = ucb[a]
+            best = max(ucb.values())
+            winners = [a for a in allowed if ucb[a] >= best - 1e-12]
+            arm = preferred if preferred in winners else winners[0]
+            reason = f"phase {phase}: highest upper confidence bound on gain per e-fold"
+    sel = ARMS[arm](ctx)
+    if mem is not None:
+        _remember_predictions(ctx, mem)
+    sel.log = {
+        "arm": arm,
+        "reason": reason,
+        "phase": phase,
+        "labels_per_class": round(per_class, 3),
+        "allowed_arms": list(allowed),
+        "preferred_arm": preferred,
+        "reward_source": "measured" if sources["measured"] else
+        ("proxy: predicted-class change rate" if sources["proxy"] else "none"),
+        "arm_stats": {a: {k: round(float(v), 6) for k, v in s.items()} for a, s in
+                      stats.items()},
+        "arm_log": sel.log,
+    }
+    return sel
