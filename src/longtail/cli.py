@@ -428,13 +428,13 @@ def demo(dir: Annotated[Path | None, typer.Option("--dir", help="Project directo
                                                   "a new temporary one).")] = None,
          rounds: Annotated[int, typer.Option(help="Simulated rounds.")] = 10,
          batch: Annotated[int, typer.Option(help="Labels per round.")] = 100,
-         encoder: Annotated[str, typer.Option(help="minilm, or precomputed to use the shipped "
-                                              "embeddings cache only.")] = "minilm") -> None:
+         limit: Annotated[int | None, typer.Option(help="Use only the first N messages of "
+                                                   "each file (a quicker demo).")] = None) -> None:
     """The whole loop on the bundled Banking77 data: a project, embeddings, 10 simulated
     rounds of auto next to random, and an HTML summary."""
     from longtail.demo import run_demo
 
-    run_demo(dir, rounds=rounds, batch=batch, console=console, progress=_Bar)
+    run_demo(dir, rounds=rounds, batch=batch, console=console, progress=_Bar, limit=limit)
 
 
 if __name__ == "__main__":  # pragma: no cover

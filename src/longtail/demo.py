@@ -91,6 +91,9 @@ def _svg_curves(curves: dict[str, tuple[list[int], list[float]]], width: int = 5
     for t in np.linspace(y0, y1, 5):
         parts.append(f'<text x="{pad - 4}" y="{py(t) + 4}" text-anchor="end" '
                      f'font-size="10">{t:.2f}</text>')
+    for t in np.linspace(0, x1, 6):
+        parts.append(f'<text x="{px(t)}" y="{height - pad + 14}" text-anchor="middle" '
+                     f'font-size="10">{t:.0f}</text>')
     for i, (name, (xv, yv)) in enumerate(curves.items()):
         pts = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xv, yv, strict=True))
         c = colors[i % len(colors)]
@@ -111,8 +114,10 @@ def write_summary(path: Path, results: dict, status: dict, seconds: dict) -> Non
     for i, n in enumerate(budgets):
         cells = "".join(f"<td>{res['runs'][0]['test_accuracy'][i]:.3f}</td>"
                         for res in results.values())
-        ev = results[next(iter(results))]["runs"][0]["eval_accuracy"][i]
-        rows.append(f"<tr><td>{n}</td>{cells}<td>{'-' if ev is None else f'{ev:.3f}'}</td></tr>")
+        run0 = results[next(iter(results))]["runs"][0]
+        ev, n_ev = run0["eval_accuracy"][i], run0["eval_labels"][i]
+        ev_cell = "-" if ev is None else f"{ev:.3f} ({n_ev})"
+        rows.append(f"<tr><td>{n}</td>{cells}<td>{ev_cell}</td></tr>")
     heads = "".join(f"<th>{html.escape(n)} (test)</th>" for n in results)
     first = next(iter(results))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>longtail demo</title>
@@ -124,7 +129,7 @@ text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{backgroun
 labels; rounds of {results[first]['batch']} labels answered by an oracle; accuracy on the
 3,080-message test set (logistic regression on the embeddings).</p>
 {_svg_curves(curves)}
-<table><tr><th>labels</th>{heads}<th>{html.escape(first)} (managed eval set)</th></tr>
+<table><tr><th>labels</th>{heads}<th>{html.escape(first)} (managed eval set, labeled so far)</th></tr>
 {''.join(rows)}</table>
 <p>Seconds: {', '.join(f'{k} {v:.1f}' for k, v in seconds.items())}.</p>
 <p>Data: Banking77 (PolyAI), CC BY 4.0. Casanueva et al., "Efficient Intent Detection with
@@ -132,10 +137,25 @@ Dual Sentence Encoders", NLP4ConvAI 2020.</p></body></html>"""
     path.write_text(page)
 
 
+def _head(src: Path, dst: Path, limit: int | None) -> Path:
+    """`src`, or its first `limit` rows copied to `dst` (a quick demo, and the tests)."""
+    if not limit:
+        return src
+    with open(src, newline="") as f, open(dst, "w", newline="") as out:
+        reader, writer = csv.reader(f), csv.writer(out)
+        writer.writerow(next(reader))
+        for i, row in enumerate(reader):
+            if i >= limit:
+                break
+            writer.writerow(row)
+    return dst
+
+
 def run_demo(directory: Path | None, *, rounds: int = 10, batch: int = 100, console: Any,
-             progress: Any) -> Path:
+             progress: Any, limit: int | None = None) -> Path:
     """Create a project, ingest and embed Banking77, simulate auto against random, and
-    write the HTML summary; returns its path."""
+    write the HTML summary; returns its path. `limit` keeps the first rows of each file
+    (the full demo uses all 10,003 + 3,080)."""
     import time
 
     from longtail.encoders import get_encoder
@@ -149,14 +169,15 @@ def run_demo(directory: Path | None, *, rounds: int = 10, batch: int = 100, cons
     t = time.perf_counter()
     p = Project.init(directory)
     with progress("ingest") as bar:
-        rep = p.ingest(bundled("train.csv"), id="id", text="text", progress=bar)
+        rep = p.ingest(_head(bundled("train.csv"), directory / "train-head.csv", limit),
+                       id="id", text="text", progress=bar)
     console.print(f"ingested {rep.new} messages ({rep.eval_rows} to the managed eval set)")
     seconds["ingest"] = time.perf_counter() - t
     t = time.perf_counter()
     enc = CachedEncoder(get_encoder("minilm"), CACHE / "banking77-minilm.npz")
     with progress("embed (MiniLM)") as bar:
         p.embed("minilm", encoder_impl=enc, progress=bar)
-    with open(bundled("test.csv"), newline="") as f:
+    with open(_head(bundled("test.csv"), directory / "test-head.csv", limit), newline="") as f:
         test_rows = list(csv.DictReader(f))
     X_test = enc.encode({"text": [r["text"] for r in test_rows], "metadata": []})
     y_test = np.array([r["category"] for r in test_rows])

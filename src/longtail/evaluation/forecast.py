@@ -32,8 +32,9 @@ auto with a mean error under one point; on shorter curves (fit to 400 or
 early part rises faster than a power law with an asymptote at most 1.
 
 Fallbacks: with 3 points or fewer, the rate is fixed (c = 0.5) and only a,
-b are fitted; with one point, the forecast is flat. Both widen the interval
-by the spread of the points. No fit ever goes above ``upper`` (1.0 for
+b are fitted, while each bootstrap draw takes a rate between 0.25 and 1, so
+the interval carries the unknown rate; with one point, the forecast is flat
+and says nothing about gains. No fit ever goes above ``upper`` (1.0 for
 accuracy-like metrics).
 """
 
@@ -51,6 +52,7 @@ from longtail.errors import InputError
 __all__ = ["Forecast", "LabelsNeeded", "LearningCurve", "fit_learning_curve", "power_law"]
 
 _C_FALLBACK = 0.5
+_C_FALLBACK_RANGE = (0.25, 1.0)
 _C_BOUNDS = (0.05, 3.0)
 _C_GRID = 240
 _BACKTEST_CUTS = (0.5, 0.6, 0.7)
@@ -438,7 +440,16 @@ def fit_learning_curve(
         if dof <= 0:
             boot_resid = np.full(m, noise_sd) * sd / sd_ref * inflation
         signs = rng.choice([-1.0, 1.0], size=(n_boot, m))
-        draws = _fit_many(n, fitted[None, :] + signs * boot_resid[None, :], sd, upper, fixed_c)
+        curves = fitted[None, :] + signs * boot_resid[None, :]
+        if fixed_c is None:
+            draws = _fit_many(n, curves, sd, upper, None)
+        else:
+            # Too few points to fit the rate: each draw takes a plausible one
+            # (log-uniform over _C_FALLBACK_RANGE) so the interval shows it.
+            rates = np.exp(rng.uniform(*np.log(_C_FALLBACK_RANGE), size=n_boot))
+            draws = np.vstack([
+                _fit_many(n, curves[i : i + 1], sd, upper, float(rates[i])) for i in range(n_boot)
+            ])
 
     gain_sd = 0.0
     if backtest and fixed_c is None:
