@@ -312,10 +312,10 @@ def forecast(target: Annotated[float | None, typer.Option(help="Metric value to 
                       f"{100 * g['hi']:+.2f})")
         if "target" in r:
             m = r["more_labels"]
-            if m["n"] == float("inf"):
+            if m["n"] is None:
                 console.print(f"target {r['target']}: out of reach on this curve")
             else:
-                hi = "∞" if m["hi"] == float("inf") else f"{m['hi']:.0f}"
+                hi = "∞" if m["hi"] is None else f"{m['hi']:.0f}"
                 console.print(f"target {r['target']}: about {m['n']:.0f} more labels "
                               f"(90%: {m['lo']:.0f} to {hi})")
 

@@ -93,3 +93,24 @@ def test_bad_points():
         fit_learning_curve([0, 100], [0.1, 0.2])
     with pytest.raises(InputError):
         fit_learning_curve([1, 2], [0.1])
+
+
+def test_backtest_widens_forecasts_of_curves_that_are_not_power_laws():
+    clean = fit_learning_curve(N, power_law(N, *TRUE), n_boot=100)
+    assert clean.gain_sd == pytest.approx(0.0, abs=0.02)
+    # Linear in log n: every power-law fit under-forecasts its own future.
+    log_linear = 0.3 + 0.08 * np.log(N)
+    curve = fit_learning_curve(N, log_linear, n_boot=100)
+    blind = fit_learning_curve(N, log_linear, n_boot=100, backtest=False)
+    assert curve.gain_sd > 0.1
+    wide, narrow = curve.forecast_at(2000), blind.forecast_at(2000)
+    assert wide.hi - wide.lo > narrow.hi - narrow.lo
+    # within the fitted range the backtest changes nothing
+    assert curve.forecast_at(500, noise=False) == blind.forecast_at(500, noise=False)
+
+
+def test_one_point_forecasts_nothing_about_the_slope():
+    one = fit_learning_curve([200], [0.6])
+    assert math.isnan(one.expected_gain(100).mean)
+    needed = one.labels_to_reach(0.7)
+    assert math.isinf(needed.n) and needed.lo == 200 and math.isinf(needed.hi)

@@ -192,9 +192,12 @@ def forecast(project: Project, *, target: float | None = None, next_batch: int =
     if target is not None:
         need = curve.labels_to_reach(target)
         out["target"] = target
-        out["labels_to_target"] = {"n": need.n, "lo": need.lo, "hi": need.hi}
-        out["more_labels"] = {k: max(0.0, v - now) for k, v in
-                              (("n", need.n), ("lo", need.lo), ("hi", need.hi))}
+        # None means "not on this curve" (the fit's asymptote is below the target).
+        finite = {k: (v if np.isfinite(v) else None)
+                  for k, v in (("n", need.n), ("lo", need.lo), ("hi", need.hi))}
+        out["labels_to_target"] = finite
+        out["more_labels"] = {k: None if v is None else max(0.0, v - now)
+                              for k, v in finite.items()}
     return out
 
 

@@ -1,0 +1,110 @@
+"""auto: phases, the bandit, the proxy, and what it logs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from longtail.strategies import select
+from longtail.strategies.auto import arm_statistics
+
+from ._data import blobs
+
+CENTERS = np.random.default_rng(1).normal(0, 10, size=(6, 8))
+
+
+def _pool(n_per=30):
+    X, y = blobs(n_per, CENTERS, 1.0, 0)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X, y
+
+
+def _probs(y, labeled, seed=0):
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.ones(6), size=len(y))
+    return P
+
+
+def test_cold_start_uses_coverage_not_random():
+    X, y = _pool()
+    sel = select("auto", 6, np.arange(len(X)), rng=np.random.default_rng(0), vectors=X)
+    assert sel.log["arm"] == "coverage" and sel.log["phase"] == "cold_start"
+    assert sorted(y[sel.rows].tolist()) == list(range(6))  # one per cluster
+    json.dumps(sel.log)
+
+
+def test_moves_to_informative_arms_as_labels_grow():
+    X, y = _pool(n_per=60)
+    rng = np.random.default_rng(0)
+    arms = {}
+    for n_lab in (3, 12, 60):
+        labeled = rng.choice(len(X), n_lab, replace=False)
+        cand = np.setdiff1d(np.arange(len(X)), labeled)
+        sel = select("auto", 10, cand, rng=rng, vectors=X, probs=_probs(y[cand], labeled),
+                     classes=np.arange(6), labeled_rows=labeled, labeled_y=y[labeled])
+        arms[n_lab] = (sel.log["phase"], sel.log["arm"])
+        assert np.isin(sel.rows, cand).all()
+    assert arms[3] == ("representative", "coverage")
+    assert arms[12][0] == "transition"
+    assert arms[60][0] == "informative" and arms[60][1] != "coverage"
+
+
+def test_bandit_follows_measured_gains():
+    X, y = _pool(n_per=60)
+    labeled = np.arange(0, 360, 24)  # 15 labels, 2.5 per class: the transition
+    cand = np.setdiff1d(np.arange(len(X)), labeled)
+    probs = _probs(y[cand], labeled)
+
+    def run(history):
+        return select("auto", 10, cand, rng=np.random.default_rng(0), vectors=X, probs=probs,
+                      classes=np.arange(6), labeled_rows=labeled, labeled_y=y[labeled],
+                      history=history)
+
+    def rounds(good, bad):
+        h, n, acc = [], 10, 0.3
+        for i in range(6):
+            arm = good if i % 2 == 0 else bad
+            gain = 0.2 if arm == good else 0.0
+            h.append({"arm": arm, "n_labels_before": n, "n_labels_after": n + 5,
+                      "metric_before": acc, "metric_after": acc + gain})
+            n, acc = n + 5, acc + gain
+        return h
+
+    assert run(rounds("coverage", "margin_coverage")).log["arm"] == "coverage"
+    assert run(rounds("margin_coverage", "coverage")).log["arm"] == "margin_coverage"
+    log = run(rounds("coverage", "margin_coverage")).log
+    assert log["reward_source"] == "measured"
+    assert set(log["arm_stats"]) == {"coverage", "margin_coverage"}
+
+
+def test_proxy_reward_when_metrics_are_unknown():
+    X, y = _pool(n_per=60)
+    state: dict = {}
+    rng = np.random.default_rng(0)
+    labeled = np.arange(0, 360, 12)
+    history = []
+    for r in range(3):
+        cand = np.setdiff1d(np.arange(len(X)), labeled)
+        sel = select("auto", 10, cand, rng=rng, vectors=X, probs=_probs(y[cand], labeled, r),
+                     classes=np.arange(6), labeled_rows=labeled, labeled_y=y[labeled],
+                     history=history, state=state)
+        history.append({"arm": sel.log["arm"], "n_labels_before": len(labeled),
+                        "n_labels_after": len(labeled) + 10, "metric_before": None,
+                        "metric_after": None})
+        labeled = np.concatenate([labeled, sel.rows])
+    assert sel.log["reward_source"].startswith("proxy")
+
+
+def test_arm_statistics_discount_old_rounds():
+    stats = arm_statistics([("a", 1.0), ("a", 0.0)], discount=0.5)
+    assert 0 < stats["a"]["mean"] < 0.5
+    assert stats["a"]["plays"] == 2
+
+
+def test_auto_is_deterministic_per_seed():
+    X, y = _pool()
+    cand = np.arange(len(X))
+    a = select("auto", 5, cand, rng=np.random.default_rng(3), vectors=X, state={})
+    b = select("auto", 5, cand, rng=np.random.default_rng(3), vectors=X, state={})
+    assert np.array_equal(a.rows, b.rows)
