@@ -44,3 +44,34 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
 def test_missing_project_exit_2(tmp_path):
     r = runner.invoke(app, ["status", "-p", str(tmp_path / "none")])
     assert r.exit_code == 2 and "no longtail project" in r.output
+
+
+def test_loop_commands_forecast_and_stopping(tmp_path):
+    import csv
+
+    proj = str(tmp_path / "p")
+    X, y = make_pool(900, classes=3, seed=4)
+    pool = write_pool_csv(tmp_path / "pool.csv", X, y)
+    runner.invoke(app, ["init", proj, "--eval-rate", "0.1"])
+    runner.invoke(app, ["ingest", str(pool), "-p", proj, "--vector-prefix", "v"])
+    truth = {f"s{i}": y[i] for i in range(len(y))}
+    r = runner.invoke(app, ["forecast", "-p", proj])
+    assert r.exit_code == 2 and "no model yet" not in r.output
+    for i in range(3):
+        batch = tmp_path / f"b{i}.csv"
+        r = runner.invoke(app, ["query", "-p", proj, "-n", "50", "--out", str(batch)])
+        assert r.exit_code == 0, (i, r.output, repr(r.exception))
+        with open(batch) as f:
+            ids = [row["id"] for row in csv.DictReader(f)]
+        answers = tmp_path / f"a{i}.csv"
+        answers.write_text("id,label\n" + "".join(f"{k},{truth[k]}\n" for k in ids))
+        assert runner.invoke(app, ["import-labels", str(answers), "-p", proj]).exit_code == 0
+        r = runner.invoke(app, ["train", "-p", proj])
+        assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["forecast", "-p", proj, "--target", "0.95", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["points"] == 3
+    r = runner.invoke(app, ["stopping", "-p", proj, "--budget", "100", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["stop"] is True
+    r = runner.invoke(app, ["status", "-p", proj])
+    assert "verdict" in r.output

@@ -148,3 +148,15 @@ def test_tabular_embed_resumes(tmp_path):
     X = p.store.vectors("tabular").read(np.arange(50))
     np.testing.assert_allclose(X.mean(0), 0, atol=1e-5)
     p.close()
+
+
+def test_strategy_state_round_trips_nested_arrays():
+    from longtail.project import _load_state, _save_state
+
+    state = {"a": np.arange(3), "m": {"pred": np.array(["x", "y"]), "k": 3, "l": [1.5, None]},
+             "obj": object(), "g": np.float32(2.5)}
+    back = _load_state(_save_state(state))
+    np.testing.assert_array_equal(back["a"], state["a"])
+    np.testing.assert_array_equal(back["m"]["pred"], state["m"]["pred"])
+    assert back["m"]["k"] == 3 and back["m"]["l"] == [1.5, None] and back["g"] == 2.5
+    assert "obj" not in back

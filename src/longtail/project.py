@@ -50,20 +50,38 @@ class QueryResult:
 
 
 def _save_state(state: dict) -> dict[str, np.ndarray]:
-    """Strategy state as arrays plus one JSON blob; values neither can hold (an index
-    object, say) are dropped and rebuilt by the strategy next round."""
-    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray) and v.dtype != object}
-    rest = {}
-    for k, v in state.items():
-        if k in arrays:
-            continue
-        try:
-            json.dumps(v, default=lambda o: o.tolist())
-        except (TypeError, ValueError, AttributeError):
-            continue
-        rest[k] = v
-    arrays["__json__"] = np.array(json.dumps(rest, default=lambda o: o.tolist()))
+    """Strategy state as .npz-ready arrays: every ndarray at any depth of nested dicts
+    becomes its own array (key path joined by "/"), the rest one JSON blob with
+    placeholders. Values neither can hold (an index object, say) are dropped; the
+    strategy rebuilds them next round. No pickle: a project directory is data."""
+    arrays: dict[str, np.ndarray] = {}
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, np.ndarray) and value.dtype != object:
+            arrays[path] = value
+            return {"__array__": path}
+        if isinstance(value, dict):
+            out = {}
+            for k, v in value.items():
+                w = walk(v, f"{path}/{k}" if path else str(k))
+                if w is not _DROP:
+                    out[str(k)] = w
+            return out
+        if isinstance(value, (list, tuple)):
+            items = [walk(v, f"{path}/{i}") for i, v in enumerate(value)]
+            return _DROP if any(i is _DROP for i in items) else items
+        if isinstance(value, np.generic):
+            return value.item()
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        return _DROP
+
+    tree = walk(state, "")
+    arrays["__json__"] = np.array(json.dumps(tree))
     return arrays
+
+
+_DROP = object()
 
 
 def _model_arrays(state: dict) -> dict[str, np.ndarray]:
@@ -71,9 +89,16 @@ def _model_arrays(state: dict) -> dict[str, np.ndarray]:
 
 
 def _load_state(arrays: dict[str, np.ndarray]) -> dict:
-    state = {k: v for k, v in arrays.items() if k != "__json__"}
-    state.update(json.loads(str(arrays["__json__"])))
-    return state
+    def unwalk(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"__array__"}:
+                return arrays[value["__array__"]]
+            return {k: unwalk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [unwalk(v) for v in value]
+        return value
+
+    return unwalk(json.loads(str(arrays["__json__"])))
 
 
 class Project:
