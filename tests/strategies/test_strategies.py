@@ -244,3 +244,50 @@ def test_state_cache_is_reused_and_grows_with_new_rows():
     sel = select("coverage", 5, more, rng=np.random.default_rng(0), vectors=X, state=state)
     g2 = state["longtail.strategies"]["graph"]
     assert len(g2.rows) == 110 and np.isin(sel.rows, more).all()
+
+
+@pytest.mark.parametrize("name", ["coverage", "margin_coverage", "auto", "probcover"])
+def test_pools_larger_than_the_graph_sample_still_fill_the_batch(name):
+    X, y = _blobs(n_per=40)
+    probs = np.random.default_rng(0).dirichlet(np.ones(5), size=len(X))
+    labeled = np.arange(0, 200, 50)
+    cand = np.setdiff1d(np.arange(len(X)), labeled)
+    state: dict = {}
+    sel = select(name, 30, cand, rng=np.random.default_rng(0), vectors=X,
+                 probs=probs[cand], classes=np.arange(5), labeled_rows=labeled,
+                 labeled_y=y[labeled], params={"graph_rows": 60}, state=state)
+    assert len(sel.rows) == 30 and len(np.unique(sel.rows)) == 30
+    assert np.isin(sel.rows, cand).all()
+    assert len(state["longtail.strategies"]["graph"].rows) == 60
+
+
+def test_pool_clusters_assign_new_rows_without_retraining():
+    from longtail.strategies._base import Context
+    from longtail.strategies._pool import pool_clusters
+
+    X, y = _blobs(n_per=40)
+    state: dict = {}
+    ctx = Context(k=5, candidates=np.arange(150), rng=np.random.default_rng(0),
+                  vectors=__import__("longtail.strategies", fromlist=["ArrayVectors"])
+                  .ArrayVectors(X), state=state)
+    cl1 = pool_clusters(ctx, 5, name="t")
+    ctx.candidates = np.arange(200)
+    cl2 = pool_clusters(ctx, 5, name="t")
+    assert cl2.centroids is cl1.centroids and len(cl2.rows) == 200
+    labels = cl2.lookup(np.arange(200))
+    # late rows of blob 3 (150..159) join the cluster of its early rows
+    assert len(np.unique(labels[y == 3])) == 1
+
+
+def test_a_sampled_graph_is_reused_across_rounds():
+    X, y = _blobs(n_per=40)
+    state: dict = {}
+    cand = np.arange(200)
+    for r in range(3):
+        sel = select("coverage", 5, cand, rng=np.random.default_rng(r), vectors=X,
+                     params={"graph_rows": 60}, state=state)
+        g = state["longtail.strategies"]["graph"]
+        if r == 0:
+            first = g
+        cand = np.setdiff1d(cand, sel.rows)
+    assert g is first, "a graph sampled from a large pool must not be rebuilt every round"

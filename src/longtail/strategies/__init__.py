@@ -6,8 +6,24 @@ functions directly on your own probabilities::
     from longtail.strategies import select, margin
     sel = select("margin", 100, candidates, rng=np.random.default_rng(0), probs=probs)
 
-Strategies never read the store; vectors come through a reader protocol
-(:class:`VectorReader`) or a plain 2-D array.
+The registry (:data:`STRATEGIES`; each entry has ``.needs`` and ``.doc``):
+
+* informative — ``margin``, ``entropy``, ``least_confidence``; committee
+  ``vote_entropy``, ``mean_kl``, ``bald`` (from ``committee_probs``);
+* representative — ``coverage`` (kernel herding on a kNN graph; the cold start),
+  ``typiclust``, ``probcover`` (δ from cluster purity), ``density``;
+* diverse — ``coreset`` (k-center greedy), ``cluster_margin``, ``badge``
+  (factorised gradient embeddings), ``margin_coverage`` (margin-weighted coverage);
+* balance and combination — ``class_balance``, ``combine`` (declarative config);
+* ``auto`` — the default; see :mod:`longtail.strategies.auto`;
+* ``random`` — the control arm.
+
+With no model yet (``probs=None``) informative strategies fall back to the cold start
+(coverage: representative + diverse, never a plain random draw). With ``costs`` they
+rank by value per unit cost. Strategies never read the store; vectors come through a
+reader protocol (:class:`VectorReader`) or a plain 2-D array. Pool structures (kNN
+graph, k-means) are cached in the caller's ``state`` dict and updated incrementally
+as rows arrive; nothing builds an n×n matrix.
 """
 
 from longtail.strategies._base import ArrayVectors, Selection, Strategy, VectorReader

@@ -161,7 +161,9 @@ def check_k(k: Any) -> int:
 
 
 def check_candidates(candidates: Any) -> np.ndarray:
-    """Validate candidate rows: 1-D, integer, unique, non-negative; empty -> EmptyPoolError."""
+    """Validate candidate rows: 1-D, integer, unique, non-negative; empty -> EmptyPoolError.
+
+    O(n) when sorted, O(n log n) otherwise."""
     cand = np.asarray(candidates)
     if cand.ndim != 1:
         raise InputError(f"candidates must be a 1-D array of row numbers, got shape {cand.shape}")
@@ -172,8 +174,13 @@ def check_candidates(candidates: Any) -> np.ndarray:
     cand = cand.astype(np.int64, copy=False)
     if cand.min() < 0:
         raise InputError(f"candidates must be non-negative row numbers, got {int(cand.min())}")
-    if len(np.unique(cand)) != len(cand):
-        raise InputError("candidates contain duplicate row numbers")
+    # O(n) when already sorted (the usual case), else one O(n log n) sort; no hashing
+    steps = np.diff(cand)
+    if not np.all(steps > 0):
+        srt = np.sort(cand)
+        dup = np.flatnonzero(np.diff(srt) == 0)
+        if len(dup):
+            raise InputError(f"candidates contain duplicate row number {int(srt[dup[0]])}")
     return cand
 
 

@@ -8,7 +8,7 @@ Two structures, each built once and updated incrementally when new rows arrive:
   the pool is larger. Exact FAISS ``IndexFlatL2`` search: O(u²·d) once for u rows,
   O(u·knn) memory; never an n×n dense matrix.
 * :func:`pool_clusters` — k-means centroids (``faiss.Kmeans`` on a sample of at most
-  256 rows per centroid) and the cluster of every row seen, assigned by streaming the
+  64 rows per centroid) and the cluster of every row seen, assigned by streaming the
   vectors in chunks: O(n·K·d) time once, O(n) memory; new rows cost O(new·K·d).
 
 Both live in ``state["longtail.strategies"]``, a plain dict of numpy arrays (picklable).
@@ -16,7 +16,7 @@ Both live in ``state["longtail.strategies"]``, a plain dict of numpy arrays (pic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import faiss
 import numpy as np
@@ -82,6 +82,8 @@ class Graph:
     nbr: np.ndarray
     d2: np.ndarray
     sigma2: float
+    seen: np.ndarray | None = None  # every universe row considered (rows is a sample of it)
+    _kernels: dict = field(default_factory=dict, repr=False)
 
     def positions(self, rows: np.ndarray) -> np.ndarray:
         """Positions of ``rows`` in the graph; -1 for rows not in it. O(m log u)."""
@@ -95,19 +97,21 @@ class Graph:
 
         O(u·knn) time and memory.
         """
+        key = float(sigma_scale)
+        if key in self._kernels:
+            return self._kernels[key]
         u, knn = self.nbr.shape
         ii = np.repeat(np.arange(u), knn)
         jj = self.nbr.ravel()
         w = np.exp(-self.d2.ravel().astype(np.float64) / max(self.sigma2 * sigma_scale, 1e-12))
-        ok = jj >= 0
+        ok = (jj >= 0) & (jj != ii)
         A = sp.csr_matrix((w[ok], (ii[ok], jj[ok])), shape=(u, u))
-        A = A.maximum(A.T)
-        A = A.tolil()
-        A.setdiag(1.0)
-        return A.tocsc()
+        A = (A.maximum(A.T) + sp.identity(u, format="csr")).tocsc()
+        self._kernels = {key: A}  # keep one: the graph lives in the caller's state
+        return A
 
     def typicality(self, knn: int | None = None) -> np.ndarray:
-        """``1 / mean distance to the knn nearest neighbours`` (TypiClust): (u,)."""
+        """``1 / mean distance to the knn nearest neighbours`` (TypiClust): (u,). O(u·knn)."""
         kk = self.nbr.shape[1] if knn is None else min(knn, self.nbr.shape[1])
         d = np.sqrt(np.maximum(self.d2[:, :kk].astype(np.float64), 0.0))
         d = np.where(self.nbr[:, :kk] >= 0, d, np.nan)
@@ -164,16 +168,19 @@ def pool_graph(ctx: Context, knn: int | None = None, max_rows: int | None = None
     uni = universe(ctx)
     g: Graph | None = cache.get("graph")
     if g is not None and g.nbr.shape[1] == knn:
-        new = np.setdiff1d(uni, g.rows, assume_unique=True)
+        seen = g.rows if g.seen is None else g.seen
+        new = np.setdiff1d(uni, seen, assume_unique=True)
         if len(new) == 0:
             return g
-        if len(new) <= 0.25 * len(g.rows):
+        if len(new) <= 0.25 * len(seen):
+            seen = np.union1d(seen, new)
             if len(g.rows) >= max_rows:
                 # Keep the sample's rate for the newcomers.
                 rate = max_rows / max(len(uni), 1)
                 take = ctx.rng.random(len(new)) < rate
                 new = new[take]
                 if len(new) == 0:
+                    g.seen = seen
                     return g
             old_vecs = read_rows(ctx.vectors, g.rows)
             new_vecs = read_rows(ctx.vectors, new)
@@ -190,7 +197,7 @@ def pool_graph(ctx: Context, knn: int | None = None, max_rows: int | None = None
             inv = np.empty_like(order)
             inv[order] = np.arange(len(order))
             nbr = np.where(nbr >= 0, inv[np.maximum(nbr, 0)], -1)[order]
-            g = Graph(rows=rows[order], nbr=nbr, d2=d2[order], sigma2=g.sigma2)
+            g = Graph(rows=rows[order], nbr=nbr, d2=d2[order], sigma2=g.sigma2, seen=seen)
             cache["graph"] = g
             return g
     rows = uni
@@ -202,7 +209,7 @@ def pool_graph(ctx: Context, knn: int | None = None, max_rows: int | None = None
         rows = np.sort(np.concatenate([lab, rest[take]]))
     vecs = read_rows(ctx.vectors, rows)
     nbr, d2 = _knn(vecs, vecs, knn, exclude_self=True)
-    g = Graph(rows=rows, nbr=nbr, d2=d2, sigma2=_sigma2(nbr, d2))
+    g = Graph(rows=rows, nbr=nbr, d2=d2, sigma2=_sigma2(nbr, d2), seen=uni)
     if ctx.state is not None:
         cache["graph"] = g
     return g
@@ -239,7 +246,7 @@ def _assign(reader: VectorReader, rows: np.ndarray, centroids: np.ndarray):
 
 
 def kmeans(vecs: np.ndarray, n_clusters: int, seed: int, niter: int = 20) -> np.ndarray:
-    """faiss k-means centroids ``(n_clusters, d)``; O(nredo·niter·s·K·d), s ≤ 256·K
+    """faiss k-means centroids ``(n_clusters, d)``; O(nredo·niter·s·K·d), s ≤ 64·K
     samples, nredo = 5 restarts on small problems and 1 on large ones."""
     n_clusters = max(1, min(n_clusters, len(vecs)))
     # Several restarts (faiss keeps the best objective) when they are cheap: random
@@ -247,7 +254,7 @@ def kmeans(vecs: np.ndarray, n_clusters: int, seed: int, niter: int = 20) -> np.
     work = len(vecs) * n_clusters * vecs.shape[1] * niter
     nredo = 5 if work < 2e9 else 1
     km = faiss.Kmeans(vecs.shape[1], n_clusters, niter=niter, seed=seed, verbose=False,
-                      nredo=nredo, max_points_per_centroid=256, min_points_per_centroid=1)
+                      nredo=nredo, max_points_per_centroid=64, min_points_per_centroid=1)
     km.train(np.ascontiguousarray(vecs, dtype=np.float32))
     return np.asarray(km.centroids, dtype=np.float32)
 
@@ -255,7 +262,7 @@ def kmeans(vecs: np.ndarray, n_clusters: int, seed: int, niter: int = 20) -> np.
 def pool_clusters(ctx: Context, n_clusters: int, name: str = "clusters") -> Clusters:
     """k-means with ``n_clusters`` over the universe, cached under ``name``.
 
-    Trains on a sample of at most 256·K rows, then assigns every universe row by
+    Trains on a sample of at most 64·K rows, then assigns every universe row by
     streaming (O(n·K·d) time, O(n) memory). Rows that arrive later are assigned to
     the existing centroids (O(new·K·d)); the centroids are retrained only when the
     requested K changes or the pool more than doubled.
@@ -277,7 +284,8 @@ def pool_clusters(ctx: Context, n_clusters: int, name: str = "clusters") -> Clus
             cache[name] = cl
             return cl
     kk = _effective_k(n_clusters, len(uni))
-    n_train = min(len(uni), 256 * kk)
+    # 64 rows per centroid are plenty to place centroids; assignment sees every row
+    n_train = min(len(uni), 64 * kk)
     train_rows = uni if n_train == len(uni) else np.sort(
         ctx.rng.choice(uni, size=n_train, replace=False))
     centroids = kmeans(read_rows(ctx.vectors, train_rows), kk, seed_from(ctx.rng))

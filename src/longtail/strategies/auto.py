@@ -6,8 +6,9 @@ How it decides, each round:
    ``classes`` / ``labeled_y``). With no model (probs None) or ``r < REPRESENTATIVE_UNTIL``
    the only arm is ``coverage`` (kernel-herding coverage: representative + diverse —
    what wins with few labels). With ``r >= INFORMATIVE_FROM`` the arms are the
-   informative + diverse ones (``margin_coverage``, ``cluster_margin``; the latter
-   leads on pools larger than the kNN-graph sample, since it sees the whole pool). In
+   informative ones (``margin_coverage`` leading, ``margin``; on pools larger than
+   the kNN-graph sample ``cluster_margin`` leads instead, since it sees the whole
+   pool, with ``margin_coverage`` second). In
    between (the transition) ``coverage`` and the leading informative arm compete.
    Thresholds come from Banking77 experiments (see ``THRESHOLDS_NOTE``).
 2. **A bandit among the allowed arms**, rewarded by measured gain per label. A round's
@@ -15,8 +16,8 @@ How it decides, each round:
    gained per e-fold of labels, which stays comparable across rounds because learning
    curves are roughly linear in log(labels). Rewards are discounted (×0.7 per round of
    age) so old evidence fades as the curve bends. The arm with the highest upper
-   confidence bound (mean + spread·sqrt(2 ln N / n_arm)) wins; an allowed arm never
-   tried gets one try; ties go to the phase's preferred arm.
+   confidence bound (mean + 0.5·spread·sqrt(2 ln N / n_arm)) wins; an allowed arm
+   never tried gets one try; ties go to the phase's preferred arm.
 3. **Proxy when metrics are None** (no evaluation labels yet): the share of candidates
    whose predicted class changed since the previous round (stored in ``state``), per
    e-fold of labels — a model-change signal: a batch that moves the model more is
@@ -55,7 +56,9 @@ ARMS = {
     "margin": select_margin,
 }
 REPRESENTATIVE_ARMS = ("coverage",)
-INFORMATIVE_ARMS = ("margin_coverage", "cluster_margin")
+INFORMATIVE_ARMS = ("margin_coverage", "margin")
+LARGE_POOL_ARMS = ("cluster_margin", "margin_coverage")
+EXPLORATION = 0.5  # UCB bonus scale, in units of the rewards' spread
 _STATE_KEY = "longtail.auto"
 _PRED_SAMPLE = 100_000
 
@@ -121,7 +124,9 @@ def _remember_predictions(ctx: Context, mem: dict) -> None:
 
 
 def arm_statistics(rewards: list[tuple[str, float]], discount: float = DISCOUNT) -> dict:
-    """Discounted mean reward and weight per arm from ``(arm, reward)`` oldest first."""
+    """Discounted mean reward and weight per arm from ``(arm, reward)`` oldest first.
+
+    O(h) time and O(arms) memory for h rewards."""
     stats: dict[str, dict] = {}
     n = len(rewards)
     for i, (arm, r) in enumerate(rewards):
@@ -137,7 +142,11 @@ def arm_statistics(rewards: list[tuple[str, float]], discount: float = DISCOUNT)
 
 def select_auto(ctx: Context) -> Selection:
     """The default strategy: phase by labels per class, then a discounted-UCB bandit over
-    the allowed arms rewarded by measured gain per label (see the module doc)."""
+    the allowed arms rewarded by measured gain per label (see the module doc).
+
+    Time: the chosen arm's (coverage / margin_coverage: cached kNN graph + O(k·deg·log u);
+    cluster_margin: cached clustering + O(n·C)) + O(h) for the history + O(n) for the
+    proxy; memory: the arm's + O(min(n, 100k)) remembered predictions."""
     mem = None
     if ctx.state is not None:
         mem = ctx.state.setdefault(_STATE_KEY, {})
@@ -151,7 +160,7 @@ def select_auto(ctx: Context) -> Selection:
         # The coverage arms work on a kNN-graph sample of the pool when it is large; there
         # the full-pool cluster-margin leads the informative arms instead.
         large = ctx.n + ctx.n_labeled > int(ctx.params.get("graph_rows", DEFAULT_GRAPH_ROWS))
-        informative = INFORMATIVE_ARMS[::-1] if large else INFORMATIVE_ARMS
+        informative = LARGE_POOL_ARMS if large else INFORMATIVE_ARMS
         if per_class < REPRESENTATIVE_UNTIL:
             phase, allowed, preferred = "representative", REPRESENTATIVE_ARMS, "coverage"
         elif per_class < INFORMATIVE_FROM:
@@ -200,8 +209,8 @@ def select_auto(ctx: Context) -> Selection:
             spread = float(np.std(values)) if len(values) > 1 else abs(values[0]) + 1e-9
             total = sum(stats[a]["weight"] for a in allowed)
             ucb = {
-                a: stats[a]["mean"]
-                + spread * math.sqrt(2 * math.log(1 + total) / max(stats[a]["weight"], 1e-9))
+                a: stats[a]["mean"] + EXPLORATION * spread
+                * math.sqrt(2 * math.log(1 + total) / max(stats[a]["weight"], 1e-9))
                 for a in allowed
             }
             for a in ucb:

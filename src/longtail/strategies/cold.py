@@ -12,7 +12,10 @@ from longtail.strategies._base import Context, Selection
 
 
 def cold_start(ctx: Context) -> Selection:
-    """Representative + diverse selection without a model (coverage). See module doc."""
+    """Representative + diverse selection without a model (coverage). See module doc.
+
+    Time O(u²·d) once for the kNN graph (cached in ``state``), then O(k·deg·log u);
+    memory O(u·knn), u ≤ 40k graph rows."""
     from longtail.strategies.representative import select_coverage
 
     sel = select_coverage(ctx)

@@ -180,7 +180,7 @@ def select_typiclust(ctx: Context) -> Selection:
         return _no_vectors(ctx, "typiclust")
     max_clusters = int(ctx.params.get("max_clusters", 5000))
     n_clusters = min(ctx.n_labeled + ctx.k, max_clusters)
-    cl = pool_clusters(ctx, n_clusters, name=f"typiclust_{n_clusters}")
+    cl = pool_clusters(ctx, n_clusters, name="typiclust")
     lab_cluster = cl.labels
     size = np.bincount(lab_cluster, minlength=len(cl.centroids)).astype(np.int64)
     covered = np.zeros(len(cl.centroids), dtype=np.int64)
@@ -286,11 +286,9 @@ def select_probcover(ctx: Context) -> Selection:
     u, knn = g.nbr.shape
     ii = np.repeat(np.arange(u), knn)
     jj = g.nbr.ravel()
-    ok = (jj >= 0) & (np.sqrt(g.d2.ravel()) <= delta)
+    ok = (jj >= 0) & (jj != ii) & (np.sqrt(g.d2.ravel()) <= delta)
     B = sp.csr_matrix((np.ones(int(ok.sum())), (ii[ok], jj[ok])), shape=(u, u))
-    B = B.maximum(B.T).tolil()
-    B.setdiag(1.0)
-    B = B.tocsc()
+    B = (B.maximum(B.T) + sp.identity(u, format="csr")).tocsc()
     cover = np.zeros(u)
     if ctx.labeled_rows is not None and len(ctx.labeled_rows):
         lab = g.positions(ctx.labeled_rows)
