@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,10 +52,12 @@ def _vector_digests(vecs: np.ndarray | None, n: int) -> list[str]:
     if vecs is None:
         return [""] * n
     vecs = np.ascontiguousarray(vecs, dtype=np.float32)
-    mix = np.resize(_MIX, vecs.shape[1])
+    if vecs.shape[1] % 2:  # pad to an even width so rows view as whole uint64 words
+        vecs = np.concatenate([vecs, np.zeros((n, 1), np.float32)], axis=1)
+    mix = np.resize(_MIX, vecs.shape[1] // 2)
     out: list[str] = []
-    for start in range(0, n, 8192):  # bounded temporaries: 8192·dim·8 bytes
-        bits = vecs[start:start + 8192].view(np.uint32).astype(np.uint64)
+    for start in range(0, n, 8192):  # bounded temporaries: 8192·dim·4 bytes
+        bits = vecs[start:start + 8192].view(np.uint64)
         with np.errstate(over="ignore"):
             digest = (bits * mix).sum(axis=1, dtype=np.uint64)
         out += [f"{d:016x}" for d in digest.tolist()]
@@ -88,15 +91,17 @@ def ingest_file(
     source = TableSource(path)
     where = str(source.path)
     resolved = resolve(mapping, list(source.schema.names), where)
-    digest = file_sha256(source.path)
+    # The file's checksum is computed beside the ingest (hashlib releases the GIL).
     seen: dict[str, int] = {}
     report = IngestReport(where, 0, 0, 0, 0, 0, 0, None)
     vector_updates: list[tuple[int, np.ndarray]] = []
-    try:
-        _ingest_tx(store, source, mapping, resolved, digest, seen, report, vector_updates,
-                   assign_eval, update, vector_dtype, progress)
-    except _NothingChanged:
-        pass
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(file_sha256, source.path)
+        try:
+            _ingest_tx(store, source, mapping, resolved, digest, seen, report, vector_updates,
+                       assign_eval, update, vector_dtype, progress)
+        except _NothingChanged:
+            pass
     if vector_updates:
         vs = store.vectors(PRECOMPUTED)
         for r, v in vector_updates:
@@ -104,11 +109,23 @@ def ingest_file(
     return report
 
 
+def _raise_duplicate(ids: list[str], seen: dict[str, int], row0: int, where: str,
+                     column: str) -> None:
+    """Name the first duplicate id of this batch and where it was first seen (`seen`
+    holds the earlier batches of the file)."""
+    first = dict(seen)
+    for i, ext in enumerate(ids):
+        if ext in first:
+            raise InputError(f"{where}: row {row0 + i + 1}, column {column!r}: duplicate id "
+                             f"{ext!r} (first seen at row {first[ext]})")
+        first[ext] = row0 + i + 1
+
+
 def _ingest_tx(store, source, mapping, resolved, digest, seen, report, vector_updates,
                assign_eval, update, vector_dtype, progress) -> None:  # noqa: ANN001
     where = str(source.path)
     with store.tx() as conn:
-        batch_id = store.add_batch(conn, where, digest, mapping.to_dict())
+        batch_id = store.add_batch(conn, where, "", mapping.to_dict())
         next_row = store.next_row(conn)
         first_new_row = next_row
         current = None  # current labels, loaded lazily when the file has labels
@@ -120,11 +137,10 @@ def _ingest_tx(store, source, mapping, resolved, digest, seen, report, vector_up
         for batch in source.batches():
             n = batch.num_rows
             ids = column_strings(batch, mapping.id, where, row0, allow_null=False)
-            for i, ext in enumerate(ids):
-                if ext in seen:
-                    raise InputError(f"{where}: row {row0 + i + 1}, column {mapping.id!r}: duplicate "
-                                     f"id {ext!r} (first seen at row {seen[ext]})")
-                seen[ext] = row0 + i + 1
+            batch_ids = set(ids)
+            if len(batch_ids) != n or not seen.keys().isdisjoint(batch_ids):
+                _raise_duplicate(ids, seen, row0, where, mapping.id)
+            seen.update(zip(ids, range(row0 + 1, row0 + n + 1), strict=True))
             texts = (column_strings(batch, mapping.text, where, row0, allow_null=True)
                      if mapping.text else [None] * n)
             vecs = vectors_of(batch, mapping, resolved, where, row0)
@@ -145,8 +161,12 @@ def _ingest_tx(store, source, mapping, resolved, digest, seen, report, vector_up
             # file are already checked against each other.
             known = store.lookup_ids(conn, ids) if first_new_row > 0 else {}
             hashes = _content_hashes(texts, metas, vecs)
-            new_idx = [i for i in range(n) if ids[i] not in known]
-            changed = [i for i in range(n) if ids[i] in known and known[ids[i]][1] != hashes[i]]
+            if known:
+                new_idx = [i for i in range(n) if ids[i] not in known]
+                changed = [i for i in range(n)
+                           if ids[i] in known and known[ids[i]][1] != hashes[i]]
+            else:
+                new_idx, changed = list(range(n)), []
             if changed and not update:
                 i = changed[0]
                 raise InputError(f"{where}: row {row0 + i + 1}: id {ids[i]!r} is already in the "
@@ -202,8 +222,10 @@ def _ingest_tx(store, source, mapping, resolved, digest, seen, report, vector_up
         if report.rows == 0:
             raise InputError(f"{where}: the file has no rows")
         if writer is not None:
+            writer.sync()
             store.set_vector_rows(conn, PRECOMPUTED, next_row)
-        store.finish_batch(conn, batch_id, report.new, report.updated, report.unchanged)
+        store.finish_batch(conn, batch_id, report.new, report.updated, report.unchanged,
+                           file_sha256=digest.result())
         if report.new == 0 and report.updated == 0 and report.labels == 0:
             # Nothing changed: roll back the batch record too, so a re-ingest is a no-op.
             raise _NothingChanged

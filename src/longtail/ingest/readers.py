@@ -6,6 +6,8 @@ Readers only read the user's files; they never write. Errors name the file.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +75,11 @@ class TableSource:
         )
 
     def batches(self) -> Iterator[pa.RecordBatch]:
+        """Record batches, decoded one ahead in a background thread: pyarrow releases
+        the GIL while it decodes, so reading overlaps with validation and writes."""
+        return prefetched(self._batches(), depth=2)
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
         try:
             if self.format == "parquet":
                 yield from self._pf.iter_batches(batch_size=self.batch_rows)
@@ -82,6 +89,44 @@ class TableSource:
                 yield from self._table.to_batches(max_chunksize=self.batch_rows)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as e:
             raise InputError(f"{self.path}: cannot read as {self.format.upper()}: {_short(e)}") from e
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterator, depth: int = 2) -> Iterator:
+    """Iterate `items` in a background thread, `depth` items ahead. An exception in the
+    producer is raised in the consumer; a consumer that stops early stops the thread."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((_DONE, None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put((_DONE, e))
+
+    thread = threading.Thread(target=produce, daemon=True, name="longtail-reader")
+    thread.start()
+    try:
+        while True:
+            item, error = q.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 def _short(e: Exception) -> str:

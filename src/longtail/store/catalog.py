@@ -165,10 +165,11 @@ class Store:
         return int(res.inserted_primary_key[0])
 
     def finish_batch(self, conn: Connection, batch_id: int, n_new: int, n_updated: int,
-                     n_unchanged: int) -> None:
+                     n_unchanged: int, file_sha256: str) -> None:
         conn.execute(
             s.ingest_batches.update().where(s.ingest_batches.c.id == batch_id).values(
-                n_new=n_new, n_updated=n_updated, n_unchanged=n_unchanged
+                n_new=n_new, n_updated=n_updated, n_unchanged=n_unchanged,
+                file_sha256=file_sha256,
             )
         )
 

@@ -10,6 +10,7 @@ command are invisible and simply overwritten next time.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class VectorSet:
         self.dtype = dtype
         self.n_rows = int(n_rows)
         self._maps: dict[int, np.memmap] = {}
+        self._dirty: set[int] = set()
 
     @property
     def nbytes(self) -> int:
@@ -68,9 +70,20 @@ class VectorSet:
             take = min(CHUNK_ROWS - offset, end - pos)
             mm = self._chunk(chunk, writable=True)
             mm[offset : offset + take] = vectors[pos - start : pos - start + take]
-            mm.flush()
-            del mm
+            del mm  # unmapped: the pages stay in the OS cache until sync()
+            self._dirty.add(chunk)
             pos += take
+
+    def sync(self) -> None:
+        """fsync every chunk written since the last sync. Called before the catalog
+        commits the new row count, so the count never points at vectors still in cache."""
+        for chunk in sorted(self._dirty):
+            fd = os.open(self._chunk_path(chunk), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._dirty.clear()
 
     def read(self, rows: np.ndarray) -> np.ndarray:
         """Vectors of `rows` (any order, repeats allowed) as float32 (len(rows), dim).
