@@ -8,8 +8,9 @@ the rest by the strategy) are answered by an oracle through `import-labels`, the
 
 - the managed eval-set accuracy is compared with the external test-set accuracy of
   the same model (target: within 2 points);
-- the cumulative control-arm lift estimate is compared in sign with the lift measured
-  on the test set against a real random run (the same learner, the same labels count,
+- the control-arm lift estimate (the active run's first m labels against the m random
+  control labels, m = labeled control samples) is compared in sign with the lift
+  measured on the test set at 2,000 labels against a real random run (the same learner, the same labels count,
   the same pool without the eval rows).
 
     python bench/managed_eval.py --size smoke|full [--out PATH]
@@ -76,7 +77,8 @@ def run_seed(seed: int, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test
     n_train = report["labels"]
     eval_acc = report["eval"]["accuracy"]
     test_acc = _accuracy(model, X_test, y_test)
-    lift = report.get("lift")
+    lift = report.get("lift") or {}
+    arms, per_round = lift.get("equal_count"), lift.get("per_round")
     # A real random run with the same learner on the same pool (eval rows left out).
     pool_rows = p.store.rows_by_split("pool")
     curve = simulate_run(ArrayVectors(X), pool_rows, y.astype(str).astype(object),
@@ -91,12 +93,16 @@ def run_seed(seed: int, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test
         "eval_lo": eval_acc["lo"], "eval_hi": eval_acc["hi"], "test_accuracy": test_acc,
         "eval_minus_test": eval_acc["value"] - test_acc,
         "within_2_points": abs(eval_acc["value"] - test_acc) <= 0.02,
-        "control_lift": lift["lift"] if lift else None,
-        "control_lift_lo": lift["lo"] if lift else None,
-        "control_lift_hi": lift["hi"] if lift else None,
+        "control_lift": arms["lift"] if arms else None,
+        "control_lift_lo": arms["lo"] if arms else None,
+        "control_lift_hi": arms["hi"] if arms else None,
+        "control_lift_labels": arms["n_labels"] if arms else None,
+        "per_round_marginal_lift": per_round["lift"] if per_round else None,
+        "per_round_marginal_lo": per_round["lo"] if per_round else None,
+        "per_round_marginal_hi": per_round["hi"] if per_round else None,
         "verdict": lift["verdict"] if lift else None,
         "random_test_accuracy": random_test, "measured_lift": measured_lift,
-        "sign_agrees": (lift is not None and np.sign(lift["lift"]) == np.sign(measured_lift)),
+        "sign_agrees": (arms is not None and np.sign(arms["lift"]) == np.sign(measured_lift)),
         "loop_seconds": loop_seconds,
     }
 

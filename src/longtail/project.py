@@ -319,6 +319,7 @@ class Project:
             from longtail.loop import monitor
 
             lifted = monitor.update_round_lifts(self)
+            self.store.set_setting("arm_lift", monitor.arm_lift(self))
             summary = monitor.lift_summary(self)
             if summary:
                 report["lift"] = {**summary, "new_rounds": lifted}

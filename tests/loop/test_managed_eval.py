@@ -83,11 +83,15 @@ def test_lift_is_measured_and_status_gives_a_verdict(big, tmp_path):
         q = big.query(120, strategy="margin" if i else "random")
         _answer(big, q.ids, tmp_path, f"r{i}.csv")
         report = big.train()
-    assert "lift" in report and report["lift"]["rounds"] >= 2
-    lift = report["lift"]
-    assert lift["lo"] <= lift["lift"] <= lift["hi"]
+    assert "lift" in report and report["lift"]["per_round"]["rounds"] >= 2
+    per_round = report["lift"]["per_round"]
+    assert per_round["lo"] <= per_round["lift"] <= per_round["hi"]
+    arms = report["lift"]["equal_count"]
+    assert arms["n_labels"] >= 20 and arms["lo"] <= arms["lift"] <= arms["hi"]
+    assert arms["lift"] == pytest.approx(arms["acc_selected"] - arms["acc_control"])
     st = big.status()
-    assert st["verdict"] == lift["verdict"] and "random" in st["verdict"]
+    assert st["verdict"] == arms["verdict"] and "random" in st["verdict"]
+    assert f"at {arms['n_labels']} labels each" in st["verdict"]
 
 
 def test_forecast_and_stopping(big, tmp_path):

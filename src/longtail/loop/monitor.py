@@ -151,16 +151,75 @@ def update_round_lifts(project: Project, *, n_repeats: int = 3) -> list[int]:
     return done
 
 
+MIN_CONTROL = 10
+
+
+def arm_lift(project: Project) -> dict | None:
+    """The run so far against random at equal label count m, where m is the number of
+    labeled control samples (all rounds together, a uniform random sample of the pool):
+    the learner trained on the first m labels of the active run (rounds in order, the
+    strategy's picks before the round's control slice) against the learner trained on
+    the m control labels, both from scratch, scored on the current eval set with a
+    paired bootstrap. The interval reflects eval-sample noise (one training draw per
+    arm). Recorded in the project settings by `train`; None until m ≥ 10."""
+    cur = current_eval_version(project)
+    if cur is None:
+        return None
+    version, eval_rows, eval_y = cur
+    current = project.store.current_labels()
+    trajectory: list[int] = []
+    controls: list[int] = []
+    for rnd in project.store.rounds():
+        items = project.store.round_items(rnd["id"])
+        for kind in ("selected", "control"):
+            rows = [r for r, _, k in items if k == kind and r in current]
+            trajectory += rows
+            if kind == "control":
+                controls += rows
+    m = len(controls)
+    if m < MIN_CONTROL:
+        return None
+    active = np.asarray(trajectory[:m], dtype=np.int64)
+    random_arm = np.asarray(controls, dtype=np.int64)
+    vs = project.vectors()
+    learner = project.settings["learner"]
+
+    def fit_predict(X: np.ndarray, y: np.ndarray, X_new: np.ndarray) -> np.ndarray:
+        model = make_learner(learner, warm_start=False) if learner == "linear" else make_learner(learner)
+        model.fit(X, y)
+        return np.asarray(model.classes_)[model.predict_proba(X_new).argmax(1)]
+
+    def labels(rows: np.ndarray) -> np.ndarray:
+        return np.array([current[int(r)] for r in rows]).astype(str)
+
+    rng = np.random.default_rng([project.settings["seed"], m])
+    lift = round_lift(fit_predict, None, None, vs.read(active), labels(active),
+                      vs.read(random_arm), labels(random_arm), vs.read(eval_rows), eval_y, rng,
+                      n_repeats=1)
+    return {"lift": lift.lift, "lo": lift.lo, "hi": lift.hi, "level": lift.level,
+            "n_labels": m, "acc_selected": lift.acc_selected, "acc_control": lift.acc_control,
+            "eval_set": f"managed:v{version}",
+            "verdict": verdict(lift) + f", at {m} labels each"}
+
+
 def lift_summary(project: Project) -> dict | None:
-    """Cumulative lift of selection over random across rounds, with its verdict."""
+    """The lift of selection over random: at equal label count (the verdict; see
+    `arm_lift`, computed by `train`) and the per-round marginal lifts combined."""
     lifts = [Lift(**{k: v for k, v in r["log"]["lift"].items() if k != "eval_set"})
              for r in project.store.rounds() if "lift" in r["log"]]
-    if not lifts:
+    arms = project.store.setting("arm_lift")
+    if not lifts and not arms:
         return None
-    total = cumulative_lift(lifts)
-    return {"rounds": len(lifts), "lift": total.lift, "lo": total.lo, "hi": total.hi,
-            "level": total.level, "verdict": verdict(total),
-            "per_round": [{"lift": x.lift, "lo": x.lo, "hi": x.hi} for x in lifts]}
+    out: dict[str, Any] = {"equal_count": arms}
+    if lifts:
+        total = cumulative_lift(lifts)
+        out["per_round"] = {"rounds": len(lifts), "lift": total.lift, "lo": total.lo,
+                            "hi": total.hi, "level": total.level, "verdict": verdict(total),
+                            "rounds_detail": [{"lift": x.lift, "lo": x.lo, "hi": x.hi}
+                                              for x in lifts]}
+    out["verdict"] = (arms or {}).get("verdict") or out["per_round"]["verdict"] + \
+        " (marginal, per round)"
+    return out
 
 
 def forecast(project: Project, *, target: float | None = None, next_batch: int = 100,
