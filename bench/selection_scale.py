@@ -658,7 +658,9 @@ def markdown_table(result: dict) -> str:
             f"{f(r.get('select_over_floor'), '.1f')} | {f(r.get('scoring_seconds'), '.2f')} | "
             f"{f(r.get('scoring_over_floor'), '.1f')} | "
             f"{f(rss / 2**30 if rss else None, '.2f')} | "
-            f"{f(r.get('peak_rss_over_vector_bytes'), '.2f')} | {r.get('status')} |"
+            f"{f(r.get('peak_rss_over_vector_bytes'), '.2f')} | {r.get('status')}"
+            + (" (stale: older strategies source)" if r.get("stale_source") else "")
+            + " |"
         )
     return "\n".join(lines) + "\n"
 
