@@ -41,7 +41,7 @@ def file_sha256(path: Path) -> str:
 class TableSource:
     """A file opened for streaming: `schema`, `num_rows` (None when unknown), `batches()`."""
 
-    def __init__(self, path: str | Path, batch_rows: int = 65_536):
+    def __init__(self, path: str | Path, batch_rows: int = 32_768):
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(f"{self.path}: no such file")
@@ -77,7 +77,7 @@ class TableSource:
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Record batches, decoded one ahead in a background thread: pyarrow releases
         the GIL while it decodes, so reading overlaps with validation and writes."""
-        return prefetched(self._batches(), depth=2)
+        return prefetched(self._batches(), depth=1)
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         try:
