@@ -36,6 +36,18 @@ SCALARS = ("accuracy", "macro_f1", "worst_class_recall")
 STOP_SET_SIZE = 2000
 
 
+def _fit_predict(learner: str):
+    """fit_predict(X, y, X_new) -> labels, training the project's learner from scratch
+    (the lift estimators compare arms trained alike)."""
+
+    def fit_predict(X: np.ndarray, y: np.ndarray, X_new: np.ndarray) -> np.ndarray:
+        model = make_learner(learner, warm_start=False) if learner == "linear" else make_learner(learner)
+        model.fit(X, y)
+        return np.asarray(model.classes_)[model.predict_proba(X_new).argmax(1)]
+
+    return fit_predict
+
+
 def eval_fingerprint(rows: np.ndarray, labels: np.ndarray) -> str:
     h = hashlib.sha256()
     for r, lab in zip(rows.tolist(), labels.tolist(), strict=True):
@@ -119,11 +131,7 @@ def update_round_lifts(project: Project, *, n_repeats: int = 3) -> list[int]:
     vs = project.vectors()
     X_eval = vs.read(eval_rows)
     learner = project.settings["learner"]
-
-    def fit_predict(X: np.ndarray, y: np.ndarray, X_new: np.ndarray) -> np.ndarray:
-        model = make_learner(learner, warm_start=False) if learner == "linear" else make_learner(learner)
-        model.fit(X, y)
-        return np.asarray(model.classes_)[model.predict_proba(X_new).argmax(1)]
+    fit_predict = _fit_predict(learner)
 
     done = []
     for rnd in project.store.rounds():
@@ -183,11 +191,7 @@ def arm_lift(project: Project) -> dict | None:
     random_arm = np.asarray(controls, dtype=np.int64)
     vs = project.vectors()
     learner = project.settings["learner"]
-
-    def fit_predict(X: np.ndarray, y: np.ndarray, X_new: np.ndarray) -> np.ndarray:
-        model = make_learner(learner, warm_start=False) if learner == "linear" else make_learner(learner)
-        model.fit(X, y)
-        return np.asarray(model.classes_)[model.predict_proba(X_new).argmax(1)]
+    fit_predict = _fit_predict(learner)
 
     def labels(rows: np.ndarray) -> np.ndarray:
         return np.array([current[int(r)] for r in rows]).astype(str)
