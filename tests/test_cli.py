@@ -75,3 +75,23 @@ def test_loop_commands_forecast_and_stopping(tmp_path):
     assert r.exit_code == 0 and json.loads(r.stdout)["stop"] is True
     r = runner.invoke(app, ["status", "-p", proj])
     assert "verdict" in r.output
+
+
+def test_query_with_a_yaml_selection_config(tmp_path):
+    proj = str(tmp_path / "p")
+    X, y = make_pool(300)
+    runner.invoke(app, ["init", proj])
+    runner.invoke(app, ["ingest", str(write_pool_csv(tmp_path / "pool.csv", X, y)), "-p", proj,
+                        "--vector-prefix", "v"])
+    cfg = tmp_path / "select.yaml"
+    cfg.write_text("terms:\n  - {score: margin, weight: 1.0}\n  - {score: typicality, weight: 0.5}\n"
+                   "balance: {by: predicted_class}\n")
+    r = runner.invoke(app, ["query", "-p", proj, "-n", "20", "--strategy", "combine",
+                            "--config", str(cfg), "--json"])
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.stdout)["rows"]) == 20
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("terms: [unclosed\n")
+    r = runner.invoke(app, ["query", "-p", proj, "-n", "20", "--strategy", "combine",
+                            "--config", str(bad)])
+    assert r.exit_code == 2 and "not valid YAML" in r.output
