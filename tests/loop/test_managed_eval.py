@@ -121,3 +121,17 @@ def test_control_share_zero_disables_the_control_arm(tmp_path):
     assert q.kinds == ["selected"] * 50
     np.testing.assert_array_equal(np.sort(q.rows), np.unique(q.rows))
     p.close()
+
+
+def test_pending_eval_rows_are_labeled_in_random_order_not_file_order(tmp_path):
+    # A file sorted by class: eval rows taken in row order would all be of class c0.
+    X, y = make_pool(2000, classes=4, seed=5)
+    order = np.argsort(y, kind="stable")
+    p = Project.init(tmp_path / "p", eval_rate=0.2)
+    p.ingest(write_pool_csv(tmp_path / "sorted.csv", X[order], y[order]), id="id",
+             vector_prefix="v")
+    q = p.query(100, strategy="random")
+    truth = _truth(p)
+    eval_classes = {truth[i] for i, k in zip(q.ids, q.kinds, strict=True) if k == "eval"}
+    assert len(eval_classes) >= 3
+    p.close()

@@ -68,7 +68,10 @@ def plan_batch(
     if len(candidates) == 0 and len(pending_eval) == 0:
         raise EmptyPoolError("nothing left to select: every pool sample is labeled or queued")
     n_eval = eval_fill(len(pending_eval), k, eval_share)
-    eval_rows = np.sort(pending_eval)[:n_eval]
+    # A uniform draw, not row order: files often arrive sorted (by class, by time), and
+    # the labeled part of the eval set must stay a random sample of it.
+    eval_rows = (rng.choice(pending_eval, size=n_eval, replace=False).astype(np.int64)
+                 if n_eval else np.empty(0, np.int64))
     rest = min(k if eval_on_top else k - n_eval, len(candidates))
     n_control = int(round(control_share * rest)) if control_share > 0 else 0
     control = (rng.choice(candidates, size=n_control, replace=False).astype(np.int64)
