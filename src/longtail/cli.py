@@ -97,11 +97,24 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
          eval_rate: Annotated[float, typer.Option(help="Share of new samples kept for the "
                                                   "managed eval set.")] = 0.05,
          eval_cap: Annotated[int, typer.Option(help="Most samples in the eval set.")] = 5000,
+         eval_stratify: Annotated[str | None, typer.Option(help="Metadata column to stratify "
+                                                           "the eval set by.")] = None,
+         eval_share: Annotated[float, typer.Option(help="Largest share of a batch given to "
+                                                   "pending eval labels.")] = 0.2,
+         control_share: Annotated[float, typer.Option(help="Random control slice of each "
+                                                      "batch (0 disables).")] = 0.1,
          seed: Annotated[int, typer.Option(help="Project seed.")] = 0) -> None:
     """Create a project: a directory with a SQLite catalog and vector files."""
+    from longtail.errors import InputError
     from longtail.project import Project
 
-    Project.init(path, eval_rate=eval_rate, eval_cap=eval_cap, seed=seed).close()
+    for name, value in (("eval-rate", eval_rate), ("eval-share", eval_share),
+                        ("control-share", control_share)):
+        if not 0.0 <= value <= 1.0:
+            raise InputError(f"--{name} must be between 0 and 1, got {value}")
+    Project.init(path, eval_rate=eval_rate, eval_cap=eval_cap, seed=seed,
+                 eval_stratify=eval_stratify, eval_share=eval_share,
+                 control_share=control_share).close()
     console.print(f"created project at {path.resolve()}")
 
 
@@ -182,6 +195,10 @@ def train(project: ProjectOpt = Path("."),
             e = r["eval"]
             console.print(f"eval set ({e['n']} labeled): accuracy {_fmt_metric(e['accuracy'])}, "
                           f"macro-F1 {_fmt_metric(e['macro_f1'])}")
+        if "lift" in r:
+            console.print(f"lift: {r['lift']['verdict']}")
+        if "stopping" in r:
+            console.print(f"stopping: {r['stopping']}")
 
     _emit(result, as_json, render)
 

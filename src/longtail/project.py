@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "eval_cap": 5000,
     "eval_share": 0.2,
     "control_share": 0.1,
+    "eval_stratify": None,
     "learner": "linear",
     "encoder": None,
 }
@@ -148,11 +149,12 @@ class Project:
                                 metadata=tuple(metadata) if metadata is not None else None)
         st = self.settings
 
-        def eval_of(ids: list[str], current: int) -> np.ndarray:
+        def eval_of(ids: list[str], current: int, strata: list | None) -> np.ndarray:
             return assign_eval(ids, rate=st["eval_rate"], seed=st["seed"], current_eval=current,
-                               cap=st["eval_cap"])
+                               cap=st["eval_cap"], strata=strata)
 
-        report = ingest_file(self.store, path, mapping, assign_eval=eval_of, update=update,
+        report = ingest_file(self.store, path, mapping, assign_eval=eval_of,
+                             eval_strata=st["eval_stratify"], update=update,
                              vector_dtype=vector_dtype, progress=progress)
         if report.vector_dim and not st["encoder"]:
             self.store.set_setting("encoder", PRECOMPUTED)
@@ -318,6 +320,7 @@ class Project:
             report["eval"] = ev
             from longtail.loop import monitor
 
+            report["stopping"] = monitor.stopping(self)["reason"]
             lifted = monitor.update_round_lifts(self)
             self.store.set_setting("arm_lift", monitor.arm_lift(self))
             summary = monitor.lift_summary(self)

@@ -135,3 +135,32 @@ def test_pending_eval_rows_are_labeled_in_random_order_not_file_order(tmp_path):
     eval_classes = {truth[i] for i, k in zip(q.ids, q.kinds, strict=True) if k == "eval"}
     assert len(eval_classes) >= 3
     p.close()
+
+
+def test_eval_split_stratified_by_a_metadata_column(tmp_path):
+    X, y = make_pool(1200, classes=4, seed=6)
+    p = Project.init(tmp_path / "p", eval_rate=0.1, eval_stratify="truth")
+    p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
+    truth = {r: meta["truth"] for b in p.store.iter_samples() for r, _, _, meta in b}
+    eval_rows = p.store.rows_by_split("eval")
+    for cls in np.unique(y):
+        n_cls = int((y == cls).sum())
+        n_eval = sum(1 for r in eval_rows if truth[int(r)] == cls)
+        assert abs(n_eval - 0.1 * n_cls) <= 1  # each stratum gets its share
+    p.close()
+
+
+def test_stratify_column_missing_is_a_clear_error(tmp_path):
+    X, y = make_pool(50)
+    p = Project.init(tmp_path / "p", eval_stratify="region")
+    with pytest.raises(InputError, match="stratified by column 'region'"):
+        p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
+    assert p.store.n_samples() == 0
+    p.close()
+
+
+def test_train_reports_stopping_each_round(big, tmp_path):
+    q = big.query(100, strategy="random")
+    _answer(big, q.ids, tmp_path, "r.csv")
+    report = big.train()
+    assert report["stopping"].startswith(("continue", "stop"))

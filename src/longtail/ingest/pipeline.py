@@ -75,15 +75,17 @@ def ingest_file(
     path: str | Path,
     mapping: ColumnMapping,
     *,
-    assign_eval: Callable[[list[str], int], np.ndarray],
+    assign_eval: Callable[[list[str], int, list | None], np.ndarray],
+    eval_strata: str | None = None,
     update: bool = False,
     vector_dtype: str = "float32",
     progress: Callable[[int, int | None], None] | None = None,
 ) -> IngestReport:
     """Read `path`, validate every row, and add it to the project in one transaction.
 
-    `assign_eval(ids, current_eval_count)` says which new samples join the managed
-    eval split. Rows whose id is known with the same content are unchanged; a known id
+    `assign_eval(ids, current_eval_count, strata)` says which new samples join the
+    managed eval split; `strata` holds the values of the column `eval_strata` (None
+    when the split is not stratified). Rows whose id is known with the same content are unchanged; a known id
     with other content is an InputError unless `update`. Vectors are written past the
     set's valid count before the catalog commits, so a failure leaves nothing visible.
     Memory: O(batch rows · dim) plus the set of ids in the file.
@@ -99,7 +101,7 @@ def ingest_file(
         digest = pool.submit(file_sha256, source.path)
         try:
             _ingest_tx(store, source, mapping, resolved, digest, seen, report, vector_updates,
-                       assign_eval, update, vector_dtype, progress)
+                       assign_eval, update, vector_dtype, progress, eval_strata)
         except _NothingChanged:
             pass
     if vector_updates:
@@ -122,7 +124,7 @@ def _raise_duplicate(ids: list[str], seen: dict[str, int], row0: int, where: str
 
 
 def _ingest_tx(store, source, mapping, resolved, digest, seen, report, vector_updates,
-               assign_eval, update, vector_dtype, progress) -> None:  # noqa: ANN001
+               assign_eval, update, vector_dtype, progress, eval_strata) -> None:  # noqa: ANN001
     where = str(source.path)
     with store.tx() as conn:
         batch_id = store.add_batch(conn, where, "", mapping.to_dict())
@@ -172,7 +174,14 @@ def _ingest_tx(store, source, mapping, resolved, digest, seen, report, vector_up
                 raise InputError(f"{where}: row {row0 + i + 1}: id {ids[i]!r} is already in the "
                                  "project with different content (pass --update to replace it)")
             if new_idx:
-                is_eval = assign_eval([ids[i] for i in new_idx], eval_count)
+                strata = None
+                if eval_strata:
+                    if eval_strata not in batch.schema.names:
+                        raise InputError(f"{where}: the eval split is stratified by column "
+                                         f"{eval_strata!r}, which the file does not have")
+                    values = batch.column(eval_strata).to_pylist()
+                    strata = [values[i] for i in new_idx]
+                is_eval = assign_eval([ids[i] for i in new_idx], eval_count, strata)
                 eval_count += int(is_eval.sum())
                 report.eval_rows += int(is_eval.sum())
                 rows = np.arange(next_row, next_row + len(new_idx), dtype=np.int64)
