@@ -27,7 +27,7 @@ from longtail.strategies.representative import (
     _fill,
     _no_vectors,
     _round_robin,
-    greedy_coverage,
+    coverage_pick,
 )
 
 DEFAULT_MAX_CANDIDATES = 100_000
@@ -212,16 +212,7 @@ def select_margin_coverage(ctx: Context) -> Selection:
         lab = lab[lab >= 0]
         if len(lab):
             cover = np.asarray(K[:, lab].max(axis=1).todense()).ravel()
-    if ctx.costs is not None:
-        import scipy.sparse as sp
-
-        inv = np.ones(len(g.rows))
-        inv[gpos] = 1.0 / ctx.costs[cpos]
-        K = (K @ sp.diags(inv)).tocsc()
-    picked, gains = greedy_coverage(K, cover, gpos, ctx.k, ctx.rng, w)
-    to_cand = np.full(len(g.rows), -1, dtype=np.int64)
-    to_cand[gpos] = cpos
-    chosen = [int(to_cand[p]) for p in picked]
+    chosen, gains = coverage_pick(ctx, g, K, cover, gpos, cpos, w)
     pos = _fill(ctx, chosen, "margin_coverage")
     return Selection(
         rows=ctx.candidates[pos],

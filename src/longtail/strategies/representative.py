@@ -60,6 +60,22 @@ def _fill(ctx: Context, chosen: list[int], name: str) -> np.ndarray:
     return np.concatenate([np.asarray(chosen, dtype=np.int64), np.sort(extra)])
 
 
+def coverage_pick(ctx: Context, g: Graph, K: sp.csc_matrix, cover: np.ndarray,
+                  gpos: np.ndarray, cpos: np.ndarray, weights: np.ndarray | None
+                  ) -> tuple[list[int], np.ndarray]:
+    """Greedy coverage over the graph's candidates, as value per unit cost when costs
+    are known (each candidate's column scaled by 1/cost); returns candidate positions
+    and their gains."""
+    if ctx.costs is not None:
+        inv = np.ones(len(g.rows))
+        inv[gpos] = 1.0 / ctx.costs[cpos]
+        K = (K @ sp.diags(inv)).tocsc()
+    picked, gains = greedy_coverage(K, cover, gpos, ctx.k, ctx.rng, weights)
+    to_cand = np.full(len(g.rows), -1, dtype=np.int64)
+    to_cand[gpos] = cpos
+    return [int(to_cand[p]) for p in picked], gains
+
+
 def greedy_coverage(
     K: sp.csc_matrix,
     cover: np.ndarray,
@@ -126,15 +142,7 @@ def select_coverage(ctx: Context) -> Selection:
             cover = np.asarray(K[:, lab].max(axis=1).todense()).ravel()
     gpos, cpos = _candidate_positions(ctx, g)
     weights = None
-    if ctx.costs is not None:
-        # value per unit cost: scale each candidate's column by 1/cost
-        inv = np.ones(len(g.rows))
-        inv[gpos] = 1.0 / ctx.costs[cpos]
-        K = (K @ sp.diags(inv)).tocsc()
-    picked, gains = greedy_coverage(K, cover, gpos, ctx.k, ctx.rng, weights)
-    to_cand = np.full(len(g.rows), -1, dtype=np.int64)
-    to_cand[gpos] = cpos
-    chosen = [int(to_cand[p]) for p in picked]
+    chosen, gains = coverage_pick(ctx, g, K, cover, gpos, cpos, weights)
     pos = _fill(ctx, chosen, "coverage")
     sc = np.zeros(len(pos))
     sc[: len(gains)] = gains[: len(pos)]
