@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import resource
@@ -58,3 +59,16 @@ def write_result(result: dict, out: str | Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, default=float) + "\n")
     return path
+
+
+def strategies_hash() -> str:
+    """sha1 (10 hex) of longtail.strategies' source files: the cache key of longtail runs."""
+    try:
+        import longtail.strategies as st
+    except ImportError:
+        return "none"
+    h = hashlib.sha1()
+    for p in sorted(Path(st.__file__).parent.rglob("*.py")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:10]

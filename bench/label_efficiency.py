@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SHARED_DATA, header, write_result  # noqa: E402
+from _common import RESULTS, SHARED_DATA, header, strategies_hash, write_result  # noqa: E402
 
 BENCH = "label_efficiency"
 CACHE = RESULTS / ".cache" / BENCH
@@ -329,19 +329,6 @@ def run_one(method: str, seed: int, data, budgets: list[int], batch: int, cap: f
     if q.kind == "longtail" and any(a is not None for a in q.arms):
         out["arms"] = q.arms
     return out
-
-
-def strategies_hash() -> str:
-    """sha1 (10 hex) of longtail.strategies' source files: the cache key of longtail runs."""
-    try:
-        import longtail.strategies as st
-    except ImportError:
-        return "none"
-    h = hashlib.sha1()
-    for p in sorted(Path(st.__file__).parent.rglob("*.py")):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()[:10]
 
 
 # --------------------------------------------------------------------------- figures

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, header, peak_rss_bytes, write_result  # noqa: E402
+from _common import RESULTS, header, peak_rss_bytes, strategies_hash, write_result  # noqa: E402
 
 BENCH = "selection_scale"
 CACHE = RESULTS / ".cache" / BENCH
@@ -93,34 +93,15 @@ def generate(path: Path, n: int, seed: int = SEED) -> None:
     np.save(path.with_suffix(".labels.npy"), labels)
 
 
-class VectorReader:
-    """Read-only rows of a ``.npy`` memmap prefix (``n_rows`` × ``dim``, float32)."""
+def VectorReader(path: Path, n_rows: int):  # noqa: N802 - reads like the class it returns
+    """Read-only rows of a ``.npy`` memmap prefix (``n_rows`` × ``dim``, float32), through
+    the strategies' own in-memory reader (it indexes the memmap without copying it)."""
+    from longtail.strategies import ArrayVectors
 
-    def __init__(self, path: Path, n_rows: int):
-        self._X = np.load(path, mmap_mode="r")[:n_rows]
-        self.n_rows = int(self._X.shape[0])
-        self.dim = int(self._X.shape[1])
-
-    def read(self, rows):
-        rows = np.asarray(rows, dtype=np.int64)
-        return np.ascontiguousarray(self._X[rows], dtype=np.float32)
-
-    def iter_chunks(self, rows=None, chunk_rows: int = CHUNK):
-        if rows is None:
-            for start in range(0, self.n_rows, chunk_rows):
-                stop = min(start + chunk_rows, self.n_rows)
-                yield (
-                    np.arange(start, stop, dtype=np.int64),
-                    np.ascontiguousarray(self._X[start:stop], dtype=np.float32),
-                )
-        else:
-            rows = np.asarray(rows, dtype=np.int64)
-            for start in range(0, len(rows), chunk_rows):
-                part = rows[start : start + chunk_rows]
-                yield part, self.read(part)
+    return ArrayVectors(np.load(path, mmap_mode="r")[:n_rows])
 
 
-def train_model(reader: VectorReader, labels: np.ndarray, n_train: int = N_TRAIN):
+def train_model(reader, labels: np.ndarray, n_train: int = N_TRAIN):
     import warnings
 
     from sklearn.linear_model import LogisticRegression
@@ -141,7 +122,7 @@ def _timed(fn, repeats=3, warmup=True):
     return float(np.mean(ts)), float(np.std(ts))
 
 
-def floors(reader: VectorReader, model) -> dict:
+def floors(reader, model) -> dict:
     w = np.random.default_rng(0).standard_normal(reader.dim).astype(np.float32)
     W = np.ascontiguousarray(model.coef_.T, dtype=np.float32)
 
@@ -163,7 +144,7 @@ def floors(reader: VectorReader, model) -> dict:
     }
 
 
-def score(reader: VectorReader, model) -> tuple[np.ndarray, float]:
+def score(reader, model) -> tuple[np.ndarray, float]:
     probs = np.empty((reader.n_rows, len(model.classes_)), dtype=np.float32)
     t0 = time.perf_counter()
     for rows, chunk in reader.iter_chunks():
@@ -416,18 +397,6 @@ def cached_run(spec: dict, timeout: float, tmp: Path, resume: bool, collect: boo
         CACHE.mkdir(parents=True, exist_ok=True)
         f.write_text(json.dumps(recs))
     return recs
-
-
-def strategies_hash() -> str:
-    try:
-        import longtail.strategies as st
-    except ImportError:
-        return "none"
-    h = hashlib.sha1()
-    for p in sorted(Path(st.__file__).parent.rglob("*.py")):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()[:10]
 
 
 def run_sub(spec: dict, timeout: float, tmp: Path) -> list[dict]:
