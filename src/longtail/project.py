@@ -21,6 +21,7 @@ from longtail.ingest.mapping import column_strings, resolve, vectors_of
 from longtail.ingest.readers import TableSource, file_sha256
 from longtail.learners import make_learner
 from longtail.loop import plan_batch, simulate_run
+from longtail.loop.simulate import predict_rows
 from longtail.store import Store
 
 Progress = Callable[[int, int | None], None]
@@ -350,11 +351,6 @@ class Project:
 
         return monitor.stopping(self, target=target, budget=budget, next_batch=next_batch)
 
-    def _predict_proba(self, model: Any, vs: Any, rows: np.ndarray) -> np.ndarray:
-        parts = [model.predict_proba(X) for _, X in vs.iter_chunks(rows, 65_536)]
-        return (np.concatenate(parts).astype(np.float32) if parts
-                else np.empty((0, len(model.classes_)), np.float32))
-
     def evaluate(self, test: str | Path | None = None, *, model_id: int | None = None,
                  id: str = "id", text: str | None = "text", label: str = "label",
                  vector: str | None = None, vector_prefix: str | None = None) -> dict | None:
@@ -468,7 +464,7 @@ class Project:
 
         plan = plan_batch(
             budget, candidates, rng=rng, strategy=strategy, vectors=vs,
-            probs_for=(lambda rows: self._predict_proba(model, vs, rows)) if model else None,
+            probs_for=(lambda rows: predict_rows(model, vs, rows)) if model else None,
             classes=np.asarray(model.classes_) if model else None,
             labeled_rows=lab_rows, labeled_y=lab_y if len(lab_rows) else None,
             committee_for=committee_for if model else None,

@@ -12,9 +12,12 @@ from longtail.learners import make_learner
 from longtail.loop.round import plan_batch
 
 
-def _predict(model: Any, vectors: Any, rows: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+def predict_rows(model: Any, vectors: Any, rows: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+    """Class probabilities (len(rows), C) float32 for `rows` of a vector reader, streamed
+    `chunk` rows at a time."""
     parts = [model.predict_proba(X) for _, X in vectors.iter_chunks(rows, chunk)]
-    return np.concatenate(parts) if parts else np.empty((0, len(model.classes_)))
+    return (np.concatenate(parts).astype(np.float32, copy=False) if parts
+            else np.empty((0, len(model.classes_)), np.float32))
 
 
 def _accuracy(model: Any, X: np.ndarray, y: np.ndarray) -> float:
@@ -72,7 +75,7 @@ def simulate_run(
         plan = plan_batch(
             k, candidates, rng=rng, eval_on_top=True,
             strategy=strategy, vectors=vectors,
-            probs_for=(lambda rows: _predict(model, vectors, rows)) if trained else None,
+            probs_for=(lambda rows: predict_rows(model, vectors, rows)) if trained else None,
             classes=np.asarray(model.classes_) if trained else None,
             labeled_rows=taken, labeled_y=truth[taken] if len(taken) else None,
             pending_eval=pending, eval_share=eval_share, control_share=control_share,
