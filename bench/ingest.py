@@ -52,6 +52,8 @@ def make_file(path: Path, rows: int, seed: int = 0, chunk: int = 50_000) -> int:
 def _child(mode: str, file: str, project: str) -> None:
     import resource
 
+    if mode != "floor":
+        from longtail.project import Project  # imports are not ingest time, as for pyarrow's
     t = time.perf_counter()
     if mode == "floor":
         pf = pq.ParquetFile(file)
@@ -61,8 +63,6 @@ def _child(mode: str, file: str, project: str) -> None:
             ids = batch.column("id").to_pylist()
             n += len(ids) + 0 * int(vec.shape[0])
     else:
-        from longtail.project import Project
-
         p = Project.init(project)
         n = p.ingest(file, id="id", text="text", vector="vector").new
         p.close()

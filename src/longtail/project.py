@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "eval_stratify": None,
     "learner": "linear",
     "encoder": None,
+    # Hash version of content and eval-split hashes: projects without the key were made
+    # before version 2 and keep BLAKE2b; `init` writes 2 (see longtail.hashing).
+    "hashing": 1,
 }
 
 
@@ -121,7 +124,7 @@ class Project:
         unknown = set(settings) - set(DEFAULTS)
         if unknown:
             raise InputError(f"unknown project settings: {', '.join(sorted(unknown))}")
-        Store.create(path, {**DEFAULTS, **settings}).close()
+        Store.create(path, {**DEFAULTS, "hashing": 2, **settings}).close()
         return cls(path)
 
     def close(self) -> None:
@@ -152,11 +155,12 @@ class Project:
 
         def eval_of(ids: list[str], current: int, strata: list | None) -> np.ndarray:
             return assign_eval(ids, rate=st["eval_rate"], seed=st["seed"], current_eval=current,
-                               cap=st["eval_cap"], strata=strata)
+                               cap=st["eval_cap"], strata=strata, hashing=st["hashing"])
 
         report = ingest_file(self.store, path, mapping, assign_eval=eval_of,
                              eval_strata=st["eval_stratify"], update=update,
-                             vector_dtype=vector_dtype, progress=progress)
+                             vector_dtype=vector_dtype, progress=progress,
+                             hashing=st["hashing"])
         if report.vector_dim and not st["encoder"]:
             self.store.set_setting("encoder", PRECOMPUTED)
         return report

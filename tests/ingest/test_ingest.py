@@ -78,3 +78,31 @@ def test_eval_split_is_deterministic(tmp_path, pool_data):
         splits.append(p.store.rows_by_split("eval").tolist())
         p.close()
     assert splits[0] == splits[1] and splits[0]
+
+
+def test_projects_made_before_hash_version_2_keep_their_hashes(tmp_path, pool_data):
+    """A catalog without the `hashing` setting was written with BLAKE2b hashes: its
+    re-ingest must still see unchanged rows and keep each sample's split."""
+    from longtail.project import Project
+
+    X, y = pool_data
+    csv = write_pool_csv(tmp_path / "pool.csv", X, y)
+    new = Project.init(tmp_path / "new", eval_rate=0.1)
+    assert new.settings["hashing"] == 2
+    new.ingest(csv, id="id", text="text", vector_prefix="v")
+    old = Project.init(tmp_path / "old", eval_rate=0.1, hashing=1)
+    old.ingest(csv, id="id", text="text", vector_prefix="v")
+    with old.store.tx() as conn:  # as a version-1 catalog looks: no such key
+        conn.exec_driver_sql("DELETE FROM settings WHERE key = 'hashing'")
+    assert old.settings["hashing"] == 1
+    before = snapshot(old)
+    report = old.ingest(csv, id="id", text="text", vector_prefix="v")
+    assert (report.new, report.unchanged) == (0, len(X))
+    assert snapshot(old) == before
+    hashes = {len(h) for (h,) in old.store.engine.connect().exec_driver_sql(
+        "SELECT content_hash FROM samples")}
+    assert hashes == {32}
+    # Both versions put about the eval rate into the eval split, from different hashes.
+    assert 0 < new.status()["eval"] < len(X) * 0.25 and 0 < old.status()["eval"] < len(X) * 0.25
+    new.close()
+    old.close()

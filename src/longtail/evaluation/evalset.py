@@ -24,8 +24,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from longtail.errors import InputError
+from longtail.hashing import hash_strings, uniform_from_hashes
 
 __all__ = ["assign_eval", "eval_fill", "uniform_from_ids"]
 
@@ -37,12 +39,20 @@ def _uniform(key: str) -> float:
     return int.from_bytes(digest, "big") / _SCALE
 
 
-def uniform_from_ids(ids: Sequence[str], seed: int = 0) -> np.ndarray:
+def uniform_from_ids(ids: Sequence[str], seed: int = 0, hashing: int = 1) -> np.ndarray:
     """Deterministic uniform numbers in [0, 1) for external ids.
 
     ids: (n,) external ids (converted with ``str``). Returns (n,) float64.
-    BLAKE2b of ``"{seed}:{id}"``; O(n) time, about 1 µs per id.
+    hashing 1: BLAKE2b of ``"{seed}:{id}"``, about 1 µs per id (projects made before
+    version 2). hashing 2: the vectorised 64-bit hash of `longtail.hashing`, O(total
+    bytes) in numpy, about 10x faster; the default of new projects.
     """
+    if hashing == 2:
+        try:
+            arr = pa.array(ids, pa.string())
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            arr = pa.array([str(i) for i in ids], pa.string())
+        return uniform_from_hashes(hash_strings(arr, seed))
     prefix = f"{int(seed)}:"
     blake = hashlib.blake2b
     # Same numbers as _uniform, built in one pass: 8-byte digests joined, then read as
@@ -65,6 +75,7 @@ def assign_eval(
     current_eval: int = 0,
     cap: int | None = None,
     strata: Sequence[Any] | np.ndarray | None = None,
+    hashing: int = 1,
 ) -> np.ndarray:
     """Decide which of a batch of new samples join the eval split.
 
@@ -78,6 +89,7 @@ def assign_eval(
     cap : the most samples the eval split may hold; None for no cap.
     strata : (n,) optional stratum of each sample (e.g. a metadata column;
         None / NaN values form their own stratum).
+    hashing : which id hash (see `uniform_from_ids`); a project keeps its own.
 
     Returns
     -------
@@ -90,7 +102,7 @@ def assign_eval(
         raise InputError(f"strata has {len(strata)} values for {n} ids")
     if cap is not None and cap < 0:
         raise InputError(f"eval cap must be >= 0, got {cap}")
-    u = uniform_from_ids(ids, seed)
+    u = uniform_from_ids(ids, seed, hashing)
     if strata is None:
         chosen = u < rate
     else:

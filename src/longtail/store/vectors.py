@@ -58,19 +58,44 @@ class VectorSet:
             self._maps[chunk] = np.load(path, mmap_mode="r")
         return self._maps[chunk]
 
+    def _data_offset(self, chunk: int) -> int:
+        """Byte offset of row 0 in a chunk file, creating the (sparse) file if needed."""
+        path = self._chunk_path(chunk)
+        if not path.exists():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            mm = np.lib.format.open_memmap(path, mode="w+", dtype=DTYPES[self.dtype],
+                                           shape=(CHUNK_ROWS, self.dim))
+            offset = mm.offset
+            del mm
+            return offset
+        mm = np.load(path, mmap_mode="r")
+        offset = mm.offset
+        del mm
+        return offset
+
     def write(self, start: int, vectors: np.ndarray) -> None:
         """Write `vectors` (n, dim) at rows [start, start+n). Does not change `n_rows`:
-        the caller commits the new count in the catalog. O(n·dim) time, no extra copy."""
+        the caller commits the new count in the catalog. O(n·dim) time; written with
+        pwrite rather than through a mapping, which saves a page fault per 4 KiB."""
         vectors = np.asarray(vectors)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"expected (n, {self.dim}) vectors, got {vectors.shape}")
+        vectors = np.ascontiguousarray(vectors, dtype=DTYPES[self.dtype])
+        row_bytes = self.dim * vectors.itemsize
         pos, end = start, start + len(vectors)
         while pos < end:
             chunk, offset = divmod(pos, CHUNK_ROWS)
             take = min(CHUNK_ROWS - offset, end - pos)
-            mm = self._chunk(chunk, writable=True)
-            mm[offset : offset + take] = vectors[pos - start : pos - start + take]
-            del mm  # unmapped: the pages stay in the OS cache until sync()
+            base = self._data_offset(chunk)
+            self._maps.pop(chunk, None)  # a cached read-only map would still be valid; be safe
+            view = memoryview(vectors[pos - start : pos - start + take]).cast("B")
+            fd = os.open(self._chunk_path(chunk), os.O_WRONLY)
+            try:
+                done = 0
+                while done < len(view):
+                    done += os.pwrite(fd, view[done:], base + offset * row_bytes + done)
+            finally:
+                os.close(fd)
             self._dirty.add(chunk)
             pos += take
 
