@@ -108,3 +108,22 @@ def test_auto_is_deterministic_per_seed():
     a = select("auto", 5, cand, rng=np.random.default_rng(3), vectors=X, state={})
     b = select("auto", 5, cand, rng=np.random.default_rng(3), vectors=X, state={})
     assert np.array_equal(a.rows, b.rows)
+
+
+def test_large_pool_builds_every_arms_index_in_the_first_round_only():
+    X, y = _pool(n_per=60)
+    rng = np.random.default_rng(0)
+    state: dict = {}
+    labeled = rng.choice(len(X), 60, replace=False)
+    built = []
+    for _ in range(3):
+        cand = np.setdiff1d(np.arange(len(X)), labeled)
+        sel = select("auto", 10, cand, rng=rng, vectors=X, probs=_probs(y[cand], labeled),
+                     classes=np.arange(6), labeled_rows=labeled, labeled_y=y[labeled],
+                     state=state, params={"graph_rows": 100})  # "large": pool > graph sample
+        assert sel.log["phase"] == "informative" and sel.log["arm"] in ("cluster_margin",
+                                                                        "margin_coverage")
+        built.append(sel.log.get("indexes_built", []))
+        labeled = np.concatenate([labeled, sel.rows])
+    assert "graph" in built[0] and any(b.startswith("pool_") for b in built[0])
+    assert built[1:] == [[], []]

@@ -36,10 +36,14 @@ import math
 import numpy as np
 
 from longtail.strategies._base import Context, Selection
-from longtail.strategies._pool import DEFAULT_GRAPH_ROWS
-from longtail.strategies.diverse import select_cluster_margin, select_margin_coverage
+from longtail.strategies._pool import CACHE_KEY, DEFAULT_GRAPH_ROWS, pool_clusters, pool_graph
+from longtail.strategies.diverse import (
+    n_pool_clusters,
+    select_cluster_margin,
+    select_margin_coverage,
+)
 from longtail.strategies.informative import select_margin
-from longtail.strategies.representative import select_coverage
+from longtail.strategies.representative import COVERAGE_KNN, select_coverage
 
 REPRESENTATIVE_UNTIL = 1.0  # labels per class below which only coverage is played
 INFORMATIVE_FROM = 4.0  # labels per class from which representative arms stop
@@ -152,6 +156,7 @@ def select_auto(ctx: Context) -> Selection:
         mem = ctx.state.setdefault(_STATE_KEY, {})
     n_classes = _n_classes(ctx)
     per_class = ctx.n_labeled / n_classes
+    large = False
     if ctx.probs is None or ctx.vectors is None:
         phase = "cold_start" if ctx.probs is None else "no_vectors"
         allowed = ("coverage",) if ctx.probs is None else ("margin",)
@@ -219,6 +224,7 @@ def select_auto(ctx: Context) -> Selection:
             winners = [a for a in allowed if ucb[a] >= best - 1e-12]
             arm = preferred if preferred in winners else winners[0]
             reason = f"phase {phase}: highest upper confidence bound on gain per e-fold"
+    built = _build_indexes(ctx, allowed, large) if ctx.state is not None else []
     sel = ARMS[arm](ctx)
     if mem is not None:
         _remember_predictions(ctx, mem)
@@ -235,4 +241,26 @@ def select_auto(ctx: Context) -> Selection:
                       stats.items()},
         "arm_log": sel.log,
     }
+    if built:
+        sel.log["indexes_built"] = built
     return sel
+
+
+def _build_indexes(ctx: Context, allowed: tuple[str, ...], large: bool) -> list[str]:
+    """On a large pool, build (once, into ``state``) the index of every allowed arm, not
+    only the chosen one, so that switching arms later never pays an index build inside
+    a round: the kNN graph of the coverage arms and the pool clustering of
+    cluster-margin. Returns the names of the indexes built now."""
+    if not large or ctx.vectors is None or ctx.probs is None:
+        return []
+    cache = ctx.state.get(CACHE_KEY, {})
+    built = []
+    if any(a in ("coverage", "margin_coverage") for a in allowed) and "graph" not in cache:
+        pool_graph(ctx, knn=int(ctx.params.get("knn", COVERAGE_KNN)))
+        built.append("graph")
+    if "cluster_margin" in allowed:
+        n_cl = int(ctx.params.get("n_clusters", n_pool_clusters(ctx.n + ctx.n_labeled)))
+        if f"pool_{n_cl}" not in cache:
+            pool_clusters(ctx, n_cl, name=f"pool_{n_cl}")
+            built.append(f"pool_{n_cl}")
+    return built
