@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from longtail.pages import release
+
 CHUNK_ROWS = 131_072
 DTYPES = {"float32": np.float32, "float16": np.float16}
 
@@ -138,6 +140,7 @@ class VectorSet:
                 if (stop - 1) // CHUNK_ROWS == chunk:
                     block = self._chunk(chunk)[offset : offset + len(piece)]
                     yield piece, np.asarray(block, dtype=np.float32)
+                    release(block)  # a pass over the pool stays O(chunk) resident
                 else:
                     yield piece, self.read(piece)
             return
@@ -145,6 +148,18 @@ class VectorSet:
         for start in range(0, len(rows), chunk_rows):
             piece = rows[start : start + chunk_rows]
             yield piece, self.read(piece)
+            self._release_span(piece)
+
+    def _release_span(self, rows: np.ndarray) -> None:
+        """Give back the mapped pages between the smallest and largest of `rows`."""
+        if len(rows) == 0:
+            return
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        for chunk in range(lo // CHUNK_ROWS, (hi - 1) // CHUNK_ROWS + 1):
+            if chunk in self._maps:
+                a = max(lo - chunk * CHUNK_ROWS, 0)
+                b = min(hi - chunk * CHUNK_ROWS, CHUNK_ROWS)
+                release(self._maps[chunk][a:b])
 
     def close(self) -> None:
         self._maps.clear()

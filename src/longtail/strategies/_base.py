@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from longtail.errors import EmptyPoolError, InputError
+from longtail.pages import release
 
 NEEDS = frozenset({"probs", "vectors", "committee", "costs"})
 
@@ -65,11 +66,14 @@ class ArrayVectors:
                     np.arange(start, stop, dtype=np.int64),
                     np.ascontiguousarray(self._X[start:stop], dtype=np.float32),
                 )
+                release(self._X[start:stop])  # a memory-mapped pool stays O(chunk) resident
         else:
             rows = np.asarray(rows, dtype=np.int64)
             for start in range(0, len(rows), chunk_rows):
                 part = rows[start : start + chunk_rows]
                 yield part, self.read(part)
+                if len(part):
+                    release(self._X[int(part.min()) : int(part.max()) + 1])
 
 
 def as_reader(vectors: Any) -> VectorReader | None:
