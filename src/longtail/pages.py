@@ -13,7 +13,7 @@ import mmap
 
 import numpy as np
 
-__all__ = ["release"]
+__all__ = ["is_mapped", "release"]
 
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 
@@ -26,6 +26,11 @@ def _root(a: np.ndarray) -> tuple[np.memmap, mmap.mmap] | None:
             return b, base
         b = base
     return None
+
+
+def is_mapped(a: np.ndarray) -> bool:
+    """True when `a` is (a view of) a memory-mapped file."""
+    return isinstance(a, np.ndarray) and _root(a) is not None
 
 
 def release(view: np.ndarray) -> None:

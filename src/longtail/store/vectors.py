@@ -125,6 +125,8 @@ class VectorSet:
         for chunk in np.unique(chunks):
             mask = chunks == chunk
             out[mask] = self._chunk(int(chunk))[rows[mask] - chunk * CHUNK_ROWS]
+            if len(rows) >= 256:  # scattered reads fault in whole read-ahead windows
+                self._release_span(rows[mask])
         return out
 
     def iter_chunks(
@@ -148,7 +150,6 @@ class VectorSet:
         for start in range(0, len(rows), chunk_rows):
             piece = rows[start : start + chunk_rows]
             yield piece, self.read(piece)
-            self._release_span(piece)
 
     def _release_span(self, rows: np.ndarray) -> None:
         """Give back the mapped pages between the smallest and largest of `rows`."""
