@@ -46,34 +46,45 @@ class VectorSet:
     def _chunk_path(self, chunk: int) -> Path:
         return self.directory / f"chunk-{chunk:06d}.npy"
 
-    def _chunk(self, chunk: int, writable: bool = False) -> np.memmap:
+    def _chunk(self, chunk: int, need: int = CHUNK_ROWS) -> np.ndarray:
+        """Read-only map of a chunk's rows as far as the file goes, cached; remapped when
+        the cached map is shorter than `need` rows (the file grew since)."""
+        mm = self._maps.get(chunk)
+        if mm is not None and len(mm) >= need:
+            return mm
         path = self._chunk_path(chunk)
-        if writable:
-            self._maps.pop(chunk, None)
-            if not path.exists():
-                self.directory.mkdir(parents=True, exist_ok=True)
-                return np.lib.format.open_memmap(
-                    path, mode="w+", dtype=DTYPES[self.dtype], shape=(CHUNK_ROWS, self.dim)
-                )
-            return np.load(path, mmap_mode="r+")
-        if chunk not in self._maps:
-            self._maps[chunk] = np.load(path, mmap_mode="r")
-        return self._maps[chunk]
+        offset = self._data_offset(chunk, create=False)
+        itemsize = np.dtype(DTYPES[self.dtype]).itemsize
+        rows = min(CHUNK_ROWS, (path.stat().st_size - offset) // (self.dim * itemsize))
+        if rows <= 0:
+            return np.zeros((0, self.dim), dtype=DTYPES[self.dtype])
+        mm = np.memmap(path, dtype=DTYPES[self.dtype], mode="r", offset=offset,
+                       shape=(rows, self.dim))
+        self._maps[chunk] = mm
+        return mm
 
-    def _data_offset(self, chunk: int) -> int:
-        """Byte offset of row 0 in a chunk file, creating the (sparse) file if needed."""
+    def _data_offset(self, chunk: int, create: bool = True) -> int:
+        """Byte offset of row 0 in a chunk file. A new chunk file is only its `.npy`
+        header, shaped for CHUNK_ROWS rows; rows are appended by `write`. (Writing into a
+        file pre-sized with holes costs several times more kernel time on ext4.) Files
+        written before this were pre-sized; both read the same."""
         path = self._chunk_path(chunk)
         if not path.exists():
+            if not create:
+                raise FileNotFoundError(path)
             self.directory.mkdir(parents=True, exist_ok=True)
-            mm = np.lib.format.open_memmap(path, mode="w+", dtype=DTYPES[self.dtype],
-                                           shape=(CHUNK_ROWS, self.dim))
-            offset = mm.offset
-            del mm
-            return offset
-        mm = np.load(path, mmap_mode="r")
-        offset = mm.offset
-        del mm
-        return offset
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(DTYPES[self.dtype])),
+                      "fortran_order": False, "shape": (CHUNK_ROWS, self.dim)}
+            with open(path, "xb") as f:
+                np.lib.format.write_array_header_1_0(f, header)
+                return f.tell()
+        with open(path, "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            if major == 1:
+                np.lib.format.read_array_header_1_0(f)
+            else:
+                np.lib.format.read_array_header_2_0(f)
+            return f.tell()
 
     def write(self, start: int, vectors: np.ndarray) -> None:
         """Write `vectors` (n, dim) at rows [start, start+n). Does not change `n_rows`:
@@ -124,7 +135,8 @@ class VectorSet:
         chunks = rows // CHUNK_ROWS
         for chunk in np.unique(chunks):
             mask = chunks == chunk
-            out[mask] = self._chunk(int(chunk))[rows[mask] - chunk * CHUNK_ROWS]
+            local = rows[mask] - chunk * CHUNK_ROWS
+            out[mask] = self._chunk(int(chunk), int(local.max()) + 1)[local]
             if len(rows) >= 256:  # scattered reads fault in whole read-ahead windows
                 self._release_span(rows[mask])
         return out
@@ -140,7 +152,7 @@ class VectorSet:
                 piece = np.arange(start, stop, dtype=np.int64)
                 chunk, offset = divmod(start, CHUNK_ROWS)
                 if (stop - 1) // CHUNK_ROWS == chunk:
-                    block = self._chunk(chunk)[offset : offset + len(piece)]
+                    block = self._chunk(chunk, offset + len(piece))[offset : offset + len(piece)]
                     yield piece, np.asarray(block, dtype=np.float32)
                     release(block)  # a pass over the pool stays O(chunk) resident
                 else:
