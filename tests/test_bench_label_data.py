@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -24,10 +23,11 @@ class _HashEncoder:
 
 
 def test_missing_shared_embeddings_are_made_from_the_csvs_and_cached(tmp_path):
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench_le_data", BENCH / "label_efficiency.py")
-    le = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(le)
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    from run import load
+
+    le = load(BENCH / "label_efficiency.py")
     enc = _HashEncoder()
     cache = tmp_path / "emb.npz"
     (X, y, Xt, yt, names), path = le.load_data("full", shared=tmp_path / "none", cache=cache,

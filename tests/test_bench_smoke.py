@@ -7,7 +7,6 @@ deselect with ``-m 'not slow'``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -22,12 +21,12 @@ COMMON_KEYS = {"benchmark", "dataset", "params", "machine", "git_commit", "start
 
 
 def _load(path: Path):
+    """A benchmark script as a module, loaded the way `make bench` (bench/run.py) does."""
     if str(BENCH) not in sys.path:
         sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(f"bench_smoke_{path.stem}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from run import load
+
+    return load(path)
 
 
 @pytest.mark.slow

@@ -89,9 +89,7 @@ def column_strings(batch: pa.RecordBatch, col: str, path: str, row0: int, *, all
     if arr.null_count and not allow_null:
         bad = _first_bad(np.asarray(arr.is_null()))
         raise InputError(f"{path}: row {row0 + bad + 1}, column {col!r}: empty value")
-    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
-        arr = pc.cast(arr, pa.string())
-    return arr.to_pylist()
+    return string_column(batch, col).to_pylist()
 
 
 def vectors_of(batch: pa.RecordBatch, mapping: ColumnMapping, resolved: ResolvedColumns,
