@@ -5,9 +5,10 @@ unchanged one, and its id, for the eval split). Per-row ``hashlib`` calls cost a
 a microsecond each in Python, which was a third of the ingest time; these run in
 numpy over the Arrow buffers instead, O(total bytes) with no Python loop per row.
 
-The hashes are for change detection and uniform draws, not for security: each byte
-is mixed with its position by the splitmix64 finaliser and the terms are summed
-modulo 2**64, then the sum is mixed again with the length.
+The hashes are for change detection and uniform draws, not for security: strings
+get a polynomial hash modulo 2**64 over a random byte table, mixed with their length
+and the seed by the splitmix64 finaliser; vectors a sum of their float bits times
+fixed odd multipliers.
 """
 
 from __future__ import annotations

@@ -94,16 +94,16 @@ def ingest_file(
     vectorised hash of `longtail.hashing`) are unchanged; a known id with other content
     is an InputError unless `update`. Vectors are written past the set's valid count
     before the catalog commits, so a failure leaves nothing visible.
-    Memory: O(batch rows · dim) plus the set of ids in the file.
+    Memory: O(batch rows · dim) plus the ids of the file already in the project.
     """
     source = TableSource(path)
     where = str(source.path)
     resolved = resolve(mapping, list(source.schema.names), where)
-    # The file's checksum is computed beside the ingest (hashlib releases the GIL).
     seen: set[str] = set()  # ids of this file already in the project before it
     report = IngestReport(where, 0, 0, 0, 0, 0, 0, None)
     vector_updates: list[tuple[int, np.ndarray]] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
+        # The file's checksum is computed beside the ingest (hashlib releases the GIL).
         digest = pool.submit(file_sha256, source.path)
         try:
             _ingest_tx(store, source, mapping, resolved, digest, seen, report, vector_updates,
