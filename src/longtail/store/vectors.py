@@ -37,6 +37,7 @@ class VectorSet:
         self.dtype = dtype
         self.n_rows = int(n_rows)
         self._maps: dict[int, np.memmap] = {}
+        self._offsets: dict[int, int] = {}  # chunk -> byte offset of row 0 (its header size)
         self._dirty: set[int] = set()
 
     @property
@@ -68,6 +69,12 @@ class VectorSet:
         header, shaped for CHUNK_ROWS rows; rows are appended by `write`. (Writing into a
         file pre-sized with holes costs several times more kernel time on ext4.) Files
         written before this were pre-sized; both read the same."""
+        if chunk in self._offsets:
+            return self._offsets[chunk]
+        self._offsets[chunk] = offset = self._read_or_create_header(chunk, create)
+        return offset
+
+    def _read_or_create_header(self, chunk: int, create: bool) -> int:
         path = self._chunk_path(chunk)
         if not path.exists():
             if not create:
@@ -100,7 +107,7 @@ class VectorSet:
             chunk, offset = divmod(pos, CHUNK_ROWS)
             take = min(CHUNK_ROWS - offset, end - pos)
             base = self._data_offset(chunk)
-            self._maps.pop(chunk, None)  # a cached read-only map would still be valid; be safe
+            self._maps.pop(chunk, None)  # the file may grow past a cached map's end
             view = memoryview(vectors[pos - start : pos - start + take]).cast("B")
             fd = os.open(self._chunk_path(chunk), os.O_WRONLY)
             try:
