@@ -129,3 +129,26 @@ def test_empty_id(loaded, tmp_path):
     # file ingests; what must never happen is a partial write on failure.
     loaded.ingest(f, id="id", text="text", vector_prefix="v")
     assert snapshot(loaded) != before
+
+
+def test_duplicate_ids_across_record_batches_into_a_non_empty_project(project, tmp_path):
+    # With rows already in the project each batch's ids are looked up: a new id met
+    # again in a later batch, or a project id met twice, is a duplicate all the same.
+    def parquet(name: str, ids: list[str]) -> Path:
+        vec = np.ones((len(ids), 4), np.float32)
+        table = pa.table({"id": ids, "vec": pa.FixedSizeListArray.from_arrays(vec.ravel(), 4)})
+        pq.write_table(table, tmp_path / name, row_group_size=10_000)
+        return tmp_path / name
+
+    project.ingest(parquet("first.parquet", [f"p{i}" for i in range(10)]), id="id",
+                   vector="vec")
+    n = 70_000
+    new_twice = [f"s{i}" for i in range(n)]
+    new_twice[-1] = "s5"
+    _check(project, parquet("a.parquet", new_twice), r"row 70000, column 'id': duplicate id "
+           r"'s5' \(first seen at row 6\)", vector="vec", vector_prefix=None, text=None)
+    old_twice = [f"s{i}" for i in range(n)]
+    old_twice[3], old_twice[-1] = "p3", "p3"
+    _check(project, parquet("b.parquet", old_twice), r"row 70000, column 'id': duplicate id "
+           r"'p3' \(first seen at row 4\)", vector="vec", vector_prefix=None, text=None)
+    assert project.store.n_samples() == 10
