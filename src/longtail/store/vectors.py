@@ -66,9 +66,9 @@ class VectorSet:
 
     def _data_offset(self, chunk: int, create: bool = True) -> int:
         """Byte offset of row 0 in a chunk file. A new chunk file is only its `.npy`
-        header, shaped for CHUNK_ROWS rows; rows are appended by `write`. (Writing into a
-        file pre-sized with holes costs several times more kernel time on ext4.) Files
-        written before this were pre-sized; both read the same."""
+        header, shaped for CHUNK_ROWS rows; rows are appended by `write`, so the file
+        holds what was written and no holes. Files written before this were pre-sized;
+        both read the same."""
         if chunk in self._offsets:
             return self._offsets[chunk]
         self._offsets[chunk] = offset = self._read_or_create_header(chunk, create)
