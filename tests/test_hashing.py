@@ -48,3 +48,12 @@ def test_vector_digest_sees_a_single_changed_value():
     w[42, 3] += 1e-3
     a, b = hash_vectors(v), hash_vectors(w)
     assert (a != b).sum() == 1 and a[42] != b[42]
+
+
+def test_vector_digest_is_the_documented_sum_modulo_2_64():
+    # Projects store these digests: any faster implementation must give the same values.
+    v = np.random.default_rng(1).standard_normal((5, 6)).astype(np.float32)
+    words = v.view(np.uint64)
+    mix = [int(m) for m in H._MIX[:3]]
+    expected = [sum(int(w) * m for w, m in zip(row, mix, strict=True)) % 2**64 for row in words]
+    assert hash_vectors(v).tolist() == expected

@@ -106,18 +106,14 @@ def hash_strings(values: pa.Array | Sequence[str | None], seed: int = 0) -> np.n
 
 def hash_vectors(vecs: np.ndarray) -> np.ndarray:
     """(n,) uint64 digest per row of a float32 array: the float bits times fixed odd
-    multipliers, summed modulo 2**64. Bounded temporaries (8,192 rows at a time)."""
+    multipliers, summed modulo 2**64 (one integer matrix-vector product, which wraps the
+    same way; no temporaries beyond the result)."""
     vecs = np.ascontiguousarray(vecs, dtype=np.float32)
     n = len(vecs)
     if vecs.shape[1] % 2:  # pad to an even width so rows view as whole uint64 words
         vecs = np.concatenate([vecs, np.zeros((n, 1), np.float32)], axis=1)
     mix = np.resize(_MIX, vecs.shape[1] // 2)
-    out = np.empty(n, dtype=np.uint64)
-    for start in range(0, n, 8192):
-        bits = vecs[start:start + 8192].view(np.uint64)
-        with np.errstate(over="ignore"):
-            out[start:start + 8192] = (bits * mix).sum(axis=1, dtype=np.uint64)
-    return out
+    return vecs.view(np.uint64) @ mix
 
 
 def to_hex(h: np.ndarray) -> list[str]:

@@ -106,3 +106,18 @@ def test_projects_made_before_hash_version_2_keep_their_hashes(tmp_path, pool_da
     assert 0 < new.status()["eval"] < len(X) * 0.25 and 0 < old.status()["eval"] < len(X) * 0.25
     new.close()
     old.close()
+
+
+def test_large_file_lands_row_for_row(project, tmp_path):
+    # More rows than one multi-row INSERT holds, and a remainder: every row keeps its
+    # id, text, metadata and vector at its own row number.
+    n = 1234
+    X, y = make_pool(n, d=4)
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(n)], "text": [f"t{i}" for i in range(n)],
+                             "vec": [X[i].tolist() for i in range(n)], "y": y}),
+                   tmp_path / "big.parquet")
+    assert project.ingest(tmp_path / "big.parquet", id="id", text="text", vector="vec").new == n
+    got = [r for part in project.store.iter_samples() for r in part]
+    assert [(row, ext, text, meta["y"]) for row, ext, text, meta in got] == [
+        (i, f"r{i}", f"t{i}", y[i]) for i in range(n)]
+    np.testing.assert_allclose(project.store.vectors("precomputed").read(np.arange(n)), X, rtol=1e-6)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +104,7 @@ def ingest_file(
     seen: set[str] = set()  # ids of this file already in the project before it
     report = IngestReport(where, 0, 0, 0, 0, 0, 0, None)
     vector_updates: list[tuple[int, np.ndarray]] = []
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with _gc_paused(), ThreadPoolExecutor(max_workers=1) as pool:
         # The file's checksum is computed beside the ingest (hashlib releases the GIL).
         digest = pool.submit(file_sha256, source.path)
         try:
@@ -122,6 +124,20 @@ def ingest_file(
         for r, v in vector_updates:
             vs.write(r, v[None, :])
     return report
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a file streams in: the insert tuples are
+    millions of short-lived containers, each a tick toward a full collection that
+    finds nothing (they hold no cycles)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Background:

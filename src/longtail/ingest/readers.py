@@ -52,7 +52,9 @@ class TableSource:
         self.num_rows: int | None = None
         try:
             if self.format == "parquet":
-                self._pf = pq.ParquetFile(self.path)
+                # Mapped, not read: pages come straight from the page cache instead of
+                # being copied into freshly allocated buffers.
+                self._pf = pq.ParquetFile(self.path, memory_map=True)
                 self.schema = self._pf.schema_arrow
                 self.num_rows = self._pf.metadata.num_rows
             elif self.format in ("csv", "tsv"):

@@ -12,6 +12,7 @@ import datetime as _dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from longtail.store.vectors import VectorSet
 
 CATALOG = "catalog.db"
 _IN_CHUNK = 20_000  # ids per IN (...) query; well under SQLite's 32,766 variables
+_INSERT_ROWS = 500  # rows per multi-row INSERT: 3,500 variables
 
 # version -> function(conn) upgrading the catalog from version-1 to version.
 MIGRATIONS: dict[int, Any] = {}
@@ -175,15 +177,22 @@ class Store:
 
     def insert_samples(self, conn: Connection, rows: list[tuple]) -> None:
         """Bulk insert (row, external_id, content_hash, batch_id, split, text, meta_json).
-        Goes through the DBAPI's executemany: the bulk path is the ingest hot loop."""
-        if rows:
-            conn.exec_driver_sql(
-                "INSERT INTO samples (row, external_id, content_hash, batch_id, split, text, meta)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)" if self.engine.dialect.name == "sqlite" else
-                "INSERT INTO samples (row, external_id, content_hash, batch_id, split, text, meta)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                rows,
-            )
+
+        The ingest hot loop: goes through the DBAPI, `_INSERT_ROWS` rows per statement
+        (multi-row VALUES), which halves the per-row binding and stepping cost of one
+        statement per row."""
+        if not rows:
+            return
+        mark = "?" if self.engine.dialect.name == "sqlite" else "%s"
+        head = "INSERT INTO samples (row, external_id, content_hash, batch_id, split, text, meta) VALUES "
+        one = "(" + ", ".join([mark] * 7) + ")"
+        k = _INSERT_ROWS
+        whole = len(rows) // k * k
+        if whole:
+            flat = chain.from_iterable(rows[:whole])
+            conn.exec_driver_sql(head + ", ".join([one] * k), list(zip(*[flat] * (7 * k), strict=False)))
+        if whole < len(rows):
+            conn.exec_driver_sql(head + one, rows[whole:])
 
     def update_samples(self, conn: Connection, rows: list[dict]) -> None:
         """rows: dicts with row, content_hash, text, meta (JSON text), batch_id."""

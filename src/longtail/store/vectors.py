@@ -22,6 +22,16 @@ CHUNK_ROWS = 131_072
 DTYPES = {"float32": np.float32, "float16": np.float16}
 
 
+def _flush_and_drop(fd: int) -> None:
+    """Put a finished chunk on disk and drop its pages from the page cache. A large
+    ingest then streams through a bounded cache instead of filling memory with pages it
+    never reads again, and the disk works while later batches are parsed rather than
+    all at the final sync."""
+    os.fdatasync(fd)
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 class VectorSet:
     """The vectors of one encoder, addressed by sample row number.
 
@@ -114,9 +124,15 @@ class VectorSet:
                 done = 0
                 while done < len(view):
                     done += os.pwrite(fd, view[done:], base + offset * row_bytes + done)
+                full = offset + take == CHUNK_ROWS
+                if full:
+                    _flush_and_drop(fd)
             finally:
                 os.close(fd)
-            self._dirty.add(chunk)
+            if full:
+                self._dirty.discard(chunk)
+            else:
+                self._dirty.add(chunk)
             pos += take
 
     def sync(self) -> None:
