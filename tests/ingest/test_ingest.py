@@ -121,3 +121,32 @@ def test_large_file_lands_row_for_row(project, tmp_path):
     assert [(row, ext, text, meta["y"]) for row, ext, text, meta in got] == [
         (i, f"r{i}", f"t{i}", y[i]) for i in range(n)]
     np.testing.assert_allclose(project.store.vectors("precomputed").read(np.arange(n)), X, rtol=1e-6)
+
+
+def test_batch_checksum_follows_the_rows_not_the_reader(tmp_path):
+    from longtail.project import Project
+
+    X, y = make_pool(300, d=4)
+    table = pa.table({"id": [f"r{i}" for i in range(300)], "text": ["t"] * 300,
+                      "vec": [X[i].tolist() for i in range(300)]})
+    pq.write_table(table, tmp_path / "a.parquet")
+    sums = []
+    for name, batch_rows in (("p1", 64), ("p2", 100_000)):
+        p = Project.init(tmp_path / name)
+        import longtail.ingest.readers as readers
+
+        orig = readers.TableSource.__init__.__defaults__
+        readers.TableSource.__init__.__defaults__ = (batch_rows,)
+        try:
+            p.ingest(tmp_path / "a.parquet", id="id", text="text", vector="vec")
+        finally:
+            readers.TableSource.__init__.__defaults__ = orig
+        with p.store.engine.connect() as conn:
+            sums.append(conn.exec_driver_sql("SELECT file_sha256 FROM ingest_batches").scalar())
+        p.close()
+    assert sums[0] == sums[1] and len(sums[0]) == 64
+    p = Project.init(tmp_path / "p3")
+    pq.write_table(table.set_column(1, "text", pa.array(["u"] * 300)), tmp_path / "b.parquet")
+    p.ingest(tmp_path / "b.parquet", id="id", text="text", vector="vec")
+    with p.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT file_sha256 FROM ingest_batches").scalar() != sums[0]

@@ -36,6 +36,8 @@ ingest_batches = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("source_file", Text, nullable=False),
+    # SHA-256 over the file's rows in order (each row's id hash and content hash), not
+    # over its bytes: the same rows give the same checksum whatever the batch size.
     Column("file_sha256", String(64), nullable=False),
     Column("created_at", String(32), nullable=False),
     Column("n_new", Integer, nullable=False),
