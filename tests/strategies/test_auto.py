@@ -127,3 +127,21 @@ def test_large_pool_builds_every_arms_index_in_the_first_round_only():
         labeled = np.concatenate([labeled, sel.rows])
     assert "graph" in built[0] and any(b.startswith("pool_") for b in built[0])
     assert built[1:] == [[], []]
+
+
+def test_plain_margin_is_an_arm_only_from_margin_from_labels_per_class():
+    from longtail.strategies.auto import INFORMATIVE_FROM, MARGIN_FROM
+
+    X, y = _pool(n_per=60)
+    rng = np.random.default_rng(0)
+    allowed = {}
+    for per_class in (INFORMATIVE_FROM, MARGIN_FROM):
+        n_lab = int(per_class * 6)
+        labeled = rng.choice(len(X), n_lab, replace=False)
+        cand = np.setdiff1d(np.arange(len(X)), labeled)
+        sel = select("auto", 10, cand, rng=rng, vectors=X, probs=_probs(y[cand], labeled),
+                     classes=np.arange(6), labeled_rows=labeled, labeled_y=y[labeled])
+        assert sel.log["phase"] == "informative"
+        allowed[per_class] = sel.log["allowed_arms"]
+    assert allowed[INFORMATIVE_FROM] == ["margin_coverage"]
+    assert "margin" in allowed[MARGIN_FROM]
