@@ -188,17 +188,21 @@ def fit_model(X, y):
         return make_model().fit(X, y)
 
 
+class _Member:
+    """The protocol's model as an unfitted learner for longtail's committee builder."""
+
+    def fit(self, X, y):
+        return fit_model(X, y)
+
+
 def committee_probs(X, y, Xc, classes, rng):
-    """(N_COMMITTEE, len(Xc), len(classes)) from bootstrap fits, columns aligned to classes."""
-    out = np.zeros((N_COMMITTEE, len(Xc), len(classes)))
-    col = {c: i for i, c in enumerate(classes)}
-    for m in range(N_COMMITTEE):
-        b = rng.integers(0, len(y), len(y))
-        mdl = fit_model(X[b], y[b])
-        p = mdl.predict_proba(Xc)
-        for j, c in enumerate(mdl.classes_):
-            out[m, :, col[c]] = p[:, j]
-    return out
+    """(N_COMMITTEE, len(Xc), len(classes)): longtail's bootstrap committee (class-
+    stratified resamples, `longtail.learners.bootstrap_committee`), columns aligned."""
+    from longtail.learners import bootstrap_committee
+    from longtail.learners import committee_probs as aligned
+
+    members = bootstrap_committee(_Member, X, y, m=N_COMMITTEE, rng=rng)
+    return aligned(members, Xc, classes)
 
 
 # --------------------------------------------------------------------------- methods

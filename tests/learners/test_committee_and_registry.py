@@ -87,3 +87,23 @@ def test_bootstrap_committee_errors(blobs):
         bootstrap_committee(LinearHead, X[:0], y[:0])
     with pytest.raises(InputError):
         bootstrap_committee(LinearHead, X, y, m=0)
+
+
+def test_bootstrap_members_see_every_labeled_class():
+    # One label of class "rare" among 200: a plain bootstrap misses it in ~37% of
+    # members; the stratified one never does, and keeps each class's count.
+    seen = []
+
+    class Recorder:
+        def fit(self, X, y):
+            assert (X[np.asarray(y) == "rare", 0] == 199).all()  # drawn from its own class
+            seen.append(np.asarray(y))
+            self.classes_ = np.unique(y)
+            return self
+
+    y = np.array(["common"] * 199 + ["rare"])
+    X = np.arange(200, dtype=np.float64)[:, None]
+    bootstrap_committee(Recorder, X, y, m=30, rng=0)
+    assert len(seen) == 30
+    for ys in seen:
+        assert (ys == "rare").sum() == 1 and (ys == "common").sum() == 199

@@ -18,12 +18,16 @@ def bootstrap_committee(
     m: int = 5,
     rng: np.random.Generator | int | None = None,
 ) -> list[Learner]:
-    """Fit ``m`` learners, each on a bootstrap resample (n rows drawn with replacement).
+    """Fit ``m`` learners, each on a class-stratified bootstrap resample: each class's
+    rows drawn with replacement as many times as it has rows, so every member sees every
+    labeled class.
 
-    ``learner_factory`` makes a fresh unfitted learner per call (or is a name for
-    ``make_learner``). ``X`` (n, d), ``y`` (n,); ``rng`` a seeded Generator (or seed).
-    A member may miss rare classes; ``committee_probs`` aligns them.
-    Time m × one fit; memory one resampled copy of X at a time.
+    A plain bootstrap misses a class with k labels with probability about e^-k; the
+    member then gives that class probability 0 everywhere, and disagreement scores (mean
+    KL, BALD) rank easy samples of thinly labeled classes first. ``learner_factory``
+    makes a fresh unfitted learner per call (or is a name for ``make_learner``). ``X``
+    (n, d), ``y`` (n,); ``rng`` a seeded Generator (or seed). Time m × one fit; memory
+    one resampled copy of X at a time.
     """
     if isinstance(learner_factory, str):
         name = learner_factory
@@ -37,9 +41,15 @@ def bootstrap_committee(
     if len(X) != n:
         raise InputError(f"bootstrap_committee: {len(X)} rows in X but {n} labels")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    _, codes = np.unique(y, return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(codes.max() + 1))
+    sizes = np.diff(np.append(starts, n))
     members = []
     for _ in range(int(m)):
-        rows = np.sort(rng.integers(0, n, size=n))
+        # per row, a draw from its own class: start of the class + uniform offset in it
+        offsets = (rng.random(n) * sizes[codes[order]]).astype(np.int64)
+        rows = np.sort(order[starts[codes[order]] + offsets])
         members.append(learner_factory().fit(np.asarray(X[rows]), y[rows]))
     return members
 
