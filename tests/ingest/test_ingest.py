@@ -116,7 +116,13 @@ def test_large_file_lands_row_for_row(project, tmp_path):
     pq.write_table(pa.table({"id": [f"r{i}" for i in range(n)], "text": [f"t{i}" for i in range(n)],
                              "vec": [X[i].tolist() for i in range(n)], "y": y}),
                    tmp_path / "big.parquet")
-    assert project.ingest(tmp_path / "big.parquet", id="id", text="text", vector="vec").new == n
+    report = project.ingest(tmp_path / "big.parquet", id="id", text="text", vector="vec")
+    assert report.new == n and report.eval_rows > 0
+    with project.store.engine.connect() as conn:
+        splits = dict(conn.exec_driver_sql("SELECT split, count(*) FROM samples GROUP BY split").all())
+        batches = conn.exec_driver_sql("SELECT DISTINCT batch_id FROM samples").all()
+    assert splits == {"eval": report.eval_rows, "pool": n - report.eval_rows}
+    assert len(batches) == 1
     got = [r for part in project.store.iter_samples() for r in part]
     assert [(row, ext, text, meta["y"]) for row, ext, text, meta in got] == [
         (i, f"r{i}", f"t{i}", y[i]) for i in range(n)]

@@ -294,16 +294,15 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
             eval_count += int(is_eval.sum())
             report.eval_rows += int(is_eval.sum())
             rows = np.arange(next_row, next_row + len(new_idx), dtype=np.int64)
-            splits = np.where(is_eval, "eval", "pool").tolist()
+            eval_rows = rows[is_eval].tolist()
             if len(new_idx) == n:
-                bg.submit("catalog", store.insert_samples, conn, list(zip(
-                    rows.tolist(), ids, hashes, [batch_id] * n, splits, texts, metas,
-                    strict=True)))
+                bg.submit("catalog", store.insert_samples, conn, batch_id, list(zip(
+                    rows.tolist(), ids, hashes, texts, metas, strict=True)), eval_rows)
             else:
-                bg.submit("catalog", store.insert_samples, conn, [
-                    (r, ids[i], hashes[i], batch_id, sp, texts[i], metas[i])
-                    for r, i, sp in zip(rows.tolist(), new_idx, splits, strict=True)
-                ])
+                bg.submit("catalog", store.insert_samples, conn, batch_id, [
+                    (r, ids[i], hashes[i], texts[i], metas[i])
+                    for r, i in zip(rows.tolist(), new_idx, strict=True)
+                ], eval_rows)
             if vecs is not None:
                 if vec_info["n_rows"] != first_new_row:
                     raise InputError(
