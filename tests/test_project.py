@@ -160,3 +160,13 @@ def test_strategy_state_round_trips_nested_arrays():
     np.testing.assert_array_equal(back["m"]["pred"], state["m"]["pred"])
     assert back["m"]["k"] == 3 and back["m"]["l"] == [1.5, None] and back["g"] == 2.5
     assert "obj" not in back
+
+
+def test_new_catalog_uses_wal_and_16k_pages(tmp_path):
+    from longtail.project import Project
+
+    p = Project.init(tmp_path / "p")
+    with p.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16384
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    p.close()

@@ -43,6 +43,10 @@ def _engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # noqa: ANN001
             cur = dbapi_conn.cursor()
+            # 16 KiB pages for a new catalog (a no-op on an existing one; it must come
+            # before WAL): a bulk ingest writes and checkpoints a quarter as many pages,
+            # while a small transaction still touches only a few.
+            cur.execute("PRAGMA page_size=16384")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
