@@ -20,8 +20,6 @@ from longtail.ingest import PRECOMPUTED, ColumnMapping, IngestReport, ingest_fil
 from longtail.ingest.mapping import column_strings, resolve, vectors_of
 from longtail.ingest.readers import TableSource, file_sha256
 from longtail.learners import make_learner
-from longtail.loop import plan_batch, simulate_run
-from longtail.loop.simulate import predict_rows
 from longtail.store import Store
 
 Progress = Callable[[int, int | None], None]
@@ -438,6 +436,9 @@ class Project:
               encoder: str | None = None) -> QueryResult:
         """Plan a batch of `budget` samples to label, record it as an open round, and
         export it (CSV or JSONL by the file's suffix) when `out` is given."""
+        from longtail.loop.round import plan_batch  # the strategies load on first use
+        from longtail.loop.simulate import predict_rows
+
         if out is not None and Path(out).suffix.lower() not in (".csv", ".jsonl", ".ndjson", ".json"):
             raise InputError(f"{out}: export as .csv or .jsonl")
         vs = self.vectors(encoder)
@@ -567,6 +568,8 @@ class Project:
                  on_round: Callable[[int, dict], None] | None = None) -> dict:
         """Backtest: run the loop from 0 labels with an oracle that answers from the
         metadata column (or current label) `truth`. Writes nothing to the project."""
+        from longtail.loop.simulate import simulate_run
+
         vs = self.vectors(encoder)
         n = vs.n_rows
         gold = np.full(n, None, dtype=object)

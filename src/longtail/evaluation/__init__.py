@@ -2,31 +2,21 @@
 split, the control-arm lift over random, learning-curve forecasts and stopping
 rules. Pure functions on arrays; the project wires them to the store."""
 
-from longtail.evaluation.evalset import assign_eval, eval_fill, uniform_from_ids
-from longtail.evaluation.forecast import (
-    Forecast,
-    LabelsNeeded,
-    LearningCurve,
-    fit_learning_curve,
-    power_law,
-)
-from longtail.evaluation.lift import Lift, cumulative_lift, round_lift, verdict
-from longtail.evaluation.metrics import evaluate_predictions
-from longtail.evaluation.stopping import (
-    BudgetSpent,
-    ForecastGain,
-    StabilizingPredictions,
-    StopDecision,
-    StoppingReport,
-    StoppingState,
-    TargetReached,
-    budget_spent,
-    cohen_kappa,
-    evaluate_stopping,
-    forecast_gain,
-    stabilizing_predictions,
-    target_reached,
-)
+from longtail._lazy import lazy_exports
+
+_SOURCES = {
+    "evalset": ("assign_eval", "eval_fill", "uniform_from_ids"),
+    "forecast": ("Forecast", "LabelsNeeded", "LearningCurve", "fit_learning_curve", "power_law"),
+    "lift": ("Lift", "cumulative_lift", "round_lift", "verdict"),
+    "metrics": ("evaluate_predictions",),
+    "stopping": (
+        "BudgetSpent", "ForecastGain", "StabilizingPredictions", "StopDecision",
+        "StoppingReport", "StoppingState", "TargetReached", "budget_spent", "cohen_kappa",
+        "evaluate_stopping", "forecast_gain", "stabilizing_predictions", "target_reached",
+    ),
+}
+# Submodules (and scipy with them) load when a name is first used.
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES)
 
 __all__ = [
     "BudgetSpent",

@@ -8,9 +8,12 @@
 
 from __future__ import annotations
 
+from longtail._lazy import lazy_exports
 from longtail.learners.base import Learner, is_learner, learner_names, make_learner
 from longtail.learners.committee import bootstrap_committee, committee_probs
-from longtail.learners.linear import LinearHead
+
+# LinearHead imports scikit-learn: loaded when first used.
+__getattr__, __dir__ = lazy_exports(__name__, {"linear": ("LinearHead",)})
 
 __all__ = [
     "Learner",
