@@ -43,13 +43,16 @@ def bootstrap_committee(
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     _, codes = np.unique(y, return_inverse=True)
     order = np.argsort(codes, kind="stable")
-    starts = np.searchsorted(codes[order], np.arange(codes.max() + 1))
-    sizes = np.diff(np.append(starts, n))
+    sorted_codes = codes[order]
+    starts = np.searchsorted(sorted_codes, np.arange(codes.max() + 1))
+    # per position in `order`: where its class starts there and how many rows it has
+    class_start = starts[sorted_codes]
+    class_size = np.diff(np.append(starts, n))[sorted_codes]
     members = []
     for _ in range(int(m)):
-        # per row, a draw from its own class: start of the class + uniform offset in it
-        offsets = (rng.random(n) * sizes[codes[order]]).astype(np.int64)
-        rows = np.sort(order[starts[codes[order]] + offsets])
+        # a draw from each row's own class: the class's start plus a uniform offset in it
+        offsets = (rng.random(n) * class_size).astype(np.int64)
+        rows = np.sort(order[class_start + offsets])
         members.append(learner_factory().fit(np.asarray(X[rows]), y[rows]))
     return members
 
