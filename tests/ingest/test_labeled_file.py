@@ -98,3 +98,10 @@ def test_precomputed_and_text_projects_keep_their_rules(tmp_path):
     with pytest.raises(InputError, match="have 3"):
         read_labeled_file(v, encoder_name="precomputed", encoder_config={}, dim=3,
                           vector_prefix="v")
+
+
+def test_blank_text_in_a_test_file_is_an_error_not_a_vector(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    blank = write_csv(tmp_path / "b.csv", ["text", "label"], [["hi", "x"], ["  ", "y"]])
+    with pytest.raises(InputError, match=r"row 2, column 'text': empty text"):
+        read_labeled_file(blank, encoder_name="minilm", encoder_config={}, dim=384)

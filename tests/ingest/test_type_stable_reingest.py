@@ -37,6 +37,7 @@ def test_fixed_file_updates_only_the_fixed_row(tmp_path, files, hashing):
         p.ingest(good, id="id")  # the changed row, not "row 1" for an unchanged one
     report = p.ingest(good, id="id", update=True)
     assert (report.updated, report.unchanged, report.new) == (1, 19, 0)
+    assert report.updated_rows == [7] and "updated_rows" not in report.to_dict()
     assert p.ingest(good, id="id").unchanged == 20
     p.close()
 

@@ -94,6 +94,9 @@ def read_labeled_file(path: str | Path, *, encoder_name: str, encoder_config: di
             xs.append(enc.transform(_numbers(batch, features, where, row0)))
         elif use_text:
             texts = column_strings(batch, text, where, row0, allow_null=False)
+            blank = next((i for i, t in enumerate(texts) if not t.strip()), None)
+            if blank is not None:  # it would embed to the same vector as every blank
+                raise InputError(f"{where}: row {row0 + blank + 1}, column {text!r}: empty text")
             xs.append(enc.encode({"text": texts, "metadata": [{}] * len(texts)}))
         else:
             xs.append(vectors_of(batch, mapping, resolved, where, row0))

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +45,13 @@ class IngestReport:
     labels: int
     eval_rows: int
     vector_dim: int | None
+    # Pool rows whose content this file replaced (--update): vectors an encoder computed
+    # for them (MiniLM, tabular) are stale until they are embedded again.
+    updated_rows: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        """The counts (``updated_rows`` left out: it can hold millions of rows)."""
+        return {k: v for k, v in self.__dict__.items() if k != "updated_rows"}
 
 
 def _content_hashes(texts: list, metas: list, vecs: np.ndarray | None) -> list[str]:
@@ -358,6 +362,7 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
             report.labels += store.add_annotations(conn, events)
         report.new += len(new_idx)
         report.updated += len(changed)
+        report.updated_rows += [known[ids[i]][0] for i in changed]
         report.unchanged += n - len(new_idx) - len(changed)
         row0 += n
         report.rows = row0
