@@ -119,7 +119,22 @@ class Graph:
         return 1.0 / (mean + 1e-12)
 
 
-def _knn(index_vecs: np.ndarray, query_vecs: np.ndarray, knn: int, exclude_self: bool):
+def candidate_positions(ctx: Context, g: Graph) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in the graph, positions in ctx.candidates) of the candidates that are
+    in the graph (all of them unless the graph is a sample). O(n log u)."""
+    gpos = g.positions(ctx.candidates)
+    in_graph = np.flatnonzero(gpos >= 0)
+    return gpos[in_graph], in_graph
+
+
+def knn_search(index_vecs: np.ndarray, query_vecs: np.ndarray, knn: int,
+               exclude_self: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Exact FAISS kNN of ``query_vecs`` (q, d) among ``index_vecs`` (u, d), float32.
+
+    Returns (nbr (q, knn) int64 positions into ``index_vecs``, -1 = none; d2 (q, knn)
+    float32 squared L2, inf where none). ``exclude_self``: the queries are the index
+    rows themselves and each row's own match is dropped. O(q·u·d) time, O(q·knn) memory.
+    """
     index = faiss.IndexFlatL2(index_vecs.shape[1])
     index.add(index_vecs)
     kk = min(knn + (1 if exclude_self else 0), index_vecs.shape[0])
@@ -185,7 +200,7 @@ def pool_graph(ctx: Context, knn: int | None = None, max_rows: int | None = None
             old_vecs = read_rows(ctx.vectors, g.rows)
             new_vecs = read_rows(ctx.vectors, new)
             all_vecs = np.concatenate([old_vecs, new_vecs])
-            nbr_new, d2_new = _knn(all_vecs, new_vecs, knn, exclude_self=False)
+            nbr_new, d2_new = knn_search(all_vecs, new_vecs, knn, exclude_self=False)
             # the query rows are at positions len(g.rows)+i in all_vecs; drop self hits
             own = len(g.rows) + np.arange(len(new))[:, None]
             d2_new = np.where(nbr_new == own, np.inf, d2_new)
@@ -208,7 +223,7 @@ def pool_graph(ctx: Context, knn: int | None = None, max_rows: int | None = None
         take = ctx.rng.choice(len(rest), size=max(max_rows - len(lab), 0), replace=False)
         rows = np.sort(np.concatenate([lab, rest[take]]))
     vecs = read_rows(ctx.vectors, rows)
-    nbr, d2 = _knn(vecs, vecs, knn, exclude_self=True)
+    nbr, d2 = knn_search(vecs, vecs, knn, exclude_self=True)
     g = Graph(rows=rows, nbr=nbr, d2=d2, sigma2=_sigma2(nbr, d2), seen=uni)
     if ctx.state is not None:
         cache["graph"] = g

@@ -8,6 +8,7 @@ import numpy as np
 
 from longtail.errors import InputError
 from longtail.strategies import combine as comb
+from longtail.strategies import coverage as cov
 from longtail.strategies import diverse as div
 from longtail.strategies import informative as inf
 from longtail.strategies import representative as rep
@@ -60,7 +61,7 @@ register("mean_kl", inf.select_mean_kl, {"probs", "vectors", "committee"},
          "Mean KL divergence of committee members from their consensus.")
 register("bald", inf.select_bald, {"probs", "vectors", "committee"},
          "BALD mutual information over several probability samples.")
-register("coverage", rep.select_coverage, {"vectors"},
+register("coverage", cov.select_coverage, {"vectors"},
          "Kernel-herding coverage of the pool on a kNN graph (the cold start).")
 register("typiclust", rep.select_typiclust, {"vectors"},
          "Most typical row of the largest k-means clusters without labels (TypiClust).")
