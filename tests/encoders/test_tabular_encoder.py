@@ -87,7 +87,8 @@ def test_config_round_trip_encodes_identically(pool):
 
 @pytest.mark.parametrize(
     ("bad", "shown"),
-    [("n/a", "'n/a'"), (None, "missing"), (float("inf"), "inf"), ([1, 2], "[1, 2]")],
+    [("n/a", "'n/a'"), (None, "missing"), (float("inf"), "inf"), ([1, 2], "[1, 2]"),
+     (True, "True")],
 )
 def test_bad_value_names_column_and_value(pool, bad, shown):
     rows, _ = pool

@@ -60,6 +60,22 @@ def _to_float(value: Any) -> float | None:
     return None
 
 
+def _fast_floats(values: list) -> np.ndarray | None:
+    """``values`` as float64 when every one is a finite number or numeric string (numpy
+    converts the whole list in C), else None and the caller checks value by value."""
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 1 or not np.isfinite(arr).all():
+        return None
+    # numpy reads True as 1.0; a bool is not a number here.
+    types = set(map(type, values))
+    if bool in types or np.bool_ in types:
+        return None
+    return arr
+
+
 def _is_pattern(name: str) -> bool:
     return any(ch in name for ch in "*?[")
 
@@ -340,6 +356,11 @@ class TabularEncoder(Encoder):
                 if rows_seen:  # a key absent from every earlier row
                     stats[key].first_bad = (first_row_name, None)
             for key, st in stats.items():
+                fast = _fast_floats([row.get(key) for row in metadata])
+                if fast is not None:
+                    st.numeric += len(fast)
+                    st.moments.add(fast)
+                    continue
                 numbers_ = np.empty(len(metadata), dtype=np.float64)
                 k = 0
                 for i, row in enumerate(metadata):
@@ -434,6 +455,10 @@ class TabularEncoder(Encoder):
 
     @staticmethod
     def _column_values(metadata: list[dict], column: str, names: list[str]) -> np.ndarray:
+        fast = _fast_floats([row.get(column) if isinstance(row, dict) else None
+                             for row in metadata])
+        if fast is not None:
+            return fast
         values = np.empty(len(metadata), dtype=np.float64)
         for i, row in enumerate(metadata):
             raw = row.get(column) if isinstance(row, dict) else None
