@@ -488,6 +488,19 @@ def tabular_params(features: Sequence[str] | str | None = None,
     return params
 
 
+def needs_refit(stored_config: dict | None, params: dict[str, Any]) -> bool:
+    """Whether ``embed --features/--exclude`` (``params``, as ``tabular_params`` gives
+    them) asks for another choice of columns than the stored vector set's config, or
+    names as label a column the stored vectors use: then the set must be rebuilt from
+    scratch, since resuming would keep the old columns."""
+    stored = stored_config or {}
+    for key in ("features", "exclude"):
+        if params.get(key) is not None and list(params[key]) != list(stored.get(key) or []):
+            return True
+    used = set(stored.get("columns") or ())
+    return any(c in used for c in params.get("label_columns") or ())
+
+
 def check_not_features(encoder_name: str, encoder_config: dict | None,
                        columns: Iterable[str | None], *, role: str = "truth") -> None:
     """Raise InputError when one of ``columns`` (a ``--truth`` or label column) is a
