@@ -73,7 +73,7 @@ def run_seed(seed: int, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test
         report = p.train()
         rounds += 1
     loop_seconds = time.perf_counter() - t0
-    model = p._load_model()
+    model = p.model()
     n_train = report["labels"]
     eval_acc = report["eval"]["accuracy"]
     test_acc = _accuracy(model, X_test, y_test)
