@@ -34,7 +34,8 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
-def _chunks(values: Sequence, size: int = IN_CHUNK) -> Iterator[list]:
+def _chunks(values: Sequence, size: int | None = None) -> Iterator[list]:
+    size = size or IN_CHUNK  # read at call time, so a test can make the chunks small
     for i in range(0, len(values), size):
         yield list(values[i : i + size])
 
@@ -195,7 +196,7 @@ class SamplesRepo(_Repo):
                                              "split", "text", "meta"))
             head = f"INSERT INTO {q('samples')} ({cols}) VALUES "
             one = f"({mark}, {mark}, {mark}, {int(batch_id)}, 'pool', {mark}, {mark})"
-            k = INSERT_ROWS
+            k = INSERT_ROWS  # read at call time (tests shrink it)
             whole = len(rows) // k * k
             if whole:
                 flat = chain.from_iterable(rows[:whole])
