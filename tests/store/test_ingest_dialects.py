@@ -110,3 +110,21 @@ def test_duplicate_id_across_reader_batches_is_an_input_error(tmp_path: Path, ca
             assert conn.execute(select(s.ingest_batches)).all() == []
     finally:
         store.close()
+
+
+def test_nul_in_text_is_kept_by_sqlite_and_named_by_postgresql(tmp_path: Path, catalog_url):
+    path = tmp_path / "nul.csv"
+    path.write_text("id,text\na,fine\nb,bad\x00text\n")
+    store = Store.create(tmp_path / "p", {}, db_url=catalog_url)
+    mapping = ColumnMapping(id="id", text="text", metadata=())
+    no_eval = lambda ids, c, st: np.zeros(len(ids), dtype=bool)  # noqa: E731
+    try:
+        if catalog_url is None:
+            ingest_file(store, path, mapping, assign_eval=no_eval)
+            assert next(store.iter_samples(np.array([1])))[0][2] == "bad\x00text"
+        else:
+            with pytest.raises(InputError, match=r"sample 'b': its text holds a NUL character"):
+                ingest_file(store, path, mapping, assign_eval=no_eval)
+            assert store.n_samples() == 0
+    finally:
+        store.close()
