@@ -85,7 +85,7 @@ def check_pool(built_on: dict | None, now: dict, reader: VectorReader) -> dict:
             "rows' vectors equal)"}
 
 
-def _cache(ctx: Context) -> dict:
+def pool_cache(ctx: Context) -> dict:
     """The caller's index cache, checked against the pool once per call (a rebuild
     verdict empties it). ``{}`` (not kept) without state."""
     if ctx.state is None:
@@ -270,7 +270,7 @@ def pool_graph(ctx: Context, knn: int | None = None, max_rows: int | None = None
     max_rows = int(ctx.params.get("graph_rows", DEFAULT_GRAPH_ROWS) if max_rows is None
                    else max_rows)
     t0 = time.perf_counter()
-    cache = _cache(ctx)
+    cache = pool_cache(ctx)
     uni = universe(ctx)
     g: Graph | None = cache.get("graph")
     why = _why_built(ctx, "graph")
@@ -388,7 +388,7 @@ def pool_clusters(ctx: Context, n_clusters: int, name: str = "clusters") -> Clus
     """
     assert ctx.vectors is not None
     t0 = time.perf_counter()
-    cache = _cache(ctx)
+    cache = pool_cache(ctx)
     uni = universe(ctx)
     cl: Clusters | None = cache.get(name)
     kk = _effective_k(n_clusters, len(uni))
