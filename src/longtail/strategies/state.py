@@ -96,10 +96,9 @@ def to_arrays(state: dict) -> dict[str, np.ndarray]:
                         "v": [enc(value[k], f"{path}[{k!r}]") for k in keys]}
             name = type(value).__name__
             if _TYPES.get(name) is type(value):
-                # fields named _x are caches of the object (kernels, load time): not kept
                 return {"t": name, "f": {f.name: enc(getattr(value, f.name), f"{path}.{f.name}")
                                          for f in dataclasses.fields(value)
-                                         if not f.name.startswith("_")}}
+                                         if f.metadata.get("saved", True)}}
             raise TypeError(f"a {name}")
         except TypeError as e:
             raise InputError(f"strategy state at {path or '<root>'} cannot be saved as "
@@ -146,7 +145,7 @@ def from_arrays(arrays: Mapping[str, np.ndarray]) -> dict:
         if t in _TYPES:
             t0 = time.perf_counter()
             obj = _TYPES[t](**{k: dec(v) for k, v in node["f"].items()})
-            obj._loaded = time.perf_counter() - t0
+            obj.load_seconds = time.perf_counter() - t0
             return obj
         raise InputError(f"saved strategy state has a node of unknown type {t!r}")
 
