@@ -24,3 +24,36 @@ def test_lazy_names_resolve_and_unknown_names_fail():
     assert "verdict" in dir(ev)
     with pytest.raises(AttributeError):
         ev.no_such_name  # noqa: B018
+
+
+HEAVY = ("sklearn", "scipy", "faiss", "torch", "pyarrow", "numpy", "sqlalchemy",
+         "sentence_transformers", "yaml")
+
+
+def test_importing_the_cli_loads_only_typer_rich_and_the_standard_library():
+    # `longtail --help` and every command start with this import: each command imports
+    # what it uses inside it.
+    code = ("import sys, longtail.cli; "
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_runs_without_loading_the_engine():
+    code = ("import sys\nfrom longtail.cli import app\n"
+            "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_the_demo_never_imports_the_cli():
+    import ast
+    from pathlib import Path
+
+    import longtail.demo
+
+    tree = ast.parse(Path(longtail.demo.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(m and m.startswith("longtail.cli") for m in imported)

@@ -7,6 +7,7 @@ import hashlib
 import html
 import os
 import tempfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,16 @@ Dual Sentence Encoders", NLP4ConvAI 2020.</p></body></html>"""
     path.write_text(page)
 
 
+def _plain_curves(title: str, results: dict) -> str:
+    """The first run's test accuracy per budget, one line each."""
+    runs = {name: res["runs"][0] for name, res in results.items()}
+    first = next(iter(runs.values()))
+    lines = [title] + [f"{n:>6} " + "  ".join(f"{name} {run['test_accuracy'][i]:.3f}"
+                                              for name, run in runs.items())
+                       for i, n in enumerate(first["n_labels"])]
+    return "\n".join(lines)
+
+
 def _head(src: Path, dst: Path, limit: int | None) -> Path:
     """`src`, or its first `limit` rows copied to `dst` (a quick demo, and the tests)."""
     if not limit:
@@ -152,10 +163,16 @@ def _head(src: Path, dst: Path, limit: int | None) -> Path:
 
 
 def run_demo(directory: Path | None, *, rounds: int = 10, batch: int = 100, console: Any,
-             progress: Any, limit: int | None = None) -> Path:
+             progress: Callable[[str], Any], limit: int | None = None,
+             curves_table: Callable[[str, dict], Any] | None = None) -> Path:
     """Create a project, ingest and embed Banking77, simulate auto against random, and
     write the HTML summary; returns its path. `limit` keeps the first rows of each file
-    (the full demo uses all 10,003 + 3,080)."""
+    (the full demo uses all 10,003 + 3,080).
+
+    The caller brings the user interface: `console` (has `.print`), `progress(label)`, a
+    context manager yielding a (done, total) callback, and `curves_table(title, results)`,
+    something `console.print` shows (default: one plain line per budget). So the demo
+    needs nothing from the CLI, and the CLI imports the demo only when it runs."""
     import time
 
     from longtail.encoders import get_encoder
@@ -193,9 +210,8 @@ def run_demo(directory: Path | None, *, rounds: int = 10, batch: int = 100, cons
                                        on_round=lambda s, pt, bar=bar: bar(pt["n_labels"],
                                                                            rounds * batch))
         seconds[f"simulate {name}"] = time.perf_counter() - t
-    from longtail.cli import _curve_table
-
-    console.print(_curve_table("test accuracy by labels: auto next to random", results))
+    title = "test accuracy by labels: auto next to random"
+    console.print(curves_table(title, results) if curves_table else _plain_curves(title, results))
     summary = directory / "demo-summary.html"
     write_summary(summary, results, p.status(), seconds)
     p.close()

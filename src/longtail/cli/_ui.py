@@ -1,0 +1,226 @@
+"""What every command shares: the consoles, error handling (one red line or one JSON
+object, exit 2), checks of numeric options, the progress reporter and small renderers.
+
+Imports only typer, rich and the standard library at import time, so `longtail --help`
+and `longtail status` start fast; anything heavier is imported by the command using it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from longtail.errors import InputError, LongtailError
+
+console = Console()
+err = Console(stderr=True)
+
+ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project directory.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result (or the error) as one "
+                                       "JSON object on stdout.")]
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C
+
+
+class Stopped(Exception):
+    """Raised by a command that caught Ctrl-C and knows what was kept."""
+
+
+def handled(fn: Callable) -> Callable:
+    """Turn a LongtailError into one red line on stderr (or, with --json, one JSON object
+    `{"error": {"type", "message"}}` on stdout) and exit code 2, never a stack trace; a
+    Ctrl-C into a "stopped" line and exit code 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return fn(*args, **kwargs)
+        except LongtailError as e:
+            _fail(type(e).__name__, str(e), as_json)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except (KeyboardInterrupt, Stopped) as e:
+            message = str(e) if isinstance(e, Stopped) else "stopped"
+            _fail("Interrupted", message, as_json, style="yellow", prefix="")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    return wrapper
+
+
+def _fail(kind: str, message: str, as_json: bool, style: str = "red",
+          prefix: str = "error: ") -> None:
+    if as_json:
+        sys.stdout.write(json.dumps({"error": {"type": kind, "message": message}}) + "\n")
+        return
+    from rich.markup import escape
+
+    # A message quotes user values (file names, labels): never read them as markup.
+    body = f"[{style}]{prefix}[/{style}]{escape(message)}" if prefix else \
+        f"[{style}]{escape(message)}[/{style}]"
+    err.print(body, highlight=False, soft_wrap=True)
+
+
+def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
+    """Print `result` as JSON (with --json, or when there is no renderer), else render it."""
+    if as_json or render is None:
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+    else:
+        render(result)
+
+
+def warn(message: str) -> None:
+    """One yellow line on stderr."""
+    from rich.markup import escape
+
+    err.print(f"[yellow]{escape(message)}[/yellow]", highlight=False, soft_wrap=True)
+
+
+# -- numeric options, checked at the edge ------------------------------------------------
+
+def at_least(option: str, value: float | None, low: float) -> None:
+    """Raise InputError unless `value` is None or >= `low`."""
+    if value is not None and not value >= low:
+        raise InputError(f"{option} must be at least {low:g}, got {value:g}")
+
+
+def in_range(option: str, value: float | None, low: float, high: float, *,
+             low_open: bool = False, high_open: bool = False) -> None:
+    """Raise InputError unless `value` is None or inside the interval, which the message
+    writes out: [low, high], (low, high], ..."""
+    if value is None:
+        return
+    ok_low = value > low if low_open else value >= low
+    ok_high = value < high if high_open else value <= high
+    if not (ok_low and ok_high):  # NaN fails both
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise InputError(f"{option} must be in {interval}, got {value:g}")
+
+
+def split_list(option: str, value: str | None) -> list[str] | None:
+    """`a,b, c` -> ['a', 'b', 'c']; an empty item is an InputError."""
+    if value is None:
+        return None
+    items = [s.strip() for s in value.split(",")]
+    if not items or any(not s for s in items):
+        raise InputError(f"{option}: give a comma-separated list without empty items, got "
+                         f"{value!r}")
+    return items
+
+
+# -- progress ------------------------------------------------------------------------------
+
+class Bar:
+    """Progress that a (done, total) callback drives: a rich bar on a terminal; otherwise
+    (a log, CI, a pipe) a plain line at every tenth of the way or every `every_s`
+    seconds, e.g. "embed: 4,096/10,003 rows". `quiet` (--json) prints nothing.
+    `phase(text)` announces a step without a count ("loading model")."""
+
+    def __init__(self, label: str, quiet: bool = False, *, unit: str = "rows",
+                 every_s: float = 5.0, terminal: bool | None = None):
+        self.label, self.unit, self.every_s, self.quiet = label, unit, every_s, quiet
+        self.terminal = err.is_terminal if terminal is None else terminal
+        self.done: int | None = None
+        self.total: int | None = None
+        self._progress = None
+        self._task = None
+        self._last_tenth = -1
+        self._last_time = 0.0
+
+    def __enter__(self) -> Bar:
+        if self.terminal and not self.quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                      MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                                      transient=True)
+            self._progress.__enter__()
+            self._task = self._progress.add_task(self.label, total=None)
+        self._last_time = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def phase(self, text: str) -> None:
+        """Announce a step that has no count yet (a model loading, a transform fitting)."""
+        if self.quiet:
+            return
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"{self.label}: {text}")
+        else:
+            err.print(f"{self.label}: {text}", highlight=False, markup=False, soft_wrap=True)
+
+    def __call__(self, done: int, total: int | None) -> None:
+        self.done, self.total = done, total
+        if self.quiet:
+            return
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, total=total,
+                                  description=self.label)
+            return
+        now = time.monotonic()
+        tenth = 10 * done // total if total else -1
+        if tenth > self._last_tenth or now - self._last_time >= self.every_s:
+            self._last_tenth, self._last_time = max(tenth, self._last_tenth), now
+            count = f"{done:,}/{total:,}" if total else f"{done:,}"
+            err.print(f"{self.label}: {count} {self.unit}", highlight=False, markup=False,
+                      soft_wrap=True)
+
+
+# -- renderers -----------------------------------------------------------------------------
+
+def kv_table(title: str, data: dict):
+    """A two-column table of key and value."""
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in data.items():
+        table.add_row(str(k), str(v))
+    return table
+
+
+def fmt_metric(m: dict | None) -> str:
+    """0.812 [0.790, 0.833], or 0.812 without an interval, or - for none."""
+    if not m or m.get("value") is None:
+        return "-"
+    if m.get("lo") is None:
+        return f"{m['value']:.3f}"
+    return f"{m['value']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}]"
+
+
+def curve_table(title: str, curves: dict[str, dict]):
+    """Mean accuracy per budget for each strategy of a simulate result: rows are budgets."""
+    from statistics import fmean
+
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("labels", justify="right")
+    names = list(curves)
+    for name in names:
+        table.add_column(name, justify="right")
+    first = curves[names[0]]["runs"][0]["n_labels"]
+    for i, n in enumerate(first):
+        cells = []
+        for name in names:
+            vals = [run[_metric_key(run)][i] for run in curves[name]["runs"]
+                    if i < len(run["n_labels"]) and run[_metric_key(run)][i] is not None]
+            cells.append(f"{fmean(vals):.3f}" if vals else "-")
+        table.add_row(str(n), *cells)
+    return table
+
+
+def _metric_key(run: dict) -> str:
+    return "test_accuracy" if any(v is not None for v in run["test_accuracy"]) else "eval_accuracy"

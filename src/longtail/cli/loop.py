@@ -1,0 +1,285 @@
+"""Commands that run and watch the loop: query, status, forecast, stopping, strategies,
+simulate, demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from longtail.cli._app import app
+from longtail.cli._ui import (
+    Bar,
+    JsonOpt,
+    ProjectOpt,
+    at_least,
+    console,
+    curve_table,
+    emit,
+    fmt_metric,
+    handled,
+    in_range,
+    kv_table,
+    warn,
+)
+from longtail.cli.data import open_project
+from longtail.errors import InputError
+
+
+@app.command()
+@handled
+def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to select "
+                                              "(1 or more).")] = 100,
+          strategy: Annotated[str, typer.Option(help="Strategy name (see `longtail "
+                                                "strategies`).")] = "auto",
+          out: Annotated[Path | None, typer.Option(help="Export the batch (.csv or .jsonl).")] = None,
+          config: Annotated[Path | None, typer.Option(help="Selection config, YAML or JSON.")] = None,
+          seed: Annotated[int | None, typer.Option(help="Seed, 0 or more (default: the "
+                                                   "project's).")] = None,
+          project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Select the next batch to label and record it as an open round.
+
+    Example: longtail query -p my-project -n 100 --out batch-1.csv
+    """
+    at_least("--budget", budget, 1)
+    at_least("--seed", seed, 0)
+    cfg = _read_config(config) if config else None
+    with open_project(project) as p:
+        result = p.query(budget, strategy=strategy, out=out, config=cfg, seed=seed)
+
+    def render(r) -> None:
+        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected")}
+        arm = r.log.get("selection", {}).get("arm")
+        console.print(f"round {r.round_id}: {len(r.rows)} samples ({kinds['selected']} selected "
+                      f"by {r.log['strategy']}" + (f" → {arm}" if arm else "") +
+                      f", {kinds['control']} random control, {kinds['eval']} eval)"
+                      + (f" written to {r.out}" if r.out else ""))
+        for w in getattr(r, "warnings", None) or []:
+            warn(w)
+
+    emit(result.to_dict() if as_json else result, as_json, render)
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        import yaml
+
+        data = yaml.safe_load(text)
+    except (ValueError, Exception) as e:  # yaml.YAMLError is not a ValueError
+        raise InputError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                         f"{str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a selection config is a mapping, got {type(data).__name__}")
+    return data
+
+
+@app.command()
+@handled
+def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Counts, classes, rounds and the latest metrics.
+
+    Example: longtail status -p my-project
+    """
+    with open_project(project) as p:
+        result = p.status()
+    emit(result, as_json, render_status)
+
+
+def render_status(r: dict) -> None:
+    """The status table, then its warnings in yellow."""
+    top = ", ".join(f"{k} ({v})" for k, v in list(r["classes"].items())[:8])
+    more = f" and {len(r['classes']) - 8} more" if len(r["classes"]) > 8 else ""
+    rows = {
+        "project": r["project"],
+        "samples": f"{r['samples']} ({r['pool']} pool, {r['eval']} eval)",
+        "labeled": f"{r['labeled_pool']} pool, {r['labeled_eval']} eval "
+                   f"({r['annotations']} annotation events)",
+        "classes": f"{len(r['classes'])}: {top}{more}" if r["classes"] else "-",
+        "vectors": ", ".join(f"{k}: {v}" for k, v in r["vectors"].items()) or "-",
+        "encoder": r["encoder"] or "-",
+        "rounds": f"{r['rounds']} ({r['open_rounds']} open)",
+        "models": r["models"],
+        **{f"last {k}": fmt_metric(v) + f" on {v['eval_set']} at {v['n_labels']} labels"
+           for k, v in r["metrics"].items()},
+    }
+    target = r.get("eval_target")
+    if target:
+        rows["eval target"] = target if isinstance(target, str) else \
+            ", ".join(f"{k}: {v}" for k, v in target.items())
+    rows["verdict"] = r["verdict"]
+    console.print(kv_table("longtail status", rows))
+    for w in r.get("warnings") or []:
+        warn(w)
+
+
+@app.command()
+@handled
+def forecast(target: Annotated[float | None, typer.Option(help="Metric value to reach, in "
+                                                          "(0, 1], e.g. 0.90.")] = None,
+             batch: Annotated[int, typer.Option(help="Size of the next batch (1 or "
+                                                "more).")] = 100,
+             metric: Annotated[str, typer.Option(help="accuracy, macro_f1 or "
+                                                 "worst_class_recall.")] = "accuracy",
+             project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Labels still needed to reach TARGET, and the next batch's expected gain.
+
+    Fits the learning curve of the managed eval set; both figures come with 90%
+    intervals.
+
+    Example: longtail forecast -p my-project --target 0.9
+    """
+    in_range("--target", target, 0.0, 1.0, low_open=True)
+    at_least("--batch", batch, 1)
+    with open_project(project) as p:
+        result = p.forecast(target, next_batch=batch, metric=metric)
+
+    def render(r: dict) -> None:
+        g = r["expected_gain"]
+        console.print(f"{r['metric']} now measured at {r['labels_now']} labels ({r['points']} "
+                      f"points); next {r['next_batch']} labels: expected gain "
+                      f"{100 * g['mean']:+.2f} points (90%: {100 * g['lo']:+.2f} to "
+                      f"{100 * g['hi']:+.2f})")
+        if "target" in r:
+            m = r["more_labels"]
+            if m["n"] is None:
+                console.print(f"target {r['target']}: out of reach on this curve")
+            else:
+                hi = "∞" if m["hi"] is None else f"{m['hi']:.0f}"
+                console.print(f"target {r['target']}: about {m['n']:.0f} more labels "
+                              f"(90%: {m['lo']:.0f} to {hi})")
+
+    emit(result, as_json, render)
+
+
+@app.command("stopping")
+@handled
+def stopping_cmd(target: Annotated[float | None, typer.Option(help="Stop at this accuracy, in "
+                                                              "(0, 1].")] = None,
+                 budget: Annotated[int | None, typer.Option(help="Stop at this many labels (1 "
+                                                            "or more).")] = None,
+                 batch: Annotated[int, typer.Option(help="Size of the next batch (1 or "
+                                                    "more).")] = 100,
+                 project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Should labeling stop? Stabilising predictions, forecast gain, target and budget.
+
+    Example: longtail stopping -p my-project --target 0.9 --budget 2000
+    """
+    in_range("--target", target, 0.0, 1.0, low_open=True)
+    at_least("--budget", budget, 1)
+    at_least("--batch", batch, 1)
+    with open_project(project) as p:
+        result = p.stopping(target=target, budget=budget, next_batch=batch)
+
+    def render(r: dict) -> None:
+        from rich.table import Table
+
+        table = Table(title="stop" if r["stop"] else "continue")
+        for col in ("rule", "says", "why"):
+            table.add_column(col)
+        for d in r["rules"]:
+            table.add_row(d["rule"], "stop" if d["stop"] else "continue", d["reason"])
+        console.print(table)
+
+    emit(result, as_json, render)
+
+
+@app.command()
+@handled
+def strategies(as_json: JsonOpt = False) -> None:
+    """List the selection strategies.
+
+    Example: longtail strategies
+    """
+    from longtail.strategies import STRATEGIES
+
+    rows = {name: {"needs": sorted(s.needs), "doc": s.doc} for name, s in sorted(STRATEGIES.items())}
+
+    def render(r: dict) -> None:
+        from rich.table import Table
+
+        table = Table(title="strategies")
+        for col in ("name", "needs", "what it does"):
+            table.add_column(col)
+        for name, v in r.items():
+            table.add_row(name, ", ".join(v["needs"]) or "-", v["doc"])
+        console.print(table)
+
+    emit(rows, as_json, render)
+
+
+@app.command()
+@handled
+def simulate(truth: Annotated[str, typer.Option(help="Metadata column holding the true label "
+                                                "(the oracle).")] = "label",
+             strategy: Annotated[list[str] | None, typer.Option(help="Strategy (repeat to "
+                                                                "compare).")] = None,
+             batch: Annotated[int, typer.Option(help="Labels per round (1 or more).")] = 100,
+             budget: Annotated[int, typer.Option(help="Labels in all (1 or more).")] = 1000,
+             seeds: Annotated[int, typer.Option(help="Repeats with different seeds (1 or "
+                                                "more).")] = 1,
+             test: Annotated[Path | None, typer.Option(help="External labeled test file.")] = None,
+             test_label: Annotated[str, typer.Option(help="Label column of the --test "
+                                                     "file.")] = "label",
+             test_text: Annotated[str, typer.Option(help="Text column of the --test "
+                                                    "file.")] = "text",
+             out: Annotated[Path | None, typer.Option(help="Write the curves as JSON.")] = None,
+             project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Backtest strategies with an oracle: from 0 labels, rounds of BATCH up to BUDGET.
+
+    Example: longtail simulate -p my-project --truth label --strategy auto --strategy random
+    """
+    at_least("--batch", batch, 1)
+    at_least("--budget", budget, 1)
+    at_least("--seeds", seeds, 1)
+    names = strategy or ["auto", "random"]
+    results = {}
+    with open_project(project) as p:
+        for name in names:
+            with Bar(f"simulate {name}", as_json, unit="rounds") as bar:
+                total_rounds = -(-budget // batch) * seeds
+                done = [0]
+
+                def tick(seed: int, point: dict, bar=bar, done=done, total=total_rounds) -> None:
+                    done[0] += 1
+                    bar(done[0], total)
+
+                results[name] = p.simulate(truth, strategy=name, batch=batch, budget=budget,
+                                           seeds=seeds, test=test, test_label=test_label,
+                                           test_text=test_text, on_round=tick)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2, default=str))
+    emit(results, as_json, lambda r: console.print(curve_table(
+        "accuracy by labels (" + ("test set" if test else "managed eval set") + ")", r)))
+
+
+@app.command()
+@handled
+def demo(dir: Annotated[Path | None, typer.Option("--dir", help="Project directory (default: "
+                                                  "a new temporary one).")] = None,
+         rounds: Annotated[int, typer.Option(help="Simulated rounds (1 or more).")] = 10,
+         batch: Annotated[int, typer.Option(help="Labels per round (1 or more).")] = 100,
+         limit: Annotated[int | None, typer.Option(help="Use only the first N messages of "
+                                                   "each file (a quicker demo).")] = None) -> None:
+    """The whole loop on the bundled Banking77 data, with an HTML summary.
+
+    A project, embeddings, simulated rounds of auto next to random, and a page with the
+    learning curves.
+
+    Example: longtail demo --dir demo-project --limit 2000
+    """
+    from longtail.demo import run_demo
+
+    at_least("--rounds", rounds, 1)
+    at_least("--batch", batch, 1)
+    at_least("--limit", limit, 1)
+    run_demo(dir, rounds=rounds, batch=batch, console=console, progress=Bar, limit=limit,
+             curves_table=curve_table)
