@@ -721,7 +721,8 @@ def main(argv=None) -> int:
         # Only the CLI records are re-measured: keep the file's other records and header,
         # and say when and on which commit the CLI ones were taken.
         old = json.loads(out.read_text())
-        cli_header = {k: result[k] for k in ("git_commit", "started_at", "params", "machine")}
+        cli_header = {k: result[k] for k in ("git_commit", "git_dirty", "started_at", "params",
+                                             "machine") if k in result}
         result = {**old, "cli_run": cli_header,
                   "runs": [r for r in old.get("runs", []) if r.get("path", "library")
                            not in ("cli", "project", "cli_summary")]}
