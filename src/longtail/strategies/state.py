@@ -20,7 +20,7 @@ index ``{"t": "Graph" | "Clusters", "f": {field: ...}}``. Arrays of Python strin
 other type is an :class:`~longtail.errors.InputError` naming its path: nothing is
 dropped silently.
 
-Cost: O(size of the state) time; no copy of the arrays is made by either function.
+Cost: O(size of the state) time; numeric arrays are passed through, not copied.
 """
 
 from __future__ import annotations
@@ -59,8 +59,9 @@ def set_pool(state: dict, name: str, fingerprint: str | int | None = None) -> di
 def to_arrays(state: dict) -> dict[str, np.ndarray]:
     """``state`` as ``{name: ndarray}`` for ``np.savez`` (no object arrays, no pickle).
 
-    Raises InputError naming the path of a value that cannot be stored. The arrays
-    are the state's own (not copies): write them before mutating the state.
+    Raises InputError naming the path of a value that cannot be stored. Numeric arrays
+    are the state's own (not copies): write them before mutating the state. Fields of
+    Graph/Clusters marked ``NOT_SAVED`` (caches, load times) are left out.
     """
     if not isinstance(state, dict):
         raise InputError(f"strategy state must be a dict, got {type(state).__name__}")
