@@ -28,6 +28,7 @@ def machine() -> dict:
 
 
 def git_commit() -> str:
+    """HEAD of the checkout the benchmark runs from ("unknown" outside git)."""
     try:
         return subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
@@ -37,19 +38,42 @@ def git_commit() -> str:
         return "unknown"
 
 
+def git_dirty() -> bool | None:
+    """Whether the checkout differs from HEAD (tracked changes or untracked files)
+    outside bench/results/ (the results themselves are output, not code); None
+    outside git. A figure from a dirty tree was not produced by ``git_commit``."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--", ".", ":(exclude)bench/results"],
+            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1],
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return bool(out.strip())
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
 def peak_rss_bytes() -> int:
     """Peak resident set size of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def header(benchmark: str, dataset: str, params: dict) -> dict:
+def header(benchmark: str, dataset: str, params: dict, started_at: str | None = None) -> dict:
+    """The keys every result file carries. ``started_at``: when the run began (pass the
+    time taken before any work; default now); ``git_dirty`` says whether uncommitted
+    code was running."""
     return {
         "benchmark": benchmark,
         "dataset": dataset,
         "params": params,
         "machine": machine(),
         "git_commit": git_commit(),
-        "started_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "git_dirty": git_dirty(),
+        "started_at": started_at or now_iso(),
     }
 
 
@@ -59,6 +83,29 @@ def write_result(result: dict, out: str | Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, default=float) + "\n")
     return path
+
+
+def code_hash(modules: tuple[str, ...] = ("longtail",), extra: tuple[str, ...] = ()) -> str:
+    """sha1 (10 hex) of every source file of the named packages plus ``extra`` texts
+    (e.g. the benchmark's own functions): a cache key that changes with any code that can
+    change a result. "none" for a package that cannot be imported."""
+    import importlib
+
+    h = hashlib.sha1()
+    for name in modules:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            h.update(f"{name}:none".encode())
+            continue
+        path = Path(mod.__file__)
+        files = sorted(path.parent.rglob("*.py")) if hasattr(mod, "__path__") else [path]
+        for p in files:
+            h.update(f"{name}/{p.relative_to(path.parent)}".encode())
+            h.update(p.read_bytes())
+    for text in extra:
+        h.update(text.encode())
+    return h.hexdigest()[:10]
 
 
 def strategies_hash() -> str:

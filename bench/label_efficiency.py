@@ -1,14 +1,27 @@
 """label_efficiency (BENCHMARKS.md §1): does selection save labels?
 
-Banking77 MiniLM embeddings; pool = the 10,003 training rows, accuracy on the 3,080
-test rows; start at 0 labels, batches of 100 up to 2,000 labels; the same model for
-every method, ``LogisticRegression(C=10, max_iter=300)``; 5 seeds.
+Three data sets (``--dataset``; loaders in ``bench/datasets.py``), each with its own
+result file:
+
+* ``banking77`` (``label_efficiency.json``): MiniLM embeddings; pool = the 10,003
+  training rows, accuracy on the 3,080 test rows; batches of 100 up to 2,000; 5 seeds.
+* ``digits`` (``label_efficiency_digits.json``): scikit-learn's digits, a seeded 70/30
+  split; batches of 20 up to 400; 5 seeds.
+* ``fashion_mnist`` (``label_efficiency_fashion_mnist.json``): a seeded 20,000-image
+  pool, the 10,000 test images, pixels/255, PCA 64 fitted on the pool (no whitening);
+  batches of 100 up to 2,000; 3 seeds.
+
+Start at 0 labels; the same model for every method,
+``LogisticRegression(C=10, max_iter=300)``. On digits and Fashion-MNIST a query round
+over 120 s ends that method×seed there, recorded as timed out at that budget.
 
 Methods: every ``longtail.strategies`` strategy (listed at run time), scikit-activeml
 peers with the same model, and modAL's ``uncertainty_batch_sampling``.
 
-Run: ``python bench/label_efficiency.py --size full [--resume]``. Each method×seed is
-cached under ``bench/results/.cache/label_efficiency/`` and the result JSON is rewritten
+Run: ``python bench/label_efficiency.py --size full [--dataset NAME] [--resume]``. Each
+method×seed is
+cached under ``bench/results/.cache/label_efficiency/`` (keyed by the data and by the
+source of every piece of code that can change the run) and the result JSON is rewritten
 after each one, so an interrupted run continues with ``--resume`` and a partial result is
 always on disk (``complete`` says whether every method has every seed).
 
@@ -20,10 +33,13 @@ logistic-regression fit ~30-100x slower. Every method runs under the same limit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib
 import json
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -32,7 +48,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SHARED_DATA, header, strategies_hash, write_result  # noqa: E402
+import datasets  # noqa: E402
+from _common import RESULTS, code_hash, header, now_iso, write_result  # noqa: E402
+from datasets import EMBED_CACHE  # noqa: E402
 
 BENCH = "label_efficiency"
 CACHE = RESULTS / ".cache" / BENCH
@@ -59,7 +77,8 @@ SKACTIVEML = [
 ]
 SKACTIVEML_NEEDS_CLF = {"UncertaintySampling", "Badge", "Falcun", "DropQuery"}
 
-# Left out of the full size unless named in --methods, with the reason recorded.
+# Left out of Banking77's full size unless named in --methods, with the reason recorded
+# (on digits and Fashion-MNIST every peer runs, under the per-round cap).
 TOO_SLOW = {
     "skactiveml:Badge": (
         "materialises the n x C x d gradient embedding (10,003 x 77 x 384 float64, 2.4 GB) and "
@@ -94,68 +113,22 @@ COLD_START = {
 
 # --------------------------------------------------------------------------- data
 
-
-EMBED_CACHE = RESULTS / ".cache" / "banking77-minilm.npz"
-
-
-def embed_banking77(cache: Path = EMBED_CACHE, encoder=None, shared: Path = SHARED_DATA
-                    ) -> Path | None:
-    """When the shared embeddings are absent (BENCHMARKS.md §1): embed train.csv and
-    test.csv (the shared copies, else the ones bundled with longtail) with the project's
-    own text encoder, once, into `cache`, in the shared file's layout. Returns None when
-    no encoder can be loaded (the `text` extra is not installed)."""
-    if cache.exists():
-        return cache
-    import csv
-
-    from longtail.demo import bundled
-
-    if encoder is None:
-        try:
-            from longtail.encoders import get_encoder
-
-            encoder = get_encoder("minilm")
-        except Exception as e:  # noqa: BLE001 - reported, the benchmark is skipped
-            print(f"[{BENCH}] no shared embeddings and no text encoder ({e}); skipped")
-            return None
-    arrays = {}
-    for split in ("train", "test"):
-        csv_path = shared / "banking77" / f"{split}.csv"
-        src = csv_path if csv_path.exists() else bundled(f"{split}.csv")
-        with open(src, newline="") as f:
-            rows = list(csv.DictReader(f))
-        texts = [r["text"] for r in rows]
-        print(f"[{BENCH}] embedding {len(texts):,} {split} texts from {src}", flush=True)
-        vecs = [encoder.encode({"text": texts[i:i + 512], "metadata": []})
-                for i in range(0, len(texts), 512)]
-        arrays[f"{split}_X"] = np.concatenate(vecs).astype(np.float32)
-        arrays[f"{split}_y"] = np.array([r.get("category") or r.get("label") for r in rows])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(cache)
-    return cache
+# Per data set: batch, largest budget, seeds, and the per-round cap (seconds) on a peer's
+# query (None: no cap). The smoke size is a few rounds on a small pool.
+DATASETS = {
+    "banking77": {"batch": 100, "max_labels": 2000, "seeds": 5, "round_cap": None,
+                  "smoke_max_labels": 300, "out": BENCH},
+    "digits": {"batch": 20, "max_labels": 400, "seeds": 5, "round_cap": 120.0,
+               "smoke_max_labels": 60, "out": f"{BENCH}_digits"},
+    "fashion_mnist": {"batch": 100, "max_labels": 2000, "seeds": 3, "round_cap": 120.0,
+                      "smoke_max_labels": 300, "out": f"{BENCH}_fashion_mnist"},
+}
 
 
 def load_data(size: str, seed: int = 0, shared: Path | None = None, cache: Path = EMBED_CACHE,
               encoder=None):
-    """(X, y, X_test, y_test, class names) and where they came from: the shared MiniLM
-    embeddings, else our own embedding of the CSVs (cached)."""
-    path = (SHARED_DATA if shared is None else shared) / "banking77" / "minilm.npz"
-    if not path.exists():
-        path = embed_banking77(cache, encoder, SHARED_DATA if shared is None else shared)
-        if path is None:
-            return None, "banking77 embeddings (none shared, no text encoder)"
-    d = np.load(path)
-    X = np.ascontiguousarray(d["train_X"], dtype=np.float32)
-    Xt = np.ascontiguousarray(d["test_X"], dtype=np.float32)
-    names, y_all = np.unique(np.concatenate([d["train_y"], d["test_y"]]), return_inverse=True)
-    y = y_all[: len(X)].astype(np.int64)
-    yt = y_all[len(X) :].astype(np.int64)
-    if size == "smoke":
-        keep = np.sort(np.random.default_rng(seed).choice(len(X), 2000, replace=False))
-        X, y = X[keep], y[keep]
-    return (X, y, Xt, yt, names), str(path)
+    """Banking77 (kept for callers of the first version): see :func:`datasets.banking77`."""
+    return datasets.banking77(size, seed, shared, cache, encoder)
 
 
 # --------------------------------------------------------------------------- model
@@ -347,20 +320,62 @@ class Querier:
         return cand[np.asarray(idx, dtype=np.int64)]
 
 
-def run_one(method: str, seed: int, data, budgets: list[int], batch: int, cap: float | None = None) -> dict:
+class RoundTimeout(Exception):
+    """A query round ran past the per-round cap."""
+
+
+@contextlib.contextmanager
+def round_limit(seconds: float | None):
+    """Interrupt the block after ``seconds`` (SIGALRM; main thread only): a peer stuck in
+    one long round is stopped there instead of holding the run for hours. Code inside
+    one C call is interrupted when it returns; the caller also checks the elapsed time."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise RoundTimeout
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def run_one(method: str, seed: int, data, budgets: list[int], batch: int, cap: float | None = None,
+            round_cap: float | None = None) -> dict:
+    """One method, one seed: the accuracy on the test set at each budget.
+
+    ``cap``: seconds for the whole method×seed (raises TimeoutError). ``round_cap``:
+    seconds for one query round; a round over it ends the run there, recorded as
+    ``timed_out_at`` (the budget that round was for) with the accuracies before it."""
     X, y, Xt, yt, names = data
     q = Querier(method, seed, X, y, len(names))
     labeled = np.zeros(0, dtype=np.int64)
     model = None
     accs, qsecs, notes = [], [], []
+    timed_out_at = None
     t_start = time.perf_counter()
     for budget in budgets:
         while len(labeled) < budget:
             k = min(batch, budget - len(labeled))
             q._untimed = 0.0
             t0 = time.perf_counter()
-            rows = q.query(model, labeled, k)
-            qsecs.append(time.perf_counter() - t0 - q._untimed)
+            try:
+                with round_limit(None if round_cap is None else round_cap + q._untimed):
+                    rows = q.query(model, labeled, k)
+            except RoundTimeout:
+                rows = None
+            spent = time.perf_counter() - t0 - q._untimed
+            if rows is None or (round_cap is not None and spent > round_cap):
+                timed_out_at = budget
+                notes.append(f"query round for {budget} labels over the {round_cap:.0f} s cap "
+                             f"({spent:.0f} s): timed out at that budget")
+                break
+            qsecs.append(spent)
             rows = np.asarray(rows, dtype=np.int64)
             if len(np.unique(rows)) != len(rows) or np.isin(rows, labeled).any():
                 raise RuntimeError(f"{method} returned duplicate or already-labeled rows")
@@ -375,8 +390,12 @@ def run_one(method: str, seed: int, data, budgets: list[int], batch: int, cap: f
                     f"over the {cap:.0f} s cap per method×seed at {len(labeled)} labels "
                     f"(last query {qsecs[-1]:.1f} s)"
                 )
+        if timed_out_at is not None:
+            break
         accs.append(float(np.mean(model.predict(Xt) == yt)))
     out = {"accuracy": accs, "query_seconds": qsecs, "notes": notes}
+    if timed_out_at is not None:
+        out["timed_out_at"] = timed_out_at
     if q.kind == "longtail" and any(a is not None for a in q.arms):
         out["arms"] = q.arms
     return out
@@ -398,19 +417,33 @@ def labels_to_target(budgets, curve, target):
 
 
 def figures(runs: list[dict], budgets, full_acc) -> dict:
-    acc = np.array([r["accuracy"] for r in runs])
-    mean = acc.mean(axis=0)
-    sd = acc.std(axis=0, ddof=1) if len(runs) > 1 else np.zeros(len(budgets))
-    qs = [float(np.mean(r["query_seconds"])) for r in runs]
+    """Mean and sd over seeds at each budget. A run that timed out has no accuracy from
+    that budget on: those budgets average the seeds that reached them, a budget no seed
+    reached is None, and AULC / labels-to-95% need every budget (else None)."""
+    acc = np.full((len(runs), len(budgets)), np.nan)
+    for i, r in enumerate(runs):
+        acc[i, : len(r["accuracy"])] = r["accuracy"]
+    n = np.sum(~np.isnan(acc), axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # all-NaN columns: reported as None below
+        mean = np.nanmean(acc, axis=0)
+        sd = np.nanstd(acc, axis=0, ddof=1) if len(runs) > 1 else np.zeros(len(budgets))
+    whole = bool(np.all(n == len(runs)))
+    qs = [float(np.mean(r["query_seconds"])) for r in runs if r["query_seconds"]]
     fig = {
-        "accuracy_mean": [round(float(v), 5) for v in mean],
-        "accuracy_sd": [round(float(v), 5) for v in sd],
-        "aulc": round(float(mean.mean()), 5),
-        "labels_to_95pct_full": labels_to_target(budgets, mean, 0.95 * full_acc),
-        "query_seconds_mean": round(float(np.mean(qs)), 4),
+        "accuracy_mean": [round(float(v), 5) if c else None for v, c in zip(mean, n, strict=True)],
+        "accuracy_sd": [round(float(v), 5) if c > 1 else (0.0 if c else None)
+                        for v, c in zip(sd, n, strict=True)],
+        "aulc": round(float(mean.mean()), 5) if whole else None,
+        "labels_to_95pct_full": labels_to_target(budgets, mean, 0.95 * full_acc) if whole else None,
+        "query_seconds_mean": round(float(np.mean(qs)), 4) if qs else None,
         "query_seconds_sd": round(float(np.std(qs, ddof=1)), 4) if len(qs) > 1 else 0.0,
         "seeds_done": len(runs),
     }
+    timed = [r.get("timed_out_at") for r in runs]
+    if any(t is not None for t in timed):
+        fig["timed_out_at"] = timed
+        fig["seeds_per_budget"] = [int(c) for c in n]
     if any(r.get("notes") for r in runs):
         fig["notes"] = sorted({n for r in runs for n in r.get("notes", [])})[:10]
     arms = [a for r in runs for a in r.get("arms", [])]
@@ -421,29 +454,35 @@ def figures(runs: list[dict], budgets, full_acc) -> dict:
 
 def markdown_table(result: dict) -> str:
     budgets = result["budgets"]
-    cols = [b for b in (100, 500, 1000, 2000) if b in budgets]
-    if budgets[-1] not in cols:
-        cols.append(budgets[-1])
+    # the first batch, 5 and 10 batches, and the largest budget
+    first = budgets[0]
+    cols = list(dict.fromkeys(b for b in (first, 5 * first, 10 * first, budgets[-1])
+                              if b in budgets))
     lines = [
         "| method | "
         + " | ".join(f"acc@{b}" for b in cols)
         + " | AULC | labels to 95% | query s/round | seeds |",
         "|---" * (len(cols) + 5) + "|",
     ]
-    rows = sorted(result["methods"].items(), key=lambda kv: -kv[1]["aulc"])
+    rows = sorted(result["methods"].items(),
+                  key=lambda kv: -(kv[1]["aulc"] if kv[1]["aulc"] is not None else -1.0))
     for m, f in rows:
         accs = []
         for b in cols:
             i = budgets.index(b)
-            accs.append(f"{f['accuracy_mean'][i]:.3f} ± {f['accuracy_sd'][i]:.3f}")
+            mu, sd = f["accuracy_mean"][i], f["accuracy_sd"][i]
+            accs.append("timed out" if mu is None else f"{mu:.3f} ± {sd:.3f}")
         l95 = f["labels_to_95pct_full"]
-        l95 = f"{l95:.0f}" if l95 is not None else f"> {budgets[-1]}"
+        l95 = f"{l95:.0f}" if l95 is not None else (f"> {budgets[-1]}" if f["aulc"] is not None
+                                                    else "–")
+        aulc = f"{f['aulc']:.3f}" if f["aulc"] is not None else "–"
+        qsec = f"{f['query_seconds_mean']:.3f}" if f["query_seconds_mean"] is not None else "–"
         lines.append(
             f"| {m} | "
             + " | ".join(accs)
-            + f" | {f['aulc']:.3f} | {l95} | {f['query_seconds_mean']:.3f} | {f['seeds_done']}"
+            + f" | {aulc} | {l95} | {qsec} | {f['seeds_done']}"
             + (" (seed-independent)" if m in result.get("seed_independent", []) else "")
-            + (" (stale: older strategies source)" if m in result.get("stale_source", []) else "")
+            + (" (stale: older source)" if m in result.get("stale_source", []) else "")
             + " |"
         )
     for m, err in result.get("errors", {}).items():
@@ -453,10 +492,50 @@ def markdown_table(result: dict) -> str:
 
 # --------------------------------------------------------------------------- main
 
+# The longtail code whose change can change a longtail row (strategies, the committee's
+# learners, the loop and evaluation they may call, and what those import).
+LONGTAIL_CODE = ("longtail.strategies", "longtail.learners", "longtail.loop",
+                 "longtail.evaluation", "longtail.errors", "longtail.pages", "longtail._lazy")
+
+
+def bench_source() -> str:
+    """The source of this benchmark's code that runs a method (model, querier, loop):
+    part of every cache key, so a change here reruns every method. (The data enter the
+    key as arrays.)"""
+    import inspect
+
+    parts = [inspect.getsource(o) for o in (make_model, _Constant, fit_model, _Member,
+                                            committee_probs, Querier, round_limit, run_one)]
+    return "\n".join(parts)
+
+
+def source_keys() -> dict[str, str]:
+    """Cache key per method family: longtail rows depend on longtail's code and this
+    benchmark's; peer rows on this benchmark's and the peer libraries' versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(pkg):
+        try:
+            return f"{pkg}=={version(pkg)}"
+        except PackageNotFoundError:
+            return f"{pkg} absent"
+
+    bench = bench_source()
+    libs = (ver("scikit-learn"), ver("numpy"))
+    return {
+        "longtail": code_hash(LONGTAIL_CODE, (bench, *libs, ver("faiss-cpu"))),
+        "skactiveml": code_hash((), (bench, *libs, ver("scikit-activeml"))),
+        "modal": code_hash((), (bench, *libs, ver("modAL-python"))),
+    }
+
 
 def main(argv=None) -> int:
+    started_at = now_iso()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=["smoke", "full"], default="full")
+    ap.add_argument("--dataset", choices=sorted(DATASETS), default="banking77",
+                    help="banking77 (default), digits or fashion_mnist; each has its own "
+                         "result file")
     ap.add_argument("--methods", default="", help="comma-separated filter, e.g. longtail:auto")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--out", default=None)
@@ -467,6 +546,9 @@ def main(argv=None) -> int:
         default=None,
         help="give up a method (recorded under errors) once one seed runs longer than this",
     )
+    ap.add_argument("--round-cap", type=float, default=None,
+                    help="seconds per query round (default: the data set's, 120 s for digits "
+                         "and Fashion-MNIST); a round over it is recorded as timed out")
     ap.add_argument(
         "--collect",
         action="store_true",
@@ -492,30 +574,34 @@ def main(argv=None) -> int:
         except ImportError:
             faiss = None
         try:
-            return _main(args)
+            return _main(args, started_at)
         finally:
             if faiss is not None:
                 faiss.omp_set_num_threads(n_faiss)
 
 
-def _main(args) -> int:
-    data, path = load_data(args.size)
+def _main(args, started_at: str) -> int:
+    cfg = DATASETS[args.dataset]
+    data, path = datasets.load(args.dataset, args.size)
     if data is None:
         print(f"label_efficiency: no {path}; nothing to do (install the `text` extra to "
               "embed the CSVs with MiniLM)")
         return 0
     smoke = args.size == "smoke"
-    seeds = args.seeds if args.seeds is not None else (1 if smoke else 5)
-    batch = 100
-    budgets = list(range(batch, (300 if smoke else 2000) + 1, batch))
+    seeds = args.seeds if args.seeds is not None else (1 if smoke else cfg["seeds"])
+    batch = cfg["batch"]
+    budgets = list(range(batch, (cfg["smoke_max_labels"] if smoke else cfg["max_labels"]) + 1,
+                         batch))
+    round_cap = args.round_cap if args.round_cap is not None else cfg["round_cap"]
     X, y, Xt, yt, names = data
 
     available, skipped = list_methods()
     if smoke:
         methods = [m for m in available if m in SMOKE_METHODS]
     else:
-        methods = [m for m in available if m not in TOO_SLOW]
-        skipped.update({m: TOO_SLOW[m] for m in available if m in TOO_SLOW})
+        slow = TOO_SLOW if args.dataset == "banking77" else {}
+        methods = [m for m in available if m not in slow]
+        skipped.update({m: slow[m] for m in available if m in slow})
     if args.methods:  # filters everything available, in smoke size too
         wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
         # in the order given (cheap methods first gives whole seeds sooner)
@@ -526,6 +612,7 @@ def _main(args) -> int:
 
     params = {
         "size": args.size,
+        "dataset": args.dataset,
         "pool": int(len(X)),
         "test": int(len(Xt)),
         "classes": int(len(names)),
@@ -541,10 +628,11 @@ def _main(args) -> int:
             "classifier (fit_clf=False), fit untimed"
         ),
         "auto_history_metric": "None (never the test set): auto uses its own proxy",
-        "pool_subsample": "2,000 rows (seed 0)" if smoke else None,
+        "pool_subsample": "2,000 rows (seed 0)" if smoke and len(X) == 2000 else None,
         "cap_seconds_per_method_seed": args.cap_seconds,
+        "round_cap_seconds": round_cap,
     }
-    result = header(BENCH, f"banking77 minilm ({path})", params)
+    result = header(BENCH, path, params, started_at=started_at)
     result["budgets"] = budgets
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -554,14 +642,19 @@ def _main(args) -> int:
     result["full_data_seconds"] = round(time.perf_counter() - t0, 3)
     result["cold_start"] = {m: COLD_START[m] for m in methods if m in COLD_START}
     result["skipped"] = skipped
-    out = Path(args.out) if args.out else RESULTS / f"{BENCH}.json"
+    name = cfg["out"]
+    out = Path(args.out) if args.out else RESULTS / f"{name}.json"
 
-    key = hashlib.sha1(json.dumps([args.size, budgets, batch, int(len(X))]).encode()).hexdigest()
-    cache = CACHE / f"{args.size}-{key[:10]}"
+    # The data themselves (not their description, which says e.g. "installed now").
+    key = hashlib.sha1(json.dumps([args.dataset, args.size, budgets, batch]).encode())
+    for a in (X, y, Xt, yt):
+        key.update(np.ascontiguousarray(a).tobytes())
+    key = key.hexdigest()
+    cache = CACHE / f"{args.dataset}-{args.size}-{key[:10]}"
     cache.mkdir(parents=True, exist_ok=True)
-    # Cached longtail runs are only reused while the strategies' source is unchanged.
-    code_hash = strategies_hash()
-    result["strategies_source_sha1"] = code_hash
+    # A cached run is reused only while every piece of code that can change it is unchanged.
+    keys = source_keys()
+    result["source_sha1"] = keys
     runs: dict[str, list[dict]] = {m: [] for m in methods}
     stale: set[str] = set()
     seed_independent: set[str] = set()
@@ -571,7 +664,8 @@ def _main(args) -> int:
         result["methods"] = {m: figures(r, budgets, full_acc) for m, r in runs.items() if r}
         result["errors"] = errors
         result["complete"] = (
-            all(len(runs[m]) == seeds or m in seed_independent for m in methods) and not errors
+            all(len(runs[m]) == seeds or m in seed_independent for m in methods)
+            and not errors and not stale
         )
         result["seeds_done"] = {m: len(runs[m]) for m in methods}
         result["stale_source"] = sorted(stale)
@@ -579,20 +673,20 @@ def _main(args) -> int:
         result["wall_seconds"] = round(time.perf_counter() - t0, 1)
         write_result(result, out)
         if result["methods"]:
-            out.with_name(f"{BENCH}.md").write_text(markdown_table(result))
+            out.with_suffix(".md").write_text(markdown_table(result))
 
     for seed in range(seeds):  # seed-major: a cut-short run has whole seeds for all methods
         for m in methods:
             if m in errors:
                 continue
             f = cache / f"{m.replace(':', '__')}__{seed}.json"
-            src = code_hash if m.startswith("longtail:") else None
+            src = keys[m.split(":", 1)[0]]
             if (args.resume or args.collect) and f.exists():
                 cached = json.loads(f.read_text())
-                # --resume reuses longtail runs only from the same strategies source;
-                # --collect takes them anyway and flags them.
-                if cached.get("strategies_source_sha1") == src or args.collect:
-                    if cached.get("strategies_source_sha1") != src:
+                # --resume reuses runs only from the same code; --collect takes them
+                # anyway and flags them (the result is then not complete).
+                if cached.get("source_sha1") == src or args.collect:
+                    if cached.get("source_sha1") != src:
                         stale.add(m)
                     runs[m].append(cached)
                     continue
@@ -606,7 +700,7 @@ def _main(args) -> int:
                 continue
             t1 = time.perf_counter()
             try:
-                r = run_one(m, seed, data, budgets, batch, args.cap_seconds)
+                r = run_one(m, seed, data, budgets, batch, args.cap_seconds, round_cap)
             except Exception as e:  # a broken method must not sink the others
                 errors[m] = f"{type(e).__name__}: {e}"
                 traceback.print_exc()
@@ -614,13 +708,15 @@ def _main(args) -> int:
                 flush()
                 continue
             r["wall_seconds"] = round(time.perf_counter() - t1, 2)
-            r["strategies_source_sha1"] = src
+            r["source_sha1"] = src
             f.write_text(json.dumps(r))
             runs[m].append(r)
+            last = (f"acc@{budgets[len(r['accuracy']) - 1]}={r['accuracy'][-1]:.3f}"
+                    if r["accuracy"] else "no budget reached")
             print(
-                f"[{BENCH}] {m} seed {seed}: acc@{budgets[-1]}={r['accuracy'][-1]:.3f} "
-                f"mean acc={np.mean(r['accuracy']):.3f} q={np.mean(r['query_seconds']):.3f}s "
-                f"({r['wall_seconds']:.0f}s)",
+                f"[{BENCH}] {args.dataset} {m} seed {seed}: {last}"
+                + (f" (timed out at {r['timed_out_at']})" if "timed_out_at" in r else "")
+                + f" ({r['wall_seconds']:.0f}s)",
                 flush=True,
             )
             flush()

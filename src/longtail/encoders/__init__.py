@@ -5,16 +5,26 @@
     enc.fit(batches)                       # one pass over the pool (a no-op for most)
     X = enc.encode({"text": [...], "metadata": [...]})   # (n, enc.dim) float32
     same = get_encoder(enc.name, **enc.config())
+
+Before embedding, ``check_encoder_fits(name, preview_samples(first_samples))`` refuses
+an encoder the data cannot feed (MiniLM on a pool without text); ``suggest_embed``
+names the encoder that fits. ``enc.on_phase = print`` announces slow steps.
 """
 
 from __future__ import annotations
 
 import inspect
 
-from longtail.encoders.base import Encoder
+from longtail.encoders.base import Encoder, samples_batch
 from longtail.encoders.minilm import MiniLMEncoder
 from longtail.encoders.precomputed import PrecomputedEncoder
-from longtail.encoders.tabular import TabularEncoder
+from longtail.encoders.preview import SamplePreview, preview_samples, suggest_embed
+from longtail.encoders.tabular import (
+    TabularEncoder,
+    check_not_features,
+    natural_sorted,
+    tabular_params,
+)
 from longtail.errors import InputError
 
 ENCODERS: dict[str, type[Encoder]] = {
@@ -41,11 +51,31 @@ def get_encoder(name: str, **params) -> Encoder:
     return cls(**params)
 
 
+def check_encoder_fits(encoder_name: str, preview: SamplePreview) -> None:
+    """Raise InputError when encoder ``encoder_name`` cannot use the samples previewed
+    (e.g. MiniLM on a pool without text), naming what is missing and the encoder that
+    fits. Call it before any vector is written; it loads no model."""
+    try:
+        cls = ENCODERS[encoder_name]
+    except (KeyError, TypeError):
+        valid = ", ".join(sorted(ENCODERS))
+        raise InputError(f"unknown encoder {encoder_name!r}; valid encoders: {valid}") from None
+    cls.check(preview)
+
+
 __all__ = [
     "ENCODERS",
     "Encoder",
     "MiniLMEncoder",
     "PrecomputedEncoder",
+    "SamplePreview",
     "TabularEncoder",
+    "check_encoder_fits",
+    "check_not_features",
     "get_encoder",
+    "natural_sorted",
+    "preview_samples",
+    "samples_batch",
+    "suggest_embed",
+    "tabular_params",
 ]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from longtail.encoders.base import Encoder
 from longtail.errors import InputError
+
+if TYPE_CHECKING:
+    from longtail.encoders.preview import SamplePreview
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
@@ -68,9 +71,28 @@ class MiniLMEncoder(Encoder):
         self._model = None
         self._dim: int | None = DIM if model_path is None else None
 
+    @classmethod
+    def check(cls, preview: SamplePreview) -> None:
+        """Refuse a pool without text: every sample would get the same vector."""
+        from longtail.encoders.preview import describe_columns
+
+        if preview.n == 0 or preview.has_text:
+            return
+        message = (f"encoder 'minilm' embeds text, but none of the first {preview.n} samples "
+                   "has any: the ingest mapped no text column (ingest with --text COLUMN)")
+        if preview.has_vectors:
+            message += ("; the samples carry precomputed vectors, so there is nothing to "
+                        "embed (`longtail embed --encoder precomputed` uses them)")
+        elif preview.numeric_columns:
+            message += (f"; the samples have numeric metadata "
+                        f"({describe_columns(preview.numeric_columns)}): use "
+                        "`longtail embed --encoder tabular`")
+        raise InputError(message)
+
     def _load(self):
         if self._model is not None:
             return self._model
+        self._phase("loading model")
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import numbers
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from longtail.encoders.base import Encoder
+from longtail.encoders.base import Encoder, row_names
 from longtail.errors import InputError
+
+# Column names that hold the answer, never a feature, in auto-detection (compared in
+# lower case, also as the last word of a name such as "true_label" or "gold-class").
+LABEL_LIKE = frozenset({"label", "labels", "truth", "target", "class", "y", "gold"})
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders embedded numbers by value: f0, f1, f2, ..., f10."""
+    parts = re.split(r"(\d+)", name)
+    # Even positions are text, odd ones digits, so tuples compare type for type.
+    return tuple(int(p) if i % 2 else p.lower() for i, p in enumerate(parts)), name
+
+
+def natural_sorted(names: Iterable[str]) -> list[str]:
+    """``names`` in natural order (numbers inside names compared as numbers)."""
+    return sorted(names, key=natural_key)
+
+
+def is_label_like(name: str) -> bool:
+    """True for a column named like an answer: label, truth, target, class, y, gold,
+    alone or as the last word (``true_label``, ``gold-class``), any case."""
+    words = [w for w in re.split(r"[^0-9a-zA-Z]+", name.lower()) if w]
+    return bool(words) and (name.lower() in LABEL_LIKE or words[-1] in LABEL_LIKE)
 
 
 def _is_number(value: Any) -> bool:
@@ -33,6 +58,22 @@ def _to_float(value: Any) -> float | None:
             return None
         return number if math.isfinite(number) else None
     return None
+
+
+def _is_pattern(name: str) -> bool:
+    return any(ch in name for ch in "*?[")
+
+
+def _as_names(value: Sequence[str] | str | None, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v for v in (s.strip() for s in value.split(",")) if v]
+    names = [str(v) for v in value]
+    duplicated = sorted({c for c in names if names.count(c) > 1})
+    if duplicated:
+        raise InputError(f"tabular encoder: {what} named twice: {duplicated}")
+    return names
 
 
 class _RunningMoments:
@@ -62,25 +103,51 @@ class _RunningMoments:
         return math.sqrt(self.m2 / self.count) if self.count else 0.0
 
 
+class _ColumnStats:
+    """Per metadata key during an auto-detecting fit: numeric values seen, their
+    moments, and the first row whose value is not a finite number."""
+
+    __slots__ = ("numeric", "moments", "first_bad")
+
+    def __init__(self) -> None:
+        self.numeric = 0
+        self.moments = _RunningMoments()
+        self.first_bad: tuple[str, Any] | None = None
+
+
 class TabularEncoder(Encoder):
     """Standardised numeric metadata columns as a vector, one dimension per column.
 
-    ``fit`` makes one streaming pass over the pool: it picks the columns (when
-    ``columns`` is None, every column whose value is a number in every row) and
-    their mean and population sd; a constant column gets sd 1. An encoder built
-    with ``means`` and ``sds`` (as ``config()`` returns them) is already fitted and
-    ``fit`` leaves it unchanged, so vectors stay comparable across ingest batches.
-    Build a new encoder without them to refit.
+    ``fit`` makes one streaming pass over the pool: it picks the columns and their
+    mean and population sd; a constant column gets sd 1. An encoder built with
+    ``means`` and ``sds`` (as ``config()`` returns them) is already fitted and ``fit``
+    leaves it unchanged, so vectors stay comparable across ingest batches and test
+    files. Build a new encoder without them to refit.
+
+    Which columns: ``features`` (names, or shell patterns such as ``f*``) when given;
+    otherwise every metadata column that holds a finite number (or a numeric string)
+    in every row, less ``exclude``, less the caller's ``label_columns`` and less any
+    column named like an answer (``label``, ``truth``, ``target``, ``class``, ``y``,
+    ``gold``; see ``is_label_like``). Detected columns come in natural order (f0, f1,
+    ..., f10). A column numeric in at least half the rows but not in all is an error
+    naming the first bad row (a typo in the data must not silently drop a feature);
+    one numeric in fewer rows is text and skipped. ``describe()`` reports the choice.
 
     Time O(rows·columns) for fit and encode; memory O(columns) for fit and one
     batch for encode.
 
     Parameters
     ----------
-    columns : metadata keys to use, in this order; None picks them in ``fit``
-        (sorted by name). Numeric strings such as ``"3.5"`` are accepted in
-        named columns; auto-detection takes only numbers.
+    columns : the exact metadata keys to use, in this order (what ``config()``
+        stores after a fit); None picks them in ``fit``.
+    features : names or patterns of the columns to use (``embed --features``).
+    exclude : names or patterns never to use (``embed --exclude``); each must match
+        a column of the pool.
+    label_columns : the label and truth columns the caller knows of; never features,
+        and ignored when the pool has no such metadata column.
     means, sds : the fitted statistics, one per column.
+    dim, excluded, skipped : what a fit recorded (``config()`` output); checked or
+        kept for ``describe()``.
     """
 
     name = "tabular"
@@ -91,6 +158,12 @@ class TabularEncoder(Encoder):
         columns: Sequence[str] | None = None,
         means: Sequence[float] | None = None,
         sds: Sequence[float] | None = None,
+        features: Sequence[str] | str | None = None,
+        exclude: Sequence[str] | str | None = None,
+        label_columns: Sequence[str] | str | None = None,
+        dim: int | None = None,
+        excluded: Sequence[str] | None = None,
+        skipped: Sequence[str] | None = None,
     ) -> None:
         if isinstance(columns, str):
             columns = [columns]
@@ -102,6 +175,23 @@ class TabularEncoder(Encoder):
             duplicated = sorted({c for c in self.columns if self.columns.count(c) > 1})
             if duplicated:
                 raise InputError(f"tabular encoder: column(s) named twice: {duplicated}")
+        self.features = _as_names(features, "feature(s)")
+        if self.features is not None and not self.features:
+            raise InputError("tabular encoder: --features is empty; name at least one column")
+        self.exclude = _as_names(exclude, "excluded column(s)") or []
+        self.label_columns = _as_names(label_columns, "label column(s)") or []
+        if self.features is not None and self.columns is None:
+            answers = [f for f in self.features if f in self.label_columns]
+            if answers:
+                raise InputError(
+                    f"tabular encoder: {answers[0]!r} is a label or truth column, so it cannot "
+                    "be a feature (the model would be trained on the answer)")
+            clash = [f for f in self.features if f in self.exclude]
+            if clash:
+                raise InputError(f"tabular encoder: {clash[0]!r} is both in --features and "
+                                 "in --exclude")
+        self.excluded = list(excluded or [])
+        self.skipped = list(skipped or [])
         if (means is None) != (sds is None):
             raise InputError("tabular encoder: give both means and sds, or neither")
         self.means_: np.ndarray | None = None
@@ -121,6 +211,26 @@ class TabularEncoder(Encoder):
                     and (sds_arr > 0).all()):
                 raise InputError("tabular encoder: means must be finite and sds finite and > 0")
             self.means_, self.sds_ = means_arr, sds_arr
+        if dim is not None and self.columns is not None and int(dim) != len(self.columns):
+            raise InputError(f"tabular encoder: dim {dim} but {len(self.columns)} columns")
+
+    @classmethod
+    def check(cls, preview: Any) -> None:
+        """Refuse a pool whose previewed samples have no numeric metadata column."""
+        from longtail.encoders.preview import describe_columns
+
+        if preview.n == 0 or preview.numeric_columns:
+            return
+        message = (f"encoder 'tabular' needs numeric metadata columns, and none of the "
+                   f"first {preview.n} samples has one")
+        if preview.columns:
+            message += f" (their columns: {describe_columns(preview.columns)})"
+        if preview.has_vectors:
+            message += ("; the samples carry precomputed vectors "
+                        "(`longtail embed --encoder precomputed` uses them)")
+        elif preview.has_text:
+            message += "; the samples have text: use `longtail embed --encoder minilm`"
+        raise InputError(message)
 
     @property
     def fitted(self) -> bool:
@@ -133,63 +243,186 @@ class TabularEncoder(Encoder):
                              "call fit on the pool first")
         return len(self.columns)
 
+    def describe(self) -> dict[str, Any]:
+        """The columns used, in order, and the dimension; with the columns left out
+        (``excluded``: label-like or asked for; ``skipped``: not numeric)."""
+        return {"columns": list(self.columns or []),
+                "dim": len(self.columns) if self.columns is not None else None,
+                "excluded": list(self.excluded), "skipped": list(self.skipped)}
+
+    # -- fit ---------------------------------------------------------------------------
+
     def fit(self, batches: Iterable[dict]) -> None:
         if self.fitted:
             return
-        moments: dict[str, _RunningMoments] = {}
-        rejected: set[str] = set()  # auto mode: columns with a non-number somewhere
+        self._phase("fitting the tabular encoder (one pass over the pool)")
+        batches = iter(batches)
+        first = next(batches, None)
+        if first is None:
+            raise InputError("tabular encoder: fit saw no rows; ingest samples first")
+        if self.columns is None:
+            self.columns = self._choose_named(first) if self.features is not None else None
+
+        def again() -> Iterable[dict]:
+            yield first
+            yield from batches
+
+        if self.columns is not None:
+            self._fit_named(again())
+        else:
+            self._fit_auto(again())
+
+    def _choose_named(self, first: dict) -> list[str]:
+        """``features`` resolved against the keys of the first batch: names kept in the
+        given order, each pattern expanded in natural order, less ``exclude``."""
+        keys = {key for row in self._metadata(first) for key in row}
+        chosen: list[str] = []
+        for feature in self.features or []:
+            if _is_pattern(feature):
+                matches = natural_sorted(k for k in keys if fnmatch.fnmatchcase(k, feature))
+                if not matches:
+                    raise InputError(f"tabular encoder: --features pattern {feature!r} matches "
+                                     f"no metadata column; the samples have: "
+                                     f"{_listing(keys)}")
+            elif feature in keys:
+                matches = [feature]
+            else:
+                raise InputError(f"tabular encoder: --features column {feature!r} is not a "
+                                 f"metadata column; the samples have: {_listing(keys)}")
+            chosen += [m for m in matches if m not in chosen]
+        dropped = self._excluded_by_request(keys) | set(self.label_columns)
+        self.excluded = [c for c in chosen if c in dropped]
+        chosen = [c for c in chosen if c not in dropped]
+        if not chosen:
+            raise InputError("tabular encoder: --exclude leaves none of --features")
+        return chosen
+
+    def _excluded_by_request(self, keys: set[str]) -> set[str]:
+        """The columns ``exclude`` names; each entry must match a column (a typo there
+        would leave the column in)."""
+        out: set[str] = set()
+        for name in self.exclude:
+            hits = {k for k in keys if fnmatch.fnmatchcase(k, name)} if _is_pattern(name) \
+                else ({name} & keys)
+            if not hits:
+                raise InputError(f"tabular encoder: --exclude {name!r} matches no metadata "
+                                 f"column; the samples have: {_listing(keys)}")
+            out |= hits
+        return out
+
+    def _fit_named(self, batches: Iterable[dict]) -> None:
+        moments = {c: _RunningMoments() for c in self.columns}
         rows_seen = 0
         for batch in batches:
             metadata = self._metadata(batch)
-            if self.columns is not None:
-                for column in self.columns:
-                    values = self._column_values(metadata, column, rows_seen)
-                    moments.setdefault(column, _RunningMoments()).add(values)
-            else:
-                keys = {key for row in metadata for key in row}
-                for key in keys - rejected:
-                    values = [row.get(key) for row in metadata]
-                    if all(_is_number(v) for v in values):
-                        moments.setdefault(key, _RunningMoments()).add(
-                            np.asarray(values, dtype=np.float64))
-                    else:
-                        rejected.add(key)
+            names = row_names(batch, rows_seen)
+            for column in self.columns:
+                moments[column].add(self._column_values(metadata, column, names))
             rows_seen += len(metadata)
         if rows_seen == 0:
             raise InputError("tabular encoder: fit saw no rows; ingest samples first")
-        if self.columns is None:
-            # A column that is absent from some rows is not numeric everywhere.
-            chosen = sorted(k for k, m in moments.items()
-                            if k not in rejected and m.count == rows_seen)
-            if not chosen:
-                raise InputError(
-                    "tabular encoder: no metadata column holds a number in every row; "
-                    "name the columns to use (columns=[...])"
-                )
-            self.columns = chosen
-        means = np.array([moments[c].mean for c in self.columns], dtype=np.float64)
-        sds = np.array([moments[c].sd for c in self.columns], dtype=np.float64)
+        self._set_moments([moments[c] for c in self.columns])
+
+    def _fit_auto(self, batches: Iterable[dict]) -> None:
+        stats: dict[str, _ColumnStats] = {}
+        rows_seen = 0
+        first_row_name: str | None = None
+        for batch in batches:
+            metadata = self._metadata(batch)
+            if not metadata:
+                continue
+            names = row_names(batch, rows_seen)
+            if first_row_name is None:
+                first_row_name = names[0]
+            keys = {key for row in metadata for key in row}
+            for key in keys - set(stats):
+                stats[key] = _ColumnStats()
+                if rows_seen:  # a key absent from every earlier row
+                    stats[key].first_bad = (first_row_name, None)
+            for key, st in stats.items():
+                numbers_ = np.empty(len(metadata), dtype=np.float64)
+                k = 0
+                for i, row in enumerate(metadata):
+                    raw = row.get(key)
+                    number = _to_float(raw)
+                    if number is None:
+                        if st.first_bad is None:
+                            st.first_bad = (names[i], raw)
+                    else:
+                        numbers_[k] = number
+                        k += 1
+                st.numeric += k
+                st.moments.add(numbers_[:k])
+            rows_seen += len(metadata)
+        if rows_seen == 0:
+            raise InputError("tabular encoder: fit saw no rows; ingest samples first")
+        keys = set(stats)
+        asked = self._excluded_by_request(keys)
+        excluded = {k for k in keys if k in asked or k in self.label_columns or is_label_like(k)}
+        candidates = natural_sorted(keys - excluded)
+        chosen = [k for k in candidates if stats[k].numeric == rows_seen]
+        # Numeric in at least half the rows but not all: a bad value, not a text column.
+        broken = [k for k in candidates if rows_seen > stats[k].numeric >= rows_seen / 2]
+        if broken:
+            column = broken[0]
+            where, raw = stats[column].first_bad
+            what = "is missing" if raw is None else f"has non-numeric value {raw!r}"
+            others = f" (and {len(broken) - 1} more such column(s): {_listing(broken[1:])})" \
+                if len(broken) > 1 else ""
+            raise InputError(
+                f"tabular encoder: column {column!r} {what} at {where}; it is numeric in "
+                f"{stats[column].numeric} of {rows_seen} rows{others}. Fix the value and "
+                f"re-ingest with --update, or leave the column out with --exclude {column}")
+        if not chosen:
+            raise InputError(
+                "tabular encoder: no metadata column holds a number in every row; "
+                "name the columns to use (--features COLS)"
+                + (f"; left out as label-like: {_listing(excluded)}" if excluded else ""))
+        self.columns = chosen
+        self.excluded = natural_sorted(excluded)
+        self.skipped = [k for k in candidates if stats[k].numeric < rows_seen / 2]
+        self._set_moments([stats[c].moments for c in chosen])
+
+    def _set_moments(self, moments: list[_RunningMoments]) -> None:
+        means = np.array([m.mean for m in moments], dtype=np.float64)
+        sds = np.array([m.sd for m in moments], dtype=np.float64)
         # A constant column would divide by zero; sd 1 maps it to 0 everywhere.
         sds[sds <= 1e-12 * np.maximum(1.0, np.abs(means))] = 1.0
         self.means_, self.sds_ = means, sds
+
+    # -- encode ------------------------------------------------------------------------
 
     def encode(self, batch: dict) -> np.ndarray:
         if not self.fitted:
             raise InputError("tabular encoder is not fitted: call fit on the pool first "
                              "(or build it from a saved config with columns, means and sds)")
         metadata = self._metadata(batch)
+        names = row_names(batch, 0)
         out = np.empty((len(metadata), len(self.columns)), dtype=np.float64)
         for j, column in enumerate(self.columns):
-            out[:, j] = self._column_values(metadata, column, 0)
-        out -= self.means_
-        out /= self.sds_
-        return out.astype(np.float32)
+            out[:, j] = self._column_values(metadata, column, names)
+        return self.transform(out)
+
+    def transform(self, raw: np.ndarray) -> np.ndarray:
+        """The fitted scaling of raw feature values ``(n, dim)`` (columns in
+        ``self.columns`` order) to ``(n, dim)`` float32."""
+        raw = np.asarray(raw, dtype=np.float64)
+        if raw.ndim != 2 or raw.shape[1] != len(self.columns):
+            raise InputError(f"tabular encoder: {raw.shape[-1]} feature values per row, "
+                             f"expected {len(self.columns)} ({_listing(self.columns)})")
+        return ((raw - self.means_) / self.sds_).astype(np.float32)
 
     def config(self) -> dict[str, Any]:
         return {
             "columns": None if self.columns is None else list(self.columns),
             "means": None if self.means_ is None else self.means_.tolist(),
             "sds": None if self.sds_ is None else self.sds_.tolist(),
+            "features": self.features,
+            "exclude": list(self.exclude),
+            "label_columns": list(self.label_columns),
+            "dim": None if self.columns is None else len(self.columns),
+            "excluded": list(self.excluded),
+            "skipped": list(self.skipped),
         }
 
     @staticmethod
@@ -200,7 +433,7 @@ class TabularEncoder(Encoder):
         return metadata if isinstance(metadata, list) else list(metadata)
 
     @staticmethod
-    def _column_values(metadata: list[dict], column: str, first_row: int) -> np.ndarray:
+    def _column_values(metadata: list[dict], column: str, names: list[str]) -> np.ndarray:
         values = np.empty(len(metadata), dtype=np.float64)
         for i, row in enumerate(metadata):
             raw = row.get(column) if isinstance(row, dict) else None
@@ -208,8 +441,44 @@ class TabularEncoder(Encoder):
             if number is None:
                 what = "is missing" if raw is None else f"has non-numeric value {raw!r}"
                 raise InputError(
-                    f"tabular encoder: column {column!r} {what} at row {first_row + i}; "
+                    f"tabular encoder: column {column!r} {what} at {names[i]}; "
                     "every value of a tabular column must be a finite number"
                 )
             values[i] = number
         return values
+
+
+def tabular_params(features: Sequence[str] | str | None = None,
+                   exclude: Sequence[str] | str | None = None, *,
+                   label_columns: Iterable[str | None] = ()) -> dict[str, Any]:
+    """Parameters for ``get_encoder("tabular", **params)`` from ``embed --features`` /
+    ``--exclude`` (lists or comma-separated text) and the label and truth columns the
+    engine knows of (the ingest mappings' ``label`` columns, a ``--truth`` column):
+    those are never features."""
+    params: dict[str, Any] = {"label_columns": sorted({c for c in label_columns if c})}
+    if features is not None:
+        params["features"] = _as_names(features, "feature(s)")
+    if exclude is not None:
+        params["exclude"] = _as_names(exclude, "excluded column(s)")
+    return params
+
+
+def check_not_features(encoder_name: str, encoder_config: dict | None,
+                       columns: Iterable[str | None], *, role: str = "truth") -> None:
+    """Raise InputError when one of ``columns`` (a ``--truth`` or label column) is a
+    feature of the project's vectors: a model trained on them would see the answer."""
+    if encoder_name != TabularEncoder.name or not encoder_config:
+        return
+    used = set(encoder_config.get("columns") or ())
+    for column in columns:
+        if column and column in used:
+            raise InputError(
+                f"the {role} column {column!r} is a feature of the tabular vectors, so the "
+                f"model would see the answer: embed again without it "
+                f"(`longtail embed --encoder tabular --exclude {column}`)")
+
+
+def _listing(names: Iterable[str], limit: int = 12) -> str:
+    names = natural_sorted(names)
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

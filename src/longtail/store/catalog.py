@@ -1,42 +1,66 @@
 """The project store: the only code that touches the project directory.
 
-A project is a directory holding `catalog.db` (SQLite in WAL mode, through SQLAlchemy
-Core so PostgreSQL can take its place), `vectors/<set>/chunk-*.npy` and
-`models/<id>.npz`. Every multi-row change runs in one transaction (`Store.tx()`);
-a failed command leaves the project as it was.
+A project is a directory holding `vectors/<set>/chunk-*.npy` and `models/<id>.npz`,
+and a catalog: `catalog.db` in the directory (SQLite in WAL mode, the default), or a
+PostgreSQL database named by the SQLAlchemy URL in `catalog.url`
+(`postgresql+psycopg://user@host/db`, optionally `?options=-csearch_path%3Dschema`).
+
+Transactions belong to the caller. `Store.unit_of_work()` opens one transaction and
+hands out repositories over it (`longtail.store.uow`); that is the API for new code.
+The older `Store` methods stay, in two kinds, each documented as such:
+
+- *own transaction*: no `conn` argument; each call reads (or writes and commits) on a
+  connection of its own, and sees whatever is committed at that moment;
+- *caller's connection*: `conn` first (from `Store.tx()` or `uow.conn`); the method
+  runs inside the caller's transaction and never commits.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from itertools import chain
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
-from sqlalchemy import insert as sa_insert
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from longtail.errors import ProjectError
+from longtail.store import repos as r
 from longtail.store import schema as s
+from longtail.store.repos import now  # noqa: F401  (kept importable from here)
+from longtail.store.uow import UnitOfWork
 from longtail.store.vectors import VectorSet
 
 CATALOG = "catalog.db"
-_IN_CHUNK = 20_000  # ids per IN (...) query; well under SQLite's 32,766 variables
-_INSERT_ROWS = 500  # rows per multi-row INSERT: 3,500 variables
+CATALOG_URL = "catalog.url"  # the catalog's SQLAlchemy URL, when it is not catalog.db
+_IN_CHUNK = r.IN_CHUNK
+_INSERT_ROWS = r.INSERT_ROWS
+
+
+def _migrate_2(conn: Connection) -> None:
+    """v1 -> v2: annotation event kinds (old events are labels), models.meta, and on
+    PostgreSQL a rounds.status wide enough for 'cancelled' (SQLite ignores lengths).
+    Each step checks first, so a half-applied upgrade (SQLite runs ALTER outside the
+    transaction) can be run again."""
+    insp = inspect(conn)
+    have = {c["name"] for c in insp.get_columns("annotations")}
+    if "kind" not in have:
+        conn.execute(text("ALTER TABLE annotations ADD COLUMN kind VARCHAR(8) DEFAULT 'label' NOT NULL"))
+    if "meta" not in {c["name"] for c in insp.get_columns("models")}:
+        conn.execute(text("ALTER TABLE models ADD COLUMN meta TEXT"))
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE rounds ALTER COLUMN status TYPE VARCHAR(16)"))
+
 
 # version -> function(conn) upgrading the catalog from version-1 to version.
-MIGRATIONS: dict[int, Any] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2}
 
 
-def now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
-
-
-def _engine(url: str) -> Engine:
+def _engine(url: str | URL) -> Engine:
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
 
@@ -55,6 +79,27 @@ def _engine(url: str) -> Engine:
     return engine
 
 
+def parse_db_url(db_url: str) -> URL:
+    """A catalog URL, checked; `postgresql://` means psycopg 3 (the driver longtail
+    depends on)."""
+    try:
+        url = make_url(db_url)
+    except ArgumentError:
+        raise ProjectError(f"{db_url!r} is not a database URL (e.g. "
+                           "postgresql+psycopg://user@127.0.0.1:5432/longtail)") from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ProjectError(f"catalog URL {url.render_as_string()}: longtail keeps its "
+                           "catalog in SQLite or PostgreSQL")
+    return url
+
+
+def _connect_error(url: URL, e: Exception) -> ProjectError:
+    reason = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return ProjectError(f"cannot open the catalog database {url.render_as_string()}: {reason}")
+
+
 class Store:
     """Catalog and vector sets of one project directory."""
 
@@ -66,30 +111,72 @@ class Store:
     # -- lifecycle ---------------------------------------------------------------------
 
     @classmethod
-    def create(cls, root: str | Path, settings: dict[str, Any]) -> Store:
+    def create(cls, root: str | Path, settings: dict[str, Any], db_url: str | None = None) -> Store:
+        """A new project at `root` with these settings. The catalog is `root/catalog.db`,
+        or the database at `db_url` (remembered in `root/catalog.url`), which must not
+        hold a longtail catalog already."""
         root = Path(root)
-        if (root / CATALOG).exists():
+        if (root / CATALOG).exists() or (root / CATALOG_URL).exists():
             raise ProjectError(f"{root} already holds a longtail project")
+        url = parse_db_url(db_url) if db_url else None
+        if url is not None and url.get_backend_name() == "postgresql":
+            engine = _engine(url)
+            try:
+                if inspect(engine).has_table("settings"):
+                    engine.dispose()
+                    raise ProjectError(f"the database {url.render_as_string()} already holds a "
+                                       "longtail catalog (use another database or schema)")
+            except (OperationalError, NoSuchModuleError) as e:
+                engine.dispose()
+                raise _connect_error(url, e) from None
+        else:
+            engine = None
         root.mkdir(parents=True, exist_ok=True)
-        store = cls(root, _engine(f"sqlite:///{root / CATALOG}"))
+        if engine is None:
+            engine = _engine(url if url is not None else f"sqlite:///{root / CATALOG}")
+        store = cls(root, engine)
         s.metadata.create_all(store.engine)
-        with store.tx() as conn:
-            rows = [{"key": "schema_version", "value": s.SCHEMA_VERSION}]
-            rows += [{"key": k, "value": v} for k, v in settings.items()]
-            conn.execute(sa_insert(s.settings), rows)
+        with store.unit_of_work() as uow:
+            uow.settings.set("schema_version", s.SCHEMA_VERSION)
+            for k, v in settings.items():
+                uow.settings.set(k, v)
+        if url is not None:
+            # Written last: a project whose catalog could not be made has no URL file.
+            path = root / CATALOG_URL
+            path.write_text(url.render_as_string(hide_password=False) + "\n")
+            os.chmod(path, 0o600)  # it may hold a password
         return store
 
     @classmethod
     def open(cls, root: str | Path) -> Store:
+        """The project at `root` (its catalog found through `catalog.url` or
+        `catalog.db`), upgraded to this version's schema."""
         root = Path(root)
-        if not (root / CATALOG).exists():
+        if (root / CATALOG_URL).exists():
+            url = parse_db_url((root / CATALOG_URL).read_text().strip())
+        elif (root / CATALOG).exists():
+            url = make_url(f"sqlite:///{root / CATALOG}")
+        else:
             raise ProjectError(
                 f"no longtail project at {root.resolve()} (run `longtail init {root}` first, "
                 "or pass --project PATH)"
             )
-        store = cls(root, _engine(f"sqlite:///{root / CATALOG}"))
+        store = cls(root, _engine(url))
+        try:
+            if not inspect(store.engine).has_table("settings"):
+                store.engine.dispose()
+                raise ProjectError(f"{root}: the catalog {url.render_as_string()} holds no "
+                                   "longtail catalog")
+        except (OperationalError, NoSuchModuleError) as e:
+            store.engine.dispose()
+            raise _connect_error(url, e) from None
         store._migrate()
         return store
+
+    @property
+    def dialect(self) -> str:
+        """The catalog's SQL dialect: 'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
 
     def _migrate(self) -> None:
         version = int(self.setting("schema_version"))
@@ -99,9 +186,9 @@ class Store:
                 f"{s.SCHEMA_VERSION}: upgrade longtail"
             )
         while version < s.SCHEMA_VERSION:
-            with self.tx() as conn:
-                MIGRATIONS[version + 1](conn)
-                self._set(conn, "schema_version", version + 1)
+            with self.unit_of_work() as uow:
+                MIGRATIONS[version + 1](uow.conn)
+                uow.settings.set("schema_version", version + 1)
             version += 1
 
     def close(self) -> None:
@@ -109,186 +196,140 @@ class Store:
             vs.close()
         self.engine.dispose()
 
+    # -- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """One transaction with every repository over it: commits when the block ends
+        normally, rolls back (and re-raises) on any exception."""
+        with self.engine.begin() as conn:
+            yield UnitOfWork(conn, self.root)
+
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        """One transaction: commits on success, rolls back on any exception."""
+        """One transaction as a bare connection, for the *caller's connection* methods
+        below: commits on success, rolls back on any exception."""
         with self.engine.begin() as conn:
             yield conn
 
-    # -- settings ----------------------------------------------------------------------
+    @contextmanager
+    def _read(self) -> Iterator[UnitOfWork]:
+        """Repositories over a connection of their own that writes nothing: each
+        statement sees what is committed when it runs."""
+        with self.engine.connect() as conn:
+            yield UnitOfWork(conn, self.root)
+
+    def _on(self, conn: Connection | None) -> AbstractContextManager[UnitOfWork]:
+        """The caller's connection as a unit of work, else a reading one of our own."""
+        if conn is not None:
+            return nullcontext(UnitOfWork(conn, self.root))
+        return self._read()
+
+    # -- settings (own transaction) ----------------------------------------------------
 
     def setting(self, key: str, default: Any = None) -> Any:
-        with self.engine.connect() as conn:
-            value = conn.execute(select(s.settings.c.value).where(s.settings.c.key == key)).scalar()
-        return default if value is None else value
+        with self._read() as uow:
+            return uow.settings.get(key, default)
 
     def settings(self) -> dict[str, Any]:
-        with self.engine.connect() as conn:
-            return {k: v for k, v in conn.execute(select(s.settings.c.key, s.settings.c.value))}
+        with self._read() as uow:
+            return uow.settings.all()
 
     @staticmethod
     def _set(conn: Connection, key: str, value: Any) -> None:
-        conn.execute(s.settings.delete().where(s.settings.c.key == key))
-        conn.execute(sa_insert(s.settings).values(key=key, value=value))
+        r.SettingsRepo(conn).set(key, value)
 
     def set_setting(self, key: str, value: Any) -> None:
-        with self.tx() as conn:
-            self._set(conn, key, value)
+        with self.unit_of_work() as uow:
+            uow.settings.set(key, value)
+
+    def label_set(self) -> list[str] | None:
+        """The allowed labels in order, or None for an open schema."""
+        with self._read() as uow:
+            return uow.label_set.get()
+
+    def set_label_set(self, labels: Sequence[str] | None) -> list[str] | None:
+        with self.unit_of_work() as uow:
+            return uow.label_set.set(labels)
 
     # -- samples -----------------------------------------------------------------------
 
     def n_samples(self, conn: Connection | None = None) -> int:
-        q = select(func.count()).select_from(s.samples)
-        if conn is not None:
-            return int(conn.execute(q).scalar())
-        with self.engine.connect() as c:
-            return int(c.execute(q).scalar())
+        """Number of samples (on the caller's connection when given)."""
+        with self._on(conn) as uow:
+            return uow.samples.count()
 
     def next_row(self, conn: Connection) -> int:
-        top = conn.execute(select(func.max(s.samples.c.row))).scalar()
-        return 0 if top is None else int(top) + 1
+        """Caller's connection: the row number the next new sample gets."""
+        return r.SamplesRepo(conn).next_row()
 
     def lookup_ids(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, str]]:
-        """external_id -> (row, content_hash) for those of `ids` already in the catalog."""
-        found: dict[str, tuple[int, str]] = {}
-        ids = list(ids)
-        for start in range(0, len(ids), _IN_CHUNK):
-            piece = ids[start : start + _IN_CHUNK]
-            q = select(s.samples.c.external_id, s.samples.c.row, s.samples.c.content_hash).where(
-                s.samples.c.external_id.in_(piece)
-            )
-            for ext, row, h in conn.execute(q):
-                found[ext] = (int(row), h)
-        return found
+        """Caller's connection: external_id -> (row, content_hash) for those of `ids`
+        already in the catalog."""
+        return r.SamplesRepo(conn).lookup_ids(ids)
 
     def add_batch(self, conn: Connection, source_file: str, file_sha256: str, mapping: dict) -> int:
-        res = conn.execute(
-            sa_insert(s.ingest_batches).values(
-                source_file=source_file, file_sha256=file_sha256, created_at=now(),
-                n_new=0, n_updated=0, n_unchanged=0, mapping=mapping,
-            )
-        )
-        return int(res.inserted_primary_key[0])
+        """Caller's connection: a new ingest batch record; its id."""
+        return r.SamplesRepo(conn).add_batch(source_file, file_sha256, mapping)
 
     def finish_batch(self, conn: Connection, batch_id: int, n_new: int, n_updated: int,
                      n_unchanged: int, file_sha256: str) -> None:
-        conn.execute(
-            s.ingest_batches.update().where(s.ingest_batches.c.id == batch_id).values(
-                n_new=n_new, n_updated=n_updated, n_unchanged=n_unchanged,
-                file_sha256=file_sha256,
-            )
-        )
+        """Caller's connection: the batch's counts and checksum."""
+        r.SamplesRepo(conn).finish_batch(batch_id, n_new, n_updated, n_unchanged, file_sha256)
 
     def insert_samples(self, conn: Connection, batch_id: int, rows: list[tuple],
                        eval_rows: Sequence[int] = ()) -> None:
-        """Bulk insert (row, external_id, content_hash, text, meta_json) tuples of ingest
-        batch `batch_id` into the pool split, then move `eval_rows` to the eval split.
-
-        The ingest hot loop: goes through the DBAPI, `_INSERT_ROWS` rows per statement
-        (multi-row VALUES), with the batch id and split written into the statement
-        rather than bound per row: five bound values a row instead of seven."""
-        if not rows:
-            return
-        mark = "?" if self.engine.dialect.name == "sqlite" else "%s"
-        head = ("INSERT INTO samples (row, external_id, content_hash, batch_id, split, text, "
-                "meta) VALUES ")
-        one = f"({mark}, {mark}, {mark}, {int(batch_id)}, 'pool', {mark}, {mark})"
-        k = _INSERT_ROWS
-        whole = len(rows) // k * k
-        if whole:
-            flat = chain.from_iterable(rows[:whole])
-            conn.exec_driver_sql(head + ", ".join([one] * k),
-                                 list(zip(*[flat] * (5 * k), strict=False)))
-        if whole < len(rows):
-            conn.exec_driver_sql(head + one, rows[whole:])
-        eval_rows = [int(r) for r in eval_rows]
-        for i in range(0, len(eval_rows), _IN_CHUNK):
-            part = eval_rows[i : i + _IN_CHUNK]
-            conn.execute(s.samples.update().where(s.samples.c.row.in_(part)).values(split="eval"))
+        """Caller's connection: see `SamplesRepo.insert`."""
+        r.SamplesRepo(conn).insert(batch_id, rows, eval_rows)
 
     def update_samples(self, conn: Connection, rows: list[dict]) -> None:
-        """rows: dicts with row, content_hash, text, meta (JSON text), batch_id."""
-        from sqlalchemy import bindparam
-
-        if rows:
-            conn.execute(
-                s.samples.update().where(s.samples.c.row == bindparam("b_row")).values(
-                    content_hash=bindparam("content_hash"), text=bindparam("text"),
-                    meta=bindparam("meta"), batch_id=bindparam("batch_id"),
-                ),
-                [{**r, "b_row": r["row"]} for r in rows],
-            )
+        """Caller's connection: rows are dicts with row, content_hash, text, meta (JSON
+        text), batch_id."""
+        r.SamplesRepo(conn).update(rows)
 
     def rows_by_split(self, split: str) -> np.ndarray:
-        with self.engine.connect() as conn:
-            q = select(s.samples.c.row).where(s.samples.c.split == split).order_by(s.samples.c.row)
-            return np.fromiter((r for (r,) in conn.execute(q)), dtype=np.int64)
+        with self._read() as uow:
+            return uow.samples.rows_by_split(split)
 
     def iter_samples(self, rows: np.ndarray | None = None, start: int = 0,
                      batch_rows: int = 4096) -> Iterator[list[tuple[int, str, str | None, dict]]]:
         """Yield lists of (row, external_id, text, metadata) ordered by row, from `start`,
-        or for the given rows."""
-        cols = (s.samples.c.row, s.samples.c.external_id, s.samples.c.text, s.samples.c.meta)
-        with self.engine.connect() as conn:
-            if rows is None:
-                last = start - 1
-                while True:
-                    q = select(*cols).where(s.samples.c.row > last).order_by(s.samples.c.row)
-                    got = conn.execute(q.limit(batch_rows)).all()
-                    if not got:
-                        return
-                    last = got[-1][0]
-                    yield [(r, e, t, json.loads(m) if m else {}) for r, e, t, m in got]
-            else:
-                rows = np.asarray(rows, dtype=np.int64)
-                for i in range(0, len(rows), batch_rows):
-                    piece = [int(r) for r in rows[i : i + batch_rows]]
-                    got = conn.execute(select(*cols).where(s.samples.c.row.in_(piece))).all()
-                    by_row = {r: (r, e, t, json.loads(m) if m else {}) for r, e, t, m in got}
-                    yield [by_row[r] for r in piece]
+        or for the given rows (in their order). Own connection, held while iterating."""
+        with self._read() as uow:
+            yield from uow.samples.iter(rows, start, batch_rows)
 
     def ids_to_rows(self, ids: Sequence[str]) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            return {k: v[0] for k, v in self.lookup_ids(conn, ids).items()}
+        with self._read() as uow:
+            return uow.samples.ids_to_rows(ids)
 
     def split_counts_conn(self, conn: Connection) -> dict[str, int]:
-        q = select(s.samples.c.split, func.count()).group_by(s.samples.c.split)
-        return {k: int(v) for k, v in conn.execute(q)}
+        """Caller's connection: split -> number of samples."""
+        return r.SamplesRepo(conn).split_counts()
 
     def split_counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            return self.split_counts_conn(conn)
+        with self._read() as uow:
+            return uow.samples.split_counts()
 
     # -- vectors -----------------------------------------------------------------------
 
     def vector_set_info(self, name: str, conn: Connection | None = None) -> dict | None:
-        q = select(s.vector_sets).where(s.vector_sets.c.name == name)
-        if conn is None:
-            with self.engine.connect() as c:
-                row = c.execute(q).mappings().first()
-        else:
-            row = conn.execute(q).mappings().first()
-        return dict(row) if row else None
+        """The vector set's record (on the caller's connection when given), or None."""
+        with self._on(conn) as uow:
+            return uow.vectors.info(name)
 
     def vector_set_names(self) -> list[str]:
-        with self.engine.connect() as conn:
-            return [r for (r,) in conn.execute(select(s.vector_sets.c.name))]
+        with self._read() as uow:
+            return uow.vectors.names()
 
     def ensure_vector_set(self, conn: Connection, name: str, dim: int, dtype: str,
                           config: dict) -> dict:
-        info = self.vector_set_info(name, conn)
-        if info is None:
-            conn.execute(sa_insert(s.vector_sets).values(
-                name=name, dim=dim, dtype=dtype, n_rows=0, config=config))
-            info = {"name": name, "dim": dim, "dtype": dtype, "n_rows": 0, "config": config}
-        return info
+        """Caller's connection: the set's record, created when missing."""
+        return r.VectorSetsRepo(conn).ensure(name, dim, dtype, config)
 
     def set_vector_rows(self, conn: Connection, name: str, n_rows: int, config: dict | None = None
                         ) -> None:
-        values: dict[str, Any] = {"n_rows": n_rows}
-        if config is not None:
-            values["config"] = config
-        conn.execute(s.vector_sets.update().where(s.vector_sets.c.name == name).values(**values))
+        """Caller's connection: the set's valid row count (and config)."""
+        r.VectorSetsRepo(conn).set_rows(name, n_rows, config)
 
     def vectors(self, name: str, *, writable_rows: int | None = None) -> VectorSet:
         """The vector set `name`; its valid row count is read from the catalog."""
@@ -305,155 +346,100 @@ class Store:
     # -- annotations -------------------------------------------------------------------
 
     def add_annotations(self, conn: Connection, events: Iterable[dict]) -> int:
-        events = list(events)
-        if events:
-            stamp = now()
-            conn.execute(sa_insert(s.annotations), [
-                {"annotator": None, "seconds": None, "round_id": None, "created_at": stamp, **e}
-                for e in events
-            ])
-        return len(events)
+        """Caller's connection: append annotation events; see `LabelsRepo.add`."""
+        return r.LabelsRepo(conn).add(events)
 
     def current_labels(self, conn: Connection | None = None) -> dict[int, str]:
-        """row -> label of its latest annotation event (human, import or oracle)."""
-        latest = (select(s.annotations.c.row, func.max(s.annotations.c.id).label("id"))
-                  .group_by(s.annotations.c.row).subquery())
-        q = select(s.annotations.c.row, s.annotations.c.label).join(
-            latest, s.annotations.c.id == latest.c.id)
-        if conn is None:
-            with self.engine.connect() as c:
-                return {int(r): lab for r, lab in c.execute(q)}
-        return {int(r): lab for r, lab in conn.execute(q)}
+        """row -> label of its latest *label* event (skip/unsure events ignored), by row;
+        on the caller's connection when given."""
+        with self._on(conn) as uow:
+            return uow.labels.current()
 
     def annotation_count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(s.annotations)).scalar())
+        """Number of annotation events of every kind."""
+        with self._read() as uow:
+            return uow.labels.count()
+
+    def annotation_events(self, rows: Sequence[int] | None = None) -> list[dict]:
+        with self._read() as uow:
+            return uow.labels.events(rows)
 
     # -- rounds ------------------------------------------------------------------------
 
     def open_round_rows(self, conn: Connection | None = None) -> np.ndarray:
-        """Rows queued in open rounds and not labeled since."""
-        q = (select(s.round_items.c.row).join(s.rounds, s.rounds.c.id == s.round_items.c.round_id)
-             .where(s.rounds.c.status == "open"))
-        if conn is None:
-            with self.engine.connect() as c:
-                rows = [r for (r,) in c.execute(q)]
-        else:
-            rows = [r for (r,) in conn.execute(q)]
-        return np.asarray(rows, dtype=np.int64)
+        """Rows queued in open rounds (on the caller's connection when given)."""
+        with self._on(conn) as uow:
+            return uow.rounds.open_rows()
 
     def add_round(self, conn: Connection, strategy: str, params: dict, n_labels: int, log: dict,
                   items: list[tuple[int, int, str]], model_id: int | None) -> int:
-        res = conn.execute(sa_insert(s.rounds).values(
-            created_at=now(), strategy=strategy, params=params, model_id=model_id,
-            status="open", n_labels=n_labels, log=log))
-        round_id = int(res.inserted_primary_key[0])
-        if items:
-            conn.execute(sa_insert(s.round_items), [
-                {"round_id": round_id, "row": r, "position": p, "kind": k} for r, p, k in items])
-        return round_id
+        """Caller's connection: open a round; its id."""
+        return r.RoundsRepo(conn).add(strategy, params, n_labels, log, items, model_id)
 
     def close_rounds_done(self, conn: Connection) -> list[int]:
-        """Close every open round whose items all have a label; return their ids."""
-        labeled = set(self.current_labels(conn))
-        closed = []
-        open_ids = [r for (r,) in conn.execute(select(s.rounds.c.id).where(s.rounds.c.status == "open"))]
-        for rid in open_ids:
-            rows = [r for (r,) in conn.execute(
-                select(s.round_items.c.row).where(s.round_items.c.round_id == rid))]
-            if all(r in labeled for r in rows):
-                conn.execute(s.rounds.update().where(s.rounds.c.id == rid).values(status="closed"))
-                closed.append(rid)
-        return closed
+        """Caller's connection: close every open round with all items answered."""
+        return r.RoundsRepo(conn).close_done()
 
     def rounds(self) -> list[dict]:
-        with self.engine.connect() as conn:
-            out = [dict(r) for r in conn.execute(select(s.rounds).order_by(s.rounds.c.id)).mappings()]
-            counts = dict(conn.execute(select(s.round_items.c.round_id, func.count())
-                                       .group_by(s.round_items.c.round_id)).all())
-        for r in out:
-            r["size"] = int(counts.get(r["id"], 0))
-        return out
+        with self._read() as uow:
+            return uow.rounds.list()
 
     def round_items(self, round_id: int) -> list[tuple[int, int, str]]:
-        with self.engine.connect() as conn:
-            q = (select(s.round_items.c.row, s.round_items.c.position, s.round_items.c.kind)
-                 .where(s.round_items.c.round_id == round_id).order_by(s.round_items.c.position))
-            return [tuple(r) for r in conn.execute(q)]
+        with self._read() as uow:
+            return uow.rounds.items(round_id)
 
     def update_round_log(self, round_id: int, log: dict) -> None:
-        with self.tx() as conn:
-            conn.execute(s.rounds.update().where(s.rounds.c.id == round_id).values(log=log))
+        with self.unit_of_work() as uow:
+            uow.rounds.update_log(round_id, log)
+
+    def cancel_round(self, round_id: int) -> None:
+        """Cancel an open round (its rows become candidates again)."""
+        with self.unit_of_work() as uow:
+            uow.rounds.cancel(round_id)
 
     # -- models and metrics ------------------------------------------------------------
 
     def save_model(self, learner_name: str, encoder: str, n_labels: int, classes: list,
-                   arrays: dict[str, np.ndarray], fit_seconds: float) -> int:
-        models_dir = self.root / "models"
-        models_dir.mkdir(exist_ok=True)
-        with self.tx() as conn:
-            res = conn.execute(sa_insert(s.models).values(
-                created_at=now(), learner=learner_name, encoder=encoder, n_labels=n_labels,
-                classes=[str(c) for c in classes], path="", fit_seconds=fit_seconds))
-            model_id = int(res.inserted_primary_key[0])
-            path = models_dir / f"{model_id:06d}.npz"
-            np.savez(path, **arrays)
-            conn.execute(s.models.update().where(s.models.c.id == model_id).values(
-                path=str(path.relative_to(self.root))))
-        return model_id
+                   arrays: dict[str, np.ndarray], fit_seconds: float, meta: dict | None = None
+                   ) -> int:
+        with self.unit_of_work() as uow:
+            return uow.models.add(learner_name, encoder, n_labels, classes, arrays, fit_seconds, meta)
 
     def latest_model(self) -> dict | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(s.models).order_by(s.models.c.id.desc()).limit(1)).mappings().first()
-        return dict(row) if row else None
+        with self._read() as uow:
+            return uow.models.latest()
 
     def models(self) -> list[dict]:
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(select(s.models).order_by(s.models.c.id)).mappings()]
+        with self._read() as uow:
+            return uow.models.list()
 
     def load_model_arrays(self, model: dict) -> dict[str, np.ndarray]:
-        with np.load(self.root / model["path"], allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+        return r.load_model_arrays(self.root, model)
 
     def add_metrics(self, model_id: int | None, eval_set: str, n_labels: int,
                     values: dict[str, tuple[float, float | None, float | None]]) -> None:
-        with self.tx() as conn:
-            stamp = now()
-            conn.execute(sa_insert(s.metrics), [
-                {"model_id": model_id, "created_at": stamp, "eval_set": eval_set,
-                 "n_labels": n_labels, "name": k, "value": v, "lo": lo, "hi": hi}
-                for k, (v, lo, hi) in values.items()])
+        with self.unit_of_work() as uow:
+            uow.metrics.add(model_id, eval_set, n_labels, values)
 
     def eval_version(self, fingerprint: str, n_labeled: int) -> tuple[int, bool]:
         """The eval version with this fingerprint, created when new: (id, created)."""
-        with self.tx() as conn:
-            found = conn.execute(select(s.eval_versions.c.id).where(
-                s.eval_versions.c.fingerprint == fingerprint)).scalar()
-            if found is not None:
-                return int(found), False
-            res = conn.execute(sa_insert(s.eval_versions).values(
-                created_at=now(), n_labeled=n_labeled, fingerprint=fingerprint))
-            return int(res.inserted_primary_key[0]), True
+        with self.unit_of_work() as uow:
+            return uow.eval_versions.get_or_create(fingerprint, n_labeled)
 
     def eval_versions(self) -> list[dict]:
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(
-                select(s.eval_versions).order_by(s.eval_versions.c.id)).mappings()]
+        with self._read() as uow:
+            return uow.eval_versions.list()
 
     def first_label_times(self) -> dict[int, int]:
-        """row -> id of its first annotation event (ids order events in time)."""
-        with self.engine.connect() as conn:
-            q = select(s.annotations.c.row, func.min(s.annotations.c.id)).group_by(
-                s.annotations.c.row)
-            return {int(r): int(i) for r, i in conn.execute(q)}
+        """row -> id of its first label event (ids order events in time)."""
+        with self._read() as uow:
+            return uow.labels.first_times()
 
     def max_annotation_id(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.max(s.annotations.c.id))).scalar() or 0)
+        with self._read() as uow:
+            return uow.labels.max_id()
 
     def metrics(self, name: str | None = None) -> list[dict]:
-        with self.engine.connect() as conn:
-            q = select(s.metrics).order_by(s.metrics.c.id)
-            if name:
-                q = q.where(s.metrics.c.name == name)
-            return [dict(r) for r in conn.execute(q).mappings()]
+        with self._read() as uow:
+            return uow.metrics.list(name)
+

@@ -3,12 +3,18 @@
 SQLAlchemy Core only, so the same code runs on SQLite (the embedded default) and
 PostgreSQL. Row numbers (`samples.row`) are dense, 0-based and never reused: they are
 the address of a sample's vector in every vector set.
+
+Version 2 (issue 19's label schema): `annotations.kind` ('label' | 'skip' | 'unsure'),
+`models.meta` (optional JSON about a saved learner), `rounds.status` wide enough for
+'cancelled'. The upgrade of a version-1 catalog is `catalog.MIGRATIONS[2]`.
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from sqlalchemy import (
-    JSON,
     Column,
     Float,
     ForeignKey,
@@ -18,9 +24,34 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
+from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Kinds of annotation event: only a 'label' event gives a row a class; 'skip' and
+# 'unsure' are recorded in the same append-only history but never become a class.
+EVENT_KINDS = ("label", "skip", "unsure")
+ROUND_STATUSES = ("open", "closed", "cancelled")
+
+
+class JSONText(TypeDecorator):
+    """JSON kept as text with Python's json module on every dialect.
+
+    PostgreSQL's own `json` type rejects NaN and Infinity, which round logs and metrics
+    can hold, while SQLite keeps them: text read and written by one serialiser gives
+    both dialects the same values back (and keeps key order)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str:  # noqa: ARG002
+        return json.dumps(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:  # noqa: ARG002
+        return None if value is None else json.loads(value)
+
 
 metadata = MetaData()
 
@@ -28,7 +59,7 @@ settings = Table(
     "settings",
     metadata,
     Column("key", String(64), primary_key=True),
-    Column("value", JSON, nullable=False),
+    Column("value", JSONText, nullable=False),
 )
 
 ingest_batches = Table(
@@ -43,7 +74,7 @@ ingest_batches = Table(
     Column("n_new", Integer, nullable=False),
     Column("n_updated", Integer, nullable=False),
     Column("n_unchanged", Integer, nullable=False),
-    Column("mapping", JSON, nullable=False),
+    Column("mapping", JSONText, nullable=False),
 )
 
 samples = Table(
@@ -69,7 +100,7 @@ vector_sets = Table(
     # Vectors of rows [0, n_rows) are valid; the files may hold more (an interrupted
     # write), which is invisible until a transaction moves n_rows past them.
     Column("n_rows", Integer, nullable=False),
-    Column("config", JSON, nullable=False),
+    Column("config", JSONText, nullable=False),
 )
 
 rounds = Table(
@@ -78,11 +109,11 @@ rounds = Table(
     Column("id", Integer, primary_key=True),
     Column("created_at", String(32), nullable=False),
     Column("strategy", String(64), nullable=False),
-    Column("params", JSON, nullable=False),
+    Column("params", JSONText, nullable=False),
     Column("model_id", Integer, ForeignKey("models.id")),
-    Column("status", String(8), nullable=False),  # open | closed
+    Column("status", String(16), nullable=False),  # open | closed | cancelled
     Column("n_labels", Integer, nullable=False),
-    Column("log", JSON, nullable=False),
+    Column("log", JSONText, nullable=False),
 )
 
 round_items = Table(
@@ -106,6 +137,7 @@ annotations = Table(
     Column("created_at", String(32), nullable=False),
     Column("source", String(8), nullable=False),  # human | import | oracle
     Column("round_id", Integer, ForeignKey("rounds.id")),
+    Column("kind", String(8), nullable=False, server_default=text("'label'")),  # EVENT_KINDS
 )
 Index("ix_annotations_row", annotations.c.row, annotations.c.id)
 
@@ -117,9 +149,10 @@ models = Table(
     Column("learner", String(128), nullable=False),
     Column("encoder", String(64), nullable=False),
     Column("n_labels", Integer, nullable=False),
-    Column("classes", JSON, nullable=False),
+    Column("classes", JSONText, nullable=False),
     Column("path", Text, nullable=False),
     Column("fit_seconds", Float, nullable=False),
+    Column("meta", JSONText),  # optional: how the learner was saved, its parameters, ...
 )
 
 metrics = Table(

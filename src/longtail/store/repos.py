@@ -1,0 +1,486 @@
+"""Repositories: the catalog's queries, one small class per kind of record.
+
+Each repository wraps ONE connection that the caller owns (a `UnitOfWork`'s, or
+`Store.tx()`'s): it never opens, commits or rolls back a transaction itself. SQLAlchemy
+Core only, and every query runs unchanged on SQLite and PostgreSQL: ids come from
+`inserted_primary_key`, upserts are delete-then-insert (no `ON CONFLICT`), `IN` lists
+are chunked, results that callers turn into arrays are ordered explicitly.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import insert as sa_insert
+
+from longtail.errors import InputError, ProjectError
+from longtail.store import schema as s
+
+IN_CHUNK = 20_000  # ids per IN (...): under SQLite's 32,766 and PostgreSQL's 65,535 binds
+INSERT_ROWS = 500  # rows per multi-row INSERT: 2,500 bound values
+LABEL_SET_KEY = "label_set"
+
+
+def now() -> str:
+    """UTC time stamp, milliseconds, ISO 8601 (sorts as text)."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _chunks(values: Sequence, size: int = IN_CHUNK) -> Iterator[list]:
+    for i in range(0, len(values), size):
+        yield list(values[i : i + size])
+
+
+class _Repo:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+
+class SettingsRepo(_Repo):
+    """Project settings: JSON values by key."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.conn.execute(select(s.settings.c.value).where(s.settings.c.key == key)).scalar()
+        return default if value is None else value
+
+    def all(self) -> dict[str, Any]:
+        q = select(s.settings.c.key, s.settings.c.value).order_by(s.settings.c.key)
+        return {k: v for k, v in self.conn.execute(q)}
+
+    def set(self, key: str, value: Any) -> None:
+        # Delete then insert: the same two statements on every dialect (no ON CONFLICT).
+        self.conn.execute(s.settings.delete().where(s.settings.c.key == key))
+        self.conn.execute(sa_insert(s.settings).values(key=key, value=value))
+
+
+class LabelSetRepo(_Repo):
+    """The label schema: an ordered list of allowed labels, or None (open schema: any
+    label is accepted). Kept as the setting `label_set`."""
+
+    def get(self) -> list[str] | None:
+        value = SettingsRepo(self.conn).get(LABEL_SET_KEY)
+        return None if value is None else list(value)
+
+    def set(self, labels: Sequence[str] | None) -> list[str] | None:
+        """Replace the schema (None opens it). Labels must be non-empty and distinct."""
+        if labels is None:
+            SettingsRepo(self.conn).set(LABEL_SET_KEY, None)
+            return None
+        labels = _check_labels(labels)
+        SettingsRepo(self.conn).set(LABEL_SET_KEY, labels)
+        return labels
+
+    def add(self, labels: Sequence[str]) -> list[str]:
+        """Append labels not in the schema yet (in the given order); returns the schema.
+        On an open schema this starts a fixed one with these labels."""
+        have = self.get() or []
+        new = [lab for lab in _check_labels(labels) if lab not in have]
+        return self.set(have + new)  # type: ignore[return-value]
+
+    def allows(self, label: str) -> bool:
+        allowed = self.get()
+        return allowed is None or label in allowed
+
+
+def _check_labels(labels: Sequence[str]) -> list[str]:
+    if isinstance(labels, str):
+        raise InputError(f"a label set is a list of labels, not the string {labels!r}")
+    out: list[str] = []
+    for lab in labels:
+        if not isinstance(lab, str) or not lab.strip():
+            raise InputError(f"label set: {lab!r} is not a label (a non-empty string)")
+        if lab in out:
+            raise InputError(f"label set: {lab!r} is given twice")
+        out.append(lab)
+    return out
+
+
+class SamplesRepo(_Repo):
+    """Samples and their ingest batches. Rows are dense, 0-based and never reused."""
+
+    def count(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(s.samples)).scalar())
+
+    def next_row(self) -> int:
+        top = self.conn.execute(select(func.max(s.samples.c.row))).scalar()
+        return 0 if top is None else int(top) + 1
+
+    def lookup_ids(self, ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """external_id -> (row, content_hash) for those of `ids` already in the catalog."""
+        found: dict[str, tuple[int, str]] = {}
+        cols = (s.samples.c.external_id, s.samples.c.row, s.samples.c.content_hash)
+        for piece in _chunks(list(ids)):
+            for ext, row, h in self.conn.execute(select(*cols).where(s.samples.c.external_id.in_(piece))):
+                found[ext] = (int(row), h)
+        return found
+
+    def ids_to_rows(self, ids: Sequence[str]) -> dict[str, int]:
+        return {k: v[0] for k, v in self.lookup_ids(ids).items()}
+
+    def rows_by_split(self, split: str) -> np.ndarray:
+        """Rows of the split ('pool' or 'eval'), ascending, int64."""
+        q = select(s.samples.c.row).where(s.samples.c.split == split).order_by(s.samples.c.row)
+        return np.fromiter((r for (r,) in self.conn.execute(q)), dtype=np.int64)
+
+    def split_counts(self) -> dict[str, int]:
+        q = (select(s.samples.c.split, func.count()).group_by(s.samples.c.split)
+             .order_by(s.samples.c.split))
+        return {k: int(v) for k, v in self.conn.execute(q)}
+
+    def iter(self, rows: np.ndarray | None = None, start: int = 0, batch_rows: int = 4096
+             ) -> Iterator[list[tuple[int, str, str | None, dict]]]:
+        """Yield lists of (row, external_id, text, metadata) ordered by row from `start`,
+        or in the order of `rows`. Consume it while the connection is open."""
+        cols = (s.samples.c.row, s.samples.c.external_id, s.samples.c.text, s.samples.c.meta)
+        if rows is None:
+            last = start - 1
+            while True:
+                q = select(*cols).where(s.samples.c.row > last).order_by(s.samples.c.row)
+                got = self.conn.execute(q.limit(batch_rows)).all()
+                if not got:
+                    return
+                last = got[-1][0]
+                yield [(r, e, t, json.loads(m) if m else {}) for r, e, t, m in got]
+        else:
+            rows = np.asarray(rows, dtype=np.int64)
+            for i in range(0, len(rows), batch_rows):
+                piece = [int(r) for r in rows[i : i + batch_rows]]
+                got = self.conn.execute(select(*cols).where(s.samples.c.row.in_(piece))).all()
+                by_row = {r: (r, e, t, json.loads(m) if m else {}) for r, e, t, m in got}
+                missing = [r for r in piece if r not in by_row]
+                if missing:
+                    raise ProjectError(f"no sample at row {missing[0]} (the catalog has "
+                                       f"{self.count()} samples)")
+                yield [by_row[r] for r in piece]
+
+    def add_batch(self, source_file: str, file_sha256: str, mapping: dict) -> int:
+        """A new ingest batch record (counts filled in by `finish_batch`); its id."""
+        res = self.conn.execute(sa_insert(s.ingest_batches).values(
+            source_file=source_file, file_sha256=file_sha256, created_at=now(),
+            n_new=0, n_updated=0, n_unchanged=0, mapping=mapping))
+        return int(res.inserted_primary_key[0])
+
+    def finish_batch(self, batch_id: int, n_new: int, n_updated: int, n_unchanged: int,
+                     file_sha256: str) -> None:
+        self.conn.execute(s.ingest_batches.update().where(s.ingest_batches.c.id == batch_id).values(
+            n_new=n_new, n_updated=n_updated, n_unchanged=n_unchanged, file_sha256=file_sha256))
+
+    def insert(self, batch_id: int, rows: list[tuple], eval_rows: Sequence[int] = ()) -> None:
+        """Bulk insert (row, external_id, content_hash, text, meta_json) tuples of ingest
+        batch `batch_id` into the pool split, then move `eval_rows` to the eval split.
+
+        The ingest hot loop: goes through the DBAPI, `INSERT_ROWS` rows per statement
+        (multi-row VALUES), with the batch id and split written into the statement
+        rather than bound per row: five bound values a row instead of seven. The
+        placeholder is the driver's (`?` for sqlite3, `%s` for psycopg)."""
+        if not rows:
+            return
+        dialect = self.conn.dialect
+        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+        if mark is None:  # a driver with named placeholders: the Core statement instead
+            self.conn.execute(sa_insert(s.samples), [
+                {"row": r, "external_id": e, "content_hash": h, "batch_id": batch_id,
+                 "split": "pool", "text": t, "meta": m} for r, e, h, t, m in rows])
+        else:
+            q = dialect.identifier_preparer.quote
+            cols = ", ".join(q(c) for c in ("row", "external_id", "content_hash", "batch_id",
+                                             "split", "text", "meta"))
+            head = f"INSERT INTO {q('samples')} ({cols}) VALUES "
+            one = f"({mark}, {mark}, {mark}, {int(batch_id)}, 'pool', {mark}, {mark})"
+            k = INSERT_ROWS
+            whole = len(rows) // k * k
+            if whole:
+                flat = chain.from_iterable(rows[:whole])
+                self.conn.exec_driver_sql(head + ", ".join([one] * k),
+                                          list(zip(*[flat] * (5 * k), strict=False)))
+            if whole < len(rows):
+                self.conn.exec_driver_sql(head + one, [tuple(r) for r in rows[whole:]])
+        for part in _chunks([int(r) for r in eval_rows]):
+            self.conn.execute(s.samples.update().where(s.samples.c.row.in_(part)).values(split="eval"))
+
+    def update(self, rows: list[dict]) -> None:
+        """rows: dicts with row, content_hash, text, meta (JSON text), batch_id."""
+        if rows:
+            self.conn.execute(
+                s.samples.update().where(s.samples.c.row == bindparam("b_row")).values(
+                    content_hash=bindparam("content_hash"), text=bindparam("text"),
+                    meta=bindparam("meta"), batch_id=bindparam("batch_id")),
+                [{**r, "b_row": r["row"]} for r in rows])
+
+
+class LabelsRepo(_Repo):
+    """Annotation events: an append-only history. Each event is a 'label' (gives the
+    row a class), a 'skip' or an 'unsure'; a row's current label is its latest *label*
+    event, whatever skip/unsure events came after it."""
+
+    def add(self, events: Iterable[dict]) -> int:
+        """Append events (dicts with row, label, source, and optionally kind, annotator,
+        seconds, round_id); returns how many. A skip/unsure event may omit the label."""
+        rows = []
+        stamp = now()
+        for e in events:
+            kind = e.get("kind", "label")
+            if kind not in s.EVENT_KINDS:
+                raise InputError(f"row {e.get('row')}: event kind {kind!r} is not one of "
+                                 f"{', '.join(s.EVENT_KINDS)}")
+            label = e.get("label")
+            if kind == "label" and (label is None or label == ""):
+                raise InputError(f"row {e.get('row')}: a label event needs a label")
+            rows.append({"annotator": None, "seconds": None, "round_id": None, "created_at": stamp,
+                         **e, "kind": kind, "label": "" if label is None else label})
+        if rows:
+            self.conn.execute(sa_insert(s.annotations), rows)
+        return len(rows)
+
+    def current(self) -> dict[int, str]:
+        """row -> label of its latest 'label' event (human, import or oracle), by row."""
+        a = s.annotations
+        latest = (select(a.c.row, func.max(a.c.id).label("id")).where(a.c.kind == "label")
+                  .group_by(a.c.row).subquery())
+        q = select(a.c.row, a.c.label).join(latest, a.c.id == latest.c.id).order_by(a.c.row)
+        return {int(r): lab for r, lab in self.conn.execute(q)}
+
+    def count(self, kind: str | None = None) -> int:
+        """Number of events (of `kind` when given)."""
+        q = select(func.count()).select_from(s.annotations)
+        if kind is not None:
+            q = q.where(s.annotations.c.kind == kind)
+        return int(self.conn.execute(q).scalar())
+
+    def first_times(self) -> dict[int, int]:
+        """row -> id of its first 'label' event (ids order events in time), by row."""
+        a = s.annotations
+        q = (select(a.c.row, func.min(a.c.id)).where(a.c.kind == "label").group_by(a.c.row)
+             .order_by(a.c.row))
+        return {int(r): int(i) for r, i in self.conn.execute(q)}
+
+    def max_id(self) -> int:
+        """Id of the latest event of any kind (0 when none)."""
+        return int(self.conn.execute(select(func.max(s.annotations.c.id))).scalar() or 0)
+
+    def events(self, rows: Sequence[int] | None = None) -> list[dict]:
+        """The full history (every kind), oldest first, of `rows` or of every row."""
+        q = select(s.annotations).order_by(s.annotations.c.id)
+        if rows is None:
+            return [dict(r) for r in self.conn.execute(q).mappings()]
+        out = []
+        for piece in _chunks([int(r) for r in rows]):
+            out += [dict(r) for r in self.conn.execute(q.where(s.annotations.c.row.in_(piece))).mappings()]
+        return sorted(out, key=lambda e: e["id"])
+
+    def resolved_rows(self) -> set[int]:
+        """Rows with any event (label, skip or unsure): nothing more is awaited of them."""
+        return {int(r) for (r,) in self.conn.execute(select(s.annotations.c.row).distinct())}
+
+
+class RoundsRepo(_Repo):
+    """Rounds (a planned batch to label) and their items (row, position, kind)."""
+
+    def add(self, strategy: str, params: dict, n_labels: int, log: dict,
+            items: list[tuple[int, int, str]], model_id: int | None) -> int:
+        """Open a round with `items` as (row, position, kind); its id."""
+        res = self.conn.execute(sa_insert(s.rounds).values(
+            created_at=now(), strategy=strategy, params=params, model_id=model_id,
+            status="open", n_labels=n_labels, log=log))
+        round_id = int(res.inserted_primary_key[0])
+        if items:
+            self.conn.execute(sa_insert(s.round_items), [
+                {"round_id": round_id, "row": int(r), "position": int(p), "kind": k}
+                for r, p, k in items])
+        return round_id
+
+    def get(self, round_id: int) -> dict | None:
+        row = self.conn.execute(select(s.rounds).where(s.rounds.c.id == round_id)).mappings().first()
+        return dict(row) if row else None
+
+    def list(self) -> list[dict]:
+        """Every round, oldest first, each with "size" (its number of items)."""
+        out = [dict(r) for r in self.conn.execute(select(s.rounds).order_by(s.rounds.c.id)).mappings()]
+        counts = dict(self.conn.execute(select(s.round_items.c.round_id, func.count())
+                                        .group_by(s.round_items.c.round_id)).all())
+        for r in out:
+            r["size"] = int(counts.get(r["id"], 0))
+        return out
+
+    def items(self, round_id: int) -> list[tuple[int, int, str]]:
+        """(row, position, kind) of the round, by position."""
+        q = (select(s.round_items.c.row, s.round_items.c.position, s.round_items.c.kind)
+             .where(s.round_items.c.round_id == round_id).order_by(s.round_items.c.position))
+        return [(int(r), int(p), k) for r, p, k in self.conn.execute(q)]
+
+    def open_rows(self) -> np.ndarray:
+        """Rows queued in open rounds (labeled or not), by round then position, int64.
+        A cancelled or closed round's rows are candidates again."""
+        q = (select(s.round_items.c.row).join(s.rounds, s.rounds.c.id == s.round_items.c.round_id)
+             .where(s.rounds.c.status == "open")
+             .order_by(s.round_items.c.round_id, s.round_items.c.position))
+        return np.asarray([r for (r,) in self.conn.execute(q)], dtype=np.int64)
+
+    def open_ids(self) -> list[int]:
+        q = select(s.rounds.c.id).where(s.rounds.c.status == "open").order_by(s.rounds.c.id)
+        return [int(r) for (r,) in self.conn.execute(q)]
+
+    def close_done(self) -> list[int]:
+        """Close every open round none of whose items awaits an answer (each has a label,
+        skip or unsure event, from any time); return their ids. A skipped item does not
+        hold its round open forever."""
+        resolved = LabelsRepo(self.conn).resolved_rows()
+        closed = []
+        for rid in self.open_ids():
+            if all(r in resolved for r, _, _ in self.items(rid)):
+                self.conn.execute(s.rounds.update().where(s.rounds.c.id == rid).values(status="closed"))
+                closed.append(rid)
+        return closed
+
+    def update_log(self, round_id: int, log: dict) -> None:
+        self.conn.execute(s.rounds.update().where(s.rounds.c.id == round_id).values(log=log))
+
+    def cancel(self, round_id: int) -> None:
+        """Mark an open round 'cancelled': its rows become candidates again (labels
+        already recorded for them stay). ProjectError for an unknown or non-open id."""
+        rnd = self.get(round_id)
+        if rnd is None:
+            known = self.open_ids()
+            raise ProjectError(f"no round {round_id} (open rounds: "
+                               f"{', '.join(map(str, known)) if known else 'none'})")
+        if rnd["status"] != "open":
+            raise ProjectError(f"round {round_id} is {rnd['status']}, not open: only an open "
+                               "round can be cancelled")
+        self.conn.execute(s.rounds.update().where(s.rounds.c.id == round_id).values(status="cancelled"))
+
+
+class ModelsRepo(_Repo):
+    """Saved models: a catalog row and the learner's arrays in `models/<id>.npz`."""
+
+    def __init__(self, conn: Connection, root: Path):
+        super().__init__(conn)
+        self.root = Path(root)
+
+    def add(self, learner: str, encoder: str, n_labels: int, classes: Sequence,
+            arrays: dict[str, np.ndarray], fit_seconds: float, meta: dict | None = None) -> int:
+        """Record a model and write its arrays (no pickle: object arrays are refused).
+
+        The file is written before the transaction commits, through a temporary file
+        renamed into place: a failed commit leaves at most a file no row points to (and
+        on SQLite the next model, which gets the same id, replaces it)."""
+        for k, v in arrays.items():
+            if np.asarray(v).dtype.hasobject:
+                raise ProjectError(f"model array {k!r} holds Python objects, which cannot be "
+                                   "saved without pickle")
+        res = self.conn.execute(sa_insert(s.models).values(
+            created_at=now(), learner=learner, encoder=encoder, n_labels=int(n_labels),
+            classes=[str(c) for c in classes], path="", fit_seconds=float(fit_seconds), meta=meta))
+        model_id = int(res.inserted_primary_key[0])
+        models_dir = self.root / "models"
+        models_dir.mkdir(exist_ok=True)
+        path = models_dir / f"{model_id:06d}.npz"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.conn.execute(s.models.update().where(s.models.c.id == model_id).values(
+            path=path.relative_to(self.root).as_posix()))
+        return model_id
+
+    def get(self, model_id: int) -> dict | None:
+        row = self.conn.execute(select(s.models).where(s.models.c.id == model_id)).mappings().first()
+        return dict(row) if row else None
+
+    def latest(self) -> dict | None:
+        q = select(s.models).order_by(s.models.c.id.desc()).limit(1)
+        row = self.conn.execute(q).mappings().first()
+        return dict(row) if row else None
+
+    def list(self) -> list[dict]:
+        return [dict(r) for r in self.conn.execute(select(s.models).order_by(s.models.c.id)).mappings()]
+
+    def arrays(self, meta: dict) -> dict[str, np.ndarray]:
+        """The arrays saved with the model row `meta` (a dict from `latest`/`list`)."""
+        return load_model_arrays(self.root, meta)
+
+
+def load_model_arrays(root: Path, meta: dict) -> dict[str, np.ndarray]:
+    """The arrays of the model row `meta`, read from its file under `root` (no pickle)."""
+    path = Path(root) / meta["path"]
+    if not path.exists():
+        raise ProjectError(f"model {meta['id']}: its file {path} is missing")
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+class MetricsRepo(_Repo):
+    """Evaluation figures: (value, lo, hi) by name, per model and eval set."""
+
+    def add(self, model_id: int | None, eval_set: str, n_labels: int,
+            values: dict[str, tuple[float, float | None, float | None]]) -> None:
+        if not values:
+            return
+        stamp = now()
+        self.conn.execute(sa_insert(s.metrics), [
+            {"model_id": model_id, "created_at": stamp, "eval_set": eval_set,
+             "n_labels": int(n_labels), "name": k, "value": float(v),
+             "lo": None if lo is None else float(lo), "hi": None if hi is None else float(hi)}
+            for k, (v, lo, hi) in values.items()])
+
+    def list(self, name: str | None = None) -> list[dict]:
+        q = select(s.metrics).order_by(s.metrics.c.id)
+        if name:
+            q = q.where(s.metrics.c.name == name)
+        return [dict(r) for r in self.conn.execute(q).mappings()]
+
+
+class EvalVersionsRepo(_Repo):
+    """Versions of the managed eval set's labeled content."""
+
+    def get_or_create(self, fingerprint: str, n_labeled: int) -> tuple[int, bool]:
+        """The version with this fingerprint, created when new: (id, created)."""
+        ev = s.eval_versions
+        found = self.conn.execute(select(ev.c.id).where(ev.c.fingerprint == fingerprint)).scalar()
+        if found is not None:
+            return int(found), False
+        res = self.conn.execute(sa_insert(ev).values(
+            created_at=now(), n_labeled=int(n_labeled), fingerprint=fingerprint))
+        return int(res.inserted_primary_key[0]), True
+
+    def list(self) -> list[dict]:
+        q = select(s.eval_versions).order_by(s.eval_versions.c.id)
+        return [dict(r) for r in self.conn.execute(q).mappings()]
+
+
+class VectorSetsRepo(_Repo):
+    """Catalog records of vector sets: dim, dtype, valid row count, encoder config."""
+
+    def info(self, name: str) -> dict | None:
+        row = self.conn.execute(select(s.vector_sets).where(s.vector_sets.c.name == name)
+                                ).mappings().first()
+        return dict(row) if row else None
+
+    def names(self) -> list[str]:
+        q = select(s.vector_sets.c.name).order_by(s.vector_sets.c.name)
+        return [r for (r,) in self.conn.execute(q)]
+
+    def ensure(self, name: str, dim: int, dtype: str, config: dict) -> dict:
+        """The set's record, created (with 0 valid rows) when it does not exist."""
+        info = self.info(name)
+        if info is None:
+            self.conn.execute(sa_insert(s.vector_sets).values(
+                name=name, dim=int(dim), dtype=dtype, n_rows=0, config=config))
+            info = {"name": name, "dim": int(dim), "dtype": dtype, "n_rows": 0, "config": config}
+        return info
+
+    def set_rows(self, name: str, n_rows: int, config: dict | None = None) -> None:
+        values: dict[str, Any] = {"n_rows": int(n_rows)}
+        if config is not None:
+            values["config"] = config
+        self.conn.execute(s.vector_sets.update().where(s.vector_sets.c.name == name).values(**values))

@@ -1,0 +1,53 @@
+"""The unit of work: one connection, one transaction, every repository over it.
+
+    with store.unit_of_work() as uow:
+        added = uow.labels.add(events)
+        closed = uow.rounds.close_done()
+    # committed here; an exception inside the block rolled everything back
+
+A use case takes a `UnitOfWork`, reads and writes through its repositories, and
+never commits itself: the caller that opened the unit of work owns the transaction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from longtail.store.repos import (
+    EvalVersionsRepo,
+    LabelSetRepo,
+    LabelsRepo,
+    MetricsRepo,
+    ModelsRepo,
+    RoundsRepo,
+    SamplesRepo,
+    SettingsRepo,
+    VectorSetsRepo,
+)
+
+
+class UnitOfWork:
+    """Repositories bound to one connection inside one transaction.
+
+    Made by `Store.unit_of_work()` (which commits on a normal exit and rolls back on an
+    exception); `conn` is there for the store's own bulk paths (the ingest pipeline)."""
+
+    def __init__(self, conn: Connection, root: Path):
+        self.conn = conn
+        self.root = Path(root)
+        self.settings = SettingsRepo(conn)
+        self.label_set = LabelSetRepo(conn)
+        self.samples = SamplesRepo(conn)
+        self.labels = LabelsRepo(conn)
+        self.rounds = RoundsRepo(conn)
+        self.models = ModelsRepo(conn, self.root)
+        self.metrics = MetricsRepo(conn)
+        self.eval_versions = EvalVersionsRepo(conn)
+        self.vectors = VectorSetsRepo(conn)
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.conn.dialect.name
