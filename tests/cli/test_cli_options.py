@@ -105,8 +105,17 @@ def test_error_messages_are_not_read_as_markup(tmp_path):
 
 
 def _commands() -> dict:
-    group = typer.main.get_command(app)
-    return group.commands
+    """Every command by its words ("labels set"), subcommands of groups included."""
+    out = {}
+
+    def walk(group, prefix: str) -> None:
+        for name, cmd in group.commands.items():
+            out[f"{prefix}{name}"] = cmd
+            if hasattr(cmd, "commands"):
+                walk(cmd, f"{prefix}{name} ")
+
+    walk(typer.main.get_command(app), "")
+    return out
 
 
 def test_version_and_short_help():
@@ -118,7 +127,7 @@ def test_version_and_short_help():
 
 @pytest.mark.parametrize("name", sorted(_commands()))
 def test_every_command_has_an_example_and_described_options(name):
-    r = runner.invoke(app, [name, "-h"], terminal_width=200)
+    r = runner.invoke(app, [*name.split(), "-h"], terminal_width=200)
     assert r.exit_code == 0, r.output
     assert "Example: longtail " + name in r.stdout
     assert "<bool>" not in r.stdout  # a flag takes no value
