@@ -15,8 +15,12 @@ from pathlib import Path
 
 import pytest
 
+import longtail
+
 ROOT = Path(__file__).resolve().parents[2]
 LONGTAIL = Path(sys.executable).with_name("longtail")
+# The console script runs the same sources as this test process imports.
+SRC = str(Path(longtail.__file__).resolve().parents[1])
 
 
 def commands(tour: Path) -> list[str]:
@@ -45,9 +49,7 @@ def fill_labels(path: Path, truth: dict[str, str]) -> int:
 
 def run_tour(tour: Path, cwd: Path, truth: dict[str, str]) -> list[subprocess.CompletedProcess]:
     """Run the tour's lines in `cwd`: commands must exit 0 without a traceback."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"),
-                                                         os.environ.get("PYTHONPATH", "")]),
-           "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "PYTHONPATH": SRC, "HF_HUB_OFFLINE": "1"}
     done = []
     for line in commands(tour):
         label = re.match(r"# label (\S+?):?\s", line + " ")
@@ -67,7 +69,7 @@ def run_tour(tour: Path, cwd: Path, truth: dict[str, str]) -> list[subprocess.Co
 
 def _status(cwd: Path, project: str) -> dict:
     r = subprocess.run([str(LONGTAIL), "status", "-p", project, "--json"], cwd=cwd,
-                       env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                       env={**os.environ, "PYTHONPATH": SRC},
                        capture_output=True, text=True, check=True)
     return json.loads(r.stdout)
 
@@ -101,11 +103,14 @@ def test_the_tabular_tour_runs_as_written(tmp_path):
     X, y = X[:400], y[:400]
     with open(tmp_path / "digits.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["id", *[f"f{j}" for j in range(X.shape[1])]])
-        w.writerows([f"d{i}", *X[i].tolist()] for i in range(len(X)))
-    truth = {f"d{i}": f"digit{y[i]}" for i in range(len(y))}
+        w.writerow(["id", *[f"f{j}" for j in range(X.shape[1])], "digit"])
+        w.writerows([f"d{i}", *X[i].tolist(), int(y[i])] for i in range(len(X)))
+    truth = {f"d{i}": str(y[i]) for i in range(len(y))}
     done = run_tour(ROOT / "docs" / "tour-tabular.md", tmp_path, truth)
     st = _status(tmp_path, "digits-project")
     assert st["samples"] == 400 and st["encoder"] == "tabular" and st["models"] == 2
     assert st["rounds"] == 2 and st["open_rounds"] == 0
-    assert "accuracy" in done[-1].stdout  # the evaluate table
+    evaluate, simulate = done[-2], done[-1]
+    assert "per class" in evaluate.stdout and "confusion" in evaluate.stdout
+    assert "auto" in simulate.stdout and "random" in simulate.stdout
+    assert "64 columns (f0..f63) -> 64 dims" in done[2].stdout  # embed: no digit column
