@@ -62,6 +62,23 @@ def test_numeric_options_are_checked_with_their_range(proj, args, message):
 
 
 @pytest.mark.parametrize("args,message", [
+    (["query", "-n", "abc"], "'abc' is not an integer"),
+    (["query", "-n", "1.5"], "'1.5' is not an integer"),
+    (["forecast", "--target", "high"], "'high' is not a number"),
+])
+def test_values_of_the_wrong_type_are_usage_errors(proj, args, message):
+    r = runner.invoke(app, [*args, "-p", proj], terminal_width=200)
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+
+
+def test_numbers_and_paths_parse_to_their_types(proj, tmp_path):
+    r = runner.invoke(app, ["query", "-p", proj, "-n", "7", "--seed", "3", "--strategy",
+                            "random", "--out", str(tmp_path / "b.csv"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.stdout)["rows"]) == 7 and (tmp_path / "b.csv").exists()
+
+
+@pytest.mark.parametrize("args,message", [
     (["--eval-rate", "1.5"], "--eval-rate must be in [0, 1], got 1.5"),
     (["--eval-share", "-0.1"], "--eval-share must be in [0, 1]"),
     (["--control-share", "2"], "--control-share must be in [0, 1]"),

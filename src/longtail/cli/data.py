@@ -1,6 +1,7 @@
 """Commands that bring data in: init, ingest, embed, import-labels."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads every command's annotations
+# when the CLI starts, and evaluating them from strings costs more than the command.
 
 import inspect
 from pathlib import Path

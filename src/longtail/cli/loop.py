@@ -1,7 +1,8 @@
 """Commands that run and watch the loop: query, status, forecast, stopping, strategies,
 simulate, demo."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads every command's annotations
+# when the CLI starts, and evaluating them from strings costs more than the command.
 
 import json
 from pathlib import Path
@@ -21,7 +22,7 @@ from longtail.cli._ui import (
     fmt_metric,
     handled,
     in_range,
-    kv_table,
+    plain_table,
     warn,
 )
 from longtail.cli.data import open_project
@@ -157,7 +158,7 @@ def render_status(r: dict) -> None:
     for k, v in (r.get("test_file_metrics") or {}).items():
         rows[f"test file {k}"] = fmt_metric(v) + f" on {v['eval_set']}"
     rows["verdict"] = r["verdict"]
-    console.print(kv_table("longtail status", rows))
+    plain_table("longtail status", rows)
     for w in r.get("warnings") or []:
         warn(w)
 

@@ -1,6 +1,7 @@
 """Commands about the model: train, evaluate."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads every command's annotations
+# when the CLI starts, and evaluating them from strings costs more than the command.
 
 from pathlib import Path
 from typing import Annotated
