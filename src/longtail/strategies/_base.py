@@ -1,10 +1,12 @@
-"""Shared pieces of the strategies: the result type, the vector protocol, input checks.
+"""Shared pieces of the strategies: the result type, the vector protocol, input checks,
+and the small picking helpers every family uses (top-k, random top-up, round-robin).
 
 Everything here is pure numpy; nothing reads or writes the store.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -115,6 +117,42 @@ class Selection:
     scores: np.ndarray | None = None
 
 
+ACTIONS = ("reused", "loaded", "updated", "built")  # in rising order of what they cost
+
+
+@dataclass
+class IndexLog:
+    """What the pool indexes (kNN graph, clusterings) cost in one :func:`select` call.
+
+    ``records``: index name -> ``{"action", "seconds", "reason"}`` (+ ``"load_seconds"``
+    for an index read from a saved state), where action is ``built`` (from scratch),
+    ``updated`` (new rows joined), ``loaded`` (read from a saved state, used as is) or
+    ``reused`` (kept in memory from an earlier call); ``seconds`` is the build or
+    update time spent in this call. ``pool_check`` is the verdict of the pool check
+    (:func:`longtail.strategies._pool.check_pool`), made once per call.
+    """
+
+    records: dict[str, dict] = field(default_factory=dict)
+    pool_check: dict | None = None
+
+    def note(self, name: str, action: str, seconds: float, reason: str,
+             load_seconds: float | None = None) -> None:
+        """Record one use of index ``name``; a second use in the same call adds its
+        seconds and keeps the costlier action (a build after a load says built)."""
+        rec = self.records.get(name)
+        if rec is None:
+            rec = self.records[name] = {"action": action, "seconds": 0.0, "reason": reason}
+        elif ACTIONS.index(action) > ACTIONS.index(rec["action"]):
+            rec["action"], rec["reason"] = action, reason
+        rec["seconds"] = round(rec["seconds"] + float(seconds), 6)
+        if load_seconds is not None:
+            rec["load_seconds"] = round(float(load_seconds), 6)
+
+    def built(self) -> list[str]:
+        """Names of the indexes built from scratch in this call."""
+        return [n for n, r in self.records.items() if r["action"] == "built"]
+
+
 @dataclass
 class Context:
     """Validated inputs of one :func:`select` call, handed to a strategy function.
@@ -136,6 +174,7 @@ class Context:
     params: dict = field(default_factory=dict)
     state: dict | None = None
     history: list[dict] | None = None
+    indexes: IndexLog = field(default_factory=IndexLog)
 
     @property
     def n(self) -> int:
@@ -144,6 +183,15 @@ class Context:
     @property
     def n_labeled(self) -> int:
         return 0 if self.labeled_rows is None else int(len(self.labeled_rows))
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes known: ``len(classes)`` or the distinct ``labeled_y`` seen,
+        whichever is larger; 0 when neither is given. O(L log L)."""
+        n = len(self.classes) if self.classes is not None else 0
+        if self.labeled_y is not None and len(self.labeled_y):
+            n = max(n, len(np.unique(self.labeled_y)))
+        return int(n)
 
 
 @dataclass(frozen=True)
@@ -239,6 +287,62 @@ def topk_desc(values: np.ndarray, k: int, rng: np.random.Generator | None = None
         part = np.arange(n)
     order = np.argsort(-v[part], kind="stable")
     return part[order].astype(np.int64)
+
+
+def no_vectors(ctx: Context, name: str) -> Selection:
+    """Without vectors there is nothing to be representative of: a uniform draw, logged.
+    O(n)."""
+    pos = ctx.rng.choice(ctx.n, size=min(ctx.k, ctx.n), replace=False)
+    return Selection(
+        rows=ctx.candidates[np.asarray(pos, dtype=np.int64)],
+        log={"strategy": name, "fallback": "random (no vectors given)"},
+    )
+
+
+def fill_random(ctx: Context, chosen: list[int]) -> np.ndarray:
+    """Top up ``chosen`` (candidate positions) at random to min(k, n) positions (e.g. when
+    the graph is a sample of a huge pool or everything is covered). O(n)."""
+    want = min(ctx.k, ctx.n)
+    if len(chosen) >= want:
+        return np.asarray(chosen[:want], dtype=np.int64)
+    taken = np.zeros(ctx.n, dtype=bool)
+    taken[np.asarray(chosen, dtype=np.int64)] = True
+    rest = np.flatnonzero(~taken)
+    extra = ctx.rng.choice(rest, size=want - len(chosen), replace=False)
+    return np.concatenate([np.asarray(chosen, dtype=np.int64), np.sort(extra)])
+
+
+def round_robin(
+    ctx: Context,
+    cand_cluster: np.ndarray,
+    value: np.ndarray,
+    covered: np.ndarray,
+    size: np.ndarray,
+    n_clusters: int,
+) -> list[int]:
+    """Visit clusters by (covered asc, size desc); take each one's best remaining
+    candidate by ``value``; repeat until min(k, n) picks. Returns candidate positions.
+
+    cand_cluster, value: (n,) per candidate; covered, size: (n_clusters,) per cluster
+    (pass ``-size`` to visit the smallest first). O(n log n + k log K)."""
+    order = np.lexsort((-value, cand_cluster))
+    cl_sorted = cand_cluster[order]
+    starts = np.searchsorted(cl_sorted, np.arange(n_clusters))
+    ends = np.searchsorted(cl_sorted, np.arange(n_clusters), side="right")
+    nxt = starts.copy()
+    tie = ctx.rng.random(n_clusters)
+    heap = [(int(covered[c]), -int(size[c]), float(tie[c]), int(c))
+            for c in range(n_clusters) if ends[c] > starts[c]]
+    heapq.heapify(heap)
+    want = min(ctx.k, ctx.n)
+    chosen: list[int] = []
+    while heap and len(chosen) < want:
+        cov, neg_size, t, c = heapq.heappop(heap)
+        chosen.append(int(order[nxt[c]]))
+        nxt[c] += 1
+        if nxt[c] < ends[c]:
+            heapq.heappush(heap, (cov + 1, neg_size, t, c))
+    return chosen
 
 
 def minmax(x: np.ndarray) -> np.ndarray:

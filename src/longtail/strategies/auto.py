@@ -40,13 +40,13 @@ import numpy as np
 
 from longtail.strategies._base import Context, Selection
 from longtail.strategies._pool import CACHE_KEY, DEFAULT_GRAPH_ROWS, pool_clusters, pool_graph
+from longtail.strategies.coverage import COVERAGE_KNN, select_coverage
 from longtail.strategies.diverse import (
     n_pool_clusters,
     select_cluster_margin,
     select_margin_coverage,
 )
 from longtail.strategies.informative import select_margin
-from longtail.strategies.representative import COVERAGE_KNN, select_coverage
 
 REPRESENTATIVE_UNTIL = 1.0  # labels per class below which only coverage is played
 INFORMATIVE_FROM = 4.0  # labels per class from which representative arms stop
@@ -70,13 +70,6 @@ LARGE_POOL_ARMS = ("cluster_margin", "margin_coverage")
 EXPLORATION = 0.5  # UCB bonus scale, in units of the rewards' spread
 _STATE_KEY = "longtail.auto"
 _PRED_SAMPLE = 100_000
-
-
-def _n_classes(ctx: Context) -> int:
-    n = len(ctx.classes) if ctx.classes is not None else 0
-    if ctx.labeled_y is not None and len(ctx.labeled_y):
-        n = max(n, len(np.unique(ctx.labeled_y)))
-    return max(n, 1)
 
 
 def _round_reward(entry: dict) -> float | None:
@@ -159,7 +152,7 @@ def select_auto(ctx: Context) -> Selection:
     mem = None
     if ctx.state is not None:
         mem = ctx.state.setdefault(_STATE_KEY, {})
-    n_classes = _n_classes(ctx)
+    n_classes = max(ctx.n_classes, 1)  # labels per class is the labels count with none known
     per_class = ctx.n_labeled / n_classes
     large = False
     if ctx.probs is None or ctx.vectors is None:
@@ -230,7 +223,8 @@ def select_auto(ctx: Context) -> Selection:
             winners = [a for a in allowed if ucb[a] >= best - 1e-12]
             arm = preferred if preferred in winners else winners[0]
             reason = f"phase {phase}: highest upper confidence bound on gain per e-fold"
-    built = _build_indexes(ctx, allowed, large) if ctx.state is not None else []
+    if ctx.state is not None:
+        _build_indexes(ctx, allowed, large)
     sel = ARMS[arm](ctx)
     if mem is not None:
         _remember_predictions(ctx, mem)
@@ -247,8 +241,6 @@ def select_auto(ctx: Context) -> Selection:
                       stats.items()},
         "arm_log": sel.log,
     }
-    if built:
-        sel.log["indexes_built"] = built
     return sel
 
 
@@ -256,7 +248,8 @@ def _build_indexes(ctx: Context, allowed: tuple[str, ...], large: bool) -> list[
     """On a large pool, build (once, into ``state``) the index of every allowed arm, not
     only the chosen one, so that switching arms later never pays an index build inside
     a round: the kNN graph of the coverage arms and the pool clustering of
-    cluster-margin. Returns the names of the indexes built now."""
+    cluster-margin. Returns the names of the indexes built now (the call's
+    :class:`~longtail.strategies._base.IndexLog` records them, with their seconds)."""
     if not large or ctx.vectors is None or ctx.probs is None:
         return []
     cache = ctx.state.get(CACHE_KEY, {})

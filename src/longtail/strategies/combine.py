@@ -39,7 +39,8 @@ import numpy as np
 from longtail.errors import InputError
 from longtail.strategies import scores as S
 from longtail.strategies._base import Context, Selection, apply_costs, minmax, topk_desc
-from longtail.strategies.cold import cold_start
+from longtail.strategies.cold import fallback
+from longtail.strategies.representative import candidate_typicality
 
 
 def class_rarity(
@@ -62,8 +63,6 @@ def class_rarity(
 
 
 def _typicality_term(ctx: Context) -> np.ndarray:
-    from longtail.strategies.representative import candidate_typicality
-
     if ctx.vectors is None:
         raise InputError("score 'typicality' needs vectors")
     return candidate_typicality(ctx)
@@ -262,9 +261,7 @@ def select_combined(ctx: Context) -> Selection:
     if config["balance"] and config["balance"]["by"] == "predicted_class":
         needs.add("probs")
     if "probs" in needs and ctx.probs is None:
-        sel = cold_start(ctx)
-        sel.log = {"strategy": "combine", "fallback": "cold_start (no probs yet)", **sel.log}
-        return sel
+        return fallback(ctx, "combine")
     raw: dict[str, np.ndarray] = {}
 
     def get(name: str) -> np.ndarray:

@@ -17,26 +17,25 @@ import faiss
 import numpy as np
 
 from longtail.strategies import scores as S
-from longtail.strategies._base import Context, Selection, apply_costs, topk_desc
-from longtail.strategies._pool import pool_clusters, pool_graph, read_rows
-from longtail.strategies.cold import cold_start
-from longtail.strategies.representative import (
+from longtail.strategies._base import (
+    Context,
+    Selection,
+    apply_costs,
+    fill_random,
+    no_vectors,
+    round_robin,
+    topk_desc,
+)
+from longtail.strategies._pool import candidate_positions, pool_clusters, pool_graph, read_rows
+from longtail.strategies.cold import fallback
+from longtail.strategies.coverage import (
     COVERAGE_KNN,
     COVERAGE_SIGMA_SCALE,
-    _candidate_positions,
-    _fill,
-    _no_vectors,
-    _round_robin,
     coverage_pick,
+    labeled_cover,
 )
 
 DEFAULT_MAX_CANDIDATES = 100_000
-
-
-def _fallback(ctx: Context, name: str) -> Selection:
-    sel = cold_start(ctx)
-    sel.log = {"strategy": name, "fallback": "cold_start (no probs yet)", **sel.log}
-    return sel
 
 
 def _subsample(ctx: Context, limit: int) -> np.ndarray:
@@ -54,7 +53,7 @@ def select_coreset(ctx: Context) -> Selection:
     the picks; memory O(n·d) for the candidates' vectors.
     """
     if ctx.vectors is None:
-        return _no_vectors(ctx, "coreset")
+        return no_vectors(ctx, "coreset")
     work = _subsample(ctx, int(ctx.params.get("max_candidates", DEFAULT_MAX_CANDIDATES)))
     V = read_rows(ctx.vectors, ctx.candidates[work])
     sq = np.einsum("ij,ij->i", V, V, dtype=np.float64)
@@ -86,7 +85,7 @@ def select_coreset(ctx: Context) -> Selection:
         mind = np.minimum(mind, np.maximum(sq + sq[c] - 2.0 * (V @ V[c]), 0.0))
         mind[c] = 0.0
     chosen = [int(work[p]) for p in picked]
-    pos = _fill(ctx, chosen, "coreset")
+    pos = fill_random(ctx, chosen)
     return Selection(
         rows=ctx.candidates[pos],
         log={
@@ -113,7 +112,7 @@ def select_cluster_margin(ctx: Context) -> Selection:
     clustering is O(n·K·d) streamed, O(n) memory.
     """
     if ctx.probs is None:
-        return _fallback(ctx, "cluster_margin")
+        return fallback(ctx, "cluster_margin")
     value = apply_costs(S.margin(ctx.probs), ctx.costs)
     beta = float(ctx.params.get("beta", 10.0))
     m = min(ctx.n, max(ctx.k, int(np.ceil(beta * ctx.k))))
@@ -129,7 +128,7 @@ def select_cluster_margin(ctx: Context) -> Selection:
     size = np.bincount(cand_cluster, minlength=len(cl.centroids))
     sub = Context(k=ctx.k, candidates=ctx.candidates[top], rng=ctx.rng)
     # smallest cluster first: order by size ascending (negated "size desc" key)
-    chosen = _round_robin(sub, cand_cluster, value[top], np.zeros_like(size), -size,
+    chosen = round_robin(sub, cand_cluster, value[top], np.zeros_like(size), -size,
                           len(cl.centroids))
     pos = top[np.asarray(chosen, dtype=np.int64)]
     return Selection(
@@ -153,9 +152,9 @@ def select_badge(ctx: Context) -> Selection:
     n×C×d embedding. Works on at most ``params["max_candidates"]`` (100k) candidates.
     """
     if ctx.probs is None:
-        return _fallback(ctx, "badge")
+        return fallback(ctx, "badge")
     if ctx.vectors is None:
-        return _no_vectors(ctx, "badge")
+        return no_vectors(ctx, "badge")
     work = _subsample(ctx, int(ctx.params.get("max_candidates", DEFAULT_MAX_CANDIDATES)))
     P = ctx.probs[work]
     A = P.copy()
@@ -180,7 +179,7 @@ def select_badge(ctx: Context) -> Selection:
         mind = np.minimum(mind, d)
         mind[c] = 0.0
     chosen = [int(work[p]) for p in picked]
-    pos = _fill(ctx, chosen, "badge")
+    pos = fill_random(ctx, chosen)
     return Selection(
         rows=ctx.candidates[pos],
         log={"strategy": "badge", "reason": "k-means++ on gradient embeddings",
@@ -198,22 +197,17 @@ def select_margin_coverage(ctx: Context) -> Selection:
     pools the graph is a sample (see ``pool_graph``).
     """
     if ctx.probs is None:
-        return _fallback(ctx, "margin_coverage")
+        return fallback(ctx, "margin_coverage")
     if ctx.vectors is None:
-        return _no_vectors(ctx, "margin_coverage")
+        return no_vectors(ctx, "margin_coverage")
     g = pool_graph(ctx, knn=int(ctx.params.get("knn", COVERAGE_KNN)))
     K = g.kernel(float(ctx.params.get("sigma_scale", COVERAGE_SIGMA_SCALE)))
-    gpos, cpos = _candidate_positions(ctx, g)
+    gpos, cpos = candidate_positions(ctx, g)
     w = np.zeros(len(g.rows))
     w[gpos] = S.margin(ctx.probs[cpos]) ** float(ctx.params.get("power", 1.0))
-    cover = np.zeros(len(g.rows))
-    if ctx.labeled_rows is not None and len(ctx.labeled_rows):
-        lab = g.positions(ctx.labeled_rows)
-        lab = lab[lab >= 0]
-        if len(lab):
-            cover = np.asarray(K[:, lab].max(axis=1).todense()).ravel()
+    cover = labeled_cover(ctx, g, K)
     chosen, gains = coverage_pick(ctx, g, K, cover, gpos, cpos, w)
-    pos = _fill(ctx, chosen, "margin_coverage")
+    pos = fill_random(ctx, chosen)
     return Selection(
         rows=ctx.candidates[pos],
         log={"strategy": "margin_coverage",

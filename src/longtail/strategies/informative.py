@@ -13,7 +13,7 @@ import numpy as np
 from longtail.errors import InputError
 from longtail.strategies import scores as S
 from longtail.strategies._base import Context, Selection, apply_costs, topk_desc
-from longtail.strategies.cold import cold_start
+from longtail.strategies.cold import fallback
 
 
 def select_top_scores(ctx: Context, values: np.ndarray, name: str) -> Selection:
@@ -39,9 +39,7 @@ def select_top_scores(ctx: Context, values: np.ndarray, name: str) -> Selection:
 def _prob_strategy(name: str, score: Callable[[np.ndarray], np.ndarray]):
     def run(ctx: Context) -> Selection:
         if ctx.probs is None:
-            sel = cold_start(ctx)
-            sel.log = {"strategy": name, "fallback": "cold_start (no probs yet)", **sel.log}
-            return sel
+            return fallback(ctx, name)
         return select_top_scores(ctx, score(ctx.probs), name)
 
     run.__name__ = f"select_{name}"
@@ -58,9 +56,7 @@ def _committee_strategy(name: str, score: Callable[[np.ndarray], np.ndarray]):
     def run(ctx: Context) -> Selection:
         if ctx.committee_probs is None:
             if ctx.probs is None:
-                sel = cold_start(ctx)
-                sel.log = {"strategy": name, "fallback": "cold_start (no model yet)", **sel.log}
-                return sel
+                return fallback(ctx, name)
             raise InputError(
                 f"strategy {name!r} needs committee_probs (m, len(candidates), C); got None"
             )

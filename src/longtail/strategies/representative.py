@@ -1,8 +1,7 @@
 """Representative strategies: pick rows that stand for many others.
 
-* ``coverage`` (kernel herding / MaxHerding, Bae et al. 2024): greedy maximisation of
-  ``sum_i max_{s in labeled ∪ S} K(x_i, x_s)`` with a Gaussian kernel on a sparse kNN
-  graph. The default cold start.
+* ``coverage`` (kernel herding / MaxHerding, Bae et al. 2024) lives in
+  :mod:`longtail.strategies.coverage`, below the cold start that uses it.
 * ``typiclust`` (Hacohen et al. 2022): k-means with ``|labeled| + k`` clusters, then
   the most typical row (highest inverse mean kNN distance) of the largest clusters
   that hold no labeled row yet.
@@ -16,149 +15,31 @@ All graph work uses :func:`longtail.strategies._pool.pool_graph` (sparse, cached
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
 import scipy.sparse as sp
 
 from longtail.strategies import scores as S
-from longtail.strategies._base import Context, Selection, apply_costs, minmax, topk_desc
-from longtail.strategies._pool import Graph, pool_clusters, pool_graph
+from longtail.strategies._base import (
+    Context,
+    Selection,
+    apply_costs,
+    fill_random,
+    minmax,
+    no_vectors,
+    round_robin,
+    topk_desc,
+)
+from longtail.strategies._pool import (
+    Graph,
+    candidate_positions,
+    knn_search,
+    pool_clusters,
+    pool_graph,
+)
+from longtail.strategies.cold import fallback
+from longtail.strategies.coverage import greedy_coverage, labeled_cover
 
-# Chosen on Banking77/MiniLM at 100-400 labels (a broad optimum: knn 30-50, scale 0.5-0.6).
-COVERAGE_KNN = 30
-COVERAGE_SIGMA_SCALE = 0.6
 TYPICALITY_KNN = 20
-
-
-def _no_vectors(ctx: Context, name: str) -> Selection:
-    """Without vectors there is nothing to be representative of: uniform draw, logged."""
-    pos = ctx.rng.choice(ctx.n, size=min(ctx.k, ctx.n), replace=False)
-    return Selection(
-        rows=ctx.candidates[np.asarray(pos, dtype=np.int64)],
-        log={"strategy": name, "fallback": "random (no vectors given)"},
-    )
-
-
-def _candidate_positions(ctx: Context, g: Graph) -> tuple[np.ndarray, np.ndarray]:
-    """(positions in the graph, positions in ctx.candidates) of candidates in the graph."""
-    gpos = g.positions(ctx.candidates)
-    in_graph = np.flatnonzero(gpos >= 0)
-    return gpos[in_graph], in_graph
-
-
-def _fill(ctx: Context, chosen: list[int], name: str) -> np.ndarray:
-    """Top up ``chosen`` (candidate positions) at random to min(k, n) (e.g. when the
-    graph is a sample of a huge pool or everything is covered)."""
-    want = min(ctx.k, ctx.n)
-    if len(chosen) >= want:
-        return np.asarray(chosen[:want], dtype=np.int64)
-    taken = np.zeros(ctx.n, dtype=bool)
-    taken[np.asarray(chosen, dtype=np.int64)] = True
-    rest = np.flatnonzero(~taken)
-    extra = ctx.rng.choice(rest, size=want - len(chosen), replace=False)
-    return np.concatenate([np.asarray(chosen, dtype=np.int64), np.sort(extra)])
-
-
-def coverage_pick(ctx: Context, g: Graph, K: sp.csc_matrix, cover: np.ndarray,
-                  gpos: np.ndarray, cpos: np.ndarray, weights: np.ndarray | None
-                  ) -> tuple[list[int], np.ndarray]:
-    """Greedy coverage over the graph's candidates, as value per unit cost when costs
-    are known (each candidate's column scaled by 1/cost); returns candidate positions
-    and their gains."""
-    if ctx.costs is not None:
-        inv = np.ones(len(g.rows))
-        inv[gpos] = 1.0 / ctx.costs[cpos]
-        K = (K @ sp.diags(inv)).tocsc()
-    picked, gains = greedy_coverage(K, cover, gpos, ctx.k, ctx.rng, weights)
-    to_cand = np.full(len(g.rows), -1, dtype=np.int64)
-    to_cand[gpos] = cpos
-    return [int(to_cand[p]) for p in picked], gains
-
-
-def greedy_coverage(
-    K: sp.csc_matrix,
-    cover: np.ndarray,
-    eligible: np.ndarray,
-    k: int,
-    rng: np.random.Generator,
-    weights: np.ndarray | None = None,
-) -> tuple[list[int], list[float]]:
-    """Lazy-greedy maximisation of ``sum_i w_i max(cover_i, max_{s∈S} K[i, s])``.
-
-    K: (u, u) sparse symmetric kernel (CSC); cover: (u,) current coverage (modified in
-    place); eligible: graph positions that may be picked; returns (picked positions,
-    their marginal gains). Submodular, so lazy evaluation is exact: O(k·deg·log u)
-    typical time, O(u) memory beyond K.
-    """
-    indptr, indices, data = K.indptr, K.indices, K.data
-    w = np.ones(K.shape[0]) if weights is None else weights
-
-    def gain(c: int) -> float:
-        lo, hi = indptr[c], indptr[c + 1]
-        idx = indices[lo:hi]
-        return float(np.sum(w[idx] * np.maximum(data[lo:hi] - cover[idx], 0.0)))
-
-    # initial gains, vectorised over all columns
-    col = np.repeat(np.arange(K.shape[0]), np.diff(indptr))
-    contrib = w[indices] * np.maximum(data - cover[indices], 0.0)
-    g0 = np.bincount(col, weights=contrib, minlength=K.shape[0])
-    tie = rng.random(len(eligible))
-    heap = [(-g0[c], t, int(c)) for c, t in zip(eligible, tie, strict=True)]
-    heapq.heapify(heap)
-    picked: list[int] = []
-    gains: list[float] = []
-    while heap and len(picked) < k:
-        neg, t, c = heapq.heappop(heap)
-        fresh = gain(c)
-        if heap and fresh < -heap[0][0] - 1e-12:
-            heapq.heappush(heap, (-fresh, t, c))
-            continue
-        picked.append(c)
-        gains.append(fresh)
-        lo, hi = indptr[c], indptr[c + 1]
-        idx = indices[lo:hi]
-        cover[idx] = np.maximum(cover[idx], data[lo:hi])
-    return picked, gains
-
-
-def select_coverage(ctx: Context) -> Selection:
-    """Kernel-herding coverage (MaxHerding-style): representative *and* diverse.
-
-    Greedily adds the candidate that most increases ``sum_i max_{s} K(x_i, x_s)`` over
-    the universe (labeled rows count as already chosen), with ``K`` a Gaussian kernel on
-    the kNN graph (bandwidth from the data). Costs divide the marginal gain.
-    Time: graph once O(u²·d) (cached), then O(k·deg·log u); memory O(u·knn).
-    """
-    if ctx.vectors is None:
-        return _no_vectors(ctx, "coverage")
-    g = pool_graph(ctx, knn=int(ctx.params.get("knn", COVERAGE_KNN)))
-    K = g.kernel(float(ctx.params.get("sigma_scale", COVERAGE_SIGMA_SCALE)))
-    cover = np.zeros(len(g.rows))
-    if ctx.labeled_rows is not None and len(ctx.labeled_rows):
-        lab = g.positions(ctx.labeled_rows)
-        lab = lab[lab >= 0]
-        if len(lab):
-            cover = np.asarray(K[:, lab].max(axis=1).todense()).ravel()
-    gpos, cpos = _candidate_positions(ctx, g)
-    weights = None
-    chosen, gains = coverage_pick(ctx, g, K, cover, gpos, cpos, weights)
-    pos = _fill(ctx, chosen, "coverage")
-    sc = np.zeros(len(pos))
-    sc[: len(gains)] = gains[: len(pos)]
-    return Selection(
-        rows=ctx.candidates[pos],
-        log={
-            "strategy": "coverage",
-            "reason": "greedy kernel coverage of the pool (kNN graph, Gaussian kernel)",
-            "graph_rows": len(g.rows),
-            "knn": int(g.nbr.shape[1]),
-            "sigma2": g.sigma2,
-            "coverage_gain_first": float(gains[0]) if gains else 0.0,
-            "coverage_gain_last": float(gains[-1]) if gains else 0.0,
-        },
-        scores=sc,
-    )
 
 
 def candidate_typicality(ctx: Context) -> np.ndarray:
@@ -185,7 +66,7 @@ def select_typiclust(ctx: Context) -> Selection:
     O(n log n) for the picks; memory O(n).
     """
     if ctx.vectors is None:
-        return _no_vectors(ctx, "typiclust")
+        return no_vectors(ctx, "typiclust")
     max_clusters = int(ctx.params.get("max_clusters", 5000))
     n_clusters = min(ctx.n_labeled + ctx.k, max_clusters)
     cl = pool_clusters(ctx, n_clusters, name="typiclust")
@@ -198,7 +79,7 @@ def select_typiclust(ctx: Context) -> Selection:
     typ = candidate_typicality(ctx)
     typ = apply_costs(typ, ctx.costs)
     cand_cluster = cl.lookup(ctx.candidates)
-    chosen = _round_robin(ctx, cand_cluster, typ, covered, size, len(cl.centroids))
+    chosen = round_robin(ctx, cand_cluster, typ, covered, size, len(cl.centroids))
     pos = np.asarray(chosen, dtype=np.int64)
     return Selection(
         rows=ctx.candidates[pos],
@@ -209,36 +90,6 @@ def select_typiclust(ctx: Context) -> Selection:
         },
         scores=typ[pos],
     )
-
-
-def _round_robin(
-    ctx: Context,
-    cand_cluster: np.ndarray,
-    value: np.ndarray,
-    covered: np.ndarray,
-    size: np.ndarray,
-    n_clusters: int,
-) -> list[int]:
-    """Visit clusters by (covered asc, size desc); take each one's best remaining
-    candidate by ``value``; repeat until k. O(n log n + k log K)."""
-    order = np.lexsort((-value, cand_cluster))
-    cl_sorted = cand_cluster[order]
-    starts = np.searchsorted(cl_sorted, np.arange(n_clusters))
-    ends = np.searchsorted(cl_sorted, np.arange(n_clusters), side="right")
-    nxt = starts.copy()
-    tie = ctx.rng.random(n_clusters)
-    heap = [(int(covered[c]), -int(size[c]), float(tie[c]), int(c))
-            for c in range(n_clusters) if ends[c] > starts[c]]
-    heapq.heapify(heap)
-    want = min(ctx.k, ctx.n)
-    chosen: list[int] = []
-    while heap and len(chosen) < want:
-        cov, neg_size, t, c = heapq.heappop(heap)
-        chosen.append(int(order[nxt[c]]))
-        nxt[c] += 1
-        if nxt[c] < ends[c]:
-            heapq.heappush(heap, (cov + 1, neg_size, t, c))
-    return chosen
 
 
 def purity_delta(g: Graph, pseudo: np.ndarray, alpha: float = 0.95) -> float:
@@ -264,14 +115,6 @@ def purity_delta(g: Graph, pseudo: np.ndarray, alpha: float = 0.95) -> float:
     return best
 
 
-def _n_classes(ctx: Context) -> int:
-    """Number of classes known from ``classes`` or the labels seen (0 when < 2)."""
-    n = len(ctx.classes) if ctx.classes is not None else 0
-    if ctx.labeled_y is not None and len(ctx.labeled_y):
-        n = max(n, len(np.unique(ctx.labeled_y)))
-    return n if n > 1 else 0
-
-
 def select_probcover(ctx: Context) -> Selection:
     """ProbCover: greedy maximum coverage of δ-balls on the kNN graph.
 
@@ -282,12 +125,14 @@ def select_probcover(ctx: Context) -> Selection:
     and clustering once (cached), then O(k·deg·log u); memory O(u·knn).
     """
     if ctx.vectors is None:
-        return _no_vectors(ctx, "probcover")
+        return no_vectors(ctx, "probcover")
     g = pool_graph(ctx)
     if "delta" in ctx.params:
         delta = float(ctx.params["delta"])
     else:
-        n_pseudo = _n_classes(ctx) or max(2, min(ctx.k, 500))
+        # Fewer than two known classes give no partition to be pure about: use k then.
+        n_known = ctx.n_classes
+        n_pseudo = n_known if n_known > 1 else max(2, min(ctx.k, 500))
         cl = pool_clusters(ctx, n_pseudo, name=f"pseudo_{n_pseudo}")
         pseudo = cl.lookup(g.rows)
         delta = purity_delta(g, pseudo)
@@ -297,13 +142,8 @@ def select_probcover(ctx: Context) -> Selection:
     ok = (jj >= 0) & (jj != ii) & (np.sqrt(g.d2.ravel()) <= delta)
     B = sp.csr_matrix((np.ones(int(ok.sum())), (ii[ok], jj[ok])), shape=(u, u))
     B = (B.maximum(B.T) + sp.identity(u, format="csr")).tocsc()
-    cover = np.zeros(u)
-    if ctx.labeled_rows is not None and len(ctx.labeled_rows):
-        lab = g.positions(ctx.labeled_rows)
-        lab = lab[lab >= 0]
-        if len(lab):
-            cover = np.asarray(B[:, lab].max(axis=1).todense()).ravel()
-    gpos, cpos = _candidate_positions(ctx, g)
+    cover = labeled_cover(ctx, g, B)
+    gpos, cpos = candidate_positions(ctx, g)
     if ctx.costs is not None:
         inv = np.ones(u)
         inv[gpos] = 1.0 / ctx.costs[cpos]
@@ -313,7 +153,7 @@ def select_probcover(ctx: Context) -> Selection:
     to_cand = np.full(u, -1, dtype=np.int64)
     to_cand[gpos] = cpos
     chosen = [int(to_cand[p]) for p in picked]
-    pos = _fill(ctx, chosen, "probcover")
+    pos = fill_random(ctx, chosen)
     return Selection(
         rows=ctx.candidates[pos],
         log={
@@ -333,12 +173,8 @@ def select_density(ctx: Context) -> Selection:
     Uncertainty is ``params["score"]`` (default "margin"); without probs it is the cold
     start. O(n·C) plus the cached graph lookups.
     """
-    from longtail.strategies.cold import cold_start
-
     if ctx.probs is None:
-        sel = cold_start(ctx)
-        sel.log = {"strategy": "density", "fallback": "cold_start (no probs yet)", **sel.log}
-        return sel
+        return fallback(ctx, "density")
     fn = {"margin": S.margin, "entropy": S.entropy,
           "least_confidence": S.least_confidence}[ctx.params.get("score", "margin")]
     info = fn(ctx.probs)
@@ -362,12 +198,10 @@ def typicality(vectors: np.ndarray, knn: int = TYPICALITY_KNN) -> np.ndarray:
     Exact FAISS search: O(n²·d) time, O(n·knn) memory (no n×n matrix). For pools too
     large for that, use a strategy with ``state`` (it samples and caches the graph).
     """
-    from longtail.strategies._pool import _knn
-
     V = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
     if V.ndim != 2:
         raise ValueError(f"vectors must be (n, d), got {V.shape}")
     if len(V) < 2:
         return np.ones(len(V))
-    nbr, d2 = _knn(V, V, min(knn, len(V) - 1), exclude_self=True)
+    nbr, d2 = knn_search(V, V, min(knn, len(V) - 1), exclude_self=True)
     return Graph(rows=np.arange(len(V)), nbr=nbr, d2=d2, sigma2=1.0).typicality()
