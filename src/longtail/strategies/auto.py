@@ -40,6 +40,7 @@ import numpy as np
 
 from longtail.strategies._base import Context, Selection
 from longtail.strategies._pool import DEFAULT_GRAPH_ROWS, pool_cache, pool_clusters, pool_graph
+from longtail.strategies.cold import cold_start
 from longtail.strategies.coverage import COVERAGE_KNN, select_coverage
 from longtail.strategies.diverse import (
     pool_clustering_k,
@@ -225,7 +226,8 @@ def select_auto(ctx: Context) -> Selection:
             reason = f"phase {phase}: highest upper confidence bound on gain per e-fold"
     if ctx.state is not None:
         _build_indexes(ctx, allowed, large)
-    sel = ARMS[arm](ctx)
+    # No model yet: the cold start, which chooses its geometry from the pool.
+    sel = cold_start(ctx) if phase == "cold_start" else ARMS[arm](ctx)
     if mem is not None:
         _remember_predictions(ctx, mem)
     sel.log = {
