@@ -30,11 +30,15 @@ def train(project: ProjectOpt = Path("."),
                    "string (n_estimators=200).")] = None,
           force: Annotated[bool, typer.Option("--force", help="Train even when no label is "
                                               "new since the last model.")] = False,
+          release: Annotated[bool, typer.Option("--release", help="Fit the model to ship on "
+                                                "every label, eval included, with its "
+                                                "accuracy by cross-fitting; kept apart from "
+                                                "the loop's models.")] = False,
           as_json: JsonOpt = False) -> None:
     """Train the learner on the labeled pool samples and score it on the eval set.
 
     With no label new since the last model it trains nothing and says so (exit 0),
-    unless --force.
+    unless --force. With --release, the model to ship instead (see above).
 
     Example: longtail train -p my-project --learner sklearn.ensemble.RandomForestClassifier
     --learner-param n_estimators=200
@@ -49,8 +53,22 @@ def train(project: ProjectOpt = Path("."),
     if force:
         extra["force"] = True
     with open_project(project) as p:
+        if release:
+            extra.pop("force", None)
+            result = p.release(encoder=encoder, **extra)
+            emit(result, as_json, render_release)
+            return
         result = p.train(encoder=encoder, warm_start=not cold, **extra)
     emit(result, as_json, render_train)
+
+
+def render_release(r: dict) -> None:
+    """The release line and its cross-fitted accuracy."""
+    console.print(f"release {r['release_id']}: {r['labels']} labels ({r['pool_labels']} pool, "
+                  f"{r['eval_labels']} eval), {len(r['classes'])} classes, "
+                  f"fit in {r['fit_seconds']} s")
+    m = (r.get("metrics") or {}).get("accuracy")
+    console.print(f"accuracy {fmt_metric(m)} ({r['estimate']})" if m else r["estimate"])
 
 
 def render_train(r: dict) -> None:

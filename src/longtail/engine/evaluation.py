@@ -77,7 +77,7 @@ def current_eval_version(store: Store) -> tuple[int, np.ndarray, np.ndarray] | N
 def score_model(store: Store, settings: Settings, model_meta: dict, X: np.ndarray, y: np.ndarray,
                 eval_set: str) -> dict:
     """Metrics of one saved model on (X, y), recorded under `eval_set`."""
-    model = load_model(store, model_meta)
+    model = load_model(store, model_meta, predict_only=True)
     proba = np.concatenate([model.predict_proba(X[i:i + 65_536]) for i in range(0, len(X), 65_536)])
     pred = np.asarray(model.classes_)[proba.argmax(1)].astype(str)
     result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)
@@ -323,7 +323,7 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
         for meta in models[-4:]:
             if meta["encoder"] != views.encoder_name(store, settings):
                 continue
-            model = load_model(store, meta)
+            model = load_model(store, meta, predict_only=True)
             X = store.vectors(meta["encoder"]).read(rows)
             preds.append(np.asarray(model.classes_)[model.predict_proba(X).argmax(1)])
     try:
@@ -392,7 +392,7 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
 
 def _predict_metrics(store: Store, settings: Settings, meta: dict, X: np.ndarray,
                      y: np.ndarray) -> dict:
-    model = load_model(store, meta)
+    model = load_model(store, meta, predict_only=True)
     proba = np.concatenate([model.predict_proba(X[i:i + 65_536]) for i in range(0, len(X), 65_536)])
     pred = np.asarray(model.classes_)[proba.argmax(1)].astype(str)
     result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)

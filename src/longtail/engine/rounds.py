@@ -68,8 +68,8 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
         store.open_round_rows())
     pending_eval = pending_eval[pending_eval < vs.n_rows]
     latest = store.latest_model()
-    model = (load_model(store, latest) if latest and latest["encoder"] == vs.directory.name
-             else None)
+    model = (load_model(store, latest, predict_only=True)
+             if latest and latest["encoder"] == vs.directory.name else None)
     lab_rows, lab_y = views.labeled(store, "pool")
     lab_keep = lab_rows < vs.n_rows
     lab_rows, lab_y = lab_rows[lab_keep], lab_y[lab_keep]
