@@ -98,3 +98,21 @@ def test_newer_schema_is_refused(tmp_path: Path, catalog_url):
     store.close()
     with pytest.raises(ProjectError, match="upgrade longtail"):
         Store.open(tmp_path / "p")
+
+
+def test_json_values_of_catalogs_made_before_text_columns_read_back(tmp_path):
+    """Version-1 catalogs declared JSON columns, which SQLite gives numeric affinity: the
+    JSON text "1" was stored as the integer 1. Reading it must give 1, not a TypeError."""
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t (v JSON)")
+    con.executemany("INSERT INTO t VALUES (?)",
+                    [("1",), ("0.05",), ('"abc"',), ("null",), ('{"a": [1, 2]}',)])
+    con.commit()
+    con.close()
+    table = Table("t", MetaData(), Column("v", s.JSONText))
+    with create_engine(f"sqlite:///{db}").connect() as conn:
+        values = [v for (v,) in conn.execute(select(table.c.v))]
+    assert values == [1, 0.05, "abc", None, {"a": [1, 2]}]

@@ -76,7 +76,7 @@ def status(store: Any, settings: Settings) -> dict:
         "eval_version": versions[-1]["id"] if versions else None,
         "lift": lift,
         "verdict": lift["verdict"] if lift else
-        "no lift measured yet: label a batch (its control slice) and train",
+        "no lift measured yet: it needs a trained model and 20 or more labeled eval samples",
         "eval_need": need.to_dict(),
         "control": {"share": control_share, "reason": control_reason},
         "warnings": warnings,
