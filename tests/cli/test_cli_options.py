@@ -112,6 +112,17 @@ def test_json_errors_are_one_object_on_stdout(proj, tmp_path):
     assert r.exit_code == 2 and "duplicate id '1'" in json.loads(r.stdout)["error"]["message"]
 
 
+def test_json_usage_errors_are_one_object_too(proj):
+    r = runner.invoke(app, ["query", "-p", proj, "-n", "abc", "--json"])
+    assert r.exit_code == 2
+    error = json.loads(r.stdout)["error"]
+    assert error["type"] == "UsageError" and "'abc' is not an integer" in error["message"]
+    r = runner.invoke(app, ["status", "-p", proj, "--no-such-option", "--json"])
+    assert r.exit_code == 2 and "--no-such-option" in json.loads(r.stdout)["error"]["message"]
+    r = runner.invoke(app, ["status", "-p", proj, "--json"])  # and success still exits 0
+    assert r.exit_code == 0 and json.loads(r.stdout)["samples"] == 200
+
+
 def test_error_messages_are_not_read_as_markup(tmp_path):
     # A file name with brackets is quoted as it is, not swallowed as a style tag.
     (tmp_path / "[red]x.csv").write_text("id,text\n1,a\n1,b\n")

@@ -28,12 +28,16 @@ class _LazyConsole:
         self._stderr = stderr
         self._console = None
 
-    def __getattr__(self, name: str) -> Any:
+    def get(self) -> Any:
+        """The rich Console itself (made now if not yet)."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(stderr=self._stderr)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
 
 
 console: Any = _LazyConsole(stderr=False)
@@ -154,7 +158,7 @@ class Bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                      MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                                      MofNCompleteColumn(), TimeRemainingColumn(), console=err.get(),
                                       transient=True)
             self._progress.__enter__()
             self._task = self._progress.add_task(self.label, total=None)

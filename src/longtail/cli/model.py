@@ -40,8 +40,7 @@ def train(project: ProjectOpt = Path("."),
     With no label new since the last model it trains nothing and says so (exit 0),
     unless --force. With --release, the model to ship instead (see above).
 
-    Example: longtail train -p my-project --learner sklearn.ensemble.RandomForestClassifier
-    --learner-param n_estimators=200
+    Example: longtail train --learner sklearn.tree.DecisionTreeClassifier --learner-param max_depth=8
     """
     extra: dict = {}
     if learner_param:
