@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from longtail.ingest.mapping import column_strings, resolve, vectors_of
 from longtail.ingest.readers import TableSource, file_sha256
 from longtail.learners import make_learner
 from longtail.store import Store
+from longtail.store.repos_versions import ConsensusRepo
 
 Progress = Callable[[int, int | None], None]
 
@@ -246,11 +247,13 @@ class Project:
             raise InputError(f"{where}: {len(unknown)} unknown id(s): {shown}{more}")
         with self.store.tx() as conn:
             current = self.store.current_labels(conn)
+            given = ConsensusRepo(conn).by_annotator()
             events = []
             for ext, lab, who_, sec in records:
                 r = rows_of[ext]
-                if current.get(r) == lab:
+                if (current.get(r) if who_ is None else given.get((r, who_))) == lab:
                     continue
+                given[(r, who_)] = lab
                 current[r] = lab
                 events.append({"row": r, "label": lab, "annotator": who_, "seconds": sec,
                                "source": source})
@@ -602,6 +605,83 @@ class Project:
             runs.append({"seed": seed, **curve})
         return {"strategy": strategy, "batch": batch, "budget": budget, "seeds": seeds,
                 "truth": truth, "pool": int(len(pool)), "eval": int(len(eval_rows)), "runs": runs}
+
+    # -- continuous operation (issue 20): versions, history, consensus, check, run --------
+
+    def versions(self) -> list[dict]:
+        """Every dataset version, oldest first (each round commits one)."""
+        from longtail.engine.versions import list_versions
+
+        return list_versions(self.store)
+
+    def commit_version(self) -> dict:
+        """Record the dataset as it stands as a new version."""
+        from longtail.engine.versions import commit_version
+
+        return commit_version(self.store)
+
+    def version_labels(self, version: int | None = None) -> dict[int, str]:
+        """row -> label of a dataset version (default: as the dataset stands)."""
+        from longtail.engine.versions import version_labels
+
+        return version_labels(self.store, version)[1]
+
+    def export(self, path: str | Path, *, version: int | None = None, format: str | None = None,
+               overwrite: bool = False) -> dict:
+        """Write a version's labeled samples as Parquet, CSV or JSONL."""
+        from longtail.engine.versions import export_version
+
+        return export_version(self.store, path, version=version, fmt=format, overwrite=overwrite)
+
+    def diff(self, a: int, b: int) -> dict:
+        """Labels added, removed and changed from version `a` to version `b`."""
+        from longtail.engine.versions import diff_versions
+
+        return diff_versions(self.store, a, b)
+
+    def history(self) -> list[dict]:
+        """Per round: strategy and parameters, auto's decision, models with their hashes,
+        metrics and timings."""
+        from longtail.engine.history import run_history
+
+        return run_history(self.store)
+
+    def round_model(self, round_id: int) -> Any:
+        """The model trained on round `round_id`'s labels, loaded back."""
+        from longtail.engine.history import load_round_model
+
+        return load_round_model(self.store, round_id)
+
+    def consensus(self) -> dict:
+        """The consensus policy that gives each sample its current label."""
+        from longtail.engine.consensus import get_policy
+
+        return get_policy(self.store)
+
+    def set_consensus(self, policy: str, annotators: Sequence[str] | None = None) -> dict:
+        """Change the consensus policy (latest, majority, trusted): a new dataset version."""
+        from longtail.engine.consensus import set_policy
+
+        return set_policy(self.store, policy, annotators)
+
+    def annotators(self, *, bootstrap: int = 1000, seed: int | None = None) -> dict:
+        """Labels, seconds and agreement per annotator, with bootstrap intervals."""
+        from longtail.engine.consensus import annotator_report
+
+        return annotator_report(self.store, bootstrap=bootstrap,
+                                seed=self.settings["seed"] if seed is None else seed)
+
+    def check(self) -> dict:
+        """Integrity: catalog, vector counts against the catalog, model files' hashes."""
+        from longtail.engine.integrity import check
+
+        return check(self.store)
+
+    def run(self, watch: str | Path, **options: Any) -> dict:
+        """The loop unattended: ingest, import, retrain, query, until a stopping rule fires."""
+        from longtail.engine.automation import run
+
+        return run(self, watch, **options)
 
 
 def export_batch(path: str | Path, batch: list[tuple], kinds: list[str], round_id: int) -> None:

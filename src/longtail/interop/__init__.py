@@ -1,0 +1,1 @@
+"""Files longtail writes for other tools: a dataset version as Parquet, CSV or JSONL."""
