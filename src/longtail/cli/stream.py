@@ -118,11 +118,11 @@ def history(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
         return "-" if not a else f"{a['value']:.3f}"
 
     emit(result, as_json, lambda rs: _table(
-        "rounds", ["round", "created", "strategy", "arm", "size", "version", "picked by",
-                   "trained", "sha256", "accuracy", "fit s"],
-        [[r["round"], r["created_at"], r["strategy"], r["arm"], r["size"], r["dataset_version"],
+        "rounds", ["round", "strategy", "arm", "size", "version", "picked by", "trained",
+                   "sha256", "accuracy", "fit s"],
+        [[r["round"], r["strategy"], r["arm"], r["size"], r["dataset_version"],
           (r["picked_by"] or {}).get("id"), (r["trained"] or {}).get("id"),
-          ((r["trained"] or {}).get("sha256") or "-")[:12], acc(r["trained"]),
+          ((r["trained"] or {}).get("sha256") or "-")[:8], acc(r["trained"]),
           (r["trained"] or {}).get("fit_seconds")] for r in rs]))
 
 
