@@ -69,3 +69,24 @@ def test_cli_history_json(looped):
     assert [x["round"] for x in rounds] == [q1.round_id, q2.round_id]
     r = runner.invoke(app, ["history", "-p", str(p.path)])
     assert r.exit_code == 0 and "rounds" in r.stdout
+
+
+def test_any_rounds_model_loads_back_checked_against_its_hash(looped, tmp_path):
+    import numpy as np
+
+    p, q1, q2 = looped
+    _label_round(p, tmp_path, q2, "r2.csv")
+    p.train()
+    X = p.vectors().read(np.arange(10))
+    for q in (q1, q2):
+        meta = p.history()[q.round_id - 1]["trained"]
+        want = p.model(meta["id"]).predict_proba(X)
+        assert np.allclose(p.model(round=q.round_id).predict_proba(X), want)
+    assert not np.allclose(p.model(round=q1.round_id).predict_proba(X),
+                           p.model(round=q2.round_id).predict_proba(X))
+    path = p.path / p.history()[0]["trained"]["path"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ProjectError, match="does not match the hash"):
+        p.model(round=q1.round_id)

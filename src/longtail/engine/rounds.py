@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.crashpoints import crashpoint
 from longtail.engine import views
 from longtail.engine.models import load_model
 from longtail.engine.records import HistoryEntry, QueryResult, RoundLog
@@ -104,6 +105,7 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
         round_id = store.add_round(
             conn, strategy, {"budget": budget, "config": config, "seed": seed},
             len(lab_rows), record, items, latest["id"] if latest else None)
+    crashpoint("round:after_commit")
     _save_strategy_state(store, vs, state)
     batch = [b for chunk in store.iter_samples(plan.rows) for b in chunk]
     result = QueryResult(round_id, [int(r) for r in plan.rows], [b[1] for b in batch],
