@@ -44,7 +44,8 @@ PHASES: dict[str, tuple[list[str], list[str], bool]] = {
                ["ingest:in_tx", "ingest:after_commit"], True),
     "labels": (["import-labels", "{labels_c}", "--annotator", "who"], ["labels:in_tx"], True),
     "train": (["train"], ["train:model_file_written", "train:after_commit"], True),
-    "round": (["query", "-n", "20", "--strategy", "random"], ["round:in_tx"], False),
+    "round": (["query", "-n", "20", "--strategy", "random"], ["round:in_tx", "round:after_commit"],
+              False),
     "version": (["versions", "--commit"], ["version:in_tx"], False),
 }
 SIZES = {"smoke": {"trials": 12, "per_point": 1, "pool": 300},
