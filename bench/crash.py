@@ -210,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     size = SIZES[args.size]
-    started = now_iso()
+    # The header (git commit and dirtiness) is taken before the trials: the code that ran.
+    head = header("crash", f"synthetic {size['pool']} x {DIM}, 3 classes",
+                  {"size": args.size, "seed": args.seed, "phases": sorted(PHASES),
+                   "per_point": size["per_point"]}, now_iso())
     rnd = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="longtail-crash-") as tmp:
         root = Path(tmp)
@@ -236,9 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"trial {i + 1}/{len(plan)} {phase} {point or f'random {delay:.2f}s'}: "
                   f"{rec['state']}, rerun {'ok' if rec['rerun_ok'] else 'FAILED'}", flush=True)
     result = {
-        **header("crash", f"synthetic {size['pool']} x {DIM}, 3 classes",
-                 {"size": args.size, "seed": args.seed, "phases": sorted(PHASES),
-                  "per_point": size["per_point"]}, started),
+        **head,
         "trials": len(runs),
         "killed": sum(r["killed"] for r in runs),
         "lost_labels": sum(r["lost_labels"] for r in runs),

@@ -62,4 +62,6 @@ def test_sigkill_at_a_hooked_point(prepared, phase, point):
                       point, None)
     assert rec["killed"], rec
     assert rec["lost_labels"] == 0 and rec["check_ok"] and not rec["half_write"], rec
-    assert rec["reran"] and rec["rerun_ok"], rec
+    # A command killed after its commit (query's export still to write) is not re-run
+    # when its effect is complete; an idempotent one is re-run anyway.
+    assert rec["rerun_ok"] and (rec["reran"] or rec["state"] == "after"), rec
