@@ -304,4 +304,4 @@ class Project:
         """The loop unattended: ingest, import, retrain, query, until a stopping rule fires."""
         from longtail.engine.automation import run
 
-        return run(self, watch, **options)
+        return run(self.store, watch, **options)
