@@ -7,15 +7,15 @@ Then it checks, against the project before the command and after an uninterrupte
 run of it:
 
 - lost_labels: label events acknowledged before the command that are gone or changed;
-- visible_half_writes: the project is neither as before nor as after the command
-  (samples, valid vectors, label events, rounds and items, models, dataset versions),
-  or `longtail check` fails;
+- visible_half_writes: a unit the command writes in one transaction (an ingest batch
+  with its vectors, label events, rounds with their items, models, dataset versions) is
+  neither as before nor as after the command, or `longtail check` fails;
 - failed_reruns: running the command again (when its effect is not visible yet, or
   always for the idempotent ones) fails or ends anywhere but the uninterrupted result.
 
     python bench/crash.py --size smoke|full [--out PATH]
 
-Smoke: 12 trials (every hooked point once, the rest random). Full: 5 per hooked phase
+Smoke: 12 trials (every hooked point once, the rest random). Full: 5 per hooked point
 and the rest at random times, 60 or more in all.
 """
 
@@ -47,9 +47,14 @@ PHASES: dict[str, tuple[list[str], list[str], bool]] = {
     "round": (["query", "-n", "20", "--strategy", "random"], ["round:in_tx", "round:after_commit"],
               False),
     "version": (["versions", "--commit"], ["version:in_tx"], False),
+    # `longtail run --once` over the project's inbox (pool B in data/, labels C in
+    # labels/): killed after its 1st, 2nd or 3rd step (ingest, labels, train, batch)
+    "run": (["run", "{project}/inbox", "--once", "--batch", "20", "--retrain-every", "10",
+             "--vector-prefix", "v", "--text", "text"],
+            ["run:step@1", "run:step@2", "run:step@3"], True),
 }
 SIZES = {"smoke": {"trials": 12, "per_point": 1, "pool": 300},
-         "full": {"trials": 60, "per_point": 5, "pool": 2000}}
+         "full": {"trials": 70, "per_point": 5, "pool": 2000}}
 DIM = 8
 
 
@@ -123,8 +128,13 @@ def content(project: Path) -> dict:
     return out
 
 
-def _primary(c: dict) -> dict:
-    return {k: v for k, v in c.items() if k != "metrics"}
+def parts(c: dict) -> dict:
+    """The units a command writes whole, each in one transaction: an ingest batch
+    (samples with their vectors), label events, rounds with their items, models,
+    dataset versions. Metrics are left out: derived, a re-run of `train` completes them."""
+    return {"batch": (c["samples"], [(k, v) for k, v in sorted(c.items()) if k.startswith("vectors:")]),
+            "labels": c["labels"], "rounds": (c["rounds"], c["items"]),
+            "models": (c["models"], c["models_classes"]), "versions": c["versions"]}
 
 
 def check_ok(project: Path) -> bool:
@@ -169,15 +179,24 @@ def prepare(root: Path, n: int, seed: int = 0) -> tuple[Path, dict[str, Path]]:
     # labels C: 30 new samples and 10 second opinions
     files["labels_c"] = labels(root / "l3.csv", rest[:30] + cands[:10], truth, "bob")
     p.close()
+    for sub, f in (("data", files["pool_b"]), ("labels", files["labels_c"])):
+        (base / "inbox" / sub).mkdir(parents=True)
+        shutil.copy(f, base / "inbox" / sub / f.name)
     return base, files
+
+
+def command(phase: str, files: dict[str, Path], project: Path) -> list[str]:
+    """The phase's CLI arguments for `project`."""
+    values = {**{k: str(v) for k, v in files.items()}, "project": str(project)}
+    return [a.format(**values) for a in PHASES[phase][0]]
 
 
 def trial(base: Path, work: Path, phase: str, files: dict[str, Path], reference: dict,
           before: dict, point: str | None, kill_after: float | None) -> dict:
     """One SIGKILL trial on a copy of `base`: its record."""
-    args, _, idempotent = PHASES[phase]
-    args = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
+    idempotent = PHASES[phase][2]
     proj = work / "p"
+    args = command(phase, files, proj)
     shutil.rmtree(proj, ignore_errors=True)
     shutil.copytree(base, proj)
     rc, seconds = cli(proj, args, crash_at=point, kill_after=kill_after)
@@ -185,11 +204,12 @@ def trial(base: Path, work: Path, phase: str, files: dict[str, Path], reference:
     after = content(proj)
     acknowledged = before["labels"]
     lost = sum(1 for e in acknowledged if e not in set(after["labels"]))
-    # Metrics are derived (a re-run of `train` completes them), so they decide the
-    # re-run's result, not whether the kill left a half-written state.
-    primary = {k: v for k, v in after.items() if k != "metrics"}
-    state = ("before" if primary == _primary(before) else
-             "after" if primary == _primary(reference) else "half")
+    # Each unit must be as before or as after the command: a multi-step command (`run`)
+    # killed between steps leaves some units written ("partial"), none half-written.
+    got, was, will = parts(after), parts(before), parts(reference)
+    half = [k for k in got if got[k] != was[k] and got[k] != will[k]]
+    state = ("half" if half else "before" if got == was else "after" if got == will
+             else "partial")
     whole = check_ok(proj)
     rerun_ok = True
     reran = after != reference or idempotent
@@ -199,7 +219,7 @@ def trial(base: Path, work: Path, phase: str, files: dict[str, Path], reference:
     return {"phase": phase, "hooked": point is not None, "point": point,
             "kill_after_s": None if kill_after is None else round(kill_after, 3),
             "killed": killed, "seconds": round(seconds, 3), "state": state,
-            "lost_labels": lost, "half_write": state == "half" or not whole,
+            "lost_labels": lost, "half_write": bool(half) or not whole, "half_units": half,
             "check_ok": whole, "reran": reran, "rerun_ok": rerun_ok}
 
 
@@ -220,11 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         base, files = prepare(root, size["pool"], args.seed)
         before = content(base)
         references, durations = {}, {}
-        for phase, (cmd, _, _) in PHASES.items():
+        for phase in PHASES:
             ref = root / f"ref-{phase}"
             shutil.copytree(base, ref)
-            cmd = [a.format(**{k: str(v) for k, v in files.items()}) for a in cmd]
-            _, durations[phase] = cli(ref, cmd)
+            _, durations[phase] = cli(ref, command(phase, files, ref))
             references[phase] = content(ref)
         plan: list[tuple[str, str | None]] = [
             (phase, point) for phase, (_, points, _) in PHASES.items()

@@ -54,8 +54,7 @@ def test_sigkill_at_a_hooked_point(prepared, phase, point):
     ref = root / f"ref-{phase}"
     if not ref.exists():
         shutil.copytree(base, ref)
-        args = [a.format(**{k: str(v) for k, v in files.items()}) for a in crash.PHASES[phase][0]]
-        assert crash.cli(ref, args)[0] == 0
+        assert crash.cli(ref, crash.command(phase, files, ref))[0] == 0
     reference = crash.content(ref)
     assert reference != before  # the command does change the project
     rec = crash.trial(base, root / point.replace(":", "_"), phase, files, reference, before,
