@@ -131,6 +131,6 @@ def test_cli_run_once(inbox):
     r = runner.invoke(app, ["run", str(box), "-p", str(p.path), "--once", "--batch", "20",
                             "--vector-prefix", "v", "--text", "text"])
     assert r.exit_code == 0, r.output
-    assert "1 passes" in r.stdout and (box / "batches" / "round-0001.csv").exists()
+    assert "pass limit reached (1)" in r.stdout and (box / "batches" / "round-0001.csv").exists()
     r = runner.invoke(app, ["run", str(box), "-p", str(p.path), "--once", "--batch", "0"])
     assert r.exit_code == 2

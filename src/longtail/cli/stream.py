@@ -254,4 +254,4 @@ def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and
                        on_event=None if as_json else (lambda m: err.print(m, markup=False,
                                                                           highlight=False)))
     emit(result, as_json, lambda r: console.print(
-        f"stopped: {r['stopped']} after {r['passes']} passes ({len(r['events'])} steps)"))
+        f"stopped after {r['passes']} pass(es), {len(r['events'])} step(s): {r['stopped']}"))

@@ -161,7 +161,7 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
                 note("batch", round=q.round_id, size=len(q.rows),
                      file=f"round-{q.round_id:04d}.csv")
         if max_passes is not None and passes >= max_passes:
-            stopped = f"{passes} passes done"
+            stopped = f"pass limit reached ({passes})"
             break
         sleep(poll)
     return {"stopped": stopped, "passes": passes, "events": events}
