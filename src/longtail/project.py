@@ -300,6 +300,14 @@ class Project:
 
         return check(self.store)
 
+    def duplicates(self, *, threshold: float = 0.98, encoder: str | None = None,
+                   near: bool = True) -> dict:
+        """Groups of exact duplicates (content hash) and near-duplicates (cosine >= threshold)."""
+        from longtail.engine.duplicates import duplicates
+
+        return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
+                          near=near)
+
     def run(self, watch: str | Path, **options: Any) -> dict:
         """The loop unattended: ingest, import, retrain, query, until a stopping rule fires."""
         from longtail.engine.automation import run

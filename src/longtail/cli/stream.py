@@ -223,6 +223,38 @@ def check(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
 
 @app.command()
 @handled
+def duplicates(project: ProjectOpt = Path("."),
+               threshold: Annotated[float, typer.Option(help="Cosine similarity from which two "
+                                                        "samples are near-duplicates.")] = 0.98,
+               encoder: Annotated[str | None, typer.Option(help="Vector set (default: the "
+                                                           "project's).")] = None,
+               exact_only: Annotated[bool, typer.Option("--exact-only", help="Only samples with "
+                                                        "the same content.")] = False,
+               show: Annotated[int, typer.Option(help="Groups listed per kind.")] = 10,
+               as_json: JsonOpt = False) -> None:
+    """List groups of exact duplicates and near-duplicates (FAISS on the vectors).
+
+    Example: longtail duplicates -p my-project --threshold 0.97
+    """
+    with open_project(project) as p:
+        result = p.duplicates(threshold=threshold, encoder=encoder, near=not exact_only)
+
+    def render(r: dict) -> None:
+        c = r["counts"]
+        console.print(f"{c['exact_groups']} groups of exact duplicates; {c['near_groups']} groups "
+                      f"of near-duplicates ({c['near_rows']} samples, {c['near_with_labeled']} "
+                      f"groups with a labeled sample) at cosine >= {r['threshold']:g}")
+        for kind in ("exact", "near"):
+            for g in r[kind][:show]:
+                console.print(f"  {kind}: " + ", ".join(
+                    e["id"] + (f" ({e['label']})" if e["label"] else "") for e in g),
+                    markup=False, highlight=False)
+
+    emit(result, as_json, render)
+
+
+@app.command()
+@handled
 def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and label files.")],
         project: ProjectOpt = Path("."),
         batch: Annotated[int, typer.Option(help="Samples per batch to label.")] = 100,

@@ -189,6 +189,22 @@ class DatasetVersionsRepo(_Repo):
         return ConsensusRepo(self.conn).labels(version["max_event_id"], version["policy"])
 
 
+class DuplicatesRepo(_Repo):
+    """Samples sharing a content hash."""
+
+    def exact_groups(self) -> list[list[int]]:
+        """Rows of each content hash held by two or more samples, by first row."""
+        sm = s.samples
+        dup = (select(sm.c.content_hash).group_by(sm.c.content_hash)
+               .having(func.count() > 1).subquery())
+        q = (select(sm.c.content_hash, sm.c.row).join(dup, sm.c.content_hash == dup.c.content_hash)
+             .order_by(sm.c.row))
+        groups: dict[str, list[int]] = {}
+        for h, row in self.conn.execute(q):
+            groups.setdefault(h, []).append(int(row))
+        return sorted(groups.values(), key=lambda g: g[0])
+
+
 class IntegrityRepo(_Repo):
     """The catalog's own consistency checks."""
 
