@@ -48,6 +48,7 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
         raise InputError(f"--budget must be a positive number of samples, got {budget}")
     if out is not None:
         _check_out(Path(out), overwrite)
+    t0 = time.perf_counter()
     vs = views.vectors(store, settings, encoder, complete=False)
     warnings: list[str] = []
     missing = views.unembedded(store, vs)
@@ -100,7 +101,8 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     # The labels that existed before this round: the lift estimator trains on them.
     log.annotations_before = store.max_annotation_id()
     log.warnings = warnings
-    record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {})}
+    record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
+              "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     with store.tx() as conn:
         round_id = store.add_round(
             conn, strategy, {"budget": budget, "config": config, "seed": seed},
