@@ -108,6 +108,7 @@ def test_a_missing_folder_is_an_input_error(tmp_path, project):
         project.run(tmp_path / "nope", max_passes=1)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_uninterrupted_result(inbox, tmp_path):
     p, box, truth, _ = inbox
     p.close()
