@@ -74,3 +74,10 @@ def test_cli_check_exit_codes(loaded, tmp_path):
     (p.path / p.store.models()[-1]["path"]).write_bytes(b"not a model")
     r = runner.invoke(app, ["check", "-p", str(p.path)])
     assert r.exit_code == 1 and "FAIL" in r.stdout
+
+
+def test_a_model_file_without_its_row_is_a_note(loaded, tmp_path):
+    p = _trained(loaded, tmp_path)
+    (p.path / "models" / "000099.npz").write_bytes(b"left by a killed train")
+    r = p.check()
+    assert r["ok"] and any("000099.npz" in n for n in r["notes"])

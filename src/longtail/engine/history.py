@@ -9,24 +9,12 @@ the round's batch is the one recorded on the round (none for a cold start).
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import Any
 
 from longtail.errors import InputError, ProjectError
+from longtail.store.repos_versions import file_sha256
 
 TIMING_KEYS = ("seconds", "select_seconds", "score_seconds", "index_seconds", "load_seconds")
-
-
-def file_sha256(path: Path) -> str | None:
-    """SHA-256 of a file's bytes, or None when the file is missing."""
-    if not path.exists():
-        return None
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for piece in iter(lambda: f.read(1 << 20), b""):
-            h.update(piece)
-    return h.hexdigest()
 
 
 def _model_record(store: Any, m: dict | None, metrics: list[dict]) -> dict | None:

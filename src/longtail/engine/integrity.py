@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from longtail.engine.history import file_sha256
+from longtail.store.repos_versions import file_sha256, orphan_model_files
 
 
 def check(store: Any) -> dict:
@@ -82,12 +82,8 @@ def check(store: Any) -> dict:
     add("models", not bad_models, "; ".join(bad_models) or
         f"{len(models)} model files" + (f" ({unhashed} saved before hashes were recorded)"
                                         if unhashed else " match their hashes"))
-    known = {m["path"] for m in models}
-    models_dir = store.root / "models"
-    if models_dir.exists():
-        orphans = sorted(p.name for p in models_dir.glob("*.npz")
-                         if p.relative_to(store.root).as_posix() not in known)
-        if orphans:
-            notes.append(f"model files no catalog row points to: {', '.join(orphans[:5])} "
-                         "(a killed train; harmless)")
+    orphans = orphan_model_files(store.root, {m["path"] for m in models})
+    if orphans:
+        notes.append(f"model files no catalog row points to: {', '.join(orphans[:5])} "
+                     "(a killed train; harmless)")
     return {"ok": all(c["ok"] for c in checks), "checks": checks, "notes": notes}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, inspect, select, text
@@ -187,6 +188,27 @@ class DatasetVersionsRepo(_Repo):
     def labels(self, version: dict) -> dict[int, str]:
         """row -> label of a version: its events replayed under its policy."""
         return ConsensusRepo(self.conn).labels(version["max_event_id"], version["policy"])
+
+
+def file_sha256(path: Path) -> str | None:
+    """SHA-256 of a file's bytes (read in 1 MiB pieces), or None when it is missing."""
+    if not path.exists():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for piece in iter(lambda: f.read(1 << 20), b""):
+            h.update(piece)
+    return h.hexdigest()
+
+
+def orphan_model_files(root: Path, known: set[str]) -> list[str]:
+    """Names of model files under `root/models` that no catalog row (`known` paths,
+    relative to `root`) points to: what a train killed before its commit leaves."""
+    models = Path(root) / "models"
+    if not models.exists():
+        return []
+    return sorted(p.name for p in models.glob("*.npz")
+                  if p.relative_to(root).as_posix() not in known)
 
 
 class DuplicatesRepo(_Repo):
