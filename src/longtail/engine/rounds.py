@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.crashpoints import crashpoint
 from longtail.engine import views
 from longtail.engine.models import load_model
 from longtail.engine.records import HistoryEntry, QueryResult, RoundLog
@@ -47,6 +48,7 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
         raise InputError(f"--budget must be a positive number of samples, got {budget}")
     if out is not None:
         _check_out(Path(out), overwrite)
+    t0 = time.perf_counter()
     vs = views.vectors(store, settings, encoder, complete=False)
     warnings: list[str] = []
     missing = views.unembedded(store, vs)
@@ -103,11 +105,13 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     log.annotations_before = store.max_annotation_id()
     log.warnings = warnings
     log.split = split
-    record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {})}
+    record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
+              "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     with store.tx() as conn:
         round_id = store.add_round(
             conn, strategy, {"budget": budget, "config": config, "seed": seed},
             len(lab_rows), record, items, latest["id"] if latest else None)
+    crashpoint("round:after_commit")
     _save_strategy_state(store, vs, state)
     batch = [b for chunk in store.iter_samples(plan.rows) for b in chunk]
     result = QueryResult(round_id, [int(r) for r in plan.rows], [b[1] for b in batch],

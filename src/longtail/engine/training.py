@@ -38,9 +38,13 @@ def train(store: Any, settings: Settings, *, encoder: str | None = None,
         same = (latest["encoder"] == vs.directory.name and model_spec(store, latest) == spec
                 and _fingerprint_of(store, latest) == fingerprint)
         if same:
-            return {"skipped": True, "model_id": latest["id"], "labels": int(len(rows)),
-                    "reason": f"nothing new to train on (model {latest['id']}); "
-                              "--force trains anyway"}
+            skipped = {"skipped": True, "model_id": latest["id"], "labels": int(len(rows)),
+                       "reason": f"nothing new to train on (model {latest['id']}); "
+                                 "--force trains anyway"}
+            if not any(m["model_id"] == latest["id"] for m in store.metrics()):
+                # A train killed between its model's commit and its scoring: finish it.
+                return _score(store, settings, latest["id"], skipped)
+            return skipped
     from longtail.learners.persist import warm_starts
 
     model = None
@@ -61,6 +65,11 @@ def train(store: Any, settings: Settings, *, encoder: str | None = None,
     report: dict[str, Any] = {"model_id": model_id, "labels": int(len(rows)),
                               "classes": int(len(model.classes_)), "learner": spec["learner"],
                               "fit_seconds": round(fit_seconds, 4)}
+    return _score(store, settings, model_id, report)
+
+
+def _score(store: Any, settings: Settings, model_id: int, report: dict[str, Any]) -> dict:
+    """Score the model on the managed eval set and update lift and stopping."""
     from longtail.engine import evaluation
 
     ev = evaluation.evaluate(store, settings, model_id=model_id)

@@ -28,10 +28,12 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
+from longtail.crashpoints import crashpoint
 from longtail.errors import ProjectError
 from longtail.store import repos as r
 from longtail.store import schema as s
 from longtail.store.repos import now  # noqa: F401  (kept importable from here)
+from longtail.store.repos_versions import migrate_3
 from longtail.store.uow import UnitOfWork
 from longtail.store.vectors import VectorSet
 
@@ -55,7 +57,7 @@ def _migrate_2(conn: Connection) -> None:
 
 
 # version -> function(conn) upgrading the catalog from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: migrate_3}
 
 
 def _engine(url: str | URL) -> Engine:
@@ -405,7 +407,10 @@ class Store:
                    arrays: dict[str, np.ndarray], fit_seconds: float, meta: dict | None = None
                    ) -> int:
         with self.unit_of_work() as uow:
-            return uow.models.add(learner_name, encoder, n_labels, classes, arrays, fit_seconds, meta)
+            model_id = uow.models.add(learner_name, encoder, n_labels, classes, arrays,
+                                      fit_seconds, meta)
+        crashpoint("train:after_commit")
+        return model_id
 
     def latest_model(self) -> dict | None:
         with self._read() as uow:

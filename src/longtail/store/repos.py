@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import DataError
 
+from longtail.crashpoints import crashpoint
 from longtail.errors import InputError, ProjectError
 from longtail.store import schema as s
 
@@ -261,10 +262,17 @@ class LabelsRepo(_Repo):
                          **e, "kind": kind, "label": "" if label is None else label})
         if rows:
             self.conn.execute(sa_insert(s.annotations), rows)
+        crashpoint("labels:in_tx")
         return len(rows)
 
     def current(self) -> dict[int, str]:
-        """row -> label of its latest 'label' event (human, import or oracle), by row."""
+        """row -> label of its latest 'label' event (human, import or oracle), by row;
+        under another consensus policy (majority, trusted), the label it resolves to."""
+        from longtail.store.repos_versions import ConsensusRepo
+
+        consensus = ConsensusRepo(self.conn)
+        if consensus.policy()["policy"] != "latest":
+            return consensus.labels()
         a = s.annotations
         latest = (select(a.c.row, func.max(a.c.id).label("id")).where(a.c.kind == "label")
                   .group_by(a.c.row).subquery())
@@ -318,6 +326,11 @@ class RoundsRepo(_Repo):
             self.conn.execute(sa_insert(s.round_items), [
                 {"round_id": round_id, "row": int(r), "position": int(p), "kind": k}
                 for r, p, k in items])
+        crashpoint("round:in_tx")
+        # Every round commits a dataset version in its own transaction (issue 20).
+        from longtail.store.repos_versions import DatasetVersionsRepo
+
+        DatasetVersionsRepo(self.conn).commit("round", round_id)
         return round_id
 
     def get(self, round_id: int) -> dict | None:
@@ -409,11 +422,13 @@ class ModelsRepo(_Repo):
         try:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
+            sha256 = _sha256_file(tmp)  # `longtail check` compares the file against it
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+        crashpoint("train:model_file_written")
         self.conn.execute(s.models.update().where(s.models.c.id == model_id).values(
-            path=path.relative_to(self.root).as_posix()))
+            path=path.relative_to(self.root).as_posix(), meta={**(meta or {}), "sha256": sha256}))
         return model_id
 
     def get(self, model_id: int) -> dict | None:
@@ -431,6 +446,17 @@ class ModelsRepo(_Repo):
     def arrays(self, meta: dict) -> dict[str, np.ndarray]:
         """The arrays saved with the model row `meta` (a dict from `latest`/`list`)."""
         return load_model_arrays(self.root, meta)
+
+
+def _sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB pieces."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for piece in iter(lambda: f.read(1 << 20), b""):
+            h.update(piece)
+    return h.hexdigest()
 
 
 def load_model_arrays(root: Path, meta: dict) -> dict[str, np.ndarray]:

@@ -34,6 +34,7 @@ from longtail.store.repos import (
     SettingsRepo,
     VectorSetsRepo,
 )
+from longtail.store.repos_versions import ConsensusRepo, DatasetVersionsRepo
 
 
 class UnitOfWork:
@@ -54,6 +55,7 @@ class UnitOfWork:
         self.metrics = MetricsRepo(conn)
         self.eval_versions = EvalVersionsRepo(conn)
         self.vectors = VectorSetsRepo(conn)
+        self.versions, self.consensus = DatasetVersionsRepo(conn), ConsensusRepo(conn)  # issue 20
 
     @property
     def dialect(self) -> str:
