@@ -26,6 +26,7 @@ from longtail.store.repos import (
     SettingsRepo,
     VectorSetsRepo,
 )
+from longtail.store.repos_service import LeasesRepo, UsersRepo
 
 
 class UnitOfWork:
@@ -46,6 +47,8 @@ class UnitOfWork:
         self.metrics = MetricsRepo(conn)
         self.eval_versions = EvalVersionsRepo(conn)
         self.vectors = VectorSetsRepo(conn)
+        self.users = UsersRepo(conn)
+        self.leases = LeasesRepo(conn)
 
     @property
     def dialect(self) -> str:

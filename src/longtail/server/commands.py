@@ -1,0 +1,135 @@
+"""CLI commands of the service: `longtail users add|list|token|remove` and `longtail
+serve`. Registered on the main app by importing this module (longtail.cli); like the
+other command modules it imports what a command uses inside the command."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from longtail.cli._app import app
+from longtail.cli._ui import JsonOpt, ProjectOpt, at_least, console, emit, handled
+
+users_app = typer.Typer(no_args_is_help=True, help="Users of `longtail serve` and their "
+                        "bearer tokens.\n\nExample: longtail users add alice --role annotator")
+app.add_typer(users_app, name="users")
+
+
+@contextlib.contextmanager
+def _store(project: Path):
+    from longtail.store import Store
+
+    store = Store.open(project)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@users_app.command("add")
+@handled
+def users_add(name: Annotated[str, typer.Argument(help="User name (letters, digits, . _ @ + -).")],
+              role: Annotated[str, typer.Option(help="admin or annotator.")] = "annotator",
+              project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Add a user and print their token, once (only its hash is kept).
+
+    Example: longtail users add alice --role annotator -p my-project
+    """
+    from longtail.engine import users
+
+    with _store(project) as store:
+        user, token = users.add_user(store, name, role)
+    out = {"name": user.name, "role": user.role, "token": token}
+    emit(out, as_json, lambda r: console.print(
+        f"user {r['name']} ({r['role']}); token, shown this once:\n{r['token']}", highlight=False))
+
+
+@users_app.command("token")
+@handled
+def users_token(name: Annotated[str, typer.Argument(help="User name.")],
+                project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Give a user a new token (the old one stops working) and print it, once.
+
+    Example: longtail users token alice -p my-project
+    """
+    from longtail.engine import users
+
+    with _store(project) as store:
+        token = users.new_token(store, name)
+    emit({"name": name, "token": token}, as_json,
+         lambda r: console.print(f"new token for {r['name']}, shown this once:\n{r['token']}",
+                                 highlight=False))
+
+
+@users_app.command("list")
+@handled
+def users_list(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """List users and roles (tokens are never shown again).
+
+    Example: longtail users list -p my-project
+    """
+    from longtail.engine import users
+
+    with _store(project) as store:
+        rows = users.list_users(store)
+
+    def render(rs: list[dict]) -> None:
+        for u in rs:
+            console.print(f"{u['name']}\t{u['role']}\t{u['created_at']}", highlight=False)
+
+    emit(rows, as_json, render)
+
+
+@users_app.command("remove")
+@handled
+def users_remove(name: Annotated[str, typer.Argument(help="User name.")],
+                 project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Remove a user: their token stops working, their leases return to the queue, their
+    labels stay.
+
+    Example: longtail users remove alice -p my-project
+    """
+    from longtail.engine import users
+
+    with _store(project) as store:
+        users.remove_user(store, name)
+    emit({"removed": name}, as_json, lambda r: console.print(f"removed {r['removed']}"))
+
+
+@app.command()
+@handled
+def serve(project: ProjectOpt = Path("."),
+          host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+          lease_ttl: Annotated[float, typer.Option(help="Seconds a leased task stays "
+                                                   "reserved before it returns to the queue.")] = 600.0,
+          overlap: Annotated[int, typer.Option(help="Answers each task needs, from different "
+                                               "annotators (1 or more).")] = 1,
+          max_body: Annotated[int, typer.Option(help="Largest request body in bytes.")] = 65536,
+          log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info") -> None:
+    """Serve the project: the annotators' API and labeling page, the admin API and
+    dashboard (OpenAPI at /docs).
+
+    Example: longtail serve -p my-project --host 0.0.0.0 --port 8000 --overlap 2
+    """
+    at_least("--lease-ttl", lease_ttl, 1)
+    at_least("--overlap", overlap, 1)
+    at_least("--port", port, 1)
+    import logging
+
+    import uvicorn
+
+    from longtail.server.app import create_app
+    from longtail.server.settings import ServerSettings
+
+    settings = ServerSettings(lease_ttl=lease_ttl, overlap=overlap, max_body=max_body)
+    api = create_app(project, settings)
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    console.print(f"longtail serving {project} on http://{host}:{port} (labeling page /label, "
+                  f"dashboard /dashboard, API /docs)", highlight=False)
+    # uvicorn's own access log prints query strings; ours prints paths only.
+    uvicorn.run(api, host=host, port=port, log_level=log_level, access_log=False)
