@@ -223,7 +223,17 @@ def fashion_mnist(size: str, root: Path = FASHION_DIR, cache_dir: Path = RESULTS
         f"no whitening{note}")
 
 
-LOADERS = {"banking77": banking77, "digits": digits, "fashion_mnist": fashion_mnist}
+def fashion_mnist_whitened(size: str) -> tuple[Data, str]:
+    """Fashion-MNIST PCA 64 *whitened* (each component scaled to unit variance on the
+    pool): the geometry issue 18 reports the cold start failing on (not unit norm, the
+    noise components as large as the signal ones). Used by the first-batch study."""
+    (X, y, Xt, yt, names), source = fashion_mnist(size)
+    sd = X.std(axis=0) + 1e-12
+    return (X / sd, y, Xt / sd, yt, names), source + "; whitened (components / pool sd)"
+
+
+LOADERS = {"banking77": banking77, "digits": digits, "fashion_mnist": fashion_mnist,
+           "fashion_mnist_whitened": fashion_mnist_whitened}
 
 
 def load(name: str, size: str) -> tuple[Data | None, str]:

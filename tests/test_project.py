@@ -150,18 +150,6 @@ def test_tabular_embed_resumes(tmp_path):
     p.close()
 
 
-def test_strategy_state_round_trips_nested_arrays():
-    from longtail.project import _load_state, _save_state
-
-    state = {"a": np.arange(3), "m": {"pred": np.array(["x", "y"]), "k": 3, "l": [1.5, None]},
-             "obj": object(), "g": np.float32(2.5)}
-    back = _load_state(_save_state(state))
-    np.testing.assert_array_equal(back["a"], state["a"])
-    np.testing.assert_array_equal(back["m"]["pred"], state["m"]["pred"])
-    assert back["m"]["k"] == 3 and back["m"]["l"] == [1.5, None] and back["g"] == 2.5
-    assert "obj" not in back
-
-
 def test_new_catalog_uses_wal_and_16k_pages(tmp_path):
     from longtail.project import Project
 

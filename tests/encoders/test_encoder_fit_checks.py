@@ -73,3 +73,13 @@ def test_tabular_fit_announces_its_pass():
     enc.on_phase = events.append
     enc.fit([{"metadata": [{"a": 1.0}, {"a": 2.0}]}])
     assert len(events) == 1 and "tabular" in events[0]
+
+
+def test_tabular_on_a_text_pool_without_numbers_suggests_minilm():
+    preview = preview_samples(_samples(text=lambda r: f"t{r}", numeric=False))
+    with pytest.raises(InputError, match="needs numeric metadata.*tag.*--encoder minilm"):
+        check_encoder_fits("tabular", preview)
+    labels_only = preview_samples([(r, f"s{r}", None, {"label": 1}) for r in range(3)],
+                                  has_vectors=True)
+    with pytest.raises(InputError, match="precomputed"):
+        check_encoder_fits("tabular", labels_only)

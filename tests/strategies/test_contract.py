@@ -86,13 +86,16 @@ def test_array_vectors_implements_the_reader_protocol():
     assert np.allclose(np.concatenate([v for _, v in sub]), X[[9, 1, 5]])
 
 
-@pytest.mark.parametrize("name", ["margin", "entropy", "least_confidence"])
+@pytest.mark.parametrize("name", ["margin", "entropy", "least_confidence", "bald",
+                                  "cluster_margin", "badge", "margin_coverage", "density",
+                                  "combine"])
 def test_no_model_yet_falls_back_to_cold_start(name):
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((50, 4)).astype(np.float32)
-    sel = select(name, 5, np.arange(50), rng=rng, vectors=X, probs=None)
-    assert len(set(sel.rows.tolist())) == 5
-    assert "fallback" in sel.log
+    X = np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32)
+    sel = select(name, 5, np.arange(50), rng=np.random.default_rng(1), vectors=X, probs=None)
+    cold = select("coverage", 5, np.arange(50), rng=np.random.default_rng(1), vectors=X)
+    assert sel.rows.tolist() == cold.rows.tolist()  # the cold start's pick, not a draw
+    assert sel.log["strategy"] == name and sel.log["cold_start"] == "coverage"
+    assert "no probs" in sel.log["fallback"]
 
 
 def test_auto_is_the_default_and_logs_its_arm():

@@ -93,23 +93,37 @@ def test_cluster_margin_spreads_uncertain_picks_over_clusters():
     assert set(y[top.rows].tolist()) == {0}
 
 
-def test_badge_factorised_distances_match_the_explicit_embedding():
-    from longtail.strategies import diverse
-
-    rng = np.random.default_rng(0)
-    n, C, d = 30, 4, 6
-    P = rng.dirichlet(np.ones(C), size=n)
-    V = rng.standard_normal((n, d))
+def _badge_brute_force(P, X, k, rng, costs=None):
+    """BADGE by the paper, on the explicit n×(C·d) gradient embedding (tiny pools only):
+    the largest-norm row first, then k-means++ draws ∝ squared distance (per cost)."""
     A = P.copy()
-    A[np.arange(n), P.argmax(1)] -= 1
-    G = np.einsum("ic,id->icd", A, V).reshape(n, -1)  # explicit, only for the test
-    explicit = ((G[:, None] - G[None]) ** 2).sum(-1)
-    norm2 = (A * A).sum(1) * (V * V).sum(1)
-    for j in (0, 5, 17):
-        fact = norm2 + norm2[j] - 2 * (A @ A[j]) * (V @ V[j])
-        assert np.allclose(fact, explicit[:, j])
-    sel = diverse.select_badge.__doc__
-    assert "factorised" in sel
+    A[np.arange(len(P)), P.argmax(1)] -= 1
+    G = np.einsum("ic,id->icd", A, X.astype(np.float64)).reshape(len(P), -1)
+    picked = [int(np.argmax((G * G).sum(1)))]
+    mind = ((G - G[picked[0]]) ** 2).sum(1)
+    while len(picked) < k:
+        w = mind if costs is None else mind / costs
+        c = int(rng.choice(len(P), p=w / w.sum()))
+        picked.append(c)
+        mind = np.minimum(mind, ((G - G[c]) ** 2).sum(1))
+        mind[c] = 0.0
+    return picked
+
+
+@pytest.mark.parametrize("with_costs", [False, True])
+def test_select_badge_equals_kmeanspp_on_the_explicit_gradient_embedding(with_costs):
+    rng = np.random.default_rng(0)
+    n, C, d, k = 40, 4, 6, 8
+    P = rng.dirichlet(np.ones(C), size=n)
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    costs = rng.uniform(1, 5, n) if with_costs else None
+    cand = np.arange(n) + 100  # candidate positions, not row numbers, are what is drawn
+    V = np.zeros((n + 100, d), dtype=np.float32)
+    V[cand] = X
+    sel = select("badge", k, cand, rng=np.random.default_rng(7), vectors=V, probs=P,
+                 costs=costs)
+    expected = _badge_brute_force(P, X, k, np.random.default_rng(7), costs)
+    assert sel.rows.tolist() == (cand[expected]).tolist()
 
 
 def test_badge_prefers_uncertain_and_diverse_rows():

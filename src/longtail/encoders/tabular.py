@@ -214,6 +214,24 @@ class TabularEncoder(Encoder):
         if dim is not None and self.columns is not None and int(dim) != len(self.columns):
             raise InputError(f"tabular encoder: dim {dim} but {len(self.columns)} columns")
 
+    @classmethod
+    def check(cls, preview: Any) -> None:
+        """Refuse a pool whose previewed samples have no numeric metadata column."""
+        from longtail.encoders.preview import describe_columns
+
+        if preview.n == 0 or preview.numeric_columns:
+            return
+        message = (f"encoder 'tabular' needs numeric metadata columns, and none of the "
+                   f"first {preview.n} samples has one")
+        if preview.columns:
+            message += f" (their columns: {describe_columns(preview.columns)})"
+        if preview.has_vectors:
+            message += ("; the samples carry precomputed vectors "
+                        "(`longtail embed --encoder precomputed` uses them)")
+        elif preview.has_text:
+            message += "; the samples have text: use `longtail embed --encoder minilm`"
+        raise InputError(message)
+
     @property
     def fitted(self) -> bool:
         return self.means_ is not None

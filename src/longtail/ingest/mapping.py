@@ -171,15 +171,70 @@ def _json_fragments(arr: pa.Array) -> pa.Array:
     return pa.array([dumps(v, default=str) for v in arr.to_pylist()], pa.string())
 
 
-def metadata_json(batch: pa.RecordBatch, columns: list[str]) -> pa.Array | None:
+_INT_TEXT = r"^-?[0-9]{1,18}$"
+_FLOAT_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def _is_text(arr: pa.Array) -> bool:
+    return pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+
+
+def _numeric_text_masks(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(integer-looking, other number-looking) masks of a string array, nulls false."""
+    is_int = pc.fill_null(pc.match_substring_regex(arr, _INT_TEXT), False)
+    is_float = pc.and_(pc.fill_null(pc.match_substring_regex(arr, _FLOAT_TEXT), False),
+                       pc.invert(is_int))
+    return is_int, is_float
+
+
+def _canonical_fragments(arr: pa.Array) -> pa.Array:
+    """A string column's JSON fragments with every number-looking value written as the
+    number a numeric column would hold ("3.50" as 3.5, "007" as 7) and "true"/"false"
+    as booleans: the form a CSV reader gives the column when no other value in it makes
+    it text."""
+    quoted = _json_fragments(arr)
+    is_int, is_float = _numeric_text_masks(arr)
+    null_str = pa.scalar(None, arr.type)
+    as_int = pc.cast(pc.cast(pc.if_else(is_int, arr, null_str), pa.int64()), pa.string())
+    number = pc.cast(pc.if_else(is_float, arr, null_str), pa.float64())
+    # Like a numeric column's fragments: a non-finite value is JSON null.
+    finite = pc.if_else(pc.is_finite(number), number, pa.scalar(None, pa.float64()))
+    as_float = pc.fill_null(pc.cast(finite, pa.string()), "null")
+    is_bool = pc.fill_null(pc.is_in(arr, pa.array(["true", "false"])), False)
+    out = pc.if_else(is_int, as_int, quoted)
+    out = pc.if_else(is_float, as_float, out)
+    return pc.if_else(is_bool, pc.cast(arr, pa.string()), out)
+
+
+def has_number_text(batch: pa.RecordBatch, columns: list[str]) -> bool:
+    """Whether a text metadata column of the batch holds a number-looking value (or
+    true/false), i.e. whether ``metadata_json(..., canonical=True)`` differs."""
+    for c in columns:
+        arr = batch.column(c)
+        if _is_text(arr):
+            is_int, is_float = _numeric_text_masks(arr)
+            if (pc.any(is_int).as_py() or pc.any(is_float).as_py()
+                    or pc.any(pc.is_in(arr, pa.array(["true", "false"]))).as_py()):
+                return True
+    return False
+
+
+def metadata_json(batch: pa.RecordBatch, columns: list[str], *,
+                  canonical: bool = False) -> pa.Array | None:
     """Per row, the kept metadata columns as JSON text, as a string array (None when
     there are no such columns). One Arrow join over per-column fragments: O(rows·columns)
-    in C++, no per-row Python."""
+    in C++, no per-row Python.
+
+    ``canonical``: number-looking text written as numbers (see ``_canonical_fragments``),
+    for content hashes that stay the same when one bad cell turned a numeric CSV column
+    into text (or its fix turned it back); what is stored stays ``canonical=False``."""
     if not columns:
         return None
     pieces: list = []
     for k, c in enumerate(sorted(columns)):
         pieces.append(("{" if k == 0 else ", ") + json.dumps(c) + ": ")
-        pieces.append(_json_fragments(batch.column(c)))
+        arr = batch.column(c)
+        pieces.append(_canonical_fragments(arr) if canonical and _is_text(arr)
+                      else _json_fragments(arr))
     pieces.append("}")
     return pc.binary_join_element_wise(*pieces, "")

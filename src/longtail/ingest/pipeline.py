@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from longtail.hashing import hash_strings, hash_vectors, mix64, to_hex
 from longtail.ingest.mapping import (
     ColumnMapping,
     column_strings,
+    has_number_text,
     metadata_json,
     resolve,
     string_column,
@@ -44,9 +45,13 @@ class IngestReport:
     labels: int
     eval_rows: int
     vector_dim: int | None
+    # Pool rows whose content this file replaced (--update): vectors an encoder computed
+    # for them (MiniLM, tabular) are stale until they are embedded again.
+    updated_rows: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        """The counts (``updated_rows`` left out: it can hold millions of rows)."""
+        return {k: v for k, v in self.__dict__.items() if k != "updated_rows"}
 
 
 def _content_hashes(texts: list, metas: list, vecs: np.ndarray | None) -> list[str]:
@@ -73,6 +78,17 @@ def _content_hashes_v2(text: pa.Array | None, metas: pa.Array | None, vecs: np.n
         if vecs is not None:
             h += hash_vectors(vecs)
     return mix64(h)
+
+
+def _hashes(hashing: int, text_arr: pa.Array | None, texts: list, meta_arr: pa.Array | None,
+            vecs: np.ndarray | None, n: int) -> tuple[list[str], np.ndarray]:
+    """(hex content hash per row, the same as uint64 words) in the project's hash version."""
+    if hashing == 2:
+        content = _content_hashes_v2(text_arr, meta_arr, vecs, n)
+        return to_hex(content), content
+    metas = meta_arr.to_pylist() if meta_arr is not None else [None] * n
+    hashes = _content_hashes(texts, metas, vecs)
+    return hashes, np.frombuffer(bytes.fromhex("".join(hashes)), dtype=np.uint64)
 
 
 def _digest_rows(digest: hashlib._Hash, ids: pa.Array, content: np.ndarray) -> None:
@@ -264,17 +280,22 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
             seen.update(known)
         else:
             known = {}
-        if hashing == 2:
-            content = _content_hashes_v2(text_arr, meta_arr, vecs, n)
-            hashes = to_hex(content)
-        else:
-            hashes = _content_hashes(texts, metas, vecs)
-            content = np.frombuffer(bytes.fromhex("".join(hashes)), dtype=np.uint64)
+        # Hashed in the canonical form (number-looking text as numbers), so that one bad
+        # cell turning a numeric CSV column into text, or its fix turning it back, leaves
+        # the other rows unchanged. Rows stored before that form existed carry the
+        # literal form's hash: a known row matching either is unchanged.
+        canon_arr = (metadata_json(batch, resolved.metadata_columns, canonical=True)
+                     if meta_arr is not None and has_number_text(batch, resolved.metadata_columns)
+                     else None)
+        hashed_meta = meta_arr if canon_arr is None else canon_arr
+        hashes, content = _hashes(hashing, text_arr, texts, hashed_meta, vecs, n)
         _digest_rows(digest, string_column(batch, mapping.id), content)
         if known:
+            literal = (_hashes(hashing, text_arr, texts, meta_arr, vecs, n)[0]
+                       if canon_arr is not None else hashes)
             new_idx = [i for i in range(n) if ids[i] not in known]
             changed = [i for i in range(n)
-                       if ids[i] in known and known[ids[i]][1] != hashes[i]]
+                       if ids[i] in known and known[ids[i]][1] not in (hashes[i], literal[i])]
         else:
             new_idx, changed = list(range(n)), []
         if changed and not update:
@@ -341,6 +362,7 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
             report.labels += store.add_annotations(conn, events)
         report.new += len(new_idx)
         report.updated += len(changed)
+        report.updated_rows += [known[ids[i]][0] for i in changed]
         report.unchanged += n - len(new_idx) - len(changed)
         row0 += n
         report.rows = row0

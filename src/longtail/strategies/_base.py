@@ -117,6 +117,42 @@ class Selection:
     scores: np.ndarray | None = None
 
 
+ACTIONS = ("reused", "loaded", "updated", "built")  # in rising order of what they cost
+
+
+@dataclass
+class IndexLog:
+    """What the pool indexes (kNN graph, clusterings) cost in one :func:`select` call.
+
+    ``records``: index name -> ``{"action", "seconds", "reason"}`` (+ ``"load_seconds"``
+    for an index read from a saved state), where action is ``built`` (from scratch),
+    ``updated`` (new rows joined), ``loaded`` (read from a saved state, used as is) or
+    ``reused`` (kept in memory from an earlier call); ``seconds`` is the build or
+    update time spent in this call. ``pool_check`` is the verdict of the pool check
+    (:func:`longtail.strategies._pool.check_pool`), made once per call.
+    """
+
+    records: dict[str, dict] = field(default_factory=dict)
+    pool_check: dict | None = None
+
+    def note(self, name: str, action: str, seconds: float, reason: str,
+             load_seconds: float | None = None) -> None:
+        """Record one use of index ``name``; a second use in the same call adds its
+        seconds and keeps the costlier action (a build after a load says built)."""
+        rec = self.records.get(name)
+        if rec is None:
+            rec = self.records[name] = {"action": action, "seconds": 0.0, "reason": reason}
+        elif ACTIONS.index(action) > ACTIONS.index(rec["action"]):
+            rec["action"], rec["reason"] = action, reason
+        rec["seconds"] = round(rec["seconds"] + float(seconds), 6)
+        if load_seconds is not None:
+            rec["load_seconds"] = round(float(load_seconds), 6)
+
+    def built(self) -> list[str]:
+        """Names of the indexes built from scratch in this call."""
+        return [n for n, r in self.records.items() if r["action"] == "built"]
+
+
 @dataclass
 class Context:
     """Validated inputs of one :func:`select` call, handed to a strategy function.
@@ -138,6 +174,7 @@ class Context:
     params: dict = field(default_factory=dict)
     state: dict | None = None
     history: list[dict] | None = None
+    indexes: IndexLog = field(default_factory=IndexLog)
 
     @property
     def n(self) -> int:

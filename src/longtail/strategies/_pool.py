@@ -11,11 +11,18 @@ Two structures, each built once and updated incrementally when new rows arrive:
   64 rows per centroid) and the cluster of every row seen, assigned by streaming the
   vectors in chunks: O(n·K·d) time once, O(n) memory; new rows cost O(new·K·d).
 
-Both live in ``state["longtail.strategies"]``, a plain dict of numpy arrays (picklable).
+Both live in ``state["longtail.strategies"]`` beside ``built_on``, the record of the
+pool they were built on (vector-set name, dim, row count, the caller's fingerprint and
+a digest of a fixed sample of rows). Each call checks it once (:func:`check_pool`):
+unchanged -> reuse, rows only appended -> update incrementally, anything else ->
+rebuild; the call's :class:`~longtail.strategies._base.IndexLog` says which and why.
+:mod:`longtail.strategies.state` turns the whole state into arrays (no pickle).
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 from dataclasses import dataclass, field
 
 import faiss
@@ -30,19 +37,100 @@ DEFAULT_KNN = 30
 _CHUNK = 65536
 
 
+POOL_KEY = "longtail.pool"  # the caller's description of the pool: see state.set_pool
+SAMPLE_ROWS = 64
+
+
+def sample_rows(n_rows: int) -> np.ndarray:
+    """The fixed rows whose vectors fingerprint a pool of ``n_rows``: up to
+    ``SAMPLE_ROWS`` evenly spaced from the first to the last. O(1)."""
+    if n_rows <= 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.linspace(0, n_rows - 1, min(SAMPLE_ROWS, n_rows)).astype(np.int64))
+
+
+def rows_digest(reader: VectorReader, rows: np.ndarray) -> str:
+    """Hex digest of the float32 vectors of ``rows``: O(len(rows)·d)."""
+    vecs = np.ascontiguousarray(reader.read(rows), dtype=np.float32)
+    return hashlib.blake2b(vecs.tobytes(), digest_size=16).hexdigest()
+
+
+def check_pool(built_on: dict | None, now: dict, reader: VectorReader) -> dict:
+    """Decide what the cached indexes may do on the pool ``now``.
+
+    ``built_on``: the record saved with the indexes (None when there is none); ``now``:
+    ``{"name", "fingerprint", "dim", "n_rows"}`` of the pool this call sees. Returns
+    ``{"verdict": "reuse" | "update" | "rebuild", "reason": str}``: rebuild when the
+    vector set, its dimension or the caller's fingerprint differ, rows were removed or
+    the sampled rows' vectors changed (rows replaced); update when rows were only
+    appended; else reuse. O(SAMPLE_ROWS·d): it reads the sampled rows again.
+    """
+    if not built_on:
+        return {"verdict": "rebuild", "reason": "no index saved yet"}
+    for key, what in (("name", "vector set"), ("dim", "dimension"),
+                      ("fingerprint", "pool fingerprint")):
+        if built_on.get(key) != now.get(key):
+            return {"verdict": "rebuild", "reason": f"{what} changed "
+                    f"({built_on.get(key)!r} -> {now.get(key)!r})"}
+    n0, n1 = int(built_on.get("n_rows", -1)), int(now["n_rows"])
+    if n1 < n0:
+        return {"verdict": "rebuild", "reason": f"rows removed ({n0} -> {n1} rows)"}
+    rows = np.asarray(built_on.get("sample_rows", []), dtype=np.int64)
+    if len(rows) and rows_digest(reader, rows) != built_on.get("sample_digest"):
+        return {"verdict": "rebuild", "reason": f"rows replaced (the vectors of {len(rows)} "
+                "sampled rows changed)"}
+    if n1 > n0:
+        return {"verdict": "update", "reason": f"{n1 - n0} rows appended ({n0} -> {n1})"}
+    return {"verdict": "reuse", "reason": f"pool unchanged ({n1} rows, {len(rows)} sampled "
+            "rows' vectors equal)"}
+
+
 def _cache(ctx: Context) -> dict:
+    """The caller's index cache, checked against the pool once per call (a rebuild
+    verdict empties it). ``{}`` (not kept) without state."""
     if ctx.state is None:
         return {}
     cache = ctx.state.setdefault(CACHE_KEY, {})
-    sig = (int(ctx.vectors.n_rows) if ctx.vectors is not None else -1,
-           int(ctx.vectors.dim) if ctx.vectors is not None else -1)
-    # A different vector store (or a different dimension) invalidates everything; a
-    # store that only grew keeps the cache (rows are append-only).
-    if cache.get("dim") != sig[1] or cache.get("n_rows", 0) > sig[0]:
+    if ctx.indexes.pool_check is not None or ctx.vectors is None:
+        return cache
+    pool = ctx.state.get(POOL_KEY) or {}
+    now = {"name": pool.get("name"), "fingerprint": pool.get("fingerprint"),
+           "dim": int(ctx.vectors.dim), "n_rows": int(ctx.vectors.n_rows)}
+    check = check_pool(cache.get("built_on"), now, ctx.vectors)
+    ctx.indexes.pool_check = check
+    if check["verdict"] == "rebuild":
         cache.clear()
-        cache["dim"] = sig[1]
-    cache["n_rows"] = sig[0]
+    if check["verdict"] != "reuse":
+        rows = sample_rows(now["n_rows"])
+        cache["built_on"] = {**now, "sample_rows": rows,
+                             "sample_digest": rows_digest(ctx.vectors, rows)}
     return cache
+
+
+def _why_built(ctx: Context, name: str) -> str:
+    """Why index ``name`` is built from scratch in this call, for the log."""
+    if ctx.state is None:
+        return "no state kept between calls (state=None)"
+    check = ctx.indexes.pool_check or {}
+    if check.get("verdict") == "rebuild" and check.get("reason") != "no index saved yet":
+        return f"rebuilt: {check['reason']}"
+    return f"{name} not in the state yet"
+
+
+def _note_cached(ctx: Context, name: str, obj, t0: float, action: str | None = None,
+                 reason: str | None = None) -> None:
+    """Log the use of a cached index: loaded (first use after a load), reused, or
+    ``action`` (updated) with its seconds."""
+    loaded = getattr(obj, "_loaded", None)
+    obj._loaded = None  # the next call in this process reuses it from memory
+    if action is None:
+        action = "loaded" if loaded is not None else "reused"
+        reason = ((ctx.indexes.pool_check or {}).get("reason", "") if loaded is not None
+                  else "kept in memory from an earlier call")
+        seconds = 0.0
+    else:
+        seconds = time.perf_counter() - t0
+    ctx.indexes.note(name, action, seconds, reason or "", load_seconds=loaded)
 
 
 def seed_from(rng: np.random.Generator) -> int:
@@ -84,6 +172,8 @@ class Graph:
     sigma2: float
     seen: np.ndarray | None = None  # every universe row considered (rows is a sample of it)
     _kernels: dict = field(default_factory=dict, repr=False)
+    # seconds it took to read from a saved state, until its first use (log only)
+    _loaded: float | None = field(default=None, repr=False, compare=False)
 
     def positions(self, rows: np.ndarray) -> np.ndarray:
         """Positions of ``rows`` in the graph; -1 for rows not in it. O(m log u)."""
@@ -179,15 +269,21 @@ def pool_graph(ctx: Context, knn: int | None = None, max_rows: int | None = None
     knn = DEFAULT_KNN if knn is None else int(knn)
     max_rows = int(ctx.params.get("graph_rows", DEFAULT_GRAPH_ROWS) if max_rows is None
                    else max_rows)
+    t0 = time.perf_counter()
     cache = _cache(ctx)
     uni = universe(ctx)
     g: Graph | None = cache.get("graph")
-    if g is not None and g.nbr.shape[1] == knn:
+    why = _why_built(ctx, "graph")
+    if g is not None and g.nbr.shape[1] != knn:
+        why = f"knn changed ({g.nbr.shape[1]} -> {knn})"
+    elif g is not None:
         seen = g.rows if g.seen is None else g.seen
         new = np.setdiff1d(uni, seen, assume_unique=True)
         if len(new) == 0:
+            _note_cached(ctx, "graph", g, t0)
             return g
         if len(new) <= 0.25 * len(seen):
+            n_new = len(new)
             seen = np.union1d(seen, new)
             if len(g.rows) >= max_rows:
                 # Keep the sample's rate for the newcomers.
@@ -196,6 +292,8 @@ def pool_graph(ctx: Context, knn: int | None = None, max_rows: int | None = None
                 new = new[take]
                 if len(new) == 0:
                     g.seen = seen
+                    _note_cached(ctx, "graph", g, t0, "updated",
+                                 f"{n_new} new rows seen, none drawn into the graph sample")
                     return g
             old_vecs = read_rows(ctx.vectors, g.rows)
             new_vecs = read_rows(ctx.vectors, new)
@@ -212,9 +310,13 @@ def pool_graph(ctx: Context, knn: int | None = None, max_rows: int | None = None
             inv = np.empty_like(order)
             inv[order] = np.arange(len(order))
             nbr = np.where(nbr >= 0, inv[np.maximum(nbr, 0)], -1)[order]
+            old = g
             g = Graph(rows=rows[order], nbr=nbr, d2=d2[order], sigma2=g.sigma2, seen=seen)
             cache["graph"] = g
+            _note_cached(ctx, "graph", old, t0, "updated",
+                         f"{n_new} new rows joined ({len(new)} into the graph)")
             return g
+        why = f"universe grew by {len(new)} rows (> 25% of {len(seen)})"
     rows = uni
     if len(rows) > max_rows:
         lab = (np.intersect1d(ctx.labeled_rows, uni) if ctx.labeled_rows is not None
@@ -227,6 +329,7 @@ def pool_graph(ctx: Context, knn: int | None = None, max_rows: int | None = None
     g = Graph(rows=rows, nbr=nbr, d2=d2, sigma2=_sigma2(nbr, d2), seen=uni)
     if ctx.state is not None:
         cache["graph"] = g
+    ctx.indexes.note("graph", "built", time.perf_counter() - t0, why)
     return g
 
 
@@ -239,6 +342,7 @@ class Clusters:
     rows: np.ndarray
     labels: np.ndarray
     d2: np.ndarray
+    _loaded: float | None = field(default=None, repr=False, compare=False)
 
     def lookup(self, rows: np.ndarray) -> np.ndarray:
         """Cluster of each of ``rows`` (all must have been assigned). O(m log n)."""
@@ -283,22 +387,31 @@ def pool_clusters(ctx: Context, n_clusters: int, name: str = "clusters") -> Clus
     requested K changes or the pool more than doubled.
     """
     assert ctx.vectors is not None
+    t0 = time.perf_counter()
     cache = _cache(ctx)
     uni = universe(ctx)
     cl: Clusters | None = cache.get(name)
-    if cl is not None and len(cl.centroids) == _effective_k(n_clusters, len(uni)):
+    kk = _effective_k(n_clusters, len(uni))
+    why = _why_built(ctx, name)
+    if cl is not None and len(cl.centroids) != kk:
+        why = f"K changed ({len(cl.centroids)} -> {kk})"
+    elif cl is not None:
         new = np.setdiff1d(uni, cl.rows, assume_unique=True)
         if len(new) == 0:
+            _note_cached(ctx, name, cl, t0)
             return cl
         if len(new) <= len(cl.rows):
             labels, d2 = _assign(ctx.vectors, new, cl.centroids)
             rows = np.concatenate([cl.rows, new])
             order = np.argsort(rows, kind="stable")
+            old = cl
             cl = Clusters(cl.centroids, rows[order], np.concatenate([cl.labels, labels])[order],
                           np.concatenate([cl.d2, d2])[order])
             cache[name] = cl
+            _note_cached(ctx, name, old, t0, "updated",
+                         f"{len(new)} new rows assigned to the {kk} centroids")
             return cl
-    kk = _effective_k(n_clusters, len(uni))
+        why = f"pool more than doubled ({len(cl.rows)} -> {len(cl.rows) + len(new)} rows)"
     # 64 rows per centroid are plenty to place centroids; assignment sees every row
     n_train = min(len(uni), 64 * kk)
     train_rows = uni if n_train == len(uni) else np.sort(
@@ -308,6 +421,7 @@ def pool_clusters(ctx: Context, n_clusters: int, name: str = "clusters") -> Clus
     cl = Clusters(centroids, uni, labels, d2)
     if ctx.state is not None:
         cache[name] = cl
+    ctx.indexes.note(name, "built", time.perf_counter() - t0, why)
     return cl
 
 

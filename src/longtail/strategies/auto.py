@@ -223,7 +223,8 @@ def select_auto(ctx: Context) -> Selection:
             winners = [a for a in allowed if ucb[a] >= best - 1e-12]
             arm = preferred if preferred in winners else winners[0]
             reason = f"phase {phase}: highest upper confidence bound on gain per e-fold"
-    built = _build_indexes(ctx, allowed, large) if ctx.state is not None else []
+    if ctx.state is not None:
+        _build_indexes(ctx, allowed, large)
     sel = ARMS[arm](ctx)
     if mem is not None:
         _remember_predictions(ctx, mem)
@@ -240,8 +241,6 @@ def select_auto(ctx: Context) -> Selection:
                       stats.items()},
         "arm_log": sel.log,
     }
-    if built:
-        sel.log["indexes_built"] = built
     return sel
 
 
@@ -249,7 +248,8 @@ def _build_indexes(ctx: Context, allowed: tuple[str, ...], large: bool) -> list[
     """On a large pool, build (once, into ``state``) the index of every allowed arm, not
     only the chosen one, so that switching arms later never pays an index build inside
     a round: the kNN graph of the coverage arms and the pool clustering of
-    cluster-margin. Returns the names of the indexes built now."""
+    cluster-margin. Returns the names of the indexes built now (the call's
+    :class:`~longtail.strategies._base.IndexLog` records them, with their seconds)."""
     if not large or ctx.vectors is None or ctx.probs is None:
         return []
     cache = ctx.state.get(CACHE_KEY, {})

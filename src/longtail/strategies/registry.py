@@ -120,11 +120,16 @@ def select(
             strategies rank by value per unit cost.
         params: strategy parameters (the combinator's config for ``"combine"``).
         state: a dict the caller keeps between rounds; strategies cache pool
-            clustering and kNN graphs in it.
+            clustering and kNN graphs in it, checked against the pool each call
+            (:func:`longtail.strategies.state.set_pool` names the pool; the whole dict
+            saves as arrays with :func:`longtail.strategies.state.to_arrays`).
         history: earlier rounds for ``"auto"`` (see :mod:`longtail.strategies.auto`).
 
     Returns:
-        :class:`Selection` with unique int64 ``rows`` ⊆ ``candidates``.
+        :class:`Selection` with unique int64 ``rows`` ⊆ ``candidates``. Its log holds,
+        when pool indexes were used, ``indexes`` (name -> action built / updated /
+        loaded / reused, seconds spent, reason), ``indexes_built`` (built this call)
+        and ``pool_check`` (the verdict on the saved indexes and why).
 
     Raises:
         EmptyPoolError: ``candidates`` is empty.
@@ -204,7 +209,14 @@ def select(
     sel = STRATEGIES[strategy].fn(ctx)
     rows = np.asarray(sel.rows, dtype=np.int64)
     sel.rows = rows
-    sel.log = jsonable({"strategy_requested": strategy, "k": k, "n_candidates": n, **sel.log})
+    log = {"strategy_requested": strategy, "k": k, "n_candidates": n, **sel.log}
+    if ctx.indexes.records:
+        # what the pool indexes cost this call: built / updated / loaded / reused, seconds
+        log["indexes"] = ctx.indexes.records
+        log["indexes_built"] = ctx.indexes.built()
+    if ctx.indexes.pool_check is not None:
+        log["pool_check"] = ctx.indexes.pool_check
+    sel.log = jsonable(log)
     if sel.scores is not None:
         sel.scores = np.asarray(sel.scores, dtype=np.float64)
     return sel

@@ -1,0 +1,77 @@
+"""Strategy state on disk: ``<project>/state/<encoder>.npz``, one file per vector set.
+
+The file holds the arrays of :func:`longtail.strategies.state.to_arrays` (kNN graph,
+pool clusterings, ``auto``'s statistics and the record of the pool they were built
+on), written with ``np.savez`` and read with ``allow_pickle=False``: a project
+directory is data, never code. A write goes to a temporary file in the same folder
+and replaces the old one with ``os.replace``, so a reader sees the old state or the
+new one, never half of either.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from longtail.errors import InputError, ProjectError
+
+
+def state_path(root: str | Path, encoder: str) -> Path:
+    """``root/state/<encoder>.npz``; InputError for an encoder name that is not a plain
+    file name (it would write outside ``root/state``)."""
+    if not isinstance(encoder, str) or not encoder or encoder in (".", "..") or any(
+            c in encoder for c in "/\\\0"):
+        raise InputError(f"encoder name {encoder!r} cannot name a state file")
+    return Path(root) / "state" / f"{encoder}.npz"
+
+
+def save_state(root: str | Path, encoder: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` (from ``to_arrays``) as the state of ``encoder``, atomically.
+
+    Raises InputError, before anything is written, for an entry that is not an array
+    or is an object array (it would need pickle). O(total bytes) time and disk.
+    """
+    path = state_path(root, encoder)
+    for key, arr in arrays.items():
+        if not isinstance(arr, np.ndarray) or arr.dtype == object:
+            what = type(arr).__name__ if not isinstance(arr, np.ndarray) else "object array"
+            raise InputError(f"state entry {key!r} for {path} is a {what}, not a plain "
+                             "numpy array")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{encoder}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_state(root: str | Path, encoder: str) -> dict | None:
+    """The strategy state saved for ``encoder`` (``from_arrays`` of its file), or None
+    when there is none. Arrays are read as each index is rebuilt, so each Graph and
+    Clusters knows how long its reading took (the selection log reports it).
+
+    Raises ProjectError naming the file when it cannot be read (deleting it is safe:
+    the indexes are rebuilt by the next query). O(file size).
+    """
+    # Imported here: the store stays importable without the strategies' libraries.
+    from longtail.strategies.state import from_arrays
+
+    path = state_path(root, encoder)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return from_arrays(npz)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, InputError) as e:
+        raise ProjectError(f"{path}: strategy state cannot be read ({e}); delete the file "
+                           "and the next query rebuilds its indexes") from None
