@@ -170,8 +170,7 @@ def _claim_in(uow: Any, round_id: int, user: User, at: float, ttl: float) -> dic
 
 
 def _task(uow: Any, slot: dict) -> Task:
-    rows = np.asarray([slot["row"]], dtype=np.int64)
-    (_, sample_id, text, meta), = next(uow.samples.iter(rows))
+    sample_id, text, meta = uow.leases.sample(slot["row"])
     return Task(id=int(slot["row"]), sample_id=sample_id, text=text, meta=meta,
                 round_id=int(slot["round_id"]), position=int(slot["position"]),
                 expires_at=float(slot["expires_at"]), labels=uow.label_set.get())
@@ -235,8 +234,13 @@ def answer(store: Any, user: User, task_id: int, kind: str = "label", label: str
         # while here a second annotator agreeing is an answer the overlap counts.
         uow.labels.add([{"row": task_id, "label": label, "kind": kind, "annotator": user.name,
                          "seconds": seconds, "source": "human", "round_id": round_id}])
-        closed = (kind != "skip" and uow.leases.remaining(round_id) == 0
-                  and uow.leases.close_round(round_id))
+        closed = False
+        if kind != "skip" and not uow.leases.any_open(round_id):
+            # Only leased slots may be left, some perhaps answered by transactions not
+            # committed yet: on PostgreSQL wait for them on the round's row, then look
+            # again (a fresh snapshot), so the last answer always sees the others.
+            uow.leases.lock_round(round_id)
+            closed = not uow.leases.any_left(round_id) and uow.leases.close_round(round_id)
     return Answered(task_id=task_id, kind=kind, label=label, round_id=round_id,
                     round_closed=bool(closed))
 

@@ -74,10 +74,14 @@ def remove_user(store: Any, name: str) -> None:
 
 def authenticate(store: Any, token: str) -> User | None:
     """The user holding `token`, or None."""
-    if not token:
-        return None
+    return authenticate_hash(store, token_hash(token)) if token else None
+
+
+def authenticate_hash(store: Any, token_sha256: str) -> User | None:
+    """The user whose token hashes to `token_sha256`, or None (for callers that keep
+    hashes, never tokens)."""
     with store.unit_of_work() as uow:
-        found = uow.users.by_token_hash(token_hash(token))
+        found = uow.users.by_token_hash(token_sha256)
     return User(found["id"], found["name"], found["role"]) if found else None
 
 

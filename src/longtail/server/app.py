@@ -25,6 +25,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from longtail.engine import rounds as rounds_uc
@@ -37,6 +38,7 @@ from longtail.server import schemas as m
 from longtail.server.settings import ServerSettings
 
 STATIC = Path(__file__).parent / "static"
+AUTH_TTL = 5.0  # seconds a checked token is trusted without reading the catalog again
 log = logging.getLogger("longtail.server.access")
 
 
@@ -127,17 +129,30 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
 
     # -- auth --------------------------------------------------------------------------
 
-    def current_user(request: Request) -> User:
+    # token hash -> (user, checked at): one catalog read per token every AUTH_TTL
+    # seconds instead of one per request. A removed user or replaced token stops
+    # working within AUTH_TTL. Only hashes are kept, as in the catalog.
+    seen: dict[str, tuple[User | None, float]] = {}
+
+    async def current_user(request: Request) -> User:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise HTTPException(401, "missing bearer token (Authorization: Bearer <token>)",
                                 headers={"WWW-Authenticate": "Bearer"})
-        user = users.authenticate(store, token.strip())
-        if user is None:
+        key = users.token_hash(token)
+        hit = seen.get(key)
+        now = time.monotonic()
+        if hit is None or now - hit[1] > AUTH_TTL:
+            user = await run_in_threadpool(users.authenticate_hash, store, key)
+            if len(seen) > 10_000:  # bounded: a flood of bad tokens cannot grow it
+                seen.clear()
+            seen[key] = hit = (user, now)
+        if hit[0] is None:
             raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
-        request.state.user = user.name
-        return user
+        request.state.user = hit[0].name
+        return hit[0]
 
     def admin(user: Annotated[User, Depends(current_user)]) -> User:
         if not user.is_admin:

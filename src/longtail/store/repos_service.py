@@ -10,14 +10,47 @@ whether it won.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import Connection, and_, bindparam, exists, func, select
 from sqlalchemy import insert as sa_insert
 
 from longtail.store import schema as s
 from longtail.store.repos import INSERT_ROWS, now
+
+_t, _a, _u = s.task_leases, s.annotations, s.users
+# The hot statements (two requests per submission), built once: building a Core
+# expression costs more than running it.
+_BY_TOKEN = select(_u.c.id, _u.c.name, _u.c.role).where(_u.c.token_sha256 == bindparam("h"))
+_RECLAIM = (_t.update().where(and_(_t.c.state == "leased", _t.c.expires_at <= bindparam("at")))
+            .values(state="open", user_id=None, leased_at=None, expires_at=None))
+_HELD = (select(_t).where(and_(_t.c.user_id == bindparam("u"), _t.c.state == "leased",
+                               _t.c.expires_at > bindparam("at"))).order_by(_t.c.id).limit(1))
+_NEXT = (select(_t).where(and_(_t.c.state == "open", _t.c.round_id == bindparam("r")))
+         .where(~exists().where(and_(_a.c.row == _t.c.row, _a.c.annotator == bindparam("name"))))
+         .order_by(_t.c.position, _t.c.slot).limit(1))
+_NEXT_PG = _NEXT.with_for_update(of=_t, skip_locked=True)
+_CLAIM = (_t.update().where(and_(_t.c.id == bindparam("sid"), _t.c.state == "open"))
+          .values(state="leased", user_id=bindparam("u"), leased_at=bindparam("at"),
+                  expires_at=bindparam("exp")))
+_ACTIVE = select(_t).where(and_(_t.c.row == bindparam("row"), _t.c.user_id == bindparam("u"),
+                                _t.c.state == "leased", _t.c.expires_at > bindparam("at"))).limit(1)
+_ACTIVE_PG = _ACTIVE.with_for_update()
+_FINISH = (_t.update().where(and_(_t.c.id == bindparam("sid"), _t.c.user_id == bindparam("u"),
+                                  _t.c.state == "leased", _t.c.expires_at > bindparam("at")))
+           .values(state="done", done_at=bindparam("at")))
+_REOPEN = (_t.update().where(and_(_t.c.id == bindparam("sid"), _t.c.user_id == bindparam("u"),
+                                  _t.c.state == "leased"))
+           .values(state="open", user_id=None, leased_at=None, expires_at=None))
+_LEFT = (select(_t.c.id).where(and_(_t.c.round_id == bindparam("r"),
+                                    _t.c.state.in_(("open", "leased")))).limit(1))
+_OPEN_LEFT = (select(_t.c.id).where(and_(_t.c.round_id == bindparam("r"), _t.c.state == "open"))
+              .limit(1))
+_HAS_ROUND = select(_t.c.id).where(_t.c.round_id == bindparam("r")).limit(1)
+_SAMPLE = select(s.samples.c.external_id, s.samples.c.text, s.samples.c.meta).where(
+    s.samples.c.row == bindparam("row"))
 
 
 class UsersRepo:
@@ -36,9 +69,7 @@ class UsersRepo:
         return dict(row) if row else None
 
     def by_token_hash(self, token_sha256: str) -> dict | None:
-        q = select(s.users.c.id, s.users.c.name, s.users.c.role).where(
-            s.users.c.token_sha256 == token_sha256)
-        row = self.conn.execute(q).mappings().first()
+        row = self.conn.execute(_BY_TOKEN, {"h": token_sha256}).mappings().first()
         return dict(row) if row else None
 
     def list(self) -> list[dict]:
@@ -100,8 +131,7 @@ class LeasesRepo:
     # -- the queue ---------------------------------------------------------------------
 
     def has_round(self, round_id: int) -> bool:
-        q = select(s.task_leases.c.id).where(s.task_leases.c.round_id == round_id).limit(1)
-        return self.conn.execute(q).first() is not None
+        return self.conn.execute(_HAS_ROUND, {"r": round_id}).first() is not None
 
     def lock_round(self, round_id: int) -> None:
         """PostgreSQL: hold the round's row (two first claims on a new round then make
@@ -134,17 +164,11 @@ class LeasesRepo:
 
     def reclaim_expired(self, at: float) -> int:
         """Expired leases back to the queue; how many."""
-        t = s.task_leases
-        res = self.conn.execute(t.update().where(and_(t.c.state == "leased", t.c.expires_at <= at))
-                                .values(state="open", user_id=None, leased_at=None, expires_at=None))
-        return int(res.rowcount or 0)
+        return int(self.conn.execute(_RECLAIM, {"at": at}).rowcount or 0)
 
     def held_by(self, user_id: int, at: float) -> dict | None:
         """The user's lease that is still valid at `at`, if any."""
-        t = s.task_leases
-        q = (select(t).where(and_(t.c.user_id == user_id, t.c.state == "leased",
-                                  t.c.expires_at > at)).order_by(t.c.id).limit(1))
-        row = self.conn.execute(q).mappings().first()
+        row = self.conn.execute(_HELD, {"u": user_id, "at": at}).mappings().first()
         return dict(row) if row else None
 
     def next_open(self, round_id: int, annotator: str) -> dict | None:
@@ -152,33 +176,21 @@ class LeasesRepo:
         has no event on: nobody answers a sample twice, and a sample someone skipped
         goes to the others. (A user holds one lease at a time, so an open slot of a row
         they hold cannot come up.)"""
-        t, a = s.task_leases, s.annotations
-        q = (select(t).where(and_(t.c.state == "open", t.c.round_id == round_id))
-             .where(~exists().where(and_(a.c.row == t.c.row, a.c.annotator == annotator)))
-             .order_by(t.c.position, t.c.slot).limit(1))
-        if self._pg:
-            q = q.with_for_update(of=t, skip_locked=True)
-        row = self.conn.execute(q).mappings().first()
+        q = _NEXT_PG if self._pg else _NEXT
+        row = self.conn.execute(q, {"r": round_id, "name": annotator}).mappings().first()
         return dict(row) if row else None
 
     def claim(self, slot_id: int, user_id: int, at: float, ttl: float) -> bool:
         """Lease an open slot to the user; False when someone took it first."""
-        t = s.task_leases
-        res = self.conn.execute(t.update().where(and_(t.c.id == slot_id, t.c.state == "open"))
-                                .values(state="leased", user_id=user_id, leased_at=at,
-                                        expires_at=at + ttl))
+        res = self.conn.execute(_CLAIM, {"sid": slot_id, "u": user_id, "at": at, "exp": at + ttl})
         return res.rowcount == 1
 
     # -- answers -----------------------------------------------------------------------
 
     def active(self, row: int, user_id: int, at: float) -> dict | None:
         """The user's valid lease on `row` (locked on PostgreSQL), if any."""
-        t = s.task_leases
-        q = select(t).where(and_(t.c.row == row, t.c.user_id == user_id, t.c.state == "leased",
-                                 t.c.expires_at > at)).limit(1)
-        if self._pg:
-            q = q.with_for_update()
-        row_ = self.conn.execute(q).mappings().first()
+        q = _ACTIVE_PG if self._pg else _ACTIVE
+        row_ = self.conn.execute(q, {"row": row, "u": user_id, "at": at}).mappings().first()
         return dict(row_) if row_ else None
 
     def slots_of_row(self, row: int) -> list[dict]:
@@ -188,26 +200,27 @@ class LeasesRepo:
 
     def finish(self, slot_id: int, user_id: int, at: float) -> bool:
         """Mark the user's valid lease done; False when it is not theirs or expired."""
-        t = s.task_leases
-        res = self.conn.execute(t.update().where(and_(
-            t.c.id == slot_id, t.c.user_id == user_id, t.c.state == "leased", t.c.expires_at > at))
-            .values(state="done", done_at=at))
-        return res.rowcount == 1
+        return self.conn.execute(_FINISH, {"sid": slot_id, "u": user_id, "at": at}).rowcount == 1
 
     def reopen(self, slot_id: int, user_id: int) -> bool:
         """Give the user's lease back to the queue (release, skip); False when not theirs."""
-        t = s.task_leases
-        res = self.conn.execute(t.update().where(and_(
-            t.c.id == slot_id, t.c.user_id == user_id, t.c.state == "leased"))
-            .values(state="open", user_id=None, leased_at=None, expires_at=None))
-        return res.rowcount == 1
+        return self.conn.execute(_REOPEN, {"sid": slot_id, "u": user_id}).rowcount == 1
 
-    def remaining(self, round_id: int) -> int:
-        """Slots of the round not done yet (open or leased)."""
-        t = s.task_leases
-        q = select(func.count()).select_from(t).where(and_(t.c.round_id == round_id,
-                                                           t.c.state.in_(("open", "leased"))))
-        return int(self.conn.execute(q).scalar())
+    def any_left(self, round_id: int) -> bool:
+        """Whether a slot of the round is not done yet (open or leased): one index probe,
+        where counting them would read every open slot."""
+        return self.conn.execute(_LEFT, {"r": round_id}).first() is not None
+
+    def any_open(self, round_id: int) -> bool:
+        """Whether a slot of the round is still in the queue."""
+        return self.conn.execute(_OPEN_LEFT, {"r": round_id}).first() is not None
+
+    def sample(self, row: int) -> tuple[str, str | None, dict] | None:
+        """(external id, text, metadata) of the sample at `row`."""
+        got = self.conn.execute(_SAMPLE, {"row": row}).first()
+        if got is None:
+            return None
+        return got[0], got[1], json.loads(got[2]) if got[2] else {}
 
     def close_round(self, round_id: int) -> bool:
         """Close the round if it is still open (every slot of it is done)."""
