@@ -38,14 +38,16 @@ def git_commit() -> str:
         return "unknown"
 
 
-def git_dirty() -> bool | None:
+def git_dirty(root: Path | None = None) -> bool | None:
     """Whether the checkout differs from HEAD (tracked changes or untracked files)
     outside bench/results/ (the results themselves are output, not code); None
-    outside git. A figure from a dirty tree was not produced by ``git_commit``."""
+    outside git. A figure from a dirty tree was not produced by ``git_commit``.
+    ``root``: the checkout (default: the one holding this file)."""
     try:
         out = subprocess.run(
             ["git", "status", "--porcelain", "--", ".", ":(exclude)bench/results"],
-            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1],
+            capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parents[1] if root is None else root,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None

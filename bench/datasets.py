@@ -90,14 +90,14 @@ def embed_banking77(cache: Path = EMBED_CACHE, encoder=None, shared: Path = SHAR
 
 
 def banking77_arrays(size: str, shared: Path | None = None, cache: Path = EMBED_CACHE,
-                     encoder=None) -> tuple[dict | None, str]:
+                     encoder=None, embed: bool = True) -> tuple[dict | None, str]:
     """The Banking77 arrays (``train_X``, ``train_y``, ``test_X``, ``test_y``) and their
-    source: the shared MiniLM file, else our own embedding of the CSVs, else (smoke size
-    only) a 77-class synthetic stand-in. None (full size, nothing available)."""
+    source: the shared MiniLM file, else (``embed``) our own embedding of the CSVs, else
+    (smoke size only) a 77-class synthetic stand-in. None (full size, nothing available)."""
     shared = SHARED_DATA if shared is None else shared
     path = shared / "banking77" / "minilm.npz"
     if not path.exists():
-        path = embed_banking77(cache, encoder, shared)
+        path = embed_banking77(cache, encoder, shared) if embed else None
     if path is not None:
         d = np.load(path)
         return {k: d[k] for k in ("train_X", "train_y", "test_X", "test_y")}, str(path)
@@ -174,14 +174,15 @@ def install_fashion_mnist() -> str:
             f"install failed (rc {r.returncode}): {r.stderr.strip()[-200:]}")
 
 
-def fashion_mnist(size: str, root: Path = FASHION_DIR, cache_dir: Path = RESULTS / ".cache",
-                  install: bool = True) -> tuple[Data, str]:
+def fashion_mnist(size: str, root: Path | None = None, cache_dir: Path = RESULTS / ".cache",
+                  install: bool = True, pool: int = FASHION_POOL) -> tuple[Data, str]:
     """Fashion-MNIST: a seeded 20,000-image pool of the 60,000 training images, the 10,000
     test images; pixels/255, PCA to 64 dimensions fitted on the pool (no whitening).
 
     Full size installs the Debian package when absent. Smoke: a 2,000-image pool and
     2,000 test images, or a synthetic stand-in when the files are absent."""
     note = ""
+    root = FASHION_DIR if root is None else root
     if size == "full" and install and root == FASHION_DIR:
         note = f"; package {install_fashion_mnist()}"
     files = [root / f"{p}-idx{n}-ubyte.gz" for p, n in
@@ -194,7 +195,7 @@ def fashion_mnist(size: str, root: Path = FASHION_DIR, cache_dir: Path = RESULTS
         X, y, Xt, yt, _ = standin(2000, 1000, 10, FASHION_PCA, seed=10, imbalance=3.0)
         return (X, y, Xt, yt, names), (
             f"synthetic stand-in for Fashion-MNIST ({root} absent; smoke size only)")
-    n_pool, n_test = (FASHION_POOL, None) if size == "full" else (2000, 2000)
+    n_pool, n_test = (pool, None) if size == "full" else (min(pool, 2000), 2000)
     key = f"fashion-mnist-pca{FASHION_PCA}-{n_pool}-{n_test}-seed{SPLIT_SEED}.npz"
     cache = cache_dir / key
     if cache.exists():
@@ -206,7 +207,7 @@ def fashion_mnist(size: str, root: Path = FASHION_DIR, cache_dir: Path = RESULTS
         tr, trl, te, tel = (_idx(f) for f in files)
         rng = np.random.default_rng(SPLIT_SEED)
         pool = np.sort(rng.choice(len(tr), n_pool, replace=False))
-        test = np.arange(len(te)) if n_test is None else np.sort(
+        test = np.arange(len(te)) if n_test is None or n_test >= len(te) else np.sort(
             rng.choice(len(te), n_test, replace=False))
         P = tr[pool].reshape(len(pool), -1).astype(np.float32) / 255.0
         T = te[test].reshape(len(test), -1).astype(np.float32) / 255.0

@@ -498,15 +498,19 @@ LONGTAIL_CODE = ("longtail.strategies", "longtail.learners", "longtail.loop",
                  "longtail.evaluation", "longtail.errors", "longtail.pages", "longtail._lazy")
 
 
+RUN_CODE = ("make_model", "_Constant", "fit_model", "_Member", "committee_probs", "Querier",
+            "RoundTimeout", "round_limit", "run_one")
+
+
 def bench_source() -> str:
     """The source of this benchmark's code that runs a method (model, querier, loop):
     part of every cache key, so a change here reruns every method. (The data enter the
-    key as arrays.)"""
-    import inspect
+    key as arrays.) Read from the file: the module may be loaded without a name."""
+    import ast
 
-    parts = [inspect.getsource(o) for o in (make_model, _Constant, fit_model, _Member,
-                                            committee_probs, Querier, round_limit, run_one)]
-    return "\n".join(parts)
+    text = Path(__file__).read_text()
+    return "\n".join(ast.get_source_segment(text, node) or "" for node in ast.parse(text).body
+                     if getattr(node, "name", None) in RUN_CODE)
 
 
 def source_keys() -> dict[str, str]:

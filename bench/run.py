@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SKIP = {"_common", "run"}
+SKIP = {"_common", "run", "datasets"}  # datasets: the loaders, not a benchmark
 
 
 def discover() -> dict[str, Path]:

@@ -9,7 +9,7 @@ from longtail.errors import InputError, ProjectError
 from longtail.store.state_files import load_state, save_state, state_path
 from longtail.strategies import select
 from longtail.strategies._pool import Graph
-from longtail.strategies.state import set_pool, to_arrays
+from longtail.strategies.state import from_arrays, set_pool, to_arrays
 
 
 def _state() -> dict:
@@ -23,12 +23,12 @@ def _state() -> dict:
 
 def test_saved_state_loads_back_with_its_graph(tmp_path):
     state = _state()
-    assert load_state(tmp_path, "enc") is None
+    assert load_state(tmp_path, "enc", from_arrays) is None
     save_state(tmp_path, "enc", to_arrays(state))
     path = tmp_path / "state" / "enc.npz"
     with np.load(path, allow_pickle=False) as npz:  # a plain numpy file, no pickle
         assert "__state__" in npz.files
-    back = load_state(tmp_path, "enc")
+    back = load_state(tmp_path, "enc", from_arrays)
     g = back["longtail.strategies"]["graph"]
     assert isinstance(g, Graph) and g._loaded is not None
     assert np.array_equal(g.nbr, state["longtail.strategies"]["graph"].nbr)
@@ -50,10 +50,10 @@ def test_unreadable_file_is_a_project_error_naming_it(tmp_path):
     path.parent.mkdir()
     path.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ProjectError, match="enc.npz"):
-        load_state(tmp_path, "enc")
+        load_state(tmp_path, "enc", from_arrays)
     save_state(tmp_path, "enc", {"x": np.arange(3)})  # npz, but not a strategy state
     with pytest.raises(ProjectError, match="delete the file"):
-        load_state(tmp_path, "enc")
+        load_state(tmp_path, "enc", from_arrays)
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "", ".."])

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,23 +56,22 @@ def save_state(root: str | Path, encoder: str, arrays: Mapping[str, np.ndarray])
         raise
 
 
-def load_state(root: str | Path, encoder: str) -> dict | None:
-    """The strategy state saved for ``encoder`` (``from_arrays`` of its file), or None
-    when there is none. Arrays are read as each index is rebuilt, so each Graph and
-    Clusters knows how long its reading took (the selection log reports it).
+def load_state(root: str | Path, encoder: str,
+               decode: Callable[[Mapping[str, np.ndarray]], Any]) -> Any | None:
+    """The strategy state saved for ``encoder``: ``decode`` (the caller passes
+    ``longtail.strategies.state.from_arrays``; the store never imports a strategy) of
+    its open file, or None when there is none. Arrays are read while ``decode`` runs,
+    so each Graph and Clusters knows how long its reading took.
 
     Raises ProjectError naming the file when it cannot be read (deleting it is safe:
     the indexes are rebuilt by the next query). O(file size).
     """
-    # Imported here: the store stays importable without the strategies' libraries.
-    from longtail.strategies.state import from_arrays
-
     path = state_path(root, encoder)
     if not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return from_arrays(npz)
+            return decode(npz)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, InputError) as e:
         raise ProjectError(f"{path}: strategy state cannot be read ({e}); delete the file "
                            "and the next query rebuilds its indexes") from None

@@ -1,8 +1,9 @@
-"""Honest evaluation wired to a project: eval-set versions and re-scoring, the
-control-arm lift per round, learning curves, forecasts and stopping.
+"""Evaluation use cases: eval-set versions and re-scoring, the control-arm lift per
+round, learning curves, forecasts and stopping.
 
-The estimators themselves are pure (`longtail.evaluation`); this module only fetches
-what they need from the project and records what they say.
+The estimators themselves are pure (`longtail.evaluation`); these functions only fetch
+what they need from the store and record what they say. Each takes the store and the
+project's settings; none knows about `Project`, the CLI or the service.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from longtail.engine import views
+from longtail.engine.models import load_model
+from longtail.engine.records import RoundLog
+from longtail.engine.settings import Settings
 from longtail.errors import InputError
 from longtail.evaluation import (
     BudgetSpent,
@@ -30,18 +35,21 @@ from longtail.evaluation.evalset import uniform_from_ids
 from longtail.learners import make_learner
 
 if TYPE_CHECKING:
-    from longtail.project import Project
+    from longtail.store import Store
 
 SCALARS = ("accuracy", "macro_f1", "worst_class_recall")
 STOP_SET_SIZE = 2000
 
 
-def _fit_predict(learner: str):
+def _fit_predict(settings: Settings):
     """fit_predict(X, y, X_new) -> labels, training the project's learner from scratch
     (the lift estimators compare arms trained alike)."""
+    learner, params = settings.learner, dict(settings.learner_params or {})
+    if learner == "linear":
+        params["warm_start"] = False
 
     def fit_predict(X: np.ndarray, y: np.ndarray, X_new: np.ndarray) -> np.ndarray:
-        model = make_learner(learner, warm_start=False) if learner == "linear" else make_learner(learner)
+        model = make_learner(learner, **params)
         model.fit(X, y)
         return np.asarray(model.classes_)[model.predict_proba(X_new).argmax(1)]
 
@@ -55,51 +63,63 @@ def eval_fingerprint(rows: np.ndarray, labels: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def current_eval_version(project: Project) -> tuple[int, np.ndarray, np.ndarray] | None:
+def current_eval_version(store: Store) -> tuple[int, np.ndarray, np.ndarray] | None:
     """(version id, rows, labels) of the labeled managed eval set, making a new version
     when its content changed; None while no eval sample is labeled."""
-    rows, labels = project.labeled("eval")
+    rows, labels = views.labeled(store, "eval")
     if len(rows) == 0:
         return None
-    version, _ = project.store.eval_version(eval_fingerprint(rows, labels), len(rows))
+    version, _ = store.eval_version(eval_fingerprint(rows, labels), len(rows))
     return version, rows, labels.astype(str)
 
 
-def score_model(project: Project, model_meta: dict, X: np.ndarray, y: np.ndarray,
+def score_model(store: Store, settings: Settings, model_meta: dict, X: np.ndarray, y: np.ndarray,
                 eval_set: str) -> dict:
     """Metrics of one saved model on (X, y), recorded under `eval_set`."""
-    model = project._load_model(model_meta)
+    model = load_model(store, model_meta)
     proba = np.concatenate([model.predict_proba(X[i:i + 65_536]) for i in range(0, len(X), 65_536)])
     pred = np.asarray(model.classes_)[proba.argmax(1)].astype(str)
-    result = evaluate_predictions(y, pred, n_boot=1000, seed=project.settings["seed"])
-    project.store.add_metrics(model_meta["id"], eval_set, model_meta["n_labels"], {
+    result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)
+    result["confusion"] = confusion(y, pred)
+    store.add_metrics(model_meta["id"], eval_set, model_meta["n_labels"], {
         k: (result[k]["value"], result[k]["lo"], result[k]["hi"])
         for k in SCALARS if result.get(k) and result[k]["value"] is not None})
     return result
 
 
-def rescore_all(project: Project) -> str | None:
+def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """Counts of (true, predicted) label pairs: {"labels": [...], "matrix": rows = true}.
+    O(n + K²) for K labels."""
+    labels = np.union1d(np.asarray(y_true, dtype=str), np.asarray(y_pred, dtype=str))
+    t = np.searchsorted(labels, np.asarray(y_true, dtype=str))
+    p = np.searchsorted(labels, np.asarray(y_pred, dtype=str))
+    k = len(labels)
+    matrix = np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+    return {"labels": labels.tolist(), "matrix": matrix.tolist()}
+
+
+def rescore_all(store: Store, settings: Settings) -> str | None:
     """Score every saved model on the current eval version that has no metric on it yet,
     so the learning curve is always drawn on one set. Returns the eval-set name."""
-    cur = current_eval_version(project)
+    cur = current_eval_version(store)
     if cur is None:
         return None
     version, rows, labels = cur
     name = f"managed:v{version}"
-    scored = {m["model_id"] for m in project.store.metrics("accuracy") if m["eval_set"] == name}
-    models = [m for m in project.store.models() if m["id"] not in scored]
+    scored = {m["model_id"] for m in store.metrics("accuracy") if m["eval_set"] == name}
+    models = [m for m in store.models() if m["id"] not in scored]
     cache: dict[str, np.ndarray] = {}
     for meta in models:
         if meta["encoder"] not in cache:
-            cache[meta["encoder"]] = project.store.vectors(meta["encoder"]).read(rows)
-        score_model(project, meta, cache[meta["encoder"]], labels, name)
+            cache[meta["encoder"]] = store.vectors(meta["encoder"]).read(rows)
+        score_model(store, settings, meta, cache[meta["encoder"]], labels, name)
     return name
 
 
-def learning_curves(project: Project, metric: str = "accuracy") -> dict[str, list[dict]]:
+def learning_curves(store: Store, metric: str = "accuracy") -> dict[str, list[dict]]:
     """Two curves by labels: "current" (every model on the latest eval version) and
     "as_of" (each model on the eval set as it was when the model was trained)."""
-    rows = [m for m in project.store.metrics(metric) if m["eval_set"].startswith("managed:v")]
+    rows = [m for m in store.metrics(metric) if m["eval_set"].startswith("managed:v")]
     if not rows:
         return {"current": [], "as_of": [], "eval_set": None}
     latest = max(rows, key=lambda m: int(m["eval_set"].split(":v")[1]))["eval_set"]
@@ -118,43 +138,42 @@ def learning_curves(project: Project, metric: str = "accuracy") -> dict[str, lis
             "eval_set": latest}
 
 
-def update_round_lifts(project: Project, *, n_repeats: int = 3) -> list[int]:
+def update_round_lifts(store: Store, settings: Settings, *, n_repeats: int = 3) -> list[int]:
     """Estimate the control-arm lift of every round whose selected and control slices are
     labeled and that has none yet; stored in the round's log. Returns the round ids."""
-    cur = current_eval_version(project)
+    cur = current_eval_version(store)
     if cur is None:
         return []
     version, eval_rows, eval_y = cur
-    current = project.store.current_labels()
-    first = project.store.first_label_times()
-    pool = set(project.store.rows_by_split("pool").tolist())
-    vs = project.vectors()
+    current = store.current_labels()
+    first = store.first_label_times()
+    pool = set(store.rows_by_split("pool").tolist())
+    vs = views.vectors(store, settings)
     X_eval = vs.read(eval_rows)
-    learner = project.settings["learner"]
-    fit_predict = _fit_predict(learner)
+    fit_predict = _fit_predict(settings)
 
     done = []
-    for rnd in project.store.rounds():
-        log = rnd["log"]
-        if "lift" in log or "annotations_before" not in log:
+    for rnd in store.rounds():
+        log = RoundLog.from_dict(rnd["log"])
+        if log.lift is not None or log.annotations_before is None:
             continue
-        items = project.store.round_items(rnd["id"])
+        items = store.round_items(rnd["id"])
         sel = np.array([r for r, _, k in items if k == "selected"], dtype=np.int64)
         ctrl = np.array([r for r, _, k in items if k == "control"], dtype=np.int64)
         if not len(sel) or not len(ctrl) or not all(int(r) in current for r in (*sel, *ctrl)):
             continue
         in_round = set(sel.tolist()) | set(ctrl.tolist())
-        prev = np.array(sorted(r for r, i in first.items() if i <= log["annotations_before"]
+        prev = np.array(sorted(r for r, i in first.items() if i <= log.annotations_before
                                and r in pool and r not in in_round), dtype=np.int64)
         labels_of = np.vectorize(lambda r: current[int(r)], otypes=[object])
-        rng = np.random.default_rng([project.settings["seed"], rnd["id"]])
+        rng = np.random.default_rng([settings.seed, rnd["id"]])
         lift = round_lift(
             fit_predict, vs.read(prev) if len(prev) else None,
             labels_of(prev).astype(str) if len(prev) else None,
             vs.read(sel), labels_of(sel).astype(str), vs.read(ctrl), labels_of(ctrl).astype(str),
             X_eval, eval_y, rng, n_repeats=n_repeats)
-        log = {**log, "lift": {**lift.__dict__, "eval_set": f"managed:v{version}"}}
-        project.store.update_round_log(rnd["id"], log)
+        log.lift = {**lift.__dict__, "eval_set": f"managed:v{version}"}
+        store.update_round_log(rnd["id"], {**rnd["log"], **log.to_dict()})
         done.append(rnd["id"])
     return done
 
@@ -162,7 +181,7 @@ def update_round_lifts(project: Project, *, n_repeats: int = 3) -> list[int]:
 MIN_CONTROL = 10
 
 
-def arm_lift(project: Project) -> dict | None:
+def arm_lift(store: Store, settings: Settings) -> dict | None:
     """The run so far against random at equal label count m, where m is the number of
     labeled control samples (all rounds together, a uniform random sample of the pool):
     the learner trained on the first m labels of the active run (rounds in order, the
@@ -170,15 +189,15 @@ def arm_lift(project: Project) -> dict | None:
     the m control labels, both from scratch, scored on the current eval set with a
     paired bootstrap. The interval reflects eval-sample noise (one training draw per
     arm). Recorded in the project settings by `train`; None until m ≥ 10."""
-    cur = current_eval_version(project)
+    cur = current_eval_version(store)
     if cur is None:
         return None
     version, eval_rows, eval_y = cur
-    current = project.store.current_labels()
+    current = store.current_labels()
     trajectory: list[int] = []
     controls: list[int] = []
-    for rnd in project.store.rounds():
-        items = project.store.round_items(rnd["id"])
+    for rnd in store.rounds():
+        items = store.round_items(rnd["id"])
         for kind in ("selected", "control"):
             rows = [r for r, _, k in items if k == kind and r in current]
             trajectory += rows
@@ -189,14 +208,13 @@ def arm_lift(project: Project) -> dict | None:
         return None
     active = np.asarray(trajectory[:m], dtype=np.int64)
     random_arm = np.asarray(controls, dtype=np.int64)
-    vs = project.vectors()
-    learner = project.settings["learner"]
-    fit_predict = _fit_predict(learner)
+    vs = views.vectors(store, settings)
+    fit_predict = _fit_predict(settings)
 
     def labels(rows: np.ndarray) -> np.ndarray:
         return np.array([current[int(r)] for r in rows]).astype(str)
 
-    rng = np.random.default_rng([project.settings["seed"], m])
+    rng = np.random.default_rng([settings.seed, m])
     lift = round_lift(fit_predict, None, None, vs.read(active), labels(active),
                       vs.read(random_arm), labels(random_arm), vs.read(eval_rows), eval_y, rng,
                       n_repeats=1)
@@ -206,12 +224,13 @@ def arm_lift(project: Project) -> dict | None:
             "verdict": verdict(lift) + f", at {m} labels each"}
 
 
-def lift_summary(project: Project) -> dict | None:
-    """The lift of selection over random: at equal label count (the verdict; see
-    `arm_lift`, computed by `train`) and the per-round marginal lifts combined."""
-    lifts = [Lift(**{k: v for k, v in r["log"]["lift"].items() if k != "eval_set"})
-             for r in project.store.rounds() if "lift" in r["log"]]
-    arms = project.store.setting("arm_lift")
+def lift_summary(store: Any) -> dict | None:
+    """The lift of selection over random: at equal label count (the verdict, computed
+    by `train`) and the per-round marginal lifts combined."""
+    logs = [RoundLog.from_dict(r["log"]) for r in store.rounds()]
+    lifts = [Lift(**{k: v for k, v in log.lift.items() if k != "eval_set"})
+             for log in logs if log.lift is not None]
+    arms = store.setting("arm_lift")
     if not lifts and not arms:
         return None
     out: dict[str, Any] = {"equal_count": arms}
@@ -226,11 +245,11 @@ def lift_summary(project: Project) -> dict | None:
     return out
 
 
-def forecast(project: Project, *, target: float | None = None, next_batch: int = 100,
+def forecast(store: Store, settings: Settings, *, target: float | None = None, next_batch: int = 100,
              metric: str = "accuracy", level: float = 0.9) -> dict:
     """Fit the learning curve (current eval version) and answer: labels needed for
     `target`, and the expected gain of the next batch, with intervals."""
-    points = learning_curves(project, metric)["current"]
+    points = learning_curves(store, metric)["current"]
     by_n: dict[int, dict] = {}
     for p in points:
         by_n[p["n_labels"]] = p  # the latest model at each label count
@@ -242,7 +261,7 @@ def forecast(project: Project, *, target: float | None = None, next_batch: int =
     y = np.array([p["value"] for p in pts], dtype=float)
     sd = np.array([max((p["hi"] - p["lo"]) / (2 * 1.96), 1e-3) if p["lo"] is not None else 0.02
                    for p in pts])
-    curve = fit_learning_curve(n, y, sd, level=level, seed=project.settings["seed"])
+    curve = fit_learning_curve(n, y, sd, level=level, seed=settings.seed)
     now = float(n[-1])
     gain = curve.expected_gain(next_batch, n_now=now)
     out: dict[str, Any] = {
@@ -264,38 +283,43 @@ def forecast(project: Project, *, target: float | None = None, next_batch: int =
     return out
 
 
-def stop_set(project: Project) -> np.ndarray:
+def stop_set(store: Store, settings: Settings) -> np.ndarray:
     """A fixed unlabeled sample of the pool (chosen by a hash of the ids, so it does not
     move as the pool grows little) on which successive models' predictions are compared."""
-    rows = project.store.rows_by_split("pool")
+    rows = store.rows_by_split("pool")
     if len(rows) <= STOP_SET_SIZE:
         return rows
-    ids = [b[1] for chunk in project.store.iter_samples(rows) for b in chunk]
-    u = uniform_from_ids(ids, seed=project.settings["seed"] + 1)
+    ids = [b[1] for chunk in store.iter_samples(rows) for b in chunk]
+    u = uniform_from_ids(ids, seed=settings.seed + 1)
     return np.sort(rows[np.argsort(u)[:STOP_SET_SIZE]])
 
 
-def stopping(project: Project, *, target: float | None = None, budget: int | None = None,
+def stopping(store: Store, settings: Settings, *, target: float | None = None, budget: int | None = None,
              gain_threshold: float = 0.002, next_batch: int = 100) -> dict:
     """Every stopping rule's answer for the project as it stands."""
-    models = project.store.models()
-    rows = stop_set(project)
+    # One model per label count: re-training on the same labels is not a sign that
+    # predictions have stabilised.
+    by_labels: dict[int, dict] = {}
+    for meta in store.models():
+        by_labels[meta["n_labels"]] = meta
+    models = [by_labels[n] for n in sorted(by_labels)]
+    rows = stop_set(store, settings)
     preds = []
     if len(rows):
         for meta in models[-4:]:
-            if meta["encoder"] != project.encoder_name():
+            if meta["encoder"] != views.encoder_name(store, settings):
                 continue
-            model = project._load_model(meta)
-            X = project.vectors(meta["encoder"]).read(rows)
+            model = load_model(store, meta)
+            X = store.vectors(meta["encoder"]).read(rows)
             preds.append(np.asarray(model.classes_)[model.predict_proba(X).argmax(1)])
     try:
-        fc = forecast(project, next_batch=next_batch)
+        fc = forecast(store, settings, next_batch=next_batch)
         gain = fc["expected_gain"]["mean"]
     except InputError:
         gain = None
-    curve = learning_curves(project)["current"]
+    curve = learning_curves(store)["current"]
     metric = curve[-1] if curve else None
-    labeled = len(project.labeled("pool")[0])
+    labeled = len(views.labeled(store, "pool")[0])
     rules: list = [StabilizingPredictions(), ForecastGain(gain_threshold)]
     if target is not None:
         rules.append(TargetReached(target))
@@ -306,3 +330,73 @@ def stopping(project: Project, *, target: float | None = None, budget: int | Non
                                spent=labeled, budget=budget, next_batch_cost=next_batch)
     return {"stop": report.stop, "reason": report.reason,
             "rules": [d.__dict__ for d in report.decisions]}
+
+
+def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: int | None = None,
+             id: str = "id", text: str | None = "text", label: str = "label",
+             vector: str | None = None, vector_prefix: str | None = None) -> dict | None:
+    """Score a model on the managed eval set (default) or on a labeled file outside the
+    pool. Metrics carry bootstrap 95% intervals and are recorded in the catalog; a test
+    file's figures are kept under its own eval-set name, never as the managed ones."""
+    from longtail.errors import ProjectError
+
+    models = {m["id"]: m for m in store.models()}
+    if not models:
+        raise ProjectError("no model yet: run `longtail train` first")
+    if model_id is not None and model_id not in models:
+        raise InputError(f"no model {model_id} (models: {', '.join(map(str, models))})")
+    meta = models[model_id] if model_id is not None else models[max(models)]
+    if test is None:
+        eval_set = rescore_all(store, settings)
+        if eval_set is None:
+            return None
+        cur = current_eval_version(store)
+        assert cur is not None
+        _, rows, labels = cur
+        X = store.vectors(meta["encoder"]).read(rows)
+        result = _predict_metrics(store, settings, meta, X, labels)
+        return {"eval_set": eval_set, "n": int(len(rows)), "model_id": meta["id"],
+                **{k: result[k] for k in SCALARS},
+                "per_class": result["per_class"], "confusion": result["confusion"],
+                "warnings": small_eval_warnings(int(len(rows)), len(result["per_class"]))}
+    from pathlib import Path
+
+    from longtail.ingest.labeled_file import read_labeled_file
+    from longtail.ingest.readers import file_sha256
+
+    info = store.vector_set_info(meta["encoder"])
+    X, y = read_labeled_file(test, encoder_name=meta["encoder"], encoder_config=info["config"],
+                             dim=info["dim"], id=id, text=text, label=label, vector=vector,
+                             vector_prefix=vector_prefix, cache_dir=store.root / "cache")
+    eval_set = f"file:{file_sha256(Path(test))[:12]}"
+    result = score_model(store, settings, meta, X, y.astype(str), eval_set)
+    return {"eval_set": eval_set, "n": int(len(y)), "model_id": meta["id"],
+            **{k: result[k] for k in SCALARS}, "per_class": result["per_class"],
+            "confusion": result["confusion"],
+            "warnings": small_eval_warnings(int(len(y)), len(result["per_class"]))}
+
+
+def _predict_metrics(store: Store, settings: Settings, meta: dict, X: np.ndarray,
+                     y: np.ndarray) -> dict:
+    model = load_model(store, meta)
+    proba = np.concatenate([model.predict_proba(X[i:i + 65_536]) for i in range(0, len(X), 65_536)])
+    pred = np.asarray(model.classes_)[proba.argmax(1)].astype(str)
+    result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)
+    result["confusion"] = confusion(y, pred)
+    return result
+
+
+SMALL_EVAL = 100
+
+
+def small_eval_warnings(n: int, n_classes: int) -> list[str]:
+    """Warnings a person should see next to eval figures measured on few samples."""
+    out = []
+    if n < SMALL_EVAL:
+        out.append(f"the eval set has only {n} labeled samples: its figures move by several "
+                   "points from one sample to the next (label more eval rows: `query` puts "
+                   "them first)")
+    if n_classes and n < 5 * n_classes:
+        out.append(f"{n} eval samples for {n_classes} classes: fewer than 5 per class, so "
+                   "per-class figures are not reliable")
+    return out

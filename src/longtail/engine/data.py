@@ -1,0 +1,107 @@
+"""Data-in use cases: ingest a file into the pool, and embed samples that have no vectors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from longtail.engine.settings import Settings
+from longtail.errors import InputError
+
+Progress = Callable[[int, int | None], None]
+
+
+def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
+           text: str | None = None, label: str | None = None, vector: str | None = None,
+           vector_prefix: str | None = None, metadata: list[str] | None = None,
+           update: bool = False, vector_dtype: str = "float32",
+           progress: Progress | None = None) -> Any:
+    """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing."""
+    from longtail.evaluation.evalset import assign_eval
+    from longtail.ingest import PRECOMPUTED, ColumnMapping, ingest_file
+
+    mapping = ColumnMapping(id=id, text=text, label=label, vector=vector,
+                            vector_prefix=vector_prefix,
+                            metadata=tuple(metadata) if metadata is not None else None)
+
+    def eval_of(ids: list[str], current: int, strata: list | None) -> np.ndarray:
+        return assign_eval(ids, rate=settings.eval_rate, seed=settings.seed,
+                           current_eval=current, cap=settings.eval_cap, strata=strata,
+                           hashing=settings.hashing)
+
+    report = ingest_file(store, path, mapping, assign_eval=eval_of,
+                         eval_strata=settings.eval_stratify, update=update,
+                         vector_dtype=vector_dtype, progress=progress, hashing=settings.hashing)
+    if report.vector_dim and not settings.encoder:
+        store.set_setting("encoder", PRECOMPUTED)
+    if label:
+        known = set(store.setting("label_columns") or [])
+        store.set_setting("label_columns", sorted(known | {label}))
+    return report
+
+
+def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows: int = 512,
+          dtype: str = "float32", progress: Progress | None = None,
+          on_phase: Callable[[str], None] | None = None, encoder_impl: Any = None,
+          **params: Any) -> dict:
+    """Compute vectors for every sample that has none for `encoder`. Each batch commits,
+    so an interrupted run resumes where it stopped."""
+    from longtail.encoders import check_encoder_fits, get_encoder, preview_samples
+    from longtail.ingest import PRECOMPUTED
+
+    n = store.n_samples()
+    if encoder == PRECOMPUTED:
+        info = store.vector_set_info(PRECOMPUTED)
+        have = info["n_rows"] if info else 0
+        if have < n:
+            raise InputError(f"{n - have} samples have no precomputed vectors; ingest them "
+                             "with --vector-prefix or --vector")
+        store.set_setting("encoder", PRECOMPUTED)
+        return {"encoder": encoder, "embedded": 0, "total": n}
+    info = store.vector_set_info(encoder)
+    if info is None:
+        # Refuse an encoder the data cannot feed before any vector is written (MiniLM
+        # on a pool without text); the label and truth columns are never features.
+        first = next(iter(store.iter_samples(batch_rows=1000)), [])
+        check_encoder_fits(encoder, preview_samples(first))
+        if encoder == "tabular":
+            params = {**params, "label_columns": sorted(
+                set(params.get("label_columns") or []) | set(store.setting("label_columns") or []))}
+            params = {k: v for k, v in params.items() if v is not None}
+    elif params.get("features") or params.get("exclude"):
+        raise InputError(f"the {encoder!r} vectors exist already with their columns "
+                         f"({', '.join((info['config'] or {}).get('columns') or []) or 'fixed'}); "
+                         "--features/--exclude apply to a new vector set only")
+    enc = encoder_impl or get_encoder(encoder, **(info["config"] if info else params))
+    if on_phase is not None:
+        enc.on_phase = on_phase
+    if info is None and getattr(enc, "needs", "") == "metadata" and hasattr(enc, "fit"):
+        enc.fit({"text": [t for _, _, t, _ in b], "metadata": [m for _, _, _, m in b]}
+                for b in store.iter_samples())
+    start = info["n_rows"] if info else 0
+    if info is None:
+        with store.tx() as conn:
+            store.ensure_vector_set(conn, encoder, enc.dim, dtype, enc.config())
+        info = store.vector_set_info(encoder)
+    writer = store.vector_writer(encoder, info["dim"], info["dtype"])
+    done = start
+    t0 = time.perf_counter()
+    for batch in store.iter_samples(start=start, batch_rows=batch_rows):
+        vecs = enc.encode({"text": [t or "" for _, _, t, _ in batch],
+                           "metadata": [m for _, _, _, m in batch]})
+        writer.write(done, vecs)
+        done += len(batch)
+        with store.tx() as conn:
+            store.set_vector_rows(conn, encoder, done)
+        if progress:
+            progress(done, n)
+    store.set_setting("encoder", encoder)
+    out = {"encoder": encoder, "embedded": done - start, "total": n,
+           "seconds": round(time.perf_counter() - t0, 3)}
+    if hasattr(enc, "describe"):
+        out["describe"] = enc.describe()
+    return out

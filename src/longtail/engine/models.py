@@ -1,0 +1,48 @@
+"""Saved models: how a learner is written with its spec and read back by later commands."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+SPEC_KEY = "__spec__"
+
+
+def model_arrays(model: Any, spec: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Arrays for the model file, without pickle: the learner's own arrays (the linear
+    head) or its skops serialisation (any other learner; one that cannot be saved safely
+    is an InputError here, before anything is written), and the engine's spec (learner,
+    parameters, the labels it was fitted on)."""
+    from longtail.learners.persist import dump
+
+    arrays = dump(model, spec={"name": spec["learner"], "params": spec.get("params", {})})
+    arrays[SPEC_KEY] = np.array(json.dumps(spec))
+    return arrays
+
+
+def load_model(store: Any, meta: dict | None = None) -> Any:
+    """The saved model `meta` (default: the latest), ready to predict; None when there is none."""
+    from longtail.learners.persist import load
+
+    meta = meta or store.latest_model()
+    if meta is None:
+        return None
+    arrays = store.load_model_arrays(meta)
+    arrays.pop(SPEC_KEY, None)
+    return load(arrays)
+
+
+def saved_spec(store: Any, meta: dict) -> dict[str, Any]:
+    """Everything the engine saved beside a model: learner, params, labels fingerprint."""
+    arrays = store.load_model_arrays(meta)
+    if SPEC_KEY in arrays:
+        return json.loads(str(arrays[SPEC_KEY]))
+    return {"learner": meta["learner"], "params": {}}
+
+
+def model_spec(store: Any, meta: dict) -> dict[str, Any]:
+    """The learner name and parameters a saved model was made with."""
+    saved = saved_spec(store, meta)
+    return {"learner": saved["learner"], "params": saved.get("params", {})}

@@ -1,0 +1,65 @@
+"""The project's settings as one typed record, read from the catalog once per use case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from longtail.errors import InputError
+
+DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "eval_rate": 0.05,
+    "eval_cap": 5000,
+    "eval_share": 0.2,
+    "control_share": 0.1,
+    "eval_stratify": None,
+    "learner": "linear",
+    "learner_params": {},
+    "encoder": None,
+    # Hash version of content and eval-split hashes: projects without the key were made
+    # before version 2 and keep BLAKE2b; `init` writes 2 (see longtail.hashing).
+    "hashing": 1,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every use case reads: seeds, eval and control shares, learner, encoder."""
+
+    seed: int = 0
+    eval_rate: float = 0.05
+    eval_cap: int = 5000
+    eval_share: float = 0.2
+    control_share: float = 0.1
+    eval_stratify: str | None = None
+    learner: str = "linear"
+    learner_params: dict = field(default_factory=dict)
+    encoder: str | None = None
+    hashing: int = 1
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Settings:
+        known = {f.name for f in fields(cls)}
+        merged = {**DEFAULTS, **{k: v for k, v in values.items() if k in known}}
+        return cls(**{k: merged[k] for k in known if k in merged})
+
+    @classmethod
+    def load(cls, store: Any) -> Settings:
+        return cls.from_dict(store.settings())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """Unknown keys and out-of-range values of `init`'s settings are an InputError."""
+    unknown = set(settings) - set(DEFAULTS)
+    if unknown:
+        raise InputError(f"unknown project settings: {', '.join(sorted(unknown))}")
+    for name in ("eval_rate", "eval_share", "control_share"):
+        if name in settings and not 0.0 <= float(settings[name]) <= 1.0:
+            raise InputError(f"{name.replace('_', '-')} must be between 0 and 1, "
+                             f"got {settings[name]}")
+    if "eval_cap" in settings and int(settings["eval_cap"]) < 0:
+        raise InputError(f"eval-cap must be >= 0, got {settings['eval_cap']}")

@@ -1,0 +1,80 @@
+"""The simulate use case: backtest a strategy from 0 labels with an oracle that answers
+from a metadata column (or the current labels). Writes nothing to the project."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from longtail.engine import views
+from longtail.engine.settings import Settings
+from longtail.errors import InputError
+
+
+def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "auto",
+             batch: int = 100, budget: int = 1000, seeds: int = 1,
+             test: str | Path | tuple[np.ndarray, np.ndarray] | None = None,
+             test_label: str = "label", test_text: str | None = "text",
+             control_share: float = 0.0, encoder: str | None = None,
+             on_round: Callable[[int, dict], None] | None = None) -> dict:
+    """Run the loop `seeds` times from 0 labels, rounds of `batch` up to `budget`
+    training labels; `truth` names the metadata column holding the true label, or
+    "label" for the imported labels. An unknown column is an error, never a fallback."""
+    from longtail.loop.simulate import simulate_run
+
+    for name, value, low in (("batch", batch, 1), ("budget", budget, 1), ("seeds", seeds, 1)):
+        if value < low:
+            raise InputError(f"--{name} must be >= {low}, got {value}")
+    if not 0.0 <= control_share <= 1.0:
+        raise InputError(f"control share must be between 0 and 1, got {control_share}")
+    vs = views.vectors(store, settings, encoder)
+    n = vs.n_rows
+    gold = np.full(n, None, dtype=object)
+    if truth == "label":
+        for r, lab in store.current_labels().items():
+            gold[r] = lab
+    else:
+        seen_column = False
+        for chunk in store.iter_samples(batch_rows=8192):
+            for r, _, _, meta in chunk:
+                if truth in meta:
+                    seen_column = True
+                    gold[r] = meta[truth]
+        if not seen_column:
+            columns = sorted({k for chunk in [next(iter(store.iter_samples(batch_rows=200)), [])]
+                              for _, _, _, m in chunk for k in m})
+            raise InputError(f"no column {truth!r} among the samples' metadata (columns: "
+                             f"{', '.join(columns) or 'none'}); use --truth label for the "
+                             "imported labels")
+    known = np.array([g is not None and g != "" for g in gold])
+    if not known.any():
+        raise InputError(f"no ground truth: no sample has a value in {truth!r}")
+    gold = np.array([str(g) if g is not None else "" for g in gold], dtype=object)
+    pool = np.intersect1d(store.rows_by_split("pool"), np.flatnonzero(known))
+    eval_rows = np.intersect1d(store.rows_by_split("eval"), np.flatnonzero(known))
+    test_xy = None
+    if isinstance(test, tuple):
+        test_xy = (np.asarray(test[0], np.float32), np.asarray(test[1]).astype(str))
+    elif test is not None:
+        from longtail.ingest.labeled_file import read_labeled_file
+
+        info = store.vector_set_info(vs.directory.name)
+        X, y = read_labeled_file(test, encoder_name=vs.directory.name,
+                                 encoder_config=info["config"], dim=info["dim"], id="id",
+                                 text=test_text, label=test_label, vector=None,
+                                 vector_prefix=None, cache_dir=store.root / "cache")
+        test_xy = (X, y.astype(str))
+    runs = []
+    for seed in range(seeds):
+        curve = simulate_run(
+            vs, pool, gold, strategy=strategy, batch=batch, budget=budget, seed=seed,
+            learner=settings.learner, learner_params=settings.learner_params or None,
+            eval_rows=eval_rows, test=test_xy, control_share=control_share,
+            eval_share=settings.eval_share,
+            on_round=(lambda point, s=seed: on_round(s, point)) if on_round else None)
+        runs.append({"seed": seed, **curve})
+    return {"strategy": strategy, "batch": batch, "budget": budget, "seeds": seeds,
+            "truth": truth, "pool": int(len(pool)), "eval": int(len(eval_rows)), "runs": runs}

@@ -1,0 +1,82 @@
+"""The status use case: counts, classes, rounds, latest metrics and the lift verdict.
+Reads the catalog only: no model, no scipy, so `longtail status` starts fast."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from longtail.engine.settings import Settings
+
+SMALL_EVAL = 100
+
+
+def status(store: Any, settings: Settings) -> dict:
+    """Counts, classes, rounds and the latest metrics, as plain data."""
+    splits = store.split_counts()
+    current = store.current_labels()
+    eval_rows = set(store.rows_by_split("eval").tolist())
+    classes: dict[str, int] = {}
+    for r, lab in current.items():
+        if r not in eval_rows:
+            classes[lab] = classes.get(lab, 0) + 1
+    rounds = store.rounds()
+    metrics = store.metrics()
+    models = store.models()
+    # "last" figures are those of the newest model on the managed eval set: a test
+    # file's figures are shown apart, never as the project's headline.
+    newest = max((m["id"] for m in models), default=0)
+    last: dict[str, dict] = {}
+    last_file: dict[str, dict] = {}
+    for m in metrics:
+        if (m["model_id"] or 0) != newest:
+            continue  # re-scores of older models are in the curves, not "last"
+        target = last if m["eval_set"].startswith("managed") else last_file
+        target[m["name"]] = {"value": m["value"], "lo": m["lo"], "hi": m["hi"],
+                             "eval_set": m["eval_set"], "n_labels": m["n_labels"]}
+    vectors = {name: store.vector_set_info(name)["n_rows"] for name in store.vector_set_names()}
+    lift = lift_summary(store)
+    versions = store.eval_versions()
+    labeled_eval = sum(1 for r in current if r in eval_rows)
+    warnings = []
+    if 0 < labeled_eval < SMALL_EVAL:
+        warnings.append(f"the eval set has only {labeled_eval} labeled samples: its figures "
+                        "move by several points (label the eval rows `query` puts first)")
+    n = sum(splits.values())
+    for name, have in vectors.items():
+        if have < n:
+            warnings.append(f"{n - have} samples have no {name!r} vectors yet: run "
+                            f"`longtail embed --encoder {name}`")
+    still_open = [r["id"] for r in rounds if r["status"] == "open"]
+    if len(still_open) > 1:
+        warnings.append(f"{len(still_open)} rounds are open ({', '.join(map(str, still_open))})")
+    equal = (lift or {}).get("equal_count") or {}
+    if equal and equal.get("n_labels", 0) < 50:
+        warnings.append(f"the lift verdict rests on {equal['n_labels']} control labels: "
+                        "treat it as a first sign, not a measurement")
+    return {
+        "project": str(store.root.resolve()),
+        "samples": n,
+        "pool": splits.get("pool", 0),
+        "eval": splits.get("eval", 0),
+        "labeled_pool": sum(classes.values()),
+        "labeled_eval": labeled_eval,
+        "annotations": store.annotation_count(),
+        "classes": dict(sorted(classes.items(), key=lambda kv: -kv[1])),
+        "encoder": settings.encoder,
+        "vectors": vectors,
+        "rounds": len(rounds),
+        "open_rounds": len(still_open),
+        "models": len(models),
+        "metrics": last,
+        "test_file_metrics": last_file,
+        "eval_version": versions[-1]["id"] if versions else None,
+        "lift": lift,
+        "verdict": lift["verdict"] if lift else
+        "no lift measured yet: label a batch (its control slice) and train",
+        "warnings": warnings,
+    }
+
+
+def lift_summary(store: Any) -> dict | None:
+    """The lift summary `train` recorded last (computing it needs scipy; status does not)."""
+    return store.setting("lift_summary")

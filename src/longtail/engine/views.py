@@ -1,0 +1,68 @@
+"""Read-only views of the catalog that several use cases need: the vector set to use,
+labeled rows per split, the candidates a strategy may pick."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from longtail.engine.settings import Settings
+from longtail.errors import ProjectError
+
+
+def encoder_name(store: Any, settings: Settings, encoder: str | None = None) -> str:
+    """The vector set to use: `encoder`, else the project's; an error saying how to make
+    vectors when there are none."""
+    name = encoder or settings.encoder
+    if not name:
+        raise ProjectError(f"no vectors yet: {embed_hint(store)}")
+    return name
+
+
+def embed_hint(store: Any) -> str:
+    """What gives this project's samples vectors, fitted to its data: text -> minilm,
+    numeric metadata only -> tabular, else the ingest options that add either."""
+    from longtail.encoders import preview_samples, suggest_embed
+
+    first = next(iter(store.iter_samples(batch_rows=1000)), [])
+    hint = suggest_embed(preview_samples(first, has_vectors=bool(store.vector_set_names())))
+    return f"run `{hint}`" if hint else "run `longtail embed --encoder precomputed`"
+
+
+def vectors(store: Any, settings: Settings, encoder: str | None = None, *,
+            complete: bool = True) -> Any:
+    """The vector set of `encoder` (default: the project's). With `complete`, every
+    sample must have a vector; otherwise rows past the set's end are the caller's to
+    leave out (see `unembedded`)."""
+    name = encoder_name(store, settings, encoder)
+    vs = store.vectors(name)
+    if complete:
+        n = store.n_samples()
+        if vs.n_rows < n:
+            raise ProjectError(f"{n - vs.n_rows} samples have no {name!r} vectors yet: run "
+                               f"`longtail embed --encoder {name}`")
+    return vs
+
+
+def unembedded(store: Any, vs: Any) -> int:
+    """How many samples have no vector in `vs` yet (rows are embedded in row order)."""
+    return max(0, store.n_samples() - vs.n_rows)
+
+
+def labeled(store: Any, split: str = "pool") -> tuple[np.ndarray, np.ndarray]:
+    """(rows, labels) of the samples of `split` that have a current label."""
+    current = store.current_labels()
+    in_split = set(store.rows_by_split(split).tolist())
+    rows = np.array(sorted(r for r in current if r in in_split), dtype=np.int64)
+    return rows, np.array([current[r] for r in rows], dtype=object)
+
+
+def candidates(store: Any, current: dict[int, str] | None = None) -> np.ndarray:
+    """Pool rows a strategy may pick: not labeled, not queued in an open round, and
+    never eval rows (the store's split says which rows those are)."""
+    current = store.current_labels() if current is None else current
+    pool = store.rows_by_split("pool")
+    taken = np.union1d(np.fromiter(current, dtype=np.int64, count=len(current)),
+                       store.open_round_rows())
+    return np.setdiff1d(pool, taken, assume_unique=False)
