@@ -96,7 +96,8 @@ class UsersRepo:
         """PostgreSQL: hold the user's row until the transaction ends, so two requests of
         one user claim one after the other (SQLite: a no-op, one writer anyway)."""
         if self.conn.dialect.name == "postgresql":
-            self.conn.execute(select(s.users.c.id).where(s.users.c.id == user_id).with_for_update())
+            self.conn.execute(select(s.users.c.id).where(s.users.c.id == user_id)
+                              .with_for_update(key_share=True))
 
     def activity(self) -> list[dict]:
         """Per annotator name: events by kind, seconds spent (sum, over events that gave
@@ -135,9 +136,12 @@ class LeasesRepo:
 
     def lock_round(self, round_id: int) -> None:
         """PostgreSQL: hold the round's row (two first claims on a new round then make
-        its slots once); SQLite: a no-op."""
+        its slots once; two last answers then see each other); SQLite: a no-op. `FOR
+        NO KEY UPDATE`, which the KEY SHARE locks of rows referencing the round (label
+        events, slots) do not block: `FOR UPDATE` would deadlock against them."""
         if self._pg:
-            self.conn.execute(select(s.rounds.c.id).where(s.rounds.c.id == round_id).with_for_update())
+            self.conn.execute(select(s.rounds.c.id).where(s.rounds.c.id == round_id)
+                              .with_for_update(key_share=True))
 
     def add_slots(self, round_id: int, items: Sequence[tuple[int, int]], overlap: int,
                   done: dict[int, int]) -> int:
