@@ -76,6 +76,8 @@ def test_label_five_with_the_keyboard_and_see_them_on_the_dashboard(live):
     url, tokens, store = live
     shots = os.environ.get("LONGTAIL_SCREENSHOTS")
     with sync_api.sync_playwright() as pw:
+        # A loaded CI machine renders slowly: wait up to 20 s for each expectation.
+        sync_api.expect.set_options(timeout=20_000)
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 760})

@@ -1,10 +1,11 @@
 // The labeling page: lease a task, show it, answer with buttons or keys (1-9 labels,
 // s skip, u unsure), then the next task without a reload.
 "use strict";
-let task = null, shownAt = 0, busy = false, answered = 0;
+let task = null, lastShown = null, shownAt = 0, busy = false;
 
 function show(t) {
   task = t;
+  lastShown = t;
   const text = document.getElementById("text");
   const labels = document.getElementById("labels");
   labels.replaceChildren();
@@ -30,7 +31,6 @@ function show(t) {
 
 async function progress() {
   const p = await LT.api("/api/progress");
-  answered = p.answered;
   document.getElementById("progress").textContent =
     `You answered ${p.answered}` + ` · ${p.remaining} left in the open rounds`;
   document.getElementById("progress").dataset.answered = String(p.answered);
@@ -45,17 +45,18 @@ async function next() {
 async function answer(kind, label) {
   if (!task || busy) return;
   busy = true;
+  const id = task.id;
+  task = null;  // keys wait for the next task: the answered one is never sent twice
   const seconds = Math.round((performance.now() - shownAt) / 100) / 10;
   try {
-    await LT.api(`/tasks/${task.id}/label`, { method: "POST",
+    await LT.api(`/tasks/${id}/label`, { method: "POST",
       body: kind === "label" ? { kind, label, seconds } : { kind, seconds } });
-    await next();
   } catch (e) {
     document.getElementById("error").textContent = e.message;
-    if (e.status === 409) await next();  // expired or taken: move on
-  } finally {
-    busy = false;
+    if (e.status !== 409) { task = { ...lastShown }; busy = false; return; }  // retry this one
   }
+  busy = false;
+  await next();  // expired or taken (409) too: move on
 }
 
 document.addEventListener("keydown", (ev) => {
