@@ -43,6 +43,9 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
          control_share: Annotated[float, typer.Option(help="Random control slice of each "
                                                       "batch, in [0, 1] (0 disables).")] = 0.1,
          seed: Annotated[int, typer.Option(help="Project seed (0 or more).")] = 0,
+         db: Annotated[str | None, typer.Option(help="Catalog database URL (e.g. "
+                                                "postgresql://user@host/db); default SQLite "
+                                                "in the directory.")] = None,
          as_json: JsonOpt = False) -> None:
     """Create a project: a directory with a SQLite catalog and vector files.
 
@@ -57,7 +60,7 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
     at_least("--seed", seed, 0)
     Project.init(path, eval_rate=eval_rate, eval_cap=eval_cap, seed=seed,
                  eval_stratify=eval_stratify, eval_share=eval_share,
-                 control_share=control_share).close()
+                 control_share=control_share, db=db).close()
     emit({"project": str(path.resolve())}, as_json,
          lambda r: console.print(f"created project at {r['project']}"))
 

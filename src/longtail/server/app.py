@@ -282,6 +282,25 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         got = tasks.round_tasks(store, round, offset=offset, limit=page(offset, limit))
         return m.ExportOut(**got)
 
+    @app.get("/admin/label-studio/tasks", response_model=list[m.LabelStudioTask], tags=["admin"])
+    def label_studio_tasks(_user: Admin, round: Annotated[int | None, Query(ge=1)] = None,
+                           offset: Annotated[int, Query(ge=0)] = 0,
+                           limit: Annotated[int | None, Query(ge=1)] = None) -> list[m.LabelStudioTask]:
+        """A round's tasks in Label Studio's import format (a page at a time): sort by
+        prediction score, lowest first, for longtail's order."""
+        from longtail.engine import labelstudio
+
+        size = page(offset, limit)
+        got = labelstudio.export_tasks(store, Settings.load(store), round)
+        return [m.LabelStudioTask(**x) for x in got[offset : offset + size]]
+
+    @app.get("/admin/label-studio/config", response_model=m.LabelStudioConfig, tags=["admin"])
+    def label_studio_config(_user: Admin) -> m.LabelStudioConfig:
+        """The labeling config matching the project's label set."""
+        from longtail.engine import labels, labelstudio
+
+        return m.LabelStudioConfig(config=labelstudio.labeling_config(labels.label_set(store) or []))
+
     @app.get("/admin/annotators", response_model=list[m.AnnotatorRow], tags=["admin"])
     def annotators(_user: Admin) -> list[m.AnnotatorRow]:
         """Labels, skips, unsure and seconds per annotator."""

@@ -133,3 +133,63 @@ def serve(project: ProjectOpt = Path("."),
                   f"dashboard /dashboard, API /docs)", highlight=False)
     # uvicorn's own access log prints query strings; ours prints paths only.
     uvicorn.run(api, host=host, port=port, log_level=log_level, access_log=False)
+
+
+ls_app = typer.Typer(no_args_is_help=True, help="Label Studio interop: export a round's tasks "
+                     "(with predictions and longtail's order), import Label Studio's JSON export."
+                     "\n\nExample: longtail label-studio export -p my-project --out tasks.json")
+app.add_typer(ls_app, name="label-studio")
+
+
+@ls_app.command("export")
+@handled
+def ls_export(out: Annotated[Path, typer.Option(help="Tasks file to write (JSON).")],
+              round: Annotated[int | None, typer.Option("--round", help="Round id (default: the "
+                                                        "most recent open round).")] = None,
+              config: Annotated[Path | None, typer.Option("--label-studio-config",
+                                                          help="Also write the labeling config "
+                                                          "(XML) here.")] = None,
+              force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+              project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Export a round's tasks in Label Studio's import format: sort by prediction score
+    (lowest first) in Label Studio to label in longtail's order.
+
+    Example: longtail label-studio export -p my-project --out tasks.json --label-studio-config config.xml
+    """
+    import json as _json
+
+    from longtail.engine import labelstudio
+    from longtail.engine.settings import Settings
+    from longtail.errors import InputError
+
+    for path in (out, config):
+        if path is not None and path.exists() and not force:
+            raise InputError(f"{path} already exists: choose another path or pass --force")
+    with _store(project) as store:
+        tasks = labelstudio.export_tasks(store, Settings.load(store), round)
+        xml = labelstudio.labeling_config(store.label_set() or []) if config else None
+    out.write_text(_json.dumps(tasks, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    if config is not None:
+        config.write_text(xml, encoding="utf-8")
+    emit({"tasks": len(tasks), "out": str(out), "config": str(config) if config else None},
+         as_json, lambda r: console.print(f"{r['tasks']} tasks written to {r['out']}"
+                                          + (f", labeling config to {r['config']}" if r["config"]
+                                             else ""), highlight=False))
+
+
+@ls_app.command("import")
+@handled
+def ls_import(file: Annotated[Path, typer.Argument(help="Label Studio JSON export.")],
+              project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Record the annotations of a Label Studio JSON export: choices as labels,
+    completed_by as annotator, lead_time as seconds, cancelled as skips.
+
+    Example: longtail label-studio import export.json -p my-project
+    """
+    from longtail.engine import labelstudio
+
+    with _store(project) as store:
+        done = labelstudio.import_export(store, file)
+    emit(done.to_dict(), as_json, lambda r: console.print(
+        f"{r['rows']} annotations: {r['new_labels']} new labels, {r['changed']} changed, "
+        f"{r['unchanged']} unchanged, {r['skipped']} skips", highlight=False))

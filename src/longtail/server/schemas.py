@@ -194,3 +194,14 @@ class UserRow(BaseModel):
     name: str
     role: str
     created_at: str
+
+
+class LabelStudioTask(BaseModel):
+    """A task in Label Studio's import format."""
+
+    data: dict[str, Any]
+    predictions: list[dict[str, Any]]
+
+
+class LabelStudioConfig(BaseModel):
+    config: str
