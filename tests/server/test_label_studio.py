@@ -139,3 +139,123 @@ def test_admin_routes_serve_the_tasks_and_the_config(store, people):
     assert '<Choice value="transfer"/>' in cfg
     ann = {"Authorization": f"Bearer {people['ann'][1]}"}
     assert c.get("/admin/label-studio/tasks", headers=ann).status_code == 403
+
+
+# -- ML-backend mode -------------------------------------------------------------------------
+
+@pytest.fixture
+def trained(tmp_path):
+    """200 samples with vectors, 40 labeled and a model, a second round of 20 open."""
+    st = Store.create(tmp_path / "p", {"seed": 0, "eval_rate": 0.1, "hashing": 2})
+    X, y = make_pool(200)
+    data.ingest(st, Settings.load(st), write_pool_csv(tmp_path / "pool.csv", X, y), id="id",
+                text="text", vector_prefix="v")
+    truth = {f"s{i}": str(y[i]) for i in range(200)}
+    first = rounds.plan_round(st, Settings.load(st), 40, strategy="random")
+    labels.record_labels(st, [labels.LabelEvent(i, truth[i]) for i in first.ids])
+    training.train(st, Settings.load(st))
+    nxt = rounds.plan_round(st, Settings.load(st), 20, strategy="random")
+    yield st, truth, nxt
+    st.close()
+
+
+def _backend(st, answers, seen, retrain_every=20):
+    import httpx
+    from fastapi.testclient import TestClient
+
+    from longtail.server.app import create_app
+    from longtail.server.settings import ServerSettings
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, request.headers.get("authorization")))
+        if request.url.path in answers:
+            return httpx.Response(200, json=answers[request.url.path])
+        return httpx.Response(404, json={"detail": "not found"})
+
+    settings = ServerSettings(label_studio=True, label_studio_url="http://ls.example:8080",
+                              label_studio_token="ls-secret-token", retrain_every=retrain_every)
+    return TestClient(create_app(st.root, settings, ls_transport=httpx.MockTransport(handler)))
+
+
+def test_health_setup_and_predict_follow_the_ml_backend_protocol(trained):
+    st, truth, nxt = trained
+    c = _backend(st, {}, [])
+    version = f"longtail-model-{st.latest_model()['id']}"
+    assert c.get("/health").json() == {"status": "UP", "model_class": "longtail",
+                                       "model_version": version}
+    setup = {"project": "3.1712345678", "schema": "<View></View>", "hostname": "http://ls",
+             "access_token": "x", "model_version": "", "extra_params": {}}
+    assert c.post("/setup", json=setup).json() == {"model_version": version}
+    first, last = nxt.ids[0], nxt.ids[-1]
+    text_of = {e: t for chunk in st.iter_samples() for _, e, t, _ in chunk}
+    tasks = [{"id": 9, "data": {"text": "unknown words", "meta_info": 1}},
+             {"id": 8, "data": {"text": text_of[last]}},  # matched by its text
+             {"id": 7, "data": {"text": text_of[first], "longtail_id": first}}]
+    r = c.post("/predict", json={"tasks": tasks, "project": "3.1712345678",
+                                 "label_config": "<View/>", "params": {"context": None}})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["model_version"] == version and len(out["results"]) == 3
+    unknown, by_text, by_id = out["results"]
+    assert unknown["result"] == []
+    for p, ext in ((by_text, last), (by_id, first)):
+        choice = p["result"][0]
+        assert (choice["type"], choice["from_name"], choice["to_name"]) == ("choices", "label", "text")
+        assert choice["value"]["choices"][0] in set(truth.values())
+        assert p["model_version"] == version
+    # Lowest score first is longtail's order: the round's first task before its last,
+    # and both before a task longtail does not know.
+    assert by_id["score"] < by_text["score"] < unknown["score"]
+
+
+def test_webhook_fetches_the_annotation_records_it_and_retrains(trained, caplog):
+    import logging
+
+    st, truth, nxt = trained
+    ext = nxt.ids[nxt.kinds.index("selected")]  # a pool sample: a model trains on it
+    wrong = next(v for v in sorted(set(truth.values())) if v != truth[ext])
+    answers = {"/api/annotations/55": {"id": 55, "task": 77, "completed_by": 3, "lead_time": 2.5,
+                                       "was_cancelled": False,
+                                       "result": [{"type": "choices", "from_name": "label",
+                                                   "to_name": "text",
+                                                   "value": {"choices": [wrong]}}]},
+               "/api/tasks/77": {"id": 77, "data": {"text": "t", "longtail_id": ext}}}
+    seen = []
+    c = _backend(st, answers, seen, retrain_every=1)
+    before = st.latest_model()["id"]
+    # The payload's own result is not trusted: what Label Studio's API says is recorded.
+    payload = {"action": "ANNOTATION_CREATED", "annotation": {"id": 55, "result": [
+        {"type": "choices", "value": {"choices": [truth[ext]]}}]}, "project": {"id": 3}}
+    with caplog.at_level(logging.DEBUG):
+        r = c.post("/webhook", json=payload)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert (got["status"], got["sample_id"], got["new_labels"], got["retrained"]) == \
+        ("recorded", ext, 1, True)
+    assert st.latest_model()["id"] == before + 1 and got["model_version"] == f"longtail-model-{before + 1}"
+    assert seen == [("/api/annotations/55", "Token ls-secret-token"),
+                    ("/api/tasks/77", "Token ls-secret-token")]
+    (row,) = st.ids_to_rows([ext]).values()
+    ev = st.annotation_events([row])
+    assert [(e["label"], e["annotator"], e["seconds"], e["source"]) for e in ev] == \
+        [(wrong, "3", 2.5, "import")]
+    assert "ls-secret-token" not in "\n".join(x.getMessage() for x in caplog.records
+                                              if not x.name.startswith("httpx"))
+    assert c.post("/webhook", json={"action": "PROJECT_UPDATED"}).json()["status"] == "ignored"
+    r = c.post("/webhook", json={"action": "ANNOTATION_UPDATED", "annotation": {"id": 56}})
+    assert r.status_code == 409 and "answered 404" in r.json()["detail"]
+    assert "ls-secret-token" not in r.text
+    assert c.post("/webhook", json={"action": "ANNOTATION_CREATED"}).status_code == 422
+
+
+def test_ml_backend_mode_needs_the_url_and_token_and_is_off_by_default(trained):
+    from fastapi.testclient import TestClient
+
+    from longtail.server.app import create_app
+    from longtail.server.settings import ServerSettings
+
+    st, _, _ = trained
+    with pytest.raises(ProjectError, match="LABEL_STUDIO_URL"):
+        create_app(st.root, ServerSettings(label_studio=True))
+    assert TestClient(create_app(st.root)).post("/predict", json={"tasks": []}).status_code in (404, 405)
+    assert "ls-secret" not in repr(ServerSettings(label_studio_token="ls-secret"))

@@ -163,3 +163,102 @@ def import_export(store: Any, path: str | Path) -> LabelsRecorded:
     if not events:
         raise InputError(f"{path}: the export holds no annotations")
     return record_labels(store, events, source="import", where=str(path))
+
+
+# -- ML-backend mode -----------------------------------------------------------------------
+
+WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
+
+
+def _rows_of_tasks(store: Any, tasks: list[dict]) -> list[int | None]:
+    """Each Label Studio task's sample row (by data.longtail_id, else by its text)."""
+    ids = [(t.get("data") or {}).get("longtail_id") for t in tasks]
+    rows_of = store.ids_to_rows([str(i) for i in ids if i is not None])
+    by_text: dict[str, int | None] = {}
+    wanted = {(t.get("data") or {}).get(TO_NAME) for t, i in zip(tasks, ids, strict=True) if i is None}
+    if wanted - {None}:
+        for chunk in store.iter_samples():
+            for row, _, text, _ in chunk:
+                if text in wanted:
+                    # A text two samples share names neither.
+                    by_text[text] = None if text in by_text else row
+    out: list[int | None] = []
+    for t, i in zip(tasks, ids, strict=True):
+        out.append(rows_of.get(str(i)) if i is not None
+                   else by_text.get((t.get("data") or {}).get(TO_NAME)))
+    return out
+
+
+def predict_tasks(store: Any, settings: Any, tasks: list[dict]) -> tuple[list[dict], str]:
+    """Label Studio's /predict: one prediction per task, in order: the current model's
+    class (an empty result for a task longtail does not know, or without a model) and a
+    `score` in longtail's priority order (lowest first: a task of the most recent open
+    round by its position; then the rest)."""
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise InputError("predict: 'tasks' must be a list of task objects")
+    rows = _rows_of_tasks(store, tasks)
+    known = np.asarray([r for r in rows if r is not None], dtype=np.int64)
+    predicted, version = _predictions(store, settings, known)
+    by_row = dict(zip(known.tolist(), predicted, strict=True)) if predicted is not None else {}
+    rank: dict[int, float] = {}
+    open_rounds = [r for r in store.rounds() if r["status"] == "open"]
+    for k, rnd in enumerate(reversed(open_rounds)):
+        items = store.round_items(rnd["id"])
+        n = max(len(items), 1)
+        for row, position, _ in items:
+            rank.setdefault(row, k + position / n)
+    tail = float(len(open_rounds))
+    out = []
+    for row in rows:
+        label = by_row.get(row) if row is not None else None
+        result = ([{"from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices",
+                    "value": {"choices": [label]}}] if label is not None else [])
+        out.append({"result": result, "score": round(rank.get(row, tail), 6) if row is not None
+                    else tail, "model_version": version})
+    return out, version
+
+
+def model_version(store: Any) -> str:
+    latest = store.latest_model()
+    return f"longtail-model-{latest['id']}" if latest else "longtail-order"
+
+
+def webhook(store: Any, settings: Any, action: str, payload: dict, fetch: Any, *,
+            retrain_every: int = 20) -> dict:
+    """Label Studio's /webhook: on ANNOTATION_CREATED / ANNOTATION_UPDATED, fetch the
+    annotation and its task through Label Studio's API (`fetch(path) -> dict`; the
+    payload is not trusted for content), record it, and retrain when at least
+    `retrain_every` labels arrived since the latest model. Other actions are ignored."""
+    from longtail.engine import training, views
+
+    if action not in WEBHOOK_ACTIONS:
+        return {"status": "ignored", "action": action}
+    ann_id = (payload.get("annotation") or {}).get("id")
+    if not isinstance(ann_id, int):
+        raise InputError("webhook: the payload names no annotation id")
+    annotation = fetch(f"/api/annotations/{ann_id}")
+    task_id = annotation.get("task")
+    if isinstance(task_id, dict):
+        task_id = task_id.get("id")
+    if not isinstance(task_id, int):
+        raise InputError(f"webhook: annotation {ann_id} names no task")
+    task = fetch(f"/api/tasks/{task_id}")
+    (row,) = _rows_of_tasks(store, [task])
+    if row is None:
+        raise InputError(f"webhook: Label Studio task {task_id} matches no sample (no "
+                         "data.longtail_id, and its text names no single sample)")
+    ext = next(e for chunk in store.iter_samples(np.asarray([row])) for _, e, _, _ in chunk)
+    event = _event(ext, annotation, f"Label Studio annotation {ann_id}")
+    done = record_labels(store, [event], source="import", where=f"Label Studio annotation {ann_id}")
+    latest = store.latest_model()
+    labeled = len(views.labeled(store, "pool")[0])  # what a model trains on
+    retrained = None
+    if labeled and (latest is None or labeled - int(latest["n_labels"]) >= retrain_every):
+        try:
+            retrained = training.train(store, settings)
+        except ProjectError as e:  # e.g. no vectors yet: the label is kept all the same
+            retrained = {"error": str(e)}
+    return {"status": "recorded", "annotation": ann_id, "task": task_id, "sample_id": ext,
+            "new_labels": done.new_labels, "changed": done.changed, "skipped": done.skipped,
+            "retrained": retrained is not None and "error" not in retrained,
+            "model_version": model_version(store)}

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -106,9 +106,10 @@ async def _json(send: Send, status: int, detail: str) -> None:
 
 
 def create_app(project_path: str | Path, settings: ServerSettings | None = None, *,
-               clock: Callable[[], float] = time.time) -> FastAPI:
+               clock: Callable[[], float] = time.time, ls_transport: Any = None) -> FastAPI:
     """The service over the project at `project_path`. `clock` gives the time leases
-    are measured with (tests move it)."""
+    are measured with (tests move it); `ls_transport`, an httpx transport for the calls
+    to Label Studio's API in ML-backend mode (tests answer them)."""
     from longtail.store import Store
 
     settings = settings or ServerSettings()
@@ -323,6 +324,9 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         """Every user and role (tokens are never shown again)."""
         return [m.UserRow(**u) for u in users.list_users(store)]
 
+    if settings.label_studio:
+        _label_studio_backend(app, store, settings, ls_transport)
+
     # -- pages -------------------------------------------------------------------------
 
     @app.get("/", include_in_schema=False)
@@ -354,3 +358,69 @@ def static_file(root: Path, path: str) -> Path:
     if not target.is_relative_to(root) or not target.is_file():
         raise HTTPException(404, "not found")
     return target
+
+
+def _label_studio_backend(app: FastAPI, store: Any, settings: ServerSettings,
+                          transport: Any) -> None:
+    """Label Studio's ML-backend protocol: /health, /setup, /predict, /webhook. Label
+    Studio calls these without our tokens, so they write nothing on the payload's word:
+    /webhook fetches the annotation from Label Studio's API with its token."""
+    import threading
+
+    import httpx
+
+    from longtail.engine import labelstudio
+
+    if not settings.label_studio_url or not settings.label_studio_token:
+        raise ProjectError("--label-studio needs Label Studio's URL and an API token "
+                           "(--label-studio-url/--label-studio-token, or LABEL_STUDIO_URL/"
+                           "LABEL_STUDIO_API_KEY)")
+    base = settings.label_studio_url.rstrip("/")
+    client = httpx.Client(base_url=base, transport=transport, timeout=30.0,
+                          headers={"Authorization": f"Token {settings.label_studio_token}"})
+    training = threading.Lock()  # one retrain at a time; labels still come in meanwhile
+
+    def fetch(path: str) -> dict:
+        try:
+            r = client.get(path)
+        except httpx.HTTPError as e:
+            raise ProjectError(f"Label Studio at {base} did not answer {path}: "
+                               f"{type(e).__name__}") from None
+        if r.status_code != 200:
+            raise ProjectError(f"Label Studio at {base} answered {r.status_code} for {path}")
+        got = r.json()
+        if not isinstance(got, dict):
+            raise ProjectError(f"Label Studio at {base}: {path} is not an object")
+        return got
+
+    @app.get("/health", response_model=m.HealthOut, tags=["label-studio"])
+    def health() -> m.HealthOut:
+        """ML backend: alive, and the model version /predict serves."""
+        return m.HealthOut(status="UP", model_class="longtail",
+                           model_version=labelstudio.model_version(store))
+
+    @app.post("/setup", response_model=m.ModelVersionOut, tags=["label-studio"])
+    def setup(_body: m.SetupIn) -> m.ModelVersionOut:
+        """ML backend: Label Studio connects a project."""
+        return m.ModelVersionOut(model_version=labelstudio.model_version(store))
+
+    @app.post("/predict", response_model=m.PredictOut, tags=["label-studio"])
+    def predict(body: m.PredictIn) -> m.PredictOut:
+        """ML backend: the current model's class and longtail's priority as `score`
+        (lowest first) for each task."""
+        results, version = labelstudio.predict_tasks(store, Settings.load(store), body.tasks)
+        return m.PredictOut(results=[m.Prediction(**x) for x in results], model_version=version)
+
+    @app.post("/webhook", response_model=m.WebhookOut, tags=["label-studio"])
+    def webhook(body: m.WebhookIn) -> m.WebhookOut:
+        """ML backend: ANNOTATION_CREATED / ANNOTATION_UPDATED record the annotation
+        (fetched from Label Studio) and retrain after enough new labels."""
+        payload = body.model_dump()
+        with training:
+            got = labelstudio.webhook(store, Settings.load(store), body.action, payload, fetch,
+                                      retrain_every=settings.retrain_every)
+        return m.WebhookOut(**got)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> dict:
+        return {}

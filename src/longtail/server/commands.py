@@ -109,6 +109,16 @@ def serve(project: ProjectOpt = Path("."),
           overlap: Annotated[int, typer.Option(help="Answers each task needs, from different "
                                                "annotators (1 or more).")] = 1,
           max_body: Annotated[int, typer.Option(help="Largest request body in bytes.")] = 65536,
+          label_studio: Annotated[bool, typer.Option("--label-studio", help="Also answer Label "
+                                                     "Studio's ML-backend protocol (/health, "
+                                                     "/setup, /predict, /webhook).")] = False,
+          label_studio_url: Annotated[str | None, typer.Option(
+              envvar="LABEL_STUDIO_URL", help="Label Studio's URL (ML-backend mode).")] = None,
+          label_studio_token: Annotated[str | None, typer.Option(
+              envvar="LABEL_STUDIO_API_KEY", show_default=False,
+              help="Label Studio API token (ML-backend mode).")] = None,
+          retrain_every: Annotated[int, typer.Option(help="ML-backend mode: retrain after this "
+                                                     "many new labels.")] = 20,
           log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info") -> None:
     """Serve the project: the annotators' API and labeling page, the admin API and
     dashboard (OpenAPI at /docs).
@@ -125,7 +135,10 @@ def serve(project: ProjectOpt = Path("."),
     from longtail.server.app import create_app
     from longtail.server.settings import ServerSettings
 
-    settings = ServerSettings(lease_ttl=lease_ttl, overlap=overlap, max_body=max_body)
+    at_least("--retrain-every", retrain_every, 1)
+    settings = ServerSettings(lease_ttl=lease_ttl, overlap=overlap, max_body=max_body,
+                              label_studio=label_studio, label_studio_url=label_studio_url,
+                              label_studio_token=label_studio_token, retrain_every=retrain_every)
     api = create_app(project, settings)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -205,3 +205,56 @@ class LabelStudioTask(BaseModel):
 
 class LabelStudioConfig(BaseModel):
     config: str
+
+
+class _Open(BaseModel):
+    """Label Studio's payloads carry more than we read: extra fields are kept, not 422s."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class HealthOut(BaseModel):
+    status: str
+    model_class: str
+    model_version: str
+
+
+class SetupIn(_Open):
+    project: str | int | None = None
+    schema_: str | None = Field(default=None, alias="schema")
+
+
+class ModelVersionOut(BaseModel):
+    model_version: str
+
+
+class PredictIn(_Open):
+    tasks: list[dict[str, Any]] = Field(max_length=10_000)
+
+
+class Prediction(BaseModel):
+    result: list[dict[str, Any]]
+    score: float
+    model_version: str
+
+
+class PredictOut(BaseModel):
+    results: list[Prediction]
+    model_version: str
+
+
+class WebhookIn(_Open):
+    action: str
+
+
+class WebhookOut(BaseModel):
+    status: str
+    action: str | None = None
+    annotation: int | None = None
+    task: int | None = None
+    sample_id: str | None = None
+    new_labels: int | None = None
+    changed: int | None = None
+    skipped: int | None = None
+    retrained: bool | None = None
+    model_version: str | None = None

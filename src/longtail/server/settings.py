@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from longtail.engine.tasks import TaskPolicy
 from longtail.errors import InputError
@@ -17,6 +17,12 @@ class ServerSettings:
     overlap: int = 1
     max_body: int = 64 * 1024
     max_page: int = 1000
+    # ML-backend mode (`--label-studio`): Label Studio's URL and API token (kept out of
+    # repr, so it never reaches a log line), and the labels that trigger a retrain.
+    label_studio: bool = False
+    label_studio_url: str | None = None
+    label_studio_token: str | None = field(default=None, repr=False)
+    retrain_every: int = 20
 
     def __post_init__(self) -> None:
         self.policy  # noqa: B018  (checks TTL and overlap)
@@ -24,6 +30,8 @@ class ServerSettings:
             raise InputError(f"max body must be at least 1024 bytes, got {self.max_body}")
         if self.max_page < 1:
             raise InputError(f"max page must be at least 1, got {self.max_page}")
+        if self.retrain_every < 1:
+            raise InputError(f"retrain every must be at least 1 label, got {self.retrain_every}")
 
     @property
     def policy(self) -> TaskPolicy:
