@@ -198,7 +198,7 @@ def test_health_setup_and_predict_follow_the_ml_backend_protocol(trained):
     assert out["model_version"] == version and len(out["results"]) == 3
     unknown, by_text, by_id = out["results"]
     assert unknown["result"] == []
-    for p, ext in ((by_text, last), (by_id, first)):
+    for p in (by_text, by_id):
         choice = p["result"][0]
         assert (choice["type"], choice["from_name"], choice["to_name"]) == ("choices", "label", "text")
         assert choice["value"]["choices"][0] in set(truth.values())
