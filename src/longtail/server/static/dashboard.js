@@ -38,8 +38,9 @@ function curve(c) {
   for (const v of [y0, (y0 + y1) / 2, y1]) {
     const t = svg("text", { x: 4, y: Y(v) + 4 }); t.textContent = v.toFixed(2); s.append(t);
   }
-  for (const v of [x0, x1]) {
-    const t = svg("text", { x: X(v) - 8, y: H - 10 }); t.textContent = String(Math.round(v)); s.append(t);
+  for (const [v, anchor] of [[x0, "start"], [x1, "end"]]) {
+    const t = svg("text", { x: X(v), y: H - 10, "text-anchor": anchor });
+    t.textContent = String(Math.round(v)) + (anchor === "end" ? " labels" : ""); s.append(t);
   }
   const line = svg("polyline", { fill: "none", stroke: "#2459d6", "stroke-width": 2,
     points: pts.map((p) => `${X(p.n_labels)},${Y(p.value)}`).join(" ") });
