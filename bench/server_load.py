@@ -145,6 +145,10 @@ async def _client(http, token: str, name: str, i: int, n: int, mode: str, rate: 
     per_client = rate / n if mode == "open" else 0.0
     k = 0
     while True:
+        # The run lasts `duration` of wall time in both modes: a client behind its
+        # schedule (the server is slower than offered) does not go on catching up.
+        if time.perf_counter() >= until:
+            return
         if mode == "open":
             due = t0 + (k + i / n) / per_client
             if due >= until:
@@ -152,8 +156,6 @@ async def _client(http, token: str, name: str, i: int, n: int, mode: str, rate: 
             wait = due - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
-        elif time.perf_counter() >= until:
-            return
         k += 1
         t = time.perf_counter()
         r = await http.post("/tasks/lease", headers=head)
