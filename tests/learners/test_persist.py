@@ -248,3 +248,17 @@ def test_cli_style_params_build_a_pipeline(data):
 def test_pipeline_spec_errors(params, match):
     with pytest.raises(InputError, match=match):
         make_learner("pipeline", **params)
+
+
+def test_a_pipeline_ending_in_the_linear_head_saves_through_skops(data, tmp_path):
+    X, y, X_new = data
+    model = make_pipeline(StandardScaler(), LinearHead(C=2.0)).fit(X, y)
+    loaded = _save_and_reload(persist.dump(model), tmp_path)  # longtail's own types: trusted
+    np.testing.assert_array_equal(loaded.predict_proba(X_new), model.predict_proba(X_new))
+
+
+def test_a_package_only_named_like_a_trusted_one_is_refused(data):
+    X, y, _ = data
+    lookalike = type("Forest", (HomeMade,), {"__module__": "sklearn_extra_evil.models"})
+    with pytest.raises(InputError, match=r"sklearn_extra_evil\.models\.Forest"):
+        persist.dump(lookalike().fit(X, y))
