@@ -141,6 +141,8 @@ def catalog_check(root: Path, acked: list[list]) -> dict:
 
 async def _client(http, token: str, name: str, i: int, n: int, mode: str, rate: float,
                   t0: float, until: float, out: dict) -> None:
+    import httpx
+
     head = {"Authorization": f"Bearer {token}"}
     per_client = rate / n if mode == "open" else 0.0
     k = 0
@@ -158,7 +160,11 @@ async def _client(http, token: str, name: str, i: int, n: int, mode: str, rate: 
                 await asyncio.sleep(wait)
         k += 1
         t = time.perf_counter()
-        r = await http.post("/tasks/lease", headers=head)
+        try:
+            r = await http.post("/tasks/lease", headers=head)
+        except httpx.HTTPError:
+            out["transport_errors"] += 1  # counted, never acknowledged
+            continue
         out["lat"].append(1000 * (time.perf_counter() - t))
         if r.status_code != 200:
             out["errors"] += 1
@@ -168,8 +174,12 @@ async def _client(http, token: str, name: str, i: int, n: int, mode: str, rate: 
             out["exhausted"] += 1
             return
         t2 = time.perf_counter()
-        r = await http.post(f"/tasks/{task['id']}/label", headers=head,
-                            json={"label": LABELS[task["id"] % len(LABELS)], "seconds": 1.0})
+        try:
+            r = await http.post(f"/tasks/{task['id']}/label", headers=head,
+                                json={"label": LABELS[task["id"] % len(LABELS)], "seconds": 1.0})
+        except httpx.HTTPError:
+            out["transport_errors"] += 1  # the label may be in: not acknowledged
+            continue
         now = time.perf_counter()
         out["lat"].append(1000 * (now - t2))
         out["sub"].append(1000 * (now - t))
@@ -182,7 +192,7 @@ async def _client(http, token: str, name: str, i: int, n: int, mode: str, rate: 
 async def _load(port: int, tokens: list[str], mode: str, rate: float, duration: float) -> dict:
     import httpx
 
-    out = {"lat": [], "sub": [], "acked": [], "errors": 0, "exhausted": 0}
+    out = {"lat": [], "sub": [], "acked": [], "errors": 0, "transport_errors": 0, "exhausted": 0}
     limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
                                  timeout=30.0) as http:
@@ -216,6 +226,9 @@ def percentile(xs: list[float], q: float) -> float | None:
 def run_one(backend: str, db_url: str | None, mode: str, size: dict, work: Path) -> dict:
     root = work / f"{backend}-{mode}"
     tokens = make_project(root, size["pool"], size["clients"], db_url)
+    # The machine's load when the run starts: on a shared machine the figures below
+    # are what the server got, not what it can do.
+    load_before = os.getloadavg()[0]
     port = free_port()
     server = start_server(root, port)
     try:
@@ -239,7 +252,9 @@ def run_one(backend: str, db_url: str | None, mode: str, size: dict, work: Path)
            "p99_ms": round(percentile(got["lat"], 99) or 0, 2),
            "submission_p50_ms": round(percentile(got["sub"], 50) or 0, 2),
            "submission_p99_ms": round(percentile(got["sub"], 99) or 0, 2),
-           "errors": got["errors"], "queue_exhausted_clients": got["exhausted"],
+           "errors": got["errors"], "transport_errors": got["transport_errors"],
+           "queue_exhausted_clients": got["exhausted"],
+           "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
            "client_cpu_s": round(got["client_cpu_s"], 2), "server_cpu_s": round(server_cpu, 2),
            **check}
     rec["catalog_equals_acknowledged"] = rec["catalog_labels"] == rec["acknowledged"]
