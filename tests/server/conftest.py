@@ -105,8 +105,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = make_store(tmp_path / "proj")
+def store(tmp_path: Path, db_url) -> Store:
+    """The small project, on SQLite and on PostgreSQL (see `db_url`)."""
+    s = make_store(tmp_path / "proj", db_url=db_url)
     yield s
     s.close()
 
