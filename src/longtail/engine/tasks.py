@@ -235,10 +235,12 @@ def answer(store: Any, user: User, task_id: int, kind: str = "label", label: str
         uow.labels.add([{"row": task_id, "label": label, "kind": kind, "annotator": user.name,
                          "seconds": seconds, "source": "human", "round_id": round_id}])
         closed = False
-        if kind != "skip" and not uow.leases.any_open(round_id):
-            # Only leased slots may be left, some perhaps answered by transactions not
-            # committed yet: on PostgreSQL wait for them on the round's row, then look
-            # again (a fresh snapshot), so the last answer always sees the others.
+        if kind != "skip":
+            # On PostgreSQL every answer passes the round's row lock before it looks (a
+            # fresh snapshot once it holds it), so whichever answer comes last sees all
+            # the others committed and closes the round. (Looking for open slots first
+            # and locking only when none is left races: an answer can see a slot
+            # whose claim is not committed yet, and skip the lock.) SQLite: no-op.
             uow.leases.lock_round(round_id)
             closed = not uow.leases.any_left(round_id) and uow.leases.close_round(round_id)
     return Answered(task_id=task_id, kind=kind, label=label, round_id=round_id,
@@ -268,6 +270,16 @@ def progress(store: Any, user: User, *, now: float | None = None) -> Progress:
         remaining += sum(len(uow.rounds.items(r)) for r in open_ids if r not in counts)
     return Progress(user=user.name, answered=answered, holding=int(held["row"]) if held else None,
                     open_rounds=open_ids, remaining=remaining)
+
+
+def queue_empty(store: Any) -> bool:
+    """Whether nothing is left to lease for anyone: every slot of every open round is
+    leased or done (a round nobody asked work from yet counts as work left)."""
+    with store.unit_of_work() as uow:
+        for round_id in uow.rounds.open_ids():
+            if not uow.leases.has_round(round_id) or uow.leases.any_open(round_id):
+                return False
+    return True
 
 
 def round_tasks(store: Any, round_id: int | None = None, *, offset: int = 0,

@@ -106,10 +106,13 @@ async def _json(send: Send, status: int, detail: str) -> None:
 
 
 def create_app(project_path: str | Path, settings: ServerSettings | None = None, *,
-               clock: Callable[[], float] = time.time, ls_transport: Any = None) -> FastAPI:
+               clock: Callable[[], float] = time.time, ls_transport: Any = None,
+               webhook_transport: Any = None) -> FastAPI:
     """The service over the project at `project_path`. `clock` gives the time leases
     are measured with (tests move it); `ls_transport`, an httpx transport for the calls
-    to Label Studio's API in ML-backend mode (tests answer them)."""
+    to Label Studio's API in ML-backend mode, and `webhook_transport` for webhooks out
+    (tests answer them)."""
+    from longtail.server.webhooks import Webhooks
     from longtail.store import Store
 
     settings = settings or ServerSettings()
@@ -127,6 +130,9 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
                   "`Authorization: Bearer <token>` (`longtail users add NAME`).")
     app.state.store = store
     app.state.settings = settings
+    hooks = app.state.webhooks = Webhooks(list(settings.webhooks), settings.webhook_secret,
+                                          transport=webhook_transport)
+    exhausted = {"sent": False}  # batch_exhausted goes out once per emptying of the queue
 
     # -- auth --------------------------------------------------------------------------
 
@@ -213,8 +219,15 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         in its priority order), leased to you for the lease TTL."""
         task = tasks.lease(store, user, policy, now=clock())
         if task is None:
+            if hooks.urls and not exhausted["sent"] and tasks.queue_empty(store):
+                exhausted["sent"] = True
+                hooks.emit("batch_exhausted", open_rounds=store_open_rounds())
             return m.LeaseOut(task=None, message="no task left for you in the open rounds")
+        exhausted["sent"] = False
         return m.LeaseOut(task=m.TaskOut(**task.to_dict()))
+
+    def store_open_rounds() -> list[int]:
+        return [r["id"] for r in store.rounds() if r["status"] == "open"]
 
     @app.post("/tasks/{task_id}/label", response_model=m.AnswerOut, tags=["annotators"],
               responses={404: {"model": m.Error}, 409: {"model": m.Error},
@@ -223,6 +236,8 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         """Answer the task you hold: a label, or skip (it goes to someone else) or
         unsure; `seconds` is the time you spent."""
         done = tasks.answer(store, user, task_id, body.kind, body.label, body.seconds, now=clock())
+        if done.round_closed:
+            hooks.emit("round_completed", round_id=done.round_id)
         return m.AnswerOut(**done.__dict__)
 
     @app.post("/tasks/{task_id}/release", response_model=m.ReleaseOut, tags=["annotators"],
@@ -301,6 +316,20 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         from longtail.engine import labels, labelstudio
 
         return m.LabelStudioConfig(config=labelstudio.labeling_config(labels.label_set(store) or []))
+
+    @app.post("/webhooks/labels", response_model=m.LabelsRecordedOut, tags=["admin"])
+    def labels_in(body: m.LabelsIn, _user: Admin) -> m.LabelsRecordedOut:
+        """Labels from an external tool (all or nothing): each names a sample id and a
+        label, or a skip / unsure, with the annotator and seconds."""
+        from longtail.engine import labels
+
+        events = [labels.LabelEvent(x.id, x.label, kind=x.kind, annotator=x.annotator,
+                                    seconds=x.seconds) for x in body.labels]
+        with _writer():
+            done = labels.record_labels(store, events, source="import", where="webhook")
+        for round_id in done.closed_rounds:
+            hooks.emit("round_completed", round_id=round_id)
+        return m.LabelsRecordedOut(**{k: v for k, v in done.to_dict().items() if k != "file"})
 
     @app.get("/admin/annotators", response_model=list[m.AnnotatorRow], tags=["admin"])
     def annotators(_user: Admin) -> list[m.AnnotatorRow]:

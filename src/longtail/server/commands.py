@@ -119,6 +119,12 @@ def serve(project: ProjectOpt = Path("."),
               help="Label Studio API token (ML-backend mode).")] = None,
           retrain_every: Annotated[int, typer.Option(help="ML-backend mode: retrain after this "
                                                      "many new labels.")] = 20,
+          webhook: Annotated[list[str] | None, typer.Option(
+              "--webhook", help="URL to POST round_completed / batch_exhausted events to "
+              "(repeatable).")] = None,
+          webhook_secret: Annotated[str | None, typer.Option(
+              envvar="LONGTAIL_WEBHOOK_SECRET", show_default=False,
+              help="Secret for the events' X-Longtail-Signature (HMAC-SHA256).")] = None,
           log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info") -> None:
     """Serve the project: the annotators' API and labeling page, the admin API and
     dashboard (OpenAPI at /docs).
@@ -138,7 +144,8 @@ def serve(project: ProjectOpt = Path("."),
     at_least("--retrain-every", retrain_every, 1)
     settings = ServerSettings(lease_ttl=lease_ttl, overlap=overlap, max_body=max_body,
                               label_studio=label_studio, label_studio_url=label_studio_url,
-                              label_studio_token=label_studio_token, retrain_every=retrain_every)
+                              label_studio_token=label_studio_token, retrain_every=retrain_every,
+                              webhooks=tuple(webhook or ()), webhook_secret=webhook_secret)
     api = create_app(project, settings)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

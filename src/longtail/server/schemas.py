@@ -258,3 +258,27 @@ class WebhookOut(BaseModel):
     skipped: int | None = None
     retrained: bool | None = None
     model_version: str | None = None
+
+
+class LabelIn(_In):
+    id: str = Field(max_length=1000, description="The sample's id (as ingested).")
+    label: str | None = Field(default=None, max_length=200)
+    kind: Literal["label", "skip", "unsure"] = "label"
+    annotator: str | None = Field(default=None, max_length=200)
+    seconds: float | None = Field(default=None, ge=0, le=86_400)
+
+
+class LabelsIn(_In):
+    labels: list[LabelIn] = Field(min_length=1, max_length=10_000)
+
+
+class LabelsRecordedOut(BaseModel):
+    rows: int
+    new_labels: int
+    changed: int
+    unchanged: int
+    skipped: int
+    unsure: int
+    new_classes: list[str]
+    closed_rounds: list[int]
+    warnings: list[str]

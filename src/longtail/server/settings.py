@@ -23,6 +23,10 @@ class ServerSettings:
     label_studio_url: str | None = None
     label_studio_token: str | None = field(default=None, repr=False)
     retrain_every: int = 20
+    # Webhooks out: URLs that get round_completed / batch_exhausted events, and the
+    # secret their HMAC signature is made with (out of repr too).
+    webhooks: tuple[str, ...] = ()
+    webhook_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.policy  # noqa: B018  (checks TTL and overlap)
@@ -30,6 +34,9 @@ class ServerSettings:
             raise InputError(f"max body must be at least 1024 bytes, got {self.max_body}")
         if self.max_page < 1:
             raise InputError(f"max page must be at least 1, got {self.max_page}")
+        for url in self.webhooks:
+            if not url.startswith(("http://", "https://")):
+                raise InputError(f"webhook {url!r}: an http:// or https:// URL")
         if self.retrain_every < 1:
             raise InputError(f"retrain every must be at least 1 label, got {self.retrain_every}")
 
