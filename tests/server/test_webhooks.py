@@ -80,3 +80,17 @@ def test_round_completed_and_batch_exhausted_go_out_signed_with_retries(tmp_path
         want = hmac.new(b"hook-secret", req.content, hashlib.sha256).hexdigest()
         assert req.headers["x-longtail-signature"] == f"sha256={want}"
     st.close()
+
+
+def test_labels_from_outside_leave_the_queue_and_close_the_round(store, people):
+    c = TestClient(create_app(store.root))
+    ann, root = _h(people, "ann"), _h(people, "root")
+    first = c.post("/tasks/lease", headers=ann).json()["task"]["id"]  # slots exist now
+    outside = [{"id": f"s{i}", "label": "billing", "annotator": "vendor"} for i in range(1, 10)
+               if i != 5]
+    assert c.post("/webhooks/labels", headers=root, json={"labels": outside}).status_code == 200
+    got = c.post("/tasks/lease", headers=_h(people, "bob")).json()["task"]
+    assert got["id"] == 5  # the only task neither leased nor answered outside
+    c.post("/tasks/5/label", headers=_h(people, "bob"), json={"label": "card"})
+    r = c.post(f"/tasks/{first}/label", headers=ann, json={"label": "card"}).json()
+    assert r["round_closed"]

@@ -272,6 +272,21 @@ def progress(store: Any, user: User, *, now: float | None = None) -> Progress:
                     open_rounds=open_ids, remaining=remaining)
 
 
+def settle(store: Any) -> dict:
+    """Bring the open rounds' slots in line with the label history: slots answered
+    outside the service (imported labels) become done, and rounds with nothing left
+    close. Run at server start and after labels come in by webhook."""
+    with _writer(store), store.unit_of_work() as uow:
+        open_ids = [r for r in uow.rounds.open_ids() if uow.leases.has_round(r)]
+        done = uow.leases.settle(open_ids) if open_ids else 0
+        closed = []
+        for round_id in open_ids:
+            uow.leases.lock_round(round_id)
+            if not uow.leases.any_left(round_id) and uow.leases.close_round(round_id):
+                closed.append(round_id)
+    return {"slots_done": done, "closed_rounds": closed}
+
+
 def queue_empty(store: Any) -> bool:
     """Whether nothing is left to lease for anyone: every slot of every open round is
     leased or done (a round nobody asked work from yet counts as work left)."""

@@ -130,6 +130,8 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
                   "`Authorization: Bearer <token>` (`longtail users add NAME`).")
     app.state.store = store
     app.state.settings = settings
+    # Labels imported while the server was down (a file, Label Studio) leave the queue.
+    tasks.settle(store)
     hooks = app.state.webhooks = Webhooks(list(settings.webhooks), settings.webhook_secret,
                                           transport=webhook_transport)
     exhausted = {"sent": False}  # batch_exhausted goes out once per emptying of the queue
@@ -327,7 +329,8 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
                                     seconds=x.seconds) for x in body.labels]
         with _writer():
             done = labels.record_labels(store, events, source="import", where="webhook")
-        for round_id in done.closed_rounds:
+        settled = tasks.settle(store)  # their tasks leave the queue
+        for round_id in sorted(set(done.closed_rounds) | set(settled["closed_rounds"])):
             hooks.emit("round_completed", round_id=round_id)
         return m.LabelsRecordedOut(**{k: v for k, v in done.to_dict().items() if k != "file"})
 

@@ -226,6 +226,19 @@ class LeasesRepo:
             return None
         return got[0], got[1], json.loads(got[2]) if got[2] else {}
 
+    def settle(self, round_ids: Sequence[int]) -> int:
+        """Open slots whose answer is already in the label history (labels imported
+        around the service: a file, a webhook) become done: slot k of a row is done
+        once the row has more than k answers (label or unsure events). How many."""
+        t, a = s.task_leases, s.annotations
+        answers = (select(func.count()).where(and_(a.c.row == t.c.row,
+                                                   a.c.kind.in_(("label", "unsure"))))
+                   .scalar_subquery())
+        res = self.conn.execute(t.update().where(and_(
+            t.c.state == "open", t.c.round_id.in_([int(r) for r in round_ids]),
+            t.c.slot < answers)).values(state="done", done_at=func.coalesce(t.c.done_at, 0.0)))
+        return int(res.rowcount or 0)
+
     def close_round(self, round_id: int) -> bool:
         """Close the round if it is still open (every slot of it is done)."""
         res = self.conn.execute(s.rounds.update().where(and_(
