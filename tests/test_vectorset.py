@@ -27,3 +27,22 @@ def test_appended_rows_read_back_across_chunks_and_after_growth(tmp_path, monkey
     assert sizes[0] < sizes[-1]
     full = np.load(tmp_path / "v" / "chunk-000000.npy", mmap_mode="r")
     np.testing.assert_array_equal(full, X[:100])
+
+
+def test_iter_chunks_of_sorted_rows_across_chunk_files_gives_the_rows_read_gives(tmp_path):
+    from longtail.store.vectors import CHUNK_ROWS, VectorSet
+
+    n = CHUNK_ROWS + 5000
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    vs = VectorSet(tmp_path / "v", 3, "float32", 0)
+    vs.write(0, X)
+    vs = VectorSet(tmp_path / "v", 3, "float32", n)
+    rows = np.sort(rng.choice(n, size=n // 2, replace=False))
+    got_rows, got = zip(*vs.iter_chunks(rows, chunk_rows=10_000), strict=True)
+    np.testing.assert_array_equal(np.concatenate(got_rows), rows)
+    np.testing.assert_array_equal(np.concatenate(got), X[rows])
+    assert max(len(r) for r in got_rows) <= 10_000
+    unsorted = rows[::-1].copy()
+    back = np.concatenate([v for _, v in vs.iter_chunks(unsorted, chunk_rows=10_000)])
+    np.testing.assert_array_equal(back, X[unsorted])

@@ -43,12 +43,22 @@ def test_history_names_the_models_that_picked_and_were_trained(looped):
     on_disk = hashlib.sha256((p.path / model["path"]).read_bytes()).hexdigest()
     assert first["trained"]["sha256"] == on_disk
     assert first["trained"]["fit_seconds"] == model["fit_seconds"]
-    assert "accuracy" in first["trained"]["metrics"]
+    # The first batch has no eval rows (no model to evaluate yet), so no metric either.
+    assert first["trained"]["metrics"] == {}
     assert second["arm"] == q2.log["selection"]["arm"]
     assert second["decision"] == q2.log["selection"]
     assert second["params"]["budget"] == 20 and second["size"] == 20
     assert second["timings"]["seconds"] >= 0 and "seconds" in first["timings"]
     assert [r["dataset_version"] for r in h] == [v["id"] for v in p.versions()]
+
+
+def test_history_shows_the_eval_metrics_of_a_model_once_eval_rows_are_labeled(looped,
+                                                                             tmp_path):
+    p, q1, q2 = looped
+    assert "eval" in q2.kinds
+    _label_round(p, tmp_path, q2, "r2.csv")
+    p.train()
+    assert "accuracy" in p.history()[1]["trained"]["metrics"]
 
 
 def test_round_model_needs_a_trained_model_and_a_known_round(looped):

@@ -111,7 +111,7 @@ def test_a_version_2_catalog_is_upgraded(loaded, tmp_path):
         conn.execute(text("UPDATE settings SET value = '2' WHERE key = 'schema_version'"))
     loaded.close()
     p = Project(loaded.path)
-    assert p.store.setting("schema_version") == 3
+    assert p.store.setting("schema_version") == 4
     assert p.versions() == []
     p.query(5, strategy="random")
     assert [v["reason"] for v in p.versions()] == ["round"]

@@ -208,7 +208,7 @@ def arm_lift(store: Store, settings: Settings) -> dict | None:
     m = len(controls)
     vs = views.vectors(store, settings, complete=False)
     fit_predict = _fit_predict(settings)
-    pool = int(len(store.rows_by_split("pool")))
+    pool = int(store.split_counts().get("pool", 0))
 
     def labels(rows: np.ndarray) -> np.ndarray:
         return np.array([current[int(r)] for r in rows]).astype(str)

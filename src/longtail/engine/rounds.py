@@ -256,7 +256,7 @@ def eval_status(store: Any, settings: Settings, *, current: dict[int, str] | Non
     eval_set = set(eval_rows.tolist())
     eval_classes = {current[r] for r in labeled_eval}
     pool_classes = {lab for r, lab in current.items() if r not in eval_set}
-    pool = int(len(store.rows_by_split("pool")))
+    pool = int(store.split_counts().get("pool", 0))
     met = store.setting("eval_met_pool")
     need = eval_need(labeled=len(labeled_eval), pending=int(pending),
                      accuracy=last["value"] if last else None, halfwidth=halfwidth,
@@ -285,7 +285,7 @@ def control_status(store: Any, settings: Settings) -> tuple[float, str]:
             if r["status"] != "cancelled"]
     if len(arms) >= 2 and arms[-1] != arms[-2]:
         return share, f"the strategy's arm changed ({arms[-2]} -> {arms[-1]})"
-    pool = int(len(store.rows_by_split("pool")))
+    pool = int(store.split_counts().get("pool", 0))
     at = verdict.get("pool")
     if at and pool > 1.25 * at:
         return share, f"the pool grew from {at} to {pool} since the verdict settled"

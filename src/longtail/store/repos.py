@@ -129,9 +129,25 @@ class SamplesRepo(_Repo):
         return {k: v[0] for k, v in self.lookup_ids(ids).items()}
 
     def rows_by_split(self, split: str) -> np.ndarray:
-        """Rows of the split ('pool' or 'eval'), ascending, int64."""
-        q = select(s.samples.c.row).where(s.samples.c.split == split).order_by(s.samples.c.row)
-        return np.fromiter((r for (r,) in self.conn.execute(q)), dtype=np.int64)
+        """Rows of the split ('pool' or 'eval'), ascending, int64.
+
+        The pool is most of the catalog (millions of rows) and rows are dense from 0:
+        it is read as the complement of the other splits (a few thousand rows) rather
+        than row by row. O(n) numpy, O(other splits) from the catalog."""
+        if split == "pool":
+            n = self.count()
+            top = self.conn.execute(select(func.max(s.samples.c.row))).scalar()
+            if top is not None and int(top) == n - 1:
+                other = self._rows_where(s.samples.c.split != "pool")
+                keep = np.ones(n, dtype=bool)
+                keep[other] = False
+                return np.flatnonzero(keep).astype(np.int64)
+        return self._rows_where(s.samples.c.split == split)
+
+    def _rows_where(self, cond: Any) -> np.ndarray:
+        q = select(s.samples.c.row).where(cond).order_by(s.samples.c.row)
+        rows = self.conn.execute(q).scalars().all()
+        return np.asarray(rows, dtype=np.int64)
 
     def split_counts(self) -> dict[str, int]:
         q = (select(s.samples.c.split, func.count()).group_by(s.samples.c.split)

@@ -182,6 +182,20 @@ class VectorSet:
                     yield piece, self.read(piece)
             return
         rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) > 1 and bool(np.all(rows[1:] > rows[:-1])) and rows[0] >= 0 \
+                and rows[-1] < self.n_rows:
+            # Sorted rows (the candidates of a query, most of the pool): walk the chunk
+            # files in order and gather each piece from one contiguous mapped range.
+            edges = np.searchsorted(rows, np.arange(0, self.n_rows + CHUNK_ROWS, CHUNK_ROWS))
+            for chunk in range(len(edges) - 1):
+                for start in range(int(edges[chunk]), int(edges[chunk + 1]), chunk_rows):
+                    piece = rows[start : min(start + chunk_rows, int(edges[chunk + 1]))]
+                    lo = int(piece[0]) - chunk * CHUNK_ROWS
+                    hi = int(piece[-1]) - chunk * CHUNK_ROWS + 1
+                    block = self._chunk(chunk, hi)[lo:hi]
+                    yield piece, np.asarray(block[piece - piece[0]], dtype=np.float32)
+                    release(block)
+            return
         for start in range(0, len(rows), chunk_rows):
             piece = rows[start : start + chunk_rows]
             yield piece, self.read(piece)
