@@ -132,9 +132,13 @@ class Project:
 
     # -- model -------------------------------------------------------------------------
 
-    def model(self, model_id: int | None = None) -> Any:
-        """A saved model loaded back (default: the latest), or None before any."""
+    def model(self, model_id: int | None = None, *, round: int | None = None) -> Any:
+        """A saved model loaded back (default: the latest; `round`: the model that
+        round's labels trained), or None before any."""
         from longtail.engine.models import load_model
+
+        if round is not None:
+            return self.round_model(round)
 
         meta = None
         if model_id is not None:
@@ -152,6 +156,29 @@ class Project:
 
         return train(self.store, self._settings(), encoder=encoder, warm_start=warm_start,
                      learner=learner, learner_params=learner_params, force=force)
+
+    def release(self, *, encoder: str | None = None, learner: str | None = None,
+                learner_params: dict | None = None, folds: int = 5) -> dict:
+        """The model to ship, fitted on every label (eval included), its accuracy by
+        cross-fitting over the eval set; kept apart from the loop's models."""
+        from longtail.engine.training import train_release
+
+        return train_release(self.store, self._settings(), encoder=encoder, learner=learner,
+                             learner_params=learner_params, folds=folds)
+
+    def release_model(self, release_id: int | None = None) -> Any:
+        """A release model loaded back (default: the latest)."""
+        from longtail.learners.persist import load
+        from longtail.store.releases import list_releases, release_arrays
+
+        if release_id is None:
+            found = list_releases(self.store.root)
+            if not found:
+                raise InputError("no release yet: run `longtail train --release`")
+            release_id = found[-1]["id"]
+        arrays = release_arrays(self.store.root, release_id)
+        arrays.pop("__spec__", None)
+        return load(arrays)
 
     def curves(self, metric: str = "accuracy") -> dict:
         """Learning curves on the managed eval set ("current" and "as_of")."""
@@ -224,3 +251,88 @@ class Project:
                         budget=budget, seeds=seeds, test=test, test_label=test_label,
                         test_text=test_text, control_share=control_share, encoder=encoder,
                         on_round=on_round)
+
+    # -- continuous operation (issue 20): versions, history, consensus, check, run --------
+
+    def versions(self) -> list[dict]:
+        """Every dataset version, oldest first (each round commits one)."""
+        from longtail.engine.versions import list_versions
+
+        return list_versions(self.store)
+
+    def commit_version(self) -> dict:
+        """Record the dataset as it stands as a new version."""
+        from longtail.engine.versions import commit_version
+
+        return commit_version(self.store)
+
+    def version_labels(self, version: int | None = None) -> dict[int, str]:
+        """row -> label of a dataset version (default: as the dataset stands)."""
+        from longtail.engine.versions import version_labels
+
+        return version_labels(self.store, version)[1]
+
+    def export(self, path: str | Path, *, version: int | None = None, format: str | None = None,
+               overwrite: bool = False) -> dict:
+        """Write a version's labeled samples as Parquet, CSV or JSONL."""
+        from longtail.engine.versions import export_version
+
+        return export_version(self.store, path, version=version, fmt=format, overwrite=overwrite)
+
+    def diff(self, a: int, b: int) -> dict:
+        """Labels added, removed and changed from version `a` to version `b`."""
+        from longtail.engine.versions import diff_versions
+
+        return diff_versions(self.store, a, b)
+
+    def history(self) -> list[dict]:
+        """Per round: strategy and parameters, auto's decision, models with their hashes,
+        metrics and timings."""
+        from longtail.engine.history import run_history
+
+        return run_history(self.store)
+
+    def round_model(self, round_id: int) -> Any:
+        """The model trained on round `round_id`'s labels, loaded back."""
+        from longtail.engine.history import load_round_model
+
+        return load_round_model(self.store, round_id)
+
+    def consensus(self) -> dict:
+        """The consensus policy that gives each sample its current label."""
+        from longtail.engine.consensus import get_policy
+
+        return get_policy(self.store)
+
+    def set_consensus(self, policy: str, annotators: Sequence[str] | None = None) -> dict:
+        """Change the consensus policy (latest, majority, trusted): a new dataset version."""
+        from longtail.engine.consensus import set_policy
+
+        return set_policy(self.store, policy, annotators)
+
+    def annotators(self, *, bootstrap: int = 1000, seed: int | None = None) -> dict:
+        """Labels, seconds and agreement per annotator, with bootstrap intervals."""
+        from longtail.engine.consensus import annotator_report
+
+        return annotator_report(self.store, bootstrap=bootstrap,
+                                seed=self.settings["seed"] if seed is None else seed)
+
+    def check(self) -> dict:
+        """Integrity: catalog, vector counts against the catalog, model files' hashes."""
+        from longtail.engine.integrity import check
+
+        return check(self.store)
+
+    def duplicates(self, *, threshold: float = 0.98, encoder: str | None = None,
+                   near: bool = True) -> dict:
+        """Groups of exact duplicates (content hash) and near-duplicates (cosine >= threshold)."""
+        from longtail.engine.duplicates import duplicates
+
+        return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
+                          near=near)
+
+    def run(self, watch: str | Path, **options: Any) -> dict:
+        """The loop unattended: ingest, import, retrain, query, until a stopping rule fires."""
+        from longtail.engine.automation import run
+
+        return run(self.store, watch, **options)

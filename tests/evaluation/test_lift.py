@@ -173,3 +173,56 @@ def test_errors():
     with pytest.raises(InputError, match="n_halves"):
         round_lift(fit_predict, None, None, X, y, X, y, X, y, np.random.default_rng(0),
                    n_halves=1)
+
+
+def _fit_predict_lr(X, y, X_new):
+    from sklearn.linear_model import LogisticRegression
+
+    if len(np.unique(y)) == 1:
+        return np.full(len(X_new), y[0])
+    return LogisticRegression(C=10, max_iter=300).fit(X, y).predict(X_new)
+
+
+def _long_tail(seed: int):
+    """One big easy class and nine rare ones: a uniform sample mostly misses the rare."""
+    rng = np.random.default_rng(seed)
+    sizes = [1800] + [22] * 9
+    centers = rng.normal(size=(10, 6)) * 6
+    y = np.concatenate([np.full(s, k) for k, s in enumerate(sizes)])
+    X = centers[y] + rng.normal(size=(len(y), 6))
+    return X, y
+
+
+def test_crossfit_lift_sees_a_class_covering_arm_beat_random():
+    from longtail.evaluation.lift import crossfit_lift
+
+    X, y = _long_tail(0)
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(y))
+    eval_rows, pool_rows = order[:1000], order[1000:]
+    # The active arm covers every class (what a good strategy buys); 40 labels.
+    per_class = [pool_rows[y[pool_rows] == k][:4] for k in range(10)]
+    active = np.concatenate(per_class)
+    lift = crossfit_lift(_fit_predict_lr, X[active], y[active], X[eval_rows], y[eval_rows], rng)
+    assert lift.n_labels == len(active)
+    assert lift.lo > 0 and verdict(lift).startswith("selection is beating random")
+
+
+def test_crossfit_lift_sees_noisy_labels_lose_and_equal_arms_tie():
+    from longtail.evaluation.lift import crossfit_lift
+
+    X, y = _long_tail(2)
+    rng = np.random.default_rng(3)
+    order = rng.permutation(len(y))
+    eval_rows, pool_rows = order[:1000], order[1000:1200]
+    shuffled = rng.permutation(y[pool_rows])
+    worse = crossfit_lift(_fit_predict_lr, X[pool_rows], shuffled, X[eval_rows], y[eval_rows], rng)
+    assert worse.hi < 0 and verdict(worse).startswith("random is beating selection")
+    ties = 0
+    for seed in range(5):  # an active arm drawn like the random one: no measurable lift
+        r = np.random.default_rng(10 + seed)
+        o = r.permutation(len(y))
+        same = crossfit_lift(_fit_predict_lr, X[o[1000:1400]], y[o[1000:1400]], X[o[:1000]],
+                             y[o[:1000]], r)
+        ties += same.lo <= 0 <= same.hi
+    assert ties >= 4

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.crashpoints import crashpoint
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
 
@@ -94,6 +95,7 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
         vecs = enc.encode({"text": [t or "" for _, _, t, _ in batch],
                            "metadata": [m for _, _, _, m in batch]})
         writer.write(done, vecs)
+        crashpoint("embed:vectors_written")
         done += len(batch)
         with store.tx() as conn:
             store.set_vector_rows(conn, encoder, done)

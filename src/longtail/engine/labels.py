@@ -68,19 +68,24 @@ def record_labels(store: Any, events: Sequence[LabelEvent], *, source: str = "hu
                                  f"{', '.join(map(repr, bad[:10]))}; allowed: "
                                  f"{', '.join(allowed)} (`longtail labels add` extends it)")
         current = uow.labels.current()
+        # Per annotator: a label its annotator already gave is not recorded again, while
+        # another annotator's agreeing label is (agreement and majority need it).
+        given = uow.consensus.by_annotator()
         known_classes = set(current.values())
         out: list[dict] = []
         new = changed = skipped = unsure = 0
         for e in events:
             row = rows_of[e.id]
             if e.kind == "label":
-                if current.get(row) == e.label:
+                if (current.get(row) if e.annotator is None
+                        else given.get((row, e.annotator))) == e.label:
                     continue
-                if row in current:
-                    changed += 1
-                else:
+                if row not in current:
                     new += 1
+                elif current[row] != e.label:
+                    changed += 1
                 current[row] = e.label
+                given[(row, e.annotator)] = e.label
             elif e.kind == "skip":
                 skipped += 1
             else:

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 from sqlalchemy.exc import IntegrityError
 
+from longtail.crashpoints import crashpoint
 from longtail.errors import InputError
 from longtail.hashing import hash_strings, hash_vectors, mix64, to_hex
 from longtail.ingest.mapping import (
@@ -142,6 +143,7 @@ def ingest_file(
             # dict of every id in a 10M-row file would cost a GiB): name the duplicate.
             _raise_first_duplicate(source.path, mapping.id)
             raise InputError(f"{where}: {e.orig}") from None
+    crashpoint("ingest:after_commit")
     if vector_updates:
         vs = store.vectors(PRECOMPUTED)
         for r, v in vector_updates:
@@ -379,3 +381,4 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
     if report.new == 0 and report.updated == 0 and report.labels == 0:
         # Nothing changed: roll back the batch record too, so a re-ingest is a no-op.
         raise _NothingChanged
+    crashpoint("ingest:in_tx")

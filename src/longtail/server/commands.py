@@ -2,7 +2,6 @@
 serve`. Registered on the main app by importing this module (longtail.cli); like the
 other command modules it imports what a command uses inside the command."""
 
-from __future__ import annotations
 
 import contextlib
 from pathlib import Path

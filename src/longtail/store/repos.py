@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy import insert as sa_insert
+from sqlalchemy.exc import DataError
 
+from longtail.crashpoints import crashpoint
 from longtail.errors import InputError, ProjectError
 from longtail.store import schema as s
 
@@ -34,7 +36,8 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
-def _chunks(values: Sequence, size: int = IN_CHUNK) -> Iterator[list]:
+def _chunks(values: Sequence, size: int | None = None) -> Iterator[list]:
+    size = size or IN_CHUNK  # read at call time, so a test can make the chunks small
     for i in range(0, len(values), size):
         yield list(values[i : i + size])
 
@@ -183,6 +186,14 @@ class SamplesRepo(_Repo):
         placeholder is the driver's (`?` for sqlite3, `%s` for psycopg)."""
         if not rows:
             return
+        try:
+            self._insert(batch_id, rows)
+        except DataError as e:
+            raise _nul_error(e, ((r[1], r[3], r[4]) for r in rows)) from None
+        for part in _chunks([int(r) for r in eval_rows]):
+            self.conn.execute(s.samples.update().where(s.samples.c.row.in_(part)).values(split="eval"))
+
+    def _insert(self, batch_id: int, rows: list[tuple]) -> None:
         dialect = self.conn.dialect
         mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
         if mark is None:  # a driver with named placeholders: the Core statement instead
@@ -195,7 +206,7 @@ class SamplesRepo(_Repo):
                                              "split", "text", "meta"))
             head = f"INSERT INTO {q('samples')} ({cols}) VALUES "
             one = f"({mark}, {mark}, {mark}, {int(batch_id)}, 'pool', {mark}, {mark})"
-            k = INSERT_ROWS
+            k = INSERT_ROWS  # read at call time (tests shrink it)
             whole = len(rows) // k * k
             if whole:
                 flat = chain.from_iterable(rows[:whole])
@@ -203,17 +214,30 @@ class SamplesRepo(_Repo):
                                           list(zip(*[flat] * (5 * k), strict=False)))
             if whole < len(rows):
                 self.conn.exec_driver_sql(head + one, [tuple(r) for r in rows[whole:]])
-        for part in _chunks([int(r) for r in eval_rows]):
-            self.conn.execute(s.samples.update().where(s.samples.c.row.in_(part)).values(split="eval"))
 
     def update(self, rows: list[dict]) -> None:
         """rows: dicts with row, content_hash, text, meta (JSON text), batch_id."""
-        if rows:
+        if not rows:
+            return
+        try:
             self.conn.execute(
                 s.samples.update().where(s.samples.c.row == bindparam("b_row")).values(
                     content_hash=bindparam("content_hash"), text=bindparam("text"),
                     meta=bindparam("meta"), batch_id=bindparam("batch_id")),
                 [{**r, "b_row": r["row"]} for r in rows])
+        except DataError as e:
+            raise _nul_error(e, ((f"row {r['row']}", r["text"], r["meta"]) for r in rows)) from None
+
+
+def _nul_error(e: DataError, rows: Iterable[tuple[str, str | None, str | None]]) -> Exception:
+    """PostgreSQL cannot store a NUL character in text (SQLite can): name the sample
+    instead of a driver traceback. Any other data error is re-raised as it was."""
+    for ext, txt, meta in rows:
+        for what, value in (("text", txt), ("metadata", meta)):
+            if value and "\x00" in value:
+                return InputError(f"sample {ext!r}: its {what} holds a NUL character (\\x00), "
+                                  "which a PostgreSQL catalog cannot store; remove it")
+    return e
 
 
 class LabelsRepo(_Repo):
@@ -238,10 +262,17 @@ class LabelsRepo(_Repo):
                          **e, "kind": kind, "label": "" if label is None else label})
         if rows:
             self.conn.execute(sa_insert(s.annotations), rows)
+        crashpoint("labels:in_tx")
         return len(rows)
 
     def current(self) -> dict[int, str]:
-        """row -> label of its latest 'label' event (human, import or oracle), by row."""
+        """row -> label of its latest 'label' event (human, import or oracle), by row;
+        under another consensus policy (majority, trusted), the label it resolves to."""
+        from longtail.store.repos_versions import ConsensusRepo
+
+        consensus = ConsensusRepo(self.conn)
+        if consensus.policy()["policy"] != "latest":
+            return consensus.labels()
         a = s.annotations
         latest = (select(a.c.row, func.max(a.c.id).label("id")).where(a.c.kind == "label")
                   .group_by(a.c.row).subquery())
@@ -295,6 +326,11 @@ class RoundsRepo(_Repo):
             self.conn.execute(sa_insert(s.round_items), [
                 {"round_id": round_id, "row": int(r), "position": int(p), "kind": k}
                 for r, p, k in items])
+        crashpoint("round:in_tx")
+        # Every round commits a dataset version in its own transaction (issue 20).
+        from longtail.store.repos_versions import DatasetVersionsRepo
+
+        DatasetVersionsRepo(self.conn).commit("round", round_id)
         return round_id
 
     def get(self, round_id: int) -> dict | None:
@@ -386,11 +422,13 @@ class ModelsRepo(_Repo):
         try:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
+            sha256 = _sha256_file(tmp)  # `longtail check` compares the file against it
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+        crashpoint("train:model_file_written")
         self.conn.execute(s.models.update().where(s.models.c.id == model_id).values(
-            path=path.relative_to(self.root).as_posix()))
+            path=path.relative_to(self.root).as_posix(), meta={**(meta or {}), "sha256": sha256}))
         return model_id
 
     def get(self, model_id: int) -> dict | None:
@@ -408,6 +446,17 @@ class ModelsRepo(_Repo):
     def arrays(self, meta: dict) -> dict[str, np.ndarray]:
         """The arrays saved with the model row `meta` (a dict from `latest`/`list`)."""
         return load_model_arrays(self.root, meta)
+
+
+def _sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB pieces."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for piece in iter(lambda: f.read(1 << 20), b""):
+            h.update(piece)
+    return h.hexdigest()
 
 
 def load_model_arrays(root: Path, meta: dict) -> dict[str, np.ndarray]:

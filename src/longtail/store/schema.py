@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 3: dataset_versions (issue 20); 4: users, task_leases (the service)
 
 # Kinds of annotation event: only a 'label' event gives a row a class; 'skip' and
 # 'unsure' are recorded in the same append-only history but never become a class.
@@ -54,7 +54,11 @@ class JSONText(TypeDecorator):
         return json.dumps(value)
 
     def process_result_value(self, value: str | None, dialect: Any) -> Any:  # noqa: ARG002
-        return None if value is None else json.loads(value)
+        # Catalogs made before this type declared the columns JSON, which SQLite gives
+        # numeric affinity: a JSON number was stored, and comes back, as a number.
+        if value is None or isinstance(value, (int, float)):
+            return value
+        return json.loads(value)
 
 
 metadata = MetaData()
@@ -184,7 +188,29 @@ eval_versions = Table(
     Column("fingerprint", String(64), nullable=False, unique=True),
 )
 
-# -- the annotation service (version 3) ---------------------------------------------------
+
+# -- issue 20: dataset versions (schema version 3; repository: store/repos_versions.py) --
+# A version names a state of the dataset without copying it: the samples as the ingest
+# batches left them (count and a fingerprint over the batches' checksums), the labels
+# as the events up to `max_event_id` resolve under `policy`, and the eval version.
+# Every round commits one; so does a change of the consensus policy.
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", String(32), nullable=False),
+    Column("reason", String(16), nullable=False),  # round | policy | manual | export
+    Column("round_id", Integer, ForeignKey("rounds.id")),
+    Column("max_event_id", Integer, nullable=False),
+    Column("n_samples", Integer, nullable=False),
+    Column("max_batch_id", Integer, nullable=False),
+    Column("samples_fingerprint", String(64), nullable=False),
+    Column("policy", JSONText, nullable=False),
+    Column("eval_version_id", Integer, ForeignKey("eval_versions.id")),
+    Column("n_labeled", Integer, nullable=False),
+    Column("labels_fingerprint", String(64), nullable=False),
+)
+# -- the annotation service (version 4) ---------------------------------------------------
 
 USER_ROLES = ("admin", "annotator")
 LEASE_STATES = ("open", "leased", "done")

@@ -1,0 +1,288 @@
+"""Commands of continuous operation: versions, export, diff, history, consensus,
+annotators, check, run."""
+
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from longtail.cli._app import app
+from longtail.cli._ui import JsonOpt, ProjectOpt, console, emit, err, handled, split_list
+from longtail.cli.data import open_project
+
+
+def _table(title: str, columns: list[str], rows: list[list]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*["-" if v is None else str(v) for v in r])
+    console.print(table)
+
+
+def _policy_text(p: dict) -> str:
+    return p["policy"] + (f" ({', '.join(p['annotators'])})" if p.get("annotators") else "")
+
+
+@app.command()
+@handled
+def versions(project: ProjectOpt = Path("."),
+             commit: Annotated[bool, typer.Option("--commit", help="Record the dataset as it "
+                                                  "stands as a new version first.")] = False,
+             as_json: JsonOpt = False) -> None:
+    """List the dataset versions (each round commits one; so does a policy change).
+
+    Example: longtail versions -p my-project
+    """
+    with open_project(project) as p:
+        if commit:
+            p.commit_version()
+        result = p.versions()
+    emit(result, as_json, lambda vs: _table(
+        "dataset versions", ["version", "created", "reason", "round", "samples", "labeled",
+                             "policy", "eval version"],
+        [[v["id"], v["created_at"], v["reason"], v["round_id"], v["n_samples"], v["n_labeled"],
+          _policy_text(v["policy"]), v["eval_version_id"]] for v in vs]))
+
+
+@app.command()
+@handled
+def export(out: Annotated[Path, typer.Argument(help="File to write (.parquet, .csv, .jsonl).")],
+           project: ProjectOpt = Path("."),
+           version: Annotated[int | None, typer.Option(help="Dataset version (default: the "
+                                                       "dataset as it stands).")] = None,
+           format: Annotated[str | None, typer.Option(help="parquet, csv or jsonl (default: "
+                                                      "by the file's suffix).")] = None,
+           force: Annotated[bool, typer.Option("--force", help="Overwrite the file.")] = False,
+           as_json: JsonOpt = False) -> None:
+    """Write a dataset version's labeled samples (id, text, label, split).
+
+    Example: longtail export labels-v3.parquet --version 3 -p my-project
+    """
+    with open_project(project) as p:
+        result = p.export(out, version=version, format=format, overwrite=force)
+
+    def render(r: dict) -> None:
+        console.print(f"version {r['version']}: {r['rows']} labeled samples -> {r['path']} "
+                      f"({r['format']}, policy {_policy_text(r['policy'])})")
+        for w in r["warnings"]:
+            err.print(f"[yellow]{w}[/yellow]", highlight=False, soft_wrap=True)
+
+    emit(result, as_json, render)
+
+
+@app.command()
+@handled
+def diff(a: Annotated[int, typer.Argument(help="Earlier dataset version.")],
+         b: Annotated[int, typer.Argument(help="Later dataset version.")],
+         project: ProjectOpt = Path("."),
+         show: Annotated[int, typer.Option(help="Changes listed per kind.")] = 20,
+         as_json: JsonOpt = False) -> None:
+    """Labels added, removed and changed between two dataset versions.
+
+    Example: longtail diff 2 3 -p my-project
+    """
+    with open_project(project) as p:
+        result = p.diff(a, b)
+
+    def render(r: dict) -> None:
+        c = r["counts"]
+        console.print(f"version {r['a']} -> {r['b']}: {c['added']} added, {c['removed']} "
+                      f"removed, {c['changed']} changed; {r['samples_added']} new samples")
+        for e in r["added"][:show]:
+            console.print(f"  + {e['id']}: {e['label']}", markup=False)
+        for e in r["removed"][:show]:
+            console.print(f"  - {e['id']}: {e['label']}", markup=False)
+        for e in r["changed"][:show]:
+            console.print(f"  ~ {e['id']}: {e['from']} -> {e['to']}", markup=False)
+
+    emit(result, as_json, render)
+
+
+@app.command()
+@handled
+def history(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Per round: strategy, auto's decision, the models with their hashes, metrics, timings.
+
+    Example: longtail history -p my-project --json
+    """
+    with open_project(project) as p:
+        result = p.history()
+
+    def acc(m: dict | None) -> str:
+        a = (m or {}).get("metrics", {}).get("accuracy")
+        return "-" if not a else f"{a['value']:.3f}"
+
+    emit(result, as_json, lambda rs: _table(
+        "rounds", ["round", "strategy", "arm", "size", "version", "picked by", "trained",
+                   "sha256", "accuracy", "fit s"],
+        [[r["round"], r["strategy"], r["arm"], r["size"], r["dataset_version"],
+          (r["picked_by"] or {}).get("id"), (r["trained"] or {}).get("id"),
+          ((r["trained"] or {}).get("sha256") or "-")[:8], acc(r["trained"]),
+          (r["trained"] or {}).get("fit_seconds")] for r in rs]))
+
+
+@app.command()
+@handled
+def consensus(policy: Annotated[str | None, typer.Argument(
+                  help="latest, majority or trusted (default: show the current one).")] = None,
+              annotators: Annotated[str | None, typer.Option(
+                  help="For 'trusted': annotators, most trusted first (a,b,c).")] = None,
+              project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Show or set the consensus policy that gives each sample its current label.
+
+    Example: longtail consensus majority -p my-project
+    """
+    with open_project(project) as p:
+        if policy is None:
+            result = {"policy": p.consensus(), "changed": False}
+        else:
+            result = p.set_consensus(policy, split_list("--annotators", annotators))
+
+    def render(r: dict) -> None:
+        if policy is None:
+            console.print(f"consensus: {_policy_text(r['policy'])}")
+        elif not r["changed"]:
+            console.print(f"consensus is already {_policy_text(r['policy'])}")
+        else:
+            console.print(f"consensus: {_policy_text(r['policy'])} (version {r['version']}, "
+                          f"{r['relabeled']} samples' label moved)")
+
+    emit(result, as_json, render)
+
+
+@app.command()
+@handled
+def annotators(project: ProjectOpt = Path("."),
+               bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the "
+                                                      "intervals (0: none).")] = 1000,
+               as_json: JsonOpt = False) -> None:
+    """Labels, seconds and agreement per annotator (Cohen's kappa, Krippendorff's alpha).
+
+    Example: longtail annotators -p my-project
+    """
+    from longtail.cli._ui import at_least
+
+    at_least("--bootstrap", bootstrap, 0)
+    with open_project(project) as p:
+        result = p.annotators(bootstrap=bootstrap)
+
+    def ci(x: dict, key: str) -> str:
+        if x.get(key) is None:
+            return "-"
+        return f"{x[key]:.3f}" + (f" [{x['lo']:.3f}, {x['hi']:.3f}]" if x.get("lo") is not None
+                                  else "")
+
+    def render(r: dict) -> None:
+        _table("annotators", ["annotator", "labels", "samples", "skips", "unsure", "seconds",
+                              "median s", "agrees with consensus"],
+               [[who, a["labels"], a["samples"], a["skips"], a["unsure"], a["seconds_total"],
+                 a["seconds_median"],
+                 "-" if a["agreement_with_consensus"] is None else
+                 f"{a['agreement_with_consensus']:.2f} of {a['shared_samples']}"]
+                for who, a in r["annotators"].items()])
+        if r["pairs"]:
+            _table("Cohen's kappa", ["a", "b", "samples", "agreement", "kappa"],
+                   [[x["a"], x["b"], x["samples"], f"{x['agreement']:.2f}", ci(x, "kappa")]
+                    for x in r["pairs"]])
+        if r["krippendorff"]:
+            k = r["krippendorff"]
+            console.print(f"Krippendorff's alpha: {ci(k, 'alpha')} over {k['samples']} samples, "
+                          f"{k['annotators']} annotators")
+
+    emit(result, as_json, render)
+
+
+@app.command()
+@handled
+def check(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Integrity: the catalog, vector counts against it, model files against their hashes.
+    Exit code 1 when a check fails.
+
+    Example: longtail check -p my-project
+    """
+    with open_project(project) as p:
+        result = p.check()
+
+    def render(r: dict) -> None:
+        for c in r["checks"]:
+            mark = "[green]ok[/green]  " if c["ok"] else "[red]FAIL[/red]"
+            console.print(f"{mark} {c['name']}: ", end="")
+            console.print(c["detail"], markup=False, highlight=False)
+        for n in r["notes"]:
+            console.print(f"note: {n}", markup=False, highlight=False)
+
+    emit(result, as_json, render)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handled
+def duplicates(project: ProjectOpt = Path("."),
+               threshold: Annotated[float, typer.Option(help="Cosine similarity from which two "
+                                                        "samples are near-duplicates.")] = 0.98,
+               encoder: Annotated[str | None, typer.Option(help="Vector set (default: the "
+                                                           "project's).")] = None,
+               exact_only: Annotated[bool, typer.Option("--exact-only", help="Only samples with "
+                                                        "the same content.")] = False,
+               show: Annotated[int, typer.Option(help="Groups listed per kind.")] = 10,
+               as_json: JsonOpt = False) -> None:
+    """List groups of exact duplicates and near-duplicates (FAISS on the vectors).
+
+    Example: longtail duplicates -p my-project --threshold 0.97
+    """
+    with open_project(project) as p:
+        result = p.duplicates(threshold=threshold, encoder=encoder, near=not exact_only)
+
+    def render(r: dict) -> None:
+        c = r["counts"]
+        console.print(f"{c['exact_groups']} groups of exact duplicates; {c['near_groups']} groups "
+                      f"of near-duplicates ({c['near_rows']} samples, {c['near_with_labeled']} "
+                      f"groups with a labeled sample) at cosine >= {r['threshold']:g}")
+        for kind in ("exact", "near"):
+            for g in r[kind][:show]:
+                console.print(f"  {kind}: " + ", ".join(
+                    e["id"] + (f" ({e['label']})" if e["label"] else "") for e in g),
+                    markup=False, highlight=False)
+
+    emit(result, as_json, render)
+
+
+@app.command()
+@handled
+def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and label files.")],
+        project: ProjectOpt = Path("."),
+        batch: Annotated[int, typer.Option(help="Samples per batch to label.")] = 100,
+        retrain_every: Annotated[int, typer.Option(help="Retrain after this many new labels.")] = 50,
+        strategy: Annotated[str, typer.Option(help="Selection strategy.")] = "auto",
+        target: Annotated[float | None, typer.Option(help="Stop at this accuracy.")] = None,
+        budget: Annotated[int | None, typer.Option(help="Stop at this many labels.")] = None,
+        text: Annotated[str | None, typer.Option(help="Text column of data files.")] = None,
+        vector_prefix: Annotated[str | None, typer.Option(help="Vector columns of data files.")] = None,
+        poll: Annotated[float, typer.Option(help="Seconds between looks at the folder.")] = 2.0,
+        once: Annotated[bool, typer.Option("--once", help="One pass over the folder, then "
+                                           "exit.")] = False,
+        max_passes: Annotated[int | None, typer.Option(help="Stop after this many passes.")] = None,
+        as_json: JsonOpt = False) -> None:
+    """Run the loop unattended: new files in WATCH/data are ingested, WATCH/labels imported;
+    retrain when enough labels arrived; write the next batch to WATCH/batches; stop when a
+    stopping rule fires. Safe to kill and restart.
+
+    Example: longtail run inbox -p my-project --batch 100 --target 0.9
+    """
+    from longtail.cli._ui import at_least
+
+    at_least("--batch", batch, 1)
+    at_least("--retrain-every", retrain_every, 1)
+    with open_project(project) as p:
+        result = p.run(watch, batch=batch, retrain_every=retrain_every, strategy=strategy,
+                       target=target, budget=budget, text=text, vector_prefix=vector_prefix,
+                       poll=poll, max_passes=1 if once else max_passes,
+                       on_event=None if as_json else (lambda m: err.print(m, markup=False,
+                                                                          highlight=False)))
+    emit(result, as_json, lambda r: console.print(
+        f"stopped after {r['passes']} pass(es), {len(r['events'])} step(s): {r['stopped']}"))

@@ -1,0 +1,176 @@
+"""`longtail run`: the loop without a person at the keyboard.
+
+A watched folder holds three subfolders: `data/` (new pool files: CSV, JSONL, Parquet),
+`labels/` (answered batches or any label file) and `batches/` (where the next batch
+to label is written, `round-NNNN.csv`). Each pass: ingest new data files, import new
+label files, embed rows without vectors, retrain when `retrain_every` labels arrived
+since the latest model, stop when a stopping rule fires, and write the next batch when
+no round is open.
+
+Every step is idempotent and the loop keeps nothing in memory between passes: which
+files were handled is in the catalog (the setting `run_files`, name -> size and
+modification time, written after the file's own transaction), ingest and label
+import skip what they already hold, `train` skips when nothing is new, and an open
+round whose batch file is missing (a kill after its commit) has the file written
+again from the catalog. Kill it anywhere and start it again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from longtail.crashpoints import crashpoint
+from longtail.errors import EmptyPoolError, InputError, ProjectError
+
+FILES_KEY = "run_files"
+SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet", ".pq")
+
+
+def _new_files(store: Any, folder: Path, kind: str) -> list[Path]:
+    """Files of `folder` not handled yet, or changed since (size or mtime), by name."""
+    if not folder.exists():
+        return []
+    seen = store.setting(FILES_KEY) or {}
+    out = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
+            continue
+        st = path.stat()
+        if seen.get(f"{kind}/{path.name}") != [st.st_size, st.st_mtime_ns]:
+            out.append(path)
+    return out
+
+
+def _mark(store: Any, path: Path, kind: str) -> None:
+    st = path.stat()
+    with store.unit_of_work() as uow:
+        seen = uow.settings.get(FILES_KEY) or {}
+        seen[f"{kind}/{path.name}"] = [st.st_size, st.st_mtime_ns]
+        uow.settings.set(FILES_KEY, seen)
+
+
+def _import_labels(store: Any, path: Path, annotator: str | None, seconds: str | None) -> dict:
+    from longtail.engine.labels import LabelEvent, record_labels
+    from longtail.ingest.labels import read_label_records
+
+    records = read_label_records(path, id="id", label="label", annotator=annotator,
+                                 seconds=seconds)
+    events = [LabelEvent(id=r.id, label=r.label, kind=r.kind, annotator=r.annotator,
+                         seconds=r.seconds) for r in records]
+    return record_labels(store, events, where=str(path)).to_dict()
+
+
+def _export_missing(store: Any, batches: Path) -> list[int]:
+    """Write the batch file of every open round that has none (killed after its commit)."""
+    import numpy as np
+
+    from longtail.interop.batch_file import write_batch_file
+
+    written = []
+    for r in store.rounds():
+        out = batches / f"round-{r['id']:04d}.csv"
+        if r["status"] != "open" or out.exists():
+            continue
+        items = store.round_items(r["id"])
+        rows = np.array([row for row, _, _ in items], dtype=np.int64)
+        batch = [b for chunk in store.iter_samples(rows) for b in chunk]
+        write_batch_file(out, batch, [k for _, _, k in items], r["id"], overwrite=True)
+        written.append(r["id"])
+    return written
+
+
+def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int = 50,
+        strategy: str = "auto", target: float | None = None, budget: int | None = None,
+        text: str | None = None, vector_prefix: str | None = None,
+        annotator: str | None = "annotator", seconds: str | None = None,
+        poll: float = 2.0, max_passes: int | None = None,
+        on_event: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep) -> dict:
+    """Run passes over `watch` until a stopping rule fires (or `max_passes`). Returns
+    why it stopped, the passes and every step taken ({"step", ...})."""
+    from longtail.engine import data, evaluation, rounds, training, views
+    from longtail.engine.settings import Settings
+
+    watch = Path(watch)
+    if not watch.is_dir():
+        raise InputError(f"{watch}: no such folder to watch (make it with data/ and labels/)")
+    batches = watch / "batches"
+    batches.mkdir(exist_ok=True)
+    events: list[dict] = []
+
+    def note(step: str, **info: Any) -> None:
+        events.append({"step": step, **info})
+        if on_event:
+            on_event(f"{step}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+        crashpoint("run:step")
+
+    passes, stopped = 0, None
+    while stopped is None:
+        passes += 1
+        for path in _new_files(store, watch / "data", "data"):
+            rep = data.ingest(store, Settings.load(store), path, text=text,
+                              vector_prefix=vector_prefix)
+            _mark(store, path, "data")
+            note("ingest", file=path.name, new=rep.new, updated=rep.updated)
+        for path in _new_files(store, watch / "labels", "labels"):
+            got = _import_labels(store, path, annotator if _has_column(path, annotator) else None,
+                                 seconds if _has_column(path, seconds) else None)
+            _mark(store, path, "labels")
+            note("labels", file=path.name, new=got["new_labels"], changed=got["changed"])
+        settings = Settings.load(store)
+        if settings.encoder and settings.encoder != "precomputed":
+            vs = store.vector_set_info(settings.encoder)
+            if vs is None or vs["n_rows"] < store.n_samples():
+                got = data.embed(store, settings, settings.encoder)
+                note("embed", encoder=settings.encoder, rows=got["embedded"])
+        labeled = len(views.labeled(store, "pool")[0])
+        latest = store.latest_model()
+        since = labeled - (latest["n_labels"] if latest else 0)
+        if labeled and (latest is None or since >= retrain_every):
+            got = training.train(store, Settings.load(store))
+            if not got.get("skipped"):
+                acc = (got.get("eval") or {}).get("accuracy") or {}
+                note("train", model=got["model_id"], labels=got["labels"],
+                     accuracy=acc.get("value"))
+        if store.latest_model() is not None:
+            rule = evaluation.stopping(store, Settings.load(store), target=target,
+                                       budget=budget, next_batch=batch)
+            if rule["stop"]:
+                stopped = rule["reason"]
+                note("stop", reason=stopped)
+                break
+        for rid in _export_missing(store, batches):
+            note("batch", round=rid, rewritten=True)
+        if not any(r["status"] == "open" for r in store.rounds()):
+            try:
+                nxt = len(store.rounds()) + 1
+                q = rounds.plan_round(store, Settings.load(store), batch, strategy=strategy,
+                                      out=batches / f"round-{nxt:04d}.csv", overwrite=True)
+            except EmptyPoolError:
+                stopped = "nothing left to label"
+                note("stop", reason=stopped)
+                break
+            except ProjectError as e:  # no vectors yet: wait for data
+                note("wait", reason=str(e))
+            else:
+                if q.round_id != nxt:  # a round id is never reused; keep the file's name true
+                    Path(q.out).rename(batches / f"round-{q.round_id:04d}.csv")
+                note("batch", round=q.round_id, size=len(q.rows),
+                     file=f"round-{q.round_id:04d}.csv")
+        if max_passes is not None and passes >= max_passes:
+            stopped = f"pass limit reached ({passes})"
+            break
+        sleep(poll)
+    return {"stopped": stopped, "passes": passes, "events": events}
+
+
+def _has_column(path: Path, name: str | None) -> bool:
+    """Whether a label file has the column `name` (optional columns of `run`)."""
+    if not name:
+        return False
+    from longtail.ingest.readers import TableSource
+
+    return name in TableSource(path).schema.names

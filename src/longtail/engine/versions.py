@@ -1,0 +1,120 @@
+"""Dataset versions: list, commit, the labels of any version, export, diff.
+
+A version is a record, not a copy (see `longtail.store.repos_versions`): its labels are
+the append-only label events up to the version's last event id, resolved under the
+version's consensus policy, so any earlier version can be exported exactly as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from longtail.errors import InputError, ProjectError
+
+SHOWN = ("id", "created_at", "reason", "round_id", "n_samples", "n_labeled", "policy",
+         "eval_version_id", "max_event_id")
+
+
+def list_versions(store: Any) -> list[dict]:
+    """Every dataset version, oldest first: id, time, why it was made (round, policy,
+    manual, export), samples and labeled counts, policy, eval version, last event id."""
+    with store.unit_of_work() as uow:
+        return [{k: v[k] for k in SHOWN} for v in uow.versions.list()]
+
+
+def commit_version(store: Any, reason: str = "manual") -> dict:
+    """Record the dataset as it stands now as a new version (one transaction)."""
+    with store.unit_of_work() as uow:
+        v = uow.versions.commit(reason)
+    return {k: v[k] for k in SHOWN}
+
+
+def _changed_since(uow: Any, v: dict) -> bool:
+    n, top, fingerprint = uow.versions.samples_state()
+    evs = uow.eval_versions.list()
+    return (uow.labels.max_id() != v["max_event_id"] or uow.consensus.policy() != v["policy"]
+            or fingerprint != v["samples_fingerprint"]
+            or (evs[-1]["id"] if evs else None) != v["eval_version_id"])
+
+
+def resolve_version(store: Any, version: int | None = None) -> dict:
+    """Version `version`, or (None) the dataset as it stands: the latest version when
+    nothing changed since it, else a new version committed for the occasion."""
+    with store.unit_of_work() as uow:
+        if version is None:
+            latest = uow.versions.latest()
+            if latest is None or _changed_since(uow, latest):
+                latest = uow.versions.commit("export")
+            return latest
+        found = uow.versions.get(version)
+        if found is None:
+            known = [v["id"] for v in uow.versions.list()]
+            raise InputError(f"no dataset version {version} (versions: "
+                             f"{', '.join(map(str, known)) if known else 'none yet'})")
+        return found
+
+
+def version_labels(store: Any, version: int | None = None) -> tuple[dict, dict[int, str]]:
+    """(version record, row -> label) of a version, replayed from the label events."""
+    v = resolve_version(store, version)
+    with store.unit_of_work() as uow:
+        return v, uow.versions.labels(v)
+
+
+def _records(store: Any, labels: dict[int, str]) -> list[dict]:
+    """id, text, label and split of the labeled rows, by row."""
+    rows = np.array(sorted(labels), dtype=np.int64)
+    eval_rows = set(store.rows_by_split("eval").tolist())
+    out = []
+    for chunk in store.iter_samples(rows) if len(rows) else []:
+        for row, ext, txt, _meta in chunk:
+            out.append({"id": ext, "text": txt, "label": labels[row],
+                        "split": "eval" if row in eval_rows else "pool"})
+    return out
+
+
+def export_version(store: Any, path: str | Path, *, version: int | None = None,
+                   fmt: str | None = None, overwrite: bool = False) -> dict:
+    """Write the labeled samples of a version (id, text, label, split) as Parquet, CSV or
+    JSONL (`fmt`, else by the file's suffix). The samples' texts are today's: a version
+    whose samples were replaced since by `ingest --update` says so in `warnings`."""
+    from longtail.interop.export import check_target, write_records
+
+    fmt = check_target(Path(path), fmt, overwrite)
+    v, labels = version_labels(store, version)
+    warnings = []
+    with store.unit_of_work() as uow:
+        _, _, fingerprint = uow.versions.samples_state(v["max_batch_id"])
+        updated = uow.versions.updated_after(v["max_batch_id"])
+    if fingerprint != v["samples_fingerprint"]:
+        raise ProjectError(f"version {v['id']}: the ingest batches it names changed since "
+                           "(the catalog was edited outside longtail?)")
+    if updated:
+        warnings.append(f"{updated} samples were replaced by `ingest --update` after version "
+                        f"{v['id']}: their texts are today's, their labels the version's")
+    records = _records(store, labels)
+    write_records(Path(path), records, fmt)
+    return {"version": v["id"], "path": str(path), "format": fmt, "rows": len(records),
+            "policy": v["policy"], "warnings": warnings}
+
+
+def diff_versions(store: Any, a: int, b: int) -> dict:
+    """Labels added, removed and changed from version `a` to version `b`, by sample id."""
+    va, la = version_labels(store, a)
+    vb, lb = version_labels(store, b)
+    rows = sorted(set(la) | set(lb))
+    ids = {}
+    if rows:
+        for chunk in store.iter_samples(np.array(rows, dtype=np.int64)):
+            ids.update({row: ext for row, ext, _, _ in chunk})
+    added = [{"id": ids[r], "label": lb[r]} for r in rows if r in lb and r not in la]
+    removed = [{"id": ids[r], "label": la[r]} for r in rows if r in la and r not in lb]
+    changed = [{"id": ids[r], "from": la[r], "to": lb[r]} for r in rows
+               if r in la and r in lb and la[r] != lb[r]]
+    return {"a": va["id"], "b": vb["id"], "policy_a": va["policy"], "policy_b": vb["policy"],
+            "samples_added": max(0, vb["n_samples"] - va["n_samples"]),
+            "counts": {"added": len(added), "removed": len(removed), "changed": len(changed)},
+            "added": added, "removed": removed, "changed": changed}

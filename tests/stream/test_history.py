@@ -1,0 +1,93 @@
+"""Run history: per round the strategy, auto's decision, the models with their hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from longtail.cli import app
+from longtail.errors import InputError, ProjectError
+from tests.conftest import write_csv
+
+runner = CliRunner()
+
+
+def _label_round(p, tmp_path, q, name):
+    truth = {b[1]: b[3]["truth"] for chunk in p.store.iter_samples() for b in chunk}
+    return p.import_labels(write_csv(tmp_path / name, ["id", "label"],
+                                     [[i, truth[i]] for i in q.ids]))
+
+
+@pytest.fixture
+def looped(loaded, tmp_path):
+    """Round 1 (random, cold), labeled, trained; round 2 (auto) picked by that model."""
+    q1 = loaded.query(40, strategy="random")
+    _label_round(loaded, tmp_path, q1, "r1.csv")
+    loaded.train()
+    q2 = loaded.query(20, strategy="auto")
+    return loaded, q1, q2
+
+
+def test_history_names_the_models_that_picked_and_were_trained(looped):
+    p, q1, q2 = looped
+    h = p.history()
+    assert [r["round"] for r in h] == [q1.round_id, q2.round_id]
+    first, second = h
+    assert first["picked_by"] is None and first["strategy"] == "random"
+    model = p.store.models()[-1]
+    assert first["trained"]["id"] == model["id"]
+    assert second["picked_by"]["id"] == model["id"] and second["trained"] is None
+    on_disk = hashlib.sha256((p.path / model["path"]).read_bytes()).hexdigest()
+    assert first["trained"]["sha256"] == on_disk
+    assert first["trained"]["fit_seconds"] == model["fit_seconds"]
+    assert "accuracy" in first["trained"]["metrics"]
+    assert second["arm"] == q2.log["selection"]["arm"]
+    assert second["decision"] == q2.log["selection"]
+    assert second["params"]["budget"] == 20 and second["size"] == 20
+    assert second["timings"]["seconds"] >= 0 and "seconds" in first["timings"]
+    assert [r["dataset_version"] for r in h] == [v["id"] for v in p.versions()]
+
+
+def test_round_model_needs_a_trained_model_and_a_known_round(looped):
+    from longtail.engine.history import round_model_meta
+
+    p, q1, q2 = looped
+    assert round_model_meta(p.store, q1.round_id)["id"] == p.store.models()[-1]["id"]
+    with pytest.raises(ProjectError, match=f"no model was trained after round {q2.round_id}"):
+        round_model_meta(p.store, q2.round_id)
+    with pytest.raises(InputError, match="no round 9 .rounds: 1, 2"):
+        round_model_meta(p.store, 9)
+
+
+def test_cli_history_json(looped):
+    p, q1, q2 = looped
+    r = runner.invoke(app, ["history", "-p", str(p.path), "--json"])
+    assert r.exit_code == 0, r.output
+    rounds = json.loads(r.stdout)
+    assert [x["round"] for x in rounds] == [q1.round_id, q2.round_id]
+    r = runner.invoke(app, ["history", "-p", str(p.path)])
+    assert r.exit_code == 0 and "rounds" in r.stdout
+
+
+def test_any_rounds_model_loads_back_checked_against_its_hash(looped, tmp_path):
+    import numpy as np
+
+    p, q1, q2 = looped
+    _label_round(p, tmp_path, q2, "r2.csv")
+    p.train()
+    X = p.vectors().read(np.arange(10))
+    for q in (q1, q2):
+        meta = p.history()[q.round_id - 1]["trained"]
+        want = p.model(meta["id"]).predict_proba(X)
+        assert np.allclose(p.model(round=q.round_id).predict_proba(X), want)
+    assert not np.allclose(p.model(round=q1.round_id).predict_proba(X),
+                           p.model(round=q2.round_id).predict_proba(X))
+    path = p.path / p.history()[0]["trained"]["path"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ProjectError, match="does not match the hash"):
+        p.model(round=q1.round_id)

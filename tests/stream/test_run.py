@@ -1,0 +1,137 @@
+"""`longtail run`: watch a folder, ingest, import, retrain, write the next batch, stop;
+every pass idempotent and resumable from the catalog."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from longtail.cli import app
+from longtail.errors import InputError
+from longtail.project import Project
+from tests.conftest import make_pool, snapshot, write_csv, write_pool_csv
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    X, y = make_pool(400, seed=3)
+    (tmp_path / "inbox" / "data").mkdir(parents=True)
+    (tmp_path / "inbox" / "labels").mkdir()
+    truth = {f"s{i}": y[i] for i in range(len(y))}
+    write_pool_csv(tmp_path / "inbox" / "data" / "a.csv", X[:250], y[:250])
+    later = write_pool_csv(tmp_path / "later.csv", X[250:], y[250:], start=250)
+    p = Project.init(tmp_path / "proj", eval_rate=0.1)
+    yield p, tmp_path / "inbox", truth, later
+    p.close()
+
+
+def _answer(inbox, truth, round_id, name=None):
+    batch = inbox / "batches" / f"round-{round_id:04d}.csv"
+    ids = [r["id"] for r in csv.DictReader(open(batch))]
+    write_csv(inbox / "labels" / (name or f"r{round_id}.csv"), ["id", "label", "annotator"],
+              [[i, truth[i], "ann"] for i in ids])
+    return ids
+
+
+def _steps(result, step):
+    return [e for e in result["events"] if e["step"] == step]
+
+
+def test_a_pass_ingests_labels_trains_and_writes_the_next_batch(inbox):
+    p, box, truth, later = inbox
+    first = p.run(box, batch=30, retrain_every=20, vector_prefix="v", text="text",
+                  max_passes=1, sleep=lambda s: None)
+    assert [e["step"] for e in first["events"]] == ["ingest", "batch"]
+    assert _steps(first, "ingest")[0]["new"] == 250
+    ids = _answer(box, truth, 1)
+    os.replace(later, box / "data" / "b.csv")
+    second = p.run(box, batch=30, retrain_every=20, vector_prefix="v", text="text",
+                   max_passes=1, sleep=lambda s: None)
+    steps = [e["step"] for e in second["events"]]
+    assert steps[:3] == ["ingest", "labels", "train"] and steps[-1] == "batch"
+    assert _steps(second, "labels")[0]["new"] == len(ids)
+    assert _steps(second, "train")[0]["labels"] == len(ids) - sum(
+        1 for k in p.store.round_items(1) if k[2] == "eval")
+    assert p.store.n_samples() == 400
+    assert (box / "batches" / "round-0002.csv").exists()
+    assert [v["round_id"] for v in p.versions()] == [1, 2]
+
+
+def test_a_pass_with_nothing_new_changes_nothing(inbox):
+    p, box, truth, _ = inbox
+    opts = dict(batch=30, retrain_every=20, vector_prefix="v", text="text", max_passes=1,
+                sleep=lambda s: None)
+    p.run(box, **opts)
+    _answer(box, truth, 1)
+    p.run(box, **opts)
+    before = snapshot(p)
+    again = p.run(box, **opts)
+    assert again["events"] == [] and snapshot(p) == before
+
+
+def test_an_open_round_without_its_batch_file_gets_it_back(inbox):
+    p, box, truth, _ = inbox
+    opts = dict(batch=30, retrain_every=20, vector_prefix="v", text="text", max_passes=1,
+                sleep=lambda s: None)
+    p.run(box, **opts)
+    batch = box / "batches" / "round-0001.csv"
+    content = batch.read_text()
+    batch.unlink()  # as if killed between the round's commit and the file's write
+    r = p.run(box, **opts)
+    assert _steps(r, "batch") == [{"step": "batch", "round": 1, "rewritten": True}]
+    assert sorted(batch.read_text().splitlines()) == sorted(content.splitlines())
+    assert len(p.store.rounds()) == 1
+
+
+def test_it_stops_when_the_budget_is_spent(inbox):
+    p, box, truth, _ = inbox
+    opts = dict(batch=30, retrain_every=10, vector_prefix="v", text="text", budget=20,
+                sleep=lambda s: None)
+    p.run(box, max_passes=1, **opts)
+    _answer(box, truth, 1)
+    r = p.run(box, max_passes=5, **opts)
+    assert r["passes"] == 1 and "budget" in r["stopped"]
+    assert _steps(r, "batch") == []  # no batch once a rule fired
+
+
+def test_a_missing_folder_is_an_input_error(tmp_path, project):
+    with pytest.raises(InputError, match="no such folder"):
+        project.run(tmp_path / "nope", max_passes=1)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_uninterrupted_result(inbox, tmp_path):
+    p, box, truth, _ = inbox
+    p.close()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "longtail.cli", "run", str(box), "-p", str(p.path), "--once",
+           "--batch", "30", "--vector-prefix", "v", "--text", "text", "--json"]
+    # killed after its first step (the ingest committed, no batch yet)
+    r = subprocess.run(cmd, env={**env, "LONGTAIL_CRASH_AT": "run:step@1"}, capture_output=True)
+    assert r.returncode == -signal.SIGKILL
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    resumed = json.loads(r.stdout)
+    assert [e["step"] for e in resumed["events"]] == ["batch"]  # the ingest is not redone
+    with Project(p.path) as again:
+        assert again.store.n_samples() == 250 and len(again.store.rounds()) == 1
+        assert again.check()["ok"]
+
+
+def test_cli_run_once(inbox):
+    p, box, truth, _ = inbox
+    r = runner.invoke(app, ["run", str(box), "-p", str(p.path), "--once", "--batch", "20",
+                            "--vector-prefix", "v", "--text", "text"])
+    assert r.exit_code == 0, r.output
+    assert "pass limit reached (1)" in r.stdout and (box / "batches" / "round-0001.csv").exists()
+    r = runner.invoke(app, ["run", str(box), "-p", str(p.path), "--once", "--batch", "0"])
+    assert r.exit_code == 2
