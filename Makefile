@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/longtail demo $(if $(DIR),--dir $(DIR),)
 
+# The store's tests also run on PostgreSQL: LONGTAIL_TEST_PG, else
+# postgres@127.0.0.1:5432/test (.ci/run starts one). Without a server those tests are
+# skipped and the run's last lines say how many.
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 

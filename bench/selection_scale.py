@@ -29,6 +29,17 @@ address-space limit (so a quadratic-memory peer raises MemoryError instead of pu
 shared machine into swap); timeouts and memory errors are recorded as such.
 
 BLAS/OpenMP/FAISS threads are limited to ``--threads`` (default 1) in every subprocess.
+
+Those records have ``"path": "library"``: ``select`` called in one process. The
+``"path": "cli"`` records (issue 17) measure where users run it: a project with the
+pool (``CLI_POOL`` rows, ingested as precomputed vectors), ``CLI_LABELS`` labels over
+the ``N_CLASSES`` classes and a trained model, then two consecutive ``longtail query
+--budget CLI_BUDGET --strategy auto`` processes (the first round left open). Per query:
+wall seconds and the round log's index seconds, built (and updated) vs loaded from
+the saved state. ``"path": "project"`` records are the same two queries as
+``Project.query`` twice in one fresh process, on a copy of the project taken before
+the CLI queries (the same starting state). ``--path cli`` runs only these and merges
+them into an existing result file, keeping its other records.
 """
 
 from __future__ import annotations
@@ -65,6 +76,13 @@ ROUNDS = 3
 PEERS = ["CoreSet", "TypiClust", "ProbCover", "MaxHerding", "Badge"]
 PEER_BATCH = 1000
 ADDRESS_LIMIT = 12 * 2**30  # per subprocess; the machine is shared (24 GiB)
+CLI_POOL = {"smoke": 20_000, "full": 1_000_000}
+CLI_BUDGET = {"smoke": 1000, "full": 10_000}
+CLI_LABELS = 400
+CLI_QUERY_TIMEOUT_S = 1800.0
+# issue 17's targets for the CLI path (reported beside the figures, not enforced)
+CLI_TARGETS = {"second_cli_wall_seconds_max": 10.0, "second_cli_over_project_max": 3.0,
+               "first_index_seconds_max": 120.0}
 
 
 # --------------------------------------------------------------------------- data
@@ -323,8 +341,9 @@ def worker_peer(spec: dict) -> list[dict]:
 def _worker(spec_json: str, result_path: str) -> int:
     spec = json.loads(spec_json)
     _limit_threads(spec["threads"])
+    workers = {"peer": worker_peer, "longtail": worker_longtail, "project": worker_project}
     try:
-        recs = (worker_peer if spec["kind"] == "peer" else worker_longtail)(spec)
+        recs = workers[spec["kind"]](spec)
     except MemoryError:
         recs = [{"status": "MemoryError", "peak_rss_bytes": peak_rss_bytes()}]
     except Exception as e:
@@ -441,6 +460,171 @@ def run_sub(spec: dict, timeout: float, tmp: Path) -> list[dict]:
     return recs
 
 
+# --------------------------------------------------------------------------- CLI path
+
+
+def index_seconds(log: dict) -> dict:
+    """Index figures of one round log: seconds built (from scratch), updated, loaded."""
+    idx = (log.get("selection") or {}).get("indexes") or {}
+    total = {"built": 0.0, "updated": 0.0}
+    for rec in idx.values():
+        if rec.get("action") in total:
+            total[rec["action"]] += float(rec.get("seconds", 0.0))
+    return {
+        "index_seconds_built": total["built"],
+        "index_seconds_updated": total["updated"],
+        "index_seconds_loaded": sum(float(r.get("load_seconds", 0.0)) for r in idx.values()),
+        "indexes": idx,
+        "indexes_built": (log.get("selection") or {}).get("indexes_built", []),
+        "arm": (log.get("selection") or {}).get("arm"),
+    }
+
+
+def make_project(vec_path: Path, n: int, project: Path, n_labels: int = CLI_LABELS) -> dict:
+    """A project on the first ``n`` generated rows: ingested as precomputed vectors,
+    ``n_labels`` labels spread over the classes (pool split only), a trained model."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from longtail.project import Project
+
+    X = np.load(vec_path, mmap_mode="r")
+    labels = np.load(vec_path.with_suffix(".labels.npy"))[:n]
+    ids = np.array([f"s{i:08d}" for i in range(n)])
+    t0 = time.perf_counter()
+    pfile = project.parent / "pool.parquet"
+    schema = pa.schema([("id", pa.string()), ("vector", pa.list_(pa.float32(), DIM))])
+    with pq.ParquetWriter(pfile, schema) as w:
+        for start in range(0, n, CHUNK):
+            stop = min(start + CHUNK, n)
+            vec = np.ascontiguousarray(X[start:stop], dtype=np.float32)
+            w.write_table(pa.table({"id": ids[start:stop], "vector":
+                                    pa.FixedSizeListArray.from_arrays(vec.ravel(), DIM)},
+                                   schema=schema))
+    timings = {"parquet_seconds": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    p = Project.init(project)
+    p.ingest(pfile, id="id", vector="vector")
+    timings["ingest_seconds"] = time.perf_counter() - t0
+    pfile.unlink()
+    pool = p.store.rows_by_split("pool")
+    # the same number of labels per class where the classes allow, in a seeded order
+    rng = np.random.default_rng(SEED)
+    order = rng.permutation(pool)
+    per_class = -(-n_labels // N_CLASSES)
+    picked: list[int] = []
+    for c in range(N_CLASSES):
+        picked += order[labels[order] == c][:per_class].tolist()
+    picked = picked[:n_labels]
+    if len(picked) < n_labels:
+        rest = np.setdiff1d(order, picked)
+        picked += rest[: n_labels - len(picked)].tolist()
+    lab_file = project.parent / "labels.csv"
+    lab_file.write_text("id,label\n" + "".join(f"{ids[r]},c{labels[r]}\n" for r in picked))
+    t0 = time.perf_counter()
+    p.import_labels(lab_file, id="id", label="label")
+    timings["import_labels_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    p.train()
+    timings["train_seconds"] = time.perf_counter() - t0
+    p.close()
+    timings["n_labels"] = len(picked)
+    timings["n_label_classes"] = int(len(np.unique(labels[picked])))
+    return timings
+
+
+def longtail_command() -> list[str]:
+    """The ``longtail`` console script of this interpreter's environment (what users
+    run), or the same entry point through ``python -c`` when it is not installed."""
+    script = Path(sys.executable).parent / "longtail"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from longtail.cli import app; sys.exit(app())"]
+
+
+def cli_query(project: Path, budget: int, threads: int) -> dict:
+    """One ``longtail query --json`` process: its wall seconds and round-log figures."""
+    env = dict(os.environ)
+    for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[v] = str(threads)
+    cmd = longtail_command() + ["query", "--budget", str(budget), "--strategy", "auto",
+                                "--project", str(project), "--json"]
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                           timeout=CLI_QUERY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"status": f"timeout (> {CLI_QUERY_TIMEOUT_S:.0f} s)"}
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        return {"status": f"error (rc {p.returncode}): {p.stderr.strip()[-500:]}",
+                "wall_seconds": wall}
+    out = json.loads(p.stdout)
+    return {"status": "ok", "wall_seconds": wall, "round_id": out["round_id"],
+            "n_rows": len(out["rows"]), **index_seconds(out["log"])}
+
+
+def worker_project(spec: dict) -> list[dict]:
+    """``Project.query`` twice in this process (imports and opening not timed)."""
+    from longtail.project import Project
+
+    out = []
+    with Project(spec["project"]) as p:
+        for q in (1, 2):
+            t0 = time.perf_counter()
+            r = p.query(spec["budget"], strategy="auto")
+            out.append({"query": q, "status": "ok", "seconds": time.perf_counter() - t0,
+                        "n_rows": len(r.rows), **index_seconds(r.log)})
+    return out
+
+
+def run_cli_path(size: str, vec_path: Path, tmp: Path, threads: int, record) -> None:
+    """Set up the project, then the two CLI queries and the two in-process ones."""
+    import shutil
+
+    n, budget = CLI_POOL[size], CLI_BUDGET[size]
+    base = {"path": "cli", "pool": n, "batch": budget, "strategy": "auto", "dtype": "float32"}
+    project = tmp / "cli-project"
+    setup = make_project(vec_path, n, project)
+    print(f"[{BENCH}] cli project: {json.dumps(setup)}", flush=True)
+    copy = tmp / "project-copy"
+    shutil.copytree(project, copy)  # the starting state of the in-process queries
+    cli = []
+    for q in (1, 2):
+        rec = {**base, "query": q, **cli_query(project, budget, threads)}
+        cli.append(rec)
+        record([rec])
+    spec = {"kind": "project", "project": str(copy), "budget": budget, "threads": threads,
+            "strategy": "auto", "pool": n}
+    inproc = run_sub(spec, 2 * CLI_QUERY_TIMEOUT_S, tmp)
+    for r in inproc:
+        r.update({**base, "path": "project"}, query=r.get("query"))
+    record(inproc)
+    summary = {**base, "path": "cli_summary", "setup": setup, "targets": CLI_TARGETS,
+               "status": "ok" if all(r.get("status") == "ok" for r in cli + inproc) else
+               "incomplete"}
+    if summary["status"] == "ok":
+        second_cli, second_inproc = cli[1]["wall_seconds"], inproc[1]["seconds"]
+        first_index = cli[0]["index_seconds_built"] + cli[0]["index_seconds_updated"]
+        summary.update({
+            "second_cli_wall_seconds": second_cli,
+            "second_project_query_seconds": second_inproc,
+            "second_cli_over_project": second_cli / max(second_inproc, 1e-9),
+            "first_cli_index_seconds": first_index,
+            "second_cli_index_seconds_built": cli[1]["index_seconds_built"],
+            "second_cli_index_seconds_loaded": cli[1]["index_seconds_loaded"],
+            "meets": {
+                "second_cli_wall_seconds": second_cli <= CLI_TARGETS["second_cli_wall_seconds_max"],
+                "second_cli_over_project": second_cli / max(second_inproc, 1e-9)
+                <= CLI_TARGETS["second_cli_over_project_max"],
+                "first_index_seconds": first_index <= CLI_TARGETS["first_index_seconds_max"],
+            },
+        })
+    record([summary])
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.rmtree(copy, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -469,6 +653,9 @@ def main(argv=None) -> int:
     ap.add_argument("--peers", default=None, help="comma-separated scikit-activeml peers")
     ap.add_argument("--resume", action="store_true", help="reuse cached (pool, strategy) runs")
     ap.add_argument("--collect", action="store_true", help="only assemble cached runs (runs nothing)")
+    ap.add_argument("--path", choices=["all", "library", "cli"], default="all",
+                    help="library: select() in one process; cli: longtail query processes "
+                    "on a project (merged into an existing --out file)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -485,6 +672,8 @@ def main(argv=None) -> int:
     n_train = 200 if smoke else N_TRAIN
     cap = 60.0 if smoke else STRATEGY_CAP_S
     strategies, skipped = eligible_strategies()
+    if args.path == "cli":
+        strategies, args.peers = [], ""
     if args.strategies:  # "none" runs the peers only
         wanted = {s.strip() for s in args.strategies.split(",")}
         strategies = [s for s in strategies if s in wanted]
@@ -519,17 +708,32 @@ def main(argv=None) -> int:
         "address_space_limit_bytes": ADDRESS_LIMIT,
         "initial_labels": n_train,
         "chunk_rows": CHUNK,
+        "path": args.path,
     }
+    if args.path != "library":
+        params.update(cli_pool=CLI_POOL[args.size], cli_budget=CLI_BUDGET[args.size],
+                      cli_labels=CLI_LABELS, cli_targets=CLI_TARGETS)
     result = header(BENCH, "synthetic: Zipf-sized cluster mixture, unit vectors, 384-d", params)
     result["skipped"] = skipped
     result["runs"] = []
     out = Path(args.out) if args.out else RESULTS / f"{BENCH}.json"
+    if args.path == "cli" and out.exists():
+        # Only the CLI records are re-measured: keep the file's other records and header,
+        # and say when and on which commit the CLI ones were taken.
+        old = json.loads(out.read_text())
+        cli_header = {k: result[k] for k in ("git_commit", "git_dirty", "started_at", "params",
+                                             "machine") if k in result}
+        result = {**old, "cli_run": cli_header,
+                  "runs": [r for r in old.get("runs", []) if r.get("path", "library")
+                           not in ("cli", "project", "cli_summary")]}
     t_start = time.perf_counter()
 
     with tempfile.TemporaryDirectory(prefix="lt-scale-") as tmpd:
         tmp = Path(tmpd)
         path = tmp / "vectors.npy"
-        n_max = max(pools + peer_pools)
+        n_max = max((pools + peer_pools) if args.path != "cli" else [0])
+        if args.path != "library":
+            n_max = max(n_max, CLI_POOL[args.size])
         t0 = time.perf_counter()
         if not args.collect:
             generate(path, n_max)
@@ -547,7 +751,7 @@ def main(argv=None) -> int:
                         {
                             k: (round(v, 4) if isinstance(v, float) else v)
                             for k, v in r.items()
-                            if k not in ("round_seconds", "arms")
+                            if k not in ("round_seconds", "arms", "indexes", "setup")
                         }
                     ),
                     flush=True,
@@ -579,7 +783,7 @@ def main(argv=None) -> int:
                     "n_train": n_train,
                 }
                 recs = cached_run(spec, cap * rounds * len(batches) + 300, tmp, args.resume, args.collect)
-                record(recs, pool=pool, strategy=name, dtype="float32")
+                record(recs, pool=pool, strategy=name, dtype="float32", path="library")
                 if any(str(r.get("status", "")).startswith("timeout") for r in recs):
                     dead = f"a run at pool {pool} exceeded {cap:.0f} s"
         for peer in peers:
@@ -601,7 +805,10 @@ def main(argv=None) -> int:
                     strategy=f"skactiveml:{peer}",
                     batch=peer_batch,
                     dtype="float32",
+                    path="library",
                 )
+        if args.path != "library" and not args.collect:
+            run_cli_path(args.size, path, tmp, args.threads, record)
     result["wall_seconds"] = round(time.perf_counter() - t_start, 1)
     write_result(result, out)
     md = markdown_table(result)
@@ -620,6 +827,8 @@ def markdown_table(result: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
+        if r.get("path", "library") != "library":
+            continue
         rss = r.get("peak_rss_bytes")
         lines.append(
             f"| {r.get('strategy')} | {r.get('pool', 0):,} | {r.get('batch', '–')} | "
@@ -631,6 +840,19 @@ def markdown_table(result: dict) -> str:
             + (" (stale: older strategies source)" if r.get("stale_source") else "")
             + " |"
         )
+    cli = [r for r in result["runs"] if r.get("path") in ("cli", "project")]
+    if cli:
+        lines += ["", "| path | pool | budget | query | wall s | index s built | "
+                  "index s updated | index s loaded | indexes built | status |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in cli:
+            lines.append(
+                f"| {r['path']} | {r.get('pool', 0):,} | {r.get('batch')} | {r.get('query')} | "
+                f"{f(r.get('wall_seconds', r.get('seconds')), '.2f')} | "
+                f"{f(r.get('index_seconds_built'), '.2f')} | "
+                f"{f(r.get('index_seconds_updated'), '.2f')} | "
+                f"{f(r.get('index_seconds_loaded'), '.3f')} | "
+                f"{', '.join(r.get('indexes_built') or []) or '–'} | {r.get('status')} |")
     return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,9 @@ against the floor of any command that reads the catalog,
 
 A project of N rows (32-d precomputed vectors, 300 labels, one trained model) is made
 in a temporary directory; then each command and the floor run in turn, A B A B ..., after
-one warm-up each, so a drift in the machine's speed hits both alike.
+one warm-up each, so a drift in the machine's speed hits both alike. Wall seconds are
+the target's figure; CPU seconds (user + sys) are recorded beside them because they
+move less on a loaded machine.
 
     python bench/startup.py --size smoke|full [--out PATH]
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -67,25 +70,35 @@ def longtail_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "longtail.cli"]
 
 
-def wall(cmd: list[str]) -> float:
-    """Wall seconds of one run of `cmd`, output discarded; a failed run is an error."""
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + sys) seconds of one run of `cmd`, output discarded; a failed
+    run is an error. CPU time moves less than wall time on a loaded machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def measure(cmd: list[str], runs: int) -> dict:
-    """`cmd` and the floor in turn, one warm-up each: medians and their ratio."""
-    wall(cmd), wall(FLOOR)
+    """`cmd` and the floor in turn, one warm-up each: medians and their ratios."""
+    timed(cmd), timed(FLOOR)
     ours, floor = [], []
     for _ in range(runs):
-        ours.append(wall(cmd))
-        floor.append(wall(FLOOR))
-    pairs = [a / b for a, b in zip(ours, floor, strict=True)]
-    return {"median_seconds": round(statistics.median(ours), 4),
-            "floor_median_seconds": round(statistics.median(floor), 4),
-            "ratio": round(statistics.median(ours) / statistics.median(floor), 3),
+        ours.append(timed(cmd))
+        floor.append(timed(FLOOR))
+    wall_a, wall_b = [w for w, _ in ours], [w for w, _ in floor]
+    cpu_a, cpu_b = [c for _, c in ours], [c for _, c in floor]
+    pairs = [a / b for a, b in zip(wall_a, wall_b, strict=True)]
+    med = statistics.median
+    return {"median_seconds": round(med(wall_a), 4),
+            "floor_median_seconds": round(med(wall_b), 4),
+            "ratio": round(med(wall_a) / med(wall_b), 3),
             "pair_ratio_min": round(min(pairs), 3), "pair_ratio_max": round(max(pairs), 3),
+            "cpu_median_seconds": round(med(cpu_a), 4),
+            "floor_cpu_median_seconds": round(med(cpu_b), 4),
+            "cpu_ratio": round(med(cpu_a) / med(cpu_b), 3),
             "runs": runs}
 
 
@@ -118,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                           ("longtail status", [*cli, "status", "-p", str(proj)])):
             rec = {"command": name, **measure(cmd, size["runs"])}
             print(f"{name}: {rec['median_seconds']:.3f} s, floor {rec['floor_median_seconds']:.3f}"
-                  f" s, ratio {rec['ratio']:.2f}", flush=True)
+                  f" s, ratio {rec['ratio']:.2f} (CPU {rec['cpu_ratio']:.2f})", flush=True)
             records.append(rec)
         result["runs"] = records
     finally:

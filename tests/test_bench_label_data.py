@@ -214,3 +214,14 @@ def test_a_cached_run_is_rerun_when_any_of_its_code_changes(tmp_path, monkeypatc
     import json
 
     assert json.loads((tmp_path / "r.json").read_text())["source_sha1"]["longtail"] == "bbb"
+
+
+def test_lazy_maxherding_picks_what_scikit_activeml_picks():
+    fb = _bench("first_batch")
+    le = _bench("label_efficiency")
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(300, 6)) * np.array([3, 2, 1, 1, 0.5, 0.2]) + 1).astype(np.float32)
+    y = rng.integers(0, 3, 300)
+    lib = le.Querier("skactiveml:MaxHerding", 0, X, y, 3).query(
+        None, np.zeros(0, dtype=np.int64), 15)
+    assert np.array_equal(fb.maxherding_lazy(X, 15), np.asarray(lib))

@@ -57,3 +57,26 @@ def test_the_demo_never_imports_the_cli():
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not any(m and m.startswith("longtail.cli") for m in imported)
+
+
+def test_status_reads_the_catalog_without_loading_heavy_libraries(tmp_path):
+    # `longtail status` is a list of counts: numpy and sqlalchemy, never scikit-learn,
+    # scipy, faiss, torch or pyarrow (issue 17's start-up target).
+    from longtail.project import Project
+    from tests.conftest import make_pool, write_pool_csv
+
+    X, y = make_pool(120)
+    with Project.init(tmp_path / "p") as p:
+        p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), vector_prefix="v")
+        p.query(10, strategy="random")
+    # rich.console and pydantic too: the status lines are plain and its options are
+    # parsed without pydantic; either import alone costs about what the command's work does
+    heavy = ("sklearn", "scipy", "faiss", "torch", "pyarrow", "sentence_transformers",
+             "rich.console", "pydantic")
+    code = ("import sys\nfrom longtail.cli import app\n"
+            f"try:\n    app(['status', '-p', {str(tmp_path / 'p')!r}])\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "rounds" in out.stdout
+    assert out.stderr.strip().splitlines()[-1] == "[]"

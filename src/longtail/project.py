@@ -157,6 +157,29 @@ class Project:
         return train(self.store, self._settings(), encoder=encoder, warm_start=warm_start,
                      learner=learner, learner_params=learner_params, force=force)
 
+    def release(self, *, encoder: str | None = None, learner: str | None = None,
+                learner_params: dict | None = None, folds: int = 5) -> dict:
+        """The model to ship, fitted on every label (eval included), its accuracy by
+        cross-fitting over the eval set; kept apart from the loop's models."""
+        from longtail.engine.training import train_release
+
+        return train_release(self.store, self._settings(), encoder=encoder, learner=learner,
+                             learner_params=learner_params, folds=folds)
+
+    def release_model(self, release_id: int | None = None) -> Any:
+        """A release model loaded back (default: the latest)."""
+        from longtail.learners.persist import load
+        from longtail.store.releases import list_releases, release_arrays
+
+        if release_id is None:
+            found = list_releases(self.store.root)
+            if not found:
+                raise InputError("no release yet: run `longtail train --release`")
+            release_id = found[-1]["id"]
+        arrays = release_arrays(self.store.root, release_id)
+        arrays.pop("__spec__", None)
+        return load(arrays)
+
     def curves(self, metric: str = "accuracy") -> dict:
         """Learning curves on the managed eval set ("current" and "as_of")."""
         from longtail.engine.evaluation import learning_curves

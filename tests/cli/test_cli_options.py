@@ -62,6 +62,23 @@ def test_numeric_options_are_checked_with_their_range(proj, args, message):
 
 
 @pytest.mark.parametrize("args,message", [
+    (["query", "-n", "abc"], "'abc' is not an integer"),
+    (["query", "-n", "1.5"], "'1.5' is not an integer"),
+    (["forecast", "--target", "high"], "'high' is not a number"),
+])
+def test_values_of_the_wrong_type_are_usage_errors(proj, args, message):
+    r = runner.invoke(app, [*args, "-p", proj], terminal_width=200)
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+
+
+def test_numbers_and_paths_parse_to_their_types(proj, tmp_path):
+    r = runner.invoke(app, ["query", "-p", proj, "-n", "7", "--seed", "3", "--strategy",
+                            "random", "--out", str(tmp_path / "b.csv"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.stdout)["rows"]) == 7 and (tmp_path / "b.csv").exists()
+
+
+@pytest.mark.parametrize("args,message", [
     (["--eval-rate", "1.5"], "--eval-rate must be in [0, 1], got 1.5"),
     (["--eval-share", "-0.1"], "--eval-share must be in [0, 1]"),
     (["--control-share", "2"], "--control-share must be in [0, 1]"),
@@ -95,6 +112,17 @@ def test_json_errors_are_one_object_on_stdout(proj, tmp_path):
     assert r.exit_code == 2 and "duplicate id '1'" in json.loads(r.stdout)["error"]["message"]
 
 
+def test_json_usage_errors_are_one_object_too(proj):
+    r = runner.invoke(app, ["query", "-p", proj, "-n", "abc", "--json"])
+    assert r.exit_code == 2
+    error = json.loads(r.stdout)["error"]
+    assert error["type"] == "UsageError" and "'abc' is not an integer" in error["message"]
+    r = runner.invoke(app, ["status", "-p", proj, "--no-such-option", "--json"])
+    assert r.exit_code == 2 and "--no-such-option" in json.loads(r.stdout)["error"]["message"]
+    r = runner.invoke(app, ["status", "-p", proj, "--json"])  # and success still exits 0
+    assert r.exit_code == 0 and json.loads(r.stdout)["samples"] == 200
+
+
 def test_error_messages_are_not_read_as_markup(tmp_path):
     # A file name with brackets is quoted as it is, not swallowed as a style tag.
     (tmp_path / "[red]x.csv").write_text("id,text\n1,a\n1,b\n")
@@ -105,8 +133,17 @@ def test_error_messages_are_not_read_as_markup(tmp_path):
 
 
 def _commands() -> dict:
-    group = typer.main.get_command(app)
-    return group.commands
+    """Every command by its words ("labels set"), subcommands of groups included."""
+    out = {}
+
+    def walk(group, prefix: str) -> None:
+        for name, cmd in group.commands.items():
+            out[f"{prefix}{name}"] = cmd
+            if hasattr(cmd, "commands"):
+                walk(cmd, f"{prefix}{name} ")
+
+    walk(typer.main.get_command(app), "")
+    return out
 
 
 def test_version_and_short_help():
@@ -118,7 +155,7 @@ def test_version_and_short_help():
 
 @pytest.mark.parametrize("name", sorted(_commands()))
 def test_every_command_has_an_example_and_described_options(name):
-    r = runner.invoke(app, [name, "-h"], terminal_width=200)
+    r = runner.invoke(app, [*name.split(), "-h"], terminal_width=200)
     assert r.exit_code == 0, r.output
     assert "Example: longtail " + name in r.stdout
     assert "<bool>" not in r.stdout  # a flag takes no value

@@ -87,7 +87,8 @@ def test_config_round_trip_encodes_identically(pool):
 
 @pytest.mark.parametrize(
     ("bad", "shown"),
-    [("n/a", "'n/a'"), (None, "missing"), (float("inf"), "inf"), ([1, 2], "[1, 2]")],
+    [("n/a", "'n/a'"), (None, "missing"), (float("inf"), "inf"), ([1, 2], "[1, 2]"),
+     (True, "True")],
 )
 def test_bad_value_names_column_and_value(pool, bad, shown):
     rows, _ = pool
@@ -212,3 +213,17 @@ def test_tabular_params_merge_cli_options_and_known_label_columns():
     enc = get_encoder("tabular", **tabular_params(label_columns=["digit"]))
     enc.fit([{"metadata": _digits_like()}])
     assert "digit" not in enc.columns
+
+
+def test_needs_refit_when_the_column_choice_changes():
+    from longtail.encoders import needs_refit, tabular_params
+
+    enc = get_encoder("tabular")
+    enc.fit([{"metadata": _digits_like()}])
+    stored = json.loads(json.dumps(enc.config()))
+    assert "digit" in stored["columns"]
+    assert not needs_refit(stored, tabular_params())  # a plain resume
+    assert needs_refit(stored, tabular_params(exclude="digit"))
+    assert needs_refit(stored, tabular_params(label_columns=["digit"]))
+    assert needs_refit(stored, tabular_params(features="f*"))
+    assert not needs_refit(stored, tabular_params(label_columns=["label"]))

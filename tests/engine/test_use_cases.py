@@ -131,3 +131,12 @@ def test_query_leaves_out_rows_without_vectors_with_a_note(project, tmp_path, po
     q = project.query(10, strategy="random")
     assert len(q.rows) == 10 and max(q.rows) < 200
     assert any("no 'precomputed' vectors" in w for w in q.warnings)
+
+
+def test_simulate_refuses_a_truth_column_that_is_a_tabular_feature(project, tmp_path):
+    rows = [[f"r{i}", i % 3, float(i % 7), float(i % 5)] for i in range(60)]
+    project.ingest(write_csv(tmp_path / "t.csv", ["id", "digit", "f0", "f1"], rows), id="id")
+    # `digit` is numeric: without --exclude it becomes a feature, and the answer leaks.
+    project.embed("tabular", features=["digit", "f0", "f1"])
+    with pytest.raises(InputError, match="'digit' is a feature"):
+        project.simulate("digit", batch=10, budget=20)

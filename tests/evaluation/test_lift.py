@@ -72,13 +72,83 @@ def test_no_lift_when_selection_is_random():
     assert verdict(total).startswith("no measurable difference yet: random would do as well")
 
 
-def test_cumulative_is_precision_weighted():
-    a = Lift(0.04, 0.0, 0.08, 0.02, 0.95, 10, 100)
-    b = Lift(0.01, -0.01, 0.03, 0.01, 0.95, 10, 100)
-    total = cumulative_lift([a, b])
-    assert total.lift == pytest.approx((0.04 / 0.0004 + 0.01 / 0.0001) / (1 / 0.0004 + 1 / 0.0001))
-    assert total.se == pytest.approx(1 / np.sqrt(1 / 0.0004 + 1 / 0.0001))
-    assert total.n_labels == 20
+# -- arms whose true difference is known: clean labels, label noise, identical draws --
+
+CENTRES = np.array([[0.0, 0.0], [2.5, 0.0], [0.0, 2.5]])
+
+
+def blobs(rng, n):
+    """Three Gaussian classes in 2-d; a nearest-centroid model gets about 90% right."""
+    y = rng.integers(0, 3, n)
+    return CENTRES[y] + rng.normal(size=(n, 2)), y
+
+
+def nearest_centroid(X, y, X_eval):
+    classes = np.unique(y)
+    centroids = np.stack([X[y == c].mean(axis=0) for c in classes])
+    return classes[((X_eval[:, None, :] - centroids[None]) ** 2).sum(axis=2).argmin(axis=1)]
+
+
+def two_arms(seed, n_sel, n_ctrl, n_eval=600, *, shuffle_ctrl=False, shuffle_sel=False):
+    rng = np.random.default_rng(seed)
+    (X_sel, y_sel), (X_ctrl, y_ctrl), (X_eval, y_eval) = (
+        blobs(rng, n_sel), blobs(rng, n_ctrl), blobs(rng, n_eval))
+    if shuffle_sel:
+        y_sel = rng.permutation(y_sel)  # labels carry no information
+    if shuffle_ctrl:
+        y_ctrl = rng.permutation(y_ctrl)
+    return round_lift(nearest_centroid, None, None, X_sel, y_sel, X_ctrl, y_ctrl,
+                      X_eval, y_eval, np.random.default_rng(seed + 1), n_repeats=3, n_boot=300)
+
+
+def test_clean_labels_beat_labels_that_are_noise():
+    lift = two_arms(0, 40, 40, shuffle_ctrl=True)
+    assert lift.acc_selected > 0.8 and lift.acc_control < 0.65, lift
+    assert lift.lo > 0, lift
+    assert verdict(lift).startswith("selection is beating random by")
+
+
+def test_noise_labels_in_the_selected_arm_give_a_negative_verdict():
+    lift = two_arms(0, 40, 40, shuffle_sel=True)
+    assert lift.hi < 0, lift
+    assert verdict(lift).startswith("random is beating selection by")
+
+
+@pytest.mark.parametrize(("n_sel", "n_ctrl"), [(16, 16), (40, 40)])
+def test_arms_drawn_alike_are_not_told_apart(n_sel, n_ctrl):
+    # Equal slices: the repeats cannot show the training noise (S' is all of S each time),
+    # which once gave a "beating" verdict to about half of such pairs.
+    lifts = [two_arms(seed, n_sel, n_ctrl) for seed in range(30)]
+    inconclusive = [lift for lift in lifts if lift.lo <= 0 <= lift.hi]
+    assert len(inconclusive) >= 27, [(round(x.lo, 3), round(x.hi, 3)) for x in lifts]
+    assert all(verdict(x).startswith("no measurable difference yet") for x in inconclusive)
+
+
+def test_interval_width_matches_the_spread_of_lifts_over_fresh_draws():
+    # |S| = 3|R|: the repeats measure the training noise at the right size, so the
+    # standard error should match how much the lift really varies between draws.
+    lifts = [two_arms(seed, 120, 40) for seed in range(40)]
+    spread = np.std([x.lift for x in lifts], ddof=1)
+    mean_se = np.mean([x.se for x in lifts])
+    assert 0.7 * spread < mean_se < 1.6 * spread, (spread, mean_se)
+    assert sum(x.lo <= 0 <= x.hi for x in lifts) >= 35
+
+
+def test_rounds_too_small_alone_add_up_to_a_verdict():
+    weak = Lift(0.02, -0.01, 0.05, 0.015, 0.95, 10, 400)  # each round inconclusive
+    assert verdict(weak).startswith("no measurable difference yet")
+    total = cumulative_lift([weak] * 4)
+    assert total.n_rounds == 4 and total.n_labels == 40
+    assert total.lift == pytest.approx(0.02) and total.lo > 0
+    assert verdict(total).startswith("selection is beating random by 2.0 points")
+    # Rounds that disagree do not add up to a verdict either way.
+    against = Lift(-0.02, -0.05, 0.01, 0.015, 0.95, 10, 400)
+    mixed = cumulative_lift([weak, against, weak, against])
+    assert mixed.lo < 0 < mixed.hi and mixed.lift == pytest.approx(0.0, abs=1e-12)
+    # A precise round outweighs a vague one.
+    precise = Lift(0.01, 0.006, 0.014, 0.002, 0.95, 10, 400)
+    vague = Lift(0.20, -0.2, 0.6, 0.2, 0.95, 10, 400)
+    assert cumulative_lift([precise, vague]).lift < 0.011
 
 
 def test_verdict_words():
@@ -88,6 +158,9 @@ def test_verdict_words():
     assert verdict(Lift(-0.03, -0.05, -0.01, 0.01, 0.95, 10, 100)).startswith(
         "random is beating selection by 3.0 points"
     )
+    unsure = verdict(Lift(0.004, -0.01, 0.018, 0.007, 0.9, 10, 100))
+    assert unsure == ("no measurable difference yet: random would do as well "
+                      "(lift 0.4 points, 90% CI -1.0 to 1.8)")
 
 
 def test_errors():
@@ -97,3 +170,59 @@ def test_errors():
         round_lift(fit_predict, None, None, X[:0], y[:0], X, y, X, y, np.random.default_rng(0))
     with pytest.raises(InputError):
         cumulative_lift([])
+    with pytest.raises(InputError, match="n_halves"):
+        round_lift(fit_predict, None, None, X, y, X, y, X, y, np.random.default_rng(0),
+                   n_halves=1)
+
+
+def _fit_predict_lr(X, y, X_new):
+    from sklearn.linear_model import LogisticRegression
+
+    if len(np.unique(y)) == 1:
+        return np.full(len(X_new), y[0])
+    return LogisticRegression(C=10, max_iter=300).fit(X, y).predict(X_new)
+
+
+def _long_tail(seed: int):
+    """One big easy class and nine rare ones: a uniform sample mostly misses the rare."""
+    rng = np.random.default_rng(seed)
+    sizes = [1800] + [22] * 9
+    centers = rng.normal(size=(10, 6)) * 6
+    y = np.concatenate([np.full(s, k) for k, s in enumerate(sizes)])
+    X = centers[y] + rng.normal(size=(len(y), 6))
+    return X, y
+
+
+def test_crossfit_lift_sees_a_class_covering_arm_beat_random():
+    from longtail.evaluation.lift import crossfit_lift
+
+    X, y = _long_tail(0)
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(y))
+    eval_rows, pool_rows = order[:1000], order[1000:]
+    # The active arm covers every class (what a good strategy buys); 40 labels.
+    per_class = [pool_rows[y[pool_rows] == k][:4] for k in range(10)]
+    active = np.concatenate(per_class)
+    lift = crossfit_lift(_fit_predict_lr, X[active], y[active], X[eval_rows], y[eval_rows], rng)
+    assert lift.n_labels == len(active)
+    assert lift.lo > 0 and verdict(lift).startswith("selection is beating random")
+
+
+def test_crossfit_lift_sees_noisy_labels_lose_and_equal_arms_tie():
+    from longtail.evaluation.lift import crossfit_lift
+
+    X, y = _long_tail(2)
+    rng = np.random.default_rng(3)
+    order = rng.permutation(len(y))
+    eval_rows, pool_rows = order[:1000], order[1000:1200]
+    shuffled = rng.permutation(y[pool_rows])
+    worse = crossfit_lift(_fit_predict_lr, X[pool_rows], shuffled, X[eval_rows], y[eval_rows], rng)
+    assert worse.hi < 0 and verdict(worse).startswith("random is beating selection")
+    ties = 0
+    for seed in range(5):  # an active arm drawn like the random one: no measurable lift
+        r = np.random.default_rng(10 + seed)
+        o = r.permutation(len(y))
+        same = crossfit_lift(_fit_predict_lr, X[o[1000:1400]], y[o[1000:1400]], X[o[:1000]],
+                             y[o[:1000]], r)
+        ties += same.lo <= 0 <= same.hi
+    assert ties >= 4

@@ -75,3 +75,17 @@ def test_fixed_rows_embed_after_the_update(tmp_path, files):
     info = p.store.vector_set_info("tabular")
     assert info["config"]["columns"] == ["f0", "f1", "f2", "f3"] and info["dim"] == 4
     p.close()
+
+
+def test_rows_hashed_before_the_canonical_form_stay_unchanged(tmp_path, files, monkeypatch):
+    import longtail.ingest.pipeline as pipeline
+
+    _, bad = files
+    p = Project.init(tmp_path / "p")
+    # As the code before the canonical form hashed: the literal text of every cell.
+    monkeypatch.setattr(pipeline, "has_number_text", lambda batch, columns: False)
+    p.ingest(bad, id="id")
+    monkeypatch.undo()
+    report = p.ingest(bad, id="id")
+    assert (report.unchanged, report.updated) == (20, 0)
+    p.close()

@@ -248,3 +248,41 @@ def test_cli_style_params_build_a_pipeline(data):
 def test_pipeline_spec_errors(params, match):
     with pytest.raises(InputError, match=match):
         make_learner("pipeline", **params)
+
+
+def test_a_pipeline_ending_in_the_linear_head_saves_through_skops(data, tmp_path):
+    X, y, X_new = data
+    model = make_pipeline(StandardScaler(), LinearHead(C=2.0)).fit(X, y)
+    loaded = _save_and_reload(persist.dump(model), tmp_path)  # longtail's own types: trusted
+    np.testing.assert_array_equal(loaded.predict_proba(X_new), model.predict_proba(X_new))
+
+
+def test_a_package_only_named_like_a_trusted_one_is_refused(data):
+    X, y, _ = data
+    lookalike = type("Forest", (HomeMade,), {"__module__": "sklearn_extra_evil.models"})
+    with pytest.raises(InputError, match=r"sklearn_extra_evil\.models\.Forest"):
+        persist.dump(lookalike().fit(X, y))
+
+
+def test_a_linear_head_loaded_to_predict_only_scores_identically_without_sklearn(tmp_path):
+    import subprocess
+    import sys
+
+    from longtail.learners import make_learner
+    from longtail.learners.persist import dump, load
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 6)).astype(np.float32)
+    y = np.array(["a", "b", "c"])[rng.integers(0, 3, 200)]
+    head = make_learner("linear").fit(X, y)
+    np.savez(tmp_path / "m.npz", **dump(head))
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as data:
+        scorer = load(dict(data), predict_only=True)
+    np.testing.assert_array_equal(scorer.classes_, head.classes_)
+    np.testing.assert_allclose(scorer.predict_proba(X), head.predict_proba(X), rtol=1e-6)
+    code = ("import sys, numpy as np; from longtail.learners.persist import load; "
+            f"d = dict(np.load({str(tmp_path / 'm.npz')!r}, allow_pickle=False)); "
+            "m = load(d, predict_only=True); m.predict_proba(np.zeros((2, 6), np.float32)); "
+            "print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

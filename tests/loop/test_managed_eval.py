@@ -44,13 +44,38 @@ def test_eval_rows_are_never_candidates_nor_trained_on(big, tmp_path):
     assert truth  # the oracle was used
 
 
-def test_query_labels_eval_rows_first_up_to_share(big):
+def _first_round(p: Project, tmp_path, k: int = 100, strategy: str = "random"):
+    """Before any model the whole batch goes to selection; label it and train."""
+    q = p.query(k, strategy=strategy)
+    assert q.kinds == ["selected"] * len(q.kinds)
+    _answer(p, q.ids, tmp_path, "first.csv")
+    p.train()
+    return q
+
+
+def test_query_labels_eval_rows_first_up_to_share_once_a_model_exists(big, tmp_path):
+    _first_round(big, tmp_path)
     q = big.query(100, strategy="random")
     assert q.kinds[:20] == ["eval"] * 20 and "eval" not in q.kinds[20:]
-    assert q.kinds.count("control") == 8  # 10% of the 80 non-eval rows
+    assert "control" not in q.kinds  # no control slice unless asked for
+    assert "no model yet" in big.store.rounds()[0]["log"]["split"]["eval"]["reason"]
+
+
+def test_a_control_slice_when_asked_for(tmp_path):
+    X, y = make_pool(1500, d=8, classes=4, seed=3)
+    p = Project.init(tmp_path / "p", eval_rate=0.1, control_share=0.1)
+    p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
+    q = p.query(100, strategy="random")
+    assert q.kinds.count("control") == 10 and "eval" not in q.kinds
+    _answer(p, q.ids, tmp_path, "a.csv")
+    p.train()
+    q = p.query(100, strategy="random")
+    assert q.kinds.count("eval") == 20 and q.kinds.count("control") == 8  # 10% of 80
+    p.close()
 
 
 def test_eval_versions_rescore_old_models_on_the_new_set(big, tmp_path):
+    _first_round(big, tmp_path)
     q1 = big.query(100, strategy="random")
     _answer(big, q1.ids, tmp_path, "r1.csv")
     first = big.train()
@@ -62,14 +87,16 @@ def test_eval_versions_rescore_old_models_on_the_new_set(big, tmp_path):
     assert v1 != v2  # the eval set grew: a new version
     curves = big.curves()
     assert curves["eval_set"] == v2
-    assert [p["model_id"] for p in curves["current"]] == [first["model_id"], second["model_id"]]
+    assert [p["model_id"] for p in curves["current"]][-2:] == [first["model_id"],
+                                                              second["model_id"]]
     assert all(p["eval_set"] == v2 for p in curves["current"])
-    assert [p["eval_set"] for p in curves["as_of"]] == [v1, v2]
+    assert [p["eval_set"] for p in curves["as_of"]][-2:] == [v1, v2]
     # Re-evaluating without a change makes no new version.
     assert big.evaluate()["eval_set"] == v2
 
 
 def test_relabeling_an_eval_sample_makes_a_new_version(big, tmp_path):
+    _first_round(big, tmp_path, k=50)
     q = big.query(50, strategy="random")
     _answer(big, q.ids, tmp_path, "r1.csv")
     v1 = big.train()["eval"]["eval_set"]
@@ -78,20 +105,42 @@ def test_relabeling_an_eval_sample_makes_a_new_version(big, tmp_path):
     assert big.evaluate()["eval_set"] != v1
 
 
-def test_lift_is_measured_and_status_gives_a_verdict(big, tmp_path):
-    for i in range(3):
+def _verdict_matches_interval(arms: dict) -> None:
+    if arms["lo"] > 0:
+        assert arms["verdict"].startswith("selection is beating random")
+    elif arms["hi"] < 0:
+        assert arms["verdict"].startswith("random is beating selection")
+    else:
+        assert arms["verdict"].startswith("no measurable difference")
+
+
+def test_lift_verdict_without_control_labels_cross_fits_the_eval_set(big, tmp_path):
+    for i in range(4):
         q = big.query(120, strategy="margin" if i else "random")
+        assert "control" not in q.kinds
         _answer(big, q.ids, tmp_path, f"r{i}.csv")
         report = big.train()
-    assert "lift" in report and report["lift"]["per_round"]["rounds"] >= 2
-    per_round = report["lift"]["per_round"]
-    assert per_round["lo"] <= per_round["lift"] <= per_round["hi"]
     arms = report["lift"]["equal_count"]
-    assert arms["n_labels"] >= 20 and arms["lo"] <= arms["lift"] <= arms["hi"]
-    assert arms["lift"] == pytest.approx(arms["acc_selected"] - arms["acc_control"])
+    assert arms["method"] == "crossfit" and arms["n_labels"] >= 20
+    _verdict_matches_interval(arms)
     st = big.status()
-    assert st["verdict"] == arms["verdict"] and "random" in st["verdict"]
+    assert st["verdict"] == arms["verdict"] and "cross-fitted" in st["verdict"]
     assert f"at {arms['n_labels']} labels each" in st["verdict"]
+
+
+def test_lift_with_a_control_slice_measures_each_round(tmp_path):
+    X, y = make_pool(1500, d=8, classes=4, seed=3)
+    p = Project.init(tmp_path / "p", eval_rate=0.1, control_share=0.2)
+    p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
+    for i in range(3):
+        q = p.query(120, strategy="margin" if i else "random")
+        _answer(p, q.ids, tmp_path, f"r{i}.csv")
+        report = p.train()
+    assert report["lift"]["per_round"]["rounds"] >= 1
+    arms = report["lift"]["equal_count"]
+    assert arms["method"] == "control"
+    _verdict_matches_interval(arms)
+    p.close()
 
 
 def test_forecast_and_stopping(big, tmp_path):
@@ -130,6 +179,7 @@ def test_pending_eval_rows_are_labeled_in_random_order_not_file_order(tmp_path):
     p = Project.init(tmp_path / "p", eval_rate=0.2)
     p.ingest(write_pool_csv(tmp_path / "sorted.csv", X[order], y[order]), id="id",
              vector_prefix="v")
+    _first_round(p, tmp_path)
     q = p.query(100, strategy="random")
     truth = _truth(p)
     eval_classes = {truth[i] for i, k in zip(q.ids, q.kinds, strict=True) if k == "eval"}
@@ -160,6 +210,7 @@ def test_stratify_column_missing_is_a_clear_error(tmp_path):
 
 
 def test_train_reports_stopping_each_round(big, tmp_path):
+    _first_round(big, tmp_path, k=50)
     q = big.query(100, strategy="random")
     _answer(big, q.ids, tmp_path, "r.csv")
     report = big.train()

@@ -30,7 +30,7 @@ def test_saved_state_loads_back_with_its_graph(tmp_path):
         assert "__state__" in npz.files
     back = load_state(tmp_path, "enc", from_arrays)
     g = back["longtail.strategies"]["graph"]
-    assert isinstance(g, Graph) and g._loaded is not None
+    assert isinstance(g, Graph) and g.load_seconds is not None
     assert np.array_equal(g.nbr, state["longtail.strategies"]["graph"].nbr)
     assert back["longtail.pool"] == {"name": "enc", "fingerprint": "3"}
     assert sorted(p.name for p in path.parent.iterdir()) == ["enc.npz"]  # no temp left

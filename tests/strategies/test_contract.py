@@ -17,6 +17,8 @@ from longtail.strategies import (
     margin,
     select,
 )
+from longtail.strategies._base import Context
+from longtail.strategies.cold import cold_start
 
 
 def test_scores_rank_the_ambiguous_rows_highest():
@@ -92,7 +94,8 @@ def test_array_vectors_implements_the_reader_protocol():
 def test_no_model_yet_falls_back_to_cold_start(name):
     X = np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32)
     sel = select(name, 5, np.arange(50), rng=np.random.default_rng(1), vectors=X, probs=None)
-    cold = select("coverage", 5, np.arange(50), rng=np.random.default_rng(1), vectors=X)
+    cold = cold_start(Context(k=5, candidates=np.arange(50), rng=np.random.default_rng(1),
+                              vectors=ArrayVectors(X)))
     assert sel.rows.tolist() == cold.rows.tolist()  # the cold start's pick, not a draw
     assert sel.log["strategy"] == name and sel.log["cold_start"] == "coverage"
     assert "no probs" in sel.log["fallback"]

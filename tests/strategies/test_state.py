@@ -213,3 +213,19 @@ def test_without_state_every_call_builds_and_says_so():
     assert log["indexes"]["graph"]["action"] == "built"
     assert "state=None" in log["indexes"]["graph"]["reason"]
     assert "pool_check" not in log
+
+
+def test_rows_held_by_an_open_round_do_not_cost_a_new_pool_clustering():
+    X, y = _pool()
+    labeled = np.arange(0, len(X), 10)
+    state: dict = {}
+    first = _round("cluster_margin", X, y, labeled, 0, state)
+    (name,) = first.log["indexes_built"]
+    # the first round stays open: its rows are neither candidates nor labeled now
+    held = np.concatenate([labeled, first.rows])
+    cand = np.setdiff1d(np.arange(len(X)), held)
+    sel = select("cluster_margin", 20, cand, rng=np.random.default_rng(1), vectors=X,
+                 probs=_probs(cand, 1), classes=CLASSES, labeled_rows=labeled,
+                 labeled_y=CLASSES[y[labeled]], state=state)
+    assert sel.log["indexes_built"] == [] and list(sel.log["indexes"]) == [name]
+    assert not np.isin(sel.rows, first.rows).any()

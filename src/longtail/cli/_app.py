@@ -1,31 +1,50 @@
-"""The typer application every command module registers on, and `--version`."""
+"""The typer application every command module registers on, `--version`, and usage
+errors as JSON when --json is given."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import sys
+from typing import Annotated, Any
 
 import typer
-from typer.core import TyperOption
+from typer.core import TyperGroup
+
+from longtail.cli import _typer_fixes
+
+_typer_fixes.install()
+
+# typer.BadParameter is click's; its ClickException base is what every usage error is
+# (typer 0.29 vendors click, older versions use click itself: found either way).
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class _Group(TyperGroup):
+    """With --json on the command line, a usage error (an unknown option, a value of the
+    wrong type) is one JSON object on stdout and exit 2, like the commands' own errors."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv:
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(argv, prog_name, complete_var, False, **extra)
+        except _ClickException as e:
+            sys.stdout.write(json.dumps({"error": {"type": "UsageError",
+                                                   "message": e.format_message()}}) + "\n")
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True,
+    cls=_Group, add_completion=False, no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="longtail: decide what to label next, run the loop, prove it pays off.\n\n"
          "Example: longtail init my-project && longtail ingest pool.csv -p my-project --text text",
 )
-
-_display_type = TyperOption.display_type_rich
-
-
-def _flag_display_type(self: TyperOption, ctx: typer.Context) -> str | None:
-    # typer shows every option's type, a flag as `--json <bool>`, which reads as if it
-    # took a value; a flag takes none, so show no type for it.
-    if getattr(self, "is_flag", False):
-        return None
-    return _display_type(self, ctx)
-
-
-TyperOption.display_type_rich = _flag_display_type  # type: ignore[method-assign]
 
 
 def _version(value: bool) -> None:

@@ -16,12 +16,32 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from longtail.errors import InputError, LongtailError
 
-console = Console()
-err = Console(stderr=True)
+
+class _LazyConsole:
+    """A rich Console made on first use: importing rich.console costs about as much as
+    a command's own work, and `status`, `--json` and errors print without it."""
+
+    def __init__(self, stderr: bool):
+        self._stderr = stderr
+        self._console = None
+
+    def get(self) -> Any:
+        """The rich Console itself (made now if not yet)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+console: Any = _LazyConsole(stderr=False)
+err: Any = _LazyConsole(stderr=True)
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result (or the error) as one "
@@ -61,12 +81,12 @@ def _fail(kind: str, message: str, as_json: bool, style: str = "red",
     if as_json:
         sys.stdout.write(json.dumps({"error": {"type": kind, "message": message}}) + "\n")
         return
-    from rich.markup import escape
-
-    # A message quotes user values (file names, labels): never read them as markup.
-    body = f"[{style}]{prefix}[/{style}]{escape(message)}" if prefix else \
-        f"[{style}]{escape(message)}[/{style}]"
-    err.print(body, highlight=False, soft_wrap=True)
+    # click styles only on a terminal and never reads the message as markup
+    if prefix:
+        typer.secho(prefix, fg=style, err=True, nl=False)
+        typer.echo(message, err=True)
+    else:
+        typer.secho(message, fg=style, err=True)
 
 
 def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
@@ -79,9 +99,7 @@ def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None
 
 def warn(message: str) -> None:
     """One yellow line on stderr."""
-    from rich.markup import escape
-
-    err.print(f"[yellow]{escape(message)}[/yellow]", highlight=False, soft_wrap=True)
+    typer.secho(message, fg="yellow", err=True)
 
 
 # -- numeric options, checked at the edge ------------------------------------------------
@@ -127,7 +145,7 @@ class Bar:
     def __init__(self, label: str, quiet: bool = False, *, unit: str = "rows",
                  every_s: float = 5.0, terminal: bool | None = None):
         self.label, self.unit, self.every_s, self.quiet = label, unit, every_s, quiet
-        self.terminal = err.is_terminal if terminal is None else terminal
+        self.terminal = _stderr_is_terminal() if terminal is None else terminal
         self.done: int | None = None
         self.total: int | None = None
         self._progress = None
@@ -140,7 +158,7 @@ class Bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                      MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                                      MofNCompleteColumn(), TimeRemainingColumn(), console=err.get(),
                                       transient=True)
             self._progress.__enter__()
             self._task = self._progress.add_task(self.label, total=None)
@@ -158,7 +176,7 @@ class Bar:
         if self._progress is not None:
             self._progress.update(self._task, description=f"{self.label}: {text}")
         else:
-            err.print(f"{self.label}: {text}", highlight=False, markup=False, soft_wrap=True)
+            typer.echo(f"{self.label}: {text}", err=True)
 
     def __call__(self, done: int, total: int | None) -> None:
         self.done, self.total = done, total
@@ -173,23 +191,26 @@ class Bar:
         if tenth > self._last_tenth or now - self._last_time >= self.every_s:
             self._last_tenth, self._last_time = max(tenth, self._last_tenth), now
             count = f"{done:,}/{total:,}" if total else f"{done:,}"
-            err.print(f"{self.label}: {count} {self.unit}", highlight=False, markup=False,
-                      soft_wrap=True)
+            typer.echo(f"{self.label}: {count} {self.unit}", err=True)
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
+
+
+def plain_table(title: str, data: dict) -> None:
+    """Key-value lines, keys aligned and bold on a terminal (no rich: `status` starts
+    faster without it, and the lines grep well)."""
+    typer.secho(title, bold=True)
+    width = max((len(str(k)) for k in data), default=0)
+    for k, v in data.items():
+        typer.echo("  " + typer.style(str(k).ljust(width), bold=True) + "  " + str(v))
 
 
 # -- renderers -----------------------------------------------------------------------------
-
-def kv_table(title: str, data: dict):
-    """A two-column table of key and value."""
-    from rich.table import Table
-
-    table = Table(title=title, show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    for k, v in data.items():
-        table.add_row(str(k), str(v))
-    return table
-
 
 def fmt_metric(m: dict | None) -> str:
     """0.812 [0.790, 0.833], or 0.812 without an interval, or - for none."""

@@ -1,7 +1,9 @@
 """Commands that bring data in: init, ingest, embed, import-labels."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads every command's annotations
+# when the CLI starts, and evaluating them from strings costs more than the command.
 
+import inspect
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +20,7 @@ from longtail.cli._ui import (
     emit,
     handled,
     in_range,
+    split_list,
     warn,
 )
 
@@ -43,10 +46,13 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
          control_share: Annotated[float, typer.Option(help="Random control slice of each "
                                                       "batch, in [0, 1] (0 disables).")] = 0.1,
          seed: Annotated[int, typer.Option(help="Project seed (0 or more).")] = 0,
+         labels: Annotated[str | None, typer.Option(help="The allowed labels, comma-separated "
+                                                    "(default: any label is accepted and new "
+                                                    "ones are reported).")] = None,
          as_json: JsonOpt = False) -> None:
     """Create a project: a directory with a SQLite catalog and vector files.
 
-    Example: longtail init my-project --eval-rate 0.1
+    Example: longtail init my-project --labels cat,dog,bird
     """
     from longtail.project import Project
 
@@ -55,11 +61,19 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
         in_range(name, value, 0.0, 1.0)
     at_least("--eval-cap", eval_cap, 0)
     at_least("--seed", seed, 0)
-    Project.init(path, eval_rate=eval_rate, eval_cap=eval_cap, seed=seed,
-                 eval_stratify=eval_stratify, eval_share=eval_share,
-                 control_share=control_share).close()
-    emit({"project": str(path.resolve())}, as_json,
-         lambda r: console.print(f"created project at {r['project']}"))
+    allowed = split_list("--labels", labels)
+    extra = {"labels": allowed} if allowed else {}
+    with Project.init(path, eval_rate=eval_rate, eval_cap=eval_cap, seed=seed,
+                      eval_stratify=eval_stratify, eval_share=eval_share,
+                      control_share=control_share, **extra) as p:
+        result = {"project": str(path.resolve()), "labels": p.label_set() if allowed else None}
+
+    def render(r: dict) -> None:
+        console.print(f"created project at {r['project']}")
+        if r["labels"]:
+            console.print(f"labels: {', '.join(r['labels'])}")
+
+    emit(result, as_json, render)
 
 
 @app.command()
@@ -100,25 +114,61 @@ def ingest(
 def embed(project: ProjectOpt = Path("."),
           encoder: Annotated[str, typer.Option(help="precomputed, minilm (text) or tabular "
                                                "(numeric columns).")] = "minilm",
+          features: Annotated[str | None, typer.Option(
+              help="tabular: the columns to use, comma-separated; shell patterns such as f* "
+                   "allowed (default: every numeric column but labels).")] = None,
+          exclude: Annotated[str | None, typer.Option(
+              help="tabular: columns never to use, comma-separated (patterns allowed).")] = None,
           as_json: JsonOpt = False) -> None:
     """Compute vectors for samples that have none for ENCODER; resumes after a Ctrl-C.
 
     Each batch is kept as it is written, so running the same command again continues
-    where it stopped.
+    where it stopped. The tabular encoder shows the columns it uses.
 
-    Example: longtail embed -p my-project --encoder minilm
+    Example: longtail embed -p my-project --encoder tabular --exclude digit
     """
+    params = {k: v for k, v in (("features", split_list("--features", features)),
+                                ("exclude", split_list("--exclude", exclude))) if v}
     with open_project(project) as p, Bar(f"embed ({encoder})", as_json) as bar:
-        if encoder != "precomputed":
-            # Loading a model takes seconds with nothing else to show; say so first.
+        if "on_phase" in inspect.signature(p.embed).parameters:
+            params["on_phase"] = bar.phase  # the encoder says "loading model" and the like
+        elif encoder != "precomputed":
             bar.phase(f"loading model {encoder}")
         try:
-            result = p.embed(encoder, progress=bar)
+            result = p.embed(encoder, progress=bar, **params)
         except KeyboardInterrupt:
             kept = bar.done if bar.done is not None else _vector_rows(p, encoder)
             raise Stopped(f"stopped: {kept:,} rows kept; run again to resume") from None
-    emit(result, as_json, lambda r: console.print(
-        f"{r['embedded']} samples embedded with {r['encoder']} ({r['total']} in the project)"))
+        if "describe" not in result:
+            info = p.store.vector_set_info(encoder) or {}
+            cols = (info.get("config") or {}).get("columns")
+            result["describe"] = {"dim": info.get("dim"), **({"columns": cols} if cols else {})}
+
+    def render(r: dict) -> None:
+        console.print(f"{r['embedded']} samples embedded with {r['encoder']} ({r['total']} in "
+                      "the project)")
+        line = describe_vectors(r["encoder"], r.get("describe") or {})
+        if line:
+            console.print(line, highlight=False)
+
+    emit(result, as_json, render)
+
+
+def describe_vectors(encoder: str, d: dict) -> str | None:
+    """"tabular: 64 columns (f0..f63) -> 64 dims; left out: digit", or None when the
+    encoder says nothing beyond its dimension."""
+    cols = list(d.get("columns") or [])
+    if not cols:
+        return f"{encoder}: {d['dim']} dims" if d.get("dim") else None
+    shown = ", ".join(cols) if len(cols) <= 6 else f"{cols[0]}..{cols[-1]}"
+    line = f"{encoder}: {len(cols)} columns ({shown}) -> {d.get('dim') or len(cols)} dims"
+    out = [*(d.get("excluded") or [])]
+    if out:
+        line += f"; left out: {', '.join(out[:10])}" + (" ..." if len(out) > 10 else "")
+    skipped = d.get("skipped") or []
+    if skipped:
+        line += f"; not numeric: {', '.join(skipped[:10])}" + (" ..." if len(skipped) > 10 else "")
+    return line
 
 
 def _vector_rows(p, encoder: str) -> int:
@@ -141,7 +191,11 @@ def import_labels(
     seconds: Annotated[str | None, typer.Option(help="Column of seconds spent.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record labels; unknown ids are an error; re-importing a file changes nothing.
+    """Record labels; an empty label is a skip; re-importing a file changes nothing.
+
+    Unknown ids are an error naming them. With a label set (`longtail labels set`) an
+    unknown label is an error listing the allowed ones; without, new classes are
+    accepted and reported.
 
     Example: longtail import-labels batch-1.csv -p my-project --label label
     """
@@ -160,11 +214,15 @@ def render_import(r: dict) -> None:
     console.print(f"{r['rows']} rows: " + ", ".join(parts)
                   + (f"; closed rounds {r['closed_rounds']}" if r.get("closed_rounds") else ""))
     new = r.get("new_classes") or []
-    if new:
+    warnings = r.get("warnings") or []
+    if new and not any("new class" in w for w in warnings):
         shown = ", ".join(new[:10]) + (f" and {len(new) - 10} more" if len(new) > 10 else "")
-        hint = " — a typo?" if _look_alike(new) else ""
-        warn(f"{len(new)} new class{'es' if len(new) > 1 else ''}: {shown}{hint}")
-    for w in r.get("warnings") or []:
+        line = f"{len(new)} new class{'es' if len(new) > 1 else ''}: {shown}"
+        if _look_alike(new):
+            warn(line + " — a typo?")
+        else:
+            console.print(line, highlight=False)
+    for w in warnings:
         warn(w)
 
 
@@ -172,3 +230,53 @@ def _look_alike(names: list[str]) -> bool:
     """True when two names differ only in case, spaces or punctuation ("cat", "Cat")."""
     keys = ["".join(ch for ch in n.casefold() if ch.isalnum()) for n in names]
     return len(set(keys)) < len(keys)
+
+
+labels_app = typer.Typer(no_args_is_help=True, help="Show or fix the allowed labels.\n\n"
+                         "Example: longtail labels set cat,dog,bird -p my-project")
+app.add_typer(labels_app, name="labels")
+
+
+def _render_labels(r: dict) -> None:
+    if r["labels"] is None:
+        console.print("open label set: any label is accepted, new classes are reported "
+                      "(`longtail labels set a,b,c` fixes it)")
+    else:
+        console.print(f"{len(r['labels'])} labels: {', '.join(r['labels'])}")
+
+
+@labels_app.command("show")
+@handled
+def labels_show(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """The allowed labels, or that any label is accepted.
+
+    Example: longtail labels show -p my-project
+    """
+    with open_project(project) as p:
+        emit({"labels": p.label_set()}, as_json, _render_labels)
+
+
+@labels_app.command("set")
+@handled
+def labels_set(values: Annotated[str, typer.Argument(help="The labels, comma-separated.")],
+               project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Allow exactly these labels from now on.
+
+    Example: longtail labels set cat,dog,bird -p my-project
+    """
+    items = split_list("LABELS", values)
+    with open_project(project) as p:
+        emit({"labels": p.set_labels(items)}, as_json, _render_labels)
+
+
+@labels_app.command("add")
+@handled
+def labels_add(values: Annotated[str, typer.Argument(help="Labels to allow, comma-separated.")],
+               project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Allow more labels (fixing the label set if it was open).
+
+    Example: longtail labels add fish -p my-project
+    """
+    items = split_list("LABELS", values)
+    with open_project(project) as p:
+        emit({"labels": p.add_labels(items)}, as_json, _render_labels)

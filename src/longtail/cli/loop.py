@@ -1,7 +1,8 @@
 """Commands that run and watch the loop: query, status, forecast, stopping, strategies,
 simulate, demo."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads every command's annotations
+# when the CLI starts, and evaluating them from strings costs more than the command.
 
 import json
 from pathlib import Path
@@ -21,7 +22,7 @@ from longtail.cli._ui import (
     fmt_metric,
     handled,
     in_range,
-    kv_table,
+    plain_table,
     warn,
 )
 from longtail.cli.data import open_project
@@ -38,6 +39,8 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
           config: Annotated[Path | None, typer.Option(help="Selection config, YAML or JSON.")] = None,
           seed: Annotated[int | None, typer.Option(help="Seed, 0 or more (default: the "
                                                    "project's).")] = None,
+          force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out "
+                                              "file.")] = False,
           project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Select the next batch to label and record it as an open round.
 
@@ -47,7 +50,8 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
     at_least("--seed", seed, 0)
     cfg = _read_config(config) if config else None
     with open_project(project) as p:
-        result = p.query(budget, strategy=strategy, out=out, config=cfg, seed=seed)
+        result = p.query(budget, strategy=strategy, out=out, config=cfg, seed=seed,
+                         **({"overwrite": True} if force else {}))
 
     def render(r) -> None:
         kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected")}
@@ -60,6 +64,43 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
             warn(w)
 
     emit(result.to_dict() if as_json else result, as_json, render)
+
+
+@app.command()
+@handled
+def rounds(cancel: Annotated[int | None, typer.Option(help="Cancel this open round: its "
+                                                      "unlabeled samples can be selected "
+                                                      "again.")] = None,
+           project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """List the rounds (open, closed, cancelled), or cancel an open one.
+
+    Example: longtail rounds -p my-project --cancel 3
+    """
+    at_least("--cancel", cancel, 1)
+    with open_project(project) as p:
+        if cancel is not None:
+            result = p.cancel_round(cancel)
+            emit(result, as_json, lambda r: console.print(
+                f"round {r['round']} cancelled: its unlabeled samples can be selected again"))
+            return
+        result = p.rounds()
+
+    def render(rs: list[dict]) -> None:
+        from rich.table import Table
+
+        if not rs:
+            console.print("no rounds yet: `longtail query` opens one")
+            return
+        table = Table(title="rounds")
+        for col in ("round", "created", "strategy", "status", "labeled"):
+            table.add_column(col, justify="right" if col in ("round", "labeled") else "left")
+        for r in rs:
+            strategy = r["strategy"] + (f" → {r['arm']}" if r.get("arm") else "")
+            table.add_row(str(r["id"]), str(r["created_at"])[:19], strategy, r["status"],
+                          f"{r['labeled']}/{r['size']}")
+        console.print(table)
+
+    emit(result, as_json, render)
 
 
 def _read_config(path: Path) -> dict:
@@ -114,8 +155,10 @@ def render_status(r: dict) -> None:
     if target:
         rows["eval target"] = target if isinstance(target, str) else \
             ", ".join(f"{k}: {v}" for k, v in target.items())
+    for k, v in (r.get("test_file_metrics") or {}).items():
+        rows[f"test file {k}"] = fmt_metric(v) + f" on {v['eval_set']}"
     rows["verdict"] = r["verdict"]
-    console.print(kv_table("longtail status", rows))
+    plain_table("longtail status", rows)
     for w in r.get("warnings") or []:
         warn(w)
 

@@ -1,6 +1,7 @@
 """Commands about the model: train, evaluate."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads every command's annotations
+# when the CLI starts, and evaluating them from strings costs more than the command.
 
 from pathlib import Path
 from typing import Annotated
@@ -8,8 +9,10 @@ from typing import Annotated
 import typer
 
 from longtail.cli._app import app
-from longtail.cli._ui import JsonOpt, ProjectOpt, console, emit, err, fmt_metric, handled
+from longtail.cli._ui import JsonOpt, ProjectOpt, console, emit, err, fmt_metric, handled, warn
 from longtail.cli.data import open_project
+
+MAX_MATRIX = 20  # a wider confusion matrix does not fit a terminal
 
 
 @app.command()
@@ -19,14 +22,52 @@ def train(project: ProjectOpt = Path("."),
                                                       "the project's).")] = None,
           cold: Annotated[bool, typer.Option("--cold", help="Train from scratch, not "
                                              "warm-started.")] = False,
+          learner: Annotated[str | None, typer.Option(
+              help="linear (default), or any scikit-learn classifier with predict_proba by "
+                   "dotted path, e.g. sklearn.ensemble.RandomForestClassifier.")] = None,
+          learner_param: Annotated[list[str] | None, typer.Option(
+              help="KEY=VALUE for the learner, repeatable; VALUE is read as JSON, else as a "
+                   "string (n_estimators=200).")] = None,
+          force: Annotated[bool, typer.Option("--force", help="Train even when no label is "
+                                              "new since the last model.")] = False,
+          release: Annotated[bool, typer.Option("--release", help="Fit the model to ship on "
+                                                "every label, eval included, with its "
+                                                "accuracy by cross-fitting; kept apart from "
+                                                "the loop's models.")] = False,
           as_json: JsonOpt = False) -> None:
     """Train the learner on the labeled pool samples and score it on the eval set.
 
-    Example: longtail train -p my-project
+    With no label new since the last model it trains nothing and says so (exit 0),
+    unless --force. With --release, the model to ship instead (see above).
+
+    Example: longtail train --learner sklearn.tree.DecisionTreeClassifier --learner-param max_depth=8
     """
+    extra: dict = {}
+    if learner_param:
+        from longtail.learners import parse_learner_params
+
+        extra["learner_params"] = parse_learner_params(learner_param)
+    if learner:
+        extra["learner"] = learner
+    if force:
+        extra["force"] = True
     with open_project(project) as p:
-        result = p.train(encoder=encoder, warm_start=not cold)
+        if release:
+            extra.pop("force", None)
+            result = p.release(encoder=encoder, **extra)
+            emit(result, as_json, render_release)
+            return
+        result = p.train(encoder=encoder, warm_start=not cold, **extra)
     emit(result, as_json, render_train)
+
+
+def render_release(r: dict) -> None:
+    """The release line and its cross-fitted accuracy."""
+    console.print(f"release {r['release_id']}: {r['labels']} labels ({r['pool_labels']} pool, "
+                  f"{r['eval_labels']} eval), {len(r['classes'])} classes, "
+                  f"fit in {r['fit_seconds']} s")
+    m = (r.get("metrics") or {}).get("accuracy")
+    console.print(f"accuracy {fmt_metric(m)} ({r['estimate']})" if m else r["estimate"])
 
 
 def render_train(r: dict) -> None:
@@ -45,7 +86,7 @@ def render_train(r: dict) -> None:
     if "stopping" in r:
         console.print(f"stopping: {r['stopping']}")
     for w in r.get("warnings") or []:
-        err.print(f"[yellow]{w}[/yellow]", highlight=False, soft_wrap=True)
+        warn(w)
 
 
 @app.command()
@@ -61,10 +102,14 @@ def evaluate(project: ProjectOpt = Path("."),
                       "with precomputed vectors).")] = None,
              vector: Annotated[str | None, typer.Option(
                  help="A list column of the test file holding each vector.")] = None,
+             per_class: Annotated[bool, typer.Option(
+                 "--per-class", help="Also show precision, recall and F1 of each class and "
+                 f"the confusion matrix (up to {MAX_MATRIX} classes; --json always has "
+                 "both).")] = False,
              as_json: JsonOpt = False) -> None:
     """Score the latest model, with bootstrap 95% intervals.
 
-    Example: longtail evaluate -p my-project --test test.csv --label label
+    Example: longtail evaluate -p my-project --test test.csv --label label --per-class
     """
     with open_project(project) as p:
         result = p.evaluate(test, id=id, text=text, label=label, vector=vector,
@@ -87,5 +132,46 @@ def evaluate(project: ProjectOpt = Path("."),
         for k in ("accuracy", "macro_f1", "worst_class_recall"):
             table.add_row(k, fmt_metric(r[k]))
         console.print(table)
+        if per_class and r.get("per_class"):
+            console.print(per_class_table(r["per_class"]))
+            conf = r.get("confusion")
+            if conf and len(conf["labels"]) <= MAX_MATRIX:
+                console.print(confusion_table(conf))
+            elif conf:
+                console.print(f"confusion matrix: {len(conf['labels'])} classes, more than "
+                              f"{MAX_MATRIX} to show here; it is in --json")
+        for w in r.get("warnings") or []:
+            warn(w)
 
     emit(result, as_json, render)
+
+
+def per_class_table(per_class: dict[str, dict]):
+    """One row per class: precision, recall, F1, support; the worst recall first."""
+    from rich.table import Table
+
+    table = Table(title="per class")
+    for col in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+
+    def num(v) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    for name, m in sorted(per_class.items(), key=lambda kv: (kv[1].get("recall") is None,
+                                                              kv[1].get("recall") or 0, kv[0])):
+        table.add_row(name, num(m.get("precision")), num(m.get("recall")), num(m.get("f1")),
+                      str(m.get("support", "-")))
+    return table
+
+
+def confusion_table(conf: dict):
+    """Rows are the true class, columns the predicted one."""
+    from rich.table import Table
+
+    table = Table(title="confusion (rows: true, columns: predicted)")
+    table.add_column("")
+    for lab in conf["labels"]:
+        table.add_column(lab, justify="right")
+    for lab, row in zip(conf["labels"], conf["matrix"], strict=True):
+        table.add_row(lab, *(str(v) if v else "." for v in row))
+    return table

@@ -23,6 +23,7 @@ from longtail.encoders.tabular import (
     TabularEncoder,
     check_not_features,
     natural_sorted,
+    needs_refit,
     tabular_params,
 )
 from longtail.errors import InputError
@@ -74,6 +75,7 @@ __all__ = [
     "check_not_features",
     "get_encoder",
     "natural_sorted",
+    "needs_refit",
     "preview_samples",
     "samples_batch",
     "suggest_embed",

@@ -60,6 +60,22 @@ def _to_float(value: Any) -> float | None:
     return None
 
 
+def _fast_floats(values: list) -> np.ndarray | None:
+    """``values`` as float64 when every one is a finite number or numeric string (numpy
+    converts the whole list in C), else None and the caller checks value by value."""
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 1 or not np.isfinite(arr).all():
+        return None
+    # numpy reads True as 1.0; a bool is not a number here.
+    types = set(map(type, values))
+    if bool in types or np.bool_ in types:
+        return None
+    return arr
+
+
 def _is_pattern(name: str) -> bool:
     return any(ch in name for ch in "*?[")
 
@@ -340,6 +356,11 @@ class TabularEncoder(Encoder):
                 if rows_seen:  # a key absent from every earlier row
                     stats[key].first_bad = (first_row_name, None)
             for key, st in stats.items():
+                fast = _fast_floats([row.get(key) for row in metadata])
+                if fast is not None:
+                    st.numeric += len(fast)
+                    st.moments.add(fast)
+                    continue
                 numbers_ = np.empty(len(metadata), dtype=np.float64)
                 k = 0
                 for i, row in enumerate(metadata):
@@ -434,6 +455,10 @@ class TabularEncoder(Encoder):
 
     @staticmethod
     def _column_values(metadata: list[dict], column: str, names: list[str]) -> np.ndarray:
+        fast = _fast_floats([row.get(column) if isinstance(row, dict) else None
+                             for row in metadata])
+        if fast is not None:
+            return fast
         values = np.empty(len(metadata), dtype=np.float64)
         for i, row in enumerate(metadata):
             raw = row.get(column) if isinstance(row, dict) else None
@@ -461,6 +486,19 @@ def tabular_params(features: Sequence[str] | str | None = None,
     if exclude is not None:
         params["exclude"] = _as_names(exclude, "excluded column(s)")
     return params
+
+
+def needs_refit(stored_config: dict | None, params: dict[str, Any]) -> bool:
+    """Whether ``embed --features/--exclude`` (``params``, as ``tabular_params`` gives
+    them) asks for another choice of columns than the stored vector set's config, or
+    names as label a column the stored vectors use: then the set must be rebuilt from
+    scratch, since resuming would keep the old columns."""
+    stored = stored_config or {}
+    for key in ("features", "exclude"):
+        if params.get(key) is not None and list(params[key]) != list(stored.get(key) or []):
+            return True
+    used = set(stored.get("columns") or ())
+    return any(c in used for c in params.get("label_columns") or ())
 
 
 def check_not_features(encoder_name: str, encoder_config: dict | None,

@@ -24,6 +24,7 @@ from longtail.evaluation import (
     Lift,
     StabilizingPredictions,
     TargetReached,
+    crossfit_lift,
     cumulative_lift,
     evaluate_predictions,
     evaluate_stopping,
@@ -76,7 +77,7 @@ def current_eval_version(store: Store) -> tuple[int, np.ndarray, np.ndarray] | N
 def score_model(store: Store, settings: Settings, model_meta: dict, X: np.ndarray, y: np.ndarray,
                 eval_set: str) -> dict:
     """Metrics of one saved model on (X, y), recorded under `eval_set`."""
-    model = load_model(store, model_meta)
+    model = load_model(store, model_meta, predict_only=True)
     proba = np.concatenate([model.predict_proba(X[i:i + 65_536]) for i in range(0, len(X), 65_536)])
     pred = np.asarray(model.classes_)[proba.argmax(1)].astype(str)
     result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)
@@ -148,7 +149,7 @@ def update_round_lifts(store: Store, settings: Settings, *, n_repeats: int = 3) 
     current = store.current_labels()
     first = store.first_label_times()
     pool = set(store.rows_by_split("pool").tolist())
-    vs = views.vectors(store, settings)
+    vs = views.vectors(store, settings, complete=False)
     X_eval = vs.read(eval_rows)
     fit_predict = _fit_predict(settings)
 
@@ -179,6 +180,7 @@ def update_round_lifts(store: Store, settings: Settings, *, n_repeats: int = 3) 
 
 
 MIN_CONTROL = 10
+MIN_CROSSFIT = 20
 
 
 def arm_lift(store: Store, settings: Settings) -> dict | None:
@@ -204,24 +206,36 @@ def arm_lift(store: Store, settings: Settings) -> dict | None:
             if kind == "control":
                 controls += rows
     m = len(controls)
-    if m < MIN_CONTROL:
-        return None
-    active = np.asarray(trajectory[:m], dtype=np.int64)
-    random_arm = np.asarray(controls, dtype=np.int64)
-    vs = views.vectors(store, settings)
+    vs = views.vectors(store, settings, complete=False)
     fit_predict = _fit_predict(settings)
+    pool = int(len(store.rows_by_split("pool")))
 
     def labels(rows: np.ndarray) -> np.ndarray:
         return np.array([current[int(r)] for r in rows]).astype(str)
 
-    rng = np.random.default_rng([settings.seed, m])
-    lift = round_lift(fit_predict, None, None, vs.read(active), labels(active),
-                      vs.read(random_arm), labels(random_arm), vs.read(eval_rows), eval_y, rng,
-                      n_repeats=1)
+    if m < MIN_CONTROL:
+        # No control arm to speak of: the eval set, cross-fitted, is the random arm.
+        selected = np.asarray([r for r in trajectory if r not in set(controls)], dtype=np.int64)
+        if len(eval_rows) < MIN_CROSSFIT or len(selected) == 0:
+            return None
+        rng = np.random.default_rng([settings.seed, len(selected), len(eval_rows)])
+        lift = crossfit_lift(fit_predict, vs.read(selected), labels(selected),
+                             vs.read(eval_rows), eval_y, rng)
+        method = "crossfit"
+    else:
+        active = np.asarray(trajectory[:m], dtype=np.int64)
+        random_arm = np.asarray(controls, dtype=np.int64)
+        rng = np.random.default_rng([settings.seed, m])
+        lift = round_lift(fit_predict, None, None, vs.read(active), labels(active),
+                          vs.read(random_arm), labels(random_arm), vs.read(eval_rows), eval_y,
+                          rng, n_repeats=1)
+        method = "control"
+    n = lift.n_labels
     return {"lift": lift.lift, "lo": lift.lo, "hi": lift.hi, "level": lift.level,
-            "n_labels": m, "acc_selected": lift.acc_selected, "acc_control": lift.acc_control,
-            "eval_set": f"managed:v{version}",
-            "verdict": verdict(lift) + f", at {m} labels each"}
+            "n_labels": n, "acc_selected": lift.acc_selected, "acc_control": lift.acc_control,
+            "eval_set": f"managed:v{version}", "method": method, "pool": pool,
+            "verdict": verdict(lift) + f", at {n} labels each"
+            + (" (random arm: half the eval set, cross-fitted)" if method == "crossfit" else "")}
 
 
 def lift_summary(store: Any) -> dict | None:
@@ -309,7 +323,7 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
         for meta in models[-4:]:
             if meta["encoder"] != views.encoder_name(store, settings):
                 continue
-            model = load_model(store, meta)
+            model = load_model(store, meta, predict_only=True)
             X = store.vectors(meta["encoder"]).read(rows)
             preds.append(np.asarray(model.classes_)[model.predict_proba(X).argmax(1)])
     try:
@@ -378,7 +392,7 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
 
 def _predict_metrics(store: Store, settings: Settings, meta: dict, X: np.ndarray,
                      y: np.ndarray) -> dict:
-    model = load_model(store, meta)
+    model = load_model(store, meta, predict_only=True)
     proba = np.concatenate([model.predict_proba(X[i:i + 65_536]) for i in range(0, len(X), 65_536)])
     pred = np.asarray(model.classes_)[proba.argmax(1)].astype(str)
     result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)

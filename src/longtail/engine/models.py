@@ -22,8 +22,9 @@ def model_arrays(model: Any, spec: dict[str, Any]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load_model(store: Any, meta: dict | None = None) -> Any:
-    """The saved model `meta` (default: the latest), ready to predict; None when there is none."""
+def load_model(store: Any, meta: dict | None = None, *, predict_only: bool = False) -> Any:
+    """The saved model `meta` (default: the latest), ready to predict; None when there is
+    none. `predict_only`: a linear head loads without scikit-learn (scoring only)."""
     from longtail.learners.persist import load
 
     meta = meta or store.latest_model()
@@ -31,7 +32,7 @@ def load_model(store: Any, meta: dict | None = None) -> Any:
         return None
     arrays = store.load_model_arrays(meta)
     arrays.pop(SPEC_KEY, None)
-    return load(arrays)
+    return load(arrays, predict_only=predict_only)
 
 
 def saved_spec(store: Any, meta: dict) -> dict[str, Any]:

@@ -18,6 +18,7 @@ class RoundLog:
     annotations_before: int | None = None
     lift: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    split: dict[str, Any] = field(default_factory=dict)  # why eval / control got their rows
 
     @property
     def arm(self) -> str:
@@ -30,7 +31,7 @@ class RoundLog:
         return cls(strategy=str(log.get("strategy", "")), eval=int(log.get("eval", 0)),
                    control=int(log.get("control", 0)), selection=dict(log.get("selection") or {}),
                    annotations_before=log.get("annotations_before"), lift=log.get("lift"),
-                   warnings=list(log.get("warnings") or []))
+                   warnings=list(log.get("warnings") or []), split=dict(log.get("split") or {}))
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -70,11 +70,14 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
         store.open_round_rows())
     pending_eval = pending_eval[pending_eval < vs.n_rows]
     latest = store.latest_model()
-    model = (load_model(store, latest) if latest and latest["encoder"] == vs.directory.name
-             else None)
+    model = (load_model(store, latest, predict_only=True)
+             if latest and latest["encoder"] == vs.directory.name else None)
     lab_rows, lab_y = views.labeled(store, "pool")
     lab_keep = lab_rows < vs.n_rows
     lab_rows, lab_y = lab_rows[lab_keep], lab_y[lab_keep]
+    n_eval, n_control, split = batch_split(store, settings, budget,
+                                           pending_eval=len(pending_eval), current=current,
+                                           model_id=latest["id"] if latest else None)
     state, state_log = _load_strategy_state(store, vs)
     _name_pool(store, vs, state)
 
@@ -95,12 +98,13 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
         committee_for=committee_for if model else None,
         pending_eval=pending_eval, eval_share=settings.eval_share,
         control_share=settings.control_share, params=config, state=state,
-        history=[h.to_dict() for h in history(store)])
+        history=[h.to_dict() for h in history(store)], n_eval=n_eval, n_control=n_control)
     items = [(int(r), i, k) for i, (r, k) in enumerate(zip(plan.rows, plan.kinds, strict=True))]
     log = RoundLog.from_dict(plan.log)
     # The labels that existed before this round: the lift estimator trains on them.
     log.annotations_before = store.max_annotation_id()
     log.warnings = warnings
+    log.split = split
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     with store.tx() as conn:
@@ -191,3 +195,98 @@ def cancel_round(store: Any, round_id: int) -> dict:
     with store.unit_of_work() as uow:
         uow.rounds.cancel(round_id)
     return {"round": round_id, "status": "cancelled", "size": found[round_id]["size"]}
+
+
+def batch_split(store: Any, settings: Settings, k: int, *, pending_eval: int,
+                current: dict[int, str], model_id: int | None) -> tuple[int, int, dict]:
+    """How many eval and control rows batch of `k` takes, and why (for the round log
+    and `status`): eval labels by need (`longtail.evaluation.budget.eval_need`), each
+    share as a running allowance over the rounds so tiny batches stay fair."""
+    from longtail.evaluation.budget import allowance
+
+    need = eval_status(store, settings, current=current, model_id=model_id,
+                       pending=pending_eval)
+    # Each share is kept over the rounds that wanted it (a round before any model, or
+    # with the eval target met, neither spends nor owes eval rows).
+    spent_eval = spent_control = before = before_rest = 0
+    for r in store.rounds():
+        if r["status"] == "cancelled":
+            continue
+        log = RoundLog.from_dict(r["log"])
+        if log.split.get("eval", {}).get("request", 1) > 0:
+            spent_eval += log.eval
+            before += r["size"]
+        if log.split.get("control", {}).get("share", 1) > 0:
+            spent_control += log.control
+            before_rest += r["size"] - log.eval
+    n_eval = min(need.request, allowance(settings.eval_share, k, spent_eval, before))
+    control_share, control_reason = control_status(store, settings)
+    # The control share is of the non-eval rows, as it always was.
+    n_control = allowance(control_share, k - n_eval, spent_control, before_rest)
+    split = {"eval": need.to_dict(), "control": {"share": control_share,
+                                                 "reason": control_reason}}
+    return n_eval, n_control, split
+
+
+def eval_status(store: Any, settings: Settings, *, current: dict[int, str] | None = None,
+                model_id: int | None = None, pending: int | None = None,
+                record: bool = True) -> Any:
+    """The eval set's need as `status` and `query` see it (an EvalNeed). With `record`,
+    remembers the pool's size when the target is met (the drift check compares with it)."""
+    from longtail.evaluation.budget import eval_need, wilson_halfwidth
+
+    current = store.current_labels() if current is None else current
+    eval_rows = store.rows_by_split("eval")
+    labeled_eval = [r for r in eval_rows.tolist() if r in current]
+    if pending is None:
+        queued = set(store.open_round_rows().tolist())
+        pending = sum(1 for r in eval_rows.tolist() if r not in current and r not in queued)
+    if model_id is None:
+        latest = store.latest_model()
+        model_id = latest["id"] if latest else None
+    acc = [m for m in store.metrics("accuracy")
+           if m["model_id"] == model_id and m["eval_set"].startswith("managed")]
+    last = acc[-1] if acc else None
+    halfwidth = None
+    if last is not None:
+        # The bootstrap interval collapses on a small, all-correct eval set; the Wilson
+        # interval does not, so the wider of the two decides.
+        boot = (last["hi"] - last["lo"]) / 2 if last["lo"] is not None else 0.0
+        halfwidth = max(boot, wilson_halfwidth(last["value"], len(labeled_eval)))
+    eval_set = set(eval_rows.tolist())
+    eval_classes = {current[r] for r in labeled_eval}
+    pool_classes = {lab for r, lab in current.items() if r not in eval_set}
+    pool = int(len(store.rows_by_split("pool")))
+    met = store.setting("eval_met_pool")
+    need = eval_need(labeled=len(labeled_eval), pending=int(pending),
+                     accuracy=last["value"] if last else None, halfwidth=halfwidth,
+                     target=settings.eval_halfwidth, has_model=model_id is not None,
+                     new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),
+                     pool=pool, pool_when_met=met)
+    if record and need.request == 0 and halfwidth is not None and halfwidth <= settings.eval_halfwidth \
+            and (met is None or pool > 1.25 * met or pool < met):
+        store.set_setting("eval_met_pool", pool)
+    return need
+
+
+def control_status(store: Any, settings: Settings) -> tuple[float, str]:
+    """The control slice's share this round and why: 0 unless the project asked for
+    one; a fifth of it once the lift verdict's interval excludes zero, until the arm
+    or the pool changes."""
+    share = float(settings.control_share)
+    if share <= 0:
+        return 0.0, ("no control slice: the lift verdict cross-fits the eval set "
+                     "(`init --control-share` adds a separate random arm)")
+    verdict = store.setting("arm_lift") or {}
+    settled = verdict.get("lo") is not None and (verdict["lo"] > 0 or verdict["hi"] < 0)
+    if not settled:
+        return share, "the lift verdict is not settled yet"
+    arms = [RoundLog.from_dict(r["log"]).arm for r in store.rounds()
+            if r["status"] != "cancelled"]
+    if len(arms) >= 2 and arms[-1] != arms[-2]:
+        return share, f"the strategy's arm changed ({arms[-2]} -> {arms[-1]})"
+    pool = int(len(store.rows_by_split("pool")))
+    at = verdict.get("pool")
+    if at and pool > 1.25 * at:
+        return share, f"the pool grew from {at} to {pool} since the verdict settled"
+    return share / 5, "paused: the verdict's interval excludes zero (a fifth of the share)"

@@ -12,7 +12,10 @@ DEFAULTS: dict[str, Any] = {
     "eval_rate": 0.05,
     "eval_cap": 5000,
     "eval_share": 0.2,
-    "control_share": 0.1,
+    # The lift verdict cross-fits the eval set by default (a random arm for free); a
+    # separate random control slice is opt-in, and pauses once the verdict is settled.
+    "control_share": 0.0,
+    "eval_halfwidth": 0.03,
     "eval_stratify": None,
     "learner": "linear",
     "learner_params": {},
@@ -31,7 +34,8 @@ class Settings:
     eval_rate: float = 0.05
     eval_cap: int = 5000
     eval_share: float = 0.2
-    control_share: float = 0.1
+    control_share: float = 0.0
+    eval_halfwidth: float = 0.03
     eval_stratify: str | None = None
     learner: str = "linear"
     learner_params: dict = field(default_factory=dict)
@@ -61,5 +65,8 @@ def check_settings(settings: dict[str, Any]) -> None:
         if name in settings and not 0.0 <= float(settings[name]) <= 1.0:
             raise InputError(f"{name.replace('_', '-')} must be between 0 and 1, "
                              f"got {settings[name]}")
+    if "eval_halfwidth" in settings and not 0.0 < float(settings["eval_halfwidth"]) < 0.5:
+        raise InputError(f"eval-halfwidth must be between 0 and 0.5 (0.03 = ±3 points), "
+                         f"got {settings['eval_halfwidth']}")
     if "eval_cap" in settings and int(settings["eval_cap"]) < 0:
         raise InputError(f"eval-cap must be >= 0, got {settings['eval_cap']}")

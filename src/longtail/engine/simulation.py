@@ -31,6 +31,10 @@ def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "aut
     if not 0.0 <= control_share <= 1.0:
         raise InputError(f"control share must be between 0 and 1, got {control_share}")
     vs = views.vectors(store, settings, encoder)
+    from longtail.encoders import check_not_features
+
+    check_not_features(vs.directory.name, (store.vector_set_info(vs.directory.name) or {})
+                       .get("config"), [truth], role="truth")
     n = vs.n_rows
     gold = np.full(n, None, dtype=object)
     if truth == "label":

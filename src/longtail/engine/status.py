@@ -53,6 +53,10 @@ def status(store: Any, settings: Settings) -> dict:
     if equal and equal.get("n_labels", 0) < 50:
         warnings.append(f"the lift verdict rests on {equal['n_labels']} control labels: "
                         "treat it as a first sign, not a measurement")
+    from longtail.engine.rounds import control_status, eval_status
+
+    need = eval_status(store, settings, current=current, record=False)
+    control_share, control_reason = control_status(store, settings)
     return {
         "project": str(store.root.resolve()),
         "samples": n,
@@ -72,7 +76,9 @@ def status(store: Any, settings: Settings) -> dict:
         "eval_version": versions[-1]["id"] if versions else None,
         "lift": lift,
         "verdict": lift["verdict"] if lift else
-        "no lift measured yet: label a batch (its control slice) and train",
+        "no lift measured yet: it needs a trained model and 20 or more labeled eval samples",
+        "eval_need": need.to_dict(),
+        "control": {"share": control_share, "reason": control_reason},
         "warnings": warnings,
     }
 

@@ -96,3 +96,61 @@ def _label_fingerprint(rows: Any, y: Any) -> str:
 
 def _fingerprint_of(store: Any, meta: dict) -> str | None:
     return saved_spec(store, meta).get("labels_fingerprint")
+
+
+def train_release(store: Any, settings: Settings, *, encoder: str | None = None,
+                  learner: str | None = None, learner_params: dict | None = None,
+                  folds: int = 5) -> dict:
+    """The model to ship: fitted on every label paid for (pool, eval and control), and
+    its accuracy measured by cross-fitting over the eval set — each eval fold is
+    predicted by a model fitted on all the other labels, so no eval sample scores a
+    model that saw it. Saved apart from the loop's models (`longtail.store.releases`),
+    which never train on eval rows. O(folds) fits."""
+    import numpy as np
+
+    from longtail.evaluation import evaluate_predictions
+    from longtail.learners import make_learner
+    from longtail.store.releases import save_release
+
+    vs = views.vectors(store, settings, encoder, complete=False)
+    pool_rows, pool_y = views.labeled(store, "pool")
+    eval_rows, eval_y = views.labeled(store, "eval")
+    keep_p, keep_e = pool_rows < vs.n_rows, eval_rows < vs.n_rows
+    pool_rows, pool_y, eval_rows, eval_y = (pool_rows[keep_p], pool_y[keep_p],
+                                            eval_rows[keep_e], eval_y[keep_e])
+    if len(pool_rows) + len(eval_rows) == 0:
+        raise ProjectError("no labels yet: import labels first (`longtail import-labels FILE`)")
+    spec = {"learner": learner or settings.learner,
+            "params": dict(learner_params if learner_params is not None
+                           else (settings.learner_params if learner is None else {}))}
+    if spec["learner"] == "linear":
+        spec["params"] = {**spec["params"], "warm_start": False}
+    X_pool, X_eval = vs.read(pool_rows), vs.read(eval_rows)
+    y_pool, y_eval = pool_y.astype(str), eval_y.astype(str)
+    accuracy = None
+    k = min(int(folds), len(eval_rows))
+    if k >= 2:
+        rng = np.random.default_rng([settings.seed, len(eval_rows), 7])
+        fold_of = rng.permutation(len(eval_rows)) % k
+        pred = np.empty(len(eval_rows), dtype=object)
+        for f in range(k):
+            out = fold_of == f
+            model = make_learner(spec["learner"], **spec["params"])
+            model.fit(np.concatenate([X_pool, X_eval[~out]]),
+                      np.concatenate([y_pool, y_eval[~out]]))
+            pred[out] = np.asarray(model.classes_)[model.predict_proba(X_eval[out]).argmax(1)]
+        scored = evaluate_predictions(y_eval, pred.astype(str), n_boot=1000, seed=settings.seed)
+        accuracy = {key: scored[key] for key in ("accuracy", "macro_f1", "worst_class_recall")}
+    t0 = time.perf_counter()
+    model = make_learner(spec["learner"], **spec["params"])
+    model.fit(np.concatenate([X_pool, X_eval]), np.concatenate([y_pool, y_eval]))
+    fit_seconds = time.perf_counter() - t0
+    info = {"learner": spec["learner"], "params": spec["params"], "encoder": vs.directory.name,
+            "labels": int(len(pool_rows) + len(eval_rows)), "pool_labels": int(len(pool_rows)),
+            "eval_labels": int(len(eval_rows)), "classes": [str(c) for c in model.classes_],
+            "fit_seconds": round(fit_seconds, 4),
+            "estimate": (f"{k}-fold cross-fitting over the {len(eval_rows)} labeled eval samples"
+                         if accuracy else "none: fewer than 2 labeled eval samples"),
+            "metrics": accuracy}
+    release_id = save_release(store.root, model_arrays(model, spec), info)
+    return {"release_id": release_id, **info}

@@ -7,7 +7,7 @@ from longtail._lazy import lazy_exports
 _SOURCES = {
     "evalset": ("assign_eval", "eval_fill", "uniform_from_ids"),
     "forecast": ("Forecast", "LabelsNeeded", "LearningCurve", "fit_learning_curve", "power_law"),
-    "lift": ("Lift", "cumulative_lift", "round_lift", "verdict"),
+    "lift": ("Lift", "crossfit_lift", "cumulative_lift", "round_lift", "verdict"),
     "metrics": ("evaluate_predictions",),
     "stopping": (
         "BudgetSpent", "ForecastGain", "StabilizingPredictions", "StopDecision",
@@ -33,6 +33,7 @@ __all__ = [
     "assign_eval",
     "budget_spent",
     "cohen_kappa",
+    "crossfit_lift",
     "cumulative_lift",
     "eval_fill",
     "evaluate_predictions",

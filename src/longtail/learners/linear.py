@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
@@ -19,7 +20,7 @@ _FORMAT = "longtail.LinearHead/1"
 _CHUNK_ROWS = 16_384
 
 
-class LinearHead:
+class LinearHead(ClassifierMixin, BaseEstimator):
     """Multinomial logistic regression (L2, lbfgs) on embeddings; the default learner.
 
     Between rounds the labels grow and new classes appear. With ``warm_start``
@@ -28,6 +29,8 @@ class LinearHead:
     dropped. Near the optimum already, lbfgs needs far fewer iterations.
 
     One class only: nothing to learn, ``predict_proba`` is a column of ones.
+
+    A scikit-learn estimator (``clone``, a ``Pipeline``'s last step, ``score``).
 
     Learned state: ``classes_`` (C,), ``coef_`` (C, d), ``intercept_`` (C,),
     always in multinomial form (a two-class model holds ``-w/2, +w/2``, which

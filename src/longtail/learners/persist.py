@@ -162,8 +162,11 @@ def read_meta(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     return meta
 
 
-def load(arrays: dict[str, np.ndarray]) -> Learner:
+def load(arrays: dict[str, np.ndarray], *, predict_only: bool = False) -> Learner:
     """The learner `dump` saved, predicting exactly as it did (``arrays`` as from ``np.load``).
+
+    ``predict_only``: a linear head comes back as a `LinearScorer` (numpy only, no
+    scikit-learn import), for callers that only score, such as `query`.
 
     A skops payload naming a type outside scikit-learn, numpy, scipy and longtail, or
     one that is corrupt, or whose classes differ from the meta's, raises InputError
@@ -172,11 +175,17 @@ def load(arrays: dict[str, np.ndarray]) -> Learner:
     meta = read_meta(arrays)
     fmt = meta["format"]
     if fmt == LINEAR_FORMAT:
-        from longtail.learners.linear import LinearHead
-
         missing = {"coef", "intercept"} - set(arrays)
         if missing:
             raise InputError(f"saved LinearHead: missing arrays {', '.join(sorted(missing))}")
+        if predict_only:
+            from longtail.learners.scorer import LinearScorer
+
+            dtype = object if meta.get("classes_dtype") == "object" else meta.get("classes_dtype")
+            return LinearScorer(np.asarray(meta["classes"], dtype=dtype), arrays["coef"],
+                                arrays["intercept"])
+        from longtail.learners.linear import LinearHead
+
         return LinearHead.from_state_dict(
             {"meta": meta, "arrays": {"coef": arrays["coef"], "intercept": arrays["intercept"]}})
     if fmt != SKOPS_FORMAT:

@@ -46,6 +46,8 @@ def plan_batch(
     params: dict | None = None,
     state: dict | None = None,
     history: list[dict] | None = None,
+    n_eval: int | None = None,
+    n_control: int | None = None,
 ) -> BatchPlan:
     """Plan a batch of `k` rows.
 
@@ -55,7 +57,9 @@ def plan_batch(
     control arm that measures lift over random); the strategy picks the remainder from
     the other candidates. `probs_for(rows)` gives the model's probabilities, or is None
     before any model exists. With `eval_on_top` the eval rows come in addition to the
-    `k` training rows (simulations count training labels on the x-axis).
+    `k` training rows (simulations count training labels on the x-axis). `n_eval` and
+    `n_control`, when given, are the caller's counts for those slices (the engine's
+    split by need, `longtail.evaluation.budget`), clipped to what is available.
     Memory: O(len(candidates)·C) for the probabilities.
     """
     if k <= 0:
@@ -67,13 +71,16 @@ def plan_batch(
     pending_eval = np.asarray(pending_eval if pending_eval is not None else [], dtype=np.int64)
     if len(candidates) == 0 and len(pending_eval) == 0:
         raise EmptyPoolError("nothing left to select: every pool sample is labeled or queued")
-    n_eval = eval_fill(len(pending_eval), k, eval_share)
+    n_eval = (eval_fill(len(pending_eval), k, eval_share) if n_eval is None
+              else int(max(0, min(n_eval, len(pending_eval), k))))
     # A uniform draw, not row order: files often arrive sorted (by class, by time), and
     # the labeled part of the eval set must stay a random sample of it.
     eval_rows = (rng.choice(pending_eval, size=n_eval, replace=False).astype(np.int64)
                  if n_eval else np.empty(0, np.int64))
     rest = min(k if eval_on_top else k - n_eval, len(candidates))
-    n_control = int(round(control_share * rest)) if control_share > 0 else 0
+    if n_control is None:
+        n_control = int(round(control_share * rest)) if control_share > 0 else 0
+    n_control = int(max(0, min(n_control, rest - 1 if rest > 1 else rest)))
     control = (rng.choice(candidates, size=n_control, replace=False).astype(np.int64)
                if n_control else np.empty(0, np.int64))
     remaining = np.setdiff1d(candidates, control, assume_unique=True) if n_control else candidates

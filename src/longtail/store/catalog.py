@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from longtail.crashpoints import crashpoint
 from longtail.errors import ProjectError
@@ -39,8 +39,6 @@ from longtail.store.vectors import VectorSet
 
 CATALOG = "catalog.db"
 CATALOG_URL = "catalog.url"  # the catalog's SQLAlchemy URL, when it is not catalog.db
-_IN_CHUNK = r.IN_CHUNK
-_INSERT_ROWS = r.INSERT_ROWS
 
 
 def _migrate_2(conn: Connection) -> None:
@@ -97,9 +95,23 @@ def parse_db_url(db_url: str) -> URL:
     return url
 
 
-def _connect_error(url: URL, e: Exception) -> ProjectError:
-    reason = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return ProjectError(f"cannot open the catalog database {url.render_as_string()}: {reason}")
+def _connect(url: URL) -> tuple[Engine, bool]:
+    """An engine for the catalog at `url` and whether it holds a longtail catalog
+    already; a missing driver or a server that does not answer is one ProjectError."""
+    shown = url.render_as_string()  # password hidden
+    try:
+        engine = _engine(url)
+    except (ImportError, NoSuchModuleError) as e:
+        raise ProjectError(f"cannot open the catalog database {shown}: its driver is not "
+                           f"installed ({e}); longtail's PostgreSQL driver is psycopg 3, "
+                           "`pip install 'psycopg[binary]'`") from None
+    try:
+        return engine, inspect(engine).has_table("settings")
+    except (OperationalError, DBAPIError) as e:
+        engine.dispose()
+        lines = str(getattr(e, "orig", e)).strip().splitlines()
+        raise ProjectError(f"cannot open the catalog database {shown}: "
+                           f"{lines[0] if lines else type(e).__name__}") from None
 
 
 class Store:
@@ -120,29 +132,22 @@ class Store:
         root = Path(root)
         if (root / CATALOG).exists() or (root / CATALOG_URL).exists():
             raise ProjectError(f"{root} already holds a longtail project")
-        url = parse_db_url(db_url) if db_url else None
-        if url is not None and url.get_backend_name() == "postgresql":
-            engine = _engine(url)
-            try:
-                if inspect(engine).has_table("settings"):
-                    engine.dispose()
-                    raise ProjectError(f"the database {url.render_as_string()} already holds a "
-                                       "longtail catalog (use another database or schema)")
-            except (OperationalError, NoSuchModuleError) as e:
-                engine.dispose()
-                raise _connect_error(url, e) from None
-        else:
-            engine = None
+        url = parse_db_url(db_url) if db_url else make_url(f"sqlite:///{root / CATALOG}")
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine, has_catalog = _connect(url)
+        if has_catalog:
+            engine.dispose()
+            raise ProjectError(f"the database {url.render_as_string()} already holds a "
+                               "longtail catalog (use another database or schema)")
         root.mkdir(parents=True, exist_ok=True)
-        if engine is None:
-            engine = _engine(url if url is not None else f"sqlite:///{root / CATALOG}")
         store = cls(root, engine)
         s.metadata.create_all(store.engine)
         with store.unit_of_work() as uow:
             uow.settings.set("schema_version", s.SCHEMA_VERSION)
             for k, v in settings.items():
                 uow.settings.set(k, v)
-        if url is not None:
+        if db_url:
             # Written last: a project whose catalog could not be made has no URL file.
             path = root / CATALOG_URL
             path.write_text(url.render_as_string(hide_password=False) + "\n")
@@ -163,15 +168,12 @@ class Store:
                 f"no longtail project at {root.resolve()} (run `longtail init {root}` first, "
                 "or pass --project PATH)"
             )
-        store = cls(root, _engine(url))
-        try:
-            if not inspect(store.engine).has_table("settings"):
-                store.engine.dispose()
-                raise ProjectError(f"{root}: the catalog {url.render_as_string()} holds no "
-                                   "longtail catalog")
-        except (OperationalError, NoSuchModuleError) as e:
-            store.engine.dispose()
-            raise _connect_error(url, e) from None
+        engine, has_catalog = _connect(url)
+        if not has_catalog:
+            engine.dispose()
+            raise ProjectError(f"{root}: the database {url.render_as_string()} holds no "
+                               "longtail catalog")
+        store = cls(root, engine)
         store._migrate()
         return store
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy import insert as sa_insert
+from sqlalchemy.exc import DataError
 
 from longtail.crashpoints import crashpoint
 from longtail.errors import InputError, ProjectError
@@ -35,7 +36,8 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
-def _chunks(values: Sequence, size: int = IN_CHUNK) -> Iterator[list]:
+def _chunks(values: Sequence, size: int | None = None) -> Iterator[list]:
+    size = size or IN_CHUNK  # read at call time, so a test can make the chunks small
     for i in range(0, len(values), size):
         yield list(values[i : i + size])
 
@@ -184,6 +186,14 @@ class SamplesRepo(_Repo):
         placeholder is the driver's (`?` for sqlite3, `%s` for psycopg)."""
         if not rows:
             return
+        try:
+            self._insert(batch_id, rows)
+        except DataError as e:
+            raise _nul_error(e, ((r[1], r[3], r[4]) for r in rows)) from None
+        for part in _chunks([int(r) for r in eval_rows]):
+            self.conn.execute(s.samples.update().where(s.samples.c.row.in_(part)).values(split="eval"))
+
+    def _insert(self, batch_id: int, rows: list[tuple]) -> None:
         dialect = self.conn.dialect
         mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
         if mark is None:  # a driver with named placeholders: the Core statement instead
@@ -196,7 +206,7 @@ class SamplesRepo(_Repo):
                                              "split", "text", "meta"))
             head = f"INSERT INTO {q('samples')} ({cols}) VALUES "
             one = f"({mark}, {mark}, {mark}, {int(batch_id)}, 'pool', {mark}, {mark})"
-            k = INSERT_ROWS
+            k = INSERT_ROWS  # read at call time (tests shrink it)
             whole = len(rows) // k * k
             if whole:
                 flat = chain.from_iterable(rows[:whole])
@@ -204,17 +214,30 @@ class SamplesRepo(_Repo):
                                           list(zip(*[flat] * (5 * k), strict=False)))
             if whole < len(rows):
                 self.conn.exec_driver_sql(head + one, [tuple(r) for r in rows[whole:]])
-        for part in _chunks([int(r) for r in eval_rows]):
-            self.conn.execute(s.samples.update().where(s.samples.c.row.in_(part)).values(split="eval"))
 
     def update(self, rows: list[dict]) -> None:
         """rows: dicts with row, content_hash, text, meta (JSON text), batch_id."""
-        if rows:
+        if not rows:
+            return
+        try:
             self.conn.execute(
                 s.samples.update().where(s.samples.c.row == bindparam("b_row")).values(
                     content_hash=bindparam("content_hash"), text=bindparam("text"),
                     meta=bindparam("meta"), batch_id=bindparam("batch_id")),
                 [{**r, "b_row": r["row"]} for r in rows])
+        except DataError as e:
+            raise _nul_error(e, ((f"row {r['row']}", r["text"], r["meta"]) for r in rows)) from None
+
+
+def _nul_error(e: DataError, rows: Iterable[tuple[str, str | None, str | None]]) -> Exception:
+    """PostgreSQL cannot store a NUL character in text (SQLite can): name the sample
+    instead of a driver traceback. Any other data error is re-raised as it was."""
+    for ext, txt, meta in rows:
+        for what, value in (("text", txt), ("metadata", meta)):
+            if value and "\x00" in value:
+                return InputError(f"sample {ext!r}: its {what} holds a NUL character (\\x00), "
+                                  "which a PostgreSQL catalog cannot store; remove it")
+    return e
 
 
 class LabelsRepo(_Repo):

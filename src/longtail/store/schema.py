@@ -50,7 +50,11 @@ class JSONText(TypeDecorator):
         return json.dumps(value)
 
     def process_result_value(self, value: str | None, dialect: Any) -> Any:  # noqa: ARG002
-        return None if value is None else json.loads(value)
+        # Catalogs made before this type declared the columns JSON, which SQLite gives
+        # numeric affinity: a JSON number was stored, and comes back, as a number.
+        if value is None or isinstance(value, (int, float)):
+            return value
+        return json.loads(value)
 
 
 metadata = MetaData()

@@ -7,6 +7,14 @@
 
 A use case takes a `UnitOfWork`, reads and writes through its repositories, and
 never commits itself: the caller that opened the unit of work owns the transaction.
+Inside one, use only its repositories: a `Store` method of the *own transaction* kind
+opens a second connection, which does not see the uncommitted work and, on SQLite,
+waits for the first one's write lock.
+
+Files beside the catalog (model arrays, vectors) are written before the commit, so a
+rolled-back unit of work can leave a file that no row points to, never a row without
+its file. Ids come from the database: dense on SQLite, possibly with gaps on
+PostgreSQL (a sequence does not roll back); code must not assume they are consecutive.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ The registry (:data:`STRATEGIES`; each entry has ``.needs`` and ``.doc``):
 
 * informative — ``margin``, ``entropy``, ``least_confidence``; committee
   ``vote_entropy``, ``mean_kl``, ``bald`` (from ``committee_probs``);
-* representative — ``coverage`` (kernel herding on a kNN graph; the cold start),
-  ``typiclust``, ``probcover`` (δ from cluster purity), ``density``;
+* representative — ``coverage`` (kernel herding on a kNN graph; the cold start;
+  :mod:`~longtail.strategies.coverage`), ``typiclust``, ``probcover`` (δ from cluster purity), ``density``;
 * diverse — ``coreset`` (k-center greedy), ``cluster_margin``, ``badge``
   (factorised gradient embeddings), ``margin_coverage`` (margin-weighted coverage);
 * balance and combination — ``class_balance``, ``combine`` (declarative config);
@@ -22,8 +22,11 @@ With no model yet (``probs=None``) informative strategies fall back to the cold 
 (coverage: representative + diverse, never a plain random draw). With ``costs`` they
 rank by value per unit cost. Strategies never read the store; vectors come through a
 reader protocol (:class:`VectorReader`) or a plain 2-D array. Pool structures (kNN
-graph, k-means) are cached in the caller's ``state`` dict and updated incrementally
-as rows arrive; nothing builds an n×n matrix.
+graph, k-means) are cached in the caller's ``state`` dict, checked against the pool
+on every call (reused, updated incrementally as rows arrive, or rebuilt, and the log's
+``indexes`` says which and why); nothing builds an n×n matrix.
+:mod:`longtail.strategies.state` turns that dict into plain arrays and back, so it
+survives between processes without pickle.
 """
 
 from longtail.strategies._base import ArrayVectors, Selection, Strategy, VectorReader

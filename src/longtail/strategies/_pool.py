@@ -37,6 +37,9 @@ DEFAULT_KNN = 30
 _CHUNK = 65536
 
 
+# Field metadata of what is derived or per-process (a kernel cache, the seconds a saved
+# index took to read, until its first use): longtail.strategies.state does not save it.
+NOT_SAVED = {"saved": False}
 POOL_KEY = "longtail.pool"  # the caller's description of the pool: see state.set_pool
 SAMPLE_ROWS = 64
 
@@ -85,7 +88,7 @@ def check_pool(built_on: dict | None, now: dict, reader: VectorReader) -> dict:
             "rows' vectors equal)"}
 
 
-def _cache(ctx: Context) -> dict:
+def pool_cache(ctx: Context) -> dict:
     """The caller's index cache, checked against the pool once per call (a rebuild
     verdict empties it). ``{}`` (not kept) without state."""
     if ctx.state is None:
@@ -121,8 +124,8 @@ def _note_cached(ctx: Context, name: str, obj, t0: float, action: str | None = N
                  reason: str | None = None) -> None:
     """Log the use of a cached index: loaded (first use after a load), reused, or
     ``action`` (updated) with its seconds."""
-    loaded = getattr(obj, "_loaded", None)
-    obj._loaded = None  # the next call in this process reuses it from memory
+    loaded = obj.load_seconds
+    obj.load_seconds = None  # the next call in this process reuses it from memory
     if action is None:
         action = "loaded" if loaded is not None else "reused"
         reason = ((ctx.indexes.pool_check or {}).get("reason", "") if loaded is not None
@@ -171,9 +174,9 @@ class Graph:
     d2: np.ndarray
     sigma2: float
     seen: np.ndarray | None = None  # every universe row considered (rows is a sample of it)
-    _kernels: dict = field(default_factory=dict, repr=False)
-    # seconds it took to read from a saved state, until its first use (log only)
-    _loaded: float | None = field(default=None, repr=False, compare=False)
+    _kernels: dict = field(default_factory=dict, repr=False, metadata=NOT_SAVED)
+    load_seconds: float | None = field(default=None, repr=False, compare=False,
+                                       metadata=NOT_SAVED)
 
     def positions(self, rows: np.ndarray) -> np.ndarray:
         """Positions of ``rows`` in the graph; -1 for rows not in it. O(m log u)."""
@@ -270,7 +273,7 @@ def pool_graph(ctx: Context, knn: int | None = None, max_rows: int | None = None
     max_rows = int(ctx.params.get("graph_rows", DEFAULT_GRAPH_ROWS) if max_rows is None
                    else max_rows)
     t0 = time.perf_counter()
-    cache = _cache(ctx)
+    cache = pool_cache(ctx)
     uni = universe(ctx)
     g: Graph | None = cache.get("graph")
     why = _why_built(ctx, "graph")
@@ -342,7 +345,8 @@ class Clusters:
     rows: np.ndarray
     labels: np.ndarray
     d2: np.ndarray
-    _loaded: float | None = field(default=None, repr=False, compare=False)
+    load_seconds: float | None = field(default=None, repr=False, compare=False,
+                                       metadata=NOT_SAVED)
 
     def lookup(self, rows: np.ndarray) -> np.ndarray:
         """Cluster of each of ``rows`` (all must have been assigned). O(m log n)."""
@@ -388,7 +392,7 @@ def pool_clusters(ctx: Context, n_clusters: int, name: str = "clusters") -> Clus
     """
     assert ctx.vectors is not None
     t0 = time.perf_counter()
-    cache = _cache(ctx)
+    cache = pool_cache(ctx)
     uni = universe(ctx)
     cl: Clusters | None = cache.get(name)
     kk = _effective_k(n_clusters, len(uni))

@@ -39,10 +39,11 @@ import math
 import numpy as np
 
 from longtail.strategies._base import Context, Selection
-from longtail.strategies._pool import CACHE_KEY, DEFAULT_GRAPH_ROWS, pool_clusters, pool_graph
+from longtail.strategies._pool import DEFAULT_GRAPH_ROWS, pool_cache, pool_clusters, pool_graph
+from longtail.strategies.cold import cold_start
 from longtail.strategies.coverage import COVERAGE_KNN, select_coverage
 from longtail.strategies.diverse import (
-    n_pool_clusters,
+    pool_clustering_k,
     select_cluster_margin,
     select_margin_coverage,
 )
@@ -225,7 +226,8 @@ def select_auto(ctx: Context) -> Selection:
             reason = f"phase {phase}: highest upper confidence bound on gain per e-fold"
     if ctx.state is not None:
         _build_indexes(ctx, allowed, large)
-    sel = ARMS[arm](ctx)
+    # No model yet: the cold start, which chooses its geometry from the pool.
+    sel = cold_start(ctx) if phase == "cold_start" else ARMS[arm](ctx)
     if mem is not None:
         _remember_predictions(ctx, mem)
     sel.log = {
@@ -252,13 +254,13 @@ def _build_indexes(ctx: Context, allowed: tuple[str, ...], large: bool) -> list[
     :class:`~longtail.strategies._base.IndexLog` records them, with their seconds)."""
     if not large or ctx.vectors is None or ctx.probs is None:
         return []
-    cache = ctx.state.get(CACHE_KEY, {})
+    cache = pool_cache(ctx)  # checked against the pool first (a rebuild empties it)
     built = []
     if any(a in ("coverage", "margin_coverage") for a in allowed) and "graph" not in cache:
         pool_graph(ctx, knn=int(ctx.params.get("knn", COVERAGE_KNN)))
         built.append("graph")
     if "cluster_margin" in allowed:
-        n_cl = int(ctx.params.get("n_clusters", n_pool_clusters(ctx.n + ctx.n_labeled)))
+        n_cl = pool_clustering_k(ctx)
         if f"pool_{n_cl}" not in cache:
             pool_clusters(ctx, n_cl, name=f"pool_{n_cl}")
             built.append(f"pool_{n_cl}")

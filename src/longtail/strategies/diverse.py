@@ -26,7 +26,13 @@ from longtail.strategies._base import (
     round_robin,
     topk_desc,
 )
-from longtail.strategies._pool import candidate_positions, pool_clusters, pool_graph, read_rows
+from longtail.strategies._pool import (
+    candidate_positions,
+    pool_cache,
+    pool_clusters,
+    pool_graph,
+    read_rows,
+)
 from longtail.strategies.cold import fallback
 from longtail.strategies.coverage import (
     COVERAGE_KNN,
@@ -102,6 +108,24 @@ def n_pool_clusters(n: int) -> int:
     return int(max(2, min(1000, round(2 * np.sqrt(n)))))
 
 
+KEEP_K_WITHIN = 0.1
+
+
+def pool_clustering_k(ctx: Context) -> int:
+    """K of cluster-margin's pool clustering: ``params["n_clusters"]``, else
+    :func:`n_pool_clusters` of the universe size — or the K of a pool clustering
+    already in ``state`` within 10% of that, so that rows held by an open round (which
+    shrink the candidates a little) do not cost a new clustering. O(entries in state)."""
+    if "n_clusters" in ctx.params:
+        return int(ctx.params["n_clusters"])
+    want = n_pool_clusters(ctx.n + ctx.n_labeled)
+    cache = pool_cache(ctx)  # checked first: indexes about to be rebuilt do not count
+    have = [int(k[len("pool_"):]) for k in cache
+            if k.startswith("pool_") and k[len("pool_"):].isdigit()]
+    close = [k for k in have if abs(k - want) <= KEEP_K_WITHIN * want]
+    return min(close, key=lambda k: (abs(k - want), k)) if close else want
+
+
 def select_cluster_margin(ctx: Context) -> Selection:
     """Cluster-margin: the ``beta·k`` (default beta 10) lowest-margin candidates grouped
     by pool cluster; clusters visited smallest first, round-robin, each giving its
@@ -121,8 +145,7 @@ def select_cluster_margin(ctx: Context) -> Selection:
         pos = top[: ctx.k]
         return Selection(ctx.candidates[pos], {"strategy": "cluster_margin",
                                                "fallback": "margin (no vectors)"}, value[pos])
-    n_cl = int(ctx.params.get("n_clusters", n_pool_clusters(len(ctx.candidates)
-                                                              + ctx.n_labeled)))
+    n_cl = pool_clustering_k(ctx)
     cl = pool_clusters(ctx, n_cl, name=f"pool_{n_cl}")
     cand_cluster = cl.lookup(ctx.candidates[top])
     size = np.bincount(cand_cluster, minlength=len(cl.centroids))

@@ -20,7 +20,7 @@ index ``{"t": "Graph" | "Clusters", "f": {field: ...}}``. Arrays of Python strin
 other type is an :class:`~longtail.errors.InputError` naming its path: nothing is
 dropped silently.
 
-Cost: O(size of the state) time; no copy of the arrays is made by either function.
+Cost: O(size of the state) time; numeric arrays are passed through, not copied.
 """
 
 from __future__ import annotations
@@ -59,8 +59,9 @@ def set_pool(state: dict, name: str, fingerprint: str | int | None = None) -> di
 def to_arrays(state: dict) -> dict[str, np.ndarray]:
     """``state`` as ``{name: ndarray}`` for ``np.savez`` (no object arrays, no pickle).
 
-    Raises InputError naming the path of a value that cannot be stored. The arrays
-    are the state's own (not copies): write them before mutating the state.
+    Raises InputError naming the path of a value that cannot be stored. Numeric arrays
+    are the state's own (not copies): write them before mutating the state. Fields of
+    Graph/Clusters marked ``NOT_SAVED`` (caches, load times) are left out.
     """
     if not isinstance(state, dict):
         raise InputError(f"strategy state must be a dict, got {type(state).__name__}")
@@ -96,10 +97,9 @@ def to_arrays(state: dict) -> dict[str, np.ndarray]:
                         "v": [enc(value[k], f"{path}[{k!r}]") for k in keys]}
             name = type(value).__name__
             if _TYPES.get(name) is type(value):
-                # fields named _x are caches of the object (kernels, load time): not kept
                 return {"t": name, "f": {f.name: enc(getattr(value, f.name), f"{path}.{f.name}")
                                          for f in dataclasses.fields(value)
-                                         if not f.name.startswith("_")}}
+                                         if f.metadata.get("saved", True)}}
             raise TypeError(f"a {name}")
         except TypeError as e:
             raise InputError(f"strategy state at {path or '<root>'} cannot be saved as "
@@ -146,7 +146,7 @@ def from_arrays(arrays: Mapping[str, np.ndarray]) -> dict:
         if t in _TYPES:
             t0 = time.perf_counter()
             obj = _TYPES[t](**{k: dec(v) for k, v in node["f"].items()})
-            obj._loaded = time.perf_counter() - t0
+            obj.load_seconds = time.perf_counter() - t0
             return obj
         raise InputError(f"saved strategy state has a node of unknown type {t!r}")
 
