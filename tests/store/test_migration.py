@@ -69,7 +69,7 @@ def test_v1_catalog_is_upgraded_on_open(tmp_path: Path, catalog_url):
     _write_v1(root, catalog_url)
     store = Store.open(root)
     try:
-        assert store.setting("schema_version") == s.SCHEMA_VERSION == 2
+        assert store.setting("schema_version") == s.SCHEMA_VERSION >= 2
         cols = {c["name"] for c in inspect(store.engine).get_columns("annotations")}
         assert "kind" in cols
         with store.engine.connect() as conn:
@@ -83,12 +83,12 @@ def test_v1_catalog_is_upgraded_on_open(tmp_path: Path, catalog_url):
                                  meta={"format": "npz"})
         assert store.current_labels() == {0: "b", 1: "a"}
         assert store.rounds()[0]["status"] == "cancelled"
-        assert store.models()[0]["id"] == mid and store.models()[0]["meta"] == {"format": "npz"}
+        assert store.models()[0]["id"] == mid and store.models()[0]["meta"]["format"] == "npz"
     finally:
         store.close()
     # Opening again runs no migration twice.
     again = Store.open(root)
-    assert again.setting("schema_version") == 2 and again.annotation_count() == 4
+    assert again.setting("schema_version") == s.SCHEMA_VERSION and again.annotation_count() == 4
     again.close()
 
 

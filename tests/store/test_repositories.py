@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from longtail.errors import InputError, ProjectError
-from longtail.store import Store, UnitOfWork, repos
+from longtail.store import Store, UnitOfWork, repos, schema
 
 
 def _samples(uow: UnitOfWork, n: int, *, eval_rows=(), prefix: str = "s") -> int:
@@ -30,7 +31,7 @@ def test_settings_get_all_set(store: Store):
         uow.settings.set("ratio", 0.25)
         every = uow.settings.all()
     assert every["ratio"] == 0.25 and every["params"] == {"b": [3]}
-    assert every["schema_version"] == 2 and every["seed"] == 0
+    assert every["schema_version"] == schema.SCHEMA_VERSION and every["seed"] == 0
 
 
 def test_label_set_open_then_fixed(store: Store):
@@ -181,7 +182,11 @@ def test_model_arrays_and_meta_round_trip(store: Store):
     listed = store.models()
     assert [m["id"] for m in listed] == [m1, m2]
     assert listed[0]["classes"] == ["a", "bé", "c"] and listed[1]["classes"] == ["1", "2"]
-    assert listed[0]["meta"] is None and listed[1]["meta"] == {"format": "skops", "params": {"n": 3}}
+    # meta keeps what the caller gave, plus the file's sha256 (`longtail check`)
+    sha = hashlib.sha256((store.root / listed[0]["path"]).read_bytes()).hexdigest()
+    assert listed[0]["meta"] == {"sha256": sha}
+    assert {k: v for k, v in listed[1]["meta"].items() if k != "sha256"} == {
+        "format": "skops", "params": {"n": 3}}
     got = store.load_model_arrays(listed[0])
     assert set(got) == set(arrays)
     for k, v in arrays.items():

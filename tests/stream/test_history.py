@@ -26,6 +26,10 @@ def looped(loaded, tmp_path):
     """Round 1 (random, cold), labeled, trained; round 2 (auto) picked by that model."""
     q1 = loaded.query(40, strategy="random")
     _label_round(loaded, tmp_path, q1, "r1.csv")
+    # eval labels too (the first batch has none before a model), so models get metrics
+    truth = {b[1]: b[3]["truth"] for chunk in loaded.store.iter_samples() for b in chunk}
+    loaded.import_labels(write_csv(tmp_path / "eval.csv", ["id", "label"], [
+        [f"s{r}", truth[f"s{r}"]] for r in loaded.store.rows_by_split("eval")[:20]]))
     loaded.train()
     q2 = loaded.query(20, strategy="auto")
     return loaded, q1, q2
