@@ -43,12 +43,19 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
                                                            "the eval set by.")] = None,
          eval_share: Annotated[float, typer.Option(help="Largest share of a batch given to "
                                                    "pending eval labels, in [0, 1].")] = 0.2,
-         control_share: Annotated[float, typer.Option(help="Random control slice of each "
-                                                      "batch, in [0, 1] (0 disables).")] = 0.1,
+         eval_halfwidth: Annotated[float, typer.Option(help="Eval labels are asked for until "
+                                                       "accuracy's 95% interval is this narrow "
+                                                       "(0.03 = ±3 points), in (0, 0.5).")] = 0.03,
+         control_share: Annotated[float, typer.Option(help="A random control slice of each "
+                                                      "batch, in [0, 1]; 0 (default): the lift "
+                                                      "verdict cross-fits the eval set.")] = 0.0,
          seed: Annotated[int, typer.Option(help="Project seed (0 or more).")] = 0,
          labels: Annotated[str | None, typer.Option(help="The allowed labels, comma-separated "
                                                     "(default: any label is accepted and new "
                                                     "ones are reported).")] = None,
+         db: Annotated[str | None, typer.Option(help="Catalog database URL (e.g. "
+                                                "postgresql://user@host/db); default SQLite "
+                                                "in the directory.")] = None,
          as_json: JsonOpt = False) -> None:
     """Create a project: a directory with a SQLite catalog and vector files.
 
@@ -61,11 +68,17 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
         in_range(name, value, 0.0, 1.0)
     at_least("--eval-cap", eval_cap, 0)
     at_least("--seed", seed, 0)
+    if not 0.0 < eval_halfwidth < 0.5:
+        from longtail.errors import InputError
+
+        raise InputError(f"--eval-halfwidth must be between 0 and 0.5 (0.03 = ±3 points), "
+                         f"got {eval_halfwidth}")
     allowed = split_list("--labels", labels)
     extra = {"labels": allowed} if allowed else {}
     with Project.init(path, eval_rate=eval_rate, eval_cap=eval_cap, seed=seed,
                       eval_stratify=eval_stratify, eval_share=eval_share,
-                      control_share=control_share, **extra) as p:
+                      control_share=control_share, eval_halfwidth=eval_halfwidth, db=db,
+                      **extra) as p:
         result = {"project": str(path.resolve()), "labels": p.label_set() if allowed else None}
 
     def render(r: dict) -> None:

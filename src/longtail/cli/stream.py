@@ -1,7 +1,6 @@
 """Commands of continuous operation: versions, export, diff, history, consensus,
 annotators, check, run."""
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated

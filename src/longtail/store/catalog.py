@@ -56,8 +56,15 @@ def _migrate_2(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE rounds ALTER COLUMN status TYPE VARCHAR(16)"))
 
 
+def _migrate_4(conn: Connection) -> None:
+    """v3 -> v4: the service's tables (users, task_leases) with their indexes; tables
+    already there are left alone, so the step can run again."""
+    for table in (s.users, s.task_leases):
+        table.create(conn, checkfirst=True)
+
+
 # version -> function(conn) upgrading the catalog from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: migrate_3}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: migrate_3, 4: _migrate_4}
 
 
 def _engine(url: str | URL) -> Engine:

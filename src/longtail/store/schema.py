@@ -7,6 +7,10 @@ the address of a sample's vector in every vector set.
 Version 2 (issue 19's label schema): `annotations.kind` ('label' | 'skip' | 'unsure'),
 `models.meta` (optional JSON about a saved learner), `rounds.status` wide enough for
 'cancelled'. The upgrade of a version-1 catalog is `catalog.MIGRATIONS[2]`.
+
+Version 3 (issue 21's service): `users` (bearer tokens kept as SHA-256 hashes) and
+`task_leases` (who holds which task of an open round); `catalog.MIGRATIONS[3]` adds
+both to an older catalog.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 3  # 3: dataset_versions (issue 20, block at the end)
+SCHEMA_VERSION = 4  # 3: dataset_versions (issue 20); 4: users, task_leases (the service)
 
 # Kinds of annotation event: only a 'label' event gives a row a class; 'skip' and
 # 'unsure' are recorded in the same append-only history but never become a class.
@@ -206,3 +210,43 @@ dataset_versions = Table(
     Column("n_labeled", Integer, nullable=False),
     Column("labels_fingerprint", String(64), nullable=False),
 )
+# -- the annotation service (version 4) ---------------------------------------------------
+
+USER_ROLES = ("admin", "annotator")
+LEASE_STATES = ("open", "leased", "done")
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # USER_ROLES
+    # SHA-256 of a random 32-byte token: a slow hash buys nothing for a secret with
+    # 256 bits of entropy, and a lookup by hash costs one index probe per request.
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", String(32), nullable=False),
+)
+
+# One row per (task, slot): a round's item needs `overlap` answers, one per slot. A slot
+# is 'open' (in the queue), 'leased' (held by user_id until expires_at) or 'done'.
+task_leases = Table(
+    "task_leases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("round_id", Integer, ForeignKey("rounds.id"), nullable=False),
+    Column("row", Integer, ForeignKey("samples.row"), nullable=False),
+    Column("slot", Integer, nullable=False),
+    Column("position", Integer, nullable=False),  # the item's position in its round
+    Column("state", String(8), nullable=False),  # LEASE_STATES
+    Column("user_id", Integer, ForeignKey("users.id")),
+    Column("leased_at", Float),  # epoch seconds
+    Column("expires_at", Float),
+    Column("done_at", Float),
+)
+# The queue: open slots of one round in priority order (an index range scan per claim).
+Index("ix_task_leases_queue", task_leases.c.state, task_leases.c.round_id,
+      task_leases.c.position, task_leases.c.slot)
+Index("ix_task_leases_row", task_leases.c.row, task_leases.c.user_id)
+Index("ix_task_leases_slot", task_leases.c.round_id, task_leases.c.row, task_leases.c.slot,
+      unique=True)
+Index("ix_task_leases_user", task_leases.c.user_id, task_leases.c.state)

@@ -34,6 +34,7 @@ from longtail.store.repos import (
     SettingsRepo,
     VectorSetsRepo,
 )
+from longtail.store.repos_service import LeasesRepo, UsersRepo
 from longtail.store.repos_versions import ConsensusRepo, DatasetVersionsRepo
 
 
@@ -56,6 +57,8 @@ class UnitOfWork:
         self.eval_versions = EvalVersionsRepo(conn)
         self.vectors = VectorSetsRepo(conn)
         self.versions, self.consensus = DatasetVersionsRepo(conn), ConsensusRepo(conn)  # issue 20
+        self.users = UsersRepo(conn)
+        self.leases = LeasesRepo(conn)
 
     @property
     def dialect(self) -> str:

@@ -1,0 +1,264 @@
+"""Label Studio interop: a round's tasks in Label Studio's import format (with the
+current model's predictions, scored so that Label Studio's "sort by prediction score,
+lowest first" is longtail's priority order) and a matching labeling config; and Label
+Studio's JSON export read back as label events.
+
+Formats as Label Studio documents them (task format and pre-annotations): a task is
+`{"data": {...}, "predictions": [{"model_version", "score", "result": [...]}]}`; an
+exported task adds `"annotations": [{"result": [{"type": "choices", "value":
+{"choices": [...]}}], "completed_by", "lead_time", "was_cancelled", ...}]`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+
+from longtail.engine.labels import LabelEvent, LabelsRecorded, record_labels
+from longtail.errors import InputError, ProjectError
+
+FROM_NAME = "label"
+TO_NAME = "text"
+
+
+def labeling_config(labels: list[str]) -> str:
+    """A Label Studio labeling config: the text and one choice per label."""
+    if not labels:
+        raise ProjectError("the project has no label set yet: close it first "
+                           "(`longtail labels set A,B,...`) so Label Studio can offer the choices")
+    choices = "\n".join(f"    <Choice value={quoteattr(lab)}/>" for lab in labels)
+    return (f'<View>\n  <Text name="{TO_NAME}" value="$text"/>\n'
+            f'  <Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single-radio" '
+            f'showInLine="true">\n{choices}\n  </Choices>\n</View>\n')
+
+
+def export_tasks(store: Any, settings: Any, round_id: int | None = None) -> list[dict]:
+    """The tasks of a round (the most recent open one by default) in Label Studio's
+    import format, in priority order. Each prediction's `score` is the task's position
+    over the round's size (0 first), so sorting by prediction score ascending gives
+    longtail's order; `result` holds the current model's predicted class when there is
+    a model for the project's vectors."""
+    rounds = store.rounds()
+    if round_id is None:
+        open_ids = [r["id"] for r in rounds if r["status"] == "open"]
+        if not open_ids:
+            raise ProjectError("no open round to export (plan one with `longtail query`, or "
+                               "pass --round N)")
+        round_id = open_ids[-1]
+    elif round_id not in {r["id"] for r in rounds}:
+        raise InputError(f"no round {round_id} (rounds: "
+                         f"{', '.join(str(r['id']) for r in rounds) or 'none'})")
+    items = store.round_items(round_id)
+    rows = np.asarray([r for r, _, _ in items], dtype=np.int64)
+    predicted, version = _predictions(store, settings, rows)
+    samples = {r: (e, t, m) for chunk in store.iter_samples(rows) for r, e, t, m in chunk} \
+        if len(rows) else {}
+    n = max(len(items), 1)
+    out = []
+    for i, (row, position, _kind) in enumerate(items):
+        ext, text, meta = samples[row]
+        result = ([{"from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices",
+                    "value": {"choices": [predicted[i]]}}] if predicted is not None else [])
+        out.append({"data": {"text": text or "", "longtail_id": ext, "longtail_round": round_id,
+                             "longtail_position": position},
+                    "predictions": [{"model_version": version, "score": round(position / n, 6),
+                                     "result": result}]})
+    return out
+
+
+def _predictions(store: Any, settings: Any, rows: np.ndarray) -> tuple[list[str] | None, str]:
+    """The latest model's predicted class per row (None without a usable model), and
+    the model version to show in Label Studio."""
+    latest = store.latest_model()
+    if latest is None or len(rows) == 0:
+        return None, "longtail-order"
+    from longtail.engine import views
+    from longtail.engine.models import load_model
+    from longtail.loop.simulate import predict_rows
+
+    vs = views.vectors(store, settings, latest["encoder"], complete=False)
+    if (rows >= vs.n_rows).any():
+        return None, "longtail-order"
+    model = load_model(store, latest)
+    proba = predict_rows(model, vs, rows)
+    classes = [str(c) for c in model.classes_]
+    return [classes[int(k)] for k in np.asarray(proba).argmax(1)], f"longtail-model-{latest['id']}"
+
+
+def read_export(path: str | Path) -> list[dict]:
+    """A Label Studio JSON export (a list of tasks) from `path`; InputError naming the
+    file for anything else."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not a JSON file ({e})") from None
+    if not isinstance(data, list) or not all(isinstance(t, dict) for t in data):
+        raise InputError(f"{path}: a Label Studio JSON export is a list of tasks (objects)")
+    return data
+
+
+def _annotator(completed_by: Any) -> str | None:
+    if isinstance(completed_by, dict):
+        found = completed_by.get("email") or completed_by.get("id")
+        return None if found is None else str(found)
+    return None if completed_by is None else str(completed_by)
+
+
+def events_from_export(store: Any, tasks: list[dict], where: str = "export") -> list[LabelEvent]:
+    """Label events of every annotation: the `choices` of its result as the label,
+    `completed_by` as the annotator, `lead_time` as seconds, `was_cancelled` as a skip.
+    A task is matched by `data.longtail_id`, else by its text (which must name one
+    sample). Any task or annotation that cannot be read is an InputError naming it."""
+    ids = [t.get("data", {}).get("longtail_id") for t in tasks]
+    by_text: dict[str, list[str]] = {}
+    if any(i is None for i in ids):
+        for chunk in store.iter_samples():
+            for _, ext, text, _ in chunk:
+                if text is not None:
+                    by_text.setdefault(text, []).append(ext)
+    events: list[LabelEvent] = []
+    for n, (task, ext) in enumerate(zip(tasks, ids, strict=True), start=1):
+        name = f"{where}: task {n} (Label Studio id {task.get('id', '?')})"
+        data = task.get("data")
+        if not isinstance(data, dict):
+            raise InputError(f"{name}: no 'data' object")
+        if ext is None:
+            text = data.get(TO_NAME)
+            found = by_text.get(text, []) if isinstance(text, str) else []
+            if len(found) != 1:
+                why = "no sample has" if not found else f"{len(found)} samples have"
+                raise InputError(f"{name}: no data.longtail_id, and {why} its text")
+            ext = found[0]
+        for ann in task.get("annotations") or []:
+            events.append(_event(str(ext), ann, f"{name}, annotation {ann.get('id', '?')}"))
+    return events
+
+
+def _event(ext: str, ann: dict, name: str) -> LabelEvent:
+    seconds = ann.get("lead_time")
+    if seconds is not None and not isinstance(seconds, int | float):
+        raise InputError(f"{name}: lead_time {seconds!r} is not a number")
+    who = _annotator(ann.get("completed_by"))
+    if ann.get("was_cancelled"):
+        return LabelEvent(ext, None, kind="skip", annotator=who, seconds=seconds)
+    choices = [c for r in ann.get("result") or [] if r.get("type") == "choices"
+               for c in (r.get("value") or {}).get("choices") or []]
+    if len(choices) != 1:
+        raise InputError(f"{name}: expected one choice in a 'choices' result, found "
+                         f"{len(choices)}" + (f" ({', '.join(map(repr, choices))})" if choices else ""))
+    return LabelEvent(ext, str(choices[0]), kind="label", annotator=who, seconds=seconds)
+
+
+def import_export(store: Any, path: str | Path) -> LabelsRecorded:
+    """Record the annotations of a Label Studio JSON export (all or nothing)."""
+    tasks = read_export(path)
+    events = events_from_export(store, tasks, where=str(path))
+    if not events:
+        raise InputError(f"{path}: the export holds no annotations")
+    return record_labels(store, events, source="import", where=str(path))
+
+
+# -- ML-backend mode -----------------------------------------------------------------------
+
+WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
+
+
+def _rows_of_tasks(store: Any, tasks: list[dict]) -> list[int | None]:
+    """Each Label Studio task's sample row (by data.longtail_id, else by its text)."""
+    ids = [(t.get("data") or {}).get("longtail_id") for t in tasks]
+    rows_of = store.ids_to_rows([str(i) for i in ids if i is not None])
+    by_text: dict[str, int | None] = {}
+    wanted = {(t.get("data") or {}).get(TO_NAME) for t, i in zip(tasks, ids, strict=True) if i is None}
+    if wanted - {None}:
+        for chunk in store.iter_samples():
+            for row, _, text, _ in chunk:
+                if text in wanted:
+                    # A text two samples share names neither.
+                    by_text[text] = None if text in by_text else row
+    out: list[int | None] = []
+    for t, i in zip(tasks, ids, strict=True):
+        out.append(rows_of.get(str(i)) if i is not None
+                   else by_text.get((t.get("data") or {}).get(TO_NAME)))
+    return out
+
+
+def predict_tasks(store: Any, settings: Any, tasks: list[dict]) -> tuple[list[dict], str]:
+    """Label Studio's /predict: one prediction per task, in order: the current model's
+    class (an empty result for a task longtail does not know, or without a model) and a
+    `score` in longtail's priority order (lowest first: a task of the most recent open
+    round by its position; then the rest)."""
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise InputError("predict: 'tasks' must be a list of task objects")
+    rows = _rows_of_tasks(store, tasks)
+    known = np.asarray([r for r in rows if r is not None], dtype=np.int64)
+    predicted, version = _predictions(store, settings, known)
+    by_row = dict(zip(known.tolist(), predicted, strict=True)) if predicted is not None else {}
+    rank: dict[int, float] = {}
+    open_rounds = [r for r in store.rounds() if r["status"] == "open"]
+    for k, rnd in enumerate(reversed(open_rounds)):
+        items = store.round_items(rnd["id"])
+        n = max(len(items), 1)
+        for row, position, _ in items:
+            rank.setdefault(row, k + position / n)
+    tail = float(len(open_rounds))
+    out = []
+    for row in rows:
+        label = by_row.get(row) if row is not None else None
+        result = ([{"from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices",
+                    "value": {"choices": [label]}}] if label is not None else [])
+        out.append({"result": result, "score": round(rank.get(row, tail), 6) if row is not None
+                    else tail, "model_version": version})
+    return out, version
+
+
+def model_version(store: Any) -> str:
+    latest = store.latest_model()
+    return f"longtail-model-{latest['id']}" if latest else "longtail-order"
+
+
+def webhook(store: Any, settings: Any, action: str, payload: dict, fetch: Any, *,
+            retrain_every: int = 20) -> dict:
+    """Label Studio's /webhook: on ANNOTATION_CREATED / ANNOTATION_UPDATED, fetch the
+    annotation and its task through Label Studio's API (`fetch(path) -> dict`; the
+    payload is not trusted for content), record it, and retrain when at least
+    `retrain_every` labels arrived since the latest model. Other actions are ignored."""
+    from longtail.engine import training, views
+
+    if action not in WEBHOOK_ACTIONS:
+        return {"status": "ignored", "action": action}
+    ann_id = (payload.get("annotation") or {}).get("id")
+    if not isinstance(ann_id, int):
+        raise InputError("webhook: the payload names no annotation id")
+    annotation = fetch(f"/api/annotations/{ann_id}")
+    task_id = annotation.get("task")
+    if isinstance(task_id, dict):
+        task_id = task_id.get("id")
+    if not isinstance(task_id, int):
+        raise InputError(f"webhook: annotation {ann_id} names no task")
+    task = fetch(f"/api/tasks/{task_id}")
+    (row,) = _rows_of_tasks(store, [task])
+    if row is None:
+        raise InputError(f"webhook: Label Studio task {task_id} matches no sample (no "
+                         "data.longtail_id, and its text names no single sample)")
+    ext = next(e for chunk in store.iter_samples(np.asarray([row])) for _, e, _, _ in chunk)
+    event = _event(ext, annotation, f"Label Studio annotation {ann_id}")
+    done = record_labels(store, [event], source="import", where=f"Label Studio annotation {ann_id}")
+    latest = store.latest_model()
+    labeled = len(views.labeled(store, "pool")[0])  # what a model trains on
+    retrained = None
+    if labeled and (latest is None or labeled - int(latest["n_labels"]) >= retrain_every):
+        try:
+            retrained = training.train(store, settings)
+        except ProjectError as e:  # e.g. no vectors yet: the label is kept all the same
+            retrained = {"error": str(e)}
+    return {"status": "recorded", "annotation": ann_id, "task": task_id, "sample_id": ext,
+            "new_labels": done.new_labels, "changed": done.changed, "skipped": done.skipped,
+            "retrained": retrained is not None and "error" not in retrained,
+            "model_version": model_version(store)}

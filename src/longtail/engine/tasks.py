@@ -1,0 +1,341 @@
+"""Task use cases of the annotation service: lease the next task, answer it (label,
+skip, unsure), release it; progress, the open round's tasks, annotators.
+
+A task is one item of an open round (addressed by its sample's row). It needs
+`overlap` answers, one per *slot* (`task_leases`); the service makes a round's slots
+the first time someone asks for work from it. The queue is the open rounds, most
+recent first, each in its priority order; slot by slot, so with overlap > 1 a task in
+progress is finished before the next one starts.
+
+Each use case is one transaction. On SQLite its first statement is a write, so it
+holds the single writer lock from the start (nobody can claim between our read and
+our write), and within one process writers also queue on a lock instead of spinning
+in SQLite's busy handler; on PostgreSQL the next slot is read `FOR UPDATE SKIP
+LOCKED`. Every state change is a conditional UPDATE that reports whether it won.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from longtail.engine.users import User
+from longtail.errors import InputError, ProjectError
+
+KINDS = ("label", "skip", "unsure")
+MAX_SECONDS = 24 * 3600.0
+
+
+class TaskNotFound(InputError):
+    """No such task in an open round."""
+
+
+class TaskConflict(ProjectError):
+    """The task is not the caller's to answer now (someone else's, expired, answered)."""
+
+
+class LabelNotAllowed(InputError):
+    """A label outside the project's closed label set."""
+
+    def __init__(self, label: str, allowed: list[str]):
+        super().__init__(f"label {label!r} is not in the project's label set; allowed: "
+                         f"{', '.join(allowed)}")
+        self.label = label
+        self.allowed = allowed
+
+
+@dataclass(frozen=True)
+class TaskPolicy:
+    """How the service hands out work: lease time to live, and answers per task."""
+
+    lease_ttl: float = 600.0
+    overlap: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.lease_ttl > 0:
+            raise InputError(f"lease TTL must be > 0 seconds, got {self.lease_ttl}")
+        if int(self.overlap) != self.overlap or self.overlap < 1:
+            raise InputError(f"overlap must be a whole number >= 1, got {self.overlap}")
+
+
+@dataclass
+class Task:
+    """A leased task as an annotator sees it. The item's kind (selected, control,
+    eval) is left out on purpose: annotators label every kind blind."""
+
+    id: int
+    sample_id: str
+    text: str | None
+    meta: dict
+    round_id: int
+    position: int
+    expires_at: float
+    labels: list[str] | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Answered:
+    """What `answer` recorded."""
+
+    task_id: int
+    kind: str
+    label: str | None
+    round_id: int
+    round_closed: bool = False
+
+
+@dataclass
+class Progress:
+    """One user's work and what is left in the open rounds."""
+
+    user: str
+    answered: int
+    holding: int | None
+    open_rounds: list[int] = field(default_factory=list)
+    remaining: int = 0
+
+
+_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_locks_guard = threading.Lock()
+
+
+@contextmanager
+def _writer(store: Any) -> Iterator[None]:
+    """On SQLite, one writer at a time within this process (a queue, not SQLite's
+    sleep-and-retry busy handler, which costs tail latency under load)."""
+    if store.dialect != "sqlite":
+        yield
+        return
+    with _locks_guard:
+        lock = _locks.setdefault(store, threading.Lock())
+    with lock:
+        yield
+
+
+def _now(now: float | None) -> float:
+    return time.time() if now is None else float(now)
+
+
+def lease(store: Any, user: User, policy: TaskPolicy, *, now: float | None = None) -> Task | None:
+    """The task `user` holds, else the next one for them from the open rounds (most
+    recent round first, each in priority order), leased until now + TTL; None when
+    nothing is left for them."""
+    at = _now(now)
+    with _writer(store), store.unit_of_work() as uow:
+        uow.leases.reclaim_expired(at)  # a write first: SQLite's writer lock from here on
+        uow.users.lock(user.id)
+        held = uow.leases.held_by(user.id, at)
+        if held is None:
+            for round_id in reversed(uow.rounds.open_ids()):
+                _ensure_slots(uow, round_id, policy.overlap)
+                held = _claim_in(uow, round_id, user, at, policy.lease_ttl)
+                if held is not None:
+                    break
+        if held is None:
+            return None
+        return _task(uow, held)
+
+
+def _ensure_slots(uow: Any, round_id: int, overlap: int) -> None:
+    if uow.leases.has_round(round_id):
+        return
+    uow.leases.lock_round(round_id)
+    if uow.leases.has_round(round_id):  # made by a claim we waited for
+        return
+    items = [(row, pos) for row, pos, _ in uow.rounds.items(round_id)]
+    done = uow.leases.answers_by_row([r for r, _ in items])
+    uow.leases.add_slots(round_id, items, overlap, done)
+
+
+def _claim_in(uow: Any, round_id: int, user: User, at: float, ttl: float) -> dict | None:
+    # On PostgreSQL another claim may win the slot between our read and our update
+    # (SKIP LOCKED makes that rare): try the next one.
+    for _ in range(8):
+        slot = uow.leases.next_open(round_id, user.name)
+        if slot is None:
+            return None
+        if uow.leases.claim(slot["id"], user.id, at, ttl):
+            return {**slot, "state": "leased", "user_id": user.id, "expires_at": at + ttl}
+    return None
+
+
+def _task(uow: Any, slot: dict) -> Task:
+    sample_id, text, meta = uow.leases.sample(slot["row"])
+    return Task(id=int(slot["row"]), sample_id=sample_id, text=text, meta=meta,
+                round_id=int(slot["round_id"]), position=int(slot["position"]),
+                expires_at=float(slot["expires_at"]), labels=uow.label_set.get())
+
+
+def _check_answer(kind: str, label: str | None, seconds: float | None,
+                  allowed: list[str] | None) -> str | None:
+    if kind not in KINDS:
+        raise InputError(f"kind {kind!r}: one of {', '.join(KINDS)}")
+    if seconds is not None and not 0 <= seconds <= MAX_SECONDS:
+        raise InputError(f"seconds must be between 0 and {MAX_SECONDS:.0f}, got {seconds}")
+    if kind != "label":
+        if label:
+            raise InputError(f"a {kind} gives no label (got {label!r})")
+        return None
+    label = (label or "").strip()
+    if not label:
+        raise InputError("a label answer needs a label")
+    if allowed is not None and label not in allowed:
+        raise LabelNotAllowed(label, allowed)
+    return label
+
+
+def _conflict(uow: Any, task_id: int, user: User, at: float) -> Exception:
+    """Why `user` holds no valid lease on `task_id`: the error to raise."""
+    slots = uow.leases.slots_of_row(task_id)
+    open_rounds = set(uow.rounds.open_ids())
+    slots = [x for x in slots if x["round_id"] in open_rounds]
+    if not slots:
+        return TaskNotFound(f"no task {task_id} in an open round")
+    mine = [x for x in slots if x["user_id"] == user.id]
+    if any(x["state"] == "leased" and x["expires_at"] <= at for x in mine):
+        return TaskConflict(f"your lease on task {task_id} expired: lease a task again")
+    if any(x["state"] == "done" for x in mine):
+        return TaskConflict(f"you already answered task {task_id}")
+    if any(x["state"] == "leased" and x["expires_at"] > at for x in slots):
+        return TaskConflict(f"task {task_id} is leased by another annotator")
+    return TaskConflict(f"task {task_id} is not leased to you: lease it first (POST /tasks/lease)")
+
+
+def answer(store: Any, user: User, task_id: int, kind: str = "label", label: str | None = None,
+           seconds: float | None = None, *, now: float | None = None) -> Answered:
+    """Answer the task `user` holds: a label (or unsure) completes their slot; a skip
+    gives the slot back for someone else (never to them again). The event is appended
+    to the label history with the user as annotator, in the same transaction as the
+    lease change, so an acknowledged answer is never lost and never counted twice. The
+    round closes when its last slot is done."""
+    at = _now(now)
+    with _writer(store), store.unit_of_work() as uow:
+        label = _check_answer(kind, label, seconds, uow.label_set.get())
+        held = uow.leases.active(task_id, user.id, at)
+        if held is None:
+            raise _conflict(uow, task_id, user, at)
+        won = (uow.leases.reopen(held["id"], user.id) if kind == "skip"
+               else uow.leases.finish(held["id"], user.id, at))
+        if not won:
+            raise _conflict(uow, task_id, user, at)
+        round_id = int(held["round_id"])
+        # Written through the label repository, not `labels.record_labels`: that one
+        # drops a label equal to the row's current one (re-imports change nothing),
+        # while here a second annotator agreeing is an answer the overlap counts.
+        uow.labels.add([{"row": task_id, "label": label, "kind": kind, "annotator": user.name,
+                         "seconds": seconds, "source": "human", "round_id": round_id}])
+        closed = False
+        if kind != "skip":
+            # On PostgreSQL every answer passes the round's row lock before it looks (a
+            # fresh snapshot once it holds it), so whichever answer comes last sees all
+            # the others committed and closes the round. (Looking for open slots first
+            # and locking only when none is left races: an answer can see a slot
+            # whose claim is not committed yet, and skip the lock.) SQLite: no-op.
+            uow.leases.lock_round(round_id)
+            closed = not uow.leases.any_left(round_id) and uow.leases.close_round(round_id)
+    return Answered(task_id=task_id, kind=kind, label=label, round_id=round_id,
+                    round_closed=bool(closed))
+
+
+def release(store: Any, user: User, task_id: int, *, now: float | None = None) -> int:
+    """Give back the task `user` holds, untouched; its round id."""
+    at = _now(now)
+    with _writer(store), store.unit_of_work() as uow:
+        held = uow.leases.active(task_id, user.id, at)
+        if held is None or not uow.leases.reopen(held["id"], user.id):
+            raise _conflict(uow, task_id, user, at)
+        return int(held["round_id"])
+
+
+def progress(store: Any, user: User, *, now: float | None = None) -> Progress:
+    """How many tasks `user` answered, which one they hold, and the open slots left."""
+    at = _now(now)
+    with store.unit_of_work() as uow:
+        open_ids = uow.rounds.open_ids()
+        counts = uow.leases.counts(open_ids)
+        held = uow.leases.held_by(user.id, at)
+        answered = uow.leases.done_by_user(user.id)
+        # Rounds nobody asked work from yet have no slots: count their items.
+        remaining = sum(c["open"] + c["leased"] for c in counts.values())
+        remaining += sum(len(uow.rounds.items(r)) for r in open_ids if r not in counts)
+    return Progress(user=user.name, answered=answered, holding=int(held["row"]) if held else None,
+                    open_rounds=open_ids, remaining=remaining)
+
+
+def settle(store: Any) -> dict:
+    """Bring the open rounds' slots in line with the label history: slots answered
+    outside the service (imported labels) become done, and rounds with nothing left
+    close. Run at server start and after labels come in by webhook."""
+    with _writer(store), store.unit_of_work() as uow:
+        open_ids = [r for r in uow.rounds.open_ids() if uow.leases.has_round(r)]
+        done = uow.leases.settle(open_ids) if open_ids else 0
+        closed = []
+        for round_id in open_ids:
+            uow.leases.lock_round(round_id)
+            if not uow.leases.any_left(round_id) and uow.leases.close_round(round_id):
+                closed.append(round_id)
+    return {"slots_done": done, "closed_rounds": closed}
+
+
+def queue_empty(store: Any) -> bool:
+    """Whether nothing is left to lease for anyone: every slot of every open round is
+    leased or done (a round nobody asked work from yet counts as work left)."""
+    with store.unit_of_work() as uow:
+        for round_id in uow.rounds.open_ids():
+            if not uow.leases.has_round(round_id) or uow.leases.any_open(round_id):
+                return False
+    return True
+
+
+def round_tasks(store: Any, round_id: int | None = None, *, offset: int = 0,
+                limit: int = 100) -> dict:
+    """The tasks of a round (the most recent open one by default), a page at a time:
+    sample id, text, priority position, kind, and slots by state with holders."""
+    with store.unit_of_work() as uow:
+        if round_id is None:
+            open_ids = uow.rounds.open_ids()
+            if not open_ids:
+                raise TaskNotFound("no open round (start one: POST /admin/rounds)")
+            round_id = open_ids[-1]
+        rnd = uow.rounds.get(round_id)
+        if rnd is None:
+            raise TaskNotFound(f"no round {round_id}")
+        items = uow.rounds.items(round_id)
+        kinds = {r: k for r, _, k in items}
+        page = uow.leases.of_round(round_id, offset, limit)
+        if not page and not uow.leases.has_round(round_id):
+            # Nobody asked for work yet: the round's items, nothing leased or done.
+            page = [{"row": r, "position": p, "open": 0, "leased": 0, "done": 0, "holders": []}
+                    for r, p, _ in items[offset : offset + limit]]
+        rows = np.asarray([t["row"] for t in page], dtype=np.int64)
+        samples = {r: (e, t) for chunk in uow.samples.iter(rows) for r, e, t, _ in chunk} if len(rows) else {}
+    tasks = [{**t, "id": t["row"], "sample_id": samples[t["row"]][0], "text": samples[t["row"]][1],
+              "kind": kinds.get(t["row"], "")} for t in page]
+    return {"round_id": round_id, "status": rnd["status"], "total": len(items), "offset": offset,
+            "tasks": tasks}
+
+
+def annotators(store: Any) -> list[dict]:
+    """Per annotator: labels, skips, unsure, seconds in all and per timed answer, latest
+    answer, and their service role (None for names that came with imported labels)."""
+    with store.unit_of_work() as uow:
+        stats = uow.users.activity()
+        roles = {u["name"]: u["role"] for u in uow.users.list()}
+    for d in stats:
+        d["role"] = roles.get(d["annotator"])
+        d["seconds_per_answer"] = d["seconds"] / d["timed"] if d["timed"] else None
+    for name, role in roles.items():
+        if not any(d["annotator"] == name for d in stats):
+            stats.append({"annotator": name, "label": 0, "skip": 0, "unsure": 0, "seconds": 0.0,
+                          "timed": 0, "last": None, "role": role, "seconds_per_answer": None})
+    return stats

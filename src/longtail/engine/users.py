@@ -1,0 +1,91 @@
+"""User use cases of the annotation service: add users with a bearer token (shown once,
+kept as a hash), authenticate a token, list and remove users."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from longtail.errors import InputError
+
+ROLES = ("admin", "annotator")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class User:
+    """Who a request is from."""
+
+    id: int
+    name: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 hex of a token: tokens are 32 random bytes, so a fast hash is enough."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _check(name: str, role: str) -> None:
+    if not _NAME.match(name or ""):
+        raise InputError(f"user name {name!r}: 1-128 characters, letters, digits and . _ @ + - "
+                         "(starting with a letter or digit)")
+    if role not in ROLES:
+        raise InputError(f"role {role!r}: one of {', '.join(ROLES)}")
+
+
+def add_user(store: Any, name: str, role: str = "annotator") -> tuple[User, str]:
+    """A new user and their token (returned once; only its hash is stored)."""
+    _check(name, role)
+    token = secrets.token_urlsafe(32)
+    with store.unit_of_work() as uow:
+        if uow.users.by_name(name) is not None:
+            raise InputError(f"user {name!r} exists already (`longtail users token {name}` "
+                             "gives them a new token)")
+        user_id = uow.users.add(name, role, token_hash(token))
+    return User(user_id, name, role), token
+
+
+def new_token(store: Any, name: str) -> str:
+    """Replace a user's token (the old one stops working); the new token, once."""
+    token = secrets.token_urlsafe(32)
+    with store.unit_of_work() as uow:
+        if not uow.users.set_token(name, token_hash(token)):
+            raise InputError(f"no user {name!r}")
+    return token
+
+
+def remove_user(store: Any, name: str) -> None:
+    """Remove a user: their token stops working and their leases go back to the queue;
+    their labels stay."""
+    with store.unit_of_work() as uow:
+        found = uow.users.by_name(name)
+        if found is None:
+            raise InputError(f"no user {name!r}")
+        uow.users.remove(found["id"])
+
+
+def authenticate(store: Any, token: str) -> User | None:
+    """The user holding `token`, or None."""
+    return authenticate_hash(store, token_hash(token)) if token else None
+
+
+def authenticate_hash(store: Any, token_sha256: str) -> User | None:
+    """The user whose token hashes to `token_sha256`, or None (for callers that keep
+    hashes, never tokens)."""
+    with store.unit_of_work() as uow:
+        found = uow.users.by_token_hash(token_sha256)
+    return User(found["id"], found["name"], found["role"]) if found else None
+
+
+def list_users(store: Any) -> list[dict]:
+    """Every user: id, name, role, created_at (never a token or its hash)."""
+    with store.unit_of_work() as uow:
+        return uow.users.list()

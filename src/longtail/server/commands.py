@@ -1,0 +1,214 @@
+"""CLI commands of the service: `longtail users add|list|token|remove` and `longtail
+serve`. Registered on the main app by importing this module (longtail.cli); like the
+other command modules it imports what a command uses inside the command."""
+
+
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from longtail.cli._app import app
+from longtail.cli._ui import JsonOpt, ProjectOpt, at_least, console, emit, handled
+
+users_app = typer.Typer(no_args_is_help=True, help="Users of `longtail serve` and their "
+                        "bearer tokens.\n\nExample: longtail users add alice --role annotator")
+app.add_typer(users_app, name="users")
+
+
+@contextlib.contextmanager
+def _store(project: Path):
+    from longtail.store import Store
+
+    store = Store.open(project)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@users_app.command("add")
+@handled
+def users_add(name: Annotated[str, typer.Argument(help="User name (letters, digits, . _ @ + -).")],
+              role: Annotated[str, typer.Option(help="admin or annotator.")] = "annotator",
+              project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Add a user and print their token, once (only its hash is kept).
+
+    Example: longtail users add alice --role annotator -p my-project
+    """
+    from longtail.engine import users
+
+    with _store(project) as store:
+        user, token = users.add_user(store, name, role)
+    out = {"name": user.name, "role": user.role, "token": token}
+    emit(out, as_json, lambda r: console.print(
+        f"user {r['name']} ({r['role']}); token, shown this once:\n{r['token']}", highlight=False))
+
+
+@users_app.command("token")
+@handled
+def users_token(name: Annotated[str, typer.Argument(help="User name.")],
+                project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Give a user a new token (the old one stops working) and print it, once.
+
+    Example: longtail users token alice -p my-project
+    """
+    from longtail.engine import users
+
+    with _store(project) as store:
+        token = users.new_token(store, name)
+    emit({"name": name, "token": token}, as_json,
+         lambda r: console.print(f"new token for {r['name']}, shown this once:\n{r['token']}",
+                                 highlight=False))
+
+
+@users_app.command("list")
+@handled
+def users_list(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """List users and roles (tokens are never shown again).
+
+    Example: longtail users list -p my-project
+    """
+    from longtail.engine import users
+
+    with _store(project) as store:
+        rows = users.list_users(store)
+
+    def render(rs: list[dict]) -> None:
+        for u in rs:
+            console.print(f"{u['name']}\t{u['role']}\t{u['created_at']}", highlight=False)
+
+    emit(rows, as_json, render)
+
+
+@users_app.command("remove")
+@handled
+def users_remove(name: Annotated[str, typer.Argument(help="User name.")],
+                 project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Remove a user: their token stops working, their leases return to the queue, their
+    labels stay.
+
+    Example: longtail users remove alice -p my-project
+    """
+    from longtail.engine import users
+
+    with _store(project) as store:
+        users.remove_user(store, name)
+    emit({"removed": name}, as_json, lambda r: console.print(f"removed {r['removed']}"))
+
+
+@app.command()
+@handled
+def serve(project: ProjectOpt = Path("."),
+          host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+          lease_ttl: Annotated[float, typer.Option(help="Seconds a leased task stays "
+                                                   "reserved before it returns to the queue.")] = 600.0,
+          overlap: Annotated[int, typer.Option(help="Answers each task needs, from different "
+                                               "annotators (1 or more).")] = 1,
+          max_body: Annotated[int, typer.Option(help="Largest request body in bytes.")] = 65536,
+          label_studio: Annotated[bool, typer.Option("--label-studio", help="Also answer Label "
+                                                     "Studio's ML-backend protocol (/health, "
+                                                     "/setup, /predict, /webhook).")] = False,
+          label_studio_url: Annotated[str | None, typer.Option(
+              envvar="LABEL_STUDIO_URL", help="Label Studio's URL (ML-backend mode).")] = None,
+          label_studio_token: Annotated[str | None, typer.Option(
+              envvar="LABEL_STUDIO_API_KEY", show_default=False,
+              help="Label Studio API token (ML-backend mode).")] = None,
+          retrain_every: Annotated[int, typer.Option(help="ML-backend mode: retrain after this "
+                                                     "many new labels.")] = 20,
+          webhook: Annotated[list[str] | None, typer.Option(
+              "--webhook", help="URL to POST round_completed / batch_exhausted events to "
+              "(repeatable).")] = None,
+          webhook_secret: Annotated[str | None, typer.Option(
+              envvar="LONGTAIL_WEBHOOK_SECRET", show_default=False,
+              help="Secret for the events' X-Longtail-Signature (HMAC-SHA256).")] = None,
+          log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info") -> None:
+    """Serve the project: the annotators' API and labeling page, the admin API and
+    dashboard (OpenAPI at /docs).
+
+    Example: longtail serve -p my-project --host 0.0.0.0 --port 8000 --overlap 2
+    """
+    at_least("--lease-ttl", lease_ttl, 1)
+    at_least("--overlap", overlap, 1)
+    at_least("--port", port, 1)
+    import logging
+
+    import uvicorn
+
+    from longtail.server.app import create_app
+    from longtail.server.settings import ServerSettings
+
+    at_least("--retrain-every", retrain_every, 1)
+    settings = ServerSettings(lease_ttl=lease_ttl, overlap=overlap, max_body=max_body,
+                              label_studio=label_studio, label_studio_url=label_studio_url,
+                              label_studio_token=label_studio_token, retrain_every=retrain_every,
+                              webhooks=tuple(webhook or ()), webhook_secret=webhook_secret)
+    api = create_app(project, settings)
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    console.print(f"longtail serving {project} on http://{host}:{port} (labeling page /label, "
+                  f"dashboard /dashboard, API /docs)", highlight=False)
+    # uvicorn's own access log prints query strings; ours prints paths only.
+    uvicorn.run(api, host=host, port=port, log_level=log_level, access_log=False)
+
+
+ls_app = typer.Typer(no_args_is_help=True, help="Label Studio interop: export a round's tasks "
+                     "(with predictions and longtail's order), import Label Studio's JSON export."
+                     "\n\nExample: longtail label-studio export -p my-project --out tasks.json")
+app.add_typer(ls_app, name="label-studio")
+
+
+@ls_app.command("export")
+@handled
+def ls_export(out: Annotated[Path, typer.Option(help="Tasks file to write (JSON).")],
+              round: Annotated[int | None, typer.Option("--round", help="Round id (default: the "
+                                                        "most recent open round).")] = None,
+              config: Annotated[Path | None, typer.Option("--label-studio-config",
+                                                          help="Also write the labeling config "
+                                                          "(XML) here.")] = None,
+              force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+              project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Export a round's tasks in Label Studio's import format: sort by prediction score
+    (lowest first) in Label Studio to label in longtail's order.
+
+    Example: longtail label-studio export -p my-project --out tasks.json --label-studio-config config.xml
+    """
+    import json as _json
+
+    from longtail.engine import labelstudio
+    from longtail.engine.settings import Settings
+    from longtail.errors import InputError
+
+    for path in (out, config):
+        if path is not None and path.exists() and not force:
+            raise InputError(f"{path} already exists: choose another path or pass --force")
+    with _store(project) as store:
+        tasks = labelstudio.export_tasks(store, Settings.load(store), round)
+        xml = labelstudio.labeling_config(store.label_set() or []) if config else None
+    out.write_text(_json.dumps(tasks, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    if config is not None:
+        config.write_text(xml, encoding="utf-8")
+    emit({"tasks": len(tasks), "out": str(out), "config": str(config) if config else None},
+         as_json, lambda r: console.print(f"{r['tasks']} tasks written to {r['out']}"
+                                          + (f", labeling config to {r['config']}" if r["config"]
+                                             else ""), highlight=False))
+
+
+@ls_app.command("import")
+@handled
+def ls_import(file: Annotated[Path, typer.Argument(help="Label Studio JSON export.")],
+              project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Record the annotations of a Label Studio JSON export: choices as labels,
+    completed_by as annotator, lead_time as seconds, cancelled as skips.
+
+    Example: longtail label-studio import export.json -p my-project
+    """
+    from longtail.engine import labelstudio
+
+    with _store(project) as store:
+        done = labelstudio.import_export(store, file)
+    emit(done.to_dict(), as_json, lambda r: console.print(
+        f"{r['rows']} annotations: {r['new_labels']} new labels, {r['changed']} changed, "
+        f"{r['unchanged']} unchanged, {r['skipped']} skips", highlight=False))

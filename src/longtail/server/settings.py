@@ -1,0 +1,45 @@
+"""The service's settings: how work is handed out and what a request may carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from longtail.engine.tasks import TaskPolicy
+from longtail.errors import InputError
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """`longtail serve`'s options. Bodies over `max_body` bytes are refused (413);
+    pages of lists hold at most `max_page` items."""
+
+    lease_ttl: float = 600.0
+    overlap: int = 1
+    max_body: int = 64 * 1024
+    max_page: int = 1000
+    # ML-backend mode (`--label-studio`): Label Studio's URL and API token (kept out of
+    # repr, so it never reaches a log line), and the labels that trigger a retrain.
+    label_studio: bool = False
+    label_studio_url: str | None = None
+    label_studio_token: str | None = field(default=None, repr=False)
+    retrain_every: int = 20
+    # Webhooks out: URLs that get round_completed / batch_exhausted events, and the
+    # secret their HMAC signature is made with (out of repr too).
+    webhooks: tuple[str, ...] = ()
+    webhook_secret: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.policy  # noqa: B018  (checks TTL and overlap)
+        if self.max_body < 1024:
+            raise InputError(f"max body must be at least 1024 bytes, got {self.max_body}")
+        if self.max_page < 1:
+            raise InputError(f"max page must be at least 1, got {self.max_page}")
+        for url in self.webhooks:
+            if not url.startswith(("http://", "https://")):
+                raise InputError(f"webhook {url!r}: an http:// or https:// URL")
+        if self.retrain_every < 1:
+            raise InputError(f"retrain every must be at least 1 label, got {self.retrain_every}")
+
+    @property
+    def policy(self) -> TaskPolicy:
+        return TaskPolicy(lease_ttl=self.lease_ttl, overlap=self.overlap)

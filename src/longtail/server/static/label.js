@@ -1,0 +1,78 @@
+// The labeling page: lease a task, show it, answer with buttons or keys (1-9 labels,
+// s skip, u unsure), then the next task without a reload.
+"use strict";
+let task = null, lastShown = null, shownAt = 0, busy = false;
+
+function show(t) {
+  task = t;
+  lastShown = t;
+  const text = document.getElementById("text");
+  const labels = document.getElementById("labels");
+  labels.replaceChildren();
+  document.getElementById("error").textContent = "";
+  if (!t) {
+    text.textContent = "Nothing left to label for you right now.";
+    text.dataset.task = "";
+    document.getElementById("free").style.display = "none";
+    return;
+  }
+  text.textContent = t.text || "(no text)";
+  text.dataset.task = String(t.id);
+  (t.labels || []).forEach((lab, i) => {
+    const b = LT.el("button", { type: "button", class: "label-btn", "data-label": lab });
+    if (i < 9) b.append(LT.el("kbd", { text: String(i + 1) }));
+    b.append(lab);
+    b.addEventListener("click", () => answer("label", lab));
+    labels.append(b);
+  });
+  document.getElementById("free").style.display = t.labels ? "none" : "flex";
+  shownAt = performance.now();
+}
+
+async function progress() {
+  const p = await LT.api("/api/progress");
+  document.getElementById("progress").textContent =
+    `You answered ${p.answered}` + ` · ${p.remaining} left in the open rounds`;
+  document.getElementById("progress").dataset.answered = String(p.answered);
+}
+
+async function next() {
+  const r = await LT.api("/tasks/lease", { method: "POST" });
+  show(r.task);
+  await progress();
+}
+
+async function answer(kind, label) {
+  if (!task || busy) return;
+  busy = true;
+  const id = task.id;
+  task = null;  // keys wait for the next task: the answered one is never sent twice
+  const seconds = Math.round((performance.now() - shownAt) / 100) / 10;
+  try {
+    await LT.api(`/tasks/${id}/label`, { method: "POST",
+      body: kind === "label" ? { kind, label, seconds } : { kind, seconds } });
+  } catch (e) {
+    document.getElementById("error").textContent = e.message;
+    if (e.status !== 409) { task = { ...lastShown }; busy = false; return; }  // retry this one
+  }
+  busy = false;
+  await next();  // expired or taken (409) too: move on
+}
+
+document.addEventListener("keydown", (ev) => {
+  if (!task || ev.target.tagName === "INPUT" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (ev.key >= "1" && ev.key <= "9") {
+    const lab = (task.labels || [])[Number(ev.key) - 1];
+    if (lab !== undefined) { ev.preventDefault(); answer("label", lab); }
+  } else if (ev.key === "s") { ev.preventDefault(); answer("skip"); }
+  else if (ev.key === "u") { ev.preventDefault(); answer("unsure"); }
+});
+document.getElementById("skip").addEventListener("click", () => answer("skip"));
+document.getElementById("unsure").addEventListener("click", () => answer("unsure"));
+document.getElementById("free").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const v = document.getElementById("free-label").value.trim();
+  if (v) { document.getElementById("free-label").value = ""; answer("label", v); }
+});
+
+LT.login(() => { document.getElementById("work").classList.remove("hidden"); next(); });

@@ -1,0 +1,285 @@
+"""Repositories of the annotation service: users (hashed bearer tokens) and task leases.
+
+Like every repository these wrap the caller's connection and never commit. The lease
+queries are written so that a claim is safe under concurrency on both dialects: on
+SQLite the use case's first statement is a write (so the transaction holds the one
+writer lock from its start); on PostgreSQL the next open slot is read `FOR UPDATE
+SKIP LOCKED`, and every state change is a conditional UPDATE whose row count says
+whether it won.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, exists, func, select
+from sqlalchemy import insert as sa_insert
+
+from longtail.store import schema as s
+from longtail.store.repos import INSERT_ROWS, now
+
+_t, _a, _u = s.task_leases, s.annotations, s.users
+# The hot statements (two requests per submission), built once: building a Core
+# expression costs more than running it.
+_BY_TOKEN = select(_u.c.id, _u.c.name, _u.c.role).where(_u.c.token_sha256 == bindparam("h"))
+_RECLAIM = (_t.update().where(and_(_t.c.state == "leased", _t.c.expires_at <= bindparam("at")))
+            .values(state="open", user_id=None, leased_at=None, expires_at=None))
+_HELD = (select(_t).where(and_(_t.c.user_id == bindparam("u"), _t.c.state == "leased",
+                               _t.c.expires_at > bindparam("at"))).order_by(_t.c.id).limit(1))
+_NEXT = (select(_t).where(and_(_t.c.state == "open", _t.c.round_id == bindparam("r")))
+         .where(~exists().where(and_(_a.c.row == _t.c.row, _a.c.annotator == bindparam("name"))))
+         .order_by(_t.c.position, _t.c.slot).limit(1))
+_NEXT_PG = _NEXT.with_for_update(of=_t, skip_locked=True)
+_CLAIM = (_t.update().where(and_(_t.c.id == bindparam("sid"), _t.c.state == "open"))
+          .values(state="leased", user_id=bindparam("u"), leased_at=bindparam("at"),
+                  expires_at=bindparam("exp")))
+_ACTIVE = select(_t).where(and_(_t.c.row == bindparam("row"), _t.c.user_id == bindparam("u"),
+                                _t.c.state == "leased", _t.c.expires_at > bindparam("at"))).limit(1)
+_ACTIVE_PG = _ACTIVE.with_for_update()
+_FINISH = (_t.update().where(and_(_t.c.id == bindparam("sid"), _t.c.user_id == bindparam("u"),
+                                  _t.c.state == "leased", _t.c.expires_at > bindparam("at")))
+           .values(state="done", done_at=bindparam("at")))
+_REOPEN = (_t.update().where(and_(_t.c.id == bindparam("sid"), _t.c.user_id == bindparam("u"),
+                                  _t.c.state == "leased"))
+           .values(state="open", user_id=None, leased_at=None, expires_at=None))
+_LEFT = (select(_t.c.id).where(and_(_t.c.round_id == bindparam("r"),
+                                    _t.c.state.in_(("open", "leased")))).limit(1))
+_OPEN_LEFT = (select(_t.c.id).where(and_(_t.c.round_id == bindparam("r"), _t.c.state == "open"))
+              .limit(1))
+_HAS_ROUND = select(_t.c.id).where(_t.c.round_id == bindparam("r")).limit(1)
+_SAMPLE = select(s.samples.c.external_id, s.samples.c.text, s.samples.c.meta).where(
+    s.samples.c.row == bindparam("row"))
+
+
+class UsersRepo:
+    """Service users: name, role, and the SHA-256 of their token (never the token)."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, name: str, role: str, token_sha256: str) -> int:
+        res = self.conn.execute(sa_insert(s.users).values(
+            name=name, role=role, token_sha256=token_sha256, created_at=now()))
+        return int(res.inserted_primary_key[0])
+
+    def by_name(self, name: str) -> dict | None:
+        row = self.conn.execute(select(s.users).where(s.users.c.name == name)).mappings().first()
+        return dict(row) if row else None
+
+    def by_token_hash(self, token_sha256: str) -> dict | None:
+        row = self.conn.execute(_BY_TOKEN, {"h": token_sha256}).mappings().first()
+        return dict(row) if row else None
+
+    def list(self) -> list[dict]:
+        q = select(s.users.c.id, s.users.c.name, s.users.c.role, s.users.c.created_at).order_by(
+            s.users.c.id)
+        return [dict(r) for r in self.conn.execute(q).mappings()]
+
+    def set_token(self, name: str, token_sha256: str) -> bool:
+        res = self.conn.execute(s.users.update().where(s.users.c.name == name).values(
+            token_sha256=token_sha256))
+        return res.rowcount == 1
+
+    def remove(self, user_id: int) -> None:
+        self.conn.execute(s.task_leases.update().where(and_(
+            s.task_leases.c.user_id == user_id, s.task_leases.c.state == "leased")).values(
+            state="open", user_id=None, leased_at=None, expires_at=None))
+        # Done slots keep their user id out of the foreign key's way: the label events
+        # name the annotator, which is what the history needs.
+        self.conn.execute(s.task_leases.update().where(s.task_leases.c.user_id == user_id)
+                          .values(user_id=None))
+        self.conn.execute(s.users.delete().where(s.users.c.id == user_id))
+
+    def lock(self, user_id: int) -> None:
+        """PostgreSQL: hold the user's row until the transaction ends, so two requests of
+        one user claim one after the other (SQLite: a no-op, one writer anyway)."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(select(s.users.c.id).where(s.users.c.id == user_id)
+                              .with_for_update(key_share=True))
+
+    def activity(self) -> list[dict]:
+        """Per annotator name: events by kind, seconds spent (sum, over events that gave
+        it), and the time of the latest event. From the label history, so labels given
+        outside the service (imports) count too."""
+        a = s.annotations
+        q = (select(a.c.annotator, a.c.kind, func.count(), func.sum(a.c.seconds),
+                    func.count(a.c.seconds), func.max(a.c.created_at))
+             .where(a.c.annotator.is_not(None)).group_by(a.c.annotator, a.c.kind)
+             .order_by(a.c.annotator, a.c.kind))
+        out: dict[str, dict] = {}
+        for name, kind, n, secs, n_secs, last in self.conn.execute(q):
+            d = out.setdefault(name, {"annotator": name, "label": 0, "skip": 0, "unsure": 0,
+                                      "seconds": 0.0, "timed": 0, "last": None})
+            d[kind] = int(n)
+            d["seconds"] += float(secs or 0.0)
+            d["timed"] += int(n_secs)
+            d["last"] = max(filter(None, (d["last"], last)), default=None)
+        return list(out.values())
+
+
+class LeasesRepo:
+    """Task slots of open rounds: the queue, who holds what, and what is done."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    @property
+    def _pg(self) -> bool:
+        return self.conn.dialect.name == "postgresql"
+
+    # -- the queue ---------------------------------------------------------------------
+
+    def has_round(self, round_id: int) -> bool:
+        return self.conn.execute(_HAS_ROUND, {"r": round_id}).first() is not None
+
+    def lock_round(self, round_id: int) -> None:
+        """PostgreSQL: hold the round's row (two first claims on a new round then make
+        its slots once; two last answers then see each other); SQLite: a no-op. `FOR
+        NO KEY UPDATE`, which the KEY SHARE locks of rows referencing the round (label
+        events, slots) do not block: `FOR UPDATE` would deadlock against them."""
+        if self._pg:
+            self.conn.execute(select(s.rounds.c.id).where(s.rounds.c.id == round_id)
+                              .with_for_update(key_share=True))
+
+    def add_slots(self, round_id: int, items: Sequence[tuple[int, int]], overlap: int,
+                  done: dict[int, int]) -> int:
+        """The round's slots: `overlap` per (row, position) item, the first `done[row]`
+        of them already done (answers given before the service saw the round)."""
+        rows = [{"round_id": round_id, "row": int(r), "slot": k, "position": int(p),
+                 "state": "done" if k < done.get(int(r), 0) else "open", "user_id": None,
+                 "leased_at": None, "expires_at": None, "done_at": None}
+                for r, p in items for k in range(overlap)]
+        for i in range(0, len(rows), INSERT_ROWS):
+            self.conn.execute(sa_insert(s.task_leases), rows[i : i + INSERT_ROWS])
+        return len(rows)
+
+    def answers_by_row(self, rows: Iterable[int]) -> dict[int, int]:
+        """row -> number of label and unsure events (answers; a skip is none)."""
+        a = s.annotations
+        out: dict[int, int] = {}
+        rows = [int(r) for r in rows]
+        for i in range(0, len(rows), 20_000):
+            q = (select(a.c.row, func.count()).where(a.c.row.in_(rows[i : i + 20_000]))
+                 .where(a.c.kind.in_(("label", "unsure"))).group_by(a.c.row))
+            out.update({int(r): int(n) for r, n in self.conn.execute(q)})
+        return out
+
+    def reclaim_expired(self, at: float) -> int:
+        """Expired leases back to the queue; how many."""
+        return int(self.conn.execute(_RECLAIM, {"at": at}).rowcount or 0)
+
+    def held_by(self, user_id: int, at: float) -> dict | None:
+        """The user's lease that is still valid at `at`, if any."""
+        row = self.conn.execute(_HELD, {"u": user_id, "at": at}).mappings().first()
+        return dict(row) if row else None
+
+    def next_open(self, round_id: int, annotator: str) -> dict | None:
+        """The round's first open slot (by position, then slot) of a row `annotator`
+        has no event on: nobody answers a sample twice, and a sample someone skipped
+        goes to the others. (A user holds one lease at a time, so an open slot of a row
+        they hold cannot come up.)"""
+        q = _NEXT_PG if self._pg else _NEXT
+        row = self.conn.execute(q, {"r": round_id, "name": annotator}).mappings().first()
+        return dict(row) if row else None
+
+    def claim(self, slot_id: int, user_id: int, at: float, ttl: float) -> bool:
+        """Lease an open slot to the user; False when someone took it first."""
+        res = self.conn.execute(_CLAIM, {"sid": slot_id, "u": user_id, "at": at, "exp": at + ttl})
+        return res.rowcount == 1
+
+    # -- answers -----------------------------------------------------------------------
+
+    def active(self, row: int, user_id: int, at: float) -> dict | None:
+        """The user's valid lease on `row` (locked on PostgreSQL), if any."""
+        q = _ACTIVE_PG if self._pg else _ACTIVE
+        row_ = self.conn.execute(q, {"row": row, "u": user_id, "at": at}).mappings().first()
+        return dict(row_) if row_ else None
+
+    def slots_of_row(self, row: int) -> list[dict]:
+        t = s.task_leases
+        q = select(t).where(t.c.row == row).order_by(t.c.round_id.desc(), t.c.slot)
+        return [dict(r) for r in self.conn.execute(q).mappings()]
+
+    def finish(self, slot_id: int, user_id: int, at: float) -> bool:
+        """Mark the user's valid lease done; False when it is not theirs or expired."""
+        return self.conn.execute(_FINISH, {"sid": slot_id, "u": user_id, "at": at}).rowcount == 1
+
+    def reopen(self, slot_id: int, user_id: int) -> bool:
+        """Give the user's lease back to the queue (release, skip); False when not theirs."""
+        return self.conn.execute(_REOPEN, {"sid": slot_id, "u": user_id}).rowcount == 1
+
+    def any_left(self, round_id: int) -> bool:
+        """Whether a slot of the round is not done yet (open or leased): one index probe,
+        where counting them would read every open slot."""
+        return self.conn.execute(_LEFT, {"r": round_id}).first() is not None
+
+    def any_open(self, round_id: int) -> bool:
+        """Whether a slot of the round is still in the queue."""
+        return self.conn.execute(_OPEN_LEFT, {"r": round_id}).first() is not None
+
+    def sample(self, row: int) -> tuple[str, str | None, dict] | None:
+        """(external id, text, metadata) of the sample at `row`."""
+        got = self.conn.execute(_SAMPLE, {"row": row}).first()
+        if got is None:
+            return None
+        return got[0], got[1], json.loads(got[2]) if got[2] else {}
+
+    def settle(self, round_ids: Sequence[int]) -> int:
+        """Open slots whose answer is already in the label history (labels imported
+        around the service: a file, a webhook) become done: slot k of a row is done
+        once the row has more than k answers (label or unsure events). How many."""
+        t, a = s.task_leases, s.annotations
+        answers = (select(func.count()).where(and_(a.c.row == t.c.row,
+                                                   a.c.kind.in_(("label", "unsure"))))
+                   .scalar_subquery())
+        res = self.conn.execute(t.update().where(and_(
+            t.c.state == "open", t.c.round_id.in_([int(r) for r in round_ids]),
+            t.c.slot < answers)).values(state="done", done_at=func.coalesce(t.c.done_at, 0.0)))
+        return int(res.rowcount or 0)
+
+    def close_round(self, round_id: int) -> bool:
+        """Close the round if it is still open (every slot of it is done)."""
+        res = self.conn.execute(s.rounds.update().where(and_(
+            s.rounds.c.id == round_id, s.rounds.c.status == "open")).values(status="closed"))
+        return res.rowcount == 1
+
+    # -- reading -----------------------------------------------------------------------
+
+    def counts(self, round_ids: Sequence[int] | None = None) -> dict[int, dict[str, int]]:
+        """round -> {state: slots} (every round with slots, or those given)."""
+        t = s.task_leases
+        q = select(t.c.round_id, t.c.state, func.count()).group_by(t.c.round_id, t.c.state)
+        if round_ids is not None:
+            q = q.where(t.c.round_id.in_([int(r) for r in round_ids]))
+        out: dict[int, dict[str, int]] = {}
+        for rid, state, n in self.conn.execute(q):
+            out.setdefault(int(rid), {k: 0 for k in s.LEASE_STATES})[state] = int(n)
+        return out
+
+    def done_by_user(self, user_id: int) -> int:
+        t = s.task_leases
+        q = select(func.count()).select_from(t).where(and_(t.c.user_id == user_id, t.c.state == "done"))
+        return int(self.conn.execute(q).scalar())
+
+    def of_round(self, round_id: int, offset: int, limit: int) -> list[dict[str, Any]]:
+        """The round's tasks by position, a page at a time: row, position, and slots by
+        state with the leasing users' names."""
+        t = s.task_leases
+        page = (select(t.c.row, t.c.position).where(t.c.round_id == round_id)
+                .group_by(t.c.row, t.c.position).order_by(t.c.position).offset(offset).limit(limit))
+        items = [(int(r), int(p)) for r, p in self.conn.execute(page)]
+        if not items:
+            return []
+        q = (select(t.c.row, t.c.state, s.users.c.name).select_from(
+            t.outerjoin(s.users, s.users.c.id == t.c.user_id))
+            .where(and_(t.c.round_id == round_id, t.c.row.in_([r for r, _ in items]))))
+        by_row: dict[int, dict[str, Any]] = {r: {"row": r, "position": p, "open": 0, "leased": 0,
+                                                 "done": 0, "holders": []} for r, p in items}
+        for r, state, name in self.conn.execute(q):
+            d = by_row[int(r)]
+            d[state] += 1
+            if state == "leased" and name:
+                d["holders"].append(name)
+        return [by_row[r] for r, _ in items]
