@@ -140,3 +140,19 @@ def test_simulate_refuses_a_truth_column_that_is_a_tabular_feature(project, tmp_
     project.embed("tabular", features=["digit", "f0", "f1"])
     with pytest.raises(InputError, match="'digit' is a feature"):
         project.simulate("digit", batch=10, budget=20)
+
+
+def test_recording_a_label_reads_only_the_rows_it_touches(loaded, tmp_path):
+    """A label request must not read every label of the project (the service records
+    one label per request): the touched rows' current labels are what it compares."""
+    first = loaded.import_labels(_label_file(tmp_path, loaded, n=60))
+    assert first["new_labels"] == 60
+    row = int(loaded.candidates()[0])
+    again = loaded.record_labels([
+        __import__("longtail.engine.labels", fromlist=["LabelEvent"]).LabelEvent(
+            id=f"s{row}", label="c1", annotator="ann")])
+    assert again["new_labels"] == 1 and again["rows"] == 1
+    with loaded.store.unit_of_work() as uow:
+        assert uow.labels.current([row]) == {row: "c1"}
+        assert set(uow.labels.current([row, 10_000])) == {row}
+        assert uow.labels.classes() >= {"c1"}

@@ -67,11 +67,14 @@ def record_labels(store: Any, events: Sequence[LabelEvent], *, source: str = "hu
                 raise InputError(f"{where}: {len(bad)} label(s) outside the project's label set: "
                                  f"{', '.join(map(repr, bad[:10]))}; allowed: "
                                  f"{', '.join(allowed)} (`longtail labels add` extends it)")
-        current = uow.labels.current()
+        # Only the rows these events touch: a label request stays O(its rows), not
+        # O(every label in the project).
+        touched = sorted({rows_of[e.id] for e in events})
+        current = uow.labels.current(touched)
         # Per annotator: a label its annotator already gave is not recorded again, while
         # another annotator's agreeing label is (agreement and majority need it).
-        given = uow.consensus.by_annotator()
-        known_classes = set(current.values())
+        given = uow.consensus.by_annotator(touched)
+        known_classes = uow.labels.classes()
         out: list[dict] = []
         new = changed = skipped = unsure = 0
         for e in events:

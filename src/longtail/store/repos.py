@@ -281,19 +281,40 @@ class LabelsRepo(_Repo):
         crashpoint("labels:in_tx")
         return len(rows)
 
-    def current(self) -> dict[int, str]:
+    def current(self, rows: Sequence[int] | None = None) -> dict[int, str]:
         """row -> label of its latest 'label' event (human, import or oracle), by row;
-        under another consensus policy (majority, trusted), the label it resolves to."""
+        under another consensus policy (majority, trusted), the label it resolves to.
+        With `rows`, only those rows (a label request touches a few rows, not all)."""
         from longtail.store.repos_versions import ConsensusRepo
 
         consensus = ConsensusRepo(self.conn)
         if consensus.policy()["policy"] != "latest":
-            return consensus.labels()
+            from longtail.store.repos_versions import resolve_labels
+
+            events = consensus.label_events(rows=rows)
+            return resolve_labels(events, consensus.policy())
         a = s.annotations
+        if rows is not None:
+            out: dict[int, str] = {}
+            wanted = sorted({int(r) for r in rows})
+            for start in range(0, len(wanted), 20_000):
+                part = wanted[start:start + 20_000]
+                latest = (select(a.c.row, func.max(a.c.id).label("id"))
+                          .where(a.c.kind == "label", a.c.row.in_(part))
+                          .group_by(a.c.row).subquery())
+                q = select(a.c.row, a.c.label).join(latest, a.c.id == latest.c.id)
+                out.update({int(r): lab for r, lab in self.conn.execute(q)})
+            return dict(sorted(out.items()))
         latest = (select(a.c.row, func.max(a.c.id).label("id")).where(a.c.kind == "label")
                   .group_by(a.c.row).subquery())
         q = select(a.c.row, a.c.label).join(latest, a.c.id == latest.c.id).order_by(a.c.row)
         return {int(r): lab for r, lab in self.conn.execute(q)}
+
+    def classes(self) -> set[str]:
+        """Every label any 'label' event ever gave (the classes seen so far)."""
+        a = s.annotations
+        return {lab for (lab,) in self.conn.execute(
+            select(a.c.label).where(a.c.kind == "label").distinct())}
 
     def count(self, kind: str | None = None) -> int:
         """Number of events (of `kind` when given)."""
@@ -384,10 +405,15 @@ class RoundsRepo(_Repo):
         """Close every open round none of whose items awaits an answer (each has a label,
         skip or unsure event, from any time); return their ids. A skipped item does not
         hold its round open forever."""
-        resolved = LabelsRepo(self.conn).resolved_rows()
         closed = []
+        a, ri = s.annotations, s.round_items
         for rid in self.open_ids():
-            if all(r in resolved for r, _, _ in self.items(rid)):
+            # Items with no event at all: one indexed probe per item, in SQL.
+            waiting = self.conn.execute(
+                select(func.count()).select_from(ri).where(
+                    ri.c.round_id == rid,
+                    ~select(a.c.id).where(a.c.row == ri.c.row).exists())).scalar()
+            if not waiting:
                 self.conn.execute(s.rounds.update().where(s.rounds.c.id == rid).values(status="closed"))
                 closed.append(rid)
         return closed

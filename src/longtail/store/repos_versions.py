@@ -11,7 +11,7 @@ recomputed by replaying the append-only label events up to that id under its pol
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,19 +109,30 @@ class ConsensusRepo(_Repo):
     def set_policy(self, policy: dict[str, Any]) -> None:
         SettingsRepo(self.conn).set(POLICY_KEY, check_policy(policy))
 
-    def label_events(self, max_id: int | None = None) -> list[tuple[int, int, str, str | None]]:
-        """(id, row, label, annotator) of every 'label' event (up to `max_id`), by id."""
+    def label_events(self, max_id: int | None = None, rows: Sequence[int] | None = None
+                     ) -> list[tuple[int, int, str, str | None]]:
+        """(id, row, label, annotator) of every 'label' event (up to `max_id`; of `rows`
+        only, when given), by id."""
         a = s.annotations
         q = select(a.c.id, a.c.row, a.c.label, a.c.annotator).where(a.c.kind == "label")
         if max_id is not None:
             q = q.where(a.c.id <= int(max_id))
-        return [(int(i), int(r), lab, who) for i, r, lab, who in self.conn.execute(q.order_by(a.c.id))]
+        if rows is None:
+            return [(int(i), int(r), lab, who)
+                    for i, r, lab, who in self.conn.execute(q.order_by(a.c.id))]
+        rows = sorted({int(r) for r in rows})
+        out = []
+        for start in range(0, len(rows), 20_000):
+            part = q.where(a.c.row.in_(rows[start:start + 20_000]))
+            out += [(int(i), int(r), lab, who) for i, r, lab, who in self.conn.execute(part)]
+        return sorted(out)
 
-    def by_annotator(self) -> dict[tuple[int, str], str]:
-        """(row, annotator) -> that annotator's latest label, for attributed label events:
-        an import skips a label its annotator already gave, and keeps another annotator's
-        agreeing label (agreement needs it)."""
-        return {(r, who): lab for _, r, lab, who in self.label_events() if who is not None}
+    def by_annotator(self, rows: Sequence[int] | None = None) -> dict[tuple[int, str], str]:
+        """(row, annotator) -> that annotator's latest label, for attributed label events
+        (of `rows` only, when given): an import skips a label its annotator already gave,
+        and keeps another annotator's agreeing label (agreement needs it)."""
+        return {(r, who): lab for _, r, lab, who in self.label_events(rows=rows)
+                if who is not None}
 
     def labels(self, max_id: int | None = None, policy: dict[str, Any] | None = None
                ) -> dict[int, str]:
