@@ -138,7 +138,7 @@ def test_older_catalog_gets_the_service_tables_by_migration(tmp_path):
     store.close()
     store = Store.open(tmp_path / "p")
     try:
-        assert store.setting("schema_version") == s.SCHEMA_VERSION == 4
+        assert store.setting("schema_version") == s.SCHEMA_VERSION >= 3
         user, token = users.add_user(store, "ann")
         assert users.authenticate(store, token) == user
     finally:
