@@ -259,3 +259,24 @@ def test_ml_backend_mode_needs_the_url_and_token_and_is_off_by_default(trained):
         create_app(st.root, ServerSettings(label_studio=True))
     assert TestClient(create_app(st.root)).post("/predict", json={"tasks": []}).status_code in (404, 405)
     assert "ls-secret" not in repr(ServerSettings(label_studio_token="ls-secret"))
+
+
+def test_export_and_import_labels_take_the_label_studio_format(tmp_path):
+    """The same files through `longtail export --format label-studio` and
+    `longtail import-labels --format label-studio`, the commands a user reaches first."""
+    make_store(tmp_path / "p").close()
+    out, cfg = tmp_path / "tasks.json", tmp_path / "config.xml"
+    r = CliRunner().invoke(cli_app, ["export", str(out), "--format", "label-studio", "-p",
+                                     str(tmp_path / "p"), "--label-studio-config", str(cfg),
+                                     "--json"])
+    assert r.exit_code == 0, r.output
+    tasks = json.loads(out.read_text())
+    assert len(tasks) == 10 and tasks[0]["data"]["longtail_id"] == "s0"
+    assert "<Choice value=\"card\"/>" in cfg.read_text()
+    r = CliRunner().invoke(cli_app, ["import-labels", str(FIXTURE), "--format", "label-studio",
+                                     "-p", str(tmp_path / "p"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["new_labels"] == 2
+    bad = CliRunner().invoke(cli_app, ["import-labels", str(FIXTURE), "--format", "xml",
+                                       "-p", str(tmp_path / "p")])
+    assert bad.exit_code == 2 and "table or label-studio" in bad.output

@@ -202,6 +202,10 @@ def import_labels(
     label: Annotated[str, typer.Option(help="Column of labels.")] = "label",
     annotator: Annotated[str | None, typer.Option(help="Column naming the annotator.")] = None,
     seconds: Annotated[str | None, typer.Option(help="Column of seconds spent.")] = None,
+    format: Annotated[str, typer.Option(help="table (CSV, JSONL, Parquet) or label-studio "
+                                             "(Label Studio's JSON export: choices as labels, "
+                                             "completed_by as annotator, lead_time as "
+                                             "seconds, cancelled as skips).")] = "table",
     as_json: JsonOpt = False,
 ) -> None:
     """Record labels; an empty label is a skip; re-importing a file changes nothing.
@@ -212,8 +216,18 @@ def import_labels(
 
     Example: longtail import-labels batch-1.csv -p my-project --label label
     """
+    if format not in ("table", "label-studio"):
+        from longtail.errors import InputError
+
+        raise InputError(f"--format must be table or label-studio, got {format!r}")
     with open_project(project) as p:
-        result = p.import_labels(file, id=id, label=label, annotator=annotator, seconds=seconds)
+        if format == "label-studio":
+            from longtail.engine import labelstudio
+
+            result = labelstudio.import_export(p.store, file).to_dict()
+        else:
+            result = p.import_labels(file, id=id, label=label, annotator=annotator,
+                                     seconds=seconds)
     emit(result, as_json, render_import)
 
 

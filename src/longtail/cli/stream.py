@@ -55,13 +55,29 @@ def export(out: Annotated[Path, typer.Argument(help="File to write (.parquet, .c
            version: Annotated[int | None, typer.Option(help="Dataset version (default: the "
                                                        "dataset as it stands).")] = None,
            format: Annotated[str | None, typer.Option(help="parquet, csv or jsonl (default: "
-                                                      "by the file's suffix).")] = None,
+                                                      "by the file's suffix), or label-studio "
+                                                      "(a round's tasks in Label Studio's "
+                                                      "import format).")] = None,
+           round: Annotated[int | None, typer.Option("--round", help="With --format "
+                                                     "label-studio: the round (default: the "
+                                                     "most recent open one).")] = None,
+           label_studio_config: Annotated[Path | None, typer.Option(
+               "--label-studio-config", help="With --format label-studio: also write the "
+                                             "matching labeling config (XML) here.")] = None,
            force: Annotated[bool, typer.Option("--force", help="Overwrite the file.")] = False,
            as_json: JsonOpt = False) -> None:
-    """Write a dataset version's labeled samples (id, text, label, split).
+    """Write a dataset version's labeled samples (id, text, label, split), or with
+    --format label-studio a round's tasks for Label Studio (sorted by prediction score,
+    lowest first, they come in longtail's order).
 
     Example: longtail export labels-v3.parquet --version 3 -p my-project
     """
+    if format == "label-studio":
+        from longtail.server.commands import render_label_studio_export, write_label_studio_tasks
+
+        emit(write_label_studio_tasks(project, out, round, label_studio_config, force),
+             as_json, render_label_studio_export)
+        return
     with open_project(project) as p:
         result = p.export(out, version=version, format=format, overwrite=force)
 

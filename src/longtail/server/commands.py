@@ -175,6 +175,14 @@ def ls_export(out: Annotated[Path, typer.Option(help="Tasks file to write (JSON)
 
     Example: longtail label-studio export -p my-project --out tasks.json --label-studio-config config.xml
     """
+    emit(write_label_studio_tasks(project, out, round, config, force), as_json,
+         render_label_studio_export)
+
+
+def write_label_studio_tasks(project: Path, out: Path, round: int | None,
+                             config: Path | None, force: bool) -> dict:
+    """A round's tasks in Label Studio's import format at `out` (and the labeling
+    config at `config`); shared by `label-studio export` and `export --format label-studio`."""
     import json as _json
 
     from longtail.engine import labelstudio
@@ -190,10 +198,13 @@ def ls_export(out: Annotated[Path, typer.Option(help="Tasks file to write (JSON)
     out.write_text(_json.dumps(tasks, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if config is not None:
         config.write_text(xml, encoding="utf-8")
-    emit({"tasks": len(tasks), "out": str(out), "config": str(config) if config else None},
-         as_json, lambda r: console.print(f"{r['tasks']} tasks written to {r['out']}"
-                                          + (f", labeling config to {r['config']}" if r["config"]
-                                             else ""), highlight=False))
+    return {"tasks": len(tasks), "out": str(out), "config": str(config) if config else None}
+
+
+def render_label_studio_export(r: dict) -> None:
+    console.print(f"{r['tasks']} tasks written to {r['out']}"
+                  + (f", labeling config to {r['config']}" if r["config"] else ""),
+                  highlight=False)
 
 
 @ls_app.command("import")
