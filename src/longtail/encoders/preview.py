@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from longtail.encoders.tabular import _to_float, is_label_like, natural_sorted
+from longtail.encoders.tabular import is_label_like, natural_sorted, to_float
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def preview_samples(samples: Iterable[tuple[int, str, str | None, dict]], *,
             n_text += 1
         for key, value in (meta or {}).items():
             numeric.setdefault(key, 0)
-            if _to_float(value) is not None:
+            if to_float(value) is not None:
                 numeric[key] += 1
     columns = natural_sorted(numeric)
     usable = tuple(c for c in columns if numeric[c] == n and not is_label_like(c))

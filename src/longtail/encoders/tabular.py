@@ -47,7 +47,7 @@ def _is_number(value: Any) -> bool:
     )
 
 
-def _to_float(value: Any) -> float | None:
+def to_float(value: Any) -> float | None:
     """The value as a finite float, accepting numeric strings; None when it is not one."""
     if _is_number(value):
         return float(value)
@@ -365,7 +365,7 @@ class TabularEncoder(Encoder):
                 k = 0
                 for i, row in enumerate(metadata):
                     raw = row.get(key)
-                    number = _to_float(raw)
+                    number = to_float(raw)
                     if number is None:
                         if st.first_bad is None:
                             st.first_bad = (names[i], raw)
@@ -462,7 +462,7 @@ class TabularEncoder(Encoder):
         values = np.empty(len(metadata), dtype=np.float64)
         for i, row in enumerate(metadata):
             raw = row.get(column) if isinstance(row, dict) else None
-            number = _to_float(raw)
+            number = to_float(raw)
             if number is None:
                 what = "is missing" if raw is None else f"has non-numeric value {raw!r}"
                 raise InputError(

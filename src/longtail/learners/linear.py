@@ -158,25 +158,11 @@ class LinearHead(ClassifierMixin, BaseEstimator):
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise InputError(f"LinearHead.predict_proba: X must have shape (n, "
                              f"{self.n_features_in_}), got {X.shape}")
-        out_dtype = np.float64 if X.dtype == np.float64 else np.float32
-        n = X.shape[0]
-        out = np.empty((n, self.classes_.size), dtype=out_dtype)
-        if self.classes_.size == 1:
-            out[:] = 1.0
-            return out
-        compute_dtype = np.float64 if out_dtype == np.float64 else np.float32
-        coef_t = self.coef_.T.astype(compute_dtype)
-        intercept = self.intercept_.astype(compute_dtype)
-        for start in range(0, n, _CHUNK_ROWS):
-            block = np.asarray(X[start:start + _CHUNK_ROWS], dtype=compute_dtype)
-            with self._blas_threads():
-                logits = (block @ coef_t).astype(np.float64)
-            logits += intercept
-            logits -= logits.max(axis=1, keepdims=True)
-            np.exp(logits, out=logits)
-            logits /= logits.sum(axis=1, keepdims=True)
-            out[start:start + block.shape[0]] = logits
-        return out
+        from longtail.learners.scorer import linear_proba
+
+        # The same function scores a head loaded to predict only (`LinearScorer`).
+        return linear_proba(X, self.coef_, self.intercept_, self.classes_.size,
+                            self._blas_threads, chunk_rows=_CHUNK_ROWS)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class per row, (n,)."""
