@@ -87,6 +87,7 @@ def run_seed(seed: int, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test
                          test=(X_test, y_test.astype(str)), eval_share=0.0)
     random_test = curve["test_accuracy"][-1]
     measured_lift = test_acc - random_test
+    target = p.settings["eval_halfwidth"]
     p.close()
     return {
         "seed": seed, "rounds": rounds, "train_labels": n_train,
@@ -94,6 +95,10 @@ def run_seed(seed: int, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test
         "eval_lo": eval_acc["lo"], "eval_hi": eval_acc["hi"], "test_accuracy": test_acc,
         "eval_minus_test": eval_acc["value"] - test_acc,
         "within_2_points": abs(eval_acc["value"] - test_acc) <= 0.02,
+        "interval_covers_test": bool(eval_acc["lo"] <= test_acc <= eval_acc["hi"]),
+        "eval_halfwidth": (eval_acc["hi"] - eval_acc["lo"]) / 2,
+        "halfwidth_target": target,
+        "lift_method": arms.get("method") if arms else None,
         "control_lift": arms["lift"] if arms else None,
         "control_lift_lo": arms["lo"] if arms else None,
         "control_lift_hi": arms["hi"] if arms else None,
@@ -111,6 +116,7 @@ def run_seed(seed: int, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--size", choices=sorted(SIZES), default="full")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default: the size's)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     # The shared embeddings, else (smoke size, as in CI) a synthetic stand-in.
@@ -118,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     if data is None:
         print(f"managed_eval: {DATA} is absent; nothing to measure")
         return 0
-    cfg = SIZES[args.size]
+    cfg = dict(SIZES[args.size])
+    if args.seeds:
+        cfg["seeds"] = list(range(args.seeds))
     X, y = data["train_X"], data["train_y"]
     if cfg["pool"]:
         keep = np.random.default_rng(0).permutation(len(X))[: cfg["pool"]]
@@ -135,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         "mean_abs_eval_minus_test": float(np.mean([abs(r["eval_minus_test"]) for r in runs])),
         "share_within_2_points": float(np.mean([r["within_2_points"] for r in runs])),
         "share_sign_agrees": float(np.mean([r["sign_agrees"] for r in runs])),
+        "share_interval_covers_test": float(np.mean([r["interval_covers_test"] for r in runs])),
+        "share_halfwidth_meets_target": float(np.mean(
+            [r["eval_halfwidth"] <= r["halfwidth_target"] for r in runs])),
         "peak_rss_bytes": peak_rss_bytes(),
     })
     print(f"managed_eval -> {write_result(result, args.out)}")
