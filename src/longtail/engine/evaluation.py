@@ -375,8 +375,8 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
                 "warnings": small_eval_warnings(int(len(rows)), len(result["per_class"]))}
     from pathlib import Path
 
+    from longtail.filehash import file_sha256
     from longtail.ingest.labeled_file import read_labeled_file
-    from longtail.ingest.readers import file_sha256
 
     info = store.vector_set_info(meta["encoder"])
     X, y = read_labeled_file(test, encoder_name=meta["encoder"], encoder_config=info["config"],

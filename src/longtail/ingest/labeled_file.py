@@ -30,9 +30,10 @@ import pyarrow.compute as pc
 
 from longtail.encoders import get_encoder
 from longtail.errors import InputError
+from longtail.filehash import file_sha256
 from longtail.ingest.mapping import ColumnMapping, column_strings, resolve, vectors_of
 from longtail.ingest.pipeline import PRECOMPUTED
-from longtail.ingest.readers import TableSource, file_sha256
+from longtail.ingest.readers import TableSource
 
 CACHE_VERSION = 1
 

@@ -5,7 +5,6 @@ Readers only read the user's files; they never write. Errors name the file.
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 from collections.abc import Iterator
@@ -28,14 +27,6 @@ def file_format(path: Path) -> str:
         raise InputError(f"{path}: unknown file type {path.suffix!r}; use one of "
                          f"{', '.join(sorted(FORMATS))}")
     return fmt
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class TableSource:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DataError
 
 from longtail.crashpoints import crashpoint
 from longtail.errors import InputError, ProjectError
+from longtail.filehash import file_sha256
 from longtail.store import schema as s
 
 IN_CHUNK = 20_000  # ids per IN (...): under SQLite's 32,766 and PostgreSQL's 65,535 binds
@@ -464,7 +465,7 @@ class ModelsRepo(_Repo):
         try:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
-            sha256 = _sha256_file(tmp)  # `longtail check` compares the file against it
+            sha256 = file_sha256(tmp)  # `longtail check` compares the file against it
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -490,15 +491,6 @@ class ModelsRepo(_Repo):
         return load_model_arrays(self.root, meta)
 
 
-def _sha256_file(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in 1 MiB pieces."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for piece in iter(lambda: f.read(1 << 20), b""):
-            h.update(piece)
-    return h.hexdigest()
 
 
 def load_model_arrays(root: Path, meta: dict) -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ from sqlalchemy import insert as sa_insert
 
 from longtail.crashpoints import crashpoint
 from longtail.errors import InputError
+from longtail.filehash import file_sha256 as sha256_of_bytes
 from longtail.store import schema as s
 from longtail.store.repos import SettingsRepo, _Repo, now
 
@@ -203,13 +204,7 @@ class DatasetVersionsRepo(_Repo):
 
 def file_sha256(path: Path) -> str | None:
     """SHA-256 of a file's bytes (read in 1 MiB pieces), or None when it is missing."""
-    if not path.exists():
-        return None
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for piece in iter(lambda: f.read(1 << 20), b""):
-            h.update(piece)
-    return h.hexdigest()
+    return sha256_of_bytes(path) if path.exists() else None
 
 
 def orphan_model_files(root: Path, known: set[str]) -> list[str]:
