@@ -8,7 +8,6 @@ project's settings; none knows about `Project`, the CLI or the service.
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,20 +56,13 @@ def _fit_predict(settings: Settings):
     return fit_predict
 
 
-def eval_fingerprint(rows: np.ndarray, labels: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for r, lab in zip(rows.tolist(), labels.tolist(), strict=True):
-        h.update(f"{r}\x00{lab}\x01".encode())
-    return h.hexdigest()
-
-
 def current_eval_version(store: Store) -> tuple[int, np.ndarray, np.ndarray] | None:
     """(version id, rows, labels) of the labeled managed eval set, making a new version
     when its content changed; None while no eval sample is labeled."""
     rows, labels = views.labeled(store, "eval")
     if len(rows) == 0:
         return None
-    version, _ = store.eval_version(eval_fingerprint(rows, labels), len(rows))
+    version, _ = store.eval_version(views.labels_fingerprint(rows, labels), len(rows))
     return version, rows, labels.astype(str)
 
 

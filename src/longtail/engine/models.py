@@ -41,9 +41,3 @@ def saved_spec(store: Any, meta: dict) -> dict[str, Any]:
     if SPEC_KEY in arrays:
         return json.loads(str(arrays[SPEC_KEY]))
     return {"learner": meta["learner"], "params": {}}
-
-
-def model_spec(store: Any, meta: dict) -> dict[str, Any]:
-    """The learner name and parameters a saved model was made with."""
-    saved = saved_spec(store, meta)
-    return {"learner": saved["learner"], "params": saved.get("params", {})}

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from longtail.engine import views
-from longtail.engine.models import load_model, model_arrays, model_spec, saved_spec
+from longtail.engine.models import load_model, model_arrays, saved_spec
 from longtail.engine.settings import Settings
 from longtail.errors import ProjectError
 
@@ -32,12 +32,14 @@ def train(store: Any, settings: Settings, *, encoder: str | None = None,
     spec = {"learner": learner or settings.learner,
             "params": dict(learner_params if learner_params is not None
                            else (settings.learner_params if learner is None else {}))}
-    fingerprint = _label_fingerprint(rows, y)
+    fingerprint = views.labels_fingerprint(rows, y)
     latest = store.latest_model()
-    if latest is not None and not force:
-        same = (latest["encoder"] == vs.directory.name and model_spec(store, latest) == spec
-                and _fingerprint_of(store, latest) == fingerprint)
-        if same:
+    # What the latest model was made with, read from its file once.
+    saved = saved_spec(store, latest) if latest is not None else {}
+    same_kind = (latest is not None and latest["encoder"] == vs.directory.name
+                 and {"learner": saved["learner"], "params": saved.get("params", {})} == spec)
+    if same_kind and not force:
+        if saved.get("labels_fingerprint") == fingerprint:
             skipped = {"skipped": True, "model_id": latest["id"], "labels": int(len(rows)),
                        "reason": f"nothing new to train on (model {latest['id']}); "
                                  "--force trains anyway"}
@@ -48,8 +50,7 @@ def train(store: Any, settings: Settings, *, encoder: str | None = None,
     from longtail.learners.persist import warm_starts
 
     model = None
-    if warm_start and latest is not None and latest["encoder"] == vs.directory.name \
-            and model_spec(store, latest) == spec:
+    if warm_start and same_kind:
         previous = load_model(store, latest)
         # Only a learner that continues from its state (the linear head) is refitted in
         # place; any other is trained from scratch each round.
@@ -83,19 +84,6 @@ def _score(store: Any, settings: Settings, model_id: int, report: dict[str, Any]
         if summary:
             report["lift"] = {**summary, "new_rounds": lifted}
     return report
-
-
-def _label_fingerprint(rows: Any, y: Any) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for r, lab in zip(rows.tolist(), y.tolist(), strict=True):
-        h.update(f"{r}\x00{lab}\x01".encode())
-    return h.hexdigest()
-
-
-def _fingerprint_of(store: Any, meta: dict) -> str | None:
-    return saved_spec(store, meta).get("labels_fingerprint")
 
 
 def train_release(store: Any, settings: Settings, *, encoder: str | None = None,

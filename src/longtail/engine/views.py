@@ -3,6 +3,7 @@ labeled rows per split, the candidates a strategy may pick."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -78,3 +79,12 @@ def candidates(store: Any, current: dict[int, str] | None = None) -> np.ndarray:
         taken = taken[(taken >= 0) & (taken < len(keep))]
         keep[taken] = False
     return np.flatnonzero(keep).astype(np.int64)
+
+
+def labels_fingerprint(rows: np.ndarray, labels: np.ndarray) -> str:
+    """SHA-256 over (row, label) pairs in order: what a set of labels is, in one token
+    (the eval set's version, the labels a model was fitted on). O(n)."""
+    h = hashlib.sha256()
+    for r, lab in zip(rows.tolist(), labels.tolist(), strict=True):
+        h.update(f"{r}\x00{lab}\x01".encode())
+    return h.hexdigest()
