@@ -69,11 +69,7 @@ def current_eval_version(store: Store) -> tuple[int, np.ndarray, np.ndarray] | N
 def score_model(store: Store, settings: Settings, model_meta: dict, X: np.ndarray, y: np.ndarray,
                 eval_set: str) -> dict:
     """Metrics of one saved model on (X, y), recorded under `eval_set`."""
-    model = load_model(store, model_meta, predict_only=True)
-    proba = np.concatenate([model.predict_proba(X[i:i + 65_536]) for i in range(0, len(X), 65_536)])
-    pred = np.asarray(model.classes_)[proba.argmax(1)].astype(str)
-    result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)
-    result["confusion"] = confusion(y, pred)
+    result = _predict_metrics(store, settings, model_meta, X, y)
     store.add_metrics(model_meta["id"], eval_set, model_meta["n_labels"], {
         k: (result[k]["value"], result[k]["lo"], result[k]["hi"])
         for k in SCALARS if result.get(k) and result[k]["value"] is not None})
@@ -91,9 +87,12 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     return {"labels": labels.tolist(), "matrix": matrix.tolist()}
 
 
-def rescore_all(store: Store, settings: Settings) -> str | None:
+def rescore_all(store: Store, settings: Settings, *,
+                scored_now: dict[int, dict] | None = None) -> str | None:
     """Score every saved model on the current eval version that has no metric on it yet,
-    so the learning curve is always drawn on one set. Returns the eval-set name."""
+    so the learning curve is always drawn on one set. Returns the eval-set name; the
+    metrics of the models scored now go into `scored_now` (model id -> metrics) when
+    the caller passes a dict."""
     cur = current_eval_version(store)
     if cur is None:
         return None
@@ -105,7 +104,9 @@ def rescore_all(store: Store, settings: Settings) -> str | None:
     for meta in models:
         if meta["encoder"] not in cache:
             cache[meta["encoder"]] = store.vectors(meta["encoder"]).read(rows)
-        score_model(store, settings, meta, cache[meta["encoder"]], labels, name)
+        result = score_model(store, settings, meta, cache[meta["encoder"]], labels, name)
+        if scored_now is not None:
+            scored_now[meta["id"]] = result
     return name
 
 
@@ -353,14 +354,17 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
         raise InputError(f"no model {model_id} (models: {', '.join(map(str, models))})")
     meta = models[model_id] if model_id is not None else models[max(models)]
     if test is None:
-        eval_set = rescore_all(store, settings)
+        scored_now: dict[int, dict] = {}
+        eval_set = rescore_all(store, settings, scored_now=scored_now)
         if eval_set is None:
             return None
         cur = current_eval_version(store)
         assert cur is not None
         _, rows, labels = cur
-        X = store.vectors(meta["encoder"]).read(rows)
-        result = _predict_metrics(store, settings, meta, X, labels)
+        # The model was just scored (a new model, or a new eval version): use those
+        # figures; else score it again for its per-class figures and confusion matrix.
+        result = scored_now.get(meta["id"]) or _predict_metrics(
+            store, settings, meta, store.vectors(meta["encoder"]).read(rows), labels)
         return {"eval_set": eval_set, "n": int(len(rows)), "model_id": meta["id"],
                 **{k: result[k] for k in SCALARS},
                 "per_class": result["per_class"], "confusion": result["confusion"],
