@@ -4,8 +4,6 @@ test client over `create_app` with a clock the test moves."""
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from pathlib import Path
 
 import pytest
@@ -48,55 +46,12 @@ def make_store(root: Path, n: int = 20, round_sizes: tuple[int, ...] = (10,),
     return store
 
 
-PG_ENV = "LONGTAIL_TEST_PG"
-PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-_pg: dict = {}
-
-
-def _pg_engine():
-    """(admin engine, url) of the test PostgreSQL server, or (None, reason)."""
-    if "engine" not in _pg:
-        from sqlalchemy import create_engine, text
-
-        from longtail.store.catalog import parse_db_url
-
-        url = parse_db_url(os.environ.get(PG_ENV) or PG_DEFAULT)
-        engine = create_engine(url, connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            _pg.update(engine=engine, url=url)
-        except Exception as e:  # noqa: BLE001 - any failure to connect means "no server"
-            engine.dispose()
-            _pg.update(engine=None, url=str(e).strip().splitlines()[0] if str(e).strip() else "?")
-    return _pg["engine"], _pg["url"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request):
-    """None (SQLite in the project directory) or a PostgreSQL URL whose search_path is
-    a fresh schema of this test. Without a server the PostgreSQL case is skipped,
-    unless LONGTAIL_TEST_PG is set (CI): then it fails."""
-    if request.param == "sqlite":
-        yield None
-        return
-    from sqlalchemy import text
-
-    engine, url = _pg_engine()
-    if engine is None:
-        if os.environ.get(PG_ENV):
-            pytest.fail(f"{PG_ENV} is set but PostgreSQL does not answer: {url}")
-        pytest.skip(f"no PostgreSQL server answers ({url}); set {PG_ENV} to require one")
-    schema = f"lt_svc_{uuid.uuid4().hex[:12]}"
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False)
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+@pytest.fixture
+def db_url(catalog_url):
+    """The service suites' name for `catalog_url` (tests/conftest.py): None (SQLite) or
+    a PostgreSQL URL in a fresh schema of this test; skipped without a server unless
+    LONGTAIL_TEST_PG is set."""
+    return catalog_url
 
 
 @pytest.fixture
