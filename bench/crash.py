@@ -42,6 +42,9 @@ from _common import header, now_iso, write_result  # noqa: E402
 PHASES: dict[str, tuple[list[str], list[str], bool]] = {
     "ingest": (["ingest", "{pool_b}", "--text", "text", "--vector-prefix", "v"],
                ["ingest:in_tx", "ingest:after_commit"], True),
+    # new vectors for rows already in the pool: journaled, applied after the commit
+    "update": (["ingest", "{pool_a2}", "--update", "--text", "text", "--vector-prefix", "v"],
+               ["ingest:in_tx", "ingest:after_commit"], True),
     "labels": (["import-labels", "{labels_c}", "--annotator", "who"], ["labels:in_tx"], True),
     "train": (["train"], ["train:model_file_written", "train:after_commit"], True),
     "round": (["query", "-n", "20", "--strategy", "random"], ["round:in_tx", "round:after_commit"],
@@ -166,6 +169,14 @@ def prepare(root: Path, n: int, seed: int = 0) -> tuple[Path, dict[str, Path]]:
         return path
 
     files = {"pool_a": pool(root / "pool_a.csv", 0, n), "pool_b": pool(root / "pool_b.csv", n, n // 3)}
+    # pool A again with the first tenth of its rows moved (their vectors replaced)
+    lines = files["pool_a"].read_text().splitlines()
+    for i in range(1, 1 + n // 10):
+        cells = lines[i].split(",")
+        cells[2:2 + DIM] = [f"{float(x) + 1.5:.5f}" for x in cells[2:2 + DIM]]
+        lines[i] = ",".join(cells)
+    files["pool_a2"] = root / "pool_a2.csv"
+    files["pool_a2"].write_text("\n".join(lines) + "\n")
     base = root / "base"
     p = Project.init(base, eval_rate=0.1)
     p.ingest(files["pool_a"], text="text", vector_prefix="v")

@@ -48,7 +48,7 @@ def test_crashpoint_kills_only_at_the_named_point_and_count(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("phase,point", POINTS, ids=[p for _, p in POINTS])
+@pytest.mark.parametrize("phase,point", POINTS, ids=[f"{ph}/{p}" for ph, p in POINTS])
 def test_sigkill_at_a_hooked_point(prepared, phase, point):
     root, base, files, before = prepared
     ref = root / f"ref-{phase}"

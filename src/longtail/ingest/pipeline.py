@@ -129,26 +129,38 @@ def ingest_file(
     resolved = resolve(mapping, list(source.schema.names), where)
     seen: set[str] = set()  # ids of this file already in the project before it
     report = IngestReport(where, 0, 0, 0, 0, 0, 0, None)
+    # New vectors of rows already in the set (--update): journaled inside the
+    # transaction, applied after it commits (see longtail.store.redo).
     vector_updates: list[tuple[int, np.ndarray]] = []
+    journals: list[Path] = []
     with _gc_paused():
         try:
             _ingest_tx(store, source, mapping, resolved, seen, report, vector_updates,
-                       assign_eval, update, vector_dtype, progress, eval_strata, hashing)
+                       assign_eval, update, vector_dtype, progress, eval_strata, hashing,
+                       journals)
         except _NothingChanged:
             pass
         except _Duplicate:
+            _drop(store, journals)
             _raise_first_duplicate(source.path, mapping.id)
         except IntegrityError as e:
+            _drop(store, journals)
             # New ids are checked against each other by the catalog's unique index (a
             # dict of every id in a 10M-row file would cost a GiB): name the duplicate.
             _raise_first_duplicate(source.path, mapping.id)
             raise InputError(f"{where}: {e.orig}") from None
+        except BaseException:
+            _drop(store, journals)
+            raise
     crashpoint("ingest:after_commit")
-    if vector_updates:
-        vs = store.vectors(PRECOMPUTED)
-        for r, v in vector_updates:
-            vs.write(r, v[None, :])
+    for journal in journals:
+        store.apply_vector_rewrite(journal)
     return report
+
+
+def _drop(store: Store, journals: list[Path]) -> None:
+    for journal in journals:
+        store.drop_vector_rewrite(journal)
 
 
 @contextmanager
@@ -223,20 +235,20 @@ def _raise_first_duplicate(path: Path, column: str) -> None:
 
 def _ingest_tx(store, source, mapping, resolved, seen, report, vector_updates,
                assign_eval, update, vector_dtype, progress, eval_strata,
-               hashing) -> None:  # noqa: ANN001
+               hashing, journals) -> None:  # noqa: ANN001
     bg = _Background()
     with store.tx() as conn:
         try:
             _ingest_batches(conn, store, source, mapping, resolved, seen, report,
                             vector_updates, assign_eval, update, vector_dtype, progress,
-                            eval_strata, hashing, bg)
+                            eval_strata, hashing, bg, journals)
         finally:
             bg.settle()  # nothing may run on `conn` once the transaction ends
 
 
 def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector_updates,
                     assign_eval, update, vector_dtype, progress, eval_strata, hashing,
-                    bg) -> None:  # noqa: ANN001
+                    bg, journals) -> None:  # noqa: ANN001
     where = str(source.path)
     batch_id = store.add_batch(conn, where, "", mapping.to_dict())
     digest = hashlib.sha256()  # of the rows as read: see _digest_rows
@@ -381,4 +393,9 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
     if report.new == 0 and report.updated == 0 and report.labels == 0:
         # Nothing changed: roll back the batch record too, so a re-ingest is a no-op.
         raise _NothingChanged
+    if vector_updates:
+        journals.append(store.journal_vector_rewrite(
+            PRECOMPUTED, batch_id, digest.hexdigest(),
+            np.array([r for r, _ in vector_updates], np.int64),
+            np.stack([v for _, v in vector_updates])))
     crashpoint("ingest:in_tx")

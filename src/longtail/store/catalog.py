@@ -30,6 +30,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 
 from longtail.crashpoints import crashpoint
 from longtail.errors import ProjectError
+from longtail.store import redo
 from longtail.store import repos as r
 from longtail.store import schema as s
 from longtail.store.repos import now  # noqa: F401  (kept importable from here)
@@ -182,6 +183,7 @@ class Store:
                                "longtail catalog")
         store = cls(root, engine)
         store._migrate()
+        store.recover_vector_rewrites()
         return store
 
     @property
@@ -350,6 +352,43 @@ class Store:
         vs = VectorSet(self.root / "vectors" / name, info["dim"], info["dtype"], info["n_rows"])
         self._vector_sets[name] = vs
         return vs
+
+    def journal_vector_rewrite(self, name: str, batch_id: int, file_sha256: str,
+                               rows: np.ndarray, vectors: np.ndarray) -> Path:
+        """Inside ingest batch `batch_id`'s transaction, before it commits: journal the
+        new vectors of rows already in set `name` (see `store.redo`)."""
+        return redo.write(self.root, name, batch_id, file_sha256, rows, vectors)
+
+    def apply_vector_rewrite(self, journal: Path) -> None:
+        """After the commit: write the journaled vectors, fsync, drop the journal."""
+        j = redo.read(journal)
+        vs = self.vectors(j["vector_set"])
+        for row, v in zip(j["rows"].tolist(), j["vectors"], strict=True):
+            vs.write(row, v[None, :])
+        vs.sync()
+        redo.remove(journal)
+
+    def drop_vector_rewrite(self, journal: Path) -> None:
+        """The transaction rolled back: its journal goes."""
+        redo.remove(journal)
+
+    def recover_vector_rewrites(self) -> int:
+        """Finish what a killed `ingest --update` left: apply each journal whose batch
+        committed, drop the others. Journals of a process still running are left to it.
+        Returns how many were applied. A stat of one folder when there is nothing."""
+        applied = 0
+        for journal in redo.pending(self.root):
+            j = redo.read(journal)
+            if redo.writer_alive(j["pid"]):
+                continue
+            with self._read() as uow:
+                committed = r.SamplesRepo(uow.conn).batch_checksum(j["batch_id"])
+            if committed == j["file_sha256"]:
+                self.apply_vector_rewrite(journal)
+                applied += 1
+            else:
+                redo.remove(journal)
+        return applied
 
     def vector_writer(self, name: str, dim: int, dtype: str) -> VectorSet:
         return VectorSet(self.root / "vectors" / name, dim, dtype, 0)

@@ -193,6 +193,11 @@ class SamplesRepo(_Repo):
         self.conn.execute(s.ingest_batches.update().where(s.ingest_batches.c.id == batch_id).values(
             n_new=n_new, n_updated=n_updated, n_unchanged=n_unchanged, file_sha256=file_sha256))
 
+    def batch_checksum(self, batch_id: int) -> str | None:
+        """The committed checksum of ingest batch `batch_id`; None when there is none."""
+        q = select(s.ingest_batches.c.file_sha256).where(s.ingest_batches.c.id == batch_id)
+        return self.conn.execute(q).scalar()
+
     def insert(self, batch_id: int, rows: list[tuple], eval_rows: Sequence[int] = ()) -> None:
         """Bulk insert (row, external_id, content_hash, text, meta_json) tuples of ingest
         batch `batch_id` into the pool split, then move `eval_rows` to the eval split.
