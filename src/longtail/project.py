@@ -226,6 +226,10 @@ class Project:
         """Every round: id, time, strategy, status, size, labeled."""
         return rounds.list_rounds(self.store)
 
+    def export_round(self, round_id: int, out: str | Path, *, overwrite: bool = False) -> dict:
+        """Write a round's batch file again (as `query(out=...)` wrote it)."""
+        return rounds.export_round(self.store, self._settings(), round_id, out, overwrite=overwrite)
+
     def cancel_round(self, round_id: int) -> dict:
         """Cancel an open round; its unlabeled samples return to the candidates."""
         return rounds.cancel_round(self.store, round_id)

@@ -41,6 +41,28 @@ def answer(tmp_path: Path, name: str, pairs: list[tuple[str, str]]) -> str:
     return str(write_csv(tmp_path / name, ["id", "label"], [list(p) for p in pairs]))
 
 
+def test_rounds_export_writes_a_lost_batch_file_again(tmp_path):
+    """A batch file lost after its round was committed (deleted, or the command killed
+    before the write) can be written again, identical, from the catalog."""
+    proj, _ = project_with_vectors(tmp_path)
+    first = tmp_path / "batch.csv"
+    ok(["query", "-p", proj, "-n", "15", "--strategy", "random", "--out", str(first)])
+    original = first.read_text()
+    first.unlink()
+    again = tmp_path / "again.csv"
+    r = ok(["rounds", "-p", proj, "--export", "1", "--out", str(again)])
+    assert "round 1 (open, 15 samples) written to" in r.stdout
+    assert again.read_text() == original
+    r = runner.invoke(app, ["rounds", "-p", proj, "--export", "1", "--out", str(again)])
+    assert r.exit_code == 2 and "already exists" in r.output
+    ok(["rounds", "-p", proj, "--export", "1", "--out", str(again), "--force"])
+    r = runner.invoke(app, ["rounds", "-p", proj, "--export", "7", "--out", str(tmp_path / "x.csv")])
+    assert r.exit_code == 2 and "no round 7" in r.output
+    r = runner.invoke(app, ["rounds", "-p", proj, "--export", "1"])
+    assert r.exit_code == 2 and "go together" in r.output
+    assert not (tmp_path / "x.csv").exists()
+
+
 def test_rounds_lists_warns_and_cancels(tmp_path):
     proj, _ = project_with_vectors(tmp_path)
     ok(["query", "-p", proj, "-n", "20", "--strategy", "random"])

@@ -71,13 +71,31 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
 def rounds(cancel: Annotated[int | None, typer.Option(help="Cancel this open round: its "
                                                       "unlabeled samples can be selected "
                                                       "again.")] = None,
+           export: Annotated[int | None, typer.Option(help="Write this round's batch file "
+                                                      "again (to --out).")] = None,
+           out: Annotated[Path | None, typer.Option(help="Batch file for --export (.csv or "
+                                                    ".jsonl).")] = None,
+           force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out "
+                                               "file.")] = False,
            project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """List the rounds (open, closed, cancelled), or cancel an open one.
+    """List the rounds (open, closed, cancelled), cancel an open one, or write a round's
+    batch file again.
 
-    Example: longtail rounds -p my-project --cancel 3
+    Examples: longtail rounds -p my-project --cancel 3
+              longtail rounds -p my-project --export 3 --out batch-3.csv
     """
     at_least("--cancel", cancel, 1)
+    at_least("--export", export, 1)
+    if (export is None) != (out is None):
+        raise InputError("--export N and --out FILE go together")
+    if export is not None and cancel is not None:
+        raise InputError("--export and --cancel: one at a time")
     with open_project(project) as p:
+        if export is not None:
+            result = p.export_round(export, out, overwrite=force)
+            emit(result, as_json, lambda r: console.print(
+                f"round {r['round']} ({r['status']}, {r['size']} samples) written to {r['out']}"))
+            return
         if cancel is not None:
             result = p.cancel_round(cancel)
             emit(result, as_json, lambda r: console.print(

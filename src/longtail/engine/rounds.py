@@ -171,6 +171,30 @@ def _save_strategy_state(store: Any, vs: Any, state: dict) -> None:
         save_state(store.root, vs.directory.name, to_arrays(state))
 
 
+def export_round(store: Any, settings: Settings, round_id: int, out: str | Path, *,
+                 overwrite: bool = False) -> dict:
+    """Write round `round_id`'s batch file again (the file `query --out` writes), e.g.
+    after the file was lost or the command was killed between the round's commit and
+    the file write. Reads only; O(batch)."""
+    from longtail.interop.batch_file import write_batch_file
+
+    found = {r["id"]: r for r in store.rounds()}
+    if round_id not in found:
+        raise InputError(f"no round {round_id} (rounds: {', '.join(map(str, found)) or 'none'})")
+    _check_out(Path(out), overwrite)
+    items = store.round_items(round_id)
+    rows = np.array([row for row, _, _ in items], dtype=np.int64)
+    batch = [b for chunk in store.iter_samples(rows) for b in chunk] if len(rows) else []
+    columns = None
+    if settings.encoder == "tabular":
+        info = store.vector_set_info("tabular") or {}
+        columns = (info.get("config") or {}).get("columns")
+    write_batch_file(out, batch, [k for _, _, k in items], round_id, feature_columns=columns,
+                     overwrite=overwrite)
+    return {"round": round_id, "status": found[round_id]["status"], "size": len(items),
+            "out": str(out)}
+
+
 def list_rounds(store: Any) -> list[dict]:
     """Every round, oldest first: id, time, strategy, status, size and how many of its
     samples are labeled."""
