@@ -57,7 +57,7 @@ PHASES: dict[str, tuple[list[str], list[str], bool]] = {
             ["run:step@1", "run:step@2", "run:step@3"], True),
 }
 SIZES = {"smoke": {"trials": 12, "per_point": 1, "pool": 300},
-         "full": {"trials": 70, "per_point": 5, "pool": 2000}}
+         "full": {"trials": 80, "per_point": 5, "pool": 2000}}
 DIM = 8
 
 
