@@ -216,11 +216,14 @@ class Project:
 
     def query(self, budget: int, *, strategy: str = "auto", out: str | Path | None = None,
               config: dict | None = None, seed: int | None = None,
-              encoder: str | None = None, overwrite: bool = False) -> QueryResult:
-        """Plan a batch of `budget` samples, record it as an open round, export it."""
+              encoder: str | None = None, overwrite: bool = False,
+              relabel: float = 0.0) -> QueryResult:
+        """Plan a batch of `budget` samples, record it as an open round, export it.
+        `relabel` (0..1): the share of the batch given to likely label errors (kind
+        "relabel", see `suspects`), taken from the strategy's picks."""
         return rounds.plan_round(self.store, self._settings(), budget, strategy=strategy,
                                  out=out, config=config, seed=seed, encoder=encoder,
-                                 overwrite=overwrite)
+                                 overwrite=overwrite, relabel=relabel)
 
     def rounds(self) -> list[dict]:
         """Every round: id, time, strategy, status, size, labeled."""
@@ -322,6 +325,15 @@ class Project:
         from longtail.engine.integrity import check
 
         return check(self.store)
+
+    def suspects(self, *, limit: int | None = None, encoder: str | None = None,
+                 folds: int = 5) -> dict:
+        """Likely label errors: cleanlab's `find_label_issues` on out-of-fold
+        probabilities of the project's learner, most likely first (row, id, split,
+        given, suggested, self_confidence)."""
+        from longtail.engine.suspects import suspects
+
+        return suspects(self.store, self._settings(), limit=limit, encoder=encoder, folds=folds)
 
     def duplicates(self, *, threshold: float = 0.98, encoder: str | None = None,
                    near: bool = True) -> dict:

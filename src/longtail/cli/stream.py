@@ -1,5 +1,5 @@
 """Commands of continuous operation: versions, export, diff, history, consensus,
-annotators, check, run."""
+annotators, check, duplicates, suspects, run."""
 
 
 from pathlib import Path
@@ -264,6 +264,41 @@ def duplicates(project: ProjectOpt = Path("."),
                 console.print(f"  {kind}: " + ", ".join(
                     e["id"] + (f" ({e['label']})" if e["label"] else "") for e in g),
                     markup=False, highlight=False)
+
+    emit(result, as_json, render)
+
+
+@app.command()
+@handled
+def suspects(project: ProjectOpt = Path("."),
+             limit: Annotated[int, typer.Option(help="Suspects listed (most likely first).")] = 20,
+             folds: Annotated[int, typer.Option(help="Cross-fitting folds (2 or more).")] = 5,
+             as_json: JsonOpt = False) -> None:
+    """Likely label errors: cleanlab's confident learning on out-of-fold probabilities of
+    the project's learner, lowest self-confidence first. `query --relabel 0.1` queues
+    them for a second look.
+
+    Example: longtail suspects -p my-project --limit 50
+    """
+    from longtail.cli._ui import at_least
+
+    at_least("--limit", limit, 1)
+    at_least("--folds", folds, 2)
+    with open_project(project) as p:
+        result = p.suspects(limit=limit, folds=folds)
+
+    def render(r: dict) -> None:
+        console.print(f"{r['n_suspects']} likely label errors among {r['labels']} labels "
+                      f"({r['folds']}-fold {r['learner']} on {r['encoder']}); "
+                      f"showing {len(r['suspects'])}")
+        if r["left_out_classes"]:
+            err.print("left out (fewer than 2 labels): " + ", ".join(
+                f"{c} ({n})" for c, n in r["left_out_classes"].items()),
+                style="yellow", markup=False, highlight=False)
+        if r["suspects"]:
+            _table("suspects", ["id", "split", "given", "suggested", "self-confidence"],
+                   [[s["id"], s["split"], s["given"], s["suggested"],
+                     f"{s['self_confidence']:.3f}"] for s in r["suspects"]])
 
     emit(result, as_json, render)
 

@@ -98,6 +98,7 @@ def train_release(store: Any, settings: Settings, *, encoder: str | None = None,
 
     from longtail.evaluation import evaluate_predictions
     from longtail.learners import make_learner
+    from longtail.learners.crossfit import cross_fit_probs
     from longtail.store.releases import save_release
 
     vs = views.vectors(store, settings, encoder, complete=False)
@@ -120,13 +121,11 @@ def train_release(store: Any, settings: Settings, *, encoder: str | None = None,
     if k >= 2:
         rng = np.random.default_rng([settings.seed, len(eval_rows), 7])
         fold_of = rng.permutation(len(eval_rows)) % k
-        pred = np.empty(len(eval_rows), dtype=object)
-        for f in range(k):
-            out = fold_of == f
-            model = make_learner(spec["learner"], **spec["params"])
-            model.fit(np.concatenate([X_pool, X_eval[~out]]),
-                      np.concatenate([y_pool, y_eval[~out]]))
-            pred[out] = np.asarray(model.classes_)[model.predict_proba(X_eval[out]).argmax(1)]
+        classes = np.unique(np.concatenate([y_pool, y_eval]))
+        probs = cross_fit_probs(lambda: make_learner(spec["learner"], **spec["params"]),
+                                X_eval, y_eval, fold_of, classes=classes,
+                                X_extra=X_pool, y_extra=y_pool)
+        pred = classes[probs.argmax(1)]
         scored = evaluate_predictions(y_eval, pred.astype(str), n_boot=1000, seed=settings.seed)
         accuracy = {key: scored[key] for key in ("accuracy", "macro_f1", "worst_class_recall")}
     t0 = time.perf_counter()
