@@ -150,12 +150,15 @@ class Project:
 
     def train(self, *, encoder: str | None = None, warm_start: bool = True,
               learner: str | None = None, learner_params: dict | None = None,
-              force: bool = False) -> dict:
-        """Fit the learner on every labeled pool sample, save it, score it on the eval set."""
+              force: bool = False, mlflow: str | bool | None = None) -> dict:
+        """Fit the learner on every labeled pool sample, save it, score it on the eval set.
+        `mlflow`: log the model to MLflow (True: the project's setting, else its
+        mlruns/; or a directory or URI); default: the project's `mlflow` setting."""
         from longtail.engine.training import train
 
         return train(self.store, self._settings(), encoder=encoder, warm_start=warm_start,
-                     learner=learner, learner_params=learner_params, force=force)
+                     learner=learner, learner_params=learner_params, force=force,
+                     mlflow=mlflow)
 
     def release(self, *, encoder: str | None = None, learner: str | None = None,
                 learner_params: dict | None = None, folds: int = 5) -> dict:
@@ -334,6 +337,19 @@ class Project:
         from longtail.engine.suspects import suspects
 
         return suspects(self.store, self._settings(), limit=limit, encoder=encoder, folds=folds)
+
+    def tracking(self) -> dict:
+        """MLflow tracking: on or off, the tracking URI, the models logged so far."""
+        from longtail.engine.tracking import tracking_status
+
+        return tracking_status(self.store, self._settings())
+
+    def set_tracking(self, value: str | None) -> dict:
+        """Log every trained model to MLflow from now on (`value`: "local" for the
+        project's mlruns/, a directory or a tracking URI), or stop (None)."""
+        from longtail.engine.tracking import set_tracking
+
+        return set_tracking(self.store, value)
 
     def duplicates(self, *, threshold: float = 0.98, encoder: str | None = None,
                    near: bool = True) -> dict:
