@@ -150,12 +150,15 @@ class Project:
 
     def train(self, *, encoder: str | None = None, warm_start: bool = True,
               learner: str | None = None, learner_params: dict | None = None,
-              force: bool = False) -> dict:
-        """Fit the learner on every labeled pool sample, save it, score it on the eval set."""
+              force: bool = False, mlflow: str | bool | None = None) -> dict:
+        """Fit the learner on every labeled pool sample, save it, score it on the eval set.
+        `mlflow`: log the model to MLflow (True: the project's setting, else its
+        mlruns/; or a directory or URI); default: the project's `mlflow` setting."""
         from longtail.engine.training import train
 
         return train(self.store, self._settings(), encoder=encoder, warm_start=warm_start,
-                     learner=learner, learner_params=learner_params, force=force)
+                     learner=learner, learner_params=learner_params, force=force,
+                     mlflow=mlflow)
 
     def release(self, *, encoder: str | None = None, learner: str | None = None,
                 learner_params: dict | None = None, folds: int = 5) -> dict:
@@ -216,11 +219,14 @@ class Project:
 
     def query(self, budget: int, *, strategy: str = "auto", out: str | Path | None = None,
               config: dict | None = None, seed: int | None = None,
-              encoder: str | None = None, overwrite: bool = False) -> QueryResult:
-        """Plan a batch of `budget` samples, record it as an open round, export it."""
+              encoder: str | None = None, overwrite: bool = False,
+              relabel: float = 0.0) -> QueryResult:
+        """Plan a batch of `budget` samples, record it as an open round, export it.
+        `relabel` (0..1): the share of the batch given to likely label errors (kind
+        "relabel", see `suspects`), taken from the strategy's picks."""
         return rounds.plan_round(self.store, self._settings(), budget, strategy=strategy,
                                  out=out, config=config, seed=seed, encoder=encoder,
-                                 overwrite=overwrite)
+                                 overwrite=overwrite, relabel=relabel)
 
     def rounds(self) -> list[dict]:
         """Every round: id, time, strategy, status, size, labeled."""
@@ -326,6 +332,28 @@ class Project:
         from longtail.engine.integrity import check
 
         return check(self.store)
+
+    def suspects(self, *, limit: int | None = None, encoder: str | None = None,
+                 folds: int = 5) -> dict:
+        """Likely label errors: cleanlab's `find_label_issues` on out-of-fold
+        probabilities of the project's learner, most likely first (row, id, split,
+        given, suggested, self_confidence)."""
+        from longtail.engine.suspects import suspects
+
+        return suspects(self.store, self._settings(), limit=limit, encoder=encoder, folds=folds)
+
+    def tracking(self) -> dict:
+        """MLflow tracking: on or off, the tracking URI, the models logged so far."""
+        from longtail.engine.tracking import tracking_status
+
+        return tracking_status(self.store, self._settings())
+
+    def set_tracking(self, value: str | None) -> dict:
+        """Log every trained model to MLflow from now on (`value`: "local" for the
+        project's mlruns/, a directory or a tracking URI), or stop (None)."""
+        from longtail.engine.tracking import set_tracking
+
+        return set_tracking(self.store, value)
 
     def duplicates(self, *, threshold: float = 0.98, encoder: str | None = None,
                    near: bool = True) -> dict:

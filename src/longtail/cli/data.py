@@ -56,6 +56,9 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
          db: Annotated[str | None, typer.Option(help="Catalog database URL (e.g. "
                                                 "postgresql://user@host/db); default SQLite "
                                                 "in the directory.")] = None,
+         mlflow: Annotated[str | None, typer.Option(help="Log every trained model to MLflow: "
+                                                    "'local' (the project's mlruns/), a "
+                                                    "directory or a tracking URI.")] = None,
          as_json: JsonOpt = False) -> None:
     """Create a project: a directory with a SQLite catalog and vector files.
 
@@ -74,7 +77,9 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
         raise InputError(f"--eval-halfwidth must be between 0 and 0.5 (0.03 = ±3 points), "
                          f"got {eval_halfwidth}")
     allowed = split_list("--labels", labels)
-    extra = {"labels": allowed} if allowed else {}
+    extra: dict = {"labels": allowed} if allowed else {}
+    if mlflow is not None:
+        extra["mlflow"] = mlflow
     with Project.init(path, eval_rate=eval_rate, eval_cap=eval_cap, seed=seed,
                       eval_stratify=eval_stratify, eval_share=eval_share,
                       control_share=control_share, eval_halfwidth=eval_halfwidth, db=db,

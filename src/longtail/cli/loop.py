@@ -41,25 +41,34 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
                                                    "project's).")] = None,
           force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out "
                                               "file.")] = False,
+          relabel: Annotated[float, typer.Option(
+              help="Share of the batch (0 to 1) for likely label errors (`longtail "
+                   "suspects`), taken from the strategy's picks; kind 'relabel' in the "
+                   "batch.")] = 0.0,
           project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Select the next batch to label and record it as an open round.
 
-    Example: longtail query -p my-project -n 100 --out batch-1.csv
+    Example: longtail query -p my-project -n 100 --out batch-1.csv --relabel 0.1
     """
     at_least("--budget", budget, 1)
     at_least("--seed", seed, 0)
+    in_range("--relabel", relabel, 0.0, 1.0)
     cfg = _read_config(config) if config else None
     with open_project(project) as p:
         result = p.query(budget, strategy=strategy, out=out, config=cfg, seed=seed,
-                         **({"overwrite": True} if force else {}))
+                         **({"overwrite": True} if force else {}),
+                         **({"relabel": relabel} if relabel else {}))
 
     def render(r) -> None:
-        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected")}
+        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel")}
         arm = r.log.get("selection", {}).get("arm")
         console.print(f"round {r.round_id}: {len(r.rows)} samples ({kinds['selected']} selected "
                       f"by {r.log['strategy']}" + (f" → {arm}" if arm else "") +
-                      f", {kinds['control']} random control, {kinds['eval']} eval)"
+                      f", {kinds['control']} random control, {kinds['eval']} eval"
+                      + (f", {kinds['relabel']} relabel" if relabel else "") + ")"
                       + (f" written to {r.out}" if r.out else ""))
+        if relabel and not kinds["relabel"]:
+            warn(r.log.get("relabel", {}).get("reason", "no relabel rows"))
         for w in getattr(r, "warnings", None) or []:
             warn(w)
 

@@ -34,6 +34,12 @@ def train(project: ProjectOpt = Path("."),
                                                 "every label, eval included, with its "
                                                 "accuracy by cross-fitting; kept apart from "
                                                 "the loop's models.")] = False,
+          mlflow: Annotated[bool, typer.Option(
+              "--mlflow", help="Log the model to MLflow (needs the mlflow extra): where "
+                               "the project's setting says, else its mlruns/.")] = False,
+          mlflow_uri: Annotated[str | None, typer.Option(
+              "--mlflow-uri", help="Log the model to MLflow at this directory or tracking "
+                                   "URI (implies --mlflow).")] = None,
           as_json: JsonOpt = False) -> None:
     """Train the learner on the labeled pool samples and score it on the eval set.
 
@@ -51,9 +57,12 @@ def train(project: ProjectOpt = Path("."),
         extra["learner"] = learner
     if force:
         extra["force"] = True
+    if mlflow or mlflow_uri:
+        extra["mlflow"] = mlflow_uri or True
     with open_project(project) as p:
         if release:
             extra.pop("force", None)
+            extra.pop("mlflow", None)
             result = p.release(encoder=encoder, **extra)
             emit(result, as_json, render_release)
             return
@@ -74,6 +83,8 @@ def render_train(r: dict) -> None:
     """The model line, its eval scores, lift and the stopping hint."""
     if r.get("skipped"):
         console.print(r.get("reason", "nothing new to train on"))
+        if r.get("mlflow_run"):
+            console.print(f"MLflow run {r['mlflow_run']}")
         return
     console.print(f"model {r['model_id']}: {r['labels']} labels, {r['classes']} classes, "
                   f"fit in {r['fit_seconds']} s")
@@ -85,6 +96,8 @@ def render_train(r: dict) -> None:
         console.print(f"lift: {r['lift']['verdict']}")
     if "stopping" in r:
         console.print(f"stopping: {r['stopping']}")
+    if r.get("mlflow_run"):
+        console.print(f"MLflow run {r['mlflow_run']}")
     for w in r.get("warnings") or []:
         warn(w)
 

@@ -1,5 +1,5 @@
 """Commands of continuous operation: versions, export, diff, history, consensus,
-annotators, check, run."""
+annotators, check, duplicates, suspects, tracking, run."""
 
 
 from pathlib import Path
@@ -270,6 +270,70 @@ def duplicates(project: ProjectOpt = Path("."),
 
 @app.command()
 @handled
+def suspects(project: ProjectOpt = Path("."),
+             limit: Annotated[int, typer.Option(help="Suspects listed (most likely first).")] = 20,
+             folds: Annotated[int, typer.Option(help="Cross-fitting folds (2 or more).")] = 5,
+             as_json: JsonOpt = False) -> None:
+    """Likely label errors: cleanlab's confident learning on out-of-fold probabilities of
+    the project's learner, lowest self-confidence first. `query --relabel 0.1` queues
+    them for a second look.
+
+    Example: longtail suspects -p my-project --limit 50
+    """
+    from longtail.cli._ui import at_least
+
+    at_least("--limit", limit, 1)
+    at_least("--folds", folds, 2)
+    with open_project(project) as p:
+        result = p.suspects(limit=limit, folds=folds)
+
+    def render(r: dict) -> None:
+        console.print(f"{r['n_suspects']} likely label errors among {r['labels']} labels "
+                      f"({r['folds']}-fold {r['learner']} on {r['encoder']}); "
+                      f"showing {len(r['suspects'])}")
+        if r["left_out_classes"]:
+            err.print("left out (fewer than 2 labels): " + ", ".join(
+                f"{c} ({n})" for c, n in r["left_out_classes"].items()),
+                style="yellow", markup=False, highlight=False)
+        if r["suspects"]:
+            _table("suspects", ["id", "split", "given", "suggested", "self-confidence"],
+                   [[s["id"], s["split"], s["given"], s["suggested"],
+                     f"{s['self_confidence']:.3f}"] for s in r["suspects"]])
+
+    emit(result, as_json, render)
+
+
+@app.command()
+@handled
+def tracking(target: Annotated[str | None, typer.Argument(
+                 help="'local' (the project's mlruns/), a directory or a tracking URI; "
+                      "'off' stops tracking (default: show the setting).")] = None,
+             project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Show or set MLflow tracking: every `train` then logs its model as one MLflow run
+    (params, metrics, the dataset version as an input, the model file as an artifact).
+
+    Example: longtail tracking local -p my-project
+    """
+    with open_project(project) as p:
+        if target is None:
+            result = p.tracking()
+        else:
+            result = p.set_tracking(None if target == "off" else target)
+
+    def render(r: dict) -> None:
+        if r["mlflow"] is None:
+            console.print(f"MLflow tracking is off ({r['logged_models']} models logged "
+                          "before); `longtail tracking local` turns it on")
+        else:
+            console.print(f"MLflow tracking to {r['tracking_uri']}, experiment "
+                          f"{r['experiment']} ({r['logged_models']} models logged)",
+                          markup=False, highlight=False, soft_wrap=True)
+
+    emit(result, as_json, render)
+
+
+@app.command()
+@handled
 def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and label files.")],
         project: ProjectOpt = Path("."),
         batch: Annotated[int, typer.Option(help="Samples per batch to label.")] = 100,
@@ -283,6 +347,12 @@ def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and
         once: Annotated[bool, typer.Option("--once", help="One pass over the folder, then "
                                            "exit.")] = False,
         max_passes: Annotated[int | None, typer.Option(help="Stop after this many passes.")] = None,
+        relabel: Annotated[float, typer.Option(help="Share of each batch (0 to 1) for likely "
+                                               "label errors, as `query --relabel`.")] = 0.0,
+        mlflow: Annotated[bool, typer.Option(
+            "--mlflow", help="Log each trained model to MLflow, as `train --mlflow`.")] = False,
+        mlflow_uri: Annotated[str | None, typer.Option(
+            "--mlflow-uri", help="... to this directory or tracking URI.")] = None,
         as_json: JsonOpt = False) -> None:
     """Run the loop unattended: new files in WATCH/data are ingested, WATCH/labels imported;
     retrain when enough labels arrived; write the next batch to WATCH/batches; stop when a
@@ -294,10 +364,14 @@ def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and
 
     at_least("--batch", batch, 1)
     at_least("--retrain-every", retrain_every, 1)
+    from longtail.cli._ui import in_range
+
+    in_range("--relabel", relabel, 0.0, 1.0)
     with open_project(project) as p:
         result = p.run(watch, batch=batch, retrain_every=retrain_every, strategy=strategy,
                        target=target, budget=budget, text=text, vector_prefix=vector_prefix,
-                       poll=poll, max_passes=1 if once else max_passes,
+                       poll=poll, max_passes=1 if once else max_passes, relabel=relabel,
+                       mlflow=(mlflow_uri or True) if mlflow or mlflow_uri else None,
                        on_event=None if as_json else (lambda m: err.print(m, markup=False,
                                                                           highlight=False)))
     emit(result, as_json, lambda r: console.print(

@@ -88,9 +88,11 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
         annotator: str | None = "annotator", seconds: str | None = None,
         poll: float = 2.0, max_passes: int | None = None,
         on_event: Callable[[str], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep) -> dict:
+        sleep: Callable[[float], None] = time.sleep, mlflow: str | bool | None = None,
+        relabel: float = 0.0) -> dict:
     """Run passes over `watch` until a stopping rule fires (or `max_passes`). Returns
-    why it stopped, the passes and every step taken ({"step", ...})."""
+    why it stopped, the passes and every step taken ({"step", ...}). `mlflow` is
+    `train`'s (log each model), `relabel` is `query`'s (a share for label errors)."""
     from longtail.engine import data, evaluation, rounds, training, views
     from longtail.engine.settings import Settings
 
@@ -130,7 +132,7 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
         latest = store.latest_model()
         since = labeled - (latest["n_labels"] if latest else 0)
         if labeled and (latest is None or since >= retrain_every):
-            got = training.train(store, Settings.load(store))
+            got = training.train(store, Settings.load(store), mlflow=mlflow)
             if not got.get("skipped"):
                 acc = (got.get("eval") or {}).get("accuracy") or {}
                 note("train", model=got["model_id"], labels=got["labels"],
@@ -148,7 +150,8 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
             try:
                 nxt = len(store.rounds()) + 1
                 q = rounds.plan_round(store, Settings.load(store), batch, strategy=strategy,
-                                      out=batches / f"round-{nxt:04d}.csv", overwrite=True)
+                                      out=batches / f"round-{nxt:04d}.csv", overwrite=True,
+                                      relabel=relabel)
             except EmptyPoolError:
                 stopped = "nothing left to label"
                 note("stop", reason=stopped)

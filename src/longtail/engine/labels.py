@@ -74,6 +74,9 @@ def record_labels(store: Any, events: Sequence[LabelEvent], *, source: str = "hu
         # Per annotator: a label its annotator already gave is not recorded again, while
         # another annotator's agreeing label is (agreement and majority need it).
         given = uow.consensus.by_annotator(touched)
+        # A relabel item of an open round is answered even by the label it already has
+        # (a second look that confirms it is an event; the round waits for it).
+        awaiting = uow.rounds.awaiting_relabel(touched)
         known_classes = uow.labels.classes()
         out: list[dict] = []
         new = changed = skipped = unsure = 0
@@ -81,8 +84,10 @@ def record_labels(store: Any, events: Sequence[LabelEvent], *, source: str = "hu
             row = rows_of[e.id]
             if e.kind == "label":
                 if (current.get(row) if e.annotator is None
-                        else given.get((row, e.annotator))) == e.label:
+                        else given.get((row, e.annotator))) == e.label \
+                        and row not in awaiting:
                     continue
+                awaiting.discard(row)
                 if row not in current:
                     new += 1
                 elif current[row] != e.label:
@@ -90,8 +95,10 @@ def record_labels(store: Any, events: Sequence[LabelEvent], *, source: str = "hu
                 current[row] = e.label
                 given[(row, e.annotator)] = e.label
             elif e.kind == "skip":
+                awaiting.discard(row)
                 skipped += 1
             else:
+                awaiting.discard(row)
                 unsure += 1
             out.append({"row": row, "label": e.label if e.kind == "label" else "",
                         "kind": e.kind, "annotator": e.annotator, "seconds": e.seconds,

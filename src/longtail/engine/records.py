@@ -66,6 +66,9 @@ class QueryResult:
     log: dict
     out: str | None
     warnings: list[str] = field(default_factory=list)
+    # Rows of kind "relabel": a label already given that cleanlab doubts (row, id,
+    # given, suggested, self_confidence), to be labeled again.
+    relabel: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

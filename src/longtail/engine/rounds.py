@@ -37,15 +37,19 @@ def history(store: Any) -> list[HistoryEntry]:
 def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "auto",
                out: str | Path | None = None, config: dict | None = None,
                seed: int | None = None, encoder: str | None = None,
-               overwrite: bool = False) -> QueryResult:
+               overwrite: bool = False, relabel: float = 0.0) -> QueryResult:
     """Plan a batch of `budget` samples to label, record it as an open round (one
     transaction), save the strategies' indexes for the next command, and export the
-    batch (CSV or JSONL by suffix) when `out` is given."""
+    batch (CSV or JSONL by suffix) when `out` is given. With `relabel` (0..1), up to
+    round(relabel·budget) of the top label-error suspects (`engine.suspects`) come out
+    of the strategy's share, as items of kind "relabel"."""
     from longtail.loop.round import plan_batch  # the strategies load on first use
     from longtail.loop.simulate import predict_rows
 
     if budget <= 0:
         raise InputError(f"--budget must be a positive number of samples, got {budget}")
+    if not 0.0 <= float(relabel) <= 1.0:
+        raise InputError(f"--relabel must be a share between 0 and 1, got {relabel}")
     if out is not None:
         _check_out(Path(out), overwrite)
     t0 = time.perf_counter()
@@ -78,6 +82,9 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     n_eval, n_control, split = batch_split(store, settings, budget,
                                            pending_eval=len(pending_eval), current=current,
                                            model_id=latest["id"] if latest else None)
+    relabel_rows, relabel_log = _relabel_slice(
+        store, settings, relabel, budget - min(n_eval, len(pending_eval)) - n_control
+        - (1 if n_control else 0), budget, encoder)
     state, state_log = _load_strategy_state(store, vs)
     _name_pool(store, vs, state)
 
@@ -90,8 +97,10 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
         return np.concatenate([committee_probs(members, X, model.classes_)
                                for _, X in vs.iter_chunks(rows)], axis=1)
 
-    plan = plan_batch(
-        budget, candidates, rng=rng, strategy=strategy, vectors=vs,
+    only_relabel = budget == len(relabel_rows) or (
+        relabel_rows and len(candidates) == 0 and len(pending_eval) == 0)
+    plan = _empty_plan(strategy) if only_relabel else plan_batch(
+        budget - len(relabel_rows), candidates, rng=rng, strategy=strategy, vectors=vs,
         probs_for=(lambda rows: predict_rows(model, vs, rows)) if model else None,
         classes=np.asarray(model.classes_) if model else None,
         labeled_rows=lab_rows, labeled_y=lab_y if len(lab_rows) else None,
@@ -99,13 +108,16 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
         pending_eval=pending_eval, eval_share=settings.eval_share,
         control_share=settings.control_share, params=config, state=state,
         history=[h.to_dict() for h in history(store)], n_eval=n_eval, n_control=n_control)
-    items = [(int(r), i, k) for i, (r, k) in enumerate(zip(plan.rows, plan.kinds, strict=True))]
+    rows = np.concatenate([plan.rows, np.array([s["row"] for s in relabel_rows], np.int64)])
+    kinds = [*plan.kinds, *["relabel"] * len(relabel_rows)]
+    items = [(int(r), i, k) for i, (r, k) in enumerate(zip(rows, kinds, strict=True))]
     log = RoundLog.from_dict(plan.log)
     # The labels that existed before this round: the lift estimator trains on them.
     log.annotations_before = store.max_annotation_id()
     log.warnings = warnings
     log.split = split
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
+              **({"relabel": relabel_log} if relabel_log else {}),
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     with store.tx() as conn:
         round_id = store.add_round(
@@ -113,18 +125,41 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
             len(lab_rows), record, items, latest["id"] if latest else None)
     crashpoint("round:after_commit")
     _save_strategy_state(store, vs, state)
-    batch = [b for chunk in store.iter_samples(plan.rows) for b in chunk]
-    result = QueryResult(round_id, [int(r) for r in plan.rows], [b[1] for b in batch],
-                         list(plan.kinds), record, str(out) if out else None, warnings)
+    batch = [b for chunk in store.iter_samples(rows) for b in chunk]
+    result = QueryResult(round_id, [int(r) for r in rows], [b[1] for b in batch],
+                         kinds, record, str(out) if out else None, warnings,
+                         relabel=relabel_rows)
     if out:
         from longtail.interop.batch_file import write_batch_file
 
         info = store.vector_set_info(vs.directory.name) or {}
         columns = (info.get("config") or {}).get("columns") if vs.directory.name == "tabular" \
             else None
-        write_batch_file(out, batch, plan.kinds, round_id, feature_columns=columns,
+        write_batch_file(out, batch, kinds, round_id, feature_columns=columns,
                          overwrite=overwrite)
     return result
+
+
+def _relabel_slice(store: Any, settings: Settings, share: float, room: int, budget: int,
+                   encoder: str | None) -> tuple[list[dict], dict | None]:
+    """The batch's relabel rows (top suspects, see `engine.suspects.relabel_queue`) and
+    their log: up to round(share·budget), within `room` (what the eval and control
+    slices leave of the batch, one row kept for the strategy beside a control slice)."""
+    if share <= 0:
+        return [], None
+    from longtail.engine.suspects import relabel_queue
+
+    want = min(int(round(share * budget)), max(0, room))
+    picked, reason = relabel_queue(store, settings, want, encoder=encoder)
+    return picked, {"share": float(share), "requested": want, "rows": picked, "reason": reason}
+
+
+def _empty_plan(strategy: str) -> Any:
+    """The plan of a batch that is relabel rows only."""
+    from longtail.loop.round import BatchPlan
+
+    return BatchPlan(rows=np.empty(0, np.int64), kinds=[],
+                     log={"strategy": strategy, "eval": 0, "control": 0})
 
 
 def _check_out(out: Path, overwrite: bool) -> None:

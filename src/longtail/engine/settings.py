@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     # Hash version of content and eval-split hashes: projects without the key were made
     # before version 2 and keep BLAKE2b; `init` writes 2 (see longtail.hashing).
     "hashing": 1,
+    # MLflow tracking of trained models (engine/tracking.py): None (off), "local" (the
+    # project's mlruns/), a directory or a tracking URI.
+    "mlflow": None,
 }
 
 
@@ -41,6 +44,7 @@ class Settings:
     learner_params: dict = field(default_factory=dict)
     encoder: str | None = None
     hashing: int = 1
+    mlflow: str | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Settings:
@@ -68,5 +72,9 @@ def check_settings(settings: dict[str, Any]) -> None:
     if "eval_halfwidth" in settings and not 0.0 < float(settings["eval_halfwidth"]) < 0.5:
         raise InputError(f"eval-halfwidth must be between 0 and 0.5 (0.03 = ±3 points), "
                          f"got {settings['eval_halfwidth']}")
+    if settings.get("mlflow") is not None and (not isinstance(settings["mlflow"], str)
+                                               or not settings["mlflow"].strip()):
+        raise InputError("mlflow must be 'local' (the project's mlruns/), a directory or a "
+                         f"tracking URI, got {settings['mlflow']!r}")
     if "eval_cap" in settings and int(settings["eval_cap"]) < 0:
         raise InputError(f"eval-cap must be >= 0, got {settings['eval_cap']}")

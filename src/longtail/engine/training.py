@@ -14,12 +14,23 @@ from longtail.errors import ProjectError
 
 def train(store: Any, settings: Settings, *, encoder: str | None = None,
           warm_start: bool = True, learner: str | None = None,
-          learner_params: dict | None = None, force: bool = False) -> dict:
+          learner_params: dict | None = None, force: bool = False,
+          mlflow: str | bool | None = None) -> dict:
     """Fit on every labeled pool sample (eval samples never), warm-started from the
     latest model when it is the same learner on the same vectors. With nothing new since
     the latest model (same labels, learner and vectors) nothing is trained unless
-    `force`: the result says so and no model is added."""
+    `force`: the result says so and no model is added. With tracking on (the `mlflow`
+    setting; `mlflow` here: True for the setting or else the project's mlruns/, a
+    directory or a URI, False for off) the model is logged to MLflow
+    (`engine.tracking`), also one a killed train left unlogged."""
     from longtail.learners import make_learner
+
+    track = (settings.mlflow if mlflow is None else None if mlflow is False
+             else (settings.mlflow or "local") if mlflow is True else mlflow)
+    if track is not None:
+        from longtail.engine.tracking import require_mlflow
+
+        require_mlflow()  # before any work: a missing extra changes nothing
 
     vs = views.vectors(store, settings, encoder, complete=False)
     rows, y = views.labeled(store, "pool")
@@ -45,8 +56,8 @@ def train(store: Any, settings: Settings, *, encoder: str | None = None,
                                  "--force trains anyway"}
             if not any(m["model_id"] == latest["id"] for m in store.metrics()):
                 # A train killed between its model's commit and its scoring: finish it.
-                return _score(store, settings, latest["id"], skipped)
-            return skipped
+                skipped = _score(store, settings, latest["id"], skipped)
+            return _track(store, settings, latest["id"], skipped, track)
     from longtail.learners.persist import warm_starts
 
     model = None
@@ -66,7 +77,18 @@ def train(store: Any, settings: Settings, *, encoder: str | None = None,
     report: dict[str, Any] = {"model_id": model_id, "labels": int(len(rows)),
                               "classes": int(len(model.classes_)), "learner": spec["learner"],
                               "fit_seconds": round(fit_seconds, 4)}
-    return _score(store, settings, model_id, report)
+    return _track(store, settings, model_id, _score(store, settings, model_id, report), track)
+
+
+def _track(store: Any, settings: Settings, model_id: int, report: dict,
+           track: str | None) -> dict:
+    """Log the model to MLflow when tracking is on (once per model)."""
+    if track is None:
+        return report
+    from longtail.engine.tracking import log_model
+
+    report["mlflow_run"] = log_model(store, settings, model_id, report, track)
+    return report
 
 
 def _score(store: Any, settings: Settings, model_id: int, report: dict[str, Any]) -> dict:
@@ -98,6 +120,7 @@ def train_release(store: Any, settings: Settings, *, encoder: str | None = None,
 
     from longtail.evaluation import evaluate_predictions
     from longtail.learners import make_learner
+    from longtail.learners.crossfit import cross_fit_probs
     from longtail.store.releases import save_release
 
     vs = views.vectors(store, settings, encoder, complete=False)
@@ -120,13 +143,11 @@ def train_release(store: Any, settings: Settings, *, encoder: str | None = None,
     if k >= 2:
         rng = np.random.default_rng([settings.seed, len(eval_rows), 7])
         fold_of = rng.permutation(len(eval_rows)) % k
-        pred = np.empty(len(eval_rows), dtype=object)
-        for f in range(k):
-            out = fold_of == f
-            model = make_learner(spec["learner"], **spec["params"])
-            model.fit(np.concatenate([X_pool, X_eval[~out]]),
-                      np.concatenate([y_pool, y_eval[~out]]))
-            pred[out] = np.asarray(model.classes_)[model.predict_proba(X_eval[out]).argmax(1)]
+        classes = np.unique(np.concatenate([y_pool, y_eval]))
+        probs = cross_fit_probs(lambda: make_learner(spec["learner"], **spec["params"]),
+                                X_eval, y_eval, fold_of, classes=classes,
+                                X_extra=X_pool, y_extra=y_pool)
+        pred = classes[probs.argmax(1)]
         scored = evaluate_predictions(y_eval, pred.astype(str), n_boot=1000, seed=settings.seed)
         accuracy = {key: scored[key] for key in ("accuracy", "macro_f1", "worst_class_recall")}
     t0 = time.perf_counter()

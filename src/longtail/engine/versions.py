@@ -40,14 +40,14 @@ def _changed_since(uow: Any, v: dict) -> bool:
             or (evs[-1]["id"] if evs else None) != v["eval_version_id"])
 
 
-def resolve_version(store: Any, version: int | None = None) -> dict:
+def resolve_version(store: Any, version: int | None = None, *, reason: str = "export") -> dict:
     """Version `version`, or (None) the dataset as it stands: the latest version when
-    nothing changed since it, else a new version committed for the occasion."""
+    nothing changed since it, else a new version committed for the occasion (`reason`)."""
     with store.unit_of_work() as uow:
         if version is None:
             latest = uow.versions.latest()
             if latest is None or _changed_since(uow, latest):
-                latest = uow.versions.commit("export")
+                latest = uow.versions.commit(reason)
             return latest
         found = uow.versions.get(version)
         if found is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import DataError
 
@@ -407,18 +407,41 @@ class RoundsRepo(_Repo):
         q = select(s.rounds.c.id).where(s.rounds.c.status == "open").order_by(s.rounds.c.id)
         return [int(r) for (r,) in self.conn.execute(q)]
 
+    def _answered_after(self) -> dict[int, int]:
+        """Open round id -> the latest event id before it was planned (its log's
+        `annotations_before`): a relabel item is answered by a later event only."""
+        q = (select(s.rounds.c.id, s.rounds.c.log).where(s.rounds.c.status == "open")
+             .order_by(s.rounds.c.id))
+        return {int(rid): int((log or {}).get("annotations_before") or 0)
+                for rid, log in self.conn.execute(q)}
+
+    def awaiting_relabel(self, rows: Sequence[int]) -> set[int]:
+        """Of `rows`, those queued as relabel items in an open round with no event since
+        the round was planned: a label equal to the current one is an answer for them."""
+        a, ri = s.annotations, s.round_items
+        out: set[int] = set()
+        for rid, before in self._answered_after().items():
+            for piece in _chunks([int(r) for r in rows]):
+                q = select(ri.c.row).where(
+                    ri.c.round_id == rid, ri.c.kind == "relabel", ri.c.row.in_(piece),
+                    ~select(a.c.id).where(a.c.row == ri.c.row, a.c.id > before).exists())
+                out |= {int(r) for (r,) in self.conn.execute(q)}
+        return out
+
     def close_done(self) -> list[int]:
         """Close every open round none of whose items awaits an answer (each has a label,
-        skip or unsure event, from any time); return their ids. A skipped item does not
-        hold its round open forever."""
+        skip or unsure event, from any time; a relabel item, one since the round was
+        planned); return their ids. A skipped item does not hold its round open forever."""
         closed = []
         a, ri = s.annotations, s.round_items
-        for rid in self.open_ids():
-            # Items with no event at all: one indexed probe per item, in SQL.
+        for rid, before in self._answered_after().items():
+            # Items with no (new enough) event: one indexed probe per item, in SQL.
             waiting = self.conn.execute(
                 select(func.count()).select_from(ri).where(
                     ri.c.round_id == rid,
-                    ~select(a.c.id).where(a.c.row == ri.c.row).exists())).scalar()
+                    ~select(a.c.id).where(a.c.row == ri.c.row,
+                                          or_(ri.c.kind != "relabel", a.c.id > before)
+                                          ).exists())).scalar()
             if not waiting:
                 self.conn.execute(s.rounds.update().where(s.rounds.c.id == rid).values(status="closed"))
                 closed.append(rid)
