@@ -5,8 +5,11 @@ arrives as `steps` ingests of `rows` rows. After each: `labels` oracle labels of
 open round's batch imported (the rest of the batch released), a `train`, and one
 `query` of `batch` samples through the CLI (`longtail query --json`, a subprocess, so
 its wall time includes the command's start). Per step: ingest, train, query and
-index-update seconds (the strategies' index work inside the query, from its log) and
-whether the indexes were rebuilt (the pool check's verdict, with its reason).
+index-update seconds (the strategies' index work inside the query, from its log: part
+of `query_seconds`, which `query_seconds_without_index` leaves out), whether the
+indexes were rebuilt (the pool check's verdict or an index built again, with its
+reason: no saved index, drift or growth), each index's drift measure, and the
+machine's load average (the timings are wall clock on a shared machine).
 
 Targets (full size, 10 x 100k x 384, batch 10k): step 1 builds the indexes; the index
 update at step 10 costs <= 1.5x that at step 2; no rebuild in steps 2-10 unless the
@@ -75,6 +78,13 @@ def cli_query(project: Path, k: int, strategy: str) -> tuple[float, dict]:
     if r.returncode != 0:
         raise RuntimeError(f"query failed: {r.stderr[-2000:]}")
     return seconds, json.loads(r.stdout)
+
+
+def drift_figures(records: dict) -> dict:
+    """Per index: the share of rows added since its build that lie beyond the build's
+    95th-percentile distance, and whether that counted as drift."""
+    return {n: {"share": r["drift"]["share"], "drifted": r["drift"]["drifted"]}
+            for n, r in records.items() if r.get("drift")}
 
 
 def index_figures(log: dict) -> tuple[float, bool, str, dict]:
@@ -146,9 +156,12 @@ def main(argv: list[str] | None = None) -> int:
             runs.append({"step": step, "pool": p.store.n_samples(), "new_rows": rep.new,
                          "ingest_seconds": round(ingest_s, 3), "label_seconds": round(label_s, 3),
                          "train_seconds": round(train_s, 3), "query_seconds": round(query_s, 3),
-                         "index_update_seconds": round(idx_s, 3), "rebuilt": rebuilt,
-                         "pool_check": reason, "indexes": records,
-                         "arm": (q["log"].get("selection") or {}).get("arm")})
+                         "index_update_seconds": round(idx_s, 3),
+                         "query_seconds_without_index": round(query_s - idx_s, 3),
+                         "rebuilt": rebuilt, "pool_check": reason,
+                         "drift": drift_figures(records), "indexes": records,
+                         "arm": (q["log"].get("selection") or {}).get("arm"),
+                         "load_average": [round(x, 2) for x in os.getloadavg()]})
             write_result({**head, "runs": runs, "partial": True}, args.out)  # kept if killed
             print(f"step {step}: pool {runs[-1]['pool']}, ingest {ingest_s:.2f} s, train "
                   f"{train_s:.2f} s, query {query_s:.2f} s (indexes {idx_s:.2f} s, "
