@@ -200,6 +200,24 @@ def seed_from(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
 
+def sorted_unique(*parts: np.ndarray) -> np.ndarray:
+    """Sorted distinct int64 values of the ``parts`` together, by one sort: O(n log n).
+    (numpy's own ``unique``/``union1d``/``intersect1d`` hash, which is ~100x slower on
+    a million distinct row numbers.)"""
+    x = np.concatenate([np.asarray(p, dtype=np.int64).ravel() for p in parts]) if parts \
+        else np.zeros(0, dtype=np.int64)
+    x.sort(kind="stable")
+    if len(x) < 2:
+        return x
+    return x[np.concatenate([[True], x[1:] != x[:-1]])]
+
+
+def sorted_intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of ``a`` that are in ``b``: O((|a| + |b|) log)."""
+    a = np.asarray(a, dtype=np.int64)
+    return sorted_unique(a[np.isin(a, b)])
+
+
 def universe(ctx: Context) -> np.ndarray:
     """Sorted unique rows of ``candidates ∪ labeled_rows``: O((n+L) log(n+L))."""
     if ctx.labeled_rows is None or len(ctx.labeled_rows) == 0:
@@ -207,7 +225,7 @@ def universe(ctx: Context) -> np.ndarray:
     lab = ctx.labeled_rows
     if ctx.vectors is not None:
         lab = lab[(lab >= 0) & (lab < ctx.vectors.n_rows)]
-    return np.union1d(ctx.candidates, lab).astype(np.int64)
+    return sorted_unique(ctx.candidates, lab)
 
 
 def read_rows(reader: VectorReader, rows: np.ndarray) -> np.ndarray:
@@ -378,7 +396,7 @@ def _build_graph(ctx: Context, uni: np.ndarray, knn: int, max_rows: int) -> Grap
     (labeled rows always kept): O(u²·d)."""
     rows = uni
     if len(rows) > max_rows:
-        lab = (np.intersect1d(ctx.labeled_rows, uni) if ctx.labeled_rows is not None
+        lab = (sorted_intersect(ctx.labeled_rows, uni) if ctx.labeled_rows is not None
                else np.zeros(0, dtype=np.int64))
         rest = np.setdiff1d(uni, lab, assume_unique=True)
         take = ctx.rng.choice(len(rest), size=max(max_rows - len(lab), 0), replace=False)
@@ -411,7 +429,7 @@ def join_graph(ctx: Context, g: Graph, new: np.ndarray, knn: int, max_rows: int
     Returns ``(graph, what was done, drift measure)``; ``g`` is left as it was.
     """
     seen_old = g.rows if g.seen is None else g.seen
-    seen = np.union1d(seen_old, new)
+    seen = sorted_unique(seen_old, new)
     u, m0 = len(g.rows), len(new)
     lab = (np.asarray(ctx.labeled_rows, dtype=np.int64) if ctx.labeled_rows is not None
            else np.zeros(0, dtype=np.int64))
@@ -421,7 +439,7 @@ def join_graph(ctx: Context, g: Graph, new: np.ndarray, knn: int, max_rows: int
         # how many of a uniform max_rows-draw of seen ∪ new are new rows
         h = int(ctx.rng.hypergeometric(m0, len(seen_old), max_rows))
         take = new[np.sort(ctx.rng.choice(m0, size=h, replace=False))]
-        take = np.union1d(take, np.intersect1d(new, lab))  # labeled rows always in
+        take = sorted_unique(take, new[np.isin(new, lab)])  # labeled rows always in
         evictable = np.flatnonzero(~np.isin(g.rows, lab))
         n_evict = min(max(u + len(take) - max_rows, 0), len(evictable))
         evict = np.sort(ctx.rng.choice(evictable, size=n_evict, replace=False))
@@ -476,7 +494,7 @@ def join_graph(ctx: Context, g: Graph, new: np.ndarray, knn: int, max_rows: int
     ok = (rev_n >= 0) & (rev_d2 < last[:, None])
     src = np.repeat(np.arange(nk), knn_all).reshape(nk, knn_all)[ok]
     holes = np.flatnonzero(((onbr < 0) & (full_nbr[kept] >= 0)).any(axis=1))
-    touched = np.union1d(src, holes)
+    touched = sorted_unique(src, holes)
     before = onbr[touched, :knn].copy()
     onbr[touched], od2[touched] = _merge_lists(onbr[touched], od2[touched],
                                                np.searchsorted(touched, src), nk + rev_n[ok],
