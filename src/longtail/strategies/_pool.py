@@ -490,16 +490,14 @@ def join_graph(ctx: Context, g: Graph, new: np.ndarray, knn: int, max_rows: int
     nearest = od2.min(axis=1) if od2.shape[1] else np.zeros(0, dtype=np.float32)
     nearest = nearest[np.isfinite(nearest)]
     ref = float(np.quantile(nearest, DRIFT_QUANTILE)) if nearest.size else np.inf
-    last = od2.max(axis=1)  # inf where the list has a hole: any new row may fill it
-    ok = (rev_n >= 0) & (rev_d2 < last[:, None])
-    src = np.repeat(np.arange(nk), knn_all).reshape(nk, knn_all)[ok]
-    holes = np.flatnonzero(((onbr < 0) & (full_nbr[kept] >= 0)).any(axis=1))
-    touched = sorted_unique(src, holes)
-    before = onbr[touched, :knn].copy()
-    onbr[touched], od2[touched] = _merge_lists(onbr[touched], od2[touched],
-                                               np.searchsorted(touched, src), nk + rev_n[ok],
-                                               rev_d2[ok], knn_all)
-    changed = int((onbr[touched, :knn] != before).any(axis=1).sum())
+    # one row-wise merge: each kept row's entries and its nearest new rows, nearest first
+    before = onbr[:, :knn].copy()
+    cand = np.concatenate([onbr, np.where(rev_n >= 0, nk + rev_n, -1)], axis=1)
+    cd2 = np.concatenate([od2, np.where(rev_n >= 0, rev_d2, np.inf)], axis=1)
+    top = np.argsort(cd2, axis=1, kind="stable")[:, :knn_all]
+    od2 = np.take_along_axis(cd2, top, axis=1).astype(np.float32)
+    onbr = np.where(np.isfinite(od2), np.take_along_axis(cand, top, axis=1), -1)
+    changed = int((onbr[:, :knn] != before).any(axis=1).sum())
     rows = np.concatenate([g.rows[kept], take])
     nbr = np.concatenate([onbr, new_nbr])
     d2 = np.concatenate([od2, new_d2])
@@ -520,25 +518,6 @@ def join_graph(ctx: Context, g: Graph, new: np.ndarray, knn: int, max_rows: int
     note = (f"{m0} new rows joined ({m} into the graph, {len(evict)} left the sample to "
             f"keep it uniform, {changed} rows' neighbour lists changed)")
     return out, note, drift
-
-
-def _merge_lists(nbr: np.ndarray, d2: np.ndarray, src: np.ndarray, dst: np.ndarray,
-                 dd: np.ndarray, knn: int) -> tuple[np.ndarray, np.ndarray]:
-    """Neighbour lists (r, knn) with the pairs (row ``src`` gets ``dst`` at ``dd``)
-    merged in: each row keeps its knn nearest, holes (-1) last. O((r·knn + p) log)."""
-    r = len(nbr)
-    rr = np.concatenate([np.repeat(np.arange(r), knn), src])
-    nn = np.concatenate([nbr.ravel(), dst])
-    dist = np.concatenate([np.where(nbr.ravel() >= 0, d2.ravel(), np.inf), dd])
-    order = np.lexsort((dist, rr))
-    rr, nn, dist = rr[order], nn[order], dist[order]
-    rank = np.arange(len(rr)) - np.searchsorted(rr, rr)
-    keep = rank < knn
-    out_n = np.full((r, knn), -1, dtype=np.int64)
-    out_d = np.full((r, knn), np.inf, dtype=np.float32)
-    out_n[rr[keep], rank[keep]] = np.where(np.isfinite(dist[keep]), nn[keep], -1)
-    out_d[rr[keep], rank[keep]] = dist[keep]
-    return out_n, out_d
 
 
 @dataclass
