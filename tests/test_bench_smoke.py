@@ -45,6 +45,15 @@ def _check(result: dict, stem: str) -> None:
             assert len(fig["accuracy_mean"]) == len(result["budgets"])
     if stem == "selection_scale":
         assert result["runs"]
+    if stem == "stream":
+        keys = {"step", "pool", "ingest_seconds", "index_update_seconds", "query_seconds",
+                "rebuilt"}
+        runs = result["runs"]
+        assert runs and all(keys <= set(r) for r in runs)
+        assert runs[0]["rebuilt"]  # step 1 builds the indexes...
+        # ...later steps join new rows to them; a rebuild only where the log says drift
+        assert all("drift" in r["pool_check"] for r in runs[1:] if r["rebuilt"])
+        assert all(r["index_update_seconds"] <= r["query_seconds"] for r in runs)
 
 
 @pytest.mark.slow

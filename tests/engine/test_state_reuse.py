@@ -40,3 +40,27 @@ def test_second_query_loads_the_indexes_and_selects_as_a_fresh_build(tmp_path):
     assert logs["loaded"].log["state"]["loaded"] is True
     assert "graph" in logs["fresh"].log["selection"]["indexes_built"]
     assert logs["loaded"].rows == logs["fresh"].rows
+
+
+def test_rows_ingested_later_join_the_saved_indexes_and_the_round_log_says_so(tmp_path):
+    X, y = make_pool(2400, d=16, classes=5, seed=3)
+    with Project.init(tmp_path / "p", eval_rate=0.05) as p:
+        p.ingest(write_pool_csv(tmp_path / "a.csv", X[:1200], y[:1200]), id="id",
+                 vector_prefix="v")
+        first = p.query(40, strategy="coverage")
+        assert first.log["selection"]["indexes"]["graph"]["action"] == "built"
+        p.cancel_round(first.round_id)
+    with Project(tmp_path / "p") as p:  # a later command: more data from the same source
+        p.ingest(write_pool_csv(tmp_path / "b.csv", X[1200:], y[1200:], start=1200),
+                 id="id", vector_prefix="v")
+        second = p.query(40, strategy="coverage")
+        stored = [h for h in p.history() if h["round"] == second.round_id]
+    sel = second.log["selection"]
+    assert sel["pool_check"]["verdict"] == "update"
+    assert sel["indexes_built"] == []  # the pool doubled, yet nothing was rebuilt
+    graph = sel["indexes"]["graph"]
+    assert graph["action"] == "updated" and graph["drift"]["drifted"] is False
+    assert "new rows joined" in graph["reason"]
+    # the round's stored log (what `longtail history` shows) says update and why
+    assert stored[0]["decision"]["indexes"]["graph"] == graph
+    assert stored[0]["decision"]["pool_check"]["verdict"] == "update"

@@ -125,9 +125,10 @@ class IndexLog:
     """What the pool indexes (kNN graph, clusterings) cost in one :func:`select` call.
 
     ``records``: index name -> ``{"action", "seconds", "reason"}`` (+ ``"load_seconds"``
-    for an index read from a saved state), where action is ``built`` (from scratch),
-    ``updated`` (new rows joined), ``loaded`` (read from a saved state, used as is) or
-    ``reused`` (kept in memory from an earlier call); ``seconds`` is the build or
+    for an index read from a saved state, ``"drift"`` for one that new rows joined),
+    where action is ``built`` (from scratch), ``updated`` (new rows joined), ``loaded``
+    (read from a saved state, used as is) or ``reused`` (kept in memory from an
+    earlier call); ``seconds`` is the build or
     update time spent in this call. ``pool_check`` is the verdict of the pool check
     (:func:`longtail.strategies._pool.check_pool`), made once per call.
     """
@@ -136,9 +137,11 @@ class IndexLog:
     pool_check: dict | None = None
 
     def note(self, name: str, action: str, seconds: float, reason: str,
-             load_seconds: float | None = None) -> None:
+             load_seconds: float | None = None, drift: dict | None = None) -> None:
         """Record one use of index ``name``; a second use in the same call adds its
-        seconds and keeps the costlier action (a build after a load says built)."""
+        seconds and keeps the costlier action (a build after a load says built).
+        ``drift``: the drift measure of an update (or of the update that forced a
+        rebuild), see :func:`longtail.strategies._pool.drift_measure`."""
         rec = self.records.get(name)
         if rec is None:
             rec = self.records[name] = {"action": action, "seconds": 0.0, "reason": reason}
@@ -147,6 +150,8 @@ class IndexLog:
         rec["seconds"] = round(rec["seconds"] + float(seconds), 6)
         if load_seconds is not None:
             rec["load_seconds"] = round(float(load_seconds), 6)
+        if drift is not None:
+            rec["drift"] = drift
 
     def built(self) -> list[str]:
         """Names of the indexes built from scratch in this call."""

@@ -39,7 +39,7 @@ import math
 import numpy as np
 
 from longtail.strategies._base import Context, Selection
-from longtail.strategies._pool import DEFAULT_GRAPH_ROWS, pool_cache, pool_clusters, pool_graph
+from longtail.strategies._pool import DEFAULT_GRAPH_ROWS, pool_clusters, pool_graph
 from longtail.strategies.cold import cold_start
 from longtail.strategies.coverage import COVERAGE_KNN, select_coverage
 from longtail.strategies.diverse import (
@@ -248,20 +248,17 @@ def select_auto(ctx: Context) -> Selection:
 
 def _build_indexes(ctx: Context, allowed: tuple[str, ...], large: bool) -> list[str]:
     """On a large pool, build (once, into ``state``) the index of every allowed arm, not
-    only the chosen one, so that switching arms later never pays an index build inside
-    a round: the kNN graph of the coverage arms and the pool clustering of
-    cluster-margin. Returns the names of the indexes built now (the call's
+    only the chosen one, and join new rows to each every round, so that switching arms
+    later never pays an index build (or several rounds' new rows) inside a round: the
+    kNN graph of the coverage arms and the pool clustering of cluster-margin. Returns
+    the names of the indexes built now (the call's
     :class:`~longtail.strategies._base.IndexLog` records them, with their seconds)."""
     if not large or ctx.vectors is None or ctx.probs is None:
         return []
-    cache = pool_cache(ctx)  # checked against the pool first (a rebuild empties it)
-    built = []
-    if any(a in ("coverage", "margin_coverage") for a in allowed) and "graph" not in cache:
+    before = set(ctx.indexes.built())
+    if any(a in ("coverage", "margin_coverage") for a in allowed):
         pool_graph(ctx, knn=int(ctx.params.get("knn", COVERAGE_KNN)))
-        built.append("graph")
     if "cluster_margin" in allowed:
         n_cl = pool_clustering_k(ctx)
-        if f"pool_{n_cl}" not in cache:
-            pool_clusters(ctx, n_cl, name=f"pool_{n_cl}")
-            built.append(f"pool_{n_cl}")
-    return built
+        pool_clusters(ctx, n_cl, name=f"pool_{n_cl}")
+    return [n for n in ctx.indexes.built() if n not in before]

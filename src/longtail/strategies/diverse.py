@@ -27,6 +27,7 @@ from longtail.strategies._base import (
     topk_desc,
 )
 from longtail.strategies._pool import (
+    GROWTH_REBUILD,
     candidate_positions,
     pool_cache,
     pool_clusters,
@@ -114,15 +115,19 @@ KEEP_K_WITHIN = 0.1
 def pool_clustering_k(ctx: Context) -> int:
     """K of cluster-margin's pool clustering: ``params["n_clusters"]``, else
     :func:`n_pool_clusters` of the universe size — or the K of a pool clustering
-    already in ``state`` within 10% of that, so that rows held by an open round (which
-    shrink the candidates a little) do not cost a new clustering. O(entries in state)."""
+    already in ``state`` while that K is at most 10% above it (rows held by an open
+    round shrink the candidates a little) and at least ``1/sqrt(GROWTH_REBUILD)`` of
+    it: a growing pool keeps its clustering, new rows joined to its centroids, until
+    it is ``GROWTH_REBUILD`` times the pool the K was chosen for (K follows
+    ``2·sqrt(n)``). O(entries in state)."""
     if "n_clusters" in ctx.params:
         return int(ctx.params["n_clusters"])
     want = n_pool_clusters(ctx.n + ctx.n_labeled)
     cache = pool_cache(ctx)  # checked first: indexes about to be rebuilt do not count
     have = [int(k[len("pool_"):]) for k in cache
             if k.startswith("pool_") and k[len("pool_"):].isdigit()]
-    close = [k for k in have if abs(k - want) <= KEEP_K_WITHIN * want]
+    close = [k for k in have
+             if want / np.sqrt(GROWTH_REBUILD) <= k <= (1 + KEEP_K_WITHIN) * want]
     return min(close, key=lambda k: (abs(k - want), k)) if close else want
 
 
@@ -132,8 +137,9 @@ def select_cluster_margin(ctx: Context) -> Selection:
     lowest-margin remaining row (per unit cost with costs).
 
     Pool clustering is cached in ``state`` (``2·sqrt(n)`` k-means clusters, at most
-    1000), so a round costs O(n·C) for the margins + O(βk log βk); the one-time
-    clustering is O(n·K·d) streamed, O(n) memory.
+    1000; new rows join its centroids, see :func:`pool_clustering_k`), so a round
+    costs O(n·C) for the margins + O(βk log βk); the one-time clustering is O(n·K·d)
+    streamed, O(n) memory, and new rows O(new·K·d).
     """
     if ctx.probs is None:
         return fallback(ctx, "cluster_margin")
