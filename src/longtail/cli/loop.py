@@ -90,8 +90,9 @@ def rounds(cancel: Annotated[int | None, typer.Option(help="Cancel this open rou
     """List the rounds (open, closed, cancelled), cancel an open one, or write a round's
     batch file again.
 
-    Examples: longtail rounds -p my-project --cancel 3
-              longtail rounds -p my-project --export 3 --out batch-3.csv
+    Example: longtail rounds -p my-project --cancel 3
+
+    Example: longtail rounds -p my-project --export 3 --out batch-3.csv
     """
     at_least("--cancel", cancel, 1)
     at_least("--export", export, 1)
