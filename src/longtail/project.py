@@ -216,11 +216,13 @@ class Project:
 
     def query(self, budget: int, *, strategy: str = "auto", out: str | Path | None = None,
               config: dict | None = None, seed: int | None = None,
-              encoder: str | None = None, overwrite: bool = False) -> QueryResult:
-        """Plan a batch of `budget` samples, record it as an open round, export it."""
+              encoder: str | None = None, overwrite: bool = False,
+              include_duplicates: bool | None = None) -> QueryResult:
+        """Plan a batch of `budget` samples, record it as an open round, export it.
+        Duplicates of labeled samples are left out unless `include_duplicates`."""
         return rounds.plan_round(self.store, self._settings(), budget, strategy=strategy,
                                  out=out, config=config, seed=seed, encoder=encoder,
-                                 overwrite=overwrite)
+                                 overwrite=overwrite, include_duplicates=include_duplicates)
 
     def rounds(self) -> list[dict]:
         """Every round: id, time, strategy, status, size, labeled."""
@@ -323,9 +325,10 @@ class Project:
 
         return check(self.store)
 
-    def duplicates(self, *, threshold: float = 0.98, encoder: str | None = None,
+    def duplicates(self, *, threshold: float | None = None, encoder: str | None = None,
                    near: bool = True) -> dict:
-        """Groups of exact duplicates (content hash) and near-duplicates (cosine >= threshold)."""
+        """Groups of exact duplicates (content hash) and near-duplicates (cosine >=
+        threshold, default the project's `near_duplicate_threshold`)."""
         from longtail.engine.duplicates import duplicates
 
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,

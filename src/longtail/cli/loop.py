@@ -41,6 +41,9 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
                                                    "project's).")] = None,
           force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out "
                                               "file.")] = False,
+          include_duplicates: Annotated[bool, typer.Option(
+              "--include-duplicates", help="Also offer exact and near-duplicates of labeled "
+              "samples (left out by default).")] = False,
           project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Select the next batch to label and record it as an open round.
 
@@ -51,7 +54,8 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
     cfg = _read_config(config) if config else None
     with open_project(project) as p:
         result = p.query(budget, strategy=strategy, out=out, config=cfg, seed=seed,
-                         **({"overwrite": True} if force else {}))
+                         **({"overwrite": True} if force else {}),
+                         **({"include_duplicates": True} if include_duplicates else {}))
 
     def render(r) -> None:
         kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected")}
@@ -60,6 +64,10 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
                       f"by {r.log['strategy']}" + (f" → {arm}" if arm else "") +
                       f", {kinds['control']} random control, {kinds['eval']} eval)"
                       + (f" written to {r.out}" if r.out else ""))
+        left_out = (r.log.get("duplicates") or {}).get("excluded", 0)
+        if left_out:
+            console.print(f"{left_out} candidates left out as duplicates of labeled samples "
+                          "(--include-duplicates offers them)")
         for w in getattr(r, "warnings", None) or []:
             warn(w)
 

@@ -1,24 +1,45 @@
 """Duplicates in the pool: exact (same content hash) and near (cosine similarity of the
 encoder's vectors at or above a threshold, found with FAISS).
 
-Near-duplicates are found by a k-nearest-neighbour search of every row among all rows
-(exact inner product on normalised vectors up to `FLAT_MAX` rows, an IVF index beyond),
-then joined into groups (union-find over the pairs found): O(n·k) memory, never an
-n x n matrix. Reads only; nothing in the catalog changes.
+Near-duplicates are found when vectors arrive (ingest of precomputed vectors, `embed`)
+and incrementally: only the rows new since the last search, and rows whose vectors an
+`ingest --update` replaced, are searched, each among all rows (old and new). The pairs
+found are kept in ``state/<encoder>.duplicates.npz`` (plain arrays, no pickle) with the
+number of rows searched, the threshold, and the IVF index's coarse centroids and the
+list of each row, so a later search puts the old rows back into their lists without
+assigning them again. Search cost is O(new rows · rows probed · d); building the index
+reads the pool once in chunks. Up to `FLAT_MAX` rows the search is exact (a flat
+index); beyond, an IVF index with 8-bit codes proposes pairs and each proposal is
+re-scored exactly from the vectors. Never an n x n matrix.
+
+Groups are the connected components of the near pairs and the exact groups (same
+content hash, read from the catalog). `query` leaves out, by default, the candidates
+in a group with a labeled sample (`exclude_labeled_twins`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from longtail.engine import views
-from longtail.engine.settings import Settings
+from longtail.engine.settings import Settings, near_threshold
 from longtail.errors import InputError
 
-FLAT_MAX = 200_000  # rows up to which the search is exact (a flat index)
+FLAT_MAX = 16_384  # rows up to which the search is exact (a flat index)
 CHUNK = 8192  # query rows per search call
+K = 64  # twins kept per searched row (its closest): bounds a clump of copies' pairs
+NPROBE = 8  # IVF lists probed per row
+MIN_DIM = 32  # below this many dimensions a cosine of 0.98 is a neighbour, not a copy
+SLACK = 0.02  # 8-bit codes move a cosine by ~1e-3; proposals this far below are re-scored
+EPS = 1e-6  # float32 rounding: a copy's cosine with its original can read 0.99999994
+RETRAIN_GROWTH = 4  # the coarse centroids are trained again once the pool is 4x theirs
+FORMAT = 1
 
 
 def _find(parent: np.ndarray, i: int) -> int:
@@ -28,79 +49,415 @@ def _find(parent: np.ndarray, i: int) -> int:
     return i
 
 
-def near_pairs(vs: Any, threshold: float, k: int = 8, seed: int = 0) -> np.ndarray:
-    """(m, 2) row pairs (a < b) whose cosine similarity is >= `threshold`, among each
-    row's `k` nearest neighbours. O(n·k) memory; a flat search costs O(n²·d) time, an
-    IVF one (above FLAT_MAX rows) about O(n·sqrt(n)·d)."""
+def near_pairs(vs: Any, threshold: float, k: int = K, seed: int = 0) -> np.ndarray:
+    """(m, 2) row pairs (a < b) whose cosine similarity is >= `threshold` (each row's
+    `k` closest such rows at most), searching every row: what `NearState` keeps for
+    the rows searched so far. O(n·k) memory; see the module docstring for time."""
+    state = NearState(threshold=float(threshold))
+    _search(vs, state, np.arange(vs.n_rows, dtype=np.int64), k=k, seed=seed)
+    return state.pairs
+
+
+# -- the saved state ----------------------------------------------------------------
+
+
+def _empty_pairs() -> np.ndarray:
+    return np.zeros((0, 2), np.int64)
+
+
+@dataclass
+class NearState:
+    """What the searches so far found, as saved in ``state/<encoder>.duplicates.npz``.
+
+    `pairs` (m, 2) int64 with a < b and `sims` (m,) float32: every pair at cosine >=
+    `threshold` among the `K` nearest neighbours of rows [0, n_rows) and of rows whose
+    vectors changed since. `centroids` (nlist, d) and `assign` (n_rows,) are the IVF
+    index's coarse centroids and each row's list (empty below FLAT_MAX rows).
+    `exact_rows`/`exact_first`: rows in exact groups and each one's group (its first
+    row), as of the catalog's ingest batches `exact_token`."""
+
+    threshold: float = float("nan")
+    n_rows: int = 0
+    fingerprint: str = ""
+    pairs: np.ndarray = field(default_factory=_empty_pairs)
+    sims: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    centroids: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    assign: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    trained_rows: int = 0
+    exact_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    exact_first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    exact_token: str = ""
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"format": np.asarray(FORMAT), "threshold": np.asarray(self.threshold),
+                "n_rows": np.asarray(self.n_rows), "fingerprint": np.asarray(self.fingerprint),
+                "pairs": self.pairs.astype(np.int64), "sims": self.sims.astype(np.float32),
+                "centroids": self.centroids.astype(np.float32),
+                "assign": self.assign.astype(np.int32), "trained_rows": np.asarray(self.trained_rows),
+                "exact_rows": self.exact_rows.astype(np.int64),
+                "exact_first": self.exact_first.astype(np.int64),
+                "exact_token": np.asarray(self.exact_token)}
+
+    @classmethod
+    def from_arrays(cls, a: Any) -> NearState:
+        if int(a["format"]) != FORMAT:
+            raise ValueError(f"format {int(a['format'])}, not {FORMAT}")
+        return cls(threshold=float(a["threshold"]), n_rows=int(a["n_rows"]),
+                   fingerprint=str(a["fingerprint"]), pairs=np.asarray(a["pairs"], np.int64),
+                   sims=np.asarray(a["sims"], np.float32),
+                   centroids=np.asarray(a["centroids"], np.float32),
+                   assign=np.asarray(a["assign"], np.int64), trained_rows=int(a["trained_rows"]),
+                   exact_rows=np.asarray(a["exact_rows"], np.int64),
+                   exact_first=np.asarray(a["exact_first"], np.int64),
+                   exact_token=str(a["exact_token"]))
+
+    def near_at(self, threshold: float | None) -> np.ndarray:
+        """The pairs at cosine >= `threshold` (none when it is None)."""
+        if not threshold:
+            return _empty_pairs()
+        return self.pairs[self.sims >= threshold - EPS]
+
+
+def _fingerprint(store: Any, vs: Any) -> str:
+    """Changes when the vector set's existing vectors would: another encoder config,
+    dimension or dtype (appended rows do not change it)."""
+    info = store.vector_set_info(vs.directory.name) or {}
+    made = json.dumps([info.get("dim"), info.get("dtype"), info.get("config")],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(made.encode()).hexdigest()[:16]
+
+
+def _exact_token(store: Any) -> str:
+    from longtail.store.repos_versions import DatasetVersionsRepo
+
+    with store.unit_of_work() as uow:
+        return DatasetVersionsRepo(uow.conn).samples_state()[2]
+
+
+def _exact_groups(store: Any) -> list[list[int]]:
+    from longtail.store.repos_versions import DuplicatesRepo
+
+    with store.unit_of_work() as uow:
+        return DuplicatesRepo(uow.conn).exact_groups()
+
+
+def load(store: Any, vs: Any) -> NearState | None:
+    """The saved state of `vs`'s vector set, or None."""
+    from longtail.store.state_files import load_arrays
+
+    return load_arrays(store.root, f"{vs.directory.name}.duplicates", NearState.from_arrays,
+                       what="duplicate groups")
+
+
+def refresh(store: Any, settings: Settings, encoder: str | None = None, *,
+            changed_rows: np.ndarray | None = None) -> dict:
+    """Search the rows of `encoder`'s vectors (default: the project's) not searched yet,
+    and `changed_rows` again, for near-duplicates; update the exact groups when an
+    ingest changed the catalog; save the result. Returns what it did: rows searched,
+    pairs and groups, seconds (the ingest's and embed's duplicates phase)."""
+    vs = views.vectors(store, settings, encoder, complete=False)
+    return _refresh(store, settings, vs, changed_rows)[1]
+
+
+def up_to_date(store: Any, settings: Settings, vs: Any) -> tuple[NearState, dict]:
+    """The state of `vs`, brought up to date first when rows arrived since (an ingest
+    without vectors then `embed` interrupted, a project made before this search)."""
+    return _refresh(store, settings, vs, None)
+
+
+def _refresh(store: Any, settings: Settings, vs: Any, changed_rows: np.ndarray | None
+             ) -> tuple[NearState, dict]:
+    from longtail.store.state_files import save_state
+
+    t0 = time.perf_counter()
+    threshold = near_threshold(settings.near_duplicate_threshold)
+    saved = load(store, vs)
+    state = saved or NearState()
+    log: dict[str, Any] = {"threshold": threshold, "searched": 0}
+    dirty = False
+    if threshold and vs.dim < MIN_DIM:
+        log["skipped"] = (f"{vs.dim}-d vectors: below {MIN_DIM} dimensions a cosine of "
+                          f"{threshold:g} joins neighbours, not copies")
+        threshold = None
+    if threshold:
+        fp = _fingerprint(store, vs)
+        why = None if saved is not None else "no saved search"
+        if saved is not None and not state.threshold <= threshold:
+            why = f"the threshold went down to {threshold:g} from {state.threshold:g}"
+        elif saved is not None and state.fingerprint != fp:
+            why = "the vectors were made again"
+        elif saved is not None and state.n_rows > vs.n_rows:
+            why = "the vector set is shorter than the rows searched"
+        if why is not None:
+            state = NearState(threshold=threshold, fingerprint=fp,
+                              exact_rows=state.exact_rows, exact_first=state.exact_first,
+                              exact_token=state.exact_token)
+            log["fresh"] = why
+        todo = np.arange(state.n_rows, vs.n_rows, dtype=np.int64)
+        if changed_rows is not None and len(changed_rows) and why is None:
+            changed = np.unique(np.asarray(changed_rows, np.int64))
+            changed = changed[changed < state.n_rows]
+            if len(changed):
+                gone = np.zeros(vs.n_rows, bool)
+                gone[changed] = True
+                keep = ~(gone[state.pairs[:, 0]] | gone[state.pairs[:, 1]])
+                state.pairs, state.sims = state.pairs[keep], state.sims[keep]
+                todo = np.concatenate([changed, todo])
+        if len(todo):
+            log.update(_search(vs, state, todo, seed=settings.seed))
+            log["searched"] = len(todo)
+            dirty = True
+    token = _exact_token(store)
+    if token != state.exact_token:
+        groups = _exact_groups(store)
+        state.exact_rows = np.array([r for g in groups for r in g], np.int64)
+        state.exact_first = np.array([g[0] for g in groups for _ in g], np.int64)
+        state.exact_token = token
+        dirty = True
+    if dirty:
+        save_state(store.root, f"{vs.directory.name}.duplicates", state.to_arrays())
+    nodes, rep = groups_of(state, threshold)
+    log.update({"pairs": int(len(state.near_at(threshold))), "groups": int(len(np.unique(rep))),
+                "rows_in_groups": int(len(nodes)), "updated": dirty,
+                "seconds": round(time.perf_counter() - t0, 3)})
+    return state, log
+
+
+# -- the search ---------------------------------------------------------------------
+
+
+def _normalised(X: np.ndarray) -> np.ndarray:
+    import faiss
+
+    X = np.array(X, dtype=np.float32, order="C")  # a copy: the chunk may map a read-only file
+    faiss.normalize_L2(X)
+    return X
+
+
+def _search(vs: Any, state: NearState, todo: np.ndarray, *, k: int = K, seed: int = 0) -> dict:
+    """Search rows `todo` (sorted by the caller's construction: changed rows, then new
+    ones) among all `vs.n_rows` rows; add their pairs at cosine >= state.threshold to
+    `state` and mark rows up to vs.n_rows searched. Returns the index used and timings."""
     import faiss
 
     n, d = vs.n_rows, vs.dim
-    if n < 2:
-        return np.zeros((0, 2), np.int64)
+    t0 = time.perf_counter()
+    todo = np.unique(todo)
+    info: dict[str, Any] = {}
     if n <= FLAT_MAX:
         index = faiss.IndexFlatIP(d)
+        for _, X in vs.iter_chunks():
+            index.add(_normalised(X))
+        state.centroids = np.zeros((0, d), np.float32)
+        state.assign = np.zeros(0, np.int64)
+        slack = 0.0
+        info["index"] = "flat"
     else:
-        nlist = int(np.sqrt(n))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-        rng = np.random.default_rng(seed)
-        train = vs.read(np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False)))
-        faiss.normalize_L2(train)
-        index.train(train)
-        index.nprobe = 8
-    for _, X in vs.iter_chunks():
-        X = np.array(X, dtype=np.float32, order="C")  # a copy: the chunk may map a read-only file
-        faiss.normalize_L2(X)
-        index.add(X)
-    pairs = []
-    for rows, X in vs.iter_chunks(chunk_rows=CHUNK):
-        X = np.array(X, dtype=np.float32, order="C")  # a copy: the chunk may map a read-only file
-        faiss.normalize_L2(X)
-        sim, nbr = index.search(X, min(k + 1, n))
-        a = np.repeat(rows, sim.shape[1])
-        b, s = nbr.ravel(), sim.ravel()
-        keep = (b >= 0) & (b != a) & (s >= threshold)
-        pairs.append(np.stack([np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])], 1))
-    out = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
-    return np.unique(out, axis=0) if len(out) else out
+        index = _ivf(vs, state, todo, seed, info)
+        slack = SLACK
+    info["index_seconds"] = round(time.perf_counter() - t0, 3)
+    t1 = time.perf_counter()
+    threshold = state.threshold
+    found_a, found_b, found_s = [], [], []
+    for rows, X in vs.iter_chunks(rows=todo, chunk_rows=CHUNK):
+        Xn = _normalised(X)
+        # Every row within the threshold, not a fixed number of neighbours: a sample is
+        # excluded for being a twin of a labeled one, so each pair must be found directly.
+        lims, s, b = index.range_search(Xn, threshold - slack - EPS)
+        q = np.repeat(np.arange(len(rows)), np.diff(lims.astype(np.int64)))
+        keep = b != rows[q]
+        q, b, s = q[keep], b[keep], s[keep]
+        if slack and len(q):
+            # The codes are approximate: score each proposal from the vectors themselves.
+            s = np.einsum("ij,ij->i", Xn[q], _normalised(vs.read(b)))
+        keep = s >= threshold - EPS
+        q, b, s = q[keep], b[keep], s[keep]
+        if len(q):
+            # A clump of many copies keeps each row's `k` closest (O(n·k) pairs at most).
+            order = np.lexsort((-s, q))
+            q, b, s = q[order], b[order], s[order]
+            starts = np.searchsorted(q, q, side="left")
+            keep = np.arange(len(q)) - starts < k
+            q, b, s = q[keep], b[keep], s[keep]
+        a = rows[q]
+        found_a.append(np.minimum(a, b))
+        found_b.append(np.maximum(a, b))
+        found_s.append(s.astype(np.float32))
+    if found_a:
+        pairs = np.concatenate([state.pairs, np.stack([np.concatenate(found_a),
+                                                       np.concatenate(found_b)], 1)])
+        sims = np.concatenate([state.sims, *found_s])
+        key = pairs[:, 0] * np.int64(n) + pairs[:, 1]
+        _, first = np.unique(key, return_index=True)
+        state.pairs, state.sims = pairs[first], sims[first]
+    state.n_rows = n
+    info["search_seconds"] = round(time.perf_counter() - t1, 3)
+    return info
 
 
-def duplicates(store: Any, settings: Settings, *, threshold: float = 0.98,
-               encoder: str | None = None, near: bool = True, k: int = 8) -> dict:
+def _ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: dict) -> Any:
+    """An IVF index with 8-bit codes over every row of `vs`. The coarse centroids and
+    the rows' lists come from `state` when they fit the pool; rows in `todo` and rows
+    never assigned are assigned now. Updates state.centroids, assign, trained_rows."""
+    import faiss
+    from faiss.contrib.ivf_tools import add_preassigned
+
+    n, d = vs.n_rows, vs.dim
+    rng = np.random.default_rng(seed)
+    retrain = (len(state.centroids) == 0 or state.centroids.shape[1] != d
+               or n > RETRAIN_GROWTH * max(state.trained_rows, 1))
+    if retrain:
+        nlist = int(np.clip(4 * np.sqrt(n), 64, 16_384))
+        sample = _normalised(vs.read(np.sort(rng.choice(n, size=min(n, 32 * nlist),
+                                                        replace=False))))
+        km = faiss.Kmeans(d, nlist, niter=10, seed=seed, spherical=True)
+        km.train(sample)
+        state.centroids = km.centroids.astype(np.float32)
+        state.assign = np.full(0, -1, np.int64)
+        state.trained_rows = n
+        info["trained"] = True
+    nlist = len(state.centroids)
+    quantizer = faiss.IndexFlatIP(d)
+    quantizer.add(state.centroids)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                          faiss.METRIC_INNER_PRODUCT)
+    index.by_residual = False  # codes of the vectors themselves: lists can be re-filled
+    # The quantizer holds its centroids, so train() fits only the codes' value ranges.
+    index.train(_normalised(vs.read(np.sort(rng.choice(n, size=min(n, 20_000), replace=False)))))
+    index.nprobe = NPROBE
+    assign = np.full(n, -1, np.int64)
+    kept = min(len(state.assign), n)
+    assign[:kept] = state.assign[:kept]
+    assign[todo] = -1
+    for rows, X in vs.iter_chunks():
+        Xn = _normalised(X)
+        a = assign[rows]
+        new = a < 0
+        if new.any():
+            a[new] = quantizer.search(Xn[new], 1)[1][:, 0]
+            assign[rows] = a
+        add_preassigned(index, Xn, np.ascontiguousarray(a), ids=np.ascontiguousarray(rows))
+    state.assign = assign
+    info.update({"index": "ivf", "nlist": nlist, "nprobe": NPROBE})
+    return index
+
+
+# -- groups and the candidates they remove ------------------------------------------
+
+
+def groups_of(state: NearState, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, group): every row in a near pair at `threshold` or an exact group, sorted,
+    and the first row of its group (connected components of the pairs and the exact
+    groups). O(rows in groups) time; nothing the size of the pool."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    exact = np.stack([state.exact_first, state.exact_rows], 1)
+    edges = np.concatenate([state.near_at(threshold), exact])
+    if len(edges) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    nodes, idx = np.unique(edges, return_inverse=True)
+    idx = idx.reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(idx), np.int8), (idx[:, 0], idx[:, 1])),
+                       shape=(len(nodes), len(nodes)))
+    _, comp = connected_components(graph, directed=False)
+    first = np.full(comp.max() + 1, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first, comp, nodes)
+    return nodes, first[comp]
+
+
+def exclude_labeled_twins(store: Any, settings: Settings, vs: Any, candidates: np.ndarray,
+                          current: dict[int, str], *, include: bool | None = None
+                          ) -> tuple[np.ndarray, dict]:
+    """`candidates` (sorted) without the rows that duplicate a labeled sample, eval rows
+    included: the same content (its exact group), or vectors at cosine >= the project's
+    threshold with it (a near pair; not transitively: a chain of small steps can
+    reach a different sample). Unless `include` (default: the project's
+    `exclude_duplicates` setting, on). Returns (candidates, log for the round).
+    O(candidates + pairs) with masks; the saved search is brought up to date first."""
+    if include is None:
+        include = not settings.exclude_duplicates
+    if include:
+        return candidates, {"excluded": 0, "included": True}
+    state, log = up_to_date(store, settings, vs)
+    threshold = None if log.get("skipped") else near_threshold(settings.near_duplicate_threshold)
+    pairs = state.near_at(threshold)
+    out = {**log, "excluded": 0, "near": 0, "exact": 0}
+    if not current or len(candidates) == 0 or (len(pairs) == 0 and len(state.exact_rows) == 0):
+        return candidates, out
+    labeled = np.fromiter(current, dtype=np.int64, count=len(current))
+    top = int(max(candidates[-1], labeled.max(), pairs.max(initial=0),
+                  state.exact_rows.max(initial=0))) + 1
+    is_labeled = np.zeros(top, bool)
+    is_labeled[labeled] = True
+    near = np.zeros(top, bool)
+    near[pairs[is_labeled[pairs[:, 0]], 1]] = True
+    near[pairs[is_labeled[pairs[:, 1]], 0]] = True
+    exact = np.zeros(top, bool)
+    hit = np.unique(state.exact_first[is_labeled[state.exact_rows]])
+    exact[state.exact_rows[np.isin(state.exact_first, hit)]] = True
+    near_c, exact_c = near[candidates], exact[candidates]
+    keep = ~(near_c | exact_c)
+    out.update({"excluded": int((~keep).sum()), "near": int(near_c.sum()),
+                "exact": int(exact_c.sum())})
+    return candidates[keep], out
+
+
+# -- `longtail duplicates` ----------------------------------------------------------
+
+
+def duplicates(store: Any, settings: Settings, *, threshold: float | None = None,
+               encoder: str | None = None, near: bool = True, k: int = K) -> dict:
     """Groups of exact duplicates (same content hash) and of near-duplicates (cosine >=
-    `threshold` on `encoder`'s vectors), each as sample ids with their current label
-    (None when unlabeled)."""
+    `threshold`, default the project's `near_duplicate_threshold`, on `encoder`'s
+    vectors), each as sample ids with their current label (None when unlabeled). Reads
+    the groups saved at ingest/embed when they cover the pool at that threshold;
+    otherwise searches now (nothing saved)."""
+    if threshold is None:
+        threshold = near_threshold(settings.near_duplicate_threshold) or 0.98
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"--threshold must be in (0, 1], got {threshold:g}")
-    current = store.current_labels()
-    with store.unit_of_work() as uow:
-        from longtail.store.repos_versions import DuplicatesRepo
-
-        exact = DuplicatesRepo(uow.conn).exact_groups()
+    current_labels = store.current_labels()
+    exact = _exact_groups(store)
     groups_near: list[list[int]] = []
-    name = None
+    name, source = None, None
     if near and (encoder or settings.encoder):
         vs = views.vectors(store, settings, encoder, complete=False)
         name = vs.directory.name
-        pairs = near_pairs(vs, threshold, k=k, seed=settings.seed)
-        parent = np.arange(vs.n_rows)
-        for a, b in pairs.tolist():
-            ra, rb = _find(parent, a), _find(parent, b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        members: dict[int, list[int]] = {}
-        for r in np.unique(pairs).tolist():
-            members.setdefault(_find(parent, r), []).append(r)
-        groups_near = sorted((sorted(g) for g in members.values()), key=lambda g: g[0])
+        saved = load(store, vs)
+        if (saved is not None and saved.n_rows == vs.n_rows and saved.threshold <= threshold
+                and saved.fingerprint == _fingerprint(store, vs) and k == K):
+            pairs, source = saved.near_at(threshold), "saved"
+        else:
+            pairs, source = near_pairs(vs, threshold, k=k, seed=settings.seed), "searched now"
+        groups_near = _components(pairs)
     ids = _ids(store, sorted({r for g in exact + groups_near for r in g}))
 
     def show(g: list[int]) -> list[dict]:
-        return [{"id": ids[r], "label": current.get(r)} for r in g]
+        return [{"id": ids[r], "label": current_labels.get(r)} for r in g]
 
-    return {"threshold": threshold, "encoder": name,
+    return {"threshold": threshold, "encoder": name, "source": source,
             "exact": [show(g) for g in exact], "near": [show(g) for g in groups_near],
             "counts": {"exact_groups": len(exact), "near_groups": len(groups_near),
                        "near_rows": sum(len(g) for g in groups_near),
-                       "near_with_labeled": sum(any(r in current for r in g) for g in groups_near)}}
+                       "near_with_labeled": sum(any(r in current_labels for r in g)
+                                                for g in groups_near)}}
+
+
+def _components(pairs: np.ndarray) -> list[list[int]]:
+    """Groups (sorted rows, by first row) joined by `pairs`."""
+    if len(pairs) == 0:
+        return []
+    nodes = np.unique(pairs)
+    parent = np.arange(len(nodes))
+    for a, b in np.searchsorted(nodes, pairs).tolist():
+        ra, rb = _find(parent, a), _find(parent, b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    members: dict[int, list[int]] = {}
+    for i, r in enumerate(nodes.tolist()):
+        members.setdefault(_find(parent, i), []).append(r)
+    return sorted(members.values(), key=lambda g: g[0])
 
 
 def _ids(store: Any, rows: list[int]) -> dict[int, str]:

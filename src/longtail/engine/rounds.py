@@ -37,10 +37,13 @@ def history(store: Any) -> list[HistoryEntry]:
 def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "auto",
                out: str | Path | None = None, config: dict | None = None,
                seed: int | None = None, encoder: str | None = None,
-               overwrite: bool = False) -> QueryResult:
+               overwrite: bool = False, include_duplicates: bool | None = None) -> QueryResult:
     """Plan a batch of `budget` samples to label, record it as an open round (one
     transaction), save the strategies' indexes for the next command, and export the
-    batch (CSV or JSONL by suffix) when `out` is given."""
+    batch (CSV or JSONL by suffix) when `out` is given. Candidates that duplicate a
+    labeled sample are left out unless `include_duplicates` (default: the project's
+    `exclude_duplicates` setting); the log's "duplicates" says how many."""
+    from longtail.engine.duplicates import exclude_labeled_twins
     from longtail.loop.round import plan_batch  # the strategies load on first use
     from longtail.loop.simulate import predict_rows
 
@@ -64,6 +67,8 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     current = store.current_labels()
     candidates = views.candidates(store, current)
     candidates = candidates[candidates < vs.n_rows]
+    candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
+                                                include=include_duplicates)
     eval_rows = store.rows_by_split("eval")
     pending_eval = np.setdiff1d(
         np.setdiff1d(eval_rows, np.fromiter(current, dtype=np.int64, count=len(current))),
@@ -106,6 +111,7 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     log.warnings = warnings
     log.split = split
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
+              "duplicates": dup_log,
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     with store.tx() as conn:
         round_id = store.add_round(

@@ -23,7 +23,17 @@ DEFAULTS: dict[str, Any] = {
     # Hash version of content and eval-split hashes: projects without the key were made
     # before version 2 and keep BLAKE2b; `init` writes 2 (see longtail.hashing).
     "hashing": 1,
+    # Cosine from which two samples' vectors make them near-duplicates; 0 or None turns
+    # the search off. 0.98 (an angle under 11.5 degrees) is meant to catch copies: the
+    # same text re-sent with case, punctuation or a word changed, not two texts of one
+    # class, which an encoder puts further apart (see the README's design notes).
+    "near_duplicate_threshold": 0.98,
+    # Query leaves out candidates that duplicate (exactly or nearly) a labeled sample:
+    # their label would teach the model nothing new and, for eval twins, inflate it.
+    "exclude_duplicates": True,
 }
+
+NEAR_MIN = 0.5  # below this a "near-duplicate" would be a topic, not a copy
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class Settings:
     learner_params: dict = field(default_factory=dict)
     encoder: str | None = None
     hashing: int = 1
+    near_duplicate_threshold: float | None = 0.98
+    exclude_duplicates: bool = True
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Settings:
@@ -68,5 +80,26 @@ def check_settings(settings: dict[str, Any]) -> None:
     if "eval_halfwidth" in settings and not 0.0 < float(settings["eval_halfwidth"]) < 0.5:
         raise InputError(f"eval-halfwidth must be between 0 and 0.5 (0.03 = ±3 points), "
                          f"got {settings['eval_halfwidth']}")
+    if "near_duplicate_threshold" in settings:
+        near_threshold(settings["near_duplicate_threshold"])
+    if "exclude_duplicates" in settings and not isinstance(settings["exclude_duplicates"], bool):
+        raise InputError(f"exclude_duplicates must be true or false, got "
+                         f"{settings['exclude_duplicates']!r}")
     if "eval_cap" in settings and int(settings["eval_cap"]) < 0:
         raise InputError(f"eval-cap must be >= 0, got {settings['eval_cap']}")
+
+
+def near_threshold(value: Any) -> float | None:
+    """The near-duplicate threshold as a cosine, or None when the search is off (0 or
+    None); an InputError for anything else outside [NEAR_MIN, 1]."""
+    if value is None or (not isinstance(value, bool) and isinstance(value, (int, float))
+                         and value == 0):
+        return None
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if isinstance(value, bool) or not NEAR_MIN <= t <= 1.0:
+        raise InputError(f"near-duplicate-threshold must be a cosine between {NEAR_MIN:g} and 1 "
+                         f"(0 turns the search off), got {value!r}")
+    return t
