@@ -69,6 +69,7 @@ def test_project_lists_exact_and_near_groups(project, tmp_path):
 
 def test_the_ivf_search_beyond_the_flat_size_finds_the_planted_pairs(monkeypatch):
     monkeypatch.setattr(dup, "FLAT_MAX", 500)
+    monkeypatch.setattr(dup, "NLIST", 64)
     rng = np.random.default_rng(1)
     X = rng.normal(size=(3000, 32)).astype(np.float32)
     src = rng.choice(2000, size=40, replace=False)
@@ -241,3 +242,47 @@ def test_low_dimensional_vectors_get_no_near_search(project, tmp_path):
     _labels(project, tmp_path, [(r, "c0") for r in _pool_rows(project, 200)[:20]])
     offered, log = _offered(project)
     assert log["excluded"] == 0 and len(offered) == len(project.candidates())
+
+
+class _TableEncoder:
+    """An encoder that looks each text up in a table (the embed path without a model)."""
+
+    name, needs, on_phase = "table", "text", None
+
+    def __init__(self, table):
+        self.table = table
+
+    @property
+    def dim(self):
+        return D
+
+    def encode(self, batch):
+        return np.stack([self.table[t] for t in batch["text"]])
+
+    def config(self):
+        return {}
+
+
+def test_embed_searches_the_rows_it_embedded(proj, tmp_path):
+    rng = np.random.default_rng(6)
+    X = _base(80, 6)
+    table = {f"text {i}": X[i] for i in range(80)}
+    table["text 5, again"] = _twin(X[5], rng)
+    table["text 7, again"] = _twin(X[7], rng)
+    texts = [f"text {i}" for i in range(60)] + ["text 5, again"]
+    f = write_csv(tmp_path / "a.csv", ["id", "text"], [[f"s{i}", t] for i, t in enumerate(texts)])
+    assert proj.ingest(f, text="text").duplicates is None  # no vectors yet
+    out = proj.embed("minilm", encoder_impl=_TableEncoder(table))
+    assert out["duplicates"]["searched"] == 61 and out["duplicates"]["pairs"] == 1
+    more = [f"text {i}" for i in range(60, 80)] + ["text 7, again"]
+    f = write_csv(tmp_path / "b.csv", ["id", "text"],
+                  [[f"s{61 + i}", t] for i, t in enumerate(more)])
+    proj.ingest(f, text="text")
+    out = proj.embed("minilm", encoder_impl=_TableEncoder(table))
+    assert out["duplicates"]["searched"] == 21 and out["duplicates"]["pairs"] == 2
+    pool = set(_pool_rows(proj, 82))
+    twin_rows = [r for r, src in ((60, 5), (81, 7)) if {r, src} <= pool]
+    assert twin_rows
+    _labels(proj, tmp_path, [(5, "c0"), (7, "c1")])
+    offered, log = _offered(proj)
+    assert not offered & set(twin_rows) and log["excluded"] == len(twin_rows)
