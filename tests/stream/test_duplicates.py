@@ -70,6 +70,7 @@ def test_project_lists_exact_and_near_groups(project, tmp_path):
 def test_the_ivf_search_beyond_the_flat_size_finds_the_planted_pairs(monkeypatch):
     monkeypatch.setattr(dup, "FLAT_MAX", 500)
     monkeypatch.setattr(dup, "NLIST", 64)
+    monkeypatch.setattr(dup, "PROJECT_DIM", 16)
     rng = np.random.default_rng(1)
     X = rng.normal(size=(3000, 32)).astype(np.float32)
     src = rng.choice(2000, size=40, replace=False)
@@ -172,8 +173,13 @@ def test_near_duplicates_of_labeled_samples_are_not_offered(proj, tmp_path):
     assert out.exit_code == 0 and json.loads(out.stdout)["log"]["duplicates"]["excluded"] == 0
 
 
-def test_a_later_ingest_searches_only_its_rows(proj, tmp_path):
-    pairs, _, X = _planted(proj, tmp_path)
+@pytest.mark.parametrize("index", ["flat", "ivf"])
+def test_a_later_ingest_searches_only_its_rows(proj, tmp_path, monkeypatch, index):
+    if index == "ivf":  # the IVF path of a large pool, on a small one
+        for name, value in (("FLAT_MAX", 100), ("NLIST", 8), ("PROJECT_DIM", 16)):
+            monkeypatch.setattr(dup, name, value)
+    pairs, report, X = _planted(proj, tmp_path)
+    assert report.duplicates["index"] == index
     (a, twin_a), _ = pairs[:2]
     n_old = len(X)
     eval_row = int(proj.store.rows_by_split("eval")[0])

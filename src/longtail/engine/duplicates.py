@@ -37,7 +37,9 @@ CHUNK = 8192  # query rows per search call
 K = 64  # twins kept per searched row (its closest): bounds a clump of copies' pairs
 NPROBE = 4  # IVF lists probed per row: >99% of twins at cosine 0.985 share one (measured)
 MIN_DIM = 32  # below this many dimensions a cosine of 0.98 is a neighbour, not a copy
-SLACK = 0.02  # 8-bit codes move a cosine by ~1e-3; proposals this far below are re-scored
+PROJECT_DIM = 64  # the IVF searches the vectors' top principal directions, then re-scores
+RESCORE = 16  # the closest rows in the projection re-scored per row (read one by one)
+CODE_SLACK = 0.01  # squared L2 that 8-bit codes may add to a projected distance
 EPS = 1e-6  # float32 rounding: a copy's cosine with its original can read 0.99999994
 RETRAIN_GROWTH = 4  # fewer than NLIST lists are trained again once the pool is 4x theirs
 FORMAT = 1
@@ -71,10 +73,11 @@ class NearState:
     """What the searches so far found, as saved in ``state/<encoder>.duplicates.npz``.
 
     `pairs` (m, 2) int64 with a < b and `sims` (m,) float32: every pair at cosine >=
-    `threshold` among the `K` nearest neighbours of rows [0, n_rows) and of rows whose
-    vectors changed since. `centroids` (nlist, d) and `assign` (n_rows,) are the IVF
-    index's coarse centroids and each row's list, `code_ranges` its 8-bit codes' fitted
-    ranges (all empty below FLAT_MAX rows).
+    `threshold` (each row's `K` closest) of rows [0, n_rows) and of rows whose vectors
+    changed since. `centroids` (nlist, p) and `assign` (n_rows,) are the IVF index's
+    coarse centroids and each row's list, `code_ranges` its 8-bit codes' fitted ranges,
+    `mean` and `projection` (d, p) the principal directions it searches in (all empty
+    below FLAT_MAX rows).
     `exact_rows`/`exact_first`: rows in exact groups and each one's group (its first
     row), as of the catalog's ingest batches `exact_token`."""
 
@@ -87,6 +90,8 @@ class NearState:
     assign: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     trained_rows: int = 0
     code_ranges: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    projection: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     exact_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     exact_first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     exact_token: str = ""
@@ -98,6 +103,8 @@ class NearState:
                 "centroids": self.centroids.astype(np.float32),
                 "assign": self.assign.astype(np.int32), "trained_rows": np.asarray(self.trained_rows),
                 "code_ranges": self.code_ranges.astype(np.float32),
+                "mean": self.mean.astype(np.float32),
+                "projection": self.projection.astype(np.float32),
                 "exact_rows": self.exact_rows.astype(np.int64),
                 "exact_first": self.exact_first.astype(np.int64),
                 "exact_token": np.asarray(self.exact_token)}
@@ -112,6 +119,8 @@ class NearState:
                    centroids=np.asarray(a["centroids"], np.float32),
                    assign=np.asarray(a["assign"], np.int64), trained_rows=int(a["trained_rows"]),
                    code_ranges=np.asarray(a["code_ranges"], np.float32),
+                   mean=np.asarray(a["mean"], np.float32),
+                   projection=np.asarray(a["projection"], np.float32),
                    exact_rows=np.asarray(a["exact_rows"], np.int64),
                    exact_first=np.asarray(a["exact_first"], np.int64),
                    exact_token=str(a["exact_token"]))
@@ -239,71 +248,65 @@ def _normalised(X: np.ndarray) -> np.ndarray:
     return X
 
 
-def _search(vs: Any, state: NearState, todo: np.ndarray, *, k: int = K, seed: int = 0) -> dict:
-    """Search rows `todo` (sorted by the caller's construction: changed rows, then new
-    ones) among all `vs.n_rows` rows; add their pairs at cosine >= state.threshold to
-    `state` and mark rows up to vs.n_rows searched. Returns the index used and timings."""
-    import faiss
-    from faiss.contrib.ivf_tools import range_search_preassigned
+def _top_k(q: np.ndarray, key: np.ndarray, k: int) -> np.ndarray:
+    """Mask keeping, for each value of `q`, the `k` entries of smallest `key`."""
+    order = np.lexsort((key, q))
+    ranks = np.empty(len(q), np.int64)
+    sq = q[order]
+    ranks[order] = np.arange(len(q)) - np.searchsorted(sq, sq, side="left")
+    return ranks < k
 
-    n, d = vs.n_rows, vs.dim
+
+def _search(vs: Any, state: NearState, todo: np.ndarray, *, k: int = K, seed: int = 0) -> dict:
+    """Search rows `todo` among all `vs.n_rows` rows; add their pairs at cosine >=
+    state.threshold (each row's `k` closest; `RESCORE` with the IVF index) to `state`
+    and mark rows up to vs.n_rows searched. Returns the index used and timings."""
     t0 = time.perf_counter()
     todo = np.unique(todo)
     info: dict[str, Any] = {}
-    if n <= FLAT_MAX:
-        index, probes = faiss.IndexFlatIP(d), None
-        for _, X in vs.iter_chunks():
-            index.add(_normalised(X))
-        state.centroids = np.zeros((0, d), np.float32)
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    if vs.n_rows <= FLAT_MAX:
+        _search_flat(vs, state, todo, k, found)
+        state.centroids = np.zeros((0, 0), np.float32)
         state.assign = np.zeros(0, np.int64)
-        slack = 0.0
         info["index"] = "flat"
     else:
-        index, probes = _ivf(vs, state, todo, seed, info)
-        slack = SLACK
-    info["index_seconds"] = round(time.perf_counter() - t0, 3)
-    t1 = time.perf_counter()
-    threshold = state.threshold
-    found_a, found_b, found_s = [], [], []
-    for rows, X in vs.iter_chunks(rows=todo, chunk_rows=CHUNK):
-        Xn = _normalised(X)
-        # Every row within the threshold, not a fixed number of neighbours: a sample is
-        # excluded for being a twin of a labeled one, so each pair must be found directly.
-        if probes is None:
-            lims, s, b = index.range_search(Xn, threshold - slack - EPS)
-        else:
-            lims, s, b = range_search_preassigned(
-                index, Xn, threshold - slack - EPS,
-                np.ascontiguousarray(probes[np.searchsorted(todo, rows)]))
-        q = np.repeat(np.arange(len(rows)), np.diff(lims.astype(np.int64)))
-        keep = b != rows[q]
-        q, b, s = q[keep], b[keep], s[keep]
-        if slack and len(q):
-            # The codes are approximate: score each proposal from the vectors themselves.
-            s = np.einsum("ij,ij->i", Xn[q], _normalised(vs.read(b)))
-        keep = s >= threshold - EPS
-        q, b, s = q[keep], b[keep], s[keep]
-        if len(q):
-            # A clump of many copies keeps each row's `k` closest (O(n·k) pairs at most).
-            order = np.lexsort((-s, q))
-            q, b, s = q[order], b[order], s[order]
-            starts = np.searchsorted(q, q, side="left")
-            keep = np.arange(len(q)) - starts < k
-            q, b, s = q[keep], b[keep], s[keep]
-        a = rows[q]
-        found_a.append(np.minimum(a, b))
-        found_b.append(np.maximum(a, b))
-        found_s.append(s.astype(np.float32))
-    if found_a:
-        pairs = np.concatenate([state.pairs, np.stack([np.concatenate(found_a),
-                                                       np.concatenate(found_b)], 1)])
-        sims = np.concatenate([state.sims, *found_s])
-        key = pairs[:, 0] * np.int64(n) + pairs[:, 1]
+        _search_ivf(vs, state, todo, seed, info, found)
+    if found:
+        pairs = np.concatenate([state.pairs, *[np.stack([a, b], 1) for a, b, _ in found]])
+        sims = np.concatenate([state.sims, *[s for _, _, s in found]])
+        key = pairs[:, 0] * np.int64(vs.n_rows) + pairs[:, 1]
         _, first = np.unique(key, return_index=True)
         state.pairs, state.sims = pairs[first], sims[first]
-    state.n_rows = n
-    info["search_seconds"] = round(time.perf_counter() - t1, 3)
+    state.n_rows = vs.n_rows
+    info["seconds"] = round(time.perf_counter() - t0, 3)
     return info
+
+
+def _keep_pairs(rows: np.ndarray, q: np.ndarray, b: np.ndarray, s: np.ndarray,
+                threshold: float, k: int, found: list) -> None:
+    """Append to `found` the pairs (rows[q], b) at cosine s >= threshold, each row's
+    `k` closest (a clump of copies keeps O(n·k) pairs), as (low row, high row, sim)."""
+    keep = (b != rows[q]) & (s >= threshold - EPS)
+    q, b, s = q[keep], b[keep], s[keep]
+    keep = _top_k(q, -s, k)
+    a, b, s = rows[q[keep]], b[keep], s[keep]
+    found.append((np.minimum(a, b), np.maximum(a, b), s.astype(np.float32)))
+
+
+def _search_flat(vs: Any, state: NearState, todo: np.ndarray, k: int, found: list) -> None:
+    """Exact: every row of `todo` against every row (a flat inner-product index)."""
+    import faiss
+
+    index = faiss.IndexFlatIP(vs.dim)
+    for _, X in vs.iter_chunks():
+        index.add(_normalised(X))
+    for rows, X in vs.iter_chunks(rows=todo, chunk_rows=CHUNK):
+        # Every row within the threshold, not a fixed number of neighbours: a sample is
+        # excluded for being a twin of a labeled one, so each pair must be found directly.
+        lims, s, b = index.range_search(_normalised(X), state.threshold - EPS)
+        q = np.repeat(np.arange(len(rows)), np.diff(lims.astype(np.int64)))
+        _keep_pairs(rows, q, b, s, state.threshold, k, found)
 
 
 def _sample(vs: Any, size: int, seed: int) -> np.ndarray:
@@ -314,82 +317,133 @@ def _sample(vs: Any, size: int, seed: int) -> np.ndarray:
     return _normalised(vs.read(np.arange(start, vs.n_rows, step, dtype=np.int64)[:size]))
 
 
-def _code_ranges(sample: np.ndarray, d: int) -> np.ndarray:
-    """The 8-bit codes' per-dimension minimum and range, fitted on `sample` once and
-    kept with the centroids, so later ingests encode without a sample of their own."""
+def _project(Xn: np.ndarray, state: NearState) -> np.ndarray:
+    return np.ascontiguousarray((Xn - state.mean) @ state.projection, dtype=np.float32)
+
+
+def _fit_projection(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, (d, p) basis): the top `PROJECT_DIM` principal directions of `sample`,
+    the directions in which rows differ most. O(s·d²) for s sample rows."""
+    mean = sample.mean(axis=0)
+    centred = sample - mean
+    _, vecs = np.linalg.eigh(centred.T @ centred)
+    p = min(PROJECT_DIM, sample.shape[1])
+    return mean.astype(np.float32), np.ascontiguousarray(vecs[:, ::-1][:, :p], dtype=np.float32)
+
+
+def _train_ivf(vs: Any, state: NearState, want: int, seed: int) -> None:
+    """Fit the projection, the coarse centroids (k-means) and the codes' ranges on a
+    sample of `vs`; every row is assigned again afterwards."""
     import faiss
 
-    sq = faiss.ScalarQuantizer(d, faiss.ScalarQuantizer.QT_8bit)
-    sq.train(sample)
-    return faiss.vector_to_array(sq.trained).astype(np.float32)
+    sample = _sample(vs, 40 * want, seed)
+    state.mean, state.projection = _fit_projection(sample)
+    z = _project(sample, state)
+    # A few iterations do: the lists only need to keep twins together.
+    km = faiss.Kmeans(z.shape[1], want, niter=3, seed=seed, max_points_per_centroid=40,
+                      verbose=False)
+    km.train(z)
+    state.centroids = km.centroids.astype(np.float32)
+    state.assign = np.zeros(0, np.int64)
+    state.trained_rows = vs.n_rows
+    sq = faiss.ScalarQuantizer(z.shape[1], faiss.ScalarQuantizer.QT_8bit)
+    sq.train(z)
+    state.code_ranges = faiss.vector_to_array(sq.trained).astype(np.float32)
 
 
-def _ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: dict
-         ) -> tuple[Any, np.ndarray]:
-    """An IVF index with 8-bit codes over every row of `vs`. The coarse centroids and
-    the rows' lists come from `state` when there are any; rows in `todo` and rows never
-    assigned are assigned now (O(new rows · nlist · d)). The centroids are trained once
-    per vector set, again only while the pool is too small for `NLIST` lists.
-    Returns the index and the `NPROBE` lists each row of `todo` (sorted) probes.
-    Updates state.centroids, assign, trained_rows and code_ranges."""
+def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: dict,
+                found: list) -> None:
+    """An IVF index (L2, 8-bit codes) over every row of `vs` projected on its top
+    principal directions, built and searched in one pass over the pool: each chunk is
+    added, then its rows of `todo` are searched among the rows added so far, so every
+    pair is found from its later row. Rows of `todo` before state.n_rows (vectors an
+    `--update` replaced) are searched after the pass, among all rows. Projection,
+    centroids and the rows' lists come from `state` when there are any (trained once
+    per vector set, again only while the pool is too small for `NLIST` lists); only
+    rows never assigned are assigned (O(new rows · nlist · p)). Proposals are the
+    `RESCORE` closest in the projection within the radius, scored exactly from the
+    vectors themselves."""
     import faiss
+    from faiss.contrib.ivf_tools import search_preassigned
 
-    n, d = vs.n_rows, vs.dim
+    n = vs.n_rows
     want = int(min(NLIST, max(64, n // 40)))  # faiss wants 39 training rows per list
     if len(state.centroids) < min(want, NLIST) and (
             len(state.centroids) == 0 or n >= RETRAIN_GROWTH * state.trained_rows):
-        sample = _sample(vs, 40 * want, seed)
-        # A few iterations do: the lists only need to keep twins together, and random
-        # rows as centroids lose one pair in fifty at nprobe 4 where 3 iterations lose
-        # fewer than one in 200.
-        km = faiss.Kmeans(d, want, niter=3, seed=seed, spherical=True,
-                          max_points_per_centroid=40, verbose=False)
-        km.train(sample)
-        state.centroids = km.centroids.astype(np.float32)
-        state.assign = np.zeros(0, np.int64)
-        state.trained_rows = n
-        state.code_ranges = _code_ranges(sample[:20_000], d)
+        _train_ivf(vs, state, want, seed)
         info["trained"] = True
-    nlist = len(state.centroids)
-    quantizer = faiss.IndexFlatIP(d)
+    nlist, p = state.centroids.shape
+    quantizer = faiss.IndexFlatL2(p)
     quantizer.add(state.centroids)
-    index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                          faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, p, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                          faiss.METRIC_L2)
     index.by_residual = False  # codes of the vectors themselves: lists are re-filled as is
-    faiss.copy_array_to_vector(state.code_ranges.astype(np.float32), index.sq.trained)
+    faiss.copy_array_to_vector(state.code_ranges, index.sq.trained)
     index.is_trained = True
     index.nprobe = NPROBE
+    # Unit vectors at cosine >= t are at most sqrt(2(1 - t)) apart, and so are their
+    # projections (a projection never lengthens a difference): this radius loses no
+    # pair to the projection. faiss's L2 distances are squared.
+    radius = 2.0 * (1.0 - state.threshold) + CODE_SLACK
     assign = np.full(n, -1, np.int64)
     kept = min(len(state.assign), n)
     assign[:kept] = state.assign[:kept]
     assign[todo] = -1
-    # The lists each searched row probes, found with its own list in one pass.
-    probes = np.zeros((len(todo), NPROBE), np.int64)
+    searched = np.zeros(n, bool)
+    searched[todo] = True
+    later = todo[todo < state.n_rows]
+    later_probes = np.zeros((len(later), NPROBE), np.int64)
+
+    def search(rows: np.ndarray, Xn: np.ndarray, probes: np.ndarray) -> None:
+        for lo in range(0, len(rows), CHUNK):
+            r, x, pr = rows[lo:lo + CHUNK], Xn[lo:lo + CHUNK], probes[lo:lo + CHUNK]
+            dist, nbr = search_preassigned(index, _project(x, state), RESCORE + 1,
+                                           np.ascontiguousarray(pr))
+            q = np.repeat(np.arange(len(r)), nbr.shape[1])
+            b, dist = nbr.ravel(), dist.ravel()
+            ok = (b >= 0) & (dist <= radius)
+            q, b = q[ok], b[ok]
+            s = np.einsum("ij,ij->i", x[q], _normalised(vs.read(b))) if len(q) else \
+                np.zeros(0, np.float32)
+            _keep_pairs(r, q, b, s, state.threshold, RESCORE, found)
+
+    t0 = time.perf_counter()
     for rows, X in vs.iter_chunks():
         Xn = _normalised(X)
+        z = _project(Xn, state)
         a = assign[rows]
         new = a < 0
+        probes = np.zeros((len(rows), NPROBE), np.int64)
         if new.any():
-            near = quantizer.search(Xn[new], NPROBE)[1]
-            a[new] = near[:, 0]
+            probes[new] = quantizer.search(z[new], NPROBE)[1]
+            a[new] = probes[new, 0]
             assign[rows] = a
-            at = np.searchsorted(todo, rows[new])
-            hit = (at < len(todo)) & (todo[np.minimum(at, len(todo) - 1)] == rows[new])
-            probes[at[hit]] = near[hit]
-        # Filled list by list from precomputed lists (faiss's add_preassigned mixed up
-        # codes here): the codes of a chunk sorted by list, one add_entries per list.
-        codes = index.sq.compute_codes(Xn)
+        if len(later):
+            at = np.searchsorted(later, rows)
+            hit = (at < len(later)) & (later[np.minimum(at, len(later) - 1)] == rows)
+            later_probes[at[hit]] = probes[hit]
+        # Filled list by list from the lists known (faiss.contrib's add_preassigned
+        # lost pairs here): the chunk's codes sorted by list, one add_entries per list.
+        codes = index.sq.compute_codes(z)
         order = np.argsort(a, kind="stable")
-        ids, codes, a = rows[order].astype(np.int64), np.ascontiguousarray(codes[order]), a[order]
-        bounds = np.searchsorted(a, np.arange(nlist + 1))
+        ids, codes_s, a_s = rows[order].astype(np.int64), np.ascontiguousarray(codes[order]), \
+            a[order]
+        bounds = np.searchsorted(a_s, np.arange(nlist + 1))
         for lst in np.flatnonzero(np.diff(bounds)).tolist():
             lo, hi = int(bounds[lst]), int(bounds[lst + 1])
             index.invlists.add_entries(lst, hi - lo, faiss.swig_ptr(ids[lo:hi]),
-                                       faiss.swig_ptr(codes[lo:hi]))
-    index.ntotal = n
+                                       faiss.swig_ptr(codes_s[lo:hi]))
+        index.ntotal = int(rows[-1]) + 1
+        now = searched[rows] & (rows >= state.n_rows)
+        if now.any():
+            search(rows[now], Xn[now], probes[now])
+    if len(later):
+        for rows, X in vs.iter_chunks(rows=later, chunk_rows=CHUNK):
+            at = np.searchsorted(later, rows)
+            search(rows, _normalised(X), later_probes[at])
     state.assign = assign
-    info.update({"index": "ivf", "nlist": nlist, "nprobe": NPROBE})
-    return index, probes
+    info.update({"index": "ivf", "nlist": nlist, "nprobe": NPROBE, "projected_dim": p,
+                 "pass_seconds": round(time.perf_counter() - t0, 3)})
 
 
 # -- groups and the candidates they remove ------------------------------------------
