@@ -193,6 +193,8 @@ def test_a_later_ingest_searches_only_its_rows(proj, tmp_path, monkeypatch, inde
                          vector_prefix="v")
     assert report.new == len(new)
     assert report.duplicates["searched"] == len(new)  # not the n_old rows searched before
+    if index == "ivf":  # old rows come back from their saved codes: none read again
+        assert report.duplicates["encoded"] == len(new) and "trained" not in report.duplicates
     assert report.duplicates["seconds"] >= 0
     pool = set(_pool_rows(proj, n_old + len(new)))
     twins = [r for r in range(n_old + 20, n_old + 26) if r in pool]
@@ -207,6 +209,7 @@ def test_a_later_ingest_searches_only_its_rows(proj, tmp_path, monkeypatch, inde
     report = proj.ingest(_pool_file(tmp_path / "pool2.csv", Y), text="text",
                          vector_prefix="v", update=True)
     assert report.updated == 1 and report.duplicates["searched"] == 1
+    assert report.duplicates.get("encoded", 1) == 1
     offered, log = _offered(proj)
     assert victim not in offered and log["excluded"] == 2 + len(twins)
 

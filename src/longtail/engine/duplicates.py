@@ -3,18 +3,23 @@ encoder's vectors at or above a threshold, found with FAISS).
 
 Near-duplicates are found when vectors arrive (ingest of precomputed vectors, `embed`)
 and incrementally: only the rows new since the last search, and rows whose vectors an
-`ingest --update` replaced, are searched, each among all rows (old and new). The pairs
-found are kept in ``state/<encoder>.duplicates.npz`` (plain arrays, no pickle) with the
-number of rows searched, the threshold, and the IVF index's coarse centroids and the
-list of each row, so a later search puts the old rows back into their lists without
-assigning them again. Search cost is O(new rows · rows probed · d); building the index
-reads the pool once in chunks. Up to `FLAT_MAX` rows the search is exact (a flat
-index); beyond, an IVF index with 8-bit codes proposes pairs and each proposal is
-re-scored exactly from the vectors. Never an n x n matrix.
+`ingest --update` replaced, are searched, each among all rows. The pairs found are
+kept in ``state/<encoder>.duplicates.npz`` (plain arrays, no pickle) with the number of
+rows searched, the threshold, and what the IVF index needs to be rebuilt without
+training again (projection, coarse centroids, the list of each row, code ranges).
 
-Groups are the connected components of the near pairs and the exact groups (same
-content hash, read from the catalog). `query` leaves out, by default, the candidates
-in a group with a labeled sample (`exclude_labeled_twins`).
+Up to `FLAT_MAX` rows the search is exact (a flat inner-product range search).
+Beyond, an IVF index with 8-bit codes over the vectors' top `PROJECT_DIM` principal
+directions proposes, for each searched row, its `RESCORE` closest rows within the L2
+radius that cosine >= t implies (no pair is lost to the projection), and each
+proposal is scored exactly from the vectors. The index is built and searched in one
+chunked pass over the pool, each pair found from its later row. Cost per search:
+reading the pool once plus O(new rows · (nlist + nprobe · n / nlist) · p); memory
+O(n · p) bytes of codes. Never an n x n matrix. Vectors of fewer than `MIN_DIM`
+dimensions get no near search (cosine 0.98 there joins neighbours, not copies).
+
+`query` leaves out, by default, the candidates that duplicate a labeled sample
+(`exclude_labeled_twins`): the same content hash as one, or a near pair with one.
 """
 
 from __future__ import annotations
@@ -92,22 +97,30 @@ class NearState:
     code_ranges: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     projection: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    codes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.uint8))
     exact_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     exact_first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     exact_token: str = ""
 
     def to_arrays(self) -> dict[str, np.ndarray]:
+        """The pairs and exact groups (what `query` reads), without the index."""
         return {"format": np.asarray(FORMAT), "threshold": np.asarray(self.threshold),
                 "n_rows": np.asarray(self.n_rows), "fingerprint": np.asarray(self.fingerprint),
                 "pairs": self.pairs.astype(np.int64), "sims": self.sims.astype(np.float32),
-                "centroids": self.centroids.astype(np.float32),
-                "assign": self.assign.astype(np.int32), "trained_rows": np.asarray(self.trained_rows),
-                "code_ranges": self.code_ranges.astype(np.float32),
-                "mean": self.mean.astype(np.float32),
-                "projection": self.projection.astype(np.float32),
                 "exact_rows": self.exact_rows.astype(np.int64),
                 "exact_first": self.exact_first.astype(np.int64),
                 "exact_token": np.asarray(self.exact_token)}
+
+    def index_arrays(self) -> dict[str, np.ndarray]:
+        """What rebuilds the IVF index without training or reading old rows again:
+        O(n · PROJECT_DIM) bytes of codes, kept in a file of their own."""
+        return {"n_rows": np.asarray(self.n_rows), "centroids": self.centroids.astype(np.float32),
+                "assign": self.assign.astype(np.int32),
+                "trained_rows": np.asarray(self.trained_rows),
+                "code_ranges": self.code_ranges.astype(np.float32),
+                "mean": self.mean.astype(np.float32),
+                "projection": self.projection.astype(np.float32),
+                "codes": self.codes.astype(np.uint8)}
 
     @classmethod
     def from_arrays(cls, a: Any) -> NearState:
@@ -116,14 +129,23 @@ class NearState:
         return cls(threshold=float(a["threshold"]), n_rows=int(a["n_rows"]),
                    fingerprint=str(a["fingerprint"]), pairs=np.asarray(a["pairs"], np.int64),
                    sims=np.asarray(a["sims"], np.float32),
-                   centroids=np.asarray(a["centroids"], np.float32),
-                   assign=np.asarray(a["assign"], np.int64), trained_rows=int(a["trained_rows"]),
-                   code_ranges=np.asarray(a["code_ranges"], np.float32),
-                   mean=np.asarray(a["mean"], np.float32),
-                   projection=np.asarray(a["projection"], np.float32),
                    exact_rows=np.asarray(a["exact_rows"], np.int64),
                    exact_first=np.asarray(a["exact_first"], np.int64),
                    exact_token=str(a["exact_token"]))
+
+    def attach_index(self, a: Any) -> NearState:
+        """Take the index arrays `a` when they were saved with the same rows searched
+        (a command killed between the two files leaves them apart: the index is then
+        trained again)."""
+        if a is not None and int(a["n_rows"]) == self.n_rows:
+            self.centroids = np.asarray(a["centroids"], np.float32)
+            self.assign = np.asarray(a["assign"], np.int64)
+            self.trained_rows = int(a["trained_rows"])
+            self.code_ranges = np.asarray(a["code_ranges"], np.float32)
+            self.mean = np.asarray(a["mean"], np.float32)
+            self.projection = np.asarray(a["projection"], np.float32)
+            self.codes = np.asarray(a["codes"], np.uint8)
+        return self
 
     def near_at(self, threshold: float | None) -> np.ndarray:
         """The pairs at cosine >= `threshold` (none when it is None)."""
@@ -155,12 +177,15 @@ def _exact_groups(store: Any) -> list[list[int]]:
         return DuplicatesRepo(uow.conn).exact_groups()
 
 
-def load(store: Any, vs: Any) -> NearState | None:
-    """The saved state of `vs`'s vector set, or None."""
+def _load_arrays(store: Any, name: str, decode: Any) -> Any:
     from longtail.store.state_files import load_arrays
 
-    return load_arrays(store.root, f"{vs.directory.name}.duplicates", NearState.from_arrays,
-                       what="duplicate groups")
+    return load_arrays(store.root, name, decode, what="duplicate groups")
+
+
+def load(store: Any, vs: Any) -> NearState | None:
+    """The saved pairs and exact groups of `vs`'s vector set (not the index), or None."""
+    return _load_arrays(store, f"{vs.directory.name}.duplicates", NearState.from_arrays)
 
 
 def refresh(store: Any, settings: Settings, encoder: str | None = None, *,
@@ -218,6 +243,9 @@ def _refresh(store: Any, settings: Settings, vs: Any, changed_rows: np.ndarray |
                 state.pairs, state.sims = state.pairs[keep], state.sims[keep]
                 todo = np.concatenate([changed, todo])
         if len(todo):
+            if why is None and vs.n_rows > FLAT_MAX:
+                state.attach_index(_load_arrays(store, f"{vs.directory.name}.duplicates-index",
+                                                lambda a: {k: a[k] for k in a.files}))
             log.update(_search(vs, state, todo, seed=settings.seed))
             log["searched"] = len(todo)
             dirty = True
@@ -229,6 +257,9 @@ def _refresh(store: Any, settings: Settings, vs: Any, changed_rows: np.ndarray |
         state.exact_token = token
         dirty = True
     if dirty:
+        if len(state.codes):  # the index first: the main file's n_rows commits both
+            save_state(store.root, f"{vs.directory.name}.duplicates-index",
+                       state.index_arrays())
         save_state(store.root, f"{vs.directory.name}.duplicates", state.to_arrays())
     nodes, rep = groups_of(state, threshold)
     log.update({"pairs": int(len(state.near_at(threshold))), "groups": int(len(np.unique(rep))),
@@ -354,23 +385,25 @@ def _train_ivf(vs: Any, state: NearState, want: int, seed: int) -> None:
 def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: dict,
                 found: list) -> None:
     """An IVF index (L2, 8-bit codes) over every row of `vs` projected on its top
-    principal directions, built and searched in one pass over the pool: each chunk is
-    added, then its rows of `todo` are searched among the rows added so far, so every
-    pair is found from its later row. Rows of `todo` before state.n_rows (vectors an
-    `--update` replaced) are searched after the pass, among all rows. Projection,
-    centroids and the rows' lists come from `state` when there are any (trained once
-    per vector set, again only while the pool is too small for `NLIST` lists); only
-    rows never assigned are assigned (O(new rows · nlist · p)). Proposals are the
-    `RESCORE` closest in the projection within the radius, scored exactly from the
-    vectors themselves."""
+    principal directions. Rows searched before come back from their saved lists and
+    codes (no read, no training); the rest are read in one chunked pass, encoded,
+    added, and those of `todo` searched among the rows added so far, so every pair is
+    found from its later row. Rows of `todo` before state.n_rows (vectors an
+    `--update` replaced) are searched after the pass, among all rows. Training (once
+    per vector set, again only while the pool is too small for `NLIST` lists)
+    encodes every row again. Proposals are the `RESCORE` closest in the projection
+    within the radius, scored exactly from the vectors themselves."""
     import faiss
     from faiss.contrib.ivf_tools import search_preassigned
 
-    n = vs.n_rows
+    n, n_old = vs.n_rows, state.n_rows
     want = int(min(NLIST, max(64, n // 40)))  # faiss wants 39 training rows per list
-    if len(state.centroids) < min(want, NLIST) and (
-            len(state.centroids) == 0 or n >= RETRAIN_GROWTH * state.trained_rows):
+    have = (len(state.centroids) > 0 and len(state.codes) == n_old
+            and len(state.assign) == n_old)
+    if not have or (len(state.centroids) < want
+                    and n >= RETRAIN_GROWTH * state.trained_rows):
         _train_ivf(vs, state, want, seed)
+        state.codes = np.zeros((0, state.projection.shape[1]), np.uint8)
         info["trained"] = True
     nlist, p = state.centroids.shape
     quantizer = faiss.IndexFlatL2(p)
@@ -385,14 +418,18 @@ def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: di
     # projections (a projection never lengthens a difference): this radius loses no
     # pair to the projection. faiss's L2 distances are squared.
     radius = 2.0 * (1.0 - state.threshold) + CODE_SLACK
-    assign = np.full(n, -1, np.int64)
-    kept = min(len(state.assign), n)
-    assign[:kept] = state.assign[:kept]
-    assign[todo] = -1
-    searched = np.zeros(n, bool)
-    searched[todo] = True
-    later = todo[todo < state.n_rows]
-    later_probes = np.zeros((len(later), NPROBE), np.int64)
+
+    def add(rows: np.ndarray, lists: np.ndarray, codes: np.ndarray) -> None:
+        # List by list (faiss.contrib's add_preassigned lost pairs here): the codes
+        # sorted by list, one add_entries per list.
+        order = np.argsort(lists, kind="stable")
+        ids, codes, lists = rows[order].astype(np.int64), np.ascontiguousarray(codes[order]), \
+            lists[order]
+        bounds = np.searchsorted(lists, np.arange(nlist + 1))
+        for lst in np.flatnonzero(np.diff(bounds)).tolist():
+            lo, hi = int(bounds[lst]), int(bounds[lst + 1])
+            index.invlists.add_entries(lst, hi - lo, faiss.swig_ptr(ids[lo:hi]),
+                                       faiss.swig_ptr(codes[lo:hi]))
 
     def search(rows: np.ndarray, Xn: np.ndarray, probes: np.ndarray) -> None:
         for lo in range(0, len(rows), CHUNK):
@@ -408,42 +445,39 @@ def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: di
             _keep_pairs(r, q, b, s, state.threshold, RESCORE, found)
 
     t0 = time.perf_counter()
-    for rows, X in vs.iter_chunks():
+    assign = np.full(n, -1, np.int64)
+    codes = np.zeros((n, p), np.uint8)
+    old = len(state.codes)  # rows whose list and code were saved (0 after training)
+    assign[:old], codes[:old] = state.assign[:old], state.codes
+    assign[todo] = -1
+    saved = np.flatnonzero(assign[:old] >= 0)
+    if len(saved):
+        add(saved, assign[saved], codes[saved])
+    index.ntotal = old
+    encode = np.flatnonzero(assign < 0)  # sorted: new rows, changed rows, all after training
+    later = todo[todo < n_old]
+    later_probes = np.zeros((len(later), NPROBE), np.int64)
+    for rows, X in vs.iter_chunks(rows=encode) if len(encode) else ():
         Xn = _normalised(X)
         z = _project(Xn, state)
-        a = assign[rows]
-        new = a < 0
-        probes = np.zeros((len(rows), NPROBE), np.int64)
-        if new.any():
-            probes[new] = quantizer.search(z[new], NPROBE)[1]
-            a[new] = probes[new, 0]
-            assign[rows] = a
+        probes = quantizer.search(z, NPROBE)[1]
+        assign[rows] = probes[:, 0]
+        codes[rows] = index.sq.compute_codes(z)
+        add(rows, assign[rows], codes[rows])
+        index.ntotal = max(index.ntotal, int(rows[-1]) + 1)
         if len(later):
             at = np.searchsorted(later, rows)
             hit = (at < len(later)) & (later[np.minimum(at, len(later) - 1)] == rows)
             later_probes[at[hit]] = probes[hit]
-        # Filled list by list from the lists known (faiss.contrib's add_preassigned
-        # lost pairs here): the chunk's codes sorted by list, one add_entries per list.
-        codes = index.sq.compute_codes(z)
-        order = np.argsort(a, kind="stable")
-        ids, codes_s, a_s = rows[order].astype(np.int64), np.ascontiguousarray(codes[order]), \
-            a[order]
-        bounds = np.searchsorted(a_s, np.arange(nlist + 1))
-        for lst in np.flatnonzero(np.diff(bounds)).tolist():
-            lo, hi = int(bounds[lst]), int(bounds[lst + 1])
-            index.invlists.add_entries(lst, hi - lo, faiss.swig_ptr(ids[lo:hi]),
-                                       faiss.swig_ptr(codes_s[lo:hi]))
-        index.ntotal = int(rows[-1]) + 1
-        now = searched[rows] & (rows >= state.n_rows)
+        at = np.searchsorted(todo, rows)
+        now = (at < len(todo)) & (todo[np.minimum(at, len(todo) - 1)] == rows) & (rows >= n_old)
         if now.any():
             search(rows[now], Xn[now], probes[now])
-    if len(later):
-        for rows, X in vs.iter_chunks(rows=later, chunk_rows=CHUNK):
-            at = np.searchsorted(later, rows)
-            search(rows, _normalised(X), later_probes[at])
-    state.assign = assign
+    for rows, X in vs.iter_chunks(rows=later, chunk_rows=CHUNK) if len(later) else ():
+        search(rows, _normalised(X), later_probes[np.searchsorted(later, rows)])
+    state.assign, state.codes = assign, codes
     info.update({"index": "ivf", "nlist": nlist, "nprobe": NPROBE, "projected_dim": p,
-                 "pass_seconds": round(time.perf_counter() - t0, 3)})
+                 "encoded": int(len(encode)), "pass_seconds": round(time.perf_counter() - t0, 3)})
 
 
 # -- groups and the candidates they remove ------------------------------------------
