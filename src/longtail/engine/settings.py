@@ -24,9 +24,11 @@ DEFAULTS: dict[str, Any] = {
     # before version 2 and keep BLAKE2b; `init` writes 2 (see longtail.hashing).
     "hashing": 1,
     # Cosine from which two samples' vectors make them near-duplicates; 0 or None turns
-    # the search off. 0.98 (an angle under 11.5 degrees) is meant to catch copies: the
-    # same text re-sent with case, punctuation or a word changed, not two texts of one
-    # class, which an encoder puts further apart (see the README's design notes).
+    # the search off. Measured on Banking77's 10,003 training messages under MiniLM:
+    # pairs at 0.98-0.99 are one message reworded ("I got less cash than what I
+    # specified at the ATM." / "... specified for through the ATM."), 544 pairs, 99.3%
+    # of the same intent; a message's nearest other message of its intent sits at a
+    # median 0.90 (90th percentile 0.973), so 0.98 leaves most of each intent offered.
     "near_duplicate_threshold": 0.98,
     # Query leaves out candidates that duplicate (exactly or nearly) a labeled sample:
     # their label would teach the model nothing new and, for eval twins, inflate it.
