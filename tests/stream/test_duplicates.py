@@ -227,7 +227,11 @@ def test_exact_copies_are_left_out_with_the_near_search_off(tmp_path, catalog_ur
     _labels(p, tmp_path, [(3, "c0")])
     offered, log = _offered(p)
     assert 60 not in offered and 61 in offered and log["excluded"] == 1
+    assert log["exact"] == 1 and log["near"] == 0
     assert p.duplicates()["counts"]["exact_groups"] == 1
+    p.store.set_setting("exclude_duplicates", False)  # the project-wide opt-out
+    offered, log = _offered(p)
+    assert 60 in offered and log == {"excluded": 0, "included": True}
     p.close()
 
 
