@@ -37,7 +37,7 @@ from longtail.engine.settings import Settings, near_threshold
 from longtail.errors import InputError
 
 FLAT_MAX = 8192  # rows up to which the search is exact (a flat index)
-NLIST = 1024  # IVF lists once the pool has 40 rows per list: trained once per vector set
+NLIST = 4096  # most IVF lists; a pool of n rows gets 4·sqrt(n) (coarse and list costs even)
 CHUNK = 8192  # query rows per search call
 K = 64  # twins kept per searched row (its closest): bounds a clump of copies' pairs
 NPROBE = 4  # lists probed per row: 98-100% of planted twins found (2 lists: 92-97%)
@@ -46,7 +46,7 @@ PROJECT_DIM = 64  # the IVF searches the vectors' top principal directions, then
 RESCORE = 16  # the closest rows in the projection re-scored per row (read one by one)
 CODE_SLACK = 0.01  # squared L2 that 8-bit codes may add to a projected distance
 EPS = 1e-6  # float32 rounding: a copy's cosine with its original can read 0.99999994
-RETRAIN_GROWTH = 4  # fewer than NLIST lists are trained again once the pool is 4x theirs
+RETRAIN_GROWTH = 4  # lists trained again (every row re-encoded) once the pool is 4x theirs
 FORMAT = 1
 
 
@@ -367,12 +367,12 @@ def _train_ivf(vs: Any, state: NearState, want: int, seed: int) -> None:
     sample of `vs`; every row is assigned again afterwards."""
     import faiss
 
-    sample = _sample(vs, 40 * want, seed)
+    sample = _sample(vs, 16 * want, seed)
     state.mean, state.projection = _fit_projection(sample)
     z = _project(sample, state)
     # A few iterations do: the lists only need to keep twins together.
-    km = faiss.Kmeans(z.shape[1], want, niter=3, seed=seed, max_points_per_centroid=40,
-                      verbose=False)
+    km = faiss.Kmeans(z.shape[1], want, niter=3, seed=seed, max_points_per_centroid=16,
+                      min_points_per_centroid=8, verbose=False)
     km.train(z)
     state.centroids = km.centroids.astype(np.float32)
     state.assign = np.zeros(0, np.int64)
@@ -389,15 +389,17 @@ def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: di
     codes (no read, no training); the rest are read in one chunked pass, encoded,
     added, and those of `todo` searched among the rows added so far, so every pair is
     found from its later row. Rows of `todo` before state.n_rows (vectors an
-    `--update` replaced) are searched after the pass, among all rows. Training (once
-    per vector set, again only while the pool is too small for `NLIST` lists)
-    encodes every row again. Proposals are the `RESCORE` closest in the projection
+    `--update` replaced) are searched after the pass, among all rows. Training (first,
+    then each time the pool has grown 4x, up to `NLIST` lists) encodes every row
+    again. Proposals are the `RESCORE` closest in the projection
     within the radius, scored exactly from the vectors themselves."""
     import faiss
     from faiss.contrib.ivf_tools import search_preassigned
 
     n, n_old = vs.n_rows, state.n_rows
-    want = int(min(NLIST, max(64, n // 40)))  # faiss wants 39 training rows per list
+    # Scanning a list row costs about a quarter of a centroid (codes, not BLAS):
+    # nlist = 4·sqrt(n) evens the two. Trained again each time the pool grows 4x.
+    want = int(min(NLIST, max(64, 4 * np.sqrt(n)), n // 16))
     have = (len(state.centroids) > 0 and len(state.codes) == n_old
             and len(state.assign) == n_old)
     if not have or (len(state.centroids) < want
