@@ -220,13 +220,15 @@ class Project:
     def query(self, budget: int, *, strategy: str = "auto", out: str | Path | None = None,
               config: dict | None = None, seed: int | None = None,
               encoder: str | None = None, overwrite: bool = False,
-              relabel: float = 0.0) -> QueryResult:
+              relabel: float = 0.0, include_duplicates: bool | None = None) -> QueryResult:
         """Plan a batch of `budget` samples, record it as an open round, export it.
         `relabel` (0..1): the share of the batch given to likely label errors (kind
-        "relabel", see `suspects`), taken from the strategy's picks."""
+        "relabel", see `suspects`), taken from the strategy's picks. Duplicates of
+        labeled samples are left out unless `include_duplicates`."""
         return rounds.plan_round(self.store, self._settings(), budget, strategy=strategy,
                                  out=out, config=config, seed=seed, encoder=encoder,
-                                 overwrite=overwrite, relabel=relabel)
+                                 overwrite=overwrite, relabel=relabel,
+                                 include_duplicates=include_duplicates)
 
     def rounds(self) -> list[dict]:
         """Every round: id, time, strategy, status, size, labeled."""
@@ -355,9 +357,10 @@ class Project:
 
         return set_tracking(self.store, value)
 
-    def duplicates(self, *, threshold: float = 0.98, encoder: str | None = None,
+    def duplicates(self, *, threshold: float | None = None, encoder: str | None = None,
                    near: bool = True) -> dict:
-        """Groups of exact duplicates (content hash) and near-duplicates (cosine >= threshold)."""
+        """Groups of exact duplicates (content hash) and near-duplicates (cosine >=
+        threshold, default the project's `near_duplicate_threshold`)."""
         from longtail.engine.duplicates import duplicates
 
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,

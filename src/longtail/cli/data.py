@@ -50,6 +50,9 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
                                                       "batch, in [0, 1]; 0 (default): the lift "
                                                       "verdict cross-fits the eval set.")] = 0.0,
          seed: Annotated[int, typer.Option(help="Project seed (0 or more).")] = 0,
+         near_duplicate_threshold: Annotated[float, typer.Option(
+             help="Cosine from which two samples are near-duplicates, in [0.5, 1]; 0 turns "
+             "the search off. Query leaves out duplicates of labeled samples.")] = 0.98,
          labels: Annotated[str | None, typer.Option(help="The allowed labels, comma-separated "
                                                     "(default: any label is accepted and new "
                                                     "ones are reported).")] = None,
@@ -83,7 +86,7 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
     with Project.init(path, eval_rate=eval_rate, eval_cap=eval_cap, seed=seed,
                       eval_stratify=eval_stratify, eval_share=eval_share,
                       control_share=control_share, eval_halfwidth=eval_halfwidth, db=db,
-                      **extra) as p:
+                      near_duplicate_threshold=near_duplicate_threshold, **extra) as p:
         result = {"project": str(path.resolve()), "labels": p.label_set() if allowed else None}
 
     def render(r: dict) -> None:

@@ -45,6 +45,9 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
               help="Share of the batch (0 to 1) for likely label errors (`longtail "
                    "suspects`), taken from the strategy's picks; kind 'relabel' in the "
                    "batch.")] = 0.0,
+          include_duplicates: Annotated[bool, typer.Option(
+              "--include-duplicates", help="Also offer exact and near-duplicates of labeled "
+              "samples (left out by default).")] = False,
           project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Select the next batch to label and record it as an open round.
 
@@ -57,7 +60,8 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
     with open_project(project) as p:
         result = p.query(budget, strategy=strategy, out=out, config=cfg, seed=seed,
                          **({"overwrite": True} if force else {}),
-                         **({"relabel": relabel} if relabel else {}))
+                         **({"relabel": relabel} if relabel else {}),
+                         **({"include_duplicates": True} if include_duplicates else {}))
 
     def render(r) -> None:
         kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel")}
@@ -69,6 +73,10 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
                       + (f" written to {r.out}" if r.out else ""))
         if relabel and not kinds["relabel"]:
             warn(r.log.get("relabel", {}).get("reason", "no relabel rows"))
+        left_out = (r.log.get("duplicates") or {}).get("excluded", 0)
+        if left_out:
+            console.print(f"{left_out} candidates left out as duplicates of labeled samples "
+                          "(--include-duplicates offers them)")
         for w in getattr(r, "warnings", None) or []:
             warn(w)
 

@@ -239,8 +239,9 @@ def check(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
 @app.command()
 @handled
 def duplicates(project: ProjectOpt = Path("."),
-               threshold: Annotated[float, typer.Option(help="Cosine similarity from which two "
-                                                        "samples are near-duplicates.")] = 0.98,
+               threshold: Annotated[float | None, typer.Option(
+                   help="Cosine similarity from which two samples are near-duplicates "
+                   "(default: the project's near-duplicate threshold, 0.98).")] = None,
                encoder: Annotated[str | None, typer.Option(help="Vector set (default: the "
                                                            "project's).")] = None,
                exact_only: Annotated[bool, typer.Option("--exact-only", help="Only samples with "

@@ -39,10 +39,28 @@ def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
                          vector_dtype=vector_dtype, progress=progress, hashing=settings.hashing)
     if report.vector_dim and not settings.encoder:
         store.set_setting("encoder", PRECOMPUTED)
+    if report.vector_dim and (report.new or report.updated) \
+            and settings.encoder in (None, PRECOMPUTED):
+        report.duplicates = _near_duplicates(store, settings, PRECOMPUTED,
+                                             changed_rows=report.updated_rows)
     if label:
         known = set(store.setting("label_columns") or [])
         store.set_setting("label_columns", sorted(known | {label}))
     return report
+
+
+def _near_duplicates(store: Any, settings: Settings, encoder: str,
+                     changed_rows: list[int] | None = None) -> dict | None:
+    """The near-duplicate search of the rows that just got vectors: a phase after the
+    commit (the samples and vectors are in; an interrupted search is redone by the next
+    query), None when the project turned it off."""
+    from longtail.engine import duplicates
+    from longtail.engine.settings import near_threshold
+
+    if near_threshold(settings.near_duplicate_threshold) is None:
+        return None
+    changed = np.asarray(changed_rows or [], dtype=np.int64)
+    return duplicates.refresh(store, settings, encoder, changed_rows=changed)
 
 
 def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows: int = 512,
@@ -104,6 +122,8 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
     store.set_setting("encoder", encoder)
     out = {"encoder": encoder, "embedded": done - start, "total": n,
            "seconds": round(time.perf_counter() - t0, 3)}
+    if done > start:
+        out["duplicates"] = _near_duplicates(store, settings, encoder)
     if hasattr(enc, "describe"):
         out["describe"] = enc.describe()
     return out

@@ -1,24 +1,53 @@
 """Duplicates in the pool: exact (same content hash) and near (cosine similarity of the
 encoder's vectors at or above a threshold, found with FAISS).
 
-Near-duplicates are found by a k-nearest-neighbour search of every row among all rows
-(exact inner product on normalised vectors up to `FLAT_MAX` rows, an IVF index beyond),
-then joined into groups (union-find over the pairs found): O(n·k) memory, never an
-n x n matrix. Reads only; nothing in the catalog changes.
+Near-duplicates are found when vectors arrive (ingest of precomputed vectors, `embed`)
+and incrementally: only the rows new since the last search, and rows whose vectors an
+`ingest --update` replaced, are searched, each among all rows. The pairs found are
+kept in ``state/<encoder>.duplicates.npz`` (plain arrays, no pickle) with the number of
+rows searched, the threshold, and what the IVF index needs to be rebuilt without
+training again (projection, coarse centroids, the list of each row, code ranges).
+
+Up to `FLAT_MAX` rows the search is exact (a flat inner-product range search).
+Beyond, an IVF index with 8-bit codes over the vectors' top `PROJECT_DIM` principal
+directions proposes, for each searched row, its `RESCORE` closest rows within the L2
+radius that cosine >= t implies (no pair is lost to the projection), and each
+proposal is scored exactly from the vectors. The index is built and searched in one
+chunked pass over the pool, each pair found from its later row. Cost per search:
+reading the pool once plus O(new rows · (nlist + nprobe · n / nlist) · p); memory
+O(n · p) bytes of codes. Never an n x n matrix. Vectors of fewer than `MIN_DIM`
+dimensions get no near search (cosine 0.98 there joins neighbours, not copies).
+
+`query` leaves out, by default, the candidates that duplicate a labeled sample
+(`exclude_labeled_twins`): the same content hash as one, or a near pair with one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from longtail.engine import views
-from longtail.engine.settings import Settings
+from longtail.engine.settings import Settings, near_threshold
 from longtail.errors import InputError
 
-FLAT_MAX = 200_000  # rows up to which the search is exact (a flat index)
+FLAT_MAX = 8192  # rows up to which the search is exact (a flat index)
+NLIST = 4096  # most IVF lists; a pool of n rows gets 4·sqrt(n) (coarse and list costs even)
 CHUNK = 8192  # query rows per search call
+K = 64  # twins kept per searched row (its closest): bounds a clump of copies' pairs
+NPROBE = 4  # lists probed per row: 98-100% of planted twins found (2 lists: 92-97%)
+MIN_DIM = 32  # below this many dimensions a cosine of 0.98 is a neighbour, not a copy
+PROJECT_DIM = 64  # the IVF searches the vectors' top principal directions, then re-scores
+RESCORE = 16  # the closest rows in the projection re-scored per row (read one by one)
+CODE_SLACK = 0.01  # squared L2 that 8-bit codes may add to a projected distance
+EPS = 1e-6  # float32 rounding: a copy's cosine with its original can read 0.99999994
+RETRAIN_GROWTH = 4  # lists trained again (every row re-encoded) once the pool is 4x theirs
+FORMAT = 1
 
 
 def _find(parent: np.ndarray, i: int) -> int:
@@ -28,79 +57,548 @@ def _find(parent: np.ndarray, i: int) -> int:
     return i
 
 
-def near_pairs(vs: Any, threshold: float, k: int = 8, seed: int = 0) -> np.ndarray:
-    """(m, 2) row pairs (a < b) whose cosine similarity is >= `threshold`, among each
-    row's `k` nearest neighbours. O(n·k) memory; a flat search costs O(n²·d) time, an
-    IVF one (above FLAT_MAX rows) about O(n·sqrt(n)·d)."""
+def near_pairs(vs: Any, threshold: float, k: int = K, seed: int = 0) -> np.ndarray:
+    """(m, 2) row pairs (a < b) whose cosine similarity is >= `threshold` (each row's
+    `k` closest such rows at most), searching every row: what `NearState` keeps for
+    the rows searched so far. O(n·k) memory; see the module docstring for time."""
+    state = NearState(threshold=float(threshold))
+    _search(vs, state, np.arange(vs.n_rows, dtype=np.int64), k=k, seed=seed)
+    return state.pairs
+
+
+# -- the saved state ----------------------------------------------------------------
+
+
+def _empty_pairs() -> np.ndarray:
+    return np.zeros((0, 2), np.int64)
+
+
+@dataclass
+class NearState:
+    """What the searches so far found, as saved in ``state/<encoder>.duplicates.npz``.
+
+    `pairs` (m, 2) int64 with a < b and `sims` (m,) float32: every pair at cosine >=
+    `threshold` (each row's `K` closest) of rows [0, n_rows) and of rows whose vectors
+    changed since. `centroids` (nlist, p) and `assign` (n_rows,) are the IVF index's
+    coarse centroids and each row's list, `code_ranges` its 8-bit codes' fitted ranges,
+    `mean` and `projection` (d, p) the principal directions it searches in (all empty
+    below FLAT_MAX rows).
+    `exact_rows`/`exact_first`: rows in exact groups and each one's group (its first
+    row), as of the catalog's ingest batches `exact_token`."""
+
+    threshold: float = float("nan")
+    n_rows: int = 0
+    fingerprint: str = ""
+    pairs: np.ndarray = field(default_factory=_empty_pairs)
+    sims: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    centroids: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    assign: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    trained_rows: int = 0
+    code_ranges: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    projection: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    codes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.uint8))
+    exact_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    exact_first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    exact_token: str = ""
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The pairs and exact groups (what `query` reads), without the index."""
+        return {"format": np.asarray(FORMAT), "threshold": np.asarray(self.threshold),
+                "n_rows": np.asarray(self.n_rows), "fingerprint": np.asarray(self.fingerprint),
+                "pairs": self.pairs.astype(np.int64), "sims": self.sims.astype(np.float32),
+                "exact_rows": self.exact_rows.astype(np.int64),
+                "exact_first": self.exact_first.astype(np.int64),
+                "exact_token": np.asarray(self.exact_token)}
+
+    def index_arrays(self) -> dict[str, np.ndarray]:
+        """What rebuilds the IVF index without training or reading old rows again:
+        O(n · PROJECT_DIM) bytes of codes, kept in a file of their own."""
+        return {"n_rows": np.asarray(self.n_rows), "centroids": self.centroids.astype(np.float32),
+                "assign": self.assign.astype(np.int32),
+                "trained_rows": np.asarray(self.trained_rows),
+                "code_ranges": self.code_ranges.astype(np.float32),
+                "mean": self.mean.astype(np.float32),
+                "projection": self.projection.astype(np.float32),
+                "codes": self.codes.astype(np.uint8)}
+
+    @classmethod
+    def from_arrays(cls, a: Any) -> NearState:
+        if int(a["format"]) != FORMAT:
+            raise ValueError(f"format {int(a['format'])}, not {FORMAT}")
+        return cls(threshold=float(a["threshold"]), n_rows=int(a["n_rows"]),
+                   fingerprint=str(a["fingerprint"]), pairs=np.asarray(a["pairs"], np.int64),
+                   sims=np.asarray(a["sims"], np.float32),
+                   exact_rows=np.asarray(a["exact_rows"], np.int64),
+                   exact_first=np.asarray(a["exact_first"], np.int64),
+                   exact_token=str(a["exact_token"]))
+
+    def attach_index(self, a: Any) -> NearState:
+        """Take the index arrays `a` when they were saved with the same rows searched
+        (a command killed between the two files leaves them apart: the index is then
+        trained again)."""
+        if a is not None and int(a["n_rows"]) == self.n_rows:
+            self.centroids = np.asarray(a["centroids"], np.float32)
+            self.assign = np.asarray(a["assign"], np.int64)
+            self.trained_rows = int(a["trained_rows"])
+            self.code_ranges = np.asarray(a["code_ranges"], np.float32)
+            self.mean = np.asarray(a["mean"], np.float32)
+            self.projection = np.asarray(a["projection"], np.float32)
+            self.codes = np.asarray(a["codes"], np.uint8)
+        return self
+
+    def near_at(self, threshold: float | None) -> np.ndarray:
+        """The pairs at cosine >= `threshold` (none when it is None)."""
+        if not threshold:
+            return _empty_pairs()
+        return self.pairs[self.sims >= threshold - EPS]
+
+
+def _fingerprint(store: Any, vs: Any) -> str:
+    """Changes when the vector set's existing vectors would: another encoder config,
+    dimension or dtype (appended rows do not change it)."""
+    info = store.vector_set_info(vs.directory.name) or {}
+    made = json.dumps([info.get("dim"), info.get("dtype"), info.get("config")],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(made.encode()).hexdigest()[:16]
+
+
+def _exact_token(store: Any) -> str:
+    from longtail.store.repos_versions import DatasetVersionsRepo
+
+    with store.unit_of_work() as uow:
+        return DatasetVersionsRepo(uow.conn).samples_state()[2]
+
+
+def _exact_groups(store: Any) -> list[list[int]]:
+    from longtail.store.repos_versions import DuplicatesRepo
+
+    with store.unit_of_work() as uow:
+        return DuplicatesRepo(uow.conn).exact_groups()
+
+
+def _load_arrays(store: Any, name: str, decode: Any) -> Any:
+    from longtail.store.state_files import load_arrays
+
+    return load_arrays(store.root, name, decode, what="duplicate groups")
+
+
+def load(store: Any, vs: Any) -> NearState | None:
+    """The saved pairs and exact groups of `vs`'s vector set (not the index), or None."""
+    return _load_arrays(store, f"{vs.directory.name}.duplicates", NearState.from_arrays)
+
+
+def refresh(store: Any, settings: Settings, encoder: str | None = None, *,
+            changed_rows: np.ndarray | None = None) -> dict:
+    """Search the rows of `encoder`'s vectors (default: the project's) not searched yet,
+    and `changed_rows` again, for near-duplicates; update the exact groups when an
+    ingest changed the catalog; save the result. Returns what it did: rows searched,
+    pairs and groups, seconds (the ingest's and embed's duplicates phase)."""
+    vs = views.vectors(store, settings, encoder, complete=False)
+    return _refresh(store, settings, vs, changed_rows)[1]
+
+
+def up_to_date(store: Any, settings: Settings, vs: Any) -> tuple[NearState, dict]:
+    """The state of `vs`, brought up to date first when rows arrived since (an ingest
+    without vectors then `embed` interrupted, a project made before this search)."""
+    return _refresh(store, settings, vs, None)
+
+
+def _refresh(store: Any, settings: Settings, vs: Any, changed_rows: np.ndarray | None
+             ) -> tuple[NearState, dict]:
+    from longtail.store.state_files import save_state
+
+    t0 = time.perf_counter()
+    threshold = near_threshold(settings.near_duplicate_threshold)
+    saved = load(store, vs)
+    state = saved or NearState()
+    log: dict[str, Any] = {"threshold": threshold, "searched": 0}
+    dirty = False
+    if threshold and vs.dim < MIN_DIM:
+        log["skipped"] = (f"{vs.dim}-d vectors: below {MIN_DIM} dimensions a cosine of "
+                          f"{threshold:g} joins neighbours, not copies")
+        threshold = None
+    if threshold:
+        fp = _fingerprint(store, vs)
+        why = None if saved is not None else "no saved search"
+        if saved is not None and not state.threshold <= threshold:
+            why = f"the threshold went down to {threshold:g} from {state.threshold:g}"
+        elif saved is not None and state.fingerprint != fp:
+            why = "the vectors were made again"
+        elif saved is not None and state.n_rows > vs.n_rows:
+            why = "the vector set is shorter than the rows searched"
+        if why is not None:
+            state = NearState(threshold=threshold, fingerprint=fp,
+                              exact_rows=state.exact_rows, exact_first=state.exact_first,
+                              exact_token=state.exact_token)
+            log["fresh"] = why
+        todo = np.arange(state.n_rows, vs.n_rows, dtype=np.int64)
+        if changed_rows is not None and len(changed_rows) and why is None:
+            changed = np.unique(np.asarray(changed_rows, np.int64))
+            changed = changed[changed < state.n_rows]
+            if len(changed):
+                gone = np.zeros(vs.n_rows, bool)
+                gone[changed] = True
+                keep = ~(gone[state.pairs[:, 0]] | gone[state.pairs[:, 1]])
+                state.pairs, state.sims = state.pairs[keep], state.sims[keep]
+                todo = np.concatenate([changed, todo])
+        if len(todo):
+            if why is None and vs.n_rows > FLAT_MAX:
+                state.attach_index(_load_arrays(store, f"{vs.directory.name}.duplicates-index",
+                                                lambda a: {k: a[k] for k in a.files}))
+            log.update(_search(vs, state, todo, seed=settings.seed))
+            log["searched"] = len(todo)
+            dirty = True
+    token = _exact_token(store)
+    if token != state.exact_token:
+        groups = _exact_groups(store)
+        state.exact_rows = np.array([r for g in groups for r in g], np.int64)
+        state.exact_first = np.array([g[0] for g in groups for _ in g], np.int64)
+        state.exact_token = token
+        dirty = True
+    if dirty:
+        if len(state.codes):  # the index first: the main file's n_rows commits both
+            save_state(store.root, f"{vs.directory.name}.duplicates-index",
+                       state.index_arrays())
+        save_state(store.root, f"{vs.directory.name}.duplicates", state.to_arrays())
+    nodes, rep = groups_of(state, threshold)
+    log.update({"pairs": int(len(state.near_at(threshold))), "groups": int(len(np.unique(rep))),
+                "rows_in_groups": int(len(nodes)), "updated": dirty,
+                "seconds": round(time.perf_counter() - t0, 3)})
+    return state, log
+
+
+# -- the search ---------------------------------------------------------------------
+
+
+def _normalised(X: np.ndarray) -> np.ndarray:
     import faiss
 
-    n, d = vs.n_rows, vs.dim
-    if n < 2:
-        return np.zeros((0, 2), np.int64)
-    if n <= FLAT_MAX:
-        index = faiss.IndexFlatIP(d)
+    X = np.array(X, dtype=np.float32, order="C")  # a copy: the chunk may map a read-only file
+    faiss.normalize_L2(X)
+    return X
+
+
+def _top_k(q: np.ndarray, key: np.ndarray, k: int) -> np.ndarray:
+    """Mask keeping, for each value of `q`, the `k` entries of smallest `key`."""
+    order = np.lexsort((key, q))
+    ranks = np.empty(len(q), np.int64)
+    sq = q[order]
+    ranks[order] = np.arange(len(q)) - np.searchsorted(sq, sq, side="left")
+    return ranks < k
+
+
+def _search(vs: Any, state: NearState, todo: np.ndarray, *, k: int = K, seed: int = 0) -> dict:
+    """Search rows `todo` among all `vs.n_rows` rows; add their pairs at cosine >=
+    state.threshold (each row's `k` closest; `RESCORE` with the IVF index) to `state`
+    and mark rows up to vs.n_rows searched. Returns the index used and timings."""
+    t0 = time.perf_counter()
+    todo = np.unique(todo)
+    info: dict[str, Any] = {}
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    if vs.n_rows <= FLAT_MAX:
+        _search_flat(vs, state, todo, k, found)
+        state.centroids = np.zeros((0, 0), np.float32)
+        state.assign = np.zeros(0, np.int64)
+        info["index"] = "flat"
     else:
-        nlist = int(np.sqrt(n))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-        rng = np.random.default_rng(seed)
-        train = vs.read(np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False)))
-        faiss.normalize_L2(train)
-        index.train(train)
-        index.nprobe = 8
+        _search_ivf(vs, state, todo, seed, info, found)
+    if found:
+        pairs = np.concatenate([state.pairs, *[np.stack([a, b], 1) for a, b, _ in found]])
+        sims = np.concatenate([state.sims, *[s for _, _, s in found]])
+        key = pairs[:, 0] * np.int64(vs.n_rows) + pairs[:, 1]
+        _, first = np.unique(key, return_index=True)
+        state.pairs, state.sims = pairs[first], sims[first]
+    state.n_rows = vs.n_rows
+    info["seconds"] = round(time.perf_counter() - t0, 3)
+    return info
+
+
+def _keep_pairs(rows: np.ndarray, q: np.ndarray, b: np.ndarray, s: np.ndarray,
+                threshold: float, k: int, found: list) -> None:
+    """Append to `found` the pairs (rows[q], b) at cosine s >= threshold, each row's
+    `k` closest (a clump of copies keeps O(n·k) pairs), as (low row, high row, sim)."""
+    keep = (b != rows[q]) & (s >= threshold - EPS)
+    q, b, s = q[keep], b[keep], s[keep]
+    keep = _top_k(q, -s, k)
+    a, b, s = rows[q[keep]], b[keep], s[keep]
+    found.append((np.minimum(a, b), np.maximum(a, b), s.astype(np.float32)))
+
+
+def _search_flat(vs: Any, state: NearState, todo: np.ndarray, k: int, found: list) -> None:
+    """Exact: every row of `todo` against every row (a flat inner-product index)."""
+    import faiss
+
+    index = faiss.IndexFlatIP(vs.dim)
     for _, X in vs.iter_chunks():
-        X = np.array(X, dtype=np.float32, order="C")  # a copy: the chunk may map a read-only file
-        faiss.normalize_L2(X)
-        index.add(X)
-    pairs = []
-    for rows, X in vs.iter_chunks(chunk_rows=CHUNK):
-        X = np.array(X, dtype=np.float32, order="C")  # a copy: the chunk may map a read-only file
-        faiss.normalize_L2(X)
-        sim, nbr = index.search(X, min(k + 1, n))
-        a = np.repeat(rows, sim.shape[1])
-        b, s = nbr.ravel(), sim.ravel()
-        keep = (b >= 0) & (b != a) & (s >= threshold)
-        pairs.append(np.stack([np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])], 1))
-    out = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
-    return np.unique(out, axis=0) if len(out) else out
+        index.add(_normalised(X))
+    for rows, X in vs.iter_chunks(rows=todo, chunk_rows=CHUNK):
+        # Every row within the threshold, not a fixed number of neighbours: a sample is
+        # excluded for being a twin of a labeled one, so each pair must be found directly.
+        lims, s, b = index.range_search(_normalised(X), state.threshold - EPS)
+        q = np.repeat(np.arange(len(rows)), np.diff(lims.astype(np.int64)))
+        _keep_pairs(rows, q, b, s, state.threshold, k, found)
 
 
-def duplicates(store: Any, settings: Settings, *, threshold: float = 0.98,
-               encoder: str | None = None, near: bool = True, k: int = 8) -> dict:
+def _sample(vs: Any, size: int, seed: int) -> np.ndarray:
+    """About `size` normalised rows of `vs`, every k-th row from a seeded offset: a
+    sequential read of the chunk files (random rows would fault in a page each)."""
+    step = max(1, vs.n_rows // max(size, 1))
+    start = int(np.random.default_rng(seed).integers(step))
+    return _normalised(vs.read(np.arange(start, vs.n_rows, step, dtype=np.int64)[:size]))
+
+
+def _project(Xn: np.ndarray, state: NearState) -> np.ndarray:
+    return np.ascontiguousarray((Xn - state.mean) @ state.projection, dtype=np.float32)
+
+
+def _fit_projection(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, (d, p) basis): the top `PROJECT_DIM` principal directions of `sample`,
+    the directions in which rows differ most. O(s·d²) for s sample rows."""
+    mean = sample.mean(axis=0)
+    centred = sample - mean
+    _, vecs = np.linalg.eigh(centred.T @ centred)
+    p = min(PROJECT_DIM, sample.shape[1])
+    return mean.astype(np.float32), np.ascontiguousarray(vecs[:, ::-1][:, :p], dtype=np.float32)
+
+
+def _train_ivf(vs: Any, state: NearState, want: int, seed: int) -> None:
+    """Fit the projection, the coarse centroids (k-means) and the codes' ranges on a
+    sample of `vs`; every row is assigned again afterwards."""
+    import faiss
+
+    sample = _sample(vs, 16 * want, seed)
+    state.mean, state.projection = _fit_projection(sample)
+    z = _project(sample, state)
+    # A few iterations do: the lists only need to keep twins together.
+    km = faiss.Kmeans(z.shape[1], want, niter=3, seed=seed, max_points_per_centroid=16,
+                      min_points_per_centroid=8, verbose=False)
+    km.train(z)
+    state.centroids = km.centroids.astype(np.float32)
+    state.assign = np.zeros(0, np.int64)
+    state.trained_rows = vs.n_rows
+    sq = faiss.ScalarQuantizer(z.shape[1], faiss.ScalarQuantizer.QT_8bit)
+    sq.train(z)
+    state.code_ranges = faiss.vector_to_array(sq.trained).astype(np.float32)
+
+
+def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: dict,
+                found: list) -> None:
+    """An IVF index (L2, 8-bit codes) over every row of `vs` projected on its top
+    principal directions. Rows searched before come back from their saved lists and
+    codes (no read, no training); the rest are read in one chunked pass, encoded,
+    added, and those of `todo` searched among the rows added so far, so every pair is
+    found from its later row. Rows of `todo` before state.n_rows (vectors an
+    `--update` replaced) are searched after the pass, among all rows. Training (first,
+    then each time the pool has grown 4x, up to `NLIST` lists) encodes every row
+    again. Proposals are the `RESCORE` closest in the projection
+    within the radius, scored exactly from the vectors themselves."""
+    import faiss
+    from faiss.contrib.ivf_tools import search_preassigned
+
+    n, n_old = vs.n_rows, state.n_rows
+    # Scanning a list row costs about a quarter of a centroid (codes, not BLAS):
+    # nlist = 4·sqrt(n) evens the two. Trained again each time the pool grows 4x.
+    want = int(min(NLIST, max(64, 4 * np.sqrt(n)), n // 16))
+    have = (len(state.centroids) > 0 and len(state.codes) == n_old
+            and len(state.assign) == n_old)
+    if not have or (len(state.centroids) < want
+                    and n >= RETRAIN_GROWTH * state.trained_rows):
+        _train_ivf(vs, state, want, seed)
+        state.codes = np.zeros((0, state.projection.shape[1]), np.uint8)
+        info["trained"] = True
+    nlist, p = state.centroids.shape
+    quantizer = faiss.IndexFlatL2(p)
+    quantizer.add(state.centroids)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, p, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                          faiss.METRIC_L2)
+    index.by_residual = False  # codes of the vectors themselves: lists are re-filled as is
+    faiss.copy_array_to_vector(state.code_ranges, index.sq.trained)
+    index.is_trained = True
+    index.nprobe = NPROBE
+    # Unit vectors at cosine >= t are at most sqrt(2(1 - t)) apart, and so are their
+    # projections (a projection never lengthens a difference): this radius loses no
+    # pair to the projection. faiss's L2 distances are squared.
+    radius = 2.0 * (1.0 - state.threshold) + CODE_SLACK
+
+    def add(rows: np.ndarray, lists: np.ndarray, codes: np.ndarray) -> None:
+        # List by list (faiss.contrib's add_preassigned lost pairs here): the codes
+        # sorted by list, one add_entries per list.
+        order = np.argsort(lists, kind="stable")
+        ids, codes, lists = rows[order].astype(np.int64), np.ascontiguousarray(codes[order]), \
+            lists[order]
+        bounds = np.searchsorted(lists, np.arange(nlist + 1))
+        for lst in np.flatnonzero(np.diff(bounds)).tolist():
+            lo, hi = int(bounds[lst]), int(bounds[lst + 1])
+            index.invlists.add_entries(lst, hi - lo, faiss.swig_ptr(ids[lo:hi]),
+                                       faiss.swig_ptr(codes[lo:hi]))
+
+    def search(rows: np.ndarray, Xn: np.ndarray, z: np.ndarray, probes: np.ndarray) -> None:
+        for lo in range(0, len(rows), CHUNK):
+            r, x, pr = rows[lo:lo + CHUNK], Xn[lo:lo + CHUNK], probes[lo:lo + CHUNK]
+            dist, nbr = search_preassigned(index, np.ascontiguousarray(z[lo:lo + CHUNK]),
+                                           RESCORE + 1, np.ascontiguousarray(pr))
+            q = np.repeat(np.arange(len(r)), nbr.shape[1])
+            b, dist = nbr.ravel(), dist.ravel()
+            ok = (b >= 0) & (dist <= radius)
+            q, b = q[ok], b[ok]
+            s = np.einsum("ij,ij->i", x[q], _normalised(vs.read(b))) if len(q) else \
+                np.zeros(0, np.float32)
+            _keep_pairs(r, q, b, s, state.threshold, RESCORE, found)
+
+    t0 = time.perf_counter()
+    assign = np.full(n, -1, np.int64)
+    codes = np.zeros((n, p), np.uint8)
+    old = len(state.codes)  # rows whose list and code were saved (0 after training)
+    assign[:old], codes[:old] = state.assign[:old], state.codes
+    assign[todo] = -1
+    saved = np.flatnonzero(assign[:old] >= 0)
+    if len(saved):
+        add(saved, assign[saved], codes[saved])
+    index.ntotal = old
+    encode = np.flatnonzero(assign < 0)  # sorted: new rows, changed rows, all after training
+    later = todo[todo < n_old]
+    later_probes = np.zeros((len(later), NPROBE), np.int64)
+    for rows, X in vs.iter_chunks(rows=encode) if len(encode) else ():
+        Xn = _normalised(X)
+        z = _project(Xn, state)
+        probes = quantizer.search(z, NPROBE)[1]
+        assign[rows] = probes[:, 0]
+        codes[rows] = index.sq.compute_codes(z)
+        add(rows, assign[rows], codes[rows])
+        index.ntotal = max(index.ntotal, int(rows[-1]) + 1)
+        if len(later):
+            at = np.searchsorted(later, rows)
+            hit = (at < len(later)) & (later[np.minimum(at, len(later) - 1)] == rows)
+            later_probes[at[hit]] = probes[hit]
+        at = np.searchsorted(todo, rows)
+        now = (at < len(todo)) & (todo[np.minimum(at, len(todo) - 1)] == rows) & (rows >= n_old)
+        if now.any():
+            search(rows[now], Xn[now], z[now], probes[now])
+    for rows, X in vs.iter_chunks(rows=later, chunk_rows=CHUNK) if len(later) else ():
+        Xn = _normalised(X)
+        search(rows, Xn, _project(Xn, state), later_probes[np.searchsorted(later, rows)])
+    state.assign, state.codes = assign, codes
+    info.update({"index": "ivf", "nlist": nlist, "nprobe": NPROBE, "projected_dim": p,
+                 "encoded": int(len(encode)), "pass_seconds": round(time.perf_counter() - t0, 3)})
+
+
+# -- groups and the candidates they remove ------------------------------------------
+
+
+def groups_of(state: NearState, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, group): every row in a near pair at `threshold` or an exact group, sorted,
+    and the first row of its group (connected components of the pairs and the exact
+    groups). O(rows in groups) time; nothing the size of the pool."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    exact = np.stack([state.exact_first, state.exact_rows], 1)
+    edges = np.concatenate([state.near_at(threshold), exact])
+    if len(edges) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    nodes, idx = np.unique(edges, return_inverse=True)
+    idx = idx.reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(idx), np.int8), (idx[:, 0], idx[:, 1])),
+                       shape=(len(nodes), len(nodes)))
+    _, comp = connected_components(graph, directed=False)
+    first = np.full(comp.max() + 1, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first, comp, nodes)
+    return nodes, first[comp]
+
+
+def exclude_labeled_twins(store: Any, settings: Settings, vs: Any, candidates: np.ndarray,
+                          current: dict[int, str], *, include: bool | None = None
+                          ) -> tuple[np.ndarray, dict]:
+    """`candidates` (sorted) without the rows that duplicate a labeled sample, eval rows
+    included: the same content (its exact group), or vectors at cosine >= the project's
+    threshold with it (a near pair; not transitively: a chain of small steps can
+    reach a different sample). Unless `include` (default: the project's
+    `exclude_duplicates` setting, on). Returns (candidates, log for the round).
+    O(candidates + pairs) with masks; the saved search is brought up to date first."""
+    if include is None:
+        include = not settings.exclude_duplicates
+    if include:
+        return candidates, {"excluded": 0, "included": True}
+    state, log = up_to_date(store, settings, vs)
+    threshold = None if log.get("skipped") else near_threshold(settings.near_duplicate_threshold)
+    pairs = state.near_at(threshold)
+    out = {**log, "excluded": 0, "near": 0, "exact": 0}
+    if not current or len(candidates) == 0 or (len(pairs) == 0 and len(state.exact_rows) == 0):
+        return candidates, out
+    labeled = np.fromiter(current, dtype=np.int64, count=len(current))
+    top = int(max(candidates[-1], labeled.max(), pairs.max(initial=0),
+                  state.exact_rows.max(initial=0))) + 1
+    is_labeled = np.zeros(top, bool)
+    is_labeled[labeled] = True
+    near = np.zeros(top, bool)
+    near[pairs[is_labeled[pairs[:, 0]], 1]] = True
+    near[pairs[is_labeled[pairs[:, 1]], 0]] = True
+    exact = np.zeros(top, bool)
+    hit = np.unique(state.exact_first[is_labeled[state.exact_rows]])
+    exact[state.exact_rows[np.isin(state.exact_first, hit)]] = True
+    near_c, exact_c = near[candidates], exact[candidates]
+    keep = ~(near_c | exact_c)
+    out.update({"excluded": int((~keep).sum()), "near": int(near_c.sum()),
+                "exact": int(exact_c.sum())})
+    return candidates[keep], out
+
+
+# -- `longtail duplicates` ----------------------------------------------------------
+
+
+def duplicates(store: Any, settings: Settings, *, threshold: float | None = None,
+               encoder: str | None = None, near: bool = True, k: int = K) -> dict:
     """Groups of exact duplicates (same content hash) and of near-duplicates (cosine >=
-    `threshold` on `encoder`'s vectors), each as sample ids with their current label
-    (None when unlabeled)."""
+    `threshold`, default the project's `near_duplicate_threshold`, on `encoder`'s
+    vectors), each as sample ids with their current label (None when unlabeled). Reads
+    the groups saved at ingest/embed when they cover the pool at that threshold;
+    otherwise searches now (nothing saved)."""
+    if threshold is None:
+        threshold = near_threshold(settings.near_duplicate_threshold) or 0.98
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"--threshold must be in (0, 1], got {threshold:g}")
-    current = store.current_labels()
-    with store.unit_of_work() as uow:
-        from longtail.store.repos_versions import DuplicatesRepo
-
-        exact = DuplicatesRepo(uow.conn).exact_groups()
+    current_labels = store.current_labels()
+    exact = _exact_groups(store)
     groups_near: list[list[int]] = []
-    name = None
+    name, source = None, None
     if near and (encoder or settings.encoder):
         vs = views.vectors(store, settings, encoder, complete=False)
         name = vs.directory.name
-        pairs = near_pairs(vs, threshold, k=k, seed=settings.seed)
-        parent = np.arange(vs.n_rows)
-        for a, b in pairs.tolist():
-            ra, rb = _find(parent, a), _find(parent, b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        members: dict[int, list[int]] = {}
-        for r in np.unique(pairs).tolist():
-            members.setdefault(_find(parent, r), []).append(r)
-        groups_near = sorted((sorted(g) for g in members.values()), key=lambda g: g[0])
+        saved = load(store, vs)
+        if (saved is not None and saved.n_rows == vs.n_rows and saved.threshold <= threshold
+                and saved.fingerprint == _fingerprint(store, vs) and k == K):
+            pairs, source = saved.near_at(threshold), "saved"
+        else:
+            pairs, source = near_pairs(vs, threshold, k=k, seed=settings.seed), "searched now"
+        groups_near = _components(pairs)
     ids = _ids(store, sorted({r for g in exact + groups_near for r in g}))
 
     def show(g: list[int]) -> list[dict]:
-        return [{"id": ids[r], "label": current.get(r)} for r in g]
+        return [{"id": ids[r], "label": current_labels.get(r)} for r in g]
 
-    return {"threshold": threshold, "encoder": name,
+    return {"threshold": threshold, "encoder": name, "source": source,
             "exact": [show(g) for g in exact], "near": [show(g) for g in groups_near],
             "counts": {"exact_groups": len(exact), "near_groups": len(groups_near),
                        "near_rows": sum(len(g) for g in groups_near),
-                       "near_with_labeled": sum(any(r in current for r in g) for g in groups_near)}}
+                       "near_with_labeled": sum(any(r in current_labels for r in g)
+                                                for g in groups_near)}}
+
+
+def _components(pairs: np.ndarray) -> list[list[int]]:
+    """Groups (sorted rows, by first row) joined by `pairs`."""
+    if len(pairs) == 0:
+        return []
+    nodes = np.unique(pairs)
+    parent = np.arange(len(nodes))
+    for a, b in np.searchsorted(nodes, pairs).tolist():
+        ra, rb = _find(parent, a), _find(parent, b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    members: dict[int, list[int]] = {}
+    for i, r in enumerate(nodes.tolist()):
+        members.setdefault(_find(parent, i), []).append(r)
+    return sorted(members.values(), key=lambda g: g[0])
 
 
 def _ids(store: Any, rows: list[int]) -> dict[int, str]:

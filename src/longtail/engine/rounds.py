@@ -37,12 +37,16 @@ def history(store: Any) -> list[HistoryEntry]:
 def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "auto",
                out: str | Path | None = None, config: dict | None = None,
                seed: int | None = None, encoder: str | None = None,
-               overwrite: bool = False, relabel: float = 0.0) -> QueryResult:
+               overwrite: bool = False, relabel: float = 0.0,
+               include_duplicates: bool | None = None) -> QueryResult:
     """Plan a batch of `budget` samples to label, record it as an open round (one
     transaction), save the strategies' indexes for the next command, and export the
     batch (CSV or JSONL by suffix) when `out` is given. With `relabel` (0..1), up to
     round(relabel·budget) of the top label-error suspects (`engine.suspects`) come out
-    of the strategy's share, as items of kind "relabel"."""
+    of the strategy's share, as items of kind "relabel". Candidates that duplicate a
+    labeled sample are left out unless `include_duplicates` (default: the project's
+    `exclude_duplicates` setting); the log's "duplicates" says how many."""
+    from longtail.engine.duplicates import exclude_labeled_twins
     from longtail.loop.round import plan_batch  # the strategies load on first use
     from longtail.loop.simulate import predict_rows
 
@@ -68,6 +72,8 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     current = store.current_labels()
     candidates = views.candidates(store, current)
     candidates = candidates[candidates < vs.n_rows]
+    candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
+                                                include=include_duplicates)
     eval_rows = store.rows_by_split("eval")
     pending_eval = np.setdiff1d(
         np.setdiff1d(eval_rows, np.fromiter(current, dtype=np.int64, count=len(current))),
@@ -118,6 +124,7 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     log.split = split
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
               **({"relabel": relabel_log} if relabel_log else {}),
+              "duplicates": dup_log,
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     with store.tx() as conn:
         round_id = store.add_round(

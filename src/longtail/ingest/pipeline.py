@@ -49,6 +49,9 @@ class IngestReport:
     # Pool rows whose content this file replaced (--update): vectors an encoder computed
     # for them (MiniLM, tabular) are stale until they are embedded again.
     updated_rows: list[int] = field(default_factory=list)
+    # The near-duplicate search that follows an ingest of vectors, a phase of its own
+    # with its own seconds (longtail.engine.duplicates.refresh); None when none ran.
+    duplicates: dict | None = None
 
     def to_dict(self) -> dict:
         """The counts (``updated_rows`` left out: it can hold millions of rows)."""

@@ -75,3 +75,22 @@ def load_state(root: str | Path, encoder: str,
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, InputError) as e:
         raise ProjectError(f"{path}: strategy state cannot be read ({e}); delete the file "
                            "and the next query rebuilds its indexes") from None
+
+
+def load_arrays(root: str | Path, name: str, decode: Callable[[Mapping[str, np.ndarray]], Any],
+                *, what: str = "state") -> Any | None:
+    """``decode`` of the arrays saved under ``name`` by :func:`save_state` (e.g. an
+    encoder's duplicate groups, ``<encoder>.duplicates``), or None when there are none.
+
+    Raises ProjectError naming the file when it cannot be read: the file is a cache of
+    what the engine can compute again, so deleting it is safe. O(file size).
+    """
+    path = state_path(root, name)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return decode(npz)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, InputError) as e:
+        raise ProjectError(f"{path}: {what} cannot be read ({e}); delete the file and it "
+                           "is computed again") from None
