@@ -14,6 +14,12 @@ catalog's label count must equal the acknowledged count. Backends: SQLite, and
 PostgreSQL when a server answers at --pg (default $LONGTAIL_TEST_PG).
 
     python bench/server_load.py --size smoke|full [--out PATH] [--pg URL]
+        [--clients N] [--duration S] [--rate R] [--pool N]   (override the size)
+
+Besides the rates, each record has the CPU the server process and the load generator
+spent per acknowledged submission (`server_cpu_ms_per_submission`,
+`client_cpu_ms_per_submission`): on a shared machine the wall-clock rates say what the
+server got, the CPU figures what a submission costs.
 """
 
 from __future__ import annotations
@@ -258,6 +264,9 @@ def run_one(backend: str, db_url: str | None, mode: str, size: dict, work: Path)
            "client_cpu_s": round(got["client_cpu_s"], 2), "server_cpu_s": round(server_cpu, 2),
            **check}
     rec["catalog_equals_acknowledged"] = rec["catalog_labels"] == rec["acknowledged"]
+    n = max(len(got["acked"]), 1)
+    rec["server_cpu_ms_per_submission"] = round(1000 * server_cpu / n, 3)
+    rec["client_cpu_ms_per_submission"] = round(1000 * got["client_cpu_s"] / n, 3)
     return rec
 
 
@@ -288,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="PostgreSQL URL for the PostgreSQL runs (default $LONGTAIL_TEST_PG)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--modes", default="open,closed")
+    parser.add_argument("--clients", type=int, default=None, help="override the size's clients")
+    parser.add_argument("--duration", type=float, default=None, help="override its seconds")
+    parser.add_argument("--rate", type=float, default=None, help="override its offered rate")
+    parser.add_argument("--pool", type=int, default=None, help="override its pool size")
     parser.add_argument("--client", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.client:
@@ -299,7 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as e:
         print(f"server_load: the serve extra is not installed ({e}); nothing run")
         return 0
-    size = SIZES[args.size]
+    size = dict(SIZES[args.size])
+    for key, value in (("clients", args.clients), ("duration_s", args.duration),
+                       ("offered_per_s", args.rate), ("pool", args.pool)):
+        if value is not None:
+            size[key] = value
     params = {"size": args.size, **size, "overlap": OVERLAP, "lease_ttl": LEASE_TTL,
               "labels": len(LABELS), "submission": "POST /tasks/lease + POST /tasks/{id}/label",
               "seed": SEED}
@@ -335,7 +352,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{rec['p99_ms']:.1f} ms, lost {rec['lost']}, duplicates "
                       f"{rec['duplicates']}, catalog = acknowledged: "
                       f"{rec['catalog_equals_acknowledged']}, client CPU {rec['client_cpu_s']} s, "
-                      f"server CPU {rec['server_cpu_s']} s", flush=True)
+                      f"server CPU {rec['server_cpu_s']} s "
+                      f"({rec['server_cpu_ms_per_submission']} ms/submission), load "
+                      f"{rec['load_average_1m']}", flush=True)
     path = write_result(result, args.out)
     print(f"wrote {path}")
     bad = [r for r in result["runs"] if r["lost"] or r["duplicates"]

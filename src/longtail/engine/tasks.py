@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.engine import labels as labels_uc
 from longtail.engine.users import User
 from longtail.errors import InputError, ProjectError
 
@@ -41,14 +42,8 @@ class TaskConflict(ProjectError):
     """The task is not the caller's to answer now (someone else's, expired, answered)."""
 
 
-class LabelNotAllowed(InputError):
-    """A label outside the project's closed label set."""
-
-    def __init__(self, label: str, allowed: list[str]):
-        super().__init__(f"label {label!r} is not in the project's label set; allowed: "
-                         f"{', '.join(allowed)}")
-        self.label = label
-        self.allowed = allowed
+# The service's unknown-label error is the label use case's (one validation path).
+LabelNotAllowed = labels_uc.LabelNotAllowed
 
 
 @dataclass(frozen=True)
@@ -176,22 +171,17 @@ def _task(uow: Any, slot: dict) -> Task:
                 expires_at=float(slot["expires_at"]), labels=uow.label_set.get())
 
 
-def _check_answer(kind: str, label: str | None, seconds: float | None,
-                  allowed: list[str] | None) -> str | None:
+def _check_answer(kind: str, label: str | None, seconds: float | None) -> None:
+    """What only an API answer can get wrong (its kind is explicit, where a label file's
+    blank cell means a skip); the label itself is checked by the label use case."""
     if kind not in KINDS:
         raise InputError(f"kind {kind!r}: one of {', '.join(KINDS)}")
     if seconds is not None and not 0 <= seconds <= MAX_SECONDS:
         raise InputError(f"seconds must be between 0 and {MAX_SECONDS:.0f}, got {seconds}")
-    if kind != "label":
-        if label:
-            raise InputError(f"a {kind} gives no label (got {label!r})")
-        return None
-    label = (label or "").strip()
-    if not label:
+    if kind != "label" and label:
+        raise InputError(f"a {kind} gives no label (got {label!r})")
+    if kind == "label" and not (label or "").strip():
         raise InputError("a label answer needs a label")
-    if allowed is not None and label not in allowed:
-        raise LabelNotAllowed(label, allowed)
-    return label
 
 
 def _conflict(uow: Any, task_id: int, user: User, at: float) -> Exception:
@@ -219,21 +209,26 @@ def answer(store: Any, user: User, task_id: int, kind: str = "label", label: str
     lease change, so an acknowledged answer is never lost and never counted twice. The
     round closes when its last slot is done."""
     at = _now(now)
+    _check_answer(kind, label, seconds)
+    event = labels_uc.LabelEvent(id=str(task_id), label=label if kind == "label" else None,
+                                 kind=kind, annotator=user.name, seconds=seconds)
+    where = f"task {task_id}"
+    labels_uc.check_events([event], where)
     with _writer(store), store.unit_of_work() as uow:
-        label = _check_answer(kind, label, seconds, uow.label_set.get())
         held = uow.leases.active(task_id, user.id, at)
         if held is None:
             raise _conflict(uow, task_id, user, at)
+        round_id = int(held["round_id"])
+        # The label use case's own path (schema, kinds, "an agreeing answer of another
+        # annotator is kept"), in this transaction, so the event and the lease change
+        # commit together: an acknowledged answer is never lost nor counted twice. Its
+        # rounds close here by their slots (overlap), not by "every item answered once".
+        labels_uc.record_rows(uow, [(task_id, event)], source="human", where=where,
+                              round_id=round_id, close_rounds=False)
         won = (uow.leases.reopen(held["id"], user.id) if kind == "skip"
                else uow.leases.finish(held["id"], user.id, at))
         if not won:
             raise _conflict(uow, task_id, user, at)
-        round_id = int(held["round_id"])
-        # Written through the label repository, not `labels.record_labels`: that one
-        # drops a label equal to the row's current one (re-imports change nothing),
-        # while here a second annotator agreeing is an answer the overlap counts.
-        uow.labels.add([{"row": task_id, "label": label, "kind": kind, "annotator": user.name,
-                         "seconds": seconds, "source": "human", "round_id": round_id}])
         closed = False
         if kind != "skip":
             # On PostgreSQL every answer passes the round's row lock before it looks (a
@@ -243,7 +238,7 @@ def answer(store: Any, user: User, task_id: int, kind: str = "label", label: str
             # whose claim is not committed yet, and skip the lock.) SQLite: no-op.
             uow.leases.lock_round(round_id)
             closed = not uow.leases.any_left(round_id) and uow.leases.close_round(round_id)
-    return Answered(task_id=task_id, kind=kind, label=label, round_id=round_id,
+    return Answered(task_id=task_id, kind=kind, label=event.label, round_id=round_id,
                     round_closed=bool(closed))
 
 

@@ -317,6 +317,20 @@ class LabelsRepo(_Repo):
         return {lab for (lab,) in self.conn.execute(
             select(a.c.label).where(a.c.kind == "label").distinct())}
 
+    def seen(self, labels: Sequence[str]) -> set[str]:
+        """Those of `labels` some 'label' event gave: one probe per label that stops at
+        the first event (there is no index on labels; reading every distinct label is
+        a scan of the whole history); many labels at once: that one scan."""
+        a = s.annotations
+        if len(labels) > 32:
+            return self.classes() & set(labels)
+        out = set()
+        for lab in labels:
+            q = select(a.c.id).where(a.c.kind == "label", a.c.label == lab).limit(1)
+            if self.conn.execute(q).first() is not None:
+                out.add(lab)
+        return out
+
     def count(self, kind: str | None = None) -> int:
         """Number of events (of `kind` when given)."""
         q = select(func.count()).select_from(s.annotations)
