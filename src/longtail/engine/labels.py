@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from longtail.errors import InputError
@@ -70,6 +71,21 @@ def record_labels(store: Any, events: Sequence[LabelEvent], *, source: str = "hu
         return _record_ids(uow, events, source, where)
     with store.unit_of_work() as own:
         return _record_ids(own, events, source, where)
+
+
+def import_file(store: Any, path: str | Path, *, id: str = "id", label: str = "label",
+                annotator: str | None = None, seconds: str | None = None,
+                source: str = "human", where: str | None = None) -> LabelsRecorded:
+    """`longtail import-labels`: the labels of a CSV, JSONL or Parquet file (id,
+    label[, annotator, seconds]; a blank label is a skip), all-or-nothing. `where`
+    names the file in errors (default: its path)."""
+    from longtail.ingest.labels import read_label_records
+
+    records = read_label_records(path, id=id, label=label, annotator=annotator,
+                                 seconds=seconds)
+    events = [LabelEvent(id=r.id, label=r.label, kind=r.kind, annotator=r.annotator,
+                         seconds=r.seconds) for r in records]
+    return record_labels(store, events, source=source, where=where or str(Path(path)))
 
 
 def check_events(events: Sequence[LabelEvent], where: str) -> None:
