@@ -128,17 +128,24 @@ def lease(store: Any, user: User, policy: TaskPolicy, *, now: float | None = Non
     at = _now(now)
     with _writer(store), store.unit_of_work() as uow:
         uow.leases.reclaim_expired(at)  # a write first: SQLite's writer lock from here on
-        uow.users.lock(user.id)
-        held = uow.leases.held_by(user.id, at)
-        if held is None:
-            for round_id in reversed(uow.rounds.open_ids()):
-                _ensure_slots(uow, round_id, policy.overlap)
-                held = _claim_in(uow, round_id, user, at, policy.lease_ttl)
-                if held is not None:
-                    break
-        if held is None:
-            return None
-        return _task(uow, held)
+        return lease_in(uow, user, policy, at)
+
+
+def lease_in(uow: Any, user: User, policy: TaskPolicy, at: float) -> Task | None:
+    """`lease` inside the caller's unit of work, which has returned expired leases to
+    the queue (`uow.leases.reclaim_expired(at)`) first: the service's batches do that
+    once for all the requests they hold."""
+    uow.users.lock(user.id)
+    held = uow.leases.held_by(user.id, at)
+    if held is None:
+        for round_id in reversed(uow.leases.open_rounds()):
+            _ensure_slots(uow, round_id, policy.overlap)
+            held = _claim_in(uow, round_id, user, at, policy.lease_ttl)
+            if held is not None:
+                break
+    if held is None:
+        return None
+    return _task(uow, held)
 
 
 def _ensure_slots(uow: Any, round_id: int, overlap: int) -> None:
@@ -153,14 +160,13 @@ def _ensure_slots(uow: Any, round_id: int, overlap: int) -> None:
 
 
 def _claim_in(uow: Any, round_id: int, user: User, at: float, ttl: float) -> dict | None:
-    # On PostgreSQL another claim may win the slot between our read and our update
-    # (SKIP LOCKED makes that rare): try the next one.
+    # One UPDATE ... RETURNING picks and claims the slot; on PostgreSQL the pick skips
+    # slots other transactions hold, and a claim that still loses (the slot changed
+    # under us) tries again.
     for _ in range(8):
-        slot = uow.leases.next_open(round_id, user.name)
-        if slot is None:
-            return None
-        if uow.leases.claim(slot["id"], user.id, at, ttl):
-            return {**slot, "state": "leased", "user_id": user.id, "expires_at": at + ttl}
+        slot = uow.leases.claim_next(round_id, user.id, user.name, at, ttl)
+        if slot is not None or not uow.leases.any_open(round_id):
+            return slot
     return None
 
 
@@ -209,35 +215,42 @@ def answer(store: Any, user: User, task_id: int, kind: str = "label", label: str
     lease change, so an acknowledged answer is never lost and never counted twice. The
     round closes when its last slot is done."""
     at = _now(now)
+    with _writer(store), store.unit_of_work() as uow:
+        return answer_in(uow, user, task_id, kind, label, seconds, at)
+
+
+def answer_in(uow: Any, user: User, task_id: int, kind: str, label: str | None,
+              seconds: float | None, at: float) -> Answered:
+    """`answer` inside the caller's unit of work (which commits it, or rolls it back
+    when this raises: nothing of a refused answer is written)."""
     _check_answer(kind, label, seconds)
     event = labels_uc.LabelEvent(id=str(task_id), label=label if kind == "label" else None,
                                  kind=kind, annotator=user.name, seconds=seconds)
     where = f"task {task_id}"
     labels_uc.check_events([event], where)
-    with _writer(store), store.unit_of_work() as uow:
-        held = uow.leases.active(task_id, user.id, at)
-        if held is None:
-            raise _conflict(uow, task_id, user, at)
-        round_id = int(held["round_id"])
-        # The label use case's own path (schema, kinds, "an agreeing answer of another
-        # annotator is kept"), in this transaction, so the event and the lease change
-        # commit together: an acknowledged answer is never lost nor counted twice. Its
-        # rounds close here by their slots (overlap), not by "every item answered once".
-        labels_uc.record_rows(uow, [(task_id, event)], source="human", where=where,
-                              round_id=round_id, close_rounds=False)
-        won = (uow.leases.reopen(held["id"], user.id) if kind == "skip"
-               else uow.leases.finish(held["id"], user.id, at))
-        if not won:
-            raise _conflict(uow, task_id, user, at)
-        closed = False
-        if kind != "skip":
-            # On PostgreSQL every answer passes the round's row lock before it looks (a
-            # fresh snapshot once it holds it), so whichever answer comes last sees all
-            # the others committed and closes the round. (Looking for open slots first
-            # and locking only when none is left races: an answer can see a slot
-            # whose claim is not committed yet, and skip the lock.) SQLite: no-op.
-            uow.leases.lock_round(round_id)
-            closed = not uow.leases.any_left(round_id) and uow.leases.close_round(round_id)
+    held = uow.leases.active(task_id, user.id, at)
+    if held is None:
+        raise _conflict(uow, task_id, user, at)
+    round_id = int(held["round_id"])
+    # The label use case's own path (schema, kinds, "an agreeing answer of another
+    # annotator is kept"), in this transaction, so the event and the lease change
+    # commit together: an acknowledged answer is never lost nor counted twice. Its
+    # rounds close here by their slots (overlap), not by "every item answered once".
+    labels_uc.record_rows(uow, [(task_id, event)], source="human", where=where,
+                          round_id=round_id, close_rounds=False)
+    won = (uow.leases.reopen(held["id"], user.id) if kind == "skip"
+           else uow.leases.finish(held["id"], user.id, at))
+    if not won:
+        raise _conflict(uow, task_id, user, at)
+    closed = False
+    if kind != "skip":
+        # On PostgreSQL every answer passes the round's row lock before it looks (a
+        # fresh snapshot once it holds it), so whichever answer comes last sees all
+        # the others committed and closes the round. (Looking for open slots first
+        # and locking only when none is left races: an answer can see a slot
+        # whose claim is not committed yet, and skip the lock.) SQLite: no-op.
+        uow.leases.lock_round(round_id)
+        closed = not uow.leases.any_left(round_id) and uow.leases.close_round(round_id)
     return Answered(task_id=task_id, kind=kind, label=event.label, round_id=round_id,
                     round_closed=bool(closed))
 
@@ -246,10 +259,15 @@ def release(store: Any, user: User, task_id: int, *, now: float | None = None) -
     """Give back the task `user` holds, untouched; its round id."""
     at = _now(now)
     with _writer(store), store.unit_of_work() as uow:
-        held = uow.leases.active(task_id, user.id, at)
-        if held is None or not uow.leases.reopen(held["id"], user.id):
-            raise _conflict(uow, task_id, user, at)
-        return int(held["round_id"])
+        return release_in(uow, user, task_id, at)
+
+
+def release_in(uow: Any, user: User, task_id: int, at: float) -> int:
+    """`release` inside the caller's unit of work."""
+    held = uow.leases.active(task_id, user.id, at)
+    if held is None or not uow.leases.reopen(held["id"], user.id):
+        raise _conflict(uow, task_id, user, at)
+    return int(held["round_id"])
 
 
 def progress(store: Any, user: User, *, now: float | None = None) -> Progress:

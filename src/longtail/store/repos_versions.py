@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy import Connection, bindparam, func, inspect, select, text
 from sqlalchemy import insert as sa_insert
 
 from longtail.crashpoints import crashpoint
@@ -56,6 +56,11 @@ def check_policy(policy: str | dict[str, Any], annotators: Iterable[str] | None 
         raise InputError(f"annotator given twice in {', '.join(names)}")
     return {"policy": "trusted", "annotators": names}
 
+
+_EVENTS_OF = (select(s.annotations.c.id, s.annotations.c.row, s.annotations.c.label,
+                     s.annotations.c.annotator)
+              .where(s.annotations.c.kind == "label",
+                     s.annotations.c.row.in_(bindparam("rows", expanding=True))))
 
 def resolve_labels(events: Iterable[tuple[int, int, str, str | None]],
                    policy: dict[str, Any]) -> dict[int, str]:
@@ -123,9 +128,12 @@ class ConsensusRepo(_Repo):
                     for i, r, lab, who in self.conn.execute(q.order_by(a.c.id))]
         rows = sorted({int(r) for r in rows})
         out = []
+        # Built once (the service's label requests run it for one row each time).
+        part = _EVENTS_OF if max_id is None else q.where(a.c.row.in_(bindparam("rows",
+                                                                              expanding=True)))
         for start in range(0, len(rows), 20_000):
-            part = q.where(a.c.row.in_(rows[start:start + 20_000]))
-            out += [(int(i), int(r), lab, who) for i, r, lab, who in self.conn.execute(part)]
+            out += [(int(i), int(r), lab, who) for i, r, lab, who in self.conn.execute(
+                part, {"rows": rows[start:start + 20_000]})]
         return sorted(out)
 
     def by_annotator(self, rows: Sequence[int] | None = None) -> dict[tuple[int, str], str]:
