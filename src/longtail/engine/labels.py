@@ -132,10 +132,10 @@ def record_rows(uow: Any, events: Sequence[tuple[int, LabelEvent]], *, source: s
     # Only the rows these events touch: a label request stays O(its rows), not
     # O(every label in the project).
     touched = sorted({row for row, _ in events})
-    current = uow.labels.current(touched)
     # Per annotator: a label its annotator already gave is not recorded again, while
-    # another annotator's agreeing label is (agreement and majority need it).
-    given = uow.consensus.by_annotator(touched)
+    # another annotator's agreeing label is (agreement and majority need it). Both
+    # from one read of the rows' events.
+    current, given = uow.consensus.row_labels(touched)
     out: list[dict] = []
     new = changed = skipped = unsure = 0
     for row, e in events:

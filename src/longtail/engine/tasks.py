@@ -127,14 +127,18 @@ def lease(store: Any, user: User, policy: TaskPolicy, *, now: float | None = Non
     nothing is left for them."""
     at = _now(now)
     with _writer(store), store.unit_of_work() as uow:
-        uow.leases.reclaim_expired(at)  # a write first: SQLite's writer lock from here on
+        uow.leases.begin_write()  # a write first: SQLite's writer lock from here on
         return lease_in(uow, user, policy, at)
 
 
+# Expired leases return to the queue at most this often (seconds of the lease clock):
+# one UPDATE per second instead of one per lease request.
+RECLAIM_EVERY = 1.0
+
+
 def lease_in(uow: Any, user: User, policy: TaskPolicy, at: float) -> Task | None:
-    """`lease` inside the caller's unit of work, which has returned expired leases to
-    the queue (`uow.leases.reclaim_expired(at)`) first: the service's batches do that
-    once for all the requests they hold."""
+    """`lease` inside the caller's unit of work."""
+    uow.leases.reclaim_expired(at, every=RECLAIM_EVERY)
     uow.users.lock(user.id)
     held = uow.leases.held_by(user.id, at)
     if held is None:
@@ -352,3 +356,148 @@ def annotators(store: Any) -> list[dict]:
             stats.append({"annotator": name, "label": 0, "skip": 0, "unsure": 0, "seconds": 0.0,
                           "timed": 0, "last": None, "role": role, "seconds_per_answer": None})
     return stats
+
+
+class _Undo(Exception):
+    """A request of a batch raised: the batch's transaction is rolled back."""
+
+
+def run_batch(store: Any, fns: list) -> list[tuple[bool, Any]]:
+    """Run task use cases (functions of a unit of work) for many requests in one
+    transaction: (True, result) or (False, error) for each, in order, returned once the
+    transaction has committed, so an answer acknowledged from here is as durable as one
+    committed alone. On SQLite the transaction first takes the writer lock with a write
+    that changes nothing (a batch that read first and wrote later could find the
+    catalog changed by another process).
+
+    A request that raises (a conflict, a bad label) must leave nothing written: the
+    batch is rolled back and run again without it, the others each in a savepoint of
+    its own this time (so a second refusal undoes only its own writes). The common
+    batch, where nobody is refused, pays for no savepoint. When the batch fails as a
+    whole (the commit, a lock another process holds too long), every request in it
+    gets that error and nothing of it is written."""
+    out: list[tuple[bool, Any] | None] = [None] * len(fns)
+    todo = list(range(len(fns)))
+    careful = False
+    while todo:
+        done: list[tuple[int, Any]] = []
+        refused: tuple[int, Exception] | None = None
+        try:
+            with _writer(store), store.unit_of_work() as uow:
+                uow.leases.begin_write()
+                for i in todo:
+                    try:
+                        if careful:
+                            with uow.savepoint():
+                                done.append((i, fns[i](uow)))
+                        else:
+                            done.append((i, fns[i](uow)))
+                    except Exception as e:  # noqa: BLE001 - the request's own error, returned to it
+                        if careful:
+                            out[i] = (False, e)
+                            continue
+                        refused = (i, e)
+                        raise _Undo from e
+        except _Undo:
+            out[refused[0]] = (False, refused[1])
+            todo = [i for i in todo if i != refused[0]]
+            careful = True
+            continue
+        except Exception as e:  # noqa: BLE001 - the batch failed: so did each request in it
+            for i in todo:
+                if out[i] is None or out[i][0]:
+                    out[i] = (False, e)
+            return out  # type: ignore[return-value]
+        for i, value in done:
+            out[i] = (True, value)
+        break
+    return out  # type: ignore[return-value]
+
+
+class GroupCommit:
+    """The service's writer: the requests that arrive while a batch runs make the next
+    batch (`run_batch`, at most `max_batch`), one transaction and one commit for all.
+    Under light load a batch is one request: nothing waits for company.
+
+    SQLite (`thread=False`): the batch runs on the event loop itself, scheduled as soon
+    as a request queues; its statements take microseconds, and a writer thread would
+    wait for the interpreter lock after each one while the loop holds it. PostgreSQL
+    (`thread=True`): one writer thread, since each statement is a round trip and the
+    loop must go on serving meanwhile. `submit` must be called on the event loop."""
+
+    def __init__(self, store: Any, *, thread: bool | None = None, max_batch: int = 64):
+        import queue
+
+        self.store, self.max_batch = store, max_batch
+        self.thread = store.dialect != "sqlite" if thread is None else thread
+        self._pending: list = []
+        self._scheduled = False
+        self._closed = False
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        if self.thread:
+            self._worker = threading.Thread(target=self._run, name="longtail-writer",
+                                            daemon=True)
+            self._worker.start()
+
+    async def run(self, fn: Any) -> Any:
+        """`fn(uow)` in the next batch: its result once committed, or its error."""
+        import asyncio
+
+        if self._closed:
+            raise ProjectError("the service is shutting down")
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if self.thread:
+            self._queue.put((fn, fut, loop))
+        else:
+            self._pending.append((fn, fut))
+            if not self._scheduled:
+                self._scheduled = True
+                loop.call_soon(self._flush)
+        return await fut
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            for (_, fut), (ok, value) in zip(batch, run_batch(self.store, [f for f, _ in batch]),
+                                             strict=True):
+                _settle(fut, ok, value)
+
+    def _run(self) -> None:
+        import queue
+
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+            results = run_batch(self.store, [f for f, _, _ in batch])
+            for (_, fut, loop), (ok, value) in zip(batch, results, strict=True):
+                loop.call_soon_threadsafe(_settle, fut, ok, value)
+
+    def close(self) -> None:
+        """Stop taking requests; the thread finishes what is queued."""
+        self._closed = True
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(30)
+
+
+def _settle(fut: Any, ok: bool, value: Any) -> None:
+    if fut.done():  # the request was cancelled (its client went away)
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)

@@ -128,6 +128,7 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
+        writer.close()
         store.close()
 
     app = FastAPI(title="longtail", version="1", lifespan=lifespan,
@@ -138,6 +139,13 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     app.state.settings = settings
     # Labels imported while the server was down (a file, Label Studio) leave the queue.
     tasks.settle(store)
+    # Leases, answers and releases go through one writer that commits the requests
+    # arriving together in one transaction (each in its savepoint) and answers each
+    # after the commit.
+    writer = app.state.writer = tasks.GroupCommit(store)
+
+    async def write(fn: Callable[[Any], Any]) -> Any:
+        return await writer.run(fn)
     hooks = app.state.webhooks = Webhooks(list(settings.webhooks), settings.webhook_secret,
                                           transport=webhook_transport)
     exhausted = {"sent": False}  # batch_exhausted goes out once per emptying of the queue
@@ -221,16 +229,20 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         """Who the token belongs to."""
         return m.Me(name=user.name, role=user.role)
 
+    # The three hot routes are `async def`: they parse, hand the use case to the
+    # writer and wait for its commit on the event loop, with no worker-thread hop.
     @app.post("/tasks/lease", response_model=m.LeaseOut, tags=["annotators"],
               responses={401: {"model": m.Error}})
-    def lease(user: Me) -> m.LeaseOut:
+    async def lease(user: Me) -> m.LeaseOut:
         """The task you hold, else the next one for you (most recent open round first,
         in its priority order), leased to you for the lease TTL."""
-        task = tasks.lease(store, user, policy, now=clock())
+        task = await write(lambda uow: tasks.lease_in(uow, user, policy, clock()))
         if task is None:
-            if hooks.urls and not exhausted["sent"] and tasks.queue_empty(store):
+            if hooks.urls and not exhausted["sent"] and await run_in_threadpool(
+                    tasks.queue_empty, store):
                 exhausted["sent"] = True
-                hooks.emit("batch_exhausted", open_rounds=store_open_rounds())
+                hooks.emit("batch_exhausted", open_rounds=await run_in_threadpool(
+                    store_open_rounds))
             return m.LeaseOut(task=None, message="no task left for you in the open rounds")
         exhausted["sent"] = False
         return m.LeaseOut(task=m.TaskOut(**task.to_dict()))
@@ -241,19 +253,21 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     @app.post("/tasks/{task_id}/label", response_model=m.AnswerOut, tags=["annotators"],
               responses={404: {"model": m.Error}, 409: {"model": m.Error},
                          422: {"model": m.Error}})
-    def label(task_id: int, body: m.AnswerIn, user: Me) -> m.AnswerOut:
+    async def label(task_id: int, body: m.AnswerIn, user: Me) -> m.AnswerOut:
         """Answer the task you hold: a label, or skip (it goes to someone else) or
         unsure; `seconds` is the time you spent."""
-        done = tasks.answer(store, user, task_id, body.kind, body.label, body.seconds, now=clock())
+        done = await write(lambda uow: tasks.answer_in(uow, user, task_id, body.kind, body.label,
+                                                       body.seconds, clock()))
         if done.round_closed:
             hooks.emit("round_completed", round_id=done.round_id)
         return m.AnswerOut(**done.__dict__)
 
     @app.post("/tasks/{task_id}/release", response_model=m.ReleaseOut, tags=["annotators"],
               responses={404: {"model": m.Error}, 409: {"model": m.Error}})
-    def release(task_id: int, user: Me) -> m.ReleaseOut:
+    async def release(task_id: int, user: Me) -> m.ReleaseOut:
         """Give the task you hold back to the queue, unanswered."""
-        return m.ReleaseOut(task_id=task_id, round_id=tasks.release(store, user, task_id, now=clock()))
+        round_id = await write(lambda uow: tasks.release_in(uow, user, task_id, clock()))
+        return m.ReleaseOut(task_id=task_id, round_id=round_id)
 
     @app.get("/api/progress", response_model=m.ProgressOut, tags=["annotators"])
     def my_progress(user: Me) -> m.ProgressOut:

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, select
+from sqlalchemy import Connection, and_, bindparam, exists, false, func, select
 from sqlalchemy import insert as sa_insert
 
 from longtail.store import schema as s
@@ -51,10 +51,12 @@ _CLAIM_NEXT_PG = (_t.update().where(and_(_t.c.id == _NEXT_ID.with_for_update(
                           expires_at=bindparam("exp"))
                   .returning(_t.c.id, _t.c.round_id, _t.c.row, _t.c.slot, _t.c.position,
                              _t.c.state, _t.c.user_id, _t.c.expires_at))
+_NO_WRITE = _t.update().where(false()).values(state=_t.c.state)
 _OPEN_ROUNDS = select(s.rounds.c.id).where(s.rounds.c.status == "open").order_by(s.rounds.c.id)
 # Rounds known to have their slots, per engine (one catalog): slots are never removed,
 # so once seen committed they stay; this saves a probe per lease.
 _with_slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_reclaimed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> last `at`
 _CLAIM = (_t.update().where(and_(_t.c.id == bindparam("sid"), _t.c.state == "open"))
           .values(state="leased", user_id=bindparam("u"), leased_at=bindparam("at"),
                   expires_at=bindparam("exp")))
@@ -202,8 +204,21 @@ class LeasesRepo:
             out.update({int(r): int(n) for r, n in self.conn.execute(q)})
         return out
 
-    def reclaim_expired(self, at: float) -> int:
-        """Expired leases back to the queue; how many."""
+    def begin_write(self) -> None:
+        """SQLite: take the writer lock now, with a write that changes nothing (a
+        transaction that reads first and writes later could find the catalog changed
+        by another process and fail); PostgreSQL: a no-op (row locks)."""
+        if not self._pg:
+            self.conn.execute(_NO_WRITE)
+
+    def reclaim_expired(self, at: float, every: float = 0.0) -> int:
+        """Expired leases back to the queue; how many. With `every`, at most once per
+        `every` seconds of `at` in this process (the service's leases: a lease comes
+        back at most that much after its TTL, and a lease request saves an UPDATE)."""
+        last = _reclaimed.get(self.conn.engine)
+        if every > 0 and last is not None and 0 <= at - last < every:
+            return 0
+        _reclaimed[self.conn.engine] = at
         return int(self.conn.execute(_RECLAIM, {"at": at}).rowcount or 0)
 
     def held_by(self, user_id: int, at: float) -> dict | None:

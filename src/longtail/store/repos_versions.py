@@ -143,6 +143,14 @@ class ConsensusRepo(_Repo):
         return {(r, who): lab for _, r, lab, who in self.label_events(rows=rows)
                 if who is not None}
 
+    def row_labels(self, rows: Sequence[int]) -> tuple[dict[int, str], dict[tuple[int, str], str]]:
+        """Of `rows`, from one read of their label events: row -> current label (under
+        the project's policy, as `LabelsRepo.current` gives it) and (row, annotator) ->
+        that annotator's latest label (as `by_annotator`)."""
+        events = self.label_events(rows=rows)
+        given = {(r, who): lab for _, r, lab, who in events if who is not None}
+        return resolve_labels(events, self.policy()), given
+
     def labels(self, max_id: int | None = None, policy: dict[str, Any] | None = None
                ) -> dict[int, str]:
         """row -> label under `policy` (default: the project's) from events up to `max_id`."""
