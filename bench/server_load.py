@@ -11,7 +11,7 @@ in another process runs N annotator clients, each submitting one task after anot
 Afterwards the catalog is read back: every acknowledged label must be there (`lost`)
 and no sample may carry more label events than the overlap (`duplicates`); the
 catalog's label count must equal the acknowledged count. Backends: SQLite, and
-PostgreSQL when a server answers at --pg (default $LONGTAIL_TEST_PG).
+PostgreSQL when a server answers at --pg (default $LONGTAIL_TEST_PG, else the local test server).
 
     python bench/server_load.py --size smoke|full [--out PATH] [--pg URL]
         [--clients N] [--duration S] [--rate R] [--pool N]   (override the size)
@@ -49,6 +49,9 @@ LABELS = ["billing", "card", "transfer", "refund", "other"]
 OVERLAP = 1
 LEASE_TTL = 600.0
 SEED = 0
+# The PostgreSQL the test suites use (tests/conftest.py): the PostgreSQL runs go there
+# unless --pg or $LONGTAIL_TEST_PG says otherwise, and are left out when none answers.
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 # -- the project and the server --------------------------------------------------------
@@ -199,20 +202,42 @@ async def _load(port: int, tokens: list[str], mode: str, rate: float, duration: 
     import httpx
 
     out = {"lat": [], "sub": [], "acked": [], "errors": 0, "transport_errors": 0, "exhausted": 0}
-    limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
-                                 timeout=30.0) as http:
+    # One client (one keep-alive connection) per annotator, as 200 browsers would be:
+    # httpx's pool looks at every connection it holds on each request, so one shared
+    # pool of 200 costs the load generator more CPU than the server spends.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    # verify=False: plain http, so no certificate store loaded per client.
+    https = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30.0,
+                               verify=False) for _ in tokens]
+    # The load generator's CPU while it runs (not its imports and set-up).
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    try:
         t0 = time.perf_counter()
         until = t0 + duration
         await asyncio.gather(*[_client(http, tok, f"a{i:03d}", i, len(tokens), mode, rate, t0,
-                                       until, out) for i, tok in enumerate(tokens)])
+                                       until, out)
+                               for i, (http, tok) in enumerate(zip(https, tokens, strict=True))])
         out["elapsed_s"] = time.perf_counter() - t0
+    finally:
+        for http in https:
+            await http.aclose()
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    out["client_cpu_s"] = ru.ru_utime + ru.ru_stime
+    out["client_cpu_s"] = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime
     return out
 
 
+def quiet_failed_imports() -> None:
+    """httpcore imports sniffio on every request (to tell asyncio from trio); where it is
+    not installed, each failed import searches all of sys.path again, which cost the
+    load generator more CPU than its HTTP. A None entry fails the import at once."""
+    try:
+        import sniffio  # noqa: F401
+    except ImportError:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 def client_main(args: argparse.Namespace) -> int:
+    quiet_failed_imports()
     spec = json.loads(Path(args.client).read_text())
     out = asyncio.run(_load(spec["port"], spec["tokens"], spec["mode"], spec["rate"],
                             spec["duration"]))
@@ -293,8 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--out", default=None, help="result file (default bench/results/)")
-    parser.add_argument("--pg", default=os.environ.get("LONGTAIL_TEST_PG"),
-                        help="PostgreSQL URL for the PostgreSQL runs (default $LONGTAIL_TEST_PG)")
+    parser.add_argument("--pg", default=os.environ.get("LONGTAIL_TEST_PG", PG_DEFAULT),
+                        help="PostgreSQL URL for the PostgreSQL runs "
+                        " (default $LONGTAIL_TEST_PG, else the local test server)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--modes", default="open,closed")
     parser.add_argument("--clients", type=int, default=None, help="override the size's clients")

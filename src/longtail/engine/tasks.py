@@ -152,6 +152,19 @@ def lease_in(uow: Any, user: User, policy: TaskPolicy, at: float) -> Task | None
     return _task(uow, held)
 
 
+def prepare(store: Any, policy: TaskPolicy) -> list[int]:
+    """Make the task slots of every open round that has none yet (the first lease
+    would), so that no lease request pays for a whole round; the rounds prepared."""
+    made = []
+    with _writer(store), store.unit_of_work() as uow:
+        uow.leases.begin_write()
+        for round_id in uow.leases.open_rounds():
+            if not uow.leases.has_round(round_id):
+                _ensure_slots(uow, round_id, policy.overlap)
+                made.append(round_id)
+    return made
+
+
 def _ensure_slots(uow: Any, round_id: int, overlap: int) -> None:
     if uow.leases.has_round(round_id):
         return
@@ -419,16 +432,19 @@ class GroupCommit:
     batch (`run_batch`, at most `max_batch`), one transaction and one commit for all.
     Under light load a batch is one request: nothing waits for company.
 
-    SQLite (`thread=False`): the batch runs on the event loop itself, scheduled as soon
-    as a request queues; its statements take microseconds, and a writer thread would
+    SQLite (`thread=False`): the batch runs on the event loop itself, `window` seconds
+    (2 ms) after the first request queues, or at once when `max_batch` are waiting; its
+    statements take microseconds, and a writer thread would
     wait for the interpreter lock after each one while the loop holds it. PostgreSQL
     (`thread=True`): one writer thread, since each statement is a round trip and the
     loop must go on serving meanwhile. `submit` must be called on the event loop."""
 
-    def __init__(self, store: Any, *, thread: bool | None = None, max_batch: int = 64):
+    def __init__(self, store: Any, *, thread: bool | None = None, max_batch: int = 64,
+                 window: float = 0.002):
         import queue
 
-        self.store, self.max_batch = store, max_batch
+        self.store, self.max_batch, self.window = store, max_batch, window
+        self._timer: Any = None
         self.thread = store.dialect != "sqlite" if thread is None else thread
         self._pending: list = []
         self._scheduled = False
@@ -452,13 +468,24 @@ class GroupCommit:
             self._queue.put((fn, fut, loop))
         else:
             self._pending.append((fn, fut))
-            if not self._scheduled:
-                self._scheduled = True
-                loop.call_soon(self._flush)
+            if len(self._pending) >= self.max_batch:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                if not self._scheduled:
+                    self._scheduled = True
+                    loop.call_soon(self._flush)
+            elif not self._scheduled and self._timer is None:
+                # Wait a moment for company: the requests of the next `window`
+                # seconds share the transaction and its commit.
+                self._timer = loop.call_later(self.window, self._flush)
         return await fut
 
     def _flush(self) -> None:
         self._scheduled = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             for (_, fut), (ok, value) in zip(batch, run_batch(self.store, [f for f, _ in batch]),

@@ -139,6 +139,7 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     app.state.settings = settings
     # Labels imported while the server was down (a file, Label Studio) leave the queue.
     tasks.settle(store)
+    tasks.prepare(store, policy)  # the open rounds' slots, before the first lease
     # Leases, answers and releases go through one writer that commits the requests
     # arriving together in one transaction (each in its savepoint) and answers each
     # after the commit.
