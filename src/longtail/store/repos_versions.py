@@ -120,7 +120,10 @@ class ConsensusRepo(_Repo):
         """(id, row, label, annotator) of every 'label' event (up to `max_id`; of `rows`
         only, when given), by id."""
         a = s.annotations
-        q = select(a.c.id, a.c.row, a.c.label, a.c.annotator).where(a.c.kind == "label")
+        if rows is not None and max_id is None:
+            q = _EVENTS_OF  # built once: the service's label requests run it for one row
+        else:
+            q = select(a.c.id, a.c.row, a.c.label, a.c.annotator).where(a.c.kind == "label")
         if max_id is not None:
             q = q.where(a.c.id <= int(max_id))
         if rows is None:
@@ -128,9 +131,7 @@ class ConsensusRepo(_Repo):
                     for i, r, lab, who in self.conn.execute(q.order_by(a.c.id))]
         rows = sorted({int(r) for r in rows})
         out = []
-        # Built once (the service's label requests run it for one row each time).
-        part = _EVENTS_OF if max_id is None else q.where(a.c.row.in_(bindparam("rows",
-                                                                              expanding=True)))
+        part = q if max_id is None else q.where(a.c.row.in_(bindparam("rows", expanding=True)))
         for start in range(0, len(rows), 20_000):
             out += [(int(i), int(r), lab, who) for i, r, lab, who in self.conn.execute(
                 part, {"rows": rows[start:start + 20_000]})]
