@@ -10,6 +10,7 @@ from collections import Counter
 from contextlib import contextmanager
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from longtail.engine import tasks, users
@@ -131,3 +132,38 @@ def test_an_expired_lease_comes_back_within_a_second_of_its_ttl(store, people):
     # Past ann's TTL by more than the reclaim interval: task 0 is free again.
     assert tasks.lease(store, people["cat"][0], policy,
                        now=NOW + 10 + tasks.RECLAIM_EVERY).id == 0
+
+
+def test_the_event_loop_is_not_blocked_while_another_writer_holds_the_catalog(store, people):
+    """SQLite: a batch waits (without blocking the loop) while an admin import or a
+    round being planned holds the writer lock in a worker thread, then runs."""
+    if store.dialect != "sqlite":
+        pytest.skip("PostgreSQL's batches run on their writer thread")
+    import threading
+
+    ann = people["ann"][0]
+    gc = tasks.GroupCommit(store)
+    release = threading.Event()
+    held = threading.Event()
+
+    def other_writer():
+        with tasks._writer(store):
+            held.set()
+            release.wait(5)
+
+    async def main():
+        t = threading.Thread(target=other_writer)
+        t.start()
+        held.wait(5)
+        leased = asyncio.ensure_future(gc.run(lambda uow: tasks.lease_in(uow, ann, POLICY, NOW)))
+        ticks = 0
+        for _ in range(10):  # the loop goes on running other work meanwhile
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not leased.done() and ticks == 10
+        release.set()
+        task = await asyncio.wait_for(leased, 5)
+        t.join()
+        return task
+
+    assert asyncio.run(main()).id == 0

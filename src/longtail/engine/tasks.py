@@ -117,6 +117,12 @@ def _writer(store: Any) -> Iterator[None]:
         yield
 
 
+def _writer_busy(store: Any) -> bool:
+    """Whether another thread of this process holds the SQLite writer lock now."""
+    lock = _locks.get(store)
+    return lock is not None and lock.locked()
+
+
 def _now(now: float | None) -> float:
     return time.time() if now is None else float(now)
 
@@ -486,6 +492,13 @@ class GroupCommit:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if _writer_busy(self.store):
+            # Another writer of this process (an admin import, a round being planned)
+            # holds the catalog: look again shortly rather than block the event loop.
+            import asyncio
+
+            self._timer = asyncio.get_running_loop().call_later(0.005, self._flush)
+            return
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             for (_, fut), (ok, value) in zip(batch, run_batch(self.store, [f for f, _ in batch]),
