@@ -41,6 +41,7 @@ OVERLAP = 2
 LEASE_TTL = 3.0
 LABELS = ["billing", "card", "transfer", "refund", "other"]
 SEED = 0
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # as server_load
 
 
 def start_server(root: Path, port: int) -> subprocess.Popen:
@@ -82,15 +83,24 @@ async def _load(port: int, tokens: list[str], stop: Path) -> dict:
     import httpx
 
     out = {"acked": [], "errors": 0, "transport_errors": 0, "refused": {}}
-    limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
-                                 timeout=10.0) as http:
+    # One client per annotator, as in server_load (a shared pool of 200 connections
+    # costs the load generator O(connections) per request).
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    https = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=10.0,
+                               verify=False) for _ in tokens]
+    try:
         await asyncio.gather(*[_client(http, tok, f"a{i:03d}", stop, out)
-                               for i, tok in enumerate(tokens)])
+                               for i, (http, tok) in enumerate(zip(https, tokens, strict=True))])
+    finally:
+        for http in https:
+            await http.aclose()
     return out
 
 
 def client_main(spec_path: str) -> int:
+    import server_load as sl
+
+    sl.quiet_failed_imports()
     spec = json.loads(Path(spec_path).read_text())
     out = asyncio.run(_load(spec["port"], spec["tokens"], Path(spec["stop"])))
     Path(spec["out"]).write_text(json.dumps(out))
@@ -169,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--out", default=None, help="result file (default bench/results/)")
-    parser.add_argument("--pg", default=os.environ.get("LONGTAIL_TEST_PG"),
-                        help="PostgreSQL URL for the PostgreSQL run (default $LONGTAIL_TEST_PG)")
+    parser.add_argument("--pg", default=os.environ.get("LONGTAIL_TEST_PG", PG_DEFAULT),
+                        help="PostgreSQL URL for the PostgreSQL run "
+                        " (default $LONGTAIL_TEST_PG, else the local test server)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--client", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -11,9 +11,15 @@ in another process runs N annotator clients, each submitting one task after anot
 Afterwards the catalog is read back: every acknowledged label must be there (`lost`)
 and no sample may carry more label events than the overlap (`duplicates`); the
 catalog's label count must equal the acknowledged count. Backends: SQLite, and
-PostgreSQL when a server answers at --pg (default $LONGTAIL_TEST_PG).
+PostgreSQL when a server answers at --pg (default $LONGTAIL_TEST_PG, else the local test server).
 
     python bench/server_load.py --size smoke|full [--out PATH] [--pg URL]
+        [--clients N] [--duration S] [--rate R] [--pool N]   (override the size)
+
+Besides the rates, each record has the CPU the server process and the load generator
+spent per acknowledged submission (`server_cpu_ms_per_submission`,
+`client_cpu_ms_per_submission`): on a shared machine the wall-clock rates say what the
+server got, the CPU figures what a submission costs.
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ LABELS = ["billing", "card", "transfer", "refund", "other"]
 OVERLAP = 1
 LEASE_TTL = 600.0
 SEED = 0
+# The PostgreSQL the test suites use (tests/conftest.py): the PostgreSQL runs go there
+# unless --pg or $LONGTAIL_TEST_PG says otherwise, and are left out when none answers.
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 # -- the project and the server --------------------------------------------------------
@@ -193,20 +202,42 @@ async def _load(port: int, tokens: list[str], mode: str, rate: float, duration: 
     import httpx
 
     out = {"lat": [], "sub": [], "acked": [], "errors": 0, "transport_errors": 0, "exhausted": 0}
-    limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
-                                 timeout=30.0) as http:
+    # One client (one keep-alive connection) per annotator, as 200 browsers would be:
+    # httpx's pool looks at every connection it holds on each request, so one shared
+    # pool of 200 costs the load generator more CPU than the server spends.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    # verify=False: plain http, so no certificate store loaded per client.
+    https = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30.0,
+                               verify=False) for _ in tokens]
+    # The load generator's CPU while it runs (not its imports and set-up).
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    try:
         t0 = time.perf_counter()
         until = t0 + duration
         await asyncio.gather(*[_client(http, tok, f"a{i:03d}", i, len(tokens), mode, rate, t0,
-                                       until, out) for i, tok in enumerate(tokens)])
+                                       until, out)
+                               for i, (http, tok) in enumerate(zip(https, tokens, strict=True))])
         out["elapsed_s"] = time.perf_counter() - t0
+    finally:
+        for http in https:
+            await http.aclose()
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    out["client_cpu_s"] = ru.ru_utime + ru.ru_stime
+    out["client_cpu_s"] = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime
     return out
 
 
+def quiet_failed_imports() -> None:
+    """httpcore imports sniffio on every request (to tell asyncio from trio); where it is
+    not installed, each failed import searches all of sys.path again, which cost the
+    load generator more CPU than its HTTP. A None entry fails the import at once."""
+    try:
+        import sniffio  # noqa: F401
+    except ImportError:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 def client_main(args: argparse.Namespace) -> int:
+    quiet_failed_imports()
     spec = json.loads(Path(args.client).read_text())
     out = asyncio.run(_load(spec["port"], spec["tokens"], spec["mode"], spec["rate"],
                             spec["duration"]))
@@ -258,6 +289,9 @@ def run_one(backend: str, db_url: str | None, mode: str, size: dict, work: Path)
            "client_cpu_s": round(got["client_cpu_s"], 2), "server_cpu_s": round(server_cpu, 2),
            **check}
     rec["catalog_equals_acknowledged"] = rec["catalog_labels"] == rec["acknowledged"]
+    n = max(len(got["acked"]), 1)
+    rec["server_cpu_ms_per_submission"] = round(1000 * server_cpu / n, 3)
+    rec["client_cpu_ms_per_submission"] = round(1000 * got["client_cpu_s"] / n, 3)
     return rec
 
 
@@ -284,10 +318,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--out", default=None, help="result file (default bench/results/)")
-    parser.add_argument("--pg", default=os.environ.get("LONGTAIL_TEST_PG"),
-                        help="PostgreSQL URL for the PostgreSQL runs (default $LONGTAIL_TEST_PG)")
+    parser.add_argument("--pg", default=os.environ.get("LONGTAIL_TEST_PG", PG_DEFAULT),
+                        help="PostgreSQL URL for the PostgreSQL runs "
+                        " (default $LONGTAIL_TEST_PG, else the local test server)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--modes", default="open,closed")
+    parser.add_argument("--clients", type=int, default=None, help="override the size's clients")
+    parser.add_argument("--duration", type=float, default=None, help="override its seconds")
+    parser.add_argument("--rate", type=float, default=None, help="override its offered rate")
+    parser.add_argument("--pool", type=int, default=None, help="override its pool size")
     parser.add_argument("--client", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.client:
@@ -299,7 +338,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as e:
         print(f"server_load: the serve extra is not installed ({e}); nothing run")
         return 0
-    size = SIZES[args.size]
+    size = dict(SIZES[args.size])
+    for key, value in (("clients", args.clients), ("duration_s", args.duration),
+                       ("offered_per_s", args.rate), ("pool", args.pool)):
+        if value is not None:
+            size[key] = value
     params = {"size": args.size, **size, "overlap": OVERLAP, "lease_ttl": LEASE_TTL,
               "labels": len(LABELS), "submission": "POST /tasks/lease + POST /tasks/{id}/label",
               "seed": SEED}
@@ -335,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{rec['p99_ms']:.1f} ms, lost {rec['lost']}, duplicates "
                       f"{rec['duplicates']}, catalog = acknowledged: "
                       f"{rec['catalog_equals_acknowledged']}, client CPU {rec['client_cpu_s']} s, "
-                      f"server CPU {rec['server_cpu_s']} s", flush=True)
+                      f"server CPU {rec['server_cpu_s']} s "
+                      f"({rec['server_cpu_ms_per_submission']} ms/submission), load "
+                      f"{rec['load_average_1m']}", flush=True)
     path = write_result(result, args.out)
     print(f"wrote {path}")
     bad = [r for r in result["runs"] if r["lost"] or r["duplicates"]

@@ -87,14 +87,8 @@ class Project:
                       source: str = "human") -> dict:
         """Record labels from a file (id, label[, annotator, seconds]), all-or-nothing.
         An empty label is a skip; unknown ids are an error listing them."""
-        from longtail.ingest.labels import read_label_records
-
-        records = read_label_records(path, id=id, label=label, annotator=annotator,
-                                     seconds=seconds)
-        events = [labels.LabelEvent(id=r.id, label=r.label, kind=r.kind, annotator=r.annotator,
-                                    seconds=r.seconds) for r in records]
-        return labels.record_labels(self.store, events, source=source,
-                                    where=str(Path(path))).to_dict()
+        return labels.import_file(self.store, path, id=id, label=label, annotator=annotator,
+                                  seconds=seconds, source=source).to_dict()
 
     def record_labels(self, events: Sequence[labels.LabelEvent], *, source: str = "human"
                       ) -> dict:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from longtail.errors import InputError
@@ -41,74 +43,138 @@ class LabelsRecorded:
         return dict(self.__dict__)
 
 
+class LabelNotAllowed(InputError):
+    """Labels outside the project's closed label schema; `labels` the offending ones,
+    `allowed` the schema (the service answers 422 with both)."""
+
+    def __init__(self, where: str, labels: list[str], allowed: list[str]):
+        super().__init__(f"{where}: {len(labels)} label(s) outside the project's label set: "
+                         f"{', '.join(map(repr, labels[:10]))}; allowed: "
+                         f"{', '.join(allowed)} (`longtail labels add` extends it)")
+        self.labels = labels
+        self.label = labels[0]
+        self.allowed = allowed
+
+
 def record_labels(store: Any, events: Sequence[LabelEvent], *, source: str = "human",
-                  where: str = "labels") -> LabelsRecorded:
+                  where: str = "labels", uow: Any = None) -> LabelsRecorded:
     """Append label events in one transaction, all-or-nothing. Unknown ids, and labels
     outside a closed label schema, are an error naming them; a label equal to the current
-    one is not recorded again, so re-importing a file changes nothing."""
+    one is not recorded again, so re-importing a file changes nothing.
+
+    With `uow`, the events are written inside that unit of work (the caller's
+    transaction, which it commits or rolls back) instead of a new one."""
     if not events:
         raise InputError(f"{where}: the file has no rows")
+    check_events(events, where)
+    if uow is not None:
+        return _record_ids(uow, events, source, where)
+    with store.unit_of_work() as own:
+        return _record_ids(own, events, source, where)
+
+
+def import_file(store: Any, path: str | Path, *, id: str = "id", label: str = "label",
+                annotator: str | None = None, seconds: str | None = None,
+                source: str = "human", where: str | None = None) -> LabelsRecorded:
+    """`longtail import-labels`: the labels of a CSV, JSONL or Parquet file (id,
+    label[, annotator, seconds]; a blank label is a skip), all-or-nothing. `where`
+    names the file in errors (default: its path)."""
+    from longtail.ingest.labels import read_label_records
+
+    records = read_label_records(path, id=id, label=label, annotator=annotator,
+                                 seconds=seconds)
+    events = [LabelEvent(id=r.id, label=r.label, kind=r.kind, annotator=r.annotator,
+                         seconds=r.seconds) for r in records]
+    return record_labels(store, events, source=source, where=where or str(Path(path)))
+
+
+def check_events(events: Sequence[LabelEvent], where: str) -> None:
+    """The checks an event passes before the catalog is read: a known kind, a label
+    for a label event, a non-negative number of seconds."""
     for e in events:
         if e.kind not in KINDS:
             raise InputError(f"{where}: id {e.id!r}: unknown event kind {e.kind!r} "
                              f"(one of {', '.join(KINDS)})")
-    rows_of = store.ids_to_rows([e.id for e in events])
+        if e.kind == "label" and not (isinstance(e.label, str) and e.label):
+            raise InputError(f"{where}: id {e.id!r}: a label event needs a label")
+        if e.seconds is not None and not (e.seconds >= 0 and math.isfinite(e.seconds)):
+            raise InputError(f"{where}: id {e.id!r}: seconds must be a non-negative number, "
+                             f"got {e.seconds}")
+
+
+def _record_ids(uow: Any, events: Sequence[LabelEvent], source: str, where: str) -> LabelsRecorded:
+    rows_of = uow.samples.ids_to_rows(list({e.id: None for e in events}))
     unknown = sorted({e.id for e in events if e.id not in rows_of})
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:10])
         more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
         raise InputError(f"{where}: {len(unknown)} unknown id(s): {shown}{more}")
-    with store.unit_of_work() as uow:
-        allowed = uow.label_set.get()
-        labels = [e.label for e in events if e.kind == "label"]
-        if allowed is not None:
-            bad = sorted({lab for lab in labels if lab not in set(allowed)})
-            if bad:
-                raise InputError(f"{where}: {len(bad)} label(s) outside the project's label set: "
-                                 f"{', '.join(map(repr, bad[:10]))}; allowed: "
-                                 f"{', '.join(allowed)} (`longtail labels add` extends it)")
-        # Only the rows these events touch: a label request stays O(its rows), not
-        # O(every label in the project).
-        touched = sorted({rows_of[e.id] for e in events})
-        current = uow.labels.current(touched)
-        # Per annotator: a label its annotator already gave is not recorded again, while
-        # another annotator's agreeing label is (agreement and majority need it).
-        given = uow.consensus.by_annotator(touched)
-        # A relabel item of an open round is answered even by the label it already has
-        # (a second look that confirms it is an event; the round waits for it).
-        awaiting = uow.rounds.awaiting_relabel(touched)
-        known_classes = uow.labels.classes()
-        out: list[dict] = []
-        new = changed = skipped = unsure = 0
-        for e in events:
-            row = rows_of[e.id]
-            if e.kind == "label":
-                if (current.get(row) if e.annotator is None
-                        else given.get((row, e.annotator))) == e.label \
-                        and row not in awaiting:
-                    continue
-                awaiting.discard(row)
-                if row not in current:
-                    new += 1
-                elif current[row] != e.label:
-                    changed += 1
-                current[row] = e.label
-                given[(row, e.annotator)] = e.label
-            elif e.kind == "skip":
-                awaiting.discard(row)
-                skipped += 1
-            else:
-                awaiting.discard(row)
-                unsure += 1
-            out.append({"row": row, "label": e.label if e.kind == "label" else "",
-                        "kind": e.kind, "annotator": e.annotator, "seconds": e.seconds,
-                        "source": source})
-        uow.labels.add(out)
-        closed = uow.rounds.close_done()
-    new_classes = sorted({lab for lab in labels if lab not in known_classes})
+    return record_rows(uow, [(rows_of[e.id], e) for e in events], source=source, where=where)
+
+
+def record_rows(uow: Any, events: Sequence[tuple[int, LabelEvent]], *, source: str = "human",
+                where: str = "labels", round_id: int | None = None,
+                close_rounds: bool = True) -> LabelsRecorded:
+    """The one write path of label events, inside the caller's unit of work: events
+    addressed by sample row (checked by `check_events` first). Labels outside a closed
+    schema raise LabelNotAllowed; a label its annotator already gave the row (or, for an
+    unattributed event, the row's current label) is not recorded again, while another
+    annotator's agreeing label is (agreement, majority and the service's overlap count
+    it). `round_id` is written on the events; `close_rounds` closes the open rounds
+    with every item answered (the service closes its rounds by their task slots)."""
+    allowed = uow.label_set.get()
+    labels = [e.label for _, e in events if e.kind == "label"]
+    if allowed is not None:
+        allowed_set = set(allowed)
+        bad = sorted({lab for lab in labels if lab not in allowed_set})
+        if bad:
+            raise LabelNotAllowed(where, bad, allowed)
+    # Only the rows these events touch: a label request stays O(its rows), not
+    # O(every label in the project).
+    touched = sorted({row for row, _ in events})
+    # Per annotator: a label its annotator already gave is not recorded again, while
+    # another annotator's agreeing label is (agreement and majority need it). Both
+    # from one read of the rows' events.
+    current, given = uow.consensus.row_labels(touched)
+    # A relabel item of an open round is answered even by the label it already has
+    # (a second look that confirms it is an event; the round waits for it).
+    awaiting = uow.rounds.awaiting_relabel(touched)
+    out: list[dict] = []
+    new = changed = skipped = unsure = 0
+    for row, e in events:
+        if e.kind == "label":
+            if (current.get(row) if e.annotator is None
+                    else given.get((row, e.annotator))) == e.label and row not in awaiting:
+                continue
+            awaiting.discard(row)
+            if row not in current:
+                new += 1
+            elif current[row] != e.label:
+                changed += 1
+            current[row] = e.label
+            given[(row, e.annotator)] = e.label
+        elif e.kind == "skip":
+            awaiting.discard(row)
+            skipped += 1
+        else:
+            awaiting.discard(row)
+            unsure += 1
+        out.append({"row": row, "label": e.label if e.kind == "label" else "",
+                    "kind": e.kind, "annotator": e.annotator, "seconds": e.seconds,
+                    "source": source, "round_id": round_id})
+    # Which of these labels no event gave before (new classes): asked before the
+    # events are written, of these labels only (not every label in the project).
+    distinct = sorted(set(labels))
+    known_classes = uow.labels.seen(distinct) if distinct else set()
+    uow.labels.add(out)
+    closed = uow.rounds.close_done() if close_rounds else []
+    new_classes = [lab for lab in distinct if lab not in known_classes]
     warnings = []
-    if new_classes and known_classes and allowed is None:
-        warnings.append(_new_class_warning(new_classes, known_classes))
+    if new_classes and allowed is None:
+        # Against every class seen so far: only when there is something to warn about.
+        everything = uow.labels.classes() - set(new_classes)
+        if everything:
+            warnings.append(_new_class_warning(new_classes, everything))
     return LabelsRecorded(rows=len(events), new_labels=new, changed=changed,
                           unchanged=len(events) - new - changed - skipped - unsure,
                           skipped=skipped, unsure=unsure, new_classes=new_classes,

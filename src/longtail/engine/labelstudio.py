@@ -70,6 +70,12 @@ def export_tasks(store: Any, settings: Any, round_id: int | None = None) -> list
     return out
 
 
+def tasks_json(tasks: list[dict]) -> str:
+    """The tasks file as `longtail export --format label-studio` writes it (and the
+    service's export route returns it): one JSON list, indented, UTF-8 kept."""
+    return json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"
+
+
 def _predictions(store: Any, settings: Any, rows: np.ndarray) -> tuple[list[str] | None, str]:
     """The latest model's predicted class per row (None without a usable model), and
     the model version to show in Label Studio."""

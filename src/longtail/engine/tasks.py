@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.engine import labels as labels_uc
 from longtail.engine.users import User
 from longtail.errors import InputError, ProjectError
 
@@ -41,14 +42,8 @@ class TaskConflict(ProjectError):
     """The task is not the caller's to answer now (someone else's, expired, answered)."""
 
 
-class LabelNotAllowed(InputError):
-    """A label outside the project's closed label set."""
-
-    def __init__(self, label: str, allowed: list[str]):
-        super().__init__(f"label {label!r} is not in the project's label set; allowed: "
-                         f"{', '.join(allowed)}")
-        self.label = label
-        self.allowed = allowed
+# The service's unknown-label error is the label use case's (one validation path).
+LabelNotAllowed = labels_uc.LabelNotAllowed
 
 
 @dataclass(frozen=True)
@@ -122,6 +117,12 @@ def _writer(store: Any) -> Iterator[None]:
         yield
 
 
+def _writer_busy(store: Any) -> bool:
+    """Whether another thread of this process holds the SQLite writer lock now."""
+    lock = _locks.get(store)
+    return lock is not None and lock.locked()
+
+
 def _now(now: float | None) -> float:
     return time.time() if now is None else float(now)
 
@@ -132,18 +133,42 @@ def lease(store: Any, user: User, policy: TaskPolicy, *, now: float | None = Non
     nothing is left for them."""
     at = _now(now)
     with _writer(store), store.unit_of_work() as uow:
-        uow.leases.reclaim_expired(at)  # a write first: SQLite's writer lock from here on
-        uow.users.lock(user.id)
-        held = uow.leases.held_by(user.id, at)
-        if held is None:
-            for round_id in reversed(uow.rounds.open_ids()):
+        uow.leases.begin_write()  # a write first: SQLite's writer lock from here on
+        return lease_in(uow, user, policy, at)
+
+
+# Expired leases return to the queue at most this often (seconds of the lease clock):
+# one UPDATE per second instead of one per lease request.
+RECLAIM_EVERY = 1.0
+
+
+def lease_in(uow: Any, user: User, policy: TaskPolicy, at: float) -> Task | None:
+    """`lease` inside the caller's unit of work."""
+    uow.leases.reclaim_expired(at, every=RECLAIM_EVERY)
+    uow.users.lock(user.id)
+    held = uow.leases.held_by(user.id, at)
+    if held is None:
+        for round_id in reversed(uow.leases.open_rounds()):
+            _ensure_slots(uow, round_id, policy.overlap)
+            held = _claim_in(uow, round_id, user, at, policy.lease_ttl)
+            if held is not None:
+                break
+    if held is None:
+        return None
+    return _task(uow, held)
+
+
+def prepare(store: Any, policy: TaskPolicy) -> list[int]:
+    """Make the task slots of every open round that has none yet (the first lease
+    would), so that no lease request pays for a whole round; the rounds prepared."""
+    made = []
+    with _writer(store), store.unit_of_work() as uow:
+        uow.leases.begin_write()
+        for round_id in uow.leases.open_rounds():
+            if not uow.leases.has_round(round_id):
                 _ensure_slots(uow, round_id, policy.overlap)
-                held = _claim_in(uow, round_id, user, at, policy.lease_ttl)
-                if held is not None:
-                    break
-        if held is None:
-            return None
-        return _task(uow, held)
+                made.append(round_id)
+    return made
 
 
 def _ensure_slots(uow: Any, round_id: int, overlap: int) -> None:
@@ -158,14 +183,13 @@ def _ensure_slots(uow: Any, round_id: int, overlap: int) -> None:
 
 
 def _claim_in(uow: Any, round_id: int, user: User, at: float, ttl: float) -> dict | None:
-    # On PostgreSQL another claim may win the slot between our read and our update
-    # (SKIP LOCKED makes that rare): try the next one.
+    # One UPDATE ... RETURNING picks and claims the slot; on PostgreSQL the pick skips
+    # slots other transactions hold, and a claim that still loses (the slot changed
+    # under us) tries again.
     for _ in range(8):
-        slot = uow.leases.next_open(round_id, user.name)
-        if slot is None:
-            return None
-        if uow.leases.claim(slot["id"], user.id, at, ttl):
-            return {**slot, "state": "leased", "user_id": user.id, "expires_at": at + ttl}
+        slot = uow.leases.claim_next(round_id, user.id, user.name, at, ttl)
+        if slot is not None or not uow.leases.any_open(round_id):
+            return slot
     return None
 
 
@@ -176,22 +200,17 @@ def _task(uow: Any, slot: dict) -> Task:
                 expires_at=float(slot["expires_at"]), labels=uow.label_set.get())
 
 
-def _check_answer(kind: str, label: str | None, seconds: float | None,
-                  allowed: list[str] | None) -> str | None:
+def _check_answer(kind: str, label: str | None, seconds: float | None) -> None:
+    """What only an API answer can get wrong (its kind is explicit, where a label file's
+    blank cell means a skip); the label itself is checked by the label use case."""
     if kind not in KINDS:
         raise InputError(f"kind {kind!r}: one of {', '.join(KINDS)}")
     if seconds is not None and not 0 <= seconds <= MAX_SECONDS:
         raise InputError(f"seconds must be between 0 and {MAX_SECONDS:.0f}, got {seconds}")
-    if kind != "label":
-        if label:
-            raise InputError(f"a {kind} gives no label (got {label!r})")
-        return None
-    label = (label or "").strip()
-    if not label:
+    if kind != "label" and label:
+        raise InputError(f"a {kind} gives no label (got {label!r})")
+    if kind == "label" and not (label or "").strip():
         raise InputError("a label answer needs a label")
-    if allowed is not None and label not in allowed:
-        raise LabelNotAllowed(label, allowed)
-    return label
 
 
 def _conflict(uow: Any, task_id: int, user: User, at: float) -> Exception:
@@ -220,30 +239,42 @@ def answer(store: Any, user: User, task_id: int, kind: str = "label", label: str
     round closes when its last slot is done."""
     at = _now(now)
     with _writer(store), store.unit_of_work() as uow:
-        label = _check_answer(kind, label, seconds, uow.label_set.get())
-        held = uow.leases.active(task_id, user.id, at)
-        if held is None:
-            raise _conflict(uow, task_id, user, at)
-        won = (uow.leases.reopen(held["id"], user.id) if kind == "skip"
-               else uow.leases.finish(held["id"], user.id, at))
-        if not won:
-            raise _conflict(uow, task_id, user, at)
-        round_id = int(held["round_id"])
-        # Written through the label repository, not `labels.record_labels`: that one
-        # drops a label equal to the row's current one (re-imports change nothing),
-        # while here a second annotator agreeing is an answer the overlap counts.
-        uow.labels.add([{"row": task_id, "label": label, "kind": kind, "annotator": user.name,
-                         "seconds": seconds, "source": "human", "round_id": round_id}])
-        closed = False
-        if kind != "skip":
-            # On PostgreSQL every answer passes the round's row lock before it looks (a
-            # fresh snapshot once it holds it), so whichever answer comes last sees all
-            # the others committed and closes the round. (Looking for open slots first
-            # and locking only when none is left races: an answer can see a slot
-            # whose claim is not committed yet, and skip the lock.) SQLite: no-op.
-            uow.leases.lock_round(round_id)
-            closed = not uow.leases.any_left(round_id) and uow.leases.close_round(round_id)
-    return Answered(task_id=task_id, kind=kind, label=label, round_id=round_id,
+        return answer_in(uow, user, task_id, kind, label, seconds, at)
+
+
+def answer_in(uow: Any, user: User, task_id: int, kind: str, label: str | None,
+              seconds: float | None, at: float) -> Answered:
+    """`answer` inside the caller's unit of work (which commits it, or rolls it back
+    when this raises: nothing of a refused answer is written)."""
+    _check_answer(kind, label, seconds)
+    event = labels_uc.LabelEvent(id=str(task_id), label=label if kind == "label" else None,
+                                 kind=kind, annotator=user.name, seconds=seconds)
+    where = f"task {task_id}"
+    labels_uc.check_events([event], where)
+    held = uow.leases.active(task_id, user.id, at)
+    if held is None:
+        raise _conflict(uow, task_id, user, at)
+    round_id = int(held["round_id"])
+    # The label use case's own path (schema, kinds, "an agreeing answer of another
+    # annotator is kept"), in this transaction, so the event and the lease change
+    # commit together: an acknowledged answer is never lost nor counted twice. Its
+    # rounds close here by their slots (overlap), not by "every item answered once".
+    labels_uc.record_rows(uow, [(task_id, event)], source="human", where=where,
+                          round_id=round_id, close_rounds=False)
+    won = (uow.leases.reopen(held["id"], user.id) if kind == "skip"
+           else uow.leases.finish(held["id"], user.id, at))
+    if not won:
+        raise _conflict(uow, task_id, user, at)
+    closed = False
+    if kind != "skip":
+        # On PostgreSQL every answer passes the round's row lock before it looks (a
+        # fresh snapshot once it holds it), so whichever answer comes last sees all
+        # the others committed and closes the round. (Looking for open slots first
+        # and locking only when none is left races: an answer can see a slot
+        # whose claim is not committed yet, and skip the lock.) SQLite: no-op.
+        uow.leases.lock_round(round_id)
+        closed = not uow.leases.any_left(round_id) and uow.leases.close_round(round_id)
+    return Answered(task_id=task_id, kind=kind, label=event.label, round_id=round_id,
                     round_closed=bool(closed))
 
 
@@ -251,10 +282,15 @@ def release(store: Any, user: User, task_id: int, *, now: float | None = None) -
     """Give back the task `user` holds, untouched; its round id."""
     at = _now(now)
     with _writer(store), store.unit_of_work() as uow:
-        held = uow.leases.active(task_id, user.id, at)
-        if held is None or not uow.leases.reopen(held["id"], user.id):
-            raise _conflict(uow, task_id, user, at)
-        return int(held["round_id"])
+        return release_in(uow, user, task_id, at)
+
+
+def release_in(uow: Any, user: User, task_id: int, at: float) -> int:
+    """`release` inside the caller's unit of work."""
+    held = uow.leases.active(task_id, user.id, at)
+    if held is None or not uow.leases.reopen(held["id"], user.id):
+        raise _conflict(uow, task_id, user, at)
+    return int(held["round_id"])
 
 
 def progress(store: Any, user: User, *, now: float | None = None) -> Progress:
@@ -339,3 +375,169 @@ def annotators(store: Any) -> list[dict]:
             stats.append({"annotator": name, "label": 0, "skip": 0, "unsure": 0, "seconds": 0.0,
                           "timed": 0, "last": None, "role": role, "seconds_per_answer": None})
     return stats
+
+
+class _Undo(Exception):
+    """A request of a batch raised: the batch's transaction is rolled back."""
+
+
+def run_batch(store: Any, fns: list) -> list[tuple[bool, Any]]:
+    """Run task use cases (functions of a unit of work) for many requests in one
+    transaction: (True, result) or (False, error) for each, in order, returned once the
+    transaction has committed, so an answer acknowledged from here is as durable as one
+    committed alone. On SQLite the transaction first takes the writer lock with a write
+    that changes nothing (a batch that read first and wrote later could find the
+    catalog changed by another process).
+
+    A request that raises (a conflict, a bad label) must leave nothing written: the
+    batch is rolled back and run again without it, the others each in a savepoint of
+    its own this time (so a second refusal undoes only its own writes). The common
+    batch, where nobody is refused, pays for no savepoint. When the batch fails as a
+    whole (the commit, a lock another process holds too long), every request in it
+    gets that error and nothing of it is written."""
+    out: list[tuple[bool, Any] | None] = [None] * len(fns)
+    todo = list(range(len(fns)))
+    careful = False
+    while todo:
+        done: list[tuple[int, Any]] = []
+        refused: tuple[int, Exception] | None = None
+        try:
+            with _writer(store), store.unit_of_work() as uow:
+                uow.leases.begin_write()
+                for i in todo:
+                    try:
+                        if careful:
+                            with uow.savepoint():
+                                done.append((i, fns[i](uow)))
+                        else:
+                            done.append((i, fns[i](uow)))
+                    except Exception as e:  # noqa: BLE001 - the request's own error, returned to it
+                        if careful:
+                            out[i] = (False, e)
+                            continue
+                        refused = (i, e)
+                        raise _Undo from e
+        except _Undo:
+            out[refused[0]] = (False, refused[1])
+            todo = [i for i in todo if i != refused[0]]
+            careful = True
+            continue
+        except Exception as e:  # noqa: BLE001 - the batch failed: so did each request in it
+            for i in todo:
+                if out[i] is None or out[i][0]:
+                    out[i] = (False, e)
+            return out  # type: ignore[return-value]
+        for i, value in done:
+            out[i] = (True, value)
+        break
+    return out  # type: ignore[return-value]
+
+
+class GroupCommit:
+    """The service's writer: the requests that arrive while a batch runs make the next
+    batch (`run_batch`, at most `max_batch`), one transaction and one commit for all.
+    Under light load a batch is one request: nothing waits for company.
+
+    SQLite (`thread=False`): the batch runs on the event loop itself, `window` seconds
+    (2 ms) after the first request queues, or at once when `max_batch` are waiting; its
+    statements take microseconds, and a writer thread would
+    wait for the interpreter lock after each one while the loop holds it. PostgreSQL
+    (`thread=True`): one writer thread, since each statement is a round trip and the
+    loop must go on serving meanwhile. `submit` must be called on the event loop."""
+
+    def __init__(self, store: Any, *, thread: bool | None = None, max_batch: int = 64,
+                 window: float = 0.002):
+        import queue
+
+        self.store, self.max_batch, self.window = store, max_batch, window
+        self._timer: Any = None
+        self.thread = store.dialect != "sqlite" if thread is None else thread
+        self._pending: list = []
+        self._scheduled = False
+        self._closed = False
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        if self.thread:
+            self._worker = threading.Thread(target=self._run, name="longtail-writer",
+                                            daemon=True)
+            self._worker.start()
+
+    async def run(self, fn: Any) -> Any:
+        """`fn(uow)` in the next batch: its result once committed, or its error."""
+        import asyncio
+
+        if self._closed:
+            raise ProjectError("the service is shutting down")
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if self.thread:
+            self._queue.put((fn, fut, loop))
+        else:
+            self._pending.append((fn, fut))
+            if len(self._pending) >= self.max_batch:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                if not self._scheduled:
+                    self._scheduled = True
+                    loop.call_soon(self._flush)
+            elif not self._scheduled and self._timer is None:
+                # Wait a moment for company: the requests of the next `window`
+                # seconds share the transaction and its commit.
+                self._timer = loop.call_later(self.window, self._flush)
+        return await fut
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if _writer_busy(self.store):
+            # Another writer of this process (an admin import, a round being planned)
+            # holds the catalog: look again shortly rather than block the event loop.
+            import asyncio
+
+            self._timer = asyncio.get_running_loop().call_later(0.005, self._flush)
+            return
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            for (_, fut), (ok, value) in zip(batch, run_batch(self.store, [f for f, _ in batch]),
+                                             strict=True):
+                _settle(fut, ok, value)
+
+    def _run(self) -> None:
+        import queue
+
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+            results = run_batch(self.store, [f for f, _, _ in batch])
+            for (_, fut, loop), (ok, value) in zip(batch, results, strict=True):
+                loop.call_soon_threadsafe(_settle, fut, ok, value)
+
+    def close(self) -> None:
+        """Stop taking requests; the thread finishes what is queued."""
+        self._closed = True
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(30)
+
+
+def _settle(fut: Any, ok: bool, value: Any) -> None:
+    if fut.done():  # the request was cancelled (its client went away)
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)

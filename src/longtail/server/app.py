@@ -2,7 +2,8 @@
 
 Annotators: POST /tasks/lease, /tasks/{id}/label, /tasks/{id}/release, GET /api/me,
 /api/progress, /api/labels. Admins, also: /admin/status, /admin/rounds (GET lists, POST
-starts one), /admin/history, /admin/export, /admin/annotators, /admin/curves,
+starts one), /admin/history, /admin/export (a round's tasks), /admin/export/labels (files),
+/admin/import, /admin/annotators, /admin/curves,
 /admin/users. Pages: /label, /dashboard (static files, no build step), /static/*.
 OpenAPI at /docs and /openapi.json.
 
@@ -16,6 +17,8 @@ string) and user name: no token or Authorization header is ever logged.
 # No `from __future__ import annotations`: the routes use local Annotated aliases (Me,
 # Admin) that FastAPI must see as objects, not strings.
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -24,7 +27,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,11 +56,12 @@ class _TooLarge(HTTPException):
 
 class Guard:
     """Pure ASGI middleware (no per-request task, unlike `@app.middleware`): refuses
-    bodies over `limit` bytes with 413 (at once when Content-Length says so, else as
-    soon as the streamed body passes it) and writes the access line."""
+    bodies over `limit` bytes (over `large[path]` for the paths named there: file
+    uploads) with 413, at once when Content-Length says so, else as soon as the
+    streamed body passes it; and writes the access line."""
 
-    def __init__(self, app: ASGIApp, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, large: dict[str, int] | None = None):
+        self.app, self.default, self.large = app, limit, dict(large or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,6 +69,7 @@ class Guard:
             return
         t0 = time.perf_counter()
         status = [500]
+        limit = self.large.get(scope.get("path", ""), self.default)
 
         async def sending(msg: Message) -> None:
             if msg["type"] == "http.response.start":
@@ -72,8 +78,8 @@ class Guard:
 
         try:
             length = dict(scope.get("headers") or []).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.limit):
-                await _json(sending, 413, f"request body over {self.limit} bytes")
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                await _json(sending, 413, f"request body over {limit} bytes")
                 return
             seen = 0
 
@@ -82,8 +88,8 @@ class Guard:
                 msg = await receive()
                 if msg["type"] == "http.request":
                     seen += len(msg.get("body", b""))
-                    if seen > self.limit:
-                        raise _TooLarge(self.limit)
+                    if seen > limit:
+                        raise _TooLarge(limit)
                 return msg
 
             await self.app(scope, counted, sending)
@@ -122,6 +128,7 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
+        writer.close()
         store.close()
 
     app = FastAPI(title="longtail", version="1", lifespan=lifespan,
@@ -132,6 +139,14 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     app.state.settings = settings
     # Labels imported while the server was down (a file, Label Studio) leave the queue.
     tasks.settle(store)
+    tasks.prepare(store, policy)  # the open rounds' slots, before the first lease
+    # Leases, answers and releases go through one writer that commits the requests
+    # arriving together in one transaction (each in its savepoint) and answers each
+    # after the commit.
+    writer = app.state.writer = tasks.GroupCommit(store)
+
+    async def write(fn: Callable[[Any], Any]) -> Any:
+        return await writer.run(fn)
     hooks = app.state.webhooks = Webhooks(list(settings.webhooks), settings.webhook_secret,
                                           transport=webhook_transport)
     exhausted = {"sent": False}  # batch_exhausted goes out once per emptying of the queue
@@ -205,7 +220,8 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
                   for x in e.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
 
-    app.add_middleware(Guard, limit=settings.max_body)
+    app.add_middleware(Guard, limit=settings.max_body,
+                       large={"/admin/import": settings.max_import})
 
     # -- annotators --------------------------------------------------------------------
 
@@ -214,16 +230,20 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         """Who the token belongs to."""
         return m.Me(name=user.name, role=user.role)
 
+    # The three hot routes are `async def`: they parse, hand the use case to the
+    # writer and wait for its commit on the event loop, with no worker-thread hop.
     @app.post("/tasks/lease", response_model=m.LeaseOut, tags=["annotators"],
               responses={401: {"model": m.Error}})
-    def lease(user: Me) -> m.LeaseOut:
+    async def lease(user: Me) -> m.LeaseOut:
         """The task you hold, else the next one for you (most recent open round first,
         in its priority order), leased to you for the lease TTL."""
-        task = tasks.lease(store, user, policy, now=clock())
+        task = await write(lambda uow: tasks.lease_in(uow, user, policy, clock()))
         if task is None:
-            if hooks.urls and not exhausted["sent"] and tasks.queue_empty(store):
+            if hooks.urls and not exhausted["sent"] and await run_in_threadpool(
+                    tasks.queue_empty, store):
                 exhausted["sent"] = True
-                hooks.emit("batch_exhausted", open_rounds=store_open_rounds())
+                hooks.emit("batch_exhausted", open_rounds=await run_in_threadpool(
+                    store_open_rounds))
             return m.LeaseOut(task=None, message="no task left for you in the open rounds")
         exhausted["sent"] = False
         return m.LeaseOut(task=m.TaskOut(**task.to_dict()))
@@ -234,19 +254,21 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     @app.post("/tasks/{task_id}/label", response_model=m.AnswerOut, tags=["annotators"],
               responses={404: {"model": m.Error}, 409: {"model": m.Error},
                          422: {"model": m.Error}})
-    def label(task_id: int, body: m.AnswerIn, user: Me) -> m.AnswerOut:
+    async def label(task_id: int, body: m.AnswerIn, user: Me) -> m.AnswerOut:
         """Answer the task you hold: a label, or skip (it goes to someone else) or
         unsure; `seconds` is the time you spent."""
-        done = tasks.answer(store, user, task_id, body.kind, body.label, body.seconds, now=clock())
+        done = await write(lambda uow: tasks.answer_in(uow, user, task_id, body.kind, body.label,
+                                                       body.seconds, clock()))
         if done.round_closed:
             hooks.emit("round_completed", round_id=done.round_id)
         return m.AnswerOut(**done.__dict__)
 
     @app.post("/tasks/{task_id}/release", response_model=m.ReleaseOut, tags=["annotators"],
               responses={404: {"model": m.Error}, 409: {"model": m.Error}})
-    def release(task_id: int, user: Me) -> m.ReleaseOut:
+    async def release(task_id: int, user: Me) -> m.ReleaseOut:
         """Give the task you hold back to the queue, unanswered."""
-        return m.ReleaseOut(task_id=task_id, round_id=tasks.release(store, user, task_id, now=clock()))
+        round_id = await write(lambda uow: tasks.release_in(uow, user, task_id, clock()))
+        return m.ReleaseOut(task_id=task_id, round_id=round_id)
 
     @app.get("/api/progress", response_model=m.ProgressOut, tags=["annotators"])
     def my_progress(user: Me) -> m.ProgressOut:
@@ -299,6 +321,92 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         in priority order, with their slots by state."""
         got = tasks.round_tasks(store, round, offset=offset, limit=page(offset, limit))
         return m.ExportOut(**got)
+
+    @app.get("/admin/export/labels", tags=["admin"], response_class=Response,
+              responses={200: {"description": "The file, as `longtail export` writes it.",
+                               "content": {v.split(";")[0]: {} for v in m.EXPORT_MEDIA.values()}},
+                         422: {"model": m.Error}})
+    def export_labels(_user: Admin, format: Annotated[m.ExportFormat, Query()] = "csv",
+                      version: Annotated[int | None, Query(ge=1)] = None,
+                      round: Annotated[int | None, Query(ge=1)] = None) -> Response:
+        """A dataset version's labeled samples (id, text, label, split) as CSV, JSONL or
+        Parquet (`longtail export --version N`, the dataset as it stands by default);
+        with format=label-studio a round's tasks in Label Studio's import format
+        (`longtail export --format label-studio --round N`). The same bytes as the CLI."""
+        from longtail.engine import labelstudio, versions
+
+        if format == "label-studio":
+            body = labelstudio.tasks_json(labelstudio.export_tasks(store, Settings.load(store),
+                                                                   round)).encode()
+            return Response(body, media_type=m.EXPORT_MEDIA[format], headers={
+                "Content-Disposition": 'attachment; filename="tasks.json"'})
+        if round is not None:
+            raise InputError("round= goes with format=label-studio; a labels export takes "
+                             "version=N")
+        # The export use case writes a file (atomically, as for the CLI): into a
+        # folder of our own, streamed back and removed once sent.
+        tmp = Path(tempfile.mkdtemp(prefix="longtail-export-"))
+        try:
+            got = versions.export_version(store, tmp / f"labels{m.EXPORT_SUFFIX[format]}",
+                                          version=version, fmt=format)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        headers = {"X-Longtail-Version": str(got["version"]), "X-Longtail-Rows": str(got["rows"])}
+        if got["warnings"]:
+            headers["X-Longtail-Warnings"] = " | ".join(got["warnings"]).encode(
+                "ascii", "replace").decode()
+        return FileResponse(got["path"], media_type=m.EXPORT_MEDIA[format], headers=headers,
+                            filename=f"labels-v{got['version']}{m.EXPORT_SUFFIX[format]}",
+                            background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True))
+
+    @app.post("/admin/import", response_model=m.ImportOut, tags=["admin"],
+              responses={413: {"model": m.Error}, 422: {"model": m.Error}},
+              openapi_extra={"requestBody": {"required": True, "description": (
+                  "The file: the raw body, or a multipart/form-data field `file`."),
+                  "content": {"application/octet-stream": {"schema": {
+                      "type": "string", "format": "binary"}}}}})
+    async def import_labels(request: Request, _user: Admin,
+                            format: Annotated[m.ExportFormat, Query()] = "csv",
+                            id: Annotated[str, Query(max_length=200)] = "id",
+                            label: Annotated[str, Query(max_length=200)] = "label",
+                            annotator: Annotated[str | None, Query(max_length=200)] = None,
+                            seconds: Annotated[str | None, Query(max_length=200)] = None,
+                            ) -> m.ImportOut:
+        """Record the labels of a file, all or nothing (`longtail import-labels`): CSV,
+        JSONL or Parquet with an id and a label column (a blank label is a skip;
+        `annotator` and `seconds` name optional columns), or a Label Studio JSON export
+        (format=label-studio). A bad file is a 422 naming the problem, and nothing
+        changes. The body may be at most the server's max import size."""
+        tmp = Path(tempfile.mkdtemp(prefix="longtail-import-"))
+        try:
+            path, shown = await _receive_file(request, tmp, m.EXPORT_SUFFIX[format])
+            done = await run_in_threadpool(_import_file, path, shown, format, id, label,
+                                           annotator, seconds)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        settled = await run_in_threadpool(tasks.settle, store)  # their tasks leave the queue
+        for round_id in sorted(set(done.closed_rounds) | set(settled["closed_rounds"])):
+            hooks.emit("round_completed", round_id=round_id)
+        out = {k: v for k, v in done.to_dict().items() if k != "file"}
+        out["closed_rounds"] = sorted(set(done.closed_rounds) | set(settled["closed_rounds"]))
+        return m.ImportOut(**out, format=format, file=shown)
+
+    def _import_file(path: Path, shown: str, format: str, id: str, label: str,
+                     annotator: str | None, seconds: str | None) -> Any:
+        from longtail.engine import labels, labelstudio
+
+        try:
+            with _writer():
+                if format == "label-studio":
+                    return labelstudio.import_export(store, path)
+                return labels.import_file(store, path, id=id, label=label, annotator=annotator,
+                                          seconds=seconds, source="human")
+        except (InputError, ProjectError) as e:
+            # Name the file as the client sent it, not our temporary copy.
+            e.args = tuple(str(a).replace(str(path), shown) if isinstance(a, str) else a
+                           for a in e.args) or (str(e).replace(str(path), shown),)
+            raise
 
     @app.get("/admin/label-studio/tasks", response_model=list[m.LabelStudioTask], tags=["admin"])
     def label_studio_tasks(_user: Admin, round: Annotated[int | None, Query(ge=1)] = None,
@@ -378,6 +486,39 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         return FileResponse(static_file(STATIC, path))
 
     return app
+
+
+async def _receive_file(request: Request, folder: Path, suffix: str) -> tuple[Path, str]:
+    """The uploaded file written under `folder` (streamed: the raw body, or the `file`
+    field of a multipart/form-data body), and the name to show in errors. The body
+    limit is the Guard's (413 as soon as the stream passes it)."""
+    path = folder / f"upload{suffix}"
+    ctype = request.headers.get("content-type", "")
+    shown = f"uploaded file{suffix and ' (' + suffix.lstrip('.') + ')'}"
+    if not ctype.lower().startswith("multipart/form-data"):
+        with open(path, "wb") as f:
+            async for chunk in request.stream():
+                f.write(chunk)
+        if path.stat().st_size == 0:
+            raise InputError("the request has no body: send the file as the body, or as the "
+                             "field `file` of a multipart/form-data body")
+        return path, shown
+    # No python-multipart dependency: the standard library's MIME parser reads the
+    # form (held in memory, at most the import limit).
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    body = await request.body()
+    msg = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body)
+    parts = list(msg.iter_parts()) if msg.is_multipart() else []
+    part = next((x for x in parts if x.get_param("name", header="content-disposition") == "file"),
+                None)
+    if part is None:
+        raise InputError("multipart/form-data body without a `file` field")
+    path.write_bytes(part.get_payload(decode=True) or b"")
+    name = part.get_filename()
+    return path, (f"{Path(name).name}" if name else shown)
 
 
 def static_file(root: Path, path: str) -> Path:

@@ -108,6 +108,8 @@ def serve(project: ProjectOpt = Path("."),
           overlap: Annotated[int, typer.Option(help="Answers each task needs, from different "
                                                "annotators (1 or more).")] = 1,
           max_body: Annotated[int, typer.Option(help="Largest request body in bytes.")] = 65536,
+          max_import: Annotated[int, typer.Option(help="Largest label file POST /admin/import "
+                                                  "takes, in bytes.")] = 64 * 1024 * 1024,
           label_studio: Annotated[bool, typer.Option("--label-studio", help="Also answer Label "
                                                      "Studio's ML-backend protocol (/health, "
                                                      "/setup, /predict, /webhook).")] = False,
@@ -142,6 +144,7 @@ def serve(project: ProjectOpt = Path("."),
 
     at_least("--retrain-every", retrain_every, 1)
     settings = ServerSettings(lease_ttl=lease_ttl, overlap=overlap, max_body=max_body,
+                              max_import=max_import,
                               label_studio=label_studio, label_studio_url=label_studio_url,
                               label_studio_token=label_studio_token, retrain_every=retrain_every,
                               webhooks=tuple(webhook or ()), webhook_secret=webhook_secret)
@@ -183,8 +186,6 @@ def write_label_studio_tasks(project: Path, out: Path, round: int | None,
                              config: Path | None, force: bool) -> dict:
     """A round's tasks in Label Studio's import format at `out` (and the labeling
     config at `config`); shared by `label-studio export` and `export --format label-studio`."""
-    import json as _json
-
     from longtail.engine import labelstudio
     from longtail.engine.settings import Settings
     from longtail.errors import InputError
@@ -195,7 +196,7 @@ def write_label_studio_tasks(project: Path, out: Path, round: int | None,
     with _store(project) as store:
         tasks = labelstudio.export_tasks(store, Settings.load(store), round)
         xml = labelstudio.labeling_config(store.label_set() or []) if config else None
-    out.write_text(_json.dumps(tasks, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    out.write_text(labelstudio.tasks_json(tasks), encoding="utf-8")
     if config is not None:
         config.write_text(xml, encoding="utf-8")
     return {"tasks": len(tasks), "out": str(out), "config": str(config) if config else None}

@@ -282,3 +282,18 @@ class LabelsRecordedOut(BaseModel):
     new_classes: list[str]
     closed_rounds: list[int]
     warnings: list[str]
+
+
+class ImportOut(LabelsRecordedOut):
+    """What POST /admin/import recorded (all or nothing), and the rounds it closed."""
+
+    format: str
+    file: str
+
+
+EXPORT_FORMATS = ("csv", "jsonl", "parquet", "label-studio")
+ExportFormat = Literal["csv", "jsonl", "parquet", "label-studio"]
+# The media type of each export format (Parquet's is IANA-registered since 2024).
+EXPORT_MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
+                "parquet": "application/vnd.apache.parquet", "label-studio": "application/json"}
+EXPORT_SUFFIX = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet", "label-studio": ".json"}

@@ -10,12 +10,14 @@ from longtail.errors import InputError
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """`longtail serve`'s options. Bodies over `max_body` bytes are refused (413);
-    pages of lists hold at most `max_page` items."""
+    """`longtail serve`'s options. Bodies over `max_body` bytes are refused (413), a
+    label file sent to POST /admin/import over `max_import` bytes too; pages of lists
+    hold at most `max_page` items."""
 
     lease_ttl: float = 600.0
     overlap: int = 1
     max_body: int = 64 * 1024
+    max_import: int = 64 * 1024 * 1024
     max_page: int = 1000
     # ML-backend mode (`--label-studio`): Label Studio's URL and API token (kept out of
     # repr, so it never reaches a log line), and the labels that trigger a retrain.
@@ -32,6 +34,9 @@ class ServerSettings:
         self.policy  # noqa: B018  (checks TTL and overlap)
         if self.max_body < 1024:
             raise InputError(f"max body must be at least 1024 bytes, got {self.max_body}")
+        if self.max_import < self.max_body:
+            raise InputError(f"max import ({self.max_import} bytes) must be at least the max "
+                             f"body ({self.max_body} bytes)")
         if self.max_page < 1:
             raise InputError(f"max page must be at least 1, got {self.max_page}")
         for url in self.webhooks:

@@ -48,11 +48,24 @@ class _Repo:
         self.conn = conn
 
 
+# Statements on the service's hot path (a label request), built once: building a Core
+# expression costs several times what running it on SQLite does.
+_SETTING = select(s.settings.c.value).where(s.settings.c.key == bindparam("k"))
+_LATEST_OF = (select(s.annotations.c.row, func.max(s.annotations.c.id).label("id"))
+              .where(s.annotations.c.kind == "label",
+                     s.annotations.c.row.in_(bindparam("rows", expanding=True)))
+              .group_by(s.annotations.c.row).subquery())
+_CURRENT_OF = (select(s.annotations.c.row, s.annotations.c.label)
+               .join(_LATEST_OF, s.annotations.c.id == _LATEST_OF.c.id))
+_SEEN = (select(s.annotations.c.id).where(s.annotations.c.kind == "label",
+                                          s.annotations.c.label == bindparam("lab")).limit(1))
+
+
 class SettingsRepo(_Repo):
     """Project settings: JSON values by key."""
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = self.conn.execute(select(s.settings.c.value).where(s.settings.c.key == key)).scalar()
+        value = self.conn.execute(_SETTING, {"k": key}).scalar()
         return default if value is None else value
 
     def all(self) -> dict[str, Any]:
@@ -305,11 +318,8 @@ class LabelsRepo(_Repo):
             wanted = sorted({int(r) for r in rows})
             for start in range(0, len(wanted), 20_000):
                 part = wanted[start:start + 20_000]
-                latest = (select(a.c.row, func.max(a.c.id).label("id"))
-                          .where(a.c.kind == "label", a.c.row.in_(part))
-                          .group_by(a.c.row).subquery())
-                q = select(a.c.row, a.c.label).join(latest, a.c.id == latest.c.id)
-                out.update({int(r): lab for r, lab in self.conn.execute(q)})
+                out.update({int(r): lab for r, lab in self.conn.execute(_CURRENT_OF,
+                                                                        {"rows": part})})
             return dict(sorted(out.items()))
         latest = (select(a.c.row, func.max(a.c.id).label("id")).where(a.c.kind == "label")
                   .group_by(a.c.row).subquery())
@@ -321,6 +331,14 @@ class LabelsRepo(_Repo):
         a = s.annotations
         return {lab for (lab,) in self.conn.execute(
             select(a.c.label).where(a.c.kind == "label").distinct())}
+
+    def seen(self, labels: Sequence[str]) -> set[str]:
+        """Those of `labels` some 'label' event gave: one probe per label that stops at
+        the first event (there is no index on labels; reading every distinct label is
+        a scan of the whole history); many labels at once: that one scan."""
+        if len(labels) > 32:
+            return self.classes() & set(labels)
+        return {lab for lab in labels if self.conn.execute(_SEEN, {"lab": lab}).first()}
 
     def count(self, kind: str | None = None) -> int:
         """Number of events (of `kind` when given)."""
@@ -417,15 +435,23 @@ class RoundsRepo(_Repo):
 
     def awaiting_relabel(self, rows: Sequence[int]) -> set[int]:
         """Of `rows`, those queued as relabel items in an open round with no event since
-        the round was planned: a label equal to the current one is an answer for them."""
-        a, ri = s.annotations, s.round_items
+        the round was planned: a label equal to the current one is an answer for them.
+        One indexed probe of `rows` when none is a relabel item (a label request's
+        usual case); the rounds' logs are read only when one is."""
+        a, ri, rd = s.annotations, s.round_items, s.rounds
+        hits: list[tuple[int, int]] = []
+        for piece in _chunks([int(r) for r in rows]):
+            q = (select(ri.c.row, ri.c.round_id).join(rd, rd.c.id == ri.c.round_id)
+                 .where(rd.c.status == "open", ri.c.kind == "relabel", ri.c.row.in_(piece)))
+            hits += [(int(r), int(rid)) for r, rid in self.conn.execute(q)]
+        if not hits:
+            return set()
+        before = self._answered_after()
         out: set[int] = set()
-        for rid, before in self._answered_after().items():
-            for piece in _chunks([int(r) for r in rows]):
-                q = select(ri.c.row).where(
-                    ri.c.round_id == rid, ri.c.kind == "relabel", ri.c.row.in_(piece),
-                    ~select(a.c.id).where(a.c.row == ri.c.row, a.c.id > before).exists())
-                out |= {int(r) for (r,) in self.conn.execute(q)}
+        for row, rid in hits:
+            q = select(a.c.id).where(a.c.row == row, a.c.id > before.get(rid, 0)).limit(1)
+            if self.conn.execute(q).first() is None:
+                out.add(row)
         return out
 
     def close_done(self) -> list[int]:

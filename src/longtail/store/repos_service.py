@@ -11,10 +11,11 @@ whether it won.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, select
+from sqlalchemy import Connection, and_, bindparam, exists, false, func, select
 from sqlalchemy import insert as sa_insert
 
 from longtail.store import schema as s
@@ -32,6 +33,30 @@ _NEXT = (select(_t).where(and_(_t.c.state == "open", _t.c.round_id == bindparam(
          .where(~exists().where(and_(_a.c.row == _t.c.row, _a.c.annotator == bindparam("name"))))
          .order_by(_t.c.position, _t.c.slot).limit(1))
 _NEXT_PG = _NEXT.with_for_update(of=_t, skip_locked=True)
+# Lease the next slot in one statement: the first open slot of the round (by position,
+# then slot) of a row the annotator has no event on, claimed and returned. The inner
+# select reads an alias, so it does not correlate with the updated table.
+_q = _t.alias("nxt")
+_NEXT_ID = (select(_q.c.id).where(and_(_q.c.state == "open", _q.c.round_id == bindparam("r")))
+            .where(~exists().where(and_(_a.c.row == _q.c.row, _a.c.annotator == bindparam("name"))))
+            .order_by(_q.c.position, _q.c.slot).limit(1))
+_CLAIM_NEXT = (_t.update().where(and_(_t.c.id == _NEXT_ID.scalar_subquery(), _t.c.state == "open"))
+               .values(state="leased", user_id=bindparam("u"), leased_at=bindparam("at"),
+                       expires_at=bindparam("exp"))
+               .returning(_t.c.id, _t.c.round_id, _t.c.row, _t.c.slot, _t.c.position,
+                          _t.c.state, _t.c.user_id, _t.c.expires_at))
+_CLAIM_NEXT_PG = (_t.update().where(and_(_t.c.id == _NEXT_ID.with_for_update(
+    of=_q, skip_locked=True).scalar_subquery(), _t.c.state == "open"))
+                  .values(state="leased", user_id=bindparam("u"), leased_at=bindparam("at"),
+                          expires_at=bindparam("exp"))
+                  .returning(_t.c.id, _t.c.round_id, _t.c.row, _t.c.slot, _t.c.position,
+                             _t.c.state, _t.c.user_id, _t.c.expires_at))
+_NO_WRITE = _t.update().where(false()).values(state=_t.c.state)
+_OPEN_ROUNDS = select(s.rounds.c.id).where(s.rounds.c.status == "open").order_by(s.rounds.c.id)
+# Rounds known to have their slots, per engine (one catalog): slots are never removed,
+# so once seen committed they stay; this saves a probe per lease.
+_with_slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_reclaimed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> last `at`
 _CLAIM = (_t.update().where(and_(_t.c.id == bindparam("sid"), _t.c.state == "open"))
           .values(state="leased", user_id=bindparam("u"), leased_at=bindparam("at"),
                   expires_at=bindparam("exp")))
@@ -124,6 +149,7 @@ class LeasesRepo:
 
     def __init__(self, conn: Connection):
         self.conn = conn
+        self._made: set[int] = set()  # rounds whose slots this transaction made
 
     @property
     def _pg(self) -> bool:
@@ -131,8 +157,19 @@ class LeasesRepo:
 
     # -- the queue ---------------------------------------------------------------------
 
+    def open_rounds(self) -> list[int]:
+        """Ids of the open rounds, oldest first (a statement built once)."""
+        return [int(r) for (r,) in self.conn.execute(_OPEN_ROUNDS)]
+
     def has_round(self, round_id: int) -> bool:
-        return self.conn.execute(_HAS_ROUND, {"r": round_id}).first() is not None
+        known = _with_slots.setdefault(self.conn.engine, set())
+        if round_id in known:
+            return True
+        found = self.conn.execute(_HAS_ROUND, {"r": round_id}).first() is not None
+        if found and round_id not in self._made:
+            # Committed by someone (slots we made ourselves may still roll back).
+            known.add(round_id)
+        return found
 
     def lock_round(self, round_id: int) -> None:
         """PostgreSQL: hold the round's row (two first claims on a new round then make
@@ -153,6 +190,7 @@ class LeasesRepo:
                 for r, p in items for k in range(overlap)]
         for i in range(0, len(rows), INSERT_ROWS):
             self.conn.execute(sa_insert(s.task_leases), rows[i : i + INSERT_ROWS])
+        self._made.add(int(round_id))
         return len(rows)
 
     def answers_by_row(self, rows: Iterable[int]) -> dict[int, int]:
@@ -166,8 +204,21 @@ class LeasesRepo:
             out.update({int(r): int(n) for r, n in self.conn.execute(q)})
         return out
 
-    def reclaim_expired(self, at: float) -> int:
-        """Expired leases back to the queue; how many."""
+    def begin_write(self) -> None:
+        """SQLite: take the writer lock now, with a write that changes nothing (a
+        transaction that reads first and writes later could find the catalog changed
+        by another process and fail); PostgreSQL: a no-op (row locks)."""
+        if not self._pg:
+            self.conn.execute(_NO_WRITE)
+
+    def reclaim_expired(self, at: float, every: float = 0.0) -> int:
+        """Expired leases back to the queue; how many. With `every`, at most once per
+        `every` seconds of `at` in this process (the service's leases: a lease comes
+        back at most that much after its TTL, and a lease request saves an UPDATE)."""
+        last = _reclaimed.get(self.conn.engine)
+        if every > 0 and last is not None and 0 <= at - last < every:
+            return 0
+        _reclaimed[self.conn.engine] = at
         return int(self.conn.execute(_RECLAIM, {"at": at}).rowcount or 0)
 
     def held_by(self, user_id: int, at: float) -> dict | None:
@@ -182,6 +233,16 @@ class LeasesRepo:
         they hold cannot come up.)"""
         q = _NEXT_PG if self._pg else _NEXT
         row = self.conn.execute(q, {"r": round_id, "name": annotator}).mappings().first()
+        return dict(row) if row else None
+
+    def claim_next(self, round_id: int, user_id: int, annotator: str, at: float,
+                   ttl: float) -> dict | None:
+        """Lease the round's next open slot for the user (as `next_open` picks it) in one
+        UPDATE ... RETURNING; the slot, or None when none is left for them. On
+        PostgreSQL the pick skips slots other transactions hold."""
+        q = _CLAIM_NEXT_PG if self._pg else _CLAIM_NEXT
+        row = self.conn.execute(q, {"r": round_id, "name": annotator, "u": user_id, "at": at,
+                                    "exp": at + ttl}).mappings().first()
         return dict(row) if row else None
 
     def claim(self, slot_id: int, user_id: int, at: float, ttl: float) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy import Connection, bindparam, func, inspect, select, text
 from sqlalchemy import insert as sa_insert
 
 from longtail.crashpoints import crashpoint
@@ -56,6 +56,11 @@ def check_policy(policy: str | dict[str, Any], annotators: Iterable[str] | None 
         raise InputError(f"annotator given twice in {', '.join(names)}")
     return {"policy": "trusted", "annotators": names}
 
+
+_EVENTS_OF = (select(s.annotations.c.id, s.annotations.c.row, s.annotations.c.label,
+                     s.annotations.c.annotator)
+              .where(s.annotations.c.kind == "label",
+                     s.annotations.c.row.in_(bindparam("rows", expanding=True))))
 
 def resolve_labels(events: Iterable[tuple[int, int, str, str | None]],
                    policy: dict[str, Any]) -> dict[int, str]:
@@ -115,7 +120,10 @@ class ConsensusRepo(_Repo):
         """(id, row, label, annotator) of every 'label' event (up to `max_id`; of `rows`
         only, when given), by id."""
         a = s.annotations
-        q = select(a.c.id, a.c.row, a.c.label, a.c.annotator).where(a.c.kind == "label")
+        if rows is not None and max_id is None:
+            q = _EVENTS_OF  # built once: the service's label requests run it for one row
+        else:
+            q = select(a.c.id, a.c.row, a.c.label, a.c.annotator).where(a.c.kind == "label")
         if max_id is not None:
             q = q.where(a.c.id <= int(max_id))
         if rows is None:
@@ -123,9 +131,10 @@ class ConsensusRepo(_Repo):
                     for i, r, lab, who in self.conn.execute(q.order_by(a.c.id))]
         rows = sorted({int(r) for r in rows})
         out = []
+        part = q if max_id is None else q.where(a.c.row.in_(bindparam("rows", expanding=True)))
         for start in range(0, len(rows), 20_000):
-            part = q.where(a.c.row.in_(rows[start:start + 20_000]))
-            out += [(int(i), int(r), lab, who) for i, r, lab, who in self.conn.execute(part)]
+            out += [(int(i), int(r), lab, who) for i, r, lab, who in self.conn.execute(
+                part, {"rows": rows[start:start + 20_000]})]
         return sorted(out)
 
     def by_annotator(self, rows: Sequence[int] | None = None) -> dict[tuple[int, str], str]:
@@ -134,6 +143,14 @@ class ConsensusRepo(_Repo):
         and keeps another annotator's agreeing label (agreement needs it)."""
         return {(r, who): lab for _, r, lab, who in self.label_events(rows=rows)
                 if who is not None}
+
+    def row_labels(self, rows: Sequence[int]) -> tuple[dict[int, str], dict[tuple[int, str], str]]:
+        """Of `rows`, from one read of their label events: row -> current label (under
+        the project's policy, as `LabelsRepo.current` gives it) and (row, annotator) ->
+        that annotator's latest label (as `by_annotator`)."""
+        events = self.label_events(rows=rows)
+        given = {(r, who): lab for _, r, lab, who in events if who is not None}
+        return resolve_labels(events, self.policy()), given
 
     def labels(self, max_id: int | None = None, policy: dict[str, Any] | None = None
                ) -> dict[int, str]:

@@ -19,6 +19,8 @@ PostgreSQL (a sequence does not roll back); code must not assume they are consec
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection
@@ -59,6 +61,13 @@ class UnitOfWork:
         self.versions, self.consensus = DatasetVersionsRepo(conn), ConsensusRepo(conn)  # issue 20
         self.users = UsersRepo(conn)
         self.leases = LeasesRepo(conn)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[UnitOfWork]:
+        """A nested transaction (SAVEPOINT): an exception inside undoes only what was
+        written inside, and re-raises; the enclosing transaction goes on."""
+        with self.conn.begin_nested():
+            yield self
 
     @property
     def dialect(self) -> str:

@@ -1,0 +1,169 @@
+"""Group commit: the service runs the requests that arrive together in one transaction.
+A refused request leaves nothing written, the others still commit; a batch whose
+commit fails acknowledges nobody; under concurrent load over HTTP leases stay
+exclusive and every acknowledged label is in the catalog."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from longtail.engine import tasks, users
+from longtail.server.app import create_app
+from longtail.server.settings import ServerSettings
+from longtail.store import schema as s
+
+from .conftest import LABELS, make_store
+
+POLICY = tasks.TaskPolicy(lease_ttl=60)
+NOW = 1_000_000.0
+
+
+def _events(store) -> list[tuple]:
+    a = s.annotations
+    with store.engine.connect() as conn:
+        return [tuple(x) for x in conn.execute(select(a.c.row, a.c.label, a.c.annotator)
+                                               .order_by(a.c.id))]
+
+
+def _held(store) -> dict[int, int]:
+    t = s.task_leases
+    with store.engine.connect() as conn:
+        return {int(r): int(u) for r, u in conn.execute(
+            select(t.c.row, t.c.user_id).where(t.c.state == "leased"))}
+
+
+def test_a_refused_request_undoes_only_its_own_writes(store, people):
+    ann, bob, cat = (people[n][0] for n in ("ann", "bob", "cat"))
+    tasks.lease(store, ann, POLICY, now=NOW)  # ann holds task 0
+
+    def writes_then_fails(uow):
+        uow.labels.add([{"row": 5, "label": "card", "source": "human", "annotator": "x"}])
+        raise tasks.TaskConflict("refused after writing")
+
+    got = tasks.run_batch(store, [
+        lambda uow: tasks.lease_in(uow, bob, POLICY, NOW),
+        lambda uow: tasks.answer_in(uow, bob, 0, "label", "card", None, NOW),  # ann's task
+        writes_then_fails,
+        lambda uow: tasks.answer_in(uow, ann, 0, "label", "cardz", None, NOW),  # not allowed
+        lambda uow: tasks.answer_in(uow, ann, 0, "label", "billing", 2.0, NOW),
+        lambda uow: tasks.lease_in(uow, cat, POLICY, NOW),
+    ])
+    ok = [r[0] for r in got]
+    assert ok == [True, False, False, False, True, True]
+    assert isinstance(got[1][1], tasks.TaskConflict) and "another annotator" in str(got[1][1])
+    assert isinstance(got[3][1], tasks.LabelNotAllowed) and got[3][1].allowed == LABELS
+    assert (got[0][1].id, got[5][1].id) == (1, 2)
+    assert got[4][1].label == "billing"
+    # Only the accepted requests' writes: ann's label, bob's and cat's leases.
+    assert _events(store) == [(0, "billing", "ann")]
+    assert _held(store) == {1: bob.id, 2: cat.id}
+
+
+def test_a_batch_whose_commit_fails_acknowledges_nobody(store, people, monkeypatch):
+    ann, bob = people["ann"][0], people["bob"][0]
+    real = store.unit_of_work
+
+    @contextmanager
+    def failing_commit():
+        with real() as uow:
+            yield uow
+            raise OSError("disk I/O error")  # as the commit would: the block rolls back
+
+    monkeypatch.setattr(store, "unit_of_work", failing_commit)
+    got = tasks.run_batch(store, [lambda uow: tasks.lease_in(uow, ann, POLICY, NOW),
+                                  lambda uow: tasks.lease_in(uow, bob, POLICY, NOW)])
+    assert [ok for ok, _ in got] == [False, False]
+    assert all("disk I/O error" in str(e) for _, e in got)
+    monkeypatch.setattr(store, "unit_of_work", real)
+    assert _held(store) == {}
+
+
+def test_concurrent_annotators_over_http_with_overlap(tmp_path, db_url):
+    """12 annotators at once, overlap 2, over the ASGI app (the group commit on the
+    event loop for SQLite, on its thread for PostgreSQL): nobody labels a sample twice,
+    no sample gets more than 2 labels, every acknowledged label is in the catalog
+    and nothing else, and the round closes."""
+    store = make_store(tmp_path / "p", n=30, round_sizes=(30,), db_url=db_url)
+    tokens = {f"u{i}": users.add_user(store, f"u{i}")[1] for i in range(12)}
+    app = create_app(store.root, ServerSettings(lease_ttl=60, overlap=2))
+    acked: list[tuple[int, str]] = []
+    closed: list[int] = []
+
+    async def annotator(http, name, token):
+        head = {"Authorization": f"Bearer {token}"}
+        while True:
+            task = (await http.post("/tasks/lease", headers=head)).json()["task"]
+            if task is None:
+                return
+            r = await http.post(f"/tasks/{task['id']}/label", headers=head,
+                                json={"label": LABELS[task["id"] % 3], "seconds": 1.0})
+            assert r.status_code == 200, r.text
+            acked.append((task["id"], name))
+            if r.json()["round_closed"]:
+                closed.append(r.json()["round_id"])
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            await asyncio.gather(*[annotator(http, n, t) for n, t in tokens.items()])
+
+    asyncio.run(main())
+    app.state.writer.close()
+    ev = _events(store)
+    assert sorted((r, who) for r, _, who in ev) == sorted(acked)
+    assert len(acked) == 60 and len(set(acked)) == 60
+    assert max(Counter(r for r, _ in acked).values()) == 2
+    assert closed == [1]
+    assert store.rounds()[0]["status"] == "closed"
+    store.close()
+
+
+def test_an_expired_lease_comes_back_within_a_second_of_its_ttl(store, people):
+    ann, bob = people["ann"][0], people["bob"][0]
+    policy = tasks.TaskPolicy(lease_ttl=10)
+    assert tasks.lease(store, ann, policy, now=NOW).id == 0
+    assert tasks.lease(store, bob, policy, now=NOW + 5).id == 1
+    # Past ann's TTL by more than the reclaim interval: task 0 is free again.
+    assert tasks.lease(store, people["cat"][0], policy,
+                       now=NOW + 10 + tasks.RECLAIM_EVERY).id == 0
+
+
+def test_the_event_loop_is_not_blocked_while_another_writer_holds_the_catalog(store, people):
+    """SQLite: a batch waits (without blocking the loop) while an admin import or a
+    round being planned holds the writer lock in a worker thread, then runs."""
+    if store.dialect != "sqlite":
+        pytest.skip("PostgreSQL's batches run on their writer thread")
+    import threading
+
+    ann = people["ann"][0]
+    gc = tasks.GroupCommit(store)
+    release = threading.Event()
+    held = threading.Event()
+
+    def other_writer():
+        with tasks._writer(store):
+            held.set()
+            release.wait(5)
+
+    async def main():
+        t = threading.Thread(target=other_writer)
+        t.start()
+        held.wait(5)
+        leased = asyncio.ensure_future(gc.run(lambda uow: tasks.lease_in(uow, ann, POLICY, NOW)))
+        ticks = 0
+        for _ in range(10):  # the loop goes on running other work meanwhile
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not leased.done() and ticks == 10
+        release.set()
+        task = await asyncio.wait_for(leased, 5)
+        t.join()
+        return task
+
+    assert asyncio.run(main()).id == 0
