@@ -185,3 +185,28 @@ def test_concurrent_claims_and_answers_lose_nothing_and_duplicate_nothing(made):
     assert sorted(e["row"] for e in ev) == list(range(100))
     assert len({u for _, u in acked}) > 1  # the work really was shared
     assert st.rounds()[0]["status"] == "closed"
+
+
+def test_a_relabel_item_waits_for_a_new_answer_even_when_its_row_is_labeled(made):
+    """A relabel item (a likely label error queued for a second look) is work to do
+    although its row has a label: the service offers it, and a confirming label done
+    through the service completes it."""
+    from longtail.engine.labels import LabelEvent, record_labels
+
+    st = made(n=10, round_sizes=())
+    record_labels(st, [LabelEvent("s0", "card"), LabelEvent("s1", "billing")], source="import")
+    before = st.max_annotation_id()
+    with st.unit_of_work() as uow:
+        uow.rounds.add("relabel", {"budget": 2}, 2, {"strategy": "random",
+                                                     "annotations_before": before},
+                       [(0, 0, "relabel"), (2, 1, "selected")], None)
+    assert tasks.settle(st)["slots_done"] == 0  # the old label answers nothing
+    (ann,) = _users(st, "ann")
+    pol = TaskPolicy(lease_ttl=60)
+    got = tasks.lease(st, ann, pol, now=0)
+    assert got is not None and got.sample_id == "s0"
+    done = tasks.answer(st, ann, got.id, "label", "card", 2.0, now=1)  # confirms: recorded
+    assert [e["label"] for e in _events(st)].count("card") == 2 and not done.round_closed
+    got = tasks.lease(st, ann, pol, now=2)
+    assert got.sample_id == "s2"
+    assert tasks.answer(st, ann, got.id, "label", "transfer", 1.0, now=3).round_closed

@@ -177,8 +177,13 @@ def _ensure_slots(uow: Any, round_id: int, overlap: int) -> None:
     uow.leases.lock_round(round_id)
     if uow.leases.has_round(round_id):  # made by a claim we waited for
         return
-    items = [(row, pos) for row, pos, _ in uow.rounds.items(round_id)]
-    done = uow.leases.answers_by_row([r for r, _ in items])
+    listed = uow.rounds.items(round_id)
+    items = [(row, pos) for row, pos, _ in listed]
+    done = uow.leases.answers_by_row([r for r, _, k in listed if k != "relabel"])
+    relabel = [r for r, _, k in listed if k == "relabel"]
+    if relabel:  # a second look: only answers given since the round was planned count
+        since = uow.rounds.planned_after().get(int(round_id), 0)
+        done.update(uow.leases.answers_by_row(relabel, after=since))
     uow.leases.add_slots(round_id, items, overlap, done)
 
 
@@ -314,7 +319,7 @@ def settle(store: Any) -> dict:
     close. Run at server start and after labels come in by webhook."""
     with _writer(store), store.unit_of_work() as uow:
         open_ids = [r for r in uow.rounds.open_ids() if uow.leases.has_round(r)]
-        done = uow.leases.settle(open_ids) if open_ids else 0
+        done = uow.leases.settle(open_ids, uow.rounds.planned_after()) if open_ids else 0
         closed = []
         for round_id in open_ids:
             uow.leases.lock_round(round_id)

@@ -433,6 +433,11 @@ class RoundsRepo(_Repo):
         return {int(rid): int((log or {}).get("annotations_before") or 0)
                 for rid, log in self.conn.execute(q)}
 
+    def planned_after(self) -> dict[int, int]:
+        """Open round -> the last event id before it was planned (its relabel items
+        are answered by later events only)."""
+        return self._answered_after()
+
     def awaiting_relabel(self, rows: Sequence[int]) -> set[int]:
         """Of `rows`, those queued as relabel items in an open round with no event since
         the round was planned: a label equal to the current one is an answer for them.

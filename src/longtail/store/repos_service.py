@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, false, func, select
+from sqlalchemy import Connection, and_, bindparam, exists, false, func, or_, select
 from sqlalchemy import insert as sa_insert
 
 from longtail.store import schema as s
@@ -193,14 +193,15 @@ class LeasesRepo:
         self._made.add(int(round_id))
         return len(rows)
 
-    def answers_by_row(self, rows: Iterable[int]) -> dict[int, int]:
-        """row -> number of label and unsure events (answers; a skip is none)."""
+    def answers_by_row(self, rows: Iterable[int], after: int = 0) -> dict[int, int]:
+        """row -> number of label and unsure events (answers; a skip is none) with an
+        id above `after` (a relabel item counts only answers since its round)."""
         a = s.annotations
         out: dict[int, int] = {}
         rows = [int(r) for r in rows]
         for i in range(0, len(rows), 20_000):
             q = (select(a.c.row, func.count()).where(a.c.row.in_(rows[i : i + 20_000]))
-                 .where(a.c.kind.in_(("label", "unsure"))).group_by(a.c.row))
+                 .where(a.c.kind.in_(("label", "unsure")), a.c.id > after).group_by(a.c.row))
             out.update({int(r): int(n) for r, n in self.conn.execute(q)})
         return out
 
@@ -287,18 +288,26 @@ class LeasesRepo:
             return None
         return got[0], got[1], json.loads(got[2]) if got[2] else {}
 
-    def settle(self, round_ids: Sequence[int]) -> int:
+    def settle(self, round_ids: Sequence[int], after: dict[int, int] | None = None) -> int:
         """Open slots whose answer is already in the label history (labels imported
         around the service: a file, a webhook) become done: slot k of a row is done
-        once the row has more than k answers (label or unsure events). How many."""
-        t, a = s.task_leases, s.annotations
-        answers = (select(func.count()).where(and_(a.c.row == t.c.row,
-                                                   a.c.kind.in_(("label", "unsure"))))
-                   .scalar_subquery())
-        res = self.conn.execute(t.update().where(and_(
-            t.c.state == "open", t.c.round_id.in_([int(r) for r in round_ids]),
-            t.c.slot < answers)).values(state="done", done_at=func.coalesce(t.c.done_at, 0.0)))
-        return int(res.rowcount or 0)
+        once the row has more than k answers (label or unsure events); for a relabel
+        item, answers after event id `after[round]` (when its round was planned) only.
+        How many."""
+        t, a, ri = s.task_leases, s.annotations, s.round_items
+        is_relabel = select(ri.c.row).where(ri.c.round_id == t.c.round_id, ri.c.row == t.c.row,
+                                            ri.c.kind == "relabel").exists()
+        done = 0
+        for rid in (int(r) for r in round_ids):
+            since = int((after or {}).get(rid, 0))
+            answers = (select(func.count()).where(and_(
+                a.c.row == t.c.row, a.c.kind.in_(("label", "unsure")),
+                or_(~is_relabel, a.c.id > since))).scalar_subquery())
+            res = self.conn.execute(t.update().where(and_(
+                t.c.state == "open", t.c.round_id == rid, t.c.slot < answers))
+                .values(state="done", done_at=func.coalesce(t.c.done_at, 0.0)))
+            done += int(res.rowcount or 0)
+        return done
 
     def close_round(self, round_id: int) -> bool:
         """Close the round if it is still open (every slot of it is done)."""
