@@ -134,3 +134,16 @@ def test_costs_steer_the_pick_away_from_expensive_rows():
     costs = np.where(y == 0, 1000.0, 1.0)
     sel = cold_start(_ctx(X, 10, costs=costs))
     assert not np.any(y[sel.rows] == 0)
+
+
+def test_targets_are_the_whole_graph_up_to_the_bound_then_a_seeded_sample():
+    X, y = _planted()
+    full = cold_start(_ctx(X, 20))
+    assert full.log["pool_targets"] == len(X)
+    ctx = _ctx(X, 20)
+    ctx.params["pool_targets"] = 500
+    a = cold_start(ctx)
+    assert a.log["pool_targets"] == 500
+    ctx2 = _ctx(X, 20)
+    ctx2.params["pool_targets"] = 500
+    assert cold_start(ctx2).rows.tolist() == a.rows.tolist()  # same seed, same sample

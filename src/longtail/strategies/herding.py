@@ -3,8 +3,8 @@
 The cold start's kNN-graph kernel (:mod:`longtail.strategies.coverage`) is local: a pick
 covers at most its graph neighbours, so on a large pool with few classes (Fashion-MNIST,
 20,000 rows, 10 classes) the first batch piles into the tightest classes. This module adds
-the term that sees the whole pool: ``(1/m) Σ_t max_s K(t, s)`` over a seeded sample of
-``m`` target rows, with
+the term that sees the whole pool: ``(1/m) Σ_t max_s K(t, s)`` over ``m`` target rows
+(all the graph's rows up to :data:`HERDING_TARGETS`, a seeded sample beyond), with
 
 * rows scaled to unit norm (brightness / length carries no weight; MaxHerding does the
   same), and
@@ -14,8 +14,8 @@ the term that sees the whole pool: ``(1/m) Σ_t max_s K(t, s)`` over a seeded sa
 
 :func:`greedy_local_global` maximises the sum of both coverage fractions. Everything is a
 pure function on arrays; the kernel between targets and candidates is computed on the fly
-(never stored beyond an ``m × chunk`` block), so memory is O(m² ) once for the bandwidth
-and O(m·chunk) after.
+(never stored beyond an ``m × block`` block), so memory is O(m·block) throughout; time
+O(m²·d) once for the bandwidth and O(u·m·d) for the first gains, like the kNN graph.
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-HERDING_TARGETS = 3000  # target sample: m² floats (36 MB) for the bandwidth, once
-_BLOCK = 2048
+# Target rows: all the graph's rows up to this many (the pool-wide term is then exact),
+# a seeded sample beyond. A cost bound (O(m²·d) once, in blocks), not a tuned figure: a
+# 3,000-row sample scored the same on Fashion-MNIST and 0.8 points lower on Banking77.
+HERDING_TARGETS = 20_000
+_BLOCK = 1024
 _LAZY_BATCH = 32
 
 
