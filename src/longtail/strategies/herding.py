@@ -31,7 +31,7 @@ import scipy.sparse as sp
 # 3,000-row sample scored the same on Fashion-MNIST and 0.8 points lower on Banking77.
 HERDING_TARGETS = 20_000
 _BLOCK = 1024
-_LAZY_BATCH = 32
+_LAZY_BATCH = 64
 
 
 def unit(V: np.ndarray) -> np.ndarray:
@@ -41,9 +41,14 @@ def unit(V: np.ndarray) -> np.ndarray:
     return V / np.where(norm > 0, norm, 1.0)
 
 
-def sq_dists(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """(len(A), len(B)) squared L2 distances, float32, clipped at 0."""
-    d = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * (A @ B.T)
+def sq_dists(A: np.ndarray, B: np.ndarray, a2: np.ndarray | None = None) -> np.ndarray:
+    """(len(A), len(B)) squared L2 distances, float32, clipped at 0; ``a2``: the rows of
+    ``A``'s squared norms when already known (saves a pass over ``A`` per call)."""
+    a2 = (A * A).sum(1) if a2 is None else a2
+    d = A @ B.T
+    d *= -2.0
+    d += a2[:, None]
+    d += (B * B).sum(1)[None, :]
     return np.maximum(d, 0.0, out=d)
 
 
@@ -67,9 +72,11 @@ def share_bandwidth(Z: np.ndarray, picks: int) -> float:
     return s2 if s2 > 0 else 1.0
 
 
-def kernel_block(targets: np.ndarray, V: np.ndarray, sigma2: float) -> np.ndarray:
-    """(m, len(V)) Gaussian kernel ``exp(-‖t − v‖² / sigma2)``, float32."""
-    D = sq_dists(targets, V)
+def kernel_block(targets: np.ndarray, V: np.ndarray, sigma2: float,
+                 t2: np.ndarray | None = None) -> np.ndarray:
+    """(m, len(V)) Gaussian kernel ``exp(-‖t − v‖² / sigma2)``, float32; ``t2``: the
+    targets' squared norms when known."""
+    D = sq_dists(targets, V, t2)
     D *= np.float32(-1.0 / sigma2)
     return np.exp(D, out=D)
 
@@ -106,21 +113,23 @@ def greedy_local_global(
     inv_cost: (u,) 1/cost per position (gain per unit cost). Both terms are monotone
     submodular, so lazy evaluation is exact. Returns (picked positions, their gains).
     Time O(e·m·d) for the first gains, then O(m·d + deg) per evaluation (in batches of
-    32); memory O(m·block).
+    64); memory O(m·block).
     """
     u, m = K.shape[0], len(targets)
     indptr, indices, data = K.indptr, K.indices, K.data
     tcover = np.zeros(m, dtype=np.float32) if tcover is None else tcover
     inv = np.ones(u) if inv_cost is None else inv_cost
     eligible = np.asarray(eligible, dtype=np.int64)
+    t2 = (targets * targets).sum(1)
 
     col = np.repeat(np.arange(u), np.diff(indptr))
     g_local = np.bincount(col, weights=np.maximum(data - cover[indices], 0.0),
                           minlength=u) / max(u, 1)
     g0 = g_local[eligible].astype(np.float64)
     for a in range(0, len(eligible), _BLOCK):
-        G = kernel_block(targets, vectors(eligible[a:a + _BLOCK]), sigma2)
-        g0[a:a + len(G.T)] += np.maximum(G - tcover[:, None], 0.0).sum(axis=0) / max(m, 1)
+        G = kernel_block(targets, vectors(eligible[a:a + _BLOCK]), sigma2, t2)
+        G -= tcover[:, None]
+        g0[a:a + len(G.T)] += np.maximum(G, 0.0, out=G).sum(axis=0) / max(m, 1)
     g0 *= inv[eligible]
 
     def fresh(cs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +137,7 @@ def greedy_local_global(
         for i, c in enumerate(cs):
             lo, hi = indptr[c], indptr[c + 1]
             gl[i] = np.sum(np.maximum(data[lo:hi] - cover[indices[lo:hi]], 0.0))
-        G = kernel_block(targets, vectors(cs), sigma2)
+        G = kernel_block(targets, vectors(cs), sigma2, t2)
         gg = np.maximum(G - tcover[:, None], 0.0).sum(axis=0)
         return (gl / max(u, 1) + gg / max(m, 1)) * inv[cs], G
 
