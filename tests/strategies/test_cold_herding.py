@@ -147,3 +147,13 @@ def test_targets_are_the_whole_graph_up_to_the_bound_then_a_seeded_sample():
     ctx2 = _ctx(X, 20)
     ctx2.params["pool_targets"] = 500
     assert cold_start(ctx2).rows.tolist() == a.rows.tolist()  # same seed, same sample
+
+
+def test_large_batches_use_fewer_targets_so_the_cost_stays_bounded():
+    from longtail.strategies.herding import HERDING_WORK
+
+    X, _ = _planted()
+    k = 2000
+    sel = cold_start(_ctx(X, k))
+    assert sel.log["pool_targets"] == HERDING_WORK // k < len(X)
+    assert len(np.unique(sel.rows)) == k

@@ -59,6 +59,7 @@ from longtail.strategies.coverage import (
 )
 from longtail.strategies.herding import (
     HERDING_TARGETS,
+    HERDING_WORK,
     greedy_local_global,
     share_bandwidth,
     target_cover,
@@ -135,13 +136,16 @@ def geometry(ctx: Context) -> dict:
 def _pool_term(ctx: Context, graph_rows: np.ndarray) -> tuple[np.ndarray, float]:
     """The wide term's targets (unit rows of the graph's rows, or of a seeded sample of
     :data:`HERDING_TARGETS` of them drawn from ``ctx.rng`` when there are more;
-    ``params["pool_targets"]`` overrides the bound) and its share bandwidth
+    ``params["pool_targets"]`` overrides the bound; fewer when ``m·(k + labeled)`` would
+    pass :data:`HERDING_WORK`) and its share bandwidth
     for ``k + labeled`` picks. O(m²·d) time, O(m·d + m·block) memory."""
-    m = min(len(graph_rows), int(ctx.params.get("pool_targets", HERDING_TARGETS)))
+    picks = ctx.k + ctx.n_labeled
+    bound = int(ctx.params.get("pool_targets", HERDING_TARGETS))
+    m = min(len(graph_rows), bound, max(HERDING_WORK // max(picks, 1), 2))
     rows = graph_rows if m == len(graph_rows) else np.sort(
         ctx.rng.choice(graph_rows, m, replace=False))
     targets = unit(read_rows(ctx.vectors, rows))
-    return targets, share_bandwidth(targets, ctx.k + ctx.n_labeled)
+    return targets, share_bandwidth(targets, picks)
 
 
 def cold_start(ctx: Context) -> Selection:
