@@ -35,16 +35,16 @@ def test_flatness_is_one_for_isotropic_and_small_for_one_direction():
     assert spectrum_flatness(_ctx(line, 5)) < 0.1
 
 
-def test_falling_spectrum_keeps_the_euclidean_coverage_pick():
+def test_falling_spectrum_keeps_the_euclidean_local_graph():
     rng = np.random.default_rng(1)
     X = (rng.normal(size=(600, 12)) * np.geomspace(10, 0.1, 12)).astype(np.float32)
-    ctx = _ctx(X, 10)
+    ctx = _ctx(X, 10, state={})
     geo = geometry(ctx)
     assert geo["metric"] == "euclidean" and geo["knn"] == 30
     sel = cold_start(ctx)
-    plain = select("coverage", 10, np.arange(600), rng=np.random.default_rng(0), vectors=X)
-    assert sel.rows.tolist() == plain.rows.tolist()
-    assert sel.log["geometry"]["metric"] == "euclidean"
+    assert sel.log["geometry"]["metric"] == "euclidean" and sel.log["knn"] == 30
+    # the Euclidean graph is cached for the later arms
+    assert "graph" in ctx.state.get("longtail.strategies", {})
 
 
 def test_flat_spectrum_uses_cosine_with_a_batch_sized_neighbourhood():
