@@ -453,26 +453,34 @@ def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: di
     got_q, got_b, got_d = [], [], []
     # Small products: BLAS threads cost more in wake-ups than they save (13x slower
     # on a loaded 2-core machine), one thread does the lists in turn.
+    h = (p + 1) // 2
     with threadpool_limits(1, user_api="blas"):
         for lst in np.flatnonzero((np.diff(probe_at) > 0) & (np.diff(home_at) > 0)).tolist():
             members = home[home_at[lst]:home_at[lst + 1]]
-            # Squared distances straight out of one product: [q, |q|², 1]·[-2m, 1, |m|²].
+            # Squared distances over the first `h` directions straight out of one
+            # product, [q, |q|², 1]·[-2m, 1, |m|²]: a lower bound of the full distance,
+            # so the few rows within the radius there are the only ones checked in all.
             M = decode(codes[members])
-            M = np.hstack([-2.0 * M, np.ones((len(M), 1), np.float32),
-                           np.einsum("ij,ij->i", M, M)[:, None]]).T.copy()
+            m_lo = M[:, :h]
+            m_aug = np.hstack([-2.0 * m_lo, np.ones((len(M), 1), np.float32),
+                               np.einsum("ij,ij->i", m_lo, m_lo)[:, None]]).T.copy()
             qs = probe_q[probe_at[lst]:probe_at[lst + 1]] // NPROBE
             step = max(1, JOIN_CELLS // len(members))  # bounds the distance block's memory
             for lo in range(0, len(qs), step):
                 qq = qs[lo:lo + step]
                 Q = decode(codes[todo[qq]])
-                Q = np.hstack([Q, np.einsum("ij,ij->i", Q, Q)[:, None],
-                               np.ones((len(Q), 1), np.float32)])
-                d = Q @ M
-                i, j = np.nonzero(d <= radius)
-                keep = members[j] != todo[qq[i]]
+                q_lo = Q[:, :h]
+                d = np.hstack([q_lo, np.einsum("ij,ij->i", q_lo, q_lo)[:, None],
+                               np.ones((len(Q), 1), np.float32)]) @ m_aug
+                # flatnonzero, not a 2-d nonzero: 6x faster on these blocks.
+                f = np.flatnonzero(d.ravel() <= radius)
+                i, j = np.divmod(f, len(members))
+                rest = Q[i, h:] - M[j, h:]
+                dist = d.ravel()[f] + np.einsum("ij,ij->i", rest, rest)
+                keep = (dist <= radius) & (members[j] != todo[qq[i]])
                 got_q.append(qq[i[keep]])
                 got_b.append(members[j[keep]])
-                got_d.append(d[i[keep], j[keep]])
+                got_d.append(dist[keep])
     q = np.concatenate(got_q) if got_q else np.zeros(0, np.int64)
     b = np.concatenate(got_b) if got_b else np.zeros(0, np.int64)
     dist = np.concatenate(got_d) if got_d else np.zeros(0, np.float32)
