@@ -41,8 +41,7 @@ from longtail.errors import InputError
 FLAT_MAX = 8192  # rows up to which the search is exact (a flat index)
 NLIST = 4096  # most IVF lists; a pool of n rows gets LISTS_PER_SQRT_N·sqrt(n)
 LISTS_PER_SQRT_N = 2.0  # evens the lists' assignment and the join's costs
-PASS_THREADS = None  # faiss's threads for the lists' assignment (None: its default)
-JOIN_THREADS = None  # threads joining lists (None: one per core)
+THREADS = None  # threads assigning and joining lists (None: one per core)
 JOIN_CELLS = 1 << 22  # most distances the join holds at once (16 MiB of float32)
 CHUNK = 8192  # query rows per search call
 K = 64  # twins kept per searched row (its closest): bounds a clump of copies' pairs
@@ -412,7 +411,10 @@ def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: di
     if not have or (len(state.centroids) < want
                     and n >= RETRAIN_GROWTH * state.trained_rows):
         t_train = time.perf_counter()
-        _train_ivf(vs, state, want, seed)
+        # Small products again (a 384² eigenproblem, k-means on a sample): one thread
+        # each; threaded, they took 0.2-2.7 s on a loaded 2-core machine.
+        with threadpool_limits(1):
+            _train_ivf(vs, state, want, seed)
         state.codes = np.zeros((0, state.projection.shape[1]), np.uint8)
         info.update({"trained": True, "train_seconds": round(time.perf_counter() - t_train, 3)})
     nlist, p = state.centroids.shape
@@ -439,59 +441,64 @@ def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: di
     assign[todo] = -1
     encode = np.flatnonzero(assign < 0)  # sorted: new rows, changed rows, all after training
     probes = np.zeros((len(todo), NPROBE), np.int64)  # todo is sorted and inside `encode`
-    for rows, X in vs.iter_chunks(rows=encode) if len(encode) else ():
-        z = _project(_normalised(X), state)
-        with threadpool_limits(PASS_THREADS):
-            pr = quantizer.search(z, NPROBE)[1]
-        assign[rows], codes[rows] = pr[:, 0], sq.compute_codes(z)
-        at = np.searchsorted(todo, rows)
-        hit = (at < len(todo)) & (todo[np.minimum(at, len(todo) - 1)] == rows)
-        probes[at[hit]] = pr[hit]
-    t_pass = time.perf_counter()
+    threads = THREADS or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for rows, X in vs.iter_chunks(rows=encode) if len(encode) else ():
+            z = _project(_normalised(X), state)
+            # The closest lists on threads of our own, one OpenMP thread each: faiss's own
+            # pool spin-waits, 2x slower on a loaded 2-core machine.
+            pieces = [np.ascontiguousarray(z[r]) for r in np.array_split(np.arange(len(z)), threads)]
+            with threadpool_limits(1):
+                pr = np.concatenate(list(pool.map(lambda zz: quantizer.search(zz, NPROBE)[1],
+                                                  pieces)))
+            assign[rows], codes[rows] = pr[:, 0], sq.compute_codes(z)
+            at = np.searchsorted(todo, rows)
+            hit = (at < len(todo)) & (todo[np.minimum(at, len(todo) - 1)] == rows)
+            probes[at[hit]] = pr[hit]
+        t_pass = time.perf_counter()
 
-    # The join: rows of each list (CSR by list) against the searched rows probing it.
-    home = np.argsort(assign, kind="stable")
-    home_at = np.searchsorted(assign[home], np.arange(nlist + 1))
-    probe_list = probes.ravel()
-    probe_q = np.argsort(probe_list, kind="stable")  # // NPROBE: the index into todo
-    probe_at = np.searchsorted(probe_list[probe_q], np.arange(nlist + 1))
-    h = (p + 1) // 2
+        # The join: rows of each list (CSR by list) against the searched rows probing it.
+        home = np.argsort(assign, kind="stable")
+        home_at = np.searchsorted(assign[home], np.arange(nlist + 1))
+        probe_list = probes.ravel()
+        probe_q = np.argsort(probe_list, kind="stable")  # // NPROBE: the index into todo
+        probe_at = np.searchsorted(probe_list[probe_q], np.arange(nlist + 1))
+        h = (p + 1) // 2
 
-    def join(lst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        members = home[home_at[lst]:home_at[lst + 1]]
-        # Squared distances over the first `h` directions straight out of one product,
-        # [q, |q|², 1]·[-2m, 1, |m|²]: a lower bound of the full distance, so the few
-        # rows within the radius there are the only ones checked in all directions.
-        M = decode(codes[members])
-        m_lo = M[:, :h]
-        m_aug = np.hstack([-2.0 * m_lo, np.ones((len(M), 1), np.float32),
-                           np.einsum("ij,ij->i", m_lo, m_lo)[:, None]]).T.copy()
-        qs = probe_q[probe_at[lst]:probe_at[lst + 1]] // NPROBE
-        step = max(1, JOIN_CELLS // len(members))  # bounds the distance block's memory
-        out_q, out_b, out_d = [], [], []
-        for lo in range(0, len(qs), step):
-            qq = qs[lo:lo + step]
-            Q = decode(codes[todo[qq]])
-            q_lo = Q[:, :h]
-            d = np.hstack([q_lo, np.einsum("ij,ij->i", q_lo, q_lo)[:, None],
-                           np.ones((len(Q), 1), np.float32)]) @ m_aug
-            f = np.flatnonzero(d.ravel() <= radius)  # not a 2-d nonzero: 6x faster here
-            i, j = np.divmod(f, len(members))
-            rest = Q[i, h:] - M[j, h:]
-            dist = d.ravel()[f] + np.einsum("ij,ij->i", rest, rest)
-            keep = (dist <= radius) & (members[j] != todo[qq[i]])
-            out_q.append(qq[i[keep]])
-            out_b.append(members[j[keep]])
-            out_d.append(dist[keep])
-        return np.concatenate(out_q), np.concatenate(out_b), np.concatenate(out_d)
+        def join(lst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            members = home[home_at[lst]:home_at[lst + 1]]
+            # Squared distances over the first `h` directions straight out of one product,
+            # [q, |q|², 1]·[-2m, 1, |m|²]: a lower bound of the full distance, so the few
+            # rows within the radius there are the only ones checked in all directions.
+            M = decode(codes[members])
+            m_lo = M[:, :h]
+            m_aug = np.hstack([-2.0 * m_lo, np.ones((len(M), 1), np.float32),
+                               np.einsum("ij,ij->i", m_lo, m_lo)[:, None]]).T.copy()
+            qs = probe_q[probe_at[lst]:probe_at[lst + 1]] // NPROBE
+            step = max(1, JOIN_CELLS // len(members))  # bounds the distance block's memory
+            out_q, out_b, out_d = [], [], []
+            for lo in range(0, len(qs), step):
+                qq = qs[lo:lo + step]
+                Q = decode(codes[todo[qq]])
+                q_lo = Q[:, :h]
+                d = np.hstack([q_lo, np.einsum("ij,ij->i", q_lo, q_lo)[:, None],
+                               np.ones((len(Q), 1), np.float32)]) @ m_aug
+                f = np.flatnonzero(d.ravel() <= radius)  # not a 2-d nonzero: 6x faster here
+                i, j = np.divmod(f, len(members))
+                rest = Q[i, h:] - M[j, h:]
+                dist = d.ravel()[f] + np.einsum("ij,ij->i", rest, rest)
+                keep = (dist <= radius) & (members[j] != todo[qq[i]])
+                out_q.append(qq[i[keep]])
+                out_b.append(members[j[keep]])
+                out_d.append(dist[keep])
+            return np.concatenate(out_q), np.concatenate(out_b), np.concatenate(out_d)
 
-    lists = np.flatnonzero((np.diff(probe_at) > 0) & (np.diff(home_at) > 0)).tolist()
-    # Small products: a BLAS thread pool costs more in wake-ups than it saves (13x
-    # slower on a loaded 2-core machine); the lists go to threads instead (numpy lets
-    # go of the GIL in the products), one BLAS thread each.
-    with threadpool_limits(1, user_api="blas"), \
-            ThreadPoolExecutor(max_workers=JOIN_THREADS or os.cpu_count() or 1) as pool:
-        got = list(pool.map(join, lists))
+        lists = np.flatnonzero((np.diff(probe_at) > 0) & (np.diff(home_at) > 0)).tolist()
+        # Small products: a BLAS thread pool costs more in wake-ups than it saves (13x
+        # slower on a loaded 2-core machine); the lists go to threads instead (numpy lets
+        # go of the GIL in the products), one BLAS thread each.
+        with threadpool_limits(1, user_api="blas"):
+            got = list(pool.map(join, lists))
     got_q, got_b, got_d = [g[0] for g in got], [g[1] for g in got], [g[2] for g in got]
     q = np.concatenate(got_q) if got_q else np.zeros(0, np.int64)
     b = np.concatenate(got_b) if got_b else np.zeros(0, np.int64)
