@@ -9,13 +9,16 @@ rows searched, the threshold, and what the IVF index needs to be rebuilt without
 training again (projection, coarse centroids, the list of each row, code ranges).
 
 Up to `FLAT_MAX` rows the search is exact (a flat inner-product range search).
-Beyond, an IVF index with 8-bit codes over the vectors' top `PROJECT_DIM` principal
-directions proposes, for each searched row, its `RESCORE` closest rows within the L2
-radius that cosine >= t implies (no pair is lost to the projection), and each
-proposal is scored exactly from the vectors. The index is built and searched in one
-chunked pass over the pool, each pair found from its later row. Cost per search:
-reading the pool once plus O(new rows · (nlist + nprobe · n / nlist) · p); memory
-O(n · p) bytes of codes. Never an n x n matrix. Vectors of fewer than `MIN_DIM`
+Beyond, an IVF partition (k-means lists, 8-bit codes) of the vectors' top
+`PROJECT_DIM` principal directions proposes, for each searched row, its `RESCORE`
+closest rows within the L2 radius that cosine >= t implies (no pair is lost to the
+projection), and each proposal is scored exactly from the vectors. One chunked pass
+reads and encodes the rows not encoded yet and gives each its `NPROBE` closest lists;
+then each list's rows are joined with the searched rows probing it in one matrix
+product of decoded codes (BLAS on threads, first over half the directions: a lower
+bound), not a scan per row. Cost per search: reading the new rows once plus
+O(new rows · (nlist + nprobe · n / nlist) · p), nlist = 2·sqrt(n); memory O(n · p)
+bytes of codes. Never an n x n matrix. Vectors of fewer than `MIN_DIM`
 dimensions get no near search (cosine 0.98 there joins neighbours, not copies).
 
 `query` leaves out, by default, the candidates that duplicate a labeled sample
