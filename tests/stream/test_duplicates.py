@@ -299,3 +299,19 @@ def test_embed_searches_the_rows_it_embedded(proj, tmp_path):
     _labels(proj, tmp_path, [(5, "c0"), (7, "c1")])
     offered, log = _offered(proj)
     assert not offered & set(twin_rows) and log["excluded"] == len(twin_rows)
+
+
+def test_the_ivf_search_finds_the_same_pairs_on_any_number_of_threads(monkeypatch):
+    monkeypatch.setattr(dup, "FLAT_MAX", 500)
+    monkeypatch.setattr(dup, "NLIST", 64)
+    monkeypatch.setattr(dup, "PROJECT_DIM", 16)
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(4000, 32)).astype(np.float32)
+    src = rng.choice(3000, size=60, replace=False)
+    X[3000:3060] = X[src] + 0.02 * rng.normal(size=(60, 32))
+    got = {}
+    for threads in (1, 3):
+        monkeypatch.setattr(dup, "THREADS", threads)
+        got[threads] = near_pairs(_Vectors(X), 0.99)
+    assert np.array_equal(got[1], got[3])
+    assert {(int(s), 3000 + i) for i, s in enumerate(src)} <= {tuple(p) for p in got[1].tolist()}

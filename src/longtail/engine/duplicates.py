@@ -9,13 +9,16 @@ rows searched, the threshold, and what the IVF index needs to be rebuilt without
 training again (projection, coarse centroids, the list of each row, code ranges).
 
 Up to `FLAT_MAX` rows the search is exact (a flat inner-product range search).
-Beyond, an IVF index with 8-bit codes over the vectors' top `PROJECT_DIM` principal
-directions proposes, for each searched row, its `RESCORE` closest rows within the L2
-radius that cosine >= t implies (no pair is lost to the projection), and each
-proposal is scored exactly from the vectors. The index is built and searched in one
-chunked pass over the pool, each pair found from its later row. Cost per search:
-reading the pool once plus O(new rows · (nlist + nprobe · n / nlist) · p); memory
-O(n · p) bytes of codes. Never an n x n matrix. Vectors of fewer than `MIN_DIM`
+Beyond, an IVF partition (k-means lists, 8-bit codes) of the vectors' top
+`PROJECT_DIM` principal directions proposes, for each searched row, its `RESCORE`
+closest rows within the L2 radius that cosine >= t implies (no pair is lost to the
+projection), and each proposal is scored exactly from the vectors. One chunked pass
+reads and encodes the rows not encoded yet and gives each its `NPROBE` closest lists;
+then each list's rows are joined with the searched rows probing it in one matrix
+product of decoded codes (BLAS on threads, first over half the directions: a lower
+bound), not a scan per row. Cost per search: reading the new rows once plus
+O(new rows · (nlist + nprobe · n / nlist) · p), nlist = 2·sqrt(n); memory O(n · p)
+bytes of codes. Never an n x n matrix. Vectors of fewer than `MIN_DIM`
 dimensions get no near search (cosine 0.98 there joins neighbours, not copies).
 
 `query` leaves out, by default, the candidates that duplicate a labeled sample
@@ -26,7 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,13 +42,16 @@ from longtail.engine.settings import Settings, near_threshold
 from longtail.errors import InputError
 
 FLAT_MAX = 8192  # rows up to which the search is exact (a flat index)
-NLIST = 4096  # most IVF lists; a pool of n rows gets 4·sqrt(n) (coarse and list costs even)
+NLIST = 4096  # most IVF lists; a pool of n rows gets LISTS_PER_SQRT_N·sqrt(n)
+LISTS_PER_SQRT_N = 2.0  # evens the lists' assignment and the join's costs
+THREADS = None  # threads assigning and joining lists (None: one per core)
+JOIN_CELLS = 1 << 22  # most distances the join holds at once (16 MiB of float32)
 CHUNK = 8192  # query rows per search call
 K = 64  # twins kept per searched row (its closest): bounds a clump of copies' pairs
 NPROBE = 4  # lists probed per row: 98-100% of planted twins found (2 lists: 92-97%)
 MIN_DIM = 32  # below this many dimensions a cosine of 0.98 is a neighbour, not a copy
 PROJECT_DIM = 64  # the IVF searches the vectors' top principal directions, then re-scores
-RESCORE = 16  # the closest rows in the projection re-scored per row (read one by one)
+RESCORE = 16  # the closest rows in the projection re-scored per row
 CODE_SLACK = 0.01  # squared L2 that 8-bit codes may add to a projected distance
 EPS = 1e-6  # float32 rounding: a copy's cosine with its original can read 0.99999994
 RETRAIN_GROWTH = 4  # lists trained again (every row re-encoded) once the pool is 4x theirs
@@ -384,67 +392,49 @@ def _train_ivf(vs: Any, state: NearState, want: int, seed: int) -> None:
 
 def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: dict,
                 found: list) -> None:
-    """An IVF index (L2, 8-bit codes) over every row of `vs` projected on its top
-    principal directions. Rows searched before come back from their saved lists and
-    codes (no read, no training); the rest are read in one chunked pass, encoded,
-    added, and those of `todo` searched among the rows added so far, so every pair is
-    found from its later row. Rows of `todo` before state.n_rows (vectors an
-    `--update` replaced) are searched after the pass, among all rows. Training (first,
-    then each time the pool has grown 4x, up to `NLIST` lists) encodes every row
-    again. Proposals are the `RESCORE` closest in the projection
-    within the radius, scored exactly from the vectors themselves."""
+    """An IVF partition (k-means lists) of every row of `vs` projected on its top
+    principal directions, with 8-bit codes. Rows searched before come back from their
+    saved lists and codes (no read, no training); the rest (new rows, rows an
+    `--update` replaced, every row after training) are read in one chunked pass,
+    encoded and assigned their `NPROBE` closest lists. Then, list by list, the rows of
+    `todo` probing it are compared with the rows living in it in one matrix product of
+    decoded codes (BLAS, not a scan per row): proposals are each row's `RESCORE`
+    closest within the L2 radius that cosine >= t implies, scored exactly from the
+    vectors, read in row order. Training (first, then each time the pool has grown
+    4x, up to `NLIST` lists) encodes every row again."""
     import faiss
-    from faiss.contrib.ivf_tools import search_preassigned
+    from threadpoolctl import threadpool_limits
 
     n, n_old = vs.n_rows, state.n_rows
-    # Scanning a list row costs about a quarter of a centroid (codes, not BLAS):
-    # nlist = 4·sqrt(n) evens the two. Trained again each time the pool grows 4x.
-    want = int(min(NLIST, max(64, 4 * np.sqrt(n)), n // 16))
+    # A centroid costs about twice a list member (both BLAS; the centroids' top-NPROBE
+    # selection is the dearer part): nlist = 2·sqrt(n) evens the assignment and the join.
+    want = int(min(NLIST, max(64, LISTS_PER_SQRT_N * np.sqrt(n)), n // 16))
     have = (len(state.centroids) > 0 and len(state.codes) == n_old
             and len(state.assign) == n_old)
     if not have or (len(state.centroids) < want
                     and n >= RETRAIN_GROWTH * state.trained_rows):
-        _train_ivf(vs, state, want, seed)
+        t_train = time.perf_counter()
+        # Small products again (a 384² eigenproblem, k-means on a sample): one thread
+        # each; threaded, they took 0.2-2.7 s on a loaded 2-core machine.
+        with threadpool_limits(1):
+            _train_ivf(vs, state, want, seed)
         state.codes = np.zeros((0, state.projection.shape[1]), np.uint8)
-        info["trained"] = True
+        info.update({"trained": True, "train_seconds": round(time.perf_counter() - t_train, 3)})
     nlist, p = state.centroids.shape
     quantizer = faiss.IndexFlatL2(p)
     quantizer.add(state.centroids)
-    index = faiss.IndexIVFScalarQuantizer(quantizer, p, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                          faiss.METRIC_L2)
-    index.by_residual = False  # codes of the vectors themselves: lists are re-filled as is
-    faiss.copy_array_to_vector(state.code_ranges, index.sq.trained)
-    index.is_trained = True
-    index.nprobe = NPROBE
+    sq = faiss.ScalarQuantizer(p, faiss.ScalarQuantizer.QT_8bit)
+    faiss.copy_array_to_vector(state.code_ranges, sq.trained)
+    # faiss's 8-bit decode, in numpy (ScalarQuantizer.decode costs ~6 ms a call here).
+    lo_, step_ = state.code_ranges[:p], state.code_ranges[p:] / np.float32(255.0)
+
+    def decode(c: np.ndarray) -> np.ndarray:
+        return (c.astype(np.float32) + np.float32(0.5)) * step_ + lo_
+
     # Unit vectors at cosine >= t are at most sqrt(2(1 - t)) apart, and so are their
     # projections (a projection never lengthens a difference): this radius loses no
-    # pair to the projection. faiss's L2 distances are squared.
+    # pair to the projection. Distances here are squared.
     radius = 2.0 * (1.0 - state.threshold) + CODE_SLACK
-
-    def add(rows: np.ndarray, lists: np.ndarray, codes: np.ndarray) -> None:
-        # List by list (faiss.contrib's add_preassigned lost pairs here): the codes
-        # sorted by list, one add_entries per list.
-        order = np.argsort(lists, kind="stable")
-        ids, codes, lists = rows[order].astype(np.int64), np.ascontiguousarray(codes[order]), \
-            lists[order]
-        bounds = np.searchsorted(lists, np.arange(nlist + 1))
-        for lst in np.flatnonzero(np.diff(bounds)).tolist():
-            lo, hi = int(bounds[lst]), int(bounds[lst + 1])
-            index.invlists.add_entries(lst, hi - lo, faiss.swig_ptr(ids[lo:hi]),
-                                       faiss.swig_ptr(codes[lo:hi]))
-
-    def search(rows: np.ndarray, Xn: np.ndarray, z: np.ndarray, probes: np.ndarray) -> None:
-        for lo in range(0, len(rows), CHUNK):
-            r, x, pr = rows[lo:lo + CHUNK], Xn[lo:lo + CHUNK], probes[lo:lo + CHUNK]
-            dist, nbr = search_preassigned(index, np.ascontiguousarray(z[lo:lo + CHUNK]),
-                                           RESCORE + 1, np.ascontiguousarray(pr))
-            q = np.repeat(np.arange(len(r)), nbr.shape[1])
-            b, dist = nbr.ravel(), dist.ravel()
-            ok = (b >= 0) & (dist <= radius)
-            q, b = q[ok], b[ok]
-            s = np.einsum("ij,ij->i", x[q], _normalised(vs.read(b))) if len(q) else \
-                np.zeros(0, np.float32)
-            _keep_pairs(r, q, b, s, state.threshold, RESCORE, found)
 
     t0 = time.perf_counter()
     assign = np.full(n, -1, np.int64)
@@ -452,35 +442,87 @@ def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: di
     old = len(state.codes)  # rows whose list and code were saved (0 after training)
     assign[:old], codes[:old] = state.assign[:old], state.codes
     assign[todo] = -1
-    saved = np.flatnonzero(assign[:old] >= 0)
-    if len(saved):
-        add(saved, assign[saved], codes[saved])
-    index.ntotal = old
     encode = np.flatnonzero(assign < 0)  # sorted: new rows, changed rows, all after training
-    later = todo[todo < n_old]
-    later_probes = np.zeros((len(later), NPROBE), np.int64)
-    for rows, X in vs.iter_chunks(rows=encode) if len(encode) else ():
-        Xn = _normalised(X)
-        z = _project(Xn, state)
-        probes = quantizer.search(z, NPROBE)[1]
-        assign[rows] = probes[:, 0]
-        codes[rows] = index.sq.compute_codes(z)
-        add(rows, assign[rows], codes[rows])
-        index.ntotal = max(index.ntotal, int(rows[-1]) + 1)
-        if len(later):
-            at = np.searchsorted(later, rows)
-            hit = (at < len(later)) & (later[np.minimum(at, len(later) - 1)] == rows)
-            later_probes[at[hit]] = probes[hit]
-        at = np.searchsorted(todo, rows)
-        now = (at < len(todo)) & (todo[np.minimum(at, len(todo) - 1)] == rows) & (rows >= n_old)
-        if now.any():
-            search(rows[now], Xn[now], z[now], probes[now])
-    for rows, X in vs.iter_chunks(rows=later, chunk_rows=CHUNK) if len(later) else ():
-        Xn = _normalised(X)
-        search(rows, Xn, _project(Xn, state), later_probes[np.searchsorted(later, rows)])
+    probes = np.zeros((len(todo), NPROBE), np.int64)  # todo is sorted and inside `encode`
+    threads = THREADS or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for rows, X in vs.iter_chunks(rows=encode) if len(encode) else ():
+            z = _project(_normalised(X), state)
+            # The closest lists on threads of our own, one OpenMP thread each: faiss's own
+            # pool spin-waits, 2x slower on a loaded 2-core machine.
+            pieces = [np.ascontiguousarray(z[r]) for r in np.array_split(np.arange(len(z)), threads)]
+            with threadpool_limits(1):
+                pr = np.concatenate(list(pool.map(lambda zz: quantizer.search(zz, NPROBE)[1],
+                                                  pieces)))
+            assign[rows], codes[rows] = pr[:, 0], sq.compute_codes(z)
+            at = np.searchsorted(todo, rows)
+            hit = (at < len(todo)) & (todo[np.minimum(at, len(todo) - 1)] == rows)
+            probes[at[hit]] = pr[hit]
+        t_pass = time.perf_counter()
+
+        # The join: rows of each list (CSR by list) against the searched rows probing it.
+        home = np.argsort(assign, kind="stable")
+        home_at = np.searchsorted(assign[home], np.arange(nlist + 1))
+        probe_list = probes.ravel()
+        probe_q = np.argsort(probe_list, kind="stable")  # // NPROBE: the index into todo
+        probe_at = np.searchsorted(probe_list[probe_q], np.arange(nlist + 1))
+        h = (p + 1) // 2
+
+        def join(lst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            members = home[home_at[lst]:home_at[lst + 1]]
+            # Squared distances over the first `h` directions straight out of one product,
+            # [q, |q|², 1]·[-2m, 1, |m|²]: a lower bound of the full distance, so the few
+            # rows within the radius there are the only ones checked in all directions.
+            M = decode(codes[members])
+            m_lo = M[:, :h]
+            m_aug = np.hstack([-2.0 * m_lo, np.ones((len(M), 1), np.float32),
+                               np.einsum("ij,ij->i", m_lo, m_lo)[:, None]]).T.copy()
+            qs = probe_q[probe_at[lst]:probe_at[lst + 1]] // NPROBE
+            step = max(1, JOIN_CELLS // len(members))  # bounds the distance block's memory
+            out_q, out_b, out_d = [], [], []
+            for lo in range(0, len(qs), step):
+                qq = qs[lo:lo + step]
+                Q = decode(codes[todo[qq]])
+                q_lo = Q[:, :h]
+                d = np.hstack([q_lo, np.einsum("ij,ij->i", q_lo, q_lo)[:, None],
+                               np.ones((len(Q), 1), np.float32)]) @ m_aug
+                f = np.flatnonzero(d.ravel() <= radius)  # not a 2-d nonzero: 6x faster here
+                i, j = np.divmod(f, len(members))
+                rest = Q[i, h:] - M[j, h:]
+                dist = d.ravel()[f] + np.einsum("ij,ij->i", rest, rest)
+                keep = (dist <= radius) & (members[j] != todo[qq[i]])
+                out_q.append(qq[i[keep]])
+                out_b.append(members[j[keep]])
+                out_d.append(dist[keep])
+            return np.concatenate(out_q), np.concatenate(out_b), np.concatenate(out_d)
+
+        lists = np.flatnonzero((np.diff(probe_at) > 0) & (np.diff(home_at) > 0)).tolist()
+        # Small products: a BLAS thread pool costs more in wake-ups than it saves (13x
+        # slower on a loaded 2-core machine); the lists go to threads instead (numpy lets
+        # go of the GIL in the products), one BLAS thread each.
+        with threadpool_limits(1, user_api="blas"):
+            got = list(pool.map(join, lists))
+    got_q, got_b, got_d = [g[0] for g in got], [g[1] for g in got], [g[2] for g in got]
+    q = np.concatenate(got_q) if got_q else np.zeros(0, np.int64)
+    b = np.concatenate(got_b) if got_b else np.zeros(0, np.int64)
+    dist = np.concatenate(got_d) if got_d else np.zeros(0, np.float32)
+    keep = _top_k(q, dist, RESCORE)
+    q, b = q[keep], b[keep]
+    t_join = time.perf_counter()
+    if len(q):
+        # Exact scores, every vector read once and in row order (not one proposal at
+        # a time).
+        need = np.unique(np.concatenate([todo[q], b]))
+        Xn = _normalised(vs.read(need))
+        s = np.einsum("ij,ij->i", Xn[np.searchsorted(need, todo[q])],
+                      Xn[np.searchsorted(need, b)])
+        _keep_pairs(todo, q, b, s, state.threshold, RESCORE, found)
     state.assign, state.codes = assign, codes
     info.update({"index": "ivf", "nlist": nlist, "nprobe": NPROBE, "projected_dim": p,
-                 "encoded": int(len(encode)), "pass_seconds": round(time.perf_counter() - t0, 3)})
+                 "encoded": int(len(encode)), "proposals": int(len(q)),
+                 "pass_seconds": round(t_pass - t0, 3),
+                 "join_seconds": round(t_join - t_pass, 3),
+                 "rescore_seconds": round(time.perf_counter() - t_join, 3)})
 
 
 # -- groups and the candidates they remove ------------------------------------------
