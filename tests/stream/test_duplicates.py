@@ -315,3 +315,23 @@ def test_the_ivf_search_finds_the_same_pairs_on_any_number_of_threads(monkeypatc
         got[threads] = near_pairs(_Vectors(X), 0.99)
     assert np.array_equal(got[1], got[3])
     assert {(int(s), 3000 + i) for i, s in enumerate(src)} <= {tuple(p) for p in got[1].tolist()}
+
+
+def test_a_bulk_ingest_leaves_the_search_to_the_next_query(proj, tmp_path, monkeypatch):
+    """Above SEARCH_AT_INGEST_MAX new rows, ingest runs at the reader's speed and says
+    the search is deferred; `duplicates` and the next query search those rows then, and
+    the twins of labeled samples are still left out."""
+    from longtail.engine import data
+
+    monkeypatch.setattr(data, "SEARCH_AT_INGEST_MAX", 100)
+    pairs, report, X = _planted(proj, tmp_path)
+    assert report.duplicates["deferred"] and report.duplicates["rows"] == len(X)
+    assert not (proj.path / "state" / "precomputed.duplicates.npz").exists()
+    groups = proj.duplicates()
+    assert groups["source"] == "saved, brought up to date"
+    near = [[e["id"] for e in g] for g in groups["near"]]
+    assert all([f"s{s}", f"s{t}"] in near for s, t in pairs), (near, pairs)
+    (a, twin_a), _ = pairs[:2]
+    _labels(proj, tmp_path, [(a, "c0")])
+    offered, log = _offered(proj)
+    assert twin_a not in offered and log["excluded"] == 1 and log["searched"] == 0

@@ -608,9 +608,15 @@ def duplicates(store: Any, settings: Settings, *, threshold: float | None = None
         vs = views.vectors(store, settings, encoder, complete=False)
         name = vs.directory.name
         saved = load(store, vs)
+        project = near_threshold(settings.near_duplicate_threshold)
         if (saved is not None and saved.n_rows == vs.n_rows and saved.threshold <= threshold
                 and saved.fingerprint == _fingerprint(store, vs) and k == K):
             pairs, source = saved.near_at(threshold), "saved"
+        elif project is not None and project <= threshold and k == K and vs.dim >= MIN_DIM:
+            # Behind (a bulk ingest left the search to later): search the rows not
+            # searched yet, save, and answer from the saved pairs.
+            state, _ = up_to_date(store, settings, vs)
+            pairs, source = state.near_at(threshold), "saved, brought up to date"
         else:
             pairs, source = near_pairs(vs, threshold, k=k, seed=settings.seed), "searched now"
         groups_near = _components(pairs)
