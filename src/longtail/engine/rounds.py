@@ -139,10 +139,8 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     if out:
         from longtail.interop.batch_file import write_batch_file
 
-        info = store.vector_set_info(vs.directory.name) or {}
-        columns = (info.get("config") or {}).get("columns") if vs.directory.name == "tabular" \
-            else None
-        write_batch_file(out, batch, kinds, round_id, feature_columns=columns,
+        write_batch_file(out, batch, kinds, round_id,
+                         feature_columns=_feature_columns(store, vs.directory.name),
                          overwrite=overwrite)
     return result
 
@@ -167,6 +165,13 @@ def _empty_plan(strategy: str) -> Any:
 
     return BatchPlan(rows=np.empty(0, np.int64), kinds=[],
                      log={"strategy": strategy, "eval": 0, "control": 0})
+
+
+def _feature_columns(store: Any, vector_set: str | None) -> list[str] | None:
+    """The columns a batch file shows as features: the tabular encoder's, else none."""
+    if vector_set != "tabular":
+        return None
+    return ((store.vector_set_info("tabular") or {}).get("config") or {}).get("columns")
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -227,11 +232,8 @@ def export_round(store: Any, settings: Settings, round_id: int, out: str | Path,
     items = store.round_items(round_id)
     rows = np.array([row for row, _, _ in items], dtype=np.int64)
     batch = [b for chunk in store.iter_samples(rows) for b in chunk] if len(rows) else []
-    columns = None
-    if settings.encoder == "tabular":
-        info = store.vector_set_info("tabular") or {}
-        columns = (info.get("config") or {}).get("columns")
-    write_batch_file(out, batch, [k for _, _, k in items], round_id, feature_columns=columns,
+    write_batch_file(out, batch, [k for _, _, k in items], round_id,
+                     feature_columns=_feature_columns(store, settings.encoder),
                      overwrite=overwrite)
     return {"round": round_id, "status": found[round_id]["status"], "size": len(items),
             "out": str(out)}

@@ -66,19 +66,12 @@ def load_state(root: str | Path, encoder: str,
     Raises ProjectError naming the file when it cannot be read (deleting it is safe:
     the indexes are rebuilt by the next query). O(file size).
     """
-    path = state_path(root, encoder)
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return decode(npz)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, InputError) as e:
-        raise ProjectError(f"{path}: strategy state cannot be read ({e}); delete the file "
-                           "and the next query rebuilds its indexes") from None
+    return load_arrays(root, encoder, decode, what="strategy state",
+                       remedy="the next query rebuilds its indexes")
 
 
 def load_arrays(root: str | Path, name: str, decode: Callable[[Mapping[str, np.ndarray]], Any],
-                *, what: str = "state") -> Any | None:
+                *, what: str = "state", remedy: str = "it is computed again") -> Any | None:
     """``decode`` of the arrays saved under ``name`` by :func:`save_state` (e.g. an
     encoder's duplicate groups, ``<encoder>.duplicates``), or None when there are none.
 
@@ -92,5 +85,5 @@ def load_arrays(root: str | Path, name: str, decode: Callable[[Mapping[str, np.n
         with np.load(path, allow_pickle=False) as npz:
             return decode(npz)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, InputError) as e:
-        raise ProjectError(f"{path}: {what} cannot be read ({e}); delete the file and it "
-                           "is computed again") from None
+        raise ProjectError(f"{path}: {what} cannot be read ({e}); delete the file and "
+                           f"{remedy}") from None
