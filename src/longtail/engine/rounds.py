@@ -379,8 +379,9 @@ def eval_status(store: Any, settings: Settings, *, current: dict[int, str] | Non
     last = acc[-1] if acc else None
     halfwidth = None
     if last is not None:
-        # The bootstrap interval collapses on a small, all-correct eval set; the Wilson
-        # interval does not, so the wider of the two decides.
+        # Accuracy's interval is Clopper-Pearson's; metrics recorded before it were a
+        # bootstrap, which collapses on a small all-correct eval set, so Wilson's floor
+        # stays for those.
         boot = (last["hi"] - last["lo"]) / 2 if last["lo"] is not None else 0.0
         halfwidth = max(boot, wilson_halfwidth(last["value"], len(labeled_eval)))
     eval_set = set(eval_rows.tolist())
