@@ -174,7 +174,12 @@ def record_rows(uow: Any, events: Sequence[tuple[int, LabelEvent]], *, source: s
     distinct = sorted(set(labels))
     known_classes = uow.labels.seen(distinct) if distinct else set()
     uow.labels.add(out)
-    closed = uow.rounds.close_done() if close_rounds else []
+    closed: list[int] = []
+    if close_rounds:
+        # Rounds the service serves close by their task slots (overlap answers each);
+        # the others when every item has an event.
+        closed = uow.leases.settle_and_close(uow.rounds.planned_after(), touched)[1]
+        closed += uow.rounds.close_done()
     new_classes = [lab for lab in distinct if lab not in known_classes]
     warnings = []
     if new_classes and allowed is None:
