@@ -73,7 +73,7 @@ def export(out: Annotated[Path, typer.Argument(help="File to write (.parquet, .c
     Example: longtail export labels-v3.parquet --version 3 -p my-project
     """
     if format == "label-studio":
-        from longtail.server.commands import render_label_studio_export, write_label_studio_tasks
+        from longtail.cli.service import render_label_studio_export, write_label_studio_tasks
 
         emit(write_label_studio_tasks(project, out, round, label_studio_config, force),
              as_json, render_label_studio_export)
