@@ -79,13 +79,20 @@ def import_file(store: Any, path: str | Path, *, id: str = "id", label: str = "l
     """`longtail import-labels`: the labels of a CSV, JSONL or Parquet file (id,
     label[, annotator, seconds]; a blank label is a skip), all-or-nothing. `where`
     names the file in errors (default: its path)."""
+    events = file_events(path, id=id, label=label, annotator=annotator, seconds=seconds)
+    return record_labels(store, events, source=source, where=where or str(Path(path)))
+
+
+def file_events(path: str | Path, *, id: str = "id", label: str = "label",
+                annotator: str | None = None, seconds: str | None = None) -> list[LabelEvent]:
+    """The label events of a CSV, JSONL or Parquet label file (read, not recorded: the
+    service reads a file before it takes the writer)."""
     from longtail.ingest.labels import read_label_records
 
     records = read_label_records(path, id=id, label=label, annotator=annotator,
                                  seconds=seconds)
-    events = [LabelEvent(id=r.id, label=r.label, kind=r.kind, annotator=r.annotator,
-                         seconds=r.seconds) for r in records]
-    return record_labels(store, events, source=source, where=where or str(Path(path)))
+    return [LabelEvent(id=r.id, label=r.label, kind=r.kind, annotator=r.annotator,
+                       seconds=r.seconds) for r in records]
 
 
 def check_events(events: Sequence[LabelEvent], where: str) -> None:
