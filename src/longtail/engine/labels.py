@@ -173,6 +173,10 @@ def record_rows(uow: Any, events: Sequence[tuple[int, LabelEvent]], *, source: s
     # events are written, of these labels only (not every label in the project).
     distinct = sorted(set(labels))
     known_classes = uow.labels.seen(distinct) if distinct else set()
+    # A label for a cancelled round's row is kept (it is a label), but said: the person
+    # may be labeling a batch file the project gave up on.
+    labeled_rows = [e["row"] for e in out if e["kind"] == "label"]
+    cancelled = uow.rounds.cancelled_of(labeled_rows) if labeled_rows else {}
     uow.labels.add(out)
     closed: list[int] = []
     if close_rounds:
@@ -187,10 +191,21 @@ def record_rows(uow: Any, events: Sequence[tuple[int, LabelEvent]], *, source: s
         everything = uow.labels.classes() - set(new_classes)
         if everything:
             warnings.append(_new_class_warning(new_classes, everything))
+    if cancelled:
+        warnings.append(_cancelled_round_warning(cancelled))
     return LabelsRecorded(rows=len(events), new_labels=new, changed=changed,
                           unchanged=len(events) - new - changed - skipped - unsure,
                           skipped=skipped, unsure=unsure, new_classes=new_classes,
                           closed_rounds=closed, warnings=warnings, file=where)
+
+
+def _cancelled_round_warning(cancelled: dict[int, int]) -> str:
+    by_round: dict[int, int] = {}
+    for rid in cancelled.values():
+        by_round[rid] = by_round.get(rid, 0) + 1
+    parts = [f"{n} for round {rid}" for rid, n in sorted(by_round.items())]
+    return (f"{len(cancelled)} label(s) are for rows of a cancelled round ({', '.join(parts)}): "
+            "recorded as labels, the round stays cancelled (`longtail rounds`)")
 
 
 def _new_class_warning(new: list[str], known: set[str]) -> str:
