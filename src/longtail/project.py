@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from longtail.engine.records import QueryResult
 from longtail.engine.settings import DEFAULTS, Settings, check_settings
 from longtail.errors import InputError
 from longtail.store import Store
+
+if TYPE_CHECKING:
+    from longtail.engine.integrity import IntegrityReport
 
 Progress = Callable[[int, int | None], None]
 
@@ -323,7 +326,7 @@ class Project:
         return annotator_report(self.store, bootstrap=bootstrap,
                                 seed=self.settings["seed"] if seed is None else seed)
 
-    def check(self) -> dict:
+    def check(self) -> IntegrityReport:
         """Integrity: catalog, vector counts against the catalog, model files' hashes."""
         from longtail.engine.integrity import check
 

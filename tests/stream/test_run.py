@@ -124,7 +124,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(inbox, tmp_path):
     assert [e["step"] for e in resumed["events"]] == ["batch"]  # the ingest is not redone
     with Project(p.path) as again:
         assert again.store.n_samples() == 250 and len(again.store.rounds()) == 1
-        assert again.check()["ok"]
+        assert again.check().ok
 
 
 def test_cli_run_once(inbox):

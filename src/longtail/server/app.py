@@ -462,7 +462,7 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     @app.get("/admin/users", response_model=list[m.UserRow], tags=["admin"])
     def list_users(_user: Admin) -> list[m.UserRow]:
         """Every user and role (tokens are never shown again)."""
-        return [m.UserRow(**u) for u in users.list_users(store)]
+        return users.list_users(store)
 
     if settings.label_studio:
         _label_studio_backend(app, store, settings, ls_transport)
