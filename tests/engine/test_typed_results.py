@@ -59,12 +59,6 @@ NOT_YET = {
     "tracking.tracking_status",
     "training.train",
     "training.train_release",
-    "versions.list_versions",
-    "versions.commit_version",
-    "versions.resolve_version",
-    "versions.version_labels",
-    "versions.export_version",
-    "versions.diff_versions",
     "views.vectors",
 }
 
