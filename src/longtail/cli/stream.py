@@ -134,11 +134,13 @@ def history(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
 
     emit(result, as_json, lambda rs: _table(
         "rounds", ["round", "strategy", "arm", "size", "version", "picked by", "trained",
-                   "sha256", "accuracy", "fit s"],
+                   "sha256", "accuracy", "fit s", "label $", "compute $"],
         [[r["round"], r["strategy"], r["arm"], r["size"], r["dataset_version"],
           (r["picked_by"] or {}).get("id"), (r["trained"] or {}).get("id"),
           ((r["trained"] or {}).get("sha256") or "-")[:8], acc(r["trained"]),
-          (r["trained"] or {}).get("fit_seconds")] for r in rs]))
+          (r["trained"] or {}).get("fit_seconds"),
+          f"{(r.get('spend') or {}).get('label_money', 0):.2f}",
+          f"{(r.get('spend') or {}).get('compute_money', 0):.2g}"] for r in rs]))
 
 
 @app.command()
