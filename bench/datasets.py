@@ -233,8 +233,88 @@ def fashion_mnist_whitened(size: str) -> tuple[Data, str]:
     return (X / sd, y, Xt / sd, yt, names), source + "; whitened (components / pool sd)"
 
 
+# --------------------------------------------------------------------------- long-tailed variants
+
+LT_SEED = 8  # BENCHMARKS.md §8 and issue 28: class order and row order both from default_rng(8)
+
+
+def long_tail_sizes(counts: np.ndarray, top: float, ratio: float, seed: int = LT_SEED
+                    ) -> np.ndarray:
+    """Rows each class keeps: classes (in index order, i.e. sorted names) are shuffled with
+    ``default_rng(seed).permutation``; the class at position r of C keeps
+    ``round(top * ratio ** (-r / (C - 1)))`` rows, capped by ``counts`` (the rows it has).
+    Returns an int64 array aligned with ``counts``."""
+    counts = np.asarray(counts, dtype=np.int64)
+    C = len(counts)
+    order = np.random.default_rng(seed).permutation(C)
+    want = np.array([round(top * ratio ** (-r / max(C - 1, 1))) for r in range(C)], dtype=np.int64)
+    sizes = np.zeros(C, dtype=np.int64)
+    sizes[order] = np.minimum(want, counts[order])
+    return sizes
+
+
+def long_tail_rows(y: np.ndarray, sizes: np.ndarray, seed: int = LT_SEED) -> np.ndarray:
+    """The kept rows (sorted, so the pool keeps its file order): for each class, the first
+    ``sizes[c]`` of its rows in a ``default_rng(seed)`` permutation of the rows' order."""
+    perm = np.random.default_rng(seed).permutation(len(y))
+    yp = y[perm]
+    keep = []
+    for c, n in enumerate(sizes):
+        keep.append(perm[np.flatnonzero(yp == c)[:n]])
+    return np.sort(np.concatenate(keep)).astype(np.int64)
+
+
+def _long_tailed(data: Data, top: float, ratio: float) -> tuple[Data, str]:
+    X, y, Xt, yt, names = data
+    sizes = long_tail_sizes(np.bincount(y, minlength=len(names)), top, ratio)
+    rows = long_tail_rows(y, sizes)
+    note = (f"; long-tailed (class order and rows from default_rng({LT_SEED}), sizes "
+            f"{sizes.max()} down to {sizes.min()}, {len(rows):,} pool rows; test set as it is)")
+    return (X[rows], y[rows], Xt, yt, names), note
+
+
+def banking77_lt(size: str, shared: Path | None = None, cache: Path = EMBED_CACHE,
+                 encoder=None) -> tuple[Data | None, str]:
+    """Banking77-LT (BENCHMARKS.md §8): the intent at position r of the default_rng(8)
+    shuffle of the 77 sorted intents keeps ``round(150 * 40 ** (-r / 76))`` training rows,
+    capped by its rows, the first ones in a default_rng(8) permutation of train.csv's
+    order (2,995 rows); the test set as it is. Smoke: the same rule over the stand-in
+    when the embeddings are absent (the real set is small enough to use as it is)."""
+    d, source = banking77_arrays(size, shared, cache, encoder)
+    if d is None:
+        return None, source
+    X = np.ascontiguousarray(d["train_X"], dtype=np.float32)
+    Xt = np.ascontiguousarray(d["test_X"], dtype=np.float32)
+    names, y_all = np.unique(np.concatenate([d["train_y"], d["test_y"]]), return_inverse=True)
+    y = y_all[: len(X)].astype(np.int64)
+    yt = y_all[len(X):].astype(np.int64)
+    data, note = _long_tailed((X, y, Xt, yt, names), top=150, ratio=40)
+    return data, source + note
+
+
+def _exponential_lt(data: Data, source: str) -> tuple[Data, str]:
+    """Issue 28's rule for digits-LT and Fashion-MNIST-LT: in a default_rng(8) class order,
+    class sizes falling exponentially from all the rows of the first class down to 1/50 of
+    that, each capped by the rows its class has."""
+    counts = np.bincount(data[1], minlength=len(data[4]))
+    first = np.random.default_rng(LT_SEED).permutation(len(counts))[0]
+    out, note = _long_tailed(data, top=float(counts[first]), ratio=50)
+    return out, source + note
+
+
+def digits_lt(size: str) -> tuple[Data, str]:
+    """digits-LT: :func:`digits` with sizes falling 50-fold (about 126 rows down to 3)."""
+    return _exponential_lt(*digits(size))
+
+
+def fashion_mnist_lt(size: str) -> tuple[Data, str]:
+    """Fashion-MNIST-LT: :func:`fashion_mnist`'s pool with sizes falling 50-fold."""
+    return _exponential_lt(*fashion_mnist(size))
+
+
 LOADERS = {"banking77": banking77, "digits": digits, "fashion_mnist": fashion_mnist,
-           "fashion_mnist_whitened": fashion_mnist_whitened}
+           "fashion_mnist_whitened": fashion_mnist_whitened, "banking77_lt": banking77_lt,
+           "digits_lt": digits_lt, "fashion_mnist_lt": fashion_mnist_lt}
 
 
 def load(name: str, size: str) -> tuple[Data | None, str]:

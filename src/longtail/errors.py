@@ -21,3 +21,7 @@ class ProjectError(LongtailError):
 
 class EmptyPoolError(LongtailError):
     """There is nothing to select from."""
+
+
+class RoundConflictError(ProjectError):
+    """Another round, planned at the same time, took the samples this one chose."""

@@ -77,3 +77,53 @@ def test_errors_are_user_errors():
         evaluate_predictions([1, 2], [1])
     with pytest.raises(InputError, match="not in `classes`"):
         evaluate_predictions([1, 3], [1, 1], classes=[1, 2])
+
+
+N_GRID = (5, 10, 20, 50, 100)
+P_GRID = (0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+def test_proportion_interval_covers_95_percent_exactly_at_small_n():
+    # Summed over the binomial, not sampled: at least 94% at every (n, p) of the grid.
+    from longtail.evaluation.metrics import interval_coverage
+
+    worst = min(interval_coverage(n, p) for n in N_GRID for p in P_GRID)
+    assert worst >= 0.94
+
+
+def test_wilson_would_fail_the_same_check():
+    # The check has teeth: Wilson's interval falls to 91.9% at n = 5, p = 0.9.
+    from longtail.evaluation.budget import wilson_halfwidth
+    from longtail.evaluation.metrics import interval_coverage
+
+    def wilson(k, n, level):
+        k = np.asarray(k, dtype=float)
+        z2 = 1.959963984540054 ** 2
+        centre = (k + z2 / 2) / (n + z2)
+        h = np.array([wilson_halfwidth(x / n, n) for x in k])
+        return centre - h, centre + h
+
+    assert interval_coverage(5, 0.9, interval=wilson) == pytest.approx(0.919, abs=0.001)
+
+
+def test_all_correct_small_eval_set_is_not_a_point():
+    # 16 of 16 right: the bootstrap alone printed [1.000, 1.000]; the interval shown
+    # must cover an accuracy of 0.9 (Clopper-Pearson: [0.794, 1]).
+    y = np.array(["a", "b"] * 8)
+    out = evaluate_predictions(y, y)
+    acc = out["accuracy"]
+    assert acc["hi"] == 1.0 and acc["lo"] == pytest.approx(0.025 ** (1 / 16), abs=1e-9)
+    assert acc["lo"] < 0.9
+    assert out["interval_method"]["accuracy"] == "clopper-pearson"
+    assert out["worst_class_recall"]["lo"] < 0.9  # 8 of 8 in the worst class
+    six = evaluate_predictions(y[:6], y[:6])["accuracy"]
+    assert six["lo"] < 0.62
+
+
+def test_proportion_interval_rejects_bad_counts():
+    from longtail.evaluation.metrics import proportion_interval
+
+    with pytest.raises(InputError):
+        proportion_interval(5, 4)
+    lo, hi = proportion_interval(np.array([0, 3]), np.array([10, 3]))
+    assert lo[0] == 0.0 and hi[1] == 1.0 and 0 < hi[0] < 1 and 0 < lo[1] < 1

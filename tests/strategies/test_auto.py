@@ -145,3 +145,38 @@ def test_plain_margin_is_an_arm_only_from_margin_from_labels_per_class():
         allowed[per_class] = sel.log["allowed_arms"]
     assert allowed[INFORMATIVE_FROM] == ["margin_coverage"]
     assert "margin" in allowed[MARGIN_FROM]
+
+
+def test_an_arm_registered_through_the_interface_is_played_and_rewarded():
+    """A helper adds an arm with one register_arm call: auto allows it where its
+    predicate says, tries it, and keeps it when its measured reward is best."""
+    from longtail.strategies.arms import ARMS, register_arm
+    from longtail.strategies.informative import select_random
+
+    X, y = _pool(n_per=60)
+    labeled = np.arange(0, 360, 6)  # 60 labels: 10 per class, the informative phase
+    cand = np.setdiff1d(np.arange(len(X)), labeled)
+    probs = _probs(y[cand], labeled)
+    register_arm("test_costly", select_random, family="informative", rank=0,
+                 allowed=lambda s: s.has("costs"), doc="test arm")
+    try:
+        def run(history=None, costs=None):
+            return select("auto", 10, cand, rng=np.random.default_rng(0), vectors=X,
+                          probs=probs, classes=np.arange(6), labeled_rows=labeled,
+                          labeled_y=y[labeled], history=history, costs=costs)
+
+        assert "test_costly" not in run().log["allowed_arms"]  # no costs: not allowed
+        costs = np.ones(len(cand))
+        log = run(costs=costs).log
+        assert log["allowed_arms"][0] == "test_costly" and log["arm"] == "test_costly"
+        h, n, acc = [], 60, 0.5
+        for i in range(6):
+            arm = ("test_costly", "margin_coverage", "margin")[i % 3]
+            gain = 0.0 if arm == "test_costly" else 0.1
+            h.append({"arm": arm, "n_labels_before": n, "n_labels_after": n + 10,
+                      "metric_before": acc, "metric_after": acc + gain})
+            n, acc = n + 10, acc + gain
+        log = run(history=h, costs=costs).log
+        assert log["arm"] != "test_costly" and "test_costly" in log["arm_stats"]
+    finally:
+        ARMS.pop("test_costly", None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 
+from longtail.columns import natural_sorted
 from longtail.encoders.base import Encoder, samples_batch
 from longtail.encoders.minilm import MiniLMEncoder
 from longtail.encoders.precomputed import PrecomputedEncoder
@@ -22,7 +23,6 @@ from longtail.encoders.preview import SamplePreview, preview_samples, suggest_em
 from longtail.encoders.tabular import (
     TabularEncoder,
     check_not_features,
-    natural_sorted,
     needs_refit,
     tabular_params,
 )

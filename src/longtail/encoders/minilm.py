@@ -74,7 +74,7 @@ class MiniLMEncoder(Encoder):
     @classmethod
     def check(cls, preview: SamplePreview) -> None:
         """Refuse a pool without text: every sample would get the same vector."""
-        from longtail.encoders.preview import describe_columns
+        from longtail.columns import describe_columns
 
         if preview.n == 0 or preview.has_text:
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from longtail.encoders.tabular import is_label_like, natural_sorted, to_float
+from longtail.columns import is_label_like, natural_sorted, to_float
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,3 @@ def suggest_embed(preview: SamplePreview) -> str:
     if preview.numeric_columns:
         return "longtail embed --encoder tabular"
     return "longtail ingest FILE --text COLUMN (or --vector-prefix PREFIX)"
-
-
-def describe_columns(columns: tuple[str, ...], limit: int = 6) -> str:
-    """``f0, f1, f2, ... (64 columns)`` for messages."""
-    shown = ", ".join(columns[:limit])
-    return shown + (f", ... ({len(columns)} columns)" if len(columns) > limit else "")

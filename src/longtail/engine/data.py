@@ -112,6 +112,8 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
                          f"({', '.join((info['config'] or {}).get('columns') or []) or 'fixed'}); "
                          "--features/--exclude apply to a new vector set only")
     enc = encoder_impl or get_encoder(encoder, **(info["config"] if info else params))
+    if getattr(enc, "needs", "") == "text":
+        _refuse_rows_without_text(store, encoder, info["n_rows"] if info else 0)
     if on_phase is not None:
         enc.on_phase = on_phase
     if info is None and getattr(enc, "needs", "") == "metadata" and hasattr(enc, "fit"):
@@ -151,3 +153,19 @@ def _on_gpu(enc: Any) -> bool:
     compute ledger)."""
     device = getattr(enc, "device", None) or getattr(getattr(enc, "_model", None), "device", None)
     return str(device or "").startswith(("cuda", "mps"))
+
+
+def _refuse_rows_without_text(store: Any, encoder: str, start: int) -> None:
+    """Raise InputError naming the samples (from row `start`, those still to embed) that
+    have no text: a text encoder would give them the vector of an empty string, which
+    sits near every other short text and poisons selection and training alike."""
+    with store.unit_of_work() as uow:
+        n, first = uow.samples.without_text(start=start)
+    if not n:
+        return
+    named = ", ".join(f"row {r + 1} (id {e!r})" for r, e in first)
+    more = f" and {n - len(first):,} more" if n > len(first) else ""
+    raise InputError(
+        f"{n:,} sample(s) have no text for the {encoder!r} encoder: {named}{more}. "
+        "Nothing was embedded. Give them text (ingest their file again with --text COLUMN "
+        "--update) or embed with an encoder that reads what they have")

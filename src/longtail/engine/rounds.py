@@ -4,19 +4,22 @@ the history of earlier rounds that `auto` learns from."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from longtail.costs.ledger import phase
-from longtail.crashpoints import crashpoint
+from longtail.crashpoints import crashpoint, pausepoint
 from longtail.engine import views
 from longtail.engine.models import load_model
 from longtail.engine.records import HistoryEntry, QueryResult, RoundLog
 from longtail.engine.settings import Settings
-from longtail.errors import InputError, ProjectError
+from longtail.errors import InputError, ProjectError, RoundConflictError
 from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
+
+PLAN_TRIES = 3  # plans of one `query` before it gives way to rounds planned beside it
 
 
 def history(store: Any) -> list[HistoryEntry]:
@@ -46,17 +49,73 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     round(relabel·budget) of the top label-error suspects (`engine.suspects`) come out
     of the strategy's share, as items of kind "relabel". Candidates that duplicate a
     labeled sample are left out unless `include_duplicates` (default: the project's
-    `exclude_duplicates` setting); the log's "duplicates" says how many."""
-    from longtail.engine.duplicates import exclude_labeled_twins
-    from longtail.loop.round import plan_batch  # the strategies load on first use
-    from longtail.loop.simulate import predict_rows
+    `exclude_duplicates` setting); the log's "duplicates" says how many.
 
+    Safe under concurrency: another `query`, the service or `run` planning at the same
+    time never gets one of this round's rows (see `_claim`); this one then plans again,
+    and after PLAN_TRIES lost claims raises RoundConflictError."""
     if budget <= 0:
         raise InputError(f"--budget must be a positive number of samples, got {budget}")
     if not 0.0 <= float(relabel) <= 1.0:
         raise InputError(f"--relabel must be a share between 0 and 1, got {relabel}")
     if out is not None:
         _check_out(Path(out), overwrite)
+    # Planning reads what is committed, then claims its rows in a transaction that
+    # holds the catalog's write lock and reads again what other rounds hold: a round
+    # planned meanwhile by another command wins, and this one plans again from what
+    # that round left (or gives up after a few tries, saying why).
+    for _ in range(PLAN_TRIES):
+        planned = _choose(store, settings, budget, strategy=strategy, config=config, seed=seed,
+                          encoder=encoder, relabel=relabel,
+                          include_duplicates=include_duplicates)
+        pausepoint("round:planned")
+        round_id = _claim(store, settings, planned,
+                          {"budget": budget, "config": config, "seed": seed}, strategy)
+        if round_id is not None:
+            break
+    else:
+        raise RoundConflictError(
+            f"another round is being planned on this project at the same time and took "
+            f"samples this one chose, {PLAN_TRIES} times: run `longtail query` again")
+    crashpoint("round:after_commit")
+    vs, rows, kinds, record = planned.vs, planned.rows, planned.kinds, planned.record
+    _save_strategy_state(store, vs, planned.state)
+    batch = [b for chunk in store.iter_samples(rows) for b in chunk]
+    result = QueryResult(round_id, [int(r) for r in rows], [b[1] for b in batch],
+                         kinds, record, str(out) if out else None, planned.warnings,
+                         relabel=planned.relabel_rows)
+    if out:
+        from longtail.interop.batch_file import write_batch_file
+
+        write_batch_file(out, batch, kinds, round_id,
+                         feature_columns=_feature_columns(store, vs.directory.name),
+                         overwrite=overwrite)
+    return result
+
+
+@dataclass
+class _Planned:
+    """A batch chosen from what was committed when planning read it, not yet claimed."""
+
+    vs: Any
+    rows: np.ndarray
+    kinds: list[str]
+    record: dict
+    n_labels: int
+    model_id: int | None
+    state: dict
+    warnings: list[str]
+    relabel_rows: list[dict]
+
+
+def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
+            config: dict | None, seed: int | None, encoder: str | None, relabel: float,
+            include_duplicates: bool | None) -> _Planned:
+    """Read what planning needs and choose the batch; writes nothing."""
+    from longtail.engine.duplicates import exclude_labeled_twins
+    from longtail.loop.round import plan_batch  # the strategies load on first use
+    from longtail.loop.simulate import predict_rows
+
     t0 = time.perf_counter()
     vs = views.vectors(store, settings, encoder, complete=False)
     warnings: list[str] = []
@@ -125,7 +184,6 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
             history=[h.to_dict() for h in history(store)], n_eval=n_eval, n_control=n_control)
     rows = np.concatenate([plan.rows, np.array([s["row"] for s in relabel_rows], np.int64)])
     kinds = [*plan.kinds, *["relabel"] * len(relabel_rows)]
-    items = [(int(r), i, k) for i, (r, k) in enumerate(zip(rows, kinds, strict=True))]
     log = RoundLog.from_dict(plan.log)
     # The labels that existed before this round: the lift estimator trains on them.
     log.annotations_before = store.max_annotation_id()
@@ -135,23 +193,28 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
               **({"relabel": relabel_log} if relabel_log else {}),
               "duplicates": dup_log,
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
-    with store.tx() as conn:
-        round_id = store.add_round(
-            conn, strategy, {"budget": budget, "config": config, "seed": seed},
-            len(lab_rows), record, items, latest["id"] if latest else None)
-    crashpoint("round:after_commit")
-    _save_strategy_state(store, vs, state)
-    batch = [b for chunk in store.iter_samples(rows) for b in chunk]
-    result = QueryResult(round_id, [int(r) for r in rows], [b[1] for b in batch],
-                         kinds, record, str(out) if out else None, warnings,
-                         relabel=relabel_rows)
-    if out:
-        from longtail.interop.batch_file import write_batch_file
+    return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
+                    state, warnings, relabel_rows)
 
-        write_batch_file(out, batch, kinds, round_id,
-                         feature_columns=_feature_columns(store, vs.directory.name),
-                         overwrite=overwrite)
-    return result
+
+def _claim(store: Any, settings: Settings, planned: _Planned, params: dict,
+           strategy: str) -> int | None:
+    """Record the planned batch as an open round, in one transaction that takes the
+    catalog's write lock before it reads: None (nothing written) when another round
+    claimed one of its rows, or one of its rows got a label, since planning read them."""
+    rows = planned.rows.astype(np.int64)
+    fresh = rows[[k != "relabel" for k in planned.kinds]] if len(rows) else rows
+    with store.unit_of_work(write_lock=True) as uow:
+        if len(np.intersect1d(rows, uow.rounds.open_rows())) or \
+                uow.labels.current(fresh.tolist()):
+            return None
+        items = [(int(r), i, k) for i, (r, k) in enumerate(zip(rows, planned.kinds, strict=True))]
+        round_id = uow.rounds.add(strategy, params, planned.n_labels, planned.record, items,
+                                  planned.model_id)
+        met = eval_met_pool(uow, settings, planned.record["split"]["eval"])
+        if met is not None:
+            uow.settings.set("eval_met_pool", met)
+    return round_id
 
 
 def _relabel_slice(store: Any, settings: Settings, share: float, room: int, budget: int,
@@ -306,10 +369,9 @@ def batch_split(store: Any, settings: Settings, k: int, *, pending_eval: int,
 
 
 def eval_status(store: Any, settings: Settings, *, current: dict[int, str] | None = None,
-                model_id: int | None = None, pending: int | None = None,
-                record: bool = True) -> Any:
-    """The eval set's need as `status` and `query` see it (an EvalNeed). With `record`,
-    remembers the pool's size when the target is met (the drift check compares with it)."""
+                model_id: int | None = None, pending: int | None = None) -> Any:
+    """The eval set's need as `status` and `query` see it (an EvalNeed). Reads only;
+    `query` records when the target was met (`eval_met_pool`) in its round's transaction."""
     from longtail.evaluation.budget import eval_need, wilson_halfwidth
 
     current = store.current_labels() if current is None else current
@@ -326,24 +388,33 @@ def eval_status(store: Any, settings: Settings, *, current: dict[int, str] | Non
     last = acc[-1] if acc else None
     halfwidth = None
     if last is not None:
-        # The bootstrap interval collapses on a small, all-correct eval set; the Wilson
-        # interval does not, so the wider of the two decides.
+        # Accuracy's interval is Clopper-Pearson's; metrics recorded before it were a
+        # bootstrap, which collapses on a small all-correct eval set, so Wilson's floor
+        # stays for those.
         boot = (last["hi"] - last["lo"]) / 2 if last["lo"] is not None else 0.0
         halfwidth = max(boot, wilson_halfwidth(last["value"], len(labeled_eval)))
     eval_set = set(eval_rows.tolist())
     eval_classes = {current[r] for r in labeled_eval}
     pool_classes = {lab for r, lab in current.items() if r not in eval_set}
     pool = int(store.split_counts().get("pool", 0))
-    met = store.setting("eval_met_pool")
-    need = eval_need(labeled=len(labeled_eval), pending=int(pending),
+    return eval_need(labeled=len(labeled_eval), pending=int(pending),
                      accuracy=last["value"] if last else None, halfwidth=halfwidth,
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),
-                     pool=pool, pool_when_met=met)
-    if record and need.request == 0 and halfwidth is not None and halfwidth <= settings.eval_halfwidth \
-            and (met is None or pool > 1.25 * met or pool < met):
-        store.set_setting("eval_met_pool", pool)
-    return need
+                     pool=pool, pool_when_met=store.setting("eval_met_pool"))
+
+
+def eval_met_pool(uow: Any, settings: Settings, need: dict) -> int | None:
+    """The pool size to remember as "when the eval target was met" (the drift check
+    compares with it), or None to keep what is remembered: set when a batch's eval need
+    (`EvalNeed.to_dict()`) found the target met and the pool grew by a quarter or
+    shrank since. Reads through `uow`, in the round's transaction."""
+    hw = need.get("halfwidth")
+    if need.get("request", 1) != 0 or hw is None or hw > settings.eval_halfwidth:
+        return None
+    met = uow.settings.get("eval_met_pool")
+    pool = int(uow.samples.split_counts().get("pool", 0))
+    return pool if met is None or pool > 1.25 * met or pool < met else None
 
 
 def control_status(store: Any, settings: Settings) -> tuple[float, str]:

@@ -55,7 +55,7 @@ def status(store: Any, settings: Settings) -> dict:
                         "treat it as a first sign, not a measurement")
     from longtail.engine.rounds import control_status, eval_status
 
-    need = eval_status(store, settings, current=current, record=False)
+    need = eval_status(store, settings, current=current)
     control_share, control_reason = control_status(store, settings)
     from longtail.engine.costs import spend_summary
 

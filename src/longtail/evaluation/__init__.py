@@ -5,6 +5,10 @@ rules. Pure functions on arrays; the project wires them to the store."""
 from longtail._lazy import lazy_exports
 
 _SOURCES = {
+    "estimators": (
+        "Estimate", "active_mean", "active_proposal", "crossfit_confidence", "lift_estimate",
+        "neyman_allocation", "ppi_mean", "stratified_mean", "uniform_mean",
+    ),
     "evalset": ("assign_eval", "eval_fill", "uniform_from_ids"),
     "forecast": ("Forecast", "LabelsNeeded", "LearningCurve", "fit_learning_curve", "power_law"),
     "lift": ("Lift", "crossfit_lift", "cumulative_lift", "round_lift", "verdict"),
@@ -19,6 +23,15 @@ _SOURCES = {
 __getattr__, __dir__ = lazy_exports(__name__, _SOURCES)
 
 __all__ = [
+    "Estimate",
+    "active_mean",
+    "active_proposal",
+    "crossfit_confidence",
+    "lift_estimate",
+    "neyman_allocation",
+    "ppi_mean",
+    "stratified_mean",
+    "uniform_mean",
     "BudgetSpent",
     "Forecast",
     "ForecastGain",

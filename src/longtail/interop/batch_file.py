@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from longtail.encoders.tabular import natural_sorted
+from longtail.columns import natural_sorted
 from longtail.errors import InputError
 
 BATCH_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")

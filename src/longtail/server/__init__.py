@@ -1,11 +1,11 @@
 """The annotation service: `longtail serve` (FastAPI + uvicorn) over the engine's use
-cases. A route parses its request, calls one use case and renders the result; the
+cases (its commands, `longtail serve` and `longtail users`, are in
+longtail.cli.service). A route parses its request, calls one use case and renders the result; the
 pages (labeling, dashboard) are static files calling the same API.
 
     app      create_app(project_path, settings): the FastAPI application
     schemas  typed request and response models of every route
     settings ServerSettings (lease TTL, overlap, limits)
-    commands the CLI: `longtail users ...`, `longtail serve`
 
 Importing this package loads nothing heavy: FastAPI loads with `longtail.server.app`.
 """

@@ -128,6 +128,18 @@ def _connect(url: URL) -> tuple[Engine, bool]:
                            f"{lines[0] if lines else type(e).__name__}") from None
 
 
+def _lock_for_claim(conn: Connection) -> None:
+    """The first statement of a claiming transaction: see `Store.unit_of_work`."""
+    if conn.dialect.name == "sqlite":
+        # pysqlite starts no transaction before a SELECT; an explicit BEGIN IMMEDIATE
+        # takes the write lock now, and the driver's commit ends it.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        table = conn.dialect.identifier_preparer.format_table(s.rounds)
+        # SHARE ROW EXCLUSIVE conflicts with itself and with row writes, not with reads.
+        conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+
+
 class Store:
     """Catalog and vector sets of one project directory."""
 
@@ -218,10 +230,18 @@ class Store:
     # -- transactions ------------------------------------------------------------------
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[UnitOfWork]:
+    def unit_of_work(self, *, write_lock: bool = False) -> Iterator[UnitOfWork]:
         """One transaction with every repository over it: commits when the block ends
-        normally, rolls back (and re-raises) on any exception."""
+        normally, rolls back (and re-raises) on any exception.
+
+        `write_lock` takes the lock that serialises claims before the first read, so
+        what the block reads no other claimer changes until it commits: on SQLite the
+        database's write lock (BEGIN IMMEDIATE: other writers wait, readers go on); on
+        PostgreSQL a lock on the rounds table that only another claim (or a write to
+        rounds) waits for. Held for the block only: keep the block short."""
         with self.engine.begin() as conn:
+            if write_lock:
+                _lock_for_claim(conn)
             yield UnitOfWork(conn, self.root)
 
     @contextmanager

@@ -9,7 +9,6 @@ are chunked, results that callers turn into arrays are ordered explicitly.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,15 +25,12 @@ from longtail.crashpoints import crashpoint
 from longtail.errors import InputError, ProjectError
 from longtail.filehash import file_sha256
 from longtail.store import schema as s
+from longtail.store.repo_base import Repo, SettingsRepo, now
+from longtail.store.repos_versions import ConsensusRepo, DatasetVersionsRepo, resolve_labels
 
 IN_CHUNK = 20_000  # ids per IN (...): under SQLite's 32,766 and PostgreSQL's 65,535 binds
 INSERT_ROWS = 500  # rows per multi-row INSERT: 2,500 bound values
 LABEL_SET_KEY = "label_set"
-
-
-def now() -> str:
-    """UTC time stamp, milliseconds, ISO 8601 (sorts as text)."""
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _chunks(values: Sequence, size: int | None = None) -> Iterator[list]:
@@ -43,14 +39,8 @@ def _chunks(values: Sequence, size: int | None = None) -> Iterator[list]:
         yield list(values[i : i + size])
 
 
-class _Repo:
-    def __init__(self, conn: Connection):
-        self.conn = conn
-
-
 # Statements on the service's hot path (a label request), built once: building a Core
 # expression costs several times what running it on SQLite does.
-_SETTING = select(s.settings.c.value).where(s.settings.c.key == bindparam("k"))
 _LATEST_OF = (select(s.annotations.c.row, func.max(s.annotations.c.id).label("id"))
               .where(s.annotations.c.kind == "label",
                      s.annotations.c.row.in_(bindparam("rows", expanding=True)))
@@ -61,24 +51,7 @@ _SEEN = (select(s.annotations.c.id).where(s.annotations.c.kind == "label",
                                           s.annotations.c.label == bindparam("lab")).limit(1))
 
 
-class SettingsRepo(_Repo):
-    """Project settings: JSON values by key."""
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.conn.execute(_SETTING, {"k": key}).scalar()
-        return default if value is None else value
-
-    def all(self) -> dict[str, Any]:
-        q = select(s.settings.c.key, s.settings.c.value).order_by(s.settings.c.key)
-        return {k: v for k, v in self.conn.execute(q)}
-
-    def set(self, key: str, value: Any) -> None:
-        # Delete then insert: the same two statements on every dialect (no ON CONFLICT).
-        self.conn.execute(s.settings.delete().where(s.settings.c.key == key))
-        self.conn.execute(sa_insert(s.settings).values(key=key, value=value))
-
-
-class LabelSetRepo(_Repo):
+class LabelSetRepo(Repo):
     """The label schema: an ordered list of allowed labels, or None (open schema: any
     label is accepted). Kept as the setting `label_set`."""
 
@@ -120,7 +93,7 @@ def _check_labels(labels: Sequence[str]) -> list[str]:
     return out
 
 
-class SamplesRepo(_Repo):
+class SamplesRepo(Repo):
     """Samples and their ingest batches. Rows are dense, 0-based and never reused."""
 
     def count(self) -> int:
@@ -168,6 +141,16 @@ class SamplesRepo(_Repo):
              .order_by(s.samples.c.split))
         return {k: int(v) for k, v in self.conn.execute(q)}
 
+    def without_text(self, start: int = 0, limit: int = 5) -> tuple[int, list[tuple[int, str]]]:
+        """Samples from row `start` on whose text is missing or blank: how many, and the
+        first `limit` as (row, external_id). One indexed count and one small read."""
+        col = s.samples.c.text
+        cond = (s.samples.c.row >= start) & (col.is_(None) | (func.trim(col) == ""))
+        n = int(self.conn.execute(select(func.count()).select_from(s.samples).where(cond)).scalar())
+        first = self.conn.execute(select(s.samples.c.row, s.samples.c.external_id).where(cond)
+                                  .order_by(s.samples.c.row).limit(limit)).all()
+        return n, [(int(r), str(e)) for r, e in first]
+
     def iter(self, rows: np.ndarray | None = None, start: int = 0, batch_rows: int = 4096
              ) -> Iterator[list[tuple[int, str, str | None, dict]]]:
         """Yield lists of (row, external_id, text, metadata) ordered by row from `start`,
@@ -193,6 +176,13 @@ class SamplesRepo(_Repo):
                     raise ProjectError(f"no sample at row {missing[0]} (the catalog has "
                                        f"{self.count()} samples)")
                 yield [by_row[r] for r in piece]
+
+    def first_mapping(self) -> dict | None:
+        """The column mapping of the project's first ingest (`ColumnMapping.to_dict()`),
+        or None before any ingest."""
+        q = select(s.ingest_batches.c.mapping).order_by(s.ingest_batches.c.id).limit(1)
+        got = self.conn.execute(q).scalar()
+        return dict(got) if got else None
 
     def add_batch(self, source_file: str, file_sha256: str, mapping: dict) -> int:
         """A new ingest batch record (counts filled in by `finish_batch`); its id."""
@@ -275,7 +265,7 @@ def _nul_error(e: DataError, rows: Iterable[tuple[str, str | None, str | None]])
     return e
 
 
-class LabelsRepo(_Repo):
+class LabelsRepo(Repo):
     """Annotation events: an append-only history. Each event is a 'label' (gives the
     row a class), a 'skip' or an 'unsure'; a row's current label is its latest *label*
     event, whatever skip/unsure events came after it."""
@@ -304,12 +294,8 @@ class LabelsRepo(_Repo):
         """row -> label of its latest 'label' event (human, import or oracle), by row;
         under another consensus policy (majority, trusted), the label it resolves to.
         With `rows`, only those rows (a label request touches a few rows, not all)."""
-        from longtail.store.repos_versions import ConsensusRepo
-
         consensus = ConsensusRepo(self.conn)
         if consensus.policy()["policy"] != "latest":
-            from longtail.store.repos_versions import resolve_labels
-
             events = consensus.label_events(rows=rows)
             return resolve_labels(events, consensus.policy())
         a = s.annotations
@@ -373,7 +359,7 @@ class LabelsRepo(_Repo):
         return {int(r) for (r,) in self.conn.execute(select(s.annotations.c.row).distinct())}
 
 
-class RoundsRepo(_Repo):
+class RoundsRepo(Repo):
     """Rounds (a planned batch to label) and their items (row, position, kind)."""
 
     def add(self, strategy: str, params: dict, n_labels: int, log: dict,
@@ -389,8 +375,6 @@ class RoundsRepo(_Repo):
                 for r, p, k in items])
         crashpoint("round:in_tx")
         # Every round commits a dataset version in its own transaction (issue 20).
-        from longtail.store.repos_versions import DatasetVersionsRepo
-
         DatasetVersionsRepo(self.conn).commit("round", round_id)
         return round_id
 
@@ -459,6 +443,22 @@ class RoundsRepo(_Repo):
                 out.add(row)
         return out
 
+    def cancelled_of(self, rows: Sequence[int]) -> dict[int, int]:
+        """Of `rows`, those planned in a cancelled round and queued in no open one: row
+        -> the latest such round. O(rows) indexed probes."""
+        ri, rd = s.round_items, s.rounds
+        out: dict[int, int] = {}
+        queued: set[int] = set()
+        for piece in _chunks([int(r) for r in rows]):
+            q = (select(ri.c.row, ri.c.round_id, rd.c.status).join(rd, rd.c.id == ri.c.round_id)
+                 .where(rd.c.status.in_(("cancelled", "open")), ri.c.row.in_(piece)))
+            for row, rid, status in self.conn.execute(q):
+                if status == "open":
+                    queued.add(int(row))
+                else:
+                    out[int(row)] = max(int(rid), out.get(int(row), 0))
+        return {r: rid for r, rid in out.items() if r not in queued}
+
     def close_done(self) -> list[int]:
         """Close every open round none of whose items awaits an answer (each has a label,
         skip or unsure event, from any time; a relabel item, one since the round was
@@ -495,7 +495,7 @@ class RoundsRepo(_Repo):
         self.conn.execute(s.rounds.update().where(s.rounds.c.id == round_id).values(status="cancelled"))
 
 
-class ModelsRepo(_Repo):
+class ModelsRepo(Repo):
     """Saved models: a catalog row and the learner's arrays in `models/<id>.npz`."""
 
     def __init__(self, conn: Connection, root: Path):
@@ -561,7 +561,7 @@ def load_model_arrays(root: Path, meta: dict) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-class MetricsRepo(_Repo):
+class MetricsRepo(Repo):
     """Evaluation figures: (value, lo, hi) by name, per model and eval set."""
 
     def add(self, model_id: int | None, eval_set: str, n_labels: int,
@@ -582,7 +582,7 @@ class MetricsRepo(_Repo):
         return [dict(r) for r in self.conn.execute(q).mappings()]
 
 
-class EvalVersionsRepo(_Repo):
+class EvalVersionsRepo(Repo):
     """Versions of the managed eval set's labeled content."""
 
     def get_or_create(self, fingerprint: str, n_labeled: int) -> tuple[int, bool]:
@@ -600,7 +600,7 @@ class EvalVersionsRepo(_Repo):
         return [dict(r) for r in self.conn.execute(q).mappings()]
 
 
-class VectorSetsRepo(_Repo):
+class VectorSetsRepo(Repo):
     """Catalog records of vector sets: dim, dtype, valid row count, encoder config."""
 
     def info(self, name: str) -> dict | None:

@@ -19,7 +19,8 @@ from sqlalchemy import Connection, and_, bindparam, exists, false, func, or_, se
 from sqlalchemy import insert as sa_insert
 
 from longtail.store import schema as s
-from longtail.store.repos import INSERT_ROWS, now
+from longtail.store.repo_base import now
+from longtail.store.repos import INSERT_ROWS
 
 _t, _a, _u = s.task_leases, s.annotations, s.users
 # The hot statements (two requests per submission), built once: building a Core

@@ -22,7 +22,7 @@ from longtail.crashpoints import crashpoint
 from longtail.errors import InputError
 from longtail.filehash import file_sha256 as sha256_of_bytes
 from longtail.store import schema as s
-from longtail.store.repos import SettingsRepo, _Repo, now
+from longtail.store.repo_base import Repo, SettingsRepo, now
 
 POLICY_KEY = "consensus"
 POLICIES = ("latest", "majority", "trusted")
@@ -106,7 +106,7 @@ def labels_fingerprint(labels: dict[int, str]) -> str:
     return h.hexdigest()
 
 
-class ConsensusRepo(_Repo):
+class ConsensusRepo(Repo):
     """The consensus policy setting and the label events it resolves."""
 
     def policy(self) -> dict[str, Any]:
@@ -158,7 +158,7 @@ class ConsensusRepo(_Repo):
         return resolve_labels(self.label_events(max_id), policy or self.policy())
 
 
-class DatasetVersionsRepo(_Repo):
+class DatasetVersionsRepo(Repo):
     """Dataset versions: what a round (or a policy change) saw, without a copy."""
 
     def samples_state(self, upto: int | None = None) -> tuple[int, int, str]:
@@ -234,7 +234,7 @@ def orphan_model_files(root: Path, known: set[str]) -> list[str]:
                   if p.relative_to(root).as_posix() not in known)
 
 
-class DuplicatesRepo(_Repo):
+class DuplicatesRepo(Repo):
     """Samples sharing a content hash."""
 
     def exact_groups(self) -> list[list[int]]:
@@ -250,7 +250,7 @@ class DuplicatesRepo(_Repo):
         return sorted(groups.values(), key=lambda g: g[0])
 
 
-class IntegrityRepo(_Repo):
+class IntegrityRepo(Repo):
     """The catalog's own consistency checks."""
 
     def catalog_check(self) -> tuple[bool, str]:

@@ -13,7 +13,11 @@ How it decides, each round:
    near-duplicates (the low-budget failure of uncertainty sampling), and one forced try
    of it cost accuracy on Banking77. In
    between (the transition) ``coverage`` and the leading informative arm compete.
-   Thresholds come from Banking77 experiments (see ``THRESHOLDS_NOTE``).
+   Thresholds come from Banking77 experiments (see ``THRESHOLDS_NOTE``). Each phase
+   opens arm families (``PHASE_FAMILIES``); the arms themselves are registered in
+   :mod:`longtail.strategies.arms` with a predicate saying when each is allowed and a
+   rank (the preferred arm is the allowed one ranked first). Other modules add arms
+   there with one ``register_arm`` call.
 2. **A bandit among the allowed arms**, rewarded by measured gain per label. A round's
    reward is ``(metric_after - metric_before) / ln(n_after / n_before)``: accuracy
    gained per e-fold of labels, which stays comparable across rounds because learning
@@ -40,6 +44,14 @@ import numpy as np
 
 from longtail.strategies._base import Context, Selection
 from longtail.strategies._pool import DEFAULT_GRAPH_ROWS, pool_clusters, pool_graph
+from longtail.strategies.arms import (
+    ARMS,
+    Situation,
+    allowed_arms,
+    arm_reward,
+    gain_per_efold,
+    register_arm,
+)
 from longtail.strategies.cold import cold_start
 from longtail.strategies.coverage import COVERAGE_KNN, select_coverage
 from longtail.strategies.diverse import (
@@ -59,32 +71,34 @@ THRESHOLDS_NOTE = (
     "competes from 8 per class (6, 8 and 10 all beat trying it at 4; 8 chosen)"
 )
 
-ARMS = {
-    "coverage": select_coverage,
-    "margin_coverage": select_margin_coverage,
-    "cluster_margin": select_cluster_margin,
-    "margin": select_margin,
+# Which arm families each phase opens (arms say within that when they are allowed).
+PHASE_FAMILIES = {
+    "cold_start": ("representative",),
+    "no_vectors": ("informative",),
+    "representative": ("representative",),
+    "transition": ("representative", "informative"),
+    "informative": ("informative",),
 }
-REPRESENTATIVE_ARMS = ("coverage",)
-INFORMATIVE_ARMS = ("margin_coverage", "margin")
-LARGE_POOL_ARMS = ("cluster_margin", "margin_coverage")
+
+register_arm("coverage", select_coverage, family="representative", rank=40,
+             allowed=lambda s: s.has("vectors"),
+             doc="kernel-herding coverage of the pool: representative and diverse")
+register_arm("cluster_margin", select_cluster_margin, family="informative", rank=10,
+             allowed=lambda s: s.has("vectors") and s.large,
+             doc="lowest margin spread over pool clusters; leads on large pools")
+register_arm("margin_coverage", select_margin_coverage, family="informative", rank=20,
+             allowed=lambda s: s.has("vectors") and (not s.large or s.phase == "informative"),
+             doc="kernel coverage weighted by margin; leads on pools under the graph sample")
+register_arm("margin", select_margin, family="informative", rank=30,
+             allowed=lambda s: s.phase == "no_vectors" or (
+                 not s.large and s.phase == "informative" and s.labels_per_class >= MARGIN_FROM),
+             doc="plain margin: from MARGIN_FROM labels per class, or without vectors")
 EXPLORATION = 0.5  # UCB bonus scale, in units of the rewards' spread
 _STATE_KEY = "longtail.auto"
 _PRED_SAMPLE = 100_000
 
 
-def _round_reward(entry: dict) -> float | None:
-    """Measured gain per e-fold of labels for one history entry, or None."""
-    try:
-        before, after = entry.get("metric_before"), entry.get("metric_after")
-        n0, n1 = int(entry.get("n_labels_before", 0)), int(entry.get("n_labels_after", 0))
-    except (TypeError, ValueError):
-        return None
-    if before is None or after is None or n0 <= 0 or n1 <= n0:
-        return None
-    if not (math.isfinite(float(before)) and math.isfinite(float(after))):
-        return None
-    return (float(after) - float(before)) / math.log(n1 / n0)
+_round_reward = gain_per_efold  # kept for callers of the old name
 
 
 def _proxy_reward(ctx: Context, mem: dict | None) -> float | None:
@@ -158,37 +172,37 @@ def select_auto(ctx: Context) -> Selection:
     large = False
     if ctx.probs is None or ctx.vectors is None:
         phase = "cold_start" if ctx.probs is None else "no_vectors"
-        allowed = ("coverage",) if ctx.probs is None else ("margin",)
-        preferred = allowed[0]
     else:
         # The coverage arms work on a kNN-graph sample of the pool when it is large; there
         # the full-pool cluster-margin leads the informative arms instead.
         large = ctx.n + ctx.n_labeled > int(ctx.params.get("graph_rows", DEFAULT_GRAPH_ROWS))
-        informative = LARGE_POOL_ARMS if large else INFORMATIVE_ARMS
         if per_class < REPRESENTATIVE_UNTIL:
-            phase, allowed, preferred = "representative", REPRESENTATIVE_ARMS, "coverage"
+            phase = "representative"
         elif per_class < INFORMATIVE_FROM:
             phase = "transition"
-            allowed = REPRESENTATIVE_ARMS + informative[:1]
-            # margin-weighted coverage is at least as good as plain coverage as soon as
-            # there is a model (Banking77), so it is preferred; coverage stays an arm
-            preferred = informative[0]
         else:
-            phase, preferred = "informative", informative[0]
-            allowed = tuple(a for a in informative if a != "margin" or per_class >= MARGIN_FROM)
+            phase = "informative"
+    situation = Situation(phase=phase, labels_per_class=per_class, large=large, ctx=ctx)
+    if phase == "cold_start":
+        allowed: tuple[str, ...] = ("coverage",)
+    else:
+        allowed = allowed_arms(situation, PHASE_FAMILIES[phase]) or ("margin",)
+    # the lowest-ranked allowed arm: e.g. margin-weighted coverage over plain coverage as
+    # soon as there is a model (at least as good on Banking77); coverage stays an arm
+    preferred = allowed[0]
 
     # rewards: measured where the history has metrics, else the proxy for the last round
     rewards: list[tuple[str, float]] = []
     sources = {"measured": 0, "proxy": 0}
     for entry in ctx.history or []:
-        r = _round_reward(entry)
-        if r is not None and entry.get("arm") in ARMS:
+        r = arm_reward(entry)
+        if r is not None:
             rewards.append((entry["arm"], r))
             sources["measured"] += 1
     if mem is not None:
         proxies = mem.setdefault("proxy_rewards", [])
         last = (ctx.history or [{}])[-1] if ctx.history else None
-        if last is not None and _round_reward(last) is None and last.get("arm") in ARMS:
+        if last is not None and arm_reward(last) is None and last.get("arm") in ARMS:
             pr = _proxy_reward(ctx, mem)
             if pr is not None:
                 proxies.append((last["arm"], pr))
@@ -227,7 +241,7 @@ def select_auto(ctx: Context) -> Selection:
     if ctx.state is not None:
         _build_indexes(ctx, allowed, large)
     # No model yet: the cold start, which chooses its geometry from the pool.
-    sel = cold_start(ctx) if phase == "cold_start" else ARMS[arm](ctx)
+    sel = cold_start(ctx) if phase == "cold_start" else ARMS[arm].fn(ctx)
     if mem is not None:
         _remember_predictions(ctx, mem)
     sel.log = {

@@ -1,0 +1,148 @@
+"""The package's structure, read from its own source with `ast`: no import cycles
+(function-level imports included, where cycles hide), between files or between folders."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import longtail
+
+SRC = Path(longtail.__file__).resolve().parent.parent
+
+
+def modules(src: Path, package: str) -> dict[str, Path]:
+    """Dotted module name -> file, for every .py under `src/package`."""
+    out = {}
+    for path in (src / package).rglob("*.py"):
+        parts = list(path.relative_to(src).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def import_graph(src: Path, package: str) -> dict[str, set[str]]:
+    """module -> the package's modules it imports, anywhere in its body (top level,
+    functions, TYPE_CHECKING blocks). `from P import x` counts as importing P.x when that
+    is a module, else P; importing P.Q from outside P also runs P's __init__."""
+    mods = modules(src, package)
+
+    def known(name: str) -> str | None:
+        while name and name not in mods:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for mod, path in mods.items():
+        here = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets |= {t for a in node.names if (t := known(a.name))}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = here.split(".")[: len(here.split(".")) - node.level + 1]
+                    base = ".".join(up + ([node.module] if node.module else []))
+                for a in node.names:
+                    full = f"{base}.{a.name}"
+                    if (t := full if full in mods else known(base)):
+                        targets.add(t)
+        for t in list(targets):
+            parts = t.split(".")
+            for i in range(1, len(parts)):
+                parent = ".".join(parts[:i])
+                if parent in mods and not (mod == parent or mod.startswith(parent + ".")):
+                    targets.add(parent)
+        targets.discard(mod)
+        graph[mod] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one node (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    comp.append(top)
+                    if top == node:
+                        break
+                if len(comp) > 1:
+                    found.append(sorted(comp))
+    return found
+
+
+def folders(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The graph between the package's first-level parts (cli, engine, store, ...)."""
+    def part(m: str) -> str:
+        return ".".join(m.split(".")[:2])
+
+    out: dict[str, set[str]] = {}
+    for a, targets in graph.items():
+        out.setdefault(part(a), set()).update(part(b) for b in targets if part(b) != part(a))
+    return out
+
+
+def _explain(graph: dict[str, set[str]], found: list[list[str]]) -> str:
+    return "\n".join(" <-> ".join(c) + ": " + "; ".join(
+        f"{a} imports {sorted(graph[a] & set(c))}" for a in c) for c in found)
+
+
+def test_no_import_cycle_between_modules():
+    graph = import_graph(SRC, "longtail")
+    assert len(graph) > 100  # the reader found the package
+    found = cycles(graph)
+    assert found == [], _explain(graph, found)
+
+
+def test_no_import_cycle_between_folders():
+    graph = folders(import_graph(SRC, "longtail"))
+    found = cycles(graph)
+    assert found == [], _explain(graph, found)
+
+
+def test_the_reader_finds_a_cycle_hidden_in_a_function(tmp_path):
+    # The shape of the cycles this test was written against: a function-level import
+    # back up, and a package whose __init__ imports a module that imports the package.
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pkg.b import f\n")
+    (pkg / "b.py").write_text("def f():\n    from pkg import a\n    return a\n")
+    (pkg / "sub" / "__init__.py").write_text("from pkg import c  # noqa\n")
+    (pkg / "sub" / "x.py").write_text("")
+    (pkg / "c.py").write_text("from pkg.sub.x import *\n")
+    (pkg / "d.py").write_text("from . import a\n")
+    graph = import_graph(tmp_path, "pkg")
+    assert cycles(graph) == [["pkg.a", "pkg.b"], ["pkg.c", "pkg.sub"]]
+    assert "pkg.a" in graph["pkg.d"]
