@@ -8,10 +8,10 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy import select
 
 from longtail.store import schema as s
-from longtail.store.repos import _Repo, now
+from longtail.store.repo_base import Repo, now
 
 
-class ComputeRepo(_Repo):
+class ComputeRepo(Repo):
     """Metered commands, oldest first."""
 
     def add(self, record: dict) -> int:
