@@ -131,3 +131,24 @@ def test_a_member_belongs_to_one_pool(labeled):
     project.add_pool("expert", default=True)
     pools = {p["name"]: p for p in project.pools()}
     assert pools["expert"]["default"] and not pools["crowd"]["default"]
+
+
+def test_train_gives_status_a_money_verdict(labeled):
+    project, y = labeled
+    project.add_pool("crowd", "20/h", default=True)
+    assert project.status()["roi"] is None  # nothing trained yet: no verdict, says why
+    assert "no money verdict yet" in project.status()["money_verdict"]
+    for k in range(3):
+        r = project.query(30, seed=k)
+        _answer(project, r, y, who="ann", seconds=lambda _: 20.0)
+        project.train()
+    st = project.status()
+    roi = st["roi"]
+    assert roi is not None and roi["unit"] == "money" and roi["n_eval"] >= 10
+    assert roi["lo"] <= roi["saving"] <= roi["hi"]
+    assert len(roi["active_curve"]) == 3 and 0 < roi["random_sizes"][-1] < roi["n_eval"]
+    assert st["money_verdict"] == roi["verdict"]
+    # The random arm is cached per eval version: a second train refits nothing of it.
+    cached = project.store.setting("roi_random_arm")
+    project.train(force=True)
+    assert project.store.setting("roi_random_arm") == cached

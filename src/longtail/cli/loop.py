@@ -199,6 +199,8 @@ def render_status(r: dict) -> None:
                          f"(eval {spend['eval_label_money']:,.2f}), compute "
                          f"{spend['compute_money']:.2g} ({spend['cpu_seconds']:.0f} CPU s)")
     rows["verdict"] = r["verdict"]
+    if r.get("money_verdict"):
+        rows["money"] = r["money_verdict"]
     plain_table("longtail status", rows)
     for w in r.get("warnings") or []:
         warn(w)

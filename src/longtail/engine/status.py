@@ -84,6 +84,9 @@ def status(store: Any, settings: Settings) -> dict:
         "eval_need": need.to_dict(),
         "control": {"share": control_share, "reason": control_reason},
         "spend": spend,
+        "roi": store.setting("roi_summary"),
+        "money_verdict": (store.setting("roi_summary") or {}).get("verdict") or
+        "no money verdict yet: it needs two trained models and 10 or more labeled eval samples",
         "warnings": warnings,
     }
 

@@ -108,6 +108,12 @@ def _score(store: Any, settings: Settings, model_id: int, report: dict[str, Any]
             store.set_setting("lift_summary", summary)
             if summary:
                 report["lift"] = {**summary, "new_rounds": lifted}
+            from longtail.engine.roi import roi_summary
+
+            money = roi_summary(store, settings)  # issue 29: saving in money, or None
+            store.set_setting("roi_summary", money)
+            if money:
+                report["roi"] = {k: money[k] for k in ("saving", "lo", "hi", "verdict")}
     return report
 
 
