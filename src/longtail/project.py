@@ -476,3 +476,25 @@ class Project:
         tmp.replace(out)
         return {"out": str(out), "bytes": len(html.encode()),
                 "sections": [k for k in data if k != "project"]}
+
+    def search(self, *, ids: Sequence[str] | None = None, text: str | None = None,
+               vector: Sequence[float] | np.ndarray | None = None, k: int = 10,
+               split: str = "pool", state: str = "any", where: Sequence[str] | None = None,
+               encoder: str | None = None, exact: bool | None = None,
+               enqueue: bool = False, priority: float | None = None) -> dict:
+        """The `k` samples most similar to sample `ids`, a `text` (through the project's
+        encoder) or a `vector`; filters: `split` (pool, eval, all), `state` (any,
+        labeled, unlabeled), `where` (["COLUMN=VALUE", ...]). `enqueue`: queue the
+        unlabeled pool hits for the next round (priority: `priority`, else similarity)."""
+        from longtail.engine.discovery import enqueue as put
+        from longtail.engine.search import search
+
+        found = search(self.store, self._settings(), ids=ids, text=text, vector=vector, k=k,
+                       split=split, state=state, where=where, encoder=encoder, exact=exact)
+        if enqueue:
+            hits = [h for h in found["hits"] if h["split"] == "pool" and h["label"] is None]
+            prio = np.array([priority if priority is not None else h["similarity"]
+                             for h in hits], dtype=np.float64)
+            found["enqueued"] = put(self.store, np.array([h["row"] for h in hits], np.int64),
+                                    f"search:{found['query']}", prio)
+        return found
