@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +15,10 @@ from longtail.engine.records import QueryResult
 from longtail.engine.settings import DEFAULTS, Settings, check_settings
 from longtail.errors import InputError
 from longtail.store import Store
+
+if TYPE_CHECKING:
+    from longtail.engine.integrity import IntegrityReport
+    from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
 
@@ -270,13 +274,13 @@ class Project:
 
     # -- continuous operation (issue 20): versions, history, consensus, check, run --------
 
-    def versions(self) -> list[dict]:
+    def versions(self) -> list[DatasetVersion]:
         """Every dataset version, oldest first (each round commits one)."""
         from longtail.engine.versions import list_versions
 
         return list_versions(self.store)
 
-    def commit_version(self) -> dict:
+    def commit_version(self) -> DatasetVersion:
         """Record the dataset as it stands as a new version."""
         from longtail.engine.versions import commit_version
 
@@ -286,16 +290,16 @@ class Project:
         """row -> label of a dataset version (default: as the dataset stands)."""
         from longtail.engine.versions import version_labels
 
-        return version_labels(self.store, version)[1]
+        return version_labels(self.store, version).labels
 
     def export(self, path: str | Path, *, version: int | None = None, format: str | None = None,
-               overwrite: bool = False) -> dict:
+               overwrite: bool = False) -> VersionExport:
         """Write a version's labeled samples as Parquet, CSV or JSONL."""
         from longtail.engine.versions import export_version
 
         return export_version(self.store, path, version=version, fmt=format, overwrite=overwrite)
 
-    def diff(self, a: int, b: int) -> dict:
+    def diff(self, a: int, b: int) -> VersionDiff:
         """Labels added, removed and changed from version `a` to version `b`."""
         from longtail.engine.versions import diff_versions
 
@@ -333,7 +337,7 @@ class Project:
         return annotator_report(self.store, bootstrap=bootstrap,
                                 seed=self.settings["seed"] if seed is None else seed)
 
-    def check(self) -> dict:
+    def check(self) -> IntegrityReport:
         """Integrity: catalog, vector counts against the catalog, model files' hashes."""
         from longtail.engine.integrity import check
 

@@ -262,7 +262,7 @@ def check(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
             console.print(f"note: {n}", markup=False, highlight=False)
 
     emit(result, as_json, render)
-    if not result["ok"]:
+    if not result.ok:
         raise typer.Exit(1)
 
 
