@@ -87,8 +87,8 @@ async def import_labels(request: Request, _user: Admin, svc: Svc,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     done = await svc.writer.run_alone(
-        lambda uow: tasks.record_in(uow, events, source="import" if format == "label-studio"
-                                    else "human", where=shown))
+        lambda uow: tasks.record_in(uow, events, svc.policy, where=shown,
+                                    source="import" if format == "label-studio" else "human"))
     for round_id in done.closed_rounds:
         svc.hooks.emit("round_completed", round_id=round_id)
     out = {k: v for k, v in done.to_dict().items() if k != "file"}
@@ -122,7 +122,7 @@ async def labels_in(body: m.LabelsIn, _user: Admin, svc: Svc) -> m.LabelsRecorde
                                 seconds=x.seconds) for x in body.labels]
     labels.check_events(events, "webhook")
     done = await svc.writer.run_alone(
-        lambda uow: tasks.record_in(uow, events, source="import", where="webhook"))
+        lambda uow: tasks.record_in(uow, events, svc.policy, source="import", where="webhook"))
     for round_id in done.closed_rounds:
         svc.hooks.emit("round_completed", round_id=round_id)
     return m.LabelsRecordedOut(**{k: v for k, v in done.to_dict().items() if k != "file"})
