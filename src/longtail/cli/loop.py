@@ -187,6 +187,12 @@ def render_status(r: dict) -> None:
         **{f"last {k}": fmt_metric(v) + f" on {v['eval_set']} at {v['n_labels']} labels"
            for k, v in r["metrics"].items()},
     }
+    need = r.get("eval_need") or {}
+    if need.get("halfwidth") is not None:
+        rows["eval precision"] = (f"±{100 * need['halfwidth']:.1f} points by "
+                                  f"{need.get('estimator', 'uniform')} on {need['labeled']} eval "
+                                  f"labels (target ±{100 * need['target']:.1f}): "
+                                  f"{need['reason']}")
     target = r.get("eval_target")
     if target:
         rows["eval target"] = target if isinstance(target, str) else \

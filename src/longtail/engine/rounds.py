@@ -393,15 +393,29 @@ def eval_status(store: Any, settings: Settings, *, current: dict[int, str] | Non
         # stays for those.
         boot = (last["hi"] - last["lo"]) / 2 if last["lo"] is not None else 0.0
         halfwidth = max(boot, wilson_halfwidth(last["value"], len(labeled_eval)))
+    # The project's estimator (PPI by default) decides the interval the budget reads;
+    # it falls back to the exact interval itself where its large-sample one fails.
+    est = None
+    if model_id is not None and labeled_eval:
+        from longtail.engine.estimates import managed_estimate
+
+        meta = next((m for m in store.models() if m["id"] == model_id), None)
+        est = managed_estimate(store, settings, meta, write_cache=False) if meta else None
     eval_set = set(eval_rows.tolist())
     eval_classes = {current[r] for r in labeled_eval}
     pool_classes = {lab for r, lab in current.items() if r not in eval_set}
     pool = int(store.split_counts().get("pool", 0))
+    by = {}
+    if est is not None:
+        by = {"estimator": est["estimator"], "estimate_note": est["note"],
+              "sd1": None if est["small_n_fallback"] else est["sd1"]}
+        halfwidth = est["halfwidth"]
     return eval_need(labeled=len(labeled_eval), pending=int(pending),
-                     accuracy=last["value"] if last else None, halfwidth=halfwidth,
+                     accuracy=(est["value"] if est else last["value"] if last else None),
+                     halfwidth=halfwidth,
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),
-                     pool=pool, pool_when_met=store.setting("eval_met_pool"))
+                     pool=pool, pool_when_met=store.setting("eval_met_pool"), **by)
 
 
 def eval_met_pool(uow: Any, settings: Settings, need: dict) -> int | None:
