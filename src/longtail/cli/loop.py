@@ -64,12 +64,15 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
                          **({"include_duplicates": True} if include_duplicates else {}))
 
     def render(r) -> None:
-        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel")}
+        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel",
+                                                 "queued")}
         arm = r.log.get("selection", {}).get("arm")
         console.print(f"round {r.round_id}: {len(r.rows)} samples ({kinds['selected']} selected "
                       f"by {r.log['strategy']}" + (f" → {arm}" if arm else "") +
                       f", {kinds['control']} random control, {kinds['eval']} eval"
-                      + (f", {kinds['relabel']} relabel" if relabel else "") + ")"
+                      + (f", {kinds['relabel']} relabel" if relabel else "")
+                      + (f", {kinds['queued']} from the discovery queue" if kinds["queued"]
+                         else "") + ")"
                       + (f" written to {r.out}" if r.out else ""))
         if relabel and not kinds["relabel"]:
             warn(r.log.get("relabel", {}).get("reason", "no relabel rows"))

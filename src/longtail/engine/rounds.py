@@ -152,6 +152,15 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
     relabel_rows, relabel_log = _relabel_slice(
         store, settings, relabel, budget - min(n_eval, len(pending_eval)) - n_control
         - (1 if n_control else 0), budget, encoder)
+    # Rows the discovery queue holds (slices, searches, triggers) come first, out of
+    # the strategy's share, as items of kind "queued".
+    from longtail.engine.discovery import take_queued
+
+    queued_rows, queued_log = take_queued(
+        store, candidates, budget - min(n_eval, len(pending_eval)) - n_control
+        - len(relabel_rows))
+    if len(queued_rows):
+        candidates = np.setdiff1d(candidates, queued_rows, assume_unique=True)
     with phase("index"):
         state, state_log = _load_strategy_state(store, vs)
         _name_pool(store, vs, state)
@@ -165,8 +174,8 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
         return np.concatenate([committee_probs(members, X, model.classes_)
                                for _, X in vs.iter_chunks(rows)], axis=1)
 
-    only_relabel = budget == len(relabel_rows) or (
-        relabel_rows and len(candidates) == 0 and len(pending_eval) == 0)
+    only_relabel = budget == len(relabel_rows) + len(queued_rows) or (
+        (relabel_rows or len(queued_rows)) and len(candidates) == 0 and len(pending_eval) == 0)
 
     def probs_for(rows: np.ndarray) -> np.ndarray:
         with phase("score"):
@@ -174,7 +183,8 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
 
     with phase("select"):
         plan = _empty_plan(strategy) if only_relabel else plan_batch(
-            budget - len(relabel_rows), candidates, rng=rng, strategy=strategy, vectors=vs,
+            budget - len(relabel_rows) - len(queued_rows), candidates, rng=rng,
+            strategy=strategy, vectors=vs,
             probs_for=probs_for if model else None,
             classes=np.asarray(model.classes_) if model else None,
             labeled_rows=lab_rows, labeled_y=lab_y if len(lab_rows) else None,
@@ -182,8 +192,9 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
             pending_eval=pending_eval, eval_share=settings.eval_share,
             control_share=settings.control_share, params=config, state=state,
             history=[h.to_dict() for h in history(store)], n_eval=n_eval, n_control=n_control)
-    rows = np.concatenate([plan.rows, np.array([s["row"] for s in relabel_rows], np.int64)])
-    kinds = [*plan.kinds, *["relabel"] * len(relabel_rows)]
+    rows = np.concatenate([plan.rows, queued_rows,
+                           np.array([s["row"] for s in relabel_rows], np.int64)])
+    kinds = [*plan.kinds, *["queued"] * len(queued_rows), *["relabel"] * len(relabel_rows)]
     log = RoundLog.from_dict(plan.log)
     # The labels that existed before this round: the lift estimator trains on them.
     log.annotations_before = store.max_annotation_id()
@@ -191,6 +202,7 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
     log.split = split
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
               **({"relabel": relabel_log} if relabel_log else {}),
+              **({"queued": queued_log} if queued_log else {}),
               "duplicates": dup_log,
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
