@@ -193,7 +193,14 @@ def render_status(r: dict) -> None:
             ", ".join(f"{k}: {v}" for k, v in target.items())
     for k, v in (r.get("test_file_metrics") or {}).items():
         rows[f"test file {k}"] = fmt_metric(v) + f" on {v['eval_set']}"
+    spend = r.get("spend")
+    if spend:
+        rows["spend"] = (f"{spend['total_money']:,.2f}: labels {spend['label_money']:,.2f} "
+                         f"(eval {spend['eval_label_money']:,.2f}), compute "
+                         f"{spend['compute_money']:.2g} ({spend['cpu_seconds']:.0f} CPU s)")
     rows["verdict"] = r["verdict"]
+    if r.get("money_verdict"):
+        rows["money"] = r["money_verdict"]
     plain_table("longtail status", rows)
     for w in r.get("warnings") or []:
         warn(w)

@@ -52,12 +52,12 @@ def export_labels(_user: Admin, svc: Svc, format: Annotated[m.ExportFormat, Quer
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    headers = {"X-Longtail-Version": str(got["version"]), "X-Longtail-Rows": str(got["rows"])}
-    if got["warnings"]:
-        headers["X-Longtail-Warnings"] = " | ".join(got["warnings"]).encode(
+    headers = {"X-Longtail-Version": str(got.version), "X-Longtail-Rows": str(got.rows)}
+    if got.warnings:
+        headers["X-Longtail-Warnings"] = " | ".join(got.warnings).encode(
             "ascii", "replace").decode()
-    return FileResponse(got["path"], media_type=m.EXPORT_MEDIA[format], headers=headers,
-                        filename=f"labels-v{got['version']}{m.EXPORT_SUFFIX[format]}",
+    return FileResponse(got.path, media_type=m.EXPORT_MEDIA[format], headers=headers,
+                        filename=f"labels-v{got.version}{m.EXPORT_SUFFIX[format]}",
                         background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True))
 
 
