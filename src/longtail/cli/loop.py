@@ -31,8 +31,12 @@ from longtail.errors import InputError
 
 @app.command()
 @handled
-def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to select "
-                                              "(1 or more).")] = 100,
+def query(budget: Annotated[int | None, typer.Option(
+              "--budget", "-n", help="Samples to select (1 or more; default 100, or as many "
+                                     "as --budget-money buys).")] = None,
+          budget_money: Annotated[float | None, typer.Option(
+              "--budget-money", help="Money the batch may cost at predicted cost (pools' "
+                                     "rates, `longtail costs --model`): never more.")] = None,
           strategy: Annotated[str, typer.Option(help="Strategy name (see `longtail "
                                                 "strategies`).")] = "auto",
           out: Annotated[Path | None, typer.Option(help="Export the batch (.csv or .jsonl).")] = None,
@@ -54,11 +58,14 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
     Example: longtail query -p my-project -n 100 --out batch-1.csv --relabel 0.1
     """
     at_least("--budget", budget, 1)
+    if budget_money is not None and not budget_money > 0:
+        raise InputError(f"--budget-money must be a positive amount, got {budget_money:g}")
     at_least("--seed", seed, 0)
     in_range("--relabel", relabel, 0.0, 1.0)
     cfg = _read_config(config) if config else None
     with open_project(project) as p:
         result = p.query(budget, strategy=strategy, out=out, config=cfg, seed=seed,
+                         **({"budget_money": budget_money} if budget_money else {}),
                          **({"overwrite": True} if force else {}),
                          **({"relabel": relabel} if relabel else {}),
                          **({"include_duplicates": True} if include_duplicates else {}))
@@ -80,6 +87,11 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
                       + (f" written to {r.out}" if r.out else ""))
         if relabel and not kinds["relabel"]:
             warn(r.log.get("relabel", {}).get("reason", "no relabel rows"))
+        money = r.log.get("money")
+        if money:
+            console.print(f"predicted cost {money['predicted']:,.2f} of the "
+                          f"{money['budget']:,.2f} budget ({money['cut']} planned samples "
+                          "did not fit)")
         left_out = (r.log.get("duplicates") or {}).get("excluded", 0)
         if left_out:
             console.print(f"{left_out} candidates left out as duplicates of labeled samples "

@@ -392,3 +392,59 @@ def predicted_costs(store: Any, settings: Settings, rows: np.ndarray,
     if model is None:
         return np.full(len(rows), DEFAULT_PRIOR)
     return model.predict(_features(store, settings, rows))
+
+
+CHUNK_ROWS = 65_536
+
+
+def predicted_money(store: Any, settings: Settings, rows: np.ndarray,
+                    fitted: tuple[Any, dict] | None = None) -> np.ndarray:
+    """Predicted money of labeling each of `rows` (n,), streamed in chunks. A model
+    fitted on seconds (no answer priced yet) is priced at the pool a sample needs by
+    its metadata, else the default pool; no pool to price with is an InputError."""
+    from longtail.costs.model import DEFAULT_PRIOR
+    from longtail.costs.pools import required_pool
+
+    rows = np.asarray(rows, dtype=np.int64)
+    model, report = fitted if fitted is not None else cost_model(store, settings)
+    out = np.empty(len(rows))
+    for i in range(0, len(rows), CHUNK_ROWS):
+        part = rows[i:i + CHUNK_ROWS]
+        out[i:i + len(part)] = (model.predict(_features(store, settings, part)) if model
+                                else np.full(len(part), DEFAULT_PRIOR))
+    if report["unit"] == "money" and model is not None:
+        return out
+    pools = pools_from_setting(settings.pools)
+    default = PoolIndex(pools).default
+    meta_rules = any(k != "label" for p in pools for k, _ in p.where)
+    if default is None and not meta_rules:
+        raise InputError("a money budget needs prices: add a pool with its rate "
+                         "(`longtail pools add crowd --rate 20/h`)")
+    rate = np.full(len(rows), default.rate if default else np.nan)
+    if meta_rules:
+        with store.unit_of_work() as uow:
+            k = 0
+            for part in uow.samples.iter(rows):
+                for _r, _e, _t, meta in part:
+                    need = required_pool(pools, None, meta)
+                    if need is not None:
+                        rate[k] = need.rate
+                    k += 1
+    if not np.isfinite(rate).all():
+        raise InputError("a money budget needs prices: some samples are in no pool and "
+                         "there is no default pool (`longtail pools add NAME --default`)")
+    return out / 3600.0 * rate
+
+
+def count_for_money(store: Any, settings: Settings, candidates: np.ndarray, budget_money: float,
+                    rng: np.random.Generator, fitted: tuple[Any, dict] | None = None) -> int:
+    """How many samples to ask a strategy for when `budget_money` is to be spent: from
+    the predicted money of up to 2,000 random candidates."""
+    from longtail.costs.select import count_for
+
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if len(candidates) == 0:
+        return 1
+    probe = np.sort(rng.choice(candidates, size=min(2000, len(candidates)), replace=False))
+    return min(len(candidates), count_for(predicted_money(store, settings, probe, fitted),
+                                          budget_money))
