@@ -89,8 +89,20 @@ def _fail(kind: str, message: str, as_json: bool, style: str = "red",
         typer.secho(message, fg=style, err=True)
 
 
+def plain(result: Any) -> Any:
+    """An engine result as JSON-ready values: a typed record by its `to_dict()`, lists
+    and tuples item by item."""
+    if hasattr(result, "to_dict"):
+        return result.to_dict()
+    if isinstance(result, list | tuple):
+        return [plain(r) for r in result]
+    return result
+
+
 def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
-    """Print `result` as JSON (with --json, or when there is no renderer), else render it."""
+    """Print `result` as JSON (with --json, or when there is no renderer), else render it;
+    a typed result is printed and rendered in its `to_dict()` form."""
+    result = plain(result)
     if as_json or render is None:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
     else:

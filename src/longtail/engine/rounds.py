@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint, pausepoint
 from longtail.engine import views
 from longtail.engine.models import load_model
@@ -131,8 +132,9 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
     current = store.current_labels()
     candidates = views.candidates(store, current)
     candidates = candidates[candidates < vs.n_rows]
-    candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
-                                                include=include_duplicates)
+    with phase("duplicates"):
+        candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
+                                                    include=include_duplicates)
     eval_rows = store.rows_by_split("eval")
     pending_eval = np.setdiff1d(
         np.setdiff1d(eval_rows, np.fromiter(current, dtype=np.int64, count=len(current))),
@@ -150,8 +152,9 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
     relabel_rows, relabel_log = _relabel_slice(
         store, settings, relabel, budget - min(n_eval, len(pending_eval)) - n_control
         - (1 if n_control else 0), budget, encoder)
-    state, state_log = _load_strategy_state(store, vs)
-    _name_pool(store, vs, state)
+    with phase("index"):
+        state, state_log = _load_strategy_state(store, vs)
+        _name_pool(store, vs, state)
 
     def committee_for(rows: np.ndarray) -> np.ndarray:
         from longtail.learners import bootstrap_committee, committee_probs, make_learner
@@ -164,15 +167,21 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
 
     only_relabel = budget == len(relabel_rows) or (
         relabel_rows and len(candidates) == 0 and len(pending_eval) == 0)
-    plan = _empty_plan(strategy) if only_relabel else plan_batch(
-        budget - len(relabel_rows), candidates, rng=rng, strategy=strategy, vectors=vs,
-        probs_for=(lambda rows: predict_rows(model, vs, rows)) if model else None,
-        classes=np.asarray(model.classes_) if model else None,
-        labeled_rows=lab_rows, labeled_y=lab_y if len(lab_rows) else None,
-        committee_for=committee_for if model else None,
-        pending_eval=pending_eval, eval_share=settings.eval_share,
-        control_share=settings.control_share, params=config, state=state,
-        history=[h.to_dict() for h in history(store)], n_eval=n_eval, n_control=n_control)
+
+    def probs_for(rows: np.ndarray) -> np.ndarray:
+        with phase("score"):
+            return predict_rows(model, vs, rows)
+
+    with phase("select"):
+        plan = _empty_plan(strategy) if only_relabel else plan_batch(
+            budget - len(relabel_rows), candidates, rng=rng, strategy=strategy, vectors=vs,
+            probs_for=probs_for if model else None,
+            classes=np.asarray(model.classes_) if model else None,
+            labeled_rows=lab_rows, labeled_y=lab_y if len(lab_rows) else None,
+            committee_for=committee_for if model else None,
+            pending_eval=pending_eval, eval_share=settings.eval_share,
+            control_share=settings.control_share, params=config, state=state,
+            history=[h.to_dict() for h in history(store)], n_eval=n_eval, n_control=n_control)
     rows = np.concatenate([plan.rows, np.array([s["row"] for s in relabel_rows], np.int64)])
     kinds = [*plan.kinds, *["relabel"] * len(relabel_rows)]
     log = RoundLog.from_dict(plan.log)

@@ -194,7 +194,7 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
         name, artifact_location=artifacts)
     sha = (model.get("meta") or {}).get("sha256")
     tags = {"longtail.model_id": str(model["id"]), "longtail.project": str(store.root),
-            "longtail.dataset_version": str(version["id"]),
+            "longtail.dataset_version": str(version.id),
             **({"longtail.model_sha256": sha} if sha else {}),
             **({"longtail.round": str(rnd["id"])} if rnd else {})}
     run = client.create_run(exp_id, run_name=f"model-{model['id']}", tags=tags)
@@ -211,14 +211,14 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "can be interpreted in multiple ways"
             source = resolve_dataset_source(Path(store.root).resolve().as_uri())
-        dataset = MetaDataset(source=source, name=f"dataset-v{version['id']}",
-                              digest=version["labels_fingerprint"][:32])
+        dataset = MetaDataset(source=source, name=f"dataset-v{version.id}",
+                              digest=version.labels_fingerprint[:32])
         client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[
             InputTag("mlflow.data.context", "training"),
-            InputTag("longtail.version", str(version["id"])),
-            InputTag("longtail.labels_fingerprint", version["labels_fingerprint"]),
-            InputTag("longtail.samples_fingerprint", version["samples_fingerprint"]),
-            InputTag("longtail.n_labeled", str(version["n_labeled"]))])])
+            InputTag("longtail.version", str(version.id)),
+            InputTag("longtail.labels_fingerprint", version.labels_fingerprint),
+            InputTag("longtail.samples_fingerprint", version.samples_fingerprint),
+            InputTag("longtail.n_labeled", str(version.n_labeled))])])
         client.log_artifact(run_id, str(Path(store.root) / model["path"]), artifact_path="model")
         client.set_terminated(run_id, "FINISHED")
     except BaseException:

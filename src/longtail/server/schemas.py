@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from longtail.engine.users import UserRecord
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -189,11 +191,7 @@ class CurvesOut(BaseModel):
     verdict: str
 
 
-class UserRow(BaseModel):
-    id: int
-    name: str
-    role: str
-    created_at: str
+UserRow = UserRecord  # the engine's record, one definition
 
 
 class LabelStudioTask(BaseModel):
