@@ -382,7 +382,7 @@ class Project:
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
                           near=near)
 
-    @metered("run")
+    @metered("run", worth_recording=lambda result: bool(result.get("events")))
     def run(self, watch: str | Path, **options: Any) -> dict:
         """The loop unattended: ingest, import, retrain, query, until a stopping rule fires."""
         from longtail.engine.automation import run

@@ -168,11 +168,15 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
             note("batch", round=rid, rewritten=True)
         left = None
         if budget_money is not None:
-            from longtail.engine.costs import spend_summary
+            from longtail.engine.costs import costs_report
 
             with store.unit_of_work() as uow:
-                spent = spend_summary(uow, Settings.load(store))["total_money"]
-            left = budget_money - spent
+                report = costs_report(uow, Settings.load(store))
+            spent = report.total.total_money
+            # The next round's compute is spent after its labels are asked for: keep
+            # back the most compute any round has cost so far.
+            reserve = max((r.compute_money for r in report.rounds), default=0.0)
+            left = budget_money - spent - reserve
             if left <= 0:
                 stopped = f"money budget spent ({spent:,.2f} of {budget_money:,.2f})"
                 note("stop", reason=stopped)

@@ -171,18 +171,21 @@ def record_compute(uow: Any, run: ledger.CommandRun) -> int | None:
     return uow.compute.add(run.record())
 
 
-def metered(command: str) -> Callable[[Callable], Callable]:
+def metered(command: str, *, worth_recording: Callable[[Any], bool] | None = None
+            ) -> Callable[[Callable], Callable]:
     """Decorate a `Project` method: meter it as `command` (longtail.costs.ledger) and,
     when it succeeds, keep its record in the ledger (its own small transaction, after
     the command's: a failed command changes nothing, not even the ledger). A command a
-    metered command calls is counted in the caller's record only."""
+    metered command calls is counted in the caller's record only. `worth_recording`
+    (result -> bool) leaves out runs that did nothing (a `run` pass over an unchanged
+    folder must leave the project as it was)."""
 
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def inner(self: Any, *args: Any, **kwargs: Any) -> Any:
             with ledger.command(command) as run:
                 result = fn(self, *args, **kwargs)
-            if not run.nested:
+            if not run.nested and (worth_recording is None or worth_recording(result)):
                 run.round_id = getattr(result, "round_id", None)
                 with self.store.unit_of_work() as uow:
                     record_compute(uow, run)
