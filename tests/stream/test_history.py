@@ -52,7 +52,7 @@ def test_history_names_the_models_that_picked_and_were_trained(looped):
     assert second["decision"] == q2.log["selection"]
     assert second["params"]["budget"] == 20 and second["size"] == 20
     assert second["timings"]["seconds"] >= 0 and "seconds" in first["timings"]
-    assert [r["dataset_version"] for r in h] == [v["id"] for v in p.versions()]
+    assert [r["dataset_version"] for r in h] == [v.id for v in p.versions()]
 
 
 def test_history_shows_the_eval_metrics_of_a_model_once_eval_rows_are_labeled(looped,

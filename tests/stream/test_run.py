@@ -63,7 +63,7 @@ def test_a_pass_ingests_labels_trains_and_writes_the_next_batch(inbox):
         1 for k in p.store.round_items(1) if k[2] == "eval")
     assert p.store.n_samples() == 400
     assert (box / "batches" / "round-0002.csv").exists()
-    assert [v["round_id"] for v in p.versions()] == [1, 2]
+    assert [v.round_id for v in p.versions()] == [1, 2]
 
 
 def test_a_pass_with_nothing_new_changes_nothing(inbox):
@@ -124,7 +124,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(inbox, tmp_path):
     assert [e["step"] for e in resumed["events"]] == ["batch"]  # the ingest is not redone
     with Project(p.path) as again:
         assert again.store.n_samples() == 250 and len(again.store.rounds()) == 1
-        assert again.check()["ok"]
+        assert again.check().ok
 
 
 def test_cli_run_once(inbox):

@@ -89,8 +89,20 @@ def _fail(kind: str, message: str, as_json: bool, style: str = "red",
         typer.secho(message, fg=style, err=True)
 
 
+def plain(result: Any) -> Any:
+    """An engine result as JSON-ready values: a typed record by its `to_dict()`, lists
+    and tuples item by item."""
+    if hasattr(result, "to_dict"):
+        return result.to_dict()
+    if isinstance(result, list | tuple):
+        return [plain(r) for r in result]
+    return result
+
+
 def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
-    """Print `result` as JSON (with --json, or when there is no renderer), else render it."""
+    """Print `result` as JSON (with --json, or when there is no renderer), else render it;
+    a typed result is printed and rendered in its `to_dict()` form."""
+    result = plain(result)
     if as_json or render is None:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
     else:
@@ -219,6 +231,18 @@ def fmt_metric(m: dict | None) -> str:
     if m.get("lo") is None:
         return f"{m['value']:.3f}"
     return f"{m['value']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}]"
+
+
+def fmt_estimate(e: dict | None) -> str:
+    """'0.861 [0.834, 0.888] by ppi on 310 eval labels (surrogate over 500 eval rows)'."""
+    if not e or e.get("value") is None:
+        return "-"
+    text = f"{fmt_metric(e)} by {e['estimator']} on {e['n_labels']} eval labels"
+    if e.get("population"):
+        text += f" (surrogate over {e['population']} eval rows)"
+    if e.get("small_n_fallback"):
+        text += ": too few labels for its large-sample interval, the exact one instead"
+    return text
 
 
 def curve_table(title: str, curves: dict[str, dict]):

@@ -65,12 +65,15 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
                          **({"include_duplicates": True} if include_duplicates else {}))
 
     def render(r) -> None:
-        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel")}
+        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel",
+                                                 "queued")}
         arm = r.log.get("selection", {}).get("arm")
         console.print(f"round {r.round_id}: {len(r.rows)} samples ({kinds['selected']} selected "
                       f"by {r.log['strategy']}" + (f" → {arm}" if arm else "") +
                       f", {kinds['control']} random control, {kinds['eval']} eval"
-                      + (f", {kinds['relabel']} relabel" if relabel else "") + ")"
+                      + (f", {kinds['relabel']} relabel" if relabel else "")
+                      + (f", {kinds['queued']} from the discovery queue" if kinds["queued"]
+                         else "") + ")"
                       + (f" written to {r.out}" if r.out else ""))
         if relabel and not kinds["relabel"]:
             warn(r.log.get("relabel", {}).get("reason", "no relabel rows"))
@@ -188,13 +191,26 @@ def render_status(r: dict) -> None:
         **{f"last {k}": fmt_metric(v) + f" on {v['eval_set']} at {v['n_labels']} labels"
            for k, v in r["metrics"].items()},
     }
+    need = r.get("eval_need") or {}
+    if need.get("halfwidth") is not None:
+        rows["eval precision"] = (f"±{100 * need['halfwidth']:.1f} points by "
+                                  f"{need.get('estimator', 'uniform')} on {need['labeled']} eval "
+                                  f"labels (target ±{100 * need['target']:.1f}): "
+                                  f"{need['reason']}")
     target = r.get("eval_target")
     if target:
         rows["eval target"] = target if isinstance(target, str) else \
             ", ".join(f"{k}: {v}" for k, v in target.items())
     for k, v in (r.get("test_file_metrics") or {}).items():
         rows[f"test file {k}"] = fmt_metric(v) + f" on {v['eval_set']}"
+    spend = r.get("spend")
+    if spend:
+        rows["spend"] = (f"{spend['total_money']:,.2f}: labels {spend['label_money']:,.2f} "
+                         f"(eval {spend['eval_label_money']:,.2f}), compute "
+                         f"{spend['compute_money']:.2g} ({spend['cpu_seconds']:.0f} CPU s)")
     rows["verdict"] = r["verdict"]
+    if r.get("money_verdict"):
+        rows["money"] = r["money_verdict"]
     plain_table("longtail status", rows)
     for w in r.get("warnings") or []:
         warn(w)

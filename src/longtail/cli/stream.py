@@ -118,6 +118,12 @@ def diff(a: Annotated[int, typer.Argument(help="Earlier dataset version.")],
     emit(result, as_json, render)
 
 
+def _money(spend: dict | None, key: str) -> str:
+    """A round's spend figure for the history table (issue 29's ledger)."""
+    value = (spend or {}).get(key)
+    return "-" if value is None else f"{value:.2f}" if value >= 0.01 or value == 0 else f"{value:.1g}"
+
+
 @app.command()
 @handled
 def history(project: ProjectOpt = Path("."), wide: WideOpt = False,
@@ -151,7 +157,9 @@ def history(project: ProjectOpt = Path("."), wide: WideOpt = False,
                     r["dataset_version"] if first else "",
                     (r["picked_by"] or {}).get("id") if first else "",
                     (m or {}).get("id"), ((m or {}).get("sha256") or "-")[:8],
-                    (m or {}).get("n_labels"), acc(m), (m or {}).get("fit_seconds")])
+                    (m or {}).get("n_labels"), acc(m), (m or {}).get("fit_seconds"),
+                    _money(r.get("spend"), "label_money") if first else "",
+                    _money(r.get("spend"), "compute_money") if first else ""])
         print_table(
             "rounds and the models their labels trained",
             ["round", "status", "strategy", "arm", "size", "version", "picked by", "model",
@@ -254,7 +262,7 @@ def check(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
             console.print(f"note: {n}", markup=False, highlight=False)
 
     emit(result, as_json, render)
-    if not result["ok"]:
+    if not result.ok:
         raise typer.Exit(1)
 
 

@@ -1,6 +1,7 @@
 """Run history: per round, what was asked, what `auto` decided, which model picked the
 batch and which model its labels trained, with the models' content hashes, metrics
-and timings. Reads the catalog and model files only; trains nothing.
+and timings, and its spend (labeling and compute money). Reads the catalog and model
+files only; trains nothing.
 
 A round's *trained* models are those saved after the round was opened and before the
 next round that was not cancelled was; its *trained* model is the last of them. The model that *picked*
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from longtail.errors import InputError, ProjectError
+from longtail.store.files import model_file
 from longtail.store.repos_versions import file_sha256
 
 TIMING_KEYS = ("seconds", "select_seconds", "score_seconds", "index_seconds", "load_seconds")
@@ -55,6 +57,18 @@ def _timings(log: dict) -> dict[str, float]:
     return out
 
 
+def _spend_by_round(uow: Any) -> dict[int, dict]:
+    """round -> its labeling and compute money (issue 29's ledger, `longtail costs`)."""
+    from longtail.engine.costs import costs_report
+    from longtail.engine.settings import Settings
+
+    report = costs_report(uow, Settings.from_dict(uow.settings.all()))
+    return {s.round: {"label_money": round(s.label_money, 4),
+                      "compute_money": round(s.compute_money, 6),
+                      "total_money": round(s.total_money, 4), "answers": s.events,
+                      "cpu_seconds": round(s.cpu_seconds, 3)} for s in report.rounds}
+
+
 def run_history(store: Any) -> list[dict]:
     """One record per round, oldest first: strategy, parameters, auto's decision
     (arm and its selection log), dataset version, the model that picked the batch, the
@@ -69,6 +83,7 @@ def run_history(store: Any) -> list[dict]:
     owned = _models_by_round(rounds, models)
     with store.unit_of_work() as uow:
         versions = {v["round_id"]: v["id"] for v in uow.versions.list() if v["round_id"]}
+        spend = _spend_by_round(uow)
     out = []
     if owned.get(None):
         early = [_model_record(store, m, metrics) for m in owned[None]]
@@ -94,6 +109,7 @@ def run_history(store: Any) -> list[dict]:
             "models": mine,
             "trained": mine[-1] if mine else None,
             "timings": _timings(log),
+            "spend": spend.get(r["id"]),
         })
     return out
 
@@ -122,7 +138,7 @@ def load_round_model(store: Any, round_id: int) -> Any:
 
     meta = round_model_meta(store, round_id)
     want = (meta.get("meta") or {}).get("sha256")
-    if want is not None and file_sha256(store.root / meta["path"]) != want:
+    if want is not None and file_sha256(model_file(store.root, meta["path"])) != want:
         raise ProjectError(f"model {meta['id']} ({meta['path']}): the file does not match "
                            "the hash recorded when it was saved (`longtail check`)")
     return load_model(store, meta)

@@ -178,7 +178,12 @@ def record_rows(uow: Any, events: Sequence[tuple[int, LabelEvent]], *, source: s
     labeled_rows = [e["row"] for e in out if e["kind"] == "label"]
     cancelled = uow.rounds.cancelled_of(labeled_rows) if labeled_rows else {}
     uow.labels.add(out)
-    closed = uow.rounds.close_done() if close_rounds else []
+    closed: list[int] = []
+    if close_rounds:
+        # Rounds the service serves close by their task slots (overlap answers each);
+        # the others when every item has an event.
+        closed = uow.leases.settle_and_close(uow.rounds.planned_after(), touched)[1]
+        closed += uow.rounds.close_done()
     new_classes = [lab for lab in distinct if lab not in known_classes]
     warnings = []
     if new_classes and allowed is None:

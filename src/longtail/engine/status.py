@@ -57,6 +57,10 @@ def status(store: Any, settings: Settings) -> dict:
 
     need = eval_status(store, settings, current=current)
     control_share, control_reason = control_status(store, settings)
+    from longtail.engine.costs import spend_summary
+
+    with store.unit_of_work() as uow:
+        spend = spend_summary(uow, settings)
     return {
         "project": str(store.root.resolve()),
         "samples": n,
@@ -79,6 +83,10 @@ def status(store: Any, settings: Settings) -> dict:
         "no lift measured yet: it needs a trained model and 20 or more labeled eval samples",
         "eval_need": need.to_dict(),
         "control": {"share": control_share, "reason": control_reason},
+        "spend": spend,
+        "roi": store.setting("roi_summary"),
+        "money_verdict": (store.setting("roi_summary") or {}).get("verdict") or
+        "no money verdict yet: it needs two trained models and 10 or more labeled eval samples",
         "warnings": warnings,
     }
 

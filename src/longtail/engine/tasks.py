@@ -39,7 +39,13 @@ class TaskNotFound(InputError):
 
 
 class TaskConflict(ProjectError):
-    """The task is not the caller's to answer now (someone else's, expired, answered)."""
+    """The task is not the caller's to answer now; `reason` says why, for a client to
+    act on: "expired" (your lease ran out: lease again, your answer may still go in),
+    "answered" (you already did), "taken" (someone else holds it), "not_leased"."""
+
+    def __init__(self, message: str, reason: str = "not_leased"):
+        super().__init__(message)
+        self.reason = reason
 
 
 # The service's unknown-label error is the label use case's (one validation path).
@@ -229,11 +235,12 @@ def _conflict(uow: Any, task_id: int, user: User, at: float) -> Exception:
         return TaskNotFound(f"no task {task_id} in an open round")
     mine = [x for x in slots if x["user_id"] == user.id]
     if any(x["state"] == "leased" and x["expires_at"] <= at for x in mine):
-        return TaskConflict(f"your lease on task {task_id} expired: lease a task again")
+        return TaskConflict(f"your lease on task {task_id} expired: lease a task again",
+                            "expired")
     if any(x["state"] == "done" for x in mine):
-        return TaskConflict(f"you already answered task {task_id}")
+        return TaskConflict(f"you already answered task {task_id}", "answered")
     if any(x["state"] == "leased" and x["expires_at"] > at for x in slots):
-        return TaskConflict(f"task {task_id} is leased by another annotator")
+        return TaskConflict(f"task {task_id} is leased by another annotator", "taken")
     return TaskConflict(f"task {task_id} is not leased to you: lease it first (POST /tasks/lease)")
 
 
@@ -326,26 +333,20 @@ def settle(store: Any) -> dict:
 
 def settle_in(uow: Any) -> dict:
     """`settle` inside the caller's unit of work."""
-    open_ids = [r for r in uow.rounds.open_ids() if uow.leases.has_round(r)]
-    done = uow.leases.settle(open_ids, uow.rounds.planned_after()) if open_ids else 0
-    closed = []
-    for round_id in open_ids:
-        uow.leases.lock_round(round_id)
-        if not uow.leases.any_left(round_id) and uow.leases.close_round(round_id):
-            closed.append(round_id)
+    done, closed = uow.leases.settle_and_close(uow.rounds.planned_after())
     return {"slots_done": done, "closed_rounds": closed}
 
 
-def record_in(uow: Any, events: list[labels_uc.LabelEvent], *, source: str,
-              where: str) -> labels_uc.LabelsRecorded:
+def record_in(uow: Any, events: list[labels_uc.LabelEvent], policy: TaskPolicy, *,
+              source: str, where: str) -> labels_uc.LabelsRecorded:
     """The service's path for labels that come from outside its leases (a file, a
-    webhook, Label Studio), inside the caller's unit of work: the label use case
-    records them, then their tasks leave the queue and finished rounds close, in the
-    same transaction. `closed_rounds` lists every round this closed."""
-    done = labels_uc.record_labels(None, events, source=source, where=where, uow=uow)
-    settled = settle_in(uow)
-    done.closed_rounds = sorted(set(done.closed_rounds) | set(settled["closed_rounds"]))
-    return done
+    webhook, Label Studio), inside the caller's unit of work: every open round gets its
+    slots first (so it is judged by the overlap, not by "every item has an event"),
+    then the label use case records the events, marks one slot done per answer (skips
+    answer nothing) and closes the rounds with no slot left, in the same transaction."""
+    for round_id in uow.leases.open_rounds():
+        _ensure_slots(uow, round_id, policy.overlap)
+    return labels_uc.record_labels(None, events, source=source, where=where, uow=uow)
 
 
 def open_rounds(store: Any) -> list[int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from longtail.costs.ledger import phase
 from longtail.engine import views
 from longtail.engine.models import load_model, model_arrays, saved_spec
 from longtail.engine.settings import Settings
@@ -69,7 +70,8 @@ def train(store: Any, settings: Settings, *, encoder: str | None = None,
     if model is None:
         model = make_learner(spec["learner"], **spec["params"])
     t0 = time.perf_counter()
-    model.fit(vs.read(rows), y.astype(str))
+    with phase("train"):
+        model.fit(vs.read(rows), y.astype(str))
     fit_seconds = time.perf_counter() - t0
     arrays = model_arrays(model, {**spec, "labels_fingerprint": fingerprint})
     model_id = store.save_model(spec["learner"], vs.directory.name, len(rows),
@@ -95,16 +97,23 @@ def _score(store: Any, settings: Settings, model_id: int, report: dict[str, Any]
     """Score the model on the managed eval set and update lift and stopping."""
     from longtail.engine import evaluation
 
-    ev = evaluation.evaluate(store, settings, model_id=model_id)
-    if ev is not None:
-        report["eval"] = ev
-        report["stopping"] = evaluation.stopping(store, settings)["reason"]
-        lifted = evaluation.update_round_lifts(store, settings)
-        store.set_setting("arm_lift", evaluation.arm_lift(store, settings))
-        summary = evaluation.lift_summary(store)
-        store.set_setting("lift_summary", summary)
-        if summary:
-            report["lift"] = {**summary, "new_rounds": lifted}
+    with phase("evaluate"):
+        ev = evaluation.evaluate(store, settings, model_id=model_id)
+        if ev is not None:
+            report["eval"] = ev
+            report["stopping"] = evaluation.stopping(store, settings)["reason"]
+            lifted = evaluation.update_round_lifts(store, settings)
+            store.set_setting("arm_lift", evaluation.arm_lift(store, settings))
+            summary = evaluation.lift_summary(store)
+            store.set_setting("lift_summary", summary)
+            if summary:
+                report["lift"] = {**summary, "new_rounds": lifted}
+            from longtail.engine.roi import roi_summary
+
+            money = roi_summary(store, settings)  # issue 29: saving in money, or None
+            store.set_setting("roi_summary", money)
+            if money:
+                report["roi"] = {k: money[k] for k in ("saving", "lo", "hi", "verdict")}
     return report
 
 

@@ -184,6 +184,15 @@ class SamplesRepo(Repo):
         got = self.conn.execute(q).scalar()
         return dict(got) if got else None
 
+    def column_order(self) -> list[str]:
+        """The pool's metadata columns in the order its files first showed them (each
+        ingest batch records its file's order); empty for batches from before that."""
+        order: dict[str, None] = {}
+        q = select(s.ingest_batches.c.mapping).order_by(s.ingest_batches.c.id)
+        for (mapping,) in self.conn.execute(q):
+            order.update(dict.fromkeys((mapping or {}).get("columns") or []))
+        return list(order)
+
     def add_batch(self, source_file: str, file_sha256: str, mapping: dict) -> int:
         """A new ingest batch record (counts filled in by `finish_batch`); its id."""
         res = self.conn.execute(sa_insert(s.ingest_batches).values(
@@ -462,10 +471,15 @@ class RoundsRepo(Repo):
     def close_done(self) -> list[int]:
         """Close every open round none of whose items awaits an answer (each has a label,
         skip or unsure event, from any time; a relabel item, one since the round was
-        planned); return their ids. A skipped item does not hold its round open forever."""
+        planned); return their ids. A skipped item does not hold its round open forever.
+        Rounds the service made task slots for are left out: they close when their
+        slots are done (overlap answers per task, skips not counted)."""
         closed = []
         a, ri = s.annotations, s.round_items
         for rid, before in self._answered_after().items():
+            if self.conn.execute(select(s.task_leases.c.id).where(
+                    s.task_leases.c.round_id == rid).limit(1)).first() is not None:
+                continue  # a service round: closed by its task slots (LeasesRepo.settle_and_close)
             # Items with no (new enough) event: one indexed probe per item, in SQL.
             waiting = self.conn.execute(
                 select(func.count()).select_from(ri).where(

@@ -36,6 +36,7 @@ from longtail.store.repos import (
     SettingsRepo,
     VectorSetsRepo,
 )
+from longtail.store.repos_costs import ComputeRepo
 from longtail.store.repos_service import LeasesRepo, UsersRepo
 from longtail.store.repos_versions import ConsensusRepo, DatasetVersionsRepo
 
@@ -61,6 +62,7 @@ class UnitOfWork:
         self.versions, self.consensus = DatasetVersionsRepo(conn), ConsensusRepo(conn)  # issue 20
         self.users = UsersRepo(conn)
         self.leases = LeasesRepo(conn)
+        self.compute = ComputeRepo(conn)  # issue 29's compute ledger
 
     @contextmanager
     def savepoint(self) -> Iterator[UnitOfWork]:

@@ -75,7 +75,7 @@ def curves(_user: Admin, svc: Svc) -> m.CurvesOut:
 @router.get("/admin/users", response_model=list[m.UserRow])
 def list_users(_user: Admin, svc: Svc) -> list[m.UserRow]:
     """Every user and role (tokens are never shown again)."""
-    return [m.UserRow(**u) for u in users.list_users(svc.store)]
+    return users.list_users(svc.store)
 
 
 @router.get("/admin/label-studio/tasks", response_model=list[m.LabelStudioTask])

@@ -100,7 +100,8 @@ async def webhook(body: m.WebhookIn, svc: Svc, client: Client) -> m.WebhookOut:
     if got is None:
         return m.WebhookOut(status="ignored", action=body.action)
     done = await svc.writer.run_alone(
-        lambda uow: tasks.record_in(uow, [got.event], source="import", where=got.where))
+        lambda uow: tasks.record_in(uow, [got.event], svc.policy, source="import",
+                                    where=got.where))
     for round_id in done.closed_rounds:
         svc.hooks.emit("round_completed", round_id=round_id)
     retrained = await run_in_threadpool(_retrain, svc, client)

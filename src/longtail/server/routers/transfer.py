@@ -52,12 +52,12 @@ def export_labels(_user: Admin, svc: Svc, format: Annotated[m.ExportFormat, Quer
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    headers = {"X-Longtail-Version": str(got["version"]), "X-Longtail-Rows": str(got["rows"])}
-    if got["warnings"]:
-        headers["X-Longtail-Warnings"] = " | ".join(got["warnings"]).encode(
+    headers = {"X-Longtail-Version": str(got.version), "X-Longtail-Rows": str(got.rows)}
+    if got.warnings:
+        headers["X-Longtail-Warnings"] = " | ".join(got.warnings).encode(
             "ascii", "replace").decode()
-    return FileResponse(got["path"], media_type=m.EXPORT_MEDIA[format], headers=headers,
-                        filename=f"labels-v{got['version']}{m.EXPORT_SUFFIX[format]}",
+    return FileResponse(got.path, media_type=m.EXPORT_MEDIA[format], headers=headers,
+                        filename=f"labels-v{got.version}{m.EXPORT_SUFFIX[format]}",
                         background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True))
 
 
@@ -87,8 +87,8 @@ async def import_labels(request: Request, _user: Admin, svc: Svc,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     done = await svc.writer.run_alone(
-        lambda uow: tasks.record_in(uow, events, source="import" if format == "label-studio"
-                                    else "human", where=shown))
+        lambda uow: tasks.record_in(uow, events, svc.policy, where=shown,
+                                    source="import" if format == "label-studio" else "human"))
     for round_id in done.closed_rounds:
         svc.hooks.emit("round_completed", round_id=round_id)
     out = {k: v for k, v in done.to_dict().items() if k != "file"}
@@ -122,7 +122,7 @@ async def labels_in(body: m.LabelsIn, _user: Admin, svc: Svc) -> m.LabelsRecorde
                                 seconds=x.seconds) for x in body.labels]
     labels.check_events(events, "webhook")
     done = await svc.writer.run_alone(
-        lambda uow: tasks.record_in(uow, events, source="import", where="webhook"))
+        lambda uow: tasks.record_in(uow, events, svc.policy, source="import", where="webhook"))
     for round_id in done.closed_rounds:
         svc.hooks.emit("round_completed", round_id=round_id)
     return m.LabelsRecordedOut(**{k: v for k, v in done.to_dict().items() if k != "file"})
