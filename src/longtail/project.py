@@ -224,18 +224,24 @@ class Project:
     # -- rounds ------------------------------------------------------------------------
 
     @metered("query")
-    def query(self, budget: int, *, strategy: str = "auto", out: str | Path | None = None,
+    def query(self, budget: int | None = None, *, strategy: str = "auto", out: str | Path | None = None,
               config: dict | None = None, seed: int | None = None,
               encoder: str | None = None, overwrite: bool = False,
-              relabel: float = 0.0, include_duplicates: bool | None = None) -> QueryResult:
+              relabel: float = 0.0, include_duplicates: bool | None = None,
+              budget_money: float | None = None) -> QueryResult:
         """Plan a batch of `budget` samples, record it as an open round, export it.
         `relabel` (0..1): the share of the batch given to likely label errors (kind
         "relabel", see `suspects`), taken from the strategy's picks. Duplicates of
-        labeled samples are left out unless `include_duplicates`."""
+        labeled samples are left out unless `include_duplicates`. `budget_money`: the
+        batch never costs more than this at predicted cost (`budget` None: about as
+        many samples as it buys)."""
+        if budget is None and budget_money is None:
+            budget = 100
         return rounds.plan_round(self.store, self._settings(), budget, strategy=strategy,
                                  out=out, config=config, seed=seed, encoder=encoder,
                                  overwrite=overwrite, relabel=relabel,
-                                 include_duplicates=include_duplicates)
+                                 include_duplicates=include_duplicates,
+                                 budget_money=budget_money)
 
     def rounds(self) -> list[dict]:
         """Every round: id, time, strategy, status, size, labeled."""
@@ -376,6 +382,7 @@ class Project:
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
                           near=near)
 
+    @metered("run", worth_recording=lambda result: bool(result.get("events")))
     def run(self, watch: str | Path, **options: Any) -> dict:
         """The loop unattended: ingest, import, retrain, query, until a stopping rule fires."""
         from longtail.engine.automation import run
@@ -422,6 +429,12 @@ class Project:
 
         with self.store.unit_of_work() as uow:
             return costs.costs_report(uow, Settings.from_dict(uow.settings.all())).to_dict()
+
+    def cost_model(self) -> dict:
+        """The per-sample cost model's report: answers, unit, prior, held-out error."""
+        from longtail.engine import costs
+
+        return costs.cost_model(self.store, self._settings())[1]
 
     # -- the long tail (issue 30): slices, the discovery queue, the report ----------------
 
