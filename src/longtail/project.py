@@ -450,14 +450,9 @@ class Project:
     def enqueue_slice(self, slice: str, n: int = 50, *, encoder: str | None = None) -> dict:
         """Queue a slice's `n` most useful unlabeled samples (least confident first) for
         the next round. `slice`: "cluster:N" or "COLUMN=VALUE"."""
-        from longtail.engine.discovery import enqueue, parse_slice, slice_candidates
+        from longtail.engine.discovery import enqueue_slice
 
-        if n <= 0:
-            raise InputError(f"the number of samples to queue must be positive, got {n}")
-        kind, value = parse_slice(slice)
-        rows, prio = slice_candidates(self.store, self._settings(), kind, value, n,
-                                      encoder=encoder)
-        return enqueue(self.store, rows, f"slice:{slice}", prio)
+        return enqueue_slice(self.store, self._settings(), slice, n, encoder=encoder)
 
     def queue(self) -> list[dict]:
         """The discovery queue: rows `query` takes first, with their source and priority."""
@@ -499,15 +494,11 @@ class Project:
         encoder) or a `vector`; filters: `split` (pool, eval, all), `state` (any,
         labeled, unlabeled), `where` (["COLUMN=VALUE", ...]). `enqueue`: queue the
         unlabeled pool hits for the next round (priority: `priority`, else similarity)."""
-        from longtail.engine.discovery import enqueue as put
+        from longtail.engine.discovery import enqueue_hits
         from longtail.engine.search import search
 
         found = search(self.store, self._settings(), ids=ids, text=text, vector=vector, k=k,
                        split=split, state=state, where=where, encoder=encoder, exact=exact)
         if enqueue:
-            hits = [h for h in found["hits"] if h["split"] == "pool" and h["label"] is None]
-            prio = np.array([priority if priority is not None else h["similarity"]
-                             for h in hits], dtype=np.float64)
-            found["enqueued"] = put(self.store, np.array([h["row"] for h in hits], np.int64),
-                                    f"search:{found['query']}", prio)
+            found["enqueued"] = enqueue_hits(self.store, found, priority)
         return found
