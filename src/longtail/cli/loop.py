@@ -17,6 +17,7 @@ from longtail.cli._ui import (
     ProjectOpt,
     at_least,
     console,
+    curve_source,
     curve_table,
     emit,
     fmt_metric,
@@ -354,12 +355,15 @@ def strategies(as_json: JsonOpt = False) -> None:
 
 @app.command()
 @handled
-def simulate(truth: Annotated[str, typer.Option(help="Metadata column holding the true label "
-                                                "(the oracle).")] = "label",
+def simulate(truth: Annotated[str, typer.Option(help="The oracle: a metadata column holding "
+                                                "the true label, `label` for the imported "
+                                                "labels, or a label file (id, label).")]
+             = "label",
              strategy: Annotated[list[str] | None, typer.Option(help="Strategy (repeat to "
                                                                 "compare).")] = None,
              batch: Annotated[int, typer.Option(help="Labels per round (1 or more).")] = 100,
-             budget: Annotated[int, typer.Option(help="Labels in all (1 or more).")] = 1000,
+             budget: Annotated[int, typer.Option(help="Labels paid in all, eval labels "
+                                                 "included (1 or more).")] = 1000,
              seeds: Annotated[int, typer.Option(help="Repeats with different seeds (1 or "
                                                 "more).")] = 1,
              test: Annotated[Path | None, typer.Option(help="External labeled test file.")] = None,
@@ -370,6 +374,9 @@ def simulate(truth: Annotated[str, typer.Option(help="Metadata column holding th
              out: Annotated[Path | None, typer.Option(help="Write the curves as JSON.")] = None,
              project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Backtest strategies with an oracle: from 0 labels, rounds of BATCH up to BUDGET.
+
+    Each batch is split as `query` splits it (eval labels by need); each round is
+    scored on the rows the run never labeled (or on --test), with n beside each figure.
 
     Example: longtail simulate -p my-project --truth label --strategy auto --strategy random
     """
@@ -395,7 +402,7 @@ def simulate(truth: Annotated[str, typer.Option(help="Metadata column holding th
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, default=str))
     emit(results, as_json, lambda r: console.print(curve_table(
-        "accuracy by labels (" + ("test set" if test else "managed eval set") + ")", r)))
+        "accuracy by training labels, on the " + curve_source(r), r)))
 
 
 @app.command()

@@ -435,28 +435,23 @@ def batch_split(store: Any, settings: Settings, k: int, *, pending_eval: int,
                 current: dict[int, str], model_id: int | None) -> tuple[int, int, dict]:
     """How many eval and control rows batch of `k` takes, and why (for the round log
     and `status`): eval labels by need (`longtail.evaluation.budget.eval_need`), each
-    share as a running allowance over the rounds so tiny batches stay fair."""
-    from longtail.evaluation.budget import allowance
+    share as a running allowance over the rounds so tiny batches stay fair. The counts
+    come from `longtail.loop.policy.split_batch`, the function `simulate` uses too."""
+    from longtail.loop.policy import PastBatch, split_batch
 
     need = eval_status(store, settings, current=current, model_id=model_id,
                        pending=pending_eval)
-    # Each share is kept over the rounds that wanted it (a round before any model, or
-    # with the eval target met, neither spends nor owes eval rows).
-    spent_eval = spent_control = before = before_rest = 0
+    past = []
     for r in store.rounds():
         if r["status"] == "cancelled":
             continue
         log = RoundLog.from_dict(r["log"])
-        if log.split.get("eval", {}).get("request", 1) > 0:
-            spent_eval += log.eval
-            before += r["size"]
-        if log.split.get("control", {}).get("share", 1) > 0:
-            spent_control += log.control
-            before_rest += r["size"] - log.eval
-    n_eval = min(need.request, allowance(settings.eval_share, k, spent_eval, before))
+        past.append(PastBatch(size=r["size"], eval=log.eval, control=log.control,
+                              eval_requested=log.split.get("eval", {}).get("request", 1) > 0,
+                              control_on=log.split.get("control", {}).get("share", 1) > 0))
     control_share, control_reason = control_status(store, settings)
-    # The control share is of the non-eval rows, as it always was.
-    n_control = allowance(control_share, k - n_eval, spent_control, before_rest)
+    n_eval, n_control = split_batch(k, need, eval_share=settings.eval_share,
+                                    control_share=control_share, past=past)
     split = {"eval": need.to_dict(), "control": {"share": control_share,
                                                  "reason": control_reason}}
     return n_eval, n_control, split
