@@ -228,20 +228,25 @@ class Project:
               config: dict | None = None, seed: int | None = None,
               encoder: str | None = None, overwrite: bool = False,
               relabel: float = 0.0, include_duplicates: bool | None = None,
-              budget_money: float | None = None) -> QueryResult:
+              budget_money: float | None = None, annotators: int | None = None,
+              pool: str | None = None, overlap: float = 0.0,
+              out_dir: str | Path | None = None) -> QueryResult:
         """Plan a batch of `budget` samples, record it as an open round, export it.
         `relabel` (0..1): the share of the batch given to likely label errors (kind
         "relabel", see `suspects`), taken from the strategy's picks. Duplicates of
         labeled samples are left out unless `include_duplicates`. `budget_money`: the
         batch never costs more than this at predicted cost (`budget` None: about as
-        many samples as it buys)."""
+        many samples as it buys). `annotators` (or `pool`, one per member): work
+        packages balanced by predicted time, `overlap` a share labeled twice, each
+        written to `out_dir` as package-NAME.csv."""
         if budget is None and budget_money is None:
             budget = 100
         return rounds.plan_round(self.store, self._settings(), budget, strategy=strategy,
                                  out=out, config=config, seed=seed, encoder=encoder,
                                  overwrite=overwrite, relabel=relabel,
                                  include_duplicates=include_duplicates,
-                                 budget_money=budget_money)
+                                 budget_money=budget_money, annotators=annotators, pool=pool,
+                                 overlap=overlap, out_dir=out_dir)
 
     def rounds(self) -> list[dict]:
         """Every round: id, time, strategy, status, size, labeled."""

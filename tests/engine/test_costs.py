@@ -175,3 +175,29 @@ def test_query_never_exceeds_the_money_budget_at_predicted_cost(labeled):
         with pytest.raises(InputError, match="budget-money"):
             project.query(budget_money=bad)
     assert snapshot(project) == before
+
+
+def test_work_packages_split_the_batch_and_export_each(labeled, tmp_path: Path):
+    import csv
+
+    project, y = labeled
+    project.add_pool("crowd", "20/h", members=["ann", "bob", "cy"])
+    r = project.query(20, strategy="random", seed=1)
+    _answer(project, r, y, who="ann", seconds=lambda k: 5.0 + 40.0 * (int(r.ids[k][1:]) % 2))
+    q = project.query(30, strategy="random", seed=2, pool="crowd", overlap=0.2,
+                      out_dir=tmp_path / "pk")
+    packages = q.log["packages"]
+    assert [p["package"] for p in packages] == ["ann", "bob", "cy"]
+    files = {p["package"]: [row["id"] for row in csv.DictReader(
+        open(tmp_path / "pk" / f"package-{p['package']}.csv"))] for p in packages}
+    ids = [i for got in files.values() for i in got]
+    assert set(ids) == set(q.ids) and len(ids) == 30 + 6  # 20% labeled twice
+    assert all(len(set(got)) == len(got) for got in files.values())
+    loads = [p["predicted_seconds"] for p in packages]
+    assert max(loads) - min(loads) <= 0.5 * max(loads)
+    before = snapshot(project)
+    for bad in (dict(annotators=0), dict(pool="experts"), dict(out_dir=tmp_path / "x"),
+                dict(annotators=2, overlap=1.5), dict(annotators=500)):
+        with pytest.raises(InputError):
+            project.query(10, **bad)
+    assert snapshot(project) == before

@@ -43,7 +43,9 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
                seed: int | None = None, encoder: str | None = None,
                overwrite: bool = False, relabel: float = 0.0,
                include_duplicates: bool | None = None,
-               budget_money: float | None = None) -> QueryResult:
+               budget_money: float | None = None, annotators: int | None = None,
+               pool: str | None = None, overlap: float = 0.0,
+               out_dir: str | Path | None = None) -> QueryResult:
     """Plan a batch of `budget` samples to label, record it as an open round (one
     transaction), save the strategies' indexes for the next command, and export the
     batch (CSV or JSONL by suffix) when `out` is given. With `relabel` (0..1), up to
@@ -54,11 +56,31 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
 
     With `budget_money`, the batch is cut to what that money buys at predicted cost
     (`longtail.costs`: never more, in the plan's order); `budget` None then asks the
-    strategy for about as many samples as the money buys.
+    strategy for about as many samples as the money buys. With `annotators` (or `pool`:
+    one package per member), the chosen batch is split into work packages balanced by
+    predicted seconds (`overlap`: a share labeled twice), kept in the round's log
+    ("packages") and, with `out_dir`, each written as `package-NAME.csv`.
 
     Safe under concurrency: another `query`, the service or `run` planning at the same
     time never gets one of this round's rows (see `_claim`); this one then plans again,
     and after PLAN_TRIES lost claims raises RoundConflictError."""
+    names = None
+    if pool is not None:
+        from longtail.engine.costs import pool_members
+
+        names = pool_members(store, pool)
+        annotators = len(names)
+    if out_dir is not None and annotators is None:
+        raise InputError("--out-dir writes work packages: give --annotators N or --pool NAME")
+    if annotators is not None and annotators < 1:
+        raise InputError(f"--annotators must be 1 or more, got {annotators}")
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError(f"{out_dir}: not a directory")
+        if out_dir.is_dir() and any(out_dir.glob("package-*.csv")) and not overwrite:
+            raise InputError(f"{out_dir}: holds package files already; choose another "
+                             "--out-dir or pass --force")
     fitted = None
     if budget_money is not None:
         from longtail.engine import costs
@@ -87,6 +109,12 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
                           include_duplicates=include_duplicates)
         if budget_money is not None:
             planned = _within_money(store, settings, planned, float(budget_money), fitted)
+        if annotators is not None:
+            from longtail.engine.costs import work_packages
+
+            packages = work_packages(store, settings, planned.rows, annotators, overlap, names)
+            planned = replace(planned, record={**planned.record, "packages": [
+                {k: p[k] for k in ("package", "rows", "predicted_seconds")} for p in packages]})
         pausepoint("round:planned")
         round_id = _claim(store, settings, planned,
                           {"budget": budget, "config": config, "seed": seed}, strategy)
@@ -103,6 +131,17 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     result = QueryResult(round_id, [int(r) for r in rows], [b[1] for b in batch],
                          kinds, record, str(out) if out else None, planned.warnings,
                          relabel=planned.relabel_rows)
+    if out_dir is not None:
+        from longtail.interop.batch_file import write_batch_file
+
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        where = {int(r): i for i, r in enumerate(rows.tolist())}
+        for p in record["packages"]:
+            pos = [where[int(r)] for r in p["rows"]]
+            write_batch_file(Path(out_dir) / f"package-{p['package']}.csv",
+                             [batch[i] for i in pos], [kinds[i] for i in pos], round_id,
+                             feature_columns=_feature_columns(store, vs.directory.name),
+                             overwrite=True)
     if out:
         from longtail.interop.batch_file import write_batch_file
 
