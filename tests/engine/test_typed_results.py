@@ -34,7 +34,6 @@ NOT_YET = {
     "evaluation.forecast",
     "evaluation.stopping",
     "evaluation.evaluate",
-    "history.run_history",
     "history.round_model_meta",
     "history.load_round_model",
     "labelstudio.export_tasks",
