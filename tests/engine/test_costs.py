@@ -152,3 +152,26 @@ def test_train_gives_status_a_money_verdict(labeled):
     cached = project.store.setting("roi_random_arm")
     project.train(force=True)
     assert project.store.setting("roi_random_arm") == cached
+
+
+def test_query_never_exceeds_the_money_budget_at_predicted_cost(labeled):
+    project, y = labeled
+    before = snapshot(project)
+    with pytest.raises(InputError, match="prices"):
+        project.query(budget_money=5.0)  # no pool: nothing to price with
+    assert snapshot(project) == before
+    project.add_pool("crowd", "36/h", default=True)
+    r = project.query(20, strategy="random", seed=1)
+    # Long texts' rows take longer: row parity stands for it here.
+    _answer(project, r, y, who="ann", seconds=lambda k: 5.0 + 40.0 * (int(r.ids[k][1:]) % 2))
+    q = project.query(budget_money=3.0, strategy="margin")
+    money = q.log["money"]
+    assert 0 < money["predicted"] <= 3.0 and money["kept"] == len(q.rows)
+    from longtail.engine.costs import predicted_money
+
+    assert predicted_money(project.store, project._settings(), np.array(q.rows)).sum() <= 3.0
+    before = snapshot(project)
+    for bad in (-1.0, float("nan"), 1e-9):
+        with pytest.raises(InputError, match="budget-money"):
+            project.query(budget_money=bad)
+    assert snapshot(project) == before

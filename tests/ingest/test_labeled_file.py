@@ -60,10 +60,22 @@ def test_other_vectors_on_a_tabular_project_are_refused(tabular, tmp_path):
     with pytest.raises(InputError, match=r"lacks 2 of the pool's feature column\(s\): f10, f11"):
         _read(info, short)
     bad_rows = [[f"t{i}", *raw[i].tolist(), 1] for i in range(3)]
-    bad_rows[2][4] = "n/a"
+    bad_rows[2][4] = "abc"
     bad = write_csv(tmp_path / "bad.csv", ["id", *FEATURES, "digit"], bad_rows)
-    with pytest.raises(InputError, match=r"bad\.csv: row 3, column 'f3': 'n/a' is not a number"):
+    with pytest.raises(InputError, match=r"bad\.csv: .*column 'f3' has non-numeric value "
+                                         r"'abc' at row 3"):
         _read(info, bad)
+
+
+def test_a_missing_cell_in_a_test_file_takes_the_pools_median(tabular, tmp_path):
+    _, info, _, raw, _ = tabular
+    rows = [[f"t{i}", *raw[i].tolist(), 1] for i in range(3)]
+    rows[1][4] = ""  # f3 of the second row
+    gap = write_csv(tmp_path / "gap.csv", ["id", *FEATURES, "digit"], rows)
+    X, _ = _read(info, gap)
+    cfg = info["config"]
+    want = (np.median(raw[:, 3]) - cfg["means"][3]) / cfg["sds"][3]
+    np.testing.assert_allclose(X[1, 3], want, rtol=1e-5)
 
 
 def test_cached_embedding_is_reused_until_the_file_changes(tabular, tmp_path, monkeypatch):

@@ -387,6 +387,9 @@ def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and
         strategy: Annotated[str, typer.Option(help="Selection strategy.")] = "auto",
         target: Annotated[float | None, typer.Option(help="Stop at this accuracy.")] = None,
         budget: Annotated[int | None, typer.Option(help="Stop at this many labels.")] = None,
+        budget_money: Annotated[float | None, typer.Option(
+            "--budget-money", help="Stop once labels, eval labels and compute cost this much; "
+                                   "batches are cut to what is left at predicted cost.")] = None,
         text: Annotated[str | None, typer.Option(help="Text column of data files.")] = None,
         vector_prefix: Annotated[str | None, typer.Option(help="Vector columns of data files.")] = None,
         poll: Annotated[float, typer.Option(help="Seconds between looks at the folder.")] = 2.0,
@@ -422,6 +425,7 @@ def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and
                        target=target, budget=budget, text=text, vector_prefix=vector_prefix,
                        poll=poll, max_passes=1 if once else max_passes, relabel=relabel,
                        ignore_stopping=ignore_stopping,
+                       **({"budget_money": budget_money} if budget_money is not None else {}),
                        mlflow=(mlflow_uri or True) if mlflow or mlflow_uri else None,
                        on_event=None if as_json else (lambda m: err.print(m, markup=False,
                                                                           highlight=False)))

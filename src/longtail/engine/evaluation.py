@@ -396,8 +396,12 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
         # figures; else score it again for its per-class figures and confusion matrix.
         result = scored_now.get(meta["id"]) or _predict_metrics(
             store, settings, meta, store.vectors(meta["encoder"]).read(rows), labels)
+        from longtail.engine.estimates import managed_estimate
+
         return {"eval_set": eval_set, "n": int(len(rows)), "model_id": meta["id"],
                 **{k: result[k] for k in SCALARS},
+                # the project's estimator (PPI by default) over the whole eval split
+                "estimate": managed_estimate(store, settings, meta),
                 "per_class": result["per_class"], "confusion": result["confusion"],
                 "warnings": small_eval_warnings(int(len(rows)), len(result["per_class"]))}
     from pathlib import Path

@@ -5,7 +5,9 @@ The vectors of a test file must be made exactly as the pool's were:
 - precomputed project: the file carries its vectors (``vector_prefix`` / ``vector``);
 - MiniLM project: the ``text`` column is embedded (or the file carries vectors);
 - tabular project: the file's raw feature columns, by the same names as the pool's
-  (the encoder config's ``columns``), go through the encoder's fitted scaling. Here
+  (the encoder config's ``columns``), go through the encoder's fitted choices (the
+  pool's medians fill missing cells, its categories one-hot encode text, its scaling
+  applies). Here
   ``vector_prefix`` is optional and means those raw features: it must number exactly
   the pool's feature columns (``f`` for f0, f1, ...), which are then scaled like the
   pool's. Already-scaled vectors (``vector``, or a prefix naming other columns) are
@@ -24,8 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from longtail.encoders import get_encoder
 from longtail.errors import InputError
@@ -94,7 +94,14 @@ def read_labeled_file(path: str | Path, *, encoder_name: str, encoder_config: di
     for batch in src.batches():
         ys += column_strings(batch, label, where, row0, allow_null=False)
         if features is not None:
-            xs.append(enc.transform(_numbers(batch, features, where, row0)))
+            # The pool's fitted choices: medians for missing cells, its categories, scale.
+            columns = {c: batch.column(c).to_pylist() for c in features}
+            metadata = [{c: columns[c][i] for c in features} for i in range(batch.num_rows)]
+            try:
+                xs.append(enc.encode({"metadata": metadata,
+                                      "rows": list(range(row0, row0 + batch.num_rows))}))
+            except InputError as e:
+                raise InputError(f"{where}: {e}") from None
         elif use_text:
             texts = column_strings(batch, text, where, row0, allow_null=False)
             blank = next((i for i, t in enumerate(texts) if not t.strip()), None)
@@ -142,31 +149,3 @@ def _tabular_features(where: str, names: list[str], config: dict, vector: str | 
                          f"column(s): {', '.join(missing[:8])}"
                          f"{', ...' if len(missing) > 8 else ''}")
     return columns
-
-
-def _numbers(batch: pa.RecordBatch, columns: list[str], where: str, row0: int) -> np.ndarray:
-    """(n, len(columns)) float64 values, each a finite number, else an InputError
-    naming the 1-based row and the column."""
-    out = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
-    for j, col in enumerate(columns):
-        arr = batch.column(col)
-        if arr.null_count:
-            bad = int(np.flatnonzero(np.asarray(arr.is_null()))[0])
-            raise InputError(f"{where}: row {row0 + bad + 1}, column {col!r}: empty value")
-        if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
-            values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
-        else:
-            values = np.empty(len(arr), dtype=np.float64)
-            for i, v in enumerate(pc.cast(arr, pa.string()).to_pylist()):
-                try:
-                    values[i] = float(v)
-                except (TypeError, ValueError):
-                    raise InputError(f"{where}: row {row0 + i + 1}, column {col!r}: {v!r} "
-                                     "is not a number") from None
-        finite = np.isfinite(values)
-        if not finite.all():
-            i = int(np.flatnonzero(~finite)[0])
-            raise InputError(f"{where}: row {row0 + i + 1}, column {col!r}: {values[i]} is not "
-                             "a finite number")
-        out[:, j] = values
-    return out
