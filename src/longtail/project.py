@@ -17,6 +17,7 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.history import RoundRecord
     from longtail.engine.integrity import IntegrityReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
@@ -316,7 +317,7 @@ class Project:
 
         return diff_versions(self.store, a, b)
 
-    def history(self) -> list[dict]:
+    def history(self) -> list[RoundRecord]:
         """Per round: strategy and parameters, auto's decision, models with their hashes,
         metrics and timings."""
         from longtail.engine.history import run_history
