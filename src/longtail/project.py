@@ -17,6 +17,7 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.history import RoundRecord
     from longtail.engine.integrity import IntegrityReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
@@ -316,7 +317,7 @@ class Project:
 
         return diff_versions(self.store, a, b)
 
-    def history(self) -> list[dict]:
+    def history(self) -> list[RoundRecord]:
         """Per round: strategy and parameters, auto's decision, models with their hashes,
         metrics and timings."""
         from longtail.engine.history import run_history
@@ -455,14 +456,9 @@ class Project:
     def enqueue_slice(self, slice: str, n: int = 50, *, encoder: str | None = None) -> dict:
         """Queue a slice's `n` most useful unlabeled samples (least confident first) for
         the next round. `slice`: "cluster:N" or "COLUMN=VALUE"."""
-        from longtail.engine.discovery import enqueue, parse_slice, slice_candidates
+        from longtail.engine.discovery import enqueue_slice
 
-        if n <= 0:
-            raise InputError(f"the number of samples to queue must be positive, got {n}")
-        kind, value = parse_slice(slice)
-        rows, prio = slice_candidates(self.store, self._settings(), kind, value, n,
-                                      encoder=encoder)
-        return enqueue(self.store, rows, f"slice:{slice}", prio)
+        return enqueue_slice(self.store, self._settings(), slice, n, encoder=encoder)
 
     def queue(self) -> list[dict]:
         """The discovery queue: rows `query` takes first, with their source and priority."""
@@ -494,3 +490,21 @@ class Project:
         tmp.replace(out)
         return {"out": str(out), "bytes": len(html.encode()),
                 "sections": [k for k in data if k != "project"]}
+
+    def search(self, *, ids: Sequence[str] | None = None, text: str | None = None,
+               vector: Sequence[float] | np.ndarray | None = None, k: int = 10,
+               split: str = "pool", state: str = "any", where: Sequence[str] | None = None,
+               encoder: str | None = None, exact: bool | None = None,
+               enqueue: bool = False, priority: float | None = None) -> dict:
+        """The `k` samples most similar to sample `ids`, a `text` (through the project's
+        encoder) or a `vector`; filters: `split` (pool, eval, all), `state` (any,
+        labeled, unlabeled), `where` (["COLUMN=VALUE", ...]). `enqueue`: queue the
+        unlabeled pool hits for the next round (priority: `priority`, else similarity)."""
+        from longtail.engine.discovery import enqueue_hits
+        from longtail.engine.search import search
+
+        found = search(self.store, self._settings(), ids=ids, text=text, vector=vector, k=k,
+                       split=split, state=state, where=where, encoder=encoder, exact=exact)
+        if enqueue:
+            found["enqueued"] = enqueue_hits(self.store, found, priority)
+        return found

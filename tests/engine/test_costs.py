@@ -102,7 +102,7 @@ def test_ledger_sums_equal_the_events_and_the_commands_records(labeled):
     assert status["compute_money"] == pytest.approx(total["compute_money"], abs=1e-5)
     assert status["label_money"] == pytest.approx(total["label_money"], abs=1e-3)
     hist = project.history()
-    assert sum(h["spend"]["label_money"] for h in hist) == pytest.approx(
+    assert sum(h.spend["label_money"] for h in hist) == pytest.approx(
         total["label_money"], abs=1e-3)
 
 

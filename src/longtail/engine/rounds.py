@@ -14,7 +14,7 @@ from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint, pausepoint
 from longtail.engine import views
 from longtail.engine.models import load_model
-from longtail.engine.records import HistoryEntry, QueryResult, RoundLog
+from longtail.engine.records import ArmOutcome, QueryResult, RoundLog
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError, RoundConflictError
 from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
@@ -22,7 +22,7 @@ from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
 PLAN_TRIES = 3  # plans of one `query` before it gives way to rounds planned beside it
 
 
-def history(store: Any) -> list[HistoryEntry]:
+def arm_outcomes(store: Any) -> list[ArmOutcome]:
     """Earlier rounds for `auto`: its arm, and managed-eval accuracy before and after."""
     acc = [(m["n_labels"], m["value"]) for m in store.metrics("accuracy")
            if m["eval_set"].startswith("managed")]
@@ -32,7 +32,7 @@ def history(store: Any) -> list[HistoryEntry]:
         return vals[-1] if vals else None
 
     rounds = [r for r in store.rounds() if r["status"] != "cancelled"]
-    return [HistoryEntry(arm=RoundLog.from_dict(r["log"]).arm, n_labels_before=r["n_labels"],
+    return [ArmOutcome(arm=RoundLog.from_dict(r["log"]).arm, n_labels_before=r["n_labels"],
                          n_labels_after=nxt["n_labels"], metric_before=metric_at(r["n_labels"]),
                          metric_after=metric_at(nxt["n_labels"]))
             for r, nxt in zip(rounds, rounds[1:], strict=False)]
@@ -256,7 +256,7 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
             committee_for=committee_for if model else None,
             pending_eval=pending_eval, eval_share=settings.eval_share,
             control_share=settings.control_share, params=config, state=state,
-            history=[h.to_dict() for h in history(store)], n_eval=n_eval, n_control=n_control)
+            history=[h.to_dict() for h in arm_outcomes(store)], n_eval=n_eval, n_control=n_control)
     rows = np.concatenate([plan.rows, queued_rows,
                            np.array([s["row"] for s in relabel_rows], np.int64)])
     kinds = [*plan.kinds, *["queued"] * len(queued_rows), *["relabel"] * len(relabel_rows)]
@@ -421,15 +421,9 @@ def _name_pool(store: Any, vs: Any, state: dict) -> None:
     """Tell the strategies which pool they run on: the vector set and a fingerprint of
     how its vectors were made (a re-embedding with another config invalidates indexes;
     appended rows only extend them)."""
-    import hashlib
-    import json
-
     from longtail.strategies.state import set_pool
 
-    info = store.vector_set_info(vs.directory.name) or {}
-    made = json.dumps([info.get("dim"), info.get("dtype"), info.get("config")], sort_keys=True,
-                      default=str)
-    set_pool(state, vs.directory.name, hashlib.sha256(made.encode()).hexdigest()[:16])
+    set_pool(state, vs.directory.name, views.vectors_fingerprint(store, vs.directory.name))
 
 
 def _save_strategy_state(store: Any, vs: Any, state: dict) -> None:
