@@ -231,7 +231,7 @@ class Project:
               relabel: float = 0.0, include_duplicates: bool | None = None,
               budget_money: float | None = None, annotators: int | None = None,
               pool: str | None = None, overlap: float = 0.0,
-              out_dir: str | Path | None = None) -> QueryResult:
+              out_dir: str | Path | None = None, cost_aware: bool = False) -> QueryResult:
         """Plan a batch of `budget` samples, record it as an open round, export it.
         `relabel` (0..1): the share of the batch given to likely label errors (kind
         "relabel", see `suspects`), taken from the strategy's picks. Duplicates of
@@ -247,7 +247,7 @@ class Project:
                                  overwrite=overwrite, relabel=relabel,
                                  include_duplicates=include_duplicates,
                                  budget_money=budget_money, annotators=annotators, pool=pool,
-                                 overlap=overlap, out_dir=out_dir)
+                                 overlap=overlap, out_dir=out_dir, cost_aware=cost_aware)
 
     def rounds(self) -> list[dict]:
         """Every round: id, time, strategy, status, size, labeled."""
