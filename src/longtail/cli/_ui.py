@@ -100,11 +100,10 @@ def plain(result: Any) -> Any:
 
 
 def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
-    """Print `result` as JSON (with --json, or when there is no renderer), else render it;
-    a typed result is printed and rendered in its `to_dict()` form."""
-    result = plain(result)
+    """Print `result` as JSON (with --json, or when there is no renderer; a typed result
+    in its `to_dict()` form), else render it."""
     if as_json or render is None:
-        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(plain(result), indent=2, default=str) + "\n")
     else:
         render(result)
 
