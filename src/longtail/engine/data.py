@@ -107,10 +107,12 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
             params = {**params, "label_columns": sorted(
                 set(params.get("label_columns") or []) | set(store.setting("label_columns") or []))}
             params = {k: v for k, v in params.items() if v is not None}
-    elif params.get("features") or params.get("exclude"):
+            with store.unit_of_work() as uow:
+                params["column_order"] = uow.samples.column_order()
+    elif params.get("features") or params.get("exclude") or params.get("max_categories"):
         raise InputError(f"the {encoder!r} vectors exist already with their columns "
                          f"({', '.join((info['config'] or {}).get('columns') or []) or 'fixed'}); "
-                         "--features/--exclude apply to a new vector set only")
+                         "--features/--exclude/--max-categories apply to a new vector set only")
     enc = encoder_impl or get_encoder(encoder, **(info["config"] if info else params))
     if getattr(enc, "needs", "") == "text":
         _refuse_rows_without_text(store, encoder, info["n_rows"] if info else 0)

@@ -15,7 +15,7 @@ import numpy as np
 from longtail.engine import views
 from longtail.engine.models import load_model
 from longtail.engine.records import RoundLog
-from longtail.engine.settings import Settings
+from longtail.engine.settings import SMALL_EVAL, Settings, learner_spec
 from longtail.errors import InputError
 from longtail.evaluation import (
     BudgetSpent,
@@ -44,12 +44,10 @@ STOP_SET_SIZE = 2000
 def _fit_predict(settings: Settings):
     """fit_predict(X, y, X_new) -> labels, training the project's learner from scratch
     (the lift estimators compare arms trained alike)."""
-    learner, params = settings.learner, dict(settings.learner_params or {})
-    if learner == "linear":
-        params["warm_start"] = False
+    spec = learner_spec(settings, from_scratch=True)
 
     def fit_predict(X: np.ndarray, y: np.ndarray, X_new: np.ndarray) -> np.ndarray:
-        model = make_learner(learner, **params)
+        model = make_learner(spec.learner, **spec.params)
         model.fit(X, y)
         return np.asarray(model.classes_)[model.predict_proba(X_new).argmax(1)]
 
@@ -410,11 +408,12 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
 
     from longtail.filehash import file_sha256
     from longtail.ingest.labeled_file import read_labeled_file
+    from longtail.store.files import labeled_file_cache
 
     info = store.vector_set_info(meta["encoder"])
     X, y = read_labeled_file(test, encoder_name=meta["encoder"], encoder_config=info["config"],
                              dim=info["dim"], id=id, text=text, label=label, vector=vector,
-                             vector_prefix=vector_prefix, cache_dir=store.root / "cache")
+                             vector_prefix=vector_prefix, cache=labeled_file_cache(store.root))
     eval_set = f"file:{file_sha256(Path(test))[:12]}"
     result = score_model(store, settings, meta, X, y.astype(str), eval_set)
     return {"eval_set": eval_set, "n": int(len(y)), "model_id": meta["id"],
@@ -431,9 +430,6 @@ def _predict_metrics(store: Store, settings: Settings, meta: dict, X: np.ndarray
     result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)
     result["confusion"] = confusion(y, pred)
     return result
-
-
-SMALL_EVAL = 100
 
 
 def small_eval_warnings(n: int, n_classes: int) -> list[str]:

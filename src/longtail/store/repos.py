@@ -184,6 +184,15 @@ class SamplesRepo(Repo):
         got = self.conn.execute(q).scalar()
         return dict(got) if got else None
 
+    def column_order(self) -> list[str]:
+        """The pool's metadata columns in the order its files first showed them (each
+        ingest batch records its file's order); empty for batches from before that."""
+        order: dict[str, None] = {}
+        q = select(s.ingest_batches.c.mapping).order_by(s.ingest_batches.c.id)
+        for (mapping,) in self.conn.execute(q):
+            order.update(dict.fromkeys((mapping or {}).get("columns") or []))
+        return list(order)
+
     def add_batch(self, source_file: str, file_sha256: str, mapping: dict) -> int:
         """A new ingest batch record (counts filled in by `finish_batch`); its id."""
         res = self.conn.execute(sa_insert(s.ingest_batches).values(
