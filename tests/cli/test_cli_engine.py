@@ -120,7 +120,8 @@ def test_import_reports_new_classes_changes_and_skips(tmp_path):
     r = ok(["import-labels", answer(tmp_path, "b.csv", [("s0", "c1"), ("s2", "cat"),
                                                        ("s3", "Cat"), ("s4", "")]), "-p", proj])
     assert "2 new labels" in r.stdout and "1 changed" in r.stdout and "1 skipped" in r.stdout
-    assert "2 new class(es): Cat, cat" in r.stderr or "2 new classes: Cat, cat" in r.stderr
+    assert "2 new class(es): 'Cat', 'cat'" in r.stderr
+    assert "label 'Cat' (1 row(s)) is not a known class but looks like 'cat'" in r.stderr
     rep = json.loads(ok(["import-labels", str(tmp_path / "b.csv"), "-p", proj, "--json"]).stdout)
     assert rep["new_labels"] == 0 and rep["changed"] == 0
 
