@@ -433,3 +433,63 @@ class Project:
 
         with self.store.unit_of_work() as uow:
             return costs.costs_report(uow, Settings.from_dict(uow.settings.all())).to_dict()
+
+    def cost_model(self) -> dict:
+        """The per-sample cost model's report: answers, unit, prior, held-out error."""
+        from longtail.engine import costs
+
+        return costs.cost_model(self.store, self._settings())[1]
+
+    # -- the long tail (issue 30): slices, the discovery queue, the report ----------------
+
+    def slices(self, *, by: str = "all", limit: int = 20, examples: int = 5,
+               encoder: str | None = None) -> dict:
+        """Failure slices (clusters and metadata values) ranked under-represented and
+        struggling first, each with its error interval and example samples."""
+        from longtail.engine.discovery import slices
+
+        return slices(self.store, self._settings(), by=by, limit=limit, examples=examples,
+                      encoder=encoder)
+
+    def enqueue_slice(self, slice: str, n: int = 50, *, encoder: str | None = None) -> dict:
+        """Queue a slice's `n` most useful unlabeled samples (least confident first) for
+        the next round. `slice`: "cluster:N" or "COLUMN=VALUE"."""
+        from longtail.engine.discovery import enqueue, parse_slice, slice_candidates
+
+        if n <= 0:
+            raise InputError(f"the number of samples to queue must be positive, got {n}")
+        kind, value = parse_slice(slice)
+        rows, prio = slice_candidates(self.store, self._settings(), kind, value, n,
+                                      encoder=encoder)
+        return enqueue(self.store, rows, f"slice:{slice}", prio)
+
+    def queue(self) -> list[dict]:
+        """The discovery queue: rows `query` takes first, with their source and priority."""
+        from longtail.engine.discovery import read_queue
+
+        with self.store.unit_of_work() as uow:
+            return read_queue(uow)
+
+    def report_data(self, *, encoder: str | None = None) -> dict:
+        """Everything the report draws, as plain data."""
+        from longtail.engine.report import report_data
+
+        return report_data(self.store, self._settings(), encoder=encoder)
+
+    def report(self, out: str | Path, *, overwrite: bool = True,
+               encoder: str | None = None) -> dict:
+        """Write the report: one self-contained HTML file that works offline."""
+        from longtail.report import render
+
+        out = Path(out)
+        if out.exists() and not overwrite:
+            raise InputError(f"{out} exists: pass overwrite=True (--force) to replace it")
+        if not out.parent.exists():
+            raise InputError(f"no directory {out.parent} for the report")
+        data = self.report_data(encoder=encoder)
+        html = render(data)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(out)
+        return {"out": str(out), "bytes": len(html.encode()),
+                "sections": [k for k in data if k != "project"]}

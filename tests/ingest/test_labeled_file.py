@@ -9,6 +9,7 @@ import longtail.ingest.labeled_file as labeled_file
 from longtail.errors import InputError
 from longtail.ingest.labeled_file import read_labeled_file
 from longtail.project import Project
+from longtail.store.files import ArrayCache
 from tests.conftest import write_csv
 
 FEATURES = [f"f{j}" for j in range(12)]
@@ -80,20 +81,20 @@ def test_a_missing_cell_in_a_test_file_takes_the_pools_median(tabular, tmp_path)
 def test_cached_embedding_is_reused_until_the_file_changes(tabular, tmp_path, monkeypatch):
     _, info, test, raw, _ = tabular
     cache = tmp_path / "cache"
-    X, y = _read(info, test, cache_dir=cache)
+    X, y = _read(info, test, cache=ArrayCache(cache))
     assert len(list(cache.iterdir())) == 1
 
     def no_encoder(*args, **kwargs):
         raise AssertionError("the cached file was embedded again")
 
     monkeypatch.setattr(labeled_file, "get_encoder", no_encoder)
-    X2, y2 = _read(info, test, cache_dir=cache)
+    X2, y2 = _read(info, test, cache=ArrayCache(cache))
     np.testing.assert_array_equal(X2, X)
     assert list(y2) == list(y)
     monkeypatch.undo()
     changed = write_csv(tmp_path / "test.csv", ["id", *FEATURES, "digit"],
                         [["t0", *(raw[0] + 1).tolist(), 0]])
-    X3, _ = _read(info, changed, cache_dir=cache)
+    X3, _ = _read(info, changed, cache=ArrayCache(cache))
     assert X3.shape == (1, 12) and len(list(cache.iterdir())) == 2
 
 

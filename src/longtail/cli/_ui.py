@@ -236,6 +236,18 @@ def fmt_metric(m: dict | None) -> str:
     return f"{m['value']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}]"
 
 
+def fmt_estimate(e: dict | None) -> str:
+    """'0.861 [0.834, 0.888] by ppi on 310 eval labels (surrogate over 500 eval rows)'."""
+    if not e or e.get("value") is None:
+        return "-"
+    text = f"{fmt_metric(e)} by {e['estimator']} on {e['n_labels']} eval labels"
+    if e.get("population"):
+        text += f" (surrogate over {e['population']} eval rows)"
+    if e.get("small_n_fallback"):
+        text += ": too few labels for its large-sample interval, the exact one instead"
+    return text
+
+
 def curve_table(title: str, curves: dict[str, dict]):
     """Mean accuracy per budget for each strategy of a simulate result: rows are budgets."""
     from statistics import fmean

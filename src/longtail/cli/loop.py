@@ -64,12 +64,19 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
                          **({"include_duplicates": True} if include_duplicates else {}))
 
     def render(r) -> None:
-        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel")}
+        if isinstance(r, dict):  # emit hands renderers the to_dict() form
+            from types import SimpleNamespace
+
+            r = SimpleNamespace(**r)
+        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel",
+                                                 "queued")}
         arm = r.log.get("selection", {}).get("arm")
         console.print(f"round {r.round_id}: {len(r.rows)} samples ({kinds['selected']} selected "
                       f"by {r.log['strategy']}" + (f" → {arm}" if arm else "") +
                       f", {kinds['control']} random control, {kinds['eval']} eval"
-                      + (f", {kinds['relabel']} relabel" if relabel else "") + ")"
+                      + (f", {kinds['relabel']} relabel" if relabel else "")
+                      + (f", {kinds['queued']} from the discovery queue" if kinds["queued"]
+                         else "") + ")"
                       + (f" written to {r.out}" if r.out else ""))
         if relabel and not kinds["relabel"]:
             warn(r.log.get("relabel", {}).get("reason", "no relabel rows"))
@@ -187,6 +194,12 @@ def render_status(r: dict) -> None:
         **{f"last {k}": fmt_metric(v) + f" on {v['eval_set']} at {v['n_labels']} labels"
            for k, v in r["metrics"].items()},
     }
+    need = r.get("eval_need") or {}
+    if need.get("halfwidth") is not None:
+        rows["eval precision"] = (f"±{100 * need['halfwidth']:.1f} points by "
+                                  f"{need.get('estimator', 'uniform')} on {need['labeled']} eval "
+                                  f"labels (target ±{100 * need['target']:.1f}): "
+                                  f"{need['reason']}")
     target = r.get("eval_target")
     if target:
         rows["eval target"] = target if isinstance(target, str) else \

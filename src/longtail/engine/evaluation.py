@@ -398,19 +398,24 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
         # figures; else score it again for its per-class figures and confusion matrix.
         result = scored_now.get(meta["id"]) or _predict_metrics(
             store, settings, meta, store.vectors(meta["encoder"]).read(rows), labels)
+        from longtail.engine.estimates import managed_estimate
+
         return {"eval_set": eval_set, "n": int(len(rows)), "model_id": meta["id"],
                 **{k: result[k] for k in SCALARS},
+                # the project's estimator (PPI by default) over the whole eval split
+                "estimate": managed_estimate(store, settings, meta),
                 "per_class": result["per_class"], "confusion": result["confusion"],
                 "warnings": small_eval_warnings(int(len(rows)), len(result["per_class"]))}
     from pathlib import Path
 
     from longtail.filehash import file_sha256
     from longtail.ingest.labeled_file import read_labeled_file
+    from longtail.store.files import labeled_file_cache
 
     info = store.vector_set_info(meta["encoder"])
     X, y = read_labeled_file(test, encoder_name=meta["encoder"], encoder_config=info["config"],
                              dim=info["dim"], id=id, text=text, label=label, vector=vector,
-                             vector_prefix=vector_prefix, cache_dir=store.root / "cache")
+                             vector_prefix=vector_prefix, cache=labeled_file_cache(store.root))
     eval_set = f"file:{file_sha256(Path(test))[:12]}"
     result = score_model(store, settings, meta, X, y.astype(str), eval_set)
     return {"eval_set": eval_set, "n": int(len(y)), "model_id": meta["id"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from longtail.errors import InputError, ProjectError
+from longtail.store.files import model_file
 from longtail.store.repos_versions import file_sha256
 
 TIMING_KEYS = ("seconds", "select_seconds", "score_seconds", "index_seconds", "load_seconds")
@@ -137,7 +138,7 @@ def load_round_model(store: Any, round_id: int) -> Any:
 
     meta = round_model_meta(store, round_id)
     want = (meta.get("meta") or {}).get("sha256")
-    if want is not None and file_sha256(store.root / meta["path"]) != want:
+    if want is not None and file_sha256(model_file(store.root, meta["path"])) != want:
         raise ProjectError(f"model {meta['id']} ({meta['path']}): the file does not match "
                            "the hash recorded when it was saved (`longtail check`)")
     return load_model(store, meta)

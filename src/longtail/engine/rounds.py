@@ -152,6 +152,15 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
     relabel_rows, relabel_log = _relabel_slice(
         store, settings, relabel, budget - min(n_eval, len(pending_eval)) - n_control
         - (1 if n_control else 0), budget, encoder)
+    # Rows the discovery queue holds (slices, searches, triggers) come first, out of
+    # the strategy's share, as items of kind "queued".
+    from longtail.engine.discovery import take_queued
+
+    queued_rows, queued_log = take_queued(
+        store, candidates, budget - min(n_eval, len(pending_eval)) - n_control
+        - len(relabel_rows))
+    if len(queued_rows):
+        candidates = np.setdiff1d(candidates, queued_rows, assume_unique=True)
     with phase("index"):
         state, state_log = _load_strategy_state(store, vs)
         _name_pool(store, vs, state)
@@ -165,8 +174,8 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
         return np.concatenate([committee_probs(members, X, model.classes_)
                                for _, X in vs.iter_chunks(rows)], axis=1)
 
-    only_relabel = budget == len(relabel_rows) or (
-        relabel_rows and len(candidates) == 0 and len(pending_eval) == 0)
+    only_relabel = budget == len(relabel_rows) + len(queued_rows) or (
+        (relabel_rows or len(queued_rows)) and len(candidates) == 0 and len(pending_eval) == 0)
 
     def probs_for(rows: np.ndarray) -> np.ndarray:
         with phase("score"):
@@ -174,7 +183,8 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
 
     with phase("select"):
         plan = _empty_plan(strategy) if only_relabel else plan_batch(
-            budget - len(relabel_rows), candidates, rng=rng, strategy=strategy, vectors=vs,
+            budget - len(relabel_rows) - len(queued_rows), candidates, rng=rng,
+            strategy=strategy, vectors=vs,
             probs_for=probs_for if model else None,
             classes=np.asarray(model.classes_) if model else None,
             labeled_rows=lab_rows, labeled_y=lab_y if len(lab_rows) else None,
@@ -182,8 +192,9 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
             pending_eval=pending_eval, eval_share=settings.eval_share,
             control_share=settings.control_share, params=config, state=state,
             history=[h.to_dict() for h in history(store)], n_eval=n_eval, n_control=n_control)
-    rows = np.concatenate([plan.rows, np.array([s["row"] for s in relabel_rows], np.int64)])
-    kinds = [*plan.kinds, *["relabel"] * len(relabel_rows)]
+    rows = np.concatenate([plan.rows, queued_rows,
+                           np.array([s["row"] for s in relabel_rows], np.int64)])
+    kinds = [*plan.kinds, *["queued"] * len(queued_rows), *["relabel"] * len(relabel_rows)]
     log = RoundLog.from_dict(plan.log)
     # The labels that existed before this round: the lift estimator trains on them.
     log.annotations_before = store.max_annotation_id()
@@ -191,6 +202,7 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
     log.split = split
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
               **({"relabel": relabel_log} if relabel_log else {}),
+              **({"queued": queued_log} if queued_log else {}),
               "duplicates": dup_log,
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
@@ -393,15 +405,29 @@ def eval_status(store: Any, settings: Settings, *, current: dict[int, str] | Non
         # stays for those.
         boot = (last["hi"] - last["lo"]) / 2 if last["lo"] is not None else 0.0
         halfwidth = max(boot, wilson_halfwidth(last["value"], len(labeled_eval)))
+    # The project's estimator (PPI by default) decides the interval the budget reads;
+    # it falls back to the exact interval itself where its large-sample one fails.
+    est = None
+    if model_id is not None and labeled_eval:
+        from longtail.engine.estimates import managed_estimate
+
+        meta = next((m for m in store.models() if m["id"] == model_id), None)
+        est = managed_estimate(store, settings, meta, write_cache=False) if meta else None
     eval_set = set(eval_rows.tolist())
     eval_classes = {current[r] for r in labeled_eval}
     pool_classes = {lab for r, lab in current.items() if r not in eval_set}
     pool = int(store.split_counts().get("pool", 0))
+    by = {}
+    if est is not None:
+        by = {"estimator": est["estimator"], "estimate_note": est["note"],
+              "sd1": None if est["small_n_fallback"] else est["sd1"]}
+        halfwidth = est["halfwidth"]
     return eval_need(labeled=len(labeled_eval), pending=int(pending),
-                     accuracy=last["value"] if last else None, halfwidth=halfwidth,
+                     accuracy=(est["value"] if est else last["value"] if last else None),
+                     halfwidth=halfwidth,
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),
-                     pool=pool, pool_when_met=store.setting("eval_met_pool"))
+                     pool=pool, pool_when_met=store.setting("eval_met_pool"), **by)
 
 
 def eval_met_pool(uow: Any, settings: Settings, need: dict) -> int | None:

@@ -16,6 +16,10 @@ DEFAULTS: dict[str, Any] = {
     # separate random control slice is opt-in, and pauses once the verdict is settled.
     "control_share": 0.0,
     "eval_halfwidth": 0.03,
+    # How eval labels become the accuracy the eval budget reads (engine/estimates.py):
+    # "ppi" (prediction-powered, PPI++ over the whole eval split; valid and tighter in
+    # bench/results/eval_estimators.json) or "uniform" (the labeled rows alone).
+    "eval_estimator": "ppi",
     "eval_stratify": None,
     "learner": "linear",
     "learner_params": {},
@@ -60,6 +64,7 @@ class Settings:
     eval_share: float = 0.2
     control_share: float = 0.0
     eval_halfwidth: float = 0.03
+    eval_estimator: str = "ppi"
     eval_stratify: str | None = None
     learner: str = "linear"
     learner_params: dict = field(default_factory=dict)
@@ -99,6 +104,9 @@ def check_settings(settings: dict[str, Any]) -> None:
     if "eval_halfwidth" in settings and not 0.0 < float(settings["eval_halfwidth"]) < 0.5:
         raise InputError(f"eval-halfwidth must be between 0 and 0.5 (0.03 = ±3 points), "
                          f"got {settings['eval_halfwidth']}")
+    if "eval_estimator" in settings and settings["eval_estimator"] not in ("ppi", "uniform"):
+        raise InputError(f"eval-estimator must be 'ppi' or 'uniform', got "
+                         f"{settings['eval_estimator']!r}")
     if settings.get("mlflow") is not None and (not isinstance(settings["mlflow"], str)
                                                or not settings["mlflow"].strip()):
         raise InputError("mlflow must be 'local' (the project's mlruns/), a directory or a "

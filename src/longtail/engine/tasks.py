@@ -39,7 +39,13 @@ class TaskNotFound(InputError):
 
 
 class TaskConflict(ProjectError):
-    """The task is not the caller's to answer now (someone else's, expired, answered)."""
+    """The task is not the caller's to answer now; `reason` says why, for a client to
+    act on: "expired" (your lease ran out: lease again, your answer may still go in),
+    "answered" (you already did), "taken" (someone else holds it), "not_leased"."""
+
+    def __init__(self, message: str, reason: str = "not_leased"):
+        super().__init__(message)
+        self.reason = reason
 
 
 # The service's unknown-label error is the label use case's (one validation path).
@@ -229,11 +235,12 @@ def _conflict(uow: Any, task_id: int, user: User, at: float) -> Exception:
         return TaskNotFound(f"no task {task_id} in an open round")
     mine = [x for x in slots if x["user_id"] == user.id]
     if any(x["state"] == "leased" and x["expires_at"] <= at for x in mine):
-        return TaskConflict(f"your lease on task {task_id} expired: lease a task again")
+        return TaskConflict(f"your lease on task {task_id} expired: lease a task again",
+                            "expired")
     if any(x["state"] == "done" for x in mine):
-        return TaskConflict(f"you already answered task {task_id}")
+        return TaskConflict(f"you already answered task {task_id}", "answered")
     if any(x["state"] == "leased" and x["expires_at"] > at for x in slots):
-        return TaskConflict(f"task {task_id} is leased by another annotator")
+        return TaskConflict(f"task {task_id} is leased by another annotator", "taken")
     return TaskConflict(f"task {task_id} is not leased to you: lease it first (POST /tasks/lease)")
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError
+from longtail.store.files import model_file, tracking_folder
 
 LOCAL = "local"
 RUNS_KEY = "mlflow_runs"
@@ -51,8 +52,7 @@ def resolve(root: Path, value: str | None) -> tuple[str, str | None]:
     value = (value or LOCAL).strip()
     if "://" in value or value.startswith("sqlite:"):
         return value, None
-    # A relative directory is the project's: the setting means the same from any cwd.
-    folder = Path(root).resolve() / ("mlruns" if value == LOCAL else Path(value).expanduser())
+    folder = tracking_folder(root, None if value == LOCAL else value)
     return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
 
 
@@ -185,8 +185,9 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
 
     from longtail.engine.consensus import get_policy
 
-    if artifacts is not None:
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if artifacts is not None:  # a local folder (the project's mlruns/): the store makes it
+        tracking_folder(store.root, str(Path(uri.removeprefix("sqlite:///")).parent),
+                        create=True)
     client = MlflowClient(tracking_uri=uri)
     name = experiment_name(store)
     exp = client.get_experiment_by_name(name)
@@ -219,7 +220,7 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
             InputTag("longtail.labels_fingerprint", version.labels_fingerprint),
             InputTag("longtail.samples_fingerprint", version.samples_fingerprint),
             InputTag("longtail.n_labeled", str(version.n_labeled))])])
-        client.log_artifact(run_id, str(Path(store.root) / model["path"]), artifact_path="model")
+        client.log_artifact(run_id, str(model_file(store.root, model["path"])), artifact_path="model")
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
         client.set_terminated(run_id, "FAILED")

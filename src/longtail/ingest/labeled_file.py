@@ -13,18 +13,17 @@ The vectors of a test file must be made exactly as the pool's were:
   pool's. Already-scaled vectors (``vector``, or a prefix naming other columns) are
   refused: the file cannot say which space they are in.
 
-With a ``cache_dir`` the result is kept under a key of the file's SHA-256, the
-encoder and its config and the columns read, so scoring the same file again does not
-embed it again.
+With a ``cache`` (the store's ``ArrayCache``, ``longtail.store.files``) the result is
+kept under a key of the file's SHA-256, the encoder and its config and the columns
+read, so scoring the same file again does not embed it again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,13 +34,16 @@ from longtail.ingest.mapping import ColumnMapping, column_strings, resolve, vect
 from longtail.ingest.pipeline import PRECOMPUTED
 from longtail.ingest.readers import TableSource
 
+if TYPE_CHECKING:
+    from longtail.store.files import ArrayCache
+
 CACHE_VERSION = 1
 
 
 def read_labeled_file(path: str | Path, *, encoder_name: str, encoder_config: dict | None,
                       dim: int, id: str = "id", text: str | None = "text",
                       label: str = "label", vector: str | None = None,
-                      vector_prefix: str | None = None, cache_dir: str | Path | None = None,
+                      vector_prefix: str | None = None, cache: ArrayCache | None = None,
                       on_phase: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """(X, y) of a labeled file: ``(n, dim)`` float32 vectors made as the project's
     vector set ``encoder_name`` (built with ``encoder_config``) makes them, and the
@@ -73,16 +75,16 @@ def read_labeled_file(path: str | Path, *, encoder_name: str, encoder_config: di
                             metadata=tuple(features or ()))
     resolved = resolve(mapping, names, where)
 
-    cache_file = None
-    if cache_dir is not None and (use_text or features is not None):
+    cache_key = None
+    if cache is not None and (use_text or features is not None):
         key = json.dumps({"v": CACHE_VERSION, "file": file_sha256(src.path),
                           "encoder": encoder_name, "config": config, "dim": dim,
                           "text": mapping.text, "label": label, "features": features},
                          sort_keys=True, default=str)
-        cache_file = Path(cache_dir) / f"test-{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
-        if cache_file.exists():
-            with np.load(cache_file, allow_pickle=False) as got:
-                return got["X"], got["y"].astype(object)
+        cache_key = hashlib.sha256(key.encode()).hexdigest()[:32]
+        got = cache.get(cache_key)
+        if got is not None:
+            return got["X"], got["y"].astype(object)
 
     enc = None
     if use_text or features is not None:
@@ -116,11 +118,8 @@ def read_labeled_file(path: str | Path, *, encoder_name: str, encoder_config: di
         raise InputError(f"{where}: test vectors have {X.shape[1]} dimensions; the model's "
                          f"have {dim}")
     y = np.asarray(ys, dtype=object)
-    if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f"{cache_file.stem}.tmp-{os.getpid()}.npz")
-        np.savez(tmp, X=X, y=y.astype(str))
-        tmp.replace(cache_file)
+    if cache is not None and cache_key is not None:
+        cache.put(cache_key, X=X, y=y.astype(str))
     return X, y
 
 

@@ -27,8 +27,11 @@ async def _input(_r: Request, e: Exception) -> JSONResponse:
 
 
 async def _state(_r: Request, e: Exception) -> JSONResponse:
-    # TaskConflict and every "the project is not in a state for this" error.
-    return JSONResponse({"detail": str(e)}, status_code=409)
+    # TaskConflict (with its reason, for the page to act on) and every "the project is
+    # not in a state for this" error.
+    reason = getattr(e, "reason", None)
+    return JSONResponse({"detail": str(e), **({"reason": reason} if reason else {})},
+                        status_code=409)
 
 
 async def _invalid(_r: Request, e: Exception) -> JSONResponse:

@@ -16,10 +16,12 @@ class _In(BaseModel):
 
 
 class Error(BaseModel):
-    """Every error: what went wrong, in one sentence; `allowed` for an unknown label."""
+    """Every error: what went wrong, in one sentence; `allowed` for an unknown label;
+    `reason` for a 409 on a task (expired, answered, taken, not_leased)."""
 
     detail: Any
     allowed: list[str] | None = None
+    reason: str | None = None
 
 
 class Me(BaseModel):
