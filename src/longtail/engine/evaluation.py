@@ -15,7 +15,7 @@ import numpy as np
 from longtail.engine import views
 from longtail.engine.models import load_model
 from longtail.engine.records import RoundLog
-from longtail.engine.settings import Settings
+from longtail.engine.settings import SMALL_EVAL, Settings, learner_spec
 from longtail.errors import InputError
 from longtail.evaluation import (
     BudgetSpent,
@@ -44,12 +44,10 @@ STOP_SET_SIZE = 2000
 def _fit_predict(settings: Settings):
     """fit_predict(X, y, X_new) -> labels, training the project's learner from scratch
     (the lift estimators compare arms trained alike)."""
-    learner, params = settings.learner, dict(settings.learner_params or {})
-    if learner == "linear":
-        params["warm_start"] = False
+    spec = learner_spec(settings, from_scratch=True)
 
     def fit_predict(X: np.ndarray, y: np.ndarray, X_new: np.ndarray) -> np.ndarray:
-        model = make_learner(learner, **params)
+        model = make_learner(spec.learner, **spec.params)
         model.fit(X, y)
         return np.asarray(model.classes_)[model.predict_proba(X_new).argmax(1)]
 
@@ -349,9 +347,14 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
     need = eval_status(store, settings)
     evidence = eval_evidence(need.labeled, need.wanted, need.pending,
                              halfwidth=need.halfwidth, target=need.target)
+    labeled = len(views.labeled(store, "pool")[0])
+    evidence_from = "eval set"
+    if evidence and need.pending == 0 and need.labeled + labeled >= need.wanted:
+        # A small pool: the eval split is used up before its target size. Every labeled
+        # row, cross-fitted (`small_pool_estimate`), is then the evidence.
+        evidence, evidence_from = None, "every labeled row, cross-fitted"
     curve = learning_curves(store)["current"]
     metric = curve[-1] if curve else None
-    labeled = len(views.labeled(store, "pool")[0])
     rules: list = [StabilizingPredictions(), ForecastGain(gain_threshold)]
     if target is not None:
         # The target counts as reached when the eval interval's lower end reaches it:
@@ -365,7 +368,7 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
                                spent=labeled, budget=budget, next_batch_cost=next_batch)
     return {"stop": report.stop, "reason": report.reason,
             "rules": [d.__dict__ for d in report.decisions],
-            "evidence": {"enough": evidence is None, "why": evidence,
+            "evidence": {"enough": evidence is None, "why": evidence, "from": evidence_from,
                          "eval_labeled": need.labeled, "eval_wanted": need.wanted,
                          "eval_pending": need.pending,
                          "eval_labels_to_resolve": max(0, need.wanted - need.labeled)
@@ -432,9 +435,6 @@ def _predict_metrics(store: Store, settings: Settings, meta: dict, X: np.ndarray
     result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)
     result["confusion"] = confusion(y, pred)
     return result
-
-
-SMALL_EVAL = 100
 
 
 def small_eval_warnings(n: int, n_classes: int) -> list[str]:

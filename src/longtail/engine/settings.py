@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "cost_seconds_cap": None,
     "compute_rate_cpu_hour": 0.10,
     "compute_rate_gpu_hour": 2.50,
+    # Cost-aware selection (query --cost-aware): return on investment = benefit /
+    # predicted cost ** cost_tradeoff (0: cost-blind; 1: Haertel et al.'s ROI).
+    "cost_tradeoff": 1.0,
 }
 
 NEAR_MIN = 0.5  # below this a "near-duplicate" would be a topic, not a copy
@@ -77,6 +80,7 @@ class Settings:
     cost_seconds_cap: float | None = None
     compute_rate_cpu_hour: float = 0.10
     compute_rate_gpu_hour: float = 2.50
+    cost_tradeoff: float = 1.0
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Settings:
@@ -90,6 +94,37 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# Below this many labeled eval samples, eval figures move by several points from one
+# sample to the next: `status` and `evaluate` say so.
+SMALL_EVAL = 100
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """Which learner a use case fits, with its parameters: the command's options, else
+    the project's settings."""
+
+    learner: str
+    params: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"learner": self.learner, "params": dict(self.params)}
+
+
+def learner_spec(settings: Settings, learner: str | None = None,
+                 learner_params: dict[str, Any] | None = None, *,
+                 from_scratch: bool = False) -> LearnerSpec:
+    """The learner to fit: `learner` (its `learner_params`, else none) or the project's
+    (with the project's parameters unless `learner_params` is given). `from_scratch`
+    turns the linear head's warm start off (cross-fitting, lift arms: each fit alone)."""
+    params = dict(learner_params if learner_params is not None
+                  else (settings.learner_params if learner is None else {}))
+    name = learner or settings.learner
+    if from_scratch and name == "linear":
+        params["warm_start"] = False
+    return LearnerSpec(name, params)
 
 
 def check_settings(settings: dict[str, Any]) -> None:

@@ -167,6 +167,13 @@ def _metrics(store: Any, model: dict, report: dict) -> dict[str, float]:
         out[m["name"]] = float(m["value"])
         if m["lo"] is not None:
             out[f"{m['name']}_lo"], out[f"{m['name']}_hi"] = float(m["lo"]), float(m["hi"])
+    # the eval budget's accuracy, by the project's estimator (its name is the
+    # eval_estimator param), and the eval labels it stood on
+    est = (report.get("eval") or {}).get("estimate") or {}
+    if isinstance(est.get("value"), int | float):
+        out["accuracy_estimate"] = float(est["value"])
+        out["accuracy_estimate_lo"], out["accuracy_estimate_hi"] = float(est["lo"]), float(est["hi"])
+        out["accuracy_estimate_eval_labels"] = float(est["n_labels"])
     lift = report.get("lift") or store.setting("arm_lift") or {}
     for key in ("lift", "lo", "hi"):
         if isinstance(lift.get(key), int | float):
