@@ -45,7 +45,7 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
                include_duplicates: bool | None = None,
                budget_money: float | None = None, annotators: int | None = None,
                pool: str | None = None, overlap: float = 0.0,
-               out_dir: str | Path | None = None) -> QueryResult:
+               out_dir: str | Path | None = None, cost_aware: bool = False) -> QueryResult:
     """Plan a batch of `budget` samples to label, record it as an open round (one
     transaction), save the strategies' indexes for the next command, and export the
     batch (CSV or JSONL by suffix) when `out` is given. With `relabel` (0..1), up to
@@ -82,6 +82,10 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
             raise InputError(f"{out_dir}: holds package files already; choose another "
                              "--out-dir or pass --force")
     fitted = None
+    if cost_aware and budget_money is None:
+        from longtail.engine import costs
+
+        fitted = costs.cost_model(store, settings)
     if budget_money is not None:
         from longtail.engine import costs
 
@@ -106,7 +110,10 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     for _ in range(PLAN_TRIES):
         planned = _choose(store, settings, budget, strategy=strategy, config=config, seed=seed,
                           encoder=encoder, relabel=relabel,
-                          include_duplicates=include_duplicates)
+                          include_duplicates=include_duplicates,
+                          shortlist=SHORTLIST * budget if cost_aware else 0)
+        if cost_aware:
+            planned = _cost_aware(store, settings, planned, budget, fitted)
         if budget_money is not None:
             planned = _within_money(store, settings, planned, float(budget_money), fitted)
         if annotators is not None:
@@ -175,7 +182,7 @@ class _Planned:
 
 def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
             config: dict | None, seed: int | None, encoder: str | None, relabel: float,
-            include_duplicates: bool | None) -> _Planned:
+            include_duplicates: bool | None, shortlist: int = 0) -> _Planned:
     """Read what planning needs and choose the batch; writes nothing."""
     from longtail.engine.duplicates import exclude_labeled_twins
     from longtail.loop.round import plan_batch  # the strategies load on first use
@@ -248,7 +255,7 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
 
     with phase("select"):
         plan = _empty_plan(strategy) if only_relabel else plan_batch(
-            budget - len(relabel_rows) - len(queued_rows), candidates, rng=rng,
+            budget - len(relabel_rows) - len(queued_rows) + shortlist, candidates, rng=rng,
             strategy=strategy, vectors=vs,
             probs_for=probs_for if model else None,
             classes=np.asarray(model.classes_) if model else None,
@@ -272,6 +279,55 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
                     state, warnings, relabel_rows)
+
+
+SHORTLIST = 2  # cost-aware: the strategy proposes (1 + SHORTLIST) x its share
+
+
+def _cost_aware(store: Any, settings: Settings, planned: _Planned, budget: int,
+                fitted: Any) -> _Planned:
+    """Keep the best of the strategy's picks (as many as `budget` leaves) by return on
+    investment (Haertel et al. 2008): benefit / cost^gamma, where benefit is the
+    latest model's probability of being wrong on the sample (1 - max probability; 1
+    before any model) and cost its predicted money (seconds when nothing is priced),
+    gamma the setting `cost_tradeoff`. The strategy's shortlist keeps its kind of
+    sample (diverse, informative); the ROI decides among it. Eval, control, queued and
+    relabel items are kept as planned."""
+    from longtail.engine import costs
+    from longtail.engine.models import load_model
+    from longtail.loop.simulate import predict_rows
+
+    sel = np.flatnonzero(np.array([k == "selected" for k in planned.kinds], dtype=bool))
+    keep_n = max(0, min(len(sel), budget - (len(planned.kinds) - len(sel))))
+    if len(sel) <= keep_n:
+        return planned
+    rows = planned.rows[sel]
+    model_meta = store.latest_model()
+    if model_meta is not None and model_meta["encoder"] == planned.vs.directory.name:
+        model = load_model(store, model_meta, predict_only=True)
+        benefit = 1.0 - np.asarray(predict_rows(model, planned.vs, rows)).max(1)
+    else:
+        benefit = np.ones(len(rows))
+    model, report = fitted if fitted is not None else costs.cost_model(store, settings)
+    try:
+        cost = costs.predicted_money(store, settings, rows, (model, report))
+    except InputError:  # nothing priced: time is the cost
+        cost = costs.predicted_costs(store, settings, rows, model)
+    gamma = float(settings.cost_tradeoff)
+    roi = np.maximum(benefit, 1e-6) / np.maximum(cost, 1e-12) ** gamma
+    best = sel[np.argsort(-roi, kind="stable")[:keep_n]]
+    drop = np.setdiff1d(sel, best)
+    mask = np.ones(len(planned.rows), dtype=bool)
+    mask[drop] = False
+    # The kept picks in ROI order, after the other items in their planned order.
+    order = np.concatenate([np.flatnonzero(mask & ~np.isin(np.arange(len(mask)), sel)), best])
+    record = {**planned.record, "cost_aware": {
+        "gamma": gamma, "shortlist": int(len(sel)), "kept": int(keep_n),
+        "benefit_mean_kept": round(float(benefit[np.isin(sel, best)].mean()), 4) if keep_n else None,
+        "cost_mean_kept": round(float(cost[np.isin(sel, best)].mean()), 6) if keep_n else None,
+        "cost_mean_shortlist": round(float(cost.mean()), 6)}}
+    return replace(planned, rows=planned.rows[order],
+                   kinds=[planned.kinds[i] for i in order.tolist()], record=record)
 
 
 def _within_money(store: Any, settings: Settings, planned: _Planned, budget_money: float,
