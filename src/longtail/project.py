@@ -75,11 +75,13 @@ class Project:
                label: str | None = None, vector: str | None = None,
                vector_prefix: str | None = None, metadata: list[str] | None = None,
                update: bool = False, vector_dtype: str = "float32",
-               progress: Progress | None = None) -> Any:
-        """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing."""
+               progress: Progress | None = None, folder_labels: bool = False) -> Any:
+        """Add a CSV, JSONL or Parquet file, or a folder of images, to the pool,
+        all-or-nothing (`folder_labels`: class sub-folders become import labels)."""
         return data.ingest(self.store, self._settings(), path, id=id, text=text, label=label,
                            vector=vector, vector_prefix=vector_prefix, metadata=metadata,
-                           update=update, vector_dtype=vector_dtype, progress=progress)
+                           update=update, vector_dtype=vector_dtype, progress=progress,
+                           folder_labels=folder_labels)
 
     @metered("embed")
     def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
