@@ -75,13 +75,15 @@ class Project:
                label: str | None = None, vector: str | None = None,
                vector_prefix: str | None = None, metadata: list[str] | None = None,
                update: bool = False, vector_dtype: str = "float32",
-               progress: Progress | None = None, folder_labels: bool = False) -> Any:
+               progress: Progress | None = None, delimiter: str | None = None,
+               folder_labels: bool = False) -> Any:
         """Add a CSV, JSONL or Parquet file, or a folder of images, to the pool,
-        all-or-nothing (`folder_labels`: class sub-folders become import labels)."""
+        all-or-nothing (a CSV's `delimiter` sniffed among , ; tab | unless given;
+        `folder_labels`: class sub-folders become import labels)."""
         return data.ingest(self.store, self._settings(), path, id=id, text=text, label=label,
                            vector=vector, vector_prefix=vector_prefix, metadata=metadata,
                            update=update, vector_dtype=vector_dtype, progress=progress,
-                           folder_labels=folder_labels)
+                           delimiter=delimiter, folder_labels=folder_labels)
 
     @metered("embed")
     def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
@@ -95,11 +97,16 @@ class Project:
     @metered("import-labels")
     def import_labels(self, path: str | Path, *, id: str = "id", label: str = "label",
                       annotator: str | None = None, seconds: str | None = None,
-                      source: str = "human") -> dict:
+                      source: str = "human", annotator_name: str | None = None,
+                      delimiter: str | None = None) -> dict:
         """Record labels from a file (id, label[, annotator, seconds]), all-or-nothing.
-        An empty label is a skip; unknown ids are an error listing them."""
+        An empty label is a skip; unknown ids are an error listing them.
+        `annotator_name` gives every label of the file one annotator (instead of an
+        `annotator` column)."""
         return labels.import_file(self.store, path, id=id, label=label, annotator=annotator,
-                                  seconds=seconds, source=source).to_dict()
+                                  seconds=seconds, source=source,
+                                  annotator_name=annotator_name,
+                                  delimiter=delimiter).to_dict()
 
     @metered("record-labels")
     def record_labels(self, events: Sequence[labels.LabelEvent], *, source: str = "human"
@@ -118,6 +125,10 @@ class Project:
     def add_labels(self, values: Sequence[str]) -> list[str]:
         """Add labels to the schema (closing it if it was open)."""
         return labels.set_label_set(self.store, values, add=True)
+
+    def rename_label(self, old: str, new: str) -> dict:
+        """Every sample labeled `old` gets `new`, as new label events (a typo fixed)."""
+        return labels.rename_label(self.store, old, new)
 
     # -- views -------------------------------------------------------------------------
 
