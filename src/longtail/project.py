@@ -521,3 +521,34 @@ class Project:
         if enqueue:
             found["enqueued"] = enqueue_hits(self.store, found, priority)
         return found
+
+    def add_trigger(self, name: str, rule: str, *, priority: float = 1.0) -> dict:
+        """Save a standing trigger: `rule` runs on every ingest and round (see
+        `longtail.discovery.triggers` for the language); matches are queued."""
+        from longtail.engine.triggers import add_trigger
+
+        return add_trigger(self.store, name, rule, priority=priority)
+
+    def triggers(self) -> list[dict]:
+        """Every standing trigger with its hits per run."""
+        from longtail.engine.triggers import list_triggers
+
+        return list_triggers(self.store)
+
+    def test_trigger(self, rule: str, *, examples: int = 5) -> dict:
+        """How many unlabeled pool rows `rule` (or a saved trigger's name) matches now."""
+        from longtail.engine.triggers import test_rule
+
+        return test_rule(self.store, self._settings(), rule, examples=examples)
+
+    def remove_trigger(self, name: str) -> dict:
+        """Delete a standing trigger."""
+        from longtail.engine.triggers import remove_trigger
+
+        return remove_trigger(self.store, name)
+
+    def run_triggers(self) -> dict:
+        """Run every trigger over the unlabeled pool now; {name: rows queued}."""
+        from longtail.engine.triggers import run_triggers
+
+        return run_triggers(self.store, self._settings(), None, "manual")

@@ -61,6 +61,8 @@ def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
     if label:
         known = set(store.setting("label_columns") or [])
         store.set_setting("label_columns", sorted(known | {label}))
+    if report.new:
+        _after_ingest(store, report)
     return report
 
 
@@ -91,6 +93,21 @@ def _ingest_images(store: Any, settings: Settings, root: Path, *, folder_labels:
         with store.unit_of_work() as uow:
             uow.settings.set("media_root", str(root))
     return report
+
+
+def _after_ingest(store: Any, report: Any) -> None:
+    """The drift of the new rows against the earlier ones and the standing triggers'
+    run over them (issue 30), after the commit: the ingest stands whatever they do."""
+    from longtail.engine.discovery import ingest_drift
+    from longtail.engine.triggers import run_triggers
+
+    settings = Settings.load(store)  # the encoder may have been set just now
+    n = store.n_samples()
+    new_rows = np.arange(n - report.new, n, dtype=np.int64)
+    with phase("other"):
+        report.drift = ingest_drift(store, settings, new_rows)
+        report.triggers = run_triggers(store, settings, new_rows,
+                                       f"ingest {Path(report.file).name}") or None
 
 
 # New rows above which ingest leaves the near-duplicate search to the next query: the
