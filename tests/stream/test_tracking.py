@@ -95,6 +95,13 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
     _, runs = _runs(status["tracking_uri"], status["experiment"])
     assert [r.info.run_id for r in runs] == [got["mlflow_run"], third["mlflow_run"]]
     assert runs[1].data.params["round"] == str(q.round_id)
+    # Money (issue 29): the spend so far, and with two models the saving and its verdict.
+    money = runs[1].data.metrics
+    assert {"label_money", "compute_money", "total_money"} <= set(money)
+    assert money["compute_money"] > 0
+    roi = p.status()["roi"]
+    assert money["money_saving"] == pytest.approx(roi["saving"])
+    assert runs[1].data.tags["longtail.money_verdict"] == roi["verdict"]
 
 
 def test_train_mlflow_to_a_directory_without_the_setting(labeled, tmp_path):

@@ -134,6 +134,13 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     crashpoint("round:after_commit")
     vs, rows, kinds, record = planned.vs, planned.rows, planned.kinds, planned.record
     _save_strategy_state(store, vs, planned.state)
+    from longtail.engine.triggers import run_triggers
+
+    # Standing triggers over the unlabeled pool with the model as it stands: matches
+    # wait in the discovery queue for the next round.
+    fired = run_triggers(store, settings, None, f"round {round_id}")
+    if fired:
+        record = {**record, "triggers": fired}
     batch = [b for chunk in store.iter_samples(rows) for b in chunk]
     result = QueryResult(round_id, [int(r) for r in rows], [b[1] for b in batch],
                          kinds, record, str(out) if out else None, planned.warnings,
