@@ -128,7 +128,7 @@ class Project:
 
     def rename_label(self, old: str, new: str) -> dict:
         """Every sample labeled `old` gets `new`, as new label events (a typo fixed)."""
-        return labels.rename_label(self.store, old, new)
+        return labels.rename_label(self.store, old, new).to_dict()
 
     # -- views -------------------------------------------------------------------------
 
