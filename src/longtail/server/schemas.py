@@ -40,6 +40,8 @@ class TaskOut(BaseModel):
     position: int = Field(description="Priority position in its round (0 = first).")
     expires_at: float
     labels: list[str] | None = Field(description="The label set; null when any label goes.")
+    media_url: str | None = Field(default=None, description=(
+        "The sample's image (a thumbnail), a signed URL that expires; null without one."))
 
 
 class LeaseOut(BaseModel):
