@@ -75,10 +75,10 @@ def run_seed(seed: int, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test
         rounds += 1
     loop_seconds = time.perf_counter() - t0
     model = p.model()
-    n_train = report["labels"]
-    eval_acc = report["eval"]["accuracy"]
+    n_train = report.labels
+    eval_acc = report.eval.accuracy
     test_acc = _accuracy(model, X_test, y_test)
-    lift = report.get("lift") or {}
+    lift = report.lift or {}
     arms, per_round = lift.get("equal_count"), lift.get("per_round")
     # A real random run with the same learner on the same pool (eval rows left out).
     pool_rows = p.store.rows_by_split("pool")
