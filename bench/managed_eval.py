@@ -91,7 +91,7 @@ def run_seed(seed: int, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test
     p.close()
     return {
         "seed": seed, "rounds": rounds, "train_labels": n_train,
-        "eval_labels": report["eval"]["n"], "eval_accuracy": eval_acc["value"],
+        "eval_labels": report.eval.n, "eval_accuracy": eval_acc["value"],
         "eval_lo": eval_acc["lo"], "eval_hi": eval_acc["hi"], "test_accuracy": test_acc,
         "eval_minus_test": eval_acc["value"] - test_acc,
         "within_2_points": abs(eval_acc["value"] - test_acc) <= 0.02,

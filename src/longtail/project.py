@@ -82,11 +82,13 @@ class Project:
                label: str | None = None, vector: str | None = None,
                vector_prefix: str | None = None, metadata: list[str] | None = None,
                update: bool = False, vector_dtype: str = "float32",
-               progress: Progress | None = None) -> Any:
-        """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing."""
+               progress: Progress | None = None, delimiter: str | None = None) -> Any:
+        """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing (a CSV's
+        `delimiter` sniffed among , ; tab | unless given)."""
         return data.ingest(self.store, self._settings(), path, id=id, text=text, label=label,
                            vector=vector, vector_prefix=vector_prefix, metadata=metadata,
-                           update=update, vector_dtype=vector_dtype, progress=progress)
+                           update=update, vector_dtype=vector_dtype, progress=progress,
+                           delimiter=delimiter)
 
     @metered("embed")
     def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
@@ -100,11 +102,16 @@ class Project:
     @metered("import-labels")
     def import_labels(self, path: str | Path, *, id: str = "id", label: str = "label",
                       annotator: str | None = None, seconds: str | None = None,
-                      source: str = "human") -> dict:
+                      source: str = "human", annotator_name: str | None = None,
+                      delimiter: str | None = None) -> dict:
         """Record labels from a file (id, label[, annotator, seconds]), all-or-nothing.
-        An empty label is a skip; unknown ids are an error listing them."""
+        An empty label is a skip; unknown ids are an error listing them.
+        `annotator_name` gives every label of the file one annotator (instead of an
+        `annotator` column)."""
         return labels.import_file(self.store, path, id=id, label=label, annotator=annotator,
-                                  seconds=seconds, source=source).to_dict()
+                                  seconds=seconds, source=source,
+                                  annotator_name=annotator_name,
+                                  delimiter=delimiter).to_dict()
 
     @metered("record-labels")
     def record_labels(self, events: Sequence[labels.LabelEvent], *, source: str = "human"
@@ -123,6 +130,10 @@ class Project:
     def add_labels(self, values: Sequence[str]) -> list[str]:
         """Add labels to the schema (closing it if it was open)."""
         return labels.set_label_set(self.store, values, add=True)
+
+    def rename_label(self, old: str, new: str) -> dict:
+        """Every sample labeled `old` gets `new`, as new label events (a typo fixed)."""
+        return labels.rename_label(self.store, old, new)
 
     # -- views -------------------------------------------------------------------------
 
@@ -237,20 +248,25 @@ class Project:
               config: dict | None = None, seed: int | None = None,
               encoder: str | None = None, overwrite: bool = False,
               relabel: float = 0.0, include_duplicates: bool | None = None,
-              budget_money: float | None = None) -> QueryResult:
+              budget_money: float | None = None, annotators: int | None = None,
+              pool: str | None = None, overlap: float = 0.0,
+              out_dir: str | Path | None = None, cost_aware: bool = False) -> QueryResult:
         """Plan a batch of `budget` samples, record it as an open round, export it.
         `relabel` (0..1): the share of the batch given to likely label errors (kind
         "relabel", see `suspects`), taken from the strategy's picks. Duplicates of
         labeled samples are left out unless `include_duplicates`. `budget_money`: the
         batch never costs more than this at predicted cost (`budget` None: about as
-        many samples as it buys)."""
+        many samples as it buys). `annotators` (or `pool`, one per member): work
+        packages balanced by predicted time, `overlap` a share labeled twice, each
+        written to `out_dir` as package-NAME.csv."""
         if budget is None and budget_money is None:
             budget = 100
         return rounds.plan_round(self.store, self._settings(), budget, strategy=strategy,
                                  out=out, config=config, seed=seed, encoder=encoder,
                                  overwrite=overwrite, relabel=relabel,
                                  include_duplicates=include_duplicates,
-                                 budget_money=budget_money)
+                                 budget_money=budget_money, annotators=annotators, pool=pool,
+                                 overlap=overlap, out_dir=out_dir, cost_aware=cost_aware)
 
     def rounds(self) -> list[dict]:
         """Every round: id, time, strategy, status, size, labeled."""
@@ -459,14 +475,9 @@ class Project:
     def enqueue_slice(self, slice: str, n: int = 50, *, encoder: str | None = None) -> dict:
         """Queue a slice's `n` most useful unlabeled samples (least confident first) for
         the next round. `slice`: "cluster:N" or "COLUMN=VALUE"."""
-        from longtail.engine.discovery import enqueue, parse_slice, slice_candidates
+        from longtail.engine.discovery import enqueue_slice
 
-        if n <= 0:
-            raise InputError(f"the number of samples to queue must be positive, got {n}")
-        kind, value = parse_slice(slice)
-        rows, prio = slice_candidates(self.store, self._settings(), kind, value, n,
-                                      encoder=encoder)
-        return enqueue(self.store, rows, f"slice:{slice}", prio)
+        return enqueue_slice(self.store, self._settings(), slice, n, encoder=encoder)
 
     def queue(self) -> list[dict]:
         """The discovery queue: rows `query` takes first, with their source and priority."""
@@ -508,15 +519,11 @@ class Project:
         encoder) or a `vector`; filters: `split` (pool, eval, all), `state` (any,
         labeled, unlabeled), `where` (["COLUMN=VALUE", ...]). `enqueue`: queue the
         unlabeled pool hits for the next round (priority: `priority`, else similarity)."""
-        from longtail.engine.discovery import enqueue as put
+        from longtail.engine.discovery import enqueue_hits
         from longtail.engine.search import search
 
         found = search(self.store, self._settings(), ids=ids, text=text, vector=vector, k=k,
                        split=split, state=state, where=where, encoder=encoder, exact=exact)
         if enqueue:
-            hits = [h for h in found["hits"] if h["split"] == "pool" and h["label"] is None]
-            prio = np.array([priority if priority is not None else h["similarity"]
-                             for h in hits], dtype=np.float64)
-            found["enqueued"] = put(self.store, np.array([h["row"] for h in hits], np.int64),
-                                    f"search:{found['query']}", prio)
+            found["enqueued"] = enqueue_hits(self.store, found, priority)
         return found

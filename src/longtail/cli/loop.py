@@ -39,6 +39,19 @@ def query(budget: Annotated[int | None, typer.Option(
           budget_money: Annotated[float | None, typer.Option(
               "--budget-money", help="Money the batch may cost at predicted cost (pools' "
                                      "rates, `longtail costs --model`): never more.")] = None,
+          annotators: Annotated[int | None, typer.Option(
+              help="Split the batch into this many work packages, balanced by predicted "
+                   "labeling time.")] = None,
+          pool: Annotated[str | None, typer.Option(
+              help="One work package per member of this annotator pool.")] = None,
+          overlap: Annotated[float, typer.Option(
+              help="Share of the batch (0 to 1) put in two packages, for agreement.")] = 0.0,
+          out_dir: Annotated[Path | None, typer.Option(
+              "--out-dir", help="Write each work package as DIR/package-NAME.csv.")] = None,
+          cost_aware: Annotated[bool, typer.Option(
+              "--cost-aware", help="Among 3x the strategy's picks keep the best return on "
+                                   "investment: (1 - max probability) / predicted cost "
+                                   "(setting cost_tradeoff).")] = False,
           strategy: Annotated[str, typer.Option(help="Strategy name (see `longtail "
                                                 "strategies`).")] = "auto",
           out: Annotated[Path | None, typer.Option(help="Export the batch (.csv or .jsonl).")] = None,
@@ -68,6 +81,10 @@ def query(budget: Annotated[int | None, typer.Option(
     with open_project(project) as p:
         result = p.query(budget, strategy=strategy, out=out, config=cfg, seed=seed,
                          **({"budget_money": budget_money} if budget_money else {}),
+                         **({"annotators": annotators} if annotators is not None else {}),
+                         **({"pool": pool, "overlap": overlap} if pool or overlap else {}),
+                         **({"out_dir": out_dir} if out_dir is not None else {}),
+                         **({"cost_aware": True} if cost_aware else {}),
                          **({"overwrite": True} if force else {}),
                          **({"relabel": relabel} if relabel else {}),
                          **({"include_duplicates": True} if include_duplicates else {}))
@@ -89,6 +106,10 @@ def query(budget: Annotated[int | None, typer.Option(
                       + (f" written to {r.out}" if r.out else ""))
         if relabel and not kinds["relabel"]:
             warn(r.log.get("relabel", {}).get("reason", "no relabel rows"))
+        for pk in r.log.get("packages") or []:
+            console.print(f"package {pk['package']}: {len(pk['rows'])} samples, "
+                          f"~{pk['predicted_seconds'] / 60:.0f} min predicted"
+                          + (f" ({out_dir}/package-{pk['package']}.csv)" if out_dir else ""))
         money = r.log.get("money")
         if money:
             console.print(f"predicted cost {money['predicted']:,.2f} of the "

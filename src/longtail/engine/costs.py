@@ -328,11 +328,12 @@ def spend_summary(uow: Any, settings: Settings) -> dict[str, Any]:
 
 # -- predicted cost (longtail.costs.model) ------------------------------------------------
 
-def _observed_per_row(uow: Any, settings: Settings) -> tuple[np.ndarray, np.ndarray, str]:
+def _observed_per_row(uow: Any, settings: Settings, unit: str | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, str]:
     """(rows, cost) of each row's first timed answer: money when answers are priced,
-    else trimmed seconds; and the unit."""
+    else trimmed seconds (`unit` "seconds" asks for seconds); and the unit."""
     c = event_costs(uow, settings)
-    priced = bool(np.isfinite(c.money).any())
+    priced = bool(np.isfinite(c.money).any()) and unit != "seconds"
     value = c.money if priced else c.seconds
     rows, cost, seen = [], [], set()
     for r, v, imp in zip(c.row.tolist(), value.tolist(), c.imputed.tolist(), strict=True):
@@ -359,13 +360,14 @@ def _features(store: Any, settings: Settings, rows: np.ndarray) -> np.ndarray:
     return cost_features(vs.read(rows), lengths)
 
 
-def cost_model(store: Any, settings: Settings) -> tuple[Any, dict]:
+def cost_model(store: Any, settings: Settings, unit: str | None = None) -> tuple[Any, dict]:
     """The cost model fitted on every timed answer, and its report: answers, unit,
-    prior, held-out error with its interval (None with fewer than 10 answers)."""
+    prior, held-out error with its interval (None with fewer than 10 answers).
+    `unit` "seconds": a model of time even where answers are priced."""
     from longtail.costs.model import fit_cost_model, holdout_error
 
     with store.unit_of_work() as uow:
-        rows, cost, unit = _observed_per_row(uow, settings)
+        rows, cost, unit = _observed_per_row(uow, settings, unit)
     X = _features(store, settings, rows) if len(rows) else np.zeros((0, 1))
     model = fit_cost_model(X, cost) if len(rows) else None
     if model is None:
@@ -451,3 +453,33 @@ def count_for_money(store: Any, settings: Settings, candidates: np.ndarray, budg
     probe = np.sort(rng.choice(candidates, size=min(2000, len(candidates)), replace=False))
     return min(len(candidates), count_for(predicted_money(store, settings, probe, fitted),
                                           budget_money))
+
+
+def work_packages(store: Any, settings: Settings, rows: np.ndarray, annotators: int,
+                  overlap: float = 0.0, names: list[str] | None = None) -> list[dict]:
+    """The batch `rows` split into `annotators` packages balanced by predicted seconds
+    (`longtail.costs.packages`): per package its name, positions in the batch, rows and
+    predicted seconds."""
+    from longtail.costs.packages import split_packages
+
+    rows = np.asarray(rows, dtype=np.int64)
+    model, _ = cost_model(store, settings, unit="seconds")
+    seconds = predicted_costs(store, settings, rows, model)
+    parts = split_packages(seconds, annotators, overlap=overlap)
+    names = names or [f"{k + 1:02d}" for k in range(annotators)]
+    return [{"package": names[k], "positions": p.tolist(), "rows": rows[p].tolist(),
+             "predicted_seconds": round(float(seconds[p].sum()), 1)}
+            for k, p in enumerate(parts)]
+
+
+def pool_members(store: Any, name: str) -> list[str]:
+    """The members of pool `name` (an InputError naming the pools when there is none, or
+    it has no members)."""
+    with store.unit_of_work() as uow:
+        pools = list_pools(uow)
+    found = next((p for p in pools if p.name == name), None)
+    if found is None:
+        raise InputError(f"no pool {name!r} (pools: {', '.join(p.name for p in pools) or 'none'})")
+    if not found.members:
+        raise InputError(f"pool {name!r} has no members: `longtail pools add {name} --member NAME`")
+    return list(found.members)

@@ -21,14 +21,15 @@ def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
            text: str | None = None, label: str | None = None, vector: str | None = None,
            vector_prefix: str | None = None, metadata: list[str] | None = None,
            update: bool = False, vector_dtype: str = "float32",
-           progress: Progress | None = None) -> Any:
+           progress: Progress | None = None, delimiter: str | None = None) -> Any:
     """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing."""
     from longtail.evaluation.evalset import assign_eval
     from longtail.ingest import PRECOMPUTED, ColumnMapping, ingest_file
 
     mapping = ColumnMapping(id=id, text=text, label=label, vector=vector,
                             vector_prefix=vector_prefix,
-                            metadata=tuple(metadata) if metadata is not None else None)
+                            metadata=tuple(metadata) if metadata is not None else None,
+                            delimiter=delimiter)
 
     def eval_of(ids: list[str], current: int, strata: list | None) -> np.ndarray:
         return assign_eval(ids, rate=settings.eval_rate, seed=settings.seed,

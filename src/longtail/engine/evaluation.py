@@ -360,9 +360,14 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
     need = eval_status(store, settings)
     evidence = eval_evidence(need.labeled, need.wanted, need.pending,
                              halfwidth=need.halfwidth, target=need.target)
+    labeled = len(views.labeled(store, "pool")[0])
+    evidence_from = "eval set"
+    if evidence and need.pending == 0 and need.labeled + labeled >= need.wanted:
+        # A small pool: the eval split is used up before its target size. Every labeled
+        # row, cross-fitted (`small_pool_estimate`), is then the evidence.
+        evidence, evidence_from = None, "every labeled row, cross-fitted"
     curve = learning_curves(store).current
     metric = curve[-1] if curve else None
-    labeled = len(views.labeled(store, "pool")[0])
     rules: list = [StabilizingPredictions(), ForecastGain(gain_threshold)]
     if target is not None:
         # The target counts as reached when the eval interval's lower end reaches it:
@@ -377,11 +382,11 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
                                spent=labeled, budget=budget, next_batch_cost=next_batch)
     return StoppingAnswer(
         report.stop, report.reason, [d.__dict__ for d in report.decisions],
-        evidence={"enough": evidence is None, "why": evidence,
-                         "eval_labeled": need.labeled, "eval_wanted": need.wanted,
-                         "eval_pending": need.pending,
-                         "eval_labels_to_resolve": max(0, need.wanted - need.labeled)
-                         if evidence else 0})
+        evidence={"enough": evidence is None, "why": evidence, "from": evidence_from,
+                  "eval_labeled": need.labeled, "eval_wanted": need.wanted,
+                  "eval_pending": need.pending,
+                  "eval_labels_to_resolve": max(0, need.wanted - need.labeled)
+                  if evidence else 0})
 
 
 def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: int | None = None,

@@ -43,7 +43,9 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
                seed: int | None = None, encoder: str | None = None,
                overwrite: bool = False, relabel: float = 0.0,
                include_duplicates: bool | None = None,
-               budget_money: float | None = None) -> QueryResult:
+               budget_money: float | None = None, annotators: int | None = None,
+               pool: str | None = None, overlap: float = 0.0,
+               out_dir: str | Path | None = None, cost_aware: bool = False) -> QueryResult:
     """Plan a batch of `budget` samples to label, record it as an open round (one
     transaction), save the strategies' indexes for the next command, and export the
     batch (CSV or JSONL by suffix) when `out` is given. With `relabel` (0..1), up to
@@ -54,12 +56,36 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
 
     With `budget_money`, the batch is cut to what that money buys at predicted cost
     (`longtail.costs`: never more, in the plan's order); `budget` None then asks the
-    strategy for about as many samples as the money buys.
+    strategy for about as many samples as the money buys. With `annotators` (or `pool`:
+    one package per member), the chosen batch is split into work packages balanced by
+    predicted seconds (`overlap`: a share labeled twice), kept in the round's log
+    ("packages") and, with `out_dir`, each written as `package-NAME.csv`.
 
     Safe under concurrency: another `query`, the service or `run` planning at the same
     time never gets one of this round's rows (see `_claim`); this one then plans again,
     and after PLAN_TRIES lost claims raises RoundConflictError."""
+    names = None
+    if pool is not None:
+        from longtail.engine.costs import pool_members
+
+        names = pool_members(store, pool)
+        annotators = len(names)
+    if out_dir is not None and annotators is None:
+        raise InputError("--out-dir writes work packages: give --annotators N or --pool NAME")
+    if annotators is not None and annotators < 1:
+        raise InputError(f"--annotators must be 1 or more, got {annotators}")
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError(f"{out_dir}: not a directory")
+        if out_dir.is_dir() and any(out_dir.glob("package-*.csv")) and not overwrite:
+            raise InputError(f"{out_dir}: holds package files already; choose another "
+                             "--out-dir or pass --force")
     fitted = None
+    if cost_aware and budget_money is None:
+        from longtail.engine import costs
+
+        fitted = costs.cost_model(store, settings)
     if budget_money is not None:
         from longtail.engine import costs
 
@@ -84,9 +110,18 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     for _ in range(PLAN_TRIES):
         planned = _choose(store, settings, budget, strategy=strategy, config=config, seed=seed,
                           encoder=encoder, relabel=relabel,
-                          include_duplicates=include_duplicates)
+                          include_duplicates=include_duplicates,
+                          shortlist=SHORTLIST * budget if cost_aware else 0)
+        if cost_aware:
+            planned = _cost_aware(store, settings, planned, budget, fitted)
         if budget_money is not None:
             planned = _within_money(store, settings, planned, float(budget_money), fitted)
+        if annotators is not None:
+            from longtail.engine.costs import work_packages
+
+            packages = work_packages(store, settings, planned.rows, annotators, overlap, names)
+            planned = replace(planned, record={**planned.record, "packages": [
+                {k: p[k] for k in ("package", "rows", "predicted_seconds")} for p in packages]})
         pausepoint("round:planned")
         round_id = _claim(store, settings, planned,
                           {"budget": budget, "config": config, "seed": seed}, strategy)
@@ -103,6 +138,17 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     result = QueryResult(round_id, [int(r) for r in rows], [b[1] for b in batch],
                          kinds, record, str(out) if out else None, planned.warnings,
                          relabel=planned.relabel_rows)
+    if out_dir is not None:
+        from longtail.interop.batch_file import write_batch_file
+
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        where = {int(r): i for i, r in enumerate(rows.tolist())}
+        for p in record["packages"]:
+            pos = [where[int(r)] for r in p["rows"]]
+            write_batch_file(Path(out_dir) / f"package-{p['package']}.csv",
+                             [batch[i] for i in pos], [kinds[i] for i in pos], round_id,
+                             feature_columns=_feature_columns(store, vs.directory.name),
+                             overwrite=True)
     if out:
         from longtail.interop.batch_file import write_batch_file
 
@@ -129,7 +175,7 @@ class _Planned:
 
 def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
             config: dict | None, seed: int | None, encoder: str | None, relabel: float,
-            include_duplicates: bool | None) -> _Planned:
+            include_duplicates: bool | None, shortlist: int = 0) -> _Planned:
     """Read what planning needs and choose the batch; writes nothing."""
     from longtail.engine.duplicates import exclude_labeled_twins
     from longtail.loop.round import plan_batch  # the strategies load on first use
@@ -202,7 +248,7 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
 
     with phase("select"):
         plan = _empty_plan(strategy) if only_relabel else plan_batch(
-            budget - len(relabel_rows) - len(queued_rows), candidates, rng=rng,
+            budget - len(relabel_rows) - len(queued_rows) + shortlist, candidates, rng=rng,
             strategy=strategy, vectors=vs,
             probs_for=probs_for if model else None,
             classes=np.asarray(model.classes_) if model else None,
@@ -226,6 +272,55 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
                     state, warnings, relabel_rows)
+
+
+SHORTLIST = 2  # cost-aware: the strategy proposes (1 + SHORTLIST) x its share
+
+
+def _cost_aware(store: Any, settings: Settings, planned: _Planned, budget: int,
+                fitted: Any) -> _Planned:
+    """Keep the best of the strategy's picks (as many as `budget` leaves) by return on
+    investment (Haertel et al. 2008): benefit / cost^gamma, where benefit is the
+    latest model's probability of being wrong on the sample (1 - max probability; 1
+    before any model) and cost its predicted money (seconds when nothing is priced),
+    gamma the setting `cost_tradeoff`. The strategy's shortlist keeps its kind of
+    sample (diverse, informative); the ROI decides among it. Eval, control, queued and
+    relabel items are kept as planned."""
+    from longtail.engine import costs
+    from longtail.engine.models import load_model
+    from longtail.loop.simulate import predict_rows
+
+    sel = np.flatnonzero(np.array([k == "selected" for k in planned.kinds], dtype=bool))
+    keep_n = max(0, min(len(sel), budget - (len(planned.kinds) - len(sel))))
+    if len(sel) <= keep_n:
+        return planned
+    rows = planned.rows[sel]
+    model_meta = store.latest_model()
+    if model_meta is not None and model_meta["encoder"] == planned.vs.directory.name:
+        model = load_model(store, model_meta, predict_only=True)
+        benefit = 1.0 - np.asarray(predict_rows(model, planned.vs, rows)).max(1)
+    else:
+        benefit = np.ones(len(rows))
+    model, report = fitted if fitted is not None else costs.cost_model(store, settings)
+    try:
+        cost = costs.predicted_money(store, settings, rows, (model, report))
+    except InputError:  # nothing priced: time is the cost
+        cost = costs.predicted_costs(store, settings, rows, model)
+    gamma = float(settings.cost_tradeoff)
+    roi = np.maximum(benefit, 1e-6) / np.maximum(cost, 1e-12) ** gamma
+    best = sel[np.argsort(-roi, kind="stable")[:keep_n]]
+    drop = np.setdiff1d(sel, best)
+    mask = np.ones(len(planned.rows), dtype=bool)
+    mask[drop] = False
+    # The kept picks in ROI order, after the other items in their planned order.
+    order = np.concatenate([np.flatnonzero(mask & ~np.isin(np.arange(len(mask)), sel)), best])
+    record = {**planned.record, "cost_aware": {
+        "gamma": gamma, "shortlist": int(len(sel)), "kept": int(keep_n),
+        "benefit_mean_kept": round(float(benefit[np.isin(sel, best)].mean()), 4) if keep_n else None,
+        "cost_mean_kept": round(float(cost[np.isin(sel, best)].mean()), 6) if keep_n else None,
+        "cost_mean_shortlist": round(float(cost.mean()), 6)}}
+    return replace(planned, rows=planned.rows[order],
+                   kinds=[planned.kinds[i] for i in order.tolist()], record=record)
 
 
 def _within_money(store: Any, settings: Settings, planned: _Planned, budget_money: float,
