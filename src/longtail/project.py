@@ -82,13 +82,15 @@ class Project:
                label: str | None = None, vector: str | None = None,
                vector_prefix: str | None = None, metadata: list[str] | None = None,
                update: bool = False, vector_dtype: str = "float32",
-               progress: Progress | None = None, delimiter: str | None = None) -> Any:
-        """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing (a CSV's
-        `delimiter` sniffed among , ; tab | unless given)."""
+               progress: Progress | None = None, delimiter: str | None = None,
+               folder_labels: bool = False) -> Any:
+        """Add a CSV, JSONL or Parquet file, or a folder of images, to the pool,
+        all-or-nothing (a CSV's `delimiter` sniffed among , ; tab | unless given;
+        `folder_labels`: class sub-folders become import labels)."""
         return data.ingest(self.store, self._settings(), path, id=id, text=text, label=label,
                            vector=vector, vector_prefix=vector_prefix, metadata=metadata,
                            update=update, vector_dtype=vector_dtype, progress=progress,
-                           delimiter=delimiter)
+                           delimiter=delimiter, folder_labels=folder_labels)
 
     @metered("embed")
     def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
@@ -133,7 +135,7 @@ class Project:
 
     def rename_label(self, old: str, new: str) -> dict:
         """Every sample labeled `old` gets `new`, as new label events (a typo fixed)."""
-        return labels.rename_label(self.store, old, new)
+        return labels.rename_label(self.store, old, new).to_dict()
 
     # -- views -------------------------------------------------------------------------
 
@@ -527,3 +529,34 @@ class Project:
         if enqueue:
             found["enqueued"] = enqueue_hits(self.store, found, priority)
         return found
+
+    def add_trigger(self, name: str, rule: str, *, priority: float = 1.0) -> dict:
+        """Save a standing trigger: `rule` runs on every ingest and round (see
+        `longtail.discovery.triggers` for the language); matches are queued."""
+        from longtail.engine.triggers import add_trigger
+
+        return add_trigger(self.store, name, rule, priority=priority)
+
+    def triggers(self) -> list[dict]:
+        """Every standing trigger with its hits per run."""
+        from longtail.engine.triggers import list_triggers
+
+        return list_triggers(self.store)
+
+    def test_trigger(self, rule: str, *, examples: int = 5) -> dict:
+        """How many unlabeled pool rows `rule` (or a saved trigger's name) matches now."""
+        from longtail.engine.triggers import test_rule
+
+        return test_rule(self.store, self._settings(), rule, examples=examples)
+
+    def remove_trigger(self, name: str) -> dict:
+        """Delete a standing trigger."""
+        from longtail.engine.triggers import remove_trigger
+
+        return remove_trigger(self.store, name)
+
+    def run_triggers(self) -> dict:
+        """Run every trigger over the unlabeled pool now; {name: rows queued}."""
+        from longtail.engine.triggers import run_triggers
+
+        return run_triggers(self.store, self._settings(), None, "manual")

@@ -249,6 +249,12 @@ def render_status(r: dict) -> None:
     rows["verdict"] = r["verdict"]
     if r.get("money_verdict"):
         rows["money"] = r["money_verdict"]
+    if r.get("queued"):
+        rows["discovery queue"] = f"{r['queued']} rows (the next query takes them first)"
+    for t in r.get("triggers") or []:
+        last = t.get("last")
+        rows[f"trigger {t['name']}"] = f"{t['hits']} queued" + (
+            f"; last run ({last['on']}): {last['hits']} of {last['rows']} rows" if last else "")
     plain_table("longtail status", rows)
     for w in r.get("warnings") or []:
         warn(w)

@@ -52,6 +52,10 @@ class IngestReport:
     # The near-duplicate search that follows an ingest of vectors, a phase of its own
     # with its own seconds (longtail.engine.duplicates.refresh); None when none ran.
     duplicates: dict | None = None
+    # After the commit (issue 30): how far the new rows lie from the earlier ones, and
+    # what each standing trigger matched among them ({name: rows queued}).
+    drift: dict | None = None
+    triggers: dict | None = None
 
     def to_dict(self) -> dict:
         """The counts (``updated_rows`` left out: it can hold millions of rows)."""
