@@ -24,7 +24,6 @@ NOT_YET = {
     "costs.work_packages",
     "discovery.enqueue_hits",
     "discovery.enqueue_slice",
-    "labels.rename_label",
     "discovery.take_queued",
     "estimates.managed_estimate",
     "report.report_data",
