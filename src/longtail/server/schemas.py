@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from longtail.engine.eval_records import CurvePoint
+from longtail.engine.rounds import RoundSummary
 from longtail.engine.users import UserRecord
 
 
@@ -130,14 +131,7 @@ class RoundOut(BaseModel):
     warnings: list[str]
 
 
-class RoundRow(BaseModel):
-    id: int
-    created_at: str
-    strategy: str
-    status: str
-    size: int
-    labeled: int
-    arm: str
+RoundRow = RoundSummary  # the engine's record, one definition
 
 
 class TaskRow(BaseModel):
