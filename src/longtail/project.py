@@ -17,6 +17,7 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.history import RoundRecord
     from longtail.engine.integrity import IntegrityReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
@@ -74,11 +75,13 @@ class Project:
                label: str | None = None, vector: str | None = None,
                vector_prefix: str | None = None, metadata: list[str] | None = None,
                update: bool = False, vector_dtype: str = "float32",
-               progress: Progress | None = None) -> Any:
-        """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing."""
+               progress: Progress | None = None, delimiter: str | None = None) -> Any:
+        """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing (a CSV's
+        `delimiter` sniffed among , ; tab | unless given)."""
         return data.ingest(self.store, self._settings(), path, id=id, text=text, label=label,
                            vector=vector, vector_prefix=vector_prefix, metadata=metadata,
-                           update=update, vector_dtype=vector_dtype, progress=progress)
+                           update=update, vector_dtype=vector_dtype, progress=progress,
+                           delimiter=delimiter)
 
     @metered("embed")
     def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
@@ -92,11 +95,16 @@ class Project:
     @metered("import-labels")
     def import_labels(self, path: str | Path, *, id: str = "id", label: str = "label",
                       annotator: str | None = None, seconds: str | None = None,
-                      source: str = "human") -> dict:
+                      source: str = "human", annotator_name: str | None = None,
+                      delimiter: str | None = None) -> dict:
         """Record labels from a file (id, label[, annotator, seconds]), all-or-nothing.
-        An empty label is a skip; unknown ids are an error listing them."""
+        An empty label is a skip; unknown ids are an error listing them.
+        `annotator_name` gives every label of the file one annotator (instead of an
+        `annotator` column)."""
         return labels.import_file(self.store, path, id=id, label=label, annotator=annotator,
-                                  seconds=seconds, source=source).to_dict()
+                                  seconds=seconds, source=source,
+                                  annotator_name=annotator_name,
+                                  delimiter=delimiter).to_dict()
 
     @metered("record-labels")
     def record_labels(self, events: Sequence[labels.LabelEvent], *, source: str = "human"
@@ -115,6 +123,10 @@ class Project:
     def add_labels(self, values: Sequence[str]) -> list[str]:
         """Add labels to the schema (closing it if it was open)."""
         return labels.set_label_set(self.store, values, add=True)
+
+    def rename_label(self, old: str, new: str) -> dict:
+        """Every sample labeled `old` gets `new`, as new label events (a typo fixed)."""
+        return labels.rename_label(self.store, old, new)
 
     # -- views -------------------------------------------------------------------------
 
@@ -224,18 +236,29 @@ class Project:
     # -- rounds ------------------------------------------------------------------------
 
     @metered("query")
-    def query(self, budget: int, *, strategy: str = "auto", out: str | Path | None = None,
+    def query(self, budget: int | None = None, *, strategy: str = "auto", out: str | Path | None = None,
               config: dict | None = None, seed: int | None = None,
               encoder: str | None = None, overwrite: bool = False,
-              relabel: float = 0.0, include_duplicates: bool | None = None) -> QueryResult:
+              relabel: float = 0.0, include_duplicates: bool | None = None,
+              budget_money: float | None = None, annotators: int | None = None,
+              pool: str | None = None, overlap: float = 0.0,
+              out_dir: str | Path | None = None, cost_aware: bool = False) -> QueryResult:
         """Plan a batch of `budget` samples, record it as an open round, export it.
         `relabel` (0..1): the share of the batch given to likely label errors (kind
         "relabel", see `suspects`), taken from the strategy's picks. Duplicates of
-        labeled samples are left out unless `include_duplicates`."""
+        labeled samples are left out unless `include_duplicates`. `budget_money`: the
+        batch never costs more than this at predicted cost (`budget` None: about as
+        many samples as it buys). `annotators` (or `pool`, one per member): work
+        packages balanced by predicted time, `overlap` a share labeled twice, each
+        written to `out_dir` as package-NAME.csv."""
+        if budget is None and budget_money is None:
+            budget = 100
         return rounds.plan_round(self.store, self._settings(), budget, strategy=strategy,
                                  out=out, config=config, seed=seed, encoder=encoder,
                                  overwrite=overwrite, relabel=relabel,
-                                 include_duplicates=include_duplicates)
+                                 include_duplicates=include_duplicates,
+                                 budget_money=budget_money, annotators=annotators, pool=pool,
+                                 overlap=overlap, out_dir=out_dir, cost_aware=cost_aware)
 
     def rounds(self) -> list[dict]:
         """Every round: id, time, strategy, status, size, labeled."""
@@ -305,7 +328,7 @@ class Project:
 
         return diff_versions(self.store, a, b)
 
-    def history(self) -> list[dict]:
+    def history(self) -> list[RoundRecord]:
         """Per round: strategy and parameters, auto's decision, models with their hashes,
         metrics and timings."""
         from longtail.engine.history import run_history
@@ -376,6 +399,7 @@ class Project:
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
                           near=near)
 
+    @metered("run", worth_recording=lambda result: bool(result.get("events")))
     def run(self, watch: str | Path, **options: Any) -> dict:
         """The loop unattended: ingest, import, retrain, query, until a stopping rule fires."""
         from longtail.engine.automation import run
@@ -422,3 +446,107 @@ class Project:
 
         with self.store.unit_of_work() as uow:
             return costs.costs_report(uow, Settings.from_dict(uow.settings.all())).to_dict()
+
+    def cost_model(self) -> dict:
+        """The per-sample cost model's report: answers, unit, prior, held-out error."""
+        from longtail.engine import costs
+
+        return costs.cost_model(self.store, self._settings())[1]
+
+    # -- the long tail (issue 30): slices, the discovery queue, the report ----------------
+
+    def slices(self, *, by: str = "all", limit: int = 20, examples: int = 5,
+               encoder: str | None = None) -> dict:
+        """Failure slices (clusters and metadata values) ranked under-represented and
+        struggling first, each with its error interval and example samples."""
+        from longtail.engine.discovery import slices
+
+        return slices(self.store, self._settings(), by=by, limit=limit, examples=examples,
+                      encoder=encoder)
+
+    def enqueue_slice(self, slice: str, n: int = 50, *, encoder: str | None = None) -> dict:
+        """Queue a slice's `n` most useful unlabeled samples (least confident first) for
+        the next round. `slice`: "cluster:N" or "COLUMN=VALUE"."""
+        from longtail.engine.discovery import enqueue_slice
+
+        return enqueue_slice(self.store, self._settings(), slice, n, encoder=encoder)
+
+    def queue(self) -> list[dict]:
+        """The discovery queue: rows `query` takes first, with their source and priority."""
+        from longtail.engine.discovery import read_queue
+
+        with self.store.unit_of_work() as uow:
+            return read_queue(uow)
+
+    def report_data(self, *, encoder: str | None = None) -> dict:
+        """Everything the report draws, as plain data."""
+        from longtail.engine.report import report_data
+
+        return report_data(self.store, self._settings(), encoder=encoder)
+
+    def report(self, out: str | Path, *, overwrite: bool = True,
+               encoder: str | None = None) -> dict:
+        """Write the report: one self-contained HTML file that works offline."""
+        from longtail.report import render
+
+        out = Path(out)
+        if out.exists() and not overwrite:
+            raise InputError(f"{out} exists: pass overwrite=True (--force) to replace it")
+        if not out.parent.exists():
+            raise InputError(f"no directory {out.parent} for the report")
+        data = self.report_data(encoder=encoder)
+        html = render(data)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(out)
+        return {"out": str(out), "bytes": len(html.encode()),
+                "sections": [k for k in data if k != "project"]}
+
+    def search(self, *, ids: Sequence[str] | None = None, text: str | None = None,
+               vector: Sequence[float] | np.ndarray | None = None, k: int = 10,
+               split: str = "pool", state: str = "any", where: Sequence[str] | None = None,
+               encoder: str | None = None, exact: bool | None = None,
+               enqueue: bool = False, priority: float | None = None) -> dict:
+        """The `k` samples most similar to sample `ids`, a `text` (through the project's
+        encoder) or a `vector`; filters: `split` (pool, eval, all), `state` (any,
+        labeled, unlabeled), `where` (["COLUMN=VALUE", ...]). `enqueue`: queue the
+        unlabeled pool hits for the next round (priority: `priority`, else similarity)."""
+        from longtail.engine.discovery import enqueue_hits
+        from longtail.engine.search import search
+
+        found = search(self.store, self._settings(), ids=ids, text=text, vector=vector, k=k,
+                       split=split, state=state, where=where, encoder=encoder, exact=exact)
+        if enqueue:
+            found["enqueued"] = enqueue_hits(self.store, found, priority)
+        return found
+
+    def add_trigger(self, name: str, rule: str, *, priority: float = 1.0) -> dict:
+        """Save a standing trigger: `rule` runs on every ingest and round (see
+        `longtail.discovery.triggers` for the language); matches are queued."""
+        from longtail.engine.triggers import add_trigger
+
+        return add_trigger(self.store, name, rule, priority=priority)
+
+    def triggers(self) -> list[dict]:
+        """Every standing trigger with its hits per run."""
+        from longtail.engine.triggers import list_triggers
+
+        return list_triggers(self.store)
+
+    def test_trigger(self, rule: str, *, examples: int = 5) -> dict:
+        """How many unlabeled pool rows `rule` (or a saved trigger's name) matches now."""
+        from longtail.engine.triggers import test_rule
+
+        return test_rule(self.store, self._settings(), rule, examples=examples)
+
+    def remove_trigger(self, name: str) -> dict:
+        """Delete a standing trigger."""
+        from longtail.engine.triggers import remove_trigger
+
+        return remove_trigger(self.store, name)
+
+    def run_triggers(self) -> dict:
+        """Run every trigger over the unlabeled pool now; {name: rows queued}."""
+        from longtail.engine.triggers import run_triggers
+
+        return run_triggers(self.store, self._settings(), None, "manual")

@@ -12,6 +12,7 @@ import typer
 from longtail.cli._app import app
 from longtail.cli._ui import (
     Bar,
+    DelimiterOpt,
     JsonOpt,
     ProjectOpt,
     Stopped,
@@ -115,6 +116,7 @@ def ingest(
     update: Annotated[bool, typer.Option("--update", help="Replace samples whose id exists "
                                          "with other content.")] = False,
     float16: Annotated[bool, typer.Option("--float16", help="Store vectors as float16.")] = False,
+    delimiter: DelimiterOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a file to the pool, all-or-nothing. Re-ingesting the same file changes nothing.
@@ -124,7 +126,8 @@ def ingest(
     with open_project(project) as p, Bar(f"ingest {file.name}", as_json) as bar:
         report = p.ingest(file, id=id, text=text, label=label, vector=vector,
                           vector_prefix=vector_prefix, metadata=metadata, update=update,
-                          vector_dtype="float16" if float16 else "float32", progress=bar)
+                          vector_dtype="float16" if float16 else "float32", progress=bar,
+                          delimiter=delimiter)
     emit(report.to_dict(), as_json, lambda r: console.print(
         f"{r['file']}: {r['rows']} rows, [bold]{r['new']} new[/bold], {r['updated']} updated, "
         f"{r['unchanged']} unchanged, {r['labels']} labels, {r['eval_rows']} to the eval set"))
@@ -140,16 +143,23 @@ def embed(project: ProjectOpt = Path("."),
                    "allowed (default: every numeric column but labels).")] = None,
           exclude: Annotated[str | None, typer.Option(
               help="tabular: columns never to use, comma-separated (patterns allowed).")] = None,
+          max_categories: Annotated[int | None, typer.Option(
+              help="tabular: text columns with at most this many distinct values are "
+                   "one-hot encoded, others left out (default 20).")] = None,
           as_json: JsonOpt = False) -> None:
     """Compute vectors for samples that have none for ENCODER; resumes after a Ctrl-C.
 
     Each batch is kept as it is written, so running the same command again continues
-    where it stopped. The tabular encoder shows the columns it uses.
+    where it stopped. The tabular encoder shows the columns it uses, the missing cells it
+    filled (median of a numeric column, most frequent value of a text one), the text
+    columns it one-hot encoded and the columns it left out, with the reason.
 
     Example: longtail embed -p my-project --encoder tabular --exclude digit
     """
+    at_least("--max-categories", max_categories, 2)
     params = {k: v for k, v in (("features", split_list("--features", features)),
-                                ("exclude", split_list("--exclude", exclude))) if v}
+                                ("exclude", split_list("--exclude", exclude)),
+                                ("max_categories", max_categories)) if v}
     with open_project(project) as p, Bar(f"embed ({encoder})", as_json) as bar:
         if "on_phase" in inspect.signature(p.embed).parameters:
             params["on_phase"] = bar.phase  # the encoder says "loading model" and the like
@@ -176,8 +186,12 @@ def embed(project: ProjectOpt = Path("."),
 
 
 def describe_vectors(encoder: str, d: dict) -> str | None:
-    """"tabular: 64 columns (f0..f63) -> 64 dims; left out: digit", or None when the
-    encoder says nothing beyond its dimension."""
+    """"tabular: 64 columns (f0..f63) -> 64 dims; left out: digit", then one line per
+    imputed column (its count of missing cells and what filled them), the one-hot
+    columns, and the columns left out with the reason; None when the encoder says
+    nothing beyond its dimension."""
+    from longtail.cli._ui import people
+
     cols = list(d.get("columns") or [])
     if not cols:
         return f"{encoder}: {d['dim']} dims" if d.get("dim") else None
@@ -186,10 +200,19 @@ def describe_vectors(encoder: str, d: dict) -> str | None:
     out = [*(d.get("excluded") or [])]
     if out:
         line += f"; left out: {', '.join(out[:10])}" + (" ..." if len(out) > 10 else "")
-    skipped = d.get("skipped") or []
-    if skipped:
-        line += f"; not numeric: {', '.join(skipped[:10])}" + (" ..." if len(skipped) > 10 else "")
-    return line
+    lines = [line]
+    one_hot = d.get("one_hot") or {}
+    if one_hot:
+        lines.append("  one-hot: " + ", ".join(f"{c} ({n} values)" for c, n in one_hot.items()))
+    for column, how in (d.get("imputed") or {}).items():
+        value = how["with"]
+        value = people(value) if isinstance(value, float) else repr(value)
+        lines.append(f"  note: {column}: {how['count']:,} missing value(s) filled with the "
+                     f"{how['how']} ({value})")
+    reasons = d.get("left_out") or {}
+    for column in d.get("skipped") or []:
+        lines.append(f"  not used: {column}: {reasons.get(column, 'not numeric')}")
+    return "\n".join(lines)
 
 
 def _vector_rows(p, encoder: str) -> int:
@@ -210,6 +233,9 @@ def import_labels(
     label: Annotated[str, typer.Option(help="Column of labels.")] = "label",
     annotator: Annotated[str | None, typer.Option(help="Column naming the annotator.")] = None,
     seconds: Annotated[str | None, typer.Option(help="Column of seconds spent.")] = None,
+    annotator_name: Annotated[str | None, typer.Option(
+        help="Who gave every label of the file (instead of an --annotator column).")] = None,
+    delimiter: DelimiterOpt = None,
     format: Annotated[str, typer.Option(help="table (CSV, JSONL, Parquet) or label-studio "
                                              "(Label Studio's JSON export: choices as labels, "
                                              "completed_by as annotator, lead_time as "
@@ -235,7 +261,8 @@ def import_labels(
             result = labelstudio.import_export(p.store, file).to_dict()
         else:
             result = p.import_labels(file, id=id, label=label, annotator=annotator,
-                                     seconds=seconds)
+                                     seconds=seconds, annotator_name=annotator_name,
+                                     delimiter=delimiter)
     emit(result, as_json, render_import)
 
 
@@ -277,7 +304,8 @@ def _render_labels(r: dict) -> None:
         console.print("open label set: any label is accepted, new classes are reported "
                       "(`longtail labels set a,b,c` fixes it)")
     else:
-        console.print(f"{len(r['labels'])} labels: {', '.join(r['labels'])}")
+        console.print(f"{len(r['labels'])} labels: {', '.join(map(repr, r['labels']))}",
+                      highlight=False)
 
 
 @labels_app.command("show")
@@ -315,3 +343,20 @@ def labels_add(values: Annotated[str, typer.Argument(help="Labels to allow, comm
     items = split_list("LABELS", values)
     with open_project(project) as p:
         emit({"labels": p.add_labels(items)}, as_json, _render_labels)
+
+
+@labels_app.command("rename")
+@handled
+def labels_rename(old: Annotated[str, typer.Argument(help="The label as it was given.")],
+                  new: Annotated[str, typer.Argument(help="What it should be.")],
+                  project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Fix a label everywhere: each sample labeled OLD gets NEW as a new label event
+    (the history keeps both); a closed label set has OLD replaced by NEW.
+
+    Example: longtail labels rename CLASS_2 class_2 -p my-project
+    """
+    with open_project(project) as p:
+        result = p.rename_label(old, new)
+    emit(result, as_json, lambda r: console.print(
+        f"{r['samples']:,} sample(s) relabeled {r['old']!r} -> {r['new']!r} "
+        f"({r['events']:,} new label event(s))", highlight=False))

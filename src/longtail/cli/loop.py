@@ -17,6 +17,7 @@ from longtail.cli._ui import (
     ProjectOpt,
     at_least,
     console,
+    curve_source,
     curve_table,
     emit,
     fmt_metric,
@@ -31,8 +32,25 @@ from longtail.errors import InputError
 
 @app.command()
 @handled
-def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to select "
-                                              "(1 or more).")] = 100,
+def query(budget: Annotated[int | None, typer.Option(
+              "--budget", "-n", help="Samples to select (1 or more; default 100, or as many "
+                                     "as --budget-money buys).")] = None,
+          budget_money: Annotated[float | None, typer.Option(
+              "--budget-money", help="Money the batch may cost at predicted cost (pools' "
+                                     "rates, `longtail costs --model`): never more.")] = None,
+          annotators: Annotated[int | None, typer.Option(
+              help="Split the batch into this many work packages, balanced by predicted "
+                   "labeling time.")] = None,
+          pool: Annotated[str | None, typer.Option(
+              help="One work package per member of this annotator pool.")] = None,
+          overlap: Annotated[float, typer.Option(
+              help="Share of the batch (0 to 1) put in two packages, for agreement.")] = 0.0,
+          out_dir: Annotated[Path | None, typer.Option(
+              "--out-dir", help="Write each work package as DIR/package-NAME.csv.")] = None,
+          cost_aware: Annotated[bool, typer.Option(
+              "--cost-aware", help="Among 3x the strategy's picks keep the best return on "
+                                   "investment: (1 - max probability) / predicted cost "
+                                   "(setting cost_tradeoff).")] = False,
           strategy: Annotated[str, typer.Option(help="Strategy name (see `longtail "
                                                 "strategies`).")] = "auto",
           out: Annotated[Path | None, typer.Option(help="Export the batch (.csv or .jsonl).")] = None,
@@ -54,25 +72,48 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
     Example: longtail query -p my-project -n 100 --out batch-1.csv --relabel 0.1
     """
     at_least("--budget", budget, 1)
+    if budget_money is not None and not budget_money > 0:
+        raise InputError(f"--budget-money must be a positive amount, got {budget_money:g}")
     at_least("--seed", seed, 0)
     in_range("--relabel", relabel, 0.0, 1.0)
     cfg = _read_config(config) if config else None
     with open_project(project) as p:
         result = p.query(budget, strategy=strategy, out=out, config=cfg, seed=seed,
+                         **({"budget_money": budget_money} if budget_money else {}),
+                         **({"annotators": annotators} if annotators is not None else {}),
+                         **({"pool": pool, "overlap": overlap} if pool or overlap else {}),
+                         **({"out_dir": out_dir} if out_dir is not None else {}),
+                         **({"cost_aware": True} if cost_aware else {}),
                          **({"overwrite": True} if force else {}),
                          **({"relabel": relabel} if relabel else {}),
                          **({"include_duplicates": True} if include_duplicates else {}))
 
     def render(r) -> None:
-        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel")}
+        if isinstance(r, dict):  # emit hands renderers the to_dict() form
+            from types import SimpleNamespace
+
+            r = SimpleNamespace(**r)
+        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel",
+                                                 "queued")}
         arm = r.log.get("selection", {}).get("arm")
         console.print(f"round {r.round_id}: {len(r.rows)} samples ({kinds['selected']} selected "
                       f"by {r.log['strategy']}" + (f" → {arm}" if arm else "") +
                       f", {kinds['control']} random control, {kinds['eval']} eval"
-                      + (f", {kinds['relabel']} relabel" if relabel else "") + ")"
+                      + (f", {kinds['relabel']} relabel" if relabel else "")
+                      + (f", {kinds['queued']} from the discovery queue" if kinds["queued"]
+                         else "") + ")"
                       + (f" written to {r.out}" if r.out else ""))
         if relabel and not kinds["relabel"]:
             warn(r.log.get("relabel", {}).get("reason", "no relabel rows"))
+        for pk in r.log.get("packages") or []:
+            console.print(f"package {pk['package']}: {len(pk['rows'])} samples, "
+                          f"~{pk['predicted_seconds'] / 60:.0f} min predicted"
+                          + (f" ({out_dir}/package-{pk['package']}.csv)" if out_dir else ""))
+        money = r.log.get("money")
+        if money:
+            console.print(f"predicted cost {money['predicted']:,.2f} of the "
+                          f"{money['budget']:,.2f} budget ({money['cut']} planned samples "
+                          "did not fit)")
         left_out = (r.log.get("duplicates") or {}).get("excluded", 0)
         if left_out:
             console.print(f"{left_out} candidates left out as duplicates of labeled samples "
@@ -187,6 +228,12 @@ def render_status(r: dict) -> None:
         **{f"last {k}": fmt_metric(v) + f" on {v['eval_set']} at {v['n_labels']} labels"
            for k, v in r["metrics"].items()},
     }
+    need = r.get("eval_need") or {}
+    if need.get("halfwidth") is not None:
+        rows["eval precision"] = (f"±{100 * need['halfwidth']:.1f} points by "
+                                  f"{need.get('estimator', 'uniform')} on {need['labeled']} eval "
+                                  f"labels (target ±{100 * need['target']:.1f}): "
+                                  f"{need['reason']}")
     target = r.get("eval_target")
     if target:
         rows["eval target"] = target if isinstance(target, str) else \
@@ -201,6 +248,12 @@ def render_status(r: dict) -> None:
     rows["verdict"] = r["verdict"]
     if r.get("money_verdict"):
         rows["money"] = r["money_verdict"]
+    if r.get("queued"):
+        rows["discovery queue"] = f"{r['queued']} rows (the next query takes them first)"
+    for t in r.get("triggers") or []:
+        last = t.get("last")
+        rows[f"trigger {t['name']}"] = f"{t['hits']} queued" + (
+            f"; last run ({last['on']}): {last['hits']} of {last['rows']} rows" if last else "")
     plain_table("longtail status", rows)
     for w in r.get("warnings") or []:
         warn(w)
@@ -313,12 +366,15 @@ def strategies(as_json: JsonOpt = False) -> None:
 
 @app.command()
 @handled
-def simulate(truth: Annotated[str, typer.Option(help="Metadata column holding the true label "
-                                                "(the oracle).")] = "label",
+def simulate(truth: Annotated[str, typer.Option(help="The oracle: a metadata column holding "
+                                                "the true label, `label` for the imported "
+                                                "labels, or a label file (id, label).")]
+             = "label",
              strategy: Annotated[list[str] | None, typer.Option(help="Strategy (repeat to "
                                                                 "compare).")] = None,
              batch: Annotated[int, typer.Option(help="Labels per round (1 or more).")] = 100,
-             budget: Annotated[int, typer.Option(help="Labels in all (1 or more).")] = 1000,
+             budget: Annotated[int, typer.Option(help="Labels paid in all, eval labels "
+                                                 "included (1 or more).")] = 1000,
              seeds: Annotated[int, typer.Option(help="Repeats with different seeds (1 or "
                                                 "more).")] = 1,
              test: Annotated[Path | None, typer.Option(help="External labeled test file.")] = None,
@@ -329,6 +385,9 @@ def simulate(truth: Annotated[str, typer.Option(help="Metadata column holding th
              out: Annotated[Path | None, typer.Option(help="Write the curves as JSON.")] = None,
              project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Backtest strategies with an oracle: from 0 labels, rounds of BATCH up to BUDGET.
+
+    Each batch is split as `query` splits it (eval labels by need); each round is
+    scored on the rows the run never labeled (or on --test), with n beside each figure.
 
     Example: longtail simulate -p my-project --truth label --strategy auto --strategy random
     """
@@ -354,7 +413,7 @@ def simulate(truth: Annotated[str, typer.Option(help="Metadata column holding th
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, default=str))
     emit(results, as_json, lambda r: console.print(curve_table(
-        "accuracy by labels (" + ("test set" if test else "managed eval set") + ")", r)))
+        "accuracy by training labels, on the " + curve_source(r), r)))
 
 
 @app.command()

@@ -21,14 +21,15 @@ def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
            text: str | None = None, label: str | None = None, vector: str | None = None,
            vector_prefix: str | None = None, metadata: list[str] | None = None,
            update: bool = False, vector_dtype: str = "float32",
-           progress: Progress | None = None) -> Any:
+           progress: Progress | None = None, delimiter: str | None = None) -> Any:
     """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing."""
     from longtail.evaluation.evalset import assign_eval
     from longtail.ingest import PRECOMPUTED, ColumnMapping, ingest_file
 
     mapping = ColumnMapping(id=id, text=text, label=label, vector=vector,
                             vector_prefix=vector_prefix,
-                            metadata=tuple(metadata) if metadata is not None else None)
+                            metadata=tuple(metadata) if metadata is not None else None,
+                            delimiter=delimiter)
 
     def eval_of(ids: list[str], current: int, strata: list | None) -> np.ndarray:
         return assign_eval(ids, rate=settings.eval_rate, seed=settings.seed,
@@ -50,7 +51,24 @@ def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
     if label:
         known = set(store.setting("label_columns") or [])
         store.set_setting("label_columns", sorted(known | {label}))
+    if report.new:
+        _after_ingest(store, report)
     return report
+
+
+def _after_ingest(store: Any, report: Any) -> None:
+    """The drift of the new rows against the earlier ones and the standing triggers'
+    run over them (issue 30), after the commit: the ingest stands whatever they do."""
+    from longtail.engine.discovery import ingest_drift
+    from longtail.engine.triggers import run_triggers
+
+    settings = Settings.load(store)  # the encoder may have been set just now
+    n = store.n_samples()
+    new_rows = np.arange(n - report.new, n, dtype=np.int64)
+    with phase("other"):
+        report.drift = ingest_drift(store, settings, new_rows)
+        report.triggers = run_triggers(store, settings, new_rows,
+                                       f"ingest {Path(report.file).name}") or None
 
 
 # New rows above which ingest leaves the near-duplicate search to the next query: the
@@ -107,10 +125,12 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
             params = {**params, "label_columns": sorted(
                 set(params.get("label_columns") or []) | set(store.setting("label_columns") or []))}
             params = {k: v for k, v in params.items() if v is not None}
-    elif params.get("features") or params.get("exclude"):
+            with store.unit_of_work() as uow:
+                params["column_order"] = uow.samples.column_order()
+    elif params.get("features") or params.get("exclude") or params.get("max_categories"):
         raise InputError(f"the {encoder!r} vectors exist already with their columns "
                          f"({', '.join((info['config'] or {}).get('columns') or []) or 'fixed'}); "
-                         "--features/--exclude apply to a new vector set only")
+                         "--features/--exclude/--max-categories apply to a new vector set only")
     enc = encoder_impl or get_encoder(encoder, **(info["config"] if info else params))
     if getattr(enc, "needs", "") == "text":
         _refuse_rows_without_text(store, encoder, info["n_rows"] if info else 0)

@@ -15,7 +15,7 @@ import numpy as np
 from longtail.engine import views
 from longtail.engine.models import load_model
 from longtail.engine.records import RoundLog
-from longtail.engine.settings import Settings
+from longtail.engine.settings import SMALL_EVAL, Settings, learner_spec
 from longtail.errors import InputError
 from longtail.evaluation import (
     BudgetSpent,
@@ -44,12 +44,10 @@ STOP_SET_SIZE = 2000
 def _fit_predict(settings: Settings):
     """fit_predict(X, y, X_new) -> labels, training the project's learner from scratch
     (the lift estimators compare arms trained alike)."""
-    learner, params = settings.learner, dict(settings.learner_params or {})
-    if learner == "linear":
-        params["warm_start"] = False
+    spec = learner_spec(settings, from_scratch=True)
 
     def fit_predict(X: np.ndarray, y: np.ndarray, X_new: np.ndarray) -> np.ndarray:
-        model = make_learner(learner, **params)
+        model = make_learner(spec.learner, **spec.params)
         model.fit(X, y)
         return np.asarray(model.classes_)[model.predict_proba(X_new).argmax(1)]
 
@@ -349,9 +347,14 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
     need = eval_status(store, settings)
     evidence = eval_evidence(need.labeled, need.wanted, need.pending,
                              halfwidth=need.halfwidth, target=need.target)
+    labeled = len(views.labeled(store, "pool")[0])
+    evidence_from = "eval set"
+    if evidence and need.pending == 0 and need.labeled + labeled >= need.wanted:
+        # A small pool: the eval split is used up before its target size. Every labeled
+        # row, cross-fitted (`small_pool_estimate`), is then the evidence.
+        evidence, evidence_from = None, "every labeled row, cross-fitted"
     curve = learning_curves(store)["current"]
     metric = curve[-1] if curve else None
-    labeled = len(views.labeled(store, "pool")[0])
     rules: list = [StabilizingPredictions(), ForecastGain(gain_threshold)]
     if target is not None:
         # The target counts as reached when the eval interval's lower end reaches it:
@@ -365,7 +368,7 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
                                spent=labeled, budget=budget, next_batch_cost=next_batch)
     return {"stop": report.stop, "reason": report.reason,
             "rules": [d.__dict__ for d in report.decisions],
-            "evidence": {"enough": evidence is None, "why": evidence,
+            "evidence": {"enough": evidence is None, "why": evidence, "from": evidence_from,
                          "eval_labeled": need.labeled, "eval_wanted": need.wanted,
                          "eval_pending": need.pending,
                          "eval_labels_to_resolve": max(0, need.wanted - need.labeled)
@@ -398,19 +401,24 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
         # figures; else score it again for its per-class figures and confusion matrix.
         result = scored_now.get(meta["id"]) or _predict_metrics(
             store, settings, meta, store.vectors(meta["encoder"]).read(rows), labels)
+        from longtail.engine.estimates import managed_estimate
+
         return {"eval_set": eval_set, "n": int(len(rows)), "model_id": meta["id"],
                 **{k: result[k] for k in SCALARS},
+                # the project's estimator (PPI by default) over the whole eval split
+                "estimate": managed_estimate(store, settings, meta),
                 "per_class": result["per_class"], "confusion": result["confusion"],
                 "warnings": small_eval_warnings(int(len(rows)), len(result["per_class"]))}
     from pathlib import Path
 
     from longtail.filehash import file_sha256
     from longtail.ingest.labeled_file import read_labeled_file
+    from longtail.store.files import labeled_file_cache
 
     info = store.vector_set_info(meta["encoder"])
     X, y = read_labeled_file(test, encoder_name=meta["encoder"], encoder_config=info["config"],
                              dim=info["dim"], id=id, text=text, label=label, vector=vector,
-                             vector_prefix=vector_prefix, cache_dir=store.root / "cache")
+                             vector_prefix=vector_prefix, cache=labeled_file_cache(store.root))
     eval_set = f"file:{file_sha256(Path(test))[:12]}"
     result = score_model(store, settings, meta, X, y.astype(str), eval_set)
     return {"eval_set": eval_set, "n": int(len(y)), "model_id": meta["id"],
@@ -427,9 +435,6 @@ def _predict_metrics(store: Store, settings: Settings, meta: dict, X: np.ndarray
     result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)
     result["confusion"] = confusion(y, pred)
     return result
-
-
-SMALL_EVAL = 100
 
 
 def small_eval_warnings(n: int, n_classes: int) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from longtail.engine.records import Record
+from longtail.store.files import model_file
 from longtail.store.repos_versions import file_sha256, orphan_model_files
 
 
@@ -93,7 +94,7 @@ def check(store: Any) -> IntegrityReport:
     unhashed = 0
     for m in models:
         want = (m.get("meta") or {}).get("sha256")
-        got = file_sha256(store.root / m["path"]) if m["path"] else None
+        got = file_sha256(model_file(store.root, m["path"])) if m["path"] else None
         if got is None:
             bad_models.append(f"model {m['id']}: file {m['path'] or '(none)'} missing")
         elif want is None:

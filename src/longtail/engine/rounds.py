@@ -4,7 +4,7 @@ the history of earlier rounds that `auto` learns from."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint, pausepoint
 from longtail.engine import views
 from longtail.engine.models import load_model
-from longtail.engine.records import HistoryEntry, QueryResult, RoundLog
+from longtail.engine.records import ArmOutcome, QueryResult, RoundLog
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError, RoundConflictError
 from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
@@ -22,7 +22,7 @@ from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
 PLAN_TRIES = 3  # plans of one `query` before it gives way to rounds planned beside it
 
 
-def history(store: Any) -> list[HistoryEntry]:
+def arm_outcomes(store: Any) -> list[ArmOutcome]:
     """Earlier rounds for `auto`: its arm, and managed-eval accuracy before and after."""
     acc = [(m["n_labels"], m["value"]) for m in store.metrics("accuracy")
            if m["eval_set"].startswith("managed")]
@@ -32,7 +32,7 @@ def history(store: Any) -> list[HistoryEntry]:
         return vals[-1] if vals else None
 
     rounds = [r for r in store.rounds() if r["status"] != "cancelled"]
-    return [HistoryEntry(arm=RoundLog.from_dict(r["log"]).arm, n_labels_before=r["n_labels"],
+    return [ArmOutcome(arm=RoundLog.from_dict(r["log"]).arm, n_labels_before=r["n_labels"],
                          n_labels_after=nxt["n_labels"], metric_before=metric_at(r["n_labels"]),
                          metric_after=metric_at(nxt["n_labels"]))
             for r, nxt in zip(rounds, rounds[1:], strict=False)]
@@ -42,7 +42,10 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
                out: str | Path | None = None, config: dict | None = None,
                seed: int | None = None, encoder: str | None = None,
                overwrite: bool = False, relabel: float = 0.0,
-               include_duplicates: bool | None = None) -> QueryResult:
+               include_duplicates: bool | None = None,
+               budget_money: float | None = None, annotators: int | None = None,
+               pool: str | None = None, overlap: float = 0.0,
+               out_dir: str | Path | None = None, cost_aware: bool = False) -> QueryResult:
     """Plan a batch of `budget` samples to label, record it as an open round (one
     transaction), save the strategies' indexes for the next command, and export the
     batch (CSV or JSONL by suffix) when `out` is given. With `relabel` (0..1), up to
@@ -51,10 +54,50 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     labeled sample are left out unless `include_duplicates` (default: the project's
     `exclude_duplicates` setting); the log's "duplicates" says how many.
 
+    With `budget_money`, the batch is cut to what that money buys at predicted cost
+    (`longtail.costs`: never more, in the plan's order); `budget` None then asks the
+    strategy for about as many samples as the money buys. With `annotators` (or `pool`:
+    one package per member), the chosen batch is split into work packages balanced by
+    predicted seconds (`overlap`: a share labeled twice), kept in the round's log
+    ("packages") and, with `out_dir`, each written as `package-NAME.csv`.
+
     Safe under concurrency: another `query`, the service or `run` planning at the same
     time never gets one of this round's rows (see `_claim`); this one then plans again,
     and after PLAN_TRIES lost claims raises RoundConflictError."""
-    if budget <= 0:
+    names = None
+    if pool is not None:
+        from longtail.engine.costs import pool_members
+
+        names = pool_members(store, pool)
+        annotators = len(names)
+    if out_dir is not None and annotators is None:
+        raise InputError("--out-dir writes work packages: give --annotators N or --pool NAME")
+    if annotators is not None and annotators < 1:
+        raise InputError(f"--annotators must be 1 or more, got {annotators}")
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError(f"{out_dir}: not a directory")
+        if out_dir.is_dir() and any(out_dir.glob("package-*.csv")) and not overwrite:
+            raise InputError(f"{out_dir}: holds package files already; choose another "
+                             "--out-dir or pass --force")
+    fitted = None
+    if cost_aware and budget_money is None:
+        from longtail.engine import costs
+
+        fitted = costs.cost_model(store, settings)
+    if budget_money is not None:
+        from longtail.engine import costs
+
+        if not (isinstance(budget_money, (int, float)) and 0 < budget_money < float("inf")):
+            raise InputError(f"--budget-money must be a positive amount, got {budget_money}")
+        fitted = costs.cost_model(store, settings)
+        if budget is None:
+            current = store.current_labels()
+            budget = costs.count_for_money(
+                store, settings, views.candidates(store, current), float(budget_money),
+                np.random.default_rng([settings.seed, 29]), fitted)
+    if budget is None or budget <= 0:
         raise InputError(f"--budget must be a positive number of samples, got {budget}")
     if not 0.0 <= float(relabel) <= 1.0:
         raise InputError(f"--relabel must be a share between 0 and 1, got {relabel}")
@@ -67,7 +110,18 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     for _ in range(PLAN_TRIES):
         planned = _choose(store, settings, budget, strategy=strategy, config=config, seed=seed,
                           encoder=encoder, relabel=relabel,
-                          include_duplicates=include_duplicates)
+                          include_duplicates=include_duplicates,
+                          shortlist=SHORTLIST * budget if cost_aware else 0)
+        if cost_aware:
+            planned = _cost_aware(store, settings, planned, budget, fitted)
+        if budget_money is not None:
+            planned = _within_money(store, settings, planned, float(budget_money), fitted)
+        if annotators is not None:
+            from longtail.engine.costs import work_packages
+
+            packages = work_packages(store, settings, planned.rows, annotators, overlap, names)
+            planned = replace(planned, record={**planned.record, "packages": [
+                {k: p[k] for k in ("package", "rows", "predicted_seconds")} for p in packages]})
         pausepoint("round:planned")
         round_id = _claim(store, settings, planned,
                           {"budget": budget, "config": config, "seed": seed}, strategy)
@@ -80,10 +134,28 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     crashpoint("round:after_commit")
     vs, rows, kinds, record = planned.vs, planned.rows, planned.kinds, planned.record
     _save_strategy_state(store, vs, planned.state)
+    from longtail.engine.triggers import run_triggers
+
+    # Standing triggers over the unlabeled pool with the model as it stands: matches
+    # wait in the discovery queue for the next round.
+    fired = run_triggers(store, settings, None, f"round {round_id}")
+    if fired:
+        record = {**record, "triggers": fired}
     batch = [b for chunk in store.iter_samples(rows) for b in chunk]
     result = QueryResult(round_id, [int(r) for r in rows], [b[1] for b in batch],
                          kinds, record, str(out) if out else None, planned.warnings,
                          relabel=planned.relabel_rows)
+    if out_dir is not None:
+        from longtail.interop.batch_file import write_batch_file
+
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        where = {int(r): i for i, r in enumerate(rows.tolist())}
+        for p in record["packages"]:
+            pos = [where[int(r)] for r in p["rows"]]
+            write_batch_file(Path(out_dir) / f"package-{p['package']}.csv",
+                             [batch[i] for i in pos], [kinds[i] for i in pos], round_id,
+                             feature_columns=_feature_columns(store, vs.directory.name),
+                             overwrite=True)
     if out:
         from longtail.interop.batch_file import write_batch_file
 
@@ -110,7 +182,7 @@ class _Planned:
 
 def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
             config: dict | None, seed: int | None, encoder: str | None, relabel: float,
-            include_duplicates: bool | None) -> _Planned:
+            include_duplicates: bool | None, shortlist: int = 0) -> _Planned:
     """Read what planning needs and choose the batch; writes nothing."""
     from longtail.engine.duplicates import exclude_labeled_twins
     from longtail.loop.round import plan_batch  # the strategies load on first use
@@ -152,6 +224,15 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
     relabel_rows, relabel_log = _relabel_slice(
         store, settings, relabel, budget - min(n_eval, len(pending_eval)) - n_control
         - (1 if n_control else 0), budget, encoder)
+    # Rows the discovery queue holds (slices, searches, triggers) come first, out of
+    # the strategy's share, as items of kind "queued".
+    from longtail.engine.discovery import take_queued
+
+    queued_rows, queued_log = take_queued(
+        store, candidates, budget - min(n_eval, len(pending_eval)) - n_control
+        - len(relabel_rows))
+    if len(queued_rows):
+        candidates = np.setdiff1d(candidates, queued_rows, assume_unique=True)
     with phase("index"):
         state, state_log = _load_strategy_state(store, vs)
         _name_pool(store, vs, state)
@@ -165,8 +246,8 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
         return np.concatenate([committee_probs(members, X, model.classes_)
                                for _, X in vs.iter_chunks(rows)], axis=1)
 
-    only_relabel = budget == len(relabel_rows) or (
-        relabel_rows and len(candidates) == 0 and len(pending_eval) == 0)
+    only_relabel = budget == len(relabel_rows) + len(queued_rows) or (
+        (relabel_rows or len(queued_rows)) and len(candidates) == 0 and len(pending_eval) == 0)
 
     def probs_for(rows: np.ndarray) -> np.ndarray:
         with phase("score"):
@@ -174,16 +255,18 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
 
     with phase("select"):
         plan = _empty_plan(strategy) if only_relabel else plan_batch(
-            budget - len(relabel_rows), candidates, rng=rng, strategy=strategy, vectors=vs,
+            budget - len(relabel_rows) - len(queued_rows) + shortlist, candidates, rng=rng,
+            strategy=strategy, vectors=vs,
             probs_for=probs_for if model else None,
             classes=np.asarray(model.classes_) if model else None,
             labeled_rows=lab_rows, labeled_y=lab_y if len(lab_rows) else None,
             committee_for=committee_for if model else None,
             pending_eval=pending_eval, eval_share=settings.eval_share,
             control_share=settings.control_share, params=config, state=state,
-            history=[h.to_dict() for h in history(store)], n_eval=n_eval, n_control=n_control)
-    rows = np.concatenate([plan.rows, np.array([s["row"] for s in relabel_rows], np.int64)])
-    kinds = [*plan.kinds, *["relabel"] * len(relabel_rows)]
+            history=[h.to_dict() for h in arm_outcomes(store)], n_eval=n_eval, n_control=n_control)
+    rows = np.concatenate([plan.rows, queued_rows,
+                           np.array([s["row"] for s in relabel_rows], np.int64)])
+    kinds = [*plan.kinds, *["queued"] * len(queued_rows), *["relabel"] * len(relabel_rows)]
     log = RoundLog.from_dict(plan.log)
     # The labels that existed before this round: the lift estimator trains on them.
     log.annotations_before = store.max_annotation_id()
@@ -191,10 +274,84 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
     log.split = split
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
               **({"relabel": relabel_log} if relabel_log else {}),
+              **({"queued": queued_log} if queued_log else {}),
               "duplicates": dup_log,
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
                     state, warnings, relabel_rows)
+
+
+SHORTLIST = 2  # cost-aware: the strategy proposes (1 + SHORTLIST) x its share
+
+
+def _cost_aware(store: Any, settings: Settings, planned: _Planned, budget: int,
+                fitted: Any) -> _Planned:
+    """Keep the best of the strategy's picks (as many as `budget` leaves) by return on
+    investment (Haertel et al. 2008): benefit / cost^gamma, where benefit is the
+    latest model's probability of being wrong on the sample (1 - max probability; 1
+    before any model) and cost its predicted money (seconds when nothing is priced),
+    gamma the setting `cost_tradeoff`. The strategy's shortlist keeps its kind of
+    sample (diverse, informative); the ROI decides among it. Eval, control, queued and
+    relabel items are kept as planned."""
+    from longtail.engine import costs
+    from longtail.engine.models import load_model
+    from longtail.loop.simulate import predict_rows
+
+    sel = np.flatnonzero(np.array([k == "selected" for k in planned.kinds], dtype=bool))
+    keep_n = max(0, min(len(sel), budget - (len(planned.kinds) - len(sel))))
+    if len(sel) <= keep_n:
+        return planned
+    rows = planned.rows[sel]
+    model_meta = store.latest_model()
+    if model_meta is not None and model_meta["encoder"] == planned.vs.directory.name:
+        model = load_model(store, model_meta, predict_only=True)
+        benefit = 1.0 - np.asarray(predict_rows(model, planned.vs, rows)).max(1)
+    else:
+        benefit = np.ones(len(rows))
+    model, report = fitted if fitted is not None else costs.cost_model(store, settings)
+    try:
+        cost = costs.predicted_money(store, settings, rows, (model, report))
+    except InputError:  # nothing priced: time is the cost
+        cost = costs.predicted_costs(store, settings, rows, model)
+    gamma = float(settings.cost_tradeoff)
+    roi = np.maximum(benefit, 1e-6) / np.maximum(cost, 1e-12) ** gamma
+    best = sel[np.argsort(-roi, kind="stable")[:keep_n]]
+    drop = np.setdiff1d(sel, best)
+    mask = np.ones(len(planned.rows), dtype=bool)
+    mask[drop] = False
+    # The kept picks in ROI order, after the other items in their planned order.
+    order = np.concatenate([np.flatnonzero(mask & ~np.isin(np.arange(len(mask)), sel)), best])
+    record = {**planned.record, "cost_aware": {
+        "gamma": gamma, "shortlist": int(len(sel)), "kept": int(keep_n),
+        "benefit_mean_kept": round(float(benefit[np.isin(sel, best)].mean()), 4) if keep_n else None,
+        "cost_mean_kept": round(float(cost[np.isin(sel, best)].mean()), 6) if keep_n else None,
+        "cost_mean_shortlist": round(float(cost.mean()), 6)}}
+    return replace(planned, rows=planned.rows[order],
+                   kinds=[planned.kinds[i] for i in order.tolist()], record=record)
+
+
+def _within_money(store: Any, settings: Settings, planned: _Planned, budget_money: float,
+                  fitted: Any) -> _Planned:
+    """The planned batch cut to what `budget_money` buys at predicted cost, in the plan's
+    order (eval rows first, then the control slice and the strategy's picks); the cut
+    and the predicted money go into the round's log ("money")."""
+    from longtail.costs.select import BudgetTooSmall, fit_budget
+    from longtail.engine import costs
+
+    predicted = costs.predicted_money(store, settings, planned.rows, fitted)
+    keep = fit_budget(predicted, budget_money)
+    if not keep.any():
+        cheapest = float(predicted.min()) if len(predicted) else float("nan")
+        raise BudgetTooSmall(f"--budget-money {budget_money:g} buys no sample: the cheapest "
+                         f"planned one is predicted at {cheapest:.4g}")
+    kinds = [k for k, m in zip(planned.kinds, keep.tolist(), strict=True) if m]
+    kept_rows = set(planned.rows[keep].tolist())
+    record = {**planned.record, "money": {
+        "budget": budget_money, "predicted": round(float(predicted[keep].sum()), 6),
+        "kept": int(keep.sum()), "cut": int((~keep).sum()),
+        "model": fitted[1] if fitted else None}}
+    return replace(planned, rows=planned.rows[keep], kinds=kinds, record=record,
+                   relabel_rows=[x for x in planned.relabel_rows if x["row"] in kept_rows])
 
 
 def _claim(store: Any, settings: Settings, planned: _Planned, params: dict,
@@ -271,15 +428,9 @@ def _name_pool(store: Any, vs: Any, state: dict) -> None:
     """Tell the strategies which pool they run on: the vector set and a fingerprint of
     how its vectors were made (a re-embedding with another config invalidates indexes;
     appended rows only extend them)."""
-    import hashlib
-    import json
-
     from longtail.strategies.state import set_pool
 
-    info = store.vector_set_info(vs.directory.name) or {}
-    made = json.dumps([info.get("dim"), info.get("dtype"), info.get("config")], sort_keys=True,
-                      default=str)
-    set_pool(state, vs.directory.name, hashlib.sha256(made.encode()).hexdigest()[:16])
+    set_pool(state, vs.directory.name, views.vectors_fingerprint(store, vs.directory.name))
 
 
 def _save_strategy_state(store: Any, vs: Any, state: dict) -> None:
@@ -341,28 +492,23 @@ def batch_split(store: Any, settings: Settings, k: int, *, pending_eval: int,
                 current: dict[int, str], model_id: int | None) -> tuple[int, int, dict]:
     """How many eval and control rows batch of `k` takes, and why (for the round log
     and `status`): eval labels by need (`longtail.evaluation.budget.eval_need`), each
-    share as a running allowance over the rounds so tiny batches stay fair."""
-    from longtail.evaluation.budget import allowance
+    share as a running allowance over the rounds so tiny batches stay fair. The counts
+    come from `longtail.loop.policy.split_batch`, the function `simulate` uses too."""
+    from longtail.loop.policy import PastBatch, split_batch
 
     need = eval_status(store, settings, current=current, model_id=model_id,
                        pending=pending_eval)
-    # Each share is kept over the rounds that wanted it (a round before any model, or
-    # with the eval target met, neither spends nor owes eval rows).
-    spent_eval = spent_control = before = before_rest = 0
+    past = []
     for r in store.rounds():
         if r["status"] == "cancelled":
             continue
         log = RoundLog.from_dict(r["log"])
-        if log.split.get("eval", {}).get("request", 1) > 0:
-            spent_eval += log.eval
-            before += r["size"]
-        if log.split.get("control", {}).get("share", 1) > 0:
-            spent_control += log.control
-            before_rest += r["size"] - log.eval
-    n_eval = min(need.request, allowance(settings.eval_share, k, spent_eval, before))
+        past.append(PastBatch(size=r["size"], eval=log.eval, control=log.control,
+                              eval_requested=log.split.get("eval", {}).get("request", 1) > 0,
+                              control_on=log.split.get("control", {}).get("share", 1) > 0))
     control_share, control_reason = control_status(store, settings)
-    # The control share is of the non-eval rows, as it always was.
-    n_control = allowance(control_share, k - n_eval, spent_control, before_rest)
+    n_eval, n_control = split_batch(k, need, eval_share=settings.eval_share,
+                                    control_share=control_share, past=past)
     split = {"eval": need.to_dict(), "control": {"share": control_share,
                                                  "reason": control_reason}}
     return n_eval, n_control, split
@@ -393,15 +539,29 @@ def eval_status(store: Any, settings: Settings, *, current: dict[int, str] | Non
         # stays for those.
         boot = (last["hi"] - last["lo"]) / 2 if last["lo"] is not None else 0.0
         halfwidth = max(boot, wilson_halfwidth(last["value"], len(labeled_eval)))
+    # The project's estimator (PPI by default) decides the interval the budget reads;
+    # it falls back to the exact interval itself where its large-sample one fails.
+    est = None
+    if model_id is not None and labeled_eval:
+        from longtail.engine.estimates import managed_estimate
+
+        meta = next((m for m in store.models() if m["id"] == model_id), None)
+        est = managed_estimate(store, settings, meta, write_cache=False) if meta else None
     eval_set = set(eval_rows.tolist())
     eval_classes = {current[r] for r in labeled_eval}
     pool_classes = {lab for r, lab in current.items() if r not in eval_set}
     pool = int(store.split_counts().get("pool", 0))
+    by = {}
+    if est is not None:
+        by = {"estimator": est["estimator"], "estimate_note": est["note"],
+              "sd1": None if est["small_n_fallback"] else est["sd1"]}
+        halfwidth = est["halfwidth"]
     return eval_need(labeled=len(labeled_eval), pending=int(pending),
-                     accuracy=last["value"] if last else None, halfwidth=halfwidth,
+                     accuracy=(est["value"] if est else last["value"] if last else None),
+                     halfwidth=halfwidth,
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),
-                     pool=pool, pool_when_met=store.setting("eval_met_pool"))
+                     pool=pool, pool_when_met=store.setting("eval_met_pool"), **by)
 
 
 def eval_met_pool(uow: Any, settings: Settings, need: dict) -> int | None:

@@ -16,6 +16,10 @@ DEFAULTS: dict[str, Any] = {
     # separate random control slice is opt-in, and pauses once the verdict is settled.
     "control_share": 0.0,
     "eval_halfwidth": 0.03,
+    # How eval labels become the accuracy the eval budget reads (engine/estimates.py):
+    # "ppi" (prediction-powered, PPI++ over the whole eval split; valid and tighter in
+    # bench/results/eval_estimators.json) or "uniform" (the labeled rows alone).
+    "eval_estimator": "ppi",
     "eval_stratify": None,
     "learner": "linear",
     "learner_params": {},
@@ -45,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "cost_seconds_cap": None,
     "compute_rate_cpu_hour": 0.10,
     "compute_rate_gpu_hour": 2.50,
+    # Cost-aware selection (query --cost-aware): return on investment = benefit /
+    # predicted cost ** cost_tradeoff (0: cost-blind; 1: Haertel et al.'s ROI).
+    "cost_tradeoff": 1.0,
 }
 
 NEAR_MIN = 0.5  # below this a "near-duplicate" would be a topic, not a copy
@@ -60,6 +67,7 @@ class Settings:
     eval_share: float = 0.2
     control_share: float = 0.0
     eval_halfwidth: float = 0.03
+    eval_estimator: str = "ppi"
     eval_stratify: str | None = None
     learner: str = "linear"
     learner_params: dict = field(default_factory=dict)
@@ -72,6 +80,7 @@ class Settings:
     cost_seconds_cap: float | None = None
     compute_rate_cpu_hour: float = 0.10
     compute_rate_gpu_hour: float = 2.50
+    cost_tradeoff: float = 1.0
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Settings:
@@ -87,6 +96,37 @@ class Settings:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+# Below this many labeled eval samples, eval figures move by several points from one
+# sample to the next: `status` and `evaluate` say so.
+SMALL_EVAL = 100
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """Which learner a use case fits, with its parameters: the command's options, else
+    the project's settings."""
+
+    learner: str
+    params: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"learner": self.learner, "params": dict(self.params)}
+
+
+def learner_spec(settings: Settings, learner: str | None = None,
+                 learner_params: dict[str, Any] | None = None, *,
+                 from_scratch: bool = False) -> LearnerSpec:
+    """The learner to fit: `learner` (its `learner_params`, else none) or the project's
+    (with the project's parameters unless `learner_params` is given). `from_scratch`
+    turns the linear head's warm start off (cross-fitting, lift arms: each fit alone)."""
+    params = dict(learner_params if learner_params is not None
+                  else (settings.learner_params if learner is None else {}))
+    name = learner or settings.learner
+    if from_scratch and name == "linear":
+        params["warm_start"] = False
+    return LearnerSpec(name, params)
+
+
 def check_settings(settings: dict[str, Any]) -> None:
     """Unknown keys and out-of-range values of `init`'s settings are an InputError."""
     unknown = set(settings) - set(DEFAULTS)
@@ -99,6 +139,9 @@ def check_settings(settings: dict[str, Any]) -> None:
     if "eval_halfwidth" in settings and not 0.0 < float(settings["eval_halfwidth"]) < 0.5:
         raise InputError(f"eval-halfwidth must be between 0 and 0.5 (0.03 = ±3 points), "
                          f"got {settings['eval_halfwidth']}")
+    if "eval_estimator" in settings and settings["eval_estimator"] not in ("ppi", "uniform"):
+        raise InputError(f"eval-estimator must be 'ppi' or 'uniform', got "
+                         f"{settings['eval_estimator']!r}")
     if settings.get("mlflow") is not None and (not isinstance(settings["mlflow"], str)
                                                or not settings["mlflow"].strip()):
         raise InputError("mlflow must be 'local' (the project's mlruns/), a directory or a "

@@ -32,6 +32,7 @@ from typing import Any
 
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError
+from longtail.store.files import model_file, tracking_folder
 
 LOCAL = "local"
 RUNS_KEY = "mlflow_runs"
@@ -51,8 +52,7 @@ def resolve(root: Path, value: str | None) -> tuple[str, str | None]:
     value = (value or LOCAL).strip()
     if "://" in value or value.startswith("sqlite:"):
         return value, None
-    # A relative directory is the project's: the setting means the same from any cwd.
-    folder = Path(root).resolve() / ("mlruns" if value == LOCAL else Path(value).expanduser())
+    folder = tracking_folder(root, None if value == LOCAL else value)
     return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
 
 
@@ -167,10 +167,28 @@ def _metrics(store: Any, model: dict, report: dict) -> dict[str, float]:
         out[m["name"]] = float(m["value"])
         if m["lo"] is not None:
             out[f"{m['name']}_lo"], out[f"{m['name']}_hi"] = float(m["lo"]), float(m["hi"])
+    # the eval budget's accuracy, by the project's estimator (its name is the
+    # eval_estimator param), and the eval labels it stood on
+    est = (report.get("eval") or {}).get("estimate") or {}
+    if isinstance(est.get("value"), int | float):
+        out["accuracy_estimate"] = float(est["value"])
+        out["accuracy_estimate_lo"], out["accuracy_estimate_hi"] = float(est["lo"]), float(est["hi"])
+        out["accuracy_estimate_eval_labels"] = float(est["n_labels"])
     lift = report.get("lift") or store.setting("arm_lift") or {}
     for key in ("lift", "lo", "hi"):
         if isinstance(lift.get(key), int | float):
             out["lift" if key == "lift" else f"lift_{key}"] = float(lift[key])
+    # Money (issue 29): the spend so far and the saving against random, with its interval.
+    from longtail.engine.costs import spend_summary
+
+    with store.unit_of_work() as uow:
+        spend = spend_summary(uow, Settings.from_dict(uow.settings.all()))
+    out.update({k: float(spend[k]) for k in ("label_money", "eval_label_money",
+                                             "compute_money", "total_money")})
+    roi = store.setting("roi_summary") or {}
+    for key in ("saving", "lo", "hi"):
+        if isinstance(roi.get(key), int | float):
+            out["money_saving" if key == "saving" else f"money_saving_{key}"] = float(roi[key])
     return out
 
 
@@ -185,8 +203,9 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
 
     from longtail.engine.consensus import get_policy
 
-    if artifacts is not None:
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if artifacts is not None:  # a local folder (the project's mlruns/): the store makes it
+        tracking_folder(store.root, str(Path(uri.removeprefix("sqlite:///")).parent),
+                        create=True)
     client = MlflowClient(tracking_uri=uri)
     name = experiment_name(store)
     exp = client.get_experiment_by_name(name)
@@ -196,7 +215,9 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
     tags = {"longtail.model_id": str(model["id"]), "longtail.project": str(store.root),
             "longtail.dataset_version": str(version.id),
             **({"longtail.model_sha256": sha} if sha else {}),
-            **({"longtail.round": str(rnd["id"])} if rnd else {})}
+            **({"longtail.round": str(rnd["id"])} if rnd else {}),
+            **({"longtail.money_verdict": str(verdict)[:5000]}
+               if (verdict := (store.setting("roi_summary") or {}).get("verdict")) else {})}
     run = client.create_run(exp_id, run_name=f"model-{model['id']}", tags=tags)
     run_id = run.info.run_id
     try:
@@ -219,7 +240,7 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
             InputTag("longtail.labels_fingerprint", version.labels_fingerprint),
             InputTag("longtail.samples_fingerprint", version.samples_fingerprint),
             InputTag("longtail.n_labeled", str(version.n_labeled))])])
-        client.log_artifact(run_id, str(Path(store.root) / model["path"]), artifact_path="model")
+        client.log_artifact(run_id, str(model_file(store.root, model["path"])), artifact_path="model")
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
         client.set_terminated(run_id, "FAILED")

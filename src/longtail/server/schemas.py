@@ -163,6 +163,9 @@ class StatusOut(BaseModel):
     verdict: str
     lift: dict[str, Any] | None
     warnings: list[str]
+    spend: dict[str, Any] | None = None  # labeling and compute money (issue 29)
+    roi: dict[str, Any] | None = None  # the money saving against random, with its curves
+    money_verdict: str | None = None
 
 
 class RoundIn(_In):
@@ -188,14 +191,6 @@ class RoundRow(BaseModel):
     size: int
     labeled: int
     arm: str
-
-
-class HistoryRow(BaseModel):
-    arm: str
-    n_labels_before: int
-    n_labels_after: int
-    metric_before: float | None
-    metric_after: float | None
 
 
 class TaskRow(BaseModel):

@@ -184,6 +184,15 @@ class SamplesRepo(Repo):
         got = self.conn.execute(q).scalar()
         return dict(got) if got else None
 
+    def column_order(self) -> list[str]:
+        """The pool's metadata columns in the order its files first showed them (each
+        ingest batch records its file's order); empty for batches from before that."""
+        order: dict[str, None] = {}
+        q = select(s.ingest_batches.c.mapping).order_by(s.ingest_batches.c.id)
+        for (mapping,) in self.conn.execute(q):
+            order.update(dict.fromkeys((mapping or {}).get("columns") or []))
+        return list(order)
+
     def add_batch(self, source_file: str, file_sha256: str, mapping: dict) -> int:
         """A new ingest batch record (counts filled in by `finish_batch`); its id."""
         res = self.conn.execute(sa_insert(s.ingest_batches).values(
@@ -317,6 +326,13 @@ class LabelsRepo(Repo):
         a = s.annotations
         return {lab for (lab,) in self.conn.execute(
             select(a.c.label).where(a.c.kind == "label").distinct())}
+
+    def rows_with_label(self, label: str) -> list[int]:
+        """Rows any 'label' event ever gave `label`, ascending (one scan of the events)."""
+        a = s.annotations
+        q = (select(a.c.row).where(a.c.kind == "label", a.c.label == label).distinct()
+             .order_by(a.c.row))
+        return [int(r) for (r,) in self.conn.execute(q)]
 
     def seen(self, labels: Sequence[str]) -> set[str]:
         """Those of `labels` some 'label' event gave: one probe per label that stops at
