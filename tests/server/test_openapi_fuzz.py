@@ -5,12 +5,14 @@ Any 5xx or spec violation fails the test.
 
 Exceptions, each with its reason (nothing else is left out):
 - `positive_data_acceptance` (a request valid by the schema must not get a 4xx other
-  than 401/403/404/409) is not run on three operations whose valid requests depend on
+  than 401/403/404/409) is not run on five operations whose valid requests depend on
   data or on another parameter, which OpenAPI cannot state:
   POST /admin/import (the body is a file, `format: binary`: any bytes are valid by the
   schema, most of them no label file), POST /webhooks/labels (sample ids are the
   project's data: an unknown id is refused with 422 naming it), GET /admin/export/labels
-  (`round` goes with `format=label-studio` only).
+  (`round` goes with `format=label-studio` only); POST /admin/search (exactly one of
+  ids, text or vector, the ids known samples, the vector of the project's width) and POST
+  /admin/slices/enqueue (the cluster or metadata value must exist in the project).
 - `negative_data_rejection` also accepts 413: a body over the server's byte limit is
   refused before it is parsed (a list longer than `maxItems` usually is).
 The project's label set is open here, so that any label the schema allows is accepted
@@ -39,7 +41,8 @@ from longtail.server.settings import ServerSettings  # noqa: E402
 from .conftest import make_store  # noqa: E402
 
 EXAMPLES = 50
-NOT_DESCRIBABLE = {"POST /admin/import", "POST /webhooks/labels", "GET /admin/export/labels"}
+NOT_DESCRIBABLE = {"POST /admin/import", "POST /webhooks/labels", "GET /admin/export/labels",
+                   "POST /admin/search", "POST /admin/slices/enqueue"}
 
 _root = Path(tempfile.mkdtemp(prefix="longtail-fuzz-"))
 _store = make_store(_root / "p", n=40, round_sizes=(10, 10), label_set=None)
