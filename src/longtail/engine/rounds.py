@@ -154,13 +154,13 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
             pos = [where[int(r)] for r in p["rows"]]
             write_batch_file(Path(out_dir) / f"package-{p['package']}.csv",
                              [batch[i] for i in pos], [kinds[i] for i in pos], round_id,
-                             feature_columns=_feature_columns(store, vs.directory.name),
+                             column_order=_column_order(store),
                              overwrite=True)
     if out:
         from longtail.interop.batch_file import write_batch_file
 
         write_batch_file(out, batch, kinds, round_id,
-                         feature_columns=_feature_columns(store, vs.directory.name),
+                         column_order=_column_order(store),
                          overwrite=overwrite)
     return result
 
@@ -396,11 +396,10 @@ def _empty_plan(strategy: str) -> Any:
                      log={"strategy": strategy, "eval": 0, "control": 0})
 
 
-def _feature_columns(store: Any, vector_set: str | None) -> list[str] | None:
-    """The columns a batch file shows as features: the tabular encoder's, else none."""
-    if vector_set != "tabular":
-        return None
-    return ((store.vector_set_info("tabular") or {}).get("config") or {}).get("columns")
+def _column_order(store: Any) -> list[str]:
+    """The pool's metadata columns in its files' order, for the batch file."""
+    with store.unit_of_work() as uow:
+        return uow.samples.column_order()
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -456,7 +455,7 @@ def export_round(store: Any, settings: Settings, round_id: int, out: str | Path,
     rows = np.array([row for row, _, _ in items], dtype=np.int64)
     batch = [b for chunk in store.iter_samples(rows) for b in chunk] if len(rows) else []
     write_batch_file(out, batch, [k for _, _, k in items], round_id,
-                     feature_columns=_feature_columns(store, settings.encoder),
+                     column_order=_column_order(store),
                      overwrite=overwrite)
     return {"round": round_id, "status": found[round_id]["status"], "size": len(items),
             "out": str(out)}

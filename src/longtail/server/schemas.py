@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from annotated_types import Interval
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
+from longtail.engine.eval_records import CurvePoint
 from longtail.engine.users import UserRecord
 
 # The catalog's integer columns are 32-bit on PostgreSQL: ids, rounds, offsets and
@@ -224,15 +225,6 @@ class AnnotatorRow(BaseModel):
     last: str | None
 
 
-class CurvePoint(BaseModel):
-    model_id: int | None
-    n_labels: int
-    value: float
-    lo: float | None
-    hi: float | None
-    eval_set: str
-
-
 class CurvesOut(BaseModel):
     """Learning curves on the managed eval set; `random` is the control arm's curve
     when the lift estimator recorded one."""
@@ -240,6 +232,7 @@ class CurvesOut(BaseModel):
     current: list[CurvePoint]
     as_of: list[CurvePoint]
     eval_set: str | None
+    eval_version: int | None = None
     lift: dict[str, Any] | None
     verdict: str
 
