@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from longtail.engine import tasks, users
@@ -82,6 +84,25 @@ class Service:
         return limit
 
 
+def known_query(request: Request) -> None:
+    """Refuse query parameters the route does not declare (422), as request bodies
+    refuse unknown fields: a typo (`?limt=5`) is an error, not a silent default."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    names: set[str] = set()
+    todo = [dependant] if dependant is not None else []
+    while todo:
+        d = todo.pop()
+        names.update(p.alias for p in d.query_params)
+        todo.extend(d.dependencies)
+    unknown = sorted(set(request.query_params.keys()) - names)
+    if unknown:
+        raise RequestValidationError([{"loc": ["query", k], "msg": "unknown query parameter",
+                                       "type": "extra_forbidden"} for k in unknown])
+
+
 def get_service(request: Request) -> Service:
     """The service of the app serving this request."""
     return request.app.state.service
@@ -98,7 +119,13 @@ def get_store(svc: Svc) -> Any:
 StoreDep = Annotated[Any, Depends(get_store)]
 
 
-async def current_user(request: Request, svc: Svc) -> User:
+# Declares the scheme in the OpenAPI schema (the token itself is read below, so that a
+# missing or malformed header is our 401, never FastAPI's 403).
+_bearer = HTTPBearer(auto_error=False, description="A user's token: `longtail users add NAME`.")
+
+
+async def current_user(request: Request, svc: Svc,
+                       _scheme: Annotated[Any, Depends(_bearer)] = None) -> User:
     """The user of the request's bearer token: 401 without one or with a wrong one."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
