@@ -1,9 +1,10 @@
 """The batch file a person labels: one row per sample to label, ready to fill in.
 
 Columns, in order: ``id``; ``text`` (left out when no sample of the batch has any,
-as in a tabular pool) or ``media`` (an image's file); a blank ``label`` column to fill; then the samples' metadata
-under the names they were ingested with, in the pool's column order (its files'
-order; columns it does not know after them, in natural order: f0, f1, ..., f10); then
+as in a tabular pool) or ``media`` (an image's file); a blank ``label`` column to
+fill; then the samples' metadata under the names they were ingested with, in the
+pool's column order (its files' order; columns it does not know after them, in natural
+order: f0, f1, ..., f10); then
 ``kind`` (eval / selected / relabel ...) and ``round``. A metadata column named like
 one of the fixed columns is written as ``meta_NAME`` so that neither is lost. An empty
 label cell comes back as a skip (see ``longtail.ingest.labels``), so a row can be left
