@@ -19,6 +19,7 @@ from longtail.cli._ui import (
     fmt_metric,
     handled,
     people,
+    plain,
     warn,
 )
 from longtail.cli.data import open_project
@@ -78,7 +79,7 @@ def train(project: ProjectOpt = Path("."),
             emit(result, as_json, render_release)
             return
         result = p.train(encoder=encoder, warm_start=not cold, **extra)
-    emit(result, as_json, render_train)
+    emit(result, as_json, lambda r: render_train(plain(r)))
 
 
 def render_release(r: dict) -> None:
@@ -173,7 +174,7 @@ def evaluate(project: ProjectOpt = Path("."),
         for w in r.get("warnings") or []:
             warn(w)
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 def per_class_table(per_class: dict[str, dict]):
