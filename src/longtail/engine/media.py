@@ -31,7 +31,7 @@ def media_of(store: Any, row: int) -> str | None:
 def media_file(store: Any, row: int) -> Path:
     """The image file of the sample at `row`: InputError when it has none, when the
     project has no media root, or when the path would leave the root."""
-    from longtail.ingest.images import media_path
+    from longtail.media import media_path
 
     rel = media_of(store, row)
     if rel is None:
@@ -48,7 +48,7 @@ def media_file(store: Any, row: int) -> Path:
 def thumbnail(store: Any, row: int, size: int = 256) -> Path:
     """A JPEG of at most `size`×`size` pixels of the sample's image (EXIF orientation
     applied), made once and kept in the store's thumbnail cache."""
-    from longtail.ingest.images import open_image
+    from longtail.media import open_image
     from longtail.store.files import thumbnail_cache
 
     if size not in THUMB_SIZES:
