@@ -17,8 +17,16 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.eval_records import (
+        EvalReport,
+        ForecastReport,
+        LearningCurves,
+        StoppingAnswer,
+    )
     from longtail.engine.history import RoundRecord
     from longtail.engine.integrity import IntegrityReport
+    from longtail.engine.rounds import RoundChange, RoundSummary
+    from longtail.engine.training import TrainReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
@@ -75,13 +83,15 @@ class Project:
                label: str | None = None, vector: str | None = None,
                vector_prefix: str | None = None, metadata: list[str] | None = None,
                update: bool = False, vector_dtype: str = "float32",
-               progress: Progress | None = None, delimiter: str | None = None) -> Any:
-        """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing (a CSV's
-        `delimiter` sniffed among , ; tab | unless given)."""
+               progress: Progress | None = None, delimiter: str | None = None,
+               folder_labels: bool = False) -> Any:
+        """Add a CSV, JSONL or Parquet file, or a folder of images, to the pool,
+        all-or-nothing (a CSV's `delimiter` sniffed among , ; tab | unless given;
+        `folder_labels`: class sub-folders become import labels)."""
         return data.ingest(self.store, self._settings(), path, id=id, text=text, label=label,
                            vector=vector, vector_prefix=vector_prefix, metadata=metadata,
                            update=update, vector_dtype=vector_dtype, progress=progress,
-                           delimiter=delimiter)
+                           delimiter=delimiter, folder_labels=folder_labels)
 
     @metered("embed")
     def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
@@ -126,7 +136,7 @@ class Project:
 
     def rename_label(self, old: str, new: str) -> dict:
         """Every sample labeled `old` gets `new`, as new label events (a typo fixed)."""
-        return labels.rename_label(self.store, old, new)
+        return labels.rename_label(self.store, old, new).to_dict()
 
     # -- views -------------------------------------------------------------------------
 
@@ -166,7 +176,7 @@ class Project:
     @metered("train")
     def train(self, *, encoder: str | None = None, warm_start: bool = True,
               learner: str | None = None, learner_params: dict | None = None,
-              force: bool = False, mlflow: str | bool | None = None) -> dict:
+              force: bool = False, mlflow: str | bool | None = None) -> TrainReport:
         """Fit the learner on every labeled pool sample, save it, score it on the eval set.
         `mlflow`: log the model to MLflow (True: the project's setting, else its
         mlruns/; or a directory or URI); default: the project's `mlflow` setting."""
@@ -200,14 +210,14 @@ class Project:
         arrays.pop("__spec__", None)
         return load(arrays)
 
-    def curves(self, metric: str = "accuracy") -> dict:
+    def curves(self, metric: str = "accuracy") -> LearningCurves:
         """Learning curves on the managed eval set ("current" and "as_of")."""
         from longtail.engine.evaluation import learning_curves
 
         return learning_curves(self.store, metric)
 
     def forecast(self, target: float | None = None, *, next_batch: int = 100,
-                 metric: str = "accuracy") -> dict:
+                 metric: str = "accuracy") -> ForecastReport:
         """How many more labels to reach `target`, and the next batch's expected gain."""
         from longtail.engine.evaluation import forecast
 
@@ -215,7 +225,7 @@ class Project:
                         metric=metric)
 
     def stopping(self, *, target: float | None = None, budget: int | None = None,
-                 next_batch: int = 100) -> dict:
+                 next_batch: int = 100) -> StoppingAnswer:
         """Every stopping rule's answer for the project as it stands."""
         from longtail.engine.evaluation import stopping
 
@@ -225,7 +235,8 @@ class Project:
     @metered("evaluate")
     def evaluate(self, test: str | Path | None = None, *, model_id: int | None = None,
                  id: str = "id", text: str | None = "text", label: str = "label",
-                 vector: str | None = None, vector_prefix: str | None = None) -> dict | None:
+                 vector: str | None = None, vector_prefix: str | None = None
+                 ) -> EvalReport | None:
         """Score a model on the managed eval set (default) or on a labeled file outside
         the pool, with bootstrap 95% intervals, per-class figures and a confusion matrix."""
         from longtail.engine.evaluation import evaluate
@@ -260,15 +271,16 @@ class Project:
                                  budget_money=budget_money, annotators=annotators, pool=pool,
                                  overlap=overlap, out_dir=out_dir, cost_aware=cost_aware)
 
-    def rounds(self) -> list[dict]:
+    def rounds(self) -> list[RoundSummary]:
         """Every round: id, time, strategy, status, size, labeled."""
         return rounds.list_rounds(self.store)
 
-    def export_round(self, round_id: int, out: str | Path, *, overwrite: bool = False) -> dict:
+    def export_round(self, round_id: int, out: str | Path, *,
+                     overwrite: bool = False) -> RoundChange:
         """Write a round's batch file again (as `query(out=...)` wrote it)."""
         return rounds.export_round(self.store, self._settings(), round_id, out, overwrite=overwrite)
 
-    def cancel_round(self, round_id: int) -> dict:
+    def cancel_round(self, round_id: int) -> RoundChange:
         """Cancel an open round; its unlabeled samples return to the candidates."""
         return rounds.cancel_round(self.store, round_id)
 

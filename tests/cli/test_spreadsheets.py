@@ -135,3 +135,18 @@ def test_label_typos_are_stripped_warned_refused_and_renamed(tmp_path):
     assert "'Class_1' (did you mean 'class_1'?)" in r.output
     run(["import-labels", again, "-p", proj, "--annotator", "who", "--annotator-name", "x"],
         code=2)
+
+
+def test_the_batch_file_keeps_the_files_columns_and_names(tmp_path):
+    import csv
+
+    header, rows = patients()
+    proj = str(tmp_path / "p")
+    run(["init", proj])
+    run(["ingest", str(write_csv(tmp_path / "clinic.csv", header, rows)), "-p", proj])
+    run(["embed", "-p", proj, "--encoder", "tabular", "--exclude", "diagnosis"])
+    run(["query", "-p", proj, "-n", "10", "--out", str(tmp_path / "batch.csv")])
+    with open(tmp_path / "batch.csv", newline="") as f:
+        fields = csv.DictReader(f).fieldnames
+    assert fields == ["id", "label", "mean radius", "mean area", "site", "note", "diagnosis",
+                      "kind", "round"]

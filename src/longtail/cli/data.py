@@ -101,7 +101,8 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
 @app.command()
 @handled
 def ingest(
-    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file.")],
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file, or a folder of "
+                                         "images.")],
     project: ProjectOpt = Path("."),
     id: Annotated[str, typer.Option("--id", help="Column of unique sample ids.")] = "id",
     text: Annotated[str | None, typer.Option(help="Column of text.")] = None,
@@ -117,17 +118,26 @@ def ingest(
                                          "with other content.")] = False,
     float16: Annotated[bool, typer.Option("--float16", help="Store vectors as float16.")] = False,
     delimiter: DelimiterOpt = None,
+    folder_labels: Annotated[bool, typer.Option(
+        "--folder-labels", help="Images: each class sub-folder's name is its images' "
+                                "import label.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a file to the pool, all-or-nothing. Re-ingesting the same file changes nothing.
 
+    A folder is an image pool: one sample per image (PNG, JPEG, GIF, BMP, TIFF, WebP; each
+    checked with Pillow first, a bad one named and nothing written); the folder becomes
+    the project's media root. Then `longtail embed --encoder pixels`.
+
     Example: longtail ingest pool.csv -p my-project --id id --text text
+    Example: longtail ingest photos/ -p my-project --folder-labels
     """
     with open_project(project) as p, Bar(f"ingest {file.name}", as_json) as bar:
         report = p.ingest(file, id=id, text=text, label=label, vector=vector,
                           vector_prefix=vector_prefix, metadata=metadata, update=update,
                           vector_dtype="float16" if float16 else "float32", progress=bar,
-                          delimiter=delimiter)
+                          delimiter=delimiter,
+                          **({"folder_labels": True} if folder_labels else {}))
     emit(report.to_dict(), as_json, lambda r: console.print(
         f"{r['file']}: {r['rows']} rows, [bold]{r['new']} new[/bold], {r['updated']} updated, "
         f"{r['unchanged']} unchanged, {r['labels']} labels, {r['eval_rows']} to the eval set"))
@@ -136,8 +146,9 @@ def ingest(
 @app.command()
 @handled
 def embed(project: ProjectOpt = Path("."),
-          encoder: Annotated[str, typer.Option(help="precomputed, minilm (text) or tabular "
-                                               "(numeric columns).")] = "minilm",
+          encoder: Annotated[str, typer.Option(help="precomputed, minilm (text), tabular "
+                                               "(numeric columns) or pixels (images: PCA "
+                                               "of their pixels).")] = "minilm",
           features: Annotated[str | None, typer.Option(
               help="tabular: the columns to use, comma-separated; shell patterns such as f* "
                    "allowed (default: every numeric column but labels).")] = None,

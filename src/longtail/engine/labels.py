@@ -305,7 +305,23 @@ def set_label_set(store: Any, labels: Sequence[str], *, add: bool = False) -> li
     return new
 
 
-def rename_label(store: Any, old: str, new: str) -> dict:
+@dataclass
+class LabelRenamed:
+    """What `rename_label` did: the samples relabeled, the events written, the closed
+    label set after it (None: open)."""
+
+    old: str
+    new: str
+    samples: int
+    events: int
+    label_set: list[str] | None
+    changed: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def rename_label(store: Any, old: str, new: str) -> LabelRenamed:
     """Every sample whose label is `old` gets `new` instead, as new label events (one per
     annotator who gave `old` as their latest answer, so history keeps both and
     per-annotator views agree), in one transaction; a closed label set has `old`
@@ -338,6 +354,7 @@ def rename_label(store: Any, old: str, new: str) -> dict:
         done = record_rows(uow, [(row, LabelEvent(id=ids[row], label=new, annotator=who))
                                  for row, who in sorted(events, key=lambda x: (x[0], x[1] or ""))],
                            source="rename", where=f"labels rename {old} {new}")
-    return {"old": old, "new": new, "samples": len({r for r, _ in events}),
-            "events": len(events), "label_set": None if allowed is None else
-            [new if a == old else a for a in allowed], "changed": done.changed}
+    return LabelRenamed(old=old, new=new, samples=len({r for r, _ in events}),
+                        events=len(events), label_set=None if allowed is None else
+                        list(dict.fromkeys(new if a == old else a for a in allowed)),
+                        changed=done.changed)
