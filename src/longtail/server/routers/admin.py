@@ -14,7 +14,7 @@ from longtail.engine.settings import Settings
 from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], responses=m.errors(400, 401, 403, 404, 409, 413, 422))
 
 
 @router.get("/admin/status", response_model=m.StatusOut)
@@ -49,9 +49,10 @@ def history(_user: Admin, svc: Svc) -> list[RoundRecord]:
 
 
 @router.get("/admin/export", response_model=m.ExportOut)
-def export(_user: Admin, svc: Svc, round: Annotated[int | None, Query(ge=1)] = None,
-           offset: Annotated[int, Query(ge=0)] = 0,
-           limit: Annotated[int | None, Query(ge=1)] = None) -> m.ExportOut:
+def export(_user: Admin, svc: Svc,
+           round: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
+           offset: Annotated[int, Query(ge=0, le=m.INT32_MAX)] = 0,
+           limit: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None) -> m.ExportOut:
     """The tasks of a round (the most recent open one by default), a page at a time, in
     priority order, with their slots by state."""
     return m.ExportOut(**tasks.round_tasks(svc.store, round, offset=offset,
@@ -83,9 +84,9 @@ def list_users(_user: Admin, svc: Svc) -> list[m.UserRow]:
 
 @router.get("/admin/label-studio/tasks", response_model=list[m.LabelStudioTask])
 def label_studio_tasks(_user: Admin, svc: Svc,
-                       round: Annotated[int | None, Query(ge=1)] = None,
-                       offset: Annotated[int, Query(ge=0)] = 0,
-                       limit: Annotated[int | None, Query(ge=1)] = None,
+                       round: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
+                       offset: Annotated[int, Query(ge=0, le=m.INT32_MAX)] = 0,
+                       limit: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
                        ) -> list[m.LabelStudioTask]:
     """A round's tasks in Label Studio's import format (a page at a time): sort by
     prediction score, lowest first, for longtail's order."""
