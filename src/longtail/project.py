@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from longtail.engine.history import RoundRecord
     from longtail.engine.integrity import IntegrityReport
     from longtail.engine.rounds import RoundChange, RoundSummary
+    from longtail.engine.status import StatusReport
     from longtail.engine.training import TrainReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
@@ -286,7 +287,7 @@ class Project:
 
     # -- status and simulation ---------------------------------------------------------
 
-    def status(self) -> dict:
+    def status(self) -> StatusReport:
         """Counts, classes, rounds and the latest metrics, as plain data."""
         from longtail.engine.status import status
 

@@ -55,7 +55,6 @@ NOT_YET = {
     "models.load_model",
     "models.saved_spec",
     "simulation.simulate",
-    "status.status",
     "suspects.suspects",
     "suspects.relabel_queue",
     "tasks.settle",

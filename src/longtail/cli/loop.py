@@ -212,7 +212,7 @@ def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """
     with open_project(project) as p:
         result = p.status()
-    emit(result, as_json, render_status)
+    emit(result, as_json, lambda r: render_status(plain(r)))
 
 
 def render_status(r: dict) -> None:
