@@ -12,6 +12,7 @@ and renders.
     routers/transfer      admins: /admin/export/labels, /admin/import, /webhooks/labels
     routers/label_studio  Label Studio's ML backend (`--label-studio`): /health, /setup,
                           /predict, /webhook
+    routers/media         /media/{row}: images through signed, expiring URLs
     routers/pages         /label, /dashboard, /static/*
 
 OpenAPI at /docs and /openapi.json. Errors: see `server/errors.py`. Access lines are
@@ -33,7 +34,7 @@ from longtail.engine import tasks
 from longtail.server import errors
 from longtail.server.deps import FailedAuth, Service, known_query
 from longtail.server.guard import Guard
-from longtail.server.routers import admin, discovery, docs, pages, transfer
+from longtail.server.routers import admin, discovery, docs, media, pages, transfer
 from longtail.server.routers import tasks as tasks_routes
 from longtail.server.settings import ServerSettings
 
@@ -86,6 +87,7 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         from longtail.server.routers import label_studio
 
         app.include_router(label_studio.router)
+    app.include_router(media.router)
     app.include_router(pages.router)
     if (folder := docs.assets()) is not None:  # Swagger UI from the installed package
         app.include_router(docs.make_router(folder))
@@ -122,6 +124,8 @@ def _service(store: Any, settings: ServerSettings, clock: Callable[[], float],
     # Every write of the service goes through one writer: leases, answers and releases
     # in group-commit batches (one transaction for the requests arriving together, each
     # answered after the commit), label files and webhooks in a transaction of their own.
+    extra = {"media_secret": settings.media_secret.encode()} if settings.media_secret else {}
     return Service(store=store, settings=settings, writer=tasks.GroupCommit(store),
                    hooks=hooks, clock=clock, label_studio=client,
-                   failed_auth=FailedAuth(settings.auth_fail_limit, settings.auth_fail_window))
+                   failed_auth=FailedAuth(settings.auth_fail_limit, settings.auth_fail_window),
+                   **extra)

@@ -5,6 +5,7 @@ mounts one router on its own and swaps any of them with `app.dependency_override
 # No `from __future__ import annotations`: FastAPI must see the Annotated aliases (Me,
 # Admin, Svc) as objects, not strings.
 import math
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -96,6 +97,8 @@ class Service:
     exhausted_sent: bool = False
     # ML-backend mode: the Label Studio client (server/routers/label_studio.py).
     label_studio: Any = None
+    # The key of the signed media URLs (server/media.py).
+    media_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     @property
     def policy(self) -> tasks.TaskPolicy:

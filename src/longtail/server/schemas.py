@@ -10,6 +10,7 @@ from annotated_types import Interval
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from longtail.engine.eval_records import CurvePoint
+from longtail.engine.rounds import RoundSummary
 from longtail.engine.users import UserRecord
 
 # The catalog's integer columns are 32-bit on PostgreSQL: ids, rounds, offsets and
@@ -85,6 +86,8 @@ class TaskOut(BaseModel):
     position: int = Field(description="Priority position in its round (0 = first).")
     expires_at: float
     labels: list[str] | None = Field(description="The label set; null when any label goes.")
+    media_url: str | None = Field(default=None, description=(
+        "The sample's image (a thumbnail), a signed URL that expires; null without one."))
 
 
 class LeaseOut(BaseModel):
@@ -184,14 +187,7 @@ class RoundOut(BaseModel):
     warnings: list[str]
 
 
-class RoundRow(BaseModel):
-    id: int
-    created_at: str
-    strategy: str
-    status: str
-    size: int
-    labeled: int
-    arm: str
+RoundRow = RoundSummary  # the engine's record, one definition
 
 
 class TaskRow(BaseModel):

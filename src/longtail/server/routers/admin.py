@@ -9,6 +9,7 @@ from longtail.engine import evaluation, labels, labelstudio, tasks, users
 from longtail.engine import rounds as rounds_uc
 from longtail.engine import status as status_uc
 from longtail.engine.history import RoundRecord, run_history
+from longtail.engine.rounds import RoundSummary
 from longtail.engine.settings import Settings
 from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
@@ -34,10 +35,10 @@ async def start_round(body: m.RoundIn, _user: Admin, svc: Svc) -> m.RoundOut:
                       arm=(r.log.get("selection") or {}).get("arm"), warnings=r.warnings)
 
 
-@router.get("/admin/rounds", response_model=list[m.RoundRow])
-def list_rounds(_user: Admin, svc: Svc) -> list[m.RoundRow]:
+@router.get("/admin/rounds", response_model=list[RoundSummary])
+def list_rounds(_user: Admin, svc: Svc) -> list[RoundSummary]:
     """Every round, oldest first, with how many of its samples are labeled."""
-    return [m.RoundRow(**r) for r in rounds_uc.list_rounds(svc.store)]
+    return rounds_uc.list_rounds(svc.store)
 
 
 @router.get("/admin/history", response_model=list[RoundRecord])

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
 from longtail.engine import labels, tasks
+from longtail.server import media
 from longtail.server import schemas as m
 from longtail.server.deps import Me, Svc
 
@@ -34,7 +35,10 @@ async def lease(user: Me, svc: Svc) -> m.LeaseOut:
                            open_rounds=await run_in_threadpool(tasks.open_rounds, svc.store))
         return m.LeaseOut(task=None, message="no task left for you in the open rounds")
     svc.exhausted_sent = False
-    return m.LeaseOut(task=m.TaskOut(**task.to_dict()))
+    out = task.to_dict()
+    if isinstance((out.get("meta") or {}).get("media"), str):
+        out["media_url"] = media.media_url(svc.media_secret, out["id"], svc.clock(), size=256)
+    return m.LeaseOut(task=m.TaskOut(**out))
 
 
 @router.post("/tasks/{task_id}/label", response_model=m.AnswerOut,
