@@ -15,7 +15,7 @@ from longtail.server import media
 from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 
-router = APIRouter(tags=["admin"], responses=m.errors(400, 401, 403, 404, 409, 413, 422))
+router = APIRouter(tags=["admin"], responses=m.errors(400, 401, 429, 403, 404, 409, 413, 422))
 
 
 @router.get("/admin/status", response_model=m.StatusOut)

@@ -21,7 +21,7 @@ from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 from longtail.server.uploads import receive_file
 
-router = APIRouter(tags=["admin"], responses=m.errors(400, 401, 403, 404, 409, 413, 422))
+router = APIRouter(tags=["admin"], responses=m.errors(400, 401, 429, 403, 404, 409, 413, 422))
 
 
 @router.get("/admin/export/labels", response_class=Response,
