@@ -172,17 +172,13 @@ def _fingerprint(store: Any, vs: Any) -> str:
 
 
 def _exact_token(store: Any) -> str:
-    from longtail.store.repos_versions import DatasetVersionsRepo
-
-    with store.unit_of_work() as uow:
-        return DatasetVersionsRepo(uow.conn).samples_state()[2]
+    with store.reading() as uow:
+        return uow.versions.samples_state()[2]
 
 
 def _exact_groups(store: Any) -> list[list[int]]:
-    from longtail.store.repos_versions import DuplicatesRepo
-
-    with store.unit_of_work() as uow:
-        return DuplicatesRepo(uow.conn).exact_groups()
+    with store.reading() as uow:
+        return uow.duplicates.exact_groups()
 
 
 def _load_arrays(store: Any, name: str, decode: Any) -> Any:
@@ -202,7 +198,8 @@ def refresh(store: Any, settings: Settings, encoder: str | None = None, *,
     and `changed_rows` again, for near-duplicates; update the exact groups when an
     ingest changed the catalog; save the result. Returns what it did: rows searched,
     pairs and groups, seconds (the ingest's and embed's duplicates phase)."""
-    vs = views.vectors(store, settings, encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
     return _refresh(store, settings, vs, changed_rows)[1]
 
 
@@ -605,7 +602,8 @@ def duplicates(store: Any, settings: Settings, *, threshold: float | None = None
     groups_near: list[list[int]] = []
     name, source = None, None
     if near and (encoder or settings.encoder):
-        vs = views.vectors(store, settings, encoder, complete=False)
+        with store.reading() as uow:
+            vs = views.vectors(uow, settings, encoder, complete=False)
         name = vs.directory.name
         saved = load(store, vs)
         project = near_threshold(settings.near_duplicate_threshold)

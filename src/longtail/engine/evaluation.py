@@ -2,13 +2,14 @@
 round, learning curves, forecasts and stopping.
 
 The estimators themselves are pure (`longtail.evaluation`); these functions only fetch
-what they need from the store and record what they say. Each takes the store and the
+what they need from the catalog and record what they say. Each takes the caller's unit
+of work (reads and writes go through its repositories; the caller commits once) and the
 project's settings; none knows about `Project`, the CLI or the service.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +34,7 @@ from longtail.evaluation import (
 )
 from longtail.evaluation.evalset import uniform_from_ids
 from longtail.learners import make_learner
-
-if TYPE_CHECKING:
-    from longtail.store import Store
+from longtail.store import UnitOfWork
 
 SCALARS = ("accuracy", "macro_f1", "worst_class_recall")
 STOP_SET_SIZE = 2000
@@ -56,21 +55,21 @@ def _fit_predict(settings: Settings):
     return fit_predict
 
 
-def current_eval_version(store: Store) -> tuple[int, np.ndarray, np.ndarray] | None:
+def current_eval_version(uow: UnitOfWork) -> tuple[int, np.ndarray, np.ndarray] | None:
     """(version id, rows, labels) of the labeled managed eval set, making a new version
     when its content changed; None while no eval sample is labeled."""
-    rows, labels = views.labeled(store, "eval")
+    rows, labels = views.labeled(uow, "eval")
     if len(rows) == 0:
         return None
-    version, _ = store.eval_version(views.labels_fingerprint(rows, labels), len(rows))
+    version, _ = uow.eval_versions.get_or_create(views.labels_fingerprint(rows, labels), len(rows))
     return version, rows, labels.astype(str)
 
 
-def score_model(store: Store, settings: Settings, model_meta: dict, X: np.ndarray, y: np.ndarray,
+def score_model(uow: UnitOfWork, settings: Settings, model_meta: dict, X: np.ndarray, y: np.ndarray,
                 eval_set: str) -> dict:
     """Metrics of one saved model on (X, y), recorded under `eval_set`."""
-    result = _predict_metrics(store, settings, model_meta, X, y)
-    store.add_metrics(model_meta["id"], eval_set, model_meta["n_labels"], {
+    result = _predict_metrics(uow, settings, model_meta, X, y)
+    uow.metrics.add(model_meta["id"], eval_set, model_meta["n_labels"], {
         k: (result[k]["value"], result[k]["lo"], result[k]["hi"])
         for k in SCALARS if result.get(k) and result[k]["value"] is not None})
     return result
@@ -87,33 +86,33 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     return {"labels": labels.tolist(), "matrix": matrix.tolist()}
 
 
-def rescore_all(store: Store, settings: Settings, *,
+def rescore_all(uow: UnitOfWork, settings: Settings, *,
                 scored_now: dict[int, dict] | None = None) -> str | None:
     """Score every saved model on the current eval version that has no metric on it yet,
     so the learning curve is always drawn on one set. Returns the eval-set name; the
     metrics of the models scored now go into `scored_now` (model id -> metrics) when
     the caller passes a dict."""
-    cur = current_eval_version(store)
+    cur = current_eval_version(uow)
     if cur is None:
         return None
     version, rows, labels = cur
     name = f"managed:v{version}"
-    scored = {m["model_id"] for m in store.metrics("accuracy") if m["eval_set"] == name}
-    models = [m for m in store.models() if m["id"] not in scored]
+    scored = {m["model_id"] for m in uow.metrics.list("accuracy") if m["eval_set"] == name}
+    models = [m for m in uow.models.list() if m["id"] not in scored]
     cache: dict[str, np.ndarray] = {}
     for meta in models:
         if meta["encoder"] not in cache:
-            cache[meta["encoder"]] = store.vectors(meta["encoder"]).read(rows)
-        result = score_model(store, settings, meta, cache[meta["encoder"]], labels, name)
+            cache[meta["encoder"]] = uow.vector_set(meta["encoder"]).read(rows)
+        result = score_model(uow, settings, meta, cache[meta["encoder"]], labels, name)
         if scored_now is not None:
             scored_now[meta["id"]] = result
     return name
 
 
-def learning_curves(store: Store, metric: str = "accuracy") -> dict[str, list[dict]]:
+def learning_curves(uow: UnitOfWork, metric: str = "accuracy") -> dict[str, list[dict]]:
     """Two curves by labels: "current" (every model on the latest eval version) and
     "as_of" (each model on the eval set as it was when the model was trained)."""
-    rows = [m for m in store.metrics(metric) if m["eval_set"].startswith("managed:v")]
+    rows = [m for m in uow.metrics.list(metric) if m["eval_set"].startswith("managed:v")]
     if not rows:
         return {"current": [], "as_of": [], "eval_set": None}
     latest = max(rows, key=lambda m: int(m["eval_set"].split(":v")[1]))["eval_set"]
@@ -132,26 +131,26 @@ def learning_curves(store: Store, metric: str = "accuracy") -> dict[str, list[di
             "eval_set": latest}
 
 
-def update_round_lifts(store: Store, settings: Settings, *, n_repeats: int = 3) -> list[int]:
+def update_round_lifts(uow: UnitOfWork, settings: Settings, *, n_repeats: int = 3) -> list[int]:
     """Estimate the control-arm lift of every round whose selected and control slices are
     labeled and that has none yet; stored in the round's log. Returns the round ids."""
-    cur = current_eval_version(store)
+    cur = current_eval_version(uow)
     if cur is None:
         return []
     version, eval_rows, eval_y = cur
-    current = store.current_labels()
-    first = store.first_label_times()
-    pool = set(store.rows_by_split("pool").tolist())
-    vs = views.vectors(store, settings, complete=False)
+    current = uow.labels.current()
+    first = uow.labels.first_times()
+    pool = set(uow.samples.rows_by_split("pool").tolist())
+    vs = views.vectors(uow, settings, complete=False)
     X_eval = vs.read(eval_rows)
     fit_predict = _fit_predict(settings)
 
     done = []
-    for rnd in store.rounds():
+    for rnd in uow.rounds.list():
         log = RoundLog.from_dict(rnd["log"])
         if log.lift is not None or log.annotations_before is None:
             continue
-        items = store.round_items(rnd["id"])
+        items = uow.rounds.items(rnd["id"])
         sel = np.array([r for r, _, k in items if k == "selected"], dtype=np.int64)
         ctrl = np.array([r for r, _, k in items if k == "control"], dtype=np.int64)
         if not len(sel) or not len(ctrl) or not all(int(r) in current for r in (*sel, *ctrl)):
@@ -167,7 +166,7 @@ def update_round_lifts(store: Store, settings: Settings, *, n_repeats: int = 3) 
             vs.read(sel), labels_of(sel).astype(str), vs.read(ctrl), labels_of(ctrl).astype(str),
             X_eval, eval_y, rng, n_repeats=n_repeats)
         log.lift = {**lift.__dict__, "eval_set": f"managed:v{version}"}
-        store.update_round_log(rnd["id"], {**rnd["log"], **log.to_dict()})
+        uow.rounds.update_log(rnd["id"], {**rnd["log"], **log.to_dict()})
         done.append(rnd["id"])
     return done
 
@@ -176,7 +175,7 @@ MIN_CONTROL = 10
 MIN_CROSSFIT = 20
 
 
-def arm_lift(store: Store, settings: Settings) -> dict | None:
+def arm_lift(uow: UnitOfWork, settings: Settings) -> dict | None:
     """The run so far against random at equal label count m, where m is the number of
     labeled control samples (all rounds together, a uniform random sample of the pool):
     the learner trained on the first m labels of the active run (rounds in order, the
@@ -184,24 +183,24 @@ def arm_lift(store: Store, settings: Settings) -> dict | None:
     the m control labels, both from scratch, scored on the current eval set with a
     paired bootstrap. The interval reflects eval-sample noise (one training draw per
     arm). Recorded in the project settings by `train`; None until m ≥ 10."""
-    cur = current_eval_version(store)
+    cur = current_eval_version(uow)
     if cur is None:
         return None
     version, eval_rows, eval_y = cur
-    current = store.current_labels()
+    current = uow.labels.current()
     trajectory: list[int] = []
     controls: list[int] = []
-    for rnd in store.rounds():
-        items = store.round_items(rnd["id"])
+    for rnd in uow.rounds.list():
+        items = uow.rounds.items(rnd["id"])
         for kind in ("selected", "control"):
             rows = [r for r, _, k in items if k == kind and r in current]
             trajectory += rows
             if kind == "control":
                 controls += rows
     m = len(controls)
-    vs = views.vectors(store, settings, complete=False)
+    vs = views.vectors(uow, settings, complete=False)
     fit_predict = _fit_predict(settings)
-    pool = int(store.split_counts().get("pool", 0))
+    pool = int(uow.samples.split_counts().get("pool", 0))
 
     def labels(rows: np.ndarray) -> np.ndarray:
         return np.array([current[int(r)] for r in rows]).astype(str)
@@ -231,13 +230,13 @@ def arm_lift(store: Store, settings: Settings) -> dict | None:
             + (" (random arm: half the eval set, cross-fitted)" if method == "crossfit" else "")}
 
 
-def lift_summary(store: Any) -> dict | None:
+def lift_summary(uow: UnitOfWork) -> dict | None:
     """The lift of selection over random: at equal label count (the verdict, computed
     by `train`) and the per-round marginal lifts combined."""
-    logs = [RoundLog.from_dict(r["log"]) for r in store.rounds()]
+    logs = [RoundLog.from_dict(r["log"]) for r in uow.rounds.list()]
     lifts = [Lift(**{k: v for k, v in log.lift.items() if k != "eval_set"})
              for log in logs if log.lift is not None]
-    arms = store.setting("arm_lift")
+    arms = uow.settings.get("arm_lift")
     if not lifts and not arms:
         return None
     out: dict[str, Any] = {"equal_count": arms}
@@ -252,11 +251,11 @@ def lift_summary(store: Any) -> dict | None:
     return out
 
 
-def forecast(store: Store, settings: Settings, *, target: float | None = None, next_batch: int = 100,
+def forecast(uow: UnitOfWork, settings: Settings, *, target: float | None = None, next_batch: int = 100,
              metric: str = "accuracy", level: float = 0.9) -> dict:
     """Fit the learning curve (current eval version) and answer: labels needed for
     `target`, and the expected gain of the next batch, with intervals."""
-    points = learning_curves(store, metric)["current"]
+    points = learning_curves(uow, metric)["current"]
     by_n: dict[int, dict] = {}
     for p in points:
         by_n[p["n_labels"]] = p  # the latest model at each label count
@@ -290,43 +289,43 @@ def forecast(store: Store, settings: Settings, *, target: float | None = None, n
     return out
 
 
-def stop_set(store: Store, settings: Settings) -> np.ndarray:
+def stop_set(uow: UnitOfWork, settings: Settings) -> np.ndarray:
     """A fixed unlabeled sample of the pool (chosen by a hash of the ids, so it does not
     move as the pool grows little) on which successive models' predictions are compared."""
-    rows = store.rows_by_split("pool")
+    rows = uow.samples.rows_by_split("pool")
     if len(rows) <= STOP_SET_SIZE:
         return rows
-    ids = [b[1] for chunk in store.iter_samples(rows) for b in chunk]
+    ids = [b[1] for chunk in uow.samples.iter(rows) for b in chunk]
     u = uniform_from_ids(ids, seed=settings.seed + 1)
     return np.sort(rows[np.argsort(u)[:STOP_SET_SIZE]])
 
 
-def stopping(store: Store, settings: Settings, *, target: float | None = None, budget: int | None = None,
+def stopping(uow: UnitOfWork, settings: Settings, *, target: float | None = None, budget: int | None = None,
              gain_threshold: float = 0.002, next_batch: int = 100) -> dict:
     """Every stopping rule's answer for the project as it stands."""
     # One model per label count: re-training on the same labels is not a sign that
     # predictions have stabilised.
     by_labels: dict[int, dict] = {}
-    for meta in store.models():
+    for meta in uow.models.list():
         by_labels[meta["n_labels"]] = meta
     models = [by_labels[n] for n in sorted(by_labels)]
-    rows = stop_set(store, settings)
+    rows = stop_set(uow, settings)
     preds = []
     if len(rows):
         for meta in models[-4:]:
-            if meta["encoder"] != views.encoder_name(store, settings):
+            if meta["encoder"] != views.encoder_name(uow, settings):
                 continue
-            model = load_model(store, meta, predict_only=True)
-            X = store.vectors(meta["encoder"]).read(rows)
+            model = load_model(uow, meta, predict_only=True)
+            X = uow.vector_set(meta["encoder"]).read(rows)
             preds.append(np.asarray(model.classes_)[model.predict_proba(X).argmax(1)])
     try:
-        fc = forecast(store, settings, next_batch=next_batch)
+        fc = forecast(uow, settings, next_batch=next_batch)
         gain = fc["expected_gain"]["mean"]
     except InputError:
         gain = None
-    curve = learning_curves(store)["current"]
+    curve = learning_curves(uow)["current"]
     metric = curve[-1] if curve else None
-    labeled = len(views.labeled(store, "pool")[0])
+    labeled = len(views.labeled(uow, "pool")[0])
     rules: list = [StabilizingPredictions(), ForecastGain(gain_threshold)]
     if target is not None:
         rules.append(TargetReached(target))
@@ -339,7 +338,7 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
             "rules": [d.__dict__ for d in report.decisions]}
 
 
-def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: int | None = None,
+def evaluate(uow: UnitOfWork, settings: Settings, test: Any = None, *, model_id: int | None = None,
              id: str = "id", text: str | None = "text", label: str = "label",
              vector: str | None = None, vector_prefix: str | None = None) -> dict | None:
     """Score a model on the managed eval set (default) or on a labeled file outside the
@@ -347,7 +346,7 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
     file's figures are kept under its own eval-set name, never as the managed ones."""
     from longtail.errors import ProjectError
 
-    models = {m["id"]: m for m in store.models()}
+    models = {m["id"]: m for m in uow.models.list()}
     if not models:
         raise ProjectError("no model yet: run `longtail train` first")
     if model_id is not None and model_id not in models:
@@ -355,16 +354,16 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
     meta = models[model_id] if model_id is not None else models[max(models)]
     if test is None:
         scored_now: dict[int, dict] = {}
-        eval_set = rescore_all(store, settings, scored_now=scored_now)
+        eval_set = rescore_all(uow, settings, scored_now=scored_now)
         if eval_set is None:
             return None
-        cur = current_eval_version(store)
+        cur = current_eval_version(uow)
         assert cur is not None
         _, rows, labels = cur
         # The model was just scored (a new model, or a new eval version): use those
         # figures; else score it again for its per-class figures and confusion matrix.
         result = scored_now.get(meta["id"]) or _predict_metrics(
-            store, settings, meta, store.vectors(meta["encoder"]).read(rows), labels)
+            uow, settings, meta, uow.vector_set(meta["encoder"]).read(rows), labels)
         return {"eval_set": eval_set, "n": int(len(rows)), "model_id": meta["id"],
                 **{k: result[k] for k in SCALARS},
                 "per_class": result["per_class"], "confusion": result["confusion"],
@@ -374,21 +373,21 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
     from longtail.filehash import file_sha256
     from longtail.ingest.labeled_file import read_labeled_file
 
-    info = store.vector_set_info(meta["encoder"])
+    info = uow.vectors.info(meta["encoder"])
     X, y = read_labeled_file(test, encoder_name=meta["encoder"], encoder_config=info["config"],
                              dim=info["dim"], id=id, text=text, label=label, vector=vector,
-                             vector_prefix=vector_prefix, cache_dir=store.root / "cache")
+                             vector_prefix=vector_prefix, cache_dir=uow.root / "cache")
     eval_set = f"file:{file_sha256(Path(test))[:12]}"
-    result = score_model(store, settings, meta, X, y.astype(str), eval_set)
+    result = score_model(uow, settings, meta, X, y.astype(str), eval_set)
     return {"eval_set": eval_set, "n": int(len(y)), "model_id": meta["id"],
             **{k: result[k] for k in SCALARS}, "per_class": result["per_class"],
             "confusion": result["confusion"],
             "warnings": small_eval_warnings(int(len(y)), len(result["per_class"]))}
 
 
-def _predict_metrics(store: Store, settings: Settings, meta: dict, X: np.ndarray,
+def _predict_metrics(uow: UnitOfWork, settings: Settings, meta: dict, X: np.ndarray,
                      y: np.ndarray) -> dict:
-    model = load_model(store, meta, predict_only=True)
+    model = load_model(uow, meta, predict_only=True)
     proba = np.concatenate([model.predict_proba(X[i:i + 65_536]) for i in range(0, len(X), 65_536)])
     pred = np.asarray(model.classes_)[proba.argmax(1)].astype(str)
     result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)

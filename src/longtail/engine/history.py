@@ -49,12 +49,12 @@ def run_history(store: Any) -> list[dict]:
     (arm and its selection log), dataset version, the model that picked the batch and
     the model its labels trained (id, learner, sha256, fit seconds, managed-eval
     metrics), and the timings the round's log holds."""
-    rounds = store.rounds()
-    models = store.models()
-    by_id = {m["id"]: m for m in models}
-    metrics = store.metrics()
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:  # one snapshot
+        rounds = uow.rounds.list()
+        models = uow.models.list()
+        metrics = uow.metrics.list()
         versions = {v["round_id"]: v["id"] for v in uow.versions.list() if v["round_id"]}
+    by_id = {m["id"]: m for m in models}
     out = []
     for i, r in enumerate(rounds):
         log = r["log"] or {}
@@ -102,4 +102,5 @@ def load_round_model(store: Any, round_id: int) -> Any:
     if want is not None and file_sha256(store.root / meta["path"]) != want:
         raise ProjectError(f"model {meta['id']} ({meta['path']}): the file does not match "
                            "the hash recorded when it was saved (`longtail check`)")
-    return load_model(store, meta)
+    with store.reading() as uow:
+        return load_model(uow, meta)

@@ -18,16 +18,14 @@ from longtail.store.repos_versions import file_sha256, orphan_model_files
 
 def check(store: Any) -> dict:
     """Run every check; {"ok", "checks": [{"name", "ok", "detail"}], "notes"}."""
-    from longtail.store.repos_versions import IntegrityRepo
-
     checks: list[dict] = []
     notes: list[str] = []
 
     def add(name: str, ok: bool, detail: str) -> None:
         checks.append({"name": name, "ok": bool(ok), "detail": detail})
 
-    with store.unit_of_work() as uow:
-        integrity = IntegrityRepo(uow.conn)
+    with store.reading() as uow:
+        integrity = uow.integrity
         ok, said = integrity.catalog_check()
         add("catalog", ok, said)
         unfinished = integrity.unfinished_batches()

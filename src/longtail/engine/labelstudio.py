@@ -86,10 +86,12 @@ def _predictions(store: Any, settings: Any, rows: np.ndarray) -> tuple[list[str]
     from longtail.engine.models import load_model
     from longtail.loop.simulate import predict_rows
 
-    vs = views.vectors(store, settings, latest["encoder"], complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, latest["encoder"], complete=False)
     if (rows >= vs.n_rows).any():
         return None, "longtail-order"
-    model = load_model(store, latest)
+    with store.reading() as uow:
+        model = load_model(uow, latest)
     proba = predict_rows(model, vs, rows)
     classes = [str(c) for c in model.classes_]
     return [classes[int(k)] for k in np.asarray(proba).argmax(1)], f"longtail-model-{latest['id']}"
@@ -257,7 +259,8 @@ def webhook(store: Any, settings: Any, action: str, payload: dict, fetch: Any, *
     event = _event(ext, annotation, f"Label Studio annotation {ann_id}")
     done = record_labels(store, [event], source="import", where=f"Label Studio annotation {ann_id}")
     latest = store.latest_model()
-    labeled = len(views.labeled(store, "pool")[0])  # what a model trains on
+    with store.reading() as uow:
+        labeled = len(views.labeled(uow, "pool")[0])  # what a model trains on
     retrained = None
     if labeled and (latest is None or labeled - int(latest["n_labels"]) >= retrain_every):
         try:

@@ -55,8 +55,9 @@ def status(store: Any, settings: Settings) -> dict:
                         "treat it as a first sign, not a measurement")
     from longtail.engine.rounds import control_status, eval_status
 
-    need = eval_status(store, settings, current=current)
-    control_share, control_reason = control_status(store, settings)
+    with store.reading() as uow:
+        need = eval_status(uow, settings, current=current)
+        control_share, control_reason = control_status(uow, settings)
     return {
         "project": str(store.root.resolve()),
         "samples": n,

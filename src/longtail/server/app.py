@@ -306,12 +306,14 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     @app.get("/admin/rounds", response_model=list[m.RoundRow], tags=["admin"])
     def list_rounds(_user: Admin) -> list[m.RoundRow]:
         """Every round, oldest first, with how many of its samples are labeled."""
-        return [m.RoundRow(**r) for r in rounds_uc.list_rounds(store)]
+        with store.reading() as uow:
+            return [m.RoundRow(**r) for r in rounds_uc.list_rounds(uow)]
 
     @app.get("/admin/history", response_model=list[m.HistoryRow], tags=["admin"])
     def history(_user: Admin) -> list[m.HistoryRow]:
         """Earlier rounds: arm, and the managed-eval accuracy before and after."""
-        return [m.HistoryRow(**h.to_dict()) for h in rounds_uc.history(store)]
+        with store.reading() as uow:
+            return [m.HistoryRow(**h.to_dict()) for h in rounds_uc.history(uow)]
 
     @app.get("/admin/export", response_model=m.ExportOut, tags=["admin"])
     def export(_user: Admin, round: Annotated[int | None, Query(ge=1)] = None,
@@ -453,7 +455,8 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         selection over the random control."""
         from longtail.engine import evaluation
 
-        c = evaluation.learning_curves(store)
+        with store.reading() as uow:
+            c = evaluation.learning_curves(uow)
         lift = status_uc.lift_summary(store)
         verdict = (lift or {}).get("verdict") or "no lift measured yet"
         return m.CurvesOut(current=c["current"], as_of=c["as_of"], eval_set=c["eval_set"],
