@@ -45,6 +45,10 @@ def _check(result: dict, stem: str) -> None:
             assert len(fig["accuracy_mean"]) == len(result["budgets"])
     if stem == "selection_scale":
         assert result["runs"]
+    if stem == "eval_estimators":
+        for figs in result["datasets"].values():
+            assert {"default_estimator", "default_coverage",
+                    "default_label_ratio_vs_uniform"} <= set(figs)
     if stem == "stream":
         keys = {"step", "pool", "ingest_seconds", "index_update_seconds", "query_seconds",
                 "rebuilt"}

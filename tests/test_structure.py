@@ -146,3 +146,33 @@ def test_the_reader_finds_a_cycle_hidden_in_a_function(tmp_path):
     graph = import_graph(tmp_path, "pkg")
     assert cycles(graph) == [["pkg.a", "pkg.b"], ["pkg.c", "pkg.sub"]]
     assert "pkg.a" in graph["pkg.d"]
+
+
+def _paths_under_the_project(path: Path) -> list[int]:
+    """Lines of `path` that build a path under a project's root (`x.root / ...` or
+    `Path(x.root) / ...`)."""
+    def is_root(node: ast.AST) -> bool:
+        if isinstance(node, ast.Attribute) and node.attr == "root":
+            return True
+        return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "Path" and bool(node.args) and is_root(node.args[0]))
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [n.lineno for n in ast.walk(tree)
+            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) and is_root(n.left)]
+
+
+def test_only_the_store_builds_paths_in_the_project_directory():
+    # The test-file cache (once `store.root / "cache"` handed to the reader) and the local
+    # MLflow folder (once made by engine/tracking.py) come from longtail.store.files.
+    pkg = SRC / "longtail"
+    found = {str(p.relative_to(pkg)): lines for p in sorted(pkg.rglob("*.py"))
+             if p.relative_to(pkg).parts[0] != "store" and (lines := _paths_under_the_project(p))}
+    assert found == {}
+
+
+def test_the_path_reader_sees_root_paths(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("a = store.root / 'cache'\nb = Path(store.root) / 'x'\nc = Path(store.root)\n"
+                 "d = other / 'x'\n")
+    assert _paths_under_the_project(f) == [1, 2]

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from longtail.engine import data, labels, rounds, views
+from longtail.engine.costs import metered
 from longtail.engine.records import QueryResult
 from longtail.engine.settings import DEFAULTS, Settings, check_settings
 from longtail.errors import InputError
 from longtail.store import Store
+
+if TYPE_CHECKING:
+    from longtail.engine.integrity import IntegrityReport
+    from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
 
@@ -64,6 +69,7 @@ class Project:
 
     # -- data in -----------------------------------------------------------------------
 
+    @metered("ingest")
     def ingest(self, path: str | Path, *, id: str = "id", text: str | None = None,
                label: str | None = None, vector: str | None = None,
                vector_prefix: str | None = None, metadata: list[str] | None = None,
@@ -74,6 +80,7 @@ class Project:
                            vector=vector, vector_prefix=vector_prefix, metadata=metadata,
                            update=update, vector_dtype=vector_dtype, progress=progress)
 
+    @metered("embed")
     def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
               progress: Progress | None = None, on_phase: Callable[[str], None] | None = None,
               encoder_impl: Any = None, **params: Any) -> dict:
@@ -82,6 +89,7 @@ class Project:
                           dtype=dtype, progress=progress, on_phase=on_phase,
                           encoder_impl=encoder_impl, **params)
 
+    @metered("import-labels")
     def import_labels(self, path: str | Path, *, id: str = "id", label: str = "label",
                       annotator: str | None = None, seconds: str | None = None,
                       source: str = "human") -> dict:
@@ -90,6 +98,7 @@ class Project:
         return labels.import_file(self.store, path, id=id, label=label, annotator=annotator,
                                   seconds=seconds, source=source).to_dict()
 
+    @metered("record-labels")
     def record_labels(self, events: Sequence[labels.LabelEvent], *, source: str = "human"
                       ) -> dict:
         """Record label events given in memory (the API and the service path)."""
@@ -149,6 +158,7 @@ class Project:
         with self.store.reading() as uow:
             return load_model(uow, meta)
 
+    @metered("train")
     def train(self, *, encoder: str | None = None, warm_start: bool = True,
               learner: str | None = None, learner_params: dict | None = None,
               force: bool = False, mlflow: str | bool | None = None) -> dict:
@@ -161,6 +171,7 @@ class Project:
                      learner=learner, learner_params=learner_params, force=force,
                      mlflow=mlflow)
 
+    @metered("release")
     def release(self, *, encoder: str | None = None, learner: str | None = None,
                 learner_params: dict | None = None, folds: int = 5) -> dict:
         """The model to ship, fitted on every label (eval included), its accuracy by
@@ -209,6 +220,7 @@ class Project:
         with self.store.reading() as uow:
             return stopping(uow, settings, target=target, budget=budget, next_batch=next_batch)
 
+    @metered("evaluate")
     def evaluate(self, test: str | Path | None = None, *, model_id: int | None = None,
                  id: str = "id", text: str | None = "text", label: str = "label",
                  vector: str | None = None, vector_prefix: str | None = None) -> dict | None:
@@ -223,6 +235,7 @@ class Project:
 
     # -- rounds ------------------------------------------------------------------------
 
+    @metered("query")
     def query(self, budget: int, *, strategy: str = "auto", out: str | Path | None = None,
               config: dict | None = None, seed: int | None = None,
               encoder: str | None = None, overwrite: bool = False,
@@ -258,6 +271,7 @@ class Project:
 
         return status(self.store, self._settings())
 
+    @metered("simulate")
     def simulate(self, truth: str, *, strategy: str = "auto", batch: int = 100,
                  budget: int = 1000, seeds: int = 1,
                  test: str | Path | tuple[np.ndarray, np.ndarray] | None = None,
@@ -274,13 +288,13 @@ class Project:
 
     # -- continuous operation (issue 20): versions, history, consensus, check, run --------
 
-    def versions(self) -> list[dict]:
+    def versions(self) -> list[DatasetVersion]:
         """Every dataset version, oldest first (each round commits one)."""
         from longtail.engine.versions import list_versions
 
         return list_versions(self.store)
 
-    def commit_version(self) -> dict:
+    def commit_version(self) -> DatasetVersion:
         """Record the dataset as it stands as a new version."""
         from longtail.engine.versions import commit_version
 
@@ -290,16 +304,16 @@ class Project:
         """row -> label of a dataset version (default: as the dataset stands)."""
         from longtail.engine.versions import version_labels
 
-        return version_labels(self.store, version)[1]
+        return version_labels(self.store, version).labels
 
     def export(self, path: str | Path, *, version: int | None = None, format: str | None = None,
-               overwrite: bool = False) -> dict:
+               overwrite: bool = False) -> VersionExport:
         """Write a version's labeled samples as Parquet, CSV or JSONL."""
         from longtail.engine.versions import export_version
 
         return export_version(self.store, path, version=version, fmt=format, overwrite=overwrite)
 
-    def diff(self, a: int, b: int) -> dict:
+    def diff(self, a: int, b: int) -> VersionDiff:
         """Labels added, removed and changed from version `a` to version `b`."""
         from longtail.engine.versions import diff_versions
 
@@ -337,12 +351,13 @@ class Project:
         return annotator_report(self.store, bootstrap=bootstrap,
                                 seed=self.settings["seed"] if seed is None else seed)
 
-    def check(self) -> dict:
+    def check(self) -> IntegrityReport:
         """Integrity: catalog, vector counts against the catalog, model files' hashes."""
         from longtail.engine.integrity import check
 
         return check(self.store)
 
+    @metered("suspects")
     def suspects(self, *, limit: int | None = None, encoder: str | None = None,
                  folds: int = 5) -> dict:
         """Likely label errors: cleanlab's `find_label_issues` on out-of-fold
@@ -365,6 +380,7 @@ class Project:
 
         return set_tracking(self.store, value)
 
+    @metered("duplicates")
     def duplicates(self, *, threshold: float | None = None, encoder: str | None = None,
                    near: bool = True) -> dict:
         """Groups of exact duplicates (content hash) and near-duplicates (cosine >=
@@ -379,3 +395,98 @@ class Project:
         from longtail.engine.automation import run
 
         return run(self.store, watch, **options)
+
+    # -- money (issue 29) ----------------------------------------------------------------
+
+    def pools(self) -> list[dict]:
+        """Annotator pools: name, hourly rate, members, `where` rules, default."""
+        from longtail.engine import costs
+
+        with self.store.unit_of_work() as uow:
+            return [p.to_dict() for p in costs.list_pools(uow)]
+
+    def add_pool(self, name: str, rate: str | float | None = None, *,
+                 members: Sequence[str] = (), where: Sequence[str] = (),
+                 default: bool | None = None) -> dict:
+        """Create or update a pool (`rate` like '20/h'; `where` like 'label=fraud')."""
+        from longtail.engine import costs
+
+        with self.store.unit_of_work() as uow:
+            return costs.add_pool(uow, name, rate, members=members, where=where,
+                                  default=default).to_dict()
+
+    def remove_pool(self, name: str) -> None:
+        """Remove a pool."""
+        from longtail.engine import costs
+
+        with self.store.unit_of_work() as uow:
+            costs.remove_pool(uow, name)
+
+    def set_compute_rates(self, cpu: str | float | None = None,
+                          gpu: str | float | None = None) -> dict:
+        """Set the compute ledger's prices per CPU-hour and GPU-hour."""
+        from longtail.engine import costs
+
+        with self.store.unit_of_work() as uow:
+            return costs.set_compute_rates(uow, cpu, gpu)
+
+    def costs(self) -> dict:
+        """Labeling and compute spend per round and in total (see `longtail costs`)."""
+        from longtail.engine import costs
+
+        with self.store.unit_of_work() as uow:
+            return costs.costs_report(uow, Settings.from_dict(uow.settings.all())).to_dict()
+
+    # -- the long tail (issue 30): slices, the discovery queue, the report ----------------
+
+    def slices(self, *, by: str = "all", limit: int = 20, examples: int = 5,
+               encoder: str | None = None) -> dict:
+        """Failure slices (clusters and metadata values) ranked under-represented and
+        struggling first, each with its error interval and example samples."""
+        from longtail.engine.discovery import slices
+
+        return slices(self.store, self._settings(), by=by, limit=limit, examples=examples,
+                      encoder=encoder)
+
+    def enqueue_slice(self, slice: str, n: int = 50, *, encoder: str | None = None) -> dict:
+        """Queue a slice's `n` most useful unlabeled samples (least confident first) for
+        the next round. `slice`: "cluster:N" or "COLUMN=VALUE"."""
+        from longtail.engine.discovery import enqueue, parse_slice, slice_candidates
+
+        if n <= 0:
+            raise InputError(f"the number of samples to queue must be positive, got {n}")
+        kind, value = parse_slice(slice)
+        rows, prio = slice_candidates(self.store, self._settings(), kind, value, n,
+                                      encoder=encoder)
+        return enqueue(self.store, rows, f"slice:{slice}", prio)
+
+    def queue(self) -> list[dict]:
+        """The discovery queue: rows `query` takes first, with their source and priority."""
+        from longtail.engine.discovery import read_queue
+
+        with self.store.unit_of_work() as uow:
+            return read_queue(uow)
+
+    def report_data(self, *, encoder: str | None = None) -> dict:
+        """Everything the report draws, as plain data."""
+        from longtail.engine.report import report_data
+
+        return report_data(self.store, self._settings(), encoder=encoder)
+
+    def report(self, out: str | Path, *, overwrite: bool = True,
+               encoder: str | None = None) -> dict:
+        """Write the report: one self-contained HTML file that works offline."""
+        from longtail.report import render
+
+        out = Path(out)
+        if out.exists() and not overwrite:
+            raise InputError(f"{out} exists: pass overwrite=True (--force) to replace it")
+        if not out.parent.exists():
+            raise InputError(f"no directory {out.parent} for the report")
+        data = self.report_data(encoder=encoder)
+        html = render(data)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(out)
+        return {"out": str(out), "bytes": len(html.encode()),
+                "sections": [k for k in data if k != "project"]}

@@ -39,36 +39,46 @@ def test_standardises_columns_streamed_over_batches(pool):
     np.testing.assert_allclose(X.std(axis=0), 1, atol=1e-5)
 
 
-def test_auto_picks_numeric_columns_only(pool):
+def test_auto_one_hot_encodes_text_and_leaves_out_a_mostly_missing_column(pool):
     rows, _ = pool
     rows = [dict(r) for r in rows]
     rows[100]["score"] = 0.5  # present in one row only: not a column of the pool
     enc = get_encoder("tabular")
     enc.fit(_batches(rows, 50))
-    assert enc.columns == ["age", "flag", "income"]  # city is text
-    assert enc.describe() == {"columns": ["age", "flag", "income"], "dim": 3,
-                              "excluded": [], "skipped": ["city", "score"]}
-    assert enc.sds_[1] == 1.0  # constant column: sd 1, so it encodes to 0
+    assert enc.columns == ["age", "city", "flag", "income"]  # city one-hot: Lima, Oslo
+    d = enc.describe()
+    assert d["dim"] == 5 and d["one_hot"] == {"city": 2} and d["skipped"] == ["score"]
+    assert d["left_out"] == {"score": "missing in 249 of 250 rows"}
+    assert enc.dimension_names() == ["age", "city=Lima", "city=Oslo", "flag", "income"]
+    assert enc.sds_[2] == 1.0  # constant column: sd 1, so it encodes to 0
     X = enc.encode({"metadata": rows[:5]})
-    np.testing.assert_array_equal(X[:, 1], 0)
+    np.testing.assert_array_equal(X[:, 3], 0)
+    np.testing.assert_array_equal(X[:, 1] + X[:, 2], 1)
+    assert X[0, 2] == (rows[0]["city"] == "Oslo")
+    # the pool's own column order, when the caller knows it (embed: the files' order)
+    ordered = get_encoder("tabular", column_order=["income", "city", "age", "flag"])
+    ordered.fit(_batches(rows, 50))
+    assert ordered.columns == ["income", "city", "age", "flag"]
 
 
 def test_auto_refuses_a_mostly_numeric_column_with_a_bad_value(pool):
     rows, _ = pool
-    rows = [dict(r) for r in rows]
-    rows[107]["income"] = float("nan")  # the 108th sample, in the third batch of 50
+    rows = [{**r, "mean area": r["income"]} for r in rows]
+    rows[107]["mean area"] = "12,5"  # the 108th sample, in the third batch of 50
     with pytest.raises(InputError) as err:
         get_encoder("tabular").fit(_batches(rows, 50))
     message = str(err.value)
-    # 1-based like ingest's messages, counted across batches; the way out is named.
-    assert "'income'" in message and "row 108" in message and "--exclude income" in message
+    # 1-based like ingest's messages, counted across batches; the way out is named, and
+    # can be pasted into a shell as it is.
+    assert "'mean area'" in message and "row 108" in message
+    assert "--exclude 'mean area'" in message
 
 
-def test_bool_is_not_numeric_for_auto_detection():
+def test_bool_is_a_category_not_a_number_for_auto_detection():
     rows = [{"x": 1.0, "b": True}, {"x": 2.0, "b": False}]
     enc = get_encoder("tabular")
     enc.fit([{"metadata": rows}])
-    assert enc.columns == ["x"]
+    assert enc.columns == ["b", "x"] and enc.categories == {"b": ["false", "true"]}
 
 
 def test_config_round_trip_encodes_identically(pool):
@@ -87,8 +97,7 @@ def test_config_round_trip_encodes_identically(pool):
 
 @pytest.mark.parametrize(
     ("bad", "shown"),
-    [("n/a", "'n/a'"), (None, "missing"), (float("inf"), "inf"), ([1, 2], "[1, 2]"),
-     (True, "True")],
+    [("12,5", "'12,5'"), (float("inf"), "inf"), ([1, 2], "[1, 2]"), (True, "True")],
 )
 def test_bad_value_names_column_and_value(pool, bad, shown):
     rows, _ = pool
@@ -101,12 +110,17 @@ def test_bad_value_names_column_and_value(pool, bad, shown):
     assert "'income'" in message and shown in message and "row 131" in message
 
 
-def test_missing_key_in_encode_is_an_error(pool):
-    rows, _ = pool
+def test_a_missing_cell_in_encode_takes_the_pools_median(pool):
+    rows, raw = pool
     enc = get_encoder("tabular", columns=["age"])
     enc.fit([{"metadata": rows}])
+    X = enc.encode({"metadata": [{"age": float(np.median(raw[:, 0]))}, {"other": 1},
+                                 {"age": "n/a"}]})
+    assert X[1, 0] == X[0, 0] == X[2, 0]
+    # a config from before imputation (no fill) still refuses, naming the row
+    old = {k: v for k, v in enc.config().items() if k not in ("fill",)}
     with pytest.raises(InputError, match="'age' is missing at row 2"):
-        enc.encode({"metadata": [{"age": 3}, {"other": 1}]})
+        get_encoder("tabular", **old).encode({"metadata": [{"age": 3}, {"other": 1}]})
 
 
 def test_numeric_strings_accepted_in_named_columns():
@@ -117,7 +131,7 @@ def test_numeric_strings_accepted_in_named_columns():
 
 def test_no_numeric_column_and_unfitted_errors():
     with pytest.raises(InputError, match="no metadata column"):
-        get_encoder("tabular").fit([{"metadata": [{"a": "x"}]}])
+        get_encoder("tabular").fit([{"metadata": [{"a": "x"}]}])  # one value: nothing to learn
     with pytest.raises(InputError, match="no rows"):
         get_encoder("tabular").fit([])
     with pytest.raises(InputError, match="not fitted"):
@@ -201,6 +215,10 @@ def test_check_not_features_refuses_a_truth_column_used_as_feature():
     enc.fit([{"metadata": _digits_like()}])
     with pytest.raises(InputError, match="--exclude digit"):
         check_not_features("tabular", enc.config(), ["digit"], role="truth")
+    spaced = get_encoder("tabular")
+    spaced.fit([{"metadata": [{**r, "true digit": r["digit"]} for r in _digits_like()]}])
+    with pytest.raises(InputError, match="--exclude 'true digit'"):
+        check_not_features("tabular", spaced.config(), ["true digit"])
     check_not_features("tabular", enc.config(), ["label", None])  # not a feature: fine
     check_not_features("minilm", {}, ["digit"])
 
@@ -227,3 +245,61 @@ def test_needs_refit_when_the_column_choice_changes():
     assert needs_refit(stored, tabular_params(label_columns=["digit"]))
     assert needs_refit(stored, tabular_params(features="f*"))
     assert not needs_refit(stored, tabular_params(label_columns=["label"]))
+
+
+def _spreadsheet(n=300, seed=4):
+    """Rows as a spreadsheet export holds them: gaps, NA markers, text categories."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        rows.append({"height": float(rng.normal(170, 10)), "weight": float(rng.normal(70, 8)),
+                     "site": str(rng.choice(["north", "south", "east"])),
+                     "name": f"patient {i}"})
+    for i in (3, 50, 51, 299):
+        rows[i]["height"] = None
+    rows[7]["height"] = "NA"
+    rows[8]["weight"] = ""
+    rows[9]["site"] = None
+    return rows
+
+
+def test_missing_values_are_imputed_text_one_hot_and_the_choice_applies_to_new_rows():
+    rows = _spreadsheet()
+    enc = get_encoder("tabular")
+    enc.fit(_batches(rows, 64))
+    d = enc.describe()
+    assert enc.columns == ["height", "site", "weight"] and d["dim"] == 5
+    heights = np.array([r["height"] for r in rows if isinstance(r["height"], float)])
+    assert d["imputed"]["height"] == {"count": 5, "how": "median",
+                                      "with": float(np.median(heights))}
+    assert d["imputed"]["weight"]["count"] == 1
+    sites = [r["site"] for r in rows if r["site"]]
+    top = max(set(sites), key=sites.count)
+    assert d["imputed"]["site"] == {"count": 1, "how": "most frequent", "with": top}
+    assert d["left_out"] == {"name": "text with 300 distinct values (one-hot takes at most 20)"}
+    X = enc.encode({"metadata": rows})
+    assert np.isfinite(X).all() and X.shape == (300, 5)
+    # a standardised column has mean 0 over the observed values
+    observed = [i for i, r in enumerate(rows) if isinstance(r["height"], float)]
+    np.testing.assert_allclose(X[observed, 0].mean(), 0, atol=1e-5)
+    # stored and rebuilt (a test file): the same medians, categories and scale
+    again = get_encoder("tabular", **json.loads(json.dumps(enc.config())))
+    new = [{"height": None, "weight": 70.0, "site": "west"}, {"height": 180.0, "weight": None,
+                                                              "site": " south "}]
+    Y = again.encode({"metadata": new})
+    np.testing.assert_allclose(Y[0, 0], (np.median(heights) - enc.means_[0]) / enc.sds_[0],
+                               rtol=1e-5)
+    weights = [r["weight"] for r in rows if r["weight"]]
+    np.testing.assert_allclose(Y[1, 4], (np.median(weights) - enc.means_[2]) / enc.sds_[2],
+                               rtol=1e-5)
+    assert Y[0, 1:4].tolist() == [0, 0, 0]  # a site the pool never had
+    assert Y[1, 1:4].tolist() == [0, 0, 1]  # east, north, south
+
+
+def test_the_one_hot_cap_is_a_parameter():
+    rows = _spreadsheet()
+    enc = get_encoder("tabular", max_categories=2)
+    enc.fit([{"metadata": rows}])
+    assert "site" not in enc.columns and "3 distinct values" in enc.describe()["left_out"]["site"]
+    with pytest.raises(InputError, match="'name' cannot be a feature: text with 300"):
+        get_encoder("tabular", features=["height", "name"]).fit([{"metadata": rows}])

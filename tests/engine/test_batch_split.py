@@ -76,3 +76,29 @@ def test_one_row_batches_give_eval_its_share_not_every_row(wide, tmp_path):
         kinds += q.kinds
         _label(wide, q.ids, tmp_path / f"one{j}.csv")
     assert len(kinds) == 10 and 1 <= kinds.count("eval") <= 3
+
+
+def test_the_eval_budget_reads_the_prediction_powered_interval_and_says_so(wide, tmp_path):
+    for i in range(4):
+        _round(wide, tmp_path, i, k=100)
+    need = wide.status()["eval_need"]
+    est = wide.evaluate()["estimate"]
+    assert need["estimator"] == est["estimator"] == "ppi"
+    assert est["population"] == wide.status()["eval"]  # the surrogate covers the split
+    assert est["n_labels"] == need["labeled"]
+    assert need["halfwidth"] == pytest.approx(est["halfwidth"])
+    assert est["halfwidth"] <= est["uniform"]["halfwidth"] * 1.05
+    log = wide.store.rounds()[-1]["log"]["split"]["eval"]
+    assert log["estimator"] in ("ppi", "uniform")  # the round log names it
+
+
+def test_eval_estimator_uniform_is_a_setting(tmp_path):
+    X, y = make_pool(600, d=8, classes=4, seed=3)
+    p = Project.init(tmp_path / "u", eval_rate=0.2, eval_estimator="uniform")
+    try:
+        p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
+        for i in range(2):
+            _round(p, tmp_path, i, k=60)
+        assert p.status()["eval_need"]["estimator"] == "uniform"
+    finally:
+        p.close()

@@ -59,7 +59,8 @@ def test_each_estimator_covers_the_population_accuracy_and_the_surrogate_ones_ar
         alloc = neyman_allocation(f, strata, n)
         i = np.concatenate([rng.choice(np.flatnonzero(strata == h), a, replace=False)
                             for h, a in enumerate(alloc) if a > 0])
-        return stratified_mean(y[i], strata[i], strata, f_labeled=f[i], f_all=f)
+        return stratified_mean(y[i], strata[i], strata, f_labeled=f[i], f_all=f,
+                               design="stratified")
 
     def act(rng):
         i = rng.choice(N, n, replace=True, p=q)

@@ -82,3 +82,30 @@ def test_evaluate_stopping_combines():
     assert [d.rule for d in report.decisions if d.stop] == ["budget_spent"]
     assert not evaluate_stopping(rules, spent=2000, combine="all").stop
     assert not evaluate_stopping([]).stop
+
+
+def test_forecast_gain_needs_its_interval_below_the_threshold():
+    # The case: 0.06 points forecast, but the interval still holds a gain worth
+    # a batch: not a stop, "not enough evidence yet".
+    held = forecast_gain(0.0006, threshold=0.002, gain_hi=0.012)
+    assert not held.stop and held.reason.startswith("not enough evidence yet")
+    assert forecast_gain(0.0006, threshold=0.002, gain_hi=0.0015).stop
+
+
+def test_a_small_eval_set_holds_every_evidence_based_stop():
+    from longtail.evaluation import eval_evidence
+
+    why = eval_evidence(20, 203, 80, halfwidth=0.09, target=0.03)
+    assert "20 labels" in why and "183 more eval labels" in why
+    assert "eval-rate" in eval_evidence(6, 84, 0)  # the split is used up
+    assert eval_evidence(250, 203, 0) is None
+    assert eval_evidence(20, 203, 80, halfwidth=0.02, target=0.03) is None
+    rules = [StabilizingPredictions(), ForecastGain(0.002), BudgetSpent(2000)]
+    state = StoppingState(stop_set_predictions=_rounds([2, 2, 2]), forecast_gain=0.0001,
+                          forecast_gain_hi=0.0005, spent=100, evidence=why)
+    report = evaluate_stopping(rules, state)
+    assert not report.stop and report.reason.startswith("not enough evidence yet")
+    assert all(not d.stop for d in report.decisions)
+    # The budget is a fact, not an estimate: it still stops.
+    spent = StoppingState(spent=2000, evidence=why)
+    assert evaluate_stopping(rules, spent).stop

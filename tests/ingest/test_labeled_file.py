@@ -9,6 +9,7 @@ import longtail.ingest.labeled_file as labeled_file
 from longtail.errors import InputError
 from longtail.ingest.labeled_file import read_labeled_file
 from longtail.project import Project
+from longtail.store.files import ArrayCache
 from tests.conftest import write_csv
 
 FEATURES = [f"f{j}" for j in range(12)]
@@ -59,29 +60,41 @@ def test_other_vectors_on_a_tabular_project_are_refused(tabular, tmp_path):
     with pytest.raises(InputError, match=r"lacks 2 of the pool's feature column\(s\): f10, f11"):
         _read(info, short)
     bad_rows = [[f"t{i}", *raw[i].tolist(), 1] for i in range(3)]
-    bad_rows[2][4] = "n/a"
+    bad_rows[2][4] = "abc"
     bad = write_csv(tmp_path / "bad.csv", ["id", *FEATURES, "digit"], bad_rows)
-    with pytest.raises(InputError, match=r"bad\.csv: row 3, column 'f3': 'n/a' is not a number"):
+    with pytest.raises(InputError, match=r"bad\.csv: .*column 'f3' has non-numeric value "
+                                         r"'abc' at row 3"):
         _read(info, bad)
+
+
+def test_a_missing_cell_in_a_test_file_takes_the_pools_median(tabular, tmp_path):
+    _, info, _, raw, _ = tabular
+    rows = [[f"t{i}", *raw[i].tolist(), 1] for i in range(3)]
+    rows[1][4] = ""  # f3 of the second row
+    gap = write_csv(tmp_path / "gap.csv", ["id", *FEATURES, "digit"], rows)
+    X, _ = _read(info, gap)
+    cfg = info["config"]
+    want = (np.median(raw[:, 3]) - cfg["means"][3]) / cfg["sds"][3]
+    np.testing.assert_allclose(X[1, 3], want, rtol=1e-5)
 
 
 def test_cached_embedding_is_reused_until_the_file_changes(tabular, tmp_path, monkeypatch):
     _, info, test, raw, _ = tabular
     cache = tmp_path / "cache"
-    X, y = _read(info, test, cache_dir=cache)
+    X, y = _read(info, test, cache=ArrayCache(cache))
     assert len(list(cache.iterdir())) == 1
 
     def no_encoder(*args, **kwargs):
         raise AssertionError("the cached file was embedded again")
 
     monkeypatch.setattr(labeled_file, "get_encoder", no_encoder)
-    X2, y2 = _read(info, test, cache_dir=cache)
+    X2, y2 = _read(info, test, cache=ArrayCache(cache))
     np.testing.assert_array_equal(X2, X)
     assert list(y2) == list(y)
     monkeypatch.undo()
     changed = write_csv(tmp_path / "test.csv", ["id", *FEATURES, "digit"],
                         [["t0", *(raw[0] + 1).tolist(), 0]])
-    X3, _ = _read(info, changed, cache_dir=cache)
+    X3, _ = _read(info, changed, cache=ArrayCache(cache))
     assert X3.shape == (1, 12) and len(list(cache.iterdir())) == 2
 
 

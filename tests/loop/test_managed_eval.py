@@ -215,3 +215,27 @@ def test_train_reports_stopping_each_round(big, tmp_path):
     _answer(big, q.ids, tmp_path, "r.csv")
     report = big.train()
     assert report["stopping"].startswith(("continue", "stop"))
+
+
+def test_no_stop_and_no_zero_width_forecast_on_a_small_eval_set(big, tmp_path):
+    # Four rounds: predictions have settled and the eval set (36 labels) reads 1.000,
+    # but it is under the size its ±3-point target needs. No rule may say "stop" on
+    # it, and a forecast for a target the eval set cannot show reached is not 0 to 0.
+    for i in range(4):
+        q = big.query(60, strategy="margin")
+        _answer(big, q.ids, tmp_path, f"r{i}.csv")
+        big.train()
+    stop = big.stopping(budget=10_000)
+    assert stop["stop"] is False
+    assert stop["reason"].startswith("not enough evidence yet")
+    ev = stop["evidence"]
+    assert not ev["enough"] and ev["eval_labels_to_resolve"] == ev["eval_wanted"] - ev[
+        "eval_labeled"] > 0
+    fc = big.forecast(0.99, next_batch=60)
+    assert not fc["shown"]
+    more = fc["more_labels"]
+    assert more["hi"] is None or more["hi"] > 0  # never "0 to 0" for a target not shown
+    # A target below the eval interval's lower end is shown reached: 0 more labels.
+    easy = big.forecast(0.6, next_batch=60)
+    assert easy["shown"] and easy["more_labels"] == {"n": 0.0, "lo": 0.0, "hi": 0.0}
+    assert big.stopping(target=0.6)["stop"] is True  # the interval's lower end shows it

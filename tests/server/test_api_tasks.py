@@ -83,3 +83,18 @@ def test_oversized_body_is_413_with_or_without_content_length(store, people, clo
                content=chunks())
     assert r.status_code == 413
     assert c.post("/tasks/0/label", headers=ann, json={"label": "card"}).status_code == 200
+
+
+def test_a_409_says_why_for_a_client_to_act_on(store, people, clock):
+    """The labeling page tells an expired lease (lease again, send the answer) from a
+    task someone else holds or one already answered by `reason`."""
+    c = _client(store, clock)
+    ann, bob = _h(people, "ann"), _h(people, "bob")
+    c.post("/tasks/lease", headers=ann)
+    assert c.post("/tasks/0/label", headers=bob, json={"label": "card"}).json()["reason"] == "taken"
+    clock.t += 61
+    r = c.post("/tasks/0/label", headers=ann, json={"label": "card"})
+    assert (r.status_code, r.json()["reason"]) == (409, "expired")
+    c.post("/tasks/lease", headers=ann)
+    assert c.post("/tasks/0/label", headers=ann, json={"label": "card"}).status_code == 200
+    assert c.post("/tasks/0/label", headers=ann, json={"label": "card"}).json()["reason"] == "answered"

@@ -49,7 +49,7 @@ def test_bad_names_roles_and_duplicates_are_input_errors(store, people):
         users.add_user(store, "has space")
     with pytest.raises(InputError, match="exists already"):
         users.add_user(store, "ann")
-    assert [u["name"] for u in users.list_users(store)] == ["ann", "bob", "cat", "root"]
+    assert [u.name for u in users.list_users(store)] == ["ann", "bob", "cat", "root"]
 
 
 def test_new_token_replaces_the_old_one_and_remove_revokes(store, people):

@@ -114,7 +114,7 @@ def test_concurrent_annotators_over_http_with_overlap(tmp_path, db_url):
             await asyncio.gather(*[annotator(http, n, t) for n, t in tokens.items()])
 
     asyncio.run(main())
-    app.state.writer.close()
+    app.state.service.writer.close()
     ev = _events(store)
     assert sorted((r, who) for r, _, who in ev) == sorted(acked)
     assert len(acked) == 60 and len(set(acked)) == 60
@@ -147,7 +147,7 @@ def test_the_event_loop_is_not_blocked_while_another_writer_holds_the_catalog(st
     held = threading.Event()
 
     def other_writer():
-        with tasks._writer(store):
+        with tasks.exclusive(store):
             held.set()
             release.wait(5)
 

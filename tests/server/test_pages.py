@@ -125,3 +125,57 @@ def test_label_five_with_the_keyboard_and_see_them_on_the_dashboard(live):
                            .order_by(s.annotations.c.id)).all()
     keys = [LABELS[int(k) - 1] for k in "12312"]
     assert [tuple(g) for g in got] == [(i, keys[i], "ann") for i in range(5)]
+
+
+def test_an_answer_on_an_expired_lease_is_kept_and_said(tmp_path):
+    """Issue 27, finding 3: the lease runs out while the annotator reads; their key press
+    meets 409. Before, the page re-leased and showed the same task again with the answer
+    gone and nothing said. Now it leases again, sends the chosen answer, and says so."""
+    import uvicorn
+
+    from longtail.engine import tasks
+
+    from .conftest import Clock
+
+    sync_api = _browser()
+    clock = Clock()
+    store = make_store(tmp_path / "p", n=30, round_sizes=(12,))
+    token = users.add_user(store, "ann")[1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(store.root, ServerSettings(lease_ttl=60), clock=clock),
+        host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        with sync_api.sync_playwright() as pw:
+            sync_api.expect.set_options(timeout=20_000)
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{port}/label")
+                page.fill("#token", token)
+                page.press("#token", "Enter")
+                text = page.locator("#text")
+                sync_api.expect(text).to_have_attribute("data-task", "0")
+                clock.t += 60 + tasks.RECLAIM_EVERY + 1  # the lease ran out meanwhile
+                page.keyboard.press("2")  # "card"
+                notice = page.locator("#notice")
+                sync_api.expect(notice).to_contain_text("expired")
+                sync_api.expect(notice).to_contain_text('"card" recorded')
+                sync_api.expect(text).to_have_attribute("data-task", "1")
+            finally:
+                browser.close()
+    finally:
+        server.should_exit = True
+        th.join(10)
+    with store.engine.connect() as conn:
+        got = conn.execute(select(s.annotations.c.row, s.annotations.c.label,
+                                  s.annotations.c.annotator)).all()
+    store.close()
+    assert [tuple(g) for g in got] == [(0, "card", "ann")]

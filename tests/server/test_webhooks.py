@@ -57,7 +57,7 @@ def test_round_completed_and_batch_exhausted_go_out_signed_with_retries(tmp_path
     app = create_app(st.root, ServerSettings(webhooks=("http://hooks.example/in",),
                                              webhook_secret="hook-secret"),
                      webhook_transport=httpx.MockTransport(handler))
-    app.state.webhooks.backoff = 0.01
+    app.state.service.hooks.backoff = 0.01
     c = TestClient(app)
     h = {"Authorization": f"Bearer {tok}"}
     for _ in range(2):
@@ -70,7 +70,7 @@ def test_round_completed_and_batch_exhausted_go_out_signed_with_retries(tmp_path
     assert c.post("/tasks/lease", headers={"Authorization": f"Bearer {other}"}).json()["task"]
     for _ in range(2):  # asked twice, sent once
         assert c.post("/tasks/lease", headers=h).json()["task"] is None
-    app.state.webhooks.join()
+    app.state.service.hooks.join()
     ok = [c for c in calls if c.url == "http://hooks.example/in"]
     events = [json.loads(c.content) for c in ok]
     assert [e["event"] for e in events] == ["round_completed", "round_completed",

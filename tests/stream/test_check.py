@@ -23,14 +23,14 @@ def _trained(loaded, tmp_path):
 
 
 def _failed(report) -> list[str]:
-    return [c["name"] for c in report["checks"] if not c["ok"]]
+    return [c.name for c in report.checks if not c.ok]
 
 
 def test_a_whole_project_passes(loaded, tmp_path):
     p = _trained(loaded, tmp_path)
     r = p.check()
-    assert r["ok"], r
-    names = [c["name"] for c in r["checks"]]
+    assert r.ok, r
+    names = [c.name for c in r.checks]
     assert {"catalog", "models", "dataset versions", "vectors precomputed"} <= set(names)
 
 
@@ -42,10 +42,10 @@ def test_a_changed_model_file_fails_and_is_named(loaded, tmp_path):
     data[-10] ^= 0xFF
     path.write_bytes(bytes(data))
     r = p.check()
-    assert not r["ok"] and _failed(r) == ["models"]
-    assert f"model {m['id']}" in next(c["detail"] for c in r["checks"] if c["name"] == "models")
+    assert not r.ok and _failed(r) == ["models"]
+    assert f"model {m['id']}" in next(c.detail for c in r.checks if c.name == "models")
     path.unlink()
-    assert "missing" in next(c["detail"] for c in p.check()["checks"] if c["name"] == "models")
+    assert "missing" in next(c.detail for c in p.check().checks if c.name == "models")
 
 
 def test_vector_files_shorter_than_the_catalog_fail(loaded, tmp_path):
@@ -56,15 +56,14 @@ def test_vector_files_shorter_than_the_catalog_fail(loaded, tmp_path):
         f.truncate(size - vs.dim * 4 * 3)  # three rows short
     r = loaded.check()
     assert _failed(r) == ["vectors precomputed"]
-    assert f"the catalog {vs.n_rows}" in r["checks"][-2]["detail"] or any(
-        f"the catalog {vs.n_rows}" in c["detail"] for c in r["checks"])
+    assert any(f"the catalog {vs.n_rows}" in c.detail for c in r.checks)
 
 
 def test_rows_past_the_valid_count_are_a_note_not_a_failure(loaded):
     vs = loaded.store.vector_writer("precomputed", loaded.store.vectors("precomputed").dim, "float32")
     vs.write(loaded.store.n_samples(), np.ones((2, vs.dim), np.float32))
     r = loaded.check()
-    assert r["ok"] and any("2 rows past the valid count" in n for n in r["notes"])
+    assert r.ok and any("2 rows past the valid count" in n for n in r.notes)
 
 
 def test_cli_check_exit_codes(loaded, tmp_path):
@@ -80,4 +79,4 @@ def test_a_model_file_without_its_row_is_a_note(loaded, tmp_path):
     p = _trained(loaded, tmp_path)
     (p.path / "models" / "000099.npz").write_bytes(b"left by a killed train")
     r = p.check()
-    assert r["ok"] and any("000099.npz" in n for n in r["notes"])
+    assert r.ok and any("000099.npz" in n for n in r.notes)

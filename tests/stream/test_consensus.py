@@ -56,12 +56,12 @@ def test_each_annotators_agreeing_label_is_kept_and_reimport_changes_nothing(vot
 def test_changing_the_policy_is_a_new_version_not_a_rewrite(voted):
     p, rows, truth, tmp_path = voted
     p.query(5, strategy="random")
-    v_latest = p.versions()[-1]["id"]
+    v_latest = p.versions()[-1].id
     odd = {f"s{r}" for r, lab in p.store.current_labels().items() if lab == "odd"}
     assert odd == set(rows[:4])
     events_before = p.store.annotation_count()
     r = p.set_consensus("majority")
-    assert r["changed"] and r["relabeled"] == 4 and p.versions()[-1]["reason"] == "policy"
+    assert r["changed"] and r["relabeled"] == 4 and p.versions()[-1].reason == "policy"
     assert p.store.annotation_count() == events_before
     current = p.store.current_labels()
     assert "odd" not in current.values()
@@ -70,7 +70,7 @@ def test_changing_the_policy_is_a_new_version_not_a_rewrite(voted):
     old = p.version_labels(v_latest)
     assert sum(lab == "odd" for lab in old.values()) == 4  # the earlier version is intact
     d = p.diff(v_latest, r["version"])
-    assert d["counts"] == {"added": 0, "removed": 0, "changed": 4}
+    assert d.counts == {"added": 0, "removed": 0, "changed": 4}
     same = p.set_consensus("majority")
     assert not same["changed"] and same["version"] == r["version"]
     t = p.set_consensus("trusted", ["carol"])

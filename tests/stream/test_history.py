@@ -52,7 +52,7 @@ def test_history_names_the_models_that_picked_and_were_trained(looped):
     assert second["decision"] == q2.log["selection"]
     assert second["params"]["budget"] == 20 and second["size"] == 20
     assert second["timings"]["seconds"] >= 0 and "seconds" in first["timings"]
-    assert [r["dataset_version"] for r in h] == [v["id"] for v in p.versions()]
+    assert [r["dataset_version"] for r in h] == [v.id for v in p.versions()]
 
 
 def test_history_shows_the_eval_metrics_of_a_model_once_eval_rows_are_labeled(looped,
@@ -104,3 +104,36 @@ def test_any_rounds_model_loads_back_checked_against_its_hash(looped, tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(ProjectError, match="does not match the hash"):
         p.model(round=q1.round_id)
+
+
+def test_history_keeps_every_model_whatever_rounds_were_cancelled(loaded, tmp_path):
+    p = loaded
+    truth = {b[1]: b[3]["truth"] for chunk in p.store.iter_samples() for b in chunk}
+    # a model from imported labels before any round
+    first_ids = [f"s{r}" for r in p.store.rows_by_split("pool")[:12]]
+    p.import_labels(write_csv(tmp_path / "early.csv", ["id", "label"],
+                              [[i, truth[i]] for i in first_ids]))
+    p.train()
+    q1 = p.query(30, strategy="random")
+    q2 = p.query(20, strategy="random")  # a second open round, then given up on
+    p.cancel_round(q2.round_id)
+    _label_round(p, tmp_path, q1, "r1.csv")
+    p.train()
+    p.train(force=True)
+    h = p.history()
+    models = [m["id"] for m in p.store.models()]
+    assert [m["id"] for r in h for m in r["models"]] == models  # none lost, none twice
+    early, first, second = h
+    assert early["round"] is None and [m["id"] for m in early["models"]] == models[:1]
+    assert first["round"] == q1.round_id and first["trained"]["id"] == models[-1]
+    assert [m["id"] for m in first["models"]] == models[1:]
+    assert second["status"] == "cancelled" and second["trained"] is None
+
+    # a label for the cancelled round's rows is recorded, with a warning naming it
+    got = p.import_labels(write_csv(tmp_path / "late.csv", ["id", "label"],
+                                    [[i, truth[i]] for i in q2.ids[:3]]))
+    assert got["new_labels"] == 3
+    assert any(f"round {q2.round_id}" in w and "cancelled" in w for w in got["warnings"])
+
+    r = runner.invoke(app, ["history", "-p", str(p.path)])
+    assert r.exit_code == 0 and "None" not in r.stdout and "nan" not in r.stdout

@@ -63,7 +63,7 @@ def test_a_pass_ingests_labels_trains_and_writes_the_next_batch(inbox):
         1 for k in p.store.round_items(1) if k[2] == "eval")
     assert p.store.n_samples() == 400
     assert (box / "batches" / "round-0002.csv").exists()
-    assert [v["round_id"] for v in p.versions()] == [1, 2]
+    assert [v.round_id for v in p.versions()] == [1, 2]
 
 
 def test_a_pass_with_nothing_new_changes_nothing(inbox):
@@ -124,7 +124,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(inbox, tmp_path):
     assert [e["step"] for e in resumed["events"]] == ["batch"]  # the ingest is not redone
     with Project(p.path) as again:
         assert again.store.n_samples() == 250 and len(again.store.rounds()) == 1
-        assert again.check()["ok"]
+        assert again.check().ok
 
 
 def test_cli_run_once(inbox):
@@ -135,3 +135,44 @@ def test_cli_run_once(inbox):
     assert "pass limit reached (1)" in r.stdout and (box / "batches" / "round-0001.csv").exists()
     r = runner.invoke(app, ["run", str(box), "-p", str(p.path), "--once", "--batch", "0"])
     assert r.exit_code == 2
+
+
+def test_run_reads_data_files_with_the_first_ingests_columns(tmp_path):
+    X, y = make_pool(120, seed=5)
+    rows = [[f"m{i}", *X[i].tolist(), y[i]] for i in range(len(X))]
+    header = ["msg_id", *[f"v{j}" for j in range(X.shape[1])], "truth"]
+    (tmp_path / "inbox" / "data").mkdir(parents=True)
+    write_csv(tmp_path / "first.csv", header, rows[:80])
+    write_csv(tmp_path / "inbox" / "data" / "more.csv", header, rows[80:])
+    with Project.init(tmp_path / "proj", eval_rate=0.1) as p:
+        p.ingest(tmp_path / "first.csv", id="msg_id", vector_prefix="v")
+        r = p.run(tmp_path / "inbox", batch=10, max_passes=1, sleep=lambda s: None)
+        assert _steps(r, "ingest")[0]["new"] == 40 and p.store.n_samples() == 120
+        assert p.store.vector_set_info("precomputed")["n_rows"] == 120
+
+
+def test_run_prints_no_none_or_raw_float_and_can_ignore_the_stopping_rules(inbox, monkeypatch):
+    import re
+
+    from longtail.engine import evaluation
+
+    p, box, truth, _ = inbox
+    said: list[str] = []
+    opts = dict(batch=30, retrain_every=10, vector_prefix="v", text="text", max_passes=1,
+                sleep=lambda s: None, on_event=said.append)
+    p.run(box, **opts)
+    _answer(box, truth, 1)
+
+    def says_stop(*a, **k):
+        return {"stop": True, "reason": "forecast_gain: the next batch adds 0.06 points",
+                "rules": [{"stop": True, "rule": "forecast_gain", "reason": "small gain",
+                           "value": 0.0006}]}
+
+    monkeypatch.setattr(evaluation, "stopping", says_stop)
+    r = p.run(box, **opts)
+    trained = _steps(r, "train")
+    assert trained and "forecast_gain" in r["stopped"] and _steps(r, "batch") == []
+    assert not any("None" in s or "nan" in s for s in said), said
+    assert not any(re.search(r"\d\.\d{4,}", s) for s in said), said
+    r = p.run(box, ignore_stopping=True, **opts)
+    assert r["stopped"] == "pass limit reached (1)" and _steps(r, "batch")

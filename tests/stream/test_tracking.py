@@ -69,9 +69,9 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
     # The dataset version as an input, named and fingerprinted.
     version = p.versions()[-1]
     (inp,) = run.inputs.dataset_inputs
-    assert inp.dataset.name == f"dataset-v{version['id']}"
+    assert inp.dataset.name == f"dataset-v{version.id}"
     tags = {t.key: t.value for t in inp.tags}
-    assert tags["longtail.version"] == str(version["id"])
+    assert tags["longtail.version"] == str(version.id)
     assert inp.dataset.digest == tags["longtail.labels_fingerprint"][:32]
     # The model file as an artifact, and its hash as a tag.
     model = p.store.latest_model()

@@ -54,39 +54,39 @@ def two_rounds(loaded, tmp_path):
 def test_each_round_commits_a_version_that_exports_its_labels(two_rounds, tmp_path):
     p, first, second, relabel = two_rounds
     vs = p.versions()
-    assert [v["reason"] for v in vs] == ["round", "round"]
-    assert [v["round_id"] for v in vs] == [r["id"] for r in p.store.rounds()]
-    assert [v["n_labeled"] for v in vs] == [20, 30]
+    assert [v.reason for v in vs] == ["round", "round"]
+    assert [v.round_id for v in vs] == [r["id"] for r in p.store.rounds()]
+    assert [v.n_labeled for v in vs] == [20, 30]
     for fmt in ("parquet", "csv", "jsonl"):
         out = tmp_path / f"v1.{fmt}"
-        r = p.export(out, version=vs[0]["id"])
-        assert r["rows"] == 20 and r["format"] == fmt
+        r = p.export(out, version=vs[0].id)
+        assert r.rows == 20 and r.format == fmt
         assert _read(out) == first  # the relabels came after version 1
-    latest = _read(p.export(tmp_path / "v2.csv", version=vs[1]["id"]) and tmp_path / "v2.csv")
+    latest = _read(p.export(tmp_path / "v2.csv", version=vs[1].id) and tmp_path / "v2.csv")
     assert all(latest[i] == "other" for i in relabel) and set(second) <= set(latest)
 
 
 def test_diff_lists_added_removed_and_changed(two_rounds):
     p, first, second, relabel = two_rounds
-    a, b = (v["id"] for v in p.versions())
+    a, b = (v.id for v in p.versions())
     d = p.diff(a, b)
-    assert sorted(e["id"] for e in d["added"]) == sorted(second)
-    assert sorted(e["id"] for e in d["changed"]) == sorted(relabel)
-    assert all(e["to"] == "other" and e["from"] == first[e["id"]] for e in d["changed"])
-    assert d["removed"] == []
+    assert sorted(e["id"] for e in d.added) == sorted(second)
+    assert sorted(e["id"] for e in d.changed) == sorted(relabel)
+    assert all(e["to"] == "other" and e["from"] == first[e["id"]] for e in d.changed)
+    assert d.removed == []
     back = p.diff(b, a)
-    assert sorted(e["id"] for e in back["removed"]) == sorted(second)
+    assert sorted(e["id"] for e in back.removed) == sorted(second)
 
 
 def test_export_without_version_commits_one_only_when_something_changed(two_rounds, tmp_path):
     p, *_ = two_rounds
     n = len(p.versions())
     first = p.export(tmp_path / "x.csv")
-    assert first["version"] == p.versions()[-1]["id"] and len(p.versions()) == n
+    assert first.version == p.versions()[-1].id and len(p.versions()) == n
     p.import_labels(_labels(tmp_path, "c.csv", [(f"s{p.candidates()[0]}", "c0")]))
     second = p.export(tmp_path / "y.csv")
-    assert len(p.versions()) == n + 1 and p.versions()[-1]["reason"] == "export"
-    assert second["rows"] == first["rows"] + 1
+    assert len(p.versions()) == n + 1 and p.versions()[-1].reason == "export"
+    assert second.rows == first.rows + 1
 
 
 def test_bad_exports_name_the_problem_and_write_nothing(two_rounds, tmp_path):
@@ -114,7 +114,7 @@ def test_a_version_2_catalog_is_upgraded(loaded, tmp_path):
     assert p.store.setting("schema_version") == 4
     assert p.versions() == []
     p.query(5, strategy="random")
-    assert [v["reason"] for v in p.versions()] == ["round"]
+    assert [v.reason for v in p.versions()] == ["round"]
     p.close()
 
 

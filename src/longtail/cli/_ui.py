@@ -89,8 +89,20 @@ def _fail(kind: str, message: str, as_json: bool, style: str = "red",
         typer.secho(message, fg=style, err=True)
 
 
+def plain(result: Any) -> Any:
+    """An engine result as JSON-ready values: a typed record by its `to_dict()`, lists
+    and tuples item by item."""
+    if hasattr(result, "to_dict"):
+        return result.to_dict()
+    if isinstance(result, list | tuple):
+        return [plain(r) for r in result]
+    return result
+
+
 def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
-    """Print `result` as JSON (with --json, or when there is no renderer), else render it."""
+    """Print `result` as JSON (with --json, or when there is no renderer), else render it;
+    a typed result is printed and rendered in its `to_dict()` form."""
+    result = plain(result)
     if as_json or render is None:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
     else:
@@ -221,6 +233,18 @@ def fmt_metric(m: dict | None) -> str:
     return f"{m['value']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}]"
 
 
+def fmt_estimate(e: dict | None) -> str:
+    """'0.861 [0.834, 0.888] by ppi on 310 eval labels (surrogate over 500 eval rows)'."""
+    if not e or e.get("value") is None:
+        return "-"
+    text = f"{fmt_metric(e)} by {e['estimator']} on {e['n_labels']} eval labels"
+    if e.get("population"):
+        text += f" (surrogate over {e['population']} eval rows)"
+    if e.get("small_n_fallback"):
+        text += ": too few labels for its large-sample interval, the exact one instead"
+    return text
+
+
 def curve_table(title: str, curves: dict[str, dict]):
     """Mean accuracy per budget for each strategy of a simulate result: rows are budgets."""
     from statistics import fmean
@@ -245,3 +269,76 @@ def curve_table(title: str, curves: dict[str, dict]):
 
 def _metric_key(run: dict) -> str:
     return "test_accuracy" if any(v is not None for v in run["test_accuracy"]) else "eval_accuracy"
+
+
+# -- figures and tables for people -----------------------------------------------------
+
+WideOpt = Annotated[bool, typer.Option("--wide", help="Show every column, however wide "
+                                       "(the default drops low-value columns to fit the "
+                                       "terminal, 80 columns when not one).")]
+
+
+def people(value: Any) -> str:
+    """A figure as a person reads it: - for none or NaN, 1,234 for counts, a fraction to 3
+    decimals, larger numbers to 3 significant figures or whole. (--json keeps full
+    precision: only renderers call this.)"""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return "-"
+        if value == int(value) and abs(value) >= 1000:
+            return f"{int(value):,}"
+        size = abs(value)
+        if size <= 1:  # accuracies, rates, shares
+            return f"{value:.3f}" if size >= 0.001 or value == 0 else f"{value:.1e}"
+        if size >= 100:
+            return f"{value:,.0f}"
+        if size >= 10:
+            return f"{value:.1f}"
+        return f"{value:.2f}"
+    return str(value)
+
+
+def print_table(title: str, columns: list[str], rows: list[list], *, optional: list[str] = (),
+                right: tuple[str, ...] = (), wide: bool = False) -> None:
+    """Print a table that fits the console (80 columns off a terminal): cells go through
+    `people`, and while the table is wider than the console the `optional` columns are
+    left out, first named first, with a caption saying which and that --wide shows them.
+    With `wide`, every column at its full width, however wide the console."""
+    from rich.table import Table
+
+    cells = [[people(v) for v in r] for r in rows]
+    keep = list(range(len(columns)))
+
+    def width(idx: list[int]) -> int:
+        # a cell's text, one space of padding either side, one border character each
+        return 1 + sum(3 + max([len(columns[j])] + [len(r[j]) for r in cells]) for j in idx)
+
+    dropped: list[str] = []
+    limit = console.width
+    if not wide:
+        for name in optional:
+            if width(keep) <= limit:
+                break
+            j = columns.index(name)
+            keep.remove(j)
+            dropped.append(name)
+    caption = f"not shown: {', '.join(dropped)} (--wide)" if dropped else None
+    table = Table(title=title, caption=caption)
+    for j in keep:
+        table.add_column(columns[j], justify="right" if columns[j] in right else "left",
+                         overflow="fold")
+    for r in cells:
+        table.add_row(*[r[j] for j in keep])
+    if wide and width(keep) > limit:
+        from rich.console import Console
+
+        # The shared console clips to its width; a wider one of the same kind prints all.
+        Console(width=width(keep), force_terminal=console.is_terminal).print(table)
+    else:
+        console.print(table)

@@ -140,16 +140,23 @@ def embed(project: ProjectOpt = Path("."),
                    "allowed (default: every numeric column but labels).")] = None,
           exclude: Annotated[str | None, typer.Option(
               help="tabular: columns never to use, comma-separated (patterns allowed).")] = None,
+          max_categories: Annotated[int | None, typer.Option(
+              help="tabular: text columns with at most this many distinct values are "
+                   "one-hot encoded, others left out (default 20).")] = None,
           as_json: JsonOpt = False) -> None:
     """Compute vectors for samples that have none for ENCODER; resumes after a Ctrl-C.
 
     Each batch is kept as it is written, so running the same command again continues
-    where it stopped. The tabular encoder shows the columns it uses.
+    where it stopped. The tabular encoder shows the columns it uses, the missing cells it
+    filled (median of a numeric column, most frequent value of a text one), the text
+    columns it one-hot encoded and the columns it left out, with the reason.
 
     Example: longtail embed -p my-project --encoder tabular --exclude digit
     """
+    at_least("--max-categories", max_categories, 2)
     params = {k: v for k, v in (("features", split_list("--features", features)),
-                                ("exclude", split_list("--exclude", exclude))) if v}
+                                ("exclude", split_list("--exclude", exclude)),
+                                ("max_categories", max_categories)) if v}
     with open_project(project) as p, Bar(f"embed ({encoder})", as_json) as bar:
         if "on_phase" in inspect.signature(p.embed).parameters:
             params["on_phase"] = bar.phase  # the encoder says "loading model" and the like
@@ -176,8 +183,12 @@ def embed(project: ProjectOpt = Path("."),
 
 
 def describe_vectors(encoder: str, d: dict) -> str | None:
-    """"tabular: 64 columns (f0..f63) -> 64 dims; left out: digit", or None when the
-    encoder says nothing beyond its dimension."""
+    """"tabular: 64 columns (f0..f63) -> 64 dims; left out: digit", then one line per
+    imputed column (its count of missing cells and what filled them), the one-hot
+    columns, and the columns left out with the reason; None when the encoder says
+    nothing beyond its dimension."""
+    from longtail.cli._ui import people
+
     cols = list(d.get("columns") or [])
     if not cols:
         return f"{encoder}: {d['dim']} dims" if d.get("dim") else None
@@ -186,10 +197,19 @@ def describe_vectors(encoder: str, d: dict) -> str | None:
     out = [*(d.get("excluded") or [])]
     if out:
         line += f"; left out: {', '.join(out[:10])}" + (" ..." if len(out) > 10 else "")
-    skipped = d.get("skipped") or []
-    if skipped:
-        line += f"; not numeric: {', '.join(skipped[:10])}" + (" ..." if len(skipped) > 10 else "")
-    return line
+    lines = [line]
+    one_hot = d.get("one_hot") or {}
+    if one_hot:
+        lines.append("  one-hot: " + ", ".join(f"{c} ({n} values)" for c, n in one_hot.items()))
+    for column, how in (d.get("imputed") or {}).items():
+        value = how["with"]
+        value = people(value) if isinstance(value, float) else repr(value)
+        lines.append(f"  note: {column}: {how['count']:,} missing value(s) filled with the "
+                     f"{how['how']} ({value})")
+    reasons = d.get("left_out") or {}
+    for column in d.get("skipped") or []:
+        lines.append(f"  not used: {column}: {reasons.get(column, 'not numeric')}")
+    return "\n".join(lines)
 
 
 def _vector_rows(p, encoder: str) -> int:

@@ -64,12 +64,15 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
                          **({"include_duplicates": True} if include_duplicates else {}))
 
     def render(r) -> None:
-        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel")}
+        kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel",
+                                                 "queued")}
         arm = r.log.get("selection", {}).get("arm")
         console.print(f"round {r.round_id}: {len(r.rows)} samples ({kinds['selected']} selected "
                       f"by {r.log['strategy']}" + (f" → {arm}" if arm else "") +
                       f", {kinds['control']} random control, {kinds['eval']} eval"
-                      + (f", {kinds['relabel']} relabel" if relabel else "") + ")"
+                      + (f", {kinds['relabel']} relabel" if relabel else "")
+                      + (f", {kinds['queued']} from the discovery queue" if kinds["queued"]
+                         else "") + ")"
                       + (f" written to {r.out}" if r.out else ""))
         if relabel and not kinds["relabel"]:
             warn(r.log.get("relabel", {}).get("reason", "no relabel rows"))
@@ -187,13 +190,26 @@ def render_status(r: dict) -> None:
         **{f"last {k}": fmt_metric(v) + f" on {v['eval_set']} at {v['n_labels']} labels"
            for k, v in r["metrics"].items()},
     }
+    need = r.get("eval_need") or {}
+    if need.get("halfwidth") is not None:
+        rows["eval precision"] = (f"±{100 * need['halfwidth']:.1f} points by "
+                                  f"{need.get('estimator', 'uniform')} on {need['labeled']} eval "
+                                  f"labels (target ±{100 * need['target']:.1f}): "
+                                  f"{need['reason']}")
     target = r.get("eval_target")
     if target:
         rows["eval target"] = target if isinstance(target, str) else \
             ", ".join(f"{k}: {v}" for k, v in target.items())
     for k, v in (r.get("test_file_metrics") or {}).items():
         rows[f"test file {k}"] = fmt_metric(v) + f" on {v['eval_set']}"
+    spend = r.get("spend")
+    if spend:
+        rows["spend"] = (f"{spend['total_money']:,.2f}: labels {spend['label_money']:,.2f} "
+                         f"(eval {spend['eval_label_money']:,.2f}), compute "
+                         f"{spend['compute_money']:.2g} ({spend['cpu_seconds']:.0f} CPU s)")
     rows["verdict"] = r["verdict"]
+    if r.get("money_verdict"):
+        rows["money"] = r["money_verdict"]
     plain_table("longtail status", rows)
     for w in r.get("warnings") or []:
         warn(w)
@@ -228,12 +244,17 @@ def forecast(target: Annotated[float | None, typer.Option(help="Metric value to 
                       f"{100 * g['hi']:+.2f})")
         if "target" in r:
             m = r["more_labels"]
-            if m["n"] is None:
-                console.print(f"target {r['target']}: out of reach on this curve")
+            hi = "∞" if m["hi"] is None else f"{m['hi']:.0f}"
+            if r.get("shown"):
+                console.print(f"target {r['target']}: reached ({r['note']})")
+            elif m["n"] is None:
+                console.print(f"target {r['target']}: out of reach on this curve (90%: at "
+                              f"least {m['lo'] or 0:.0f} more labels, upper end {hi})")
             else:
-                hi = "∞" if m["hi"] is None else f"{m['hi']:.0f}"
                 console.print(f"target {r['target']}: about {m['n']:.0f} more labels "
                               f"(90%: {m['lo']:.0f} to {hi})")
+            if r.get("note") and not r.get("shown"):
+                warn(r["note"])
 
     emit(result, as_json, render)
 
@@ -260,12 +281,17 @@ def stopping_cmd(target: Annotated[float | None, typer.Option(help="Stop at this
     def render(r: dict) -> None:
         from rich.table import Table
 
-        table = Table(title="stop" if r["stop"] else "continue")
+        title = "stop" if r["stop"] else (
+            "not enough evidence yet" if r["reason"].startswith("not enough") else "continue")
+        table = Table(title=title)
         for col in ("rule", "says", "why"):
             table.add_column(col)
         for d in r["rules"]:
             table.add_row(d["rule"], "stop" if d["stop"] else "continue", d["reason"])
         console.print(table)
+        ev = r.get("evidence") or {}
+        if ev.get("why"):
+            warn(ev["why"])
 
     emit(result, as_json, render)
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from longtail.cli._app import app
-from longtail.cli._ui import JsonOpt, ProjectOpt, console, emit, err, fmt_metric, handled, warn
+from longtail.cli._ui import JsonOpt, ProjectOpt, console, emit, err, fmt_estimate, fmt_metric, handled, warn
 from longtail.cli.data import open_project
 
 MAX_MATRIX = 20  # a wider confusion matrix does not fit a terminal
@@ -92,6 +92,8 @@ def render_train(r: dict) -> None:
         e = r["eval"]
         console.print(f"eval set ({e['n']} labeled): accuracy {fmt_metric(e['accuracy'])}, "
                       f"macro-F1 {fmt_metric(e['macro_f1'])}")
+        if e.get("estimate"):
+            console.print(f"accuracy (the eval budget's): {fmt_estimate(e['estimate'])}")
     if "lift" in r:
         console.print(f"lift: {r['lift']['verdict']}")
     if "stopping" in r:
@@ -145,6 +147,10 @@ def evaluate(project: ProjectOpt = Path("."),
         for k in ("accuracy", "macro_f1", "worst_class_recall"):
             table.add_row(k, fmt_metric(r[k]))
         console.print(table)
+        if r.get("estimate"):
+            console.print(f"accuracy (the eval budget's): {fmt_estimate(r['estimate'])}; "
+                          f"the table's figures are the {r['n']} labeled rows alone "
+                          "(uniform; exact interval for accuracy)")
         if per_class and r.get("per_class"):
             console.print(per_class_table(r["per_class"]))
             conf = r.get("confusion")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from longtail.cli._app import app
-from longtail.cli._ui import JsonOpt, ProjectOpt, console, emit, err, handled, split_list
+from longtail.cli._ui import JsonOpt, ProjectOpt, WideOpt, console, emit, err, handled, split_list
 from longtail.cli.data import open_project
 
 
@@ -118,27 +118,57 @@ def diff(a: Annotated[int, typer.Argument(help="Earlier dataset version.")],
     emit(result, as_json, render)
 
 
+def _money(spend: dict | None, key: str) -> str:
+    """A round's spend figure for the history table (issue 29's ledger)."""
+    value = (spend or {}).get(key)
+    return "-" if value is None else f"{value:.2f}" if value >= 0.01 or value == 0 else f"{value:.1g}"
+
+
 @app.command()
 @handled
-def history(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """Per round: strategy, auto's decision, the models with their hashes, metrics, timings.
+def history(project: ProjectOpt = Path("."), wide: WideOpt = False,
+            as_json: JsonOpt = False) -> None:
+    """Per round: strategy, auto's decision, the models it trained with their hashes,
+    metrics and timings; models trained before any round first. Every model is listed.
 
     Example: longtail history -p my-project --json
     """
+    from longtail.cli._ui import print_table
+
     with open_project(project) as p:
         result = p.history()
 
-    def acc(m: dict | None) -> str:
+    def acc(m: dict | None) -> float | None:
         a = (m or {}).get("metrics", {}).get("accuracy")
-        return "-" if not a else f"{a['value']:.3f}"
+        return a["value"] if a else None
 
-    emit(result, as_json, lambda rs: _table(
-        "rounds", ["round", "strategy", "arm", "size", "version", "picked by", "trained",
-                   "sha256", "accuracy", "fit s"],
-        [[r["round"], r["strategy"], r["arm"], r["size"], r["dataset_version"],
-          (r["picked_by"] or {}).get("id"), (r["trained"] or {}).get("id"),
-          ((r["trained"] or {}).get("sha256") or "-")[:8], acc(r["trained"]),
-          (r["trained"] or {}).get("fit_seconds")] for r in rs]))
+    def render(rs: list[dict]) -> None:
+        rows = []
+        for r in rs:
+            models = r["models"] or [None]
+            for k, m in enumerate(models):
+                first = k == 0
+                rows.append([
+                    (r["round"] if r["round"] is not None else "(none)") if first else "",
+                    (r["status"] if first else ""),
+                    (r["strategy"] or "-") if first else "",
+                    (r["arm"] or "-") if first else "",
+                    r["size"] if first else "",
+                    r["dataset_version"] if first else "",
+                    (r["picked_by"] or {}).get("id") if first else "",
+                    (m or {}).get("id"), ((m or {}).get("sha256") or "-")[:8],
+                    (m or {}).get("n_labels"), acc(m), (m or {}).get("fit_seconds"),
+                    _money(r.get("spend"), "label_money") if first else "",
+                    _money(r.get("spend"), "compute_money") if first else ""])
+        print_table(
+            "rounds and the models their labels trained",
+            ["round", "status", "strategy", "arm", "size", "version", "picked by", "model",
+             "sha256", "labels", "accuracy", "fit s"], rows,
+            optional=["sha256", "version", "fit s", "picked by", "strategy", "labels"],
+            right=("round", "size", "version", "picked by", "model", "labels", "accuracy",
+                   "fit s"), wide=wide)
+
+    emit(result, as_json, render)
 
 
 @app.command()
@@ -232,7 +262,7 @@ def check(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
             console.print(f"note: {n}", markup=False, highlight=False)
 
     emit(result, as_json, render)
-    if not result["ok"]:
+    if not result.ok:
         raise typer.Exit(1)
 
 
@@ -348,6 +378,9 @@ def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and
         once: Annotated[bool, typer.Option("--once", help="One pass over the folder, then "
                                            "exit.")] = False,
         max_passes: Annotated[int | None, typer.Option(help="Stop after this many passes.")] = None,
+        ignore_stopping: Annotated[bool, typer.Option(
+            "--ignore-stopping", help="Go on when the stopping rules say stop (only --target "
+                                      "and --budget stop the loop).")] = False,
         relabel: Annotated[float, typer.Option(help="Share of each batch (0 to 1) for likely "
                                                "label errors, as `query --relabel`.")] = 0.0,
         mlflow: Annotated[bool, typer.Option(
@@ -357,7 +390,8 @@ def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and
         as_json: JsonOpt = False) -> None:
     """Run the loop unattended: new files in WATCH/data are ingested, WATCH/labels imported;
     retrain when enough labels arrived; write the next batch to WATCH/batches; stop when a
-    stopping rule fires. Safe to kill and restart.
+    stopping rule fires (--ignore-stopping: only at --target or --budget). Data files are
+    read with the columns of the project's first ingest. Safe to kill and restart.
 
     Example: longtail run inbox -p my-project --batch 100 --target 0.9
     """
@@ -372,6 +406,7 @@ def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and
         result = p.run(watch, batch=batch, retrain_every=retrain_every, strategy=strategy,
                        target=target, budget=budget, text=text, vector_prefix=vector_prefix,
                        poll=poll, max_passes=1 if once else max_passes, relabel=relabel,
+                       ignore_stopping=ignore_stopping,
                        mlflow=(mlflow_uri or True) if mlflow or mlflow_uri else None,
                        on_event=None if as_json else (lambda m: err.print(m, markup=False,
                                                                           highlight=False)))

@@ -1,9 +1,12 @@
-"""Numeric metadata columns, standardised: ``(value - mean) / sd`` per column."""
+"""A spreadsheet's metadata columns as vectors: numbers standardised, text one-hot,
+missing cells imputed; the choices are fitted once and stored."""
 
 from __future__ import annotations
 
 import fnmatch
 import math
+import numbers
+import shlex
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -12,22 +15,6 @@ import numpy as np
 from longtail.columns import describe_columns, is_label_like, natural_sorted, to_float
 from longtail.encoders.base import Encoder, row_names
 from longtail.errors import InputError
-
-
-def _fast_floats(values: list) -> np.ndarray | None:
-    """``values`` as float64 when every one is a finite number or numeric string (numpy
-    converts the whole list in C), else None and the caller checks value by value."""
-    try:
-        arr = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    if arr.ndim != 1 or not np.isfinite(arr).all():
-        return None
-    # numpy reads True as 1.0; a bool is not a number here.
-    types = set(map(type, values))
-    if bool in types or np.bool_ in types:
-        return None
-    return arr
 
 
 def _is_pattern(name: str) -> bool:
@@ -73,51 +60,160 @@ class _RunningMoments:
         return math.sqrt(self.m2 / self.count) if self.count else 0.0
 
 
+# Cell values that mean "no value" in spreadsheets and their CSV exports (compared after
+# stripping spaces, in lower case); an empty cell or NaN is missing too.
+MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "<na>", "?"})
+# String columns with at most this many distinct values are one-hot encoded; more, and
+# the column is left out (a dimension per value of an id-like column helps nothing).
+MAX_CATEGORIES = 20
+# Numeric values kept per column for the median that fills missing cells: exact up to
+# this many, a uniform (seeded) sample of them beyond.
+MEDIAN_SAMPLE = 50_000
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, a blank string or a spreadsheet's marker for no value (NA, n/a, ...)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, str):
+        return value.strip().lower() in MISSING_MARKERS
+    return False
+
+
+def category_of(value: Any) -> str:
+    """The category a cell stands for: text stripped of surrounding spaces, integral
+    numbers without a decimal point (1.0 and "1" are the same category)."""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _floats_or_missing(values: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """(floats, missing mask) when every value is a number, a numeric string or missing
+    (numpy converts the whole list in C), else None: the caller checks value by value."""
+    try:
+        arr = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 1:
+        return None
+    types = set(map(type, values))
+    if bool in types or np.bool_ in types:  # numpy reads True as 1.0
+        return None
+    if np.isinf(arr).any():
+        return None  # inf is a bad value, named by the slow path
+    return arr, np.isnan(arr)
+
+
 class _ColumnStats:
-    """Per metadata key during an auto-detecting fit: numeric values seen, their
-    moments, and the first row whose value is not a finite number."""
+    """Per metadata column during a fit: numeric values seen (moments and a sample for
+    the median), missing cells, other values (counted by category while there are at
+    most the cap's), and the first row holding a value that is not a number."""
 
-    __slots__ = ("numeric", "moments", "first_bad")
+    __slots__ = ("numeric", "missing", "other", "moments", "sample", "seen", "counts",
+                 "overflow", "first_bad")
 
-    def __init__(self) -> None:
+    def __init__(self, missing: int = 0) -> None:
         self.numeric = 0
+        self.missing = missing
+        self.other = 0
         self.moments = _RunningMoments()
+        self.sample = np.empty(0, dtype=np.float64)
+        self.seen = 0  # numeric values offered to the median sample
+        self.counts: dict[str, int] = {}
+        self.overflow = False
         self.first_bad: tuple[str, Any] | None = None
+
+    def add_numbers(self, values: np.ndarray, rng: np.random.Generator) -> None:
+        if not values.size:
+            return
+        self.numeric += values.size
+        self.moments.add(values)
+        # Reservoir sampling, vectorised: the t-th value replaces a random slot with
+        # probability K/t once the sample is full.
+        room = MEDIAN_SAMPLE - self.sample.size
+        if room > 0:
+            self.sample = np.concatenate([self.sample, values[:room]])
+        rest = values[max(room, 0):]
+        if rest.size:
+            t = self.seen + max(room, 0) + np.arange(1, rest.size + 1)
+            take = rng.random(rest.size) < MEDIAN_SAMPLE / t
+            self.sample[rng.integers(0, MEDIAN_SAMPLE, int(take.sum()))] = rest[take]
+        self.seen += values.size
+        if not self.overflow:  # numbers count as categories too, should the column be text
+            distinct, times = np.unique(values, return_counts=True)
+            if distinct.size > MAX_CATEGORIES_TRACKED:
+                self._overflow()
+            else:
+                self.count([category_of(float(v)) for v in distinct], times.tolist())
+
+    def count(self, categories: list[str], times: list[int] | None = None) -> None:
+        if self.overflow:
+            return
+        for k, c in enumerate(categories):
+            self.counts[c] = self.counts.get(c, 0) + (1 if times is None else times[k])
+        if len(self.counts) > MAX_CATEGORIES_TRACKED:
+            self._overflow()
+
+    def _overflow(self) -> None:
+        self.overflow = True
+        self.counts = {}
+
+
+# Distinct values tracked per column before it is called high-cardinality: above any cap
+# a user may set (--max-categories), bounded so a numeric column's pass stays O(1) memory.
+MAX_CATEGORIES_TRACKED = 1000
 
 
 class TabularEncoder(Encoder):
-    """Standardised numeric metadata columns as a vector, one dimension per column.
+    """The metadata columns of a spreadsheet as a vector.
 
-    ``fit`` makes one streaming pass over the pool: it picks the columns and their
-    mean and population sd; a constant column gets sd 1. An encoder built with
-    ``means`` and ``sds`` (as ``config()`` returns them) is already fitted and ``fit``
-    leaves it unchanged, so vectors stay comparable across ingest batches and test
-    files. Build a new encoder without them to refit.
+    Numeric columns are standardised, ``(value - mean) / sd`` (population sd; a constant
+    column gets sd 1); a missing cell (empty, NaN, NA, n/a, null, ?) takes the column's
+    median. String columns with at most ``max_categories`` distinct values are one-hot
+    encoded, one dimension per value (``column=value``); a missing cell takes the most
+    frequent value, a value the fit never saw encodes to zeros. Columns missing in more
+    than half the rows, string columns with more values than the cap, and columns with
+    one value in every row are left out, each with its reason (``describe()``).
+
+    ``fit`` makes one streaming pass over the pool. An encoder built from ``config()``
+    is already fitted and ``fit`` leaves it unchanged, so vectors stay comparable across
+    ingest batches and test files (the same medians, categories and scales apply).
 
     Which columns: ``features`` (names, or shell patterns such as ``f*``) when given;
-    otherwise every metadata column that holds a finite number (or a numeric string)
-    in every row, less ``exclude``, less the caller's ``label_columns`` and less any
-    column named like an answer (``label``, ``truth``, ``target``, ``class``, ``y``,
-    ``gold``; see ``is_label_like``). Detected columns come in natural order (f0, f1,
-    ..., f10). A column numeric in at least half the rows but not in all is an error
-    naming the first bad row (a typo in the data must not silently drop a feature);
-    one numeric in fewer rows is text and skipped. ``describe()`` reports the choice.
+    otherwise every metadata column less ``exclude``, less the caller's
+    ``label_columns`` and less any column named like an answer (``label``, ``truth``,
+    ``target``, ``class``, ``y``, ``gold``; see ``is_label_like``), in the pool's
+    column order (``column_order``, the files' order; natural order, f0, f1, ..., f10,
+    for columns it does not name). A column numeric in at least half its filled cells but holding
+    other text too is an error naming the first bad row (a typo in the data must not
+    turn a feature into categories).
 
-    Time O(rows·columns) for fit and encode; memory O(columns) for fit and one
-    batch for encode.
+    Time O(rows·columns) for fit and encode; memory O(columns) for fit (at most
+    ``MEDIAN_SAMPLE`` values per numeric column) and one batch for encode.
 
     Parameters
     ----------
-    columns : the exact metadata keys to use, in this order (what ``config()``
-        stores after a fit); None picks them in ``fit``.
+    columns : the metadata keys used, in this order (what ``config()`` stores after a
+        fit); None picks them in ``fit``.
     features : names or patterns of the columns to use (``embed --features``).
     exclude : names or patterns never to use (``embed --exclude``); each must match
         a column of the pool.
     label_columns : the label and truth columns the caller knows of; never features,
         and ignored when the pool has no such metadata column.
-    means, sds : the fitted statistics, one per column.
-    dim, excluded, skipped : what a fit recorded (``config()`` output); checked or
-        kept for ``describe()``.
+    means, sds : the fitted scale, one per column (0 and 1 for a one-hot column).
+    fill : per column, what a missing cell becomes (a median, or the most frequent
+        category); None in a config from before imputation: a missing cell is an error.
+    categories : one-hot columns -> their values, in dimension order.
+    max_categories : the one-hot cap of a fit.
+    column_order : the pool's columns in its files' order, for the order of the
+        detected columns (not stored: ``columns`` keeps the outcome).
+    dim, excluded, skipped, imputed, left_out : what a fit recorded (``config()``
+        output); checked or kept for ``describe()``.
     """
 
     name = "tabular"
@@ -134,6 +230,12 @@ class TabularEncoder(Encoder):
         dim: int | None = None,
         excluded: Sequence[str] | None = None,
         skipped: Sequence[str] | None = None,
+        fill: Sequence[Any] | None = None,
+        categories: dict[str, Sequence[str]] | None = None,
+        max_categories: int = MAX_CATEGORIES,
+        imputed: dict[str, dict] | None = None,
+        left_out: dict[str, str] | None = None,
+        column_order: Sequence[str] | None = None,
     ) -> None:
         if isinstance(columns, str):
             columns = [columns]
@@ -141,7 +243,7 @@ class TabularEncoder(Encoder):
         if self.columns is not None:
             if not self.columns:
                 raise InputError("tabular encoder: columns is empty; name at least one "
-                                 "numeric metadata column or pass None to detect them")
+                                 "metadata column or pass None to detect them")
             duplicated = sorted({c for c in self.columns if self.columns.count(c) > 1})
             if duplicated:
                 raise InputError(f"tabular encoder: column(s) named twice: {duplicated}")
@@ -160,8 +262,19 @@ class TabularEncoder(Encoder):
             if clash:
                 raise InputError(f"tabular encoder: {clash[0]!r} is both in --features and "
                                  "in --exclude")
+        if not (isinstance(max_categories, int) and max_categories >= 2):
+            raise InputError(f"tabular encoder: max_categories must be an integer of at least "
+                             f"2, got {max_categories!r}")
+        self.max_categories = max_categories
+        self.column_order = list(column_order or [])
         self.excluded = list(excluded or [])
         self.skipped = list(skipped or [])
+        self.imputed = dict(imputed or {})
+        self.left_out = dict(left_out or {})
+        self.categories = {str(k): [str(v) for v in vs] for k, vs in (categories or {}).items()}
+        if self.columns is not None and any(c not in self.columns for c in self.categories):
+            raise InputError("tabular encoder: categories name a column not in columns")
+        self.fill = None if fill is None else list(fill)
         if (means is None) != (sds is None):
             raise InputError("tabular encoder: give both means and sds, or neither")
         self.means_: np.ndarray | None = None
@@ -180,9 +293,12 @@ class TabularEncoder(Encoder):
             if not (np.isfinite(means_arr).all() and np.isfinite(sds_arr).all()
                     and (sds_arr > 0).all()):
                 raise InputError("tabular encoder: means must be finite and sds finite and > 0")
+            if self.fill is not None and len(self.fill) != len(self.columns):
+                raise InputError(f"tabular encoder: {len(self.columns)} columns but "
+                                 f"{len(self.fill)} fill values")
             self.means_, self.sds_ = means_arr, sds_arr
-        if dim is not None and self.columns is not None and int(dim) != len(self.columns):
-            raise InputError(f"tabular encoder: dim {dim} but {len(self.columns)} columns")
+        if dim is not None and self.columns is not None and int(dim) != self._width():
+            raise InputError(f"tabular encoder: dim {dim} but the columns make {self._width()}")
 
     @classmethod
     def check(cls, preview: Any) -> None:
@@ -204,19 +320,35 @@ class TabularEncoder(Encoder):
     def fitted(self) -> bool:
         return self.means_ is not None
 
+    def _width(self) -> int:
+        return sum(len(self.categories[c]) if c in self.categories else 1
+                   for c in self.columns or [])
+
     @property
     def dim(self) -> int:
         if self.columns is None:
             raise InputError("tabular encoder: the columns are chosen by fit(); "
                              "call fit on the pool first")
-        return len(self.columns)
+        return self._width()
+
+    def dimension_names(self) -> list[str]:
+        """One name per dimension: the column, or ``column=value`` for a one-hot one."""
+        out: list[str] = []
+        for c in self.columns or []:
+            out += [f"{c}={v}" for v in self.categories[c]] if c in self.categories else [c]
+        return out
 
     def describe(self) -> dict[str, Any]:
-        """The columns used, in order, and the dimension; with the columns left out
-        (``excluded``: label-like or asked for; ``skipped``: not numeric)."""
+        """The columns used, in order, and the dimension; the one-hot columns and their
+        values; the columns whose missing cells were filled (``imputed``: column ->
+        count, how and with what); the columns left out (``excluded``: label-like or
+        asked for; ``skipped``: not usable, with the reason in ``left_out``)."""
         return {"columns": list(self.columns or []),
-                "dim": len(self.columns) if self.columns is not None else None,
-                "excluded": list(self.excluded), "skipped": list(self.skipped)}
+                "dim": self._width() if self.columns is not None else None,
+                "one_hot": {c: len(v) for c, v in self.categories.items()},
+                "imputed": dict(self.imputed),
+                "excluded": list(self.excluded), "skipped": list(self.skipped),
+                "left_out": dict(self.left_out)}
 
     # -- fit ---------------------------------------------------------------------------
 
@@ -228,17 +360,34 @@ class TabularEncoder(Encoder):
         first = next(batches, None)
         if first is None:
             raise InputError("tabular encoder: fit saw no rows; ingest samples first")
-        if self.columns is None:
-            self.columns = self._choose_named(first) if self.features is not None else None
+        named = None
+        if self.columns is not None:
+            named = list(self.columns)
+        elif self.features is not None:
+            named = self._choose_named(first)
 
         def again() -> Iterable[dict]:
             yield first
             yield from batches
 
-        if self.columns is not None:
-            self._fit_named(again())
+        stats, rows_seen = self._scan(again(), named)
+        if named is not None:
+            self._choose(stats, rows_seen, named, strict=True)
         else:
-            self._fit_auto(again())
+            keys = set(stats)
+            asked = self._excluded_by_request(keys)
+            excluded = {k for k in keys
+                        if k in asked or k in self.label_columns or is_label_like(k)}
+            self.excluded = natural_sorted(excluded)
+            self._choose(stats, rows_seen, self._ordered(keys - excluded), strict=False)
+
+    def _ordered(self, keys: Iterable[str]) -> list[str]:
+        """`keys` in the pool's column order (``column_order``, as its files show them),
+        any it does not name after them in natural order (f0, f1, ..., f10)."""
+        rank = {c: i for i, c in enumerate(self.column_order)}
+        keys = list(keys)
+        return [k for k in sorted((k for k in keys if k in rank), key=rank.__getitem__)] + \
+            natural_sorted(k for k in keys if k not in rank)
 
     def _choose_named(self, first: dict) -> list[str]:
         """``features`` resolved against the keys of the first batch: names kept in the
@@ -266,7 +415,7 @@ class TabularEncoder(Encoder):
         return chosen
 
     def _excluded_by_request(self, keys: set[str]) -> set[str]:
-        """The columns ``exclude`` names; each entry must match a column (a typo there
+        """The columns ``exclude`` names; each must match a column (a typo there
         would leave the column in)."""
         out: set[str] = set()
         for name in self.exclude:
@@ -278,90 +427,128 @@ class TabularEncoder(Encoder):
             out |= hits
         return out
 
-    def _fit_named(self, batches: Iterable[dict]) -> None:
-        moments = {c: _RunningMoments() for c in self.columns}
+    def _scan(self, batches: Iterable[dict], named: list[str] | None
+              ) -> tuple[dict[str, _ColumnStats], int]:
+        """One pass: the statistics of every column (of `named` only, when given)."""
+        rng = np.random.default_rng(0)
+        stats: dict[str, _ColumnStats] = {c: _ColumnStats() for c in named or []}
         rows_seen = 0
-        for batch in batches:
-            metadata = self._metadata(batch)
-            names = row_names(batch, rows_seen)
-            for column in self.columns:
-                moments[column].add(self._column_values(metadata, column, names))
-            rows_seen += len(metadata)
-        if rows_seen == 0:
-            raise InputError("tabular encoder: fit saw no rows; ingest samples first")
-        self._set_moments([moments[c] for c in self.columns])
-
-    def _fit_auto(self, batches: Iterable[dict]) -> None:
-        stats: dict[str, _ColumnStats] = {}
-        rows_seen = 0
-        first_row_name: str | None = None
         for batch in batches:
             metadata = self._metadata(batch)
             if not metadata:
                 continue
             names = row_names(batch, rows_seen)
-            if first_row_name is None:
-                first_row_name = names[0]
-            keys = {key for row in metadata for key in row}
-            for key in keys - set(stats):
-                stats[key] = _ColumnStats()
-                if rows_seen:  # a key absent from every earlier row
-                    stats[key].first_bad = (first_row_name, None)
+            if named is None:
+                keys = {key for row in metadata if isinstance(row, dict) for key in row}
+                for key in keys - set(stats):
+                    stats[key] = _ColumnStats(missing=rows_seen)  # absent from earlier rows
             for key, st in stats.items():
-                fast = _fast_floats([row.get(key) for row in metadata])
+                values = [row.get(key) if isinstance(row, dict) else None for row in metadata]
+                fast = _floats_or_missing(values)
                 if fast is not None:
-                    st.numeric += len(fast)
-                    st.moments.add(fast)
+                    numbers_, missing = fast
+                    st.missing += int(missing.sum())
+                    st.add_numbers(numbers_[~missing], rng)
                     continue
-                numbers_ = np.empty(len(metadata), dtype=np.float64)
-                k = 0
-                for i, row in enumerate(metadata):
-                    raw = row.get(key)
-                    number = to_float(raw)
+                good = []
+                other = []
+                for i, raw in enumerate(values):
+                    if is_missing(raw):
+                        st.missing += 1
+                        continue
+                    number = to_float(raw) if not isinstance(raw, bool | np.bool_) else None
                     if number is None:
+                        other.append(category_of(raw) if _is_cell(raw) else repr(raw))
                         if st.first_bad is None:
                             st.first_bad = (names[i], raw)
                     else:
-                        numbers_[k] = number
-                        k += 1
-                st.numeric += k
-                st.moments.add(numbers_[:k])
+                        good.append(number)
+                st.other += len(other)
+                st.count(other)
+                st.add_numbers(np.asarray(good, dtype=np.float64), rng)
             rows_seen += len(metadata)
         if rows_seen == 0:
             raise InputError("tabular encoder: fit saw no rows; ingest samples first")
-        keys = set(stats)
-        asked = self._excluded_by_request(keys)
-        excluded = {k for k in keys if k in asked or k in self.label_columns or is_label_like(k)}
-        candidates = natural_sorted(keys - excluded)
-        chosen = [k for k in candidates if stats[k].numeric == rows_seen]
-        # Numeric in at least half the rows but not all: a bad value, not a text column.
-        broken = [k for k in candidates if rows_seen > stats[k].numeric >= rows_seen / 2]
+        return stats, rows_seen
+
+    def _choose(self, stats: dict[str, _ColumnStats], rows: int, candidates: list[str], *,
+                strict: bool) -> None:
+        """Decide each candidate column (numeric, one-hot or left out with its reason)
+        and set the fitted statistics. `strict` (columns the user named): a column that
+        cannot be used is an error rather than left out."""
+        chosen: list[str] = []
+        means: list[float] = []
+        sds: list[float] = []
+        fill: list[Any] = []
+        broken: list[str] = []
+        for c in candidates:
+            st = stats[c]
+            filled = st.numeric + st.other
+            reason = None
+            if st.other and st.numeric >= filled / 2:
+                broken.append(c)
+                continue
+            if filled == 0:
+                reason = "empty in every row"
+            elif st.missing > rows / 2:
+                reason = f"missing in {st.missing:,} of {rows:,} rows"
+            elif st.other:
+                n_values = len(st.counts)
+                if st.overflow or n_values > self.max_categories:
+                    more = "over 1,000" if st.overflow else f"{n_values:,}"
+                    reason = (f"text with {more} distinct values (one-hot takes at most "
+                              f"{self.max_categories})")
+                elif n_values < 2:
+                    reason = "the same value in every row"
+            if reason is not None:
+                if strict:
+                    raise InputError(f"tabular encoder: column {c!r} cannot be a feature: "
+                                     f"{reason}")
+                self.left_out[c] = reason
+                continue
+            chosen.append(c)
+            if st.other:  # one-hot, values by frequency (ties by name)
+                ranked = sorted(st.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                self.categories[c] = natural_sorted(k for k, _ in ranked)
+                means.append(0.0)
+                sds.append(1.0)
+                fill.append(ranked[0][0])
+                if st.missing:
+                    self.imputed[c] = {"count": st.missing, "how": "most frequent",
+                                       "with": ranked[0][0]}
+            else:
+                means.append(st.moments.mean)
+                sds.append(st.moments.sd)
+                median = float(np.median(st.sample))
+                fill.append(median)
+                if st.missing:
+                    self.imputed[c] = {"count": st.missing, "how": "median", "with": median}
         if broken:
             column = broken[0]
             where, raw = stats[column].first_bad
-            what = "is missing" if raw is None else f"has non-numeric value {raw!r}"
+            st = stats[column]
             others = f" (and {len(broken) - 1} more such column(s): {_listing(broken[1:])})" \
                 if len(broken) > 1 else ""
             raise InputError(
-                f"tabular encoder: column {column!r} {what} at {where}; it is numeric in "
-                f"{stats[column].numeric} of {rows_seen} rows{others}. Fix the value and "
-                f"re-ingest with --update, or leave the column out with --exclude {column}")
+                f"tabular encoder: column {column!r} has non-numeric value {raw!r} at {where}; "
+                f"it is numeric in {st.numeric:,} of {st.numeric + st.other:,} filled rows"
+                f"{others}. Fix the value and re-ingest with --update, or leave the column "
+                f"out with --exclude {shlex.quote(column)}")
         if not chosen:
             raise InputError(
-                "tabular encoder: no metadata column holds a number in every row; "
-                "name the columns to use (--features COLS)"
-                + (f"; left out as label-like: {_listing(excluded)}" if excluded else ""))
+                "tabular encoder: no metadata column can be a feature; name the columns to "
+                "use (--features COLS)"
+                + (f"; left out as label-like: {_listing(self.excluded)}" if self.excluded
+                   else "")
+                + (f"; unusable: {_listing(self.left_out)}" if self.left_out else ""))
         self.columns = chosen
-        self.excluded = natural_sorted(excluded)
-        self.skipped = [k for k in candidates if stats[k].numeric < rows_seen / 2]
-        self._set_moments([stats[c].moments for c in chosen])
-
-    def _set_moments(self, moments: list[_RunningMoments]) -> None:
-        means = np.array([m.mean for m in moments], dtype=np.float64)
-        sds = np.array([m.sd for m in moments], dtype=np.float64)
+        self.skipped = natural_sorted(self.left_out)
+        self.fill = fill
+        means_arr = np.array(means, dtype=np.float64)
+        sds_arr = np.array(sds, dtype=np.float64)
         # A constant column would divide by zero; sd 1 maps it to 0 everywhere.
-        sds[sds <= 1e-12 * np.maximum(1.0, np.abs(means))] = 1.0
-        self.means_, self.sds_ = means, sds
+        sds_arr[sds_arr <= 1e-12 * np.maximum(1.0, np.abs(means_arr))] = 1.0
+        self.means_, self.sds_ = means_arr, sds_arr
 
     # -- encode ------------------------------------------------------------------------
 
@@ -371,14 +558,31 @@ class TabularEncoder(Encoder):
                              "(or build it from a saved config with columns, means and sds)")
         metadata = self._metadata(batch)
         names = row_names(batch, 0)
-        out = np.empty((len(metadata), len(self.columns)), dtype=np.float64)
-        for j, column in enumerate(self.columns):
-            out[:, j] = self._column_values(metadata, column, names)
-        return self.transform(out)
+        out = np.zeros((len(metadata), self._width()), dtype=np.float32)
+        j = 0
+        for k, column in enumerate(self.columns):
+            values = [row.get(column) if isinstance(row, dict) else None for row in metadata]
+            fill = self.fill[k] if self.fill is not None else None
+            if column in self.categories:
+                cats = self.categories[column]
+                index = {v: i for i, v in enumerate(cats)}
+                for i, raw in enumerate(values):
+                    key = fill if is_missing(raw) else category_of(raw)
+                    hit = index.get(key)
+                    if hit is not None:  # a value the fit never saw: all zeros
+                        out[i, j + hit] = 1.0
+                j += len(cats)
+                continue
+            raw_numbers = self._numbers(values, column, names, fill)
+            out[:, j] = (raw_numbers - self.means_[k]) / self.sds_[k]
+            j += 1
+        return out
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
-        """The fitted scaling of raw feature values ``(n, dim)`` (columns in
-        ``self.columns`` order) to ``(n, dim)`` float32."""
+        """The fitted scaling of raw numeric feature values ``(n, len(columns))`` (every
+        column numeric, in ``self.columns`` order) to ``(n, dim)`` float32."""
+        if self.categories:
+            raise InputError("tabular encoder: one-hot columns need encode(), not transform()")
         raw = np.asarray(raw, dtype=np.float64)
         if raw.ndim != 2 or raw.shape[1] != len(self.columns):
             raise InputError(f"tabular encoder: {raw.shape[-1]} feature values per row, "
@@ -390,12 +594,17 @@ class TabularEncoder(Encoder):
             "columns": None if self.columns is None else list(self.columns),
             "means": None if self.means_ is None else self.means_.tolist(),
             "sds": None if self.sds_ is None else self.sds_.tolist(),
+            "fill": None if self.fill is None else list(self.fill),
+            "categories": {c: list(v) for c, v in self.categories.items()},
+            "max_categories": self.max_categories,
             "features": self.features,
             "exclude": list(self.exclude),
             "label_columns": list(self.label_columns),
-            "dim": None if self.columns is None else len(self.columns),
+            "dim": None if self.columns is None else self._width(),
             "excluded": list(self.excluded),
             "skipped": list(self.skipped),
+            "imputed": dict(self.imputed),
+            "left_out": dict(self.left_out),
         }
 
     @staticmethod
@@ -406,23 +615,36 @@ class TabularEncoder(Encoder):
         return metadata if isinstance(metadata, list) else list(metadata)
 
     @staticmethod
-    def _column_values(metadata: list[dict], column: str, names: list[str]) -> np.ndarray:
-        fast = _fast_floats([row.get(column) if isinstance(row, dict) else None
-                             for row in metadata])
+    def _numbers(values: list, column: str, names: list[str], fill: float | None) -> np.ndarray:
+        """A numeric column's values, missing cells as `fill` (an error naming the row
+        when there is none), any other non-number an error naming row and value."""
+        fast = _floats_or_missing(values)
         if fast is not None:
-            return fast
-        values = np.empty(len(metadata), dtype=np.float64)
-        for i, row in enumerate(metadata):
-            raw = row.get(column) if isinstance(row, dict) else None
-            number = to_float(raw)
+            numbers_, missing = fast
+            if not missing.any():
+                return numbers_
+            if fill is not None:
+                numbers_[missing] = fill
+                return numbers_
+        out = np.empty(len(values), dtype=np.float64)
+        for i, raw in enumerate(values):
+            if is_missing(raw) and fill is not None:
+                out[i] = fill
+                continue
+            number = None if isinstance(raw, bool | np.bool_) else to_float(raw)
             if number is None:
-                what = "is missing" if raw is None else f"has non-numeric value {raw!r}"
+                what = "is missing" if is_missing(raw) else f"has non-numeric value {raw!r}"
                 raise InputError(
                     f"tabular encoder: column {column!r} {what} at {names[i]}; "
-                    "every value of a tabular column must be a finite number"
+                    "every value of a numeric tabular column must be a finite number"
                 )
-            values[i] = number
-        return values
+            out[i] = number
+        return out
+
+
+def _is_cell(value: Any) -> bool:
+    """A value a spreadsheet cell holds (text, number, bool), not a list or a dict."""
+    return isinstance(value, str | numbers.Number | bool | np.bool_)
 
 
 def tabular_params(features: Sequence[str] | str | None = None,
@@ -465,7 +687,7 @@ def check_not_features(encoder_name: str, encoder_config: dict | None,
             raise InputError(
                 f"the {role} column {column!r} is a feature of the tabular vectors, so the "
                 f"model would see the answer: embed again without it "
-                f"(`longtail embed --encoder tabular --exclude {column}`)")
+                f"(`longtail embed --encoder tabular --exclude {shlex.quote(column)}`)")
 
 
 def _listing(names: Iterable[str], limit: int = 12) -> str:

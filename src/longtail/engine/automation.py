@@ -89,10 +89,14 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
         poll: float = 2.0, max_passes: int | None = None,
         on_event: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep, mlflow: str | bool | None = None,
-        relabel: float = 0.0) -> dict:
+        relabel: float = 0.0, ignore_stopping: bool = False) -> dict:
     """Run passes over `watch` until a stopping rule fires (or `max_passes`). Returns
     why it stopped, the passes and every step taken ({"step", ...}). `mlflow` is
-    `train`'s (log each model), `relabel` is `query`'s (a share for label errors)."""
+    `train`'s (log each model), `relabel` is `query`'s (a share for label errors).
+    Data files are read with the column mapping of the project's first ingest (`text`
+    and `vector_prefix` override it). `ignore_stopping` leaves out the rules that judge
+    the model (stabilising predictions, forecast gain): only `target` and `budget`
+    stop the loop then."""
     from longtail.engine import data, evaluation, rounds, training, views
     from longtail.engine.settings import Settings
 
@@ -106,15 +110,15 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
     def note(step: str, **info: Any) -> None:
         events.append({"step": step, **info})
         if on_event:
-            on_event(f"{step}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+            on_event(f"{step}: " + ", ".join(f"{k} {_shown(v)}" for k, v in info.items()))
         crashpoint("run:step")
 
     passes, stopped = 0, None
     while stopped is None:
         passes += 1
         for path in _new_files(store, watch / "data", "data"):
-            rep = data.ingest(store, Settings.load(store), path, text=text,
-                              vector_prefix=vector_prefix)
+            rep = data.ingest(store, Settings.load(store), path,
+                              **_mapping_for(store, path, text=text, vector_prefix=vector_prefix))
             _mark(store, path, "data")
             note("ingest", file=path.name, new=rep.new, updated=rep.updated)
         for path in _new_files(store, watch / "labels", "labels"):
@@ -136,13 +140,22 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
             got = training.train(store, Settings.load(store), mlflow=mlflow)
             if not got.get("skipped"):
                 acc = (got.get("eval") or {}).get("accuracy") or {}
-                note("train", model=got["model_id"], labels=got["labels"],
-                     accuracy=acc.get("value"))
+                if acc.get("value") is None:
+                    note("train", model=got["model_id"], labels=got["labels"],
+                         accuracy="not measured (no eval labels yet)")
+                else:
+                    note("train", model=got["model_id"], labels=got["labels"],
+                         accuracy=acc["value"])
         if store.latest_model() is not None:
             settings = Settings.load(store)
             with store.reading() as uow:
                 rule = evaluation.stopping(uow, settings, target=target, budget=budget,
                                            next_batch=batch)
+            if ignore_stopping:
+                explicit = [d for d in rule["rules"]
+                            if d["rule"] in ("target_reached", "budget_spent") and d["stop"]]
+                rule = {"stop": bool(explicit),
+                        "reason": explicit[0]["reason"] if explicit else None}
             if rule["stop"]:
                 stopped = rule["reason"]
                 note("stop", reason=stopped)
@@ -171,6 +184,37 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
             break
         sleep(poll)
     return {"stopped": stopped, "passes": passes, "events": events}
+
+
+def _shown(value: Any) -> str:
+    """A figure as a person reads it: a fraction to 3 decimals, never a raw float."""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _mapping_for(store: Any, path: Path, *, text: str | None, vector_prefix: str | None
+                 ) -> dict:
+    """`ingest` options for a data file of `run`: the first ingest's mapping (id, text,
+    vectors, metadata), `text` / `vector_prefix` when given, and the first ingest's label
+    column when this file has it."""
+    from longtail.ingest.readers import TableSource
+
+    with store.unit_of_work() as uow:
+        first = uow.samples.first_mapping() or {}
+    names = set(TableSource(path).schema.names)
+    out: dict[str, Any] = {"id": first.get("id") or "id",
+                           "text": text if text is not None else first.get("text"),
+                           "vector": first.get("vector"),
+                           "vector_prefix": vector_prefix if vector_prefix is not None
+                           else first.get("vector_prefix")}
+    if vector_prefix is not None:
+        out["vector"] = None
+    if first.get("label") and first["label"] in names:
+        out["label"] = first["label"]
+    if first.get("metadata") is not None:
+        out["metadata"] = [c for c in first["metadata"] if c in names]
+    return out
 
 
 def _has_column(path: Path, name: str | None) -> bool:

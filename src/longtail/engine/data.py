@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
@@ -34,9 +35,11 @@ def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
                            current_eval=current, cap=settings.eval_cap, strata=strata,
                            hashing=settings.hashing)
 
-    report = ingest_file(store, path, mapping, assign_eval=eval_of,
-                         eval_strata=settings.eval_stratify, update=update,
-                         vector_dtype=vector_dtype, progress=progress, hashing=settings.hashing)
+    with phase("ingest"):
+        report = ingest_file(store, path, mapping, assign_eval=eval_of,
+                             eval_strata=settings.eval_stratify, update=update,
+                             vector_dtype=vector_dtype, progress=progress,
+                             hashing=settings.hashing)
     if report.vector_dim and not settings.encoder:
         store.set_setting("encoder", PRECOMPUTED)
     if report.vector_dim and (report.new or report.updated) \
@@ -72,7 +75,8 @@ def _near_duplicates(store: Any, settings: Settings, encoder: str,
         return {"deferred": True, "rows": int(new_rows),
                 "reason": f"{new_rows:,} new rows: a bulk load is searched by the next query "
                           f"(or `longtail duplicates`), so ingest runs at the reader's speed"}
-    return duplicates.refresh(store, settings, encoder, changed_rows=changed)
+    with phase("duplicates"):
+        return duplicates.refresh(store, settings, encoder, changed_rows=changed)
 
 
 def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows: int = 512,
@@ -103,11 +107,15 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
             params = {**params, "label_columns": sorted(
                 set(params.get("label_columns") or []) | set(store.setting("label_columns") or []))}
             params = {k: v for k, v in params.items() if v is not None}
-    elif params.get("features") or params.get("exclude"):
+            with store.unit_of_work() as uow:
+                params["column_order"] = uow.samples.column_order()
+    elif params.get("features") or params.get("exclude") or params.get("max_categories"):
         raise InputError(f"the {encoder!r} vectors exist already with their columns "
                          f"({', '.join((info['config'] or {}).get('columns') or []) or 'fixed'}); "
-                         "--features/--exclude apply to a new vector set only")
+                         "--features/--exclude/--max-categories apply to a new vector set only")
     enc = encoder_impl or get_encoder(encoder, **(info["config"] if info else params))
+    if getattr(enc, "needs", "") == "text":
+        _refuse_rows_without_text(store, encoder, info["n_rows"] if info else 0)
     if on_phase is not None:
         enc.on_phase = on_phase
     if info is None and getattr(enc, "needs", "") == "metadata" and hasattr(enc, "fit"):
@@ -122,8 +130,9 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
     done = start
     t0 = time.perf_counter()
     for batch in store.iter_samples(start=start, batch_rows=batch_rows):
-        vecs = enc.encode({"text": [t or "" for _, _, t, _ in batch],
-                           "metadata": [m for _, _, _, m in batch]})
+        with phase("embed", gpu=_on_gpu(enc)):
+            vecs = enc.encode({"text": [t or "" for _, _, t, _ in batch],
+                               "metadata": [m for _, _, _, m in batch]})
         writer.write(done, vecs)
         crashpoint("embed:vectors_written")
         done += len(batch)
@@ -139,3 +148,26 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
     if hasattr(enc, "describe"):
         out["describe"] = enc.describe()
     return out
+
+
+def _on_gpu(enc: Any) -> bool:
+    """Whether the encoder computes on a GPU (its wall time is then GPU time in the
+    compute ledger)."""
+    device = getattr(enc, "device", None) or getattr(getattr(enc, "_model", None), "device", None)
+    return str(device or "").startswith(("cuda", "mps"))
+
+
+def _refuse_rows_without_text(store: Any, encoder: str, start: int) -> None:
+    """Raise InputError naming the samples (from row `start`, those still to embed) that
+    have no text: a text encoder would give them the vector of an empty string, which
+    sits near every other short text and poisons selection and training alike."""
+    with store.unit_of_work() as uow:
+        n, first = uow.samples.without_text(start=start)
+    if not n:
+        return
+    named = ", ".join(f"row {r + 1} (id {e!r})" for r, e in first)
+    more = f" and {n - len(first):,} more" if n > len(first) else ""
+    raise InputError(
+        f"{n:,} sample(s) have no text for the {encoder!r} encoder: {named}{more}. "
+        "Nothing was embedded. Give them text (ingest their file again with --text COLUMN "
+        "--update) or embed with an encoder that reads what they have")

@@ -278,15 +278,34 @@ def forecast(uow: UnitOfWork, settings: Settings, *, target: float | None = None
         "level": level,
     }
     if target is not None:
-        need = curve.labels_to_reach(target)
-        out["target"] = target
-        # None means "not on this curve" (the fit's asymptote is below the target).
-        finite = {k: (v if np.isfinite(v) else None)
-                  for k, v in (("n", need.n), ("lo", need.lo), ("hi", need.hi))}
-        out["labels_to_target"] = finite
-        out["more_labels"] = {k: None if v is None else max(0.0, v - now)
-                              for k, v in finite.items()}
+        out.update(_to_target(curve, pts[-1], target, now, next_batch))
     return out
+
+
+def _to_target(curve: Any, last: dict, target: float, now: float, next_batch: int) -> dict:
+    """Labels to `target`, honest about the eval set: 0 only when the latest point's
+    95% interval lies above the target (the eval set shows it reached); otherwise an
+    interval that is never zero-width: when the curve's fit says "reached" but the eval
+    set cannot show it, at least one more batch is in the interval (the figure rests on
+    a curve the eval set has not confirmed)."""
+    shown = last["lo"] is not None and last["lo"] >= target
+    if shown:
+        return {"target": target, "reached": True, "shown": True,
+                "labels_to_target": {"n": now, "lo": now, "hi": now},
+                "more_labels": {"n": 0.0, "lo": 0.0, "hi": 0.0},
+                "note": f"reached: the eval set's 95% interval starts at {last['lo']:.3f}"}
+    need = curve.labels_to_reach(target)
+    # None means "not on this curve" (the fit's asymptote is below the target).
+    finite = {k: (v if np.isfinite(v) else None)
+              for k, v in (("n", need.n), ("lo", need.lo), ("hi", need.hi))}
+    more = {k: None if v is None else max(0.0, v - now) for k, v in finite.items()}
+    note = None
+    if more["hi"] is not None and more["hi"] < next_batch:
+        more["hi"] = float(next_batch)
+        note = (f"the curve puts the target within reach, but the eval set's 95% interval "
+                f"({last['lo']:.3f} to {last['hi']:.3f}) cannot show it yet")
+    return {"target": target, "reached": last["value"] >= target, "shown": False,
+            "labels_to_target": finite, "more_labels": more, "note": note}
 
 
 def stop_set(uow: UnitOfWork, settings: Settings) -> np.ndarray:
@@ -320,22 +339,36 @@ def stopping(uow: UnitOfWork, settings: Settings, *, target: float | None = None
             preds.append(np.asarray(model.classes_)[model.predict_proba(X).argmax(1)])
     try:
         fc = forecast(uow, settings, next_batch=next_batch)
-        gain = fc["expected_gain"]["mean"]
+        gain, gain_hi = fc["expected_gain"]["mean"], fc["expected_gain"]["hi"]
     except InputError:
-        gain = None
+        gain = gain_hi = None
+    from longtail.engine.rounds import eval_status
+    from longtail.evaluation import eval_evidence
+
+    need = eval_status(uow, settings)
+    evidence = eval_evidence(need.labeled, need.wanted, need.pending,
+                             halfwidth=need.halfwidth, target=need.target)
     curve = learning_curves(uow)["current"]
     metric = curve[-1] if curve else None
     labeled = len(views.labeled(uow, "pool")[0])
     rules: list = [StabilizingPredictions(), ForecastGain(gain_threshold)]
     if target is not None:
-        rules.append(TargetReached(target))
+        # The target counts as reached when the eval interval's lower end reaches it:
+        # that is the evidence, whatever the eval set's size.
+        rules.append(TargetReached(target, use_lower=True, needs_evidence=False))
     if budget is not None:
         rules.append(BudgetSpent(budget))
     report = evaluate_stopping(rules, stop_set_predictions=preds, forecast_gain=gain,
+                               forecast_gain_hi=gain_hi, evidence=evidence,
                                metric=metric and {k: metric[k] for k in ("value", "lo", "hi")},
                                spent=labeled, budget=budget, next_batch_cost=next_batch)
     return {"stop": report.stop, "reason": report.reason,
-            "rules": [d.__dict__ for d in report.decisions]}
+            "rules": [d.__dict__ for d in report.decisions],
+            "evidence": {"enough": evidence is None, "why": evidence,
+                         "eval_labeled": need.labeled, "eval_wanted": need.wanted,
+                         "eval_pending": need.pending,
+                         "eval_labels_to_resolve": max(0, need.wanted - need.labeled)
+                         if evidence else 0}}
 
 
 def evaluate(uow: UnitOfWork, settings: Settings, test: Any = None, *, model_id: int | None = None,
@@ -364,19 +397,24 @@ def evaluate(uow: UnitOfWork, settings: Settings, test: Any = None, *, model_id:
         # figures; else score it again for its per-class figures and confusion matrix.
         result = scored_now.get(meta["id"]) or _predict_metrics(
             uow, settings, meta, uow.vector_set(meta["encoder"]).read(rows), labels)
+        from longtail.engine.estimates import managed_estimate
+
         return {"eval_set": eval_set, "n": int(len(rows)), "model_id": meta["id"],
                 **{k: result[k] for k in SCALARS},
+                # the project's estimator (PPI by default) over the whole eval split
+                "estimate": managed_estimate(uow, settings, meta),
                 "per_class": result["per_class"], "confusion": result["confusion"],
                 "warnings": small_eval_warnings(int(len(rows)), len(result["per_class"]))}
     from pathlib import Path
 
     from longtail.filehash import file_sha256
     from longtail.ingest.labeled_file import read_labeled_file
+    from longtail.store.files import labeled_file_cache
 
     info = uow.vectors.info(meta["encoder"])
     X, y = read_labeled_file(test, encoder_name=meta["encoder"], encoder_config=info["config"],
                              dim=info["dim"], id=id, text=text, label=label, vector=vector,
-                             vector_prefix=vector_prefix, cache_dir=uow.root / "cache")
+                             vector_prefix=vector_prefix, cache=labeled_file_cache(uow.root))
     eval_set = f"file:{file_sha256(Path(test))[:12]}"
     result = score_model(uow, settings, meta, X, y.astype(str), eval_set)
     return {"eval_set": eval_set, "n": int(len(y)), "model_id": meta["id"],

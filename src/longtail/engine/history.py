@@ -1,9 +1,10 @@
 """Run history: per round, what was asked, what `auto` decided, which model picked the
 batch and which model its labels trained, with the models' content hashes, metrics
-and timings. Reads the catalog and model files only; trains nothing.
+and timings, and its spend (labeling and compute money). Reads the catalog and model
+files only; trains nothing.
 
-A round's *trained* model is the last model saved after the round was opened and
-before the next round was: the model its labels produced. The model that *picked*
+A round's *trained* models are those saved after the round was opened and before the
+next round that was not cancelled was; its *trained* model is the last of them. The model that *picked*
 the round's batch is the one recorded on the round (none for a cold start).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from longtail.errors import InputError, ProjectError
+from longtail.store.files import model_file
 from longtail.store.repos_versions import file_sha256
 
 TIMING_KEYS = ("seconds", "select_seconds", "score_seconds", "index_seconds", "load_seconds")
@@ -29,9 +31,20 @@ def _model_record(store: Any, m: dict | None, metrics: list[dict]) -> dict | Non
             "sha256": meta.get("sha256"), "fit_seconds": m["fit_seconds"], "metrics": mine}
 
 
-def _trained_after(models: list[dict], start: str, end: str | None) -> dict | None:
-    inside = [m for m in models if m["created_at"] >= start and (end is None or m["created_at"] < end)]
-    return inside[-1] if inside else None
+def _models_by_round(rounds: list[dict], models: list[dict]) -> dict[int | None, list[dict]]:
+    """Each model under the round whose labels it trained: the latest round opened before
+    it that was not cancelled (a cancelled round's labels, if any, are not its own: the
+    round before it was still being labeled). Models older than every such round fall
+    under None. Every model appears once, oldest first."""
+    live = [r for r in rounds if r["status"] != "cancelled"]
+    out: dict[int | None, list[dict]] = {}
+    for m in models:
+        owner = None
+        for r in live:
+            if r["created_at"] <= m["created_at"]:
+                owner = r["id"]
+        out.setdefault(owner, []).append(m)
+    return out
 
 
 def _timings(log: dict) -> dict[str, float]:
@@ -44,22 +57,45 @@ def _timings(log: dict) -> dict[str, float]:
     return out
 
 
+def _spend_by_round(uow: Any) -> dict[int, dict]:
+    """round -> its labeling and compute money (issue 29's ledger, `longtail costs`)."""
+    from longtail.engine.costs import costs_report
+    from longtail.engine.settings import Settings
+
+    report = costs_report(uow, Settings.from_dict(uow.settings.all()))
+    return {s.round: {"label_money": round(s.label_money, 4),
+                      "compute_money": round(s.compute_money, 6),
+                      "total_money": round(s.total_money, 4), "answers": s.events,
+                      "cpu_seconds": round(s.cpu_seconds, 3)} for s in report.rounds}
+
+
 def run_history(store: Any) -> list[dict]:
     """One record per round, oldest first: strategy, parameters, auto's decision
-    (arm and its selection log), dataset version, the model that picked the batch and
-    the model its labels trained (id, learner, sha256, fit seconds, managed-eval
-    metrics), and the timings the round's log holds."""
+    (arm and its selection log), dataset version, the model that picked the batch, the
+    models its labels trained (`models`, every one; `trained` the last: id, learner,
+    sha256, fit seconds, managed-eval metrics), and the timings the round's log holds.
+    A cancelled round trained nothing; models trained before any round come first, in
+    a record whose `round` is None. No model is left out."""
     with store.reading() as uow:  # one snapshot
         rounds = uow.rounds.list()
         models = uow.models.list()
         metrics = uow.metrics.list()
         versions = {v["round_id"]: v["id"] for v in uow.versions.list() if v["round_id"]}
+        spend = _spend_by_round(uow)
     by_id = {m["id"]: m for m in models}
+    owned = _models_by_round(rounds, models)
     out = []
-    for i, r in enumerate(rounds):
+    if owned.get(None):
+        early = [_model_record(store, m, metrics) for m in owned[None]]
+        out.append({"round": None, "created_at": owned[None][0]["created_at"],
+                    "status": "before any round", "strategy": None, "params": {}, "size": 0,
+                    "labels_before": None, "arm": None, "decision": {}, "eval": 0,
+                    "control": 0, "lift": None, "warnings": [], "dataset_version": None,
+                    "picked_by": None, "models": early, "trained": early[-1], "timings": {}})
+    for r in rounds:
         log = r["log"] or {}
-        nxt = rounds[i + 1]["created_at"] if i + 1 < len(rounds) else None
         selection = dict(log.get("selection") or {})
+        mine = [_model_record(store, m, metrics) for m in owned.get(r["id"], [])]
         out.append({
             "round": r["id"], "created_at": r["created_at"], "status": r["status"],
             "strategy": r["strategy"], "params": r["params"], "size": r.get("size"),
@@ -70,8 +106,10 @@ def run_history(store: Any) -> list[dict]:
             "lift": log.get("lift"), "warnings": log.get("warnings", []),
             "dataset_version": versions.get(r["id"]),
             "picked_by": _model_record(store, by_id.get(r["model_id"]), metrics),
-            "trained": _model_record(store, _trained_after(models, r["created_at"], nxt), metrics),
+            "models": mine,
+            "trained": mine[-1] if mine else None,
             "timings": _timings(log),
+            "spend": spend.get(r["id"]),
         })
     return out
 
@@ -83,13 +121,14 @@ def round_model_meta(store: Any, round_id: int) -> dict:
     ids = [r["id"] for r in rounds]
     if round_id not in ids:
         raise InputError(f"no round {round_id} (rounds: {', '.join(map(str, ids)) or 'none'})")
-    i = ids.index(round_id)
-    nxt = rounds[i + 1]["created_at"] if i + 1 < len(rounds) else None
-    m = _trained_after(store.models(), rounds[i]["created_at"], nxt)
-    if m is None:
+    if rounds[ids.index(round_id)]["status"] == "cancelled":
+        raise ProjectError(f"round {round_id} was cancelled: no model was trained on its "
+                           "labels")
+    mine = _models_by_round(rounds, store.models()).get(round_id)
+    if not mine:
         raise ProjectError(f"no model was trained after round {round_id}'s labels yet "
                            "(`longtail train`)")
-    return m
+    return mine[-1]
 
 
 def load_round_model(store: Any, round_id: int) -> Any:
@@ -99,7 +138,7 @@ def load_round_model(store: Any, round_id: int) -> Any:
 
     meta = round_model_meta(store, round_id)
     want = (meta.get("meta") or {}).get("sha256")
-    if want is not None and file_sha256(store.root / meta["path"]) != want:
+    if want is not None and file_sha256(model_file(store.root, meta["path"])) != want:
         raise ProjectError(f"model {meta['id']} ({meta['path']}): the file does not match "
                            "the hash recorded when it was saved (`longtail check`)")
     with store.reading() as uow:

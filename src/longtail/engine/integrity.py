@@ -9,20 +9,42 @@ count) and model files no catalog row points to (the next model replaces the fil
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from longtail.engine.records import Record
+from longtail.store.files import model_file
 from longtail.store.repos_versions import file_sha256, orphan_model_files
 
 
-def check(store: Any) -> dict:
-    """Run every check; {"ok", "checks": [{"name", "ok", "detail"}], "notes"}."""
-    checks: list[dict] = []
+@dataclass(frozen=True)
+class Check(Record):
+    """One integrity check: its name, whether it passed, and what it found."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class IntegrityReport(Record):
+    """Every check, `ok` when all passed, and notes that need no action."""
+
+    ok: bool
+    checks: list[Check]
+    notes: list[str]
+
+
+def check(store: Any) -> IntegrityReport:
+    """Run every check: the catalog, vector counts against it, model files against
+    their hashes, dataset versions."""
+    checks: list[Check] = []
     notes: list[str] = []
 
     def add(name: str, ok: bool, detail: str) -> None:
-        checks.append({"name": name, "ok": bool(ok), "detail": detail})
+        checks.append(Check(name, bool(ok), detail))
 
     with store.reading() as uow:
         integrity = uow.integrity
@@ -70,7 +92,7 @@ def check(store: Any) -> dict:
     unhashed = 0
     for m in models:
         want = (m.get("meta") or {}).get("sha256")
-        got = file_sha256(store.root / m["path"]) if m["path"] else None
+        got = file_sha256(model_file(store.root, m["path"])) if m["path"] else None
         if got is None:
             bad_models.append(f"model {m['id']}: file {m['path'] or '(none)'} missing")
         elif want is None:
@@ -84,4 +106,4 @@ def check(store: Any) -> dict:
     if orphans:
         notes.append(f"model files no catalog row points to: {', '.join(orphans[:5])} "
                      "(a killed train; harmless)")
-    return {"ok": all(c["ok"] for c in checks), "checks": checks, "notes": notes}
+    return IntegrityReport(all(c.ok for c in checks), checks, notes)

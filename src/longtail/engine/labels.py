@@ -79,13 +79,20 @@ def import_file(store: Any, path: str | Path, *, id: str = "id", label: str = "l
     """`longtail import-labels`: the labels of a CSV, JSONL or Parquet file (id,
     label[, annotator, seconds]; a blank label is a skip), all-or-nothing. `where`
     names the file in errors (default: its path)."""
+    events = file_events(path, id=id, label=label, annotator=annotator, seconds=seconds)
+    return record_labels(store, events, source=source, where=where or str(Path(path)))
+
+
+def file_events(path: str | Path, *, id: str = "id", label: str = "label",
+                annotator: str | None = None, seconds: str | None = None) -> list[LabelEvent]:
+    """The label events of a CSV, JSONL or Parquet label file (read, not recorded: the
+    service reads a file before it takes the writer)."""
     from longtail.ingest.labels import read_label_records
 
     records = read_label_records(path, id=id, label=label, annotator=annotator,
                                  seconds=seconds)
-    events = [LabelEvent(id=r.id, label=r.label, kind=r.kind, annotator=r.annotator,
-                         seconds=r.seconds) for r in records]
-    return record_labels(store, events, source=source, where=where or str(Path(path)))
+    return [LabelEvent(id=r.id, label=r.label, kind=r.kind, annotator=r.annotator,
+                       seconds=r.seconds) for r in records]
 
 
 def check_events(events: Sequence[LabelEvent], where: str) -> None:
@@ -166,8 +173,17 @@ def record_rows(uow: Any, events: Sequence[tuple[int, LabelEvent]], *, source: s
     # events are written, of these labels only (not every label in the project).
     distinct = sorted(set(labels))
     known_classes = uow.labels.seen(distinct) if distinct else set()
+    # A label for a cancelled round's row is kept (it is a label), but said: the person
+    # may be labeling a batch file the project gave up on.
+    labeled_rows = [e["row"] for e in out if e["kind"] == "label"]
+    cancelled = uow.rounds.cancelled_of(labeled_rows) if labeled_rows else {}
     uow.labels.add(out)
-    closed = uow.rounds.close_done() if close_rounds else []
+    closed: list[int] = []
+    if close_rounds:
+        # Rounds the service serves close by their task slots (overlap answers each);
+        # the others when every item has an event.
+        closed = uow.leases.settle_and_close(uow.rounds.planned_after(), touched)[1]
+        closed += uow.rounds.close_done()
     new_classes = [lab for lab in distinct if lab not in known_classes]
     warnings = []
     if new_classes and allowed is None:
@@ -175,10 +191,21 @@ def record_rows(uow: Any, events: Sequence[tuple[int, LabelEvent]], *, source: s
         everything = uow.labels.classes() - set(new_classes)
         if everything:
             warnings.append(_new_class_warning(new_classes, everything))
+    if cancelled:
+        warnings.append(_cancelled_round_warning(cancelled))
     return LabelsRecorded(rows=len(events), new_labels=new, changed=changed,
                           unchanged=len(events) - new - changed - skipped - unsure,
                           skipped=skipped, unsure=unsure, new_classes=new_classes,
                           closed_rounds=closed, warnings=warnings, file=where)
+
+
+def _cancelled_round_warning(cancelled: dict[int, int]) -> str:
+    by_round: dict[int, int] = {}
+    for rid in cancelled.values():
+        by_round[rid] = by_round.get(rid, 0) + 1
+    parts = [f"{n} for round {rid}" for rid, n in sorted(by_round.items())]
+    return (f"{len(cancelled)} label(s) are for rows of a cancelled round ({', '.join(parts)}): "
+            "recorded as labels, the round stays cancelled (`longtail rounds`)")
 
 
 def _new_class_warning(new: list[str], known: set[str]) -> str:

@@ -12,6 +12,7 @@ exported task adds `"annotations": [{"result": [{"type": "choices", "value":
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -231,16 +232,29 @@ def model_version(store: Any) -> str:
     return f"longtail-model-{latest['id']}" if latest else "longtail-order"
 
 
-def webhook(store: Any, settings: Any, action: str, payload: dict, fetch: Any, *,
-            retrain_every: int = 20) -> dict:
-    """Label Studio's /webhook: on ANNOTATION_CREATED / ANNOTATION_UPDATED, fetch the
-    annotation and its task through Label Studio's API (`fetch(path) -> dict`; the
-    payload is not trusted for content), record it, and retrain when at least
-    `retrain_every` labels arrived since the latest model. Other actions are ignored."""
-    from longtail.engine import training, views
+@dataclass(frozen=True)
+class WebhookAnnotation:
+    """A Label Studio annotation a webhook named, as longtail reads it: the event to
+    record, and where it came from."""
 
+    annotation: int
+    task: int
+    sample_id: str
+    event: LabelEvent
+
+    @property
+    def where(self) -> str:
+        return f"Label Studio annotation {self.annotation}"
+
+
+def webhook_annotation(store: Any, action: str, payload: dict,
+                       fetch: Any) -> WebhookAnnotation | None:
+    """Label Studio's /webhook, read only: on ANNOTATION_CREATED / ANNOTATION_UPDATED,
+    the annotation and its task fetched through Label Studio's API (`fetch(path) ->
+    dict`; the payload is not trusted for content) as a label event; None for other
+    actions. The caller records the event (the service: through its writer)."""
     if action not in WEBHOOK_ACTIONS:
-        return {"status": "ignored", "action": action}
+        return None
     ann_id = (payload.get("annotation") or {}).get("id")
     if not isinstance(ann_id, int):
         raise InputError("webhook: the payload names no annotation id")
@@ -256,18 +270,23 @@ def webhook(store: Any, settings: Any, action: str, payload: dict, fetch: Any, *
         raise InputError(f"webhook: Label Studio task {task_id} matches no sample (no "
                          "data.longtail_id, and its text names no single sample)")
     ext = next(e for chunk in store.iter_samples(np.asarray([row])) for _, e, _, _ in chunk)
-    event = _event(ext, annotation, f"Label Studio annotation {ann_id}")
-    done = record_labels(store, [event], source="import", where=f"Label Studio annotation {ann_id}")
+    return WebhookAnnotation(ann_id, task_id, ext,
+                             _event(ext, annotation, f"Label Studio annotation {ann_id}"))
+
+
+def retrain_due(store: Any, settings: Any, retrain_every: int) -> bool | None:
+    """Retrain when at least `retrain_every` labels arrived since the latest model:
+    True when it did, False when it tried and could not (no vectors yet: the labels
+    are kept all the same), None when not due."""
+    from longtail.engine import training, views
+
     latest = store.latest_model()
     with store.reading() as uow:
         labeled = len(views.labeled(uow, "pool")[0])  # what a model trains on
-    retrained = None
-    if labeled and (latest is None or labeled - int(latest["n_labels"]) >= retrain_every):
-        try:
-            retrained = training.train(store, settings)
-        except ProjectError as e:  # e.g. no vectors yet: the label is kept all the same
-            retrained = {"error": str(e)}
-    return {"status": "recorded", "annotation": ann_id, "task": task_id, "sample_id": ext,
-            "new_labels": done.new_labels, "changed": done.changed, "skipped": done.skipped,
-            "retrained": retrained is not None and "error" not in retrained,
-            "model_version": model_version(store)}
+    if not labeled or (latest is not None and labeled - int(latest["n_labels"]) < retrain_every):
+        return None
+    try:
+        training.train(store, settings)
+    except ProjectError:
+        return False
+    return True

@@ -6,6 +6,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+class Record:
+    """Base of the engine's typed results (dataclasses): `to_dict()` is the JSON form the
+    CLI's --json prints and the service returns; the fields are the Python API."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass
 class RoundLog:
     """What a round's log holds: the batch split, the strategy's own log, the labels that

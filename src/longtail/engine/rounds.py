@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint, pausepoint
 from longtail.engine import views
 from longtail.engine.models import load_model
@@ -136,8 +137,9 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     current = uow.labels.current()
     candidates = views.candidates(uow, current)
     candidates = candidates[candidates < vs.n_rows]
-    candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
-                                                include=include_duplicates)
+    with phase("duplicates"):
+        candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
+                                                    include=include_duplicates)
     eval_rows = uow.samples.rows_by_split("eval")
     pending_eval = np.setdiff1d(
         np.setdiff1d(eval_rows, np.fromiter(current, dtype=np.int64, count=len(current))),
@@ -155,8 +157,18 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     relabel_rows, relabel_log = _relabel_slice(
         store, settings, relabel, budget - min(n_eval, len(pending_eval)) - n_control
         - (1 if n_control else 0), budget, encoder)
-    state, state_log = _load_strategy_state(uow.root, vs)
-    _name_pool(uow, vs, state)
+    # Rows the discovery queue holds (slices, searches, triggers) come first, out of
+    # the strategy's share, as items of kind "queued".
+    from longtail.engine.discovery import take_queued
+
+    queued_rows, queued_log = take_queued(
+        uow, candidates, budget - min(n_eval, len(pending_eval)) - n_control
+        - len(relabel_rows))
+    if len(queued_rows):
+        candidates = np.setdiff1d(candidates, queued_rows, assume_unique=True)
+    with phase("index"):
+        state, state_log = _load_strategy_state(uow.root, vs)
+        _name_pool(uow, vs, state)
 
     def committee_for(rows: np.ndarray) -> np.ndarray:
         from longtail.learners import bootstrap_committee, committee_probs, make_learner
@@ -167,19 +179,27 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
         return np.concatenate([committee_probs(members, X, model.classes_)
                                for _, X in vs.iter_chunks(rows)], axis=1)
 
-    only_relabel = budget == len(relabel_rows) or (
-        relabel_rows and len(candidates) == 0 and len(pending_eval) == 0)
-    plan = _empty_plan(strategy) if only_relabel else plan_batch(
-        budget - len(relabel_rows), candidates, rng=rng, strategy=strategy, vectors=vs,
-        probs_for=(lambda rows: predict_rows(model, vs, rows)) if model else None,
-        classes=np.asarray(model.classes_) if model else None,
-        labeled_rows=lab_rows, labeled_y=lab_y if len(lab_rows) else None,
-        committee_for=committee_for if model else None,
-        pending_eval=pending_eval, eval_share=settings.eval_share,
-        control_share=settings.control_share, params=config, state=state,
-        history=[h.to_dict() for h in history(uow)], n_eval=n_eval, n_control=n_control)
-    rows = np.concatenate([plan.rows, np.array([s["row"] for s in relabel_rows], np.int64)])
-    kinds = [*plan.kinds, *["relabel"] * len(relabel_rows)]
+    only_relabel = budget == len(relabel_rows) + len(queued_rows) or (
+        (relabel_rows or len(queued_rows)) and len(candidates) == 0 and len(pending_eval) == 0)
+
+    def probs_for(rows: np.ndarray) -> np.ndarray:
+        with phase("score"):
+            return predict_rows(model, vs, rows)
+
+    with phase("select"):
+        plan = _empty_plan(strategy) if only_relabel else plan_batch(
+            budget - len(relabel_rows) - len(queued_rows), candidates, rng=rng,
+            strategy=strategy, vectors=vs,
+            probs_for=probs_for if model else None,
+            classes=np.asarray(model.classes_) if model else None,
+            labeled_rows=lab_rows, labeled_y=lab_y if len(lab_rows) else None,
+            committee_for=committee_for if model else None,
+            pending_eval=pending_eval, eval_share=settings.eval_share,
+            control_share=settings.control_share, params=config, state=state,
+            history=[h.to_dict() for h in history(uow)], n_eval=n_eval, n_control=n_control)
+    rows = np.concatenate([plan.rows, queued_rows,
+                           np.array([s["row"] for s in relabel_rows], np.int64)])
+    kinds = [*plan.kinds, *["queued"] * len(queued_rows), *["relabel"] * len(relabel_rows)]
     log = RoundLog.from_dict(plan.log)
     # The labels that existed before this round: the lift estimator trains on them.
     log.annotations_before = uow.labels.max_id()
@@ -187,6 +207,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     log.split = split
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
               **({"relabel": relabel_log} if relabel_log else {}),
+              **({"queued": queued_log} if queued_log else {}),
               "duplicates": dup_log,
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
@@ -392,15 +413,29 @@ def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] 
         # stays for those.
         boot = (last["hi"] - last["lo"]) / 2 if last["lo"] is not None else 0.0
         halfwidth = max(boot, wilson_halfwidth(last["value"], len(labeled_eval)))
+    # The project's estimator (PPI by default) decides the interval the budget reads;
+    # it falls back to the exact interval itself where its large-sample one fails.
+    est = None
+    if model_id is not None and labeled_eval:
+        from longtail.engine.estimates import managed_estimate
+
+        meta = next((m for m in uow.models.list() if m["id"] == model_id), None)
+        est = managed_estimate(uow, settings, meta, write_cache=False) if meta else None
     eval_set = set(eval_rows.tolist())
     eval_classes = {current[r] for r in labeled_eval}
     pool_classes = {lab for r, lab in current.items() if r not in eval_set}
     pool = int(uow.samples.split_counts().get("pool", 0))
+    by = {}
+    if est is not None:
+        by = {"estimator": est["estimator"], "estimate_note": est["note"],
+              "sd1": None if est["small_n_fallback"] else est["sd1"]}
+        halfwidth = est["halfwidth"]
     return eval_need(labeled=len(labeled_eval), pending=int(pending),
-                     accuracy=last["value"] if last else None, halfwidth=halfwidth,
+                     accuracy=(est["value"] if est else last["value"] if last else None),
+                     halfwidth=halfwidth,
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),
-                     pool=pool, pool_when_met=uow.settings.get("eval_met_pool"))
+                     pool=pool, pool_when_met=uow.settings.get("eval_met_pool"), **by)
 
 
 def eval_met_pool(uow: UnitOfWork, settings: Settings, need: dict) -> int | None:

@@ -16,6 +16,10 @@ DEFAULTS: dict[str, Any] = {
     # separate random control slice is opt-in, and pauses once the verdict is settled.
     "control_share": 0.0,
     "eval_halfwidth": 0.03,
+    # How eval labels become the accuracy the eval budget reads (engine/estimates.py):
+    # "ppi" (prediction-powered, PPI++ over the whole eval split; valid and tighter in
+    # bench/results/eval_estimators.json) or "uniform" (the labeled rows alone).
+    "eval_estimator": "ppi",
     "eval_stratify": None,
     "learner": "linear",
     "learner_params": {},
@@ -36,6 +40,15 @@ DEFAULTS: dict[str, Any] = {
     # Query leaves out candidates that duplicate (exactly or nearly) a labeled sample:
     # their label would teach the model nothing new and, for eval twins, inflate it.
     "exclude_duplicates": True,
+    # Issue 29, money. Annotator pools (longtail.costs.pools; `longtail pools`), the cap
+    # on one answer's seconds (None: max(60 s, 5 x the median answer), see
+    # longtail/costs/observed.py), and compute prices per hour for the ledger. The CPU
+    # price is BENCHMARKS.md section 6's; the GPU price is an on-demand cloud order of
+    # magnitude: set yours (`longtail costs --cpu-rate ... --gpu-rate ...`).
+    "pools": [],
+    "cost_seconds_cap": None,
+    "compute_rate_cpu_hour": 0.10,
+    "compute_rate_gpu_hour": 2.50,
 }
 
 NEAR_MIN = 0.5  # below this a "near-duplicate" would be a topic, not a copy
@@ -51,6 +64,7 @@ class Settings:
     eval_share: float = 0.2
     control_share: float = 0.0
     eval_halfwidth: float = 0.03
+    eval_estimator: str = "ppi"
     eval_stratify: str | None = None
     learner: str = "linear"
     learner_params: dict = field(default_factory=dict)
@@ -59,6 +73,10 @@ class Settings:
     mlflow: str | None = None
     near_duplicate_threshold: float | None = 0.98
     exclude_duplicates: bool = True
+    pools: list = field(default_factory=list)
+    cost_seconds_cap: float | None = None
+    compute_rate_cpu_hour: float = 0.10
+    compute_rate_gpu_hour: float = 2.50
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Settings:
@@ -86,6 +104,9 @@ def check_settings(settings: dict[str, Any]) -> None:
     if "eval_halfwidth" in settings and not 0.0 < float(settings["eval_halfwidth"]) < 0.5:
         raise InputError(f"eval-halfwidth must be between 0 and 0.5 (0.03 = ±3 points), "
                          f"got {settings['eval_halfwidth']}")
+    if "eval_estimator" in settings and settings["eval_estimator"] not in ("ppi", "uniform"):
+        raise InputError(f"eval-estimator must be 'ppi' or 'uniform', got "
+                         f"{settings['eval_estimator']!r}")
     if settings.get("mlflow") is not None and (not isinstance(settings["mlflow"], str)
                                                or not settings["mlflow"].strip()):
         raise InputError("mlflow must be 'local' (the project's mlruns/), a directory or a "
@@ -95,6 +116,16 @@ def check_settings(settings: dict[str, Any]) -> None:
     if "exclude_duplicates" in settings and not isinstance(settings["exclude_duplicates"], bool):
         raise InputError(f"exclude_duplicates must be true or false, got "
                          f"{settings['exclude_duplicates']!r}")
+    for name in ("compute_rate_cpu_hour", "compute_rate_gpu_hour", "cost_seconds_cap"):
+        value = settings.get(name)
+        if value is None and name == "cost_seconds_cap":
+            continue
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not 0 <= value < float("inf") or (name == "cost_seconds_cap" and value <= 0)):
+            if name in settings:
+                raise InputError(f"{name} must be a number >= 0"
+                                 f"{' (> 0)' if name == 'cost_seconds_cap' else ''}, "
+                                 f"got {value!r}")
     if "eval_cap" in settings and int(settings["eval_cap"]) < 0:
         raise InputError(f"eval-cap must be >= 0, got {settings['eval_cap']}")
 

@@ -65,12 +65,13 @@ def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "aut
         test_xy = (np.asarray(test[0], np.float32), np.asarray(test[1]).astype(str))
     elif test is not None:
         from longtail.ingest.labeled_file import read_labeled_file
+        from longtail.store.files import labeled_file_cache
 
         info = store.vector_set_info(vs.directory.name)
         X, y = read_labeled_file(test, encoder_name=vs.directory.name,
                                  encoder_config=info["config"], dim=info["dim"], id="id",
                                  text=test_text, label=test_label, vector=None,
-                                 vector_prefix=None, cache_dir=store.root / "cache")
+                                 vector_prefix=None, cache=labeled_file_cache(store.root))
         test_xy = (X, y.astype(str))
     runs = []
     for seed in range(seeds):

@@ -53,11 +53,13 @@ def status(store: Any, settings: Settings) -> dict:
     if equal and equal.get("n_labels", 0) < 50:
         warnings.append(f"the lift verdict rests on {equal['n_labels']} control labels: "
                         "treat it as a first sign, not a measurement")
+    from longtail.engine.costs import spend_summary
     from longtail.engine.rounds import control_status, eval_status
 
     with store.reading() as uow:
         need = eval_status(uow, settings, current=current)
         control_share, control_reason = control_status(uow, settings)
+        spend = spend_summary(uow, settings)
     return {
         "project": str(store.root.resolve()),
         "samples": n,
@@ -80,6 +82,10 @@ def status(store: Any, settings: Settings) -> dict:
         "no lift measured yet: it needs a trained model and 20 or more labeled eval samples",
         "eval_need": need.to_dict(),
         "control": {"share": control_share, "reason": control_reason},
+        "spend": spend,
+        "roi": store.setting("roi_summary"),
+        "money_verdict": (store.setting("roi_summary") or {}).get("verdict") or
+        "no money verdict yet: it needs two trained models and 10 or more labeled eval samples",
         "warnings": warnings,
     }
 

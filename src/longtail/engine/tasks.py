@@ -39,7 +39,13 @@ class TaskNotFound(InputError):
 
 
 class TaskConflict(ProjectError):
-    """The task is not the caller's to answer now (someone else's, expired, answered)."""
+    """The task is not the caller's to answer now; `reason` says why, for a client to
+    act on: "expired" (your lease ran out: lease again, your answer may still go in),
+    "answered" (you already did), "taken" (someone else holds it), "not_leased"."""
+
+    def __init__(self, message: str, reason: str = "not_leased"):
+        super().__init__(message)
+        self.reason = reason
 
 
 # The service's unknown-label error is the label use case's (one validation path).
@@ -105,9 +111,11 @@ _locks_guard = threading.Lock()
 
 
 @contextmanager
-def _writer(store: Any) -> Iterator[None]:
+def exclusive(store: Any) -> Iterator[None]:
     """On SQLite, one writer at a time within this process (a queue, not SQLite's
-    sleep-and-retry busy handler, which costs tail latency under load)."""
+    sleep-and-retry busy handler, which costs tail latency under load). Every writer of
+    the service holds it: the group commit's batches and `GroupCommit.run_alone` /
+    `run_locked` (imports, webhooks, planning)."""
     if store.dialect != "sqlite":
         yield
         return
@@ -132,7 +140,7 @@ def lease(store: Any, user: User, policy: TaskPolicy, *, now: float | None = Non
     recent round first, each in priority order), leased until now + TTL; None when
     nothing is left for them."""
     at = _now(now)
-    with _writer(store), store.unit_of_work() as uow:
+    with exclusive(store), store.unit_of_work() as uow:
         uow.leases.begin_write()  # a write first: SQLite's writer lock from here on
         return lease_in(uow, user, policy, at)
 
@@ -162,7 +170,7 @@ def prepare(store: Any, policy: TaskPolicy) -> list[int]:
     """Make the task slots of every open round that has none yet (the first lease
     would), so that no lease request pays for a whole round; the rounds prepared."""
     made = []
-    with _writer(store), store.unit_of_work() as uow:
+    with exclusive(store), store.unit_of_work() as uow:
         uow.leases.begin_write()
         for round_id in uow.leases.open_rounds():
             if not uow.leases.has_round(round_id):
@@ -227,11 +235,12 @@ def _conflict(uow: Any, task_id: int, user: User, at: float) -> Exception:
         return TaskNotFound(f"no task {task_id} in an open round")
     mine = [x for x in slots if x["user_id"] == user.id]
     if any(x["state"] == "leased" and x["expires_at"] <= at for x in mine):
-        return TaskConflict(f"your lease on task {task_id} expired: lease a task again")
+        return TaskConflict(f"your lease on task {task_id} expired: lease a task again",
+                            "expired")
     if any(x["state"] == "done" for x in mine):
-        return TaskConflict(f"you already answered task {task_id}")
+        return TaskConflict(f"you already answered task {task_id}", "answered")
     if any(x["state"] == "leased" and x["expires_at"] > at for x in slots):
-        return TaskConflict(f"task {task_id} is leased by another annotator")
+        return TaskConflict(f"task {task_id} is leased by another annotator", "taken")
     return TaskConflict(f"task {task_id} is not leased to you: lease it first (POST /tasks/lease)")
 
 
@@ -243,7 +252,7 @@ def answer(store: Any, user: User, task_id: int, kind: str = "label", label: str
     lease change, so an acknowledged answer is never lost and never counted twice. The
     round closes when its last slot is done."""
     at = _now(now)
-    with _writer(store), store.unit_of_work() as uow:
+    with exclusive(store), store.unit_of_work() as uow:
         return answer_in(uow, user, task_id, kind, label, seconds, at)
 
 
@@ -286,7 +295,7 @@ def answer_in(uow: Any, user: User, task_id: int, kind: str, label: str | None,
 def release(store: Any, user: User, task_id: int, *, now: float | None = None) -> int:
     """Give back the task `user` holds, untouched; its round id."""
     at = _now(now)
-    with _writer(store), store.unit_of_work() as uow:
+    with exclusive(store), store.unit_of_work() as uow:
         return release_in(uow, user, task_id, at)
 
 
@@ -316,16 +325,34 @@ def progress(store: Any, user: User, *, now: float | None = None) -> Progress:
 def settle(store: Any) -> dict:
     """Bring the open rounds' slots in line with the label history: slots answered
     outside the service (imported labels) become done, and rounds with nothing left
-    close. Run at server start and after labels come in by webhook."""
-    with _writer(store), store.unit_of_work() as uow:
-        open_ids = [r for r in uow.rounds.open_ids() if uow.leases.has_round(r)]
-        done = uow.leases.settle(open_ids, uow.rounds.planned_after()) if open_ids else 0
-        closed = []
-        for round_id in open_ids:
-            uow.leases.lock_round(round_id)
-            if not uow.leases.any_left(round_id) and uow.leases.close_round(round_id):
-                closed.append(round_id)
+    close. Run at server start (labels imported while it was down)."""
+    with exclusive(store), store.unit_of_work() as uow:
+        uow.leases.begin_write()
+        return settle_in(uow)
+
+
+def settle_in(uow: Any) -> dict:
+    """`settle` inside the caller's unit of work."""
+    done, closed = uow.leases.settle_and_close(uow.rounds.planned_after())
     return {"slots_done": done, "closed_rounds": closed}
+
+
+def record_in(uow: Any, events: list[labels_uc.LabelEvent], policy: TaskPolicy, *,
+              source: str, where: str) -> labels_uc.LabelsRecorded:
+    """The service's path for labels that come from outside its leases (a file, a
+    webhook, Label Studio), inside the caller's unit of work: every open round gets its
+    slots first (so it is judged by the overlap, not by "every item has an event"),
+    then the label use case records the events, marks one slot done per answer (skips
+    answer nothing) and closes the rounds with no slot left, in the same transaction."""
+    for round_id in uow.leases.open_rounds():
+        _ensure_slots(uow, round_id, policy.overlap)
+    return labels_uc.record_labels(None, events, source=source, where=where, uow=uow)
+
+
+def open_rounds(store: Any) -> list[int]:
+    """The open rounds' ids, oldest first."""
+    with store.unit_of_work() as uow:
+        return uow.rounds.open_ids()
 
 
 def queue_empty(store: Any) -> bool:
@@ -407,7 +434,7 @@ def run_batch(store: Any, fns: list) -> list[tuple[bool, Any]]:
         done: list[tuple[int, Any]] = []
         refused: tuple[int, Exception] | None = None
         try:
-            with _writer(store), store.unit_of_work() as uow:
+            with exclusive(store), store.unit_of_work() as uow:
                 uow.leases.begin_write()
                 for i in todo:
                     try:
@@ -491,6 +518,35 @@ class GroupCommit:
                 # seconds share the transaction and its commit.
                 self._timer = loop.call_later(self.window, self._flush)
         return await fut
+
+    async def run_alone(self, fn: Any) -> Any:
+        """`fn(uow)` in a transaction of its own, on a worker thread, holding the writer
+        lock: for writes too big to share a batch (a label file, a webhook's labels).
+        Its result once committed, or its error (nothing of it written)."""
+        from starlette.concurrency import run_in_threadpool
+
+        def alone() -> Any:
+            with exclusive(self.store), self.store.unit_of_work() as uow:
+                uow.leases.begin_write()
+                return fn(uow)
+
+        return await self._guarded(run_in_threadpool, alone)
+
+    async def run_locked(self, fn: Any) -> Any:
+        """`fn()` on a worker thread holding the writer lock, for use cases that open
+        their own transactions (planning a round)."""
+        from starlette.concurrency import run_in_threadpool
+
+        def locked() -> Any:
+            with exclusive(self.store):
+                return fn()
+
+        return await self._guarded(run_in_threadpool, locked)
+
+    async def _guarded(self, call: Any, fn: Any) -> Any:
+        if self._closed:
+            raise ProjectError("the service is shutting down")
+        return await call(fn)
 
     def _flush(self) -> None:
         self._scheduled = False

@@ -32,6 +32,7 @@ from typing import Any
 
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError
+from longtail.store.files import model_file, tracking_folder
 
 LOCAL = "local"
 RUNS_KEY = "mlflow_runs"
@@ -51,8 +52,7 @@ def resolve(root: Path, value: str | None) -> tuple[str, str | None]:
     value = (value or LOCAL).strip()
     if "://" in value or value.startswith("sqlite:"):
         return value, None
-    # A relative directory is the project's: the setting means the same from any cwd.
-    folder = Path(root).resolve() / ("mlruns" if value == LOCAL else Path(value).expanduser())
+    folder = tracking_folder(root, None if value == LOCAL else value)
     return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
 
 
@@ -185,8 +185,9 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
 
     from longtail.engine.consensus import get_policy
 
-    if artifacts is not None:
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if artifacts is not None:  # a local folder (the project's mlruns/): the store makes it
+        tracking_folder(store.root, str(Path(uri.removeprefix("sqlite:///")).parent),
+                        create=True)
     client = MlflowClient(tracking_uri=uri)
     name = experiment_name(store)
     exp = client.get_experiment_by_name(name)
@@ -194,7 +195,7 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
         name, artifact_location=artifacts)
     sha = (model.get("meta") or {}).get("sha256")
     tags = {"longtail.model_id": str(model["id"]), "longtail.project": str(store.root),
-            "longtail.dataset_version": str(version["id"]),
+            "longtail.dataset_version": str(version.id),
             **({"longtail.model_sha256": sha} if sha else {}),
             **({"longtail.round": str(rnd["id"])} if rnd else {})}
     run = client.create_run(exp_id, run_name=f"model-{model['id']}", tags=tags)
@@ -211,15 +212,15 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "can be interpreted in multiple ways"
             source = resolve_dataset_source(Path(store.root).resolve().as_uri())
-        dataset = MetaDataset(source=source, name=f"dataset-v{version['id']}",
-                              digest=version["labels_fingerprint"][:32])
+        dataset = MetaDataset(source=source, name=f"dataset-v{version.id}",
+                              digest=version.labels_fingerprint[:32])
         client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[
             InputTag("mlflow.data.context", "training"),
-            InputTag("longtail.version", str(version["id"])),
-            InputTag("longtail.labels_fingerprint", version["labels_fingerprint"]),
-            InputTag("longtail.samples_fingerprint", version["samples_fingerprint"]),
-            InputTag("longtail.n_labeled", str(version["n_labeled"]))])])
-        client.log_artifact(run_id, str(Path(store.root) / model["path"]), artifact_path="model")
+            InputTag("longtail.version", str(version.id)),
+            InputTag("longtail.labels_fingerprint", version.labels_fingerprint),
+            InputTag("longtail.samples_fingerprint", version.samples_fingerprint),
+            InputTag("longtail.n_labeled", str(version.n_labeled))])])
+        client.log_artifact(run_id, str(model_file(store.root, model["path"])), artifact_path="model")
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
         client.set_terminated(run_id, "FAILED")

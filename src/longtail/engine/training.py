@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint
 from longtail.engine import views
 from longtail.engine.models import load_model, model_arrays, saved_spec
@@ -91,7 +92,8 @@ def fit_and_record(uow: UnitOfWork, settings: Settings, *, encoder: str | None =
     if model is None:
         model = make_learner(spec["learner"], **spec["params"])
     t0 = time.perf_counter()
-    model.fit(vs.read(rows), y.astype(str))
+    with phase("train"):
+        model.fit(vs.read(rows), y.astype(str))
     fit_seconds = time.perf_counter() - t0
     arrays = model_arrays(model, {**spec, "labels_fingerprint": fingerprint})
     model_id = uow.models.add(spec["learner"], vs.directory.name, len(rows),
@@ -108,16 +110,23 @@ def _score(uow: UnitOfWork, settings: Settings, model_id: int, report: dict[str,
     """Score the model on the managed eval set and update lift and stopping."""
     from longtail.engine import evaluation
 
-    ev = evaluation.evaluate(uow, settings, model_id=model_id)
-    if ev is not None:
-        report["eval"] = ev
-        report["stopping"] = evaluation.stopping(uow, settings)["reason"]
-        lifted = evaluation.update_round_lifts(uow, settings)
-        uow.settings.set("arm_lift", evaluation.arm_lift(uow, settings))
-        summary = evaluation.lift_summary(uow)
-        uow.settings.set("lift_summary", summary)
-        if summary:
-            report["lift"] = {**summary, "new_rounds": lifted}
+    with phase("evaluate"):
+        ev = evaluation.evaluate(uow, settings, model_id=model_id)
+        if ev is not None:
+            report["eval"] = ev
+            report["stopping"] = evaluation.stopping(uow, settings)["reason"]
+            lifted = evaluation.update_round_lifts(uow, settings)
+            uow.settings.set("arm_lift", evaluation.arm_lift(uow, settings))
+            summary = evaluation.lift_summary(uow)
+            uow.settings.set("lift_summary", summary)
+            if summary:
+                report["lift"] = {**summary, "new_rounds": lifted}
+            from longtail.engine.roi import roi_summary
+
+            money = roi_summary(uow, settings)  # issue 29: saving in money, or None
+            uow.settings.set("roi_summary", money)
+            if money:
+                report["roi"] = {k: money[k] for k in ("saving", "lo", "hi", "verdict")}
     return report
 
 

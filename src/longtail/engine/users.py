@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from longtail.engine.records import Record
 from longtail.errors import InputError
 
 ROLES = ("admin", "annotator")
@@ -85,7 +86,17 @@ def authenticate_hash(store: Any, token_sha256: str) -> User | None:
     return User(found["id"], found["name"], found["role"]) if found else None
 
 
-def list_users(store: Any) -> list[dict]:
+@dataclass(frozen=True)
+class UserRecord(Record):
+    """A user as `longtail users list` and `GET /admin/users` show it (never the token)."""
+
+    id: int
+    name: str
+    role: str
+    created_at: str
+
+
+def list_users(store: Any) -> list[UserRecord]:
     """Every user: id, name, role, created_at (never a token or its hash)."""
     with store.unit_of_work() as uow:
-        return uow.users.list()
+        return [UserRecord(**u) for u in uow.users.list()]

@@ -7,29 +7,92 @@ version's consensus policy, so any earlier version can be exported exactly as it
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from longtail.engine.records import Record
 from longtail.errors import InputError, ProjectError
 
 SHOWN = ("id", "created_at", "reason", "round_id", "n_samples", "n_labeled", "policy",
          "eval_version_id", "max_event_id")
 
 
-def list_versions(store: Any) -> list[dict]:
+@dataclass(frozen=True)
+class DatasetVersion(Record):
+    """A dataset version: why it was made (round, policy, manual, export), its counts,
+    consensus policy, eval version and last label event; the fingerprints that tell
+    whether the dataset changed since (not shown in `to_dict`)."""
+
+    id: int
+    created_at: str
+    reason: str
+    round_id: int | None
+    n_samples: int
+    n_labeled: int
+    policy: dict[str, Any]
+    eval_version_id: int | None
+    max_event_id: int
+    max_batch_id: int
+    samples_fingerprint: str
+    labels_fingerprint: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> DatasetVersion:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in SHOWN}
+
+
+@dataclass(frozen=True)
+class VersionLabels(Record):
+    """A version and its labels (row -> label), replayed from the label events."""
+
+    version: DatasetVersion
+    labels: dict[int, str]
+
+
+@dataclass(frozen=True)
+class VersionExport(Record):
+    """A version written to a file: where, how many rows, under which policy."""
+
+    version: int
+    path: str
+    format: str
+    rows: int
+    policy: dict[str, Any]
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class VersionDiff(Record):
+    """Labels added, removed and changed from version `a` to `b`, by sample id."""
+
+    a: int
+    b: int
+    policy_a: dict[str, Any]
+    policy_b: dict[str, Any]
+    samples_added: int
+    counts: dict[str, int]
+    added: list[dict[str, str]]
+    removed: list[dict[str, str]]
+    changed: list[dict[str, str]]
+
+
+def list_versions(store: Any) -> list[DatasetVersion]:
     """Every dataset version, oldest first: id, time, why it was made (round, policy,
     manual, export), samples and labeled counts, policy, eval version, last event id."""
     with store.unit_of_work() as uow:
-        return [{k: v[k] for k in SHOWN} for v in uow.versions.list()]
+        return [DatasetVersion.from_row(v) for v in uow.versions.list()]
 
 
-def commit_version(store: Any, reason: str = "manual") -> dict:
+def commit_version(store: Any, reason: str = "manual") -> DatasetVersion:
     """Record the dataset as it stands now as a new version (one transaction)."""
     with store.unit_of_work() as uow:
-        v = uow.versions.commit(reason)
-    return {k: v[k] for k in SHOWN}
+        return DatasetVersion.from_row(uow.versions.commit(reason))
 
 
 def _changed_since(uow: Any, v: dict) -> bool:
@@ -40,7 +103,8 @@ def _changed_since(uow: Any, v: dict) -> bool:
             or (evs[-1]["id"] if evs else None) != v["eval_version_id"])
 
 
-def resolve_version(store: Any, version: int | None = None, *, reason: str = "export") -> dict:
+def resolve_version(store: Any, version: int | None = None, *,
+                    reason: str = "export") -> DatasetVersion:
     """Version `version`, or (None) the dataset as it stands: the latest version when
     nothing changed since it, else a new version committed for the occasion (`reason`)."""
     with store.unit_of_work() as uow:
@@ -48,20 +112,21 @@ def resolve_version(store: Any, version: int | None = None, *, reason: str = "ex
             latest = uow.versions.latest()
             if latest is None or _changed_since(uow, latest):
                 latest = uow.versions.commit(reason)
-            return latest
+            return DatasetVersion.from_row(latest)
         found = uow.versions.get(version)
         if found is None:
             known = [v["id"] for v in uow.versions.list()]
             raise InputError(f"no dataset version {version} (versions: "
                              f"{', '.join(map(str, known)) if known else 'none yet'})")
-        return found
+        return DatasetVersion.from_row(found)
 
 
-def version_labels(store: Any, version: int | None = None) -> tuple[dict, dict[int, str]]:
-    """(version record, row -> label) of a version, replayed from the label events."""
+def version_labels(store: Any, version: int | None = None) -> VersionLabels:
+    """A version (None: the dataset as it stands) and its labels, row -> label, replayed
+    from the label events under its policy."""
     v = resolve_version(store, version)
     with store.unit_of_work() as uow:
-        return v, uow.versions.labels(v)
+        return VersionLabels(v, uow.consensus.labels(v.max_event_id, v.policy))
 
 
 def _records(store: Any, labels: dict[int, str]) -> list[dict]:
@@ -77,34 +142,33 @@ def _records(store: Any, labels: dict[int, str]) -> list[dict]:
 
 
 def export_version(store: Any, path: str | Path, *, version: int | None = None,
-                   fmt: str | None = None, overwrite: bool = False) -> dict:
+                   fmt: str | None = None, overwrite: bool = False) -> VersionExport:
     """Write the labeled samples of a version (id, text, label, split) as Parquet, CSV or
     JSONL (`fmt`, else by the file's suffix). The samples' texts are today's: a version
     whose samples were replaced since by `ingest --update` says so in `warnings`."""
     from longtail.interop.export import check_target, write_records
 
     fmt = check_target(Path(path), fmt, overwrite)
-    v, labels = version_labels(store, version)
+    v, labels = (got := version_labels(store, version)).version, got.labels
     warnings = []
     with store.unit_of_work() as uow:
-        _, _, fingerprint = uow.versions.samples_state(v["max_batch_id"])
-        updated = uow.versions.updated_after(v["max_batch_id"])
-    if fingerprint != v["samples_fingerprint"]:
-        raise ProjectError(f"version {v['id']}: the ingest batches it names changed since "
+        _, _, fingerprint = uow.versions.samples_state(v.max_batch_id)
+        updated = uow.versions.updated_after(v.max_batch_id)
+    if fingerprint != v.samples_fingerprint:
+        raise ProjectError(f"version {v.id}: the ingest batches it names changed since "
                            "(the catalog was edited outside longtail?)")
     if updated:
         warnings.append(f"{updated} samples were replaced by `ingest --update` after version "
-                        f"{v['id']}: their texts are today's, their labels the version's")
+                        f"{v.id}: their texts are today's, their labels the version's")
     records = _records(store, labels)
     write_records(Path(path), records, fmt)
-    return {"version": v["id"], "path": str(path), "format": fmt, "rows": len(records),
-            "policy": v["policy"], "warnings": warnings}
+    return VersionExport(v.id, str(path), fmt, len(records), v.policy, warnings)
 
 
-def diff_versions(store: Any, a: int, b: int) -> dict:
+def diff_versions(store: Any, a: int, b: int) -> VersionDiff:
     """Labels added, removed and changed from version `a` to version `b`, by sample id."""
-    va, la = version_labels(store, a)
-    vb, lb = version_labels(store, b)
+    va, la = (got := version_labels(store, a)).version, got.labels
+    vb, lb = (got := version_labels(store, b)).version, got.labels
     rows = sorted(set(la) | set(lb))
     ids = {}
     if rows:
@@ -114,7 +178,7 @@ def diff_versions(store: Any, a: int, b: int) -> dict:
     removed = [{"id": ids[r], "label": la[r]} for r in rows if r in la and r not in lb]
     changed = [{"id": ids[r], "from": la[r], "to": lb[r]} for r in rows
                if r in la and r in lb and la[r] != lb[r]]
-    return {"a": va["id"], "b": vb["id"], "policy_a": va["policy"], "policy_b": vb["policy"],
-            "samples_added": max(0, vb["n_samples"] - va["n_samples"]),
-            "counts": {"added": len(added), "removed": len(removed), "changed": len(changed)},
-            "added": added, "removed": removed, "changed": changed}
+    return VersionDiff(va.id, vb.id, va.policy, vb.policy,
+                       max(0, vb.n_samples - va.n_samples),
+                       {"added": len(added), "removed": len(removed), "changed": len(changed)},
+                       added, removed, changed)

@@ -12,11 +12,11 @@ _SOURCES = {
     "evalset": ("assign_eval", "eval_fill", "uniform_from_ids"),
     "forecast": ("Forecast", "LabelsNeeded", "LearningCurve", "fit_learning_curve", "power_law"),
     "lift": ("Lift", "crossfit_lift", "cumulative_lift", "round_lift", "verdict"),
-    "metrics": ("evaluate_predictions",),
+    "metrics": ("evaluate_predictions", "interval_coverage", "proportion_interval"),
     "stopping": (
         "BudgetSpent", "ForecastGain", "StabilizingPredictions", "StopDecision",
         "StoppingReport", "StoppingState", "TargetReached", "budget_spent", "cohen_kappa",
-        "evaluate_stopping", "forecast_gain", "stabilizing_predictions", "target_reached",
+        "eval_evidence", "evaluate_stopping", "forecast_gain", "stabilizing_predictions", "target_reached",
     ),
 }
 # Submodules (and scipy with them) load when a name is first used.
@@ -50,10 +50,13 @@ __all__ = [
     "cumulative_lift",
     "eval_fill",
     "evaluate_predictions",
+    "eval_evidence",
     "evaluate_stopping",
     "fit_learning_curve",
     "forecast_gain",
+    "interval_coverage",
     "power_law",
+    "proportion_interval",
     "round_lift",
     "stabilizing_predictions",
     "target_reached",

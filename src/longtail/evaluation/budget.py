@@ -58,6 +58,8 @@ class EvalNeed:
     wanted: int  # labeled eval samples the target needs at the current accuracy
     request: int  # the most eval rows this batch may take (0: none)
     reason: str
+    estimator: str = "uniform"  # whose interval `halfwidth` is (engine/estimates.py)
+    estimate_note: str = ""  # e.g. the small-n fallback, power tuning
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -66,20 +68,26 @@ class EvalNeed:
 def eval_need(*, labeled: int, pending: int, accuracy: float | None,
               halfwidth: float | None, target: float, has_model: bool,
               new_classes: Sequence[str] = (), pool: int = 0,
-              pool_when_met: int | None = None, regrow: float = REGROW) -> EvalNeed:
+              pool_when_met: int | None = None, regrow: float = REGROW,
+              estimator: str = "uniform", sd1: float | None = None,
+              estimate_note: str = "") -> EvalNeed:
     """The eval labels this batch needs.
 
     labeled, pending : labeled and not-yet-labeled eval rows. accuracy, halfwidth : the
     latest model's managed-eval accuracy and its interval's half-width (None before
     any). has_model : whether a model exists to evaluate. new_classes : classes in the
     labeled pool that the labeled eval set lacks. pool, pool_when_met : the pool's size
-    now and when the target was last met.
+    now and when the target was last met. estimator, sd1, estimate_note : whose interval
+    ``halfwidth`` is and its sd per label (``(z·sd1/target)²`` labels meet the target;
+    None: the uniform formula at ``accuracy``).
     """
     wanted = eval_sample_size(accuracy, target)
+    if sd1 is not None and math.isfinite(sd1) and sd1 > 0:
+        wanted = int(math.ceil((Z95 * sd1 / target) ** 2))
 
     def need(request: int, reason: str) -> EvalNeed:
         return EvalNeed(target, halfwidth, labeled, pending, wanted,
-                        int(max(0, min(request, pending))), reason)
+                        int(max(0, min(request, pending))), reason, estimator, estimate_note)
 
     if pending == 0:
         return need(0, "no eval rows wait for a label (the eval split grows with new data)")
@@ -94,7 +102,8 @@ def eval_need(*, labeled: int, pending: int, accuracy: float | None,
         return need(max(wanted - labeled, int(math.ceil(0.1 * labeled)), 1),
                     f"the pool grew from {pool_when_met} to {pool} since the target was met")
     if halfwidth is not None and halfwidth <= target:
-        return need(0, f"target met: ±{100 * halfwidth:.1f} points ≤ ±{100 * target:.1f}")
+        return need(0, f"target met: ±{100 * halfwidth:.1f} points ≤ ±{100 * target:.1f} "
+                       f"({estimator} estimate on {labeled} eval labels)")
     if halfwidth is None:
         return need(max(wanted - labeled, 1),
                     f"no interval yet: about {wanted} labeled eval samples give ±{100 * target:.1f}")

@@ -29,9 +29,12 @@ class probabilities. Four estimators:
 Each returns an :class:`Estimate`: value, 95% interval, labels used, and ``sd1`` — the
 standard deviation per label, so ``(z·sd1/h)²`` labels give ``±h``
 (:func:`labels_for`). Large-sample (normal) intervals are used from
-:data:`MIN_LABELS` labels (and 2 per stratum); below that every estimator falls back to
-the Clopper–Pearson interval of the plain labeled proportion
-(``longtail.evaluation.metrics.proportion_interval``) and says so in ``note``.
+:data:`MIN_LABELS` labels and :data:`MIN_MINORITY` of the rarer outcome (and 2 labels
+per stratum); below that the uniform-draw estimators fall back to the Clopper–Pearson
+interval of the plain labeled proportion
+(``longtail.evaluation.metrics.proportion_interval``, the small-n interval), stratified
+to per-stratum Clopper–Pearson intervals, active testing to no interval, and each says
+so in ``note``.
 
 Macro-F1: :func:`weighted_macro_f1` for any design with known weights (uniform,
 stratified, active); PPI has no macro-F1 (F1 is not a mean of per-row outcomes).
@@ -52,6 +55,9 @@ import numpy as np
 
 Z95 = 1.959963984540054
 MIN_LABELS = 30  # below this, normal intervals of these estimators under-cover
+# ... and below this many of the rarer outcome (errors, when accuracy is high): a
+# plug-in variance from 3 errors collapses (all-correct labels give ±0)
+MIN_MINORITY = 10
 _CHUNK = 65_536
 
 
@@ -90,6 +96,8 @@ def _small_n(method: str, y: np.ndarray, z: float, bounds: tuple[float, float]) 
 
     n = len(y)
     lo_b, hi_b = bounds
+    why = (f"{n} labels < {MIN_LABELS}" if n < MIN_LABELS else
+           f"fewer than {MIN_MINORITY} of the rarer outcome")
     if n == 0:
         return Estimate(method, float("nan"), lo_b, hi_b, 0, float("nan"),
                         "no labels: no estimate")
@@ -101,8 +109,17 @@ def _small_n(method: str, y: np.ndarray, z: float, bounds: tuple[float, float]) 
         lo, hi = lo_b, hi_b
     sd1 = float(np.std(y, ddof=1)) if n > 1 else 0.5
     return Estimate(method, mean, lo, hi, n, sd1,
-                    f"{n} labels < {MIN_LABELS}: the small-n (Clopper-Pearson) interval of "
-                    "the labeled proportion, not the large-sample one")
+                    f"{why}: the small-n (Clopper-Pearson) interval of the labeled "
+                    "proportion, not the large-sample one")
+
+
+def _few_minority(y: np.ndarray) -> bool:
+    """Whether 0/1 outcomes hold fewer than MIN_MINORITY of the rarer value (differences
+    in {-1, 0, 1}: fewer than MIN_MINORITY non-zero)."""
+    nonzero = int(np.count_nonzero(y))
+    if _binary(y):
+        return min(nonzero, len(y) - nonzero) < MIN_MINORITY
+    return bool(np.all(np.isin(y, (-1.0, 0.0, 1.0)))) and nonzero < MIN_MINORITY
 
 
 def _level(z: float) -> float:
@@ -122,7 +139,7 @@ def uniform_mean(y: np.ndarray, *, z: float = Z95,
     replacement from a population much larger than n). O(n)."""
     y = np.asarray(y, dtype=np.float64)
     n = len(y)
-    if n == 0 or (n < MIN_LABELS and not _binary(y)):
+    if n == 0 or (not _binary(y) and (n < MIN_LABELS or _few_minority(y))):
         return _small_n("uniform", y, z, bounds)
     mean = float(y.mean())
     sd1 = float(np.std(y, ddof=1)) if n > 1 else 0.5
@@ -166,7 +183,7 @@ def ppi_mean(y: np.ndarray, f_labeled: np.ndarray, f_all: np.ndarray, *,
     y = np.asarray(y, dtype=np.float64)
     f_labeled = np.asarray(f_labeled, dtype=np.float64)
     f_all = np.asarray(f_all, dtype=np.float64)
-    if len(y) < MIN_LABELS:
+    if len(y) < MIN_LABELS or _few_minority(y):
         return _small_n("ppi", y, z, bounds)
     est, var, lam = _ppi_parts(y, f_labeled, f_all, lam)
     sd1 = math.sqrt(var * len(y))
@@ -217,12 +234,16 @@ def neyman_allocation(f_all: np.ndarray, strata: np.ndarray, n: int) -> np.ndarr
 
 def stratified_mean(y: np.ndarray, strata_labeled: np.ndarray, strata_all: np.ndarray, *,
                     f_labeled: np.ndarray | None = None, f_all: np.ndarray | None = None,
-                    z: float = Z95, bounds: tuple[float, float] = (0.0, 1.0)) -> Estimate:
+                    design: str = "uniform", z: float = Z95,
+                    bounds: tuple[float, float] = (0.0, 1.0)) -> Estimate:
     """Stratified (PPI++ within strata when a surrogate is given) estimate of the mean.
 
     y : (n,) outcomes. strata_labeled : (n,) stratum of each labeled row. strata_all :
     (N,) stratum of every row of the population (weights ``N_h/N``). f_labeled, f_all :
-    the surrogate, optional (None: plain stratum means).
+    the surrogate, optional (None: plain stratum means). design : "uniform" (labels drawn
+    uniformly overall: post-stratification; the small-n fallback is the labeled
+    proportion's exact interval) or "stratified" (labels drawn per stratum, e.g. Neyman;
+    the fallback is per-stratum exact intervals, Bonferroni-combined).
 
     Assumes: within each stratum the labeled rows are a uniform draw of its rows
     (uniform labels overall, or labels drawn per stratum, e.g. by
@@ -231,8 +252,12 @@ def stratified_mean(y: np.ndarray, strata_labeled: np.ndarray, strata_all: np.nd
     y = np.asarray(y, dtype=np.float64)
     s_lab = np.asarray(strata_labeled)
     s_all = np.asarray(strata_all)
-    if len(y) < MIN_LABELS:
-        return _small_n("stratified", y, z, bounds)
+    if design not in ("uniform", "stratified"):
+        raise ValueError(f"design must be 'uniform' or 'stratified', got {design!r}")
+    if len(y) < MIN_LABELS or _few_minority(y):
+        if design == "uniform":
+            return _small_n("stratified", y, z, bounds)
+        return _stratified_exact(y, s_lab, s_all, z)
     s_lab, s_all = _merge_thin(s_lab, s_all)
     big_n = len(s_all)
     est = var = 0.0
@@ -257,6 +282,35 @@ def stratified_mean(y: np.ndarray, strata_labeled: np.ndarray, strata_all: np.nd
         note += f", PPI++ within strata (λ {min(lams):.2f}-{max(lams):.2f})"
     return Estimate("stratified", min(max(est, bounds[0]), bounds[1]), lo, hi, len(y), sd1,
                     note)
+
+
+def _stratified_exact(y: np.ndarray, s_lab: np.ndarray, s_all: np.ndarray,
+                      z: float) -> Estimate:
+    """Small-n fallback valid for any stratified design: each stratum's Clopper-Pearson
+    interval at level 1 − α/H (Bonferroni over the H strata), combined with the weights
+    N_h/N (conservative). Strata without labels contribute [0, 1]."""
+    from longtail.evaluation.metrics import proportion_interval
+
+    alpha = 1.0 - _level(z)
+    ids = np.unique(s_all)
+    level = 1.0 - alpha / len(ids)
+    big_n = len(s_all)
+    value = lo = hi = 0.0
+    for h in ids:
+        w = float(np.count_nonzero(s_all == h)) / big_n
+        yh = y[s_lab == h]
+        if len(yh) == 0:
+            hi += w
+            value += w * 0.5
+            continue
+        a, b = proportion_interval(int(round(yh.sum())), len(yh), level=level)
+        value += w * float(yh.mean())
+        lo += w * float(a)
+        hi += w * float(b)
+    sd1 = float(np.std(y, ddof=1)) if len(y) > 1 else 0.5
+    return Estimate("stratified", value, lo, hi, len(y), sd1,
+                    f"{len(y)} labels or fewer than {MIN_MINORITY} of the rarer outcome: "
+                    "per-stratum Clopper-Pearson intervals (Bonferroni), not the large-sample one")
 
 
 def _merge_thin(s_lab: np.ndarray, s_all: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -299,8 +353,11 @@ def active_mean(y: np.ndarray, f_labeled: np.ndarray, q_labeled: np.ndarray,
     Assumes: the proposal and the surrogate fixed before the draws (calibrate on other
     labels, e.g. the uniform eval set); m ≥ MIN_LABELS. O(m + N)."""
     y = np.asarray(y, dtype=np.float64)
-    if len(y) < MIN_LABELS:
-        return _small_n("active", y, z, bounds)
+    if len(y) < MIN_LABELS or _few_minority(y):
+        # the draws are not uniform: no proportion interval applies; say nothing
+        return Estimate("active", float("nan"), bounds[0], bounds[1], len(y), float("nan"),
+                        f"fewer than {MIN_LABELS} draws or {MIN_MINORITY} of the rarer "
+                        "outcome: no valid interval")
     f_all = np.asarray(f_all, dtype=np.float64)
     terms = (y - np.asarray(f_labeled, np.float64)) / (len(f_all) * np.asarray(q_labeled))
     est = float(f_all.mean() + terms.mean())
@@ -332,16 +389,22 @@ def top_confidence(probs: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 _TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(5.0), 61))
 
 
-def fit_temperature(probs: np.ndarray, correct: np.ndarray) -> float:
+def fit_temperature(probs: np.ndarray, correct: np.ndarray, top: int = 16) -> float:
     """The temperature whose top-class confidence best predicts correctness (binary
-    log-loss), on a log grid 0.05-5. probs : (n, C); correct : (n,) 0/1. Returns 1.0
-    with fewer than 10 rows. O(61·n·C)."""
+    log-loss), on a log grid 0.05-5. probs : (n, C); correct : (n,) 0/1. The fit looks
+    at each row's ``top`` largest probabilities only (the rest add nothing visible at
+    T ≤ 5); :func:`top_confidence` then uses all of them. Returns 1.0 with fewer than
+    10 rows. O(n·C + 61·n·top)."""
     correct = np.asarray(correct, dtype=np.float64)
     if len(correct) < 10:
         return 1.0
+    lp = _log_probs(np.asarray(probs, dtype=np.float64))
+    if lp.shape[1] > top:
+        lp = -np.partition(-lp, top - 1, axis=1)[:, :top]
+    d = lp - lp.max(axis=1, keepdims=True)
     best, best_t = np.inf, 1.0
     for t in _TEMPERATURES:
-        c = np.clip(top_confidence(probs, float(t)), 1e-6, 1 - 1e-6)
+        c = np.clip(1.0 / np.exp(d / t).sum(axis=1), 1e-6, 1 - 1e-6)
         loss = -np.mean(correct * np.log(c) + (1 - correct) * np.log(1 - c))
         if loss < best:
             best, best_t = loss, float(t)

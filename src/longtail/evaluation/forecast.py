@@ -365,7 +365,8 @@ def fit_learning_curve(
     n_labels : (m,) labels at each point (> 0).
     metric : (m,) the eval metric at each point (accuracy, macro-F1, ...).
     metric_sd : (m,) optional standard deviation of each point (e.g. half
-        the width of its bootstrap interval / 1.96); sets the weights.
+        the width of its 95% interval / 1.96); sets the weights, and the
+        bootstrap moves each point by at least it (eval-set noise).
     level : default interval level of the forecasts (90%).
     n_boot : bootstrap refits; 0 keeps only the central fit (intervals then
         come from the noise alone).
@@ -437,6 +438,12 @@ def fit_learning_curve(
     if n_boot > 0:
         # Wild bootstrap: the residuals, inflated, with random signs, refitted all at once.
         boot_resid = resid * inflation
+        if metric_sd is not None:
+            # Each point is measured on an eval set with its own noise: a curve that
+            # fits a few noisy points closely has not shown its shape, so the cloud
+            # moves each point by at least that noise (a small eval set, wide cloud).
+            boot_resid = np.where(resid < 0, -1.0, 1.0) * np.maximum(np.abs(resid), sd) \
+                * inflation
         if dof <= 0:
             boot_resid = np.full(m, noise_sd) * sd / sd_ref * inflation
         signs = rng.choice([-1.0, 1.0], size=(n_boot, m))

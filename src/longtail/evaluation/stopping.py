@@ -12,10 +12,19 @@ round:
   threshold (0.99 over 3 in the paper). Assumes the stop set is fixed across
   rounds and never labeled or used for selection.
 - forecast gain: stop when the learning-curve forecast expects the next batch
-  to add less than a threshold to the metric.
+  to add less than a threshold to the metric, and the upper end of the
+  forecast's interval is below it too (else the curve cannot tell a flat tail
+  from an eval set too small to show the rise).
 - target reached: stop when the eval metric (or, cautiously, the lower end of
   its interval) reaches the target.
 - budget spent: stop when the labeling budget cannot pay for another batch.
+
+Evidence: every rule but the budget judges the model by the eval set. While the
+labeled eval set is under its target size (the labels a ±h interval needs at the
+measured accuracy, `longtail.evaluation.budget.eval_sample_size`), a rule that
+would stop says "not enough evidence yet" instead, with the eval labels it would
+take (`evaluate_stopping` applies this to every rule whose ``needs_evidence`` is
+true).
 """
 
 from __future__ import annotations
@@ -42,7 +51,10 @@ __all__ = [
     "TargetReached",
     "BudgetSpent",
     "evaluate_stopping",
+    "eval_evidence",
 ]
+
+NOT_ENOUGH = "not enough evidence yet"
 
 
 @dataclass(frozen=True)
@@ -119,23 +131,63 @@ def stabilizing_predictions(
     )
 
 
-def forecast_gain(gain: float | None, *, threshold: float = 0.002) -> StopDecision:
+def forecast_gain(
+    gain: float | None, *, threshold: float = 0.002, gain_hi: float | None = None
+) -> StopDecision:
     """Stop when the forecast gain of the next batch (in metric units) is below `threshold`.
 
     gain : expected improvement of the metric from the next batch, e.g.
         ``curve.expected_gain(batch_size).mean``; None when no forecast exists.
+    gain_hi : the upper end of that forecast's interval. When given, the rule stops
+        only if it is below `threshold` too: an interval that still holds a gain worth
+        a batch is "not enough evidence yet", not a flat curve.
     """
     rule = "forecast_gain"
     if gain is None or not np.isfinite(gain):
         return StopDecision(False, rule, "no learning-curve forecast yet")
-    stop = gain < threshold
-    verb = "below" if stop else "not below"
+    said = f"the next batch is forecast to add {gain * 100:.2f} points"
+    if gain >= threshold:
+        return StopDecision(False, rule, f"{said}, not below the threshold of "
+                            f"{threshold * 100:.2f}", float(gain))
+    if gain_hi is not None and not gain_hi < threshold:
+        up = "any amount" if not np.isfinite(gain_hi) else f"{gain_hi * 100:.2f} points"
+        return StopDecision(
+            False, rule,
+            f"{NOT_ENOUGH}: {said}, but its interval reaches {up}, above the "
+            f"{threshold * 100:.2f} a batch needs to be worth it", float(gain))
     return StopDecision(
-        stop, rule,
-        f"the next batch is forecast to add {gain * 100:.2f} points, {verb} "
-        f"the threshold of {threshold * 100:.2f}",
+        True, rule,
+        f"{said} (at most {gain_hi * 100:.2f}), below the threshold of {threshold * 100:.2f}"
+        if gain_hi is not None else f"{said}, below the threshold of {threshold * 100:.2f}",
         float(gain),
     )
+
+
+def eval_evidence(labeled: int | None, wanted: int | None, pending: int | None = None,
+                  *, halfwidth: float | None = None, target: float | None = None) -> str | None:
+    """Why the eval set cannot yet back a "stop", or None when it can.
+
+    labeled : labeled eval samples; wanted : how many the target interval needs at the
+    measured accuracy; pending : eval rows still waiting for a label (0: the eval split
+    is used up, a larger eval rate would be needed); halfwidth, target : the measured
+    and wanted 95% half-widths (met when ``halfwidth <= target``). None everywhere:
+    nothing to judge (no gate).
+    """
+    if labeled is None or wanted is None:
+        return None
+    if halfwidth is not None and target is not None and halfwidth <= target:
+        return None
+    if labeled >= wanted:
+        return None
+    more = wanted - labeled
+    width = "" if target is None else f" (±{100 * target:.1f} points)"
+    now = "" if halfwidth is None else f", ±{100 * halfwidth:.1f} points now"
+    if pending == 0:
+        return (f"the eval set holds {labeled} labels{now}, under the {wanted} its target "
+                f"interval{width} needs, and has no more rows to label: a larger eval rate "
+                "(`init --eval-rate`) or more data would give it")
+    return (f"the eval set holds {labeled} labels{now}, under the {wanted} its target "
+            f"interval{width} needs: about {more} more eval labels (`query` puts them first)")
 
 
 def target_reached(
@@ -189,10 +241,14 @@ class StoppingState:
     forecast_gain : expected metric gain of the next batch.
     metric : the current eval metric, a float or ``{"value", "lo", "hi"}``.
     spent, budget, next_batch_cost : labeling spend so far, the budget, the next batch's cost.
+    forecast_gain_hi : the upper end of the gain forecast's interval.
+    evidence : why the eval set cannot back a stop yet (`eval_evidence`), None if it can.
     """
 
     stop_set_predictions: Sequence[np.ndarray] = ()
     forecast_gain: float | None = None
+    forecast_gain_hi: float | None = None
+    evidence: str | None = None
     metric: float | Mapping[str, Any] | None = None
     spent: float = 0.0
     budget: float | None = None
@@ -201,6 +257,7 @@ class StoppingState:
 
 class StoppingRule(Protocol):
     name: str
+    needs_evidence: bool
 
     def __call__(self, state: StoppingState) -> StopDecision: ...
 
@@ -210,6 +267,7 @@ class StabilizingPredictions:
     threshold: float = 0.99
     window: int = 3
     name: str = "stabilizing_predictions"
+    needs_evidence: bool = True
 
     def __call__(self, state: StoppingState) -> StopDecision:
         return stabilizing_predictions(
@@ -221,9 +279,11 @@ class StabilizingPredictions:
 class ForecastGain:
     threshold: float = 0.002
     name: str = "forecast_gain"
+    needs_evidence: bool = True
 
     def __call__(self, state: StoppingState) -> StopDecision:
-        return forecast_gain(state.forecast_gain, threshold=self.threshold)
+        return forecast_gain(state.forecast_gain, threshold=self.threshold,
+                             gain_hi=state.forecast_gain_hi)
 
 
 @dataclass(frozen=True)
@@ -231,6 +291,7 @@ class TargetReached:
     target: float
     use_lower: bool = False
     name: str = "target_reached"
+    needs_evidence: bool = True
 
     def __call__(self, state: StoppingState) -> StopDecision:
         if self.use_lower and state.metric is not None and not isinstance(state.metric, Mapping):
@@ -242,10 +303,20 @@ class TargetReached:
 class BudgetSpent:
     budget: float | None = None
     name: str = "budget_spent"
+    needs_evidence: bool = False  # a budget is a fact, not an estimate
 
     def __call__(self, state: StoppingState) -> StopDecision:
         budget = self.budget if self.budget is not None else state.budget
         return budget_spent(state.spent, budget, next_batch_cost=state.next_batch_cost)
+
+
+def _gated(rule: Callable[[StoppingState], StopDecision], decision: StopDecision,
+           evidence: str | None) -> StopDecision:
+    """A rule's "stop" becomes "not enough evidence yet" while the eval set cannot back it."""
+    if not decision.stop or evidence is None or not getattr(rule, "needs_evidence", True):
+        return decision
+    return StopDecision(False, decision.rule,
+                        f"{NOT_ENOUGH}: {decision.reason}; but {evidence}", decision.value)
 
 
 def evaluate_stopping(
@@ -262,6 +333,10 @@ def evaluate_stopping(
     state : the round's state; or pass its fields as keyword arguments.
     combine : "any" stops when one rule says stop (budget and target usually
         sit here); "all" only when every rule does.
+
+    While ``state.evidence`` says the eval set cannot back a stop, every rule with
+    ``needs_evidence`` (all but the budget; a plain callable counts as needing it)
+    that would stop says "not enough evidence yet" instead, and so does the report.
     """
     if combine not in ("any", "all"):
         raise InputError(f"combine must be 'any' or 'all', got {combine!r}")
@@ -269,13 +344,17 @@ def evaluate_stopping(
         state = StoppingState(**context)
     elif context:
         raise InputError("pass either a StoppingState or its fields, not both")
-    decisions = [rule(state) for rule in rules]
+    decisions = [_gated(rule, rule(state), state.evidence) for rule in rules]
     if not decisions:
         return StoppingReport(False, "no stopping rule selected", [])
     firing = [d for d in decisions if d.stop]
     stop = bool(firing) if combine == "any" else len(firing) == len(decisions)
     if stop:
         reason = "stop: " + "; ".join(f"{d.rule}: {d.reason}" for d in firing)
+    elif any(d.reason.startswith(NOT_ENOUGH) for d in decisions):
+        held = [d for d in decisions if d.reason.startswith(NOT_ENOUGH)]
+        reason = NOT_ENOUGH + ": " + "; ".join(
+            f"{d.rule}: {d.reason[len(NOT_ENOUGH) + 2:]}" for d in held)
     else:
         waiting = [d for d in decisions if not d.stop]
         reason = "continue: " + "; ".join(f"{d.rule}: {d.reason}" for d in waiting)

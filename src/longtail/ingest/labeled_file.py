@@ -5,28 +5,27 @@ The vectors of a test file must be made exactly as the pool's were:
 - precomputed project: the file carries its vectors (``vector_prefix`` / ``vector``);
 - MiniLM project: the ``text`` column is embedded (or the file carries vectors);
 - tabular project: the file's raw feature columns, by the same names as the pool's
-  (the encoder config's ``columns``), go through the encoder's fitted scaling. Here
+  (the encoder config's ``columns``), go through the encoder's fitted choices (the
+  pool's medians fill missing cells, its categories one-hot encode text, its scaling
+  applies). Here
   ``vector_prefix`` is optional and means those raw features: it must number exactly
   the pool's feature columns (``f`` for f0, f1, ...), which are then scaled like the
   pool's. Already-scaled vectors (``vector``, or a prefix naming other columns) are
   refused: the file cannot say which space they are in.
 
-With a ``cache_dir`` the result is kept under a key of the file's SHA-256, the
-encoder and its config and the columns read, so scoring the same file again does not
-embed it again.
+With a ``cache`` (the store's ``ArrayCache``, ``longtail.store.files``) the result is
+kept under a key of the file's SHA-256, the encoder and its config and the columns
+read, so scoring the same file again does not embed it again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from longtail.encoders import get_encoder
 from longtail.errors import InputError
@@ -35,13 +34,16 @@ from longtail.ingest.mapping import ColumnMapping, column_strings, resolve, vect
 from longtail.ingest.pipeline import PRECOMPUTED
 from longtail.ingest.readers import TableSource
 
+if TYPE_CHECKING:
+    from longtail.store.files import ArrayCache
+
 CACHE_VERSION = 1
 
 
 def read_labeled_file(path: str | Path, *, encoder_name: str, encoder_config: dict | None,
                       dim: int, id: str = "id", text: str | None = "text",
                       label: str = "label", vector: str | None = None,
-                      vector_prefix: str | None = None, cache_dir: str | Path | None = None,
+                      vector_prefix: str | None = None, cache: ArrayCache | None = None,
                       on_phase: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """(X, y) of a labeled file: ``(n, dim)`` float32 vectors made as the project's
     vector set ``encoder_name`` (built with ``encoder_config``) makes them, and the
@@ -73,16 +75,16 @@ def read_labeled_file(path: str | Path, *, encoder_name: str, encoder_config: di
                             metadata=tuple(features or ()))
     resolved = resolve(mapping, names, where)
 
-    cache_file = None
-    if cache_dir is not None and (use_text or features is not None):
+    cache_key = None
+    if cache is not None and (use_text or features is not None):
         key = json.dumps({"v": CACHE_VERSION, "file": file_sha256(src.path),
                           "encoder": encoder_name, "config": config, "dim": dim,
                           "text": mapping.text, "label": label, "features": features},
                          sort_keys=True, default=str)
-        cache_file = Path(cache_dir) / f"test-{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
-        if cache_file.exists():
-            with np.load(cache_file, allow_pickle=False) as got:
-                return got["X"], got["y"].astype(object)
+        cache_key = hashlib.sha256(key.encode()).hexdigest()[:32]
+        got = cache.get(cache_key)
+        if got is not None:
+            return got["X"], got["y"].astype(object)
 
     enc = None
     if use_text or features is not None:
@@ -92,7 +94,14 @@ def read_labeled_file(path: str | Path, *, encoder_name: str, encoder_config: di
     for batch in src.batches():
         ys += column_strings(batch, label, where, row0, allow_null=False)
         if features is not None:
-            xs.append(enc.transform(_numbers(batch, features, where, row0)))
+            # The pool's fitted choices: medians for missing cells, its categories, scale.
+            columns = {c: batch.column(c).to_pylist() for c in features}
+            metadata = [{c: columns[c][i] for c in features} for i in range(batch.num_rows)]
+            try:
+                xs.append(enc.encode({"metadata": metadata,
+                                      "rows": list(range(row0, row0 + batch.num_rows))}))
+            except InputError as e:
+                raise InputError(f"{where}: {e}") from None
         elif use_text:
             texts = column_strings(batch, text, where, row0, allow_null=False)
             blank = next((i for i, t in enumerate(texts) if not t.strip()), None)
@@ -109,11 +118,8 @@ def read_labeled_file(path: str | Path, *, encoder_name: str, encoder_config: di
         raise InputError(f"{where}: test vectors have {X.shape[1]} dimensions; the model's "
                          f"have {dim}")
     y = np.asarray(ys, dtype=object)
-    if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f"{cache_file.stem}.tmp-{os.getpid()}.npz")
-        np.savez(tmp, X=X, y=y.astype(str))
-        tmp.replace(cache_file)
+    if cache is not None and cache_key is not None:
+        cache.put(cache_key, X=X, y=y.astype(str))
     return X, y
 
 
@@ -143,31 +149,3 @@ def _tabular_features(where: str, names: list[str], config: dict, vector: str | 
                          f"column(s): {', '.join(missing[:8])}"
                          f"{', ...' if len(missing) > 8 else ''}")
     return columns
-
-
-def _numbers(batch: pa.RecordBatch, columns: list[str], where: str, row0: int) -> np.ndarray:
-    """(n, len(columns)) float64 values, each a finite number, else an InputError
-    naming the 1-based row and the column."""
-    out = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
-    for j, col in enumerate(columns):
-        arr = batch.column(col)
-        if arr.null_count:
-            bad = int(np.flatnonzero(np.asarray(arr.is_null()))[0])
-            raise InputError(f"{where}: row {row0 + bad + 1}, column {col!r}: empty value")
-        if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
-            values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
-        else:
-            values = np.empty(len(arr), dtype=np.float64)
-            for i, v in enumerate(pc.cast(arr, pa.string()).to_pylist()):
-                try:
-                    values[i] = float(v)
-                except (TypeError, ValueError):
-                    raise InputError(f"{where}: row {row0 + i + 1}, column {col!r}: {v!r} "
-                                     "is not a number") from None
-        finite = np.isfinite(values)
-        if not finite.all():
-            i = int(np.flatnonzero(~finite)[0])
-            raise InputError(f"{where}: row {row0 + i + 1}, column {col!r}: {values[i]} is not "
-                             "a finite number")
-        out[:, j] = values
-    return out

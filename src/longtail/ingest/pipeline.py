@@ -253,7 +253,10 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
                     assign_eval, update, vector_dtype, progress, eval_strata, hashing,
                     bg, journals) -> None:  # noqa: ANN001
     where = str(source.path)
-    batch_id = store.add_batch(conn, where, "", mapping.to_dict())
+    # The file's metadata columns in its order: metadata JSON is stored with sorted keys
+    # (stable content hashes), so the batch record keeps the order people see.
+    batch_id = store.add_batch(conn, where, "", {**mapping.to_dict(),
+                                                 "columns": list(resolved.metadata_columns)})
     digest = hashlib.sha256()  # of the rows as read: see _digest_rows
     next_row = store.next_row(conn)
     first_new_row = next_row

@@ -8,16 +8,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from longtail.engine.users import UserRecord
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class Error(BaseModel):
-    """Every error: what went wrong, in one sentence; `allowed` for an unknown label."""
+    """Every error: what went wrong, in one sentence; `allowed` for an unknown label;
+    `reason` for a 409 on a task (expired, answered, taken, not_leased)."""
 
     detail: Any
     allowed: list[str] | None = None
+    reason: str | None = None
 
 
 class Me(BaseModel):
@@ -189,11 +193,7 @@ class CurvesOut(BaseModel):
     verdict: str
 
 
-class UserRow(BaseModel):
-    id: int
-    name: str
-    role: str
-    created_at: str
+UserRow = UserRecord  # the engine's record, one definition
 
 
 class LabelStudioTask(BaseModel):

@@ -63,8 +63,14 @@ def _migrate_4(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _migrate_5(conn: Connection) -> None:
+    """v4 -> v5: the compute ledger's table (issue 29); left alone when there."""
+    s.compute_runs.create(conn, checkfirst=True)
+
+
 # version -> function(conn) upgrading the catalog from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: migrate_3, 4: _migrate_4}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: migrate_3, 4: _migrate_4,
+                                                       5: _migrate_5}
 
 
 def _engine(url: str | URL) -> Engine:

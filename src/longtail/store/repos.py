@@ -141,6 +141,16 @@ class SamplesRepo(Repo):
              .order_by(s.samples.c.split))
         return {k: int(v) for k, v in self.conn.execute(q)}
 
+    def without_text(self, start: int = 0, limit: int = 5) -> tuple[int, list[tuple[int, str]]]:
+        """Samples from row `start` on whose text is missing or blank: how many, and the
+        first `limit` as (row, external_id). One indexed count and one small read."""
+        col = s.samples.c.text
+        cond = (s.samples.c.row >= start) & (col.is_(None) | (func.trim(col) == ""))
+        n = int(self.conn.execute(select(func.count()).select_from(s.samples).where(cond)).scalar())
+        first = self.conn.execute(select(s.samples.c.row, s.samples.c.external_id).where(cond)
+                                  .order_by(s.samples.c.row).limit(limit)).all()
+        return n, [(int(r), str(e)) for r, e in first]
+
     def iter(self, rows: np.ndarray | None = None, start: int = 0, batch_rows: int = 4096
              ) -> Iterator[list[tuple[int, str, str | None, dict]]]:
         """Yield lists of (row, external_id, text, metadata) ordered by row from `start`,
@@ -166,6 +176,22 @@ class SamplesRepo(Repo):
                     raise ProjectError(f"no sample at row {missing[0]} (the catalog has "
                                        f"{self.count()} samples)")
                 yield [by_row[r] for r in piece]
+
+    def first_mapping(self) -> dict | None:
+        """The column mapping of the project's first ingest (`ColumnMapping.to_dict()`),
+        or None before any ingest."""
+        q = select(s.ingest_batches.c.mapping).order_by(s.ingest_batches.c.id).limit(1)
+        got = self.conn.execute(q).scalar()
+        return dict(got) if got else None
+
+    def column_order(self) -> list[str]:
+        """The pool's metadata columns in the order its files first showed them (each
+        ingest batch records its file's order); empty for batches from before that."""
+        order: dict[str, None] = {}
+        q = select(s.ingest_batches.c.mapping).order_by(s.ingest_batches.c.id)
+        for (mapping,) in self.conn.execute(q):
+            order.update(dict.fromkeys((mapping or {}).get("columns") or []))
+        return list(order)
 
     def add_batch(self, source_file: str, file_sha256: str, mapping: dict) -> int:
         """A new ingest batch record (counts filled in by `finish_batch`); its id."""
@@ -426,13 +452,34 @@ class RoundsRepo(Repo):
                 out.add(row)
         return out
 
+    def cancelled_of(self, rows: Sequence[int]) -> dict[int, int]:
+        """Of `rows`, those planned in a cancelled round and queued in no open one: row
+        -> the latest such round. O(rows) indexed probes."""
+        ri, rd = s.round_items, s.rounds
+        out: dict[int, int] = {}
+        queued: set[int] = set()
+        for piece in _chunks([int(r) for r in rows]):
+            q = (select(ri.c.row, ri.c.round_id, rd.c.status).join(rd, rd.c.id == ri.c.round_id)
+                 .where(rd.c.status.in_(("cancelled", "open")), ri.c.row.in_(piece)))
+            for row, rid, status in self.conn.execute(q):
+                if status == "open":
+                    queued.add(int(row))
+                else:
+                    out[int(row)] = max(int(rid), out.get(int(row), 0))
+        return {r: rid for r, rid in out.items() if r not in queued}
+
     def close_done(self) -> list[int]:
         """Close every open round none of whose items awaits an answer (each has a label,
         skip or unsure event, from any time; a relabel item, one since the round was
-        planned); return their ids. A skipped item does not hold its round open forever."""
+        planned); return their ids. A skipped item does not hold its round open forever.
+        Rounds the service made task slots for are left out: they close when their
+        slots are done (overlap answers per task, skips not counted)."""
         closed = []
         a, ri = s.annotations, s.round_items
         for rid, before in self._answered_after().items():
+            if self.conn.execute(select(s.task_leases.c.id).where(
+                    s.task_leases.c.round_id == rid).limit(1)).first() is not None:
+                continue  # a service round: closed by its task slots (LeasesRepo.settle_and_close)
             # Items with no (new enough) event: one indexed probe per item, in SQL.
             waiting = self.conn.execute(
                 select(func.count()).select_from(ri).where(

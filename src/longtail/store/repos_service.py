@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, false, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, exists, false, func, select
 from sqlalchemy import insert as sa_insert
 
 from longtail.store import schema as s
@@ -77,6 +77,16 @@ _OPEN_LEFT = (select(_t.c.id).where(and_(_t.c.round_id == bindparam("r"), _t.c.s
 _HAS_ROUND = select(_t.c.id).where(_t.c.round_id == bindparam("r")).limit(1)
 _SAMPLE = select(s.samples.c.external_id, s.samples.c.text, s.samples.c.meta).where(
     s.samples.c.row == bindparam("row"))
+
+
+def _pieces(items: Sequence[int] | None, size: int = 20_000) -> Iterable[list[int] | None]:
+    """`items` in pieces of at most `size` (an IN list stays small); None: one piece, all."""
+    if items is None:
+        yield None
+        return
+    items = [int(x) for x in items]
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 class UsersRepo:
@@ -289,26 +299,65 @@ class LeasesRepo:
             return None
         return got[0], got[1], json.loads(got[2]) if got[2] else {}
 
-    def settle(self, round_ids: Sequence[int], after: dict[int, int] | None = None) -> int:
+    def settle(self, round_ids: Sequence[int], after: dict[int, int] | None = None,
+               rows: Sequence[int] | None = None) -> int:
         """Open slots whose answer is already in the label history (labels imported
-        around the service: a file, a webhook) become done: slot k of a row is done
-        once the row has more than k answers (label or unsure events); for a relabel
-        item, answers after event id `after[round]` (when its round was planned) only.
-        How many."""
-        t, a, ri = s.task_leases, s.annotations, s.round_items
-        is_relabel = select(ri.c.row).where(ri.c.round_id == t.c.round_id, ri.c.row == t.c.row,
-                                            ri.c.kind == "relabel").exists()
+        around the service: a file, a webhook) become done; how many. The slots of a
+        task are a set, not a prefix: a skip or a release can reopen slot 0 while slot 1
+        is done, so a task gets one more done slot for each of its answers (label or
+        unsure events, never skips) beyond its done slots, whichever slots are open.
+        For a relabel item only answers after event id `after[round]` (when its round
+        was planned) count. `rows`: only those tasks (the rows a request touched)."""
+        t, ri = s.task_leases, s.round_items
         done = 0
         for rid in (int(r) for r in round_ids):
-            since = int((after or {}).get(rid, 0))
-            answers = (select(func.count()).where(and_(
-                a.c.row == t.c.row, a.c.kind.in_(("label", "unsure")),
-                or_(~is_relabel, a.c.id > since))).scalar_subquery())
-            res = self.conn.execute(t.update().where(and_(
-                t.c.state == "open", t.c.round_id == rid, t.c.slot < answers))
-                .values(state="done", done_at=func.coalesce(t.c.done_at, 0.0)))
-            done += int(res.rowcount or 0)
+            done_n: dict[int, int] = {}
+            open_ids: dict[int, list[int]] = {}
+            for piece in _pieces(rows):
+                q = (select(t.c.id, t.c.row, t.c.state)
+                     .where(t.c.round_id == rid, t.c.state.in_(("open", "done")))
+                     .order_by(t.c.row, t.c.slot))
+                if piece is not None:
+                    q = q.where(t.c.row.in_(piece))
+                for sid, row, state in self.conn.execute(q):
+                    if state == "done":
+                        done_n[int(row)] = done_n.get(int(row), 0) + 1
+                    else:
+                        open_ids.setdefault(int(row), []).append(int(sid))
+            if not open_ids:
+                continue
+            relabel: set[int] = set()
+            for piece in _pieces(list(open_ids)):
+                relabel.update(int(r) for (r,) in self.conn.execute(
+                    select(ri.c.row).where(ri.c.round_id == rid, ri.c.kind == "relabel",
+                                           ri.c.row.in_(piece))))
+            answers = self.answers_by_row([r for r in open_ids if r not in relabel])
+            if relabel:
+                answers.update(self.answers_by_row(relabel, after=int((after or {}).get(rid, 0))))
+            ids = [sid for row, free in open_ids.items()
+                   for sid in free[: max(0, answers.get(row, 0) - done_n.get(row, 0))]]
+            for piece in _pieces(ids):
+                res = self.conn.execute(t.update().where(and_(t.c.id.in_(piece),
+                                                              t.c.state == "open"))
+                                        .values(state="done", done_at=func.coalesce(t.c.done_at, 0.0)))
+                done += int(res.rowcount or 0)
         return done
+
+    def settle_and_close(self, after: dict[int, int],
+                         rows: Sequence[int] | None = None) -> tuple[int, list[int]]:
+        """`settle` every open round that has slots, then close those with no slot left
+        (open or leased); (slots done, rounds closed). Rounds without slots are left to
+        `RoundsRepo.close_done`."""
+        open_ids = [r for r in self.open_rounds() if self.has_round(r)]
+        done = self.settle(open_ids, after, rows) if open_ids else 0
+        closed = []
+        for round_id in open_ids:
+            # PostgreSQL: the round's row lock first, so this and a last answer see each
+            # other (see tasks.answer_in).
+            self.lock_round(round_id)
+            if not self.any_left(round_id) and self.close_round(round_id):
+                closed.append(round_id)
+        return done, closed
 
     def close_round(self, round_id: int) -> bool:
         """Close the round if it is still open (every slot of it is done)."""

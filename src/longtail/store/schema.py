@@ -32,7 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 4  # 3: dataset_versions (issue 20); 4: users, task_leases (the service)
+SCHEMA_VERSION = 5  # 3: dataset_versions (issue 20); 4: users, task_leases (the service);
+# 5: compute_runs (issue 29's compute ledger)
 
 # Kinds of annotation event: only a 'label' event gives a row a class; 'skip' and
 # 'unsure' are recorded in the same append-only history but never become a class.
@@ -250,3 +251,21 @@ Index("ix_task_leases_row", task_leases.c.row, task_leases.c.user_id)
 Index("ix_task_leases_slot", task_leases.c.round_id, task_leases.c.row, task_leases.c.slot,
       unique=True)
 Index("ix_task_leases_user", task_leases.c.user_id, task_leases.c.state)
+
+# -- the compute ledger (version 5, issue 29; repository: store/repos_costs.py) ----------
+# One row per metered command: its totals and, in `phases`, each phase's CPU, wall and
+# GPU seconds and peak memory (longtail.costs.ledger). Money is not stored: it is
+# derived at the rates in force when the ledger is read, so a rate change re-prices all.
+compute_runs = Table(
+    "compute_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", String(32), nullable=False),
+    Column("command", String(32), nullable=False),
+    Column("round_id", Integer),  # the round the command made, when it made one
+    Column("cpu_seconds", Float, nullable=False),
+    Column("wall_seconds", Float, nullable=False),
+    Column("gpu_seconds", Float, nullable=False),
+    Column("peak_rss_mb", Float, nullable=False),
+    Column("phases", JSONText, nullable=False),
+)

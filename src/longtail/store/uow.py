@@ -37,6 +37,7 @@ from longtail.store.repos import (
     SettingsRepo,
     VectorSetsRepo,
 )
+from longtail.store.repos_costs import ComputeRepo
 from longtail.store.repos_service import LeasesRepo, UsersRepo
 from longtail.store.repos_versions import (
     ConsensusRepo,
@@ -70,6 +71,7 @@ class UnitOfWork:
         self.integrity = IntegrityRepo(conn)
         self.users = UsersRepo(conn)
         self.leases = LeasesRepo(conn)
+        self.compute = ComputeRepo(conn)  # issue 29's compute ledger
 
     @contextmanager
     def savepoint(self) -> Iterator[UnitOfWork]:

@@ -48,15 +48,66 @@ async function answer(kind, label) {
   const id = task.id;
   task = null;  // keys wait for the next task: the answered one is never sent twice
   const seconds = Math.round((performance.now() - shownAt) / 100) / 10;
+  const body = kind === "label" ? { kind, label, seconds } : { kind, seconds };
+  let notice = "";
   try {
-    await LT.api(`/tasks/${id}/label`, { method: "POST",
-      body: kind === "label" ? { kind, label, seconds } : { kind, seconds } });
+    await LT.api(`/tasks/${id}/label`, { method: "POST", body });
   } catch (e) {
     document.getElementById("error").textContent = e.message;
     if (e.status !== 409) { task = { ...lastShown }; busy = false; return; }  // retry this one
+    const reason = e.data && e.data.reason;
+    if (reason === "expired" || reason === "not_leased") {
+      notice = await again(id, body);  // the chosen answer is kept, never dropped silently
+      busy = false;
+      if (notice === null) return;  // the same task is shown again, the answer kept
+    } else {
+      notice = e.message;  // answered already, or someone else's: said, not swallowed
+    }
   }
   busy = false;
-  await next();  // expired or taken (409) too: move on
+  await next();  // answered or taken (409) too: move on
+  say(notice);
+}
+
+function said(body) {
+  return body.kind === "label" ? `"${body.label}"` : body.kind;
+}
+
+function say(msg) {
+  document.getElementById("notice").textContent = msg || "";
+}
+
+// The lease ran out before the answer arrived: lease again; when the same task comes
+// back, send the answer the annotator chose; otherwise keep it on screen with the task
+// and say so (someone else holds it now, or the round moved on).
+async function again(id, body) {
+  let r;
+  try {
+    r = await LT.api("/tasks/lease", { method: "POST" });
+  } catch (e) {
+    task = { ...lastShown };
+    say(`Your lease expired and leasing again failed (${e.message}): your answer ` +
+        `${said(body)} is kept; press it again to retry.`);
+    return null;
+  }
+  if (r.task && r.task.id === id) {
+    try {
+      await LT.api(`/tasks/${id}/label`, { method: "POST", body });
+      document.getElementById("error").textContent = "";
+      return `Your lease had expired: the task was leased to you again and your answer ` +
+             `${said(body)} recorded.`;
+    } catch (e) {
+      show(r.task);
+      say(`Your lease had expired and your answer ${said(body)} could not be sent ` +
+          `(${e.message}): it is kept here; answer again to retry.`);
+      return null;
+    }
+  }
+  show(r.task);
+  say(`Your lease on the previous task expired and it is no longer yours: your answer ` +
+      `${said(body)} was not recorded.`);
+  await progress();
+  return null;
 }
 
 document.addEventListener("keydown", (ev) => {

@@ -1,0 +1,197 @@
+"""Is active learning paying for itself, in money? The ROI estimator.
+
+The random arm is the labeled eval set, cross-fitted: it is a uniform sample of the
+pool, labeled at the pool's own costs, so it tells both what random labels would have
+taught (accuracy at m random labels, for m on a grid up to (K-1)/K of the eval set,
+each fold scored by models that never saw it) and what a random label costs (the
+money of the eval rows' answers). The active arm is the loop's models in order, each
+with the money spent up to it (pool labels and compute).
+
+The comparison is made at the accuracy both arms reached, a* = min(active's latest,
+random's best): the money active learning spent to first reach a* against the money
+random labels would have needed for a* (labels by interpolation in log m, times the
+mean cost of a random label); the eval set's own money counts on both sides (both
+need it to know where they stand). saving = 1 - money_active / money_random.
+
+Interval: a bootstrap over eval samples, resampling the active and random arms'
+per-sample correctness and the random label costs together (paired), percentile
+interval. It carries eval noise and the cost spread, not the training-draw noise of
+the random arm (one draw per fold and size): it errs narrow where the eval set is big
+and the random arm small. Pure: arrays in, a result out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["Roi", "random_arm", "roi", "size_grid"]
+
+FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def size_grid(n_eval: int, folds: int = 5, points: int = 6, smallest: int = 10) -> np.ndarray:
+    """Geometric sizes from `smallest` to the largest training fold, unique, int64."""
+    top = int(n_eval * (folds - 1) // folds)
+    if top < smallest:
+        return np.array([top], dtype=np.int64) if top > 0 else np.empty(0, np.int64)
+    return np.unique(np.geomspace(smallest, top, points).round().astype(np.int64))
+
+
+def random_arm(fit_predict: FitPredict, X_eval: np.ndarray, y_eval: np.ndarray,
+               sizes: np.ndarray, rng: np.random.Generator, folds: int = 5) -> np.ndarray:
+    """Per size m and eval sample i, whether a learner trained on m random eval labels
+    of the other folds predicts sample i right: (len(sizes), n_eval) bool. O(folds ·
+    len(sizes)) fits; memory O(len(sizes) · n_eval)."""
+    n = len(y_eval)
+    y_eval = np.asarray(y_eval)
+    fold = rng.permutation(n) % folds
+    correct = np.zeros((len(sizes), n), dtype=bool)
+    for f in range(folds):
+        train, score = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        if len(score) == 0:
+            continue
+        for s, m in enumerate(sizes):
+            pick = train[rng.choice(len(train), size=min(int(m), len(train)), replace=False)]
+            if len(np.unique(y_eval[pick])) < 2:
+                correct[s, score] = y_eval[score] == y_eval[pick][0]
+                continue
+            pred = np.asarray(fit_predict(X_eval[pick], y_eval[pick], X_eval[score]))
+            correct[s, score] = pred == y_eval[score]
+    return correct
+
+
+@dataclass
+class Roi:
+    """The estimate: saving = 1 - money_active / money_random at accuracy `target`."""
+
+    saving: float
+    lo: float
+    hi: float
+    level: float
+    label_saving: float  # the same without compute money
+    target: float  # accuracy both arms reached
+    random_labels: float  # labels random sampling would have needed for it
+    random_labels_lo: float
+    random_labels_hi: float
+    money_random: float
+    money_active: float
+    active_labels: float  # labels active learning had when it first reached it
+    compute_money: float  # compute active learning spent to reach it
+    eval_money: float
+    n_eval: int
+    unit: str  # "money" or "labels" (no priced answers: one label = one unit)
+    verdict: str
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def _labels_for(acc_random: np.ndarray, sizes: np.ndarray, target: float) -> float:
+    """Random labels for accuracy `target`: interpolation in log m on the running
+    maximum of the random curve (more labels never help less)."""
+    best = np.maximum.accumulate(acc_random)
+    if target <= best[0]:
+        return float(sizes[0])
+    if target >= best[-1]:
+        return float(sizes[-1])
+    j = int(np.searchsorted(best, target))  # best[j-1] < target <= best[j]
+    a0, a1 = best[j - 1], best[j]
+    w = 0.0 if a1 == a0 else (target - a0) / (a1 - a0)
+    return float(np.exp(np.log(sizes[j - 1]) + w * (np.log(sizes[j]) - np.log(sizes[j - 1]))))
+
+
+def _active_at(acc_active: np.ndarray, values: np.ndarray, target: float) -> float:
+    """Interpolated `values` (money, labels) where the active run first reached `target`."""
+    best = np.maximum.accumulate(acc_active)
+    j = int(np.searchsorted(best, target))
+    if j >= len(best):
+        return float(values[-1])
+    if j == 0:
+        return float(values[0])
+    a0, a1 = best[j - 1], best[j]
+    w = 1.0 if a1 == a0 else (target - a0) / (a1 - a0)
+    return float(values[j - 1] + w * (values[j] - values[j - 1]))
+
+
+def _one(active_correct, active_labels, active_label_money, active_compute, sizes,
+         random_correct, cost, eval_money, idx):
+    acc_a = active_correct[:, idx].mean(1)
+    acc_r = random_correct[:, idx].mean(1)
+    target = float(min(acc_a.max(), np.maximum.accumulate(acc_r)[-1]))
+    n_r = _labels_for(acc_r, sizes, target)
+    per_label = float(cost[idx].mean())
+    money_r = n_r * per_label + eval_money
+    lab_a = _active_at(acc_a, active_label_money, target)
+    comp_a = _active_at(acc_a, active_compute, target)
+    money_a = lab_a + comp_a + eval_money
+    return {"saving": 1.0 - money_a / money_r if money_r > 0 else 0.0,
+            "label_saving": 1.0 - (lab_a + eval_money) / money_r if money_r > 0 else 0.0,
+            "target": target, "n_r": n_r, "money_r": money_r, "money_a": money_a,
+            "n_a": _active_at(acc_a, active_labels, target), "compute": comp_a}
+
+
+def roi(active_correct: np.ndarray, active_labels: np.ndarray, active_label_money: np.ndarray,
+        active_compute: np.ndarray, sizes: np.ndarray, random_correct: np.ndarray,
+        random_cost: np.ndarray, eval_money: float, rng: np.random.Generator, *,
+        n_boot: int = 1000, level: float = 0.95, unit: str = "money",
+        min_eval: int = 30) -> Roi:
+    """The saving of active learning over random sampling, in money, with an interval.
+
+    active_correct : (n_models, n_eval) bool, the loop's models in order on the eval set.
+    active_labels, active_label_money, active_compute : (n_models,) labels, cumulative
+        pool-label money and compute money spent up to each model.
+    sizes, random_correct : the random arm (`size_grid`, `random_arm`).
+    random_cost : (n_eval,) money of each eval row's answer (a random label's cost).
+    eval_money : money spent on eval labels (counted on both sides).
+    O(n_boot · (n_models + len(sizes)) · n_eval) time.
+    """
+    n_eval = active_correct.shape[1]
+    point = _one(active_correct, active_labels, active_label_money, active_compute, sizes,
+                 random_correct, random_cost, eval_money, np.arange(n_eval))
+    boots = [_one(active_correct, active_labels, active_label_money, active_compute, sizes,
+                  random_correct, random_cost, eval_money, rng.integers(0, n_eval, n_eval))
+             for _ in range(n_boot)]
+    tail = (1.0 - level) / 2.0
+    s = np.array([b["saving"] for b in boots])
+    nr = np.array([b["n_r"] for b in boots])
+    lo, hi = (float(v) for v in np.quantile(s, [tail, 1.0 - tail]))
+    result = Roi(saving=point["saving"], lo=lo, hi=hi, level=level,
+                 label_saving=point["label_saving"], target=point["target"],
+                 random_labels=point["n_r"],
+                 random_labels_lo=float(np.quantile(nr, tail)),
+                 random_labels_hi=float(np.quantile(nr, 1.0 - tail)),
+                 money_random=point["money_r"], money_active=point["money_a"],
+                 active_labels=point["n_a"], compute_money=point["compute"],
+                 eval_money=float(eval_money), n_eval=int(n_eval), unit=unit, verdict="")
+    result.verdict = roi_verdict(result, min_eval=min_eval, top_size=int(sizes[-1]))
+    return result
+
+
+def roi_verdict(r: Roi, *, min_eval: int = 30, top_size: int | None = None) -> str:
+    """The estimate in plain words."""
+    pct = f"{r.level * 100:.0f}% CI"
+    interval = f"({pct} {r.lo * 100:.0f} to {r.hi * 100:.0f})"
+    what = "money" if r.unit == "money" else "labels"
+    where = (f" to reach accuracy {r.target:.3f}, which random sampling would have needed "
+             f"~{r.random_labels:,.0f} labels for")
+    if r.n_eval < min_eval:
+        return (f"no evidence yet: {min_eval - r.n_eval} more eval labels would tell "
+                f"({r.n_eval} labeled)")
+    if r.lo > 0:
+        return f"active learning is saving {r.saving * 100:.0f}% of the {what} here {interval}{where}"
+    if r.label_saving > 0 and r.saving <= 0:
+        return (f"not paying for its compute: it saves {r.label_saving * 100:.0f}% of the "
+                f"labeling money, and its compute ({r.compute_money:,.2f}) costs more than that")
+    if r.hi < 0:
+        return (f"active learning is costing {-r.saving * 100:.0f}% more than random "
+                f"sampling here {interval}{where}")
+    half = max((r.hi - r.lo) / 2.0, 1e-9)
+    if abs(r.saving) > 1e-6:
+        more = int(np.ceil(r.n_eval * ((half / abs(r.saving)) ** 2 - 1.0)))
+        if more > 0:
+            return (f"no evidence yet: ~{more:,} eval labels more would tell "
+                    f"(saving {r.saving * 100:.0f}%, {interval[1:-1]})")
+    return f"no evidence yet: no measurable saving (saving {r.saving * 100:.0f}%, {interval[1:-1]})"

@@ -1,0 +1,323 @@
+"""Money use cases (issue 29): annotator pools, the labeling spend of every event, the
+compute ledger, and the report `longtail costs` shows. Each takes a unit of work and
+the project's settings; the arithmetic is in `longtail.costs` (pure).
+
+Spend is attributed to rounds: an event to its `round_id` when the path recorded one
+(the service), otherwise, like a compute record without a round, to the round open at
+its time: the newest round created before it ("round 0" = before the first round, e.g.
+seed labels). Every event is spend: a first answer, an overlap answer (another
+annotator's answer to a row in the same round) and a relabel (any later answer), skips
+and unsure answers too (they took the annotator's time).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from longtail.costs import ledger, observed
+from longtail.costs.pools import (
+    Pool,
+    PoolIndex,
+    check_name,
+    event_pool,
+    parse_rate,
+    parse_where,
+    pools_from_setting,
+    pools_to_setting,
+)
+from longtail.engine.settings import Settings
+from longtail.errors import InputError
+
+# -- pools -------------------------------------------------------------------------------
+
+def list_pools(uow: Any) -> list[Pool]:
+    """The project's pools, in the order they were added."""
+    return pools_from_setting(uow.settings.get("pools", []))
+
+
+def add_pool(uow: Any, name: str, rate: str | float | None = None, *,
+             members: Sequence[str] = (), where: Sequence[str] = (),
+             default: bool | None = None) -> Pool:
+    """Create pool `name` (a rate is then required) or update it: a new rate, more
+    members, more `where` rules, default or not. An annotator belongs to one pool:
+    adding them here takes them out of any other. The first pool made is the default."""
+    check_name(name)
+    pools = list_pools(uow)
+    old = next((p for p in pools if p.name == name), None)
+    if old is None and rate is None:
+        raise InputError(f"pool {name!r} is new: give its rate (--rate 20/h)")
+    value = parse_rate(rate) if rate is not None else old.rate
+    rules = [parse_where(w) for w in where]
+    members = [m.strip() for m in members if m and m.strip()]
+    taken = set(members)
+    pools = [Pool(p.name, p.rate, tuple(m for m in p.members if m not in taken), p.where,
+                  p.default and not default) for p in pools]
+    old = next((p for p in pools if p.name == name), None)
+    new = Pool(name=name, rate=value,
+               members=tuple(dict.fromkeys([*(old.members if old else ()), *members])),
+               where=tuple(dict.fromkeys([*(old.where if old else ()), *rules])),
+               default=bool(default) if default is not None else
+               (old.default if old else not pools))
+    pools = [new if p.name == name else p for p in pools] if old else [*pools, new]
+    uow.settings.set("pools", pools_to_setting(pools))
+    return new
+
+
+def remove_pool(uow: Any, name: str) -> None:
+    """Remove pool `name`; events it priced become unpriced (or the default's)."""
+    pools = list_pools(uow)
+    if not any(p.name == name for p in pools):
+        raise InputError(f"no pool {name!r} (pools: {', '.join(p.name for p in pools) or 'none'})")
+    uow.settings.set("pools", pools_to_setting([p for p in pools if p.name != name]))
+
+
+def set_compute_rates(uow: Any, cpu: str | float | None = None,
+                      gpu: str | float | None = None) -> dict[str, float]:
+    """Set the compute prices (money per CPU-hour, per GPU-hour); the prices now."""
+    if cpu is not None:
+        uow.settings.set("compute_rate_cpu_hour", parse_rate(cpu))
+    if gpu is not None:
+        uow.settings.set("compute_rate_gpu_hour", parse_rate(gpu))
+    s = Settings.from_dict(uow.settings.all())
+    return {"cpu_hour": s.compute_rate_cpu_hour, "gpu_hour": s.compute_rate_gpu_hour}
+
+
+# -- labeling spend ----------------------------------------------------------------------
+
+@dataclass
+class EventCosts:
+    """Per label event, aligned arrays (n events, oldest first)."""
+
+    event_id: np.ndarray  # int64
+    row: np.ndarray  # int64
+    period: np.ndarray  # int64: the round the event is attributed to (0: before any)
+    pool: list[str | None]
+    seconds: np.ndarray  # trimmed, imputed where no time was recorded
+    imputed: np.ndarray  # bool
+    recorded: np.ndarray  # raw seconds as recorded (NaN: none)
+    money: np.ndarray  # NaN where no pool prices the event
+    what: list[str]  # first | overlap | relabel
+    eval: np.ndarray  # bool: an eval row
+    cap: float
+
+
+def _periods(rounds: list[dict]) -> tuple[list[str], list[int]]:
+    ordered = sorted(rounds, key=lambda r: (r["created_at"], r["id"]))
+    return [r["created_at"] for r in ordered], [int(r["id"]) for r in ordered]
+
+
+def _period_of(stamps: list[str], ids: list[int], created_at: str, round_id: Any) -> int:
+    if round_id is not None:
+        return int(round_id)
+    i = bisect.bisect_right(stamps, created_at)
+    return ids[i - 1] if i else 0
+
+
+def event_costs(uow: Any, settings: Settings, events: list[dict] | None = None) -> EventCosts:
+    """Seconds and money of every label event (see the module docstring). O(events)
+    plus, when a pool's rule names metadata, one read of the events' rows."""
+    events = uow.labels.events() if events is None else events
+    pools = pools_from_setting(settings.pools)
+    index = PoolIndex(pools)
+    rows = np.array([int(e["row"]) for e in events], dtype=np.int64)
+    meta: dict[int, dict] = {}
+    if any(k != "label" for p in pools for k, _ in p.where) and len(rows):
+        for part in uow.samples.iter(np.unique(rows)):
+            meta.update({r: m for r, _e, _t, m in part})
+    eval_rows = set(uow.samples.rows_by_split("eval").tolist())
+    stamps, ids = _periods(uow.rounds.list())
+    recorded = np.array([np.nan if e["seconds"] is None else float(e["seconds"])
+                         for e in events], dtype=float)
+    cap = observed.idle_cap(recorded, settings.cost_seconds_cap)
+    priced = [event_pool(index, e["annotator"], e["label"] or None, meta.get(int(e["row"])))
+              for e in events]
+    names = [p.name if p else None for p in priced]
+    seconds, imputed = observed.impute(observed.trim(recorded, cap),
+                                       np.array([n or "" for n in names], dtype=object))
+    rate = np.array([p.rate if p else np.nan for p in priced], dtype=float)
+    what: list[str] = []
+    seen: dict[int, tuple[Any, Any]] = {}  # row -> (round of its first answer, annotators)
+    for e in events:
+        r = int(e["row"])
+        if r not in seen:
+            seen[r] = (e["round_id"], {e["annotator"]})
+            what.append("first")
+            continue
+        first_round, who = seen[r]
+        same_round = e["round_id"] is not None and e["round_id"] == first_round
+        what.append("overlap" if same_round and e["annotator"] not in who else "relabel")
+        who.add(e["annotator"])
+    return EventCosts(
+        event_id=np.array([int(e["id"]) for e in events], dtype=np.int64), row=rows,
+        period=np.array([_period_of(stamps, ids, e["created_at"], e["round_id"])
+                         for e in events], dtype=np.int64),
+        pool=names, seconds=seconds, imputed=imputed, recorded=recorded,
+        money=observed.money(seconds, rate), what=what,
+        eval=np.array([int(r) in eval_rows for r in rows], dtype=bool), cap=cap)
+
+
+# -- the compute ledger ------------------------------------------------------------------
+
+def record_compute(uow: Any, run: ledger.CommandRun) -> int | None:
+    """Keep one metered command's record (nothing for a command nested in another)."""
+    if run.nested:
+        return None
+    return uow.compute.add(run.record())
+
+
+def metered(command: str) -> Callable[[Callable], Callable]:
+    """Decorate a `Project` method: meter it as `command` (longtail.costs.ledger) and,
+    when it succeeds, keep its record in the ledger (its own small transaction, after
+    the command's: a failed command changes nothing, not even the ledger). A command a
+    metered command calls is counted in the caller's record only."""
+
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def inner(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with ledger.command(command) as run:
+                result = fn(self, *args, **kwargs)
+            if not run.nested:
+                run.round_id = getattr(result, "round_id", None)
+                with self.store.unit_of_work() as uow:
+                    record_compute(uow, run)
+            return result
+
+        return inner
+
+    return wrap
+
+
+def _compute_period(stamps: list[str], ids: list[int], rec: dict) -> int:
+    return _period_of(stamps, ids, rec["created_at"], rec.get("round_id"))
+
+
+# -- the report --------------------------------------------------------------------------
+
+@dataclass
+class Spend:
+    """Labeling and compute spend of one round (or of the whole project)."""
+
+    round: int | None = None
+    events: int = 0
+    first: int = 0
+    overlap: int = 0
+    relabel: int = 0
+    eval_events: int = 0
+    imputed: int = 0
+    unpriced: int = 0
+    label_seconds: float = 0.0
+    label_money: float = 0.0
+    eval_label_money: float = 0.0
+    commands: int = 0
+    cpu_seconds: float = 0.0
+    gpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    compute_money: float = 0.0
+    phases: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def total_money(self) -> float:
+        return self.label_money + self.compute_money
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, float):
+                d[k] = round(v, 6)
+        d["total_money"] = round(self.total_money, 6)
+        return d
+
+
+@dataclass
+class CostsReport:
+    """What `longtail costs` shows: spend per round and in total, by pool, the pools,
+    the idle cap in force and the prices."""
+
+    rounds: list[Spend]
+    total: Spend
+    by_pool: dict[str, dict[str, float]]
+    pools: list[Pool]
+    cap_seconds: float
+    rates: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rounds": [r.to_dict() for r in self.rounds], "total": self.total.to_dict(),
+                "by_pool": self.by_pool, "pools": [p.to_dict() for p in self.pools],
+                "cap_seconds": round(self.cap_seconds, 3), "rates": self.rates}
+
+
+def _add_events(spend: Spend, c: EventCosts, mask: np.ndarray) -> None:
+    what = np.array(c.what, dtype=object)[mask] if len(c.what) else np.array([], dtype=object)
+    money = c.money[mask]
+    spend.events += int(mask.sum())
+    spend.first += int((what == "first").sum())
+    spend.overlap += int((what == "overlap").sum())
+    spend.relabel += int((what == "relabel").sum())
+    spend.eval_events += int(c.eval[mask].sum())
+    spend.imputed += int(c.imputed[mask].sum())
+    spend.unpriced += int((~np.isfinite(money)).sum())
+    spend.label_seconds += observed.finite_sum(c.seconds[mask])
+    spend.label_money += observed.finite_sum(money)
+    spend.eval_label_money += observed.finite_sum(money[c.eval[mask]])
+
+
+def _add_run(spend: Spend, rec: dict, settings: Settings) -> None:
+    spend.commands += 1
+    spend.cpu_seconds += float(rec["cpu_seconds"])
+    spend.gpu_seconds += float(rec["gpu_seconds"])
+    spend.wall_seconds += float(rec["wall_seconds"])
+    spend.compute_money += ledger.compute_money(float(rec["cpu_seconds"]),
+                                                float(rec["gpu_seconds"]),
+                                                settings.compute_rate_cpu_hour,
+                                                settings.compute_rate_gpu_hour)
+    for name, p in (rec["phases"] or {}).items():
+        mine = spend.phases.setdefault(name, {"cpu_seconds": 0.0, "wall_seconds": 0.0,
+                                              "gpu_seconds": 0.0, "peak_rss_mb": 0.0})
+        for k in ("cpu_seconds", "wall_seconds", "gpu_seconds"):
+            mine[k] = round(mine[k] + float(p.get(k, 0.0)), 4)
+        mine["peak_rss_mb"] = max(mine["peak_rss_mb"], float(p.get("peak_rss_mb", 0.0)))
+
+
+def costs_report(uow: Any, settings: Settings) -> CostsReport:
+    """Labeling and compute spend per round and in total. O(events + commands)."""
+    c = event_costs(uow, settings)
+    runs = uow.compute.list()
+    stamps, ids = _periods(uow.rounds.list())
+    run_period = [_compute_period(stamps, ids, rec) for rec in runs]
+    periods = sorted(set(c.period.tolist()) | set(run_period) | set(ids))
+    out, total = [], Spend(round=None)
+    for k in periods:
+        spend = Spend(round=k)
+        _add_events(spend, c, c.period == k)
+        for rec, p in zip(runs, run_period, strict=True):
+            if p == k:
+                _add_run(spend, rec, settings)
+        out.append(spend)
+    _add_events(total, c, np.ones(len(c.row), dtype=bool))
+    for rec in runs:
+        _add_run(total, rec, settings)
+    by_pool: dict[str, dict[str, float]] = {}
+    for name in sorted({n or "(none)" for n in c.pool}):
+        mask = np.array([(n or "(none)") == name for n in c.pool], dtype=bool)
+        by_pool[name] = {"events": int(mask.sum()),
+                         "seconds": round(observed.finite_sum(c.seconds[mask]), 3),
+                         "money": round(observed.finite_sum(c.money[mask]), 6)}
+    return CostsReport(rounds=out, total=total, by_pool=by_pool,
+                       pools=pools_from_setting(settings.pools), cap_seconds=c.cap,
+                       rates={"cpu_hour": settings.compute_rate_cpu_hour,
+                              "gpu_hour": settings.compute_rate_gpu_hour})
+
+
+def spend_summary(uow: Any, settings: Settings) -> dict[str, Any]:
+    """The totals `status` and `history` show: label, eval-label and compute money."""
+    t = costs_report(uow, settings).total
+    return {"label_money": round(t.label_money, 4), "eval_label_money": round(t.eval_label_money, 4),
+            "compute_money": round(t.compute_money, 6), "total_money": round(t.total_money, 4),
+            "label_seconds": round(t.label_seconds, 1), "cpu_seconds": round(t.cpu_seconds, 2),
+            "events": t.events, "unpriced": t.unpriced, "imputed": t.imputed}

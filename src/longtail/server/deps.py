@@ -1,0 +1,129 @@
+"""What a route depends on: the service (store, settings, writer, webhooks, clock) and
+the user its bearer token names. Routers take these through `Depends`, so a test
+mounts one router on its own and swaps any of them with `app.dependency_overrides`."""
+
+# No `from __future__ import annotations`: FastAPI must see the Annotated aliases (Me,
+# Admin, Svc) as objects, not strings.
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from longtail.engine import tasks, users
+from longtail.engine.users import User
+from longtail.errors import InputError
+from longtail.server.settings import ServerSettings
+
+AUTH_TTL = 5.0  # seconds a checked token is trusted without reading the catalog again
+
+
+class AuthCache:
+    """token hash -> (user, checked at): one catalog read per token every `ttl` seconds
+    instead of one per request. A removed user or replaced token stops working within
+    `ttl`. Only hashes are kept, as in the catalog; bounded, so a flood of bad tokens
+    cannot grow it."""
+
+    def __init__(self, ttl: float = AUTH_TTL, size: int = 10_000):
+        self.ttl, self.size = ttl, size
+        self._seen: dict[str, tuple[User | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, now: float) -> tuple[User | None] | None:
+        hit = self._seen.get(key)
+        return None if hit is None or now - hit[1] > self.ttl else (hit[0],)
+
+    def put(self, key: str, user: User | None, now: float) -> None:
+        with self._lock:
+            if len(self._seen) > self.size:
+                self._seen.clear()
+            self._seen[key] = (user, now)
+
+    def forget(self, user_id: int) -> None:
+        """Drop every cached token of a user (removed, or their token replaced)."""
+        with self._lock:
+            self._seen = {k: v for k, v in self._seen.items()
+                          if v[0] is None or v[0].id != user_id}
+
+
+@dataclass
+class Service:
+    """Everything the routes share, made once by `create_app` and kept on
+    `app.state.service`: no route closes over mutable state of its own."""
+
+    store: Any
+    settings: ServerSettings
+    writer: tasks.GroupCommit
+    hooks: Any
+    clock: Callable[[], float] = time.time
+    auth: AuthCache = field(default_factory=AuthCache)
+    # batch_exhausted goes out once per emptying of the queue.
+    exhausted_sent: bool = False
+    # ML-backend mode: the Label Studio client (server/routers/label_studio.py).
+    label_studio: Any = None
+
+    @property
+    def policy(self) -> tasks.TaskPolicy:
+        return self.settings.policy
+
+    def page(self, limit: int | None) -> int:
+        """A page size: `limit`, or 100 (at most the server's max page)."""
+        if limit is None:
+            return min(100, self.settings.max_page)
+        if limit > self.settings.max_page:
+            raise InputError(f"limit {limit} is over the page size limit "
+                             f"{self.settings.max_page}")
+        return limit
+
+
+def get_service(request: Request) -> Service:
+    """The service of the app serving this request."""
+    return request.app.state.service
+
+
+Svc = Annotated[Service, Depends(get_service)]
+
+
+def get_store(svc: Svc) -> Any:
+    """The project's store."""
+    return svc.store
+
+
+StoreDep = Annotated[Any, Depends(get_store)]
+
+
+async def current_user(request: Request, svc: Svc) -> User:
+    """The user of the request's bearer token: 401 without one or with a wrong one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "missing bearer token (Authorization: Bearer <token>)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    key = users.token_hash(token)
+    now = time.monotonic()
+    hit = svc.auth.get(key, now)
+    if hit is None:
+        user = await run_in_threadpool(users.authenticate_hash, svc.store, key)
+        svc.auth.put(key, user, now)
+        hit = (user,)
+    if hit[0] is None:
+        raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+    request.state.user = hit[0].name
+    return hit[0]
+
+
+Me = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: Me) -> User:
+    """The current user, who must be an admin (403 otherwise)."""
+    if not user.is_admin:
+        raise HTTPException(403, "admins only")
+    return user
+
+
+Admin = Annotated[User, Depends(admin_user)]

@@ -1,0 +1,78 @@
+"""The service's outer layer: body limits (413) and the access log, as pure ASGI
+middleware (no per-request task, unlike `@app.middleware`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("longtail.server.access")
+
+
+class TooLarge(HTTPException):
+    """Raised while the body streams in: FastAPI passes HTTPExceptions through its body
+    parsing (any other error there becomes a 400)."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body over {limit} bytes")
+
+
+class Guard:
+    """Pure ASGI middleware (no per-request task, unlike `@app.middleware`): refuses
+    bodies over `limit` bytes (over `large[path]` for the paths named there: file
+    uploads) with 413, at once when Content-Length says so, else as soon as the
+    streamed body passes it; and writes the access line."""
+
+    def __init__(self, app: ASGIApp, limit: int, large: dict[str, int] | None = None):
+        self.app, self.default, self.large = app, limit, dict(large or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = [500]
+        limit = self.large.get(scope.get("path", ""), self.default)
+
+        async def sending(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                status[0] = msg["status"]
+            await send(msg)
+
+        try:
+            length = dict(scope.get("headers") or []).get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                await send_json(sending, 413, f"request body over {limit} bytes")
+                return
+            seen = 0
+
+            async def counted() -> Message:
+                nonlocal seen
+                msg = await receive()
+                if msg["type"] == "http.request":
+                    seen += len(msg.get("body", b""))
+                    if seen > limit:
+                        raise TooLarge(limit)
+                return msg
+
+            await self.app(scope, counted, sending)
+        finally:
+            # The path only: a query string may carry anything, and headers (the
+            # token) are never logged.
+            user = (scope.get("state") or {}).get("user", "-")
+            log.info("%s %s %d %.1fms user=%s", scope.get("method"), scope.get("path"),
+                     status[0], 1000 * (time.perf_counter() - t0), user)
+
+
+async def send_json(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+

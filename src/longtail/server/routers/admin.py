@@ -1,0 +1,101 @@
+"""Admins' routes: status, rounds (list, plan one), history, a round's tasks,
+annotators, curves, users, and a round's tasks in Label Studio's format."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from longtail.engine import evaluation, labels, labelstudio, tasks, users
+from longtail.engine import rounds as rounds_uc
+from longtail.engine import status as status_uc
+from longtail.engine.settings import Settings
+from longtail.server import schemas as m
+from longtail.server.deps import Admin, Svc
+
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/admin/status", response_model=m.StatusOut)
+def status(_user: Admin, svc: Svc) -> m.StatusOut:
+    """Counts, classes, rounds, the latest metrics and the lift verdict."""
+    return m.StatusOut(**status_uc.status(svc.store, Settings.load(svc.store)))
+
+
+@router.post("/admin/rounds", response_model=m.RoundOut)
+async def start_round(body: m.RoundIn, _user: Admin, svc: Svc) -> m.RoundOut:
+    """Plan the next round (`longtail query`): its tasks join the queue."""
+    r = await svc.writer.run_locked(lambda: rounds_uc.plan_round(
+        svc.store, Settings.load(svc.store), body.budget, strategy=body.strategy,
+        seed=body.seed))
+    return m.RoundOut(round_id=r.round_id, size=len(r.rows),
+                      kinds={k: r.kinds.count(k) for k in sorted(set(r.kinds))},
+                      strategy=r.log.get("strategy", body.strategy),
+                      arm=(r.log.get("selection") or {}).get("arm"), warnings=r.warnings)
+
+
+@router.get("/admin/rounds", response_model=list[m.RoundRow])
+def list_rounds(_user: Admin, svc: Svc) -> list[m.RoundRow]:
+    """Every round, oldest first, with how many of its samples are labeled."""
+    with svc.store.reading() as uow:
+        return [m.RoundRow(**r) for r in rounds_uc.list_rounds(uow)]
+
+
+@router.get("/admin/history", response_model=list[m.HistoryRow])
+def history(_user: Admin, svc: Svc) -> list[m.HistoryRow]:
+    """Earlier rounds: arm, and the managed-eval accuracy before and after."""
+    with svc.store.reading() as uow:
+        return [m.HistoryRow(**h.to_dict()) for h in rounds_uc.history(uow)]
+
+
+@router.get("/admin/export", response_model=m.ExportOut)
+def export(_user: Admin, svc: Svc, round: Annotated[int | None, Query(ge=1)] = None,
+           offset: Annotated[int, Query(ge=0)] = 0,
+           limit: Annotated[int | None, Query(ge=1)] = None) -> m.ExportOut:
+    """The tasks of a round (the most recent open one by default), a page at a time, in
+    priority order, with their slots by state."""
+    return m.ExportOut(**tasks.round_tasks(svc.store, round, offset=offset,
+                                           limit=svc.page(limit)))
+
+
+@router.get("/admin/annotators", response_model=list[m.AnnotatorRow])
+def annotators(_user: Admin, svc: Svc) -> list[m.AnnotatorRow]:
+    """Labels, skips, unsure and seconds per annotator."""
+    return [m.AnnotatorRow(**a) for a in tasks.annotators(svc.store)]
+
+
+@router.get("/admin/curves", response_model=m.CurvesOut)
+def curves(_user: Admin, svc: Svc) -> m.CurvesOut:
+    """The learning curve (accuracy with intervals by labels) and the lift of selection
+    over the random control."""
+    with svc.store.reading() as uow:
+        c = evaluation.learning_curves(uow)
+    lift = status_uc.lift_summary(svc.store)
+    verdict = (lift or {}).get("verdict") or "no lift measured yet"
+    return m.CurvesOut(current=c["current"], as_of=c["as_of"], eval_set=c["eval_set"],
+                       lift=lift, verdict=verdict)
+
+
+@router.get("/admin/users", response_model=list[m.UserRow])
+def list_users(_user: Admin, svc: Svc) -> list[m.UserRow]:
+    """Every user and role (tokens are never shown again)."""
+    return users.list_users(svc.store)
+
+
+@router.get("/admin/label-studio/tasks", response_model=list[m.LabelStudioTask])
+def label_studio_tasks(_user: Admin, svc: Svc,
+                       round: Annotated[int | None, Query(ge=1)] = None,
+                       offset: Annotated[int, Query(ge=0)] = 0,
+                       limit: Annotated[int | None, Query(ge=1)] = None,
+                       ) -> list[m.LabelStudioTask]:
+    """A round's tasks in Label Studio's import format (a page at a time): sort by
+    prediction score, lowest first, for longtail's order."""
+    size = svc.page(limit)
+    got = labelstudio.export_tasks(svc.store, Settings.load(svc.store), round)
+    return [m.LabelStudioTask(**x) for x in got[offset : offset + size]]
+
+
+@router.get("/admin/label-studio/config", response_model=m.LabelStudioConfig)
+def label_studio_config(_user: Admin, svc: Svc) -> m.LabelStudioConfig:
+    """The labeling config matching the project's label set."""
+    return m.LabelStudioConfig(config=labelstudio.labeling_config(
+        labels.label_set(svc.store) or []))

@@ -1,0 +1,83 @@
+"""The ROI estimator on arms whose answer is known: the saving, its interval, and the
+verdicts (saving, not paying for its compute, no evidence yet)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from longtail.costs.roi import random_arm, roi, size_grid
+
+N_EVAL = 1000
+SIZES = np.array([10, 20, 40, 80, 160, 320])
+ACC = 0.45 + 0.1 * np.log2(SIZES / 10)  # 0.45 ... 0.95
+
+
+def _correct(accs: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Nested right answers: a model at accuracy a gets the first a·n samples of one
+    fixed order right (more labels never unlearn a sample)."""
+    order = np.random.default_rng(seed).permutation(N_EVAL)
+    rank = np.empty(N_EVAL, int)
+    rank[order] = np.arange(N_EVAL)
+    return np.array([rank < round(a * N_EVAL) for a in accs])
+
+
+def _run(active_labels, active_compute_per_label=0.0, random_cost=1.0, eval_money=0.0,
+         n_eval=N_EVAL, active_acc=ACC):
+    active_labels = np.asarray(active_labels, dtype=float)
+    a = _correct(active_acc)[:, :n_eval]
+    r = _correct(ACC)[:, :n_eval]
+    return roi(a, active_labels, active_labels * 1.0, active_labels * active_compute_per_label,
+               SIZES, r, np.full(n_eval, random_cost), eval_money,
+               np.random.default_rng(0), n_boot=200)
+
+
+def test_half_the_labels_at_equal_cost_saves_half_the_money():
+    res = _run(SIZES / 2)
+    assert abs(res.saving - 0.5) < 0.02 and res.lo > 0.3
+    assert res.lo <= 0.5 <= res.hi + 1e-9
+    assert abs(res.random_labels - 320) < 1 and abs(res.active_labels - 160) < 1
+    assert res.verdict.startswith("active learning is saving 50%")
+
+
+def test_eval_money_counts_on_both_sides():
+    res = _run(SIZES / 2, eval_money=320.0)  # the eval set costs as much as random's labels
+    assert abs(res.saving - (1 - (160 + 320) / (320 + 320))) < 0.02
+
+
+def test_cheap_random_labels_undo_the_saving():
+    # Active learning's picks cost 1 each, a random label 0.4: it needs half the labels
+    # but pays 2.5x per label, so random sampling would have been cheaper.
+    res = _run(SIZES / 2, random_cost=0.4)
+    assert res.saving < 0 and res.hi < 0
+    assert "costing" in res.verdict
+
+
+def test_compute_that_eats_the_saving_is_named():
+    res = _run(SIZES / 2, active_compute_per_label=2.0)
+    assert res.label_saving > 0.4 and res.saving < 0
+    assert res.verdict.startswith("not paying for its compute")
+
+
+def test_a_small_eval_set_is_no_evidence():
+    res = _run(SIZES / 2, n_eval=20)
+    assert res.verdict.startswith("no evidence yet")
+
+
+def test_random_arm_cross_fits_the_eval_set():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 5)) * 3
+    y = rng.integers(0, 3, 300)
+    X = centers[y] + rng.normal(size=(300, 5))
+    calls = []
+
+    def fit_predict(Xt, yt, Xn):
+        calls.append(len(yt))
+        means = np.array([Xt[yt == k].mean(0) if (yt == k).any() else np.full(5, 1e9)
+                          for k in range(3)])
+        return ((Xn[:, None, :] - means[None]) ** 2).sum(-1).argmin(1)
+
+    sizes = size_grid(300)
+    assert sizes[0] == 10 and sizes[-1] == 240
+    correct = random_arm(fit_predict, X, y, sizes, rng)
+    assert correct.shape == (len(sizes), 300) and max(calls) <= 240
+    assert correct[-1].mean() > 0.9  # well-separated classes: learned from the folds
