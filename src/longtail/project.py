@@ -437,6 +437,12 @@ class Project:
         with self.store.unit_of_work() as uow:
             return costs.costs_report(uow, Settings.from_dict(uow.settings.all())).to_dict()
 
+    def cost_model(self) -> dict:
+        """The per-sample cost model's report: answers, unit, prior, held-out error."""
+        from longtail.engine import costs
+
+        return costs.cost_model(self.store, self._settings())[1]
+
     # -- the long tail (issue 30): slices, the discovery queue, the report ----------------
 
     def slices(self, *, by: str = "all", limit: int = 20, examples: int = 5,

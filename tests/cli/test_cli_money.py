@@ -40,6 +40,10 @@ def test_pools_costs_and_status_show_the_money(tmp_path: Path):
     assert report["total"]["commands"] >= 4 and report["total"]["cpu_seconds"] > 0
     shown = ok(["costs", "-p", proj]).stdout
     assert "pool expert" in shown and "labeling" in shown and "compute" in shown
+    model = json.loads(ok(["costs", "-p", proj, "--json", "--model"]).stdout)["model"]
+    assert model["answers"] == 20 and model["unit"] == "money"
+    assert model["heldout"]["lo"] <= model["heldout"]["mae"] <= model["heldout"]["hi"]
+    assert "cost model" in ok(["costs", "-p", proj, "--model"]).stdout
     status = json.loads(ok(["status", "-p", proj, "--json"]).stdout)
     assert abs(status["spend"]["label_money"] - want) < 1e-3
     assert "spend" in ok(["status", "-p", proj]).stdout

@@ -64,6 +64,10 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
                          **({"include_duplicates": True} if include_duplicates else {}))
 
     def render(r) -> None:
+        if isinstance(r, dict):  # emit hands renderers the to_dict() form
+            from types import SimpleNamespace
+
+            r = SimpleNamespace(**r)
         kinds = {k: r.kinds.count(k) for k in ("eval", "control", "selected", "relabel",
                                                  "queued")}
         arm = r.log.get("selection", {}).get("arm")

@@ -82,6 +82,9 @@ def costs(project: ProjectOpt = Path("."),
               help="Set the price of a CPU-hour (0.10 or 0.10/h) before reporting.")] = None,
           gpu_rate: Annotated[str | None, typer.Option(
               help="Set the price of a GPU-hour before reporting.")] = None,
+          model: Annotated[bool, typer.Option(
+              "--model", help="Also fit the per-sample cost model and report its held-out "
+                              "error.")] = False,
           as_json: JsonOpt = False) -> None:
     """Labeling and compute spend, per round and in total.
 
@@ -94,6 +97,8 @@ def costs(project: ProjectOpt = Path("."),
         if cpu_rate is not None or gpu_rate is not None:
             p.set_compute_rates(cpu_rate, gpu_rate)
         result = p.costs()
+        if model:
+            result["model"] = p.cost_model()
     emit(result, as_json, render_costs)
 
 
@@ -123,6 +128,15 @@ def render_costs(r: dict) -> None:
         **{f"pool {k}": f"{v['events']} answers, {v['seconds'] / 3600:.2f} h, {_money(v['money'])}"
            for k, v in r["by_pool"].items()},
     }
+    m = r.get("model")
+    if m:
+        h = m.get("heldout")
+        rows["cost model"] = (
+            f"{m['answers']} timed answers, prior {m['prior']:.4g} {m['unit']}"
+            + (f" (weight {m['prior_weight']:.0%})" if "prior_weight" in m else "")
+            + (f"; held-out error {h['mae']:.3g} [{h['lo']:.3g}, {h['hi']:.3g}] {m['unit']} "
+               f"per answer vs {h['mae_constant']:.3g} for a constant" if h else
+               "; held-out error: needs 10 or more timed answers"))
     plain_table("spend", rows)
     if t["unpriced"]:
         warn(f"{t['unpriced']} answers are in no pool and have no price: "

@@ -321,3 +321,74 @@ def spend_summary(uow: Any, settings: Settings) -> dict[str, Any]:
             "compute_money": round(t.compute_money, 6), "total_money": round(t.total_money, 4),
             "label_seconds": round(t.label_seconds, 1), "cpu_seconds": round(t.cpu_seconds, 2),
             "events": t.events, "unpriced": t.unpriced, "imputed": t.imputed}
+
+
+# -- predicted cost (longtail.costs.model) ------------------------------------------------
+
+def _observed_per_row(uow: Any, settings: Settings) -> tuple[np.ndarray, np.ndarray, str]:
+    """(rows, cost) of each row's first timed answer: money when answers are priced,
+    else trimmed seconds; and the unit."""
+    c = event_costs(uow, settings)
+    priced = bool(np.isfinite(c.money).any())
+    value = c.money if priced else c.seconds
+    rows, cost, seen = [], [], set()
+    for r, v, imp in zip(c.row.tolist(), value.tolist(), c.imputed.tolist(), strict=True):
+        if imp or r in seen or not np.isfinite(v):
+            continue
+        seen.add(r)
+        rows.append(r)
+        cost.append(v)
+    return np.array(rows, dtype=np.int64), np.array(cost, dtype=float), \
+        "money" if priced else "seconds"
+
+
+def _features(store: Any, settings: Settings, rows: np.ndarray) -> np.ndarray:
+    from longtail.costs.model import cost_features
+    from longtail.engine import views
+
+    vs = views.vectors(store, settings, complete=False)
+    lengths = np.zeros(len(rows))
+    pos = {int(r): i for i, r in enumerate(rows.tolist())}
+    with store.unit_of_work() as uow:
+        for part in uow.samples.iter(rows):
+            for r, _e, text, _m in part:
+                lengths[pos[int(r)]] = len(text or "")
+    return cost_features(vs.read(rows), lengths)
+
+
+def cost_model(store: Any, settings: Settings) -> tuple[Any, dict]:
+    """The cost model fitted on every timed answer, and its report: answers, unit,
+    prior, held-out error with its interval (None with fewer than 10 answers)."""
+    from longtail.costs.model import fit_cost_model, holdout_error
+
+    with store.unit_of_work() as uow:
+        rows, cost, unit = _observed_per_row(uow, settings)
+    X = _features(store, settings, rows) if len(rows) else np.zeros((0, 1))
+    model = fit_cost_model(X, cost) if len(rows) else None
+    if model is None:
+        from longtail.costs.model import DEFAULT_PRIOR
+
+        report = {"answers": 0, "unit": unit, "prior": DEFAULT_PRIOR, "heldout": None}
+        return None, report
+    rng = np.random.default_rng([settings.seed, len(rows), 4])
+    err = holdout_error(X, cost, rng)
+    return model, {"answers": int(len(rows)), "unit": unit,
+                   "prior": round(float(np.exp(model.log_prior)), 6),
+                   "prior_weight": round(model.prior_strength / (model.n_obs
+                                                                 + model.prior_strength), 3),
+                   "mean_observed": round(float(cost.mean()), 6),
+                   "heldout": None if err is None else {k: (round(v, 6) if isinstance(v, float)
+                                                            else v) for k, v in err.items()}}
+
+
+def predicted_costs(store: Any, settings: Settings, rows: np.ndarray,
+                    model: Any = None) -> np.ndarray:
+    """Predicted cost (money when answers are priced, else seconds) of `rows`."""
+    from longtail.costs.model import DEFAULT_PRIOR
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if model is None:
+        model, _ = cost_model(store, settings)
+    if model is None:
+        return np.full(len(rows), DEFAULT_PRIOR)
+    return model.predict(_features(store, settings, rows))
