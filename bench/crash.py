@@ -144,7 +144,7 @@ def check_ok(project: Path) -> bool:
     from longtail.project import Project
 
     with Project(project) as p:
-        return bool(p.check()["ok"])
+        return bool(p.check().ok)
 
 
 def prepare(root: Path, n: int, seed: int = 0) -> tuple[Path, dict[str, Path]]:
