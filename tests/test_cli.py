@@ -29,7 +29,7 @@ def test_full_cli_flow(tmp_path):
     r = runner.invoke(app, ["simulate", "-p", proj, "--truth", "truth", "--budget", "40",
                             "--batch", "20", "--strategy", "random", "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["random"]["runs"][0]["n_labels"] == [20, 40]
+    assert json.loads(r.stdout)["random"]["runs"][0]["labels_paid"] == [20, 40]
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):

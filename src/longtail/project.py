@@ -17,6 +17,7 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.history import RoundRecord
     from longtail.engine.integrity import IntegrityReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
@@ -236,18 +237,29 @@ class Project:
     # -- rounds ------------------------------------------------------------------------
 
     @metered("query")
-    def query(self, budget: int, *, strategy: str = "auto", out: str | Path | None = None,
+    def query(self, budget: int | None = None, *, strategy: str = "auto", out: str | Path | None = None,
               config: dict | None = None, seed: int | None = None,
               encoder: str | None = None, overwrite: bool = False,
-              relabel: float = 0.0, include_duplicates: bool | None = None) -> QueryResult:
+              relabel: float = 0.0, include_duplicates: bool | None = None,
+              budget_money: float | None = None, annotators: int | None = None,
+              pool: str | None = None, overlap: float = 0.0,
+              out_dir: str | Path | None = None) -> QueryResult:
         """Plan a batch of `budget` samples, record it as an open round, export it.
         `relabel` (0..1): the share of the batch given to likely label errors (kind
         "relabel", see `suspects`), taken from the strategy's picks. Duplicates of
-        labeled samples are left out unless `include_duplicates`."""
+        labeled samples are left out unless `include_duplicates`. `budget_money`: the
+        batch never costs more than this at predicted cost (`budget` None: about as
+        many samples as it buys). `annotators` (or `pool`, one per member): work
+        packages balanced by predicted time, `overlap` a share labeled twice, each
+        written to `out_dir` as package-NAME.csv."""
+        if budget is None and budget_money is None:
+            budget = 100
         return rounds.plan_round(self.store, self._settings(), budget, strategy=strategy,
                                  out=out, config=config, seed=seed, encoder=encoder,
                                  overwrite=overwrite, relabel=relabel,
-                                 include_duplicates=include_duplicates)
+                                 include_duplicates=include_duplicates,
+                                 budget_money=budget_money, annotators=annotators, pool=pool,
+                                 overlap=overlap, out_dir=out_dir)
 
     def rounds(self) -> list[dict]:
         """Every round: id, time, strategy, status, size, labeled."""
@@ -319,7 +331,7 @@ class Project:
 
         return diff_versions(self.store, a, b)
 
-    def history(self) -> list[dict]:
+    def history(self) -> list[RoundRecord]:
         """Per round: strategy and parameters, auto's decision, models with their hashes,
         metrics and timings."""
         from longtail.engine.history import run_history
@@ -390,6 +402,7 @@ class Project:
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
                           near=near)
 
+    @metered("run", worth_recording=lambda result: bool(result.get("events")))
     def run(self, watch: str | Path, **options: Any) -> dict:
         """The loop unattended: ingest, import, retrain, query, until a stopping rule fires."""
         from longtail.engine.automation import run
@@ -457,14 +470,9 @@ class Project:
     def enqueue_slice(self, slice: str, n: int = 50, *, encoder: str | None = None) -> dict:
         """Queue a slice's `n` most useful unlabeled samples (least confident first) for
         the next round. `slice`: "cluster:N" or "COLUMN=VALUE"."""
-        from longtail.engine.discovery import enqueue, parse_slice, slice_candidates
+        from longtail.engine.discovery import enqueue_slice
 
-        if n <= 0:
-            raise InputError(f"the number of samples to queue must be positive, got {n}")
-        kind, value = parse_slice(slice)
-        rows, prio = slice_candidates(self.store, self._settings(), kind, value, n,
-                                      encoder=encoder)
-        return enqueue(self.store, rows, f"slice:{slice}", prio)
+        return enqueue_slice(self.store, self._settings(), slice, n, encoder=encoder)
 
     def queue(self) -> list[dict]:
         """The discovery queue: rows `query` takes first, with their source and priority."""
@@ -496,3 +504,21 @@ class Project:
         tmp.replace(out)
         return {"out": str(out), "bytes": len(html.encode()),
                 "sections": [k for k in data if k != "project"]}
+
+    def search(self, *, ids: Sequence[str] | None = None, text: str | None = None,
+               vector: Sequence[float] | np.ndarray | None = None, k: int = 10,
+               split: str = "pool", state: str = "any", where: Sequence[str] | None = None,
+               encoder: str | None = None, exact: bool | None = None,
+               enqueue: bool = False, priority: float | None = None) -> dict:
+        """The `k` samples most similar to sample `ids`, a `text` (through the project's
+        encoder) or a `vector`; filters: `split` (pool, eval, all), `state` (any,
+        labeled, unlabeled), `where` (["COLUMN=VALUE", ...]). `enqueue`: queue the
+        unlabeled pool hits for the next round (priority: `priority`, else similarity)."""
+        from longtail.engine.discovery import enqueue_hits
+        from longtail.engine.search import search
+
+        found = search(self.store, self._settings(), ids=ids, text=text, vector=vector, k=k,
+                       split=split, state=state, where=where, encoder=encoder, exact=exact)
+        if enqueue:
+            found["enqueued"] = enqueue_hits(self.store, found, priority)
+        return found

@@ -102,7 +102,7 @@ def test_ledger_sums_equal_the_events_and_the_commands_records(labeled):
     assert status["compute_money"] == pytest.approx(total["compute_money"], abs=1e-5)
     assert status["label_money"] == pytest.approx(total["label_money"], abs=1e-3)
     hist = project.history()
-    assert sum(h["spend"]["label_money"] for h in hist) == pytest.approx(
+    assert sum(h.spend["label_money"] for h in hist) == pytest.approx(
         total["label_money"], abs=1e-3)
 
 
@@ -152,3 +152,52 @@ def test_train_gives_status_a_money_verdict(labeled):
     cached = project.store.setting("roi_random_arm")
     project.train(force=True)
     assert project.store.setting("roi_random_arm") == cached
+
+
+def test_query_never_exceeds_the_money_budget_at_predicted_cost(labeled):
+    project, y = labeled
+    before = snapshot(project)
+    with pytest.raises(InputError, match="prices"):
+        project.query(budget_money=5.0)  # no pool: nothing to price with
+    assert snapshot(project) == before
+    project.add_pool("crowd", "36/h", default=True)
+    r = project.query(20, strategy="random", seed=1)
+    # Long texts' rows take longer: row parity stands for it here.
+    _answer(project, r, y, who="ann", seconds=lambda k: 5.0 + 40.0 * (int(r.ids[k][1:]) % 2))
+    q = project.query(budget_money=3.0, strategy="margin")
+    money = q.log["money"]
+    assert 0 < money["predicted"] <= 3.0 and money["kept"] == len(q.rows)
+    from longtail.engine.costs import predicted_money
+
+    assert predicted_money(project.store, project._settings(), np.array(q.rows)).sum() <= 3.0
+    before = snapshot(project)
+    for bad in (-1.0, float("nan"), 1e-9):
+        with pytest.raises(InputError, match="budget-money"):
+            project.query(budget_money=bad)
+    assert snapshot(project) == before
+
+
+def test_work_packages_split_the_batch_and_export_each(labeled, tmp_path: Path):
+    import csv
+
+    project, y = labeled
+    project.add_pool("crowd", "20/h", members=["ann", "bob", "cy"])
+    r = project.query(20, strategy="random", seed=1)
+    _answer(project, r, y, who="ann", seconds=lambda k: 5.0 + 40.0 * (int(r.ids[k][1:]) % 2))
+    q = project.query(30, strategy="random", seed=2, pool="crowd", overlap=0.2,
+                      out_dir=tmp_path / "pk")
+    packages = q.log["packages"]
+    assert [p["package"] for p in packages] == ["ann", "bob", "cy"]
+    files = {p["package"]: [row["id"] for row in csv.DictReader(
+        open(tmp_path / "pk" / f"package-{p['package']}.csv"))] for p in packages}
+    ids = [i for got in files.values() for i in got]
+    assert set(ids) == set(q.ids) and len(ids) == 30 + 6  # 20% labeled twice
+    assert all(len(set(got)) == len(got) for got in files.values())
+    loads = [p["predicted_seconds"] for p in packages]
+    assert max(loads) - min(loads) <= 0.5 * max(loads)
+    before = snapshot(project)
+    for bad in (dict(annotators=0), dict(pool="experts"), dict(out_dir=tmp_path / "x"),
+                dict(annotators=2, overlap=1.5), dict(annotators=500)):
+        with pytest.raises(InputError):
+            project.query(10, **bad)
+    assert snapshot(project) == before

@@ -54,7 +54,7 @@ def test_rows_ingested_later_join_the_saved_indexes_and_the_round_log_says_so(tm
         p.ingest(write_pool_csv(tmp_path / "b.csv", X[1200:], y[1200:], start=1200),
                  id="id", vector_prefix="v")
         second = p.query(40, strategy="coverage")
-        stored = [h for h in p.history() if h["round"] == second.round_id]
+        stored = [h for h in p.history() if h.round == second.round_id]
     sel = second.log["selection"]
     assert sel["pool_check"]["verdict"] == "update"
     assert sel["indexes_built"] == []  # the pool doubled, yet nothing was rebuilt
@@ -62,5 +62,5 @@ def test_rows_ingested_later_join_the_saved_indexes_and_the_round_log_says_so(tm
     assert graph["action"] == "updated" and graph["drift"]["drifted"] is False
     assert "new rows joined" in graph["reason"]
     # the round's stored log (what `longtail history` shows) says update and why
-    assert stored[0]["decision"]["indexes"]["graph"] == graph
-    assert stored[0]["decision"]["pool_check"]["verdict"] == "update"
+    assert stored[0].decision["indexes"]["graph"] == graph
+    assert stored[0].decision["pool_check"]["verdict"] == "update"

@@ -3,9 +3,13 @@ open round's tasks, annotators."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from longtail.cli import app as cli_app
 from longtail.engine import data, users
 from longtail.engine.settings import Settings
 from longtail.server.app import create_app
@@ -55,7 +59,11 @@ def test_start_a_round_then_its_tasks_are_leased_exported_and_counted(loaded):
     assert status["annotations"] == 2 and status["open_rounds"] == 1 and status["samples"] == 200
     rounds = c.get("/admin/rounds", headers=h["root"]).json()
     assert [(x["id"], x["status"], x["size"], x["labeled"]) for x in rounds] == [(1, "open", 12, 1)]
-    assert c.get("/admin/history", headers=h["root"]).json() == []
+    # The route answers what `longtail history --json` prints: the run history, per round.
+    hist = c.get("/admin/history", headers=h["root"]).json()
+    assert [(x["round"], x["status"], x["size"]) for x in hist] == [(1, "open", 12)]
+    cli = CliRunner().invoke(cli_app, ["history", "-p", str(st.root), "--json"])
+    assert cli.exit_code == 0 and json.loads(cli.stdout) == hist
     curves = c.get("/admin/curves", headers=h["root"]).json()
     assert curves["current"] == [] and "no lift" in curves["verdict"]
 

@@ -10,8 +10,9 @@ from sklearn.metrics import cohen_kappa_score
 from typer.testing import CliRunner
 
 from longtail.cli import app
-from longtail.engine.consensus import cohen_kappa, krippendorff_alpha
+from longtail.engine.consensus import krippendorff_alpha
 from longtail.errors import InputError
+from longtail.evaluation.stopping import coded_kappa
 from longtail.store.repos_versions import resolve_labels
 from tests.conftest import snapshot, write_csv
 
@@ -93,8 +94,8 @@ def test_kappa_matches_scikit_learn():
     rng = np.random.default_rng(1)
     a = rng.integers(0, 4, 200)
     b = np.where(rng.random(200) < 0.7, a, rng.integers(0, 4, 200))
-    assert cohen_kappa(a, b, 4) == pytest.approx(cohen_kappa_score(a, b))
-    assert cohen_kappa(np.zeros(5, int), np.zeros(5, int), 1) is None
+    assert coded_kappa(a, b, 4) == pytest.approx(cohen_kappa_score(a, b))
+    assert coded_kappa(np.zeros(5, int), np.zeros(5, int), 1) is None
 
 
 def test_alpha_on_krippendorffs_worked_example():

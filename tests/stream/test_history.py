@@ -38,21 +38,21 @@ def looped(loaded, tmp_path):
 def test_history_names_the_models_that_picked_and_were_trained(looped):
     p, q1, q2 = looped
     h = p.history()
-    assert [r["round"] for r in h] == [q1.round_id, q2.round_id]
+    assert [r.round for r in h] == [q1.round_id, q2.round_id]
     first, second = h
-    assert first["picked_by"] is None and first["strategy"] == "random"
+    assert first.picked_by is None and first.strategy == "random"
     model = p.store.models()[-1]
-    assert first["trained"]["id"] == model["id"]
-    assert second["picked_by"]["id"] == model["id"] and second["trained"] is None
+    assert first.trained.id == model["id"]
+    assert second.picked_by.id == model["id"] and second.trained is None
     on_disk = hashlib.sha256((p.path / model["path"]).read_bytes()).hexdigest()
-    assert first["trained"]["sha256"] == on_disk
-    assert first["trained"]["fit_seconds"] == model["fit_seconds"]
-    assert "accuracy" in first["trained"]["metrics"]
-    assert second["arm"] == q2.log["selection"]["arm"]
-    assert second["decision"] == q2.log["selection"]
-    assert second["params"]["budget"] == 20 and second["size"] == 20
-    assert second["timings"]["seconds"] >= 0 and "seconds" in first["timings"]
-    assert [r["dataset_version"] for r in h] == [v.id for v in p.versions()]
+    assert first.trained.sha256 == on_disk
+    assert first.trained.fit_seconds == model["fit_seconds"]
+    assert "accuracy" in first.trained.metrics
+    assert second.arm == q2.log["selection"]["arm"]
+    assert second.decision == q2.log["selection"]
+    assert second.params["budget"] == 20 and second.size == 20
+    assert second.timings["seconds"] >= 0 and "seconds" in first.timings
+    assert [r.dataset_version for r in h] == [v.id for v in p.versions()]
 
 
 def test_history_shows_the_eval_metrics_of_a_model_once_eval_rows_are_labeled(looped,
@@ -61,7 +61,7 @@ def test_history_shows_the_eval_metrics_of_a_model_once_eval_rows_are_labeled(lo
     assert "eval" in q2.kinds
     _label_round(p, tmp_path, q2, "r2.csv")
     p.train()
-    assert "accuracy" in p.history()[1]["trained"]["metrics"]
+    assert "accuracy" in p.history()[1].trained.metrics
 
 
 def test_round_model_needs_a_trained_model_and_a_known_round(looped):
@@ -93,12 +93,12 @@ def test_any_rounds_model_loads_back_checked_against_its_hash(looped, tmp_path):
     p.train()
     X = p.vectors().read(np.arange(10))
     for q in (q1, q2):
-        meta = p.history()[q.round_id - 1]["trained"]
-        want = p.model(meta["id"]).predict_proba(X)
+        meta = p.history()[q.round_id - 1].trained
+        want = p.model(meta.id).predict_proba(X)
         assert np.allclose(p.model(round=q.round_id).predict_proba(X), want)
     assert not np.allclose(p.model(round=q1.round_id).predict_proba(X),
                            p.model(round=q2.round_id).predict_proba(X))
-    path = p.path / p.history()[0]["trained"]["path"]
+    path = p.path / p.history()[0].trained.path
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -122,12 +122,12 @@ def test_history_keeps_every_model_whatever_rounds_were_cancelled(loaded, tmp_pa
     p.train(force=True)
     h = p.history()
     models = [m["id"] for m in p.store.models()]
-    assert [m["id"] for r in h for m in r["models"]] == models  # none lost, none twice
+    assert [m.id for r in h for m in r.models] == models  # none lost, none twice
     early, first, second = h
-    assert early["round"] is None and [m["id"] for m in early["models"]] == models[:1]
-    assert first["round"] == q1.round_id and first["trained"]["id"] == models[-1]
-    assert [m["id"] for m in first["models"]] == models[1:]
-    assert second["status"] == "cancelled" and second["trained"] is None
+    assert early.round is None and [m.id for m in early.models] == models[:1]
+    assert first.round == q1.round_id and first.trained.id == models[-1]
+    assert [m.id for m in first.models] == models[1:]
+    assert second.status == "cancelled" and second.trained is None
 
     # a label for the cancelled round's rows is recorded, with a warning naming it
     got = p.import_labels(write_csv(tmp_path / "late.csv", ["id", "label"],

@@ -176,3 +176,26 @@ def test_run_prints_no_none_or_raw_float_and_can_ignore_the_stopping_rules(inbox
     assert not any(re.search(r"\d\.\d{4,}", s) for s in said), said
     r = p.run(box, ignore_stopping=True, **opts)
     assert r["stopped"] == "pass limit reached (1)" and _steps(r, "batch")
+
+
+def test_run_stops_at_the_money_budget(inbox):
+    """`run --budget-money`: every batch is cut to what is left at predicted cost, and
+    the loop stops once the money is spent; labels never take the spend past it."""
+    p, box, truth, _ = inbox
+    p.add_pool("crowd", "36/h", default=True)  # 10 s an answer: 0.10 each
+    opts = dict(batch=30, retrain_every=10, vector_prefix="v", text="text", max_passes=1,
+                sleep=lambda s: None, budget_money=4.0, seconds="seconds")
+    result = p.run(box, **opts)
+    for _ in range(20):
+        batches = _steps(result, "batch")
+        if not batches:
+            break
+        rid = batches[-1]["round"]
+        ids = [r["id"] for r in csv.DictReader(open(box / "batches" / f"round-{rid:04d}.csv"))]
+        write_csv(box / "labels" / f"r{rid}.csv", ["id", "label", "seconds"],
+                  [[i, truth[i], 10] for i in ids])
+        result = p.run(box, **opts)
+    assert result["stopped"].startswith("money budget spent")
+    spend = p.costs()["total"]
+    assert spend["total_money"] <= 4.0 and spend["label_money"] > 3.0
+    assert spend["events"] < 40

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from longtail.cli import app
 from longtail.errors import InputError
 from longtail.project import Project
+from longtail.store.schema import SCHEMA_VERSION
 from tests.conftest import snapshot, write_csv
 
 runner = CliRunner()
@@ -111,7 +112,7 @@ def test_a_version_2_catalog_is_upgraded(loaded, tmp_path):
         conn.execute(text("UPDATE settings SET value = '2' WHERE key = 'schema_version'"))
     loaded.close()
     p = Project(loaded.path)
-    assert p.store.setting("schema_version") == 4
+    assert p.store.setting("schema_version") == SCHEMA_VERSION
     assert p.versions() == []
     p.query(5, strategy="random")
     assert [v.reason for v in p.versions()] == ["round"]

@@ -100,11 +100,10 @@ def plain(result: Any) -> Any:
 
 
 def emit(result: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
-    """Print `result` as JSON (with --json, or when there is no renderer), else render it;
-    a typed result is printed and rendered in its `to_dict()` form."""
-    result = plain(result)
+    """Print `result` as JSON (with --json, or when there is no renderer; a typed result
+    in its `to_dict()` form), else render it."""
     if as_json or render is None:
-        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(plain(result), indent=2, default=str) + "\n")
     else:
         render(result)
 
@@ -246,7 +245,9 @@ def fmt_estimate(e: dict | None) -> str:
 
 
 def curve_table(title: str, curves: dict[str, dict]):
-    """Mean accuracy per budget for each strategy of a simulate result: rows are budgets."""
+    """Mean accuracy per budget for each strategy of a simulate result: rows are budgets,
+    each figure with the n it was measured on (the test file, else the held-out rows
+    the run never labeled, else the managed eval set)."""
     from statistics import fmean
 
     from rich.table import Table
@@ -260,15 +261,29 @@ def curve_table(title: str, curves: dict[str, dict]):
     for i, n in enumerate(first):
         cells = []
         for name in names:
-            vals = [run[_metric_key(run)][i] for run in curves[name]["runs"]
-                    if i < len(run["n_labels"]) and run[_metric_key(run)][i] is not None]
-            cells.append(f"{fmean(vals):.3f}" if vals else "-")
+            runs = [run for run in curves[name]["runs"] if i < len(run["n_labels"])]
+            key, n_key = _metric_key(runs[0]) if runs else ("eval_accuracy", "eval_labels")
+            vals = [run[key][i] for run in runs if run[key][i] is not None]
+            ns = [run[n_key][i] for run in runs if run.get(n_key) and run[n_key][i] is not None]
+            cells.append(f"{fmean(vals):.3f} (n={min(ns):,})" if vals and ns else
+                         f"{fmean(vals):.3f}" if vals else "-")
         table.add_row(str(n), *cells)
     return table
 
 
-def _metric_key(run: dict) -> str:
-    return "test_accuracy" if any(v is not None for v in run["test_accuracy"]) else "eval_accuracy"
+def curve_source(curves: dict[str, dict]) -> str:
+    """Which figures `curve_table` shows, in words."""
+    run = next(iter(curves.values()))["runs"][0]
+    return {"test_accuracy": "test file", "heldout_accuracy": "held-out rows the run never "
+            "labeled", "eval_accuracy": "managed eval set"}[_metric_key(run)[0]]
+
+
+def _metric_key(run: dict) -> tuple[str, str]:
+    """(figure, its n) of one simulated run: test file, held-out rows, managed eval set."""
+    for key, n_key in (("test_accuracy", "test_n"), ("heldout_accuracy", "heldout_n")):
+        if any(v is not None for v in run.get(key) or []):
+            return key, n_key
+    return "eval_accuracy", "eval_labels"
 
 
 # -- figures and tables for people -----------------------------------------------------

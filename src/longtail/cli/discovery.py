@@ -93,3 +93,73 @@ def render_slices(r: dict) -> None:
                               f"{_pct(e['confidence'])})", markup=False, highlight=False)
     for note in r.get("notes") or []:
         console.print(note, style="dim")
+
+
+@app.command()
+@handled
+def search(project: ProjectOpt = Path("."),
+           id: Annotated[list[str] | None, typer.Option(
+               "--id", help="A sample id to search like (repeatable).")] = None,
+           text: Annotated[str | None, typer.Option(
+               help="Free text, through the project's text encoder.")] = None,
+           vector: Annotated[str | None, typer.Option(
+               help="A vector: comma-separated numbers, or a .npy file.")] = None,
+           k: Annotated[int, typer.Option("-k", help="Results.")] = 10,
+           split: Annotated[str, typer.Option(help="pool, eval or all.")] = "pool",
+           state: Annotated[str, typer.Option(help="any, labeled or unlabeled.")] = "any",
+           where: Annotated[list[str] | None, typer.Option(
+               help="COLUMN=VALUE on metadata (repeatable: all must hold).")] = None,
+           enqueue: Annotated[bool, typer.Option(
+               "--enqueue", help="Queue the unlabeled pool hits for the next round.")] = False,
+           priority: Annotated[float | None, typer.Option(
+               help="Their priority in the queue (default: their similarity).")] = None,
+           exact: Annotated[bool, typer.Option("--exact", help="Exact search whatever the "
+                                               "pool's size.")] = False,
+           encoder: Annotated[str | None, typer.Option(help="Vector set (default: the "
+                                                       "project's).")] = None,
+           as_json: JsonOpt = False) -> None:
+    """Find samples like some samples, a text or a vector (FAISS: exact up to 50,000 rows,
+    an IVF index beyond).
+
+    Example: longtail search --text "card stolen abroad" --state unlabeled -k 20 --enqueue
+    """
+    from longtail.errors import InputError
+
+    at_least("-k", k, 1)
+    vec = None
+    if vector is not None:
+        if vector.endswith(".npy"):
+            import numpy as np
+
+            try:
+                vec = np.load(vector, allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise InputError(f"--vector {vector}: cannot be read ({e})") from None
+        else:
+            try:
+                vec = [float(x) for x in vector.split(",") if x.strip()]
+            except ValueError:
+                raise InputError("--vector must be comma-separated numbers or a .npy "
+                                 "file") from None
+    with open_project(project) as p:
+        result = p.search(ids=id or None, text=text, vector=vec, k=k, split=split,
+                          state=state, where=where, encoder=encoder,
+                          exact=True if exact else None, enqueue=enqueue, priority=priority)
+    emit(result, as_json, render_search)
+
+
+def render_search(r: dict) -> None:
+    """One line per hit, then the queue line."""
+    from rich.table import Table
+
+    t = Table(title=f"{len(r['hits'])} like {r['query']} ({r['index']['kind']}, "
+                    f"{r['seconds']} s)")
+    for col in ("id", "similarity", "split", "label", "text"):
+        t.add_column(col)
+    for h in r["hits"]:
+        t.add_row(h["id"], f"{h['similarity']:.3f}", h["split"], h["label"] or "",
+                  h["text"][:70])
+    console.print(t)
+    if "enqueued" in r:
+        q = r["enqueued"]
+        console.print(f"queued {q['queued']} for the next round ({q['queue']} in the queue)")

@@ -17,6 +17,7 @@ from longtail.cli._ui import (
     ProjectOpt,
     at_least,
     console,
+    curve_source,
     curve_table,
     emit,
     fmt_metric,
@@ -31,8 +32,21 @@ from longtail.errors import InputError
 
 @app.command()
 @handled
-def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to select "
-                                              "(1 or more).")] = 100,
+def query(budget: Annotated[int | None, typer.Option(
+              "--budget", "-n", help="Samples to select (1 or more; default 100, or as many "
+                                     "as --budget-money buys).")] = None,
+          budget_money: Annotated[float | None, typer.Option(
+              "--budget-money", help="Money the batch may cost at predicted cost (pools' "
+                                     "rates, `longtail costs --model`): never more.")] = None,
+          annotators: Annotated[int | None, typer.Option(
+              help="Split the batch into this many work packages, balanced by predicted "
+                   "labeling time.")] = None,
+          pool: Annotated[str | None, typer.Option(
+              help="One work package per member of this annotator pool.")] = None,
+          overlap: Annotated[float, typer.Option(
+              help="Share of the batch (0 to 1) put in two packages, for agreement.")] = 0.0,
+          out_dir: Annotated[Path | None, typer.Option(
+              "--out-dir", help="Write each work package as DIR/package-NAME.csv.")] = None,
           strategy: Annotated[str, typer.Option(help="Strategy name (see `longtail "
                                                 "strategies`).")] = "auto",
           out: Annotated[Path | None, typer.Option(help="Export the batch (.csv or .jsonl).")] = None,
@@ -54,11 +68,17 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
     Example: longtail query -p my-project -n 100 --out batch-1.csv --relabel 0.1
     """
     at_least("--budget", budget, 1)
+    if budget_money is not None and not budget_money > 0:
+        raise InputError(f"--budget-money must be a positive amount, got {budget_money:g}")
     at_least("--seed", seed, 0)
     in_range("--relabel", relabel, 0.0, 1.0)
     cfg = _read_config(config) if config else None
     with open_project(project) as p:
         result = p.query(budget, strategy=strategy, out=out, config=cfg, seed=seed,
+                         **({"budget_money": budget_money} if budget_money else {}),
+                         **({"annotators": annotators} if annotators is not None else {}),
+                         **({"pool": pool, "overlap": overlap} if pool or overlap else {}),
+                         **({"out_dir": out_dir} if out_dir is not None else {}),
                          **({"overwrite": True} if force else {}),
                          **({"relabel": relabel} if relabel else {}),
                          **({"include_duplicates": True} if include_duplicates else {}))
@@ -80,6 +100,15 @@ def query(budget: Annotated[int, typer.Option("--budget", "-n", help="Samples to
                       + (f" written to {r.out}" if r.out else ""))
         if relabel and not kinds["relabel"]:
             warn(r.log.get("relabel", {}).get("reason", "no relabel rows"))
+        for pk in r.log.get("packages") or []:
+            console.print(f"package {pk['package']}: {len(pk['rows'])} samples, "
+                          f"~{pk['predicted_seconds'] / 60:.0f} min predicted"
+                          + (f" ({out_dir}/package-{pk['package']}.csv)" if out_dir else ""))
+        money = r.log.get("money")
+        if money:
+            console.print(f"predicted cost {money['predicted']:,.2f} of the "
+                          f"{money['budget']:,.2f} budget ({money['cut']} planned samples "
+                          "did not fit)")
         left_out = (r.log.get("duplicates") or {}).get("excluded", 0)
         if left_out:
             console.print(f"{left_out} candidates left out as duplicates of labeled samples "
@@ -326,12 +355,15 @@ def strategies(as_json: JsonOpt = False) -> None:
 
 @app.command()
 @handled
-def simulate(truth: Annotated[str, typer.Option(help="Metadata column holding the true label "
-                                                "(the oracle).")] = "label",
+def simulate(truth: Annotated[str, typer.Option(help="The oracle: a metadata column holding "
+                                                "the true label, `label` for the imported "
+                                                "labels, or a label file (id, label).")]
+             = "label",
              strategy: Annotated[list[str] | None, typer.Option(help="Strategy (repeat to "
                                                                 "compare).")] = None,
              batch: Annotated[int, typer.Option(help="Labels per round (1 or more).")] = 100,
-             budget: Annotated[int, typer.Option(help="Labels in all (1 or more).")] = 1000,
+             budget: Annotated[int, typer.Option(help="Labels paid in all, eval labels "
+                                                 "included (1 or more).")] = 1000,
              seeds: Annotated[int, typer.Option(help="Repeats with different seeds (1 or "
                                                 "more).")] = 1,
              test: Annotated[Path | None, typer.Option(help="External labeled test file.")] = None,
@@ -342,6 +374,9 @@ def simulate(truth: Annotated[str, typer.Option(help="Metadata column holding th
              out: Annotated[Path | None, typer.Option(help="Write the curves as JSON.")] = None,
              project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Backtest strategies with an oracle: from 0 labels, rounds of BATCH up to BUDGET.
+
+    Each batch is split as `query` splits it (eval labels by need); each round is
+    scored on the rows the run never labeled (or on --test), with n beside each figure.
 
     Example: longtail simulate -p my-project --truth label --strategy auto --strategy random
     """
@@ -367,7 +402,7 @@ def simulate(truth: Annotated[str, typer.Option(help="Metadata column holding th
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, default=str))
     emit(results, as_json, lambda r: console.print(curve_table(
-        "accuracy by labels (" + ("test set" if test else "managed eval set") + ")", r)))
+        "accuracy by training labels, on the " + curve_source(r), r)))
 
 
 @app.command()

@@ -5,12 +5,15 @@ other command modules it imports what a command uses inside the command."""
 
 import contextlib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from longtail.cli._app import app
 from longtail.cli._ui import JsonOpt, ProjectOpt, at_least, console, emit, handled
+
+if TYPE_CHECKING:
+    from longtail.engine.users import UserRecord
 
 users_app = typer.Typer(no_args_is_help=True, help="Users of `longtail serve` and their "
                         "bearer tokens.\n\nExample: longtail users add alice --role annotator")
@@ -75,9 +78,9 @@ def users_list(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> Non
     with _store(project) as store:
         rows = users.list_users(store)
 
-    def render(rs: list[dict]) -> None:
+    def render(rs: "list[UserRecord]") -> None:
         for u in rs:
-            console.print(f"{u['name']}\t{u['role']}\t{u['created_at']}", highlight=False)
+            console.print(f"{u.name}\t{u.role}\t{u.created_at}", highlight=False)
 
     emit(rows, as_json, render)
 

@@ -3,13 +3,28 @@ annotators, check, duplicates, suspects, tracking, run."""
 
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from longtail.cli._app import app
-from longtail.cli._ui import JsonOpt, ProjectOpt, WideOpt, console, emit, err, handled, split_list
+from longtail.cli._ui import (
+    JsonOpt,
+    ProjectOpt,
+    WideOpt,
+    console,
+    emit,
+    err,
+    handled,
+    plain,
+    split_list,
+)
 from longtail.cli.data import open_project
+
+if TYPE_CHECKING:
+    from longtail.engine.history import RoundRecord
+    from longtail.engine.integrity import IntegrityReport
+    from longtail.engine.versions import VersionDiff, VersionExport
 
 
 def _table(title: str, columns: list[str], rows: list[list]) -> None:
@@ -44,8 +59,8 @@ def versions(project: ProjectOpt = Path("."),
     emit(result, as_json, lambda vs: _table(
         "dataset versions", ["version", "created", "reason", "round", "samples", "labeled",
                              "policy", "eval version"],
-        [[v["id"], v["created_at"], v["reason"], v["round_id"], v["n_samples"], v["n_labeled"],
-          _policy_text(v["policy"]), v["eval_version_id"]] for v in vs]))
+        [[v.id, v.created_at, v.reason, v.round_id, v.n_samples, v.n_labeled,
+          _policy_text(v.policy), v.eval_version_id] for v in vs]))
 
 
 @app.command()
@@ -81,10 +96,10 @@ def export(out: Annotated[Path, typer.Argument(help="File to write (.parquet, .c
     with open_project(project) as p:
         result = p.export(out, version=version, format=format, overwrite=force)
 
-    def render(r: dict) -> None:
-        console.print(f"version {r['version']}: {r['rows']} labeled samples -> {r['path']} "
-                      f"({r['format']}, policy {_policy_text(r['policy'])})")
-        for w in r["warnings"]:
+    def render(r: "VersionExport") -> None:
+        console.print(f"version {r.version}: {r.rows} labeled samples -> {r.path} "
+                      f"({r.format}, policy {_policy_text(r.policy)})")
+        for w in r.warnings:
             err.print(f"[yellow]{w}[/yellow]", highlight=False, soft_wrap=True)
 
     emit(result, as_json, render)
@@ -104,15 +119,15 @@ def diff(a: Annotated[int, typer.Argument(help="Earlier dataset version.")],
     with open_project(project) as p:
         result = p.diff(a, b)
 
-    def render(r: dict) -> None:
-        c = r["counts"]
-        console.print(f"version {r['a']} -> {r['b']}: {c['added']} added, {c['removed']} "
-                      f"removed, {c['changed']} changed; {r['samples_added']} new samples")
-        for e in r["added"][:show]:
+    def render(r: "VersionDiff") -> None:
+        c = r.counts
+        console.print(f"version {r.a} -> {r.b}: {c['added']} added, {c['removed']} "
+                      f"removed, {c['changed']} changed; {r.samples_added} new samples")
+        for e in r.added[:show]:
             console.print(f"  + {e['id']}: {e['label']}", markup=False)
-        for e in r["removed"][:show]:
+        for e in r.removed[:show]:
             console.print(f"  - {e['id']}: {e['label']}", markup=False)
-        for e in r["changed"][:show]:
+        for e in r.changed[:show]:
             console.print(f"  ~ {e['id']}: {e['from']} -> {e['to']}", markup=False)
 
     emit(result, as_json, render)
@@ -142,9 +157,9 @@ def history(project: ProjectOpt = Path("."), wide: WideOpt = False,
         a = (m or {}).get("metrics", {}).get("accuracy")
         return a["value"] if a else None
 
-    def render(rs: list[dict]) -> None:
+    def render(records: "list[RoundRecord]") -> None:
         rows = []
-        for r in rs:
+        for r in plain(records):  # the table shows what --json prints
             models = r["models"] or [None]
             for k, m in enumerate(models):
                 first = k == 0
@@ -253,12 +268,12 @@ def check(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     with open_project(project) as p:
         result = p.check()
 
-    def render(r: dict) -> None:
-        for c in r["checks"]:
-            mark = "[green]ok[/green]  " if c["ok"] else "[red]FAIL[/red]"
-            console.print(f"{mark} {c['name']}: ", end="")
-            console.print(c["detail"], markup=False, highlight=False)
-        for n in r["notes"]:
+    def render(r: "IntegrityReport") -> None:
+        for c in r.checks:
+            mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
+            console.print(f"{mark} {c.name}: ", end="")
+            console.print(c.detail, markup=False, highlight=False)
+        for n in r.notes:
             console.print(f"note: {n}", markup=False, highlight=False)
 
     emit(result, as_json, render)
@@ -372,6 +387,9 @@ def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and
         strategy: Annotated[str, typer.Option(help="Selection strategy.")] = "auto",
         target: Annotated[float | None, typer.Option(help="Stop at this accuracy.")] = None,
         budget: Annotated[int | None, typer.Option(help="Stop at this many labels.")] = None,
+        budget_money: Annotated[float | None, typer.Option(
+            "--budget-money", help="Stop once labels, eval labels and compute cost this much; "
+                                   "batches are cut to what is left at predicted cost.")] = None,
         text: Annotated[str | None, typer.Option(help="Text column of data files.")] = None,
         vector_prefix: Annotated[str | None, typer.Option(help="Vector columns of data files.")] = None,
         poll: Annotated[float, typer.Option(help="Seconds between looks at the folder.")] = 2.0,
@@ -407,6 +425,7 @@ def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and
                        target=target, budget=budget, text=text, vector_prefix=vector_prefix,
                        poll=poll, max_passes=1 if once else max_passes, relabel=relabel,
                        ignore_stopping=ignore_stopping,
+                       **({"budget_money": budget_money} if budget_money is not None else {}),
                        mlflow=(mlflow_uri or True) if mlflow or mlflow_uri else None,
                        on_event=None if as_json else (lambda m: err.print(m, markup=False,
                                                                           highlight=False)))

@@ -4,7 +4,8 @@ workers call these; none of them holds logic of its own.
 
     data        ingest a file, embed samples
     labels      record label events (label / skip / unsure), the label schema
-    rounds      plan a round, list and cancel rounds, auto's history
+    rounds      plan a round, list and cancel rounds, the arms' outcomes auto learns from
+    history     the run history per round (`longtail history`, GET /admin/history)
     training    train (and the eval, lift and stopping updates that follow)
     evaluation  evaluate, re-score, lift, curves, forecast, stopping
     simulation  backtest with an oracle

@@ -89,14 +89,21 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
         poll: float = 2.0, max_passes: int | None = None,
         on_event: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep, mlflow: str | bool | None = None,
-        relabel: float = 0.0, ignore_stopping: bool = False) -> dict:
+        relabel: float = 0.0, ignore_stopping: bool = False,
+        budget_money: float | None = None) -> dict:
     """Run passes over `watch` until a stopping rule fires (or `max_passes`). Returns
     why it stopped, the passes and every step taken ({"step", ...}). `mlflow` is
     `train`'s (log each model), `relabel` is `query`'s (a share for label errors).
     Data files are read with the column mapping of the project's first ingest (`text`
     and `vector_prefix` override it). `ignore_stopping` leaves out the rules that judge
     the model (stabilising predictions, forecast gain): only `target` and `budget`
-    stop the loop then."""
+    stop the loop then. `budget_money`: stop once the money spent (labels, eval labels,
+    compute: `longtail costs`) reaches it; each batch is cut to what is left of it at
+    predicted cost, so the labels asked for never take the spend past it."""
+    if budget_money is not None and not (isinstance(budget_money, (int, float))
+                                         and 0 < budget_money < float("inf")):
+        raise InputError(f"--budget-money must be a positive amount, got {budget_money}")
+    from longtail.costs.select import BudgetTooSmall
     from longtail.engine import data, evaluation, rounds, training, views
     from longtail.engine.settings import Settings
 
@@ -162,14 +169,33 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
                 break
         for rid in _export_missing(store, batches):
             note("batch", round=rid, rewritten=True)
+        left = None
+        if budget_money is not None:
+            from longtail.engine.costs import costs_report
+
+            with store.unit_of_work() as uow:
+                report = costs_report(uow, Settings.load(store))
+            spent = report.total.total_money
+            # The next round's compute is spent after its labels are asked for: keep
+            # back the most compute any round has cost so far.
+            reserve = max((r.compute_money for r in report.rounds), default=0.0)
+            left = budget_money - spent - reserve
+            if left <= 0:
+                stopped = f"money budget spent ({spent:,.2f} of {budget_money:,.2f})"
+                note("stop", reason=stopped)
+                break
         if not any(r["status"] == "open" for r in store.rounds()):
             try:
                 nxt = len(store.rounds()) + 1
                 q = rounds.plan_round(store, Settings.load(store), batch, strategy=strategy,
                                       out=batches / f"round-{nxt:04d}.csv", overwrite=True,
-                                      relabel=relabel)
+                                      relabel=relabel, budget_money=left)
             except EmptyPoolError:
                 stopped = "nothing left to label"
+                note("stop", reason=stopped)
+                break
+            except BudgetTooSmall:
+                stopped = f"money budget spent: what is left ({left:,.2f}) buys no sample"
                 note("stop", reason=stopped)
                 break
             except ProjectError as e:  # no vectors yet: wait for data

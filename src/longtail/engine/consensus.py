@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.evaluation.stopping import coded_kappa
 from longtail.store.repos_versions import check_policy
 
 UNATTRIBUTED = "(none)"
@@ -60,17 +61,6 @@ def _latest_by_annotator(events: list[dict]) -> dict[str, dict[int, str]]:
     return out
 
 
-def cohen_kappa(a: np.ndarray, b: np.ndarray, n_classes: int) -> float | None:
-    """Cohen's kappa of two raters' int codes over the same items; None when chance
-    agreement is 1 (both used one and the same class only). O(n + C)."""
-    n = len(a)
-    if n == 0:
-        return None
-    po = float(np.mean(a == b))
-    pe = float(np.dot(np.bincount(a, minlength=n_classes), np.bincount(b, minlength=n_classes))) / n**2
-    return None if pe >= 1.0 else (po - pe) / (1.0 - pe)
-
-
 def _kappa_boot(a: np.ndarray, b: np.ndarray, n_classes: int, rng: np.random.Generator,
                 n_boot: int) -> tuple[float | None, float | None]:
     n = len(a)
@@ -79,7 +69,7 @@ def _kappa_boot(a: np.ndarray, b: np.ndarray, n_classes: int, rng: np.random.Gen
     vals = []
     for _ in range(n_boot):  # O(n) each; pairs share few items, so a loop is cheap
         idx = rng.integers(0, n, n)
-        k = cohen_kappa(a[idx], b[idx], n_classes)
+        k = coded_kappa(a[idx], b[idx], n_classes)
         if k is not None:
             vals.append(k)
     if not vals:
@@ -198,7 +188,7 @@ def annotator_report(store: Any, *, bootstrap: int = 1000, seed: int = 0) -> dic
         lo, hi = _kappa_boot(a, b, len(classes), rng, bootstrap)
         pairs.append({"a": x, "b": y, "samples": len(common),
                       "agreement": float(np.mean(a == b)),
-                      "kappa": cohen_kappa(a, b, len(classes)), "lo": lo, "hi": hi})
+                      "kappa": coded_kappa(a, b, len(classes)), "lo": lo, "hi": hi})
     V = _unit_counts(by, code)
     alpha = None
     if len(by) >= 2 and len(V):

@@ -171,18 +171,21 @@ def record_compute(uow: Any, run: ledger.CommandRun) -> int | None:
     return uow.compute.add(run.record())
 
 
-def metered(command: str) -> Callable[[Callable], Callable]:
+def metered(command: str, *, worth_recording: Callable[[Any], bool] | None = None
+            ) -> Callable[[Callable], Callable]:
     """Decorate a `Project` method: meter it as `command` (longtail.costs.ledger) and,
     when it succeeds, keep its record in the ledger (its own small transaction, after
     the command's: a failed command changes nothing, not even the ledger). A command a
-    metered command calls is counted in the caller's record only."""
+    metered command calls is counted in the caller's record only. `worth_recording`
+    (result -> bool) leaves out runs that did nothing (a `run` pass over an unchanged
+    folder must leave the project as it was)."""
 
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def inner(self: Any, *args: Any, **kwargs: Any) -> Any:
             with ledger.command(command) as run:
                 result = fn(self, *args, **kwargs)
-            if not run.nested:
+            if not run.nested and (worth_recording is None or worth_recording(result)):
                 run.round_id = getattr(result, "round_id", None)
                 with self.store.unit_of_work() as uow:
                     record_compute(uow, run)
@@ -325,11 +328,12 @@ def spend_summary(uow: Any, settings: Settings) -> dict[str, Any]:
 
 # -- predicted cost (longtail.costs.model) ------------------------------------------------
 
-def _observed_per_row(uow: Any, settings: Settings) -> tuple[np.ndarray, np.ndarray, str]:
+def _observed_per_row(uow: Any, settings: Settings, unit: str | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, str]:
     """(rows, cost) of each row's first timed answer: money when answers are priced,
-    else trimmed seconds; and the unit."""
+    else trimmed seconds (`unit` "seconds" asks for seconds); and the unit."""
     c = event_costs(uow, settings)
-    priced = bool(np.isfinite(c.money).any())
+    priced = bool(np.isfinite(c.money).any()) and unit != "seconds"
     value = c.money if priced else c.seconds
     rows, cost, seen = [], [], set()
     for r, v, imp in zip(c.row.tolist(), value.tolist(), c.imputed.tolist(), strict=True):
@@ -356,13 +360,14 @@ def _features(store: Any, settings: Settings, rows: np.ndarray) -> np.ndarray:
     return cost_features(vs.read(rows), lengths)
 
 
-def cost_model(store: Any, settings: Settings) -> tuple[Any, dict]:
+def cost_model(store: Any, settings: Settings, unit: str | None = None) -> tuple[Any, dict]:
     """The cost model fitted on every timed answer, and its report: answers, unit,
-    prior, held-out error with its interval (None with fewer than 10 answers)."""
+    prior, held-out error with its interval (None with fewer than 10 answers).
+    `unit` "seconds": a model of time even where answers are priced."""
     from longtail.costs.model import fit_cost_model, holdout_error
 
     with store.unit_of_work() as uow:
-        rows, cost, unit = _observed_per_row(uow, settings)
+        rows, cost, unit = _observed_per_row(uow, settings, unit)
     X = _features(store, settings, rows) if len(rows) else np.zeros((0, 1))
     model = fit_cost_model(X, cost) if len(rows) else None
     if model is None:
@@ -392,3 +397,89 @@ def predicted_costs(store: Any, settings: Settings, rows: np.ndarray,
     if model is None:
         return np.full(len(rows), DEFAULT_PRIOR)
     return model.predict(_features(store, settings, rows))
+
+
+CHUNK_ROWS = 65_536
+
+
+def predicted_money(store: Any, settings: Settings, rows: np.ndarray,
+                    fitted: tuple[Any, dict] | None = None) -> np.ndarray:
+    """Predicted money of labeling each of `rows` (n,), streamed in chunks. A model
+    fitted on seconds (no answer priced yet) is priced at the pool a sample needs by
+    its metadata, else the default pool; no pool to price with is an InputError."""
+    from longtail.costs.model import DEFAULT_PRIOR
+    from longtail.costs.pools import required_pool
+
+    rows = np.asarray(rows, dtype=np.int64)
+    model, report = fitted if fitted is not None else cost_model(store, settings)
+    out = np.empty(len(rows))
+    for i in range(0, len(rows), CHUNK_ROWS):
+        part = rows[i:i + CHUNK_ROWS]
+        out[i:i + len(part)] = (model.predict(_features(store, settings, part)) if model
+                                else np.full(len(part), DEFAULT_PRIOR))
+    if report["unit"] == "money" and model is not None:
+        return out
+    pools = pools_from_setting(settings.pools)
+    default = PoolIndex(pools).default
+    meta_rules = any(k != "label" for p in pools for k, _ in p.where)
+    if default is None and not meta_rules:
+        raise InputError("a money budget needs prices: add a pool with its rate "
+                         "(`longtail pools add crowd --rate 20/h`)")
+    rate = np.full(len(rows), default.rate if default else np.nan)
+    if meta_rules:
+        with store.unit_of_work() as uow:
+            k = 0
+            for part in uow.samples.iter(rows):
+                for _r, _e, _t, meta in part:
+                    need = required_pool(pools, None, meta)
+                    if need is not None:
+                        rate[k] = need.rate
+                    k += 1
+    if not np.isfinite(rate).all():
+        raise InputError("a money budget needs prices: some samples are in no pool and "
+                         "there is no default pool (`longtail pools add NAME --default`)")
+    return out / 3600.0 * rate
+
+
+def count_for_money(store: Any, settings: Settings, candidates: np.ndarray, budget_money: float,
+                    rng: np.random.Generator, fitted: tuple[Any, dict] | None = None) -> int:
+    """How many samples to ask a strategy for when `budget_money` is to be spent: from
+    the predicted money of up to 2,000 random candidates."""
+    from longtail.costs.select import count_for
+
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if len(candidates) == 0:
+        return 1
+    probe = np.sort(rng.choice(candidates, size=min(2000, len(candidates)), replace=False))
+    return min(len(candidates), count_for(predicted_money(store, settings, probe, fitted),
+                                          budget_money))
+
+
+def work_packages(store: Any, settings: Settings, rows: np.ndarray, annotators: int,
+                  overlap: float = 0.0, names: list[str] | None = None) -> list[dict]:
+    """The batch `rows` split into `annotators` packages balanced by predicted seconds
+    (`longtail.costs.packages`): per package its name, positions in the batch, rows and
+    predicted seconds."""
+    from longtail.costs.packages import split_packages
+
+    rows = np.asarray(rows, dtype=np.int64)
+    model, _ = cost_model(store, settings, unit="seconds")
+    seconds = predicted_costs(store, settings, rows, model)
+    parts = split_packages(seconds, annotators, overlap=overlap)
+    names = names or [f"{k + 1:02d}" for k in range(annotators)]
+    return [{"package": names[k], "positions": p.tolist(), "rows": rows[p].tolist(),
+             "predicted_seconds": round(float(seconds[p].sum()), 1)}
+            for k, p in enumerate(parts)]
+
+
+def pool_members(store: Any, name: str) -> list[str]:
+    """The members of pool `name` (an InputError naming the pools when there is none, or
+    it has no members)."""
+    with store.unit_of_work() as uow:
+        pools = list_pools(uow)
+    found = next((p for p in pools if p.name == name), None)
+    if found is None:
+        raise InputError(f"no pool {name!r} (pools: {', '.join(p.name for p in pools) or 'none'})")
+    if not found.members:
+        raise InputError(f"pool {name!r} has no members: `longtail pools add {name} --member NAME`")
+    return list(found.members)

@@ -370,3 +370,22 @@ def take_queued(uow: UnitOfWork, candidates: np.ndarray, room: int
                 break
     return np.asarray(picked, dtype=np.int64), ({"rows": len(picked), "sources": sources}
                                                 if picked else {})
+
+
+def enqueue_hits(store: Any, found: dict, priority: float | None = None) -> dict:
+    """Queue a search's unlabeled pool hits (priority: `priority`, else similarity)."""
+    hits = [h for h in found["hits"] if h["split"] == "pool" and h["label"] is None]
+    prio = np.array([priority if priority is not None else h["similarity"] for h in hits],
+                    dtype=np.float64)
+    return enqueue(store, np.array([h["row"] for h in hits], np.int64),
+                   f"search:{found['query']}", prio)
+
+
+def enqueue_slice(store: Any, settings: Settings, slice: str, n: int, *,
+                  encoder: str | None = None) -> dict:
+    """Queue a slice's `n` most useful unlabeled samples (least confident first)."""
+    if n <= 0:
+        raise InputError(f"the number of samples to queue must be positive, got {n}")
+    kind, value = parse_slice(slice)
+    rows, prio = slice_candidates(store, settings, kind, value, n, encoder=encoder)
+    return enqueue(store, rows, f"slice:{slice}", prio)

@@ -27,8 +27,6 @@ dimensions get no near search (cosine 0.98 there joins neighbours, not copies).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -162,15 +160,6 @@ class NearState:
         return self.pairs[self.sims >= threshold - EPS]
 
 
-def _fingerprint(store: Any, vs: Any) -> str:
-    """Changes when the vector set's existing vectors would: another encoder config,
-    dimension or dtype (appended rows do not change it)."""
-    info = store.vector_set_info(vs.directory.name) or {}
-    made = json.dumps([info.get("dim"), info.get("dtype"), info.get("config")],
-                      sort_keys=True, default=str)
-    return hashlib.sha256(made.encode()).hexdigest()[:16]
-
-
 def _exact_token(store: Any) -> str:
     with store.reading() as uow:
         return uow.versions.samples_state()[2]
@@ -224,7 +213,8 @@ def _refresh(store: Any, settings: Settings, vs: Any, changed_rows: np.ndarray |
                           f"{threshold:g} joins neighbours, not copies")
         threshold = None
     if threshold:
-        fp = _fingerprint(store, vs)
+        with store.reading() as uow:
+            fp = views.vectors_fingerprint(uow, vs.directory.name)
         why = None if saved is not None else "no saved search"
         if saved is not None and not state.threshold <= threshold:
             why = f"the threshold went down to {threshold:g} from {state.threshold:g}"
@@ -604,11 +594,12 @@ def duplicates(store: Any, settings: Settings, *, threshold: float | None = None
     if near and (encoder or settings.encoder):
         with store.reading() as uow:
             vs = views.vectors(uow, settings, encoder, complete=False)
+            made = views.vectors_fingerprint(uow, vs.directory.name)
         name = vs.directory.name
         saved = load(store, vs)
         project = near_threshold(settings.near_duplicate_threshold)
         if (saved is not None and saved.n_rows == vs.n_rows and saved.threshold <= threshold
-                and saved.fingerprint == _fingerprint(store, vs) and k == K):
+                and saved.fingerprint == made and k == K):
             pairs, source = saved.near_at(threshold), "saved"
         elif project is not None and project <= threshold and k == K and vs.dim >= MIN_DIM:
             # Behind (a bulk ingest left the search to later): search the rows not

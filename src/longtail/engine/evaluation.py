@@ -16,7 +16,7 @@ import numpy as np
 from longtail.engine import views
 from longtail.engine.models import load_model
 from longtail.engine.records import RoundLog
-from longtail.engine.settings import Settings
+from longtail.engine.settings import SMALL_EVAL, Settings, learner_spec
 from longtail.errors import InputError
 from longtail.evaluation import (
     BudgetSpent,
@@ -43,12 +43,10 @@ STOP_SET_SIZE = 2000
 def _fit_predict(settings: Settings):
     """fit_predict(X, y, X_new) -> labels, training the project's learner from scratch
     (the lift estimators compare arms trained alike)."""
-    learner, params = settings.learner, dict(settings.learner_params or {})
-    if learner == "linear":
-        params["warm_start"] = False
+    spec = learner_spec(settings, from_scratch=True)
 
     def fit_predict(X: np.ndarray, y: np.ndarray, X_new: np.ndarray) -> np.ndarray:
-        model = make_learner(learner, **params)
+        model = make_learner(spec.learner, **spec.params)
         model.fit(X, y)
         return np.asarray(model.classes_)[model.predict_proba(X_new).argmax(1)]
 
@@ -431,9 +429,6 @@ def _predict_metrics(uow: UnitOfWork, settings: Settings, meta: dict, X: np.ndar
     result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)
     result["confusion"] = confusion(y, pred)
     return result
-
-
-SMALL_EVAL = 100
 
 
 def small_eval_warnings(n: int, n_classes: int) -> list[str]:

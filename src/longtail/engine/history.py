@@ -10,8 +10,10 @@ the round's batch is the one recorded on the round (none for a cold start).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+from longtail.engine.records import Record
 from longtail.errors import InputError, ProjectError
 from longtail.store.files import model_file
 from longtail.store.repos_versions import file_sha256
@@ -19,16 +21,58 @@ from longtail.store.repos_versions import file_sha256
 TIMING_KEYS = ("seconds", "select_seconds", "score_seconds", "index_seconds", "load_seconds")
 
 
-def _model_record(store: Any, m: dict | None, metrics: list[dict]) -> dict | None:
+@dataclass(frozen=True)
+class ModelRecord(Record):
+    """A saved model as the history shows it: what made it, its file and content hash,
+    its fit time and its managed-eval metrics (name -> value, lo, hi, eval_set)."""
+
+    id: int
+    created_at: str
+    learner: str
+    encoder: str
+    n_labels: int
+    path: str
+    sha256: str | None
+    fit_seconds: float | None
+    metrics: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RoundRecord(Record):
+    """One round of the run history (`round` None: the models trained before any round):
+    what was asked, auto's decision, the dataset version, the model that picked the
+    batch, the models its labels trained (`trained`: the last), timings and spend."""
+
+    round: int | None
+    created_at: str
+    status: str
+    strategy: str | None
+    params: dict[str, Any]
+    size: int | None
+    labels_before: int | None
+    arm: str | None
+    decision: dict[str, Any]
+    eval: int
+    control: int
+    lift: dict[str, Any] | None
+    warnings: list[str]
+    dataset_version: int | None
+    picked_by: ModelRecord | None
+    models: list[ModelRecord]
+    trained: ModelRecord | None
+    timings: dict[str, float]
+    spend: dict[str, float] | None = field(default=None)
+
+
+def _model_record(store: Any, m: dict | None, metrics: list[dict]) -> ModelRecord | None:
     if m is None:
         return None
     meta = m.get("meta") or {}
     mine = {x["name"]: {"value": x["value"], "lo": x["lo"], "hi": x["hi"],
                         "eval_set": x["eval_set"]}
             for x in metrics if x["model_id"] == m["id"] and x["eval_set"].startswith("managed")}
-    return {"id": m["id"], "created_at": m["created_at"], "learner": m["learner"],
-            "encoder": m["encoder"], "n_labels": m["n_labels"], "path": m["path"],
-            "sha256": meta.get("sha256"), "fit_seconds": m["fit_seconds"], "metrics": mine}
+    return ModelRecord(m["id"], m["created_at"], m["learner"], m["encoder"], m["n_labels"],
+                       m["path"], meta.get("sha256"), m["fit_seconds"], mine)
 
 
 def _models_by_round(rounds: list[dict], models: list[dict]) -> dict[int | None, list[dict]]:
@@ -69,7 +113,7 @@ def _spend_by_round(uow: Any) -> dict[int, dict]:
                       "cpu_seconds": round(s.cpu_seconds, 3)} for s in report.rounds}
 
 
-def run_history(store: Any) -> list[dict]:
+def run_history(store: Any) -> list[RoundRecord]:
     """One record per round, oldest first: strategy, parameters, auto's decision
     (arm and its selection log), dataset version, the model that picked the batch, the
     models its labels trained (`models`, every one; `trained` the last: id, learner,
@@ -84,33 +128,28 @@ def run_history(store: Any) -> list[dict]:
         spend = _spend_by_round(uow)
     by_id = {m["id"]: m for m in models}
     owned = _models_by_round(rounds, models)
-    out = []
+    out: list[RoundRecord] = []
     if owned.get(None):
         early = [_model_record(store, m, metrics) for m in owned[None]]
-        out.append({"round": None, "created_at": owned[None][0]["created_at"],
-                    "status": "before any round", "strategy": None, "params": {}, "size": 0,
-                    "labels_before": None, "arm": None, "decision": {}, "eval": 0,
-                    "control": 0, "lift": None, "warnings": [], "dataset_version": None,
-                    "picked_by": None, "models": early, "trained": early[-1], "timings": {}})
+        out.append(RoundRecord(
+            round=None, created_at=owned[None][0]["created_at"], status="before any round",
+            strategy=None, params={}, size=0, labels_before=None, arm=None, decision={},
+            eval=0, control=0, lift=None, warnings=[], dataset_version=None, picked_by=None,
+            models=early, trained=early[-1], timings={}))
     for r in rounds:
         log = r["log"] or {}
         selection = dict(log.get("selection") or {})
         mine = [_model_record(store, m, metrics) for m in owned.get(r["id"], [])]
-        out.append({
-            "round": r["id"], "created_at": r["created_at"], "status": r["status"],
-            "strategy": r["strategy"], "params": r["params"], "size": r.get("size"),
-            "labels_before": r["n_labels"],
-            "arm": str(selection.get("arm", r["strategy"])),
-            "decision": selection,
-            "eval": log.get("eval", 0), "control": log.get("control", 0),
-            "lift": log.get("lift"), "warnings": log.get("warnings", []),
-            "dataset_version": versions.get(r["id"]),
-            "picked_by": _model_record(store, by_id.get(r["model_id"]), metrics),
-            "models": mine,
-            "trained": mine[-1] if mine else None,
-            "timings": _timings(log),
-            "spend": spend.get(r["id"]),
-        })
+        out.append(RoundRecord(
+            round=r["id"], created_at=r["created_at"], status=r["status"],
+            strategy=r["strategy"], params=r["params"], size=r.get("size"),
+            labels_before=r["n_labels"], arm=str(selection.get("arm", r["strategy"])),
+            decision=selection, eval=log.get("eval", 0), control=log.get("control", 0),
+            lift=log.get("lift"), warnings=log.get("warnings", []),
+            dataset_version=versions.get(r["id"]),
+            picked_by=_model_record(store, by_id.get(r["model_id"]), metrics),
+            models=mine, trained=mine[-1] if mine else None, timings=_timings(log),
+            spend=spend.get(r["id"])))
     return out
 
 

@@ -49,7 +49,7 @@ class RoundLog:
 
 
 @dataclass(frozen=True)
-class HistoryEntry:
+class ArmOutcome:
     """One earlier round as `auto` sees it: its arm and the managed-eval metric before
     and after its labels were trained on (None when unmeasured)."""
 

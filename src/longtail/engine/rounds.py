@@ -4,7 +4,7 @@ the history of earlier rounds that `auto` learns from."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint, pausepoint
 from longtail.engine import views
 from longtail.engine.models import load_model
-from longtail.engine.records import HistoryEntry, QueryResult, RoundLog
+from longtail.engine.records import ArmOutcome, QueryResult, RoundLog
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError, RoundConflictError
 from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
@@ -23,7 +23,7 @@ from longtail.store import Store, UnitOfWork, VectorSet
 PLAN_TRIES = 3  # plans of one `query` before it gives way to rounds planned beside it
 
 
-def history(uow: UnitOfWork) -> list[HistoryEntry]:
+def arm_outcomes(uow: UnitOfWork) -> list[ArmOutcome]:
     """Earlier rounds for `auto`: its arm, and managed-eval accuracy before and after."""
     acc = [(m["n_labels"], m["value"]) for m in uow.metrics.list("accuracy")
            if m["eval_set"].startswith("managed")]
@@ -33,7 +33,7 @@ def history(uow: UnitOfWork) -> list[HistoryEntry]:
         return vals[-1] if vals else None
 
     rounds = [r for r in uow.rounds.list() if r["status"] != "cancelled"]
-    return [HistoryEntry(arm=RoundLog.from_dict(r["log"]).arm, n_labels_before=r["n_labels"],
+    return [ArmOutcome(arm=RoundLog.from_dict(r["log"]).arm, n_labels_before=r["n_labels"],
                          n_labels_after=nxt["n_labels"], metric_before=metric_at(r["n_labels"]),
                          metric_after=metric_at(nxt["n_labels"]))
             for r, nxt in zip(rounds, rounds[1:], strict=False)]
@@ -43,7 +43,10 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
                out: str | Path | None = None, config: dict | None = None,
                seed: int | None = None, encoder: str | None = None,
                overwrite: bool = False, relabel: float = 0.0,
-               include_duplicates: bool | None = None) -> QueryResult:
+               include_duplicates: bool | None = None,
+               budget_money: float | None = None, annotators: int | None = None,
+               pool: str | None = None, overlap: float = 0.0,
+               out_dir: str | Path | None = None) -> QueryResult:
     """Plan a batch of `budget` samples to label, record it as an open round (one
     transaction), save the strategies' indexes for the next command, and export the
     batch (CSV or JSONL by suffix) when `out` is given. With `relabel` (0..1), up to
@@ -52,10 +55,46 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
     labeled sample are left out unless `include_duplicates` (default: the project's
     `exclude_duplicates` setting); the log's "duplicates" says how many.
 
+    With `budget_money`, the batch is cut to what that money buys at predicted cost
+    (`longtail.costs`: never more, in the plan's order); `budget` None then asks the
+    strategy for about as many samples as the money buys. With `annotators` (or `pool`:
+    one package per member), the chosen batch is split into work packages balanced by
+    predicted seconds (`overlap`: a share labeled twice), kept in the round's log
+    ("packages") and, with `out_dir`, each written as `package-NAME.csv`.
+
     Safe under concurrency: another `query`, the service or `run` planning at the same
     time never gets one of this round's rows (see `_claim`); this one then plans again,
     and after PLAN_TRIES lost claims raises RoundConflictError."""
-    if budget <= 0:
+    names = None
+    if pool is not None:
+        from longtail.engine.costs import pool_members
+
+        names = pool_members(store, pool)
+        annotators = len(names)
+    if out_dir is not None and annotators is None:
+        raise InputError("--out-dir writes work packages: give --annotators N or --pool NAME")
+    if annotators is not None and annotators < 1:
+        raise InputError(f"--annotators must be 1 or more, got {annotators}")
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError(f"{out_dir}: not a directory")
+        if out_dir.is_dir() and any(out_dir.glob("package-*.csv")) and not overwrite:
+            raise InputError(f"{out_dir}: holds package files already; choose another "
+                             "--out-dir or pass --force")
+    fitted = None
+    if budget_money is not None:
+        from longtail.engine import costs
+
+        if not (isinstance(budget_money, (int, float)) and 0 < budget_money < float("inf")):
+            raise InputError(f"--budget-money must be a positive amount, got {budget_money}")
+        fitted = costs.cost_model(store, settings)
+        if budget is None:
+            current = store.current_labels()
+            budget = costs.count_for_money(
+                store, settings, views.candidates(store, current), float(budget_money),
+                np.random.default_rng([settings.seed, 29]), fitted)
+    if budget is None or budget <= 0:
         raise InputError(f"--budget must be a positive number of samples, got {budget}")
     if not 0.0 <= float(relabel) <= 1.0:
         raise InputError(f"--relabel must be a share between 0 and 1, got {relabel}")
@@ -70,6 +109,14 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
             planned = _choose(store, uow, settings, budget, strategy=strategy, config=config,
                               seed=seed, encoder=encoder, relabel=relabel,
                               include_duplicates=include_duplicates)
+        if budget_money is not None:
+            planned = _within_money(store, settings, planned, float(budget_money), fitted)
+        if annotators is not None:
+            from longtail.engine.costs import work_packages
+
+            packages = work_packages(store, settings, planned.rows, annotators, overlap, names)
+            planned = replace(planned, record={**planned.record, "packages": [
+                {k: p[k] for k in ("package", "rows", "predicted_seconds")} for p in packages]})
         pausepoint("round:planned")
         round_id = _claim(store, settings, planned,
                           {"budget": budget, "config": config, "seed": seed}, strategy)
@@ -88,6 +135,17 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
     result = QueryResult(round_id, [int(r) for r in rows], [b[1] for b in batch],
                          kinds, record, str(out) if out else None, planned.warnings,
                          relabel=planned.relabel_rows)
+    if out_dir is not None:
+        from longtail.interop.batch_file import write_batch_file
+
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        where = {int(r): i for i, r in enumerate(rows.tolist())}
+        for p in record["packages"]:
+            pos = [where[int(r)] for r in p["rows"]]
+            write_batch_file(Path(out_dir) / f"package-{p['package']}.csv",
+                             [batch[i] for i in pos], [kinds[i] for i in pos], round_id,
+                             feature_columns=_feature_columns(store, vs.directory.name),
+                             overwrite=True)
     if out:
         from longtail.interop.batch_file import write_batch_file
 
@@ -196,7 +254,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
             committee_for=committee_for if model else None,
             pending_eval=pending_eval, eval_share=settings.eval_share,
             control_share=settings.control_share, params=config, state=state,
-            history=[h.to_dict() for h in history(uow)], n_eval=n_eval, n_control=n_control)
+            history=[h.to_dict() for h in arm_outcomes(uow)], n_eval=n_eval, n_control=n_control)
     rows = np.concatenate([plan.rows, queued_rows,
                            np.array([s["row"] for s in relabel_rows], np.int64)])
     kinds = [*plan.kinds, *["queued"] * len(queued_rows), *["relabel"] * len(relabel_rows)]
@@ -212,6 +270,30 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
                     state, warnings, relabel_rows)
+
+
+def _within_money(store: Any, settings: Settings, planned: _Planned, budget_money: float,
+                  fitted: Any) -> _Planned:
+    """The planned batch cut to what `budget_money` buys at predicted cost, in the plan's
+    order (eval rows first, then the control slice and the strategy's picks); the cut
+    and the predicted money go into the round's log ("money")."""
+    from longtail.costs.select import BudgetTooSmall, fit_budget
+    from longtail.engine import costs
+
+    predicted = costs.predicted_money(store, settings, planned.rows, fitted)
+    keep = fit_budget(predicted, budget_money)
+    if not keep.any():
+        cheapest = float(predicted.min()) if len(predicted) else float("nan")
+        raise BudgetTooSmall(f"--budget-money {budget_money:g} buys no sample: the cheapest "
+                         f"planned one is predicted at {cheapest:.4g}")
+    kinds = [k for k, m in zip(planned.kinds, keep.tolist(), strict=True) if m]
+    kept_rows = set(planned.rows[keep].tolist())
+    record = {**planned.record, "money": {
+        "budget": budget_money, "predicted": round(float(predicted[keep].sum()), 6),
+        "kept": int(keep.sum()), "cut": int((~keep).sum()),
+        "model": fitted[1] if fitted else None}}
+    return replace(planned, rows=planned.rows[keep], kinds=kinds, record=record,
+                   relabel_rows=[x for x in planned.relabel_rows if x["row"] in kept_rows])
 
 
 def _claim(store: Store, settings: Settings, planned: _Planned, params: dict,
@@ -288,15 +370,9 @@ def _name_pool(uow: UnitOfWork, vs: VectorSet, state: dict) -> None:
     """Tell the strategies which pool they run on: the vector set and a fingerprint of
     how its vectors were made (a re-embedding with another config invalidates indexes;
     appended rows only extend them)."""
-    import hashlib
-    import json
-
     from longtail.strategies.state import set_pool
 
-    info = uow.vectors.info(vs.directory.name) or {}
-    made = json.dumps([info.get("dim"), info.get("dtype"), info.get("config")], sort_keys=True,
-                      default=str)
-    set_pool(state, vs.directory.name, hashlib.sha256(made.encode()).hexdigest()[:16])
+    set_pool(state, vs.directory.name, views.vectors_fingerprint(uow, vs.directory.name))
 
 
 def _save_strategy_state(root: Path, vs: VectorSet, state: dict) -> None:
@@ -361,28 +437,23 @@ def batch_split(uow: UnitOfWork, settings: Settings, k: int, *, pending_eval: in
                 current: dict[int, str], model_id: int | None) -> tuple[int, int, dict]:
     """How many eval and control rows batch of `k` takes, and why (for the round log
     and `status`): eval labels by need (`longtail.evaluation.budget.eval_need`), each
-    share as a running allowance over the rounds so tiny batches stay fair."""
-    from longtail.evaluation.budget import allowance
+    share as a running allowance over the rounds so tiny batches stay fair. The counts
+    come from `longtail.loop.policy.split_batch`, the function `simulate` uses too."""
+    from longtail.loop.policy import PastBatch, split_batch
 
     need = eval_status(uow, settings, current=current, model_id=model_id,
                        pending=pending_eval)
-    # Each share is kept over the rounds that wanted it (a round before any model, or
-    # with the eval target met, neither spends nor owes eval rows).
-    spent_eval = spent_control = before = before_rest = 0
+    past = []
     for r in uow.rounds.list():
         if r["status"] == "cancelled":
             continue
         log = RoundLog.from_dict(r["log"])
-        if log.split.get("eval", {}).get("request", 1) > 0:
-            spent_eval += log.eval
-            before += r["size"]
-        if log.split.get("control", {}).get("share", 1) > 0:
-            spent_control += log.control
-            before_rest += r["size"] - log.eval
-    n_eval = min(need.request, allowance(settings.eval_share, k, spent_eval, before))
+        past.append(PastBatch(size=r["size"], eval=log.eval, control=log.control,
+                              eval_requested=log.split.get("eval", {}).get("request", 1) > 0,
+                              control_on=log.split.get("control", {}).get("share", 1) > 0))
     control_share, control_reason = control_status(uow, settings)
-    # The control share is of the non-eval rows, as it always was.
-    n_control = allowance(control_share, k - n_eval, spent_control, before_rest)
+    n_eval, n_control = split_batch(k, need, eval_share=settings.eval_share,
+                                    control_share=control_share, past=past)
     split = {"eval": need.to_dict(), "control": {"share": control_share,
                                                  "reason": control_reason}}
     return n_eval, n_control, split

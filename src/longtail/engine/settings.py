@@ -92,6 +92,37 @@ class Settings:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+# Below this many labeled eval samples, eval figures move by several points from one
+# sample to the next: `status` and `evaluate` say so.
+SMALL_EVAL = 100
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """Which learner a use case fits, with its parameters: the command's options, else
+    the project's settings."""
+
+    learner: str
+    params: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"learner": self.learner, "params": dict(self.params)}
+
+
+def learner_spec(settings: Settings, learner: str | None = None,
+                 learner_params: dict[str, Any] | None = None, *,
+                 from_scratch: bool = False) -> LearnerSpec:
+    """The learner to fit: `learner` (its `learner_params`, else none) or the project's
+    (with the project's parameters unless `learner_params` is given). `from_scratch`
+    turns the linear head's warm start off (cross-fitting, lift arms: each fit alone)."""
+    params = dict(learner_params if learner_params is not None
+                  else (settings.learner_params if learner is None else {}))
+    name = learner or settings.learner
+    if from_scratch and name == "linear":
+        params["warm_start"] = False
+    return LearnerSpec(name, params)
+
+
 def check_settings(settings: dict[str, Any]) -> None:
     """Unknown keys and out-of-range values of `init`'s settings are an InputError."""
     unknown = set(settings) - set(DEFAULTS)

@@ -21,8 +21,11 @@ def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "aut
              control_share: float = 0.0, encoder: str | None = None,
              on_round: Callable[[int, dict], None] | None = None) -> dict:
     """Run the loop `seeds` times from 0 labels, rounds of `batch` up to `budget`
-    training labels; `truth` names the metadata column holding the true label, or
-    "label" for the imported labels. An unknown column is an error, never a fallback."""
+    labels paid, each batch split as `query` splits it. `truth` is the oracle: a
+    metadata column holding the true label, "label" for the imported labels, or a
+    label file (CSV, JSONL or Parquet with `id` and `label` columns). An unknown column
+    is an error, never a fallback. Each round is scored on the held-out truth (the rows
+    the run never labeled), and on `test` when given, with n beside each figure."""
     from longtail.loop.simulate import simulate_run
 
     for name, value, low in (("batch", batch, 1), ("budget", budget, 1), ("seeds", seeds, 1)):
@@ -41,6 +44,8 @@ def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "aut
     if truth == "label":
         for r, lab in store.current_labels().items():
             gold[r] = lab
+    elif Path(truth).suffix.lower() in (".csv", ".jsonl", ".parquet", ".tsv"):
+        _truth_from_file(store, Path(truth), gold)
     else:
         seen_column = False
         for chunk in store.iter_samples(batch_rows=8192):
@@ -79,8 +84,27 @@ def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "aut
             vs, pool, gold, strategy=strategy, batch=batch, budget=budget, seed=seed,
             learner=settings.learner, learner_params=settings.learner_params or None,
             eval_rows=eval_rows, test=test_xy, control_share=control_share,
-            eval_share=settings.eval_share,
+            eval_share=settings.eval_share, eval_halfwidth=settings.eval_halfwidth,
             on_round=(lambda point, s=seed: on_round(s, point)) if on_round else None)
         runs.append({"seed": seed, **curve})
     return {"strategy": strategy, "batch": batch, "budget": budget, "seeds": seeds,
             "truth": truth, "pool": int(len(pool)), "eval": int(len(eval_rows)), "runs": runs}
+
+
+def _truth_from_file(store: Any, path: Path, gold: np.ndarray) -> None:
+    """Fill `gold` from a label file's `id` and `label` columns (the ids of the pool;
+    unknown ids are an error naming the first few)."""
+    from longtail.ingest.labels import read_label_records
+
+    if not path.exists():
+        raise InputError(f"{path}: no such truth file")
+    records = [r for r in read_label_records(path) if r.kind == "label"]
+    with store.unit_of_work() as uow:
+        rows = uow.samples.ids_to_rows([r.id for r in records])
+    unknown = [r.id for r in records if r.id not in rows]
+    if unknown:
+        raise InputError(f"{path}: {len(unknown)} id(s) are not in the project, e.g. "
+                         f"{', '.join(map(repr, unknown[:3]))}")
+    for r in records:
+        if rows[r.id] < len(gold):
+            gold[rows[r.id]] = r.label

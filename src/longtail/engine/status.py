@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from longtail.engine.settings import Settings
-
-SMALL_EVAL = 100
+from longtail.engine.settings import SMALL_EVAL, Settings
 
 
 def status(store: Any, settings: Settings) -> dict:

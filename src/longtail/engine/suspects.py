@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from longtail.engine import views
-from longtail.engine.settings import Settings
+from longtail.engine.settings import Settings, learner_spec
 from longtail.errors import ProjectError
 
 MIN_PER_CLASS = 2  # a class needs a label in every fold's training part
@@ -56,11 +56,9 @@ def suspects(store: Any, settings: Settings, *, limit: int | None = None,
                            "first")
     keep = np.isin(given, kept_classes)
     rows, given = rows[keep], given[keep]
-    spec_learner = learner or settings.learner
-    params = dict(learner_params if learner_params is not None
-                  else (settings.learner_params if learner is None else {}))
-    if spec_learner == "linear":
-        params["warm_start"] = False  # each fold from scratch
+    # Each fold from scratch.
+    spec = learner_spec(settings, learner, learner_params, from_scratch=True)
+    spec_learner, params = spec.learner, spec.params
     k = int(min(folds, len(rows)))
     rng = np.random.default_rng([settings.seed, len(rows), 11])
     fold_of = stratified_folds(given, k, rng)

@@ -10,7 +10,7 @@ from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint
 from longtail.engine import views
 from longtail.engine.models import load_model, model_arrays, saved_spec
-from longtail.engine.settings import Settings
+from longtail.engine.settings import Settings, learner_spec
 from longtail.errors import ProjectError
 from longtail.store import Store, UnitOfWork
 
@@ -62,9 +62,7 @@ def fit_and_record(uow: UnitOfWork, settings: Settings, *, encoder: str | None =
     if len(rows) == 0:
         raise ProjectError("no labeled pool samples yet: import labels first "
                            "(`longtail import-labels FILE`)")
-    spec = {"learner": learner or settings.learner,
-            "params": dict(learner_params if learner_params is not None
-                           else (settings.learner_params if learner is None else {}))}
+    spec = learner_spec(settings, learner, learner_params).to_dict()
     fingerprint = views.labels_fingerprint(rows, y)
     latest = uow.models.latest()
     # What the latest model was made with, read from its file once.
@@ -154,11 +152,7 @@ def train_release(store: Store, settings: Settings, *, encoder: str | None = Non
                                             eval_rows[keep_e], eval_y[keep_e])
     if len(pool_rows) + len(eval_rows) == 0:
         raise ProjectError("no labels yet: import labels first (`longtail import-labels FILE`)")
-    spec = {"learner": learner or settings.learner,
-            "params": dict(learner_params if learner_params is not None
-                           else (settings.learner_params if learner is None else {}))}
-    if spec["learner"] == "linear":
-        spec["params"] = {**spec["params"], "warm_start": False}
+    spec = learner_spec(settings, learner, learner_params, from_scratch=True).to_dict()
     X_pool, X_eval = vs.read(pool_rows), vs.read(eval_rows)
     y_pool, y_eval = pool_y.astype(str), eval_y.astype(str)
     accuracy = None

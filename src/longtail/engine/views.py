@@ -82,6 +82,18 @@ def candidates(uow: UnitOfWork, current: dict[int, str] | None = None) -> np.nda
     return np.flatnonzero(keep).astype(np.int64)
 
 
+def vectors_fingerprint(uow: UnitOfWork, name: str) -> str:
+    """Changes when the existing vectors of vector set `name` would: another encoder
+    config, dimension or dtype (appended rows do not change it). Indexes built on the
+    vectors (strategy state, duplicate search) are valid while it stays the same."""
+    import json
+
+    info = uow.vectors.info(name) or {}
+    made = json.dumps([info.get("dim"), info.get("dtype"), info.get("config")],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(made.encode()).hexdigest()[:16]
+
+
 def labels_fingerprint(rows: np.ndarray, labels: np.ndarray) -> str:
     """SHA-256 over (row, label) pairs in order: what a set of labels is, in one token
     (the eval set's version, the labels a model was fitted on). O(n)."""

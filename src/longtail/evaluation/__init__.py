@@ -15,7 +15,8 @@ _SOURCES = {
     "metrics": ("evaluate_predictions", "interval_coverage", "proportion_interval"),
     "stopping": (
         "BudgetSpent", "ForecastGain", "StabilizingPredictions", "StopDecision",
-        "StoppingReport", "StoppingState", "TargetReached", "budget_spent", "cohen_kappa",
+        "StoppingReport", "StoppingState", "TargetReached", "budget_spent", "coded_kappa",
+        "cohen_kappa",
         "eval_evidence", "evaluate_stopping", "forecast_gain", "stabilizing_predictions", "target_reached",
     ),
 }
@@ -45,6 +46,7 @@ __all__ = [
     "TargetReached",
     "assign_eval",
     "budget_spent",
+    "coded_kappa",
     "cohen_kappa",
     "crossfit_lift",
     "cumulative_lift",

@@ -41,6 +41,7 @@ __all__ = [
     "StopDecision",
     "StoppingReport",
     "StoppingState",
+    "coded_kappa",
     "cohen_kappa",
     "stabilizing_predictions",
     "forecast_gain",
@@ -93,13 +94,23 @@ def cohen_kappa(a: np.ndarray | Sequence[Any], b: np.ndarray | Sequence[Any]) ->
         raise InputError("kappa of empty prediction vectors")
     _, codes = np.unique(np.concatenate([a_arr, b_arr]), return_inverse=True)
     codes_a, codes_b = codes[:m], codes[m:]
-    k = int(codes.max()) + 1
-    observed = float(np.mean(codes_a == codes_b))
-    chance = float(np.dot(np.bincount(codes_a, minlength=k), np.bincount(codes_b, minlength=k)))
-    chance /= float(m) * m
-    if chance >= 1.0:
-        return 1.0 if observed == 1.0 else 0.0
-    return (observed - chance) / (1.0 - chance)
+    kappa = coded_kappa(codes_a, codes_b, int(codes.max()) + 1)
+    if kappa is None:  # both put every sample in one and the same class
+        return 1.0 if bool(np.all(codes_a == codes_b)) else 0.0
+    return kappa
+
+
+def coded_kappa(a: np.ndarray, b: np.ndarray, n_classes: int) -> float | None:
+    """Cohen's kappa of two raters' int codes (0..n_classes-1) over the same items, shape
+    (n,); None when there are no items or chance agreement is 1 (both used one and the
+    same class only). O(n + C)."""
+    n = len(a)
+    if n == 0:
+        return None
+    observed = float(np.mean(a == b))
+    chance = float(np.dot(np.bincount(a, minlength=n_classes),
+                          np.bincount(b, minlength=n_classes))) / (float(n) * n)
+    return None if chance >= 1.0 else (observed - chance) / (1.0 - chance)
 
 
 def stabilizing_predictions(

@@ -42,7 +42,6 @@ def plan_batch(
     pending_eval: np.ndarray | None = None,
     eval_share: float = 0.2,
     control_share: float = 0.1,
-    eval_on_top: bool = False,
     params: dict | None = None,
     state: dict | None = None,
     history: list[dict] | None = None,
@@ -56,8 +55,7 @@ def plan_batch(
     `control_share` of the rest is a uniform random draw from the candidates (the
     control arm that measures lift over random); the strategy picks the remainder from
     the other candidates. `probs_for(rows)` gives the model's probabilities, or is None
-    before any model exists. With `eval_on_top` the eval rows come in addition to the
-    `k` training rows (simulations count training labels on the x-axis). `n_eval` and
+    before any model exists. `n_eval` and
     `n_control`, when given, are the caller's counts for those slices (the engine's
     split by need, `longtail.evaluation.budget`), clipped to what is available.
     Memory: O(len(candidates)·C) for the probabilities.
@@ -77,7 +75,7 @@ def plan_batch(
     # the labeled part of the eval set must stay a random sample of it.
     eval_rows = (rng.choice(pending_eval, size=n_eval, replace=False).astype(np.int64)
                  if n_eval else np.empty(0, np.int64))
-    rest = min(k if eval_on_top else k - n_eval, len(candidates))
+    rest = min(k - n_eval, len(candidates))
     if n_control is None:
         n_control = int(round(control_share * rest)) if control_share > 0 else 0
     n_control = int(max(0, min(n_control, rest - 1 if rest > 1 else rest)))

@@ -7,6 +7,8 @@ and renders.
     routers/admin         admins: /admin/status, /admin/rounds, /admin/history,
                           /admin/export, /admin/annotators, /admin/curves, /admin/users,
                           /admin/label-studio/{tasks,config}
+    routers/discovery     admins: /admin/slices, /admin/slices/enqueue, /admin/search,
+                          /admin/queue, /admin/report
     routers/transfer      admins: /admin/export/labels, /admin/import, /webhooks/labels
     routers/label_studio  Label Studio's ML backend (`--label-studio`): /health, /setup,
                           /predict, /webhook
@@ -31,7 +33,7 @@ from longtail.engine import tasks
 from longtail.server import errors
 from longtail.server.deps import Service
 from longtail.server.guard import Guard
-from longtail.server.routers import admin, pages, transfer
+from longtail.server.routers import admin, discovery, pages, transfer
 from longtail.server.routers import tasks as tasks_routes
 from longtail.server.settings import ServerSettings
 
@@ -75,6 +77,7 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
                        large={"/admin/import": settings.max_import})
     app.include_router(tasks_routes.router)
     app.include_router(admin.router)
+    app.include_router(discovery.router)
     app.include_router(transfer.router)
     if settings.label_studio:
         from longtail.server.routers import label_studio

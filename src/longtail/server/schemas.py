@@ -134,14 +134,6 @@ class RoundRow(BaseModel):
     arm: str
 
 
-class HistoryRow(BaseModel):
-    arm: str
-    n_labels_before: int
-    n_labels_after: int
-    metric_before: float | None
-    metric_after: float | None
-
-
 class TaskRow(BaseModel):
     id: int
     sample_id: str

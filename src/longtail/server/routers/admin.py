@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from longtail.engine import evaluation, labels, labelstudio, tasks, users
 from longtail.engine import rounds as rounds_uc
 from longtail.engine import status as status_uc
+from longtail.engine.history import RoundRecord, run_history
 from longtail.engine.settings import Settings
 from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
@@ -40,11 +41,11 @@ def list_rounds(_user: Admin, svc: Svc) -> list[m.RoundRow]:
         return [m.RoundRow(**r) for r in rounds_uc.list_rounds(uow)]
 
 
-@router.get("/admin/history", response_model=list[m.HistoryRow])
-def history(_user: Admin, svc: Svc) -> list[m.HistoryRow]:
-    """Earlier rounds: arm, and the managed-eval accuracy before and after."""
-    with svc.store.reading() as uow:
-        return [m.HistoryRow(**h.to_dict()) for h in rounds_uc.history(uow)]
+@router.get("/admin/history", response_model=list[RoundRecord])
+def history(_user: Admin, svc: Svc) -> list[RoundRecord]:
+    """Per round (as `longtail history`): strategy, auto's decision, the dataset version,
+    the models that picked the batch and that its labels trained, timings, spend."""
+    return run_history(svc.store)
 
 
 @router.get("/admin/export", response_model=m.ExportOut)

@@ -1,0 +1,80 @@
+"""Admins' routes for the long tail: failure slices, similarity search, the discovery
+queue, and the report as a page."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from longtail.engine import discovery
+from longtail.engine import search as search_uc
+from longtail.engine.settings import Settings
+from longtail.server.deps import Admin, Svc
+
+router = APIRouter(tags=["discovery"])
+
+
+class SearchIn(BaseModel):
+    """One of ids, text or vector; filters; whether to queue the unlabeled pool hits."""
+
+    ids: list[str] | None = None
+    text: str | None = None
+    vector: list[float] | None = None
+    k: int = Field(10, ge=1, le=1000)
+    split: str = "pool"
+    state: str = "any"
+    where: list[str] | None = None
+    enqueue: bool = False
+    priority: float | None = None
+
+
+class EnqueueSliceIn(BaseModel):
+    slice: str
+    n: int = Field(50, ge=1, le=100_000)
+
+
+@router.get("/admin/slices")
+def slices(_user: Admin, svc: Svc, by: str = "all",
+           limit: Annotated[int, Query(ge=0, le=1000)] = 20,
+           examples: Annotated[int, Query(ge=0, le=50)] = 5) -> dict[str, Any]:
+    """Failure slices, under-represented and struggling first (`longtail slices`)."""
+    return discovery.slices(svc.store, Settings.load(svc.store), by=by, limit=limit,
+                            examples=examples)
+
+
+@router.post("/admin/slices/enqueue")
+async def enqueue_slice(body: EnqueueSliceIn, _user: Admin, svc: Svc) -> dict[str, Any]:
+    """Queue a slice's most useful samples for the next round."""
+    return await svc.writer.run_locked(lambda: discovery.enqueue_slice(
+        svc.store, Settings.load(svc.store), body.slice, body.n))
+
+
+@router.post("/admin/search")
+async def search(body: SearchIn, _user: Admin, svc: Svc) -> dict[str, Any]:
+    """Samples like some samples, a text or a vector (`longtail search`)."""
+    def run() -> dict[str, Any]:
+        found = search_uc.search(svc.store, Settings.load(svc.store), ids=body.ids,
+                                 text=body.text, vector=body.vector, k=body.k,
+                                 split=body.split, state=body.state, where=body.where)
+        if body.enqueue:
+            found["enqueued"] = discovery.enqueue_hits(svc.store, found, body.priority)
+        return found
+
+    return await svc.writer.run_locked(run)
+
+
+@router.get("/admin/queue")
+def queue(_user: Admin, svc: Svc) -> list[dict[str, Any]]:
+    """The discovery queue: rows the next round takes first."""
+    with svc.store.unit_of_work() as uow:
+        return discovery.read_queue(uow)
+
+
+@router.get("/admin/report", response_class=HTMLResponse)
+def report(_user: Admin, svc: Svc) -> HTMLResponse:
+    """The project report (`longtail report`) as one self-contained page."""
+    from longtail.engine.report import report_data
+    from longtail.report import render
+
+    return HTMLResponse(render(report_data(svc.store, Settings.load(svc.store))))
