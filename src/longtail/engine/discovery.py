@@ -56,7 +56,8 @@ def pool_signals(store: Any, settings: Settings, *, encoder: str | None = None,
     from longtail.discovery import signals as sig
     from longtail.learners.persist import load
 
-    vs = views.vectors(store, settings, encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
     with store.unit_of_work() as uow:
         labels = uow.labels.current()
         pool = uow.samples.rows_by_split("pool")
@@ -201,7 +202,8 @@ def slices(store: Any, settings: Settings, *, by: str = "all", limit: int = 20,
     sig = sig or pool_signals(store, settings, encoder=encoder, novelty=False)
     if len(sig.rows) == 0:
         raise ProjectError("the pool is empty: ingest samples first")
-    vs = views.vectors(store, settings, encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
     correct = None
     if sig.eval_pred is not None:
         correct = (sig.eval_pred.astype(str) == sig.eval_true.astype(str))
@@ -268,7 +270,8 @@ def slice_candidates(store: Any, settings: Settings, kind: str, value: str, n: i
     """The slice's unlabeled pool rows, least confident first (random order before a
     model), at most n, with their priorities (1 - confidence)."""
     sig = pool_signals(store, settings, encoder=encoder, novelty=False)
-    vs = views.vectors(store, settings, encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
     if kind == "cluster":
         _, codes, _, _ = _cluster_codes(store, settings, sig, vs)
         if not value.isdigit() or int(value) > int(codes.max()):

@@ -90,9 +90,10 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
             raise InputError(f"--budget-money must be a positive amount, got {budget_money}")
         fitted = costs.cost_model(store, settings)
         if budget is None:
-            current = store.current_labels()
+            with store.reading() as uow:
+                candidates = views.candidates(uow)
             budget = costs.count_for_money(
-                store, settings, views.candidates(store, current), float(budget_money),
+                store, settings, candidates, float(budget_money),
                 np.random.default_rng([settings.seed, 29]), fitted)
     if budget is None or budget <= 0:
         raise InputError(f"--budget must be a positive number of samples, got {budget}")
