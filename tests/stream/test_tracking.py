@@ -63,6 +63,11 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
     assert metrics["accuracy"] == pytest.approx(got["eval"]["accuracy"]["value"])
     assert metrics["accuracy_lo"] <= metrics["accuracy"] <= metrics["accuracy_hi"]
     assert "macro_f1" in metrics and "fit_seconds" in metrics
+    # the eval budget's estimate: which estimator (a param) and on how many labels
+    est = got["eval"]["estimate"]
+    assert params["settings.eval_estimator"] == "ppi"
+    assert metrics["accuracy_estimate"] == pytest.approx(est["value"])
+    assert metrics["accuracy_estimate_eval_labels"] == est["n_labels"]
     # The metric is recorded at the label count, so runs line up as a learning curve.
     hist = client.get_metric_history(run.info.run_id, "accuracy")
     assert [m.step for m in hist] == [got["labels"]]
@@ -90,6 +95,13 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
     _, runs = _runs(status["tracking_uri"], status["experiment"])
     assert [r.info.run_id for r in runs] == [got["mlflow_run"], third["mlflow_run"]]
     assert runs[1].data.params["round"] == str(q.round_id)
+    # Money (issue 29): the spend so far, and with two models the saving and its verdict.
+    money = runs[1].data.metrics
+    assert {"label_money", "compute_money", "total_money"} <= set(money)
+    assert money["compute_money"] > 0
+    roi = p.status()["roi"]
+    assert money["money_saving"] == pytest.approx(roi["saving"])
+    assert runs[1].data.tags["longtail.money_verdict"] == roi["verdict"]
 
 
 def test_train_mlflow_to_a_directory_without_the_setting(labeled, tmp_path):

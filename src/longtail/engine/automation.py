@@ -77,7 +77,10 @@ def _export_missing(store: Any, batches: Path) -> list[int]:
         items = store.round_items(r["id"])
         rows = np.array([row for row, _, _ in items], dtype=np.int64)
         batch = [b for chunk in store.iter_samples(rows) for b in chunk]
-        write_batch_file(out, batch, [k for _, _, k in items], r["id"], overwrite=True)
+        with store.unit_of_work() as uow:
+            order = uow.samples.column_order()
+        write_batch_file(out, batch, [k for _, _, k in items], r["id"], column_order=order,
+                         overwrite=True)
         written.append(r["id"])
     return written
 

@@ -346,9 +346,14 @@ def stopping(uow: UnitOfWork, settings: Settings, *, target: float | None = None
     need = eval_status(uow, settings)
     evidence = eval_evidence(need.labeled, need.wanted, need.pending,
                              halfwidth=need.halfwidth, target=need.target)
+    labeled = len(views.labeled(uow, "pool")[0])
+    evidence_from = "eval set"
+    if evidence and need.pending == 0 and need.labeled + labeled >= need.wanted:
+        # A small pool: the eval split is used up before its target size. Every labeled
+        # row, cross-fitted (`small_pool_estimate`), is then the evidence.
+        evidence, evidence_from = None, "every labeled row, cross-fitted"
     curve = learning_curves(uow)["current"]
     metric = curve[-1] if curve else None
-    labeled = len(views.labeled(uow, "pool")[0])
     rules: list = [StabilizingPredictions(), ForecastGain(gain_threshold)]
     if target is not None:
         # The target counts as reached when the eval interval's lower end reaches it:
@@ -362,7 +367,7 @@ def stopping(uow: UnitOfWork, settings: Settings, *, target: float | None = None
                                spent=labeled, budget=budget, next_batch_cost=next_batch)
     return {"stop": report.stop, "reason": report.reason,
             "rules": [d.__dict__ for d in report.decisions],
-            "evidence": {"enough": evidence is None, "why": evidence,
+            "evidence": {"enough": evidence is None, "why": evidence, "from": evidence_from,
                          "eval_labeled": need.labeled, "eval_wanted": need.wanted,
                          "eval_pending": need.pending,
                          "eval_labels_to_resolve": max(0, need.wanted - need.labeled)

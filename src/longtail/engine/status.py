@@ -85,7 +85,21 @@ def status(store: Any, settings: Settings) -> dict:
         "money_verdict": (store.setting("roi_summary") or {}).get("verdict") or
         "no money verdict yet: it needs two trained models and 10 or more labeled eval samples",
         "warnings": warnings,
+        "triggers": _triggers(store),
+        "queued": _queued(store),
     }
+
+
+def _triggers(store: Any) -> list[dict]:
+    from longtail.engine.triggers import status_lines
+
+    return status_lines(store)
+
+
+def _queued(store: Any) -> int:
+    """Rows waiting in the discovery queue (slices, searches, triggers)."""
+    with store.unit_of_work() as uow:
+        return len(uow.settings.get("discovery_queue") or [])
 
 
 def lift_summary(store: Any) -> dict | None:

@@ -107,6 +107,9 @@ class StatusOut(BaseModel):
     verdict: str
     lift: dict[str, Any] | None
     warnings: list[str]
+    spend: dict[str, Any] | None = None  # labeling and compute money (issue 29)
+    roi: dict[str, Any] | None = None  # the money saving against random, with its curves
+    money_verdict: str | None = None
 
 
 class RoundIn(_In):
