@@ -98,7 +98,7 @@ def _triggers(store: Any) -> list[dict]:
 
 def _queued(store: Any) -> int:
     """Rows waiting in the discovery queue (slices, searches, triggers)."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         return len(uow.settings.get("discovery_queue") or [])
 
 

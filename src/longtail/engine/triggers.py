@@ -30,7 +30,7 @@ def _saved(uow: Any) -> list[dict]:
 
 def list_triggers(store: Any) -> list[dict]:
     """Every trigger: name, rule, priority, total hits and its recent runs."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         return _saved(uow)
 
 
@@ -225,7 +225,7 @@ def run_triggers(store: Any, settings: Settings, rows: np.ndarray | None, reason
     if not saved:
         return {}
     if rows is None:
-        with store.unit_of_work() as uow:
+        with store.reading() as uow:
             rows = uow.samples.rows_by_split("pool")
     rows = _eligible(store, rows)
     rules = []
