@@ -17,8 +17,15 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.eval_records import (
+        EvalReport,
+        ForecastReport,
+        LearningCurves,
+        StoppingAnswer,
+    )
     from longtail.engine.history import RoundRecord
     from longtail.engine.integrity import IntegrityReport
+    from longtail.engine.training import TrainReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
@@ -175,7 +182,7 @@ class Project:
     @metered("train")
     def train(self, *, encoder: str | None = None, warm_start: bool = True,
               learner: str | None = None, learner_params: dict | None = None,
-              force: bool = False, mlflow: str | bool | None = None) -> dict:
+              force: bool = False, mlflow: str | bool | None = None) -> TrainReport:
         """Fit the learner on every labeled pool sample, save it, score it on the eval set.
         `mlflow`: log the model to MLflow (True: the project's setting, else its
         mlruns/; or a directory or URI); default: the project's `mlflow` setting."""
@@ -209,7 +216,7 @@ class Project:
         arrays.pop("__spec__", None)
         return load(arrays)
 
-    def curves(self, metric: str = "accuracy") -> dict:
+    def curves(self, metric: str = "accuracy") -> LearningCurves:
         """Learning curves on the managed eval set ("current" and "as_of")."""
         from longtail.engine.evaluation import learning_curves
 
@@ -217,7 +224,7 @@ class Project:
             return learning_curves(uow, metric)
 
     def forecast(self, target: float | None = None, *, next_batch: int = 100,
-                 metric: str = "accuracy") -> dict:
+                 metric: str = "accuracy") -> ForecastReport:
         """How many more labels to reach `target`, and the next batch's expected gain."""
         from longtail.engine.evaluation import forecast
 
@@ -226,7 +233,7 @@ class Project:
             return forecast(uow, settings, target=target, next_batch=next_batch, metric=metric)
 
     def stopping(self, *, target: float | None = None, budget: int | None = None,
-                 next_batch: int = 100) -> dict:
+                 next_batch: int = 100) -> StoppingAnswer:
         """Every stopping rule's answer for the project as it stands."""
         from longtail.engine.evaluation import stopping
 
@@ -237,7 +244,8 @@ class Project:
     @metered("evaluate")
     def evaluate(self, test: str | Path | None = None, *, model_id: int | None = None,
                  id: str = "id", text: str | None = "text", label: str = "label",
-                 vector: str | None = None, vector_prefix: str | None = None) -> dict | None:
+                 vector: str | None = None, vector_prefix: str | None = None
+                 ) -> EvalReport | None:
         """Score a model on the managed eval set (default) or on a labeled file outside
         the pool, with bootstrap 95% intervals, per-class figures and a confusion matrix."""
         from longtail.engine.evaluation import evaluate

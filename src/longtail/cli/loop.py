@@ -23,6 +23,7 @@ from longtail.cli._ui import (
     fmt_metric,
     handled,
     in_range,
+    plain,
     plain_table,
     warn,
 )
@@ -300,7 +301,7 @@ def forecast(target: Annotated[float | None, typer.Option(help="Metric value to 
             if r.get("note") and not r.get("shown"):
                 warn(r["note"])
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 @app.command("stopping")
@@ -337,7 +338,7 @@ def stopping_cmd(target: Annotated[float | None, typer.Option(help="Stop at this
         if ev.get("why"):
             warn(ev["why"])
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 @app.command()

@@ -77,7 +77,7 @@ class PixelsEncoder(Encoder):
         return self.components
 
     def _pixels(self, media: list[str]) -> np.ndarray:
-        from longtail.ingest.images import media_path, open_image
+        from longtail.media import media_path, open_image
 
         if not self.media_root:
             raise InputError("pixels: the project has no media root; ingest an image folder "
@@ -99,7 +99,7 @@ class PixelsEncoder(Encoder):
         take = np.sort(rng.permutation(len(media))[: self.fit_sample])
         sample = [media[i] for i in take]
         if self.mode is None:
-            from longtail.ingest.images import media_path, open_image
+            from longtail.media import media_path, open_image
 
             modes = {open_image(media_path(self.media_root, rel)).mode for rel in sample[:200]}
             self.mode = "L" if modes <= {"L", "1", "I", "I;16", "F"} else "RGB"

@@ -148,19 +148,19 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
         since = labeled - (latest["n_labels"] if latest else 0)
         if labeled and (latest is None or since >= retrain_every):
             got = training.train(store, Settings.load(store), mlflow=mlflow)
-            if not got.get("skipped"):
-                acc = (got.get("eval") or {}).get("accuracy") or {}
+            if not got.skipped:
+                acc = got.eval.accuracy if got.eval else {}
                 if acc.get("value") is None:
-                    note("train", model=got["model_id"], labels=got["labels"],
+                    note("train", model=got.model_id, labels=got.labels,
                          accuracy="not measured (no eval labels yet)")
                 else:
-                    note("train", model=got["model_id"], labels=got["labels"],
+                    note("train", model=got.model_id, labels=got.labels,
                          accuracy=acc["value"])
         if store.latest_model() is not None:
             settings = Settings.load(store)
             with store.reading() as uow:
                 rule = evaluation.stopping(uow, settings, target=target, budget=budget,
-                                           next_batch=batch)
+                                           next_batch=batch).to_dict()
             if ignore_stopping:
                 explicit = [d for d in rule["rules"]
                             if d["rule"] in ("target_reached", "budget_spent") and d["stop"]]

@@ -28,7 +28,8 @@ def _curves(store: Any, settings: Settings, ctx: dict) -> dict | None:
 
     random_arm = []
     with store.reading() as uow:
-        curves = {m: learning_curves(uow, m)["current"] for m in ("accuracy", "macro_f1")}
+        curves = {m: [p.to_dict() for p in learning_curves(uow, m).current]
+                  for m in ("accuracy", "macro_f1")}
         for r in uow.rounds.list():
             lift = RoundLog.from_dict(r["log"]).lift or {}
             if lift.get("acc_control") is not None and lift.get("n_labels"):
@@ -44,10 +45,11 @@ def _curves(store: Any, settings: Settings, ctx: dict) -> dict | None:
 
 
 def _lift(store: Any, settings: Settings, ctx: dict) -> dict | None:
-    from longtail.engine.evaluation import lift_summary
+    from longtail.engine.evaluation import combine_lifts
 
     with store.reading() as uow:
-        return lift_summary(uow)
+        summary = combine_lifts(uow)
+    return summary.to_dict() if summary else None
 
 
 def _classes(store: Any, settings: Settings, ctx: dict) -> dict | None:

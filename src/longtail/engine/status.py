@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from longtail.engine.eval_records import LiftSummary
 from longtail.engine.settings import SMALL_EVAL, Settings
 
 
@@ -32,7 +33,8 @@ def status(store: Any, settings: Settings) -> dict:
         target[m["name"]] = {"value": m["value"], "lo": m["lo"], "hi": m["hi"],
                              "eval_set": m["eval_set"], "n_labels": m["n_labels"]}
     vectors = {name: store.vector_set_info(name)["n_rows"] for name in store.vector_set_names()}
-    lift = lift_summary(store)
+    recorded = recorded_lift(store)
+    lift = recorded.to_dict() if recorded else None
     versions = store.eval_versions()
     labeled_eval = sum(1 for r in current if r in eval_rows)
     warnings = []
@@ -102,6 +104,8 @@ def _queued(store: Any) -> int:
         return len(uow.settings.get("discovery_queue") or [])
 
 
-def lift_summary(store: Any) -> dict | None:
-    """The lift summary `train` recorded last (computing it needs scipy; status does not)."""
-    return store.setting("lift_summary")
+def recorded_lift(store: Any) -> LiftSummary | None:
+    """The lift summary `train` recorded last (`evaluation.combine_lifts`; computing it
+    needs scipy, reading it does not)."""
+    got = store.setting("lift_summary")
+    return LiftSummary.from_dict(got) if got else None

@@ -4,24 +4,53 @@ with its spec, score it on the managed eval set, and update the lift and stoppin
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint
 from longtail.engine import views
 from longtail.engine.models import load_model, model_arrays, saved_spec
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings, learner_spec
 from longtail.errors import ProjectError
 from longtail.store import Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from longtail.engine.eval_records import EvalReport
+
+
+@dataclass
+class TrainReport(Record):
+    """`train`: the model (new, or the latest when `skipped` because nothing changed,
+    with the `reason`), its labels, classes, learner and fit time; once the eval set has
+    labels its figures (`eval`), the stopping verdict, the lift and the money saved; the
+    MLflow run when tracking is on. Parts a train did not produce stay out of `to_dict`."""
+
+    OPTIONAL = ("classes", "learner", "fit_seconds", "skipped", "reason", "eval", "stopping",
+                "lift", "roi", "mlflow_run")
+
+    model_id: int
+    labels: int
+    classes: int | None = None
+    learner: str | None = None
+    fit_seconds: float | None = None
+    skipped: bool | None = None
+    reason: str | None = None
+    eval: EvalReport | None = None
+    stopping: str | None = None
+    lift: dict[str, Any] | None = None
+    roi: dict[str, Any] | None = None
+    mlflow_run: str | None = None
 
 
 def train(store: Store, settings: Settings, *, encoder: str | None = None,
           warm_start: bool = True, learner: str | None = None,
           learner_params: dict | None = None, force: bool = False,
-          mlflow: str | bool | None = None) -> dict:
+          mlflow: str | bool | None = None) -> TrainReport:
     """The `train` command: `fit_and_record` in one unit of work, committed once (the
-    model, its metrics, the rounds' lifts and the lift settings together), then the
-    MLflow run when tracking is on (`mlflow` here: True for the setting or else the
+    model, its metrics, the rounds' lifts and the lift and ROI settings together), then
+    the MLflow run when tracking is on (`mlflow` here: True for the setting or else the
     project's mlruns/, a directory or a URI, False for off), also for a model a killed
     train left unlogged."""
     track = (settings.mlflow if mlflow is None else None if mlflow is False
@@ -33,19 +62,19 @@ def train(store: Store, settings: Settings, *, encoder: str | None = None,
     with store.unit_of_work() as uow:
         report = fit_and_record(uow, settings, encoder=encoder, warm_start=warm_start,
                                 learner=learner, learner_params=learner_params, force=force)
-    if not report.get("skipped"):
+    if not report.skipped:
         crashpoint("train:after_commit")
     if track is None:
         return report
     from longtail.engine.tracking import log_model
 
-    report["mlflow_run"] = log_model(store, settings, report["model_id"], report, track)
+    report.mlflow_run = log_model(store, settings, report.model_id, report.to_dict(), track)
     return report
 
 
 def fit_and_record(uow: UnitOfWork, settings: Settings, *, encoder: str | None = None,
                    warm_start: bool = True, learner: str | None = None,
-                   learner_params: dict | None = None, force: bool = False) -> dict:
+                   learner_params: dict | None = None, force: bool = False) -> TrainReport:
     """Fit on every labeled pool sample (eval samples never), warm-started from the
     latest model when it is the same learner on the same vectors; record the model, score
     it on the managed eval set and update the lifts, all through `uow` (the caller
@@ -71,12 +100,12 @@ def fit_and_record(uow: UnitOfWork, settings: Settings, *, encoder: str | None =
                  and {"learner": saved["learner"], "params": saved.get("params", {})} == spec)
     if same_kind and not force:
         if saved.get("labels_fingerprint") == fingerprint:
-            skipped = {"skipped": True, "model_id": latest["id"], "labels": int(len(rows)),
-                       "reason": f"nothing new to train on (model {latest['id']}); "
-                                 "--force trains anyway"}
+            skipped = TrainReport(model_id=latest["id"], labels=int(len(rows)), skipped=True,
+                                  reason=f"nothing new to train on (model {latest['id']}); "
+                                         "--force trains anyway")
             if not any(m["model_id"] == latest["id"] for m in uow.metrics.list()):
-                # A model of a version that committed it apart from its scoring, killed
-                # in between: finish it.
+                # A model an older version committed apart from its scoring, killed in
+                # between: finish it.
                 skipped = _score(uow, settings, latest["id"], skipped)
             return skipped
     from longtail.learners.persist import warm_starts
@@ -96,35 +125,37 @@ def fit_and_record(uow: UnitOfWork, settings: Settings, *, encoder: str | None =
     arrays = model_arrays(model, {**spec, "labels_fingerprint": fingerprint})
     model_id = uow.models.add(spec["learner"], vs.directory.name, len(rows),
                               list(model.classes_), arrays, fit_seconds)
-    report: dict[str, Any] = {"model_id": model_id, "labels": int(len(rows)),
-                              "classes": int(len(model.classes_)), "learner": spec["learner"],
-                              "fit_seconds": round(fit_seconds, 4)}
+    report = TrainReport(model_id=model_id, labels=int(len(rows)),
+                         classes=int(len(model.classes_)), learner=spec["learner"],
+                         fit_seconds=round(fit_seconds, 4))
     report = _score(uow, settings, model_id, report)
     crashpoint("train:in_tx")
     return report
 
 
-def _score(uow: UnitOfWork, settings: Settings, model_id: int, report: dict[str, Any]) -> dict:
+def _score(uow: UnitOfWork, settings: Settings, model_id: int, report: TrainReport
+           ) -> TrainReport:
     """Score the model on the managed eval set and update lift and stopping."""
     from longtail.engine import evaluation
 
     with phase("evaluate"):
         ev = evaluation.evaluate(uow, settings, model_id=model_id)
         if ev is not None:
-            report["eval"] = ev
-            report["stopping"] = evaluation.stopping(uow, settings)["reason"]
+            report.eval = ev
+            report.stopping = evaluation.stopping(uow, settings).reason
             lifted = evaluation.update_round_lifts(uow, settings)
-            uow.settings.set("arm_lift", evaluation.arm_lift(uow, settings))
-            summary = evaluation.lift_summary(uow)
-            uow.settings.set("lift_summary", summary)
+            arms = evaluation.arm_lift(uow, settings)
+            uow.settings.set("arm_lift", arms.to_dict() if arms else None)
+            summary = evaluation.combine_lifts(uow)
+            uow.settings.set("lift_summary", summary.to_dict() if summary else None)
             if summary:
-                report["lift"] = {**summary, "new_rounds": lifted}
+                report.lift = {**summary.to_dict(), "new_rounds": lifted}
             from longtail.engine.roi import roi_summary
 
             money = roi_summary(uow, settings)  # issue 29: saving in money, or None
             uow.settings.set("roi_summary", money)
             if money:
-                report["roi"] = {k: money[k] for k in ("saving", "lo", "hi", "verdict")}
+                report.roi = {k: money[k] for k in ("saving", "lo", "hi", "verdict")}
     return report
 
 

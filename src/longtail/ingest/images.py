@@ -15,7 +15,6 @@ ingest writes nothing.
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 
 from longtail.columns import natural_sorted
 from longtail.errors import InputError
+from longtail.media import open_image
 
 # The extensions looked at in a folder (Pillow reads more; these are what people keep).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
@@ -62,27 +62,6 @@ def scan_folder(root: Path) -> list[tuple[str, str | None]]:
         raise InputError(f"{root}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this "
                          "folder or its sub-folders")
     return [(rel, rel.split("/")[0] if "/" in rel else None) for rel in natural_sorted(found)]
-
-
-def open_image(path: Path):  # noqa: ANN201 - PIL.Image.Image, imported lazily
-    """The image at ``path`` decoded, EXIF orientation applied; raises InputError naming
-    the file when Pillow cannot read it or it passes the decompression-bomb limit."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns between the limit and twice it; treat the warning as the error.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                im.load()
-                return ImageOps.exif_transpose(im)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{path}: larger than Pillow's decompression-bomb limit "
-                         f"({Image.MAX_IMAGE_PIXELS:,} pixels)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not an image Pillow can read ({exc})") from None
 
 
 def dhash(im, size: int = 8) -> str:  # noqa: ANN001 - PIL image
@@ -160,12 +139,3 @@ def check_media_paths(root: Path, paths: list[str]) -> None:
         more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
         raise InputError(f"{len(bad)} media path(s) under {root} cannot be used, nothing was "
                          f"written: {'; '.join(bad[:5])}{more}")
-
-
-def media_path(root: str | Path, rel: str) -> Path:
-    """The file of media path ``rel`` under ``root``; InputError if it escapes the root."""
-    base = Path(root).resolve()
-    target = (base / rel).resolve()
-    if not target.is_relative_to(base):
-        raise InputError(f"media path {rel!r} is outside the media root")
-    return target
