@@ -71,7 +71,6 @@ NOT_YET = {
     "tracking.set_tracking",
     "tracking.tracking_status",
     "training.train_release",
-    "views.vectors",
 }
 
 
