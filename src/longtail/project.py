@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     )
     from longtail.engine.history import RoundRecord
     from longtail.engine.integrity import IntegrityReport
+    from longtail.engine.rounds import RoundChange, RoundSummary
     from longtail.engine.training import TrainReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
@@ -282,16 +283,17 @@ class Project:
                                  budget_money=budget_money, annotators=annotators, pool=pool,
                                  overlap=overlap, out_dir=out_dir, cost_aware=cost_aware)
 
-    def rounds(self) -> list[dict]:
+    def rounds(self) -> list[RoundSummary]:
         """Every round: id, time, strategy, status, size, labeled."""
         with self.store.reading() as uow:
             return rounds.list_rounds(uow)
 
-    def export_round(self, round_id: int, out: str | Path, *, overwrite: bool = False) -> dict:
+    def export_round(self, round_id: int, out: str | Path, *,
+                     overwrite: bool = False) -> RoundChange:
         """Write a round's batch file again (as `query(out=...)` wrote it)."""
         return rounds.export_round(self.store, self._settings(), round_id, out, overwrite=overwrite)
 
-    def cancel_round(self, round_id: int) -> dict:
+    def cancel_round(self, round_id: int) -> RoundChange:
         """Cancel an open round; its unlabeled samples return to the candidates."""
         with self.store.unit_of_work() as uow:
             return rounds.cancel_round(uow, round_id)

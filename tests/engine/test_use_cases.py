@@ -27,7 +27,7 @@ def test_cancelled_round_returns_its_rows_to_the_candidates(loaded):
     assert set(q.rows) - set(loaded.store.rows_by_split("eval").tolist()) <= set(
         loaded.candidates().tolist())
     assert before == set(loaded.candidates().tolist())
-    assert [r["status"] for r in loaded.rounds()] == ["cancelled"]
+    assert [r.status for r in loaded.rounds()] == ["cancelled"]
     with pytest.raises(ProjectError):
         loaded.cancel_round(q.round_id)
     with pytest.raises(InputError, match="no round 99"):

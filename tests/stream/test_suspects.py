@@ -108,7 +108,7 @@ def test_corrected_labels_leave_the_suspects_and_close_the_round(planted):
     relabel_ids = [i for i, k in zip(q.ids, q.kinds, strict=True) if k == "relabel"]
     others = [i for i, k in zip(q.ids, q.kinds, strict=True) if k != "relabel"]
     p.record_labels([LabelEvent(id=i, label=truth[i]) for i in others])
-    assert p.rounds()[-1]["status"] == "open"  # relabel rows still await their answer
+    assert p.rounds()[-1].status == "open"  # relabel rows still await their answer
     events_before = p.store.annotation_count()
     # Corrections arrive as ordinary, appended label events.
     res = p.record_labels([LabelEvent(id=i, label=truth[i]) for i in relabel_ids])
@@ -127,7 +127,7 @@ def test_a_confirmed_label_answers_its_relabel_item_and_is_not_queued_again(plan
     events_before = p.store.annotation_count()
     # The reviewer keeps every given label: each answer is still an event.
     p.record_labels([LabelEvent(id=i, label=given.get(i, truth[i])) for i in q.ids])
-    assert p.rounds()[-1]["status"] == "closed"
+    assert p.rounds()[-1].status == "closed"
     assert p.store.annotation_count() == events_before + len(q.ids)
     q2 = p.query(10, strategy="random", relabel=0.5)
     assert not set(given) & {s["id"] for s in q2.relabel}

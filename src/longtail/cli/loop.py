@@ -6,7 +6,7 @@ simulate, demo."""
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -29,6 +29,9 @@ from longtail.cli._ui import (
 )
 from longtail.cli.data import open_project
 from longtail.errors import InputError
+
+if TYPE_CHECKING:
+    from longtail.engine.rounds import RoundSummary
 
 
 @app.command()
@@ -154,16 +157,16 @@ def rounds(cancel: Annotated[int | None, typer.Option(help="Cancel this open rou
         if export is not None:
             result = p.export_round(export, out, overwrite=force)
             emit(result, as_json, lambda r: console.print(
-                f"round {r['round']} ({r['status']}, {r['size']} samples) written to {r['out']}"))
+                f"round {r.round} ({r.status}, {r.size} samples) written to {r.out}"))
             return
         if cancel is not None:
             result = p.cancel_round(cancel)
             emit(result, as_json, lambda r: console.print(
-                f"round {r['round']} cancelled: its unlabeled samples can be selected again"))
+                f"round {r.round} cancelled: its unlabeled samples can be selected again"))
             return
         result = p.rounds()
 
-    def render(rs: list[dict]) -> None:
+    def render(rs: "list[RoundSummary]") -> None:
         from rich.table import Table
 
         if not rs:
@@ -173,9 +176,9 @@ def rounds(cancel: Annotated[int | None, typer.Option(help="Cancel this open rou
         for col in ("round", "created", "strategy", "status", "labeled"):
             table.add_column(col, justify="right" if col in ("round", "labeled") else "left")
         for r in rs:
-            strategy = r["strategy"] + (f" → {r['arm']}" if r.get("arm") else "")
-            table.add_row(str(r["id"]), str(r["created_at"])[:19], strategy, r["status"],
-                          f"{r['labeled']}/{r['size']}")
+            strategy = r.strategy + (f" → {r.arm}" if r.arm else "")
+            table.add_row(str(r.id), str(r.created_at)[:19], strategy, r.status,
+                          f"{r.labeled}/{r.size}")
         console.print(table)
 
     emit(result, as_json, render)

@@ -20,7 +20,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from longtail.engine.labels import LabelEvent, LabelsRecorded, record_labels
-from longtail.errors import InputError, ProjectError
+from longtail.errors import InputError, NotFoundError, ProjectError
 
 FROM_NAME = "label"
 TO_NAME = "text"
@@ -51,7 +51,7 @@ def export_tasks(store: Any, settings: Any, round_id: int | None = None) -> list
                                "pass --round N)")
         round_id = open_ids[-1]
     elif round_id not in {r["id"] for r in rounds}:
-        raise InputError(f"no round {round_id} (rounds: "
+        raise NotFoundError(f"no round {round_id} (rounds: "
                          f"{', '.join(str(r['id']) for r in rounds) or 'none'})")
     items = store.round_items(round_id)
     rows = np.asarray([r for r, _, _ in items], dtype=np.int64)

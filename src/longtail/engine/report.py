@@ -124,7 +124,7 @@ def _rounds(store: Any, settings: Settings, ctx: dict) -> dict | None:
                      "reason": v.get("reason"), "round_id": v.get("round_id"),
                      "n_labeled": v.get("n_labeled"), "n_samples": v.get("n_samples")}
                     for v in uow.versions.list()]
-        rounds = list_rounds(uow)
+        rounds = [r.to_dict() for r in list_rounds(uow)]
     if not rounds and not versions:
         return None
     return {"rounds": rounds, "versions": versions}

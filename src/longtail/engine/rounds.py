@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,11 +14,14 @@ from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint, pausepoint
 from longtail.engine import views
 from longtail.engine.models import load_model
-from longtail.engine.records import ArmOutcome, QueryResult, RoundLog
+from longtail.engine.records import ArmOutcome, QueryResult, Record, RoundLog
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError, RoundConflictError
 from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
 from longtail.store import Store, UnitOfWork, VectorSet
+
+if TYPE_CHECKING:
+    from longtail.evaluation.budget import EvalNeed
 
 PLAN_TRIES = 3  # plans of one `query` before it gives way to rounds planned beside it
 
@@ -224,9 +227,9 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     lab_rows, lab_y = views.labeled(uow, "pool")
     lab_keep = lab_rows < vs.n_rows
     lab_rows, lab_y = lab_rows[lab_keep], lab_y[lab_keep]
-    n_eval, n_control, split = batch_split(uow, settings, budget,
-                                           pending_eval=len(pending_eval), current=current,
-                                           model_id=latest["id"] if latest else None)
+    planned = batch_split(uow, settings, budget, pending_eval=len(pending_eval),
+                          current=current, model_id=latest["id"] if latest else None)
+    n_eval, n_control, split = planned.n_eval, planned.n_control, planned.why
     relabel_rows, relabel_log = _relabel_slice(
         store, settings, relabel, budget - min(n_eval, len(pending_eval)) - n_control
         - (1 if n_control else 0), budget, encoder)
@@ -446,8 +449,43 @@ def _save_strategy_state(root: Path, vs: VectorSet, state: dict) -> None:
         save_state(root, vs.directory.name, to_arrays(state))
 
 
+@dataclass(frozen=True)
+class RoundSummary(Record):
+    """A round as `longtail rounds` and `GET /admin/rounds` list it: how many of its
+    samples are labeled, and the arm that picked them."""
+
+    id: int
+    created_at: str
+    strategy: str
+    status: str
+    size: int
+    labeled: int
+    arm: str
+
+
+@dataclass(frozen=True)
+class RoundChange(Record):
+    """What a command did to a round (cancelled it, wrote its batch file to `out`)."""
+
+    OPTIONAL = ("out",)
+
+    round: int
+    status: str
+    size: int
+    out: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchSplit(Record):
+    """How many of a batch go to the eval set and to the control slice, and why."""
+
+    n_eval: int
+    n_control: int
+    why: dict[str, Any]
+
+
 def export_round(store: Store, settings: Settings, round_id: int, out: str | Path, *,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False) -> RoundChange:
     """Write round `round_id`'s batch file again (the file `query --out` writes), e.g.
     after the file was lost or the command was killed between the round's commit and
     the file write. Reads only; O(batch)."""
@@ -466,25 +504,23 @@ def export_round(store: Store, settings: Settings, round_id: int, out: str | Pat
     write_batch_file(out, batch, [k for _, _, k in items], round_id,
                      column_order=columns,
                      overwrite=overwrite)
-    return {"round": round_id, "status": found[round_id]["status"], "size": len(items),
-            "out": str(out)}
+    return RoundChange(round_id, found[round_id]["status"], len(items), str(out))
 
 
-def list_rounds(uow: UnitOfWork) -> list[dict]:
+def list_rounds(uow: UnitOfWork) -> list[RoundSummary]:
     """Every round, oldest first: id, time, strategy, status, size and how many of its
     samples are labeled."""
     current = uow.labels.current()
     out = []
     for r in uow.rounds.list():
         rows = [row for row, _, _ in uow.rounds.items(r["id"])]
-        out.append({"id": r["id"], "created_at": r["created_at"], "strategy": r["strategy"],
-                    "status": r["status"], "size": len(rows),
-                    "labeled": sum(1 for row in rows if row in current),
-                    "arm": RoundLog.from_dict(r["log"]).arm})
+        out.append(RoundSummary(r["id"], r["created_at"], r["strategy"], r["status"], len(rows),
+                                sum(1 for row in rows if row in current),
+                                RoundLog.from_dict(r["log"]).arm))
     return out
 
 
-def cancel_round(uow: UnitOfWork, round_id: int) -> dict:
+def cancel_round(uow: UnitOfWork, round_id: int) -> RoundChange:
     """Cancel an open round: its unlabeled samples go back to the candidates. Through
     the caller's unit of work, which commits."""
     found = {r["id"]: r for r in uow.rounds.list()}
@@ -493,11 +529,11 @@ def cancel_round(uow: UnitOfWork, round_id: int) -> dict:
     if found[round_id]["status"] != "open":
         raise ProjectError(f"round {round_id} is {found[round_id]['status']}, not open")
     uow.rounds.cancel(round_id)
-    return {"round": round_id, "status": "cancelled", "size": found[round_id]["size"]}
+    return RoundChange(round_id, "cancelled", found[round_id]["size"])
 
 
 def batch_split(uow: UnitOfWork, settings: Settings, k: int, *, pending_eval: int,
-                current: dict[int, str], model_id: int | None) -> tuple[int, int, dict]:
+                current: dict[int, str], model_id: int | None) -> BatchSplit:
     """How many eval and control rows batch of `k` takes, and why (for the round log
     and `status`): eval labels by need (`longtail.evaluation.budget.eval_need`), each
     share as a running allowance over the rounds so tiny batches stay fair. The counts
@@ -519,11 +555,11 @@ def batch_split(uow: UnitOfWork, settings: Settings, k: int, *, pending_eval: in
                                     control_share=control_share, past=past)
     split = {"eval": need.to_dict(), "control": {"share": control_share,
                                                  "reason": control_reason}}
-    return n_eval, n_control, split
+    return BatchSplit(n_eval, n_control, split)
 
 
 def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] | None = None,
-                model_id: int | None = None, pending: int | None = None) -> Any:
+                model_id: int | None = None, pending: int | None = None) -> EvalNeed:
     """The eval set's need as `status` and `query` see it (an EvalNeed). Reads only;
     `query` records when the target was met (`eval_met_pool`) in its round's transaction."""
     from longtail.evaluation.budget import eval_need, wilson_halfwidth

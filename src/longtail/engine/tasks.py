@@ -27,14 +27,15 @@ from typing import Any
 import numpy as np
 
 from longtail.engine import labels as labels_uc
+from longtail.engine import users as users_uc
 from longtail.engine.users import User
-from longtail.errors import InputError, ProjectError
+from longtail.errors import InputError, NotFoundError, ProjectError
 
 KINDS = ("label", "skip", "unsure")
 MAX_SECONDS = 24 * 3600.0
 
 
-class TaskNotFound(InputError):
+class TaskNotFound(NotFoundError):
     """No such task in an open round."""
 
 
@@ -153,7 +154,11 @@ RECLAIM_EVERY = 1.0
 def lease_in(uow: Any, user: User, policy: TaskPolicy, at: float) -> Task | None:
     """`lease` inside the caller's unit of work."""
     uow.leases.reclaim_expired(at, every=RECLAIM_EVERY)
-    uow.users.lock(user.id)
+    if not uow.users.lock(user.id):
+        # Removed since its token was checked (the service trusts a checked token for a
+        # few seconds): no slot is leased to a user who is gone.
+        raise users_uc.UserRemoved(f"user {user.name!r} was removed: ask an admin for a "
+                                   "new token")
     held = uow.leases.held_by(user.id, at)
     if held is None:
         for round_id in reversed(uow.leases.open_rounds()):
@@ -493,6 +498,11 @@ class GroupCommit:
             self._worker = threading.Thread(target=self._run, name="longtail-writer",
                                             daemon=True)
             self._worker.start()
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close` was called: a closed writer takes no more requests."""
+        return self._closed
 
     async def run(self, fn: Any) -> Any:
         """`fn(uow)` in the next batch: its result once committed, or its error."""

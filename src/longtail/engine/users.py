@@ -10,10 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from longtail.engine.records import Record
-from longtail.errors import InputError
+from longtail.errors import InputError, LongtailError
 
 ROLES = ("admin", "annotator")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+
+
+class UserRemoved(LongtailError):
+    """The user a request came from was removed meanwhile (the service answers 401)."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ mounts one router on its own and swaps any of them with `app.dependency_override
 
 # No `from __future__ import annotations`: FastAPI must see the Annotated aliases (Me,
 # Admin, Svc) as objects, not strings.
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from longtail.engine import tasks, users
@@ -64,6 +67,8 @@ class Service:
     exhausted_sent: bool = False
     # ML-backend mode: the Label Studio client (server/routers/label_studio.py).
     label_studio: Any = None
+    # The key of the signed media URLs (server/media.py).
+    media_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     @property
     def policy(self) -> tasks.TaskPolicy:
@@ -77,6 +82,25 @@ class Service:
             raise InputError(f"limit {limit} is over the page size limit "
                              f"{self.settings.max_page}")
         return limit
+
+
+def known_query(request: Request) -> None:
+    """Refuse query parameters the route does not declare (422), as request bodies
+    refuse unknown fields: a typo (`?limt=5`) is an error, not a silent default."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    names: set[str] = set()
+    todo = [dependant] if dependant is not None else []
+    while todo:
+        d = todo.pop()
+        names.update(p.alias for p in d.query_params)
+        todo.extend(d.dependencies)
+    unknown = sorted(set(request.query_params.keys()) - names)
+    if unknown:
+        raise RequestValidationError([{"loc": ["query", k], "msg": "unknown query parameter",
+                                       "type": "extra_forbidden"} for k in unknown])
 
 
 def get_service(request: Request) -> Service:
@@ -95,7 +119,13 @@ def get_store(svc: Svc) -> Any:
 StoreDep = Annotated[Any, Depends(get_store)]
 
 
-async def current_user(request: Request, svc: Svc) -> User:
+# Declares the scheme in the OpenAPI schema (the token itself is read below, so that a
+# missing or malformed header is our 401, never FastAPI's 403).
+_bearer = HTTPBearer(auto_error=False, description="A user's token: `longtail users add NAME`.")
+
+
+async def current_user(request: Request, svc: Svc,
+                       _scheme: Annotated[Any, Depends(_bearer)] = None) -> User:
     """The user of the request's bearer token: 401 without one or with a wrong one."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

@@ -29,6 +29,8 @@ class ServerSettings:
     # secret their HMAC signature is made with (out of repr too).
     webhooks: tuple[str, ...] = ()
     webhook_secret: str | None = field(default=None, repr=False)
+    # The key of signed media URLs (server/media.py); random per start when None.
+    media_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.policy  # noqa: B018  (checks TTL and overlap)

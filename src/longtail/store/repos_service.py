@@ -128,12 +128,14 @@ class UsersRepo:
                           .values(user_id=None))
         self.conn.execute(s.users.delete().where(s.users.c.id == user_id))
 
-    def lock(self, user_id: int) -> None:
-        """PostgreSQL: hold the user's row until the transaction ends, so two requests of
-        one user claim one after the other (SQLite: a no-op, one writer anyway)."""
+    def lock(self, user_id: int) -> bool:
+        """Whether the user still exists; on PostgreSQL their row is held until the
+        transaction ends, so two requests of one user claim one after the other (SQLite:
+        one writer anyway)."""
+        q = select(s.users.c.id).where(s.users.c.id == user_id)
         if self.conn.dialect.name == "postgresql":
-            self.conn.execute(select(s.users.c.id).where(s.users.c.id == user_id)
-                              .with_for_update(key_share=True))
+            q = q.with_for_update(key_share=True)
+        return self.conn.execute(q).first() is not None
 
     def activity(self) -> list[dict]:
         """Per annotator name: events by kind, seconds spent (sum, over events that gave

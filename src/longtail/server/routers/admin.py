@@ -9,11 +9,12 @@ from longtail.engine import evaluation, labels, labelstudio, tasks, users
 from longtail.engine import rounds as rounds_uc
 from longtail.engine import status as status_uc
 from longtail.engine.history import RoundRecord, run_history
+from longtail.engine.rounds import RoundSummary
 from longtail.engine.settings import Settings
 from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], responses=m.errors(400, 401, 403, 404, 409, 413, 422))
 
 
 @router.get("/admin/status", response_model=m.StatusOut)
@@ -34,11 +35,11 @@ async def start_round(body: m.RoundIn, _user: Admin, svc: Svc) -> m.RoundOut:
                       arm=(r.log.get("selection") or {}).get("arm"), warnings=r.warnings)
 
 
-@router.get("/admin/rounds", response_model=list[m.RoundRow])
-def list_rounds(_user: Admin, svc: Svc) -> list[m.RoundRow]:
+@router.get("/admin/rounds", response_model=list[RoundSummary])
+def list_rounds(_user: Admin, svc: Svc) -> list[RoundSummary]:
     """Every round, oldest first, with how many of its samples are labeled."""
     with svc.store.reading() as uow:
-        return [m.RoundRow(**r) for r in rounds_uc.list_rounds(uow)]
+        return rounds_uc.list_rounds(uow)
 
 
 @router.get("/admin/history", response_model=list[RoundRecord])
@@ -49,9 +50,10 @@ def history(_user: Admin, svc: Svc) -> list[RoundRecord]:
 
 
 @router.get("/admin/export", response_model=m.ExportOut)
-def export(_user: Admin, svc: Svc, round: Annotated[int | None, Query(ge=1)] = None,
-           offset: Annotated[int, Query(ge=0)] = 0,
-           limit: Annotated[int | None, Query(ge=1)] = None) -> m.ExportOut:
+def export(_user: Admin, svc: Svc,
+           round: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
+           offset: Annotated[int, Query(ge=0, le=m.INT32_MAX)] = 0,
+           limit: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None) -> m.ExportOut:
     """The tasks of a round (the most recent open one by default), a page at a time, in
     priority order, with their slots by state."""
     return m.ExportOut(**tasks.round_tasks(svc.store, round, offset=offset,
@@ -84,9 +86,9 @@ def list_users(_user: Admin, svc: Svc) -> list[m.UserRow]:
 
 @router.get("/admin/label-studio/tasks", response_model=list[m.LabelStudioTask])
 def label_studio_tasks(_user: Admin, svc: Svc,
-                       round: Annotated[int | None, Query(ge=1)] = None,
-                       offset: Annotated[int, Query(ge=0)] = 0,
-                       limit: Annotated[int | None, Query(ge=1)] = None,
+                       round: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
+                       offset: Annotated[int, Query(ge=0, le=m.INT32_MAX)] = 0,
+                       limit: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
                        ) -> list[m.LabelStudioTask]:
     """A round's tasks in Label Studio's import format (a page at a time): sort by
     prediction score, lowest first, for longtail's order."""

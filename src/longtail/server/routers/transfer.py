@@ -20,16 +20,15 @@ from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 from longtail.server.uploads import receive_file
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], responses=m.errors(400, 401, 403, 404, 409, 413, 422))
 
 
 @router.get("/admin/export/labels", response_class=Response,
             responses={200: {"description": "The file, as `longtail export` writes it.",
-                             "content": {v.split(";")[0]: {} for v in m.EXPORT_MEDIA.values()}},
-                       422: {"model": m.Error}})
+                             "content": {v.split(";")[0]: {} for v in m.EXPORT_MEDIA.values()}}})
 def export_labels(_user: Admin, svc: Svc, format: Annotated[m.ExportFormat, Query()] = "csv",
-                  version: Annotated[int | None, Query(ge=1)] = None,
-                  round: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                  version: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
+                  round: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None) -> Response:
     """A dataset version's labeled samples (id, text, label, split) as CSV, JSONL or
     Parquet (`longtail export --version N`, the dataset as it stands by default); with
     format=label-studio a round's tasks in Label Studio's import format (`longtail
@@ -62,7 +61,6 @@ def export_labels(_user: Admin, svc: Svc, format: Annotated[m.ExportFormat, Quer
 
 
 @router.post("/admin/import", response_model=m.ImportOut,
-             responses={413: {"model": m.Error}, 422: {"model": m.Error}},
              openapi_extra={"requestBody": {"required": True, "description": (
                  "The file: the raw body, or a multipart/form-data field `file`."),
                  "content": {"application/octet-stream": {"schema": {
