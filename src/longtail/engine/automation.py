@@ -56,7 +56,13 @@ def _import_labels(store: Any, path: Path, annotator: str | None, seconds: str |
     from longtail.engine.labels import LabelEvent, record_labels
     from longtail.ingest.labels import read_label_records
 
-    records = read_label_records(path, id="id", label="label", annotator=annotator,
+    # A label file names its samples by `id` (the batch files do) or, failing that, by
+    # the id column of the project's first ingest (`msg_id`).
+    id_column = "id"
+    if not _has_column(path, "id"):
+        with store.unit_of_work() as uow:
+            id_column = (uow.samples.first_mapping() or {}).get("id") or "id"
+    records = read_label_records(path, id=id_column, label="label", annotator=annotator,
                                  seconds=seconds)
     events = [LabelEvent(id=r.id, label=r.label, kind=r.kind, annotator=r.annotator,
                          seconds=r.seconds) for r in records]

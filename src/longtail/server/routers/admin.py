@@ -3,7 +3,7 @@ annotators, curves, users, and a round's tasks in Label Studio's format."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from longtail.engine import evaluation, labels, labelstudio, tasks, users
 from longtail.engine import rounds as rounds_uc
@@ -11,6 +11,7 @@ from longtail.engine import status as status_uc
 from longtail.engine.history import RoundRecord, run_history
 from longtail.engine.rounds import RoundSummary
 from longtail.engine.settings import Settings
+from longtail.server import media
 from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 
@@ -85,7 +86,7 @@ def list_users(_user: Admin, svc: Svc) -> list[m.UserRow]:
 
 
 @router.get("/admin/label-studio/tasks", response_model=list[m.LabelStudioTask])
-def label_studio_tasks(_user: Admin, svc: Svc,
+def label_studio_tasks(_user: Admin, svc: Svc, request: Request,
                        round: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
                        offset: Annotated[int, Query(ge=0, le=m.INT32_MAX)] = 0,
                        limit: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
@@ -93,7 +94,8 @@ def label_studio_tasks(_user: Admin, svc: Svc,
     """A round's tasks in Label Studio's import format (a page at a time): sort by
     prediction score, lowest first, for longtail's order."""
     size = svc.page(limit)
-    got = labelstudio.export_tasks(svc.store, Settings.load(svc.store), round)
+    got = labelstudio.export_tasks(svc.store, Settings.load(svc.store), round,
+                                   media_url=media.label_studio_urls(svc, str(request.base_url)))
     return [m.LabelStudioTask(**x) for x in got[offset : offset + size]]
 
 
@@ -101,4 +103,5 @@ def label_studio_tasks(_user: Admin, svc: Svc,
 def label_studio_config(_user: Admin, svc: Svc) -> m.LabelStudioConfig:
     """The labeling config matching the project's label set."""
     return m.LabelStudioConfig(config=labelstudio.labeling_config(
-        labels.label_set(svc.store) or []))
+        labels.label_set(svc.store) or [],
+        image=Settings.load(svc.store).media_root is not None))
