@@ -39,7 +39,8 @@ async def start_round(body: m.RoundIn, _user: Admin, svc: Svc) -> m.RoundOut:
 @router.get("/admin/rounds", response_model=list[RoundSummary])
 def list_rounds(_user: Admin, svc: Svc) -> list[RoundSummary]:
     """Every round, oldest first, with how many of its samples are labeled."""
-    return rounds_uc.list_rounds(svc.store)
+    with svc.store.reading() as uow:
+        return rounds_uc.list_rounds(uow)
 
 
 @router.get("/admin/history", response_model=list[RoundRecord])
@@ -70,7 +71,8 @@ def annotators(_user: Admin, svc: Svc) -> list[m.AnnotatorRow]:
 def curves(_user: Admin, svc: Svc) -> m.CurvesOut:
     """The learning curve (accuracy with intervals by labels) and the lift of selection
     over the random control."""
-    c = evaluation.learning_curves(svc.store)
+    with svc.store.reading() as uow:
+        c = evaluation.learning_curves(uow)
     lift = status_uc.recorded_lift(svc.store)
     return m.CurvesOut(current=c.current, as_of=c.as_of, eval_set=c.eval_set,
                        eval_version=c.eval_version, lift=lift.to_dict() if lift else None,
