@@ -65,7 +65,6 @@ NOT_YET = {
     "tracking.set_tracking",
     "tracking.tracking_status",
     "training.train_release",
-    "views.vectors",
 }
 
 

@@ -90,13 +90,12 @@ def status(store: Any, settings: Settings) -> StatusReport:
     if equal and equal.get("n_labels", 0) < 50:
         warnings.append(f"the lift verdict rests on {equal['n_labels']} control labels: "
                         "treat it as a first sign, not a measurement")
+    from longtail.engine.costs import spend_summary
     from longtail.engine.rounds import control_status, eval_status
 
-    need = eval_status(store, settings, current=current)
-    control_share, control_reason = control_status(store, settings)
-    from longtail.engine.costs import spend_summary
-
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
+        need = eval_status(uow, settings, current=current)
+        control_share, control_reason = control_status(uow, settings)
         spend = spend_summary(uow, settings)
     return StatusReport(
         project=str(store.root.resolve()),
@@ -138,7 +137,7 @@ def _triggers(store: Any) -> list[dict]:
 
 def _queued(store: Any) -> int:
     """Rows waiting in the discovery queue (slices, searches, triggers)."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         return len(uow.settings.get("discovery_queue") or [])
 
 
