@@ -90,3 +90,19 @@ def test_guessing_tokens_meets_429_with_retry_after(store, people):
     assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 60
     # Until the window passes, the address waits, whatever token it sends.
     assert c.get("/api/me", headers=_h(people["ann"][1])).status_code == 429
+
+
+def test_project_files_are_the_owners_alone(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)  # a usual umask: what others could read unless we say otherwise
+    try:
+        store = Store.create(tmp_path / "p", {"seed": 0})
+        labels.set_label_set(store, ["a"])
+        store.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "p").stat().st_mode) == 0o700
+    for f in (tmp_path / "p").glob("catalog.db*"):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
