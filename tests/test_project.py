@@ -96,7 +96,7 @@ def test_labeling_a_batch_closes_its_round_and_trains_with_eval_metrics(loaded, 
     acc = report.eval.accuracy
     assert acc["lo"] <= acc["value"] <= acc["hi"]
     st = loaded.status()
-    assert st["open_rounds"] == 0 and "accuracy" in st["metrics"]
+    assert st.open_rounds == 0 and "accuracy" in st.metrics
 
 
 def test_train_without_labels_is_a_clear_error(loaded):

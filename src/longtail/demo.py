@@ -213,7 +213,7 @@ def run_demo(directory: Path | None, *, rounds: int = 10, batch: int = 100, cons
     title = "test accuracy by labels: auto next to random"
     console.print(curves_table(title, results) if curves_table else _plain_curves(title, results))
     summary = directory / "demo-summary.html"
-    write_summary(summary, results, p.status(), seconds)
+    write_summary(summary, results, p.status().to_dict(), seconds)
     p.close()
     console.print(f"summary: {summary}")
     return summary

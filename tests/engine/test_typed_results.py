@@ -55,7 +55,6 @@ NOT_YET = {
     "models.load_model",
     "models.saved_spec",
     "simulation.simulate",
-    "status.status",
     "suspects.suspects",
     "suspects.relabel_queue",
     "tasks.settle",
@@ -66,7 +65,6 @@ NOT_YET = {
     "tracking.set_tracking",
     "tracking.tracking_status",
     "training.train_release",
-    "views.vectors",
 }
 
 

@@ -55,3 +55,33 @@ def test_bad_media_parameters_are_4xx_not_500(image_project):
         assert c.get("/media/0").status_code in (403, 422)
         assert c.get(f"/media/{2**63}?size=0&expires=1&sig={'0' * 64}").status_code == 422
         assert c.get("/media/0?size=0&expires=1&sig=zz").status_code == 422
+
+
+def test_label_studio_export_of_an_image_pool(image_project, tmp_path):
+    """The labeling config shows the image; each task's `image` is a signed link the
+    service serves (admin export) or the prefix + path (CLI)."""
+    from typer.testing import CliRunner
+
+    from longtail.cli import app as cli_app
+
+    p = Project(image_project)
+    _, token = users.add_user(p.store, "root", "admin")
+    auth = {"Authorization": f"Bearer {token}"}
+    p.set_labels(["left", "right"])
+    with TestClient(create_app(image_project)) as c:
+        tasks = c.get("/admin/label-studio/tasks", headers=auth).json()
+        assert len(tasks) == 4
+        url = tasks[0]["data"]["image"]
+        assert url.startswith("http://testserver/media/")
+        assert c.get(url.removeprefix("http://testserver")).status_code == 200
+        config = c.get("/admin/label-studio/config", headers=auth).json()["config"]
+        assert '<Image name="image" value="$image"/>' in config and 'toName="image"' in config
+    out = tmp_path / "tasks.json"
+    run = CliRunner().invoke(cli_app, ["label-studio", "export", "--out", str(out), "-p",
+                                       str(image_project), "--media-prefix",
+                                       "/data/local-files/?d=imgs/"])
+    assert run.exit_code == 0, run.output
+    import json
+
+    data = json.loads(out.read_text())[0]["data"]
+    assert data["image"].startswith("/data/local-files/?d=imgs/") and data["image"].endswith(".png")

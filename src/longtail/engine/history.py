@@ -120,14 +120,14 @@ def run_history(store: Any) -> list[RoundRecord]:
     sha256, fit seconds, managed-eval metrics), and the timings the round's log holds.
     A cancelled round trained nothing; models trained before any round come first, in
     a record whose `round` is None. No model is left out."""
-    rounds = store.rounds()
-    models = store.models()
-    by_id = {m["id"]: m for m in models}
-    metrics = store.metrics()
-    owned = _models_by_round(rounds, models)
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:  # one snapshot
+        rounds = uow.rounds.list()
+        models = uow.models.list()
+        metrics = uow.metrics.list()
         versions = {v["round_id"]: v["id"] for v in uow.versions.list() if v["round_id"]}
         spend = _spend_by_round(uow)
+    by_id = {m["id"]: m for m in models}
+    owned = _models_by_round(rounds, models)
     out: list[RoundRecord] = []
     if owned.get(None):
         early = [_model_record(store, m, metrics) for m in owned[None]]
@@ -180,4 +180,5 @@ def load_round_model(store: Any, round_id: int) -> Any:
     if want is not None and file_sha256(model_file(store.root, meta["path"])) != want:
         raise ProjectError(f"model {meta['id']} ({meta['path']}): the file does not match "
                            "the hash recorded when it was saved (`longtail check`)")
-    return load_model(store, meta)
+    with store.reading() as uow:
+        return load_model(uow, meta)

@@ -33,7 +33,8 @@ def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "aut
             raise InputError(f"--{name} must be >= {low}, got {value}")
     if not 0.0 <= control_share <= 1.0:
         raise InputError(f"control share must be between 0 and 1, got {control_share}")
-    vs = views.vectors(store, settings, encoder)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder)
     from longtail.encoders import check_not_features
 
     check_not_features(vs.directory.name, (store.vector_set_info(vs.directory.name) or {})

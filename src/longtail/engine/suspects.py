@@ -41,7 +41,8 @@ def suspects(store: Any, settings: Settings, *, limit: int | None = None,
 
     if int(folds) < 2:
         raise ProjectError(f"suspects needs at least 2 folds, got {folds}")
-    vs = views.vectors(store, settings, encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
     current = store.current_labels()
     rows = np.array(sorted(r for r in current if r < vs.n_rows), dtype=np.int64)
     given = np.array([current[int(r)] for r in rows], dtype=object).astype(str)

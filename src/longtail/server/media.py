@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+from collections.abc import Callable
+from typing import Any
 
 MEDIA_TTL = 3600.0
 
@@ -34,3 +36,16 @@ def valid(secret: bytes, row: int, size: int, expires: int, sig: str, now: float
     if expires < now:
         return False
     return hmac.compare_digest(signature(secret, row, size, expires), sig)
+
+
+# Label Studio keeps imported tasks for days; their image links last a week.
+LABEL_STUDIO_TTL = 7 * 86400.0
+
+
+def label_studio_urls(svc: Any, base_url: str) -> Callable[[int, str], str]:
+    """The absolute signed URL of each image in a Label Studio export (`base_url` the
+    address Label Studio reaches this server at)."""
+    now = svc.clock()
+    base = base_url.rstrip("/")
+    return lambda row, _rel: base + media_url(svc.media_secret, row, now, size=0,
+                                              ttl=LABEL_STUDIO_TTL)

@@ -28,7 +28,6 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
-from longtail.crashpoints import crashpoint
 from longtail.errors import ProjectError
 from longtail.store import redo
 from longtail.store import repos as r
@@ -250,6 +249,23 @@ class Store:
             if write_lock:
                 _lock_for_claim(conn)
             yield UnitOfWork(conn, self.root)
+
+    @contextmanager
+    def reading(self) -> Iterator[UnitOfWork]:
+        """A unit of work that reads one snapshot and writes nothing: a read transaction
+        on SQLite (WAL: writers go on beside it), REPEATABLE READ, READ ONLY on
+        PostgreSQL. Rolled back at the end, so it never commits."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ",
+                                              postgresql_readonly=True)
+            trans = conn.begin()
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN")  # pysqlite would read outside a transaction
+            try:
+                yield UnitOfWork(conn, self.root)
+            finally:
+                trans.rollback()
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
@@ -488,7 +504,6 @@ class Store:
         with self.unit_of_work() as uow:
             model_id = uow.models.add(learner_name, encoder, n_labels, classes, arrays,
                                       fit_seconds, meta)
-        crashpoint("train:after_commit")
         return model_id
 
     def latest_model(self) -> dict | None:

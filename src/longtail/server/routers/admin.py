@@ -3,7 +3,7 @@ annotators, curves, users, and a round's tasks in Label Studio's format."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from longtail.engine import evaluation, labels, labelstudio, tasks, users
 from longtail.engine import rounds as rounds_uc
@@ -11,6 +11,7 @@ from longtail.engine import status as status_uc
 from longtail.engine.history import RoundRecord, run_history
 from longtail.engine.rounds import RoundSummary
 from longtail.engine.settings import Settings
+from longtail.server import media
 from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 
@@ -20,7 +21,7 @@ router = APIRouter(tags=["admin"], responses=m.errors(400, 401, 429, 403, 404, 4
 @router.get("/admin/status", response_model=m.StatusOut)
 def status(_user: Admin, svc: Svc) -> m.StatusOut:
     """Counts, classes, rounds, the latest metrics and the lift verdict."""
-    return m.StatusOut(**status_uc.status(svc.store, Settings.load(svc.store)))
+    return m.StatusOut(**status_uc.status(svc.store, Settings.load(svc.store)).to_dict())
 
 
 @router.post("/admin/rounds", response_model=m.RoundOut)
@@ -38,7 +39,8 @@ async def start_round(body: m.RoundIn, _user: Admin, svc: Svc) -> m.RoundOut:
 @router.get("/admin/rounds", response_model=list[RoundSummary])
 def list_rounds(_user: Admin, svc: Svc) -> list[RoundSummary]:
     """Every round, oldest first, with how many of its samples are labeled."""
-    return rounds_uc.list_rounds(svc.store)
+    with svc.store.reading() as uow:
+        return rounds_uc.list_rounds(uow)
 
 
 @router.get("/admin/history", response_model=list[RoundRecord])
@@ -69,7 +71,8 @@ def annotators(_user: Admin, svc: Svc) -> list[m.AnnotatorRow]:
 def curves(_user: Admin, svc: Svc) -> m.CurvesOut:
     """The learning curve (accuracy with intervals by labels) and the lift of selection
     over the random control."""
-    c = evaluation.learning_curves(svc.store)
+    with svc.store.reading() as uow:
+        c = evaluation.learning_curves(uow)
     lift = status_uc.recorded_lift(svc.store)
     return m.CurvesOut(current=c.current, as_of=c.as_of, eval_set=c.eval_set,
                        eval_version=c.eval_version, lift=lift.to_dict() if lift else None,
@@ -83,7 +86,7 @@ def list_users(_user: Admin, svc: Svc) -> list[m.UserRow]:
 
 
 @router.get("/admin/label-studio/tasks", response_model=list[m.LabelStudioTask])
-def label_studio_tasks(_user: Admin, svc: Svc,
+def label_studio_tasks(_user: Admin, svc: Svc, request: Request,
                        round: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
                        offset: Annotated[int, Query(ge=0, le=m.INT32_MAX)] = 0,
                        limit: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
@@ -91,7 +94,8 @@ def label_studio_tasks(_user: Admin, svc: Svc,
     """A round's tasks in Label Studio's import format (a page at a time): sort by
     prediction score, lowest first, for longtail's order."""
     size = svc.page(limit)
-    got = labelstudio.export_tasks(svc.store, Settings.load(svc.store), round)
+    got = labelstudio.export_tasks(svc.store, Settings.load(svc.store), round,
+                                   media_url=media.label_studio_urls(svc, str(request.base_url)))
     return [m.LabelStudioTask(**x) for x in got[offset : offset + size]]
 
 
@@ -99,4 +103,5 @@ def label_studio_tasks(_user: Admin, svc: Svc,
 def label_studio_config(_user: Admin, svc: Svc) -> m.LabelStudioConfig:
     """The labeling config matching the project's label set."""
     return m.LabelStudioConfig(config=labelstudio.labeling_config(
-        labels.label_set(svc.store) or []))
+        labels.label_set(svc.store) or [],
+        image=Settings.load(svc.store).media_root is not None))

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from longtail.engine import labels, labelstudio, tasks, versions
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError
+from longtail.server import media
 from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 from longtail.server.uploads import receive_file
@@ -26,7 +27,8 @@ router = APIRouter(tags=["admin"], responses=m.errors(400, 401, 429, 403, 404, 4
 @router.get("/admin/export/labels", response_class=Response,
             responses={200: {"description": "The file, as `longtail export` writes it.",
                              "content": {v.split(";")[0]: {} for v in m.EXPORT_MEDIA.values()}}})
-def export_labels(_user: Admin, svc: Svc, format: Annotated[m.ExportFormat, Query()] = "csv",
+def export_labels(_user: Admin, svc: Svc, request: Request,
+                  format: Annotated[m.ExportFormat, Query()] = "csv",
                   version: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
                   round: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None) -> Response:
     """A dataset version's labeled samples (id, text, label, split) as CSV, JSONL or
@@ -35,8 +37,9 @@ def export_labels(_user: Admin, svc: Svc, format: Annotated[m.ExportFormat, Quer
     export --format label-studio --round N`). The same bytes as the CLI."""
     store = svc.store
     if format == "label-studio":
-        body = labelstudio.tasks_json(labelstudio.export_tasks(store, Settings.load(store),
-                                                               round)).encode()
+        body = labelstudio.tasks_json(labelstudio.export_tasks(
+            store, Settings.load(store), round,
+            media_url=media.label_studio_urls(svc, str(request.base_url)))).encode()
         return Response(body, media_type=m.EXPORT_MEDIA[format], headers={
             "Content-Disposition": 'attachment; filename="tasks.json"'})
     if round is not None:
