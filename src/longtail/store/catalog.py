@@ -68,9 +68,14 @@ def _migrate_5(conn: Connection) -> None:
     s.compute_runs.create(conn, checkfirst=True)
 
 
+def _migrate_6(conn: Connection) -> None:
+    """v5 -> v6: the audit log of admin actions (issue 27); left alone when there."""
+    s.audit_log.create(conn, checkfirst=True)
+
+
 # version -> function(conn) upgrading the catalog from version-1 to version.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: migrate_3, 4: _migrate_4,
-                                                       5: _migrate_5}
+                                                       5: _migrate_5, 6: _migrate_6}
 
 
 def _engine(url: str | URL) -> Engine:
