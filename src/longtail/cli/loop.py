@@ -413,7 +413,7 @@ def simulate(truth: Annotated[str, typer.Option(help="The oracle: a metadata col
 
                 results[name] = p.simulate(truth, strategy=name, batch=batch, budget=budget,
                                            seeds=seeds, test=test, test_label=test_label,
-                                           test_text=test_text, on_round=tick)
+                                           test_text=test_text, on_round=tick).to_dict()
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, default=str))
