@@ -99,7 +99,7 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
     money = runs[1].data.metrics
     assert {"label_money", "compute_money", "total_money"} <= set(money)
     assert money["compute_money"] > 0
-    roi = p.status()["roi"]
+    roi = p.status().roi
     assert money["money_saving"] == pytest.approx(roi["saving"])
     assert runs[1].data.tags["longtail.money_verdict"] == roi["verdict"]
 

@@ -295,7 +295,9 @@ def render_import(r: dict) -> None:
             parts.append(f"{r[key]} {key}")
     parts.append(f"{r['unchanged']} unchanged")
     console.print(f"{r['rows']} rows: " + ", ".join(parts)
-                  + (f"; closed rounds {r['closed_rounds']}" if r.get("closed_rounds") else ""))
+                  + (f"; round{'s' if len(r['closed_rounds']) > 1 else ''} "
+                     f"{', '.join(map(str, r['closed_rounds']))} closed"
+                     if r.get("closed_rounds") else ""))
     new = r.get("new_classes") or []
     warnings = r.get("warnings") or []
     if new and not any("new class" in w for w in warnings):
