@@ -46,18 +46,10 @@ NOT_YET = {
     "duplicates.up_to_date",
     "duplicates.exclude_labeled_twins",
     "duplicates.duplicates",
-    "history.round_model_meta",
-    "history.load_round_model",
     "labelstudio.export_tasks",
     "labelstudio.read_export",
     "labelstudio.predict_tasks",
     "models.model_arrays",
-    "models.load_model",
-    "models.saved_spec",
-    "simulation.simulate",
-    "status.status",
-    "suspects.suspects",
-    "suspects.relabel_queue",
     "tasks.settle",
     "tasks.settle_in",
     "tasks.round_tasks",
@@ -66,7 +58,6 @@ NOT_YET = {
     "tracking.set_tracking",
     "tracking.tracking_status",
     "training.train_release",
-    "views.vectors",
 }
 
 

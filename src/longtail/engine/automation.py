@@ -148,7 +148,8 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
             if vs is None or vs["n_rows"] < store.n_samples():
                 got = data.embed(store, settings, settings.encoder)
                 note("embed", encoder=settings.encoder, rows=got["embedded"])
-        labeled = len(views.labeled(store, "pool")[0])
+        with store.reading() as uow:
+            labeled = len(views.labeled(uow, "pool")[0])
         latest = store.latest_model()
         since = labeled - (latest["n_labels"] if latest else 0)
         if labeled and (latest is None or since >= retrain_every):
@@ -162,8 +163,10 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
                     note("train", model=got.model_id, labels=got.labels,
                          accuracy=acc["value"])
         if store.latest_model() is not None:
-            rule = evaluation.stopping(store, Settings.load(store), target=target,
-                                       budget=budget, next_batch=batch).to_dict()
+            settings = Settings.load(store)
+            with store.reading() as uow:
+                rule = evaluation.stopping(uow, settings, target=target, budget=budget,
+                                           next_batch=batch).to_dict()
             if ignore_stopping:
                 explicit = [d for d in rule["rules"]
                             if d["rule"] in ("target_reached", "budget_spent") and d["stop"]]

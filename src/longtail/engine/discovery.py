@@ -16,6 +16,7 @@ import numpy as np
 from longtail.engine import views
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError
+from longtail.store import UnitOfWork
 
 QUEUE_KEY = "discovery_queue"
 KNN_K = 5
@@ -56,7 +57,8 @@ def pool_signals(store: Any, settings: Settings, *, encoder: str | None = None,
     from longtail.discovery import signals as sig
     from longtail.learners.persist import load
 
-    vs = views.vectors(store, settings, encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
     with store.unit_of_work() as uow:
         labels = uow.labels.current()
         pool = uow.samples.rows_by_split("pool")
@@ -236,7 +238,8 @@ def slices(store: Any, settings: Settings, *, by: str = "all", limit: int = 20,
     sig = sig or pool_signals(store, settings, encoder=encoder, novelty=False)
     if len(sig.rows) == 0:
         raise ProjectError("the pool is empty: ingest samples first")
-    vs = views.vectors(store, settings, encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
     correct = None
     if sig.eval_pred is not None:
         correct = (sig.eval_pred.astype(str) == sig.eval_true.astype(str))
@@ -303,7 +306,8 @@ def slice_candidates(store: Any, settings: Settings, kind: str, value: str, n: i
     """The slice's unlabeled pool rows, least confident first (random order before a
     model), at most n, with their priorities (1 - confidence)."""
     sig = pool_signals(store, settings, encoder=encoder, novelty=False)
-    vs = views.vectors(store, settings, encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
     if kind == "cluster":
         _, codes, _, _ = _cluster_codes(store, settings, sig, vs)
         if not value.isdigit() or int(value) > int(codes.max()):
@@ -384,14 +388,14 @@ def enqueue(store: Any, rows: np.ndarray, source: str, priority: np.ndarray | fl
     return {"queued": added, "source": source, "queue": len(queue)}
 
 
-def take_queued(store: Any, candidates: np.ndarray, room: int) -> tuple[np.ndarray, dict]:
+def take_queued(uow: UnitOfWork, candidates: np.ndarray, room: int
+                ) -> tuple[np.ndarray, dict]:
     """Up to `room` queued rows that are still candidates, highest priority first, and a
     log (how many, from which sources). Reads only: the rows leave the queue by being
     put in the round (no longer candidates)."""
     if room <= 0:
         return np.zeros(0, np.int64), {}
-    with store.unit_of_work() as uow:
-        queue = read_queue(uow)
+    queue = read_queue(uow)
     if not queue:
         return np.zeros(0, np.int64), {}
     ok = set(candidates.tolist()) if len(queue) > 64 else None
@@ -444,7 +448,8 @@ def ingest_drift(store: Any, settings: Settings, new_rows: np.ndarray) -> dict |
     new_rows = np.asarray(new_rows, np.int64)
     if not len(new_rows) or not settings.encoder:
         return None
-    vs = views.vectors(store, settings, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, complete=False)
     start = int(new_rows.min())
     new_rows = new_rows[new_rows < vs.n_rows]
     if start < 50 or not len(new_rows):

@@ -101,10 +101,12 @@ def _predictions(store: Any, settings: Any, rows: np.ndarray) -> tuple[list[str]
     from longtail.engine.models import load_model
     from longtail.loop.simulate import predict_rows
 
-    vs = views.vectors(store, settings, latest["encoder"], complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, latest["encoder"], complete=False)
     if (rows >= vs.n_rows).any():
         return None, "longtail-order"
-    model = load_model(store, latest)
+    with store.reading() as uow:
+        model = load_model(uow, latest)
     proba = predict_rows(model, vs, rows)
     classes = [str(c) for c in model.classes_]
     return [classes[int(k)] for k in np.asarray(proba).argmax(1)], f"longtail-model-{latest['id']}"
@@ -293,7 +295,8 @@ def retrain_due(store: Any, settings: Any, retrain_every: int) -> bool | None:
     from longtail.engine import training, views
 
     latest = store.latest_model()
-    labeled = len(views.labeled(store, "pool")[0])  # what a model trains on
+    with store.reading() as uow:
+        labeled = len(views.labeled(uow, "pool")[0])  # what a model trains on
     if not labeled or (latest is not None and labeled - int(latest["n_labels"]) < retrain_every):
         return None
     try:

@@ -175,7 +175,8 @@ def search(store: Any, settings: Settings, *, ids: Sequence[str] | None = None,
     if k <= 0:
         raise InputError(f"-k must be a positive number of results, got {k}")
     cond = _parse_where(where)
-    vs = views.vectors(store, settings, encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
     Q, own, what = _queries(store, vs, ids, text, vector)
     n = vs.n_rows
     allowed, labels = _allowed(store, n, split, state)

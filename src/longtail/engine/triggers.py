@@ -30,7 +30,7 @@ def _saved(uow: Any) -> list[dict]:
 
 def list_triggers(store: Any) -> list[dict]:
     """Every trigger: name, rule, priority, total hits and its recent runs."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         return _saved(uow)
 
 
@@ -124,7 +124,8 @@ def frame(store: Any, settings: Settings, rows: np.ndarray, rules: list[Any]) ->
     vector_fields = fields & {"predicted", "confidence", "energy", "novelty"} or ex_rows
     if not vector_fields or not n:
         return _fill_missing(f, fields, n)
-    vs = views.vectors(store, settings, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, complete=False)
     has_vec = rows < vs.n_rows
     vrows = rows[has_vec]
     model = None
@@ -226,7 +227,7 @@ def run_triggers(store: Any, settings: Settings, rows: np.ndarray | None, reason
     if not saved:
         return {}
     if rows is None:
-        with store.unit_of_work() as uow:
+        with store.reading() as uow:
             rows = uow.samples.rows_by_split("pool")
     rows = _eligible(store, rows)
     rules = []
