@@ -45,6 +45,20 @@ def _check(result: dict, stem: str) -> None:
             assert len(fig["accuracy_mean"]) == len(result["budgets"])
     if stem == "selection_scale":
         assert result["runs"]
+    if stem == "long_tail":
+        for fig in result["methods"].values():
+            assert len(fig["macro_f1_mean"]) == len(fig["rare_recall_mean"]) == \
+                len(result["budgets"])
+    if stem == "novelty":
+        for figs in result["datasets"].values():
+            assert 0.0 <= figs["auroc"] <= 1.0 and figs["per_class"]
+    if stem == "search":
+        assert all({"pool", "recall_at_10", "seconds", "cli_seconds"} <= set(r)
+                   for r in result["runs"])
+    if stem == "honest_numbers":
+        assert {"interval_coverage_min", "stop_regret_mean_points_max", "stop_rate_min",
+                "forecast_coverage_min"} <= set(result["summary"])
+        assert result["summary"]["interval_coverage_min"] >= 0.94
     if stem == "eval_estimators":
         for figs in result["datasets"].values():
             assert {"default_estimator", "default_coverage",
@@ -90,7 +104,9 @@ def _no_shared_data(monkeypatch, tmp_path: Path) -> None:
     ("forecast", []),
     ("managed_eval", []),
     ("first_batch", ["--methods", "longtail:auto,skactiveml:MaxHerding"]),
-], ids=["le-banking77", "le-fashion", "le-digits", "forecast", "managed_eval", "first_batch"])
+    ("honest_numbers", ["--datasets", "banking77"]),
+], ids=["le-banking77", "le-fashion", "le-digits", "forecast", "managed_eval", "first_batch",
+        "honest_numbers"])
 def test_data_benchmarks_run_on_standins(stem, argv, tmp_path, monkeypatch) -> None:
     mod = _load(BENCH / f"{stem}.py")
     _no_shared_data(monkeypatch, tmp_path)

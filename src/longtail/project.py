@@ -17,8 +17,21 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.consensus import AnnotatorReport, ConsensusPolicy, PolicyChange
+    from longtail.engine.eval_records import (
+        EvalReport,
+        ForecastReport,
+        LearningCurves,
+        StoppingAnswer,
+    )
     from longtail.engine.history import RoundRecord
     from longtail.engine.integrity import IntegrityReport
+    from longtail.engine.rounds import RoundChange, RoundSummary
+    from longtail.engine.simulation import Simulation
+    from longtail.engine.status import StatusReport
+    from longtail.engine.suspects import Suspects
+    from longtail.engine.tracking import TrackingStatus
+    from longtail.engine.training import TrainReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
@@ -75,11 +88,15 @@ class Project:
                label: str | None = None, vector: str | None = None,
                vector_prefix: str | None = None, metadata: list[str] | None = None,
                update: bool = False, vector_dtype: str = "float32",
-               progress: Progress | None = None) -> Any:
-        """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing."""
+               progress: Progress | None = None, delimiter: str | None = None,
+               folder_labels: bool = False) -> Any:
+        """Add a CSV, JSONL or Parquet file, or a folder of images, to the pool,
+        all-or-nothing (a CSV's `delimiter` sniffed among , ; tab | unless given;
+        `folder_labels`: class sub-folders become import labels)."""
         return data.ingest(self.store, self._settings(), path, id=id, text=text, label=label,
                            vector=vector, vector_prefix=vector_prefix, metadata=metadata,
-                           update=update, vector_dtype=vector_dtype, progress=progress)
+                           update=update, vector_dtype=vector_dtype, progress=progress,
+                           delimiter=delimiter, folder_labels=folder_labels)
 
     @metered("embed")
     def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
@@ -93,11 +110,16 @@ class Project:
     @metered("import-labels")
     def import_labels(self, path: str | Path, *, id: str = "id", label: str = "label",
                       annotator: str | None = None, seconds: str | None = None,
-                      source: str = "human") -> dict:
+                      source: str = "human", annotator_name: str | None = None,
+                      delimiter: str | None = None) -> dict:
         """Record labels from a file (id, label[, annotator, seconds]), all-or-nothing.
-        An empty label is a skip; unknown ids are an error listing them."""
+        An empty label is a skip; unknown ids are an error listing them.
+        `annotator_name` gives every label of the file one annotator (instead of an
+        `annotator` column)."""
         return labels.import_file(self.store, path, id=id, label=label, annotator=annotator,
-                                  seconds=seconds, source=source).to_dict()
+                                  seconds=seconds, source=source,
+                                  annotator_name=annotator_name,
+                                  delimiter=delimiter).to_dict()
 
     @metered("record-labels")
     def record_labels(self, events: Sequence[labels.LabelEvent], *, source: str = "human"
@@ -117,22 +139,32 @@ class Project:
         """Add labels to the schema (closing it if it was open)."""
         return labels.set_label_set(self.store, values, add=True)
 
+    def rename_label(self, old: str, new: str) -> dict:
+        """Every sample labeled `old` gets `new`, as new label events (a typo fixed)."""
+        return labels.rename_label(self.store, old, new).to_dict()
+
     # -- views -------------------------------------------------------------------------
 
     def encoder_name(self, encoder: str | None = None) -> str:
-        return views.encoder_name(self.store, self._settings(), encoder)
+        settings = self._settings()
+        with self.store.reading() as uow:
+            return views.encoder_name(uow, settings, encoder)
 
     def vectors(self, encoder: str | None = None) -> Any:
         """The vector set of `encoder` (default: the project's), checked to cover every sample."""
-        return views.vectors(self.store, self._settings(), encoder)
+        settings = self._settings()
+        with self.store.reading() as uow:
+            return views.vectors(uow, settings, encoder)
 
     def labeled(self, split: str = "pool") -> tuple[np.ndarray, np.ndarray]:
         """(rows, labels) of the samples of `split` that have a current label."""
-        return views.labeled(self.store, split)
+        with self.store.reading() as uow:
+            return views.labeled(uow, split)
 
     def candidates(self) -> np.ndarray:
         """Pool rows a strategy may pick (not labeled, not queued, never eval rows)."""
-        return views.candidates(self.store)
+        with self.store.reading() as uow:
+            return views.candidates(uow)
 
     # -- model -------------------------------------------------------------------------
 
@@ -150,12 +182,13 @@ class Project:
             if model_id not in found:
                 raise InputError(f"no model {model_id}")
             meta = found[model_id]
-        return load_model(self.store, meta)
+        with self.store.reading() as uow:
+            return load_model(uow, meta)
 
     @metered("train")
     def train(self, *, encoder: str | None = None, warm_start: bool = True,
               learner: str | None = None, learner_params: dict | None = None,
-              force: bool = False, mlflow: str | bool | None = None) -> dict:
+              force: bool = False, mlflow: str | bool | None = None) -> TrainReport:
         """Fit the learner on every labeled pool sample, save it, score it on the eval set.
         `mlflow`: log the model to MLflow (True: the project's setting, else its
         mlruns/; or a directory or URI); default: the project's `mlflow` setting."""
@@ -189,38 +222,44 @@ class Project:
         arrays.pop("__spec__", None)
         return load(arrays)
 
-    def curves(self, metric: str = "accuracy") -> dict:
+    def curves(self, metric: str = "accuracy") -> LearningCurves:
         """Learning curves on the managed eval set ("current" and "as_of")."""
         from longtail.engine.evaluation import learning_curves
 
-        return learning_curves(self.store, metric)
+        with self.store.reading() as uow:
+            return learning_curves(uow, metric)
 
     def forecast(self, target: float | None = None, *, next_batch: int = 100,
-                 metric: str = "accuracy") -> dict:
+                 metric: str = "accuracy") -> ForecastReport:
         """How many more labels to reach `target`, and the next batch's expected gain."""
         from longtail.engine.evaluation import forecast
 
-        return forecast(self.store, self._settings(), target=target, next_batch=next_batch,
-                        metric=metric)
+        settings = self._settings()
+        with self.store.reading() as uow:
+            return forecast(uow, settings, target=target, next_batch=next_batch, metric=metric)
 
     def stopping(self, *, target: float | None = None, budget: int | None = None,
-                 next_batch: int = 100) -> dict:
+                 next_batch: int = 100) -> StoppingAnswer:
         """Every stopping rule's answer for the project as it stands."""
         from longtail.engine.evaluation import stopping
 
-        return stopping(self.store, self._settings(), target=target, budget=budget,
-                        next_batch=next_batch)
+        settings = self._settings()
+        with self.store.reading() as uow:
+            return stopping(uow, settings, target=target, budget=budget, next_batch=next_batch)
 
     @metered("evaluate")
     def evaluate(self, test: str | Path | None = None, *, model_id: int | None = None,
                  id: str = "id", text: str | None = "text", label: str = "label",
-                 vector: str | None = None, vector_prefix: str | None = None) -> dict | None:
+                 vector: str | None = None, vector_prefix: str | None = None
+                 ) -> EvalReport | None:
         """Score a model on the managed eval set (default) or on a labeled file outside
         the pool, with bootstrap 95% intervals, per-class figures and a confusion matrix."""
         from longtail.engine.evaluation import evaluate
 
-        return evaluate(self.store, self._settings(), test, model_id=model_id, id=id, text=text,
-                        label=label, vector=vector, vector_prefix=vector_prefix)
+        settings = self._settings()
+        with self.store.unit_of_work() as uow:  # one commit: the metrics it records
+            return evaluate(uow, settings, test, model_id=model_id, id=id, text=text,
+                            label=label, vector=vector, vector_prefix=vector_prefix)
 
     # -- rounds ------------------------------------------------------------------------
 
@@ -249,21 +288,24 @@ class Project:
                                  budget_money=budget_money, annotators=annotators, pool=pool,
                                  overlap=overlap, out_dir=out_dir, cost_aware=cost_aware)
 
-    def rounds(self) -> list[dict]:
+    def rounds(self) -> list[RoundSummary]:
         """Every round: id, time, strategy, status, size, labeled."""
-        return rounds.list_rounds(self.store)
+        with self.store.reading() as uow:
+            return rounds.list_rounds(uow)
 
-    def export_round(self, round_id: int, out: str | Path, *, overwrite: bool = False) -> dict:
+    def export_round(self, round_id: int, out: str | Path, *,
+                     overwrite: bool = False) -> RoundChange:
         """Write a round's batch file again (as `query(out=...)` wrote it)."""
         return rounds.export_round(self.store, self._settings(), round_id, out, overwrite=overwrite)
 
-    def cancel_round(self, round_id: int) -> dict:
+    def cancel_round(self, round_id: int) -> RoundChange:
         """Cancel an open round; its unlabeled samples return to the candidates."""
-        return rounds.cancel_round(self.store, round_id)
+        with self.store.unit_of_work() as uow:
+            return rounds.cancel_round(uow, round_id)
 
     # -- status and simulation ---------------------------------------------------------
 
-    def status(self) -> dict:
+    def status(self) -> StatusReport:
         """Counts, classes, rounds and the latest metrics, as plain data."""
         from longtail.engine.status import status
 
@@ -275,7 +317,7 @@ class Project:
                  test: str | Path | tuple[np.ndarray, np.ndarray] | None = None,
                  test_label: str = "label", test_text: str | None = "text",
                  control_share: float = 0.0, encoder: str | None = None,
-                 on_round: Callable[[int, dict], None] | None = None) -> dict:
+                 on_round: Callable[[int, dict], None] | None = None) -> Simulation:
         """Backtest from 0 labels with an oracle answering from `truth`. Writes nothing."""
         from longtail.engine.simulation import simulate
 
@@ -330,19 +372,21 @@ class Project:
 
         return load_round_model(self.store, round_id)
 
-    def consensus(self) -> dict:
+    def consensus(self) -> ConsensusPolicy:
         """The consensus policy that gives each sample its current label."""
         from longtail.engine.consensus import get_policy
 
         return get_policy(self.store)
 
-    def set_consensus(self, policy: str, annotators: Sequence[str] | None = None) -> dict:
+    def set_consensus(self, policy: str, annotators: Sequence[str] | None = None
+                      ) -> PolicyChange:
         """Change the consensus policy (latest, majority, trusted): a new dataset version."""
         from longtail.engine.consensus import set_policy
 
         return set_policy(self.store, policy, annotators)
 
-    def annotators(self, *, bootstrap: int = 1000, seed: int | None = None) -> dict:
+    def annotators(self, *, bootstrap: int = 1000, seed: int | None = None
+                   ) -> AnnotatorReport:
         """Labels, seconds and agreement per annotator, with bootstrap intervals."""
         from longtail.engine.consensus import annotator_report
 
@@ -357,7 +401,7 @@ class Project:
 
     @metered("suspects")
     def suspects(self, *, limit: int | None = None, encoder: str | None = None,
-                 folds: int = 5) -> dict:
+                 folds: int = 5) -> Suspects:
         """Likely label errors: cleanlab's `find_label_issues` on out-of-fold
         probabilities of the project's learner, most likely first (row, id, split,
         given, suggested, self_confidence)."""
@@ -365,13 +409,13 @@ class Project:
 
         return suspects(self.store, self._settings(), limit=limit, encoder=encoder, folds=folds)
 
-    def tracking(self) -> dict:
+    def tracking(self) -> TrackingStatus:
         """MLflow tracking: on or off, the tracking URI, the models logged so far."""
         from longtail.engine.tracking import tracking_status
 
         return tracking_status(self.store, self._settings())
 
-    def set_tracking(self, value: str | None) -> dict:
+    def set_tracking(self, value: str | None) -> TrackingStatus:
         """Log every trained model to MLflow from now on (`value`: "local" for the
         project's mlruns/, a directory or a tracking URI), or stop (None)."""
         from longtail.engine.tracking import set_tracking
@@ -508,3 +552,34 @@ class Project:
         if enqueue:
             found["enqueued"] = enqueue_hits(self.store, found, priority)
         return found
+
+    def add_trigger(self, name: str, rule: str, *, priority: float = 1.0) -> dict:
+        """Save a standing trigger: `rule` runs on every ingest and round (see
+        `longtail.discovery.triggers` for the language); matches are queued."""
+        from longtail.engine.triggers import add_trigger
+
+        return add_trigger(self.store, name, rule, priority=priority)
+
+    def triggers(self) -> list[dict]:
+        """Every standing trigger with its hits per run."""
+        from longtail.engine.triggers import list_triggers
+
+        return list_triggers(self.store)
+
+    def test_trigger(self, rule: str, *, examples: int = 5) -> dict:
+        """How many unlabeled pool rows `rule` (or a saved trigger's name) matches now."""
+        from longtail.engine.triggers import test_rule
+
+        return test_rule(self.store, self._settings(), rule, examples=examples)
+
+    def remove_trigger(self, name: str) -> dict:
+        """Delete a standing trigger."""
+        from longtail.engine.triggers import remove_trigger
+
+        return remove_trigger(self.store, name)
+
+    def run_triggers(self) -> dict:
+        """Run every trigger over the unlabeled pool now; {name: rows queued}."""
+        from longtail.engine.triggers import run_triggers
+
+        return run_triggers(self.store, self._settings(), None, "manual")

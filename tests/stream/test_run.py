@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from longtail.cli import app
+from longtail.engine.eval_records import StoppingAnswer
 from longtail.errors import InputError
 from longtail.project import Project
 from tests.conftest import make_pool, snapshot, write_csv, write_pool_csv
@@ -149,6 +150,12 @@ def test_run_reads_data_files_with_the_first_ingests_columns(tmp_path):
         r = p.run(tmp_path / "inbox", batch=10, max_passes=1, sleep=lambda s: None)
         assert _steps(r, "ingest")[0]["new"] == 40 and p.store.n_samples() == 120
         assert p.store.vector_set_info("precomputed")["n_rows"] == 120
+        # a label file of the user's own, by the ingest's id column
+        (tmp_path / "inbox" / "labels").mkdir()
+        write_csv(tmp_path / "inbox" / "labels" / "mine.csv", ["msg_id", "label"],
+                  [[f"m{i}", y[i]] for i in range(5)])
+        r = p.run(tmp_path / "inbox", batch=10, max_passes=1, sleep=lambda s: None)
+        assert _steps(r, "labels")[0]["new"] == 5
 
 
 def test_run_prints_no_none_or_raw_float_and_can_ignore_the_stopping_rules(inbox, monkeypatch):
@@ -164,9 +171,9 @@ def test_run_prints_no_none_or_raw_float_and_can_ignore_the_stopping_rules(inbox
     _answer(box, truth, 1)
 
     def says_stop(*a, **k):
-        return {"stop": True, "reason": "forecast_gain: the next batch adds 0.06 points",
-                "rules": [{"stop": True, "rule": "forecast_gain", "reason": "small gain",
-                           "value": 0.0006}]}
+        return StoppingAnswer(True, "forecast_gain: the next batch adds 0.06 points",
+                              [{"stop": True, "rule": "forecast_gain", "reason": "small gain",
+                                "value": 0.0006}], evidence={"enough": True})
 
     monkeypatch.setattr(evaluation, "stopping", says_stop)
     r = p.run(box, **opts)

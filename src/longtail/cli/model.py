@@ -9,7 +9,19 @@ from typing import Annotated
 import typer
 
 from longtail.cli._app import app
-from longtail.cli._ui import JsonOpt, ProjectOpt, console, emit, err, fmt_estimate, fmt_metric, handled, warn
+from longtail.cli._ui import (
+    JsonOpt,
+    ProjectOpt,
+    console,
+    emit,
+    err,
+    fmt_estimate,
+    fmt_metric,
+    handled,
+    people,
+    plain,
+    warn,
+)
 from longtail.cli.data import open_project
 
 MAX_MATRIX = 20  # a wider confusion matrix does not fit a terminal
@@ -67,14 +79,14 @@ def train(project: ProjectOpt = Path("."),
             emit(result, as_json, render_release)
             return
         result = p.train(encoder=encoder, warm_start=not cold, **extra)
-    emit(result, as_json, render_train)
+    emit(result, as_json, lambda r: render_train(plain(r)))
 
 
 def render_release(r: dict) -> None:
     """The release line and its cross-fitted accuracy."""
     console.print(f"release {r['release_id']}: {r['labels']} labels ({r['pool_labels']} pool, "
                   f"{r['eval_labels']} eval), {len(r['classes'])} classes, "
-                  f"fit in {r['fit_seconds']} s")
+                  f"fit in {people(r['fit_seconds'])} s")
     m = (r.get("metrics") or {}).get("accuracy")
     console.print(f"accuracy {fmt_metric(m)} ({r['estimate']})" if m else r["estimate"])
 
@@ -86,8 +98,8 @@ def render_train(r: dict) -> None:
         if r.get("mlflow_run"):
             console.print(f"MLflow run {r['mlflow_run']}")
         return
-    console.print(f"model {r['model_id']}: {r['labels']} labels, {r['classes']} classes, "
-                  f"fit in {r['fit_seconds']} s")
+    console.print(f"model {r['model_id']}: {r['labels']:,} labels, {r['classes']} classes, "
+                  f"fit in {people(r['fit_seconds'])} s")
     if "eval" in r:
         e = r["eval"]
         console.print(f"eval set ({e['n']} labeled): accuracy {fmt_metric(e['accuracy'])}, "
@@ -162,7 +174,7 @@ def evaluate(project: ProjectOpt = Path("."),
         for w in r.get("warnings") or []:
             warn(w)
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 def per_class_table(per_class: dict[str, dict]):

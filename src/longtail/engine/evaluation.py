@@ -2,17 +2,31 @@
 round, learning curves, forecasts and stopping.
 
 The estimators themselves are pure (`longtail.evaluation`); these functions only fetch
-what they need from the store and record what they say. Each takes the store and the
+what they need from the catalog and record what they say. Each takes the caller's unit
+of work (reads and writes go through its repositories; the caller commits once) and the
 project's settings; none knows about `Project`, the CLI or the service.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from longtail.engine import views
+from longtail.engine.eval_records import (
+    ArmLift,
+    Confusion,
+    CurvePoint,
+    EvalReport,
+    ForecastReport,
+    LearningCurves,
+    LiftSummary,
+    Scores,
+    StoppingAnswer,
+    managed_eval_set,
+)
 from longtail.engine.models import load_model
 from longtail.engine.records import RoundLog
 from longtail.engine.settings import SMALL_EVAL, Settings, learner_spec
@@ -33,15 +47,16 @@ from longtail.evaluation import (
 )
 from longtail.evaluation.evalset import uniform_from_ids
 from longtail.learners import make_learner
-
-if TYPE_CHECKING:
-    from longtail.store import Store
+from longtail.store import UnitOfWork
 
 SCALARS = ("accuracy", "macro_f1", "worst_class_recall")
 STOP_SET_SIZE = 2000
 
 
-def _fit_predict(settings: Settings):
+FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def fit_from_scratch(settings: Settings) -> FitPredict:
     """fit_predict(X, y, X_new) -> labels, training the project's learner from scratch
     (the lift estimators compare arms trained alike)."""
     spec = learner_spec(settings, from_scratch=True)
@@ -54,102 +69,106 @@ def _fit_predict(settings: Settings):
     return fit_predict
 
 
-def current_eval_version(store: Store) -> tuple[int, np.ndarray, np.ndarray] | None:
+def current_eval_version(uow: UnitOfWork) -> tuple[int, np.ndarray, np.ndarray] | None:
     """(version id, rows, labels) of the labeled managed eval set, making a new version
     when its content changed; None while no eval sample is labeled."""
-    rows, labels = views.labeled(store, "eval")
+    rows, labels = views.labeled(uow, "eval")
     if len(rows) == 0:
         return None
-    version, _ = store.eval_version(views.labels_fingerprint(rows, labels), len(rows))
+    version, _ = uow.eval_versions.get_or_create(views.labels_fingerprint(rows, labels), len(rows))
     return version, rows, labels.astype(str)
 
 
-def score_model(store: Store, settings: Settings, model_meta: dict, X: np.ndarray, y: np.ndarray,
-                eval_set: str) -> dict:
+def score_model(uow: UnitOfWork, settings: Settings, model_meta: dict, X: np.ndarray, y: np.ndarray,
+                eval_set: str) -> Scores:
     """Metrics of one saved model on (X, y), recorded under `eval_set`."""
-    result = _predict_metrics(store, settings, model_meta, X, y)
-    store.add_metrics(model_meta["id"], eval_set, model_meta["n_labels"], {
-        k: (result[k]["value"], result[k]["lo"], result[k]["hi"])
-        for k in SCALARS if result.get(k) and result[k]["value"] is not None})
+    result = _predict_metrics(uow, settings, model_meta, X, y)
+    uow.metrics.add(model_meta["id"], eval_set, model_meta["n_labels"], {
+        k: (m["value"], m["lo"], m["hi"])
+        for k in SCALARS if (m := getattr(result, k)) and m["value"] is not None})
     return result
 
 
-def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
-    """Counts of (true, predicted) label pairs: {"labels": [...], "matrix": rows = true}.
-    O(n + K²) for K labels."""
+def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> Confusion:
+    """Counts of (true, predicted) label pairs, rows the true labels. O(n + K²) for K
+    labels."""
     labels = np.union1d(np.asarray(y_true, dtype=str), np.asarray(y_pred, dtype=str))
     t = np.searchsorted(labels, np.asarray(y_true, dtype=str))
     p = np.searchsorted(labels, np.asarray(y_pred, dtype=str))
     k = len(labels)
     matrix = np.bincount(t * k + p, minlength=k * k).reshape(k, k)
-    return {"labels": labels.tolist(), "matrix": matrix.tolist()}
+    return Confusion(labels.tolist(), matrix.tolist())
 
 
-def rescore_all(store: Store, settings: Settings, *,
-                scored_now: dict[int, dict] | None = None) -> str | None:
+def rescore_all(uow: UnitOfWork, settings: Settings, *,
+                scored_now: dict[int, Scores] | None = None) -> str | None:
     """Score every saved model on the current eval version that has no metric on it yet,
     so the learning curve is always drawn on one set. Returns the eval-set name; the
     metrics of the models scored now go into `scored_now` (model id -> metrics) when
     the caller passes a dict."""
-    cur = current_eval_version(store)
+    cur = current_eval_version(uow)
     if cur is None:
         return None
     version, rows, labels = cur
-    name = f"managed:v{version}"
-    scored = {m["model_id"] for m in store.metrics("accuracy") if m["eval_set"] == name}
-    models = [m for m in store.models() if m["id"] not in scored]
+    name = managed_eval_set(version)
+    scored = {m["model_id"] for m in uow.metrics.list("accuracy") if m["eval_set"] == name}
+    models = [m for m in uow.models.list() if m["id"] not in scored]
     cache: dict[str, np.ndarray] = {}
     for meta in models:
         if meta["encoder"] not in cache:
-            cache[meta["encoder"]] = store.vectors(meta["encoder"]).read(rows)
-        result = score_model(store, settings, meta, cache[meta["encoder"]], labels, name)
+            cache[meta["encoder"]] = uow.vector_set(meta["encoder"]).read(rows)
+        result = score_model(uow, settings, meta, cache[meta["encoder"]], labels, name)
         if scored_now is not None:
             scored_now[meta["id"]] = result
     return name
 
 
-def learning_curves(store: Store, metric: str = "accuracy") -> dict[str, list[dict]]:
+def learning_curves(uow: UnitOfWork, metric: str = "accuracy") -> LearningCurves:
     """Two curves by labels: "current" (every model on the latest eval version) and
     "as_of" (each model on the eval set as it was when the model was trained)."""
-    rows = [m for m in store.metrics(metric) if m["eval_set"].startswith("managed:v")]
+    # Eval versions by the name their metrics carry: the version is the catalog's id.
+    version_of = {managed_eval_set(v["id"]): int(v["id"]) for v in uow.eval_versions.list()}
+    rows = [m for m in uow.metrics.list(metric) if m["eval_set"] in version_of]
     if not rows:
-        return {"current": [], "as_of": [], "eval_set": None}
-    latest = max(rows, key=lambda m: int(m["eval_set"].split(":v")[1]))["eval_set"]
+        return LearningCurves([], [], None, None)
+    latest = max(version_of[m["eval_set"]] for m in rows)
     first_by_model: dict[int, dict] = {}
     for m in rows:
         first_by_model.setdefault(m["model_id"], m)
 
-    def point(m: dict) -> dict:
-        return {"model_id": m["model_id"], "n_labels": m["n_labels"], "value": m["value"],
-                "lo": m["lo"], "hi": m["hi"], "eval_set": m["eval_set"]}
+    def point(m: dict) -> CurvePoint:
+        return CurvePoint(m["model_id"], m["n_labels"], m["value"], m["lo"], m["hi"],
+                          m["eval_set"], version_of[m["eval_set"]])
 
-    current = {m["model_id"]: point(m) for m in rows if m["eval_set"] == latest}
-    return {"current": sorted(current.values(), key=lambda p: (p["n_labels"], p["model_id"])),
-            "as_of": sorted((point(m) for m in first_by_model.values()),
-                            key=lambda p: (p["n_labels"], p["model_id"])),
-            "eval_set": latest}
+    def order(p: CurvePoint) -> tuple[int, int]:
+        return p.n_labels, p.model_id or 0
+
+    current = {m["model_id"]: point(m) for m in rows if version_of[m["eval_set"]] == latest}
+    return LearningCurves(sorted(current.values(), key=order),
+                          sorted((point(m) for m in first_by_model.values()), key=order),
+                          managed_eval_set(latest), latest)
 
 
-def update_round_lifts(store: Store, settings: Settings, *, n_repeats: int = 3) -> list[int]:
+def update_round_lifts(uow: UnitOfWork, settings: Settings, *, n_repeats: int = 3) -> list[int]:
     """Estimate the control-arm lift of every round whose selected and control slices are
     labeled and that has none yet; stored in the round's log. Returns the round ids."""
-    cur = current_eval_version(store)
+    cur = current_eval_version(uow)
     if cur is None:
         return []
     version, eval_rows, eval_y = cur
-    current = store.current_labels()
-    first = store.first_label_times()
-    pool = set(store.rows_by_split("pool").tolist())
-    vs = views.vectors(store, settings, complete=False)
+    current = uow.labels.current()
+    first = uow.labels.first_times()
+    pool = set(uow.samples.rows_by_split("pool").tolist())
+    vs = views.vectors(uow, settings, complete=False)
     X_eval = vs.read(eval_rows)
-    fit_predict = _fit_predict(settings)
+    fit_predict = fit_from_scratch(settings)
 
     done = []
-    for rnd in store.rounds():
+    for rnd in uow.rounds.list():
         log = RoundLog.from_dict(rnd["log"])
         if log.lift is not None or log.annotations_before is None:
             continue
-        items = store.round_items(rnd["id"])
+        items = uow.rounds.items(rnd["id"])
         sel = np.array([r for r, _, k in items if k == "selected"], dtype=np.int64)
         ctrl = np.array([r for r, _, k in items if k == "control"], dtype=np.int64)
         if not len(sel) or not len(ctrl) or not all(int(r) in current for r in (*sel, *ctrl)):
@@ -164,8 +183,8 @@ def update_round_lifts(store: Store, settings: Settings, *, n_repeats: int = 3) 
             labels_of(prev).astype(str) if len(prev) else None,
             vs.read(sel), labels_of(sel).astype(str), vs.read(ctrl), labels_of(ctrl).astype(str),
             X_eval, eval_y, rng, n_repeats=n_repeats)
-        log.lift = {**lift.__dict__, "eval_set": f"managed:v{version}"}
-        store.update_round_log(rnd["id"], {**rnd["log"], **log.to_dict()})
+        log.lift = {**lift.__dict__, "eval_set": managed_eval_set(version)}
+        uow.rounds.update_log(rnd["id"], {**rnd["log"], **log.to_dict()})
         done.append(rnd["id"])
     return done
 
@@ -174,7 +193,7 @@ MIN_CONTROL = 10
 MIN_CROSSFIT = 20
 
 
-def arm_lift(store: Store, settings: Settings) -> dict | None:
+def arm_lift(uow: UnitOfWork, settings: Settings) -> ArmLift | None:
     """The run so far against random at equal label count m, where m is the number of
     labeled control samples (all rounds together, a uniform random sample of the pool):
     the learner trained on the first m labels of the active run (rounds in order, the
@@ -182,24 +201,24 @@ def arm_lift(store: Store, settings: Settings) -> dict | None:
     the m control labels, both from scratch, scored on the current eval set with a
     paired bootstrap. The interval reflects eval-sample noise (one training draw per
     arm). Recorded in the project settings by `train`; None until m ≥ 10."""
-    cur = current_eval_version(store)
+    cur = current_eval_version(uow)
     if cur is None:
         return None
     version, eval_rows, eval_y = cur
-    current = store.current_labels()
+    current = uow.labels.current()
     trajectory: list[int] = []
     controls: list[int] = []
-    for rnd in store.rounds():
-        items = store.round_items(rnd["id"])
+    for rnd in uow.rounds.list():
+        items = uow.rounds.items(rnd["id"])
         for kind in ("selected", "control"):
             rows = [r for r, _, k in items if k == kind and r in current]
             trajectory += rows
             if kind == "control":
                 controls += rows
     m = len(controls)
-    vs = views.vectors(store, settings, complete=False)
-    fit_predict = _fit_predict(settings)
-    pool = int(store.split_counts().get("pool", 0))
+    vs = views.vectors(uow, settings, complete=False)
+    fit_predict = fit_from_scratch(settings)
+    pool = int(uow.samples.split_counts().get("pool", 0))
 
     def labels(rows: np.ndarray) -> np.ndarray:
         return np.array([current[int(r)] for r in rows]).astype(str)
@@ -222,63 +241,60 @@ def arm_lift(store: Store, settings: Settings) -> dict | None:
                           rng, n_repeats=1)
         method = "control"
     n = lift.n_labels
-    return {"lift": lift.lift, "lo": lift.lo, "hi": lift.hi, "level": lift.level,
-            "n_labels": n, "acc_selected": lift.acc_selected, "acc_control": lift.acc_control,
-            "eval_set": f"managed:v{version}", "method": method, "pool": pool,
-            "verdict": verdict(lift) + f", at {n} labels each"
-            + (" (random arm: half the eval set, cross-fitted)" if method == "crossfit" else "")}
+    return ArmLift(lift=lift.lift, lo=lift.lo, hi=lift.hi, level=lift.level, n_labels=n,
+                   acc_selected=lift.acc_selected, acc_control=lift.acc_control,
+                   eval_set=managed_eval_set(version), method=method, pool=pool,
+                   verdict=verdict(lift) + f", at {n} labels each"
+                   + (" (random arm: half the eval set, cross-fitted)"
+                      if method == "crossfit" else ""))
 
 
-def lift_summary(store: Any) -> dict | None:
+def combine_lifts(uow: UnitOfWork) -> LiftSummary | None:
     """The lift of selection over random: at equal label count (the verdict, computed
-    by `train`) and the per-round marginal lifts combined."""
-    logs = [RoundLog.from_dict(r["log"]) for r in store.rounds()]
+    by `train`) and the per-round marginal lifts combined. `train` records it; `status`
+    reads the record (`status.recorded_lift`)."""
+    logs = [RoundLog.from_dict(r["log"]) for r in uow.rounds.list()]
     lifts = [Lift(**{k: v for k, v in log.lift.items() if k != "eval_set"})
              for log in logs if log.lift is not None]
-    arms = store.setting("arm_lift")
+    arms = uow.settings.get("arm_lift")
     if not lifts and not arms:
         return None
-    out: dict[str, Any] = {"equal_count": arms}
+    per_round = None
     if lifts:
         total = cumulative_lift(lifts)
-        out["per_round"] = {"rounds": len(lifts), "lift": total.lift, "lo": total.lo,
-                            "hi": total.hi, "level": total.level, "verdict": verdict(total),
-                            "rounds_detail": [{"lift": x.lift, "lo": x.lo, "hi": x.hi}
-                                              for x in lifts]}
-    out["verdict"] = (arms or {}).get("verdict") or out["per_round"]["verdict"] + \
-        " (marginal, per round)"
-    return out
+        per_round = {"rounds": len(lifts), "lift": total.lift, "lo": total.lo,
+                     "hi": total.hi, "level": total.level, "verdict": verdict(total),
+                     "rounds_detail": [{"lift": x.lift, "lo": x.lo, "hi": x.hi} for x in lifts]}
+    said = (arms or {}).get("verdict") or per_round["verdict"] + " (marginal, per round)"
+    return LiftSummary(equal_count=arms, verdict=said, per_round=per_round)
 
 
-def forecast(store: Store, settings: Settings, *, target: float | None = None, next_batch: int = 100,
-             metric: str = "accuracy", level: float = 0.9) -> dict:
+def forecast(uow: UnitOfWork, settings: Settings, *, target: float | None = None, next_batch: int = 100,
+             metric: str = "accuracy", level: float = 0.9) -> ForecastReport:
     """Fit the learning curve (current eval version) and answer: labels needed for
     `target`, and the expected gain of the next batch, with intervals."""
-    points = learning_curves(store, metric)["current"]
-    by_n: dict[int, dict] = {}
+    points = learning_curves(uow, metric).current
+    by_n: dict[int, CurvePoint] = {}
     for p in points:
-        by_n[p["n_labels"]] = p  # the latest model at each label count
+        by_n[p.n_labels] = p  # the latest model at each label count
     pts = [by_n[n] for n in sorted(by_n) if n > 0]
     if len(pts) < 3:
         raise InputError(f"a forecast needs the eval metric at 3 or more label counts; there "
                          f"are {len(pts)} (train after each labeled batch)")
-    n = np.array([p["n_labels"] for p in pts], dtype=float)
-    y = np.array([p["value"] for p in pts], dtype=float)
-    sd = np.array([max((p["hi"] - p["lo"]) / (2 * 1.96), 1e-3) if p["lo"] is not None else 0.02
-                   for p in pts])
+    n = np.array([p.n_labels for p in pts], dtype=float)
+    y = np.array([p.value for p in pts], dtype=float)
+    sd = np.array([max((p.hi - p.lo) / (2 * 1.96), 1e-3)
+                   if p.lo is not None and p.hi is not None else 0.02 for p in pts])
     curve = fit_learning_curve(n, y, sd, level=level, seed=settings.seed)
     now = float(n[-1])
     gain = curve.expected_gain(next_batch, n_now=now)
-    out: dict[str, Any] = {
-        "metric": metric, "labels_now": int(now), "points": len(pts),
-        "curve": {"a": curve.a, "b": curve.b, "c": curve.c, "method": curve.method},
-        "next_batch": next_batch,
-        "expected_gain": {"mean": gain.mean, "lo": gain.lo, "hi": gain.hi},
-        "level": level,
-    }
-    if target is not None:
-        out.update(_to_target(curve, pts[-1], target, now, next_batch))
-    return out
+    to_target = (_to_target(curve, pts[-1].to_dict(), target, now, next_batch)
+                 if target is not None else {})
+    return ForecastReport(
+        metric=metric, labels_now=int(now), points=len(pts),
+        curve={"a": curve.a, "b": curve.b, "c": curve.c, "method": curve.method},
+        next_batch=next_batch, expected_gain={"mean": gain.mean, "lo": gain.lo, "hi": gain.hi},
+        level=level, **to_target)
 
 
 def _to_target(curve: Any, last: dict, target: float, now: float, next_batch: int) -> dict:
@@ -307,49 +323,54 @@ def _to_target(curve: Any, last: dict, target: float, now: float, next_batch: in
             "labels_to_target": finite, "more_labels": more, "note": note}
 
 
-def stop_set(store: Store, settings: Settings) -> np.ndarray:
+def stop_set(uow: UnitOfWork, settings: Settings) -> np.ndarray:
     """A fixed unlabeled sample of the pool (chosen by a hash of the ids, so it does not
     move as the pool grows little) on which successive models' predictions are compared."""
-    rows = store.rows_by_split("pool")
+    rows = uow.samples.rows_by_split("pool")
     if len(rows) <= STOP_SET_SIZE:
         return rows
-    ids = [b[1] for chunk in store.iter_samples(rows) for b in chunk]
+    ids = [b[1] for chunk in uow.samples.iter(rows) for b in chunk]
     u = uniform_from_ids(ids, seed=settings.seed + 1)
     return np.sort(rows[np.argsort(u)[:STOP_SET_SIZE]])
 
 
-def stopping(store: Store, settings: Settings, *, target: float | None = None, budget: int | None = None,
-             gain_threshold: float = 0.002, next_batch: int = 100) -> dict:
+def stopping(uow: UnitOfWork, settings: Settings, *, target: float | None = None, budget: int | None = None,
+             gain_threshold: float = 0.002, next_batch: int = 100) -> StoppingAnswer:
     """Every stopping rule's answer for the project as it stands."""
     # One model per label count: re-training on the same labels is not a sign that
     # predictions have stabilised.
     by_labels: dict[int, dict] = {}
-    for meta in store.models():
+    for meta in uow.models.list():
         by_labels[meta["n_labels"]] = meta
     models = [by_labels[n] for n in sorted(by_labels)]
-    rows = stop_set(store, settings)
+    rows = stop_set(uow, settings)
     preds = []
     if len(rows):
         for meta in models[-4:]:
-            if meta["encoder"] != views.encoder_name(store, settings):
+            if meta["encoder"] != views.encoder_name(uow, settings):
                 continue
-            model = load_model(store, meta, predict_only=True)
-            X = store.vectors(meta["encoder"]).read(rows)
+            model = load_model(uow, meta, predict_only=True)
+            X = uow.vector_set(meta["encoder"]).read(rows)
             preds.append(np.asarray(model.classes_)[model.predict_proba(X).argmax(1)])
     try:
-        fc = forecast(store, settings, next_batch=next_batch)
-        gain, gain_hi = fc["expected_gain"]["mean"], fc["expected_gain"]["hi"]
+        fc = forecast(uow, settings, next_batch=next_batch)
+        gain, gain_hi = fc.expected_gain["mean"], fc.expected_gain["hi"]
     except InputError:
         gain = gain_hi = None
     from longtail.engine.rounds import eval_status
     from longtail.evaluation import eval_evidence
 
-    need = eval_status(store, settings)
+    need = eval_status(uow, settings)
     evidence = eval_evidence(need.labeled, need.wanted, need.pending,
                              halfwidth=need.halfwidth, target=need.target)
-    curve = learning_curves(store)["current"]
+    labeled = len(views.labeled(uow, "pool")[0])
+    evidence_from = "eval set"
+    if evidence and need.pending == 0 and need.labeled + labeled >= need.wanted:
+        # A small pool: the eval split is used up before its target size. Every labeled
+        # row, cross-fitted (`small_pool_estimate`), is then the evidence.
+        evidence, evidence_from = None, "every labeled row, cross-fitted"
+    curve = learning_curves(uow).current
     metric = curve[-1] if curve else None
-    labeled = len(views.labeled(store, "pool")[0])
     rules: list = [StabilizingPredictions(), ForecastGain(gain_threshold)]
     if target is not None:
         # The target counts as reached when the eval interval's lower end reaches it:
@@ -359,77 +380,82 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
         rules.append(BudgetSpent(budget))
     report = evaluate_stopping(rules, stop_set_predictions=preds, forecast_gain=gain,
                                forecast_gain_hi=gain_hi, evidence=evidence,
-                               metric=metric and {k: metric[k] for k in ("value", "lo", "hi")},
+                               metric=metric and {"value": metric.value, "lo": metric.lo,
+                                                  "hi": metric.hi},
                                spent=labeled, budget=budget, next_batch_cost=next_batch)
-    return {"stop": report.stop, "reason": report.reason,
-            "rules": [d.__dict__ for d in report.decisions],
-            "evidence": {"enough": evidence is None, "why": evidence,
-                         "eval_labeled": need.labeled, "eval_wanted": need.wanted,
-                         "eval_pending": need.pending,
-                         "eval_labels_to_resolve": max(0, need.wanted - need.labeled)
-                         if evidence else 0}}
+    return StoppingAnswer(
+        report.stop, report.reason, [d.__dict__ for d in report.decisions],
+        evidence={"enough": evidence is None, "why": evidence, "from": evidence_from,
+                  "eval_labeled": need.labeled, "eval_wanted": need.wanted,
+                  "eval_pending": need.pending,
+                  "eval_labels_to_resolve": max(0, need.wanted - need.labeled)
+                  if evidence else 0})
 
 
-def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: int | None = None,
+def evaluate(uow: UnitOfWork, settings: Settings, test: Any = None, *, model_id: int | None = None,
              id: str = "id", text: str | None = "text", label: str = "label",
-             vector: str | None = None, vector_prefix: str | None = None) -> dict | None:
+             vector: str | None = None, vector_prefix: str | None = None
+             ) -> EvalReport | None:
     """Score a model on the managed eval set (default) or on a labeled file outside the
     pool. Metrics carry bootstrap 95% intervals and are recorded in the catalog; a test
     file's figures are kept under its own eval-set name, never as the managed ones."""
     from longtail.errors import ProjectError
 
-    models = {m["id"]: m for m in store.models()}
+    models = {m["id"]: m for m in uow.models.list()}
     if not models:
         raise ProjectError("no model yet: run `longtail train` first")
     if model_id is not None and model_id not in models:
         raise InputError(f"no model {model_id} (models: {', '.join(map(str, models))})")
     meta = models[model_id] if model_id is not None else models[max(models)]
     if test is None:
-        scored_now: dict[int, dict] = {}
-        eval_set = rescore_all(store, settings, scored_now=scored_now)
+        scored_now: dict[int, Scores] = {}
+        eval_set = rescore_all(uow, settings, scored_now=scored_now)
         if eval_set is None:
             return None
-        cur = current_eval_version(store)
+        cur = current_eval_version(uow)
         assert cur is not None
-        _, rows, labels = cur
+        version, rows, labels = cur
         # The model was just scored (a new model, or a new eval version): use those
         # figures; else score it again for its per-class figures and confusion matrix.
         result = scored_now.get(meta["id"]) or _predict_metrics(
-            store, settings, meta, store.vectors(meta["encoder"]).read(rows), labels)
+            uow, settings, meta, uow.vector_set(meta["encoder"]).read(rows), labels)
         from longtail.engine.estimates import managed_estimate
 
-        return {"eval_set": eval_set, "n": int(len(rows)), "model_id": meta["id"],
-                **{k: result[k] for k in SCALARS},
-                # the project's estimator (PPI by default) over the whole eval split
-                "estimate": managed_estimate(store, settings, meta),
-                "per_class": result["per_class"], "confusion": result["confusion"],
-                "warnings": small_eval_warnings(int(len(rows)), len(result["per_class"]))}
+        return _report(result, eval_set, version, meta["id"],
+                       # the project's estimator (PPI by default) over the whole eval split
+                       estimate=managed_estimate(uow, settings, meta))
     from pathlib import Path
 
     from longtail.filehash import file_sha256
     from longtail.ingest.labeled_file import read_labeled_file
     from longtail.store.files import labeled_file_cache
 
-    info = store.vector_set_info(meta["encoder"])
+    info = uow.vectors.info(meta["encoder"])
     X, y = read_labeled_file(test, encoder_name=meta["encoder"], encoder_config=info["config"],
                              dim=info["dim"], id=id, text=text, label=label, vector=vector,
-                             vector_prefix=vector_prefix, cache=labeled_file_cache(store.root))
+                             vector_prefix=vector_prefix, cache=labeled_file_cache(uow.root))
     eval_set = f"file:{file_sha256(Path(test))[:12]}"
-    result = score_model(store, settings, meta, X, y.astype(str), eval_set)
-    return {"eval_set": eval_set, "n": int(len(y)), "model_id": meta["id"],
-            **{k: result[k] for k in SCALARS}, "per_class": result["per_class"],
-            "confusion": result["confusion"],
-            "warnings": small_eval_warnings(int(len(y)), len(result["per_class"]))}
+    result = score_model(uow, settings, meta, X, y.astype(str), eval_set)
+    return _report(result, eval_set, None, meta["id"])
 
 
-def _predict_metrics(store: Store, settings: Settings, meta: dict, X: np.ndarray,
-                     y: np.ndarray) -> dict:
-    model = load_model(store, meta, predict_only=True)
+def _report(result: Scores, eval_set: str, version: int | None, model_id: int, *,
+            estimate: dict[str, Any] | None = None) -> EvalReport:
+    return EvalReport(eval_set=eval_set, eval_version=version, n=result.n, model_id=model_id,
+                      accuracy=result.accuracy, macro_f1=result.macro_f1,
+                      worst_class_recall=result.worst_class_recall, per_class=result.per_class,
+                      confusion=result.confusion,
+                      warnings=small_eval_warnings(result.n, len(result.per_class)),
+                      estimate=estimate)
+
+
+def _predict_metrics(uow: UnitOfWork, settings: Settings, meta: dict, X: np.ndarray,
+                     y: np.ndarray) -> Scores:
+    model = load_model(uow, meta, predict_only=True)
     proba = np.concatenate([model.predict_proba(X[i:i + 65_536]) for i in range(0, len(X), 65_536)])
     pred = np.asarray(model.classes_)[proba.argmax(1)].astype(str)
-    result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)
-    result["confusion"] = confusion(y, pred)
-    return result
+    return Scores.of(evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed),
+                     confusion(y, pred))
 
 
 def small_eval_warnings(n: int, n_classes: int) -> list[str]:

@@ -3,12 +3,50 @@ Reads the catalog only: no model, no scipy, so `longtail status` starts fast."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from longtail.engine.eval_records import LiftSummary
+from longtail.engine.records import Record
 from longtail.engine.settings import SMALL_EVAL, Settings
 
 
-def status(store: Any, settings: Settings) -> dict:
+@dataclass(frozen=True)
+class StatusReport(Record):
+    """`longtail status`: counts by split, labels by class, vectors, rounds and models;
+    the newest model's managed-eval figures (`metrics`) and test-file figures apart;
+    the lift and money verdicts; what the eval set still needs; warnings; standing
+    triggers and the discovery queue."""
+
+    project: str
+    samples: int
+    pool: int
+    eval: int
+    labeled_pool: int
+    labeled_eval: int
+    annotations: int
+    classes: dict[str, int]
+    encoder: str | None
+    vectors: dict[str, int]
+    rounds: int
+    open_rounds: int
+    models: int
+    metrics: dict[str, dict[str, Any]]
+    test_file_metrics: dict[str, dict[str, Any]]
+    eval_version: int | None
+    lift: dict[str, Any] | None
+    verdict: str
+    eval_need: dict[str, Any]
+    control: dict[str, Any]
+    spend: dict[str, Any] | None
+    roi: dict[str, Any] | None
+    money_verdict: str
+    warnings: list[str]
+    triggers: list[dict[str, Any]]
+    queued: int
+
+
+def status(store: Any, settings: Settings) -> StatusReport:
     """Counts, classes, rounds and the latest metrics, as plain data."""
     splits = store.split_counts()
     current = store.current_labels()
@@ -32,7 +70,8 @@ def status(store: Any, settings: Settings) -> dict:
         target[m["name"]] = {"value": m["value"], "lo": m["lo"], "hi": m["hi"],
                              "eval_set": m["eval_set"], "n_labels": m["n_labels"]}
     vectors = {name: store.vector_set_info(name)["n_rows"] for name in store.vector_set_names()}
-    lift = lift_summary(store)
+    recorded = recorded_lift(store)
+    lift = recorded.to_dict() if recorded else None
     versions = store.eval_versions()
     labeled_eval = sum(1 for r in current if r in eval_rows)
     warnings = []
@@ -51,44 +90,59 @@ def status(store: Any, settings: Settings) -> dict:
     if equal and equal.get("n_labels", 0) < 50:
         warnings.append(f"the lift verdict rests on {equal['n_labels']} control labels: "
                         "treat it as a first sign, not a measurement")
+    from longtail.engine.costs import spend_summary
     from longtail.engine.rounds import control_status, eval_status
 
-    need = eval_status(store, settings, current=current)
-    control_share, control_reason = control_status(store, settings)
-    from longtail.engine.costs import spend_summary
-
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
+        need = eval_status(uow, settings, current=current)
+        control_share, control_reason = control_status(uow, settings)
         spend = spend_summary(uow, settings)
-    return {
-        "project": str(store.root.resolve()),
-        "samples": n,
-        "pool": splits.get("pool", 0),
-        "eval": splits.get("eval", 0),
-        "labeled_pool": sum(classes.values()),
-        "labeled_eval": labeled_eval,
-        "annotations": store.annotation_count(),
-        "classes": dict(sorted(classes.items(), key=lambda kv: -kv[1])),
-        "encoder": settings.encoder,
-        "vectors": vectors,
-        "rounds": len(rounds),
-        "open_rounds": len(still_open),
-        "models": len(models),
-        "metrics": last,
-        "test_file_metrics": last_file,
-        "eval_version": versions[-1]["id"] if versions else None,
-        "lift": lift,
-        "verdict": lift["verdict"] if lift else
+    return StatusReport(
+        project=str(store.root.resolve()),
+        samples=n,
+        pool=splits.get("pool", 0),
+        eval=splits.get("eval", 0),
+        labeled_pool=sum(classes.values()),
+        labeled_eval=labeled_eval,
+        annotations=store.annotation_count(),
+        classes=dict(sorted(classes.items(), key=lambda kv: -kv[1])),
+        encoder=settings.encoder,
+        vectors=vectors,
+        rounds=len(rounds),
+        open_rounds=len(still_open),
+        models=len(models),
+        metrics=last,
+        test_file_metrics=last_file,
+        eval_version=versions[-1]["id"] if versions else None,
+        lift=lift,
+        verdict=lift["verdict"] if lift else
         "no lift measured yet: it needs a trained model and 20 or more labeled eval samples",
-        "eval_need": need.to_dict(),
-        "control": {"share": control_share, "reason": control_reason},
-        "spend": spend,
-        "roi": store.setting("roi_summary"),
-        "money_verdict": (store.setting("roi_summary") or {}).get("verdict") or
+        eval_need=need.to_dict(),
+        control={"share": control_share, "reason": control_reason},
+        spend=spend,
+        roi=store.setting("roi_summary"),
+        money_verdict=(store.setting("roi_summary") or {}).get("verdict") or
         "no money verdict yet: it needs two trained models and 10 or more labeled eval samples",
-        "warnings": warnings,
-    }
+        warnings=warnings,
+        triggers=_triggers(store),
+        queued=_queued(store),
+    )
 
 
-def lift_summary(store: Any) -> dict | None:
-    """The lift summary `train` recorded last (computing it needs scipy; status does not)."""
-    return store.setting("lift_summary")
+def _triggers(store: Any) -> list[dict]:
+    from longtail.engine.triggers import status_lines
+
+    return status_lines(store)
+
+
+def _queued(store: Any) -> int:
+    """Rows waiting in the discovery queue (slices, searches, triggers)."""
+    with store.reading() as uow:
+        return len(uow.settings.get("discovery_queue") or [])
+
+
+def recorded_lift(store: Any) -> LiftSummary | None:
+    """The lift summary `train` recorded last (`evaluation.combine_lifts`; computing it
+    needs scipy, reading it does not)."""
+    got = store.setting("lift_summary")
+    return LiftSummary.from_dict(got) if got else None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from longtail.csv_cells import restore
 from longtail.errors import InputError
 from longtail.ingest.mapping import ColumnMapping, column_strings, resolve
 from longtail.ingest.readers import TableSource
@@ -38,24 +39,24 @@ class LabelRecord:
 
 def label_kind(value: str | None) -> tuple[Kind, str | None]:
     """(kind, label) of one label cell: blank or ``__skip__`` -> skip, ``__unsure__``
-    -> unsure, anything else -> that label, unchanged."""
-    if value is None or value.strip() == "" or value == SKIP:
+    -> unsure, anything else -> that label without surrounding spaces."""
+    if value is None or value.strip() == "" or value.strip() == SKIP:
         return "skip", None
-    if value == UNSURE:
+    if value.strip() == UNSURE:
         return "unsure", None
-    return "label", value
+    return "label", value.strip()
 
 
 def read_label_records(path: str | Path, *, id: str = "id", label: str = "label",
-                       annotator: str | None = None, seconds: str | None = None
-                       ) -> list[LabelRecord]:
+                       annotator: str | None = None, seconds: str | None = None,
+                       delimiter: str | None = None) -> list[LabelRecord]:
     """Every row of a CSV, JSONL or Parquet label file as a LabelRecord, in file order.
 
     Raises InputError naming file, row and column for a missing column, an empty id,
     a seconds value that is not a non-negative number, or a file without rows.
     O(rows) time and memory.
     """
-    src = TableSource(path)
+    src = TableSource(path, delimiter=delimiter)
     where = str(src.path)
     mapping = ColumnMapping(id=id, label=label, annotator=annotator, seconds=seconds,
                             metadata=())
@@ -71,6 +72,12 @@ def read_label_records(path: str | Path, *, id: str = "id", label: str = "label"
         if seconds:
             for i, v in enumerate(batch.column(seconds).to_pylist()):
                 secs[i] = _seconds(v, where, row0 + i + 1, seconds)
+        if src.format in ("csv", "tsv"):
+            # Cells we marked against spreadsheet formulas (a batch file we wrote,
+            # filled in) come back as they were.
+            ids = [restore(x) for x in ids]
+            labels = [restore(x) for x in labels]
+            who = [restore(x) for x in who]
         for i, ext in enumerate(ids):
             kind, value = label_kind(labels[i])
             # A blank annotator cell (CSV reads it as "") is no annotator.
