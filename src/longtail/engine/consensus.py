@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.crashpoints import crashpoint
 from longtail.evaluation.stopping import coded_kappa
 from longtail.store.repos_versions import check_policy
 
@@ -46,6 +47,7 @@ def set_policy(store: Any, policy: str, annotators: Sequence[str] | None = None)
                     "relabeled": 0}
         before = uow.consensus.labels(policy=old)
         uow.consensus.set_policy(new)
+        crashpoint("consensus:in_tx")  # the policy written, its version not yet
         version = uow.versions.commit("policy")
         after = uow.versions.labels(version)
     moved = sum(1 for r, lab in after.items() if before.get(r) != lab)
