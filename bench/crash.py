@@ -15,8 +15,8 @@ run of it:
 
     python bench/crash.py --size smoke|medium|full [--out PATH]
 
-Smoke: 12 trials (every hooked point once, the rest random). Medium: 2 per hooked point
-on a 1,000-row pool, 40 in all. Full: 5 per hooked point and the rest at random times,
+Smoke: 12 trials (every hooked point once, the rest random). Medium: 1 per hooked point
+on a 1,000-row pool, 24 in all. Full: 5 per hooked point and the rest at random times,
 80 in all.
 """
 
@@ -62,7 +62,7 @@ PHASES: dict[str, tuple[list[str], list[str], bool]] = {
             ["run:step@1", "run:step@2", "run:step@3"], True),
 }
 SIZES = {"smoke": {"trials": 12, "per_point": 1, "pool": 300},
-         "medium": {"trials": 40, "per_point": 2, "pool": 1000},
+         "medium": {"trials": 24, "per_point": 1, "pool": 1000},
          "full": {"trials": 80, "per_point": 5, "pool": 2000}}
 DIM = 8
 
