@@ -208,12 +208,13 @@ def run_demo(directory: Path | None, *, rounds: int = 10, batch: int = 100, cons
             results[name] = p.simulate("category", strategy=name, batch=batch,
                                        budget=rounds * batch, seeds=1, test=(X_test, y_test),
                                        on_round=lambda s, pt, bar=bar: bar(pt["n_labels"],
-                                                                           rounds * batch))
+                                                                           rounds * batch)
+                                       ).to_dict()
         seconds[f"simulate {name}"] = time.perf_counter() - t
     title = "test accuracy by labels: auto next to random"
     console.print(curves_table(title, results) if curves_table else _plain_curves(title, results))
     summary = directory / "demo-summary.html"
-    write_summary(summary, results, p.status(), seconds)
+    write_summary(summary, results, p.status().to_dict(), seconds)
     p.close()
     console.print(f"summary: {summary}")
     return summary

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from longtail.engine.history import RoundRecord
     from longtail.engine.integrity import IntegrityReport
     from longtail.engine.rounds import RoundChange, RoundSummary
+    from longtail.engine.simulation import Simulation
+    from longtail.engine.status import StatusReport
+    from longtail.engine.suspects import Suspects
     from longtail.engine.training import TrainReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
@@ -300,7 +303,7 @@ class Project:
 
     # -- status and simulation ---------------------------------------------------------
 
-    def status(self) -> dict:
+    def status(self) -> StatusReport:
         """Counts, classes, rounds and the latest metrics, as plain data."""
         from longtail.engine.status import status
 
@@ -312,7 +315,7 @@ class Project:
                  test: str | Path | tuple[np.ndarray, np.ndarray] | None = None,
                  test_label: str = "label", test_text: str | None = "text",
                  control_share: float = 0.0, encoder: str | None = None,
-                 on_round: Callable[[int, dict], None] | None = None) -> dict:
+                 on_round: Callable[[int, dict], None] | None = None) -> Simulation:
         """Backtest from 0 labels with an oracle answering from `truth`. Writes nothing."""
         from longtail.engine.simulation import simulate
 
@@ -394,7 +397,7 @@ class Project:
 
     @metered("suspects")
     def suspects(self, *, limit: int | None = None, encoder: str | None = None,
-                 folds: int = 5) -> dict:
+                 folds: int = 5) -> Suspects:
         """Likely label errors: cleanlab's `find_label_issues` on out-of-fold
         probabilities of the project's learner, most likely first (row, id, split,
         given, suggested, self_confidence)."""

@@ -73,3 +73,9 @@ def test_wide_shows_every_column_and_json_keeps_full_precision(worked):
     fit = [m["fit_seconds"] for r in rounds for m in r["models"]]
     assert len(fit) == 3 and all(isinstance(f, float) for f in fit)
     assert any(len(repr(f).split(".")[-1]) > 3 for f in fit)  # not rounded for --json
+
+
+def test_query_mentions_no_control_slice_the_default_does_not_take(worked):
+    proj, ok = worked
+    out = ok(["query", "-p", proj, "-n", "10"]).stdout
+    assert "selected" in out and "control" not in out

@@ -114,7 +114,7 @@ def test_status_reads_the_catalog_without_loading_models_or_scipy(loaded, tmp_pa
     code = ("import sys; from longtail.project import Project; "
             f"s = Project({str(loaded.path)!r}).status(); "
             "heavy = [m for m in ('scipy', 'sklearn', 'faiss', 'torch') if m in sys.modules]; "
-            "print(s['models'], heavy)")
+            "print(s.models, heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1 []"
 

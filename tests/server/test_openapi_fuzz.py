@@ -15,7 +15,9 @@ Exceptions, each with its reason (nothing else is left out):
   /admin/slices/enqueue (the cluster or metadata value must exist in the project).
 - `negative_data_rejection` also accepts 413: a body over the server's byte limit is
   refused before it is parsed (a list longer than `maxItems` usually is).
-The project's label set is open here, so that any label the schema allows is accepted
+The failed sign-in limit is lifted here (the checks send wrong tokens on purpose; a 429
+would then answer the rest); tests/server/test_safety.py tests it. The project's label
+set is open here, so that any label the schema allows is accepted
 (a closed set refuses labels outside it with 422, tested in test_api_tasks).
 """
 
@@ -56,7 +58,7 @@ def _label_studio(request: httpx.Request) -> httpx.Response:
 
 
 APP = create_app(_root / "p", ServerSettings(
-    lease_ttl=60, overlap=2, max_page=200, label_studio=True,
+    lease_ttl=60, overlap=2, max_page=200, label_studio=True, auth_fail_limit=10**6,
     label_studio_url="http://ls.invalid", label_studio_token="t"),
     ls_transport=httpx.MockTransport(_label_studio))
 CONFIG = SchemathesisConfig.from_dict({"checks": {"negative_data_rejection": {

@@ -102,7 +102,8 @@ def query(budget: Annotated[int | None, typer.Option(
         arm = r.log.get("selection", {}).get("arm")
         console.print(f"round {r.round_id}: {len(r.rows)} samples ({kinds['selected']} selected "
                       f"by {r.log['strategy']}" + (f" → {arm}" if arm else "") +
-                      f", {kinds['control']} random control, {kinds['eval']} eval"
+                      (f", {kinds['control']} random control" if kinds["control"] else "")
+                      + f", {kinds['eval']} eval"
                       + (f", {kinds['relabel']} relabel" if relabel else "")
                       + (f", {kinds['queued']} from the discovery queue" if kinds["queued"]
                          else "") + ")"
@@ -212,7 +213,7 @@ def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """
     with open_project(project) as p:
         result = p.status()
-    emit(result, as_json, render_status)
+    emit(result, as_json, lambda r: render_status(plain(r)))
 
 
 def render_status(r: dict) -> None:
@@ -412,7 +413,7 @@ def simulate(truth: Annotated[str, typer.Option(help="The oracle: a metadata col
 
                 results[name] = p.simulate(truth, strategy=name, batch=batch, budget=budget,
                                            seeds=seeds, test=test, test_label=test_label,
-                                           test_text=test_text, on_round=tick)
+                                           test_text=test_text, on_round=tick).to_dict()
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, default=str))

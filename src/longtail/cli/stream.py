@@ -345,7 +345,7 @@ def suspects(project: ProjectOpt = Path("."),
                    [[s["id"], s["split"], s["given"], s["suggested"], s["self_confidence"]]
                     for s in r["suspects"]], optional=["split"])
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 @app.command()

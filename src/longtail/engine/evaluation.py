@@ -9,6 +9,7 @@ project's settings; none knows about `Project`, the CLI or the service.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,10 @@ SCALARS = ("accuracy", "macro_f1", "worst_class_recall")
 STOP_SET_SIZE = 2000
 
 
-def _fit_predict(settings: Settings):
+FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def fit_from_scratch(settings: Settings) -> FitPredict:
     """fit_predict(X, y, X_new) -> labels, training the project's learner from scratch
     (the lift estimators compare arms trained alike)."""
     spec = learner_spec(settings, from_scratch=True)
@@ -157,7 +161,7 @@ def update_round_lifts(uow: UnitOfWork, settings: Settings, *, n_repeats: int = 
     pool = set(uow.samples.rows_by_split("pool").tolist())
     vs = views.vectors(uow, settings, complete=False)
     X_eval = vs.read(eval_rows)
-    fit_predict = _fit_predict(settings)
+    fit_predict = fit_from_scratch(settings)
 
     done = []
     for rnd in uow.rounds.list():
@@ -213,7 +217,7 @@ def arm_lift(uow: UnitOfWork, settings: Settings) -> ArmLift | None:
                 controls += rows
     m = len(controls)
     vs = views.vectors(uow, settings, complete=False)
-    fit_predict = _fit_predict(settings)
+    fit_predict = fit_from_scratch(settings)
     pool = int(uow.samples.split_counts().get("pool", 0))
 
     def labels(rows: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ def roi_summary(uow: UnitOfWork, settings: Settings) -> dict | None:
     """The ROI estimate and verdict as plain data; None before there are two models
     and a labeled eval set of 10 or more. Writes the random arm's cache."""
     from longtail.engine.costs import event_costs
-    from longtail.engine.evaluation import _fit_predict, current_eval_version
+    from longtail.engine.evaluation import current_eval_version, fit_from_scratch
     from longtail.engine.models import load_model
 
     cur = current_eval_version(uow)
@@ -89,7 +89,7 @@ def roi_summary(uow: UnitOfWork, settings: Settings) -> dict | None:
         random_correct = _unpack(cached["correct"], (len(sizes), len(eval_rows)))
     else:
         rng = np.random.default_rng([settings.seed, version, 29])
-        random_correct = random_arm(_fit_predict(settings), X_eval, eval_y, sizes, rng)
+        random_correct = random_arm(fit_from_scratch(settings), X_eval, eval_y, sizes, rng)
         uow.settings.set("roi_random_arm", {"eval_set": name, "sizes": sizes.tolist(),
                                              "correct": _pack(random_correct)})
     rng = np.random.default_rng([settings.seed, len(models), 2929])

@@ -394,7 +394,8 @@ def _relabel_slice(store: Store, settings: Settings, share: float, room: int, bu
     from longtail.engine.suspects import relabel_queue
 
     want = min(int(round(share * budget)), max(0, room))
-    picked, reason = relabel_queue(store, settings, want, encoder=encoder)
+    pick = relabel_queue(store, settings, want, encoder=encoder)
+    picked, reason = pick.rows, pick.reason
     return picked, {"share": float(share), "requested": want, "rows": picked, "reason": reason}
 
 

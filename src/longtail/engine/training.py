@@ -95,11 +95,11 @@ def fit_and_record(uow: UnitOfWork, settings: Settings, *, encoder: str | None =
     fingerprint = views.labels_fingerprint(rows, y)
     latest = uow.models.latest()
     # What the latest model was made with, read from its file once.
-    saved = saved_spec(uow, latest) if latest is not None else {}
-    same_kind = (latest is not None and latest["encoder"] == vs.directory.name
-                 and {"learner": saved["learner"], "params": saved.get("params", {})} == spec)
+    saved = saved_spec(uow, latest) if latest is not None else None
+    same_kind = (saved is not None and latest["encoder"] == vs.directory.name
+                 and {"learner": saved.learner, "params": saved.params} == spec)
     if same_kind and not force:
-        if saved.get("labels_fingerprint") == fingerprint:
+        if saved.labels_fingerprint == fingerprint:
             skipped = TrainReport(model_id=latest["id"], labels=int(len(rows)), skipped=True,
                                   reason=f"nothing new to train on (model {latest['id']}); "
                                          "--force trains anyway")

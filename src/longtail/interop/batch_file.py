@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from longtail.columns import natural_sorted
+from longtail.csv_cells import neutralise_row
 from longtail.errors import InputError
 
 BATCH_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
@@ -79,7 +80,7 @@ def write_batch_file(path: str | Path, records: Sequence[tuple[int, str, str | N
             if suffix == ".csv":
                 writer = csv.DictWriter(f, fieldnames=fields)
                 writer.writeheader()
-                writer.writerows(rows)
+                writer.writerows(neutralise_row(r) for r in rows)
             else:
                 for row in rows:
                     f.write(json.dumps(row, default=str) + "\n")

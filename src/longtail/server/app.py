@@ -32,9 +32,9 @@ from fastapi import Depends, FastAPI
 
 from longtail.engine import tasks
 from longtail.server import errors
-from longtail.server.deps import Service, known_query
+from longtail.server.deps import FailedAuth, Service, known_query
 from longtail.server.guard import Guard
-from longtail.server.routers import admin, discovery, media, pages, transfer
+from longtail.server.routers import admin, discovery, docs, media, pages, transfer
 from longtail.server.routers import tasks as tasks_routes
 from longtail.server.settings import ServerSettings
 
@@ -74,7 +74,7 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         store.close()
 
     app = FastAPI(title="longtail", version="1", lifespan=lifespan, description=DESCRIPTION,
-                  dependencies=[Depends(known_query)])
+                  dependencies=[Depends(known_query)], docs_url=None, redoc_url=None)
     app.state.service = service
     errors.install(app)
     app.add_middleware(Guard, limit=settings.max_body,
@@ -89,6 +89,8 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         app.include_router(label_studio.router)
     app.include_router(media.router)
     app.include_router(pages.router)
+    if (folder := docs.assets()) is not None:  # Swagger UI from the installed package
+        app.include_router(docs.make_router(folder))
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app
 
@@ -124,4 +126,6 @@ def _service(store: Any, settings: ServerSettings, clock: Callable[[], float],
     # answered after the commit), label files and webhooks in a transaction of their own.
     extra = {"media_secret": settings.media_secret.encode()} if settings.media_secret else {}
     return Service(store=store, settings=settings, writer=tasks.GroupCommit(store),
-                   hooks=hooks, clock=clock, label_studio=client, **extra)
+                   hooks=hooks, clock=clock, label_studio=client,
+                   failed_auth=FailedAuth(settings.auth_fail_limit, settings.auth_fail_window),
+                   **extra)

@@ -68,9 +68,14 @@ def _migrate_5(conn: Connection) -> None:
     s.compute_runs.create(conn, checkfirst=True)
 
 
+def _migrate_6(conn: Connection) -> None:
+    """v5 -> v6: the audit log of admin actions (issue 27); left alone when there."""
+    s.audit_log.create(conn, checkfirst=True)
+
+
 # version -> function(conn) upgrading the catalog from version-1 to version.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: migrate_3, 4: _migrate_4,
-                                                       5: _migrate_5}
+                                                       5: _migrate_5, 6: _migrate_6}
 
 
 def _engine(url: str | URL) -> Engine:
@@ -158,14 +163,21 @@ class Store:
         if (root / CATALOG).exists() or (root / CATALOG_URL).exists():
             raise ProjectError(f"{root} already holds a longtail project")
         url = parse_db_url(db_url) if db_url else make_url(f"sqlite:///{root / CATALOG}")
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # The project's files are its owner's alone: a folder we make is 0700 (what is
+        # made inside it is out of others' reach), the SQLite catalog 0600 (its WAL and
+        # shared-memory files take the catalog's mode).
+        sqlite_file = (Path(url.database) if url.get_backend_name() == "sqlite" and url.database
+                       and url.database != ":memory:" else None)
+        if sqlite_file is not None:
+            sqlite_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not sqlite_file.exists():
+                sqlite_file.touch(mode=0o600)
         engine, has_catalog = _connect(url)
         if has_catalog:
             engine.dispose()
             raise ProjectError(f"the database {url.render_as_string()} already holds a "
                                "longtail catalog (use another database or schema)")
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
         store = cls(root, engine)
         s.metadata.create_all(store.engine)
         with store.unit_of_work() as uow:

@@ -13,7 +13,7 @@ from longtail.engine.settings import Settings
 from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 
-router = APIRouter(tags=["discovery"], responses=m.errors(400, 401, 403, 404, 409, 413, 422))
+router = APIRouter(tags=["discovery"], responses=m.errors(400, 401, 429, 403, 404, 409, 413, 422))
 
 
 class SearchIn(BaseModel):

@@ -12,7 +12,7 @@ from longtail.server import media
 from longtail.server import schemas as m
 from longtail.server.deps import Me, Svc
 
-router = APIRouter(tags=["annotators"], responses=m.errors(400, 401, 413, 422))
+router = APIRouter(tags=["annotators"], responses=m.errors(400, 401, 429, 413, 422))
 TaskId = Annotated[int, Path(ge=0, le=m.INT32_MAX, description="The task id (its sample's row).")]
 
 
