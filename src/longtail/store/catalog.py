@@ -6,13 +6,11 @@ PostgreSQL database named by the SQLAlchemy URL in `catalog.url`
 (`postgresql+psycopg://user@host/db`, optionally `?options=-csearch_path%3Dschema`).
 
 Transactions belong to the caller. `Store.unit_of_work()` opens one transaction and
-hands out repositories over it (`longtail.store.uow`); that is the API for new code.
-The older `Store` methods stay, in two kinds, each documented as such:
-
-- *own transaction*: no `conn` argument; each call reads (or writes and commits) on a
-  connection of its own, and sees whatever is committed at that moment;
-- *caller's connection*: `conn` first (from `Store.tx()` or `uow.conn`); the method
-  runs inside the caller's transaction and never commits.
+hands out repositories over it, `Store.reading()` one snapshot that never commits
+(`longtail.store.uow`); that is the API for engine code. The few `Store` read methods
+left (settings, samples, rounds, models, vector sets) each read on a connection of
+their own and see whatever is committed at that moment; they serve the CLI, tests and
+benchmarks, and are next to go.
 """
 
 from __future__ import annotations
