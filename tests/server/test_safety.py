@@ -90,3 +90,55 @@ def test_guessing_tokens_meets_429_with_retry_after(store, people):
     assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 60
     # Until the window passes, the address waits, whatever token it sends.
     assert c.get("/api/me", headers=_h(people["ann"][1])).status_code == 429
+
+
+def test_project_files_are_the_owners_alone(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)  # a usual umask: what others could read unless we say otherwise
+    try:
+        store = Store.create(tmp_path / "p", {"seed": 0})
+        labels.set_label_set(store, ["a"])
+        store.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "p").stat().st_mode) == 0o700
+    for f in (tmp_path / "p").glob("catalog.db*"):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_admin_actions_are_in_the_audit_log_admins_read(store, people):
+    from longtail.engine import users as users_uc
+
+    users_uc.new_token(store, "bob")
+    users_uc.remove_user(store, "cat")
+    c = TestClient(create_app(store.root))
+    root = _h(people["root"][1])
+    assert c.post("/admin/import", headers=root, content=b"id,label\ns1,card\n").status_code == 200
+    assert c.post("/webhooks/labels", headers=root,
+                  json={"labels": [{"id": "s2", "label": "card"}]}).status_code == 200
+    log = c.get("/admin/audit", headers=root).json()
+    got = [(e["actor"], e["action"], e["detail"].get("user") or e["detail"].get("from"))
+           for e in log]
+    assert got[:3] == [("root", "labels_imported", "webhook"),
+                       ("root", "labels_imported", "uploaded file (csv)"),
+                       ("cli", "user_removed", "cat")]
+    assert ("cli", "token_replaced", "bob") in got and ("cli", "user_added", "ann") in got
+    assert "token" not in str([e["detail"] for e in log]).replace("token_replaced", "")
+    assert c.get("/admin/audit", headers=_h(people["ann"][1])).status_code == 403
+
+
+def test_an_older_catalog_gets_the_audit_log_by_migration(tmp_path):
+    from longtail.store import schema as s
+
+    store = Store.create(tmp_path / "p", {"seed": 0})
+    with store.engine.begin() as conn:
+        s.audit_log.drop(conn)
+    store.set_setting("schema_version", 5)
+    store.close()
+    store = Store.open(tmp_path / "p")
+    assert store.setting("schema_version") == s.SCHEMA_VERSION
+    users.add_user(store, "ann")
+    assert [e.action for e in users.audit_log(store)] == ["user_added"]
+    store.close()

@@ -343,15 +343,21 @@ def settle_in(uow: Any) -> dict:
 
 
 def record_in(uow: Any, events: list[labels_uc.LabelEvent], policy: TaskPolicy, *,
-              source: str, where: str) -> labels_uc.LabelsRecorded:
+              source: str, where: str, actor: str | None = None) -> labels_uc.LabelsRecorded:
     """The service's path for labels that come from outside its leases (a file, a
     webhook, Label Studio), inside the caller's unit of work: every open round gets its
     slots first (so it is judged by the overlap, not by "every item has an event"),
     then the label use case records the events, marks one slot done per answer (skips
-    answer nothing) and closes the rounds with no slot left, in the same transaction."""
+    answer nothing) and closes the rounds with no slot left, in the same transaction.
+    With `actor`, the import goes into the audit log too."""
     for round_id in uow.leases.open_rounds():
         _ensure_slots(uow, round_id, policy.overlap)
-    return labels_uc.record_labels(None, events, source=source, where=where, uow=uow)
+    done = labels_uc.record_labels(None, events, source=source, where=where, uow=uow)
+    if actor is not None:  # an admin's import: in the audit log, in the same transaction
+        uow.audit.add(actor, "labels_imported", {
+            "from": where, "rows": done.rows, "new_labels": done.new_labels,
+            "changed": done.changed, "closed_rounds": done.closed_rounds})
+    return done
 
 
 def open_rounds(store: Any) -> list[int]:

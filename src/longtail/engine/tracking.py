@@ -27,9 +27,11 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError
 from longtail.store.files import model_file, tracking_folder
@@ -64,7 +66,27 @@ def check_value(value: str) -> str:
     return value.strip()
 
 
-def set_tracking(store: Any, value: str | None) -> dict:
+@dataclass(frozen=True)
+class TrackingStatus(Record):
+    """Whether MLflow tracking is on (`mlflow`: the setting), where runs go, and how many
+    models were logged."""
+
+    OPTIONAL = ("artifact_location", "experiment")
+
+    mlflow: str | None
+    tracking_uri: str | None
+    logged_models: int
+    artifact_location: str | None = None
+    experiment: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.mlflow is not None:  # said, even when None, once tracking is on
+            out["artifact_location"] = self.artifact_location
+        return out
+
+
+def set_tracking(store: Any, value: str | None) -> TrackingStatus:
     """Turn tracking on (`value`: local, a directory or a URI) or off (None)."""
     if value is not None:
         value = check_value(value)
@@ -73,14 +95,13 @@ def set_tracking(store: Any, value: str | None) -> dict:
     return tracking_status(store, Settings.load(store))
 
 
-def tracking_status(store: Any, settings: Settings) -> dict:
+def tracking_status(store: Any, settings: Settings) -> TrackingStatus:
     """Whether tracking is on, where to, and how many models were logged."""
     logged = store.setting(RUNS_KEY) or {}
     if settings.mlflow is None:
-        return {"mlflow": None, "tracking_uri": None, "logged_models": len(logged)}
+        return TrackingStatus(None, None, len(logged))
     uri, artifacts = resolve(store.root, settings.mlflow)
-    return {"mlflow": settings.mlflow, "tracking_uri": uri, "artifact_location": artifacts,
-            "experiment": experiment_name(store), "logged_models": len(logged)}
+    return TrackingStatus(settings.mlflow, uri, len(logged), artifacts, experiment_name(store))
 
 
 def experiment_name(store: Any) -> str:
@@ -225,7 +246,7 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
 
         step = int(model["n_labels"])
         now = int(time.time() * 1000)
-        params = _params(settings, model, report, rnd, get_policy(store))
+        params = _params(settings, model, report, rnd, get_policy(store).to_dict())
         client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()],
                          metrics=[Metric(k, v, now, step)
                                   for k, v in _metrics(store, model, report).items()])

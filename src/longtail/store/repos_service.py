@@ -405,3 +405,20 @@ class LeasesRepo:
             if state == "leased" and name:
                 d["holders"].append(name)
         return [by_row[r] for r, _ in items]
+
+
+class AuditRepo:
+    """The audit log: admin actions, appended, never changed."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, actor: str, action: str, detail: dict[str, Any]) -> None:
+        self.conn.execute(sa_insert(s.audit_log).values(created_at=now(), actor=actor,
+                                                        action=action, detail=detail))
+
+    def latest(self, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent entries first, a page at a time."""
+        q = (select(s.audit_log).order_by(s.audit_log.c.id.desc()).offset(offset)
+             .limit(limit))
+        return [dict(r) for r in self.conn.execute(q).mappings()]

@@ -38,7 +38,7 @@ from longtail.store.repos import (
     VectorSetsRepo,
 )
 from longtail.store.repos_costs import ComputeRepo
-from longtail.store.repos_service import LeasesRepo, UsersRepo
+from longtail.store.repos_service import AuditRepo, LeasesRepo, UsersRepo
 from longtail.store.repos_versions import (
     ConsensusRepo,
     DatasetVersionsRepo,
@@ -72,6 +72,7 @@ class UnitOfWork:
         self.users = UsersRepo(conn)
         self.leases = LeasesRepo(conn)
         self.compute = ComputeRepo(conn)  # issue 29's compute ledger
+        self.audit = AuditRepo(conn)  # issue 27: admin actions
 
     @contextmanager
     def savepoint(self) -> Iterator[UnitOfWork]:

@@ -1,5 +1,5 @@
 """Admins' routes: status, rounds (list, plan one), history, a round's tasks,
-annotators, curves, users, and a round's tasks in Label Studio's format."""
+annotators, curves, users, the audit log, and a round's tasks in Label Studio's format."""
 
 from typing import Annotated
 
@@ -25,11 +25,14 @@ def status(_user: Admin, svc: Svc) -> m.StatusOut:
 
 
 @router.post("/admin/rounds", response_model=m.RoundOut)
-async def start_round(body: m.RoundIn, _user: Admin, svc: Svc) -> m.RoundOut:
+async def start_round(body: m.RoundIn, user: Admin, svc: Svc) -> m.RoundOut:
     """Plan the next round (`longtail query`): its tasks join the queue."""
     r = await svc.writer.run_locked(lambda: rounds_uc.plan_round(
         svc.store, Settings.load(svc.store), body.budget, strategy=body.strategy,
         seed=body.seed))
+    await svc.writer.run_alone(lambda uow: uow.audit.add(user.name, "round_planned", {
+        "round": r.round_id, "budget": body.budget, "strategy": body.strategy,
+        "size": len(r.rows)}))
     return m.RoundOut(round_id=r.round_id, size=len(r.rows),
                       kinds={k: r.kinds.count(k) for k in sorted(set(r.kinds))},
                       strategy=r.log.get("strategy", body.strategy),
@@ -105,3 +108,12 @@ def label_studio_config(_user: Admin, svc: Svc) -> m.LabelStudioConfig:
     return m.LabelStudioConfig(config=labelstudio.labeling_config(
         labels.label_set(svc.store) or [],
         image=Settings.load(svc.store).media_root is not None))
+
+
+@router.get("/admin/audit", response_model=list[users.AuditEntry])
+def audit(_user: Admin, svc: Svc, offset: Annotated[int, Query(ge=0, le=m.INT32_MAX)] = 0,
+          limit: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
+          ) -> list[users.AuditEntry]:
+    """The audit log of admin actions, most recent first: users added, removed or given
+    a new token, label files and webhooks imported, rounds planned (who, what, when)."""
+    return users.audit_log(svc.store, offset=offset, limit=svc.page(limit))

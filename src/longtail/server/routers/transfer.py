@@ -68,7 +68,7 @@ def export_labels(_user: Admin, svc: Svc, request: Request,
                  "The file: the raw body, or a multipart/form-data field `file`."),
                  "content": {"application/octet-stream": {"schema": {
                      "type": "string", "format": "binary"}}}}})
-async def import_labels(request: Request, _user: Admin, svc: Svc,
+async def import_labels(request: Request, user: Admin, svc: Svc,
                         format: Annotated[m.ExportFormat, Query()] = "csv",
                         id: Annotated[str, Query(max_length=200)] = "id",
                         label: Annotated[str, Query(max_length=200)] = "label",
@@ -88,7 +88,7 @@ async def import_labels(request: Request, _user: Admin, svc: Svc,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     done = await svc.writer.run_alone(
-        lambda uow: tasks.record_in(uow, events, svc.policy, where=shown,
+        lambda uow: tasks.record_in(uow, events, svc.policy, where=shown, actor=user.name,
                                     source="import" if format == "label-studio" else "human"))
     for round_id in done.closed_rounds:
         svc.hooks.emit("round_completed", round_id=round_id)
@@ -116,14 +116,15 @@ def _read_events(store: Any, path: Path, shown: str, format: str, id: str, label
 
 
 @router.post("/webhooks/labels", response_model=m.LabelsRecordedOut)
-async def labels_in(body: m.LabelsIn, _user: Admin, svc: Svc) -> m.LabelsRecordedOut:
+async def labels_in(body: m.LabelsIn, user: Admin, svc: Svc) -> m.LabelsRecordedOut:
     """Labels from an external tool (all or nothing): each names a sample id and a
     label, or a skip / unsure, with the annotator and seconds."""
     events = [labels.LabelEvent(x.id, x.label, kind=x.kind, annotator=x.annotator,
                                 seconds=x.seconds) for x in body.labels]
     labels.check_events(events, "webhook")
     done = await svc.writer.run_alone(
-        lambda uow: tasks.record_in(uow, events, svc.policy, source="import", where="webhook"))
+        lambda uow: tasks.record_in(uow, events, svc.policy, source="import", where="webhook",
+                                    actor=user.name))
     for round_id in done.closed_rounds:
         svc.hooks.emit("round_completed", round_id=round_id)
     return m.LabelsRecordedOut(**{k: v for k, v in done.to_dict().items() if k != "file"})
