@@ -166,7 +166,8 @@ def render_search(r: dict) -> None:
 
 
 triggers_app = typer.Typer(help="Standing triggers: rules re-run on every ingest and "
-                                "round; matches join the discovery queue.",
+                                "round; matches join the discovery queue.\n\n"
+                                "Example: longtail triggers list",
                            no_args_is_help=True)
 app.add_typer(triggers_app, name="triggers")
 
@@ -195,7 +196,10 @@ def triggers_add(name: Annotated[str, typer.Argument(help="The trigger's name.")
 @triggers_app.command("list")
 @handled
 def triggers_list(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """Every trigger with its hits."""
+    """Every trigger with its hits.
+
+    Example: longtail triggers list --json
+    """
     with open_project(project) as p:
         result = p.triggers()
 
@@ -216,7 +220,10 @@ def triggers_test(rule: Annotated[str, typer.Argument(help="A rule, or a trigger
                   project: ProjectOpt = Path("."),
                   examples: Annotated[int, typer.Option(help="Matches to show.")] = 5,
                   as_json: JsonOpt = False) -> None:
-    """How many unlabeled pool rows a rule matches now (queues nothing)."""
+    """How many unlabeled pool rows a rule matches now (queues nothing).
+
+    Example: longtail triggers test 'confidence < 0.5 and meta.country == "DE"'
+    """
     at_least("--examples", examples, 0)
     with open_project(project) as p:
         result = p.test_trigger(rule, examples=examples)
@@ -232,7 +239,10 @@ def triggers_test(rule: Annotated[str, typer.Argument(help="A rule, or a trigger
 @handled
 def triggers_remove(name: Annotated[str, typer.Argument(help="The trigger's name.")],
                     project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """Delete a trigger (rows it queued stay queued)."""
+    """Delete a trigger (rows it queued stay queued).
+
+    Example: longtail triggers remove fraud
+    """
     with open_project(project) as p:
         result = p.remove_trigger(name)
     emit(result, as_json, lambda r: console.print(f"trigger {r['removed']} removed"))
