@@ -157,7 +157,7 @@ def report_data(store: Any, settings: Settings, *, encoder: str | None = None) -
     from longtail.engine.discovery import pool_signals
     from longtail.engine.status import status
 
-    head = status(store, settings)
+    head = status(store, settings).to_dict()
     ctx = {"signals": pool_signals(store, settings, encoder=encoder)}
     out: dict[str, Any] = {"project": {k: head[k] for k in (
         "project", "samples", "pool", "eval", "labeled_pool", "labeled_eval", "rounds",

@@ -170,6 +170,8 @@ class StatusOut(BaseModel):
     spend: dict[str, Any] | None = None  # labeling and compute money (issue 29)
     roi: dict[str, Any] | None = None  # the money saving against random, with its curves
     money_verdict: str | None = None
+    queued: int = 0  # rows in the discovery queue (issue 30)
+    triggers: list[dict[str, Any]] = []  # standing triggers: hits and last run
 
 
 class RoundIn(_In):
