@@ -206,9 +206,8 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
                 for b in store.iter_samples())
     start = info["n_rows"] if info else 0
     if info is None:
-        with store.tx() as conn:
-            store.ensure_vector_set(conn, encoder, enc.dim, dtype, enc.config())
-        info = store.vector_set_info(encoder)
+        with store.unit_of_work() as uow:
+            info = uow.vectors.ensure(encoder, enc.dim, dtype, enc.config())
     writer = store.vector_writer(encoder, info["dim"], info["dtype"])
     done = start
     t0 = time.perf_counter()
@@ -219,11 +218,13 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
         writer.write(done, vecs)
         crashpoint("embed:vectors_written")
         done += len(batch)
-        with store.tx() as conn:
-            store.set_vector_rows(conn, encoder, done)
+        with store.unit_of_work() as uow:  # one commit per durable chunk
+            uow.vectors.set_rows(encoder, done)
+            uow.settings.set("encoder", encoder)
         if progress:
             progress(done, n)
-    store.set_setting("encoder", encoder)
+    if done == start:  # nothing new to embed: the project still switches to `encoder`
+        store.set_setting("encoder", encoder)
     return EmbedReport(encoder, done - start, n, seconds=round(time.perf_counter() - t0, 3),
                        duplicates=(_near_duplicates(store, settings, encoder)
                                    if done > start else None),
