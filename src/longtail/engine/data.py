@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
 from longtail.store import Store
+
+if TYPE_CHECKING:
+    from longtail.ingest.pipeline import IngestReport
 
 Progress = Callable[[int, int | None], None]
 
@@ -23,7 +28,7 @@ def ingest(store: Store, settings: Settings, path: str | Path, *, id: str = "id"
            vector_prefix: str | None = None, metadata: list[str] | None = None,
            update: bool = False, vector_dtype: str = "float32",
            progress: Progress | None = None, delimiter: str | None = None,
-           folder_labels: bool = False) -> Any:
+           folder_labels: bool = False) -> IngestReport:
     """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing. A folder is an
     image pool (`longtail.ingest.images`): one sample per image, `media` its path under
     the folder, which becomes the project's media root; `folder_labels` reads each
@@ -137,10 +142,26 @@ def _near_duplicates(store: Store, settings: Settings, encoder: str,
         return duplicates.refresh(store, settings, encoder, changed_rows=changed)
 
 
+@dataclass
+class EmbedReport(Record):
+    """`longtail embed`: how many samples got vectors now, of how many; the seconds it
+    took; the near-duplicate search that followed (when vectors were added); what the
+    encoder says about its vectors (columns, dims, imputations)."""
+
+    OPTIONAL = ("seconds", "duplicates", "describe")
+
+    encoder: str
+    embedded: int
+    total: int
+    seconds: float | None = None
+    duplicates: dict[str, Any] | None = None
+    describe: dict[str, Any] | None = None
+
+
 def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_rows: int = 512,
           dtype: str = "float32", progress: Progress | None = None,
           on_phase: Callable[[str], None] | None = None, encoder_impl: Any = None,
-          **params: Any) -> dict:
+          **params: Any) -> EmbedReport:
     """Compute vectors for every sample that has none for `encoder`. Each batch commits,
     so an interrupted run resumes where it stopped."""
     from longtail.encoders import check_encoder_fits, get_encoder, preview_samples
@@ -154,7 +175,7 @@ def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_ro
             raise InputError(f"{n - have} samples have no precomputed vectors; ingest them "
                              "with --vector-prefix or --vector")
         store.set_setting("encoder", PRECOMPUTED)
-        return {"encoder": encoder, "embedded": 0, "total": n}
+        return EmbedReport(encoder, 0, n)
     info = store.vector_set_info(encoder)
     if info is None:
         # Refuse an encoder the data cannot feed before any vector is written (MiniLM
@@ -205,13 +226,10 @@ def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_ro
             progress(done, n)
     if done == start:  # nothing new to embed: the project still switches to `encoder`
         store.set_setting("encoder", encoder)
-    out = {"encoder": encoder, "embedded": done - start, "total": n,
-           "seconds": round(time.perf_counter() - t0, 3)}
-    if done > start:
-        out["duplicates"] = _near_duplicates(store, settings, encoder)
-    if hasattr(enc, "describe"):
-        out["describe"] = enc.describe()
-    return out
+    return EmbedReport(encoder, done - start, n, seconds=round(time.perf_counter() - t0, 3),
+                       duplicates=(_near_duplicates(store, settings, encoder)
+                                   if done > start else None),
+                       describe=enc.describe() if hasattr(enc, "describe") else None)
 
 
 def _on_gpu(enc: Any) -> bool:

@@ -249,6 +249,11 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     def committee_for(rows: np.ndarray) -> np.ndarray:
         from longtail.learners import bootstrap_committee, committee_probs, make_learner
 
+        if callable(getattr(model, "posterior_samples", None)):
+            # A learner with its own posterior (MC dropout): its samples are the committee.
+            return np.concatenate([model.posterior_samples(X) for _, X in vs.iter_chunks(rows)],
+                                  axis=1)
+
         members = bootstrap_committee(
             lambda: make_learner(settings.learner, **(settings.learner_params or {})),
             vs.read(lab_rows), lab_y.astype(str), m=5, rng=rng)
