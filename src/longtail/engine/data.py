@@ -186,7 +186,7 @@ def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_ro
             params = {**params, "label_columns": sorted(
                 set(params.get("label_columns") or []) | set(store.setting("label_columns") or []))}
             params = {k: v for k, v in params.items() if v is not None}
-            with store.unit_of_work() as uow:
+            with store.reading() as uow:
                 params["column_order"] = uow.samples.column_order()
     elif params.get("features") or params.get("exclude") or params.get("max_categories"):
         raise InputError(f"the {encoder!r} vectors exist already with their columns "
