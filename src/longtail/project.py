@@ -18,6 +18,7 @@ from longtail.store import Store
 
 if TYPE_CHECKING:
     from longtail.engine.consensus import AnnotatorReport, ConsensusPolicy, PolicyChange
+    from longtail.engine.data import EmbedReport
     from longtail.engine.eval_records import (
         EvalReport,
         ForecastReport,
@@ -101,7 +102,7 @@ class Project:
     @metered("embed")
     def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
               progress: Progress | None = None, on_phase: Callable[[str], None] | None = None,
-              encoder_impl: Any = None, **params: Any) -> dict:
+              encoder_impl: Any = None, **params: Any) -> EmbedReport:
         """Compute vectors for every sample that has none for `encoder` (resumable)."""
         return data.embed(self.store, self._settings(), encoder, batch_rows=batch_rows,
                           dtype=dtype, progress=progress, on_phase=on_phase,

@@ -147,7 +147,7 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
             vs = store.vector_set_info(settings.encoder)
             if vs is None or vs["n_rows"] < store.n_samples():
                 got = data.embed(store, settings, settings.encoder)
-                note("embed", encoder=settings.encoder, rows=got["embedded"])
+                note("embed", encoder=settings.encoder, rows=got.embedded)
         with store.reading() as uow:
             labeled = len(views.labeled(uow, "pool")[0])
         latest = store.latest_model()

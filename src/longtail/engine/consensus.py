@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.crashpoints import crashpoint
 from longtail.engine.records import Record
 from longtail.evaluation.stopping import coded_kappa
 from longtail.store.repos_versions import check_policy
@@ -91,6 +92,7 @@ def set_policy(store: Any, policy: str, annotators: Sequence[str] | None = None
             return PolicyChange(new, False, latest["id"] if latest else None, 0)
         before = uow.consensus.labels(policy=old)
         uow.consensus.set_policy(new)
+        crashpoint("consensus:in_tx")  # the policy written, its version not yet
         version = uow.versions.commit("policy")
         after = uow.versions.labels(version)
     moved = sum(1 for r, lab in after.items() if before.get(r) != lab)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.crashpoints import crashpoint
 from longtail.engine import views
 from longtail.engine.records import Record
 from longtail.engine.settings import Settings, learner_spec
@@ -91,6 +92,7 @@ def suspects(store: Any, settings: Settings, *, limit: int | None = None,
     fold_of = stratified_folds(given, k, rng)
     probs = cross_fit_probs(lambda: make_learner(spec_learner, **params), vs.read(rows), given,
                             fold_of, classes=kept_classes)
+    crashpoint("suspects:scored")  # a read-only command: killed anywhere, nothing changes
     labels = np.searchsorted(kept_classes, given)
     ranked = _find_label_issues(labels, probs)
     self_conf = probs[np.arange(len(rows)), labels]
