@@ -18,6 +18,7 @@ from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from longtail.engine import tasks, users
+from longtail.engine.suggest import Suggester
 from longtail.engine.users import User
 from longtail.errors import InputError
 from longtail.server.settings import ServerSettings
@@ -98,6 +99,8 @@ class Service:
     exhausted_sent: bool = False
     # ML-backend mode: the Label Studio client (server/routers/label_studio.py).
     label_studio: Any = None
+    # The model's top classes for a leased task (engine/suggest.py), its model cached.
+    suggest: Suggester = field(default_factory=Suggester)
     # The key of the signed media URLs (server/media.py).
     media_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
