@@ -22,7 +22,7 @@ import numpy as np
 
 CHUNK = 65_536
 TRAIN_PER_LIST = 64  # training sample rows per coarse list
-NPROBE = 16  # lists a query reads (of about sqrt(n))
+NPROBE = 32  # lists a query reads (of about sqrt(n)): recall@10 0.92 at 16, 0.95 at 32 (100k)
 
 
 _CONTROLLER: list[Any] = []
