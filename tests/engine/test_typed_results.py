@@ -37,8 +37,6 @@ NOT_YET = {
     "costs.spend_summary",
     "roi.roi_summary",
     "automation.run",
-    "data.ingest",
-    "data.embed",
     "duplicates.refresh",
     "duplicates.up_to_date",
     "duplicates.exclude_labeled_twins",
@@ -52,7 +50,6 @@ NOT_YET = {
     "tasks.round_tasks",
     "tasks.annotators",
     "tasks.run_batch",
-    "training.train_release",
 }
 
 
