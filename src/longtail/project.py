@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from longtail.engine.automation import RunReport
     from longtail.engine.consensus import AnnotatorReport, ConsensusPolicy, PolicyChange
     from longtail.engine.data import EmbedReport
+    from longtail.engine.duplicates import DuplicateGroups
     from longtail.engine.eval_records import (
         EvalReport,
         ForecastReport,
@@ -426,7 +427,7 @@ class Project:
 
     @metered("duplicates")
     def duplicates(self, *, threshold: float | None = None, encoder: str | None = None,
-                   near: bool = True) -> dict:
+                   near: bool = True) -> DuplicateGroups:
         """Groups of exact duplicates (content hash) and near-duplicates (cosine >=
         threshold, default the project's `near_duplicate_threshold`)."""
         from longtail.engine.duplicates import duplicates

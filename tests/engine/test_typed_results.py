@@ -39,7 +39,6 @@ NOT_YET = {
     "duplicates.refresh",
     "duplicates.up_to_date",
     "duplicates.exclude_labeled_twins",
-    "duplicates.duplicates",
     "labelstudio.export_tasks",
     "labelstudio.read_export",
     "labelstudio.predict_tasks",

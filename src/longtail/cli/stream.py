@@ -310,7 +310,7 @@ def duplicates(project: ProjectOpt = Path("."),
                     e["id"] + (f" ({e['label']})" if e["label"] else "") for e in g),
                     markup=False, highlight=False)
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 @app.command()
