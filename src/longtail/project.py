@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from longtail.engine.status import StatusReport
     from longtail.engine.suspects import Suspects
     from longtail.engine.tracking import TrackingStatus
-    from longtail.engine.training import TrainReport
+    from longtail.engine.training import ReleaseReport, TrainReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
@@ -201,7 +201,7 @@ class Project:
 
     @metered("release")
     def release(self, *, encoder: str | None = None, learner: str | None = None,
-                learner_params: dict | None = None, folds: int = 5) -> dict:
+                learner_params: dict | None = None, folds: int = 5) -> ReleaseReport:
         """The model to ship, fitted on every label (eval included), its accuracy by
         cross-fitting over the eval set; kept apart from the loop's models."""
         from longtail.engine.training import train_release

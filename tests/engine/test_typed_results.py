@@ -50,7 +50,6 @@ NOT_YET = {
     "tasks.round_tasks",
     "tasks.annotators",
     "tasks.run_batch",
-    "training.train_release",
 }
 
 

@@ -15,6 +15,7 @@ from longtail.crashpoints import crashpoint
 from longtail.engine.records import Record
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
+from longtail.store import Store
 
 if TYPE_CHECKING:
     from longtail.ingest.pipeline import IngestReport
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int | None], None]
 
 
-def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
+def ingest(store: Store, settings: Settings, path: str | Path, *, id: str = "id",
            text: str | None = None, label: str | None = None, vector: str | None = None,
            vector_prefix: str | None = None, metadata: list[str] | None = None,
            update: bool = False, vector_dtype: str = "float32",
@@ -71,7 +72,7 @@ def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
     return report
 
 
-def _ingest_images(store: Any, settings: Settings, root: Path, *, folder_labels: bool,
+def _ingest_images(store: Store, settings: Settings, root: Path, *, folder_labels: bool,
                    update: bool, progress: Progress | None) -> Any:
     """An image folder into the pool: every file read and checked first (nothing is
     written when one is bad), then the rows ingested like a file, then the media root
@@ -100,7 +101,7 @@ def _ingest_images(store: Any, settings: Settings, root: Path, *, folder_labels:
     return report
 
 
-def _after_ingest(store: Any, report: Any) -> None:
+def _after_ingest(store: Store, report: Any) -> None:
     """The drift of the new rows against the earlier ones and the standing triggers'
     run over them (issue 30), after the commit: the ingest stands whatever they do."""
     from longtail.engine.discovery import ingest_drift
@@ -122,7 +123,7 @@ def _after_ingest(store: Any, report: Any) -> None:
 SEARCH_AT_INGEST_MAX = 200_000
 
 
-def _near_duplicates(store: Any, settings: Settings, encoder: str,
+def _near_duplicates(store: Store, settings: Settings, encoder: str,
                      changed_rows: list[int] | None = None, new_rows: int = 0) -> dict | None:
     """The near-duplicate search of the rows that just got vectors: a phase after the
     commit (the samples and vectors are in; an interrupted search is redone by the next
@@ -157,7 +158,7 @@ class EmbedReport(Record):
     describe: dict[str, Any] | None = None
 
 
-def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows: int = 512,
+def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_rows: int = 512,
           dtype: str = "float32", progress: Progress | None = None,
           on_phase: Callable[[str], None] | None = None, encoder_impl: Any = None,
           **params: Any) -> EmbedReport:
@@ -185,7 +186,7 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
             params = {**params, "label_columns": sorted(
                 set(params.get("label_columns") or []) | set(store.setting("label_columns") or []))}
             params = {k: v for k, v in params.items() if v is not None}
-            with store.unit_of_work() as uow:
+            with store.reading() as uow:
                 params["column_order"] = uow.samples.column_order()
     elif params.get("features") or params.get("exclude") or params.get("max_categories"):
         raise InputError(f"the {encoder!r} vectors exist already with their columns "
@@ -238,7 +239,7 @@ def _on_gpu(enc: Any) -> bool:
     return str(device or "").startswith(("cuda", "mps"))
 
 
-def _refuse_rows_without_text(store: Any, encoder: str, start: int) -> None:
+def _refuse_rows_without_text(store: Store, encoder: str, start: int) -> None:
     """Raise InputError naming the samples (from row `start`, those still to embed) that
     have no text: a text encoder would give them the vector of an empty string, which
     sits near every other short text and poisons selection and training alike."""

@@ -22,6 +22,7 @@ from longtail.engine.suggest import Suggester
 from longtail.engine.users import User
 from longtail.errors import InputError
 from longtail.server.settings import ServerSettings
+from longtail.store import Store
 
 AUTH_TTL = 5.0  # seconds a checked token is trusted without reading the catalog again
 
@@ -87,7 +88,7 @@ class Service:
     """Everything the routes share, made once by `create_app` and kept on
     `app.state.service`: no route closes over mutable state of its own."""
 
-    store: Any
+    store: Store
     settings: ServerSettings
     writer: tasks.GroupCommit
     hooks: Any
