@@ -403,12 +403,13 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
             store, settings, meta, store.vectors(meta["encoder"]).read(rows), labels)
         from longtail.engine.estimates import managed_estimate
 
-        return {"eval_set": eval_set, "n": int(len(rows)), "model_id": meta["id"],
-                **{k: result[k] for k in SCALARS},
-                # the project's estimator (PPI by default) over the whole eval split
-                "estimate": managed_estimate(store, settings, meta),
-                "per_class": result["per_class"], "confusion": result["confusion"],
-                "warnings": small_eval_warnings(int(len(rows)), len(result["per_class"]))}
+        out = {"eval_set": eval_set, "n": int(len(rows)), "model_id": meta["id"],
+               **{k: result[k] for k in SCALARS},
+               # the project's estimator (PPI by default) over the whole eval split
+               "estimate": managed_estimate(store, settings, meta),
+               "per_class": result["per_class"], "confusion": result["confusion"],
+               "warnings": small_eval_warnings(int(len(rows)), len(result["per_class"]))}
+        return _small_pool(store, settings, out)
     from pathlib import Path
 
     from longtail.filehash import file_sha256
@@ -425,6 +426,62 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
             **{k: result[k] for k in SCALARS}, "per_class": result["per_class"],
             "confusion": result["confusion"],
             "warnings": small_eval_warnings(int(len(y)), len(result["per_class"]))}
+
+
+def _small_pool(store: Store, settings: Settings, out: dict) -> dict:
+    """When the eval split cannot reach its target size (a small pool), add the estimate
+    from every labeled row by cross-fitting (`crossfit_estimate`) and say what the eval
+    set resolves; figures say which estimate is which and on how many labels."""
+    from longtail.evaluation.resolution import eval_resolution
+
+    splits = store.split_counts()
+    res = eval_resolution(int(splits.get("eval", 0)), int(sum(splits.values())),
+                          target=settings.eval_halfwidth, accuracy=out["accuracy"]["value"])
+    if res.enough:
+        return out
+    out["resolution"] = res.to_dict()
+    out["warnings"] = [*out["warnings"], res.text()]
+    cross = crossfit_estimate(store, settings)
+    if cross is not None:
+        out["crossfit"] = cross
+    return out
+
+
+def crossfit_estimate(store: Store, settings: Settings, *, folds: int = 5) -> dict | None:
+    """Accuracy estimated from every labeled row (pool and eval) by `folds`-fold
+    cross-fitting, as `train --release` does over the eval set: each row predicted by
+    the project's learner fitted on the other folds. More labels than the eval set, but
+    the pool rows were picked by the strategy, not at random, so the figure can lean
+    low where selection picks hard rows. Clopper-Pearson 95% interval. None below
+    2·folds labeled rows. O(folds) fits."""
+    from longtail.evaluation.metrics import proportion_interval
+    from longtail.learners.crossfit import cross_fit_probs, stratified_folds
+
+    vs = views.vectors(store, settings, complete=False)
+    pool_rows, pool_y = views.labeled(store, "pool")
+    eval_rows, eval_y = views.labeled(store, "eval")
+    rows = np.concatenate([pool_rows, eval_rows]).astype(np.int64)
+    y = np.concatenate([pool_y, eval_y]).astype(str)
+    keep = rows < vs.n_rows
+    rows, y = rows[keep], y[keep]
+    if len(rows) < 2 * folds or len(np.unique(y)) < 2:
+        return None
+    learner, params = settings.learner, dict(settings.learner_params or {})
+    if learner == "linear":
+        params["warm_start"] = False
+    rng = np.random.default_rng([settings.seed, len(rows), 11])
+    fold_of = stratified_folds(y, folds, rng)
+    classes = np.unique(y)
+    probs = cross_fit_probs(lambda: make_learner(learner, **params), vs.read(rows), y,
+                            fold_of, classes=classes)
+    correct = int(np.sum(classes[probs.argmax(1)] == y))
+    lo, hi = proportion_interval(correct, len(y))
+    return {"accuracy": {"value": correct / len(y), "lo": float(lo), "hi": float(hi)},
+            "n": int(len(y)), "pool_labels": int(keep[:len(pool_rows)].sum()),
+            "eval_labels": int(keep[len(pool_rows):].sum()),
+            "method": f"{folds}-fold cross-fitting over every labeled row",
+            "caveat": "pool rows were picked by the strategy, not at random: the figure "
+                      "can lean low where selection picks hard rows"}
 
 
 def _predict_metrics(store: Store, settings: Settings, meta: dict, X: np.ndarray,
