@@ -121,7 +121,7 @@ def run_seed(seed: int, data: tuple, batch: int, cap: int, full_acc: float,
         p.import_labels(answers)
         p.close()
         p = Project(path)
-        report = p.train()
+        report = p.train().to_dict()
         test_acc = _accuracy(p.model(), Xt, yts)
         p.close()
         ev = report.get("eval") or {}
@@ -137,7 +137,7 @@ def run_seed(seed: int, data: tuple, batch: int, cap: int, full_acc: float,
         if acc is not None and acc + 0.02 <= 1.0:
             p = Project(path)
             try:
-                fc = p.forecast(acc + 0.02, next_batch=batch)
+                fc = p.forecast(acc + 0.02, next_batch=batch).to_dict()
                 point["forecast"] = {"target": acc + 0.02, **fc["more_labels"],
                                      "labels_now": fc["labels_now"], "shown": fc["shown"]}
             except Exception as e:  # noqa: BLE001 - fewer than 3 points: no forecast yet

@@ -75,10 +75,10 @@ def run_seed(seed: int, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test
         rounds += 1
     loop_seconds = time.perf_counter() - t0
     model = p.model()
-    n_train = report["labels"]
-    eval_acc = report["eval"]["accuracy"]
+    n_train = report.labels
+    eval_acc = report.eval.accuracy
     test_acc = _accuracy(model, X_test, y_test)
-    lift = report.get("lift") or {}
+    lift = report.lift or {}
     arms, per_round = lift.get("equal_count"), lift.get("per_round")
     # A real random run with the same learner on the same pool (eval rows left out).
     pool_rows = p.store.rows_by_split("pool")
@@ -91,7 +91,7 @@ def run_seed(seed: int, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test
     p.close()
     return {
         "seed": seed, "rounds": rounds, "train_labels": n_train,
-        "eval_labels": report["eval"]["n"], "eval_accuracy": eval_acc["value"],
+        "eval_labels": report.eval.n, "eval_accuracy": eval_acc["value"],
         "eval_lo": eval_acc["lo"], "eval_hi": eval_acc["hi"], "test_accuracy": test_acc,
         "eval_minus_test": eval_acc["value"] - test_acc,
         "within_2_points": abs(eval_acc["value"] - test_acc) <= 0.02,

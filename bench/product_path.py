@@ -89,7 +89,7 @@ def run_seed(strategy: str, seed: int, data: tuple, cfg: dict, workdir: Path) ->
         n_selected += q.kinds.count("selected")
         rows = np.array(sorted({**p.store.current_labels()}), dtype=np.int64)
         acc = accuracy(X[rows], y[rows], X_test, y_test)
-        ev = (report.get("eval") or {}).get("accuracy") or {}
+        ev = report.eval.accuracy if report.eval else {}
         half = (ev["hi"] - ev["lo"]) / 2 if ev.get("lo") is not None else None
         for key, value in (("paid", paid), ("accuracy", acc), ("eval_labels", n_eval),
                            ("control_labels", n_control), ("selected_labels", n_selected),

@@ -39,12 +39,15 @@ def write_pool_csv(path: Path, X: np.ndarray, y: np.ndarray, start: int = 0) -> 
     return write_csv(path, ["id", "text", *[f"v{j}" for j in range(d)], "truth", "source"], rows)
 
 
-def snapshot(project: Project) -> dict:
+def snapshot(project: Project, *, ledger: bool = True) -> dict:
     """Everything a user can see in the project: every catalog table's rows and the
-    valid part of every vector set."""
+    valid part of every vector set. `ledger=False` leaves out the compute ledger, which
+    records every command that ran, a no-op included."""
     out = {}
     with project.store.engine.connect() as conn:
         for name, table in schema.metadata.tables.items():
+            if not ledger and name == "compute_runs":
+                continue
             out[name] = sorted(map(repr, conn.execute(select(table)).all()))
     for name in project.store.vector_set_names():
         vs = project.store.vectors(name)

@@ -67,7 +67,7 @@ def test_train_then_query_excludes_labeled_queued_and_eval(loaded, tmp_path):
     f, labeled_rows = _label_file(tmp_path, loaded)
     loaded.import_labels(f)
     report = loaded.train()
-    assert report["labels"] == len(set(labeled_rows) - set(loaded.store.rows_by_split("eval")))
+    assert report.labels == len(set(labeled_rows) - set(loaded.store.rows_by_split("eval")))
     eval_rows = set(loaded.store.rows_by_split("eval").tolist())
     q1 = loaded.query(30, strategy="margin", out=tmp_path / "b1.csv")
     q2 = loaded.query(30, strategy="entropy", out=tmp_path / "b2.jsonl")
@@ -92,8 +92,8 @@ def test_labeling_a_batch_closes_its_round_and_trains_with_eval_metrics(loaded, 
         result = loaded.import_labels(f)
         assert result["closed_rounds"] == [q.round_id]
         report = loaded.train()
-    assert "eval" in report and report["eval"]["n"] == q.kinds.count("eval") > 0
-    acc = report["eval"]["accuracy"]
+    assert report.eval is not None and report.eval.n == q.kinds.count("eval") > 0
+    acc = report.eval.accuracy
     assert acc["lo"] <= acc["value"] <= acc["hi"]
     st = loaded.status()
     assert st["open_rounds"] == 0 and "accuracy" in st["metrics"]
@@ -124,8 +124,8 @@ def test_evaluate_on_external_test_file(loaded, tmp_path, pool_data):
     test = write_csv(tmp_path / "test.csv", ["id", "label", *[f"v{j}" for j in range(8)]],
                      [[f"t{i}", y[i], *X[i].tolist()] for i in range(100)])
     result = loaded.evaluate(test, vector_prefix="v")
-    assert result["n"] == 100 and result["accuracy"]["value"] > 0.8
-    assert result["eval_set"].startswith("file:")
+    assert result.n == 100 and result.accuracy["value"] > 0.8
+    assert result.eval_set.startswith("file:")
 
 
 def test_simulate_learning_curve(loaded):

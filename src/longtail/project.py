@@ -17,8 +17,15 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.eval_records import (
+        EvalReport,
+        ForecastReport,
+        LearningCurves,
+        StoppingAnswer,
+    )
     from longtail.engine.history import RoundRecord
     from longtail.engine.integrity import IntegrityReport
+    from longtail.engine.training import TrainReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
@@ -75,11 +82,15 @@ class Project:
                label: str | None = None, vector: str | None = None,
                vector_prefix: str | None = None, metadata: list[str] | None = None,
                update: bool = False, vector_dtype: str = "float32",
-               progress: Progress | None = None) -> Any:
-        """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing."""
+               progress: Progress | None = None, delimiter: str | None = None,
+               folder_labels: bool = False) -> Any:
+        """Add a CSV, JSONL or Parquet file, or a folder of images, to the pool,
+        all-or-nothing (a CSV's `delimiter` sniffed among , ; tab | unless given;
+        `folder_labels`: class sub-folders become import labels)."""
         return data.ingest(self.store, self._settings(), path, id=id, text=text, label=label,
                            vector=vector, vector_prefix=vector_prefix, metadata=metadata,
-                           update=update, vector_dtype=vector_dtype, progress=progress)
+                           update=update, vector_dtype=vector_dtype, progress=progress,
+                           delimiter=delimiter, folder_labels=folder_labels)
 
     @metered("embed")
     def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
@@ -93,11 +104,16 @@ class Project:
     @metered("import-labels")
     def import_labels(self, path: str | Path, *, id: str = "id", label: str = "label",
                       annotator: str | None = None, seconds: str | None = None,
-                      source: str = "human") -> dict:
+                      source: str = "human", annotator_name: str | None = None,
+                      delimiter: str | None = None) -> dict:
         """Record labels from a file (id, label[, annotator, seconds]), all-or-nothing.
-        An empty label is a skip; unknown ids are an error listing them."""
+        An empty label is a skip; unknown ids are an error listing them.
+        `annotator_name` gives every label of the file one annotator (instead of an
+        `annotator` column)."""
         return labels.import_file(self.store, path, id=id, label=label, annotator=annotator,
-                                  seconds=seconds, source=source).to_dict()
+                                  seconds=seconds, source=source,
+                                  annotator_name=annotator_name,
+                                  delimiter=delimiter).to_dict()
 
     @metered("record-labels")
     def record_labels(self, events: Sequence[labels.LabelEvent], *, source: str = "human"
@@ -116,6 +132,10 @@ class Project:
     def add_labels(self, values: Sequence[str]) -> list[str]:
         """Add labels to the schema (closing it if it was open)."""
         return labels.set_label_set(self.store, values, add=True)
+
+    def rename_label(self, old: str, new: str) -> dict:
+        """Every sample labeled `old` gets `new`, as new label events (a typo fixed)."""
+        return labels.rename_label(self.store, old, new).to_dict()
 
     # -- views -------------------------------------------------------------------------
 
@@ -155,7 +175,7 @@ class Project:
     @metered("train")
     def train(self, *, encoder: str | None = None, warm_start: bool = True,
               learner: str | None = None, learner_params: dict | None = None,
-              force: bool = False, mlflow: str | bool | None = None) -> dict:
+              force: bool = False, mlflow: str | bool | None = None) -> TrainReport:
         """Fit the learner on every labeled pool sample, save it, score it on the eval set.
         `mlflow`: log the model to MLflow (True: the project's setting, else its
         mlruns/; or a directory or URI); default: the project's `mlflow` setting."""
@@ -189,14 +209,14 @@ class Project:
         arrays.pop("__spec__", None)
         return load(arrays)
 
-    def curves(self, metric: str = "accuracy") -> dict:
+    def curves(self, metric: str = "accuracy") -> LearningCurves:
         """Learning curves on the managed eval set ("current" and "as_of")."""
         from longtail.engine.evaluation import learning_curves
 
         return learning_curves(self.store, metric)
 
     def forecast(self, target: float | None = None, *, next_batch: int = 100,
-                 metric: str = "accuracy") -> dict:
+                 metric: str = "accuracy") -> ForecastReport:
         """How many more labels to reach `target`, and the next batch's expected gain."""
         from longtail.engine.evaluation import forecast
 
@@ -204,7 +224,7 @@ class Project:
                         metric=metric)
 
     def stopping(self, *, target: float | None = None, budget: int | None = None,
-                 next_batch: int = 100) -> dict:
+                 next_batch: int = 100) -> StoppingAnswer:
         """Every stopping rule's answer for the project as it stands."""
         from longtail.engine.evaluation import stopping
 
@@ -214,7 +234,8 @@ class Project:
     @metered("evaluate")
     def evaluate(self, test: str | Path | None = None, *, model_id: int | None = None,
                  id: str = "id", text: str | None = "text", label: str = "label",
-                 vector: str | None = None, vector_prefix: str | None = None) -> dict | None:
+                 vector: str | None = None, vector_prefix: str | None = None
+                 ) -> EvalReport | None:
         """Score a model on the managed eval set (default) or on a labeled file outside
         the pool, with bootstrap 95% intervals, per-class figures and a confusion matrix."""
         from longtail.engine.evaluation import evaluate
@@ -231,7 +252,7 @@ class Project:
               relabel: float = 0.0, include_duplicates: bool | None = None,
               budget_money: float | None = None, annotators: int | None = None,
               pool: str | None = None, overlap: float = 0.0,
-              out_dir: str | Path | None = None) -> QueryResult:
+              out_dir: str | Path | None = None, cost_aware: bool = False) -> QueryResult:
         """Plan a batch of `budget` samples, record it as an open round, export it.
         `relabel` (0..1): the share of the batch given to likely label errors (kind
         "relabel", see `suspects`), taken from the strategy's picks. Duplicates of
@@ -247,7 +268,7 @@ class Project:
                                  overwrite=overwrite, relabel=relabel,
                                  include_duplicates=include_duplicates,
                                  budget_money=budget_money, annotators=annotators, pool=pool,
-                                 overlap=overlap, out_dir=out_dir)
+                                 overlap=overlap, out_dir=out_dir, cost_aware=cost_aware)
 
     def rounds(self) -> list[dict]:
         """Every round: id, time, strategy, status, size, labeled."""
@@ -508,3 +529,34 @@ class Project:
         if enqueue:
             found["enqueued"] = enqueue_hits(self.store, found, priority)
         return found
+
+    def add_trigger(self, name: str, rule: str, *, priority: float = 1.0) -> dict:
+        """Save a standing trigger: `rule` runs on every ingest and round (see
+        `longtail.discovery.triggers` for the language); matches are queued."""
+        from longtail.engine.triggers import add_trigger
+
+        return add_trigger(self.store, name, rule, priority=priority)
+
+    def triggers(self) -> list[dict]:
+        """Every standing trigger with its hits per run."""
+        from longtail.engine.triggers import list_triggers
+
+        return list_triggers(self.store)
+
+    def test_trigger(self, rule: str, *, examples: int = 5) -> dict:
+        """How many unlabeled pool rows `rule` (or a saved trigger's name) matches now."""
+        from longtail.engine.triggers import test_rule
+
+        return test_rule(self.store, self._settings(), rule, examples=examples)
+
+    def remove_trigger(self, name: str) -> dict:
+        """Delete a standing trigger."""
+        from longtail.engine.triggers import remove_trigger
+
+        return remove_trigger(self.store, name)
+
+    def run_triggers(self) -> dict:
+        """Run every trigger over the unlabeled pool now; {name: rows queued}."""
+        from longtail.engine.triggers import run_triggers
+
+        return run_triggers(self.store, self._settings(), None, "manual")

@@ -104,10 +104,10 @@ def test_a_fixed_label_set_refuses_other_labels(tmp_path):
                                                                        ("s1", "c2")]), "-p", proj])
     assert r.exit_code == 2 and "'c2'" in r.output and "allowed: c0, c1" in r.output
     assert json.loads(ok(["status", "-p", proj, "--json"]).stdout)["annotations"] == 0
-    assert "3 labels: c0, c1, c2" in ok(["labels", "add", "c2", "-p", proj]).stdout
+    assert "3 labels: 'c0', 'c1', 'c2'" in ok(["labels", "add", "c2", "-p", proj]).stdout
     ok(["import-labels", str(tmp_path / "a.csv"), "-p", proj])
     r = runner.invoke(app, ["labels", "set", "a,b", "-p", proj, "--json"])
-    assert r.exit_code == 2 and "c0, c2" in json.loads(r.stdout)["error"]["message"]
+    assert r.exit_code == 2 and "'c0', 'c2'" in json.loads(r.stdout)["error"]["message"]
     assert json.loads(ok(["labels", "set", "c0,c2,d", "-p", proj, "--json"]).stdout)["labels"] \
         == ["c0", "c2", "d"]
     r = runner.invoke(app, ["labels", "set", "a,,b", "-p", proj])
@@ -120,7 +120,8 @@ def test_import_reports_new_classes_changes_and_skips(tmp_path):
     r = ok(["import-labels", answer(tmp_path, "b.csv", [("s0", "c1"), ("s2", "cat"),
                                                        ("s3", "Cat"), ("s4", "")]), "-p", proj])
     assert "2 new labels" in r.stdout and "1 changed" in r.stdout and "1 skipped" in r.stdout
-    assert "2 new class(es): Cat, cat" in r.stderr or "2 new classes: Cat, cat" in r.stderr
+    assert "2 new class(es): 'Cat', 'cat'" in r.stderr
+    assert "label 'Cat' (1 row(s)) is not a known class but looks like 'cat'" in r.stderr
     rep = json.loads(ok(["import-labels", str(tmp_path / "b.csv"), "-p", proj, "--json"]).stdout)
     assert rep["new_labels"] == 0 and rep["changed"] == 0
 

@@ -82,7 +82,7 @@ def test_the_eval_budget_reads_the_prediction_powered_interval_and_says_so(wide,
     for i in range(4):
         _round(wide, tmp_path, i, k=100)
     need = wide.status()["eval_need"]
-    est = wide.evaluate()["estimate"]
+    est = wide.evaluate().estimate
     assert need["estimator"] == est["estimator"] == "ppi"
     assert est["population"] == wide.status()["eval"]  # the surrogate covers the split
     assert est["n_labels"] == need["labeled"]

@@ -201,3 +201,25 @@ def test_work_packages_split_the_batch_and_export_each(labeled, tmp_path: Path):
         with pytest.raises(InputError):
             project.query(10, **bad)
     assert snapshot(project) == before
+
+
+def test_cost_aware_query_picks_by_return_on_investment(labeled):
+    project, y = labeled
+    project.add_pool("crowd", "36/h", default=True)
+    X, _ = make_pool(n=200, classes=3)
+    slow = X[:, 0] > np.median(X[:, 0])  # a cost the vectors tell (long texts, say)
+    r = project.query(60, strategy="random", seed=1)
+    _answer(project, r, y, who="ann", seconds=lambda k: 5.0 + 60.0 * slow[int(r.ids[k][1:])])
+    project.train()
+    blind = project.query(20, strategy="margin", seed=3)
+    project.cancel_round(blind.round_id)
+    q = project.query(20, strategy="margin", seed=3, cost_aware=True)
+    info = q.log["cost_aware"]
+    assert len(q.rows) == len(blind.rows) and info["kept"] == q.kinds.count("selected")
+    assert info["shortlist"] > info["kept"]
+    # Cheap rows are preferred among the strategy's shortlist.
+    assert info["cost_mean_kept"] < info["cost_mean_shortlist"]
+    picked = [slow[int(i[1:])] for i, k in zip(q.ids, q.kinds, strict=True) if k == "selected"]
+    shown = [slow[int(i[1:])] for i, k in zip(blind.ids, blind.kinds, strict=True)
+             if k == "selected"]
+    assert np.mean(picked) < np.mean(shown)

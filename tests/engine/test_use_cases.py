@@ -72,10 +72,10 @@ def test_train_with_nothing_new_adds_no_model_unless_forced(loaded, tmp_path):
     loaded.import_labels(_label_file(tmp_path, loaded, n=40))
     first = loaded.train()
     again = loaded.train()
-    assert again["skipped"] and f"model {first['model_id']}" in again["reason"]
+    assert again.skipped and f"model {first.model_id}" in again.reason
     assert len(loaded.store.models()) == 1
     forced = loaded.train(force=True)
-    assert forced["model_id"] != first["model_id"]
+    assert forced.model_id != first.model_id
 
 
 @pytest.mark.parametrize("learner, params", [
@@ -94,7 +94,7 @@ def test_any_learner_trains_saves_loads_and_queries(loaded, tmp_path, learner, p
     path = loaded.path
     loaded.close()
     with Project(path) as again:  # a later command
-        np.testing.assert_allclose(again.model(report["model_id"]).predict_proba(X), expected)
+        np.testing.assert_allclose(again.model(report.model_id).predict_proba(X), expected)
         q = again.query(10, strategy="margin")
         assert len(q.rows) == 10
 

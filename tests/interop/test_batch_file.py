@@ -1,5 +1,6 @@
-"""The batch file is ready to label: blank label column, features in natural order,
-no empty text column, and an existing file is never overwritten silently."""
+"""The batch file is ready to label: id, text and a blank label first, then the pool's
+columns in its order under their own names, no empty text column, and an existing
+file is never overwritten silently."""
 
 from __future__ import annotations
 
@@ -18,14 +19,15 @@ def _tabular(n=3):
                                 "digit": r % 10}) for r in range(n)]
 
 
-def test_tabular_batch_has_features_in_natural_order_and_a_blank_label(tmp_path):
+def test_tabular_batch_keeps_the_pools_column_order_names_and_a_blank_label_first(tmp_path):
     features = [f"f{j}" for j in range(12)]
+    # the file's order: the answer column first, then the features
     out = write_batch_file(tmp_path / "b.csv", _tabular(), ["eval", "select", "control"], 4,
-                           feature_columns=features)
+                           column_order=["digit", *features])
     with open(out, newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-    assert reader.fieldnames == ["id", *features, "label", "kind", "round", "meta_digit"]
+    assert reader.fieldnames == ["id", "label", "digit", *features, "kind", "round"]
     assert [r["label"] for r in rows] == ["", "", ""]
     assert [r["kind"] for r in rows] == ["eval", "select", "control"]
     assert rows[1]["f10"] == "20.0" and rows[1]["round"] == "4"
@@ -37,8 +39,8 @@ def test_text_batch_keeps_text_and_metadata(tmp_path):
     records = [(0, "a", "hello", {"source": "web", "n2": 1, "n10": 2}), (1, "b", None, {})]
     out = write_batch_file(tmp_path / "b.jsonl", records, ["select", "select"], 1)
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    assert list(lines[0]) == ["id", "text", "label", "kind", "round", "meta_n2", "meta_n10",
-                              "meta_source"]
+    # without a known order: natural order (n2 before n10), names as ingested
+    assert list(lines[0]) == ["id", "text", "label", "n2", "n10", "source", "kind", "round"]
     assert lines[0]["text"] == "hello" and lines[1]["text"] == "" and lines[0]["label"] == ""
 
 
@@ -49,14 +51,14 @@ def test_existing_out_is_refused_unless_overwrite(tmp_path):
         write_batch_file(out, _tabular(1), ["select"], 1)
     assert out.read_text() == "keep me\n"
     write_batch_file(out, _tabular(1), ["select"], 1, overwrite=True)
-    assert out.read_text().startswith("id,label,kind,round")
+    assert out.read_text().startswith("id,label,")
     assert [p.name for p in tmp_path.iterdir()] == ["b.csv"]  # no temporary left
 
 
 def test_feature_named_like_a_fixed_column_and_bad_suffix(tmp_path):
     records = [(0, "a", None, {"kind": 1.0, "x": 2.0})]
     out = write_batch_file(tmp_path / "b.csv", records, ["select"], 1,
-                           feature_columns=["kind", "x"])
-    assert out.read_text().splitlines()[0] == "id,meta_kind,x,label,kind,round"
+                           column_order=["x", "kind"])
+    assert out.read_text().splitlines()[0] == "id,label,x,meta_kind,kind,round"
     with pytest.raises(InputError, match=r"\.csv or \.jsonl"):
         write_batch_file(tmp_path / "b.txt", records, ["select"], 1)

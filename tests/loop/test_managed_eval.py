@@ -36,7 +36,7 @@ def test_eval_rows_are_never_candidates_nor_trained_on(big, tmp_path):
     ids = [ext for b in big.store.iter_samples() for r, ext, _, _ in b if r in eval_rows]
     _answer(big, ids + [f"s{i}" for i in range(40) if i not in eval_rows], tmp_path, "a.csv")
     report = big.train()
-    assert report["labels"] == 40 - len([i for i in range(40) if i in eval_rows])
+    assert report.labels == 40 - len([i for i in range(40) if i in eval_rows])
     assert not eval_rows & set(big.candidates().tolist())
     for strategy in ("random", "margin", "auto"):
         q = big.query(500, strategy=strategy)
@@ -79,30 +79,30 @@ def test_eval_versions_rescore_old_models_on_the_new_set(big, tmp_path):
     q1 = big.query(100, strategy="random")
     _answer(big, q1.ids, tmp_path, "r1.csv")
     first = big.train()
-    v1 = first["eval"]["eval_set"]
+    v1 = first.eval.eval_set
     q2 = big.query(100, strategy="margin")
     _answer(big, q2.ids, tmp_path, "r2.csv")
     second = big.train()
-    v2 = second["eval"]["eval_set"]
+    v2 = second.eval.eval_set
     assert v1 != v2  # the eval set grew: a new version
     curves = big.curves()
-    assert curves["eval_set"] == v2
-    assert [p["model_id"] for p in curves["current"]][-2:] == [first["model_id"],
-                                                              second["model_id"]]
-    assert all(p["eval_set"] == v2 for p in curves["current"])
-    assert [p["eval_set"] for p in curves["as_of"]][-2:] == [v1, v2]
+    assert curves.eval_set == v2
+    assert [p.model_id for p in curves.current][-2:] == [first.model_id,
+                                                              second.model_id]
+    assert all(p.eval_set == v2 for p in curves.current)
+    assert [p.eval_set for p in curves.as_of][-2:] == [v1, v2]
     # Re-evaluating without a change makes no new version.
-    assert big.evaluate()["eval_set"] == v2
+    assert big.evaluate().eval_set == v2
 
 
 def test_relabeling_an_eval_sample_makes_a_new_version(big, tmp_path):
     _first_round(big, tmp_path, k=50)
     q = big.query(50, strategy="random")
     _answer(big, q.ids, tmp_path, "r1.csv")
-    v1 = big.train()["eval"]["eval_set"]
+    v1 = big.train().eval.eval_set
     eval_id = q.ids[q.kinds.index("eval")]
     big.import_labels(write_csv(tmp_path / "fix.csv", ["id", "label"], [[eval_id, "other"]]))
-    assert big.evaluate()["eval_set"] != v1
+    assert big.evaluate().eval_set != v1
 
 
 def _verdict_matches_interval(arms: dict) -> None:
@@ -120,7 +120,7 @@ def test_lift_verdict_without_control_labels_cross_fits_the_eval_set(big, tmp_pa
         assert "control" not in q.kinds
         _answer(big, q.ids, tmp_path, f"r{i}.csv")
         report = big.train()
-    arms = report["lift"]["equal_count"]
+    arms = report.lift["equal_count"]
     assert arms["method"] == "crossfit" and arms["n_labels"] >= 20
     _verdict_matches_interval(arms)
     st = big.status()
@@ -136,8 +136,8 @@ def test_lift_with_a_control_slice_measures_each_round(tmp_path):
         q = p.query(120, strategy="margin" if i else "random")
         _answer(p, q.ids, tmp_path, f"r{i}.csv")
         report = p.train()
-    assert report["lift"]["per_round"]["rounds"] >= 1
-    arms = report["lift"]["equal_count"]
+    assert report.lift["per_round"]["rounds"] >= 1
+    arms = report.lift["equal_count"]
     assert arms["method"] == "control"
     _verdict_matches_interval(arms)
     p.close()
@@ -151,14 +151,14 @@ def test_forecast_and_stopping(big, tmp_path):
         _answer(big, q.ids, tmp_path, f"r{i}.csv")
         big.train()
     fc = big.forecast(0.99, next_batch=60)
-    assert fc["points"] == 4 and fc["labels_now"] > 0
-    assert fc["expected_gain"]["lo"] <= fc["expected_gain"]["mean"] <= fc["expected_gain"]["hi"]
-    assert fc["more_labels"]["n"] is None or fc["more_labels"]["n"] >= 0
+    assert fc.points == 4 and fc.labels_now > 0
+    assert fc.expected_gain["lo"] <= fc.expected_gain["mean"] <= fc.expected_gain["hi"]
+    assert fc.more_labels["n"] is None or fc.more_labels["n"] >= 0
     stop = big.stopping(target=0.5, budget=10_000)
-    rules = {d["rule"]: d for d in stop["rules"]}
+    rules = {d["rule"]: d for d in stop.rules}
     assert rules["target_reached"]["stop"] is True  # 4 separable blobs: 0.5 is easy
     assert rules["budget_spent"]["stop"] is False
-    assert stop["stop"] is True
+    assert stop.stop is True
 
 
 def test_control_share_zero_disables_the_control_arm(tmp_path):
@@ -214,7 +214,7 @@ def test_train_reports_stopping_each_round(big, tmp_path):
     q = big.query(100, strategy="random")
     _answer(big, q.ids, tmp_path, "r.csv")
     report = big.train()
-    assert report["stopping"].startswith(("continue", "stop"))
+    assert report.stopping.startswith(("continue", "stop"))
 
 
 def test_no_stop_and_no_zero_width_forecast_on_a_small_eval_set(big, tmp_path):
@@ -226,16 +226,16 @@ def test_no_stop_and_no_zero_width_forecast_on_a_small_eval_set(big, tmp_path):
         _answer(big, q.ids, tmp_path, f"r{i}.csv")
         big.train()
     stop = big.stopping(budget=10_000)
-    assert stop["stop"] is False
-    assert stop["reason"].startswith("not enough evidence yet")
-    ev = stop["evidence"]
+    assert stop.stop is False
+    assert stop.reason.startswith("not enough evidence yet")
+    ev = stop.evidence
     assert not ev["enough"] and ev["eval_labels_to_resolve"] == ev["eval_wanted"] - ev[
         "eval_labeled"] > 0
     fc = big.forecast(0.99, next_batch=60)
-    assert not fc["shown"]
-    more = fc["more_labels"]
+    assert not fc.shown
+    more = fc.more_labels
     assert more["hi"] is None or more["hi"] > 0  # never "0 to 0" for a target not shown
     # A target below the eval interval's lower end is shown reached: 0 more labels.
     easy = big.forecast(0.6, next_batch=60)
-    assert easy["shown"] and easy["more_labels"] == {"n": 0.0, "lo": 0.0, "hi": 0.0}
-    assert big.stopping(target=0.6)["stop"] is True  # the interval's lower end shows it
+    assert easy.shown and easy.more_labels == {"n": 0.0, "lo": 0.0, "hi": 0.0}
+    assert big.stopping(target=0.6).stop is True  # the interval's lower end shows it

@@ -35,7 +35,7 @@ def _run(root: Path, db_url: str | None, work: Path) -> dict:
         return {
             "q1": (q1.rows, q1.kinds), "q2": (q2.rows, q2.kinds), "q3": (q3.rows, q3.kinds),
             "closed": imported["closed_rounds"], "new_labels": imported["new_labels"],
-            "accuracy": trained["eval"]["accuracy"]["value"],
+            "accuracy": trained.eval.accuracy["value"],
             "labels": p.store.current_labels(),
             "metrics": [(m["name"], m["eval_set"], m["value"]) for m in p.store.metrics()],
             "rounds": [(r["status"], r["size"], r["strategy"]) for r in p.store.rounds()],

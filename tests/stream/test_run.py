@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from longtail.cli import app
+from longtail.engine.eval_records import StoppingAnswer
 from longtail.errors import InputError
 from longtail.project import Project
 from tests.conftest import make_pool, snapshot, write_csv, write_pool_csv
@@ -164,9 +165,9 @@ def test_run_prints_no_none_or_raw_float_and_can_ignore_the_stopping_rules(inbox
     _answer(box, truth, 1)
 
     def says_stop(*a, **k):
-        return {"stop": True, "reason": "forecast_gain: the next batch adds 0.06 points",
-                "rules": [{"stop": True, "rule": "forecast_gain", "reason": "small gain",
-                           "value": 0.0006}]}
+        return StoppingAnswer(True, "forecast_gain: the next batch adds 0.06 points",
+                              [{"stop": True, "rule": "forecast_gain", "reason": "small gain",
+                                "value": 0.0006}], evidence={"enough": True})
 
     monkeypatch.setattr(evaluation, "stopping", says_stop)
     r = p.run(box, **opts)

@@ -53,19 +53,24 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
     assert status["tracking_uri"].startswith("sqlite:///") and "mlruns" in status["tracking_uri"]
     assert (p.path / "mlruns" / "mlflow.db").exists()
     client, runs = _runs(status["tracking_uri"], status["experiment"])
-    assert [r.info.run_id for r in runs] == [got["mlflow_run"]]
+    assert [r.info.run_id for r in runs] == [got.mlflow_run]
     run = runs[0]
     assert run.info.status == "FINISHED"
     params = run.data.params
     assert params["learner"] == "linear" and params["strategy"] == "random"
-    assert params["labels"] == str(got["labels"]) and params["settings.eval_rate"] == "0.2"
+    assert params["labels"] == str(got.labels) and params["settings.eval_rate"] == "0.2"
     metrics = run.data.metrics
-    assert metrics["accuracy"] == pytest.approx(got["eval"]["accuracy"]["value"])
+    assert metrics["accuracy"] == pytest.approx(got.eval.accuracy["value"])
     assert metrics["accuracy_lo"] <= metrics["accuracy"] <= metrics["accuracy_hi"]
     assert "macro_f1" in metrics and "fit_seconds" in metrics
+    # the eval budget's estimate: which estimator (a param) and on how many labels
+    est = got["eval"]["estimate"]
+    assert params["settings.eval_estimator"] == "ppi"
+    assert metrics["accuracy_estimate"] == pytest.approx(est["value"])
+    assert metrics["accuracy_estimate_eval_labels"] == est["n_labels"]
     # The metric is recorded at the label count, so runs line up as a learning curve.
     hist = client.get_metric_history(run.info.run_id, "accuracy")
-    assert [m.step for m in hist] == [got["labels"]]
+    assert [m.step for m in hist] == [got.labels]
     # The dataset version as an input, named and fingerprinted.
     version = p.versions()[-1]
     (inp,) = run.inputs.dataset_inputs
@@ -83,13 +88,20 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
 
     # Nothing new: nothing trained and nothing logged twice; a new round is a new run.
     again = p.train()
-    assert again["skipped"] and again["mlflow_run"] == got["mlflow_run"]
+    assert again.skipped and again.mlflow_run == got.mlflow_run
     q = p.query(30, strategy="random")
     p.record_labels([LabelEvent(id=i, label=str(truth[i])) for i in q.ids])
     third = p.train()
     _, runs = _runs(status["tracking_uri"], status["experiment"])
-    assert [r.info.run_id for r in runs] == [got["mlflow_run"], third["mlflow_run"]]
+    assert [r.info.run_id for r in runs] == [got.mlflow_run, third.mlflow_run]
     assert runs[1].data.params["round"] == str(q.round_id)
+    # Money (issue 29): the spend so far, and with two models the saving and its verdict.
+    money = runs[1].data.metrics
+    assert {"label_money", "compute_money", "total_money"} <= set(money)
+    assert money["compute_money"] > 0
+    roi = p.status()["roi"]
+    assert money["money_saving"] == pytest.approx(roi["saving"])
+    assert runs[1].data.tags["longtail.money_verdict"] == roi["verdict"]
 
 
 def test_train_mlflow_to_a_directory_without_the_setting(labeled, tmp_path):
@@ -99,7 +111,7 @@ def test_train_mlflow_to_a_directory_without_the_setting(labeled, tmp_path):
     assert p.tracking()["mlflow"] is None  # the setting stays off
     uri = f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}"
     _, runs = _runs(uri, f"longtail/{p.path.name}")
-    assert [r.info.run_id for r in runs] == [got["mlflow_run"]]
+    assert [r.info.run_id for r in runs] == [got.mlflow_run]
 
 
 def test_without_the_extra_train_says_what_to_install_and_changes_nothing(labeled, monkeypatch):

@@ -47,6 +47,9 @@ ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project direc
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result (or the error) as one "
                                        "JSON object on stdout.")]
 
+DelimiterOpt = Annotated[str | None, typer.Option(
+    help="A CSV's delimiter (, ; | or '\\t'); default: sniffed from the file's start.")]
+
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 

@@ -12,6 +12,7 @@ import typer
 from longtail.cli._app import app
 from longtail.cli._ui import (
     Bar,
+    DelimiterOpt,
     JsonOpt,
     ProjectOpt,
     Stopped,
@@ -114,7 +115,8 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
 @app.command()
 @handled
 def ingest(
-    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file.")],
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file, or a folder of "
+                                         "images.")],
     project: ProjectOpt = Path("."),
     id: Annotated[str, typer.Option("--id", help="Column of unique sample ids.")] = "id",
     text: Annotated[str | None, typer.Option(help="Column of text.")] = None,
@@ -129,16 +131,27 @@ def ingest(
     update: Annotated[bool, typer.Option("--update", help="Replace samples whose id exists "
                                          "with other content.")] = False,
     float16: Annotated[bool, typer.Option("--float16", help="Store vectors as float16.")] = False,
+    delimiter: DelimiterOpt = None,
+    folder_labels: Annotated[bool, typer.Option(
+        "--folder-labels", help="Images: each class sub-folder's name is its images' "
+                                "import label.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a file to the pool, all-or-nothing. Re-ingesting the same file changes nothing.
 
+    A folder is an image pool: one sample per image (PNG, JPEG, GIF, BMP, TIFF, WebP; each
+    checked with Pillow first, a bad one named and nothing written); the folder becomes
+    the project's media root. Then `longtail embed --encoder pixels`.
+
     Example: longtail ingest pool.csv -p my-project --id id --text text
+    Example: longtail ingest photos/ -p my-project --folder-labels
     """
     with open_project(project) as p, Bar(f"ingest {file.name}", as_json) as bar:
         report = p.ingest(file, id=id, text=text, label=label, vector=vector,
                           vector_prefix=vector_prefix, metadata=metadata, update=update,
-                          vector_dtype="float16" if float16 else "float32", progress=bar)
+                          vector_dtype="float16" if float16 else "float32", progress=bar,
+                          delimiter=delimiter,
+                          **({"folder_labels": True} if folder_labels else {}))
     emit(report.to_dict(), as_json, lambda r: console.print(
         f"{r['file']}: {r['rows']} rows, [bold]{r['new']} new[/bold], {r['updated']} updated, "
         f"{r['unchanged']} unchanged, {r['labels']} labels, {r['eval_rows']} to the eval set"))
@@ -147,8 +160,9 @@ def ingest(
 @app.command()
 @handled
 def embed(project: ProjectOpt = Path("."),
-          encoder: Annotated[str, typer.Option(help="precomputed, minilm (text) or tabular "
-                                               "(numeric columns).")] = "minilm",
+          encoder: Annotated[str, typer.Option(help="precomputed, minilm (text), tabular "
+                                               "(numeric columns) or pixels (images: PCA "
+                                               "of their pixels).")] = "minilm",
           features: Annotated[str | None, typer.Option(
               help="tabular: the columns to use, comma-separated; shell patterns such as f* "
                    "allowed (default: every numeric column but labels).")] = None,
@@ -244,6 +258,9 @@ def import_labels(
     label: Annotated[str, typer.Option(help="Column of labels.")] = "label",
     annotator: Annotated[str | None, typer.Option(help="Column naming the annotator.")] = None,
     seconds: Annotated[str | None, typer.Option(help="Column of seconds spent.")] = None,
+    annotator_name: Annotated[str | None, typer.Option(
+        help="Who gave every label of the file (instead of an --annotator column).")] = None,
+    delimiter: DelimiterOpt = None,
     format: Annotated[str, typer.Option(help="table (CSV, JSONL, Parquet) or label-studio "
                                              "(Label Studio's JSON export: choices as labels, "
                                              "completed_by as annotator, lead_time as "
@@ -269,7 +286,8 @@ def import_labels(
             result = labelstudio.import_export(p.store, file).to_dict()
         else:
             result = p.import_labels(file, id=id, label=label, annotator=annotator,
-                                     seconds=seconds)
+                                     seconds=seconds, annotator_name=annotator_name,
+                                     delimiter=delimiter)
     emit(result, as_json, render_import)
 
 
@@ -311,7 +329,8 @@ def _render_labels(r: dict) -> None:
         console.print("open label set: any label is accepted, new classes are reported "
                       "(`longtail labels set a,b,c` fixes it)")
     else:
-        console.print(f"{len(r['labels'])} labels: {', '.join(r['labels'])}")
+        console.print(f"{len(r['labels'])} labels: {', '.join(map(repr, r['labels']))}",
+                      highlight=False)
 
 
 @labels_app.command("show")
@@ -349,3 +368,20 @@ def labels_add(values: Annotated[str, typer.Argument(help="Labels to allow, comm
     items = split_list("LABELS", values)
     with open_project(project) as p:
         emit({"labels": p.add_labels(items)}, as_json, _render_labels)
+
+
+@labels_app.command("rename")
+@handled
+def labels_rename(old: Annotated[str, typer.Argument(help="The label as it was given.")],
+                  new: Annotated[str, typer.Argument(help="What it should be.")],
+                  project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Fix a label everywhere: each sample labeled OLD gets NEW as a new label event
+    (the history keeps both); a closed label set has OLD replaced by NEW.
+
+    Example: longtail labels rename CLASS_2 class_2 -p my-project
+    """
+    with open_project(project) as p:
+        result = p.rename_label(old, new)
+    emit(result, as_json, lambda r: console.print(
+        f"{r['samples']:,} sample(s) relabeled {r['old']!r} -> {r['new']!r} "
+        f"({r['events']:,} new label event(s))", highlight=False))

@@ -163,3 +163,76 @@ def render_search(r: dict) -> None:
     if "enqueued" in r:
         q = r["enqueued"]
         console.print(f"queued {q['queued']} for the next round ({q['queue']} in the queue)")
+
+
+triggers_app = typer.Typer(help="Standing triggers: rules re-run on every ingest and "
+                                "round; matches join the discovery queue.",
+                           no_args_is_help=True)
+app.add_typer(triggers_app, name="triggers")
+
+
+@triggers_app.command("add")
+@handled
+def triggers_add(name: Annotated[str, typer.Argument(help="The trigger's name.")],
+                 rule: Annotated[str, typer.Argument(help='The rule, e.g. \'meta.country == '
+                                                   '"DE" and confidence < 0.5\'.')],
+                 project: ProjectOpt = Path("."),
+                 priority: Annotated[float, typer.Option(help="Queue priority of its "
+                                                         "matches.")] = 1.0,
+                 as_json: JsonOpt = False) -> None:
+    """Save a trigger. Fields: predicted, confidence, novelty, energy, text, id, split,
+    label, meta.NAME, similar("id", ...); operators == != < <= > >=, in [...],
+    contains, and, or, not.
+
+    Example: longtail triggers add fraud 'text contains "chargeback" or similar("s17") >= 0.85'
+    """
+    with open_project(project) as p:
+        result = p.add_trigger(name, rule, priority=priority)
+    emit(result, as_json, lambda r: console.print(f"trigger {r['name']} saved: it runs on "
+                                                  "every ingest and round"))
+
+
+@triggers_app.command("list")
+@handled
+def triggers_list(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Every trigger with its hits."""
+    with open_project(project) as p:
+        result = p.triggers()
+
+    def render(r: list) -> None:
+        if not r:
+            console.print("no triggers (longtail triggers add NAME RULE)")
+        for t in r:
+            last = (t.get("runs") or [None])[-1]
+            console.print(f"{t['name']}: {t['rule']}  [{t['hits']} queued"
+                          + (f"; last {last['on']}: {last['hits']}" if last else "") + "]",
+                          markup=False, highlight=False)
+    emit(result, as_json, render)
+
+
+@triggers_app.command("test")
+@handled
+def triggers_test(rule: Annotated[str, typer.Argument(help="A rule, or a trigger's name.")],
+                  project: ProjectOpt = Path("."),
+                  examples: Annotated[int, typer.Option(help="Matches to show.")] = 5,
+                  as_json: JsonOpt = False) -> None:
+    """How many unlabeled pool rows a rule matches now (queues nothing)."""
+    at_least("--examples", examples, 0)
+    with open_project(project) as p:
+        result = p.test_trigger(rule, examples=examples)
+
+    def render(r: dict) -> None:
+        console.print(f"{r['hits']} of {r['rows']} unlabeled pool rows match")
+        for e in r["examples"]:
+            console.print(f"  {e['id']}: {e['text'][:80]}", markup=False, highlight=False)
+    emit(result, as_json, render)
+
+
+@triggers_app.command("remove")
+@handled
+def triggers_remove(name: Annotated[str, typer.Argument(help="The trigger's name.")],
+                    project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Delete a trigger (rows it queued stay queued)."""
+    with open_project(project) as p:
+        result = p.remove_trigger(name)
+    emit(result, as_json, lambda r: console.print(f"trigger {r['removed']} removed"))

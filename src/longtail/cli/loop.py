@@ -23,6 +23,7 @@ from longtail.cli._ui import (
     fmt_metric,
     handled,
     in_range,
+    plain,
     plain_table,
     warn,
 )
@@ -47,6 +48,10 @@ def query(budget: Annotated[int | None, typer.Option(
               help="Share of the batch (0 to 1) put in two packages, for agreement.")] = 0.0,
           out_dir: Annotated[Path | None, typer.Option(
               "--out-dir", help="Write each work package as DIR/package-NAME.csv.")] = None,
+          cost_aware: Annotated[bool, typer.Option(
+              "--cost-aware", help="Among 3x the strategy's picks keep the best return on "
+                                   "investment: (1 - max probability) / predicted cost "
+                                   "(setting cost_tradeoff).")] = False,
           strategy: Annotated[str, typer.Option(help="Strategy name (see `longtail "
                                                 "strategies`).")] = "auto",
           out: Annotated[Path | None, typer.Option(help="Export the batch (.csv or .jsonl).")] = None,
@@ -79,6 +84,7 @@ def query(budget: Annotated[int | None, typer.Option(
                          **({"annotators": annotators} if annotators is not None else {}),
                          **({"pool": pool, "overlap": overlap} if pool or overlap else {}),
                          **({"out_dir": out_dir} if out_dir is not None else {}),
+                         **({"cost_aware": True} if cost_aware else {}),
                          **({"overwrite": True} if force else {}),
                          **({"relabel": relabel} if relabel else {}),
                          **({"include_duplicates": True} if include_duplicates else {}))
@@ -243,6 +249,12 @@ def render_status(r: dict) -> None:
     rows["verdict"] = r["verdict"]
     if r.get("money_verdict"):
         rows["money"] = r["money_verdict"]
+    if r.get("queued"):
+        rows["discovery queue"] = f"{r['queued']} rows (the next query takes them first)"
+    for t in r.get("triggers") or []:
+        last = t.get("last")
+        rows[f"trigger {t['name']}"] = f"{t['hits']} queued" + (
+            f"; last run ({last['on']}): {last['hits']} of {last['rows']} rows" if last else "")
     plain_table("longtail status", rows)
     for w in r.get("warnings") or []:
         warn(w)
@@ -289,7 +301,7 @@ def forecast(target: Annotated[float | None, typer.Option(help="Metric value to 
             if r.get("note") and not r.get("shown"):
                 warn(r["note"])
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 @app.command("stopping")
@@ -326,7 +338,7 @@ def stopping_cmd(target: Annotated[float | None, typer.Option(help="Stop at this
         if ev.get("why"):
             warn(ev["why"])
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 @app.command()

@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 
 from longtail.cli._app import app
-from longtail.cli._ui import JsonOpt, ProjectOpt, console, emit, err, fmt_estimate, fmt_metric, handled, warn
+from longtail.cli._ui import (
+    JsonOpt,
+    ProjectOpt,
+    console,
+    emit,
+    err,
+    fmt_estimate,
+    fmt_metric,
+    handled,
+    plain,
+    warn,
+)
 from longtail.cli.data import open_project
 
 MAX_MATRIX = 20  # a wider confusion matrix does not fit a terminal
@@ -67,7 +78,7 @@ def train(project: ProjectOpt = Path("."),
             emit(result, as_json, render_release)
             return
         result = p.train(encoder=encoder, warm_start=not cold, **extra)
-    emit(result, as_json, render_train)
+    emit(result, as_json, lambda r: render_train(plain(r)))
 
 
 def render_release(r: dict) -> None:
@@ -175,7 +186,7 @@ def evaluate(project: ProjectOpt = Path("."),
         for w in r.get("warnings") or []:
             warn(w)
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 def per_class_table(per_class: dict[str, dict]):

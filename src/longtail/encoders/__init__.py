@@ -18,6 +18,7 @@ import inspect
 from longtail.columns import natural_sorted
 from longtail.encoders.base import Encoder, samples_batch
 from longtail.encoders.minilm import MiniLMEncoder
+from longtail.encoders.pixels import PixelsEncoder
 from longtail.encoders.precomputed import PrecomputedEncoder
 from longtail.encoders.preview import SamplePreview, preview_samples, suggest_embed
 from longtail.encoders.tabular import (
@@ -32,6 +33,7 @@ ENCODERS: dict[str, type[Encoder]] = {
     PrecomputedEncoder.name: PrecomputedEncoder,
     MiniLMEncoder.name: MiniLMEncoder,
     TabularEncoder.name: TabularEncoder,
+    PixelsEncoder.name: PixelsEncoder,
 }
 
 
@@ -68,6 +70,7 @@ __all__ = [
     "ENCODERS",
     "Encoder",
     "MiniLMEncoder",
+    "PixelsEncoder",
     "PrecomputedEncoder",
     "SamplePreview",
     "TabularEncoder",

@@ -77,7 +77,10 @@ def _export_missing(store: Any, batches: Path) -> list[int]:
         items = store.round_items(r["id"])
         rows = np.array([row for row, _, _ in items], dtype=np.int64)
         batch = [b for chunk in store.iter_samples(rows) for b in chunk]
-        write_batch_file(out, batch, [k for _, _, k in items], r["id"], overwrite=True)
+        with store.unit_of_work() as uow:
+            order = uow.samples.column_order()
+        write_batch_file(out, batch, [k for _, _, k in items], r["id"], column_order=order,
+                         overwrite=True)
         written.append(r["id"])
     return written
 
@@ -144,17 +147,17 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
         since = labeled - (latest["n_labels"] if latest else 0)
         if labeled and (latest is None or since >= retrain_every):
             got = training.train(store, Settings.load(store), mlflow=mlflow)
-            if not got.get("skipped"):
-                acc = (got.get("eval") or {}).get("accuracy") or {}
+            if not got.skipped:
+                acc = got.eval.accuracy if got.eval else {}
                 if acc.get("value") is None:
-                    note("train", model=got["model_id"], labels=got["labels"],
+                    note("train", model=got.model_id, labels=got.labels,
                          accuracy="not measured (no eval labels yet)")
                 else:
-                    note("train", model=got["model_id"], labels=got["labels"],
+                    note("train", model=got.model_id, labels=got.labels,
                          accuracy=acc["value"])
         if store.latest_model() is not None:
             rule = evaluation.stopping(store, Settings.load(store), target=target,
-                                       budget=budget, next_batch=batch)
+                                       budget=budget, next_batch=batch).to_dict()
             if ignore_stopping:
                 explicit = [d for d in rule["rules"]
                             if d["rule"] in ("target_reached", "budget_spent") and d["stop"]]

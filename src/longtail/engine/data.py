@@ -21,14 +21,25 @@ def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
            text: str | None = None, label: str | None = None, vector: str | None = None,
            vector_prefix: str | None = None, metadata: list[str] | None = None,
            update: bool = False, vector_dtype: str = "float32",
-           progress: Progress | None = None) -> Any:
-    """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing."""
+           progress: Progress | None = None, delimiter: str | None = None,
+           folder_labels: bool = False) -> Any:
+    """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing. A folder is an
+    image pool (`longtail.ingest.images`): one sample per image, `media` its path under
+    the folder, which becomes the project's media root; `folder_labels` reads each
+    image's class sub-folder as its import label."""
+    if Path(path).is_dir():
+        return _ingest_images(store, settings, Path(path), folder_labels=folder_labels,
+                              update=update, progress=progress)
+    if folder_labels:
+        raise InputError("--folder-labels applies to a folder of images, and "
+                         f"{path} is a file: name its label column with --label")
     from longtail.evaluation.evalset import assign_eval
     from longtail.ingest import PRECOMPUTED, ColumnMapping, ingest_file
 
     mapping = ColumnMapping(id=id, text=text, label=label, vector=vector,
                             vector_prefix=vector_prefix,
-                            metadata=tuple(metadata) if metadata is not None else None)
+                            metadata=tuple(metadata) if metadata is not None else None,
+                            delimiter=delimiter)
 
     def eval_of(ids: list[str], current: int, strata: list | None) -> np.ndarray:
         return assign_eval(ids, rate=settings.eval_rate, seed=settings.seed,
@@ -50,7 +61,53 @@ def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
     if label:
         known = set(store.setting("label_columns") or [])
         store.set_setting("label_columns", sorted(known | {label}))
+    if report.new:
+        _after_ingest(store, report)
     return report
+
+
+def _ingest_images(store: Any, settings: Settings, root: Path, *, folder_labels: bool,
+                   update: bool, progress: Progress | None) -> Any:
+    """An image folder into the pool: every file read and checked first (nothing is
+    written when one is bad), then the rows ingested like a file, then the media root
+    kept. A project holds one media root: another folder is refused."""
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    from longtail.ingest.images import image_table
+
+    root = root.resolve()
+    if settings.media_root and Path(settings.media_root).resolve() != root:
+        raise InputError(f"this project's images live under {settings.media_root}; put the "
+                         f"new images there (in a new sub-folder) and ingest that folder "
+                         f"again, or set media_root if the folder moved")
+    table = image_table(root, folder_labels=folder_labels)
+    with tempfile.TemporaryDirectory(prefix="longtail-images-") as tmp:
+        manifest = Path(tmp) / f"{root.name or 'images'}.parquet"
+        pq.write_table(table, manifest)
+        report = ingest(store, settings, manifest, id="id", label="label" if folder_labels
+                        else None, update=update, progress=progress)
+    report.file = str(root)
+    if not settings.media_root:
+        with store.unit_of_work() as uow:
+            uow.settings.set("media_root", str(root))
+    return report
+
+
+def _after_ingest(store: Any, report: Any) -> None:
+    """The drift of the new rows against the earlier ones and the standing triggers'
+    run over them (issue 30), after the commit: the ingest stands whatever they do."""
+    from longtail.engine.discovery import ingest_drift
+    from longtail.engine.triggers import run_triggers
+
+    settings = Settings.load(store)  # the encoder may have been set just now
+    n = store.n_samples()
+    new_rows = np.arange(n - report.new, n, dtype=np.int64)
+    with phase("other"):
+        report.drift = ingest_drift(store, settings, new_rows)
+        report.triggers = run_triggers(store, settings, new_rows,
+                                       f"ingest {Path(report.file).name}") or None
 
 
 # New rows above which ingest leaves the near-duplicate search to the next query: the
@@ -113,12 +170,17 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
         raise InputError(f"the {encoder!r} vectors exist already with their columns "
                          f"({', '.join((info['config'] or {}).get('columns') or []) or 'fixed'}); "
                          "--features/--exclude/--max-categories apply to a new vector set only")
+    if info is None and encoder == "pixels":
+        params = {"media_root": settings.media_root, **params}
     enc = encoder_impl or get_encoder(encoder, **(info["config"] if info else params))
+    if getattr(enc, "needs", "") == "media" and settings.media_root:
+        enc.media_root = settings.media_root  # the folder may have moved since the fit
     if getattr(enc, "needs", "") == "text":
         _refuse_rows_without_text(store, encoder, info["n_rows"] if info else 0)
     if on_phase is not None:
         enc.on_phase = on_phase
-    if info is None and getattr(enc, "needs", "") == "metadata" and hasattr(enc, "fit"):
+    if info is None and getattr(enc, "needs", "") in ("metadata", "media") \
+            and hasattr(enc, "fit"):
         enc.fit({"text": [t for _, _, t, _ in b], "metadata": [m for _, _, _, m in b]}
                 for b in store.iter_samples())
     start = info["n_rows"] if info else 0

@@ -388,3 +388,40 @@ def enqueue_slice(store: Any, settings: Settings, slice: str, n: int, *,
     kind, value = parse_slice(slice)
     rows, prio = slice_candidates(store, settings, kind, value, n, encoder=encoder)
     return enqueue(store, rows, f"slice:{slice}", prio)
+
+
+# --------------------------------------------------------------------------- drift
+
+DRIFT_NEW = 2_000  # new rows sampled
+DRIFT_OLD = 20_000  # earlier rows sampled
+DRIFT_SHARE = 0.2  # drifted: over 20% of new rows beyond the earlier rows' 95th percentile
+
+
+def ingest_drift(store: Any, settings: Settings, new_rows: np.ndarray) -> dict | None:
+    """How far an ingest's new rows lie from the rows before them: each sampled new
+    row's mean cosine distance to its 5 nearest earlier rows, against the earlier rows'
+    own (leave-one-out) distances; ``beyond_p95`` is the share of new rows farther than
+    95% of earlier rows are from theirs (0.05 when nothing changed). None without
+    vectors or without 50 earlier rows. O(s_new · s_old · d) on samples."""
+    from longtail.discovery.signals import knn_distance
+
+    new_rows = np.asarray(new_rows, np.int64)
+    if not len(new_rows) or not settings.encoder:
+        return None
+    vs = views.vectors(store, settings, complete=False)
+    start = int(new_rows.min())
+    new_rows = new_rows[new_rows < vs.n_rows]
+    if start < 50 or not len(new_rows):
+        return None
+    rng = np.random.default_rng([settings.seed, start])
+    old = np.sort(rng.choice(start, min(start, DRIFT_OLD), replace=False))
+    new = np.sort(rng.choice(new_rows, min(len(new_rows), DRIFT_NEW), replace=False))
+    ref = vs.read(old)
+    own = knn_distance(ref, ref, KNN_K, exclude_self=True)
+    dist = knn_distance(vs.read(new), ref, KNN_K)
+    p95 = float(np.quantile(own, 0.95))
+    beyond = float(np.mean(dist > p95))
+    return {"new_rows_sampled": int(len(new)), "earlier_rows_sampled": int(len(old)),
+            "median_distance": round(float(np.median(dist)), 4),
+            "earlier_median_distance": round(float(np.median(own)), 4),
+            "beyond_p95": round(beyond, 4), "drifted": beyond > DRIFT_SHARE}

@@ -8,11 +8,24 @@ project's settings; none knows about `Project`, the CLI or the service.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from longtail.engine import views
+from longtail.engine.eval_records import (
+    ArmLift,
+    Confusion,
+    CurvePoint,
+    EvalReport,
+    ForecastReport,
+    LearningCurves,
+    LiftSummary,
+    Scores,
+    StoppingAnswer,
+    managed_eval_set,
+)
 from longtail.engine.models import load_model
 from longtail.engine.records import RoundLog
 from longtail.engine.settings import SMALL_EVAL, Settings, learner_spec
@@ -65,28 +78,28 @@ def current_eval_version(store: Store) -> tuple[int, np.ndarray, np.ndarray] | N
 
 
 def score_model(store: Store, settings: Settings, model_meta: dict, X: np.ndarray, y: np.ndarray,
-                eval_set: str) -> dict:
+                eval_set: str) -> Scores:
     """Metrics of one saved model on (X, y), recorded under `eval_set`."""
     result = _predict_metrics(store, settings, model_meta, X, y)
     store.add_metrics(model_meta["id"], eval_set, model_meta["n_labels"], {
-        k: (result[k]["value"], result[k]["lo"], result[k]["hi"])
-        for k in SCALARS if result.get(k) and result[k]["value"] is not None})
+        k: (m["value"], m["lo"], m["hi"])
+        for k in SCALARS if (m := getattr(result, k)) and m["value"] is not None})
     return result
 
 
-def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
-    """Counts of (true, predicted) label pairs: {"labels": [...], "matrix": rows = true}.
-    O(n + K²) for K labels."""
+def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> Confusion:
+    """Counts of (true, predicted) label pairs, rows the true labels. O(n + K²) for K
+    labels."""
     labels = np.union1d(np.asarray(y_true, dtype=str), np.asarray(y_pred, dtype=str))
     t = np.searchsorted(labels, np.asarray(y_true, dtype=str))
     p = np.searchsorted(labels, np.asarray(y_pred, dtype=str))
     k = len(labels)
     matrix = np.bincount(t * k + p, minlength=k * k).reshape(k, k)
-    return {"labels": labels.tolist(), "matrix": matrix.tolist()}
+    return Confusion(labels.tolist(), matrix.tolist())
 
 
 def rescore_all(store: Store, settings: Settings, *,
-                scored_now: dict[int, dict] | None = None) -> str | None:
+                scored_now: dict[int, Scores] | None = None) -> str | None:
     """Score every saved model on the current eval version that has no metric on it yet,
     so the learning curve is always drawn on one set. Returns the eval-set name; the
     metrics of the models scored now go into `scored_now` (model id -> metrics) when
@@ -95,7 +108,7 @@ def rescore_all(store: Store, settings: Settings, *,
     if cur is None:
         return None
     version, rows, labels = cur
-    name = f"managed:v{version}"
+    name = managed_eval_set(version)
     scored = {m["model_id"] for m in store.metrics("accuracy") if m["eval_set"] == name}
     models = [m for m in store.models() if m["id"] not in scored]
     cache: dict[str, np.ndarray] = {}
@@ -108,26 +121,30 @@ def rescore_all(store: Store, settings: Settings, *,
     return name
 
 
-def learning_curves(store: Store, metric: str = "accuracy") -> dict[str, list[dict]]:
+def learning_curves(store: Store, metric: str = "accuracy") -> LearningCurves:
     """Two curves by labels: "current" (every model on the latest eval version) and
     "as_of" (each model on the eval set as it was when the model was trained)."""
-    rows = [m for m in store.metrics(metric) if m["eval_set"].startswith("managed:v")]
+    # Eval versions by the name their metrics carry: the version is the catalog's id.
+    version_of = {managed_eval_set(v["id"]): int(v["id"]) for v in store.eval_versions()}
+    rows = [m for m in store.metrics(metric) if m["eval_set"] in version_of]
     if not rows:
-        return {"current": [], "as_of": [], "eval_set": None}
-    latest = max(rows, key=lambda m: int(m["eval_set"].split(":v")[1]))["eval_set"]
+        return LearningCurves([], [], None, None)
+    latest = max(version_of[m["eval_set"]] for m in rows)
     first_by_model: dict[int, dict] = {}
     for m in rows:
         first_by_model.setdefault(m["model_id"], m)
 
-    def point(m: dict) -> dict:
-        return {"model_id": m["model_id"], "n_labels": m["n_labels"], "value": m["value"],
-                "lo": m["lo"], "hi": m["hi"], "eval_set": m["eval_set"]}
+    def point(m: dict) -> CurvePoint:
+        return CurvePoint(m["model_id"], m["n_labels"], m["value"], m["lo"], m["hi"],
+                          m["eval_set"], version_of[m["eval_set"]])
 
-    current = {m["model_id"]: point(m) for m in rows if m["eval_set"] == latest}
-    return {"current": sorted(current.values(), key=lambda p: (p["n_labels"], p["model_id"])),
-            "as_of": sorted((point(m) for m in first_by_model.values()),
-                            key=lambda p: (p["n_labels"], p["model_id"])),
-            "eval_set": latest}
+    def order(p: CurvePoint) -> tuple[int, int]:
+        return p.n_labels, p.model_id or 0
+
+    current = {m["model_id"]: point(m) for m in rows if version_of[m["eval_set"]] == latest}
+    return LearningCurves(sorted(current.values(), key=order),
+                          sorted((point(m) for m in first_by_model.values()), key=order),
+                          managed_eval_set(latest), latest)
 
 
 def update_round_lifts(store: Store, settings: Settings, *, n_repeats: int = 3) -> list[int]:
@@ -164,7 +181,7 @@ def update_round_lifts(store: Store, settings: Settings, *, n_repeats: int = 3) 
             labels_of(prev).astype(str) if len(prev) else None,
             vs.read(sel), labels_of(sel).astype(str), vs.read(ctrl), labels_of(ctrl).astype(str),
             X_eval, eval_y, rng, n_repeats=n_repeats)
-        log.lift = {**lift.__dict__, "eval_set": f"managed:v{version}"}
+        log.lift = {**lift.__dict__, "eval_set": managed_eval_set(version)}
         store.update_round_log(rnd["id"], {**rnd["log"], **log.to_dict()})
         done.append(rnd["id"])
     return done
@@ -174,7 +191,7 @@ MIN_CONTROL = 10
 MIN_CROSSFIT = 20
 
 
-def arm_lift(store: Store, settings: Settings) -> dict | None:
+def arm_lift(store: Store, settings: Settings) -> ArmLift | None:
     """The run so far against random at equal label count m, where m is the number of
     labeled control samples (all rounds together, a uniform random sample of the pool):
     the learner trained on the first m labels of the active run (rounds in order, the
@@ -222,63 +239,60 @@ def arm_lift(store: Store, settings: Settings) -> dict | None:
                           rng, n_repeats=1)
         method = "control"
     n = lift.n_labels
-    return {"lift": lift.lift, "lo": lift.lo, "hi": lift.hi, "level": lift.level,
-            "n_labels": n, "acc_selected": lift.acc_selected, "acc_control": lift.acc_control,
-            "eval_set": f"managed:v{version}", "method": method, "pool": pool,
-            "verdict": verdict(lift) + f", at {n} labels each"
-            + (" (random arm: half the eval set, cross-fitted)" if method == "crossfit" else "")}
+    return ArmLift(lift=lift.lift, lo=lift.lo, hi=lift.hi, level=lift.level, n_labels=n,
+                   acc_selected=lift.acc_selected, acc_control=lift.acc_control,
+                   eval_set=managed_eval_set(version), method=method, pool=pool,
+                   verdict=verdict(lift) + f", at {n} labels each"
+                   + (" (random arm: half the eval set, cross-fitted)"
+                      if method == "crossfit" else ""))
 
 
-def lift_summary(store: Any) -> dict | None:
+def combine_lifts(store: Any) -> LiftSummary | None:
     """The lift of selection over random: at equal label count (the verdict, computed
-    by `train`) and the per-round marginal lifts combined."""
+    by `train`) and the per-round marginal lifts combined. `train` records it; `status`
+    reads the record (`status.recorded_lift`)."""
     logs = [RoundLog.from_dict(r["log"]) for r in store.rounds()]
     lifts = [Lift(**{k: v for k, v in log.lift.items() if k != "eval_set"})
              for log in logs if log.lift is not None]
     arms = store.setting("arm_lift")
     if not lifts and not arms:
         return None
-    out: dict[str, Any] = {"equal_count": arms}
+    per_round = None
     if lifts:
         total = cumulative_lift(lifts)
-        out["per_round"] = {"rounds": len(lifts), "lift": total.lift, "lo": total.lo,
-                            "hi": total.hi, "level": total.level, "verdict": verdict(total),
-                            "rounds_detail": [{"lift": x.lift, "lo": x.lo, "hi": x.hi}
-                                              for x in lifts]}
-    out["verdict"] = (arms or {}).get("verdict") or out["per_round"]["verdict"] + \
-        " (marginal, per round)"
-    return out
+        per_round = {"rounds": len(lifts), "lift": total.lift, "lo": total.lo,
+                     "hi": total.hi, "level": total.level, "verdict": verdict(total),
+                     "rounds_detail": [{"lift": x.lift, "lo": x.lo, "hi": x.hi} for x in lifts]}
+    said = (arms or {}).get("verdict") or per_round["verdict"] + " (marginal, per round)"
+    return LiftSummary(equal_count=arms, verdict=said, per_round=per_round)
 
 
 def forecast(store: Store, settings: Settings, *, target: float | None = None, next_batch: int = 100,
-             metric: str = "accuracy", level: float = 0.9) -> dict:
+             metric: str = "accuracy", level: float = 0.9) -> ForecastReport:
     """Fit the learning curve (current eval version) and answer: labels needed for
     `target`, and the expected gain of the next batch, with intervals."""
-    points = learning_curves(store, metric)["current"]
-    by_n: dict[int, dict] = {}
+    points = learning_curves(store, metric).current
+    by_n: dict[int, CurvePoint] = {}
     for p in points:
-        by_n[p["n_labels"]] = p  # the latest model at each label count
+        by_n[p.n_labels] = p  # the latest model at each label count
     pts = [by_n[n] for n in sorted(by_n) if n > 0]
     if len(pts) < 3:
         raise InputError(f"a forecast needs the eval metric at 3 or more label counts; there "
                          f"are {len(pts)} (train after each labeled batch)")
-    n = np.array([p["n_labels"] for p in pts], dtype=float)
-    y = np.array([p["value"] for p in pts], dtype=float)
-    sd = np.array([max((p["hi"] - p["lo"]) / (2 * 1.96), 1e-3) if p["lo"] is not None else 0.02
-                   for p in pts])
+    n = np.array([p.n_labels for p in pts], dtype=float)
+    y = np.array([p.value for p in pts], dtype=float)
+    sd = np.array([max((p.hi - p.lo) / (2 * 1.96), 1e-3)
+                   if p.lo is not None and p.hi is not None else 0.02 for p in pts])
     curve = fit_learning_curve(n, y, sd, level=level, seed=settings.seed)
     now = float(n[-1])
     gain = curve.expected_gain(next_batch, n_now=now)
-    out: dict[str, Any] = {
-        "metric": metric, "labels_now": int(now), "points": len(pts),
-        "curve": {"a": curve.a, "b": curve.b, "c": curve.c, "method": curve.method},
-        "next_batch": next_batch,
-        "expected_gain": {"mean": gain.mean, "lo": gain.lo, "hi": gain.hi},
-        "level": level,
-    }
-    if target is not None:
-        out.update(_to_target(curve, pts[-1], target, now, next_batch))
-    return out
+    to_target = (_to_target(curve, pts[-1].to_dict(), target, now, next_batch)
+                 if target is not None else {})
+    return ForecastReport(
+        metric=metric, labels_now=int(now), points=len(pts),
+        curve={"a": curve.a, "b": curve.b, "c": curve.c, "method": curve.method},
+        next_batch=next_batch, expected_gain={"mean": gain.mean, "lo": gain.lo, "hi": gain.hi},
+        level=level, **to_target)
 
 
 def _to_target(curve: Any, last: dict, target: float, now: float, next_batch: int) -> dict:
@@ -319,7 +333,7 @@ def stop_set(store: Store, settings: Settings) -> np.ndarray:
 
 
 def stopping(store: Store, settings: Settings, *, target: float | None = None, budget: int | None = None,
-             gain_threshold: float = 0.002, next_batch: int = 100) -> dict:
+             gain_threshold: float = 0.002, next_batch: int = 100) -> StoppingAnswer:
     """Every stopping rule's answer for the project as it stands."""
     # One model per label count: re-training on the same labels is not a sign that
     # predictions have stabilised.
@@ -338,7 +352,7 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
             preds.append(np.asarray(model.classes_)[model.predict_proba(X).argmax(1)])
     try:
         fc = forecast(store, settings, next_batch=next_batch)
-        gain, gain_hi = fc["expected_gain"]["mean"], fc["expected_gain"]["hi"]
+        gain, gain_hi = fc.expected_gain["mean"], fc.expected_gain["hi"]
     except InputError:
         gain = gain_hi = None
     from longtail.engine.rounds import eval_status
@@ -353,7 +367,7 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
         # A small pool: the eval split is used up before its target size. Every labeled
         # row, cross-fitted (`small_pool_estimate`), is then the evidence.
         evidence, evidence_from = None, "every labeled row, cross-fitted"
-    curve = learning_curves(store)["current"]
+    curve = learning_curves(store).current
     metric = curve[-1] if curve else None
     rules: list = [StabilizingPredictions(), ForecastGain(gain_threshold)]
     if target is not None:
@@ -364,20 +378,22 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
         rules.append(BudgetSpent(budget))
     report = evaluate_stopping(rules, stop_set_predictions=preds, forecast_gain=gain,
                                forecast_gain_hi=gain_hi, evidence=evidence,
-                               metric=metric and {k: metric[k] for k in ("value", "lo", "hi")},
+                               metric=metric and {"value": metric.value, "lo": metric.lo,
+                                                  "hi": metric.hi},
                                spent=labeled, budget=budget, next_batch_cost=next_batch)
-    return {"stop": report.stop, "reason": report.reason,
-            "rules": [d.__dict__ for d in report.decisions],
-            "evidence": {"enough": evidence is None, "why": evidence, "from": evidence_from,
-                         "eval_labeled": need.labeled, "eval_wanted": need.wanted,
-                         "eval_pending": need.pending,
-                         "eval_labels_to_resolve": max(0, need.wanted - need.labeled)
-                         if evidence else 0}}
+    return StoppingAnswer(
+        report.stop, report.reason, [d.__dict__ for d in report.decisions],
+        evidence={"enough": evidence is None, "why": evidence, "from": evidence_from,
+                  "eval_labeled": need.labeled, "eval_wanted": need.wanted,
+                  "eval_pending": need.pending,
+                  "eval_labels_to_resolve": max(0, need.wanted - need.labeled)
+                  if evidence else 0})
 
 
 def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: int | None = None,
              id: str = "id", text: str | None = "text", label: str = "label",
-             vector: str | None = None, vector_prefix: str | None = None) -> dict | None:
+             vector: str | None = None, vector_prefix: str | None = None
+             ) -> EvalReport | None:
     """Score a model on the managed eval set (default) or on a labeled file outside the
     pool. Metrics carry bootstrap 95% intervals and are recorded in the catalog; a test
     file's figures are kept under its own eval-set name, never as the managed ones."""
@@ -390,26 +406,23 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
         raise InputError(f"no model {model_id} (models: {', '.join(map(str, models))})")
     meta = models[model_id] if model_id is not None else models[max(models)]
     if test is None:
-        scored_now: dict[int, dict] = {}
+        scored_now: dict[int, Scores] = {}
         eval_set = rescore_all(store, settings, scored_now=scored_now)
         if eval_set is None:
             return None
         cur = current_eval_version(store)
         assert cur is not None
-        _, rows, labels = cur
+        version, rows, labels = cur
         # The model was just scored (a new model, or a new eval version): use those
         # figures; else score it again for its per-class figures and confusion matrix.
         result = scored_now.get(meta["id"]) or _predict_metrics(
             store, settings, meta, store.vectors(meta["encoder"]).read(rows), labels)
         from longtail.engine.estimates import managed_estimate
 
-        out = {"eval_set": eval_set, "n": int(len(rows)), "model_id": meta["id"],
-               **{k: result[k] for k in SCALARS},
-               # the project's estimator (PPI by default) over the whole eval split
-               "estimate": managed_estimate(store, settings, meta),
-               "per_class": result["per_class"], "confusion": result["confusion"],
-               "warnings": small_eval_warnings(int(len(rows)), len(result["per_class"]))}
-        return _small_pool(store, settings, out)
+        return _small_pool(store, settings, _report(
+            result, eval_set, version, meta["id"],
+            # the project's estimator (PPI by default) over the whole eval split
+            estimate=managed_estimate(store, settings, meta)))
     from pathlib import Path
 
     from longtail.filehash import file_sha256
@@ -422,32 +435,35 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
                              vector_prefix=vector_prefix, cache=labeled_file_cache(store.root))
     eval_set = f"file:{file_sha256(Path(test))[:12]}"
     result = score_model(store, settings, meta, X, y.astype(str), eval_set)
-    return {"eval_set": eval_set, "n": int(len(y)), "model_id": meta["id"],
-            **{k: result[k] for k in SCALARS}, "per_class": result["per_class"],
-            "confusion": result["confusion"],
-            "warnings": small_eval_warnings(int(len(y)), len(result["per_class"]))}
+    return _report(result, eval_set, None, meta["id"])
 
 
-def _small_pool(store: Store, settings: Settings, out: dict) -> dict:
+def _report(result: Scores, eval_set: str, version: int | None, model_id: int, *,
+            estimate: dict[str, Any] | None = None) -> EvalReport:
+    return EvalReport(eval_set=eval_set, eval_version=version, n=result.n, model_id=model_id,
+                      accuracy=result.accuracy, macro_f1=result.macro_f1,
+                      worst_class_recall=result.worst_class_recall, per_class=result.per_class,
+                      confusion=result.confusion,
+                      warnings=small_eval_warnings(result.n, len(result.per_class)),
+                      estimate=estimate)
+
+
+def _small_pool(store: Store, settings: Settings, out: EvalReport) -> EvalReport:
     """When the eval split cannot reach its target size (a small pool), add the estimate
-    from every labeled row by cross-fitting (`crossfit_estimate`) and say what the eval
+    from every labeled row by cross-fitting (`_crossfit_estimate`) and say what the eval
     set resolves; figures say which estimate is which and on how many labels."""
     from longtail.evaluation.resolution import eval_resolution
 
     splits = store.split_counts()
     res = eval_resolution(int(splits.get("eval", 0)), int(sum(splits.values())),
-                          target=settings.eval_halfwidth, accuracy=out["accuracy"]["value"])
+                          target=settings.eval_halfwidth, accuracy=out.accuracy["value"])
     if res.enough:
         return out
-    out["resolution"] = res.to_dict()
-    out["warnings"] = [*out["warnings"], res.text()]
-    cross = crossfit_estimate(store, settings)
-    if cross is not None:
-        out["crossfit"] = cross
-    return out
+    return replace(out, resolution=res.to_dict(), warnings=[*out.warnings, res.text()],
+                   crossfit=_crossfit_estimate(store, settings))
 
 
-def crossfit_estimate(store: Store, settings: Settings, *, folds: int = 5) -> dict | None:
+def _crossfit_estimate(store: Store, settings: Settings, *, folds: int = 5) -> dict | None:
     """Accuracy estimated from every labeled row (pool and eval) by `folds`-fold
     cross-fitting, as `train --release` does over the eval set: each row predicted by
     the project's learner fitted on the other folds. More labels than the eval set, but
@@ -485,13 +501,12 @@ def crossfit_estimate(store: Store, settings: Settings, *, folds: int = 5) -> di
 
 
 def _predict_metrics(store: Store, settings: Settings, meta: dict, X: np.ndarray,
-                     y: np.ndarray) -> dict:
+                     y: np.ndarray) -> Scores:
     model = load_model(store, meta, predict_only=True)
     proba = np.concatenate([model.predict_proba(X[i:i + 65_536]) for i in range(0, len(X), 65_536)])
     pred = np.asarray(model.classes_)[proba.argmax(1)].astype(str)
-    result = evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed)
-    result["confusion"] = confusion(y, pred)
-    return result
+    return Scores.of(evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed),
+                     confusion(y, pred))
 
 
 def small_eval_warnings(n: int, n_classes: int) -> list[str]:

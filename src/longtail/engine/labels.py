@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import re
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +45,30 @@ class LabelsRecorded:
         return dict(self.__dict__)
 
 
+def label_key(label: str) -> str:
+    """What two spellings of one label share: case, spaces, '_' and '-' ignored."""
+    return re.sub(r"[\s_\-]+", "", label.casefold())
+
+
+def closest_label(label: str, known: Iterable[str]) -> str | None:
+    """The known label `label` is a near miss of (same but for case or spacing), else
+    None."""
+    key = label_key(label)
+    return next((k for k in sorted(known) if k != label and label_key(k) == key), None)
+
+
 class LabelNotAllowed(InputError):
     """Labels outside the project's closed label schema; `labels` the offending ones,
-    `allowed` the schema (the service answers 422 with both)."""
+    `allowed` the schema (the service answers 422 with both). A label that is a near
+    miss of an allowed one (case or spacing) is named with it."""
 
     def __init__(self, where: str, labels: list[str], allowed: list[str]):
+        shown = []
+        for lab in labels[:10]:
+            near = closest_label(lab, allowed)
+            shown.append(f"{lab!r} (did you mean {near!r}?)" if near else repr(lab))
         super().__init__(f"{where}: {len(labels)} label(s) outside the project's label set: "
-                         f"{', '.join(map(repr, labels[:10]))}; allowed: "
+                         f"{', '.join(shown)}; allowed: "
                          f"{', '.join(allowed)} (`longtail labels add` extends it)")
         self.labels = labels
         self.label = labels[0]
@@ -75,23 +94,38 @@ def record_labels(store: Any, events: Sequence[LabelEvent], *, source: str = "hu
 
 def import_file(store: Any, path: str | Path, *, id: str = "id", label: str = "label",
                 annotator: str | None = None, seconds: str | None = None,
-                source: str = "human", where: str | None = None) -> LabelsRecorded:
+                source: str = "human", where: str | None = None,
+                annotator_name: str | None = None,
+                delimiter: str | None = None) -> LabelsRecorded:
     """`longtail import-labels`: the labels of a CSV, JSONL or Parquet file (id,
     label[, annotator, seconds]; a blank label is a skip), all-or-nothing. `where`
-    names the file in errors (default: its path)."""
-    events = file_events(path, id=id, label=label, annotator=annotator, seconds=seconds)
+    names the file in errors (default: its path). `annotator_name` is who gave every
+    label of the file (`--annotator-name alice`), beside `annotator`, a column."""
+    events = file_events(path, id=id, label=label, annotator=annotator, seconds=seconds,
+                         annotator_name=annotator_name, delimiter=delimiter)
     return record_labels(store, events, source=source, where=where or str(Path(path)))
 
 
 def file_events(path: str | Path, *, id: str = "id", label: str = "label",
-                annotator: str | None = None, seconds: str | None = None) -> list[LabelEvent]:
+                annotator: str | None = None, seconds: str | None = None,
+                annotator_name: str | None = None,
+                delimiter: str | None = None) -> list[LabelEvent]:
     """The label events of a CSV, JSONL or Parquet label file (read, not recorded: the
-    service reads a file before it takes the writer)."""
+    service reads a file before it takes the writer). `annotator_name`: one annotator
+    for every event (an error together with an `annotator` column)."""
     from longtail.ingest.labels import read_label_records
 
+    if annotator_name is not None:
+        annotator_name = annotator_name.strip()
+        if not annotator_name:
+            raise InputError("--annotator-name: give a name")
+        if annotator is not None:
+            raise InputError("--annotator (a column) and --annotator-name (one name for the "
+                             "whole file): give one of them")
     records = read_label_records(path, id=id, label=label, annotator=annotator,
-                                 seconds=seconds)
-    return [LabelEvent(id=r.id, label=r.label, kind=r.kind, annotator=r.annotator,
+                                 seconds=seconds, delimiter=delimiter)
+    return [LabelEvent(id=r.id, label=r.label, kind=r.kind,
+                       annotator=annotator_name or r.annotator,
                        seconds=r.seconds) for r in records]
 
 
@@ -129,6 +163,10 @@ def record_rows(uow: Any, events: Sequence[tuple[int, LabelEvent]], *, source: s
     annotator's agreeing label is (agreement, majority and the service's overlap count
     it). `round_id` is written on the events; `close_rounds` closes the open rounds
     with every item answered (the service closes its rounds by their task slots)."""
+    # A label is its text without surrounding spaces (" class_1" is class_1).
+    events = [(row, replace(e, label=e.label.strip()))
+              if e.kind == "label" and isinstance(e.label, str) and e.label != e.label.strip()
+              else (row, e) for row, e in events]
     allowed = uow.label_set.get()
     labels = [e.label for _, e in events if e.kind == "label"]
     if allowed is not None:
@@ -191,6 +229,7 @@ def record_rows(uow: Any, events: Sequence[tuple[int, LabelEvent]], *, source: s
         everything = uow.labels.classes() - set(new_classes)
         if everything:
             warnings.append(_new_class_warning(new_classes, everything))
+        warnings += _near_miss_warnings(new_classes, everything, labels)
     if cancelled:
         warnings.append(_cancelled_round_warning(cancelled))
     return LabelsRecorded(rows=len(events), new_labels=new, changed=changed,
@@ -209,13 +248,31 @@ def _cancelled_round_warning(cancelled: dict[int, int]) -> str:
 
 
 def _new_class_warning(new: list[str], known: set[str]) -> str:
-    lower = {k.casefold(): k for k in known}
-    typos = [n for n in new if n.casefold() in lower or n.strip() != n]
-    msg = f"{len(new)} new class(es): {', '.join(new[:10])}"
-    if typos:
-        pairs = [f"{t!r} vs {lower.get(t.casefold(), t.strip())!r}" for t in typos[:5]]
-        msg += f" — a typo? ({', '.join(pairs)})"
-    return msg + " (fix the label set with `longtail labels set`)"
+    return (f"{len(new)} new class(es): {', '.join(map(repr, new[:10]))}"
+            + (f" and {len(new) - 10} more" if len(new) > 10 else "")
+            + " (`longtail labels set` closes the label set)")
+
+
+def _near_miss_warnings(new: list[str], known: set[str], given: list[str]) -> list[str]:
+    """One loud line per new class that is a near miss (case or spacing) of a known
+    class, or of a more frequent new one of the same import, with the fix."""
+    freq: dict[str, int] = {}
+    for lab in given:
+        freq[lab] = freq.get(lab, 0) + 1
+    out = []
+    for lab in new:
+        near = closest_label(lab, known)
+        if near is None:  # two spellings new together: the more frequent is the class
+            peers = [o for o in new if o != lab and label_key(o) == label_key(lab)]
+            near = max(peers, key=lambda o: (freq.get(o, 0), o), default=None)
+            if near is not None and (freq.get(near, 0), near) < (freq.get(lab, 0), lab):
+                continue  # this one is the majority spelling; the other gets the line
+        if near is not None:
+            out.append(f"WARNING: label {lab!r} ({freq.get(lab, 0)} row(s)) is not a known "
+                       f"class but looks like {near!r} (case or spacing differs): recorded "
+                       f"as a new class. If it is a typo: longtail labels rename "
+                       f"{shlex.quote(lab)} {shlex.quote(near)}")
+    return out
 
 
 def label_set(store: Any) -> list[str] | None:
@@ -239,6 +296,65 @@ def set_label_set(store: Any, labels: Sequence[str], *, add: bool = False) -> li
         used = set(uow.labels.current().values())
         outside = sorted(used - set(new))
         if outside:
-            raise InputError(f"labels already in use are not in the set: {', '.join(outside)}")
+            fixes = [f"longtail labels rename {shlex.quote(o)} {shlex.quote(near)}"
+                     for o in outside if (near := closest_label(o, new))]
+            raise InputError(f"labels already in use are not in the set: "
+                             f"{', '.join(map(repr, outside))}"
+                             + (f"; to fix a typo: {'; '.join(fixes[:5])}" if fixes else ""))
         uow.label_set.set(new)
     return new
+
+
+@dataclass
+class LabelRenamed:
+    """What `rename_label` did: the samples relabeled, the events written, the closed
+    label set after it (None: open)."""
+
+    old: str
+    new: str
+    samples: int
+    events: int
+    label_set: list[str] | None
+    changed: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def rename_label(store: Any, old: str, new: str) -> LabelRenamed:
+    """Every sample whose label is `old` gets `new` instead, as new label events (one per
+    annotator who gave `old` as their latest answer, so history keeps both and
+    per-annotator views agree), in one transaction; a closed label set has `old`
+    replaced by `new`. An error when no sample has `old` as its label."""
+    old, new = str(old).strip(), str(new).strip()
+    if not old or not new:
+        raise InputError("labels rename: give the old and the new label")
+    if old == new:
+        raise InputError(f"labels rename: {old!r} is already called that")
+    with store.unit_of_work() as uow:
+        rows = uow.labels.rows_with_label(old)
+        current, given = uow.consensus.row_labels(rows) if rows else ({}, {})
+        events = {(row, who) for (row, who), lab in given.items() if lab == old}
+        attributed = {row for row, _ in events}
+        # an unattributed label (an import without annotator) is the row's own
+        events |= {(row, None) for row, lab in current.items()
+                   if lab == old and row not in attributed}
+        if not events:
+            known = sorted(uow.labels.classes())
+            near = closest_label(old, known)
+            raise InputError(f"labels rename: no sample is labeled {old!r}"
+                             + (f" (did you mean {near!r}?)" if near else "")
+                             + f"; labels in use: {', '.join(map(repr, known[:20]))}")
+        allowed = uow.label_set.get()
+        if allowed is not None:
+            uow.label_set.set(list(dict.fromkeys(new if a == old else a for a in allowed))
+                              + ([new] if new not in allowed and old not in allowed else []))
+        ids = {r: e for chunk in uow.samples.iter(sorted({r for r, _ in events}))
+               for r, e, _, _ in chunk}
+        done = record_rows(uow, [(row, LabelEvent(id=ids[row], label=new, annotator=who))
+                                 for row, who in sorted(events, key=lambda x: (x[0], x[1] or ""))],
+                           source="rename", where=f"labels rename {old} {new}")
+    return LabelRenamed(old=old, new=new, samples=len({r for r, _ in events}),
+                        events=len(events), label_set=None if allowed is None else
+                        list(dict.fromkeys(new if a == old else a for a in allowed)),
+                        changed=done.changed)

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 class Record:
     """Base of the engine's typed results (dataclasses): `to_dict()` is the JSON form the
-    CLI's --json prints and the service returns; the fields are the Python API."""
+    CLI's --json prints and the service returns; the fields are the Python API. Fields
+    named in `OPTIONAL` are left out of `to_dict()` while None (parts a result has only
+    sometimes, such as a forecast's target)."""
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        out = asdict(self)  # type: ignore[call-overload]
+        for name in self.OPTIONAL:
+            if out.get(name) is None:
+                out.pop(name, None)
+        return out
 
 
 @dataclass

@@ -26,7 +26,8 @@ def _curves(store: Any, settings: Settings, ctx: dict) -> dict | None:
     and the random arm's points (each round's control arm, and the lift verdict's)."""
     from longtail.engine.evaluation import learning_curves
 
-    curves = {m: learning_curves(store, m)["current"] for m in ("accuracy", "macro_f1")}
+    curves = {m: [p.to_dict() for p in learning_curves(store, m).current]
+              for m in ("accuracy", "macro_f1")}
     random_arm = []
     with store.unit_of_work() as uow:
         for r in uow.rounds.list():
@@ -44,9 +45,10 @@ def _curves(store: Any, settings: Settings, ctx: dict) -> dict | None:
 
 
 def _lift(store: Any, settings: Settings, ctx: dict) -> dict | None:
-    from longtail.engine.evaluation import lift_summary
+    from longtail.engine.evaluation import combine_lifts
 
-    return lift_summary(store)
+    summary = combine_lifts(store)
+    return summary.to_dict() if summary else None
 
 
 def _classes(store: Any, settings: Settings, ctx: dict) -> dict | None:

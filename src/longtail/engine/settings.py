@@ -49,6 +49,12 @@ DEFAULTS: dict[str, Any] = {
     "cost_seconds_cap": None,
     "compute_rate_cpu_hour": 0.10,
     "compute_rate_gpu_hour": 2.50,
+    # Cost-aware selection (query --cost-aware): return on investment = benefit /
+    # predicted cost ** cost_tradeoff (0: cost-blind; 1: Haertel et al.'s ROI).
+    "cost_tradeoff": 1.0,
+    # Image pools (issue 32): the folder that samples' `media` paths are relative to,
+    # written by `longtail ingest DIR`; move the folder and set it again.
+    "media_root": None,
 }
 
 NEAR_MIN = 0.5  # below this a "near-duplicate" would be a topic, not a copy
@@ -77,6 +83,8 @@ class Settings:
     cost_seconds_cap: float | None = None
     compute_rate_cpu_hour: float = 0.10
     compute_rate_gpu_hour: float = 2.50
+    cost_tradeoff: float = 1.0
+    media_root: str | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Settings:

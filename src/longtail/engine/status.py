@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from longtail.engine.eval_records import LiftSummary
 from longtail.engine.settings import SMALL_EVAL, Settings
 
 
@@ -32,7 +33,8 @@ def status(store: Any, settings: Settings) -> dict:
         target[m["name"]] = {"value": m["value"], "lo": m["lo"], "hi": m["hi"],
                              "eval_set": m["eval_set"], "n_labels": m["n_labels"]}
     vectors = {name: store.vector_set_info(name)["n_rows"] for name in store.vector_set_names()}
-    lift = lift_summary(store)
+    recorded = recorded_lift(store)
+    lift = recorded.to_dict() if recorded else None
     versions = store.eval_versions()
     labeled_eval = sum(1 for r in current if r in eval_rows)
     warnings = []
@@ -94,9 +96,25 @@ def status(store: Any, settings: Settings) -> dict:
         "money_verdict": (store.setting("roi_summary") or {}).get("verdict") or
         "no money verdict yet: it needs two trained models and 10 or more labeled eval samples",
         "warnings": warnings,
+        "triggers": _triggers(store),
+        "queued": _queued(store),
     }
 
 
-def lift_summary(store: Any) -> dict | None:
-    """The lift summary `train` recorded last (computing it needs scipy; status does not)."""
-    return store.setting("lift_summary")
+def _triggers(store: Any) -> list[dict]:
+    from longtail.engine.triggers import status_lines
+
+    return status_lines(store)
+
+
+def _queued(store: Any) -> int:
+    """Rows waiting in the discovery queue (slices, searches, triggers)."""
+    with store.unit_of_work() as uow:
+        return len(uow.settings.get("discovery_queue") or [])
+
+
+def recorded_lift(store: Any) -> LiftSummary | None:
+    """The lift summary `train` recorded last (`evaluation.combine_lifts`; computing it
+    needs scipy, reading it does not)."""
+    got = store.setting("lift_summary")
+    return LiftSummary.from_dict(got) if got else None

@@ -167,10 +167,28 @@ def _metrics(store: Any, model: dict, report: dict) -> dict[str, float]:
         out[m["name"]] = float(m["value"])
         if m["lo"] is not None:
             out[f"{m['name']}_lo"], out[f"{m['name']}_hi"] = float(m["lo"]), float(m["hi"])
+    # the eval budget's accuracy, by the project's estimator (its name is the
+    # eval_estimator param), and the eval labels it stood on
+    est = (report.get("eval") or {}).get("estimate") or {}
+    if isinstance(est.get("value"), int | float):
+        out["accuracy_estimate"] = float(est["value"])
+        out["accuracy_estimate_lo"], out["accuracy_estimate_hi"] = float(est["lo"]), float(est["hi"])
+        out["accuracy_estimate_eval_labels"] = float(est["n_labels"])
     lift = report.get("lift") or store.setting("arm_lift") or {}
     for key in ("lift", "lo", "hi"):
         if isinstance(lift.get(key), int | float):
             out["lift" if key == "lift" else f"lift_{key}"] = float(lift[key])
+    # Money (issue 29): the spend so far and the saving against random, with its interval.
+    from longtail.engine.costs import spend_summary
+
+    with store.unit_of_work() as uow:
+        spend = spend_summary(uow, Settings.from_dict(uow.settings.all()))
+    out.update({k: float(spend[k]) for k in ("label_money", "eval_label_money",
+                                             "compute_money", "total_money")})
+    roi = store.setting("roi_summary") or {}
+    for key in ("saving", "lo", "hi"):
+        if isinstance(roi.get(key), int | float):
+            out["money_saving" if key == "saving" else f"money_saving_{key}"] = float(roi[key])
     return out
 
 
@@ -197,7 +215,9 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
     tags = {"longtail.model_id": str(model["id"]), "longtail.project": str(store.root),
             "longtail.dataset_version": str(version.id),
             **({"longtail.model_sha256": sha} if sha else {}),
-            **({"longtail.round": str(rnd["id"])} if rnd else {})}
+            **({"longtail.round": str(rnd["id"])} if rnd else {}),
+            **({"longtail.money_verdict": str(verdict)[:5000]}
+               if (verdict := (store.setting("roi_summary") or {}).get("verdict")) else {})}
     run = client.create_run(exp_id, run_name=f"model-{model['id']}", tags=tags)
     run_id = run.info.run_id
     try:

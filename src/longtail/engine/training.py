@@ -4,19 +4,48 @@ with its spec, score it on the managed eval set, and update the lift and stoppin
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from longtail.costs.ledger import phase
 from longtail.engine import views
 from longtail.engine.models import load_model, model_arrays, saved_spec
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings, learner_spec
 from longtail.errors import ProjectError
+
+if TYPE_CHECKING:
+    from longtail.engine.eval_records import EvalReport
+
+
+@dataclass
+class TrainReport(Record):
+    """`train`: the model (new, or the latest when `skipped` because nothing changed,
+    with the `reason`), its labels, classes, learner and fit time; once the eval set has
+    labels its figures (`eval`), the stopping verdict, the lift and the money saved; the
+    MLflow run when tracking is on. Parts a train did not produce stay out of `to_dict`."""
+
+    OPTIONAL = ("classes", "learner", "fit_seconds", "skipped", "reason", "eval", "stopping",
+                "lift", "roi", "mlflow_run")
+
+    model_id: int
+    labels: int
+    classes: int | None = None
+    learner: str | None = None
+    fit_seconds: float | None = None
+    skipped: bool | None = None
+    reason: str | None = None
+    eval: EvalReport | None = None
+    stopping: str | None = None
+    lift: dict[str, Any] | None = None
+    roi: dict[str, Any] | None = None
+    mlflow_run: str | None = None
 
 
 def train(store: Any, settings: Settings, *, encoder: str | None = None,
           warm_start: bool = True, learner: str | None = None,
           learner_params: dict | None = None, force: bool = False,
-          mlflow: str | bool | None = None) -> dict:
+          mlflow: str | bool | None = None) -> TrainReport:
     """Fit on every labeled pool sample (eval samples never), warm-started from the
     latest model when it is the same learner on the same vectors. With nothing new since
     the latest model (same labels, learner and vectors) nothing is trained unless
@@ -50,9 +79,9 @@ def train(store: Any, settings: Settings, *, encoder: str | None = None,
                  and {"learner": saved["learner"], "params": saved.get("params", {})} == spec)
     if same_kind and not force:
         if saved.get("labels_fingerprint") == fingerprint:
-            skipped = {"skipped": True, "model_id": latest["id"], "labels": int(len(rows)),
-                       "reason": f"nothing new to train on (model {latest['id']}); "
-                                 "--force trains anyway"}
+            skipped = TrainReport(model_id=latest["id"], labels=int(len(rows)), skipped=True,
+                                  reason=f"nothing new to train on (model {latest['id']}); "
+                                         "--force trains anyway")
             if not any(m["model_id"] == latest["id"] for m in store.metrics()):
                 # A train killed between its model's commit and its scoring: finish it.
                 skipped = _score(store, settings, latest["id"], skipped)
@@ -74,44 +103,45 @@ def train(store: Any, settings: Settings, *, encoder: str | None = None,
     arrays = model_arrays(model, {**spec, "labels_fingerprint": fingerprint})
     model_id = store.save_model(spec["learner"], vs.directory.name, len(rows),
                                 list(model.classes_), arrays, fit_seconds)
-    report: dict[str, Any] = {"model_id": model_id, "labels": int(len(rows)),
-                              "classes": int(len(model.classes_)), "learner": spec["learner"],
-                              "fit_seconds": round(fit_seconds, 4)}
+    report = TrainReport(model_id=model_id, labels=int(len(rows)),
+                         classes=int(len(model.classes_)), learner=spec["learner"],
+                         fit_seconds=round(fit_seconds, 4))
     return _track(store, settings, model_id, _score(store, settings, model_id, report), track)
 
 
-def _track(store: Any, settings: Settings, model_id: int, report: dict,
-           track: str | None) -> dict:
+def _track(store: Any, settings: Settings, model_id: int, report: TrainReport,
+           track: str | None) -> TrainReport:
     """Log the model to MLflow when tracking is on (once per model)."""
     if track is None:
         return report
     from longtail.engine.tracking import log_model
 
-    report["mlflow_run"] = log_model(store, settings, model_id, report, track)
+    report.mlflow_run = log_model(store, settings, model_id, report.to_dict(), track)
     return report
 
 
-def _score(store: Any, settings: Settings, model_id: int, report: dict[str, Any]) -> dict:
+def _score(store: Any, settings: Settings, model_id: int, report: TrainReport) -> TrainReport:
     """Score the model on the managed eval set and update lift and stopping."""
     from longtail.engine import evaluation
 
     with phase("evaluate"):
         ev = evaluation.evaluate(store, settings, model_id=model_id)
         if ev is not None:
-            report["eval"] = ev
-            report["stopping"] = evaluation.stopping(store, settings)["reason"]
+            report.eval = ev
+            report.stopping = evaluation.stopping(store, settings).reason
             lifted = evaluation.update_round_lifts(store, settings)
-            store.set_setting("arm_lift", evaluation.arm_lift(store, settings))
-            summary = evaluation.lift_summary(store)
-            store.set_setting("lift_summary", summary)
+            arms = evaluation.arm_lift(store, settings)
+            store.set_setting("arm_lift", arms.to_dict() if arms else None)
+            summary = evaluation.combine_lifts(store)
+            store.set_setting("lift_summary", summary.to_dict() if summary else None)
             if summary:
-                report["lift"] = {**summary, "new_rounds": lifted}
+                report.lift = {**summary.to_dict(), "new_rounds": lifted}
             from longtail.engine.roi import roi_summary
 
             money = roi_summary(store, settings)  # issue 29: saving in money, or None
             store.set_setting("roi_summary", money)
             if money:
-                report["roi"] = {k: money[k] for k in ("saving", "lo", "hi", "verdict")}
+                report.roi = {k: money[k] for k in ("saving", "lo", "hi", "verdict")}
     return report
 
 

@@ -38,24 +38,24 @@ class LabelRecord:
 
 def label_kind(value: str | None) -> tuple[Kind, str | None]:
     """(kind, label) of one label cell: blank or ``__skip__`` -> skip, ``__unsure__``
-    -> unsure, anything else -> that label, unchanged."""
-    if value is None or value.strip() == "" or value == SKIP:
+    -> unsure, anything else -> that label without surrounding spaces."""
+    if value is None or value.strip() == "" or value.strip() == SKIP:
         return "skip", None
-    if value == UNSURE:
+    if value.strip() == UNSURE:
         return "unsure", None
-    return "label", value
+    return "label", value.strip()
 
 
 def read_label_records(path: str | Path, *, id: str = "id", label: str = "label",
-                       annotator: str | None = None, seconds: str | None = None
-                       ) -> list[LabelRecord]:
+                       annotator: str | None = None, seconds: str | None = None,
+                       delimiter: str | None = None) -> list[LabelRecord]:
     """Every row of a CSV, JSONL or Parquet label file as a LabelRecord, in file order.
 
     Raises InputError naming file, row and column for a missing column, an empty id,
     a seconds value that is not a non-negative number, or a file without rows.
     O(rows) time and memory.
     """
-    src = TableSource(path)
+    src = TableSource(path, delimiter=delimiter)
     where = str(src.path)
     mapping = ColumnMapping(id=id, label=label, annotator=annotator, seconds=seconds,
                             metadata=())

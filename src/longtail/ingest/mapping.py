@@ -26,6 +26,7 @@ class ColumnMapping:
     metadata: tuple[str, ...] | None = None
     annotator: str | None = None
     seconds: str | None = None
+    delimiter: str | None = None       # a CSV's; None: sniffed (, ; tab |)
 
     def to_dict(self) -> dict:
         d = asdict(self)

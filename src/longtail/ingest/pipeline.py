@@ -52,6 +52,10 @@ class IngestReport:
     # The near-duplicate search that follows an ingest of vectors, a phase of its own
     # with its own seconds (longtail.engine.duplicates.refresh); None when none ran.
     duplicates: dict | None = None
+    # After the commit (issue 30): how far the new rows lie from the earlier ones, and
+    # what each standing trigger matched among them ({name: rows queued}).
+    drift: dict | None = None
+    triggers: dict | None = None
 
     def to_dict(self) -> dict:
         """The counts (``updated_rows`` left out: it can hold millions of rows)."""
@@ -127,7 +131,7 @@ def ingest_file(
     before the catalog commits, so a failure leaves nothing visible.
     Memory: O(batch rows · dim) plus the ids of the file already in the project.
     """
-    source = TableSource(path)
+    source = TableSource(path, delimiter=mapping.delimiter)
     where = str(source.path)
     resolved = resolve(mapping, list(source.schema.names), where)
     seen: set[str] = set()  # ids of this file already in the project before it
@@ -145,12 +149,12 @@ def ingest_file(
             pass
         except _Duplicate:
             _drop(store, journals)
-            _raise_first_duplicate(source.path, mapping.id)
+            _raise_first_duplicate(source.path, mapping.id, source.delimiter)
         except IntegrityError as e:
             _drop(store, journals)
             # New ids are checked against each other by the catalog's unique index (a
             # dict of every id in a 10M-row file would cost a GiB): name the duplicate.
-            _raise_first_duplicate(source.path, mapping.id)
+            _raise_first_duplicate(source.path, mapping.id, source.delimiter)
             raise InputError(f"{where}: {e.orig}") from None
         except BaseException:
             _drop(store, journals)
@@ -221,13 +225,13 @@ class _Duplicate(Exception):
     again to name both rows."""
 
 
-def _raise_first_duplicate(path: Path, column: str) -> None:
+def _raise_first_duplicate(path: Path, column: str, delimiter: str | None = None) -> None:
     """Read the file again and raise an InputError naming its first repeated id and
     both rows. The error path only: it holds every id of the file in memory."""
     first: dict[str, int] = {}
     row0 = 0
     where = str(path)
-    for batch in TableSource(path).batches():
+    for batch in TableSource(path, delimiter=delimiter).batches():
         for i, ext in enumerate(column_strings(batch, column, where, row0, allow_null=False)):
             if ext in first:
                 raise InputError(f"{where}: row {row0 + i + 1}, column {column!r}: duplicate id "

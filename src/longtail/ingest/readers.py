@@ -29,10 +29,53 @@ def file_format(path: Path) -> str:
     return fmt
 
 
-class TableSource:
-    """A file opened for streaming: `schema`, `num_rows` (None when unknown), `batches()`."""
+DELIMITERS = (",", ";", "\t", "|")
+SNIFF_BYTES = 1 << 16
 
-    def __init__(self, path: str | Path, batch_rows: int = 32_768):
+
+def check_delimiter(delimiter: str | None) -> str | None:
+    """`--delimiter` as given (``\\t`` or ``tab`` for a tab); an InputError unless one
+    character."""
+    if delimiter is None:
+        return None
+    value = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(delimiter, delimiter)
+    if len(value) != 1 or value in "\"\r\n":
+        raise InputError(f"--delimiter must be one character (for example ';', '|' or "
+                         f"'\\t'), got {delimiter!r}")
+    return value
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The delimiter of a delimited text file among , ; tab |, from its first 64 KiB:
+    the one that splits the header into the most columns while every complete line of
+    the sample has as many (quotes respected); ',' when none does."""
+    import csv
+    import io
+
+    with open(path, "rb") as f:
+        raw = f.read(SNIFF_BYTES + 1)
+    text = raw[:SNIFF_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff")
+    if len(raw) > SNIFF_BYTES and "\n" in text:  # drop a line cut by the sample
+        text = text[: text.rindex("\n") + 1]
+    best, best_width = ",", 1
+    for delimiter in DELIMITERS:
+        try:
+            widths = [len(r) for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r]
+        except csv.Error:
+            continue
+        if widths and widths[0] > best_width and all(w == widths[0] for w in widths):
+            best, best_width = delimiter, widths[0]
+    return best
+
+
+class TableSource:
+    """A file opened for streaming: `schema`, `num_rows` (None when unknown), `batches()`.
+
+    A CSV's delimiter is `delimiter` when given, else sniffed among , ; tab | (a .tsv
+    file: tab); `self.delimiter` says which."""
+
+    def __init__(self, path: str | Path, batch_rows: int = 32_768, *,
+                 delimiter: str | None = None):
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(f"{self.path}: no such file")
@@ -41,6 +84,9 @@ class TableSource:
         self.format = file_format(self.path)
         self.batch_rows = batch_rows
         self.num_rows: int | None = None
+        self.delimiter = check_delimiter(delimiter)
+        if self.format in ("csv", "tsv") and self.delimiter is None:
+            self.delimiter = "\t" if self.format == "tsv" else sniff_delimiter(self.path)
         try:
             if self.format == "parquet":
                 # Mapped, not read: pages come straight from the page cache instead of
@@ -59,11 +105,10 @@ class TableSource:
             raise InputError(f"{self.path}: cannot read as {self.format.upper()}: {_short(e)}") from e
 
     def _open_csv(self) -> pacsv.CSVStreamingReader:
-        delimiter = "\t" if self.format == "tsv" else ","
         return pacsv.open_csv(
             self.path,
             read_options=pacsv.ReadOptions(block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            parse_options=pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(strings_can_be_null=False, null_values=[""]),
         )
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from longtail.engine.eval_records import CurvePoint
 from longtail.engine.users import UserRecord
 
 
@@ -107,6 +108,9 @@ class StatusOut(BaseModel):
     verdict: str
     lift: dict[str, Any] | None
     warnings: list[str]
+    spend: dict[str, Any] | None = None  # labeling and compute money (issue 29)
+    roi: dict[str, Any] | None = None  # the money saving against random, with its curves
+    money_verdict: str | None = None
 
 
 class RoundIn(_In):
@@ -165,15 +169,6 @@ class AnnotatorRow(BaseModel):
     last: str | None
 
 
-class CurvePoint(BaseModel):
-    model_id: int | None
-    n_labels: int
-    value: float
-    lo: float | None
-    hi: float | None
-    eval_set: str
-
-
 class CurvesOut(BaseModel):
     """Learning curves on the managed eval set; `random` is the control arm's curve
     when the lift estimator recorded one."""
@@ -181,6 +176,7 @@ class CurvesOut(BaseModel):
     current: list[CurvePoint]
     as_of: list[CurvePoint]
     eval_set: str | None
+    eval_version: int | None = None
     lift: dict[str, Any] | None
     verdict: str
 

@@ -327,6 +327,13 @@ class LabelsRepo(Repo):
         return {lab for (lab,) in self.conn.execute(
             select(a.c.label).where(a.c.kind == "label").distinct())}
 
+    def rows_with_label(self, label: str) -> list[int]:
+        """Rows any 'label' event ever gave `label`, ascending (one scan of the events)."""
+        a = s.annotations
+        q = (select(a.c.row).where(a.c.kind == "label", a.c.label == label).distinct()
+             .order_by(a.c.row))
+        return [int(r) for (r,) in self.conn.execute(q)]
+
     def seen(self, labels: Sequence[str]) -> set[str]:
         """Those of `labels` some 'label' event gave: one probe per label that stops at
         the first event (there is no index on labels; reading every distinct label is

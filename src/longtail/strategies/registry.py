@@ -12,6 +12,7 @@ from longtail.strategies import coverage as cov
 from longtail.strategies import diverse as div
 from longtail.strategies import informative as inf
 from longtail.strategies import representative as rep
+from longtail.strategies import tail
 from longtail.strategies._base import (
     NEEDS,
     Context,
@@ -80,6 +81,10 @@ register("margin_coverage", div.select_margin_coverage, {"probs", "vectors"},
 register("combine", comb.select_combined, {"probs", "vectors", "committee"},
          "Declarative config: weighted terms, filters and balance targets (params).",
          refine=comb.config_needs)
+register("rare", tail.select_rare, {"probs", "vectors"},
+         "SEALS: the labeled rare classes' nearest candidates, by the class's probability.")
+register("novelty", tail.select_novelty, {"probs", "vectors"},
+         "Farthest from the labeled set (kNN distance), with least confidence.")
 register("class_balance", comb.select_class_balance, {"probs", "vectors"},
          "Fill the batch class by class, fewest-labeled predicted classes first.")
 

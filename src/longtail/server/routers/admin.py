@@ -68,10 +68,10 @@ def curves(_user: Admin, svc: Svc) -> m.CurvesOut:
     """The learning curve (accuracy with intervals by labels) and the lift of selection
     over the random control."""
     c = evaluation.learning_curves(svc.store)
-    lift = status_uc.lift_summary(svc.store)
-    verdict = (lift or {}).get("verdict") or "no lift measured yet"
-    return m.CurvesOut(current=c["current"], as_of=c["as_of"], eval_set=c["eval_set"],
-                       lift=lift, verdict=verdict)
+    lift = status_uc.recorded_lift(svc.store)
+    return m.CurvesOut(current=c.current, as_of=c.as_of, eval_set=c.eval_set,
+                       eval_version=c.eval_version, lift=lift.to_dict() if lift else None,
+                       verdict=lift.verdict if lift else "no lift measured yet")
 
 
 @router.get("/admin/users", response_model=list[m.UserRow])

@@ -65,9 +65,12 @@ async function refresh() {
     const k = document.getElementById("kpis");
     k.replaceChildren(...[["samples", st.samples], ["labeled", st.labeled_pool + st.labeled_eval],
       ["answers", st.annotations], ["rounds", st.rounds], ["open rounds", st.open_rounds],
-      ["accuracy", st.metrics.accuracy ? fmt(st.metrics.accuracy.value) : "–"]]
+      ["accuracy", st.metrics.accuracy ? fmt(st.metrics.accuracy.value) : "–"],
+      ["labels $", st.spend ? st.spend.label_money.toFixed(2) : "–"],
+      ["compute $", st.spend ? st.spend.compute_money.toPrecision(2) : "–"]]
       .map(([n, v]) => { const d = LT.el("div", { "data-kpi": n }); d.append(LT.el("b", { text: String(v) }), n); return d; }));
-    document.getElementById("verdict").textContent = "Lift: " + cur.verdict;
+    document.getElementById("verdict").textContent = "Lift: " + cur.verdict +
+      (st.money_verdict ? " · Money: " + st.money_verdict : "");
     document.getElementById("warnings").textContent = st.warnings.join(" · ");
     curve(cur);
     rows("annotators", ann, (a) => [[a.annotator], [String(a.label), 1], [String(a.skip), 1],
