@@ -80,6 +80,11 @@ def coverage_table() -> dict:
             "min_wilson": min(r["wilson"] for r in rows)}
 
 
+def _plain(result):
+    """The JSON form of an engine result (typed records have `to_dict`)."""
+    return result.to_dict() if hasattr(result, "to_dict") else result
+
+
 def _accuracy(model, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.asarray(model.classes_)[model.predict_proba(X).argmax(1)] == y))
 

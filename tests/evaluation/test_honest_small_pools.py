@@ -25,7 +25,7 @@ def _round(p: Project, truth: dict[str, str], tmp_path, k: int, i: int) -> dict:
     q = p.query(k, strategy="auto")
     p.import_labels(write_csv(tmp_path / f"r{i}.csv", ["id", "label"],
                               [[x, truth[x]] for x in q.ids]))
-    return p.train()
+    return p.train().to_dict()
 
 
 @pytest.mark.parametrize("loader_name", ["load_breast_cancer", "load_wine"])
@@ -35,7 +35,7 @@ def test_small_pool_numbers_are_honest(tmp_path, loader_name):
     p, truth = _project(tmp_path, getattr(sklearn.datasets, loader_name))
     for i in range(6):
         report = _round(p, truth, tmp_path, 20, i)
-        stop = p.stopping()
+        stop = p.stopping().to_dict()
         ev = stop["evidence"]
         if stop["stop"]:
             # Only once the eval split is used up and every labeled row, cross-fitted,
@@ -62,6 +62,6 @@ def test_small_pool_numbers_are_honest(tmp_path, loader_name):
     # The forecast for a target above the measured accuracy is not "0 to 0".
     target = min(acc["value"] + 0.02, 1.0)
     if acc["lo"] < target:
-        more = p.forecast(target, next_batch=20)["more_labels"]
+        more = p.forecast(target, next_batch=20).more_labels
         assert more["hi"] is None or more["hi"] > 0
     p.close()
