@@ -150,7 +150,7 @@ def run_seed(method: str, seed: int, data: tuple, costs: tuple, cfg: dict, work:
             total = p.costs()["total"]
             paid = total["events"]
             if active(method) and paid <= cfg["verdict_at"]:
-                roi = p.status().get("roi")
+                roi = p.status().roi
                 if roi:
                     verdict = {"labels": paid, **{k: roi[k] for k in (
                         "saving", "lo", "hi", "label_saving", "target", "random_labels",

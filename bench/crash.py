@@ -46,7 +46,7 @@ PHASES: dict[str, tuple[list[str], list[str], bool]] = {
     "update": (["ingest", "{pool_a2}", "--update", "--text", "text", "--vector-prefix", "v"],
                ["ingest:in_tx", "ingest:after_commit"], True),
     "labels": (["import-labels", "{labels_c}", "--annotator", "who"], ["labels:in_tx"], True),
-    "train": (["train"], ["train:model_file_written", "train:after_commit"], True),
+    "train": (["train"], ["train:model_file_written", "train:in_tx", "train:after_commit"], True),
     "round": (["query", "-n", "20", "--strategy", "random"], ["round:in_tx", "round:after_commit"],
               False),
     "version": (["versions", "--commit"], ["version:in_tx"], False),
@@ -144,7 +144,7 @@ def check_ok(project: Path) -> bool:
     from longtail.project import Project
 
     with Project(project) as p:
-        return bool(p.check()["ok"])
+        return bool(p.check().ok)
 
 
 def prepare(root: Path, n: int, seed: int = 0) -> tuple[Path, dict[str, Path]]:

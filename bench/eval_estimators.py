@@ -141,7 +141,7 @@ def draw(name, n, probs, correct, f_raw, strata, rng):
     raise ValueError(name)
 
 
-def labels_needed(name, probs, correct, f_raw, strata, seed, reps=6):
+def labels_needed(name, probs, correct, f_raw, strata, seed, reps=5):
     """Fewest eval labels whose mean 95% half-width (over `reps` draws) is ≤ TARGET:
     bisection on a log scale between MIN_LABELS and the population (within 10%). The
     draws at a given n come from the same seed for every estimator (common random
@@ -242,6 +242,10 @@ def run_dataset(name, size, trajectories, redraws, seq_redraws):
     return out
 
 
+def _run(args):
+    return run_dataset(*args)
+
+
 def choose_default(figures: dict, candidates=ESTIMATORS) -> str:
     """Coverage ≥ COVERAGE_TARGET at every point (and under the sequential rule where
     measured), then the lowest largest label ratio; uniform when none qualifies."""
@@ -262,12 +266,13 @@ def main(argv=None) -> int:
     ap.add_argument("--trajectories", type=int, default=None)
     ap.add_argument("--redraws", type=int, default=None)
     ap.add_argument("--seq-redraws", type=int, default=None)
+    ap.add_argument("--jobs", type=int, default=1, help="data sets run in parallel processes")
     args = ap.parse_args(argv)
     started = now_iso()
     smoke = args.size == "smoke"
-    trajectories = args.trajectories or (1 if smoke else 4)
+    trajectories = args.trajectories or (1 if smoke else 2)
     redraws = args.redraws or (3 if smoke else 40)
-    seq = args.seq_redraws if args.seq_redraws is not None else (1 if smoke else 8)
+    seq = args.seq_redraws if args.seq_redraws is not None else (1 if smoke else 3)
     names = args.datasets.split(",") if not smoke else ["digits"]
     params = {"trajectories": trajectories, "redraws": redraws, "sequential_redraws": seq,
               "points_share_of_pool": list(POINTS), "target_halfwidth": TARGET,
@@ -281,12 +286,22 @@ def main(argv=None) -> int:
               "default_rule": "coverage >= 0.93 at every point (and sequential), then the "
                               "lowest largest label ratio; rule fixed on banking77, "
                               "checked on the others",
-              "sizing": "4 trajectories x 40 redraws (160 per point) instead of 20 x 10: "
-                        "training is the cost on 2 shared cores, redraws are cheap"}
+              "sizing": f"{trajectories} trajectories x {redraws} redraws "
+                        f"({trajectories * redraws} per point) instead of 20 x 10: training "
+                        "and the label-count search are the cost on 2 shared cores (load "
+                        "above 20 during the run); redraws are cheap"}
     result = header("eval_estimators", ",".join(names), params, started_at=started)
     result["datasets"] = {}
+    work = [(name, args.size, trajectories, redraws, seq) for name in names]
+    if args.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            done = dict(zip(names, pool.map(_run, work), strict=True))
+    else:
+        done = {w[0]: _run(w) for w in work}
     for name in names:
-        figs = run_dataset(name, args.size, trajectories, redraws, seq)
+        figs = done[name]
         default = DEFAULT_ESTIMATOR
         f = figs["estimators"][default]
         best = choose_default(figs)

@@ -157,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             p.record_labels([LabelEvent(id=i, label=truth[i]) for i in ids], source="oracle")
             label_s = time.perf_counter() - t0
             for r in p.rounds():
-                if r["status"] == "open":
-                    p.cancel_round(r["id"])
+                if r.status == "open":
+                    p.cancel_round(r.id)
             t0 = time.perf_counter()
             p.train()
             train_s = time.perf_counter() - t0

@@ -45,6 +45,16 @@ def _check(result: dict, stem: str) -> None:
             assert len(fig["accuracy_mean"]) == len(result["budgets"])
     if stem == "selection_scale":
         assert result["runs"]
+    if stem == "long_tail":
+        for fig in result["methods"].values():
+            assert len(fig["macro_f1_mean"]) == len(fig["rare_recall_mean"]) == \
+                len(result["budgets"])
+    if stem == "novelty":
+        for figs in result["datasets"].values():
+            assert 0.0 <= figs["auroc"] <= 1.0 and figs["per_class"]
+    if stem == "search":
+        assert all({"pool", "recall_at_10", "seconds", "cli_seconds"} <= set(r)
+                   for r in result["runs"])
     if stem == "honest_numbers":
         assert {"interval_coverage_min", "stop_regret_mean_points_max", "stop_rate_min",
                 "forecast_coverage_min"} <= set(result["summary"])

@@ -96,7 +96,7 @@ def test_labeling_a_batch_closes_its_round_and_trains_with_eval_metrics(loaded, 
     acc = report.eval.accuracy
     assert acc["lo"] <= acc["value"] <= acc["hi"]
     st = loaded.status()
-    assert st["open_rounds"] == 0 and "accuracy" in st["metrics"]
+    assert st.open_rounds == 0 and "accuracy" in st.metrics
 
 
 def test_train_without_labels_is_a_clear_error(loaded):
@@ -130,22 +130,22 @@ def test_evaluate_on_external_test_file(loaded, tmp_path, pool_data):
 
 def test_simulate_learning_curve(loaded):
     result = loaded.simulate("truth", strategy="margin", batch=20, budget=60, seeds=2)
-    for run in result["runs"]:
+    for run in result.runs:
         assert run["labels_paid"] == [20, 40, 60]
         # Eval labels come out of the batch, as in `query`: training labels are the rest.
         assert [n + e for n, e in zip(run["n_labels"], run["eval_labels"], strict=True)] == \
             [20, 40, 60]
-    json.dumps(result)
-    assert all(v is None or 0 <= v <= 1 for run in result["runs"] for v in run["eval_accuracy"])
-    run = result["runs"][0]
+    json.dumps(result.to_dict())
+    assert all(v is None or 0 <= v <= 1 for run in result.runs for v in run["eval_accuracy"])
+    run = result.runs[0]
     # Scored on the rows the run never labeled, n beside each figure.
     assert run["heldout_accuracy"][-1] > 0.8
-    assert run["heldout_n"][-1] == result["pool"] + result["eval"] - 60
+    assert run["heldout_n"][-1] == result.pool + result.eval - 60
 
 
 def test_simulate_splits_each_batch_as_query_does(loaded, tmp_path):
     # The same state, the same split: no eval labels before a model, then the same count.
-    sim = loaded.simulate("truth", strategy="random", batch=50, budget=100)["runs"][0]
+    sim = loaded.simulate("truth", strategy="random", batch=50, budget=100).runs[0]
     truth = {ext: meta["truth"] for b in loaded.store.iter_samples() for _, ext, _, meta in b}
     first = loaded.query(50, strategy="random")
     write_csv(tmp_path / "a.csv", ["id", "label"], [[i, truth[i]] for i in first.ids])
@@ -161,7 +161,7 @@ def test_simulate_reads_truth_from_a_label_file(loaded, tmp_path):
     f = write_csv(tmp_path / "truth.csv", ["id", "label"], [[k, v] for k, v in truth.items()])
     from_file = loaded.simulate(str(f), strategy="random", batch=20, budget=40)
     from_column = loaded.simulate("truth", strategy="random", batch=20, budget=40)
-    assert from_file["runs"][0]["heldout_accuracy"] == from_column["runs"][0]["heldout_accuracy"]
+    assert from_file.runs[0]["heldout_accuracy"] == from_column.runs[0]["heldout_accuracy"]
     write_csv(tmp_path / "bad.csv", ["id", "label"], [["nope", "c1"]])
     with pytest.raises(InputError, match="not in the project"):
         loaded.simulate(str(tmp_path / "bad.csv"), batch=20, budget=40)

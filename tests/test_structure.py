@@ -176,3 +176,52 @@ def test_the_path_reader_sees_root_paths(tmp_path):
     f.write_text("a = store.root / 'cache'\nb = Path(store.root) / 'x'\nc = Path(store.root)\n"
                  "d = other / 'x'\n")
     assert _paths_under_the_project(f) == [1, 2]
+
+
+def private_names_taken(src: Path, package: str) -> list[str]:
+    """`file: name` for each private name (one leading underscore) that a module takes
+    from another module of the package: `from m import _x`, or `m._x` on an imported
+    module. A private module of one's own package (`from longtail.cli import _ui`) is
+    not a name taken from another module."""
+    mods = modules(src, package)
+    out = []
+    for mod, path in sorted(mods.items()):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        here = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        imported_modules: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = here.split(".")[: len(here.split(".")) - node.level + 1]
+                    base = ".".join(up + ([node.module] if node.module else []))
+                if not base.startswith(package):
+                    continue
+                for a in node.names:
+                    if f"{base}.{a.name}" in mods:
+                        imported_modules.add(a.asname or a.name)
+                    elif a.name.startswith("_") and not a.name.startswith("__"):
+                        out.append(f"{path.relative_to(src)}: {base}.{a.name}")
+            elif isinstance(node, ast.Import):
+                imported_modules |= {a.asname or a.name.split(".")[0] for a in node.names
+                                     if a.name.startswith(package)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in imported_modules and node.attr.startswith("_")
+                    and not node.attr.startswith("__")):
+                out.append(f"{path.relative_to(src)}: {node.value.id}.{node.attr}")
+    return out
+
+
+def test_no_module_takes_another_modules_private_names():
+    assert private_names_taken(SRC, "longtail") == []
+
+
+def test_the_private_name_reader(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "_helpers.py").write_text("def _x(): ...\ndef y(): ...\n")
+    (pkg / "a.py").write_text("from pkg import _helpers\nfrom pkg._helpers import y\n")
+    (pkg / "b.py").write_text("from pkg._helpers import _x\nfrom pkg import a\na._z\n")
+    assert private_names_taken(tmp_path, "pkg") == ["pkg/b.py: pkg._helpers._x", "pkg/b.py: a._z"]

@@ -243,7 +243,8 @@ def run_demo(directory: Path | None, *, rounds: int = 10, batch: int = 100, cons
             results[name] = p.simulate("category", strategy=name, batch=batch,
                                        budget=rounds * batch, seeds=1, test=(X_test, y_test),
                                        on_round=lambda s, pt, bar=bar: bar(pt["n_labels"],
-                                                                           rounds * batch))
+                                                                           rounds * batch)
+                                       ).to_dict()
         seconds[f"simulate {name}"] = time.perf_counter() - t
     title = "test accuracy by labels: auto next to random"
     console.print(curves_table(title, results) if curves_table else _plain_curves(title, results))
@@ -253,7 +254,7 @@ def run_demo(directory: Path | None, *, rounds: int = 10, batch: int = 100, cons
         intents = len({r["category"] for r in csv.DictReader(f)})
     facts = {"intents": intents, "test": len(test_rows), "limit": limit,
              "intents_in_full_data": 77}
-    write_summary(summary, results, p.status(), seconds, facts)
+    write_summary(summary, results, p.status().to_dict(), seconds, facts)
     p.close()
     console.print(f"summary: {summary}")
     return summary

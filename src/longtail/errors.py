@@ -15,6 +15,11 @@ class InputError(LongtailError):
     """
 
 
+class NotFoundError(InputError):
+    """Bad input naming something that does not exist: a round, a dataset version, a
+    task (the service answers 404; the CLI, as for any InputError, exit code 2)."""
+
+
 class ProjectError(LongtailError):
     """The project is missing, of another schema version, or in a state that forbids the call."""
 

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     )
     from longtail.engine.history import RoundRecord
     from longtail.engine.integrity import IntegrityReport
+    from longtail.engine.rounds import RoundChange, RoundSummary
+    from longtail.engine.simulation import Simulation
+    from longtail.engine.status import StatusReport
+    from longtail.engine.suspects import Suspects
     from longtail.engine.training import TrainReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
@@ -140,19 +144,25 @@ class Project:
     # -- views -------------------------------------------------------------------------
 
     def encoder_name(self, encoder: str | None = None) -> str:
-        return views.encoder_name(self.store, self._settings(), encoder)
+        settings = self._settings()
+        with self.store.reading() as uow:
+            return views.encoder_name(uow, settings, encoder)
 
     def vectors(self, encoder: str | None = None) -> Any:
         """The vector set of `encoder` (default: the project's), checked to cover every sample."""
-        return views.vectors(self.store, self._settings(), encoder)
+        settings = self._settings()
+        with self.store.reading() as uow:
+            return views.vectors(uow, settings, encoder)
 
     def labeled(self, split: str = "pool") -> tuple[np.ndarray, np.ndarray]:
         """(rows, labels) of the samples of `split` that have a current label."""
-        return views.labeled(self.store, split)
+        with self.store.reading() as uow:
+            return views.labeled(uow, split)
 
     def candidates(self) -> np.ndarray:
         """Pool rows a strategy may pick (not labeled, not queued, never eval rows)."""
-        return views.candidates(self.store)
+        with self.store.reading() as uow:
+            return views.candidates(uow)
 
     # -- model -------------------------------------------------------------------------
 
@@ -170,7 +180,8 @@ class Project:
             if model_id not in found:
                 raise InputError(f"no model {model_id}")
             meta = found[model_id]
-        return load_model(self.store, meta)
+        with self.store.reading() as uow:
+            return load_model(uow, meta)
 
     @metered("train")
     def train(self, *, encoder: str | None = None, warm_start: bool = True,
@@ -213,23 +224,26 @@ class Project:
         """Learning curves on the managed eval set ("current" and "as_of")."""
         from longtail.engine.evaluation import learning_curves
 
-        return learning_curves(self.store, metric)
+        with self.store.reading() as uow:
+            return learning_curves(uow, metric)
 
     def forecast(self, target: float | None = None, *, next_batch: int = 100,
                  metric: str = "accuracy") -> ForecastReport:
         """How many more labels to reach `target`, and the next batch's expected gain."""
         from longtail.engine.evaluation import forecast
 
-        return forecast(self.store, self._settings(), target=target, next_batch=next_batch,
-                        metric=metric)
+        settings = self._settings()
+        with self.store.reading() as uow:
+            return forecast(uow, settings, target=target, next_batch=next_batch, metric=metric)
 
     def stopping(self, *, target: float | None = None, budget: int | None = None,
                  next_batch: int = 100) -> StoppingAnswer:
         """Every stopping rule's answer for the project as it stands."""
         from longtail.engine.evaluation import stopping
 
-        return stopping(self.store, self._settings(), target=target, budget=budget,
-                        next_batch=next_batch)
+        settings = self._settings()
+        with self.store.reading() as uow:
+            return stopping(uow, settings, target=target, budget=budget, next_batch=next_batch)
 
     @metered("evaluate")
     def evaluate(self, test: str | Path | None = None, *, model_id: int | None = None,
@@ -240,8 +254,10 @@ class Project:
         the pool, with bootstrap 95% intervals, per-class figures and a confusion matrix."""
         from longtail.engine.evaluation import evaluate
 
-        return evaluate(self.store, self._settings(), test, model_id=model_id, id=id, text=text,
-                        label=label, vector=vector, vector_prefix=vector_prefix)
+        settings = self._settings()
+        with self.store.unit_of_work() as uow:  # one commit: the metrics it records
+            return evaluate(uow, settings, test, model_id=model_id, id=id, text=text,
+                            label=label, vector=vector, vector_prefix=vector_prefix)
 
     # -- rounds ------------------------------------------------------------------------
 
@@ -270,21 +286,24 @@ class Project:
                                  budget_money=budget_money, annotators=annotators, pool=pool,
                                  overlap=overlap, out_dir=out_dir, cost_aware=cost_aware)
 
-    def rounds(self) -> list[dict]:
+    def rounds(self) -> list[RoundSummary]:
         """Every round: id, time, strategy, status, size, labeled."""
-        return rounds.list_rounds(self.store)
+        with self.store.reading() as uow:
+            return rounds.list_rounds(uow)
 
-    def export_round(self, round_id: int, out: str | Path, *, overwrite: bool = False) -> dict:
+    def export_round(self, round_id: int, out: str | Path, *,
+                     overwrite: bool = False) -> RoundChange:
         """Write a round's batch file again (as `query(out=...)` wrote it)."""
         return rounds.export_round(self.store, self._settings(), round_id, out, overwrite=overwrite)
 
-    def cancel_round(self, round_id: int) -> dict:
+    def cancel_round(self, round_id: int) -> RoundChange:
         """Cancel an open round; its unlabeled samples return to the candidates."""
-        return rounds.cancel_round(self.store, round_id)
+        with self.store.unit_of_work() as uow:
+            return rounds.cancel_round(uow, round_id)
 
     # -- status and simulation ---------------------------------------------------------
 
-    def status(self) -> dict:
+    def status(self) -> StatusReport:
         """Counts, classes, rounds and the latest metrics, as plain data."""
         from longtail.engine.status import status
 
@@ -296,7 +315,7 @@ class Project:
                  test: str | Path | tuple[np.ndarray, np.ndarray] | None = None,
                  test_label: str = "label", test_text: str | None = "text",
                  control_share: float = 0.0, encoder: str | None = None,
-                 on_round: Callable[[int, dict], None] | None = None) -> dict:
+                 on_round: Callable[[int, dict], None] | None = None) -> Simulation:
         """Backtest from 0 labels with an oracle answering from `truth`. Writes nothing."""
         from longtail.engine.simulation import simulate
 
@@ -378,7 +397,7 @@ class Project:
 
     @metered("suspects")
     def suspects(self, *, limit: int | None = None, encoder: str | None = None,
-                 folds: int = 5) -> dict:
+                 folds: int = 5) -> Suspects:
         """Likely label errors: cleanlab's `find_label_issues` on out-of-fold
         probabilities of the project's learner, most likely first (row, id, split,
         given, suggested, self_confidence)."""

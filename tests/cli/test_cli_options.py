@@ -84,6 +84,7 @@ def test_numbers_and_paths_parse_to_their_types(proj, tmp_path):
     (["--control-share", "2"], "--control-share must be in [0, 1]"),
     (["--eval-cap", "-1"], "--eval-cap must be at least 0"),
     (["--seed", "-3"], "--seed must be at least 0"),
+    (["--eval-estimator", "bogus"], "--eval-estimator must be 'ppi' or 'uniform'"),
 ])
 def test_init_rejects_bad_rates_and_writes_nothing(tmp_path, args, message):
     r = runner.invoke(app, ["init", str(tmp_path / "p"), *args])

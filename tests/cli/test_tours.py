@@ -109,10 +109,13 @@ def test_the_tabular_tour_runs_as_written(tmp_path):
 
     X, y = load_digits(return_X_y=True)
     X, y = X[:400], y[:400]
+    # a spreadsheet's gaps in f1 (every 37th row) and a text column of three values
     with open(tmp_path / "digits.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["id", *[f"f{j}" for j in range(X.shape[1])], "digit"])
-        w.writerows([f"d{i}", *X[i].tolist(), int(y[i])] for i in range(len(X)))
+        w.writerow(["id", *[f"f{j}" for j in range(X.shape[1])], "digit", "scanner"])
+        w.writerows([f"d{i}", *["" if j == 1 and i % 37 == 0 else v
+                                for j, v in enumerate(X[i].tolist())], int(y[i]),
+                     ("north", "south", "east")[i % 3]] for i in range(len(X)))
     truth = {f"d{i}": str(y[i]) for i in range(len(y))}
     done = run_tour(ROOT / "docs" / "tour-tabular.md", tmp_path, truth)
     st = _status(tmp_path, "digits-project")
@@ -121,4 +124,7 @@ def test_the_tabular_tour_runs_as_written(tmp_path):
     evaluate, simulate = done[-2], done[-1]
     assert "per class" in evaluate.stdout and "confusion" in evaluate.stdout
     assert "auto" in simulate.stdout and "random" in simulate.stdout
-    assert "64 columns (f0..f63) -> 64 dims" in done[2].stdout  # embed: no digit column
+    embed = done[2].stdout
+    assert "65 columns (f0..scanner) -> 67 dims" in embed  # embed: no digit column
+    assert "one-hot: scanner (3 values)" in embed
+    assert "f1: 11 missing value(s) filled with the median" in embed

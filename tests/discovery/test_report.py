@@ -82,3 +82,51 @@ def test_report_draws_every_plot_offline(tail_project, tmp_path):
     assert d["error_bars"] >= len(cur["accuracy"])
     # the tables
     assert "source=mobile" in html and "Rounds and versions" in html
+
+
+def test_dashboard_search_box_and_slices_in_a_browser(tail_project):
+    """The dashboard's search box finds samples and queues them; the slices table fills."""
+    pytest.importorskip("fastapi")
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from longtail.engine import users
+    from longtail.server.app import create_app
+
+    p, (X, y, source) = tail_project
+    token = users.add_user(p.store, "root", "admin")[1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(p.path), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    sync_api = _chromium()
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/dashboard")
+            page.fill("#token", token)
+            page.click("#login-form button")
+            page.wait_for_selector("#slices tbody tr")
+            assert "source=mobile" in page.inner_text("#slices")
+            page.select_option("#search-by", "id")
+            page.fill("#search-q", "s1")
+            page.check("#search-enqueue")
+            page.click("#search-form button")
+            page.wait_for_selector("#search tbody tr")
+            assert page.locator("#search tbody tr").count() == 20
+            assert "queued" in page.inner_text("#search-note")
+            browser.close()
+    finally:
+        server.should_exit = True
+        th.join(10)
+    assert len(p.queue()) == 20

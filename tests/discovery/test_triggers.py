@@ -147,9 +147,9 @@ def test_a_trigger_queues_matching_rows_of_each_ingest_and_the_next_round_takes_
     queue = p.queue()
     assert sum(1 for q in queue if q["source"] == "trigger:mobile") == want
     st = p.status()
-    t = {x["name"]: x for x in st["triggers"]}
+    t = {x["name"]: x for x in st.triggers}
     assert t["mobile"]["hits"] == want and t["mobile"]["last"]["on"] == "ingest new.csv"
-    assert st["queued"] == len(queue)
+    assert st.queued == len(queue)
     q = p.query(want + 5, strategy="random")
     taken = [r for r, k in zip(q.rows, q.kinds, strict=True) if k == "queued"]
     assert len(taken) >= want and all(s2[r - 400] == "mobile" for r in taken[:want])

@@ -46,7 +46,7 @@ def test_eval_requests_stop_once_the_target_is_met_and_resume_on_a_new_class(wid
     i = _until_met(wide, tmp_path)
     last = wide.store.rounds()[-1]["log"]["split"]["eval"]
     assert last["request"] == 0 and "target met" in last["reason"]
-    assert "target met" in wide.status()["eval_need"]["reason"]
+    assert "target met" in wide.status().eval_need["reason"]
     # A class the eval set has never seen: the next batch asks for eval labels again.
     pool_row = next(iter(wide.candidates().tolist()))
     _label(wide, [f"s{pool_row}"], tmp_path / "new.csv", label_of=lambda _: "c9")
@@ -81,10 +81,10 @@ def test_one_row_batches_give_eval_its_share_not_every_row(wide, tmp_path):
 def test_the_eval_budget_reads_the_prediction_powered_interval_and_says_so(wide, tmp_path):
     for i in range(4):
         _round(wide, tmp_path, i, k=100)
-    need = wide.status()["eval_need"]
+    need = wide.status().eval_need
     est = wide.evaluate().estimate
     assert need["estimator"] == est["estimator"] == "ppi"
-    assert est["population"] == wide.status()["eval"]  # the surrogate covers the split
+    assert est["population"] == wide.status().eval  # the surrogate covers the split
     assert est["n_labels"] == need["labeled"]
     assert need["halfwidth"] == pytest.approx(est["halfwidth"])
     assert est["halfwidth"] <= est["uniform"]["halfwidth"] * 1.05
@@ -99,6 +99,6 @@ def test_eval_estimator_uniform_is_a_setting(tmp_path):
         p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
         for i in range(2):
             _round(p, tmp_path, i, k=60)
-        assert p.status()["eval_need"]["estimator"] == "uniform"
+        assert p.status().eval_need["estimator"] == "uniform"
     finally:
         p.close()

@@ -98,7 +98,7 @@ def test_ledger_sums_equal_the_events_and_the_commands_records(labeled):
     assert total["label_money"] == pytest.approx(secs.sum() / 3600 * 20, abs=1e-5)
     assert sum(r["label_money"] for r in report["rounds"]) == pytest.approx(
         total["label_money"], abs=1e-4)
-    status = project.status()["spend"]
+    status = project.status().spend
     assert status["compute_money"] == pytest.approx(total["compute_money"], abs=1e-5)
     assert status["label_money"] == pytest.approx(total["label_money"], abs=1e-3)
     hist = project.history()
@@ -136,18 +136,18 @@ def test_a_member_belongs_to_one_pool(labeled):
 def test_train_gives_status_a_money_verdict(labeled):
     project, y = labeled
     project.add_pool("crowd", "20/h", default=True)
-    assert project.status()["roi"] is None  # nothing trained yet: no verdict, says why
-    assert "no money verdict yet" in project.status()["money_verdict"]
+    assert project.status().roi is None  # nothing trained yet: no verdict, says why
+    assert "no money verdict yet" in project.status().money_verdict
     for k in range(3):
         r = project.query(30, seed=k)
         _answer(project, r, y, who="ann", seconds=lambda _: 20.0)
         project.train()
     st = project.status()
-    roi = st["roi"]
+    roi = st.roi
     assert roi is not None and roi["unit"] == "money" and roi["n_eval"] >= 10
     assert roi["lo"] <= roi["saving"] <= roi["hi"]
     assert len(roi["active_curve"]) == 3 and 0 < roi["random_sizes"][-1] < roi["n_eval"]
-    assert st["money_verdict"] == roi["verdict"]
+    assert st.money_verdict == roi["verdict"]
     # The random arm is cached per eval version: a second train refits nothing of it.
     cached = project.store.setting("roi_random_arm")
     project.train(force=True)

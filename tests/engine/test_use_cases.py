@@ -27,7 +27,7 @@ def test_cancelled_round_returns_its_rows_to_the_candidates(loaded):
     assert set(q.rows) - set(loaded.store.rows_by_split("eval").tolist()) <= set(
         loaded.candidates().tolist())
     assert before == set(loaded.candidates().tolist())
-    assert [r["status"] for r in loaded.rounds()] == ["cancelled"]
+    assert [r.status for r in loaded.rounds()] == ["cancelled"]
     with pytest.raises(ProjectError):
         loaded.cancel_round(q.round_id)
     with pytest.raises(InputError, match="no round 99"):
@@ -114,7 +114,7 @@ def test_status_reads_the_catalog_without_loading_models_or_scipy(loaded, tmp_pa
     code = ("import sys; from longtail.project import Project; "
             f"s = Project({str(loaded.path)!r}).status(); "
             "heavy = [m for m in ('scipy', 'sklearn', 'faiss', 'torch') if m in sys.modules]; "
-            "print(s['models'], heavy)")
+            "print(s.models, heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1 []"
 

@@ -14,9 +14,9 @@ from tests.conftest import make_pool, snapshot, write_pool_csv
 def test_csv_ingest_counts_and_vectors(loaded, pool_data):
     X, _ = pool_data
     st = loaded.status()
-    assert st["samples"] == len(X)
-    assert st["pool"] + st["eval"] == len(X)
-    assert 0 < st["eval"] < len(X) * 0.25  # 10% eval rate
+    assert st.samples == len(X)
+    assert st.pool + st.eval == len(X)
+    assert 0 < st.eval < len(X) * 0.25  # 10% eval rate
     vs = loaded.store.vectors("precomputed")
     np.testing.assert_allclose(vs.read(np.array([5, 0, 299])), X[[5, 0, 299]], rtol=1e-5)
     assert loaded.settings["encoder"] == "precomputed"
@@ -108,7 +108,7 @@ def test_projects_made_before_hash_version_2_keep_their_hashes(tmp_path, pool_da
         "SELECT content_hash FROM samples")}
     assert hashes == {32}
     # Both versions put about the eval rate into the eval split, from different hashes.
-    assert 0 < new.status()["eval"] < len(X) * 0.25 and 0 < old.status()["eval"] < len(X) * 0.25
+    assert 0 < new.status().eval < len(X) * 0.25 and 0 < old.status().eval < len(X) * 0.25
     new.close()
     old.close()
 

@@ -62,3 +62,10 @@ def test_feature_named_like_a_fixed_column_and_bad_suffix(tmp_path):
     assert out.read_text().splitlines()[0] == "id,label,x,meta_kind,kind,round"
     with pytest.raises(InputError, match=r"\.csv or \.jsonl"):
         write_batch_file(tmp_path / "b.txt", records, ["select"], 1)
+
+
+def test_an_image_batch_shows_the_media_path_before_the_label(tmp_path):
+    records = [(0, "a", None, {"size": "32x32", "media": "cats/a.png", "sha256": "ab"})]
+    out = write_batch_file(tmp_path / "b.csv", records, ["select"], 1,
+                           column_order=["media", "size", "sha256"])
+    assert out.read_text().splitlines()[0] == "id,media,label,size,sha256,kind,round"

@@ -124,8 +124,8 @@ def test_lift_verdict_without_control_labels_cross_fits_the_eval_set(big, tmp_pa
     assert arms["method"] == "crossfit" and arms["n_labels"] >= 20
     _verdict_matches_interval(arms)
     st = big.status()
-    assert st["verdict"] == arms["verdict"] and "cross-fitted" in st["verdict"]
-    assert f"at {arms['n_labels']} labels each" in st["verdict"]
+    assert st.verdict == arms["verdict"] and "cross-fitted" in st.verdict
+    assert f"at {arms['n_labels']} labels each" in st.verdict
 
 
 def test_lift_with_a_control_slice_measures_each_round(tmp_path):

@@ -31,7 +31,7 @@ def _run(root: Path, db_url: str | None, work: Path) -> dict:
                                   [[i, truth[i]] for i in q2.ids]))
         trained = p.train()
         q3 = p.query(30, strategy="margin")
-        status = p.status()
+        status = p.status().to_dict()
         return {
             "q1": (q1.rows, q1.kinds), "q2": (q2.rows, q2.kinds), "q3": (q3.rows, q3.kinds),
             "closed": imported["closed_rounds"], "new_labels": imported["new_labels"],

@@ -34,20 +34,41 @@ def test_cold_start_uses_coverage_not_random():
     json.dumps(sel.log)
 
 
-def test_moves_to_informative_arms_as_labels_grow():
+def _history(arms_gains, n=60, acc=0.5, step=10):
+    h = []
+    for arm, gain in arms_gains:
+        h.append({"arm": arm, "n_labels_before": n, "n_labels_after": n + step,
+                  "metric_before": acc, "metric_after": acc + gain})
+        n, acc = n + step, acc + gain
+    return h
+
+
+def test_representative_arms_stay_while_they_pay_whatever_the_labels_per_class():
+    """No labels-per-class threshold: with 10 labels per class and no evidence, coverage
+    is still an arm; it leaves only when measured worse than an informative arm."""
     X, y = _pool(n_per=60)
-    rng = np.random.default_rng(0)
-    arms = {}
-    for n_lab in (3, 12, 60):
-        labeled = rng.choice(len(X), n_lab, replace=False)
-        cand = np.setdiff1d(np.arange(len(X)), labeled)
-        sel = select("auto", 10, cand, rng=rng, vectors=X, probs=_probs(y[cand], labeled),
-                     classes=np.arange(6), labeled_rows=labeled, labeled_y=y[labeled])
-        arms[n_lab] = (sel.log["phase"], sel.log["arm"])
-        assert np.isin(sel.rows, cand).all()
-    assert arms[3] == ("representative", "coverage")
-    assert arms[12][0] == "transition"
-    assert arms[60][0] == "informative" and arms[60][1] != "coverage"
+    labeled = np.arange(0, 360, 6)  # 60 labels: 10 per class
+    cand = np.setdiff1d(np.arange(len(X)), labeled)
+    probs = _probs(y[cand], labeled)
+
+    def run(history, state=None):
+        return select("auto", 10, cand, rng=np.random.default_rng(0), vectors=X, probs=probs,
+                      classes=np.arange(6), labeled_rows=labeled, labeled_y=y[labeled],
+                      history=history, state=state)
+
+    log = run(None).log
+    assert log["phase"] == "transition" and "coverage" in log["allowed_arms"]
+    paying = _history([("coverage", 0.05), ("margin_coverage", 0.02)] * 2)
+    log = run(paying).log
+    assert log["phase"] == "transition" and "coverage" in log["allowed_arms"]
+    stopped = _history([("coverage", 0.0), ("margin_coverage", 0.06)] * 3)
+    state: dict = {}
+    log = run(stopped, state).log
+    assert log["phase"] == "informative" and "coverage" not in log["allowed_arms"]
+    assert "stopped paying" in log["phase_reason"]
+    # the decision sticks (state) even when later evidence is thinner
+    log = run(_history([("margin_coverage", 0.01)]), state).log
+    assert log["phase"] == "informative"
 
 
 def test_bandit_follows_measured_gains():
@@ -121,8 +142,8 @@ def test_large_pool_builds_every_arms_index_in_the_first_round_only():
         sel = select("auto", 10, cand, rng=rng, vectors=X, probs=_probs(y[cand], labeled),
                      classes=np.arange(6), labeled_rows=labeled, labeled_y=y[labeled],
                      state=state, params={"graph_rows": 100})  # "large": pool > graph sample
-        assert sel.log["phase"] == "informative" and sel.log["arm"] in ("cluster_margin",
-                                                                        "margin_coverage")
+        assert sel.log["arm"] in ("cluster_margin", "margin_coverage", "coverage")
+        assert sel.log["preferred_arm"] == "cluster_margin"  # leads on large pools
         built.append(sel.log.get("indexes_built", []))
         labeled = np.concatenate([labeled, sel.rows])
     assert "graph" in built[0] and any(b.startswith("pool_") for b in built[0])
@@ -130,20 +151,19 @@ def test_large_pool_builds_every_arms_index_in_the_first_round_only():
 
 
 def test_plain_margin_is_an_arm_only_from_margin_from_labels_per_class():
-    from longtail.strategies.auto import INFORMATIVE_FROM, MARGIN_FROM
+    from longtail.strategies.auto import MARGIN_FROM
 
     X, y = _pool(n_per=60)
     rng = np.random.default_rng(0)
     allowed = {}
-    for per_class in (INFORMATIVE_FROM, MARGIN_FROM):
+    for per_class in (MARGIN_FROM / 2, MARGIN_FROM):
         n_lab = int(per_class * 6)
         labeled = rng.choice(len(X), n_lab, replace=False)
         cand = np.setdiff1d(np.arange(len(X)), labeled)
         sel = select("auto", 10, cand, rng=rng, vectors=X, probs=_probs(y[cand], labeled),
                      classes=np.arange(6), labeled_rows=labeled, labeled_y=y[labeled])
-        assert sel.log["phase"] == "informative"
         allowed[per_class] = sel.log["allowed_arms"]
-    assert allowed[INFORMATIVE_FROM] == ["margin_coverage"]
+    assert "margin" not in allowed[MARGIN_FROM / 2]
     assert "margin" in allowed[MARGIN_FROM]
 
 

@@ -65,14 +65,14 @@ def test_history_shows_the_eval_metrics_of_a_model_once_eval_rows_are_labeled(lo
 
 
 def test_round_model_needs_a_trained_model_and_a_known_round(looped):
-    from longtail.engine.history import round_model_meta
+    from longtail.engine.history import round_model
 
     p, q1, q2 = looped
-    assert round_model_meta(p.store, q1.round_id)["id"] == p.store.models()[-1]["id"]
+    assert round_model(p.store, q1.round_id).id == p.store.models()[-1]["id"]
     with pytest.raises(ProjectError, match=f"no model was trained after round {q2.round_id}"):
-        round_model_meta(p.store, q2.round_id)
+        round_model(p.store, q2.round_id)
     with pytest.raises(InputError, match="no round 9 .rounds: 1, 2"):
-        round_model_meta(p.store, 9)
+        round_model(p.store, 9)
 
 
 def test_cli_history_json(looped):

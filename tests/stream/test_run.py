@@ -150,6 +150,12 @@ def test_run_reads_data_files_with_the_first_ingests_columns(tmp_path):
         r = p.run(tmp_path / "inbox", batch=10, max_passes=1, sleep=lambda s: None)
         assert _steps(r, "ingest")[0]["new"] == 40 and p.store.n_samples() == 120
         assert p.store.vector_set_info("precomputed")["n_rows"] == 120
+        # a label file of the user's own, by the ingest's id column
+        (tmp_path / "inbox" / "labels").mkdir()
+        write_csv(tmp_path / "inbox" / "labels" / "mine.csv", ["msg_id", "label"],
+                  [[f"m{i}", y[i]] for i in range(5)])
+        r = p.run(tmp_path / "inbox", batch=10, max_passes=1, sleep=lambda s: None)
+        assert _steps(r, "labels")[0]["new"] == 5
 
 
 def test_run_prints_no_none_or_raw_float_and_can_ignore_the_stopping_rules(inbox, monkeypatch):

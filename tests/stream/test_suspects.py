@@ -47,18 +47,18 @@ def planted(tmp_path, catalog_url):
 def test_suspects_rank_most_planted_label_errors_first(planted):
     p, flipped, truth, _ = planted
     found = p.suspects()
-    top = found["suspects"][:15]
+    top = found.suspects[:15]
     hits = [s for s in top if s["id"] in flipped]
     assert len(hits) / N_FLIPPED >= 0.7
     # On separable blobs the cross-fitted model knows the true class of a flipped label.
     assert all(s["suggested"] == truth[s["id"]] != s["given"] for s in hits)
     # Ranked by self-confidence, lowest (most likely wrong) first.
-    conf = [s["self_confidence"] for s in found["suspects"]]
+    conf = [s["self_confidence"] for s in found.suspects]
     assert conf == sorted(conf)
     # Eval rows' labels are checked too (they are never trained on by the loop's models).
-    assert {s["split"] for s in found["suspects"]} <= {"pool", "eval"}
-    assert found["labels"] == 150 and found["folds"] == 5
-    assert len(p.suspects(limit=3)["suspects"]) == 3
+    assert {s["split"] for s in found.suspects} <= {"pool", "eval"}
+    assert found.labels == 150 and found.folds == 5
+    assert len(p.suspects(limit=3).suspects) == 3
 
 
 def test_too_few_labels_per_class_is_one_clear_error(tmp_path):
@@ -86,7 +86,7 @@ def _batch_rows(path):
 
 def test_query_relabel_puts_top_suspects_in_the_batch_marked(planted):
     p, flipped, truth, tmp_path = planted
-    top = [s["id"] for s in p.suspects()["suspects"]]
+    top = [s["id"] for s in p.suspects().suspects]
     q = p.query(20, strategy="random", relabel=0.5, out=tmp_path / "batch.csv")
     relabel_ids = [i for i, k in zip(q.ids, q.kinds, strict=True) if k == "relabel"]
     assert len(relabel_ids) == 10 and len(q.rows) == 20
@@ -108,13 +108,13 @@ def test_corrected_labels_leave_the_suspects_and_close_the_round(planted):
     relabel_ids = [i for i, k in zip(q.ids, q.kinds, strict=True) if k == "relabel"]
     others = [i for i, k in zip(q.ids, q.kinds, strict=True) if k != "relabel"]
     p.record_labels([LabelEvent(id=i, label=truth[i]) for i in others])
-    assert p.rounds()[-1]["status"] == "open"  # relabel rows still await their answer
+    assert p.rounds()[-1].status == "open"  # relabel rows still await their answer
     events_before = p.store.annotation_count()
     # Corrections arrive as ordinary, appended label events.
     res = p.record_labels([LabelEvent(id=i, label=truth[i]) for i in relabel_ids])
     assert res["closed_rounds"] == [q.round_id]
     assert p.store.annotation_count() == events_before + len(relabel_ids)
-    still = {s["id"] for s in p.suspects()["suspects"]}
+    still = {s["id"] for s in p.suspects().suspects}
     fixed = [i for i in relabel_ids if i in flipped]
     assert fixed and not still & set(fixed)
 
@@ -127,7 +127,7 @@ def test_a_confirmed_label_answers_its_relabel_item_and_is_not_queued_again(plan
     events_before = p.store.annotation_count()
     # The reviewer keeps every given label: each answer is still an event.
     p.record_labels([LabelEvent(id=i, label=given.get(i, truth[i])) for i in q.ids])
-    assert p.rounds()[-1]["status"] == "closed"
+    assert p.rounds()[-1].status == "closed"
     assert p.store.annotation_count() == events_before + len(q.ids)
     q2 = p.query(10, strategy="random", relabel=0.5)
     assert not set(given) & {s["id"] for s in q2.relabel}

@@ -64,7 +64,7 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
     assert metrics["accuracy_lo"] <= metrics["accuracy"] <= metrics["accuracy_hi"]
     assert "macro_f1" in metrics and "fit_seconds" in metrics
     # the eval budget's estimate: which estimator (a param) and on how many labels
-    est = got["eval"]["estimate"]
+    est = got.eval.estimate
     assert params["settings.eval_estimator"] == "ppi"
     assert metrics["accuracy_estimate"] == pytest.approx(est["value"])
     assert metrics["accuracy_estimate_eval_labels"] == est["n_labels"]
@@ -99,7 +99,7 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
     money = runs[1].data.metrics
     assert {"label_money", "compute_money", "total_money"} <= set(money)
     assert money["compute_money"] > 0
-    roi = p.status()["roi"]
+    roi = p.status().roi
     assert money["money_saving"] == pytest.approx(roi["saving"])
     assert runs[1].data.tags["longtail.money_verdict"] == roi["verdict"]
 

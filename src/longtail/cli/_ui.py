@@ -313,7 +313,9 @@ def people(value: Any) -> str:
             return f"{int(value):,}"
         size = abs(value)
         if size <= 1:  # accuracies, rates, shares
-            return f"{value:.3f}" if size >= 0.001 or value == 0 else f"{value:.1e}"
+            if 0 < size < 0.0005:
+                return "<0.001" if value > 0 else ">-0.001"
+            return f"{value:.3f}"
         if size >= 100:
             return f"{value:,.0f}"
         if size >= 10:
@@ -348,9 +350,11 @@ def print_table(title: str, columns: list[str], rows: list[list], *, optional: l
             dropped.append(name)
     caption = f"not shown: {', '.join(dropped)} (--wide)" if dropped else None
     table = Table(title=title, caption=caption)
+    numeric = [all(isinstance(r[j], int | float) or r[j] is None or r[j] == "" for r in rows)
+               for j in range(len(columns))]
     for j in keep:
-        table.add_column(columns[j], justify="right" if columns[j] in right else "left",
-                         overflow="fold")
+        table.add_column(columns[j], overflow="fold",
+                         justify="right" if columns[j] in right or numeric[j] else "left")
     for r in cells:
         table.add_row(*[r[j] for j in keep])
     if wide and width(keep) > limit:

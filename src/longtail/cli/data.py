@@ -47,6 +47,10 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
          eval_halfwidth: Annotated[float, typer.Option(help="Eval labels are asked for until "
                                                        "accuracy's 95% interval is this narrow "
                                                        "(0.03 = ±3 points), in (0, 0.5).")] = 0.03,
+         eval_estimator: Annotated[str, typer.Option(
+             help="How eval labels become accuracy's interval: 'ppi' (prediction-powered "
+             "over the whole eval split, tighter) or 'uniform' (the labeled rows "
+             "alone).")] = "ppi",
          control_share: Annotated[float, typer.Option(help="A random control slice of each "
                                                       "batch, in [0, 1]; 0 (default): the lift "
                                                       "verdict cross-fits the eval set.")] = 0.0,
@@ -80,8 +84,14 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
 
         raise InputError(f"--eval-halfwidth must be between 0 and 0.5 (0.03 = ±3 points), "
                          f"got {eval_halfwidth}")
+    if eval_estimator not in ("ppi", "uniform"):
+        from longtail.errors import InputError
+
+        raise InputError(f"--eval-estimator must be 'ppi' or 'uniform', got {eval_estimator!r}")
     allowed = split_list("--labels", labels)
     extra: dict = {"labels": allowed} if allowed else {}
+    if eval_estimator != "ppi":
+        extra["eval_estimator"] = eval_estimator
     if mlflow is not None:
         extra["mlflow"] = mlflow
     with Project.init(path, eval_rate=eval_rate, eval_cap=eval_cap, seed=seed,
@@ -299,7 +309,9 @@ def render_import(r: dict) -> None:
             parts.append(f"{r[key]} {key}")
     parts.append(f"{r['unchanged']} unchanged")
     console.print(f"{r['rows']} rows: " + ", ".join(parts)
-                  + (f"; closed rounds {r['closed_rounds']}" if r.get("closed_rounds") else ""))
+                  + (f"; round{'s' if len(r['closed_rounds']) > 1 else ''} "
+                     f"{', '.join(map(str, r['closed_rounds']))} closed"
+                     if r.get("closed_rounds") else ""))
     new = r.get("new_classes") or []
     warnings = r.get("warnings") or []
     if new and not any("new class" in w for w in warnings):

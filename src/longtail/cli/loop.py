@@ -6,7 +6,7 @@ simulate, demo."""
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -29,6 +29,9 @@ from longtail.cli._ui import (
 )
 from longtail.cli.data import open_project
 from longtail.errors import InputError
+
+if TYPE_CHECKING:
+    from longtail.engine.rounds import RoundSummary
 
 
 @app.command()
@@ -99,7 +102,8 @@ def query(budget: Annotated[int | None, typer.Option(
         arm = r.log.get("selection", {}).get("arm")
         console.print(f"round {r.round_id}: {len(r.rows)} samples ({kinds['selected']} selected "
                       f"by {r.log['strategy']}" + (f" → {arm}" if arm else "") +
-                      f", {kinds['control']} random control, {kinds['eval']} eval"
+                      (f", {kinds['control']} random control" if kinds["control"] else "")
+                      + f", {kinds['eval']} eval"
                       + (f", {kinds['relabel']} relabel" if relabel else "")
                       + (f", {kinds['queued']} from the discovery queue" if kinds["queued"]
                          else "") + ")"
@@ -154,16 +158,16 @@ def rounds(cancel: Annotated[int | None, typer.Option(help="Cancel this open rou
         if export is not None:
             result = p.export_round(export, out, overwrite=force)
             emit(result, as_json, lambda r: console.print(
-                f"round {r['round']} ({r['status']}, {r['size']} samples) written to {r['out']}"))
+                f"round {r.round} ({r.status}, {r.size} samples) written to {r.out}"))
             return
         if cancel is not None:
             result = p.cancel_round(cancel)
             emit(result, as_json, lambda r: console.print(
-                f"round {r['round']} cancelled: its unlabeled samples can be selected again"))
+                f"round {r.round} cancelled: its unlabeled samples can be selected again"))
             return
         result = p.rounds()
 
-    def render(rs: list[dict]) -> None:
+    def render(rs: "list[RoundSummary]") -> None:
         from rich.table import Table
 
         if not rs:
@@ -173,9 +177,9 @@ def rounds(cancel: Annotated[int | None, typer.Option(help="Cancel this open rou
         for col in ("round", "created", "strategy", "status", "labeled"):
             table.add_column(col, justify="right" if col in ("round", "labeled") else "left")
         for r in rs:
-            strategy = r["strategy"] + (f" → {r['arm']}" if r.get("arm") else "")
-            table.add_row(str(r["id"]), str(r["created_at"])[:19], strategy, r["status"],
-                          f"{r['labeled']}/{r['size']}")
+            strategy = r.strategy + (f" → {r.arm}" if r.arm else "")
+            table.add_row(str(r.id), str(r.created_at)[:19], strategy, r.status,
+                          f"{r.labeled}/{r.size}")
         console.print(table)
 
     emit(result, as_json, render)
@@ -209,7 +213,7 @@ def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """
     with open_project(project) as p:
         result = p.status()
-    emit(result, as_json, render_status)
+    emit(result, as_json, lambda r: render_status(plain(r)))
 
 
 def render_status(r: dict) -> None:
@@ -409,7 +413,7 @@ def simulate(truth: Annotated[str, typer.Option(help="The oracle: a metadata col
 
                 results[name] = p.simulate(truth, strategy=name, batch=batch, budget=budget,
                                            seeds=seeds, test=test, test_label=test_label,
-                                           test_text=test_text, on_round=tick)
+                                           test_text=test_text, on_round=tick).to_dict()
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, default=str))

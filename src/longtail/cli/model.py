@@ -18,6 +18,7 @@ from longtail.cli._ui import (
     fmt_estimate,
     fmt_metric,
     handled,
+    people,
     plain,
     warn,
 )
@@ -85,7 +86,7 @@ def render_release(r: dict) -> None:
     """The release line and its cross-fitted accuracy."""
     console.print(f"release {r['release_id']}: {r['labels']} labels ({r['pool_labels']} pool, "
                   f"{r['eval_labels']} eval), {len(r['classes'])} classes, "
-                  f"fit in {r['fit_seconds']} s")
+                  f"fit in {people(r['fit_seconds'])} s")
     m = (r.get("metrics") or {}).get("accuracy")
     console.print(f"accuracy {fmt_metric(m)} ({r['estimate']})" if m else r["estimate"])
 
@@ -106,8 +107,8 @@ def render_train(r: dict) -> None:
         if r.get("mlflow_run"):
             console.print(f"MLflow run {r['mlflow_run']}")
         return
-    console.print(f"model {r['model_id']}: {r['labels']} labels, {r['classes']} classes, "
-                  f"fit in {r['fit_seconds']} s")
+    console.print(f"model {r['model_id']}: {r['labels']:,} labels, {r['classes']} classes, "
+                  f"fit in {people(r['fit_seconds'])} s")
     if "eval" in r:
         e = r["eval"]
         console.print(f"eval set ({e['n']} labeled): accuracy {fmt_metric(e['accuracy'])}, "

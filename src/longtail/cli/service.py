@@ -175,18 +175,26 @@ def ls_export(out: Annotated[Path, typer.Option(help="Tasks file to write (JSON)
                                                           help="Also write the labeling config "
                                                           "(XML) here.")] = None,
               force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+              media_prefix: Annotated[str | None, typer.Option(
+                  "--media-prefix", help="Images: what Label Studio puts before each image's "
+                                         "path under the media root to load it, e.g. "
+                                         "/data/local-files/?d=photos/ (its local files "
+                                         "storage); the service's admin export gives signed "
+                                         "links instead.")] = None,
               project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Export a round's tasks in Label Studio's import format: sort by prediction score
-    (lowest first) in Label Studio to label in longtail's order.
+    (lowest first) in Label Studio to label in longtail's order. An image pool gets an
+    Image config and each task's `image`.
 
     Example: longtail label-studio export -p my-project --out tasks.json --label-studio-config config.xml
     """
-    emit(write_label_studio_tasks(project, out, round, config, force), as_json,
+    emit(write_label_studio_tasks(project, out, round, config, force, media_prefix), as_json,
          render_label_studio_export)
 
 
 def write_label_studio_tasks(project: Path, out: Path, round: int | None,
-                             config: Path | None, force: bool) -> dict:
+                             config: Path | None, force: bool, media_prefix: str | None = None
+                             ) -> dict:
     """A round's tasks in Label Studio's import format at `out` (and the labeling
     config at `config`); shared by `label-studio export` and `export --format label-studio`."""
     from longtail.engine import labelstudio
@@ -197,8 +205,14 @@ def write_label_studio_tasks(project: Path, out: Path, round: int | None,
         if path is not None and path.exists() and not force:
             raise InputError(f"{path} already exists: choose another path or pass --force")
     with _store(project) as store:
-        tasks = labelstudio.export_tasks(store, Settings.load(store), round)
-        xml = labelstudio.labeling_config(store.label_set() or []) if config else None
+        settings = Settings.load(store)
+        # Images: Label Studio loads `media_prefix + path under the media root` (e.g. its
+        # local-files route, /data/local-files/?d=..., or a bucket's address).
+        prefixed = (lambda _row, rel: media_prefix + rel) if media_prefix else None
+        tasks = labelstudio.export_tasks(store, settings, round, media_url=prefixed)
+        xml = labelstudio.labeling_config(store.label_set() or [],
+                                          image=settings.media_root is not None) \
+            if config else None
     out.write_text(labelstudio.tasks_json(tasks), encoding="utf-8")
     if config is not None:
         config.write_text(xml, encoding="utf-8")

@@ -27,15 +27,12 @@ if TYPE_CHECKING:
     from longtail.engine.versions import VersionDiff, VersionExport
 
 
-def _table(title: str, columns: list[str], rows: list[list]) -> None:
-    from rich.table import Table
+def _table(title: str, columns: list[str], rows: list[list], *, optional: list[str] = (),
+           wide: bool = False) -> None:
+    """A table fitted to the console (`print_table`): `optional` columns go first."""
+    from longtail.cli._ui import print_table
 
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(c)
-    for r in rows:
-        table.add_row(*["-" if v is None else str(v) for v in r])
-    console.print(table)
+    print_table(title, columns, rows, optional=optional, wide=wide)
 
 
 def _policy_text(p: dict) -> str:
@@ -47,7 +44,7 @@ def _policy_text(p: dict) -> str:
 def versions(project: ProjectOpt = Path("."),
              commit: Annotated[bool, typer.Option("--commit", help="Record the dataset as it "
                                                   "stands as a new version first.")] = False,
-             as_json: JsonOpt = False) -> None:
+             wide: WideOpt = False, as_json: JsonOpt = False) -> None:
     """List the dataset versions (each round commits one; so does a policy change).
 
     Example: longtail versions -p my-project
@@ -59,8 +56,9 @@ def versions(project: ProjectOpt = Path("."),
     emit(result, as_json, lambda vs: _table(
         "dataset versions", ["version", "created", "reason", "round", "samples", "labeled",
                              "policy", "eval version"],
-        [[v.id, v.created_at, v.reason, v.round_id, v.n_samples, v.n_labeled,
-          _policy_text(v.policy), v.eval_version_id] for v in vs]))
+        [[v.id, str(v.created_at)[:16].replace("T", " "), v.reason, v.round_id, v.n_samples,
+          v.n_labeled, _policy_text(v.policy), v.eval_version_id] for v in vs],
+        optional=["eval version", "policy", "created"], wide=wide))
 
 
 @app.command()
@@ -220,7 +218,7 @@ def consensus(policy: Annotated[str | None, typer.Argument(
 def annotators(project: ProjectOpt = Path("."),
                bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the "
                                                       "intervals (0: none).")] = 1000,
-               as_json: JsonOpt = False) -> None:
+               wide: WideOpt = False, as_json: JsonOpt = False) -> None:
     """Labels, seconds and agreement per annotator (Cohen's kappa, Krippendorff's alpha).
 
     Example: longtail annotators -p my-project
@@ -239,12 +237,13 @@ def annotators(project: ProjectOpt = Path("."),
 
     def render(r: dict) -> None:
         _table("annotators", ["annotator", "labels", "samples", "skips", "unsure", "seconds",
-                              "median s", "agrees with consensus"],
+                              "median s", "agrees"],
                [[who, a["labels"], a["samples"], a["skips"], a["unsure"], a["seconds_total"],
                  a["seconds_median"],
                  "-" if a["agreement_with_consensus"] is None else
                  f"{a['agreement_with_consensus']:.2f} of {a['shared_samples']}"]
-                for who, a in r["annotators"].items()])
+                for who, a in r["annotators"].items()],
+               optional=["median s", "seconds", "unsure", "skips"], wide=wide)
         if r["pairs"]:
             _table("Cohen's kappa", ["a", "b", "samples", "agreement", "kappa"],
                    [[x["a"], x["b"], x["samples"], f"{x['agreement']:.2f}", ci(x, "kappa")]
@@ -343,10 +342,10 @@ def suspects(project: ProjectOpt = Path("."),
                 style="yellow", markup=False, highlight=False)
         if r["suspects"]:
             _table("suspects", ["id", "split", "given", "suggested", "self-confidence"],
-                   [[s["id"], s["split"], s["given"], s["suggested"],
-                     f"{s['self_confidence']:.3f}"] for s in r["suspects"]])
+                   [[s["id"], s["split"], s["given"], s["suggested"], s["self_confidence"]]
+                    for s in r["suspects"]], optional=["split"])
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 @app.command()

@@ -22,7 +22,19 @@ import numpy as np
 
 CHUNK = 65_536
 TRAIN_PER_LIST = 64  # training sample rows per coarse list
-NPROBE = 16  # lists a query reads (of about sqrt(n))
+NPROBE = 32  # lists a query reads (of about sqrt(n)): recall@10 0.92 at 16, 0.95 at 32 (100k)
+
+
+_CONTROLLER: list[Any] = []
+
+
+def _controller() -> Any:
+    """One threadpoolctl controller (making one scans the loaded libraries: ~20 ms)."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
 
 
 def normalise(X: np.ndarray) -> np.ndarray:
@@ -151,9 +163,23 @@ class Index:
         · n / nlist · d) per query."""
         Q = normalise(queries)
         order, offsets = self.lists()
-        probes = self._quantizer().search(Q, min(nprobe, self.nlist))[1]
+        # The closest lists by one small product: a FAISS search here would wake its
+        # OpenMP pool, which spins for milliseconds per query on a loaded machine.
+        sims = Q @ self.centroids.T
+        npr = min(nprobe, self.nlist)
+        probes = np.argpartition(-sims, npr - 1, axis=1)[:, :npr] if npr < self.nlist \
+            else np.tile(np.arange(self.nlist), (len(Q), 1))
         R = np.full((len(Q), k), -1, np.int64)
         S = np.full((len(Q), k), -np.inf, np.float32)
+        # Small products: one BLAS thread (a pool of spinning threads made them several
+        # times slower on a loaded 2-core machine).
+        with _controller().limit(limits=1, user_api="blas"):
+            self._score(reader, Q, k, order, offsets, probes, allowed, R, S)
+        return R, S
+
+    def _score(self, reader: Any, Q: np.ndarray, k: int, order: np.ndarray,
+               offsets: np.ndarray, probes: np.ndarray, allowed: np.ndarray | None,
+               R: np.ndarray, S: np.ndarray) -> None:
         for i in range(len(Q)):
             c = np.concatenate([order[offsets[j]:offsets[j + 1]] for j in probes[i] if j >= 0])
             if allowed is not None:
@@ -165,7 +191,6 @@ class Index:
             top = np.argpartition(-s, k - 1)[:k] if len(s) > k else np.arange(len(s))
             top = top[np.lexsort((c[top], -s[top]))]
             R[i, :len(top)], S[i, :len(top)] = c[top], s[top]
-        return R, S
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"centroids": self.centroids, "assign": self.assign.astype(np.int32),

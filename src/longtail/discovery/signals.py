@@ -39,18 +39,20 @@ def logits(model: Any, X: np.ndarray) -> np.ndarray | None:
 
 
 def knn_distance(queries: np.ndarray, reference: np.ndarray, k: int = 5,
-                 exclude_self: bool = False) -> np.ndarray:
+                 exclude_self: bool = False, skip_zero: bool = False) -> np.ndarray:
     """Mean cosine distance (1 - cosine) of each query to its ``k`` nearest reference rows
     (exact, FAISS inner product on unit vectors), (m, d), (n, d) -> (m,). ``exclude_self``:
     the queries are the reference rows in order; each row's own match is left out.
-    O(m·n·d) time in chunks of queries, O(n·d + chunk·k) memory; no m×n matrix."""
+    ``skip_zero``: a match at distance ~0 (the query itself, when the reference samples
+    the rows queried) is left out. O(m·n·d) time in chunks of queries, O(n·d + chunk·k)
+    memory; no m×n matrix."""
     import faiss
 
     ref = _unit(reference)
     m = len(queries)
     if len(ref) == 0:
         return np.full(m, 1.0, dtype=np.float32)
-    kk = min(k + int(exclude_self), len(ref))
+    kk = min(k + int(exclude_self or skip_zero), len(ref))
     index = faiss.IndexFlatIP(ref.shape[1])
     index.add(ref)
     out = np.empty(m, dtype=np.float32)
@@ -61,6 +63,12 @@ def knn_distance(queries: np.ndarray, reference: np.ndarray, k: int = 5,
             own = idx == np.arange(i, i + len(q))[:, None]
             own[~own.any(axis=1), -1] = True  # not found among the k+1: drop the farthest
             sims = sims[~own].reshape(len(q), kk - 1)
+        elif skip_zero and kk > 1:
+            same = sims >= 1.0 - 1e-6
+            drop = np.where(same[:, 0], 0, kk - 1)  # the own match, else the farthest
+            keep = np.ones_like(same)
+            keep[np.arange(len(q)), drop] = False
+            sims = sims[keep].reshape(len(q), kk - 1)
         out[i:i + len(q)] = 1.0 - np.nanmean(sims[:, :k], axis=1)
     return out
 
@@ -69,6 +77,14 @@ def _unit(X: np.ndarray) -> np.ndarray:
     X = np.ascontiguousarray(X, dtype=np.float32)
     norm = np.linalg.norm(X, axis=1, keepdims=True)
     return np.ascontiguousarray(X / np.maximum(norm, 1e-12))
+
+
+def relative_distance(d_labeled: np.ndarray, d_pool: np.ndarray) -> np.ndarray:
+    """Distance to the labeled set over distance to a uniform sample of the pool (same
+    k): about 1 where labels cover the pool as densely as rows lie, large for a region
+    of the pool nobody labeled (a new class arriving as a cluster). O(n)."""
+    return (np.asarray(d_labeled, np.float64)
+            / np.maximum(np.asarray(d_pool, np.float64), 1e-6)).astype(np.float32)
 
 
 def novelty_score(distance: np.ndarray, reference_distance: np.ndarray) -> np.ndarray:

@@ -56,7 +56,13 @@ def _import_labels(store: Any, path: Path, annotator: str | None, seconds: str |
     from longtail.engine.labels import LabelEvent, record_labels
     from longtail.ingest.labels import read_label_records
 
-    records = read_label_records(path, id="id", label="label", annotator=annotator,
+    # A label file names its samples by `id` (the batch files do) or, failing that, by
+    # the id column of the project's first ingest (`msg_id`).
+    id_column = "id"
+    if not _has_column(path, "id"):
+        with store.unit_of_work() as uow:
+            id_column = (uow.samples.first_mapping() or {}).get("id") or "id"
+    records = read_label_records(path, id=id_column, label="label", annotator=annotator,
                                  seconds=seconds)
     events = [LabelEvent(id=r.id, label=r.label, kind=r.kind, annotator=r.annotator,
                          seconds=r.seconds) for r in records]
@@ -142,7 +148,8 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
             if vs is None or vs["n_rows"] < store.n_samples():
                 got = data.embed(store, settings, settings.encoder)
                 note("embed", encoder=settings.encoder, rows=got["embedded"])
-        labeled = len(views.labeled(store, "pool")[0])
+        with store.reading() as uow:
+            labeled = len(views.labeled(uow, "pool")[0])
         latest = store.latest_model()
         since = labeled - (latest["n_labels"] if latest else 0)
         if labeled and (latest is None or since >= retrain_every):
@@ -156,8 +163,10 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
                     note("train", model=got.model_id, labels=got.labels,
                          accuracy=acc["value"])
         if store.latest_model() is not None:
-            rule = evaluation.stopping(store, Settings.load(store), target=target,
-                                       budget=budget, next_batch=batch).to_dict()
+            settings = Settings.load(store)
+            with store.reading() as uow:
+                rule = evaluation.stopping(uow, settings, target=target, budget=budget,
+                                           next_batch=batch).to_dict()
             if ignore_stopping:
                 explicit = [d for d in rule["rules"]
                             if d["rule"] in ("target_reached", "budget_spent") and d["stop"]]

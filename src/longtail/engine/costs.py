@@ -350,7 +350,8 @@ def _features(store: Any, settings: Settings, rows: np.ndarray) -> np.ndarray:
     from longtail.costs.model import cost_features
     from longtail.engine import views
 
-    vs = views.vectors(store, settings, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, complete=False)
     lengths = np.zeros(len(rows))
     pos = {int(r): i for i, r in enumerate(rows.tolist())}
     with store.unit_of_work() as uow:

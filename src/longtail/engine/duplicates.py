@@ -161,17 +161,13 @@ class NearState:
 
 
 def _exact_token(store: Any) -> str:
-    from longtail.store.repos_versions import DatasetVersionsRepo
-
-    with store.unit_of_work() as uow:
-        return DatasetVersionsRepo(uow.conn).samples_state()[2]
+    with store.reading() as uow:
+        return uow.versions.samples_state()[2]
 
 
 def _exact_groups(store: Any) -> list[list[int]]:
-    from longtail.store.repos_versions import DuplicatesRepo
-
-    with store.unit_of_work() as uow:
-        return DuplicatesRepo(uow.conn).exact_groups()
+    with store.reading() as uow:
+        return uow.duplicates.exact_groups()
 
 
 def _load_arrays(store: Any, name: str, decode: Any) -> Any:
@@ -191,7 +187,8 @@ def refresh(store: Any, settings: Settings, encoder: str | None = None, *,
     and `changed_rows` again, for near-duplicates; update the exact groups when an
     ingest changed the catalog; save the result. Returns what it did: rows searched,
     pairs and groups, seconds (the ingest's and embed's duplicates phase)."""
-    vs = views.vectors(store, settings, encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
     return _refresh(store, settings, vs, changed_rows)[1]
 
 
@@ -216,7 +213,8 @@ def _refresh(store: Any, settings: Settings, vs: Any, changed_rows: np.ndarray |
                           f"{threshold:g} joins neighbours, not copies")
         threshold = None
     if threshold:
-        fp = views.vectors_fingerprint(store, vs.directory.name)
+        with store.reading() as uow:
+            fp = views.vectors_fingerprint(uow, vs.directory.name)
         why = None if saved is not None else "no saved search"
         if saved is not None and not state.threshold <= threshold:
             why = f"the threshold went down to {threshold:g} from {state.threshold:g}"
@@ -594,12 +592,14 @@ def duplicates(store: Any, settings: Settings, *, threshold: float | None = None
     groups_near: list[list[int]] = []
     name, source = None, None
     if near and (encoder or settings.encoder):
-        vs = views.vectors(store, settings, encoder, complete=False)
+        with store.reading() as uow:
+            vs = views.vectors(uow, settings, encoder, complete=False)
+            made = views.vectors_fingerprint(uow, vs.directory.name)
         name = vs.directory.name
         saved = load(store, vs)
         project = near_threshold(settings.near_duplicate_threshold)
         if (saved is not None and saved.n_rows == vs.n_rows and saved.threshold <= threshold
-                and saved.fingerprint == views.vectors_fingerprint(store, name) and k == K):
+                and saved.fingerprint == made and k == K):
             pairs, source = saved.near_at(threshold), "saved"
         elif project is not None and project <= threshold and k == K and vs.dim >= MIN_DIM:
             # Behind (a bulk ingest left the search to later): search the rows not

@@ -13,12 +13,11 @@ labeled eval rows), so `status` does not re-predict.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from longtail.engine import views
 from longtail.engine.settings import Settings
+from longtail.store import UnitOfWork
 
 ESTIMATORS = ("ppi", "uniform")
 DEFAULT_ESTIMATOR = "ppi"
@@ -26,7 +25,7 @@ _CACHE_KEY = "eval_estimate"
 _CHUNK = 65_536
 
 
-def managed_estimate(store: Any, settings: Settings, model_meta: dict | None = None,
+def managed_estimate(uow: UnitOfWork, settings: Settings, model_meta: dict | None = None,
                      *, write_cache: bool = True) -> dict | None:
     """``{"estimator", "value", "lo", "hi", "halfwidth", "n_labels", "population",
     "sd1", "note", "uniform": {...}, "model_id"}`` for the model (default: the latest) on
@@ -39,24 +38,24 @@ def managed_estimate(store: Any, settings: Settings, model_meta: dict | None = N
     from longtail.engine.models import load_model
     from longtail.evaluation.estimators import crossfit_confidence, ppi_mean, uniform_mean
 
-    meta = model_meta or store.latest_model()
+    meta = model_meta or uow.models.latest()
     if meta is None:
         return None
-    rows, labels = views.labeled(store, "eval")
+    rows, labels = views.labeled(uow, "eval")
     if len(rows) == 0:
         return None
     chosen = getattr(settings, "eval_estimator", None) or DEFAULT_ESTIMATOR
     key = f"{meta['id']}:{views.labels_fingerprint(rows, labels)}:{chosen}"
-    cached = store.setting(_CACHE_KEY)
+    cached = uow.settings.get(_CACHE_KEY)
     if cached and cached.get("key") == key:
         return cached["estimate"]
-    vs = store.vectors(meta["encoder"])
-    split = store.rows_by_split("eval")
+    vs = uow.vector_set(meta["encoder"])
+    split = uow.samples.rows_by_split("eval")
     split = split[split < vs.n_rows]
     rows, labels = rows[rows < vs.n_rows], labels[rows < vs.n_rows]
     if len(rows) == 0:
         return None
-    model = load_model(store, meta, predict_only=True)
+    model = load_model(uow, meta, predict_only=True)
     classes = np.asarray(model.classes_).astype(str)
     probs_all = np.concatenate([model.predict_proba(vs.read(split[i:i + _CHUNK]))
                                 for i in range(0, len(split), _CHUNK)])
@@ -76,5 +75,5 @@ def managed_estimate(store: Any, settings: Settings, model_meta: dict | None = N
     if est.method != chosen:
         out["note"] = f"{chosen} asked for; {out['note']}"
     if write_cache:
-        store.set_setting(_CACHE_KEY, {"key": key, "estimate": out})
+        uow.settings.set(_CACHE_KEY, {"key": key, "estimate": out})
     return out

@@ -2,14 +2,16 @@
 round, learning curves, forecasts and stopping.
 
 The estimators themselves are pure (`longtail.evaluation`); these functions only fetch
-what they need from the store and record what they say. Each takes the store and the
+what they need from the catalog and record what they say. Each takes the caller's unit
+of work (reads and writes go through its repositories; the caller commits once) and the
 project's settings; none knows about `Project`, the CLI or the service.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -46,15 +48,16 @@ from longtail.evaluation import (
 )
 from longtail.evaluation.evalset import uniform_from_ids
 from longtail.learners import make_learner
-
-if TYPE_CHECKING:
-    from longtail.store import Store
+from longtail.store import UnitOfWork
 
 SCALARS = ("accuracy", "macro_f1", "worst_class_recall")
 STOP_SET_SIZE = 2000
 
 
-def _fit_predict(settings: Settings):
+FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def fit_from_scratch(settings: Settings) -> FitPredict:
     """fit_predict(X, y, X_new) -> labels, training the project's learner from scratch
     (the lift estimators compare arms trained alike)."""
     spec = learner_spec(settings, from_scratch=True)
@@ -67,21 +70,21 @@ def _fit_predict(settings: Settings):
     return fit_predict
 
 
-def current_eval_version(store: Store) -> tuple[int, np.ndarray, np.ndarray] | None:
+def current_eval_version(uow: UnitOfWork) -> tuple[int, np.ndarray, np.ndarray] | None:
     """(version id, rows, labels) of the labeled managed eval set, making a new version
     when its content changed; None while no eval sample is labeled."""
-    rows, labels = views.labeled(store, "eval")
+    rows, labels = views.labeled(uow, "eval")
     if len(rows) == 0:
         return None
-    version, _ = store.eval_version(views.labels_fingerprint(rows, labels), len(rows))
+    version, _ = uow.eval_versions.get_or_create(views.labels_fingerprint(rows, labels), len(rows))
     return version, rows, labels.astype(str)
 
 
-def score_model(store: Store, settings: Settings, model_meta: dict, X: np.ndarray, y: np.ndarray,
+def score_model(uow: UnitOfWork, settings: Settings, model_meta: dict, X: np.ndarray, y: np.ndarray,
                 eval_set: str) -> Scores:
     """Metrics of one saved model on (X, y), recorded under `eval_set`."""
-    result = _predict_metrics(store, settings, model_meta, X, y)
-    store.add_metrics(model_meta["id"], eval_set, model_meta["n_labels"], {
+    result = _predict_metrics(uow, settings, model_meta, X, y)
+    uow.metrics.add(model_meta["id"], eval_set, model_meta["n_labels"], {
         k: (m["value"], m["lo"], m["hi"])
         for k in SCALARS if (m := getattr(result, k)) and m["value"] is not None})
     return result
@@ -98,35 +101,35 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> Confusion:
     return Confusion(labels.tolist(), matrix.tolist())
 
 
-def rescore_all(store: Store, settings: Settings, *,
+def rescore_all(uow: UnitOfWork, settings: Settings, *,
                 scored_now: dict[int, Scores] | None = None) -> str | None:
     """Score every saved model on the current eval version that has no metric on it yet,
     so the learning curve is always drawn on one set. Returns the eval-set name; the
     metrics of the models scored now go into `scored_now` (model id -> metrics) when
     the caller passes a dict."""
-    cur = current_eval_version(store)
+    cur = current_eval_version(uow)
     if cur is None:
         return None
     version, rows, labels = cur
     name = managed_eval_set(version)
-    scored = {m["model_id"] for m in store.metrics("accuracy") if m["eval_set"] == name}
-    models = [m for m in store.models() if m["id"] not in scored]
+    scored = {m["model_id"] for m in uow.metrics.list("accuracy") if m["eval_set"] == name}
+    models = [m for m in uow.models.list() if m["id"] not in scored]
     cache: dict[str, np.ndarray] = {}
     for meta in models:
         if meta["encoder"] not in cache:
-            cache[meta["encoder"]] = store.vectors(meta["encoder"]).read(rows)
-        result = score_model(store, settings, meta, cache[meta["encoder"]], labels, name)
+            cache[meta["encoder"]] = uow.vector_set(meta["encoder"]).read(rows)
+        result = score_model(uow, settings, meta, cache[meta["encoder"]], labels, name)
         if scored_now is not None:
             scored_now[meta["id"]] = result
     return name
 
 
-def learning_curves(store: Store, metric: str = "accuracy") -> LearningCurves:
+def learning_curves(uow: UnitOfWork, metric: str = "accuracy") -> LearningCurves:
     """Two curves by labels: "current" (every model on the latest eval version) and
     "as_of" (each model on the eval set as it was when the model was trained)."""
     # Eval versions by the name their metrics carry: the version is the catalog's id.
-    version_of = {managed_eval_set(v["id"]): int(v["id"]) for v in store.eval_versions()}
-    rows = [m for m in store.metrics(metric) if m["eval_set"] in version_of]
+    version_of = {managed_eval_set(v["id"]): int(v["id"]) for v in uow.eval_versions.list()}
+    rows = [m for m in uow.metrics.list(metric) if m["eval_set"] in version_of]
     if not rows:
         return LearningCurves([], [], None, None)
     latest = max(version_of[m["eval_set"]] for m in rows)
@@ -147,26 +150,26 @@ def learning_curves(store: Store, metric: str = "accuracy") -> LearningCurves:
                           managed_eval_set(latest), latest)
 
 
-def update_round_lifts(store: Store, settings: Settings, *, n_repeats: int = 3) -> list[int]:
+def update_round_lifts(uow: UnitOfWork, settings: Settings, *, n_repeats: int = 3) -> list[int]:
     """Estimate the control-arm lift of every round whose selected and control slices are
     labeled and that has none yet; stored in the round's log. Returns the round ids."""
-    cur = current_eval_version(store)
+    cur = current_eval_version(uow)
     if cur is None:
         return []
     version, eval_rows, eval_y = cur
-    current = store.current_labels()
-    first = store.first_label_times()
-    pool = set(store.rows_by_split("pool").tolist())
-    vs = views.vectors(store, settings, complete=False)
+    current = uow.labels.current()
+    first = uow.labels.first_times()
+    pool = set(uow.samples.rows_by_split("pool").tolist())
+    vs = views.vectors(uow, settings, complete=False)
     X_eval = vs.read(eval_rows)
-    fit_predict = _fit_predict(settings)
+    fit_predict = fit_from_scratch(settings)
 
     done = []
-    for rnd in store.rounds():
+    for rnd in uow.rounds.list():
         log = RoundLog.from_dict(rnd["log"])
         if log.lift is not None or log.annotations_before is None:
             continue
-        items = store.round_items(rnd["id"])
+        items = uow.rounds.items(rnd["id"])
         sel = np.array([r for r, _, k in items if k == "selected"], dtype=np.int64)
         ctrl = np.array([r for r, _, k in items if k == "control"], dtype=np.int64)
         if not len(sel) or not len(ctrl) or not all(int(r) in current for r in (*sel, *ctrl)):
@@ -182,7 +185,7 @@ def update_round_lifts(store: Store, settings: Settings, *, n_repeats: int = 3) 
             vs.read(sel), labels_of(sel).astype(str), vs.read(ctrl), labels_of(ctrl).astype(str),
             X_eval, eval_y, rng, n_repeats=n_repeats)
         log.lift = {**lift.__dict__, "eval_set": managed_eval_set(version)}
-        store.update_round_log(rnd["id"], {**rnd["log"], **log.to_dict()})
+        uow.rounds.update_log(rnd["id"], {**rnd["log"], **log.to_dict()})
         done.append(rnd["id"])
     return done
 
@@ -191,7 +194,7 @@ MIN_CONTROL = 10
 MIN_CROSSFIT = 20
 
 
-def arm_lift(store: Store, settings: Settings) -> ArmLift | None:
+def arm_lift(uow: UnitOfWork, settings: Settings) -> ArmLift | None:
     """The run so far against random at equal label count m, where m is the number of
     labeled control samples (all rounds together, a uniform random sample of the pool):
     the learner trained on the first m labels of the active run (rounds in order, the
@@ -199,24 +202,24 @@ def arm_lift(store: Store, settings: Settings) -> ArmLift | None:
     the m control labels, both from scratch, scored on the current eval set with a
     paired bootstrap. The interval reflects eval-sample noise (one training draw per
     arm). Recorded in the project settings by `train`; None until m ≥ 10."""
-    cur = current_eval_version(store)
+    cur = current_eval_version(uow)
     if cur is None:
         return None
     version, eval_rows, eval_y = cur
-    current = store.current_labels()
+    current = uow.labels.current()
     trajectory: list[int] = []
     controls: list[int] = []
-    for rnd in store.rounds():
-        items = store.round_items(rnd["id"])
+    for rnd in uow.rounds.list():
+        items = uow.rounds.items(rnd["id"])
         for kind in ("selected", "control"):
             rows = [r for r, _, k in items if k == kind and r in current]
             trajectory += rows
             if kind == "control":
                 controls += rows
     m = len(controls)
-    vs = views.vectors(store, settings, complete=False)
-    fit_predict = _fit_predict(settings)
-    pool = int(store.split_counts().get("pool", 0))
+    vs = views.vectors(uow, settings, complete=False)
+    fit_predict = fit_from_scratch(settings)
+    pool = int(uow.samples.split_counts().get("pool", 0))
 
     def labels(rows: np.ndarray) -> np.ndarray:
         return np.array([current[int(r)] for r in rows]).astype(str)
@@ -247,14 +250,14 @@ def arm_lift(store: Store, settings: Settings) -> ArmLift | None:
                       if method == "crossfit" else ""))
 
 
-def combine_lifts(store: Any) -> LiftSummary | None:
+def combine_lifts(uow: UnitOfWork) -> LiftSummary | None:
     """The lift of selection over random: at equal label count (the verdict, computed
     by `train`) and the per-round marginal lifts combined. `train` records it; `status`
     reads the record (`status.recorded_lift`)."""
-    logs = [RoundLog.from_dict(r["log"]) for r in store.rounds()]
+    logs = [RoundLog.from_dict(r["log"]) for r in uow.rounds.list()]
     lifts = [Lift(**{k: v for k, v in log.lift.items() if k != "eval_set"})
              for log in logs if log.lift is not None]
-    arms = store.setting("arm_lift")
+    arms = uow.settings.get("arm_lift")
     if not lifts and not arms:
         return None
     per_round = None
@@ -267,11 +270,11 @@ def combine_lifts(store: Any) -> LiftSummary | None:
     return LiftSummary(equal_count=arms, verdict=said, per_round=per_round)
 
 
-def forecast(store: Store, settings: Settings, *, target: float | None = None, next_batch: int = 100,
+def forecast(uow: UnitOfWork, settings: Settings, *, target: float | None = None, next_batch: int = 100,
              metric: str = "accuracy", level: float = 0.9) -> ForecastReport:
     """Fit the learning curve (current eval version) and answer: labels needed for
     `target`, and the expected gain of the next batch, with intervals."""
-    points = learning_curves(store, metric).current
+    points = learning_curves(uow, metric).current
     by_n: dict[int, CurvePoint] = {}
     for p in points:
         by_n[p.n_labels] = p  # the latest model at each label count
@@ -321,53 +324,53 @@ def _to_target(curve: Any, last: dict, target: float, now: float, next_batch: in
             "labels_to_target": finite, "more_labels": more, "note": note}
 
 
-def stop_set(store: Store, settings: Settings) -> np.ndarray:
+def stop_set(uow: UnitOfWork, settings: Settings) -> np.ndarray:
     """A fixed unlabeled sample of the pool (chosen by a hash of the ids, so it does not
     move as the pool grows little) on which successive models' predictions are compared."""
-    rows = store.rows_by_split("pool")
+    rows = uow.samples.rows_by_split("pool")
     if len(rows) <= STOP_SET_SIZE:
         return rows
-    ids = [b[1] for chunk in store.iter_samples(rows) for b in chunk]
+    ids = [b[1] for chunk in uow.samples.iter(rows) for b in chunk]
     u = uniform_from_ids(ids, seed=settings.seed + 1)
     return np.sort(rows[np.argsort(u)[:STOP_SET_SIZE]])
 
 
-def stopping(store: Store, settings: Settings, *, target: float | None = None, budget: int | None = None,
+def stopping(uow: UnitOfWork, settings: Settings, *, target: float | None = None, budget: int | None = None,
              gain_threshold: float = 0.002, next_batch: int = 100) -> StoppingAnswer:
     """Every stopping rule's answer for the project as it stands."""
     # One model per label count: re-training on the same labels is not a sign that
     # predictions have stabilised.
     by_labels: dict[int, dict] = {}
-    for meta in store.models():
+    for meta in uow.models.list():
         by_labels[meta["n_labels"]] = meta
     models = [by_labels[n] for n in sorted(by_labels)]
-    rows = stop_set(store, settings)
+    rows = stop_set(uow, settings)
     preds = []
     if len(rows):
         for meta in models[-4:]:
-            if meta["encoder"] != views.encoder_name(store, settings):
+            if meta["encoder"] != views.encoder_name(uow, settings):
                 continue
-            model = load_model(store, meta, predict_only=True)
-            X = store.vectors(meta["encoder"]).read(rows)
+            model = load_model(uow, meta, predict_only=True)
+            X = uow.vector_set(meta["encoder"]).read(rows)
             preds.append(np.asarray(model.classes_)[model.predict_proba(X).argmax(1)])
     try:
-        fc = forecast(store, settings, next_batch=next_batch)
+        fc = forecast(uow, settings, next_batch=next_batch)
         gain, gain_hi = fc.expected_gain["mean"], fc.expected_gain["hi"]
     except InputError:
         gain = gain_hi = None
     from longtail.engine.rounds import eval_status
     from longtail.evaluation import eval_evidence
 
-    need = eval_status(store, settings)
+    need = eval_status(uow, settings)
     evidence = eval_evidence(need.labeled, need.wanted, need.pending,
                              halfwidth=need.halfwidth, target=need.target)
-    labeled = len(views.labeled(store, "pool")[0])
+    labeled = len(views.labeled(uow, "pool")[0])
     evidence_from = "eval set"
     if evidence and need.pending == 0 and need.labeled + labeled >= need.wanted:
         # A small pool: the eval split is used up before its target size. Every labeled
         # row, cross-fitted (`small_pool_estimate`), is then the evidence.
         evidence, evidence_from = None, "every labeled row, cross-fitted"
-    curve = learning_curves(store).current
+    curve = learning_curves(uow).current
     metric = curve[-1] if curve else None
     rules: list = [StabilizingPredictions(), ForecastGain(gain_threshold)]
     if target is not None:
@@ -390,7 +393,7 @@ def stopping(store: Store, settings: Settings, *, target: float | None = None, b
                   if evidence else 0})
 
 
-def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: int | None = None,
+def evaluate(uow: UnitOfWork, settings: Settings, test: Any = None, *, model_id: int | None = None,
              id: str = "id", text: str | None = "text", label: str = "label",
              vector: str | None = None, vector_prefix: str | None = None
              ) -> EvalReport | None:
@@ -399,7 +402,7 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
     file's figures are kept under its own eval-set name, never as the managed ones."""
     from longtail.errors import ProjectError
 
-    models = {m["id"]: m for m in store.models()}
+    models = {m["id"]: m for m in uow.models.list()}
     if not models:
         raise ProjectError("no model yet: run `longtail train` first")
     if model_id is not None and model_id not in models:
@@ -407,34 +410,34 @@ def evaluate(store: Store, settings: Settings, test: Any = None, *, model_id: in
     meta = models[model_id] if model_id is not None else models[max(models)]
     if test is None:
         scored_now: dict[int, Scores] = {}
-        eval_set = rescore_all(store, settings, scored_now=scored_now)
+        eval_set = rescore_all(uow, settings, scored_now=scored_now)
         if eval_set is None:
             return None
-        cur = current_eval_version(store)
+        cur = current_eval_version(uow)
         assert cur is not None
         version, rows, labels = cur
         # The model was just scored (a new model, or a new eval version): use those
         # figures; else score it again for its per-class figures and confusion matrix.
         result = scored_now.get(meta["id"]) or _predict_metrics(
-            store, settings, meta, store.vectors(meta["encoder"]).read(rows), labels)
+            uow, settings, meta, uow.vector_set(meta["encoder"]).read(rows), labels)
         from longtail.engine.estimates import managed_estimate
 
-        return _small_pool(store, settings, _report(
+        return _small_pool(uow, settings, _report(
             result, eval_set, version, meta["id"],
             # the project's estimator (PPI by default) over the whole eval split
-            estimate=managed_estimate(store, settings, meta)))
+            estimate=managed_estimate(uow, settings, meta)))
     from pathlib import Path
 
     from longtail.filehash import file_sha256
     from longtail.ingest.labeled_file import read_labeled_file
     from longtail.store.files import labeled_file_cache
 
-    info = store.vector_set_info(meta["encoder"])
+    info = uow.vectors.info(meta["encoder"])
     X, y = read_labeled_file(test, encoder_name=meta["encoder"], encoder_config=info["config"],
                              dim=info["dim"], id=id, text=text, label=label, vector=vector,
-                             vector_prefix=vector_prefix, cache=labeled_file_cache(store.root))
+                             vector_prefix=vector_prefix, cache=labeled_file_cache(uow.root))
     eval_set = f"file:{file_sha256(Path(test))[:12]}"
-    result = score_model(store, settings, meta, X, y.astype(str), eval_set)
+    result = score_model(uow, settings, meta, X, y.astype(str), eval_set)
     return _report(result, eval_set, None, meta["id"])
 
 
@@ -448,22 +451,22 @@ def _report(result: Scores, eval_set: str, version: int | None, model_id: int, *
                       estimate=estimate)
 
 
-def _small_pool(store: Store, settings: Settings, out: EvalReport) -> EvalReport:
+def _small_pool(uow: UnitOfWork, settings: Settings, out: EvalReport) -> EvalReport:
     """When the eval split cannot reach its target size (a small pool), add the estimate
     from every labeled row by cross-fitting (`_crossfit_estimate`) and say what the eval
     set resolves; figures say which estimate is which and on how many labels."""
     from longtail.evaluation.resolution import eval_resolution
 
-    splits = store.split_counts()
+    splits = uow.samples.split_counts()
     res = eval_resolution(int(splits.get("eval", 0)), int(sum(splits.values())),
                           target=settings.eval_halfwidth, accuracy=out.accuracy["value"])
     if res.enough:
         return out
     return replace(out, resolution=res.to_dict(), warnings=[*out.warnings, res.text()],
-                   crossfit=_crossfit_estimate(store, settings))
+                   crossfit=_crossfit_estimate(uow, settings))
 
 
-def _crossfit_estimate(store: Store, settings: Settings, *, folds: int = 5) -> dict | None:
+def _crossfit_estimate(uow: UnitOfWork, settings: Settings, *, folds: int = 5) -> dict | None:
     """Accuracy estimated from every labeled row (pool and eval) by `folds`-fold
     cross-fitting, as `train --release` does over the eval set: each row predicted by
     the project's learner fitted on the other folds. More labels than the eval set, but
@@ -473,9 +476,9 @@ def _crossfit_estimate(store: Store, settings: Settings, *, folds: int = 5) -> d
     from longtail.evaluation.metrics import proportion_interval
     from longtail.learners.crossfit import cross_fit_probs, stratified_folds
 
-    vs = views.vectors(store, settings, complete=False)
-    pool_rows, pool_y = views.labeled(store, "pool")
-    eval_rows, eval_y = views.labeled(store, "eval")
+    vs = views.vectors(uow, settings, complete=False)
+    pool_rows, pool_y = views.labeled(uow, "pool")
+    eval_rows, eval_y = views.labeled(uow, "eval")
     rows = np.concatenate([pool_rows, eval_rows]).astype(np.int64)
     y = np.concatenate([pool_y, eval_y]).astype(str)
     keep = rows < vs.n_rows
@@ -500,9 +503,9 @@ def _crossfit_estimate(store: Store, settings: Settings, *, folds: int = 5) -> d
                       "can lean low where selection picks hard rows"}
 
 
-def _predict_metrics(store: Store, settings: Settings, meta: dict, X: np.ndarray,
+def _predict_metrics(uow: UnitOfWork, settings: Settings, meta: dict, X: np.ndarray,
                      y: np.ndarray) -> Scores:
-    model = load_model(store, meta, predict_only=True)
+    model = load_model(uow, meta, predict_only=True)
     proba = np.concatenate([model.predict_proba(X[i:i + 65_536]) for i in range(0, len(X), 65_536)])
     pred = np.asarray(model.classes_)[proba.argmax(1)].astype(str)
     return Scores.of(evaluate_predictions(y, pred, n_boot=1000, seed=settings.seed),

@@ -11,12 +11,15 @@ the round's batch is the one recorded on the round (none for a cold start).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from longtail.engine.records import Record
 from longtail.errors import InputError, ProjectError
 from longtail.store.files import model_file
 from longtail.store.repos_versions import file_sha256
+
+if TYPE_CHECKING:
+    from longtail.learners.base import Learner
 
 TIMING_KEYS = ("seconds", "select_seconds", "score_seconds", "index_seconds", "load_seconds")
 
@@ -120,14 +123,14 @@ def run_history(store: Any) -> list[RoundRecord]:
     sha256, fit seconds, managed-eval metrics), and the timings the round's log holds.
     A cancelled round trained nothing; models trained before any round come first, in
     a record whose `round` is None. No model is left out."""
-    rounds = store.rounds()
-    models = store.models()
-    by_id = {m["id"]: m for m in models}
-    metrics = store.metrics()
-    owned = _models_by_round(rounds, models)
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:  # one snapshot
+        rounds = uow.rounds.list()
+        models = uow.models.list()
+        metrics = uow.metrics.list()
         versions = {v["round_id"]: v["id"] for v in uow.versions.list() if v["round_id"]}
         spend = _spend_by_round(uow)
+    by_id = {m["id"]: m for m in models}
+    owned = _models_by_round(rounds, models)
     out: list[RoundRecord] = []
     if owned.get(None):
         early = [_model_record(store, m, metrics) for m in owned[None]]
@@ -153,9 +156,14 @@ def run_history(store: Any) -> list[RoundRecord]:
     return out
 
 
-def round_model_meta(store: Any, round_id: int) -> dict:
-    """The catalog record of the model round `round_id`'s labels trained; an error
-    naming the rounds when there is no such round, or no model trained after it yet."""
+def round_model(store: Any, round_id: int) -> ModelRecord:
+    """The model round `round_id`'s labels trained (the last of them); an error naming the
+    rounds when there is no such round, or no model trained after it yet."""
+    meta = _round_model_meta(store, round_id)
+    return _model_record(store, meta, store.metrics())
+
+
+def _round_model_meta(store: Any, round_id: int) -> dict:
     rounds = store.rounds()
     ids = [r["id"] for r in rounds]
     if round_id not in ids:
@@ -170,14 +178,15 @@ def round_model_meta(store: Any, round_id: int) -> dict:
     return mine[-1]
 
 
-def load_round_model(store: Any, round_id: int) -> Any:
+def load_round_model(store: Any, round_id: int) -> Learner:
     """The model round `round_id`'s labels trained, ready to predict, its file checked
     against the hash recorded when it was saved."""
     from longtail.engine.models import load_model
 
-    meta = round_model_meta(store, round_id)
+    meta = _round_model_meta(store, round_id)
     want = (meta.get("meta") or {}).get("sha256")
     if want is not None and file_sha256(model_file(store.root, meta["path"])) != want:
         raise ProjectError(f"model {meta['id']} ({meta['path']}): the file does not match "
                            "the hash recorded when it was saved (`longtail check`)")
-    return load_model(store, meta)
+    with store.reading() as uow:
+        return load_model(uow, meta)

@@ -40,16 +40,14 @@ class IntegrityReport(Record):
 def check(store: Any) -> IntegrityReport:
     """Run every check: the catalog, vector counts against it, model files against
     their hashes, dataset versions."""
-    from longtail.store.repos_versions import IntegrityRepo
-
     checks: list[Check] = []
     notes: list[str] = []
 
     def add(name: str, ok: bool, detail: str) -> None:
         checks.append(Check(name, bool(ok), detail))
 
-    with store.unit_of_work() as uow:
-        integrity = IntegrityRepo(uow.conn)
+    with store.reading() as uow:
+        integrity = uow.integrity
         ok, said = integrity.catalog_check()
         add("catalog", ok, said)
         unfinished = integrity.unfinished_batches()

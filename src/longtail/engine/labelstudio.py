@@ -12,6 +12,7 @@ exported task adds `"annotations": [{"result": [{"type": "choices", "value":
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,24 +21,30 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from longtail.engine.labels import LabelEvent, LabelsRecorded, record_labels
-from longtail.errors import InputError, ProjectError
+from longtail.errors import InputError, NotFoundError, ProjectError
 
 FROM_NAME = "label"
 TO_NAME = "text"
+IMAGE_NAME = "image"  # the object tag of an image pool's config, `$image` in task data
 
 
-def labeling_config(labels: list[str]) -> str:
-    """A Label Studio labeling config: the text and one choice per label."""
+def labeling_config(labels: list[str], *, image: bool = False) -> str:
+    """A Label Studio labeling config: the text (or, for an image pool, the image) and
+    one choice per label."""
     if not labels:
         raise ProjectError("the project has no label set yet: close it first "
                            "(`longtail labels set A,B,...`) so Label Studio can offer the choices")
     choices = "\n".join(f"    <Choice value={quoteattr(lab)}/>" for lab in labels)
-    return (f'<View>\n  <Text name="{TO_NAME}" value="$text"/>\n'
-            f'  <Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single-radio" '
+    target = IMAGE_NAME if image else TO_NAME
+    shown = (f'  <Image name="{IMAGE_NAME}" value="$image"/>\n' if image
+             else f'  <Text name="{TO_NAME}" value="$text"/>\n')
+    return (f'<View>\n{shown}'
+            f'  <Choices name="{FROM_NAME}" toName="{target}" choice="single-radio" '
             f'showInLine="true">\n{choices}\n  </Choices>\n</View>\n')
 
 
-def export_tasks(store: Any, settings: Any, round_id: int | None = None) -> list[dict]:
+def export_tasks(store: Any, settings: Any, round_id: int | None = None, *,
+                 media_url: Callable[[int, str], str] | None = None) -> list[dict]:
     """The tasks of a round (the most recent open one by default) in Label Studio's
     import format, in priority order. Each prediction's `score` is the task's position
     over the round's size (0 first), so sorting by prediction score ascending gives
@@ -51,7 +58,7 @@ def export_tasks(store: Any, settings: Any, round_id: int | None = None) -> list
                                "pass --round N)")
         round_id = open_ids[-1]
     elif round_id not in {r["id"] for r in rounds}:
-        raise InputError(f"no round {round_id} (rounds: "
+        raise NotFoundError(f"no round {round_id} (rounds: "
                          f"{', '.join(str(r['id']) for r in rounds) or 'none'})")
     items = store.round_items(round_id)
     rows = np.asarray([r for r, _, _ in items], dtype=np.int64)
@@ -62,9 +69,16 @@ def export_tasks(store: Any, settings: Any, round_id: int | None = None) -> list
     out = []
     for i, (row, position, _kind) in enumerate(items):
         ext, text, meta = samples[row]
-        result = ([{"from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices",
+        rel = (meta or {}).get("media")
+        data: dict[str, Any] = {"text": text or ""}
+        if isinstance(rel, str) and rel:
+            # An image: a URL Label Studio can load (the service's signed link, or a
+            # prefix such as its local-files route), else the path under the media root.
+            data[IMAGE_NAME] = media_url(row, rel) if media_url is not None else rel
+        target = IMAGE_NAME if IMAGE_NAME in data else TO_NAME
+        result = ([{"from_name": FROM_NAME, "to_name": target, "type": "choices",
                     "value": {"choices": [predicted[i]]}}] if predicted is not None else [])
-        out.append({"data": {"text": text or "", "longtail_id": ext, "longtail_round": round_id,
+        out.append({"data": {**data, "longtail_id": ext, "longtail_round": round_id,
                              "longtail_position": position},
                     "predictions": [{"model_version": version, "score": round(position / n, 6),
                                      "result": result}]})
@@ -87,10 +101,12 @@ def _predictions(store: Any, settings: Any, rows: np.ndarray) -> tuple[list[str]
     from longtail.engine.models import load_model
     from longtail.loop.simulate import predict_rows
 
-    vs = views.vectors(store, settings, latest["encoder"], complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, latest["encoder"], complete=False)
     if (rows >= vs.n_rows).any():
         return None, "longtail-order"
-    model = load_model(store, latest)
+    with store.reading() as uow:
+        model = load_model(uow, latest)
     proba = predict_rows(model, vs, rows)
     classes = [str(c) for c in model.classes_]
     return [classes[int(k)] for k in np.asarray(proba).argmax(1)], f"longtail-model-{latest['id']}"
@@ -279,7 +295,8 @@ def retrain_due(store: Any, settings: Any, retrain_every: int) -> bool | None:
     from longtail.engine import training, views
 
     latest = store.latest_model()
-    labeled = len(views.labeled(store, "pool")[0])  # what a model trains on
+    with store.reading() as uow:
+        labeled = len(views.labeled(uow, "pool")[0])  # what a model trains on
     if not labeled or (latest is not None and labeled - int(latest["n_labels"]) < retrain_every):
         return None
     try:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from longtail.learners.base import Learner
+from longtail.store import UnitOfWork
 
 SPEC_KEY = "__spec__"
 
@@ -22,22 +26,35 @@ def model_arrays(model: Any, spec: dict[str, Any]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load_model(store: Any, meta: dict | None = None, *, predict_only: bool = False) -> Any:
+def load_model(uow: UnitOfWork, meta: dict | None = None, *, predict_only: bool = False
+               ) -> Learner | None:
     """The saved model `meta` (default: the latest), ready to predict; None when there is
     none. `predict_only`: a linear head loads without scikit-learn (scoring only)."""
     from longtail.learners.persist import load
 
-    meta = meta or store.latest_model()
+    meta = meta or uow.models.latest()
     if meta is None:
         return None
-    arrays = store.load_model_arrays(meta)
+    arrays = uow.models.arrays(meta)
     arrays.pop(SPEC_KEY, None)
     return load(arrays, predict_only=predict_only)
 
 
-def saved_spec(store: Any, meta: dict) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SavedSpec:
+    """What the engine saved beside a model: its learner and parameters, and the
+    fingerprint of the labels it was fitted on (None in files saved before it was)."""
+
+    learner: str
+    params: dict[str, Any]
+    labels_fingerprint: str | None = None
+
+
+def saved_spec(uow: UnitOfWork, meta: dict) -> SavedSpec:
     """Everything the engine saved beside a model: learner, params, labels fingerprint."""
-    arrays = store.load_model_arrays(meta)
+    arrays = uow.models.arrays(meta)
     if SPEC_KEY in arrays:
-        return json.loads(str(arrays[SPEC_KEY]))
-    return {"learner": meta["learner"], "params": {}}
+        spec = json.loads(str(arrays[SPEC_KEY]))
+        return SavedSpec(spec["learner"], dict(spec.get("params") or {}),
+                         spec.get("labels_fingerprint"))
+    return SavedSpec(meta["learner"], {})

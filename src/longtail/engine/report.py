@@ -26,10 +26,10 @@ def _curves(store: Any, settings: Settings, ctx: dict) -> dict | None:
     and the random arm's points (each round's control arm, and the lift verdict's)."""
     from longtail.engine.evaluation import learning_curves
 
-    curves = {m: [p.to_dict() for p in learning_curves(store, m).current]
-              for m in ("accuracy", "macro_f1")}
     random_arm = []
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
+        curves = {m: [p.to_dict() for p in learning_curves(uow, m).current]
+                  for m in ("accuracy", "macro_f1")}
         for r in uow.rounds.list():
             lift = RoundLog.from_dict(r["log"]).lift or {}
             if lift.get("acc_control") is not None and lift.get("n_labels"):
@@ -47,7 +47,8 @@ def _curves(store: Any, settings: Settings, ctx: dict) -> dict | None:
 def _lift(store: Any, settings: Settings, ctx: dict) -> dict | None:
     from longtail.engine.evaluation import combine_lifts
 
-    summary = combine_lifts(store)
+    with store.reading() as uow:
+        summary = combine_lifts(uow)
     return summary.to_dict() if summary else None
 
 
@@ -87,7 +88,8 @@ def _map(store: Any, settings: Settings, ctx: dict) -> dict | None:
     rest = np.flatnonzero(~sig.labeled)
     rest_take = rng.permutation(rest)[:MAP_SAMPLE - len(lab_take)]
     pos = np.sort(np.concatenate([lab_take, rest_take]))
-    vs = views.vectors(store, settings, sig.encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, sig.encoder, complete=False)
     X = vs.read(sig.rows[pos]).astype(np.float64)
     X -= X.mean(axis=0)
     _, _, vt = np.linalg.svd(X, full_matrices=False)
@@ -117,12 +119,12 @@ def _rounds(store: Any, settings: Settings, ctx: dict) -> dict | None:
     """Rounds (strategy, arm, size, labeled) and dataset versions."""
     from longtail.engine.rounds import list_rounds
 
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         versions = [{"id": v["id"], "created_at": str(v.get("created_at")),
                      "reason": v.get("reason"), "round_id": v.get("round_id"),
                      "n_labeled": v.get("n_labeled"), "n_samples": v.get("n_samples")}
                     for v in uow.versions.list()]
-    rounds = list_rounds(store)
+        rounds = [r.to_dict() for r in list_rounds(uow)]
     if not rounds and not versions:
         return None
     return {"rounds": rounds, "versions": versions}
@@ -130,7 +132,7 @@ def _rounds(store: Any, settings: Settings, ctx: dict) -> dict | None:
 
 def _triggers(store: Any, settings: Settings, ctx: dict) -> dict | None:
     """Standing triggers and their hits (none until a trigger is saved)."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         saved = uow.settings.get("triggers") or []
         queue = uow.settings.get("discovery_queue") or []
     if not saved and not queue:
@@ -155,7 +157,7 @@ def report_data(store: Any, settings: Settings, *, encoder: str | None = None) -
     from longtail.engine.discovery import pool_signals
     from longtail.engine.status import status
 
-    head = status(store, settings)
+    head = status(store, settings).to_dict()
     ctx = {"signals": pool_signals(store, settings, encoder=encoder)}
     out: dict[str, Any] = {"project": {k: head[k] for k in (
         "project", "samples", "pool", "eval", "labeled_pool", "labeled_eval", "rounds",

@@ -12,13 +12,13 @@ but its bootstrap.
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 import numpy as np
 
 from longtail.costs.roi import random_arm, roi, size_grid
 from longtail.engine import views
 from longtail.engine.settings import Settings
+from longtail.store import UnitOfWork
 
 MIN_MODELS = 2
 N_BOOT = 400
@@ -33,22 +33,21 @@ def _unpack(text: str, shape: tuple[int, int]) -> np.ndarray:
     return np.unpackbits(packed, axis=1)[:, : shape[1]].astype(bool)
 
 
-def roi_summary(store: Any, settings: Settings) -> dict | None:
+def roi_summary(uow: UnitOfWork, settings: Settings) -> dict | None:
     """The ROI estimate and verdict as plain data; None before there are two models
     and a labeled eval set of 10 or more. Writes the random arm's cache."""
     from longtail.engine.costs import event_costs
-    from longtail.engine.evaluation import _fit_predict, current_eval_version
+    from longtail.engine.evaluation import current_eval_version, fit_from_scratch
     from longtail.engine.models import load_model
 
-    cur = current_eval_version(store)
-    models = list(store.models())
+    cur = current_eval_version(uow)
+    models = list(uow.models.list())
     if cur is None or len(models) < MIN_MODELS or len(cur[1]) < 10:
         return None
     version, eval_rows, eval_y = cur
     name = f"managed:v{version}"
-    with store.unit_of_work() as uow:
-        costs = event_costs(uow, settings)
-        runs = uow.compute.list()
+    costs = event_costs(uow, settings)
+    runs = uow.compute.list()
     # A random label's cost: the money of each eval row's first answer (a uniform sample
     # of the pool, answered at the pool's own rates); labels when nothing is priced.
     priced = np.isfinite(costs.money).any()
@@ -63,13 +62,13 @@ def roi_summary(store: Any, settings: Settings) -> dict | None:
     vs_cache: dict[str, np.ndarray] = {}
     models.sort(key=lambda m: m["id"])
     active_correct, labels_at, money_at, compute_at = [], [], [], []
-    event_times = _event_times(store)
+    event_times = _event_times(uow)
     rates = (settings.compute_rate_cpu_hour, settings.compute_rate_gpu_hour)
     for meta in models:
         enc = meta["encoder"]
         if enc not in vs_cache:
-            vs_cache[enc] = store.vectors(enc).read(eval_rows)
-        model = load_model(store, meta, predict_only=True)
+            vs_cache[enc] = uow.vector_set(enc).read(eval_rows)
+        model = load_model(uow, meta, predict_only=True)
         probs = model.predict_proba(vs_cache[enc])
         pred = np.asarray(model.classes_)[np.asarray(probs).argmax(1)]
         active_correct.append(pred.astype(str) == eval_y)
@@ -81,17 +80,17 @@ def roi_summary(store: Any, settings: Settings) -> dict | None:
     enc = settings.encoder or models[-1]["encoder"]
     X_eval = vs_cache.get(enc)
     if X_eval is None:
-        X_eval = views.vectors(store, settings, complete=False).read(eval_rows)
+        X_eval = views.vectors(uow, settings, complete=False).read(eval_rows)
     sizes = size_grid(len(eval_rows))
     if len(sizes) == 0:
         return None
-    cached = store.setting("roi_random_arm") or {}
+    cached = uow.settings.get("roi_random_arm") or {}
     if cached.get("eval_set") == name and cached.get("sizes") == sizes.tolist():
         random_correct = _unpack(cached["correct"], (len(sizes), len(eval_rows)))
     else:
         rng = np.random.default_rng([settings.seed, version, 29])
-        random_correct = random_arm(_fit_predict(settings), X_eval, eval_y, sizes, rng)
-        store.set_setting("roi_random_arm", {"eval_set": name, "sizes": sizes.tolist(),
+        random_correct = random_arm(fit_from_scratch(settings), X_eval, eval_y, sizes, rng)
+        uow.settings.set("roi_random_arm", {"eval_set": name, "sizes": sizes.tolist(),
                                              "correct": _pack(random_correct)})
     rng = np.random.default_rng([settings.seed, len(models), 2929])
     result = roi(np.array(active_correct), np.array(labels_at, dtype=float),
@@ -105,7 +104,6 @@ def roi_summary(store: Any, settings: Settings) -> dict | None:
                                                    compute_at, strict=True)]}
 
 
-def _event_times(store: Any) -> np.ndarray:
+def _event_times(uow: UnitOfWork) -> np.ndarray:
     """created_at of every label event, oldest first (as `event_costs` orders them)."""
-    with store.unit_of_work() as uow:
-        return np.array([e["created_at"] for e in uow.labels.events()], dtype=object)
+    return np.array([e["created_at"] for e in uow.labels.events()], dtype=object)

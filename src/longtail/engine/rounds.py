@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,31 +14,35 @@ from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint, pausepoint
 from longtail.engine import views
 from longtail.engine.models import load_model
-from longtail.engine.records import ArmOutcome, QueryResult, RoundLog
+from longtail.engine.records import ArmOutcome, QueryResult, Record, RoundLog
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError, RoundConflictError
 from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
+from longtail.store import Store, UnitOfWork, VectorSet
+
+if TYPE_CHECKING:
+    from longtail.evaluation.budget import EvalNeed
 
 PLAN_TRIES = 3  # plans of one `query` before it gives way to rounds planned beside it
 
 
-def arm_outcomes(store: Any) -> list[ArmOutcome]:
+def arm_outcomes(uow: UnitOfWork) -> list[ArmOutcome]:
     """Earlier rounds for `auto`: its arm, and managed-eval accuracy before and after."""
-    acc = [(m["n_labels"], m["value"]) for m in store.metrics("accuracy")
+    acc = [(m["n_labels"], m["value"]) for m in uow.metrics.list("accuracy")
            if m["eval_set"].startswith("managed")]
 
     def metric_at(n: int) -> float | None:
         vals = [v for k, v in acc if k == n]
         return vals[-1] if vals else None
 
-    rounds = [r for r in store.rounds() if r["status"] != "cancelled"]
+    rounds = [r for r in uow.rounds.list() if r["status"] != "cancelled"]
     return [ArmOutcome(arm=RoundLog.from_dict(r["log"]).arm, n_labels_before=r["n_labels"],
                          n_labels_after=nxt["n_labels"], metric_before=metric_at(r["n_labels"]),
                          metric_after=metric_at(nxt["n_labels"]))
             for r, nxt in zip(rounds, rounds[1:], strict=False)]
 
 
-def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "auto",
+def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str = "auto",
                out: str | Path | None = None, config: dict | None = None,
                seed: int | None = None, encoder: str | None = None,
                overwrite: bool = False, relabel: float = 0.0,
@@ -93,9 +97,10 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
             raise InputError(f"--budget-money must be a positive amount, got {budget_money}")
         fitted = costs.cost_model(store, settings)
         if budget is None:
-            current = store.current_labels()
+            with store.reading() as uow:
+                candidates = views.candidates(uow)
             budget = costs.count_for_money(
-                store, settings, views.candidates(store, current), float(budget_money),
+                store, settings, candidates, float(budget_money),
                 np.random.default_rng([settings.seed, 29]), fitted)
     if budget is None or budget <= 0:
         raise InputError(f"--budget must be a positive number of samples, got {budget}")
@@ -108,10 +113,11 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     # planned meanwhile by another command wins, and this one plans again from what
     # that round left (or gives up after a few tries, saying why).
     for _ in range(PLAN_TRIES):
-        planned = _choose(store, settings, budget, strategy=strategy, config=config, seed=seed,
-                          encoder=encoder, relabel=relabel,
-                          include_duplicates=include_duplicates,
-                          shortlist=SHORTLIST * budget if cost_aware else 0)
+        with store.reading() as uow:  # one snapshot
+            planned = _choose(store, uow, settings, budget, strategy=strategy, config=config,
+                              seed=seed, encoder=encoder, relabel=relabel,
+                              include_duplicates=include_duplicates,
+                              shortlist=SHORTLIST * budget if cost_aware else 0)
         if cost_aware:
             planned = _cost_aware(store, settings, planned, budget, fitted)
         if budget_money is not None:
@@ -133,7 +139,7 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
             f"samples this one chose, {PLAN_TRIES} times: run `longtail query` again")
     crashpoint("round:after_commit")
     vs, rows, kinds, record = planned.vs, planned.rows, planned.kinds, planned.record
-    _save_strategy_state(store, vs, planned.state)
+    _save_strategy_state(store.root, vs, planned.state)
     from longtail.engine.triggers import run_triggers
 
     # Standing triggers over the unlabeled pool with the model as it stands: matches
@@ -141,7 +147,9 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
     fired = run_triggers(store, settings, None, f"round {round_id}")
     if fired:
         record = {**record, "triggers": fired}
-    batch = [b for chunk in store.iter_samples(rows) for b in chunk]
+    with store.reading() as uow:
+        batch = [b for chunk in uow.samples.iter(rows) for b in chunk]
+        columns = _column_order(uow)
     result = QueryResult(round_id, [int(r) for r in rows], [b[1] for b in batch],
                          kinds, record, str(out) if out else None, planned.warnings,
                          relabel=planned.relabel_rows)
@@ -154,13 +162,13 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
             pos = [where[int(r)] for r in p["rows"]]
             write_batch_file(Path(out_dir) / f"package-{p['package']}.csv",
                              [batch[i] for i in pos], [kinds[i] for i in pos], round_id,
-                             column_order=_column_order(store),
+                             column_order=columns,
                              overwrite=True)
     if out:
         from longtail.interop.batch_file import write_batch_file
 
         write_batch_file(out, batch, kinds, round_id,
-                         column_order=_column_order(store),
+                         column_order=columns,
                          overwrite=overwrite)
     return result
 
@@ -169,7 +177,7 @@ def plan_round(store: Any, settings: Settings, budget: int, *, strategy: str = "
 class _Planned:
     """A batch chosen from what was committed when planning read it, not yet claimed."""
 
-    vs: Any
+    vs: VectorSet
     rows: np.ndarray
     kinds: list[str]
     record: dict
@@ -180,47 +188,48 @@ class _Planned:
     relabel_rows: list[dict]
 
 
-def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
+def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, strategy: str,
             config: dict | None, seed: int | None, encoder: str | None, relabel: float,
             include_duplicates: bool | None, shortlist: int = 0) -> _Planned:
-    """Read what planning needs and choose the batch; writes nothing."""
+    """Read what planning needs through `uow` (one snapshot) and choose the batch;
+    writes nothing (the duplicate and relabel steps still read `store`)."""
     from longtail.engine.duplicates import exclude_labeled_twins
     from longtail.loop.round import plan_batch  # the strategies load on first use
     from longtail.loop.simulate import predict_rows
 
     t0 = time.perf_counter()
-    vs = views.vectors(store, settings, encoder, complete=False)
+    vs = views.vectors(uow, settings, encoder, complete=False)
     warnings: list[str] = []
-    missing = views.unembedded(store, vs)
+    missing = views.unembedded(uow, vs)
     if missing:
         warnings.append(f"{missing} samples have no {vs.directory.name!r} vectors yet and were "
                         f"left out: run `longtail embed --encoder {vs.directory.name}`")
-    rounds = store.rounds()
+    rounds = uow.rounds.list()
     still_open = [r["id"] for r in rounds if r["status"] == "open"]
     if still_open:
         warnings.append(f"round(s) {', '.join(map(str, still_open))} still open: their samples "
                         "stay queued (`longtail rounds --cancel N` frees them)")
     rng = np.random.default_rng([settings.seed if seed is None else seed, len(rounds)])
-    current = store.current_labels()
-    candidates = views.candidates(store, current)
+    current = uow.labels.current()
+    candidates = views.candidates(uow, current)
     candidates = candidates[candidates < vs.n_rows]
     with phase("duplicates"):
         candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
                                                     include=include_duplicates)
-    eval_rows = store.rows_by_split("eval")
+    eval_rows = uow.samples.rows_by_split("eval")
     pending_eval = np.setdiff1d(
         np.setdiff1d(eval_rows, np.fromiter(current, dtype=np.int64, count=len(current))),
-        store.open_round_rows())
+        uow.rounds.open_rows())
     pending_eval = pending_eval[pending_eval < vs.n_rows]
-    latest = store.latest_model()
-    model = (load_model(store, latest, predict_only=True)
+    latest = uow.models.latest()
+    model = (load_model(uow, latest, predict_only=True)
              if latest and latest["encoder"] == vs.directory.name else None)
-    lab_rows, lab_y = views.labeled(store, "pool")
+    lab_rows, lab_y = views.labeled(uow, "pool")
     lab_keep = lab_rows < vs.n_rows
     lab_rows, lab_y = lab_rows[lab_keep], lab_y[lab_keep]
-    n_eval, n_control, split = batch_split(store, settings, budget,
-                                           pending_eval=len(pending_eval), current=current,
-                                           model_id=latest["id"] if latest else None)
+    planned = batch_split(uow, settings, budget, pending_eval=len(pending_eval),
+                          current=current, model_id=latest["id"] if latest else None)
+    n_eval, n_control, split = planned.n_eval, planned.n_control, planned.why
     relabel_rows, relabel_log = _relabel_slice(
         store, settings, relabel, budget - min(n_eval, len(pending_eval)) - n_control
         - (1 if n_control else 0), budget, encoder)
@@ -229,13 +238,13 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
     from longtail.engine.discovery import take_queued
 
     queued_rows, queued_log = take_queued(
-        store, candidates, budget - min(n_eval, len(pending_eval)) - n_control
+        uow, candidates, budget - min(n_eval, len(pending_eval)) - n_control
         - len(relabel_rows))
     if len(queued_rows):
         candidates = np.setdiff1d(candidates, queued_rows, assume_unique=True)
     with phase("index"):
-        state, state_log = _load_strategy_state(store, vs)
-        _name_pool(store, vs, state)
+        state, state_log = _load_strategy_state(uow.root, vs)
+        _name_pool(uow, vs, state)
 
     def committee_for(rows: np.ndarray) -> np.ndarray:
         from longtail.learners import bootstrap_committee, committee_probs, make_learner
@@ -263,13 +272,13 @@ def _choose(store: Any, settings: Settings, budget: int, *, strategy: str,
             committee_for=committee_for if model else None,
             pending_eval=pending_eval, eval_share=settings.eval_share,
             control_share=settings.control_share, params=config, state=state,
-            history=[h.to_dict() for h in arm_outcomes(store)], n_eval=n_eval, n_control=n_control)
+            history=[h.to_dict() for h in arm_outcomes(uow)], n_eval=n_eval, n_control=n_control)
     rows = np.concatenate([plan.rows, queued_rows,
                            np.array([s["row"] for s in relabel_rows], np.int64)])
     kinds = [*plan.kinds, *["queued"] * len(queued_rows), *["relabel"] * len(relabel_rows)]
     log = RoundLog.from_dict(plan.log)
     # The labels that existed before this round: the lift estimator trains on them.
-    log.annotations_before = store.max_annotation_id()
+    log.annotations_before = uow.labels.max_id()
     log.warnings = warnings
     log.split = split
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
@@ -304,7 +313,8 @@ def _cost_aware(store: Any, settings: Settings, planned: _Planned, budget: int,
     rows = planned.rows[sel]
     model_meta = store.latest_model()
     if model_meta is not None and model_meta["encoder"] == planned.vs.directory.name:
-        model = load_model(store, model_meta, predict_only=True)
+        with store.reading() as uow:
+            model = load_model(uow, model_meta, predict_only=True)
         benefit = 1.0 - np.asarray(predict_rows(model, planned.vs, rows)).max(1)
     else:
         benefit = np.ones(len(rows))
@@ -354,7 +364,7 @@ def _within_money(store: Any, settings: Settings, planned: _Planned, budget_mone
                    relabel_rows=[x for x in planned.relabel_rows if x["row"] in kept_rows])
 
 
-def _claim(store: Any, settings: Settings, planned: _Planned, params: dict,
+def _claim(store: Store, settings: Settings, planned: _Planned, params: dict,
            strategy: str) -> int | None:
     """Record the planned batch as an open round, in one transaction that takes the
     catalog's write lock before it reads: None (nothing written) when another round
@@ -374,7 +384,7 @@ def _claim(store: Any, settings: Settings, planned: _Planned, params: dict,
     return round_id
 
 
-def _relabel_slice(store: Any, settings: Settings, share: float, room: int, budget: int,
+def _relabel_slice(store: Store, settings: Settings, share: float, room: int, budget: int,
                    encoder: str | None) -> tuple[list[dict], dict | None]:
     """The batch's relabel rows (top suspects, see `engine.suspects.relabel_queue`) and
     their log: up to round(share·budget), within `room` (what the eval and control
@@ -384,7 +394,8 @@ def _relabel_slice(store: Any, settings: Settings, share: float, room: int, budg
     from longtail.engine.suspects import relabel_queue
 
     want = min(int(round(share * budget)), max(0, room))
-    picked, reason = relabel_queue(store, settings, want, encoder=encoder)
+    pick = relabel_queue(store, settings, want, encoder=encoder)
+    picked, reason = pick.rows, pick.reason
     return picked, {"share": float(share), "requested": want, "rows": picked, "reason": reason}
 
 
@@ -396,10 +407,9 @@ def _empty_plan(strategy: str) -> Any:
                      log={"strategy": strategy, "eval": 0, "control": 0})
 
 
-def _column_order(store: Any) -> list[str]:
+def _column_order(uow: UnitOfWork) -> list[str]:
     """The pool's metadata columns in its files' order, for the batch file."""
-    with store.unit_of_work() as uow:
-        return uow.samples.column_order()
+    return uow.samples.column_order()
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -409,7 +419,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise InputError(f"{out} already exists: choose another --out or pass --force")
 
 
-def _load_strategy_state(store: Any, vs: Any) -> tuple[dict, dict]:
+def _load_strategy_state(root: Path, vs: VectorSet) -> tuple[dict, dict]:
     """The strategies' saved indexes for this vector set, and what loading them cost.
     The strategies themselves decide whether what was loaded still fits the pool (and
     say so in their selection log)."""
@@ -417,118 +427,154 @@ def _load_strategy_state(store: Any, vs: Any) -> tuple[dict, dict]:
     from longtail.strategies.state import from_arrays
 
     t0 = time.perf_counter()
-    state = load_state(store.root, vs.directory.name, from_arrays)
+    state = load_state(root, vs.directory.name, from_arrays)
     if state is None:
         return {}, {"loaded": False, "reason": "no saved state"}
     return state, {"loaded": True, "load_seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _name_pool(store: Any, vs: Any, state: dict) -> None:
+def _name_pool(uow: UnitOfWork, vs: VectorSet, state: dict) -> None:
     """Tell the strategies which pool they run on: the vector set and a fingerprint of
     how its vectors were made (a re-embedding with another config invalidates indexes;
     appended rows only extend them)."""
     from longtail.strategies.state import set_pool
 
-    set_pool(state, vs.directory.name, views.vectors_fingerprint(store, vs.directory.name))
+    set_pool(state, vs.directory.name, views.vectors_fingerprint(uow, vs.directory.name))
 
 
-def _save_strategy_state(store: Any, vs: Any, state: dict) -> None:
+def _save_strategy_state(root: Path, vs: VectorSet, state: dict) -> None:
     from longtail.store.state_files import save_state
     from longtail.strategies.state import to_arrays
 
     if state:
-        save_state(store.root, vs.directory.name, to_arrays(state))
+        save_state(root, vs.directory.name, to_arrays(state))
 
 
-def export_round(store: Any, settings: Settings, round_id: int, out: str | Path, *,
-                 overwrite: bool = False) -> dict:
+@dataclass(frozen=True)
+class RoundSummary(Record):
+    """A round as `longtail rounds` and `GET /admin/rounds` list it: how many of its
+    samples are labeled, and the arm that picked them."""
+
+    id: int
+    created_at: str
+    strategy: str
+    status: str
+    size: int
+    labeled: int
+    arm: str
+
+
+@dataclass(frozen=True)
+class RoundChange(Record):
+    """What a command did to a round (cancelled it, wrote its batch file to `out`)."""
+
+    OPTIONAL = ("out",)
+
+    round: int
+    status: str
+    size: int
+    out: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchSplit(Record):
+    """How many of a batch go to the eval set and to the control slice, and why."""
+
+    n_eval: int
+    n_control: int
+    why: dict[str, Any]
+
+
+def export_round(store: Store, settings: Settings, round_id: int, out: str | Path, *,
+                 overwrite: bool = False) -> RoundChange:
     """Write round `round_id`'s batch file again (the file `query --out` writes), e.g.
     after the file was lost or the command was killed between the round's commit and
     the file write. Reads only; O(batch)."""
     from longtail.interop.batch_file import write_batch_file
 
-    found = {r["id"]: r for r in store.rounds()}
-    if round_id not in found:
-        raise InputError(f"no round {round_id} (rounds: {', '.join(map(str, found)) or 'none'})")
-    _check_out(Path(out), overwrite)
-    items = store.round_items(round_id)
-    rows = np.array([row for row, _, _ in items], dtype=np.int64)
-    batch = [b for chunk in store.iter_samples(rows) for b in chunk] if len(rows) else []
+    with store.reading() as uow:
+        found = {r["id"]: r for r in uow.rounds.list()}
+        if round_id not in found:
+            raise InputError(f"no round {round_id} (rounds: "
+                             f"{', '.join(map(str, found)) or 'none'})")
+        _check_out(Path(out), overwrite)
+        items = uow.rounds.items(round_id)
+        rows = np.array([row for row, _, _ in items], dtype=np.int64)
+        batch = [b for chunk in uow.samples.iter(rows) for b in chunk] if len(rows) else []
+        columns = _column_order(uow)
     write_batch_file(out, batch, [k for _, _, k in items], round_id,
-                     column_order=_column_order(store),
+                     column_order=columns,
                      overwrite=overwrite)
-    return {"round": round_id, "status": found[round_id]["status"], "size": len(items),
-            "out": str(out)}
+    return RoundChange(round_id, found[round_id]["status"], len(items), str(out))
 
 
-def list_rounds(store: Any) -> list[dict]:
+def list_rounds(uow: UnitOfWork) -> list[RoundSummary]:
     """Every round, oldest first: id, time, strategy, status, size and how many of its
     samples are labeled."""
-    current = store.current_labels()
+    current = uow.labels.current()
     out = []
-    for r in store.rounds():
-        rows = [row for row, _, _ in store.round_items(r["id"])]
-        out.append({"id": r["id"], "created_at": r["created_at"], "strategy": r["strategy"],
-                    "status": r["status"], "size": len(rows),
-                    "labeled": sum(1 for row in rows if row in current),
-                    "arm": RoundLog.from_dict(r["log"]).arm})
+    for r in uow.rounds.list():
+        rows = [row for row, _, _ in uow.rounds.items(r["id"])]
+        out.append(RoundSummary(r["id"], r["created_at"], r["strategy"], r["status"], len(rows),
+                                sum(1 for row in rows if row in current),
+                                RoundLog.from_dict(r["log"]).arm))
     return out
 
 
-def cancel_round(store: Any, round_id: int) -> dict:
-    """Cancel an open round: its unlabeled samples go back to the candidates."""
-    found = {r["id"]: r for r in store.rounds()}
+def cancel_round(uow: UnitOfWork, round_id: int) -> RoundChange:
+    """Cancel an open round: its unlabeled samples go back to the candidates. Through
+    the caller's unit of work, which commits."""
+    found = {r["id"]: r for r in uow.rounds.list()}
     if round_id not in found:
         raise InputError(f"no round {round_id} (rounds: {', '.join(map(str, found)) or 'none'})")
     if found[round_id]["status"] != "open":
         raise ProjectError(f"round {round_id} is {found[round_id]['status']}, not open")
-    with store.unit_of_work() as uow:
-        uow.rounds.cancel(round_id)
-    return {"round": round_id, "status": "cancelled", "size": found[round_id]["size"]}
+    uow.rounds.cancel(round_id)
+    return RoundChange(round_id, "cancelled", found[round_id]["size"])
 
 
-def batch_split(store: Any, settings: Settings, k: int, *, pending_eval: int,
-                current: dict[int, str], model_id: int | None) -> tuple[int, int, dict]:
+def batch_split(uow: UnitOfWork, settings: Settings, k: int, *, pending_eval: int,
+                current: dict[int, str], model_id: int | None) -> BatchSplit:
     """How many eval and control rows batch of `k` takes, and why (for the round log
     and `status`): eval labels by need (`longtail.evaluation.budget.eval_need`), each
     share as a running allowance over the rounds so tiny batches stay fair. The counts
     come from `longtail.loop.policy.split_batch`, the function `simulate` uses too."""
     from longtail.loop.policy import PastBatch, split_batch
 
-    need = eval_status(store, settings, current=current, model_id=model_id,
+    need = eval_status(uow, settings, current=current, model_id=model_id,
                        pending=pending_eval)
     past = []
-    for r in store.rounds():
+    for r in uow.rounds.list():
         if r["status"] == "cancelled":
             continue
         log = RoundLog.from_dict(r["log"])
         past.append(PastBatch(size=r["size"], eval=log.eval, control=log.control,
                               eval_requested=log.split.get("eval", {}).get("request", 1) > 0,
                               control_on=log.split.get("control", {}).get("share", 1) > 0))
-    control_share, control_reason = control_status(store, settings)
+    control_share, control_reason = control_status(uow, settings)
     n_eval, n_control = split_batch(k, need, eval_share=settings.eval_share,
                                     control_share=control_share, past=past)
     split = {"eval": need.to_dict(), "control": {"share": control_share,
                                                  "reason": control_reason}}
-    return n_eval, n_control, split
+    return BatchSplit(n_eval, n_control, split)
 
 
-def eval_status(store: Any, settings: Settings, *, current: dict[int, str] | None = None,
-                model_id: int | None = None, pending: int | None = None) -> Any:
+def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] | None = None,
+                model_id: int | None = None, pending: int | None = None) -> EvalNeed:
     """The eval set's need as `status` and `query` see it (an EvalNeed). Reads only;
     `query` records when the target was met (`eval_met_pool`) in its round's transaction."""
     from longtail.evaluation.budget import eval_need, wilson_halfwidth
 
-    current = store.current_labels() if current is None else current
-    eval_rows = store.rows_by_split("eval")
+    current = uow.labels.current() if current is None else current
+    eval_rows = uow.samples.rows_by_split("eval")
     labeled_eval = [r for r in eval_rows.tolist() if r in current]
     if pending is None:
-        queued = set(store.open_round_rows().tolist())
+        queued = set(uow.rounds.open_rows().tolist())
         pending = sum(1 for r in eval_rows.tolist() if r not in current and r not in queued)
     if model_id is None:
-        latest = store.latest_model()
+        latest = uow.models.latest()
         model_id = latest["id"] if latest else None
-    acc = [m for m in store.metrics("accuracy")
+    acc = [m for m in uow.metrics.list("accuracy")
            if m["model_id"] == model_id and m["eval_set"].startswith("managed")]
     last = acc[-1] if acc else None
     halfwidth = None
@@ -544,12 +590,12 @@ def eval_status(store: Any, settings: Settings, *, current: dict[int, str] | Non
     if model_id is not None and labeled_eval:
         from longtail.engine.estimates import managed_estimate
 
-        meta = next((m for m in store.models() if m["id"] == model_id), None)
-        est = managed_estimate(store, settings, meta, write_cache=False) if meta else None
+        meta = next((m for m in uow.models.list() if m["id"] == model_id), None)
+        est = managed_estimate(uow, settings, meta, write_cache=False) if meta else None
     eval_set = set(eval_rows.tolist())
     eval_classes = {current[r] for r in labeled_eval}
     pool_classes = {lab for r, lab in current.items() if r not in eval_set}
-    pool = int(store.split_counts().get("pool", 0))
+    pool = int(uow.samples.split_counts().get("pool", 0))
     by = {}
     if est is not None:
         by = {"estimator": est["estimator"], "estimate_note": est["note"],
@@ -560,10 +606,10 @@ def eval_status(store: Any, settings: Settings, *, current: dict[int, str] | Non
                      halfwidth=halfwidth,
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),
-                     pool=pool, pool_when_met=store.setting("eval_met_pool"), **by)
+                     pool=pool, pool_when_met=uow.settings.get("eval_met_pool"), **by)
 
 
-def eval_met_pool(uow: Any, settings: Settings, need: dict) -> int | None:
+def eval_met_pool(uow: UnitOfWork, settings: Settings, need: dict) -> int | None:
     """The pool size to remember as "when the eval target was met" (the drift check
     compares with it), or None to keep what is remembered: set when a batch's eval need
     (`EvalNeed.to_dict()`) found the target met and the pool grew by a quarter or
@@ -576,7 +622,7 @@ def eval_met_pool(uow: Any, settings: Settings, need: dict) -> int | None:
     return pool if met is None or pool > 1.25 * met or pool < met else None
 
 
-def control_status(store: Any, settings: Settings) -> tuple[float, str]:
+def control_status(uow: UnitOfWork, settings: Settings) -> tuple[float, str]:
     """The control slice's share this round and why: 0 unless the project asked for
     one; a fifth of it once the lift verdict's interval excludes zero, until the arm
     or the pool changes."""
@@ -584,15 +630,15 @@ def control_status(store: Any, settings: Settings) -> tuple[float, str]:
     if share <= 0:
         return 0.0, ("no control slice: the lift verdict cross-fits the eval set "
                      "(`init --control-share` adds a separate random arm)")
-    verdict = store.setting("arm_lift") or {}
+    verdict = uow.settings.get("arm_lift") or {}
     settled = verdict.get("lo") is not None and (verdict["lo"] > 0 or verdict["hi"] < 0)
     if not settled:
         return share, "the lift verdict is not settled yet"
-    arms = [RoundLog.from_dict(r["log"]).arm for r in store.rounds()
+    arms = [RoundLog.from_dict(r["log"]).arm for r in uow.rounds.list()
             if r["status"] != "cancelled"]
     if len(arms) >= 2 and arms[-1] != arms[-2]:
         return share, f"the strategy's arm changed ({arms[-2]} -> {arms[-1]})"
-    pool = int(store.split_counts().get("pool", 0))
+    pool = int(uow.samples.split_counts().get("pool", 0))
     at = verdict.get("pool")
     if at and pool > 1.25 * at:
         return share, f"the pool grew from {at} to {pool} since the verdict settled"

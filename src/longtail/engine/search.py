@@ -22,6 +22,7 @@ from longtail.errors import InputError
 EXACT_MAX = 50_000  # rows up to which every search is exact
 FEW_ALLOWED = 0.05  # filters leaving under this share of rows: search those exactly
 META_GROW = 8  # with a metadata filter, ask the index for k·8, then k·64, ... rows
+_CACHE: dict[tuple, Any] = {}  # the last index loaded, by its file's path, size, mtime
 
 
 def _fingerprint(store: Any, vs: Any) -> str:
@@ -38,12 +39,17 @@ def load_index(store: Any, settings: Settings, vs: Any) -> tuple[Any, dict]:
     """The vector set's IVF index, up to date (built, extended or rebuilt and saved
     here), and a log of what was done."""
     from longtail.discovery.search import Index
-    from longtail.store.state_files import load_arrays, save_state
+    from longtail.store.state_files import load_arrays, save_state, state_path
 
     t0 = time.perf_counter()
     name = f"{vs.directory.name}.search-index"
     fp = _fingerprint(store, vs)
-    index = load_arrays(store.root, name, Index.from_arrays, what="search index")
+    path = state_path(store.root, name)
+    # In-process reuse: a service or a notebook searches many times over one index.
+    key = (str(path), *(path.stat()[7:9] if path.exists() else ()))
+    index = _CACHE.get(key)
+    if index is None:
+        index = load_arrays(store.root, name, Index.from_arrays, what="search index")
     log: dict[str, Any] = {"kind": "ivf"}
     if index is None or index.fingerprint != fp or index.n_rows > vs.n_rows:
         log["built"] = "no saved index" if index is None else "the vectors were made again"
@@ -55,6 +61,8 @@ def load_index(store: Any, settings: Settings, vs: Any) -> tuple[Any, dict]:
             log["added"] = added
             save_state(store.root, name, index.to_arrays())
     log.update({"nlist": index.nlist, "index_seconds": round(time.perf_counter() - t0, 3)})
+    _CACHE.clear()
+    _CACHE[(str(path), *(path.stat()[7:9]))] = index
     return index, log
 
 
@@ -110,19 +118,27 @@ def _queries(store: Any, vs: Any, ids: Sequence[str] | None, text: str | None,
     return Q, np.zeros(0, np.int64), "a vector"
 
 
-def _allowed(store: Any, n: int, split: str, state: str) -> tuple[np.ndarray, dict[int, str]]:
+def _allowed(store: Any, n: int, split: str, state: str
+             ) -> tuple[np.ndarray | None, dict[int, str] | None]:
+    """The rows the filters allow (None: every row) and the current labels (None when
+    the filters did not need them)."""
     if split not in ("pool", "eval", "all"):
         raise InputError(f"--split must be pool, eval or all, got {split!r}")
     if state not in ("any", "labeled", "unlabeled"):
         raise InputError(f"--state must be any, labeled or unlabeled, got {state!r}")
     with store.unit_of_work() as uow:
-        labels = uow.labels.current()
+        labels = uow.labels.current() if state != "any" else None
+        # The eval split is small and indexed: read it, not the pool (millions of rows).
+        ev = uow.samples.rows_by_split("eval") if split != "all" else None
+    ok = None
+    if split == "pool" and len(ev):
         ok = np.ones(n, bool)
-        if split != "all":
-            ok[:] = False
-            rows = uow.samples.rows_by_split(split)
-            ok[rows[rows < n]] = True
+        ok[ev[ev < n]] = False
+    elif split == "eval":
+        ok = np.zeros(n, bool)
+        ok[ev[ev < n]] = True
     if state != "any":
+        ok = np.ones(n, bool) if ok is None else ok
         lab = np.zeros(n, bool)
         have = np.fromiter((r for r in labels if r < n), np.int64)
         lab[have] = True
@@ -159,18 +175,21 @@ def search(store: Any, settings: Settings, *, ids: Sequence[str] | None = None,
     if k <= 0:
         raise InputError(f"-k must be a positive number of results, got {k}")
     cond = _parse_where(where)
-    vs = views.vectors(store, settings, encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
     Q, own, what = _queries(store, vs, ids, text, vector)
     n = vs.n_rows
     allowed, labels = _allowed(store, n, split, state)
-    allowed[own] = False
-    n_ok = int(allowed.sum())
+    if len(own):
+        allowed = np.ones(n, bool) if allowed is None else allowed
+        allowed[own] = False
+    n_ok = n if allowed is None else int(allowed.sum())
     use_exact = exact if exact is not None else (n <= EXACT_MAX or n_ok < FEW_ALLOWED * n)
     log: dict[str, Any] = {"kind": "exact"}
     want = k
     while True:
         if use_exact:
-            rows_ok = np.flatnonzero(allowed)
+            rows_ok = np.arange(n, dtype=np.int64) if allowed is None else np.flatnonzero(allowed)
             if cond and want > k:  # the index could not find enough: filter all, exactly
                 rows_ok = rows_ok[_meta_ok(store, rows_ok, cond)]
             R, S = exact_search(vs, Q, want if not cond or want == k else k, rows=rows_ok)
@@ -205,12 +224,15 @@ def _best(R: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return r[first], s[first]
 
 
-def _hits(store: Any, rows: np.ndarray, sims: np.ndarray, labels: dict[int, str]) -> list[dict]:
+def _hits(store: Any, rows: np.ndarray, sims: np.ndarray, labels: dict[int, str] | None
+          ) -> list[dict]:
     if not len(rows):
         return []
     with store.unit_of_work() as uow:
-        eval_rows = set(uow.samples.rows_by_split("eval").tolist())
+        if labels is None:
+            labels = uow.labels.current(rows.tolist())
         by_row = {b[0]: b for batch in uow.samples.iter(rows) for b in batch}
+        eval_rows = {r for r, sp in uow.samples.splits_of(rows.tolist()).items() if sp == "eval"}
     return [{"row": int(r), "id": by_row[int(r)][1], "text": (by_row[int(r)][2] or "")[:200],
              "similarity": round(float(s), 4), "split": "eval" if int(r) in eval_rows else "pool",
              "label": labels.get(int(r)), "metadata": by_row[int(r)][3]}

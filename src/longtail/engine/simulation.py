@@ -4,14 +4,31 @@ from a metadata column (or the current labels). Writes nothing to the project.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from longtail.engine import views
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
+
+
+@dataclass(frozen=True)
+class Simulation(Record):
+    """`longtail simulate`: one learning curve per seed (`runs`: labels, eval and test
+    accuracy by round), and what was simulated on."""
+
+    strategy: str
+    batch: int
+    budget: int
+    seeds: int
+    truth: str
+    pool: int
+    eval: int
+    runs: list[dict[str, Any]]
 
 
 def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "auto",
@@ -19,7 +36,7 @@ def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "aut
              test: str | Path | tuple[np.ndarray, np.ndarray] | None = None,
              test_label: str = "label", test_text: str | None = "text",
              control_share: float = 0.0, encoder: str | None = None,
-             on_round: Callable[[int, dict], None] | None = None) -> dict:
+             on_round: Callable[[int, dict], None] | None = None) -> Simulation:
     """Run the loop `seeds` times from 0 labels, rounds of `batch` up to `budget`
     labels paid, each batch split as `query` splits it. `truth` is the oracle: a
     metadata column holding the true label, "label" for the imported labels, or a
@@ -33,7 +50,8 @@ def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "aut
             raise InputError(f"--{name} must be >= {low}, got {value}")
     if not 0.0 <= control_share <= 1.0:
         raise InputError(f"control share must be between 0 and 1, got {control_share}")
-    vs = views.vectors(store, settings, encoder)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder)
     from longtail.encoders import check_not_features
 
     check_not_features(vs.directory.name, (store.vector_set_info(vs.directory.name) or {})
@@ -86,8 +104,8 @@ def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "aut
             eval_share=settings.eval_share, eval_halfwidth=settings.eval_halfwidth,
             on_round=(lambda point, s=seed: on_round(s, point)) if on_round else None)
         runs.append({"seed": seed, **curve})
-    return {"strategy": strategy, "batch": batch, "budget": budget, "seeds": seeds,
-            "truth": truth, "pool": int(len(pool)), "eval": int(len(eval_rows)), "runs": runs}
+    return Simulation(strategy=strategy, batch=batch, budget=budget, seeds=seeds, truth=truth,
+                      pool=int(len(pool)), eval=int(len(eval_rows)), runs=runs)
 
 
 def _truth_from_file(store: Any, path: Path, gold: np.ndarray) -> None:

@@ -3,13 +3,51 @@ Reads the catalog only: no model, no scipy, so `longtail status` starts fast."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from longtail.engine.eval_records import LiftSummary
+from longtail.engine.records import Record
 from longtail.engine.settings import SMALL_EVAL, Settings
 
 
-def status(store: Any, settings: Settings) -> dict:
+@dataclass(frozen=True)
+class StatusReport(Record):
+    """`longtail status`: counts by split, labels by class, vectors, rounds and models;
+    the newest model's managed-eval figures (`metrics`) and test-file figures apart;
+    the lift and money verdicts; what the eval set still needs; warnings; standing
+    triggers and the discovery queue."""
+
+    project: str
+    samples: int
+    pool: int
+    eval: int
+    labeled_pool: int
+    labeled_eval: int
+    annotations: int
+    classes: dict[str, int]
+    encoder: str | None
+    vectors: dict[str, int]
+    rounds: int
+    open_rounds: int
+    models: int
+    metrics: dict[str, dict[str, Any]]
+    test_file_metrics: dict[str, dict[str, Any]]
+    eval_version: int | None
+    lift: dict[str, Any] | None
+    verdict: str
+    eval_need: dict[str, Any]
+    eval_resolution: dict[str, Any]  # what the eval split resolves, the rate the target needs
+    control: dict[str, Any]
+    spend: dict[str, Any] | None
+    roi: dict[str, Any] | None
+    money_verdict: str
+    warnings: list[str]
+    triggers: list[dict[str, Any]]
+    queued: int
+
+
+def status(store: Any, settings: Settings) -> StatusReport:
     """Counts, classes, rounds and the latest metrics, as plain data."""
     splits = store.split_counts()
     current = store.current_labels()
@@ -60,45 +98,44 @@ def status(store: Any, settings: Settings) -> dict:
         accuracy=(last.get("accuracy") or {}).get("value"))
     if n and not resolution.enough:
         warnings.append(resolution.text())
+    from longtail.engine.costs import spend_summary
     from longtail.engine.rounds import control_status, eval_status
 
-    need = eval_status(store, settings, current=current)
-    control_share, control_reason = control_status(store, settings)
-    from longtail.engine.costs import spend_summary
-
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
+        need = eval_status(uow, settings, current=current)
+        control_share, control_reason = control_status(uow, settings)
         spend = spend_summary(uow, settings)
-    return {
-        "project": str(store.root.resolve()),
-        "samples": n,
-        "pool": splits.get("pool", 0),
-        "eval": splits.get("eval", 0),
-        "labeled_pool": sum(classes.values()),
-        "labeled_eval": labeled_eval,
-        "annotations": store.annotation_count(),
-        "classes": dict(sorted(classes.items(), key=lambda kv: -kv[1])),
-        "encoder": settings.encoder,
-        "vectors": vectors,
-        "rounds": len(rounds),
-        "open_rounds": len(still_open),
-        "models": len(models),
-        "metrics": last,
-        "test_file_metrics": last_file,
-        "eval_version": versions[-1]["id"] if versions else None,
-        "lift": lift,
-        "verdict": lift["verdict"] if lift else
+    return StatusReport(
+        project=str(store.root.resolve()),
+        samples=n,
+        pool=splits.get("pool", 0),
+        eval=splits.get("eval", 0),
+        labeled_pool=sum(classes.values()),
+        labeled_eval=labeled_eval,
+        annotations=store.annotation_count(),
+        classes=dict(sorted(classes.items(), key=lambda kv: -kv[1])),
+        encoder=settings.encoder,
+        vectors=vectors,
+        rounds=len(rounds),
+        open_rounds=len(still_open),
+        models=len(models),
+        metrics=last,
+        test_file_metrics=last_file,
+        eval_version=versions[-1]["id"] if versions else None,
+        lift=lift,
+        verdict=lift["verdict"] if lift else
         "no lift measured yet: it needs a trained model and 20 or more labeled eval samples",
-        "eval_need": need.to_dict(),
-        "eval_resolution": resolution.to_dict(),
-        "control": {"share": control_share, "reason": control_reason},
-        "spend": spend,
-        "roi": store.setting("roi_summary"),
-        "money_verdict": (store.setting("roi_summary") or {}).get("verdict") or
+        eval_need=need.to_dict(),
+        eval_resolution=resolution.to_dict(),
+        control={"share": control_share, "reason": control_reason},
+        spend=spend,
+        roi=store.setting("roi_summary"),
+        money_verdict=(store.setting("roi_summary") or {}).get("verdict") or
         "no money verdict yet: it needs two trained models and 10 or more labeled eval samples",
-        "warnings": warnings,
-        "triggers": _triggers(store),
-        "queued": _queued(store),
-    }
+        warnings=warnings,
+        triggers=_triggers(store),
+        queued=_queued(store),
+    )
 
 
 def _triggers(store: Any) -> list[dict]:
@@ -109,7 +146,7 @@ def _triggers(store: Any) -> list[dict]:
 
 def _queued(store: Any) -> int:
     """Rows waiting in the discovery queue (slices, searches, triggers)."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         return len(uow.settings.get("discovery_queue") or [])
 
 

@@ -17,20 +17,47 @@ decides the current label.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from longtail.engine import views
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings, learner_spec
 from longtail.errors import ProjectError
 
 MIN_PER_CLASS = 2  # a class needs a label in every fold's training part
 
 
+@dataclass(frozen=True)
+class Suspects(Record):
+    """`longtail suspects`: the labels out-of-fold predictions contradict (`suspects`:
+    row, id, split, given, suggested, self_confidence; most likely error first), how many
+    there are in all, and what the check ran on."""
+
+    suspects: list[dict[str, Any]]
+    n_suspects: int
+    labels: int
+    classes: list[str]
+    left_out_classes: dict[str, int]
+    folds: int
+    learner: str
+    encoder: str
+    labels_fingerprint: str
+
+
+@dataclass(frozen=True)
+class RelabelPick(Record):
+    """The suspects a round takes to relabel, and why there are not more."""
+
+    rows: list[dict[str, Any]]
+    reason: str
+
+
 def suspects(store: Any, settings: Settings, *, limit: int | None = None,
              encoder: str | None = None, folds: int = 5, learner: str | None = None,
-             learner_params: dict | None = None) -> dict:
+             learner_params: dict | None = None) -> Suspects:
     """Labeled samples whose given label the out-of-fold predictions contradict, most
     likely error first: each with its row, id, split, given label, suggested label (the
     cross-fitted model's top class) and self-confidence. Classes with fewer than 2 labels
@@ -41,7 +68,8 @@ def suspects(store: Any, settings: Settings, *, limit: int | None = None,
 
     if int(folds) < 2:
         raise ProjectError(f"suspects needs at least 2 folds, got {folds}")
-    vs = views.vectors(store, settings, encoder, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
     current = store.current_labels()
     rows = np.array(sorted(r for r in current if r < vs.n_rows), dtype=np.int64)
     given = np.array([current[int(r)] for r in rows], dtype=object).astype(str)
@@ -75,10 +103,10 @@ def suspects(store: Any, settings: Settings, *, limit: int | None = None,
               "suggested": str(kept_classes[probs[i].argmax()]),
               "self_confidence": round(float(self_conf[i]), 4)}
              for j, i in enumerate(top.tolist())]
-    return {"suspects": found, "n_suspects": int(len(ranked)), "labels": int(len(rows)),
-            "classes": [str(c) for c in kept_classes], "left_out_classes": thin,
-            "folds": k, "learner": spec_learner, "encoder": vs.directory.name,
-            "labels_fingerprint": views.labels_fingerprint(rows, given)}
+    return Suspects(suspects=found, n_suspects=int(len(ranked)), labels=int(len(rows)),
+                    classes=[str(c) for c in kept_classes], left_out_classes=thin,
+                    folds=k, learner=spec_learner, encoder=vs.directory.name,
+                    labels_fingerprint=views.labels_fingerprint(rows, given))
 
 
 def _find_label_issues(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -128,17 +156,17 @@ def reviewed_rows(store: Any) -> set[int]:
 
 
 def relabel_queue(store: Any, settings: Settings, n: int, *, encoder: str | None = None
-                  ) -> tuple[list[dict], str]:
+                  ) -> RelabelPick:
     """Up to `n` top suspects to relabel, most likely error first, none queued in an open
     round or already reviewed (see `reviewed_rows`), and why there are not more."""
     if n <= 0:
-        return [], "no relabel share asked for"
+        return RelabelPick([], "no relabel share asked for")
     try:
         found = suspects(store, settings, encoder=encoder)
     except ProjectError as e:
-        return [], f"no relabel rows: {e}"
+        return RelabelPick([], f"no relabel rows: {e}")
     skip = set(store.open_round_rows().tolist()) | reviewed_rows(store)
-    fresh = [s for s in found["suspects"] if s["row"] not in skip]
-    reason = (f"{min(n, len(fresh))} of {found['n_suspects']} suspects "
-              f"({found['n_suspects'] - len(fresh)} queued or reviewed already)")
-    return fresh[:n], reason
+    fresh = [s for s in found.suspects if s["row"] not in skip]
+    reason = (f"{min(n, len(fresh))} of {found.n_suspects} suspects "
+              f"({found.n_suspects - len(fresh)} queued or reviewed already)")
+    return RelabelPick(fresh[:n], reason)

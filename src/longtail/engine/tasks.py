@@ -27,14 +27,15 @@ from typing import Any
 import numpy as np
 
 from longtail.engine import labels as labels_uc
+from longtail.engine import users as users_uc
 from longtail.engine.users import User
-from longtail.errors import InputError, ProjectError
+from longtail.errors import InputError, NotFoundError, ProjectError
 
 KINDS = ("label", "skip", "unsure")
 MAX_SECONDS = 24 * 3600.0
 
 
-class TaskNotFound(InputError):
+class TaskNotFound(NotFoundError):
     """No such task in an open round."""
 
 
@@ -153,7 +154,11 @@ RECLAIM_EVERY = 1.0
 def lease_in(uow: Any, user: User, policy: TaskPolicy, at: float) -> Task | None:
     """`lease` inside the caller's unit of work."""
     uow.leases.reclaim_expired(at, every=RECLAIM_EVERY)
-    uow.users.lock(user.id)
+    if not uow.users.lock(user.id):
+        # Removed since its token was checked (the service trusts a checked token for a
+        # few seconds): no slot is leased to a user who is gone.
+        raise users_uc.UserRemoved(f"user {user.name!r} was removed: ask an admin for a "
+                                   "new token")
     held = uow.leases.held_by(user.id, at)
     if held is None:
         for round_id in reversed(uow.leases.open_rounds()):
@@ -338,15 +343,21 @@ def settle_in(uow: Any) -> dict:
 
 
 def record_in(uow: Any, events: list[labels_uc.LabelEvent], policy: TaskPolicy, *,
-              source: str, where: str) -> labels_uc.LabelsRecorded:
+              source: str, where: str, actor: str | None = None) -> labels_uc.LabelsRecorded:
     """The service's path for labels that come from outside its leases (a file, a
     webhook, Label Studio), inside the caller's unit of work: every open round gets its
     slots first (so it is judged by the overlap, not by "every item has an event"),
     then the label use case records the events, marks one slot done per answer (skips
-    answer nothing) and closes the rounds with no slot left, in the same transaction."""
+    answer nothing) and closes the rounds with no slot left, in the same transaction.
+    With `actor`, the import goes into the audit log too."""
     for round_id in uow.leases.open_rounds():
         _ensure_slots(uow, round_id, policy.overlap)
-    return labels_uc.record_labels(None, events, source=source, where=where, uow=uow)
+    done = labels_uc.record_labels(None, events, source=source, where=where, uow=uow)
+    if actor is not None:  # an admin's import: in the audit log, in the same transaction
+        uow.audit.add(actor, "labels_imported", {
+            "from": where, "rows": done.rows, "new_labels": done.new_labels,
+            "changed": done.changed, "closed_rounds": done.closed_rounds})
+    return done
 
 
 def open_rounds(store: Any) -> list[int]:
@@ -493,6 +504,11 @@ class GroupCommit:
             self._worker = threading.Thread(target=self._run, name="longtail-writer",
                                             daemon=True)
             self._worker.start()
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close` was called: a closed writer takes no more requests."""
+        return self._closed
 
     async def run(self, fn: Any) -> Any:
         """`fn(uow)` in the next batch: its result once committed, or its error."""

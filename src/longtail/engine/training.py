@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from longtail.costs.ledger import phase
+from longtail.crashpoints import crashpoint
 from longtail.engine import views
 from longtail.engine.models import load_model, model_arrays, saved_spec
 from longtail.engine.records import Record
 from longtail.engine.settings import Settings, learner_spec
 from longtail.errors import ProjectError
+from longtail.store import Store, UnitOfWork
 
 if TYPE_CHECKING:
     from longtail.engine.eval_records import EvalReport
@@ -42,28 +44,47 @@ class TrainReport(Record):
     mlflow_run: str | None = None
 
 
-def train(store: Any, settings: Settings, *, encoder: str | None = None,
+def train(store: Store, settings: Settings, *, encoder: str | None = None,
           warm_start: bool = True, learner: str | None = None,
           learner_params: dict | None = None, force: bool = False,
           mlflow: str | bool | None = None) -> TrainReport:
-    """Fit on every labeled pool sample (eval samples never), warm-started from the
-    latest model when it is the same learner on the same vectors. With nothing new since
-    the latest model (same labels, learner and vectors) nothing is trained unless
-    `force`: the result says so and no model is added. With tracking on (the `mlflow`
-    setting; `mlflow` here: True for the setting or else the project's mlruns/, a
-    directory or a URI, False for off) the model is logged to MLflow
-    (`engine.tracking`), also one a killed train left unlogged."""
-    from longtail.learners import make_learner
-
+    """The `train` command: `fit_and_record` in one unit of work, committed once (the
+    model, its metrics, the rounds' lifts and the lift and ROI settings together), then
+    the MLflow run when tracking is on (`mlflow` here: True for the setting or else the
+    project's mlruns/, a directory or a URI, False for off), also for a model a killed
+    train left unlogged."""
     track = (settings.mlflow if mlflow is None else None if mlflow is False
              else (settings.mlflow or "local") if mlflow is True else mlflow)
     if track is not None:
         from longtail.engine.tracking import require_mlflow
 
         require_mlflow()  # before any work: a missing extra changes nothing
+    with store.unit_of_work() as uow:
+        report = fit_and_record(uow, settings, encoder=encoder, warm_start=warm_start,
+                                learner=learner, learner_params=learner_params, force=force)
+    if not report.skipped:
+        crashpoint("train:after_commit")
+    if track is None:
+        return report
+    from longtail.engine.tracking import log_model
 
-    vs = views.vectors(store, settings, encoder, complete=False)
-    rows, y = views.labeled(store, "pool")
+    report.mlflow_run = log_model(store, settings, report.model_id, report.to_dict(), track)
+    return report
+
+
+def fit_and_record(uow: UnitOfWork, settings: Settings, *, encoder: str | None = None,
+                   warm_start: bool = True, learner: str | None = None,
+                   learner_params: dict | None = None, force: bool = False) -> TrainReport:
+    """Fit on every labeled pool sample (eval samples never), warm-started from the
+    latest model when it is the same learner on the same vectors; record the model, score
+    it on the managed eval set and update the lifts, all through `uow` (the caller
+    commits). With nothing new since the latest model (same labels, learner and
+    vectors) nothing is trained unless `force`: the result says so and no model is
+    added."""
+    from longtail.learners import make_learner
+
+    vs = views.vectors(uow, settings, encoder, complete=False)
+    rows, y = views.labeled(uow, "pool")
     rows_ok = rows < vs.n_rows
     if not rows_ok.all():
         rows, y = rows[rows_ok], y[rows_ok]
@@ -72,25 +93,26 @@ def train(store: Any, settings: Settings, *, encoder: str | None = None,
                            "(`longtail import-labels FILE`)")
     spec = learner_spec(settings, learner, learner_params).to_dict()
     fingerprint = views.labels_fingerprint(rows, y)
-    latest = store.latest_model()
+    latest = uow.models.latest()
     # What the latest model was made with, read from its file once.
-    saved = saved_spec(store, latest) if latest is not None else {}
-    same_kind = (latest is not None and latest["encoder"] == vs.directory.name
-                 and {"learner": saved["learner"], "params": saved.get("params", {})} == spec)
+    saved = saved_spec(uow, latest) if latest is not None else None
+    same_kind = (saved is not None and latest["encoder"] == vs.directory.name
+                 and {"learner": saved.learner, "params": saved.params} == spec)
     if same_kind and not force:
-        if saved.get("labels_fingerprint") == fingerprint:
+        if saved.labels_fingerprint == fingerprint:
             skipped = TrainReport(model_id=latest["id"], labels=int(len(rows)), skipped=True,
                                   reason=f"nothing new to train on (model {latest['id']}); "
                                          "--force trains anyway")
-            if not any(m["model_id"] == latest["id"] for m in store.metrics()):
-                # A train killed between its model's commit and its scoring: finish it.
-                skipped = _score(store, settings, latest["id"], skipped)
-            return _track(store, settings, latest["id"], skipped, track)
+            if not any(m["model_id"] == latest["id"] for m in uow.metrics.list()):
+                # A model an older version committed apart from its scoring, killed in
+                # between: finish it.
+                skipped = _score(uow, settings, latest["id"], skipped)
+            return skipped
     from longtail.learners.persist import warm_starts
 
     model = None
     if warm_start and same_kind:
-        previous = load_model(store, latest)
+        previous = load_model(uow, latest)
         # Only a learner that continues from its state (the linear head) is refitted in
         # place; any other is trained from scratch each round.
         model = previous if warm_starts(previous) else None
@@ -101,51 +123,43 @@ def train(store: Any, settings: Settings, *, encoder: str | None = None,
         model.fit(vs.read(rows), y.astype(str))
     fit_seconds = time.perf_counter() - t0
     arrays = model_arrays(model, {**spec, "labels_fingerprint": fingerprint})
-    model_id = store.save_model(spec["learner"], vs.directory.name, len(rows),
-                                list(model.classes_), arrays, fit_seconds)
+    model_id = uow.models.add(spec["learner"], vs.directory.name, len(rows),
+                              list(model.classes_), arrays, fit_seconds)
     report = TrainReport(model_id=model_id, labels=int(len(rows)),
                          classes=int(len(model.classes_)), learner=spec["learner"],
                          fit_seconds=round(fit_seconds, 4))
-    return _track(store, settings, model_id, _score(store, settings, model_id, report), track)
-
-
-def _track(store: Any, settings: Settings, model_id: int, report: TrainReport,
-           track: str | None) -> TrainReport:
-    """Log the model to MLflow when tracking is on (once per model)."""
-    if track is None:
-        return report
-    from longtail.engine.tracking import log_model
-
-    report.mlflow_run = log_model(store, settings, model_id, report.to_dict(), track)
+    report = _score(uow, settings, model_id, report)
+    crashpoint("train:in_tx")
     return report
 
 
-def _score(store: Any, settings: Settings, model_id: int, report: TrainReport) -> TrainReport:
+def _score(uow: UnitOfWork, settings: Settings, model_id: int, report: TrainReport
+           ) -> TrainReport:
     """Score the model on the managed eval set and update lift and stopping."""
     from longtail.engine import evaluation
 
     with phase("evaluate"):
-        ev = evaluation.evaluate(store, settings, model_id=model_id)
+        ev = evaluation.evaluate(uow, settings, model_id=model_id)
         if ev is not None:
             report.eval = ev
-            report.stopping = evaluation.stopping(store, settings).reason
-            lifted = evaluation.update_round_lifts(store, settings)
-            arms = evaluation.arm_lift(store, settings)
-            store.set_setting("arm_lift", arms.to_dict() if arms else None)
-            summary = evaluation.combine_lifts(store)
-            store.set_setting("lift_summary", summary.to_dict() if summary else None)
+            report.stopping = evaluation.stopping(uow, settings).reason
+            lifted = evaluation.update_round_lifts(uow, settings)
+            arms = evaluation.arm_lift(uow, settings)
+            uow.settings.set("arm_lift", arms.to_dict() if arms else None)
+            summary = evaluation.combine_lifts(uow)
+            uow.settings.set("lift_summary", summary.to_dict() if summary else None)
             if summary:
                 report.lift = {**summary.to_dict(), "new_rounds": lifted}
             from longtail.engine.roi import roi_summary
 
-            money = roi_summary(store, settings)  # issue 29: saving in money, or None
-            store.set_setting("roi_summary", money)
+            money = roi_summary(uow, settings)  # issue 29: saving in money, or None
+            uow.settings.set("roi_summary", money)
             if money:
                 report.roi = {k: money[k] for k in ("saving", "lo", "hi", "verdict")}
     return report
 
 
-def train_release(store: Any, settings: Settings, *, encoder: str | None = None,
+def train_release(store: Store, settings: Settings, *, encoder: str | None = None,
                   learner: str | None = None, learner_params: dict | None = None,
                   folds: int = 5) -> dict:
     """The model to ship: fitted on every label paid for (pool, eval and control), and
@@ -160,9 +174,10 @@ def train_release(store: Any, settings: Settings, *, encoder: str | None = None,
     from longtail.learners.crossfit import cross_fit_probs
     from longtail.store.releases import save_release
 
-    vs = views.vectors(store, settings, encoder, complete=False)
-    pool_rows, pool_y = views.labeled(store, "pool")
-    eval_rows, eval_y = views.labeled(store, "eval")
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder, complete=False)
+        pool_rows, pool_y = views.labeled(uow, "pool")
+        eval_rows, eval_y = views.labeled(uow, "eval")
     keep_p, keep_e = pool_rows < vs.n_rows, eval_rows < vs.n_rows
     pool_rows, pool_y, eval_rows, eval_y = (pool_rows[keep_p], pool_y[keep_p],
                                             eval_rows[keep_e], eval_y[keep_e])

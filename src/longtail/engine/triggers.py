@@ -30,7 +30,7 @@ def _saved(uow: Any) -> list[dict]:
 
 def list_triggers(store: Any) -> list[dict]:
     """Every trigger: name, rule, priority, total hits and its recent runs."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         return _saved(uow)
 
 
@@ -124,7 +124,8 @@ def frame(store: Any, settings: Settings, rows: np.ndarray, rules: list[Any]) ->
     vector_fields = fields & {"predicted", "confidence", "energy", "novelty"} or ex_rows
     if not vector_fields or not n:
         return _fill_missing(f, fields, n)
-    vs = views.vectors(store, settings, complete=False)
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, complete=False)
     has_vec = rows < vs.n_rows
     vrows = rows[has_vec]
     model = None
@@ -138,12 +139,14 @@ def frame(store: Any, settings: Settings, rows: np.ndarray, rules: list[Any]) ->
     energy = np.full(n, np.nan)
     nov = np.full(n, np.nan)
     sims = {k: np.full(n, np.nan) for k in ex_rows}
-    ref = own = None
+    scorer = None
     if "novelty" in fields:
-        lab = np.array([r for r in pool.tolist() if r in labels and r < vs.n_rows], np.int64)
+        from longtail.engine.discovery import NoveltyScorer
+
+        pool = pool[pool < vs.n_rows]
+        lab = np.array([r for r in pool.tolist() if r in labels], np.int64)
         if len(lab):
-            ref = vs.read(lab)
-            own = sig.knn_distance(ref, ref, 5, exclude_self=True)
+            scorer = NoveltyScorer(vs, pool, lab, settings.seed)
     ex_vecs = {k: normalise(vs.read(v[v < vs.n_rows])) for k, v in ex_rows.items()}
     where = np.flatnonzero(has_vec)
     pos = 0
@@ -156,8 +159,8 @@ def frame(store: Any, settings: Settings, rows: np.ndarray, rules: list[Any]) ->
             conf[at] = P.max(axis=1)
             z = sig.logits(model, X)
             energy[at] = sig.energy(z) if z is not None else -np.log(P.max(axis=1))
-        if ref is not None:
-            nov[at] = sig.novelty_score(sig.knn_distance(X, ref, 5), own)
+        if scorer is not None:
+            nov[at] = scorer.percentile(scorer.distance(X))
         if ex_vecs:
             Xn = normalise(X)
             for k, E in ex_vecs.items():
@@ -224,7 +227,7 @@ def run_triggers(store: Any, settings: Settings, rows: np.ndarray | None, reason
     if not saved:
         return {}
     if rows is None:
-        with store.unit_of_work() as uow:
+        with store.reading() as uow:
             rows = uow.samples.rows_by_split("pool")
     rows = _eligible(store, rows)
     rules = []

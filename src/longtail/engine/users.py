@@ -10,10 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from longtail.engine.records import Record
-from longtail.errors import InputError
+from longtail.errors import InputError, LongtailError
 
 ROLES = ("admin", "annotator")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+
+
+class UserRemoved(LongtailError):
+    """The user a request came from was removed meanwhile (the service answers 401)."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,10 @@ def _check(name: str, role: str) -> None:
         raise InputError(f"role {role!r}: one of {', '.join(ROLES)}")
 
 
-def add_user(store: Any, name: str, role: str = "annotator") -> tuple[User, str]:
-    """A new user and their token (returned once; only its hash is stored)."""
+def add_user(store: Any, name: str, role: str = "annotator", *,
+             actor: str = "cli") -> tuple[User, str]:
+    """A new user and their token (returned once; only its hash is stored). The audit
+    log records who did it (`actor`: `cli` for a command on the machine)."""
     _check(name, role)
     token = secrets.token_urlsafe(32)
     with store.unit_of_work() as uow:
@@ -51,19 +57,21 @@ def add_user(store: Any, name: str, role: str = "annotator") -> tuple[User, str]
             raise InputError(f"user {name!r} exists already (`longtail users token {name}` "
                              "gives them a new token)")
         user_id = uow.users.add(name, role, token_hash(token))
+        uow.audit.add(actor, "user_added", {"user": name, "role": role})
     return User(user_id, name, role), token
 
 
-def new_token(store: Any, name: str) -> str:
+def new_token(store: Any, name: str, *, actor: str = "cli") -> str:
     """Replace a user's token (the old one stops working); the new token, once."""
     token = secrets.token_urlsafe(32)
     with store.unit_of_work() as uow:
         if not uow.users.set_token(name, token_hash(token)):
             raise InputError(f"no user {name!r}")
+        uow.audit.add(actor, "token_replaced", {"user": name})
     return token
 
 
-def remove_user(store: Any, name: str) -> None:
+def remove_user(store: Any, name: str, *, actor: str = "cli") -> None:
     """Remove a user: their token stops working and their leases go back to the queue;
     their labels stay."""
     with store.unit_of_work() as uow:
@@ -71,6 +79,7 @@ def remove_user(store: Any, name: str) -> None:
         if found is None:
             raise InputError(f"no user {name!r}")
         uow.users.remove(found["id"])
+        uow.audit.add(actor, "user_removed", {"user": name})
 
 
 def authenticate(store: Any, token: str) -> User | None:
@@ -100,3 +109,20 @@ def list_users(store: Any) -> list[UserRecord]:
     """Every user: id, name, role, created_at (never a token or its hash)."""
     with store.unit_of_work() as uow:
         return [UserRecord(**u) for u in uow.users.list()]
+
+
+@dataclass(frozen=True)
+class AuditEntry(Record):
+    """One admin action of the audit log (`GET /admin/audit`)."""
+
+    id: int
+    created_at: str
+    actor: str
+    action: str
+    detail: dict
+
+
+def audit_log(store: Any, *, offset: int = 0, limit: int = 100) -> list[AuditEntry]:
+    """The audit log, most recent first, a page at a time."""
+    with store.unit_of_work() as uow:
+        return [AuditEntry(**e) for e in uow.audit.latest(offset, limit)]

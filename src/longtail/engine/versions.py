@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from longtail.engine.records import Record
-from longtail.errors import InputError, ProjectError
+from longtail.errors import NotFoundError, ProjectError
 
 SHOWN = ("id", "created_at", "reason", "round_id", "n_samples", "n_labeled", "policy",
          "eval_version_id", "max_event_id")
@@ -116,7 +116,7 @@ def resolve_version(store: Any, version: int | None = None, *,
         found = uow.versions.get(version)
         if found is None:
             known = [v["id"] for v in uow.versions.list()]
-            raise InputError(f"no dataset version {version} (versions: "
+            raise NotFoundError(f"no dataset version {version} (versions: "
                              f"{', '.join(map(str, known)) if known else 'none yet'})")
         return DatasetVersion.from_row(found)
 

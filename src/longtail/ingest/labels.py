@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from longtail.csv_cells import restore
 from longtail.errors import InputError
 from longtail.ingest.mapping import ColumnMapping, column_strings, resolve
 from longtail.ingest.readers import TableSource
@@ -71,6 +72,12 @@ def read_label_records(path: str | Path, *, id: str = "id", label: str = "label"
         if seconds:
             for i, v in enumerate(batch.column(seconds).to_pylist()):
                 secs[i] = _seconds(v, where, row0 + i + 1, seconds)
+        if src.format in ("csv", "tsv"):
+            # Cells we marked against spreadsheet formulas (a batch file we wrote,
+            # filled in) come back as they were.
+            ids = [restore(x) for x in ids]
+            labels = [restore(x) for x in labels]
+            who = [restore(x) for x in who]
         for i, ext in enumerate(ids):
             kind, value = label_kind(labels[i])
             # A blank annotator cell (CSV reads it as "") is no annotator.

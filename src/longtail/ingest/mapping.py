@@ -90,6 +90,16 @@ def column_strings(batch: pa.RecordBatch, col: str, path: str, row0: int, *, all
     if arr.null_count and not allow_null:
         bad = _first_bad(np.asarray(arr.is_null()))
         raise InputError(f"{path}: row {row0 + bad + 1}, column {col!r}: empty value")
+    if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        # The CSV reader keeps bytes that are not UTF-8 as binary: name the first such
+        # row rather than fail in the cast.
+        for i, v in enumerate(arr.to_pylist()):
+            try:
+                if v is not None:
+                    v.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"{path}: row {row0 + i + 1}, column {col!r}: not UTF-8 "
+                                 "text (save the file as UTF-8)") from None
     return string_column(batch, col).to_pylist()
 
 

@@ -101,6 +101,7 @@ class TableSource:
                 self._table = pajson.read_json(self.path)
                 self.schema = self._table.schema
                 self.num_rows = self._table.num_rows
+            self.schema.names  # noqa: B018  (column names that are not UTF-8 fail here, not later)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as e:
             raise InputError(f"{self.path}: cannot read as {self.format.upper()}: {_short(e)}") from e
 

@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from longtail.csv_cells import neutralise_row
 from longtail.errors import InputError
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
@@ -50,7 +51,7 @@ def write_records(path: Path, records: list[dict], fmt: str) -> None:
             with open(tmp, "w", newline="", encoding="utf-8") as f:
                 w = csv.DictWriter(f, fieldnames=list(COLUMNS))
                 w.writeheader()
-                w.writerows(records)
+                w.writerows(neutralise_row(r) for r in records)
         else:
             with open(tmp, "w", encoding="utf-8") as f:
                 for r in records:

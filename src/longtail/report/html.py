@@ -182,8 +182,12 @@ def _slices(d: dict) -> str:
 
 
 def _triggers(d: dict) -> str:
+    def last(t: dict) -> str:
+        run = (t.get("runs") or [None])[-1]
+        return f"{run['on']}: {run['hits']} of {run['rows']} rows" if run else "not run yet"
+
     rows = "".join(f"<tr><td>{_e(t.get('name'))}</td><td><code>{_e(t.get('rule'))}</code></td>"
-                   f"<td>{_e(t.get('hits', 0))}</td><td>{_e(t.get('last_hits'))}</td></tr>"
+                   f"<td>{_e(t.get('hits', 0))}</td><td>{_e(last(t))}</td></tr>"
                    for t in d["triggers"])
     queued = "".join(f"<tr><td>{_e(k)}</td><td>{v}</td></tr>"
                      for k, v in sorted(d["queued_by_source"].items()))

@@ -12,6 +12,7 @@ and renders.
     routers/transfer      admins: /admin/export/labels, /admin/import, /webhooks/labels
     routers/label_studio  Label Studio's ML backend (`--label-studio`): /health, /setup,
                           /predict, /webhook
+    routers/media         /media/{row}: images through signed, expiring URLs
     routers/pages         /label, /dashboard, /static/*
 
 OpenAPI at /docs and /openapi.json. Errors: see `server/errors.py`. Access lines are
@@ -27,13 +28,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from longtail.engine import tasks
 from longtail.server import errors
-from longtail.server.deps import Service
+from longtail.server.deps import FailedAuth, Service, known_query
 from longtail.server.guard import Guard
-from longtail.server.routers import admin, discovery, pages, transfer
+from longtail.server.routers import admin, discovery, docs, media, pages, transfer
 from longtail.server.routers import tasks as tasks_routes
 from longtail.server.settings import ServerSettings
 
@@ -64,13 +65,16 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if service.writer.closed:  # started again after a shutdown (a test client's)
+            service.writer = tasks.GroupCommit(store)
         yield
         service.writer.close()
         if service.label_studio is not None:
             service.label_studio.close()
         store.close()
 
-    app = FastAPI(title="longtail", version="1", lifespan=lifespan, description=DESCRIPTION)
+    app = FastAPI(title="longtail", version="1", lifespan=lifespan, description=DESCRIPTION,
+                  dependencies=[Depends(known_query)], docs_url=None, redoc_url=None)
     app.state.service = service
     errors.install(app)
     app.add_middleware(Guard, limit=settings.max_body,
@@ -83,8 +87,27 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         from longtail.server.routers import label_studio
 
         app.include_router(label_studio.router)
+    app.include_router(media.router)
     app.include_router(pages.router)
+    if (folder := docs.assets()) is not None:  # Swagger UI from the installed package
+        app.include_router(docs.make_router(folder))
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
+    """FastAPI's schema, with this server's page size as the maximum of every `limit`
+    (a setting, so the routes cannot declare it)."""
+    if app.openapi_schema is None:
+        spec = FastAPI.openapi(app)
+        for ops in spec.get("paths", {}).values():
+            for op in ops.values():
+                for p in op.get("parameters", []):
+                    if p.get("name") == "limit":
+                        for t in [p["schema"], *p["schema"].get("anyOf", [])]:
+                            if t.get("type") == "integer":
+                                t["maximum"] = settings.max_page
+    return app.openapi_schema  # type: ignore[return-value]
 
 
 def _service(store: Any, settings: ServerSettings, clock: Callable[[], float],
@@ -101,5 +124,8 @@ def _service(store: Any, settings: ServerSettings, clock: Callable[[], float],
     # Every write of the service goes through one writer: leases, answers and releases
     # in group-commit batches (one transaction for the requests arriving together, each
     # answered after the commit), label files and webhooks in a transaction of their own.
+    extra = {"media_secret": settings.media_secret.encode()} if settings.media_secret else {}
     return Service(store=store, settings=settings, writer=tasks.GroupCommit(store),
-                   hooks=hooks, clock=clock, label_studio=client)
+                   hooks=hooks, clock=clock, label_studio=client,
+                   failed_auth=FailedAuth(settings.auth_fail_limit, settings.auth_fail_window),
+                   **extra)

@@ -4,6 +4,8 @@ mounts one router on its own and swaps any of them with `app.dependency_override
 
 # No `from __future__ import annotations`: FastAPI must see the Annotated aliases (Me,
 # Admin, Svc) as objects, not strings.
+import math
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from longtail.engine import tasks, users
@@ -49,6 +53,34 @@ class AuthCache:
                           if v[0] is None or v[0].id != user_id}
 
 
+class FailedAuth:
+    """Failed sign-ins per client address: after `limit` wrong tokens within `window`
+    seconds, the address gets 429 with Retry-After until the oldest of them is older
+    than the window (guessing tokens costs time; a typo costs nothing). Bounded: the
+    table is cleared when it passes `size` addresses."""
+
+    def __init__(self, limit: int = 20, window: float = 10.0, size: int = 10_000):
+        self.limit, self.window, self.size = limit, window, size
+        self._seen: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, client: str, now: float) -> float:
+        """Seconds `client` must wait before trying a token again (0: go ahead)."""
+        with self._lock:
+            times = [t for t in self._seen.get(client, ()) if now - t < self.window]
+            if times:
+                self._seen[client] = times
+            else:
+                self._seen.pop(client, None)
+            return self.window - (now - times[0]) if len(times) >= self.limit else 0.0
+
+    def failed(self, client: str, now: float) -> None:
+        with self._lock:
+            if len(self._seen) > self.size:
+                self._seen.clear()
+            self._seen.setdefault(client, []).append(now)
+
+
 @dataclass
 class Service:
     """Everything the routes share, made once by `create_app` and kept on
@@ -60,10 +92,13 @@ class Service:
     hooks: Any
     clock: Callable[[], float] = time.time
     auth: AuthCache = field(default_factory=AuthCache)
+    failed_auth: FailedAuth = field(default_factory=FailedAuth)
     # batch_exhausted goes out once per emptying of the queue.
     exhausted_sent: bool = False
     # ML-backend mode: the Label Studio client (server/routers/label_studio.py).
     label_studio: Any = None
+    # The key of the signed media URLs (server/media.py).
+    media_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     @property
     def policy(self) -> tasks.TaskPolicy:
@@ -77,6 +112,25 @@ class Service:
             raise InputError(f"limit {limit} is over the page size limit "
                              f"{self.settings.max_page}")
         return limit
+
+
+def known_query(request: Request) -> None:
+    """Refuse query parameters the route does not declare (422), as request bodies
+    refuse unknown fields: a typo (`?limt=5`) is an error, not a silent default."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    names: set[str] = set()
+    todo = [dependant] if dependant is not None else []
+    while todo:
+        d = todo.pop()
+        names.update(p.alias for p in d.query_params)
+        todo.extend(d.dependencies)
+    unknown = sorted(set(request.query_params.keys()) - names)
+    if unknown:
+        raise RequestValidationError([{"loc": ["query", k], "msg": "unknown query parameter",
+                                       "type": "extra_forbidden"} for k in unknown])
 
 
 def get_service(request: Request) -> Service:
@@ -95,7 +149,13 @@ def get_store(svc: Svc) -> Any:
 StoreDep = Annotated[Any, Depends(get_store)]
 
 
-async def current_user(request: Request, svc: Svc) -> User:
+# Declares the scheme in the OpenAPI schema (the token itself is read below, so that a
+# missing or malformed header is our 401, never FastAPI's 403).
+_bearer = HTTPBearer(auto_error=False, description="A user's token: `longtail users add NAME`.")
+
+
+async def current_user(request: Request, svc: Svc,
+                       _scheme: Annotated[Any, Depends(_bearer)] = None) -> User:
     """The user of the request's bearer token: 401 without one or with a wrong one."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -105,12 +165,18 @@ async def current_user(request: Request, svc: Svc) -> User:
                             headers={"WWW-Authenticate": "Bearer"})
     key = users.token_hash(token)
     now = time.monotonic()
+    client = request.client.host if request.client else "-"
+    wait = svc.failed_auth.wait(client, now)
+    if wait > 0:
+        raise HTTPException(429, "too many wrong tokens from your address: wait before "
+                            "trying again", headers={"Retry-After": str(math.ceil(wait))})
     hit = svc.auth.get(key, now)
     if hit is None:
         user = await run_in_threadpool(users.authenticate_hash, svc.store, key)
         svc.auth.put(key, user, now)
         hit = (user,)
     if hit[0] is None:
+        svc.failed_auth.failed(client, now)
         raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
     request.state.user = hit[0].name
     return hit[0]

@@ -25,7 +25,8 @@ class Guard:
     """Pure ASGI middleware (no per-request task, unlike `@app.middleware`): refuses
     bodies over `limit` bytes (over `large[path]` for the paths named there: file
     uploads) with 413, at once when Content-Length says so, else as soon as the
-    streamed body passes it; and writes the access line."""
+    streamed body passes it; adds the security headers to every response; and writes
+    the access line (client address, method, path, status, time, user)."""
 
     def __init__(self, app: ASGIApp, limit: int, large: dict[str, int] | None = None):
         self.app, self.default, self.large = app, limit, dict(large or {})
@@ -41,6 +42,8 @@ class Guard:
         async def sending(msg: Message) -> None:
             if msg["type"] == "http.response.start":
                 status[0] = msg["status"]
+                msg = {**msg, "headers": [*msg.get("headers", ()),
+                                          *security_headers(scope.get("path", ""))]}
             await send(msg)
 
         try:
@@ -64,8 +67,28 @@ class Guard:
             # The path only: a query string may carry anything, and headers (the
             # token) are never logged.
             user = (scope.get("state") or {}).get("user", "-")
-            log.info("%s %s %d %.1fms user=%s", scope.get("method"), scope.get("path"),
-                     status[0], 1000 * (time.perf_counter() - t0), user)
+            client = (scope.get("client") or ("-",))[0]
+            log.info("%s %s %s %d %.1fms user=%s", client, scope.get("method"),
+                     scope.get("path"), status[0], 1000 * (time.perf_counter() - t0), user)
+
+
+# Pages load only their own files: no inline script or style, no other origin, never
+# inside a frame. Swagger UI (/docs) and the self-contained report need inline code.
+_CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'")
+_CSP_INLINE = ("default-src 'self'; img-src 'self' data:; script-src 'self' 'unsafe-inline'; "
+               "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; "
+               "frame-ancestors 'none'")
+_INLINE = ("/docs", "/admin/report")
+_COMMON = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+           (b"referrer-policy", b"no-referrer")]
+
+
+def security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries: a content security policy, no framing, no
+    content-type sniffing, no referrer."""
+    csp = _CSP_INLINE if path.startswith(_INLINE) else _CSP
+    return [(b"content-security-policy", csp.encode()), *_COMMON]
 
 
 async def send_json(send: Send, status: int, detail: str) -> None:

@@ -4,25 +4,70 @@ than an answer silently missing a part."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from annotated_types import Interval
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from longtail.engine.eval_records import CurvePoint
+from longtail.engine.rounds import RoundSummary
 from longtail.engine.users import UserRecord
+
+# The catalog's integer columns are 32-bit on PostgreSQL: ids, rounds, offsets and
+# versions past that are refused at the edge (422), never sent to the database.
+INT32_MAX = 2**31 - 1
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Error(BaseModel):
-    """Every error: what went wrong, in one sentence; `allowed` for an unknown label;
-    `reason` for a 409 on a task (expired, answered, taken, not_leased)."""
+def _json_number(value: Any) -> Any:
+    # Pydantic's lax mode reads "1.5" or true as numbers; the schema says a JSON number
+    # (1.0 for an integer stays fine, as JSON Schema allows).
+    if isinstance(value, str | bytes | bool):
+        raise ValueError("a JSON number, not a string or a boolean")
+    return value
 
-    detail: Any
+
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+JsonFloat = Annotated[float, BeforeValidator(_json_number)]
+# Seconds an answer took: at most a day.
+# (The bounds before the validator: after it, pydantic leaves them out of the schema.)
+Seconds = Annotated[float, Interval(ge=0, le=86_400), BeforeValidator(_json_number)]
+Seed = Annotated[int, Interval(ge=0, le=INT32_MAX), BeforeValidator(_json_number)]
+# A label: at least one character that is not white space.
+LABEL = Field(min_length=1, max_length=200, pattern=r"\S")
+
+
+class ValidationItem(BaseModel):
+    """Where a request is wrong and how (never the value sent: it may hold anything)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Error(BaseModel):
+    """Every error: what went wrong, in one sentence (a request that does not match the
+    schema: one item per problem); `allowed` for an unknown label; `reason` for a 409
+    on a task (expired, answered, taken, not_leased)."""
+
+    detail: str | list[ValidationItem]
     allowed: list[str] | None = None
     reason: str | None = None
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error codes, each an `Error`."""
+    said = {401: "No valid bearer token.", 403: "Admins only.",
+            404: "No such task, round or version.",
+            409: "Not possible in the project's state now (a task not yours to answer, a "
+                 "round that cannot be planned).",
+            400: "The body is not valid JSON.",
+            413: "The body is over the server's limit.", 422: "Bad input.",
+            429: "Too many failed sign-ins: wait `Retry-After` seconds."}
+    return {c: {"model": Error, "description": said[c]} for c in codes}
 
 
 class Me(BaseModel):
@@ -41,6 +86,8 @@ class TaskOut(BaseModel):
     position: int = Field(description="Priority position in its round (0 = first).")
     expires_at: float
     labels: list[str] | None = Field(description="The label set; null when any label goes.")
+    media_url: str | None = Field(default=None, description=(
+        "The sample's image (a thumbnail), a signed URL that expires; null without one."))
 
 
 class LeaseOut(BaseModel):
@@ -48,12 +95,24 @@ class LeaseOut(BaseModel):
     message: str | None = None
 
 
-class AnswerIn(_In):
-    """A label, or a skip / unsure (which give no label), with the seconds it took."""
+class LabelAnswer(_In):
+    """A label, with the seconds it took."""
 
-    kind: Literal["label", "skip", "unsure"] = "label"
-    label: str | None = Field(default=None, max_length=200)
-    seconds: float | None = Field(default=None, ge=0, le=86_400)
+    kind: Literal["label"] = "label"
+    label: str = LABEL
+    seconds: Seconds | None = None
+
+
+class OtherAnswer(_In):
+    """A skip or unsure: no label."""
+
+    kind: Literal["skip", "unsure"]
+    label: None = None
+    seconds: Seconds | None = None
+
+
+# A label, or a skip / unsure (which give no label), with the seconds it took.
+AnswerIn = LabelAnswer | OtherAnswer
 
 
 class AnswerOut(BaseModel):
@@ -111,12 +170,14 @@ class StatusOut(BaseModel):
     spend: dict[str, Any] | None = None  # labeling and compute money (issue 29)
     roi: dict[str, Any] | None = None  # the money saving against random, with its curves
     money_verdict: str | None = None
+    queued: int = 0  # rows in the discovery queue (issue 30)
+    triggers: list[dict[str, Any]] = []  # standing triggers: hits and last run
 
 
 class RoundIn(_In):
-    budget: int = Field(ge=1, le=100_000)
+    budget: JsonInt = Field(ge=1, le=100_000)
     strategy: str = Field(default="auto", max_length=64)
-    seed: int | None = Field(default=None, ge=0)
+    seed: Seed | None = None
 
 
 class RoundOut(BaseModel):
@@ -128,14 +189,7 @@ class RoundOut(BaseModel):
     warnings: list[str]
 
 
-class RoundRow(BaseModel):
-    id: int
-    created_at: str
-    strategy: str
-    status: str
-    size: int
-    labeled: int
-    arm: str
+RoundRow = RoundSummary  # the engine's record, one definition
 
 
 class TaskRow(BaseModel):
@@ -208,7 +262,7 @@ class HealthOut(BaseModel):
 
 
 class SetupIn(_Open):
-    project: str | int | None = None
+    project: StrictStr | StrictInt | None = None
     schema_: str | None = Field(default=None, alias="schema")
 
 
@@ -249,15 +303,27 @@ class WebhookOut(BaseModel):
 
 
 class LabelIn(_In):
-    id: str = Field(max_length=1000, description="The sample's id (as ingested).")
-    label: str | None = Field(default=None, max_length=200)
-    kind: Literal["label", "skip", "unsure"] = "label"
+    """A label for a sample."""
+
+    id: str = Field(min_length=1, max_length=1000, description="The sample's id (as ingested).")
+    label: str = LABEL
+    kind: Literal["label"] = "label"
     annotator: str | None = Field(default=None, max_length=200)
-    seconds: float | None = Field(default=None, ge=0, le=86_400)
+    seconds: Seconds | None = None
+
+
+class OtherIn(_In):
+    """A skip or unsure for a sample: no label."""
+
+    id: str = Field(min_length=1, max_length=1000, description="The sample's id (as ingested).")
+    label: None = None
+    kind: Literal["skip", "unsure"]
+    annotator: str | None = Field(default=None, max_length=200)
+    seconds: Seconds | None = None
 
 
 class LabelsIn(_In):
-    labels: list[LabelIn] = Field(min_length=1, max_length=10_000)
+    labels: list[LabelIn | OtherIn] = Field(min_length=1, max_length=10_000)
 
 
 class LabelsRecordedOut(BaseModel):

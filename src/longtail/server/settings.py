@@ -19,6 +19,9 @@ class ServerSettings:
     max_body: int = 64 * 1024
     max_import: int = 64 * 1024 * 1024
     max_page: int = 1000
+    # Wrong tokens one client address may send within the window before it gets 429.
+    auth_fail_limit: int = 20
+    auth_fail_window: float = 10.0
     # ML-backend mode (`--label-studio`): Label Studio's URL and API token (kept out of
     # repr, so it never reaches a log line), and the labels that trigger a retrain.
     label_studio: bool = False
@@ -29,6 +32,8 @@ class ServerSettings:
     # secret their HMAC signature is made with (out of repr too).
     webhooks: tuple[str, ...] = ()
     webhook_secret: str | None = field(default=None, repr=False)
+    # The key of signed media URLs (server/media.py); random per start when None.
+    media_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.policy  # noqa: B018  (checks TTL and overlap)
@@ -37,6 +42,9 @@ class ServerSettings:
         if self.max_import < self.max_body:
             raise InputError(f"max import ({self.max_import} bytes) must be at least the max "
                              f"body ({self.max_body} bytes)")
+        if self.auth_fail_limit < 1 or not self.auth_fail_window > 0:
+            raise InputError("the failed sign-in limit needs at least 1 attempt over a "
+                             "window of more than 0 seconds")
         if self.max_page < 1:
             raise InputError(f"max page must be at least 1, got {self.max_page}")
         for url in self.webhooks:

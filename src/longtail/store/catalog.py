@@ -28,7 +28,6 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
-from longtail.crashpoints import crashpoint
 from longtail.errors import ProjectError
 from longtail.store import redo
 from longtail.store import repos as r
@@ -69,9 +68,14 @@ def _migrate_5(conn: Connection) -> None:
     s.compute_runs.create(conn, checkfirst=True)
 
 
+def _migrate_6(conn: Connection) -> None:
+    """v5 -> v6: the audit log of admin actions (issue 27); left alone when there."""
+    s.audit_log.create(conn, checkfirst=True)
+
+
 # version -> function(conn) upgrading the catalog from version-1 to version.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: migrate_3, 4: _migrate_4,
-                                                       5: _migrate_5}
+                                                       5: _migrate_5, 6: _migrate_6}
 
 
 def _engine(url: str | URL) -> Engine:
@@ -159,14 +163,21 @@ class Store:
         if (root / CATALOG).exists() or (root / CATALOG_URL).exists():
             raise ProjectError(f"{root} already holds a longtail project")
         url = parse_db_url(db_url) if db_url else make_url(f"sqlite:///{root / CATALOG}")
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # The project's files are its owner's alone: a folder we make is 0700 (what is
+        # made inside it is out of others' reach), the SQLite catalog 0600 (its WAL and
+        # shared-memory files take the catalog's mode).
+        sqlite_file = (Path(url.database) if url.get_backend_name() == "sqlite" and url.database
+                       and url.database != ":memory:" else None)
+        if sqlite_file is not None:
+            sqlite_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not sqlite_file.exists():
+                sqlite_file.touch(mode=0o600)
         engine, has_catalog = _connect(url)
         if has_catalog:
             engine.dispose()
             raise ProjectError(f"the database {url.render_as_string()} already holds a "
                                "longtail catalog (use another database or schema)")
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
         store = cls(root, engine)
         s.metadata.create_all(store.engine)
         with store.unit_of_work() as uow:
@@ -243,6 +254,23 @@ class Store:
             if write_lock:
                 _lock_for_claim(conn)
             yield UnitOfWork(conn, self.root)
+
+    @contextmanager
+    def reading(self) -> Iterator[UnitOfWork]:
+        """A unit of work that reads one snapshot and writes nothing: a read transaction
+        on SQLite (WAL: writers go on beside it), REPEATABLE READ, READ ONLY on
+        PostgreSQL. Rolled back at the end, so it never commits."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ",
+                                              postgresql_readonly=True)
+            trans = conn.begin()
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN")  # pysqlite would read outside a transaction
+            try:
+                yield UnitOfWork(conn, self.root)
+            finally:
+                trans.rollback()
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
@@ -481,7 +509,6 @@ class Store:
         with self.unit_of_work() as uow:
             model_id = uow.models.add(learner_name, encoder, n_labels, classes, arrays,
                                       fit_seconds, meta)
-        crashpoint("train:after_commit")
         return model_id
 
     def latest_model(self) -> dict | None:

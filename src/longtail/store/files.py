@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,40 @@ def tracking_folder(root: str | Path, folder: str | None = None, *, create: bool
 def model_file(root: str | Path, path: str) -> Path:
     """The file of a saved model, from its catalog `path` (relative to the project)."""
     return Path(root) / path
+
+
+THUMBS_DIR = "cache/thumbs"
+
+
+class ThumbnailCache:
+    """Small JPEG previews of a pool's images, one file per sample row and size, made
+    once (atomically) and served from disk after; the catalog never holds them."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def path(self, row: int, size: int) -> Path:
+        return self.folder / f"{int(size)}" / f"{int(row)}.jpg"
+
+    def get_or_make(self, row: int, size: int, make: Callable[[], bytes]) -> Path:
+        """The thumbnail file of `row` at `size`; `make()` returns its JPEG bytes when
+        it is not cached yet."""
+        path = self.path(row, size)
+        if path.exists():
+            return path
+        data = make()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+
+def thumbnail_cache(root: str | Path) -> ThumbnailCache:
+    """The project's thumbnail cache, ``<project>/cache/thumbs``."""
+    return ThumbnailCache(Path(root) / THUMBS_DIR)

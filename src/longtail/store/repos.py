@@ -136,6 +136,14 @@ class SamplesRepo(Repo):
         rows = self.conn.execute(q).scalars().all()
         return np.asarray(rows, dtype=np.int64)
 
+    def splits_of(self, rows: Sequence[int]) -> dict[int, str]:
+        """row -> split of those of `rows` in the catalog (a page of results, not the pool)."""
+        out: dict[int, str] = {}
+        for piece in _chunks([int(r) for r in rows]):
+            q = select(s.samples.c.row, s.samples.c.split).where(s.samples.c.row.in_(piece))
+            out.update({int(r): sp for r, sp in self.conn.execute(q)})
+        return out
+
     def split_counts(self) -> dict[str, int]:
         q = (select(s.samples.c.split, func.count()).group_by(s.samples.c.split)
              .order_by(s.samples.c.split))

@@ -128,12 +128,14 @@ class UsersRepo:
                           .values(user_id=None))
         self.conn.execute(s.users.delete().where(s.users.c.id == user_id))
 
-    def lock(self, user_id: int) -> None:
-        """PostgreSQL: hold the user's row until the transaction ends, so two requests of
-        one user claim one after the other (SQLite: a no-op, one writer anyway)."""
+    def lock(self, user_id: int) -> bool:
+        """Whether the user still exists; on PostgreSQL their row is held until the
+        transaction ends, so two requests of one user claim one after the other (SQLite:
+        one writer anyway)."""
+        q = select(s.users.c.id).where(s.users.c.id == user_id)
         if self.conn.dialect.name == "postgresql":
-            self.conn.execute(select(s.users.c.id).where(s.users.c.id == user_id)
-                              .with_for_update(key_share=True))
+            q = q.with_for_update(key_share=True)
+        return self.conn.execute(q).first() is not None
 
     def activity(self) -> list[dict]:
         """Per annotator name: events by kind, seconds spent (sum, over events that gave
@@ -403,3 +405,20 @@ class LeasesRepo:
             if state == "leased" and name:
                 d["holders"].append(name)
         return [by_row[r] for r, _ in items]
+
+
+class AuditRepo:
+    """The audit log: admin actions, appended, never changed."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, actor: str, action: str, detail: dict[str, Any]) -> None:
+        self.conn.execute(sa_insert(s.audit_log).values(created_at=now(), actor=actor,
+                                                        action=action, detail=detail))
+
+    def latest(self, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent entries first, a page at a time."""
+        q = (select(s.audit_log).order_by(s.audit_log.c.id.desc()).offset(offset)
+             .limit(limit))
+        return [dict(r) for r in self.conn.execute(q).mappings()]

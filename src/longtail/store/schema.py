@@ -32,8 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 5  # 3: dataset_versions (issue 20); 4: users, task_leases (the service);
-# 5: compute_runs (issue 29's compute ledger)
+SCHEMA_VERSION = 6  # 3: dataset_versions (issue 20); 4: users, task_leases (the service);
+# 5: compute_runs (issue 29's compute ledger); 6: audit_log (the service's admin actions)
 
 # Kinds of annotation event: only a 'label' event gives a row a class; 'skip' and
 # 'unsure' are recorded in the same append-only history but never become a class.
@@ -268,4 +268,19 @@ compute_runs = Table(
     Column("gpu_seconds", Float, nullable=False),
     Column("peak_rss_mb", Float, nullable=False),
     Column("phases", JSONText, nullable=False),
+)
+
+
+# -- the audit log (version 6, issue 27; repository: store/repos_service.py AuditRepo) ---
+# One row per admin action: users added, removed or given a new token, label files and
+# webhooks imported, rounds planned. Who (a user name, or `cli` for a command run on the
+# machine), what, and its details (never a token).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", String(32), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("detail", JSONText, nullable=False),
 )

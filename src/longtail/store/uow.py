@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
+from longtail.errors import ProjectError
 from longtail.store.repos import (
     EvalVersionsRepo,
     LabelSetRepo,
@@ -37,8 +38,14 @@ from longtail.store.repos import (
     VectorSetsRepo,
 )
 from longtail.store.repos_costs import ComputeRepo
-from longtail.store.repos_service import LeasesRepo, UsersRepo
-from longtail.store.repos_versions import ConsensusRepo, DatasetVersionsRepo
+from longtail.store.repos_service import AuditRepo, LeasesRepo, UsersRepo
+from longtail.store.repos_versions import (
+    ConsensusRepo,
+    DatasetVersionsRepo,
+    DuplicatesRepo,
+    IntegrityRepo,
+)
+from longtail.store.vectors import VectorSet
 
 
 class UnitOfWork:
@@ -60,9 +67,12 @@ class UnitOfWork:
         self.eval_versions = EvalVersionsRepo(conn)
         self.vectors = VectorSetsRepo(conn)
         self.versions, self.consensus = DatasetVersionsRepo(conn), ConsensusRepo(conn)  # issue 20
+        self.duplicates = DuplicatesRepo(conn)
+        self.integrity = IntegrityRepo(conn)
         self.users = UsersRepo(conn)
         self.leases = LeasesRepo(conn)
         self.compute = ComputeRepo(conn)  # issue 29's compute ledger
+        self.audit = AuditRepo(conn)  # issue 27: admin actions
 
     @contextmanager
     def savepoint(self) -> Iterator[UnitOfWork]:
@@ -70,6 +80,14 @@ class UnitOfWork:
         written inside, and re-raises; the enclosing transaction goes on."""
         with self.conn.begin_nested():
             yield self
+
+    def vector_set(self, name: str) -> VectorSet:
+        """The vector set `name` with the valid row count this transaction sees."""
+        info = self.vectors.info(name)
+        if info is None:
+            raise ProjectError(f"no vectors for encoder {name!r} yet (run `longtail embed`)")
+        return VectorSet(self.root / "vectors" / name, info["dim"], info["dtype"],
+                         info["n_rows"])
 
     @property
     def dialect(self) -> str:

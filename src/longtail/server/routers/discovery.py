@@ -1,7 +1,7 @@
 """Admins' routes for the long tail: failure slices, similarity search, the discovery
 queue, and the report as a page."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
@@ -10,9 +10,10 @@ from pydantic import BaseModel, Field
 from longtail.engine import discovery
 from longtail.engine import search as search_uc
 from longtail.engine.settings import Settings
+from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 
-router = APIRouter(tags=["discovery"])
+router = APIRouter(tags=["discovery"], responses=m.errors(400, 401, 429, 403, 404, 409, 413, 422))
 
 
 class SearchIn(BaseModel):
@@ -22,20 +23,21 @@ class SearchIn(BaseModel):
     text: str | None = None
     vector: list[float] | None = None
     k: int = Field(10, ge=1, le=1000)
-    split: str = "pool"
-    state: str = "any"
-    where: list[str] | None = None
+    split: Literal["pool", "eval", "all"] = "pool"
+    state: Literal["any", "labeled", "unlabeled"] = "any"
+    where: list[Annotated[str, Field(pattern=r"^\s*[^=\s][^=]*=")]] | None = None
     enqueue: bool = False
     priority: float | None = None
 
 
 class EnqueueSliceIn(BaseModel):
-    slice: str
+    slice: str = Field(pattern=r"^(cluster:\d+|(metadata:)?[^=:][^=]*=.*)$",
+                       description="cluster:N or COLUMN=VALUE (see `longtail slices`)")
     n: int = Field(50, ge=1, le=100_000)
 
 
 @router.get("/admin/slices")
-def slices(_user: Admin, svc: Svc, by: str = "all",
+def slices(_user: Admin, svc: Svc, by: Literal["all", "cluster", "metadata"] = "all",
            limit: Annotated[int, Query(ge=0, le=1000)] = 20,
            examples: Annotated[int, Query(ge=0, le=50)] = 5) -> dict[str, Any]:
     """Failure slices, under-represented and struggling first (`longtail slices`)."""
@@ -71,7 +73,8 @@ def queue(_user: Admin, svc: Svc) -> list[dict[str, Any]]:
         return discovery.read_queue(uow)
 
 
-@router.get("/admin/report", response_class=HTMLResponse)
+@router.get("/admin/report", response_class=HTMLResponse, responses={
+    c: {"model": m.Error, "content": {"application/json": {}}} for c in (401, 403, 409)})
 def report(_user: Admin, svc: Svc) -> HTMLResponse:
     """The project report (`longtail report`) as one self-contained page."""
     from longtail.engine.report import report_data

@@ -19,7 +19,7 @@ from longtail.server import schemas as m
 from longtail.server.deps import Service, StoreDep, Svc
 from longtail.server.settings import ServerSettings
 
-router = APIRouter(tags=["label-studio"])
+router = APIRouter(tags=["label-studio"], responses=m.errors(400, 409, 413, 422))
 
 
 class LabelStudioClient:

@@ -2,14 +2,18 @@
 label set. The three hot routes are `async def`: they parse, hand the use case to the
 writer and wait for its commit on the event loop, with no worker-thread hop."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
 from longtail.engine import labels, tasks
+from longtail.server import media
 from longtail.server import schemas as m
 from longtail.server.deps import Me, Svc
 
-router = APIRouter(tags=["annotators"])
+router = APIRouter(tags=["annotators"], responses=m.errors(400, 401, 429, 413, 422))
+TaskId = Annotated[int, Path(ge=0, le=m.INT32_MAX, description="The task id (its sample's row).")]
 
 
 @router.get("/api/me", response_model=m.Me)
@@ -18,7 +22,7 @@ def me(user: Me) -> m.Me:
     return m.Me(name=user.name, role=user.role)
 
 
-@router.post("/tasks/lease", response_model=m.LeaseOut, responses={401: {"model": m.Error}})
+@router.post("/tasks/lease", response_model=m.LeaseOut)
 async def lease(user: Me, svc: Svc) -> m.LeaseOut:
     """The task you hold, else the next one for you (most recent open round first, in
     its priority order), leased to you for the lease TTL."""
@@ -31,13 +35,15 @@ async def lease(user: Me, svc: Svc) -> m.LeaseOut:
                            open_rounds=await run_in_threadpool(tasks.open_rounds, svc.store))
         return m.LeaseOut(task=None, message="no task left for you in the open rounds")
     svc.exhausted_sent = False
-    return m.LeaseOut(task=m.TaskOut(**task.to_dict()))
+    out = task.to_dict()
+    if isinstance((out.get("meta") or {}).get("media"), str):
+        out["media_url"] = media.media_url(svc.media_secret, out["id"], svc.clock(), size=256)
+    return m.LeaseOut(task=m.TaskOut(**out))
 
 
 @router.post("/tasks/{task_id}/label", response_model=m.AnswerOut,
-             responses={404: {"model": m.Error}, 409: {"model": m.Error},
-                        422: {"model": m.Error}})
-async def label(task_id: int, body: m.AnswerIn, user: Me, svc: Svc) -> m.AnswerOut:
+             responses=m.errors(404, 409))
+async def label(task_id: TaskId, body: m.AnswerIn, user: Me, svc: Svc) -> m.AnswerOut:
     """Answer the task you hold: a label, or skip (it goes to someone else) or unsure;
     `seconds` is the time you spent."""
     done = await svc.writer.run(lambda uow: tasks.answer_in(
@@ -48,8 +54,8 @@ async def label(task_id: int, body: m.AnswerIn, user: Me, svc: Svc) -> m.AnswerO
 
 
 @router.post("/tasks/{task_id}/release", response_model=m.ReleaseOut,
-             responses={404: {"model": m.Error}, 409: {"model": m.Error}})
-async def release(task_id: int, user: Me, svc: Svc) -> m.ReleaseOut:
+             responses=m.errors(404, 409))
+async def release(task_id: TaskId, user: Me, svc: Svc) -> m.ReleaseOut:
     """Give the task you hold back to the queue, unanswered."""
     round_id = await svc.writer.run(lambda uow: tasks.release_in(uow, user, task_id,
                                                                  svc.clock()))

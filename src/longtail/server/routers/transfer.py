@@ -16,28 +16,30 @@ from starlette.concurrency import run_in_threadpool
 from longtail.engine import labels, labelstudio, tasks, versions
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError
+from longtail.server import media
 from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 from longtail.server.uploads import receive_file
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], responses=m.errors(400, 401, 429, 403, 404, 409, 413, 422))
 
 
 @router.get("/admin/export/labels", response_class=Response,
             responses={200: {"description": "The file, as `longtail export` writes it.",
-                             "content": {v.split(";")[0]: {} for v in m.EXPORT_MEDIA.values()}},
-                       422: {"model": m.Error}})
-def export_labels(_user: Admin, svc: Svc, format: Annotated[m.ExportFormat, Query()] = "csv",
-                  version: Annotated[int | None, Query(ge=1)] = None,
-                  round: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                             "content": {v.split(";")[0]: {} for v in m.EXPORT_MEDIA.values()}}})
+def export_labels(_user: Admin, svc: Svc, request: Request,
+                  format: Annotated[m.ExportFormat, Query()] = "csv",
+                  version: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None,
+                  round: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None) -> Response:
     """A dataset version's labeled samples (id, text, label, split) as CSV, JSONL or
     Parquet (`longtail export --version N`, the dataset as it stands by default); with
     format=label-studio a round's tasks in Label Studio's import format (`longtail
     export --format label-studio --round N`). The same bytes as the CLI."""
     store = svc.store
     if format == "label-studio":
-        body = labelstudio.tasks_json(labelstudio.export_tasks(store, Settings.load(store),
-                                                               round)).encode()
+        body = labelstudio.tasks_json(labelstudio.export_tasks(
+            store, Settings.load(store), round,
+            media_url=media.label_studio_urls(svc, str(request.base_url)))).encode()
         return Response(body, media_type=m.EXPORT_MEDIA[format], headers={
             "Content-Disposition": 'attachment; filename="tasks.json"'})
     if round is not None:
@@ -62,12 +64,11 @@ def export_labels(_user: Admin, svc: Svc, format: Annotated[m.ExportFormat, Quer
 
 
 @router.post("/admin/import", response_model=m.ImportOut,
-             responses={413: {"model": m.Error}, 422: {"model": m.Error}},
              openapi_extra={"requestBody": {"required": True, "description": (
                  "The file: the raw body, or a multipart/form-data field `file`."),
                  "content": {"application/octet-stream": {"schema": {
                      "type": "string", "format": "binary"}}}}})
-async def import_labels(request: Request, _user: Admin, svc: Svc,
+async def import_labels(request: Request, user: Admin, svc: Svc,
                         format: Annotated[m.ExportFormat, Query()] = "csv",
                         id: Annotated[str, Query(max_length=200)] = "id",
                         label: Annotated[str, Query(max_length=200)] = "label",
@@ -87,7 +88,7 @@ async def import_labels(request: Request, _user: Admin, svc: Svc,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     done = await svc.writer.run_alone(
-        lambda uow: tasks.record_in(uow, events, svc.policy, where=shown,
+        lambda uow: tasks.record_in(uow, events, svc.policy, where=shown, actor=user.name,
                                     source="import" if format == "label-studio" else "human"))
     for round_id in done.closed_rounds:
         svc.hooks.emit("round_completed", round_id=round_id)
@@ -115,14 +116,15 @@ def _read_events(store: Any, path: Path, shown: str, format: str, id: str, label
 
 
 @router.post("/webhooks/labels", response_model=m.LabelsRecordedOut)
-async def labels_in(body: m.LabelsIn, _user: Admin, svc: Svc) -> m.LabelsRecordedOut:
+async def labels_in(body: m.LabelsIn, user: Admin, svc: Svc) -> m.LabelsRecordedOut:
     """Labels from an external tool (all or nothing): each names a sample id and a
     label, or a skip / unsure, with the annotator and seconds."""
     events = [labels.LabelEvent(x.id, x.label, kind=x.kind, annotator=x.annotator,
                                 seconds=x.seconds) for x in body.labels]
     labels.check_events(events, "webhook")
     done = await svc.writer.run_alone(
-        lambda uow: tasks.record_in(uow, events, svc.policy, source="import", where="webhook"))
+        lambda uow: tasks.record_in(uow, events, svc.policy, source="import", where="webhook",
+                                    actor=user.name))
     for round_id in done.closed_rounds:
         svc.hooks.emit("round_completed", round_id=round_id)
     return m.LabelsRecordedOut(**{k: v for k, v in done.to_dict().items() if k != "file"})

@@ -1,5 +1,6 @@
 // The dashboard: status, learning curve with intervals and the random control, lift
-// verdict, labels per annotator and per class, rounds. Refreshes every 5 seconds.
+// verdict, labels per annotator and per class, rounds (every 5 seconds); a search box
+// and the failure slices (on demand: they read the whole pool).
 "use strict";
 const NS = "http://www.w3.org/2000/svg";
 
@@ -67,7 +68,8 @@ async function refresh() {
       ["answers", st.annotations], ["rounds", st.rounds], ["open rounds", st.open_rounds],
       ["accuracy", st.metrics.accuracy ? fmt(st.metrics.accuracy.value) : "–"],
       ["labels $", st.spend ? st.spend.label_money.toFixed(2) : "–"],
-      ["compute $", st.spend ? st.spend.compute_money.toPrecision(2) : "–"]]
+      ["compute $", st.spend ? st.spend.compute_money.toPrecision(2) : "–"],
+      ["queued", st.queued || 0]]
       .map(([n, v]) => { const d = LT.el("div", { "data-kpi": n }); d.append(LT.el("b", { text: String(v) }), n); return d; }));
     document.getElementById("verdict").textContent = "Lift: " + cur.verdict +
       (st.money_verdict ? " · Money: " + st.money_verdict : "");
@@ -85,8 +87,54 @@ async function refresh() {
   }
 }
 
+function pct(x) { return x === null || x === undefined ? "–" : (100 * x).toFixed(1) + "%"; }
+
+async function slices() {
+  try {
+    const r = await LT.api("/admin/slices?limit=10&examples=0");
+    rows("slices", r.slices, (s) => [[s.name], [s.flag ? "under-represented, struggling" :
+      s.under_represented ? "under-represented" : s.struggling ? "struggling" : ""],
+      [String(s.pool_rows), 1], [String(s.labeled), 1],
+      [`${pct(s.error)} [${pct(s.error_lo)}, ${pct(s.error_hi)}]`], [""]], (s) => s.name);
+    document.querySelectorAll("#slices tbody tr").forEach((tr, i) => {
+      const b = LT.el("button", { type: "button", text: "queue 50" });
+      b.addEventListener("click", async () => {
+        const q = await LT.api("/admin/slices/enqueue", { method: "POST",
+          body: { slice: r.slices[i].name, n: 50 } });
+        b.textContent = `queued ${q.queued}`;
+      });
+      tr.lastChild.append(b);
+    });
+  } catch (e) {
+    document.getElementById("error").textContent = e.message;
+  }
+}
+
+async function search(ev) {
+  ev.preventDefault();
+  const q = document.getElementById("search-q").value.trim();
+  if (!q) return;
+  const by = document.getElementById("search-by").value;
+  const body = { k: 20, state: document.getElementById("search-state").value,
+    enqueue: document.getElementById("search-enqueue").checked };
+  if (by === "id") body.ids = q.split(",").map((x) => x.trim()).filter(Boolean); else body.text = q;
+  const note = document.getElementById("search-note");
+  try {
+    const r = await LT.api("/admin/search", { method: "POST", body });
+    rows("search", r.hits, (h) => [[h.id], [fmt(h.similarity), 1], [h.label || ""],
+      [h.text.slice(0, 120)]], (h) => h.id);
+    note.textContent = `${r.hits.length} hits (${r.index.kind}, ${r.seconds} s)` +
+      (r.enqueued ? ` · queued ${r.enqueued.queued} for the next round` : "");
+  } catch (e) {
+    note.textContent = e.message;
+  }
+}
+
 LT.login(() => {
   document.getElementById("board").classList.remove("hidden");
+  document.getElementById("search-form").addEventListener("submit", search);
+  document.getElementById("slices-refresh").addEventListener("click", slices);
+  slices();
   refresh();
   setInterval(refresh, 5000);
 });

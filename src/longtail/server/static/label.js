@@ -16,7 +16,13 @@ function show(t) {
     document.getElementById("free").style.display = "none";
     return;
   }
-  text.textContent = t.text || "(no text)";
+  const media = document.getElementById("media");
+  media.replaceChildren();
+  if (t.media_url) {
+    // A signed, expiring URL: the <img> sends no token, the URL is its own permission.
+    media.append(LT.el("img", { src: t.media_url, alt: "the sample's image", class: "sample-image" }));
+  }
+  text.textContent = t.text || (t.media_url ? "" : "(no text)");
   text.dataset.task = String(t.id);
   (t.labels || []).forEach((lab, i) => {
     const b = LT.el("button", { type: "button", class: "label-btn", "data-label": lab });
