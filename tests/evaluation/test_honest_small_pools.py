@@ -56,7 +56,7 @@ def test_small_pool_numbers_are_honest(tmp_path, loader_name):
     labeled = len(p.labeled("pool")[0]) + len(p.labeled("eval")[0])
     assert cross["n"] == labeled > ev["n"]
     assert cross["accuracy"]["lo"] < cross["accuracy"]["value"] <= cross["accuracy"]["hi"]
-    status = p.status()
+    status = p.status().to_dict()
     assert not status["eval_resolution"]["enough"]
     assert any("eval split holds" in w for w in status["warnings"])
     # The forecast for a target above the measured accuracy is not "0 to 0".
