@@ -17,6 +17,8 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.consensus import AnnotatorReport, ConsensusPolicy, PolicyChange
+    from longtail.engine.data import EmbedReport
     from longtail.engine.eval_records import (
         EvalReport,
         ForecastReport,
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
     from longtail.engine.simulation import Simulation
     from longtail.engine.status import StatusReport
     from longtail.engine.suspects import Suspects
-    from longtail.engine.training import TrainReport
+    from longtail.engine.tracking import TrackingStatus
+    from longtail.engine.training import ReleaseReport, TrainReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
@@ -99,7 +102,7 @@ class Project:
     @metered("embed")
     def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
               progress: Progress | None = None, on_phase: Callable[[str], None] | None = None,
-              encoder_impl: Any = None, **params: Any) -> dict:
+              encoder_impl: Any = None, **params: Any) -> EmbedReport:
         """Compute vectors for every sample that has none for `encoder` (resumable)."""
         return data.embed(self.store, self._settings(), encoder, batch_rows=batch_rows,
                           dtype=dtype, progress=progress, on_phase=on_phase,
@@ -198,7 +201,7 @@ class Project:
 
     @metered("release")
     def release(self, *, encoder: str | None = None, learner: str | None = None,
-                learner_params: dict | None = None, folds: int = 5) -> dict:
+                learner_params: dict | None = None, folds: int = 5) -> ReleaseReport:
         """The model to ship, fitted on every label (eval included), its accuracy by
         cross-fitting over the eval set; kept apart from the loop's models."""
         from longtail.engine.training import train_release
@@ -370,19 +373,21 @@ class Project:
 
         return load_round_model(self.store, round_id)
 
-    def consensus(self) -> dict:
+    def consensus(self) -> ConsensusPolicy:
         """The consensus policy that gives each sample its current label."""
         from longtail.engine.consensus import get_policy
 
         return get_policy(self.store)
 
-    def set_consensus(self, policy: str, annotators: Sequence[str] | None = None) -> dict:
+    def set_consensus(self, policy: str, annotators: Sequence[str] | None = None
+                      ) -> PolicyChange:
         """Change the consensus policy (latest, majority, trusted): a new dataset version."""
         from longtail.engine.consensus import set_policy
 
         return set_policy(self.store, policy, annotators)
 
-    def annotators(self, *, bootstrap: int = 1000, seed: int | None = None) -> dict:
+    def annotators(self, *, bootstrap: int = 1000, seed: int | None = None
+                   ) -> AnnotatorReport:
         """Labels, seconds and agreement per annotator, with bootstrap intervals."""
         from longtail.engine.consensus import annotator_report
 
@@ -405,13 +410,13 @@ class Project:
 
         return suspects(self.store, self._settings(), limit=limit, encoder=encoder, folds=folds)
 
-    def tracking(self) -> dict:
+    def tracking(self) -> TrackingStatus:
         """MLflow tracking: on or off, the tracking URI, the models logged so far."""
         from longtail.engine.tracking import tracking_status
 
         return tracking_status(self.store, self._settings())
 
-    def set_tracking(self, value: str | None) -> dict:
+    def set_tracking(self, value: str | None) -> TrackingStatus:
         """Log every trained model to MLflow from now on (`value`: "local" for the
         project's mlruns/, a directory or a tracking URI), or stop (None)."""
         from longtail.engine.tracking import set_tracking

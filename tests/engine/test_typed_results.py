@@ -37,11 +37,6 @@ NOT_YET = {
     "costs.spend_summary",
     "roi.roi_summary",
     "automation.run",
-    "consensus.get_policy",
-    "consensus.set_policy",
-    "consensus.annotator_report",
-    "data.ingest",
-    "data.embed",
     "duplicates.refresh",
     "duplicates.up_to_date",
     "duplicates.exclude_labeled_twins",
@@ -55,9 +50,6 @@ NOT_YET = {
     "tasks.round_tasks",
     "tasks.annotators",
     "tasks.run_batch",
-    "tracking.set_tracking",
-    "tracking.tracking_status",
-    "training.train_release",
 }
 
 

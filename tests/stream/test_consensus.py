@@ -62,7 +62,7 @@ def test_changing_the_policy_is_a_new_version_not_a_rewrite(voted):
     assert odd == set(rows[:4])
     events_before = p.store.annotation_count()
     r = p.set_consensus("majority")
-    assert r["changed"] and r["relabeled"] == 4 and p.versions()[-1].reason == "policy"
+    assert r.changed and r.relabeled == 4 and p.versions()[-1].reason == "policy"
     assert p.store.annotation_count() == events_before
     current = p.store.current_labels()
     assert "odd" not in current.values()
@@ -70,12 +70,12 @@ def test_changing_the_policy_is_a_new_version_not_a_rewrite(voted):
     assert "odd" not in set(y.tolist())  # training follows the policy
     old = p.version_labels(v_latest)
     assert sum(lab == "odd" for lab in old.values()) == 4  # the earlier version is intact
-    d = p.diff(v_latest, r["version"])
+    d = p.diff(v_latest, r.version)
     assert d.counts == {"added": 0, "removed": 0, "changed": 4}
     same = p.set_consensus("majority")
-    assert not same["changed"] and same["version"] == r["version"]
+    assert not same.changed and same.version == r.version
     t = p.set_consensus("trusted", ["carol"])
-    assert t["relabeled"] == 4 and p.consensus() == {"policy": "trusted", "annotators": ["carol"]}
+    assert t.relabeled == 4 and p.consensus().to_dict() == {"policy": "trusted", "annotators": ["carol"]}
 
 
 def test_bad_policies_are_refused_and_write_nothing(voted):
@@ -113,21 +113,21 @@ def test_alpha_on_krippendorffs_worked_example():
 def test_annotator_report(voted):
     p, rows, truth, tmp_path = voted
     r = p.annotators(bootstrap=200)
-    people = r["annotators"]
+    people = r.annotators
     assert set(people) == {"alice", "bob", "carol"}
     assert people["alice"]["labels"] == 12 and people["alice"]["samples"] == 12
     assert people["alice"]["seconds_total"] == pytest.approx(sum(2.0 + k for k in range(12)))
     assert people["carol"]["agreement_with_consensus"] == 1.0  # latest: carol's own labels
-    pairs = {(x["a"], x["b"]): x for x in r["pairs"]}
+    pairs = {(x["a"], x["b"]): x for x in r.pairs}
     assert pairs[("alice", "bob")]["kappa"] == pytest.approx(1.0)
     ac = pairs[("alice", "carol")]
     assert ac["agreement"] == pytest.approx(8 / 12)
     assert ac["lo"] <= ac["kappa"] <= ac["hi"] and ac["kappa"] < 1
-    k = r["krippendorff"]
+    k = r.krippendorff
     assert k["samples"] == 12 and k["annotators"] == 3 and k["lo"] <= k["alpha"] <= k["hi"]
-    assert r["per_class"]["odd"]["agreement"] == 0.0
+    assert r.per_class["odd"]["agreement"] == 0.0
     p.set_consensus("majority")
-    assert p.annotators(bootstrap=0)["annotators"]["carol"]["agreement_with_consensus"] == \
+    assert p.annotators(bootstrap=0).annotators["carol"]["agreement_with_consensus"] == \
         pytest.approx(8 / 12)
 
 

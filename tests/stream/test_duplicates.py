@@ -286,13 +286,13 @@ def test_embed_searches_the_rows_it_embedded(proj, tmp_path):
     f = write_csv(tmp_path / "a.csv", ["id", "text"], [[f"s{i}", t] for i, t in enumerate(texts)])
     assert proj.ingest(f, text="text").duplicates is None  # no vectors yet
     out = proj.embed("minilm", encoder_impl=_TableEncoder(table))
-    assert out["duplicates"]["searched"] == 61 and out["duplicates"]["pairs"] == 1
+    assert out.duplicates["searched"] == 61 and out.duplicates["pairs"] == 1
     more = [f"text {i}" for i in range(60, 80)] + ["text 7, again"]
     f = write_csv(tmp_path / "b.csv", ["id", "text"],
                   [[f"s{61 + i}", t] for i, t in enumerate(more)])
     proj.ingest(f, text="text")
     out = proj.embed("minilm", encoder_impl=_TableEncoder(table))
-    assert out["duplicates"]["searched"] == 21 and out["duplicates"]["pairs"] == 2
+    assert out.duplicates["searched"] == 21 and out.duplicates["pairs"] == 2
     pool = set(_pool_rows(proj, 82))
     twin_rows = [r for r, src in ((60, 5), (81, 7)) if {r, src} <= pool]
     assert twin_rows

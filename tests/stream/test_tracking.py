@@ -50,9 +50,9 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
     p.set_tracking("local")
     got = p.train()
     status = p.tracking()
-    assert status["tracking_uri"].startswith("sqlite:///") and "mlruns" in status["tracking_uri"]
+    assert status.tracking_uri.startswith("sqlite:///") and "mlruns" in status.tracking_uri
     assert (p.path / "mlruns" / "mlflow.db").exists()
-    client, runs = _runs(status["tracking_uri"], status["experiment"])
+    client, runs = _runs(status.tracking_uri, status.experiment)
     assert [r.info.run_id for r in runs] == [got.mlflow_run]
     run = runs[0]
     assert run.info.status == "FINISHED"
@@ -92,7 +92,7 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
     q = p.query(30, strategy="random")
     p.record_labels([LabelEvent(id=i, label=str(truth[i])) for i in q.ids])
     third = p.train()
-    _, runs = _runs(status["tracking_uri"], status["experiment"])
+    _, runs = _runs(status.tracking_uri, status.experiment)
     assert [r.info.run_id for r in runs] == [got.mlflow_run, third.mlflow_run]
     assert runs[1].data.params["round"] == str(q.round_id)
     # Money (issue 29): the spend so far, and with two models the saving and its verdict.
@@ -108,7 +108,7 @@ def test_train_mlflow_to_a_directory_without_the_setting(labeled, tmp_path):
     p, _ = labeled
     got = p.train(mlflow=str(tmp_path / "elsewhere"))
     assert (tmp_path / "elsewhere" / "mlflow.db").exists()
-    assert p.tracking()["mlflow"] is None  # the setting stays off
+    assert p.tracking().mlflow is None  # the setting stays off
     uri = f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}"
     _, runs = _runs(uri, f"longtail/{p.path.name}")
     assert [r.info.run_id for r in runs] == [got.mlflow_run]

@@ -5,7 +5,7 @@
 
 import inspect
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,6 +24,9 @@ from longtail.cli._ui import (
     split_list,
     warn,
 )
+
+if TYPE_CHECKING:
+    from longtail.engine.data import EmbedReport
 
 
 def open_project(project: Path):
@@ -205,15 +208,15 @@ def embed(project: ProjectOpt = Path("."),
         except KeyboardInterrupt:
             kept = bar.done if bar.done is not None else _vector_rows(p, encoder)
             raise Stopped(f"stopped: {kept:,} rows kept; run again to resume") from None
-        if "describe" not in result:
+        if result.describe is None:
             info = p.store.vector_set_info(encoder) or {}
             cols = (info.get("config") or {}).get("columns")
-            result["describe"] = {"dim": info.get("dim"), **({"columns": cols} if cols else {})}
+            result.describe = {"dim": info.get("dim"), **({"columns": cols} if cols else {})}
 
-    def render(r: dict) -> None:
-        console.print(f"{r['embedded']} samples embedded with {r['encoder']} ({r['total']} in "
+    def render(r: "EmbedReport") -> None:
+        console.print(f"{r.embedded} samples embedded with {r.encoder} ({r.total} in "
                       "the project)")
-        line = describe_vectors(r["encoder"], r.get("describe") or {})
+        line = describe_vectors(r.encoder, r.describe or {})
         if line:
             console.print(line, highlight=False)
 

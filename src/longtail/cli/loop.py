@@ -237,8 +237,10 @@ def render_status(r: dict) -> None:
     if need.get("halfwidth") is not None:
         rows["eval precision"] = (f"±{100 * need['halfwidth']:.1f} points by "
                                   f"{need.get('estimator', 'uniform')} on {need['labeled']} eval "
-                                  f"labels (target ±{100 * need['target']:.1f}): "
-                                  f"{need['reason']}")
+                                  f"labels (target ±{100 * need['target']:.1f}"
+                                  + ("; too few errors for its large-sample interval, the "
+                                     "exact one" if "Clopper" in need.get("estimate_note", "")
+                                     else "") + f"): {need['reason']}")
     target = r.get("eval_target")
     if target:
         rows["eval target"] = target if isinstance(target, str) else \

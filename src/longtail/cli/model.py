@@ -76,7 +76,7 @@ def train(project: ProjectOpt = Path("."),
             extra.pop("force", None)
             extra.pop("mlflow", None)
             result = p.release(encoder=encoder, **extra)
-            emit(result, as_json, render_release)
+            emit(result, as_json, lambda r: render_release(plain(r)))
             return
         result = p.train(encoder=encoder, warm_start=not cold, **extra)
     emit(result, as_json, lambda r: render_train(plain(r)))

@@ -197,7 +197,7 @@ def consensus(policy: Annotated[str | None, typer.Argument(
     """
     with open_project(project) as p:
         if policy is None:
-            result = {"policy": p.consensus(), "changed": False}
+            result = {"policy": p.consensus().to_dict(), "changed": False}
         else:
             result = p.set_consensus(policy, split_list("--annotators", annotators))
 
@@ -210,7 +210,7 @@ def consensus(policy: Annotated[str | None, typer.Argument(
             console.print(f"consensus: {_policy_text(r['policy'])} (version {r['version']}, "
                           f"{r['relabeled']} samples' label moved)")
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 @app.command()
@@ -253,7 +253,7 @@ def annotators(project: ProjectOpt = Path("."),
             console.print(f"Krippendorff's alpha: {ci(k, 'alpha')} over {k['samples']} samples, "
                           f"{k['annotators']} annotators")
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 @app.command()
@@ -374,7 +374,7 @@ def tracking(target: Annotated[str | None, typer.Argument(
                           f"{r['experiment']} ({r['logged_models']} models logged)",
                           markup=False, highlight=False, soft_wrap=True)
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 @app.command()

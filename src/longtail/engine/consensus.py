@@ -15,25 +15,73 @@ bootstrap percentiles over samples.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 
+from longtail.crashpoints import crashpoint
+from longtail.engine.records import Record
 from longtail.evaluation.stopping import coded_kappa
+from longtail.store import Store
 from longtail.store.repos_versions import check_policy
 
 UNATTRIBUTED = "(none)"
 MIN_OVERLAP = 2  # samples two annotators must share for a kappa
 
 
-def get_policy(store: Any) -> dict:
+@dataclass(frozen=True)
+class ConsensusPolicy(Record):
+    """How labels from several annotators resolve: "latest", "majority", or "trusted"
+    with its `annotators`, most trusted first."""
+
+    OPTIONAL = ("annotators",)
+
+    policy: str
+    annotators: list[str] | None = None
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> ConsensusPolicy:
+        got = stored.get("annotators")
+        return cls(str(stored["policy"]), list(got) if got is not None else None)
+
+
+@dataclass(frozen=True)
+class PolicyChange(Record):
+    """`longtail consensus POLICY`: the policy now, whether it changed, the dataset
+    version committed under it, and how many samples' current label it moved."""
+
+    OPTIONAL = ("previous",)
+
+    policy: dict[str, Any]
+    changed: bool
+    version: int | None
+    relabeled: int
+    previous: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AnnotatorReport(Record):
+    """`longtail annotators`: per annotator and per pair of annotators, with Cohen's
+    kappa, Krippendorff's alpha over all of them, and per-class agreement."""
+
+    policy: dict[str, Any]
+    annotators: dict[str, dict[str, Any]]
+    pairs: list[dict[str, Any]]
+    krippendorff: dict[str, Any] | None
+    per_class: dict[str, dict[str, Any]]
+    bootstrap: int
+
+
+def get_policy(store: Store) -> ConsensusPolicy:
     """The project's consensus policy."""
     with store.unit_of_work() as uow:
-        return uow.consensus.policy()
+        return ConsensusPolicy.of(uow.consensus.policy())
 
 
-def set_policy(store: Any, policy: str, annotators: Sequence[str] | None = None) -> dict:
+def set_policy(store: Store, policy: str, annotators: Sequence[str] | None = None
+               ) -> PolicyChange:
     """Change the consensus policy and commit a dataset version under it (one
     transaction). The same policy again changes nothing. Returns the policy, the
     version and how many samples' current label the change moved."""
@@ -42,15 +90,14 @@ def set_policy(store: Any, policy: str, annotators: Sequence[str] | None = None)
         old = uow.consensus.policy()
         if new == old:
             latest = uow.versions.latest()
-            return {"policy": new, "changed": False, "version": latest["id"] if latest else None,
-                    "relabeled": 0}
+            return PolicyChange(new, False, latest["id"] if latest else None, 0)
         before = uow.consensus.labels(policy=old)
         uow.consensus.set_policy(new)
+        crashpoint("consensus:in_tx")  # the policy written, its version not yet
         version = uow.versions.commit("policy")
         after = uow.versions.labels(version)
     moved = sum(1 for r, lab in after.items() if before.get(r) != lab)
-    return {"policy": new, "changed": True, "version": version["id"], "relabeled": moved,
-            "previous": old}
+    return PolicyChange(new, True, version["id"], moved, old)
 
 
 def _latest_by_annotator(events: list[dict]) -> dict[str, dict[int, str]]:
@@ -138,7 +185,7 @@ def _per_class(V: np.ndarray, names: list[str]) -> dict[str, dict]:
             for i, c in enumerate(names) if nc[i] > 0}
 
 
-def annotator_report(store: Any, *, bootstrap: int = 1000, seed: int = 0) -> dict:
+def annotator_report(store: Store, *, bootstrap: int = 1000, seed: int = 0) -> AnnotatorReport:
     """Per annotator: label, skip and unsure events, samples labeled, labels per class,
     seconds (total and median), agreement with the consensus label where others also
     labeled; Cohen's kappa per pair and Krippendorff's alpha over all, each with a 95%
@@ -195,5 +242,4 @@ def annotator_report(store: Any, *, bootstrap: int = 1000, seed: int = 0) -> dic
         lo, hi = _alpha_boot(V, rng, bootstrap)
         alpha = {"alpha": krippendorff_alpha(V), "lo": lo, "hi": hi, "samples": int(len(V)),
                  "annotators": len(by)}
-    return {"policy": policy, "annotators": report, "pairs": pairs, "krippendorff": alpha,
-            "per_class": _per_class(V, classes), "bootstrap": bootstrap}
+    return AnnotatorReport(policy, report, pairs, alpha, _per_class(V, classes), bootstrap)

@@ -9,6 +9,7 @@ from typing import Any
 from longtail.engine.eval_records import LiftSummary
 from longtail.engine.records import Record
 from longtail.engine.settings import SMALL_EVAL, Settings
+from longtail.store import Store
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class StatusReport(Record):
     queued: int
 
 
-def status(store: Any, settings: Settings) -> StatusReport:
+def status(store: Store, settings: Settings) -> StatusReport:
     """Counts, classes, rounds and the latest metrics, as plain data."""
     splits = store.split_counts()
     current = store.current_labels()
@@ -138,19 +139,19 @@ def status(store: Any, settings: Settings) -> StatusReport:
     )
 
 
-def _triggers(store: Any) -> list[dict]:
+def _triggers(store: Store) -> list[dict]:
     from longtail.engine.triggers import status_lines
 
     return status_lines(store)
 
 
-def _queued(store: Any) -> int:
+def _queued(store: Store) -> int:
     """Rows waiting in the discovery queue (slices, searches, triggers)."""
     with store.reading() as uow:
         return len(uow.settings.get("discovery_queue") or [])
 
 
-def recorded_lift(store: Any) -> LiftSummary | None:
+def recorded_lift(store: Store) -> LiftSummary | None:
     """The lift summary `train` recorded last (`evaluation.combine_lifts`; computing it
     needs scipy, reading it does not)."""
     got = store.setting("lift_summary")

@@ -27,11 +27,14 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError
+from longtail.store import Store
 from longtail.store.files import model_file, tracking_folder
 
 LOCAL = "local"
@@ -64,7 +67,27 @@ def check_value(value: str) -> str:
     return value.strip()
 
 
-def set_tracking(store: Any, value: str | None) -> dict:
+@dataclass(frozen=True)
+class TrackingStatus(Record):
+    """Whether MLflow tracking is on (`mlflow`: the setting), where runs go, and how many
+    models were logged."""
+
+    OPTIONAL = ("artifact_location", "experiment")
+
+    mlflow: str | None
+    tracking_uri: str | None
+    logged_models: int
+    artifact_location: str | None = None
+    experiment: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.mlflow is not None:  # said, even when None, once tracking is on
+            out["artifact_location"] = self.artifact_location
+        return out
+
+
+def set_tracking(store: Store, value: str | None) -> TrackingStatus:
     """Turn tracking on (`value`: local, a directory or a URI) or off (None)."""
     if value is not None:
         value = check_value(value)
@@ -73,21 +96,20 @@ def set_tracking(store: Any, value: str | None) -> dict:
     return tracking_status(store, Settings.load(store))
 
 
-def tracking_status(store: Any, settings: Settings) -> dict:
+def tracking_status(store: Store, settings: Settings) -> TrackingStatus:
     """Whether tracking is on, where to, and how many models were logged."""
     logged = store.setting(RUNS_KEY) or {}
     if settings.mlflow is None:
-        return {"mlflow": None, "tracking_uri": None, "logged_models": len(logged)}
+        return TrackingStatus(None, None, len(logged))
     uri, artifacts = resolve(store.root, settings.mlflow)
-    return {"mlflow": settings.mlflow, "tracking_uri": uri, "artifact_location": artifacts,
-            "experiment": experiment_name(store), "logged_models": len(logged)}
+    return TrackingStatus(settings.mlflow, uri, len(logged), artifacts, experiment_name(store))
 
 
-def experiment_name(store: Any) -> str:
+def experiment_name(store: Store) -> str:
     return f"longtail/{Path(store.root).resolve().name}"
 
 
-def log_model(store: Any, settings: Settings, model_id: int, report: dict,
+def log_model(store: Store, settings: Settings, model_id: int, report: dict,
               target: str | None = None) -> str | None:
     """Log trained model `model_id` (and what `train` reported about it) as one MLflow
     run; its run id. A model logged before is not logged again (its run id comes back).
@@ -159,7 +181,7 @@ def _params(settings: Settings, model: dict, report: dict, rnd: dict | None,
             for k, v in out.items()}
 
 
-def _metrics(store: Any, model: dict, report: dict) -> dict[str, float]:
+def _metrics(store: Store, model: dict, report: dict) -> dict[str, float]:
     out: dict[str, float] = {"fit_seconds": float(model["fit_seconds"])}
     for m in store.metrics():
         if m["model_id"] != model["id"] or not m["eval_set"].startswith("managed"):
@@ -192,7 +214,7 @@ def _metrics(store: Any, model: dict, report: dict) -> dict[str, float]:
     return out
 
 
-def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model: dict,
+def _log(store: Store, settings: Settings, uri: str, artifacts: str | None, model: dict,
          report: dict, version: dict, rnd: dict | None) -> str:
     import time
     import warnings
@@ -225,7 +247,7 @@ def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model:
 
         step = int(model["n_labels"])
         now = int(time.time() * 1000)
-        params = _params(settings, model, report, rnd, get_policy(store))
+        params = _params(settings, model, report, rnd, get_policy(store).to_dict())
         client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()],
                          metrics=[Metric(k, v, now, step)
                                   for k, v in _metrics(store, model, report).items()])

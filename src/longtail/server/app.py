@@ -37,6 +37,7 @@ from longtail.server.guard import Guard
 from longtail.server.routers import admin, discovery, docs, media, pages, transfer
 from longtail.server.routers import tasks as tasks_routes
 from longtail.server.settings import ServerSettings
+from longtail.store import Store
 
 DESCRIPTION = ("The annotation service of a longtail project: task leases for annotators, "
                "rounds and metrics for admins. Authenticate with `Authorization: Bearer "
@@ -110,7 +111,7 @@ def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
     return app.openapi_schema  # type: ignore[return-value]
 
 
-def _service(store: Any, settings: ServerSettings, clock: Callable[[], float],
+def _service(store: Store, settings: ServerSettings, clock: Callable[[], float],
              ls_transport: Any, hooks: Any) -> Service:
     """The service's shared parts; the open rounds made ready for the first lease."""
     client = None

@@ -18,9 +18,11 @@ from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from longtail.engine import tasks, users
+from longtail.engine.suggest import Suggester
 from longtail.engine.users import User
 from longtail.errors import InputError
 from longtail.server.settings import ServerSettings
+from longtail.store import Store
 
 AUTH_TTL = 5.0  # seconds a checked token is trusted without reading the catalog again
 
@@ -86,7 +88,7 @@ class Service:
     """Everything the routes share, made once by `create_app` and kept on
     `app.state.service`: no route closes over mutable state of its own."""
 
-    store: Any
+    store: Store
     settings: ServerSettings
     writer: tasks.GroupCommit
     hooks: Any
@@ -97,6 +99,8 @@ class Service:
     exhausted_sent: bool = False
     # ML-backend mode: the Label Studio client (server/routers/label_studio.py).
     label_studio: Any = None
+    # The model's top classes for a leased task (engine/suggest.py), its model cached.
+    suggest: Suggester = field(default_factory=Suggester)
     # The key of the signed media URLs (server/media.py).
     media_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
