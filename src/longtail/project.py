@@ -17,6 +17,7 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.automation import RunReport
     from longtail.engine.consensus import AnnotatorReport, ConsensusPolicy, PolicyChange
     from longtail.engine.data import EmbedReport
     from longtail.engine.eval_records import (
@@ -433,8 +434,8 @@ class Project:
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
                           near=near)
 
-    @metered("run", worth_recording=lambda result: bool(result.get("events")))
-    def run(self, watch: str | Path, **options: Any) -> dict:
+    @metered("run", worth_recording=lambda result: bool(result.events))
+    def run(self, watch: str | Path, **options: Any) -> RunReport:
         """The loop unattended: ingest, import, retrain, query, until a stopping rule fires."""
         from longtail.engine.automation import run
 

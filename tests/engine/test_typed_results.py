@@ -36,7 +36,6 @@ NOT_YET = {
     "costs.set_compute_rates",
     "costs.spend_summary",
     "roi.roi_summary",
-    "automation.run",
     "duplicates.refresh",
     "duplicates.up_to_date",
     "duplicates.exclude_labeled_twins",
