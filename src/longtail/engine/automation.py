@@ -63,7 +63,7 @@ def _import_labels(store: Store, path: Path, annotator: str | None, seconds: str
     # the id column of the project's first ingest (`msg_id`).
     id_column = "id"
     if not _has_column(path, "id"):
-        with store.unit_of_work() as uow:
+        with store.reading() as uow:
             id_column = (uow.samples.first_mapping() or {}).get("id") or "id"
     records = read_label_records(path, id=id_column, label="label", annotator=annotator,
                                  seconds=seconds)
@@ -86,7 +86,7 @@ def _export_missing(store: Store, batches: Path) -> list[int]:
         items = store.round_items(r["id"])
         rows = np.array([row for row, _, _ in items], dtype=np.int64)
         batch = [b for chunk in store.iter_samples(rows) for b in chunk]
-        with store.unit_of_work() as uow:
+        with store.reading() as uow:
             order = uow.samples.column_order()
         write_batch_file(out, batch, [k for _, _, k in items], r["id"], column_order=order,
                          overwrite=True)
@@ -195,7 +195,7 @@ def run(store: Store, watch: str | Path, *, batch: int = 100, retrain_every: int
         if budget_money is not None:
             from longtail.engine.costs import costs_report
 
-            with store.unit_of_work() as uow:
+            with store.reading() as uow:
                 report = costs_report(uow, Settings.load(store))
             spent = report.total.total_money
             # The next round's compute is spent after its labels are asked for: keep
@@ -248,7 +248,7 @@ def _mapping_for(store: Store, path: Path, *, text: str | None, vector_prefix: s
     column when this file has it."""
     from longtail.ingest.readers import TableSource
 
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         first = uow.samples.first_mapping() or {}
     names = set(TableSource(path).schema.names)
     out: dict[str, Any] = {"id": first.get("id") or "id",
