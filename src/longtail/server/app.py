@@ -103,12 +103,17 @@ def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
     the token is read once, in `deps.current_user`)."""
     if app.openapi_schema is None:
         spec = FastAPI.openapi(app)
-        spec.setdefault("components", {})["securitySchemes"] = {"bearer": {
-            "type": "http", "scheme": "bearer",
-            "description": "A user's token: `longtail users add NAME`."}}
+        spec.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "A user's token: `longtail users add NAME`."},
+            "basic": {"type": "http", "scheme": "basic",
+                      "description": "The ML-backend routes' credentials (`--ml-auth`)."}}
         for ops in spec.get("paths", {}).values():
             for op in ops.values():
-                if "401" in op.get("responses", {}):
+                if "label-studio" in op.get("tags", ()):  # behind --ml-auth when given
+                    if getattr(settings, "ml_auth", None):
+                        op["security"] = [{"basic": []}]
+                elif "401" in op.get("responses", {}):
                     op["security"] = [{"bearer": []}]
                 for p in op.get("parameters", []):
                     if p.get("name") == "limit":
