@@ -192,3 +192,43 @@ def test_suggestions_lead_with_keys_in_chromium(tmp_path, monkeypatch):
         got = conn.execute(select(s.annotations.c.label)).scalars().all()
     store.close()
     assert got == ["age_limit"]
+
+
+def test_the_dashboards_annotator_table_stays_inside_its_card(tmp_path):
+    """Issue 27, finding 14's last point: the annotator table overflowed its card."""
+    sync_api = _browser()
+    import uvicorn
+
+    store = make_store(tmp_path / "p", n=30, round_sizes=(12,))
+    token = users.add_user(store, "root", "admin")[1]
+    users.add_user(store, "a-very-long-annotator-name@example.com")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(store.root, ServerSettings()),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        with sync_api.sync_playwright() as pw:
+            sync_api.expect.set_options(timeout=20_000)
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1100, "height": 900})
+                page.goto(f"http://127.0.0.1:{port}/dashboard")
+                page.focus("#token")
+                page.keyboard.type(token)
+                page.keyboard.press("Enter")
+                sync_api.expect(page.locator("#annotators tbody tr").first).to_be_visible()
+                table = page.locator("#annotators").bounding_box()
+                card = page.locator("#annotators").locator("xpath=..").bounding_box()
+                assert table["x"] + table["width"] <= card["x"] + card["width"]
+            finally:
+                browser.close()
+    finally:
+        server.should_exit = True
+        th.join(10)
+        store.close()
