@@ -17,8 +17,10 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.automation import RunReport
     from longtail.engine.consensus import AnnotatorReport, ConsensusPolicy, PolicyChange
     from longtail.engine.data import EmbedReport
+    from longtail.engine.duplicates import DuplicateGroups
     from longtail.engine.eval_records import (
         EvalReport,
         ForecastReport,
@@ -425,7 +427,7 @@ class Project:
 
     @metered("duplicates")
     def duplicates(self, *, threshold: float | None = None, encoder: str | None = None,
-                   near: bool = True) -> dict:
+                   near: bool = True) -> DuplicateGroups:
         """Groups of exact duplicates (content hash) and near-duplicates (cosine >=
         threshold, default the project's `near_duplicate_threshold`)."""
         from longtail.engine.duplicates import duplicates
@@ -433,8 +435,8 @@ class Project:
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
                           near=near)
 
-    @metered("run", worth_recording=lambda result: bool(result.get("events")))
-    def run(self, watch: str | Path, **options: Any) -> dict:
+    @metered("run", worth_recording=lambda result: bool(result.events))
+    def run(self, watch: str | Path, **options: Any) -> RunReport:
         """The loop unattended: ingest, import, retrain, query, until a stopping rule fires."""
         from longtail.engine.automation import run
 

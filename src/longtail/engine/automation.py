@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from longtail.crashpoints import crashpoint
+from longtail.engine.records import Record
 from longtail.errors import EmptyPoolError, InputError, ProjectError
 from longtail.store import Store
 
@@ -92,6 +94,16 @@ def _export_missing(store: Store, batches: Path) -> list[int]:
     return written
 
 
+@dataclass(frozen=True)
+class RunReport(Record):
+    """`longtail run`: why it stopped (None when it was interrupted), how many passes
+    over the folder it made, and each step it took (`step` and what it did)."""
+
+    stopped: str | None
+    passes: int
+    events: list[dict[str, Any]]
+
+
 def run(store: Store, watch: str | Path, *, batch: int = 100, retrain_every: int = 50,
         strategy: str = "auto", target: float | None = None, budget: int | None = None,
         text: str | None = None, vector_prefix: str | None = None,
@@ -100,7 +112,7 @@ def run(store: Store, watch: str | Path, *, batch: int = 100, retrain_every: int
         on_event: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep, mlflow: str | bool | None = None,
         relabel: float = 0.0, ignore_stopping: bool = False,
-        budget_money: float | None = None) -> dict:
+        budget_money: float | None = None) -> RunReport:
     """Run passes over `watch` until a stopping rule fires (or `max_passes`). Returns
     why it stopped, the passes and every step taken ({"step", ...}). `mlflow` is
     `train`'s (log each model), `relabel` is `query`'s (a share for label errors).
@@ -219,7 +231,7 @@ def run(store: Store, watch: str | Path, *, batch: int = 100, retrain_every: int
             stopped = f"pass limit reached ({passes})"
             break
         sleep(poll)
-    return {"stopped": stopped, "passes": passes, "events": events}
+    return RunReport(stopped, passes, events)
 
 
 def _shown(value: Any) -> str:
