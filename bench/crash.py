@@ -13,10 +13,11 @@ run of it:
 - failed_reruns: running the command again (when its effect is not visible yet, or
   always for the idempotent ones) fails or ends anywhere but the uninterrupted result.
 
-    python bench/crash.py --size smoke|full [--out PATH]
+    python bench/crash.py --size smoke|medium|full [--out PATH]
 
-Smoke: 12 trials (every hooked point once, the rest random). Full: 5 per hooked point
-and the rest at random times, 60 or more in all.
+Smoke: 12 trials (every hooked point once, the rest random). Medium: 1 per hooked point
+on a 1,000-row pool, 24 in all. Full: 5 per hooked point and the rest at random times,
+80 in all.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ PHASES: dict[str, tuple[list[str], list[str], bool]] = {
     "round": (["query", "-n", "20", "--strategy", "random"], ["round:in_tx", "round:after_commit"],
               False),
     "version": (["versions", "--commit"], ["version:in_tx"], False),
+    # the consensus policy and the dataset version under it, in one transaction
+    "consensus": (["consensus", "majority"], ["consensus:in_tx", "version:in_tx"], True),
+    # reads only: a kill anywhere must leave the project as it was
+    "suspects": (["suspects", "--limit", "5"], ["suspects:scored"], True),
     # `longtail run --once` over the project's inbox (pool B in data/, labels C in
     # labels/): killed after its 1st, 2nd or 3rd step (ingest, labels, train, batch)
     "run": (["run", "{project}/inbox", "--once", "--batch", "20", "--retrain-every", "10",
@@ -57,6 +62,7 @@ PHASES: dict[str, tuple[list[str], list[str], bool]] = {
             ["run:step@1", "run:step@2", "run:step@3"], True),
 }
 SIZES = {"smoke": {"trials": 12, "per_point": 1, "pool": 300},
+         "medium": {"trials": 24, "per_point": 1, "pool": 1000},
          "full": {"trials": 80, "per_point": 5, "pool": 2000}}
 DIM = 8
 
@@ -119,6 +125,7 @@ def content(project: Path) -> dict:
                                   s.models.c.path).order_by(s.models.c.id)),
             "metrics": rows(select(s.metrics.c.model_id, s.metrics.c.eval_set, s.metrics.c.name,
                                    s.metrics.c.value).order_by(s.metrics.c.id)),
+            "policy": rows(select(s.settings.c.value).where(s.settings.c.key == "consensus")),
             "versions": rows(select(s.dataset_versions.c.id, s.dataset_versions.c.reason,
                                     s.dataset_versions.c.max_event_id,
                                     s.dataset_versions.c.labels_fingerprint)
@@ -137,7 +144,8 @@ def parts(c: dict) -> dict:
     dataset versions. Metrics are left out: derived, a re-run of `train` completes them."""
     return {"batch": (c["samples"], [(k, v) for k, v in sorted(c.items()) if k.startswith("vectors:")]),
             "labels": c["labels"], "rounds": (c["rounds"], c["items"]),
-            "models": (c["models"], c["models_classes"]), "versions": c["versions"]}
+            "models": (c["models"], c["models_classes"]),
+            "versions": (c["versions"], c["policy"])}
 
 
 def check_ok(project: Path) -> bool:

@@ -9,7 +9,8 @@ lookup. Used by tests/stream and bench/crash.py only.
 
 Points: ingest:in_tx, ingest:after_commit, labels:in_tx, train:model_file_written,
 train:in_tx (model, metrics and lifts written, not committed), train:after_commit,
-round:in_tx, version:in_tx, embed:vectors_written, run:step.
+round:in_tx, version:in_tx, consensus:in_tx, suspects:scored, embed:vectors_written,
+run:step.
 
 Pause points (`pausepoint`) are their sibling for concurrency tests: they hold a process
 between a read and the write that depends on it until the test releases it. Points:

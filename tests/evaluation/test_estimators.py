@@ -137,3 +137,29 @@ def test_weighted_macro_f1_matches_the_unweighted_one_with_unit_weights():
     est = weighted_macro_f1(t, p, np.ones(300), n_boot=50)
     assert est.value == pytest.approx(f1_score(t, p, average="macro"))
     assert est.lo <= est.value <= est.hi
+
+
+def test_asking_until_narrow_enough_keeps_coverage():
+    """The eval budget's rule: add 25 labels at a time until the interval is ±5 points,
+    then stop. A data-dependent stop; by simulation the interval at the stop still
+    covers the population accuracy about 93% of the time or more: uniform (exact
+    interval) and PPI (normal interval; 0.927 and 0.945 on two populations at 600 reps,
+    its fixed-n coverage is 0.93-0.945 there too). Asserted at 0.92 (with 600 reps the
+    figure's standard error is 1 point): PPI sits at the 93% target, not above it."""
+    f, y = _population(seed=5)
+    truth = y.mean()
+    hits = {"uniform": 0, "ppi": 0}
+    reps = 600
+    for r in range(reps):
+        order = np.random.default_rng(1000 + r).permutation(N)
+        for name in hits:
+            n = 30
+            while True:
+                i = order[:n]
+                est = uniform_mean(y[i]) if name == "uniform" else ppi_mean(y[i], f[i], f)
+                if est.halfwidth <= 0.05 or n >= N:
+                    break
+                n += 25
+            hits[name] += est.lo <= truth <= est.hi
+    for name, h in hits.items():
+        assert h / reps >= 0.92, (name, h / reps)

@@ -97,8 +97,8 @@ def test_projects_made_before_hash_version_2_keep_their_hashes(tmp_path, pool_da
     new.ingest(csv, id="id", text="text", vector_prefix="v")
     old = Project.init(tmp_path / "old", eval_rate=0.1, hashing=1)
     old.ingest(csv, id="id", text="text", vector_prefix="v")
-    with old.store.tx() as conn:  # as a version-1 catalog looks: no such key
-        conn.exec_driver_sql("DELETE FROM settings WHERE key = 'hashing'")
+    with old.store.unit_of_work() as uow:  # as a version-1 catalog looks: no such key
+        uow.conn.exec_driver_sql("DELETE FROM settings WHERE key = 'hashing'")
     assert old.settings["hashing"] == 1
     before = snapshot(old, ledger=False)
     report = old.ingest(csv, id="id", text="text", vector_prefix="v")

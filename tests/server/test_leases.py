@@ -195,7 +195,8 @@ def test_a_relabel_item_waits_for_a_new_answer_even_when_its_row_is_labeled(made
 
     st = made(n=10, round_sizes=())
     record_labels(st, [LabelEvent("s0", "card"), LabelEvent("s1", "billing")], source="import")
-    before = st.max_annotation_id()
+    with st.reading() as uow:
+        before = uow.labels.max_id()
     with st.unit_of_work() as uow:
         uow.rounds.add("relabel", {"budget": 2}, 2, {"strategy": "random",
                                                      "annotations_before": before},

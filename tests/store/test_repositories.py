@@ -47,7 +47,8 @@ def test_label_set_open_then_fixed(store: Store):
         with pytest.raises(InputError, match="not the string"):
             uow.label_set.set("a,b")
     assert store.label_set() == ["cat", "dog", "bird"]  # the failed calls wrote nothing
-    store.set_label_set(None)
+    with store.unit_of_work() as uow:
+        uow.label_set.set(None)
     assert store.label_set() is None
 
 
@@ -186,13 +187,14 @@ def test_model_arrays_and_meta_round_trip(store: Store):
     assert set(listed[0]["meta"]) == {"sha256"}
     assert {k: v for k, v in listed[1]["meta"].items() if k != "sha256"} == {
         "format": "skops", "params": {"n": 3}}
-    got = store.load_model_arrays(listed[0])
+    with store.reading() as uow:
+        got = uow.models.arrays(listed[0])
     assert set(got) == set(arrays)
     for k, v in arrays.items():
         np.testing.assert_array_equal(got[k], v)
         assert got[k].dtype == v.dtype
-    with pytest.raises(ProjectError, match="without pickle"):
-        store.save_model("x", "minilm", 1, ["a"], {"o": np.array([{}], dtype=object)}, 0.1)
+    with pytest.raises(ProjectError, match="without pickle"), store.unit_of_work() as uow:
+        uow.models.add("x", "minilm", 1, ["a"], {"o": np.array([{}], dtype=object)}, 0.1)
     assert len(store.models()) == 2
 
 

@@ -85,21 +85,23 @@ def test_model_file_is_written_before_commit_and_orphaned_by_a_rollback(store: S
     assert store.models() == []  # no row points to the orphan
     with store.unit_of_work() as uow:
         mid = uow.models.add("linear", "minilm", 4, ["a", "b"], arrays, 0.1)
-    got = store.load_model_arrays(store.latest_model())
+    with store.reading() as uow:
+        got = uow.models.arrays(uow.models.latest())
     np.testing.assert_array_equal(got["coef"], arrays["coef"])
     assert not list((store.root / "models").glob("*.tmp"))
 
 
-def test_store_wrappers_on_the_callers_connection_share_its_transaction(store: Store):
-    with pytest.raises(Boom):
-        with store.tx() as conn:
-            store.insert_samples(conn, store.add_batch(conn, "f", "", {}),
-                                 [(0, "a", "0" * 32, None, None)])
-            assert store.n_samples(conn) == 1
-            store.add_annotations(conn, [{"row": 0, "label": "x", "source": "human"}])
-            assert store.current_labels(conn) == {0: "x"}
-            raise Boom
-    assert store.n_samples() == 0
+def test_reading_sees_one_snapshot_and_never_commits(store: Store):
+    from sqlalchemy import event
+
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda _conn: commits.append(1))
+    with store.reading() as snap:
+        assert snap.samples.count() == 0
+        with store.unit_of_work() as uow:  # a commit beside the snapshot
+            _add_samples(uow, 3)
+        assert snap.samples.count() == 0  # the snapshot does not move
+    assert commits == [1] and store.n_samples() == 3
 
 
 def test_open_finds_the_catalog_again(tmp_path, catalog_url):

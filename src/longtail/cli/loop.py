@@ -237,8 +237,10 @@ def render_status(r: dict) -> None:
     if need.get("halfwidth") is not None:
         rows["eval precision"] = (f"±{100 * need['halfwidth']:.1f} points by "
                                   f"{need.get('estimator', 'uniform')} on {need['labeled']} eval "
-                                  f"labels (target ±{100 * need['target']:.1f}): "
-                                  f"{need['reason']}")
+                                  f"labels (target ±{100 * need['target']:.1f}"
+                                  + ("; too few errors for its large-sample interval, the "
+                                     "exact one" if "Clopper" in need.get("estimate_note", "")
+                                     else "") + f"): {need['reason']}")
     target = r.get("eval_target")
     if target:
         rows["eval target"] = target if isinstance(target, str) else \
@@ -427,8 +429,9 @@ def demo(dir: Annotated[Path | None, typer.Option("--dir", help="Project directo
                                                   "a new temporary one).")] = None,
          rounds: Annotated[int, typer.Option(help="Simulated rounds (1 or more).")] = 10,
          batch: Annotated[int, typer.Option(help="Labels per round (1 or more).")] = 100,
-         limit: Annotated[int | None, typer.Option(help="Use only the first N messages of "
-                                                   "each file (a quicker demo).")] = None) -> None:
+         limit: Annotated[int | None, typer.Option(help="Use a seeded sample of N messages of "
+                                                   "each file, stratified by intent (a "
+                                                   "quicker demo).")] = None) -> None:
     """The whole loop on the bundled Banking77 data, with an HTML summary.
 
     A project, embeddings, simulated rounds of auto next to random, and a page with the

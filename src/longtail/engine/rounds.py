@@ -249,6 +249,11 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     def committee_for(rows: np.ndarray) -> np.ndarray:
         from longtail.learners import bootstrap_committee, committee_probs, make_learner
 
+        if callable(getattr(model, "posterior_samples", None)):
+            # A learner with its own posterior (MC dropout): its samples are the committee.
+            return np.concatenate([model.posterior_samples(X) for _, X in vs.iter_chunks(rows)],
+                                  axis=1)
+
         members = bootstrap_committee(
             lambda: make_learner(settings.learner, **(settings.learner_params or {})),
             vs.read(lab_rows), lab_y.astype(str), m=5, rng=rng)
@@ -293,7 +298,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
 SHORTLIST = 2  # cost-aware: the strategy proposes (1 + SHORTLIST) x its share
 
 
-def _cost_aware(store: Any, settings: Settings, planned: _Planned, budget: int,
+def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int,
                 fitted: Any) -> _Planned:
     """Keep the best of the strategy's picks (as many as `budget` leaves) by return on
     investment (Haertel et al. 2008): benefit / cost^gamma, where benefit is the
@@ -340,7 +345,7 @@ def _cost_aware(store: Any, settings: Settings, planned: _Planned, budget: int,
                    kinds=[planned.kinds[i] for i in order.tolist()], record=record)
 
 
-def _within_money(store: Any, settings: Settings, planned: _Planned, budget_money: float,
+def _within_money(store: Store, settings: Settings, planned: _Planned, budget_money: float,
                   fitted: Any) -> _Planned:
     """The planned batch cut to what `budget_money` buys at predicted cost, in the plan's
     order (eval rows first, then the control slice and the strategy's picks); the cut

@@ -244,31 +244,31 @@ def _ingest_tx(store, source, mapping, resolved, seen, report, vector_updates,
                assign_eval, update, vector_dtype, progress, eval_strata,
                hashing, journals) -> None:  # noqa: ANN001
     bg = _Background()
-    with store.tx() as conn:
+    with store.unit_of_work() as uow:
         try:
-            _ingest_batches(conn, store, source, mapping, resolved, seen, report,
+            _ingest_batches(uow, store, source, mapping, resolved, seen, report,
                             vector_updates, assign_eval, update, vector_dtype, progress,
                             eval_strata, hashing, bg, journals)
         finally:
-            bg.settle()  # nothing may run on `conn` once the transaction ends
+            bg.settle()  # nothing may run on `uow` once the transaction ends
 
 
-def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector_updates,
+def _ingest_batches(uow, store, source, mapping, resolved, seen, report, vector_updates,
                     assign_eval, update, vector_dtype, progress, eval_strata, hashing,
                     bg, journals) -> None:  # noqa: ANN001
     where = str(source.path)
     # The file's metadata columns in its order: metadata JSON is stored with sorted keys
     # (stable content hashes), so the batch record keeps the order people see.
-    batch_id = store.add_batch(conn, where, "", {**mapping.to_dict(),
+    batch_id = uow.samples.add_batch(where, "", {**mapping.to_dict(),
                                                  "columns": list(resolved.metadata_columns)})
     digest = hashlib.sha256()  # of the rows as read: see _digest_rows
-    next_row = store.next_row(conn)
+    next_row = uow.samples.next_row()
     first_new_row = next_row
     current = None  # current labels, loaded lazily when the file has labels
-    split_counts = dict(store.split_counts_conn(conn))
+    split_counts = dict(uow.samples.split_counts())
     eval_count = split_counts.get("eval", 0)
     writer = None
-    vec_info = store.vector_set_info(PRECOMPUTED, conn)
+    vec_info = uow.vectors.info(PRECOMPUTED)
     row0 = 0
     for batch in source.batches():
         n = batch.num_rows
@@ -281,7 +281,7 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
         if vecs is not None:
             dim = vecs.shape[1]
             if vec_info is None:
-                vec_info = store.ensure_vector_set(conn, PRECOMPUTED, dim, vector_dtype, {})
+                vec_info = uow.vectors.ensure(PRECOMPUTED, dim, vector_dtype, {})
             if vec_info["dim"] != dim:
                 raise InputError(f"{where}: vectors have {dim} dimensions; this project's "
                                  f"vectors have {vec_info['dim']}")
@@ -296,7 +296,7 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
         # file are already checked against each other.
         if first_new_row > 0:
             bg.drain()
-            known = store.lookup_ids(conn, ids)
+            known = uow.samples.lookup_ids(ids)
             for ext, (r, _) in known.items():
                 # A row added by this file, or a project id met twice in it: a duplicate.
                 if r >= first_new_row or ext in seen:
@@ -340,10 +340,10 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
             rows = np.arange(next_row, next_row + len(new_idx), dtype=np.int64)
             eval_rows = rows[is_eval].tolist()
             if len(new_idx) == n:
-                bg.submit("catalog", store.insert_samples, conn, batch_id, list(zip(
+                bg.submit("catalog", uow.samples.insert, batch_id, list(zip(
                     rows.tolist(), ids, hashes, texts, metas, strict=True)), eval_rows)
             else:
-                bg.submit("catalog", store.insert_samples, conn, batch_id, [
+                bg.submit("catalog", uow.samples.insert, batch_id, [
                     (r, ids[i], hashes[i], texts[i], metas[i])
                     for r, i in zip(rows.tolist(), new_idx, strict=True)
                 ], eval_rows)
@@ -364,7 +364,7 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
             next_row += len(new_idx)
         if changed:
             bg.drain()
-            store.update_samples(conn, [
+            uow.samples.update([
                 {"row": known[ids[i]][0], "content_hash": hashes[i], "text": texts[i],
                  "meta": metas[i], "batch_id": batch_id} for i in changed])
             if vecs is not None:
@@ -372,7 +372,7 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
         if labels is not None:
             bg.drain()
             if current is None:
-                current = store.current_labels(conn)
+                current = uow.labels.current()
             events = []
             for i, lab in enumerate(labels):
                 if lab is None or lab == "":
@@ -383,7 +383,7 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
                 current[r] = lab
                 events.append({"row": r, "label": lab, "source": "import",
                                "annotator": annotators[i] if annotators else None})
-            report.labels += store.add_annotations(conn, events)
+            report.labels += uow.labels.add(events)
         report.new += len(new_idx)
         report.updated += len(changed)
         report.updated_rows += [known[ids[i]][0] for i in changed]
@@ -397,8 +397,8 @@ def _ingest_batches(conn, store, source, mapping, resolved, seen, report, vector
     bg.drain()
     if writer is not None:
         writer.sync()
-        store.set_vector_rows(conn, PRECOMPUTED, next_row)
-    store.finish_batch(conn, batch_id, report.new, report.updated, report.unchanged,
+        uow.vectors.set_rows(PRECOMPUTED, next_row)
+    uow.samples.finish_batch(batch_id, report.new, report.updated, report.unchanged,
                        file_sha256=digest.hexdigest())
     if report.new == 0 and report.updated == 0 and report.labels == 0:
         # Nothing changed: roll back the batch record too, so a re-ingest is a no-op.

@@ -37,10 +37,17 @@ def is_learner(obj: Any) -> bool:
     return callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict_proba", None))
 
 
+def _mlp(**params: Any) -> Learner:
+    """The torch MLP (imported only when asked for: torch is an optional extra)."""
+    from longtail.learners.torch_mlp import TorchMLP
+
+    return TorchMLP(**params)
+
+
 def _registry() -> dict[str, Callable[..., Learner]]:
     from longtail.learners.linear import LinearHead
 
-    return {"linear": LinearHead}
+    return {"linear": LinearHead, "mlp": _mlp}
 
 
 def learner_names() -> list[str]:

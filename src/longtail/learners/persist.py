@@ -39,6 +39,7 @@ META_KEY = "__meta__"
 SKOPS_KEY = "skops"
 LINEAR_FORMAT = "longtail.LinearHead/1"
 SKOPS_FORMAT = "longtail.skops/1"
+TORCH_FORMAT = "longtail.torch-mlp/1"  # learners/torch_mlp.py: weights as arrays + architecture
 # Packages whose types skops may rebuild when it does not trust them by default.
 TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "longtail")
 
@@ -47,6 +48,12 @@ def _is_linear_head(model: Any) -> bool:
     from longtail.learners.linear import LinearHead
 
     return type(model) is LinearHead  # a subclass may hold state state_dict would drop
+
+
+def _is_torch_mlp(model: Any) -> bool:
+    # Checked by name, so saving a linear head never imports torch.
+    return type(model).__module__ == "longtail.learners.torch_mlp" \
+        and type(model).__name__ == "TorchMLP"
 
 
 def _trusted_type(name: str) -> bool:
@@ -71,6 +78,8 @@ def spec_of(model: Any) -> dict[str, Any] | None:
     `fresh_like(model)` still works then)."""
     if _is_linear_head(model):
         return {"name": "linear", "params": model.get_params()}
+    if _is_torch_mlp(model):
+        return {"name": "mlp", "params": model.get_params()}
     cls = type(model)
     get_params = getattr(model, "get_params", None)
     params = _json_or_none(get_params(deep=False)) if callable(get_params) else {}
@@ -114,6 +123,10 @@ def dump(model: Learner, spec: dict[str, Any] | None = None) -> dict[str, np.nda
     if not is_learner(model):
         raise InputError(f"{type(model).__name__} has no fit/predict_proba: not a learner")
     spec = spec_of(model) if spec is None else _check_spec(spec)
+    if _is_torch_mlp(model):
+        state = model.state_dict()
+        meta = {**state["meta"], "learner": spec}
+        return {**state["arrays"], META_KEY: np.array(json.dumps(meta))}
     if _is_linear_head(model):
         state = model.state_dict()
         meta = {**state["meta"], "learner": spec}
@@ -188,9 +201,14 @@ def load(arrays: dict[str, np.ndarray], *, predict_only: bool = False) -> Learne
 
         return LinearHead.from_state_dict(
             {"meta": meta, "arrays": {"coef": arrays["coef"], "intercept": arrays["intercept"]}})
+    if fmt == TORCH_FORMAT:
+        from longtail.learners.torch_mlp import TorchMLP
+
+        return TorchMLP.from_state_dict(
+            {"meta": meta, "arrays": {k: v for k, v in arrays.items() if k != META_KEY}})
     if fmt != SKOPS_FORMAT:
         raise InputError(f"saved learner has unknown format {fmt!r} (known: "
-                         f"{LINEAR_FORMAT}, {SKOPS_FORMAT})")
+                         f"{LINEAR_FORMAT}, {SKOPS_FORMAT}, {TORCH_FORMAT})")
     if SKOPS_KEY not in arrays:
         raise InputError(f"saved learner ({fmt}): no {SKOPS_KEY!r} array")
     import skops.io as sio
@@ -229,7 +247,7 @@ def warm_starts(model: Any) -> bool:
     """Whether fitting ``model`` again continues from its learned state (LinearHead with
     ``warm_start``): then the loop keeps fitting the loaded model; otherwise it fits
     `fresh_like(model)`, so every round trains from scratch."""
-    return _is_linear_head(model) and bool(model.warm_start)
+    return (_is_linear_head(model) or _is_torch_mlp(model)) and bool(model.warm_start)
 
 
 def fresh_like(source: Any) -> Learner:
@@ -247,7 +265,7 @@ def fresh_like(source: Any) -> Learner:
                              "spec was not stored: pass the loaded model to fresh_like")
         spec = _check_spec(spec)
         return make_learner(spec["name"], **spec["params"])
-    if _is_linear_head(source):
+    if _is_linear_head(source) or _is_torch_mlp(source):
         return type(source)(**source.get_params())
     if not is_learner(source):
         raise InputError(f"{type(source).__name__} has no fit/predict_proba: not a learner")

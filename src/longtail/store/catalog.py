@@ -6,19 +6,17 @@ PostgreSQL database named by the SQLAlchemy URL in `catalog.url`
 (`postgresql+psycopg://user@host/db`, optionally `?options=-csearch_path%3Dschema`).
 
 Transactions belong to the caller. `Store.unit_of_work()` opens one transaction and
-hands out repositories over it (`longtail.store.uow`); that is the API for new code.
-The older `Store` methods stay, in two kinds, each documented as such:
-
-- *own transaction*: no `conn` argument; each call reads (or writes and commits) on a
-  connection of its own, and sees whatever is committed at that moment;
-- *caller's connection*: `conn` first (from `Store.tx()` or `uow.conn`); the method
-  runs inside the caller's transaction and never commits.
+hands out repositories over it, `Store.reading()` one snapshot that never commits
+(`longtail.store.uow`); that is the API for engine code. The few `Store` read methods
+left (settings, samples, rounds, models, vector sets) each read on a connection of
+their own and see whatever is committed at that moment; they serve the CLI, tests and
+benchmarks, and are next to go.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -273,13 +271,6 @@ class Store:
                 trans.rollback()
 
     @contextmanager
-    def tx(self) -> Iterator[Connection]:
-        """One transaction as a bare connection, for the *caller's connection* methods
-        below: commits on success, rolls back on any exception."""
-        with self.engine.begin() as conn:
-            yield conn
-
-    @contextmanager
     def _read(self) -> Iterator[UnitOfWork]:
         """Repositories over a connection of their own that writes nothing: each
         statement sees what is committed when it runs."""
@@ -302,10 +293,6 @@ class Store:
         with self._read() as uow:
             return uow.settings.all()
 
-    @staticmethod
-    def _set(conn: Connection, key: str, value: Any) -> None:
-        r.SettingsRepo(conn).set(key, value)
-
     def set_setting(self, key: str, value: Any) -> None:
         with self.unit_of_work() as uow:
             uow.settings.set(key, value)
@@ -315,44 +302,12 @@ class Store:
         with self._read() as uow:
             return uow.label_set.get()
 
-    def set_label_set(self, labels: Sequence[str] | None) -> list[str] | None:
-        with self.unit_of_work() as uow:
-            return uow.label_set.set(labels)
-
     # -- samples -----------------------------------------------------------------------
 
     def n_samples(self, conn: Connection | None = None) -> int:
         """Number of samples (on the caller's connection when given)."""
         with self._on(conn) as uow:
             return uow.samples.count()
-
-    def next_row(self, conn: Connection) -> int:
-        """Caller's connection: the row number the next new sample gets."""
-        return r.SamplesRepo(conn).next_row()
-
-    def lookup_ids(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, str]]:
-        """Caller's connection: external_id -> (row, content_hash) for those of `ids`
-        already in the catalog."""
-        return r.SamplesRepo(conn).lookup_ids(ids)
-
-    def add_batch(self, conn: Connection, source_file: str, file_sha256: str, mapping: dict) -> int:
-        """Caller's connection: a new ingest batch record; its id."""
-        return r.SamplesRepo(conn).add_batch(source_file, file_sha256, mapping)
-
-    def finish_batch(self, conn: Connection, batch_id: int, n_new: int, n_updated: int,
-                     n_unchanged: int, file_sha256: str) -> None:
-        """Caller's connection: the batch's counts and checksum."""
-        r.SamplesRepo(conn).finish_batch(batch_id, n_new, n_updated, n_unchanged, file_sha256)
-
-    def insert_samples(self, conn: Connection, batch_id: int, rows: list[tuple],
-                       eval_rows: Sequence[int] = ()) -> None:
-        """Caller's connection: see `SamplesRepo.insert`."""
-        r.SamplesRepo(conn).insert(batch_id, rows, eval_rows)
-
-    def update_samples(self, conn: Connection, rows: list[dict]) -> None:
-        """Caller's connection: rows are dicts with row, content_hash, text, meta (JSON
-        text), batch_id."""
-        r.SamplesRepo(conn).update(rows)
 
     def rows_by_split(self, split: str) -> np.ndarray:
         with self._read() as uow:
@@ -369,10 +324,6 @@ class Store:
         with self._read() as uow:
             return uow.samples.ids_to_rows(ids)
 
-    def split_counts_conn(self, conn: Connection) -> dict[str, int]:
-        """Caller's connection: split -> number of samples."""
-        return r.SamplesRepo(conn).split_counts()
-
     def split_counts(self) -> dict[str, int]:
         with self._read() as uow:
             return uow.samples.split_counts()
@@ -387,16 +338,6 @@ class Store:
     def vector_set_names(self) -> list[str]:
         with self._read() as uow:
             return uow.vectors.names()
-
-    def ensure_vector_set(self, conn: Connection, name: str, dim: int, dtype: str,
-                          config: dict) -> dict:
-        """Caller's connection: the set's record, created when missing."""
-        return r.VectorSetsRepo(conn).ensure(name, dim, dtype, config)
-
-    def set_vector_rows(self, conn: Connection, name: str, n_rows: int, config: dict | None = None
-                        ) -> None:
-        """Caller's connection: the set's valid row count (and config)."""
-        r.VectorSetsRepo(conn).set_rows(name, n_rows, config)
 
     def vectors(self, name: str, *, writable_rows: int | None = None) -> VectorSet:
         """The vector set `name`; its valid row count is read from the catalog."""
@@ -449,10 +390,6 @@ class Store:
 
     # -- annotations -------------------------------------------------------------------
 
-    def add_annotations(self, conn: Connection, events: Iterable[dict]) -> int:
-        """Caller's connection: append annotation events; see `LabelsRepo.add`."""
-        return r.LabelsRepo(conn).add(events)
-
     def current_labels(self, conn: Connection | None = None) -> dict[int, str]:
         """row -> label of its latest *label* event (skip/unsure events ignored), by row;
         on the caller's connection when given."""
@@ -475,15 +412,6 @@ class Store:
         with self._on(conn) as uow:
             return uow.rounds.open_rows()
 
-    def add_round(self, conn: Connection, strategy: str, params: dict, n_labels: int, log: dict,
-                  items: list[tuple[int, int, str]], model_id: int | None) -> int:
-        """Caller's connection: open a round; its id."""
-        return r.RoundsRepo(conn).add(strategy, params, n_labels, log, items, model_id)
-
-    def close_rounds_done(self, conn: Connection) -> list[int]:
-        """Caller's connection: close every open round with all items answered."""
-        return r.RoundsRepo(conn).close_done()
-
     def rounds(self) -> list[dict]:
         with self._read() as uow:
             return uow.rounds.list()
@@ -492,24 +420,7 @@ class Store:
         with self._read() as uow:
             return uow.rounds.items(round_id)
 
-    def update_round_log(self, round_id: int, log: dict) -> None:
-        with self.unit_of_work() as uow:
-            uow.rounds.update_log(round_id, log)
-
-    def cancel_round(self, round_id: int) -> None:
-        """Cancel an open round (its rows become candidates again)."""
-        with self.unit_of_work() as uow:
-            uow.rounds.cancel(round_id)
-
     # -- models and metrics ------------------------------------------------------------
-
-    def save_model(self, learner_name: str, encoder: str, n_labels: int, classes: list,
-                   arrays: dict[str, np.ndarray], fit_seconds: float, meta: dict | None = None
-                   ) -> int:
-        with self.unit_of_work() as uow:
-            model_id = uow.models.add(learner_name, encoder, n_labels, classes, arrays,
-                                      fit_seconds, meta)
-        return model_id
 
     def latest_model(self) -> dict | None:
         with self._read() as uow:
@@ -519,31 +430,9 @@ class Store:
         with self._read() as uow:
             return uow.models.list()
 
-    def load_model_arrays(self, model: dict) -> dict[str, np.ndarray]:
-        return r.load_model_arrays(self.root, model)
-
-    def add_metrics(self, model_id: int | None, eval_set: str, n_labels: int,
-                    values: dict[str, tuple[float, float | None, float | None]]) -> None:
-        with self.unit_of_work() as uow:
-            uow.metrics.add(model_id, eval_set, n_labels, values)
-
-    def eval_version(self, fingerprint: str, n_labeled: int) -> tuple[int, bool]:
-        """The eval version with this fingerprint, created when new: (id, created)."""
-        with self.unit_of_work() as uow:
-            return uow.eval_versions.get_or_create(fingerprint, n_labeled)
-
     def eval_versions(self) -> list[dict]:
         with self._read() as uow:
             return uow.eval_versions.list()
-
-    def first_label_times(self) -> dict[int, int]:
-        """row -> id of its first label event (ids order events in time)."""
-        with self._read() as uow:
-            return uow.labels.first_times()
-
-    def max_annotation_id(self) -> int:
-        with self._read() as uow:
-            return uow.labels.max_id()
 
     def metrics(self, name: str | None = None) -> list[dict]:
         with self._read() as uow:

@@ -1,7 +1,7 @@
 """Repositories: the catalog's queries, one small class per kind of record.
 
 Each repository wraps ONE connection that the caller owns (a `UnitOfWork`'s, or
-`Store.tx()`'s): it never opens, commits or rolls back a transaction itself. SQLAlchemy
+`Store.unit_of_work()`'s): it never opens, commits or rolls back a transaction itself. SQLAlchemy
 Core only, and every query runs unchanged on SQLite and PostgreSQL: ids come from
 `inserted_primary_key`, upserts are delete-then-insert (no `ON CONFLICT`), `IN` lists
 are chunked, results that callers turn into arrays are ordered explicitly.

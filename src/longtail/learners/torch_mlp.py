@@ -1,0 +1,200 @@
+"""A torch learner: an MLP on vectors with dropout, warm-started between rounds, early
+stopping on a held-out labeled split, and MC-dropout posteriors for BALD-style scores.
+
+Optional (`pip install 'longtail[torch]'`, the CPU wheel pinned as the Makefile does);
+nothing imports torch until an MLP is built. Saved without pickle: each parameter as an
+array beside the architecture spec (`state_dict` / `from_state_dict`, used by
+`learners.persist`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from longtail.errors import InputError
+
+FORMAT = "longtail.torch-mlp/1"
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - the extra is installed by `make test`
+        raise InputError("the mlp learner needs torch: pip install 'longtail[torch]'") from None
+    return torch
+
+
+class TorchMLP(ClassifierMixin, BaseEstimator):
+    """Vectors → ``hidden`` ReLU units (dropout ``dropout``) → class logits, trained with
+    AdamW on cross-entropy for at most ``epochs`` passes, stopping after ``patience``
+    epochs without improvement on a stratified ``holdout`` share of the labels (when
+    every class has at least 2 labels and there are 30 or more; else the last epoch is
+    kept). With ``warm_start`` a refit on the same classes starts from the learned
+    weights. ``posterior_samples(X, m)`` gives m dropout-on passes: (m, n, C).
+
+    O(epochs·n·d·hidden) to fit; predict in batches of 4,096 rows.
+    """
+
+    def __init__(self, hidden: int = 256, dropout: float = 0.3, epochs: int = 200,
+                 lr: float = 1e-3, weight_decay: float = 1e-4, batch_size: int = 64,
+                 patience: int = 15, holdout: float = 0.15, mc_samples: int = 20,
+                 warm_start: bool = True, seed: int = 0):
+        self.hidden = hidden
+        self.dropout = dropout
+        self.epochs = epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.patience = patience
+        self.holdout = holdout
+        self.mc_samples = mc_samples
+        self.warm_start = warm_start
+        self.seed = seed
+
+    # -- the network ----------------------------------------------------------------
+
+    def _build(self, d: int, c: int) -> Any:
+        torch = _torch()
+        torch.manual_seed(self.seed)
+        return torch.nn.Sequential(
+            torch.nn.Linear(d, self.hidden), torch.nn.ReLU(), torch.nn.Dropout(self.dropout),
+            torch.nn.Linear(self.hidden, c))
+
+    def _split(self, y_idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        n = len(y_idx)
+        counts = np.bincount(y_idx)
+        if n < 30 or counts.min() < 2 or self.holdout <= 0:
+            return np.arange(n), np.arange(0)
+        val = []
+        for k in range(len(counts)):
+            rows = rng.permutation(np.flatnonzero(y_idx == k))
+            take = int(round(len(rows) * self.holdout))
+            val.extend(rows[: min(take, len(rows) - 1)])
+        val = np.sort(np.asarray(val, dtype=np.int64))
+        return np.setdiff1d(np.arange(n), val), val
+
+    def fit(self, X: Any, y: Any) -> TorchMLP:
+        """Train on X (n, d) float and labels y (n,)."""
+        torch = _torch()
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y)
+        if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
+            raise InputError(f"mlp: X must be (n, d) with n = len(y) > 0, got {X.shape} "
+                             f"and {len(y)} labels")
+        classes, y_idx = np.unique(y, return_inverse=True)
+        same = (self.warm_start and getattr(self, "net_", None) is not None
+                and np.array_equal(getattr(self, "classes_", np.array([])), classes)
+                and self.n_features_in_ == X.shape[1])
+        if not same:
+            self.net_ = self._build(X.shape[1], len(classes))
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
+        if len(classes) == 1:
+            self.n_epochs_ = 0
+            return self
+        rng = np.random.default_rng(self.seed)
+        tr, va = self._split(y_idx, rng)
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y_idx.astype(np.int64))
+        opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr,
+                                weight_decay=self.weight_decay)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        gen = torch.Generator().manual_seed(self.seed)
+        best, best_state, since = np.inf, None, 0
+        epochs_run = 0
+        for epoch in range(1, self.epochs + 1):
+            epochs_run = epoch
+            self.net_.train()
+            order = torch.from_numpy(tr)[torch.randperm(len(tr), generator=gen)]
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                opt.zero_grad()
+                loss_fn(self.net_(Xt[idx]), yt[idx]).backward()
+                opt.step()
+            if len(va):
+                self.net_.eval()
+                with torch.no_grad():
+                    val = float(loss_fn(self.net_(Xt[va]), yt[va]))
+                if val < best - 1e-4:
+                    best, since = val, 0
+                    best_state = {k: v.clone() for k, v in self.net_.state_dict().items()}
+                else:
+                    since += 1
+                    if since >= self.patience:
+                        break
+        if best_state is not None:
+            self.net_.load_state_dict(best_state)
+        self.n_epochs_ = epochs_run
+        return self
+
+    def _logits(self, X: Any, train_mode: bool = False) -> np.ndarray:
+        torch = _torch()
+        X = np.asarray(X, dtype=np.float32)
+        self.net_.train(train_mode)
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(X), 4096):
+                out.append(self.net_(torch.from_numpy(X[start : start + 4096])).numpy())
+        self.net_.eval()
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes_)), np.float32)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (n, C), dropout off; columns follow ``classes_``."""
+        if len(self.classes_) == 1:
+            return np.ones((len(X), 1))
+        z = self._logits(X)
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def posterior_samples(self, X: Any, m: int | None = None) -> np.ndarray:
+        """MC dropout: m passes with dropout on, each a (n, C) probability matrix;
+        (m, n, C), seeded, so BALD and mean-KL scores are repeatable."""
+        torch = _torch()
+        m = m or self.mc_samples
+        if len(self.classes_) == 1:
+            return np.ones((m, len(X), 1))
+        torch.manual_seed(self.seed + 1)
+        out = np.empty((m, len(X), len(self.classes_)))
+        for i in range(m):
+            z = self._logits(X, train_mode=True)
+            z = z - z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            out[i] = p / p.sum(axis=1, keepdims=True)
+        return out
+
+    # -- saving without pickle ---------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"meta": JSON-able, "arrays": {name: ndarray}}``: the architecture and the
+        weights, loadable by `from_state_dict` with no pickle."""
+        arrays = {f"w:{k}": v.detach().numpy().copy() for k, v in self.net_.state_dict().items()}
+        classes = np.asarray(self.classes_)
+        meta = {"format": FORMAT, "params": self.get_params(),
+                "classes": classes.tolist(),
+                "classes_dtype": "object" if classes.dtype == object else classes.dtype.str,
+                "n_features_in": int(self.n_features_in_)}
+        return {"meta": meta, "arrays": arrays}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> TorchMLP:
+        torch = _torch()
+        meta = state["meta"]
+        model = cls(**meta["params"])
+        dtype = object if meta.get("classes_dtype") == "object" else meta.get("classes_dtype")
+        model.classes_ = np.asarray(meta["classes"], dtype=dtype)
+        model.n_features_in_ = int(meta["n_features_in"])
+        model.net_ = model._build(model.n_features_in_, len(model.classes_))
+        weights = {k[2:]: torch.from_numpy(np.asarray(v)) for k, v in state["arrays"].items()
+                   if k.startswith("w:")}
+        try:
+            model.net_.load_state_dict(weights)
+        except RuntimeError as exc:
+            raise InputError(f"saved mlp does not match its architecture: {exc}") from None
+        model.net_.eval()
+        return model
