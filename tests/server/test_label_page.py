@@ -30,7 +30,7 @@ CLASSES = (["Refund_not_showing_up", "activate_my_card", "age_limit", "Apple_pay
            + [f"item_{k}" for k in range(1, 71)])
 
 
-def test_a_leased_task_carries_the_models_top_three_classes(tmp_path):
+def test_a_leased_task_carries_the_models_top_three_classes(tmp_path, monkeypatch):
     st = Store.create(tmp_path / "p", {"seed": 0, "eval_rate": 0.1, "hashing": 2})
     X, y = make_pool(200, classes=4)
     data.ingest(st, Settings.load(st), write_pool_csv(tmp_path / "pool.csv", X, y), id="id",
@@ -54,6 +54,15 @@ def test_a_leased_task_carries_the_models_top_three_classes(tmp_path):
         assert c.post(f"/tasks/{task['id']}/label", headers=h,
                       json={"kind": "label", "label": truth[task["sample_id"]]}).status_code == 200
     assert hits >= 8  # separable clusters: the first suggestion is mostly right
+    # A suggestion that cannot be made (the model's vectors gone) never refuses a lease.
+    from longtail.engine import suggest
+    from longtail.errors import ProjectError
+
+    def gone(*a, **k):
+        raise ProjectError("no vector set")
+    monkeypatch.setattr(suggest.views, "vectors", gone)
+    r = c.post("/tasks/lease", headers=h)
+    assert r.status_code == 200 and r.json()["task"]["suggestions"] == []
     st.close()
 
 
