@@ -17,8 +17,10 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.automation import RunReport
     from longtail.engine.consensus import AnnotatorReport, ConsensusPolicy, PolicyChange
     from longtail.engine.data import EmbedReport
+    from longtail.engine.duplicates import DuplicateGroups
     from longtail.engine.eval_records import (
         EvalReport,
         ForecastReport,
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from longtail.engine.status import StatusReport
     from longtail.engine.suspects import Suspects
     from longtail.engine.tracking import TrackingStatus
-    from longtail.engine.training import TrainReport
+    from longtail.engine.training import ReleaseReport, TrainReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
@@ -201,7 +203,7 @@ class Project:
 
     @metered("release")
     def release(self, *, encoder: str | None = None, learner: str | None = None,
-                learner_params: dict | None = None, folds: int = 5) -> dict:
+                learner_params: dict | None = None, folds: int = 5) -> ReleaseReport:
         """The model to ship, fitted on every label (eval included), its accuracy by
         cross-fitting over the eval set; kept apart from the loop's models."""
         from longtail.engine.training import train_release
@@ -428,7 +430,7 @@ class Project:
 
     @metered("duplicates")
     def duplicates(self, *, threshold: float | None = None, encoder: str | None = None,
-                   near: bool = True) -> dict:
+                   near: bool = True) -> DuplicateGroups:
         """Groups of exact duplicates (content hash) and near-duplicates (cosine >=
         threshold, default the project's `near_duplicate_threshold`)."""
         from longtail.engine.duplicates import duplicates
@@ -436,8 +438,8 @@ class Project:
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
                           near=near)
 
-    @metered("run", worth_recording=lambda result: bool(result.get("events")))
-    def run(self, watch: str | Path, **options: Any) -> dict:
+    @metered("run", worth_recording=lambda result: bool(result.events))
+    def run(self, watch: str | Path, **options: Any) -> RunReport:
         """The loop unattended: ingest, import, retrain, query, until a stopping rule fires."""
         from longtail.engine.automation import run
 

@@ -434,8 +434,9 @@ def demo(dir: Annotated[Path | None, typer.Option("--dir", help="Project directo
                                                   "a new temporary one).")] = None,
          rounds: Annotated[int, typer.Option(help="Simulated rounds (1 or more).")] = 10,
          batch: Annotated[int, typer.Option(help="Labels per round (1 or more).")] = 100,
-         limit: Annotated[int | None, typer.Option(help="Use only the first N messages of "
-                                                   "each file (a quicker demo).")] = None) -> None:
+         limit: Annotated[int | None, typer.Option(help="Use a seeded sample of N messages of "
+                                                   "each file, stratified by intent (a "
+                                                   "quicker demo).")] = None) -> None:
     """The whole loop on the bundled Banking77 data, with an HTML summary.
 
     A project, embeddings, simulated rounds of auto next to random, and a page with the

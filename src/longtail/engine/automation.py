@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from longtail.crashpoints import crashpoint
+from longtail.engine.records import Record
 from longtail.errors import EmptyPoolError, InputError, ProjectError
 from longtail.store import Store
 
@@ -61,7 +63,7 @@ def _import_labels(store: Store, path: Path, annotator: str | None, seconds: str
     # the id column of the project's first ingest (`msg_id`).
     id_column = "id"
     if not _has_column(path, "id"):
-        with store.unit_of_work() as uow:
+        with store.reading() as uow:
             id_column = (uow.samples.first_mapping() or {}).get("id") or "id"
     records = read_label_records(path, id=id_column, label="label", annotator=annotator,
                                  seconds=seconds)
@@ -84,12 +86,22 @@ def _export_missing(store: Store, batches: Path) -> list[int]:
         items = store.round_items(r["id"])
         rows = np.array([row for row, _, _ in items], dtype=np.int64)
         batch = [b for chunk in store.iter_samples(rows) for b in chunk]
-        with store.unit_of_work() as uow:
+        with store.reading() as uow:
             order = uow.samples.column_order()
         write_batch_file(out, batch, [k for _, _, k in items], r["id"], column_order=order,
                          overwrite=True)
         written.append(r["id"])
     return written
+
+
+@dataclass(frozen=True)
+class RunReport(Record):
+    """`longtail run`: why it stopped (None when it was interrupted), how many passes
+    over the folder it made, and each step it took (`step` and what it did)."""
+
+    stopped: str | None
+    passes: int
+    events: list[dict[str, Any]]
 
 
 def run(store: Store, watch: str | Path, *, batch: int = 100, retrain_every: int = 50,
@@ -100,7 +112,7 @@ def run(store: Store, watch: str | Path, *, batch: int = 100, retrain_every: int
         on_event: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep, mlflow: str | bool | None = None,
         relabel: float = 0.0, ignore_stopping: bool = False,
-        budget_money: float | None = None) -> dict:
+        budget_money: float | None = None) -> RunReport:
     """Run passes over `watch` until a stopping rule fires (or `max_passes`). Returns
     why it stopped, the passes and every step taken ({"step", ...}). `mlflow` is
     `train`'s (log each model), `relabel` is `query`'s (a share for label errors).
@@ -183,7 +195,7 @@ def run(store: Store, watch: str | Path, *, batch: int = 100, retrain_every: int
         if budget_money is not None:
             from longtail.engine.costs import costs_report
 
-            with store.unit_of_work() as uow:
+            with store.reading() as uow:
                 report = costs_report(uow, Settings.load(store))
             spent = report.total.total_money
             # The next round's compute is spent after its labels are asked for: keep
@@ -219,7 +231,7 @@ def run(store: Store, watch: str | Path, *, batch: int = 100, retrain_every: int
             stopped = f"pass limit reached ({passes})"
             break
         sleep(poll)
-    return {"stopped": stopped, "passes": passes, "events": events}
+    return RunReport(stopped, passes, events)
 
 
 def _shown(value: Any) -> str:
@@ -236,7 +248,7 @@ def _mapping_for(store: Store, path: Path, *, text: str | None, vector_prefix: s
     column when this file has it."""
     from longtail.ingest.readers import TableSource
 
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         first = uow.samples.first_mapping() or {}
     names = set(TableSource(path).schema.names)
     out: dict[str, Any] = {"id": first.get("id") or "id",

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from longtail.engine import views
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings, near_threshold
 from longtail.errors import InputError
 from longtail.store import Store
@@ -577,8 +578,22 @@ def exclude_labeled_twins(store: Store, settings: Settings, vs: Any, candidates:
 # -- `longtail duplicates` ----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DuplicateGroups(Record):
+    """`longtail duplicates`: groups of exact and of near-duplicates, each a list of
+    {id, label} (label None when unlabeled), at `threshold` on `encoder`'s vectors, where
+    they came from (`source`: saved, searched now, ...) and their counts."""
+
+    threshold: float | None
+    encoder: str | None
+    source: str
+    exact: list[list[dict[str, Any]]]
+    near: list[list[dict[str, Any]]]
+    counts: dict[str, int]
+
+
 def duplicates(store: Store, settings: Settings, *, threshold: float | None = None,
-               encoder: str | None = None, near: bool = True, k: int = K) -> dict:
+               encoder: str | None = None, near: bool = True, k: int = K) -> DuplicateGroups:
     """Groups of exact duplicates (same content hash) and of near-duplicates (cosine >=
     `threshold`, default the project's `near_duplicate_threshold`, on `encoder`'s
     vectors), each as sample ids with their current label (None when unlabeled). Reads
@@ -615,12 +630,13 @@ def duplicates(store: Store, settings: Settings, *, threshold: float | None = No
     def show(g: list[int]) -> list[dict]:
         return [{"id": ids[r], "label": current_labels.get(r)} for r in g]
 
-    return {"threshold": threshold, "encoder": name, "source": source,
-            "exact": [show(g) for g in exact], "near": [show(g) for g in groups_near],
-            "counts": {"exact_groups": len(exact), "near_groups": len(groups_near),
-                       "near_rows": sum(len(g) for g in groups_near),
-                       "near_with_labeled": sum(any(r in current_labels for r in g)
-                                                for g in groups_near)}}
+    return DuplicateGroups(
+        threshold=threshold, encoder=name, source=source, exact=[show(g) for g in exact],
+        near=[show(g) for g in groups_near],
+        counts={"exact_groups": len(exact), "near_groups": len(groups_near),
+                "near_rows": sum(len(g) for g in groups_near),
+                "near_with_labeled": sum(any(r in current_labels for r in g)
+                                         for g in groups_near)})
 
 
 def _components(pairs: np.ndarray) -> list[list[int]]:

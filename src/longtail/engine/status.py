@@ -38,6 +38,7 @@ class StatusReport(Record):
     lift: dict[str, Any] | None
     verdict: str
     eval_need: dict[str, Any]
+    eval_resolution: dict[str, Any]  # what the eval split resolves, the rate the target needs
     control: dict[str, Any]
     spend: dict[str, Any] | None
     roi: dict[str, Any] | None
@@ -91,6 +92,13 @@ def status(store: Store, settings: Settings) -> StatusReport:
     if equal and equal.get("n_labels", 0) < 50:
         warnings.append(f"the lift verdict rests on {equal['n_labels']} control labels: "
                         "treat it as a first sign, not a measurement")
+    from longtail.evaluation.resolution import eval_resolution
+
+    resolution = eval_resolution(
+        splits.get("eval", 0), n, target=settings.eval_halfwidth,
+        accuracy=(last.get("accuracy") or {}).get("value"))
+    if n and not resolution.enough:
+        warnings.append(resolution.text())
     from longtail.engine.costs import spend_summary
     from longtail.engine.rounds import control_status, eval_status
 
@@ -119,6 +127,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
         verdict=lift["verdict"] if lift else
         "no lift measured yet: it needs a trained model and 20 or more labeled eval samples",
         eval_need=need.to_dict(),
+        eval_resolution=resolution.to_dict(),
         control={"share": control_share, "reason": control_reason},
         spend=spend,
         roi=store.setting("roi_summary"),
