@@ -80,6 +80,11 @@ def coverage_table() -> dict:
             "min_wilson": min(r["wilson"] for r in rows)}
 
 
+def _plain(result):
+    """The JSON form of an engine result (typed records have `to_dict`)."""
+    return result.to_dict() if hasattr(result, "to_dict") else result
+
+
 def _accuracy(model, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.asarray(model.classes_)[model.predict_proba(X).argmax(1)] == y))
 
@@ -231,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", choices=sorted(SIZES), default="full")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--datasets", default=None, help="comma-separated subset")
+    ap.add_argument("--cap", type=int, default=None,
+                    help="labels paid per run (default: the size's, per data set)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--merge", nargs="+", default=None,
                     help="combine result files of runs on separate data sets (run side by "
@@ -243,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = args.seeds or cfg["seeds"]
     wanted = args.datasets.split(",") if args.datasets else list(cfg["runs"])
     result = header("honest_numbers", ", ".join(wanted),
-                    {"size": args.size, "seeds": seeds, "runs": cfg["runs"],
+                    {"size": args.size, "seeds": seeds, "runs": cfg["runs"], "cap": args.cap,
                      "path": "product: a fresh Project per command (query, import-labels, "
                              "train, forecast), default settings, strategy auto",
                      "threads": 1}, started_at=started)
@@ -252,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     with threadpool_limits(limits=1), tempfile.TemporaryDirectory() as tmp:
         for name in wanted:
             batch, cap = cfg["runs"][name]
+            cap = args.cap or cap
             data, source = load(name, args.size)
             if data is None:
                 result["datasets"][name] = {"source": source, "skipped": True}
@@ -299,6 +307,9 @@ def finish(result: dict) -> None:
     result["dataset"] = "; ".join(f"{k}: {d['source']}" for k, d in result["datasets"].items())
     sims = [d for d in result["datasets"].values() if not d.get("skipped")]
 
+    censored = sorted(k for k, d in result["datasets"].items() if not d.get("skipped")
+                      and d["runs_reaching_3x_n1"] < d["seeds"] and d["stop_rate_by_3x_n1"] < 1)
+
     def extreme(key: str, fn) -> float | None:
         vals = [d[key] for d in sims if d.get(key) is not None]
         return fn(vals) if vals else None
@@ -306,7 +317,12 @@ def finish(result: dict) -> None:
     result["summary"] = {
         "interval_coverage_min": result["coverage"]["min_clopper_pearson"],
         "stop_regret_mean_points_max": extreme("stop_regret_mean_points", max),
-        "stop_rate_min": extreme("stop_rate_by_3x_n1", min),
+        # Over the data sets whose runs all reached 3x n1 within their cap (a run cut
+        # short before then cannot show whether it would have stopped in time).
+        "stop_rate_min": extreme("stop_rate_by_3x_n1", min) if not censored else min(
+            [d["stop_rate_by_3x_n1"] for d in sims if d["runs_reaching_3x_n1"] == d["seeds"]],
+            default=None),
+        "stop_rate_censored_datasets": censored,
         "forecast_coverage_min": extreme("forecast_coverage", min),
     }
     print(result["summary"])

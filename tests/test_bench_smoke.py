@@ -63,6 +63,10 @@ def _check(result: dict, stem: str) -> None:
         for figs in result["datasets"].values():
             assert {"default_estimator", "default_coverage",
                     "default_label_ratio_vs_uniform"} <= set(figs)
+    if stem == "images":
+        assert result["budgets"] and result["transfer"]
+        for fig in result["methods"].values():
+            assert len(fig["accuracy_mean"]) == len(result["budgets"])
     if stem == "stream":
         keys = {"step", "pool", "ingest_seconds", "index_update_seconds", "query_seconds",
                 "rebuilt"}

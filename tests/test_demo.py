@@ -30,3 +30,36 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     assert summary.exists() and "<svg" in summary.read_text()
     assert "auto" in r.output and "random" in r.output
     assert (tmp_path / "cache" / "banking77-minilm.npz").exists()
+
+
+def test_limit_samples_every_intent_seeded_not_the_files_head(tmp_path):
+    import csv
+
+    from longtail.demo import _sample
+
+    def intents(path):
+        with open(path, newline="") as f:
+            return [r["category"] for r in csv.DictReader(f)]
+
+    full = intents(bundled("train.csv"))
+    out = _sample(bundled("train.csv"), tmp_path / "a.csv", 1500)
+    got = intents(out)
+    assert len(got) == 1500 and len(set(got)) == len(set(full)) == 77  # the head had 12
+    again = intents(_sample(bundled("train.csv"), tmp_path / "b.csv", 1500))
+    assert got == again  # seeded
+    # Each intent keeps about its share of the file.
+    for c in set(full):
+        assert abs(got.count(c) - 1500 * full.count(c) / len(full)) <= 1.5
+
+
+def test_demo_page_states_what_ran(tmp_path):
+    from longtail.demo import write_summary
+
+    run = {"n_labels": [40, 80], "test_accuracy": [0.5, 0.6], "eval_accuracy": [None, 0.7],
+           "eval_labels": [0, 8]}
+    results = {"auto": {"batch": 40, "runs": [run]}, "random": {"batch": 40, "runs": [run]}}
+    write_summary(tmp_path / "s.html", results, {"pool": 285, "eval": 15, "encoder": "minilm"},
+                  {"embed": 1.0}, {"intents": 12, "test": 300, "limit": 300})
+    page = (tmp_path / "s.html").read_text()
+    assert "12 intents" in page and "300 test messages" in page
+    assert "77 intents" not in page and "3,080" not in page

@@ -174,9 +174,9 @@ def test_tabular_embed_resumes(tmp_path):
     p = Project.init(tmp_path / "p")
     p.ingest(f, id="id", metadata=["a", "b"])
     out = p.embed("tabular", columns=["a", "b"], batch_rows=16)
-    assert out["embedded"] == 50
+    assert out.embedded == 50
     again = p.embed("tabular", batch_rows=16)
-    assert again["embedded"] == 0
+    assert again.embedded == 0
     X = p.store.vectors("tabular").read(np.arange(50))
     np.testing.assert_allclose(X.mean(0), 0, atol=1e-5)
     p.close()

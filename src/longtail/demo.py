@@ -105,8 +105,12 @@ def _svg_curves(curves: dict[str, tuple[list[int], list[float]]], width: int = 5
     return "\n".join(parts)
 
 
-def write_summary(path: Path, results: dict, status: dict, seconds: dict) -> None:
-    """A short, offline HTML page: the learning curves, the table, and the data's credit."""
+def write_summary(path: Path, results: dict, status: dict, seconds: dict,
+                  facts: dict | None = None) -> None:
+    """A short, offline HTML page: the learning curves, the table, and the data's credit.
+    Every figure on it comes from what ran: `facts` holds the intents and test rows
+    actually used (and the --limit, if any)."""
+    facts = facts or {}
     curves, rows = {}, []
     for name, res in results.items():
         run = res["runs"][0]
@@ -121,14 +125,18 @@ def write_summary(path: Path, results: dict, status: dict, seconds: dict) -> Non
         rows.append(f"<tr><td>{n}</td>{cells}<td>{ev_cell}</td></tr>")
     heads = "".join(f"<th>{html.escape(n)} (test)</th>" for n in results)
     first = next(iter(results))
+    sampled = (f"A seeded sample of {facts['limit']:,} messages per file, stratified by "
+               f"intent (--limit). " if facts.get("limit") else "")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>longtail demo</title>
 <style>body{{font-family:sans-serif;max-width:760px;margin:2em auto}}td,th{{padding:2px 10px;
 text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}</style>
 </head><body><h1>longtail demo: Banking77</h1>
-<p>Pool: {status['pool']} messages ({status['eval']} held out as the managed eval set),
-77 intents, embedded with {html.escape(str(status['encoder']))}. Each strategy starts from 0
-labels; rounds of {results[first]['batch']} labels answered by an oracle; accuracy on the
-3,080-message test set (logistic regression on the embeddings).</p>
+<p>Pool: {status['pool']:,} messages ({status['eval']:,} held out as the managed eval set),
+{facts.get('intents', '?')} intents, embedded with {html.escape(str(status['encoder']))}.
+{sampled}Each strategy starts from 0 labels; rounds of {results[first]['batch']} labels
+answered by an oracle, split as <code>query</code> splits them; accuracy on
+{facts.get('test', '?'):,} test messages (logistic regression on the embeddings), each
+figure with the labels it was trained on.</p>
 {_svg_curves(curves)}
 <table><tr><th>labels</th>{heads}<th>{html.escape(first)} (managed eval set, labeled so far)</th></tr>
 {''.join(rows)}</table>
@@ -148,17 +156,43 @@ def _plain_curves(title: str, results: dict) -> str:
     return "\n".join(lines)
 
 
-def _head(src: Path, dst: Path, limit: int | None) -> Path:
-    """`src`, or its first `limit` rows copied to `dst` (a quick demo, and the tests)."""
+def _sample(src: Path, dst: Path, limit: int | None, *, seed: int = 0,
+            column: str = "category") -> Path:
+    """`src`, or a seeded stratified sample of `limit` of its rows written to `dst` (a
+    quick demo, and the tests): each value of `column` keeps its share of the rows
+    (largest remainders; every class at least one row while `limit` allows), rows in
+    file order. The files are sorted by class, so their head would hold a few classes."""
     if not limit:
         return src
-    with open(src, newline="") as f, open(dst, "w", newline="") as out:
-        reader, writer = csv.reader(f), csv.writer(out)
-        writer.writerow(next(reader))
-        for i, row in enumerate(reader):
-            if i >= limit:
-                break
-            writer.writerow(row)
+    with open(src, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = list(reader)
+    if limit >= len(rows):
+        return src
+    col = header.index(column)
+    labels = np.array([r[col] for r in rows])
+    classes, counts = np.unique(labels, return_counts=True)
+    share = counts * limit / len(rows)
+    take = np.floor(share).astype(int)
+    if limit >= len(classes):
+        take = np.maximum(take, 1)
+    order = np.argsort(-(share - np.floor(share)), kind="stable")
+    i = 0
+    while take.sum() < limit:
+        if take[order[i % len(order)]] < counts[order[i % len(order)]]:
+            take[order[i % len(order)]] += 1
+        i += 1
+    while take.sum() > limit:  # the at-least-one floor overshot: trim the largest
+        take[int(np.argmax(take))] -= 1
+    rng = np.random.default_rng(seed)
+    keep = np.sort(np.concatenate([
+        rng.choice(np.flatnonzero(labels == c), k, replace=False)
+        for c, k in zip(classes, take, strict=True) if k > 0]))
+    with open(dst, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows[i] for i in keep)
     return dst
 
 
@@ -166,8 +200,8 @@ def run_demo(directory: Path | None, *, rounds: int = 10, batch: int = 100, cons
              progress: Callable[[str], Any], limit: int | None = None,
              curves_table: Callable[[str, dict], Any] | None = None) -> Path:
     """Create a project, ingest and embed Banking77, simulate auto against random, and
-    write the HTML summary; returns its path. `limit` keeps the first rows of each file
-    (the full demo uses all 10,003 + 3,080).
+    write the HTML summary; returns its path. `limit` keeps a seeded stratified sample of
+    that many rows of each file (the full demo uses all 10,003 + 3,080).
 
     The caller brings the user interface: `console` (has `.print`), `progress(label)`, a
     context manager yielding a (done, total) callback, and `curves_table(title, results)`,
@@ -186,7 +220,7 @@ def run_demo(directory: Path | None, *, rounds: int = 10, batch: int = 100, cons
     t = time.perf_counter()
     p = Project.init(directory)
     with progress("ingest") as bar:
-        rep = p.ingest(_head(bundled("train.csv"), directory / "train-head.csv", limit),
+        rep = p.ingest(_sample(bundled("train.csv"), directory / "train-sample.csv", limit),
                        id="id", text="text", progress=bar)
     console.print(f"ingested {rep.new} messages ({rep.eval_rows} to the managed eval set)")
     seconds["ingest"] = time.perf_counter() - t
@@ -194,7 +228,8 @@ def run_demo(directory: Path | None, *, rounds: int = 10, batch: int = 100, cons
     enc = CachedEncoder(get_encoder("minilm"), CACHE / "banking77-minilm.npz")
     with progress("embed (MiniLM)") as bar:
         p.embed("minilm", encoder_impl=enc, progress=bar)
-    with open(_head(bundled("test.csv"), directory / "test-head.csv", limit), newline="") as f:
+    with open(_sample(bundled("test.csv"), directory / "test-sample.csv", limit),
+              newline="") as f:
         test_rows = list(csv.DictReader(f))
     X_test = enc.encode({"text": [r["text"] for r in test_rows], "metadata": []})
     y_test = np.array([r["category"] for r in test_rows])
@@ -214,7 +249,12 @@ def run_demo(directory: Path | None, *, rounds: int = 10, batch: int = 100, cons
     title = "test accuracy by labels: auto next to random"
     console.print(curves_table(title, results) if curves_table else _plain_curves(title, results))
     summary = directory / "demo-summary.html"
-    write_summary(summary, results, p.status().to_dict(), seconds)
+    with open(_sample(bundled("train.csv"), directory / "train-sample.csv", limit),
+              newline="") as f:
+        intents = len({r["category"] for r in csv.DictReader(f)})
+    facts = {"intents": intents, "test": len(test_rows), "limit": limit,
+             "intents_in_full_data": 77}
+    write_summary(summary, results, p.status().to_dict(), seconds, facts)
     p.close()
     console.print(f"summary: {summary}")
     return summary

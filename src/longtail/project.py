@@ -17,7 +17,10 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine.automation import RunReport
     from longtail.engine.consensus import AnnotatorReport, ConsensusPolicy, PolicyChange
+    from longtail.engine.data import EmbedReport
+    from longtail.engine.duplicates import DuplicateGroups
     from longtail.engine.eval_records import (
         EvalReport,
         ForecastReport,
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
     from longtail.engine.status import StatusReport
     from longtail.engine.suspects import Suspects
     from longtail.engine.tracking import TrackingStatus
-    from longtail.engine.training import TrainReport
+    from longtail.engine.training import ReleaseReport, TrainReport
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
@@ -101,7 +104,7 @@ class Project:
     @metered("embed")
     def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
               progress: Progress | None = None, on_phase: Callable[[str], None] | None = None,
-              encoder_impl: Any = None, **params: Any) -> dict:
+              encoder_impl: Any = None, **params: Any) -> EmbedReport:
         """Compute vectors for every sample that has none for `encoder` (resumable)."""
         return data.embed(self.store, self._settings(), encoder, batch_rows=batch_rows,
                           dtype=dtype, progress=progress, on_phase=on_phase,
@@ -200,7 +203,7 @@ class Project:
 
     @metered("release")
     def release(self, *, encoder: str | None = None, learner: str | None = None,
-                learner_params: dict | None = None, folds: int = 5) -> dict:
+                learner_params: dict | None = None, folds: int = 5) -> ReleaseReport:
         """The model to ship, fitted on every label (eval included), its accuracy by
         cross-fitting over the eval set; kept apart from the loop's models."""
         from longtail.engine.training import train_release
@@ -270,7 +273,8 @@ class Project:
               relabel: float = 0.0, include_duplicates: bool | None = None,
               budget_money: float | None = None, annotators: int | None = None,
               pool: str | None = None, overlap: float = 0.0,
-              out_dir: str | Path | None = None, cost_aware: bool = False) -> QueryResult:
+              out_dir: str | Path | None = None, cost_aware: bool = False,
+              engine: str = "local") -> QueryResult:
         """Plan a batch of `budget` samples, record it as an open round, export it.
         `relabel` (0..1): the share of the batch given to likely label errors (kind
         "relabel", see `suspects`), taken from the strategy's picks. Duplicates of
@@ -278,7 +282,8 @@ class Project:
         batch never costs more than this at predicted cost (`budget` None: about as
         many samples as it buys). `annotators` (or `pool`, one per member): work
         packages balanced by predicted time, `overlap` a share labeled twice, each
-        written to `out_dir` as package-NAME.csv."""
+        written to `out_dir` as package-NAME.csv. `engine` "ray": pool scoring as a Ray
+        Data job (margin, entropy, least_confidence)."""
         if budget is None and budget_money is None:
             budget = 100
         return rounds.plan_round(self.store, self._settings(), budget, strategy=strategy,
@@ -286,7 +291,8 @@ class Project:
                                  overwrite=overwrite, relabel=relabel,
                                  include_duplicates=include_duplicates,
                                  budget_money=budget_money, annotators=annotators, pool=pool,
-                                 overlap=overlap, out_dir=out_dir, cost_aware=cost_aware)
+                                 overlap=overlap, out_dir=out_dir, cost_aware=cost_aware,
+                                 engine=engine)
 
     def rounds(self) -> list[RoundSummary]:
         """Every round: id, time, strategy, status, size, labeled."""
@@ -424,7 +430,7 @@ class Project:
 
     @metered("duplicates")
     def duplicates(self, *, threshold: float | None = None, encoder: str | None = None,
-                   near: bool = True) -> dict:
+                   near: bool = True) -> DuplicateGroups:
         """Groups of exact duplicates (content hash) and near-duplicates (cosine >=
         threshold, default the project's `near_duplicate_threshold`)."""
         from longtail.engine.duplicates import duplicates
@@ -432,8 +438,8 @@ class Project:
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
                           near=near)
 
-    @metered("run", worth_recording=lambda result: bool(result.get("events")))
-    def run(self, watch: str | Path, **options: Any) -> dict:
+    @metered("run", worth_recording=lambda result: bool(result.events))
+    def run(self, watch: str | Path, **options: Any) -> RunReport:
         """The loop unattended: ingest, import, retrain, query, until a stopping rule fires."""
         from longtail.engine.automation import run
 

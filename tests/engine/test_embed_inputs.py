@@ -44,4 +44,4 @@ def test_embed_refuses_rows_ingested_without_text_and_names_them(project, tmp_pa
     (tmp_path / "b.csv").write_text("id,text\nb1,where is my money\nb2,card declined\n")
     project.ingest(tmp_path / "b.csv", id="id", text="text", update=True)
     out = project.embed("minilm", encoder_impl=enc)
-    assert out["embedded"] == 4 and "" not in enc.seen
+    assert out.embedded == 4 and "" not in enc.seen

@@ -21,15 +21,15 @@ def test_release_trains_on_eval_labels_too_and_stays_apart_from_the_loop(loaded,
     eval_ids, pool_ids = _label_all(loaded, tmp_path)
     loop = loaded.train()
     rel = loaded.release()
-    assert rel["labels"] == len(eval_ids) + len(pool_ids) == loop.labels + len(eval_ids)
-    assert rel["eval_labels"] == len(eval_ids) and "cross-fitting" in rel["estimate"]
-    acc = rel["metrics"]["accuracy"]
+    assert rel.labels == len(eval_ids) + len(pool_ids) == loop.labels + len(eval_ids)
+    assert rel.eval_labels == len(eval_ids) and "cross-fitting" in rel.estimate
+    acc = rel.metrics["accuracy"]
     assert acc["lo"] <= acc["value"] <= acc["hi"] and acc["value"] > 0.8  # separable blobs
     # The loop's latest model is still the loop's; the release loads on its own.
     assert loaded.store.latest_model()["id"] == loop.model_id
     assert len(loaded.store.models()) == 1
     X = loaded.vectors().read(np.arange(10))
-    assert loaded.release_model(rel["release_id"]).predict_proba(X).shape == (10, 3)
+    assert loaded.release_model(rel.release_id).predict_proba(X).shape == (10, 3)
 
 
 def test_cli_train_release(loaded, tmp_path):

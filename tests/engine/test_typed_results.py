@@ -36,13 +36,9 @@ NOT_YET = {
     "costs.set_compute_rates",
     "costs.spend_summary",
     "roi.roi_summary",
-    "automation.run",
-    "data.ingest",
-    "data.embed",
     "duplicates.refresh",
     "duplicates.up_to_date",
     "duplicates.exclude_labeled_twins",
-    "duplicates.duplicates",
     "labelstudio.export_tasks",
     "labelstudio.read_export",
     "labelstudio.predict_tasks",
@@ -52,7 +48,6 @@ NOT_YET = {
     "tasks.round_tasks",
     "tasks.annotators",
     "tasks.run_batch",
-    "training.train_release",
 }
 
 

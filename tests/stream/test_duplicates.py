@@ -55,11 +55,11 @@ def test_project_lists_exact_and_near_groups(project, tmp_path):
     project.ingest(f, text="text", vector_prefix="v")
     project.import_labels(write_csv(tmp_path / "l.csv", ["id", "label"], [["s10", "c0"]]))
     r = project.duplicates(threshold=0.999)
-    assert [[e["id"] for e in g] for g in r["exact"]] == [["s3", "copy"]]
-    near = [[e["id"] for e in g] for g in r["near"]]
+    assert [[e["id"] for e in g] for g in r.exact] == [["s3", "copy"]]
+    near = [[e["id"] for e in g] for g in r.near]
     assert ["s10", "s50"] in near and ["s3", "copy"] in near
-    assert r["counts"]["near_with_labeled"] >= 1
-    assert {"id": "s10", "label": "c0"} in next(g for g in r["near"] if g[0]["id"] == "s10")
+    assert r.counts["near_with_labeled"] >= 1
+    assert {"id": "s10", "label": "c0"} in next(g for g in r.near if g[0]["id"] == "s10")
     with pytest.raises(InputError, match="threshold"):
         project.duplicates(threshold=1.5)
     out = runner.invoke(app, ["duplicates", "-p", str(project.path), "--threshold", "0.999",
@@ -150,8 +150,8 @@ def test_near_duplicates_of_labeled_samples_are_not_offered(proj, tmp_path):
     (a, twin_a), (b, twin_b) = pairs[:2]
     assert report.duplicates["searched"] == len(X)  # found at ingest, all rows new
     groups = proj.duplicates()
-    assert groups["source"] == "saved" and groups["threshold"] == 0.98
-    near = [[e["id"] for e in g] for g in groups["near"]]
+    assert groups.source == "saved" and groups.threshold == 0.98
+    near = [[e["id"] for e in g] for g in groups.near]
     assert all([f"s{s}", f"s{t}"] in near for s, t in pairs), (near, pairs)
     _labels(proj, tmp_path, [(a, "c0")])
     offered, log = _offered(proj)
@@ -228,7 +228,7 @@ def test_exact_copies_are_left_out_with_the_near_search_off(tmp_path, catalog_ur
     offered, log = _offered(p)
     assert 60 not in offered and 61 in offered and log["excluded"] == 1
     assert log["exact"] == 1 and log["near"] == 0
-    assert p.duplicates()["counts"]["exact_groups"] == 1
+    assert p.duplicates().counts["exact_groups"] == 1
     p.store.set_setting("exclude_duplicates", False)  # the project-wide opt-out
     offered, log = _offered(p)
     assert 60 in offered and log == {"excluded": 0, "included": True}
@@ -286,13 +286,13 @@ def test_embed_searches_the_rows_it_embedded(proj, tmp_path):
     f = write_csv(tmp_path / "a.csv", ["id", "text"], [[f"s{i}", t] for i, t in enumerate(texts)])
     assert proj.ingest(f, text="text").duplicates is None  # no vectors yet
     out = proj.embed("minilm", encoder_impl=_TableEncoder(table))
-    assert out["duplicates"]["searched"] == 61 and out["duplicates"]["pairs"] == 1
+    assert out.duplicates["searched"] == 61 and out.duplicates["pairs"] == 1
     more = [f"text {i}" for i in range(60, 80)] + ["text 7, again"]
     f = write_csv(tmp_path / "b.csv", ["id", "text"],
                   [[f"s{61 + i}", t] for i, t in enumerate(more)])
     proj.ingest(f, text="text")
     out = proj.embed("minilm", encoder_impl=_TableEncoder(table))
-    assert out["duplicates"]["searched"] == 21 and out["duplicates"]["pairs"] == 2
+    assert out.duplicates["searched"] == 21 and out.duplicates["pairs"] == 2
     pool = set(_pool_rows(proj, 82))
     twin_rows = [r for r, src in ((60, 5), (81, 7)) if {r, src} <= pool]
     assert twin_rows
@@ -328,8 +328,8 @@ def test_a_bulk_ingest_leaves_the_search_to_the_next_query(proj, tmp_path, monke
     assert report.duplicates["deferred"] and report.duplicates["rows"] == len(X)
     assert not (proj.path / "state" / "precomputed.duplicates.npz").exists()
     groups = proj.duplicates()
-    assert groups["source"] == "saved, brought up to date"
-    near = [[e["id"] for e in g] for g in groups["near"]]
+    assert groups.source == "saved, brought up to date"
+    near = [[e["id"] for e in g] for g in groups.near]
     assert all([f"s{s}", f"s{t}"] in near for s, t in pairs), (near, pairs)
     (a, twin_a), _ = pairs[:2]
     _labels(proj, tmp_path, [(a, "c0")])

@@ -44,20 +44,20 @@ def _answer(inbox, truth, round_id, name=None):
 
 
 def _steps(result, step):
-    return [e for e in result["events"] if e["step"] == step]
+    return [e for e in result.events if e["step"] == step]
 
 
 def test_a_pass_ingests_labels_trains_and_writes_the_next_batch(inbox):
     p, box, truth, later = inbox
     first = p.run(box, batch=30, retrain_every=20, vector_prefix="v", text="text",
                   max_passes=1, sleep=lambda s: None)
-    assert [e["step"] for e in first["events"]] == ["ingest", "batch"]
+    assert [e["step"] for e in first.events] == ["ingest", "batch"]
     assert _steps(first, "ingest")[0]["new"] == 250
     ids = _answer(box, truth, 1)
     os.replace(later, box / "data" / "b.csv")
     second = p.run(box, batch=30, retrain_every=20, vector_prefix="v", text="text",
                    max_passes=1, sleep=lambda s: None)
-    steps = [e["step"] for e in second["events"]]
+    steps = [e["step"] for e in second.events]
     assert steps[:3] == ["ingest", "labels", "train"] and steps[-1] == "batch"
     assert _steps(second, "labels")[0]["new"] == len(ids)
     assert _steps(second, "train")[0]["labels"] == len(ids) - sum(
@@ -76,7 +76,7 @@ def test_a_pass_with_nothing_new_changes_nothing(inbox):
     p.run(box, **opts)
     before = snapshot(p)
     again = p.run(box, **opts)
-    assert again["events"] == [] and snapshot(p) == before
+    assert again.events == [] and snapshot(p) == before
 
 
 def test_an_open_round_without_its_batch_file_gets_it_back(inbox):
@@ -100,7 +100,7 @@ def test_it_stops_when_the_budget_is_spent(inbox):
     p.run(box, max_passes=1, **opts)
     _answer(box, truth, 1)
     r = p.run(box, max_passes=5, **opts)
-    assert r["passes"] == 1 and "budget" in r["stopped"]
+    assert r.passes == 1 and "budget" in r.stopped
     assert _steps(r, "batch") == []  # no batch once a rule fired
 
 
@@ -178,11 +178,11 @@ def test_run_prints_no_none_or_raw_float_and_can_ignore_the_stopping_rules(inbox
     monkeypatch.setattr(evaluation, "stopping", says_stop)
     r = p.run(box, **opts)
     trained = _steps(r, "train")
-    assert trained and "forecast_gain" in r["stopped"] and _steps(r, "batch") == []
+    assert trained and "forecast_gain" in r.stopped and _steps(r, "batch") == []
     assert not any("None" in s or "nan" in s for s in said), said
     assert not any(re.search(r"\d\.\d{4,}", s) for s in said), said
     r = p.run(box, ignore_stopping=True, **opts)
-    assert r["stopped"] == "pass limit reached (1)" and _steps(r, "batch")
+    assert r.stopped == "pass limit reached (1)" and _steps(r, "batch")
 
 
 def test_run_stops_at_the_money_budget(inbox):
@@ -202,7 +202,7 @@ def test_run_stops_at_the_money_budget(inbox):
         write_csv(box / "labels" / f"r{rid}.csv", ["id", "label", "seconds"],
                   [[i, truth[i], 10] for i in ids])
         result = p.run(box, **opts)
-    assert result["stopped"].startswith("money budget spent")
+    assert result.stopped.startswith("money budget spent")
     spend = p.costs()["total"]
     assert spend["total_money"] <= 4.0 and spend["label_money"] > 3.0
     assert spend["events"] < 40

@@ -5,7 +5,7 @@
 
 import inspect
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,6 +24,9 @@ from longtail.cli._ui import (
     split_list,
     warn,
 )
+
+if TYPE_CHECKING:
+    from longtail.engine.data import EmbedReport
 
 
 def open_project(project: Path):
@@ -99,11 +102,25 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
                       control_share=control_share, eval_halfwidth=eval_halfwidth, db=db,
                       near_duplicate_threshold=near_duplicate_threshold, **extra) as p:
         result = {"project": str(path.resolve()), "labels": p.label_set() if allowed else None}
+    from longtail.evaluation.budget import eval_sample_size
+    from longtail.evaluation.resolution import ASSUMED_ACCURACY, pool_needed
+
+    result["eval_note"] = {
+        "eval_rate": eval_rate, "halfwidth": eval_halfwidth,
+        "labels_needed": eval_sample_size(ASSUMED_ACCURACY, eval_halfwidth),
+        "rows_needed": pool_needed(eval_rate, eval_halfwidth)}
 
     def render(r: dict) -> None:
         console.print(f"created project at {r['project']}")
         if r["labels"]:
             console.print(f"labels: {', '.join(r['labels'])}")
+        e = r["eval_note"]
+        rows = (f"a project of at least {e['rows_needed']:,} rows" if e["rows_needed"]
+                else "an eval rate above 0")
+        console.print(f"eval set: {100 * e['eval_rate']:g}% of the rows; a ±"
+                      f"{100 * e['halfwidth']:g}-point interval at 90% accuracy needs about "
+                      f"{e['labels_needed']} eval labels, so {rows} (`status` says what "
+                      "yours resolves; smaller projects also get cross-fitted figures)")
 
     emit(result, as_json, render)
 
@@ -191,15 +208,15 @@ def embed(project: ProjectOpt = Path("."),
         except KeyboardInterrupt:
             kept = bar.done if bar.done is not None else _vector_rows(p, encoder)
             raise Stopped(f"stopped: {kept:,} rows kept; run again to resume") from None
-        if "describe" not in result:
+        if result.describe is None:
             info = p.store.vector_set_info(encoder) or {}
             cols = (info.get("config") or {}).get("columns")
-            result["describe"] = {"dim": info.get("dim"), **({"columns": cols} if cols else {})}
+            result.describe = {"dim": info.get("dim"), **({"columns": cols} if cols else {})}
 
-    def render(r: dict) -> None:
-        console.print(f"{r['embedded']} samples embedded with {r['encoder']} ({r['total']} in "
+    def render(r: "EmbedReport") -> None:
+        console.print(f"{r.embedded} samples embedded with {r.encoder} ({r.total} in "
                       "the project)")
-        line = describe_vectors(r["encoder"], r.get("describe") or {})
+        line = describe_vectors(r.encoder, r.describe or {})
         if line:
             console.print(line, highlight=False)
 

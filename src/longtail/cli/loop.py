@@ -70,6 +70,10 @@ def query(budget: Annotated[int | None, typer.Option(
           include_duplicates: Annotated[bool, typer.Option(
               "--include-duplicates", help="Also offer exact and near-duplicates of labeled "
               "samples (left out by default).")] = False,
+          engine: Annotated[str, typer.Option(
+              help="Where pool scoring runs: local, or ray (a Ray Data job; "
+                   "LONGTAIL_RAY_ADDRESS names the cluster; margin, entropy, "
+                   "least_confidence).")] = "local",
           project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Select the next batch to label and record it as an open round.
 
@@ -90,7 +94,8 @@ def query(budget: Annotated[int | None, typer.Option(
                          **({"cost_aware": True} if cost_aware else {}),
                          **({"overwrite": True} if force else {}),
                          **({"relabel": relabel} if relabel else {}),
-                         **({"include_duplicates": True} if include_duplicates else {}))
+                         **({"include_duplicates": True} if include_duplicates else {}),
+                         **({"engine": engine} if engine != "local" else {}))
 
     def render(r) -> None:
         if isinstance(r, dict):  # emit hands renderers the to_dict() form
@@ -429,8 +434,9 @@ def demo(dir: Annotated[Path | None, typer.Option("--dir", help="Project directo
                                                   "a new temporary one).")] = None,
          rounds: Annotated[int, typer.Option(help="Simulated rounds (1 or more).")] = 10,
          batch: Annotated[int, typer.Option(help="Labels per round (1 or more).")] = 100,
-         limit: Annotated[int | None, typer.Option(help="Use only the first N messages of "
-                                                   "each file (a quicker demo).")] = None) -> None:
+         limit: Annotated[int | None, typer.Option(help="Use a seeded sample of N messages of "
+                                                   "each file, stratified by intent (a "
+                                                   "quicker demo).")] = None) -> None:
     """The whole loop on the bundled Banking77 data, with an HTML summary.
 
     A project, embeddings, simulated rounds of auto next to random, and a page with the

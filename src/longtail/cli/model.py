@@ -76,7 +76,7 @@ def train(project: ProjectOpt = Path("."),
             extra.pop("force", None)
             extra.pop("mlflow", None)
             result = p.release(encoder=encoder, **extra)
-            emit(result, as_json, render_release)
+            emit(result, as_json, lambda r: render_release(plain(r)))
             return
         result = p.train(encoder=encoder, warm_start=not cold, **extra)
     emit(result, as_json, lambda r: render_train(plain(r)))
@@ -89,6 +89,15 @@ def render_release(r: dict) -> None:
                   f"fit in {people(r['fit_seconds'])} s")
     m = (r.get("metrics") or {}).get("accuracy")
     console.print(f"accuracy {fmt_metric(m)} ({r['estimate']})" if m else r["estimate"])
+
+
+def _crossfit_line(e: dict) -> None:
+    """A small pool's second estimate, named and counted beside the eval set's."""
+    c = e.get("crossfit")
+    if c:
+        console.print(f"every labeled row ({c['n']} labels: {c['pool_labels']} pool, "
+                      f"{c['eval_labels']} eval; cross-fitted): accuracy "
+                      f"{fmt_metric(c['accuracy'])} — {c['caveat']}")
 
 
 def render_train(r: dict) -> None:
@@ -106,6 +115,9 @@ def render_train(r: dict) -> None:
                       f"macro-F1 {fmt_metric(e['macro_f1'])}")
         if e.get("estimate"):
             console.print(f"accuracy (the eval budget's): {fmt_estimate(e['estimate'])}")
+        _crossfit_line(e)
+        for w in e.get("warnings") or []:
+            warn(w)
     if "lift" in r:
         console.print(f"lift: {r['lift']['verdict']}")
     if "stopping" in r:
@@ -163,6 +175,7 @@ def evaluate(project: ProjectOpt = Path("."),
             console.print(f"accuracy (the eval budget's): {fmt_estimate(r['estimate'])}; "
                           f"the table's figures are the {r['n']} labeled rows alone "
                           "(uniform; exact interval for accuracy)")
+        _crossfit_line(r)
         if per_class and r.get("per_class"):
             console.print(per_class_table(r["per_class"]))
             conf = r.get("confusion")

@@ -123,6 +123,10 @@ def serve(project: ProjectOpt = Path("."),
               help="Label Studio API token (ML-backend mode).")] = None,
           retrain_every: Annotated[int, typer.Option(help="ML-backend mode: retrain after this "
                                                      "many new labels.")] = 20,
+          ml_auth: Annotated[str | None, typer.Option(
+              envvar="LONGTAIL_ML_AUTH", show_default=False,
+              help="ML-backend mode: USER:PASSWORD that Label Studio must send (HTTP basic "
+              "auth) to /health, /setup, /predict, /webhook.")] = None,
           webhook: Annotated[list[str] | None, typer.Option(
               "--webhook", help="URL to POST round_completed / batch_exhausted events to "
               "(repeatable).")] = None,
@@ -150,7 +154,7 @@ def serve(project: ProjectOpt = Path("."),
                               max_import=max_import,
                               label_studio=label_studio, label_studio_url=label_studio_url,
                               label_studio_token=label_studio_token, retrain_every=retrain_every,
-                              webhooks=tuple(webhook or ()), webhook_secret=webhook_secret)
+                              ml_auth=ml_auth, webhooks=tuple(webhook or ()), webhook_secret=webhook_secret)
     api = create_app(project, settings)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -310,7 +310,7 @@ def duplicates(project: ProjectOpt = Path("."),
                     e["id"] + (f" ({e['label']})" if e["label"] else "") for e in g),
                     markup=False, highlight=False)
 
-    emit(result, as_json, render)
+    emit(result, as_json, lambda r: render(plain(r)))
 
 
 @app.command()
@@ -429,4 +429,4 @@ def run(watch: Annotated[Path, typer.Argument(help="Folder to watch for data and
                        on_event=None if as_json else (lambda m: err.print(m, markup=False,
                                                                           highlight=False)))
     emit(result, as_json, lambda r: console.print(
-        f"stopped after {r['passes']} pass(es), {len(r['events'])} step(s): {r['stopped']}"))
+        f"stopped after {r.passes} pass(es), {len(r.events)} step(s): {r.stopped}"))

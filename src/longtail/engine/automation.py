@@ -19,17 +19,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from longtail.crashpoints import crashpoint
+from longtail.engine.records import Record
 from longtail.errors import EmptyPoolError, InputError, ProjectError
+from longtail.store import Store
 
 FILES_KEY = "run_files"
 SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet", ".pq")
 
 
-def _new_files(store: Any, folder: Path, kind: str) -> list[Path]:
+def _new_files(store: Store, folder: Path, kind: str) -> list[Path]:
     """Files of `folder` not handled yet, or changed since (size or mtime), by name."""
     if not folder.exists():
         return []
@@ -44,7 +47,7 @@ def _new_files(store: Any, folder: Path, kind: str) -> list[Path]:
     return out
 
 
-def _mark(store: Any, path: Path, kind: str) -> None:
+def _mark(store: Store, path: Path, kind: str) -> None:
     st = path.stat()
     with store.unit_of_work() as uow:
         seen = uow.settings.get(FILES_KEY) or {}
@@ -52,7 +55,7 @@ def _mark(store: Any, path: Path, kind: str) -> None:
         uow.settings.set(FILES_KEY, seen)
 
 
-def _import_labels(store: Any, path: Path, annotator: str | None, seconds: str | None) -> dict:
+def _import_labels(store: Store, path: Path, annotator: str | None, seconds: str | None) -> dict:
     from longtail.engine.labels import LabelEvent, record_labels
     from longtail.ingest.labels import read_label_records
 
@@ -60,7 +63,7 @@ def _import_labels(store: Any, path: Path, annotator: str | None, seconds: str |
     # the id column of the project's first ingest (`msg_id`).
     id_column = "id"
     if not _has_column(path, "id"):
-        with store.unit_of_work() as uow:
+        with store.reading() as uow:
             id_column = (uow.samples.first_mapping() or {}).get("id") or "id"
     records = read_label_records(path, id=id_column, label="label", annotator=annotator,
                                  seconds=seconds)
@@ -69,7 +72,7 @@ def _import_labels(store: Any, path: Path, annotator: str | None, seconds: str |
     return record_labels(store, events, where=str(path)).to_dict()
 
 
-def _export_missing(store: Any, batches: Path) -> list[int]:
+def _export_missing(store: Store, batches: Path) -> list[int]:
     """Write the batch file of every open round that has none (killed after its commit)."""
     import numpy as np
 
@@ -83,7 +86,7 @@ def _export_missing(store: Any, batches: Path) -> list[int]:
         items = store.round_items(r["id"])
         rows = np.array([row for row, _, _ in items], dtype=np.int64)
         batch = [b for chunk in store.iter_samples(rows) for b in chunk]
-        with store.unit_of_work() as uow:
+        with store.reading() as uow:
             order = uow.samples.column_order()
         write_batch_file(out, batch, [k for _, _, k in items], r["id"], column_order=order,
                          overwrite=True)
@@ -91,7 +94,17 @@ def _export_missing(store: Any, batches: Path) -> list[int]:
     return written
 
 
-def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int = 50,
+@dataclass(frozen=True)
+class RunReport(Record):
+    """`longtail run`: why it stopped (None when it was interrupted), how many passes
+    over the folder it made, and each step it took (`step` and what it did)."""
+
+    stopped: str | None
+    passes: int
+    events: list[dict[str, Any]]
+
+
+def run(store: Store, watch: str | Path, *, batch: int = 100, retrain_every: int = 50,
         strategy: str = "auto", target: float | None = None, budget: int | None = None,
         text: str | None = None, vector_prefix: str | None = None,
         annotator: str | None = "annotator", seconds: str | None = None,
@@ -99,7 +112,7 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
         on_event: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep, mlflow: str | bool | None = None,
         relabel: float = 0.0, ignore_stopping: bool = False,
-        budget_money: float | None = None) -> dict:
+        budget_money: float | None = None) -> RunReport:
     """Run passes over `watch` until a stopping rule fires (or `max_passes`). Returns
     why it stopped, the passes and every step taken ({"step", ...}). `mlflow` is
     `train`'s (log each model), `relabel` is `query`'s (a share for label errors).
@@ -147,7 +160,7 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
             vs = store.vector_set_info(settings.encoder)
             if vs is None or vs["n_rows"] < store.n_samples():
                 got = data.embed(store, settings, settings.encoder)
-                note("embed", encoder=settings.encoder, rows=got["embedded"])
+                note("embed", encoder=settings.encoder, rows=got.embedded)
         with store.reading() as uow:
             labeled = len(views.labeled(uow, "pool")[0])
         latest = store.latest_model()
@@ -182,7 +195,7 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
         if budget_money is not None:
             from longtail.engine.costs import costs_report
 
-            with store.unit_of_work() as uow:
+            with store.reading() as uow:
                 report = costs_report(uow, Settings.load(store))
             spent = report.total.total_money
             # The next round's compute is spent after its labels are asked for: keep
@@ -218,7 +231,7 @@ def run(store: Any, watch: str | Path, *, batch: int = 100, retrain_every: int =
             stopped = f"pass limit reached ({passes})"
             break
         sleep(poll)
-    return {"stopped": stopped, "passes": passes, "events": events}
+    return RunReport(stopped, passes, events)
 
 
 def _shown(value: Any) -> str:
@@ -228,14 +241,14 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _mapping_for(store: Any, path: Path, *, text: str | None, vector_prefix: str | None
+def _mapping_for(store: Store, path: Path, *, text: str | None, vector_prefix: str | None
                  ) -> dict:
     """`ingest` options for a data file of `run`: the first ingest's mapping (id, text,
     vectors, metadata), `text` / `vector_prefix` when given, and the first ingest's label
     column when this file has it."""
     from longtail.ingest.readers import TableSource
 
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         first = uow.samples.first_mapping() or {}
     names = set(TableSource(path).schema.names)
     out: dict[str, Any] = {"id": first.get("id") or "id",

@@ -24,6 +24,7 @@ import numpy as np
 from longtail.crashpoints import crashpoint
 from longtail.engine.records import Record
 from longtail.evaluation.stopping import coded_kappa
+from longtail.store import Store
 from longtail.store.repos_versions import check_policy
 
 UNATTRIBUTED = "(none)"
@@ -73,13 +74,13 @@ class AnnotatorReport(Record):
     bootstrap: int
 
 
-def get_policy(store: Any) -> ConsensusPolicy:
+def get_policy(store: Store) -> ConsensusPolicy:
     """The project's consensus policy."""
     with store.unit_of_work() as uow:
         return ConsensusPolicy.of(uow.consensus.policy())
 
 
-def set_policy(store: Any, policy: str, annotators: Sequence[str] | None = None
+def set_policy(store: Store, policy: str, annotators: Sequence[str] | None = None
                ) -> PolicyChange:
     """Change the consensus policy and commit a dataset version under it (one
     transaction). The same policy again changes nothing. Returns the policy, the
@@ -184,7 +185,7 @@ def _per_class(V: np.ndarray, names: list[str]) -> dict[str, dict]:
             for i, c in enumerate(names) if nc[i] > 0}
 
 
-def annotator_report(store: Any, *, bootstrap: int = 1000, seed: int = 0) -> AnnotatorReport:
+def annotator_report(store: Store, *, bootstrap: int = 1000, seed: int = 0) -> AnnotatorReport:
     """Per annotator: label, skip and unsure events, samples labeled, labels per class,
     seconds (total and median), agreement with the consensus label where others also
     labeled; Cohen's kappa per pair and Krippendorff's alpha over all, each with a 95%

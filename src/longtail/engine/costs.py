@@ -33,15 +33,16 @@ from longtail.costs.pools import (
 )
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
+from longtail.store import Store, UnitOfWork
 
 # -- pools -------------------------------------------------------------------------------
 
-def list_pools(uow: Any) -> list[Pool]:
+def list_pools(uow: UnitOfWork) -> list[Pool]:
     """The project's pools, in the order they were added."""
     return pools_from_setting(uow.settings.get("pools", []))
 
 
-def add_pool(uow: Any, name: str, rate: str | float | None = None, *,
+def add_pool(uow: UnitOfWork, name: str, rate: str | float | None = None, *,
              members: Sequence[str] = (), where: Sequence[str] = (),
              default: bool | None = None) -> Pool:
     """Create pool `name` (a rate is then required) or update it: a new rate, more
@@ -69,7 +70,7 @@ def add_pool(uow: Any, name: str, rate: str | float | None = None, *,
     return new
 
 
-def remove_pool(uow: Any, name: str) -> None:
+def remove_pool(uow: UnitOfWork, name: str) -> None:
     """Remove pool `name`; events it priced become unpriced (or the default's)."""
     pools = list_pools(uow)
     if not any(p.name == name for p in pools):
@@ -77,7 +78,7 @@ def remove_pool(uow: Any, name: str) -> None:
     uow.settings.set("pools", pools_to_setting([p for p in pools if p.name != name]))
 
 
-def set_compute_rates(uow: Any, cpu: str | float | None = None,
+def set_compute_rates(uow: UnitOfWork, cpu: str | float | None = None,
                       gpu: str | float | None = None) -> dict[str, float]:
     """Set the compute prices (money per CPU-hour, per GPU-hour); the prices now."""
     if cpu is not None:
@@ -119,7 +120,7 @@ def _period_of(stamps: list[str], ids: list[int], created_at: str, round_id: Any
     return ids[i - 1] if i else 0
 
 
-def event_costs(uow: Any, settings: Settings, events: list[dict] | None = None) -> EventCosts:
+def event_costs(uow: UnitOfWork, settings: Settings, events: list[dict] | None = None) -> EventCosts:
     """Seconds and money of every label event (see the module docstring). O(events)
     plus, when a pool's rule names metadata, one read of the events' rows."""
     events = uow.labels.events() if events is None else events
@@ -164,7 +165,7 @@ def event_costs(uow: Any, settings: Settings, events: list[dict] | None = None) 
 
 # -- the compute ledger ------------------------------------------------------------------
 
-def record_compute(uow: Any, run: ledger.CommandRun) -> int | None:
+def record_compute(uow: UnitOfWork, run: ledger.CommandRun) -> int | None:
     """Keep one metered command's record (nothing for a command nested in another)."""
     if run.nested:
         return None
@@ -287,7 +288,7 @@ def _add_run(spend: Spend, rec: dict, settings: Settings) -> None:
         mine["peak_rss_mb"] = max(mine["peak_rss_mb"], float(p.get("peak_rss_mb", 0.0)))
 
 
-def costs_report(uow: Any, settings: Settings) -> CostsReport:
+def costs_report(uow: UnitOfWork, settings: Settings) -> CostsReport:
     """Labeling and compute spend per round and in total. O(events + commands)."""
     c = event_costs(uow, settings)
     runs = uow.compute.list()
@@ -317,7 +318,7 @@ def costs_report(uow: Any, settings: Settings) -> CostsReport:
                               "gpu_hour": settings.compute_rate_gpu_hour})
 
 
-def spend_summary(uow: Any, settings: Settings) -> dict[str, Any]:
+def spend_summary(uow: UnitOfWork, settings: Settings) -> dict[str, Any]:
     """The totals `status` and `history` show: label, eval-label and compute money."""
     t = costs_report(uow, settings).total
     return {"label_money": round(t.label_money, 4), "eval_label_money": round(t.eval_label_money, 4),
@@ -328,7 +329,7 @@ def spend_summary(uow: Any, settings: Settings) -> dict[str, Any]:
 
 # -- predicted cost (longtail.costs.model) ------------------------------------------------
 
-def _observed_per_row(uow: Any, settings: Settings, unit: str | None = None
+def _observed_per_row(uow: UnitOfWork, settings: Settings, unit: str | None = None
                       ) -> tuple[np.ndarray, np.ndarray, str]:
     """(rows, cost) of each row's first timed answer: money when answers are priced,
     else trimmed seconds (`unit` "seconds" asks for seconds); and the unit."""
@@ -346,7 +347,7 @@ def _observed_per_row(uow: Any, settings: Settings, unit: str | None = None
         "money" if priced else "seconds"
 
 
-def _features(store: Any, settings: Settings, rows: np.ndarray) -> np.ndarray:
+def _features(store: Store, settings: Settings, rows: np.ndarray) -> np.ndarray:
     from longtail.costs.model import cost_features
     from longtail.engine import views
 
@@ -361,7 +362,7 @@ def _features(store: Any, settings: Settings, rows: np.ndarray) -> np.ndarray:
     return cost_features(vs.read(rows), lengths)
 
 
-def cost_model(store: Any, settings: Settings, unit: str | None = None) -> tuple[Any, dict]:
+def cost_model(store: Store, settings: Settings, unit: str | None = None) -> tuple[Any, dict]:
     """The cost model fitted on every timed answer, and its report: answers, unit,
     prior, held-out error with its interval (None with fewer than 10 answers).
     `unit` "seconds": a model of time even where answers are priced."""
@@ -387,7 +388,7 @@ def cost_model(store: Any, settings: Settings, unit: str | None = None) -> tuple
                                                             else v) for k, v in err.items()}}
 
 
-def predicted_costs(store: Any, settings: Settings, rows: np.ndarray,
+def predicted_costs(store: Store, settings: Settings, rows: np.ndarray,
                     model: Any = None) -> np.ndarray:
     """Predicted cost (money when answers are priced, else seconds) of `rows`."""
     from longtail.costs.model import DEFAULT_PRIOR
@@ -403,7 +404,7 @@ def predicted_costs(store: Any, settings: Settings, rows: np.ndarray,
 CHUNK_ROWS = 65_536
 
 
-def predicted_money(store: Any, settings: Settings, rows: np.ndarray,
+def predicted_money(store: Store, settings: Settings, rows: np.ndarray,
                     fitted: tuple[Any, dict] | None = None) -> np.ndarray:
     """Predicted money of labeling each of `rows` (n,), streamed in chunks. A model
     fitted on seconds (no answer priced yet) is priced at the pool a sample needs by
@@ -442,7 +443,7 @@ def predicted_money(store: Any, settings: Settings, rows: np.ndarray,
     return out / 3600.0 * rate
 
 
-def count_for_money(store: Any, settings: Settings, candidates: np.ndarray, budget_money: float,
+def count_for_money(store: Store, settings: Settings, candidates: np.ndarray, budget_money: float,
                     rng: np.random.Generator, fitted: tuple[Any, dict] | None = None) -> int:
     """How many samples to ask a strategy for when `budget_money` is to be spent: from
     the predicted money of up to 2,000 random candidates."""
@@ -456,7 +457,7 @@ def count_for_money(store: Any, settings: Settings, candidates: np.ndarray, budg
                                           budget_money))
 
 
-def work_packages(store: Any, settings: Settings, rows: np.ndarray, annotators: int,
+def work_packages(store: Store, settings: Settings, rows: np.ndarray, annotators: int,
                   overlap: float = 0.0, names: list[str] | None = None) -> list[dict]:
     """The batch `rows` split into `annotators` packages balanced by predicted seconds
     (`longtail.costs.packages`): per package its name, positions in the batch, rows and
@@ -473,7 +474,7 @@ def work_packages(store: Any, settings: Settings, rows: np.ndarray, annotators: 
             for k, p in enumerate(parts)]
 
 
-def pool_members(store: Any, name: str) -> list[str]:
+def pool_members(store: Store, name: str) -> list[str]:
     """The members of pool `name` (an InputError naming the pools when there is none, or
     it has no members)."""
     with store.unit_of_work() as uow:

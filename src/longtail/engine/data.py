@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
+from longtail.store import Store
+
+if TYPE_CHECKING:
+    from longtail.ingest.pipeline import IngestReport
 
 Progress = Callable[[int, int | None], None]
 
 
-def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
+def ingest(store: Store, settings: Settings, path: str | Path, *, id: str = "id",
            text: str | None = None, label: str | None = None, vector: str | None = None,
            vector_prefix: str | None = None, metadata: list[str] | None = None,
            update: bool = False, vector_dtype: str = "float32",
            progress: Progress | None = None, delimiter: str | None = None,
-           folder_labels: bool = False) -> Any:
+           folder_labels: bool = False) -> IngestReport:
     """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing. A folder is an
     image pool (`longtail.ingest.images`): one sample per image, `media` its path under
     the folder, which becomes the project's media root; `folder_labels` reads each
@@ -66,7 +72,7 @@ def ingest(store: Any, settings: Settings, path: str | Path, *, id: str = "id",
     return report
 
 
-def _ingest_images(store: Any, settings: Settings, root: Path, *, folder_labels: bool,
+def _ingest_images(store: Store, settings: Settings, root: Path, *, folder_labels: bool,
                    update: bool, progress: Progress | None) -> Any:
     """An image folder into the pool: every file read and checked first (nothing is
     written when one is bad), then the rows ingested like a file, then the media root
@@ -95,7 +101,7 @@ def _ingest_images(store: Any, settings: Settings, root: Path, *, folder_labels:
     return report
 
 
-def _after_ingest(store: Any, report: Any) -> None:
+def _after_ingest(store: Store, report: Any) -> None:
     """The drift of the new rows against the earlier ones and the standing triggers'
     run over them (issue 30), after the commit: the ingest stands whatever they do."""
     from longtail.engine.discovery import ingest_drift
@@ -117,7 +123,7 @@ def _after_ingest(store: Any, report: Any) -> None:
 SEARCH_AT_INGEST_MAX = 200_000
 
 
-def _near_duplicates(store: Any, settings: Settings, encoder: str,
+def _near_duplicates(store: Store, settings: Settings, encoder: str,
                      changed_rows: list[int] | None = None, new_rows: int = 0) -> dict | None:
     """The near-duplicate search of the rows that just got vectors: a phase after the
     commit (the samples and vectors are in; an interrupted search is redone by the next
@@ -136,10 +142,26 @@ def _near_duplicates(store: Any, settings: Settings, encoder: str,
         return duplicates.refresh(store, settings, encoder, changed_rows=changed)
 
 
-def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows: int = 512,
+@dataclass
+class EmbedReport(Record):
+    """`longtail embed`: how many samples got vectors now, of how many; the seconds it
+    took; the near-duplicate search that followed (when vectors were added); what the
+    encoder says about its vectors (columns, dims, imputations)."""
+
+    OPTIONAL = ("seconds", "duplicates", "describe")
+
+    encoder: str
+    embedded: int
+    total: int
+    seconds: float | None = None
+    duplicates: dict[str, Any] | None = None
+    describe: dict[str, Any] | None = None
+
+
+def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_rows: int = 512,
           dtype: str = "float32", progress: Progress | None = None,
           on_phase: Callable[[str], None] | None = None, encoder_impl: Any = None,
-          **params: Any) -> dict:
+          **params: Any) -> EmbedReport:
     """Compute vectors for every sample that has none for `encoder`. Each batch commits,
     so an interrupted run resumes where it stopped."""
     from longtail.encoders import check_encoder_fits, get_encoder, preview_samples
@@ -153,7 +175,7 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
             raise InputError(f"{n - have} samples have no precomputed vectors; ingest them "
                              "with --vector-prefix or --vector")
         store.set_setting("encoder", PRECOMPUTED)
-        return {"encoder": encoder, "embedded": 0, "total": n}
+        return EmbedReport(encoder, 0, n)
     info = store.vector_set_info(encoder)
     if info is None:
         # Refuse an encoder the data cannot feed before any vector is written (MiniLM
@@ -164,7 +186,7 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
             params = {**params, "label_columns": sorted(
                 set(params.get("label_columns") or []) | set(store.setting("label_columns") or []))}
             params = {k: v for k, v in params.items() if v is not None}
-            with store.unit_of_work() as uow:
+            with store.reading() as uow:
                 params["column_order"] = uow.samples.column_order()
     elif params.get("features") or params.get("exclude") or params.get("max_categories"):
         raise InputError(f"the {encoder!r} vectors exist already with their columns "
@@ -204,13 +226,10 @@ def embed(store: Any, settings: Settings, encoder: str = "minilm", *, batch_rows
             progress(done, n)
     if done == start:  # nothing new to embed: the project still switches to `encoder`
         store.set_setting("encoder", encoder)
-    out = {"encoder": encoder, "embedded": done - start, "total": n,
-           "seconds": round(time.perf_counter() - t0, 3)}
-    if done > start:
-        out["duplicates"] = _near_duplicates(store, settings, encoder)
-    if hasattr(enc, "describe"):
-        out["describe"] = enc.describe()
-    return out
+    return EmbedReport(encoder, done - start, n, seconds=round(time.perf_counter() - t0, 3),
+                       duplicates=(_near_duplicates(store, settings, encoder)
+                                   if done > start else None),
+                       describe=enc.describe() if hasattr(enc, "describe") else None)
 
 
 def _on_gpu(enc: Any) -> bool:
@@ -220,7 +239,7 @@ def _on_gpu(enc: Any) -> bool:
     return str(device or "").startswith(("cuda", "mps"))
 
 
-def _refuse_rows_without_text(store: Any, encoder: str, start: int) -> None:
+def _refuse_rows_without_text(store: Store, encoder: str, start: int) -> None:
     """Raise InputError naming the samples (from row `start`, those still to embed) that
     have no text: a text encoder would give them the vector of an empty string, which
     sits near every other short text and poisons selection and training alike."""

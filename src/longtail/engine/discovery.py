@@ -16,7 +16,7 @@ import numpy as np
 from longtail.engine import views
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError
-from longtail.store import UnitOfWork
+from longtail.store import Store, UnitOfWork
 
 QUEUE_KEY = "discovery_queue"
 KNN_K = 5
@@ -49,7 +49,7 @@ class PoolSignals:
     encoder: str = ""
 
 
-def pool_signals(store: Any, settings: Settings, *, encoder: str | None = None,
+def pool_signals(store: Store, settings: Settings, *, encoder: str | None = None,
                  novelty: bool = True) -> PoolSignals:
     """One streamed pass over the pool: the latest model's prediction, confidence and
     energy for every pool row, and each row's kNN distance to the labeled pool rows.
@@ -151,7 +151,7 @@ class NoveltyScorer:
 # --------------------------------------------------------------------------- slices
 
 
-def _cluster_codes(store: Any, settings: Settings, sig: PoolSignals, vs: Any
+def _cluster_codes(store: Store, settings: Settings, sig: PoolSignals, vs: Any
                    ) -> tuple[str, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Cluster of each pool row (and eval row): the saved clustering with the most
     clusters up to 64 (the strategies' pool index), else a k-means made now. Returns the
@@ -189,7 +189,7 @@ def _cluster_codes(store: Any, settings: Settings, sig: PoolSignals, vs: Any
     return name, codes, ev, centroids
 
 
-def _metadata_codes(store: Any, sig: PoolSignals, seed: int
+def _metadata_codes(store: Store, sig: PoolSignals, seed: int
                     ) -> list[tuple[str, np.ndarray, np.ndarray, list]]:
     """(column, pool row positions read, their value codes, values) for each metadata
     column with at most MAX_METADATA_VALUES distinct values, over at most METADATA_SCAN
@@ -223,7 +223,7 @@ def _metadata_codes(store: Any, sig: PoolSignals, seed: int
     return out
 
 
-def slices(store: Any, settings: Settings, *, by: str = "all", limit: int = 20,
+def slices(store: Store, settings: Settings, *, by: str = "all", limit: int = 20,
            examples: int = 5, encoder: str | None = None,
            sig: PoolSignals | None = None) -> dict:
     """Failure slices: the pool's clusters and metadata values, each with its pool and
@@ -278,7 +278,7 @@ def _members(groups: list, s: dict) -> tuple[np.ndarray, Any]:
     return np.zeros(0, np.int64), None
 
 
-def _examples(store: Any, sig: PoolSignals, groups: list, s: dict, k: int) -> list[dict]:
+def _examples(store: Store, sig: PoolSignals, groups: list, s: dict, k: int) -> list[dict]:
     """Up to k unlabeled members of the slice, least confident first (the ones worth
     labeling), with id, text and the model's guess."""
     if k <= 0:
@@ -301,7 +301,7 @@ def _examples(store: Any, sig: PoolSignals, groups: list, s: dict, k: int) -> li
     return out
 
 
-def slice_candidates(store: Any, settings: Settings, kind: str, value: str, n: int, *,
+def slice_candidates(store: Store, settings: Settings, kind: str, value: str, n: int, *,
                      encoder: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The slice's unlabeled pool rows, least confident first (random order before a
     model), at most n, with their priorities (1 - confidence)."""
@@ -355,12 +355,12 @@ def parse_slice(text: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- the queue
 
 
-def read_queue(uow: Any) -> list[dict]:
+def read_queue(uow: UnitOfWork) -> list[dict]:
     """The queued items (row, source, priority), highest priority first."""
     return list(uow.settings.get(QUEUE_KEY) or [])
 
 
-def enqueue(store: Any, rows: np.ndarray, source: str, priority: np.ndarray | float = 1.0
+def enqueue(store: Store, rows: np.ndarray, source: str, priority: np.ndarray | float = 1.0
             ) -> dict:
     """Queue pool rows for the next round with their source (a slice, a search, a
     trigger's name); a row already queued keeps its higher priority. One transaction."""
@@ -411,7 +411,7 @@ def take_queued(uow: UnitOfWork, candidates: np.ndarray, room: int
                                                 if picked else {})
 
 
-def enqueue_hits(store: Any, found: dict, priority: float | None = None) -> dict:
+def enqueue_hits(store: Store, found: dict, priority: float | None = None) -> dict:
     """Queue a search's unlabeled pool hits (priority: `priority`, else similarity)."""
     hits = [h for h in found["hits"] if h["split"] == "pool" and h["label"] is None]
     prio = np.array([priority if priority is not None else h["similarity"] for h in hits],
@@ -420,7 +420,7 @@ def enqueue_hits(store: Any, found: dict, priority: float | None = None) -> dict
                    f"search:{found['query']}", prio)
 
 
-def enqueue_slice(store: Any, settings: Settings, slice: str, n: int, *,
+def enqueue_slice(store: Store, settings: Settings, slice: str, n: int, *,
                   encoder: str | None = None) -> dict:
     """Queue a slice's `n` most useful unlabeled samples (least confident first)."""
     if n <= 0:
@@ -437,7 +437,7 @@ DRIFT_OLD = 20_000  # earlier rows sampled
 DRIFT_SHARE = 0.2  # drifted: over 20% of new rows beyond the earlier rows' 95th percentile
 
 
-def ingest_drift(store: Any, settings: Settings, new_rows: np.ndarray) -> dict | None:
+def ingest_drift(store: Store, settings: Settings, new_rows: np.ndarray) -> dict | None:
     """How far an ingest's new rows lie from the rows before them: each sampled new
     row's mean cosine distance to its 5 nearest earlier rows, against the earlier rows'
     own (leave-one-out) distances; ``beyond_p95`` is the share of new rows farther than

@@ -36,8 +36,10 @@ from typing import Any
 import numpy as np
 
 from longtail.engine import views
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings, near_threshold
 from longtail.errors import InputError
+from longtail.store import Store
 
 FLAT_MAX = 8192  # rows up to which the search is exact (a flat index)
 NLIST = 4096  # most IVF lists; a pool of n rows gets LISTS_PER_SQRT_N·sqrt(n)
@@ -160,28 +162,28 @@ class NearState:
         return self.pairs[self.sims >= threshold - EPS]
 
 
-def _exact_token(store: Any) -> str:
+def _exact_token(store: Store) -> str:
     with store.reading() as uow:
         return uow.versions.samples_state()[2]
 
 
-def _exact_groups(store: Any) -> list[list[int]]:
+def _exact_groups(store: Store) -> list[list[int]]:
     with store.reading() as uow:
         return uow.duplicates.exact_groups()
 
 
-def _load_arrays(store: Any, name: str, decode: Any) -> Any:
+def _load_arrays(store: Store, name: str, decode: Any) -> Any:
     from longtail.store.state_files import load_arrays
 
     return load_arrays(store.root, name, decode, what="duplicate groups")
 
 
-def load(store: Any, vs: Any) -> NearState | None:
+def load(store: Store, vs: Any) -> NearState | None:
     """The saved pairs and exact groups of `vs`'s vector set (not the index), or None."""
     return _load_arrays(store, f"{vs.directory.name}.duplicates", NearState.from_arrays)
 
 
-def refresh(store: Any, settings: Settings, encoder: str | None = None, *,
+def refresh(store: Store, settings: Settings, encoder: str | None = None, *,
             changed_rows: np.ndarray | None = None) -> dict:
     """Search the rows of `encoder`'s vectors (default: the project's) not searched yet,
     and `changed_rows` again, for near-duplicates; update the exact groups when an
@@ -192,13 +194,13 @@ def refresh(store: Any, settings: Settings, encoder: str | None = None, *,
     return _refresh(store, settings, vs, changed_rows)[1]
 
 
-def up_to_date(store: Any, settings: Settings, vs: Any) -> tuple[NearState, dict]:
+def up_to_date(store: Store, settings: Settings, vs: Any) -> tuple[NearState, dict]:
     """The state of `vs`, brought up to date first when rows arrived since (an ingest
     without vectors then `embed` interrupted, a project made before this search)."""
     return _refresh(store, settings, vs, None)
 
 
-def _refresh(store: Any, settings: Settings, vs: Any, changed_rows: np.ndarray | None
+def _refresh(store: Store, settings: Settings, vs: Any, changed_rows: np.ndarray | None
              ) -> tuple[NearState, dict]:
     from longtail.store.state_files import save_state
 
@@ -536,7 +538,7 @@ def groups_of(state: NearState, threshold: float | None) -> tuple[np.ndarray, np
     return nodes, first[comp]
 
 
-def exclude_labeled_twins(store: Any, settings: Settings, vs: Any, candidates: np.ndarray,
+def exclude_labeled_twins(store: Store, settings: Settings, vs: Any, candidates: np.ndarray,
                           current: dict[int, str], *, include: bool | None = None
                           ) -> tuple[np.ndarray, dict]:
     """`candidates` (sorted) without the rows that duplicate a labeled sample, eval rows
@@ -576,8 +578,22 @@ def exclude_labeled_twins(store: Any, settings: Settings, vs: Any, candidates: n
 # -- `longtail duplicates` ----------------------------------------------------------
 
 
-def duplicates(store: Any, settings: Settings, *, threshold: float | None = None,
-               encoder: str | None = None, near: bool = True, k: int = K) -> dict:
+@dataclass(frozen=True)
+class DuplicateGroups(Record):
+    """`longtail duplicates`: groups of exact and of near-duplicates, each a list of
+    {id, label} (label None when unlabeled), at `threshold` on `encoder`'s vectors, where
+    they came from (`source`: saved, searched now, ...) and their counts."""
+
+    threshold: float | None
+    encoder: str | None
+    source: str
+    exact: list[list[dict[str, Any]]]
+    near: list[list[dict[str, Any]]]
+    counts: dict[str, int]
+
+
+def duplicates(store: Store, settings: Settings, *, threshold: float | None = None,
+               encoder: str | None = None, near: bool = True, k: int = K) -> DuplicateGroups:
     """Groups of exact duplicates (same content hash) and of near-duplicates (cosine >=
     `threshold`, default the project's `near_duplicate_threshold`, on `encoder`'s
     vectors), each as sample ids with their current label (None when unlabeled). Reads
@@ -614,12 +630,13 @@ def duplicates(store: Any, settings: Settings, *, threshold: float | None = None
     def show(g: list[int]) -> list[dict]:
         return [{"id": ids[r], "label": current_labels.get(r)} for r in g]
 
-    return {"threshold": threshold, "encoder": name, "source": source,
-            "exact": [show(g) for g in exact], "near": [show(g) for g in groups_near],
-            "counts": {"exact_groups": len(exact), "near_groups": len(groups_near),
-                       "near_rows": sum(len(g) for g in groups_near),
-                       "near_with_labeled": sum(any(r in current_labels for r in g)
-                                                for g in groups_near)}}
+    return DuplicateGroups(
+        threshold=threshold, encoder=name, source=source, exact=[show(g) for g in exact],
+        near=[show(g) for g in groups_near],
+        counts={"exact_groups": len(exact), "near_groups": len(groups_near),
+                "near_rows": sum(len(g) for g in groups_near),
+                "near_with_labeled": sum(any(r in current_labels for r in g)
+                                         for g in groups_near)})
 
 
 def _components(pairs: np.ndarray) -> list[list[int]]:
@@ -638,7 +655,7 @@ def _components(pairs: np.ndarray) -> list[list[int]]:
     return sorted(members.values(), key=lambda g: g[0])
 
 
-def _ids(store: Any, rows: list[int]) -> dict[int, str]:
+def _ids(store: Store, rows: list[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     if rows:
         for chunk in store.iter_samples(np.array(rows, dtype=np.int64)):

@@ -68,6 +68,12 @@ class EvalReport(Record):
     confusion: Confusion
     warnings: list[str]
     estimate: dict[str, Any] | None = None
+    # A small pool (the eval split cannot reach its target size): what the eval set
+    # resolves, and the estimate from every labeled row by cross-fitting.
+    resolution: dict[str, Any] | None = None
+    crossfit: dict[str, Any] | None = None
+
+    OPTIONAL = ("resolution", "crossfit")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from longtail.engine.records import Record
 from longtail.errors import InputError, ProjectError
+from longtail.store import Store, UnitOfWork
 from longtail.store.files import model_file
 from longtail.store.repos_versions import file_sha256
 
@@ -67,7 +68,7 @@ class RoundRecord(Record):
     spend: dict[str, float] | None = field(default=None)
 
 
-def _model_record(store: Any, m: dict | None, metrics: list[dict]) -> ModelRecord | None:
+def _model_record(store: Store, m: dict | None, metrics: list[dict]) -> ModelRecord | None:
     if m is None:
         return None
     meta = m.get("meta") or {}
@@ -104,7 +105,7 @@ def _timings(log: dict) -> dict[str, float]:
     return out
 
 
-def _spend_by_round(uow: Any) -> dict[int, dict]:
+def _spend_by_round(uow: UnitOfWork) -> dict[int, dict]:
     """round -> its labeling and compute money (issue 29's ledger, `longtail costs`)."""
     from longtail.engine.costs import costs_report
     from longtail.engine.settings import Settings
@@ -116,7 +117,7 @@ def _spend_by_round(uow: Any) -> dict[int, dict]:
                       "cpu_seconds": round(s.cpu_seconds, 3)} for s in report.rounds}
 
 
-def run_history(store: Any) -> list[RoundRecord]:
+def run_history(store: Store) -> list[RoundRecord]:
     """One record per round, oldest first: strategy, parameters, auto's decision
     (arm and its selection log), dataset version, the model that picked the batch, the
     models its labels trained (`models`, every one; `trained` the last: id, learner,
@@ -156,14 +157,14 @@ def run_history(store: Any) -> list[RoundRecord]:
     return out
 
 
-def round_model(store: Any, round_id: int) -> ModelRecord:
+def round_model(store: Store, round_id: int) -> ModelRecord:
     """The model round `round_id`'s labels trained (the last of them); an error naming the
     rounds when there is no such round, or no model trained after it yet."""
     meta = _round_model_meta(store, round_id)
     return _model_record(store, meta, store.metrics())
 
 
-def _round_model_meta(store: Any, round_id: int) -> dict:
+def _round_model_meta(store: Store, round_id: int) -> dict:
     rounds = store.rounds()
     ids = [r["id"] for r in rounds]
     if round_id not in ids:
@@ -178,7 +179,7 @@ def _round_model_meta(store: Any, round_id: int) -> dict:
     return mine[-1]
 
 
-def load_round_model(store: Any, round_id: int) -> Learner:
+def load_round_model(store: Store, round_id: int) -> Learner:
     """The model round `round_id`'s labels trained, ready to predict, its file checked
     against the hash recorded when it was saved."""
     from longtail.engine.models import load_model

@@ -10,11 +10,11 @@ count) and model files no catalog row points to (the next model replaces the fil
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from longtail.engine.records import Record
+from longtail.store import Store
 from longtail.store.files import model_file
 from longtail.store.repos_versions import file_sha256, orphan_model_files
 
@@ -37,7 +37,7 @@ class IntegrityReport(Record):
     notes: list[str]
 
 
-def check(store: Any) -> IntegrityReport:
+def check(store: Store) -> IntegrityReport:
     """Run every check: the catalog, vector counts against it, model files against
     their hashes, dataset versions."""
     checks: list[Check] = []

@@ -8,9 +8,9 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from longtail.errors import InputError
+from longtail.store import Store, UnitOfWork
 
 KINDS = ("label", "skip", "unsure")
 
@@ -75,8 +75,8 @@ class LabelNotAllowed(InputError):
         self.allowed = allowed
 
 
-def record_labels(store: Any, events: Sequence[LabelEvent], *, source: str = "human",
-                  where: str = "labels", uow: Any = None) -> LabelsRecorded:
+def record_labels(store: Store, events: Sequence[LabelEvent], *, source: str = "human",
+                  where: str = "labels", uow: UnitOfWork = None) -> LabelsRecorded:
     """Append label events in one transaction, all-or-nothing. Unknown ids, and labels
     outside a closed label schema, are an error naming them; a label equal to the current
     one is not recorded again, so re-importing a file changes nothing.
@@ -92,7 +92,7 @@ def record_labels(store: Any, events: Sequence[LabelEvent], *, source: str = "hu
         return _record_ids(own, events, source, where)
 
 
-def import_file(store: Any, path: str | Path, *, id: str = "id", label: str = "label",
+def import_file(store: Store, path: str | Path, *, id: str = "id", label: str = "label",
                 annotator: str | None = None, seconds: str | None = None,
                 source: str = "human", where: str | None = None,
                 annotator_name: str | None = None,
@@ -143,7 +143,7 @@ def check_events(events: Sequence[LabelEvent], where: str) -> None:
                              f"got {e.seconds}")
 
 
-def _record_ids(uow: Any, events: Sequence[LabelEvent], source: str, where: str) -> LabelsRecorded:
+def _record_ids(uow: UnitOfWork, events: Sequence[LabelEvent], source: str, where: str) -> LabelsRecorded:
     rows_of = uow.samples.ids_to_rows(list({e.id: None for e in events}))
     unknown = sorted({e.id for e in events if e.id not in rows_of})
     if unknown:
@@ -153,7 +153,7 @@ def _record_ids(uow: Any, events: Sequence[LabelEvent], source: str, where: str)
     return record_rows(uow, [(rows_of[e.id], e) for e in events], source=source, where=where)
 
 
-def record_rows(uow: Any, events: Sequence[tuple[int, LabelEvent]], *, source: str = "human",
+def record_rows(uow: UnitOfWork, events: Sequence[tuple[int, LabelEvent]], *, source: str = "human",
                 where: str = "labels", round_id: int | None = None,
                 close_rounds: bool = True) -> LabelsRecorded:
     """The one write path of label events, inside the caller's unit of work: events
@@ -275,13 +275,13 @@ def _near_miss_warnings(new: list[str], known: set[str], given: list[str]) -> li
     return out
 
 
-def label_set(store: Any) -> list[str] | None:
+def label_set(store: Store) -> list[str] | None:
     """The project's allowed labels, or None for an open schema."""
     with store.unit_of_work() as uow:
         return uow.label_set.get()
 
 
-def set_label_set(store: Any, labels: Sequence[str], *, add: bool = False) -> list[str]:
+def set_label_set(store: Store, labels: Sequence[str], *, add: bool = False) -> list[str]:
     """Close the schema to `labels` (or add them to it). Labels already given that fall
     outside the new set are an error naming them: a schema never hides existing labels."""
     labels = [str(x).strip() for x in labels]
@@ -321,7 +321,7 @@ class LabelRenamed:
         return dict(self.__dict__)
 
 
-def rename_label(store: Any, old: str, new: str) -> LabelRenamed:
+def rename_label(store: Store, old: str, new: str) -> LabelRenamed:
     """Every sample whose label is `old` gets `new` instead, as new label events (one per
     annotator who gave `old` as their latest answer, so history keeps both and
     per-annotator views agree), in one transaction; a closed label set has `old`

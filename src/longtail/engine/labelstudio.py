@@ -22,6 +22,7 @@ import numpy as np
 
 from longtail.engine.labels import LabelEvent, LabelsRecorded, record_labels
 from longtail.errors import InputError, NotFoundError, ProjectError
+from longtail.store import Store
 
 FROM_NAME = "label"
 TO_NAME = "text"
@@ -43,7 +44,7 @@ def labeling_config(labels: list[str], *, image: bool = False) -> str:
             f'showInLine="true">\n{choices}\n  </Choices>\n</View>\n')
 
 
-def export_tasks(store: Any, settings: Any, round_id: int | None = None, *,
+def export_tasks(store: Store, settings: Any, round_id: int | None = None, *,
                  media_url: Callable[[int, str], str] | None = None) -> list[dict]:
     """The tasks of a round (the most recent open one by default) in Label Studio's
     import format, in priority order. Each prediction's `score` is the task's position
@@ -91,7 +92,7 @@ def tasks_json(tasks: list[dict]) -> str:
     return json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"
 
 
-def _predictions(store: Any, settings: Any, rows: np.ndarray) -> tuple[list[str] | None, str]:
+def _predictions(store: Store, settings: Any, rows: np.ndarray) -> tuple[list[str] | None, str]:
     """The latest model's predicted class per row (None without a usable model), and
     the model version to show in Label Studio."""
     latest = store.latest_model()
@@ -134,7 +135,7 @@ def _annotator(completed_by: Any) -> str | None:
     return None if completed_by is None else str(completed_by)
 
 
-def events_from_export(store: Any, tasks: list[dict], where: str = "export") -> list[LabelEvent]:
+def events_from_export(store: Store, tasks: list[dict], where: str = "export") -> list[LabelEvent]:
     """Label events of every annotation: the `choices` of its result as the label,
     `completed_by` as the annotator, `lead_time` as seconds, `was_cancelled` as a skip.
     A task is matched by `data.longtail_id`, else by its text (which must name one
@@ -179,7 +180,7 @@ def _event(ext: str, ann: dict, name: str) -> LabelEvent:
     return LabelEvent(ext, str(choices[0]), kind="label", annotator=who, seconds=seconds)
 
 
-def import_export(store: Any, path: str | Path) -> LabelsRecorded:
+def import_export(store: Store, path: str | Path) -> LabelsRecorded:
     """Record the annotations of a Label Studio JSON export (all or nothing)."""
     tasks = read_export(path)
     events = events_from_export(store, tasks, where=str(path))
@@ -193,7 +194,7 @@ def import_export(store: Any, path: str | Path) -> LabelsRecorded:
 WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 
 
-def _rows_of_tasks(store: Any, tasks: list[dict]) -> list[int | None]:
+def _rows_of_tasks(store: Store, tasks: list[dict]) -> list[int | None]:
     """Each Label Studio task's sample row (by data.longtail_id, else by its text)."""
     ids = [(t.get("data") or {}).get("longtail_id") for t in tasks]
     rows_of = store.ids_to_rows([str(i) for i in ids if i is not None])
@@ -212,7 +213,7 @@ def _rows_of_tasks(store: Any, tasks: list[dict]) -> list[int | None]:
     return out
 
 
-def predict_tasks(store: Any, settings: Any, tasks: list[dict]) -> tuple[list[dict], str]:
+def predict_tasks(store: Store, settings: Any, tasks: list[dict]) -> tuple[list[dict], str]:
     """Label Studio's /predict: one prediction per task, in order: the current model's
     class (an empty result for a task longtail does not know, or without a model) and a
     `score` in longtail's priority order (lowest first: a task of the most recent open
@@ -241,7 +242,7 @@ def predict_tasks(store: Any, settings: Any, tasks: list[dict]) -> tuple[list[di
     return out, version
 
 
-def model_version(store: Any) -> str:
+def model_version(store: Store) -> str:
     latest = store.latest_model()
     return f"longtail-model-{latest['id']}" if latest else "longtail-order"
 
@@ -261,7 +262,7 @@ class WebhookAnnotation:
         return f"Label Studio annotation {self.annotation}"
 
 
-def webhook_annotation(store: Any, action: str, payload: dict,
+def webhook_annotation(store: Store, action: str, payload: dict,
                        fetch: Any) -> WebhookAnnotation | None:
     """Label Studio's /webhook, read only: on ANNOTATION_CREATED / ANNOTATION_UPDATED,
     the annotation and its task fetched through Label Studio's API (`fetch(path) ->
@@ -288,7 +289,7 @@ def webhook_annotation(store: Any, action: str, payload: dict,
                              _event(ext, annotation, f"Label Studio annotation {ann_id}"))
 
 
-def retrain_due(store: Any, settings: Any, retrain_every: int) -> bool | None:
+def retrain_due(store: Store, settings: Any, retrain_every: int) -> bool | None:
     """Retrain when at least `retrain_every` labels arrived since the latest model:
     True when it did, False when it tried and could not (no vectors yet: the labels
     are kept all the same), None when not due."""

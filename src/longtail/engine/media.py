@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
+from longtail.store import Store
 
 THUMB_SIZES = (96, 256)  # the page's preview and the labeling view
 
 
-def media_of(store: Any, row: int) -> str | None:
+def media_of(store: Store, row: int) -> str | None:
     """The media path (relative to the media root) of the sample at `row`, or None when
     the sample has none. InputError for a row outside the pool."""
     with store.unit_of_work() as uow:
@@ -28,7 +28,7 @@ def media_of(store: Any, row: int) -> str | None:
     return rel if isinstance(rel, str) and rel else None
 
 
-def media_file(store: Any, row: int) -> Path:
+def media_file(store: Store, row: int) -> Path:
     """The image file of the sample at `row`: InputError when it has none, when the
     project has no media root, or when the path would leave the root."""
     from longtail.media import media_path
@@ -45,7 +45,7 @@ def media_file(store: Any, row: int) -> Path:
     return path
 
 
-def thumbnail(store: Any, row: int, size: int = 256) -> Path:
+def thumbnail(store: Store, row: int, size: int = 256) -> Path:
     """A JPEG of at most `size`×`size` pixels of the sample's image (EXIF orientation
     applied), made once and kept in the store's thumbnail cache."""
     from longtail.media import open_image

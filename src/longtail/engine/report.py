@@ -17,11 +17,12 @@ import numpy as np
 
 from longtail.engine.records import RoundLog
 from longtail.engine.settings import Settings
+from longtail.store import Store
 
 MAP_SAMPLE = 2_000  # rows of the pool drawn on the 2-D map
 
 
-def _curves(store: Any, settings: Settings, ctx: dict) -> dict | None:
+def _curves(store: Store, settings: Settings, ctx: dict) -> dict | None:
     """Learning curves (accuracy and macro-F1 on the managed eval set, with intervals)
     and the random arm's points (each round's control arm, and the lift verdict's)."""
     from longtail.engine.evaluation import learning_curves
@@ -44,7 +45,7 @@ def _curves(store: Any, settings: Settings, ctx: dict) -> dict | None:
     return {"curves": curves, "random_arm": sorted(random_arm, key=lambda p: p["n_labels"])}
 
 
-def _lift(store: Any, settings: Settings, ctx: dict) -> dict | None:
+def _lift(store: Store, settings: Settings, ctx: dict) -> dict | None:
     from longtail.engine.evaluation import combine_lifts
 
     with store.reading() as uow:
@@ -52,7 +53,7 @@ def _lift(store: Any, settings: Settings, ctx: dict) -> dict | None:
     return summary.to_dict() if summary else None
 
 
-def _classes(store: Any, settings: Settings, ctx: dict) -> dict | None:
+def _classes(store: Store, settings: Settings, ctx: dict) -> dict | None:
     """Labeled pool samples per class against the pool's predicted class counts."""
     sig = ctx["signals"]
     lab_rows = sig.rows[sig.labeled]
@@ -72,7 +73,7 @@ def _classes(store: Any, settings: Settings, ctx: dict) -> dict | None:
             "pool_rows": int(len(sig.rows))}
 
 
-def _map(store: Any, settings: Settings, ctx: dict) -> dict | None:
+def _map(store: Store, settings: Settings, ctx: dict) -> dict | None:
     """A 2-D projection (PCA fitted on the sample) of up to MAP_SAMPLE pool rows with
     each row's state, predicted class, predicted error and novelty."""
     from longtail.engine import views
@@ -109,13 +110,13 @@ def _map(store: Any, settings: Settings, ctx: dict) -> dict | None:
     return out
 
 
-def _slices(store: Any, settings: Settings, ctx: dict) -> dict | None:
+def _slices(store: Store, settings: Settings, ctx: dict) -> dict | None:
     from longtail.engine.discovery import slices
 
     return slices(store, settings, limit=10, examples=3, sig=ctx["signals"])
 
 
-def _rounds(store: Any, settings: Settings, ctx: dict) -> dict | None:
+def _rounds(store: Store, settings: Settings, ctx: dict) -> dict | None:
     """Rounds (strategy, arm, size, labeled) and dataset versions."""
     from longtail.engine.rounds import list_rounds
 
@@ -130,7 +131,7 @@ def _rounds(store: Any, settings: Settings, ctx: dict) -> dict | None:
     return {"rounds": rounds, "versions": versions}
 
 
-def _triggers(store: Any, settings: Settings, ctx: dict) -> dict | None:
+def _triggers(store: Store, settings: Settings, ctx: dict) -> dict | None:
     """Standing triggers and their hits (none until a trigger is saved)."""
     with store.reading() as uow:
         saved = uow.settings.get("triggers") or []
@@ -151,7 +152,7 @@ SECTIONS: list[tuple[str, Section]] = [
 ]
 
 
-def report_data(store: Any, settings: Settings, *, encoder: str | None = None) -> dict:
+def report_data(store: Store, settings: Settings, *, encoder: str | None = None) -> dict:
     """Every section's data, keyed by section name (absent sections left out), with the
     project's headline counts under "project"."""
     from longtail.engine.discovery import pool_signals

@@ -18,6 +18,7 @@ import numpy as np
 from longtail.engine import views
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
+from longtail.store import Store
 
 EXACT_MAX = 50_000  # rows up to which every search is exact
 FEW_ALLOWED = 0.05  # filters leaving under this share of rows: search those exactly
@@ -25,7 +26,7 @@ META_GROW = 8  # with a metadata filter, ask the index for k·8, then k·64, ...
 _CACHE: dict[tuple, Any] = {}  # the last index loaded, by its file's path, size, mtime
 
 
-def _fingerprint(store: Any, vs: Any) -> str:
+def _fingerprint(store: Store, vs: Any) -> str:
     import hashlib
     import json
 
@@ -35,7 +36,7 @@ def _fingerprint(store: Any, vs: Any) -> str:
     return hashlib.sha256(made.encode()).hexdigest()[:16]
 
 
-def load_index(store: Any, settings: Settings, vs: Any) -> tuple[Any, dict]:
+def load_index(store: Store, settings: Settings, vs: Any) -> tuple[Any, dict]:
     """The vector set's IVF index, up to date (built, extended or rebuilt and saved
     here), and a log of what was done."""
     from longtail.discovery.search import Index
@@ -76,7 +77,7 @@ def _parse_where(where: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-def _queries(store: Any, vs: Any, ids: Sequence[str] | None, text: str | None,
+def _queries(store: Store, vs: Any, ids: Sequence[str] | None, text: str | None,
              vector: Sequence[float] | np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
     """(query vectors, rows they came from, a description)."""
     given = sum(x is not None and (len(x) > 0 if not isinstance(x, str) else bool(x.strip()))
@@ -118,7 +119,7 @@ def _queries(store: Any, vs: Any, ids: Sequence[str] | None, text: str | None,
     return Q, np.zeros(0, np.int64), "a vector"
 
 
-def _allowed(store: Any, n: int, split: str, state: str
+def _allowed(store: Store, n: int, split: str, state: str
              ) -> tuple[np.ndarray | None, dict[int, str] | None]:
     """The rows the filters allow (None: every row) and the current labels (None when
     the filters did not need them)."""
@@ -146,7 +147,7 @@ def _allowed(store: Any, n: int, split: str, state: str
     return ok, labels
 
 
-def _meta_ok(store: Any, rows: np.ndarray, where: dict[str, str]) -> np.ndarray:
+def _meta_ok(store: Store, rows: np.ndarray, where: dict[str, str]) -> np.ndarray:
     if not where or not len(rows):
         return np.ones(len(rows), bool)
     order = np.argsort(rows)
@@ -160,7 +161,7 @@ def _meta_ok(store: Any, rows: np.ndarray, where: dict[str, str]) -> np.ndarray:
     return ok
 
 
-def search(store: Any, settings: Settings, *, ids: Sequence[str] | None = None,
+def search(store: Store, settings: Settings, *, ids: Sequence[str] | None = None,
            text: str | None = None, vector: Sequence[float] | np.ndarray | None = None,
            k: int = 10, split: str = "pool", state: str = "any",
            where: Sequence[str] | None = None, encoder: str | None = None,
@@ -224,7 +225,7 @@ def _best(R: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return r[first], s[first]
 
 
-def _hits(store: Any, rows: np.ndarray, sims: np.ndarray, labels: dict[int, str] | None
+def _hits(store: Store, rows: np.ndarray, sims: np.ndarray, labels: dict[int, str] | None
           ) -> list[dict]:
     if not len(rows):
         return []

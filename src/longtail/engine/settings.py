@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from longtail.errors import InputError
+from longtail.store import Store
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -93,7 +94,7 @@ class Settings:
         return cls(**{k: merged[k] for k in known if k in merged})
 
     @classmethod
-    def load(cls, store: Any) -> Settings:
+    def load(cls, store: Store) -> Settings:
         return cls.from_dict(store.settings())
 
     def to_dict(self) -> dict[str, Any]:

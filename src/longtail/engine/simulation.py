@@ -14,6 +14,7 @@ from longtail.engine import views
 from longtail.engine.records import Record
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
+from longtail.store import Store
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Simulation(Record):
     runs: list[dict[str, Any]]
 
 
-def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "auto",
+def simulate(store: Store, settings: Settings, truth: str, *, strategy: str = "auto",
              batch: int = 100, budget: int = 1000, seeds: int = 1,
              test: str | Path | tuple[np.ndarray, np.ndarray] | None = None,
              test_label: str = "label", test_text: str | None = "text",
@@ -108,7 +109,7 @@ def simulate(store: Any, settings: Settings, truth: str, *, strategy: str = "aut
                       pool=int(len(pool)), eval=int(len(eval_rows)), runs=runs)
 
 
-def _truth_from_file(store: Any, path: Path, gold: np.ndarray) -> None:
+def _truth_from_file(store: Store, path: Path, gold: np.ndarray) -> None:
     """Fill `gold` from a label file's `id` and `label` columns (the ids of the pool;
     unknown ids are an error naming the first few)."""
     from longtail.ingest.labels import read_label_records

@@ -9,6 +9,7 @@ from typing import Any
 from longtail.engine.eval_records import LiftSummary
 from longtail.engine.records import Record
 from longtail.engine.settings import SMALL_EVAL, Settings
+from longtail.store import Store
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class StatusReport(Record):
     lift: dict[str, Any] | None
     verdict: str
     eval_need: dict[str, Any]
+    eval_resolution: dict[str, Any]  # what the eval split resolves, the rate the target needs
     control: dict[str, Any]
     spend: dict[str, Any] | None
     roi: dict[str, Any] | None
@@ -46,7 +48,7 @@ class StatusReport(Record):
     queued: int
 
 
-def status(store: Any, settings: Settings) -> StatusReport:
+def status(store: Store, settings: Settings) -> StatusReport:
     """Counts, classes, rounds and the latest metrics, as plain data."""
     splits = store.split_counts()
     current = store.current_labels()
@@ -90,6 +92,13 @@ def status(store: Any, settings: Settings) -> StatusReport:
     if equal and equal.get("n_labels", 0) < 50:
         warnings.append(f"the lift verdict rests on {equal['n_labels']} control labels: "
                         "treat it as a first sign, not a measurement")
+    from longtail.evaluation.resolution import eval_resolution
+
+    resolution = eval_resolution(
+        splits.get("eval", 0), n, target=settings.eval_halfwidth,
+        accuracy=(last.get("accuracy") or {}).get("value"))
+    if n and not resolution.enough:
+        warnings.append(resolution.text())
     from longtail.engine.costs import spend_summary
     from longtail.engine.rounds import control_status, eval_status
 
@@ -118,6 +127,7 @@ def status(store: Any, settings: Settings) -> StatusReport:
         verdict=lift["verdict"] if lift else
         "no lift measured yet: it needs a trained model and 20 or more labeled eval samples",
         eval_need=need.to_dict(),
+        eval_resolution=resolution.to_dict(),
         control={"share": control_share, "reason": control_reason},
         spend=spend,
         roi=store.setting("roi_summary"),
@@ -129,19 +139,19 @@ def status(store: Any, settings: Settings) -> StatusReport:
     )
 
 
-def _triggers(store: Any) -> list[dict]:
+def _triggers(store: Store) -> list[dict]:
     from longtail.engine.triggers import status_lines
 
     return status_lines(store)
 
 
-def _queued(store: Any) -> int:
+def _queued(store: Store) -> int:
     """Rows waiting in the discovery queue (slices, searches, triggers)."""
     with store.reading() as uow:
         return len(uow.settings.get("discovery_queue") or [])
 
 
-def recorded_lift(store: Any) -> LiftSummary | None:
+def recorded_lift(store: Store) -> LiftSummary | None:
     """The lift summary `train` recorded last (`evaluation.combine_lifts`; computing it
     needs scipy, reading it does not)."""
     got = store.setting("lift_summary")

@@ -27,6 +27,7 @@ from longtail.engine import views
 from longtail.engine.records import Record
 from longtail.engine.settings import Settings, learner_spec
 from longtail.errors import ProjectError
+from longtail.store import Store
 
 MIN_PER_CLASS = 2  # a class needs a label in every fold's training part
 
@@ -56,7 +57,7 @@ class RelabelPick(Record):
     reason: str
 
 
-def suspects(store: Any, settings: Settings, *, limit: int | None = None,
+def suspects(store: Store, settings: Settings, *, limit: int | None = None,
              encoder: str | None = None, folds: int = 5, learner: str | None = None,
              learner_params: dict | None = None) -> Suspects:
     """Labeled samples whose given label the out-of-fold predictions contradict, most
@@ -126,11 +127,11 @@ def _find_label_issues(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return np.asarray(ranked, dtype=np.int64)
 
 
-def _ids(store: Any, rows: np.ndarray) -> dict[int, str]:
+def _ids(store: Store, rows: np.ndarray) -> dict[int, str]:
     return {int(b[0]): b[1] for chunk in store.iter_samples(rows) for b in chunk}
 
 
-def reviewed_rows(store: Any) -> set[int]:
+def reviewed_rows(store: Store) -> set[int]:
     """Rows a relabel round (not cancelled) queued and that got an answer, with no label
     event newer than that answer; and rows queued as relabel items in an open round."""
     queued: dict[int, int] = {}  # row -> the latest queueing round's annotations_before
@@ -157,7 +158,7 @@ def reviewed_rows(store: Any) -> set[int]:
     return out
 
 
-def relabel_queue(store: Any, settings: Settings, n: int, *, encoder: str | None = None
+def relabel_queue(store: Store, settings: Settings, n: int, *, encoder: str | None = None
                   ) -> RelabelPick:
     """Up to `n` top suspects to relabel, most likely error first, none queued in an open
     round or already reviewed (see `reviewed_rows`), and why there are not more."""

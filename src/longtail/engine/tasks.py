@@ -30,6 +30,7 @@ from longtail.engine import labels as labels_uc
 from longtail.engine import users as users_uc
 from longtail.engine.users import User
 from longtail.errors import InputError, NotFoundError, ProjectError
+from longtail.store import Store, UnitOfWork
 
 KINDS = ("label", "skip", "unsure")
 MAX_SECONDS = 24 * 3600.0
@@ -112,7 +113,7 @@ _locks_guard = threading.Lock()
 
 
 @contextmanager
-def exclusive(store: Any) -> Iterator[None]:
+def exclusive(store: Store) -> Iterator[None]:
     """On SQLite, one writer at a time within this process (a queue, not SQLite's
     sleep-and-retry busy handler, which costs tail latency under load). Every writer of
     the service holds it: the group commit's batches and `GroupCommit.run_alone` /
@@ -126,7 +127,7 @@ def exclusive(store: Any) -> Iterator[None]:
         yield
 
 
-def _writer_busy(store: Any) -> bool:
+def _writer_busy(store: Store) -> bool:
     """Whether another thread of this process holds the SQLite writer lock now."""
     lock = _locks.get(store)
     return lock is not None and lock.locked()
@@ -136,7 +137,7 @@ def _now(now: float | None) -> float:
     return time.time() if now is None else float(now)
 
 
-def lease(store: Any, user: User, policy: TaskPolicy, *, now: float | None = None) -> Task | None:
+def lease(store: Store, user: User, policy: TaskPolicy, *, now: float | None = None) -> Task | None:
     """The task `user` holds, else the next one for them from the open rounds (most
     recent round first, each in priority order), leased until now + TTL; None when
     nothing is left for them."""
@@ -151,7 +152,7 @@ def lease(store: Any, user: User, policy: TaskPolicy, *, now: float | None = Non
 RECLAIM_EVERY = 1.0
 
 
-def lease_in(uow: Any, user: User, policy: TaskPolicy, at: float) -> Task | None:
+def lease_in(uow: UnitOfWork, user: User, policy: TaskPolicy, at: float) -> Task | None:
     """`lease` inside the caller's unit of work."""
     uow.leases.reclaim_expired(at, every=RECLAIM_EVERY)
     if not uow.users.lock(user.id):
@@ -163,6 +164,12 @@ def lease_in(uow: Any, user: User, policy: TaskPolicy, at: float) -> Task | None
     if held is None:
         for round_id in reversed(uow.leases.open_rounds()):
             _ensure_slots(uow, round_id, policy.overlap)
+            package = _package_of(uow, round_id, user)
+            if package is not None:  # the round is split into work packages
+                held = _claim_among(uow, round_id, user, at, policy.lease_ttl, package)
+                if held is not None:
+                    break
+                continue
             held = _claim_in(uow, round_id, user, at, policy.lease_ttl)
             if held is not None:
                 break
@@ -171,7 +178,7 @@ def lease_in(uow: Any, user: User, policy: TaskPolicy, at: float) -> Task | None
     return _task(uow, held)
 
 
-def prepare(store: Any, policy: TaskPolicy) -> list[int]:
+def prepare(store: Store, policy: TaskPolicy) -> list[int]:
     """Make the task slots of every open round that has none yet (the first lease
     would), so that no lease request pays for a whole round; the rounds prepared."""
     made = []
@@ -184,7 +191,7 @@ def prepare(store: Any, policy: TaskPolicy) -> list[int]:
     return made
 
 
-def _ensure_slots(uow: Any, round_id: int, overlap: int) -> None:
+def _ensure_slots(uow: UnitOfWork, round_id: int, overlap: int) -> None:
     if uow.leases.has_round(round_id):
         return
     uow.leases.lock_round(round_id)
@@ -200,7 +207,7 @@ def _ensure_slots(uow: Any, round_id: int, overlap: int) -> None:
     uow.leases.add_slots(round_id, items, overlap, done)
 
 
-def _claim_in(uow: Any, round_id: int, user: User, at: float, ttl: float) -> dict | None:
+def _claim_in(uow: UnitOfWork, round_id: int, user: User, at: float, ttl: float) -> dict | None:
     # One UPDATE ... RETURNING picks and claims the slot; on PostgreSQL the pick skips
     # slots other transactions hold, and a claim that still loses (the slot changed
     # under us) tries again.
@@ -211,7 +218,54 @@ def _claim_in(uow: Any, round_id: int, user: User, at: float, ttl: float) -> dic
     return None
 
 
-def _task(uow: Any, slot: dict) -> Task:
+# engine -> round id -> its work packages (None: none), read once per round per process.
+_packages_seen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _package_of(uow: Any, round_id: int, user: User) -> list[int] | None:
+    """The rows of `user`'s work package in a round split into packages (`query
+    --annotators/--pool`), None for a round without packages; [] when none is left for
+    them. A package named after the user is theirs; otherwise a user keeps the package
+    they started and takes the first one nobody has started: a package is leased as a
+    unit, so two annotators never share one (unless its rows overlap another's)."""
+    known = _packages_seen.setdefault(uow.conn.engine, {})
+    if round_id not in known:  # a round's packages never change: read its log once
+        rnd = uow.rounds.get(round_id)
+        known[round_id] = ((rnd or {}).get("log") or {}).get("packages") or None
+    packages = known[round_id]
+    if not packages:
+        return None
+    by_name = {str(p["package"]): [int(r) for r in p["rows"]] for p in packages}
+    if user.name in by_name:
+        return by_name[user.name]
+    holders = uow.leases.holders(round_id)
+    named = {u["name"] for u in uow.users.list()} & set(by_name)
+    for name, rows in by_name.items():  # the one they started
+        if name not in named and any(user.id in holders.get(r, ()) for r in rows):
+            return rows
+    for name, rows in by_name.items():  # the first nobody started
+        if name not in named and not any(holders.get(r) for r in rows):
+            return rows
+    return []
+
+
+def _claim_among(uow: Any, round_id: int, user: User, at: float, ttl: float,
+                 rows: list[int]) -> dict | None:
+    """Lease the next open slot among a package's rows (a conditional UPDATE that
+    says whether it won; tried again when another claim took the slot first)."""
+    if not rows:
+        return None
+    for _ in range(8):
+        slot = uow.leases.next_open_among(round_id, user.name, rows)
+        if slot is None:
+            return None
+        if uow.leases.claim(slot["id"], user.id, at, ttl):
+            return {**slot, "state": "leased", "user_id": user.id, "leased_at": at,
+                    "expires_at": at + ttl}
+    return None
+
+
+def _task(uow: UnitOfWork, slot: dict) -> Task:
     sample_id, text, meta = uow.leases.sample(slot["row"])
     return Task(id=int(slot["row"]), sample_id=sample_id, text=text, meta=meta,
                 round_id=int(slot["round_id"]), position=int(slot["position"]),
@@ -231,7 +285,7 @@ def _check_answer(kind: str, label: str | None, seconds: float | None) -> None:
         raise InputError("a label answer needs a label")
 
 
-def _conflict(uow: Any, task_id: int, user: User, at: float) -> Exception:
+def _conflict(uow: UnitOfWork, task_id: int, user: User, at: float) -> Exception:
     """Why `user` holds no valid lease on `task_id`: the error to raise."""
     slots = uow.leases.slots_of_row(task_id)
     open_rounds = set(uow.rounds.open_ids())
@@ -249,7 +303,7 @@ def _conflict(uow: Any, task_id: int, user: User, at: float) -> Exception:
     return TaskConflict(f"task {task_id} is not leased to you: lease it first (POST /tasks/lease)")
 
 
-def answer(store: Any, user: User, task_id: int, kind: str = "label", label: str | None = None,
+def answer(store: Store, user: User, task_id: int, kind: str = "label", label: str | None = None,
            seconds: float | None = None, *, now: float | None = None) -> Answered:
     """Answer the task `user` holds: a label (or unsure) completes their slot; a skip
     gives the slot back for someone else (never to them again). The event is appended
@@ -261,7 +315,7 @@ def answer(store: Any, user: User, task_id: int, kind: str = "label", label: str
         return answer_in(uow, user, task_id, kind, label, seconds, at)
 
 
-def answer_in(uow: Any, user: User, task_id: int, kind: str, label: str | None,
+def answer_in(uow: UnitOfWork, user: User, task_id: int, kind: str, label: str | None,
               seconds: float | None, at: float) -> Answered:
     """`answer` inside the caller's unit of work (which commits it, or rolls it back
     when this raises: nothing of a refused answer is written)."""
@@ -297,14 +351,14 @@ def answer_in(uow: Any, user: User, task_id: int, kind: str, label: str | None,
                     round_closed=bool(closed))
 
 
-def release(store: Any, user: User, task_id: int, *, now: float | None = None) -> int:
+def release(store: Store, user: User, task_id: int, *, now: float | None = None) -> int:
     """Give back the task `user` holds, untouched; its round id."""
     at = _now(now)
     with exclusive(store), store.unit_of_work() as uow:
         return release_in(uow, user, task_id, at)
 
 
-def release_in(uow: Any, user: User, task_id: int, at: float) -> int:
+def release_in(uow: UnitOfWork, user: User, task_id: int, at: float) -> int:
     """`release` inside the caller's unit of work."""
     held = uow.leases.active(task_id, user.id, at)
     if held is None or not uow.leases.reopen(held["id"], user.id):
@@ -312,7 +366,7 @@ def release_in(uow: Any, user: User, task_id: int, at: float) -> int:
     return int(held["round_id"])
 
 
-def progress(store: Any, user: User, *, now: float | None = None) -> Progress:
+def progress(store: Store, user: User, *, now: float | None = None) -> Progress:
     """How many tasks `user` answered, which one they hold, and the open slots left."""
     at = _now(now)
     with store.unit_of_work() as uow:
@@ -327,7 +381,7 @@ def progress(store: Any, user: User, *, now: float | None = None) -> Progress:
                     open_rounds=open_ids, remaining=remaining)
 
 
-def settle(store: Any) -> dict:
+def settle(store: Store) -> dict:
     """Bring the open rounds' slots in line with the label history: slots answered
     outside the service (imported labels) become done, and rounds with nothing left
     close. Run at server start (labels imported while it was down)."""
@@ -336,13 +390,13 @@ def settle(store: Any) -> dict:
         return settle_in(uow)
 
 
-def settle_in(uow: Any) -> dict:
+def settle_in(uow: UnitOfWork) -> dict:
     """`settle` inside the caller's unit of work."""
     done, closed = uow.leases.settle_and_close(uow.rounds.planned_after())
     return {"slots_done": done, "closed_rounds": closed}
 
 
-def record_in(uow: Any, events: list[labels_uc.LabelEvent], policy: TaskPolicy, *,
+def record_in(uow: UnitOfWork, events: list[labels_uc.LabelEvent], policy: TaskPolicy, *,
               source: str, where: str, actor: str | None = None) -> labels_uc.LabelsRecorded:
     """The service's path for labels that come from outside its leases (a file, a
     webhook, Label Studio), inside the caller's unit of work: every open round gets its
@@ -360,13 +414,13 @@ def record_in(uow: Any, events: list[labels_uc.LabelEvent], policy: TaskPolicy, 
     return done
 
 
-def open_rounds(store: Any) -> list[int]:
+def open_rounds(store: Store) -> list[int]:
     """The open rounds' ids, oldest first."""
     with store.unit_of_work() as uow:
         return uow.rounds.open_ids()
 
 
-def queue_empty(store: Any) -> bool:
+def queue_empty(store: Store) -> bool:
     """Whether nothing is left to lease for anyone: every slot of every open round is
     leased or done (a round nobody asked work from yet counts as work left)."""
     with store.unit_of_work() as uow:
@@ -376,7 +430,7 @@ def queue_empty(store: Any) -> bool:
     return True
 
 
-def round_tasks(store: Any, round_id: int | None = None, *, offset: int = 0,
+def round_tasks(store: Store, round_id: int | None = None, *, offset: int = 0,
                 limit: int = 100) -> dict:
     """The tasks of a round (the most recent open one by default), a page at a time:
     sample id, text, priority position, kind, and slots by state with holders."""
@@ -404,7 +458,7 @@ def round_tasks(store: Any, round_id: int | None = None, *, offset: int = 0,
             "tasks": tasks}
 
 
-def annotators(store: Any) -> list[dict]:
+def annotators(store: Store) -> list[dict]:
     """Per annotator: labels, skips, unsure, seconds in all and per timed answer, latest
     answer, and their service role (None for names that came with imported labels)."""
     with store.unit_of_work() as uow:
@@ -424,7 +478,7 @@ class _Undo(Exception):
     """A request of a batch raised: the batch's transaction is rolled back."""
 
 
-def run_batch(store: Any, fns: list) -> list[tuple[bool, Any]]:
+def run_batch(store: Store, fns: list) -> list[tuple[bool, Any]]:
     """Run task use cases (functions of a unit of work) for many requests in one
     transaction: (True, result) or (False, error) for each, in order, returned once the
     transaction has committed, so an answer acknowledged from here is as durable as one
@@ -488,7 +542,7 @@ class GroupCommit:
     (`thread=True`): one writer thread, since each statement is a round trip and the
     loop must go on serving meanwhile. `submit` must be called on the event loop."""
 
-    def __init__(self, store: Any, *, thread: bool | None = None, max_batch: int = 64,
+    def __init__(self, store: Store, *, thread: bool | None = None, max_batch: int = 64,
                  window: float = 0.002):
         import queue
 

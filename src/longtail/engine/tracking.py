@@ -34,6 +34,7 @@ from typing import Any
 from longtail.engine.records import Record
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError
+from longtail.store import Store
 from longtail.store.files import model_file, tracking_folder
 
 LOCAL = "local"
@@ -86,7 +87,7 @@ class TrackingStatus(Record):
         return out
 
 
-def set_tracking(store: Any, value: str | None) -> TrackingStatus:
+def set_tracking(store: Store, value: str | None) -> TrackingStatus:
     """Turn tracking on (`value`: local, a directory or a URI) or off (None)."""
     if value is not None:
         value = check_value(value)
@@ -95,7 +96,7 @@ def set_tracking(store: Any, value: str | None) -> TrackingStatus:
     return tracking_status(store, Settings.load(store))
 
 
-def tracking_status(store: Any, settings: Settings) -> TrackingStatus:
+def tracking_status(store: Store, settings: Settings) -> TrackingStatus:
     """Whether tracking is on, where to, and how many models were logged."""
     logged = store.setting(RUNS_KEY) or {}
     if settings.mlflow is None:
@@ -104,11 +105,11 @@ def tracking_status(store: Any, settings: Settings) -> TrackingStatus:
     return TrackingStatus(settings.mlflow, uri, len(logged), artifacts, experiment_name(store))
 
 
-def experiment_name(store: Any) -> str:
+def experiment_name(store: Store) -> str:
     return f"longtail/{Path(store.root).resolve().name}"
 
 
-def log_model(store: Any, settings: Settings, model_id: int, report: dict,
+def log_model(store: Store, settings: Settings, model_id: int, report: dict,
               target: str | None = None) -> str | None:
     """Log trained model `model_id` (and what `train` reported about it) as one MLflow
     run; its run id. A model logged before is not logged again (its run id comes back).
@@ -180,7 +181,7 @@ def _params(settings: Settings, model: dict, report: dict, rnd: dict | None,
             for k, v in out.items()}
 
 
-def _metrics(store: Any, model: dict, report: dict) -> dict[str, float]:
+def _metrics(store: Store, model: dict, report: dict) -> dict[str, float]:
     out: dict[str, float] = {"fit_seconds": float(model["fit_seconds"])}
     for m in store.metrics():
         if m["model_id"] != model["id"] or not m["eval_set"].startswith("managed"):
@@ -213,7 +214,7 @@ def _metrics(store: Any, model: dict, report: dict) -> dict[str, float]:
     return out
 
 
-def _log(store: Any, settings: Settings, uri: str, artifacts: str | None, model: dict,
+def _log(store: Store, settings: Settings, uri: str, artifacts: str | None, model: dict,
          report: dict, version: dict, rnd: dict | None) -> str:
     import time
     import warnings

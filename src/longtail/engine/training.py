@@ -159,9 +159,28 @@ def _score(uow: UnitOfWork, settings: Settings, model_id: int, report: TrainRepo
     return report
 
 
+@dataclass(frozen=True)
+class ReleaseReport(Record):
+    """`longtail train --release`: the model to ship, fitted on every label paid for,
+    with its accuracy by cross-fitting over the eval set (`metrics`, None with fewer than
+    2 labeled eval samples) and how it was estimated."""
+
+    release_id: int
+    learner: str
+    params: dict[str, Any]
+    encoder: str
+    labels: int
+    pool_labels: int
+    eval_labels: int
+    classes: list[str]
+    fit_seconds: float
+    estimate: str
+    metrics: dict[str, Any] | None
+
+
 def train_release(store: Store, settings: Settings, *, encoder: str | None = None,
                   learner: str | None = None, learner_params: dict | None = None,
-                  folds: int = 5) -> dict:
+                  folds: int = 5) -> ReleaseReport:
     """The model to ship: fitted on every label paid for (pool, eval and control), and
     its accuracy measured by cross-fitting over the eval set — each eval fold is
     predicted by a model fitted on all the other labels, so no eval sample scores a
@@ -210,4 +229,4 @@ def train_release(store: Store, settings: Settings, *, encoder: str | None = Non
                          if accuracy else "none: fewer than 2 labeled eval samples"),
             "metrics": accuracy}
     release_id = save_release(store.root, model_arrays(model, spec), info)
-    return {"release_id": release_id, **info}
+    return ReleaseReport(release_id=release_id, **info)

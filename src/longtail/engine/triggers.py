@@ -18,23 +18,24 @@ import numpy as np
 from longtail.engine import views
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
+from longtail.store import Store, UnitOfWork
 
 KEY = "triggers"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 KEEP_RUNS = 20  # runs remembered per trigger (hits per ingest and round)
 
 
-def _saved(uow: Any) -> list[dict]:
+def _saved(uow: UnitOfWork) -> list[dict]:
     return [dict(t) for t in (uow.settings.get(KEY) or [])]
 
 
-def list_triggers(store: Any) -> list[dict]:
+def list_triggers(store: Store) -> list[dict]:
     """Every trigger: name, rule, priority, total hits and its recent runs."""
     with store.reading() as uow:
         return _saved(uow)
 
 
-def _check_exemplars(uow: Any, rule: Any) -> None:
+def _check_exemplars(uow: UnitOfWork, rule: Any) -> None:
     ids = sorted({i for group in rule.exemplars for i in group})
     if ids:
         found = uow.samples.ids_to_rows(ids)
@@ -44,7 +45,7 @@ def _check_exemplars(uow: Any, rule: Any) -> None:
                              f"{', '.join(map(repr, missing[:5]))}")
 
 
-def add_trigger(store: Any, name: str, rule: str, *, priority: float = 1.0) -> dict:
+def add_trigger(store: Store, name: str, rule: str, *, priority: float = 1.0) -> dict:
     """Save a trigger (the rule parsed and checked first); InputError for a bad name, a
     name in use, or a bad rule."""
     from longtail.discovery.triggers import parse
@@ -66,7 +67,7 @@ def add_trigger(store: Any, name: str, rule: str, *, priority: float = 1.0) -> d
     return t
 
 
-def remove_trigger(store: Any, name: str) -> dict:
+def remove_trigger(store: Store, name: str) -> dict:
     """Delete a trigger (rows it queued stay queued)."""
     with store.unit_of_work() as uow:
         saved = _saved(uow)
@@ -80,7 +81,7 @@ def remove_trigger(store: Any, name: str) -> dict:
 # --------------------------------------------------------------------------- evaluation
 
 
-def frame(store: Any, settings: Settings, rows: np.ndarray, rules: list[Any]) -> dict:
+def frame(store: Store, settings: Settings, rows: np.ndarray, rules: list[Any]) -> dict:
     """The columns the rules read, for `rows` (sorted pool rows): metadata, text, id,
     split, label; the latest model's prediction, confidence and energy; novelty; the
     similarity to each exemplar group. O(rows · (C + L + E) · d) for what is needed."""
@@ -178,7 +179,7 @@ def _fill_missing(f: dict, fields: set, n: int) -> dict:
     return f
 
 
-def _eligible(store: Any, rows: np.ndarray) -> np.ndarray:
+def _eligible(store: Store, rows: np.ndarray) -> np.ndarray:
     """Of `rows`, the unlabeled pool rows not in an open round (what a round may take)."""
     with store.unit_of_work() as uow:
         labels = uow.labels.current()
@@ -190,7 +191,7 @@ def _eligible(store: Any, rows: np.ndarray) -> np.ndarray:
     return np.sort(np.array([r for r in rows.tolist() if r not in labels], np.int64))
 
 
-def test_rule(store: Any, settings: Settings, rule: str, *, examples: int = 5,
+def test_rule(store: Store, settings: Settings, rule: str, *, examples: int = 5,
               rows: np.ndarray | None = None) -> dict:
     """How many unlabeled pool rows (or `rows`) the rule matches now, with examples;
     queues nothing. `rule`: a rule, or a saved trigger's name."""
@@ -216,7 +217,7 @@ def test_rule(store: Any, settings: Settings, rule: str, *, examples: int = 5,
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def run_triggers(store: Any, settings: Settings, rows: np.ndarray | None, reason: str) -> dict:
+def run_triggers(store: Store, settings: Settings, rows: np.ndarray | None, reason: str) -> dict:
     """Run every saved trigger over `rows` (default: the unlabeled pool) and queue the
     matches under the trigger's name; record each trigger's hits for this run (an
     ingest batch or a round). Returns {name: hits}. Nothing to do without triggers."""
@@ -257,7 +258,7 @@ def run_triggers(store: Any, settings: Settings, rows: np.ndarray | None, reason
     return hits
 
 
-def status_lines(store: Any) -> list[dict]:
+def status_lines(store: Store) -> list[dict]:
     """For `status`: each trigger's total hits and its last run."""
     return [{"name": t["name"], "hits": t.get("hits", 0),
              "last": (t.get("runs") or [None])[-1]} for t in list_triggers(store)]

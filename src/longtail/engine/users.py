@@ -7,10 +7,10 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from longtail.engine.records import Record
 from longtail.errors import InputError, LongtailError
+from longtail.store import Store
 
 ROLES = ("admin", "annotator")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
@@ -46,7 +46,7 @@ def _check(name: str, role: str) -> None:
         raise InputError(f"role {role!r}: one of {', '.join(ROLES)}")
 
 
-def add_user(store: Any, name: str, role: str = "annotator", *,
+def add_user(store: Store, name: str, role: str = "annotator", *,
              actor: str = "cli") -> tuple[User, str]:
     """A new user and their token (returned once; only its hash is stored). The audit
     log records who did it (`actor`: `cli` for a command on the machine)."""
@@ -61,7 +61,7 @@ def add_user(store: Any, name: str, role: str = "annotator", *,
     return User(user_id, name, role), token
 
 
-def new_token(store: Any, name: str, *, actor: str = "cli") -> str:
+def new_token(store: Store, name: str, *, actor: str = "cli") -> str:
     """Replace a user's token (the old one stops working); the new token, once."""
     token = secrets.token_urlsafe(32)
     with store.unit_of_work() as uow:
@@ -71,7 +71,7 @@ def new_token(store: Any, name: str, *, actor: str = "cli") -> str:
     return token
 
 
-def remove_user(store: Any, name: str, *, actor: str = "cli") -> None:
+def remove_user(store: Store, name: str, *, actor: str = "cli") -> None:
     """Remove a user: their token stops working and their leases go back to the queue;
     their labels stay."""
     with store.unit_of_work() as uow:
@@ -82,12 +82,12 @@ def remove_user(store: Any, name: str, *, actor: str = "cli") -> None:
         uow.audit.add(actor, "user_removed", {"user": name})
 
 
-def authenticate(store: Any, token: str) -> User | None:
+def authenticate(store: Store, token: str) -> User | None:
     """The user holding `token`, or None."""
     return authenticate_hash(store, token_hash(token)) if token else None
 
 
-def authenticate_hash(store: Any, token_sha256: str) -> User | None:
+def authenticate_hash(store: Store, token_sha256: str) -> User | None:
     """The user whose token hashes to `token_sha256`, or None (for callers that keep
     hashes, never tokens)."""
     with store.unit_of_work() as uow:
@@ -105,7 +105,7 @@ class UserRecord(Record):
     created_at: str
 
 
-def list_users(store: Any) -> list[UserRecord]:
+def list_users(store: Store) -> list[UserRecord]:
     """Every user: id, name, role, created_at (never a token or its hash)."""
     with store.unit_of_work() as uow:
         return [UserRecord(**u) for u in uow.users.list()]
@@ -122,7 +122,7 @@ class AuditEntry(Record):
     detail: dict
 
 
-def audit_log(store: Any, *, offset: int = 0, limit: int = 100) -> list[AuditEntry]:
+def audit_log(store: Store, *, offset: int = 0, limit: int = 100) -> list[AuditEntry]:
     """The audit log, most recent first, a page at a time."""
     with store.unit_of_work() as uow:
         return [AuditEntry(**e) for e in uow.audit.latest(offset, limit)]

@@ -15,6 +15,7 @@ import numpy as np
 
 from longtail.engine.records import Record
 from longtail.errors import NotFoundError, ProjectError
+from longtail.store import Store, UnitOfWork
 
 SHOWN = ("id", "created_at", "reason", "round_id", "n_samples", "n_labeled", "policy",
          "eval_version_id", "max_event_id")
@@ -82,20 +83,20 @@ class VersionDiff(Record):
     changed: list[dict[str, str]]
 
 
-def list_versions(store: Any) -> list[DatasetVersion]:
+def list_versions(store: Store) -> list[DatasetVersion]:
     """Every dataset version, oldest first: id, time, why it was made (round, policy,
     manual, export), samples and labeled counts, policy, eval version, last event id."""
     with store.unit_of_work() as uow:
         return [DatasetVersion.from_row(v) for v in uow.versions.list()]
 
 
-def commit_version(store: Any, reason: str = "manual") -> DatasetVersion:
+def commit_version(store: Store, reason: str = "manual") -> DatasetVersion:
     """Record the dataset as it stands now as a new version (one transaction)."""
     with store.unit_of_work() as uow:
         return DatasetVersion.from_row(uow.versions.commit(reason))
 
 
-def _changed_since(uow: Any, v: dict) -> bool:
+def _changed_since(uow: UnitOfWork, v: dict) -> bool:
     n, top, fingerprint = uow.versions.samples_state()
     evs = uow.eval_versions.list()
     return (uow.labels.max_id() != v["max_event_id"] or uow.consensus.policy() != v["policy"]
@@ -103,7 +104,7 @@ def _changed_since(uow: Any, v: dict) -> bool:
             or (evs[-1]["id"] if evs else None) != v["eval_version_id"])
 
 
-def resolve_version(store: Any, version: int | None = None, *,
+def resolve_version(store: Store, version: int | None = None, *,
                     reason: str = "export") -> DatasetVersion:
     """Version `version`, or (None) the dataset as it stands: the latest version when
     nothing changed since it, else a new version committed for the occasion (`reason`)."""
@@ -121,7 +122,7 @@ def resolve_version(store: Any, version: int | None = None, *,
         return DatasetVersion.from_row(found)
 
 
-def version_labels(store: Any, version: int | None = None) -> VersionLabels:
+def version_labels(store: Store, version: int | None = None) -> VersionLabels:
     """A version (None: the dataset as it stands) and its labels, row -> label, replayed
     from the label events under its policy."""
     v = resolve_version(store, version)
@@ -129,7 +130,7 @@ def version_labels(store: Any, version: int | None = None) -> VersionLabels:
         return VersionLabels(v, uow.consensus.labels(v.max_event_id, v.policy))
 
 
-def _records(store: Any, labels: dict[int, str]) -> list[dict]:
+def _records(store: Store, labels: dict[int, str]) -> list[dict]:
     """id, text, label and split of the labeled rows, by row."""
     rows = np.array(sorted(labels), dtype=np.int64)
     eval_rows = set(store.rows_by_split("eval").tolist())
@@ -141,7 +142,7 @@ def _records(store: Any, labels: dict[int, str]) -> list[dict]:
     return out
 
 
-def export_version(store: Any, path: str | Path, *, version: int | None = None,
+def export_version(store: Store, path: str | Path, *, version: int | None = None,
                    fmt: str | None = None, overwrite: bool = False) -> VersionExport:
     """Write the labeled samples of a version (id, text, label, split) as Parquet, CSV or
     JSONL (`fmt`, else by the file's suffix). The samples' texts are today's: a version
@@ -165,7 +166,7 @@ def export_version(store: Any, path: str | Path, *, version: int | None = None,
     return VersionExport(v.id, str(path), fmt, len(records), v.policy, warnings)
 
 
-def diff_versions(store: Any, a: int, b: int) -> VersionDiff:
+def diff_versions(store: Store, a: int, b: int) -> VersionDiff:
     """Labels added, removed and changed from version `a` to version `b`, by sample id."""
     va, la = (got := version_labels(store, a)).version, got.labels
     vb, lb = (got := version_labels(store, b)).version, got.labels

@@ -37,6 +37,7 @@ from longtail.server.guard import Guard
 from longtail.server.routers import admin, discovery, docs, media, pages, transfer
 from longtail.server.routers import tasks as tasks_routes
 from longtail.server.settings import ServerSettings
+from longtail.store import Store
 
 DESCRIPTION = ("The annotation service of a longtail project: task leases for annotators, "
                "rounds and metrics for admins. Authenticate with `Authorization: Bearer "
@@ -97,11 +98,23 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
 
 def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
     """FastAPI's schema, with this server's page size as the maximum of every `limit`
-    (a setting, so the routes cannot declare it)."""
+    (a setting, so the routes cannot declare it), and the bearer scheme on every
+    operation that answers 401 (declared here rather than by a per-request dependency:
+    the token is read once, in `deps.current_user`)."""
     if app.openapi_schema is None:
         spec = FastAPI.openapi(app)
+        spec.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "A user's token: `longtail users add NAME`."},
+            "basic": {"type": "http", "scheme": "basic",
+                      "description": "The ML-backend routes' credentials (`--ml-auth`)."}}
         for ops in spec.get("paths", {}).values():
             for op in ops.values():
+                if "label-studio" in op.get("tags", ()):  # behind --ml-auth when given
+                    if getattr(settings, "ml_auth", None):
+                        op["security"] = [{"basic": []}]
+                elif "401" in op.get("responses", {}):
+                    op["security"] = [{"bearer": []}]
                 for p in op.get("parameters", []):
                     if p.get("name") == "limit":
                         for t in [p["schema"], *p["schema"].get("anyOf", [])]:
@@ -110,7 +123,7 @@ def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
     return app.openapi_schema  # type: ignore[return-value]
 
 
-def _service(store: Any, settings: ServerSettings, clock: Callable[[], float],
+def _service(store: Store, settings: ServerSettings, clock: Callable[[], float],
              ls_transport: Any, hooks: Any) -> Service:
     """The service's shared parts; the open rounds made ready for the first lease."""
     client = None

@@ -14,13 +14,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from longtail.engine import tasks, users
+from longtail.engine.suggest import Suggester
 from longtail.engine.users import User
 from longtail.errors import InputError
 from longtail.server.settings import ServerSettings
+from longtail.store import Store
 
 AUTH_TTL = 5.0  # seconds a checked token is trusted without reading the catalog again
 
@@ -86,7 +87,7 @@ class Service:
     """Everything the routes share, made once by `create_app` and kept on
     `app.state.service`: no route closes over mutable state of its own."""
 
-    store: Any
+    store: Store
     settings: ServerSettings
     writer: tasks.GroupCommit
     hooks: Any
@@ -97,6 +98,8 @@ class Service:
     exhausted_sent: bool = False
     # ML-backend mode: the Label Studio client (server/routers/label_studio.py).
     label_studio: Any = None
+    # The model's top classes for a leased task (engine/suggest.py), its model cached.
+    suggest: Suggester = field(default_factory=Suggester)
     # The key of the signed media URLs (server/media.py).
     media_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
@@ -114,7 +117,7 @@ class Service:
         return limit
 
 
-def known_query(request: Request) -> None:
+async def known_query(request: Request) -> None:
     """Refuse query parameters the route does not declare (422), as request bodies
     refuse unknown fields: a typo (`?limt=5`) is an error, not a silent default."""
     if not request.query_params:
@@ -149,13 +152,7 @@ def get_store(svc: Svc) -> Any:
 StoreDep = Annotated[Any, Depends(get_store)]
 
 
-# Declares the scheme in the OpenAPI schema (the token itself is read below, so that a
-# missing or malformed header is our 401, never FastAPI's 403).
-_bearer = HTTPBearer(auto_error=False, description="A user's token: `longtail users add NAME`.")
-
-
-async def current_user(request: Request, svc: Svc,
-                       _scheme: Annotated[Any, Depends(_bearer)] = None) -> User:
+async def current_user(request: Request, svc: Svc) -> User:
     """The user of the request's bearer token: 401 without one or with a wrong one."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

@@ -86,6 +86,9 @@ class TaskOut(BaseModel):
     position: int = Field(description="Priority position in its round (0 = first).")
     expires_at: float
     labels: list[str] | None = Field(description="The label set; null when any label goes.")
+    suggestions: list[str] = Field(default_factory=list, description=(
+        "The current model's likeliest classes for this sample, likeliest first (at most "
+        "3; empty without a model)."))
     media_url: str | None = Field(default=None, description=(
         "The sample's image (a thumbnail), a signed URL that expires; null without one."))
 

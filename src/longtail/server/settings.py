@@ -28,6 +28,8 @@ class ServerSettings:
     label_studio_url: str | None = None
     label_studio_token: str | None = field(default=None, repr=False)
     retrain_every: int = 20
+    # The ML-backend routes' HTTP basic auth, "user:pass" (`--ml-auth`); None: open.
+    ml_auth: str | None = field(default=None, repr=False)
     # Webhooks out: URLs that get round_completed / batch_exhausted events, and the
     # secret their HMAC signature is made with (out of repr too).
     webhooks: tuple[str, ...] = ()
@@ -50,6 +52,12 @@ class ServerSettings:
         for url in self.webhooks:
             if not url.startswith(("http://", "https://")):
                 raise InputError(f"webhook {url!r}: an http:// or https:// URL")
+        if self.ml_auth is not None:
+            user, sep, password = self.ml_auth.partition(":")
+            if not sep or not user or not password:
+                raise InputError("--ml-auth takes USER:PASSWORD (both non-empty)")
+            if not self.label_studio:
+                raise InputError("--ml-auth guards the ML-backend routes: add --label-studio")
         if self.retrain_every < 1:
             raise InputError(f"retrain every must be at least 1 label, got {self.retrain_every}")
 

@@ -36,6 +36,7 @@ async def lease(user: Me, svc: Svc) -> m.LeaseOut:
         return m.LeaseOut(task=None, message="no task left for you in the open rounds")
     svc.exhausted_sent = False
     out = task.to_dict()
+    out["suggestions"] = await run_in_threadpool(svc.suggest, svc.store, task.id)
     if isinstance((out.get("meta") or {}).get("media"), str):
         out["media_url"] = media.media_url(svc.media_secret, out["id"], svc.clock(), size=256)
     return m.LeaseOut(task=m.TaskOut(**out))

@@ -1,19 +1,78 @@
-// The labeling page: lease a task, show it, answer with buttons or keys (1-9 labels,
-// s skip, u unsure), then the next task without a reload.
+// The labeling page: lease a task, show it, answer with buttons or keys, then the next
+// task without a reload. Keys: 1-9 the numbered classes (the model's suggestions first,
+// then the label set in natural, case-insensitive order), / filters the classes (Enter
+// picks the first match, Esc clears), s skip, u unsure.
 "use strict";
 let task = null, lastShown = null, shownAt = 0, busy = false;
+let ordered = [];  // the classes as shown: suggestions, then the rest (buttons)
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+
+// Lower case, "_" "-" and runs of spaces as one space: "refund not" finds Refund_not_...
+function norm(s) { return String(s).toLowerCase().replace(/[\s_\-]+/g, " ").trim(); }
+
+function button(lab) {
+  const b = LT.el("button", { type: "button", class: "label-btn", "data-label": lab });
+  b.append(LT.el("kbd"), lab);
+  b.addEventListener("click", () => answer("label", lab));
+  return b;
+}
+
+function showMeta(t) {
+  const meta = document.getElementById("meta");
+  meta.replaceChildren();
+  if (!t) return;
+  const pairs = [["id", t.sample_id]];
+  for (const [k, v] of Object.entries(t.meta || {})) {
+    if (k === "media" && t.media_url) continue;  // shown as the image
+    pairs.push([k, typeof v === "string" ? v : JSON.stringify(v)]);
+  }
+  for (const [k, v] of pairs.slice(0, 24)) {  // textContent only: metadata is never HTML
+    meta.append(LT.el("div", {}, LT.el("dt", { text: k }), LT.el("dd", { text: String(v) })));
+  }
+}
+
+// Show the classes the filter matches, numbering the first nine in order.
+function applyFilter() {
+  const q = norm(document.getElementById("filter").value);
+  let n = 0;
+  for (const b of ordered) {
+    const hit = !q || norm(b.dataset.label).includes(q);
+    b.hidden = !hit;
+    b.classList.toggle("first", hit && q !== "" && n === 0);
+    b.querySelector("kbd").textContent = hit && n < 9 ? String(n + 1) : "";
+    b.querySelector("kbd").hidden = !(hit && n < 9);
+    if (hit) n += 1;
+  }
+  document.getElementById("no-match").classList.toggle("hidden", n > 0 || !ordered.length);
+}
+
+function visible() { return ordered.filter((b) => !b.hidden); }
+
+function clearFilter() {
+  const f = document.getElementById("filter");
+  f.value = "";
+  f.blur();
+  applyFilter();
+}
 
 function show(t) {
   task = t;
   lastShown = t;
   const text = document.getElementById("text");
   const labels = document.getElementById("labels");
+  const suggested = document.getElementById("suggested");
   labels.replaceChildren();
+  suggested.replaceChildren();
+  ordered = [];
   document.getElementById("error").textContent = "";
+  document.getElementById("filter").value = "";
+  showMeta(t);
   if (!t) {
     text.textContent = "Nothing left to label for you right now.";
     text.dataset.task = "";
+    document.getElementById("media").replaceChildren();
     document.getElementById("free").style.display = "none";
+    applyFilter();
     return;
   }
   const media = document.getElementById("media");
@@ -24,13 +83,17 @@ function show(t) {
   }
   text.textContent = t.text || (t.media_url ? "" : "(no text)");
   text.dataset.task = String(t.id);
-  (t.labels || []).forEach((lab, i) => {
-    const b = LT.el("button", { type: "button", class: "label-btn", "data-label": lab });
-    if (i < 9) b.append(LT.el("kbd", { text: String(i + 1) }));
-    b.append(lab);
-    b.addEventListener("click", () => answer("label", lab));
+  const set = t.labels || [];
+  // The model's suggestions lead (only classes of the set, when there is one).
+  const sugg = (t.suggestions || []).filter((x) => !t.labels || set.includes(x));
+  for (const lab of sugg) { const b = button(lab); suggested.append(b); ordered.push(b); }
+  for (const lab of [...set].sort(collator.compare)) {
+    if (sugg.includes(lab)) continue;
+    const b = button(lab);
     labels.append(b);
-  });
+    ordered.push(b);
+  }
+  applyFilter();
   document.getElementById("free").style.display = t.labels ? "none" : "flex";
   shownAt = performance.now();
 }
@@ -119,10 +182,24 @@ async function again(id, body) {
 document.addEventListener("keydown", (ev) => {
   if (!task || ev.target.tagName === "INPUT" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
   if (ev.key >= "1" && ev.key <= "9") {
-    const lab = (task.labels || [])[Number(ev.key) - 1];
-    if (lab !== undefined) { ev.preventDefault(); answer("label", lab); }
+    const b = visible()[Number(ev.key) - 1];
+    if (b !== undefined) { ev.preventDefault(); answer("label", b.dataset.label); }
   } else if (ev.key === "s") { ev.preventDefault(); answer("skip"); }
   else if (ev.key === "u") { ev.preventDefault(); answer("unsure"); }
+  else if (ev.key === "/" && ordered.length) {
+    ev.preventDefault();
+    document.getElementById("filter").focus();
+  }
+});
+const filter = document.getElementById("filter");
+filter.addEventListener("input", applyFilter);
+filter.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape") { ev.preventDefault(); clearFilter(); }
+  else if (ev.key === "Enter") {
+    ev.preventDefault();
+    const b = visible()[0];
+    if (b && task && filter.value.trim()) { clearFilter(); answer("label", b.dataset.label); }
+  }
 });
 document.getElementById("skip").addEventListener("click", () => answer("skip"));
 document.getElementById("unsure").addEventListener("click", () => answer("unsure"));
