@@ -30,7 +30,7 @@ CLASSES = (["Refund_not_showing_up", "activate_my_card", "age_limit", "Apple_pay
            + [f"item_{k}" for k in range(1, 71)])
 
 
-def test_a_leased_task_carries_the_models_top_three_classes(tmp_path):
+def test_a_leased_task_carries_the_models_top_three_classes(tmp_path, monkeypatch):
     st = Store.create(tmp_path / "p", {"seed": 0, "eval_rate": 0.1, "hashing": 2})
     X, y = make_pool(200, classes=4)
     data.ingest(st, Settings.load(st), write_pool_csv(tmp_path / "pool.csv", X, y), id="id",
@@ -54,6 +54,15 @@ def test_a_leased_task_carries_the_models_top_three_classes(tmp_path):
         assert c.post(f"/tasks/{task['id']}/label", headers=h,
                       json={"kind": "label", "label": truth[task["sample_id"]]}).status_code == 200
     assert hits >= 8  # separable clusters: the first suggestion is mostly right
+    # A suggestion that cannot be made (the model's vectors gone) never refuses a lease.
+    from longtail.engine import suggest
+    from longtail.errors import ProjectError
+
+    def gone(*a, **k):
+        raise ProjectError("no vector set")
+    monkeypatch.setattr(suggest.views, "vectors", gone)
+    r = c.post("/tasks/lease", headers=h)
+    assert r.status_code == 200 and r.json()["task"]["suggestions"] == []
     st.close()
 
 
@@ -192,3 +201,43 @@ def test_suggestions_lead_with_keys_in_chromium(tmp_path, monkeypatch):
         got = conn.execute(select(s.annotations.c.label)).scalars().all()
     store.close()
     assert got == ["age_limit"]
+
+
+def test_the_dashboards_annotator_table_stays_inside_its_card(tmp_path):
+    """Issue 27, finding 14's last point: the annotator table overflowed its card."""
+    sync_api = _browser()
+    import uvicorn
+
+    store = make_store(tmp_path / "p", n=30, round_sizes=(12,))
+    token = users.add_user(store, "root", "admin")[1]
+    users.add_user(store, "a-very-long-annotator-name@example.com")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(store.root, ServerSettings()),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        with sync_api.sync_playwright() as pw:
+            sync_api.expect.set_options(timeout=20_000)
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1100, "height": 900})
+                page.goto(f"http://127.0.0.1:{port}/dashboard")
+                page.focus("#token")
+                page.keyboard.type(token)
+                page.keyboard.press("Enter")
+                sync_api.expect(page.locator("#annotators tbody tr").first).to_be_visible()
+                table = page.locator("#annotators").bounding_box()
+                card = page.locator("#annotators").locator("xpath=..").bounding_box()
+                assert table["x"] + table["width"] <= card["x"] + card["width"]
+            finally:
+                browser.close()
+    finally:
+        server.should_exit = True
+        th.join(10)
+        store.close()

@@ -3,6 +3,7 @@ saved model, so the labeling page can offer the likeliest classes first."""
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -13,7 +14,10 @@ import numpy as np
 from longtail.engine import views
 from longtail.engine.models import load_model
 from longtail.engine.settings import Settings
+from longtail.errors import LongtailError
 from longtail.store import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 def top_classes_in(uow: UnitOfWork, settings: Settings, row: int, k: int = 3,
@@ -66,4 +70,10 @@ class Suggester:
             if meta is None or model is None:
                 return []
             settings = Settings.from_dict(uow.settings.all())
-            return top_classes_in(uow, settings, row, k, model=model, meta=meta)
+            try:
+                return top_classes_in(uow, settings, row, k, model=model, meta=meta)
+            except (LongtailError, OSError, ValueError, KeyError) as e:
+                # A suggestion is a help, never a reason to refuse a lease (vectors of
+                # the model's encoder gone, a model of another dimension).
+                log.warning("no suggestion for row %d: %s", row, type(e).__name__)
+                return []

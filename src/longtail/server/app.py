@@ -98,11 +98,23 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
 
 def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
     """FastAPI's schema, with this server's page size as the maximum of every `limit`
-    (a setting, so the routes cannot declare it)."""
+    (a setting, so the routes cannot declare it), and the bearer scheme on every
+    operation that answers 401 (declared here rather than by a per-request dependency:
+    the token is read once, in `deps.current_user`)."""
     if app.openapi_schema is None:
         spec = FastAPI.openapi(app)
+        spec.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "A user's token: `longtail users add NAME`."},
+            "basic": {"type": "http", "scheme": "basic",
+                      "description": "The ML-backend routes' credentials (`--ml-auth`)."}}
         for ops in spec.get("paths", {}).values():
             for op in ops.values():
+                if "label-studio" in op.get("tags", ()):  # behind --ml-auth when given
+                    if getattr(settings, "ml_auth", None):
+                        op["security"] = [{"basic": []}]
+                elif "401" in op.get("responses", {}):
+                    op["security"] = [{"bearer": []}]
                 for p in op.get("parameters", []):
                     if p.get("name") == "limit":
                         for t in [p["schema"], *p["schema"].get("anyOf", [])]:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from longtail.engine import evaluation, labels, labelstudio, tasks, users
+from longtail.engine import labels, labelstudio, tasks, users
 from longtail.engine import rounds as rounds_uc
 from longtail.engine import status as status_uc
 from longtail.engine.history import RoundRecord, run_history
@@ -74,6 +74,8 @@ def annotators(_user: Admin, svc: Svc) -> list[m.AnnotatorRow]:
 def curves(_user: Admin, svc: Svc) -> m.CurvesOut:
     """The learning curve (accuracy with intervals by labels) and the lift of selection
     over the random control."""
+    from longtail.engine import evaluation  # heavy (the lift's learners): on first use
+
     with svc.store.reading() as uow:
         c = evaluation.learning_curves(uow)
     lift = status_uc.recorded_lift(svc.store)
