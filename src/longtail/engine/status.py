@@ -13,6 +13,18 @@ from longtail.store import Store
 
 
 @dataclass(frozen=True)
+class MetricValue(Record):
+    """A recorded metric of a model: its value with its 95% interval, the eval set it was
+    measured on and the labels the model was trained on."""
+
+    value: float
+    lo: float | None
+    hi: float | None
+    eval_set: str
+    n_labels: int
+
+
+@dataclass(frozen=True)
 class StatusReport(Record):
     """`longtail status`: counts by split, labels by class, vectors, rounds and models;
     the newest model's managed-eval figures (`metrics`) and test-file figures apart;
@@ -32,8 +44,8 @@ class StatusReport(Record):
     rounds: int
     open_rounds: int
     models: int
-    metrics: dict[str, dict[str, Any]]
-    test_file_metrics: dict[str, dict[str, Any]]
+    metrics: dict[str, MetricValue]
+    test_file_metrics: dict[str, MetricValue]
     eval_version: int | None
     lift: dict[str, Any] | None
     verdict: str
@@ -63,14 +75,14 @@ def status(store: Store, settings: Settings) -> StatusReport:
     # "last" figures are those of the newest model on the managed eval set: a test
     # file's figures are shown apart, never as the project's headline.
     newest = max((m["id"] for m in models), default=0)
-    last: dict[str, dict] = {}
-    last_file: dict[str, dict] = {}
+    last: dict[str, MetricValue] = {}
+    last_file: dict[str, MetricValue] = {}
     for m in metrics:
         if (m["model_id"] or 0) != newest:
             continue  # re-scores of older models are in the curves, not "last"
         target = last if m["eval_set"].startswith("managed") else last_file
-        target[m["name"]] = {"value": m["value"], "lo": m["lo"], "hi": m["hi"],
-                             "eval_set": m["eval_set"], "n_labels": m["n_labels"]}
+        target[m["name"]] = MetricValue(m["value"], m["lo"], m["hi"], m["eval_set"],
+                                        m["n_labels"])
     vectors = {name: store.vector_set_info(name)["n_rows"] for name in store.vector_set_names()}
     recorded = recorded_lift(store)
     lift = recorded.to_dict() if recorded else None
@@ -96,7 +108,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
 
     resolution = eval_resolution(
         splits.get("eval", 0), n, target=settings.eval_halfwidth,
-        accuracy=(last.get("accuracy") or {}).get("value"))
+        accuracy=last["accuracy"].value if "accuracy" in last else None)
     if n and not resolution.enough:
         warnings.append(resolution.text())
     from longtail.engine.costs import spend_summary

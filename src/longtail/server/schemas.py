@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, S
 
 from longtail.engine.eval_records import CurvePoint
 from longtail.engine.rounds import RoundSummary
+from longtail.engine.status import StatusReport
 from longtail.engine.users import UserRecord
 
 # The catalog's integer columns are 32-bit on PostgreSQL: ids, rounds, offsets and
@@ -144,37 +145,8 @@ class LabelSetOut(BaseModel):
     labels: list[str] | None
 
 
-class MetricOut(BaseModel):
-    value: float
-    lo: float | None = None
-    hi: float | None = None
-    eval_set: str | None = None
-    n_labels: int | None = None
-
-
-class StatusOut(BaseModel):
-    project: str
-    samples: int
-    pool: int
-    eval: int
-    labeled_pool: int
-    labeled_eval: int
-    annotations: int
-    classes: dict[str, int]
-    encoder: str | None
-    vectors: dict[str, int]
-    rounds: int
-    open_rounds: int
-    models: int
-    metrics: dict[str, MetricOut]
-    verdict: str
-    lift: dict[str, Any] | None
-    warnings: list[str]
-    spend: dict[str, Any] | None = None  # labeling and compute money (issue 29)
-    roi: dict[str, Any] | None = None  # the money saving against random, with its curves
-    money_verdict: str | None = None
-    queued: int = 0  # rows in the discovery queue (issue 30)
-    triggers: list[dict[str, Any]] = []  # standing triggers: hits and last run
+# `GET /admin/status` answers with the engine's record: one definition.
+StatusOut = StatusReport
 
 
 class RoundIn(_In):

@@ -21,7 +21,7 @@ router = APIRouter(tags=["admin"], responses=m.errors(400, 401, 429, 403, 404, 4
 @router.get("/admin/status", response_model=m.StatusOut)
 def status(_user: Admin, svc: Svc) -> m.StatusOut:
     """Counts, classes, rounds, the latest metrics and the lift verdict."""
-    return m.StatusOut(**status_uc.status(svc.store, Settings.load(svc.store)).to_dict())
+    return status_uc.status(svc.store, Settings.load(svc.store))
 
 
 @router.post("/admin/rounds", response_model=m.RoundOut)
