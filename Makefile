@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, from the local CPU wheel, so nothing pulls a CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[text,torch,bench,serve,dev,mlflow]'
+	$(BIN)/pip install -q -e '.[text,torch,bench,serve,dev,mlflow,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -27,7 +27,7 @@ def test_lazy_names_resolve_and_unknown_names_fail():
 
 
 HEAVY = ("sklearn", "scipy", "faiss", "torch", "pyarrow", "numpy", "sqlalchemy",
-         "sentence_transformers", "yaml")
+         "sentence_transformers", "yaml", "ray")
 
 
 def test_importing_the_cli_loads_only_typer_rich_and_the_standard_library():

@@ -273,7 +273,8 @@ class Project:
               relabel: float = 0.0, include_duplicates: bool | None = None,
               budget_money: float | None = None, annotators: int | None = None,
               pool: str | None = None, overlap: float = 0.0,
-              out_dir: str | Path | None = None, cost_aware: bool = False) -> QueryResult:
+              out_dir: str | Path | None = None, cost_aware: bool = False,
+              engine: str = "local") -> QueryResult:
         """Plan a batch of `budget` samples, record it as an open round, export it.
         `relabel` (0..1): the share of the batch given to likely label errors (kind
         "relabel", see `suspects`), taken from the strategy's picks. Duplicates of
@@ -281,7 +282,8 @@ class Project:
         batch never costs more than this at predicted cost (`budget` None: about as
         many samples as it buys). `annotators` (or `pool`, one per member): work
         packages balanced by predicted time, `overlap` a share labeled twice, each
-        written to `out_dir` as package-NAME.csv."""
+        written to `out_dir` as package-NAME.csv. `engine` "ray": pool scoring as a Ray
+        Data job (margin, entropy, least_confidence)."""
         if budget is None and budget_money is None:
             budget = 100
         return rounds.plan_round(self.store, self._settings(), budget, strategy=strategy,
@@ -289,7 +291,8 @@ class Project:
                                  overwrite=overwrite, relabel=relabel,
                                  include_duplicates=include_duplicates,
                                  budget_money=budget_money, annotators=annotators, pool=pool,
-                                 overlap=overlap, out_dir=out_dir, cost_aware=cost_aware)
+                                 overlap=overlap, out_dir=out_dir, cost_aware=cost_aware,
+                                 engine=engine)
 
     def rounds(self) -> list[RoundSummary]:
         """Every round: id, time, strategy, status, size, labeled."""

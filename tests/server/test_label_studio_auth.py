@@ -165,6 +165,6 @@ def test_the_schema_says_basic_auth_only_when_it_is_on(store):
     for op in ops(_backend(store)):
         assert "security" not in op and "401" not in op["responses"]
     c = _backend(store, ml_auth="u:p")
-    assert c.get("/openapi.json").json()["components"]["securitySchemes"]["mlBasic"]["scheme"] == "basic"
+    assert c.get("/openapi.json").json()["components"]["securitySchemes"]["basic"]["scheme"] == "basic"
     for op in ops(c):
-        assert op["security"] == [{"mlBasic": []}] and "401" in op["responses"]
+        assert op["security"] == [{"basic": []}] and "401" in op["responses"]

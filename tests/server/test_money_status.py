@@ -24,3 +24,42 @@ def test_status_shows_spend_and_the_money_verdict(loaded):  # noqa: F811
     status = c.get("/admin/status", headers=h["root"]).json()
     assert abs(status["spend"]["label_money"] - 2 * 10 / 3600 * 36) < 1e-6
     assert status["money_verdict"].startswith("no money verdict yet")
+
+
+def test_work_packages_are_leased_as_a_unit(loaded):  # noqa: F811
+    from longtail.engine import rounds
+    from longtail.engine.settings import Settings
+
+    st, h = loaded
+    with st.unit_of_work() as uow:
+        costs.add_pool(uow, "crowd", "20/h", members=["ann", "bob"])
+    q = rounds.plan_round(st, Settings.load(st), 12, strategy="random", pool="crowd")
+    mine = {p["package"]: set(p["rows"]) for p in q.log["packages"]}
+    c = TestClient(create_app(st.root, ServerSettings(max_page=50)))
+    seen: dict[str, set[int]] = {"ann": set(), "bob": set()}
+    for _ in range(12):
+        for who in ("ann", "bob"):
+            got = c.post("/tasks/lease", headers=h[who]).json()["task"]
+            if got is None:
+                continue
+            seen[who].add(got["id"])
+            c.post(f"/tasks/{got['id']}/label", headers=h[who], json={"label": "c1"})
+    assert seen["ann"] == mine["ann"] and seen["bob"] == mine["bob"]
+
+
+def test_numbered_packages_go_one_per_annotator(loaded):  # noqa: F811
+    from longtail.engine import rounds
+    from longtail.engine.settings import Settings
+
+    st, h = loaded
+    q = rounds.plan_round(st, Settings.load(st), 12, strategy="random", annotators=3)
+    packages = [set(p["rows"]) for p in q.log["packages"]]
+    c = TestClient(create_app(st.root, ServerSettings(max_page=50)))
+    a = c.post("/tasks/lease", headers=h["ann"]).json()["task"]
+    b = c.post("/tasks/lease", headers=h["bob"]).json()["task"]
+    pa = next(p for p in packages if a["id"] in p)
+    pb = next(p for p in packages if b["id"] in p)
+    assert pa != pb  # bob does not share ann's package
+    c.post(f"/tasks/{a['id']}/label", headers=h["ann"], json={"label": "c1"})
+    again = c.post("/tasks/lease", headers=h["ann"]).json()["task"]
+    assert again["id"] in pa  # ann keeps hers

@@ -70,6 +70,10 @@ def query(budget: Annotated[int | None, typer.Option(
           include_duplicates: Annotated[bool, typer.Option(
               "--include-duplicates", help="Also offer exact and near-duplicates of labeled "
               "samples (left out by default).")] = False,
+          engine: Annotated[str, typer.Option(
+              help="Where pool scoring runs: local, or ray (a Ray Data job; "
+                   "LONGTAIL_RAY_ADDRESS names the cluster; margin, entropy, "
+                   "least_confidence).")] = "local",
           project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Select the next batch to label and record it as an open round.
 
@@ -90,7 +94,8 @@ def query(budget: Annotated[int | None, typer.Option(
                          **({"cost_aware": True} if cost_aware else {}),
                          **({"overwrite": True} if force else {}),
                          **({"relabel": relabel} if relabel else {}),
-                         **({"include_duplicates": True} if include_duplicates else {}))
+                         **({"include_duplicates": True} if include_duplicates else {}),
+                         **({"engine": engine} if engine != "local" else {}))
 
     def render(r) -> None:
         if isinstance(r, dict):  # emit hands renderers the to_dict() form

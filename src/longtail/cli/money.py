@@ -13,7 +13,8 @@ from longtail.cli._ui import JsonOpt, ProjectOpt, emit, handled, plain_table, wa
 from longtail.cli.data import open_project
 
 pools_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
-                        help="Annotator pools: hourly rates, members, samples that need them.")
+                        help="Annotator pools: hourly rates, members, samples that need them."
+                             "\n\nExample: longtail pools add crowd --rate 20/h --member ann")
 app.add_typer(pools_app, name="pools")
 
 
@@ -56,7 +57,10 @@ def pools_add(name: Annotated[str, typer.Argument(help="Pool name, e.g. crowd or
 @handled
 def pools_remove(name: Annotated[str, typer.Argument(help="Pool to remove.")],
                  project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """Remove a pool."""
+    """Remove a pool.
+
+    Example: longtail pools remove crowd
+    """
     with open_project(project) as p:
         p.remove_pool(name)
         result = p.pools()

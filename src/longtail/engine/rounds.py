@@ -23,6 +23,7 @@ from longtail.store import Store, UnitOfWork, VectorSet
 if TYPE_CHECKING:
     from longtail.evaluation.budget import EvalNeed
 
+ENGINES = ("local", "ray")  # where pool scoring runs (`query --engine`)
 PLAN_TRIES = 3  # plans of one `query` before it gives way to rounds planned beside it
 
 
@@ -49,7 +50,8 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
                include_duplicates: bool | None = None,
                budget_money: float | None = None, annotators: int | None = None,
                pool: str | None = None, overlap: float = 0.0,
-               out_dir: str | Path | None = None, cost_aware: bool = False) -> QueryResult:
+               out_dir: str | Path | None = None, cost_aware: bool = False,
+               engine: str = "local") -> QueryResult:
     """Plan a batch of `budget` samples to label, record it as an open round (one
     transaction), save the strategies' indexes for the next command, and export the
     batch (CSV or JSONL by suffix) when `out` is given. With `relabel` (0..1), up to
@@ -67,7 +69,16 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
 
     Safe under concurrency: another `query`, the service or `run` planning at the same
     time never gets one of this round's rows (see `_claim`); this one then plans again,
-    and after PLAN_TRIES lost claims raises RoundConflictError."""
+    and after PLAN_TRIES lost claims raises RoundConflictError.
+
+    `engine` "ray" scores the pool as a Ray Data job (`longtail.distributed.ray_engine`,
+    margin, entropy and least_confidence only); selection and writes stay here."""
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "ray":
+        from longtail.distributed.ray_engine import check_strategy
+
+        check_strategy(strategy)
     names = None
     if pool is not None:
         from longtail.engine.costs import pool_members
@@ -117,7 +128,8 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
             planned = _choose(store, uow, settings, budget, strategy=strategy, config=config,
                               seed=seed, encoder=encoder, relabel=relabel,
                               include_duplicates=include_duplicates,
-                              shortlist=SHORTLIST * budget if cost_aware else 0)
+                              shortlist=SHORTLIST * budget if cost_aware else 0,
+                              engine=engine)
         if cost_aware:
             planned = _cost_aware(store, settings, planned, budget, fitted)
         if budget_money is not None:
@@ -190,7 +202,8 @@ class _Planned:
 
 def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, strategy: str,
             config: dict | None, seed: int | None, encoder: str | None, relabel: float,
-            include_duplicates: bool | None, shortlist: int = 0) -> _Planned:
+            include_duplicates: bool | None, shortlist: int = 0,
+            engine: str = "local") -> _Planned:
     """Read what planning needs through `uow` (one snapshot) and choose the batch;
     writes nothing (the duplicate and relabel steps still read `store`)."""
     from longtail.engine.duplicates import exclude_labeled_twins
@@ -265,6 +278,10 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
 
     def probs_for(rows: np.ndarray) -> np.ndarray:
         with phase("score"):
+            if engine == "ray":
+                from longtail.distributed.ray_engine import score_pool
+
+                return score_pool(model, vs, rows)[0]
             return predict_rows(model, vs, rows)
 
     with phase("select"):
@@ -289,7 +306,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
               **({"relabel": relabel_log} if relabel_log else {}),
               **({"queued": queued_log} if queued_log else {}),
-              "duplicates": dup_log,
+              "duplicates": dup_log, **({"engine": engine} if engine != "local" else {}),
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
                     state, warnings, relabel_rows)

@@ -164,6 +164,12 @@ def lease_in(uow: UnitOfWork, user: User, policy: TaskPolicy, at: float) -> Task
     if held is None:
         for round_id in reversed(uow.leases.open_rounds()):
             _ensure_slots(uow, round_id, policy.overlap)
+            package = _package_of(uow, round_id, user)
+            if package is not None:  # the round is split into work packages
+                held = _claim_among(uow, round_id, user, at, policy.lease_ttl, package)
+                if held is not None:
+                    break
+                continue
             held = _claim_in(uow, round_id, user, at, policy.lease_ttl)
             if held is not None:
                 break
@@ -209,6 +215,53 @@ def _claim_in(uow: UnitOfWork, round_id: int, user: User, at: float, ttl: float)
         slot = uow.leases.claim_next(round_id, user.id, user.name, at, ttl)
         if slot is not None or not uow.leases.any_open(round_id):
             return slot
+    return None
+
+
+# engine -> round id -> its work packages (None: none), read once per round per process.
+_packages_seen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _package_of(uow: Any, round_id: int, user: User) -> list[int] | None:
+    """The rows of `user`'s work package in a round split into packages (`query
+    --annotators/--pool`), None for a round without packages; [] when none is left for
+    them. A package named after the user is theirs; otherwise a user keeps the package
+    they started and takes the first one nobody has started: a package is leased as a
+    unit, so two annotators never share one (unless its rows overlap another's)."""
+    known = _packages_seen.setdefault(uow.conn.engine, {})
+    if round_id not in known:  # a round's packages never change: read its log once
+        rnd = uow.rounds.get(round_id)
+        known[round_id] = ((rnd or {}).get("log") or {}).get("packages") or None
+    packages = known[round_id]
+    if not packages:
+        return None
+    by_name = {str(p["package"]): [int(r) for r in p["rows"]] for p in packages}
+    if user.name in by_name:
+        return by_name[user.name]
+    holders = uow.leases.holders(round_id)
+    named = {u["name"] for u in uow.users.list()} & set(by_name)
+    for name, rows in by_name.items():  # the one they started
+        if name not in named and any(user.id in holders.get(r, ()) for r in rows):
+            return rows
+    for name, rows in by_name.items():  # the first nobody started
+        if name not in named and not any(holders.get(r) for r in rows):
+            return rows
+    return []
+
+
+def _claim_among(uow: Any, round_id: int, user: User, at: float, ttl: float,
+                 rows: list[int]) -> dict | None:
+    """Lease the next open slot among a package's rows (a conditional UPDATE that
+    says whether it won; tried again when another claim took the slot first)."""
+    if not rows:
+        return None
+    for _ in range(8):
+        slot = uow.leases.next_open_among(round_id, user.name, rows)
+        if slot is None:
+            return None
+        if uow.leases.claim(slot["id"], user.id, at, ttl):
+            return {**slot, "state": "leased", "user_id": user.id, "leased_at": at,
+                    "expires_at": at + ttl}
     return None
 
 

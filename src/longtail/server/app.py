@@ -103,24 +103,22 @@ def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
     the token is read once, in `deps.current_user`)."""
     if app.openapi_schema is None:
         spec = FastAPI.openapi(app)
-        spec.setdefault("components", {})["securitySchemes"] = {"bearer": {
-            "type": "http", "scheme": "bearer",
-            "description": "A user's token: `longtail users add NAME`."}}
-        if settings.ml_auth:
-            spec["components"]["securitySchemes"]["mlBasic"] = {
-                "type": "http", "scheme": "basic",
-                "description": "The ML-backend routes' `serve --ml-auth USER:PASSWORD`."}
+        spec.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "A user's token: `longtail users add NAME`."},
+            "basic": {"type": "http", "scheme": "basic",
+                      "description": "The ML-backend routes' credentials (`--ml-auth`)."}}
         for ops in spec.get("paths", {}).values():
             for op in ops.values():
-                if "401" in op.get("responses", {}):
+                if "label-studio" in op.get("tags", ()):  # behind --ml-auth when given
+                    if getattr(settings, "ml_auth", None):
+                        op["security"] = [{"basic": []}]
+                        op["responses"]["401"] = {
+                            "description": "Not the `--ml-auth` basic-auth credentials.",
+                            "content": {"application/json": {"schema": {
+                                "$ref": "#/components/schemas/Error"}}}}
+                elif "401" in op.get("responses", {}):
                     op["security"] = [{"bearer": []}]
-                elif settings.ml_auth and "label-studio" in op.get("tags", []):
-                    # `--ml-auth`: the ML-backend routes take Label Studio's basic auth.
-                    op["security"] = [{"mlBasic": []}]
-                    op["responses"]["401"] = {
-                        "description": "Not the `--ml-auth` basic-auth credentials.",
-                        "content": {"application/json": {"schema": {
-                            "$ref": "#/components/schemas/Error"}}}}
                 for p in op.get("parameters", []):
                     if p.get("name") == "limit":
                         for t in [p["schema"], *p["schema"].get("anyOf", [])]:

@@ -34,6 +34,11 @@ _NEXT = (select(_t).where(and_(_t.c.state == "open", _t.c.round_id == bindparam(
          .where(~exists().where(and_(_a.c.row == _t.c.row, _a.c.annotator == bindparam("name"))))
          .order_by(_t.c.position, _t.c.slot).limit(1))
 _NEXT_PG = _NEXT.with_for_update(of=_t, skip_locked=True)
+# The same, among the rows of one work package (issue 29: a package is leased as a unit).
+_NEXT_AMONG = _NEXT.where(_t.c.row.in_(bindparam("rows", expanding=True)))
+_NEXT_AMONG_PG = _NEXT_AMONG.with_for_update(of=_t, skip_locked=True)
+_HOLDERS = (select(_t.c.row, _t.c.user_id).where(and_(_t.c.round_id == bindparam("r"),
+                                                      _t.c.user_id.is_not(None))).distinct())
 # Lease the next slot in one statement: the first open slot of the round (by position,
 # then slot) of a row the annotator has no event on, claimed and returned. The inner
 # select reads an alias, so it does not correlate with the updated table.
@@ -248,6 +253,21 @@ class LeasesRepo:
         q = _NEXT_PG if self._pg else _NEXT
         row = self.conn.execute(q, {"r": round_id, "name": annotator}).mappings().first()
         return dict(row) if row else None
+
+    def next_open_among(self, round_id: int, annotator: str, rows: Sequence[int]
+                        ) -> dict | None:
+        """`next_open` restricted to `rows` (a work package's)."""
+        q = _NEXT_AMONG_PG if self._pg else _NEXT_AMONG
+        row = self.conn.execute(q, {"r": round_id, "name": annotator,
+                                    "rows": [int(r) for r in rows]}).mappings().first()
+        return dict(row) if row else None
+
+    def holders(self, round_id: int) -> dict[int, set[int]]:
+        """row -> ids of the users holding or having answered a slot of it."""
+        out: dict[int, set[int]] = {}
+        for row, user_id in self.conn.execute(_HOLDERS, {"r": round_id}):
+            out.setdefault(int(row), set()).add(int(user_id))
+        return out
 
     def claim_next(self, round_id: int, user_id: int, annotator: str, at: float,
                    ttl: float) -> dict | None:

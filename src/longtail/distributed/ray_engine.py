@@ -1,0 +1,141 @@
+"""The Ray engine: pool scoring as a Ray Data job over the project's vector chunks.
+
+The only module that imports Ray. Workers read the memory-mapped vector chunk files by
+row range (so they need the package and read access to the project's vector directory,
+e.g. on a shared path) and call the engine's own pure functions: the saved model's
+`predict_proba` and a strategy score from `longtail.strategies.scores`. They return
+dense float columns; the driver gathers them in row order, and the selection (top-k)
+and every catalog write stay on the driver.
+
+Cluster: `LONGTAIL_RAY_ADDRESS` (e.g. `ray://head:10001` or `auto`), else a local Ray
+with `LONGTAIL_RAY_CPUS` CPUs (default 2).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from longtail.errors import InputError
+
+#: Strategies the Ray engine runs: one score per row from the model's probabilities.
+RAY_STRATEGIES = ("margin", "entropy", "least_confidence")
+#: Rows per Ray Data block (one task reads one contiguous piece of the candidates).
+PIECE_ROWS = 65_536
+#: Actors in the pool that scores (each holds one copy of the model).
+ACTORS = 2
+
+
+def check_strategy(strategy: str) -> None:
+    """InputError unless the Ray engine runs `strategy`."""
+    if strategy not in RAY_STRATEGIES:
+        raise InputError(f"--engine ray runs the strategies {', '.join(RAY_STRATEGIES)}; "
+                         f"got {strategy!r} (use --engine local for it)")
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise InputError("--engine ray needs Ray: pip install 'longtail[ray]'") from exc
+    return ray
+
+
+def ensure_ray() -> Any:
+    """Connect to `LONGTAIL_RAY_ADDRESS` or start a local Ray once per process."""
+    ray = _ray()
+    if not ray.is_initialized():
+        address = os.environ.get("LONGTAIL_RAY_ADDRESS") or None
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=int(os.environ.get("LONGTAIL_RAY_CPUS", "2")),
+                     include_dashboard=False, log_to_driver=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+    return ray
+
+
+def _score_fn(name: str | None) -> Callable[[np.ndarray], np.ndarray] | None:
+    if name is None:
+        return None
+    from longtail.strategies import scores as S
+
+    return {"margin": S.margin, "entropy": S.entropy,
+            "least_confidence": S.least_confidence}[name]
+
+
+class _Scorer:
+    """Ray Data actor: opens the vector set once, keeps one copy of the model; each call
+    scores the candidate pieces of its batch."""
+
+    def __init__(self, model: Any, directory: str, dim: int, dtype: str, n_rows: int,
+                 rows: Any, score: str | None):
+        from pathlib import Path
+
+        import ray
+
+        from longtail.store.vectors import VectorSet
+
+        # Large arguments travel as object refs (one copy per node, not per task).
+        model, rows = (ray.get(x) if isinstance(x, ray.ObjectRef) else x for x in (model, rows))
+        self.model = model
+        self.vs = VectorSet(Path(directory), dim, dtype, n_rows)
+        self.rows = rows  # the candidates (int64, sorted), shared through the object store
+        self.score = _score_fn(score)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        pos, probs = [], []
+        for start, stop in zip(batch["start"].tolist(), batch["stop"].tolist(), strict=True):
+            for piece, X in self.vs.iter_chunks(self.rows[start:stop]):
+                probs.append(np.asarray(self.model.predict_proba(X), dtype=np.float32))
+                pos.append(np.arange(start, start + len(piece), dtype=np.int64))
+                start += len(piece)
+        p = np.concatenate(probs)
+        out = {"pos": np.concatenate(pos), "probs": p}
+        if self.score is not None:
+            out["score"] = np.asarray(self.score(p), dtype=np.float64)
+        return out
+
+
+def score_pool(model: Any, vectors: Any, rows: np.ndarray, *, score: str | None = None,
+               actors: int | None = None, piece_rows: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class probabilities (len(rows), C) float32 of `model` for `rows` of a VectorSet,
+    and with `score` (a name in RAY_STRATEGIES) that score per row (float64), computed
+    by a pool of `actors` Ray actors (default ACTORS) over pieces of `piece_rows` rows
+    (default PIECE_ROWS); in `rows` order.
+    Driver memory: O(len(rows)·C) for the result."""
+    rows = np.asarray(rows, dtype=np.int64)
+    actors, piece_rows = actors or ACTORS, piece_rows or PIECE_ROWS
+    n_classes = len(model.classes_)
+    probs = np.empty((len(rows), n_classes), np.float32)
+    scores = np.empty(len(rows), np.float64) if score is not None else None
+    if len(rows) == 0:
+        return probs, scores
+    if score is not None:
+        check_strategy(score)
+    ray = ensure_ray()
+    starts = list(range(0, len(rows), piece_rows))
+    items = [{"start": s, "stop": min(s + piece_rows, len(rows))} for s in starts]
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    ds = ds.map_batches(
+        _Scorer, batch_size=1, batch_format="numpy",
+        fn_constructor_kwargs={
+            "model": ray.put(model), "directory": str(vectors.directory),
+            "dim": int(vectors.dim), "dtype": str(vectors.dtype),
+            "n_rows": int(vectors.n_rows), "rows": ray.put(rows), "score": score},
+        compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(items)))))
+    seen = 0
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        pos = batch["pos"]
+        probs[pos] = batch["probs"]
+        if scores is not None:
+            scores[pos] = batch["score"]
+        seen += len(pos)
+    if seen != len(rows):
+        raise RuntimeError(f"the Ray job scored {seen} of {len(rows)} rows")
+    return probs, scores

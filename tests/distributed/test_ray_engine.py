@@ -1,0 +1,91 @@
+"""The Ray engine (`query --engine ray`): pool scoring as a Ray Data job on a local Ray
+(num_cpus=2) selects exactly the rows the local engine selects for the same seed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from longtail.cli import app  # noqa: E402
+from longtail.distributed import ray_engine  # noqa: E402
+from tests.cli.test_cli_engine import _labeled_project, ok  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module (its start-up takes seconds)."""
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def labeled(tmp_path_factory) -> str:
+    return _labeled_project(tmp_path_factory.mktemp("ray"))
+
+
+def _query(proj: str, *extra: str) -> dict:
+    return json.loads(ok(["query", "-p", proj, "-n", "25", "--strategy", "margin",
+                          "--seed", "7", "--json", *extra]).stdout)
+
+
+def test_query_on_ray_selects_the_rows_the_local_engine_selects(local_ray, labeled,
+                                                                tmp_path, monkeypatch):
+    # Small pieces, so the job has several blocks spread over the actor pool.
+    monkeypatch.setattr(ray_engine, "PIECE_ROWS", 40)
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    shutil.copytree(labeled, local)
+    shutil.copytree(labeled, on_ray)
+    expected = _query(str(local))
+    got = _query(str(on_ray), "--engine", "ray")
+    assert got["log"].get("engine") == "ray" and "engine" not in expected["log"]
+    assert len(got["rows"]) == 25 and got["rows"] == expected["rows"]
+
+
+def test_workers_return_the_models_probabilities_and_scores(local_ray, labeled):
+    from longtail.project import Project
+    from longtail.strategies import scores as S
+
+    p = Project(labeled)
+    try:
+        model, vs = _inputs(p)
+        rows = np.arange(3, vs.n_rows, 2, dtype=np.int64)
+        probs, scores = ray_engine.score_pool(model, vs, rows, score="entropy", piece_rows=37)
+        local = np.concatenate([model.predict_proba(X) for _, X in vs.iter_chunks(rows)])
+        assert probs.dtype == np.float32 and scores.dtype == np.float64
+        np.testing.assert_allclose(probs, local, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(scores, S.entropy(probs), rtol=1e-12)
+    finally:
+        p.close()
+
+
+def _inputs(p):
+    from longtail.engine import views
+    from longtail.engine.models import load_model
+
+    with p.store.reading() as uow:
+        vs = views.vectors(uow, p._settings(), None, complete=False)
+        return load_model(uow, uow.models.latest(), predict_only=True), vs
+
+
+def test_other_strategies_on_ray_are_refused_naming_those_it_runs(tmp_path: Path):
+    from tests.cli.test_cli_engine import project_with_vectors
+
+    proj, _ = project_with_vectors(tmp_path, n=60)
+    r = CliRunner().invoke(app, ["query", "-p", proj, "-n", "5", "--strategy", "coreset",
+                                 "--engine", "ray"])
+    assert r.exit_code == 2
+    assert "margin, entropy, least_confidence" in r.output and "coreset" in r.output
+    r = CliRunner().invoke(app, ["query", "-p", proj, "-n", "5", "--engine", "spark"])
+    assert r.exit_code == 2 and "--engine must be one of local, ray" in r.output
