@@ -156,3 +156,15 @@ def test_the_webhook_reads_label_studio_with_a_pat(tmp_path):
     assert fake.seen[0][0] == "/api/token/refresh"
     assert fake.seen[1][0] == "/api/annotations/5" and fake.seen[1][1].startswith("Bearer ")
     store.close()
+
+
+def test_the_schema_says_basic_auth_only_when_it_is_on(store):
+    def ops(c):
+        paths = c.get("/openapi.json").json()["paths"]
+        return [paths[p][m] for m, p, _ in [(x[0], x[1], x[2]) for x in CALLS]]
+    for op in ops(_backend(store)):
+        assert "security" not in op and "401" not in op["responses"]
+    c = _backend(store, ml_auth="u:p")
+    assert c.get("/openapi.json").json()["components"]["securitySchemes"]["basic"]["scheme"] == "basic"
+    for op in ops(c):
+        assert op["security"] == [{"basic": []}] and "401" in op["responses"]

@@ -113,6 +113,10 @@ def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
                 if "label-studio" in op.get("tags", ()):  # behind --ml-auth when given
                     if getattr(settings, "ml_auth", None):
                         op["security"] = [{"basic": []}]
+                        op["responses"]["401"] = {
+                            "description": "Not the `--ml-auth` basic-auth credentials.",
+                            "content": {"application/json": {"schema": {
+                                "$ref": "#/components/schemas/Error"}}}}
                 elif "401" in op.get("responses", {}):
                     op["security"] = [{"bearer": []}]
                 for p in op.get("parameters", []):

@@ -46,7 +46,8 @@ def check_ml_auth(request: Request, svc: Svc) -> None:
                             headers={"WWW-Authenticate": 'Basic realm="longtail ML backend"'})
 
 
-router = APIRouter(tags=["label-studio"], responses=m.errors(400, 401, 409, 413, 422),
+# 401 is declared in the schema only when `--ml-auth` is on (server/app.py `_openapi`).
+router = APIRouter(tags=["label-studio"], responses=m.errors(400, 409, 413, 422),
                    dependencies=[Depends(check_ml_auth)])
 
 
