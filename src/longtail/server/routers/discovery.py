@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from longtail.engine import discovery
 from longtail.engine import search as search_uc
@@ -30,13 +30,54 @@ class SearchIn(BaseModel):
     priority: float | None = None
 
 
+class SlicesOut(BaseModel):
+    """`longtail slices --json`: the slices ranked, with their examples, and the pool."""
+
+    model_config = ConfigDict(extra="allow")
+    slices: list[dict[str, Any]]
+    n_slices: int
+    pool: int
+    labeled: int
+    model_id: int | None = None
+    eval_labeled: int = 0
+    eval_error: float | None = None
+    notes: list[str] = []
+
+
+class QueuedOut(BaseModel):
+    """What a slice or search added to the discovery queue."""
+
+    model_config = ConfigDict(extra="allow")
+    queued: int
+    source: str | None = None
+    queue: int
+
+
+class SearchOut(BaseModel):
+    """`longtail search --json`: the hits nearest first, how the index answered, and
+    what was queued when asked."""
+
+    model_config = ConfigDict(extra="allow")
+    query: Any = None
+    k: int
+    hits: list[dict[str, Any]]
+    index: dict[str, Any] | None = None
+    enqueued: QueuedOut | None = None
+
+
+class QueueItem(BaseModel):
+    """One row waiting in the discovery queue."""
+
+    model_config = ConfigDict(extra="allow")
+
+
 class EnqueueSliceIn(BaseModel):
     slice: str = Field(pattern=r"^(cluster:\d+|(metadata:)?[^=:][^=]*=.*)$",
                        description="cluster:N or COLUMN=VALUE (see `longtail slices`)")
     n: int = Field(50, ge=1, le=100_000)
 
 
-@router.get("/admin/slices")
+@router.get("/admin/slices", response_model=SlicesOut)
 def slices(_user: Admin, svc: Svc, by: Literal["all", "cluster", "metadata"] = "all",
            limit: Annotated[int, Query(ge=0, le=1000)] = 20,
            examples: Annotated[int, Query(ge=0, le=50)] = 5) -> dict[str, Any]:
@@ -45,14 +86,14 @@ def slices(_user: Admin, svc: Svc, by: Literal["all", "cluster", "metadata"] = "
                             examples=examples)
 
 
-@router.post("/admin/slices/enqueue")
+@router.post("/admin/slices/enqueue", response_model=QueuedOut)
 async def enqueue_slice(body: EnqueueSliceIn, _user: Admin, svc: Svc) -> dict[str, Any]:
     """Queue a slice's most useful samples for the next round."""
     return await svc.writer.run_locked(lambda: discovery.enqueue_slice(
         svc.store, Settings.load(svc.store), body.slice, body.n))
 
 
-@router.post("/admin/search")
+@router.post("/admin/search", response_model=SearchOut)
 async def search(body: SearchIn, _user: Admin, svc: Svc) -> dict[str, Any]:
     """Samples like some samples, a text or a vector (`longtail search`)."""
     def run() -> dict[str, Any]:
@@ -66,7 +107,7 @@ async def search(body: SearchIn, _user: Admin, svc: Svc) -> dict[str, Any]:
     return await svc.writer.run_locked(run)
 
 
-@router.get("/admin/queue")
+@router.get("/admin/queue", response_model=list[QueueItem])
 def queue(_user: Admin, svc: Svc) -> list[dict[str, Any]]:
     """The discovery queue: rows the next round takes first."""
     with svc.store.unit_of_work() as uow:
