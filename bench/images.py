@@ -155,7 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="full")
     ap.add_argument("--out")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="comma-separated subset of " + ", ".join(METHODS))
     args = ap.parse_args(argv)
+    chosen = [m for m in args.methods.split(",") if m]
+    unknown = set(chosen) - set(METHODS)
+    if unknown:
+        ap.error(f"unknown methods: {', '.join(sorted(unknown))}")
     cfg = SIZES[args.size]
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     pool_im, y, test_im, yt, source = raw_images(cfg)
@@ -182,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         embed_s = time.perf_counter() - t0
         Xt = test_vectors(base, test_im)
         runs: dict[str, list[dict]] = {}
-        for name in METHODS:
+        for name in chosen:
             runs[name] = [run_method(name, base, tmp, ids_y, Xt, yt, cfg, s) for s in cfg["seeds"]]
             acc = np.array([r["accuracy"] for r in runs[name]])
             methods[name] = {"accuracy_mean": acc.mean(0).tolist(),
@@ -202,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         y_all = np.array([ids_y[f"img{r:06d}.png"] for r in range(len(X_all))])
         rng = np.random.default_rng(0)
         for sel, other in (("longtail:auto-mlp", "linear"), ("longtail:auto-lr", "mlp")):
+            if sel not in runs:
+                continue
             gains = []
             for r in runs[sel]:
                 rows = np.asarray(r["labeled_rows"], dtype=np.int64)
@@ -221,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
                     started_at=started)
     result.update({"budgets": budgets, "methods": methods, "transfer": transfer,
                    "ingest_seconds": ingest_s, "embed_seconds": embed_s,
-                   "not_measured": ["longtail:auto-cnn", "longtail:random-cnn",
-                                    "longtail:bald-cnn", "longtail:auto-cnn+pseudo"]})
+                   "not_measured": [m for m in METHODS if m not in chosen] + [
+                       "longtail:auto-cnn", "longtail:random-cnn", "longtail:bald-cnn",
+                       "longtail:auto-cnn+pseudo"]})
     write_result(result, args.out)
     return 0
 
