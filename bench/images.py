@@ -148,7 +148,7 @@ def test_vectors(base: Path, test_images: np.ndarray) -> np.ndarray:
         info = p.store.vector_set_info("pixels")
     enc = get_encoder("pixels", **info["config"])
     flat = test_images.reshape(len(test_images), -1).astype(np.float32) / 255.0
-    return ((flat - enc._mean) @ enc._basis.T).astype(np.float32)
+    return enc.project(flat)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,11 +113,17 @@ class PixelsEncoder(Encoder):
         self._basis = vt[:k].astype(np.float32)
         self.components = k
 
+    def project(self, pixels: np.ndarray) -> np.ndarray:
+        """Pixels already decoded, (n, size·size·channels) in [0, 1], onto the fitted
+        components: (n, components) float32."""
+        if self._basis is None:
+            raise InputError("pixels: the encoder is not fitted")
+        return ((pixels - self._mean) @ self._basis.T).astype(np.float32)
+
     def encode(self, batch: dict) -> np.ndarray:
         if self._basis is None:
             raise InputError("pixels: the encoder is not fitted")
-        X = self._pixels([m.get(MEDIA) for m in batch["metadata"]])
-        return ((X - self._mean) @ self._basis.T).astype(np.float32)
+        return self.project(self._pixels([m.get(MEDIA) for m in batch["metadata"]]))
 
     def config(self) -> dict[str, Any]:
         out: dict[str, Any] = {"media_root": self.media_root, "size": self.size,

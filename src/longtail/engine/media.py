@@ -17,7 +17,7 @@ THUMB_SIZES = (96, 256)  # the page's preview and the labeling view
 def media_of(store: Store, row: int) -> str | None:
     """The media path (relative to the media root) of the sample at `row`, or None when
     the sample has none. InputError for a row outside the pool."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         if not 0 <= row < uow.samples.count():
             raise InputError(f"no sample at row {row}")
         batch = next(iter(uow.samples.iter(rows=np.array([row], dtype=np.int64))), [])

@@ -122,20 +122,3 @@ def image_table(root: Path, *, folder_labels: bool = False):  # noqa: ANN201 - p
     if folder_labels:
         cols["label"] = [im.folder for im in images]
     return pa.table(cols)
-
-
-def check_media_paths(root: Path, paths: list[str]) -> None:
-    """Raise InputError naming media paths that escape ``root`` or are missing; a path
-    column is relative to the media root and never reaches outside it."""
-    root = Path(root).resolve()
-    bad = []
-    for rel in paths:
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root):
-            bad.append(f"{rel!r} is outside the media root")
-        elif not target.is_file():
-            bad.append(f"{rel!r} not found")
-    if bad:
-        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
-        raise InputError(f"{len(bad)} media path(s) under {root} cannot be used, nothing was "
-                         f"written: {'; '.join(bad[:5])}{more}")
