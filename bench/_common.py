@@ -121,3 +121,15 @@ def strategies_hash() -> str:
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:10]
+
+
+def first_reach(target: float, xs: list[float], acc: list[float]) -> float | None:
+    """Where a curve (`acc` at `xs`: labels, money...) first reaches `target`, linear
+    between points; the first x when it starts there; None if it never does."""
+    for i, a in enumerate(acc):
+        if a >= target:
+            if i == 0:
+                return float(xs[0])
+            a0, x0 = acc[i - 1], xs[i - 1]
+            return float(x0 + (target - a0) / max(a - a0, 1e-12) * (xs[i] - x0))
+    return None

@@ -44,7 +44,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datasets  # noqa: E402
-from _common import header, write_result  # noqa: E402
+from _common import first_reach, header, write_result  # noqa: E402
 
 SIZES = {
     "smoke": {"banking77": {"batch": 50, "budget": 150, "seeds": [0], "verdict_at": 100},
@@ -168,13 +168,7 @@ def active(method: str) -> bool:
 
 def money_to(target: float, money: list[float], acc: list[float]) -> float | None:
     """Money when the curve first reaches `target` (linear between rounds); None if never."""
-    for i, a in enumerate(acc):
-        if a >= target:
-            if i == 0:
-                return float(money[0])
-            a0, m0 = acc[i - 1], money[i - 1]
-            return float(m0 + (target - a0) / max(a - a0, 1e-12) * (money[i] - m0))
-    return None
+    return first_reach(target, money, acc)
 
 
 def run_dataset(name: str, size: str, cfg: dict, methods: list[tuple[str, float | None]]) -> dict:

@@ -49,7 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import datasets  # noqa: E402
-from _common import RESULTS, code_hash, header, now_iso, write_result  # noqa: E402
+from _common import RESULTS, code_hash, first_reach, header, now_iso, write_result  # noqa: E402
 from datasets import EMBED_CACHE  # noqa: E402
 
 BENCH = "label_efficiency"
@@ -406,14 +406,9 @@ def run_one(method: str, seed: int, data, budgets: list[int], batch: int, cap: f
 
 def labels_to_target(budgets, curve, target):
     """First crossing of ``target`` on ``curve``, linearly interpolated; None if never."""
-    prev_b, prev_a = None, None
-    for b, a in zip(budgets, curve, strict=True):
-        if a >= target:
-            if prev_b is None:
-                return float(b)
-            return float(prev_b + (target - prev_a) * (b - prev_b) / (a - prev_a))
-        prev_b, prev_a = b, a
-    return None
+    if len(budgets) != len(curve):
+        raise ValueError("budgets and curve differ in length")
+    return first_reach(target, list(budgets), list(curve))
 
 
 def figures(runs: list[dict], budgets, full_acc) -> dict:

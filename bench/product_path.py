@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datasets  # noqa: E402
-from _common import RESULTS, header, write_result  # noqa: E402
+from _common import RESULTS, first_reach, header, write_result  # noqa: E402
 
 SIZES = {
     "smoke": {"banking77": {"batch": 50, "budget": 100, "seeds": [0]},
@@ -104,13 +104,8 @@ def aulc(acc: list[float]) -> float:
 
 
 def labels_to(target: float, budgets: list[int], acc: list[float]) -> float | None:
-    for i, a in enumerate(acc):
-        if a >= target:
-            if i == 0:
-                return float(budgets[0])
-            a0, b0 = acc[i - 1], budgets[i - 1]
-            return float(b0 + (target - a0) / max(a - a0, 1e-12) * (budgets[i] - b0))
-    return None
+    """Labels when the curve first reaches `target` (linear between budgets)."""
+    return first_reach(target, budgets, acc)
 
 
 def run_dataset(name: str, size: str, cfg: dict) -> dict:
