@@ -164,6 +164,9 @@ def run_seed(seed: int, data: tuple, batch: int, cap: int, full_acc: float,
             finally:
                 p.close()
         rounds.append(point)
+        print(f"  seed {seed} {paid} paid, {report['labels']} train, eval {ev.get('n')} "
+              f"{acc if acc is None else round(acc, 3)}, test {test_acc:.4f}: "
+              f"{stopping[:110]}", flush=True)
         if point["stop"] and first_stop is None:
             first_stop = len(rounds) - 1
         if paid >= cap or paid >= len(X) or (
@@ -190,8 +193,7 @@ def summarise_run(seed: int, rounds: list[dict], full_acc: float, cap: int, pool
            # n1 None at a stop: the run never came within 1 point, so n1 lies beyond it
            "stopped_by_3x_n1": bool(stop_at is not None
                                     and (n1 is None or labels[stop_at] <= 3 * n1)),
-           "stopped_by_rules": (sorted(d["rule"] for d in rounds[stop_at]["rules"]
-                                       if d["stop"]) if stop_at is not None else None),
+           "stopped_by_rules": rounds[stop_at].get("rules") if stop_at is not None else None,
            "three_n1_within_cap": n1 is not None and 3 * n1 <= labels[-1],
            "not_enough_evidence_rounds": sum(r["not_enough_evidence"] for r in rounds),
            "curve": [{k: r.get(k) for k in ("train_labels", "eval_labels", "eval_accuracy",
