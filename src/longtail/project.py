@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from longtail.engine import data, labels, rounds, views
-from longtail.engine.costs import metered
+from longtail.engine.costs import ComputeRates, metered
 from longtail.engine.records import QueryResult
 from longtail.engine.settings import DEFAULTS, Settings, check_settings
 from longtail.errors import InputError
@@ -472,7 +472,7 @@ class Project:
             costs.remove_pool(uow, name)
 
     def set_compute_rates(self, cpu: str | float | None = None,
-                          gpu: str | float | None = None) -> dict:
+                          gpu: str | float | None = None) -> ComputeRates:
         """Set the compute ledger's prices per CPU-hour and GPU-hour."""
         from longtail.engine import costs
 
@@ -490,7 +490,7 @@ class Project:
         """The per-sample cost model's report: answers, unit, prior, held-out error."""
         from longtail.engine import costs
 
-        return costs.cost_model(self.store, self._settings())[1]
+        return costs.cost_model(self.store, self._settings()).report.to_dict()
 
     # -- the long tail (issue 30): slices, the discovery queue, the report ----------------
 
