@@ -508,7 +508,7 @@ class Project:
         the next round. `slice`: "cluster:N" or "COLUMN=VALUE"."""
         from longtail.engine.discovery import enqueue_slice
 
-        return enqueue_slice(self.store, self._settings(), slice, n, encoder=encoder)
+        return enqueue_slice(self.store, self._settings(), slice, n, encoder=encoder).to_dict()
 
     def queue(self) -> list[dict]:
         """The discovery queue: rows `query` takes first, with their source and priority."""
@@ -556,8 +556,8 @@ class Project:
         found = search(self.store, self._settings(), ids=ids, text=text, vector=vector, k=k,
                        split=split, state=state, where=where, encoder=encoder, exact=exact)
         if enqueue:
-            found["enqueued"] = enqueue_hits(self.store, found, priority)
-        return found
+            found.enqueued = enqueue_hits(self.store, found, priority).to_dict()
+        return found.to_dict()
 
     def add_trigger(self, name: str, rule: str, *, priority: float = 1.0) -> dict:
         """Save a standing trigger: `rule` runs on every ingest and round (see
