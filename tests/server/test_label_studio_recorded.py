@@ -97,6 +97,13 @@ def check_recording(folder: Path) -> None:
     assert refused and f"project {summary['second_project']} is refused" in \
         refused[0]["response"]["detail"]
     assert _step(steps, "connect longtail to the second project (refused)")["status"] == 400
+    # The round's last open item answered: --auto-round planned the next round, and
+    # the pin followed it.
+    assert len(summary["rounds_planned"]) == 1
+    pinned = _step(steps, "project after the next round")["response"]["model_version"]
+    assert pinned.endswith(f"-round-{summary['rounds_planned'][0]}")
+    last = [e for e in predicts if e["step"] == "retrieve predictions for the next round"]
+    assert last and last[-1]["response"]["model_version"] == pinned
     # Sync recorded the annotation the webhook missed, and nothing twice.
     assert summary["synced"] == 1 and summary["sync_repeats"] >= 8
     # The PAT: exchanged at /api/token/refresh for a 5-minute access token; after a
