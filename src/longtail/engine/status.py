@@ -119,7 +119,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
     with store.reading() as uow:
         need = eval_status(uow, settings, current=current)
         control_share, control_reason = control_status(uow, settings)
-        spend = spend_summary(uow, settings)
+        spend = spend_summary(uow, settings).to_dict()
     return StatusReport(
         project=str(store.root.resolve()),
         samples=n,
