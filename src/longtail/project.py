@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from longtail.engine.suspects import Suspects
     from longtail.engine.tracking import TrackingStatus
     from longtail.engine.training import ReleaseReport, TrainReport
+    from longtail.engine.transfer import TransferResult
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
@@ -210,6 +211,18 @@ class Project:
 
         return train_release(self.store, self._settings(), encoder=encoder, learner=learner,
                              learner_params=learner_params, folds=folds)
+
+    @metered("transfer")
+    def transfer(self, learner: str, *, learner_params: dict | None = None,
+                 encoder: str | None = None) -> TransferResult:
+        """Does selection's labeled set help another model family? Train `learner`
+        (on `encoder`'s vectors, default the project's) on the selected labels and on an
+        equal-size random set; the gain with its interval, recorded for status."""
+        from longtail.engine.transfer import transfer
+
+        settings = self._settings()
+        with self.store.unit_of_work() as uow:  # one commit: the result it records
+            return transfer(uow, settings, learner, learner_params, encoder=encoder)
 
     def release_model(self, release_id: int | None = None) -> Any:
         """A release model loaded back (default: the latest)."""
