@@ -13,12 +13,7 @@ UNTYPED = {"dict", "Dict", "Mapping", "MutableMapping", "Any", "object"}
 
 # Functions not converted yet; this list only shrinks (a new entry is a failure of review).
 NOT_YET = {
-    "costs.work_packages",
     "estimates.managed_estimate",
-    "costs.cost_model",
-    "costs.set_compute_rates",
-    "costs.spend_summary",
-    "roi.roi_summary",
     "duplicates.refresh",
     "duplicates.up_to_date",
     "duplicates.exclude_labeled_twins",

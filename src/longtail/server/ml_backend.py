@@ -127,17 +127,21 @@ class MLWorker:
 
     def pin(self) -> None:
         """Rename longtail's backend in the bound Label Studio project to the served
-        version, once per version (a refusal is logged, not retried every call)."""
+        version, once per version (a refusal is logged, not retried at every call; a
+        backend Label Studio has not saved yet is looked for again at the next one)."""
         now = labelstudio.served_version(self.store)
         project = self._project()
         if self.client is None or project is None or now == self.pinned:
             return
-        old, self.pinned = self.pinned, now
+        old, self.pinned = self.pinned, now  # /setup calls meanwhile queue nothing
         try:
-            self.client.rename_backend(project, {old or ""}, now)
+            found = self.client.rename_backend(project, {old or ""}, now)
         except ProjectError as e:
             self.errors.append(str(e))
             log.warning("could not pin model version %s in Label Studio: %s", now, e)
+            return
+        if not found:
+            self.pinned = old
 
     def stale(self) -> bool:
         """Whether Label Studio's pin is not the served version (yet)."""
