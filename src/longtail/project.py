@@ -82,6 +82,22 @@ class Project:
     def settings(self) -> dict[str, Any]:
         return self._settings().to_dict()
 
+    def configure(self, key: str, value: Any) -> dict[str, Any]:
+        """Set one project setting (checked like `init`'s), in one transaction; returns
+        the setting's old and new value. `hashing` and `pools` are not set here (they
+        have their own rules and commands)."""
+        if key in ("hashing", "pools", "schema_version"):
+            raise InputError(f"{key!r} is not set by hand"
+                             + (": use `longtail pools`" if key == "pools" else ""))
+        if key not in DEFAULTS:
+            raise InputError(f"unknown setting {key!r}; settings: "
+                             f"{', '.join(sorted(k for k in DEFAULTS if k not in ('hashing', 'pools')))}")
+        check_settings({key: value})
+        with self.store.unit_of_work() as uow:
+            old = uow.settings.get(key, DEFAULTS[key])
+            uow.settings.set(key, value)
+        return {"key": key, "old": old, "new": value}
+
     def _settings(self) -> Settings:
         return Settings.load(self.store)
 
