@@ -97,13 +97,13 @@ def authenticate_hash(store: Store, token_sha256: str) -> User | None:
 
 @dataclass(frozen=True)
 class TokenTable:
-    """Every user by the hash of their token: the service's token cache, read at once."""
+    """Every user by token hash (`by_hash`): the service's token cache, read at once."""
 
     by_hash: dict[str, User]
 
 
 def token_table(store: Store) -> TokenTable:
-    """Every user by token hash, in one read."""
+    """token hash -> user, for every user, in one read."""
     with store.reading() as uow:
         return TokenTable({h: User(i, n, r) for h, (i, n, r) in uow.users.token_table().items()})
 
