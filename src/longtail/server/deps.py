@@ -52,7 +52,7 @@ class AuthCache:
         """Whether the table is older than `ttl` (read it again before trusting it)."""
         return now - self._loaded > self.ttl
 
-    async def reload(self, load: Callable[[], users.TokenTable], now: float) -> None:
+    async def reload(self, load: Callable[[], dict[str, User]], now: float) -> None:
         """Read the table again with `load` (on a worker thread); requests that find
         it stale meanwhile wait for the same read instead of making their own."""
         import asyncio
@@ -64,7 +64,7 @@ class AuthCache:
             finally:
                 self._loading = None
             with self._lock:
-                self._table, self._loaded = table.by_hash, now
+                self._table, self._loaded = table, now
                 self._seen.clear()
         else:
             await asyncio.shield(self._loading)
