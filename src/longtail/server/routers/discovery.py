@@ -83,14 +83,14 @@ def slices(_user: Admin, svc: Svc, by: Literal["all", "cluster", "metadata"] = "
            examples: Annotated[int, Query(ge=0, le=50)] = 5) -> dict[str, Any]:
     """Failure slices, under-represented and struggling first (`longtail slices`)."""
     return discovery.slices(svc.store, Settings.load(svc.store), by=by, limit=limit,
-                            examples=examples)
+                            examples=examples).to_dict()
 
 
 @router.post("/admin/slices/enqueue", response_model=QueuedOut)
 async def enqueue_slice(body: EnqueueSliceIn, _user: Admin, svc: Svc) -> dict[str, Any]:
     """Queue a slice's most useful samples for the next round."""
     return await svc.writer.run_locked(lambda: discovery.enqueue_slice(
-        svc.store, Settings.load(svc.store), body.slice, body.n))
+        svc.store, Settings.load(svc.store), body.slice, body.n).to_dict())
 
 
 @router.post("/admin/search", response_model=SearchOut)
@@ -101,8 +101,8 @@ async def search(body: SearchIn, _user: Admin, svc: Svc) -> dict[str, Any]:
                                  text=body.text, vector=body.vector, k=body.k,
                                  split=body.split, state=body.state, where=body.where)
         if body.enqueue:
-            found["enqueued"] = discovery.enqueue_hits(svc.store, found, body.priority)
-        return found
+            found.enqueued = discovery.enqueue_hits(svc.store, found, body.priority).to_dict()
+        return found.to_dict()
 
     return await svc.writer.run_locked(run)
 
@@ -111,7 +111,7 @@ async def search(body: SearchIn, _user: Admin, svc: Svc) -> dict[str, Any]:
 def queue(_user: Admin, svc: Svc) -> list[dict[str, Any]]:
     """The discovery queue: rows the next round takes first."""
     with svc.store.unit_of_work() as uow:
-        return discovery.read_queue(uow)
+        return [it.to_dict() for it in discovery.read_queue(uow)]
 
 
 @router.get("/admin/report", response_class=HTMLResponse, responses={
@@ -121,4 +121,4 @@ def report(_user: Admin, svc: Svc) -> HTMLResponse:
     from longtail.engine.report import report_data
     from longtail.report import render
 
-    return HTMLResponse(render(report_data(svc.store, Settings.load(svc.store))))
+    return HTMLResponse(render(report_data(svc.store, Settings.load(svc.store)).to_dict()))
