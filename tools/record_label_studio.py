@@ -437,6 +437,16 @@ def record(venv: Path, out: Path, work: Path | None = None) -> dict:
         finally:
             st2.close()
         sync_api.close()
+        # The skipped task answered after all: the round's last open item, so the round
+        # closes and --auto-round plans the next; the backend is renamed to it.
+        ls_api("answer the skipped task", "POST", f"/api/tasks/{by_ext[order[2]]}/annotations",
+               json={"result": _choice(truth[order[2]]), "lead_time": 2.0})
+        worker.wait(timeout=300)
+        ls_api("project after the next round", "GET", f"/api/projects/{pid}")
+        ls_api("retrieve predictions for the next round", "POST", "/api/dm/actions",
+               params={"id": "retrieve_tasks_predictions", "project": pid},
+               json={"selectedItems": {"all": True, "excluded": []}})
+        ls_api("next task in the next round", "GET", f"/api/projects/{pid}/next")
         rotated = ls_api("rotate the PAT", "POST", "/api/token/rotate/", json={"refresh": pat})
         log.step = "the old PAT after rotation"
         old = LabelStudioAPI(ls.url, pat, transport=RecordingTransport(log))

@@ -111,9 +111,10 @@ def _after_ingest(store: Store, report: Any) -> None:
     n = store.n_samples()
     new_rows = np.arange(n - report.new, n, dtype=np.int64)
     with phase("other"):
-        report.drift = ingest_drift(store, settings, new_rows)
+        drift = ingest_drift(store, settings, new_rows)
+        report.drift = drift.to_dict() if drift is not None else None
         report.triggers = run_triggers(store, settings, new_rows,
-                                       f"ingest {Path(report.file).name}") or None
+                                       f"ingest {Path(report.file).name}").hits or None
 
 
 # New rows above which ingest leaves the near-duplicate search to the next query: the

@@ -160,7 +160,7 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
     # wait in the discovery queue for the next round.
     fired = run_triggers(store, settings, None, f"round {round_id}")
     if fired:
-        record = {**record, "triggers": fired}
+        record = {**record, "triggers": fired.hits}
     with store.reading() as uow:
         batch = [b for chunk in uow.samples.iter(rows) for b in chunk]
         columns = _column_order(uow)
@@ -259,9 +259,9 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     # the strategy's share, as items of kind "queued".
     from longtail.engine.discovery import take_queued
 
-    queued_rows, queued_log = take_queued(
-        uow, candidates, budget - min(n_eval, len(pending_eval)) - n_control
-        - len(relabel_rows))
+    taken = take_queued(uow, candidates, budget - min(n_eval, len(pending_eval)) - n_control
+                        - len(relabel_rows))
+    queued_rows, queued_log = taken.rows, taken.log()
     if len(queued_rows):
         candidates = np.setdiff1d(candidates, queued_rows, assume_unique=True)
     with phase("index"):

@@ -157,7 +157,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
 def _triggers(store: Store) -> list[dict]:
     from longtail.engine.triggers import status_lines
 
-    return status_lines(store)
+    return [t.to_dict() for t in status_lines(store)]
 
 
 def _queued(store: Store) -> int:

@@ -41,9 +41,10 @@ class MLWorker:
     `request()` returns at once; a request made while a pass runs makes another pass."""
 
     def __init__(self, store: Store, settings: ServerSettings, client: LabelStudioAPI | None,
-                 project: Any):
+                 project: Any, warm: Any = None):
         self.store, self.settings, self.client = store, settings, client
         self._project = project  # a callable: the bound Label Studio project or None
+        self._warm = warm  # a callable: compute the new version's pool order ahead
         self._cond = threading.Condition()
         self._asked = self._done = 0
         self._stop = False
@@ -123,6 +124,8 @@ class MLWorker:
                 self.planned.append(planned.round_id)
             except LongtailError as e:  # nothing left to plan, no vectors: said, kept going
                 self.errors.append(str(e))
+        if self._warm is not None:  # the pass over the pool here, not in Label Studio's
+            self._warm()  # next /predict after the rename
         self.pin()
 
     def pin(self) -> None:
@@ -156,7 +159,7 @@ class MLBackend:
         self._order: labelstudio.PoolOrder | None = None
         self._order_lock = threading.Lock()
         self.project: int | None = labelstudio.bound_project(store)
-        self.worker = MLWorker(store, settings, client, lambda: self.project)
+        self.worker = MLWorker(store, settings, client, lambda: self.project, self.order)
 
     @classmethod
     def start(cls, store: Store, settings: ServerSettings, transport: Any = None) -> MLBackend:
