@@ -114,6 +114,7 @@ def test_label_five_with_the_keyboard_and_see_them_on_the_dashboard(live):
             sync_api.expect(board.locator('#classes tr[data-key="billing"] td').nth(1)).to_have_text("2")
             sync_api.expect(board.locator('#classes tr[data-key="card"] td').nth(1)).to_have_text("2")
             sync_api.expect(board.locator('[data-kpi="answers"] b')).to_have_text("5")
+            sync_api.expect(board.locator("#estimate")).to_contain_text("no estimate yet")
             sync_api.expect(board.locator('#rounds tr[data-key="1"] td').nth(5)).to_have_text("5")
             if shots:
                 board.screenshot(path=str(Path(shots) / "dashboard.png"), full_page=True)
