@@ -148,7 +148,13 @@ def test_lift_verdict_uses_the_accuracys_estimator_and_says_which(tmp_path, aske
     assert f"; {asked} on {arms['eval_labels']} eval labels" in arms["verdict"]
     assert ("PPI++ over" in arms["note"]) == (asked == "ppi")
     _verdict_matches_interval(arms)
-    assert p.status().verdict == arms["verdict"]
+    st = p.status()
+    assert st.verdict == arms["verdict"]
+    # the accuracy beside it, as the dashboard shows it: which estimator, how many eval
+    # labels, the interval
+    est = st.eval_estimate
+    assert est["estimator"] == asked and est["n_labels"] == arms["eval_labels"] == st.labeled_eval
+    assert est["lo"] <= est["value"] <= est["hi"] and est["population"] >= est["n_labels"]
     p.close()
 
 

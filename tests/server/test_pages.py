@@ -74,6 +74,7 @@ def test_label_five_with_the_keyboard_and_see_them_on_the_dashboard(live, chromi
     expect(board.locator('#classes tr[data-key="billing"] td').nth(1)).to_have_text("2")
     expect(board.locator('#classes tr[data-key="card"] td').nth(1)).to_have_text("2")
     expect(board.locator('[data-kpi="answers"] b')).to_have_text("5")
+    expect(board.locator("#estimate")).to_contain_text("no estimate yet")
     expect(board.locator('#rounds tr[data-key="1"] td').nth(5)).to_have_text("5")
     if shots:
         board.screenshot(path=str(Path(shots) / "dashboard.png"), full_page=True)
