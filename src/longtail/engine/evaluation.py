@@ -54,6 +54,7 @@ STOP_SET_SIZE = 2000
 
 
 FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+FitProba = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def fit_from_scratch(settings: Settings) -> FitPredict:
@@ -67,6 +68,39 @@ def fit_from_scratch(settings: Settings) -> FitPredict:
         return np.asarray(model.classes_)[model.predict_proba(X_new).argmax(1)]
 
     return fit_predict
+
+
+def fit_proba_from_scratch(settings: Settings) -> FitProba:
+    """fit_proba(X, y, X_new) -> (classes, probabilities of X_new), training the
+    project's learner from scratch (the PPI lift needs the arms' probabilities)."""
+    spec = learner_spec(settings, from_scratch=True)
+
+    def fit_proba(X: np.ndarray, y: np.ndarray, X_new: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        model = make_learner(spec.learner, **spec.params)
+        model.fit(X, y)
+        probs = [model.predict_proba(X_new[i:i + _CHUNK]) for i in range(0, len(X_new), _CHUNK)]
+        return np.asarray(model.classes_), np.concatenate(probs) if probs else np.zeros(
+            (0, len(model.classes_)))
+
+    return fit_proba
+
+
+POP_CAP = 20_000  # unlabeled eval-split rows the PPI lift predicts (a uniform subsample)
+_CHUNK = 65_536
+
+
+def eval_population(uow: UnitOfWork, settings: Settings, eval_rows: np.ndarray,
+                    n_rows: int) -> np.ndarray:
+    """The unlabeled rows of the managed eval split (below ``n_rows``, the vectors'
+    count), a seeded uniform subsample of at most POP_CAP: the population the PPI
+    estimates speak about, beside the labeled eval rows. O(split)."""
+    split = uow.samples.rows_by_split("eval")
+    split = np.setdiff1d(split[split < n_rows], eval_rows)
+    if len(split) > POP_CAP:
+        rng = np.random.default_rng([settings.seed, len(split)])
+        split = np.sort(rng.choice(split, POP_CAP, replace=False))
+    return split
 
 
 def current_eval_version(uow: UnitOfWork) -> tuple[int, np.ndarray, np.ndarray] | None:
@@ -219,6 +253,15 @@ def arm_lift(uow: UnitOfWork, settings: Settings) -> ArmLift | None:
     vs = views.vectors(uow, settings, complete=False)
     fit_predict = fit_from_scratch(settings)
     pool = int(uow.samples.split_counts().get("pool", 0))
+    # the accuracy's estimator (engine/estimates.py) gives the lift's eval part too
+    from longtail.engine.estimates import DEFAULT_ESTIMATOR
+
+    asked = getattr(settings, "eval_estimator", None) or DEFAULT_ESTIMATOR
+    ppi = {}
+    if asked == "ppi":
+        population = eval_population(uow, settings, eval_rows, vs.n_rows)
+        ppi = {"estimator": "ppi", "fit_proba": fit_proba_from_scratch(settings),
+               "X_pop": vs.read(population) if len(population) else None}
 
     def labels(rows: np.ndarray) -> np.ndarray:
         return np.array([current[int(r)] for r in rows]).astype(str)
@@ -230,7 +273,7 @@ def arm_lift(uow: UnitOfWork, settings: Settings) -> ArmLift | None:
             return None
         rng = np.random.default_rng([settings.seed, len(selected), len(eval_rows)])
         lift = crossfit_lift(fit_predict, vs.read(selected), labels(selected),
-                             vs.read(eval_rows), eval_y, rng)
+                             vs.read(eval_rows), eval_y, rng, **ppi)
         method = "crossfit"
     else:
         active = np.asarray(trajectory[:m], dtype=np.int64)
@@ -238,15 +281,19 @@ def arm_lift(uow: UnitOfWork, settings: Settings) -> ArmLift | None:
         rng = np.random.default_rng([settings.seed, m])
         lift = round_lift(fit_predict, None, None, vs.read(active), labels(active),
                           vs.read(random_arm), labels(random_arm), vs.read(eval_rows), eval_y,
-                          rng, n_repeats=1)
+                          rng, n_repeats=1, **ppi)
         method = "control"
     n = lift.n_labels
+    how = (f"{lift.estimator} on {lift.n_eval} eval labels"
+           + (" (ppi asked: too few rows where the arms differ)"
+              if asked == "ppi" and lift.estimator != "ppi" else ""))
     return ArmLift(lift=lift.lift, lo=lift.lo, hi=lift.hi, level=lift.level, n_labels=n,
                    acc_selected=lift.acc_selected, acc_control=lift.acc_control,
                    eval_set=managed_eval_set(version), method=method, pool=pool,
                    verdict=verdict(lift) + f", at {n} labels each"
                    + (" (random arm: half the eval set, cross-fitted)"
-                      if method == "crossfit" else ""))
+                      if method == "crossfit" else "") + f"; {how}",
+                   estimator=lift.estimator, eval_labels=int(lift.n_eval), note=lift.note)
 
 
 def combine_lifts(uow: UnitOfWork) -> LiftSummary | None:
