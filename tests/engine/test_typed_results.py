@@ -25,7 +25,6 @@ NOT_YET = {
     "discovery.enqueue_hits",
     "discovery.enqueue_slice",
     "discovery.take_queued",
-    "estimates.managed_estimate",
     "report.report_data",
     "search.load_index",
     "search.search",
@@ -36,18 +35,6 @@ NOT_YET = {
     "costs.set_compute_rates",
     "costs.spend_summary",
     "roi.roi_summary",
-    "duplicates.refresh",
-    "duplicates.up_to_date",
-    "duplicates.exclude_labeled_twins",
-    "labelstudio.export_tasks",
-    "labelstudio.read_export",
-    "labelstudio.predict_tasks",
-    "models.model_arrays",
-    "tasks.settle",
-    "tasks.settle_in",
-    "tasks.round_tasks",
-    "tasks.annotators",
-    "tasks.run_batch",
 }
 
 

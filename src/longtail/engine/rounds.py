@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from longtail.costs.ledger import phase
-from longtail.crashpoints import crashpoint, pausepoint
+from longtail.crashpoints import crashpoint
 from longtail.engine import views
 from longtail.engine.models import load_model
 from longtail.engine.records import ArmOutcome, QueryResult, Record, RoundLog
@@ -21,6 +21,7 @@ from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
 from longtail.store import Store, UnitOfWork, VectorSet
 
 if TYPE_CHECKING:
+    from longtail.engine.triggers import TriggerMatches
     from longtail.evaluation.budget import EvalNeed
 
 ENGINES = ("local", "ray")  # where pool scoring runs (`query --engine`)
@@ -140,9 +141,17 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
             packages = work_packages(store, settings, planned.rows, annotators, overlap, names)
             planned = replace(planned, record={**planned.record, "packages": [
                 {k: p[k] for k in ("package", "rows", "predicted_seconds")} for p in packages]})
-        pausepoint("round:planned")
+        from longtail.engine.triggers import match_triggers
+
+        # Standing triggers over the unlabeled pool (less this batch) with the model as
+        # it stands: their matches wait in the discovery queue for the next round, queued
+        # in the claim's own transaction.
+        fired = match_triggers(store, settings, None, "round", held=planned.rows)
+        if fired is not None and any(fired.hits.values()):
+            planned = replace(planned, record={**planned.record, "triggers": fired.hits})
+        crashpoint("round:planned")
         round_id = _claim(store, settings, planned,
-                          {"budget": budget, "config": config, "seed": seed}, strategy)
+                          {"budget": budget, "config": config, "seed": seed}, strategy, fired)
         if round_id is not None:
             break
     else:
@@ -152,13 +161,6 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
     crashpoint("round:after_commit")
     vs, rows, kinds, record = planned.vs, planned.rows, planned.kinds, planned.record
     _save_strategy_state(store.root, vs, planned.state)
-    from longtail.engine.triggers import run_triggers
-
-    # Standing triggers over the unlabeled pool with the model as it stands: matches
-    # wait in the discovery queue for the next round.
-    fired = run_triggers(store, settings, None, f"round {round_id}")
-    if fired:
-        record = {**record, "triggers": fired}
     with store.reading() as uow:
         batch = [b for chunk in uow.samples.iter(rows) for b in chunk]
         columns = _column_order(uow)
@@ -306,7 +308,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
               **({"relabel": relabel_log} if relabel_log else {}),
               **({"queued": queued_log} if queued_log else {}),
-              "duplicates": dup_log, **({"engine": engine} if engine != "local" else {}),
+              "duplicates": dup_log.to_dict(), **({"engine": engine} if engine != "local" else {}),
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
                     state, warnings, relabel_rows)
@@ -333,10 +335,12 @@ def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int
     if len(sel) <= keep_n:
         return planned
     rows = planned.rows[sel]
-    model_meta = store.latest_model()
-    if model_meta is not None and model_meta["encoder"] == planned.vs.directory.name:
-        with store.reading() as uow:
-            model = load_model(uow, model_meta, predict_only=True)
+    with store.reading() as uow:
+        model_meta = uow.models.latest()
+        model = (load_model(uow, model_meta, predict_only=True)
+                 if model_meta is not None and model_meta["encoder"] == planned.vs.directory.name
+                 else None)
+    if model is not None:
         benefit = 1.0 - np.asarray(predict_rows(model, planned.vs, rows)).max(1)
     else:
         benefit = np.ones(len(rows))
@@ -387,10 +391,15 @@ def _within_money(store: Store, settings: Settings, planned: _Planned, budget_mo
 
 
 def _claim(store: Store, settings: Settings, planned: _Planned, params: dict,
-           strategy: str) -> int | None:
-    """Record the planned batch as an open round, in one transaction that takes the
-    catalog's write lock before it reads: None (nothing written) when another round
-    claimed one of its rows, or one of its rows got a label, since planning read them."""
+           strategy: str, fired: TriggerMatches | None = None) -> int | None:
+    """Record the planned batch as an open round, with the triggers' matches (`fired`)
+    queued, in one transaction that takes the catalog's write lock before it reads:
+    None (nothing written) when another round claimed one of its rows, or one of its
+    rows got a label, since planning read them."""
+    from dataclasses import replace as with_reason
+
+    from longtail.engine.triggers import record_matches_in
+
     rows = planned.rows.astype(np.int64)
     fresh = rows[[k != "relabel" for k in planned.kinds]] if len(rows) else rows
     with store.unit_of_work(write_lock=True) as uow:
@@ -403,6 +412,8 @@ def _claim(store: Store, settings: Settings, planned: _Planned, params: dict,
         met = eval_met_pool(uow, settings, planned.record["split"]["eval"])
         if met is not None:
             uow.settings.set("eval_met_pool", met)
+        if fired is not None:
+            record_matches_in(uow, with_reason(fired, reason=f"round {round_id}"))
     return round_id
 
 
@@ -620,11 +631,11 @@ def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] 
     pool = int(uow.samples.split_counts().get("pool", 0))
     by = {}
     if est is not None:
-        by = {"estimator": est["estimator"], "estimate_note": est["note"],
-              "sd1": None if est["small_n_fallback"] else est["sd1"]}
-        halfwidth = est["halfwidth"]
+        by = {"estimator": est.estimator, "estimate_note": est.note,
+              "sd1": None if est.small_n_fallback else est.sd1}
+        halfwidth = est.halfwidth
     return eval_need(labeled=len(labeled_eval), pending=int(pending),
-                     accuracy=(est["value"] if est else last["value"] if last else None),
+                     accuracy=(est.value if est else last["value"] if last else None),
                      halfwidth=halfwidth,
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),

@@ -62,16 +62,26 @@ class StatusReport(Record):
 
 def status(store: Store, settings: Settings) -> StatusReport:
     """Counts, classes, rounds and the latest metrics, as plain data."""
-    splits = store.split_counts()
-    current = store.current_labels()
-    eval_rows = set(store.rows_by_split("eval").tolist())
+    from longtail.engine.costs import spend_summary
+    from longtail.engine.rounds import control_status, eval_status
+
+    with store.reading() as uow:  # one snapshot: the counts agree with each other
+        splits = uow.samples.split_counts()
+        current = uow.labels.current()
+        eval_rows = set(uow.samples.rows_by_split("eval").tolist())
+        rounds, metrics, models = uow.rounds.list(), uow.metrics.list(), uow.models.list()
+        vectors = {name: uow.vectors.info(name)["n_rows"] for name in uow.vectors.names()}
+        got = uow.settings.get("lift_summary")
+        versions = uow.eval_versions.list()
+        annotations = uow.labels.count()
+        roi = uow.settings.get("roi_summary")
+        need = eval_status(uow, settings, current=current)
+        control_share, control_reason = control_status(uow, settings)
+        spend = spend_summary(uow, settings)
     classes: dict[str, int] = {}
     for r, lab in current.items():
         if r not in eval_rows:
             classes[lab] = classes.get(lab, 0) + 1
-    rounds = store.rounds()
-    metrics = store.metrics()
-    models = store.models()
     # "last" figures are those of the newest model on the managed eval set: a test
     # file's figures are shown apart, never as the project's headline.
     newest = max((m["id"] for m in models), default=0)
@@ -83,10 +93,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
         target = last if m["eval_set"].startswith("managed") else last_file
         target[m["name"]] = MetricValue(m["value"], m["lo"], m["hi"], m["eval_set"],
                                         m["n_labels"])
-    vectors = {name: store.vector_set_info(name)["n_rows"] for name in store.vector_set_names()}
-    recorded = recorded_lift(store)
-    lift = recorded.to_dict() if recorded else None
-    versions = store.eval_versions()
+    lift = LiftSummary.from_dict(got).to_dict() if got else None
     labeled_eval = sum(1 for r in current if r in eval_rows)
     warnings = []
     if 0 < labeled_eval < SMALL_EVAL:
@@ -111,13 +118,6 @@ def status(store: Store, settings: Settings) -> StatusReport:
         accuracy=last["accuracy"].value if "accuracy" in last else None)
     if n and not resolution.enough:
         warnings.append(resolution.text())
-    from longtail.engine.costs import spend_summary
-    from longtail.engine.rounds import control_status, eval_status
-
-    with store.reading() as uow:
-        need = eval_status(uow, settings, current=current)
-        control_share, control_reason = control_status(uow, settings)
-        spend = spend_summary(uow, settings)
     return StatusReport(
         project=str(store.root.resolve()),
         samples=n,
@@ -125,7 +125,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
         eval=splits.get("eval", 0),
         labeled_pool=sum(classes.values()),
         labeled_eval=labeled_eval,
-        annotations=store.annotation_count(),
+        annotations=annotations,
         classes=dict(sorted(classes.items(), key=lambda kv: -kv[1])),
         encoder=settings.encoder,
         vectors=vectors,
@@ -142,8 +142,8 @@ def status(store: Store, settings: Settings) -> StatusReport:
         eval_resolution=resolution.to_dict(),
         control={"share": control_share, "reason": control_reason},
         spend=spend,
-        roi=store.setting("roi_summary"),
-        money_verdict=(store.setting("roi_summary") or {}).get("verdict") or
+        roi=roi,
+        money_verdict=(roi or {}).get("verdict") or
         "no money verdict yet: it needs two trained models and 10 or more labeled eval samples",
         warnings=warnings,
         triggers=_triggers(store),
@@ -166,5 +166,6 @@ def _queued(store: Store) -> int:
 def recorded_lift(store: Store) -> LiftSummary | None:
     """The lift summary `train` recorded last (`evaluation.combine_lifts`; computing it
     needs scipy, reading it does not)."""
-    got = store.setting("lift_summary")
+    with store.reading() as uow:
+        got = uow.settings.get("lift_summary")
     return LiftSummary.from_dict(got) if got else None

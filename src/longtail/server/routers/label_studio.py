@@ -192,8 +192,7 @@ def setup(_body: m.SetupIn, store: StoreDep) -> m.ModelVersionOut:
 def predict(body: m.PredictIn, store: StoreDep) -> m.PredictOut:
     """ML backend: the current model's class and longtail's priority as `score` (lowest
     first) for each task."""
-    results, version = labelstudio.predict_tasks(store, Settings.load(store), body.tasks)
-    return m.PredictOut(results=[m.Prediction(**x) for x in results], model_version=version)
+    return labelstudio.predict_tasks(store, Settings.load(store), body.tasks)
 
 
 @router.post("/webhook", response_model=m.WebhookOut)
