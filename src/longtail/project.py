@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from longtail.engine import data, labels, rounds, views
-from longtail.engine.costs import metered
+from longtail.engine.costs import ComputeRates, metered
 from longtail.engine.records import QueryResult
 from longtail.engine.settings import DEFAULTS, Settings, check_settings
 from longtail.errors import InputError
@@ -472,7 +472,7 @@ class Project:
             costs.remove_pool(uow, name)
 
     def set_compute_rates(self, cpu: str | float | None = None,
-                          gpu: str | float | None = None) -> dict:
+                          gpu: str | float | None = None) -> ComputeRates:
         """Set the compute ledger's prices per CPU-hour and GPU-hour."""
         from longtail.engine import costs
 
@@ -490,7 +490,7 @@ class Project:
         """The per-sample cost model's report: answers, unit, prior, held-out error."""
         from longtail.engine import costs
 
-        return costs.cost_model(self.store, self._settings())[1]
+        return costs.cost_model(self.store, self._settings()).report.to_dict()
 
     # -- the long tail (issue 30): slices, the discovery queue, the report ----------------
 
@@ -508,7 +508,7 @@ class Project:
         the next round. `slice`: "cluster:N" or "COLUMN=VALUE"."""
         from longtail.engine.discovery import enqueue_slice
 
-        return enqueue_slice(self.store, self._settings(), slice, n, encoder=encoder)
+        return enqueue_slice(self.store, self._settings(), slice, n, encoder=encoder).to_dict()
 
     def queue(self) -> list[dict]:
         """The discovery queue: rows `query` takes first, with their source and priority."""
@@ -556,8 +556,8 @@ class Project:
         found = search(self.store, self._settings(), ids=ids, text=text, vector=vector, k=k,
                        split=split, state=state, where=where, encoder=encoder, exact=exact)
         if enqueue:
-            found["enqueued"] = enqueue_hits(self.store, found, priority)
-        return found
+            found.enqueued = enqueue_hits(self.store, found, priority).to_dict()
+        return found.to_dict()
 
     def add_trigger(self, name: str, rule: str, *, priority: float = 1.0) -> dict:
         """Save a standing trigger: `rule` runs on every ingest and round (see

@@ -21,20 +21,10 @@ NOT_YET = {
     "triggers.run_triggers",
     "triggers.status_lines",
     "triggers.test_rule",
-    "costs.work_packages",
-    "discovery.enqueue_hits",
-    "discovery.enqueue_slice",
     "discovery.take_queued",
     "report.report_data",
-    "search.load_index",
-    "search.search",
-    "costs.cost_model",
-    "discovery.enqueue",
     "discovery.read_queue",
     "discovery.slices",
-    "costs.set_compute_rates",
-    "costs.spend_summary",
-    "roi.roi_summary",
 }
 
 

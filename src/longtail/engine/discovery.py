@@ -9,14 +9,18 @@ were labeled or put in a round since are dropped whenever it is read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from longtail.engine import views
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError
 from longtail.store import Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from longtail.engine.search import SearchResult
 
 QUEUE_KEY = "discovery_queue"
 KNN_K = 5
@@ -360,13 +364,22 @@ def read_queue(uow: UnitOfWork) -> list[dict]:
     return list(uow.settings.get(QUEUE_KEY) or [])
 
 
+@dataclass
+class Queued(Record):
+    """What one enqueue did: rows newly queued, their source, the queue's length after."""
+
+    queued: int
+    source: str
+    queue: int
+
+
 def enqueue(store: Store, rows: np.ndarray, source: str, priority: np.ndarray | float = 1.0
-            ) -> dict:
+            ) -> Queued:
     """Queue pool rows for the next round with their source (a slice, a search, a
     trigger's name); a row already queued keeps its higher priority. One transaction."""
     with store.unit_of_work() as uow:
         added, queue = enqueue_in(uow, rows, source, priority)
-    return {"queued": added, "source": source, "queue": queue}
+    return Queued(queued=added, source=source, queue=queue)
 
 
 def enqueue_in(uow: UnitOfWork, rows: np.ndarray, source: str,
@@ -418,17 +431,18 @@ def take_queued(uow: UnitOfWork, candidates: np.ndarray, room: int
                                                 if picked else {})
 
 
-def enqueue_hits(store: Store, found: dict, priority: float | None = None) -> dict:
+def enqueue_hits(store: Store, found: SearchResult, priority: float | None = None
+                 ) -> Queued:
     """Queue a search's unlabeled pool hits (priority: `priority`, else similarity)."""
-    hits = [h for h in found["hits"] if h["split"] == "pool" and h["label"] is None]
-    prio = np.array([priority if priority is not None else h["similarity"] for h in hits],
+    hits = [h for h in found.hits if h.split == "pool" and h.label is None]
+    prio = np.array([priority if priority is not None else h.similarity for h in hits],
                     dtype=np.float64)
-    return enqueue(store, np.array([h["row"] for h in hits], np.int64),
-                   f"search:{found['query']}", prio)
+    return enqueue(store, np.array([h.row for h in hits], np.int64),
+                   f"search:{found.query}", prio)
 
 
 def enqueue_slice(store: Store, settings: Settings, slice: str, n: int, *,
-                  encoder: str | None = None) -> dict:
+                  encoder: str | None = None) -> Queued:
     """Queue a slice's `n` most useful unlabeled samples (least confident first)."""
     if n <= 0:
         raise InputError(f"the number of samples to queue must be positive, got {n}")

@@ -140,7 +140,8 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
 
             packages = work_packages(store, settings, planned.rows, annotators, overlap, names)
             planned = replace(planned, record={**planned.record, "packages": [
-                {k: p[k] for k in ("package", "rows", "predicted_seconds")} for p in packages]})
+                {"package": p.package, "rows": p.rows, "predicted_seconds": p.predicted_seconds}
+                for p in packages]})
         from longtail.engine.triggers import match_triggers
 
         # Standing triggers over the unlabeled pool (less this batch) with the model as
@@ -344,9 +345,10 @@ def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int
         benefit = 1.0 - np.asarray(predict_rows(model, planned.vs, rows)).max(1)
     else:
         benefit = np.ones(len(rows))
-    model, report = fitted if fitted is not None else costs.cost_model(store, settings)
+    fitted = fitted if fitted is not None else costs.cost_model(store, settings)
+    model = fitted.model
     try:
-        cost = costs.predicted_money(store, settings, rows, (model, report))
+        cost = costs.predicted_money(store, settings, rows, fitted)
     except InputError:  # nothing priced: time is the cost
         cost = costs.predicted_costs(store, settings, rows, model)
     gamma = float(settings.cost_tradeoff)
@@ -385,7 +387,7 @@ def _within_money(store: Store, settings: Settings, planned: _Planned, budget_mo
     record = {**planned.record, "money": {
         "budget": budget_money, "predicted": round(float(predicted[keep].sum()), 6),
         "kept": int(keep.sum()), "cut": int((~keep).sum()),
-        "model": fitted[1] if fitted else None}}
+        "model": fitted.report.to_dict() if fitted else None}}
     return replace(planned, rows=planned.rows[keep], kinds=kinds, record=record,
                    relabel_rows=[x for x in planned.relabel_rows if x["row"] in kept_rows])
 

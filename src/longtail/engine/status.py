@@ -77,7 +77,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
         roi = uow.settings.get("roi_summary")
         need = eval_status(uow, settings, current=current)
         control_share, control_reason = control_status(uow, settings)
-        spend = spend_summary(uow, settings)
+        spend = spend_summary(uow, settings).to_dict()
     classes: dict[str, int] = {}
     for r, lab in current.items():
         if r not in eval_rows:

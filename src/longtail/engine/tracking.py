@@ -212,8 +212,8 @@ def _metrics(store: Store, model: dict, report: dict) -> dict[str, float]:
         if isinstance(lift.get(key), int | float):
             out["lift" if key == "lift" else f"lift_{key}"] = float(lift[key])
     # Money (issue 29): the spend so far and the saving against random, with its interval.
-    out.update({k: float(spend[k]) for k in ("label_money", "eval_label_money",
-                                             "compute_money", "total_money")})
+    out.update({k: float(getattr(spend, k)) for k in ("label_money", "eval_label_money",
+                                                      "compute_money", "total_money")})
     for key in ("saving", "lo", "hi"):
         if isinstance(roi.get(key), int | float):
             out["money_saving" if key == "saving" else f"money_saving_{key}"] = float(roi[key])

@@ -98,6 +98,8 @@ class Service:
     exhausted_sent: bool = False
     # ML-backend mode: the Label Studio client (server/routers/label_studio.py).
     label_studio: Any = None
+    # ...its bound project, pool order and retrain worker (server/ml_backend.py).
+    ml_backend: Any = None
     # The model's top classes for a leased task (engine/suggest.py), its model cached.
     suggest: Suggester = field(default_factory=Suggester)
     # The key of the signed media URLs (server/media.py).
