@@ -136,7 +136,7 @@ def test_admin_routes_serve_the_tasks_and_the_config(store, people):
     c = TestClient(create_app(store.root))
     root = {"Authorization": f"Bearer {people['root'][1]}"}
     page = c.get("/admin/label-studio/tasks?offset=2&limit=3", headers=root).json()
-    assert [t.data["longtail_id"] for t in page] == ["s2", "s3", "s4"]
+    assert [t["data"]["longtail_id"] for t in page] == ["s2", "s3", "s4"]
     cfg = c.get("/admin/label-studio/config", headers=root).json()["config"]
     assert '<Choice value="transfer"/>' in cfg
     ann = {"Authorization": f"Bearer {people['ann'][1]}"}

@@ -257,7 +257,7 @@ def test_one_label_studio_project_per_server(pool):
               c.post("/webhook", json=hook(80, project=5))):
         assert r.status_code == 409, r.text
         assert "Label Studio project 3" in r.json()["detail"] and "project 5" in r.json()["detail"]
-    assert read(st, lambda u: u.labels.events(list(st.ids_to_rows([nxt.ids[3]]).values()))) == []
+    assert read(st, lambda u: u.labels.events(list(u.samples.ids_to_rows([nxt.ids[3]]).values()))) == []
     assert c.post("/webhook", json=hook(80)).json()["status"] == "recorded"
     # Kept across restarts; moved only on purpose.
     again = backend(st, fake)
