@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from longtail.engine.suspects import Suspects
     from longtail.engine.tracking import TrackingStatus
     from longtail.engine.training import ReleaseReport, TrainReport
+    from longtail.engine.transfer import TransferResult
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
@@ -80,6 +81,22 @@ class Project:
     @property
     def settings(self) -> dict[str, Any]:
         return self._settings().to_dict()
+
+    def configure(self, key: str, value: Any) -> dict[str, Any]:
+        """Set one project setting (checked like `init`'s), in one transaction; returns
+        the setting's old and new value. `hashing` and `pools` are not set here (they
+        have their own rules and commands)."""
+        if key in ("hashing", "pools", "schema_version"):
+            raise InputError(f"{key!r} is not set by hand"
+                             + (": use `longtail pools`" if key == "pools" else ""))
+        if key not in DEFAULTS:
+            raise InputError(f"unknown setting {key!r}; settings: "
+                             f"{', '.join(sorted(k for k in DEFAULTS if k not in ('hashing', 'pools')))}")
+        check_settings({key: value})
+        with self.store.unit_of_work() as uow:
+            old = uow.settings.get(key, DEFAULTS[key])
+            uow.settings.set(key, value)
+        return {"key": key, "old": old, "new": value}
 
     def _settings(self) -> Settings:
         return Settings.load(self.store)
@@ -210,6 +227,18 @@ class Project:
 
         return train_release(self.store, self._settings(), encoder=encoder, learner=learner,
                              learner_params=learner_params, folds=folds)
+
+    @metered("transfer")
+    def transfer(self, learner: str, *, learner_params: dict | None = None,
+                 encoder: str | None = None) -> TransferResult:
+        """Does selection's labeled set help another model family? Train `learner`
+        (on `encoder`'s vectors, default the project's) on the selected labels and on an
+        equal-size random set; the gain with its interval, recorded for status."""
+        from longtail.engine.transfer import transfer
+
+        settings = self._settings()
+        with self.store.unit_of_work() as uow:  # one commit: the result it records
+            return transfer(uow, settings, learner, learner_params, encoder=encoder)
 
     def release_model(self, release_id: int | None = None) -> Any:
         """A release model loaded back (default: the latest)."""
@@ -501,7 +530,7 @@ class Project:
         from longtail.engine.discovery import slices
 
         return slices(self.store, self._settings(), by=by, limit=limit, examples=examples,
-                      encoder=encoder)
+                      encoder=encoder).to_dict()
 
     def enqueue_slice(self, slice: str, n: int = 50, *, encoder: str | None = None) -> dict:
         """Queue a slice's `n` most useful unlabeled samples (least confident first) for
@@ -515,13 +544,13 @@ class Project:
         from longtail.engine.discovery import read_queue
 
         with self.store.unit_of_work() as uow:
-            return read_queue(uow)
+            return [it.to_dict() for it in read_queue(uow)]
 
     def report_data(self, *, encoder: str | None = None) -> dict:
         """Everything the report draws, as plain data."""
         from longtail.engine.report import report_data
 
-        return report_data(self.store, self._settings(), encoder=encoder)
+        return report_data(self.store, self._settings(), encoder=encoder).to_dict()
 
     def report(self, out: str | Path, *, overwrite: bool = True,
                encoder: str | None = None) -> dict:
@@ -564,28 +593,28 @@ class Project:
         `longtail.discovery.triggers` for the language); matches are queued."""
         from longtail.engine.triggers import add_trigger
 
-        return add_trigger(self.store, name, rule, priority=priority)
+        return add_trigger(self.store, name, rule, priority=priority).to_dict()
 
     def triggers(self) -> list[dict]:
         """Every standing trigger with its hits per run."""
         from longtail.engine.triggers import list_triggers
 
-        return list_triggers(self.store)
+        return [t.to_dict() for t in list_triggers(self.store)]
 
     def test_trigger(self, rule: str, *, examples: int = 5) -> dict:
         """How many unlabeled pool rows `rule` (or a saved trigger's name) matches now."""
         from longtail.engine.triggers import test_rule
 
-        return test_rule(self.store, self._settings(), rule, examples=examples)
+        return test_rule(self.store, self._settings(), rule, examples=examples).to_dict()
 
     def remove_trigger(self, name: str) -> dict:
         """Delete a standing trigger."""
         from longtail.engine.triggers import remove_trigger
 
-        return remove_trigger(self.store, name)
+        return remove_trigger(self.store, name).to_dict()
 
     def run_triggers(self) -> dict:
         """Run every trigger over the unlabeled pool now; {name: rows queued}."""
         from longtail.engine.triggers import run_triggers
 
-        return run_triggers(self.store, self._settings(), None, "manual")
+        return run_triggers(self.store, self._settings(), None, "manual").hits

@@ -171,6 +171,16 @@ def test_scores_order_the_whole_pool_and_every_prediction_carries_the_served_ver
     p = np.sort(predict_rows(model, vs, np.asarray([rows_of[e] for e in order])), axis=1)
     margins = p[:, -1] - p[:, -2]
     assert np.all(np.diff(margins) >= -1e-6)
+    # An answered item of the open round is done: it leaves the front (Label Studio
+    # would serve it again after its annotation there is deleted).
+    labels.record_labels(st, [labels.LabelEvent(nxt.ids[0], "c0")])
+    st_version = c.post("/predict", json={"tasks": batch[:5], "project": "3.1"}).json()
+    assert st_version["model_version"] == version  # same model, same round
+    again = c.app.state.service.ml_backend
+    again._order = None  # as after a restart: the order read afresh
+    out = c.post("/predict", json={"tasks": batch, "project": "3.1"}).json()["results"]
+    score = {t["data"]["longtail_id"]: p["score"] for t, p in zip(batch, out, strict=True)}
+    assert score[nxt.ids[0]] == 1.0 and score[nxt.ids[1]] == 0.0
     # A batch of tasks longtail does not know: the served version, not a bogus one
     # (Label Studio would ask again on every retrieval).
     unknown = c.post("/predict", json={"tasks": [{"id": 1, "data": {"text": "never seen"}}]})

@@ -30,9 +30,9 @@ class SpyWriter(tasks.GroupCommit):
         super().__init__(store, thread=False)
         self.calls: list[str] = []
 
-    async def run(self, fn):
+    async def run(self, fn, key=None):
         self.calls.append("run")
-        return await super().run(fn)
+        return await super().run(fn, key)
 
     async def run_alone(self, fn):
         self.calls.append("run_alone")

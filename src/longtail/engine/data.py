@@ -138,9 +138,10 @@ def _after_ingest(store: Store, report: Any) -> None:
         n = uow.samples.count()
     new_rows = np.arange(n - report.new, n, dtype=np.int64)
     with phase("other"):
-        report.drift = ingest_drift(store, settings, new_rows)
+        drift = ingest_drift(store, settings, new_rows)
+        report.drift = drift.to_dict() if drift is not None else None
         report.triggers = run_triggers(store, settings, new_rows,
-                                       f"ingest {Path(report.file).name}") or None
+                                       f"ingest {Path(report.file).name}").hits or None
 
 
 # New rows above which ingest leaves the near-duplicate search to the next query: the
@@ -221,7 +222,7 @@ def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_ro
         raise InputError(f"the {encoder!r} vectors exist already with their columns "
                          f"({', '.join((info['config'] or {}).get('columns') or []) or 'fixed'}); "
                          "--features/--exclude/--max-categories apply to a new vector set only")
-    if info is None and encoder == "pixels":
+    if info is None and encoder in ("pixels", "pixels-raw"):
         params = {"media_root": settings.media_root, **params}
     enc = encoder_impl or get_encoder(encoder, **(info["config"] if info else params))
     if getattr(enc, "needs", "") == "media" and settings.media_root:

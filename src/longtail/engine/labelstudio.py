@@ -258,8 +258,8 @@ def _rows_of_tasks(store: Store, tasks: list[dict]) -> list[int | None]:
 @dataclass(frozen=True)
 class PoolOrder:
     """Longtail's order over the whole pool, as Label Studio's prediction scores: the
-    most recent open round first (by position; older open rounds after it), then the
-    unlabeled pool beyond them by the current model's margin (smallest first: the
+    most recent open round's unanswered items first (by position; older open rounds
+    after it), then the unlabeled pool beyond them by the current model's margin (smallest first: the
     samples uncertainty sampling would pick next; by row without a model). `score[row]`
     is the row's place in that order over the pool's size, in [0, 1); rows outside the
     order (labeled, eval, without vectors) score 1.0. `klass[row]` indexes `classes`:
@@ -300,8 +300,11 @@ def pool_order(store: Store, settings: Settings) -> PoolOrder:
         latest = uow.models.latest()
         n = uow.samples.next_row()  # rows are 0..n-1
         rounds = [r for r in uow.rounds.list() if r["status"] == "open"]
-        queued = [row for rnd in reversed(rounds) for row, _, _ in uow.rounds.items(rnd["id"])]
-        beyond = views.candidates(uow)
+        current = uow.labels.current()
+        # A round's answered items are done: only its open ones lead the order.
+        queued = [row for rnd in reversed(rounds) for row, _, _ in uow.rounds.items(rnd["id"])
+                  if row not in current]
+        beyond = views.candidates(uow, current)
         vs = model = None
         if latest is not None:
             try:

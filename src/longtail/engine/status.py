@@ -3,7 +3,7 @@ Reads the catalog only: no model, no scipy, so `longtail status` starts fast."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from longtail.engine.eval_records import LiftSummary
@@ -58,6 +58,8 @@ class StatusReport(Record):
     warnings: list[str]
     triggers: list[dict[str, Any]]
     queued: int
+    # `longtail transfer`: selection's gain for other model families, one per learner.
+    transfer: list[dict[str, Any]] = field(default_factory=list)
 
 
 def status(store: Store, settings: Settings) -> StatusReport:
@@ -75,6 +77,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
         versions = uow.eval_versions.list()
         annotations = uow.labels.count()
         roi = uow.settings.get("roi_summary")
+        transfer = uow.settings.get("transfer") or {}
         need = eval_status(uow, settings, current=current)
         control_share, control_reason = control_status(uow, settings)
         spend = spend_summary(uow, settings).to_dict()
@@ -148,13 +151,14 @@ def status(store: Store, settings: Settings) -> StatusReport:
         warnings=warnings,
         triggers=_triggers(store),
         queued=_queued(store),
+        transfer=list(transfer.values()),
     )
 
 
 def _triggers(store: Store) -> list[dict]:
     from longtail.engine.triggers import status_lines
 
-    return status_lines(store)
+    return [t.to_dict() for t in status_lines(store)]
 
 
 def _queued(store: Store) -> int:

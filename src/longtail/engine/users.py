@@ -96,6 +96,19 @@ def authenticate_hash(store: Store, token_sha256: str) -> User | None:
 
 
 @dataclass(frozen=True)
+class TokenTable:
+    """Every user by token hash (`by_hash`): the service's token cache, read at once."""
+
+    by_hash: dict[str, User]
+
+
+def token_table(store: Store) -> TokenTable:
+    """token hash -> user, for every user, in one read."""
+    with store.reading() as uow:
+        return TokenTable({h: User(i, n, r) for h, (i, n, r) in uow.users.token_table().items()})
+
+
+@dataclass(frozen=True)
 class UserRecord(Record):
     """A user as `longtail users list` and `GET /admin/users` show it (never the token)."""
 

@@ -158,31 +158,35 @@ class LabelStudioAPI:
             page += 1
 
     def rename_backend(self, project: int, old: set[str], new: str) -> list[int]:
-        """Rename the project's ML backends whose title or model version is one of
-        longtail's (`old`, or starts with "longtail") to `new`: Label Studio moves the
+        """Rename the project's ML backends that are longtail's (title or model version
+        in `old`, or starting with "longtail") to `new`: Label Studio moves the
         project's pinned `model_version` along with its backend's title, so the data
         manager's prediction scores and `/next` read the new model's predictions, and
         Label Studio asks /predict again for tasks whose predictions are older. The ids
-        renamed."""
+        of longtail's backends (renamed now or named so already); none while Label
+        Studio has not saved the backend it is connecting."""
         got = self.call("GET", "/api/ml", params={"project": project})
         backends = got if isinstance(got, list) else (got or {}).get("results", [])
-        done = []
+        old = {o for o in old if o}
+        ours = []
         for b in backends:
             if not isinstance(b, dict):
                 continue
-            names = {str(b.get("title") or ""), str(b.get("model_version") or "")}
-            if b.get("title") != new and (names & old or any(
-                    n.startswith("longtail") for n in names)):
-                # Label Studio checks the connection again on any change, and needs the
-                # URL and project for that (a PATCH of the title alone answers 500); an
-                # empty password keeps the stored one.
-                body = {"title": new, "url": b.get("url"), "project": project,
-                        "auth_method": b.get("auth_method") or "NONE"}
-                if body["auth_method"] == "BASIC_AUTH":
-                    body.update(basic_auth_user=b.get("basic_auth_user"), basic_auth_pass="")
-                self.call("PATCH", f"/api/ml/{int(b['id'])}", json=body)
-                done.append(int(b["id"]))
-        return done
+            names = {str(b.get("title") or ""), str(b.get("model_version") or "")} - {""}
+            if not (new in names or names & old or any(n.startswith("longtail") for n in names)):
+                continue
+            ours.append(int(b["id"]))
+            if b.get("title") == new:
+                continue
+            # Label Studio checks the connection again on any change, and needs the URL
+            # and project for that (a PATCH of the title alone answers 500); an empty
+            # password keeps the stored one.
+            body = {"title": new, "url": b.get("url"), "project": project,
+                    "auth_method": b.get("auth_method") or "NONE"}
+            if body["auth_method"] == "BASIC_AUTH":
+                body.update(basic_auth_user=b.get("basic_auth_user"), basic_auth_pass="")
+            self.call("PATCH", f"/api/ml/{int(b['id'])}", json=body)
+        return ours
 
     def close(self) -> None:
         self.client.close()

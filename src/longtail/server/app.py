@@ -33,7 +33,7 @@ from fastapi import Depends, FastAPI
 from longtail.engine import tasks
 from longtail.server import errors
 from longtail.server.deps import FailedAuth, Service, known_query
-from longtail.server.guard import Guard
+from longtail.server.guard import NO_TELEMETRY, Guard
 from longtail.server.routers import admin, discovery, docs, media, pages, transfer
 from longtail.server.routers import tasks as tasks_routes
 from longtail.server.settings import ServerSettings
@@ -75,7 +75,8 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
         store.close()
 
     app = FastAPI(title="longtail", version="1", lifespan=lifespan, description=DESCRIPTION,
-                  dependencies=[Depends(known_query)], docs_url=None, redoc_url=None)
+                  dependencies=[Depends(known_query)], docs_url=None, redoc_url=None,
+                  **NO_TELEMETRY)
     app.state.service = service
     errors.install(app)
     ml = dict.fromkeys(("/predict", "/webhook", "/setup"), settings.max_ml_body)  # batches

@@ -41,9 +41,10 @@ class MLWorker:
     `request()` returns at once; a request made while a pass runs makes another pass."""
 
     def __init__(self, store: Store, settings: ServerSettings, client: LabelStudioAPI | None,
-                 project: Any):
+                 project: Any, warm: Any = None):
         self.store, self.settings, self.client = store, settings, client
         self._project = project  # a callable: the bound Label Studio project or None
+        self._warm = warm  # a callable: compute the new version's pool order ahead
         self._cond = threading.Condition()
         self._asked = self._done = 0
         self._stop = False
@@ -123,21 +124,27 @@ class MLWorker:
                 self.planned.append(planned.round_id)
             except LongtailError as e:  # nothing left to plan, no vectors: said, kept going
                 self.errors.append(str(e))
+        if self._warm is not None:  # the pass over the pool here, not in Label Studio's
+            self._warm()  # next /predict after the rename
         self.pin()
 
     def pin(self) -> None:
         """Rename longtail's backend in the bound Label Studio project to the served
-        version, once per version (a refusal is logged, not retried every call)."""
+        version, once per version (a refusal is logged, not retried at every call; a
+        backend Label Studio has not saved yet is looked for again at the next one)."""
         now = labelstudio.served_version(self.store)
         project = self._project()
         if self.client is None or project is None or now == self.pinned:
             return
-        old, self.pinned = self.pinned, now
+        old, self.pinned = self.pinned, now  # /setup calls meanwhile queue nothing
         try:
-            self.client.rename_backend(project, {old or ""}, now)
+            found = self.client.rename_backend(project, {old or ""}, now)
         except ProjectError as e:
             self.errors.append(str(e))
             log.warning("could not pin model version %s in Label Studio: %s", now, e)
+            return
+        if not found:
+            self.pinned = old
 
     def stale(self) -> bool:
         """Whether Label Studio's pin is not the served version (yet)."""
@@ -152,7 +159,7 @@ class MLBackend:
         self._order: labelstudio.PoolOrder | None = None
         self._order_lock = threading.Lock()
         self.project: int | None = labelstudio.bound_project(store)
-        self.worker = MLWorker(store, settings, client, lambda: self.project)
+        self.worker = MLWorker(store, settings, client, lambda: self.project, self.order)
 
     @classmethod
     def start(cls, store: Store, settings: ServerSettings, transport: Any = None) -> MLBackend:
