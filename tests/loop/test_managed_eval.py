@@ -131,6 +131,36 @@ def test_lift_verdict_without_control_labels_cross_fits_the_eval_set(big, tmp_pa
     assert f"at {arms['n_labels']} labels each" in st.verdict
 
 
+@pytest.mark.parametrize("asked", ["ppi", "uniform"])
+def test_lift_verdict_uses_the_accuracys_estimator_and_says_which(tmp_path, asked):
+    """The equal-count verdict's eval part comes from the project's accuracy estimator
+    (PPI++ over the eval split by default, `eval_estimator`) and says which one and on
+    how many eval labels."""
+    X, y = make_pool(1500, d=8, classes=4, seed=5)
+    X = X + np.random.default_rng(5).normal(scale=2.5, size=X.shape).astype(np.float32)
+    p = Project.init(tmp_path / "p", eval_rate=0.4)
+    if asked == "uniform":
+        write(p.store, lambda u: u.settings.set("eval_estimator", "uniform"))
+    p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
+    for i in range(4):
+        q = p.query(200, strategy="margin" if i else "random")
+        _answer(p, q.ids, tmp_path, f"r{i}.csv")
+        report = p.train()
+    arms = report.lift["equal_count"]
+    assert arms["estimator"] == asked and arms["eval_labels"] >= 100
+    assert f"; {asked} on {arms['eval_labels']} eval labels" in arms["verdict"]
+    assert ("PPI++ over" in arms["note"]) == (asked == "ppi")
+    _verdict_matches_interval(arms)
+    st = p.status()
+    assert st.verdict == arms["verdict"]
+    # the accuracy beside it, as the dashboard shows it: which estimator, how many eval
+    # labels, the interval
+    est = st.eval_estimate
+    assert est["estimator"] == asked and est["n_labels"] == arms["eval_labels"] == st.labeled_eval
+    assert est["lo"] <= est["value"] <= est["hi"] and est["population"] >= est["n_labels"]
+    p.close()
+
+
 def test_lift_with_a_control_slice_measures_each_round(tmp_path):
     X, y = make_pool(1500, d=8, classes=4, seed=3)
     p = Project.init(tmp_path / "p", eval_rate=0.1, control_share=0.2)

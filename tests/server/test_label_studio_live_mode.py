@@ -9,6 +9,7 @@ missed, once."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from urllib.parse import parse_qs
@@ -56,6 +57,10 @@ class FakeLS:
         self.backends = [{"id": 4, "title": "longtail", "model_version": "", "project": 3,
                           "url": "http://longtail:9090", "auth_method": "NONE"}]
         self.seen: list[tuple[str, str, object]] = []
+        # The webhook Label Studio makes when a model is connected, and one of the team's.
+        self.webhooks = [{"id": 1, "url": "http://longtail:9090/webhook", "headers": {},
+                          "send_for_all_actions": True},
+                         {"id": 2, "url": "http://elsewhere/hook", "headers": {"X": "y"}}]
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -77,6 +82,12 @@ class FakeLS:
                                              "total": len(listed)})
         if path == "/api/ml":
             return httpx.Response(200, json=self.backends)
+        if path == "/api/webhooks":
+            return httpx.Response(200, json=self.webhooks)
+        if path.startswith("/api/webhooks/") and request.method == "PATCH":
+            h = next(h for h in self.webhooks if h["id"] == int(path.rsplit("/", 1)[1]))
+            h.update(body)
+            return httpx.Response(200, json=h)
         if path.startswith("/api/ml/") and request.method == "PATCH":
             b = next(b for b in self.backends if b["id"] == int(path.rsplit("/", 1)[1]))
             b["title"] = body["title"]
@@ -351,3 +362,23 @@ def test_sync_records_what_the_webhooks_missed_once(pool, monkeypatch):
     assert len(read(st, lambda u: u.labels.events(sorted(rows.values())))) == 4
     other = CliRunner().invoke(cli_app, [*run[:-1], "--ls-project", "8"])
     assert other.exit_code != 0 and "Label Studio project 3, not 8" in other.output
+
+
+def test_connecting_pins_the_version_and_gives_label_studios_webhook_the_basic_auth(pool):
+    """On connect Label Studio pins its backend's title and makes a webhook to
+    <backend>/webhook without credentials: under --ml-auth every event would be 401.
+    longtail renames the backend and adds the Authorization header, once."""
+    st, _, _, _ = pool
+    fake = FakeLS()
+    c = backend(st, fake, ml_auth="labelstudio:pw")
+    auth = {"Authorization": "Basic " + base64.b64encode(b"labelstudio:pw").decode()}
+    r = c.post("/setup", json={"project": "3.1", "schema": "<View/>"}, headers=auth)
+    assert r.status_code == 200
+    _retrained(c)
+    assert fake.backends[0]["title"] == r.json()["model_version"]
+    assert fake.webhooks[0]["headers"] == auth
+    assert fake.webhooks[1]["headers"] == {"X": "y"}  # not ours: left alone
+    patches = [x for x in fake.seen if x[0] == "PATCH"]
+    c.post("/setup", json={"project": "3.1", "schema": "<View/>"}, headers=auth)
+    _retrained(c)
+    assert [x for x in fake.seen if x[0] == "PATCH"] == patches  # once per version

@@ -20,6 +20,7 @@ from longtail.errors import InputError, ProjectError
 from longtail.store import Store, UnitOfWork
 
 if TYPE_CHECKING:
+    from longtail.discovery.slices import Slice, SliceExample
     from longtail.engine.search import SearchResult
 
 QUEUE_KEY = "discovery_queue"
@@ -229,11 +230,11 @@ def _metadata_codes(store: Store, sig: PoolSignals, seed: int
 
 @dataclass
 class SliceReport(Record):
-    """Failure slices ranked (each a dict of ``longtail.discovery.slices.rank_slices``
-    with its ``examples``), how many were ranked, the pool's and labeled rows, the
+    """Failure slices ranked (``longtail.discovery.slices.Slice``, each with its
+    ``examples``), how many were ranked, the pool's and labeled rows, the
     model, the eval rows labeled and their error, and notes (which clustering)."""
 
-    slices: list[dict[str, Any]]
+    slices: list[Slice]
     n_slices: int
     pool: int
     labeled: int
@@ -280,27 +281,30 @@ def slices(store: Store, settings: Settings, *, by: str = "all", limit: int = 20
             kind, values, codes, sig.labeled[take],
             None if sig.confidence is None else sig.confidence[take],
             ev_codes, correct, None if sig.eval_confidence is None else sig.eval_confidence)
-    ranked.sort(key=lambda s: (not s["flag"], -s["priority"]))
+    ranked.sort(key=lambda s: (not s.flag, -s.priority))
     top = ranked[:limit] if limit else ranked
     for s in top:
-        s["examples"] = _examples(store, sig, groups, s, examples)
+        s.examples = _examples(store, sig, groups, s, examples)
     overall = None if correct is None else float(1 - correct.mean()) if len(correct) else None
     return SliceReport(slices=top, n_slices=len(ranked), pool=int(len(sig.rows)),
                        labeled=int(sig.labeled.sum()), model_id=sig.model_id,
                        eval_labeled=int(len(sig.eval_rows)), eval_error=overall, notes=notes)
 
 
-def _members(groups: list, s: dict) -> tuple[np.ndarray, Any]:
+def _members(groups: list, s: Slice) -> tuple[np.ndarray, Any]:
     for kind, take, codes, _, values in groups:
-        if kind == s["kind"]:
-            code = values.index(s["value"])
+        if kind == s.kind:
+            code = values.index(s.value)
             return take[codes == code], kind
     return np.zeros(0, np.int64), None
 
 
-def _examples(store: Store, sig: PoolSignals, groups: list, s: dict, k: int) -> list[dict]:
+def _examples(store: Store, sig: PoolSignals, groups: list, s: Slice, k: int
+              ) -> list[SliceExample]:
     """Up to k unlabeled members of the slice, least confident first (the ones worth
     labeling), with id, text and the model's guess."""
+    from longtail.discovery.slices import SliceExample
+
     if k <= 0:
         return []
     pos, _ = _members(groups, s)
@@ -314,10 +318,10 @@ def _examples(store: Store, sig: PoolSignals, groups: list, s: dict, k: int) -> 
         by_row = {b[0]: b for batch in uow.samples.iter(rows) for b in batch}
     for p, r in zip(pos.tolist(), rows.tolist(), strict=True):
         b = by_row[r]
-        out.append({"row": r, "id": b[1], "text": (b[2] or "")[:200],
-                    "predicted": None if sig.predicted is None else str(sig.predicted[p]),
-                    "confidence": None if sig.confidence is None
-                    else round(float(sig.confidence[p]), 4)})
+        out.append(SliceExample(
+            row=r, id=b[1], text=(b[2] or "")[:200],
+            predicted=None if sig.predicted is None else str(sig.predicted[p]),
+            confidence=None if sig.confidence is None else round(float(sig.confidence[p]), 4)))
     return out
 
 

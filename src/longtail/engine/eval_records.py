@@ -131,7 +131,10 @@ class LearningCurves(Record):
 @dataclass(frozen=True)
 class ArmLift(Record):
     """The run against random at equal label count: the lift with its interval, both
-    arms' accuracy, how the random arm was drawn (`method`: control or crossfit)."""
+    arms' accuracy, how the random arm was drawn (`method`: control or crossfit), and
+    the estimator of its eval part (`estimator`: the accuracy's, "ppi" or "uniform",
+    on `eval_labels` labeled eval rows; `note` says why when it differs from the one
+    the project asks for)."""
 
     lift: float
     lo: float
@@ -144,6 +147,9 @@ class ArmLift(Record):
     method: str
     pool: int
     verdict: str
+    estimator: str = "uniform"
+    eval_labels: int = 0
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -336,6 +336,17 @@ def money_rounds(uow: UnitOfWork, settings: Settings) -> list[MoneyRound]:
     outcomes = arm_outcomes(uow)
     rounds = [r for r in uow.rounds.list() if r["status"] != "cancelled"]
     spend = {s.round: s.total_money for s in costs_report(uow, settings).rounds}
+    acc = [(m["n_labels"], m["value"]) for m in uow.metrics.list("accuracy")
+           if m["eval_set"].startswith("managed")]
+    if rounds and len(outcomes) < len(rounds) and acc:
+        # The latest round has no next round yet: its outcome is the latest model's
+        # metric when that model was trained on more labels (else not measurable).
+        last, (n_now, v_now) = rounds[-1], acc[-1]
+        before = [v for k, v in acc if k == last["n_labels"]]
+        if n_now > last["n_labels"]:
+            outcomes = [*outcomes, ArmOutcome(
+                arm="", n_labels_before=last["n_labels"], n_labels_after=n_now,
+                metric_before=before[-1] if before else None, metric_after=v_now)]
     out = []
     for r, o in zip(rounds, outcomes, strict=False):
         before = sum(v for k, v in spend.items() if k is not None and k < r["id"])

@@ -60,6 +60,10 @@ class StatusReport(Record):
     queued: int
     # `longtail transfer`: selection's gain for other model families, one per learner.
     transfer: list[dict[str, Any]] = field(default_factory=list)
+    # the newest model's accuracy by the project's estimator (engine/estimates.py), as
+    # `train` recorded it: estimator, value, lo, hi, n_labels (eval labels), population
+    # (eval-split rows), note; None before a model is scored on labeled eval rows
+    eval_estimate: dict[str, Any] | None = None
 
 
 def status(store: Store, settings: Settings) -> StatusReport:
@@ -78,6 +82,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
         annotations = uow.labels.count()
         roi = uow.settings.get("roi_summary")
         transfer = uow.settings.get("transfer") or {}
+        cached_estimate = uow.settings.get("eval_estimate")
         need = eval_status(uow, settings, current=current)
         control_share, control_reason = control_status(uow, settings)
         spend = spend_summary(uow, settings).to_dict()
@@ -152,7 +157,18 @@ def status(store: Store, settings: Settings) -> StatusReport:
         triggers=_triggers(store),
         queued=_queued(store),
         transfer=list(transfer.values()),
+        eval_estimate=_eval_estimate(cached_estimate, newest),
     )
+
+
+def _eval_estimate(cached_estimate: dict | None, model_id: int) -> dict[str, Any] | None:
+    """The estimate `train` cached for the newest model (no prediction here)."""
+    cached = (cached_estimate or {}).get("estimate")
+    if not cached or cached.get("model_id") != model_id:
+        return None
+    keys = ("estimator", "value", "lo", "hi", "halfwidth", "n_labels", "population", "note",
+            "small_n_fallback")
+    return {k: cached.get(k) for k in keys}
 
 
 def _triggers(store: Store) -> list[dict]:

@@ -100,6 +100,17 @@ class Answered:
 
 
 @dataclass
+class Withdrawn:
+    """What `withdraw` took back: the answer, the task held again to answer anew, and
+    the task given back to make room for it (the next one the user had leased)."""
+
+    task: Task
+    kind: str
+    label: str | None
+    released: int | None = None
+
+
+@dataclass
 class Progress:
     """One user's work and what is left in the open rounds."""
 
@@ -362,6 +373,55 @@ def _settle_round(uow: UnitOfWork, round_id: int) -> bool:
     concurrent batches never wait on each other for it in a cycle."""
     uow.leases.lock_round(round_id)
     return not uow.leases.any_left(round_id) and uow.leases.close_round(round_id)
+
+
+def withdraw(store: Store, user: User, task_id: int, *, now: float | None = None) -> Withdrawn:
+    """Take back `user`'s answer on `task_id` (undo) while the lease it was given under
+    still runs: see `withdraw_in`."""
+    at = _now(now)
+    with exclusive(store), store.unit_of_work() as uow:
+        uow.leases.begin_write()
+        return withdraw_in(uow, user, task_id, at)
+
+
+def withdraw_in(uow: UnitOfWork, user: User, task_id: int, at: float) -> Withdrawn:
+    """Undo `user`'s last answer (a label or unsure) on `task_id`, in one transaction:
+    the event is removed, the slot is theirs again until the lease's own expiry, the
+    task they leased since goes back to the queue, and the audit log says what was
+    withdrawn. Refused (TaskConflict, nothing changed) once the lease has run out, the
+    round has closed, or a dataset version counted the answer (a round planned since):
+    from then on the answer is history, to be corrected by a relabel round."""
+    slot = uow.leases.answered(task_id, user.id)
+    event = (uow.labels.latest_answer(task_id, user.name, int(slot["round_id"]))
+             if slot is not None else None)
+    if slot is None or event is None:
+        raise TaskConflict(f"you have no answer on task {task_id} to undo", "not_answered")
+    round_id = int(slot["round_id"])
+    if slot["round_status"] != "open":
+        raise TaskConflict(f"round {round_id} closed with your answer on task {task_id}: "
+                           "it stays", "closed")
+    if slot["expires_at"] is None or float(slot["expires_at"]) <= at:
+        raise TaskConflict(f"your lease on task {task_id} has ended: its answer stays",
+                           "expired")
+    latest = uow.versions.latest()
+    if latest is not None and int(latest["max_event_id"]) >= int(event["id"]):
+        raise TaskConflict(f"a dataset version has counted your answer on task {task_id} "
+                           "(a round was planned since): it stays", "recorded")
+    released = None
+    held = uow.leases.held_by(user.id, at)
+    if held is not None and int(held["row"]) != task_id:
+        uow.leases.reopen(held["id"], user.id)  # one lease at a time: the next one waits
+        released = int(held["row"])
+    if not uow.leases.unfinish(slot["id"], user.id):
+        raise TaskConflict(f"you have no answer on task {task_id} to undo", "not_answered")
+    uow.labels.withdraw(event["id"])
+    label = event["label"] if event["kind"] == "label" else None
+    uow.audit.add(user.name, "answer_withdrawn", {
+        "task": task_id, "round": round_id, "kind": event["kind"], "label": label,
+        "seconds": event["seconds"], "answered_at": event["created_at"],
+        "released": released})
+    task = _task(uow, {**slot, "state": "leased"})
+    return Withdrawn(task=task, kind=event["kind"], label=label, released=released)
 
 
 def release(store: Store, user: User, task_id: int, *, now: float | None = None) -> int:

@@ -12,6 +12,7 @@ manager's scores and `/next` read the new predictions."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -131,7 +132,8 @@ class MLWorker:
     def pin(self) -> None:
         """Rename longtail's backend in the bound Label Studio project to the served
         version, once per version (a refusal is logged, not retried at every call; a
-        backend Label Studio has not saved yet is looked for again at the next one)."""
+        backend Label Studio has not saved yet is looked for again at the next one);
+        with `--ml-auth`, give the webhook Label Studio made for it the credentials."""
         now = labelstudio.served_version(self.store)
         project = self._project()
         if self.client is None or project is None or now == self.pinned:
@@ -145,6 +147,15 @@ class MLWorker:
             return
         if not found:
             self.pinned = old
+            return
+        if self.settings.ml_auth:  # Label Studio's own webhook, without our basic auth
+            header = "Basic " + base64.b64encode(self.settings.ml_auth.encode()).decode()
+            for _, url in found:
+                try:
+                    self.client.authorize_webhook(project, url, header)
+                except ProjectError as e:
+                    self.errors.append(str(e))
+                    log.warning("could not give Label Studio's webhook the basic auth: %s", e)
 
     def stale(self) -> bool:
         """Whether Label Studio's pin is not the served version (yet)."""

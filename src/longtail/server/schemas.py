@@ -128,6 +128,16 @@ class AnswerOut(BaseModel):
     round_closed: bool
 
 
+class UndoOut(BaseModel):
+    """An answer taken back: the task is yours again (until the same `expires_at`)."""
+
+    task: TaskOut
+    kind: str = Field(description="What was withdrawn: label or unsure.")
+    label: str | None
+    released_task_id: int | None = Field(description=(
+        "The task you had leased since, given back to the queue (null: none)."))
+
+
 class ReleaseOut(BaseModel):
     task_id: int
     round_id: int

@@ -369,6 +369,25 @@ class LabelsRepo(Repo):
         known |= found  # a label once given stays given for the batch
         return found
 
+    def latest_answer(self, row: int, annotator: str, round_id: int) -> dict | None:
+        """The annotator's latest answer (a label or unsure event) on `row` in the round:
+        id, label, kind, seconds, created_at."""
+        a = s.annotations
+        q = (select(a.c.id, a.c.label, a.c.kind, a.c.seconds, a.c.created_at)
+             .where(a.c.row == row, a.c.annotator == annotator, a.c.round_id == round_id,
+                    a.c.kind.in_(("label", "unsure")))
+             .order_by(a.c.id.desc()).limit(1))
+        got = self.conn.execute(q).mappings().first()
+        return dict(got) if got else None
+
+    def withdraw(self, event_id: int) -> None:
+        """Remove one event (an answer its annotator took back while their lease held,
+        before any dataset version counted it; the audit log keeps what it was)."""
+        self.conn.execute(s.annotations.delete().where(s.annotations.c.id == int(event_id)))
+        memo = batch_memo(self.conn)
+        if memo is not None:
+            memo.pop("seen_labels", None)
+
     def count(self, kind: str | None = None) -> int:
         """Number of events (of `kind` when given)."""
         q = select(func.count()).select_from(s.annotations)
