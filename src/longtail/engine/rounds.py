@@ -238,12 +238,12 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
         np.setdiff1d(eval_rows, np.fromiter(current, dtype=np.int64, count=len(current))),
         uow.rounds.open_rows())
     pending_eval = pending_eval[pending_eval < vs.n_rows]
-    if len(candidates) == 0 and len(pending_eval) == 0 and dup_log.get("excluded"):
+    if len(candidates) == 0 and len(pending_eval) == 0 and dup_log.excluded:
         from longtail.errors import EmptyPoolError
 
         # Said plainly: "every sample is labeled" would be wrong, and the way out exists.
         raise EmptyPoolError(
-            f"nothing left to select: the {dup_log['excluded']} unlabeled pool samples are "
+            f"nothing left to select: the {dup_log.excluded} unlabeled pool samples are "
             "all near- or exact duplicates of labeled ones (--include-duplicates offers them)")
     latest = uow.models.latest()
     model = (load_model(uow, latest, predict_only=True)
