@@ -196,3 +196,26 @@ def test_new_catalog_uses_wal_and_16k_pages(tmp_path):
         assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16384
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     p.close()
+
+
+def test_status_reads_one_snapshot_each_read_once(loaded, tmp_path):
+    """Issue 27's CLI audit: `status` reads in one read transaction, and what its parts
+    share (the eval split's rows, the split counts, the current labels) is read once,
+    not once per part (it was 3 transactions and the eval rows 4 times)."""
+    from sqlalchemy import event
+
+    loaded.import_labels(_label_file(tmp_path, loaded, n=200)[0])
+    loaded.train()
+    seen: list[str] = []
+    event.listen(loaded.store.engine, "before_cursor_execute",
+                 lambda c, cur, st, p, ctx, many: seen.append(" ".join(st.split())))
+    report = loaded.status()
+    assert report.samples > 0 and report.models == 1
+
+    def count(fragment: str) -> int:
+        return sum(fragment in st for st in seen)
+
+    assert count("FROM samples WHERE samples.split =") == 1
+    assert count("GROUP BY samples.split") == 1
+    assert count("max(annotations.id)") == 1  # every row's current label, once
+    assert count("BEGIN") <= 2  # the snapshot; the triggers read on their own

@@ -175,8 +175,9 @@ def ingest(
 def embed(project: ProjectOpt = Path("."),
           encoder: Annotated[str, typer.Option(help="precomputed, minilm (text), tabular "
                                                "(numeric columns), pixels (images: PCA "
-                                               "of their pixels) or pixels-raw (images as "
-                                               "pixels, for --learner cnn).")] = "minilm",
+                                               "of their pixels), pixels-raw (images as "
+                                               "pixels, for --learner cnn) or "
+                                               "torch:package.module:fn (your network).")] = "minilm",
           features: Annotated[str | None, typer.Option(
               help="tabular: the columns to use, comma-separated; shell patterns such as f* "
                    "allowed (default: every numeric column but labels).")] = None,
@@ -185,6 +186,9 @@ def embed(project: ProjectOpt = Path("."),
           max_categories: Annotated[int | None, typer.Option(
               help="tabular: text columns with at most this many distinct values are "
                    "one-hot encoded, others left out (default 20).")] = None,
+          encoder_param: Annotated[list[str] | None, typer.Option(
+              help="KEY=VALUE for the encoder, repeatable (VALUE read as JSON), e.g. "
+                   "size=224 for --encoder torch:package.module:fn.")] = None,
           as_json: JsonOpt = False) -> None:
     """Compute vectors for samples that have none for ENCODER; resumes after a Ctrl-C.
 
@@ -199,6 +203,12 @@ def embed(project: ProjectOpt = Path("."),
     params = {k: v for k, v in (("features", split_list("--features", features)),
                                 ("exclude", split_list("--exclude", exclude)),
                                 ("max_categories", max_categories)) if v}
+    if encoder_param:
+        from longtail.learners import parse_learner_params
+
+        params.update(parse_learner_params(encoder_param, option="--encoder-param"))
+    if encoder.startswith("torch:"):  # a user's network: torch:package.module:fn
+        encoder, params["fn"] = "torch", encoder.split(":", 1)[1]
     with open_project(project) as p, Bar(f"embed ({encoder})", as_json) as bar:
         if "on_phase" in inspect.signature(p.embed).parameters:
             params["on_phase"] = bar.phase  # the encoder says "loading model" and the like

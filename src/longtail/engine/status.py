@@ -67,41 +67,48 @@ class StatusReport(Record):
 
 
 def status(store: Store, settings: Settings) -> StatusReport:
-    """Counts, classes, rounds and the latest metrics, as plain data."""
+    """Counts, classes, rounds and the latest metrics, as plain data: one read snapshot,
+    each of its reads made once (`UnitOfWork.batch_reads`: the eval rows, the split
+    counts, the current labels and the settings are shared by the parts below)."""
     from longtail.engine.costs import spend_summary
     from longtail.engine.rounds import control_status, eval_status
+    from longtail.evaluation.resolution import eval_resolution
 
-    with store.reading() as uow:  # one snapshot: the counts agree with each other
+    with store.reading() as uow, uow.batch_reads():
         splits = uow.samples.split_counts()
         current = uow.labels.current()
         eval_rows = set(uow.samples.rows_by_split("eval").tolist())
-        rounds, metrics, models = uow.rounds.list(), uow.metrics.list(), uow.models.list()
+        rounds = uow.rounds.list()
+        metrics = uow.metrics.list()
+        models = uow.models.list()
         vectors = {name: uow.vectors.info(name)["n_rows"] for name in uow.vectors.names()}
         got = uow.settings.get("lift_summary")
         versions = uow.eval_versions.list()
         annotations = uow.labels.count()
         roi = uow.settings.get("roi_summary")
-        transfer = uow.settings.get("transfer") or {}
+        transfer = list((uow.settings.get("transfer") or {}).values())
+        queued = len(uow.settings.get("discovery_queue") or [])
         cached_estimate = uow.settings.get("eval_estimate")
+        classes: dict[str, int] = {}
+        for r, lab in current.items():
+            if r not in eval_rows:
+                classes[lab] = classes.get(lab, 0) + 1
+        # "last" figures are those of the newest model on the managed eval set: a test
+        # file's figures are shown apart, never as the project's headline.
+        newest = max((m["id"] for m in models), default=0)
+        last: dict[str, MetricValue] = {}
+        last_file: dict[str, MetricValue] = {}
+        for m in metrics:
+            if (m["model_id"] or 0) != newest:
+                continue  # re-scores of older models are in the curves, not "last"
+            target = last if m["eval_set"].startswith("managed") else last_file
+            target[m["name"]] = MetricValue(m["value"], m["lo"], m["hi"], m["eval_set"],
+                                            m["n_labels"])
         need = eval_status(uow, settings, current=current)
         control_share, control_reason = control_status(uow, settings)
         spend = spend_summary(uow, settings).to_dict()
-    classes: dict[str, int] = {}
-    for r, lab in current.items():
-        if r not in eval_rows:
-            classes[lab] = classes.get(lab, 0) + 1
-    # "last" figures are those of the newest model on the managed eval set: a test
-    # file's figures are shown apart, never as the project's headline.
-    newest = max((m["id"] for m in models), default=0)
-    last: dict[str, MetricValue] = {}
-    last_file: dict[str, MetricValue] = {}
-    for m in metrics:
-        if (m["model_id"] or 0) != newest:
-            continue  # re-scores of older models are in the curves, not "last"
-        target = last if m["eval_set"].startswith("managed") else last_file
-        target[m["name"]] = MetricValue(m["value"], m["lo"], m["hi"], m["eval_set"],
-                                        m["n_labels"])
-    lift = LiftSummary.from_dict(got).to_dict() if got else None
+    recorded = LiftSummary.from_dict(got) if got else None
+    lift = recorded.to_dict() if recorded else None
     labeled_eval = sum(1 for r in current if r in eval_rows)
     warnings = []
     if 0 < labeled_eval < SMALL_EVAL:
@@ -119,8 +126,6 @@ def status(store: Store, settings: Settings) -> StatusReport:
     if equal and equal.get("n_labels", 0) < 50:
         warnings.append(f"the lift verdict rests on {equal['n_labels']} control labels: "
                         "treat it as a first sign, not a measurement")
-    from longtail.evaluation.resolution import eval_resolution
-
     resolution = eval_resolution(
         splits.get("eval", 0), n, target=settings.eval_halfwidth,
         accuracy=last["accuracy"].value if "accuracy" in last else None)
@@ -155,8 +160,8 @@ def status(store: Store, settings: Settings) -> StatusReport:
         "no money verdict yet: it needs two trained models and 10 or more labeled eval samples",
         warnings=warnings,
         triggers=_triggers(store),
-        queued=_queued(store),
-        transfer=list(transfer.values()),
+        queued=queued,
+        transfer=transfer,
         eval_estimate=_eval_estimate(cached_estimate, newest),
     )
 
@@ -175,12 +180,6 @@ def _triggers(store: Store) -> list[dict]:
     from longtail.engine.triggers import status_lines
 
     return [t.to_dict() for t in status_lines(store)]
-
-
-def _queued(store: Store) -> int:
-    """Rows waiting in the discovery queue (slices, searches, triggers)."""
-    with store.reading() as uow:
-        return len(uow.settings.get("discovery_queue") or [])
 
 
 def recorded_lift(store: Store) -> LiftSummary | None:
