@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from longtail.project import Project  # noqa: E402
 from tests.conftest import snapshot  # noqa: E402
 from tests.images.test_image_pool import make_folder  # noqa: E402
-from tests.reads import read
+from tests.reads import read  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
