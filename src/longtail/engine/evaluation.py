@@ -24,6 +24,7 @@ from longtail.engine.eval_records import (
     ForecastReport,
     LearningCurves,
     LiftSummary,
+    ManagedEstimate,
     Scores,
     StoppingAnswer,
     managed_eval_set,
@@ -508,7 +509,7 @@ def evaluate(uow: UnitOfWork, settings: Settings, test: Any = None, *, model_id:
 
 
 def _report(result: Scores, eval_set: str, version: int | None, model_id: int, *,
-            estimate: dict[str, Any] | None = None) -> EvalReport:
+            estimate: ManagedEstimate | None = None) -> EvalReport:
     return EvalReport(eval_set=eval_set, eval_version=version, n=result.n, model_id=model_id,
                       accuracy=result.accuracy, macro_f1=result.macro_f1,
                       worst_class_recall=result.worst_class_recall, per_class=result.per_class,
