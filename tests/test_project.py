@@ -218,7 +218,7 @@ def test_status_reads_one_snapshot_each_read_once(loaded, tmp_path):
     assert count("FROM samples WHERE samples.split =") == 1
     assert count("GROUP BY samples.split") == 1
     assert count("max(annotations.id)") == 1  # every row's current label, once
-    assert count("BEGIN") <= 2  # the snapshot; the triggers read on their own
+    assert count("BEGIN") <= 3  # the settings, the snapshot, the triggers (their own)
 
 
 def test_status_after_train_reads_the_cached_estimate_without_the_estimators(loaded, tmp_path):
