@@ -90,7 +90,7 @@ class Project:
     def ingest(self, path: str | Path, *, id: str = "id", text: str | None = None,
                label: str | None = None, vector: str | None = None,
                vector_prefix: str | None = None, metadata: list[str] | None = None,
-               update: bool = False, vector_dtype: str = "float32",
+               update: bool = False, vector_dtype: str | None = None,
                progress: Progress | None = None, delimiter: str | None = None,
                folder_labels: bool = False) -> Any:
         """Add a CSV, JSONL or Parquet file, or a folder of images, to the pool,
@@ -102,7 +102,7 @@ class Project:
                            delimiter=delimiter, folder_labels=folder_labels)
 
     @metered("embed")
-    def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
+    def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str | None = None,
               progress: Progress | None = None, on_phase: Callable[[str], None] | None = None,
               encoder_impl: Any = None, **params: Any) -> EmbedReport:
         """Compute vectors for every sample that has none for `encoder` (resumable)."""

@@ -26,7 +26,7 @@ Progress = Callable[[int, int | None], None]
 def ingest(store: Store, settings: Settings, path: str | Path, *, id: str = "id",
            text: str | None = None, label: str | None = None, vector: str | None = None,
            vector_prefix: str | None = None, metadata: list[str] | None = None,
-           update: bool = False, vector_dtype: str = "float32",
+           update: bool = False, vector_dtype: str | None = None,
            progress: Progress | None = None, delimiter: str | None = None,
            folder_labels: bool = False) -> IngestReport:
     """Add a CSV, JSONL or Parquet file to the pool, all-or-nothing. A folder is an
@@ -55,7 +55,8 @@ def ingest(store: Store, settings: Settings, path: str | Path, *, id: str = "id"
     with phase("ingest"):
         report = ingest_file(store, path, mapping, assign_eval=eval_of,
                              eval_strata=settings.eval_stratify, update=update,
-                             vector_dtype=vector_dtype, progress=progress,
+                             vector_dtype=vector_dtype or settings.vector_dtype,
+                             progress=progress,
                              hashing=settings.hashing)
     if report.vector_dim and not settings.encoder:
         store.set_setting("encoder", PRECOMPUTED)
@@ -159,7 +160,7 @@ class EmbedReport(Record):
 
 
 def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_rows: int = 512,
-          dtype: str = "float32", progress: Progress | None = None,
+          dtype: str | None = None, progress: Progress | None = None,
           on_phase: Callable[[str], None] | None = None, encoder_impl: Any = None,
           **params: Any) -> EmbedReport:
     """Compute vectors for every sample that has none for `encoder`. Each batch commits,
@@ -208,7 +209,8 @@ def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_ro
     start = info["n_rows"] if info else 0
     if info is None:
         with store.unit_of_work() as uow:
-            info = uow.vectors.ensure(encoder, enc.dim, dtype, enc.config())
+            info = uow.vectors.ensure(encoder, enc.dim, dtype or settings.vector_dtype,
+                                      enc.config())
     writer = store.vector_writer(encoder, info["dim"], info["dtype"])
     done = start
     t0 = time.perf_counter()

@@ -56,8 +56,12 @@ DEFAULTS: dict[str, Any] = {
     # Image pools (issue 32): the folder that samples' `media` paths are relative to,
     # written by `longtail ingest DIR`; move the folder and set it again.
     "media_root": None,
+    # Issue 31: how vector sets store their numbers ('float32', or 'float16' for half
+    # the disk and page cache at 10M rows); reads and scores are float32 blocks either way.
+    "vector_dtype": "float32",
 }
 
+VECTOR_DTYPES = ("float32", "float16")
 NEAR_MIN = 0.5  # below this a "near-duplicate" would be a topic, not a copy
 
 
@@ -86,6 +90,7 @@ class Settings:
     compute_rate_gpu_hour: float = 2.50
     cost_tradeoff: float = 1.0
     media_root: str | None = None
+    vector_dtype: str = "float32"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Settings:
@@ -166,6 +171,9 @@ def check_settings(settings: dict[str, Any]) -> None:
                 raise InputError(f"{name} must be a number >= 0"
                                  f"{' (> 0)' if name == 'cost_seconds_cap' else ''}, "
                                  f"got {value!r}")
+    if "vector_dtype" in settings and settings["vector_dtype"] not in VECTOR_DTYPES:
+        raise InputError(f"dtype must be one of {', '.join(VECTOR_DTYPES)}, got "
+                         f"{settings['vector_dtype']!r}")
     if "eval_cap" in settings and int(settings["eval_cap"]) < 0:
         raise InputError(f"eval-cap must be >= 0, got {settings['eval_cap']}")
 
