@@ -80,7 +80,7 @@ def _child(mode: str, file: str, project: str, db: str = "") -> None:
     # Ingest's near-duplicate search is a phase of its own after the commit: its
     # seconds are inside `seconds` and also reported apart.
     print(json.dumps({"rows": n, "seconds": seconds,
-                      "duplicates_seconds": dup["seconds"] if mode == "ingest" and dup else 0.0,
+                      "duplicates_seconds": (dup or {}).get("seconds", 0.0) if mode == "ingest" else 0.0,
                       "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
 
