@@ -29,7 +29,7 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/run.py $(if $(NAME),$(NAME),all) --size $(SIZE)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

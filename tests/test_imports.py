@@ -80,3 +80,29 @@ def test_status_reads_the_catalog_without_loading_heavy_libraries(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "rounds" in out.stdout
     assert out.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_search_runs_without_loading_heavy_libraries(tmp_path):
+    # `longtail search` is one command per query (issue 30: <= 1.5 s): its repeatable
+    # options (--id, --where) are parsed without pydantic, and searching an existing
+    # index needs numpy only (never scikit-learn, scipy, faiss, torch or pyarrow).
+    from longtail.project import Project
+    from tests.conftest import make_pool, write_pool_csv
+
+    X, y = make_pool(120)
+    with Project.init(tmp_path / "p", eval_rate=0.0) as p:
+        p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), vector_prefix="v")
+        first = p.search(ids=["s0", "s1"], k=3)["hits"][0]["id"]
+    heavy = ("sklearn", "scipy", "faiss", "torch", "pyarrow", "sentence_transformers",
+             "pydantic", "pandas")
+    code = ("import sys\nfrom longtail.cli import app\n"
+            f"try:\n    app(['search', '-p', {str(tmp_path / 'p')!r}, '--id', 's0', '--id', "
+            "'s1', '--where', 'nothing=here', '--where', 'a=b', '-k', '3', '--json'])\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert '"hits": []' in out.stdout  # no row has that metadata: the filters were read
+    assert out.stderr.strip().splitlines()[-1] == "[]"
+    code = code.replace(", '--where', 'nothing=here', '--where', 'a=b'", "")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert first in out.stdout and out.stderr.strip().splitlines()[-1] == "[]"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from longtail.engine import data, labels, rounds, views
-from longtail.engine.costs import metered
+from longtail.engine.costs import ComputeRates, metered
 from longtail.engine.records import QueryResult
 from longtail.engine.settings import DEFAULTS, Settings, check_settings
 from longtail.errors import InputError
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from longtail.engine.suspects import Suspects
     from longtail.engine.tracking import TrackingStatus
     from longtail.engine.training import ReleaseReport, TrainReport
+    from longtail.engine.transfer import TransferResult
     from longtail.engine.versions import DatasetVersion, VersionDiff, VersionExport
 
 Progress = Callable[[int, int | None], None]
@@ -210,6 +211,18 @@ class Project:
 
         return train_release(self.store, self._settings(), encoder=encoder, learner=learner,
                              learner_params=learner_params, folds=folds)
+
+    @metered("transfer")
+    def transfer(self, learner: str, *, learner_params: dict | None = None,
+                 encoder: str | None = None) -> TransferResult:
+        """Does selection's labeled set help another model family? Train `learner`
+        (on `encoder`'s vectors, default the project's) on the selected labels and on an
+        equal-size random set; the gain with its interval, recorded for status."""
+        from longtail.engine.transfer import transfer
+
+        settings = self._settings()
+        with self.store.unit_of_work() as uow:  # one commit: the result it records
+            return transfer(uow, settings, learner, learner_params, encoder=encoder)
 
     def release_model(self, release_id: int | None = None) -> Any:
         """A release model loaded back (default: the latest)."""
@@ -472,7 +485,7 @@ class Project:
             costs.remove_pool(uow, name)
 
     def set_compute_rates(self, cpu: str | float | None = None,
-                          gpu: str | float | None = None) -> dict:
+                          gpu: str | float | None = None) -> ComputeRates:
         """Set the compute ledger's prices per CPU-hour and GPU-hour."""
         from longtail.engine import costs
 
@@ -490,7 +503,7 @@ class Project:
         """The per-sample cost model's report: answers, unit, prior, held-out error."""
         from longtail.engine import costs
 
-        return costs.cost_model(self.store, self._settings())[1]
+        return costs.cost_model(self.store, self._settings()).report.to_dict()
 
     # -- the long tail (issue 30): slices, the discovery queue, the report ----------------
 
@@ -508,7 +521,7 @@ class Project:
         the next round. `slice`: "cluster:N" or "COLUMN=VALUE"."""
         from longtail.engine.discovery import enqueue_slice
 
-        return enqueue_slice(self.store, self._settings(), slice, n, encoder=encoder)
+        return enqueue_slice(self.store, self._settings(), slice, n, encoder=encoder).to_dict()
 
     def queue(self) -> list[dict]:
         """The discovery queue: rows `query` takes first, with their source and priority."""
@@ -556,8 +569,8 @@ class Project:
         found = search(self.store, self._settings(), ids=ids, text=text, vector=vector, k=k,
                        split=split, state=state, where=where, encoder=encoder, exact=exact)
         if enqueue:
-            found["enqueued"] = enqueue_hits(self.store, found, priority)
-        return found
+            found.enqueued = enqueue_hits(self.store, found, priority).to_dict()
+        return found.to_dict()
 
     def add_trigger(self, name: str, rule: str, *, priority: float = 1.0) -> dict:
         """Save a standing trigger: `rule` runs on every ingest and round (see

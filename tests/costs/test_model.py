@@ -31,6 +31,6 @@ def test_prior_before_answers_then_the_data():
 def test_heldout_error_has_an_interval_and_beats_a_constant():
     F, s = _data(300)
     err = holdout_error(F, s, np.random.default_rng(1))
-    assert err["lo"] <= err["mae"] <= err["hi"]
-    assert err["mae"] < 0.5 * err["mae_constant"]
+    assert err.lo <= err.mae <= err.hi
+    assert err.mae < 0.5 * err.mae_constant
     assert holdout_error(F[:5], s[:5], np.random.default_rng(1)) is None

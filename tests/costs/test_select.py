@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longtail.costs.select import count_for, fit_budget
+from longtail.costs.select import MoneyRound, choose_cost_aware, count_for, fit_budget
 
 costs_st = st.lists(st.floats(min_value=0.0, max_value=1e4, allow_nan=False), max_size=200)
 
@@ -35,3 +35,27 @@ def test_order_is_the_strategys():
 def test_count_for_spends_about_the_budget():
     assert count_for(np.full(50, 2.0), 100.0) == 63
     assert count_for(np.array([]), 100.0) == 1
+
+
+def _round(aware: bool, gain: float, money: float, spent: float) -> MoneyRound:
+    return MoneyRound(cost_aware=aware, metric_before=0.5, metric_after=0.5 + gain,
+                      money_before=money, money_after=money + spent)
+
+
+def test_cost_aware_or_not_is_chosen_by_gain_per_money_not_per_label():
+    # Each way is tried once before evidence decides; a round without a metric is no
+    # evidence.
+    assert choose_cost_aware([]).cost_aware
+    unmeasured = MoneyRound(False, None, 0.6, 10.0, 20.0)
+    assert choose_cost_aware([unmeasured]).cost_aware
+    assert not choose_cost_aware([unmeasured, _round(True, 0.02, 20.0, 5.0)]).cost_aware
+    # Cost-aware gains less per round (per label: the same batch size) but spends a
+    # third of the money: per e-fold of money it gains more, and is kept.
+    cheap = [_round(True, 0.02, 20.0, 3.0), _round(False, 0.03, 23.0, 10.0),
+             _round(True, 0.02, 33.0, 3.0)]
+    choice = choose_cost_aware(cheap)
+    assert choice.cost_aware and choice.plays == {"aware": 2, "blind": 1}
+    # The same money for less gain: cost-blind wins.
+    dear = [_round(True, 0.01, 20.0, 10.0), _round(False, 0.03, 30.0, 10.0)]
+    assert not choose_cost_aware(dear).cost_aware
+    assert "cost-blind gains more per e-fold of money" in choose_cost_aware(dear).why

@@ -73,8 +73,15 @@ def test_ivf_recall_against_exact_on_clustered_vectors():
     ex, _ = exact_search(reader, Q, 10)
     ap, _ = index.search(reader, Q, 10)
     assert recall_at_k(ap, ex) >= 0.95
-    again = Index.from_arrays(index.to_arrays())
-    assert np.array_equal(again.search(reader, Q, 10)[0], ap)
+    # the index without its packed copy reads every row from the reader: same answers
+    unpacked = Index.from_arrays(index.to_arrays())
+    assert unpacked.n_packed == 0
+    assert np.array_equal(unpacked.search(reader, Q, 10)[0], ap)
+    index.pack(reader)
+    assert index.n_packed == 6000
+    assert np.array_equal(index.search(reader, Q, 10)[0], ap)
+    again = Index.from_arrays(index.to_arrays(), packed=index.packed)
+    assert again.n_packed == 6000 and np.array_equal(again.search(reader, Q, 10)[0], ap)
 
 
 def test_the_index_is_built_saved_and_extended_with_new_rows(tmp_path, monkeypatch):
@@ -84,8 +91,12 @@ def test_the_index_is_built_saved_and_extended_with_new_rows(tmp_path, monkeypat
     p.ingest(write_tail_csv(tmp_path / "a.csv", X[:500], y[:500], source[:500]), text="text",
              vector_prefix="v", metadata=["source"])
     r = p.search(ids=["s3"], k=5)
-    assert r["index"]["kind"] == "ivf" and "built" in r["index"]
+    assert r["index"]["kind"] == "ivf" and "built" in r["index"] and r["index"]["packed"] == 500
     assert (p.path / "state" / "precomputed.search-index.npz").exists()
+    packs = sorted((p.path / "state").glob("precomputed.search-index.*.npy"))
+    assert len(packs) == 1
+    again = p.search(ids=["s3"], k=5)  # loaded as saved: nothing built or packed
+    assert "built" not in again["index"] and again["hits"] == r["hits"]
     exact = p.search(ids=["s3"], k=5, exact=True)
     assert [h["id"] for h in r["hits"]][:3] == [h["id"] for h in exact["hits"]][:3]
     p.ingest(write_tail_csv(tmp_path / "b.csv", X[500:], y[500:], source[500:], start=500),
@@ -93,6 +104,15 @@ def test_the_index_is_built_saved_and_extended_with_new_rows(tmp_path, monkeypat
     r = p.search(ids=["s550"], k=5)
     assert r["index"].get("added") == 100 and "built" not in r["index"]
     assert all(y[int(h["id"][1:])] == y[550] for h in r["hits"])
+    # 100 new rows are over a tenth of the 500 packed: packed again, the old copy removed
+    assert r["index"]["packed"] == 600
+    now = sorted((p.path / "state").glob("precomputed.search-index.*.npy"))
+    assert len(now) == 1 and now != packs
+    # a lost copy is not an error: the rows are read from the vector set, then packed
+    now[0].unlink()
+    search_mod._CACHE.clear()
+    lost = p.search(ids=["s550"], k=5)
+    assert lost["hits"] == r["hits"] and lost["index"]["packed"] == 600
     p.close()
 
 

@@ -215,6 +215,7 @@ def test_cost_aware_query_picks_by_return_on_investment(labeled):
     project.cancel_round(blind.round_id)
     q = project.query(20, strategy="margin", seed=3, cost_aware=True)
     info = q.log["cost_aware"]
+    assert info["applied"], info  # never measured: cost-aware is tried first
     assert len(q.rows) == len(blind.rows) and info["kept"] == q.kinds.count("selected")
     assert info["shortlist"] > info["kept"]
     # Cheap rows are preferred among the strategy's shortlist.

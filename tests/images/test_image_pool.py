@@ -114,3 +114,21 @@ def test_pixels_refuses_a_pool_without_images(tmp_path):
     p.ingest(f, text="text")
     with pytest.raises(InputError, match="media"):
         p.embed("pixels")
+
+
+def test_query_says_when_the_rest_are_duplicates_of_labeled_images(tmp_path):
+    """Images of one class that differ only by faint noise are near-duplicates: the
+    refusal names them and the way out, not "every sample is labeled"."""
+    from longtail.errors import EmptyPoolError
+
+    root = make_folder(tmp_path / "imgs", per_class=10, size=12)
+    p = Project.init(tmp_path / "proj", eval_rate=0.0)
+    p.ingest(root)
+    p.embed("pixels-raw")
+    labels = tmp_path / "l.csv"
+    labels.write_text("id,label\n" + "".join(f"{c}/{c}_{i}.png,{c}\n" for c in ("left", "right")
+                                            for i in range(5)))
+    p.import_labels(labels)
+    with pytest.raises(EmptyPoolError, match="duplicates of labeled.*--include-duplicates"):
+        p.query(budget=4, strategy="random")
+    assert len(p.query(budget=4, strategy="random", include_duplicates=True).ids) == 4

@@ -69,7 +69,7 @@ def test_make_learner_dotted_sklearn_path(blobs):
 @pytest.mark.parametrize(
     ("name", "params", "match"),
     [
-        ("ridge", {}, "valid learners: linear"),
+        ("ridge", {}, "valid learners: cnn, linear, mlp"),
         ("sklearn.ensemble.NoSuchForest", {}, "no class"),
         ("nosuchpackage.Model", {}, "cannot import"),
         ("sklearn.svm.SVC", {}, "predict_proba"),

@@ -167,3 +167,79 @@ def test_the_event_loop_is_not_blocked_while_another_writer_holds_the_catalog(st
         return task
 
     assert asyncio.run(main()).id == 0
+
+
+def _commits(store) -> list[int]:
+    """A counter of the catalog's commits from now on."""
+    from sqlalchemy import event
+
+    seen = [0]
+    event.listen(store.engine, "commit", lambda _conn: seen.__setitem__(0, seen[0] + 1))
+    return seen
+
+
+def test_concurrent_requests_share_commits_on_the_writer_pool(tmp_path, db_url):
+    """40 annotators lease at once, then answer at once: far fewer commits than
+    requests (the batches), on PostgreSQL spread over the pool's writers; every lease
+    distinct, every answer acknowledged, and the round that their answers finish is
+    closed once, said by exactly one answer."""
+    store = make_store(tmp_path / "p", n=40, round_sizes=(40,), db_url=db_url)
+    people = [users.add_user(store, f"u{i}")[0] for i in range(40)]
+    tasks.prepare(store, POLICY)
+    gc = tasks.GroupCommit(store)
+    threads: set[str] = set()
+    commits = _commits(store)
+
+    def leasing(user):
+        def fn(uow):
+            threads.add(__import__("threading").current_thread().name)
+            return tasks.lease_in(uow, user, POLICY, NOW)
+        return fn
+
+    async def main():
+        leased = await asyncio.gather(*[gc.run(leasing(u), u.id) for u in people])
+        lease_commits = commits[0]
+        answered = await asyncio.gather(*[
+            gc.run(lambda uow, u=u, t=t: tasks.answer_in(uow, u, t.id, "label", "card", 1.0,
+                                                         NOW), u.id)
+            for u, t in zip(people, leased, strict=True)])
+        return leased, lease_commits, answered
+
+    try:
+        leased, lease_commits, answered = asyncio.run(main())
+    finally:
+        gc.close()
+    assert sorted(t.id for t in leased) == list(range(40))
+    assert 1 <= lease_commits < 40 / 2 and commits[0] - lease_commits < 40 / 2
+    if store.dialect == "postgresql":
+        assert len(threads) >= 2 and all(n.startswith("longtail-writer-") for n in threads)
+    assert sorted(r for r, _, _ in _events(store)) == list(range(40))
+    assert [a.round_closed for a in answered].count(True) == 1
+    assert store.rounds()[0]["status"] == "closed"
+    store.close()
+
+
+def test_a_batch_rolled_back_by_a_deadlock_runs_again(store, people, monkeypatch):
+    """PostgreSQL rolls one of two deadlocked transactions back (SQLSTATE 40P01): the
+    batch runs again and its requests are acknowledged, each written once."""
+    ann, bob = people["ann"][0], people["bob"][0]
+    real = store.unit_of_work
+    tries = [0]
+
+    class Deadlock(Exception):
+        orig = type("PgError", (), {"sqlstate": "40P01"})()
+
+    @contextmanager
+    def deadlocks_once():
+        with real() as uow:
+            yield uow
+            tries[0] += 1
+            if tries[0] == 1:
+                raise Deadlock("deadlock detected")  # as the commit would: rolled back
+
+    monkeypatch.setattr(store, "unit_of_work", deadlocks_once)
+    got = tasks.run_batch(store, [lambda uow: tasks.lease_in(uow, ann, POLICY, NOW),
+                                  lambda uow: tasks.lease_in(uow, bob, POLICY, NOW)])
+    monkeypatch.setattr(store, "unit_of_work", real)
+    assert [ok for ok, _ in got] == [True, True] and tries[0] == 2
+    assert _held(store) == {0: ann.id, 1: bob.id}

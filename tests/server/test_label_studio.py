@@ -180,7 +180,8 @@ def _backend(st, answers, seen, retrain_every=20):
 def test_health_setup_and_predict_follow_the_ml_backend_protocol(trained):
     st, truth, nxt = trained
     c = _backend(st, {}, [])
-    version = f"longtail-model-{st.latest_model()['id']}"
+    # The version names the model and the open round: it changes when the order does.
+    version = f"longtail-model-{st.latest_model()['id']}-round-{nxt.round_id}"
     assert c.get("/health").json() == {"status": "UP", "model_class": "longtail",
                                        "model_version": version}
     setup = {"project": "3.1712345678", "schema": "<View></View>", "hostname": "http://ls",
@@ -228,13 +229,18 @@ def test_webhook_fetches_the_annotation_records_it_and_retrains(trained, caplog)
         {"type": "choices", "value": {"choices": [truth[ext]]}}]}, "project": {"id": 3}}
     with caplog.at_level(logging.DEBUG):
         r = c.post("/webhook", json=payload)
-    assert r.status_code == 200, r.text
-    got = r.json()
-    assert (got["status"], got["sample_id"], got["new_labels"], got["retrained"]) == \
-        ("recorded", ext, 1, True)
-    assert st.latest_model()["id"] == before + 1 and got["model_version"] == f"longtail-model-{before + 1}"
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert (got["status"], got["sample_id"], got["new_labels"], got["retrain"]) == \
+            ("recorded", ext, 1, "queued")
+        assert c.app.state.service.ml_backend.worker.wait(timeout=60)
+    assert st.latest_model()["id"] == before + 1
+    assert c.get("/health").json()["model_version"] == \
+        f"longtail-model-{before + 1}-round-{nxt.round_id}"
+    # After the retrain, the worker looks for longtail's backend to pin the new version.
     assert seen == [("/api/annotations/55", "Token ls-secret-token"),
-                    ("/api/tasks/77", "Token ls-secret-token")]
+                    ("/api/tasks/77", "Token ls-secret-token"),
+                    ("/api/ml", "Token ls-secret-token")]
     (row,) = st.ids_to_rows([ext]).values()
     ev = st.annotation_events([row])
     assert [(e["label"], e["annotator"], e["seconds"], e["source"]) for e in ev] == \

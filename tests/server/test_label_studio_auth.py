@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from longtail.errors import InputError, ProjectError
+from longtail.errors import InputError
 from longtail.server.app import create_app
 from longtail.server.routers.label_studio import LabelStudioClient, is_jwt
 from longtail.server.settings import ServerSettings
@@ -75,9 +75,12 @@ def _jwt(payload: dict) -> str:
 
 
 class FakeLabelStudio:
-    """Label Studio 1.23's token behaviour: /api/token/refresh turns the PAT into an
-    access token with an `exp`; API calls take `Bearer <access>` until it expires (401
-    after), or a legacy `Token <key>`."""
+    """Label Studio 1.23's token behaviour over time: /api/token/refresh turns the PAT
+    into an access token with an `exp`; API calls take `Bearer <access>` until it
+    expires (401 after), or a legacy `Token <key>`. The exchange itself, a webhook read
+    with a PAT and a revoked PAT's refusal are tested on what a real Label Studio
+    answered (test_label_studio_recorded.py); this fake stays for what a 5-minute
+    recording cannot show: renewal before expiry and after an early 401."""
 
     def __init__(self, clock: Clock, pat: str, legacy: str = "abc123legacy", ttl: float = 300):
         self.clock, self.pat, self.legacy, self.ttl = clock, pat, legacy, ttl
@@ -130,32 +133,12 @@ def test_a_personal_access_token_is_exchanged_and_sent_as_bearer_and_renewed():
     assert [p for p, _ in fake.seen[5:]] == ["/api/tasks/9", "/api/token/refresh", "/api/tasks/9"]
 
 
-def test_a_legacy_token_goes_as_token_and_a_refused_pat_is_said():
+def test_a_legacy_token_goes_as_token():
     clock = Clock()
     pat = _jwt({"token_type": "refresh"})
     fake = FakeLabelStudio(clock, pat)
     assert _client(fake, "abc123legacy", clock).fetch("/api/tasks/1")["id"] == 5
     assert fake.seen == [("/api/tasks/1", "Token abc123legacy")]
-    other = _jwt({"token_type": "refresh", "jti": "revoked"})
-    with pytest.raises(ProjectError, match="refused the personal access token"):
-        _client(fake, other, clock).fetch("/api/tasks/1")
-
-
-def test_the_webhook_reads_label_studio_with_a_pat(tmp_path):
-    """End to end through the service: a webhook makes longtail fetch the annotation
-    and task from Label Studio with Bearer tokens from the PAT."""
-    from .conftest import make_store
-
-    store = make_store(tmp_path / "p")
-    clock = Clock()
-    pat = _jwt({"token_type": "refresh"})
-    fake = FakeLabelStudio(clock, pat)
-    settings = ServerSettings(label_studio=True, label_studio_url=LS, label_studio_token=pat)
-    c = TestClient(create_app(store.root, settings, ls_transport=httpx.MockTransport(fake)))
-    c.post("/webhook", json={"action": "ANNOTATION_CREATED", "annotation": {"id": 5}})
-    assert fake.seen[0][0] == "/api/token/refresh"
-    assert fake.seen[1][0] == "/api/annotations/5" and fake.seen[1][1].startswith("Bearer ")
-    store.close()
 
 
 def test_the_schema_says_basic_auth_only_when_it_is_on(store):

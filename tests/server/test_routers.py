@@ -30,9 +30,9 @@ class SpyWriter(tasks.GroupCommit):
         super().__init__(store, thread=False)
         self.calls: list[str] = []
 
-    async def run(self, fn):
+    async def run(self, fn, key=None):
         self.calls.append("run")
-        return await super().run(fn)
+        return await super().run(fn, key)
 
     async def run_alone(self, fn):
         self.calls.append("run_alone")
@@ -104,11 +104,17 @@ class FakeLabelStudio:
 
 def test_the_label_studio_router_alone_records_through_the_writer(store, people):
     c, svc = _mounted(label_studio.router, store, people["root"][0])
+    from longtail.server.ml_backend import MLBackend
+
     c.app.dependency_overrides[label_studio.get_client] = FakeLabelStudio
+    backend = MLBackend(store, svc.settings, None)
+    c.app.dependency_overrides[label_studio.get_backend] = lambda: backend
     r = c.post("/webhook", json={"action": "ANNOTATION_CREATED", "annotation": {"id": 5}})
     assert r.status_code == 200, r.text
     assert (r.json()["sample_id"], r.json()["new_labels"]) == ("s0", 1)
     assert svc.writer.calls == ["run_alone"]
+    assert backend.worker.wait(timeout=60)
+    backend.close()
 
 
 def test_a_label_studio_annotation_takes_its_task_out_of_the_queue(store, people):

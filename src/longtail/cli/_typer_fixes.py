@@ -4,7 +4,8 @@ tidy):
 
 - a flag is shown as `--json`, not `--json <bool>` (typer shows every option's type,
   which reads as if a flag took a value);
-- str, int, float, bool and Path values are converted without pydantic: typer 0.29
+- str, int, float, bool and Path values, and lists of them (a repeatable option), are
+  converted without pydantic: typer 0.29
   builds a pydantic TypeAdapter for each parameter it parses, and importing pydantic
   alone costs more than `longtail status` spends on its work (issue 17's start-up).
 """
@@ -28,6 +29,17 @@ def plain_type(annotation: Any) -> type | None:
         args = [a for a in get_args(annotation) if a is not type(None)]
         annotation = args[0] if len(args) == 1 else None
     return annotation if annotation in _PLAIN else None
+
+
+def plain_list_type(annotation: Any) -> type | None:
+    """X for `list[X]` or `list[X] | None` with X str, int, float, bool or Path, else None."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = args[0] if len(args) == 1 else None
+    if get_origin(annotation) is list:
+        args = get_args(annotation)
+        return args[0] if len(args) == 1 and args[0] in _PLAIN else None
+    return None
 
 
 def coerce_plain(kind: type, value: Any) -> Any:
@@ -67,6 +79,9 @@ def install() -> None:
     class PlainRuntimeParam(RuntimeParam):
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
             try:
+                item = plain_list_type(self.annotation)
+                if item is not None:
+                    return [coerce_plain(item, v) for v in value]
                 return coerce_plain(plain_type(self.annotation), value)
             except ValueError as e:
                 raise typer.BadParameter(f"{value!r} is not {e}", ctx=ctx, param=param) from None
@@ -74,7 +89,8 @@ def install() -> None:
     def plain_runtime_param(self: Any) -> Any:
         desc = self.type_descriptor
         info = desc.parameter_info
-        if (self._runtime_param is None and plain_type(desc.annotation) is not None
+        if (self._runtime_param is None and (plain_type(desc.annotation) is not None
+                                             or plain_list_type(desc.annotation) is not None)
                 and desc.file_annotation is None
                 and all(getattr(info, k, None) is None for k in ("min", "max", "parser",
                                                                   "click_type"))):

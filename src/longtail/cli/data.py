@@ -184,8 +184,9 @@ def ingest(
 @handled
 def embed(project: ProjectOpt = Path("."),
           encoder: Annotated[str, typer.Option(help="precomputed, minilm (text), tabular "
-                                               "(numeric columns) or pixels (images: PCA "
-                                               "of their pixels).")] = "minilm",
+                                               "(numeric columns), pixels (images: PCA "
+                                               "of their pixels) or pixels-raw (images as "
+                                               "pixels, for --learner cnn).")] = "minilm",
           features: Annotated[str | None, typer.Option(
               help="tabular: the columns to use, comma-separated; shell patterns such as f* "
                    "allowed (default: every numeric column but labels).")] = None,

@@ -260,6 +260,10 @@ def render_status(r: dict) -> None:
     rows["verdict"] = r["verdict"]
     if r.get("money_verdict"):
         rows["money"] = r["money_verdict"]
+    for t in r.get("transfer") or []:
+        rows[f"transfer {t['learner']}"] = (
+            f"{t['gain'] * 100:+.1f} points [{t['lo'] * 100:+.1f}, {t['hi'] * 100:+.1f}] at "
+            f"{t['n_labels']} labels (selected with {t['selected_with']})")
     if r.get("queued"):
         rows["discovery queue"] = f"{r['queued']} rows (the next query takes them first)"
     for t in r.get("triggers") or []:

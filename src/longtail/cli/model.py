@@ -1,4 +1,4 @@
-"""Commands about the model: train, evaluate."""
+"""Commands about the model: train, evaluate, transfer."""
 
 # No `from __future__ import annotations`: typer reads every command's annotations
 # when the CLI starts, and evaluating them from strings costs more than the command.
@@ -35,7 +35,8 @@ def train(project: ProjectOpt = Path("."),
           cold: Annotated[bool, typer.Option("--cold", help="Train from scratch, not "
                                              "warm-started.")] = False,
           learner: Annotated[str | None, typer.Option(
-              help="linear (default), or any scikit-learn classifier with predict_proba by "
+              help="linear (default), mlp or cnn (torch; cnn on --encoder pixels-raw "
+                   "vectors), or any scikit-learn classifier with predict_proba by "
                    "dotted path, e.g. sklearn.ensemble.RandomForestClassifier.")] = None,
           learner_param: Annotated[list[str] | None, typer.Option(
               help="KEY=VALUE for the learner, repeatable; VALUE is read as JSON, else as a "
@@ -219,3 +220,43 @@ def confusion_table(conf: dict):
     for lab, row in zip(conf["labels"], conf["matrix"], strict=True):
         table.add_row(lab, *(str(v) if v else "." for v in row))
     return table
+
+
+@app.command()
+@handled
+def transfer(project: ProjectOpt = Path("."),
+             learner: Annotated[str, typer.Option(
+                 help="The other model family: mlp, cnn, linear, or a scikit-learn "
+                      "classifier by dotted path.")] = "mlp",
+             learner_param: Annotated[list[str] | None, typer.Option(
+                 help="KEY=VALUE for that learner, repeatable (VALUE read as JSON).")] = None,
+             encoder: Annotated[str | None, typer.Option(
+                 help="Vector set that learner trains on (default: the project's), e.g. "
+                      "pixels-raw for cnn.")] = None,
+             as_json: JsonOpt = False) -> None:
+    """Does the labeled set selection built help another model? Trains LEARNER on it and
+    on an equal number of random labels, and reports the gain with a 95% interval.
+
+    The random arm is the rounds' control labels (10 or more), else half the eval set,
+    cross-fitted. The result is kept and shown by `status`.
+
+    Example: longtail transfer -p my-project --learner sklearn.ensemble.RandomForestClassifier
+    """
+    params = None
+    if learner_param:
+        from longtail.learners import parse_learner_params
+
+        params = parse_learner_params(learner_param)
+    with open_project(project) as p:
+        result = p.transfer(learner, learner_params=params, encoder=encoder)
+
+    def render(r: dict) -> None:
+        console.print(
+            f"selected with [bold]{r['selected_with']}[/bold], trained with "
+            f"[bold]{r['learner']}[/bold] on {r['encoder']}: at {r['n_labels']} labels each, "
+            f"{r['acc_selected']:.3f} vs random's {r['acc_random']:.3f} on {r['eval_set']}")
+        console.print(f"gain {r['gain'] * 100:+.1f} points "
+                      f"[{r['lo'] * 100:+.1f}, {r['hi'] * 100:+.1f}] ({r['level'] * 100:.0f}%): "
+                      f"{r['verdict']}")
+
+    emit(result, as_json, lambda r: render(plain(r)))

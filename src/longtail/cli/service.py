@@ -123,6 +123,16 @@ def serve(project: ProjectOpt = Path("."),
               help="Label Studio API token (ML-backend mode).")] = None,
           retrain_every: Annotated[int, typer.Option(help="ML-backend mode: retrain after this "
                                                      "many new labels.")] = 20,
+          auto_round: Annotated[int, typer.Option(help="ML-backend mode: when a round closes "
+                                                  "and none is open, plan the next one of this "
+                                                  "many samples (0: never).")] = 0,
+          max_ml_body: Annotated[int, typer.Option(help="ML-backend mode: largest body of "
+                                                   "/predict, /webhook and /setup in bytes "
+                                                   "(whole batches of Label Studio tasks).")
+                                 ] = 64 * 1024 * 1024,
+          label_studio_project: Annotated[int | None, typer.Option(
+              help="ML-backend mode: the Label Studio project this server serves (default: "
+              "the first one that connects; others are refused).")] = None,
           ml_auth: Annotated[str | None, typer.Option(
               envvar="LONGTAIL_ML_AUTH", show_default=False,
               help="ML-backend mode: USER:PASSWORD that Label Studio must send (HTTP basic "
@@ -154,7 +164,9 @@ def serve(project: ProjectOpt = Path("."),
                               max_import=max_import,
                               label_studio=label_studio, label_studio_url=label_studio_url,
                               label_studio_token=label_studio_token, retrain_every=retrain_every,
-                              ml_auth=ml_auth, webhooks=tuple(webhook or ()), webhook_secret=webhook_secret)
+                              auto_round=auto_round, max_ml_body=max_ml_body,
+                              label_studio_project=label_studio_project, ml_auth=ml_auth,
+                              webhooks=tuple(webhook or ()), webhook_secret=webhook_secret)
     api = create_app(project, settings)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -245,3 +257,52 @@ def ls_import(file: Annotated[Path, typer.Argument(help="Label Studio JSON expor
     emit(done.to_dict(), as_json, lambda r: console.print(
         f"{r['rows']} annotations: {r['new_labels']} new labels, {r['changed']} changed, "
         f"{r['unchanged']} unchanged, {r['skipped']} skips", highlight=False))
+
+
+@ls_app.command("sync")
+@handled
+def ls_sync(project: ProjectOpt = Path("."),
+            ls_project: Annotated[int | None, typer.Option(
+                "--ls-project", help="The Label Studio project id (default: the one `serve "
+                "--label-studio` is bound to).")] = None,
+            url: Annotated[str | None, typer.Option(
+                envvar="LABEL_STUDIO_URL", help="Label Studio's URL.")] = None,
+            token: Annotated[str | None, typer.Option(
+                envvar="LABEL_STUDIO_API_KEY", show_default=False,
+                help="A Personal Access Token (or a legacy API token).")] = None,
+            overlap: Annotated[int, typer.Option(help="Answers each task needs (as the "
+                                                 "server's --overlap).")] = 1,
+            as_json: JsonOpt = False) -> None:
+    """Pull every annotation of the Label Studio project through its API and record
+    what the webhooks missed (a failed delivery, a server that was down). Safe to run
+    again: what is recorded already is not recorded twice.
+
+    Example: longtail label-studio sync -p my-project --ls-project 3
+    """
+    from longtail.engine import labelstudio
+    from longtail.engine.tasks import TaskPolicy
+    from longtail.errors import InputError
+    from longtail.interop.label_studio_api import LabelStudioAPI
+
+    at_least("--overlap", overlap, 1)
+    with _store(project) as store:
+        ls_project = ls_project if ls_project is not None else labelstudio.bound_project(store)
+        if ls_project is None:
+            raise InputError("no Label Studio project is bound to this longtail project yet: "
+                             "pass --ls-project N (the number in the project's URL)")
+        api = LabelStudioAPI(url, token)
+        try:
+            done = labelstudio.sync(store, api, ls_project, TaskPolicy(overlap=overlap))
+        finally:
+            api.close()
+    result = {"project": done.project, "tasks": done.tasks, "annotations": done.annotations,
+              "recorded": done.recorded, "repeats": done.repeats,
+              "unmatched_tasks": done.unmatched_tasks, "unreadable": done.unreadable,
+              "labels": done.labels.to_dict() if done.labels else None}
+    emit(result, as_json, lambda r: console.print(
+        f"Label Studio project {r['project']}: {r['tasks']} tasks, {r['annotations']} "
+        f"annotations; {r['recorded']} recorded now, {r['repeats']} already recorded"
+        + (f"; {len(r['unmatched_tasks'])} annotated tasks match no sample "
+           f"(ids {', '.join(map(str, r['unmatched_tasks'][:10]))})" if r["unmatched_tasks"] else "")
+        + (f"; {len(r['unreadable'])} annotations unreadable: {r['unreadable'][0]}"
+           if r["unreadable"] else ""), highlight=False))

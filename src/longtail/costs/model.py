@@ -15,11 +15,11 @@ predictions, mean absolute error with a bootstrap interval. Pure: arrays in and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["CostModel", "cost_features", "fit_cost_model", "holdout_error"]
+__all__ = ["CostModel", "HoldoutError", "cost_features", "fit_cost_model", "holdout_error"]
 
 DEFAULT_PRIOR = 30.0  # seconds of one answer before any is observed
 
@@ -80,9 +80,33 @@ def fit_cost_model(X: np.ndarray, cost: np.ndarray, *, prior: float | None = Non
                      prior_strength)
 
 
+@dataclass(frozen=True)
+class HoldoutError:
+    """Out-of-fold error of the cost model over `n` answers: mean absolute error `mae`
+    (cost units) with its bootstrap interval [lo, hi] at `level`, the same error of a
+    constant prediction (`mae_constant`, what the model must beat), and the mean
+    absolute relative error."""
+
+    n: int
+    mae: float
+    lo: float
+    hi: float
+    mae_constant: float
+    relative_error: float
+    level: float
+
+    def rounded(self, digits: int = 6) -> HoldoutError:
+        """The same with its floats rounded (for reports)."""
+        return HoldoutError(self.n, *(round(float(v), digits) for v in (
+            self.mae, self.lo, self.hi, self.mae_constant, self.relative_error, self.level)))
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
 def holdout_error(X: np.ndarray, cost: np.ndarray, rng: np.random.Generator, *,
                   folds: int = 5, n_boot: int = 1000, level: float = 0.95,
-                  **fit_kw: float) -> dict[str, float] | None:
+                  **fit_kw: float) -> HoldoutError | None:
     """Out-of-fold error of the cost model: mean absolute error (in cost units) with a
     bootstrap interval, the same for a constant prediction (the median of the other
     folds: what the model must beat), and the mean absolute relative error. None with
@@ -102,7 +126,8 @@ def holdout_error(X: np.ndarray, cost: np.ndarray, rng: np.random.Generator, *,
     err = np.abs(pred - cost)
     boots = np.array([err[rng.integers(0, len(err), len(err))].mean() for _ in range(n_boot)])
     tail = (1.0 - level) / 2.0
-    return {"n": int(len(cost)), "mae": float(err.mean()),
-            "lo": float(np.quantile(boots, tail)), "hi": float(np.quantile(boots, 1 - tail)),
-            "mae_constant": float(np.abs(flat - cost).mean()),
-            "relative_error": float((err / cost).mean()), "level": level}
+    return HoldoutError(n=int(len(cost)), mae=float(err.mean()),
+                        lo=float(np.quantile(boots, tail)),
+                        hi=float(np.quantile(boots, 1 - tail)),
+                        mae_constant=float(np.abs(flat - cost).mean()),
+                        relative_error=float((err / cost).mean()), level=level)

@@ -1,5 +1,8 @@
 """Selection under a money budget: what fits, in the strategy's order. Pure.
 
+`choose_cost_aware` decides whether a round's batch is cut cost-aware at all, by the
+gain per money measured on earlier rounds of each kind.
+
 `fit_budget` walks a batch in its order (eval rows, control, then the strategy's picks,
 most wanted first) and keeps each item whose predicted cost still fits what is left,
 skipping one that does not (a cheaper later item may still fit): the kept items'
@@ -8,11 +11,15 @@ predicted costs never add up to more than the budget.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from longtail.errors import InputError
 
-__all__ = ["BudgetTooSmall", "fit_budget", "count_for"]
+__all__ = ["BudgetTooSmall", "MoneyChoice", "MoneyRound", "choose_cost_aware", "count_for",
+           "fit_budget", "gain_per_money_efold"]
 
 
 class BudgetTooSmall(InputError):
@@ -48,3 +55,75 @@ def count_for(costs: np.ndarray, budget: float, *, slack: float = 1.25,
     if len(costs) == 0:
         return 1
     return int(min(most, max(1, np.ceil(slack * budget / float(np.median(costs))))))
+
+
+# -- cost-aware or not: measured gain per money ------------------------------------------
+
+DISCOUNT = 0.7  # as auto's bandit: a round's reward fades x0.7 per round of age
+
+
+@dataclass(frozen=True)
+class MoneyRound:
+    """One earlier round for the choice: whether its batch was cut cost-aware, the
+    managed-eval metric before and after it, and the project's money before and after."""
+
+    cost_aware: bool
+    metric_before: float | None
+    metric_after: float | None
+    money_before: float
+    money_after: float
+
+
+@dataclass(frozen=True)
+class MoneyChoice:
+    """Whether this round's batch is cut cost-aware, why, and the evidence: per variant
+    ("aware", "blind") its discounted mean reward (metric gained per e-fold of money)
+    and how many rounds measured it."""
+
+    cost_aware: bool
+    why: str
+    reward: dict[str, float | None]
+    plays: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return {"applied": self.cost_aware, "why": self.why, "reward": self.reward,
+                "plays": self.plays}
+
+
+def gain_per_money_efold(r: MoneyRound) -> float | None:
+    """(metric_after - metric_before) / ln(money_after / money_before): metric gained
+    per e-fold of money, as auto's arms are rewarded per e-fold of labels but in the
+    unit the user pays; None when not measurable."""
+    if r.metric_before is None or r.metric_after is None:
+        return None
+    if not (r.money_before > 0 and r.money_after > r.money_before):
+        return None
+    return (float(r.metric_after) - float(r.metric_before)) / math.log(
+        r.money_after / r.money_before)
+
+
+def choose_cost_aware(history: list[MoneyRound], discount: float = DISCOUNT) -> MoneyChoice:
+    """Cut this batch cost-aware or not, by measured gain per money: each variant is
+    tried once (cost-aware first) before evidence decides; then the variant with the
+    higher discounted mean reward wins (ties: cost-aware). Pure; O(len(history))."""
+    sums = {"aware": 0.0, "blind": 0.0}
+    weights = {"aware": 0.0, "blind": 0.0}
+    plays = {"aware": 0, "blind": 0}
+    for age, r in enumerate(reversed(history)):
+        g = gain_per_money_efold(r)
+        if g is None:
+            continue
+        key = "aware" if r.cost_aware else "blind"
+        w = discount ** age
+        sums[key] += w * g
+        weights[key] += w
+        plays[key] += 1
+    reward = {k: (round(sums[k] / weights[k], 6) if weights[k] else None) for k in sums}
+    if plays["aware"] == 0:
+        return MoneyChoice(True, "cost-aware not measured yet: tried once", reward, plays)
+    if plays["blind"] == 0:
+        return MoneyChoice(False, "cost-blind not measured yet: tried once", reward, plays)
+    aware = reward["aware"] >= reward["blind"]
+    return MoneyChoice(aware, f"{'cost-aware' if aware else 'cost-blind'} gains more per "
+                       f"e-fold of money ({reward['aware']:.4f} vs {reward['blind']:.4f})",
+                       reward, plays)

@@ -1,5 +1,5 @@
-"""Similarity search over a vector reader: exact (streamed) or an IVF-PQ index (FAISS)
-whose proposals are re-scored exactly from the vectors.
+"""Similarity search over a vector reader: exact (streamed) or an IVF index whose lists
+are scored exactly.
 
 Similarity is cosine. A reader is anything with ``read(rows)`` and
 ``iter_chunks(rows, chunk_rows)`` (the store's VectorSet, ``ArrayVectors``).
@@ -7,10 +7,13 @@ Similarity is cosine. A reader is anything with ``read(rows)`` and
 - :func:`exact_search` streams the rows in chunks: O(n·d·m) time for m queries,
   O(chunk·d + m·k) memory; never an n×n matrix.
 - :class:`Index` is an IVF partition (FAISS spherical k-means, ``nlist`` ≈ √n lists)
-  that keeps only each row's list: a query reads the rows of its ``nprobe`` closest
-  lists from the vector set and scores them exactly. No codes: product quantisers
-  took over a minute to train on a loaded 2-core machine, and exact scores of ~16k
-  rows cost a few milliseconds. Rows appended later join their closest list.
+  with a *packed* copy of the unit vectors grouped by list (IVF-Flat, float32): a query
+  scores the ``nprobe`` closest lists as contiguous slices of that copy, which the
+  engine keeps memory-mapped in the project's state (a gather of ~30k scattered rows
+  from the vector set per query cost ~0.5 s at 1M rows; contiguous slices cost a few
+  milliseconds). No codes: product quantisers took over a minute to train on a loaded
+  2-core machine. Rows appended after the pack join their closest list and are read
+  from the vector set until the next pack.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import numpy as np
 
 CHUNK = 65_536
 TRAIN_PER_LIST = 64  # training sample rows per coarse list
-NPROBE = 32  # lists a query reads (of about sqrt(n)): recall@10 0.92 at 16, 0.95 at 32 (100k)
+NPROBE = 48  # lists a query reads (of about √n): recall@10 at 100k 0.92 at 16, 0.953 at 32,
+# 0.987 at 48, 0.997 at 64 (bench/search.py's mixture; chosen there, checked at 1M)
 
 
 _CONTROLLER: list[Any] = []
@@ -92,6 +96,17 @@ class Index:
     fingerprint: str = ""
     inv_norm: np.ndarray | None = None  # 1 / |row|, so a query scores raw vectors
     _csr: tuple[np.ndarray, np.ndarray] | None = None
+    # The packed copy: unit rows of ``packed_rows`` (rows [0, n_packed) grouped by list,
+    # ascending within a list), list j at ``packed[packed_offsets[j]:packed_offsets[j+1]]``.
+    packed: np.ndarray | None = None
+    packed_rows: np.ndarray | None = None
+    packed_offsets: np.ndarray | None = None
+    packed_file: str = ""  # where the caller keeps the packed copy (engine: a state file)
+
+    @property
+    def n_packed(self) -> int:
+        """Rows in the packed copy (rows [0, n_packed)); later rows are the unpacked tail."""
+        return 0 if self.packed_rows is None else int(len(self.packed_rows))
 
     @property
     def n_rows(self) -> int:
@@ -118,6 +133,24 @@ class Index:
         out = cls(np.asarray(km.centroids, np.float32), np.zeros(0, np.int32), fingerprint,
                   np.zeros(0, np.float32))
         out.add(reader, n_rows)
+        return out
+
+    def pack(self, reader: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """Write the unit vectors of every assigned row into ``out`` ((n_rows, d) float32,
+        e.g. a memory map; default a new array), grouped by list, and use it as the
+        packed copy. Streams the reader in row order: O(n·d) time, O(CHUNK·d) memory
+        besides ``out``."""
+        order, offsets = self.lists()
+        n, d = self.n_rows, int(self.centroids.shape[1])
+        if out is None:
+            out = np.empty((n, d), np.float32)
+        if out.shape != (n, d):
+            raise ValueError(f"pack: out has shape {out.shape}, need {(n, d)}")
+        where = np.empty(n, np.int64)
+        where[order] = np.arange(n, dtype=np.int64)
+        for piece, X in reader.iter_chunks(np.arange(n, dtype=np.int64), chunk_rows=CHUNK):
+            out[where[piece]] = normalise(X)
+        self.packed, self.packed_rows, self.packed_offsets = out, order.copy(), offsets.copy()
         return out
 
     def _quantizer(self) -> Any:
@@ -162,7 +195,6 @@ class Index:
         lists (``allowed``: a bool mask over rows; others are never returned). O(nprobe
         · n / nlist · d) per query."""
         Q = normalise(queries)
-        order, offsets = self.lists()
         # The closest lists by one small product: a FAISS search here would wake its
         # OpenMP pool, which spins for milliseconds per query on a loaded machine.
         sims = Q @ self.centroids.T
@@ -174,33 +206,65 @@ class Index:
         # Small products: one BLAS thread (a pool of spinning threads made them several
         # times slower on a loaded 2-core machine).
         with _controller().limit(limits=1, user_api="blas"):
-            self._score(reader, Q, k, order, offsets, probes, allowed, R, S)
+            for i in range(len(Q)):
+                c, s = self._score(reader, Q[i], probes[i], allowed)
+                if not len(c):
+                    continue
+                top = np.argpartition(-s, k - 1)[:k] if len(s) > k else np.arange(len(s))
+                top = top[np.lexsort((c[top], -s[top]))]
+                R[i, :len(top)], S[i, :len(top)] = c[top], s[top]
         return R, S
 
-    def _score(self, reader: Any, Q: np.ndarray, k: int, order: np.ndarray,
-               offsets: np.ndarray, probes: np.ndarray, allowed: np.ndarray | None,
-               R: np.ndarray, S: np.ndarray) -> None:
-        for i in range(len(Q)):
-            c = np.concatenate([order[offsets[j]:offsets[j + 1]] for j in probes[i] if j >= 0])
-            if allowed is not None:
-                c = c[allowed[c]]
-            if not len(c):
-                continue
-            c.sort()
-            s = (reader.read(c) @ Q[i]) * self.inv_norm[c]
-            top = np.argpartition(-s, k - 1)[:k] if len(s) > k else np.arange(len(s))
-            top = top[np.lexsort((c[top], -s[top]))]
-            R[i, :len(top)], S[i, :len(top)] = c[top], s[top]
+    def _score(self, reader: Any, q: np.ndarray, probes: np.ndarray,
+               allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cosine similarities) of the rows of lists ``probes``: packed rows from
+        contiguous slices of the packed copy, the unpacked tail read from ``reader``."""
+        rows, sims = [], []
+        m = self.n_packed
+        if m:
+            off = self.packed_offsets
+            for j in probes:
+                a, b = int(off[j]), int(off[j + 1])
+                if b > a:
+                    rows.append(self.packed_rows[a:b])
+                    sims.append(np.asarray(self.packed[a:b], np.float32) @ q)
+        if self.n_rows > m:  # rows appended since the pack: from the vector set
+            tail = m + np.flatnonzero(np.isin(self.assign[m:], probes))
+            if len(tail):
+                rows.append(tail)
+                sims.append((reader.read(tail) @ q) * self.inv_norm[tail])
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        c = np.concatenate(rows).astype(np.int64, copy=False)
+        s = np.concatenate(sims).astype(np.float32, copy=False)
+        if allowed is not None:
+            ok = allowed[c]
+            c, s = c[ok], s[ok]
+        return c, s
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"centroids": self.centroids, "assign": self.assign.astype(np.int32),
-                "inv_norm": self.inv_norm.astype(np.float32),
-                "fingerprint": np.asarray(self.fingerprint)}
+        """The index as plain arrays, the packed copy's row order included but not the
+        copy itself (the caller keeps that, e.g. as a memory-mapped file)."""
+        out = {"centroids": self.centroids, "assign": self.assign.astype(np.int32),
+               "inv_norm": self.inv_norm.astype(np.float32),
+               "fingerprint": np.asarray(self.fingerprint)}
+        if self.packed_rows is not None:
+            out["packed_rows"] = self.packed_rows.astype(np.int32)
+            out["packed_offsets"] = self.packed_offsets.astype(np.int64)
+        return out
 
     @classmethod
-    def from_arrays(cls, a: Any) -> Index:
-        return cls(np.asarray(a["centroids"], np.float32), np.asarray(a["assign"], np.int32),
-                   str(a["fingerprint"]), np.asarray(a["inv_norm"], np.float32))
+    def from_arrays(cls, a: Any, packed: np.ndarray | None = None) -> Index:
+        """The index of :meth:`to_arrays`; ``packed``: its packed copy (None: no copy,
+        every row read from the vector set)."""
+        out = cls(np.asarray(a["centroids"], np.float32), np.asarray(a["assign"], np.int32),
+                  str(a["fingerprint"]), np.asarray(a["inv_norm"], np.float32))
+        if packed is not None and "packed_rows" in a:
+            rows = np.asarray(a["packed_rows"], np.int32)
+            if packed.shape == (len(rows), out.centroids.shape[1]):
+                out.packed, out.packed_rows = packed, rows
+                out.packed_offsets = np.asarray(a["packed_offsets"], np.int64)
+        return out
 
 
 def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:

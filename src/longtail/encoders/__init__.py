@@ -18,7 +18,7 @@ import inspect
 from longtail.columns import natural_sorted
 from longtail.encoders.base import Encoder, samples_batch
 from longtail.encoders.minilm import MiniLMEncoder
-from longtail.encoders.pixels import PixelsEncoder
+from longtail.encoders.pixels import PixelsEncoder, RawPixelsEncoder
 from longtail.encoders.precomputed import PrecomputedEncoder
 from longtail.encoders.preview import SamplePreview, preview_samples, suggest_embed
 from longtail.encoders.tabular import (
@@ -34,6 +34,7 @@ ENCODERS: dict[str, type[Encoder]] = {
     MiniLMEncoder.name: MiniLMEncoder,
     TabularEncoder.name: TabularEncoder,
     PixelsEncoder.name: PixelsEncoder,
+    RawPixelsEncoder.name: RawPixelsEncoder,
 }
 
 
@@ -72,6 +73,7 @@ __all__ = [
     "MiniLMEncoder",
     "PixelsEncoder",
     "PrecomputedEncoder",
+    "RawPixelsEncoder",
     "SamplePreview",
     "TabularEncoder",
     "check_encoder_fits",

@@ -137,3 +137,49 @@ class PixelsEncoder(Encoder):
     def describe(self) -> dict[str, Any]:
         return {"dim": self.components, "size": self.size, "mode": self.mode,
                 "media_root": str(Path(self.media_root)) if self.media_root else None}
+
+
+class RawPixelsEncoder(PixelsEncoder):
+    """Images → their ``size``×``size`` pixels in [0, 1], flattened (grey: size² values,
+    RGB: 3·size²), no projection: the input of the CNN learner (``--learner cnn``).
+    Fitting only settles the mode (grey when the sample is all grey)."""
+
+    name: ClassVar[str] = "pixels-raw"
+
+    def __init__(self, media_root: str | None = None, size: int = 28, mode: str | None = None,
+                 fit_sample: int = 200, seed: int = 0) -> None:
+        super().__init__(media_root=media_root, size=size, components=1, mode=mode,
+                         fit_sample=fit_sample, seed=seed)
+
+    @property
+    def dim(self) -> int:
+        if self.mode is None:
+            raise InputError("pixels-raw: the encoder is not fitted (its mode is unknown)")
+        return self._width()
+
+    def fit(self, batches: Iterable[dict]) -> None:
+        """Settle the mode from a seeded sample of up to ``fit_sample`` images."""
+        if self.mode is not None:
+            return
+        from longtail.media import media_path, open_image
+
+        media = [m.get(MEDIA) for b in batches for m in b["metadata"]]
+        rng = np.random.default_rng(self.seed)
+        take = np.sort(rng.permutation(len(media))[: self.fit_sample])
+        modes = {open_image(media_path(self.media_root, media[i])).mode for i in take}
+        self.mode = "L" if modes <= {"L", "1", "I", "I;16", "F"} else "RGB"
+
+    def project(self, pixels: np.ndarray) -> np.ndarray:
+        return np.asarray(pixels, dtype=np.float32)
+
+    def encode(self, batch: dict) -> np.ndarray:
+        return self._pixels([m.get(MEDIA) for m in batch["metadata"]])
+
+    def config(self) -> dict[str, Any]:
+        return {"media_root": self.media_root, "size": self.size, "mode": self.mode,
+                "fit_sample": self.fit_sample, "seed": self.seed}
+
+    def describe(self) -> dict[str, Any]:
+        return {"dim": self._width() if self.mode else None, "size": self.size,
+                "mode": self.mode,
+                "media_root": str(Path(self.media_root)) if self.media_root else None}

@@ -16,11 +16,12 @@ import bisect
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from longtail.costs import ledger, observed
+from longtail.costs.model import CostModel, HoldoutError
 from longtail.costs.pools import (
     Pool,
     PoolIndex,
@@ -78,15 +79,26 @@ def remove_pool(uow: UnitOfWork, name: str) -> None:
     uow.settings.set("pools", pools_to_setting([p for p in pools if p.name != name]))
 
 
+@dataclass(frozen=True)
+class ComputeRates:
+    """The compute prices: money per CPU-hour and per GPU-hour."""
+
+    cpu_hour: float
+    gpu_hour: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
 def set_compute_rates(uow: UnitOfWork, cpu: str | float | None = None,
-                      gpu: str | float | None = None) -> dict[str, float]:
+                      gpu: str | float | None = None) -> ComputeRates:
     """Set the compute prices (money per CPU-hour, per GPU-hour); the prices now."""
     if cpu is not None:
         uow.settings.set("compute_rate_cpu_hour", parse_rate(cpu))
     if gpu is not None:
         uow.settings.set("compute_rate_gpu_hour", parse_rate(gpu))
     s = Settings.from_dict(uow.settings.all())
-    return {"cpu_hour": s.compute_rate_cpu_hour, "gpu_hour": s.compute_rate_gpu_hour}
+    return ComputeRates(cpu_hour=s.compute_rate_cpu_hour, gpu_hour=s.compute_rate_gpu_hour)
 
 
 # -- labeling spend ----------------------------------------------------------------------
@@ -318,13 +330,32 @@ def costs_report(uow: UnitOfWork, settings: Settings) -> CostsReport:
                               "gpu_hour": settings.compute_rate_gpu_hour})
 
 
-def spend_summary(uow: UnitOfWork, settings: Settings) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SpendSummary:
+    """The totals `status` and MLflow show (money rounded as shown)."""
+
+    label_money: float
+    eval_label_money: float
+    compute_money: float
+    total_money: float
+    label_seconds: float
+    cpu_seconds: float
+    events: int
+    unpriced: int
+    imputed: int
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def spend_summary(uow: UnitOfWork, settings: Settings) -> SpendSummary:
     """The totals `status` and `history` show: label, eval-label and compute money."""
     t = costs_report(uow, settings).total
-    return {"label_money": round(t.label_money, 4), "eval_label_money": round(t.eval_label_money, 4),
-            "compute_money": round(t.compute_money, 6), "total_money": round(t.total_money, 4),
-            "label_seconds": round(t.label_seconds, 1), "cpu_seconds": round(t.cpu_seconds, 2),
-            "events": t.events, "unpriced": t.unpriced, "imputed": t.imputed}
+    return SpendSummary(
+        label_money=round(t.label_money, 4), eval_label_money=round(t.eval_label_money, 4),
+        compute_money=round(t.compute_money, 6), total_money=round(t.total_money, 4),
+        label_seconds=round(t.label_seconds, 1), cpu_seconds=round(t.cpu_seconds, 2),
+        events=t.events, unpriced=t.unpriced, imputed=t.imputed)
 
 
 # -- predicted cost (longtail.costs.model) ------------------------------------------------
@@ -362,7 +393,35 @@ def _features(store: Store, settings: Settings, rows: np.ndarray) -> np.ndarray:
     return cost_features(vs.read(rows), lengths)
 
 
-def cost_model(store: Store, settings: Settings, unit: str | None = None) -> tuple[Any, dict]:
+@dataclass(frozen=True)
+class CostModelReport:
+    """What `costs --model` shows of the cost model: the answers it learned from, its
+    unit ("money" or "seconds"), the prior and its weight, and the held-out error
+    (None with fewer than 10 answers)."""
+
+    answers: int
+    unit: str
+    prior: float
+    heldout: HoldoutError | None = None
+    prior_weight: float | None = None
+    mean_observed: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"answers": self.answers, "unit": self.unit, "prior": self.prior,
+             "heldout": self.heldout.to_dict() if self.heldout else None}
+        if self.prior_weight is not None:
+            d |= {"prior_weight": self.prior_weight, "mean_observed": self.mean_observed}
+        return d
+
+
+class FittedCost(NamedTuple):
+    """The cost model (None before any timed answer) and its report."""
+
+    model: CostModel | None
+    report: CostModelReport
+
+
+def cost_model(store: Store, settings: Settings, unit: str | None = None) -> FittedCost:
     """The cost model fitted on every timed answer, and its report: answers, unit,
     prior, held-out error with its interval (None with fewer than 10 answers).
     `unit` "seconds": a model of time even where answers are priced."""
@@ -375,17 +434,14 @@ def cost_model(store: Store, settings: Settings, unit: str | None = None) -> tup
     if model is None:
         from longtail.costs.model import DEFAULT_PRIOR
 
-        report = {"answers": 0, "unit": unit, "prior": DEFAULT_PRIOR, "heldout": None}
-        return None, report
+        return FittedCost(None, CostModelReport(answers=0, unit=unit, prior=DEFAULT_PRIOR))
     rng = np.random.default_rng([settings.seed, len(rows), 4])
     err = holdout_error(X, cost, rng)
-    return model, {"answers": int(len(rows)), "unit": unit,
-                   "prior": round(float(np.exp(model.log_prior)), 6),
-                   "prior_weight": round(model.prior_strength / (model.n_obs
-                                                                 + model.prior_strength), 3),
-                   "mean_observed": round(float(cost.mean()), 6),
-                   "heldout": None if err is None else {k: (round(v, 6) if isinstance(v, float)
-                                                            else v) for k, v in err.items()}}
+    return FittedCost(model, CostModelReport(
+        answers=int(len(rows)), unit=unit, prior=round(float(np.exp(model.log_prior)), 6),
+        heldout=err.rounded() if err is not None else None,
+        prior_weight=round(model.prior_strength / (model.n_obs + model.prior_strength), 3),
+        mean_observed=round(float(cost.mean()), 6)))
 
 
 def predicted_costs(store: Store, settings: Settings, rows: np.ndarray,
@@ -405,7 +461,7 @@ CHUNK_ROWS = 65_536
 
 
 def predicted_money(store: Store, settings: Settings, rows: np.ndarray,
-                    fitted: tuple[Any, dict] | None = None) -> np.ndarray:
+                    fitted: FittedCost | None = None) -> np.ndarray:
     """Predicted money of labeling each of `rows` (n,), streamed in chunks. A model
     fitted on seconds (no answer priced yet) is priced at the pool a sample needs by
     its metadata, else the default pool; no pool to price with is an InputError."""
@@ -419,7 +475,7 @@ def predicted_money(store: Store, settings: Settings, rows: np.ndarray,
         part = rows[i:i + CHUNK_ROWS]
         out[i:i + len(part)] = (model.predict(_features(store, settings, part)) if model
                                 else np.full(len(part), DEFAULT_PRIOR))
-    if report["unit"] == "money" and model is not None:
+    if report.unit == "money" and model is not None:
         return out
     pools = pools_from_setting(settings.pools)
     default = PoolIndex(pools).default
@@ -444,7 +500,7 @@ def predicted_money(store: Store, settings: Settings, rows: np.ndarray,
 
 
 def count_for_money(store: Store, settings: Settings, candidates: np.ndarray, budget_money: float,
-                    rng: np.random.Generator, fitted: tuple[Any, dict] | None = None) -> int:
+                    rng: np.random.Generator, fitted: FittedCost | None = None) -> int:
     """How many samples to ask a strategy for when `budget_money` is to be spent: from
     the predicted money of up to 2,000 random candidates."""
     from longtail.costs.select import count_for
@@ -457,8 +513,22 @@ def count_for_money(store: Store, settings: Settings, candidates: np.ndarray, bu
                                           budget_money))
 
 
+@dataclass(frozen=True)
+class WorkPackage:
+    """One annotator's share of a batch: its name, positions in the batch, rows, and
+    predicted seconds."""
+
+    package: str
+    positions: list[int]
+    rows: list[int]
+    predicted_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def work_packages(store: Store, settings: Settings, rows: np.ndarray, annotators: int,
-                  overlap: float = 0.0, names: list[str] | None = None) -> list[dict]:
+                  overlap: float = 0.0, names: list[str] | None = None) -> list[WorkPackage]:
     """The batch `rows` split into `annotators` packages balanced by predicted seconds
     (`longtail.costs.packages`): per package its name, positions in the batch, rows and
     predicted seconds."""
@@ -469,8 +539,8 @@ def work_packages(store: Store, settings: Settings, rows: np.ndarray, annotators
     seconds = predicted_costs(store, settings, rows, model)
     parts = split_packages(seconds, annotators, overlap=overlap)
     names = names or [f"{k + 1:02d}" for k in range(annotators)]
-    return [{"package": names[k], "positions": p.tolist(), "rows": rows[p].tolist(),
-             "predicted_seconds": round(float(seconds[p].sum()), 1)}
+    return [WorkPackage(package=names[k], positions=p.tolist(), rows=rows[p].tolist(),
+                        predicted_seconds=round(float(seconds[p].sum()), 1))
             for k, p in enumerate(parts)]
 
 

@@ -193,7 +193,7 @@ def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_ro
         raise InputError(f"the {encoder!r} vectors exist already with their columns "
                          f"({', '.join((info['config'] or {}).get('columns') or []) or 'fixed'}); "
                          "--features/--exclude/--max-categories apply to a new vector set only")
-    if info is None and encoder == "pixels":
+    if info is None and encoder in ("pixels", "pixels-raw"):
         params = {"media_root": settings.media_root, **params}
     enc = encoder_impl or get_encoder(encoder, **(info["config"] if info else params))
     if getattr(enc, "needs", "") == "media" and settings.media_root:

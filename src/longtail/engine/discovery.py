@@ -9,14 +9,18 @@ were labeled or put in a round since are dropped whenever it is read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from longtail.engine import views
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError
 from longtail.store import Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from longtail.engine.search import SearchResult
 
 QUEUE_KEY = "discovery_queue"
 KNN_K = 5
@@ -360,8 +364,17 @@ def read_queue(uow: UnitOfWork) -> list[dict]:
     return list(uow.settings.get(QUEUE_KEY) or [])
 
 
+@dataclass
+class Queued(Record):
+    """What one enqueue did: rows newly queued, their source, the queue's length after."""
+
+    queued: int
+    source: str
+    queue: int
+
+
 def enqueue(store: Store, rows: np.ndarray, source: str, priority: np.ndarray | float = 1.0
-            ) -> dict:
+            ) -> Queued:
     """Queue pool rows for the next round with their source (a slice, a search, a
     trigger's name); a row already queued keeps its higher priority. One transaction."""
     rows = np.asarray(rows, dtype=np.int64)
@@ -385,7 +398,7 @@ def enqueue(store: Store, rows: np.ndarray, source: str, priority: np.ndarray | 
                 items[r] = {"row": r, "source": source, "priority": round(float(p), 6)}
         queue = sorted(items.values(), key=lambda it: (-it["priority"], it["row"]))
         uow.settings.set(QUEUE_KEY, queue)
-    return {"queued": added, "source": source, "queue": len(queue)}
+    return Queued(queued=added, source=source, queue=len(queue))
 
 
 def take_queued(uow: UnitOfWork, candidates: np.ndarray, room: int
@@ -411,17 +424,18 @@ def take_queued(uow: UnitOfWork, candidates: np.ndarray, room: int
                                                 if picked else {})
 
 
-def enqueue_hits(store: Store, found: dict, priority: float | None = None) -> dict:
+def enqueue_hits(store: Store, found: SearchResult, priority: float | None = None
+                 ) -> Queued:
     """Queue a search's unlabeled pool hits (priority: `priority`, else similarity)."""
-    hits = [h for h in found["hits"] if h["split"] == "pool" and h["label"] is None]
-    prio = np.array([priority if priority is not None else h["similarity"] for h in hits],
+    hits = [h for h in found.hits if h.split == "pool" and h.label is None]
+    prio = np.array([priority if priority is not None else h.similarity for h in hits],
                     dtype=np.float64)
-    return enqueue(store, np.array([h["row"] for h in hits], np.int64),
-                   f"search:{found['query']}", prio)
+    return enqueue(store, np.array([h.row for h in hits], np.int64),
+                   f"search:{found.query}", prio)
 
 
 def enqueue_slice(store: Store, settings: Settings, slice: str, n: int, *,
-                  encoder: str | None = None) -> dict:
+                  encoder: str | None = None) -> Queued:
     """Queue a slice's `n` most useful unlabeled samples (least confident first)."""
     if n <= 0:
         raise InputError(f"the number of samples to queue must be positive, got {n}")

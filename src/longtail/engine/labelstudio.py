@@ -213,38 +213,114 @@ def _rows_of_tasks(store: Store, tasks: list[dict]) -> list[int | None]:
     return out
 
 
-def predict_tasks(store: Store, settings: Any, tasks: list[dict]) -> tuple[list[dict], str]:
+@dataclass(frozen=True)
+class PoolOrder:
+    """Longtail's order over the whole pool, as Label Studio's prediction scores: the
+    most recent open round's unanswered items first (by position; older open rounds
+    after it), then the unlabeled pool beyond them by the current model's margin (smallest first: the
+    samples uncertainty sampling would pick next; by row without a model). `score[row]`
+    is the row's place in that order over the pool's size, in [0, 1); rows outside the
+    order (labeled, eval, without vectors) score 1.0. `klass[row]` indexes `classes`:
+    the model's class for the row (-1: none). Computed once per `version`."""
+
+    version: str
+    score: np.ndarray
+    klass: np.ndarray
+    classes: list[str]
+
+    def of(self, row: int | None) -> tuple[float, str | None]:
+        """A row's score and predicted class (1.0 and None for an unknown row)."""
+        if row is None or not 0 <= row < len(self.score):
+            return 1.0, None
+        k = int(self.klass[row])
+        return float(self.score[row]), (self.classes[k] if k >= 0 else None)
+
+
+def served_version(store: Store) -> str:
+    """The model version the ML backend serves, which changes whenever its predictions
+    or its order do: `longtail-model-N` (the latest model; `longtail-order` before the
+    first) and `-round-R` while round R is the most recent open round."""
+    latest = store.latest_model()
+    base = f"longtail-model-{latest['id']}" if latest else "longtail-order"
+    open_ids = [r["id"] for r in store.rounds() if r["status"] == "open"]
+    return f"{base}-round-{open_ids[-1]}" if open_ids else base
+
+
+def pool_order(store: Store, settings: Any) -> PoolOrder:
+    """The whole pool in longtail's order (see `PoolOrder`), streamed in chunks: one
+    pass of the model over the rows with vectors, no matrix over the pool kept."""
+    from longtail.engine import views
+    from longtail.engine.models import load_model
+
+    version = served_version(store)
+    latest = store.latest_model()
+    with store.reading() as uow:
+        n = uow.samples.next_row()  # rows are 0..n-1
+        rounds = [r for r in uow.rounds.list() if r["status"] == "open"]
+        current = uow.labels.current()
+        # A round's answered items are done: only its open ones lead the order.
+        queued = [row for rnd in reversed(rounds) for row, _, _ in uow.rounds.items(rnd["id"])
+                  if row not in current]
+        beyond = views.candidates(uow, current)
+        vs = model = None
+        if latest is not None:
+            try:
+                vs = views.vectors(uow, settings, latest["encoder"], complete=False)
+                model = load_model(uow, latest, predict_only=True)
+            except ProjectError:
+                vs = model = None
+    score = np.ones(n, dtype=np.float64)
+    klass = np.full(n, -1, dtype=np.int32)
+    classes: list[str] = []
+    margin = None
+    if model is not None and vs is not None:
+        from longtail.loop.simulate import predict_rows
+
+        classes = [str(c) for c in model.classes_]
+        rows = np.arange(min(n, vs.n_rows), dtype=np.int64)
+        margin = np.full(n, np.inf)
+        for start in range(0, len(rows), 65_536):
+            part = rows[start:start + 65_536]
+            proba = predict_rows(model, vs, part)
+            klass[part] = proba.argmax(1)
+            top = np.sort(proba, axis=1)[:, -2:] if proba.shape[1] > 1 else proba
+            margin[part] = top[:, -1] - (top[:, 0] if proba.shape[1] > 1 else 0.0)
+    seen = set()
+    order = [r for r in queued if not (r in seen or seen.add(r))]
+    beyond = beyond[np.isin(beyond, np.asarray(order, dtype=np.int64), invert=True)]
+    if margin is not None:
+        beyond = beyond[np.argsort(margin[beyond], kind="stable")]
+    ranked = np.concatenate([np.asarray(order, dtype=np.int64), beyond]).astype(np.int64)
+    ranked = ranked[ranked < n]
+    total = max(len(ranked), 1)
+    score[ranked] = np.arange(len(ranked)) / total
+    return PoolOrder(version, np.round(score, 6), klass, classes)
+
+
+def predict_tasks(store: Store, settings: Any, tasks: list[dict],
+                  order: PoolOrder | None = None) -> tuple[list[dict], str]:
     """Label Studio's /predict: one prediction per task, in order: the current model's
     class (an empty result for a task longtail does not know, or without a model) and a
-    `score` in longtail's priority order (lowest first: a task of the most recent open
-    round by its position; then the rest)."""
+    `score` in longtail's order over the whole pool (`PoolOrder`, lowest first). Every
+    prediction carries the served version, unknown tasks' too (Label Studio asks again
+    for tasks whose predictions carry another version than /setup said)."""
     if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
         raise InputError("predict: 'tasks' must be a list of task objects")
+    order = order or pool_order(store, settings)
     rows = _rows_of_tasks(store, tasks)
-    known = np.asarray([r for r in rows if r is not None], dtype=np.int64)
-    predicted, version = _predictions(store, settings, known)
-    by_row = dict(zip(known.tolist(), predicted, strict=True)) if predicted is not None else {}
-    rank: dict[int, float] = {}
-    open_rounds = [r for r in store.rounds() if r["status"] == "open"]
-    for k, rnd in enumerate(reversed(open_rounds)):
-        items = store.round_items(rnd["id"])
-        n = max(len(items), 1)
-        for row, position, _ in items:
-            rank.setdefault(row, k + position / n)
-    tail = float(len(open_rounds))
     out = []
-    for row in rows:
-        label = by_row.get(row) if row is not None else None
-        result = ([{"from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices",
+    for task, row in zip(tasks, rows, strict=True):
+        score, label = order.of(row)
+        target = IMAGE_NAME if IMAGE_NAME in (task.get("data") or {}) else TO_NAME
+        result = ([{"from_name": FROM_NAME, "to_name": target, "type": "choices",
                     "value": {"choices": [label]}}] if label is not None else [])
-        out.append({"result": result, "score": round(rank.get(row, tail), 6) if row is not None
-                    else tail, "model_version": version})
-    return out, version
+        out.append({"result": result, "score": score, "model_version": order.version})
+    return out, order.version
 
 
 def model_version(store: Store) -> str:
-    latest = store.latest_model()
-    return f"longtail-model-{latest['id']}" if latest else "longtail-order"
+    """The version /health, /setup and /predict report (`served_version`)."""
+    return served_version(store)
 
 
 @dataclass(frozen=True)
@@ -287,6 +363,131 @@ def webhook_annotation(store: Store, action: str, payload: dict,
     ext = next(e for chunk in store.iter_samples(np.asarray([row])) for _, e, _, _ in chunk)
     return WebhookAnnotation(ann_id, task_id, ext,
                              _event(ext, annotation, f"Label Studio annotation {ann_id}"))
+
+
+PROJECT_KEY = "label_studio_project"  # the catalog setting: the one bound project
+
+
+def ls_project_id(value: Any) -> int | None:
+    """The Label Studio project a request names: `"3.1712345678"` (/setup, /predict:
+    id and creation time), `{"id": 3, ...}` (webhooks) or 3; None when it names none."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        head = value.split(".", 1)[0]
+        return int(head) if head.isdigit() else None
+    return None
+
+
+def bound_project(store: Store) -> int | None:
+    """The Label Studio project this longtail project serves (None before the first)."""
+    got = store.settings().get(PROJECT_KEY)
+    return int(got) if isinstance(got, int) else None
+
+
+def bind_project(uow: Any, project: int, *, rebind: bool = False) -> bool:
+    """One Label Studio project per longtail project: the first one that connects is
+    kept (in the catalog); another one is a ProjectError naming both. `rebind` makes
+    `project` the one (`serve --label-studio-project N`). True when it was bound now."""
+    held = uow.settings.get(PROJECT_KEY)
+    if held == project:
+        return False
+    if held is not None and not rebind:
+        raise ProjectError(
+            f"this longtail project is the ML backend of Label Studio project {held}; "
+            f"project {project} is refused (one Label Studio project per longtail project: "
+            "serve another longtail project on another port for it, or restart with "
+            f"--label-studio-project {project} to move to it)")
+    uow.settings.set(PROJECT_KEY, int(project))
+    return True
+
+
+def fresh_events(uow: Any, events: list[LabelEvent]) -> list[LabelEvent]:
+    """The events not already recorded: an annotation Label Studio sends twice (two
+    webhooks, a retry, a sync after a webhook) is the same answer of the same annotator
+    on the same sample, so an event equal in kind and label to that annotator's latest
+    event on the sample is a repeat. (An update to another label, or from a skip to a
+    label, is new.)"""
+    rows = uow.samples.ids_to_rows([e.id for e in events])
+    latest: dict[tuple[int, str | None], tuple[str, str]] = {}
+    for e in uow.labels.events(sorted(set(rows.values()))):
+        latest[(e["row"], e["annotator"])] = (e["kind"], e["label"])
+    out = []
+    for e in events:
+        row = rows.get(e.id)
+        key = (e.kind, e.label if e.kind == "label" else "")
+        if row is not None and latest.get((row, e.annotator)) == key:
+            continue
+        if row is not None:
+            latest[(row, e.annotator)] = key
+        out.append(e)
+    return out
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What `label-studio sync` read and recorded."""
+
+    project: int
+    tasks: int
+    annotations: int
+    recorded: int
+    repeats: int
+    unmatched_tasks: list[int]
+    unreadable: list[str]
+    labels: LabelsRecorded | None
+
+
+def sync_events(store: Store, tasks: list[dict]) -> tuple[list[LabelEvent], list[int], list[str]]:
+    """Every annotation of Label Studio's `tasks` (as `/api/tasks?fields=all` lists
+    them) as label events; the ids of tasks that match no sample and the annotations
+    that cannot be read (no or several choices) are returned, not raised: a sync records
+    what it can."""
+    rows = _rows_of_tasks(store, tasks)
+    known = sorted({r for r in rows if r is not None})
+    ext_of = {r: e for chunk in store.iter_samples(np.asarray(known, dtype=np.int64))
+              for r, e, _, _ in chunk} if known else {}
+    events, unmatched, unreadable = [], [], []
+    for task, row in zip(tasks, rows, strict=True):
+        anns = [a for a in task.get("annotations") or [] if isinstance(a, dict)]
+        if row is None:
+            if anns:
+                unmatched.append(int(task.get("id", -1)))
+            continue
+        for ann in sorted(anns, key=lambda a: (str(a.get("updated_at") or ""), a.get("id", 0))):
+            try:
+                events.append(_event(ext_of[row], ann, f"Label Studio annotation {ann.get('id')}"))
+            except InputError as e:
+                unreadable.append(str(e))
+    return events, unmatched, unreadable
+
+
+def sync(store: Store, api: Any, project: int, policy: Any = None) -> SyncResult:
+    """`longtail label-studio sync`: every annotation of Label Studio `project`, read
+    through its API (`api.tasks(project)`), recorded when it is not already (what the
+    webhooks missed: a failed delivery, a server that was down), in one transaction.
+    Running it again records nothing. The project must be the bound one, if any."""
+    from longtail.engine import tasks as tasks_uc
+
+    held = bound_project(store)
+    if held is not None and held != project:
+        raise ProjectError(f"this longtail project serves Label Studio project {held}, "
+                           f"not {project}")
+    listed = api.tasks(project)
+    events, unmatched, unreadable = sync_events(store, listed)
+    done = None
+    with store.unit_of_work() as uow:
+        fresh = fresh_events(uow, events)
+        if fresh:
+            done = tasks_uc.record_in(uow, fresh, policy or tasks_uc.TaskPolicy(),
+                                      source="import",
+                                      where=f"Label Studio project {project} (sync)")
+    return SyncResult(project, len(listed), len(events) + len(unreadable), len(fresh),
+                      len(events) - len(fresh), unmatched, unreadable, done)
 
 
 def retrain_due(store: Store, settings: Any, retrain_every: int) -> bool | None:

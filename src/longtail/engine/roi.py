@@ -12,10 +12,12 @@ but its bootstrap.
 from __future__ import annotations
 
 import base64
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
-from longtail.costs.roi import random_arm, roi, size_grid
+from longtail.costs.roi import Roi, random_arm, roi, size_grid
 from longtail.engine import views
 from longtail.engine.settings import Settings
 from longtail.store import UnitOfWork
@@ -33,7 +35,40 @@ def _unpack(text: str, shape: tuple[int, int]) -> np.ndarray:
     return np.unpackbits(packed, axis=1)[:, : shape[1]].astype(bool)
 
 
-def roi_summary(uow: UnitOfWork, settings: Settings) -> dict | None:
+@dataclass(frozen=True)
+class ActivePoint:
+    """One model of the loop on the eval set: its labels, accuracy and the money spent
+    up to it."""
+
+    labels: int
+    accuracy: float
+    label_money: float
+    compute_money: float
+
+
+@dataclass(frozen=True)
+class RoiSummary:
+    """The ROI estimate (`longtail.costs.roi.Roi`) with what it was computed from: the
+    eval set, the random arm's sizes and accuracies, the active curve."""
+
+    estimate: Roi
+    eval_set: str
+    random_sizes: list[int]
+    random_accuracy: list[float]
+    active_curve: list[ActivePoint]
+
+    @property
+    def verdict(self) -> str:
+        return self.estimate.verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat, as the setting `roi_summary`, `status` and the dashboard keep it."""
+        return {**self.estimate.to_dict(), "eval_set": self.eval_set,
+                "random_sizes": self.random_sizes, "random_accuracy": self.random_accuracy,
+                "active_curve": [asdict(p) for p in self.active_curve]}
+
+
+def roi_summary(uow: UnitOfWork, settings: Settings) -> RoiSummary | None:
     """The ROI estimate and verdict as plain data; None before there are two models
     and a labeled eval set of 10 or more. Writes the random arm's cache."""
     from longtail.engine.costs import event_costs
@@ -96,12 +131,13 @@ def roi_summary(uow: UnitOfWork, settings: Settings) -> dict | None:
     result = roi(np.array(active_correct), np.array(labels_at, dtype=float),
                  np.array(money_at), np.array(compute_at), sizes, random_correct,
                  random_cost, eval_money, rng, n_boot=N_BOOT, unit=unit)
-    return {**result.to_dict(), "eval_set": name, "random_sizes": sizes.tolist(),
-            "random_accuracy": random_correct.mean(1).round(4).tolist(),
-            "active_curve": [{"labels": int(n), "accuracy": round(float(c.mean()), 4),
-                              "label_money": round(m, 4), "compute_money": round(k, 6)}
-                             for n, c, m, k in zip(labels_at, active_correct, money_at,
-                                                   compute_at, strict=True)]}
+    return RoiSummary(
+        estimate=result, eval_set=name, random_sizes=sizes.tolist(),
+        random_accuracy=random_correct.mean(1).round(4).tolist(),
+        active_curve=[ActivePoint(labels=int(n), accuracy=round(float(c.mean()), 4),
+                                  label_money=round(m, 4), compute_money=round(k, 6))
+                      for n, c, m, k in zip(labels_at, active_correct, money_at, compute_at,
+                                            strict=True)])
 
 
 def _event_times(uow: UnitOfWork) -> np.ndarray:

@@ -21,6 +21,7 @@ from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
 from longtail.store import Store, UnitOfWork, VectorSet
 
 if TYPE_CHECKING:
+    from longtail.costs.select import MoneyRound
     from longtail.evaluation.budget import EvalNeed
 
 ENGINES = ("local", "ray")  # where pool scoring runs (`query --engine`)
@@ -139,7 +140,8 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
 
             packages = work_packages(store, settings, planned.rows, annotators, overlap, names)
             planned = replace(planned, record={**planned.record, "packages": [
-                {k: p[k] for k in ("package", "rows", "predicted_seconds")} for p in packages]})
+                {"package": p.package, "rows": p.rows, "predicted_seconds": p.predicted_seconds}
+                for p in packages]})
         pausepoint("round:planned")
         round_id = _claim(store, settings, planned,
                           {"budget": budget, "config": config, "seed": seed}, strategy)
@@ -234,6 +236,13 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
         np.setdiff1d(eval_rows, np.fromiter(current, dtype=np.int64, count=len(current))),
         uow.rounds.open_rows())
     pending_eval = pending_eval[pending_eval < vs.n_rows]
+    if len(candidates) == 0 and len(pending_eval) == 0 and dup_log.get("excluded"):
+        from longtail.errors import EmptyPoolError
+
+        # Said plainly: "every sample is labeled" would be wrong, and the way out exists.
+        raise EmptyPoolError(
+            f"nothing left to select: the {dup_log['excluded']} unlabeled pool samples are "
+            "all near- or exact duplicates of labeled ones (--include-duplicates offers them)")
     latest = uow.models.latest()
     model = (load_model(uow, latest, predict_only=True)
              if latest and latest["encoder"] == vs.directory.name else None)
@@ -315,15 +324,40 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
 SHORTLIST = 2  # cost-aware: the strategy proposes (1 + SHORTLIST) x its share
 
 
+def money_rounds(uow: UnitOfWork, settings: Settings) -> list[MoneyRound]:
+    """Earlier rounds for the cost-aware choice: whether each was cut cost-aware, the
+    managed-eval accuracy before and after it, and the project's money (labels, eval
+    labels and compute, as `longtail costs` attributes it) before and after it."""
+    from longtail.costs.select import MoneyRound
+    from longtail.engine.costs import costs_report
+
+    outcomes = arm_outcomes(uow)
+    rounds = [r for r in uow.rounds.list() if r["status"] != "cancelled"]
+    spend = {s.round: s.total_money for s in costs_report(uow, settings).rounds}
+    out = []
+    for r, o in zip(rounds, outcomes, strict=False):
+        before = sum(v for k, v in spend.items() if k is not None and k < r["id"])
+        cut = (r["log"] or {}).get("cost_aware")
+        aware = bool(cut.get("applied", True)) if isinstance(cut, dict) else False
+        out.append(MoneyRound(cost_aware=aware, metric_before=o.metric_before,
+                              metric_after=o.metric_after, money_before=before,
+                              money_after=before + spend.get(r["id"], 0.0)))
+    return out
+
+
 def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int,
                 fitted: Any) -> _Planned:
-    """Keep the best of the strategy's picks (as many as `budget` leaves) by return on
-    investment (Haertel et al. 2008): benefit / cost^gamma, where benefit is the
-    latest model's probability of being wrong on the sample (1 - max probability; 1
-    before any model) and cost its predicted money (seconds when nothing is priced),
-    gamma the setting `cost_tradeoff`. The strategy's shortlist keeps its kind of
-    sample (diverse, informative); the ROI decides among it. Eval, control, queued and
-    relabel items are kept as planned."""
+    """Cut the strategy's shortlist to its share of `budget`, cost-aware or not as gain
+    per money measured on earlier rounds decides (`longtail.costs.select.
+    choose_cost_aware`: each way is tried once, then the one that gained more accuracy
+    per e-fold of money wins). Cost-aware keeps the best picks by return on investment
+    (Haertel et al. 2008): benefit / cost^gamma, benefit the latest model's probability
+    of being wrong on the sample (1 - max probability), cost its predicted money
+    (seconds when nothing is priced), gamma the setting `cost_tradeoff` (0.5, chosen on
+    digits with a synthetic time per image; see bench/cost_aware.py). Cost-blind keeps
+    the strategy's first picks. Before any model there is no benefit to weigh: the cut
+    is cost-blind. Eval, control, queued and relabel items are kept as planned."""
+    from longtail.costs.select import choose_cost_aware
     from longtail.engine import costs
     from longtail.engine.models import load_model
     from longtail.loop.simulate import predict_rows
@@ -334,30 +368,39 @@ def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int
         return planned
     rows = planned.rows[sel]
     model_meta = store.latest_model()
-    if model_meta is not None and model_meta["encoder"] == planned.vs.directory.name:
+    with store.reading() as uow:
+        choice = choose_cost_aware(money_rounds(uow, settings))
+    if model_meta is None or model_meta["encoder"] != planned.vs.directory.name:
+        best = sel[:keep_n]
+        info = {"applied": False, "why": "no model yet: nothing to weigh against cost"}
+    elif not choice.cost_aware:
+        best = sel[:keep_n]
+        info = choice.to_dict()
+    else:
         with store.reading() as uow:
             model = load_model(uow, model_meta, predict_only=True)
         benefit = 1.0 - np.asarray(predict_rows(model, planned.vs, rows)).max(1)
-    else:
-        benefit = np.ones(len(rows))
-    model, report = fitted if fitted is not None else costs.cost_model(store, settings)
-    try:
-        cost = costs.predicted_money(store, settings, rows, (model, report))
-    except InputError:  # nothing priced: time is the cost
-        cost = costs.predicted_costs(store, settings, rows, model)
-    gamma = float(settings.cost_tradeoff)
-    roi = np.maximum(benefit, 1e-6) / np.maximum(cost, 1e-12) ** gamma
-    best = sel[np.argsort(-roi, kind="stable")[:keep_n]]
+        fitted = fitted if fitted is not None else costs.cost_model(store, settings)
+        try:
+            cost = costs.predicted_money(store, settings, rows, fitted)
+        except InputError:  # nothing priced: time is the cost
+            cost = costs.predicted_costs(store, settings, rows, fitted.model)
+        gamma = float(settings.cost_tradeoff)
+        roi = np.maximum(benefit, 1e-6) / np.maximum(cost, 1e-12) ** gamma
+        order = np.argsort(-roi, kind="stable")[:keep_n]
+        best = sel[order]
+        kept = np.isin(sel, best)
+        info = {**choice.to_dict(), "gamma": gamma,
+                "benefit_mean_kept": round(float(benefit[kept].mean()), 4) if keep_n else None,
+                "cost_mean_kept": round(float(cost[kept].mean()), 6) if keep_n else None,
+                "cost_mean_shortlist": round(float(cost.mean()), 6)}
     drop = np.setdiff1d(sel, best)
     mask = np.ones(len(planned.rows), dtype=bool)
     mask[drop] = False
-    # The kept picks in ROI order, after the other items in their planned order.
+    # The kept picks (in ROI order when cost-aware), after the other items in order.
     order = np.concatenate([np.flatnonzero(mask & ~np.isin(np.arange(len(mask)), sel)), best])
     record = {**planned.record, "cost_aware": {
-        "gamma": gamma, "shortlist": int(len(sel)), "kept": int(keep_n),
-        "benefit_mean_kept": round(float(benefit[np.isin(sel, best)].mean()), 4) if keep_n else None,
-        "cost_mean_kept": round(float(cost[np.isin(sel, best)].mean()), 6) if keep_n else None,
-        "cost_mean_shortlist": round(float(cost.mean()), 6)}}
+        **info, "shortlist": int(len(sel)), "kept": int(keep_n)}}
     return replace(planned, rows=planned.rows[order],
                    kinds=[planned.kinds[i] for i in order.tolist()], record=record)
 
@@ -381,7 +424,7 @@ def _within_money(store: Store, settings: Settings, planned: _Planned, budget_mo
     record = {**planned.record, "money": {
         "budget": budget_money, "predicted": round(float(predicted[keep].sum()), 6),
         "kept": int(keep.sum()), "cut": int((~keep).sum()),
-        "model": fitted[1] if fitted else None}}
+        "model": fitted.report.to_dict() if fitted else None}}
     return replace(planned, rows=planned.rows[keep], kinds=kinds, record=record,
                    relabel_rows=[x for x in planned.relabel_rows if x["row"] in kept_rows])
 

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from longtail.engine import views
+from longtail.engine.records import Record
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
 from longtail.store import Store
+
+if TYPE_CHECKING:
+    from longtail.discovery.search import Index
 
 EXACT_MAX = 50_000  # rows up to which every search is exact
 FEW_ALLOWED = 0.05  # filters leaving under this share of rows: search those exactly
@@ -36,9 +41,52 @@ def _fingerprint(store: Store, vs: Any) -> str:
     return hashlib.sha256(made.encode()).hexdigest()[:16]
 
 
-def load_index(store: Store, settings: Settings, vs: Any) -> tuple[Any, dict]:
+REPACK = 0.1  # rows appended since the pack over this share of the pack: pack again
+
+
+@dataclass
+class LoadedIndex:
+    """The vector set's IVF index, up to date, and what loading it did (``log``: kind,
+    built / added / packed, nlist, index_seconds)."""
+
+    index: Index
+    log: dict[str, Any]
+
+
+@dataclass
+class SearchHit(Record):
+    """One sample found: its row, id, text (first 200 characters), cosine similarity to
+    the query, split, current label (None: unlabeled) and metadata."""
+
+    row: int
+    id: str
+    text: str
+    similarity: float
+    split: str
+    label: str | None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass
+class SearchResult(Record):
+    """The hits best first; ``index``: how the search answered (kind "exact" or "ivf",
+    and for the index nlist, nprobe, packed rows, seconds spent loading); ``enqueued``:
+    what was queued when asked (left out of ``to_dict`` while None)."""
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("enqueued",)
+
+    query: str
+    k: int
+    hits: list[SearchHit]
+    index: dict[str, Any]
+    filters: dict[str, Any]
+    seconds: float
+    enqueued: dict[str, Any] | None = None
+
+
+def load_index(store: Store, settings: Settings, vs: Any) -> LoadedIndex:
     """The vector set's IVF index, up to date (built, extended or rebuilt and saved
-    here), and a log of what was done."""
+    here), its packed copy memory-mapped from ``state/``, and a log of what was done."""
     from longtail.discovery.search import Index
     from longtail.store.state_files import load_arrays, save_state, state_path
 
@@ -50,21 +98,62 @@ def load_index(store: Store, settings: Settings, vs: Any) -> tuple[Any, dict]:
     key = (str(path), *(path.stat()[7:9] if path.exists() else ()))
     index = _CACHE.get(key)
     if index is None:
-        index = load_arrays(store.root, name, Index.from_arrays, what="search index")
+        index = load_arrays(store.root, name, lambda a: _open(store, name, a),
+                            what="search index")
     log: dict[str, Any] = {"kind": "ivf"}
+    changed = False
     if index is None or index.fingerprint != fp or index.n_rows > vs.n_rows:
         log["built"] = "no saved index" if index is None else "the vectors were made again"
         index = Index.build(vs, vs.n_rows, seed=settings.seed, fingerprint=fp)
-        save_state(store.root, name, index.to_arrays())
+        changed = True
     else:
         added = index.add(vs, vs.n_rows)
         if added:
             log["added"] = added
-            save_state(store.root, name, index.to_arrays())
-    log.update({"nlist": index.nlist, "index_seconds": round(time.perf_counter() - t0, 3)})
+            changed = True
+    if index.n_rows - index.n_packed > REPACK * index.n_packed:
+        _pack(store, name, index, vs)
+        log["packed"] = index.n_packed
+        changed = True
+    if changed:
+        save_state(store.root, name, {**index.to_arrays(),
+                                      "packed_file": np.asarray(index.packed_file)})
+        from longtail.store.state_files import remove_matrices
+
+        remove_matrices(store.root, f"{name}.", keep=index.packed_file)
+    log.update({"nlist": index.nlist, "packed": index.n_packed,
+                "index_seconds": round(time.perf_counter() - t0, 3)})
     _CACHE.clear()
     _CACHE[(str(path), *(path.stat()[7:9]))] = index
-    return index, log
+    return LoadedIndex(index, log)
+
+
+def _open(store: Store, name: str, arrays: Any) -> Any:
+    """The saved index with its packed copy memory-mapped (None: no copy, or a copy
+    that does not match: the index reads every row from the vector set until packed)."""
+    from longtail.discovery.search import Index
+    from longtail.store.state_files import open_matrix
+
+    file = str(arrays["packed_file"]) if "packed_file" in arrays else ""
+    packed = open_matrix(store.root, file) if file.startswith(f"{name}.") else None
+    index = Index.from_arrays(arrays, packed=packed)
+    index.packed_file = file if index.packed is not None else ""
+    return index
+
+
+def _pack(store: Store, name: str, index: Any, vs: Any) -> None:
+    """Write the index's packed copy to ``state/<name>.<token>.npy`` (a new file each
+    time, named in the index's arrays, so a crash between the two writes leaves the old
+    pair) and map it."""
+    import secrets
+
+    from longtail.store.state_files import write_matrix
+
+    file = f"{name}.{secrets.token_hex(4)}"
+    mapped = write_matrix(store.root, file, (index.n_rows, vs.dim), np.float32,
+                          lambda out: index.pack(vs, out))
+    index.packed = mapped
+    index.packed_file = file
 
 
 def _parse_where(where: Sequence[str] | None) -> dict[str, str]:
@@ -165,7 +254,7 @@ def search(store: Store, settings: Settings, *, ids: Sequence[str] | None = None
            text: str | None = None, vector: Sequence[float] | np.ndarray | None = None,
            k: int = 10, split: str = "pool", state: str = "any",
            where: Sequence[str] | None = None, encoder: str | None = None,
-           exact: bool | None = None, nprobe: int | None = None) -> dict:
+           exact: bool | None = None, nprobe: int | None = None) -> SearchResult:
     """The k rows most similar (cosine) to the query, best first, with id, text,
     similarity, split, label and metadata. Several ids: each row scored by its best
     match among them; the query rows themselves are left out. `exact`: force the exact
@@ -195,7 +284,8 @@ def search(store: Store, settings: Settings, *, ids: Sequence[str] | None = None
                 rows_ok = rows_ok[_meta_ok(store, rows_ok, cond)]
             R, S = exact_search(vs, Q, want if not cond or want == k else k, rows=rows_ok)
         else:
-            index, log = load_index(store, settings, vs)
+            loaded = load_index(store, settings, vs)
+            index, log = loaded.index, loaded.log
             log["nprobe"] = nprobe or NPROBE
             R, S = index.search(vs, Q, want, nprobe=nprobe or NPROBE, allowed=allowed)
         rows, sims = _best(R, S)
@@ -208,9 +298,9 @@ def search(store: Store, settings: Settings, *, ids: Sequence[str] | None = None
         else:
             want *= META_GROW
     hits = _hits(store, rows, sims, labels)
-    return {"query": what, "k": k, "hits": hits, "index": log,
-            "filters": {"split": split, "state": state, "where": cond},
-            "seconds": round(time.perf_counter() - t0, 3)}
+    return SearchResult(query=what, k=k, hits=hits, index=log,
+                        filters={"split": split, "state": state, "where": cond},
+                        seconds=round(time.perf_counter() - t0, 3))
 
 
 def _best(R: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +316,7 @@ def _best(R: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _hits(store: Store, rows: np.ndarray, sims: np.ndarray, labels: dict[int, str] | None
-          ) -> list[dict]:
+          ) -> list[SearchHit]:
     if not len(rows):
         return []
     with store.unit_of_work() as uow:
@@ -234,7 +324,8 @@ def _hits(store: Store, rows: np.ndarray, sims: np.ndarray, labels: dict[int, st
             labels = uow.labels.current(rows.tolist())
         by_row = {b[0]: b for batch in uow.samples.iter(rows) for b in batch}
         eval_rows = {r for r, sp in uow.samples.splits_of(rows.tolist()).items() if sp == "eval"}
-    return [{"row": int(r), "id": by_row[int(r)][1], "text": (by_row[int(r)][2] or "")[:200],
-             "similarity": round(float(s), 4), "split": "eval" if int(r) in eval_rows else "pool",
-             "label": labels.get(int(r)), "metadata": by_row[int(r)][3]}
+    return [SearchHit(row=int(r), id=by_row[int(r)][1], text=(by_row[int(r)][2] or "")[:200],
+                      similarity=round(float(s), 4),
+                      split="eval" if int(r) in eval_rows else "pool",
+                      label=labels.get(int(r)), metadata=by_row[int(r)][3])
             for r, s in zip(rows.tolist(), sims.tolist(), strict=True)]

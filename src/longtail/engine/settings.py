@@ -51,8 +51,10 @@ DEFAULTS: dict[str, Any] = {
     "compute_rate_cpu_hour": 0.10,
     "compute_rate_gpu_hour": 2.50,
     # Cost-aware selection (query --cost-aware): return on investment = benefit /
-    # predicted cost ** cost_tradeoff (0: cost-blind; 1: Haertel et al.'s ROI).
-    "cost_tradeoff": 1.0,
+    # predicted cost ** cost_tradeoff (0: cost-blind; 1: Haertel et al.'s ROI). 0.5 was
+    # chosen on digits with a synthetic time per image (bench/cost_aware.py), then
+    # checked on Banking77 (BENCHMARKS.md section 6).
+    "cost_tradeoff": 0.5,
     # Image pools (issue 32): the folder that samples' `media` paths are relative to,
     # written by `longtail ingest DIR`; move the folder and set it again.
     "media_root": None,
@@ -88,7 +90,7 @@ class Settings:
     cost_seconds_cap: float | None = None
     compute_rate_cpu_hour: float = 0.10
     compute_rate_gpu_hour: float = 2.50
-    cost_tradeoff: float = 1.0
+    cost_tradeoff: float = 0.5
     media_root: str | None = None
     vector_dtype: str = "float32"
 

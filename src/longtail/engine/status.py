@@ -3,7 +3,7 @@ Reads the catalog only: no model, no scipy, so `longtail status` starts fast."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from longtail.engine.eval_records import LiftSummary
@@ -58,6 +58,8 @@ class StatusReport(Record):
     warnings: list[str]
     triggers: list[dict[str, Any]]
     queued: int
+    # `longtail transfer`: selection's gain for other model families, one per learner.
+    transfer: list[dict[str, Any]] = field(default_factory=list)
 
 
 def status(store: Store, settings: Settings) -> StatusReport:
@@ -117,7 +119,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
     with store.reading() as uow:
         need = eval_status(uow, settings, current=current)
         control_share, control_reason = control_status(uow, settings)
-        spend = spend_summary(uow, settings)
+        spend = spend_summary(uow, settings).to_dict()
     return StatusReport(
         project=str(store.root.resolve()),
         samples=n,
@@ -148,6 +150,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
         warnings=warnings,
         triggers=_triggers(store),
         queued=_queued(store),
+        transfer=list((store.setting("transfer") or {}).values()),
     )
 
 

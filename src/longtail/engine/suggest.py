@@ -52,6 +52,11 @@ class Suggester:
         self._meta: dict | None = None
         self._model: Any = None
 
+    def none_known(self) -> bool:
+        """Whether no model was found in the last `recheck` seconds: a call would
+        return [] without reading anything (the caller may skip its thread hop)."""
+        return self._meta is None and time.monotonic() - self._checked < self.recheck
+
     def __call__(self, store: Any, row: int, k: int = 3) -> list[str]:
         """The top `k` classes for `row` in `store`'s project ([] without a model)."""
         now = time.monotonic()

@@ -21,7 +21,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from longtail.engine import labels as labels_uc
 from longtail.engine import users as users_uc
 from longtail.engine.users import User
 from longtail.errors import InputError, NotFoundError, ProjectError
-from longtail.store import Store, UnitOfWork
+from longtail.store import Store, UnitOfWork, lock_conflict
 
 KINDS = ("label", "skip", "unsure")
 MAX_SECONDS = 24 * 3600.0
@@ -340,15 +340,26 @@ def answer_in(uow: UnitOfWork, user: User, task_id: int, kind: str, label: str |
         raise _conflict(uow, task_id, user, at)
     closed = False
     if kind != "skip":
-        # On PostgreSQL every answer passes the round's row lock before it looks (a
-        # fresh snapshot once it holds it), so whichever answer comes last sees all
-        # the others committed and closes the round. (Looking for open slots first
-        # and locking only when none is left races: an answer can see a slot
-        # whose claim is not committed yet, and skip the lock.) SQLite: no-op.
-        uow.leases.lock_round(round_id)
-        closed = not uow.leases.any_left(round_id) and uow.leases.close_round(round_id)
+        if uow.rounds_to_settle is not None:
+            # In a batch: the batch looks once, at its end, for all its answers.
+            uow.rounds_to_settle.add(round_id)
+        else:
+            closed = _settle_round(uow, round_id)
     return Answered(task_id=task_id, kind=kind, label=event.label, round_id=round_id,
                     round_closed=bool(closed))
+
+
+def _settle_round(uow: UnitOfWork, round_id: int) -> bool:
+    """Close the round if no slot of it is left; whether this closed it. On PostgreSQL
+    the look passes the round's row lock first (a fresh snapshot once it holds it,
+    kept until the commit), so whichever transaction looks last sees the others'
+    answers committed and closes the round. (Looking for open slots first and locking
+    only when none is left races: an answer can see a slot whose claim is not
+    committed yet, and skip the lock.) SQLite: one writer, no lock needed. A batch
+    looks at its end, so the round lock is the last lock it takes (in round order):
+    concurrent batches never wait on each other for it in a cycle."""
+    uow.leases.lock_round(round_id)
+    return not uow.leases.any_left(round_id) and uow.leases.close_round(round_id)
 
 
 def release(store: Store, user: User, task_id: int, *, now: float | None = None) -> int:
@@ -474,6 +485,11 @@ def annotators(store: Store) -> list[dict]:
     return stats
 
 
+# Times a batch runs again after PostgreSQL rolled it back in a deadlock between the
+# pool's writers (rare: a user's requests all go to one writer).
+BATCH_RETRIES = 3
+
+
 class _Undo(Exception):
     """A request of a batch raised: the batch's transaction is rolled back."""
 
@@ -495,12 +511,15 @@ def run_batch(store: Store, fns: list) -> list[tuple[bool, Any]]:
     out: list[tuple[bool, Any] | None] = [None] * len(fns)
     todo = list(range(len(fns)))
     careful = False
+    conflicts = 0
     while todo:
         done: list[tuple[int, Any]] = []
         refused: tuple[int, Exception] | None = None
+        closed: set[int] = set()
         try:
-            with exclusive(store), store.unit_of_work() as uow:
+            with exclusive(store), store.unit_of_work() as uow, uow.batch_reads():
                 uow.leases.begin_write()
+                uow.rounds_to_settle = set()
                 for i in todo:
                     try:
                         if careful:
@@ -514,20 +533,37 @@ def run_batch(store: Store, fns: list) -> list[tuple[bool, Any]]:
                             continue
                         refused = (i, e)
                         raise _Undo from e
+                # The rounds its answers touched: closed here, at the end, in order.
+                closed = {r for r in sorted(uow.rounds_to_settle) if _settle_round(uow, r)}
         except _Undo:
             out[refused[0]] = (False, refused[1])
             todo = [i for i in todo if i != refused[0]]
             careful = True
             continue
         except Exception as e:  # noqa: BLE001 - the batch failed: so did each request in it
+            if lock_conflict(e) and conflicts < BATCH_RETRIES:
+                # Two batches of the pool deadlocked (PostgreSQL rolled this one back,
+                # nothing of it written): run it again.
+                conflicts += 1
+                continue
             for i in todo:
                 if out[i] is None or out[i][0]:
                     out[i] = (False, e)
             return out  # type: ignore[return-value]
-        for i, value in done:
+        for i, value in reversed(done):
+            if isinstance(value, Answered) and value.round_id in closed and value.kind != "skip":
+                # The batch's last answer of a round it closed says so (once).
+                closed.discard(value.round_id)
+                value = replace(value, round_closed=True)
             out[i] = (True, value)
         break
     return out  # type: ignore[return-value]
+
+
+# PostgreSQL: batches run on this many writer threads, each on a connection of the
+# store's pool, so one batch is built while another waits for its statements or its
+# commit (every statement is a round trip to the server).
+WRITERS = 3
 
 
 class GroupCommit:
@@ -539,11 +575,17 @@ class GroupCommit:
     (2 ms) after the first request queues, or at once when `max_batch` are waiting; its
     statements take microseconds, and a writer thread would
     wait for the interpreter lock after each one while the loop holds it. PostgreSQL
-    (`thread=True`): one writer thread, since each statement is a round trip and the
-    loop must go on serving meanwhile. `submit` must be called on the event loop."""
+    (`thread=True`): `writers` threads (WRITERS), each taking batches from its own
+    queue onto its own pooled connection, while the loop goes on serving. A request's
+    `key` (its user) picks the queue, so one user's requests run in order on one
+    writer and never hold locks against each other; the batches of different writers
+    take row locks (slots, users) that do not overlap, and the round lock last, in
+    round order; a deadlock PostgreSQL still reports runs the batch again
+    (`run_batch`). `run` must be called on the event loop."""
 
     def __init__(self, store: Store, *, thread: bool | None = None, max_batch: int = 64,
-                 window: float = 0.002):
+                 window: float = 0.002, writers: int = WRITERS):
+        import itertools
         import queue
 
         self.store, self.max_batch, self.window = store, max_batch, window
@@ -552,20 +594,26 @@ class GroupCommit:
         self._pending: list = []
         self._scheduled = False
         self._closed = False
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._worker: threading.Thread | None = None
+        self._turn = itertools.count()
+        self._queues: list[queue.SimpleQueue] = []
+        self._workers: list[threading.Thread] = []
         if self.thread:
-            self._worker = threading.Thread(target=self._run, name="longtail-writer",
-                                            daemon=True)
-            self._worker.start()
+            for k in range(max(1, writers)):
+                q: queue.SimpleQueue = queue.SimpleQueue()
+                worker = threading.Thread(target=self._run, args=(q,),
+                                          name=f"longtail-writer-{k}", daemon=True)
+                self._queues.append(q)
+                self._workers.append(worker)
+                worker.start()
 
     @property
     def closed(self) -> bool:
         """Whether `close` was called: a closed writer takes no more requests."""
         return self._closed
 
-    async def run(self, fn: Any) -> Any:
-        """`fn(uow)` in the next batch: its result once committed, or its error."""
+    async def run(self, fn: Any, key: int | None = None) -> Any:
+        """`fn(uow)` in the next batch: its result once committed, or its error. On
+        PostgreSQL `key` (a user id) picks the writer: equal keys run in order."""
         import asyncio
 
         if self._closed:
@@ -573,7 +621,8 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         if self.thread:
-            self._queue.put((fn, fut, loop))
+            k = next(self._turn) if key is None else key
+            self._queues[k % len(self._queues)].put((fn, fut, loop))
         else:
             self._pending.append((fn, fut))
             if len(self._pending) >= self.max_batch:
@@ -636,21 +685,21 @@ class GroupCommit:
                                              strict=True):
                 _settle(fut, ok, value)
 
-    def _run(self) -> None:
+    def _run(self, todo: Any) -> None:
         import queue
 
         while True:
-            item = self._queue.get()
+            item = todo.get()
             if item is None:
                 return
             batch = [item]
             while len(batch) < self.max_batch:
                 try:
-                    nxt = self._queue.get_nowait()
+                    nxt = todo.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
-                    self._queue.put(None)  # stop after this batch
+                    todo.put(None)  # stop after this batch
                     break
                 batch.append(nxt)
             results = run_batch(self.store, [f for f, _, _ in batch])
@@ -658,11 +707,12 @@ class GroupCommit:
                 loop.call_soon_threadsafe(_settle, fut, ok, value)
 
     def close(self) -> None:
-        """Stop taking requests; the thread finishes what is queued."""
+        """Stop taking requests; the threads finish what is queued."""
         self._closed = True
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join(30)
+        for q in self._queues:
+            q.put(None)
+        for worker in self._workers:
+            worker.join(30)
 
 
 def _settle(fut: Any, ok: bool, value: Any) -> None:

@@ -205,8 +205,8 @@ def _metrics(store: Store, model: dict, report: dict) -> dict[str, float]:
 
     with store.unit_of_work() as uow:
         spend = spend_summary(uow, Settings.from_dict(uow.settings.all()))
-    out.update({k: float(spend[k]) for k in ("label_money", "eval_label_money",
-                                             "compute_money", "total_money")})
+    out.update({k: float(getattr(spend, k)) for k in ("label_money", "eval_label_money",
+                                                      "compute_money", "total_money")})
     roi = store.setting("roi_summary") or {}
     for key in ("saving", "lo", "hi"):
         if isinstance(roi.get(key), int | float):

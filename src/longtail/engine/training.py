@@ -153,9 +153,10 @@ def _score(uow: UnitOfWork, settings: Settings, model_id: int, report: TrainRepo
             from longtail.engine.roi import roi_summary
 
             money = roi_summary(uow, settings)  # issue 29: saving in money, or None
-            uow.settings.set("roi_summary", money)
+            uow.settings.set("roi_summary", money.to_dict() if money else None)
             if money:
-                report.roi = {k: money[k] for k in ("saving", "lo", "hi", "verdict")}
+                shown = money.to_dict()
+                report.roi = {k: shown[k] for k in ("saving", "lo", "hi", "verdict")}
     return report
 
 

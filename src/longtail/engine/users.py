@@ -95,6 +95,12 @@ def authenticate_hash(store: Store, token_sha256: str) -> User | None:
     return User(found["id"], found["name"], found["role"]) if found else None
 
 
+def token_table(store: Store) -> dict[str, User]:
+    """token hash -> user, for every user: the service's token cache, read at once."""
+    with store.reading() as uow:
+        return {h: User(i, n, r) for h, (i, n, r) in uow.users.token_table().items()}
+
+
 @dataclass(frozen=True)
 class UserRecord(Record):
     """A user as `longtail users list` and `GET /admin/users` show it (never the token)."""

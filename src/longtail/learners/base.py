@@ -44,10 +44,17 @@ def _mlp(**params: Any) -> Learner:
     return TorchMLP(**params)
 
 
+def _cnn(**params: Any) -> Learner:
+    """The torch CNN on flattened square images (the `pixels-raw` encoder's vectors)."""
+    from longtail.learners.torch_cnn import TorchCNN
+
+    return TorchCNN(**params)
+
+
 def _registry() -> dict[str, Callable[..., Learner]]:
     from longtail.learners.linear import LinearHead
 
-    return {"linear": LinearHead, "mlp": _mlp}
+    return {"linear": LinearHead, "mlp": _mlp, "cnn": _cnn}
 
 
 def learner_names() -> list[str]:

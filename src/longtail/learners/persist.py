@@ -40,6 +40,10 @@ SKOPS_KEY = "skops"
 LINEAR_FORMAT = "longtail.LinearHead/1"
 SKOPS_FORMAT = "longtail.skops/1"
 TORCH_FORMAT = "longtail.torch-mlp/1"  # learners/torch_mlp.py: weights as arrays + architecture
+TORCH_CNN_FORMAT = "longtail.torch-cnn/1"  # learners/torch_cnn.py: the same, a CNN
+# The torch learners by (module, class): their spec name and saved format.
+_TORCH = {("longtail.learners.torch_mlp", "TorchMLP"): ("mlp", TORCH_FORMAT),
+          ("longtail.learners.torch_cnn", "TorchCNN"): ("cnn", TORCH_CNN_FORMAT)}
 # Packages whose types skops may rebuild when it does not trust them by default.
 TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "longtail")
 
@@ -51,9 +55,9 @@ def _is_linear_head(model: Any) -> bool:
 
 
 def _is_torch_mlp(model: Any) -> bool:
-    # Checked by name, so saving a linear head never imports torch.
-    return type(model).__module__ == "longtail.learners.torch_mlp" \
-        and type(model).__name__ == "TorchMLP"
+    """A longtail torch learner (MLP or CNN), checked by name, so saving a linear head
+    never imports torch."""
+    return (type(model).__module__, type(model).__name__) in _TORCH
 
 
 def _trusted_type(name: str) -> bool:
@@ -79,7 +83,8 @@ def spec_of(model: Any) -> dict[str, Any] | None:
     if _is_linear_head(model):
         return {"name": "linear", "params": model.get_params()}
     if _is_torch_mlp(model):
-        return {"name": "mlp", "params": model.get_params()}
+        return {"name": _TORCH[(type(model).__module__, type(model).__name__)][0],
+                "params": model.get_params()}
     cls = type(model)
     get_params = getattr(model, "get_params", None)
     params = _json_or_none(get_params(deep=False)) if callable(get_params) else {}
@@ -206,9 +211,15 @@ def load(arrays: dict[str, np.ndarray], *, predict_only: bool = False) -> Learne
 
         return TorchMLP.from_state_dict(
             {"meta": meta, "arrays": {k: v for k, v in arrays.items() if k != META_KEY}})
+    if fmt == TORCH_CNN_FORMAT:
+        from longtail.learners.torch_cnn import TorchCNN
+
+        return TorchCNN.from_state_dict(
+            {"meta": meta, "arrays": {k: v for k, v in arrays.items() if k != META_KEY}})
     if fmt != SKOPS_FORMAT:
         raise InputError(f"saved learner has unknown format {fmt!r} (known: "
-                         f"{LINEAR_FORMAT}, {SKOPS_FORMAT}, {TORCH_FORMAT})")
+                         f"{LINEAR_FORMAT}, {SKOPS_FORMAT}, {TORCH_FORMAT}, "
+                         f"{TORCH_CNN_FORMAT})")
     if SKOPS_KEY not in arrays:
         raise InputError(f"saved learner ({fmt}): no {SKOPS_KEY!r} array")
     import skops.io as sio

@@ -19,7 +19,7 @@ from longtail.errors import InputError
 FORMAT = "longtail.torch-mlp/1"
 
 
-def _torch() -> Any:
+def load_torch() -> Any:
     try:
         import torch
     except ImportError:  # pragma: no cover - the extra is installed by `make test`
@@ -37,6 +37,8 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
 
     O(epochs·n·d·hidden) to fit; predict in batches of 4,096 rows.
     """
+
+    FORMAT = FORMAT
 
     def __init__(self, hidden: int = 256, dropout: float = 0.3, epochs: int = 200,
                  lr: float = 1e-3, weight_decay: float = 1e-4, batch_size: int = 64,
@@ -57,7 +59,7 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
     # -- the network ----------------------------------------------------------------
 
     def _build(self, d: int, c: int) -> Any:
-        torch = _torch()
+        torch = load_torch()
         torch.manual_seed(self.seed)
         return torch.nn.Sequential(
             torch.nn.Linear(d, self.hidden), torch.nn.ReLU(), torch.nn.Dropout(self.dropout),
@@ -78,7 +80,7 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> TorchMLP:
         """Train on X (n, d) float and labels y (n,)."""
-        torch = _torch()
+        torch = load_torch()
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
         if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
@@ -111,7 +113,7 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 opt.zero_grad()
-                loss_fn(self.net_(Xt[idx]), yt[idx]).backward()
+                loss_fn(self.net_(self._augment(Xt[idx], gen)), yt[idx]).backward()
                 opt.step()
             if len(va):
                 self.net_.eval()
@@ -129,8 +131,13 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
         self.n_epochs_ = epochs_run
         return self
 
+    def _augment(self, xb: Any, gen: Any) -> Any:
+        """A training batch as the network sees it; the MLP uses it as is (the CNN
+        shifts images)."""
+        return xb
+
     def _logits(self, X: Any, train_mode: bool = False) -> np.ndarray:
-        torch = _torch()
+        torch = load_torch()
         X = np.asarray(X, dtype=np.float32)
         self.net_.train(train_mode)
         out = []
@@ -152,20 +159,38 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
+    def _split_at_dropout(self) -> tuple[Any, Any]:
+        """(body, head): the layers before the first dropout and the rest, so MC dropout
+        computes the body once and samples only the head."""
+        torch = load_torch()
+        layers = list(self.net_)
+        cut = next((i for i, layer in enumerate(layers)
+                    if isinstance(layer, torch.nn.Dropout)), len(layers))
+        return torch.nn.Sequential(*layers[:cut]), torch.nn.Sequential(*layers[cut:])
+
     def posterior_samples(self, X: Any, m: int | None = None) -> np.ndarray:
         """MC dropout: m passes with dropout on, each a (n, C) probability matrix;
-        (m, n, C), seeded, so BALD and mean-KL scores are repeatable."""
-        torch = _torch()
+        (m, n, C), seeded, so BALD and mean-KL scores are repeatable. Only the layers
+        from the first dropout on are sampled; the body runs once."""
+        torch = load_torch()
         m = m or self.mc_samples
         if len(self.classes_) == 1:
             return np.ones((m, len(X), 1))
         torch.manual_seed(self.seed + 1)
+        body, head = self._split_at_dropout()
+        X = np.asarray(X, dtype=np.float32)
         out = np.empty((m, len(X), len(self.classes_)))
-        for i in range(m):
-            z = self._logits(X, train_mode=True)
-            z = z - z.max(axis=1, keepdims=True)
-            p = np.exp(z)
-            out[i] = p / p.sum(axis=1, keepdims=True)
+        with torch.no_grad():
+            for start in range(0, len(X), 4096):
+                body.eval()
+                h = body(torch.from_numpy(X[start : start + 4096]))
+                head.train(True)
+                for i in range(m):
+                    z = head(h).numpy()
+                    z = z - z.max(axis=1, keepdims=True)
+                    p = np.exp(z)
+                    out[i, start : start + len(z)] = p / p.sum(axis=1, keepdims=True)
+        self.net_.eval()
         return out
 
     # -- saving without pickle ---------------------------------------------------------
@@ -175,7 +200,7 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
         weights, loadable by `from_state_dict` with no pickle."""
         arrays = {f"w:{k}": v.detach().numpy().copy() for k, v in self.net_.state_dict().items()}
         classes = np.asarray(self.classes_)
-        meta = {"format": FORMAT, "params": self.get_params(),
+        meta = {"format": self.FORMAT, "params": self.get_params(),
                 "classes": classes.tolist(),
                 "classes_dtype": "object" if classes.dtype == object else classes.dtype.str,
                 "n_features_in": int(self.n_features_in_)}
@@ -183,7 +208,7 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> TorchMLP:
-        torch = _torch()
+        torch = load_torch()
         meta = state["meta"]
         model = cls(**meta["params"])
         dtype = object if meta.get("classes_dtype") == "object" else meta.get("classes_dtype")

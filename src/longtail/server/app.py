@@ -33,7 +33,7 @@ from fastapi import Depends, FastAPI
 from longtail.engine import tasks
 from longtail.server import errors
 from longtail.server.deps import FailedAuth, Service, known_query
-from longtail.server.guard import Guard
+from longtail.server.guard import NO_TELEMETRY, Guard
 from longtail.server.routers import admin, discovery, docs, media, pages, transfer
 from longtail.server.routers import tasks as tasks_routes
 from longtail.server.settings import ServerSettings
@@ -70,16 +70,18 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
             service.writer = tasks.GroupCommit(store)
         yield
         service.writer.close()
-        if service.label_studio is not None:
-            service.label_studio.close()
+        if service.ml_backend is not None:
+            service.ml_backend.close()  # the retrain in progress ends first
         store.close()
 
     app = FastAPI(title="longtail", version="1", lifespan=lifespan, description=DESCRIPTION,
-                  dependencies=[Depends(known_query)], docs_url=None, redoc_url=None)
+                  dependencies=[Depends(known_query)], docs_url=None, redoc_url=None,
+                  **NO_TELEMETRY)
     app.state.service = service
     errors.install(app)
-    app.add_middleware(Guard, limit=settings.max_body,
-                       large={"/admin/import": settings.max_import})
+    ml = dict.fromkeys(("/predict", "/webhook", "/setup"), settings.max_ml_body)  # batches
+    app.add_middleware(Guard, limit=settings.max_body, large={
+        "/admin/import": settings.max_import, **(ml if settings.label_studio else {})})
     app.include_router(tasks_routes.router)
     app.include_router(admin.router)
     app.include_router(discovery.router)
@@ -130,11 +132,9 @@ def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
 def _service(store: Store, settings: ServerSettings, clock: Callable[[], float],
              ls_transport: Any, hooks: Any) -> Service:
     """The service's shared parts; the open rounds made ready for the first lease."""
-    client = None
-    if settings.label_studio:
-        from longtail.server.routers.label_studio import LabelStudioClient
+    from longtail.server.ml_backend import MLBackend
 
-        client = LabelStudioClient(settings, ls_transport)
+    backend = MLBackend.start(store, settings, ls_transport) if settings.label_studio else None
     # Labels imported while the server was down (a file, Label Studio) leave the queue.
     tasks.settle(store)
     tasks.prepare(store, settings.policy)  # the open rounds' slots, before the first lease
@@ -143,6 +143,7 @@ def _service(store: Store, settings: ServerSettings, clock: Callable[[], float],
     # answered after the commit), label files and webhooks in a transaction of their own.
     extra = {"media_secret": settings.media_secret.encode()} if settings.media_secret else {}
     return Service(store=store, settings=settings, writer=tasks.GroupCommit(store),
-                   hooks=hooks, clock=clock, label_studio=client,
+                   hooks=hooks, clock=clock, label_studio=backend and backend.client,
+                   ml_backend=backend,
                    failed_auth=FailedAuth(settings.auth_fail_limit, settings.auth_fail_window),
                    **extra)

@@ -27,19 +27,47 @@ AUTH_TTL = 5.0  # seconds a checked token is trusted without reading the catalog
 
 
 class AuthCache:
-    """token hash -> (user, checked at): one catalog read per token every `ttl` seconds
-    instead of one per request. A removed user or replaced token stops working within
-    `ttl`. Only hashes are kept, as in the catalog; bounded, so a flood of bad tokens
-    cannot grow it."""
+    """Which user a token hash names, without a catalog read per request: every user's
+    token hash is read at once (`users.token_table`, one query) and trusted for `ttl`
+    seconds; a hash not in the table (a token made since, or a wrong one) is looked up
+    on its own and remembered for `ttl`. A removed user or replaced token stops working
+    within `ttl`. Only hashes are kept, as in the catalog; the single lookups are
+    bounded, so a flood of bad tokens cannot grow it."""
 
     def __init__(self, ttl: float = AUTH_TTL, size: int = 10_000):
         self.ttl, self.size = ttl, size
+        self._table: dict[str, User] = {}
+        self._loaded = -math.inf
+        self._loading: Any = None
         self._seen: dict[str, tuple[User | None, float]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str, now: float) -> tuple[User | None] | None:
+        if now - self._loaded <= self.ttl and (user := self._table.get(key)) is not None:
+            return (user,)
         hit = self._seen.get(key)
         return None if hit is None or now - hit[1] > self.ttl else (hit[0],)
+
+    def stale(self, now: float) -> bool:
+        """Whether the table is older than `ttl` (read it again before trusting it)."""
+        return now - self._loaded > self.ttl
+
+    async def reload(self, load: Callable[[], dict[str, User]], now: float) -> None:
+        """Read the table again with `load` (on a worker thread); requests that find
+        it stale meanwhile wait for the same read instead of making their own."""
+        import asyncio
+
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(run_in_threadpool(load))
+            try:
+                table = await self._loading
+            finally:
+                self._loading = None
+            with self._lock:
+                self._table, self._loaded = table, now
+                self._seen.clear()
+        else:
+            await asyncio.shield(self._loading)
 
     def put(self, key: str, user: User | None, now: float) -> None:
         with self._lock:
@@ -52,6 +80,7 @@ class AuthCache:
         with self._lock:
             self._seen = {k: v for k, v in self._seen.items()
                           if v[0] is None or v[0].id != user_id}
+            self._table = {k: u for k, u in self._table.items() if u.id != user_id}
 
 
 class FailedAuth:
@@ -98,6 +127,8 @@ class Service:
     exhausted_sent: bool = False
     # ML-backend mode: the Label Studio client (server/routers/label_studio.py).
     label_studio: Any = None
+    # ...its bound project, pool order and retrain worker (server/ml_backend.py).
+    ml_backend: Any = None
     # The model's top classes for a leased task (engine/suggest.py), its model cached.
     suggest: Suggester = field(default_factory=Suggester)
     # The key of the signed media URLs (server/media.py).
@@ -136,7 +167,9 @@ async def known_query(request: Request) -> None:
                                        "type": "extra_forbidden"} for k in unknown])
 
 
-def get_service(request: Request) -> Service:
+# The dependencies are `async def`: FastAPI runs a plain `def` dependency on a worker
+# thread, a hop per request on the hot routes for what is an attribute lookup.
+async def get_service(request: Request) -> Service:
     """The service of the app serving this request."""
     return request.app.state.service
 
@@ -144,7 +177,7 @@ def get_service(request: Request) -> Service:
 Svc = Annotated[Service, Depends(get_service)]
 
 
-def get_store(svc: Svc) -> Any:
+async def get_store(svc: Svc) -> Any:
     """The project's store."""
     return svc.store
 
@@ -168,6 +201,9 @@ async def current_user(request: Request, svc: Svc) -> User:
         raise HTTPException(429, "too many wrong tokens from your address: wait before "
                             "trying again", headers={"Retry-After": str(math.ceil(wait))})
     hit = svc.auth.get(key, now)
+    if hit is None and svc.auth.stale(now):
+        await svc.auth.reload(lambda: users.token_table(svc.store), now)
+        hit = svc.auth.get(key, now)
     if hit is None:
         user = await run_in_threadpool(users.authenticate_hash, svc.store, key)
         svc.auth.put(key, user, now)
@@ -182,7 +218,7 @@ async def current_user(request: Request, svc: Svc) -> User:
 Me = Annotated[User, Depends(current_user)]
 
 
-def admin_user(user: Me) -> User:
+async def admin_user(user: Me) -> User:
     """The current user, who must be an admin (403 otherwise)."""
     if not user.is_admin:
         raise HTTPException(403, "admins only")

@@ -3,14 +3,21 @@ middleware (no per-request task, unlike `@app.middleware`)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import time
 
-from fastapi import HTTPException
+from fastapi import FastAPI, HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("longtail.server.access")
+
+# FastAPI >= 0.16x asks OpenTelemetry's global providers on every request whether to
+# trace it; the service exports no telemetry, so the app is made with it off (older
+# FastAPI has no such option).
+NO_TELEMETRY = ({"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+                if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {})
 
 
 class TooLarge(HTTPException):

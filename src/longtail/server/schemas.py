@@ -273,7 +273,8 @@ class WebhookOut(BaseModel):
     new_labels: int | None = None
     changed: int | None = None
     skipped: int | None = None
-    retrained: bool | None = None
+    retrained: bool | None = None  # kept for old clients: retraining is queued now
+    retrain: str | None = None  # "queued": the worker retrains after this answer
     model_version: str | None = None
 
 

@@ -28,6 +28,13 @@ class ServerSettings:
     label_studio_url: str | None = None
     label_studio_token: str | None = field(default=None, repr=False)
     retrain_every: int = 20
+    # The ML-backend routes' body limit (`--max-ml-body`): Label Studio sends a whole
+    # batch of tasks to /predict and every imported task in a TASKS_CREATED webhook.
+    max_ml_body: int = 64 * 1024 * 1024
+    # Plan a round of this many samples when none is open (`--auto-round`); 0: never.
+    auto_round: int = 0
+    # Bind (or move) the server to this Label Studio project (`--label-studio-project`).
+    label_studio_project: int | None = None
     # The ML-backend routes' HTTP basic auth, "user:pass" (`--ml-auth`); None: open.
     ml_auth: str | None = field(default=None, repr=False)
     # Webhooks out: URLs that get round_completed / batch_exhausted events, and the
@@ -58,6 +65,15 @@ class ServerSettings:
                 raise InputError("--ml-auth takes USER:PASSWORD (both non-empty)")
             if not self.label_studio:
                 raise InputError("--ml-auth guards the ML-backend routes: add --label-studio")
+        if self.max_ml_body < 1024:
+            raise InputError(f"max ML body must be at least 1024 bytes, got {self.max_ml_body}")
+        if self.auto_round < 0:
+            raise InputError(f"auto round must be 0 (off) or a batch size, got {self.auto_round}")
+        if (self.auto_round or self.label_studio_project is not None) and not self.label_studio:
+            raise InputError("--auto-round and --label-studio-project are for the ML-backend "
+                             "mode: add --label-studio")
+        if self.label_studio_project is not None and self.label_studio_project < 1:
+            raise InputError("--label-studio-project takes a Label Studio project id (1 or more)")
         if self.retrain_every < 1:
             raise InputError(f"retrain every must be at least 1 label, got {self.retrain_every}")
 

@@ -4,7 +4,7 @@ New code opens `Store.unit_of_work()` and uses its repositories (`longtail.store
 """
 
 from longtail.store.catalog import Store
-from longtail.store.uow import UnitOfWork
+from longtail.store.uow import UnitOfWork, lock_conflict
 from longtail.store.vectors import CHUNK_ROWS, VectorSet
 
-__all__ = ["Store", "UnitOfWork", "VectorSet", "CHUNK_ROWS"]
+__all__ = ["Store", "UnitOfWork", "VectorSet", "CHUNK_ROWS", "lock_conflict"]

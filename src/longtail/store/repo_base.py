@@ -17,6 +17,17 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
+# The key under which a batch of the service keeps, for its one transaction, reads that
+# none of its requests changes (settings, the open rounds, ...): `UnitOfWork.batch_reads`.
+BATCH_READS = "longtail.batch_reads"
+
+
+def batch_memo(conn: Connection) -> dict | None:
+    """The reads memo of the batch whose transaction runs on `conn`, None outside one
+    (every read then goes to the catalog)."""
+    return conn.info.get(BATCH_READS)
+
+
 class Repo:
     """A repository over ONE connection that the caller owns: it never opens, commits or
     rolls back a transaction itself."""
@@ -34,7 +45,13 @@ class SettingsRepo(Repo):
     """Project settings: JSON values by key."""
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = self.conn.execute(_SETTING, {"k": key}).scalar()
+        memo = batch_memo(self.conn)
+        if memo is not None and ("setting", key) in memo:
+            value = memo[("setting", key)]
+        else:
+            value = self.conn.execute(_SETTING, {"k": key}).scalar()
+            if memo is not None:
+                memo[("setting", key)] = value
         return default if value is None else value
 
     def all(self) -> dict[str, Any]:
@@ -45,3 +62,6 @@ class SettingsRepo(Repo):
         # Delete then insert: the same two statements on every dialect (no ON CONFLICT).
         self.conn.execute(s.settings.delete().where(s.settings.c.key == key))
         self.conn.execute(sa_insert(s.settings).values(key=key, value=value))
+        memo = batch_memo(self.conn)
+        if memo is not None:
+            memo.pop(("setting", key), None)

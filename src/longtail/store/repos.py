@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
@@ -27,7 +28,7 @@ from longtail.filehash import file_sha256
 from longtail.store import columns
 from longtail.store import schema as s
 from longtail.store.columns import ColumnReader
-from longtail.store.repo_base import Repo, SettingsRepo, now
+from longtail.store.repo_base import Repo, SettingsRepo, batch_memo, now
 from longtail.store.repos_versions import ConsensusRepo, DatasetVersionsRepo, resolve_labels
 
 IN_CHUNK = 20_000  # ids per IN (...): under SQLite's 32,766 and PostgreSQL's 65,535 binds
@@ -49,6 +50,19 @@ _LATEST_OF = (select(s.annotations.c.row, func.max(s.annotations.c.id).label("id
               .group_by(s.annotations.c.row).subquery())
 _CURRENT_OF = (select(s.annotations.c.row, s.annotations.c.label)
                .join(_LATEST_OF, s.annotations.c.id == _LATEST_OF.c.id))
+_ANY_CANCELLED = select(s.rounds.c.id).where(s.rounds.c.status == "cancelled").limit(1)
+# engine -> round id -> whether the round has relabel items (fixed once it is planned).
+_has_relabel: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _forget_rounds(conn: Connection) -> None:
+    """A round was planned, closed or cancelled: a batch reads the rounds again."""
+    memo = batch_memo(conn)
+    if memo is not None:
+        for key in ("open_rounds", "relabel_rounds", "any_cancelled"):
+            memo.pop(key, None)
+
+
 _SEEN = (select(s.annotations.c.id).where(s.annotations.c.kind == "label",
                                           s.annotations.c.label == bindparam("lab")).limit(1))
 # One sample by row (the service's task page, on every claim).
@@ -467,7 +481,12 @@ class LabelsRepo(Repo):
         a scan of the whole history); many labels at once: that one scan."""
         if len(labels) > 32:
             return self.classes() & set(labels)
-        return {lab for lab in labels if self.conn.execute(_SEEN, {"lab": lab}).first()}
+        memo = batch_memo(self.conn)
+        known: set[str] = set() if memo is None else memo.setdefault("seen_labels", set())
+        found = {lab for lab in labels
+                 if lab in known or self.conn.execute(_SEEN, {"lab": lab}).first()}
+        known |= found  # a label once given stays given for the batch
+        return found
 
     def count(self, kind: str | None = None) -> int:
         """Number of events (of `kind` when given)."""
@@ -511,6 +530,7 @@ class RoundsRepo(Repo):
         res = self.conn.execute(sa_insert(s.rounds).values(
             created_at=now(), strategy=strategy, params=params, model_id=model_id,
             status="open", n_labels=n_labels, log=log))
+        _forget_rounds(self.conn)
         round_id = int(res.inserted_primary_key[0])
         if items:
             self.conn.execute(sa_insert(s.round_items), [
@@ -571,6 +591,8 @@ class RoundsRepo(Repo):
         One indexed probe of `rows` when none is a relabel item (a label request's
         usual case); the rounds' logs are read only when one is."""
         a, ri, rd = s.annotations, s.round_items, s.rounds
+        if batch_memo(self.conn) is not None and not self._open_relabel_rounds():
+            return set()  # no open round has relabel items: no probe per request
         hits: list[tuple[int, int]] = []
         for piece in _chunks([int(r) for r in rows]):
             q = (select(ri.c.row, ri.c.round_id).join(rd, rd.c.id == ri.c.round_id)
@@ -586,9 +608,42 @@ class RoundsRepo(Repo):
                 out.add(row)
         return out
 
+    def _open_relabel_rounds(self) -> list[int]:
+        """The open rounds with relabel items (a round's items never change after it is
+        planned: known once per round per process); read once per batch."""
+        memo = batch_memo(self.conn)
+        if memo is not None and "relabel_rounds" in memo:
+            return memo["relabel_rounds"]
+        known = _has_relabel.setdefault(self.conn.engine, {})
+        out = []
+        for rid in self.open_ids():
+            if rid not in known:
+                q = (select(s.round_items.c.row).where(s.round_items.c.round_id == rid,
+                                                        s.round_items.c.kind == "relabel")
+                     .limit(1))
+                known[rid] = self.conn.execute(q).first() is not None
+            if known[rid]:
+                out.append(rid)
+        if memo is not None:
+            memo["relabel_rounds"] = out
+        return out
+
+    def _any_cancelled(self) -> bool:
+        """Whether some round was cancelled: read once per batch."""
+        memo = batch_memo(self.conn)
+        if memo is not None and "any_cancelled" in memo:
+            return memo["any_cancelled"]
+        found = self.conn.execute(_ANY_CANCELLED).first() is not None
+        if memo is not None:
+            memo["any_cancelled"] = found
+        return found
+
     def cancelled_of(self, rows: Sequence[int]) -> dict[int, int]:
         """Of `rows`, those planned in a cancelled round and queued in no open one: row
-        -> the latest such round. O(rows) indexed probes."""
+        -> the latest such round. O(rows) indexed probes (none when no round was
+        cancelled)."""
+        if not self._any_cancelled():
+            return {}
         ri, rd = s.round_items, s.rounds
         out: dict[int, int] = {}
         queued: set[int] = set()
@@ -623,6 +678,7 @@ class RoundsRepo(Repo):
                                           ).exists())).scalar()
             if not waiting:
                 self.conn.execute(s.rounds.update().where(s.rounds.c.id == rid).values(status="closed"))
+                _forget_rounds(self.conn)
                 closed.append(rid)
         return closed
 
@@ -641,6 +697,7 @@ class RoundsRepo(Repo):
             raise ProjectError(f"round {round_id} is {rnd['status']}, not open: only an open "
                                "round can be cancelled")
         self.conn.execute(s.rounds.update().where(s.rounds.c.id == round_id).values(status="cancelled"))
+        _forget_rounds(self.conn)
 
 
 class ModelsRepo(Repo):

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, bindparam, exists, false, func, select
 from sqlalchemy import insert as sa_insert
 
 from longtail.store import schema as s
-from longtail.store.repo_base import now
+from longtail.store.repo_base import batch_memo, now
 from longtail.store.repos import INSERT_ROWS
 
 _t, _a, _u = s.task_leases, s.annotations, s.users
@@ -78,6 +78,8 @@ _LEFT = (select(_t.c.id).where(and_(_t.c.round_id == bindparam("r"),
                                     _t.c.state.in_(("open", "leased")))).limit(1))
 _OPEN_LEFT = (select(_t.c.id).where(and_(_t.c.round_id == bindparam("r"), _t.c.state == "open"))
               .limit(1))
+_LOCK_ROUND = (select(s.rounds.c.id).where(s.rounds.c.id == bindparam("r"))
+               .with_for_update(key_share=True))
 _HAS_ROUND = select(_t.c.id).where(_t.c.round_id == bindparam("r")).limit(1)
 
 def _pieces(items: Sequence[int] | None, size: int = 20_000) -> Iterable[list[int] | None]:
@@ -108,6 +110,11 @@ class UsersRepo:
     def by_token_hash(self, token_sha256: str) -> dict | None:
         row = self.conn.execute(_BY_TOKEN, {"h": token_sha256}).mappings().first()
         return dict(row) if row else None
+
+    def token_table(self) -> dict[str, tuple[int, str, str]]:
+        """token hash -> (id, name, role) of every user: one read for a whole cache."""
+        q = select(_u.c.token_sha256, _u.c.id, _u.c.name, _u.c.role)
+        return {h: (int(i), n, r) for h, i, n, r in self.conn.execute(q)}
 
     def list(self) -> list[dict]:
         q = select(s.users.c.id, s.users.c.name, s.users.c.role, s.users.c.created_at).order_by(
@@ -172,8 +179,14 @@ class LeasesRepo:
     # -- the queue ---------------------------------------------------------------------
 
     def open_rounds(self) -> list[int]:
-        """Ids of the open rounds, oldest first (a statement built once)."""
-        return [int(r) for (r,) in self.conn.execute(_OPEN_ROUNDS)]
+        """Ids of the open rounds, oldest first (a statement built once; once per batch)."""
+        memo = batch_memo(self.conn)
+        if memo is not None and "open_rounds" in memo:
+            return list(memo["open_rounds"])
+        out = [int(r) for (r,) in self.conn.execute(_OPEN_ROUNDS)]
+        if memo is not None:
+            memo["open_rounds"] = out
+        return list(out)
 
     def has_round(self, round_id: int) -> bool:
         known = _with_slots.setdefault(self.conn.engine, set())
@@ -190,9 +203,13 @@ class LeasesRepo:
         its slots once; two last answers then see each other); SQLite: a no-op. `FOR
         NO KEY UPDATE`, which the KEY SHARE locks of rows referencing the round (label
         events, slots) do not block: `FOR UPDATE` would deadlock against them."""
-        if self._pg:
-            self.conn.execute(select(s.rounds.c.id).where(s.rounds.c.id == round_id)
-                              .with_for_update(key_share=True))
+        if not self._pg:
+            return
+        memo = batch_memo(self.conn)
+        held = set() if memo is None else memo.setdefault("locked_rounds", set())
+        if round_id not in held:  # held until the transaction ends: once is enough
+            self.conn.execute(_LOCK_ROUND, {"r": round_id})
+            held.add(round_id)
 
     def add_slots(self, round_id: int, items: Sequence[tuple[int, int]], overlap: int,
                   done: dict[int, int]) -> int:
@@ -374,6 +391,9 @@ class LeasesRepo:
         """Close the round if it is still open (every slot of it is done)."""
         res = self.conn.execute(s.rounds.update().where(and_(
             s.rounds.c.id == round_id, s.rounds.c.status == "open")).values(status="closed"))
+        memo = batch_memo(self.conn)
+        if memo is not None:
+            memo.pop("open_rounds", None)
         return res.rowcount == 1
 
     # -- reading -----------------------------------------------------------------------

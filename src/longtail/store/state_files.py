@@ -87,3 +87,60 @@ def load_arrays(root: str | Path, name: str, decode: Callable[[Mapping[str, np.n
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, InputError) as e:
         raise ProjectError(f"{path}: {what} cannot be read ({e}); delete the file and "
                            f"{remedy}") from None
+
+
+def matrix_path(root: str | Path, name: str) -> Path:
+    """``root/state/<name>.npy`` (``name`` a plain file name, as for :func:`state_path`)."""
+    return state_path(root, name).with_suffix(".npy")
+
+
+def write_matrix(root: str | Path, name: str, shape: tuple[int, int], dtype: Any,
+                 fill: Callable[[np.ndarray], Any]) -> np.ndarray:
+    """Create ``state/<name>.npy`` of ``shape`` and ``dtype``, have ``fill(out)`` write it
+    through a writable memory map, and replace the old file atomically (a temporary file,
+    fsync, ``os.replace``). Returns the new file opened read-only, memory-mapped.
+    O(file size) disk, O(pages ``fill`` touches at once) memory."""
+    path = matrix_path(root, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".npy", dir=path.parent)
+    os.close(fd)
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        fill(out)
+        out.flush()
+        del out
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def open_matrix(root: str | Path, name: str) -> np.ndarray | None:
+    """``state/<name>.npy`` memory-mapped read-only, or None when there is none or it
+    cannot be read (a cache: the caller computes it again). O(1)."""
+    path = matrix_path(root, name)
+    if not path.exists():
+        return None
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+
+
+def remove_matrices(root: str | Path, prefix: str, keep: str = "") -> int:
+    """Delete ``state/<prefix>*.npy`` except ``state/<keep>.npy``; how many were removed."""
+    folder = Path(root) / "state"
+    if not folder.is_dir():
+        return 0
+    gone = 0
+    for f in folder.glob(f"{prefix}*.npy"):
+        if f.name != f"{keep}.npy":
+            f.unlink(missing_ok=True)
+            gone += 1
+    return gone

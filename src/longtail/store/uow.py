@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from longtail.errors import ProjectError
+from longtail.store.repo_base import BATCH_READS
 from longtail.store.repos import (
     EvalVersionsRepo,
     LabelSetRepo,
@@ -46,6 +47,13 @@ from longtail.store.repos_versions import (
     IntegrityRepo,
 )
 from longtail.store.vectors import VectorSet
+
+
+def lock_conflict(error: BaseException) -> bool:
+    """Whether `error` is a PostgreSQL deadlock (40P01) or serialization failure
+    (40001), on which the database rolled the transaction back."""
+    orig = getattr(error, "orig", None)
+    return getattr(orig, "sqlstate", None) in ("40P01", "40001")
 
 
 class UnitOfWork:
@@ -73,6 +81,22 @@ class UnitOfWork:
         self.leases = LeasesRepo(conn)
         self.compute = ComputeRepo(conn)  # issue 29's compute ledger
         self.audit = AuditRepo(conn)  # issue 27: admin actions
+        # In a batch of the service (engine/tasks.run_batch): the rounds its answers
+        # touched, whose close the batch checks once at its end (None: at each answer).
+        self.rounds_to_settle: set[int] | None = None
+
+    @contextmanager
+    def batch_reads(self) -> Iterator[UnitOfWork]:
+        """Inside, reads that the service's task requests never change (a setting, the
+        open rounds, whether a round has relabel items or a round was cancelled, a
+        label already given) are read once for the transaction, not once per request:
+        the group commit's batch (engine/tasks.run_batch). Writes through the
+        repositories keep it true (a closed round leaves the open ones)."""
+        self.conn.info[BATCH_READS] = {}
+        try:
+            yield self
+        finally:
+            self.conn.info.pop(BATCH_READS, None)
 
     @contextmanager
     def savepoint(self) -> Iterator[UnitOfWork]:

@@ -90,7 +90,7 @@ def slices(_user: Admin, svc: Svc, by: Literal["all", "cluster", "metadata"] = "
 async def enqueue_slice(body: EnqueueSliceIn, _user: Admin, svc: Svc) -> dict[str, Any]:
     """Queue a slice's most useful samples for the next round."""
     return await svc.writer.run_locked(lambda: discovery.enqueue_slice(
-        svc.store, Settings.load(svc.store), body.slice, body.n))
+        svc.store, Settings.load(svc.store), body.slice, body.n).to_dict())
 
 
 @router.post("/admin/search", response_model=SearchOut)
@@ -101,8 +101,8 @@ async def search(body: SearchIn, _user: Admin, svc: Svc) -> dict[str, Any]:
                                  text=body.text, vector=body.vector, k=body.k,
                                  split=body.split, state=body.state, where=body.where)
         if body.enqueue:
-            found["enqueued"] = discovery.enqueue_hits(svc.store, found, body.priority)
-        return found
+            found.enqueued = discovery.enqueue_hits(svc.store, found, body.priority).to_dict()
+        return found.to_dict()
 
     return await svc.writer.run_locked(run)
 

@@ -26,7 +26,8 @@ def me(user: Me) -> m.Me:
 async def lease(user: Me, svc: Svc) -> m.LeaseOut:
     """The task you hold, else the next one for you (most recent open round first, in
     its priority order), leased to you for the lease TTL."""
-    task = await svc.writer.run(lambda uow: tasks.lease_in(uow, user, svc.policy, svc.clock()))
+    task = await svc.writer.run(lambda uow: tasks.lease_in(uow, user, svc.policy, svc.clock()),
+                                user.id)
     if task is None:
         if svc.hooks.urls and not svc.exhausted_sent and await run_in_threadpool(
                 tasks.queue_empty, svc.store):
@@ -36,7 +37,8 @@ async def lease(user: Me, svc: Svc) -> m.LeaseOut:
         return m.LeaseOut(task=None, message="no task left for you in the open rounds")
     svc.exhausted_sent = False
     out = task.to_dict()
-    out["suggestions"] = await run_in_threadpool(svc.suggest, svc.store, task.id)
+    out["suggestions"] = ([] if svc.suggest.none_known()
+                          else await run_in_threadpool(svc.suggest, svc.store, task.id))
     if isinstance((out.get("meta") or {}).get("media"), str):
         out["media_url"] = media.media_url(svc.media_secret, out["id"], svc.clock(), size=256)
     return m.LeaseOut(task=m.TaskOut(**out))
@@ -48,7 +50,7 @@ async def label(task_id: TaskId, body: m.AnswerIn, user: Me, svc: Svc) -> m.Answ
     """Answer the task you hold: a label, or skip (it goes to someone else) or unsure;
     `seconds` is the time you spent."""
     done = await svc.writer.run(lambda uow: tasks.answer_in(
-        uow, user, task_id, body.kind, body.label, body.seconds, svc.clock()))
+        uow, user, task_id, body.kind, body.label, body.seconds, svc.clock()), user.id)
     if done.round_closed:
         svc.hooks.emit("round_completed", round_id=done.round_id)
     return m.AnswerOut(**done.__dict__)
@@ -59,7 +61,7 @@ async def label(task_id: TaskId, body: m.AnswerIn, user: Me, svc: Svc) -> m.Answ
 async def release(task_id: TaskId, user: Me, svc: Svc) -> m.ReleaseOut:
     """Give the task you hold back to the queue, unanswered."""
     round_id = await svc.writer.run(lambda uow: tasks.release_in(uow, user, task_id,
-                                                                 svc.clock()))
+                                                                 svc.clock()), user.id)
     return m.ReleaseOut(task_id=task_id, round_id=round_id)
 
 
