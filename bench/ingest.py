@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,9 +86,10 @@ def _child(mode: str, file: str, project: str, db: str = "") -> None:
                       "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
 
-def _run(mode: str, file: Path, project: Path, db: str = "") -> dict:
+def _run(mode: str, file: Path, project: Path, db: str = "", src: str | None = None) -> dict:
+    env = {**os.environ, "PYTHONPATH": src} if src else None
     out = subprocess.run([sys.executable, __file__, "--child", mode, str(file), str(project), db],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -118,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--out", default=None)
     ap.add_argument("--db", default=None, help="a PostgreSQL URL for the catalogs")
+    ap.add_argument("--baseline-src", default=None,
+                    help="a longtail src/ folder of another commit: each repeat also ingests "
+                         "with it, beside this code's run (a paired comparison on a busy machine)")
+    ap.add_argument("--baseline-commit", default=None, help="the commit that folder holds")
     args = ap.parse_args(argv)
     rows = SIZES[args.size]
     repeats = args.repeats or (3 if args.size == "full" else 1)
@@ -130,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             floor_read = _run("floor_read", file, Path(tmp) / "unused")
             with _catalog(args.db) as db:
                 ours = _run("ingest", file, Path(tmp) / f"proj{rep}", db)
+            base = None
+            if args.baseline_src:
+                with _catalog(args.db) as db:
+                    base = _run("ingest", file, Path(tmp) / f"base{rep}", db, args.baseline_src)
+                shutil.rmtree(Path(tmp) / f"base{rep}", ignore_errors=True)
+            shutil.rmtree(Path(tmp) / f"proj{rep}", ignore_errors=True)
             assert ours["rows"] == rows, ours
             runs.append({
                 "repeat": rep, "rows": rows, "seconds": ours["seconds"],
@@ -145,12 +158,16 @@ def main(argv: list[str] | None = None) -> int:
                 "peak_rss_bytes": ours["peak_rss_bytes"],
                 "floor_peak_rss_bytes": floor["peak_rss_bytes"], "vector_bytes": vector_bytes,
                 "rss_over_vector_bytes": ours["peak_rss_bytes"] / vector_bytes,
+                **({"baseline_seconds": base["seconds"],
+                    "baseline_ratio_to_floor": floor["seconds"] / base["seconds"],
+                    "baseline_peak_rss_bytes": base["peak_rss_bytes"]} if base else {}),
             })
     ratios = np.array([r["ratio_to_floor"] for r in runs])
     result = header("ingest", f"synthetic parquet, {rows} rows x {DIM}-d float32 + text + 3 "
                     "metadata columns", {"rows": rows, "dim": DIM, "repeats": repeats,
                                          "size": args.size,
-                                         "catalog": "postgresql" if args.db else "sqlite"})
+                                         "catalog": "postgresql" if args.db else "sqlite",
+                                         "baseline_commit": args.baseline_commit})
     result.update({
         "rows": rows,
         "rows_per_s": float(np.mean([r["rows_per_s"] for r in runs])),
@@ -163,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_bytes": int(max(r["peak_rss_bytes"] for r in runs)),
         "vector_bytes": vector_bytes, "runs": runs,
     })
+    if args.baseline_src:
+        base_ratios = np.array([r["baseline_ratio_to_floor"] for r in runs])
+        result.update({"baseline_ratio_to_floor_mean": float(base_ratios.mean()),
+                       "baseline_ratio_to_floor_min": float(base_ratios.min()),
+                       "ratio_to_floor_min": float(ratios.min()),
+                       "ratio_over_baseline_mean": float((ratios / base_ratios).mean())})
     path = write_result(result, args.out or (RESULTS / "ingest_postgresql.json" if args.db
                                              else None))
     print(f"ingest: {result['rows_per_s']:.0f} rows/s ({result['rows_per_s_before_duplicates']:.0f} "
