@@ -195,6 +195,9 @@ def embed(project: ProjectOpt = Path("."),
           max_categories: Annotated[int | None, typer.Option(
               help="tabular: text columns with at most this many distinct values are "
                    "one-hot encoded, others left out (default 20).")] = None,
+          engine: Annotated[str, typer.Option(
+              help="Where encoding runs: local, or ray (a Ray Data job over the project's "
+                   "column files; LONGTAIL_RAY_ADDRESS names the cluster).")] = "local",
           as_json: JsonOpt = False) -> None:
     """Compute vectors for samples that have none for ENCODER; resumes after a Ctrl-C.
 
@@ -206,6 +209,10 @@ def embed(project: ProjectOpt = Path("."),
     Example: longtail embed -p my-project --encoder tabular --exclude digit
     """
     at_least("--max-categories", max_categories, 2)
+    if engine not in ("local", "ray"):
+        from longtail.errors import InputError
+
+        raise InputError(f"--engine must be one of local, ray, got {engine!r}")
     params = {k: v for k, v in (("features", split_list("--features", features)),
                                 ("exclude", split_list("--exclude", exclude)),
                                 ("max_categories", max_categories)) if v}
@@ -215,7 +222,8 @@ def embed(project: ProjectOpt = Path("."),
         elif encoder != "precomputed":
             bar.phase(f"loading model {encoder}")
         try:
-            result = p.embed(encoder, progress=bar, **params)
+            result = p.embed(encoder, progress=bar, **params,
+                             **({"engine": engine} if engine != "local" else {}))
         except KeyboardInterrupt:
             kept = bar.done if bar.done is not None else _vector_rows(p, encoder)
             raise Stopped(f"stopped: {kept:,} rows kept; run again to resume") from None

@@ -162,9 +162,13 @@ class EmbedReport(Record):
 def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_rows: int = 512,
           dtype: str | None = None, progress: Progress | None = None,
           on_phase: Callable[[str], None] | None = None, encoder_impl: Any = None,
-          **params: Any) -> EmbedReport:
+          engine: str = "local", **params: Any) -> EmbedReport:
     """Compute vectors for every sample that has none for `encoder`. Each batch commits,
-    so an interrupted run resumes where it stopped."""
+    so an interrupted run resumes where it stopped. `engine="ray"`: the encoding runs as
+    a Ray Data job over the column files (`longtail.distributed.ray_engine`); the vectors
+    are the local engine's, written and committed here."""
+    if engine not in ("local", "ray"):
+        raise InputError(f"--engine must be one of local, ray; got {engine!r}")
     from longtail.encoders import check_encoder_fits, get_encoder, preview_samples
     from longtail.ingest import PRECOMPUTED
 
@@ -214,24 +218,55 @@ def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_ro
     writer = store.vector_writer(encoder, info["dim"], info["dtype"])
     done = start
     t0 = time.perf_counter()
-    for batch in store.iter_samples(start=start, batch_rows=batch_rows):
-        with phase("embed", gpu=_on_gpu(enc)):
-            vecs = enc.encode({"text": [t or "" for _, _, t, _ in batch],
-                               "metadata": [m for _, _, _, m in batch]})
-        writer.write(done, vecs)
-        crashpoint("embed:vectors_written")
-        done += len(batch)
-        with store.unit_of_work() as uow:  # one commit per durable chunk
-            uow.vectors.set_rows(encoder, done)
-            uow.settings.set("encoder", encoder)
-        if progress:
-            progress(done, n)
+    if engine == "ray":
+        done = _embed_on_ray(store, encoder, info, writer, start, n, batch_rows, progress)
+    else:
+        for batch in store.iter_samples(start=start, batch_rows=batch_rows):
+            with phase("embed", gpu=_on_gpu(enc)):
+                vecs = enc.encode({"text": [t or "" for _, _, t, _ in batch],
+                                   "metadata": [m for _, _, _, m in batch]})
+            writer.write(done, vecs)
+            crashpoint("embed:vectors_written")
+            done += len(batch)
+            with store.unit_of_work() as uow:  # one commit per durable chunk
+                uow.vectors.set_rows(encoder, done)
+                uow.settings.set("encoder", encoder)
+            if progress:
+                progress(done, n)
     if done == start:  # nothing new to embed: the project still switches to `encoder`
         store.set_setting("encoder", encoder)
     return EmbedReport(encoder, done - start, n, seconds=round(time.perf_counter() - t0, 3),
                        duplicates=(_near_duplicates(store, settings, encoder)
                                    if done > start else None),
                        describe=enc.describe() if hasattr(enc, "describe") else None)
+
+
+def _embed_on_ray(store: Store, encoder: str, info: dict, writer: Any, start: int, n: int,
+                  batch_rows: int, progress: Progress | None) -> int:
+    """Embed rows [start, n) as a Ray Data job; blocks finish in any order, each written
+    where its rows go, and the row count commits as the written prefix grows (so an
+    interrupted run resumes after it). Returns the rows now embedded."""
+    from longtail.distributed import ray_engine
+
+    with store.reading() as uow:
+        batch_ids, pos = uow.samples.locations(start)
+    finished = np.zeros(len(pos), dtype=bool)
+    done = start
+    with phase("embed"):
+        for offsets, vecs in ray_engine.embed_rows(store.root, encoder, info["config"],
+                                                   batch_ids, pos, piece_rows=batch_rows):
+            writer.write(start + int(offsets[0]), vecs)  # a block is one contiguous piece
+            finished[offsets] = True
+            prefix = int(np.argmin(finished)) if not finished.all() else len(finished)
+            if start + prefix > done:
+                writer.sync()
+                done = start + prefix
+                with store.unit_of_work() as uow:
+                    uow.vectors.set_rows(encoder, done)
+                    uow.settings.set("encoder", encoder)
+                if progress:
+                    progress(done, n)
+    return done
 
 
 def _on_gpu(enc: Any) -> bool:

@@ -250,6 +250,16 @@ class SamplesRepo(Repo):
                                        f"{self.count()} samples)")
                 yield self._with_columns([by_row[r] for r in piece])
 
+    def locations(self, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(batch id, position) in the column files of every row from `start` on, in row
+        order, int64 (position -1: nothing stored). What a remote worker needs to read
+        the texts itself; O(rows) integers, streamed from the catalog."""
+        cols = (s.samples.c.row, s.samples.c.batch_id, s.samples.c.pos)
+        q = select(*cols).where(s.samples.c.row >= start).order_by(s.samples.c.row)
+        got = self.conn.execute(q).all()
+        _, batches, pos = _arrays(got)
+        return batches, pos
+
     def one(self, row: int) -> tuple[str, str | None, dict] | None:
         """(external id, text, metadata) of the sample at `row`, or None."""
         got = self.conn.execute(_ONE, {"row": int(row)}).all()
