@@ -16,21 +16,30 @@ test set; the target is 95% of the same learner trained on the whole pool.
   d(digit) * e, d = exp(N(0, 0.5)) per digit (seed 16), e = exp(N(0, 0.25)) per
   image (seed 17); the 2 digits of largest d need the expert pool.
 
-Methods: `longtail:auto-cost` (auto, cost-aware: the strategy proposes 3x its share,
-the return on investment (1 - max prob) / cost^gamma picks), `longtail:auto`,
+Methods: `longtail:auto-cost` (auto with `query --cost-aware`: the strategy proposes 3x
+its share; each round the cut is cost-aware or not by the gain per money measured on
+earlier rounds of each kind (`longtail.costs.select.choose_cost_aware`), cost-aware
+keeping the best return on investment (1 - max prob) / cost^gamma), `longtail:auto`,
 `longtail:random`; on digits also other gammas. Keys per method: `money_to_95pct_full`
 (per seed, None when not reached, with `money_at_budget` as its lower bound),
-`label_money`, `compute_money` (at the budget), the curves, and for active methods
-the ROI verdict `status` gave at 2,000 labels (or the last round before) with the
-realised saving against random.
+`label_money`, `compute_money` (at the stop), the curves, and for active methods the
+ROI verdict `status` gave when the run first reached the target, or at 2,000 labels
+(the last round before) if it had not, with the realised
+saving at the accuracy the verdict names (money to first reach it on the test set,
+against the same seed's random run) and whether the verdict's interval covers it.
+`--early-stop` ends a run once it reached the target (an active one also past the
+verdict's round): later rounds change none of the keys; `--jobs N` runs (method, seed)
+pairs in parallel processes.
 
     python bench/cost_aware.py --size smoke|full [--datasets banking77,digits] [--seeds N]
+        [--jobs N] [--early-stop] [--gamma G]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import multiprocessing as mp
 import sys
 import tempfile
 import time
@@ -111,10 +120,7 @@ def run_seed(method: str, seed: int, data: tuple, costs: tuple, cfg: dict, work:
     row_of = {i: r for r, i in enumerate(ids)}
     pool = work / f"pool-{seed}.parquet"
     if not pool.exists():
-        pq.write_table(pa.table({"id": ids, "text": texts.astype(str),
-                                 "vec": pa.FixedSizeListArray.from_arrays(
-                                     np.ascontiguousarray(X, np.float32).ravel(), X.shape[1])}),
-                       pool)
+        write_pool(pool, X, texts)
     path = work / f"proj-{method}-{seed}"
     settings = {"seed": seed, **({"cost_tradeoff": gamma} if gamma is not None else {})}
     Project.init(path, **settings).close()
@@ -129,8 +135,16 @@ def run_seed(method: str, seed: int, data: tuple, costs: tuple, cfg: dict, work:
     curve: dict[str, list] = {k: [] for k in ("labels", "accuracy", "label_money",
                                               "compute_money", "money", "seconds")}
     verdict = None
+    frozen = False  # the verdict is kept from the round the target was first reached
     paid = 0
+    target = cfg.get("target")
     while paid < cfg["budget"]:
+        # Early stop (params "stop"): once the target is reached, and for an active
+        # method the verdict taken, later rounds change none of the figures.
+        if (cfg.get("early_stop") and target is not None and curve["accuracy"]
+                and max(curve["accuracy"]) >= target
+                and (not active(method) or frozen or paid >= cfg["verdict_at"])):
+            break
         t0 = time.perf_counter()
         with Project(path) as p:
             q = p.query(min(cfg["batch"], cfg["budget"] - paid), strategy=strategy,
@@ -147,19 +161,38 @@ def run_seed(method: str, seed: int, data: tuple, costs: tuple, cfg: dict, work:
             model = p.model()
             acc = float(np.mean(np.asarray(model.classes_)[model.predict_proba(Xt).argmax(1)]
                                 == names[yt].astype(str)))
-            total = p.costs()["total"]
+            total = p.costs()["total"]  # spend so far: labels, eval labels, compute
             paid = total["events"]
-            if active(method) and paid <= cfg["verdict_at"]:
+            if active(method) and paid <= cfg["verdict_at"] and not frozen:
                 roi = p.status().roi
+                frozen = target is not None and acc >= target
                 if roi:
                     verdict = {"labels": paid, **{k: roi[k] for k in (
                         "saving", "lo", "hi", "label_saving", "target", "random_labels",
-                        "money_active", "money_random", "verdict")}}
+                        "money_active", "money_random", "eval_money", "verdict")}}
         for k, v in (("labels", paid), ("accuracy", acc), ("label_money", total["label_money"]),
                      ("compute_money", total["compute_money"]), ("money", total["total_money"]),
                      ("seconds", time.perf_counter() - t0)):
             curve[k].append(v)
     return {"curve": curve, "verdict": verdict}
+
+
+def write_pool(path: Path, X: np.ndarray, texts: np.ndarray) -> None:
+    """The pool file every method's project ingests (ids r000000..., text, vector)."""
+    ids = np.array([f"r{i:06d}" for i in range(len(X))])
+    pq.write_table(pa.table({"id": ids, "text": texts.astype(str),
+                             "vec": pa.FixedSizeListArray.from_arrays(
+                                 np.ascontiguousarray(X, np.float32).ravel(), X.shape[1])}),
+                   path)
+
+
+def _timed_run(method: str, seed: int, data: tuple, costs: tuple, cfg: dict, work: Path,
+               gamma: float | None, name: str) -> dict:
+    t0 = time.perf_counter()
+    with threadpool_limits(1):
+        out = run_seed(method, seed, data, costs, cfg, work, gamma)
+    print(f"{name} {method} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return out
 
 
 def active(method: str) -> bool:
@@ -187,43 +220,59 @@ def run_dataset(name: str, size: str, cfg: dict, methods: list[tuple[str, float 
         seconds, texts, expert = digits_costs(X, y, names)
     full = full_accuracy(X, names[y], Xt, names[yt])
     target = 0.95 * full
+    cfg = {**cfg, "target": target}
     out: dict = {}
-    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(1):
-        for method, gamma in methods:
-            runs = []
-            for seed in cfg["seeds"]:
-                t0 = time.perf_counter()
-                runs.append(run_seed(method, seed, data, (seconds, texts, expert), cfg,
-                                     Path(tmp), gamma))
-                print(f"{name} {method} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
-            reach = [money_to(target, r["curve"]["money"], r["curve"]["accuracy"]) for r in runs]
-            acc = np.array([r["curve"]["accuracy"] for r in runs])
-            out[method] = {
-                "gamma": gamma, "accuracy_mean": acc.mean(0).tolist(),
-                "money_mean": np.mean([r["curve"]["money"] for r in runs], 0).tolist(),
-                "money_to_95pct_full": reach,
-                "money_to_95pct_full_median": (float(np.median([m for m in reach if m is not None]))
-                                               if all(m is not None for m in reach) else None),
-                "not_reached": sum(m is None for m in reach),
-                "money_at_budget": [r["curve"]["money"][-1] for r in runs],
-                "label_money": [r["curve"]["label_money"][-1] for r in runs],
-                "compute_money": [r["curve"]["compute_money"][-1] for r in runs],
-                "seeds": list(cfg["seeds"]), "runs": runs}
+    jobs = [(method, gamma, seed) for method, gamma in methods for seed in cfg["seeds"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in cfg["seeds"]:  # the pool files, once, before any job reads them
+            write_pool(Path(tmp) / f"pool-{seed}.parquet", X, texts)
+        args = [(method, seed, data, (seconds, texts, expert), cfg, Path(tmp), gamma, name)
+                for method, gamma, seed in jobs]
+        if cfg.get("jobs", 1) > 1:
+            with mp.get_context("fork").Pool(cfg["jobs"]) as pool:
+                done = pool.starmap(_timed_run, args)
+        else:
+            done = [_timed_run(*a) for a in args]
+    by = dict(zip([(m, sd) for m, _, sd in jobs], done, strict=True))
+    for method, gamma in methods:
+        runs = [by[(method, seed)] for seed in cfg["seeds"]]
+        reach = [money_to(target, r["curve"]["money"], r["curve"]["accuracy"]) for r in runs]
+        common = min(len(r["curve"]["accuracy"]) for r in runs)
+        acc = np.array([r["curve"]["accuracy"][:common] for r in runs])
+        out[method] = {
+            "gamma": gamma, "accuracy_mean": acc.mean(0).tolist(),
+            "money_mean": np.mean([r["curve"]["money"][:common] for r in runs], 0).tolist(),
+            "money_to_95pct_full": reach,
+            "money_to_95pct_full_median": (float(np.median([m for m in reach if m is not None]))
+                                           if all(m is not None for m in reach) else None),
+            "not_reached": sum(m is None for m in reach),
+            "money_at_budget": [r["curve"]["money"][-1] for r in runs],
+            "labels_at_stop": [r["curve"]["labels"][-1] for r in runs],
+            "label_money": [r["curve"]["label_money"][-1] for r in runs],
+            "compute_money": [r["curve"]["compute_money"][-1] for r in runs],
+            "seeds": list(cfg["seeds"]), "runs": runs}
     rnd = out.get("longtail:random")
     if rnd:
         for method, res in out.items():
             if not active(method):
                 continue
             cover, widths = [], []
-            for r, mine, theirs in zip(res["runs"], res["money_to_95pct_full"],
-                                       rnd["money_to_95pct_full"], strict=True):
+            for r, theirs in zip(res["runs"], rnd["runs"], strict=True):
                 v = r["verdict"]
-                if v is None or mine is None or theirs is None:
+                if v is None:
                     cover.append(None)
                     continue
-                realised = 1.0 - mine / theirs
-                cover.append(bool(v["lo"] <= realised <= v["hi"]))
+                # The truth at the accuracy the verdict names: money to first reach it on
+                # the test set, this run against the same seed's random run.
+                mine = money_to(v["target"], r["curve"]["money"], r["curve"]["accuracy"])
+                other = money_to(v["target"], theirs["curve"]["money"],
+                                 theirs["curve"]["accuracy"])
                 widths.append(v["hi"] - v["lo"])
+                if mine is None or other is None:
+                    cover.append(None)
+                    continue
+                realised = 1.0 - mine / other
+                cover.append(bool(v["lo"] <= realised <= v["hi"]))
                 v["realised_saving"] = realised
             res["verdict_covers_realised"] = cover
             res["verdict_median_width"] = float(np.median(widths)) if widths else None
@@ -244,12 +293,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", choices=sorted(SIZES), default="full")
     ap.add_argument("--datasets", default="digits,banking77")
     ap.add_argument("--seeds", type=int, default=None, help="first N seeds only")
-    ap.add_argument("--gamma", type=float, default=1.0,
+    ap.add_argument("--gamma", type=float, default=0.5,
                     help="the cost trade-off of longtail:auto-cost on banking77 (chosen on digits)")
+    ap.add_argument("--jobs", type=int, default=1, help="runs (method x seed) in parallel")
+    ap.add_argument("--early-stop", action="store_true",
+                    help="stop a run once it reached the target (and, active, gave its verdict)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     sizes = {n: ({**c, "seeds": c["seeds"][: args.seeds]} if args.seeds else c)
              for n, c in SIZES[args.size].items()}
+    sizes = {n: {**c, "jobs": args.jobs, "early_stop": args.early_stop} for n, c in sizes.items()}
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     names = [n for n in args.datasets.split(",") if n]
     result = header("cost_aware", ",".join(names), {"size": args.size, "path": "Project per "

@@ -67,7 +67,8 @@ def floor(project: Path, repeats: int = 3) -> float:
 
     store = Store.open(project)
     try:
-        vs = store.vectors("precomputed")
+        with store.reading() as uow:
+            vs = uow.vector_set("precomputed")
         w = np.random.default_rng(0).standard_normal(vs.dim).astype(np.float32)
         times = []
         for i in range(repeats + 1):

@@ -1,6 +1,6 @@
 """Label Studio's /predict at 1,000 tasks (issue 27, finding 7): how long longtail, as
 Label Studio's ML backend, takes to answer one request carrying 1,000 Label Studio tasks
-(about 835 bytes each, as Label Studio 1.23 sends them), over HTTP on loopback.
+(about 835 bytes each, in the shape Label Studio 1.23 sends), over HTTP on loopback.
 
 A project of N rows (vectors, 300 labels, one model, an open round of 100) is served
 by `longtail serve --label-studio` (uvicorn in this process, default --max-body); a
@@ -66,17 +66,19 @@ def make_project(root: Path, rows: int, seed: int = 0) -> None:
 
 
 def ls_tasks(rows: int, n: int, seed: int = 1) -> list[dict]:
-    """`n` tasks as Label Studio 1.23 serializes them for /predict (~835 bytes each)."""
+    """`n` tasks as Label Studio 1.23 serializes them for /predict (the fields of the
+    recorded tasks in tests/fixtures/label_studio, about 430 bytes, plus a 400-character
+    text: about 835 bytes a task, the size issue 27 measured)."""
     pick = np.random.default_rng(seed).choice(rows, size=n, replace=False)
-    return [{"id": 1 + i, "data": {"text": f"sample {r}", "longtail_id": f"s{r}"},
+    filler = " the customer writes about an order" * 12
+    return [{"id": 1 + i, "data": {"text": (f"sample {r}" + filler)[:400],
+                                   "longtail_id": f"s{r}"},
              "meta": {}, "created_at": "2026-12-05T21:04:30.144873Z",
              "updated_at": "2026-12-05T21:04:30.144895Z", "is_labeled": False, "overlap": 1,
              "inner_id": 1 + i, "total_annotations": 0, "cancelled_annotations": 0,
              "total_predictions": 0, "comment_count": 0, "unresolved_comment_count": 0,
              "last_comment_updated_at": None, "project": 1, "updated_by": None,
-             "file_upload": 1, "comment_authors": [], "annotations": [], "predictions": [],
-             "drafts": [], "annotators": [], "predictions_score": None,
-             "allow_skip": True}
+             "file_upload": 1, "comment_authors": [], "annotations": [], "predictions": []}
             for i, r in enumerate(pick.tolist())]
 
 

@@ -11,6 +11,10 @@ set's interval half-width.
 
     python bench/product_path.py --size smoke|full [--datasets banking77,digits] [--out PATH]
 
+Data sets: banking77, digits, fashion_mnist and issue 28's long-tailed variants
+banking77_lt, digits_lt, fashion_mnist_lt (bench/datasets.py; batches of 5% of the pool
+up to 40% of it). The result is written after each data set.
+
 Peers are not rerun here: their figures (each with a free test set and no eval or
 control labels) are in bench/results/label_efficiency*.json, measured by that
 benchmark; the README sets the two side by side.
@@ -37,10 +41,18 @@ from _common import RESULTS, first_reach, header, write_result  # noqa: E402
 SIZES = {
     "smoke": {"banking77": {"batch": 50, "budget": 100, "seeds": [0]},
               "digits": {"batch": 20, "budget": 40, "seeds": [0]},
-              "fashion_mnist": {"batch": 50, "budget": 100, "seeds": [0]}},
+              "fashion_mnist": {"batch": 50, "budget": 100, "seeds": [0]},
+              "banking77_lt": {"batch": 50, "budget": 100, "seeds": [0]},
+              "digits_lt": {"batch": 17, "budget": 34, "seeds": [0]},
+              "fashion_mnist_lt": {"batch": 50, "budget": 100, "seeds": [0]}},
     "full": {"banking77": {"batch": 100, "budget": 2000, "seeds": [0, 1, 2, 3, 4]},
              "digits": {"batch": 20, "budget": 400, "seeds": [0, 1, 2, 3, 4]},
-             "fashion_mnist": {"batch": 100, "budget": 2000, "seeds": [0, 1, 2]}},
+             "fashion_mnist": {"batch": 100, "budget": 2000, "seeds": [0, 1, 2]},
+             # issue 28's long-tailed variants: batches of 5% of the pool up to 40% of it
+             # (pools: Banking77-LT 2,995, digits-LT 347, Fashion-MNIST-LT 5,630 rows)
+             "banking77_lt": {"batch": 150, "budget": 1200, "seeds": [0, 1, 2, 3, 4]},
+             "digits_lt": {"batch": 17, "budget": 136, "seeds": [0, 1, 2, 3, 4]},
+             "fashion_mnist_lt": {"batch": 282, "budget": 2256, "seeds": [0, 1, 2, 3, 4]}},
 }
 METHODS = ("auto", "random")
 
@@ -87,7 +99,8 @@ def run_seed(strategy: str, seed: int, data: tuple, cfg: dict, workdir: Path) ->
         n_eval += q.kinds.count("eval")
         n_control += q.kinds.count("control")
         n_selected += q.kinds.count("selected")
-        rows = np.array(sorted({**p.store.current_labels()}), dtype=np.int64)
+        with p.store.reading() as uow:
+            rows = np.array(sorted({**uow.labels.current()}), dtype=np.int64)
         acc = accuracy(X[rows], y[rows], X_test, y_test)
         ev = report.eval.accuracy if report.eval else {}
         half = (ev["hi"] - ev["lo"]) / 2 if ev.get("lo") is not None else None
@@ -138,7 +151,8 @@ def run_dataset(name: str, size: str, cfg: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="full")
-    ap.add_argument("--datasets", default="banking77,digits,fashion_mnist")
+    ap.add_argument("--datasets", default="banking77,digits,fashion_mnist,banking77_lt,"
+                    "digits_lt,fashion_mnist_lt")
     ap.add_argument("--seeds", type=int, default=None, help="first N seeds only")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -149,11 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     result = header("product_path", ",".join(names),
                     {"size": args.size, "settings": "Project defaults", **sizes},
                     started_at=started)
-    result["label_efficiency_files"] = {n: str((RESULTS / (
-        "label_efficiency.json" if n == "banking77" else f"label_efficiency_{n}.json")).name)
-        for n in names}
-    result["datasets"] = {n: run_dataset(n, args.size, sizes[n]) for n in names}
-    path = write_result(result, args.out)
+    peers = {n: RESULTS / ("label_efficiency.json" if n == "banking77"
+                           else f"label_efficiency_{n}.json") for n in names}
+    result["label_efficiency_files"] = {
+        n: f.name if f.exists() else f"{f.name} (absent: no peers measured on {n})"
+        for n, f in peers.items()}
+    result["datasets"] = {}
+    for n in names:  # written after each data set: a long run keeps what it finished
+        result["datasets"][n] = run_dataset(n, args.size, sizes[n])
+        path = write_result(result, args.out)
     print(f"wrote {path}")
     return 0
 

@@ -114,6 +114,9 @@ def run_one(backend: str, db_url: str | None, size: dict, work: Path, rng: rando
 
     root = work / f"crash-{backend}"
     tokens = sl.make_project(root, size["pool"], size["clients"], db_url)
+    # The machine's load: on a shared machine the acknowledged count says what the
+    # server got, not what it can do (lost and stuck must be 0 whatever the load).
+    load_before = os.getloadavg()[0]
     port = sl.free_port()
     server = start_server(root, port)
     sl.wait_up(port, server)
@@ -131,6 +134,10 @@ def run_one(backend: str, db_url: str | None, size: dict, work: Path, rng: rando
             sl.wait_up(port, server)
             restarts += 1
         time.sleep(rng.uniform(*size["up_s"]))
+    except BaseException:
+        server.kill()  # never left running
+        server.wait(30)
+        raise
     finally:
         stop.touch()
         client.wait(120)
@@ -144,7 +151,8 @@ def run_one(backend: str, db_url: str | None, size: dict, work: Path, rng: rando
     server.terminate()
     server.wait(30)
     return {"backend": backend, "restarts": restarts, "clients": size["clients"],
-            **check(root, acked)}
+            "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "cpu_count": os.cpu_count(), **check(root, acked)}
 
 
 def check(root: Path, got: dict) -> dict:

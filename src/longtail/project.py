@@ -82,6 +82,22 @@ class Project:
     def settings(self) -> dict[str, Any]:
         return self._settings().to_dict()
 
+    def configure(self, key: str, value: Any) -> dict[str, Any]:
+        """Set one project setting (checked like `init`'s), in one transaction; returns
+        the setting's old and new value. `hashing` and `pools` are not set here (they
+        have their own rules and commands)."""
+        if key in ("hashing", "pools", "schema_version"):
+            raise InputError(f"{key!r} is not set by hand"
+                             + (": use `longtail pools`" if key == "pools" else ""))
+        if key not in DEFAULTS:
+            raise InputError(f"unknown setting {key!r}; settings: "
+                             f"{', '.join(sorted(k for k in DEFAULTS if k not in ('hashing', 'pools')))}")
+        check_settings({key: value})
+        with self.store.unit_of_work() as uow:
+            old = uow.settings.get(key, DEFAULTS[key])
+            uow.settings.set(key, value)
+        return {"key": key, "old": old, "new": value}
+
     def _settings(self) -> Settings:
         return Settings.load(self.store)
 
@@ -181,13 +197,13 @@ class Project:
         if round is not None:
             return self.round_model(round)
 
-        meta = None
-        if model_id is not None:
-            found = {m["id"]: m for m in self.store.models()}
-            if model_id not in found:
-                raise InputError(f"no model {model_id}")
-            meta = found[model_id]
         with self.store.reading() as uow:
+            meta = None
+            if model_id is not None:
+                found = {m["id"]: m for m in uow.models.list()}
+                if model_id not in found:
+                    raise InputError(f"no model {model_id}")
+                meta = found[model_id]
             return load_model(uow, meta)
 
     @metered("train")
@@ -515,7 +531,7 @@ class Project:
         from longtail.engine.discovery import slices
 
         return slices(self.store, self._settings(), by=by, limit=limit, examples=examples,
-                      encoder=encoder)
+                      encoder=encoder).to_dict()
 
     def enqueue_slice(self, slice: str, n: int = 50, *, encoder: str | None = None) -> dict:
         """Queue a slice's `n` most useful unlabeled samples (least confident first) for
@@ -529,13 +545,13 @@ class Project:
         from longtail.engine.discovery import read_queue
 
         with self.store.unit_of_work() as uow:
-            return read_queue(uow)
+            return [it.to_dict() for it in read_queue(uow)]
 
     def report_data(self, *, encoder: str | None = None) -> dict:
         """Everything the report draws, as plain data."""
         from longtail.engine.report import report_data
 
-        return report_data(self.store, self._settings(), encoder=encoder)
+        return report_data(self.store, self._settings(), encoder=encoder).to_dict()
 
     def report(self, out: str | Path, *, overwrite: bool = True,
                encoder: str | None = None) -> dict:
@@ -578,28 +594,28 @@ class Project:
         `longtail.discovery.triggers` for the language); matches are queued."""
         from longtail.engine.triggers import add_trigger
 
-        return add_trigger(self.store, name, rule, priority=priority)
+        return add_trigger(self.store, name, rule, priority=priority).to_dict()
 
     def triggers(self) -> list[dict]:
         """Every standing trigger with its hits per run."""
         from longtail.engine.triggers import list_triggers
 
-        return list_triggers(self.store)
+        return [t.to_dict() for t in list_triggers(self.store)]
 
     def test_trigger(self, rule: str, *, examples: int = 5) -> dict:
         """How many unlabeled pool rows `rule` (or a saved trigger's name) matches now."""
         from longtail.engine.triggers import test_rule
 
-        return test_rule(self.store, self._settings(), rule, examples=examples)
+        return test_rule(self.store, self._settings(), rule, examples=examples).to_dict()
 
     def remove_trigger(self, name: str) -> dict:
         """Delete a standing trigger."""
         from longtail.engine.triggers import remove_trigger
 
-        return remove_trigger(self.store, name)
+        return remove_trigger(self.store, name).to_dict()
 
     def run_triggers(self) -> dict:
         """Run every trigger over the unlabeled pool now; {name: rows queued}."""
         from longtail.engine.triggers import run_triggers
 
-        return run_triggers(self.store, self._settings(), None, "manual")
+        return run_triggers(self.store, self._settings(), None, "manual").hits

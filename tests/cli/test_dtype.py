@@ -34,7 +34,8 @@ def _round(tmp_path: Path, name: str, init: list[str]) -> tuple[set[str], str, i
     picked = {i for i, k in zip(out["ids"], out["kinds"], strict=True) if k == "selected"}
     store = Store.open(proj)
     try:
-        info = store.vector_set_info("precomputed")
+        with store.reading() as uow:
+            info = uow.vectors.info("precomputed")
         nbytes = sum(p.stat().st_size for p in (Path(proj) / "vectors").rglob("*.npy"))
     finally:
         store.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -79,3 +80,37 @@ def test_query_mentions_no_control_slice_the_default_does_not_take(worked):
     proj, ok = worked
     out = ok(["query", "-p", proj, "-n", "10"]).stdout
     assert "selected" in out and "control" not in out
+
+
+def test_a_confusion_matrix_of_many_classes_folds_to_80_columns(tmp_path, monkeypatch):
+    """25 classes with long names: the full matrix is hundreds of columns wide. At 80
+    columns `evaluate --per-class` shows the most frequent confusions instead, every
+    line within 80 and nothing cut; `--wide` prints the full matrix."""
+    monkeypatch.setenv("COLUMNS", "80")
+    X, y = make_pool(500, d=4, classes=25, seed=5)  # d=4: the classes overlap, errors
+    y = np.array([f"{lab}_a_rather_long_intent_name" for lab in y])
+    proj = str(tmp_path / "p")
+
+    def ok(args):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, (args, r.output)
+        return r
+
+    ok(["init", proj])
+    pool = write_pool_csv(tmp_path / "pool.csv", X, y)
+    ok(["ingest", str(pool), "-p", proj, "--vector-prefix", "v"])
+    ok(["import-labels", str(write_csv(tmp_path / "l.csv", ["id", "label"],
+                                       [[f"s{i}", y[i]] for i in range(0, 500, 2)])),
+        "-p", proj])
+    ok(["train", "-p", proj])
+    args = ["evaluate", "-p", proj, "--test", str(pool), "--label", "truth",
+            "--vector-prefix", "v", "--per-class"]
+    out = ok(args).stdout
+    table_lines = [ln for ln in out.splitlines() if ln[:1] in BOX]
+    assert all(len(ln) <= 80 for ln in table_lines), out
+    assert "…" not in out and "most frequent confusions" in out and "--wide" in out
+    res = json.loads(ok([*args[:-1], "--json"]).stdout)
+    assert len(res["confusion"]["labels"]) == 25
+    wide = ok([*args, "--wide"]).stdout
+    assert "confusion (rows: true, columns: predicted)" in wide
+    assert max(len(ln) for ln in wide.splitlines()) > 200

@@ -81,3 +81,18 @@ def test_random_arm_cross_fits_the_eval_set():
     correct = random_arm(fit_predict, X, y, sizes, rng)
     assert correct.shape == (len(sizes), 300) and max(calls) <= 240
     assert correct[-1].mean() > 0.9  # well-separated classes: learned from the folds
+
+
+def test_eval_money_counts_as_spent_when_the_target_was_reached():
+    # The eval set grows with the run: 10 money per model. Active learning reaches the
+    # random arm's best accuracy at its 5th model (160 labels; eval 50 by then); the eval
+    # labels bought after that are not part of what reaching it cost.
+    labels = np.array([5, 10, 20, 40, 80, 160, 320], dtype=float)
+    acc = np.r_[ACC[0], ACC[0], ACC[1:3], ACC[3], ACC[5], ACC[5]]
+    a = _correct(acc)
+    r = _correct(ACC)
+    eval_at = 10.0 * np.arange(1, len(labels) + 1)
+    res = roi(a, labels, labels, 0 * labels, SIZES, r, np.ones(N_EVAL), eval_at,
+              np.random.default_rng(0), n_boot=100)
+    assert abs(res.eval_money - 60.0) < 1e-6
+    assert abs(res.saving - (1 - (160 + 60) / (320 + 60))) < 0.02

@@ -113,9 +113,10 @@ def test_embed_on_ray_writes_the_local_engines_vectors(local_ray, tmp_path, monk
     for where in (proj, on_ray):
         store = Store.open(where)
         try:
-            vs = store.vectors("tabular")
+            with store.reading() as uow:
+                vs = uow.vector_set("tabular")
+                assert uow.settings.get("encoder") == "tabular"
             got.append(vs.read(np.arange(vs.n_rows)))
-            assert store.setting("encoder") == "tabular"
         finally:
             store.close()
     assert got[0].shape == (90, got[0].shape[1]) and got[0].shape[1] > 0

@@ -22,7 +22,8 @@ def _project(tmp_path, *, drop_class: str | None):
     p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", text="text",
              vector_prefix="v")
     truth = {f"s{i}": y[i] for i in range(len(y))}
-    eval_ids = [f"s{r}" for r in p.store.rows_by_split("eval").tolist()]
+    with p.store.reading() as uow:
+        eval_ids = [f"s{r}" for r in uow.samples.rows_by_split("eval").tolist()]
     q = p.query(budget=90, strategy="random")
     answered = [i for i in q.ids if i not in eval_ids and truth[i] != drop_class]
     rows = [[i, truth[i]] for i in eval_ids + answered]

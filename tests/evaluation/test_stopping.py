@@ -109,3 +109,20 @@ def test_a_small_eval_set_holds_every_evidence_based_stop():
     # The budget is a fact, not an estimate: it still stops.
     spent = StoppingState(spent=2000, evidence=why)
     assert evaluate_stopping(rules, spent).stop
+
+
+def test_remaining_gain_stops_only_when_its_interval_is_under_the_threshold():
+    """The default rule judges the accuracy still reachable on the whole pool: a forecast
+    of 0.4 points whose interval reaches 2 points is not enough evidence; at most 0.8 is."""
+    from longtail.evaluation import RemainingGain, remaining_gain
+
+    held = remaining_gain(0.004, 0.02, 5000, threshold=0.01)
+    assert not held.stop and held.reason.startswith("not enough evidence")
+    assert remaining_gain(0.004, 0.008, 5000, threshold=0.01).stop
+    assert not remaining_gain(0.012, 0.02, 5000).stop
+    assert not remaining_gain(None, None, 5000).stop
+    rule = RemainingGain()
+    assert rule(StoppingState(remaining_gain=0.002, remaining_gain_hi=0.005, pool_left=10)).stop
+    gated = evaluate_stopping([rule], StoppingState(
+        remaining_gain=0.002, remaining_gain_hi=0.005, pool_left=10, evidence="too few"))
+    assert not gated.stop and gated.reason.startswith("not enough evidence")

@@ -54,6 +54,21 @@ def db_url(catalog_url):
     return catalog_url
 
 
+@pytest.fixture(autouse=True)
+def _ml_workers_stopped(request):
+    """Label Studio mode's worker thread (retrain, pin) finishes what a test asked of it
+    before the test's catalog goes: on PostgreSQL, a query in flight would deadlock with
+    the schema's DROP. Torn down before `db_url` (requested here when the test uses it,
+    so no test gains a parameter)."""
+    if "db_url" in request.fixturenames:
+        request.getfixturevalue("db_url")
+    yield
+    from longtail.server.ml_backend import MLWorker
+
+    for worker in list(MLWorker.made):
+        worker.close()
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -72,3 +87,75 @@ def people(store: Store) -> dict[str, tuple[users.User, str]]:
     return {name: users.add_user(store, name, role)
             for name, role in (("ann", "annotator"), ("bob", "annotator"), ("cat", "annotator"),
                                ("root", "admin"))}
+
+
+# -- the pages in a real browser (Playwright driving Debian's Chromium) -----------------
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def served():
+    """Serve a project on a free loopback port, in a thread: `served(store, settings=None,
+    clock=None)` -> its base URL. Every server started is stopped after the test."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from longtail.server.app import create_app
+    from longtail.server.settings import ServerSettings
+
+    running = []
+
+    def start(store: Store, settings=None, clock=None) -> str:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        extra = {"clock": clock} if clock is not None else {}
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(store.root, settings or ServerSettings(), **extra),
+            host="127.0.0.1", port=port, log_level="warning"))
+        th = threading.Thread(target=server.run, daemon=True)
+        th.start()
+        running.append((server, th))
+        deadline = time.time() + 20
+        while not server.started and time.time() < deadline:
+            time.sleep(0.05)
+        assert server.started, "the server did not start"
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, th in running:
+        server.should_exit = True
+        th.join(10)
+
+
+@pytest.fixture
+def chromium():
+    """(browser, expect): Chromium, headless, with Playwright's `expect` waiting up to
+    20 s (a loaded CI machine renders slowly); skipped without Chromium or Playwright."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install -y chromium; .ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as pw:
+        sync_api.expect.set_options(timeout=20_000)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            yield browser, sync_api.expect
+        finally:
+            browser.close()
+
+
+def sign_in(browser, url: str, token: str, *, width: int = 1100, height: int = 700):
+    """A new page at `url` (a page of the service), signed in with `token` typed on the
+    keyboard."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    page.focus("#token")
+    page.keyboard.type(token)
+    page.keyboard.press("Enter")
+    return page

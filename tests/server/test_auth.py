@@ -16,6 +16,7 @@ from longtail.errors import InputError
 from longtail.server.app import create_app
 from longtail.store import Store
 from longtail.store import schema as s
+from tests.reads import read, write
 
 from .conftest import make_store
 
@@ -152,12 +153,44 @@ def test_older_catalog_gets_the_service_tables_by_migration(tmp_path):
     with store.engine.begin() as conn:
         s.task_leases.drop(conn)
         s.users.drop(conn)
-    store.set_setting("schema_version", 2)
+    write(store, lambda u: u.settings.set("schema_version", 2))
     store.close()
     store = Store.open(tmp_path / "p")
     try:
-        assert store.setting("schema_version") == s.SCHEMA_VERSION >= 3
+        assert read(store, lambda u: u.settings.get("schema_version")) == s.SCHEMA_VERSION >= 3
         user, token = users.add_user(store, "ann")
         assert users.authenticate(store, token) == user
     finally:
         store.close()
+
+
+def test_the_service_reads_every_token_at_once_not_one_per_token(store, people, monkeypatch):
+    """Issue 27, finding 15: the token cache reads the users' token hashes in one query
+    per TTL; ten annotators' first requests cost no lookup each. A token made after
+    that read still works (looked up alone), and a removed user's stops once the TTL
+    has passed."""
+    from longtail.server import deps
+
+    many = [users.add_user(store, f"x{i}")[1] for i in range(10)]
+    single, tables = [], []
+    real_single, real_table = users.authenticate_hash, users.token_table
+    monkeypatch.setattr(users, "authenticate_hash",
+                        lambda st, h: single.append(h) or real_single(st, h))
+    monkeypatch.setattr(users, "token_table", lambda st: tables.append(1) or real_table(st))
+    now = [1000.0]
+    # deps' clock alone (not the time module's, which the event loop reads too)
+    monkeypatch.setattr(deps, "time", type("Clock", (), {"monotonic": staticmethod(lambda: now[0]),
+                                                         "time": staticmethod(lambda: now[0])}))
+    c = TestClient(create_app(store.root))
+    for token in many:
+        assert c.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert (len(tables), single) == (1, [])
+    late = users.add_user(store, "late")[1]  # after the read: looked up on its own
+    assert c.get("/api/me", headers={"Authorization": f"Bearer {late}"}).status_code == 200
+    assert len(single) == 1
+    users.remove_user(store, "x0")
+    assert c.get("/api/me", headers={"Authorization": f"Bearer {many[0]}"}).status_code == 200
+    now[0] += deps.AUTH_TTL + 0.1  # the table is read again
+    assert c.get("/api/me", headers={"Authorization": f"Bearer {many[0]}"}).status_code == 401
+    assert c.get("/api/me", headers={"Authorization": f"Bearer {many[1]}"}).status_code == 200
+    assert len(tables) == 2

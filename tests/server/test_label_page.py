@@ -6,8 +6,6 @@ screen at 700 px, the sample's metadata is shown."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 
 from fastapi.testclient import TestClient
@@ -21,8 +19,7 @@ from longtail.store import Store
 from longtail.store import schema as s
 from tests.conftest import make_pool, write_pool_csv
 
-from .conftest import make_store
-from .test_pages import ARGS, CHROMIUM, _browser
+from .conftest import make_store, sign_in
 
 # 77 classes as a real set spells them: mixed case, underscores, numbers past 9.
 CLASSES = (["Refund_not_showing_up", "activate_my_card", "age_limit", "Apple_pay_or_google_pay",
@@ -70,78 +67,53 @@ def _natural(x: str) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", x)]
 
 
-def test_77_classes_keyboard_only_in_chromium(tmp_path):
-    sync_api = _browser()
-    import uvicorn
-
+def test_77_classes_keyboard_only_in_chromium(tmp_path, served, chromium):
+    browser, expect = chromium
     store = make_store(tmp_path / "p", n=30, round_sizes=(12,), label_set=CLASSES)
     token = users.add_user(store, "ann")[1]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store.root, ServerSettings()),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=server.run, daemon=True)
-    th.start()
-    deadline = time.time() + 20
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
+    url = served(store)
     natural = sorted(CLASSES, key=_natural)
-    try:
-        with sync_api.sync_playwright() as pw:
-            sync_api.expect.set_options(timeout=20_000)
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1100, "height": 700})
-                page.goto(f"http://127.0.0.1:{port}/label")
-                page.focus("#token")
-                page.keyboard.type(token)
-                page.keyboard.press("Enter")
-                text = page.locator("#text")
-                sync_api.expect(text).to_have_attribute("data-task", "0")
-                buttons = page.locator("#labels .label-btn")
-                sync_api.expect(buttons).to_have_count(77)
-                shown = [b.get_attribute("data-label") for b in buttons.all()]
-                assert shown == natural and shown[0] == "activate_my_card"
-                assert shown.index("item_2") < shown.index("item_10")
-                # skip and unsure on screen without scrolling, 77 classes below them
-                for sel in ("#skip", "#unsure", "#filter"):
-                    box = page.locator(sel).bounding_box()
-                    assert box["y"] + box["height"] <= 700, sel
-                # the sample's metadata
-                sync_api.expect(page.locator("#meta")).to_contain_text("source")
-                sync_api.expect(page.locator("#meta")).to_contain_text("web")
-                sync_api.expect(page.locator("#meta")).to_contain_text("s0")
-                # a class past the ninth: filter, Enter picks the first match
-                page.keyboard.press("/")
-                page.keyboard.type("refund not")
-                sync_api.expect(page.locator("#labels .label-btn:visible")).to_have_count(1)
-                page.keyboard.press("Enter")
-                sync_api.expect(text).to_have_attribute("data-task", "1")
-                # the filter is cleared for the next task: keys work again
-                sync_api.expect(page.locator("#labels .label-btn:visible")).to_have_count(77)
-                page.keyboard.press("s")
-                sync_api.expect(text).to_have_attribute("data-task", "2")
-                page.keyboard.press("u")
-                sync_api.expect(text).to_have_attribute("data-task", "3")
-                # the numbers follow the filter: "item_6" narrows to item_6, item_60..69
-                page.keyboard.press("/")
-                page.keyboard.type("item_6")
-                sync_api.expect(page.locator("#labels .label-btn:visible")).to_have_count(11)
-                page.keyboard.press("Escape")  # clears the filter, keys work again
-                sync_api.expect(page.locator("#labels .label-btn:visible")).to_have_count(77)
-                page.keyboard.press("9")
-                sync_api.expect(text).to_have_attribute("data-task", "4")
-                page.keyboard.press("/")
-                page.keyboard.type("no such class")
-                sync_api.expect(page.locator("#no-match")).to_be_visible()
-                page.keyboard.press("Enter")  # nothing to pick: nothing sent
-                sync_api.expect(text).to_have_attribute("data-task", "4")
-            finally:
-                browser.close()
-    finally:
-        server.should_exit = True
-        th.join(10)
+    page = sign_in(browser, url + "/label", token)
+    text = page.locator("#text")
+    expect(text).to_have_attribute("data-task", "0")
+    buttons = page.locator("#labels .label-btn")
+    expect(buttons).to_have_count(77)
+    shown = [b.get_attribute("data-label") for b in buttons.all()]
+    assert shown == natural and shown[0] == "activate_my_card"
+    assert shown.index("item_2") < shown.index("item_10")
+    # skip and unsure on screen without scrolling, 77 classes below them
+    for sel in ("#skip", "#unsure", "#filter"):
+        box = page.locator(sel).bounding_box()
+        assert box["y"] + box["height"] <= 700, sel
+    # the sample's metadata
+    expect(page.locator("#meta")).to_contain_text("source")
+    expect(page.locator("#meta")).to_contain_text("web")
+    expect(page.locator("#meta")).to_contain_text("s0")
+    # a class past the ninth: filter, Enter picks the first match
+    page.keyboard.press("/")
+    page.keyboard.type("refund not")
+    expect(page.locator("#labels .label-btn:visible")).to_have_count(1)
+    page.keyboard.press("Enter")
+    expect(text).to_have_attribute("data-task", "1")
+    # the filter is cleared for the next task: keys work again
+    expect(page.locator("#labels .label-btn:visible")).to_have_count(77)
+    page.keyboard.press("s")
+    expect(text).to_have_attribute("data-task", "2")
+    page.keyboard.press("u")
+    expect(text).to_have_attribute("data-task", "3")
+    # the numbers follow the filter: "item_6" narrows to item_6, item_60..69
+    page.keyboard.press("/")
+    page.keyboard.type("item_6")
+    expect(page.locator("#labels .label-btn:visible")).to_have_count(11)
+    page.keyboard.press("Escape")  # clears the filter, keys work again
+    expect(page.locator("#labels .label-btn:visible")).to_have_count(77)
+    page.keyboard.press("9")
+    expect(text).to_have_attribute("data-task", "4")
+    page.keyboard.press("/")
+    page.keyboard.type("no such class")
+    expect(page.locator("#no-match")).to_be_visible()
+    page.keyboard.press("Enter")  # nothing to pick: nothing sent
+    expect(text).to_have_attribute("data-task", "4")
     with store.engine.connect() as conn:
         got = conn.execute(select(s.annotations.c.row, s.annotations.c.kind,
                                   s.annotations.c.label).order_by(s.annotations.c.id)).all()
@@ -150,94 +122,98 @@ def test_77_classes_keyboard_only_in_chromium(tmp_path):
                                        (2, "unsure", ""), (3, "label", natural[8])]
 
 
-def test_suggestions_lead_with_keys_in_chromium(tmp_path, monkeypatch):
-    """The model's suggestions come first and take keys 1-3 (the suggester stubbed to
-    a fixed answer: the model itself is tested above)."""
-    sync_api = _browser()
-    import uvicorn
+def test_undo_and_the_previous_item_keyboard_only_in_chromium(tmp_path, served, chromium):
+    """The previous task and its answer stay in view; z takes the answer back while its
+    lease runs: the task is shown again with the old answer marked, the task shown
+    meanwhile goes back to the queue, and only the new answer is in the catalog. After
+    a skip there is nothing to undo; after the lease, undo is refused and said."""
+    from longtail.engine import tasks
 
-    from longtail.engine import suggest
+    from .conftest import Clock
 
-    monkeypatch.setattr(suggest.Suggester, "__call__",
-                        lambda self, store, row, k=3: ["item_42", "age_limit", "item_7"])
+    browser, expect = chromium
+    clock = Clock()
     store = make_store(tmp_path / "p", n=30, round_sizes=(12,), label_set=CLASSES)
     token = users.add_user(store, "ann")[1]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store.root, ServerSettings()),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=server.run, daemon=True)
-    th.start()
-    deadline = time.time() + 20
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    try:
-        with sync_api.sync_playwright() as pw:
-            sync_api.expect.set_options(timeout=20_000)
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1100, "height": 700})
-                page.goto(f"http://127.0.0.1:{port}/label")
-                page.focus("#token")
-                page.keyboard.type(token)
-                page.keyboard.press("Enter")
-                text = page.locator("#text")
-                sync_api.expect(text).to_have_attribute("data-task", "0")
-                sugg = page.locator("#suggested .label-btn")
-                sync_api.expect(sugg).to_have_count(3)
-                assert [b.get_attribute("data-label") for b in sugg.all()] == \
-                    ["item_42", "age_limit", "item_7"]
-                assert [b.locator("kbd").inner_text() for b in sugg.all()] == ["1", "2", "3"]
-                sync_api.expect(page.locator("#labels .label-btn")).to_have_count(74)
-                page.keyboard.press("2")
-                sync_api.expect(text).to_have_attribute("data-task", "1")
-            finally:
-                browser.close()
-    finally:
-        server.should_exit = True
-        th.join(10)
+    url = served(store, ServerSettings(lease_ttl=60), clock=clock)
+    natural = sorted(CLASSES, key=_natural)
+    page = sign_in(browser, url + "/label", token)
+    text, prev, notice = page.locator("#text"), page.locator("#previous"), page.locator("#notice")
+    expect(text).to_have_attribute("data-task", "0")
+    expect(prev).to_be_hidden()
+    page.keyboard.press("3")  # natural[2]
+    expect(text).to_have_attribute("data-task", "1")
+    expect(prev).to_be_visible()
+    expect(prev).to_have_attribute("data-task", "0")
+    expect(page.locator("#prev-text")).to_have_text("text number 0")
+    expect(page.locator("#prev-answer")).to_have_text(f'"{natural[2]}"')
+    page.keyboard.press("z")  # undo: task 0 again, its old answer marked
+    expect(text).to_have_attribute("data-task", "0")
+    expect(notice).to_contain_text("withdrawn")
+    expect(page.locator(".label-btn.chosen")).to_have_attribute("data-label", natural[2])
+    expect(prev).to_be_hidden()
+    page.keyboard.press("5")  # the new answer
+    expect(text).to_have_attribute("data-task", "1")  # task 1 came back from the queue
+    page.keyboard.press("s")  # a skip: nothing to undo
+    expect(text).to_have_attribute("data-task", "2")
+    expect(prev).to_be_hidden()
+    page.keyboard.press("z")
+    expect(text).to_have_attribute("data-task", "2")
+    page.keyboard.press("u")
+    expect(text).to_have_attribute("data-task", "3")
+    clock.t += 61  # task 2's lease has ended: its answer stays
+    page.keyboard.press("z")
+    expect(notice).to_contain_text("stays")
+    expect(notice).to_contain_text("has ended")
+    expect(text).to_have_attribute("data-task", "3")
+    with store.engine.connect() as conn:
+        got = conn.execute(select(s.annotations.c.row, s.annotations.c.kind,
+                                  s.annotations.c.label).order_by(s.annotations.c.id)).all()
+        audit = conn.execute(select(s.audit_log.c.detail).where(
+            s.audit_log.c.action == "answer_withdrawn")).scalars().all()
+    store.close()
+    assert [tuple(g) for g in got] == [(0, "label", natural[4]), (1, "skip", ""),
+                                       (2, "unsure", "")]
+    assert [(a["task"], a["label"], a["released"]) for a in audit] == [(0, natural[2], 1)]
+    assert tasks.RECLAIM_EVERY < 61
+
+
+def test_suggestions_lead_with_keys_in_chromium(tmp_path, monkeypatch, served, chromium):
+    """The model's suggestions come first and take keys 1-3 (the suggester stubbed to
+    a fixed answer: the model itself is tested above)."""
+    from longtail.engine import suggest
+
+    browser, expect = chromium
+    monkeypatch.setattr(suggest.Suggester, "__call__",
+                        lambda self, store, row, k=3: ["item_42", "age_limit", "item_7"])
+    monkeypatch.setattr(suggest.Suggester, "none_known", lambda self: False)
+    store = make_store(tmp_path / "p", n=30, round_sizes=(12,), label_set=CLASSES)
+    token = users.add_user(store, "ann")[1]
+    page = sign_in(browser, served(store) + "/label", token)
+    text = page.locator("#text")
+    expect(text).to_have_attribute("data-task", "0")
+    sugg = page.locator("#suggested .label-btn")
+    expect(sugg).to_have_count(3)
+    assert [b.get_attribute("data-label") for b in sugg.all()] == ["item_42", "age_limit", "item_7"]
+    assert [b.locator("kbd").inner_text() for b in sugg.all()] == ["1", "2", "3"]
+    expect(page.locator("#labels .label-btn")).to_have_count(74)
+    page.keyboard.press("2")
+    expect(text).to_have_attribute("data-task", "1")
     with store.engine.connect() as conn:
         got = conn.execute(select(s.annotations.c.label)).scalars().all()
     store.close()
     assert got == ["age_limit"]
 
 
-def test_the_dashboards_annotator_table_stays_inside_its_card(tmp_path):
+def test_the_dashboards_annotator_table_stays_inside_its_card(tmp_path, served, chromium):
     """Issue 27, finding 14's last point: the annotator table overflowed its card."""
-    sync_api = _browser()
-    import uvicorn
-
+    browser, expect = chromium
     store = make_store(tmp_path / "p", n=30, round_sizes=(12,))
     token = users.add_user(store, "root", "admin")[1]
     users.add_user(store, "a-very-long-annotator-name@example.com")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store.root, ServerSettings()),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=server.run, daemon=True)
-    th.start()
-    deadline = time.time() + 20
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    try:
-        with sync_api.sync_playwright() as pw:
-            sync_api.expect.set_options(timeout=20_000)
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1100, "height": 900})
-                page.goto(f"http://127.0.0.1:{port}/dashboard")
-                page.focus("#token")
-                page.keyboard.type(token)
-                page.keyboard.press("Enter")
-                sync_api.expect(page.locator("#annotators tbody tr").first).to_be_visible()
-                table = page.locator("#annotators").bounding_box()
-                card = page.locator("#annotators").locator("xpath=..").bounding_box()
-                assert table["x"] + table["width"] <= card["x"] + card["width"]
-            finally:
-                browser.close()
-    finally:
-        server.should_exit = True
-        th.join(10)
-        store.close()
+    page = sign_in(browser, served(store) + "/dashboard", token, height=900)
+    expect(page.locator("#annotators tbody tr").first).to_be_visible()
+    table = page.locator("#annotators").bounding_box()
+    card = page.locator("#annotators").locator("xpath=..").bounding_box()
+    assert table["x"] + table["width"] <= card["x"] + card["width"]
+    store.close()

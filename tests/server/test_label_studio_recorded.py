@@ -55,13 +55,16 @@ def check_recording(folder: Path) -> None:
     to_lt = [e for e in exchanges if e["direction"] == "to_longtail"]
     to_ls = [e for e in exchanges if e["direction"] == "to_label_studio"]
     # Connecting: Label Studio made a webhook of its own to <backend>/webhook for every
-    # action, without our basic auth: the docs' step adds the header to it, no second one.
-    hooks = _step(steps, "webhooks Label Studio made")["response"]
-    assert len(hooks) == 1 and hooks[0]["url"].endswith("/webhook")
-    assert hooks[0]["send_for_all_actions"] is True and hooks[0]["headers"] == {}
-    # Every call Label Studio made carried the basic auth once set (the first /health
-    # is the recorder's own probe).
+    # action, without our basic auth (as longtail read it); longtail gave it the header,
+    # so there is one webhook, with the credentials, and no second one to add.
     basic = "Basic " + base64.b64encode(f"{ML_USER}:{ML_PASSWORD}".encode()).decode()
+    made = next(e for e in to_ls if e["path"] == "/api/webhooks")["response"]
+    assert len(made) == 1 and made[0]["url"].endswith("/webhook")
+    assert made[0]["send_for_all_actions"] is True and made[0]["headers"] == {}
+    hooks = _step(steps, "webhooks after connecting")["response"]
+    assert len(hooks) == 1 and hooks[0]["headers"] == {"Authorization": basic}
+    # Every call Label Studio made carried the basic auth (the first /health is the
+    # recorder's own probe).
     assert all(e["authorization"] == basic for e in to_lt if e["step"] != "start")
     # Label Studio pinned the project to the backend's title; longtail renamed its
     # backend to the served version, and the pin followed.
@@ -97,6 +100,13 @@ def check_recording(folder: Path) -> None:
     assert refused and f"project {summary['second_project']} is refused" in \
         refused[0]["response"]["detail"]
     assert _step(steps, "connect longtail to the second project (refused)")["status"] == 400
+    # The round's last open item answered: --auto-round planned the next round, and
+    # the pin followed it.
+    assert len(summary["rounds_planned"]) == 1
+    pinned = _step(steps, "project after the next round")["response"]["model_version"]
+    assert pinned.endswith(f"-round-{summary['rounds_planned'][0]}")
+    last = [e for e in predicts if e["step"] == "retrieve predictions for the next round"]
+    assert last and last[-1]["response"]["model_version"] == pinned
     # Sync recorded the annotation the webhook missed, and nothing twice.
     assert summary["synced"] == 1 and summary["sync_repeats"] >= 8
     # The PAT: exchanged at /api/token/refresh for a 5-minute access token; after a
@@ -147,7 +157,11 @@ def replay(folder: Path, tmp: Path) -> None:
                               auto_round=10, ml_auth=f"{ML_USER}:{ML_PASSWORD}")
     c = TestClient(create_app(tmp / "project", settings, ls_transport=httpx.MockTransport(fake)))
     worker = c.app.state.service.ml_backend.worker
+    sync_at = min((e["n"] for e in exchanges if e["step"] == "label-studio sync"), default=None)
+    synced = None
     for e in [e for e in exchanges if e["direction"] == "to_longtail"]:
+        if sync_at is not None and synced is None and e["n"] > sync_at:
+            synced = _sync(tmp, exchanges, summary)  # where the walk ran it
         head = {"authorization": e["authorization"]} if e["authorization"] else {}
         r = c.request(e["method"], e["path"], json=e["body"], headers=head)
         worker.wait(timeout=120)  # as Label Studio's next call came after the retrain
@@ -180,7 +194,17 @@ def replay(folder: Path, tmp: Path) -> None:
     renames = [b for m, p, _, b in fake.seen if m == "PATCH" and p.startswith("/api/ml/")]
     assert renames and all({"title", "url", "project", "auth_method"} <= set(b) for b in renames)
     c.close()
-    # `label-studio sync` over the recorded task list: the missed annotation, once.
+    if synced is None:
+        _sync(tmp, exchanges, summary)
+    # The old PAT, after rotation: refused at /api/token/refresh, said in one line.
+    old = LabelStudioAPI("http://127.0.0.1:8080", summary["pat"], transport=httpx.MockTransport(
+        Replay(exchanges, steps=("the old PAT after rotation",))))
+    with pytest.raises(ProjectError, match="refused the personal access token.*401"):
+        old.fetch(f"/api/projects/{summary['project']}")
+
+
+def _sync(tmp: Path, exchanges: list[dict], summary: dict) -> bool:
+    """`label-studio sync` over the recorded task list: the missed annotation, once."""
     st = Store.open(tmp / "project")
     try:
         sync_fake = Replay(exchanges, steps=("label-studio sync",))
@@ -190,13 +214,9 @@ def replay(folder: Path, tmp: Path) -> None:
         assert (done.recorded, done.repeats) == (summary["synced"], summary["sync_repeats"])
         again = labelstudio.sync(st, api, summary["project"])
         assert again.recorded == 0
-        # The old PAT, after rotation: refused at /api/token/refresh, said in one line.
-        old = LabelStudioAPI("http://127.0.0.1:8080", summary["pat"], transport=httpx.MockTransport(
-            Replay(exchanges, steps=("the old PAT after rotation",))))
-        with pytest.raises(ProjectError, match="refused the personal access token.*401"):
-            old.fetch(f"/api/projects/{summary['project']}")
     finally:
         st.close()
+    return True
 
 
 def test_label_studio_did_what_longtail_relies_on():

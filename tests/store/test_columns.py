@@ -15,6 +15,7 @@ from longtail.ingest.mapping import ColumnMapping
 from longtail.store import Store
 from longtail.store import schema as s
 from longtail.store.repos import SamplesRepo
+from tests.reads import read, write
 
 MAPPING = ColumnMapping(id="id", text="text", metadata=("source", "n"))
 
@@ -29,7 +30,7 @@ def _csv(path: Path, rows: list[tuple]) -> Path:
 
 
 def _everything(store: Store) -> list:
-    return [b for chunk in store.iter_samples() for b in chunk]
+    return read(store, lambda u: [b for chunk in u.samples.iter() for b in chunk])
 
 
 def test_texts_and_metadata_live_beside_the_catalog(tmp_path: Path, catalog_url):
@@ -50,7 +51,7 @@ def test_texts_and_metadata_live_beside_the_catalog(tmp_path: Path, catalog_url)
                                                       (2, "c", "third"), (3, "d", "fourth")]
         assert got[0][3] == {"source": "web", "n": 1} and got[3][3] == {"source": "", "n": 4}
         # Read by row number, in the order asked.
-        picked = next(store.iter_samples(np.array([3, 0, 1])))
+        picked = read(store, lambda u: next(u.samples.iter(np.array([3, 0, 1]))))
         assert [(r, t) for r, _, t, _ in picked] == [(3, "fourth"), (0, "first"), (1, "second")]
         with store.reading() as uow:
             assert uow.samples.one(2) == ("c", "third", {"source": "web", "n": 3})
@@ -78,7 +79,7 @@ def test_a_rolled_back_ingest_leaves_no_text_behind(tmp_path: Path, catalog_url,
             ingest_file(store, _csv(tmp_path / "stale.csv", stale), MAPPING, assign_eval=_no_eval,
                         update=True)
         monkeypatch.setattr(SamplesRepo, "finish_batch", real)
-        assert store.n_samples() == 1
+        assert read(store, lambda u: u.samples.count()) == 1
         # 60 new rows and a's update: parts at 0 and 60; positions 50..59 must not be read
         # from the stale part at 50.
         fresh = [(f"y{i}", f"fresh {i}", "app", i) for i in range(59)] + [("z", "", "app", 8),
@@ -109,14 +110,14 @@ def test_a_schema_6_project_moves_its_texts_out_of_the_catalog(tmp_path: Path, c
             conn.execute(text("UPDATE samples SET text = :t, meta = :m WHERE row = :r"),
                          {"t": t, "m": json.dumps(m, sort_keys=True), "r": r})
         conn.execute(text("ALTER TABLE samples DROP COLUMN pos"))
-    store.set_setting("schema_version", 6)
+    write(store, lambda u: u.settings.set("schema_version", 6))
     store.close()
     for part in (root / "columns").rglob("*.arrow"):
         part.unlink()
 
     store = Store.open(root)
     try:
-        assert store.setting("schema_version") == s.SCHEMA_VERSION
+        assert read(store, lambda u: u.settings.get("schema_version")) == s.SCHEMA_VERSION
         cols = {c["name"] for c in inspect(store.engine).get_columns("samples")}
         assert "text" not in cols and "meta" not in cols
         assert _everything(store) == before

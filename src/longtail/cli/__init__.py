@@ -7,7 +7,7 @@ The entry point is `longtail.cli:app`.
 """
 
 # Importing a module registers its commands, in this order in `longtail --help`.
-from longtail.cli import data, model, loop, stream, service, money, discovery  # noqa: F401, I001
+from longtail.cli import data, model, loop, stream, service, money, discovery, settings  # noqa: F401, I001
 from longtail.cli._app import app
 
 __all__ = ["app"]

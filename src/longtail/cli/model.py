@@ -12,6 +12,7 @@ from longtail.cli._app import app
 from longtail.cli._ui import (
     JsonOpt,
     ProjectOpt,
+    WideOpt,
     console,
     emit,
     err,
@@ -24,7 +25,7 @@ from longtail.cli._ui import (
 )
 from longtail.cli.data import open_project
 
-MAX_MATRIX = 20  # a wider confusion matrix does not fit a terminal
+TOP_CONFUSIONS = 15  # rows of the folded view, when the full matrix does not fit
 
 
 @app.command()
@@ -144,8 +145,10 @@ def evaluate(project: ProjectOpt = Path("."),
                  help="A list column of the test file holding each vector.")] = None,
              per_class: Annotated[bool, typer.Option(
                  "--per-class", help="Also show precision, recall and F1 of each class and "
-                 f"the confusion matrix (up to {MAX_MATRIX} classes; --json always has "
-                 "both).")] = False,
+                 "the confusion matrix (its most frequent confusions when the full matrix "
+                 "is wider than the terminal; --wide for all, --json always has both).")
+             ] = False,
+             wide: WideOpt = False,
              as_json: JsonOpt = False) -> None:
     """Score the latest model, with bootstrap 95% intervals.
 
@@ -180,11 +183,8 @@ def evaluate(project: ProjectOpt = Path("."),
         if per_class and r.get("per_class"):
             console.print(per_class_table(r["per_class"]))
             conf = r.get("confusion")
-            if conf and len(conf["labels"]) <= MAX_MATRIX:
-                console.print(confusion_table(conf))
-            elif conf:
-                console.print(f"confusion matrix: {len(conf['labels'])} classes, more than "
-                              f"{MAX_MATRIX} to show here; it is in --json")
+            if conf:
+                print_confusion(conf, wide=wide)
         for w in r.get("warnings") or []:
             warn(w)
 
@@ -209,6 +209,15 @@ def per_class_table(per_class: dict[str, dict]):
     return table
 
 
+def confusion_width(conf: dict) -> int:
+    """Characters the full matrix takes: the row-label column and one column per class,
+    each its widest cell plus one space either side and a border."""
+    labels, matrix = conf["labels"], conf["matrix"]
+    cols = [max([len(lab)] + [len(str(row[j])) for row in matrix])
+            for j, lab in enumerate(labels)]
+    return 1 + 3 + max((len(lab) for lab in labels), default=0) + sum(3 + w for w in cols)
+
+
 def confusion_table(conf: dict):
     """Rows are the true class, columns the predicted one."""
     from rich.table import Table
@@ -220,6 +229,52 @@ def confusion_table(conf: dict):
     for lab, row in zip(conf["labels"], conf["matrix"], strict=True):
         table.add_row(lab, *(str(v) if v else "." for v in row))
     return table
+
+
+def top_confusions(conf: dict, limit: int = TOP_CONFUSIONS) -> list[tuple[str, str, int, float]]:
+    """The off-diagonal cells, most frequent first: (true, predicted, count, share of the
+    true class's rows); ties by name. O(C²) for C classes."""
+    labels, matrix = conf["labels"], conf["matrix"]
+    cells = []
+    for i, row in enumerate(matrix):
+        total = sum(row)
+        for j, v in enumerate(row):
+            if i != j and v:
+                cells.append((labels[i], labels[j], int(v), v / total))
+    cells.sort(key=lambda c: (-c[2], c[0], c[1]))
+    return cells[:limit]
+
+
+def print_confusion(conf: dict, *, wide: bool = False) -> None:
+    """The full matrix when it fits the console (or with `wide`, however wide); else the
+    folded view: its most frequent confusions, one per row, names folded to fit."""
+    from rich.console import Console
+    from rich.table import Table
+
+    need = confusion_width(conf)
+    if need <= console.width:
+        console.print(confusion_table(conf))
+        return
+    if wide:
+        # The shared console clips to its width; a wider one of the same kind prints all.
+        Console(width=need, force_terminal=console.is_terminal).print(confusion_table(conf))
+        return
+    cells = top_confusions(conf)
+    off = sum(v for i, row in enumerate(conf["matrix"]) for j, v in enumerate(row) if i != j)
+    shown = sum(c[2] for c in cells)
+    table = Table(
+        title=f"most frequent confusions ({len(conf['labels'])} classes: the full matrix "
+              f"is {need} columns wide)",
+        caption=f"{shown} of {off} errors shown; --wide for the full matrix, --json for all")
+    table.add_column("true", overflow="fold")
+    table.add_column("predicted", overflow="fold")
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("share of true", justify="right", no_wrap=True)
+    for true, pred, count, share in cells:
+        table.add_row(true, pred, f"{count:,}", f"{share:.3f}")
+    if not cells:
+        table.add_row("-", "-", "0", "-")
+    console.print(table)
 
 
 @app.command()

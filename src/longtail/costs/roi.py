@@ -10,8 +10,10 @@ with the money spent up to it (pool labels and compute).
 The comparison is made at the accuracy both arms reached, a* = min(active's latest,
 random's best): the money active learning spent to first reach a* against the money
 random labels would have needed for a* (labels by interpolation in log m, times the
-mean cost of a random label); the eval set's own money counts on both sides (both
-need it to know where they stand). saving = 1 - money_active / money_random.
+mean cost of a random label); the eval labels active learning had bought when it first
+reached a* count on both sides (both need them to know where they stand; the eval
+labels bought later are not part of reaching a*). saving = 1 - money_active /
+money_random.
 
 Interval: a bootstrap over eval samples, resampling the active and random arms'
 per-sample correctness and the random label costs together (paired), percentile
@@ -80,7 +82,7 @@ class Roi:
     money_active: float
     active_labels: float  # labels active learning had when it first reached it
     compute_money: float  # compute active learning spent to reach it
-    eval_money: float
+    eval_money: float  # eval labels bought when active learning first reached `target`
     n_eval: int
     unit: str  # "money" or "labels" (no priced answers: one label = one unit)
     verdict: str
@@ -123,19 +125,21 @@ def _one(active_correct, active_labels, active_label_money, active_compute, size
     target = float(min(acc_a.max(), np.maximum.accumulate(acc_r)[-1]))
     n_r = _labels_for(acc_r, sizes, target)
     per_label = float(cost[idx].mean())
-    money_r = n_r * per_label + eval_money
+    eval_a = _active_at(acc_a, eval_money, target)
+    money_r = n_r * per_label + eval_a
     lab_a = _active_at(acc_a, active_label_money, target)
     comp_a = _active_at(acc_a, active_compute, target)
-    money_a = lab_a + comp_a + eval_money
+    money_a = lab_a + comp_a + eval_a
     return {"saving": 1.0 - money_a / money_r if money_r > 0 else 0.0,
-            "label_saving": 1.0 - (lab_a + eval_money) / money_r if money_r > 0 else 0.0,
+            "label_saving": 1.0 - (lab_a + eval_a) / money_r if money_r > 0 else 0.0,
             "target": target, "n_r": n_r, "money_r": money_r, "money_a": money_a,
-            "n_a": _active_at(acc_a, active_labels, target), "compute": comp_a}
+            "n_a": _active_at(acc_a, active_labels, target), "compute": comp_a,
+            "eval": eval_a}
 
 
 def roi(active_correct: np.ndarray, active_labels: np.ndarray, active_label_money: np.ndarray,
         active_compute: np.ndarray, sizes: np.ndarray, random_correct: np.ndarray,
-        random_cost: np.ndarray, eval_money: float, rng: np.random.Generator, *,
+        random_cost: np.ndarray, eval_money: float | np.ndarray, rng: np.random.Generator, *,
         n_boot: int = 1000, level: float = 0.95, unit: str = "money",
         min_eval: int = 30) -> Roi:
     """The saving of active learning over random sampling, in money, with an interval.
@@ -145,10 +149,13 @@ def roi(active_correct: np.ndarray, active_labels: np.ndarray, active_label_mone
         pool-label money and compute money spent up to each model.
     sizes, random_correct : the random arm (`size_grid`, `random_arm`).
     random_cost : (n_eval,) money of each eval row's answer (a random label's cost).
-    eval_money : money spent on eval labels (counted on both sides).
+    eval_money : (n_models,) money spent on eval labels up to each model (a number: the
+        same for every model); what was spent when active learning first reached the
+        target counts on both sides.
     O(n_boot · (n_models + len(sizes)) · n_eval) time.
     """
     n_eval = active_correct.shape[1]
+    eval_money = np.broadcast_to(np.asarray(eval_money, dtype=float), (len(active_labels),))
     point = _one(active_correct, active_labels, active_label_money, active_compute, sizes,
                  random_correct, random_cost, eval_money, np.arange(n_eval))
     boots = [_one(active_correct, active_labels, active_label_money, active_compute, sizes,
@@ -165,7 +172,7 @@ def roi(active_correct: np.ndarray, active_labels: np.ndarray, active_label_mone
                  random_labels_hi=float(np.quantile(nr, 1.0 - tail)),
                  money_random=point["money_r"], money_active=point["money_a"],
                  active_labels=point["n_a"], compute_money=point["compute"],
-                 eval_money=float(eval_money), n_eval=int(n_eval), unit=unit, verdict="")
+                 eval_money=point["eval"], n_eval=int(n_eval), unit=unit, verdict="")
     result.verdict = roi_verdict(result, min_eval=min_eval, top_size=int(sizes[-1]))
     return result
 

@@ -20,6 +20,7 @@ from longtail.errors import InputError, ProjectError
 from longtail.store import Store, UnitOfWork
 
 if TYPE_CHECKING:
+    from longtail.discovery.slices import Slice, SliceExample
     from longtail.engine.search import SearchResult
 
 QUEUE_KEY = "discovery_queue"
@@ -227,9 +228,25 @@ def _metadata_codes(store: Store, sig: PoolSignals, seed: int
     return out
 
 
+@dataclass
+class SliceReport(Record):
+    """Failure slices ranked (``longtail.discovery.slices.Slice``, each with its
+    ``examples``), how many were ranked, the pool's and labeled rows, the
+    model, the eval rows labeled and their error, and notes (which clustering)."""
+
+    slices: list[Slice]
+    n_slices: int
+    pool: int
+    labeled: int
+    model_id: int | None
+    eval_labeled: int
+    eval_error: float | None
+    notes: list[str] = field(default_factory=list)
+
+
 def slices(store: Store, settings: Settings, *, by: str = "all", limit: int = 20,
            examples: int = 5, encoder: str | None = None,
-           sig: PoolSignals | None = None) -> dict:
+           sig: PoolSignals | None = None) -> SliceReport:
     """Failure slices: the pool's clusters and metadata values, each with its pool and
     labeled shares, mean confidence, and error (prediction-powered: the model's predicted
     error over the slice's pool rows, corrected by its labeled eval rows, with a 95%
@@ -264,27 +281,30 @@ def slices(store: Store, settings: Settings, *, by: str = "all", limit: int = 20
             kind, values, codes, sig.labeled[take],
             None if sig.confidence is None else sig.confidence[take],
             ev_codes, correct, None if sig.eval_confidence is None else sig.eval_confidence)
-    ranked.sort(key=lambda s: (not s["flag"], -s["priority"]))
+    ranked.sort(key=lambda s: (not s.flag, -s.priority))
     top = ranked[:limit] if limit else ranked
     for s in top:
-        s["examples"] = _examples(store, sig, groups, s, examples)
+        s.examples = _examples(store, sig, groups, s, examples)
     overall = None if correct is None else float(1 - correct.mean()) if len(correct) else None
-    return {"slices": top, "n_slices": len(ranked), "pool": int(len(sig.rows)),
-            "labeled": int(sig.labeled.sum()), "model_id": sig.model_id,
-            "eval_labeled": int(len(sig.eval_rows)), "eval_error": overall, "notes": notes}
+    return SliceReport(slices=top, n_slices=len(ranked), pool=int(len(sig.rows)),
+                       labeled=int(sig.labeled.sum()), model_id=sig.model_id,
+                       eval_labeled=int(len(sig.eval_rows)), eval_error=overall, notes=notes)
 
 
-def _members(groups: list, s: dict) -> tuple[np.ndarray, Any]:
+def _members(groups: list, s: Slice) -> tuple[np.ndarray, Any]:
     for kind, take, codes, _, values in groups:
-        if kind == s["kind"]:
-            code = values.index(s["value"])
+        if kind == s.kind:
+            code = values.index(s.value)
             return take[codes == code], kind
     return np.zeros(0, np.int64), None
 
 
-def _examples(store: Store, sig: PoolSignals, groups: list, s: dict, k: int) -> list[dict]:
+def _examples(store: Store, sig: PoolSignals, groups: list, s: Slice, k: int
+              ) -> list[SliceExample]:
     """Up to k unlabeled members of the slice, least confident first (the ones worth
     labeling), with id, text and the model's guess."""
+    from longtail.discovery.slices import SliceExample
+
     if k <= 0:
         return []
     pos, _ = _members(groups, s)
@@ -298,10 +318,10 @@ def _examples(store: Store, sig: PoolSignals, groups: list, s: dict, k: int) -> 
         by_row = {b[0]: b for batch in uow.samples.iter(rows) for b in batch}
     for p, r in zip(pos.tolist(), rows.tolist(), strict=True):
         b = by_row[r]
-        out.append({"row": r, "id": b[1], "text": (b[2] or "")[:200],
-                    "predicted": None if sig.predicted is None else str(sig.predicted[p]),
-                    "confidence": None if sig.confidence is None
-                    else round(float(sig.confidence[p]), 4)})
+        out.append(SliceExample(
+            row=r, id=b[1], text=(b[2] or "")[:200],
+            predicted=None if sig.predicted is None else str(sig.predicted[p]),
+            confidence=None if sig.confidence is None else round(float(sig.confidence[p]), 4)))
     return out
 
 
@@ -359,9 +379,21 @@ def parse_slice(text: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- the queue
 
 
-def read_queue(uow: UnitOfWork) -> list[dict]:
+@dataclass
+class QueueItem(Record):
+    """A row waiting in the discovery queue, the source that queued it (``slice:...``,
+    ``search:...``, ``trigger:NAME``) and its priority."""
+
+    row: int
+    source: str
+    priority: float
+
+
+def read_queue(uow: UnitOfWork) -> list[QueueItem]:
     """The queued items (row, source, priority), highest priority first."""
-    return list(uow.settings.get(QUEUE_KEY) or [])
+    return [QueueItem(row=int(it["row"]), source=str(it["source"]),
+                      priority=float(it["priority"]))
+            for it in (uow.settings.get(QUEUE_KEY) or [])]
 
 
 @dataclass
@@ -377,51 +409,69 @@ def enqueue(store: Store, rows: np.ndarray, source: str, priority: np.ndarray | 
             ) -> Queued:
     """Queue pool rows for the next round with their source (a slice, a search, a
     trigger's name); a row already queued keeps its higher priority. One transaction."""
+    with store.unit_of_work() as uow:
+        added, queue = enqueue_in(uow, rows, source, priority)
+    return Queued(queued=added, source=source, queue=queue)
+
+
+def enqueue_in(uow: UnitOfWork, rows: np.ndarray, source: str,
+               priority: np.ndarray | float = 1.0) -> tuple[int, int]:
+    """`enqueue` in the caller's unit of work: (rows newly queued, queue length)."""
     rows = np.asarray(rows, dtype=np.int64)
     prio = np.broadcast_to(np.asarray(priority, dtype=np.float64), rows.shape)
-    with store.unit_of_work() as uow:
-        labels = uow.labels.current()
-        pool = set(uow.samples.rows_by_split("pool").tolist()) if len(rows) else set()
-        bad = [int(r) for r in rows if int(r) not in pool]
-        if bad:
-            raise InputError(f"row(s) {bad[:5]} are not pool samples: only pool rows can be "
-                             "queued (eval rows are labeled first anyway)")
-        items = {it["row"]: it for it in read_queue(uow) if it["row"] not in labels}
-        added = 0
-        for r, p in zip(rows.tolist(), prio.tolist(), strict=True):
-            if r in labels:
-                continue
-            old = items.get(r)
-            if old is None:
-                added += 1
-            if old is None or p > old["priority"]:
-                items[r] = {"row": r, "source": source, "priority": round(float(p), 6)}
-        queue = sorted(items.values(), key=lambda it: (-it["priority"], it["row"]))
-        uow.settings.set(QUEUE_KEY, queue)
-    return Queued(queued=added, source=source, queue=len(queue))
+    labels = uow.labels.current()
+    pool = set(uow.samples.rows_by_split("pool").tolist()) if len(rows) else set()
+    bad = [int(r) for r in rows if int(r) not in pool]
+    if bad:
+        raise InputError(f"row(s) {bad[:5]} are not pool samples: only pool rows can be "
+                         "queued (eval rows are labeled first anyway)")
+    items = {it.row: it.to_dict() for it in read_queue(uow) if it.row not in labels}
+    added = 0
+    for r, p in zip(rows.tolist(), prio.tolist(), strict=True):
+        if r in labels:
+            continue
+        old = items.get(r)
+        if old is None:
+            added += 1
+        if old is None or p > old["priority"]:
+            items[r] = {"row": r, "source": source, "priority": round(float(p), 6)}
+    queue = sorted(items.values(), key=lambda it: (-it["priority"], it["row"]))
+    uow.settings.set(QUEUE_KEY, queue)
+    return added, len(queue)
 
 
-def take_queued(uow: UnitOfWork, candidates: np.ndarray, room: int
-                ) -> tuple[np.ndarray, dict]:
-    """Up to `room` queued rows that are still candidates, highest priority first, and a
-    log (how many, from which sources). Reads only: the rows leave the queue by being
-    put in the round (no longer candidates)."""
+@dataclass
+class Taken(Record):
+    """Queued rows a round takes (int64, highest priority first) and how many came from
+    each source."""
+
+    rows: np.ndarray
+    sources: dict[str, int] = field(default_factory=dict)
+
+    def log(self) -> dict[str, Any]:
+        """The round log's entry: {} when nothing was taken."""
+        return {"rows": int(len(self.rows)), "sources": self.sources} if len(self.rows) else {}
+
+
+def take_queued(uow: UnitOfWork, candidates: np.ndarray, room: int) -> Taken:
+    """Up to `room` queued rows that are still candidates, highest priority first, and
+    how many from which sources. Reads only: the rows leave the queue by being put in
+    the round (no longer candidates)."""
     if room <= 0:
-        return np.zeros(0, np.int64), {}
+        return Taken(np.zeros(0, np.int64))
     queue = read_queue(uow)
     if not queue:
-        return np.zeros(0, np.int64), {}
+        return Taken(np.zeros(0, np.int64))
     ok = set(candidates.tolist()) if len(queue) > 64 else None
     picked, sources = [], {}
     for it in queue:
-        r = it["row"]
+        r = it.row
         if (r in ok) if ok is not None else bool(np.isin(r, candidates)):
             picked.append(r)
-            sources[it["source"]] = sources.get(it["source"], 0) + 1
+            sources[it.source] = sources.get(it.source, 0) + 1
             if len(picked) == room:
                 break
-    return np.asarray(picked, dtype=np.int64), ({"rows": len(picked), "sources": sources}
-                                                if picked else {})
+    return Taken(np.asarray(picked, dtype=np.int64), sources)
 
 
 def enqueue_hits(store: Store, found: SearchResult, priority: float | None = None
@@ -451,7 +501,21 @@ DRIFT_OLD = 20_000  # earlier rows sampled
 DRIFT_SHARE = 0.2  # drifted: over 20% of new rows beyond the earlier rows' 95th percentile
 
 
-def ingest_drift(store: Store, settings: Settings, new_rows: np.ndarray) -> dict | None:
+@dataclass
+class Drift(Record):
+    """An ingest's drift: rows sampled, the new rows' median distance to their 5 nearest
+    earlier rows and the earlier rows' own median, the share of new rows beyond the
+    earlier rows' 95th percentile, and whether that is over DRIFT_SHARE."""
+
+    new_rows_sampled: int
+    earlier_rows_sampled: int
+    median_distance: float
+    earlier_median_distance: float
+    beyond_p95: float
+    drifted: bool
+
+
+def ingest_drift(store: Store, settings: Settings, new_rows: np.ndarray) -> Drift | None:
     """How far an ingest's new rows lie from the rows before them: each sampled new
     row's mean cosine distance to its 5 nearest earlier rows, against the earlier rows'
     own (leave-one-out) distances; ``beyond_p95`` is the share of new rows farther than
@@ -476,7 +540,7 @@ def ingest_drift(store: Store, settings: Settings, new_rows: np.ndarray) -> dict
     dist = knn_distance(vs.read(new), ref, KNN_K)
     p95 = float(np.quantile(own, 0.95))
     beyond = float(np.mean(dist > p95))
-    return {"new_rows_sampled": int(len(new)), "earlier_rows_sampled": int(len(old)),
-            "median_distance": round(float(np.median(dist)), 4),
-            "earlier_median_distance": round(float(np.median(own)), 4),
-            "beyond_p95": round(beyond, 4), "drifted": beyond > DRIFT_SHARE}
+    return Drift(new_rows_sampled=int(len(new)), earlier_rows_sampled=int(len(old)),
+                 median_distance=round(float(np.median(dist)), 4),
+                 earlier_median_distance=round(float(np.median(own)), 4),
+                 beyond_p95=round(beyond, 4), drifted=bool(beyond > DRIFT_SHARE))

@@ -11,11 +11,12 @@ the same name.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from longtail.engine.records import RoundLog
+from longtail.engine.records import Record, RoundLog
 from longtail.engine.settings import Settings
 from longtail.store import Store
 
@@ -113,7 +114,7 @@ def _map(store: Store, settings: Settings, ctx: dict) -> dict | None:
 def _slices(store: Store, settings: Settings, ctx: dict) -> dict | None:
     from longtail.engine.discovery import slices
 
-    return slices(store, settings, limit=10, examples=3, sig=ctx["signals"])
+    return slices(store, settings, limit=10, examples=3, sig=ctx["signals"]).to_dict()
 
 
 def _rounds(store: Store, settings: Settings, ctx: dict) -> dict | None:
@@ -152,19 +153,33 @@ SECTIONS: list[tuple[str, Section]] = [
 ]
 
 
-def report_data(store: Store, settings: Settings, *, encoder: str | None = None) -> dict:
+@dataclass
+class ReportData(Record):
+    """What the report draws: the project's headline counts and each section's data by
+    section name (in ``SECTIONS`` order; sections without data left out). ``to_dict()``
+    is the renderer's input: ``{"project": ..., **sections}``."""
+
+    project: dict[str, Any]
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"project": self.project, **self.sections}
+
+
+def report_data(store: Store, settings: Settings, *, encoder: str | None = None
+                ) -> ReportData:
     """Every section's data, keyed by section name (absent sections left out), with the
-    project's headline counts under "project"."""
+    project's headline counts."""
     from longtail.engine.discovery import pool_signals
     from longtail.engine.status import status
 
     head = status(store, settings).to_dict()
     ctx = {"signals": pool_signals(store, settings, encoder=encoder)}
-    out: dict[str, Any] = {"project": {k: head[k] for k in (
+    out = ReportData(project={k: head[k] for k in (
         "project", "samples", "pool", "eval", "labeled_pool", "labeled_eval", "rounds",
-        "models", "verdict", "metrics", "encoder")}}
+        "models", "verdict", "metrics", "encoder")})
     for name, fn in SECTIONS:
         data = fn(store, settings, ctx)
         if data is not None:
-            out[name] = data
+            out.sections[name] = data
     return out

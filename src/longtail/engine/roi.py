@@ -92,11 +92,10 @@ def roi_summary(uow: UnitOfWork, settings: Settings) -> RoiSummary | None:
     for row, money in zip(costs.row.tolist(), per_event.tolist(), strict=True):
         first_of.setdefault(int(row), money)
     random_cost = np.array([first_of.get(int(r), 0.0) for r in eval_rows], dtype=float)
-    eval_money = float(per_event[costs.eval].sum())
     # Money up to each model: pool answers and compute recorded before it was saved.
     vs_cache: dict[str, np.ndarray] = {}
     models.sort(key=lambda m: m["id"])
-    active_correct, labels_at, money_at, compute_at = [], [], [], []
+    active_correct, labels_at, money_at, compute_at, eval_at = [], [], [], [], []
     event_times = _event_times(uow)
     rates = (settings.compute_rate_cpu_hour, settings.compute_rate_gpu_hour)
     for meta in models:
@@ -110,6 +109,7 @@ def roi_summary(uow: UnitOfWork, settings: Settings) -> RoiSummary | None:
         labels_at.append(meta["n_labels"])
         before = event_times <= meta["created_at"]
         money_at.append(float(per_event[before & ~costs.eval].sum()))
+        eval_at.append(float(per_event[before & costs.eval].sum()))
         compute_at.append(sum(r["cpu_seconds"] / 3600 * rates[0] + r["gpu_seconds"] / 3600
                               * rates[1] for r in runs if r["created_at"] <= meta["created_at"]))
     enc = settings.encoder or models[-1]["encoder"]
@@ -130,7 +130,7 @@ def roi_summary(uow: UnitOfWork, settings: Settings) -> RoiSummary | None:
     rng = np.random.default_rng([settings.seed, len(models), 2929])
     result = roi(np.array(active_correct), np.array(labels_at, dtype=float),
                  np.array(money_at), np.array(compute_at), sizes, random_correct,
-                 random_cost, eval_money, rng, n_boot=N_BOOT, unit=unit)
+                 random_cost, np.array(eval_at), rng, n_boot=N_BOOT, unit=unit)
     return RoiSummary(
         estimate=result, eval_set=name, random_sizes=sizes.tolist(),
         random_accuracy=random_correct.mean(1).round(4).tolist(),

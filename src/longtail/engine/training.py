@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint
 from longtail.engine import views
@@ -42,6 +44,8 @@ class TrainReport(Record):
     lift: dict[str, Any] | None = None
     roi: dict[str, Any] | None = None
     mlflow_run: str | None = None
+    # Pseudo-labels the fit added ({method, n, ratio, min_confidence}); None when off.
+    pseudo_labels: dict[str, Any] | None = None
 
 
 def train(store: Store, settings: Settings, *, encoder: str | None = None,
@@ -120,17 +124,48 @@ def fit_and_record(uow: UnitOfWork, settings: Settings, *, encoder: str | None =
         model = make_learner(spec["learner"], **spec["params"])
     t0 = time.perf_counter()
     with phase("train"):
-        model.fit(vs.read(rows), y.astype(str))
+        X_lab = vs.read(rows)
+        model.fit(X_lab, y.astype(str))
+        pseudo = _pseudo_fit(uow, settings, vs, model, X_lab, y.astype(str))
     fit_seconds = time.perf_counter() - t0
-    arrays = model_arrays(model, {**spec, "labels_fingerprint": fingerprint})
+    arrays = model_arrays(model, {**spec, "labels_fingerprint": fingerprint}).arrays
     model_id = uow.models.add(spec["learner"], vs.directory.name, len(rows),
                               list(model.classes_), arrays, fit_seconds)
     report = TrainReport(model_id=model_id, labels=int(len(rows)),
                          classes=int(len(model.classes_)), learner=spec["learner"],
-                         fit_seconds=round(fit_seconds, 4))
+                         fit_seconds=round(fit_seconds, 4), pseudo_labels=pseudo)
     report = _score(uow, settings, model_id, report)
     crashpoint("train:in_tx")
     return report
+
+
+PSEUDO_SAMPLE = 20_000  # unlabeled rows pseudo-labeling looks at, at most (seeded)
+
+
+def _pseudo_fit(uow: UnitOfWork, settings: Settings, vs: Any, model: Any, X_lab: np.ndarray,
+                y_lab: np.ndarray) -> dict[str, Any] | None:
+    """With the `pseudo_labels` setting on: pseudo-label a seeded sample of unlabeled
+    pool rows (learners/semi.py) and fit `model` again on labels ∪ pseudo-labels. The
+    pseudo-labels live only in this fit: never written, never counted as labels."""
+    if settings.pseudo_labels == "off" or len(getattr(model, "classes_", ())) < 2:
+        return None
+    from longtail.learners.semi import pseudo_labels
+
+    candidates = views.candidates(uow, uow.labels.current())
+    candidates = candidates[candidates < vs.n_rows]
+    rng = np.random.default_rng([settings.seed, len(X_lab)])
+    if len(candidates) > PSEUDO_SAMPLE:
+        candidates = np.sort(rng.choice(candidates, size=PSEUDO_SAMPLE, replace=False))
+    X_unl = vs.read(candidates)
+    pl = pseudo_labels(settings.pseudo_labels, predict_proba=model.predict_proba,
+                       classes=np.asarray(model.classes_), X_lab=X_lab, y_lab=y_lab,
+                       X_unlab=X_unl, ratio=settings.pseudo_ratio,
+                       min_confidence=settings.pseudo_min_confidence)
+    if len(pl):
+        model.fit(np.concatenate([X_lab, X_unl[pl.positions]]),
+                  np.concatenate([y_lab, pl.labels.astype(str)]))
+    return {"method": pl.method, "n": len(pl), "looked_at": int(len(candidates)),
+            "ratio": settings.pseudo_ratio, "min_confidence": settings.pseudo_min_confidence}
 
 
 def _score(uow: UnitOfWork, settings: Settings, model_id: int, report: TrainReport
@@ -229,5 +264,5 @@ def train_release(store: Store, settings: Settings, *, encoder: str | None = Non
             "estimate": (f"{k}-fold cross-fitting over the {len(eval_rows)} labeled eval samples"
                          if accuracy else "none: fewer than 2 labeled eval samples"),
             "metrics": accuracy}
-    release_id = save_release(store.root, model_arrays(model, spec), info)
+    release_id = save_release(store.root, model_arrays(model, spec).arrays, info)
     return ReleaseReport(release_id=release_id, **info)

@@ -95,10 +95,17 @@ def authenticate_hash(store: Store, token_sha256: str) -> User | None:
     return User(found["id"], found["name"], found["role"]) if found else None
 
 
-def token_table(store: Store) -> dict[str, User]:
-    """token hash -> user, for every user: the service's token cache, read at once."""
+@dataclass(frozen=True)
+class TokenTable:
+    """Every user by token hash (`by_hash`): the service's token cache, read at once."""
+
+    by_hash: dict[str, User]
+
+
+def token_table(store: Store) -> TokenTable:
+    """token hash -> user, for every user, in one read."""
     with store.reading() as uow:
-        return {h: User(i, n, r) for h, (i, n, r) in uow.users.token_table().items()}
+        return TokenTable({h: User(i, n, r) for h, (i, n, r) in uow.users.token_table().items()})
 
 
 @dataclass(frozen=True)

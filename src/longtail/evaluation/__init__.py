@@ -14,10 +14,11 @@ _SOURCES = {
     "lift": ("Lift", "crossfit_lift", "cumulative_lift", "round_lift", "verdict"),
     "metrics": ("evaluate_predictions", "interval_coverage", "proportion_interval"),
     "stopping": (
-        "BudgetSpent", "ForecastGain", "StabilizingPredictions", "StopDecision",
+        "BudgetSpent", "ForecastGain", "RemainingGain", "StabilizingPredictions", "StopDecision",
         "StoppingReport", "StoppingState", "TargetReached", "budget_spent", "coded_kappa",
         "cohen_kappa",
-        "eval_evidence", "evaluate_stopping", "forecast_gain", "stabilizing_predictions", "target_reached",
+        "eval_evidence", "evaluate_stopping", "forecast_gain", "remaining_gain", "stabilizing_predictions",
+        "target_reached",
     ),
 }
 # Submodules (and scipy with them) load when a name is first used.
@@ -39,6 +40,7 @@ __all__ = [
     "LabelsNeeded",
     "LearningCurve",
     "Lift",
+    "RemainingGain",
     "StabilizingPredictions",
     "StopDecision",
     "StoppingReport",
@@ -59,6 +61,7 @@ __all__ = [
     "interval_coverage",
     "power_law",
     "proportion_interval",
+    "remaining_gain",
     "round_lift",
     "stabilizing_predictions",
     "target_reached",

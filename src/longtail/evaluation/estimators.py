@@ -72,6 +72,7 @@ class Estimate:
     n_labels: int
     sd1: float  # sd per label: halfwidth ≈ z·sd1/sqrt(n_labels)
     note: str = ""
+    fallback: bool = False  # the large-sample interval did not hold: a small-n one instead
 
     @property
     def halfwidth(self) -> float:
@@ -100,7 +101,7 @@ def _small_n(method: str, y: np.ndarray, z: float, bounds: tuple[float, float]) 
            f"fewer than {MIN_MINORITY} of the rarer outcome")
     if n == 0:
         return Estimate(method, float("nan"), lo_b, hi_b, 0, float("nan"),
-                        "no labels: no estimate")
+                        "no labels: no estimate", fallback=True)
     mean = float(np.mean(y))
     if _binary(y):
         lo, hi = proportion_interval(int(round(y.sum())), n, level=_level(z))
@@ -110,7 +111,7 @@ def _small_n(method: str, y: np.ndarray, z: float, bounds: tuple[float, float]) 
     sd1 = float(np.std(y, ddof=1)) if n > 1 else 0.5
     return Estimate(method, mean, lo, hi, n, sd1,
                     f"{why}: the small-n (Clopper-Pearson) interval of the labeled "
-                    "proportion, not the large-sample one")
+                    "proportion, not the large-sample one", fallback=True)
 
 
 def _few_minority(y: np.ndarray) -> bool:
@@ -166,6 +167,15 @@ def _ppi_parts(y: np.ndarray, f_lab: np.ndarray, f_all: np.ndarray,
     var = (float(np.var(resid, ddof=1)) if n > 1 else 0.25) / n \
         + lam * lam * float(np.var(f_all)) / big_n
     return est, var, lam
+
+
+def ppi_parts(y: np.ndarray, f_labeled: np.ndarray, f_all: np.ndarray,
+              lam: float | None = None) -> tuple[float, float, float]:
+    """(estimate, variance, λ) of PPI++ with no small-n check: for a caller that checks
+    the large-sample conditions over several groups together (e.g. the two halves of a
+    cross-fitted lift). Same assumptions as :func:`ppi_mean`. O(n + N)."""
+    return _ppi_parts(np.asarray(y, np.float64), np.asarray(f_labeled, np.float64),
+                      np.asarray(f_all, np.float64), lam)
 
 
 def ppi_mean(y: np.ndarray, f_labeled: np.ndarray, f_all: np.ndarray, *,
@@ -310,7 +320,8 @@ def _stratified_exact(y: np.ndarray, s_lab: np.ndarray, s_all: np.ndarray,
     sd1 = float(np.std(y, ddof=1)) if len(y) > 1 else 0.5
     return Estimate("stratified", value, lo, hi, len(y), sd1,
                     f"{len(y)} labels or fewer than {MIN_MINORITY} of the rarer outcome: "
-                    "per-stratum Clopper-Pearson intervals (Bonferroni), not the large-sample one")
+                    "per-stratum Clopper-Pearson intervals (Bonferroni), not the large-sample one",
+                    fallback=True)
 
 
 def _merge_thin(s_lab: np.ndarray, s_all: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -357,7 +368,7 @@ def active_mean(y: np.ndarray, f_labeled: np.ndarray, q_labeled: np.ndarray,
         # the draws are not uniform: no proportion interval applies; say nothing
         return Estimate("active", float("nan"), bounds[0], bounds[1], len(y), float("nan"),
                         f"fewer than {MIN_LABELS} draws or {MIN_MINORITY} of the rarer "
-                        "outcome: no valid interval")
+                        "outcome: no valid interval", fallback=True)
     f_all = np.asarray(f_all, dtype=np.float64)
     terms = (y - np.asarray(f_labeled, np.float64)) / (len(f_all) * np.asarray(q_labeled))
     est = float(f_all.mean() + terms.mean())
@@ -491,4 +502,4 @@ def lift_estimate(method: str, correct_model: np.ndarray, correct_random: np.nda
     else:
         raise ValueError(f"lift_estimate: method must be 'uniform' or 'ppi', got {method!r}")
     return Estimate(f"lift:{est.method}", est.value, est.lo, est.hi, est.n_labels, est.sd1,
-                    est.note)
+                    est.note, est.fallback)

@@ -359,6 +359,7 @@ def fit_learning_curve(
     backtest: bool = True,
     inflation: float = 1.0,
     upper: float = 1.0,
+    shared_noise: bool = False,
 ) -> LearningCurve:
     """Fit ``a - b · n^(-c)`` to learning-curve points and bootstrap its uncertainty.
 
@@ -438,7 +439,7 @@ def fit_learning_curve(
     if n_boot > 0:
         # Wild bootstrap: the residuals, inflated, with random signs, refitted all at once.
         boot_resid = resid * inflation
-        if metric_sd is not None:
+        if metric_sd is not None and not shared_noise:
             # Each point is measured on an eval set with its own noise: a curve that
             # fits a few noisy points closely has not shown its shape, so the cloud
             # moves each point by at least that noise (a small eval set, wide cloud).
@@ -448,6 +449,11 @@ def fit_learning_curve(
             boot_resid = np.full(m, noise_sd) * sd / sd_ref * inflation
         signs = rng.choice([-1.0, 1.0], size=(n_boot, m))
         curves = fitted[None, :] + signs * boot_resid[None, :]
+        if metric_sd is not None and shared_noise:
+            # Every point was scored on one eval set: its noise moves them together
+            # (one normal draw per curve, each point by its own sd), which moves the
+            # curve's level, not its shape; the residuals carry what is not shared.
+            curves = curves + rng.standard_normal((n_boot, 1)) * sd[None, :] * inflation
         if fixed_c is None:
             draws = _fit_many(n, curves, sd, upper, None)
         else:

@@ -36,6 +36,18 @@ With ``L`` the labels from before round t:
    zero when ``|S| = |R|``: two arms drawn alike then got a "beating" verdict
    about half the time; tested in tests/evaluation/test_lift.py.)
 
+6. The eval-noise part may come from the project's accuracy estimator instead
+   (``estimator="ppi"``, the default of `train`'s verdict): PPI++ on the paired outcome
+   ``d_i`` over the whole eval population (the labeled eval rows plus the unlabeled rows
+   of the eval split, ``X_pop``), with the surrogate ``g = q[pred_sel] − q[pred_ctrl]``,
+   ``q`` the two arms' mean class probabilities — the ``d`` expected if ``q`` were the
+   truth, 0 wherever the arms agree (where ``d`` is 0 too). Valid for the same reason
+   as the accuracy's PPI (labeled eval rows a uniform draw of the population, no arm
+   trained on it); tighter where the arms' confidences say which of them is right on
+   the rows where they differ. With fewer than ``MIN_MINORITY`` rows where the arms
+   differ the large-sample interval does not hold and the bootstrap is used, and the
+   lift's ``note`` says so.
+
 The cumulative lift over rounds is the precision-weighted (1/se²) mean of
 the per-round lifts, with standard error ``1/sqrt(Σ 1/se²)``.
 
@@ -69,9 +81,13 @@ from scipy import stats
 
 from longtail.errors import InputError
 
-__all__ = ["Lift", "crossfit_lift", "round_lift", "cumulative_lift", "verdict"]
+__all__ = ["Lift", "crossfit_lift", "round_lift", "cumulative_lift", "verdict",
+           "paired_surrogate"]
 
 FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+# fit_proba(X, y, X_new) -> (classes (C,), probabilities (len(X_new), C))
+FitProba = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+LIFT_ESTIMATORS = ("uniform", "ppi")
 
 
 @dataclass(frozen=True)
@@ -95,12 +111,72 @@ class Lift:
     n_rounds: int = 1
     acc_selected: float | None = None
     acc_control: float | None = None
+    estimator: str = "uniform"  # what gave the eval-noise part: "uniform" (bootstrap) or "ppi"
+    note: str = ""
 
 
 def _concat(a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
     if a is None or len(a) == 0:
         return np.asarray(b)
     return np.concatenate([np.asarray(a), np.asarray(b)])
+
+
+def paired_surrogate(classes_a: np.ndarray, probs_a: np.ndarray, classes_b: np.ndarray,
+                     probs_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pred_a, pred_b, g) for n rows scored by two models: each model's predicted
+    class, and ``g = q[pred_a] − q[pred_b]`` with ``q`` the two models' mean class
+    probabilities (over the union of their classes): a surrogate of ``correct_a −
+    correct_b``, exactly 0 where the two predict alike. probs_* : (n, C_*). O(n·C)."""
+    classes_a, classes_b = np.asarray(classes_a), np.asarray(classes_b)
+    classes = np.union1d(classes_a, classes_b)
+    q = np.zeros((len(probs_a), len(classes)))
+    q[:, np.searchsorted(classes, classes_a)] += 0.5 * np.asarray(probs_a)
+    q[:, np.searchsorted(classes, classes_b)] += 0.5 * np.asarray(probs_b)
+    pred_a = classes_a[np.asarray(probs_a).argmax(1)]
+    pred_b = classes_b[np.asarray(probs_b).argmax(1)]
+    rows = np.arange(len(q))
+    g = q[rows, np.searchsorted(classes, pred_a)] - q[rows, np.searchsorted(classes, pred_b)]
+    return pred_a, pred_b, g
+
+
+def _ppi_parts(folds: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+               ) -> tuple[float, float, str] | None:
+    """(lift, eval se, note) by PPI++ over each fold's labeled rows and the unlabeled
+    population rows, folds weighted by their labeled rows; None when the large-sample
+    interval does not hold (fewer than MIN_LABELS labeled rows, or fewer than
+    MIN_MINORITY of them where the arms differ, all folds together).
+    folds: (d (n_j,), g on those rows (n_j,), g on the unlabeled rows (m,))."""
+    from longtail.evaluation.estimators import MIN_LABELS, MIN_MINORITY, ppi_parts
+
+    n = sum(len(d) for d, _, _ in folds)
+    if n < MIN_LABELS or sum(np.count_nonzero(d) for d, _, _ in folds) < MIN_MINORITY:
+        return None
+    value = var = 0.0
+    lams = []
+    for d, g_lab, g_pop in folds:
+        if len(d) < 2:
+            return None
+        est, v, lam = ppi_parts(d, g_lab, np.concatenate([g_lab, g_pop]))
+        w = len(d) / n
+        value += w * est
+        var += w * w * v
+        lams.append(lam)
+    value = min(max(value, -1.0), 1.0)
+    return value, float(np.sqrt(var)), (
+        f"PPI++ over {n} labeled and {len(folds[0][2])} unlabeled eval rows"
+        + (f" in {len(folds)} halves" if len(folds) > 1 else "")
+        + f" (power tuning λ {min(lams):.2f}" + (f"-{max(lams):.2f})" if len(lams) > 1 else ")"))
+
+
+def _check_estimator(estimator: str, fit_proba: FitProba | None) -> None:
+    if estimator not in LIFT_ESTIMATORS:
+        raise InputError(f"the lift's estimator must be one of {LIFT_ESTIMATORS}, got {estimator!r}")
+    if estimator == "ppi" and fit_proba is None:
+        raise InputError("a PPI lift needs fit_proba (the arms' class probabilities)")
+
+
+_PPI_FELL_BACK = ("ppi asked; fewer than {k} eval rows where the arms differ: the "
+                  "large-sample interval does not hold, the bootstrap over eval rows instead")
 
 
 def _bootstrap_se(d: np.ndarray, n_boot: int, rng: np.random.Generator) -> float:
@@ -151,6 +227,9 @@ def round_lift(
     n_halves: int = 6,
     n_boot: int = 1000,
     level: float = 0.95,
+    estimator: str = "uniform",
+    fit_proba: FitProba | None = None,
+    X_pop: np.ndarray | None = None,
 ) -> Lift:
     """One round's lift of the selected slice over the random control slice.
 
@@ -166,9 +245,13 @@ def round_lift(
     rng : seeded generator for the subsamples and the bootstrap.
     n_halves : half-sample fits per arm for the training noise when the repeats
         cannot give it (0: leave it out, the interval then reflects eval noise only).
+    estimator : "uniform" (the eval noise by a paired bootstrap) or "ppi" (step 6:
+        PPI++ over the eval population; needs ``fit_proba``, which then trains the
+        arms, and ``X_pop`` (m, d), the eval population's unlabeled rows).
 
     Returns a `Lift` (see the module docstring for the estimator).
     """
+    _check_estimator(estimator, fit_proba)
     n_sel, n_ctrl, n_eval = len(y_sel), len(y_ctrl), len(y_eval)
     if n_sel == 0 or n_ctrl == 0:
         raise InputError(
@@ -185,19 +268,25 @@ def round_lift(
     correct_sel = np.zeros(n_eval)
     correct_ctrl = np.zeros(n_eval)
     acc_sel_repeats = np.zeros(n_repeats)
+    ppi = estimator == "ppi"
+    X_pop = np.asarray(X_pop) if ppi and X_pop is not None and len(X_pop) else None
+    X_scored = X_eval if X_pop is None else np.concatenate([np.asarray(X_eval), X_pop])
+    g = np.zeros(len(X_scored))
     for r in range(n_repeats):
         sel_rows = rng.choice(n_sel, size=size, replace=False)
         ctrl_rows = rng.choice(n_ctrl, size=size, replace=False) if n_ctrl > size else slice(None)
-        pred_sel = fit_predict(
-            _concat(X_prev, np.asarray(X_sel)[sel_rows]),
-            _concat(y_prev, np.asarray(y_sel)[sel_rows]),
-            X_eval,
-        )
-        pred_ctrl = fit_predict(
-            _concat(X_prev, np.asarray(X_ctrl)[ctrl_rows]),
-            _concat(y_prev, np.asarray(y_ctrl)[ctrl_rows]),
-            X_eval,
-        )
+        train_sel = (_concat(X_prev, np.asarray(X_sel)[sel_rows]),
+                     _concat(y_prev, np.asarray(y_sel)[sel_rows]))
+        train_ctrl = (_concat(X_prev, np.asarray(X_ctrl)[ctrl_rows]),
+                      _concat(y_prev, np.asarray(y_ctrl)[ctrl_rows]))
+        if ppi:
+            pred_sel, pred_ctrl, g_r = paired_surrogate(*fit_proba(*train_sel, X_scored),
+                                                        *fit_proba(*train_ctrl, X_scored))
+            g += g_r / n_repeats
+            pred_sel, pred_ctrl = pred_sel[:n_eval], pred_ctrl[:n_eval]
+        else:
+            pred_sel = fit_predict(*train_sel, X_eval)
+            pred_ctrl = fit_predict(*train_ctrl, X_eval)
         hit_sel = np.asarray(pred_sel) == y_eval_arr
         correct_sel += hit_sel
         correct_ctrl += np.asarray(pred_ctrl) == y_eval_arr
@@ -206,7 +295,16 @@ def round_lift(
     correct_ctrl /= n_repeats
     d = correct_sel - correct_ctrl
     lift = float(d.mean())
-    se_eval = _bootstrap_se(d, n_boot, rng)
+    used, note = "uniform", ""
+    parts = _ppi_parts([(d, g[:n_eval], g[n_eval:])]) if ppi else None
+    if parts is not None:
+        lift, se_eval, note = parts
+        used = "ppi"
+    else:
+        from longtail.evaluation.estimators import MIN_MINORITY
+
+        note = _PPI_FELL_BACK.format(k=MIN_MINORITY) if ppi else ""
+        se_eval = _bootstrap_se(d, n_boot, rng)
     # Training noise: the variance of an arm's accuracy at `size` labels (module
     # docstring, step 5).
     if n_repeats >= 2 and n_sel >= 2 * size:
@@ -228,6 +326,7 @@ def round_lift(
         lift=lift, lo=lift - z * se, hi=lift + z * se, se=se, level=level,
         n_labels=int(size), n_eval=int(n_eval), n_rounds=1,
         acc_selected=float(correct_sel.mean()), acc_control=float(correct_ctrl.mean()),
+        estimator=used, note=note,
     )
 
 
@@ -241,6 +340,9 @@ def crossfit_lift(
     *,
     n_boot: int = 1000,
     level: float = 0.95,
+    estimator: str = "uniform",
+    fit_proba: FitProba | None = None,
+    X_pop: np.ndarray | None = None,
 ) -> Lift:
     """Selection against random at equal label count, with the eval set as the random
     arm: no control labels needed.
@@ -253,8 +355,12 @@ def crossfit_lift(
     sample is scored once, by models that never saw it; ``d_i`` = active correct −
     random correct, the lift is mean(d), the interval a paired bootstrap over eval
     samples (eval noise; one training draw per half). Calls ``fit_predict`` 3 times.
+    With ``estimator="ppi"`` (``fit_proba`` trains the arms, ``X_pop`` holds the eval
+    population's unlabeled rows) each half's lift is PPI++ over the half it scores plus
+    ``X_pop`` (module docstring, step 6) and the two are averaged, weighted by size.
     Raises InputError with fewer than 20 labeled eval samples.
     """
+    _check_estimator(estimator, fit_proba)
     n_eval = len(y_eval)
     if n_eval < 20:
         raise InputError(f"a cross-fitted lift needs 20 or more labeled eval samples, got {n_eval}")
@@ -264,21 +370,49 @@ def crossfit_lift(
     m = int(min(len(halves[0]), len(halves[1]), len(y_active)))
     if m < 1:
         raise InputError("a cross-fitted lift needs labels in the active run")
-    active_pred = np.asarray(fit_predict(np.asarray(X_active)[:m], np.asarray(y_active)[:m],
-                                         X_eval))
+    ppi = estimator == "ppi"
+    X_pop = np.asarray(X_pop) if ppi and X_pop is not None and len(X_pop) else None
+    X_eval = np.asarray(X_eval)
+    X_scored = X_eval if X_pop is None else np.concatenate([X_eval, X_pop])
+    if ppi:
+        active_fit = fit_proba(np.asarray(X_active)[:m], np.asarray(y_active)[:m], X_scored)
+        active_pred = active_fit[0][active_fit[1][:n_eval].argmax(1)]
+    else:
+        active_pred = np.asarray(fit_predict(np.asarray(X_active)[:m],
+                                             np.asarray(y_active)[:m], X_eval))
     correct_active = active_pred == y_eval
     correct_random = np.zeros(n_eval, dtype=bool)
+    folds = []  # PPI: (scored rows, g on them, g on the population) per half
     for train, score in (halves, halves[::-1]):
         pick = train[rng.choice(len(train), size=m, replace=False)]
-        pred = np.asarray(fit_predict(X_eval[pick], y_eval[pick], X_eval[score]))
+        if ppi:
+            rows = np.concatenate([score, n_eval + np.arange(len(X_scored) - n_eval)])
+            classes, probs = fit_proba(X_eval[pick], y_eval[pick], X_scored[rows])
+            _, pred, g = paired_surrogate(active_fit[0], active_fit[1][rows], classes, probs)
+            pred = pred[:len(score)]
+            folds.append((score, g[:len(score)], g[len(score):]))
+        else:
+            pred = np.asarray(fit_predict(X_eval[pick], y_eval[pick], X_eval[score]))
         correct_random[score] = pred == y_eval[score]
     d = correct_active.astype(float) - correct_random.astype(float)
     lift = float(d.mean())
-    se = max(_bootstrap_se(d, n_boot, rng), 0.5 / n_eval)
+    used, note = "uniform", ""
+    parts = _ppi_parts([(d[score], g_lab, g_pop) for score, g_lab, g_pop in folds]
+                       ) if ppi else None
+    if parts is not None:
+        lift, se, note = parts
+        used = "ppi"
+    else:
+        from longtail.evaluation.estimators import MIN_MINORITY
+
+        note = _PPI_FELL_BACK.format(k=MIN_MINORITY) if ppi else ""
+        se = _bootstrap_se(d, n_boot, rng)
+    se = max(se, 0.5 / n_eval)
     z = float(stats.norm.ppf(0.5 + level / 2.0))
     return Lift(lift=lift, lo=lift - z * se, hi=lift + z * se, se=se, level=level,
                 n_labels=m, n_eval=int(n_eval), n_rounds=1,
-                acc_selected=float(correct_active.mean()), acc_control=float(correct_random.mean()))
+                acc_selected=float(correct_active.mean()), acc_control=float(correct_random.mean()),
+                estimator=used, note=note)
 
 
 def cumulative_lift(round_lifts: Sequence[Lift], *, level: float | None = None) -> Lift:

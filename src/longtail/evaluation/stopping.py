@@ -15,6 +15,12 @@ round:
   to add less than a threshold to the metric, and the upper end of the
   forecast's interval is below it too (else the curve cannot tell a flat tail
   from an eval set too small to show the rise).
+- remaining gain (the default beside the kappa rule): stop when labeling every pool
+  row still unlabeled is forecast to add less than ``threshold`` (1 point) to the
+  metric, the upper end of the forecast's 90% interval included. This is the
+  reachable accuracy a stop gives up, so the threshold is the regret a user accepts;
+  it needs no batch size (the per-batch rule's threshold means a different slope for
+  batches of 20 and of 100).
 - target reached: stop when the eval metric (or, cautiously, the lower end of
   its interval) reaches the target.
 - budget spent: stop when the labeling budget cannot pay for another batch.
@@ -45,10 +51,12 @@ __all__ = [
     "cohen_kappa",
     "stabilizing_predictions",
     "forecast_gain",
+    "remaining_gain",
     "target_reached",
     "budget_spent",
     "StabilizingPredictions",
     "ForecastGain",
+    "RemainingGain",
     "TargetReached",
     "BudgetSpent",
     "evaluate_stopping",
@@ -174,6 +182,34 @@ def forecast_gain(
     )
 
 
+def remaining_gain(
+    gain: float | None, gain_hi: float | None, left: int | None, *, threshold: float = 0.01
+) -> StopDecision:
+    """Stop when labeling the `left` unlabeled pool rows is forecast to add under `threshold`.
+
+    gain, gain_hi : the forecast gain of the metric from labeling every row left (metric
+        units) and the upper end of its interval; None when no forecast exists.
+    left : unlabeled pool rows. Stops only when `gain_hi` is below `threshold` too: an
+        interval that still holds a gain of `threshold` is "not enough evidence yet".
+    """
+    rule = "remaining_gain"
+    if gain is None or gain_hi is None or left is None or not np.isfinite(gain):
+        return StopDecision(False, rule, "no learning-curve forecast yet")
+    said = (f"labeling the {left:,} pool rows left is forecast to add "
+            f"{gain * 100:.2f} points")
+    if gain >= threshold:
+        return StopDecision(False, rule, f"{said}, not below {threshold * 100:.2f}",
+                            float(gain))
+    if not gain_hi < threshold:
+        up = "any amount" if not np.isfinite(gain_hi) else f"{gain_hi * 100:.2f} points"
+        return StopDecision(
+            False, rule,
+            f"{NOT_ENOUGH}: {said}, but its 90% interval reaches {up}, not below "
+            f"{threshold * 100:.2f}", float(gain))
+    return StopDecision(True, rule, f"{said} (at most {gain_hi * 100:.2f}), below "
+                        f"{threshold * 100:.2f}", float(gain))
+
+
 def eval_evidence(labeled: int | None, wanted: int | None, pending: int | None = None,
                   *, halfwidth: float | None = None, target: float | None = None) -> str | None:
     """Why the eval set cannot yet back a "stop", or None when it can.
@@ -254,12 +290,17 @@ class StoppingState:
     spent, budget, next_batch_cost : labeling spend so far, the budget, the next batch's cost.
     forecast_gain_hi : the upper end of the gain forecast's interval.
     evidence : why the eval set cannot back a stop yet (`eval_evidence`), None if it can.
+    remaining_gain, remaining_gain_hi, pool_left : the forecast gain from labeling the
+    `pool_left` unlabeled pool rows, and the upper end of its interval.
     """
 
     stop_set_predictions: Sequence[np.ndarray] = ()
     forecast_gain: float | None = None
     forecast_gain_hi: float | None = None
     evidence: str | None = None
+    remaining_gain: float | None = None
+    remaining_gain_hi: float | None = None
+    pool_left: int | None = None
     metric: float | Mapping[str, Any] | None = None
     spent: float = 0.0
     budget: float | None = None
@@ -295,6 +336,17 @@ class ForecastGain:
     def __call__(self, state: StoppingState) -> StopDecision:
         return forecast_gain(state.forecast_gain, threshold=self.threshold,
                              gain_hi=state.forecast_gain_hi)
+
+
+@dataclass(frozen=True)
+class RemainingGain:
+    threshold: float = 0.01
+    name: str = "remaining_gain"
+    needs_evidence: bool = True
+
+    def __call__(self, state: StoppingState) -> StopDecision:
+        return remaining_gain(state.remaining_gain, state.remaining_gain_hi, state.pool_left,
+                              threshold=self.threshold)
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,7 @@ async def current_user(request: Request, svc: Svc) -> User:
                             "trying again", headers={"Retry-After": str(math.ceil(wait))})
     hit = svc.auth.get(key, now)
     if hit is None and svc.auth.stale(now):
-        await svc.auth.reload(lambda: users.token_table(svc.store), now)
+        await svc.auth.reload(lambda: users.token_table(svc.store).by_hash, now)
         hit = svc.auth.get(key, now)
     if hit is None:
         user = await run_in_threadpool(users.authenticate_hash, svc.store, key)

@@ -310,6 +310,26 @@ class LeasesRepo:
         q = select(t).where(t.c.row == row).order_by(t.c.round_id.desc(), t.c.slot)
         return [dict(r) for r in self.conn.execute(q).mappings()]
 
+    def answered(self, row: int, user_id: int) -> dict | None:
+        """The user's latest done slot of `row`, with its round's status (`round_status`);
+        locked on PostgreSQL."""
+        q = (select(_t, s.rounds.c.status.label("round_status"))
+             .join(s.rounds, s.rounds.c.id == _t.c.round_id)
+             .where(and_(_t.c.row == row, _t.c.user_id == user_id, _t.c.state == "done"))
+             .order_by(_t.c.done_at.desc(), _t.c.id.desc()).limit(1))
+        if self._pg:
+            q = q.with_for_update(of=_t)
+        got = self.conn.execute(q).mappings().first()
+        return dict(got) if got else None
+
+    def unfinish(self, slot_id: int, user_id: int) -> bool:
+        """A done slot back to leased by the same user, until its lease's own expiry (an
+        answer withdrawn); False when it is not their done slot."""
+        res = self.conn.execute(_t.update().where(and_(
+            _t.c.id == slot_id, _t.c.user_id == user_id, _t.c.state == "done"))
+            .values(state="leased", done_at=None))
+        return res.rowcount == 1
+
     def finish(self, slot_id: int, user_id: int, at: float) -> bool:
         """Mark the user's valid lease done; False when it is not theirs or expired."""
         return self.conn.execute(_FINISH, {"sid": slot_id, "u": user_id, "at": at}).rowcount == 1

@@ -9,7 +9,7 @@ functions directly on your own probabilities::
 The registry (:data:`STRATEGIES`; each entry has ``.needs`` and ``.doc``):
 
 * informative — ``margin``, ``entropy``, ``least_confidence``; committee
-  ``vote_entropy``, ``mean_kl``, ``bald`` (from ``committee_probs``);
+  ``vote_entropy``, ``mean_kl``, ``bald``, ``epig`` (from ``committee_probs``);
 * representative — ``coverage`` (kernel herding on a kNN graph; the cold start;
   :mod:`~longtail.strategies.coverage`), ``typiclust``, ``probcover`` (δ from cluster purity), ``density``;
 * diverse — ``coreset`` (k-center greedy), ``cluster_margin``, ``badge``
@@ -37,6 +37,7 @@ from longtail.strategies.scores import (
     bald,
     confidence,
     entropy,
+    epig,
     least_confidence,
     margin,
     mean_kl,
@@ -50,6 +51,7 @@ __all__ = [
     "Strategy",
     "VectorReader",
     "bald",
+    "epig",
     "class_rarity",
     "confidence",
     "entropy",

@@ -72,6 +72,16 @@ select_mean_kl = _committee_strategy("mean_kl", S.mean_kl)
 select_bald = _committee_strategy("bald", S.bald)
 
 
+def select_epig(ctx: Context) -> Selection:
+    """Top-k EPIG of ``ctx.committee_probs`` with the candidates as targets
+    (`scores.epig`); cold start before a model. O(n·targets·C²·m)."""
+    if ctx.committee_probs is None:
+        if ctx.probs is None:
+            return fallback(ctx, "epig")
+        raise InputError("strategy 'epig' needs committee_probs (m, len(candidates), C); got None")
+    return select_top_scores(ctx, S.epig(ctx.committee_probs, ctx.rng), "epig")
+
+
 def select_random(ctx: Context) -> Selection:
     """Uniform random k candidates (the control arm). O(n) time and memory."""
     pos = ctx.rng.choice(ctx.n, size=min(ctx.k, ctx.n), replace=False)

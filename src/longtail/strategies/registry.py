@@ -62,6 +62,8 @@ register("mean_kl", inf.select_mean_kl, {"probs", "vectors", "committee"},
          "Mean KL divergence of committee members from their consensus.")
 register("bald", inf.select_bald, {"probs", "vectors", "committee"},
          "BALD mutual information over several probability samples.")
+register("epig", inf.select_epig, {"probs", "vectors", "committee"},
+         "Expected predictive information gain about the pool's predictions (EPIG).")
 register("coverage", cov.select_coverage, {"vectors"},
          "Kernel-herding coverage of the pool on a kNN graph (the cold start).")
 register("typiclust", rep.select_typiclust, {"vectors"},

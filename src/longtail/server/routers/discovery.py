@@ -83,7 +83,7 @@ def slices(_user: Admin, svc: Svc, by: Literal["all", "cluster", "metadata"] = "
            examples: Annotated[int, Query(ge=0, le=50)] = 5) -> dict[str, Any]:
     """Failure slices, under-represented and struggling first (`longtail slices`)."""
     return discovery.slices(svc.store, Settings.load(svc.store), by=by, limit=limit,
-                            examples=examples)
+                            examples=examples).to_dict()
 
 
 @router.post("/admin/slices/enqueue", response_model=QueuedOut)
@@ -111,7 +111,7 @@ async def search(body: SearchIn, _user: Admin, svc: Svc) -> dict[str, Any]:
 def queue(_user: Admin, svc: Svc) -> list[dict[str, Any]]:
     """The discovery queue: rows the next round takes first."""
     with svc.store.unit_of_work() as uow:
-        return discovery.read_queue(uow)
+        return [it.to_dict() for it in discovery.read_queue(uow)]
 
 
 @router.get("/admin/report", response_class=HTMLResponse, responses={
@@ -121,4 +121,4 @@ def report(_user: Admin, svc: Svc) -> HTMLResponse:
     from longtail.engine.report import report_data
     from longtail.report import render
 
-    return HTMLResponse(render(report_data(svc.store, Settings.load(svc.store))))
+    return HTMLResponse(render(report_data(svc.store, Settings.load(svc.store)).to_dict()))

@@ -36,12 +36,17 @@ async def lease(user: Me, svc: Svc) -> m.LeaseOut:
                            open_rounds=await run_in_threadpool(tasks.open_rounds, svc.store))
         return m.LeaseOut(task=None, message="no task left for you in the open rounds")
     svc.exhausted_sent = False
+    return m.LeaseOut(task=await _task_out(svc, task))
+
+
+async def _task_out(svc: Svc, task: tasks.Task) -> m.TaskOut:
+    """A task as the page shows it: the model's suggestions, a signed media URL."""
     out = task.to_dict()
     out["suggestions"] = ([] if svc.suggest.none_known()
                           else await run_in_threadpool(svc.suggest, svc.store, task.id))
     if isinstance((out.get("meta") or {}).get("media"), str):
         out["media_url"] = media.media_url(svc.media_secret, out["id"], svc.clock(), size=256)
-    return m.LeaseOut(task=m.TaskOut(**out))
+    return m.TaskOut(**out)
 
 
 @router.post("/tasks/{task_id}/label", response_model=m.AnswerOut,
@@ -54,6 +59,18 @@ async def label(task_id: TaskId, body: m.AnswerIn, user: Me, svc: Svc) -> m.Answ
     if done.round_closed:
         svc.hooks.emit("round_completed", round_id=done.round_id)
     return m.AnswerOut(**done.__dict__)
+
+
+@router.post("/tasks/{task_id}/undo", response_model=m.UndoOut, responses=m.errors(409))
+async def undo(task_id: TaskId, user: Me, svc: Svc) -> m.UndoOut:
+    """Take back your last answer (label or unsure) on a task while the lease it was
+    given under still runs: the task is yours again to answer anew, and the task you
+    leased since goes back to the queue. 409 once the lease has ended, the round has
+    closed, or a round planned since counted the answer (`reason` says which)."""
+    done = await svc.writer.run(lambda uow: tasks.withdraw_in(uow, user, task_id,
+                                                              svc.clock()), user.id)
+    return m.UndoOut(task=await _task_out(svc, done.task), kind=done.kind, label=done.label,
+                     released_task_id=done.released)
 
 
 @router.post("/tasks/{task_id}/release", response_model=m.ReleaseOut,

@@ -1,4 +1,5 @@
-// The dashboard: status, learning curve with intervals and the random control, lift
+// The dashboard: status, the accuracy by the project's estimator (which one, eval
+// labels, interval), learning curve with intervals and the random control, lift
 // verdict, labels per annotator and per class, rounds (every 5 seconds); a search box
 // and the failure slices (on demand: they read the whole pool).
 "use strict";
@@ -59,6 +60,17 @@ function curve(c) {
   box.replaceChildren(s);
 }
 
+// The accuracy by the project's estimator: which one, on how many eval labels, its
+// interval, and the budget's target (issue 28).
+function estimateLine(est, need) {
+  if (!est || est.value === null || est.value === undefined) return "Accuracy: no estimate yet (train once eval rows are labeled).";
+  const pts = (x) => (100 * x).toFixed(1);
+  const how = est.small_n_fallback ? " (too few errors for its large-sample interval: the exact one)" : "";
+  const target = need && need.target ? `; target ±${pts(need.target)} points` : "";
+  return `Accuracy ${pts(est.value)}% (95% CI ${pts(est.lo)}–${pts(est.hi)}, ±${pts(est.halfwidth)} points) ` +
+    `by ${est.estimator} on ${est.n_labels} eval labels over ${est.population} eval-split rows${how}${target}.`;
+}
+
 async function refresh() {
   try {
     const [st, ann, rnds, cur] = await Promise.all([LT.api("/admin/status"),
@@ -66,11 +78,14 @@ async function refresh() {
     const k = document.getElementById("kpis");
     k.replaceChildren(...[["samples", st.samples], ["labeled", st.labeled_pool + st.labeled_eval],
       ["answers", st.annotations], ["rounds", st.rounds], ["open rounds", st.open_rounds],
-      ["accuracy", st.metrics.accuracy ? fmt(st.metrics.accuracy.value) : "–"],
+      ["accuracy", st.eval_estimate ? fmt(st.eval_estimate.value) :
+        st.metrics.accuracy ? fmt(st.metrics.accuracy.value) : "–"],
+      ["eval labels", st.labeled_eval],
       ["labels $", st.spend ? st.spend.label_money.toFixed(2) : "–"],
       ["compute $", st.spend ? st.spend.compute_money.toPrecision(2) : "–"],
       ["queued", st.queued || 0]]
       .map(([n, v]) => { const d = LT.el("div", { "data-kpi": n }); d.append(LT.el("b", { text: String(v) }), n); return d; }));
+    document.getElementById("estimate").textContent = estimateLine(st.eval_estimate, st.eval_need);
     document.getElementById("verdict").textContent = "Lift: " + cur.verdict +
       (st.money_verdict ? " · Money: " + st.money_verdict : "");
     document.getElementById("warnings").textContent = st.warnings.join(" · ");

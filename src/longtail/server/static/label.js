@@ -1,9 +1,11 @@
 // The labeling page: lease a task, show it, answer with buttons or keys, then the next
 // task without a reload. Keys: 1-9 the numbered classes (the model's suggestions first,
 // then the label set in natural, case-insensitive order), / filters the classes (Enter
-// picks the first match, Esc clears), s skip, u unsure.
+// picks the first match, Esc clears), s skip, u unsure, z undo the previous answer
+// (while its lease runs: the task comes back to answer again).
 "use strict";
 let task = null, lastShown = null, shownAt = 0, busy = false;
+let previous = null;  // the last task answered (label or unsure) and the answer: undo
 let ordered = [];  // the classes as shown: suggestions, then the rest (buttons)
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 
@@ -118,7 +120,7 @@ async function answer(kind, label) {
   task = null;  // keys wait for the next task: the answered one is never sent twice
   const seconds = Math.round((performance.now() - shownAt) / 100) / 10;
   const body = kind === "label" ? { kind, label, seconds } : { kind, seconds };
-  let notice = "";
+  let notice = "", recorded = true;
   try {
     await LT.api(`/tasks/${id}/label`, { method: "POST", body });
   } catch (e) {
@@ -131,11 +133,46 @@ async function answer(kind, label) {
       if (notice === null) return;  // the same task is shown again, the answer kept
     } else {
       notice = e.message;  // answered already, or someone else's: said, not swallowed
+      recorded = false;
     }
   }
+  // Recorded: the previous-item view offers it back while its lease runs.
+  setPrevious(recorded && kind !== "skip" ? { task: { ...lastShown }, body } : null);
   busy = false;
   await next();  // answered or taken (409) too: move on
   say(notice);
+}
+
+// The previous task and its answer, with undo (z) while the task is the last answered.
+function setPrevious(p) {
+  previous = p;
+  const box = document.getElementById("previous");
+  box.classList.toggle("hidden", !p);
+  if (!p) return;
+  const t = p.task.text || p.task.sample_id;
+  document.getElementById("prev-text").textContent = t.length > 80 ? t.slice(0, 79) + "…" : t;
+  document.getElementById("prev-answer").textContent = said(p.body);
+  box.dataset.task = String(p.task.id);
+}
+
+// Take the previous answer back: the server withdraws it while its lease runs and gives
+// the task back (the one shown now returns to the queue); show it with the old answer
+// marked, to answer again. Refused after the lease: said, the answer stays.
+async function undo() {
+  if (!previous || busy) return;
+  busy = true;
+  const p = previous;
+  setPrevious(null);
+  try {
+    const r = await LT.api(`/tasks/${p.task.id}/undo`, { method: "POST" });
+    show(r.task);
+    for (const b of ordered) b.classList.toggle("chosen", b.dataset.label === p.body.label);
+    say(`Your answer ${said(p.body)} was withdrawn: answer this task again.`);
+    await progress();
+  } catch (e) {
+    say(`Your answer ${said(p.body)} stays: ${e.message}`);
+  }
+  busy = false;
 }
 
 function said(body) {
@@ -180,7 +217,12 @@ async function again(id, body) {
 }
 
 document.addEventListener("keydown", (ev) => {
-  if (!task || ev.target.tagName === "INPUT" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (ev.target.tagName === "INPUT" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (ev.key === "z") {  // also once nothing is left to label
+    if (previous) { ev.preventDefault(); undo(); }
+    return;
+  }
+  if (!task) return;
   if (ev.key >= "1" && ev.key <= "9") {
     const b = visible()[Number(ev.key) - 1];
     if (b !== undefined) { ev.preventDefault(); answer("label", b.dataset.label); }
@@ -203,6 +245,7 @@ filter.addEventListener("keydown", (ev) => {
 });
 document.getElementById("skip").addEventListener("click", () => answer("skip"));
 document.getElementById("unsure").addEventListener("click", () => answer("unsure"));
+document.getElementById("undo").addEventListener("click", () => undo());
 document.getElementById("free").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const v = document.getElementById("free-label").value.trim();
