@@ -196,13 +196,13 @@ class Project:
         if round is not None:
             return self.round_model(round)
 
-        meta = None
-        if model_id is not None:
-            found = {m["id"]: m for m in self.store.models()}
-            if model_id not in found:
-                raise InputError(f"no model {model_id}")
-            meta = found[model_id]
         with self.store.reading() as uow:
+            meta = None
+            if model_id is not None:
+                found = {m["id"]: m for m in uow.models.list()}
+                if model_id not in found:
+                    raise InputError(f"no model {model_id}")
+                meta = found[model_id]
             return load_model(uow, meta)
 
     @metered("train")

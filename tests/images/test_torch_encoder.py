@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 from longtail.project import Project  # noqa: E402
 from tests.conftest import snapshot  # noqa: E402
 from tests.images.test_image_pool import make_folder  # noqa: E402
+from tests.reads import read  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,7 @@ def test_a_users_network_embeds_the_folder(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["embedded"] == 10
     p = Project(proj)
-    vs = p.store.vectors("torch")
+    vs = read(p.store, lambda u: u.vector_set("torch"))
     X = vs.read(np.arange(vs.n_rows))
     assert X.shape == (10, 8)
     # The vectors are the network's output on the images as the encoder reads them.

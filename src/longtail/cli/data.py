@@ -220,7 +220,8 @@ def embed(project: ProjectOpt = Path("."),
             kept = bar.done if bar.done is not None else _vector_rows(p, encoder)
             raise Stopped(f"stopped: {kept:,} rows kept; run again to resume") from None
         if result.describe is None:
-            info = p.store.vector_set_info(encoder) or {}
+            with p.store.reading() as uow:
+                info = uow.vectors.info(encoder) or {}
             cols = (info.get("config") or {}).get("columns")
             result.describe = {"dim": info.get("dim"), **({"columns": cols} if cols else {})}
 
@@ -267,7 +268,8 @@ def describe_vectors(encoder: str, d: dict) -> str | None:
 def _vector_rows(p, encoder: str) -> int:
     """Rows the catalog says have `encoder` vectors (0 when the set is not made yet)."""
     try:
-        info = p.store.vector_set_info(encoder)
+        with p.store.reading() as uow:
+            info = uow.vectors.info(encoder)
     except Exception:  # the catalog is what we report from; if it cannot say, say 0
         return 0
     return int(info["n_rows"]) if info else 0

@@ -88,6 +88,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
         roi = uow.settings.get("roi_summary")
         transfer = list((uow.settings.get("transfer") or {}).values())
         queued = len(uow.settings.get("discovery_queue") or [])
+        cached_estimate = uow.settings.get("eval_estimate")
         classes: dict[str, int] = {}
         for r, lab in current.items():
             if r not in eval_rows:
@@ -161,13 +162,13 @@ def status(store: Store, settings: Settings) -> StatusReport:
         triggers=_triggers(store),
         queued=queued,
         transfer=transfer,
-        eval_estimate=_eval_estimate(store, newest),
+        eval_estimate=_eval_estimate(cached_estimate, newest),
     )
 
 
-def _eval_estimate(store: Store, model_id: int) -> dict[str, Any] | None:
+def _eval_estimate(cached_estimate: dict | None, model_id: int) -> dict[str, Any] | None:
     """The estimate `train` cached for the newest model (no prediction here)."""
-    cached = (store.setting("eval_estimate") or {}).get("estimate")
+    cached = (cached_estimate or {}).get("estimate")
     if not cached or cached.get("model_id") != model_id:
         return None
     keys = ("estimator", "value", "lo", "hi", "halfwidth", "n_labels", "population", "note",
@@ -184,5 +185,6 @@ def _triggers(store: Store) -> list[dict]:
 def recorded_lift(store: Store) -> LiftSummary | None:
     """The lift summary `train` recorded last (`evaluation.combine_lifts`; computing it
     needs scipy, reading it does not)."""
-    got = store.setting("lift_summary")
+    with store.reading() as uow:
+        got = uow.settings.get("lift_summary")
     return LiftSummary.from_dict(got) if got else None
