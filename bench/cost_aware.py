@@ -23,7 +23,8 @@ keeping the best return on investment (1 - max prob) / cost^gamma), `longtail:au
 `longtail:random`; on digits also other gammas. Keys per method: `money_to_95pct_full`
 (per seed, None when not reached, with `money_at_budget` as its lower bound),
 `label_money`, `compute_money` (at the stop), the curves, and for active methods the
-ROI verdict `status` gave at 2,000 labels (or the last round before) with the realised
+ROI verdict `status` gave when the run first reached the target, or at 2,000 labels
+(the last round before) if it had not, with the realised
 saving at the accuracy the verdict names (money to first reach it on the test set,
 against the same seed's random run) and whether the verdict's interval covers it.
 `--early-stop` ends a run once it reached the target (an active one also past the
@@ -134,6 +135,7 @@ def run_seed(method: str, seed: int, data: tuple, costs: tuple, cfg: dict, work:
     curve: dict[str, list] = {k: [] for k in ("labels", "accuracy", "label_money",
                                               "compute_money", "money", "seconds")}
     verdict = None
+    frozen = False  # the verdict is kept from the round the target was first reached
     paid = 0
     target = cfg.get("target")
     while paid < cfg["budget"]:
@@ -141,7 +143,7 @@ def run_seed(method: str, seed: int, data: tuple, costs: tuple, cfg: dict, work:
         # method the verdict taken, later rounds change none of the figures.
         if (cfg.get("early_stop") and target is not None and curve["accuracy"]
                 and max(curve["accuracy"]) >= target
-                and (not active(method) or paid >= cfg["verdict_at"])):
+                and (not active(method) or frozen or paid >= cfg["verdict_at"])):
             break
         t0 = time.perf_counter()
         with Project(path) as p:
@@ -161,8 +163,9 @@ def run_seed(method: str, seed: int, data: tuple, costs: tuple, cfg: dict, work:
                                 == names[yt].astype(str)))
             total = p.costs()["total"]  # spend so far: labels, eval labels, compute
             paid = total["events"]
-            if active(method) and paid <= cfg["verdict_at"]:
+            if active(method) and paid <= cfg["verdict_at"] and not frozen:
                 roi = p.status().roi
+                frozen = target is not None and acc >= target
                 if roi:
                     verdict = {"labels": paid, **{k: roi[k] for k in (
                         "saving", "lo", "hi", "label_saving", "target", "random_labels",

@@ -507,7 +507,8 @@ def make_project(vec_path: Path, n: int, project: Path, n_labels: int = CLI_LABE
     p.ingest(pfile, id="id", vector="vector")
     timings["ingest_seconds"] = time.perf_counter() - t0
     pfile.unlink()
-    pool = p.store.rows_by_split("pool")
+    with p.store.reading() as uow:
+        pool = uow.samples.rows_by_split("pool")
     # the same number of labels per class where the classes allow, in a seeded order
     rng = np.random.default_rng(SEED)
     order = rng.permutation(pool)

@@ -26,7 +26,6 @@ With LONGTAIL_LIVE_LABEL_STUDIO=1, tests/server/test_label_studio_recorded.py ru
 from __future__ import annotations
 
 import argparse
-import base64
 import csv
 import json
 import os
@@ -349,12 +348,10 @@ def record(venv: Path, out: Path, work: Path | None = None) -> dict:
         worker = app.state.service.ml_backend.worker
         ls_api.settle = lambda: worker.wait(timeout=300)
         worker.wait(timeout=120)  # longtail renames its backend to the served version
-        hooks = ls_api("webhooks Label Studio made", "GET", "/api/webhooks",
+        # Label Studio made a webhook to <backend>/webhook without credentials; longtail
+        # gave it the basic-auth header (its worker, recorded as to_label_studio).
+        hooks = ls_api("webhooks after connecting", "GET", "/api/webhooks",
                        params={"project": pid})
-        auth = "Basic " + base64.b64encode(f"{ML_USER}:{ML_PASSWORD}".encode()).decode()
-        for h in hooks:  # the webhook LS made carries no credentials: add them
-            ls_api("give the ML webhook the basic-auth header", "PATCH", f"/api/webhooks/{h['id']}",
-                   json={"headers": {"Authorization": auth}})
         ls_api("project after connecting", "GET", f"/api/projects/{pid}")
         # Tasks: the open round's (with longtail_id), the rest of the pool by text only,
         # and one longtail does not know.

@@ -196,13 +196,13 @@ class Project:
         if round is not None:
             return self.round_model(round)
 
-        meta = None
-        if model_id is not None:
-            found = {m["id"]: m for m in self.store.models()}
-            if model_id not in found:
-                raise InputError(f"no model {model_id}")
-            meta = found[model_id]
         with self.store.reading() as uow:
+            meta = None
+            if model_id is not None:
+                found = {m["id"]: m for m in uow.models.list()}
+                if model_id not in found:
+                    raise InputError(f"no model {model_id}")
+                meta = found[model_id]
             return load_model(uow, meta)
 
     @metered("train")
@@ -459,13 +459,14 @@ class Project:
 
     @metered("duplicates")
     def duplicates(self, *, threshold: float | None = None, encoder: str | None = None,
-                   near: bool = True) -> DuplicateGroups:
-        """Groups of exact duplicates (content hash) and near-duplicates (cosine >=
-        threshold, default the project's `near_duplicate_threshold`)."""
+                   near: bool = True, hash_bits: int | None = None) -> DuplicateGroups:
+        """Groups of exact duplicates (content hash; images: the same bytes) and
+        near-duplicates (cosine >= threshold, default the project's
+        `near_duplicate_threshold`; images: also dHashes within `hash_bits` bits)."""
         from longtail.engine.duplicates import duplicates
 
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
-                          near=near)
+                          near=near, hash_bits=hash_bits)
 
     @metered("run", worth_recording=lambda result: bool(result.events))
     def run(self, watch: str | Path, **options: Any) -> RunReport:

@@ -12,6 +12,7 @@ from longtail.costs import observed
 from longtail.engine.labels import LabelEvent
 from longtail.errors import InputError
 from tests.conftest import make_pool, snapshot, write_pool_csv
+from tests.reads import read
 
 
 @pytest.fixture
@@ -149,9 +150,9 @@ def test_train_gives_status_a_money_verdict(labeled):
     assert len(roi["active_curve"]) == 3 and 0 < roi["random_sizes"][-1] < roi["n_eval"]
     assert st.money_verdict == roi["verdict"]
     # The random arm is cached per eval version: a second train refits nothing of it.
-    cached = project.store.setting("roi_random_arm")
+    cached = read(project.store, lambda u: u.settings.get("roi_random_arm"))
     project.train(force=True)
-    assert project.store.setting("roi_random_arm") == cached
+    assert read(project.store, lambda u: u.settings.get("roi_random_arm")) == cached
 
 
 def test_query_never_exceeds_the_money_budget_at_predicted_cost(labeled):
@@ -224,3 +225,30 @@ def test_cost_aware_query_picks_by_return_on_investment(labeled):
     shown = [slow[int(i[1:])] for i, k in zip(blind.ids, blind.kinds, strict=True)
              if k == "selected"]
     assert np.mean(picked) < np.mean(shown)
+
+
+def test_cost_aware_choice_measures_the_latest_round_once_a_model_was_trained_on_it(labeled):
+    project, y = labeled
+    project.add_pool("crowd", "36/h", default=True)
+    X, _ = make_pool(n=200, classes=3)
+    slow = X[:, 0] > np.median(X[:, 0])
+
+    def seconds_of(result):
+        return lambda k: 5.0 + 60.0 * slow[int(result.ids[k][1:])]
+
+    r = project.query(60, strategy="random", seed=1)
+    _answer(project, r, y, who="ann", seconds=seconds_of(r))
+    project.train()
+    logs = []
+    for _ in range(3):
+        q = project.query(20, strategy="margin", seed=3, cost_aware=True)
+        logs.append(q.log["cost_aware"])
+        _answer(project, q, y, who="ann", seconds=seconds_of(q))
+        project.train()
+    # Once a model was trained on the cost-aware round's labels, that round counts (not
+    # only when a later round exists): the next round tries cost-blind, and the third
+    # decides on both measurements.
+    assert [x["applied"] for x in logs[:2]] == [True, False], logs
+    assert logs[1]["plays"] == {"aware": 1, "blind": 0}
+    assert logs[1]["why"].startswith("cost-blind not measured yet")
+    assert logs[2]["plays"] == {"aware": 1, "blind": 1}

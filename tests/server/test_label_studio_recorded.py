@@ -55,13 +55,16 @@ def check_recording(folder: Path) -> None:
     to_lt = [e for e in exchanges if e["direction"] == "to_longtail"]
     to_ls = [e for e in exchanges if e["direction"] == "to_label_studio"]
     # Connecting: Label Studio made a webhook of its own to <backend>/webhook for every
-    # action, without our basic auth: the docs' step adds the header to it, no second one.
-    hooks = _step(steps, "webhooks Label Studio made")["response"]
-    assert len(hooks) == 1 and hooks[0]["url"].endswith("/webhook")
-    assert hooks[0]["send_for_all_actions"] is True and hooks[0]["headers"] == {}
-    # Every call Label Studio made carried the basic auth once set (the first /health
-    # is the recorder's own probe).
+    # action, without our basic auth (as longtail read it); longtail gave it the header,
+    # so there is one webhook, with the credentials, and no second one to add.
     basic = "Basic " + base64.b64encode(f"{ML_USER}:{ML_PASSWORD}".encode()).decode()
+    made = next(e for e in to_ls if e["path"] == "/api/webhooks")["response"]
+    assert len(made) == 1 and made[0]["url"].endswith("/webhook")
+    assert made[0]["send_for_all_actions"] is True and made[0]["headers"] == {}
+    hooks = _step(steps, "webhooks after connecting")["response"]
+    assert len(hooks) == 1 and hooks[0]["headers"] == {"Authorization": basic}
+    # Every call Label Studio made carried the basic auth (the first /health is the
+    # recorder's own probe).
     assert all(e["authorization"] == basic for e in to_lt if e["step"] != "start")
     # Label Studio pinned the project to the backend's title; longtail renamed its
     # backend to the served version, and the pin followed.

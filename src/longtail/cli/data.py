@@ -175,8 +175,9 @@ def ingest(
 def embed(project: ProjectOpt = Path("."),
           encoder: Annotated[str, typer.Option(help="precomputed, minilm (text), tabular "
                                                "(numeric columns), pixels (images: PCA "
-                                               "of their pixels) or pixels-raw (images as "
-                                               "pixels, for --learner cnn).")] = "minilm",
+                                               "of their pixels), pixels-raw (images as "
+                                               "pixels, for --learner cnn) or "
+                                               "torch:package.module:fn (your network).")] = "minilm",
           features: Annotated[str | None, typer.Option(
               help="tabular: the columns to use, comma-separated; shell patterns such as f* "
                    "allowed (default: every numeric column but labels).")] = None,
@@ -185,6 +186,9 @@ def embed(project: ProjectOpt = Path("."),
           max_categories: Annotated[int | None, typer.Option(
               help="tabular: text columns with at most this many distinct values are "
                    "one-hot encoded, others left out (default 20).")] = None,
+          encoder_param: Annotated[list[str] | None, typer.Option(
+              help="KEY=VALUE for the encoder, repeatable (VALUE read as JSON), e.g. "
+                   "size=224 for --encoder torch:package.module:fn.")] = None,
           as_json: JsonOpt = False) -> None:
     """Compute vectors for samples that have none for ENCODER; resumes after a Ctrl-C.
 
@@ -199,6 +203,12 @@ def embed(project: ProjectOpt = Path("."),
     params = {k: v for k, v in (("features", split_list("--features", features)),
                                 ("exclude", split_list("--exclude", exclude)),
                                 ("max_categories", max_categories)) if v}
+    if encoder_param:
+        from longtail.learners import parse_learner_params
+
+        params.update(parse_learner_params(encoder_param, option="--encoder-param"))
+    if encoder.startswith("torch:"):  # a user's network: torch:package.module:fn
+        encoder, params["fn"] = "torch", encoder.split(":", 1)[1]
     with open_project(project) as p, Bar(f"embed ({encoder})", as_json) as bar:
         if "on_phase" in inspect.signature(p.embed).parameters:
             params["on_phase"] = bar.phase  # the encoder says "loading model" and the like
@@ -210,7 +220,8 @@ def embed(project: ProjectOpt = Path("."),
             kept = bar.done if bar.done is not None else _vector_rows(p, encoder)
             raise Stopped(f"stopped: {kept:,} rows kept; run again to resume") from None
         if result.describe is None:
-            info = p.store.vector_set_info(encoder) or {}
+            with p.store.reading() as uow:
+                info = uow.vectors.info(encoder) or {}
             cols = (info.get("config") or {}).get("columns")
             result.describe = {"dim": info.get("dim"), **({"columns": cols} if cols else {})}
 
@@ -257,7 +268,8 @@ def describe_vectors(encoder: str, d: dict) -> str | None:
 def _vector_rows(p, encoder: str) -> int:
     """Rows the catalog says have `encoder` vectors (0 when the set is not made yet)."""
     try:
-        info = p.store.vector_set_info(encoder)
+        with p.store.reading() as uow:
+            info = uow.vectors.info(encoder)
     except Exception:  # the catalog is what we report from; if it cannot say, say 0
         return 0
     return int(info["n_rows"]) if info else 0

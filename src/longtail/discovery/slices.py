@@ -12,6 +12,7 @@ the interval is [0, 1]: no evidence beyond the model's own word.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,10 +46,50 @@ def ppi_error(conf_pool: np.ndarray | None, correct_eval: np.ndarray,
     return est_c, max(0.0, est - half), min(1.0, est + half)
 
 
+@dataclass
+class SliceExample:
+    """An unlabeled member of a slice: its row, id, text (200 characters), and the
+    model's predicted class and confidence (None before a model)."""
+
+    row: int
+    id: str
+    text: str
+    predicted: str | None
+    confidence: float | None
+
+
+@dataclass
+class Slice:
+    """One slice (a cluster or a metadata value): ``name`` ("cluster:3",
+    "metadata:source=web"), its pool rows and labeled rows with their shares, the
+    model's mean confidence, the error estimate with its 95% interval and the eval rows
+    behind it, whether it is under-represented, struggling and both (``flag``), its
+    ``priority`` (expected errors per label it has) and ``examples`` (filled by the
+    engine)."""
+
+    kind: str
+    value: str
+    name: str
+    pool_rows: int
+    labeled: int
+    pool_share: float
+    labeled_share: float
+    confidence: float | None
+    error: float | None
+    error_lo: float
+    error_hi: float
+    eval_labeled: int
+    under_represented: bool
+    struggling: bool
+    flag: bool
+    priority: float
+    examples: list[SliceExample] = field(default_factory=list)
+
+
 def rank_slices(kind: str, values: list[str], codes: np.ndarray, labeled: np.ndarray,
                 confidence: np.ndarray | None, eval_codes: np.ndarray | None,
                 eval_correct: np.ndarray | None, eval_confidence: np.ndarray | None,
-                min_rows: int = 1) -> list[dict]:
+                min_rows: int = 1) -> list[Slice]:
     """One record per value of ``codes`` (pool rows' slice, -1 = none): its pool and
     labeled shares, mean confidence, error with interval, and ``priority`` = expected
     errors in the slice per label it has (error · pool rows / (labeled + 1)); ``flag``
@@ -79,16 +120,16 @@ def rank_slices(kind: str, values: list[str], codes: np.ndarray, labeled: np.nda
         lab_share = lab[c] / n_lab if n_lab else 0.0
         under = lab_share < UNDER * pool_share
         struggling = err is not None and overall is not None and err > overall
-        out.append({
-            "kind": kind, "value": values[c], "name": f"{kind}={values[c]}"
+        out.append(Slice(
+            kind=kind, value=values[c], name=f"{kind}={values[c]}"
             if kind.startswith("metadata") else f"cluster:{values[c]}",
-            "pool_rows": int(size[c]), "labeled": int(lab[c]),
-            "pool_share": round(float(pool_share), 5), "labeled_share": round(float(lab_share), 5),
-            "confidence": None if confidence is None else round(float(confidence[member].mean()), 4),
-            "error": None if err is None else round(err, 4), "error_lo": round(lo, 4),
-            "error_hi": round(hi, 4), "eval_labeled": int(len(corr)),
-            "under_represented": bool(under), "struggling": bool(struggling),
-            "flag": bool(under and struggling),
-            "priority": round(float((err if err is not None else 0.5) * size[c] / (lab[c] + 1)), 4),
-        })
+            pool_rows=int(size[c]), labeled=int(lab[c]),
+            pool_share=round(float(pool_share), 5), labeled_share=round(float(lab_share), 5),
+            confidence=None if confidence is None else round(float(confidence[member].mean()), 4),
+            error=None if err is None else round(err, 4), error_lo=round(lo, 4),
+            error_hi=round(hi, 4), eval_labeled=int(len(corr)),
+            under_represented=bool(under), struggling=bool(struggling),
+            flag=bool(under and struggling),
+            priority=round(float((err if err is not None else 0.5) * size[c] / (lab[c] + 1)), 4),
+        ))
     return out

@@ -20,6 +20,7 @@ from longtail.errors import InputError, ProjectError
 from longtail.store import Store, UnitOfWork
 
 if TYPE_CHECKING:
+    from longtail.discovery.slices import Slice, SliceExample
     from longtail.engine.search import SearchResult
 
 QUEUE_KEY = "discovery_queue"
@@ -229,11 +230,11 @@ def _metadata_codes(store: Store, sig: PoolSignals, seed: int
 
 @dataclass
 class SliceReport(Record):
-    """Failure slices ranked (each a dict of ``longtail.discovery.slices.rank_slices``
-    with its ``examples``), how many were ranked, the pool's and labeled rows, the
+    """Failure slices ranked (``longtail.discovery.slices.Slice``, each with its
+    ``examples``), how many were ranked, the pool's and labeled rows, the
     model, the eval rows labeled and their error, and notes (which clustering)."""
 
-    slices: list[dict[str, Any]]
+    slices: list[Slice]
     n_slices: int
     pool: int
     labeled: int
@@ -280,27 +281,30 @@ def slices(store: Store, settings: Settings, *, by: str = "all", limit: int = 20
             kind, values, codes, sig.labeled[take],
             None if sig.confidence is None else sig.confidence[take],
             ev_codes, correct, None if sig.eval_confidence is None else sig.eval_confidence)
-    ranked.sort(key=lambda s: (not s["flag"], -s["priority"]))
+    ranked.sort(key=lambda s: (not s.flag, -s.priority))
     top = ranked[:limit] if limit else ranked
     for s in top:
-        s["examples"] = _examples(store, sig, groups, s, examples)
+        s.examples = _examples(store, sig, groups, s, examples)
     overall = None if correct is None else float(1 - correct.mean()) if len(correct) else None
     return SliceReport(slices=top, n_slices=len(ranked), pool=int(len(sig.rows)),
                        labeled=int(sig.labeled.sum()), model_id=sig.model_id,
                        eval_labeled=int(len(sig.eval_rows)), eval_error=overall, notes=notes)
 
 
-def _members(groups: list, s: dict) -> tuple[np.ndarray, Any]:
+def _members(groups: list, s: Slice) -> tuple[np.ndarray, Any]:
     for kind, take, codes, _, values in groups:
-        if kind == s["kind"]:
-            code = values.index(s["value"])
+        if kind == s.kind:
+            code = values.index(s.value)
             return take[codes == code], kind
     return np.zeros(0, np.int64), None
 
 
-def _examples(store: Store, sig: PoolSignals, groups: list, s: dict, k: int) -> list[dict]:
+def _examples(store: Store, sig: PoolSignals, groups: list, s: Slice, k: int
+              ) -> list[SliceExample]:
     """Up to k unlabeled members of the slice, least confident first (the ones worth
     labeling), with id, text and the model's guess."""
+    from longtail.discovery.slices import SliceExample
+
     if k <= 0:
         return []
     pos, _ = _members(groups, s)
@@ -314,10 +318,10 @@ def _examples(store: Store, sig: PoolSignals, groups: list, s: dict, k: int) -> 
         by_row = {b[0]: b for batch in uow.samples.iter(rows) for b in batch}
     for p, r in zip(pos.tolist(), rows.tolist(), strict=True):
         b = by_row[r]
-        out.append({"row": r, "id": b[1], "text": (b[2] or "")[:200],
-                    "predicted": None if sig.predicted is None else str(sig.predicted[p]),
-                    "confidence": None if sig.confidence is None
-                    else round(float(sig.confidence[p]), 4)})
+        out.append(SliceExample(
+            row=r, id=b[1], text=(b[2] or "")[:200],
+            predicted=None if sig.predicted is None else str(sig.predicted[p]),
+            confidence=None if sig.confidence is None else round(float(sig.confidence[p]), 4)))
     return out
 
 
@@ -405,28 +409,35 @@ def enqueue(store: Store, rows: np.ndarray, source: str, priority: np.ndarray | 
             ) -> Queued:
     """Queue pool rows for the next round with their source (a slice, a search, a
     trigger's name); a row already queued keeps its higher priority. One transaction."""
+    with store.unit_of_work() as uow:
+        added, queue = enqueue_in(uow, rows, source, priority)
+    return Queued(queued=added, source=source, queue=queue)
+
+
+def enqueue_in(uow: UnitOfWork, rows: np.ndarray, source: str,
+               priority: np.ndarray | float = 1.0) -> tuple[int, int]:
+    """`enqueue` in the caller's unit of work: (rows newly queued, queue length)."""
     rows = np.asarray(rows, dtype=np.int64)
     prio = np.broadcast_to(np.asarray(priority, dtype=np.float64), rows.shape)
-    with store.unit_of_work() as uow:
-        labels = uow.labels.current()
-        pool = set(uow.samples.rows_by_split("pool").tolist()) if len(rows) else set()
-        bad = [int(r) for r in rows if int(r) not in pool]
-        if bad:
-            raise InputError(f"row(s) {bad[:5]} are not pool samples: only pool rows can be "
-                             "queued (eval rows are labeled first anyway)")
-        items = {it.row: it.to_dict() for it in read_queue(uow) if it.row not in labels}
-        added = 0
-        for r, p in zip(rows.tolist(), prio.tolist(), strict=True):
-            if r in labels:
-                continue
-            old = items.get(r)
-            if old is None:
-                added += 1
-            if old is None or p > old["priority"]:
-                items[r] = {"row": r, "source": source, "priority": round(float(p), 6)}
-        queue = sorted(items.values(), key=lambda it: (-it["priority"], it["row"]))
-        uow.settings.set(QUEUE_KEY, queue)
-    return Queued(queued=added, source=source, queue=len(queue))
+    labels = uow.labels.current()
+    pool = set(uow.samples.rows_by_split("pool").tolist()) if len(rows) else set()
+    bad = [int(r) for r in rows if int(r) not in pool]
+    if bad:
+        raise InputError(f"row(s) {bad[:5]} are not pool samples: only pool rows can be "
+                         "queued (eval rows are labeled first anyway)")
+    items = {it.row: it.to_dict() for it in read_queue(uow) if it.row not in labels}
+    added = 0
+    for r, p in zip(rows.tolist(), prio.tolist(), strict=True):
+        if r in labels:
+            continue
+        old = items.get(r)
+        if old is None:
+            added += 1
+        if old is None or p > old["priority"]:
+            items[r] = {"row": r, "source": source, "priority": round(float(p), 6)}
+    queue = sorted(items.values(), key=lambda it: (-it["priority"], it["row"]))
+    uow.settings.set(QUEUE_KEY, queue)
+    return added, len(queue)
 
 
 @dataclass

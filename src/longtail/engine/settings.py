@@ -108,7 +108,9 @@ class Settings:
 
     @classmethod
     def load(cls, store: Store) -> Settings:
-        return cls.from_dict(store.settings())
+        """The project's settings as committed now (one read snapshot)."""
+        with store.reading() as uow:
+            return cls.from_dict(uow.settings.all())
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -19,6 +19,7 @@ from longtail.errors import InputError
 from longtail.hashing import hash_strings, hash_vectors, mix64, to_hex
 from longtail.ingest.mapping import (
     ColumnMapping,
+    ResolvedColumns,
     column_strings,
     has_number_text,
     metadata_json,
@@ -27,7 +28,7 @@ from longtail.ingest.mapping import (
     vectors_of,
 )
 from longtail.ingest.readers import TableSource
-from longtail.store import Store
+from longtail.store import Store, UnitOfWork
 
 PRECOMPUTED = "precomputed"
 
@@ -119,6 +120,7 @@ def ingest_file(
     vector_dtype: str = "float32",
     progress: Callable[[int, int | None], None] | None = None,
     hashing: int = 2,
+    in_tx: Callable[[UnitOfWork, IngestReport], None] | None = None,
 ) -> IngestReport:
     """Read `path`, validate every row, and add it to the project in one transaction.
 
@@ -128,7 +130,9 @@ def ingest_file(
     (hashed per `hashing`, the project's hash version: 1 BLAKE2b per row, 2 the
     vectorised hash of `longtail.hashing`) are unchanged; a known id with other content
     is an InputError unless `update`. Vectors are written past the set's valid count
-    before the catalog commits, so a failure leaves nothing visible.
+    before the catalog commits, so a failure leaves nothing visible. `in_tx(uow,
+    report)` runs last inside the transaction when something changed (the caller's
+    settings, e.g. the encoder or media root, commit with the rows).
     Memory: O(batch rows · dim) plus the ids of the file already in the project.
     """
     source = TableSource(path, delimiter=mapping.delimiter)
@@ -144,7 +148,7 @@ def ingest_file(
         try:
             _ingest_tx(store, source, mapping, resolved, seen, report, vector_updates,
                        assign_eval, update, vector_dtype, progress, eval_strata, hashing,
-                       journals)
+                       journals, in_tx)
         except _NothingChanged:
             pass
         except _Duplicate:
@@ -240,9 +244,16 @@ def _raise_first_duplicate(path: Path, column: str, delimiter: str | None = None
         row0 += batch.num_rows
 
 
-def _ingest_tx(store, source, mapping, resolved, seen, report, vector_updates,
-               assign_eval, update, vector_dtype, progress, eval_strata,
-               hashing, journals) -> None:  # noqa: ANN001
+EvalOf = Callable[[list[str], int, list | None], np.ndarray]
+Progress = Callable[[int, int | None], None] | None
+
+
+def _ingest_tx(store: Store, source: TableSource, mapping: ColumnMapping,
+               resolved: ResolvedColumns, seen: set[str], report: IngestReport,
+               vector_updates: list[tuple[int, np.ndarray]], assign_eval: EvalOf,
+               update: bool, vector_dtype: str, progress: Progress, eval_strata: str | None,
+               hashing: int, journals: list[Path],
+               in_tx: Callable[[UnitOfWork, IngestReport], None] | None) -> None:
     bg = _Background()
     with store.unit_of_work() as uow:
         try:
@@ -251,11 +262,16 @@ def _ingest_tx(store, source, mapping, resolved, seen, report, vector_updates,
                             eval_strata, hashing, bg, journals)
         finally:
             bg.settle()  # nothing may run on `uow` once the transaction ends
+        if in_tx is not None:
+            in_tx(uow, report)
 
 
-def _ingest_batches(uow, store, source, mapping, resolved, seen, report, vector_updates,
-                    assign_eval, update, vector_dtype, progress, eval_strata, hashing,
-                    bg, journals) -> None:  # noqa: ANN001
+def _ingest_batches(uow: UnitOfWork, store: Store, source: TableSource, mapping: ColumnMapping,
+                    resolved: ResolvedColumns, seen: set[str], report: IngestReport,
+                    vector_updates: list[tuple[int, np.ndarray]], assign_eval: EvalOf,
+                    update: bool, vector_dtype: str, progress: Progress,
+                    eval_strata: str | None, hashing: int, bg: _Background,
+                    journals: list[Path]) -> None:
     where = str(source.path)
     # The file's metadata columns in its order: metadata JSON is stored with sorted keys
     # (stable content hashes), so the batch record keeps the order people see.

@@ -157,14 +157,14 @@ class LabelStudioAPI:
                 return out
             page += 1
 
-    def rename_backend(self, project: int, old: set[str], new: str) -> list[int]:
+    def rename_backend(self, project: int, old: set[str], new: str) -> list[tuple[int, str]]:
         """Rename the project's ML backends that are longtail's (title or model version
         in `old`, or starting with "longtail") to `new`: Label Studio moves the
         project's pinned `model_version` along with its backend's title, so the data
         manager's prediction scores and `/next` read the new model's predictions, and
         Label Studio asks /predict again for tasks whose predictions are older. The ids
-        of longtail's backends (renamed now or named so already); none while Label
-        Studio has not saved the backend it is connecting."""
+        of longtail's backends (renamed now or named so already), with their URLs; none
+        while Label Studio has not saved the backend it is connecting."""
         got = self.call("GET", "/api/ml", params={"project": project})
         backends = got if isinstance(got, list) else (got or {}).get("results", [])
         old = {o for o in old if o}
@@ -175,7 +175,7 @@ class LabelStudioAPI:
             names = {str(b.get("title") or ""), str(b.get("model_version") or "")} - {""}
             if not (new in names or names & old or any(n.startswith("longtail") for n in names)):
                 continue
-            ours.append(int(b["id"]))
+            ours.append((int(b["id"]), str(b.get("url") or "")))
             if b.get("title") == new:
                 continue
             # Label Studio checks the connection again on any change, and needs the URL
@@ -187,6 +187,25 @@ class LabelStudioAPI:
                 body.update(basic_auth_user=b.get("basic_auth_user"), basic_auth_pass="")
             self.call("PATCH", f"/api/ml/{int(b['id'])}", json=body)
         return ours
+
+    def authorize_webhook(self, project: int, backend_url: str, authorization: str) -> list[int]:
+        """Give the webhook Label Studio made for an ML backend (`<backend
+        URL>/webhook`, created without credentials when the model is connected) the
+        `Authorization` header the backend wants (`serve --ml-auth`), keeping its other
+        headers. The ids of the webhooks changed."""
+        want = backend_url.rstrip("/") + "/webhook"
+        got = self.call("GET", "/api/webhooks", params={"project": project})
+        done = []
+        for h in got if isinstance(got, list) else []:
+            if not isinstance(h, dict) or str(h.get("url") or "").rstrip("/") != want:
+                continue
+            headers = h.get("headers") if isinstance(h.get("headers"), dict) else {}
+            if headers.get("Authorization") == authorization:
+                continue
+            self.call("PATCH", f"/api/webhooks/{int(h['id'])}",
+                      json={"headers": {**headers, "Authorization": authorization}})
+            done.append(int(h["id"]))
+        return done
 
     def close(self) -> None:
         self.client.close()

@@ -12,9 +12,11 @@ manager's scores and `/next` read the new predictions."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
+import weakref
 from typing import Any
 
 from longtail.engine import labelstudio, rounds, tasks
@@ -40,6 +42,9 @@ class MLWorker:
     when none is open, then rename the Label Studio backend to the new version.
     `request()` returns at once; a request made while a pass runs makes another pass."""
 
+    # Every worker made in this process (tests stop them before dropping a catalog).
+    made: weakref.WeakSet = weakref.WeakSet()
+
     def __init__(self, store: Store, settings: ServerSettings, client: LabelStudioAPI | None,
                  project: Any, warm: Any = None):
         self.store, self.settings, self.client = store, settings, client
@@ -53,6 +58,7 @@ class MLWorker:
         self.pinned: str | None = None  # the version Label Studio's backend was renamed to
         self.planned: list[int] = []
         self.errors: list[str] = []
+        MLWorker.made.add(self)
 
     def request(self) -> int:
         """Queue a pass; its ticket (see `wait`)."""
@@ -131,7 +137,8 @@ class MLWorker:
     def pin(self) -> None:
         """Rename longtail's backend in the bound Label Studio project to the served
         version, once per version (a refusal is logged, not retried at every call; a
-        backend Label Studio has not saved yet is looked for again at the next one)."""
+        backend Label Studio has not saved yet is looked for again at the next one);
+        with `--ml-auth`, give the webhook Label Studio made for it the credentials."""
         now = labelstudio.served_version(self.store)
         project = self._project()
         if self.client is None or project is None or now == self.pinned:
@@ -145,6 +152,15 @@ class MLWorker:
             return
         if not found:
             self.pinned = old
+            return
+        if self.settings.ml_auth:  # Label Studio's own webhook, without our basic auth
+            header = "Basic " + base64.b64encode(self.settings.ml_auth.encode()).decode()
+            for _, url in found:
+                try:
+                    self.client.authorize_webhook(project, url, header)
+                except ProjectError as e:
+                    self.errors.append(str(e))
+                    log.warning("could not give Label Studio's webhook the basic auth: %s", e)
 
     def stale(self) -> bool:
         """Whether Label Studio's pin is not the served version (yet)."""

@@ -134,7 +134,16 @@ class SamplesRepo(Repo):
 
         The pool is most of the catalog (millions of rows) and rows are dense from 0:
         it is read as the complement of the other splits (a few thousand rows) rather
-        than row by row. O(n) numpy, O(other splits) from the catalog."""
+        than row by row. O(n) numpy, O(other splits) from the catalog. Read once per
+        snapshot under `UnitOfWork.batch_reads` (a copy each time)."""
+        memo = batch_memo(self.conn)
+        if memo is not None:
+            if ("split_rows", split) not in memo:
+                memo[("split_rows", split)] = self._rows_of_split(split)
+            return memo[("split_rows", split)].copy()
+        return self._rows_of_split(split)
+
+    def _rows_of_split(self, split: str) -> np.ndarray:
         if split == "pool":
             n = self.count()
             top = self.conn.execute(select(func.max(s.samples.c.row))).scalar()
@@ -159,9 +168,15 @@ class SamplesRepo(Repo):
         return out
 
     def split_counts(self) -> dict[str, int]:
+        memo = batch_memo(self.conn)
+        if memo is not None and "split_counts" in memo:
+            return dict(memo["split_counts"])
         q = (select(s.samples.c.split, func.count()).group_by(s.samples.c.split)
              .order_by(s.samples.c.split))
-        return {k: int(v) for k, v in self.conn.execute(q)}
+        out = {k: int(v) for k, v in self.conn.execute(q)}
+        if memo is not None:
+            memo["split_counts"] = dict(out)
+        return out
 
     def without_text(self, start: int = 0, limit: int = 5) -> tuple[int, list[tuple[int, str]]]:
         """Samples from row `start` on whose text is missing or blank: how many, and the
@@ -304,6 +319,9 @@ class LabelsRepo(Repo):
     def add(self, events: Iterable[dict]) -> int:
         """Append events (dicts with row, label, source, and optionally kind, annotator,
         seconds, round_id); returns how many. A skip/unsure event may omit the label."""
+        memo = batch_memo(self.conn)
+        if memo is not None:
+            memo.pop("current_labels", None)
         rows = []
         stamp = now()
         for e in events:
@@ -324,7 +342,16 @@ class LabelsRepo(Repo):
     def current(self, rows: Sequence[int] | None = None) -> dict[int, str]:
         """row -> label of its latest 'label' event (human, import or oracle), by row;
         under another consensus policy (majority, trusted), the label it resolves to.
-        With `rows`, only those rows (a label request touches a few rows, not all)."""
+        With `rows`, only those rows (a label request touches a few rows, not all).
+        Every row's: read once per snapshot under `UnitOfWork.batch_reads`."""
+        memo = batch_memo(self.conn)
+        if rows is None and memo is not None:
+            if "current_labels" not in memo:
+                memo["current_labels"] = self._current(None)
+            return dict(memo["current_labels"])
+        return self._current(rows)
+
+    def _current(self, rows: Sequence[int] | None) -> dict[int, str]:
         consensus = ConsensusRepo(self.conn)
         if consensus.policy()["policy"] != "latest":
             events = consensus.label_events(rows=rows)
@@ -387,6 +414,7 @@ class LabelsRepo(Repo):
         memo = batch_memo(self.conn)
         if memo is not None:
             memo.pop("seen_labels", None)
+            memo.pop("current_labels", None)
 
     def count(self, kind: str | None = None) -> int:
         """Number of events (of `kind` when given)."""

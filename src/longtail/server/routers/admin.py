@@ -60,14 +60,13 @@ def export(_user: Admin, svc: Svc,
            limit: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None) -> m.ExportOut:
     """The tasks of a round (the most recent open one by default), a page at a time, in
     priority order, with their slots by state."""
-    return m.ExportOut(**tasks.round_tasks(svc.store, round, offset=offset,
-                                           limit=svc.page(limit)))
+    return tasks.round_tasks(svc.store, round, offset=offset, limit=svc.page(limit))
 
 
 @router.get("/admin/annotators", response_model=list[m.AnnotatorRow])
 def annotators(_user: Admin, svc: Svc) -> list[m.AnnotatorRow]:
     """Labels, skips, unsure and seconds per annotator."""
-    return [m.AnnotatorRow(**a) for a in tasks.annotators(svc.store)]
+    return tasks.annotators(svc.store)
 
 
 @router.get("/admin/curves", response_model=m.CurvesOut)
@@ -101,7 +100,7 @@ def label_studio_tasks(_user: Admin, svc: Svc, request: Request,
     size = svc.page(limit)
     got = labelstudio.export_tasks(svc.store, Settings.load(svc.store), round,
                                    media_url=media.label_studio_urls(svc, str(request.base_url)))
-    return [m.LabelStudioTask(**x) for x in got[offset : offset + size]]
+    return got[offset : offset + size]
 
 
 @router.get("/admin/label-studio/config", response_model=m.LabelStudioConfig)
