@@ -79,6 +79,7 @@ def cli(project: Path, args: list[str], crash_at: str | None = None,
     `kill_after`, SIGKILL it after that many seconds if it is still running."""
     env = {**os.environ, "PYTHONPATH": _src_path(), "HF_HUB_OFFLINE": "1"}
     env.pop("LONGTAIL_CRASH_AT", None)
+    env.pop("LONGTAIL_CRASH_ACTION", None)  # kill, the default
     if crash_at:
         env["LONGTAIL_CRASH_AT"] = crash_at
     t0 = time.perf_counter()
@@ -131,10 +132,11 @@ def content(project: Path) -> dict:
                                     s.dataset_versions.c.labels_fingerprint)
                              .order_by(s.dataset_versions.c.id)),
         }
-        for name in p.store.vector_set_names():
-            vs = p.store.vectors(name)
+        with p.store.reading() as uow:
+            sets = {name: uow.vector_set(name) for name in uow.vectors.names()}
+            out["models_classes"] = [tuple(m["classes"]) for m in uow.models.list()]
+        for name, vs in sets.items():
             out[f"vectors:{name}"] = [vs.n_rows, vs.read(np.arange(vs.n_rows)).tobytes()]
-        out["models_classes"] = [tuple(m["classes"]) for m in p.store.models()]
     return out
 
 
@@ -188,7 +190,8 @@ def prepare(root: Path, n: int, seed: int = 0) -> tuple[Path, dict[str, Path]]:
     base = root / "base"
     p = Project.init(base, eval_rate=0.1)
     p.ingest(files["pool_a"], text="text", vector_prefix="v")
-    truth = {b[1]: b[3]["truth"] for chunk in p.store.iter_samples() for b in chunk}
+    with p.store.reading() as uow:
+        truth = {b[1]: b[3]["truth"] for chunk in uow.samples.iter() for b in chunk}
     cands = [f"s{r}" for r in p.candidates()]
     p.import_labels(labels(root / "l1.csv", cands[:60], truth, "alice"), annotator="who")
     p.train()

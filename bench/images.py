@@ -127,10 +127,9 @@ def run_method(name: str, base: Path, work: Path, ids_y: dict, Xt: np.ndarray, y
         curve["train_seconds"].append(time.perf_counter() - t0)
         paid += len(q.rows)
         n_eval += q.kinds.count("eval")
-        with Project(proj) as p:
-            rows = np.array(sorted(p.store.current_labels()), dtype=np.int64)
-            vs = p.store.vectors("pixels")
-            X = vs.read(rows)
+        with Project(proj) as p, p.store.reading() as uow:
+            rows = np.array(sorted(uow.labels.current()), dtype=np.int64)
+            X = uow.vector_set("pixels").read(rows)
         y = np.array([ids_y[f"img{r:06d}.png"] for r in rows])
         curve["paid"].append(paid)
         curve["eval_labels"].append(n_eval)
@@ -144,8 +143,8 @@ def test_vectors(base: Path, test_images: np.ndarray) -> np.ndarray:
     from longtail.encoders import get_encoder
     from longtail.project import Project
 
-    with Project(base) as p:
-        info = p.store.vector_set_info("pixels")
+    with Project(base) as p, p.store.reading() as uow:
+        info = uow.vectors.info("pixels")
     enc = get_encoder("pixels", **info["config"])
     flat = test_images.reshape(len(test_images), -1).astype(np.float32) / 255.0
     return enc.project(flat)
@@ -202,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                                       for r in runs[name]]}
         # Does a selection carry over? The other learner on each auto selection against an
         # equal-size random set (paired bootstrap over test images for the interval).
-        with Project(base) as p:
-            vs = p.store.vectors("pixels")
+        with Project(base) as p, p.store.reading() as uow:
+            vs = uow.vector_set("pixels")
             X_all = vs.read(np.arange(vs.n_rows))
         y_all = np.array([ids_y[f"img{r:06d}.png"] for r in range(len(X_all))])
         rng = np.random.default_rng(0)

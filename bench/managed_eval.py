@@ -81,7 +81,8 @@ def run_seed(seed: int, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test
     lift = report.lift or {}
     arms, per_round = lift.get("equal_count"), lift.get("per_round")
     # A real random run with the same learner on the same pool (eval rows left out).
-    pool_rows = p.store.rows_by_split("pool")
+    with p.store.reading() as uow:
+        pool_rows = uow.samples.rows_by_split("pool")
     curve = simulate_run(ArrayVectors(X), pool_rows, y.astype(str).astype(object),
                          strategy="random", batch=batch, budget=n_train, seed=seed,
                          test=(X_test, y_test.astype(str)), eval_share=0.0)

@@ -68,7 +68,8 @@ def run_class(held: int, X: np.ndarray, y: np.ndarray, names: np.ndarray, cfg: d
     with Project(root) as p:
         p.ingest(_write(workdir / f"a-{held}.parquet", ids[first], X[first]), vector="vec")
     with Project(root) as p:
-        pool = set(p.store.rows_by_split("pool").tolist())
+        with p.store.reading() as uow:
+            pool = set(uow.samples.rows_by_split("pool").tolist())
     lab = rng.choice([r for r in range(len(first)) if r in pool], n_labels, replace=False)
     with open(workdir / f"labels-{held}.csv", "w") as f:
         f.write("id,label\n" + "".join(f"{ids[first[r]]},{names[y[first[r]]]}\n" for r in lab))

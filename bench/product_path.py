@@ -99,7 +99,8 @@ def run_seed(strategy: str, seed: int, data: tuple, cfg: dict, workdir: Path) ->
         n_eval += q.kinds.count("eval")
         n_control += q.kinds.count("control")
         n_selected += q.kinds.count("selected")
-        rows = np.array(sorted({**p.store.current_labels()}), dtype=np.int64)
+        with p.store.reading() as uow:
+            rows = np.array(sorted({**uow.labels.current()}), dtype=np.int64)
         acc = accuracy(X[rows], y[rows], X_test, y_test)
         ev = report.eval.accuracy if report.eval else {}
         half = (ev["hi"] - ev["lo"]) / 2 if ev.get("lo") is not None else None

@@ -134,6 +134,10 @@ def run_one(backend: str, db_url: str | None, size: dict, work: Path, rng: rando
             sl.wait_up(port, server)
             restarts += 1
         time.sleep(rng.uniform(*size["up_s"]))
+    except BaseException:
+        server.kill()  # never left running
+        server.wait(30)
+        raise
     finally:
         stop.touch()
         client.wait(120)

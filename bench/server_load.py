@@ -91,11 +91,21 @@ def start_server(root: Path, port: int) -> subprocess.Popen:
            "--log-level", "warning"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    wait_up(port, proc)
+    try:
+        wait_up(port, proc)
+    except BaseException:
+        proc.kill()  # never left running (it would hold the catalog's schema)
+        proc.wait(30)
+        raise
     return proc
 
 
-def wait_up(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+# A full-size pool's slots are made before the server answers: minutes on a loaded
+# machine with PostgreSQL.
+START_TIMEOUT = 600.0
+
+
+def wait_up(port: int, proc: subprocess.Popen, timeout: float = START_TIMEOUT) -> None:
     import httpx
 
     deadline = time.time() + timeout

@@ -150,9 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             # any batch, random candidates); the rest of the batch goes back to the pool
             ids = last_ids[: size["labels"]] if last_ids else [
                 f"r{r:08d}" for r in rng.choice(p.candidates(), size["labels"], replace=False)]
-            rows = p.store.ids_to_rows(ids)
-            for chunk in p.store.iter_samples(np.array(sorted(rows.values()), dtype=np.int64)):
-                truth.update({ext: meta["truth"] for _, ext, _, meta in chunk})
+            with p.store.reading() as uow:
+                rows = uow.samples.ids_to_rows(ids)
+                for chunk in uow.samples.iter(np.array(sorted(rows.values()), dtype=np.int64)):
+                    truth.update({ext: meta["truth"] for _, ext, _, meta in chunk})
             t0 = time.perf_counter()
             p.record_labels([LabelEvent(id=i, label=truth[i]) for i in ids], source="oracle")
             label_s = time.perf_counter() - t0
@@ -165,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             query_s, query_cpu, q = cli_query(p.path, size["batch"], args.strategy)
             last_ids = q["ids"]
             idx_s, rebuilt, reason, records = index_figures(q["log"])
-            runs.append({"step": step, "pool": p.store.n_samples(), "new_rows": rep.new,
+            with p.store.reading() as uow:
+                pool_size = uow.samples.count()
+            runs.append({"step": step, "pool": pool_size, "new_rows": rep.new,
                          "ingest_seconds": round(ingest_s, 3), "label_seconds": round(label_s, 3),
                          "train_seconds": round(train_s, 3), "query_seconds": round(query_s, 3),
                          "index_update_seconds": round(idx_s, 3),

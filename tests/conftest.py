@@ -49,8 +49,9 @@ def snapshot(project: Project, *, ledger: bool = True) -> dict:
             if not ledger and name == "compute_runs":
                 continue
             out[name] = sorted(map(repr, conn.execute(select(table)).all()))
-    for name in project.store.vector_set_names():
-        vs = project.store.vectors(name)
+    with project.store.reading() as uow:
+        sets = {name: uow.vector_set(name) for name in uow.vectors.names()}
+    for name, vs in sets.items():
         out[f"vectors:{name}"] = vs.read(np.arange(vs.n_rows)).tobytes()
     return out
 

@@ -106,3 +106,27 @@ def test_search_runs_without_loading_heavy_libraries(tmp_path):
     code = code.replace(", '--where', 'nothing=here', '--where', 'a=b'", "")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert first in out.stdout and out.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_the_cli_builds_only_the_command_it_runs(monkeypatch):
+    # typer builds every command's parameters to run one; the app builds the one named
+    # (a sixth of a search's CPU), and everything for help, groups and unknown names.
+    import typer.main
+
+    from longtail.cli import app
+
+    built = []
+    real = typer.main.get_command_from_info
+    monkeypatch.setattr(typer.main, "get_command_from_info",
+                        lambda *a, **kw: built.append(a) or real(*a, **kw))
+    every = list(app.registered_commands)
+    for argv, few in ((["search", "--help"], True), (["import-labels", "--help"], True),
+                      (["--help"], False), (["triggers", "--help"], False),
+                      (["no-such-command"], False)):
+        built.clear()
+        try:
+            app(argv)
+        except SystemExit:
+            pass
+        assert (len(built) == 1) == few, (argv, len(built))
+        assert app.registered_commands == every

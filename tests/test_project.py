@@ -11,11 +11,13 @@ import pytest
 from longtail.errors import InputError, ProjectError
 from longtail.project import Project
 from tests.conftest import snapshot, write_csv
+from tests.reads import read
 
 
 def _label_file(tmp_path, loaded, n=40, name="labels.csv", extra=None):
     ids, rows = [], []
-    for row, ext, _, meta in next(loaded.store.iter_samples(batch_rows=10_000)):
+    for row, ext, _, meta in next(iter(read(loaded.store,
+                                            lambda u: list(u.samples.iter(batch_rows=10_000))))):
         if len(rows) < n:
             rows.append([ext, meta["truth"], "ann1", 3.5])
             ids.append(row)
@@ -34,11 +36,11 @@ def test_import_labels_idempotent_and_history(loaded, tmp_path):
     r2 = loaded.import_labels(f, annotator="who", seconds="secs")
     assert r1["new_labels"] == 40 and r2["new_labels"] == 0
     # A correction is a new event; the latest one wins, and history is kept.
-    first = next(loaded.store.iter_samples())[0]
+    first = next(iter(read(loaded.store, lambda u: list(u.samples.iter()))))[0]
     fix = write_csv(tmp_path / "fix.csv", ["id", "label"], [[first[1], "c9"]])
     loaded.import_labels(fix)
-    assert loaded.store.current_labels()[first[0]] == "c9"
-    assert loaded.store.annotation_count() == 41
+    assert read(loaded.store, lambda u: u.labels.current())[first[0]] == "c9"
+    assert read(loaded.store, lambda u: u.labels.count()) == 41
 
 
 def test_import_labels_unknown_ids_listed_and_nothing_written(loaded, tmp_path):
@@ -67,8 +69,9 @@ def test_train_then_query_excludes_labeled_queued_and_eval(loaded, tmp_path):
     f, labeled_rows = _label_file(tmp_path, loaded)
     loaded.import_labels(f)
     report = loaded.train()
-    assert report.labels == len(set(labeled_rows) - set(loaded.store.rows_by_split("eval")))
-    eval_rows = set(loaded.store.rows_by_split("eval").tolist())
+    assert report.labels == len(set(labeled_rows) - set(read(loaded.store,
+                                                             lambda u: u.samples.rows_by_split("eval"))))
+    eval_rows = set(read(loaded.store, lambda u: u.samples.rows_by_split("eval")).tolist())
     q1 = loaded.query(30, strategy="margin", out=tmp_path / "b1.csv")
     q2 = loaded.query(30, strategy="entropy", out=tmp_path / "b2.jsonl")
     for q in (q1, q2):
@@ -85,7 +88,8 @@ def test_train_then_query_excludes_labeled_queued_and_eval(loaded, tmp_path):
 
 
 def test_labeling_a_batch_closes_its_round_and_trains_with_eval_metrics(loaded, tmp_path):
-    truth = {ext: meta["truth"] for b in loaded.store.iter_samples() for _, ext, _, meta in b}
+    truth = {ext: meta["truth"] for b in read(loaded.store,
+                                              lambda u: list(u.samples.iter())) for _, ext, _, meta in b}
     for name in ("first.csv", "answers.csv"):  # the first batch has no eval rows: no model yet
         q = loaded.query(40, strategy="random")
         f = write_csv(tmp_path / name, ["id", "label"], [[i, truth[i]] for i in q.ids])
@@ -146,7 +150,8 @@ def test_simulate_learning_curve(loaded):
 def test_simulate_splits_each_batch_as_query_does(loaded, tmp_path):
     # The same state, the same split: no eval labels before a model, then the same count.
     sim = loaded.simulate("truth", strategy="random", batch=50, budget=100).runs[0]
-    truth = {ext: meta["truth"] for b in loaded.store.iter_samples() for _, ext, _, meta in b}
+    truth = {ext: meta["truth"] for b in read(loaded.store,
+                                              lambda u: list(u.samples.iter())) for _, ext, _, meta in b}
     first = loaded.query(50, strategy="random")
     write_csv(tmp_path / "a.csv", ["id", "label"], [[i, truth[i]] for i in first.ids])
     loaded.import_labels(tmp_path / "a.csv")
@@ -157,7 +162,8 @@ def test_simulate_splits_each_batch_as_query_does(loaded, tmp_path):
 
 
 def test_simulate_reads_truth_from_a_label_file(loaded, tmp_path):
-    truth = {ext: meta["truth"] for b in loaded.store.iter_samples() for _, ext, _, meta in b}
+    truth = {ext: meta["truth"] for b in read(loaded.store,
+                                              lambda u: list(u.samples.iter())) for _, ext, _, meta in b}
     f = write_csv(tmp_path / "truth.csv", ["id", "label"], [[k, v] for k, v in truth.items()])
     from_file = loaded.simulate(str(f), strategy="random", batch=20, budget=40)
     from_column = loaded.simulate("truth", strategy="random", batch=20, budget=40)
@@ -177,7 +183,7 @@ def test_tabular_embed_resumes(tmp_path):
     assert out.embedded == 50
     again = p.embed("tabular", batch_rows=16)
     assert again.embedded == 0
-    X = p.store.vectors("tabular").read(np.arange(50))
+    X = read(p.store, lambda u: u.vector_set("tabular")).read(np.arange(50))
     np.testing.assert_allclose(X.mean(0), 0, atol=1e-5)
     p.close()
 
@@ -190,3 +196,42 @@ def test_new_catalog_uses_wal_and_16k_pages(tmp_path):
         assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16384
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     p.close()
+
+
+def test_status_reads_one_snapshot_each_read_once(loaded, tmp_path):
+    """Issue 27's CLI audit: `status` reads in one read transaction, and what its parts
+    share (the eval split's rows, the split counts, the current labels) is read once,
+    not once per part (it was 3 transactions and the eval rows 4 times)."""
+    from sqlalchemy import event
+
+    loaded.import_labels(_label_file(tmp_path, loaded, n=200)[0])
+    loaded.train()
+    seen: list[str] = []
+    event.listen(loaded.store.engine, "before_cursor_execute",
+                 lambda c, cur, st, p, ctx, many: seen.append(" ".join(st.split())))
+    report = loaded.status()
+    assert report.samples > 0 and report.models == 1
+
+    def count(fragment: str) -> int:
+        return sum(fragment in st for st in seen)
+
+    assert count("FROM samples WHERE samples.split =") == 1
+    assert count("GROUP BY samples.split") == 1
+    assert count("max(annotations.id)") == 1  # every row's current label, once
+    assert count("BEGIN") <= 3  # the settings, the snapshot, the triggers (their own)
+
+
+def test_status_after_train_reads_the_cached_estimate_without_the_estimators(loaded, tmp_path):
+    """The CLI audit: `status` shows the estimate `train` cached; the estimators (and
+    what they import) load only when an estimate is computed."""
+    import subprocess
+    import sys
+
+    loaded.import_labels(_label_file(tmp_path, loaded, n=200)[0])
+    loaded.train()
+    code = ("import sys; from longtail.project import Project; "
+            f"Project({str(loaded.store.root)!r}).status(); "
+            "print('longtail.evaluation.estimators' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

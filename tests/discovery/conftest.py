@@ -10,6 +10,7 @@ import pytest
 
 from longtail.project import Project
 from tests.conftest import write_csv
+from tests.reads import read
 
 D = 16
 
@@ -39,7 +40,7 @@ def tail_project(tmp_path: Path):
     p = Project.init(tmp_path / "proj", eval_rate=0.2)
     p.ingest(write_tail_csv(tmp_path / "pool.csv", X, y, source), text="text",
              vector_prefix="v", metadata=["source"])
-    eval_rows = set(p.store.rows_by_split("eval").tolist())
+    eval_rows = set(read(p.store, lambda u: u.samples.rows_by_split("eval")).tolist())
     picked = []
     for c in ("a", "b", "c"):
         picked += [i for i in range(len(y)) if y[i] == c and i not in eval_rows][:30]

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from longtail.cli import app
 from longtail.discovery.triggers import parse
 from longtail.errors import InputError
+from tests.reads import read
 
 from .conftest import make_tail_pool, write_tail_csv
 
@@ -141,7 +142,7 @@ def test_a_trigger_queues_matching_rows_of_each_ingest_and_the_next_round_takes_
     X2, y2, s2 = make_tail_pool(n=100, seed=7)
     report = p.ingest(write_tail_csv(tmp_path / "new.csv", X2, y2, s2, start=1000),
                       text="text", vector_prefix="v", metadata=["source"])
-    new_pool = set(p.store.rows_by_split("pool").tolist()) & set(range(400, 500))
+    new_pool = set(read(p.store, lambda u: u.samples.rows_by_split("pool")).tolist()) & set(range(400, 500))
     want = sum(1 for r in new_pool if s2[r - 400] == "mobile")
     assert want > 0 and report.triggers["mobile"] == want
     queue = p.queue()

@@ -7,7 +7,7 @@ from longtail.errors import InputError
 
 
 def test_registry_names():
-    assert set(ENCODERS) == {"precomputed", "minilm", "tabular", "pixels", "pixels-raw"}
+    assert set(ENCODERS) == {"precomputed", "minilm", "tabular", "pixels", "pixels-raw", "torch"}
 
 
 def test_unknown_encoder_lists_valid_names():

@@ -6,10 +6,12 @@ import pytest
 
 from longtail.project import Project
 from tests.conftest import make_pool, write_csv, write_pool_csv
+from tests.reads import read
 
 
 def _truth(p: Project) -> dict[str, str]:
-    return {ext: meta["truth"] for b in p.store.iter_samples() for _, ext, _, meta in b}
+    return {ext: meta["truth"] for b in read(p.store,
+                                             lambda u: list(u.samples.iter())) for _, ext, _, meta in b}
 
 
 def _label(p: Project, ids: list[str], path, label_of=None) -> None:
@@ -44,7 +46,7 @@ def _until_met(p: Project, tmp_path, start: int = 0) -> int:
 
 def test_eval_requests_stop_once_the_target_is_met_and_resume_on_a_new_class(wide, tmp_path):
     i = _until_met(wide, tmp_path)
-    last = wide.store.rounds()[-1]["log"]["split"]["eval"]
+    last = read(wide.store, lambda u: u.rounds.list())[-1]["log"]["split"]["eval"]
     assert last["request"] == 0 and "target met" in last["reason"]
     assert "target met" in wide.status().eval_need["reason"]
     # A class the eval set has never seen: the next batch asks for eval labels again.
@@ -53,7 +55,7 @@ def test_eval_requests_stop_once_the_target_is_met_and_resume_on_a_new_class(wid
     wide.train()
     q = wide.query(50, strategy="random")
     assert "eval" in q.kinds
-    assert "c9" in wide.store.rounds()[-1]["log"]["split"]["eval"]["reason"]
+    assert "c9" in read(wide.store, lambda u: u.rounds.list())[-1]["log"]["split"]["eval"]["reason"]
     assert i > 1
 
 
@@ -64,7 +66,7 @@ def test_eval_requests_resume_when_the_pool_grows(wide, tmp_path):
                 vector_prefix="v")
     q = wide.query(50, strategy="random")
     assert "eval" in q.kinds
-    assert "grew" in wide.store.rounds()[-1]["log"]["split"]["eval"]["reason"]
+    assert "grew" in read(wide.store, lambda u: u.rounds.list())[-1]["log"]["split"]["eval"]["reason"]
     assert i > 1
 
 
@@ -83,12 +85,12 @@ def test_the_eval_budget_reads_the_prediction_powered_interval_and_says_so(wide,
         _round(wide, tmp_path, i, k=100)
     need = wide.status().eval_need
     est = wide.evaluate().estimate
-    assert need["estimator"] == est["estimator"] == "ppi"
-    assert est["population"] == wide.status().eval  # the surrogate covers the split
-    assert est["n_labels"] == need["labeled"]
-    assert need["halfwidth"] == pytest.approx(est["halfwidth"])
-    assert est["halfwidth"] <= est["uniform"]["halfwidth"] * 1.05
-    log = wide.store.rounds()[-1]["log"]["split"]["eval"]
+    assert need["estimator"] == est.estimator == "ppi"
+    assert est.population == wide.status().eval  # the surrogate covers the split
+    assert est.n_labels == need["labeled"]
+    assert need["halfwidth"] == pytest.approx(est.halfwidth)
+    assert est.halfwidth <= est.uniform["halfwidth"] * 1.05
+    log = read(wide.store, lambda u: u.rounds.list())[-1]["log"]["split"]["eval"]
     assert log["estimator"] in ("ppi", "uniform")  # the round log names it
 
 

@@ -18,14 +18,15 @@ from sqlalchemy import select
 from longtail.project import Project
 from longtail.store import schema as s
 from tests.conftest import make_pool, write_pool_csv
+from tests.reads import read
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def _start_query(project: Path, pause_dir: Path, budget: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": SRC, "HF_HUB_OFFLINE": "1",
-           "LONGTAIL_PAUSE_AT": "round:planned", "LONGTAIL_PAUSE_DIR": str(pause_dir)}
-    env.pop("LONGTAIL_CRASH_AT", None)
+           "LONGTAIL_CRASH_AT": "round:planned", "LONGTAIL_CRASH_ACTION": "pause",
+           "LONGTAIL_PAUSE_DIR": str(pause_dir)}
     return subprocess.Popen([sys.executable, "-m", "longtail.cli", "query", "-n", str(budget),
                              "-p", str(project)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -80,4 +81,4 @@ def test_a_query_that_keeps_losing_its_claim_says_so(loaded, monkeypatch):
     monkeypatch.setattr(rounds, "_claim", lambda *a, **k: None)
     with pytest.raises(RoundConflictError, match="another round is being planned"):
         loaded.query(10, strategy="random")
-    assert loaded.store.rounds() == []
+    assert read(loaded.store, lambda u: u.rounds.list()) == []

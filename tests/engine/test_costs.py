@@ -12,6 +12,7 @@ from longtail.costs import observed
 from longtail.engine.labels import LabelEvent
 from longtail.errors import InputError
 from tests.conftest import make_pool, snapshot, write_pool_csv
+from tests.reads import read
 
 
 @pytest.fixture
@@ -149,9 +150,9 @@ def test_train_gives_status_a_money_verdict(labeled):
     assert len(roi["active_curve"]) == 3 and 0 < roi["random_sizes"][-1] < roi["n_eval"]
     assert st.money_verdict == roi["verdict"]
     # The random arm is cached per eval version: a second train refits nothing of it.
-    cached = project.store.setting("roi_random_arm")
+    cached = read(project.store, lambda u: u.settings.get("roi_random_arm"))
     project.train(force=True)
-    assert project.store.setting("roi_random_arm") == cached
+    assert read(project.store, lambda u: u.settings.get("roi_random_arm")) == cached
 
 
 def test_query_never_exceeds_the_money_budget_at_predicted_cost(labeled):

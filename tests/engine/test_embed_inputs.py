@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from longtail.errors import InputError
+from tests.reads import read
 
 
 class _TextEncoder:
@@ -35,7 +36,7 @@ def test_embed_refuses_rows_ingested_without_text_and_names_them(project, tmp_pa
         project.embed("minilm", encoder_impl=enc)
     assert "2 sample(s) have no text" in str(e.value)
     assert "'b1'" in str(e.value) and "'b2'" in str(e.value)
-    assert enc.seen == [] and project.store.vector_set_info("minilm") is None
+    assert enc.seen == [] and read(project.store, lambda u: u.vectors.info("minilm")) is None
 
     # Given their text, every row is embedded from its own text, none from "".
     project.ingest(tmp_path / "b.csv", id="id", text="text", update=True)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from tests.conftest import write_csv
+from tests.reads import read
 
 
 def _label_all(p, tmp_path, n=120):
-    truth = {ext: meta["truth"] for b in p.store.iter_samples() for _, ext, _, meta in b}
-    eval_ids = [f"s{r}" for r in p.store.rows_by_split("eval")[:20]]
+    truth = {ext: meta["truth"] for b in read(p.store,
+                                              lambda u: list(u.samples.iter())) for _, ext, _, meta in b}
+    eval_ids = [f"s{r}" for r in read(p.store, lambda u: u.samples.rows_by_split("eval"))[:20]]
     pool_ids = [f"s{r}" for r in p.candidates()[:n]]
     p.import_labels(write_csv(tmp_path / "l.csv", ["id", "label"],
                               [[i, truth[i]] for i in eval_ids + pool_ids]))
@@ -26,8 +28,8 @@ def test_release_trains_on_eval_labels_too_and_stays_apart_from_the_loop(loaded,
     acc = rel.metrics["accuracy"]
     assert acc["lo"] <= acc["value"] <= acc["hi"] and acc["value"] > 0.8  # separable blobs
     # The loop's latest model is still the loop's; the release loads on its own.
-    assert loaded.store.latest_model()["id"] == loop.model_id
-    assert len(loaded.store.models()) == 1
+    assert read(loaded.store, lambda u: u.models.latest())["id"] == loop.model_id
+    assert len(read(loaded.store, lambda u: u.models.list())) == 1
     X = loaded.vectors().read(np.arange(10))
     assert loaded.release_model(rel.release_id).predict_proba(X).shape == (10, 3)
 

@@ -12,21 +12,8 @@ ENGINE = Path(longtail.engine.__file__).parent
 UNTYPED = {"dict", "Dict", "Mapping", "MutableMapping", "Any", "object"}
 
 # Functions not converted yet; this list only shrinks (a new entry is a failure of review).
-NOT_YET = {
-    "estimates.managed_estimate",
-    "duplicates.refresh",
-    "duplicates.up_to_date",
-    "duplicates.exclude_labeled_twins",
-    "labelstudio.export_tasks",
-    "labelstudio.read_export",
-    "labelstudio.predict_tasks",
-    "models.model_arrays",
-    "tasks.settle",
-    "tasks.settle_in",
-    "tasks.round_tasks",
-    "tasks.annotators",
-    "tasks.run_batch",
-}
+# Empty: every public engine function returns a typed result.
+NOT_YET: set[str] = set()
 
 
 def untyped_returns(path: Path) -> list[str]:

@@ -10,11 +10,13 @@ import pytest
 
 from longtail.errors import InputError, ProjectError
 from tests.conftest import snapshot, write_csv
+from tests.reads import read
 
 
 def _label_file(tmp_path, loaded, n=30, name="labels.csv", label_of=None, rows=None):
     ids = [f"s{i}" for i in (rows if rows is not None else loaded.candidates()[:n])]
-    truth = {b[1]: b[3]["truth"] for chunk in loaded.store.iter_samples() for b in chunk}
+    truth = {b[1]: b[3]["truth"] for chunk in read(loaded.store,
+                                                   lambda u: list(u.samples.iter())) for b in chunk}
     label_of = label_of or (lambda i: truth[i])
     return write_csv(tmp_path / name, ["id", "label"], [[i, label_of(i)] for i in ids])
 
@@ -24,7 +26,7 @@ def test_cancelled_round_returns_its_rows_to_the_candidates(loaded):
     q = loaded.query(20, strategy="random")
     assert not set(q.rows) & set(loaded.candidates().tolist())
     loaded.cancel_round(q.round_id)
-    assert set(q.rows) - set(loaded.store.rows_by_split("eval").tolist()) <= set(
+    assert set(q.rows) - set(read(loaded.store, lambda u: u.samples.rows_by_split("eval")).tolist()) <= set(
         loaded.candidates().tolist())
     assert before == set(loaded.candidates().tolist())
     assert [r.status for r in loaded.rounds()] == ["cancelled"]
@@ -73,7 +75,7 @@ def test_train_with_nothing_new_adds_no_model_unless_forced(loaded, tmp_path):
     first = loaded.train()
     again = loaded.train()
     assert again.skipped and f"model {first.model_id}" in again.reason
-    assert len(loaded.store.models()) == 1
+    assert len(read(loaded.store, lambda u: u.models.list())) == 1
     forced = loaded.train(force=True)
     assert forced.model_id != first.model_id
 

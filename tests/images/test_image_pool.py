@@ -15,6 +15,7 @@ from longtail.errors import InputError
 from longtail.ingest.images import dhash, image_table, open_image
 from longtail.project import Project
 from tests.conftest import snapshot
+from tests.reads import read
 
 
 def make_folder(root: Path, per_class: int = 12, size: int = 16, seed: int = 0) -> Path:
@@ -98,7 +99,7 @@ def test_image_pool_through_the_cli(tmp_path):
     out = cli("embed", "--encoder", "pixels")
     assert out["embedded"] == 40
     p = Project(proj)
-    vs = p.store.vectors("pixels")
+    vs = read(p.store, lambda u: u.vector_set("pixels"))
     X = vs.read(np.arange(vs.n_rows))
     assert X.shape == (40, min(64, 40))
     # The first component alone splits left from right.

@@ -13,6 +13,7 @@ import pytest
 
 from longtail.errors import InputError
 from tests.conftest import snapshot, write_csv, write_pool_csv
+from tests.reads import read
 
 
 def _rows(n: int, d: int = 8, start: int = 0) -> list[list]:
@@ -100,7 +101,7 @@ def test_duplicate_id_in_a_later_record_batch_rolls_back_earlier_batches(project
     f = tmp_path / "x.parquet"
     pq.write_table(table, f, row_group_size=10_000)
     _check(project, f, r"duplicate id 's5'", vector="vec", vector_prefix=None, text=None)
-    assert project.store.n_samples() == 0
+    assert read(project.store, lambda u: u.samples.count()) == 0
 
 
 def test_same_id_other_content_needs_update(loaded, tmp_path, pool_data):
@@ -111,7 +112,8 @@ def test_same_id_other_content_needs_update(loaded, tmp_path, pool_data):
     _check(loaded, f, r"id 's0' is already in the project with different content")
     report = loaded.ingest(f, id="id", text="text", vector_prefix="v", update=True)
     assert (report.new, report.updated) == (0, 1)
-    np.testing.assert_allclose(loaded.store.vectors("precomputed").read(np.array([0]))[0], X2[0],
+    np.testing.assert_allclose(read(loaded.store,
+                                    lambda u: u.vector_set("precomputed")).read(np.array([0]))[0], X2[0],
                                rtol=1e-5)
 
 
@@ -151,4 +153,4 @@ def test_duplicate_ids_across_record_batches_into_a_non_empty_project(project, t
     old_twice[3], old_twice[-1] = "p3", "p3"
     _check(project, parquet("b.parquet", old_twice), r"row 70000, column 'id': duplicate id "
            r"'p3' \(first seen at row 4\)", vector="vec", vector_prefix=None, text=None)
-    assert project.store.n_samples() == 10
+    assert read(project.store, lambda u: u.samples.count()) == 10

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tests.conftest import make_pool, snapshot, write_pool_csv
+from tests.reads import read
 
 
 def test_csv_ingest_counts_and_vectors(loaded, pool_data):
@@ -17,7 +18,7 @@ def test_csv_ingest_counts_and_vectors(loaded, pool_data):
     assert st.samples == len(X)
     assert st.pool + st.eval == len(X)
     assert 0 < st.eval < len(X) * 0.25  # 10% eval rate
-    vs = loaded.store.vectors("precomputed")
+    vs = read(loaded.store, lambda u: u.vector_set("precomputed"))
     np.testing.assert_allclose(vs.read(np.array([5, 0, 299])), X[[5, 0, 299]], rtol=1e-5)
     assert loaded.settings["encoder"] == "precomputed"
 
@@ -41,7 +42,7 @@ def test_new_batch_appends_rows(loaded, tmp_path):
     report = loaded.ingest(write_pool_csv(tmp_path / "more.csv", X2, y2, start=10_000),
                            id="id", text="text", vector_prefix="v")
     assert report.new == 50
-    vs = loaded.store.vectors("precomputed")
+    vs = read(loaded.store, lambda u: u.vector_set("precomputed"))
     assert vs.n_rows == 350
     np.testing.assert_allclose(vs.read(np.array([349])), X2[[49]], rtol=1e-5)
 
@@ -52,7 +53,7 @@ def test_label_column_becomes_import_annotations_once(project, tmp_path, pool_da
     r1 = project.ingest(f, id="id", text="text", vector_prefix="v", label="truth")
     r2 = project.ingest(f, id="id", text="text", vector_prefix="v", label="truth")
     assert r1.labels == len(X) and r2.labels == 0
-    assert project.store.annotation_count() == len(X)
+    assert read(project.store, lambda u: u.labels.count()) == len(X)
 
 
 def test_jsonl_and_parquet_list_vectors(project, tmp_path):
@@ -65,9 +66,9 @@ def test_jsonl_and_parquet_list_vectors(project, tmp_path):
                    tmp_path / "b.parquet")
     assert project.ingest(jl, id="id", text="text", vector="vec").new == 20
     assert project.ingest(tmp_path / "b.parquet", id="id", text="text", vector="vec").new == 20
-    vs = project.store.vectors("precomputed")
+    vs = read(project.store, lambda u: u.vector_set("precomputed"))
     np.testing.assert_allclose(vs.read(np.arange(40)), X, rtol=1e-6)
-    _, _, _, meta = next(project.store.iter_samples())[0]
+    _, _, _, meta = next(iter(read(project.store, lambda u: list(u.samples.iter()))))[0]
     assert meta == {"y": y[0]}
 
 
@@ -80,7 +81,7 @@ def test_eval_split_is_deterministic(tmp_path, pool_data):
     for name in ("a", "b"):
         p = Project.init(tmp_path / name, eval_rate=0.1)
         p.ingest(f, id="id", vector_prefix="v")
-        splits.append(p.store.rows_by_split("eval").tolist())
+        splits.append(read(p.store, lambda u: u.samples.rows_by_split("eval")).tolist())
         p.close()
     assert splits[0] == splits[1] and splits[0]
 
@@ -128,10 +129,11 @@ def test_large_file_lands_row_for_row(project, tmp_path):
         batches = conn.exec_driver_sql("SELECT DISTINCT batch_id FROM samples").all()
     assert splits == {"eval": report.eval_rows, "pool": n - report.eval_rows}
     assert len(batches) == 1
-    got = [r for part in project.store.iter_samples() for r in part]
+    got = [r for part in read(project.store, lambda u: list(u.samples.iter())) for r in part]
     assert [(row, ext, text, meta["y"]) for row, ext, text, meta in got] == [
         (i, f"r{i}", f"t{i}", y[i]) for i in range(n)]
-    np.testing.assert_allclose(project.store.vectors("precomputed").read(np.arange(n)), X, rtol=1e-6)
+    np.testing.assert_allclose(read(project.store,
+                                    lambda u: u.vector_set("precomputed")).read(np.arange(n)), X, rtol=1e-6)
 
 
 def test_batch_checksum_follows_the_rows_not_the_reader(tmp_path):

@@ -11,6 +11,7 @@ from longtail.ingest.labeled_file import read_labeled_file
 from longtail.project import Project
 from longtail.store.files import ArrayCache
 from tests.conftest import write_csv
+from tests.reads import read
 
 FEATURES = [f"f{j}" for j in range(12)]
 
@@ -26,7 +27,7 @@ def tabular(tmp_path):
     p = Project.init(tmp_path / "p")
     p.ingest(pool, id="id")
     p.embed("tabular", label_columns=["digit"])
-    info = p.store.vector_set_info("tabular")
+    info = read(p.store, lambda u: u.vectors.info("tabular"))
     test = write_csv(tmp_path / "test.csv", ["id", *FEATURES, "digit"],
                      [[f"t{i}", *raw[i].tolist(), int(digit[i])] for i in range(10)])
     yield p, info, test, raw, digit
@@ -41,7 +42,7 @@ def _read(info, test, **kw):
 def test_test_rows_get_the_pool_vectors_of_the_same_values(tabular):
     p, info, test, _, digit = tabular
     X, y = _read(info, test)
-    pool_vectors = p.store.vectors("tabular").read(np.arange(10))
+    pool_vectors = read(p.store, lambda u: u.vector_set("tabular")).read(np.arange(10))
     np.testing.assert_allclose(X, pool_vectors, atol=1e-6)
     assert list(y) == [str(d) for d in digit[:10]]
     # --vector-prefix f names the same raw features: the same, scaled, vectors.

@@ -9,6 +9,7 @@ import pytest
 from longtail.errors import InputError
 from longtail.project import Project
 from tests.conftest import write_csv
+from tests.reads import read
 
 HEADER = ["id", *[f"f{j}" for j in range(4)], "digit"]
 
@@ -61,7 +62,7 @@ def test_tabular_embed_names_the_row_ingest_would(tmp_path, files):
     p.ingest(bad, id="id")
     with pytest.raises(InputError, match=r"'f2' has non-numeric value 'abc' at row 8\b"):
         p.embed("tabular", batch_rows=5)
-    assert p.store.vector_set_info("tabular") is None  # nothing written
+    assert read(p.store, lambda u: u.vectors.info("tabular")) is None  # nothing written
     p.close()
 
 
@@ -72,7 +73,7 @@ def test_fixed_rows_embed_after_the_update(tmp_path, files):
     p.ingest(good, id="id", update=True)
     # Unchanged rows still hold the text form of f2 ("0.123"): read as numbers.
     p.embed("tabular", label_columns=["digit"])
-    info = p.store.vector_set_info("tabular")
+    info = read(p.store, lambda u: u.vectors.info("tabular"))
     assert info["config"]["columns"] == ["f0", "f1", "f2", "f3"] and info["dim"] == 4
     p.close()
 

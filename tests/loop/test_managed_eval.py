@@ -9,10 +9,12 @@ import pytest
 from longtail.errors import InputError
 from longtail.project import Project
 from tests.conftest import make_pool, write_csv, write_pool_csv
+from tests.reads import read, write
 
 
 def _truth(p: Project) -> dict[str, str]:
-    return {ext: meta["truth"] for b in p.store.iter_samples() for _, ext, _, meta in b}
+    return {ext: meta["truth"] for b in read(p.store,
+                                             lambda u: list(u.samples.iter())) for _, ext, _, meta in b}
 
 
 def _answer(p: Project, ids: list[str], tmp_path, name: str) -> None:
@@ -30,10 +32,11 @@ def big(tmp_path) -> Project:
 
 
 def test_eval_rows_are_never_candidates_nor_trained_on(big, tmp_path):
-    eval_rows = set(big.store.rows_by_split("eval").tolist())
+    eval_rows = set(read(big.store, lambda u: u.samples.rows_by_split("eval")).tolist())
     # Try to break it: label every eval row and some pool rows, then ask for the whole pool.
     truth = _truth(big)
-    ids = [ext for b in big.store.iter_samples() for r, ext, _, _ in b if r in eval_rows]
+    ids = [ext for b in read(big.store,
+                             lambda u: list(u.samples.iter())) for r, ext, _, _ in b if r in eval_rows]
     _answer(big, ids + [f"s{i}" for i in range(40) if i not in eval_rows], tmp_path, "a.csv")
     report = big.train()
     assert report.labels == 40 - len([i for i in range(40) if i in eval_rows])
@@ -58,7 +61,7 @@ def test_query_labels_eval_rows_first_up_to_share_once_a_model_exists(big, tmp_p
     q = big.query(100, strategy="random")
     assert q.kinds[:20] == ["eval"] * 20 and "eval" not in q.kinds[20:]
     assert "control" not in q.kinds  # no control slice unless asked for
-    assert "no model yet" in big.store.rounds()[0]["log"]["split"]["eval"]["reason"]
+    assert "no model yet" in read(big.store, lambda u: u.rounds.list())[0]["log"]["split"]["eval"]["reason"]
 
 
 def test_a_control_slice_when_asked_for(tmp_path):
@@ -137,7 +140,7 @@ def test_lift_verdict_uses_the_accuracys_estimator_and_says_which(tmp_path, aske
     X = X + np.random.default_rng(5).normal(scale=2.5, size=X.shape).astype(np.float32)
     p = Project.init(tmp_path / "p", eval_rate=0.4)
     if asked == "uniform":
-        p.store.set_setting("eval_estimator", "uniform")
+        write(p.store, lambda u: u.settings.set("eval_estimator", "uniform"))
     p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
     for i in range(4):
         q = p.query(200, strategy="margin" if i else "random")
@@ -194,7 +197,7 @@ def test_forecast_and_stopping(big, tmp_path):
 def test_control_share_zero_disables_the_control_arm(tmp_path):
     X, y = make_pool(200)
     p = Project.init(tmp_path / "p", eval_rate=0.0)
-    p.store.set_setting("control_share", 0.0)
+    write(p.store, lambda u: u.settings.set("control_share", 0.0))
     p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
     q = p.query(50, strategy="random")
     assert q.kinds == ["selected"] * 50
@@ -221,8 +224,8 @@ def test_eval_split_stratified_by_a_metadata_column(tmp_path):
     X, y = make_pool(1200, classes=4, seed=6)
     p = Project.init(tmp_path / "p", eval_rate=0.1, eval_stratify="truth")
     p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
-    truth = {r: meta["truth"] for b in p.store.iter_samples() for r, _, _, meta in b}
-    eval_rows = p.store.rows_by_split("eval")
+    truth = {r: meta["truth"] for b in read(p.store, lambda u: list(u.samples.iter())) for r, _, _, meta in b}
+    eval_rows = read(p.store, lambda u: u.samples.rows_by_split("eval"))
     for cls in np.unique(y):
         n_cls = int((y == cls).sum())
         n_eval = sum(1 for r in eval_rows if truth[int(r)] == cls)
@@ -235,7 +238,7 @@ def test_stratify_column_missing_is_a_clear_error(tmp_path):
     p = Project.init(tmp_path / "p", eval_stratify="region")
     with pytest.raises(InputError, match="stratified by column 'region'"):
         p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")
-    assert p.store.n_samples() == 0
+    assert read(p.store, lambda u: u.samples.count()) == 0
     p.close()
 
 

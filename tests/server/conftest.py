@@ -54,6 +54,21 @@ def db_url(catalog_url):
     return catalog_url
 
 
+@pytest.fixture(autouse=True)
+def _ml_workers_stopped(request):
+    """Label Studio mode's worker thread (retrain, pin) finishes what a test asked of it
+    before the test's catalog goes: on PostgreSQL, a query in flight would deadlock with
+    the schema's DROP. Torn down before `db_url` (requested here when the test uses it,
+    so no test gains a parameter)."""
+    if "db_url" in request.fixturenames:
+        request.getfixturevalue("db_url")
+    yield
+    from longtail.server.ml_backend import MLWorker
+
+    for worker in list(MLWorker.made):
+        worker.close()
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

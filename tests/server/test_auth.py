@@ -16,6 +16,7 @@ from longtail.errors import InputError
 from longtail.server.app import create_app
 from longtail.store import Store
 from longtail.store import schema as s
+from tests.reads import read, write
 
 from .conftest import make_store
 
@@ -152,11 +153,11 @@ def test_older_catalog_gets_the_service_tables_by_migration(tmp_path):
     with store.engine.begin() as conn:
         s.task_leases.drop(conn)
         s.users.drop(conn)
-    store.set_setting("schema_version", 2)
+    write(store, lambda u: u.settings.set("schema_version", 2))
     store.close()
     store = Store.open(tmp_path / "p")
     try:
-        assert store.setting("schema_version") == s.SCHEMA_VERSION >= 3
+        assert read(store, lambda u: u.settings.get("schema_version")) == s.SCHEMA_VERSION >= 3
         user, token = users.add_user(store, "ann")
         assert users.authenticate(store, token) == user
     finally:

@@ -17,6 +17,7 @@ from longtail.engine import tasks, users
 from longtail.server.app import create_app
 from longtail.server.settings import ServerSettings
 from longtail.store import schema as s
+from tests.reads import read
 
 from .conftest import LABELS, make_store
 
@@ -63,6 +64,28 @@ def test_a_refused_request_undoes_only_its_own_writes(store, people):
     # Only the accepted requests' writes: ann's label, bob's and cat's leases.
     assert _events(store) == [(0, "billing", "ann")]
     assert _held(store) == {1: bob.id, 2: cat.id}
+
+
+def test_a_batch_commits_once(store, people):
+    """The service's writer: one commit for a whole batch of requests, however many (a
+    SQLAlchemy `commit` event counted on the store's engine)."""
+    from sqlalchemy import event
+
+    who = [people[n][0] for n in ("ann", "bob", "cat")]
+    seen: list[int] = []
+
+    def committed(_conn) -> None:  # noqa: ANN001
+        seen.append(1)
+
+    event.listen(store.engine, "commit", committed)
+    try:
+        got = tasks.run_batch(store, [lambda uow, u=u: tasks.lease_in(uow, u, POLICY, NOW)
+                                      for u in who]
+                              + [lambda uow: tasks.answer_in(uow, who[0], 0, "label", "card",
+                                                              1.0, NOW)])
+    finally:
+        event.remove(store.engine, "commit", committed)
+    assert [ok for ok, _ in got] == [True] * 4 and len(seen) == 1
 
 
 def test_a_batch_whose_commit_fails_acknowledges_nobody(store, people, monkeypatch):
@@ -120,7 +143,7 @@ def test_concurrent_annotators_over_http_with_overlap(tmp_path, db_url):
     assert len(acked) == 60 and len(set(acked)) == 60
     assert max(Counter(r for r, _ in acked).values()) == 2
     assert closed == [1]
-    assert store.rounds()[0]["status"] == "closed"
+    assert read(store, lambda u: u.rounds.list())[0]["status"] == "closed"
     store.close()
 
 
@@ -215,7 +238,7 @@ def test_concurrent_requests_share_commits_on_the_writer_pool(tmp_path, db_url):
         assert len(threads) >= 2 and all(n.startswith("longtail-writer-") for n in threads)
     assert sorted(r for r, _, _ in _events(store)) == list(range(40))
     assert [a.round_closed for a in answered].count(True) == 1
-    assert store.rounds()[0]["status"] == "closed"
+    assert read(store, lambda u: u.rounds.list())[0]["status"] == "closed"
     store.close()
 
 

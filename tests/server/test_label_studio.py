@@ -19,6 +19,7 @@ from longtail.errors import InputError, ProjectError
 from longtail.store import Store
 from longtail.store import schema as s
 from tests.conftest import make_pool, write_pool_csv
+from tests.reads import read
 
 from .conftest import LABELS, make_store
 
@@ -34,11 +35,11 @@ def _events(st):
 
 def test_export_is_in_priority_order_by_score_with_a_matching_config(store):
     tasks = labelstudio.export_tasks(store, Settings.load(store))
-    assert [t["data"]["longtail_id"] for t in tasks] == [f"s{i}" for i in range(10)]
-    scores = [t["predictions"][0]["score"] for t in tasks]
+    assert [t.data["longtail_id"] for t in tasks] == [f"s{i}" for i in range(10)]
+    scores = [t.predictions[0]["score"] for t in tasks]
     # Label Studio sorts by prediction score, lowest first: that must be our order.
     assert sorted(range(10), key=lambda i: scores[i]) == list(range(10)) and len(set(scores)) == 10
-    assert tasks[3]["data"]["text"] == "text number 3" and tasks[0]["predictions"][0]["result"] == []
+    assert tasks[3].data["text"] == "text number 3" and tasks[0].predictions[0]["result"] == []
     root = ET.fromstring(labelstudio.labeling_config(LABELS))
     choices = root.find("Choices")
     assert choices.get("toName") == root.find("Text").get("name") == "text"
@@ -63,13 +64,14 @@ def test_export_carries_the_current_models_predictions(tmp_path):
         training.train(st, Settings.load(st))
         nxt = rounds.plan_round(st, Settings.load(st), 20, strategy="random")
         tasks = labelstudio.export_tasks(st, Settings.load(st))
-        preds = [t["predictions"][0] for t in tasks]
-        assert [t["data"]["longtail_id"] for t in tasks] == nxt.ids
-        assert {p["model_version"] for p in preds} == {f"longtail-model-{st.latest_model()['id']}"}
+        preds = [t.predictions[0] for t in tasks]
+        assert [t.data["longtail_id"] for t in tasks] == nxt.ids
+        latest = read(st, lambda u: u.models.latest())
+        assert {p["model_version"] for p in preds} == {f"longtail-model-{latest['id']}"}
         got = [p["result"][0]["value"]["choices"][0] for p in preds]
         assert set(got) <= set(np.unique(y))
         # A model trained on separable clusters agrees with the truth on most of them.
-        assert np.mean([g == truth[t["data"]["longtail_id"]] for g, t in zip(got, tasks, strict=True)]) > 0.7
+        assert np.mean([g == truth[t.data["longtail_id"]] for g, t in zip(got, tasks, strict=True)]) > 0.7
     finally:
         st.close()
 
@@ -181,14 +183,14 @@ def test_health_setup_and_predict_follow_the_ml_backend_protocol(trained):
     st, truth, nxt = trained
     c = _backend(st, {}, [])
     # The version names the model and the open round: it changes when the order does.
-    version = f"longtail-model-{st.latest_model()['id']}-round-{nxt.round_id}"
+    version = f"longtail-model-{read(st, lambda u: u.models.latest())['id']}-round-{nxt.round_id}"
     assert c.get("/health").json() == {"status": "UP", "model_class": "longtail",
                                        "model_version": version}
     setup = {"project": "3.1712345678", "schema": "<View></View>", "hostname": "http://ls",
              "access_token": "x", "model_version": "", "extra_params": {}}
     assert c.post("/setup", json=setup).json() == {"model_version": version}
     first, last = nxt.ids[0], nxt.ids[-1]
-    text_of = {e: t for chunk in st.iter_samples() for _, e, t, _ in chunk}
+    text_of = {e: t for chunk in read(st, lambda u: list(u.samples.iter())) for _, e, t, _ in chunk}
     tasks = [{"id": 9, "data": {"text": "unknown words", "meta_info": 1}},
              {"id": 8, "data": {"text": text_of[last]}},  # matched by its text
              {"id": 7, "data": {"text": text_of[first], "longtail_id": first}}]
@@ -223,7 +225,7 @@ def test_webhook_fetches_the_annotation_records_it_and_retrains(trained, caplog)
                "/api/tasks/77": {"id": 77, "data": {"text": "t", "longtail_id": ext}}}
     seen = []
     c = _backend(st, answers, seen, retrain_every=1)
-    before = st.latest_model()["id"]
+    before = read(st, lambda u: u.models.latest())["id"]
     # The payload's own result is not trusted: what Label Studio's API says is recorded.
     payload = {"action": "ANNOTATION_CREATED", "annotation": {"id": 55, "result": [
         {"type": "choices", "value": {"choices": [truth[ext]]}}]}, "project": {"id": 3}}
@@ -234,15 +236,15 @@ def test_webhook_fetches_the_annotation_records_it_and_retrains(trained, caplog)
         assert (got["status"], got["sample_id"], got["new_labels"], got["retrain"]) == \
             ("recorded", ext, 1, "queued")
         assert c.app.state.service.ml_backend.worker.wait(timeout=60)
-    assert st.latest_model()["id"] == before + 1
+    assert read(st, lambda u: u.models.latest())["id"] == before + 1
     assert c.get("/health").json()["model_version"] == \
         f"longtail-model-{before + 1}-round-{nxt.round_id}"
     # After the retrain, the worker looks for longtail's backend to pin the new version.
     assert seen == [("/api/annotations/55", "Token ls-secret-token"),
                     ("/api/tasks/77", "Token ls-secret-token"),
                     ("/api/ml", "Token ls-secret-token")]
-    (row,) = st.ids_to_rows([ext]).values()
-    ev = st.annotation_events([row])
+    (row,) = read(st, lambda u: u.samples.ids_to_rows([ext])).values()
+    ev = read(st, lambda u: u.labels.events([row]))
     assert [(e["label"], e["annotator"], e["seconds"], e["source"]) for e in ev] == \
         [(wrong, "3", 2.5, "import")]
     assert "ls-secret-token" not in "\n".join(x.getMessage() for x in caplog.records

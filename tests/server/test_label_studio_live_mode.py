@@ -26,6 +26,7 @@ from longtail.server.app import create_app
 from longtail.server.settings import ServerSettings
 from longtail.store import Store
 from tests.conftest import make_pool, write_pool_csv
+from tests.reads import read
 
 LS = "http://ls.example:8080"
 
@@ -116,7 +117,7 @@ def hook(ann: int, action: str = "ANNOTATION_CREATED", project: int = 3) -> dict
 
 def ls_tasks(st, n: int, pad: int = 600) -> list[dict]:
     """`n` tasks as Label Studio sends them to /predict (about 835 bytes each)."""
-    ext = [e for chunk in st.iter_samples() for _, e, _, _ in chunk][:n]
+    ext = [e for chunk in read(st, lambda u: list(u.samples.iter())) for _, e, _, _ in chunk][:n]
     return [{"id": 1000 + i, "data": {"text": "x" * pad, "longtail_id": e}, "meta": {},
              "created_at": "2026-12-05T10:00:00.000000Z", "updated_at":
              "2026-12-05T10:00:00.000000Z", "is_labeled": False, "overlap": 1,
@@ -155,7 +156,7 @@ def test_scores_order_the_whole_pool_and_every_prediction_carries_the_served_ver
     st, _, nxt, first = pool
     c = backend(st, FakeLS())
     version = c.get("/health").json()["model_version"]
-    assert version == f"longtail-model-{st.latest_model()['id']}-round-{nxt.round_id}"
+    assert version == f"longtail-model-{read(st, lambda u: u.models.latest())['id']}-round-{nxt.round_id}"
     batch = ls_tasks(st, 1200, pad=5)
     out = c.post("/predict", json={"tasks": batch, "project": "3.1"}).json()["results"]
     assert {p["model_version"] for p in out} == {version}
@@ -172,11 +173,12 @@ def test_scores_order_the_whole_pool_and_every_prediction_carries_the_served_ver
     from longtail.engine.models import load_model
     from longtail.loop.simulate import predict_rows
 
-    rows_of = st.ids_to_rows(list(beyond))
+    rows_of = read(st, lambda u: u.samples.ids_to_rows(list(beyond)))
     order = sorted(beyond, key=beyond.get)
     with st.reading() as uow:
-        vs = views.vectors(uow, Settings.load(st), st.latest_model()["encoder"], complete=False)
-        model = load_model(uow, st.latest_model())
+        latest = uow.models.latest()
+        vs = views.vectors(uow, Settings.load(st), latest["encoder"], complete=False)
+        model = load_model(uow, latest)
     p = np.sort(predict_rows(model, vs, np.asarray([rows_of[e] for e in order])), axis=1)
     margins = p[:, -1] - p[:, -2]
     assert np.all(np.diff(margins) >= -1e-6)
@@ -208,10 +210,10 @@ def test_after_a_retrain_the_backend_is_renamed_to_the_new_version(pool):
     fake = FakeLS()
     fake.annotate(55, 77, nxt.ids[0], truth[nxt.ids[0]])
     c = backend(st, fake, retrain_every=1)
-    before = st.latest_model()["id"]
+    before = read(st, lambda u: u.models.latest())["id"]
     assert c.post("/webhook", json=hook(55)).json()["retrain"] == "queued"
     _retrained(c)
-    assert st.latest_model()["id"] == before + 1
+    assert read(st, lambda u: u.models.latest())["id"] == before + 1
     new = f"longtail-model-{before + 1}-round-{nxt.round_id}"
     assert ("PATCH", "/api/ml/4", {"title": new, "url": "http://longtail:9090", "project": 3,
                                    "auth_method": "NONE"}) in fake.seen
@@ -234,9 +236,9 @@ def test_auto_round_plans_the_next_round_when_one_closes(pool):
     r = c.post("/webhook", json=hook(60))
     assert r.status_code == 200, r.text
     _retrained(c)
-    open_rounds = [x for x in st.rounds() if x["status"] == "open"]
+    open_rounds = [x for x in read(st, lambda u: u.rounds.list()) if x["status"] == "open"]
     assert len(open_rounds) == 1 and open_rounds[0]["id"] > nxt.round_id
-    assert len(st.round_items(open_rounds[0]["id"])) == 25
+    assert len(read(st, lambda u: u.rounds.items(open_rounds[0]["id"]))) == 25
     assert c.get("/health").json()["model_version"].endswith(f"-round-{open_rounds[0]['id']}")
     assert c.app.state.service.ml_backend.worker.planned == [open_rounds[0]["id"]]
     with pytest.raises(Exception, match="--label-studio"):
@@ -251,16 +253,16 @@ def test_an_annotation_sent_twice_is_recorded_once(pool):
     ext = nxt.ids[2]
     fake.annotate(70, 80, ext, None)  # a skip
     c = backend(st, fake)
-    (row,) = st.ids_to_rows([ext]).values()
+    (row,) = read(st, lambda u: u.samples.ids_to_rows([ext])).values()
     assert c.post("/webhook", json=hook(70)).json()["status"] == "recorded"
     assert c.post("/webhook", json=hook(70)).json()["status"] == "repeat"
     assert c.post("/webhook", json=hook(70, "ANNOTATION_UPDATED")).json()["status"] == "repeat"
-    assert [e["kind"] for e in st.annotation_events([row])] == ["skip"]
+    assert [e["kind"] for e in read(st, lambda u: u.labels.events([row]))] == ["skip"]
     # The annotator answers after all: an update to a label is new, once.
     fake.annotate(70, 80, ext, truth[ext])
     assert c.post("/webhook", json=hook(70, "ANNOTATION_UPDATED")).json()["status"] == "recorded"
     assert c.post("/webhook", json=hook(70)).json()["status"] == "repeat"
-    assert [(e["kind"], e["label"]) for e in st.annotation_events([row])] == \
+    assert [(e["kind"], e["label"]) for e in read(st, lambda u: u.labels.events([row]))] == \
         [("skip", ""), ("label", truth[ext])]
 
 
@@ -276,7 +278,7 @@ def test_one_label_studio_project_per_server(pool):
               c.post("/webhook", json=hook(80, project=5))):
         assert r.status_code == 409, r.text
         assert "Label Studio project 3" in r.json()["detail"] and "project 5" in r.json()["detail"]
-    assert st.annotation_events(list(st.ids_to_rows([nxt.ids[3]]).values())) == []
+    assert read(st, lambda u: u.labels.events(list(u.samples.ids_to_rows([nxt.ids[3]]).values()))) == []
     assert c.post("/webhook", json=hook(80)).json()["status"] == "recorded"
     # Kept across restarts; moved only on purpose.
     again = backend(st, fake)
@@ -307,7 +309,7 @@ def test_the_webhook_answers_before_training_and_no_retrain_is_lost(pool, monkey
     for k in range(3):
         fake.annotate(90 + k, 190 + k, nxt.ids[4 + k], truth[nxt.ids[4 + k]])
     c = backend(st, fake, retrain_every=1)
-    before = st.latest_model()["id"]
+    before = read(st, lambda u: u.models.latest())["id"]
     answered = []
     t = threading.Thread(target=lambda: answered.append(c.post("/webhook", json=hook(90))))
     t.start()
@@ -321,8 +323,8 @@ def test_the_webhook_answers_before_training_and_no_retrain_is_lost(pool, monkey
     release.set()
     _retrained(c)
     # The labels that came during the first retrain got one after it.
-    assert st.latest_model()["id"] == before + len(calls) and len(calls) == 2
-    latest = st.latest_model()
+    assert read(st, lambda u: u.models.latest())["id"] == before + len(calls) and len(calls) == 2
+    latest = read(st, lambda u: u.models.latest())
     with st.reading() as uow:
         from longtail.engine import views
 
@@ -356,8 +358,8 @@ def test_sync_records_what_the_webhooks_missed_once(pool, monkeypatch):
     assert got["unmatched_tasks"] == [204] and got["labels"]["skipped"] == 1
     again = json.loads(CliRunner().invoke(cli_app, run).output)
     assert (again["recorded"], again["repeats"]) == (0, 4)
-    rows = st.ids_to_rows(ids[:4])
-    assert sum(len(st.annotation_events([r])) for r in rows.values()) == 4
+    rows = read(st, lambda u: u.samples.ids_to_rows(ids[:4]))
+    assert len(read(st, lambda u: u.labels.events(sorted(rows.values())))) == 4
     other = CliRunner().invoke(cli_app, [*run[:-1], "--ls-project", "8"])
     assert other.exit_code != 0 and "Label Studio project 3, not 8" in other.output
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from longtail.engine import tasks, users
 from longtail.engine.tasks import TaskPolicy
 from longtail.store import schema as s
+from tests.reads import read
 
 from .conftest import LABELS, make_store
 
@@ -71,7 +72,7 @@ def test_label_records_an_event_with_the_annotator_and_closes_the_round(made):
     ev = _events(st)
     assert [(e["row"], e["label"], e["kind"], e["annotator"], e["seconds"], e["round_id"])
             for e in ev] == [(r, "billing", "label", "ann", 4.5, 1) for r in (0, 1, 2)]
-    assert st.rounds()[0]["status"] == "closed"
+    assert read(st, lambda u: u.rounds.list())[0]["status"] == "closed"
     assert tasks.lease(st, ann, pol, now=2) is None
 
 
@@ -124,7 +125,7 @@ def test_skip_goes_to_others_and_never_back_to_the_skipper(made):
     assert tasks.lease(st, ann, pol, now=4) is None  # only the skipped one is left
     assert tasks.lease(st, bob, pol, now=4).id == t.id
     assert [e["kind"] for e in _events(st)] == ["skip", "unsure"]
-    assert st.rounds()[0]["status"] == "open"  # the skipped task still awaits bob
+    assert read(st, lambda u: u.rounds.list())[0]["status"] == "open"  # the skipped task still awaits bob
 
 
 def test_overlap_finishes_tasks_in_progress_first_and_nobody_answers_twice(made):
@@ -153,7 +154,7 @@ def test_overlap_task_is_done_with_n_answers_and_round_closes(made):
             if t is not None:
                 tasks.answer(st, u, t.id, "label", "card", now=0)
                 answered += 1
-    assert answered == 4 and st.rounds()[0]["status"] == "closed"
+    assert answered == 4 and read(st, lambda u: u.rounds.list())[0]["status"] == "closed"
     assert Counter(e["row"] for e in _events(st)) == {0: 2, 1: 2}
 
 
@@ -184,7 +185,7 @@ def test_concurrent_claims_and_answers_lose_nothing_and_duplicate_nothing(made):
     assert len(ev) == len(acked) == 100
     assert sorted(e["row"] for e in ev) == list(range(100))
     assert len({u for _, u in acked}) > 1  # the work really was shared
-    assert st.rounds()[0]["status"] == "closed"
+    assert read(st, lambda u: u.rounds.list())[0]["status"] == "closed"
 
 
 def test_a_relabel_item_waits_for_a_new_answer_even_when_its_row_is_labeled(made):
@@ -201,7 +202,7 @@ def test_a_relabel_item_waits_for_a_new_answer_even_when_its_row_is_labeled(made
         uow.rounds.add("relabel", {"budget": 2}, 2, {"strategy": "random",
                                                      "annotations_before": before},
                        [(0, 0, "relabel"), (2, 1, "selected")], None)
-    assert tasks.settle(st)["slots_done"] == 0  # the old label answers nothing
+    assert tasks.settle(st).slots_done == 0  # the old label answers nothing
     (ann,) = _users(st, "ann")
     pol = TaskPolicy(lease_ttl=60)
     got = tasks.lease(st, ann, pol, now=0)

@@ -19,6 +19,7 @@ from longtail.engine import labels, users
 from longtail.server.app import create_app
 from longtail.server.settings import ServerSettings
 from longtail.store import Store
+from tests.reads import read, write
 
 RISKY = ['=HYPERLINK("http://evil.example","x")', "@SUM(1+1)", "+1+1", "-2+3", "\tcmd",
          "\rcmd"]
@@ -135,10 +136,10 @@ def test_an_older_catalog_gets_the_audit_log_by_migration(tmp_path):
     store = Store.create(tmp_path / "p", {"seed": 0})
     with store.engine.begin() as conn:
         s.audit_log.drop(conn)
-    store.set_setting("schema_version", 5)
+    write(store, lambda u: u.settings.set("schema_version", 5))
     store.close()
     store = Store.open(tmp_path / "p")
-    assert store.setting("schema_version") == s.SCHEMA_VERSION
+    assert read(store, lambda u: u.settings.get("schema_version")) == s.SCHEMA_VERSION
     users.add_user(store, "ann")
     assert [e.action for e in users.audit_log(store)] == ["user_added"]
     store.close()

@@ -16,6 +16,7 @@ from longtail.ingest.mapping import ColumnMapping
 from longtail.store import Store
 from longtail.store import schema as s
 from tests.conftest import make_pool, write_csv
+from tests.reads import read
 
 MAPPING = ColumnMapping(id="id", text="text", label="truth", vector_prefix="v",
                         metadata=("source",))
@@ -47,9 +48,10 @@ def _view(store: Store) -> dict:
             select(s.ingest_batches.c.n_new, s.ingest_batches.c.n_updated,
                    s.ingest_batches.c.n_unchanged, s.ingest_batches.c.file_sha256)
             .order_by(s.ingest_batches.c.id))]
-    vs = store.vectors("precomputed")
+    vs = read(store, lambda u: u.vector_set("precomputed"))
     return {"samples": samples, "events": events, "batches": batches,
-            "splits": store.split_counts(), "labels": store.current_labels(),
+            "splits": read(store, lambda u: u.samples.split_counts()),
+            "labels": read(store, lambda u: u.labels.current()),
             "vectors": vs.read(np.arange(vs.n_rows)).tobytes()}
 
 
@@ -85,7 +87,7 @@ def test_ingest_gives_the_same_samples_as_sqlite(tmp_path: Path, catalog_url):
         assert view["splits"] == {"eval": 16, "pool": 64}
         assert {r[3] for r in view["samples"][50:]} == {1}  # new and updated: the 2nd batch
         assert view["labels"] and set(view["labels"].values()) <= {"c0", "c1", "c2"}
-        first = next(got.iter_samples(np.array([1])))[0]
+        first = next(iter(read(got, lambda u: list(u.samples.iter(np.array([1]))))))[0]
         assert first == (1, "s1", "text é 1", {"source": "web"})
     finally:
         ref.close()
@@ -105,26 +107,30 @@ def test_duplicate_id_across_reader_batches_is_an_input_error(tmp_path: Path, ca
         with pytest.raises(InputError, match=r"duplicate id 'id7' \(first seen at row 8\)"):
             ingest_file(store, path, ColumnMapping(id="id", text="text", metadata=()),
                         assign_eval=lambda ids, c, st: np.zeros(len(ids), dtype=bool))
-        assert store.n_samples() == 0
+        assert read(store, lambda u: u.samples.count()) == 0
         with store.engine.connect() as conn:
             assert conn.execute(select(s.ingest_batches)).all() == []
     finally:
         store.close()
 
 
-def test_nul_in_text_is_kept_by_sqlite_and_named_by_postgresql(tmp_path: Path, catalog_url):
+def test_nul_in_text_is_kept_on_both_catalogs_and_a_nul_id_is_named(tmp_path: Path, catalog_url):
+    """Texts live in the column files (schema 7), which keep any character, so a NUL in a
+    text is kept on PostgreSQL too; an id with one is still named there."""
     path = tmp_path / "nul.csv"
     path.write_text("id,text\na,fine\nb,bad\x00text\n")
     store = Store.create(tmp_path / "p", {}, db_url=catalog_url)
     mapping = ColumnMapping(id="id", text="text", metadata=())
     no_eval = lambda ids, c, st: np.zeros(len(ids), dtype=bool)  # noqa: E731
     try:
-        if catalog_url is None:
-            ingest_file(store, path, mapping, assign_eval=no_eval)
-            assert next(store.iter_samples(np.array([1])))[0][2] == "bad\x00text"
-        else:
-            with pytest.raises(InputError, match=r"sample 'b': its text holds a NUL character"):
-                ingest_file(store, path, mapping, assign_eval=no_eval)
-            assert store.n_samples() == 0
+        ingest_file(store, path, mapping, assign_eval=no_eval)
+        assert next(iter(read(store,
+                              lambda u: list(u.samples.iter(np.array([1]))))))[0][2] == "bad\x00text"
+        if catalog_url is not None:
+            bad = tmp_path / "nul_id.csv"
+            bad.write_text("id,text\nc\x00d,x\n")
+            with pytest.raises(InputError, match=r"sample id 'c\\x00d' holds a NUL character"):
+                ingest_file(store, bad, mapping, assign_eval=no_eval)
+            assert read(store, lambda u: u.samples.count()) == 2
     finally:
         store.close()

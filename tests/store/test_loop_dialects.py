@@ -11,6 +11,7 @@ import numpy as np
 from longtail.project import DEFAULTS, Project
 from longtail.store import Store
 from tests.conftest import make_pool, write_csv, write_pool_csv
+from tests.reads import read
 
 
 def _run(root: Path, db_url: str | None, work: Path) -> dict:
@@ -20,7 +21,8 @@ def _run(root: Path, db_url: str | None, work: Path) -> dict:
     X, y = make_pool(240, d=6, classes=3, seed=4)
     with Project(root) as p:
         p.ingest(write_pool_csv(work / "pool.csv", X, y), id="id", text="text", vector_prefix="v")
-        truth = {ext: meta["truth"] for b in p.store.iter_samples() for _, ext, _, meta in b}
+        truth = {ext: meta["truth"] for b in read(p.store,
+                                                  lambda u: list(u.samples.iter())) for _, ext, _, meta in b}
         q1 = p.query(40, strategy="random", seed=1)
         answers = write_csv(work / "a1.csv", ["id", "label"], [[i, truth[i]] for i in q1.ids])
         imported = p.import_labels(answers)
@@ -36,9 +38,11 @@ def _run(root: Path, db_url: str | None, work: Path) -> dict:
             "q1": (q1.rows, q1.kinds), "q2": (q2.rows, q2.kinds), "q3": (q3.rows, q3.kinds),
             "closed": imported["closed_rounds"], "new_labels": imported["new_labels"],
             "accuracy": trained.eval.accuracy["value"],
-            "labels": p.store.current_labels(),
-            "metrics": [(m["name"], m["eval_set"], m["value"]) for m in p.store.metrics()],
-            "rounds": [(r["status"], r["size"], r["strategy"]) for r in p.store.rounds()],
+            "labels": read(p.store, lambda u: u.labels.current()),
+            "metrics": [(m["name"], m["eval_set"], m["value"]) for m in read(p.store,
+                                                                             lambda u: u.metrics.list())],
+            "rounds": [(r["status"], r["size"], r["strategy"]) for r in read(p.store,
+                                                                             lambda u: u.rounds.list())],
             "status": {k: status[k] for k in ("open_rounds", "annotations") if k in status},
             "dialect": p.store.dialect,
         }

@@ -12,6 +12,7 @@ from longtail.errors import ProjectError
 from longtail.store import Store
 from longtail.store import schema as s
 from longtail.store.catalog import CATALOG, CATALOG_URL
+from tests.reads import read, write
 
 V2_ONLY = {("annotations", "kind"), ("models", "meta")}
 
@@ -69,32 +70,34 @@ def test_v1_catalog_is_upgraded_on_open(tmp_path: Path, catalog_url):
     _write_v1(root, catalog_url)
     store = Store.open(root)
     try:
-        assert store.setting("schema_version") == s.SCHEMA_VERSION
+        assert read(store, lambda u: u.settings.get("schema_version")) == s.SCHEMA_VERSION
         cols = {c["name"] for c in inspect(store.engine).get_columns("annotations")}
         assert "kind" in cols
         with store.engine.connect() as conn:
             kinds = [k for (k,) in conn.execute(select(s.annotations.c.kind))]
         assert kinds == ["label"] * 3  # every old event is a label
-        assert store.current_labels() == {0: "b", 1: "a"}
+        assert read(store, lambda u: u.labels.current()) == {0: "b", 1: "a"}
         with store.unit_of_work() as uow:
             uow.labels.add([{"row": 1, "kind": "skip", "source": "human"}])
             uow.rounds.cancel(1)  # 'cancelled' fits the widened status column
             mid = uow.models.add("linear", "e", 2, ["a", "b"], {"w": np.ones(2)}, 0.1,
                                  meta={"format": "npz"})
-        assert store.current_labels() == {0: "b", 1: "a"}
-        assert store.rounds()[0]["status"] == "cancelled"
-        assert store.models()[0]["id"] == mid and store.models()[0]["meta"]["format"] == "npz"
+        assert read(store, lambda u: u.labels.current()) == {0: "b", 1: "a"}
+        assert read(store, lambda u: u.rounds.list())[0]["status"] == "cancelled"
+        listed = read(store, lambda u: u.models.list())
+        assert listed[0]["id"] == mid and listed[0]["meta"]["format"] == "npz"
     finally:
         store.close()
     # Opening again runs no migration twice.
     again = Store.open(root)
-    assert again.setting("schema_version") == s.SCHEMA_VERSION and again.annotation_count() == 4
+    assert read(again, lambda u: u.settings.get("schema_version")) == s.SCHEMA_VERSION
+    assert read(again, lambda u: u.labels.count()) == 4
     again.close()
 
 
 def test_newer_schema_is_refused(tmp_path: Path, catalog_url):
     store = Store.create(tmp_path / "p", {}, db_url=catalog_url)
-    store.set_setting("schema_version", s.SCHEMA_VERSION + 1)
+    write(store, lambda u: u.settings.set("schema_version", s.SCHEMA_VERSION + 1))
     store.close()
     with pytest.raises(ProjectError, match="upgrade longtail"):
         Store.open(tmp_path / "p")

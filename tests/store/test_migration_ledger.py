@@ -8,6 +8,7 @@ from sqlalchemy import inspect, text
 
 from longtail.store import Store
 from longtail.store import schema as s
+from tests.reads import read, write
 
 
 def test_v4_catalog_gets_the_compute_ledger(tmp_path: Path, catalog_url):
@@ -16,11 +17,11 @@ def test_v4_catalog_gets_the_compute_ledger(tmp_path: Path, catalog_url):
     store = Store.open(root)
     with store.engine.begin() as conn:  # make it a version-4 catalog
         conn.execute(text("DROP TABLE compute_runs"))
-    store.set_setting("schema_version", 4)
+    write(store, lambda u: u.settings.set("schema_version", 4))
     store.close()
     store = Store.open(root)
     try:
-        assert store.setting("schema_version") == s.SCHEMA_VERSION
+        assert read(store, lambda u: u.settings.get("schema_version")) == s.SCHEMA_VERSION
         assert inspect(store.engine).has_table("compute_runs")
         with store.unit_of_work() as uow:
             uow.compute.add({"command": "train", "cpu_seconds": 1.5, "wall_seconds": 2.0,

@@ -11,6 +11,7 @@ import pytest
 from longtail.errors import InputError, ProjectError
 from longtail.store import Store, UnitOfWork, repos
 from longtail.store import schema as s
+from tests.reads import read
 
 
 def _samples(uow: UnitOfWork, n: int, *, eval_rows=(), prefix: str = "s") -> int:
@@ -46,10 +47,11 @@ def test_label_set_open_then_fixed(store: Store):
             uow.label_set.add(["ok", ""])
         with pytest.raises(InputError, match="not the string"):
             uow.label_set.set("a,b")
-    assert store.label_set() == ["cat", "dog", "bird"]  # the failed calls wrote nothing
+    assert read(store,
+                lambda u: u.label_set.get()) == ["cat", "dog", "bird"]  # the failed calls wrote nothing
     with store.unit_of_work() as uow:
         uow.label_set.set(None)
-    assert store.label_set() is None
+    assert read(store, lambda u: u.label_set.get()) is None
 
 
 @pytest.mark.parametrize("insert_rows,in_chunk", [(500, 20_000), (7, 3)])
@@ -64,15 +66,17 @@ def test_samples_insert_lookup_iter(store: Store, monkeypatch, insert_rows, in_c
         found = uow.samples.lookup_ids(["s0", "s22", "nope", "s9"])
         assert found == {"s0": (0, f"{0:032x}"), "s22": (22, f"{22:032x}"), "s9": (9, f"{9:032x}")}
         assert uow.samples.ids_to_rows([f"s{i}" for i in range(23)]) == {f"s{i}": i for i in range(23)}
-    assert store.split_counts() == {"pool": 21, "eval": 2}
-    np.testing.assert_array_equal(store.rows_by_split("eval"), [3, 9])
-    assert store.rows_by_split("pool").dtype == np.int64
-    flat = [t for chunk in store.iter_samples(batch_rows=5) for t in chunk]
+    assert read(store, lambda u: u.samples.split_counts()) == {"pool": 21, "eval": 2}
+    np.testing.assert_array_equal(read(store, lambda u: u.samples.rows_by_split("eval")), [3, 9])
+    assert read(store, lambda u: u.samples.rows_by_split("pool")).dtype == np.int64
+    flat = [t for chunk in read(store, lambda u: list(u.samples.iter(batch_rows=5))) for t in chunk]
     assert [t[0] for t in flat] == list(range(23))
     assert flat[4] == (4, "s4", "text 4", {"k": 4})
-    picked = [t for chunk in store.iter_samples(np.array([20, 2, 11]), batch_rows=2) for t in chunk]
+    picked = [t for chunk in read(store, lambda u: list(u.samples.iter(np.array([20, 2, 11]),
+                                                                       batch_rows=2)))
+              for t in chunk]
     assert [t[0] for t in picked] == [20, 2, 11]  # the order asked for
-    assert [t[0] for c in store.iter_samples(start=20) for t in c] == [20, 21, 22]
+    assert [t[0] for c in read(store, lambda u: list(u.samples.iter(start=20))) for t in c] == [20, 21, 22]
 
 
 def test_samples_update_and_missing_row(store: Store):
@@ -109,8 +113,8 @@ def test_current_label_is_the_latest_label_event(store: Store):
     assert [(e["row"], e["kind"], e["label"]) for e in history] == [
         (0, "label", "a"), (1, "label", "a"), (0, "label", "b"), (1, "skip", ""),
         (2, "unsure", "c"), (3, "skip", "")]
-    assert [e["kind"] for e in store.annotation_events([1])] == ["label", "skip"]
-    assert store.current_labels() == {0: "b", 1: "a"}
+    assert [e["kind"] for e in read(store, lambda u: u.labels.events([1]))] == ["label", "skip"]
+    assert read(store, lambda u: u.labels.current()) == {0: "b", 1: "a"}
 
 
 def test_label_events_are_checked(store: Store):
@@ -123,7 +127,7 @@ def test_label_events_are_checked(store: Store):
     with pytest.raises(InputError, match="needs a label"):
         with store.unit_of_work() as uow:
             uow.labels.add([{"row": 0, "label": "", "source": "human"}])
-    assert store.annotation_count() == 0
+    assert read(store, lambda u: u.labels.count()) == 0
 
 
 def test_rounds_cancel_returns_rows_to_candidates(store: Store):
@@ -139,11 +143,11 @@ def test_rounds_cancel_returns_rows_to_candidates(store: Store):
             uow.rounds.cancel(r1)
         with pytest.raises(ProjectError, match=f"no round 99 \\(open rounds: {r2}\\)"):
             uow.rounds.cancel(99)
-    rounds = store.rounds()
+    rounds = read(store, lambda u: u.rounds.list())
     assert [(r["id"], r["status"], r["size"]) for r in rounds] == [(r1, "cancelled", 2),
                                                                    (r2, "open", 1)]
     assert rounds[0]["params"] == {"budget": 2} and rounds[0]["strategy"] == "margin"
-    assert store.round_items(r1) == [(4, 0, "selected"), (1, 1, "control")]
+    assert read(store, lambda u: u.rounds.items(r1)) == [(4, 0, "selected"), (1, 1, "control")]
 
 
 def test_close_done_closes_rounds_whose_items_are_all_answered(store: Store):
@@ -158,8 +162,8 @@ def test_close_done_closes_rounds_whose_items_are_all_answered(store: Store):
         assert uow.rounds.close_done() == []  # b still waits for row 3
         uow.labels.add([{"row": 3, "label": "y", "source": "human"}])
         assert uow.rounds.close_done() == [b]
-    assert [r["status"] for r in store.rounds()] == ["closed", "closed"]
-    assert len(store.open_round_rows()) == 0
+    assert [r["status"] for r in read(store, lambda u: u.rounds.list())] == ["closed", "closed"]
+    assert len(read(store, lambda u: u.rounds.open_rows())) == 0
 
 
 def test_round_log_round_trips_non_finite_numbers(store: Store):
@@ -167,7 +171,7 @@ def test_round_log_round_trips_non_finite_numbers(store: Store):
     with store.unit_of_work() as uow:
         rid = uow.rounds.add("auto", {}, 0, {"gain": math.nan}, [], None)
         uow.rounds.update_log(rid, {"gain": math.inf, "arms": {"margin": [0.5, -1.0]}})
-    log = store.rounds()[0]["log"]
+    log = read(store, lambda u: u.rounds.list())[0]["log"]
     assert log["gain"] == math.inf and log["arms"] == {"margin": [0.5, -1.0]}
 
 
@@ -180,7 +184,7 @@ def test_model_arrays_and_meta_round_trip(store: Store):
         m2 = uow.models.add("sklearn.ensemble.RandomForestClassifier", "minilm", 12, [1, 2],
                             {"w": np.zeros(2)}, 1.5, meta={"format": "skops", "params": {"n": 3}})
         assert uow.models.latest()["id"] == m2
-    listed = store.models()
+    listed = read(store, lambda u: u.models.list())
     assert [m["id"] for m in listed] == [m1, m2]
     assert listed[0]["classes"] == ["a", "bé", "c"] and listed[1]["classes"] == ["1", "2"]
     # The store adds the file's SHA-256 to every model's meta (`longtail check` uses it).
@@ -195,7 +199,7 @@ def test_model_arrays_and_meta_round_trip(store: Store):
         assert got[k].dtype == v.dtype
     with pytest.raises(ProjectError, match="without pickle"), store.unit_of_work() as uow:
         uow.models.add("x", "minilm", 1, ["a"], {"o": np.array([{}], dtype=object)}, 0.1)
-    assert len(store.models()) == 2
+    assert len(read(store, lambda u: u.models.list())) == 2
 
 
 def test_metrics_and_eval_versions(store: Store):
@@ -208,11 +212,12 @@ def test_metrics_and_eval_versions(store: Store):
         assert uow.eval_versions.get_or_create("f" * 64, 11) == (v1, False)
         v2, created = uow.eval_versions.get_or_create("e" * 64, 12)
         assert created and v2 != v1
-    acc = store.metrics("accuracy")
+    acc = read(store, lambda u: u.metrics.list("accuracy"))
     assert [(m["eval_set"], m["value"], m["lo"]) for m in acc] == [("managed:v1", 0.8, 0.7),
                                                                   ("file:abc", 0.75, None)]
-    assert len(store.metrics()) == 3
-    assert [(v["id"], v["n_labeled"]) for v in store.eval_versions()] == [(v1, 10), (v2, 12)]
+    assert len(read(store, lambda u: u.metrics.list())) == 3
+    assert [(v["id"], v["n_labeled"]) for v in read(store,
+                                                    lambda u: u.eval_versions.list())] == [(v1, 10), (v2, 12)]
 
 
 def test_vector_sets(store: Store):
@@ -223,8 +228,9 @@ def test_vector_sets(store: Store):
         uow.vectors.ensure("precomputed", 8, "float32", {})
         uow.vectors.set_rows("minilm", 50)
         uow.vectors.set_rows("precomputed", 3, config={"cols": ["v0"]})
-    assert store.vector_set_names() == ["minilm", "precomputed"]
-    assert store.vector_set_info("minilm") == {"name": "minilm", "dim": 384, "dtype": "float16",
+    assert read(store, lambda u: u.vectors.names()) == ["minilm", "precomputed"]
+    assert read(store,
+                lambda u: u.vectors.info("minilm")) == {"name": "minilm", "dim": 384, "dtype": "float16",
                                                "n_rows": 50, "config": {"model": "m"}}
-    assert store.vector_set_info("precomputed")["config"] == {"cols": ["v0"]}
-    assert store.vector_set_info("nope") is None
+    assert read(store, lambda u: u.vectors.info("precomputed"))["config"] == {"cols": ["v0"]}
+    assert read(store, lambda u: u.vectors.info("nope")) is None

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from longtail.errors import ProjectError
 from longtail.store import Store, UnitOfWork
 from longtail.store import schema as s
+from tests.reads import read
 
 
 class Boom(Exception):
@@ -29,13 +30,13 @@ def test_commit_on_normal_exit_is_seen_by_a_new_connection(store: Store):
         _add_samples(uow, 3)
         uow.labels.add([{"row": 0, "label": "a", "source": "human"}])
         uow.settings.set("encoder", "minilm")
-    assert store.n_samples() == 3
-    assert store.current_labels() == {0: "a"}
-    assert store.setting("encoder") == "minilm"
+    assert read(store, lambda u: u.samples.count()) == 3
+    assert read(store, lambda u: u.labels.current()) == {0: "a"}
+    assert read(store, lambda u: u.settings.get("encoder")) == "minilm"
 
 
 def test_exception_inside_leaves_nothing(store: Store):
-    before = store.settings()
+    before = read(store, lambda u: u.settings.all())
     with pytest.raises(Boom):
         with store.unit_of_work() as uow:
             _add_samples(uow, 5)
@@ -45,11 +46,11 @@ def test_exception_inside_leaves_nothing(store: Store):
             uow.settings.set("encoder", "minilm")
             assert uow.samples.count() == 5  # visible inside the transaction
             raise Boom
-    assert store.n_samples() == 0
-    assert store.annotation_count() == 0
-    assert store.rounds() == []
-    assert store.metrics() == []
-    assert store.settings() == before
+    assert read(store, lambda u: u.samples.count()) == 0
+    assert read(store, lambda u: u.labels.count()) == 0
+    assert read(store, lambda u: u.rounds.list()) == []
+    assert read(store, lambda u: u.metrics.list()) == []
+    assert read(store, lambda u: u.settings.all()) == before
     with store.engine.connect() as conn:
         assert conn.execute(select(s.ingest_batches)).all() == []
 
@@ -57,8 +58,8 @@ def test_exception_inside_leaves_nothing(store: Store):
 def test_uncommitted_work_is_invisible_to_another_connection(store: Store):
     with store.unit_of_work() as uow:
         _add_samples(uow, 2)
-        assert store.n_samples() == 0  # another connection: not committed yet
-    assert store.n_samples() == 2
+        assert read(store, lambda u: u.samples.count()) == 0  # another connection: not committed yet
+    assert read(store, lambda u: u.samples.count()) == 2
 
 
 def test_a_failed_statement_rolls_back_the_earlier_ones(store: Store):
@@ -70,8 +71,8 @@ def test_a_failed_statement_rolls_back_the_earlier_ones(store: Store):
             _add_samples(uow, 1)
             # row 2 again: the primary key refuses it
             uow.samples.insert(1, [(2, "other", "0" * 32, None, None)])
-    assert store.current_labels() == {}
-    assert store.n_samples() == 2
+    assert read(store, lambda u: u.labels.current()) == {}
+    assert read(store, lambda u: u.samples.count()) == 2
 
 
 def test_model_file_is_written_before_commit_and_orphaned_by_a_rollback(store: Store):
@@ -82,7 +83,7 @@ def test_model_file_is_written_before_commit_and_orphaned_by_a_rollback(store: S
             path = store.root / uow.models.get(mid)["path"]
             assert path.exists()  # on disk before the row commits
             raise Boom
-    assert store.models() == []  # no row points to the orphan
+    assert read(store, lambda u: u.models.list()) == []  # no row points to the orphan
     with store.unit_of_work() as uow:
         mid = uow.models.add("linear", "minilm", 4, ["a", "b"], arrays, 0.1)
     with store.reading() as uow:
@@ -101,7 +102,7 @@ def test_reading_sees_one_snapshot_and_never_commits(store: Store):
         with store.unit_of_work() as uow:  # a commit beside the snapshot
             _add_samples(uow, 3)
         assert snap.samples.count() == 0  # the snapshot does not move
-    assert commits == [1] and store.n_samples() == 3
+    assert commits == [1] and read(store, lambda u: u.samples.count()) == 3
 
 
 def test_open_finds_the_catalog_again(tmp_path, catalog_url):
@@ -111,7 +112,8 @@ def test_open_finds_the_catalog_again(tmp_path, catalog_url):
     st.close()
     again = Store.open(tmp_path / "p")
     assert again.dialect == ("sqlite" if catalog_url is None else "postgresql")
-    assert again.n_samples() == 4 and again.setting("seed") == 7
+    assert read(again,
+                lambda u: u.samples.count()) == 4 and read(again, lambda u: u.settings.get("seed")) == 7
     again.close()
     with pytest.raises(ProjectError, match="already holds"):
         Store.create(tmp_path / "p", {})

@@ -9,12 +9,14 @@ from typer.testing import CliRunner
 
 from longtail.cli import app
 from tests.conftest import write_csv
+from tests.reads import read
 
 runner = CliRunner()
 
 
 def _trained(loaded, tmp_path):
-    truth = {b[1]: b[3]["truth"] for chunk in loaded.store.iter_samples() for b in chunk}
+    truth = {b[1]: b[3]["truth"] for chunk in read(loaded.store,
+                                                   lambda u: list(u.samples.iter())) for b in chunk}
     ids = [f"s{r}" for r in loaded.candidates()[:40]]
     loaded.import_labels(write_csv(tmp_path / "l.csv", ["id", "label"], [[i, truth[i]] for i in ids]))
     loaded.train()
@@ -36,7 +38,7 @@ def test_a_whole_project_passes(loaded, tmp_path):
 
 def test_a_changed_model_file_fails_and_is_named(loaded, tmp_path):
     p = _trained(loaded, tmp_path)
-    m = p.store.models()[-1]
+    m = read(p.store, lambda u: u.models.list())[-1]
     path = p.path / m["path"]
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF
@@ -49,7 +51,7 @@ def test_a_changed_model_file_fails_and_is_named(loaded, tmp_path):
 
 
 def test_vector_files_shorter_than_the_catalog_fail(loaded, tmp_path):
-    vs = loaded.store.vectors("precomputed")
+    vs = read(loaded.store, lambda u: u.vector_set("precomputed"))
     chunk = sorted((loaded.path / "vectors" / "precomputed").glob("chunk-*.npy"))[-1]
     size = chunk.stat().st_size
     with open(chunk, "r+b") as f:
@@ -60,8 +62,9 @@ def test_vector_files_shorter_than_the_catalog_fail(loaded, tmp_path):
 
 
 def test_rows_past_the_valid_count_are_a_note_not_a_failure(loaded):
-    vs = loaded.store.vector_writer("precomputed", loaded.store.vectors("precomputed").dim, "float32")
-    vs.write(loaded.store.n_samples(), np.ones((2, vs.dim), np.float32))
+    vs = loaded.store.vector_writer("precomputed", read(loaded.store,
+                                                        lambda u: u.vector_set("precomputed")).dim, "float32")
+    vs.write(read(loaded.store, lambda u: u.samples.count()), np.ones((2, vs.dim), np.float32))
     r = loaded.check()
     assert r.ok and any("2 rows past the valid count" in n for n in r.notes)
 
@@ -70,7 +73,7 @@ def test_cli_check_exit_codes(loaded, tmp_path):
     p = _trained(loaded, tmp_path)
     r = runner.invoke(app, ["check", "-p", str(p.path), "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["ok"]
-    (p.path / p.store.models()[-1]["path"]).write_bytes(b"not a model")
+    (p.path / read(p.store, lambda u: u.models.list())[-1]["path"]).write_bytes(b"not a model")
     r = runner.invoke(app, ["check", "-p", str(p.path)])
     assert r.exit_code == 1 and "FAIL" in r.stdout
 

@@ -15,6 +15,7 @@ from longtail.errors import InputError
 from longtail.evaluation.stopping import coded_kappa
 from longtail.store.repos_versions import resolve_labels
 from tests.conftest import snapshot, write_csv
+from tests.reads import read
 
 runner = CliRunner()
 
@@ -38,7 +39,8 @@ def test_policies_resolve_the_same_events_differently():
 def voted(loaded, tmp_path):
     """alice and bob agree on 12 samples; carol, imported last, differs on 4."""
     rows = [f"s{r}" for r in loaded.candidates()[:12]]
-    truth = {b[1]: b[3]["truth"] for chunk in loaded.store.iter_samples() for b in chunk}
+    truth = {b[1]: b[3]["truth"] for chunk in read(loaded.store,
+                                                   lambda u: list(u.samples.iter())) for b in chunk}
     for who in ("alice", "bob", "carol"):
         lab = {i: truth[i] if who != "carol" or k >= 4 else "odd" for k, i in enumerate(rows)}
         f = write_csv(tmp_path / f"{who}.csv", ["id", "label", "who", "secs"],
@@ -49,22 +51,22 @@ def voted(loaded, tmp_path):
 
 def test_each_annotators_agreeing_label_is_kept_and_reimport_changes_nothing(voted):
     p, rows, truth, tmp_path = voted
-    assert p.store.annotation_count() == 36
+    assert read(p.store, lambda u: u.labels.count()) == 36
     again = p.import_labels(tmp_path / "bob.csv", annotator="who", seconds="secs")
-    assert again["new_labels"] == 0 and p.store.annotation_count() == 36
+    assert again["new_labels"] == 0 and read(p.store, lambda u: u.labels.count()) == 36
 
 
 def test_changing_the_policy_is_a_new_version_not_a_rewrite(voted):
     p, rows, truth, tmp_path = voted
     p.query(5, strategy="random")
     v_latest = p.versions()[-1].id
-    odd = {f"s{r}" for r, lab in p.store.current_labels().items() if lab == "odd"}
+    odd = {f"s{r}" for r, lab in read(p.store, lambda u: u.labels.current()).items() if lab == "odd"}
     assert odd == set(rows[:4])
-    events_before = p.store.annotation_count()
+    events_before = read(p.store, lambda u: u.labels.count())
     r = p.set_consensus("majority")
     assert r.changed and r.relabeled == 4 and p.versions()[-1].reason == "policy"
-    assert p.store.annotation_count() == events_before
-    current = p.store.current_labels()
+    assert read(p.store, lambda u: u.labels.count()) == events_before
+    current = read(p.store, lambda u: u.labels.current())
     assert "odd" not in current.values()
     _, y = p.labeled("pool")
     assert "odd" not in set(y.tolist())  # training follows the policy

@@ -47,6 +47,32 @@ def test_crashpoint_kills_only_at_the_named_point_and_count(tmp_path):
     assert r.returncode == 0 and r.stdout.split() == ["0", "1", "2"]
 
 
+def test_the_same_point_pauses_until_told_to_go(tmp_path):
+    """One mechanism: LONGTAIL_CRASH_ACTION=pause holds the process at the named point
+    (the concurrency tests' interleaving) instead of killing it."""
+    import subprocess
+    import time
+
+    code = ("from longtail.crashpoints import crashpoint\n"
+            "for i in range(3):\n    crashpoint('a:b'); print(i, flush=True)\n")
+    env = {**os.environ, "PYTHONPATH": crash._src_path(), "LONGTAIL_CRASH_AT": "a:b@2",
+           "LONGTAIL_CRASH_ACTION": "pause", "LONGTAIL_PAUSE_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("*.paused")):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        assert proc.stdout.readline().split() == ["0"] and proc.poll() is None  # held at 2nd
+        (tmp_path / "go").touch()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and out.split() == ["1", "2"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("phase,point", POINTS, ids=[f"{ph}/{p}" for ph, p in POINTS])
 def test_sigkill_at_a_hooked_point(prepared, phase, point):

@@ -14,6 +14,7 @@ from longtail.engine.duplicates import near_pairs
 from longtail.errors import InputError
 from longtail.project import Project
 from tests.conftest import make_pool, write_csv
+from tests.reads import read, write
 
 runner = CliRunner()
 
@@ -116,7 +117,7 @@ def _twin(x, rng):
 
 
 def _pool_rows(p, n):
-    eval_rows = set(p.store.rows_by_split("eval").tolist())
+    eval_rows = set(read(p.store, lambda u: u.samples.rows_by_split("eval")).tolist())
     return [r for r in range(n) if r not in eval_rows]
 
 
@@ -182,7 +183,7 @@ def test_a_later_ingest_searches_only_its_rows(proj, tmp_path, monkeypatch, inde
     assert report.duplicates["index"] == index
     (a, twin_a), _ = pairs[:2]
     n_old = len(X)
-    eval_row = int(proj.store.rows_by_split("eval")[0])
+    eval_row = int(read(proj.store, lambda u: u.samples.rows_by_split("eval"))[0])
     _labels(proj, tmp_path, [(a, "c0"), (eval_row, "c1")])
     rng = np.random.default_rng(9)
     fresh = _base(20, 11)
@@ -229,7 +230,7 @@ def test_exact_copies_are_left_out_with_the_near_search_off(tmp_path, catalog_ur
     assert 60 not in offered and 61 in offered and log["excluded"] == 1
     assert log["exact"] == 1 and log["near"] == 0
     assert p.duplicates().counts["exact_groups"] == 1
-    p.store.set_setting("exclude_duplicates", False)  # the project-wide opt-out
+    write(p.store, lambda u: u.settings.set("exclude_duplicates", False))  # the project-wide opt-out
     offered, log = _offered(p)
     assert 60 in offered and log == {"excluded": 0, "included": True}
     p.close()

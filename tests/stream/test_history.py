@@ -11,12 +11,13 @@ from typer.testing import CliRunner
 from longtail.cli import app
 from longtail.errors import InputError, ProjectError
 from tests.conftest import write_csv
+from tests.reads import read
 
 runner = CliRunner()
 
 
 def _label_round(p, tmp_path, q, name):
-    truth = {b[1]: b[3]["truth"] for chunk in p.store.iter_samples() for b in chunk}
+    truth = {b[1]: b[3]["truth"] for chunk in read(p.store, lambda u: list(u.samples.iter())) for b in chunk}
     return p.import_labels(write_csv(tmp_path / name, ["id", "label"],
                                      [[i, truth[i]] for i in q.ids]))
 
@@ -27,9 +28,11 @@ def looped(loaded, tmp_path):
     q1 = loaded.query(40, strategy="random")
     _label_round(loaded, tmp_path, q1, "r1.csv")
     # eval labels too (the first batch has none before a model), so models get metrics
-    truth = {b[1]: b[3]["truth"] for chunk in loaded.store.iter_samples() for b in chunk}
+    truth = {b[1]: b[3]["truth"] for chunk in read(loaded.store,
+                                                   lambda u: list(u.samples.iter())) for b in chunk}
     loaded.import_labels(write_csv(tmp_path / "eval.csv", ["id", "label"], [
-        [f"s{r}", truth[f"s{r}"]] for r in loaded.store.rows_by_split("eval")[:20]]))
+        [f"s{r}", truth[f"s{r}"]] for r in read(loaded.store,
+                                                lambda u: u.samples.rows_by_split("eval"))[:20]]))
     loaded.train()
     q2 = loaded.query(20, strategy="auto")
     return loaded, q1, q2
@@ -41,7 +44,7 @@ def test_history_names_the_models_that_picked_and_were_trained(looped):
     assert [r.round for r in h] == [q1.round_id, q2.round_id]
     first, second = h
     assert first.picked_by is None and first.strategy == "random"
-    model = p.store.models()[-1]
+    model = read(p.store, lambda u: u.models.list())[-1]
     assert first.trained.id == model["id"]
     assert second.picked_by.id == model["id"] and second.trained is None
     on_disk = hashlib.sha256((p.path / model["path"]).read_bytes()).hexdigest()
@@ -68,7 +71,7 @@ def test_round_model_needs_a_trained_model_and_a_known_round(looped):
     from longtail.engine.history import round_model
 
     p, q1, q2 = looped
-    assert round_model(p.store, q1.round_id).id == p.store.models()[-1]["id"]
+    assert round_model(p.store, q1.round_id).id == read(p.store, lambda u: u.models.list())[-1]["id"]
     with pytest.raises(ProjectError, match=f"no model was trained after round {q2.round_id}"):
         round_model(p.store, q2.round_id)
     with pytest.raises(InputError, match="no round 9 .rounds: 1, 2"):
@@ -108,9 +111,9 @@ def test_any_rounds_model_loads_back_checked_against_its_hash(looped, tmp_path):
 
 def test_history_keeps_every_model_whatever_rounds_were_cancelled(loaded, tmp_path):
     p = loaded
-    truth = {b[1]: b[3]["truth"] for chunk in p.store.iter_samples() for b in chunk}
+    truth = {b[1]: b[3]["truth"] for chunk in read(p.store, lambda u: list(u.samples.iter())) for b in chunk}
     # a model from imported labels before any round
-    first_ids = [f"s{r}" for r in p.store.rows_by_split("pool")[:12]]
+    first_ids = [f"s{r}" for r in read(p.store, lambda u: u.samples.rows_by_split("pool"))[:12]]
     p.import_labels(write_csv(tmp_path / "early.csv", ["id", "label"],
                               [[i, truth[i]] for i in first_ids]))
     p.train()
@@ -121,7 +124,7 @@ def test_history_keeps_every_model_whatever_rounds_were_cancelled(loaded, tmp_pa
     p.train()
     p.train(force=True)
     h = p.history()
-    models = [m["id"] for m in p.store.models()]
+    models = [m["id"] for m in read(p.store, lambda u: u.models.list())]
     assert [m.id for r in h for m in r.models] == models  # none lost, none twice
     early, first, second = h
     assert early.round is None and [m.id for m in early.models] == models[:1]

@@ -18,6 +18,7 @@ from longtail.engine.eval_records import StoppingAnswer
 from longtail.errors import InputError
 from longtail.project import Project
 from tests.conftest import make_pool, snapshot, write_csv, write_pool_csv
+from tests.reads import read
 
 runner = CliRunner()
 
@@ -61,8 +62,8 @@ def test_a_pass_ingests_labels_trains_and_writes_the_next_batch(inbox):
     assert steps[:3] == ["ingest", "labels", "train"] and steps[-1] == "batch"
     assert _steps(second, "labels")[0]["new"] == len(ids)
     assert _steps(second, "train")[0]["labels"] == len(ids) - sum(
-        1 for k in p.store.round_items(1) if k[2] == "eval")
-    assert p.store.n_samples() == 400
+        1 for k in read(p.store, lambda u: u.rounds.items(1)) if k[2] == "eval")
+    assert read(p.store, lambda u: u.samples.count()) == 400
     assert (box / "batches" / "round-0002.csv").exists()
     assert [v.round_id for v in p.versions()] == [1, 2]
 
@@ -90,7 +91,7 @@ def test_an_open_round_without_its_batch_file_gets_it_back(inbox):
     r = p.run(box, **opts)
     assert _steps(r, "batch") == [{"step": "batch", "round": 1, "rewritten": True}]
     assert sorted(batch.read_text().splitlines()) == sorted(content.splitlines())
-    assert len(p.store.rounds()) == 1
+    assert len(read(p.store, lambda u: u.rounds.list())) == 1
 
 
 def test_it_stops_when_the_budget_is_spent(inbox):
@@ -124,7 +125,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(inbox, tmp_path):
     resumed = json.loads(r.stdout)
     assert [e["step"] for e in resumed["events"]] == ["batch"]  # the ingest is not redone
     with Project(p.path) as again:
-        assert again.store.n_samples() == 250 and len(again.store.rounds()) == 1
+        assert read(again.store, lambda u: u.samples.count()) == 250
+        assert len(read(again.store, lambda u: u.rounds.list())) == 1
         assert again.check().ok
 
 
@@ -148,8 +150,8 @@ def test_run_reads_data_files_with_the_first_ingests_columns(tmp_path):
     with Project.init(tmp_path / "proj", eval_rate=0.1) as p:
         p.ingest(tmp_path / "first.csv", id="msg_id", vector_prefix="v")
         r = p.run(tmp_path / "inbox", batch=10, max_passes=1, sleep=lambda s: None)
-        assert _steps(r, "ingest")[0]["new"] == 40 and p.store.n_samples() == 120
-        assert p.store.vector_set_info("precomputed")["n_rows"] == 120
+        assert _steps(r, "ingest")[0]["new"] == 40 and read(p.store, lambda u: u.samples.count()) == 120
+        assert read(p.store, lambda u: u.vectors.info("precomputed"))["n_rows"] == 120
         # a label file of the user's own, by the ingest's id column
         (tmp_path / "inbox" / "labels").mkdir()
         write_csv(tmp_path / "inbox" / "labels" / "mine.csv", ["msg_id", "label"],

@@ -15,6 +15,7 @@ from longtail.errors import ProjectError
 from longtail.filehash import file_sha256
 from longtail.project import Project
 from tests.conftest import make_pool, write_pool_csv
+from tests.reads import read
 
 pytest.importorskip("mlflow", reason="MLflow is not installed (pip install 'longtail[mlflow]')")
 
@@ -29,8 +30,8 @@ def labeled(tmp_path):
     q = p.query(60, strategy="random")
     truth = dict(zip((f"s{i}" for i in range(len(y))), y, strict=True))
     # the eval set labeled too, so the model has managed-eval metrics to log
-    eval_ids = [b[1] for chunk in p.store.iter_samples(p.store.rows_by_split("eval"))
-                for b in chunk]
+    eval_ids = [b[1] for chunk in read(p.store, lambda u: list(u.samples.iter(
+        u.samples.rows_by_split("eval")))) for b in chunk]
     p.record_labels([LabelEvent(id=i, label=str(truth[i])) for i in [*q.ids, *eval_ids]])
     yield p, truth
     p.close()
@@ -66,8 +67,8 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
     # the eval budget's estimate: which estimator (a param) and on how many labels
     est = got.eval.estimate
     assert params["settings.eval_estimator"] == "ppi"
-    assert metrics["accuracy_estimate"] == pytest.approx(est["value"])
-    assert metrics["accuracy_estimate_eval_labels"] == est["n_labels"]
+    assert metrics["accuracy_estimate"] == pytest.approx(est.value)
+    assert metrics["accuracy_estimate_eval_labels"] == est.n_labels
     # The metric is recorded at the label count, so runs line up as a learning curve.
     hist = client.get_metric_history(run.info.run_id, "accuracy")
     assert [m.step for m in hist] == [got.labels]
@@ -79,7 +80,7 @@ def test_train_logs_params_metrics_dataset_version_and_model(labeled):
     assert tags["longtail.version"] == str(version.id)
     assert inp.dataset.digest == tags["longtail.labels_fingerprint"][:32]
     # The model file as an artifact, and its hash as a tag.
-    model = p.store.latest_model()
+    model = read(p.store, lambda u: u.models.latest())
     arts = [a.path for a in client.list_artifacts(run.info.run_id, "model")]
     assert arts == [f"model/{(p.path / model['path']).name}"]
     local = client.download_artifacts(run.info.run_id, arts[0], str(p.path / "dl"))
@@ -119,7 +120,7 @@ def test_without_the_extra_train_says_what_to_install_and_changes_nothing(labele
     monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow -> ImportError
     with pytest.raises(ProjectError, match=r"pip install 'longtail\[mlflow\]'"):
         p.train(mlflow=True)
-    assert p.store.models() == []
+    assert read(p.store, lambda u: u.models.list()) == []
 
 
 def test_cli_tracking_and_train_mlflow(labeled, tmp_path):

@@ -15,12 +15,13 @@ from longtail.errors import InputError
 from longtail.project import Project
 from longtail.store.schema import SCHEMA_VERSION
 from tests.conftest import snapshot, write_csv
+from tests.reads import read
 
 runner = CliRunner()
 
 
 def _truth(p: Project) -> dict[str, str]:
-    return {b[1]: b[3]["truth"] for chunk in p.store.iter_samples() for b in chunk}
+    return {b[1]: b[3]["truth"] for chunk in read(p.store, lambda u: list(u.samples.iter())) for b in chunk}
 
 
 def _labels(tmp_path, name, pairs):
@@ -56,7 +57,7 @@ def test_each_round_commits_a_version_that_exports_its_labels(two_rounds, tmp_pa
     p, first, second, relabel = two_rounds
     vs = p.versions()
     assert [v.reason for v in vs] == ["round", "round"]
-    assert [v.round_id for v in vs] == [r["id"] for r in p.store.rounds()]
+    assert [v.round_id for v in vs] == [r["id"] for r in read(p.store, lambda u: u.rounds.list())]
     assert [v.n_labeled for v in vs] == [20, 30]
     for fmt in ("parquet", "csv", "jsonl"):
         out = tmp_path / f"v1.{fmt}"
@@ -112,7 +113,7 @@ def test_a_version_2_catalog_is_upgraded(loaded, tmp_path):
         conn.execute(text("UPDATE settings SET value = '2' WHERE key = 'schema_version'"))
     loaded.close()
     p = Project(loaded.path)
-    assert p.store.setting("schema_version") == SCHEMA_VERSION
+    assert read(p.store, lambda u: u.settings.get("schema_version")) == SCHEMA_VERSION
     assert p.versions() == []
     p.query(5, strategy="random")
     assert [v.reason for v in p.versions()] == ["round"]

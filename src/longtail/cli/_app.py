@@ -39,7 +39,28 @@ class _Group(TyperGroup):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-app = typer.Typer(
+class _Typer(typer.Typer):
+    """Builds only the command named on the command line: typer builds every command's
+    parameters before dispatching to one (~0.1 s CPU, a sixth of a `longtail search`).
+    Anything else (no command, an unknown one, a group such as `triggers`) builds all."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        given = kwargs.get("args", args[0] if args else None)
+        argv = list(sys.argv[1:] if given is None else given)
+        name = next((a for a in argv if not a.startswith("-")), None)
+        keep = [c for c in self.registered_commands if name is not None and (
+            c.name or (c.callback.__name__.replace("_", "-") if c.callback else None)) == name]
+        if len(keep) != 1 or any(g.name == name for g in self.registered_groups):
+            return super().__call__(*args, **kwargs)
+        every, groups = self.registered_commands, self.registered_groups
+        self.registered_commands, self.registered_groups = keep, []
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            self.registered_commands, self.registered_groups = every, groups
+
+
+app = _Typer(
     cls=_Group, add_completion=False, no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="longtail: decide what to label next, run the loop, prove it pays off.\n\n"

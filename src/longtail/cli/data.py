@@ -70,6 +70,9 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
          mlflow: Annotated[str | None, typer.Option(help="Log every trained model to MLflow: "
                                                     "'local' (the project's mlruns/), a "
                                                     "directory or a tracking URI.")] = None,
+         dtype: Annotated[str, typer.Option(help="How vectors are stored: float32, or "
+                                            "float16 (half the disk; scores are still "
+                                            "computed in float32 blocks).")] = "float32",
          as_json: JsonOpt = False) -> None:
     """Create a project: a directory with a SQLite catalog and vector files.
 
@@ -91,12 +94,18 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
         from longtail.errors import InputError
 
         raise InputError(f"--eval-estimator must be 'ppi' or 'uniform', got {eval_estimator!r}")
+    if dtype not in ("float32", "float16"):
+        from longtail.errors import InputError
+
+        raise InputError(f"--dtype must be 'float32' or 'float16', got {dtype!r}")
     allowed = split_list("--labels", labels)
     extra: dict = {"labels": allowed} if allowed else {}
     if eval_estimator != "ppi":
         extra["eval_estimator"] = eval_estimator
     if mlflow is not None:
         extra["mlflow"] = mlflow
+    if dtype != "float32":
+        extra["vector_dtype"] = dtype
     with Project.init(path, eval_rate=eval_rate, eval_cap=eval_cap, seed=seed,
                       eval_stratify=eval_stratify, eval_share=eval_share,
                       control_share=control_share, eval_halfwidth=eval_halfwidth, db=db,
@@ -143,7 +152,8 @@ def ingest(
                                                        "column).")] = None,
     update: Annotated[bool, typer.Option("--update", help="Replace samples whose id exists "
                                          "with other content.")] = False,
-    float16: Annotated[bool, typer.Option("--float16", help="Store vectors as float16.")] = False,
+    float16: Annotated[bool, typer.Option("--float16", help="Store vectors as float16 "
+                                          "(default: the project's `init --dtype`).")] = False,
     delimiter: DelimiterOpt = None,
     folder_labels: Annotated[bool, typer.Option(
         "--folder-labels", help="Images: each class sub-folder's name is its images' "
@@ -162,7 +172,7 @@ def ingest(
     with open_project(project) as p, Bar(f"ingest {file.name}", as_json) as bar:
         report = p.ingest(file, id=id, text=text, label=label, vector=vector,
                           vector_prefix=vector_prefix, metadata=metadata, update=update,
-                          vector_dtype="float16" if float16 else "float32", progress=bar,
+                          vector_dtype="float16" if float16 else None, progress=bar,
                           delimiter=delimiter,
                           **({"folder_labels": True} if folder_labels else {}))
     emit(report.to_dict(), as_json, lambda r: console.print(
@@ -175,8 +185,9 @@ def ingest(
 def embed(project: ProjectOpt = Path("."),
           encoder: Annotated[str, typer.Option(help="precomputed, minilm (text), tabular "
                                                "(numeric columns), pixels (images: PCA "
-                                               "of their pixels) or pixels-raw (images as "
-                                               "pixels, for --learner cnn).")] = "minilm",
+                                               "of their pixels), pixels-raw (images as "
+                                               "pixels, for --learner cnn) or "
+                                               "torch:package.module:fn (your network).")] = "minilm",
           features: Annotated[str | None, typer.Option(
               help="tabular: the columns to use, comma-separated; shell patterns such as f* "
                    "allowed (default: every numeric column but labels).")] = None,
@@ -185,6 +196,12 @@ def embed(project: ProjectOpt = Path("."),
           max_categories: Annotated[int | None, typer.Option(
               help="tabular: text columns with at most this many distinct values are "
                    "one-hot encoded, others left out (default 20).")] = None,
+          engine: Annotated[str, typer.Option(
+              help="Where encoding runs: local, or ray (a Ray Data job over the project's "
+                   "column files; LONGTAIL_RAY_ADDRESS names the cluster).")] = "local",
+          encoder_param: Annotated[list[str] | None, typer.Option(
+              help="KEY=VALUE for the encoder, repeatable (VALUE read as JSON), e.g. "
+                   "size=224 for --encoder torch:package.module:fn.")] = None,
           as_json: JsonOpt = False) -> None:
     """Compute vectors for samples that have none for ENCODER; resumes after a Ctrl-C.
 
@@ -196,21 +213,33 @@ def embed(project: ProjectOpt = Path("."),
     Example: longtail embed -p my-project --encoder tabular --exclude digit
     """
     at_least("--max-categories", max_categories, 2)
+    if engine not in ("local", "ray"):
+        from longtail.errors import InputError
+
+        raise InputError(f"--engine must be one of local, ray, got {engine!r}")
     params = {k: v for k, v in (("features", split_list("--features", features)),
                                 ("exclude", split_list("--exclude", exclude)),
                                 ("max_categories", max_categories)) if v}
+    if encoder_param:
+        from longtail.learners import parse_learner_params
+
+        params.update(parse_learner_params(encoder_param, option="--encoder-param"))
+    if encoder.startswith("torch:"):  # a user's network: torch:package.module:fn
+        encoder, params["fn"] = "torch", encoder.split(":", 1)[1]
     with open_project(project) as p, Bar(f"embed ({encoder})", as_json) as bar:
         if "on_phase" in inspect.signature(p.embed).parameters:
             params["on_phase"] = bar.phase  # the encoder says "loading model" and the like
         elif encoder != "precomputed":
             bar.phase(f"loading model {encoder}")
         try:
-            result = p.embed(encoder, progress=bar, **params)
+            result = p.embed(encoder, progress=bar, **params,
+                             **({"engine": engine} if engine != "local" else {}))
         except KeyboardInterrupt:
             kept = bar.done if bar.done is not None else _vector_rows(p, encoder)
             raise Stopped(f"stopped: {kept:,} rows kept; run again to resume") from None
         if result.describe is None:
-            info = p.store.vector_set_info(encoder) or {}
+            with p.store.reading() as uow:
+                info = uow.vectors.info(encoder) or {}
             cols = (info.get("config") or {}).get("columns")
             result.describe = {"dim": info.get("dim"), **({"columns": cols} if cols else {})}
 
@@ -257,7 +286,8 @@ def describe_vectors(encoder: str, d: dict) -> str | None:
 def _vector_rows(p, encoder: str) -> int:
     """Rows the catalog says have `encoder` vectors (0 when the set is not made yet)."""
     try:
-        info = p.store.vector_set_info(encoder)
+        with p.store.reading() as uow:
+            info = uow.vectors.info(encoder)
     except Exception:  # the catalog is what we report from; if it cannot say, say 0
         return 0
     return int(info["n_rows"]) if info else 0

@@ -213,7 +213,7 @@ def write_label_studio_tasks(project: Path, out: Path, round: int | None,
                              ) -> dict:
     """A round's tasks in Label Studio's import format at `out` (and the labeling
     config at `config`); shared by `label-studio export` and `export --format label-studio`."""
-    from longtail.engine import labelstudio
+    from longtail.engine import labels, labelstudio
     from longtail.engine.settings import Settings
     from longtail.errors import InputError
 
@@ -226,7 +226,7 @@ def write_label_studio_tasks(project: Path, out: Path, round: int | None,
         # local-files route, /data/local-files/?d=..., or a bucket's address).
         prefixed = (lambda _row, rel: media_prefix + rel) if media_prefix else None
         tasks = labelstudio.export_tasks(store, settings, round, media_url=prefixed)
-        xml = labelstudio.labeling_config(store.label_set() or [],
+        xml = labelstudio.labeling_config(labels.label_set(store) or [],
                                           image=settings.media_root is not None) \
             if config else None
     out.write_text(labelstudio.tasks_json(tasks), encoding="utf-8")

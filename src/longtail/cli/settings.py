@@ -23,9 +23,10 @@ def settings_cmd(project: ProjectOpt = Path("."),
                  as_json: JsonOpt = False) -> None:
     """Show every project setting, one, or set one (checked as `init` checks them).
 
-    Examples: longtail settings -p my-project
-              longtail settings -p my-project pseudo_labels propagation
-              longtail settings -p my-project media_root /data/photos
+    With no KEY, every setting; with KEY, that one; with KEY VALUE, set it (e.g.
+    pseudo_labels propagation, media_root /data/photos after moving an image folder).
+
+    Example: longtail settings -p my-project pseudo_labels propagation
     """
     with open_project(project) as p:
         if value is None:

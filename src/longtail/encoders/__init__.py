@@ -27,6 +27,7 @@ from longtail.encoders.tabular import (
     needs_refit,
     tabular_params,
 )
+from longtail.encoders.torch_images import TorchImageEncoder
 from longtail.errors import InputError
 
 ENCODERS: dict[str, type[Encoder]] = {
@@ -35,6 +36,7 @@ ENCODERS: dict[str, type[Encoder]] = {
     TabularEncoder.name: TabularEncoder,
     PixelsEncoder.name: PixelsEncoder,
     RawPixelsEncoder.name: RawPixelsEncoder,
+    TorchImageEncoder.name: TorchImageEncoder,
 }
 
 
@@ -76,6 +78,7 @@ __all__ = [
     "RawPixelsEncoder",
     "SamplePreview",
     "TabularEncoder",
+    "TorchImageEncoder",
     "check_encoder_fits",
     "check_not_features",
     "get_encoder",

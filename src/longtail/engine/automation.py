@@ -9,10 +9,15 @@ no round is open.
 
 Every step is idempotent and the loop keeps nothing in memory between passes: which
 files were handled is in the catalog (the setting `run_files`, name -> size and
-modification time, written after the file's own transaction), ingest and label
-import skip what they already hold, `train` skips when nothing is new, and an open
+modification time, committed in the same transaction as the file's rows or labels),
+ingest and label import skip what they already hold, `train` skips when nothing is new, and an open
 round whose batch file is missing (a kill after its commit) has the file written
 again from the catalog. Kill it anywhere and start it again.
+
+One commit per step: a data file's rows, settings and mark; a label file's events,
+closed rounds and mark; a model with its metrics; a round's claim with the triggers'
+matches queued. `embed` commits per durable chunk (the vectors of 512 rows), and the
+standing triggers an ingest fires queue their matches in one transaction after it.
 """
 
 from __future__ import annotations
@@ -21,12 +26,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from longtail.crashpoints import crashpoint
 from longtail.engine.records import Record
 from longtail.errors import EmptyPoolError, InputError, ProjectError
-from longtail.store import Store
+from longtail.store import Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from longtail.engine.labels import LabelsRecorded
 
 FILES_KEY = "run_files"
 SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet", ".pq")
@@ -36,7 +44,8 @@ def _new_files(store: Store, folder: Path, kind: str) -> list[Path]:
     """Files of `folder` not handled yet, or changed since (size or mtime), by name."""
     if not folder.exists():
         return []
-    seen = store.setting(FILES_KEY) or {}
+    with store.reading() as uow:
+        seen = uow.settings.get(FILES_KEY) or {}
     out = []
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
@@ -47,15 +56,22 @@ def _new_files(store: Store, folder: Path, kind: str) -> list[Path]:
     return out
 
 
-def _mark(store: Store, path: Path, kind: str) -> None:
+def _marker(path: Path, kind: str) -> Callable[[UnitOfWork], None]:
+    """Marks `path` handled (its size and mtime now) in the caller's unit of work: the
+    step that handled the file commits the mark with its own writes."""
     st = path.stat()
-    with store.unit_of_work() as uow:
+
+    def mark(uow: UnitOfWork) -> None:
         seen = uow.settings.get(FILES_KEY) or {}
         seen[f"{kind}/{path.name}"] = [st.st_size, st.st_mtime_ns]
         uow.settings.set(FILES_KEY, seen)
 
+    return mark
 
-def _import_labels(store: Store, path: Path, annotator: str | None, seconds: str | None) -> dict:
+
+def _import_labels(store: Store, path: Path, annotator: str | None, seconds: str | None
+                   ) -> LabelsRecorded:
+    """A label file's events recorded and the file marked handled, in one transaction."""
     from longtail.engine.labels import LabelEvent, record_labels
     from longtail.ingest.labels import read_label_records
 
@@ -69,7 +85,11 @@ def _import_labels(store: Store, path: Path, annotator: str | None, seconds: str
                                  seconds=seconds)
     events = [LabelEvent(id=r.id, label=r.label, kind=r.kind, annotator=r.annotator,
                          seconds=r.seconds) for r in records]
-    return record_labels(store, events, where=str(path)).to_dict()
+    mark = _marker(path, "labels")
+    with store.unit_of_work() as uow:
+        done = record_labels(None, events, where=str(path), uow=uow)
+        mark(uow)
+    return done
 
 
 def _export_missing(store: Store, batches: Path) -> list[int]:
@@ -79,18 +99,17 @@ def _export_missing(store: Store, batches: Path) -> list[int]:
     from longtail.interop.batch_file import write_batch_file
 
     written = []
-    for r in store.rounds():
-        out = batches / f"round-{r['id']:04d}.csv"
-        if r["status"] != "open" or out.exists():
-            continue
-        items = store.round_items(r["id"])
-        rows = np.array([row for row, _, _ in items], dtype=np.int64)
-        batch = [b for chunk in store.iter_samples(rows) for b in chunk]
-        with store.reading() as uow:
-            order = uow.samples.column_order()
-        write_batch_file(out, batch, [k for _, _, k in items], r["id"], column_order=order,
-                         overwrite=True)
-        written.append(r["id"])
+    with store.reading() as uow:
+        for r in uow.rounds.list():
+            out = batches / f"round-{r['id']:04d}.csv"
+            if r["status"] != "open" or out.exists():
+                continue
+            items = uow.rounds.items(r["id"])
+            rows = np.array([row for row, _, _ in items], dtype=np.int64)
+            batch = [b for chunk in uow.samples.iter(rows) for b in chunk]
+            write_batch_file(out, batch, [k for _, _, k in items], r["id"],
+                             column_order=uow.samples.column_order(), overwrite=True)
+            written.append(r["id"])
     return written
 
 
@@ -146,24 +165,27 @@ def run(store: Store, watch: str | Path, *, batch: int = 100, retrain_every: int
     while stopped is None:
         passes += 1
         for path in _new_files(store, watch / "data", "data"):
-            rep = data.ingest(store, Settings.load(store), path,
+            mark = _marker(path, "data")
+            rep = data.ingest(store, Settings.load(store), path, also=mark,
                               **_mapping_for(store, path, text=text, vector_prefix=vector_prefix))
-            _mark(store, path, "data")
+            if not (rep.new or rep.updated or rep.labels):  # nothing changed: no ingest commit
+                with store.unit_of_work() as uow:
+                    mark(uow)
             note("ingest", file=path.name, new=rep.new, updated=rep.updated)
         for path in _new_files(store, watch / "labels", "labels"):
             got = _import_labels(store, path, annotator if _has_column(path, annotator) else None,
                                  seconds if _has_column(path, seconds) else None)
-            _mark(store, path, "labels")
-            note("labels", file=path.name, new=got["new_labels"], changed=got["changed"])
+            note("labels", file=path.name, new=got.new_labels, changed=got.changed)
         settings = Settings.load(store)
         if settings.encoder and settings.encoder != "precomputed":
-            vs = store.vector_set_info(settings.encoder)
-            if vs is None or vs["n_rows"] < store.n_samples():
+            with store.reading() as uow:
+                vs, n = uow.vectors.info(settings.encoder), uow.samples.count()
+            if vs is None or vs["n_rows"] < n:
                 got = data.embed(store, settings, settings.encoder)
                 note("embed", encoder=settings.encoder, rows=got.embedded)
         with store.reading() as uow:
             labeled = len(views.labeled(uow, "pool")[0])
-        latest = store.latest_model()
+            latest = uow.models.latest()
         since = labeled - (latest["n_labels"] if latest else 0)
         if labeled and (latest is None or since >= retrain_every):
             got = training.train(store, Settings.load(store), mlflow=mlflow)
@@ -175,7 +197,9 @@ def run(store: Store, watch: str | Path, *, batch: int = 100, retrain_every: int
                 else:
                     note("train", model=got.model_id, labels=got.labels,
                          accuracy=acc["value"])
-        if store.latest_model() is not None:
+        with store.reading() as uow:
+            has_model = uow.models.latest() is not None
+        if has_model:
             settings = Settings.load(store)
             with store.reading() as uow:
                 rule = evaluation.stopping(uow, settings, target=target, budget=budget,
@@ -206,9 +230,11 @@ def run(store: Store, watch: str | Path, *, batch: int = 100, retrain_every: int
                 stopped = f"money budget spent ({spent:,.2f} of {budget_money:,.2f})"
                 note("stop", reason=stopped)
                 break
-        if not any(r["status"] == "open" for r in store.rounds()):
+        with store.reading() as uow:
+            all_rounds = uow.rounds.list()
+        if not any(r["status"] == "open" for r in all_rounds):
             try:
-                nxt = len(store.rounds()) + 1
+                nxt = len(all_rounds) + 1
                 q = rounds.plan_round(store, Settings.load(store), batch, strategy=strategy,
                                       out=batches / f"round-{nxt:04d}.csv", overwrite=True,
                                       relabel=relabel, budget_money=left)

@@ -409,28 +409,35 @@ def enqueue(store: Store, rows: np.ndarray, source: str, priority: np.ndarray | 
             ) -> Queued:
     """Queue pool rows for the next round with their source (a slice, a search, a
     trigger's name); a row already queued keeps its higher priority. One transaction."""
+    with store.unit_of_work() as uow:
+        added, queue = enqueue_in(uow, rows, source, priority)
+    return Queued(queued=added, source=source, queue=queue)
+
+
+def enqueue_in(uow: UnitOfWork, rows: np.ndarray, source: str,
+               priority: np.ndarray | float = 1.0) -> tuple[int, int]:
+    """`enqueue` in the caller's unit of work: (rows newly queued, queue length)."""
     rows = np.asarray(rows, dtype=np.int64)
     prio = np.broadcast_to(np.asarray(priority, dtype=np.float64), rows.shape)
-    with store.unit_of_work() as uow:
-        labels = uow.labels.current()
-        pool = set(uow.samples.rows_by_split("pool").tolist()) if len(rows) else set()
-        bad = [int(r) for r in rows if int(r) not in pool]
-        if bad:
-            raise InputError(f"row(s) {bad[:5]} are not pool samples: only pool rows can be "
-                             "queued (eval rows are labeled first anyway)")
-        items = {it.row: it.to_dict() for it in read_queue(uow) if it.row not in labels}
-        added = 0
-        for r, p in zip(rows.tolist(), prio.tolist(), strict=True):
-            if r in labels:
-                continue
-            old = items.get(r)
-            if old is None:
-                added += 1
-            if old is None or p > old["priority"]:
-                items[r] = {"row": r, "source": source, "priority": round(float(p), 6)}
-        queue = sorted(items.values(), key=lambda it: (-it["priority"], it["row"]))
-        uow.settings.set(QUEUE_KEY, queue)
-    return Queued(queued=added, source=source, queue=len(queue))
+    labels = uow.labels.current()
+    pool = set(uow.samples.rows_by_split("pool").tolist()) if len(rows) else set()
+    bad = [int(r) for r in rows if int(r) not in pool]
+    if bad:
+        raise InputError(f"row(s) {bad[:5]} are not pool samples: only pool rows can be "
+                         "queued (eval rows are labeled first anyway)")
+    items = {it.row: it.to_dict() for it in read_queue(uow) if it.row not in labels}
+    added = 0
+    for r, p in zip(rows.tolist(), prio.tolist(), strict=True):
+        if r in labels:
+            continue
+        old = items.get(r)
+        if old is None:
+            added += 1
+        if old is None or p > old["priority"]:
+            items[r] = {"row": r, "source": source, "priority": round(float(p), 6)}
+    queue = sorted(items.values(), key=lambda it: (-it["priority"], it["row"]))
+    uow.settings.set(QUEUE_KEY, queue)
+    return added, len(queue)
 
 
 @dataclass

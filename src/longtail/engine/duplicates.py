@@ -39,7 +39,7 @@ from longtail.engine import views
 from longtail.engine.records import Record
 from longtail.engine.settings import Settings, near_threshold
 from longtail.errors import InputError
-from longtail.store import Store
+from longtail.store import Store, VectorSet
 
 FLAT_MAX = 8192  # rows up to which the search is exact (a flat index)
 NLIST = 4096  # most IVF lists; a pool of n rows gets LISTS_PER_SQRT_N·sqrt(n)
@@ -183,8 +183,53 @@ def load(store: Store, vs: Any) -> NearState | None:
     return _load_arrays(store, f"{vs.directory.name}.duplicates", NearState.from_arrays)
 
 
+@dataclass(frozen=True)
+class DuplicateSearch(Record):
+    """What bringing the saved near-duplicate search up to date did: the threshold (None
+    when off or `skipped`, with why), rows searched now, the pairs, groups and rows in
+    groups it holds, whether the saved file changed, the seconds; `fresh` says why the
+    search started over; `index` the search's index and its timings (flat or IVF, nlist,
+    ...). `to_dict()` is flat, as the ingest, embed and round logs keep it."""
+
+    OPTIONAL = ("skipped", "fresh")
+
+    threshold: float | None
+    searched: int
+    pairs: int
+    groups: int
+    rows_in_groups: int
+    updated: bool
+    seconds: float
+    skipped: str | None = None
+    fresh: str | None = None
+    index: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        return {**out.pop("index"), **out}
+
+
+@dataclass(frozen=True)
+class TwinExclusion(Record):
+    """Candidates a round left out as duplicates of labeled samples: in all, as near
+    pairs and as exact copies; `included` when the round kept them (asked to); the
+    search brought up to date first. `to_dict()` is flat, as the round log keeps it."""
+
+    excluded: int
+    near: int = 0
+    exact: int = 0
+    included: bool = False
+    search: DuplicateSearch | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.included:
+            return {"excluded": 0, "included": True}
+        search = self.search.to_dict() if self.search is not None else {}
+        return {**search, "excluded": self.excluded, "near": self.near, "exact": self.exact}
+
+
 def refresh(store: Store, settings: Settings, encoder: str | None = None, *,
-            changed_rows: np.ndarray | None = None) -> dict:
+            changed_rows: np.ndarray | None = None) -> DuplicateSearch:
     """Search the rows of `encoder`'s vectors (default: the project's) not searched yet,
     and `changed_rows` again, for near-duplicates; update the exact groups when an
     ingest changed the catalog; save the result. Returns what it did: rows searched,
@@ -194,25 +239,26 @@ def refresh(store: Store, settings: Settings, encoder: str | None = None, *,
     return _refresh(store, settings, vs, changed_rows)[1]
 
 
-def up_to_date(store: Store, settings: Settings, vs: Any) -> tuple[NearState, dict]:
+def up_to_date(store: Store, settings: Settings, vs: VectorSet
+               ) -> tuple[NearState, DuplicateSearch]:
     """The state of `vs`, brought up to date first when rows arrived since (an ingest
     without vectors then `embed` interrupted, a project made before this search)."""
     return _refresh(store, settings, vs, None)
 
 
-def _refresh(store: Store, settings: Settings, vs: Any, changed_rows: np.ndarray | None
-             ) -> tuple[NearState, dict]:
+def _refresh(store: Store, settings: Settings, vs: VectorSet, changed_rows: np.ndarray | None
+             ) -> tuple[NearState, DuplicateSearch]:
     from longtail.store.state_files import save_state
 
     t0 = time.perf_counter()
     threshold = near_threshold(settings.near_duplicate_threshold)
     saved = load(store, vs)
     state = saved or NearState()
-    log: dict[str, Any] = {"threshold": threshold, "searched": 0}
+    searched, skipped, fresh, index = 0, None, None, {}
     dirty = False
     if threshold and vs.dim < MIN_DIM:
-        log["skipped"] = (f"{vs.dim}-d vectors: below {MIN_DIM} dimensions a cosine of "
-                          f"{threshold:g} joins neighbours, not copies")
+        skipped = (f"{vs.dim}-d vectors: below {MIN_DIM} dimensions a cosine of "
+                   f"{threshold:g} joins neighbours, not copies")
         threshold = None
     if threshold:
         with store.reading() as uow:
@@ -228,7 +274,7 @@ def _refresh(store: Store, settings: Settings, vs: Any, changed_rows: np.ndarray
             state = NearState(threshold=threshold, fingerprint=fp,
                               exact_rows=state.exact_rows, exact_first=state.exact_first,
                               exact_token=state.exact_token)
-            log["fresh"] = why
+            fresh = why
         todo = np.arange(state.n_rows, vs.n_rows, dtype=np.int64)
         if changed_rows is not None and len(changed_rows) and why is None:
             changed = np.unique(np.asarray(changed_rows, np.int64))
@@ -243,8 +289,9 @@ def _refresh(store: Store, settings: Settings, vs: Any, changed_rows: np.ndarray
             if why is None and vs.n_rows > FLAT_MAX:
                 state.attach_index(_load_arrays(store, f"{vs.directory.name}.duplicates-index",
                                                 lambda a: {k: a[k] for k in a.files}))
-            log.update(_search(vs, state, todo, seed=settings.seed))
-            log["searched"] = len(todo)
+            index = _search(vs, state, todo, seed=settings.seed)
+            index.pop("seconds", None)  # the whole step's seconds are the record's
+            searched = len(todo)
             dirty = True
     token = _exact_token(store)
     if token != state.exact_token:
@@ -259,10 +306,12 @@ def _refresh(store: Store, settings: Settings, vs: Any, changed_rows: np.ndarray
                        state.index_arrays())
         save_state(store.root, f"{vs.directory.name}.duplicates", state.to_arrays())
     nodes, rep = groups_of(state, threshold)
-    log.update({"pairs": int(len(state.near_at(threshold))), "groups": int(len(np.unique(rep))),
-                "rows_in_groups": int(len(nodes)), "updated": dirty,
-                "seconds": round(time.perf_counter() - t0, 3)})
-    return state, log
+    return state, DuplicateSearch(
+        threshold=threshold if skipped is None else near_threshold(
+            settings.near_duplicate_threshold),
+        searched=int(searched), pairs=int(len(state.near_at(threshold))),
+        groups=int(len(np.unique(rep))), rows_in_groups=int(len(nodes)), updated=dirty,
+        seconds=round(time.perf_counter() - t0, 3), skipped=skipped, fresh=fresh, index=index)
 
 
 # -- the search ---------------------------------------------------------------------
@@ -538,9 +587,9 @@ def groups_of(state: NearState, threshold: float | None) -> tuple[np.ndarray, np
     return nodes, first[comp]
 
 
-def exclude_labeled_twins(store: Store, settings: Settings, vs: Any, candidates: np.ndarray,
-                          current: dict[int, str], *, include: bool | None = None
-                          ) -> tuple[np.ndarray, dict]:
+def exclude_labeled_twins(store: Store, settings: Settings, vs: VectorSet,
+                          candidates: np.ndarray, current: dict[int, str], *,
+                          include: bool | None = None) -> tuple[np.ndarray, TwinExclusion]:
     """`candidates` (sorted) without the rows that duplicate a labeled sample, eval rows
     included: the same content (its exact group), or vectors at cosine >= the project's
     threshold with it (a near pair; not transitively: a chain of small steps can
@@ -550,13 +599,12 @@ def exclude_labeled_twins(store: Store, settings: Settings, vs: Any, candidates:
     if include is None:
         include = not settings.exclude_duplicates
     if include:
-        return candidates, {"excluded": 0, "included": True}
+        return candidates, TwinExclusion(excluded=0, included=True)
     state, log = up_to_date(store, settings, vs)
-    threshold = None if log.get("skipped") else near_threshold(settings.near_duplicate_threshold)
+    threshold = None if log.skipped else near_threshold(settings.near_duplicate_threshold)
     pairs = state.near_at(threshold)
-    out = {**log, "excluded": 0, "near": 0, "exact": 0}
     if not current or len(candidates) == 0 or (len(pairs) == 0 and len(state.exact_rows) == 0):
-        return candidates, out
+        return candidates, TwinExclusion(excluded=0, search=log)
     labeled = np.fromiter(current, dtype=np.int64, count=len(current))
     top = int(max(candidates[-1], labeled.max(), pairs.max(initial=0),
                   state.exact_rows.max(initial=0))) + 1
@@ -570,9 +618,8 @@ def exclude_labeled_twins(store: Store, settings: Settings, vs: Any, candidates:
     exact[state.exact_rows[np.isin(state.exact_first, hit)]] = True
     near_c, exact_c = near[candidates], exact[candidates]
     keep = ~(near_c | exact_c)
-    out.update({"excluded": int((~keep).sum()), "near": int(near_c.sum()),
-                "exact": int(exact_c.sum())})
-    return candidates[keep], out
+    return candidates[keep], TwinExclusion(excluded=int((~keep).sum()), near=int(near_c.sum()),
+                                           exact=int(exact_c.sum()), search=log)
 
 
 # -- `longtail duplicates` ----------------------------------------------------------
@@ -582,7 +629,9 @@ def exclude_labeled_twins(store: Store, settings: Settings, vs: Any, candidates:
 class DuplicateGroups(Record):
     """`longtail duplicates`: groups of exact and of near-duplicates, each a list of
     {id, label} (label None when unlabeled), at `threshold` on `encoder`'s vectors, where
-    they came from (`source`: saved, searched now, ...) and their counts."""
+    they came from (`source`: saved, searched now, ...) and their counts. In an image pool
+    `exact` also holds the images with the same bytes (SHA-256) and `perceptual` the
+    groups whose difference hashes (dHash) are within `hash_bits` bits."""
 
     threshold: float | None
     encoder: str | None
@@ -590,21 +639,78 @@ class DuplicateGroups(Record):
     exact: list[list[dict[str, Any]]]
     near: list[list[dict[str, Any]]]
     counts: dict[str, int]
+    perceptual: list[list[dict[str, Any]]] = field(default_factory=list)
+    hash_bits: int | None = None
+
+
+def _image_hashes(store: Store) -> tuple[np.ndarray, list[str | None], list[str | None]]:
+    """(rows, sha256, dhash) of the samples whose metadata has a ``dhash`` (images),
+    read chunk by chunk."""
+    rows: list[int] = []
+    sha: list[str | None] = []
+    dh: list[str | None] = []
+    with store.reading() as uow:
+        for chunk in uow.samples.iter(None, 0, 4096):
+            for row, _, _, meta in chunk:
+                if isinstance(meta, dict) and "dhash" in meta:
+                    rows.append(row)
+                    sha.append(meta.get("sha256"))
+                    dh.append(meta.get("dhash"))
+    return np.asarray(rows, np.int64), sha, dh
+
+
+def image_groups(store: Store, bits: int | None
+                 ) -> tuple[list[list[int]], list[list[int]], int]:
+    """(groups of images with the same bytes, groups whose dHashes are within `bits`
+    bits (none when `bits` is None), the number of images), as sorted rows. O(images) plus the bucket pairs
+    (`longtail.engine.perceptual`)."""
+    from longtail.engine.perceptual import close_pairs, hash_words
+
+    rows, sha, dh = _image_hashes(store)
+    same: dict[str, list[int]] = {}
+    for r, h in zip(rows.tolist(), sha, strict=True):
+        if h:
+            same.setdefault(h, []).append(r)
+    exact = sorted((g for g in same.values() if len(g) > 1), key=lambda g: g[0])
+    if bits is None or not len(rows):
+        return exact, [], len(rows)
+    pos, words = hash_words(dh)
+    pairs = close_pairs(words, bits)
+    return exact, _components(rows[pos][pairs]) if len(pairs) else [], len(rows)
+
+
+def _merge(a: list[list[int]], b: list[list[int]]) -> list[list[int]]:
+    """The groups of `a` and `b` joined where they share a row."""
+    edges = [(g[0], r) for g in a + b for r in g[1:]]
+    return _components(np.asarray(edges, np.int64).reshape(-1, 2))
 
 
 def duplicates(store: Store, settings: Settings, *, threshold: float | None = None,
-               encoder: str | None = None, near: bool = True, k: int = K) -> DuplicateGroups:
-    """Groups of exact duplicates (same content hash) and of near-duplicates (cosine >=
-    `threshold`, default the project's `near_duplicate_threshold`, on `encoder`'s
-    vectors), each as sample ids with their current label (None when unlabeled). Reads
-    the groups saved at ingest/embed when they cover the pool at that threshold;
-    otherwise searches now (nothing saved)."""
+               encoder: str | None = None, near: bool = True, k: int = K,
+               hash_bits: int | None = None) -> DuplicateGroups:
+    """Groups of exact duplicates (same content hash; for images, the same bytes) and of
+    near-duplicates (cosine >= `threshold`, default the project's
+    `near_duplicate_threshold`, on `encoder`'s vectors), each as sample ids with their
+    current label (None when unlabeled). Reads the groups saved at ingest/embed when
+    they cover the pool at that threshold; otherwise searches now (nothing saved). In
+    an image pool, also the perceptual groups: dHashes within `hash_bits` bits (default
+    `perceptual.DEFAULT_BITS`; none with `near` off)."""
+    from longtail.engine.perceptual import DEFAULT_BITS, MAX_BITS
+
     if threshold is None:
         threshold = near_threshold(settings.near_duplicate_threshold) or 0.98
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"--threshold must be in (0, 1], got {threshold:g}")
-    current_labels = store.current_labels()
+    if hash_bits is None:
+        hash_bits = DEFAULT_BITS
+    if not 0 <= hash_bits <= MAX_BITS:
+        raise InputError(f"--hash-bits must be in 0..{MAX_BITS}, got {hash_bits}")
+    with store.reading() as uow:
+        current_labels = uow.labels.current()
     exact = _exact_groups(store)
+    same_bytes, perceptual, n_images = image_groups(store, hash_bits if near else None)
+    if same_bytes:
+        exact = _merge(exact, same_bytes)
     groups_near: list[list[int]] = []
     name, source = None, None
     if near and (encoder or settings.encoder):
@@ -625,18 +731,23 @@ def duplicates(store: Store, settings: Settings, *, threshold: float | None = No
         else:
             pairs, source = near_pairs(vs, threshold, k=k, seed=settings.seed), "searched now"
         groups_near = _components(pairs)
-    ids = _ids(store, sorted({r for g in exact + groups_near for r in g}))
+    ids = _ids(store, sorted({r for g in exact + groups_near + perceptual for r in g}))
 
     def show(g: list[int]) -> list[dict]:
         return [{"id": ids[r], "label": current_labels.get(r)} for r in g]
 
+    images = near and n_images > 0
     return DuplicateGroups(
         threshold=threshold, encoder=name, source=source, exact=[show(g) for g in exact],
         near=[show(g) for g in groups_near],
         counts={"exact_groups": len(exact), "near_groups": len(groups_near),
                 "near_rows": sum(len(g) for g in groups_near),
                 "near_with_labeled": sum(any(r in current_labels for r in g)
-                                         for g in groups_near)})
+                                         for g in groups_near),
+                **({"perceptual_groups": len(perceptual),
+                    "perceptual_rows": sum(len(g) for g in perceptual)} if images else {})},
+        perceptual=[show(g) for g in perceptual], hash_bits=hash_bits if images else None)
+
 
 
 def _components(pairs: np.ndarray) -> list[list[int]]:
@@ -658,6 +769,7 @@ def _components(pairs: np.ndarray) -> list[list[int]]:
 def _ids(store: Store, rows: list[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     if rows:
-        for chunk in store.iter_samples(np.array(rows, dtype=np.int64)):
-            out.update({row: ext for row, ext, _, _ in chunk})
+        with store.reading() as uow:
+            for chunk in uow.samples.iter(np.array(rows, dtype=np.int64)):
+                out.update({row: ext for row, ext, _, _ in chunk})
     return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from longtail.engine import views
+from longtail.engine.eval_records import ManagedEstimate
 from longtail.engine.settings import Settings
 from longtail.store import UnitOfWork
 
@@ -26,18 +27,14 @@ _CHUNK = 65_536
 
 
 def managed_estimate(uow: UnitOfWork, settings: Settings, model_meta: dict | None = None,
-                     *, write_cache: bool = True) -> dict | None:
-    """``{"estimator", "value", "lo", "hi", "halfwidth", "n_labels", "population",
-    "sd1", "note", "uniform": {...}, "model_id"}`` for the model (default: the latest) on
-    the managed eval split; None with no model or no labeled eval row.
+                     *, write_cache: bool = True) -> ManagedEstimate | None:
+    """The estimate of the model's accuracy (default: the latest model) on the managed
+    eval split; None with no model or no labeled eval row.
 
     Cost: one prediction pass over the eval split (O(N·d·C) for N eval rows, in chunks)
     and O(n·C) for the cross-fitted calibration; cached (``write_cache``: the callers
     that write, e.g. `train`) per model, labeled eval set and estimator.
     """
-    from longtail.engine.models import load_model
-    from longtail.evaluation.estimators import crossfit_confidence, ppi_mean, uniform_mean
-
     meta = model_meta or uow.models.latest()
     if meta is None:
         return None
@@ -48,7 +45,14 @@ def managed_estimate(uow: UnitOfWork, settings: Settings, model_meta: dict | Non
     key = f"{meta['id']}:{views.labels_fingerprint(rows, labels)}:{chosen}"
     cached = uow.settings.get(_CACHE_KEY)
     if cached and cached.get("key") == key:
-        return cached["estimate"]
+        try:
+            return ManagedEstimate.from_dict(cached["estimate"])
+        except (KeyError, TypeError):
+            pass  # cached by an older longtail: computed again below
+    # Past the cache only (`status` reads the cached estimate without them).
+    from longtail.engine.models import load_model
+    from longtail.evaluation.estimators import crossfit_confidence, ppi_mean, uniform_mean
+
     vs = uow.vector_set(meta["encoder"])
     split = uow.samples.rows_by_split("eval")
     split = split[split < vs.n_rows]
@@ -68,12 +72,13 @@ def managed_estimate(uow: UnitOfWork, settings: Settings, model_meta: dict | Non
         f_lab, f_all = crossfit_confidence(probs_lab, correct, probs_all, folds=2,
                                            seed=int(settings.seed))
         est = ppi_mean(correct, f_lab, f_all)
-    out = {**est.to_dict(), "estimator": est.method, "population": int(len(split)),
-           "model_id": int(meta["id"]), "uniform": uniform.to_dict(),
-           # the large-sample interval did not hold: the exact one was used instead
-           "small_n_fallback": "Clopper-Pearson" in est.note and est.method == chosen}
-    if est.method != chosen:
-        out["note"] = f"{chosen} asked for; {out['note']}"
+    out = ManagedEstimate(
+        estimator=est.method, method=est.method, value=est.value, lo=est.lo, hi=est.hi,
+        halfwidth=est.halfwidth, n_labels=est.n_labels, sd1=est.sd1,
+        note=est.note if est.method == chosen else f"{chosen} asked for; {est.note}",
+        population=int(len(split)), model_id=int(meta["id"]), uniform=uniform.to_dict(),
+        # the large-sample interval did not hold: the exact one was used instead
+        small_n_fallback="Clopper-Pearson" in est.note and est.method == chosen)
     if write_cache:
-        uow.settings.set(_CACHE_KEY, {"key": key, "estimate": out})
+        uow.settings.set(_CACHE_KEY, {"key": key, "estimate": out.to_dict()})
     return out

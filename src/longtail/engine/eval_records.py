@@ -52,6 +52,34 @@ class Scores(Record):
 
 
 @dataclass(frozen=True)
+class ManagedEstimate(Record):
+    """A model's accuracy on the whole managed eval split by the project's estimator
+    (`estimator`: "ppi" or "uniform"; `method` the one that gave the figure): the value
+    and its 95% interval, the eval labels it stood on, the split's size (`population`),
+    the per-label sd (`sd1`), the plain labeled mean beside it (`uniform`), and whether the
+    exact interval replaced a large-sample one that does not hold (`small_n_fallback`)."""
+
+    estimator: str
+    method: str
+    value: float
+    lo: float
+    hi: float
+    halfwidth: float
+    n_labels: int
+    sd1: float
+    note: str
+    population: int
+    model_id: int
+    uniform: dict[str, Any]
+    small_n_fallback: bool
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ManagedEstimate:
+        """From `to_dict()` (the cached form)."""
+        return cls(**{f: d[f] for f in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
 class EvalReport(Record):
     """`evaluate`: a model's figures on the managed eval set (`eval_version` its version)
     or on a labeled test file (`eval_set` "file:<sha256 prefix>", no version), with the
@@ -67,7 +95,7 @@ class EvalReport(Record):
     per_class: dict[str, dict[str, float]]
     confusion: Confusion
     warnings: list[str]
-    estimate: dict[str, Any] | None = None
+    estimate: ManagedEstimate | None = None
     # A small pool (the eval split cannot reach its target size): what the eval set
     # resolves, and the estimate from every labeled row by cross-fitting.
     resolution: dict[str, Any] | None = None

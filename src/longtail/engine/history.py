@@ -161,18 +161,21 @@ def round_model(store: Store, round_id: int) -> ModelRecord:
     """The model round `round_id`'s labels trained (the last of them); an error naming the
     rounds when there is no such round, or no model trained after it yet."""
     meta = _round_model_meta(store, round_id)
-    return _model_record(store, meta, store.metrics())
+    with store.reading() as uow:
+        metrics = uow.metrics.list()
+    return _model_record(store, meta, metrics)
 
 
 def _round_model_meta(store: Store, round_id: int) -> dict:
-    rounds = store.rounds()
+    with store.reading() as uow:
+        rounds, models = uow.rounds.list(), uow.models.list()
     ids = [r["id"] for r in rounds]
     if round_id not in ids:
         raise InputError(f"no round {round_id} (rounds: {', '.join(map(str, ids)) or 'none'})")
     if rounds[ids.index(round_id)]["status"] == "cancelled":
         raise ProjectError(f"round {round_id} was cancelled: no model was trained on its "
                            "labels")
-    mine = _models_by_round(rounds, store.models()).get(round_id)
+    mine = _models_by_round(rounds, models).get(round_id)
     if not mine:
         raise ProjectError(f"no model was trained after round {round_id}'s labels yet "
                            "(`longtail train`)")

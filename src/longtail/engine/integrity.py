@@ -70,9 +70,10 @@ def check(store: Store) -> IntegrityReport:
             f"versions that the catalog no longer backs: {', '.join(map(str, bad_versions))}")
         names = uow.vectors.names()
         infos = {name: uow.vectors.info(name) for name in names}
+        sets = {name: uow.vector_set(name) for name in names}
         models = uow.models.list()
     for name, info in infos.items():
-        vs = store.vectors(name)
+        vs = sets[name]
         on_disk = vs.rows_on_disk()
         problems = []
         if info["n_rows"] > n:

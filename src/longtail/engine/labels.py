@@ -75,8 +75,8 @@ class LabelNotAllowed(InputError):
         self.allowed = allowed
 
 
-def record_labels(store: Store, events: Sequence[LabelEvent], *, source: str = "human",
-                  where: str = "labels", uow: UnitOfWork = None) -> LabelsRecorded:
+def record_labels(store: Store | None, events: Sequence[LabelEvent], *, source: str = "human",
+                  where: str = "labels", uow: UnitOfWork | None = None) -> LabelsRecorded:
     """Append label events in one transaction, all-or-nothing. Unknown ids, and labels
     outside a closed label schema, are an error naming them; a label equal to the current
     one is not recorded again, so re-importing a file changes nothing.
@@ -88,6 +88,8 @@ def record_labels(store: Store, events: Sequence[LabelEvent], *, source: str = "
     check_events(events, where)
     if uow is not None:
         return _record_ids(uow, events, source, where)
+    if store is None:
+        raise TypeError("record_labels needs a store or a unit of work")
     with store.unit_of_work() as own:
         return _record_ids(own, events, source, where)
 
@@ -277,7 +279,7 @@ def _near_miss_warnings(new: list[str], known: set[str], given: list[str]) -> li
 
 def label_set(store: Store) -> list[str] | None:
     """The project's allowed labels, or None for an open schema."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         return uow.label_set.get()
 
 

@@ -21,12 +21,50 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from longtail.engine.labels import LabelEvent, LabelsRecorded, record_labels
+from longtail.engine.records import Record
+from longtail.engine.settings import Settings
 from longtail.errors import InputError, NotFoundError, ProjectError
-from longtail.store import Store
+from longtail.store import Store, UnitOfWork
 
 FROM_NAME = "label"
 TO_NAME = "text"
 IMAGE_NAME = "image"  # the object tag of an image pool's config, `$image` in task data
+
+
+@dataclass(frozen=True)
+class LabelStudioTask(Record):
+    """A task in Label Studio's import format: `data` (text or image, longtail's id,
+    round and position) and one prediction (`model_version`, `score`, `result`)."""
+
+    data: dict[str, Any]
+    predictions: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class TaskPrediction(Record):
+    """Label Studio's /predict answer for one task: the predicted choice (`result`, empty
+    without a model or for a task longtail does not know), longtail's priority as
+    `score` (lowest first) and the model version."""
+
+    result: list[dict[str, Any]]
+    score: float
+    model_version: str
+
+
+@dataclass(frozen=True)
+class Predictions(Record):
+    """Label Studio's /predict answer: one prediction per task, in order."""
+
+    results: list[TaskPrediction]
+    model_version: str
+
+
+@dataclass(frozen=True)
+class LabelStudioExport(Record):
+    """A Label Studio JSON export as read: its tasks, each an object as Label Studio
+    wrote it (`data`, `annotations`, ...), checked to be objects."""
+
+    tasks: list[dict[str, Any]]
 
 
 def labeling_config(labels: list[str], *, image: bool = False) -> str:
@@ -44,14 +82,15 @@ def labeling_config(labels: list[str], *, image: bool = False) -> str:
             f'showInLine="true">\n{choices}\n  </Choices>\n</View>\n')
 
 
-def export_tasks(store: Store, settings: Any, round_id: int | None = None, *,
-                 media_url: Callable[[int, str], str] | None = None) -> list[dict]:
+def export_tasks(store: Store, settings: Settings, round_id: int | None = None, *,
+                 media_url: Callable[[int, str], str] | None = None) -> list[LabelStudioTask]:
     """The tasks of a round (the most recent open one by default) in Label Studio's
     import format, in priority order. Each prediction's `score` is the task's position
     over the round's size (0 first), so sorting by prediction score ascending gives
     longtail's order; `result` holds the current model's predicted class when there is
     a model for the project's vectors."""
-    rounds = store.rounds()
+    with store.reading() as uow:
+        rounds = uow.rounds.list()
     if round_id is None:
         open_ids = [r["id"] for r in rounds if r["status"] == "open"]
         if not open_ids:
@@ -61,11 +100,12 @@ def export_tasks(store: Store, settings: Any, round_id: int | None = None, *,
     elif round_id not in {r["id"] for r in rounds}:
         raise NotFoundError(f"no round {round_id} (rounds: "
                          f"{', '.join(str(r['id']) for r in rounds) or 'none'})")
-    items = store.round_items(round_id)
-    rows = np.asarray([r for r, _, _ in items], dtype=np.int64)
+    with store.reading() as uow:
+        items = uow.rounds.items(round_id)
+        rows = np.asarray([r for r, _, _ in items], dtype=np.int64)
+        samples = {r: (e, t, m) for chunk in uow.samples.iter(rows) for r, e, t, m in chunk} \
+            if len(rows) else {}
     predicted, version = _predictions(store, settings, rows)
-    samples = {r: (e, t, m) for chunk in store.iter_samples(rows) for r, e, t, m in chunk} \
-        if len(rows) else {}
     n = max(len(items), 1)
     out = []
     for i, (row, position, _kind) in enumerate(items):
@@ -79,41 +119,41 @@ def export_tasks(store: Store, settings: Any, round_id: int | None = None, *,
         target = IMAGE_NAME if IMAGE_NAME in data else TO_NAME
         result = ([{"from_name": FROM_NAME, "to_name": target, "type": "choices",
                     "value": {"choices": [predicted[i]]}}] if predicted is not None else [])
-        out.append({"data": {**data, "longtail_id": ext, "longtail_round": round_id,
-                             "longtail_position": position},
-                    "predictions": [{"model_version": version, "score": round(position / n, 6),
-                                     "result": result}]})
+        out.append(LabelStudioTask(
+            data={**data, "longtail_id": ext, "longtail_round": round_id,
+                  "longtail_position": position},
+            predictions=[{"model_version": version, "score": round(position / n, 6),
+                          "result": result}]))
     return out
 
 
-def tasks_json(tasks: list[dict]) -> str:
+def tasks_json(tasks: list[LabelStudioTask]) -> str:
     """The tasks file as `longtail export --format label-studio` writes it (and the
     service's export route returns it): one JSON list, indented, UTF-8 kept."""
-    return json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"
+    return json.dumps([t.to_dict() for t in tasks], indent=1, ensure_ascii=False) + "\n"
 
 
-def _predictions(store: Store, settings: Any, rows: np.ndarray) -> tuple[list[str] | None, str]:
+def _predictions(store: Store, settings: Settings, rows: np.ndarray) -> tuple[list[str] | None, str]:
     """The latest model's predicted class per row (None without a usable model), and
     the model version to show in Label Studio."""
-    latest = store.latest_model()
-    if latest is None or len(rows) == 0:
-        return None, "longtail-order"
     from longtail.engine import views
     from longtail.engine.models import load_model
     from longtail.loop.simulate import predict_rows
 
     with store.reading() as uow:
+        latest = uow.models.latest()
+        if latest is None or len(rows) == 0:
+            return None, "longtail-order"
         vs = views.vectors(uow, settings, latest["encoder"], complete=False)
-    if (rows >= vs.n_rows).any():
-        return None, "longtail-order"
-    with store.reading() as uow:
+        if (rows >= vs.n_rows).any():
+            return None, "longtail-order"
         model = load_model(uow, latest)
     proba = predict_rows(model, vs, rows)
     classes = [str(c) for c in model.classes_]
     return [classes[int(k)] for k in np.asarray(proba).argmax(1)], f"longtail-model-{latest['id']}"
 
 
-def read_export(path: str | Path) -> list[dict]:
+def read_export(path: str | Path) -> LabelStudioExport:
     """A Label Studio JSON export (a list of tasks) from `path`; InputError naming the
     file for anything else."""
     path = Path(path)
@@ -125,7 +165,7 @@ def read_export(path: str | Path) -> list[dict]:
         raise InputError(f"{path}: not a JSON file ({e})") from None
     if not isinstance(data, list) or not all(isinstance(t, dict) for t in data):
         raise InputError(f"{path}: a Label Studio JSON export is a list of tasks (objects)")
-    return data
+    return LabelStudioExport(data)
 
 
 def _annotator(completed_by: Any) -> str | None:
@@ -143,10 +183,11 @@ def events_from_export(store: Store, tasks: list[dict], where: str = "export") -
     ids = [t.get("data", {}).get("longtail_id") for t in tasks]
     by_text: dict[str, list[str]] = {}
     if any(i is None for i in ids):
-        for chunk in store.iter_samples():
-            for _, ext, text, _ in chunk:
-                if text is not None:
-                    by_text.setdefault(text, []).append(ext)
+        with store.reading() as uow:
+            for chunk in uow.samples.iter():
+                for _, ext, text, _ in chunk:
+                    if text is not None:
+                        by_text.setdefault(text, []).append(ext)
     events: list[LabelEvent] = []
     for n, (task, ext) in enumerate(zip(tasks, ids, strict=True), start=1):
         name = f"{where}: task {n} (Label Studio id {task.get('id', '?')})"
@@ -182,7 +223,7 @@ def _event(ext: str, ann: dict, name: str) -> LabelEvent:
 
 def import_export(store: Store, path: str | Path) -> LabelsRecorded:
     """Record the annotations of a Label Studio JSON export (all or nothing)."""
-    tasks = read_export(path)
+    tasks = read_export(path).tasks
     events = events_from_export(store, tasks, where=str(path))
     if not events:
         raise InputError(f"{path}: the export holds no annotations")
@@ -197,15 +238,16 @@ WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 def _rows_of_tasks(store: Store, tasks: list[dict]) -> list[int | None]:
     """Each Label Studio task's sample row (by data.longtail_id, else by its text)."""
     ids = [(t.get("data") or {}).get("longtail_id") for t in tasks]
-    rows_of = store.ids_to_rows([str(i) for i in ids if i is not None])
     by_text: dict[str, int | None] = {}
     wanted = {(t.get("data") or {}).get(TO_NAME) for t, i in zip(tasks, ids, strict=True) if i is None}
-    if wanted - {None}:
-        for chunk in store.iter_samples():
-            for row, _, text, _ in chunk:
-                if text in wanted:
-                    # A text two samples share names neither.
-                    by_text[text] = None if text in by_text else row
+    with store.reading() as uow:
+        rows_of = uow.samples.ids_to_rows([str(i) for i in ids if i is not None])
+        if wanted - {None}:
+            for chunk in uow.samples.iter():
+                for row, _, text, _ in chunk:
+                    if text in wanted:
+                        # A text two samples share names neither.
+                        by_text[text] = None if text in by_text else row
     out: list[int | None] = []
     for t, i in zip(tasks, ids, strict=True):
         out.append(rows_of.get(str(i)) if i is not None
@@ -240,21 +282,22 @@ def served_version(store: Store) -> str:
     """The model version the ML backend serves, which changes whenever its predictions
     or its order do: `longtail-model-N` (the latest model; `longtail-order` before the
     first) and `-round-R` while round R is the most recent open round."""
-    latest = store.latest_model()
+    with store.reading() as uow:
+        latest = uow.models.latest()
+        open_ids = uow.rounds.open_ids()
     base = f"longtail-model-{latest['id']}" if latest else "longtail-order"
-    open_ids = [r["id"] for r in store.rounds() if r["status"] == "open"]
     return f"{base}-round-{open_ids[-1]}" if open_ids else base
 
 
-def pool_order(store: Store, settings: Any) -> PoolOrder:
+def pool_order(store: Store, settings: Settings) -> PoolOrder:
     """The whole pool in longtail's order (see `PoolOrder`), streamed in chunks: one
     pass of the model over the rows with vectors, no matrix over the pool kept."""
     from longtail.engine import views
     from longtail.engine.models import load_model
 
     version = served_version(store)
-    latest = store.latest_model()
     with store.reading() as uow:
+        latest = uow.models.latest()
         n = uow.samples.next_row()  # rows are 0..n-1
         rounds = [r for r in uow.rounds.list() if r["status"] == "open"]
         current = uow.labels.current()
@@ -297,8 +340,8 @@ def pool_order(store: Store, settings: Any) -> PoolOrder:
     return PoolOrder(version, np.round(score, 6), klass, classes)
 
 
-def predict_tasks(store: Store, settings: Any, tasks: list[dict],
-                  order: PoolOrder | None = None) -> tuple[list[dict], str]:
+def predict_tasks(store: Store, settings: Settings | None, tasks: list[dict[str, Any]],
+                  order: PoolOrder | None = None) -> Predictions:
     """Label Studio's /predict: one prediction per task, in order: the current model's
     class (an empty result for a task longtail does not know, or without a model) and a
     `score` in longtail's order over the whole pool (`PoolOrder`, lowest first). Every
@@ -314,8 +357,8 @@ def predict_tasks(store: Store, settings: Any, tasks: list[dict],
         target = IMAGE_NAME if IMAGE_NAME in (task.get("data") or {}) else TO_NAME
         result = ([{"from_name": FROM_NAME, "to_name": target, "type": "choices",
                     "value": {"choices": [label]}}] if label is not None else [])
-        out.append({"result": result, "score": score, "model_version": order.version})
-    return out, order.version
+        out.append(TaskPrediction(result=result, score=score, model_version=order.version))
+    return Predictions(out, order.version)
 
 
 def model_version(store: Store) -> str:
@@ -360,7 +403,8 @@ def webhook_annotation(store: Store, action: str, payload: dict,
     if row is None:
         raise InputError(f"webhook: Label Studio task {task_id} matches no sample (no "
                          "data.longtail_id, and its text names no single sample)")
-    ext = next(e for chunk in store.iter_samples(np.asarray([row])) for _, e, _, _ in chunk)
+    with store.reading() as uow:
+        ext = next(e for chunk in uow.samples.iter(np.asarray([row])) for _, e, _, _ in chunk)
     return WebhookAnnotation(ann_id, task_id, ext,
                              _event(ext, annotation, f"Label Studio annotation {ann_id}"))
 
@@ -385,11 +429,12 @@ def ls_project_id(value: Any) -> int | None:
 
 def bound_project(store: Store) -> int | None:
     """The Label Studio project this longtail project serves (None before the first)."""
-    got = store.settings().get(PROJECT_KEY)
+    with store.reading() as uow:
+        got = uow.settings.get(PROJECT_KEY)
     return int(got) if isinstance(got, int) else None
 
 
-def bind_project(uow: Any, project: int, *, rebind: bool = False) -> bool:
+def bind_project(uow: UnitOfWork, project: int, *, rebind: bool = False) -> bool:
     """One Label Studio project per longtail project: the first one that connects is
     kept (in the catalog); another one is a ProjectError naming both. `rebind` makes
     `project` the one (`serve --label-studio-project N`). True when it was bound now."""
@@ -406,7 +451,7 @@ def bind_project(uow: Any, project: int, *, rebind: bool = False) -> bool:
     return True
 
 
-def fresh_events(uow: Any, events: list[LabelEvent]) -> list[LabelEvent]:
+def fresh_events(uow: UnitOfWork, events: list[LabelEvent]) -> list[LabelEvent]:
     """The events not already recorded: an annotation Label Studio sends twice (two
     webhooks, a retry, a sync after a webhook) is the same answer of the same annotator
     on the same sample, so an event equal in kind and label to that annotator's latest
@@ -449,8 +494,9 @@ def sync_events(store: Store, tasks: list[dict]) -> tuple[list[LabelEvent], list
     what it can."""
     rows = _rows_of_tasks(store, tasks)
     known = sorted({r for r in rows if r is not None})
-    ext_of = {r: e for chunk in store.iter_samples(np.asarray(known, dtype=np.int64))
-              for r, e, _, _ in chunk} if known else {}
+    with store.reading() as uow:
+        ext_of = {r: e for chunk in uow.samples.iter(np.asarray(known, dtype=np.int64))
+                  for r, e, _, _ in chunk} if known else {}
     events, unmatched, unreadable = [], [], []
     for task, row in zip(tasks, rows, strict=True):
         anns = [a for a in task.get("annotations") or [] if isinstance(a, dict)]
@@ -490,14 +536,14 @@ def sync(store: Store, api: Any, project: int, policy: Any = None) -> SyncResult
                       len(events) - len(fresh), unmatched, unreadable, done)
 
 
-def retrain_due(store: Store, settings: Any, retrain_every: int) -> bool | None:
+def retrain_due(store: Store, settings: Settings, retrain_every: int) -> bool | None:
     """Retrain when at least `retrain_every` labels arrived since the latest model:
     True when it did, False when it tried and could not (no vectors yet: the labels
     are kept all the same), None when not due."""
     from longtail.engine import training, views
 
-    latest = store.latest_model()
     with store.reading() as uow:
+        latest = uow.models.latest()
         labeled = len(views.labeled(uow, "pool")[0])  # what a model trains on
     if not labeled or (latest is not None and labeled - int(latest["n_labels"]) < retrain_every):
         return None

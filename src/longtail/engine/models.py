@@ -14,16 +14,26 @@ from longtail.store import UnitOfWork
 SPEC_KEY = "__spec__"
 
 
-def model_arrays(model: Any, spec: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Arrays for the model file, without pickle: the learner's own arrays (the linear
-    head) or its skops serialisation (any other learner; one that cannot be saved safely
-    is an InputError here, before anything is written), and the engine's spec (learner,
-    parameters, the labels it was fitted on)."""
+@dataclass(frozen=True)
+class ModelFile:
+    """What a model file holds, without pickle: `arrays`, the members the store writes
+    (the learner's own arrays or its skops serialisation, and the spec under
+    `SPEC_KEY`), and the engine's `spec` (learner, parameters, the labels it was
+    fitted on)."""
+
+    arrays: dict[str, np.ndarray]
+    spec: dict[str, Any]
+
+
+def model_arrays(model: Learner, spec: dict[str, Any]) -> ModelFile:
+    """The model file's content: the learner's own arrays (the linear head) or its skops
+    serialisation (any other learner; one that cannot be saved safely is an InputError
+    here, before anything is written), and the engine's spec."""
     from longtail.learners.persist import dump
 
     arrays = dump(model, spec={"name": spec["learner"], "params": spec.get("params", {})})
     arrays[SPEC_KEY] = np.array(json.dumps(spec))
-    return arrays
+    return ModelFile(arrays, spec)
 
 
 def load_model(uow: UnitOfWork, meta: dict | None = None, *, predict_only: bool = False

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from longtail.costs.ledger import phase
-from longtail.crashpoints import crashpoint, pausepoint
+from longtail.crashpoints import crashpoint
 from longtail.engine import views
 from longtail.engine.models import load_model
 from longtail.engine.records import ArmOutcome, QueryResult, Record, RoundLog
@@ -22,6 +22,7 @@ from longtail.store import Store, UnitOfWork, VectorSet
 
 if TYPE_CHECKING:
     from longtail.costs.select import MoneyRound
+    from longtail.engine.triggers import TriggerMatches
     from longtail.evaluation.budget import EvalNeed
 
 ENGINES = ("local", "ray")  # where pool scoring runs (`query --engine`)
@@ -142,9 +143,17 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
             planned = replace(planned, record={**planned.record, "packages": [
                 {"package": p.package, "rows": p.rows, "predicted_seconds": p.predicted_seconds}
                 for p in packages]})
-        pausepoint("round:planned")
+        from longtail.engine.triggers import match_triggers
+
+        # Standing triggers over the unlabeled pool (less this batch) with the model as
+        # it stands: their matches wait in the discovery queue for the next round, queued
+        # in the claim's own transaction.
+        fired = match_triggers(store, settings, None, "round", held=planned.rows)
+        if fired is not None and fired.hits:
+            planned = replace(planned, record={**planned.record, "triggers": fired.hits})
+        crashpoint("round:planned")
         round_id = _claim(store, settings, planned,
-                          {"budget": budget, "config": config, "seed": seed}, strategy)
+                          {"budget": budget, "config": config, "seed": seed}, strategy, fired)
         if round_id is not None:
             break
     else:
@@ -154,13 +163,6 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
     crashpoint("round:after_commit")
     vs, rows, kinds, record = planned.vs, planned.rows, planned.kinds, planned.record
     _save_strategy_state(store.root, vs, planned.state)
-    from longtail.engine.triggers import run_triggers
-
-    # Standing triggers over the unlabeled pool with the model as it stands: matches
-    # wait in the discovery queue for the next round.
-    fired = run_triggers(store, settings, None, f"round {round_id}")
-    if fired:
-        record = {**record, "triggers": fired.hits}
     with store.reading() as uow:
         batch = [b for chunk in uow.samples.iter(rows) for b in chunk]
         columns = _column_order(uow)
@@ -236,12 +238,12 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
         np.setdiff1d(eval_rows, np.fromiter(current, dtype=np.int64, count=len(current))),
         uow.rounds.open_rows())
     pending_eval = pending_eval[pending_eval < vs.n_rows]
-    if len(candidates) == 0 and len(pending_eval) == 0 and dup_log.get("excluded"):
+    if len(candidates) == 0 and len(pending_eval) == 0 and dup_log.excluded:
         from longtail.errors import EmptyPoolError
 
         # Said plainly: "every sample is labeled" would be wrong, and the way out exists.
         raise EmptyPoolError(
-            f"nothing left to select: the {dup_log['excluded']} unlabeled pool samples are "
+            f"nothing left to select: the {dup_log.excluded} unlabeled pool samples are "
             "all near- or exact duplicates of labeled ones (--include-duplicates offers them)")
     latest = uow.models.latest()
     model = (load_model(uow, latest, predict_only=True)
@@ -315,7 +317,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
               **({"relabel": relabel_log} if relabel_log else {}),
               **({"queued": queued_log} if queued_log else {}),
-              "duplicates": dup_log, **({"engine": engine} if engine != "local" else {}),
+              "duplicates": dup_log.to_dict(), **({"engine": engine} if engine != "local" else {}),
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
                     state, warnings, relabel_rows)
@@ -378,8 +380,8 @@ def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int
     if len(sel) <= keep_n:
         return planned
     rows = planned.rows[sel]
-    model_meta = store.latest_model()
     with store.reading() as uow:
+        model_meta = uow.models.latest()
         choice = choose_cost_aware(money_rounds(uow, settings))
     if model_meta is None or model_meta["encoder"] != planned.vs.directory.name:
         best = sel[:keep_n]
@@ -441,10 +443,15 @@ def _within_money(store: Store, settings: Settings, planned: _Planned, budget_mo
 
 
 def _claim(store: Store, settings: Settings, planned: _Planned, params: dict,
-           strategy: str) -> int | None:
-    """Record the planned batch as an open round, in one transaction that takes the
-    catalog's write lock before it reads: None (nothing written) when another round
-    claimed one of its rows, or one of its rows got a label, since planning read them."""
+           strategy: str, fired: TriggerMatches | None = None) -> int | None:
+    """Record the planned batch as an open round, with the triggers' matches (`fired`)
+    queued, in one transaction that takes the catalog's write lock before it reads:
+    None (nothing written) when another round claimed one of its rows, or one of its
+    rows got a label, since planning read them."""
+    from dataclasses import replace as with_reason
+
+    from longtail.engine.triggers import record_matches_in
+
     rows = planned.rows.astype(np.int64)
     fresh = rows[[k != "relabel" for k in planned.kinds]] if len(rows) else rows
     with store.unit_of_work(write_lock=True) as uow:
@@ -457,6 +464,8 @@ def _claim(store: Store, settings: Settings, planned: _Planned, params: dict,
         met = eval_met_pool(uow, settings, planned.record["split"]["eval"])
         if met is not None:
             uow.settings.set("eval_met_pool", met)
+        if fired is not None:
+            record_matches_in(uow, with_reason(fired, reason=f"round {round_id}"))
     return round_id
 
 
@@ -674,11 +683,11 @@ def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] 
     pool = int(uow.samples.split_counts().get("pool", 0))
     by = {}
     if est is not None:
-        by = {"estimator": est["estimator"], "estimate_note": est["note"],
-              "sd1": None if est["small_n_fallback"] else est["sd1"]}
-        halfwidth = est["halfwidth"]
+        by = {"estimator": est.estimator, "estimate_note": est.note,
+              "sd1": None if est.small_n_fallback else est.sd1}
+        halfwidth = est.halfwidth
     return eval_need(labeled=len(labeled_eval), pending=int(pending),
-                     accuracy=(est["value"] if est else last["value"] if last else None),
+                     accuracy=(est.value if est else last["value"] if last else None),
                      halfwidth=halfwidth,
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),

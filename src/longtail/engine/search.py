@@ -35,7 +35,8 @@ def _fingerprint(store: Store, vs: Any) -> str:
     import hashlib
     import json
 
-    info = store.vector_set_info(vs.directory.name) or {}
+    with store.reading() as uow:
+        info = uow.vectors.info(vs.directory.name) or {}
     made = json.dumps([info.get("dim"), info.get("dtype"), info.get("config")], sort_keys=True,
                       default=str)
     return hashlib.sha256(made.encode()).hexdigest()[:16]
@@ -189,7 +190,8 @@ def _queries(store: Store, vs: Any, ids: Sequence[str] | None, text: str | None,
     if text is not None:
         from longtail.encoders import get_encoder
 
-        info = store.vector_set_info(vs.directory.name) or {}
+        with store.reading() as uow:
+            info = uow.vectors.info(vs.directory.name) or {}
         enc = get_encoder(vs.directory.name, **(info.get("config") or {}))
         if getattr(enc, "needs", "") != "text":
             raise InputError(f"the {vs.directory.name!r} vectors are not made from text: search "

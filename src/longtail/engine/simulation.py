@@ -51,29 +51,32 @@ def simulate(store: Store, settings: Settings, truth: str, *, strategy: str = "a
             raise InputError(f"--{name} must be >= {low}, got {value}")
     if not 0.0 <= control_share <= 1.0:
         raise InputError(f"control share must be between 0 and 1, got {control_share}")
-    with store.reading() as uow:
-        vs = views.vectors(uow, settings, encoder)
     from longtail.encoders import check_not_features
 
-    check_not_features(vs.directory.name, (store.vector_set_info(vs.directory.name) or {})
-                       .get("config"), [truth], role="truth")
+    with store.reading() as uow:
+        vs = views.vectors(uow, settings, encoder)
+        info = uow.vectors.info(vs.directory.name)
+        check_not_features(vs.directory.name, (info or {}).get("config"), [truth], role="truth")
+        current = uow.labels.current() if truth == "label" else {}
+        pool_rows, eval_split = uow.samples.rows_by_split("pool"), uow.samples.rows_by_split("eval")
     n = vs.n_rows
     gold = np.full(n, None, dtype=object)
     if truth == "label":
-        for r, lab in store.current_labels().items():
+        for r, lab in current.items():
             gold[r] = lab
     elif Path(truth).suffix.lower() in (".csv", ".jsonl", ".parquet", ".tsv"):
         _truth_from_file(store, Path(truth), gold)
     else:
         seen_column = False
-        for chunk in store.iter_samples(batch_rows=8192):
-            for r, _, _, meta in chunk:
-                if truth in meta:
-                    seen_column = True
-                    gold[r] = meta[truth]
+        with store.reading() as uow:
+            for chunk in uow.samples.iter(batch_rows=8192):
+                for r, _, _, meta in chunk:
+                    if truth in meta:
+                        seen_column = True
+                        gold[r] = meta[truth]
+            first = next(iter(uow.samples.iter(batch_rows=200)), [])
         if not seen_column:
-            columns = sorted({k for chunk in [next(iter(store.iter_samples(batch_rows=200)), [])]
-                              for _, _, _, m in chunk for k in m})
+            columns = sorted({k for _, _, _, m in first for k in m})
             raise InputError(f"no column {truth!r} among the samples' metadata (columns: "
                              f"{', '.join(columns) or 'none'}); use --truth label for the "
                              "imported labels")
@@ -81,8 +84,8 @@ def simulate(store: Store, settings: Settings, truth: str, *, strategy: str = "a
     if not known.any():
         raise InputError(f"no ground truth: no sample has a value in {truth!r}")
     gold = np.array([str(g) if g is not None else "" for g in gold], dtype=object)
-    pool = np.intersect1d(store.rows_by_split("pool"), np.flatnonzero(known))
-    eval_rows = np.intersect1d(store.rows_by_split("eval"), np.flatnonzero(known))
+    pool = np.intersect1d(pool_rows, np.flatnonzero(known))
+    eval_rows = np.intersect1d(eval_split, np.flatnonzero(known))
     test_xy = None
     if isinstance(test, tuple):
         test_xy = (np.asarray(test[0], np.float32), np.asarray(test[1]).astype(str))
@@ -90,7 +93,6 @@ def simulate(store: Store, settings: Settings, truth: str, *, strategy: str = "a
         from longtail.ingest.labeled_file import read_labeled_file
         from longtail.store.files import labeled_file_cache
 
-        info = store.vector_set_info(vs.directory.name)
         X, y = read_labeled_file(test, encoder_name=vs.directory.name,
                                  encoder_config=info["config"], dim=info["dim"], id="id",
                                  text=test_text, label=test_label, vector=None,

@@ -67,32 +67,48 @@ class StatusReport(Record):
 
 
 def status(store: Store, settings: Settings) -> StatusReport:
-    """Counts, classes, rounds and the latest metrics, as plain data."""
-    splits = store.split_counts()
-    current = store.current_labels()
-    eval_rows = set(store.rows_by_split("eval").tolist())
-    classes: dict[str, int] = {}
-    for r, lab in current.items():
-        if r not in eval_rows:
-            classes[lab] = classes.get(lab, 0) + 1
-    rounds = store.rounds()
-    metrics = store.metrics()
-    models = store.models()
-    # "last" figures are those of the newest model on the managed eval set: a test
-    # file's figures are shown apart, never as the project's headline.
-    newest = max((m["id"] for m in models), default=0)
-    last: dict[str, MetricValue] = {}
-    last_file: dict[str, MetricValue] = {}
-    for m in metrics:
-        if (m["model_id"] or 0) != newest:
-            continue  # re-scores of older models are in the curves, not "last"
-        target = last if m["eval_set"].startswith("managed") else last_file
-        target[m["name"]] = MetricValue(m["value"], m["lo"], m["hi"], m["eval_set"],
-                                        m["n_labels"])
-    vectors = {name: store.vector_set_info(name)["n_rows"] for name in store.vector_set_names()}
-    recorded = recorded_lift(store)
+    """Counts, classes, rounds and the latest metrics, as plain data: one read snapshot,
+    each of its reads made once (`UnitOfWork.batch_reads`: the eval rows, the split
+    counts, the current labels and the settings are shared by the parts below)."""
+    from longtail.engine.costs import spend_summary
+    from longtail.engine.rounds import control_status, eval_status
+    from longtail.evaluation.resolution import eval_resolution
+
+    with store.reading() as uow, uow.batch_reads():
+        splits = uow.samples.split_counts()
+        current = uow.labels.current()
+        eval_rows = set(uow.samples.rows_by_split("eval").tolist())
+        rounds = uow.rounds.list()
+        metrics = uow.metrics.list()
+        models = uow.models.list()
+        vectors = {name: uow.vectors.info(name)["n_rows"] for name in uow.vectors.names()}
+        got = uow.settings.get("lift_summary")
+        versions = uow.eval_versions.list()
+        annotations = uow.labels.count()
+        roi = uow.settings.get("roi_summary")
+        transfer = list((uow.settings.get("transfer") or {}).values())
+        queued = len(uow.settings.get("discovery_queue") or [])
+        cached_estimate = uow.settings.get("eval_estimate")
+        classes: dict[str, int] = {}
+        for r, lab in current.items():
+            if r not in eval_rows:
+                classes[lab] = classes.get(lab, 0) + 1
+        # "last" figures are those of the newest model on the managed eval set: a test
+        # file's figures are shown apart, never as the project's headline.
+        newest = max((m["id"] for m in models), default=0)
+        last: dict[str, MetricValue] = {}
+        last_file: dict[str, MetricValue] = {}
+        for m in metrics:
+            if (m["model_id"] or 0) != newest:
+                continue  # re-scores of older models are in the curves, not "last"
+            target = last if m["eval_set"].startswith("managed") else last_file
+            target[m["name"]] = MetricValue(m["value"], m["lo"], m["hi"], m["eval_set"],
+                                            m["n_labels"])
+        need = eval_status(uow, settings, current=current)
+        control_share, control_reason = control_status(uow, settings)
+        spend = spend_summary(uow, settings).to_dict()
+    recorded = LiftSummary.from_dict(got) if got else None
     lift = recorded.to_dict() if recorded else None
-    versions = store.eval_versions()
     labeled_eval = sum(1 for r in current if r in eval_rows)
     warnings = []
     if 0 < labeled_eval < SMALL_EVAL:
@@ -110,20 +126,11 @@ def status(store: Store, settings: Settings) -> StatusReport:
     if equal and equal.get("n_labels", 0) < 50:
         warnings.append(f"the lift verdict rests on {equal['n_labels']} control labels: "
                         "treat it as a first sign, not a measurement")
-    from longtail.evaluation.resolution import eval_resolution
-
     resolution = eval_resolution(
         splits.get("eval", 0), n, target=settings.eval_halfwidth,
         accuracy=last["accuracy"].value if "accuracy" in last else None)
     if n and not resolution.enough:
         warnings.append(resolution.text())
-    from longtail.engine.costs import spend_summary
-    from longtail.engine.rounds import control_status, eval_status
-
-    with store.reading() as uow:
-        need = eval_status(uow, settings, current=current)
-        control_share, control_reason = control_status(uow, settings)
-        spend = spend_summary(uow, settings).to_dict()
     return StatusReport(
         project=str(store.root.resolve()),
         samples=n,
@@ -131,7 +138,7 @@ def status(store: Store, settings: Settings) -> StatusReport:
         eval=splits.get("eval", 0),
         labeled_pool=sum(classes.values()),
         labeled_eval=labeled_eval,
-        annotations=store.annotation_count(),
+        annotations=annotations,
         classes=dict(sorted(classes.items(), key=lambda kv: -kv[1])),
         encoder=settings.encoder,
         vectors=vectors,
@@ -148,20 +155,20 @@ def status(store: Store, settings: Settings) -> StatusReport:
         eval_resolution=resolution.to_dict(),
         control={"share": control_share, "reason": control_reason},
         spend=spend,
-        roi=store.setting("roi_summary"),
-        money_verdict=(store.setting("roi_summary") or {}).get("verdict") or
+        roi=roi,
+        money_verdict=(roi or {}).get("verdict") or
         "no money verdict yet: it needs two trained models and 10 or more labeled eval samples",
         warnings=warnings,
         triggers=_triggers(store),
-        queued=_queued(store),
-        transfer=list((store.setting("transfer") or {}).values()),
-        eval_estimate=_eval_estimate(store, newest),
+        queued=queued,
+        transfer=transfer,
+        eval_estimate=_eval_estimate(cached_estimate, newest),
     )
 
 
-def _eval_estimate(store: Store, model_id: int) -> dict[str, Any] | None:
+def _eval_estimate(cached_estimate: dict | None, model_id: int) -> dict[str, Any] | None:
     """The estimate `train` cached for the newest model (no prediction here)."""
-    cached = (store.setting("eval_estimate") or {}).get("estimate")
+    cached = (cached_estimate or {}).get("estimate")
     if not cached or cached.get("model_id") != model_id:
         return None
     keys = ("estimator", "value", "lo", "hi", "halfwidth", "n_labels", "population", "note",
@@ -175,14 +182,9 @@ def _triggers(store: Store) -> list[dict]:
     return [t.to_dict() for t in status_lines(store)]
 
 
-def _queued(store: Store) -> int:
-    """Rows waiting in the discovery queue (slices, searches, triggers)."""
-    with store.reading() as uow:
-        return len(uow.settings.get("discovery_queue") or [])
-
-
 def recorded_lift(store: Store) -> LiftSummary | None:
     """The lift summary `train` recorded last (`evaluation.combine_lifts`; computing it
     needs scipy, reading it does not)."""
-    got = store.setting("lift_summary")
+    with store.reading() as uow:
+        got = uow.settings.get("lift_summary")
     return LiftSummary.from_dict(got) if got else None

@@ -15,7 +15,7 @@ from longtail.engine import views
 from longtail.engine.models import load_model
 from longtail.engine.settings import Settings
 from longtail.errors import LongtailError
-from longtail.store import UnitOfWork
+from longtail.store import Store, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class Suggester:
         return [] without reading anything (the caller may skip its thread hop)."""
         return self._meta is None and time.monotonic() - self._checked < self.recheck
 
-    def __call__(self, store: Any, row: int, k: int = 3) -> list[str]:
+    def __call__(self, store: Store, row: int, k: int = 3) -> list[str]:
         """The top `k` classes for `row` in `store`'s project ([] without a model)."""
         now = time.monotonic()
         if self._meta is None and now - self._checked < self.recheck:

@@ -27,7 +27,7 @@ from longtail.engine import views
 from longtail.engine.records import Record
 from longtail.engine.settings import Settings, learner_spec
 from longtail.errors import ProjectError
-from longtail.store import Store
+from longtail.store import Store, UnitOfWork
 
 MIN_PER_CLASS = 2  # a class needs a label in every fold's training part
 
@@ -72,7 +72,7 @@ def suspects(store: Store, settings: Settings, *, limit: int | None = None,
         raise ProjectError(f"suspects needs at least 2 folds, got {folds}")
     with store.reading() as uow:
         vs = views.vectors(uow, settings, encoder, complete=False)
-    current = store.current_labels()
+        current = uow.labels.current()
     rows = np.array(sorted(r for r in current if r < vs.n_rows), dtype=np.int64)
     given = np.array([current[int(r)] for r in rows], dtype=object).astype(str)
     names, counts = np.unique(given, return_counts=True)
@@ -98,8 +98,9 @@ def suspects(store: Store, settings: Settings, *, limit: int | None = None,
     ranked = _find_label_issues(labels, probs)
     self_conf = probs[np.arange(len(rows)), labels]
     top = ranked if limit is None else ranked[:max(0, int(limit))]
-    ids = _ids(store, rows[top])
-    eval_rows = store.rows_by_split("eval")
+    with store.reading() as uow:
+        ids = _ids(uow, rows[top])
+        eval_rows = uow.samples.rows_by_split("eval")
     in_eval = np.isin(rows[top], eval_rows)
     found = [{"row": int(rows[i]), "id": ids[int(rows[i])],
               "split": "eval" if in_eval[j] else "pool", "given": str(given[i]),
@@ -127,18 +128,18 @@ def _find_label_issues(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return np.asarray(ranked, dtype=np.int64)
 
 
-def _ids(store: Store, rows: np.ndarray) -> dict[int, str]:
-    return {int(b[0]): b[1] for chunk in store.iter_samples(rows) for b in chunk}
+def _ids(uow: UnitOfWork, rows: np.ndarray) -> dict[int, str]:
+    return {int(b[0]): b[1] for chunk in uow.samples.iter(rows) for b in chunk}
 
 
-def reviewed_rows(store: Store) -> set[int]:
+def reviewed_rows(uow: UnitOfWork) -> set[int]:
     """Rows a relabel round (not cancelled) queued and that got an answer, with no label
     event newer than that answer; and rows queued as relabel items in an open round."""
     queued: dict[int, int] = {}  # row -> the latest queueing round's annotations_before
-    for r in store.rounds():
+    for r in uow.rounds.list():
         if r["status"] == "cancelled":
             continue
-        items = [row for row, _, kind in store.round_items(r["id"]) if kind == "relabel"]
+        items = [row for row, _, kind in uow.rounds.items(r["id"]) if kind == "relabel"]
         before = int((r["log"] or {}).get("annotations_before") or 0)
         for row in items:
             queued[row] = max(before, queued.get(row, 0))
@@ -146,7 +147,7 @@ def reviewed_rows(store: Store) -> set[int]:
         return set()
     out = set()
     events: dict[int, list[dict]] = {}
-    for e in store.annotation_events(sorted(queued)):
+    for e in uow.labels.events(sorted(queued)):
         events.setdefault(int(e["row"]), []).append(e)
     for row, before in queued.items():
         after = [e["id"] for e in events.get(row, []) if e["id"] > before]
@@ -168,7 +169,8 @@ def relabel_queue(store: Store, settings: Settings, n: int, *, encoder: str | No
         found = suspects(store, settings, encoder=encoder)
     except ProjectError as e:
         return RelabelPick([], f"no relabel rows: {e}")
-    skip = set(store.open_round_rows().tolist()) | reviewed_rows(store)
+    with store.reading() as uow:
+        skip = set(uow.rounds.open_rows().tolist()) | reviewed_rows(uow)
     fresh = [s for s in found.suspects if s["row"] not in skip]
     reason = (f"{min(n, len(fresh))} of {found.n_suspects} suspects "
               f"({found.n_suspects - len(fresh)} queued or reviewed already)")

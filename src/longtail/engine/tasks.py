@@ -19,19 +19,21 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from longtail.engine import labels as labels_uc
 from longtail.engine import users as users_uc
+from longtail.engine.records import Record
 from longtail.engine.users import User
 from longtail.errors import InputError, NotFoundError, ProjectError
 from longtail.store import Store, UnitOfWork, lock_conflict
 
+T = TypeVar("T")
 KINDS = ("label", "skip", "unsure")
 MAX_SECONDS = 24 * 3600.0
 
@@ -233,7 +235,7 @@ def _claim_in(uow: UnitOfWork, round_id: int, user: User, at: float, ttl: float)
 _packages_seen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _package_of(uow: Any, round_id: int, user: User) -> list[int] | None:
+def _package_of(uow: UnitOfWork, round_id: int, user: User) -> list[int] | None:
     """The rows of `user`'s work package in a round split into packages (`query
     --annotators/--pool`), None for a round without packages; [] when none is left for
     them. A package named after the user is theirs; otherwise a user keeps the package
@@ -260,7 +262,7 @@ def _package_of(uow: Any, round_id: int, user: User) -> list[int] | None:
     return []
 
 
-def _claim_among(uow: Any, round_id: int, user: User, at: float, ttl: float,
+def _claim_among(uow: UnitOfWork, round_id: int, user: User, at: float, ttl: float,
                  rows: list[int]) -> dict | None:
     """Lease the next open slot among a package's rows (a conditional UPDATE that
     says whether it won; tried again when another claim took the slot first)."""
@@ -277,7 +279,7 @@ def _claim_among(uow: Any, round_id: int, user: User, at: float, ttl: float,
 
 
 def _task(uow: UnitOfWork, slot: dict) -> Task:
-    sample_id, text, meta = uow.leases.sample(slot["row"])
+    sample_id, text, meta = uow.samples.one(slot["row"])
     return Task(id=int(slot["row"]), sample_id=sample_id, text=text, meta=meta,
                 round_id=int(slot["round_id"]), position=int(slot["position"]),
                 expires_at=float(slot["expires_at"]), labels=uow.label_set.get())
@@ -452,7 +454,64 @@ def progress(store: Store, user: User, *, now: float | None = None) -> Progress:
                     open_rounds=open_ids, remaining=remaining)
 
 
-def settle(store: Store) -> dict:
+@dataclass(frozen=True)
+class Settled(Record):
+    """What `settle` did: slots marked done (answered outside the service) and the
+    rounds closed because nothing was left in them."""
+
+    slots_done: int
+    closed_rounds: list[int]
+
+
+@dataclass(frozen=True)
+class TaskRow(Record):
+    """A task of a round as an admin sees it: the sample, its priority position and
+    kind, and its slots by state (open, leased, done) with who holds them. An image's
+    `media` is its path under the media root; `media_url` a signed thumbnail link,
+    filled in by the service (None elsewhere)."""
+
+    id: int
+    sample_id: str
+    text: str | None
+    position: int
+    kind: str
+    open: int
+    leased: int
+    done: int
+    holders: list[str]
+    media: str | None = None
+    media_url: str | None = None
+
+
+@dataclass(frozen=True)
+class RoundTasks(Record):
+    """A page of a round's tasks (`offset` into `total`), in priority order."""
+
+    round_id: int
+    status: str
+    total: int
+    offset: int
+    tasks: list[TaskRow]
+
+
+@dataclass(frozen=True)
+class AnnotatorActivity(Record):
+    """One annotator's answers: labels, skips, unsure, seconds in all and per timed
+    answer, the latest answer's time, and their service role (None for a name that came
+    with imported labels)."""
+
+    annotator: str
+    role: str | None
+    label: int
+    skip: int
+    unsure: int
+    seconds: float
+    timed: int
+    seconds_per_answer: float | None
+    last: str | None
+
+
+def settle(store: Store) -> Settled:
     """Bring the open rounds' slots in line with the label history: slots answered
     outside the service (imported labels) become done, and rounds with nothing left
     close. Run at server start (labels imported while it was down)."""
@@ -461,10 +520,10 @@ def settle(store: Store) -> dict:
         return settle_in(uow)
 
 
-def settle_in(uow: UnitOfWork) -> dict:
+def settle_in(uow: UnitOfWork) -> Settled:
     """`settle` inside the caller's unit of work."""
     done, closed = uow.leases.settle_and_close(uow.rounds.planned_after())
-    return {"slots_done": done, "closed_rounds": closed}
+    return Settled(int(done), [int(r) for r in closed])
 
 
 def record_in(uow: UnitOfWork, events: list[labels_uc.LabelEvent], policy: TaskPolicy, *,
@@ -487,14 +546,14 @@ def record_in(uow: UnitOfWork, events: list[labels_uc.LabelEvent], policy: TaskP
 
 def open_rounds(store: Store) -> list[int]:
     """The open rounds' ids, oldest first."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         return uow.rounds.open_ids()
 
 
 def queue_empty(store: Store) -> bool:
     """Whether nothing is left to lease for anyone: every slot of every open round is
     leased or done (a round nobody asked work from yet counts as work left)."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         for round_id in uow.rounds.open_ids():
             if not uow.leases.has_round(round_id) or uow.leases.any_open(round_id):
                 return False
@@ -502,10 +561,10 @@ def queue_empty(store: Store) -> bool:
 
 
 def round_tasks(store: Store, round_id: int | None = None, *, offset: int = 0,
-                limit: int = 100) -> dict:
+                limit: int = 100) -> RoundTasks:
     """The tasks of a round (the most recent open one by default), a page at a time:
     sample id, text, priority position, kind, and slots by state with holders."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         if round_id is None:
             open_ids = uow.rounds.open_ids()
             if not open_ids:
@@ -522,27 +581,32 @@ def round_tasks(store: Store, round_id: int | None = None, *, offset: int = 0,
             page = [{"row": r, "position": p, "open": 0, "leased": 0, "done": 0, "holders": []}
                     for r, p, _ in items[offset : offset + limit]]
         rows = np.asarray([t["row"] for t in page], dtype=np.int64)
-        samples = {r: (e, t) for chunk in uow.samples.iter(rows) for r, e, t, _ in chunk} if len(rows) else {}
-    tasks = [{**t, "id": t["row"], "sample_id": samples[t["row"]][0], "text": samples[t["row"]][1],
-              "kind": kinds.get(t["row"], "")} for t in page]
-    return {"round_id": round_id, "status": rnd["status"], "total": len(items), "offset": offset,
-            "tasks": tasks}
+        samples = ({r: (e, t, (m or {}).get("media")) for chunk in uow.samples.iter(rows)
+                    for r, e, t, m in chunk} if len(rows) else {})
+    tasks = [TaskRow(id=t["row"], sample_id=samples[t["row"]][0], text=samples[t["row"]][1],
+                     position=t["position"], kind=kinds.get(t["row"], ""), open=t["open"],
+                     leased=t["leased"], done=t["done"], holders=list(t["holders"]),
+                     media=samples[t["row"]][2])
+             for t in page]
+    return RoundTasks(round_id=round_id, status=rnd["status"], total=len(items), offset=offset,
+                      tasks=tasks)
 
 
-def annotators(store: Store) -> list[dict]:
+def annotators(store: Store) -> list[AnnotatorActivity]:
     """Per annotator: labels, skips, unsure, seconds in all and per timed answer, latest
     answer, and their service role (None for names that came with imported labels)."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         stats = uow.users.activity()
         roles = {u["name"]: u["role"] for u in uow.users.list()}
-    for d in stats:
-        d["role"] = roles.get(d["annotator"])
-        d["seconds_per_answer"] = d["seconds"] / d["timed"] if d["timed"] else None
+    out = [AnnotatorActivity(
+        annotator=d["annotator"], role=roles.get(d["annotator"]), label=int(d["label"]),
+        skip=int(d["skip"]), unsure=int(d["unsure"]), seconds=float(d["seconds"]),
+        timed=int(d["timed"]), seconds_per_answer=d["seconds"] / d["timed"] if d["timed"] else None,
+        last=None if d["last"] is None else str(d["last"])) for d in stats]
     for name, role in roles.items():
-        if not any(d["annotator"] == name for d in stats):
-            stats.append({"annotator": name, "label": 0, "skip": 0, "unsure": 0, "seconds": 0.0,
-                          "timed": 0, "last": None, "role": role, "seconds_per_answer": None})
-    return stats
+        if not any(a.annotator == name for a in out):
+            out.append(AnnotatorActivity(name, role, 0, 0, 0, 0.0, 0, None, None))
+    return out
 
 
 # Times a batch runs again after PostgreSQL rolled it back in a deadlock between the
@@ -554,7 +618,8 @@ class _Undo(Exception):
     """A request of a batch raised: the batch's transaction is rolled back."""
 
 
-def run_batch(store: Store, fns: list) -> list[tuple[bool, Any]]:
+def run_batch(store: Store, fns: list[Callable[[UnitOfWork], T]]
+              ) -> list[tuple[bool, T | Exception]]:
     """Run task use cases (functions of a unit of work) for many requests in one
     transaction: (True, result) or (False, error) for each, in order, returned once the
     transaction has committed, so an answer acknowledged from here is as durable as one
@@ -568,7 +633,7 @@ def run_batch(store: Store, fns: list) -> list[tuple[bool, Any]]:
     batch, where nobody is refused, pays for no savepoint. When the batch fails as a
     whole (the commit, a lock another process holds too long), every request in it
     gets that error and nothing of it is written."""
-    out: list[tuple[bool, Any] | None] = [None] * len(fns)
+    out: list[tuple[bool, T | Exception] | None] = [None] * len(fns)
     todo = list(range(len(fns)))
     careful = False
     conflicts = 0

@@ -92,13 +92,15 @@ def set_tracking(store: Store, value: str | None) -> TrackingStatus:
     if value is not None:
         value = check_value(value)
         require_mlflow()
-    store.set_setting("mlflow", value)
+    with store.unit_of_work() as uow:
+        uow.settings.set("mlflow", value)
     return tracking_status(store, Settings.load(store))
 
 
 def tracking_status(store: Store, settings: Settings) -> TrackingStatus:
     """Whether tracking is on, where to, and how many models were logged."""
-    logged = store.setting(RUNS_KEY) or {}
+    with store.reading() as uow:
+        logged = uow.settings.get(RUNS_KEY) or {}
     if settings.mlflow is None:
         return TrackingStatus(None, None, len(logged))
     uri, artifacts = resolve(store.root, settings.mlflow)
@@ -118,16 +120,18 @@ def log_model(store: Store, settings: Settings, model_id: int, report: dict,
     if value is None:
         return None
     require_mlflow()
-    logged = store.setting(RUNS_KEY) or {}
+    with store.reading() as uow:
+        logged = uow.settings.get(RUNS_KEY) or {}
+        model = next((m for m in uow.models.list() if m["id"] == model_id), None)
+        all_rounds = uow.rounds.list()
     if str(model_id) in logged:
         return logged[str(model_id)]
     from longtail.engine.versions import resolve_version
 
-    model = next((m for m in store.models() if m["id"] == model_id), None)
     if model is None:
         raise ProjectError(f"no model {model_id} to log")
     version = resolve_version(store, None, reason="train")
-    rounds = [r for r in store.rounds() if r["status"] != "cancelled"
+    rounds = [r for r in all_rounds if r["status"] != "cancelled"
               and r["created_at"] <= model["created_at"]]
     uri, artifacts = resolve(store.root, value)
     try:
@@ -182,8 +186,15 @@ def _params(settings: Settings, model: dict, report: dict, rnd: dict | None,
 
 
 def _metrics(store: Store, model: dict, report: dict) -> dict[str, float]:
+    from longtail.engine.costs import spend_summary
+
+    with store.reading() as uow:
+        metrics = uow.metrics.list()
+        arm_lift = uow.settings.get("arm_lift")
+        roi = uow.settings.get("roi_summary") or {}
+        spend = spend_summary(uow, Settings.from_dict(uow.settings.all()))
     out: dict[str, float] = {"fit_seconds": float(model["fit_seconds"])}
-    for m in store.metrics():
+    for m in metrics:
         if m["model_id"] != model["id"] or not m["eval_set"].startswith("managed"):
             continue
         out[m["name"]] = float(m["value"])
@@ -196,18 +207,13 @@ def _metrics(store: Store, model: dict, report: dict) -> dict[str, float]:
         out["accuracy_estimate"] = float(est["value"])
         out["accuracy_estimate_lo"], out["accuracy_estimate_hi"] = float(est["lo"]), float(est["hi"])
         out["accuracy_estimate_eval_labels"] = float(est["n_labels"])
-    lift = report.get("lift") or store.setting("arm_lift") or {}
+    lift = report.get("lift") or arm_lift or {}
     for key in ("lift", "lo", "hi"):
         if isinstance(lift.get(key), int | float):
             out["lift" if key == "lift" else f"lift_{key}"] = float(lift[key])
     # Money (issue 29): the spend so far and the saving against random, with its interval.
-    from longtail.engine.costs import spend_summary
-
-    with store.unit_of_work() as uow:
-        spend = spend_summary(uow, Settings.from_dict(uow.settings.all()))
     out.update({k: float(getattr(spend, k)) for k in ("label_money", "eval_label_money",
                                                       "compute_money", "total_money")})
-    roi = store.setting("roi_summary") or {}
     for key in ("saving", "lo", "hi"):
         if isinstance(roi.get(key), int | float):
             out["money_saving" if key == "saving" else f"money_saving_{key}"] = float(roi[key])
@@ -225,6 +231,8 @@ def _log(store: Store, settings: Settings, uri: str, artifacts: str | None, mode
 
     from longtail.engine.consensus import get_policy
 
+    with store.reading() as uow:
+        roi = uow.settings.get("roi_summary") or {}
     if artifacts is not None:  # a local folder (the project's mlruns/): the store makes it
         tracking_folder(store.root, str(Path(uri.removeprefix("sqlite:///")).parent),
                         create=True)
@@ -239,7 +247,7 @@ def _log(store: Store, settings: Settings, uri: str, artifacts: str | None, mode
             **({"longtail.model_sha256": sha} if sha else {}),
             **({"longtail.round": str(rnd["id"])} if rnd else {}),
             **({"longtail.money_verdict": str(verdict)[:5000]}
-               if (verdict := (store.setting("roi_summary") or {}).get("verdict")) else {})}
+               if (verdict := roi.get("verdict")) else {})}
     run = client.create_run(exp_id, run_name=f"model-{model['id']}", tags=tags)
     run_id = run.info.run_id
     try:

@@ -128,7 +128,7 @@ def fit_and_record(uow: UnitOfWork, settings: Settings, *, encoder: str | None =
         model.fit(X_lab, y.astype(str))
         pseudo = _pseudo_fit(uow, settings, vs, model, X_lab, y.astype(str))
     fit_seconds = time.perf_counter() - t0
-    arrays = model_arrays(model, {**spec, "labels_fingerprint": fingerprint})
+    arrays = model_arrays(model, {**spec, "labels_fingerprint": fingerprint}).arrays
     model_id = uow.models.add(spec["learner"], vs.directory.name, len(rows),
                               list(model.classes_), arrays, fit_seconds)
     report = TrainReport(model_id=model_id, labels=int(len(rows)),
@@ -264,5 +264,5 @@ def train_release(store: Store, settings: Settings, *, encoder: str | None = Non
             "estimate": (f"{k}-fold cross-fitting over the {len(eval_rows)} labeled eval samples"
                          if accuracy else "none: fewer than 2 labeled eval samples"),
             "metrics": accuracy}
-    release_id = save_release(store.root, model_arrays(model, spec), info)
+    release_id = save_release(store.root, model_arrays(model, spec).arrays, info)
     return ReleaseReport(release_id=release_id, **info)

@@ -167,7 +167,7 @@ def frame(store: Store, settings: Settings, rows: np.ndarray, rules: list[Any]) 
     f: dict[str, Any] = {}
     need_catalog = {x for x in fields if x.startswith("meta.")} | (
         fields & {"text", "id", "split", "label"})
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         labels = uow.labels.current()
         eval_rows = uow.samples.rows_by_split("eval") if "split" in fields else None
         meta = uow.models.latest() if fields & {"predicted", "confidence", "energy"} else None
@@ -255,7 +255,7 @@ def _fill_missing(f: dict, fields: set, n: int) -> dict:
 
 def _eligible(store: Store, rows: np.ndarray) -> np.ndarray:
     """Of `rows`, the unlabeled pool rows not in an open round (what a round may take)."""
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         labels = uow.labels.current()
         pool = uow.samples.rows_by_split("pool")
         held = uow.rounds.open_rows()
@@ -274,7 +274,7 @@ def test_rule(store: Store, settings: Settings, rule: str, *, examples: int = 5,
     saved = {t.name: t for t in list_triggers(store)}
     text = saved[rule].rule if rule in saved else rule
     parsed = parse(text)
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         _check_exemplars(uow, parsed)
         if rows is None:
             rows = uow.samples.rows_by_split("pool")
@@ -283,7 +283,7 @@ def test_rule(store: Store, settings: Settings, rule: str, *, examples: int = 5,
     hit = rows[parsed(frame(store, settings, rows, [parsed]))] if len(rows) else rows
     out = []
     if examples and len(hit):
-        with store.unit_of_work() as uow:
+        with store.reading() as uow:
             for batch in uow.samples.iter(hit[:examples]):
                 out += [{"row": r, "id": e, "text": (t or "")[:200], "metadata": m}
                         for r, e, t, m in batch]
@@ -291,46 +291,87 @@ def test_rule(store: Store, settings: Settings, rule: str, *, examples: int = 5,
                     seconds=round(time.perf_counter() - t0, 3))
 
 
-def run_triggers(store: Store, settings: Settings, rows: np.ndarray | None, reason: str
-                 ) -> TriggerRun:
-    """Run every saved trigger over `rows` (default: the unlabeled pool) and queue the
-    matches under the trigger's name; record each trigger's hits for this run (an
-    ingest batch or a round). Nothing to do without triggers (an empty, false run)."""
-    from longtail.discovery.triggers import parse
-    from longtail.engine.discovery import enqueue
+@dataclass(frozen=True)
+class TriggerMatches:
+    """What the saved triggers matched in one run (an ingest batch or a round), not
+    written yet: the rows they ran over, each trigger's matching rows and priority.
+    `record_matches_in` queues the matches and records the run in the caller's
+    transaction."""
 
-    saved = [t.to_dict() for t in list_triggers(store)]
+    reason: str
+    rows: int
+    matches: dict[str, np.ndarray] = field(default_factory=dict)
+    priorities: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def hits(self) -> dict[str, int]:
+        """Rows each trigger matched, by name (every rule that ran, 0 included)."""
+        return {name: int(len(m)) for name, m in self.matches.items()}
+
+
+def match_triggers(store: Store, settings: Settings, rows: np.ndarray | None, reason: str,
+                   *, held: np.ndarray | None = None) -> TriggerMatches | None:
+    """Run every saved trigger over `rows` (default: the unlabeled pool), leaving out
+    rows labeled, in an open round or in `held` (a round about to be claimed); reads
+    only. None without triggers."""
+    from longtail.discovery.triggers import parse
+
+    saved = list_triggers(store)
     if not saved:
-        return TriggerRun()
+        return None
     if rows is None:
         with store.reading() as uow:
             rows = uow.samples.rows_by_split("pool")
     rows = _eligible(store, rows)
+    if held is not None and len(held):
+        rows = rows[~np.isin(rows, held)]
     rules = []
     for t in saved:
         try:
-            rules.append((t, parse(t["rule"])))
+            rules.append((t, parse(t.rule)))
         except InputError:
             continue  # a rule saved by an older grammar: `triggers test` says why
-    hits: dict[str, int] = {}
+    matches: dict[str, np.ndarray] = {t.name: np.zeros(0, np.int64) for t, _ in rules}
     if len(rows) and rules:
         f = frame(store, settings, rows, [r for _, r in rules])
         for t, r in rules:
-            match = rows[r(f)]
-            hits[t["name"]] = int(len(match))
-            if len(match):
-                enqueue(store, match, f"trigger:{t['name']}", t.get("priority", 1.0))
+            matches[t.name] = rows[r(f)]
+    return TriggerMatches(reason, int(len(rows)), matches,
+                          {t.name: float(t.priority) for t, _ in rules})
+
+
+def record_matches_in(uow: UnitOfWork, found: TriggerMatches) -> None:
+    """Queue each trigger's matches under its name and add this run to its counts, in
+    the caller's unit of work (a round's claim, or a transaction of its own)."""
+    from longtail.engine.discovery import enqueue_in
+
+    for name, rows in found.matches.items():
+        if len(rows):
+            enqueue_in(uow, rows, f"trigger:{name}", found.priorities[name])
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    current = _saved(uow)
+    for t in current:
+        if t["name"] in found.matches:
+            h = int(len(found.matches[t["name"]]))
+            t["hits"] = int(t.get("hits", 0)) + h
+            t["runs"] = [*t.get("runs", []), {"at": now, "on": found.reason,
+                                              "rows": found.rows, "hits": h}][-KEEP_RUNS:]
+    uow.settings.set(KEY, current)
+
+
+def run_triggers(store: Store, settings: Settings, rows: np.ndarray | None, reason: str
+                 ) -> TriggerRun:
+    """Run every saved trigger over `rows` (default: the unlabeled pool) and queue the
+    matches under the trigger's name; record each trigger's hits for this run (an
+    ingest batch, or `triggers run`), in one transaction. Nothing to do without
+    triggers (an empty, false run). A round runs them in its claim instead
+    (`match_triggers`, `record_matches_in`)."""
+    found = match_triggers(store, settings, rows, reason)
+    if found is None:
+        return TriggerRun()
     with store.unit_of_work() as uow:
-        current = _saved(uow)
-        for t in current:
-            if t["name"] in hits or t["name"] in {x["name"] for x, _ in rules}:
-                h = hits.get(t["name"], 0)
-                t["hits"] = int(t.get("hits", 0)) + h
-                t["runs"] = [*t.get("runs", []), {"at": now, "on": reason, "rows": int(len(rows)),
-                                                  "hits": h}][-KEEP_RUNS:]
-        uow.settings.set(KEY, current)
-    return TriggerRun(hits=hits, rows=int(len(rows)))
+        record_matches_in(uow, found)
+    return TriggerRun(hits=found.hits, rows=found.rows)
 
 
 def status_lines(store: Store) -> list[TriggerLine]:

@@ -126,19 +126,20 @@ def version_labels(store: Store, version: int | None = None) -> VersionLabels:
     """A version (None: the dataset as it stands) and its labels, row -> label, replayed
     from the label events under its policy."""
     v = resolve_version(store, version)
-    with store.unit_of_work() as uow:
+    with store.reading() as uow:
         return VersionLabels(v, uow.consensus.labels(v.max_event_id, v.policy))
 
 
 def _records(store: Store, labels: dict[int, str]) -> list[dict]:
     """id, text, label and split of the labeled rows, by row."""
     rows = np.array(sorted(labels), dtype=np.int64)
-    eval_rows = set(store.rows_by_split("eval").tolist())
     out = []
-    for chunk in store.iter_samples(rows) if len(rows) else []:
-        for row, ext, txt, _meta in chunk:
-            out.append({"id": ext, "text": txt, "label": labels[row],
-                        "split": "eval" if row in eval_rows else "pool"})
+    with store.reading() as uow:
+        eval_rows = set(uow.samples.rows_by_split("eval").tolist())
+        for chunk in uow.samples.iter(rows) if len(rows) else []:
+            for row, ext, txt, _meta in chunk:
+                out.append({"id": ext, "text": txt, "label": labels[row],
+                            "split": "eval" if row in eval_rows else "pool"})
     return out
 
 
@@ -173,8 +174,9 @@ def diff_versions(store: Store, a: int, b: int) -> VersionDiff:
     rows = sorted(set(la) | set(lb))
     ids = {}
     if rows:
-        for chunk in store.iter_samples(np.array(rows, dtype=np.int64)):
-            ids.update({row: ext for row, ext, _, _ in chunk})
+        with store.reading() as uow:
+            for chunk in uow.samples.iter(np.array(rows, dtype=np.int64)):
+                ids.update({row: ext for row, ext, _, _ in chunk})
     added = [{"id": ids[r], "label": lb[r]} for r in rows if r in lb and r not in la]
     removed = [{"id": ids[r], "label": la[r]} for r in rows if r in la and r not in lb]
     changed = [{"id": ids[r], "from": la[r], "to": lb[r]} for r in rows

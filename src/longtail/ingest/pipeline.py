@@ -19,6 +19,7 @@ from longtail.errors import InputError
 from longtail.hashing import hash_strings, hash_vectors, mix64, to_hex
 from longtail.ingest.mapping import (
     ColumnMapping,
+    ResolvedColumns,
     column_strings,
     has_number_text,
     metadata_json,
@@ -27,7 +28,7 @@ from longtail.ingest.mapping import (
     vectors_of,
 )
 from longtail.ingest.readers import TableSource
-from longtail.store import Store
+from longtail.store import Store, UnitOfWork
 
 PRECOMPUTED = "precomputed"
 
@@ -88,12 +89,13 @@ def _content_hashes_v2(text: pa.Array | None, metas: pa.Array | None, vecs: np.n
     return mix64(h)
 
 
-def _hashes(hashing: int, text_arr: pa.Array | None, texts: list, meta_arr: pa.Array | None,
+def _hashes(hashing: int, text_arr: pa.Array | None, meta_arr: pa.Array | None,
             vecs: np.ndarray | None, n: int) -> tuple[list[str], np.ndarray]:
     """(hex content hash per row, the same as uint64 words) in the project's hash version."""
     if hashing == 2:
         content = _content_hashes_v2(text_arr, meta_arr, vecs, n)
         return to_hex(content), content
+    texts = text_arr.to_pylist() if text_arr is not None else [None] * n
     metas = meta_arr.to_pylist() if meta_arr is not None else [None] * n
     hashes = _content_hashes(texts, metas, vecs)
     return hashes, np.frombuffer(bytes.fromhex("".join(hashes)), dtype=np.uint64)
@@ -119,6 +121,7 @@ def ingest_file(
     vector_dtype: str = "float32",
     progress: Callable[[int, int | None], None] | None = None,
     hashing: int = 2,
+    in_tx: Callable[[UnitOfWork, IngestReport], None] | None = None,
 ) -> IngestReport:
     """Read `path`, validate every row, and add it to the project in one transaction.
 
@@ -128,7 +131,9 @@ def ingest_file(
     (hashed per `hashing`, the project's hash version: 1 BLAKE2b per row, 2 the
     vectorised hash of `longtail.hashing`) are unchanged; a known id with other content
     is an InputError unless `update`. Vectors are written past the set's valid count
-    before the catalog commits, so a failure leaves nothing visible.
+    before the catalog commits, so a failure leaves nothing visible. `in_tx(uow,
+    report)` runs last inside the transaction when something changed (the caller's
+    settings, e.g. the encoder or media root, commit with the rows).
     Memory: O(batch rows · dim) plus the ids of the file already in the project.
     """
     source = TableSource(path, delimiter=mapping.delimiter)
@@ -144,7 +149,7 @@ def ingest_file(
         try:
             _ingest_tx(store, source, mapping, resolved, seen, report, vector_updates,
                        assign_eval, update, vector_dtype, progress, eval_strata, hashing,
-                       journals)
+                       journals, in_tx)
         except _NothingChanged:
             pass
         except _Duplicate:
@@ -240,9 +245,16 @@ def _raise_first_duplicate(path: Path, column: str, delimiter: str | None = None
         row0 += batch.num_rows
 
 
-def _ingest_tx(store, source, mapping, resolved, seen, report, vector_updates,
-               assign_eval, update, vector_dtype, progress, eval_strata,
-               hashing, journals) -> None:  # noqa: ANN001
+EvalOf = Callable[[list[str], int, list | None], np.ndarray]
+Progress = Callable[[int, int | None], None] | None
+
+
+def _ingest_tx(store: Store, source: TableSource, mapping: ColumnMapping,
+               resolved: ResolvedColumns, seen: set[str], report: IngestReport,
+               vector_updates: list[tuple[int, np.ndarray]], assign_eval: EvalOf,
+               update: bool, vector_dtype: str, progress: Progress, eval_strata: str | None,
+               hashing: int, journals: list[Path],
+               in_tx: Callable[[UnitOfWork, IngestReport], None] | None) -> None:
     bg = _Background()
     with store.unit_of_work() as uow:
         try:
@@ -251,11 +263,16 @@ def _ingest_tx(store, source, mapping, resolved, seen, report, vector_updates,
                             eval_strata, hashing, bg, journals)
         finally:
             bg.settle()  # nothing may run on `uow` once the transaction ends
+        if in_tx is not None:
+            in_tx(uow, report)
 
 
-def _ingest_batches(uow, store, source, mapping, resolved, seen, report, vector_updates,
-                    assign_eval, update, vector_dtype, progress, eval_strata, hashing,
-                    bg, journals) -> None:  # noqa: ANN001
+def _ingest_batches(uow: UnitOfWork, store: Store, source: TableSource, mapping: ColumnMapping,
+                    resolved: ResolvedColumns, seen: set[str], report: IngestReport,
+                    vector_updates: list[tuple[int, np.ndarray]], assign_eval: EvalOf,
+                    update: bool, vector_dtype: str, progress: Progress,
+                    eval_strata: str | None, hashing: int, bg: _Background,
+                    journals: list[Path]) -> None:
     where = str(source.path)
     # The file's metadata columns in its order: metadata JSON is stored with sorted keys
     # (stable content hashes), so the batch record keeps the order people see.
@@ -276,7 +293,6 @@ def _ingest_batches(uow, store, source, mapping, resolved, seen, report, vector_
         if len(set(ids)) != n:
             raise _Duplicate
         text_arr = string_column(batch, mapping.text) if mapping.text else None
-        texts = text_arr.to_pylist() if text_arr is not None else [None] * n
         vecs = vectors_of(batch, mapping, resolved, where, row0)
         if vecs is not None:
             dim = vecs.shape[1]
@@ -287,7 +303,6 @@ def _ingest_batches(uow, store, source, mapping, resolved, seen, report, vector_
                                  f"vectors have {vec_info['dim']}")
             report.vector_dim = dim
         meta_arr = metadata_json(batch, resolved.metadata_columns)
-        metas = meta_arr.to_pylist() if meta_arr is not None else [None] * n
         labels = (column_strings(batch, mapping.label, where, row0, allow_null=True)
                   if mapping.label else None)
         annotators = (column_strings(batch, mapping.annotator, where, row0, allow_null=True)
@@ -312,10 +327,10 @@ def _ingest_batches(uow, store, source, mapping, resolved, seen, report, vector_
                      if meta_arr is not None and has_number_text(batch, resolved.metadata_columns)
                      else None)
         hashed_meta = meta_arr if canon_arr is None else canon_arr
-        hashes, content = _hashes(hashing, text_arr, texts, hashed_meta, vecs, n)
+        hashes, content = _hashes(hashing, text_arr, hashed_meta, vecs, n)
         _digest_rows(digest, string_column(batch, mapping.id), content)
         if known:
-            literal = (_hashes(hashing, text_arr, texts, meta_arr, vecs, n)[0]
+            literal = (_hashes(hashing, text_arr, meta_arr, vecs, n)[0]
                        if canon_arr is not None else hashes)
             new_idx = [i for i in range(n) if ids[i] not in known]
             changed = [i for i in range(n)
@@ -339,14 +354,17 @@ def _ingest_batches(uow, store, source, mapping, resolved, seen, report, vector_
             report.eval_rows += int(is_eval.sum())
             rows = np.arange(next_row, next_row + len(new_idx), dtype=np.int64)
             eval_rows = rows[is_eval].tolist()
+            # Ids, hashes and the row's place in the column files go to the catalog;
+            # texts and metadata to a part of the batch's column files, as Arrow arrays.
             if len(new_idx) == n:
-                bg.submit("catalog", uow.samples.insert, batch_id, list(zip(
-                    rows.tolist(), ids, hashes, texts, metas, strict=True)), eval_rows)
+                bg.submit("catalog", uow.samples.insert_columns, batch_id, rows.tolist(), ids,
+                          hashes, text_arr, meta_arr, eval_rows)
             else:
-                bg.submit("catalog", uow.samples.insert, batch_id, [
-                    (r, ids[i], hashes[i], texts[i], metas[i])
-                    for r, i in zip(rows.tolist(), new_idx, strict=True)
-                ], eval_rows)
+                take = pa.array(new_idx, pa.int64())
+                bg.submit("catalog", uow.samples.insert_columns, batch_id, rows.tolist(),
+                          [ids[i] for i in new_idx], [hashes[i] for i in new_idx],
+                          None if text_arr is None else text_arr.take(take),
+                          None if meta_arr is None else meta_arr.take(take), eval_rows)
             if vecs is not None:
                 if vec_info["n_rows"] != first_new_row:
                     raise InputError(
@@ -365,8 +383,10 @@ def _ingest_batches(uow, store, source, mapping, resolved, seen, report, vector_
         if changed:
             bg.drain()
             uow.samples.update([
-                {"row": known[ids[i]][0], "content_hash": hashes[i], "text": texts[i],
-                 "meta": metas[i], "batch_id": batch_id} for i in changed])
+                {"row": known[ids[i]][0], "content_hash": hashes[i],
+                 "text": None if text_arr is None else text_arr[i].as_py(),
+                 "meta": None if meta_arr is None else meta_arr[i].as_py(),
+                 "batch_id": batch_id} for i in changed])
             if vecs is not None:
                 vector_updates += [(known[ids[i]][0], vecs[i]) for i in changed]
         if labels is not None:

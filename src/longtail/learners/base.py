@@ -66,7 +66,8 @@ PIPELINE = "pipeline"
 _PARAM_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def parse_learner_params(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+def parse_learner_params(items: list[str] | tuple[str, ...],
+                         option: str = "--learner-param") -> dict[str, Any]:
     """``["n_estimators=200", "criterion=entropy"]`` -> ``{"n_estimators": 200, "criterion": "entropy"}``.
 
     For the CLI's repeatable ``--learner-param KEY=VALUE``: the value is parsed as JSON
@@ -80,10 +81,10 @@ def parse_learner_params(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key, sep, raw = str(item).partition("=")
         key = key.strip()
         if not sep or not _PARAM_KEY.fullmatch(key):
-            raise InputError(f"--learner-param {item!r}: expected KEY=VALUE with KEY a "
+            raise InputError(f"{option} {item!r}: expected KEY=VALUE with KEY a "
                              "parameter name, e.g. n_estimators=200")
         if key in params:
-            raise InputError(f"--learner-param {item!r}: {key!r} is given twice")
+            raise InputError(f"{option} {item!r}: {key!r} is given twice")
         try:
             params[key] = json.loads(raw)
         except ValueError:  # not JSON: a bare word such as entropy or sqrt

@@ -16,6 +16,7 @@ import base64
 import logging
 import threading
 import time
+import weakref
 from typing import Any
 
 from longtail.engine import labelstudio, rounds, tasks
@@ -41,6 +42,9 @@ class MLWorker:
     when none is open, then rename the Label Studio backend to the new version.
     `request()` returns at once; a request made while a pass runs makes another pass."""
 
+    # Every worker made in this process (tests stop them before dropping a catalog).
+    made: weakref.WeakSet = weakref.WeakSet()
+
     def __init__(self, store: Store, settings: ServerSettings, client: LabelStudioAPI | None,
                  project: Any, warm: Any = None):
         self.store, self.settings, self.client = store, settings, client
@@ -54,6 +58,7 @@ class MLWorker:
         self.pinned: str | None = None  # the version Label Studio's backend was renamed to
         self.planned: list[int] = []
         self.errors: list[str] = []
+        MLWorker.made.add(self)
 
     def request(self) -> int:
         """Queue a pass; its ticket (see `wait`)."""

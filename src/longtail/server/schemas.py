@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from annotated_types import Interval
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
+from longtail.engine import labelstudio, tasks
 from longtail.engine.eval_records import CurvePoint
 from longtail.engine.rounds import RoundSummary
 from longtail.engine.status import StatusReport
@@ -177,35 +178,10 @@ class RoundOut(BaseModel):
 RoundRow = RoundSummary  # the engine's record, one definition
 
 
-class TaskRow(BaseModel):
-    id: int
-    sample_id: str
-    text: str | None
-    position: int
-    kind: str
-    open: int
-    leased: int
-    done: int
-    holders: list[str]
-
-
-class ExportOut(BaseModel):
-    round_id: int
-    status: str
-    total: int
-    offset: int
-    tasks: list[TaskRow]
-
-
-class AnnotatorRow(BaseModel):
-    annotator: str
-    role: str | None
-    label: int
-    skip: int
-    unsure: int
-    seconds: float
-    seconds_per_answer: float | None
-    last: str | None
+# The engine's records, one definition.
+TaskRow = tasks.TaskRow
+ExportOut = tasks.RoundTasks
+AnnotatorRow = tasks.AnnotatorActivity
 
 
 class CurvesOut(BaseModel):
@@ -223,11 +199,7 @@ class CurvesOut(BaseModel):
 UserRow = UserRecord  # the engine's record, one definition
 
 
-class LabelStudioTask(BaseModel):
-    """A task in Label Studio's import format."""
-
-    data: dict[str, Any]
-    predictions: list[dict[str, Any]]
+LabelStudioTask = labelstudio.LabelStudioTask  # the engine's records, one definition
 
 
 class LabelStudioConfig(BaseModel):
@@ -259,15 +231,8 @@ class PredictIn(_Open):
     tasks: list[dict[str, Any]] = Field(max_length=10_000)
 
 
-class Prediction(BaseModel):
-    result: list[dict[str, Any]]
-    score: float
-    model_version: str
-
-
-class PredictOut(BaseModel):
-    results: list[Prediction]
-    model_version: str
+Prediction = labelstudio.TaskPrediction
+PredictOut = labelstudio.Predictions
 
 
 class WebhookIn(_Open):

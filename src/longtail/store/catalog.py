@@ -1,34 +1,45 @@
 """The project store: the only code that touches the project directory.
 
-A project is a directory holding `vectors/<set>/chunk-*.npy` and `models/<id>.npz`,
+A project is a directory holding `vectors/<set>/chunk-*.npy`, `models/<id>.npz` and
+`columns/batch-<id>/part-*.arrow` (the samples' texts and metadata),
 and a catalog: `catalog.db` in the directory (SQLite in WAL mode, the default), or a
 PostgreSQL database named by the SQLAlchemy URL in `catalog.url`
 (`postgresql+psycopg://user@host/db`, optionally `?options=-csearch_path%3Dschema`).
 
 Transactions belong to the caller. `Store.unit_of_work()` opens one transaction and
 hands out repositories over it, `Store.reading()` one snapshot that never commits
-(`longtail.store.uow`); that is the API for engine code. The few `Store` read methods
-left (settings, samples, rounds, models, vector sets) each read on a connection of
-their own and see whatever is committed at that moment; they serve the CLI, tests and
-benchmarks, and are next to go.
+(`longtail.store.uow`); every caller (engine, CLI, service, tests, benchmarks) reads
+and writes the catalog through the repositories of one of those. `Store` itself keeps
+only the lifecycle (create, open, migrate, close) and the files beside the catalog
+(vector writers, the redo journal of vector rewrites).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    column,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy import table as sa_table
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from longtail.errors import ProjectError
-from longtail.store import redo
-from longtail.store import repos as r
+from longtail.store import columns, redo
 from longtail.store import schema as s
 from longtail.store.repos import now  # noqa: F401  (kept importable from here)
 from longtail.store.repos_versions import migrate_3
@@ -71,9 +82,52 @@ def _migrate_6(conn: Connection) -> None:
     s.audit_log.create(conn, checkfirst=True)
 
 
-# version -> function(conn) upgrading the catalog from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: migrate_3, 4: _migrate_4,
-                                                       5: _migrate_5, 6: _migrate_6}
+def _migrate_7(conn: Connection, root: Path) -> None:
+    """v6 -> v7: texts and metadata move from the catalog to column files beside it
+    (`longtail.store.columns`); each sample gets its position there (`samples.pos`),
+    then the catalog's `text` and `meta` columns are dropped. Streams the samples in
+    row order, a part per batch per piece, so memory stays bounded at any pool size.
+    Runs again from the start if interrupted before the drop (the parts are rewritten)."""
+    have = {c["name"] for c in inspect(conn).get_columns("samples")}
+    if "pos" not in have:
+        conn.execute(text("ALTER TABLE samples ADD COLUMN pos INTEGER"))
+    if "text" not in have:
+        return
+    old = sa_table("samples", column("row"), column("batch_id"), column("text"), column("meta"))
+    next_pos: dict[int, int] = {}
+    last = -1
+    while True:
+        got = conn.execute(select(old.c.row, old.c.batch_id, old.c.text, old.c.meta)
+                           .where(old.c.row > last).order_by(old.c.row).limit(100_000)).all()
+        if not got:
+            break
+        last = int(got[-1][0])
+        by_batch: dict[int, list] = {}
+        for g in got:
+            if g[2] is not None or g[3] is not None:
+                by_batch.setdefault(int(g[1]), []).append(g)
+        updates = []
+        for batch_id, part in by_batch.items():
+            first = next_pos.get(batch_id)
+            if first is None:
+                columns.clear_batch(root, batch_id)
+                first = 0
+            columns.write_part(root, batch_id, first, [g[2] for g in part], [g[3] for g in part],
+                               len(part))
+            next_pos[batch_id] = first + len(part)
+            updates += [{"r": int(g[0]), "p": first + i} for i, g in enumerate(part)]
+        if updates:
+            conn.execute(s.samples.update().where(s.samples.c.row == bindparam("r"))
+                         .values(pos=bindparam("p")), updates)
+    for col in ("text", "meta"):
+        conn.execute(text(f"ALTER TABLE samples DROP COLUMN {col}"))
+
+
+# version -> function(conn) upgrading the catalog from version-1 to version; the steps
+# in NEEDS_ROOT also take the project directory (they move data to files beside it).
+MIGRATIONS: dict[int, Callable[..., None]] = {2: _migrate_2, 3: migrate_3, 4: _migrate_4,
+                                              5: _migrate_5, 6: _migrate_6, 7: _migrate_7}
+NEEDS_ROOT = frozenset({7})
 
 
 def _engine(url: str | URL) -> Engine:
@@ -148,7 +202,6 @@ class Store:
     def __init__(self, root: Path, engine: Engine):
         self.root = Path(root)
         self.engine = engine
-        self._vector_sets: dict[str, VectorSet] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -219,7 +272,8 @@ class Store:
         return self.engine.dialect.name
 
     def _migrate(self) -> None:
-        version = int(self.setting("schema_version"))
+        with self.reading() as uow:
+            version = int(uow.settings.get("schema_version"))
         if version > s.SCHEMA_VERSION:
             raise ProjectError(
                 f"project {self.root} has schema version {version}; this longtail knows "
@@ -227,13 +281,13 @@ class Store:
             )
         while version < s.SCHEMA_VERSION:
             with self.unit_of_work() as uow:
-                MIGRATIONS[version + 1](uow.conn)
+                step = MIGRATIONS[version + 1]
+                step(uow.conn, self.root) if version + 1 in NEEDS_ROOT else step(uow.conn)
                 uow.settings.set("schema_version", version + 1)
             version += 1
 
     def close(self) -> None:
-        for vs in self._vector_sets.values():
-            vs.close()
+        """Release the catalog's connections."""
         self.engine.dispose()
 
     # -- transactions ------------------------------------------------------------------
@@ -270,83 +324,7 @@ class Store:
             finally:
                 trans.rollback()
 
-    @contextmanager
-    def _read(self) -> Iterator[UnitOfWork]:
-        """Repositories over a connection of their own that writes nothing: each
-        statement sees what is committed when it runs."""
-        with self.engine.connect() as conn:
-            yield UnitOfWork(conn, self.root)
-
-    def _on(self, conn: Connection | None) -> AbstractContextManager[UnitOfWork]:
-        """The caller's connection as a unit of work, else a reading one of our own."""
-        if conn is not None:
-            return nullcontext(UnitOfWork(conn, self.root))
-        return self._read()
-
-    # -- settings (own transaction) ----------------------------------------------------
-
-    def setting(self, key: str, default: Any = None) -> Any:
-        with self._read() as uow:
-            return uow.settings.get(key, default)
-
-    def settings(self) -> dict[str, Any]:
-        with self._read() as uow:
-            return uow.settings.all()
-
-    def set_setting(self, key: str, value: Any) -> None:
-        with self.unit_of_work() as uow:
-            uow.settings.set(key, value)
-
-    def label_set(self) -> list[str] | None:
-        """The allowed labels in order, or None for an open schema."""
-        with self._read() as uow:
-            return uow.label_set.get()
-
-    # -- samples -----------------------------------------------------------------------
-
-    def n_samples(self, conn: Connection | None = None) -> int:
-        """Number of samples (on the caller's connection when given)."""
-        with self._on(conn) as uow:
-            return uow.samples.count()
-
-    def rows_by_split(self, split: str) -> np.ndarray:
-        with self._read() as uow:
-            return uow.samples.rows_by_split(split)
-
-    def iter_samples(self, rows: np.ndarray | None = None, start: int = 0,
-                     batch_rows: int = 4096) -> Iterator[list[tuple[int, str, str | None, dict]]]:
-        """Yield lists of (row, external_id, text, metadata) ordered by row, from `start`,
-        or for the given rows (in their order). Own connection, held while iterating."""
-        with self._read() as uow:
-            yield from uow.samples.iter(rows, start, batch_rows)
-
-    def ids_to_rows(self, ids: Sequence[str]) -> dict[str, int]:
-        with self._read() as uow:
-            return uow.samples.ids_to_rows(ids)
-
-    def split_counts(self) -> dict[str, int]:
-        with self._read() as uow:
-            return uow.samples.split_counts()
-
     # -- vectors -----------------------------------------------------------------------
-
-    def vector_set_info(self, name: str, conn: Connection | None = None) -> dict | None:
-        """The vector set's record (on the caller's connection when given), or None."""
-        with self._on(conn) as uow:
-            return uow.vectors.info(name)
-
-    def vector_set_names(self) -> list[str]:
-        with self._read() as uow:
-            return uow.vectors.names()
-
-    def vectors(self, name: str, *, writable_rows: int | None = None) -> VectorSet:
-        """The vector set `name`; its valid row count is read from the catalog."""
-        info = self.vector_set_info(name)
-        if info is None:
-            raise ProjectError(f"no vectors for encoder {name!r} yet (run `longtail embed`)")
-        vs = VectorSet(self.root / "vectors" / name, info["dim"], info["dtype"], info["n_rows"])
-        self._vector_sets[name] = vs
-        return vs
 
     def journal_vector_rewrite(self, name: str, batch_id: int, file_sha256: str,
                                rows: np.ndarray, vectors: np.ndarray) -> Path:
@@ -357,7 +335,8 @@ class Store:
     def apply_vector_rewrite(self, journal: Path) -> None:
         """After the commit: write the journaled vectors, fsync, drop the journal."""
         j = redo.read(journal)
-        vs = self.vectors(j["vector_set"])
+        with self.reading() as uow:
+            vs = uow.vector_set(j["vector_set"])
         for row, v in zip(j["rows"].tolist(), j["vectors"], strict=True):
             vs.write(row, v[None, :])
         vs.sync()
@@ -376,8 +355,8 @@ class Store:
             j = redo.read(journal)
             if redo.writer_alive(j["pid"]):
                 continue
-            with self._read() as uow:
-                committed = r.SamplesRepo(uow.conn).batch_checksum(j["batch_id"])
+            with self.reading() as uow:
+                committed = uow.samples.batch_checksum(j["batch_id"])
             if committed == j["file_sha256"]:
                 self.apply_vector_rewrite(journal)
                 applied += 1
@@ -386,55 +365,6 @@ class Store:
         return applied
 
     def vector_writer(self, name: str, dim: int, dtype: str) -> VectorSet:
+        """A vector set `name` to append to (its files; the catalog's row count is the
+        caller's to commit, after the vectors are on disk)."""
         return VectorSet(self.root / "vectors" / name, dim, dtype, 0)
-
-    # -- annotations -------------------------------------------------------------------
-
-    def current_labels(self, conn: Connection | None = None) -> dict[int, str]:
-        """row -> label of its latest *label* event (skip/unsure events ignored), by row;
-        on the caller's connection when given."""
-        with self._on(conn) as uow:
-            return uow.labels.current()
-
-    def annotation_count(self) -> int:
-        """Number of annotation events of every kind."""
-        with self._read() as uow:
-            return uow.labels.count()
-
-    def annotation_events(self, rows: Sequence[int] | None = None) -> list[dict]:
-        with self._read() as uow:
-            return uow.labels.events(rows)
-
-    # -- rounds ------------------------------------------------------------------------
-
-    def open_round_rows(self, conn: Connection | None = None) -> np.ndarray:
-        """Rows queued in open rounds (on the caller's connection when given)."""
-        with self._on(conn) as uow:
-            return uow.rounds.open_rows()
-
-    def rounds(self) -> list[dict]:
-        with self._read() as uow:
-            return uow.rounds.list()
-
-    def round_items(self, round_id: int) -> list[tuple[int, int, str]]:
-        with self._read() as uow:
-            return uow.rounds.items(round_id)
-
-    # -- models and metrics ------------------------------------------------------------
-
-    def latest_model(self) -> dict | None:
-        with self._read() as uow:
-            return uow.models.latest()
-
-    def models(self) -> list[dict]:
-        with self._read() as uow:
-            return uow.models.list()
-
-    def eval_versions(self) -> list[dict]:
-        with self._read() as uow:
-            return uow.eval_versions.list()
-
-    def metrics(self, name: str | None = None) -> list[dict]:
-        with self._read() as uow:
-            return uow.metrics.list(name)
-

@@ -1,6 +1,7 @@
 """Admins' routes: status, rounds (list, plan one), history, a round's tasks,
 annotators, curves, users, the audit log, and a round's tasks in Label Studio's format."""
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -59,15 +60,18 @@ def export(_user: Admin, svc: Svc,
            offset: Annotated[int, Query(ge=0, le=m.INT32_MAX)] = 0,
            limit: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None) -> m.ExportOut:
     """The tasks of a round (the most recent open one by default), a page at a time, in
-    priority order, with their slots by state."""
-    return m.ExportOut(**tasks.round_tasks(svc.store, round, offset=offset,
-                                           limit=svc.page(limit)))
+    priority order, with their slots by state; an image's task carries its path under
+    the media root and a signed thumbnail link (`media_url`)."""
+    page = tasks.round_tasks(svc.store, round, offset=offset, limit=svc.page(limit))
+    return replace(page, tasks=[
+        replace(t, media_url=media.thumb_url(svc, t.id, {"media": t.media})) if t.media else t
+        for t in page.tasks])
 
 
 @router.get("/admin/annotators", response_model=list[m.AnnotatorRow])
 def annotators(_user: Admin, svc: Svc) -> list[m.AnnotatorRow]:
     """Labels, skips, unsure and seconds per annotator."""
-    return [m.AnnotatorRow(**a) for a in tasks.annotators(svc.store)]
+    return tasks.annotators(svc.store)
 
 
 @router.get("/admin/curves", response_model=m.CurvesOut)
@@ -101,7 +105,7 @@ def label_studio_tasks(_user: Admin, svc: Svc, request: Request,
     size = svc.page(limit)
     got = labelstudio.export_tasks(svc.store, Settings.load(svc.store), round,
                                    media_url=media.label_studio_urls(svc, str(request.base_url)))
-    return [m.LabelStudioTask(**x) for x in got[offset : offset + size]]
+    return got[offset : offset + size]
 
 
 @router.get("/admin/label-studio/config", response_model=m.LabelStudioConfig)

@@ -15,11 +15,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from longtail.engine import labelstudio, tasks
+from longtail.engine.labels import LabelsRecorded
 from longtail.errors import ProjectError
 from longtail.interop.label_studio_api import is_jwt
 from longtail.server import schemas as m
 from longtail.server.deps import StoreDep, Svc
 from longtail.server.ml_backend import LabelStudioClient, MLBackend
+from longtail.store import UnitOfWork
 
 __all__ = ["LabelStudioClient", "is_jwt", "router"]
 
@@ -102,9 +104,8 @@ async def predict(body: m.PredictIn, svc: Svc, backend: Backend) -> m.PredictOut
     """ML backend: the current model's class and longtail's order over the whole pool
     as `score` (lowest first) for each task, all under the served model version."""
     await bind(svc, backend, (body.model_extra or {}).get("project"))
-    results, version = await run_in_threadpool(
+    return await run_in_threadpool(
         lambda: labelstudio.predict_tasks(svc.store, None, body.tasks, backend.order()))
-    return m.PredictOut(results=[m.Prediction(**x) for x in results], model_version=version)
 
 
 @router.post("/webhook", response_model=m.WebhookOut)
@@ -120,7 +121,7 @@ async def webhook(body: m.WebhookIn, svc: Svc, client: Client,
     got = await run_in_threadpool(labelstudio.webhook_annotation, svc.store, body.action,
                                   body.model_dump(), client.fetch)
 
-    def record(uow: Any) -> Any:
+    def record(uow: UnitOfWork) -> LabelsRecorded | None:
         fresh = labelstudio.fresh_events(uow, [got.event])
         return tasks.record_in(uow, fresh, svc.policy, source="import",
                                where=got.where) if fresh else None

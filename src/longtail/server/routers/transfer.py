@@ -6,7 +6,7 @@ Label Studio's webhook: its tasks leave the queue in the transaction that record
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -20,6 +20,7 @@ from longtail.server import media
 from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 from longtail.server.uploads import receive_file
+from longtail.store import Store
 
 router = APIRouter(tags=["admin"], responses=m.errors(400, 401, 429, 403, 404, 409, 413, 422))
 
@@ -96,13 +97,13 @@ async def import_labels(request: Request, user: Admin, svc: Svc,
     return m.ImportOut(**out, format=format, file=shown)
 
 
-def _read_events(store: Any, path: Path, shown: str, format: str, id: str, label: str,
+def _read_events(store: Store, path: Path, shown: str, format: str, id: str, label: str,
                  annotator: str | None, seconds: str | None) -> list[labels.LabelEvent]:
     """The file's label events, read before the writer is taken; errors name the file
     as the client sent it, not our temporary copy."""
     try:
         if format == "label-studio":
-            events = labelstudio.events_from_export(store, labelstudio.read_export(path),
+            events = labelstudio.events_from_export(store, labelstudio.read_export(path).tasks,
                                                     where=shown)
             if not events:
                 raise InputError(f"{shown}: the export holds no annotations")
