@@ -460,13 +460,14 @@ class Project:
 
     @metered("duplicates")
     def duplicates(self, *, threshold: float | None = None, encoder: str | None = None,
-                   near: bool = True) -> DuplicateGroups:
-        """Groups of exact duplicates (content hash) and near-duplicates (cosine >=
-        threshold, default the project's `near_duplicate_threshold`)."""
+                   near: bool = True, hash_bits: int | None = None) -> DuplicateGroups:
+        """Groups of exact duplicates (content hash; images: the same bytes) and
+        near-duplicates (cosine >= threshold, default the project's
+        `near_duplicate_threshold`; images: also dHashes within `hash_bits` bits)."""
         from longtail.engine.duplicates import duplicates
 
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
-                          near=near)
+                          near=near, hash_bits=hash_bits)
 
     @metered("run", worth_recording=lambda result: bool(result.events))
     def run(self, watch: str | Path, **options: Any) -> RunReport:
