@@ -325,7 +325,8 @@ def record(venv: Path, out: Path, work: Path | None = None) -> dict:
         pat = make_pat(ls.url)
         st = build_project(work / "project", pool)
         tasks = labelstudio.export_tasks(st, Settings.load(st))
-        text_of = {e: t for chunk in st.iter_samples() for _, e, t, _ in chunk}
+        with st.reading() as uow:
+            text_of = {e: t for chunk in uow.samples.iter() for _, e, t, _ in chunk}
         st.close()
         port = free_port()
         settings = ServerSettings(label_studio=True, label_studio_url=ls.url,
