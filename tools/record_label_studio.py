@@ -324,7 +324,7 @@ def record(venv: Path, out: Path, work: Path | None = None) -> dict:
         wait_up(ls.url + "/health", 600, ls.proc)
         pat = make_pat(ls.url)
         st = build_project(work / "project", pool)
-        tasks = labelstudio.export_tasks(st, Settings.load(st))
+        tasks = [{"data": t.data} for t in labelstudio.export_tasks(st, Settings.load(st))]
         with st.reading() as uow:
             text_of = {e: t for chunk in uow.samples.iter() for _, e, t, _ in chunk}
         st.close()
