@@ -357,7 +357,9 @@ def merge(paths: list[str], out: str | None) -> int:
             mine.update(dataset_summary(runs), runs=runs)
         result["params"]["merged_from"] = result["params"].get("merged_from", []) + [
             {"git_commit": other["git_commit"], "started_at": other["started_at"]}]
-        result["peak_rss_bytes"] = max(result["peak_rss_bytes"], other["peak_rss_bytes"])
+        # a file written after each seed (a run cut short) has no peak yet
+        result["peak_rss_bytes"] = max(result.get("peak_rss_bytes") or 0,
+                                       other.get("peak_rss_bytes") or 0) or None
     finish(result)
     print(f"honest_numbers -> {write_result(result, out)}")
     return 0
