@@ -145,6 +145,11 @@ async function search(ev) {
     const r = await LT.api("/admin/search", { method: "POST", body });
     rows("search", r.hits, (h) => [[h.id], [fmt(h.similarity), 1], [h.label || ""],
       [h.text.slice(0, 120)]], (h) => h.id);
+    // An image's hit: its thumbnail (a signed link: an <img> sends no bearer token).
+    document.querySelectorAll("#search tbody tr").forEach((tr, i) => {
+      const url = r.hits[i].media_url;
+      if (url) tr.lastChild.prepend(LT.el("img", { src: url, alt: r.hits[i].id, class: "thumb", loading: "lazy" }));
+    });
     note.textContent = `${r.hits.length} hits (${r.index.kind}, ${r.seconds} s)` +
       (r.enqueued ? ` · queued ${r.enqueued.queued} for the next round` : "");
   } catch (e) {
