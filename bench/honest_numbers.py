@@ -102,7 +102,8 @@ def full_pool_accuracy(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndar
 
 
 def run_seed(seed: int, data: tuple, batch: int, cap: int, full_acc: float,
-             workdir: Path, after_stop: int = AFTER_STOP) -> dict:
+             workdir: Path, after_stop: int = AFTER_STOP, deadline: float | None = None
+             ) -> dict:
     """One seeded run through the product path; every command opens the project anew."""
     from longtail.project import Project
 
@@ -121,6 +122,7 @@ def run_seed(seed: int, data: tuple, batch: int, cap: int, full_acc: float,
     rounds: list[dict] = []
     t0 = time.perf_counter()
     first_stop = None
+    cut = False
     while True:
         p = Project(path)
         q = p.query(batch, strategy="auto")
@@ -169,11 +171,16 @@ def run_seed(seed: int, data: tuple, batch: int, cap: int, full_acc: float,
               f"{stopping[:110]}", flush=True)
         if point["stop"] and first_stop is None:
             first_stop = len(rounds) - 1
+        if deadline is not None and time.time() > deadline:
+            cut = True
+            break
         if paid >= cap or paid >= len(X) or (
                 first_stop is not None and len(rounds) - 1 - first_stop >= after_stop):
             break
     seconds = time.perf_counter() - t0
-    return summarise_run(seed, rounds, full_acc, cap, len(X), seconds)
+    out = summarise_run(seed, rounds, full_acc, cap, len(X), seconds)
+    out["cut_at_deadline"] = cut  # ended by --deadline (wall clock), not by its cap
+    return out
 
 
 def summarise_run(seed: int, rounds: list[dict], full_acc: float, cap: int, pool: int,
@@ -268,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cap", type=int, default=None,
                     help="labels paid per run (default: the size's, per data set)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--deadline", default=None,
+                    help="UTC time HH:MM at which a run still going ends where it is (a "
+                         "shared machine's time limit; such runs are marked cut_at_deadline)")
     ap.add_argument("--merge", nargs="+", default=None,
                     help="combine result files of runs on separate data sets (run side by "
                          "side) into one, with the summary over all")
@@ -275,6 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         return merge(args.merge, args.out)
     started = now_iso()
+    deadline = None
+    if args.deadline:
+        import datetime as dt
+
+        hh, mm = (int(x) for x in args.deadline.split(":"))
+        now = dt.datetime.now(dt.UTC)
+        deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
     cfg = SIZES[args.size]
     seeds = args.seeds or cfg["seeds"]
     wanted = args.datasets.split(",") if args.datasets else list(cfg["runs"])
@@ -282,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                     {"size": args.size, "seeds": seeds, "runs": cfg["runs"], "cap": args.cap,
                      "path": "product: a fresh Project per command (query, import-labels, "
                              "train, forecast), default settings, strategy auto",
-                     "threads": 1}, started_at=started)
+                     "threads": 1, "deadline_utc": args.deadline}, started_at=started)
     result["coverage"] = coverage_table()
     result["datasets"] = {}
     with threadpool_limits(limits=1), tempfile.TemporaryDirectory() as tmp:
@@ -301,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             for seed in seed_list:
                 work = Path(tmp) / f"{name}-{seed}"
                 work.mkdir()
-                runs.append(run_seed(seed, data, batch, cap, full, work))
+                runs.append(run_seed(seed, data, batch, cap, full, work, deadline=deadline))
                 r = runs[-1]
                 print(f"{name} seed {seed}: stop at {r['stop_labels']} "
                       f"(regret {r['stop_regret_points']}), n1 {r['n1_labels']}, forecasts "
@@ -340,7 +357,9 @@ def merge(paths: list[str], out: str | None) -> int:
             mine.update(dataset_summary(runs), runs=runs)
         result["params"]["merged_from"] = result["params"].get("merged_from", []) + [
             {"git_commit": other["git_commit"], "started_at": other["started_at"]}]
-        result["peak_rss_bytes"] = max(result["peak_rss_bytes"], other["peak_rss_bytes"])
+        # a file written after each seed (a run cut short) has no peak yet
+        result["peak_rss_bytes"] = max(result.get("peak_rss_bytes") or 0,
+                                       other.get("peak_rss_bytes") or 0) or None
     finish(result)
     print(f"honest_numbers -> {write_result(result, out)}")
     return 0
