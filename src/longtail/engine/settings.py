@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "compute_rate_gpu_hour": 2.50,
     # Cost-aware selection (query --cost-aware): return on investment = benefit /
     # predicted cost ** cost_tradeoff (0: cost-blind; 1: Haertel et al.'s ROI). 0.5 was
-    # chosen on digits with a synthetic time per image (bench/cost_tune.py), then
+    # chosen on digits with a synthetic time per image (bench/_cost_tune.py), then
     # checked on Banking77 (BENCHMARKS.md section 6).
     "cost_tradeoff": 0.5,
     # Image pools (issue 32): the folder that samples' `media` paths are relative to,
