@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 	# torch first, from the local CPU wheel, so nothing pulls a CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[text,torch,bench,serve,dev,mlflow,ray]'
+	# skorch 1.4 for `--learner skorch` (extra [skorch]), after the bench extra: modAL
+	# pins skorch==0.9.0, which no longer imports; modAL.batch, all the bench uses, works.
+	# pip then warns that modAL wants 0.9.0; the install itself succeeds.
+	$(BIN)/pip install -q 'skorch==1.4.0'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -5,17 +5,24 @@ seed, then in fresh subprocesses (so peak RSS is each one's own): the floor (rea
 file with pyarrow alone, memory-mapped like longtail's reader, vectors to numpy, batch by
 batch), pyarrow's default read for reference, and `Project.ingest` into a new project
 (whose near-duplicate search, a phase after the commit, is also timed on its own).
-Writes bench/results/ingest.json.
+`--db URL` puts each run's catalog on PostgreSQL (a fresh schema per run, dropped after);
+texts and metadata go to the project's column files either way (schema 7).
+Writes bench/results/ingest.json (ingest_postgresql.json with --db).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import header, write_result  # noqa: E402
+from _common import RESULTS, header, write_result  # noqa: E402
 
 DIM = 384
 SIZES = {"smoke": 20_000, "full": 1_000_000}
@@ -51,7 +58,7 @@ def make_file(path: Path, rows: int, seed: int = 0, chunk: int = 50_000) -> int:
     return rows * DIM * 4
 
 
-def _child(mode: str, file: str, project: str) -> None:
+def _child(mode: str, file: str, project: str, db: str = "") -> None:
     import resource
 
     if mode == "ingest":
@@ -67,22 +74,50 @@ def _child(mode: str, file: str, project: str) -> None:
             ids = batch.column("id").to_pylist()
             n += len(ids) + 0 * int(vec.shape[0])
     else:
-        p = Project.init(project)
+        p = Project.init(project, db=db or None)
         report = p.ingest(file, id="id", text="text", vector="vector")
         n, dup = report.new, report.duplicates
         p.close()
     seconds = time.perf_counter() - t
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     # Ingest's near-duplicate search is a phase of its own after the commit: its
     # seconds are inside `seconds` and also reported apart.
     print(json.dumps({"rows": n, "seconds": seconds,
-                      "duplicates_seconds": dup["seconds"] if mode == "ingest" and dup else 0.0,
-                      "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                      "duplicates_seconds": (dup or {}).get("seconds", 0.0) if mode == "ingest" else 0.0,
+                      # CPU seconds of every thread (user + system, imports included: the
+                      # same few for each mode): on a loaded machine the wall clock
+                      # measures the neighbours; the CPU a run burns far less so.
+                      "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                      "peak_rss_bytes": usage.ru_maxrss * 1024}))
 
 
-def _run(mode: str, file: Path, project: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, str(file), str(project)],
-                         capture_output=True, text=True, check=True)
+def _run(mode: str, file: Path, project: Path, db: str = "", src: str | None = None) -> dict:
+    env = {**os.environ, "PYTHONPATH": src} if src else None
+    out = subprocess.run([sys.executable, __file__, "--child", mode, str(file), str(project), db],
+                         capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def _catalog(db: str | None) -> Iterator[str]:
+    """'' (SQLite in the project), or `db` with a fresh schema as its search path."""
+    if not db:
+        yield ""
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(db)
+    schema = f"lt_bench_{uuid.uuid4().hex[:12]}"
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield make_url(db).update_query_dict({"options": f"-csearch_path={schema}"}
+                                             ).render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", choices=sorted(SIZES), default="full")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--db", default=None, help="a PostgreSQL URL for the catalogs")
+    ap.add_argument("--baseline-src", default=None,
+                    help="a longtail src/ folder of another commit: each repeat also ingests "
+                         "with it, beside this code's run (a paired comparison on a busy machine)")
+    ap.add_argument("--baseline-commit", default=None, help="the commit that folder holds")
     args = ap.parse_args(argv)
     rows = SIZES[args.size]
     repeats = args.repeats or (3 if args.size == "full" else 1)
@@ -100,7 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(repeats):
             floor = _run("floor", file, Path(tmp) / "unused")
             floor_read = _run("floor_read", file, Path(tmp) / "unused")
-            ours = _run("ingest", file, Path(tmp) / f"proj{rep}")
+            with _catalog(args.db) as db:
+                ours = _run("ingest", file, Path(tmp) / f"proj{rep}", db)
+            base = None
+            if args.baseline_src:
+                with _catalog(args.db) as db:
+                    base = _run("ingest", file, Path(tmp) / f"base{rep}", db, args.baseline_src)
+                shutil.rmtree(Path(tmp) / f"base{rep}", ignore_errors=True)
+            shutil.rmtree(Path(tmp) / f"proj{rep}", ignore_errors=True)
             assert ours["rows"] == rows, ours
             runs.append({
                 "repeat": rep, "rows": rows, "seconds": ours["seconds"],
@@ -116,11 +163,20 @@ def main(argv: list[str] | None = None) -> int:
                 "peak_rss_bytes": ours["peak_rss_bytes"],
                 "floor_peak_rss_bytes": floor["peak_rss_bytes"], "vector_bytes": vector_bytes,
                 "rss_over_vector_bytes": ours["peak_rss_bytes"] / vector_bytes,
+                "cpu_seconds": ours["cpu_seconds"], "floor_cpu_seconds": floor["cpu_seconds"],
+                "cpu_ratio_to_floor": floor["cpu_seconds"] / ours["cpu_seconds"],
+                **({"baseline_seconds": base["seconds"],
+                    "baseline_cpu_seconds": base["cpu_seconds"],
+                    "baseline_cpu_ratio_to_floor": floor["cpu_seconds"] / base["cpu_seconds"],
+                    "baseline_ratio_to_floor": floor["seconds"] / base["seconds"],
+                    "baseline_peak_rss_bytes": base["peak_rss_bytes"]} if base else {}),
             })
     ratios = np.array([r["ratio_to_floor"] for r in runs])
     result = header("ingest", f"synthetic parquet, {rows} rows x {DIM}-d float32 + text + 3 "
                     "metadata columns", {"rows": rows, "dim": DIM, "repeats": repeats,
-                                         "size": args.size})
+                                         "size": args.size,
+                                         "catalog": "postgresql" if args.db else "sqlite",
+                                         "baseline_commit": args.baseline_commit})
     result.update({
         "rows": rows,
         "rows_per_s": float(np.mean([r["rows_per_s"] for r in runs])),
@@ -130,10 +186,22 @@ def main(argv: list[str] | None = None) -> int:
         "floor_rows_per_s": float(np.mean([r["floor_rows_per_s"] for r in runs])),
         "ratio_to_floor_mean": float(ratios.mean()), "ratio_to_floor_sd": float(ratios.std()),
         "ratio_to_floor_read_mean": float(np.mean([r["ratio_to_floor_read"] for r in runs])),
+        "cpu_ratio_to_floor_mean": float(np.mean([r["cpu_ratio_to_floor"] for r in runs])),
         "peak_rss_bytes": int(max(r["peak_rss_bytes"] for r in runs)),
         "vector_bytes": vector_bytes, "runs": runs,
     })
-    path = write_result(result, args.out)
+    if args.baseline_src:
+        base_ratios = np.array([r["baseline_ratio_to_floor"] for r in runs])
+        result.update({"baseline_ratio_to_floor_mean": float(base_ratios.mean()),
+                       "baseline_ratio_to_floor_min": float(base_ratios.min()),
+                       "ratio_to_floor_min": float(ratios.min()),
+                       "ratio_over_baseline_mean": float((ratios / base_ratios).mean()),
+                       "baseline_cpu_ratio_to_floor_mean": float(np.mean(
+                           [r["baseline_cpu_ratio_to_floor"] for r in runs])),
+                       "cpu_seconds_over_baseline_mean": float(np.mean(
+                           [r["cpu_seconds"] / r["baseline_cpu_seconds"] for r in runs]))})
+    path = write_result(result, args.out or (RESULTS / "ingest_postgresql.json" if args.db
+                                             else None))
     print(f"ingest: {result['rows_per_s']:.0f} rows/s ({result['rows_per_s_before_duplicates']:.0f} "
           f"before the near-duplicate search's {result['duplicates_seconds']:.2f} s), "
           f"floor {result['floor_rows_per_s']:.0f} "
@@ -145,6 +213,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _child(*sys.argv[2:5])
+        _child(*sys.argv[2:6])
     else:
         main()

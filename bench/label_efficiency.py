@@ -122,6 +122,14 @@ DATASETS = {
                "smoke_max_labels": 60, "out": f"{BENCH}_digits"},
     "fashion_mnist": {"batch": 100, "max_labels": 2000, "seeds": 3, "round_cap": 120.0,
                       "smoke_max_labels": 300, "out": f"{BENCH}_fashion_mnist"},
+    # issue 28's long-tailed variants (bench/datasets.py), at product_path's budgets:
+    # batches of 5% of the pool up to 40% of it
+    "banking77_lt": {"batch": 150, "max_labels": 1200, "seeds": 5, "round_cap": 120.0,
+                     "smoke_max_labels": 300, "out": f"{BENCH}_banking77_lt"},
+    "digits_lt": {"batch": 17, "max_labels": 136, "seeds": 5, "round_cap": 120.0,
+                  "smoke_max_labels": 51, "out": f"{BENCH}_digits_lt"},
+    "fashion_mnist_lt": {"batch": 282, "max_labels": 2256, "seeds": 3, "round_cap": 120.0,
+                         "smoke_max_labels": 564, "out": f"{BENCH}_fashion_mnist_lt"},
 }
 
 

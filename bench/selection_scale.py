@@ -480,9 +480,11 @@ def index_seconds(log: dict) -> dict:
     }
 
 
-def make_project(vec_path: Path, n: int, project: Path, n_labels: int = CLI_LABELS) -> dict:
-    """A project on the first ``n`` generated rows: ingested as precomputed vectors,
-    ``n_labels`` labels spread over the classes (pool split only), a trained model."""
+def make_project(vec_path: Path, n: int, project: Path, n_labels: int = CLI_LABELS,
+                 dtype: str = "float32") -> dict:
+    """A project on the first ``n`` generated rows: ingested as precomputed vectors
+    (stored as ``dtype``, `init --dtype`), ``n_labels`` labels spread over the classes
+    (pool split only), a trained model."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -503,7 +505,7 @@ def make_project(vec_path: Path, n: int, project: Path, n_labels: int = CLI_LABE
                                    schema=schema))
     timings = {"parquet_seconds": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    p = Project.init(project)
+    p = Project.init(project, **({"vector_dtype": dtype} if dtype != "float32" else {}))
     p.ingest(pfile, id="id", vector="vector")
     timings["ingest_seconds"] = time.perf_counter() - t0
     pfile.unlink()

@@ -218,4 +218,20 @@ def test_status_reads_one_snapshot_each_read_once(loaded, tmp_path):
     assert count("FROM samples WHERE samples.split =") == 1
     assert count("GROUP BY samples.split") == 1
     assert count("max(annotations.id)") == 1  # every row's current label, once
-    assert count("BEGIN") <= 2  # the snapshot; the triggers read on their own
+    assert count("BEGIN") <= 3  # the settings, the snapshot, the triggers (their own)
+
+
+def test_status_after_train_reads_the_cached_estimate_without_the_estimators(loaded, tmp_path):
+    """The CLI audit: `status` shows the estimate `train` cached; the estimators (and
+    what they import) load only when an estimate is computed."""
+    import subprocess
+    import sys
+
+    loaded.import_labels(_label_file(tmp_path, loaded, n=200)[0])
+    loaded.train()
+    code = ("import sys; from longtail.project import Project; "
+            f"Project({str(loaded.store.root)!r}).status(); "
+            "print('longtail.evaluation.estimators' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -17,7 +17,8 @@ project (refused), run `label-studio sync`, rotate the PAT (the old one is refus
 Every request Label Studio sends longtail and longtail's answer (`to_longtail`), and
 every request longtail sends Label Studio and its answer (`to_label_studio`), is saved
 in order in `exchanges.json`; `steps.json` lists the driver's own calls (what a user
-does) with their status. Both servers are stopped on the way out, whatever happens.
+does) with their status; `export.json` is the project's JSON export at the end (what
+`longtail label-studio import` reads). Both servers are stopped on the way out, whatever happens.
 
 With LONGTAIL_LIVE_LABEL_STUDIO=1, tests/server/test_label_studio_recorded.py runs
 `record` against a fresh Label Studio and checks the same things on what it recorded.
@@ -323,8 +324,9 @@ def record(venv: Path, out: Path, work: Path | None = None) -> dict:
         wait_up(ls.url + "/health", 600, ls.proc)
         pat = make_pat(ls.url)
         st = build_project(work / "project", pool)
-        tasks = labelstudio.export_tasks(st, Settings.load(st))
-        text_of = {e: t for chunk in st.iter_samples() for _, e, t, _ in chunk}
+        tasks = [{"data": t.data} for t in labelstudio.export_tasks(st, Settings.load(st))]
+        with st.reading() as uow:
+            text_of = {e: t for chunk in uow.samples.iter() for _, e, t, _ in chunk}
         st.close()
         port = free_port()
         settings = ServerSettings(label_studio=True, label_studio_url=ls.url,
@@ -444,6 +446,10 @@ def record(venv: Path, out: Path, work: Path | None = None) -> dict:
                params={"id": "retrieve_tasks_predictions", "project": pid},
                json={"selectedItems": {"all": True, "excluded": []}})
         ls_api("next task in the next round", "GET", f"/api/projects/{pid}/next")
+        # The file path: Label Studio's JSON export, as `longtail label-studio import`
+        # reads it (kept whole in export.json).
+        export = ls_api("export JSON", "GET", f"/api/projects/{pid}/export",
+                        params={"exportType": "JSON"})
         rotated = ls_api("rotate the PAT", "POST", "/api/token/rotate/", json={"refresh": pat})
         log.step = "the old PAT after rotation"
         old = LabelStudioAPI(ls.url, pat, transport=RecordingTransport(log))
@@ -470,6 +476,7 @@ def record(venv: Path, out: Path, work: Path | None = None) -> dict:
     (out / "exchanges.json").write_text(json.dumps(log.items, indent=1) + "\n")
     (out / "steps.json").write_text(json.dumps(log.steps, indent=1) + "\n")
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / "export.json").write_text(json.dumps(export, indent=1) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     return summary
 

@@ -107,7 +107,7 @@ class Project:
     def ingest(self, path: str | Path, *, id: str = "id", text: str | None = None,
                label: str | None = None, vector: str | None = None,
                vector_prefix: str | None = None, metadata: list[str] | None = None,
-               update: bool = False, vector_dtype: str = "float32",
+               update: bool = False, vector_dtype: str | None = None,
                progress: Progress | None = None, delimiter: str | None = None,
                folder_labels: bool = False) -> Any:
         """Add a CSV, JSONL or Parquet file, or a folder of images, to the pool,
@@ -119,13 +119,14 @@ class Project:
                            delimiter=delimiter, folder_labels=folder_labels)
 
     @metered("embed")
-    def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str = "float32",
+    def embed(self, encoder: str = "minilm", *, batch_rows: int = 512, dtype: str | None = None,
               progress: Progress | None = None, on_phase: Callable[[str], None] | None = None,
-              encoder_impl: Any = None, **params: Any) -> EmbedReport:
-        """Compute vectors for every sample that has none for `encoder` (resumable)."""
+              encoder_impl: Any = None, engine: str = "local", **params: Any) -> EmbedReport:
+        """Compute vectors for every sample that has none for `encoder` (resumable);
+        `engine="ray"` encodes as a Ray Data job."""
         return data.embed(self.store, self._settings(), encoder, batch_rows=batch_rows,
                           dtype=dtype, progress=progress, on_phase=on_phase,
-                          encoder_impl=encoder_impl, **params)
+                          encoder_impl=encoder_impl, engine=engine, **params)
 
     @metered("import-labels")
     def import_labels(self, path: str | Path, *, id: str = "id", label: str = "label",
@@ -459,13 +460,14 @@ class Project:
 
     @metered("duplicates")
     def duplicates(self, *, threshold: float | None = None, encoder: str | None = None,
-                   near: bool = True) -> DuplicateGroups:
-        """Groups of exact duplicates (content hash) and near-duplicates (cosine >=
-        threshold, default the project's `near_duplicate_threshold`)."""
+                   near: bool = True, hash_bits: int | None = None) -> DuplicateGroups:
+        """Groups of exact duplicates (content hash; images: the same bytes) and
+        near-duplicates (cosine >= threshold, default the project's
+        `near_duplicate_threshold`; images: also dHashes within `hash_bits` bits)."""
         from longtail.engine.duplicates import duplicates
 
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
-                          near=near)
+                          near=near, hash_bits=hash_bits)
 
     @metered("run", worth_recording=lambda result: bool(result.events))
     def run(self, watch: str | Path, **options: Any) -> RunReport:

@@ -85,6 +85,7 @@ def test_numbers_and_paths_parse_to_their_types(proj, tmp_path):
     (["--eval-cap", "-1"], "--eval-cap must be at least 0"),
     (["--seed", "-3"], "--seed must be at least 0"),
     (["--eval-estimator", "bogus"], "--eval-estimator must be 'ppi' or 'uniform'"),
+    (["--dtype", "float64"], "--dtype must be 'float32' or 'float16', got 'float64'"),
 ])
 def test_init_rejects_bad_rates_and_writes_nothing(tmp_path, args, message):
     r = runner.invoke(app, ["init", str(tmp_path / "p"), *args])

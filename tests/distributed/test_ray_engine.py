@@ -89,3 +89,35 @@ def test_other_strategies_on_ray_are_refused_naming_those_it_runs(tmp_path: Path
     assert "margin, entropy, least_confidence" in r.output and "coreset" in r.output
     r = CliRunner().invoke(app, ["query", "-p", proj, "-n", "5", "--engine", "spark"])
     assert r.exit_code == 2 and "--engine must be one of local, ray" in r.output
+
+
+def test_embed_on_ray_writes_the_local_engines_vectors(local_ray, tmp_path, monkeypatch):
+    """`embed --engine ray`: workers read the texts and metadata from the column files
+    and rebuild the encoder from its saved config; the vectors equal the local engine's."""
+    from tests.conftest import make_pool, write_csv
+
+    X, _ = make_pool(90, d=4, seed=2)
+    rows = [[f"s{i}", f"text {i}", *X[i].tolist(), "web" if i % 3 else "app"] for i in range(90)]
+    pool = write_csv(tmp_path / "pool.csv", ["id", "text", "f0", "f1", "f2", "f3", "source"], rows)
+    proj = str(tmp_path / "p")
+    ok(["init", proj])
+    ok(["ingest", str(pool), "-p", proj, "--text", "text"])
+    on_ray = tmp_path / "on_ray"
+    shutil.copytree(proj, on_ray)
+    ok(["embed", "-p", proj, "--encoder", "tabular"])
+    monkeypatch.setattr(ray_engine, "EMBED_PIECE_ROWS", 16)  # several blocks, any order
+    ok(["embed", "-p", str(on_ray), "--encoder", "tabular", "--engine", "ray"])
+    from longtail.store import Store
+
+    got = []
+    for where in (proj, on_ray):
+        store = Store.open(where)
+        try:
+            with store.reading() as uow:
+                vs = uow.vector_set("tabular")
+                assert uow.settings.get("encoder") == "tabular"
+            got.append(vs.read(np.arange(vs.n_rows)))
+        finally:
+            store.close()
+    assert got[0].shape == (90, got[0].shape[1]) and got[0].shape[1] > 0
+    np.testing.assert_array_equal(got[1], got[0])

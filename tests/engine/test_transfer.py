@@ -70,3 +70,17 @@ def test_transfer_from_the_cli_and_bad_learner_changes_nothing(tmp_path):
     text = subprocess.run([sys.executable, "-m", "longtail.cli", "status", "-p", proj],
                           capture_output=True, text=True).stdout
     assert "transfer sklearn.naive_bayes.GaussianNB" in text
+
+
+def test_the_report_shows_the_recorded_transfer(tmp_path):
+    from longtail.engine.report import report_data
+    from longtail.report.html import render
+
+    p = _project(tmp_path, drop_class="c2")
+    assert "transfer" not in report_data(p.store, p._settings()).sections
+    r = p.transfer("sklearn.neighbors.KNeighborsClassifier", learner_params={"n_neighbors": 3})
+    data = report_data(p.store, p._settings())
+    assert data.sections["transfer"]["results"][0]["gain"] == r.gain
+    html = render(data.to_dict())
+    assert "Does the selection carry over?" in html
+    assert f"{100 * r.gain:+.1f} points" in html and "KNeighborsClassifier" in html

@@ -16,7 +16,7 @@ from longtail.engine import users  # noqa: E402
 from longtail.project import Project  # noqa: E402
 from longtail.server.app import create_app  # noqa: E402
 from tests.images.test_image_pool import make_folder  # noqa: E402
-from tests.server.conftest import Clock  # noqa: E402
+from tests.server.conftest import Clock, chromium, served  # noqa: E402, F401
 
 
 @pytest.fixture
@@ -85,3 +85,51 @@ def test_label_studio_export_of_an_image_pool(image_project, tmp_path):
 
     data = json.loads(out.read_text())[0]["data"]
     assert data["image"].startswith("/data/local-files/?d=imgs/") and data["image"].endswith(".png")
+
+
+def test_round_export_and_search_carry_signed_thumbnails(image_project):
+    """The service's batch (GET /admin/export) names each image's path under the media
+    root and a signed thumbnail link; search hits on an image pool carry one too."""
+    p = Project(image_project)
+    _, token = users.add_user(p.store, "root", "admin")
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(image_project)) as c:
+        tasks = c.get("/admin/export", headers=auth).json()["tasks"]
+        assert len(tasks) == 4
+        for t in tasks:
+            assert t["media"] == t["sample_id"] and t["media"].endswith(".png")
+            assert t["media_url"].startswith(f"/media/{t['id']}?size=96&")
+            got = c.get(t["media_url"])  # no token: the signature is the permission
+            assert got.status_code == 200 and max(Image.open(io.BytesIO(got.content)).size) <= 96
+        hits = c.post("/admin/search", headers=auth,
+                      json={"ids": [tasks[0]["sample_id"]], "k": 3, "state": "any"}).json()["hits"]
+        assert hits and all(h["media_url"].startswith(f"/media/{h['row']}?size=96&") for h in hits)
+        assert c.get(hits[0]["media_url"]).status_code == 200
+
+
+def test_the_dashboard_shows_thumbnails_of_image_hits(image_project, served, chromium):  # noqa: F811
+    from longtail.store import Store
+    from tests.server.conftest import sign_in
+
+    browser, expect = chromium
+    p = Project(image_project)
+    _, token = users.add_user(p.store, "root", "admin")
+    store = Store.open(image_project)
+    try:
+        url = served(store)
+        board = sign_in(browser, url + "/dashboard", token, height=900)
+        board.select_option("#search-by", "id")
+        board.fill("#search-q", "left/left_0.png")
+        board.select_option("#search-state", "any")
+        board.click("#search-form button")
+        expect(board.locator("#search-note")).to_contain_text("hits")
+        rows = board.locator("#search tbody tr")
+        assert rows.count() > 0
+        expect(board.locator("#search tbody tr img.thumb")).to_have_count(rows.count())
+        img = board.locator("#search tbody tr img.thumb").first
+        assert img.get_attribute("src").startswith("/media/")
+        # The browser loaded it without a bearer token.
+        expect(img).to_have_js_property("complete", True)
+        assert img.evaluate("e => e.naturalWidth") > 0
+    finally:
+        store.close()

@@ -266,3 +266,34 @@ def test_the_docs_walk_is_the_recorded_walk():
                   "Conflict for url:", "matches no sample"):
         assert quote.replace("\n", " ") in " ".join(live.split()), quote
         assert quote in recorded, quote
+
+
+def test_the_file_path_reads_label_studios_own_export(tmp_path):
+    """`longtail label-studio import` on the JSON export the real Label Studio wrote at
+    the end of the walk (the hand-written export fixture echoed our assumptions)."""
+    from longtail.errors import InputError
+
+    export = json.loads((FIXTURES / "export.json").read_text())
+    store = build_project(tmp_path / "p", FIXTURES / "pool.csv")
+    try:
+        with store.reading() as uow:
+            before = uow.labels.max_id()
+        path = tmp_path / "export.json"
+        path.write_text(json.dumps(export))
+        # The task longtail does not know stops the whole import, named (all or nothing).
+        with pytest.raises(InputError, match=r"Label Studio id \d+\).*no sample has its text"):
+            labelstudio.import_export(store, path)
+        with store.reading() as uow:
+            assert uow.labels.max_id() == before
+        known = [t for t in export if t["data"].get("text") != "a text longtail has never seen"]
+        path.write_text(json.dumps(known))
+        done = labelstudio.import_export(store, path)
+        anns = [a for t in known for a in t.get("annotations") or []]
+        assert done.rows == len(anns) and done.skipped == sum(
+            1 for a in anns if a.get("was_cancelled"))
+        with store.reading() as uow:
+            events = uow.labels.events()
+        got = {(e["annotator"], e["seconds"]) for e in events if e["id"] > before}
+        assert got <= {(str(a["completed_by"]), a.get("lead_time")) for a in anns}
+    finally:
+        store.close()

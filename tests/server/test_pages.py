@@ -113,3 +113,24 @@ def test_an_answer_on_an_expired_lease_is_kept_and_said(tmp_path, served, chromi
                                   s.annotations.c.annotator)).all()
     store.close()
     assert [tuple(g) for g in got] == [(0, "card", "ann")]
+
+
+def test_the_dashboard_shows_the_recorded_transfer(live, chromium):
+    """What `longtail transfer` recorded (the setting `transfer`) is a row of its own."""
+    browser, expect = chromium
+    url, tokens, store = live
+    board = sign_in(browser, url + "/dashboard", tokens["root"], height=900)
+    expect(board.locator('[data-kpi="samples"] b')).to_have_text("30")
+    expect(board.locator("#transfer-card")).to_be_hidden()
+    with store.unit_of_work() as uow:
+        uow.settings.set("transfer", {"sklearn.naive_bayes.GaussianNB": {
+            "learner": "sklearn.naive_bayes.GaussianNB", "learner_params": {},
+            "encoder": "e", "selected_with": "linear", "gain": 0.042, "lo": -0.011,
+            "hi": 0.095, "level": 0.95, "n_labels": 120, "acc_selected": 0.81,
+            "acc_random": 0.768, "method": "crossfit", "eval_set": "managed",
+            "verdict": "trained with GaussianNB: ..."}})
+    cells = board.locator('#transfer tr[data-key="sklearn.naive_bayes.GaussianNB"] td')
+    expect(cells.nth(1)).to_have_text("linear")
+    expect(cells.nth(2)).to_have_text("+4.2 points")
+    expect(cells.nth(3)).to_have_text("[-1.1, +9.5] (95%)")
+    expect(cells.nth(4)).to_have_text("120")

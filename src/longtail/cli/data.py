@@ -70,6 +70,9 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
          mlflow: Annotated[str | None, typer.Option(help="Log every trained model to MLflow: "
                                                     "'local' (the project's mlruns/), a "
                                                     "directory or a tracking URI.")] = None,
+         dtype: Annotated[str, typer.Option(help="How vectors are stored: float32, or "
+                                            "float16 (half the disk; scores are still "
+                                            "computed in float32 blocks).")] = "float32",
          as_json: JsonOpt = False) -> None:
     """Create a project: a directory with a SQLite catalog and vector files.
 
@@ -91,12 +94,18 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
         from longtail.errors import InputError
 
         raise InputError(f"--eval-estimator must be 'ppi' or 'uniform', got {eval_estimator!r}")
+    if dtype not in ("float32", "float16"):
+        from longtail.errors import InputError
+
+        raise InputError(f"--dtype must be 'float32' or 'float16', got {dtype!r}")
     allowed = split_list("--labels", labels)
     extra: dict = {"labels": allowed} if allowed else {}
     if eval_estimator != "ppi":
         extra["eval_estimator"] = eval_estimator
     if mlflow is not None:
         extra["mlflow"] = mlflow
+    if dtype != "float32":
+        extra["vector_dtype"] = dtype
     with Project.init(path, eval_rate=eval_rate, eval_cap=eval_cap, seed=seed,
                       eval_stratify=eval_stratify, eval_share=eval_share,
                       control_share=control_share, eval_halfwidth=eval_halfwidth, db=db,
@@ -143,7 +152,8 @@ def ingest(
                                                        "column).")] = None,
     update: Annotated[bool, typer.Option("--update", help="Replace samples whose id exists "
                                          "with other content.")] = False,
-    float16: Annotated[bool, typer.Option("--float16", help="Store vectors as float16.")] = False,
+    float16: Annotated[bool, typer.Option("--float16", help="Store vectors as float16 "
+                                          "(default: the project's `init --dtype`).")] = False,
     delimiter: DelimiterOpt = None,
     folder_labels: Annotated[bool, typer.Option(
         "--folder-labels", help="Images: each class sub-folder's name is its images' "
@@ -162,7 +172,7 @@ def ingest(
     with open_project(project) as p, Bar(f"ingest {file.name}", as_json) as bar:
         report = p.ingest(file, id=id, text=text, label=label, vector=vector,
                           vector_prefix=vector_prefix, metadata=metadata, update=update,
-                          vector_dtype="float16" if float16 else "float32", progress=bar,
+                          vector_dtype="float16" if float16 else None, progress=bar,
                           delimiter=delimiter,
                           **({"folder_labels": True} if folder_labels else {}))
     emit(report.to_dict(), as_json, lambda r: console.print(
@@ -186,6 +196,9 @@ def embed(project: ProjectOpt = Path("."),
           max_categories: Annotated[int | None, typer.Option(
               help="tabular: text columns with at most this many distinct values are "
                    "one-hot encoded, others left out (default 20).")] = None,
+          engine: Annotated[str, typer.Option(
+              help="Where encoding runs: local, or ray (a Ray Data job over the project's "
+                   "column files; LONGTAIL_RAY_ADDRESS names the cluster).")] = "local",
           encoder_param: Annotated[list[str] | None, typer.Option(
               help="KEY=VALUE for the encoder, repeatable (VALUE read as JSON), e.g. "
                    "size=224 for --encoder torch:package.module:fn.")] = None,
@@ -200,6 +213,10 @@ def embed(project: ProjectOpt = Path("."),
     Example: longtail embed -p my-project --encoder tabular --exclude digit
     """
     at_least("--max-categories", max_categories, 2)
+    if engine not in ("local", "ray"):
+        from longtail.errors import InputError
+
+        raise InputError(f"--engine must be one of local, ray, got {engine!r}")
     params = {k: v for k, v in (("features", split_list("--features", features)),
                                 ("exclude", split_list("--exclude", exclude)),
                                 ("max_categories", max_categories)) if v}
@@ -215,7 +232,8 @@ def embed(project: ProjectOpt = Path("."),
         elif encoder != "precomputed":
             bar.phase(f"loading model {encoder}")
         try:
-            result = p.embed(encoder, progress=bar, **params)
+            result = p.embed(encoder, progress=bar, **params,
+                             **({"engine": engine} if engine != "local" else {}))
         except KeyboardInterrupt:
             kept = bar.done if bar.done is not None else _vector_rows(p, encoder)
             raise Stopped(f"stopped: {kept:,} rows kept; run again to resume") from None

@@ -290,21 +290,29 @@ def duplicates(project: ProjectOpt = Path("."),
                                                            "project's).")] = None,
                exact_only: Annotated[bool, typer.Option("--exact-only", help="Only samples with "
                                                         "the same content.")] = False,
+               hash_bits: Annotated[int | None, typer.Option(
+                   help="Images: bits (of 64) in which two difference hashes may differ and "
+                   "still be near-duplicates (default 8, at most 16).")] = None,
                show: Annotated[int, typer.Option(help="Groups listed per kind.")] = 10,
                as_json: JsonOpt = False) -> None:
-    """List groups of exact duplicates and near-duplicates (FAISS on the vectors).
+    """List groups of exact duplicates and near-duplicates (FAISS on the vectors; for
+    images also the same bytes, and difference hashes within a few bits).
 
     Example: longtail duplicates -p my-project --threshold 0.97
     """
     with open_project(project) as p:
-        result = p.duplicates(threshold=threshold, encoder=encoder, near=not exact_only)
+        result = p.duplicates(threshold=threshold, encoder=encoder, near=not exact_only,
+                              hash_bits=hash_bits)
 
     def render(r: dict) -> None:
         c = r["counts"]
         console.print(f"{c['exact_groups']} groups of exact duplicates; {c['near_groups']} groups "
                       f"of near-duplicates ({c['near_rows']} samples, {c['near_with_labeled']} "
                       f"groups with a labeled sample) at cosine >= {r['threshold']:g}")
-        for kind in ("exact", "near"):
+        if r.get("hash_bits") is not None:
+            console.print(f"{c['perceptual_groups']} groups of images whose difference hashes "
+                          f"differ in <= {r['hash_bits']} bits ({c['perceptual_rows']} images)")
+        for kind in ("exact", "near", "perceptual"):
             for g in r[kind][:show]:
                 console.print(f"  {kind}: " + ", ".join(
                     e["id"] + (f" ({e['label']})" if e["label"] else "") for e in g),

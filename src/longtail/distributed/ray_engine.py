@@ -1,4 +1,9 @@
-"""The Ray engine: pool scoring as a Ray Data job over the project's vector chunks.
+"""The Ray engine: pool scoring and embedding as Ray Data jobs over the project's files.
+
+Scoring (`query --engine ray`) runs over the vector chunks; embedding (`embed --engine
+ray`) over the samples' column files (texts and metadata, `longtail.store.columns`),
+each worker rebuilding the encoder from the vector set's saved config and calling its
+own `encode`; the driver writes the vectors and commits the row count.
 
 The only module that imports Ray. Workers read the memory-mapped vector chunk files by
 row range (so they need the package and read access to the project's vector directory,
@@ -27,6 +32,8 @@ RAY_STRATEGIES = ("margin", "entropy", "least_confidence")
 PIECE_ROWS = 65_536
 #: Actors in the pool that scores (each holds one copy of the model).
 ACTORS = 2
+#: Most rows per embedding block (the encoder's batch).
+EMBED_PIECE_ROWS = 512
 
 
 def check_strategy(strategy: str) -> None:
@@ -139,3 +146,58 @@ def score_pool(model: Any, vectors: Any, rows: np.ndarray, *, score: str | None 
     if seen != len(rows):
         raise RuntimeError(f"the Ray job scored {seen} of {len(rows)} rows")
     return probs, scores
+
+
+class _Embedder:
+    """Ray Data actor: rebuilds the encoder once from its saved config and opens the
+    project's column files; each call encodes the texts and metadata of its pieces."""
+
+    def __init__(self, root: str, encoder: str, config: dict, where: Any):
+        from pathlib import Path
+
+        import ray
+
+        from longtail.encoders import get_encoder
+        from longtail.store.columns import ColumnReader
+
+        self.batch_ids, self.pos = ray.get(where) if isinstance(where, ray.ObjectRef) else where
+        self.enc = get_encoder(encoder, **config)
+        self.reader = ColumnReader(Path(root))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import json
+
+        offsets, vectors = [], []
+        for start, stop in zip(batch["start"].tolist(), batch["stop"].tolist(), strict=True):
+            texts, metas = self.reader.read(self.batch_ids[start:stop], self.pos[start:stop])
+            vecs = self.enc.encode({"text": [t or "" for t in texts],
+                                    "metadata": [json.loads(m) if m else {} for m in metas]})
+            vectors.append(np.asarray(vecs, dtype=np.float32))
+            offsets.append(np.arange(start, stop, dtype=np.int64))
+        return {"offset": np.concatenate(offsets), "vector": np.concatenate(vectors)}
+
+
+def embed_rows(root: Any, encoder: str, config: dict, batch_ids: np.ndarray, pos: np.ndarray,
+               *, actors: int | None = None, piece_rows: int | None = None) -> Any:
+    """Vectors of the samples at (`batch_ids`, `pos`) (the column files' addresses of the
+    rows to embed, in row order) by encoder `encoder` rebuilt from `config`, computed by a
+    pool of `actors` Ray actors over pieces of `piece_rows` rows (at most
+    EMBED_PIECE_ROWS). Yields (offsets into
+    the given rows, float32 vectors) per finished block, in no particular order.
+    Driver memory: O(piece_rows·dim) per block in flight."""
+    batch_ids = np.asarray(batch_ids, dtype=np.int64)
+    pos = np.asarray(pos, dtype=np.int64)
+    piece_rows = min(piece_rows or EMBED_PIECE_ROWS, EMBED_PIECE_ROWS)
+    n = len(pos)
+    if n == 0:
+        return
+    ray = ensure_ray()
+    items = [{"start": s, "stop": min(s + piece_rows, n)} for s in range(0, n, piece_rows)]
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    ds = ds.map_batches(
+        _Embedder, batch_size=1, batch_format="numpy",
+        fn_constructor_kwargs={"root": str(root), "encoder": encoder, "config": dict(config),
+                               "where": ray.put((batch_ids, pos))},
+        compute=ray.data.ActorPoolStrategy(size=max(1, min(actors or ACTORS, len(items)))))
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        yield batch["offset"], batch["vector"]

@@ -26,7 +26,7 @@ Progress = Callable[[int, int | None], None]
 def ingest(store: Store, settings: Settings, path: str | Path, *, id: str = "id",
            text: str | None = None, label: str | None = None, vector: str | None = None,
            vector_prefix: str | None = None, metadata: list[str] | None = None,
-           update: bool = False, vector_dtype: str = "float32",
+           update: bool = False, vector_dtype: str | None = None,
            progress: Progress | None = None, delimiter: str | None = None,
            folder_labels: bool = False,
            also: Callable[[UnitOfWork], None] | None = None) -> IngestReport:
@@ -84,8 +84,8 @@ def _ingest_file(store: Store, settings: Settings, path: str | Path, *, id: str,
     with phase("ingest"):
         report = ingest_file(store, path, mapping, assign_eval=eval_of,
                              eval_strata=settings.eval_stratify, update=update,
-                             vector_dtype=vector_dtype, progress=progress,
-                             hashing=settings.hashing, in_tx=in_tx)
+                             vector_dtype=vector_dtype or settings.vector_dtype,
+                             progress=progress, hashing=settings.hashing, in_tx=in_tx)
     if report.vector_dim and (report.new or report.updated) \
             and settings.encoder in (None, PRECOMPUTED):
         report.duplicates = _near_duplicates(store, settings, PRECOMPUTED,
@@ -187,11 +187,15 @@ class EmbedReport(Record):
 
 
 def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_rows: int = 512,
-          dtype: str = "float32", progress: Progress | None = None,
+          dtype: str | None = None, progress: Progress | None = None,
           on_phase: Callable[[str], None] | None = None, encoder_impl: Any = None,
-          **params: Any) -> EmbedReport:
+          engine: str = "local", **params: Any) -> EmbedReport:
     """Compute vectors for every sample that has none for `encoder`. Each batch commits,
-    so an interrupted run resumes where it stopped."""
+    so an interrupted run resumes where it stopped. `engine="ray"`: the encoding runs as
+    a Ray Data job over the column files (`longtail.distributed.ray_engine`); the vectors
+    are the local engine's, written and committed here."""
+    if engine not in ("local", "ray"):
+        raise InputError(f"--engine must be one of local, ray; got {engine!r}")
     from longtail.encoders import check_encoder_fits, get_encoder, preview_samples
     from longtail.ingest import PRECOMPUTED
 
@@ -239,22 +243,26 @@ def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_ro
     start = info["n_rows"] if info else 0
     if info is None:
         with store.unit_of_work() as uow:
-            info = uow.vectors.ensure(encoder, enc.dim, dtype, enc.config())
+            info = uow.vectors.ensure(encoder, enc.dim, dtype or settings.vector_dtype,
+                                      enc.config())
     writer = store.vector_writer(encoder, info["dim"], info["dtype"])
     done = start
     t0 = time.perf_counter()
-    for batch in _sample_batches(store, start, batch_rows):
-        with phase("embed", gpu=_on_gpu(enc)):
-            vecs = enc.encode({"text": [t or "" for _, _, t, _ in batch],
-                               "metadata": [m for _, _, _, m in batch]})
-        writer.write(done, vecs)
-        crashpoint("embed:vectors_written")
-        done += len(batch)
-        with store.unit_of_work() as uow:  # one commit per durable chunk
-            uow.vectors.set_rows(encoder, done)
-            uow.settings.set("encoder", encoder)
-        if progress:
-            progress(done, n)
+    if engine == "ray":
+        done = _embed_on_ray(store, encoder, info, writer, start, n, batch_rows, progress)
+    else:
+        for batch in _sample_batches(store, start, batch_rows):
+            with phase("embed", gpu=_on_gpu(enc)):
+                vecs = enc.encode({"text": [t or "" for _, _, t, _ in batch],
+                                   "metadata": [m for _, _, _, m in batch]})
+            writer.write(done, vecs)
+            crashpoint("embed:vectors_written")
+            done += len(batch)
+            with store.unit_of_work() as uow:  # one commit per durable chunk
+                uow.vectors.set_rows(encoder, done)
+                uow.settings.set("encoder", encoder)
+            if progress:
+                progress(done, n)
     if done == start:  # nothing new to embed: the project still switches to `encoder`
         with store.unit_of_work() as uow:
             uow.settings.set("encoder", encoder)
@@ -262,6 +270,34 @@ def embed(store: Store, settings: Settings, encoder: str = "minilm", *, batch_ro
                        duplicates=(_near_duplicates(store, settings, encoder)
                                    if done > start else None),
                        describe=enc.describe() if hasattr(enc, "describe") else None)
+
+
+def _embed_on_ray(store: Store, encoder: str, info: dict, writer: Any, start: int, n: int,
+                  batch_rows: int, progress: Progress | None) -> int:
+    """Embed rows [start, n) as a Ray Data job; blocks finish in any order, each written
+    where its rows go, and the row count commits as the written prefix grows (so an
+    interrupted run resumes after it). Returns the rows now embedded."""
+    from longtail.distributed import ray_engine
+
+    with store.reading() as uow:
+        batch_ids, pos = uow.samples.locations(start)
+    finished = np.zeros(len(pos), dtype=bool)
+    done = start
+    with phase("embed"):
+        for offsets, vecs in ray_engine.embed_rows(store.root, encoder, info["config"],
+                                                   batch_ids, pos, piece_rows=batch_rows):
+            writer.write(start + int(offsets[0]), vecs)  # a block is one contiguous piece
+            finished[offsets] = True
+            prefix = int(np.argmin(finished)) if not finished.all() else len(finished)
+            if start + prefix > done:
+                writer.sync()
+                done = start + prefix
+                with store.unit_of_work() as uow:
+                    uow.vectors.set_rows(encoder, done)
+                    uow.settings.set("encoder", encoder)
+                if progress:
+                    progress(done, n)
+    return done
 
 
 def _sample_batches(store: Store, start: int, batch_rows: int

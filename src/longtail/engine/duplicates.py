@@ -629,7 +629,9 @@ def exclude_labeled_twins(store: Store, settings: Settings, vs: VectorSet,
 class DuplicateGroups(Record):
     """`longtail duplicates`: groups of exact and of near-duplicates, each a list of
     {id, label} (label None when unlabeled), at `threshold` on `encoder`'s vectors, where
-    they came from (`source`: saved, searched now, ...) and their counts."""
+    they came from (`source`: saved, searched now, ...) and their counts. In an image pool
+    `exact` also holds the images with the same bytes (SHA-256) and `perceptual` the
+    groups whose difference hashes (dHash) are within `hash_bits` bits."""
 
     threshold: float | None
     encoder: str | None
@@ -637,22 +639,78 @@ class DuplicateGroups(Record):
     exact: list[list[dict[str, Any]]]
     near: list[list[dict[str, Any]]]
     counts: dict[str, int]
+    perceptual: list[list[dict[str, Any]]] = field(default_factory=list)
+    hash_bits: int | None = None
+
+
+def _image_hashes(store: Store) -> tuple[np.ndarray, list[str | None], list[str | None]]:
+    """(rows, sha256, dhash) of the samples whose metadata has a ``dhash`` (images),
+    read chunk by chunk."""
+    rows: list[int] = []
+    sha: list[str | None] = []
+    dh: list[str | None] = []
+    with store.reading() as uow:
+        for chunk in uow.samples.iter(None, 0, 4096):
+            for row, _, _, meta in chunk:
+                if isinstance(meta, dict) and "dhash" in meta:
+                    rows.append(row)
+                    sha.append(meta.get("sha256"))
+                    dh.append(meta.get("dhash"))
+    return np.asarray(rows, np.int64), sha, dh
+
+
+def image_groups(store: Store, bits: int | None
+                 ) -> tuple[list[list[int]], list[list[int]], int]:
+    """(groups of images with the same bytes, groups whose dHashes are within `bits`
+    bits (none when `bits` is None), the number of images), as sorted rows. O(images) plus the bucket pairs
+    (`longtail.engine.perceptual`)."""
+    from longtail.engine.perceptual import close_pairs, hash_words
+
+    rows, sha, dh = _image_hashes(store)
+    same: dict[str, list[int]] = {}
+    for r, h in zip(rows.tolist(), sha, strict=True):
+        if h:
+            same.setdefault(h, []).append(r)
+    exact = sorted((g for g in same.values() if len(g) > 1), key=lambda g: g[0])
+    if bits is None or not len(rows):
+        return exact, [], len(rows)
+    pos, words = hash_words(dh)
+    pairs = close_pairs(words, bits)
+    return exact, _components(rows[pos][pairs]) if len(pairs) else [], len(rows)
+
+
+def _merge(a: list[list[int]], b: list[list[int]]) -> list[list[int]]:
+    """The groups of `a` and `b` joined where they share a row."""
+    edges = [(g[0], r) for g in a + b for r in g[1:]]
+    return _components(np.asarray(edges, np.int64).reshape(-1, 2))
 
 
 def duplicates(store: Store, settings: Settings, *, threshold: float | None = None,
-               encoder: str | None = None, near: bool = True, k: int = K) -> DuplicateGroups:
-    """Groups of exact duplicates (same content hash) and of near-duplicates (cosine >=
-    `threshold`, default the project's `near_duplicate_threshold`, on `encoder`'s
-    vectors), each as sample ids with their current label (None when unlabeled). Reads
-    the groups saved at ingest/embed when they cover the pool at that threshold;
-    otherwise searches now (nothing saved)."""
+               encoder: str | None = None, near: bool = True, k: int = K,
+               hash_bits: int | None = None) -> DuplicateGroups:
+    """Groups of exact duplicates (same content hash; for images, the same bytes) and of
+    near-duplicates (cosine >= `threshold`, default the project's
+    `near_duplicate_threshold`, on `encoder`'s vectors), each as sample ids with their
+    current label (None when unlabeled). Reads the groups saved at ingest/embed when
+    they cover the pool at that threshold; otherwise searches now (nothing saved). In
+    an image pool, also the perceptual groups: dHashes within `hash_bits` bits (default
+    `perceptual.DEFAULT_BITS`; none with `near` off)."""
+    from longtail.engine.perceptual import DEFAULT_BITS, MAX_BITS
+
     if threshold is None:
         threshold = near_threshold(settings.near_duplicate_threshold) or 0.98
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"--threshold must be in (0, 1], got {threshold:g}")
+    if hash_bits is None:
+        hash_bits = DEFAULT_BITS
+    if not 0 <= hash_bits <= MAX_BITS:
+        raise InputError(f"--hash-bits must be in 0..{MAX_BITS}, got {hash_bits}")
     with store.reading() as uow:
         current_labels = uow.labels.current()
     exact = _exact_groups(store)
+    same_bytes, perceptual, n_images = image_groups(store, hash_bits if near else None)
+    if same_bytes:
+        exact = _merge(exact, same_bytes)
     groups_near: list[list[int]] = []
     name, source = None, None
     if near and (encoder or settings.encoder):
@@ -673,18 +731,23 @@ def duplicates(store: Store, settings: Settings, *, threshold: float | None = No
         else:
             pairs, source = near_pairs(vs, threshold, k=k, seed=settings.seed), "searched now"
         groups_near = _components(pairs)
-    ids = _ids(store, sorted({r for g in exact + groups_near for r in g}))
+    ids = _ids(store, sorted({r for g in exact + groups_near + perceptual for r in g}))
 
     def show(g: list[int]) -> list[dict]:
         return [{"id": ids[r], "label": current_labels.get(r)} for r in g]
 
+    images = near and n_images > 0
     return DuplicateGroups(
         threshold=threshold, encoder=name, source=source, exact=[show(g) for g in exact],
         near=[show(g) for g in groups_near],
         counts={"exact_groups": len(exact), "near_groups": len(groups_near),
                 "near_rows": sum(len(g) for g in groups_near),
                 "near_with_labeled": sum(any(r in current_labels for r in g)
-                                         for g in groups_near)})
+                                         for g in groups_near),
+                **({"perceptual_groups": len(perceptual),
+                    "perceptual_rows": sum(len(g) for g in perceptual)} if images else {})},
+        perceptual=[show(g) for g in perceptual], hash_bits=hash_bits if images else None)
+
 
 
 def _components(pairs: np.ndarray) -> list[list[int]]:

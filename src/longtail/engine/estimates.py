@@ -35,9 +35,6 @@ def managed_estimate(uow: UnitOfWork, settings: Settings, model_meta: dict | Non
     and O(n·C) for the cross-fitted calibration; cached (``write_cache``: the callers
     that write, e.g. `train`) per model, labeled eval set and estimator.
     """
-    from longtail.engine.models import load_model
-    from longtail.evaluation.estimators import crossfit_confidence, ppi_mean, uniform_mean
-
     meta = model_meta or uow.models.latest()
     if meta is None:
         return None
@@ -52,6 +49,10 @@ def managed_estimate(uow: UnitOfWork, settings: Settings, model_meta: dict | Non
             return ManagedEstimate.from_dict(cached["estimate"])
         except (KeyError, TypeError):
             pass  # cached by an older longtail: computed again below
+    # Past the cache only (`status` reads the cached estimate without them).
+    from longtail.engine.models import load_model
+    from longtail.evaluation.estimators import crossfit_confidence, ppi_mean, uniform_mean
+
     vs = uow.vector_set(meta["encoder"])
     split = uow.samples.rows_by_split("eval")
     split = split[split < vs.n_rows]

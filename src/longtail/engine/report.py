@@ -145,9 +145,19 @@ def _triggers(store: Store, settings: Settings, ctx: dict) -> dict | None:
     return {"triggers": saved, "queued_by_source": by_source}
 
 
+def _transfer(store: Store, settings: Settings, ctx: dict) -> dict | None:
+    """`longtail transfer`'s results: selection's gain for other model families, one per
+    learner (none until `transfer` ran)."""
+    from longtail.engine.transfer import recorded
+
+    with store.reading() as uow:
+        results = [r.to_dict() for r in recorded(uow)]
+    return {"results": results} if results else None
+
+
 Section = Callable[[Any, Settings, dict], "dict | None"]
 SECTIONS: list[tuple[str, Section]] = [
-    ("curves", _curves), ("lift", _lift), ("classes", _classes), ("map", _map),
+    ("curves", _curves), ("lift", _lift), ("transfer", _transfer), ("classes", _classes), ("map", _map),
     ("slices", _slices), ("triggers", _triggers), ("rounds", _rounds),
     # ("costs", ...): the money issue's cost curves go here
 ]

@@ -367,7 +367,7 @@ def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int
     (Haertel et al. 2008): benefit / cost^gamma, benefit the latest model's probability
     of being wrong on the sample (1 - max probability), cost its predicted money
     (seconds when nothing is priced), gamma the setting `cost_tradeoff` (0.5, chosen on
-    digits with a synthetic time per image in bench/cost_tune.py). Cost-blind keeps
+    digits with a synthetic time per image in bench/_cost_tune.py). Cost-blind keeps
     the strategy's first picks. Before any model there is no benefit to weigh: the cut
     is cost-blind. Eval, control, queued and relabel items are kept as planned."""
     from longtail.costs.select import choose_cost_aware

@@ -52,12 +52,15 @@ DEFAULTS: dict[str, Any] = {
     "compute_rate_gpu_hour": 2.50,
     # Cost-aware selection (query --cost-aware): return on investment = benefit /
     # predicted cost ** cost_tradeoff (0: cost-blind; 1: Haertel et al.'s ROI). 0.5 was
-    # chosen on digits with a synthetic time per image (bench/cost_tune.py), then
+    # chosen on digits with a synthetic time per image (bench/_cost_tune.py), then
     # checked on Banking77 (BENCHMARKS.md section 6).
     "cost_tradeoff": 0.5,
     # Image pools (issue 32): the folder that samples' `media` paths are relative to,
     # written by `longtail ingest DIR`; move the folder and set it again.
     "media_root": None,
+    # Issue 31: how vector sets store their numbers ('float32', or 'float16' for half
+    # the disk and page cache at 10M rows); reads and scores are float32 blocks either way.
+    "vector_dtype": "float32",
     # The unlabeled pool at work (issue 32): pseudo-labels added to the human labels when
     # training, never stored or counted as labels (longtail/learners/semi.py): "off",
     # "self-training" or "propagation"; at most pseudo_ratio x each class's human labels,
@@ -68,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "pseudo_min_confidence": 0.0,
 }
 
+VECTOR_DTYPES = ("float32", "float16")
 NEAR_MIN = 0.5  # below this a "near-duplicate" would be a topic, not a copy
 
 
@@ -96,6 +100,7 @@ class Settings:
     compute_rate_gpu_hour: float = 2.50
     cost_tradeoff: float = 0.5
     media_root: str | None = None
+    vector_dtype: str = "float32"
     pseudo_labels: str = "off"
     pseudo_ratio: float = 1.0
     pseudo_min_confidence: float = 0.0
@@ -181,6 +186,9 @@ def check_settings(settings: dict[str, Any]) -> None:
                 raise InputError(f"{name} must be a number >= 0"
                                  f"{' (> 0)' if name == 'cost_seconds_cap' else ''}, "
                                  f"got {value!r}")
+    if "vector_dtype" in settings and settings["vector_dtype"] not in VECTOR_DTYPES:
+        raise InputError(f"dtype must be one of {', '.join(VECTOR_DTYPES)}, got "
+                         f"{settings['vector_dtype']!r}")
     if "pseudo_labels" in settings:
         from longtail.learners.semi import METHODS
 

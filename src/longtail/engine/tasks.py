@@ -279,7 +279,7 @@ def _claim_among(uow: UnitOfWork, round_id: int, user: User, at: float, ttl: flo
 
 
 def _task(uow: UnitOfWork, slot: dict) -> Task:
-    sample_id, text, meta = uow.leases.sample(slot["row"])
+    sample_id, text, meta = uow.samples.one(slot["row"])
     return Task(id=int(slot["row"]), sample_id=sample_id, text=text, meta=meta,
                 round_id=int(slot["round_id"]), position=int(slot["position"]),
                 expires_at=float(slot["expires_at"]), labels=uow.label_set.get())
@@ -466,7 +466,9 @@ class Settled(Record):
 @dataclass(frozen=True)
 class TaskRow(Record):
     """A task of a round as an admin sees it: the sample, its priority position and
-    kind, and its slots by state (open, leased, done) with who holds them."""
+    kind, and its slots by state (open, leased, done) with who holds them. An image's
+    `media` is its path under the media root; `media_url` a signed thumbnail link,
+    filled in by the service (None elsewhere)."""
 
     id: int
     sample_id: str
@@ -477,6 +479,8 @@ class TaskRow(Record):
     leased: int
     done: int
     holders: list[str]
+    media: str | None = None
+    media_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -577,10 +581,12 @@ def round_tasks(store: Store, round_id: int | None = None, *, offset: int = 0,
             page = [{"row": r, "position": p, "open": 0, "leased": 0, "done": 0, "holders": []}
                     for r, p, _ in items[offset : offset + limit]]
         rows = np.asarray([t["row"] for t in page], dtype=np.int64)
-        samples = {r: (e, t) for chunk in uow.samples.iter(rows) for r, e, t, _ in chunk} if len(rows) else {}
+        samples = ({r: (e, t, (m or {}).get("media")) for chunk in uow.samples.iter(rows)
+                    for r, e, t, m in chunk} if len(rows) else {})
     tasks = [TaskRow(id=t["row"], sample_id=samples[t["row"]][0], text=samples[t["row"]][1],
                      position=t["position"], kind=kinds.get(t["row"], ""), open=t["open"],
-                     leased=t["leased"], done=t["done"], holders=list(t["holders"]))
+                     leased=t["leased"], done=t["done"], holders=list(t["holders"]),
+                     media=samples[t["row"]][2])
              for t in page]
     return RoundTasks(round_id=round_id, status=rnd["status"], total=len(items), offset=offset,
                       tasks=tasks)

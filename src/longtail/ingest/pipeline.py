@@ -89,12 +89,13 @@ def _content_hashes_v2(text: pa.Array | None, metas: pa.Array | None, vecs: np.n
     return mix64(h)
 
 
-def _hashes(hashing: int, text_arr: pa.Array | None, texts: list, meta_arr: pa.Array | None,
+def _hashes(hashing: int, text_arr: pa.Array | None, meta_arr: pa.Array | None,
             vecs: np.ndarray | None, n: int) -> tuple[list[str], np.ndarray]:
     """(hex content hash per row, the same as uint64 words) in the project's hash version."""
     if hashing == 2:
         content = _content_hashes_v2(text_arr, meta_arr, vecs, n)
         return to_hex(content), content
+    texts = text_arr.to_pylist() if text_arr is not None else [None] * n
     metas = meta_arr.to_pylist() if meta_arr is not None else [None] * n
     hashes = _content_hashes(texts, metas, vecs)
     return hashes, np.frombuffer(bytes.fromhex("".join(hashes)), dtype=np.uint64)
@@ -292,7 +293,6 @@ def _ingest_batches(uow: UnitOfWork, store: Store, source: TableSource, mapping:
         if len(set(ids)) != n:
             raise _Duplicate
         text_arr = string_column(batch, mapping.text) if mapping.text else None
-        texts = text_arr.to_pylist() if text_arr is not None else [None] * n
         vecs = vectors_of(batch, mapping, resolved, where, row0)
         if vecs is not None:
             dim = vecs.shape[1]
@@ -303,7 +303,6 @@ def _ingest_batches(uow: UnitOfWork, store: Store, source: TableSource, mapping:
                                  f"vectors have {vec_info['dim']}")
             report.vector_dim = dim
         meta_arr = metadata_json(batch, resolved.metadata_columns)
-        metas = meta_arr.to_pylist() if meta_arr is not None else [None] * n
         labels = (column_strings(batch, mapping.label, where, row0, allow_null=True)
                   if mapping.label else None)
         annotators = (column_strings(batch, mapping.annotator, where, row0, allow_null=True)
@@ -328,10 +327,10 @@ def _ingest_batches(uow: UnitOfWork, store: Store, source: TableSource, mapping:
                      if meta_arr is not None and has_number_text(batch, resolved.metadata_columns)
                      else None)
         hashed_meta = meta_arr if canon_arr is None else canon_arr
-        hashes, content = _hashes(hashing, text_arr, texts, hashed_meta, vecs, n)
+        hashes, content = _hashes(hashing, text_arr, hashed_meta, vecs, n)
         _digest_rows(digest, string_column(batch, mapping.id), content)
         if known:
-            literal = (_hashes(hashing, text_arr, texts, meta_arr, vecs, n)[0]
+            literal = (_hashes(hashing, text_arr, meta_arr, vecs, n)[0]
                        if canon_arr is not None else hashes)
             new_idx = [i for i in range(n) if ids[i] not in known]
             changed = [i for i in range(n)
@@ -355,14 +354,17 @@ def _ingest_batches(uow: UnitOfWork, store: Store, source: TableSource, mapping:
             report.eval_rows += int(is_eval.sum())
             rows = np.arange(next_row, next_row + len(new_idx), dtype=np.int64)
             eval_rows = rows[is_eval].tolist()
+            # Ids, hashes and the row's place in the column files go to the catalog;
+            # texts and metadata to a part of the batch's column files, as Arrow arrays.
             if len(new_idx) == n:
-                bg.submit("catalog", uow.samples.insert, batch_id, list(zip(
-                    rows.tolist(), ids, hashes, texts, metas, strict=True)), eval_rows)
+                bg.submit("catalog", uow.samples.insert_columns, batch_id, rows.tolist(), ids,
+                          hashes, text_arr, meta_arr, eval_rows)
             else:
-                bg.submit("catalog", uow.samples.insert, batch_id, [
-                    (r, ids[i], hashes[i], texts[i], metas[i])
-                    for r, i in zip(rows.tolist(), new_idx, strict=True)
-                ], eval_rows)
+                take = pa.array(new_idx, pa.int64())
+                bg.submit("catalog", uow.samples.insert_columns, batch_id, rows.tolist(),
+                          [ids[i] for i in new_idx], [hashes[i] for i in new_idx],
+                          None if text_arr is None else text_arr.take(take),
+                          None if meta_arr is None else meta_arr.take(take), eval_rows)
             if vecs is not None:
                 if vec_info["n_rows"] != first_new_row:
                     raise InputError(
@@ -381,8 +383,10 @@ def _ingest_batches(uow: UnitOfWork, store: Store, source: TableSource, mapping:
         if changed:
             bg.drain()
             uow.samples.update([
-                {"row": known[ids[i]][0], "content_hash": hashes[i], "text": texts[i],
-                 "meta": metas[i], "batch_id": batch_id} for i in changed])
+                {"row": known[ids[i]][0], "content_hash": hashes[i],
+                 "text": None if text_arr is None else text_arr[i].as_py(),
+                 "meta": None if meta_arr is None else meta_arr[i].as_py(),
+                 "batch_id": batch_id} for i in changed])
             if vecs is not None:
                 vector_updates += [(known[ids[i]][0], vecs[i]) for i in changed]
         if labels is not None:

@@ -51,10 +51,17 @@ def _cnn(**params: Any) -> Learner:
     return TorchCNN(**params)
 
 
+def _skorch(**params: Any) -> Learner:
+    """Any torch module trained by skorch (`longtail.learners.skorch_net`)."""
+    from longtail.learners.skorch_net import SkorchNet
+
+    return SkorchNet(**params)
+
+
 def _registry() -> dict[str, Callable[..., Learner]]:
     from longtail.learners.linear import LinearHead
 
-    return {"linear": LinearHead, "mlp": _mlp, "cnn": _cnn}
+    return {"linear": LinearHead, "mlp": _mlp, "cnn": _cnn, "skorch": _skorch}
 
 
 def learner_names() -> list[str]:

@@ -42,8 +42,10 @@ SKOPS_FORMAT = "longtail.skops/1"
 TORCH_FORMAT = "longtail.torch-mlp/1"  # learners/torch_mlp.py: weights as arrays + architecture
 TORCH_CNN_FORMAT = "longtail.torch-cnn/1"  # learners/torch_cnn.py: the same, a CNN
 # The torch learners by (module, class): their spec name and saved format.
+SKORCH_FORMAT = "longtail.skorch/1"  # learners/skorch_net.py: module weights + spec
 _TORCH = {("longtail.learners.torch_mlp", "TorchMLP"): ("mlp", TORCH_FORMAT),
-          ("longtail.learners.torch_cnn", "TorchCNN"): ("cnn", TORCH_CNN_FORMAT)}
+          ("longtail.learners.torch_cnn", "TorchCNN"): ("cnn", TORCH_CNN_FORMAT),
+          ("longtail.learners.skorch_net", "SkorchNet"): ("skorch", SKORCH_FORMAT)}
 # Packages whose types skops may rebuild when it does not trust them by default.
 TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "longtail")
 
@@ -216,10 +218,15 @@ def load(arrays: dict[str, np.ndarray], *, predict_only: bool = False) -> Learne
 
         return TorchCNN.from_state_dict(
             {"meta": meta, "arrays": {k: v for k, v in arrays.items() if k != META_KEY}})
+    if fmt == SKORCH_FORMAT:
+        from longtail.learners.skorch_net import SkorchNet
+
+        return SkorchNet.from_state_dict(
+            {"meta": meta, "arrays": {k: v for k, v in arrays.items() if k != META_KEY}})
     if fmt != SKOPS_FORMAT:
         raise InputError(f"saved learner has unknown format {fmt!r} (known: "
                          f"{LINEAR_FORMAT}, {SKOPS_FORMAT}, {TORCH_FORMAT}, "
-                         f"{TORCH_CNN_FORMAT})")
+                         f"{TORCH_CNN_FORMAT}, {SKORCH_FORMAT})")
     if SKOPS_KEY not in arrays:
         raise InputError(f"saved learner ({fmt}): no {SKOPS_KEY!r} array")
     import skops.io as sio

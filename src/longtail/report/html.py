@@ -102,6 +102,22 @@ def _lift(d: dict) -> str:
             f"{rows}</table></section>")
 
 
+def _transfer(d: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{_e(t['learner'])}</td><td>{_e(t['selected_with'])}</td>"
+        f"<td>{100 * t['gain']:+.1f} points</td>"
+        f"<td>[{100 * t['lo']:+.1f}, {100 * t['hi']:+.1f}] ({100 * t['level']:.0f}%)</td>"
+        f"<td>{_pct(t['acc_selected'])} vs {_pct(t['acc_random'])}</td>"
+        f"<td>{_e(t['n_labels'])} labels each ({_e(t['method'])})</td></tr>"
+        for t in d["results"])
+    return ("<section><h2>Does the selection carry over?</h2><p class=note>Another model "
+            "family trained on the labels selection bought and on as many random labels "
+            "(<code>longtail transfer</code>): the gain in accuracy on the eval set.</p>"
+            "<table><tr><th>trained with</th><th>selected with</th><th>gain</th>"
+            "<th>interval</th><th>accuracy, selected vs random</th><th>on</th></tr>"
+            f"{rows}</table></section>")
+
+
 def _classes(d: dict) -> str:
     import plotly.graph_objects as go
 
@@ -214,7 +230,8 @@ def _rounds(d: dict) -> str:
 
 
 RENDERERS: dict[str, Callable[[dict], str]] = {
-    "curves": _curves, "lift": _lift, "classes": _classes, "map": _map, "slices": _slices,
+    "curves": _curves, "lift": _lift, "transfer": _transfer, "classes": _classes, "map": _map,
+    "slices": _slices,
     "triggers": _triggers, "rounds": _rounds,
 }
 

@@ -49,3 +49,14 @@ def label_studio_urls(svc: Any, base_url: str) -> Callable[[int, str], str]:
     base = base_url.rstrip("/")
     return lambda row, _rel: base + media_url(svc.media_secret, row, now, size=0,
                                               ttl=LABEL_STUDIO_TTL)
+
+
+THUMB = 96  # the dashboard's thumbnails (one of the sizes cached in cache/thumbs/)
+
+
+def thumb_url(svc: Any, row: int, metadata: dict | None) -> str | None:
+    """A signed link to the thumbnail of `row` when it is an image (its metadata has a
+    ``media`` path), else None."""
+    if not metadata or not metadata.get("media"):
+        return None
+    return media_url(svc.media_secret, row, svc.clock(), size=THUMB)

@@ -1,6 +1,7 @@
 """The project store: the only code that touches the project directory.
 
-A project is a directory holding `vectors/<set>/chunk-*.npy` and `models/<id>.npz`,
+A project is a directory holding `vectors/<set>/chunk-*.npy`, `models/<id>.npz` and
+`columns/batch-<id>/part-*.arrow` (the samples' texts and metadata),
 and a catalog: `catalog.db` in the directory (SQLite in WAL mode, the default), or a
 PostgreSQL database named by the SQLAlchemy URL in `catalog.url`
 (`postgresql+psycopg://user@host/db`, optionally `?options=-csearch_path%3Dschema`).
@@ -22,12 +23,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    column,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy import table as sa_table
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from longtail.errors import ProjectError
-from longtail.store import redo
+from longtail.store import columns, redo
 from longtail.store import schema as s
 from longtail.store.repos import now  # noqa: F401  (kept importable from here)
 from longtail.store.repos_versions import migrate_3
@@ -70,9 +82,52 @@ def _migrate_6(conn: Connection) -> None:
     s.audit_log.create(conn, checkfirst=True)
 
 
-# version -> function(conn) upgrading the catalog from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: migrate_3, 4: _migrate_4,
-                                                       5: _migrate_5, 6: _migrate_6}
+def _migrate_7(conn: Connection, root: Path) -> None:
+    """v6 -> v7: texts and metadata move from the catalog to column files beside it
+    (`longtail.store.columns`); each sample gets its position there (`samples.pos`),
+    then the catalog's `text` and `meta` columns are dropped. Streams the samples in
+    row order, a part per batch per piece, so memory stays bounded at any pool size.
+    Runs again from the start if interrupted before the drop (the parts are rewritten)."""
+    have = {c["name"] for c in inspect(conn).get_columns("samples")}
+    if "pos" not in have:
+        conn.execute(text("ALTER TABLE samples ADD COLUMN pos INTEGER"))
+    if "text" not in have:
+        return
+    old = sa_table("samples", column("row"), column("batch_id"), column("text"), column("meta"))
+    next_pos: dict[int, int] = {}
+    last = -1
+    while True:
+        got = conn.execute(select(old.c.row, old.c.batch_id, old.c.text, old.c.meta)
+                           .where(old.c.row > last).order_by(old.c.row).limit(100_000)).all()
+        if not got:
+            break
+        last = int(got[-1][0])
+        by_batch: dict[int, list] = {}
+        for g in got:
+            if g[2] is not None or g[3] is not None:
+                by_batch.setdefault(int(g[1]), []).append(g)
+        updates = []
+        for batch_id, part in by_batch.items():
+            first = next_pos.get(batch_id)
+            if first is None:
+                columns.clear_batch(root, batch_id)
+                first = 0
+            columns.write_part(root, batch_id, first, [g[2] for g in part], [g[3] for g in part],
+                               len(part))
+            next_pos[batch_id] = first + len(part)
+            updates += [{"r": int(g[0]), "p": first + i} for i, g in enumerate(part)]
+        if updates:
+            conn.execute(s.samples.update().where(s.samples.c.row == bindparam("r"))
+                         .values(pos=bindparam("p")), updates)
+    for col in ("text", "meta"):
+        conn.execute(text(f"ALTER TABLE samples DROP COLUMN {col}"))
+
+
+# version -> function(conn) upgrading the catalog from version-1 to version; the steps
+# in NEEDS_ROOT also take the project directory (they move data to files beside it).
+MIGRATIONS: dict[int, Callable[..., None]] = {2: _migrate_2, 3: migrate_3, 4: _migrate_4,
+                                              5: _migrate_5, 6: _migrate_6, 7: _migrate_7}
+NEEDS_ROOT = frozenset({7})
 
 
 def _engine(url: str | URL) -> Engine:
@@ -226,7 +281,8 @@ class Store:
             )
         while version < s.SCHEMA_VERSION:
             with self.unit_of_work() as uow:
-                MIGRATIONS[version + 1](uow.conn)
+                step = MIGRATIONS[version + 1]
+                step(uow.conn, self.root) if version + 1 in NEEDS_ROOT else step(uow.conn)
                 uow.settings.set("schema_version", version + 1)
             version += 1
 

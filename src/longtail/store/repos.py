@@ -25,7 +25,9 @@ from sqlalchemy.exc import DataError
 from longtail.crashpoints import crashpoint
 from longtail.errors import InputError, ProjectError
 from longtail.filehash import file_sha256
+from longtail.store import columns
 from longtail.store import schema as s
+from longtail.store.columns import ColumnReader
 from longtail.store.repo_base import Repo, SettingsRepo, batch_memo, now
 from longtail.store.repos_versions import ConsensusRepo, DatasetVersionsRepo, resolve_labels
 
@@ -63,6 +65,9 @@ def _forget_rounds(conn: Connection) -> None:
 
 _SEEN = (select(s.annotations.c.id).where(s.annotations.c.kind == "label",
                                           s.annotations.c.label == bindparam("lab")).limit(1))
+# One sample by row (the service's task page, on every claim).
+_ONE = select(s.samples.c.row, s.samples.c.external_id, s.samples.c.batch_id,
+              s.samples.c.pos).where(s.samples.c.row == bindparam("row"))
 
 
 class LabelSetRepo(Repo):
@@ -108,7 +113,16 @@ def _check_labels(labels: Sequence[str]) -> list[str]:
 
 
 class SamplesRepo(Repo):
-    """Samples and their ingest batches. Rows are dense, 0-based and never reused."""
+    """Samples and their ingest batches. Rows are dense, 0-based and never reused.
+
+    `root`, the project directory, is where the texts and metadata live (column files,
+    `longtail.store.columns`); without it only the catalog's fields can be read."""
+
+    def __init__(self, conn: Connection, root: Path | None = None):
+        super().__init__(conn)
+        self.root = None if root is None else Path(root)
+        self._columns: ColumnReader | None = None
+        self._next_pos: dict[int, int] = {}  # batch id -> its next free column position
 
     def count(self) -> int:
         return int(self.conn.execute(select(func.count()).select_from(s.samples)).scalar())
@@ -122,7 +136,11 @@ class SamplesRepo(Repo):
         found: dict[str, tuple[int, str]] = {}
         cols = (s.samples.c.external_id, s.samples.c.row, s.samples.c.content_hash)
         for piece in _chunks(list(ids)):
-            for ext, row, h in self.conn.execute(select(*cols).where(s.samples.c.external_id.in_(piece))):
+            try:
+                got = self.conn.execute(select(*cols).where(s.samples.c.external_id.in_(piece)))
+            except DataError as e:
+                raise _nul_error(e, piece) from None
+            for ext, row, h in got:
                 found[ext] = (int(row), h)
         return found
 
@@ -180,19 +198,52 @@ class SamplesRepo(Repo):
 
     def without_text(self, start: int = 0, limit: int = 5) -> tuple[int, list[tuple[int, str]]]:
         """Samples from row `start` on whose text is missing or blank: how many, and the
-        first `limit` as (row, external_id). One indexed count and one small read."""
-        col = s.samples.c.text
-        cond = (s.samples.c.row >= start) & (col.is_(None) | (func.trim(col) == ""))
-        n = int(self.conn.execute(select(func.count()).select_from(s.samples).where(cond)).scalar())
-        first = self.conn.execute(select(s.samples.c.row, s.samples.c.external_id).where(cond)
-                                  .order_by(s.samples.c.row).limit(limit)).all()
-        return n, [(int(r), str(e)) for r, e in first]
+        first `limit` as (row, external_id). Streams the catalog's (row, batch, pos) in
+        pieces and tests the texts in the column files, vectorised."""
+        n, first = 0, []
+        cols = (s.samples.c.row, s.samples.c.batch_id, s.samples.c.pos)
+        last = start - 1
+        while True:
+            q = select(*cols).where(s.samples.c.row > last).order_by(s.samples.c.row)
+            got = self.conn.execute(q.limit(200_000)).all()
+            if not got:
+                break
+            rows, batches, pos = _arrays(got)
+            blank = self.columns.blank_text(batches, pos)
+            n += int(blank.sum())
+            if len(first) < limit and blank.any():
+                want = rows[blank][: limit - len(first)].tolist()
+                q = (select(s.samples.c.row, s.samples.c.external_id)
+                     .where(s.samples.c.row.in_(want)).order_by(s.samples.c.row))
+                first += [(int(r), str(e)) for r, e in self.conn.execute(q)]
+            last = int(rows[-1])
+        return n, first
+
+    @property
+    def columns(self) -> ColumnReader:
+        """The reader of the project's column files (texts and metadata)."""
+        if self._columns is None:
+            if self.root is None:
+                raise ProjectError("this repository was made without the project directory")
+            self._columns = ColumnReader(self.root)
+        return self._columns
+
+    def _with_columns(self, got: Sequence[tuple]) -> list[tuple[int, str, str | None, dict]]:
+        """(row, external_id, batch_id, pos) catalog rows -> (row, id, text, metadata)."""
+        if not got:
+            return []
+        rows, batches, pos = _arrays([(r, b, p) for r, _, b, p in got])
+        texts, metas = self.columns.read(batches, pos)
+        return [(int(r[0]), r[1], t, json.loads(m) if m else {})
+                for r, t, m in zip(got, texts, metas, strict=True)]
 
     def iter(self, rows: np.ndarray | None = None, start: int = 0, batch_rows: int = 4096
              ) -> Iterator[list[tuple[int, str, str | None, dict]]]:
         """Yield lists of (row, external_id, text, metadata) ordered by row from `start`,
-        or in the order of `rows`. Consume it while the connection is open."""
-        cols = (s.samples.c.row, s.samples.c.external_id, s.samples.c.text, s.samples.c.meta)
+        or in the order of `rows`. Consume it while the connection is open. The catalog
+        gives each row's batch and position; its text and metadata come from the column
+        files (O(rows read), memory-mapped)."""
+        cols = (s.samples.c.row, s.samples.c.external_id, s.samples.c.batch_id, s.samples.c.pos)
         if rows is None:
             last = start - 1
             while True:
@@ -201,18 +252,36 @@ class SamplesRepo(Repo):
                 if not got:
                     return
                 last = got[-1][0]
-                yield [(r, e, t, json.loads(m) if m else {}) for r, e, t, m in got]
+                yield self._with_columns(got)
         else:
             rows = np.asarray(rows, dtype=np.int64)
             for i in range(0, len(rows), batch_rows):
                 piece = [int(r) for r in rows[i : i + batch_rows]]
                 got = self.conn.execute(select(*cols).where(s.samples.c.row.in_(piece))).all()
-                by_row = {r: (r, e, t, json.loads(m) if m else {}) for r, e, t, m in got}
+                by_row = {g[0]: g for g in got}
                 missing = [r for r in piece if r not in by_row]
                 if missing:
                     raise ProjectError(f"no sample at row {missing[0]} (the catalog has "
                                        f"{self.count()} samples)")
-                yield [by_row[r] for r in piece]
+                yield self._with_columns([by_row[r] for r in piece])
+
+    def locations(self, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(batch id, position) in the column files of every row from `start` on, in row
+        order, int64 (position -1: nothing stored). What a remote worker needs to read
+        the texts itself; O(rows) integers, streamed from the catalog."""
+        cols = (s.samples.c.row, s.samples.c.batch_id, s.samples.c.pos)
+        q = select(*cols).where(s.samples.c.row >= start).order_by(s.samples.c.row)
+        got = self.conn.execute(q).all()
+        _, batches, pos = _arrays(got)
+        return batches, pos
+
+    def one(self, row: int) -> tuple[str, str | None, dict] | None:
+        """(external id, text, metadata) of the sample at `row`, or None."""
+        got = self.conn.execute(_ONE, {"row": int(row)}).all()
+        if not got:
+            return None
+        _, ext, text, meta = self._with_columns(got)[0]
+        return ext, text, meta
 
     def first_mapping(self) -> dict | None:
         """The column mapping of the project's first ingest (`ColumnMapping.to_dict()`),
@@ -231,11 +300,16 @@ class SamplesRepo(Repo):
         return list(order)
 
     def add_batch(self, source_file: str, file_sha256: str, mapping: dict) -> int:
-        """A new ingest batch record (counts filled in by `finish_batch`); its id."""
+        """A new ingest batch record (counts filled in by `finish_batch`); its id. Column
+        files a rolled-back batch of the same id left behind are cleared."""
         res = self.conn.execute(sa_insert(s.ingest_batches).values(
             source_file=source_file, file_sha256=file_sha256, created_at=now(),
             n_new=0, n_updated=0, n_unchanged=0, mapping=mapping))
-        return int(res.inserted_primary_key[0])
+        batch_id = int(res.inserted_primary_key[0])
+        if self.root is not None:
+            columns.clear_batch(self.root, batch_id)
+        self._next_pos[batch_id] = 0
+        return batch_id
 
     def finish_batch(self, batch_id: int, n_new: int, n_updated: int, n_unchanged: int,
                      file_sha256: str) -> None:
@@ -247,20 +321,60 @@ class SamplesRepo(Repo):
         q = select(s.ingest_batches.c.file_sha256).where(s.ingest_batches.c.id == batch_id)
         return self.conn.execute(q).scalar()
 
-    def insert(self, batch_id: int, rows: list[tuple], eval_rows: Sequence[int] = ()) -> None:
-        """Bulk insert (row, external_id, content_hash, text, meta_json) tuples of ingest
-        batch `batch_id` into the pool split, then move `eval_rows` to the eval split.
+    def _take_pos(self, batch_id: int, n: int) -> int:
+        """The first of `n` fresh positions in batch `batch_id`'s column files."""
+        first = self._next_pos.get(batch_id)
+        if first is None:
+            top = self.conn.execute(select(func.max(s.samples.c.pos))
+                                    .where(s.samples.c.batch_id == batch_id)).scalar()
+            if top is None and self.root is not None:
+                columns.clear_batch(self.root, batch_id)
+            first = 0 if top is None else int(top) + 1
+        self._next_pos[batch_id] = first + n
+        return first
 
-        The ingest hot loop: goes through the DBAPI, `INSERT_ROWS` rows per statement
-        (multi-row VALUES), with the batch id and split written into the statement
-        rather than bound per row: five bound values a row instead of seven. The
-        placeholder is the driver's (`?` for sqlite3, `%s` for psycopg)."""
+    def _store_columns(self, batch_id: int, text: Any, meta: Any, n: int) -> list | None:
+        """Write `text` and `meta` (string arrays or lists; None: none) of `n` rows to a new
+        part of the batch's column files; their positions (None when both are None)."""
+        if text is None and meta is None:
+            return None
+        if self.root is None:
+            raise ProjectError("this repository was made without the project directory")
+        first = self._take_pos(batch_id, n)
+        columns.write_part(self.root, batch_id, first, text, meta, n)
+        return list(range(first, first + n))
+
+    def insert(self, batch_id: int, rows: list[tuple], eval_rows: Sequence[int] = ()) -> None:
+        """Insert (row, external_id, content_hash, text, meta_json) tuples of ingest batch
+        `batch_id` into the pool split, then move `eval_rows` to the eval split."""
         if not rows:
             return
+        r, e, h, t, m = (list(c) for c in zip(*rows, strict=True))
+        self.insert_columns(batch_id, r, e, h,
+                            t if any(v is not None for v in t) else None,
+                            m if any(v is not None for v in m) else None, eval_rows)
+
+    def insert_columns(self, batch_id: int, rows: Sequence[int], ids: Sequence[str],
+                       hashes: Sequence[str], text: Any, meta: Any,
+                       eval_rows: Sequence[int] = ()) -> None:
+        """Insert rows of ingest batch `batch_id` into the pool split, then move
+        `eval_rows` to the eval split. `text` and `meta` (JSON text): string arrays or
+        lists aligned with `rows`, or None; they go to a new part of the batch's column
+        files (written before the catalog rows that point at it).
+
+        The ingest hot loop: the catalog gets four values a row (row, id, hash, pos),
+        through the DBAPI, `INSERT_ROWS` rows per statement (multi-row VALUES), with the
+        batch id and split written into the statement. The placeholder is the driver's
+        (`?` for sqlite3, `%s` for psycopg)."""
+        if not len(rows):
+            return
+        pos = self._store_columns(batch_id, text, meta, len(rows))
+        tuples = list(zip(rows, ids, hashes, pos if pos is not None else [None] * len(rows),
+                          strict=True))
         try:
-            self._insert(batch_id, rows)
+            self._insert(batch_id, tuples)
         except DataError as e:
-            raise _nul_error(e, ((r[1], r[3], r[4]) for r in rows)) from None
+            raise _nul_error(e, ids) from None
         for part in _chunks([int(r) for r in eval_rows]):
             self.conn.execute(s.samples.update().where(s.samples.c.row.in_(part)).values(split="eval"))
 
@@ -270,44 +384,59 @@ class SamplesRepo(Repo):
         if mark is None:  # a driver with named placeholders: the Core statement instead
             self.conn.execute(sa_insert(s.samples), [
                 {"row": r, "external_id": e, "content_hash": h, "batch_id": batch_id,
-                 "split": "pool", "text": t, "meta": m} for r, e, h, t, m in rows])
+                 "split": "pool", "pos": p} for r, e, h, p in rows])
         else:
             q = dialect.identifier_preparer.quote
             cols = ", ".join(q(c) for c in ("row", "external_id", "content_hash", "batch_id",
-                                             "split", "text", "meta"))
+                                             "split", "pos"))
             head = f"INSERT INTO {q('samples')} ({cols}) VALUES "
-            one = f"({mark}, {mark}, {mark}, {int(batch_id)}, 'pool', {mark}, {mark})"
+            one = f"({mark}, {mark}, {mark}, {int(batch_id)}, 'pool', {mark})"
             k = INSERT_ROWS  # read at call time (tests shrink it)
             whole = len(rows) // k * k
             if whole:
                 flat = chain.from_iterable(rows[:whole])
                 self.conn.exec_driver_sql(head + ", ".join([one] * k),
-                                          list(zip(*[flat] * (5 * k), strict=False)))
+                                          list(zip(*[flat] * (4 * k), strict=False)))
             if whole < len(rows):
                 self.conn.exec_driver_sql(head + one, [tuple(r) for r in rows[whole:]])
 
     def update(self, rows: list[dict]) -> None:
-        """rows: dicts with row, content_hash, text, meta (JSON text), batch_id."""
+        """rows: dicts with row, content_hash, text, meta (JSON text), batch_id. The new
+        text and metadata go to a new part of the batch's column files."""
         if not rows:
             return
-        try:
+        by_batch: dict[int, list[dict]] = {}
+        for r in rows:
+            by_batch.setdefault(int(r["batch_id"]), []).append(r)
+        for batch_id, part in by_batch.items():
+            texts, metas = [r["text"] for r in part], [r["meta"] for r in part]
+            pos = self._store_columns(batch_id, texts if any(v is not None for v in texts) else None,
+                                      metas if any(v is not None for v in metas) else None,
+                                      len(part))
             self.conn.execute(
                 s.samples.update().where(s.samples.c.row == bindparam("b_row")).values(
-                    content_hash=bindparam("content_hash"), text=bindparam("text"),
-                    meta=bindparam("meta"), batch_id=bindparam("batch_id")),
-                [{**r, "b_row": r["row"]} for r in rows])
-        except DataError as e:
-            raise _nul_error(e, ((f"row {r['row']}", r["text"], r["meta"]) for r in rows)) from None
+                    content_hash=bindparam("content_hash"), pos=bindparam("pos"),
+                    batch_id=bindparam("batch_id")),
+                [{"b_row": r["row"], "content_hash": r["content_hash"], "batch_id": batch_id,
+                  "pos": None if pos is None else pos[i]} for i, r in enumerate(part)])
 
 
-def _nul_error(e: DataError, rows: Iterable[tuple[str, str | None, str | None]]) -> Exception:
+def _arrays(got: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, batch_id, pos) catalog rows as int64 arrays; a NULL pos becomes -1."""
+    rows = np.fromiter((g[0] for g in got), dtype=np.int64, count=len(got))
+    batches = np.fromiter((g[1] for g in got), dtype=np.int64, count=len(got))
+    pos = np.fromiter((-1 if g[2] is None else g[2] for g in got), dtype=np.int64, count=len(got))
+    return rows, batches, pos
+
+
+def _nul_error(e: DataError, ids: Iterable[str]) -> Exception:
     """PostgreSQL cannot store a NUL character in text (SQLite can): name the sample
-    instead of a driver traceback. Any other data error is re-raised as it was."""
-    for ext, txt, meta in rows:
-        for what, value in (("text", txt), ("metadata", meta)):
-            if value and "\x00" in value:
-                return InputError(f"sample {ext!r}: its {what} holds a NUL character (\\x00), "
-                                  "which a PostgreSQL catalog cannot store; remove it")
+    whose id holds one instead of a driver traceback (texts and metadata live in the
+    column files, which keep any character). Any other data error is re-raised."""
+    for ext in ids:
+        if ext and "\x00" in ext:
+            return InputError(f"sample id {ext!r} holds a NUL character (\\x00), which a "
+                              "PostgreSQL catalog cannot store; remove it")
     return e
 
 

@@ -10,7 +10,6 @@ whether it won.
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -82,9 +81,6 @@ _OPEN_LEFT = (select(_t.c.id).where(and_(_t.c.round_id == bindparam("r"), _t.c.s
 _LOCK_ROUND = (select(s.rounds.c.id).where(s.rounds.c.id == bindparam("r"))
                .with_for_update(key_share=True))
 _HAS_ROUND = select(_t.c.id).where(_t.c.round_id == bindparam("r")).limit(1)
-_SAMPLE = select(s.samples.c.external_id, s.samples.c.text, s.samples.c.meta).where(
-    s.samples.c.row == bindparam("row"))
-
 
 def _pieces(items: Sequence[int] | None, size: int = 20_000) -> Iterable[list[int] | None]:
     """`items` in pieces of at most `size` (an IN list stays small); None: one piece, all."""
@@ -350,13 +346,6 @@ class LeasesRepo:
     def any_open(self, round_id: int) -> bool:
         """Whether a slot of the round is still in the queue."""
         return self.conn.execute(_OPEN_LEFT, {"r": round_id}).first() is not None
-
-    def sample(self, row: int) -> tuple[str, str | None, dict] | None:
-        """(external id, text, metadata) of the sample at `row`."""
-        got = self.conn.execute(_SAMPLE, {"row": row}).first()
-        if got is None:
-            return None
-        return got[0], got[1], json.loads(got[2]) if got[2] else {}
 
     def settle(self, round_ids: Sequence[int], after: dict[int, int] | None = None,
                rows: Sequence[int] | None = None) -> int:

@@ -32,8 +32,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 6  # 3: dataset_versions (issue 20); 4: users, task_leases (the service);
-# 5: compute_runs (issue 29's compute ledger); 6: audit_log (the service's admin actions)
+SCHEMA_VERSION = 7  # 3: dataset_versions (issue 20); 4: users, task_leases (the service);
+# 5: compute_runs (issue 29's compute ledger); 6: audit_log (the service's admin actions);
+# 7: samples' text and metadata move to column files, `samples.pos` (issue 31)
 
 # Kinds of annotation event: only a 'label' event gives a row a class; 'skip' and
 # 'unsure' are recorded in the same append-only history but never become a class.
@@ -95,8 +96,10 @@ samples = Table(
     Column("batch_id", Integer, ForeignKey("ingest_batches.id"), nullable=False),
     # "pool" samples may be selected and trained on; "eval" samples never are.
     Column("split", String(8), nullable=False),
-    Column("text", Text),
-    Column("meta", Text),  # JSON text, serialised once by the store (bulk ingest speed)
+    # Text and metadata (JSON text) live beside the catalog, in the batch's column files
+    # (store/columns.py): `pos` is the sample's position there; NULL when the batch
+    # stored neither (version 7; before, `text` and `meta` columns held them here).
+    Column("pos", Integer),
 )
 Index("ix_samples_split", samples.c.split)
 

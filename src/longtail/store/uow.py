@@ -11,7 +11,7 @@ Inside one, use only its repositories: a `Store` method of the *own transaction*
 opens a second connection, which does not see the uncommitted work and, on SQLite,
 waits for the first one's write lock.
 
-Files beside the catalog (model arrays, vectors) are written before the commit, so a
+Files beside the catalog (model arrays, vectors, column files of texts) are written before the commit, so a
 rolled-back unit of work can leave a file that no row points to, never a row without
 its file. Ids come from the database: dense on SQLite, possibly with gaps on
 PostgreSQL (a sequence does not roll back); code must not assume they are consecutive.
@@ -67,7 +67,7 @@ class UnitOfWork:
         self.root = Path(root)
         self.settings = SettingsRepo(conn)
         self.label_set = LabelSetRepo(conn)
-        self.samples = SamplesRepo(conn)
+        self.samples = SamplesRepo(conn, self.root)
         self.labels = LabelsRepo(conn)
         self.rounds = RoundsRepo(conn)
         self.models = ModelsRepo(conn, self.root)

@@ -1,6 +1,7 @@
 """Admins' routes: status, rounds (list, plan one), history, a round's tasks,
 annotators, curves, users, the audit log, and a round's tasks in Label Studio's format."""
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -59,8 +60,12 @@ def export(_user: Admin, svc: Svc,
            offset: Annotated[int, Query(ge=0, le=m.INT32_MAX)] = 0,
            limit: Annotated[int | None, Query(ge=1, le=m.INT32_MAX)] = None) -> m.ExportOut:
     """The tasks of a round (the most recent open one by default), a page at a time, in
-    priority order, with their slots by state."""
-    return tasks.round_tasks(svc.store, round, offset=offset, limit=svc.page(limit))
+    priority order, with their slots by state; an image's task carries its path under
+    the media root and a signed thumbnail link (`media_url`)."""
+    page = tasks.round_tasks(svc.store, round, offset=offset, limit=svc.page(limit))
+    return replace(page, tasks=[
+        replace(t, media_url=media.thumb_url(svc, t.id, {"media": t.media})) if t.media else t
+        for t in page.tasks])
 
 
 @router.get("/admin/annotators", response_model=list[m.AnnotatorRow])

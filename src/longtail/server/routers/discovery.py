@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from longtail.engine import discovery
 from longtail.engine import search as search_uc
 from longtail.engine.settings import Settings
+from longtail.server import media
 from longtail.server import schemas as m
 from longtail.server.deps import Admin, Svc
 
@@ -102,7 +103,12 @@ async def search(body: SearchIn, _user: Admin, svc: Svc) -> dict[str, Any]:
                                  split=body.split, state=body.state, where=body.where)
         if body.enqueue:
             found.enqueued = discovery.enqueue_hits(svc.store, found, body.priority).to_dict()
-        return found.to_dict()
+        out = found.to_dict()
+        for hit in out["hits"]:  # an image's hit: a signed thumbnail an <img> can load
+            url = media.thumb_url(svc, hit["row"], hit.get("metadata"))
+            if url:
+                hit["media_url"] = url
+        return out
 
     return await svc.writer.run_locked(run)
 

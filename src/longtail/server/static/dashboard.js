@@ -1,7 +1,8 @@
 // The dashboard: status, the accuracy by the project's estimator (which one, eval
 // labels, interval), learning curve with intervals and the random control, lift
-// verdict, labels per annotator and per class, rounds (every 5 seconds); a search box
-// and the failure slices (on demand: they read the whole pool).
+// verdict, the gains `longtail transfer` recorded, labels per annotator and per class,
+// rounds (every 5 seconds); a search box and the failure slices (on demand: they read
+// the whole pool).
 "use strict";
 const NS = "http://www.w3.org/2000/svg";
 
@@ -92,6 +93,12 @@ async function refresh() {
     curve(cur);
     rows("annotators", ann, (a) => [[a.annotator], [String(a.label), 1], [String(a.skip), 1],
       [String(a.unsure), 1], [fmt(a.seconds_per_answer, 1), 1]], (a) => a.annotator);
+    const tr = st.transfer || [];
+    document.getElementById("transfer-card").classList.toggle("hidden", !tr.length);
+    const pts = (x) => (100 * x >= 0 ? "+" : "") + (100 * x).toFixed(1);
+    rows("transfer", tr, (t) => [[t.learner], [t.selected_with], [pts(t.gain) + " points", 1],
+      [`[${pts(t.lo)}, ${pts(t.hi)}] (${Math.round(100 * t.level)}%)`], [String(t.n_labels), 1]],
+      (t) => t.learner);
     rows("classes", Object.entries(st.classes), ([c, n]) => [[c], [String(n), 1]], ([c]) => c);
     rows("rounds", rnds.slice().reverse(), (r) => [[String(r.id)], [r.created_at.slice(0, 16).replace("T", " ")],
       [r.arm && r.arm !== r.strategy ? `${r.strategy} → ${r.arm}` : r.strategy], [r.status],
@@ -138,6 +145,11 @@ async function search(ev) {
     const r = await LT.api("/admin/search", { method: "POST", body });
     rows("search", r.hits, (h) => [[h.id], [fmt(h.similarity), 1], [h.label || ""],
       [h.text.slice(0, 120)]], (h) => h.id);
+    // An image's hit: its thumbnail (a signed link: an <img> sends no bearer token).
+    document.querySelectorAll("#search tbody tr").forEach((tr, i) => {
+      const url = r.hits[i].media_url;
+      if (url) tr.lastChild.prepend(LT.el("img", { src: url, alt: r.hits[i].id, class: "thumb", loading: "lazy" }));
+    });
     note.textContent = `${r.hits.length} hits (${r.index.kind}, ${r.seconds} s)` +
       (r.enqueued ? ` · queued ${r.enqueued.queued} for the next round` : "");
   } catch (e) {

@@ -1,5 +1,7 @@
-"""Where longtail's cost trade-off (the setting `cost_tradeoff`) was chosen: an array
-simulation of `auto` with a cost-aware cut, fast enough for many seeds (issue 29).
+"""(An experiment script, not a benchmark: the leading underscore keeps `bench/run.py`
+and the smoke test from running it; run it by hand.) Where longtail's cost trade-off
+(the setting `cost_tradeoff`) was chosen: an array simulation of `auto` with a
+cost-aware cut, fast enough for many seeds (issue 29).
 
 Each round `auto` (`longtail.loop.round.plan_batch`) plans its share plus 2x more; a
 rule keeps its share of them; eval rows (by need, as the product splits a batch: a

@@ -1,0 +1,151 @@
+"""Texts and metadata beside the catalog: Arrow IPC files per ingest batch.
+
+The catalog keeps a sample's id, content hash, split and batch; its text and its
+metadata (JSON text) live in `columns/batch-<id>/part-<first pos>.arrow`, and the
+catalog's `samples.pos` says where: position `pos` of its batch, counting over the
+batch's parts in order. A part is written whole (to a temporary name, fsynced, then
+renamed) before the transaction that points rows at it commits, so a committed row
+always finds its text; a rolled-back ingest leaves parts that nothing points to, which
+the next batch of the same id (SQLite reuses a rolled-back id) clears first.
+
+Reads memory-map the parts (no copy until a value is taken) and take rows by position:
+O(rows asked) per read, whatever the pool's size. Rows whose `pos` is NULL (a batch
+with neither text nor metadata, say vectors only) have no text and no metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from longtail.errors import ProjectError
+
+DIR = "columns"
+SCHEMA = pa.schema([("text", pa.large_string()), ("meta", pa.large_string())])
+
+
+def batch_dir(root: Path, batch_id: int) -> Path:
+    return Path(root) / DIR / f"batch-{int(batch_id):08d}"
+
+
+def _column(values: pa.Array | list | None, n: int) -> pa.Array:
+    if values is None:
+        return pa.nulls(n, pa.large_string())
+    arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, pa.large_string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if len(arr) != n:
+        raise ValueError(f"{len(arr)} values for {n} rows")
+    return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
+
+
+def clear_batch(root: Path, batch_id: int) -> None:
+    """Remove what a rolled-back batch of this id left (nothing committed points there)."""
+    shutil.rmtree(batch_dir(root, batch_id), ignore_errors=True)
+
+
+def write_part(root: Path, batch_id: int, first_pos: int, text: pa.Array | list | None,
+               meta: pa.Array | list | None, n: int) -> None:
+    """Write positions [first_pos, first_pos + n) of batch `batch_id`: `text` and `meta`
+    (JSON text) as string arrays or lists (None: all null). Durable when it returns."""
+    folder = batch_dir(root, batch_id)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    table = pa.table([_column(text, n), _column(meta, n)], schema=SCHEMA)
+    path = folder / f"part-{int(first_pos):012d}.arrow"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
+        writer.write_table(table, max_chunksize=1 << 16)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+class ColumnReader:
+    """Reads texts and metadata by (batch, pos); parts are memory-mapped once each."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._parts: dict[int, tuple[list[int], list[Path]]] = {}
+        self._tables: dict[Path, pa.Table] = {}
+
+    def _index(self, batch_id: int) -> tuple[list[int], list[Path]]:
+        got = self._parts.get(batch_id)
+        if got is None:
+            folder = batch_dir(self.root, batch_id)
+            paths = sorted(folder.glob("part-*.arrow")) if folder.is_dir() else []
+            got = ([int(p.stem.split("-")[1]) for p in paths], paths)
+            self._parts[batch_id] = got
+        return got
+
+    def _table(self, path: Path) -> pa.Table:
+        table = self._tables.get(path)
+        if table is None:
+            if len(self._tables) >= 256:  # bound the open maps
+                self._tables.clear()
+            table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+            self._tables[path] = table
+        return table
+
+    def read(self, batch_ids: np.ndarray, pos: np.ndarray
+             ) -> tuple[list[str | None], list[str | None]]:
+        """(texts, metadata JSON texts) of the rows at `pos` of batches `batch_ids`
+        (int64 arrays; pos < 0 means none stored: None, None). In the given order."""
+        n = len(pos)
+        texts: list[str | None] = [None] * n
+        metas: list[str | None] = [None] * n
+        batch_ids = np.asarray(batch_ids, dtype=np.int64)
+        pos = np.asarray(pos, dtype=np.int64)
+        has = pos >= 0
+        for b in np.unique(batch_ids[has]).tolist():
+            starts, paths = self._index(b)
+            sel = np.flatnonzero(has & (batch_ids == b))
+            p = pos[sel]
+            part = np.searchsorted(np.asarray(starts, dtype=np.int64), p, side="right") - 1
+            for k in np.unique(part).tolist():
+                if k < 0:
+                    raise ProjectError(f"{batch_dir(self.root, b)}: no part holds position "
+                                       f"{int(p.min())} (the project's column files are incomplete)")
+                table = self._table(paths[k])
+                here = part == k
+                local = p[here] - starts[k]
+                if local.max() >= table.num_rows:
+                    raise ProjectError(f"{paths[k]}: holds {table.num_rows} rows, position "
+                                       f"{int(local.max())} asked (the column files are incomplete)")
+                idx = pa.array(local)
+                tv = table.column("text").take(idx).to_pylist()
+                mv = table.column("meta").take(idx).to_pylist()
+                for j, t, m in zip(sel[here].tolist(), tv, mv, strict=True):
+                    texts[j] = t
+                    metas[j] = m
+        return texts, metas
+
+    def blank_text(self, batch_ids: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Boolean mask: the row has no text, or only whitespace. Vectorised per part."""
+        batch_ids = np.asarray(batch_ids, dtype=np.int64)
+        pos = np.asarray(pos, dtype=np.int64)
+        out = pos < 0
+        for b in np.unique(batch_ids[~out]).tolist():
+            starts, paths = self._index(b)
+            sel = np.flatnonzero((pos >= 0) & (batch_ids == b))
+            p = pos[sel]
+            part = np.searchsorted(np.asarray(starts, dtype=np.int64), p, side="right") - 1
+            for k in np.unique(part).tolist():
+                here = part == k
+                col = self._table(paths[k]).column("text").take(pa.array(p[here] - starts[k]))
+                blank = pc.equal(pc.utf8_trim_whitespace(col), "")
+                mask = pc.or_kleene(pc.is_null(col), blank).fill_null(True)
+                out[sel[here]] = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+        return out
