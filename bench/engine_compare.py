@@ -111,14 +111,22 @@ def compare(old: list[dict[str, float]], new: list[dict[str, float]]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--old", required=True, help="checkout of the old commit (git worktree)")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--old", default=None,
+                    help="checkout of the old commit (git worktree); without it the checkout "
+                         "is compared with itself, once, on `startup` (what CI's smoke run "
+                         "does: it checks the harness, not the engine)")
+    ap.add_argument("--repeats", type=int, default=None, help="default 3 (1 without --old)")
     ap.add_argument("--size", choices=["smoke", "full"], default="smoke")
-    ap.add_argument("--benchmarks", default="startup,server_load,selection_scale")
+    ap.add_argument("--benchmarks", default=None,
+                    help="default startup,server_load,selection_scale (startup without --old)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    old_root = Path(args.old).resolve()
+    old_root = Path(args.old).resolve() if args.old else NEW
+    if args.repeats is None:
+        args.repeats = 3 if args.old else 1
+    if args.benchmarks is None:
+        args.benchmarks = "startup,server_load,selection_scale" if args.old else "startup"
     benches = [b for b in args.benchmarks.split(",") if b]
     result = header("engine_compare", "each benchmark's own data",
                     {"size": args.size, "repeats": args.repeats, "benchmarks": benches,

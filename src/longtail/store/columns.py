@@ -18,15 +18,25 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from longtail.errors import ProjectError
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow is imported where a part is read or written, not with the store: `status`,
+# `search` and the service's hot paths never touch a text column and should not pay
+# for pyarrow (tests/test_imports.py).
 DIR = "columns"
-SCHEMA = pa.schema([("text", pa.large_string()), ("meta", pa.large_string())])
+
+
+def _schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([("text", pa.large_string()), ("meta", pa.large_string())])
 
 
 def batch_dir(root: Path, batch_id: int) -> Path:
@@ -34,6 +44,8 @@ def batch_dir(root: Path, batch_id: int) -> Path:
 
 
 def _column(values: pa.Array | list | None, n: int) -> pa.Array:
+    import pyarrow as pa
+
     if values is None:
         return pa.nulls(n, pa.large_string())
     arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, pa.large_string())
@@ -53,12 +65,14 @@ def write_part(root: Path, batch_id: int, first_pos: int, text: pa.Array | list 
                meta: pa.Array | list | None, n: int) -> None:
     """Write positions [first_pos, first_pos + n) of batch `batch_id`: `text` and `meta`
     (JSON text) as string arrays or lists (None: all null). Durable when it returns."""
+    import pyarrow as pa
+
     folder = batch_dir(root, batch_id)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    table = pa.table([_column(text, n), _column(meta, n)], schema=SCHEMA)
+    table = pa.table([_column(text, n), _column(meta, n)], schema=_schema())
     path = folder / f"part-{int(first_pos):012d}.arrow"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, _schema()) as writer:
         writer.write_table(table, max_chunksize=1 << 16)
     fd = os.open(tmp, os.O_RDONLY)
     try:
@@ -77,6 +91,7 @@ class ColumnReader:
     """Reads texts and metadata by (batch, pos); parts are memory-mapped once each."""
 
     def __init__(self, root: Path):
+
         self.root = Path(root)
         self._parts: dict[int, tuple[list[int], list[Path]]] = {}
         self._tables: dict[Path, pa.Table] = {}
@@ -91,6 +106,8 @@ class ColumnReader:
         return got
 
     def _table(self, path: Path) -> pa.Table:
+        import pyarrow as pa
+
         table = self._tables.get(path)
         if table is None:
             if len(self._tables) >= 256:  # bound the open maps
@@ -103,6 +120,8 @@ class ColumnReader:
              ) -> tuple[list[str | None], list[str | None]]:
         """(texts, metadata JSON texts) of the rows at `pos` of batches `batch_ids`
         (int64 arrays; pos < 0 means none stored: None, None). In the given order."""
+        import pyarrow as pa
+
         n = len(pos)
         texts: list[str | None] = [None] * n
         metas: list[str | None] = [None] * n
@@ -134,6 +153,9 @@ class ColumnReader:
 
     def blank_text(self, batch_ids: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """Boolean mask: the row has no text, or only whitespace. Vectorised per part."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         batch_ids = np.asarray(batch_ids, dtype=np.int64)
         pos = np.asarray(pos, dtype=np.int64)
         out = pos < 0
