@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from longtail.errors import ProjectError
+from longtail.store.redo import fsync_path
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -74,17 +75,9 @@ def write_part(root: Path, batch_id: int, first_pos: int, text: pa.Array | list 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, _schema()) as writer:
         writer.write_table(table, max_chunksize=1 << 16)
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(tmp)
     os.replace(tmp, path)
-    dfd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_path(folder)
 
 
 class ColumnReader:

@@ -41,7 +41,7 @@ def write(root: Path, vector_set: str, batch_id: int, file_sha256: str, rows: np
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(folder)
+    fsync_path(folder)
     return path
 
 
@@ -85,8 +85,9 @@ def writer_alive(pid: int) -> bool:
     return True
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def fsync_path(path: Path | str) -> None:
+    """fsync a file or a folder by path (a folder: so a rename inside it is durable)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from longtail.errors import InputError, ProjectError
+from longtail.store.redo import fsync_path
 
 
 def state_path(root: str | Path, encoder: str) -> Path:
@@ -109,11 +110,7 @@ def write_matrix(root: str | Path, name: str, shape: tuple[int, int], dtype: Any
         fill(out)
         out.flush()
         del out
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

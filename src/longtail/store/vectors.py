@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from longtail.pages import release
+from longtail.store.redo import fsync_path
 
 CHUNK_ROWS = 131_072
 DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -139,11 +140,7 @@ class VectorSet:
         """fsync every chunk written since the last sync. Called before the catalog
         commits the new row count, so the count never points at vectors still in cache."""
         for chunk in sorted(self._dirty):
-            fd = os.open(self._chunk_path(chunk), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(self._chunk_path(chunk))
         self._dirty.clear()
 
     def read(self, rows: np.ndarray) -> np.ndarray:
