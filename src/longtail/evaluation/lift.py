@@ -179,6 +179,21 @@ _PPI_FELL_BACK = ("ppi asked; fewer than {k} eval rows where the arms differ: th
                   "large-sample interval does not hold, the bootstrap over eval rows instead")
 
 
+def _eval_lift(d: np.ndarray, ppi_folds: list | None, n_boot: int,
+               rng: np.random.Generator) -> tuple[float, float, str, str]:
+    """(lift, eval-noise se, estimator used, note) from per-eval-sample differences
+    ``d``: PPI++ over ``ppi_folds`` when given and it applies (`_ppi_parts`), else the
+    mean of ``d`` with a paired-bootstrap se (and a note when PPI was asked for)."""
+    parts = _ppi_parts(ppi_folds) if ppi_folds is not None else None
+    if parts is not None:
+        lift, se, note = parts
+        return lift, se, "ppi", note
+    from longtail.evaluation.estimators import MIN_MINORITY
+
+    note = _PPI_FELL_BACK.format(k=MIN_MINORITY) if ppi_folds is not None else ""
+    return float(d.mean()), _bootstrap_se(d, n_boot, rng), "uniform", note
+
+
 def _bootstrap_se(d: np.ndarray, n_boot: int, rng: np.random.Generator) -> float:
     """Standard error of mean(d) by resampling eval samples; vectorised, chunked."""
     n = len(d)
@@ -294,17 +309,8 @@ def round_lift(
     correct_sel /= n_repeats
     correct_ctrl /= n_repeats
     d = correct_sel - correct_ctrl
-    lift = float(d.mean())
-    used, note = "uniform", ""
-    parts = _ppi_parts([(d, g[:n_eval], g[n_eval:])]) if ppi else None
-    if parts is not None:
-        lift, se_eval, note = parts
-        used = "ppi"
-    else:
-        from longtail.evaluation.estimators import MIN_MINORITY
-
-        note = _PPI_FELL_BACK.format(k=MIN_MINORITY) if ppi else ""
-        se_eval = _bootstrap_se(d, n_boot, rng)
+    lift, se_eval, used, note = _eval_lift(d, [(d, g[:n_eval], g[n_eval:])] if ppi else None,
+                                           n_boot, rng)
     # Training noise: the variance of an arm's accuracy at `size` labels (module
     # docstring, step 5).
     if n_repeats >= 2 and n_sel >= 2 * size:
@@ -395,18 +401,9 @@ def crossfit_lift(
             pred = np.asarray(fit_predict(X_eval[pick], y_eval[pick], X_eval[score]))
         correct_random[score] = pred == y_eval[score]
     d = correct_active.astype(float) - correct_random.astype(float)
-    lift = float(d.mean())
-    used, note = "uniform", ""
-    parts = _ppi_parts([(d[score], g_lab, g_pop) for score, g_lab, g_pop in folds]
-                       ) if ppi else None
-    if parts is not None:
-        lift, se, note = parts
-        used = "ppi"
-    else:
-        from longtail.evaluation.estimators import MIN_MINORITY
-
-        note = _PPI_FELL_BACK.format(k=MIN_MINORITY) if ppi else ""
-        se = _bootstrap_se(d, n_boot, rng)
+    lift, se, used, note = _eval_lift(
+        d, [(d[score], g_lab, g_pop) for score, g_lab, g_pop in folds] if ppi else None,
+        n_boot, rng)
     se = max(se, 0.5 / n_eval)
     z = float(stats.norm.ppf(0.5 + level / 2.0))
     return Lift(lift=lift, lo=lift - z * se, hi=lift + z * se, se=se, level=level,
