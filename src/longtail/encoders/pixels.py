@@ -91,6 +91,13 @@ class PixelsEncoder(Encoder):
             out[i] = np.asarray(im, dtype=np.float32).ravel() / 255.0
         return out
 
+    def _settle_mode(self, media: list[str]) -> None:
+        """Grey ("L") when every image of ``media`` is grey, else RGB."""
+        from longtail.media import media_path, open_image
+
+        modes = {open_image(media_path(self.media_root, rel)).mode for rel in media}
+        self.mode = "L" if modes <= {"L", "1", "I", "I;16", "F"} else "RGB"
+
     def fit(self, batches: Iterable[dict]) -> None:
         """Fit the PCA on a seeded sample of up to ``fit_sample`` images (one pass over
         the media paths, which are short strings; only the sample is read)."""
@@ -99,10 +106,7 @@ class PixelsEncoder(Encoder):
         take = np.sort(rng.permutation(len(media))[: self.fit_sample])
         sample = [media[i] for i in take]
         if self.mode is None:
-            from longtail.media import media_path, open_image
-
-            modes = {open_image(media_path(self.media_root, rel)).mode for rel in sample[:200]}
-            self.mode = "L" if modes <= {"L", "1", "I", "I;16", "F"} else "RGB"
+            self._settle_mode(sample[:200])
         self._phase(f"fitting PCA on {len(sample):,} images")
         X = self._pixels(sample)
         self._mean = X.mean(axis=0)
@@ -161,13 +165,10 @@ class RawPixelsEncoder(PixelsEncoder):
         """Settle the mode from a seeded sample of up to ``fit_sample`` images."""
         if self.mode is not None:
             return
-        from longtail.media import media_path, open_image
-
         media = [m.get(MEDIA) for b in batches for m in b["metadata"]]
         rng = np.random.default_rng(self.seed)
         take = np.sort(rng.permutation(len(media))[: self.fit_sample])
-        modes = {open_image(media_path(self.media_root, media[i])).mode for i in take}
-        self.mode = "L" if modes <= {"L", "1", "I", "I;16", "F"} else "RGB"
+        self._settle_mode([media[i] for i in take])
 
     def project(self, pixels: np.ndarray) -> np.ndarray:
         return np.asarray(pixels, dtype=np.float32)
