@@ -1,6 +1,7 @@
 """The Ray engine: pool scoring and embedding as Ray Data jobs over the project's files.
 
-Scoring (`query --engine ray`) runs over the vector chunks; embedding (`embed --engine
+Scoring (`query --engine ray`: the model's probabilities of every candidate, for `auto`
+and every strategy that uses them) runs over the vector chunks; embedding (`embed --engine
 ray`) over the samples' column files (texts and metadata, `longtail.store.columns`),
 each worker rebuilding the encoder from the vector set's saved config and calling its
 own `encode`; the driver writes the vectors and commits the row count.
@@ -26,8 +27,8 @@ import numpy as np
 
 from longtail.errors import InputError
 
-#: Strategies the Ray engine runs: one score per row from the model's probabilities.
-RAY_STRATEGIES = ("margin", "entropy", "least_confidence")
+#: Scores a worker computes beside the probabilities (`score_pool(score=...)`).
+RAY_SCORES = ("margin", "entropy", "least_confidence")
 #: Rows per Ray Data block (one task reads one contiguous piece of the candidates).
 PIECE_ROWS = 65_536
 #: Actors in the pool that scores (each holds one copy of the model).
@@ -36,11 +37,24 @@ ACTORS = 2
 EMBED_PIECE_ROWS = 512
 
 
+def scoring_strategies() -> list[str]:
+    """The strategies whose pool scoring (the model's probabilities of every candidate)
+    the Ray engine runs: `auto` and every strategy that needs probabilities. A committee
+    (`bald`, `vote_entropy`, ...) is still computed on the driver."""
+    from longtail.strategies import STRATEGIES
+
+    return sorted(n for n, s in STRATEGIES.items() if n == "auto" or "probs" in s.needs)
+
+
 def check_strategy(strategy: str) -> None:
-    """InputError unless the Ray engine runs `strategy`."""
-    if strategy not in RAY_STRATEGIES:
-        raise InputError(f"--engine ray runs the strategies {', '.join(RAY_STRATEGIES)}; "
-                         f"got {strategy!r} (use --engine local for it)")
+    """InputError when `strategy` scores nothing the Ray engine could run (it uses no
+    probabilities); an unknown name is left to the planner, which lists the valid ones."""
+    from longtail.strategies import STRATEGIES
+
+    if strategy in STRATEGIES and strategy not in scoring_strategies():
+        raise InputError(f"--engine ray runs the pool scoring of the strategies "
+                         f"{', '.join(scoring_strategies())}; {strategy!r} scores nothing "
+                         "(use --engine local for it)")
 
 
 def _ray() -> Any:
@@ -112,7 +126,7 @@ def score_pool(model: Any, vectors: Any, rows: np.ndarray, *, score: str | None 
                actors: int | None = None, piece_rows: int | None = None
                ) -> tuple[np.ndarray, np.ndarray | None]:
     """Class probabilities (len(rows), C) float32 of `model` for `rows` of a VectorSet,
-    and with `score` (a name in RAY_STRATEGIES) that score per row (float64), computed
+    and with `score` (a name in RAY_SCORES) that score per row (float64), computed
     by a pool of `actors` Ray actors (default ACTORS) over pieces of `piece_rows` rows
     (default PIECE_ROWS); in `rows` order.
     Driver memory: O(len(rows)·C) for the result."""
@@ -123,8 +137,8 @@ def score_pool(model: Any, vectors: Any, rows: np.ndarray, *, score: str | None 
     scores = np.empty(len(rows), np.float64) if score is not None else None
     if len(rows) == 0:
         return probs, scores
-    if score is not None:
-        check_strategy(score)
+    if score is not None and score not in RAY_SCORES:
+        raise InputError(f"score must be one of {', '.join(RAY_SCORES)}, got {score!r}")
     ray = ensure_ray()
     starts = list(range(0, len(rows), piece_rows))
     items = [{"start": s, "stop": min(s + piece_rows, len(rows))} for s in starts]

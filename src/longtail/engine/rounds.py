@@ -73,8 +73,9 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
     time never gets one of this round's rows (see `_claim`); this one then plans again,
     and after PLAN_TRIES lost claims raises RoundConflictError.
 
-    `engine` "ray" scores the pool as a Ray Data job (`longtail.distributed.ray_engine`,
-    margin, entropy and least_confidence only); selection and writes stay here."""
+    `engine` "ray" scores the pool (the model's probabilities of every candidate) as a
+    Ray Data job (`longtail.distributed.ray_engine`), for `auto` and every strategy
+    that uses probabilities; selection and writes stay here."""
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "ray":
