@@ -50,6 +50,7 @@ def test_query_on_ray_selects_the_rows_the_local_engine_selects(local_ray, label
     expected = _query(str(local))
     got = _query(str(on_ray), "--engine", "ray")
     assert got["log"].get("engine") == "ray" and "engine" not in expected["log"]
+    assert got["log"]["engine_nodes"] == 1
     assert len(got["rows"]) == 25 and got["rows"] == expected["rows"]
 
 
@@ -93,7 +94,9 @@ def test_workers_return_the_models_probabilities_and_scores(local_ray, labeled):
     try:
         model, vs = _inputs(p)
         rows = np.arange(3, vs.n_rows, 2, dtype=np.int64)
-        probs, scores = ray_engine.score_pool(model, vs, rows, score="entropy", piece_rows=37)
+        probs, scores, nodes = ray_engine.score_pool(model, vs, rows, score="entropy",
+                                                     piece_rows=37)
+        assert nodes == 1  # a local Ray is one node
         local = np.concatenate([model.predict_proba(X) for _, X in vs.iter_chunks(rows)])
         assert probs.dtype == np.float32 and scores.dtype == np.float64
         np.testing.assert_allclose(probs, local, rtol=1e-6, atol=1e-7)

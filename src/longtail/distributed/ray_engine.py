@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -107,6 +107,9 @@ class _Scorer:
         self.vs = VectorSet(Path(directory), dim, dtype, n_rows)
         self.rows = rows  # the candidates (int64, sorted), shared through the object store
         self.score = _score_fn(score)
+        # Which node ran a piece, as a number (a dense column, not a string): the driver
+        # counts the nodes a job used.
+        self.node = np.uint64(int(ray.get_runtime_context().get_node_id()[:16], 16))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         pos, probs = [], []
@@ -116,19 +119,28 @@ class _Scorer:
                 pos.append(np.arange(start, start + len(piece), dtype=np.int64))
                 start += len(piece)
         p = np.concatenate(probs)
-        out = {"pos": np.concatenate(pos), "probs": p}
+        out = {"pos": np.concatenate(pos), "probs": p,
+               "node": np.full(len(p), self.node, np.uint64)}
         if self.score is not None:
             out["score"] = np.asarray(self.score(p), dtype=np.float64)
         return out
 
 
+class PoolScores(NamedTuple):
+    """What a scoring job returns: the probabilities, the score per row (or None), and
+    how many Ray nodes ran its pieces."""
+
+    probs: np.ndarray
+    scores: np.ndarray | None
+    nodes: int
+
+
 def score_pool(model: Any, vectors: Any, rows: np.ndarray, *, score: str | None = None,
-               actors: int | None = None, piece_rows: int | None = None
-               ) -> tuple[np.ndarray, np.ndarray | None]:
+               actors: int | None = None, piece_rows: int | None = None) -> PoolScores:
     """Class probabilities (len(rows), C) float32 of `model` for `rows` of a VectorSet,
-    and with `score` (a name in RAY_SCORES) that score per row (float64), computed
-    by a pool of `actors` Ray actors (default ACTORS) over pieces of `piece_rows` rows
-    (default PIECE_ROWS); in `rows` order.
+    with `score` (a name in RAY_SCORES) that score per row (float64), and the number of
+    nodes that ran the job; computed by a pool of `actors` Ray actors (default ACTORS)
+    over pieces of `piece_rows` rows (default PIECE_ROWS); in `rows` order.
     Driver memory: O(len(rows)·C) for the result."""
     rows = np.asarray(rows, dtype=np.int64)
     actors, piece_rows = actors or ACTORS, piece_rows or PIECE_ROWS
@@ -136,7 +148,7 @@ def score_pool(model: Any, vectors: Any, rows: np.ndarray, *, score: str | None 
     probs = np.empty((len(rows), n_classes), np.float32)
     scores = np.empty(len(rows), np.float64) if score is not None else None
     if len(rows) == 0:
-        return probs, scores
+        return PoolScores(probs, scores, 0)
     if score is not None and score not in RAY_SCORES:
         raise InputError(f"score must be one of {', '.join(RAY_SCORES)}, got {score!r}")
     ray = ensure_ray()
@@ -150,16 +162,17 @@ def score_pool(model: Any, vectors: Any, rows: np.ndarray, *, score: str | None 
             "dim": int(vectors.dim), "dtype": str(vectors.dtype),
             "n_rows": int(vectors.n_rows), "rows": ray.put(rows), "score": score},
         compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(items)))))
-    seen = 0
+    seen, nodes = 0, set()
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         pos = batch["pos"]
+        nodes.update(np.unique(batch["node"]).tolist())
         probs[pos] = batch["probs"]
         if scores is not None:
             scores[pos] = batch["score"]
         seen += len(pos)
     if seen != len(rows):
         raise RuntimeError(f"the Ray job scored {seen} of {len(rows)} rows")
-    return probs, scores
+    return PoolScores(probs, scores, len(nodes))
 
 
 class _Embedder:
