@@ -39,6 +39,9 @@ from longtail.loop.round import plan_batch  # noqa: E402
 from longtail.loop.simulate import _accuracy, predict_rows  # noqa: E402
 from longtail.strategies._base import ArrayVectors  # noqa: E402
 
+NAME = ''
+SECONDS: dict = {}  # per data set, the simulated seconds (for the `rate` rule's time model)
+
 
 def load(name):
     data, _ = datasets.load(name, 'full')
@@ -49,6 +52,7 @@ def load(name):
         sec, texts, expert = ca.digits_costs(X, y, names)
     rate = np.where(np.isin(names[y].astype(str), expert), 80.0, 20.0)
     money = sec * rate / 3600
+    SECONDS[name] = sec
     tl = np.array([len(t) for t in texts], float)
     return X, y, Xt, yt, money, tl
 
@@ -60,7 +64,7 @@ def keep_rule(rule, g, short_rows, k, P_short, costs_short, F, cm, Pall_pc=None)
         return np.arange(min(k, n))
     v_rank = 1 - np.arange(n) / n
     c = costs_short
-    if rule in ('lc', 'lct'):  # lct: lc with the true costs (a diagnosis, not a rule)
+    if rule in ('lc', 'lct', 'rate'):  # lct: lc with the true costs (a diagnosis, not a rule)
         v = 1 - P_short.max(1)
     elif rule == 'rank':
         v = v_rank
@@ -122,6 +126,9 @@ def run(D, rule, g, m, seed, batch, budget, target):
         if extra and len(sel) > ks:
             cm = fit_cost_model(F[taken], money[taken])
             c = money[sel] if use == 'lct' else cm.predict(F[sel])
+            if use == 'rate':  # the predicted pool rate alone: money over predicted time
+                sec = SECONDS[NAME]
+                c = c / fit_cost_model(F[taken], sec[taken]).predict(F[sel])
             P = predict_rows(model, vectors, sel)
             sel = sel[keep_rule(use, g, sel, ks, P, c, F, cm)]
         past.append(PastBatch(size=len(sel) + len(ev_new), eval=len(ev_new), control=0,
@@ -152,7 +159,9 @@ def run(D, rule, g, m, seed, batch, budget, target):
     return curve
 
 def main(argv: list[str]) -> int:
+    global NAME
     name, batch, budget = argv[0], int(argv[1]), int(argv[2])
+    NAME = name
     seeds = range(int(argv[3]))
     D = load(name)
     X, y, Xt, yt, money, tl = D

@@ -118,12 +118,12 @@ def test_beyond_the_random_arm_the_saving_is_read_off_its_extrapolated_curve():
     # Without the ceiling the comparison stops where the random arm stops (0.76),
     # far below what was reached.
     assert _run_plain(active_acc, sizes, acc_r).target < 0.77
-    # A ceiling at or below the accuracy reached: random sampling never gets there.
-    never = roi(_correct(active_acc), np.array([30.0, 60.0, 120.0]),
-                np.array([30.0, 60.0, 120.0]), np.zeros(3), sizes, _correct(acc_r),
-                np.full(N_EVAL, 1.0), 0.0, np.random.default_rng(0), n_boot=50, ceiling=0.8)
-    assert never.saving == 1.0 and never.to_dict()["random_labels"] is None
-    assert "does not reach" in never.verdict
+    # A fitted ceiling at or below the accuracy reached is taken a point above it:
+    # random sampling gets there, late, not never.
+    late = roi(_correct(active_acc), np.array([30.0, 60.0, 120.0]),
+               np.array([30.0, 60.0, 120.0]), np.zeros(3), sizes, _correct(acc_r),
+               np.full(N_EVAL, 1.0), 0.0, np.random.default_rng(0), n_boot=50, ceiling=0.8)
+    assert m_star < late.random_labels < float("inf") and late.saving < 1.0
 
 
 def _run_plain(active_acc, sizes, acc_r):

@@ -104,6 +104,7 @@ class Roi:
 
 
 EXTRAPOLATE_POINTS = 3  # the random arm's last sizes the logistic goes through
+CEILING_ABOVE = 0.01  # the ceiling is at least this far above the accuracy reached
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -168,6 +169,11 @@ def _one(active_correct, active_labels, active_label_money, active_compute, size
     # set's noise upward, a winner's curse).
     target = float(acc_a[-1]) if ceiling is not None else float(
         min(acc_a.max(), np.maximum.accumulate(acc_r)[-1]))
+    if ceiling is not None:
+        # What every label gives is above what some of them gave: a fitted asymptote
+        # at or below the accuracy reached (a short or noisy curve) would make random
+        # sampling never get there, and the saving 100%.
+        ceiling = min(max(ceiling, target + CEILING_ABOVE), 1.0)
     n_r = _labels_for(acc_r, sizes, target, ceiling)
     per_label = float(cost[idx].mean())
     eval_a = _active_at(acc_a, eval_money, target)

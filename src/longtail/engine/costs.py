@@ -499,6 +499,17 @@ def predicted_money(store: Store, settings: Settings, rows: np.ndarray,
     return out / 3600.0 * rate
 
 
+def predicted_rate(store: Store, settings: Settings, rows: np.ndarray,
+                   fitted: FittedCost | None = None) -> np.ndarray:
+    """Predicted money per second of labeling each of `rows` (n,): the predicted money
+    over the predicted seconds, i.e. the rate of the pool each sample is expected to
+    need (learned from the vectors where a pool is required by class). InputError when
+    nothing can be priced (as `predicted_money`)."""
+    money = predicted_money(store, settings, rows, fitted)
+    seconds = predicted_costs(store, settings, rows, cost_model(store, settings, "seconds").model)
+    return money / np.maximum(seconds, 1e-9)
+
+
 def count_for_money(store: Store, settings: Settings, candidates: np.ndarray, budget_money: float,
                     rng: np.random.Generator, fitted: FittedCost | None = None) -> int:
     """How many samples to ask a strategy for when `budget_money` is to be spent: from
