@@ -64,7 +64,7 @@ def keep_rule(rule, g, short_rows, k, P_short, costs_short, F, cm, Pall_pc=None)
         return np.arange(min(k, n))
     v_rank = 1 - np.arange(n) / n
     c = costs_short
-    if rule in ('lc', 'lct', 'rate'):  # lct: lc with the true costs (a diagnosis, not a rule)
+    if rule in ('lc', 'lct', 'rate', 'mix'):  # lct: lc with the true costs (a diagnosis, not a rule)
         v = 1 - P_short.max(1)
     elif rule == 'rank':
         v = v_rank
@@ -126,9 +126,11 @@ def run(D, rule, g, m, seed, batch, budget, target):
         if extra and len(sel) > ks:
             cm = fit_cost_model(F[taken], money[taken])
             c = money[sel] if use == 'lct' else cm.predict(F[sel])
-            if use == 'rate':  # the predicted pool rate alone: money over predicted time
+            if use in ('rate', 'mix'):  # rate: the predicted pool rate alone (money over
+                # predicted time); mix: rate x sqrt(time)
                 sec = SECONDS[NAME]
-                c = c / fit_cost_model(F[taken], sec[taken]).predict(F[sel])
+                t = fit_cost_model(F[taken], sec[taken]).predict(F[sel])
+                c = c / t * (np.sqrt(t) if use == 'mix' else 1.0)
             P = predict_rows(model, vectors, sel)
             sel = sel[keep_rule(use, g, sel, ks, P, c, F, cm)]
         past.append(PastBatch(size=len(sel) + len(ev_new), eval=len(ev_new), control=0,

@@ -499,13 +499,17 @@ def predicted_money(store: Store, settings: Settings, rows: np.ndarray,
     return out / 3600.0 * rate
 
 
-def predicted_rate(store: Store, settings: Settings, rows: np.ndarray,
+def selection_cost(store: Store, settings: Settings, rows: np.ndarray,
                    fitted: FittedCost | None = None) -> np.ndarray:
-    """Predicted money per second of labeling each of `rows` (n,): the predicted money
-    over the predicted seconds, i.e. the rate of the pool each sample is expected to
-    need (learned from the vectors where a pool is required by class). InputError when
-    nothing can be priced (as `predicted_money`)."""
+    """What cost-aware selection weighs against the benefit, per row (n,). With pools
+    at different rates: the predicted money per second of labeling (predicted money
+    over predicted seconds), i.e. the rate of the pool a sample is expected to need:
+    on digits (bench/_cost_tune.py) weighing the whole predicted money also bought the
+    shortest items, which teach least. With one rate: the predicted money (time is all
+    there is to weigh). InputError when nothing can be priced (as `predicted_money`)."""
     money = predicted_money(store, settings, rows, fitted)
+    if len({p.rate for p in pools_from_setting(settings.pools)}) < 2:
+        return money
     seconds = predicted_costs(store, settings, rows, cost_model(store, settings, "seconds").model)
     return money / np.maximum(seconds, 1e-9)
 

@@ -370,8 +370,9 @@ def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int
     per e-fold of money wins). Cost-aware keeps the best picks by return on investment
     (Haertel et al. 2008): benefit / cost^gamma, benefit the latest model's probability
     of being wrong on the sample (1 - max probability), cost its predicted money per
-    second of labeling (the pool it will need: `engine.costs.predicted_rate`; seconds
-    when nothing is priced), gamma the setting `cost_tradeoff` (0.5). Both were chosen
+    second of labeling where pools differ in rate (the pool it will need), else its
+    predicted money (`engine.costs.selection_cost`; seconds when nothing is priced),
+    gamma the setting `cost_tradeoff` (0.5). Both were chosen
     on digits with a synthetic time per image (bench/_cost_tune.py, 8 seeds, median
     money to 95% of full accuracy: cost-blind 9.74, money per second 3.94, money 4.79):
     weighing the whole predicted money also buys the shortest items, which teach least. Cost-blind keeps
@@ -402,7 +403,7 @@ def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int
         benefit = 1.0 - np.asarray(predict_rows(model, planned.vs, rows)).max(1)
         fitted = fitted if fitted is not None else costs.cost_model(store, settings)
         try:
-            cost = costs.predicted_rate(store, settings, rows, fitted)
+            cost = costs.selection_cost(store, settings, rows, fitted)
         except InputError:  # nothing priced: time is the cost
             cost = costs.predicted_costs(store, settings, rows, fitted.model)
         gamma = float(settings.cost_tradeoff)
