@@ -305,6 +305,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
             budget - len(relabel_rows) - len(queued_rows) + shortlist, candidates, rng=rng,
             strategy=strategy, vectors=vs,
             probs_for=probs_for if model else None,
+            probs_of=model.predict_proba if model else None,
             classes=np.asarray(model.classes_) if model else None,
             labeled_rows=lab_rows, labeled_y=lab_y if len(lab_rows) else None,
             committee_for=committee_for if model else None,
