@@ -73,8 +73,9 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
     time never gets one of this round's rows (see `_claim`); this one then plans again,
     and after PLAN_TRIES lost claims raises RoundConflictError.
 
-    `engine` "ray" scores the pool as a Ray Data job (`longtail.distributed.ray_engine`,
-    margin, entropy and least_confidence only); selection and writes stay here."""
+    `engine` "ray" scores the pool (the model's probabilities of every candidate) as a
+    Ray Data job (`longtail.distributed.ray_engine`), for `auto` and every strategy
+    that uses probabilities; selection and writes stay here."""
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "ray":
@@ -287,12 +288,16 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     only_relabel = budget == len(relabel_rows) + len(queued_rows) or (
         (relabel_rows or len(queued_rows)) and len(candidates) == 0 and len(pending_eval) == 0)
 
+    ray_nodes: list[int] = []  # the Ray nodes that ran the scoring, for the round's log
+
     def probs_for(rows: np.ndarray) -> np.ndarray:
         with phase("score"):
             if engine == "ray":
                 from longtail.distributed.ray_engine import score_pool
 
-                return score_pool(model, vs, rows)[0]
+                scored = score_pool(model, vs, rows)
+                ray_nodes.append(scored.nodes)
+                return scored.probs
             return predict_rows(model, vs, rows)
 
     with phase("select"):
@@ -300,6 +305,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
             budget - len(relabel_rows) - len(queued_rows) + shortlist, candidates, rng=rng,
             strategy=strategy, vectors=vs,
             probs_for=probs_for if model else None,
+            probs_of=model.predict_proba if model else None,
             classes=np.asarray(model.classes_) if model else None,
             labeled_rows=lab_rows, labeled_y=lab_y if len(lab_rows) else None,
             committee_for=committee_for if model else None,
@@ -317,7 +323,9 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
               **({"relabel": relabel_log} if relabel_log else {}),
               **({"queued": queued_log} if queued_log else {}),
-              "duplicates": dup_log.to_dict(), **({"engine": engine} if engine != "local" else {}),
+              "duplicates": dup_log.to_dict(),
+              **({"engine": engine, "engine_nodes": max(ray_nodes, default=0)}
+                 if engine != "local" else {}),
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
                     state, warnings, relabel_rows)
