@@ -211,7 +211,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
             engine: str = "local") -> _Planned:
     """Read what planning needs through `uow` (one snapshot) and choose the batch;
     writes nothing (the duplicate and relabel steps still read `store`)."""
-    from longtail.engine.duplicates import exclude_labeled_twins
+    from longtail.engine.duplicates import exclude_labeled_twins, one_image_per_group
     from longtail.loop.round import plan_batch  # the strategies load on first use
     from longtail.loop.simulate import predict_rows
 
@@ -234,6 +234,11 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     with phase("duplicates"):
         candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
                                                     include=include_duplicates)
+        # Images: at most one of a group of near-identical ones per batch.
+        candidates, dup_log = one_image_per_group(
+            store, settings, vs, candidates,
+            np.union1d(np.fromiter(current, np.int64, len(current)), uow.rounds.open_rows()),
+            dup_log)
     eval_rows = uow.samples.rows_by_split("eval")
     pending_eval = np.setdiff1d(
         np.setdiff1d(eval_rows, np.fromiter(current, dtype=np.int64, count=len(current))),
