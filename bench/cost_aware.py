@@ -26,9 +26,10 @@ of the sample's pool), `longtail:auto`,
 (per seed, None when not reached, with `money_at_budget` as its lower bound),
 `label_money`, `compute_money` (at the stop), the curves, and for active methods the
 ROI verdict `status` gave when the run first reached the target, or at 2,000 labels
-(the last round before) if it had not, with the realised
-saving at the accuracy the verdict names (money to first reach it on the test set,
-against the same seed's random run) and whether the verdict's interval covers it.
+(the last round before) if it had not, with the realised saving at the accuracy the
+verdict's model reached on the test set (the money spent by that round against the
+money the same seed's random run spent to first reach that accuracy; None where the
+random run never did) and whether the verdict's interval covers it.
 `--early-stop` ends a run once it reached the target (an active one also past the
 verdict's round, random RANDOM_PAST_TARGET past it): later rounds change none of the
 keys; `--jobs N` runs (method, seed)
@@ -175,7 +176,8 @@ def run_seed(method: str, seed: int, data: tuple, costs: tuple, cfg: dict, work:
                 roi = p.status().roi
                 frozen = target is not None and acc >= target
                 if roi:
-                    verdict = {"labels": paid, **{k: roi[k] for k in (
+                    verdict = {"labels": paid, "test_accuracy": acc,
+                               "money_at": total["total_money"], **{k: roi[k] for k in (
                         "saving", "lo", "hi", "label_saving", "target", "random_labels",
                         "money_active", "money_random", "eval_money", "verdict")}}
         for k, v in (("labels", paid), ("accuracy", acc), ("label_money", total["label_money"]),
@@ -270,10 +272,12 @@ def run_dataset(name: str, size: str, cfg: dict, methods: list[tuple[str, float 
                 if v is None:
                     cover.append(None)
                     continue
-                # The truth at the accuracy the verdict names: money to first reach it on
-                # the test set, this run against the same seed's random run.
-                mine = money_to(v["target"], r["curve"]["money"], r["curve"]["accuracy"])
-                other = money_to(v["target"], theirs["curve"]["money"],
+                # The truth at the accuracy the verdict's model reached, on the test set:
+                # the money this run had spent at the verdict's round against the money
+                # the same seed's random run spent to first reach that model's test
+                # accuracy (the verdict names it as measured on the small eval set).
+                mine = v["money_at"]
+                other = money_to(v["test_accuracy"], theirs["curve"]["money"],
                                  theirs["curve"]["accuracy"])
                 widths.append(v["hi"] - v["lo"])
                 if mine is None or other is None:
