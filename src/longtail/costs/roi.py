@@ -133,17 +133,19 @@ def _labels_for(acc_random: np.ndarray, sizes: np.ndarray, target: float,
 
 def _extrapolate(best: np.ndarray, sizes: np.ndarray, target: float, ceiling: float) -> float:
     """Labels where logit(acc / ceiling), a line in log m through the last points of the
-    running-maximum curve, reaches target / ceiling; inf when it never does."""
+    running-maximum curve, reaches target / ceiling; inf when the target is at the
+    ceiling. A curve with one size, or flat at its end, has no slope to follow: the
+    arm's largest size then (what it shows, a saving understated, never 100%)."""
     if target >= ceiling:
         return float("inf")
     k = min(EXTRAPOLATE_POINTS, len(sizes))
     x = np.log(np.asarray(sizes[-k:], dtype=np.float64))
     y = _logit(np.asarray(best[-k:], dtype=np.float64) / ceiling)
     if k < 2 or np.ptp(x) == 0:
-        return float("inf")
+        return float(sizes[-1])
     slope, icpt = np.polyfit(x, y, 1)
     if not slope > 0:
-        return float("inf")
+        return float(sizes[-1])
     m = float(np.exp((float(_logit(np.array([target / ceiling]))[0]) - icpt) / slope))
     return max(m, float(sizes[-1]))
 
