@@ -146,7 +146,8 @@ def _extrapolate(best: np.ndarray, sizes: np.ndarray, target: float, ceiling: fl
     slope, icpt = np.polyfit(x, y, 1)
     if not slope > 0:
         return float(sizes[-1])
-    m = float(np.exp((float(_logit(np.array([target / ceiling]))[0]) - icpt) / slope))
+    with np.errstate(over="ignore"):  # a nearly flat curve: random never gets there
+        m = float(np.exp((float(_logit(np.array([target / ceiling]))[0]) - icpt) / slope))
     return max(m, float(sizes[-1]))
 
 
