@@ -27,9 +27,8 @@ of the sample's pool), `longtail:auto`,
 `label_money`, `compute_money` (at the stop), the curves, and for active methods the
 ROI verdict `status` gave when the run first reached the target, or at 2,000 labels
 (the last round before) if it had not, with the realised saving at the accuracy the
-verdict's model reached on the test set (the money spent by that round against the
-money the same seed's random run spent to first reach that accuracy; None where the
-random run never did) and whether the verdict's interval covers it.
+verdict names (money to first reach it on the test set, against the same seed's
+random run) and whether the verdict's interval covers it.
 `--early-stop` ends a run once it reached the target (an active one also past the
 verdict's round, random RANDOM_PAST_TARGET past it): later rounds change none of the
 keys; `--jobs N` runs (method, seed)
@@ -74,7 +73,11 @@ RANDOM_PAST_TARGET = 0.015  # --early-stop: accuracy the random run goes on past
 def banking77_costs(y_names: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Section 6's seconds per training message, its texts, and the expert intents
     (without train.csv, the stand-in's labels and lengths drawn from seed 8)."""
+    from longtail.demo import bundled
+
     source = datasets.SHARED_DATA / "banking77" / "train.csv"
+    if not source.exists():  # the package's copy: the same messages in the same order
+        source = bundled("train.csv")
     if source.exists():
         with open(source, newline="") as f:
             rows = list(csv.DictReader(f))
@@ -272,12 +275,10 @@ def run_dataset(name: str, size: str, cfg: dict, methods: list[tuple[str, float 
                 if v is None:
                     cover.append(None)
                     continue
-                # The truth at the accuracy the verdict's model reached, on the test set:
-                # the money this run had spent at the verdict's round against the money
-                # the same seed's random run spent to first reach that model's test
-                # accuracy (the verdict names it as measured on the small eval set).
-                mine = v["money_at"]
-                other = money_to(v["test_accuracy"], theirs["curve"]["money"],
+                # The truth at the accuracy the verdict names: money to first reach it on
+                # the test set, this run against the same seed's random run.
+                mine = money_to(v["target"], r["curve"]["money"], r["curve"]["accuracy"])
+                other = money_to(v["target"], theirs["curve"]["money"],
                                  theirs["curve"]["accuracy"])
                 widths.append(v["hi"] - v["lo"])
                 if mine is None or other is None:
