@@ -32,6 +32,7 @@ test_honest_small_pools.py).
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -152,12 +153,16 @@ def run_seed(seed: int, data: tuple, batch: int, cap: int, full_acc: float,
                                  if f"{r}: " in stopping and stopping.startswith(
                                      ("stop", "not enough evidence"))),
                  "evidence": not stopping.startswith("not enough evidence")}
+        p = Project(path)
+        # the curve's points as forecast and stopping read them, every round (for
+        # replaying both with other forecast code: `--replay`)
+        point["points"] = [[c.n_labels, c.value, c.lo, c.hi] for c in p.curves().current]
+        left = re.search(r"labeling the ([\d,]+) pool rows left", stopping)
+        point["pool_left"] = int(left.group(1).replace(",", "")) if left else None
+        p.close()
         if acc is not None and acc + 0.02 <= 1.0:
             p = Project(path)
             try:
-                # the curve's points as forecast read them (for replaying forecasts)
-                point["points"] = [[c.n_labels, c.value, c.lo, c.hi]
-                                   for c in p.curves().current]
                 fc = p.forecast(acc + 0.02, next_batch=batch).to_dict()
                 point["forecast"] = {"target": acc + 0.02, **fc["more_labels"],
                                      "labels_now": fc["labels_now"], "shown": fc["shown"]}
@@ -316,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
             seed_list = ([int(x) for x in args.seed_list.split(",")] if args.seed_list
                          else range(seeds))
             for seed in seed_list:
+                if deadline is not None and time.time() > deadline:
+                    break  # no time left to start another seed (said in params)
                 work = Path(tmp) / f"{name}-{seed}"
                 work.mkdir()
                 runs.append(run_seed(seed, data, batch, cap, full, work, deadline=deadline))

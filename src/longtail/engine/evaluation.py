@@ -324,8 +324,8 @@ def forecast(uow: UnitOfWork, settings: Settings, *, target: float | None = None
     curve, pts = _curve(uow, settings, metric, level)
     now = float(pts[-1].n_labels)
     gain = curve.expected_gain(next_batch, n_now=now)
-    to_target = (_to_target(curve, pts[-1].to_dict(), target, now, next_batch)
-                 if target is not None else {})
+    to_target = (_to_target(curve, pts[-1].to_dict(), target, now, next_batch,
+                            _pool_left(uow)) if target is not None else {})
     return ForecastReport(
         metric=metric, labels_now=int(now), points=len(pts),
         curve={"a": curve.a, "b": curve.b, "c": curve.c, "method": curve.method},
@@ -355,7 +355,14 @@ def _curve(uow: UnitOfWork, settings: Settings, metric: str, level: float
     return curve, pts
 
 
-def _to_target(curve: Any, last: dict, target: float, now: float, next_batch: int) -> dict:
+def _pool_left(uow: UnitOfWork) -> int:
+    """Pool rows still unlabeled: the most labels a forecast can count on buying."""
+    labeled = len(views.labeled(uow, "pool")[0])
+    return max(0, int(uow.samples.split_counts().get("pool", 0)) - labeled)
+
+
+def _to_target(curve: Any, last: dict, target: float, now: float, next_batch: int,
+               pool_left: int | None = None) -> dict:
     """Labels to `target`, honest about the eval set: 0 only when the latest point's
     95% interval lies above the target (the eval set shows it reached); otherwise an
     interval that is never zero-width: when the curve's fit says "reached" but the eval
@@ -367,8 +374,10 @@ def _to_target(curve: Any, last: dict, target: float, now: float, next_batch: in
                 "labels_to_target": {"n": now, "lo": now, "hi": now},
                 "more_labels": {"n": 0.0, "lo": 0.0, "hi": 0.0},
                 "note": f"reached: the eval set's 95% interval starts at {last['lo']:.3f}"}
-    need = curve.labels_to_reach(target)
-    # None means "not on this curve" (the fit's asymptote is below the target).
+    # Future readings come one batch apart, and only as long as the pool lasts.
+    need = curve.labels_to_reach(target, step=next_batch,
+                                 horizon=None if pool_left is None else max(pool_left, 1))
+    # None means "possibly never" (not within the pool, or above the plausible asymptote).
     finite = {k: (v if np.isfinite(v) else None)
               for k, v in (("n", need.n), ("lo", need.lo), ("hi", need.hi))}
     more = {k: None if v is None else max(0.0, v - now) for k, v in finite.items()}
@@ -398,7 +407,7 @@ def stopping(uow: UnitOfWork, settings: Settings, *, target: float | None = None
     accuracy still reachable by labeling the whole pool (forecast, its 90% upper end
     included) under which `remaining_gain` stops; `next_batch` is the budget rule's."""
     labeled = len(views.labeled(uow, "pool")[0])
-    pool_left = max(0, int(uow.samples.split_counts().get("pool", 0)) - labeled)
+    pool_left = _pool_left(uow)
     try:
         fitted, pts = _curve(uow, settings, "accuracy", 0.9)
         left_gain = fitted.expected_gain(max(pool_left, 1), n_now=float(pts[-1].n_labels))

@@ -56,6 +56,7 @@ _C_FALLBACK_RANGE = (0.25, 1.0)
 _C_BOUNDS = (0.05, 3.0)
 _C_GRID = 240
 _BACKTEST_CUTS = (0.5, 0.6, 0.7)
+_READINGS = 300  # simulated future readings at most (first_reading)
 
 
 def power_law(n: np.ndarray | float, a: float, b: float, c: float) -> np.ndarray:
@@ -183,19 +184,37 @@ class LearningCurve:
         return Forecast(float(n), mean, min(float(lo), mean), max(float(hi), mean), float(level))
 
     def labels_to_reach(
-        self, target: float, level: float | None = None, *, n_max: float = 1e9
+        self, target: float, level: float | None = None, *, n_max: float = 1e9,
+        step: float | None = None, horizon: float | None = None,
     ) -> LabelsNeeded:
-        """Total labels at which the curve reaches `target`, with an interval.
+        """Total labels at which the eval reading reaches `target`, with an interval.
 
-        The central value inverts ``a - b · n^(-c) = target``:
-        ``n = (b / (a - target))^(1/c)``, inf when the asymptote is at or below
-        the target. The interval reads the forecast band of the curve (fit and
-        backtest uncertainty, no measurement noise) on a log grid of label
-        counts: `lo` where its upper edge reaches the target, `hi` where its
-        lower edge does (inf when that never happens before `n_max`). 1%
-        resolution in n.
+        A target that both the fitted curve and the last reading have passed is
+        read off the curve's band: `lo` where the band's upper edge
+        reaches it, `hi` where its lower edge does, and the central value
+        inverts ``a - b · n^(-c) = target``.
+
+        A target above the last reading or the curve there is a question about
+        future readings of the eval set, so it is answered by simulating them
+        (`first_reading`): each curve draw (fit, bootstrap and backtest
+        uncertainty) is read every `step` labels with the eval set's own noise,
+        up to `horizon` labels more, and the interval holds the first reading at
+        or above the target in `level` of the draws. `hi` is inf ("possibly
+        never") when more than ``(1 - level) / 2`` of the draws never get there
+        within the horizon: the target is above the plausible asymptote, or the
+        horizon (the pool rows left) is too short.
+
+        step : labels between readings (the batch); default the median spacing
+            of the fitted points. horizon : labels beyond the last point that can
+            still be bought (the pool rows left); default ``n_max`` minus it.
         """
         level = self.level if level is None else level
+        if self.method == "flat" and not self.a >= target:
+            # One point says nothing about the slope: the next batch might do, or never.
+            return LabelsNeeded(float(target), math.inf, float(self.n_ref), math.inf, float(level))
+        if len(self.draws) and min(float(self.metric[-1]), float(self.predict(self.n_ref))) < target:
+            return self.first_reading(target, level, step=step,
+                                      horizon=n_max - self.n_ref if horizon is None else horizon)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             gap = self.a - target
             central = (self.b / gap) ** (1.0 / self.c) if gap > 0 and self.b > 0 else math.inf
@@ -213,10 +232,48 @@ class LearningCurve:
             return float(grid[hits[0]]) if len(hits) else math.inf
 
         lo, hi = first(band[:, 1] >= target), first(band[:, 0] >= target)
-        if self.method == "flat" and not self.a >= target:
-            # One point says nothing about the slope: the next batch might do, or never.
-            return LabelsNeeded(float(target), math.inf, float(self.n_ref), math.inf, float(level))
         return LabelsNeeded(float(target), central, min(lo, central), max(hi, central), float(level))
+
+    def first_reading(
+        self, target: float, level: float | None = None, *, step: float | None = None,
+        horizon: float = 1e9,
+    ) -> LabelsNeeded:
+        """Labels at which a future eval reading first reaches `target`, by simulation.
+
+        Each of the B curve draws is read after every `step` more labels with
+        independent eval noise: a normal draw with the eval set's sd at the last
+        point (`noise_sd`, at least the binomial sd of the point's own eval set
+        when `metric_sd` was given; the eval set does not grow with the labels,
+        so the noise is kept, not shrunk). Readings beyond 300 steps are thinned
+        to a geometric grid (fewer chances to pass, so `hi` errs late). `lo` is
+        the labels before the batch whose reading first passes in
+        ``(1 - level) / 2`` of the draws, `hi` the labels after the batch that
+        passes in ``(1 + level) / 2`` of them (inf when that many never pass
+        within `horizon`), `n` the median draw. O(B · min(horizon / step, 300)).
+        """
+        level = self.level if level is None else level
+        if step is None:
+            gaps = np.diff(self.n_labels)
+            step = float(np.median(gaps[-5:])) if len(gaps) else max(1.0, self.n_ref)
+        step = max(float(step), 1.0)
+        k = int(max(1, math.ceil(max(float(horizon), step) / step)))
+        ks = np.arange(1, k + 1, dtype=np.float64)
+        if k > _READINGS:
+            half = _READINGS // 2
+            ks = np.unique(np.concatenate(
+                [ks[:half], np.round(np.geomspace(half + 1, k, _READINGS - half))]))
+        grid = self.n_ref + step * ks
+        curves = self._cloud(grid, False).T  # (B, G)
+        rng = np.random.default_rng([self.seed, 7])
+        readings = curves + rng.standard_normal(curves.shape) * self.noise_sd
+        hit = readings >= target
+        first = np.where(hit.any(axis=1), ks[np.argmax(hit, axis=1)], np.inf)
+        alpha = (1.0 - level) / 2.0
+        k_lo, k_mid, k_hi = (float(np.quantile(first, q, method="inverted_cdf"))
+                             for q in (alpha, 0.5, 1.0 - alpha))
+        return LabelsNeeded(float(target), self.n_ref + step * k_mid,
+                            self.n_ref + step * (k_lo - 1.0), self.n_ref + step * k_hi,
+                            float(level))
 
     def expected_gain(
         self, next_batch: int, n_now: float | None = None, level: float | None = None
