@@ -9,7 +9,7 @@ project's settings; none knows about `Project`, the CLI or the service.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -324,7 +324,7 @@ def forecast(uow: UnitOfWork, settings: Settings, *, target: float | None = None
     curve, pts = _curve(uow, settings, metric, level)
     now = float(pts[-1].n_labels)
     gain = curve.expected_gain(next_batch, n_now=now)
-    to_target = (_to_target(curve, pts[-1].to_dict(), target, now, next_batch,
+    to_target = (labels_to_target(curve, pts[-1].to_dict(), target, now, next_batch,
                             _pool_left(uow)) if target is not None else {})
     return ForecastReport(
         metric=metric, labels_now=int(now), points=len(pts),
@@ -347,12 +347,20 @@ def _curve(uow: UnitOfWork, settings: Settings, metric: str, level: float
     if len(pts) < 3:
         raise InputError(f"a forecast needs the eval metric at 3 or more label counts; there "
                          f"are {len(pts)} (train after each labeled batch)")
-    n = np.array([p.n_labels for p in pts], dtype=float)
-    y = np.array([p.value for p in pts], dtype=float)
-    sd = np.array([max((p.hi - p.lo) / (2 * 1.96), 1e-3)
-                   if p.lo is not None and p.hi is not None else 0.02 for p in pts])
-    curve = fit_learning_curve(n, y, sd, level=level, seed=settings.seed, shared_noise=True)
-    return curve, pts
+    return curve_from_points([(p.n_labels, p.value, p.lo, p.hi) for p in pts],
+                             seed=settings.seed, level=level), pts
+
+
+def curve_from_points(points: Sequence[tuple[float, float, float | None, float | None]],
+                      *, seed: int = 0, level: float = 0.9) -> Any:
+    """The learning curve `forecast` and `stopping` fit to (labels, value, lo, hi) points
+    on one eval set, ascending by labels: each point's sd is its 95% interval's half-width
+    / 1.96 (0.02 without one), its noise shared (one eval set)."""
+    n = np.array([p[0] for p in points], dtype=float)
+    y = np.array([p[1] for p in points], dtype=float)
+    sd = np.array([max((p[3] - p[2]) / (2 * 1.96), 1e-3)
+                   if p[2] is not None and p[3] is not None else 0.02 for p in points])
+    return fit_learning_curve(n, y, sd, level=level, seed=seed, shared_noise=True)
 
 
 def _pool_left(uow: UnitOfWork) -> int:
@@ -361,8 +369,8 @@ def _pool_left(uow: UnitOfWork) -> int:
     return max(0, int(uow.samples.split_counts().get("pool", 0)) - labeled)
 
 
-def _to_target(curve: Any, last: dict, target: float, now: float, next_batch: int,
-               pool_left: int | None = None) -> dict:
+def labels_to_target(curve: Any, last: dict, target: float, now: float, next_batch: int,
+                     pool_left: int | None = None) -> dict:
     """Labels to `target`, honest about the eval set: 0 only when the latest point's
     95% interval lies above the target (the eval set shows it reached); otherwise an
     interval that is never zero-width: when the curve's fit says "reached" but the eval

@@ -56,6 +56,7 @@ _C_FALLBACK_RANGE = (0.25, 1.0)
 _C_BOUNDS = (0.05, 3.0)
 _C_GRID = 240
 _BACKTEST_CUTS = (0.5, 0.6, 0.7)
+_BACKTEST_DRAWS = 100  # refits per cut that measure its own noise (_backtest)
 _READINGS = 300  # simulated future readings at most (first_reading)
 
 
@@ -382,15 +383,25 @@ def _polish(
     return result.x if better else start
 
 
-def _backtest(n: np.ndarray, y: np.ndarray, sd: np.ndarray, upper: float) -> np.ndarray:
-    """Relative errors of the curve's own past extrapolations, one per cut.
+def _backtest(n: np.ndarray, y: np.ndarray, sd: np.ndarray, upper: float,
+              noise_last: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Relative errors of the curve's own past extrapolations, one row per cut.
 
     For cuts at 50%, 60% and 70% of the largest label count (each keeping at
     least 4 points), fit on the points up to the cut and forecast the last
     point: ``(observed - forecast) / (forecast - fit at the cut)``, the error
     as a share of the forecast gain. Empty when the curve is too short.
+
+    noise_last : the last point's own measurement sd (absolute; 0 when unknown).
+    Part of each error is that noise, and part the spread the cut's own noisy
+    points leave at the last point (refits of the cut's points redrawn with their
+    sd), not the curve's shape: each row is (error, the squared error that noise
+    explains), both as shares of the gain; the caller takes the second off the
+    first's mean square, so a power law read on a small eval set is not widened
+    as if it were no power law.
     """
     errors = []
+    rng = np.random.default_rng([seed, 11])
     for share in _BACKTEST_CUTS:
         seen = n <= share * n[-1]
         if seen.sum() < 4:
@@ -399,8 +410,17 @@ def _backtest(n: np.ndarray, y: np.ndarray, sd: np.ndarray, upper: float) -> np.
         n_cut = n[seen][-1]
         gain = float(power_law(n[-1], *params) - power_law(n_cut, *params))
         if gain > 1e-6:
-            errors.append((y[-1] - float(power_law(n[-1], *params))) / gain)
-    return np.asarray(errors)
+            error = (y[-1] - float(power_law(n[-1], *params))) / gain
+            spread = 0.0
+            if noise_last > 0:
+                # what the cut's own noisy points leave open at the last point
+                fitted = power_law(n[seen], *params)
+                redo = fitted[None, :] + rng.standard_normal((_BACKTEST_DRAWS, int(seen.sum()))) \
+                    * (sd[seen] * noise_last / sd[-1])[None, :]
+                spread = float(np.var(power_law(
+                    n[-1], *_fit_many(n[seen], redo, sd[seen], upper, None).T)))
+            errors.append((error, (noise_last**2 + spread) / gain**2))
+    return np.asarray(errors).reshape(-1, 2)
 
 
 def fit_learning_curve(
@@ -488,6 +508,7 @@ def fit_learning_curve(
         scale = float(np.sqrt(np.sum((resid / sd) ** 2) / dof))
     else:
         scale = float(np.std(y)) if metric_sd is None else 1.0
+    raw_scale = scale
     if metric_sd is not None:
         scale = max(scale, 1.0)  # never narrower than the points' own noise
     noise_sd = scale * sd_ref
@@ -496,16 +517,17 @@ def fit_learning_curve(
     if n_boot > 0:
         # Wild bootstrap: the residuals, inflated, with random signs, refitted all at once.
         boot_resid = resid * inflation
-        if metric_sd is not None and not shared_noise:
-            # Each point is measured on an eval set with its own noise: a curve that
-            # fits a few noisy points closely has not shown its shape, so the cloud
-            # moves each point by at least that noise (a small eval set, wide cloud).
-            boot_resid = np.where(resid < 0, -1.0, 1.0) * np.maximum(np.abs(resid), sd) \
-                * inflation
         if dof <= 0:
             boot_resid = np.full(m, noise_sd) * sd / sd_ref * inflation
         signs = rng.choice([-1.0, 1.0], size=(n_boot, m))
         curves = fitted[None, :] + signs * boot_resid[None, :]
+        if metric_sd is not None and not shared_noise:
+            # Each point is measured on an eval set of its own: a parametric bootstrap
+            # draws every point anew around the fit with that set's (binomial) sd, times
+            # the residual scale when the points scatter more than it (scale >= 1). A
+            # curve that fits a few noisy points closely has not shown its shape.
+            curves = fitted[None, :] + rng.standard_normal((n_boot, m)) * (
+                scale * sd * inflation)[None, :]
         if metric_sd is not None and shared_noise:
             # Every point was scored on one eval set: its noise moves them together
             # (one normal draw per curve, each point by its own sd), which moves the
@@ -523,9 +545,17 @@ def fit_learning_curve(
 
     gain_sd = 0.0
     if backtest and fixed_c is None:
-        errors = _backtest(n, y, sd, upper)
+        # With absolute sds of independent eval sets, the last point's own scatter (the
+        # residual scale, not clamped, times its sd) is noise, not misfit. Points on one
+        # shared eval set scatter less than their sd around a curve that has not shown
+        # its shape, so there the backtest keeps every error (early curves stay wide).
+        noise_last = (raw_scale * float(sd[-1])
+                      if metric_sd is not None and not shared_noise else 0.0)
+        errors = _backtest(n, y, sd, upper, noise_last, seed)
         if len(errors):
-            gain_sd = float(np.sqrt(np.mean(errors**2)))
+            # mean squared error less what noise explains, pooled over the cuts
+            gain_sd = float(np.sqrt(max(np.mean(errors[:, 0] ** 2) - np.mean(errors[:, 1]),
+                                        0.0)))
     return LearningCurve(
         a=float(params[0]), b=float(params[1]), c=float(params[2]), n_labels=n, metric=y,
         noise_sd=noise_sd, n_ref=n_ref, draws=draws, method=method, level=level, upper=upper,
