@@ -211,7 +211,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
             engine: str = "local") -> _Planned:
     """Read what planning needs through `uow` (one snapshot) and choose the batch;
     writes nothing (the duplicate and relabel steps still read `store`)."""
-    from longtail.engine.duplicates import exclude_labeled_twins
+    from longtail.engine.duplicates import exclude_labeled_twins, one_image_per_group
     from longtail.loop.round import plan_batch  # the strategies load on first use
     from longtail.loop.simulate import predict_rows
 
@@ -238,6 +238,11 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
         candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
                                                     include=include_duplicates,
                                                     encode_pass=encode_pass)
+        # Images: at most one of a group of near-identical ones per batch.
+        candidates, dup_log = one_image_per_group(
+            store, settings, vs, candidates,
+            np.union1d(np.fromiter(current, np.int64, len(current)), uow.rounds.open_rows()),
+            dup_log)
     eval_rows = uow.samples.rows_by_split("eval")
     pending_eval = np.setdiff1d(
         np.setdiff1d(eval_rows, np.fromiter(current, dtype=np.int64, count=len(current))),
@@ -335,7 +340,11 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
                     state, warnings, relabel_rows)
 
 
-SHORTLIST = 2  # cost-aware: the strategy proposes (1 + SHORTLIST) x its share
+# Cost-aware: the strategy proposes (1 + SHORTLIST) x its share. 1 (not 2 or 4) was
+# chosen on digits (bench/_cost_tune.py): a longer shortlist lets the cut reach cheap
+# picks the strategy ranked low, and they teach less than they save (median money to
+# target 4.87 at 2x, 5.13 at 3x, 12.49 at 5x, 9.74 cost-blind; 12 seeds).
+SHORTLIST = 1
 
 
 def money_rounds(uow: UnitOfWork, settings: Settings) -> list[MoneyRound]:
@@ -377,9 +386,13 @@ def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int
     choose_cost_aware`: each way is tried once, then the one that gained more accuracy
     per e-fold of money wins). Cost-aware keeps the best picks by return on investment
     (Haertel et al. 2008): benefit / cost^gamma, benefit the latest model's probability
-    of being wrong on the sample (1 - max probability), cost its predicted money
-    (seconds when nothing is priced), gamma the setting `cost_tradeoff` (0.5, chosen on
-    digits with a synthetic time per image in bench/_cost_tune.py). Cost-blind keeps
+    of being wrong on the sample (1 - max probability), cost its predicted money per
+    second of labeling where pools differ in rate (the pool it will need), else its
+    predicted money (`engine.costs.selection_cost`; seconds when nothing is priced),
+    gamma the setting `cost_tradeoff` (0.5). Both were chosen
+    on digits with a synthetic time per image (bench/_cost_tune.py, 8 seeds, median
+    money to 95% of full accuracy: cost-blind 9.74, money per second 3.94, money 4.79):
+    weighing the whole predicted money also buys the shortest items, which teach least. Cost-blind keeps
     the strategy's first picks. Before any model there is no benefit to weigh: the cut
     is cost-blind. Eval, control, queued and relabel items are kept as planned."""
     from longtail.costs.select import choose_cost_aware
@@ -407,7 +420,7 @@ def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int
         benefit = 1.0 - np.asarray(predict_rows(model, planned.vs, rows)).max(1)
         fitted = fitted if fitted is not None else costs.cost_model(store, settings)
         try:
-            cost = costs.predicted_money(store, settings, rows, fitted)
+            cost = costs.selection_cost(store, settings, rows, fitted)
         except InputError:  # nothing priced: time is the cost
             cost = costs.predicted_costs(store, settings, rows, fitted.model)
         gamma = float(settings.cost_tradeoff)
