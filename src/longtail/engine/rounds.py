@@ -691,7 +691,8 @@ def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] 
                      halfwidth=halfwidth,
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),
-                     pool=pool, pool_when_met=uow.settings.get("eval_met_pool"), **by)
+                     pool=pool, pool_when_met=uow.settings.get("eval_met_pool"),
+                     paid=len(current), **by)
 
 
 def eval_met_pool(uow: UnitOfWork, settings: Settings, need: dict) -> int | None:
