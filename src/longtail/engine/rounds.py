@@ -692,7 +692,7 @@ def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] 
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),
                      pool=pool, pool_when_met=uow.settings.get("eval_met_pool"),
-                     paid=len(current), **by)
+                     paid=len(current), max_share=settings.eval_share, **by)
 
 
 def eval_met_pool(uow: UnitOfWork, settings: Settings, need: dict) -> int | None:

@@ -15,8 +15,8 @@ old). Before the first model there is nothing to evaluate, so the first batch go
 to selection whole.
 
 A cap on the eval share (the precision schedule): while the target is unmet, the
-labeled eval set holds at most ``EVAL_MAX_SHARE`` of every label paid so far (eval and
-training). Eval labels are uniform draws, not selected ones, so each one spent while
+labeled eval set holds at most the project's ``eval_share`` (default
+``EVAL_MAX_SHARE``, 0.1) of every label paid so far (eval and training). Eval labels are uniform draws, not selected ones, so each one spent while
 the curve climbs costs the model a selected label; the cap buys a wider interval early
 (with ``n`` eval labels at most ``0.1·paid``, ``±z·sd/√n``) that tightens as labels
 grow, until the target is met. The reason (``status``, the round log) says which
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 Z95 = 1.959963984540054
 REGROW = 1.25
-EVAL_MAX_SHARE = 0.1  # of all labels paid, while the target is unmet (module doc)
+EVAL_MAX_SHARE = 0.1  # of all labels paid, while the target is unmet: the eval_share default
 
 
 def eval_sample_size(accuracy: float | None, halfwidth: float, z: float = Z95) -> int:

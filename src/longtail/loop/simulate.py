@@ -44,7 +44,7 @@ def simulate_run(
     eval_rows: np.ndarray | None = None,
     test: tuple[np.ndarray, np.ndarray] | None = None,
     control_share: float = 0.0,
-    eval_share: float = 0.2,
+    eval_share: float = 0.1,
     eval_halfwidth: float = 0.03,
     heldout_max: int = HELDOUT_MAX,
     params: dict | None = None,
@@ -101,7 +101,8 @@ def simulate_run(
         need = eval_need(labeled=len(eval_labeled), pending=len(pending), accuracy=metric_prev,
                          halfwidth=halfwidth, target=eval_halfwidth, has_model=trained,
                          new_classes=sorted(train_classes - eval_classes) if eval_labeled
-                         else (), pool=len(pool_rows), paid=paid)
+                         else (), pool=len(pool_rows), paid=paid,
+                         max_share=eval_share)
         n_eval, n_control = split_batch(k, need, eval_share=eval_share,
                                         control_share=control_share, past=past)
         t0 = time.perf_counter()
