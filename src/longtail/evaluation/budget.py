@@ -16,13 +16,13 @@ to selection whole.
 
 A cap on the eval share (the precision schedule): while the target is unmet, the
 labeled eval set holds at most the project's ``eval_share`` (default
-``EVAL_MAX_SHARE``, 0.1) of every label paid so far (eval and training). Eval labels are uniform draws, not selected ones, so each one spent while
-the curve climbs costs the model a selected label; the cap buys a wider interval early
-(with ``n`` eval labels at most ``0.1·paid``, ``±z·sd/√n``) that tightens as labels
-grow, until the target is met. The reason (``status``, the round log) says which
-precision was bought and why. The share was chosen on digits and digits-LT through the
-product path and checked on Banking77, Fashion-MNIST and their long-tailed variants
-(bench/results/product_path.json, README "product_path").
+``EVAL_MAX_SHARE``, 0.1) of every label paid so far (eval and training). Eval labels
+are uniform draws, not selected ones, so each one spent while the curve climbs costs
+the model a selected label; the cap buys a wider interval early (with ``n`` eval
+labels at most ``0.1·paid``, ``±z·sd/√n``) that tightens as labels grow, until the
+target is met. The reason (``status``, the round log) says which precision was bought
+and why. The share was chosen on digits and digits-LT through the product path
+(README, product_path).
 
 Tiny batches: shares are kept as running allowances (``allowance``), so five
 ``query -n 1`` give one row to eval rather than five, or none.
