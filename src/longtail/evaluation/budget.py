@@ -92,8 +92,8 @@ def eval_need(*, labeled: int, pending: int, accuracy: float | None,
     now and when the target was last met. estimator, sd1, estimate_note : whose interval
     ``halfwidth`` is and its sd per label (``(z·sd1/target)²`` labels meet the target;
     None: the uniform formula at ``accuracy``). paid, max_share : every label paid so
-    far (eval included) and the most of it the eval set may hold while the target is
-    unmet (None or a share ≥ 1: no cap).
+    far (eval included; with the batch being planned, when there is one) and the most of
+    it the eval set may hold while the target is unmet (None or a share ≥ 1: no cap).
     """
     wanted = eval_sample_size(accuracy, target)
     if sd1 is not None and math.isfinite(sd1) and sd1 > 0:

@@ -101,7 +101,7 @@ def simulate_run(
         need = eval_need(labeled=len(eval_labeled), pending=len(pending), accuracy=metric_prev,
                          halfwidth=halfwidth, target=eval_halfwidth, has_model=trained,
                          new_classes=sorted(train_classes - eval_classes) if eval_labeled
-                         else (), pool=len(pool_rows), paid=paid,
+                         else (), pool=len(pool_rows), paid=paid + k,
                          max_share=eval_share)
         n_eval, n_control = split_batch(k, need, eval_share=eval_share,
                                         control_share=control_share, past=past)
