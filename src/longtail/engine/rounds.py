@@ -652,7 +652,7 @@ def batch_split(uow: UnitOfWork, settings: Settings, k: int, *, pending_eval: in
     from longtail.loop.policy import PastBatch, split_batch
 
     need = eval_status(uow, settings, current=current, model_id=model_id,
-                       pending=pending_eval)
+                       pending=pending_eval, batch=k)
     past = []
     for r in uow.rounds.list():
         if r["status"] == "cancelled":
@@ -670,9 +670,11 @@ def batch_split(uow: UnitOfWork, settings: Settings, k: int, *, pending_eval: in
 
 
 def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] | None = None,
-                model_id: int | None = None, pending: int | None = None) -> EvalNeed:
+                model_id: int | None = None, pending: int | None = None,
+                batch: int = 0) -> EvalNeed:
     """The eval set's need as `status` and `query` see it (an EvalNeed). Reads only;
-    `query` records when the target was met (`eval_met_pool`) in its round's transaction."""
+    `query` records when the target was met (`eval_met_pool`) in its round's transaction.
+    `batch`: the rows `query` is about to hand out, counted as paid for the eval share."""
     from longtail.evaluation.budget import eval_need, wilson_halfwidth
 
     current = uow.labels.current() if current is None else current
@@ -716,7 +718,8 @@ def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] 
                      halfwidth=halfwidth,
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),
-                     pool=pool, pool_when_met=uow.settings.get("eval_met_pool"), **by)
+                     pool=pool, pool_when_met=uow.settings.get("eval_met_pool"),
+                     paid=len(current) + batch, max_share=settings.eval_share, **by)
 
 
 def eval_met_pool(uow: UnitOfWork, settings: Settings, need: dict) -> int | None:
