@@ -5,7 +5,7 @@ selection_scale's synthetic pool (Zipf-sized clusters, unit vectors, 384-d, its 
 `--pool` rows in memory, a LogisticRegression on its first 1,000 rows (the benchmark's
 model). For each batch size k: `strategies.candidates.narrow` with its thresholds
 scaled to the pool (`NARROW_ABOVE` 0, `MIN_ROWS` = `--min-share` of the pool, the
-default `ROWS_PER_PICK`), the first call building the pool clustering (the index), a
+`ROWS_PER_PICK` of `--rows-per-pick`), the first call building the pool clustering (the index), a
 second call with another seed reusing it; against the exact top-k margin of every
 candidate. `path` "library": the functions called in one process.
 Writes bench/results/candidates_recall.json.
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pool", type=int, default=300_000)
     ap.add_argument("--batches", default="1000,5000")
     ap.add_argument("--min-share", type=float, default=0.02)
+    ap.add_argument("--rows-per-pick", type=int, default=None,
+                    help="candidate rows kept per row to select (default: the module's)")
     ap.add_argument("--out", default=str(RESULTS / "candidates_recall.json"))
     args = ap.parse_args(argv)
     from longtail.strategies import ArrayVectors
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     exact_seconds = time.perf_counter() - t0
     C.NARROW_ABOVE = 0
     C.MIN_ROWS = int(args.min_share * args.pool)
+    C.ROWS_PER_PICK = args.rows_per_pick or C.ROWS_PER_PICK
     result = header("candidates_recall", "synthetic: selection_scale's Zipf-sized cluster "
                     "mixture, unit vectors, 384-d, float32 in memory",
                     {"pool": args.pool, "min_rows": C.MIN_ROWS,
