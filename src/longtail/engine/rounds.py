@@ -211,7 +211,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
             engine: str = "local") -> _Planned:
     """Read what planning needs through `uow` (one snapshot) and choose the batch;
     writes nothing (the duplicate and relabel steps still read `store`)."""
-    from longtail.engine.duplicates import exclude_labeled_twins, one_image_per_group
+    from longtail.engine.duplicates import encode_pass_for, exclude_labeled_twins, one_image_per_group
     from longtail.loop.round import plan_batch  # the strategies load on first use
     from longtail.loop.simulate import predict_rows
 
@@ -231,9 +231,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     current = uow.labels.current()
     candidates = views.candidates(uow, current)
     candidates = candidates[candidates < vs.n_rows]
-    encode_pass = None
-    if engine == "ray":  # the near-duplicate search's encoding pass runs on Ray too
-        from longtail.distributed.ray_engine import encode_lists as encode_pass
+    encode_pass = encode_pass_for(engine)  # the near-duplicate search's, on Ray too
     with phase("duplicates"):
         candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
                                                     include=include_duplicates,
