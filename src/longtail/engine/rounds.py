@@ -231,9 +231,13 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     current = uow.labels.current()
     candidates = views.candidates(uow, current)
     candidates = candidates[candidates < vs.n_rows]
+    encode_pass = None
+    if engine == "ray":  # the near-duplicate search's encoding pass runs on Ray too
+        from longtail.distributed.ray_engine import encode_lists as encode_pass
     with phase("duplicates"):
         candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
-                                                    include=include_duplicates)
+                                                    include=include_duplicates,
+                                                    encode_pass=encode_pass)
         # Images: at most one of a group of near-identical ones per batch.
         candidates, dup_log = one_image_per_group(
             store, settings, vs, candidates,
