@@ -13,7 +13,8 @@ the test set per seed. Not the product path: bench/cost_aware.py is the check.
 Rules (`rule:gamma:m`, m the shortlist factor, default 3): `blind` (auto alone),
 `lc` ((1 - max prob) / cost^gamma), `rank` ((1 - rank/n) / cost^gamma), `pclass` (rank
 over cost relative to its predicted class's median), `dropx` (the cheapest, in auto's
-order), `arm` (`lc`, or blind, as `longtail.costs.select.choose_cost_aware` decides).
+order), `arm` (`lc`, or blind, as `longtail.costs.select.choose_cost_aware` decides), `armg`
+(the same with the greedy rule, z = 0: the higher mean reward wins).
 
     python bench/cost_tune.py digits 20 400 10 blind lc:1 lc:0.5 arm:0.5
 """
@@ -29,7 +30,7 @@ import cost_aware as ca  # noqa: E402
 import datasets  # noqa: E402
 from _common import first_reach  # noqa: E402
 from longtail.costs.model import cost_features, fit_cost_model  # noqa: E402
-from longtail.costs.select import MoneyRound, choose_cost_aware  # noqa: E402
+from longtail.costs.select import Z_SWITCH, MoneyRound, choose_cost_aware  # noqa: E402
 from longtail.evaluation.budget import eval_need, wilson_halfwidth  # noqa: E402
 from longtail.evaluation.metrics import proportion_interval  # noqa: E402
 from longtail.learners import make_learner  # noqa: E402
@@ -37,6 +38,9 @@ from longtail.loop.policy import PastBatch, split_batch  # noqa: E402
 from longtail.loop.round import plan_batch  # noqa: E402
 from longtail.loop.simulate import _accuracy, predict_rows  # noqa: E402
 from longtail.strategies._base import ArrayVectors  # noqa: E402
+
+NAME = ''
+SECONDS: dict = {}  # per data set, the simulated seconds (for the `rate` rule's time model)
 
 
 def load(name):
@@ -48,6 +52,7 @@ def load(name):
         sec, texts, expert = ca.digits_costs(X, y, names)
     rate = np.where(np.isin(names[y].astype(str), expert), 80.0, 20.0)
     money = sec * rate / 3600
+    SECONDS[name] = sec
     tl = np.array([len(t) for t in texts], float)
     return X, y, Xt, yt, money, tl
 
@@ -59,7 +64,7 @@ def keep_rule(rule, g, short_rows, k, P_short, costs_short, F, cm, Pall_pc=None)
         return np.arange(min(k, n))
     v_rank = 1 - np.arange(n) / n
     c = costs_short
-    if rule == 'lc':
+    if rule in ('lc', 'lct', 'rate', 'mix'):  # lct: lc with the true costs (a diagnosis, not a rule)
         v = 1 - P_short.max(1)
     elif rule == 'rank':
         v = v_rank
@@ -112,14 +117,20 @@ def run(D, rule, g, m, seed, batch, budget, target):
                           state=state, history=history, n_eval=0, n_control=0)
         sel = plan.rows_of('selected')
         use = rule
-        if rule == 'arm':
-            use = 'lc' if choose_cost_aware(mh).cost_aware else 'blind'
+        if rule in ('arm', 'armg'):  # armg: the greedy rule (higher mean wins, z = 0)
+            z = 0.0 if rule == 'armg' else Z_SWITCH
+            use = 'lc' if choose_cost_aware(mh, z=z).cost_aware else 'blind'
         m0 = spent
         if extra and len(sel) > ks and use == 'blind':
             sel = sel[:ks]
         if extra and len(sel) > ks:
             cm = fit_cost_model(F[taken], money[taken])
-            c = cm.predict(F[sel])
+            c = money[sel] if use == 'lct' else cm.predict(F[sel])
+            if use in ('rate', 'mix'):  # rate: the predicted pool rate alone (money over
+                # predicted time); mix: rate x sqrt(time)
+                sec = SECONDS[NAME]
+                t = fit_cost_model(F[taken], sec[taken]).predict(F[sel])
+                c = c / t * (np.sqrt(t) if use == 'mix' else 1.0)
             P = predict_rows(model, vectors, sel)
             sel = sel[keep_rule(use, g, sel, ks, P, c, F, cm)]
         past.append(PastBatch(size=len(sel) + len(ev_new), eval=len(ev_new), control=0,
@@ -150,7 +161,9 @@ def run(D, rule, g, m, seed, batch, budget, target):
     return curve
 
 def main(argv: list[str]) -> int:
+    global NAME
     name, batch, budget = argv[0], int(argv[1]), int(argv[2])
+    NAME = name
     seeds = range(int(argv[3]))
     D = load(name)
     X, y, Xt, yt, money, tl = D

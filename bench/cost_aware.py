@@ -16,10 +16,12 @@ test set; the target is 95% of the same learner trained on the whole pool.
   d(digit) * e, d = exp(N(0, 0.5)) per digit (seed 16), e = exp(N(0, 0.25)) per
   image (seed 17); the 2 digits of largest d need the expert pool.
 
-Methods: `longtail:auto-cost` (auto with `query --cost-aware`: the strategy proposes 3x
+Methods: `longtail:auto-cost` (auto with `query --cost-aware`: the strategy proposes 2x
 its share; each round the cut is cost-aware or not by the gain per money measured on
-earlier rounds of each kind (`longtail.costs.select.choose_cost_aware`), cost-aware
-keeping the best return on investment (1 - max prob) / cost^gamma), `longtail:auto`,
+earlier rounds of each kind (`longtail.costs.select.choose_cost_aware`: cost-aware
+unless cost-blind gains more beyond the rounds' noise), cost-aware keeping the best
+return on investment (1 - max prob) / rate^gamma, rate the predicted money per second
+of the sample's pool), `longtail:auto`,
 `longtail:random`; on digits also other gammas. Keys per method: `money_to_95pct_full`
 (per seed, None when not reached, with `money_at_budget` as its lower bound),
 `label_money`, `compute_money` (at the stop), the curves, and for active methods the
@@ -28,7 +30,8 @@ ROI verdict `status` gave when the run first reached the target, or at 2,000 lab
 saving at the accuracy the verdict names (money to first reach it on the test set,
 against the same seed's random run) and whether the verdict's interval covers it.
 `--early-stop` ends a run once it reached the target (an active one also past the
-verdict's round): later rounds change none of the keys; `--jobs N` runs (method, seed)
+verdict's round, random RANDOM_PAST_TARGET past it): later rounds change none of the
+keys; `--jobs N` runs (method, seed)
 pairs in parallel processes.
 
     python bench/cost_aware.py --size smoke|full [--datasets banking77,digits] [--seeds N]
@@ -64,6 +67,7 @@ SIZES = {
 }
 GAMMAS_DIGITS = (0.5, 1.0)
 CROWD, EXPERT, CPU_HOUR = 20.0, 80.0, 0.10
+RANDOM_PAST_TARGET = 0.015  # --early-stop: accuracy the random run goes on past the target
 
 
 def banking77_costs(y_names: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -141,8 +145,12 @@ def run_seed(method: str, seed: int, data: tuple, costs: tuple, cfg: dict, work:
     while paid < cfg["budget"]:
         # Early stop (params "stop"): once the target is reached, and for an active
         # method the verdict taken, later rounds change none of the figures.
+        # The random run goes on a little past the target: the verdicts name the
+        # accuracy their loop reached on the (small) eval set, which can land above
+        # it, and their realised saving is read off this run's curve there.
         if (cfg.get("early_stop") and target is not None and curve["accuracy"]
-                and max(curve["accuracy"]) >= target
+                and max(curve["accuracy"]) >= target + (0.0 if active(method) else
+                                                        RANDOM_PAST_TARGET)
                 and (not active(method) or frozen or paid >= cfg["verdict_at"])):
             break
         t0 = time.perf_counter()

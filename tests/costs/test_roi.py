@@ -96,3 +96,37 @@ def test_eval_money_counts_as_spent_when_the_target_was_reached():
               np.random.default_rng(0), n_boot=100)
     assert abs(res.eval_money - 60.0) < 1e-6
     assert abs(res.saving - (1 - (160 + 60) / (320 + 60))) < 0.02
+
+
+def test_beyond_the_random_arm_the_saving_is_read_off_its_extrapolated_curve():
+    # Random sampling's accuracy is known: acc(m) = C / (1 + (40 / m)^1.2), a logistic
+    # in log m toward the ceiling C = 0.9 (0.14 at 10 labels ... 0.76 at 160). Its arm
+    # is measured up to 160 labels; active learning reaches 0.84, which random
+    # sampling reaches at m* = 40 / (0.9 / 0.84 - 1)^(1/1.2) = 365 labels; active
+    # learning got there with 120 at the same cost per label: saving 1 - 120/365.
+    ceiling, sizes = 0.9, np.array([10, 20, 40, 80, 160])
+    acc_r = ceiling / (1 + (40 / sizes) ** 1.2)
+    m_star = 40 / (ceiling / 0.84 - 1) ** (1 / 1.2)
+    active_acc = np.array([0.5, 0.7, 0.84])
+    res = roi(_correct(active_acc), np.array([30.0, 60.0, 120.0]), np.array([30.0, 60.0, 120.0]),
+              np.zeros(3), sizes, _correct(acc_r), np.full(N_EVAL, 1.0), 0.0,
+              np.random.default_rng(0), n_boot=200, ceiling=np.full(50, ceiling))
+    truth = 1 - 120 / m_star
+    assert abs(res.target - 0.84) < 0.002
+    assert abs(res.random_labels - m_star) / m_star < 0.1
+    assert abs(res.saving - truth) < 0.05 and res.lo <= truth <= res.hi
+    # Without the ceiling the comparison stops where the random arm stops (0.76),
+    # far below what was reached.
+    assert _run_plain(active_acc, sizes, acc_r).target < 0.77
+    # A fitted ceiling at or below the accuracy reached is taken a point above it:
+    # random sampling gets there, late, not never.
+    late = roi(_correct(active_acc), np.array([30.0, 60.0, 120.0]),
+               np.array([30.0, 60.0, 120.0]), np.zeros(3), sizes, _correct(acc_r),
+               np.full(N_EVAL, 1.0), 0.0, np.random.default_rng(0), n_boot=50, ceiling=0.8)
+    assert m_star < late.random_labels < float("inf") and late.saving < 1.0
+
+
+def _run_plain(active_acc, sizes, acc_r):
+    return roi(_correct(active_acc), np.array([30.0, 60.0, 120.0]), np.array([30.0, 60.0, 120.0]),
+               np.zeros(3), sizes, _correct(acc_r), np.full(N_EVAL, 1.0), 0.0,
+               np.random.default_rng(0), n_boot=50)

@@ -35,8 +35,8 @@ def labeled(tmp_path_factory) -> str:
     return _labeled_project(tmp_path_factory.mktemp("ray"))
 
 
-def _query(proj: str, *extra: str) -> dict:
-    return json.loads(ok(["query", "-p", proj, "-n", "25", "--strategy", "margin",
+def _query(proj: str, *extra: str, strategy: str = "margin") -> dict:
+    return json.loads(ok(["query", "-p", proj, "-n", "25", "--strategy", strategy,
                           "--seed", "7", "--json", *extra]).stdout)
 
 
@@ -50,7 +50,40 @@ def test_query_on_ray_selects_the_rows_the_local_engine_selects(local_ray, label
     expected = _query(str(local))
     got = _query(str(on_ray), "--engine", "ray")
     assert got["log"].get("engine") == "ray" and "engine" not in expected["log"]
+    assert got["log"]["engine_nodes"] == 1
     assert len(got["rows"]) == 25 and got["rows"] == expected["rows"]
+
+
+@pytest.mark.parametrize("strategy", ["auto", "cluster_margin", "badge"])
+def test_strategies_that_use_vectors_too_select_the_local_engines_rows_on_ray(
+        local_ray, labeled, tmp_path, monkeypatch, strategy):
+    # The pool scoring runs on Ray; the clustering, the arms and the gradient embeddings
+    # run on the driver on the same probabilities, so the round is the local one.
+    monkeypatch.setattr(ray_engine, "PIECE_ROWS", 40)
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    shutil.copytree(labeled, local)
+    shutil.copytree(labeled, on_ray)
+    expected = _query(str(local), strategy=strategy)
+    got = _query(str(on_ray), "--engine", "ray", strategy=strategy)
+    assert got["log"].get("engine") == "ray"
+    assert len(got["rows"]) == 25 and got["rows"] == expected["rows"]
+    assert got["kinds"] == expected["kinds"]
+
+
+def test_the_local_engine_never_imports_ray(labeled, tmp_path):
+    import subprocess
+    import sys
+
+    proj = tmp_path / "p"
+    shutil.copytree(labeled, proj)
+    code = ("import sys\nfrom longtail.cli import app\n"
+            f"try:\n    app(['query', '-p', {str(proj)!r}, '-n', '10', '--strategy', 'auto'])\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')),"
+            " file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stderr.strip().splitlines()[-1] == "[]"
 
 
 def test_workers_return_the_models_probabilities_and_scores(local_ray, labeled):
@@ -61,7 +94,9 @@ def test_workers_return_the_models_probabilities_and_scores(local_ray, labeled):
     try:
         model, vs = _inputs(p)
         rows = np.arange(3, vs.n_rows, 2, dtype=np.int64)
-        probs, scores = ray_engine.score_pool(model, vs, rows, score="entropy", piece_rows=37)
+        probs, scores, nodes = ray_engine.score_pool(model, vs, rows, score="entropy",
+                                                     piece_rows=37)
+        assert nodes == 1  # a local Ray is one node
         local = np.concatenate([model.predict_proba(X) for _, X in vs.iter_chunks(rows)])
         assert probs.dtype == np.float32 and scores.dtype == np.float64
         np.testing.assert_allclose(probs, local, rtol=1e-6, atol=1e-7)
@@ -86,7 +121,8 @@ def test_other_strategies_on_ray_are_refused_naming_those_it_runs(tmp_path: Path
     r = CliRunner().invoke(app, ["query", "-p", proj, "-n", "5", "--strategy", "coreset",
                                  "--engine", "ray"])
     assert r.exit_code == 2
-    assert "margin, entropy, least_confidence" in r.output and "coreset" in r.output
+    assert "scores nothing" in r.output and "coreset" in r.output
+    assert all(n in r.output for n in ("auto", "cluster_margin", "margin", "entropy"))
     r = CliRunner().invoke(app, ["query", "-p", proj, "-n", "5", "--engine", "spark"])
     assert r.exit_code == 2 and "--engine must be one of local, ray" in r.output
 

@@ -252,3 +252,29 @@ def test_cost_aware_choice_measures_the_latest_round_once_a_model_was_trained_on
     assert logs[1]["plays"] == {"aware": 1, "blind": 0}
     assert logs[1]["why"].startswith("cost-blind not measured yet")
     assert logs[2]["plays"] == {"aware": 1, "blind": 1}
+
+
+def test_with_pools_at_different_rates_cost_aware_weighs_the_pool_not_the_time(labeled):
+    # c0 needs the expert pool (4x the crowd's rate); time varies with the vectors on
+    # every class. What selection weighs is the predicted rate: c0's rows cost more,
+    # slow and fast crowd rows alike (weighing time too bought the shortest items,
+    # which teach least: bench/_cost_tune.py on digits).
+    from longtail.engine.costs import predicted_money, selection_cost
+
+    project, y = labeled
+    project.add_pool("crowd", "20/h", default=True)
+    project.add_pool("expert", "80/h", where=["label=c0"])
+    X, _ = make_pool(n=200, classes=3)
+    slow = X[:, 0] > np.median(X[:, 0])
+    r = project.query(120, strategy="random", seed=1)
+    _answer(project, r, y, who="ann", seconds=lambda k: 5.0 + 60.0 * slow[int(r.ids[k][1:])])
+    rows = np.arange(200)
+    settings = project._settings()
+    cost = selection_cost(project.store, settings, rows)
+    expert, crowd = cost[y == "c0"], cost[y != "c0"]
+    assert np.median(expert) > 2 * np.median(crowd)
+    crowd_slow = np.median(cost[(y != "c0") & slow])
+    crowd_fast = np.median(cost[(y != "c0") & ~slow])
+    assert 0.5 < crowd_slow / crowd_fast < 2
+    money = predicted_money(project.store, settings, rows)  # the whole money: time counts
+    assert np.median(money[(y != "c0") & slow]) > 2 * np.median(money[(y != "c0") & ~slow])

@@ -19,7 +19,7 @@ import numpy as np
 from longtail.errors import InputError
 
 __all__ = ["BudgetTooSmall", "MoneyChoice", "MoneyRound", "choose_cost_aware", "count_for",
-           "fit_budget", "gain_per_money_efold"]
+           "fit_budget", "gain_per_money_efold", "Z_SWITCH"]
 
 
 class BudgetTooSmall(InputError):
@@ -102,28 +102,55 @@ def gain_per_money_efold(r: MoneyRound) -> float | None:
         r.money_after / r.money_before)
 
 
-def choose_cost_aware(history: list[MoneyRound], discount: float = DISCOUNT) -> MoneyChoice:
+Z_SWITCH = 1.64  # one-sided 95%: how far beyond its noise cost-blind must gain more
+
+
+def _weighted(values: list[float], weights: list[float]) -> tuple[float, float]:
+    """Weighted mean and effective sample size (sum w)^2 / sum w^2."""
+    w = np.asarray(weights, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    return float((w * v).sum() / w.sum()), float(w.sum() ** 2 / (w ** 2).sum())
+
+
+def choose_cost_aware(history: list[MoneyRound], discount: float = DISCOUNT,
+                      z: float = Z_SWITCH) -> MoneyChoice:
     """Cut this batch cost-aware or not, by measured gain per money: each variant is
-    tried once (cost-aware first) before evidence decides; then the variant with the
-    higher discounted mean reward wins (ties: cost-aware). Pure; O(len(history))."""
-    sums = {"aware": 0.0, "blind": 0.0}
-    weights = {"aware": 0.0, "blind": 0.0}
-    plays = {"aware": 0, "blind": 0}
+    tried once (cost-aware first); after that cost-aware (Haertel et al.'s return on
+    investment, the default) is kept unless cost-blind's discounted mean reward is
+    higher by more than `z` standard errors. The noise is the spread of the rewards
+    around their variant's mean (pooled over both); with fewer than 3 measured rounds
+    there is none to compare against, and no switch. One round's gain on the managed
+    eval set is mostly eval noise (a point or two against a standard error of several),
+    so a greedy "higher mean wins" rule flips on noise and, once cost-aware drew one
+    unlucky round, never tried it again. Pure; O(len(history))."""
+    rewards: dict[str, list[float]] = {"aware": [], "blind": []}
+    weights: dict[str, list[float]] = {"aware": [], "blind": []}
     for age, r in enumerate(reversed(history)):
         g = gain_per_money_efold(r)
         if g is None:
             continue
         key = "aware" if r.cost_aware else "blind"
-        w = discount ** age
-        sums[key] += w * g
-        weights[key] += w
-        plays[key] += 1
-    reward = {k: (round(sums[k] / weights[k], 6) if weights[k] else None) for k in sums}
+        rewards[key].append(g)
+        weights[key].append(discount ** age)
+    plays = {k: len(v) for k, v in rewards.items()}
+    stats = {k: _weighted(rewards[k], weights[k]) for k in rewards if rewards[k]}
+    reward = {k: (round(stats[k][0], 6) if k in stats else None) for k in rewards}
     if plays["aware"] == 0:
         return MoneyChoice(True, "cost-aware not measured yet: tried once", reward, plays)
     if plays["blind"] == 0:
         return MoneyChoice(False, "cost-blind not measured yet: tried once", reward, plays)
-    aware = reward["aware"] >= reward["blind"]
-    return MoneyChoice(aware, f"{'cost-aware' if aware else 'cost-blind'} gains more per "
-                       f"e-fold of money ({reward['aware']:.4f} vs {reward['blind']:.4f})",
-                       reward, plays)
+    resid = [g - stats[k][0] for k in rewards for g in rewards[k]]
+    dof = len(resid) - 2
+    diff = stats["blind"][0] - stats["aware"][0]
+    if dof < 1:
+        return MoneyChoice(True, "cost-aware (the default): too few measured rounds to tell "
+                           "the two apart", reward, plays)
+    sd = math.sqrt(sum(e * e for e in resid) / dof)
+    se = sd * math.sqrt(1.0 / stats["aware"][1] + 1.0 / stats["blind"][1])
+    if diff > z * se:
+        return MoneyChoice(False, f"cost-blind gains more per e-fold of money ("
+                           f"{reward['blind']:.4f} vs {reward['aware']:.4f}, beyond the noise "
+                           f"{se:.4f})", reward, plays)
+    return MoneyChoice(True, f"cost-aware (the default): cost-blind gains "
+                       f"{reward['blind']:.4f} vs {reward['aware']:.4f} per e-fold of money, "
+                       f"within {z:g} x its noise {se:.4f}", reward, plays)

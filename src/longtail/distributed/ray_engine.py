@@ -1,6 +1,7 @@
 """The Ray engine: pool scoring and embedding as Ray Data jobs over the project's files.
 
-Scoring (`query --engine ray`) runs over the vector chunks; embedding (`embed --engine
+Scoring (`query --engine ray`: the model's probabilities of every candidate, for `auto`
+and every strategy that uses them) runs over the vector chunks; embedding (`embed --engine
 ray`) over the samples' column files (texts and metadata, `longtail.store.columns`),
 each worker rebuilding the encoder from the vector set's saved config and calling its
 own `encode`; the driver writes the vectors and commits the row count.
@@ -20,14 +21,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from longtail.errors import InputError
 
-#: Strategies the Ray engine runs: one score per row from the model's probabilities.
-RAY_STRATEGIES = ("margin", "entropy", "least_confidence")
+#: Scores a worker computes beside the probabilities (`score_pool(score=...)`).
+RAY_SCORES = ("margin", "entropy", "least_confidence")
 #: Rows per Ray Data block (one task reads one contiguous piece of the candidates).
 PIECE_ROWS = 65_536
 #: Actors in the pool that scores (each holds one copy of the model).
@@ -36,11 +37,24 @@ ACTORS = 2
 EMBED_PIECE_ROWS = 512
 
 
+def scoring_strategies() -> list[str]:
+    """The strategies whose pool scoring (the model's probabilities of every candidate)
+    the Ray engine runs: `auto` and every strategy that needs probabilities. A committee
+    (`bald`, `vote_entropy`, ...) is still computed on the driver."""
+    from longtail.strategies import STRATEGIES
+
+    return sorted(n for n, s in STRATEGIES.items() if n == "auto" or "probs" in s.needs)
+
+
 def check_strategy(strategy: str) -> None:
-    """InputError unless the Ray engine runs `strategy`."""
-    if strategy not in RAY_STRATEGIES:
-        raise InputError(f"--engine ray runs the strategies {', '.join(RAY_STRATEGIES)}; "
-                         f"got {strategy!r} (use --engine local for it)")
+    """InputError when `strategy` scores nothing the Ray engine could run (it uses no
+    probabilities); an unknown name is left to the planner, which lists the valid ones."""
+    from longtail.strategies import STRATEGIES
+
+    if strategy in STRATEGIES and strategy not in scoring_strategies():
+        raise InputError(f"--engine ray runs the pool scoring of the strategies "
+                         f"{', '.join(scoring_strategies())}; {strategy!r} scores nothing "
+                         "(use --engine local for it)")
 
 
 def _ray() -> Any:
@@ -93,6 +107,9 @@ class _Scorer:
         self.vs = VectorSet(Path(directory), dim, dtype, n_rows)
         self.rows = rows  # the candidates (int64, sorted), shared through the object store
         self.score = _score_fn(score)
+        # Which node ran a piece, as a number (a dense column, not a string): the driver
+        # counts the nodes a job used.
+        self.node = np.uint64(int(ray.get_runtime_context().get_node_id()[:16], 16))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         pos, probs = [], []
@@ -102,19 +119,28 @@ class _Scorer:
                 pos.append(np.arange(start, start + len(piece), dtype=np.int64))
                 start += len(piece)
         p = np.concatenate(probs)
-        out = {"pos": np.concatenate(pos), "probs": p}
+        out = {"pos": np.concatenate(pos), "probs": p,
+               "node": np.full(len(p), self.node, np.uint64)}
         if self.score is not None:
             out["score"] = np.asarray(self.score(p), dtype=np.float64)
         return out
 
 
+class PoolScores(NamedTuple):
+    """What a scoring job returns: the probabilities, the score per row (or None), and
+    how many Ray nodes ran its pieces."""
+
+    probs: np.ndarray
+    scores: np.ndarray | None
+    nodes: int
+
+
 def score_pool(model: Any, vectors: Any, rows: np.ndarray, *, score: str | None = None,
-               actors: int | None = None, piece_rows: int | None = None
-               ) -> tuple[np.ndarray, np.ndarray | None]:
+               actors: int | None = None, piece_rows: int | None = None) -> PoolScores:
     """Class probabilities (len(rows), C) float32 of `model` for `rows` of a VectorSet,
-    and with `score` (a name in RAY_STRATEGIES) that score per row (float64), computed
-    by a pool of `actors` Ray actors (default ACTORS) over pieces of `piece_rows` rows
-    (default PIECE_ROWS); in `rows` order.
+    with `score` (a name in RAY_SCORES) that score per row (float64), and the number of
+    nodes that ran the job; computed by a pool of `actors` Ray actors (default ACTORS)
+    over pieces of `piece_rows` rows (default PIECE_ROWS); in `rows` order.
     Driver memory: O(len(rows)·C) for the result."""
     rows = np.asarray(rows, dtype=np.int64)
     actors, piece_rows = actors or ACTORS, piece_rows or PIECE_ROWS
@@ -122,9 +148,9 @@ def score_pool(model: Any, vectors: Any, rows: np.ndarray, *, score: str | None 
     probs = np.empty((len(rows), n_classes), np.float32)
     scores = np.empty(len(rows), np.float64) if score is not None else None
     if len(rows) == 0:
-        return probs, scores
-    if score is not None:
-        check_strategy(score)
+        return PoolScores(probs, scores, 0)
+    if score is not None and score not in RAY_SCORES:
+        raise InputError(f"score must be one of {', '.join(RAY_SCORES)}, got {score!r}")
     ray = ensure_ray()
     starts = list(range(0, len(rows), piece_rows))
     items = [{"start": s, "stop": min(s + piece_rows, len(rows))} for s in starts]
@@ -136,16 +162,17 @@ def score_pool(model: Any, vectors: Any, rows: np.ndarray, *, score: str | None 
             "dim": int(vectors.dim), "dtype": str(vectors.dtype),
             "n_rows": int(vectors.n_rows), "rows": ray.put(rows), "score": score},
         compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(items)))))
-    seen = 0
+    seen, nodes = 0, set()
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         pos = batch["pos"]
+        nodes.update(np.unique(batch["node"]).tolist())
         probs[pos] = batch["probs"]
         if scores is not None:
             scores[pos] = batch["score"]
         seen += len(pos)
     if seen != len(rows):
         raise RuntimeError(f"the Ray job scored {seen} of {len(rows)} rows")
-    return probs, scores
+    return PoolScores(probs, scores, len(nodes))
 
 
 class _Embedder:

@@ -501,6 +501,21 @@ def predicted_money(store: Store, settings: Settings, rows: np.ndarray,
     return out / 3600.0 * rate
 
 
+def selection_cost(store: Store, settings: Settings, rows: np.ndarray,
+                   fitted: FittedCost | None = None) -> np.ndarray:
+    """What cost-aware selection weighs against the benefit, per row (n,). With pools
+    at different rates: the predicted money per second of labeling (predicted money
+    over predicted seconds), i.e. the rate of the pool a sample is expected to need:
+    on digits (bench/_cost_tune.py) weighing the whole predicted money also bought the
+    shortest items, which teach least. With one rate: the predicted money (time is all
+    there is to weigh). InputError when nothing can be priced (as `predicted_money`)."""
+    money = predicted_money(store, settings, rows, fitted)
+    if len({p.rate for p in pools_from_setting(settings.pools)}) < 2:
+        return money
+    seconds = predicted_costs(store, settings, rows, cost_model(store, settings, "seconds").model)
+    return money / np.maximum(seconds, 1e-9)
+
+
 def count_for_money(store: Store, settings: Settings, candidates: np.ndarray, budget_money: float,
                     rng: np.random.Generator, fitted: FittedCost | None = None) -> int:
     """How many samples to ask a strategy for when `budget_money` is to be spent: from

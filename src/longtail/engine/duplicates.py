@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -220,12 +220,14 @@ class TwinExclusion(Record):
     exact: int = 0
     included: bool = False
     search: DuplicateSearch | None = None
+    perceptual: int = 0  # images left out as near-copies (dHash) of another (`one_image_per_group`)
 
     def to_dict(self) -> dict[str, Any]:
         if self.included:
             return {"excluded": 0, "included": True}
         search = self.search.to_dict() if self.search is not None else {}
-        return {**search, "excluded": self.excluded, "near": self.near, "exact": self.exact}
+        return {**search, "excluded": self.excluded, "near": self.near, "exact": self.exact,
+                **({"perceptual": self.perceptual} if self.perceptual else {})}
 
 
 def refresh(store: Store, settings: Settings, encoder: str | None = None, *,
@@ -620,6 +622,40 @@ def exclude_labeled_twins(store: Store, settings: Settings, vs: VectorSet,
     keep = ~(near_c | exact_c)
     return candidates[keep], TwinExclusion(excluded=int((~keep).sum()), near=int(near_c.sum()),
                                            exact=int(exact_c.sum()), search=log)
+
+
+def one_image_per_group(store: Store, settings: Settings, vs: VectorSet,
+                        candidates: np.ndarray, held: np.ndarray, log: TwinExclusion
+                        ) -> tuple[np.ndarray, TwinExclusion]:
+    """In an image pool, `candidates` less the near-copies a batch should not offer:
+    images whose difference hashes are within `perceptual.QUERY_BITS` bits and whose
+    vectors correlate at >= `perceptual.CONFIRM`, paired with a `held` (labeled or
+    queued) image or with another offered one (`perceptual.one_per_group`). Nothing
+    changes when the round includes duplicates (`log.included`). O(images) to read
+    the hashes plus the bucket pairs and their vectors."""
+    if log.included or settings.media_root is None or not len(candidates):
+        return candidates, log
+    from longtail.engine.perceptual import (
+        QUERY_BITS,
+        close_pairs,
+        confirmed,
+        hash_words,
+        one_per_group,
+    )
+
+    rows, _, dh = _image_hashes(store)
+    pos, words = hash_words(dh)
+    pairs = rows[pos][close_pairs(words, QUERY_BITS)]
+    pairs = np.unique(np.sort(pairs[(pairs < vs.n_rows).all(axis=1)], axis=1), axis=0)
+    if not len(pairs):
+        return candidates, log
+    used, inv = np.unique(pairs, return_inverse=True)
+    pairs = used[confirmed(inv.reshape(-1, 2), vs.read(used))]
+    keep = one_per_group(candidates, pairs, held)
+    dropped = int((~keep).sum())
+    if not dropped:
+        return candidates, log
+    return candidates[keep], replace(log, excluded=log.excluded + dropped, perceptual=dropped)
 
 
 # -- `longtail duplicates` ----------------------------------------------------------

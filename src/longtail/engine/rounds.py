@@ -71,8 +71,9 @@ def plan_round(store: Store, settings: Settings, budget: int, *, strategy: str =
     time never gets one of this round's rows (see `_claim`); this one then plans again,
     and after PLAN_TRIES lost claims raises RoundConflictError.
 
-    `engine` "ray" scores the pool as a Ray Data job (`longtail.distributed.ray_engine`,
-    margin, entropy and least_confidence only); selection and writes stay here."""
+    `engine` "ray" scores the pool (the model's probabilities of every candidate) as a
+    Ray Data job (`longtail.distributed.ray_engine`), for `auto` and every strategy
+    that uses probabilities; selection and writes stay here."""
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "ray":
@@ -208,7 +209,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
             engine: str = "local") -> _Planned:
     """Read what planning needs through `uow` (one snapshot) and choose the batch;
     writes nothing (the duplicate and relabel steps still read `store`)."""
-    from longtail.engine.duplicates import exclude_labeled_twins
+    from longtail.engine.duplicates import exclude_labeled_twins, one_image_per_group
     from longtail.loop.round import plan_batch  # the strategies load on first use
     from longtail.loop.simulate import predict_rows
 
@@ -231,6 +232,11 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     with phase("duplicates"):
         candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
                                                     include=include_duplicates)
+        # Images: at most one of a group of near-identical ones per batch.
+        candidates, dup_log = one_image_per_group(
+            store, settings, vs, candidates,
+            np.union1d(np.fromiter(current, np.int64, len(current)), uow.rounds.open_rows()),
+            dup_log)
     eval_rows = uow.samples.rows_by_split("eval")
     pending_eval = np.setdiff1d(
         np.setdiff1d(eval_rows, np.fromiter(current, dtype=np.int64, count=len(current))),
@@ -287,12 +293,16 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     only_relabel = budget == len(relabel_rows) + len(queued_rows) or (
         (relabel_rows or len(queued_rows)) and len(candidates) == 0 and len(pending_eval) == 0)
 
+    ray_nodes: list[int] = []  # the Ray nodes that ran the scoring, for the round's log
+
     def probs_for(rows: np.ndarray) -> np.ndarray:
         with phase("score"):
             if engine == "ray":
                 from longtail.distributed.ray_engine import score_pool
 
-                return score_pool(model, vs, rows)[0]
+                scored = score_pool(model, vs, rows)
+                ray_nodes.append(scored.nodes)
+                return scored.probs
             return predict_rows(model, vs, rows)
 
     with phase("select"):
@@ -300,6 +310,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
             budget - len(relabel_rows) - len(queued_rows) + shortlist, candidates, rng=rng,
             strategy=strategy, vectors=vs,
             probs_for=probs_for if model else None,
+            probs_of=model.predict_proba if model else None,
             classes=np.asarray(model.classes_) if model else None,
             labeled_rows=lab_rows, labeled_y=lab_y if len(lab_rows) else None,
             committee_for=committee_for if model else None,
@@ -317,13 +328,19 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     record = {**plan.log, **log.to_dict(), **({"state": state_log} if state_log else {}),
               **({"relabel": relabel_log} if relabel_log else {}),
               **({"queued": queued_log} if queued_log else {}),
-              "duplicates": dup_log.to_dict(), **({"engine": engine} if engine != "local" else {}),
+              "duplicates": dup_log.to_dict(),
+              **({"engine": engine, "engine_nodes": max(ray_nodes, default=0)}
+                 if engine != "local" else {}),
               "seconds": round(time.perf_counter() - t0, 3)}  # planning time, for `history`
     return _Planned(vs, rows, kinds, record, len(lab_rows), latest["id"] if latest else None,
                     state, warnings, relabel_rows)
 
 
-SHORTLIST = 2  # cost-aware: the strategy proposes (1 + SHORTLIST) x its share
+# Cost-aware: the strategy proposes (1 + SHORTLIST) x its share. 1 (not 2 or 4) was
+# chosen on digits (bench/_cost_tune.py): a longer shortlist lets the cut reach cheap
+# picks the strategy ranked low, and they teach less than they save (median money to
+# target 4.87 at 2x, 5.13 at 3x, 12.49 at 5x, 9.74 cost-blind; 12 seeds).
+SHORTLIST = 1
 
 
 def money_rounds(uow: UnitOfWork, settings: Settings) -> list[MoneyRound]:
@@ -365,9 +382,13 @@ def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int
     choose_cost_aware`: each way is tried once, then the one that gained more accuracy
     per e-fold of money wins). Cost-aware keeps the best picks by return on investment
     (Haertel et al. 2008): benefit / cost^gamma, benefit the latest model's probability
-    of being wrong on the sample (1 - max probability), cost its predicted money
-    (seconds when nothing is priced), gamma the setting `cost_tradeoff` (0.5, chosen on
-    digits with a synthetic time per image in bench/_cost_tune.py). Cost-blind keeps
+    of being wrong on the sample (1 - max probability), cost its predicted money per
+    second of labeling where pools differ in rate (the pool it will need), else its
+    predicted money (`engine.costs.selection_cost`; seconds when nothing is priced),
+    gamma the setting `cost_tradeoff` (0.5). Both were chosen
+    on digits with a synthetic time per image (bench/_cost_tune.py, 8 seeds, median
+    money to 95% of full accuracy: cost-blind 9.74, money per second 3.94, money 4.79):
+    weighing the whole predicted money also buys the shortest items, which teach least. Cost-blind keeps
     the strategy's first picks. Before any model there is no benefit to weigh: the cut
     is cost-blind. Eval, control, queued and relabel items are kept as planned."""
     from longtail.costs.select import choose_cost_aware
@@ -395,7 +416,7 @@ def _cost_aware(store: Store, settings: Settings, planned: _Planned, budget: int
         benefit = 1.0 - np.asarray(predict_rows(model, planned.vs, rows)).max(1)
         fitted = fitted if fitted is not None else costs.cost_model(store, settings)
         try:
-            cost = costs.predicted_money(store, settings, rows, fitted)
+            cost = costs.selection_cost(store, settings, rows, fitted)
         except InputError:  # nothing priced: time is the cost
             cost = costs.predicted_costs(store, settings, rows, fitted.model)
         gamma = float(settings.cost_tradeoff)

@@ -47,6 +47,7 @@ def plan_batch(
     history: list[dict] | None = None,
     n_eval: int | None = None,
     n_control: int | None = None,
+    probs_of: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> BatchPlan:
     """Plan a batch of `k` rows.
 
@@ -58,6 +59,8 @@ def plan_batch(
     before any model exists. `n_eval` and
     `n_control`, when given, are the caller's counts for those slices (the engine's
     split by need, `longtail.evaluation.budget`), clipped to what is available.
+    `probs_of(X)`, the model's probabilities of vectors, lets a pool too large to score
+    whole go through cluster-level candidates first (`strategies.candidates.narrow`).
     Memory: O(len(candidates)·C) for the probabilities.
     """
     if k <= 0:
@@ -85,6 +88,15 @@ def plan_batch(
     n_select = rest - n_control
     log: dict[str, Any] = {"strategy": strategy, "eval": int(n_eval), "control": int(n_control)}
     selected = np.empty(0, np.int64)
+    if n_select > 0 and len(remaining) and probs_of is not None and probs_for is not None:
+        from longtail.strategies.candidates import narrow
+
+        narrowed = narrow(strategy, remaining, n_select, rng=rng, vectors=vectors,
+                          probs_of=probs_of, state=state, labeled_rows=labeled_rows,
+                          params=params)
+        remaining = narrowed.rows
+        if narrowed.log is not None:
+            log["candidates"] = {**narrowed.log, "indexes": narrowed.indexes.records}
     if n_select > 0 and len(remaining):
         needs = STRATEGIES[strategy].needs
         probs = probs_for(remaining) if (probs_for is not None and needs & {"probs", "committee"}

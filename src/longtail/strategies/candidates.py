@@ -1,0 +1,116 @@
+"""Cluster-level candidates: a bounded candidate set for pools too large to score whole.
+
+At 10M rows the model's probabilities for every candidate are a pass over the whole
+vector file each round. Above `NARROW_ABOVE` candidates, the score-ranked strategies
+(`NARROWED`) instead go through the pool clustering that cluster-margin keeps in the
+state (`pool_K`, k-means, every row assigned once, new rows joined): the centroids and a
+seeded sample of `SAMPLE_PER_CLUSTER` members per cluster are scored first; a
+cluster's score is the share of its sampled members among the top scores of the whole
+sample (the share the candidate set may keep), its centroid's and members' best score
+breaking ties; the rows of the best clusters, best first, make the candidate set (at least
+`ROWS_PER_PICK` rows per row to select, `MIN_ROWS` at least), which the strategy then
+scores exactly. Cost per round: O(K + s) probabilities for the cluster scores plus
+O(limit) for the exact pass, instead of O(n); the clustering is the one-time index.
+
+An approximation: a row of a cluster whose centroid and sampled members all look
+certain is not offered. The round's log ("candidates") says how many rows were kept
+and from how many clusters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from longtail.strategies import scores as S
+from longtail.strategies._base import Context, IndexLog, as_reader
+from longtail.strategies._pool import pool_clusters, read_rows
+from longtail.strategies.diverse import pool_clustering_k
+
+NARROW_ABOVE = 2_000_000  # candidates beyond which a round narrows them first
+ROWS_PER_PICK = 20  # candidate rows kept per row to select
+MIN_ROWS = 200_000  # ...and at least this many
+SAMPLE_PER_CLUSTER = 32  # members scored per cluster (a seeded uniform sample)
+# The strategies that rank candidates by one uncertainty score, and that score.
+# Not yet cluster_margin and auto: they size their own clustering by the candidates they
+# are handed, so a narrowed set would make them build another one each round.
+NARROWED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "margin": S.margin, "entropy": S.entropy, "least_confidence": S.least_confidence}
+
+
+@dataclass
+class Narrowed:
+    """The candidates a round hands its strategy, and what narrowing did (None when the
+    candidates were few enough to score whole)."""
+
+    rows: np.ndarray
+    log: dict | None = None
+    indexes: IndexLog = field(default_factory=IndexLog)
+
+
+def rows_of_best_clusters(labels: np.ndarray, cluster_score: np.ndarray,
+                          limit: int) -> np.ndarray:
+    """Positions (sorted) of the rows whose cluster (`labels`) is among the best by
+    `cluster_score`, clusters taken best first until they hold at least `limit` rows
+    (every row when they all hold fewer). O(n + K log K)."""
+    counts = np.bincount(labels, minlength=len(cluster_score))
+    order = np.argsort(-cluster_score, kind="stable")
+    held = np.cumsum(counts[order])
+    take = order[: int(np.searchsorted(held, limit)) + 1]
+    keep = np.zeros(len(cluster_score), bool)
+    keep[take] = True
+    return np.flatnonzero(keep[labels])
+
+
+def cluster_scores(labels: np.ndarray, member_scores: np.ndarray,
+                   centroid_scores: np.ndarray, share: float) -> np.ndarray:
+    """Per cluster, how densely it holds high scores: the share of its sampled members
+    (`labels` the cluster of each) among the top `share` of all sampled scores (a
+    Laplace-smoothed estimate of the share of its rows an exact pass would rank there),
+    ties broken by the highest of its centroid's and members' scores. O(K + s)."""
+    member_scores = np.asarray(member_scores, np.float64)
+    k = len(centroid_scores)
+    cut = np.quantile(member_scores, 1.0 - share) if len(member_scores) else np.inf
+    high = np.bincount(labels, weights=(member_scores >= cut).astype(np.float64), minlength=k)
+    seen = np.bincount(labels, minlength=k).astype(np.float64)
+    best = np.asarray(centroid_scores, np.float64).copy()
+    np.maximum.at(best, labels, member_scores)
+    # the tie-break lives below any difference in density (a density step >= 1/(s+2)²)
+    span = float(np.ptp(best)) or 1.0
+    return (high + 0.5) / (seen + 1.0) + 1e-6 * (best - best.min()) / span
+
+
+def narrow(strategy: str, candidates: np.ndarray, k: int, *, rng: np.random.Generator,
+           vectors: Any, probs_of: Callable[[np.ndarray], np.ndarray],
+           state: dict | None = None, labeled_rows: np.ndarray | None = None,
+           params: dict | None = None) -> Narrowed:
+    """The candidates `strategy` should score for a batch of `k`: all of them up to
+    `NARROW_ABOVE` or for a strategy not in `NARROWED`, else the rows of the clusters
+    that score best (module doc). `probs_of(X)` gives the model's probabilities of
+    vectors X. Builds or updates the pool clustering in `state` (the index)."""
+    candidates = np.asarray(candidates, np.int64)
+    vectors = as_reader(vectors)
+    score = NARROWED.get(strategy)
+    if score is None or len(candidates) <= NARROW_ABOVE or vectors is None:
+        return Narrowed(candidates)
+    limit = max(MIN_ROWS, ROWS_PER_PICK * k)
+    ctx = Context(k=k, candidates=candidates, rng=rng, vectors=vectors,
+                  labeled_rows=labeled_rows, params=dict(params or {}), state=state)
+    n_cl = pool_clustering_k(ctx)
+    cl = pool_clusters(ctx, n_cl, name=f"pool_{n_cl}")
+    labels = cl.lookup(candidates)
+    size = min(len(candidates), SAMPLE_PER_CLUSTER * len(cl.centroids))
+    sample = np.sort(rng.choice(len(candidates), size=size, replace=False))
+    member = score(probs_of(read_rows(vectors, candidates[sample])))
+    per_cluster = cluster_scores(labels[sample], member, score(probs_of(cl.centroids)),
+                                 share=min(1.0, limit / len(candidates)))
+    pos = rows_of_best_clusters(labels, per_cluster, limit)
+    kept = candidates[pos]
+    log = {"narrowed_from": int(len(candidates)), "kept": int(len(kept)),
+           "limit": int(limit), "clusters": int(len(cl.centroids)),
+           "clusters_kept": int(len(np.unique(labels[pos]))), "sampled": int(size),
+           "index": f"pool_{n_cl}"}
+    return Narrowed(kept, log, ctx.indexes)
