@@ -479,14 +479,16 @@ class Project:
 
     @metered("duplicates")
     def duplicates(self, *, threshold: float | None = None, encoder: str | None = None,
-                   near: bool = True, hash_bits: int | None = None) -> DuplicateGroups:
+                   near: bool = True, hash_bits: int | None = None,
+                   engine: str = "local") -> DuplicateGroups:
         """Groups of exact duplicates (content hash; images: the same bytes) and
         near-duplicates (cosine >= threshold, default the project's
-        `near_duplicate_threshold`; images: also dHashes within `hash_bits` bits)."""
+        `near_duplicate_threshold`; images: also dHashes within `hash_bits` bits);
+        `engine="ray"` runs a search still to do with its encoding pass on Ray."""
         from longtail.engine.duplicates import duplicates
 
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
-                          near=near, hash_bits=hash_bits)
+                          near=near, hash_bits=hash_bits, engine=engine)
 
     @metered("run", worth_recording=lambda result: bool(result.events))
     def run(self, watch: str | Path, **options: Any) -> RunReport:

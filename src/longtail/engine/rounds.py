@@ -209,7 +209,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
             engine: str = "local") -> _Planned:
     """Read what planning needs through `uow` (one snapshot) and choose the batch;
     writes nothing (the duplicate and relabel steps still read `store`)."""
-    from longtail.engine.duplicates import exclude_labeled_twins, one_image_per_group
+    from longtail.engine.duplicates import encode_pass_for, exclude_labeled_twins, one_image_per_group
     from longtail.loop.round import plan_batch  # the strategies load on first use
     from longtail.loop.simulate import predict_rows
 
@@ -229,9 +229,11 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     current = uow.labels.current()
     candidates = views.candidates(uow, current)
     candidates = candidates[candidates < vs.n_rows]
+    encode_pass = encode_pass_for(engine)  # the near-duplicate search's, on Ray too
     with phase("duplicates"):
         candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
-                                                    include=include_duplicates)
+                                                    include=include_duplicates,
+                                                    encode_pass=encode_pass)
         # Images: at most one of a group of near-identical ones per batch.
         candidates, dup_log = one_image_per_group(
             store, settings, vs, candidates,
@@ -650,7 +652,7 @@ def batch_split(uow: UnitOfWork, settings: Settings, k: int, *, pending_eval: in
     from longtail.loop.policy import PastBatch, split_batch
 
     need = eval_status(uow, settings, current=current, model_id=model_id,
-                       pending=pending_eval)
+                       pending=pending_eval, batch=k)
     past = []
     for r in uow.rounds.list():
         if r["status"] == "cancelled":
@@ -668,9 +670,11 @@ def batch_split(uow: UnitOfWork, settings: Settings, k: int, *, pending_eval: in
 
 
 def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] | None = None,
-                model_id: int | None = None, pending: int | None = None) -> EvalNeed:
+                model_id: int | None = None, pending: int | None = None,
+                batch: int = 0) -> EvalNeed:
     """The eval set's need as `status` and `query` see it (an EvalNeed). Reads only;
-    `query` records when the target was met (`eval_met_pool`) in its round's transaction."""
+    `query` records when the target was met (`eval_met_pool`) in its round's transaction.
+    `batch`: the rows `query` is about to hand out, counted as paid for the eval share."""
     from longtail.evaluation.budget import eval_need, wilson_halfwidth
 
     current = uow.labels.current() if current is None else current
@@ -714,7 +718,8 @@ def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] 
                      halfwidth=halfwidth,
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),
-                     pool=pool, pool_when_met=uow.settings.get("eval_met_pool"), **by)
+                     pool=pool, pool_when_met=uow.settings.get("eval_met_pool"),
+                     paid=len(current) + batch, max_share=settings.eval_share, **by)
 
 
 def eval_met_pool(uow: UnitOfWork, settings: Settings, need: dict) -> int | None:

@@ -28,7 +28,7 @@ from longtail.filehash import file_sha256
 from longtail.store import columns
 from longtail.store import schema as s
 from longtail.store.columns import ColumnReader
-from longtail.store.repo_base import Repo, SettingsRepo, batch_memo, now
+from longtail.store.repo_base import Direct, Repo, SettingsRepo, batch_memo, now
 from longtail.store.repos_versions import ConsensusRepo, DatasetVersionsRepo, resolve_labels
 
 IN_CHUNK = 20_000  # ids per IN (...): under SQLite's 32,766 and PostgreSQL's 65,535 binds
@@ -66,8 +66,15 @@ def _forget_rounds(conn: Connection) -> None:
 _SEEN = (select(s.annotations.c.id).where(s.annotations.c.kind == "label",
                                           s.annotations.c.label == bindparam("lab")).limit(1))
 # One sample by row (the service's task page, on every claim).
-_ONE = select(s.samples.c.row, s.samples.c.external_id, s.samples.c.batch_id,
-              s.samples.c.pos).where(s.samples.c.row == bindparam("row"))
+_ADD_EVENTS = sa_insert(s.annotations)
+_EVENT_COLUMNS = ("row", "label", "kind", "annotator", "seconds", "source", "round_id",
+                  "created_at")
+_EVENT_KEYS = frozenset(_EVENT_COLUMNS)
+_ADD_EVENT = Direct(sa_insert(s.annotations).values(
+    {c: bindparam(f"p_{c}") for c in _EVENT_COLUMNS}))
+_SEEN = Direct(_SEEN)
+_ONE = Direct(select(s.samples.c.row, s.samples.c.external_id, s.samples.c.batch_id,
+                     s.samples.c.pos).where(s.samples.c.row == bindparam("row")))
 
 
 class LabelSetRepo(Repo):
@@ -277,7 +284,7 @@ class SamplesRepo(Repo):
 
     def one(self, row: int) -> tuple[str, str | None, dict] | None:
         """(external id, text, metadata) of the sample at `row`, or None."""
-        got = self.conn.execute(_ONE, {"row": int(row)}).all()
+        got = _ONE.all(self.conn, {"row": int(row)})
         if not got:
             return None
         _, ext, text, meta = self._with_columns(got)[0]
@@ -464,7 +471,11 @@ class LabelsRepo(Repo):
             rows.append({"annotator": None, "seconds": None, "round_id": None, "created_at": stamp,
                          **e, "kind": kind, "label": "" if label is None else label})
         if rows:
-            self.conn.execute(sa_insert(s.annotations), rows)
+            # One event (a service answer): a plain execute, cheaper than executemany.
+            if len(rows) == 1 and rows[0].keys() <= _EVENT_KEYS:  # a service answer
+                _ADD_EVENT.run(self.conn, {f"p_{c}": rows[0].get(c) for c in _EVENT_COLUMNS})
+            else:
+                self.conn.execute(_ADD_EVENTS, rows)
         crashpoint("labels:in_tx")
         return len(rows)
 
@@ -521,7 +532,7 @@ class LabelsRepo(Repo):
         memo = batch_memo(self.conn)
         known: set[str] = set() if memo is None else memo.setdefault("seen_labels", set())
         found = {lab for lab in labels
-                 if lab in known or self.conn.execute(_SEEN, {"lab": lab}).first()}
+                 if lab in known or _SEEN.first(self.conn, {"lab": lab})}
         known |= found  # a label once given stays given for the batch
         return found
 

@@ -61,6 +61,7 @@ from longtail.strategies.diverse import (
     select_margin_coverage,
 )
 from longtail.strategies.informative import select_margin
+from longtail.strategies.tail import class_imbalance
 
 MIN_PLAYS = 2  # measured plays before an arm's rewards count as evidence to drop another
 REGROW = 1.25  # the pool grows by this factor: representative arms may pay again
@@ -243,6 +244,8 @@ def select_auto(ctx: Context) -> Selection:
         "reason": reason,
         "phase": phase,
         "labels_per_class": round(per_class, 3),
+        # the evidence the `rare` arm's guard reads (tail.long_tailed)
+        "class_imbalance": _rounded(class_imbalance(ctx.probs)),
         "phase_reason": phase_reason,
         "allowed_arms": list(allowed),
         "preferred_arm": preferred,
@@ -253,6 +256,10 @@ def select_auto(ctx: Context) -> Selection:
         "arm_log": sel.log,
     }
     return sel
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 3)
 
 
 def _ucb(stats: dict, arms: tuple[str, ...] | list[str], rewards: list) -> dict[str, float]:
