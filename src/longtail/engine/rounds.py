@@ -13,11 +13,9 @@ import numpy as np
 from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint
 from longtail.engine import views
-from longtail.engine.models import load_model
 from longtail.engine.records import ArmOutcome, QueryResult, Record, RoundLog
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError, RoundConflictError
-from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
 from longtail.store import Store, UnitOfWork, VectorSet
 
 if TYPE_CHECKING:
@@ -253,6 +251,8 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
         raise EmptyPoolError(
             f"nothing left to select: the {dup_log.excluded} unlabeled pool samples are "
             "all near- or exact duplicates of labeled ones (--include-duplicates offers them)")
+    from longtail.engine.models import load_model
+
     latest = uow.models.latest()
     model = (load_model(uow, latest, predict_only=True)
              if latest and latest["encoder"] == vs.directory.name else None)
@@ -521,6 +521,8 @@ def _column_order(uow: UnitOfWork) -> list[str]:
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
+    from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
+
     if out.suffix.lower() not in EXPORT_SUFFIXES:
         raise InputError(f"{out}: export as .csv or .jsonl")
     if out.exists() and not overwrite:
