@@ -31,7 +31,7 @@ from longtail.strategies._pool import pool_clusters, read_rows
 from longtail.strategies.diverse import pool_clustering_k
 
 NARROW_ABOVE = 2_000_000  # candidates beyond which a round narrows them first
-ROWS_PER_PICK = 20  # candidate rows kept per row to select
+ROWS_PER_PICK = 50  # candidate rows kept per row to select (recall: bench/candidates_recall.py)
 MIN_ROWS = 200_000  # ...and at least this many
 SAMPLE_PER_CLUSTER = 32  # members scored per cluster (a seeded uniform sample)
 # The strategies that rank candidates by one uncertainty score, and that score.
