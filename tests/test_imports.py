@@ -193,3 +193,32 @@ def test_help_lists_commands_in_module_order_whatever_was_imported_first():
                          check=True).stdout.splitlines()
     assert out[0] == "['init', 'ingest', 'embed']"
     assert out[1] == "['labels', 'users', 'label-studio', 'pools', 'triggers']"
+
+
+def test_the_list_of_commands_builds_no_command_options(monkeypatch, capsys):
+    # `longtail --help` shows each command's name and help: the app builds them without
+    # their options (typer would build all of them, a tenth of the help's CPU), and the
+    # text is the one typer prints from the fully built commands.
+    import inspect
+
+    import typer.main
+    from typer.testing import CliRunner
+
+    from longtail.cli import _app, app
+
+    full = CliRunner().invoke(app, ["--help"], prog_name="longtail")  # typer builds all
+    built = []
+    real = typer.main.get_command_from_info
+    monkeypatch.setattr(typer.main, "get_command_from_info",
+                        lambda *a, **kw: built.append(kw.get("command_info", a[0] if a else None))
+                        or real(*a, **kw))
+    try:
+        app(["--help"], prog_name="longtail")
+    except SystemExit:
+        pass
+    shown = capsys.readouterr().out
+    top = [_app._command_name(c) for c in app.registered_commands]
+    listed = built[:len(top)]  # typer builds the commands, then the groups' commands
+    assert [_app._command_name(i) for i in listed] == top
+    assert all(not inspect.signature(i.callback).parameters for i in listed)
+    assert shown == full.output

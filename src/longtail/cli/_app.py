@@ -3,6 +3,7 @@ errors as JSON when --json is given."""
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import sys
@@ -147,17 +148,42 @@ class _Typer(typer.Typer):
             named_group = any(g.name == name for g in self._groups)
         finally:
             self._pinned -= 1
+        if name is None and (not argv or any(a in ("-h", "--help") for a in argv)):
+            # The list of commands: each shown by its name and help, so each is built
+            # without its parameters (typer would build every option of every command).
+            self._load_all()
+            return self._run_with([_overview(c) for c in self._commands], self._groups,
+                                  *args, **kwargs)
         if len(keep) != 1 or named_group:
             self._load_all()
             return super().__call__(*args, **kwargs)
-        every, groups = self._commands, self._groups
-        self._commands, self._groups = keep, []
+        return self._run_with(keep, [], *args, **kwargs)
+
+    def _run_with(self, commands: list, groups: list, *args: Any, **kwargs: Any) -> Any:
+        """Run typer over these commands and groups instead of every registered one."""
+        every, every_group = self._commands, self._groups
+        self._commands, self._groups = commands, groups
         self._pinned += 1
         try:
             return super().__call__(*args, **kwargs)
         finally:
             self._pinned -= 1
-            self._commands, self._groups = every, groups
+            self._commands, self._groups = every, every_group
+
+
+def _overview(info: Any) -> Any:
+    """A copy of a registered command whose callback takes no parameters: what the
+    list of commands shows (name, help, panel) without building its options."""
+    real = info.callback
+
+    def shown() -> None:  # never run: the list of commands only prints
+        raise AssertionError("an overview command was run")
+
+    for attr in ("__name__", "__qualname__", "__module__", "__doc__"):
+        setattr(shown, attr, getattr(real, attr))
+    out = copy.copy(info)
+    out.callback = shown
+    return out
 
 
 app = _Typer(
