@@ -400,7 +400,7 @@ def replay(path: str, out: str | None) -> int:
                         left = d["pool"] - r["train_labels"] - (r.get("eval_labels") or 0)
                     fc = labels_to_target(curve, last, acc + 0.02, float(pts[-1][0]),
                                           d["batch"], max(int(left), 1))
-                    r["forecast"] = {"target": acc + 0.02, **fc["more_labels"]}
+                    r["forecast"] = {"target": acc + 0.02, **fc.more_labels}
                 rounds.append(r)
             runs.append(summarise_run(run["seed"], rounds, d["full_pool_accuracy"],
                                       d["cap"], d["pool"], run["seconds"]))
@@ -413,10 +413,25 @@ def replay(path: str, out: str | None) -> int:
 
 
 def merge(paths: list[str], out: str | None) -> int:
-    """One result from several (each one data set, run in parallel processes)."""
+    """One result from several (each one data set, run in parallel processes).
+
+    A path may end in ``:name,name`` to take only those data sets from it; each data
+    set then records the file, commit and kind (run or replay) it came from.
+    """
     import json
 
-    parts = [json.loads(Path(p).read_text()) for p in paths]
+    parts = []
+    for p in paths:
+        file, _, only = p.partition(":")
+        part = json.loads(Path(file).read_text())
+        if only:
+            part["datasets"] = {k: v for k, v in part["datasets"].items()
+                                if k in only.split(",")}
+        for d in part["datasets"].values():
+            d.setdefault("from", {"file": Path(file).name, "git_commit": part["git_commit"],
+                                  "benchmark": part["benchmark"],
+                                  "path": part["params"].get("path")})
+        parts.append(part)
     result = parts[0]
     for other in parts[1:]:
         for name, d in other["datasets"].items():

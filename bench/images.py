@@ -17,13 +17,14 @@ and on an equal-size random set, with a paired bootstrap interval over the test 
 Torch and BLAS run on one thread (the machine is shared; `params.threads`).
 
     python bench/images.py --size smoke|full [--out PATH] [--methods A,B] [--seeds 0,1]
-                           [--pool N] [--budget N] [--resume] [--work DIR]
+                           [--pool N] [--budget N] [--resume [--no-run]] [--work DIR]
 
 Resumable: each (method, seed) keeps its project and its curve under the work folder
 (default `bench/results/.cache/images-<size>`), written after every round; `--resume`
 continues where a run stopped (a run whose project and curve disagree starts over) and
 the JSON is rewritten after each finished run with what is done so far
-(`not_measured` names the rest).
+(`not_measured` names the rest); `--resume --no-run` only writes the JSON, with the
+transfer table, from the runs that finished.
 """
 
 from __future__ import annotations
@@ -51,12 +52,12 @@ SIZES = {
              "cnn": CNN},
 }
 # method -> (strategy, learner, encoder, pseudo-labels rule or "off")
-METHODS = {
+METHODS = {  # in the order they run (the linear ones are quick; the transfer needs auto-lr)
+    "longtail:auto-lr": ("auto", "linear", "pixels", "off"),
+    "longtail:random-lr": ("random", "linear", "pixels", "off"),
     "longtail:auto-cnn": ("auto", "cnn", "pixels-raw", "off"),
     "longtail:random-cnn": ("random", "cnn", "pixels-raw", "off"),
     "longtail:bald-cnn": ("bald", "cnn", "pixels-raw", "off"),
-    "longtail:auto-lr": ("auto", "linear", "pixels", "off"),
-    "longtail:random-lr": ("random", "linear", "pixels", "off"),
     "longtail:auto-cnn+pseudo": ("auto", "cnn", "pixels-raw", "propagation"),
     "longtail:margin-cnn": ("margin", "cnn", "pixels-raw", "off"),
     "longtail:batchbald-cnn": ("batchbald", "cnn", "pixels-raw", "off"),
@@ -297,7 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true",
                     help="continue the runs kept under --work instead of starting over")
     ap.add_argument("--work", help="folder for the projects and curves (kept for --resume)")
+    ap.add_argument("--no-run", action="store_true",
+                    help="with --resume: run nothing, write the JSON from the finished runs")
     args = ap.parse_args(argv)
+    if args.no_run and not args.resume:
+        ap.error("--no-run reads the runs kept by an earlier run: pass --resume too")
     chosen = [m for m in args.methods.split(",") if m]
     unknown = set(chosen) - set(METHODS)
     if unknown:
@@ -359,6 +364,12 @@ def main(argv: list[str] | None = None) -> int:
             tests = {enc: test_vectors(base, test_im, enc) for enc in ("pixels", "pixels-raw")}
             for seed in cfg["seeds"]:
                 for name in chosen:
+                    if args.no_run:
+                        saved = work / f"run-{name.split(':')[1]}-{seed}.json"
+                        curve = json.loads(saved.read_text()) if saved.exists() else {}
+                        if curve.get("done"):
+                            runs[name][seed] = curve
+                        continue
                     runs[name][seed] = run_method(name, seed, base, work, ids_y, tests, yt,
                                                   cfg, args.resume)
                     write([], seconds)

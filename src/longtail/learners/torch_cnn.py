@@ -26,7 +26,8 @@ class TorchCNN(TorchMLP):
     ``side`` is read from the rows (√(d / channels)) unless given. While training, each
     image is shifted by up to ``shift`` pixels (zero fill), a standard augmentation that
     keeps labels of centred objects; ``flip`` adds left-right flips (off by default:
-    wrong for digits and text). O(epochs·n·side²·width²) to fit.
+    wrong for digits and text). A fit sees at most ``max_samples`` training rows (see
+    `TorchMLP`): O(min(epochs·n, max_samples)·side²·width²) to fit.
     """
 
     FORMAT = FORMAT

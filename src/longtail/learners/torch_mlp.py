@@ -33,10 +33,12 @@ def load_torch() -> Any:
 class TorchMLP(ClassifierMixin, BaseEstimator):
     """Vectors → ``hidden`` ReLU units (dropout ``dropout``) → class logits, trained with
     AdamW on cross-entropy for at most ``epochs`` passes, stopping after ``patience``
-    epochs without improvement on a stratified ``holdout`` share of the labels (when
+    epochs without improvement on a ``holdout`` share of the labels, picked by a hash of each row (when
     every class has at least 2 labels and there are 30 or more; else the last epoch is
     kept). With ``warm_start`` a refit on the same classes starts from the learned
-    weights. ``posterior_samples(X, m)`` gives m dropout-on passes: (m, n, C).
+    weights. ``max_samples`` (None: no bound) caps the training rows seen per fit, so
+    ``epochs`` shrink as labels grow. ``posterior_samples(X, m)`` gives m dropout-on
+    passes: (m, n, C), reusing the body's output of ``predict_proba`` on the same rows.
 
     O(epochs·n·d·hidden) to fit; predict in batches of 4,096 rows.
     """
