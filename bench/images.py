@@ -1,24 +1,36 @@
-"""Issue 32's image benchmark: an image folder through the product path, a linear head
-and the torch MLP, and how far a selection carries to the other model.
+"""Issue 32's image benchmark: an image folder through the product path, the small CNN
+on raw pixels and logistic regression on pixel PCA, pseudo-labels on and off, and how
+far a selection carries to the other model.
 
 Fashion-MNIST from Debian's `dataset-fashion-mnist`: a seeded pool of the 60,000
 training images written as PNG files in class-less folders, the 10,000 test images.
-Each method runs through a fresh `Project` per command, as a user would: `ingest DIR`
-and `embed --encoder pixels` (once, copied per method), then `query` (default settings:
-eval labels by need) -> an oracle's `import_labels` -> `train`, from 0 labels in batches
-up to the budget; every paid label counts, eval labels included. Accuracy is the
-method's learner trained on all labels, on the test images through the project's own
-pixel PCA. The transfer table trains the other learner on the set each selection built
+Each method runs through a fresh `Project` per command, as a user would: `ingest DIR`,
+`embed --encoder pixels` and `--encoder pixels-raw` (once, the project copied per
+method), the method's settings (`learner`, `encoder`, `pseudo_labels`), then `query`
+(default settings: eval labels by need) -> an oracle's `import_labels` -> `train`, from
+0 labels in batches up to the budget. Accuracy at each budget (labels paid, eval labels
+included) is the project's own latest model on the test images, put through the
+project's encoder (raw pixels for the CNN, its stored PCA for the linear head). The
+transfer table trains the other model family on the set each `auto` selection built
 and on an equal-size random set, with a paired bootstrap interval over the test images.
 
-    python bench/images.py --size smoke|full [--out PATH]
+Torch and BLAS run on one thread (the machine is shared; `params.threads`).
 
-Not measured here (not built): a CNN on pixels, pseudo-labels; see the README.
+    python bench/images.py --size smoke|full [--out PATH] [--methods A,B] [--seeds 0,1]
+                           [--pool N] [--budget N] [--resume [--no-run]] [--work DIR]
+
+Resumable: each (method, seed) keeps its project and its curve under the work folder
+(default `bench/results/.cache/images-<size>`), written after every round; `--resume`
+continues where a run stopped (a run whose project and curve disagree starts over) and
+the JSON is rewritten after each finished run with what is done so far
+(`not_measured` names the rest); `--resume --no-run` only writes the JSON, with the
+transfer table, from the runs that finished.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -30,18 +42,28 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datasets  # noqa: E402
-from _common import header, write_result  # noqa: E402
+from _common import RESULTS, header, write_result  # noqa: E402
 
+CNN = {"width": 16, "hidden": 128}  # the learner's defaults but a narrower body: CPU
 SIZES = {
     "smoke": {"pool": 400, "test": 300, "batch": 50, "budget": 150, "seeds": [0],
-              "mlp": {"hidden": 32, "epochs": 20}},
-    "full": {"pool": 20_000, "test": 10_000, "batch": 250, "budget": 3000, "seeds": [0],
-             "mlp": {}},
+              "cnn": {"width": 4, "hidden": 16, "epochs": 5}},
+    "full": {"pool": 20_000, "test": 10_000, "batch": 250, "budget": 3000, "seeds": [0, 1, 2],
+             "cnn": CNN},
 }
-# method -> (strategy, learner)
-METHODS = {"longtail:random-lr": ("random", "linear"), "longtail:auto-lr": ("auto", "linear"),
-           "longtail:random-mlp": ("random", "mlp"), "longtail:auto-mlp": ("auto", "mlp"),
-           "longtail:bald-mlp": ("bald", "mlp")}
+# method -> (strategy, learner, encoder, pseudo-labels rule or "off")
+METHODS = {  # in the order they run (the linear ones are quick; the transfer needs auto-lr)
+    "longtail:auto-lr": ("auto", "linear", "pixels", "off"),
+    "longtail:random-lr": ("random", "linear", "pixels", "off"),
+    "longtail:auto-cnn": ("auto", "cnn", "pixels-raw", "off"),
+    "longtail:random-cnn": ("random", "cnn", "pixels-raw", "off"),
+    "longtail:bald-cnn": ("bald", "cnn", "pixels-raw", "off"),
+    "longtail:auto-cnn+pseudo": ("auto", "cnn", "pixels-raw", "propagation"),
+    "longtail:margin-cnn": ("margin", "cnn", "pixels-raw", "off"),
+    "longtail:batchbald-cnn": ("batchbald", "cnn", "pixels-raw", "off"),
+}
+DEFAULT_METHODS = list(METHODS)[:6]
+TRANSFER = (("longtail:auto-cnn", "linear"), ("longtail:auto-lr", "cnn"))
 
 
 def raw_images(cfg: dict, seed: int = datasets.SPLIT_SEED):
@@ -81,157 +103,280 @@ def write_folder(images: np.ndarray, root: Path) -> list[str]:
 
 
 def learner(kind: str, cfg: dict, seed: int):
-    if kind == "linear":
-        from sklearn.linear_model import LogisticRegression
+    from longtail.learners import make_learner
 
-        return LogisticRegression(C=10, max_iter=300)
-    from longtail.learners.torch_mlp import TorchMLP
-
-    return TorchMLP(seed=seed, **cfg["mlp"])
+    return make_learner(kind, **({**cfg["cnn"], "seed": seed} if kind == "cnn" else {}))
 
 
 def fit_acc(kind: str, cfg: dict, X, y, Xt, yt, seed: int) -> np.ndarray:
-    """Per-test-image correctness (0/1) of `kind` trained on (X, y)."""
+    """Per-test-image correctness (0/1) of a fresh `kind` trained on (X, y)."""
     if len(np.unique(y)) < 2:
-        return (yt == y[0]).astype(float)
-    return (learner(kind, cfg, seed).fit(X, y).predict(Xt) == yt).astype(float)
+        return (yt.astype(str) == str(y[0])).astype(float)
+    return (learner(kind, cfg, seed).fit(X, y.astype(str)).predict(Xt) == yt.astype(str)
+            ).astype(float)
 
 
-def run_method(name: str, base: Path, work: Path, ids_y: dict, Xt: np.ndarray, yt: np.ndarray,
-               cfg: dict, seed: int) -> dict:
+def model_acc(proj: Path, Xt: np.ndarray, yt: np.ndarray) -> float:
+    """Accuracy of the project's latest model on the test vectors."""
+    from longtail.engine.models import load_model
     from longtail.project import Project
 
-    strategy, kind = METHODS[name]
-    proj = work / f"proj-{name.split(':')[1]}-{seed}"
-    shutil.copytree(base, proj)
-    with Project(proj) as p, p.store.unit_of_work() as uow:
-        # As `longtail settings learner mlp` would: query and train then use it.
-        uow.settings.set("seed", seed)
-        uow.settings.set("learner", kind)
-        uow.settings.set("learner_params", cfg["mlp"] if kind == "mlp" else {})
-    curve = {"paid": [], "accuracy": [], "eval_labels": [], "query_seconds": [],
-             "train_seconds": []}
-    paid = n_eval = 0
+    with Project(proj) as p, p.store.reading() as uow:
+        model = load_model(uow, predict_only=True)
+    return float(np.mean(model.predict(Xt) == yt.astype(str)))
+
+
+def _labels(proj: Path) -> int:
+    from longtail.project import Project
+
+    with Project(proj) as p, p.store.reading() as uow:
+        return len(uow.labels.current())
+
+
+def run_method(name: str, seed: int, base: Path, work: Path, ids_y: dict, tests: dict,
+               yt: np.ndarray, cfg: dict, resume: bool) -> dict:
+    """One method and seed through the product path; its curve, saved after each round
+    to ``run-<method>-<seed>.json`` beside its project (and continued from there)."""
+    from longtail.project import Project
+
+    strategy, kind, encoder, pseudo = METHODS[name]
+    tag = f"{name.split(':')[1]}-{seed}"
+    proj, saved = work / f"proj-{tag}", work / f"run-{tag}.json"
+    curve = None
+    if resume and saved.exists() and proj.exists():
+        curve = json.loads(saved.read_text())
+        if curve.get("done"):
+            return curve
+        if _labels(proj) != curve["labels"]:
+            curve = None  # stopped between a round and its record: start over
+    if curve is None:
+        shutil.rmtree(proj, ignore_errors=True)
+        shutil.copytree(base, proj)
+        with Project(proj) as p, p.store.unit_of_work() as uow:
+            # As `longtail settings learner cnn` etc. would: query and train then use them.
+            uow.settings.set("seed", seed)
+            uow.settings.set("learner", kind)
+            uow.settings.set("learner_params", {**cfg["cnn"], "seed": seed}
+                             if kind == "cnn" else {})
+            uow.settings.set("encoder", encoder)
+            uow.settings.set("pseudo_labels", pseudo)
+            if pseudo != "off":
+                uow.settings.set("pseudo_ratio", 2.0)  # the rule pseudo_labels.json chose
+        curve = {"paid": [], "accuracy": [], "eval_labels": [], "query_seconds": [],
+                 "train_seconds": [], "labels": 0, "done": False}
+    paid = curve["paid"][-1] if curve["paid"] else 0
+    n_eval = curve["eval_labels"][-1] if curve["eval_labels"] else 0
+    answers = work / f"answers-{tag}.csv"
     while paid < cfg["budget"]:
         k = min(cfg["batch"], cfg["budget"] - paid)
         t0 = time.perf_counter()
         with Project(proj) as p:
             q = p.query(k, strategy=strategy)
-        curve["query_seconds"].append(time.perf_counter() - t0)
-        answers = work / "answers.csv"
+        curve["query_seconds"].append(round(time.perf_counter() - t0, 3))
         answers.write_text("id,label\n" + "".join(f"{i},{ids_y[i]}\n" for i in q.ids))
         t0 = time.perf_counter()
         with Project(proj) as p:
             p.import_labels(answers)
             p.train()
-        curve["train_seconds"].append(time.perf_counter() - t0)
+        curve["train_seconds"].append(round(time.perf_counter() - t0, 3))
         paid += len(q.rows)
         n_eval += q.kinds.count("eval")
-        with Project(proj) as p, p.store.reading() as uow:
-            rows = np.array(sorted(uow.labels.current()), dtype=np.int64)
-            X = uow.vector_set("pixels").read(rows)
-        y = np.array([ids_y[f"img{r:06d}.png"] for r in rows])
         curve["paid"].append(paid)
         curve["eval_labels"].append(n_eval)
-        curve["accuracy"].append(float(fit_acc(kind, cfg, X, y, Xt, yt, seed).mean()))
-    curve["labeled_rows"] = rows.tolist()
+        curve["accuracy"].append(model_acc(proj, tests[encoder], yt))
+        curve["labels"] = _labels(proj)
+        saved.write_text(json.dumps(curve))
+    with Project(proj) as p, p.store.reading() as uow:
+        curve["labeled_rows"] = sorted(int(r) for r in uow.labels.current())
+    curve["done"] = True
+    saved.write_text(json.dumps(curve))
     return curve
 
 
-def test_vectors(base: Path, test_images: np.ndarray) -> np.ndarray:
-    """The test images in the project's pixel space: its stored PCA applied to pixels/255."""
+def test_vectors(base: Path, test_images: np.ndarray, encoder: str) -> np.ndarray:
+    """The test images in the project's `encoder` space (its stored PCA for `pixels`)."""
     from longtail.encoders import get_encoder
     from longtail.project import Project
 
     with Project(base) as p, p.store.reading() as uow:
-        info = uow.vectors.info("pixels")
-    enc = get_encoder("pixels", **info["config"])
+        info = uow.vectors.info(encoder)
+    enc = get_encoder(encoder, **info["config"])
     flat = test_images.reshape(len(test_images), -1).astype(np.float32) / 255.0
     return enc.project(flat)
+
+
+def make_base(work: Path, pool_im: np.ndarray, y: np.ndarray, params: dict,
+              resume: bool) -> tuple[Path, dict, dict]:
+    """The ingested, embedded project every method copies (kept for `--resume`), the
+    oracle's labels by id, and the ingest/embed seconds."""
+    from longtail.project import Project
+
+    base, stamp = work / "base", work / "base.json"
+    if resume and stamp.exists():
+        info = json.loads(stamp.read_text())
+        if info["params"] != params:
+            raise SystemExit(f"{work} holds a run with other parameters ({info['params']}); "
+                             "drop --resume or pass another --work")
+        names = [f"img{i:06d}.png" for i in range(len(pool_im))]
+        return base, dict(zip(names, y.tolist(), strict=True)), info["seconds"]
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    names = write_folder(pool_im, work / "images")
+    seconds = {}
+    t0 = time.perf_counter()
+    with Project.init(base) as p:
+        p.ingest(work / "images")
+    seconds["ingest"] = round(time.perf_counter() - t0, 2)
+    for enc in ("pixels", "pixels-raw"):
+        t0 = time.perf_counter()
+        with Project(base) as p:
+            p.embed(enc)
+        seconds[f"embed_{enc}"] = round(time.perf_counter() - t0, 2)
+    stamp.write_text(json.dumps({"params": params, "seconds": seconds}))
+    return base, dict(zip(names, y.tolist(), strict=True)), seconds
+
+
+def summarise(runs: dict[str, dict[int, dict]]) -> dict:
+    out = {}
+    for name, by_seed in runs.items():
+        done = [by_seed[s] for s in sorted(by_seed)]
+        acc = np.array([r["accuracy"] for r in done])
+        out[name] = {"accuracy_mean": acc.mean(0).tolist(), "accuracy_sd": acc.std(0).tolist(),
+                     "eval_labels_mean": np.mean([r["eval_labels"] for r in done], 0).tolist(),
+                     "query_seconds_mean": float(np.mean([np.mean(r["query_seconds"])
+                                                          for r in done])),
+                     "train_seconds_mean": float(np.mean([np.mean(r["train_seconds"])
+                                                          for r in done])),
+                     "seeds": sorted(by_seed),
+                     "runs": [{k: v for k, v in r.items() if k != "labeled_rows"}
+                              for r in done]}
+    return out
+
+
+def transfer_table(runs: dict, base: Path, ids_y: dict, tests: dict, yt: np.ndarray,
+                   cfg: dict) -> list[dict]:
+    """The other family trained on each `auto` selection against an equal-size random
+    set (paired bootstrap over the test images for the interval)."""
+    from longtail.project import Project
+
+    out = []
+    rng = np.random.default_rng(0)
+    y_all = np.array([ids_y[f"img{r:06d}.png"] for r in range(len(ids_y))])
+    for sel, other in TRANSFER:
+        if not runs.get(sel):
+            continue
+        enc = "pixels-raw" if other == "cnn" else "pixels"
+        with Project(base) as p, p.store.reading() as uow:
+            vs = uow.vector_set(enc)
+            X_all = vs.read(np.arange(vs.n_rows))
+        gains = []
+        for seed, r in sorted(runs[sel].items()):
+            rows = np.asarray(r["labeled_rows"], dtype=np.int64)
+            rand = np.sort(rng.choice(len(X_all), len(rows), replace=False))
+            a = fit_acc(other, cfg, X_all[rows], y_all[rows], tests[enc], yt, seed)
+            b = fit_acc(other, cfg, X_all[rand], y_all[rand], tests[enc], yt, seed)
+            gains.append(a - b)
+        diff = np.mean(gains, axis=0)
+        boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(1000)]
+        out.append({"selected_with": METHODS[sel][1], "trained_with": other,
+                    "labels": len(runs[sel][min(runs[sel])]["labeled_rows"]),
+                    "seeds": sorted(runs[sel]), "gain_mean": float(diff.mean()),
+                    "gain_lo": float(np.quantile(boot, 0.025)),
+                    "gain_hi": float(np.quantile(boot, 0.975))})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="full")
     ap.add_argument("--out")
-    ap.add_argument("--methods", default=",".join(METHODS),
+    ap.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                     help="comma-separated subset of " + ", ".join(METHODS))
+    ap.add_argument("--seeds", help="comma-separated seeds (default: the size's)")
+    ap.add_argument("--pool", type=int, help="pool images (default: the size's)")
+    ap.add_argument("--budget", type=int, help="labels paid per run (default: the size's)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the runs kept under --work instead of starting over")
+    ap.add_argument("--work", help="folder for the projects and curves (kept for --resume)")
+    ap.add_argument("--no-run", action="store_true",
+                    help="with --resume: run nothing, write the JSON from the finished runs")
     args = ap.parse_args(argv)
+    if args.no_run and not args.resume:
+        ap.error("--no-run reads the runs kept by an earlier run: pass --resume too")
     chosen = [m for m in args.methods.split(",") if m]
     unknown = set(chosen) - set(METHODS)
     if unknown:
         ap.error(f"unknown methods: {', '.join(sorted(unknown))}")
-    cfg = SIZES[args.size]
+    cfg = dict(SIZES[args.size])
+    reductions = []
+    if args.seeds:
+        cfg["seeds"] = [int(s) for s in args.seeds.split(",")]
+    for key in ("pool", "budget"):
+        value = getattr(args, key)
+        if value is not None and value != cfg[key]:
+            reductions.append(f"{key} {value:,} instead of the issue's {cfg[key]:,}")
+            cfg[key] = value
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    pool_im, y, test_im, yt, source = raw_images(cfg)
+    import os
+
+    import torch
     from threadpoolctl import threadpool_limits
 
-    from longtail.project import Project
-
+    torch.set_num_threads(1)
+    pool_im, y, test_im, yt, source = raw_images(cfg)
     budgets = list(range(cfg["batch"], cfg["budget"] + 1, cfg["batch"]))
-    methods: dict[str, dict] = {}
-    transfer = []
-    with tempfile.TemporaryDirectory(prefix="longtail-images-bench-") as tmp, \
-            threadpool_limits(1):
-        tmp = Path(tmp)
-        names = write_folder(pool_im, tmp / "images")
-        ids_y = dict(zip(names, y.tolist(), strict=True))
-        base = tmp / "base"
-        t0 = time.perf_counter()
-        with Project.init(base) as p:
-            p.ingest(tmp / "images")
-        ingest_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with Project(base) as p:
-            p.embed("pixels")
-        embed_s = time.perf_counter() - t0
-        Xt = test_vectors(base, test_im)
-        runs: dict[str, list[dict]] = {}
-        for name in chosen:
-            runs[name] = [run_method(name, base, tmp, ids_y, Xt, yt, cfg, s) for s in cfg["seeds"]]
-            acc = np.array([r["accuracy"] for r in runs[name]])
-            methods[name] = {"accuracy_mean": acc.mean(0).tolist(),
-                             "accuracy_sd": acc.std(0).tolist(),
-                             "eval_labels_mean": np.mean([r["eval_labels"] for r in runs[name]],
-                                                         0).tolist(),
-                             "query_seconds_mean": float(np.mean(
-                                 [np.mean(r["query_seconds"]) for r in runs[name]])),
-                             "seeds": cfg["seeds"],
-                             "runs": [{k: v for k, v in r.items() if k != "labeled_rows"}
-                                      for r in runs[name]]}
-        # Does a selection carry over? The other learner on each auto selection against an
-        # equal-size random set (paired bootstrap over test images for the interval).
-        with Project(base) as p, p.store.reading() as uow:
-            vs = uow.vector_set("pixels")
-            X_all = vs.read(np.arange(vs.n_rows))
-        y_all = np.array([ids_y[f"img{r:06d}.png"] for r in range(len(X_all))])
-        rng = np.random.default_rng(0)
-        for sel, other in (("longtail:auto-mlp", "linear"), ("longtail:auto-lr", "mlp")):
-            if sel not in runs:
-                continue
-            gains = []
-            for r in runs[sel]:
-                rows = np.asarray(r["labeled_rows"], dtype=np.int64)
-                rand = np.sort(rng.choice(len(X_all), len(rows), replace=False))
-                a = fit_acc(other, cfg, X_all[rows], y_all[rows], Xt, yt, 0)
-                b = fit_acc(other, cfg, X_all[rand], y_all[rand], Xt, yt, 0)
-                gains.append(a - b)
-            diff = np.mean(gains, axis=0)
-            boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(1000)]
-            transfer.append({"selected_with": METHODS[sel][1], "trained_with": other,
-                             "labels": len(runs[sel][0]["labeled_rows"]),
-                             "gain_mean": float(diff.mean()),
-                             "gain_lo": float(np.quantile(boot, 0.025)),
-                             "gain_hi": float(np.quantile(boot, 0.975))})
-    result = header("images", source, {**cfg, "path": "product (a fresh Project per command)",
-                                       "encoder": "pixels (PCA 64 of 28x28 grey)"},
-                    started_at=started)
-    result.update({"budgets": budgets, "methods": methods, "transfer": transfer,
-                   "ingest_seconds": ingest_s, "embed_seconds": embed_s,
-                   "not_measured": [m for m in METHODS if m not in chosen] + [
-                       "longtail:auto-cnn", "longtail:random-cnn", "longtail:bald-cnn",
-                       "longtail:auto-cnn+pseudo"]})
-    write_result(result, args.out)
+    if budgets[-1] != cfg["budget"]:
+        budgets.append(cfg["budget"])
+    tmp = None
+    if args.work:
+        work = Path(args.work)
+    elif args.size == "smoke" and not args.resume:
+        tmp = tempfile.TemporaryDirectory(prefix="longtail-images-bench-")
+        work = Path(tmp.name)
+    else:
+        work = RESULTS / ".cache" / f"images-{args.size}"
+    runs: dict[str, dict[int, dict]] = {m: {} for m in chosen}
+    params = {**cfg, "methods": chosen, "threads": 1,
+              "path": "product (a fresh Project per command)",
+              "encoders": {"cnn": "pixels-raw (28x28 grey in [0, 1])",
+                           "linear": "pixels (PCA 64 of 28x28 grey)"},
+              "accuracy": "the project's latest model on the test images",
+              "pseudo": "auto-cnn+pseudo: pseudo_labels propagation, ratio 2 (the rule "
+                        "bench/pseudo_labels.py chose on digits)",
+              "reductions": reductions, "load_at_start": os.getloadavg()[0]}
+
+    def write(transfer: list[dict], seconds: dict) -> Path:
+        missing = [f"{m} seed {s}" for m in chosen for s in cfg["seeds"] if s not in runs[m]]
+        result = header("images", source, {**params, "load_at_end": os.getloadavg()[0]},
+                        started_at=started)
+        result.update({"budgets": budgets, "methods": summarise(
+            {m: r for m, r in runs.items() if r}), "transfer": transfer,
+            "ingest_seconds": seconds.get("ingest"), "embed_seconds": {
+                k: v for k, v in seconds.items() if k.startswith("embed")},
+            "not_measured": missing})
+        return write_result(result, args.out)
+
+    try:
+        with threadpool_limits(1):
+            stamp = {k: cfg[k] for k in ("pool", "test", "batch", "budget", "cnn")} | {
+                "source": source}
+            base, ids_y, seconds = make_base(work, pool_im, y, stamp, args.resume)
+            tests = {enc: test_vectors(base, test_im, enc) for enc in ("pixels", "pixels-raw")}
+            for seed in cfg["seeds"]:
+                for name in chosen:
+                    if args.no_run:
+                        saved = work / f"run-{name.split(':')[1]}-{seed}.json"
+                        curve = json.loads(saved.read_text()) if saved.exists() else {}
+                        if curve.get("done"):
+                            runs[name][seed] = curve
+                        continue
+                    runs[name][seed] = run_method(name, seed, base, work, ids_y, tests, yt,
+                                                  cfg, args.resume)
+                    write([], seconds)
+            write(transfer_table(runs, base, ids_y, tests, yt, cfg), seconds)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
     return 0
 
 

@@ -109,3 +109,36 @@ def test_image_folder_to_cnn_from_the_cli(tmp_path):
     assert out["model_id"] == 1
     q = cli("query", "--strategy", "bald", "--budget", "5")
     assert len(q["ids"]) == 5 and not set(q["ids"]) & set(names[:20])
+
+
+def test_holdout_rows_stay_held_out_as_labels_grow():
+    """A warm-started round must not validate on rows the last round trained on: the
+    early-stopping split keeps each labeled image on the same side as labels arrive."""
+    X, y = shifted_bars(300, seed=5)
+    m = TorchCNN()
+    y_idx = np.unique(y, return_inverse=True)[1]
+    _, val_before = m._split(X[:200], y_idx[:200])
+    train_after, val_after = m._split(X, y_idx)
+    assert len(val_before) > 10
+    assert set(val_before) <= set(val_after) and not set(val_before) & set(train_after)
+
+
+def test_max_samples_bounds_the_passes_over_the_labels():
+    X, y = shifted_bars(100, seed=6)
+    m = TorchCNN(width=4, hidden=8, epochs=50, patience=50, holdout=0.0,
+                 max_samples=300).fit(X, y)
+    assert m.n_epochs_ == 3  # 300 rows seen of 100 labels
+
+
+def test_probabilities_and_mc_samples_share_one_pass_of_the_body():
+    X, y = shifted_bars(120, seed=7)
+    m = TorchCNN(width=4, hidden=8, epochs=2).fit(X, y)
+    calls = []
+    m.net_[1].register_forward_hook(lambda *a: calls.append(1))  # the first convolution
+    p = m.predict_proba(X)
+    S = m.posterior_samples(X, 6)
+    assert len(calls) == 1 and S.shape == (6, 120, 2) and p.shape == (120, 2)
+    m.fit(X, y)  # new weights: the cached features are dropped
+    calls.clear()
+    m.predict_proba(X)
+    assert len(calls) == 1

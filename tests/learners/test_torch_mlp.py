@@ -52,7 +52,8 @@ def test_warm_start_continues_from_the_learned_weights():
     assert float((m.net_[0].weight.detach() - first).abs().max()) < 0.5
 
 
-def test_query_with_bald_uses_the_mlp_posterior(tmp_path, monkeypatch):
+@pytest.mark.parametrize("strategy", ["bald", "batchbald"])
+def test_query_with_bald_uses_the_mlp_posterior(tmp_path, monkeypatch, strategy):
     from longtail.project import Project
     from tests.conftest import write_pool_csv
 
@@ -69,7 +70,7 @@ def test_query_with_bald_uses_the_mlp_posterior(tmp_path, monkeypatch):
     real = TorchMLP.posterior_samples
     monkeypatch.setattr(TorchMLP, "posterior_samples",
                         lambda self, X, m=None: calls.append(len(X)) or real(self, X, m))
-    got = p.query(10, strategy="bald")
+    got = p.query(10, strategy=strategy)
     assert calls  # the committee is the MLP's own MC-dropout posterior
     assert len(got.rows) == 10
-    assert "bald" in str(got.log)
+    assert strategy in str(got.log)

@@ -89,3 +89,50 @@ def close_pairs(hashes: np.ndarray, bits: int) -> np.ndarray:
     if not found:
         return np.zeros((0, 2), np.int64)
     return np.concatenate(found).astype(np.int64)
+
+
+CONFIRM = 0.99  # correlation of two images' vectors that makes a hash pair a copy (below)
+QUERY_BITS = 4  # `query`'s hash distance: copies differ in 0-1 bits (tests), and pairs
+# of unrelated small images grow fast with it (5,000 Fashion-MNIST: 42k pairs at 4, 665k at 8)
+
+
+def confirmed(pairs: np.ndarray, vectors: np.ndarray, at: float = CONFIRM) -> np.ndarray:
+    """The `pairs` (m, 2) of positions into `vectors` whose rows correlate at >= `at`
+    (Pearson: each row centred, then cosine). A 64-bit dHash alone is not a copy
+    detector on small, uniform images: in 5,000 Fashion-MNIST images 318 pairs of
+    different garments share a hash and 665k are within 8 bits, while resized and
+    re-encoded copies correlate at >= 0.9995 on pixels, >= 0.993 on the pixels PCA
+    (tests/images), and different garments within 8 bits at 0.79 (median), 0.97 (99.9th
+    percentile). O(m·d) in chunks."""
+    if not len(pairs):
+        return pairs
+    v = np.asarray(vectors, np.float32)
+    v = v - v.mean(axis=1, keepdims=True)
+    v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    keep = np.empty(len(pairs), bool)
+    for s in range(0, len(pairs), 8192):
+        a, b = pairs[s:s + 8192, 0], pairs[s:s + 8192, 1]
+        keep[s:s + 8192] = np.einsum("ij,ij->i", v[a], v[b]) >= at
+    return pairs[keep]
+
+
+def one_per_group(candidates: np.ndarray, pairs: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Mask over `candidates`: False for the images a batch should not offer, given
+    near-copy `pairs` (m, 2) of rows: a candidate paired with a `held` row (labeled or
+    queued), and a candidate paired with a lower candidate that is kept (greedy in row
+    order, pair by pair, not through chains of pairs: a chain of small steps can reach
+    a different image). So no two offered images are a pair. O(candidates + m log m)."""
+    candidates = np.asarray(candidates, np.int64)
+    pairs = np.sort(np.asarray(pairs, np.int64).reshape(-1, 2), axis=1)
+    if not len(pairs) or not len(candidates):
+        return np.ones(len(candidates), bool)
+    offered = np.isin(pairs, candidates)
+    is_held = np.isin(pairs, held)
+    dropped = set(pairs[:, 1][offered[:, 1] & is_held[:, 0]].tolist())
+    dropped |= set(pairs[:, 0][offered[:, 0] & is_held[:, 1]].tolist())
+    both = pairs[offered.all(axis=1)]
+    for a, b in both[np.argsort(both[:, 1], kind="stable")].tolist():
+        # every pair ending at a was seen before this one: a's fate is settled
+        if a not in dropped:
+            dropped.add(b)
+    return ~np.isin(candidates, np.fromiter(dropped, np.int64, len(dropped)))

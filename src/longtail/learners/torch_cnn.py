@@ -16,6 +16,7 @@ from longtail.errors import InputError
 from longtail.learners.torch_mlp import TorchMLP, load_torch
 
 FORMAT = "longtail.torch-cnn/1"
+MAX_SAMPLES = 60_000  # training rows seen per fit at most: 60 epochs of 1,000, 20 of 3,000
 
 
 class TorchCNN(TorchMLP):
@@ -25,7 +26,8 @@ class TorchCNN(TorchMLP):
     ``side`` is read from the rows (√(d / channels)) unless given. While training, each
     image is shifted by up to ``shift`` pixels (zero fill), a standard augmentation that
     keeps labels of centred objects; ``flip`` adds left-right flips (off by default:
-    wrong for digits and text). O(epochs·n·side²·width²) to fit.
+    wrong for digits and text). A fit sees at most ``max_samples`` training rows (see
+    `TorchMLP`): O(min(epochs·n, max_samples)·side²·width²) to fit.
     """
 
     FORMAT = FORMAT
@@ -34,11 +36,12 @@ class TorchCNN(TorchMLP):
                  hidden: int = 128, dropout: float = 0.3, shift: int = 2, flip: bool = False,
                  epochs: int = 60, lr: float = 1e-3, weight_decay: float = 1e-4,
                  batch_size: int = 64, patience: int = 8, holdout: float = 0.15,
-                 mc_samples: int = 20, warm_start: bool = True, seed: int = 0):
+                 mc_samples: int = 20, warm_start: bool = True, seed: int = 0,
+                 max_samples: int | None = MAX_SAMPLES):
         super().__init__(hidden=hidden, dropout=dropout, epochs=epochs, lr=lr,
                          weight_decay=weight_decay, batch_size=batch_size, patience=patience,
                          holdout=holdout, mc_samples=mc_samples, warm_start=warm_start,
-                         seed=seed)
+                         seed=seed, max_samples=max_samples)
         self.channels = channels
         self.side = side
         self.width = width
@@ -78,10 +81,15 @@ class TorchCNN(TorchMLP):
         imgs = xb.view(n, self.channels, side, side)
         s = int(self.shift)
         if s > 0:
+            # One gather for the whole batch: image i's window starts at (a_i, b_i) of
+            # the zero-padded images.
             padded = torch.nn.functional.pad(imgs, (s, s, s, s))
             offs = torch.randint(0, 2 * s + 1, (n, 2), generator=gen)
-            imgs = torch.stack([padded[i, :, int(a):int(a) + side, int(b):int(b) + side]
-                                for i, (a, b) in enumerate(offs.tolist())])
+            ar = torch.arange(side)
+            rows = (offs[:, 0, None] + ar)[:, None, :, None]
+            cols = (offs[:, 1, None] + ar)[:, None, None, :]
+            imgs = padded[torch.arange(n)[:, None, None, None],
+                          torch.arange(self.channels)[None, :, None, None], rows, cols]
         if self.flip:
             mirror = torch.rand(n, generator=gen) < 0.5
             imgs = torch.where(mirror[:, None, None, None], imgs.flip(-1), imgs)

@@ -9,6 +9,7 @@ array beside the architecture spec (`state_dict` / `from_state_dict`, used by
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from longtail.errors import InputError
 
 FORMAT = "longtail.torch-mlp/1"
+CHUNK = 4096  # rows per forward pass when predicting
+FEATURE_CACHE_CELLS = 1 << 24  # body outputs kept for reuse (64 MiB of float32)
 
 
 def load_torch() -> Any:
@@ -30,10 +33,12 @@ def load_torch() -> Any:
 class TorchMLP(ClassifierMixin, BaseEstimator):
     """Vectors → ``hidden`` ReLU units (dropout ``dropout``) → class logits, trained with
     AdamW on cross-entropy for at most ``epochs`` passes, stopping after ``patience``
-    epochs without improvement on a stratified ``holdout`` share of the labels (when
+    epochs without improvement on a ``holdout`` share of the labels, picked by a hash of each row (when
     every class has at least 2 labels and there are 30 or more; else the last epoch is
     kept). With ``warm_start`` a refit on the same classes starts from the learned
-    weights. ``posterior_samples(X, m)`` gives m dropout-on passes: (m, n, C).
+    weights. ``max_samples`` (None: no bound) caps the training rows seen per fit, so
+    ``epochs`` shrink as labels grow. ``posterior_samples(X, m)`` gives m dropout-on
+    passes: (m, n, C), reusing the body's output of ``predict_proba`` on the same rows.
 
     O(epochs·n·d·hidden) to fit; predict in batches of 4,096 rows.
     """
@@ -43,7 +48,7 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
     def __init__(self, hidden: int = 256, dropout: float = 0.3, epochs: int = 200,
                  lr: float = 1e-3, weight_decay: float = 1e-4, batch_size: int = 64,
                  patience: int = 15, holdout: float = 0.15, mc_samples: int = 20,
-                 warm_start: bool = True, seed: int = 0):
+                 warm_start: bool = True, seed: int = 0, max_samples: int | None = None):
         self.hidden = hidden
         self.dropout = dropout
         self.epochs = epochs
@@ -55,6 +60,7 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
         self.mc_samples = mc_samples
         self.warm_start = warm_start
         self.seed = seed
+        self.max_samples = max_samples
 
     # -- the network ----------------------------------------------------------------
 
@@ -65,18 +71,32 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
             torch.nn.Linear(d, self.hidden), torch.nn.ReLU(), torch.nn.Dropout(self.dropout),
             torch.nn.Linear(self.hidden, c))
 
-    def _split(self, y_idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _split(self, X: np.ndarray, y_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(train, validation) positions. A row is held out by a hash of its values, not
+        by position: the same labeled sample stays on the same side in every round, so a
+        warm-started network is never validated on rows it trained on last round. Each
+        class keeps at least one training row."""
         n = len(y_idx)
         counts = np.bincount(y_idx)
         if n < 30 or counts.min() < 2 or self.holdout <= 0:
             return np.arange(n), np.arange(0)
-        val = []
-        for k in range(len(counts)):
-            rows = rng.permutation(np.flatnonzero(y_idx == k))
-            take = int(round(len(rows) * self.holdout))
-            val.extend(rows[: min(take, len(rows) - 1)])
-        val = np.sort(np.asarray(val, dtype=np.int64))
-        return np.setdiff1d(np.arange(n), val), val
+        salt = str(self.seed).encode()
+        u = np.array([int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8,
+                                                     salt=salt[:16]).digest(), "little")
+                      for row in X], dtype=np.float64) / 2.0 ** 64
+        val = u < self.holdout
+        for k in np.flatnonzero(np.bincount(y_idx[~val], minlength=len(counts)) == 0):
+            rows = np.flatnonzero(y_idx == k)
+            val[rows[np.argmin(u[rows])]] = False  # its one training row
+        return np.flatnonzero(~val), np.flatnonzero(val)
+
+    def _epochs(self, n_train: int) -> int:
+        """At most ``epochs`` passes, and at most ``max_samples`` training rows seen in
+        all (at least one pass): a bound on the fit's cost that large label sets reach
+        first, where each pass already holds many steps."""
+        if not self.max_samples:
+            return int(self.epochs)
+        return int(max(1, min(self.epochs, -(-int(self.max_samples) // max(n_train, 1)))))
 
     def fit(self, X: Any, y: Any) -> TorchMLP:
         """Train on X (n, d) float and labels y (n,)."""
@@ -97,8 +117,8 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
         if len(classes) == 1:
             self.n_epochs_ = 0
             return self
-        rng = np.random.default_rng(self.seed)
-        tr, va = self._split(y_idx, rng)
+        self._features_cache = None  # the weights change: cached features are stale
+        tr, va = self._split(X, y_idx)
         Xt, yt = torch.from_numpy(X), torch.from_numpy(y_idx.astype(np.int64))
         opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr,
                                 weight_decay=self.weight_decay)
@@ -106,7 +126,7 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
         gen = torch.Generator().manual_seed(self.seed)
         best, best_state, since = np.inf, None, 0
         epochs_run = 0
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(1, self._epochs(len(tr)) + 1):
             epochs_run = epoch
             self.net_.train()
             order = torch.from_numpy(tr)[torch.randperm(len(tr), generator=gen)]
@@ -117,7 +137,7 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
                 opt.step()
             if len(va):
                 self.net_.eval()
-                with torch.no_grad():
+                with torch.inference_mode():
                     val = float(loss_fn(self.net_(Xt[va]), yt[va]))
                 if val < best - 1e-4:
                     best, since = val, 0
@@ -136,25 +156,51 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
         shifts images)."""
         return xb
 
-    def _logits(self, X: Any, train_mode: bool = False) -> np.ndarray:
+    def _features(self, X: np.ndarray) -> Any:
+        """The body's output (the layers before the first dropout) for X, in eval mode,
+        computed once per chunk of rows: `query` asks for the probabilities and then for
+        the MC-dropout samples of the same rows, and the body (the convolutions, for the
+        CNN) is nearly all the cost. Cached by a digest of the rows' bytes, up to
+        FEATURE_CACHE_CELLS values; cleared by `fit`."""
         torch = load_torch()
-        X = np.asarray(X, dtype=np.float32)
-        self.net_.train(train_mode)
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(X), 4096):
-                out.append(self.net_(torch.from_numpy(X[start : start + 4096])).numpy())
-        self.net_.eval()
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes_)), np.float32)
+        key = hashlib.blake2b(X.tobytes(), digest_size=16).hexdigest() + str(X.shape)
+        cache = getattr(self, "_features_cache", None)
+        if cache is None:
+            cache = self._features_cache = {}
+        if key in cache:
+            return cache[key]
+        body, _ = self._split_at_dropout()
+        body.eval()
+        with torch.inference_mode():
+            h = torch.cat([body(torch.from_numpy(X[s : s + CHUNK]))
+                           for s in range(0, len(X), CHUNK)]) if len(X) else None
+        if h is not None:
+            used = sum(v.numel() for v in cache.values())
+            if used + h.numel() > FEATURE_CACHE_CELLS:
+                cache.clear()
+            if h.numel() <= FEATURE_CACHE_CELLS:
+                cache[key] = h
+        return h
+
+    def _head_probs(self, h: Any, train_mode: bool) -> np.ndarray:
+        torch = load_torch()
+        _, head = self._split_at_dropout()
+        head.train(train_mode)
+        with torch.inference_mode():
+            z = head(h).numpy().astype(np.float64)
+        head.eval()
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (n, C), dropout off; columns follow ``classes_``."""
         if len(self.classes_) == 1:
             return np.ones((len(X), 1))
-        z = self._logits(X)
-        z = z - z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if len(X) == 0:
+            return np.zeros((0, len(self.classes_)))
+        return self._head_probs(self._features(X), False)
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
@@ -171,25 +217,20 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
     def posterior_samples(self, X: Any, m: int | None = None) -> np.ndarray:
         """MC dropout: m passes with dropout on, each a (n, C) probability matrix;
         (m, n, C), seeded, so BALD and mean-KL scores are repeatable. Only the layers
-        from the first dropout on are sampled; the body runs once."""
+        from the first dropout on are sampled; the body runs once (and not at all when
+        `predict_proba` just ran on the same rows)."""
         torch = load_torch()
         m = m or self.mc_samples
         if len(self.classes_) == 1:
             return np.ones((m, len(X), 1))
-        torch.manual_seed(self.seed + 1)
-        body, head = self._split_at_dropout()
-        X = np.asarray(X, dtype=np.float32)
+        X = np.ascontiguousarray(X, dtype=np.float32)
         out = np.empty((m, len(X), len(self.classes_)))
-        with torch.no_grad():
-            for start in range(0, len(X), 4096):
-                body.eval()
-                h = body(torch.from_numpy(X[start : start + 4096]))
-                head.train(True)
-                for i in range(m):
-                    z = head(h).numpy()
-                    z = z - z.max(axis=1, keepdims=True)
-                    p = np.exp(z)
-                    out[i, start : start + len(z)] = p / p.sum(axis=1, keepdims=True)
+        if len(X) == 0:
+            return out
+        h = self._features(X)
+        torch.manual_seed(self.seed + 1)
+        for i in range(m):
+            out[i] = self._head_probs(h, True)
         self.net_.eval()
         return out
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from longtail.errors import InputError
+from longtail.strategies import batchbald as bb
 from longtail.strategies import combine as comb
 from longtail.strategies import coverage as cov
 from longtail.strategies import diverse as div
@@ -64,6 +65,8 @@ register("bald", inf.select_bald, {"probs", "vectors", "committee"},
          "BALD mutual information over several probability samples.")
 register("epig", inf.select_epig, {"probs", "vectors", "committee"},
          "Expected predictive information gain about the pool's predictions (EPIG).")
+register("batchbald", bb.select_batchbald, {"probs", "vectors", "committee"},
+         "BatchBALD: greedy joint mutual information of the batch (top BALD shortlist).")
 register("coverage", cov.select_coverage, {"vectors"},
          "Kernel-herding coverage of the pool on a kNN graph (the cold start).")
 register("typiclust", rep.select_typiclust, {"vectors"},
