@@ -13,11 +13,9 @@ import numpy as np
 from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint
 from longtail.engine import views
-from longtail.engine.models import load_model
 from longtail.engine.records import ArmOutcome, QueryResult, Record, RoundLog
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError, RoundConflictError
-from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
 from longtail.store import Store, UnitOfWork, VectorSet
 
 if TYPE_CHECKING:
@@ -211,7 +209,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
             engine: str = "local") -> _Planned:
     """Read what planning needs through `uow` (one snapshot) and choose the batch;
     writes nothing (the duplicate and relabel steps still read `store`)."""
-    from longtail.engine.duplicates import exclude_labeled_twins, one_image_per_group
+    from longtail.engine.duplicates import encode_pass_for, exclude_labeled_twins, one_image_per_group
     from longtail.loop.round import plan_batch  # the strategies load on first use
     from longtail.loop.simulate import predict_rows
 
@@ -231,9 +229,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     current = uow.labels.current()
     candidates = views.candidates(uow, current)
     candidates = candidates[candidates < vs.n_rows]
-    encode_pass = None
-    if engine == "ray":  # the near-duplicate search's encoding pass runs on Ray too
-        from longtail.distributed.ray_engine import encode_lists as encode_pass
+    encode_pass = encode_pass_for(engine)  # the near-duplicate search's, on Ray too
     with phase("duplicates"):
         candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
                                                     include=include_duplicates,
@@ -255,6 +251,8 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
         raise EmptyPoolError(
             f"nothing left to select: the {dup_log.excluded} unlabeled pool samples are "
             "all near- or exact duplicates of labeled ones (--include-duplicates offers them)")
+    from longtail.engine.models import load_model
+
     latest = uow.models.latest()
     model = (load_model(uow, latest, predict_only=True)
              if latest and latest["encoder"] == vs.directory.name else None)
@@ -523,6 +521,8 @@ def _column_order(uow: UnitOfWork) -> list[str]:
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
+    from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
+
     if out.suffix.lower() not in EXPORT_SUFFIXES:
         raise InputError(f"{out}: export as .csv or .jsonl")
     if out.exists() and not overwrite:
