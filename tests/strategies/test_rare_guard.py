@@ -71,3 +71,16 @@ def test_the_threshold_can_be_set_per_call():
     ctx = _context(*_pool(1.0))
     ctx.params = {"tail_imbalance": 1.0}
     assert _allowed(ctx)
+
+
+def test_auto_leaves_the_representative_arms_at_once_on_a_long_tailed_pool():
+    from longtail.strategies import select
+
+    for ratio, phase in ((50.0, "informative"), (1.0, "transition")):
+        ctx = _context(*_pool(ratio))
+        sel = select("auto", 20, ctx.candidates, rng=np.random.default_rng(0),
+                     vectors=ctx.vectors, probs=ctx.probs, classes=ctx.classes,
+                     labeled_rows=ctx.labeled_rows, labeled_y=ctx.labeled_y)
+        assert sel.log["phase"] == phase
+        assert ("long-tailed" in (sel.log["phase_reason"] or "")) == (ratio > 1)
+        assert "coverage" not in sel.log["allowed_arms"] or ratio == 1.0
