@@ -409,7 +409,7 @@ def replay(path: str, out: str | None) -> int:
                         left = d["pool"] - r["train_labels"] - (r.get("eval_labels") or 0)
                     fc = labels_to_target(curve, last, acc + 0.02, float(pts[-1][0]),
                                           d["batch"], max(int(left), 1))
-                    r["forecast"] = {"target": acc + 0.02, **fc["more_labels"]}
+                    r["forecast"] = {"target": acc + 0.02, **fc.more_labels}
                 rounds.append(r)
             runs.append(summarise_run(run["seed"], rounds, d["full_pool_accuracy"],
                                       d["cap"], d["pool"], run["seconds"]))

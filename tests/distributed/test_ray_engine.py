@@ -192,13 +192,19 @@ def test_the_near_duplicate_search_encodes_on_ray_and_finds_the_local_pairs(
     proj = tmp_path / "p"
     ok(["init", str(proj)])
     ok(["ingest", str(pool), "-p", str(proj), "--vector-prefix", "v"])
-    on_ray = tmp_path / "on_ray"
+    on_ray, listed_on_ray = tmp_path / "on_ray", tmp_path / "listed_on_ray"
     shutil.copytree(proj, on_ray)
+    shutil.copytree(proj, listed_on_ray)
+    # `longtail duplicates --engine ray` brings the saved search up to date the same way
+    listed = json.loads(ok(["duplicates", "-p", str(listed_on_ray), "--engine", "ray",
+                            "--json"]).stdout)
+    assert listed["source"] == "saved, brought up to date" and len(encoded_on_ray) >= 5
+    encoded_on_ray.clear()
     got = {}
-    for where, extra in ((proj, []), (on_ray, ["--engine", "ray"])):
+    for where, extra in ((proj, []), (on_ray, ["--engine", "ray"]), (listed_on_ray, [])):
         out = json.loads(ok(["query", "-p", str(where), "-n", "10", "--strategy", "auto",
                              "--json", *extra]).stdout)
-        assert out["log"]["duplicates"]["searched"] == 3000
+        assert out["log"]["duplicates"]["searched"] == (0 if where == listed_on_ray else 3000)
         store = Store.open(where)
         try:
             with store.reading() as uow:
@@ -206,13 +212,14 @@ def test_the_near_duplicate_search_encodes_on_ray_and_finds_the_local_pairs(
             state = dup.load(store, vs)
             state.attach_index(dup._load_arrays(store, "precomputed.duplicates-index",
                                                 lambda a: {k: a[k] for k in a.files}))
-            got[str(extra)] = state, out["rows"]
+            got[str(where.name) + str(extra)] = state, out["rows"]
         finally:
             store.close()
-    (local, local_rows), (ray_state, ray_rows) = got["[]"], got["['--engine', 'ray']"]
-    np.testing.assert_array_equal(ray_state.assign, local.assign)
-    np.testing.assert_array_equal(ray_state.codes, local.codes)
-    np.testing.assert_array_equal(ray_state.pairs, local.pairs)
+    (local, local_rows), (ray_state, ray_rows), (listed_state, _) = got.values()
+    for state in (ray_state, listed_state):
+        np.testing.assert_array_equal(state.assign, local.assign)
+        np.testing.assert_array_equal(state.codes, local.codes)
+        np.testing.assert_array_equal(state.pairs, local.pairs)
     assert {(int(s), 2000 + i) for i, s in enumerate(src)} <= {tuple(p) for p in
                                                                local.pairs.tolist()}
     assert ray_rows == local_rows

@@ -309,3 +309,17 @@ def test_the_writers_thread_checkpoints_the_wal_not_the_batches(tmp_path, people
         writer.close()
     assert not [t for t in threading.enumerate()
                 if t.name == "longtail-checkpoint" and t not in before]  # closed: stopped
+
+
+def test_a_direct_statements_error_is_sqlalchemys(store):
+    """The service's statements run straight on the driver (`store.repo_base.Direct`);
+    a database error still reaches callers as SQLAlchemy's, with the driver's error as
+    `orig` (the batch's deadlock retry reads its SQLSTATE there), and rolls back."""
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError) as got:
+        with store.unit_of_work() as uow:  # one event: the direct path
+            uow.labels.add([{"row": 10_000, "label": "card", "source": "human",
+                             "annotator": "ann"}])  # no such sample
+    assert got.value.orig is not None
+    assert _events(store) == []

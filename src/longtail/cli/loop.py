@@ -71,9 +71,9 @@ def query(budget: Annotated[int | None, typer.Option(
               "--include-duplicates", help="Also offer exact and near-duplicates of labeled "
               "samples (left out by default).")] = False,
           engine: Annotated[str, typer.Option(
-              help="Where pool scoring runs: local, or ray (a Ray Data job; "
-                   "LONGTAIL_RAY_ADDRESS names the cluster; margin, entropy, "
-                   "least_confidence).")] = "local",
+              help="Where pool scoring and the near-duplicate search's encoding run: "
+                   "local, or ray (Ray Data jobs; LONGTAIL_RAY_ADDRESS names the cluster; "
+                   "auto and every strategy that uses probabilities).")] = "local",
           project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Select the next batch to label and record it as an open round.
 

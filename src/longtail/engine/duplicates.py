@@ -477,6 +477,18 @@ EncodePass = Callable[[Any, np.ndarray, ListEncoder],
                       Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]]
 
 
+def encode_pass_for(engine: str) -> EncodePass | None:
+    """The encoding pass of `engine`: None (this process) for "local", the Ray Data job
+    for "ray" (Ray imported only then)."""
+    if engine not in ("local", "ray"):
+        raise InputError(f"--engine must be one of local, ray, got {engine!r}")
+    if engine == "local":
+        return None
+    from longtail.distributed.ray_engine import encode_lists
+
+    return encode_lists
+
+
 def _local_pass(pool: ThreadPoolExecutor, threads: int) -> EncodePass:
     def run(vs: Any, rows: np.ndarray, enc: ListEncoder
             ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -770,15 +782,18 @@ def _merge(a: list[list[int]], b: list[list[int]]) -> list[list[int]]:
 
 def duplicates(store: Store, settings: Settings, *, threshold: float | None = None,
                encoder: str | None = None, near: bool = True, k: int = K,
-               hash_bits: int | None = None) -> DuplicateGroups:
+               hash_bits: int | None = None, engine: str = "local") -> DuplicateGroups:
     """Groups of exact duplicates (same content hash; for images, the same bytes) and of
     near-duplicates (cosine >= `threshold`, default the project's
     `near_duplicate_threshold`, on `encoder`'s vectors), each as sample ids with their
     current label (None when unlabeled). Reads the groups saved at ingest/embed when
     they cover the pool at that threshold; otherwise searches now (nothing saved). In
     an image pool, also the perceptual groups: dHashes within `hash_bits` bits (default
-    `perceptual.DEFAULT_BITS`; none with `near` off)."""
+    `perceptual.DEFAULT_BITS`; none with `near` off). `engine` "ray" runs a search the
+    saved one lacks (rows a bulk ingest left to later) with its encoding pass on Ray."""
     from longtail.engine.perceptual import DEFAULT_BITS, MAX_BITS
+
+    encode_pass = encode_pass_for(engine)
 
     if threshold is None:
         threshold = near_threshold(settings.near_duplicate_threshold) or 0.98
@@ -809,7 +824,7 @@ def duplicates(store: Store, settings: Settings, *, threshold: float | None = No
         elif project is not None and project <= threshold and k == K and vs.dim >= MIN_DIM:
             # Behind (a bulk ingest left the search to later): search the rows not
             # searched yet, save, and answer from the saved pairs.
-            state, _ = up_to_date(store, settings, vs)
+            state, _ = up_to_date(store, settings, vs, encode_pass)
             pairs, source = state.near_at(threshold), "saved, brought up to date"
         else:
             pairs, source = near_pairs(vs, threshold, k=k, seed=settings.seed), "searched now"

@@ -10,7 +10,7 @@ project's settings; none knows about `Project`, the CLI or the service.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from longtail.engine.eval_records import (
     ManagedEstimate,
     Scores,
     StoppingAnswer,
+    TargetAnswer,
     managed_eval_set,
 )
 from longtail.engine.models import load_model
@@ -35,6 +36,7 @@ from longtail.engine.settings import SMALL_EVAL, Settings, learner_spec
 from longtail.errors import InputError
 from longtail.evaluation import (
     BudgetSpent,
+    LearningCurve,
     Lift,
     RemainingGain,
     TargetReached,
@@ -324,8 +326,8 @@ def forecast(uow: UnitOfWork, settings: Settings, *, target: float | None = None
     curve, pts = _curve(uow, settings, metric, level)
     now = float(pts[-1].n_labels)
     gain = curve.expected_gain(next_batch, n_now=now)
-    to_target = (labels_to_target(curve, pts[-1].to_dict(), target, now, next_batch,
-                            _pool_left(uow)) if target is not None else {})
+    to_target = (asdict(labels_to_target(curve, pts[-1].to_dict(), target, now, next_batch,
+                                         _pool_left(uow))) if target is not None else {})
     return ForecastReport(
         metric=metric, labels_now=int(now), points=len(pts),
         curve={"a": curve.a, "b": curve.b, "c": curve.c, "method": curve.method},
@@ -352,7 +354,7 @@ def _curve(uow: UnitOfWork, settings: Settings, metric: str, level: float
 
 
 def curve_from_points(points: Sequence[tuple[float, float, float | None, float | None]],
-                      *, seed: int = 0, level: float = 0.9) -> Any:
+                      *, seed: int = 0, level: float = 0.9) -> LearningCurve:
     """The learning curve `forecast` and `stopping` fit to (labels, value, lo, hi) points
     on one eval set, ascending by labels: each point's sd is its 95% interval's half-width
     / 1.96 (0.02 without one), its noise shared (one eval set)."""
@@ -369,8 +371,8 @@ def _pool_left(uow: UnitOfWork) -> int:
     return max(0, int(uow.samples.split_counts().get("pool", 0)) - labeled)
 
 
-def labels_to_target(curve: Any, last: dict, target: float, now: float, next_batch: int,
-                     pool_left: int | None = None) -> dict:
+def labels_to_target(curve: LearningCurve, last: dict, target: float, now: float, next_batch: int,
+                     pool_left: int | None = None) -> TargetAnswer:
     """Labels to `target`, honest about the eval set: 0 only when the latest point's
     95% interval lies above the target (the eval set shows it reached); otherwise an
     interval that is never zero-width: when the curve's fit says "reached" but the eval
@@ -378,10 +380,10 @@ def labels_to_target(curve: Any, last: dict, target: float, now: float, next_bat
     a curve the eval set has not confirmed)."""
     shown = last["lo"] is not None and last["lo"] >= target
     if shown:
-        return {"target": target, "reached": True, "shown": True,
-                "labels_to_target": {"n": now, "lo": now, "hi": now},
-                "more_labels": {"n": 0.0, "lo": 0.0, "hi": 0.0},
-                "note": f"reached: the eval set's 95% interval starts at {last['lo']:.3f}"}
+        return TargetAnswer(target=target, reached=True, shown=True,
+                            labels_to_target={"n": now, "lo": now, "hi": now},
+                            more_labels={"n": 0.0, "lo": 0.0, "hi": 0.0},
+                            note=f"reached: the eval set's 95% interval starts at {last['lo']:.3f}")
     # Future readings come one batch apart, and only as long as the pool lasts.
     need = curve.labels_to_reach(target, step=next_batch,
                                  horizon=None if pool_left is None else max(pool_left, 1))
@@ -394,8 +396,8 @@ def labels_to_target(curve: Any, last: dict, target: float, now: float, next_bat
         more["hi"] = float(next_batch)
         note = (f"the curve puts the target within reach, but the eval set's 95% interval "
                 f"({last['lo']:.3f} to {last['hi']:.3f}) cannot show it yet")
-    return {"target": target, "reached": last["value"] >= target, "shown": False,
-            "labels_to_target": finite, "more_labels": more, "note": note}
+    return TargetAnswer(target=target, reached=last["value"] >= target, shown=False,
+                        labels_to_target=finite, more_labels=more, note=note)
 
 
 def stop_set(uow: UnitOfWork, settings: Settings) -> np.ndarray:

@@ -82,6 +82,16 @@ def write_part(root: Path, batch_id: int, first_pos: int, text: pa.Array | list 
     fsync_path(folder)
 
 
+def _indices(local: np.ndarray) -> pa.Array:
+    """Positions as an Arrow int64 array, over the numpy buffer: `pa.array` would ask
+    whether its argument is a pandas object first, and importing pandas for that costs
+    a `longtail search` more than its search (issue 30)."""
+    import pyarrow as pa
+
+    local = np.ascontiguousarray(local, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(local), [None, pa.py_buffer(local)])
+
+
 # path -> (the file's identity, its memory-mapped table), shared by every reader of the
 # process: the service makes a reader per transaction (a unit of work) and asks one row
 # at a time, and opening a part costs more than taking a row from it. A part is never
@@ -140,8 +150,6 @@ class ColumnReader:
              ) -> tuple[list[str | None], list[str | None]]:
         """(texts, metadata JSON texts) of the rows at `pos` of batches `batch_ids`
         (int64 arrays; pos < 0 means none stored: None, None). In the given order."""
-        import pyarrow as pa
-
         n = len(pos)
         if n == 1:  # the service's task: one row, without the array bookkeeping
             return self._one(int(batch_ids[0]), int(pos[0]))
@@ -165,7 +173,7 @@ class ColumnReader:
                 if local.max() >= table.num_rows:
                     raise ProjectError(f"{paths[k]}: holds {table.num_rows} rows, position "
                                        f"{int(local.max())} asked (the column files are incomplete)")
-                idx = pa.array(local)
+                idx = _indices(local)
                 tv = table.column("text").take(idx).to_pylist()
                 mv = table.column("meta").take(idx).to_pylist()
                 for j, t, m in zip(sel[here].tolist(), tv, mv, strict=True):
@@ -190,7 +198,6 @@ class ColumnReader:
 
     def blank_text(self, batch_ids: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """Boolean mask: the row has no text, or only whitespace. Vectorised per part."""
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         batch_ids = np.asarray(batch_ids, dtype=np.int64)
@@ -203,7 +210,7 @@ class ColumnReader:
             part = np.searchsorted(np.asarray(starts, dtype=np.int64), p, side="right") - 1
             for k in np.unique(part).tolist():
                 here = part == k
-                col = self._table(paths[k]).column("text").take(pa.array(p[here] - starts[k]))
+                col = self._table(paths[k]).column("text").take(_indices(p[here] - starts[k]))
                 blank = pc.equal(pc.utf8_trim_whitespace(col), "")
                 mask = pc.or_kleene(pc.is_null(col), blank).fill_null(True)
                 out[sel[here]] = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)

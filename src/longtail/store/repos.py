@@ -50,7 +50,10 @@ _LATEST_OF = (select(s.annotations.c.row, func.max(s.annotations.c.id).label("id
               .group_by(s.annotations.c.row).subquery())
 _CURRENT_OF = (select(s.annotations.c.row, s.annotations.c.label)
                .join(_LATEST_OF, s.annotations.c.id == _LATEST_OF.c.id))
-_ANY_CANCELLED = select(s.rounds.c.id).where(s.rounds.c.status == "cancelled").limit(1)
+# Read once per batch of the service's answers: straight on the driver.
+_ANY_CANCELLED = Direct(select(s.rounds.c.id).where(s.rounds.c.status == "cancelled").limit(1))
+_OPEN_IDS = Direct(select(s.rounds.c.id).where(s.rounds.c.status == "open")
+                   .order_by(s.rounds.c.id))
 # engine -> round id -> whether the round has relabel items (fixed once it is planned).
 _has_relabel: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -637,8 +640,7 @@ class RoundsRepo(Repo):
         return np.asarray([r for (r,) in self.conn.execute(q)], dtype=np.int64)
 
     def open_ids(self) -> list[int]:
-        q = select(s.rounds.c.id).where(s.rounds.c.status == "open").order_by(s.rounds.c.id)
-        return [int(r) for (r,) in self.conn.execute(q)]
+        return [int(r) for (r,) in _OPEN_IDS.all(self.conn)]
 
     def _answered_after(self) -> dict[int, int]:
         """Open round id -> the latest event id before it was planned (its log's
@@ -701,7 +703,7 @@ class RoundsRepo(Repo):
         memo = batch_memo(self.conn)
         if memo is not None and "any_cancelled" in memo:
             return memo["any_cancelled"]
-        found = self.conn.execute(_ANY_CANCELLED).first() is not None
+        found = _ANY_CANCELLED.first(self.conn) is not None
         if memo is not None:
             memo["any_cancelled"] = found
         return found
