@@ -323,3 +323,31 @@ def test_a_direct_statements_error_is_sqlalchemys(store):
                              "annotator": "ann"}])  # no such sample
     assert got.value.orig is not None
     assert _events(store) == []
+
+
+def test_a_failed_checkpoint_is_tried_again(store, people, monkeypatch):
+    """A checkpoint that fails (the disk, say) does not end the writer's checkpoints:
+    with none, the write-ahead log would grow for as long as the service runs."""
+    import time
+
+    if store.dialect != "sqlite":
+        pytest.skip("the write-ahead log is SQLite's")
+    real, calls = store.checkpoint_wal, []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk I/O error")
+        real()
+
+    monkeypatch.setattr(store, "checkpoint_wal", flaky)
+    ann = people["ann"][0]
+    writer = tasks.GroupCommit(store, checkpoint_every=0.05)
+    try:
+        asyncio.run(writer.run(lambda uow: tasks.lease_in(uow, ann, POLICY, NOW)))
+        deadline = time.time() + 20
+        while writer.checkpoints < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(calls) >= 2 and writer.checkpoints >= 1
+    finally:
+        writer.close()
