@@ -262,6 +262,12 @@ def dataset_summary(runs: list[dict]) -> dict:
         "forecast_coverage": (sum(r["forecast_covered"] for r in runs) / checked
                               if checked else None),
         "forecast_censored": sum(r["forecast_censored"] for r in runs),
+        # every forecast, a censored one counted as missed when its interval ended
+        # before the run did without the target read
+        "forecast_coverage_with_censored": (
+            sum(r["forecast_covered"] + r["forecast_censored_consistent"] for r in runs)
+            / (checked + sum(r["forecast_censored"] for r in runs))
+            if checked + sum(r["forecast_censored"] for r in runs) else None),
         "forecast_median_width": statistics.median(widths) if widths else None,
         "forecast_unbounded": sum(1 for r in runs for c in r["forecasts"]
                                   if not c["censored"] and c["hi"] is None),
@@ -287,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge", nargs="+", default=None,
                     help="combine result files of runs on separate data sets (run side by "
                          "side) into one, with the summary over all")
+    ap.add_argument("--note", default=None,
+                    help="with --merge: a line kept in params (the load the runs saw, why a "
+                         "data set has fewer seeds)")
     ap.add_argument("--replay", default=None,
                     help="a stored result whose recorded curves are forecast again with "
                          "this checkout's code (forecast coverage only; see `replay`)")
@@ -294,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.replay:
         return replay(args.replay, args.out)
     if args.merge:
-        return merge(args.merge, args.out)
+        return merge(args.merge, args.out, args.note)
     started = now_iso()
     deadline = None
     if args.deadline:
@@ -412,7 +421,7 @@ def replay(path: str, out: str | None) -> int:
     return 0
 
 
-def merge(paths: list[str], out: str | None) -> int:
+def merge(paths: list[str], out: str | None, note: str | None = None) -> int:
     """One result from several (each one data set, run in parallel processes).
 
     A path may end in ``:name,name`` to take only those data sets from it; each data
@@ -428,11 +437,19 @@ def merge(paths: list[str], out: str | None) -> int:
             part["datasets"] = {k: v for k, v in part["datasets"].items()
                                 if k in only.split(",")}
         for d in part["datasets"].values():
+            cut = [r for r in d.get("runs", []) if r.get("cut_at_deadline")]
+            if cut:  # a run ended by the clock has no verdict: kept apart, not summarised
+                d["runs"] = [r for r in d["runs"] if not r.get("cut_at_deadline")]
+                d["runs_cut_at_deadline"] = d.get("runs_cut_at_deadline", []) + cut
+            if d.get("runs"):  # this checkout's summary of the runs kept
+                d.update(dataset_summary(d["runs"]))
             d.setdefault("from", {"file": Path(file).name, "git_commit": part["git_commit"],
                                   "benchmark": part["benchmark"],
                                   "path": part["params"].get("path")})
         parts.append(part)
     result = parts[0]
+    if note:
+        result["params"]["note"] = note
     for other in parts[1:]:
         for name, d in other["datasets"].items():
             mine = result["datasets"].get(name)
@@ -471,6 +488,7 @@ def finish(result: dict) -> None:
         "stop_rate_min": extreme("stop_rate_by_3x_n1", min),
         "stop_rate_censored_datasets": censored,
         "forecast_coverage_min": extreme("forecast_coverage", min),
+        "forecast_coverage_with_censored_min": extreme("forecast_coverage_with_censored", min),
         "forecast_median_width_max": extreme("forecast_median_width", max),
         "forecast_unbounded_share_max": extreme("forecast_unbounded_share", max),
     }
