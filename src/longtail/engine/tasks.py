@@ -895,9 +895,11 @@ def _checkpoints(writer: Any, stop: threading.Event, every: float) -> None:
             return
         try:
             w.store.checkpoint_wal()
-        except Exception:  # noqa: BLE001 - the catalog is gone (closed, removed): stop
-            return
-        w.checkpoints += 1
+        except Exception:  # noqa: BLE001 - tried again next time, unless the project is gone
+            if not w.store.root.exists():
+                return
+        else:
+            w.checkpoints += 1
         del w
 
 
