@@ -12,7 +12,7 @@ from longtail.costs import observed
 from longtail.engine.labels import LabelEvent
 from longtail.errors import InputError
 from tests.conftest import make_pool, snapshot, write_pool_csv
-from tests.reads import read
+from tests.reads import read, write
 
 
 @pytest.fixture
@@ -20,6 +20,8 @@ def labeled(project, tmp_path: Path):
     X, y = make_pool(n=200, classes=3)
     project.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", text="text",
                    vector_prefix="v", metadata=["truth", "source"])
+    # these tests were sized for eval rows a fifth of each batch (the default was 0.2)
+    write(project.store, lambda u: u.settings.set("eval_share", 0.2))
     return project, y
 
 
