@@ -26,9 +26,9 @@ of the sample's pool), `longtail:auto`,
 (per seed, None when not reached, with `money_at_budget` as its lower bound),
 `label_money`, `compute_money` (at the stop), the curves, and for active methods the
 ROI verdict `status` gave when the run first reached the target, or at 2,000 labels
-(the last round before) if it had not, with the realised
-saving at the accuracy the verdict names (money to first reach it on the test set,
-against the same seed's random run) and whether the verdict's interval covers it.
+(the last round before) if it had not, with the realised saving at the accuracy the
+verdict names (money to first reach it on the test set, against the same seed's
+random run) and whether the verdict's interval covers it.
 `--early-stop` ends a run once it reached the target (an active one also past the
 verdict's round, random RANDOM_PAST_TARGET past it): later rounds change none of the
 keys; `--jobs N` runs (method, seed)
@@ -73,7 +73,11 @@ RANDOM_PAST_TARGET = 0.015  # --early-stop: accuracy the random run goes on past
 def banking77_costs(y_names: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Section 6's seconds per training message, its texts, and the expert intents
     (without train.csv, the stand-in's labels and lengths drawn from seed 8)."""
+    from longtail.demo import bundled
+
     source = datasets.SHARED_DATA / "banking77" / "train.csv"
+    if not source.exists():  # the package's copy: the same messages in the same order
+        source = bundled("train.csv")
     if source.exists():
         with open(source, newline="") as f:
             rows = list(csv.DictReader(f))
@@ -175,7 +179,8 @@ def run_seed(method: str, seed: int, data: tuple, costs: tuple, cfg: dict, work:
                 roi = p.status().roi
                 frozen = target is not None and acc >= target
                 if roi:
-                    verdict = {"labels": paid, **{k: roi[k] for k in (
+                    verdict = {"labels": paid, "test_accuracy": acc,
+                               "money_at": total["total_money"], **{k: roi[k] for k in (
                         "saving", "lo", "hi", "label_saving", "target", "random_labels",
                         "money_active", "money_random", "eval_money", "verdict")}}
         for k, v in (("labels", paid), ("accuracy", acc), ("label_money", total["label_money"]),

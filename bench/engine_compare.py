@@ -52,9 +52,25 @@ def _args(bench: str, size: str, out: Path) -> list[str]:
     return ["--size", size, "--out", str(out)]
 
 
+def side_env(root: Path) -> dict[str, str]:
+    """The environment of a side's runs: its `src/` first on the path, bytecode on."""
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "HF_HUB_OFFLINE": "1"}
+    # As an installed package runs: from bytecode (pip compiles it at install). With
+    # PYTHONDONTWRITEBYTECODE (a tidy checkout's setting) every process would compile
+    # each module it imports, and the side with more source would pay for its length.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def compile_side(root: Path) -> None:
+    """Bytecode for the side's package (`__pycache__/`, ignored by git), before any run."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "src")],
+                   env=side_env(root), capture_output=True, check=True)
+
+
 def run_side(root: Path, bench: str, size: str, out: Path, timeout: float) -> dict:
     """One run of `bench` by the checkout at `root`: its result file, read back."""
-    env = {**os.environ, "PYTHONPATH": str(root / "src"), "HF_HUB_OFFLINE": "1"}
+    env = side_env(root)
     for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(v, "1")
     cmd = [sys.executable, str(root / "bench" / f"{bench}.py"), *_args(bench, size, out)]
@@ -133,11 +149,16 @@ def main(argv: list[str] | None = None) -> int:
                      "order": "interleaved: old,new then new,old, alternating per repeat",
                      "server_load_backends": "sqlite", "selection_scale_path": "cli",
                      "server_load_duration_s": SERVER_SECONDS, "headline": HEADLINE,
-                     "limit_worse": LIMIT})
+                     "limit_worse": LIMIT,
+                     "bytecode": "each side's src/ compiled first (compileall), as an "
+                                 "installed package runs",
+                     "load_average_start": list(os.getloadavg())})
     result["old"] = {"git_commit": git_commit_of(old_root), "git_dirty": git_dirty(old_root)}
     result["new"] = {"git_commit": git_commit(), "git_dirty": git_dirty()}
     raw: dict[str, dict[str, list[dict[str, float]]]] = {b: {"old": [], "new": []}
                                                           for b in benches}
+    for root in dict.fromkeys((old_root, NEW)):
+        compile_side(root)
     with tempfile.TemporaryDirectory(prefix="lt-compare-") as tmpd:
         for rep in range(args.repeats):
             for bench in benches:
@@ -158,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             if name in cmp:
                 verdict[f"{bench}: {name}"] = cmp[name]["worse"] is not None \
                     and cmp[name]["worse"] <= LIMIT
+    result["load_average_end"] = list(os.getloadavg())
     result["headline_within_limit"] = verdict
     result["all_within_limit"] = all(verdict.values()) if verdict else None
     path = write_result(result, args.out)

@@ -32,6 +32,7 @@ test_honest_small_pools.py).
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -152,12 +153,16 @@ def run_seed(seed: int, data: tuple, batch: int, cap: int, full_acc: float,
                                  if f"{r}: " in stopping and stopping.startswith(
                                      ("stop", "not enough evidence"))),
                  "evidence": not stopping.startswith("not enough evidence")}
+        p = Project(path)
+        # the curve's points as forecast and stopping read them, every round (for
+        # replaying both with other forecast code: `--replay`)
+        point["points"] = [[c.n_labels, c.value, c.lo, c.hi] for c in p.curves().current]
+        left = re.search(r"labeling the ([\d,]+) pool rows left", stopping)
+        point["pool_left"] = int(left.group(1).replace(",", "")) if left else None
+        p.close()
         if acc is not None and acc + 0.02 <= 1.0:
             p = Project(path)
             try:
-                # the curve's points as forecast read them (for replaying forecasts)
-                point["points"] = [[c.n_labels, c.value, c.lo, c.hi]
-                                   for c in p.curves().current]
                 fc = p.forecast(acc + 0.02, next_batch=batch).to_dict()
                 point["forecast"] = {"target": acc + 0.02, **fc["more_labels"],
                                      "labels_now": fc["labels_now"], "shown": fc["shown"]}
@@ -202,7 +207,8 @@ def summarise_run(seed: int, rounds: list[dict], full_acc: float, cap: int, pool
                                     and (n1 is None or labels[stop_at] <= 3 * n1)),
            "stopped_by_rules": rounds[stop_at].get("rules") if stop_at is not None else None,
            "three_n1_within_cap": n1 is not None and 3 * n1 <= labels[-1],
-           "not_enough_evidence_rounds": sum(r["not_enough_evidence"] for r in rounds),
+           "not_enough_evidence_rounds": sum(r.get("not_enough_evidence", False)
+                                             for r in rounds),
            "curve": [{k: r.get(k) for k in ("train_labels", "eval_labels", "eval_accuracy",
                                             "eval_lo", "test_accuracy", "stop", "evidence",
                                             "rules", "points")} for r in rounds]}
@@ -256,6 +262,12 @@ def dataset_summary(runs: list[dict]) -> dict:
         "forecast_coverage": (sum(r["forecast_covered"] for r in runs) / checked
                               if checked else None),
         "forecast_censored": sum(r["forecast_censored"] for r in runs),
+        # every forecast, a censored one counted as missed when its interval ended
+        # before the run did without the target read
+        "forecast_coverage_with_censored": (
+            sum(r["forecast_covered"] + r["forecast_censored_consistent"] for r in runs)
+            / (checked + sum(r["forecast_censored"] for r in runs))
+            if checked + sum(r["forecast_censored"] for r in runs) else None),
         "forecast_median_width": statistics.median(widths) if widths else None,
         "forecast_unbounded": sum(1 for r in runs for c in r["forecasts"]
                                   if not c["censored"] and c["hi"] is None),
@@ -281,9 +293,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge", nargs="+", default=None,
                     help="combine result files of runs on separate data sets (run side by "
                          "side) into one, with the summary over all")
+    ap.add_argument("--note", default=None,
+                    help="with --merge: a line kept in params (the load the runs saw, why a "
+                         "data set has fewer seeds)")
+    ap.add_argument("--replay", default=None,
+                    help="a stored result whose recorded curves are forecast again with "
+                         "this checkout's code (forecast coverage only; see `replay`)")
     args = ap.parse_args(argv)
+    if args.replay:
+        return replay(args.replay, args.out)
     if args.merge:
-        return merge(args.merge, args.out)
+        return merge(args.merge, args.out, args.note)
     started = now_iso()
     deadline = None
     if args.deadline:
@@ -316,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
             seed_list = ([int(x) for x in args.seed_list.split(",")] if args.seed_list
                          else range(seeds))
             for seed in seed_list:
+                if deadline is not None and time.time() > deadline:
+                    break  # no time left to start another seed (said in params)
                 work = Path(tmp) / f"{name}-{seed}"
                 work.mkdir()
                 runs.append(run_seed(seed, data, batch, cap, full, work, deadline=deadline))
@@ -341,12 +363,93 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def merge(paths: list[str], out: str | None) -> int:
-    """One result from several (each one data set, run in parallel processes)."""
+def replay(path: str, out: str | None) -> int:
+    """Forecasts of a stored result replayed with this checkout's forecast code.
+
+    Every round of every run keeps what the product recorded (the curve points
+    `forecast` read, the eval readings, the test accuracy, the stops); only the
+    labels-to-target forecast is recomputed from the points, through the engine's own
+    `curve_from_points` and `labels_to_target`. Selection does not read the forecast,
+    so the runs are what the product would have run. Rounds recorded without points
+    (older files kept them only when a forecast was asked) are left out; a round without
+    its pool rows left takes the pool less the labels paid.
+    """
     import json
 
-    parts = [json.loads(Path(p).read_text()) for p in paths]
+    from longtail.engine.evaluation import curve_from_points, labels_to_target
+
+    stored = json.loads(Path(path).read_text())
+    result = header("honest_numbers_replay", stored.get("dataset", ""),
+                    {"replay_of": path, "replayed_commit": stored.get("git_commit"),
+                     "replayed_started_at": stored.get("started_at"),
+                     "path": "replay: the product's recorded curve points per round, "
+                             "forecast again by engine.evaluation.labels_to_target",
+                     "what": "forecast coverage only; stops are as recorded"},
+                    started_at=now_iso())
+    result["coverage"] = stored["coverage"]
+    result["datasets"] = {}
+    for name, d in stored["datasets"].items():
+        if d.get("skipped"):
+            continue
+        runs = []
+        for run in d["runs"]:
+            rounds = []
+            for r in run["curve"]:
+                r = dict(r, labels_paid=None)
+                pts = r.get("points")
+                acc = r.get("eval_accuracy")
+                if pts and len({p[0] for p in pts}) >= 3 and acc is not None \
+                        and acc + 0.02 <= 1.0:
+                    by_n = {p[0]: p for p in pts}  # the latest model at each label count
+                    pts = [by_n[n] for n in sorted(by_n) if n > 0]
+                    curve = curve_from_points(pts, seed=run["seed"])
+                    last = {"value": pts[-1][1], "lo": pts[-1][2], "hi": pts[-1][3]}
+                    left = r.get("pool_left")
+                    if left is None:
+                        left = d["pool"] - r["train_labels"] - (r.get("eval_labels") or 0)
+                    fc = labels_to_target(curve, last, acc + 0.02, float(pts[-1][0]),
+                                          d["batch"], max(int(left), 1))
+                    r["forecast"] = {"target": acc + 0.02, **fc.more_labels}
+                rounds.append(r)
+            runs.append(summarise_run(run["seed"], rounds, d["full_pool_accuracy"],
+                                      d["cap"], d["pool"], run["seconds"]))
+            runs[-1]["not_enough_evidence_rounds"] = run["not_enough_evidence_rounds"]
+        result["datasets"][name] = {k: v for k, v in d.items() if k != "runs"}
+        result["datasets"][name].update(dataset_summary(runs), runs=runs)
+    finish(result)
+    print(f"honest_numbers replay -> {write_result(result, out)}")
+    return 0
+
+
+def merge(paths: list[str], out: str | None, note: str | None = None) -> int:
+    """One result from several (each one data set, run in parallel processes).
+
+    A path may end in ``:name,name`` to take only those data sets from it; each data
+    set then records the file, commit and kind (run or replay) it came from.
+    """
+    import json
+
+    parts = []
+    for p in paths:
+        file, _, only = p.partition(":")
+        part = json.loads(Path(file).read_text())
+        if only:
+            part["datasets"] = {k: v for k, v in part["datasets"].items()
+                                if k in only.split(",")}
+        for d in part["datasets"].values():
+            cut = [r for r in d.get("runs", []) if r.get("cut_at_deadline")]
+            if cut:  # a run ended by the clock has no verdict: kept apart, not summarised
+                d["runs"] = [r for r in d["runs"] if not r.get("cut_at_deadline")]
+                d["runs_cut_at_deadline"] = d.get("runs_cut_at_deadline", []) + cut
+            if d.get("runs"):  # this checkout's summary of the runs kept
+                d.update(dataset_summary(d["runs"]))
+            d.setdefault("from", {"file": Path(file).name, "git_commit": part["git_commit"],
+                                  "benchmark": part["benchmark"],
+                                  "path": part["params"].get("path")})
+        parts.append(part)
     result = parts[0]
+    if note:
+        result["params"]["note"] = note
     for other in parts[1:]:
         for name, d in other["datasets"].items():
             mine = result["datasets"].get(name)
@@ -385,6 +488,7 @@ def finish(result: dict) -> None:
         "stop_rate_min": extreme("stop_rate_by_3x_n1", min),
         "stop_rate_censored_datasets": censored,
         "forecast_coverage_min": extreme("forecast_coverage", min),
+        "forecast_coverage_with_censored_min": extreme("forecast_coverage_with_censored", min),
         "forecast_median_width_max": extreme("forecast_median_width", max),
         "forecast_unbounded_share_max": extreme("forecast_unbounded_share", max),
     }

@@ -23,6 +23,7 @@ benchmark; the README sets the two side by side.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -121,7 +122,8 @@ def labels_to(target: float, budgets: list[int], acc: list[float]) -> float | No
     return first_reach(target, budgets, acc)
 
 
-def run_dataset(name: str, size: str, cfg: dict) -> dict:
+def run_dataset(name: str, size: str, cfg: dict, methods_run: tuple[str, ...] = METHODS
+                ) -> dict:
     data, source = datasets.load(name, size)
     if data is None:
         return {"dataset": name, "skipped": source}
@@ -130,7 +132,7 @@ def run_dataset(name: str, size: str, cfg: dict) -> dict:
     budgets = list(range(cfg["batch"], cfg["budget"] + 1, cfg["batch"]))
     methods = {}
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(1):
-        for strategy in METHODS:
+        for strategy in methods_run:
             runs = [run_seed(strategy, seed, data, cfg, Path(tmp)) for seed in cfg["seeds"]]
             acc = np.array([r["accuracy"] for r in runs])
             mean = acc.mean(0).tolist()
@@ -154,14 +156,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--datasets", default="banking77,digits,fashion_mnist,banking77_lt,"
                     "digits_lt,fashion_mnist_lt")
     ap.add_argument("--seeds", type=int, default=None, help="first N seeds only")
+    ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    methods_run = tuple(m for m in args.methods.split(",") if m)
     sizes = {n: ({**c, "seeds": c["seeds"][: args.seeds]} if args.seeds else c)
              for n, c in SIZES[args.size].items()}
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     names = [n for n in args.datasets.split(",") if n]
     result = header("product_path", ",".join(names),
-                    {"size": args.size, "settings": "Project defaults", **sizes},
+                    {"size": args.size, "settings": "Project defaults",
+                     "methods": list(methods_run), "load_at_start": os.getloadavg()[0],
+                     **sizes},
                     started_at=started)
     peers = {n: RESULTS / ("label_efficiency.json" if n == "banking77"
                            else f"label_efficiency_{n}.json") for n in names}
@@ -170,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         for n, f in peers.items()}
     result["datasets"] = {}
     for n in names:  # written after each data set: a long run keeps what it finished
-        result["datasets"][n] = run_dataset(n, args.size, sizes[n])
+        result["datasets"][n] = run_dataset(n, args.size, sizes[n], methods_run)
         path = write_result(result, args.out)
     print(f"wrote {path}")
     return 0

@@ -88,24 +88,31 @@ CLI_TARGETS = {"second_cli_wall_seconds_max": 10.0, "second_cli_over_project_max
 # --------------------------------------------------------------------------- data
 
 
-def generate(path: Path, n: int, seed: int = SEED) -> None:
-    """Write ``n`` unit vectors (float32) to ``path`` (.npy) and their labels next to it."""
+def generated_chunks(n: int, seed: int = SEED):
+    """The synthetic pool's first ``n`` rows, ``CHUNK`` at a time: yields (start, float32
+    unit vectors, int16 class labels). Chunk i depends only on (seed, i)."""
     rng = np.random.default_rng(seed)
     centers = rng.standard_normal((N_CLUSTERS, DIM)).astype(np.float32)
     centers /= np.linalg.norm(centers, axis=1, keepdims=True)
     p = 1.0 / np.arange(1, N_CLUSTERS + 1) ** ZIPF_A
     p /= p.sum()
     cluster_class = rng.integers(0, N_CLASSES, N_CLUSTERS)
-    X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, DIM))
-    labels = np.empty(n, dtype=np.int16)
     for i, start in enumerate(range(0, n, CHUNK)):
         stop = min(start + CHUNK, n)
         r = np.random.default_rng([seed, i])
         cl = r.choice(N_CLUSTERS, stop - start, p=p)
         v = centers[cl] + NOISE * r.standard_normal((stop - start, DIM), dtype=np.float32)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
-        X[start:stop] = v
-        labels[start:stop] = cluster_class[cl]
+        yield start, v, cluster_class[cl].astype(np.int16)
+
+
+def generate(path: Path, n: int, seed: int = SEED) -> None:
+    """Write ``n`` unit vectors (float32) to ``path`` (.npy) and their labels next to it."""
+    X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, DIM))
+    labels = np.empty(n, dtype=np.int16)
+    for start, v, y in generated_chunks(n, seed):
+        X[start:start + len(v)] = v
+        labels[start:start + len(v)] = y
     X.flush()
     del X
     np.save(path.with_suffix(".labels.npy"), labels)

@@ -342,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="offered rate per backend, e.g. sqlite=600,postgresql=300 "
                         "(the issue's targets differ by backend)")
     parser.add_argument("--pool", type=int, default=None, help="override its pool size")
+    parser.add_argument("--note", default=None,
+                        help="what the record should say about the run (the machine's load)")
     parser.add_argument("--client", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.client:
@@ -363,7 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     params = {"size": args.size, **size, "offered_per_s_by_backend": rates or None,
               "overlap": OVERLAP, "lease_ttl": LEASE_TTL,
               "labels": len(LABELS), "submission": "POST /tasks/lease + POST /tasks/{id}/label",
-              "seed": SEED}
+              "seed": SEED, "path": "longtail serve (default settings) over HTTP on loopback",
+              # On a shared machine the rates and latencies say what the server got; the
+              # load average at the start says how shared it was (each run has its own).
+              "load_average_1m_at_start": round(os.getloadavg()[0], 2), "note": args.note}
     result = header("server_load", "synthetic text pool, one open round", params)
     result["runs"] = []
     backends = [b for b in args.backends.split(",") if b]

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from longtail.engine import data, labels, rounds, views
+# `data` and `labels` load in the methods that use them: `status` and `query` (the
+# commands people run most) need neither, and their typed results cost start-up time.
+from longtail.engine import rounds, views
 from longtail.engine.costs import ComputeRates, metered
 from longtail.engine.records import QueryResult
 from longtail.engine.settings import DEFAULTS, Settings, check_settings
@@ -17,6 +19,7 @@ from longtail.errors import InputError
 from longtail.store import Store
 
 if TYPE_CHECKING:
+    from longtail.engine import labels
     from longtail.engine.automation import RunReport
     from longtail.engine.consensus import AnnotatorReport, ConsensusPolicy, PolicyChange
     from longtail.engine.data import EmbedReport
@@ -113,6 +116,8 @@ class Project:
         """Add a CSV, JSONL or Parquet file, or a folder of images, to the pool,
         all-or-nothing (a CSV's `delimiter` sniffed among , ; tab | unless given;
         `folder_labels`: class sub-folders become import labels)."""
+        from longtail.engine import data
+
         return data.ingest(self.store, self._settings(), path, id=id, text=text, label=label,
                            vector=vector, vector_prefix=vector_prefix, metadata=metadata,
                            update=update, vector_dtype=vector_dtype, progress=progress,
@@ -124,6 +129,8 @@ class Project:
               encoder_impl: Any = None, engine: str = "local", **params: Any) -> EmbedReport:
         """Compute vectors for every sample that has none for `encoder` (resumable);
         `engine="ray"` encodes as a Ray Data job."""
+        from longtail.engine import data
+
         return data.embed(self.store, self._settings(), encoder, batch_rows=batch_rows,
                           dtype=dtype, progress=progress, on_phase=on_phase,
                           encoder_impl=encoder_impl, engine=engine, **params)
@@ -137,6 +144,8 @@ class Project:
         An empty label is a skip; unknown ids are an error listing them.
         `annotator_name` gives every label of the file one annotator (instead of an
         `annotator` column)."""
+        from longtail.engine import labels
+
         return labels.import_file(self.store, path, id=id, label=label, annotator=annotator,
                                   seconds=seconds, source=source,
                                   annotator_name=annotator_name,
@@ -146,22 +155,32 @@ class Project:
     def record_labels(self, events: Sequence[labels.LabelEvent], *, source: str = "human"
                       ) -> dict:
         """Record label events given in memory (the API and the service path)."""
+        from longtail.engine import labels
+
         return labels.record_labels(self.store, events, source=source, where="labels").to_dict()
 
     def label_set(self) -> list[str] | None:
         """The allowed labels, or None for an open schema."""
+        from longtail.engine import labels
+
         return labels.label_set(self.store)
 
     def set_labels(self, values: Sequence[str]) -> list[str]:
         """Close the label schema to `values`."""
+        from longtail.engine import labels
+
         return labels.set_label_set(self.store, values)
 
     def add_labels(self, values: Sequence[str]) -> list[str]:
         """Add labels to the schema (closing it if it was open)."""
+        from longtail.engine import labels
+
         return labels.set_label_set(self.store, values, add=True)
 
     def rename_label(self, old: str, new: str) -> dict:
         """Every sample labeled `old` gets `new`, as new label events (a typo fixed)."""
+        from longtail.engine import labels
+
         return labels.rename_label(self.store, old, new).to_dict()
 
     # -- views -------------------------------------------------------------------------
@@ -460,14 +479,16 @@ class Project:
 
     @metered("duplicates")
     def duplicates(self, *, threshold: float | None = None, encoder: str | None = None,
-                   near: bool = True, hash_bits: int | None = None) -> DuplicateGroups:
+                   near: bool = True, hash_bits: int | None = None,
+                   engine: str = "local") -> DuplicateGroups:
         """Groups of exact duplicates (content hash; images: the same bytes) and
         near-duplicates (cosine >= threshold, default the project's
-        `near_duplicate_threshold`; images: also dHashes within `hash_bits` bits)."""
+        `near_duplicate_threshold`; images: also dHashes within `hash_bits` bits);
+        `engine="ray"` runs a search still to do with its encoding pass on Ray."""
         from longtail.engine.duplicates import duplicates
 
         return duplicates(self.store, self._settings(), threshold=threshold, encoder=encoder,
-                          near=near, hash_bits=hash_bits)
+                          near=near, hash_bits=hash_bits, engine=engine)
 
     @metered("run", worth_recording=lambda result: bool(result.events))
     def run(self, watch: str | Path, **options: Any) -> RunReport:

@@ -43,8 +43,11 @@ def test_rare_is_an_auto_arm_only_while_a_class_is_under_its_share():
     X, y, labeled, cand, classes, P = _setup()
     from longtail.strategies._base import Context
 
+    # the pool's long-tail guard is tested in tests/strategies/test_rare_guard.py; this
+    # 4-class pool (d at 8%) is taken as long-tailed here
     ctx = Context(k=10, candidates=cand, rng=np.random.default_rng(0), vectors=None,
-                  probs=P[cand], classes=classes, labeled_rows=labeled, labeled_y=y[labeled])
+                  probs=P[cand], classes=classes, labeled_rows=labeled, labeled_y=y[labeled],
+                  params={"tail_imbalance": 1.0})
     assert [c for c, _ in rare_classes(ctx)] == ["d"]
     s = Situation(phase="informative", labels_per_class=23, large=False, ctx=ctx)
     assert not ARMS["rare"].allowed(s)  # no vectors passed

@@ -157,3 +157,70 @@ def test_embed_on_ray_writes_the_local_engines_vectors(local_ray, tmp_path, monk
             store.close()
     assert got[0].shape == (90, got[0].shape[1]) and got[0].shape[1] > 0
     np.testing.assert_array_equal(got[1], got[0])
+
+
+def test_the_near_duplicate_search_encodes_on_ray_and_finds_the_local_pairs(
+        local_ray, tmp_path, monkeypatch):
+    """A bulk ingest leaves the search to the next query; `query --engine ray` runs its
+    encoding pass (IVF lists and codes per row) as a Ray job, the join on the driver:
+    the saved search equals the local engine's, the planted twins among its pairs."""
+    from longtail.engine import data
+    from longtail.engine import duplicates as dup
+    from longtail.store import Store
+    from tests.conftest import write_csv
+
+    monkeypatch.setattr(data, "SEARCH_AT_INGEST_MAX", 100)
+    monkeypatch.setattr(dup, "FLAT_MAX", 500)
+    monkeypatch.setattr(dup, "NLIST", 64)
+    monkeypatch.setattr(dup, "PROJECT_DIM", 16)
+    monkeypatch.setattr(ray_engine, "PIECE_ROWS", 700)  # several blocks, any order
+    encoded_on_ray: list[int] = []
+    encode_lists = ray_engine.encode_lists
+
+    def spy(vectors, rows, encoder, **kw):
+        for block in encode_lists(vectors, rows, encoder, **kw):
+            encoded_on_ray.append(len(block[0]))
+            yield block
+
+    monkeypatch.setattr(ray_engine, "encode_lists", spy)
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(3000, 32)).astype(np.float32)
+    src = rng.choice(2000, size=30, replace=False)
+    X[2000:2030] = X[src] + 0.02 * rng.normal(size=(30, 32))
+    rows = [[f"s{i}", *X[i].tolist()] for i in range(len(X))]
+    pool = write_csv(tmp_path / "pool.csv", ["id", *[f"v{j}" for j in range(32)]], rows)
+    proj = tmp_path / "p"
+    ok(["init", str(proj)])
+    ok(["ingest", str(pool), "-p", str(proj), "--vector-prefix", "v"])
+    on_ray, listed_on_ray = tmp_path / "on_ray", tmp_path / "listed_on_ray"
+    shutil.copytree(proj, on_ray)
+    shutil.copytree(proj, listed_on_ray)
+    # `longtail duplicates --engine ray` brings the saved search up to date the same way
+    listed = json.loads(ok(["duplicates", "-p", str(listed_on_ray), "--engine", "ray",
+                            "--json"]).stdout)
+    assert listed["source"] == "saved, brought up to date" and len(encoded_on_ray) >= 5
+    encoded_on_ray.clear()
+    got = {}
+    for where, extra in ((proj, []), (on_ray, ["--engine", "ray"]), (listed_on_ray, [])):
+        out = json.loads(ok(["query", "-p", str(where), "-n", "10", "--strategy", "auto",
+                             "--json", *extra]).stdout)
+        assert out["log"]["duplicates"]["searched"] == (0 if where == listed_on_ray else 3000)
+        store = Store.open(where)
+        try:
+            with store.reading() as uow:
+                vs = uow.vector_set("precomputed")
+            state = dup.load(store, vs)
+            state.attach_index(dup._load_arrays(store, "precomputed.duplicates-index",
+                                                lambda a: {k: a[k] for k in a.files}))
+            got[str(where.name) + str(extra)] = state, out["rows"]
+        finally:
+            store.close()
+    (local, local_rows), (ray_state, ray_rows), (listed_state, _) = got.values()
+    for state in (ray_state, listed_state):
+        np.testing.assert_array_equal(state.assign, local.assign)
+        np.testing.assert_array_equal(state.codes, local.codes)
+        np.testing.assert_array_equal(state.pairs, local.pairs)
+    assert {(int(s), 2000 + i) for i, s in enumerate(src)} <= {tuple(p) for p in
+                                                               local.pairs.tolist()}
+    assert ray_rows == local_rows
+    assert sum(encoded_on_ray) == 3000 and len(encoded_on_ray) >= 5

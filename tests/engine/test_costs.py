@@ -12,7 +12,7 @@ from longtail.costs import observed
 from longtail.engine.labels import LabelEvent
 from longtail.errors import InputError
 from tests.conftest import make_pool, snapshot, write_pool_csv
-from tests.reads import read
+from tests.reads import read, write
 
 
 @pytest.fixture
@@ -20,6 +20,8 @@ def labeled(project, tmp_path: Path):
     X, y = make_pool(n=200, classes=3)
     project.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", text="text",
                    vector_prefix="v", metadata=["truth", "source"])
+    # these tests were sized for eval rows a fifth of each batch (the default was 0.2)
+    write(project.store, lambda u: u.settings.set("eval_share", 0.2))
     return project, y
 
 
@@ -139,7 +141,7 @@ def test_train_gives_status_a_money_verdict(labeled):
     project.add_pool("crowd", "20/h", default=True)
     assert project.status().roi is None  # nothing trained yet: no verdict, says why
     assert "no money verdict yet" in project.status().money_verdict
-    for k in range(3):
+    for k in range(5):  # the eval set holds at most a tenth of the labels paid
         r = project.query(30, seed=k)
         _answer(project, r, y, who="ann", seconds=lambda _: 20.0)
         project.train()
@@ -147,7 +149,7 @@ def test_train_gives_status_a_money_verdict(labeled):
     roi = st.roi
     assert roi is not None and roi["unit"] == "money" and roi["n_eval"] >= 10
     assert roi["lo"] <= roi["saving"] <= roi["hi"]
-    assert len(roi["active_curve"]) == 3 and 0 < roi["random_sizes"][-1] < roi["n_eval"]
+    assert len(roi["active_curve"]) == 5 and 0 < roi["random_sizes"][-1] < roi["n_eval"]
     assert st.money_verdict == roi["verdict"]
     # The random arm is cached per eval version: a second train refits nothing of it.
     cached = read(project.store, lambda u: u.settings.get("roi_random_arm"))
@@ -207,6 +209,7 @@ def test_work_packages_split_the_batch_and_export_each(labeled, tmp_path: Path):
 def test_cost_aware_query_picks_by_return_on_investment(labeled):
     project, y = labeled
     project.add_pool("crowd", "36/h", default=True)
+    project.configure("cost_tradeoff", 1.0)  # Haertel et al.'s ROI: cost weighs fully
     X, _ = make_pool(n=200, classes=3)
     slow = X[:, 0] > np.median(X[:, 0])  # a cost the vectors tell (long texts, say)
     r = project.query(60, strategy="random", seed=1)

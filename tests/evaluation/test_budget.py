@@ -63,3 +63,20 @@ def test_wilson_half_width_does_not_collapse_on_a_perfect_small_sample():
     assert 0.07 < wilson_halfwidth(1.0, 20) < 0.1
     assert wilson_halfwidth(0.9, 400) == pytest.approx(0.029, abs=0.002)
     assert wilson_halfwidth(0.9, 1600) < wilson_halfwidth(0.9, 400)
+
+
+def test_eval_labels_stay_under_a_share_of_the_labels_paid_while_the_target_is_unmet():
+    # 100 eval labels of 400 paid is 25%: over the 10% cap, so none more this batch
+    capped = _need(labeled=100, paid=400)
+    assert capped.request == 0 and "capped at 10%" in capped.reason
+    assert "±6.0 points on 100 eval labels" in capped.reason  # the precision bought
+    # room under the cap: at most 10% of the paid labels in all
+    assert _need(labeled=30, paid=400).request == 10
+    assert _need(labeled=30, paid=400, max_share=1.0).request > 10  # no cap
+    assert _need(labeled=30).request > 10  # paid unknown: no cap
+    # the cap binds on a class the eval set lacks too, and the interval still tightens
+    # as labels grow: the room grows with the labels paid
+    assert _need(labeled=100, paid=400, new_classes=["refund"]).request == 0
+    assert _need(labeled=100, paid=2000).request == 100
+    # a target met asks for nothing, cap or not
+    assert _need(labeled=400, halfwidth=0.02, paid=400).request == 0

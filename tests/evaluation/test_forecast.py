@@ -114,3 +114,68 @@ def test_one_point_forecasts_nothing_about_the_slope():
     assert math.isnan(one.expected_gain(100).mean)
     needed = one.labels_to_reach(0.7)
     assert math.isinf(needed.n) and needed.lo == 200 and math.isinf(needed.hi)
+
+
+# Labels to a target above the last reading, on curves whose truth is known: a saturating
+# law read on an eval set of EVAL_N with binomial noise, every 100 labels.
+LAW = (0.90, 1.2, 0.5)
+EVAL_N = 400
+STEP = 100
+
+
+def _readings(rng, n):
+    return rng.binomial(EVAL_N, power_law(np.asarray(n, float), *LAW)) / EVAL_N
+
+
+def _sd(y):
+    return np.sqrt(np.clip(y * (1 - y), 0.01, None) / EVAL_N)
+
+
+def _case(seed, target_gap=0.02, horizon=20_000):
+    """A fitted curve, its target (last reading + gap) and when a reading really got there."""
+    rng = np.random.default_rng(seed)
+    n = np.arange(100, 1001, STEP, dtype=float)
+    y = _readings(rng, n)
+    curve = fit_learning_curve(n, y, _sd(y), n_boot=300, seed=seed)
+    target = float(y[-1]) + target_gap
+    future = n[-1] + STEP * np.arange(1, horizon // STEP + 1)
+    reached = np.flatnonzero(_readings(rng, future) >= target)
+    truth = float(future[reached[0]]) if len(reached) else math.inf
+    need = curve.labels_to_reach(target, step=STEP, horizon=horizon)
+    return need, truth
+
+
+def test_labels_to_target_interval_covers_the_truth_and_is_bounded():
+    cases = [_case(seed) for seed in range(30)]
+    covered = [need.lo <= truth <= need.hi for need, truth in cases]
+    bounded = [math.isfinite(need.hi) for need, _ in cases]
+    # nominal 90%; 30 draws leave room for sampling error, not for a blind interval
+    assert np.mean(covered) >= 0.8
+    # ten points on 400-label eval sets support an answer: most intervals end (the
+    # code before first_reading said "possibly never" to every one), and not far off
+    assert np.mean(bounded) >= 0.7
+    widths = [need.hi - need.lo for need, _ in cases if math.isfinite(need.hi)]
+    assert np.median(widths) < 5_000
+    # never zero-width for a target the readings have not reached
+    assert all(need.hi > need.lo for need, _ in cases)
+
+
+def test_labels_to_target_above_the_asymptote_is_possibly_never():
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        n = np.arange(100, 1001, STEP, dtype=float)
+        y = _readings(rng, n)
+        curve = fit_learning_curve(n, y, _sd(y), n_boot=300, seed=seed)
+        need = curve.labels_to_reach(LAW[0] + 0.06, step=STEP, horizon=20_000)
+        assert math.isinf(need.hi)
+
+
+def test_labels_to_target_beyond_the_pool_is_possibly_never():
+    rng = np.random.default_rng(3)
+    n = np.arange(100, 1001, STEP, dtype=float)
+    y = _readings(rng, n)
+    curve = fit_learning_curve(n, y, _sd(y), n_boot=300, seed=3)
+    target = float(y[-1]) + 0.02
+    assert math.isfinite(curve.labels_to_reach(target, step=STEP, horizon=20_000).hi)
+    # one batch of pool left cannot promise a 2-point rise
+    assert math.isinf(curve.labels_to_reach(target, step=STEP, horizon=STEP).hi)

@@ -59,7 +59,8 @@ def _first_round(p: Project, tmp_path, k: int = 100, strategy: str = "random"):
 def test_query_labels_eval_rows_first_up_to_share_once_a_model_exists(big, tmp_path):
     _first_round(big, tmp_path)
     q = big.query(100, strategy="random")
-    assert q.kinds[:20] == ["eval"] * 20 and "eval" not in q.kinds[20:]
+    # the default eval share: a tenth of the batch (and of every label paid)
+    assert q.kinds[:10] == ["eval"] * 10 and "eval" not in q.kinds[10:]
     assert "control" not in q.kinds  # no control slice unless asked for
     assert "no model yet" in read(big.store, lambda u: u.rounds.list())[0]["log"]["split"]["eval"]["reason"]
 
@@ -73,7 +74,7 @@ def test_a_control_slice_when_asked_for(tmp_path):
     _answer(p, q.ids, tmp_path, "a.csv")
     p.train()
     q = p.query(100, strategy="random")
-    assert q.kinds.count("eval") == 20 and q.kinds.count("control") == 8  # 10% of 80
+    assert q.kinds.count("eval") == 10 and q.kinds.count("control") == 9  # 10% of 90
     p.close()
 
 
@@ -118,8 +119,8 @@ def _verdict_matches_interval(arms: dict) -> None:
 
 
 def test_lift_verdict_without_control_labels_cross_fits_the_eval_set(big, tmp_path):
-    for i in range(4):
-        q = big.query(120, strategy="margin" if i else "random")
+    for i in range(4):  # eval labels are a tenth of the paid ones: 16 a round
+        q = big.query(160, strategy="margin" if i else "random")
         assert "control" not in q.kinds
         _answer(big, q.ids, tmp_path, f"r{i}.csv")
         report = big.train()
@@ -138,7 +139,7 @@ def test_lift_verdict_uses_the_accuracys_estimator_and_says_which(tmp_path, aske
     how many eval labels."""
     X, y = make_pool(1500, d=8, classes=4, seed=5)
     X = X + np.random.default_rng(5).normal(scale=2.5, size=X.shape).astype(np.float32)
-    p = Project.init(tmp_path / "p", eval_rate=0.4)
+    p = Project.init(tmp_path / "p", eval_rate=0.4, eval_share=0.2)
     if asked == "uniform":
         write(p.store, lambda u: u.settings.set("eval_estimator", "uniform"))
     p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", vector_prefix="v")

@@ -266,3 +266,89 @@ def test_a_batch_rolled_back_by_a_deadlock_runs_again(store, people, monkeypatch
     monkeypatch.setattr(store, "unit_of_work", real)
     assert [ok for ok, _ in got] == [True, True] and tries[0] == 2
     assert _held(store) == {0: ann.id, 1: bob.id}
+
+
+def test_the_writers_thread_checkpoints_the_wal_not_the_batches(tmp_path, people, store):
+    """SQLite: a batch's commit never checkpoints the write-ahead log (it would hold up
+    every request waiting on the event loop); the writer's own thread copies it into
+    the database file."""
+    import shutil
+    import sqlite3
+    import threading
+    import time
+
+    if store.dialect != "sqlite":
+        pytest.skip("the write-ahead log is SQLite's")
+    ann = people["ann"][0]
+    seen = []
+
+    def autocheckpoint(uow):
+        seen.append(uow.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar())
+
+    async def work(writer):
+        for _ in range(3):
+            task = await writer.run(lambda uow: tasks.lease_in(uow, ann, POLICY, NOW))
+            await writer.run(lambda uow, t=task.id: tasks.answer_in(
+                uow, ann, t, "label", "card", 1.0, NOW))
+        await writer.run(autocheckpoint)
+
+    before = set(threading.enumerate())
+    writer = tasks.GroupCommit(store, checkpoint_every=0.05)
+    try:
+        asyncio.run(work(writer))
+        assert seen == [0]
+        # Two checkpoints after the last commit (one may have begun before it).
+        done, deadline = writer.checkpoints, time.time() + 20
+        while writer.checkpoints < done + 2 and time.time() < deadline:
+            time.sleep(0.05)
+        # The database file alone (no WAL beside it) holds the answers: checkpointed.
+        copy = tmp_path / "alone.db"
+        shutil.copy(store.root / "catalog.db", copy)
+        with sqlite3.connect(copy) as conn:
+            assert conn.execute("SELECT count(*) FROM annotations").fetchone()[0] == 3
+    finally:
+        writer.close()
+    assert not [t for t in threading.enumerate()
+                if t.name == "longtail-checkpoint" and t not in before]  # closed: stopped
+
+
+def test_a_direct_statements_error_is_sqlalchemys(store):
+    """The service's statements run straight on the driver (`store.repo_base.Direct`);
+    a database error still reaches callers as SQLAlchemy's, with the driver's error as
+    `orig` (the batch's deadlock retry reads its SQLSTATE there), and rolls back."""
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError) as got:
+        with store.unit_of_work() as uow:  # one event: the direct path
+            uow.labels.add([{"row": 10_000, "label": "card", "source": "human",
+                             "annotator": "ann"}])  # no such sample
+    assert got.value.orig is not None
+    assert _events(store) == []
+
+
+def test_a_failed_checkpoint_is_tried_again(store, people, monkeypatch):
+    """A checkpoint that fails (the disk, say) does not end the writer's checkpoints:
+    with none, the write-ahead log would grow for as long as the service runs."""
+    import time
+
+    if store.dialect != "sqlite":
+        pytest.skip("the write-ahead log is SQLite's")
+    real, calls = store.checkpoint_wal, []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk I/O error")
+        real()
+
+    monkeypatch.setattr(store, "checkpoint_wal", flaky)
+    ann = people["ann"][0]
+    writer = tasks.GroupCommit(store, checkpoint_every=0.05)
+    try:
+        asyncio.run(writer.run(lambda uow: tasks.lease_in(uow, ann, POLICY, NOW)))
+        deadline = time.time() + 20
+        while writer.checkpoints < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(calls) >= 2 and writer.checkpoints >= 1
+    finally:
+        writer.close()

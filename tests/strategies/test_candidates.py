@@ -109,3 +109,20 @@ def test_query_on_a_large_pool_goes_through_cluster_level_candidates(tmp_path, m
     assert narrowed["kept"] < narrowed["narrowed_from"]
     assert got["log"]["selection"]["n_candidates"] == narrowed["kept"]
     assert narrowed["indexes"][narrowed["index"]]["action"] == "built"
+
+
+def test_cluster_margin_on_the_narrowed_set_reuses_the_narrowing_clustering(small_limits):
+    X, y = _pool()
+    model = LogisticRegression(max_iter=500).fit(X[:300], y[:300])
+    plan = plan_batch(40, np.arange(300, len(X), dtype=np.int64),
+                      rng=np.random.default_rng(3), strategy="cluster_margin",
+                      vectors=ArrayVectors(X),
+                      probs_for=lambda rows: model.predict_proba(X[rows]),
+                      probs_of=model.predict_proba, classes=model.classes_,
+                      labeled_rows=np.arange(300, dtype=np.int64), labeled_y=y[:300],
+                      control_share=0.1, state={})
+    name = plan.log["candidates"]["index"]
+    assert plan.log["candidates"]["indexes"][name]["action"] == "built"
+    used = plan.log["selection"]["indexes"]
+    assert list(used) == [name] and used[name]["action"] == "reused"
+    assert len(plan.rows_of("selected")) == 40 - len(plan.rows_of("control"))

@@ -45,8 +45,10 @@ def init(path: Annotated[Path, typer.Argument(help="Directory for the new projec
                                                "more).")] = 5000,
          eval_stratify: Annotated[str | None, typer.Option(help="Metadata column to stratify "
                                                            "the eval set by.")] = None,
-         eval_share: Annotated[float, typer.Option(help="Largest share of a batch given to "
-                                                   "pending eval labels, in [0, 1].")] = 0.2,
+         eval_share: Annotated[float, typer.Option(help="Largest share of a batch, and of "
+                                                   "every label paid while the eval "
+                                                   "target is unmet, given to eval labels, "
+                                                   "in [0, 1].")] = 0.1,
          eval_halfwidth: Annotated[float, typer.Option(help="Eval labels are asked for until "
                                                        "accuracy's 95% interval is this narrow "
                                                        "(0.03 = ±3 points), in (0, 0.5).")] = 0.03,

@@ -71,9 +71,9 @@ def query(budget: Annotated[int | None, typer.Option(
               "--include-duplicates", help="Also offer exact and near-duplicates of labeled "
               "samples (left out by default).")] = False,
           engine: Annotated[str, typer.Option(
-              help="Where pool scoring runs: local, or ray (a Ray Data job; "
-                   "LONGTAIL_RAY_ADDRESS names the cluster; margin, entropy, "
-                   "least_confidence).")] = "local",
+              help="Where pool scoring and the near-duplicate search's encoding run: "
+                   "local, or ray (Ray Data jobs; LONGTAIL_RAY_ADDRESS names the cluster; "
+                   "auto and every strategy that uses probabilities).")] = "local",
           project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Select the next batch to label and record it as an open round.
 
@@ -304,12 +304,15 @@ def forecast(target: Annotated[float | None, typer.Option(help="Metric value to 
                       f"{100 * g['hi']:+.2f})")
         if "target" in r:
             m = r["more_labels"]
-            hi = "∞" if m["hi"] is None else f"{m['hi']:.0f}"
+            # None: more than 5% of the forecast's curves never read the target before
+            # the pool runs out (or it is above their asymptote)
+            hi = "possibly never" if m["hi"] is None else f"{m['hi']:.0f}"
             if r.get("shown"):
                 console.print(f"target {r['target']}: reached ({r['note']})")
             elif m["n"] is None:
-                console.print(f"target {r['target']}: out of reach on this curve (90%: at "
-                              f"least {m['lo'] or 0:.0f} more labels, upper end {hi})")
+                console.print(f"target {r['target']}: not reached with the pool's rows left in "
+                              f"most forecasts (90%: at least {m['lo'] or 0:.0f} more labels, "
+                              f"upper end {hi})")
             else:
                 console.print(f"target {r['target']}: about {m['n']:.0f} more labels "
                               f"(90%: {m['lo']:.0f} to {hi})")

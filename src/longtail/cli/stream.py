@@ -294,6 +294,10 @@ def duplicates(project: ProjectOpt = Path("."),
                    help="Images: bits (of 64) in which two difference hashes may differ and "
                    "still be near-duplicates (default 8, at most 16).")] = None,
                show: Annotated[int, typer.Option(help="Groups listed per kind.")] = 10,
+               engine: Annotated[str, typer.Option(
+                   help="Where a search still to do (after a bulk ingest) encodes the rows: "
+                        "local, or ray (a Ray Data job; LONGTAIL_RAY_ADDRESS names the "
+                        "cluster).")] = "local",
                as_json: JsonOpt = False) -> None:
     """List groups of exact duplicates and near-duplicates (FAISS on the vectors; for
     images also the same bytes, and difference hashes within a few bits).
@@ -302,7 +306,8 @@ def duplicates(project: ProjectOpt = Path("."),
     """
     with open_project(project) as p:
         result = p.duplicates(threshold=threshold, encoder=encoder, near=not exact_only,
-                              hash_bits=hash_bits)
+                              hash_bits=hash_bits,
+                              **({"engine": engine} if engine != "local" else {}))
 
     def render(r: dict) -> None:
         c = r["counts"]

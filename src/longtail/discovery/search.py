@@ -195,17 +195,17 @@ class Index:
         lists (``allowed``: a bool mask over rows; others are never returned). O(nprobe
         · n / nlist · d) per query."""
         Q = normalise(queries)
-        # The closest lists by one small product: a FAISS search here would wake its
-        # OpenMP pool, which spins for milliseconds per query on a loaded machine.
-        sims = Q @ self.centroids.T
         npr = min(nprobe, self.nlist)
-        probes = np.argpartition(-sims, npr - 1, axis=1)[:, :npr] if npr < self.nlist \
-            else np.tile(np.arange(self.nlist), (len(Q), 1))
         R = np.full((len(Q), k), -1, np.int64)
         S = np.full((len(Q), k), -np.inf, np.float32)
         # Small products: one BLAS thread (a pool of spinning threads made them several
-        # times slower on a loaded 2-core machine).
+        # times slower on a loaded 2-core machine), the lists' product included.
         with _controller().limit(limits=1, user_api="blas"):
+            # The closest lists by one small product: a FAISS search here would wake its
+            # OpenMP pool, which spins for milliseconds per query on a loaded machine.
+            sims = Q @ self.centroids.T
+            probes = np.argpartition(-sims, npr - 1, axis=1)[:, :npr] if npr < self.nlist \
+                else np.tile(np.arange(self.nlist), (len(Q), 1))
             for i in range(len(Q)):
                 c, s = self._score(reader, Q[i], probes[i], allowed)
                 if not len(c):

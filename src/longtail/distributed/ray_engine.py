@@ -1,10 +1,15 @@
-"""The Ray engine: pool scoring and embedding as Ray Data jobs over the project's files.
+"""The Ray engine: pool scoring, the near-duplicate search's encoding pass and embedding
+as Ray Data jobs over the project's files.
 
 Scoring (`query --engine ray`: the model's probabilities of every candidate, for `auto`
 and every strategy that uses them) runs over the vector chunks; embedding (`embed --engine
 ray`) over the samples' column files (texts and metadata, `longtail.store.columns`),
 each worker rebuilding the encoder from the vector set's saved config and calling its
-own `encode`; the driver writes the vectors and commits the row count.
+own `encode`; the driver writes the vectors and commits the row count. The
+near-duplicate search (`query --engine ray`, when rows arrived since the last search)
+encodes rows on Ray (each gets its IVF lists and codes from
+`engine.duplicates.ListEncoder`); the join of the lists and the saved state stay on
+the driver.
 
 The only module that imports Ray. Workers read the memory-mapped vector chunk files by
 row range (so they need the package and read access to the project's vector directory,
@@ -126,6 +131,29 @@ class _Scorer:
         return out
 
 
+def _over_rows(actor: type, vectors: Any, rows: np.ndarray, piece_rows: int, actors: int,
+               **shared: Any) -> Any:
+    """The one Ray Data job shape of this engine: pieces of `piece_rows` of `rows` (a
+    VectorSet's row numbers) mapped by a pool of `actors` instances of `actor`, each
+    opening the vector set and getting `shared` (through the object store, once per
+    node); yields the finished blocks (numpy columns), in no particular order."""
+    ray = ensure_ray()
+    items = [{"start": s, "stop": min(s + piece_rows, len(rows))}
+             for s in range(0, len(rows), piece_rows)]
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    ds = ds.map_batches(
+        actor, batch_size=1, batch_format="numpy",
+        fn_constructor_kwargs={
+            # objects (a model, an encoder) by reference; names (a score) as they are
+            **{k: v if v is None or isinstance(v, str) else ray.put(v)
+               for k, v in shared.items()},
+            "directory": str(vectors.directory), "dim": int(vectors.dim),
+            "dtype": str(vectors.dtype), "n_rows": int(vectors.n_rows),
+            "rows": ray.put(rows)},
+        compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(items)))))
+    yield from ds.iter_batches(batch_size=None, batch_format="numpy")
+
+
 class PoolScores(NamedTuple):
     """What a scoring job returns: the probabilities, the score per row (or None), and
     how many Ray nodes ran its pieces."""
@@ -151,19 +179,9 @@ def score_pool(model: Any, vectors: Any, rows: np.ndarray, *, score: str | None 
         return PoolScores(probs, scores, 0)
     if score is not None and score not in RAY_SCORES:
         raise InputError(f"score must be one of {', '.join(RAY_SCORES)}, got {score!r}")
-    ray = ensure_ray()
-    starts = list(range(0, len(rows), piece_rows))
-    items = [{"start": s, "stop": min(s + piece_rows, len(rows))} for s in starts]
-    ds = ray.data.from_items(items, override_num_blocks=len(items))
-    ds = ds.map_batches(
-        _Scorer, batch_size=1, batch_format="numpy",
-        fn_constructor_kwargs={
-            "model": ray.put(model), "directory": str(vectors.directory),
-            "dim": int(vectors.dim), "dtype": str(vectors.dtype),
-            "n_rows": int(vectors.n_rows), "rows": ray.put(rows), "score": score},
-        compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(items)))))
     seen, nodes = 0, set()
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+    for batch in _over_rows(_Scorer, vectors, rows, piece_rows, actors,
+                            model=model, score=score):
         pos = batch["pos"]
         nodes.update(np.unique(batch["node"]).tolist())
         probs[pos] = batch["probs"]
@@ -173,6 +191,51 @@ def score_pool(model: Any, vectors: Any, rows: np.ndarray, *, score: str | None 
     if seen != len(rows):
         raise RuntimeError(f"the Ray job scored {seen} of {len(rows)} rows")
     return PoolScores(probs, scores, len(nodes))
+
+
+class _ListEncoderActor:
+    """Ray Data actor for the near-duplicate search's encoding pass: opens the vector set
+    once; each call reads its pieces of the rows and gives their IVF lists and codes
+    (`engine.duplicates.ListEncoder.encode`, the local engine's own function)."""
+
+    def __init__(self, encoder: Any, directory: str, dim: int, dtype: str, n_rows: int,
+                 rows: Any):
+        from pathlib import Path
+
+        import ray
+
+        from longtail.store.vectors import VectorSet
+
+        encoder, rows = (ray.get(x) if isinstance(x, ray.ObjectRef) else x
+                         for x in (encoder, rows))
+        self.encoder, self.rows = encoder, rows
+        self.vs = VectorSet(Path(directory), dim, dtype, n_rows)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows, lists, codes = [], [], []
+        for start, stop in zip(batch["start"].tolist(), batch["stop"].tolist(), strict=True):
+            for part, X in self.vs.iter_chunks(self.rows[start:stop]):
+                pr, c = self.encoder.encode(X)
+                rows.append(np.asarray(part, np.int64))
+                lists.append(pr)
+                codes.append(c)
+        return {"row": np.concatenate(rows), "lists": np.concatenate(lists),
+                "codes": np.concatenate(codes)}
+
+
+def encode_lists(vectors: Any, rows: np.ndarray, encoder: Any, *, actors: int | None = None,
+                 piece_rows: int | None = None) -> Any:
+    """The near-duplicate search's encoding pass (`engine.duplicates.EncodePass`) as a
+    Ray Data job: for `rows` (sorted) of a VectorSet, yields (rows, NPROBE closest lists,
+    8-bit codes) per finished block, in no particular order; the join stays on the
+    driver. Driver memory: O(piece_rows·(NPROBE + p)) per block in flight."""
+    rows = np.asarray(rows, dtype=np.int64)
+    piece_rows = piece_rows or PIECE_ROWS
+    if len(rows) == 0:
+        return
+    for batch in _over_rows(_ListEncoderActor, vectors, rows, piece_rows, actors or ACTORS,
+                            encoder=encoder):
+        yield batch["row"], batch["lists"], batch["codes"]
 
 
 class _Embedder:

@@ -16,12 +16,11 @@ import bisect
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from longtail.costs import ledger, observed
-from longtail.costs.model import CostModel, HoldoutError
 from longtail.costs.pools import (
     Pool,
     PoolIndex,
@@ -35,6 +34,9 @@ from longtail.costs.pools import (
 from longtail.engine.settings import Settings
 from longtail.errors import InputError
 from longtail.store import Store, UnitOfWork
+
+if TYPE_CHECKING:  # the cost model loads where one is fitted, not for `status`
+    from longtail.costs.model import CostModel, HoldoutError
 
 # -- pools -------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -241,14 +242,15 @@ def refresh(store: Store, settings: Settings, encoder: str | None = None, *,
     return _refresh(store, settings, vs, changed_rows)[1]
 
 
-def up_to_date(store: Store, settings: Settings, vs: VectorSet
-               ) -> tuple[NearState, DuplicateSearch]:
+def up_to_date(store: Store, settings: Settings, vs: VectorSet,
+               encode_pass: EncodePass | None = None) -> tuple[NearState, DuplicateSearch]:
     """The state of `vs`, brought up to date first when rows arrived since (an ingest
     without vectors then `embed` interrupted, a project made before this search)."""
-    return _refresh(store, settings, vs, None)
+    return _refresh(store, settings, vs, None, encode_pass)
 
 
-def _refresh(store: Store, settings: Settings, vs: VectorSet, changed_rows: np.ndarray | None
+def _refresh(store: Store, settings: Settings, vs: VectorSet, changed_rows: np.ndarray | None,
+              encode_pass: EncodePass | None = None
              ) -> tuple[NearState, DuplicateSearch]:
     from longtail.store.state_files import save_state
 
@@ -291,7 +293,7 @@ def _refresh(store: Store, settings: Settings, vs: VectorSet, changed_rows: np.n
             if why is None and vs.n_rows > FLAT_MAX:
                 state.attach_index(_load_arrays(store, f"{vs.directory.name}.duplicates-index",
                                                 lambda a: {k: a[k] for k in a.files}))
-            index = _search(vs, state, todo, seed=settings.seed)
+            index = _search(vs, state, todo, seed=settings.seed, encode_pass=encode_pass)
             index.pop("seconds", None)  # the whole step's seconds are the record's
             searched = len(todo)
             dirty = True
@@ -336,7 +338,8 @@ def _top_k(q: np.ndarray, key: np.ndarray, k: int) -> np.ndarray:
     return ranks < k
 
 
-def _search(vs: Any, state: NearState, todo: np.ndarray, *, k: int = K, seed: int = 0) -> dict:
+def _search(vs: Any, state: NearState, todo: np.ndarray, *, k: int = K, seed: int = 0,
+            encode_pass: EncodePass | None = None) -> dict:
     """Search rows `todo` among all `vs.n_rows` rows; add their pairs at cosine >=
     state.threshold (each row's `k` closest; `RESCORE` with the IVF index) to `state`
     and mark rows up to vs.n_rows searched. Returns the index used and timings."""
@@ -350,7 +353,7 @@ def _search(vs: Any, state: NearState, todo: np.ndarray, *, k: int = K, seed: in
         state.assign = np.zeros(0, np.int64)
         info["index"] = "flat"
     else:
-        _search_ivf(vs, state, todo, seed, info, found)
+        _search_ivf(vs, state, todo, seed, info, found, encode_pass)
     if found:
         pairs = np.concatenate([state.pairs, *[np.stack([a, b], 1) for a, b, _ in found]])
         sims = np.concatenate([state.sims, *[s for _, _, s in found]])
@@ -396,7 +399,7 @@ def _sample(vs: Any, size: int, seed: int) -> np.ndarray:
     return _normalised(vs.read(np.arange(start, vs.n_rows, step, dtype=np.int64)[:size]))
 
 
-def _project(Xn: np.ndarray, state: NearState) -> np.ndarray:
+def _project(Xn: np.ndarray, state: NearState | ListEncoder) -> np.ndarray:
     return np.ascontiguousarray((Xn - state.mean) @ state.projection, dtype=np.float32)
 
 
@@ -430,8 +433,72 @@ def _train_ivf(vs: Any, state: NearState, want: int, seed: int) -> None:
     state.code_ranges = faiss.vector_to_array(sq.trained).astype(np.float32)
 
 
+@dataclass
+class ListEncoder:
+    """What encoding a row needs, as plain arrays (so a Ray worker gets a copy): the
+    projection (`mean`, `projection`), the IVF lists' `centroids` and the codes'
+    `code_ranges`. `encode(X)` gives rows' `NPROBE` closest lists and 8-bit codes."""
+
+    mean: np.ndarray
+    projection: np.ndarray
+    centroids: np.ndarray
+    code_ranges: np.ndarray
+
+    @classmethod
+    def of(cls, state: NearState) -> ListEncoder:
+        return cls(state.mean, state.projection, state.centroids, state.code_ranges)
+
+    def encode(self, X: np.ndarray, pool: ThreadPoolExecutor | None = None,
+               threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(NPROBE closest lists (m, NPROBE) int64, codes (m, p) uint8) of rows X; with
+        a `pool`, the list search runs on `threads` pieces."""
+        import faiss
+        from threadpoolctl import threadpool_limits
+
+        p = self.projection.shape[1]
+        quantizer = faiss.IndexFlatL2(p)
+        quantizer.add(self.centroids)
+        sq = faiss.ScalarQuantizer(p, faiss.ScalarQuantizer.QT_8bit)
+        faiss.copy_array_to_vector(self.code_ranges, sq.trained)
+        z = _project(_normalised(X), self)
+        # The closest lists on threads of our own, one OpenMP thread each: faiss's own
+        # pool spin-waits, 2x slower on a loaded 2-core machine.
+        pieces = [np.ascontiguousarray(z[r]) for r in np.array_split(np.arange(len(z)), threads)]
+        with threadpool_limits(1):
+            found = (pool.map(lambda zz: quantizer.search(zz, NPROBE)[1], pieces) if pool
+                     else [quantizer.search(zz, NPROBE)[1] for zz in pieces])
+            pr = np.concatenate(list(found))
+        return pr.astype(np.int64, copy=False), sq.compute_codes(z)
+
+
+#: An encoding pass: (vectors, sorted rows, encoder) -> (rows, lists, codes) per block,
+#: in any order. The local one reads chunks here; `--engine ray` hands one in.
+EncodePass = Callable[[Any, np.ndarray, ListEncoder],
+                      Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]]
+
+
+def encode_pass_for(engine: str) -> EncodePass | None:
+    """The encoding pass of `engine`: None (this process) for "local", the Ray Data job
+    for "ray" (Ray imported only then)."""
+    if engine not in ("local", "ray"):
+        raise InputError(f"--engine must be one of local, ray, got {engine!r}")
+    if engine == "local":
+        return None
+    from longtail.distributed.ray_engine import encode_lists
+
+    return encode_lists
+
+
+def _local_pass(pool: ThreadPoolExecutor, threads: int) -> EncodePass:
+    def run(vs: Any, rows: np.ndarray, enc: ListEncoder
+            ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        for part, X in vs.iter_chunks(rows=rows) if len(rows) else ():
+            yield (part, *enc.encode(X, pool, threads))
+    return run
+
+
 def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: dict,
-                found: list) -> None:
+                found: list, encode_pass: EncodePass | None = None) -> None:
     """An IVF partition (k-means lists) of every row of `vs` projected on its top
     principal directions, with 8-bit codes. Rows searched before come back from their
     saved lists and codes (no read, no training); the rest (new rows, rows an
@@ -441,8 +508,8 @@ def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: di
     decoded codes (BLAS, not a scan per row): proposals are each row's `RESCORE`
     closest within the L2 radius that cosine >= t implies, scored exactly from the
     vectors, read in row order. Training (first, then each time the pool has grown
-    4x, up to `NLIST` lists) encodes every row again."""
-    import faiss
+    4x, up to `NLIST` lists) encodes every row again. `encode_pass` runs the encoding
+    elsewhere (the Ray engine); the join stays here."""
     from threadpoolctl import threadpool_limits
 
     n, n_old = vs.n_rows, state.n_rows
@@ -461,10 +528,6 @@ def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: di
         state.codes = np.zeros((0, state.projection.shape[1]), np.uint8)
         info.update({"trained": True, "train_seconds": round(time.perf_counter() - t_train, 3)})
     nlist, p = state.centroids.shape
-    quantizer = faiss.IndexFlatL2(p)
-    quantizer.add(state.centroids)
-    sq = faiss.ScalarQuantizer(p, faiss.ScalarQuantizer.QT_8bit)
-    faiss.copy_array_to_vector(state.code_ranges, sq.trained)
     # faiss's 8-bit decode, in numpy (ScalarQuantizer.decode costs ~6 ms a call here).
     lo_, step_ = state.code_ranges[:p], state.code_ranges[p:] / np.float32(255.0)
 
@@ -486,15 +549,9 @@ def _search_ivf(vs: Any, state: NearState, todo: np.ndarray, seed: int, info: di
     probes = np.zeros((len(todo), NPROBE), np.int64)  # todo is sorted and inside `encode`
     threads = THREADS or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for rows, X in vs.iter_chunks(rows=encode) if len(encode) else ():
-            z = _project(_normalised(X), state)
-            # The closest lists on threads of our own, one OpenMP thread each: faiss's own
-            # pool spin-waits, 2x slower on a loaded 2-core machine.
-            pieces = [np.ascontiguousarray(z[r]) for r in np.array_split(np.arange(len(z)), threads)]
-            with threadpool_limits(1):
-                pr = np.concatenate(list(pool.map(lambda zz: quantizer.search(zz, NPROBE)[1],
-                                                  pieces)))
-            assign[rows], codes[rows] = pr[:, 0], sq.compute_codes(z)
+        run = encode_pass or _local_pass(pool, threads)
+        for rows, pr, rows_codes in run(vs, encode, ListEncoder.of(state)):
+            assign[rows], codes[rows] = pr[:, 0], rows_codes
             at = np.searchsorted(todo, rows)
             hit = (at < len(todo)) & (todo[np.minimum(at, len(todo) - 1)] == rows)
             probes[at[hit]] = pr[hit]
@@ -591,18 +648,20 @@ def groups_of(state: NearState, threshold: float | None) -> tuple[np.ndarray, np
 
 def exclude_labeled_twins(store: Store, settings: Settings, vs: VectorSet,
                           candidates: np.ndarray, current: dict[int, str], *,
-                          include: bool | None = None) -> tuple[np.ndarray, TwinExclusion]:
+                          include: bool | None = None, encode_pass: EncodePass | None = None
+                          ) -> tuple[np.ndarray, TwinExclusion]:
     """`candidates` (sorted) without the rows that duplicate a labeled sample, eval rows
     included: the same content (its exact group), or vectors at cosine >= the project's
     threshold with it (a near pair; not transitively: a chain of small steps can
     reach a different sample). Unless `include` (default: the project's
     `exclude_duplicates` setting, on). Returns (candidates, log for the round).
-    O(candidates + pairs) with masks; the saved search is brought up to date first."""
+    O(candidates + pairs) with masks; the saved search is brought up to date first
+    (its encoding pass by `encode_pass` when given: the Ray engine's)."""
     if include is None:
         include = not settings.exclude_duplicates
     if include:
         return candidates, TwinExclusion(excluded=0, included=True)
-    state, log = up_to_date(store, settings, vs)
+    state, log = up_to_date(store, settings, vs, encode_pass)
     threshold = None if log.skipped else near_threshold(settings.near_duplicate_threshold)
     pairs = state.near_at(threshold)
     if not current or len(candidates) == 0 or (len(pairs) == 0 and len(state.exact_rows) == 0):
@@ -723,15 +782,18 @@ def _merge(a: list[list[int]], b: list[list[int]]) -> list[list[int]]:
 
 def duplicates(store: Store, settings: Settings, *, threshold: float | None = None,
                encoder: str | None = None, near: bool = True, k: int = K,
-               hash_bits: int | None = None) -> DuplicateGroups:
+               hash_bits: int | None = None, engine: str = "local") -> DuplicateGroups:
     """Groups of exact duplicates (same content hash; for images, the same bytes) and of
     near-duplicates (cosine >= `threshold`, default the project's
     `near_duplicate_threshold`, on `encoder`'s vectors), each as sample ids with their
     current label (None when unlabeled). Reads the groups saved at ingest/embed when
     they cover the pool at that threshold; otherwise searches now (nothing saved). In
     an image pool, also the perceptual groups: dHashes within `hash_bits` bits (default
-    `perceptual.DEFAULT_BITS`; none with `near` off)."""
+    `perceptual.DEFAULT_BITS`; none with `near` off). `engine` "ray" runs a search the
+    saved one lacks (rows a bulk ingest left to later) with its encoding pass on Ray."""
     from longtail.engine.perceptual import DEFAULT_BITS, MAX_BITS
+
+    encode_pass = encode_pass_for(engine)
 
     if threshold is None:
         threshold = near_threshold(settings.near_duplicate_threshold) or 0.98
@@ -762,7 +824,7 @@ def duplicates(store: Store, settings: Settings, *, threshold: float | None = No
         elif project is not None and project <= threshold and k == K and vs.dim >= MIN_DIM:
             # Behind (a bulk ingest left the search to later): search the rows not
             # searched yet, save, and answer from the saved pairs.
-            state, _ = up_to_date(store, settings, vs)
+            state, _ = up_to_date(store, settings, vs, encode_pass)
             pairs, source = state.near_at(threshold), "saved, brought up to date"
         else:
             pairs, source = near_pairs(vs, threshold, k=k, seed=settings.seed), "searched now"

@@ -175,6 +175,20 @@ class LiftSummary(Record):
 
 
 @dataclass(frozen=True)
+class TargetAnswer(Record):
+    """Labels to a target accuracy: whether it is reached, whether the eval set shows it,
+    the total labels and the labels still to buy (`n`, `lo`, `hi`; None for "possibly
+    never"), and a note when the curve and the eval set disagree."""
+
+    target: float
+    reached: bool
+    shown: bool
+    labels_to_target: dict[str, float | None]
+    more_labels: dict[str, float | None]
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class ForecastReport(Record):
     """The learning curve fitted on the current eval version: the expected gain of the
     next batch and, with a target, the labels needed to reach it (with intervals),

@@ -9,8 +9,8 @@ project's settings; none knows about `Project`, the CLI or the service.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from longtail.engine.eval_records import (
     ManagedEstimate,
     Scores,
     StoppingAnswer,
+    TargetAnswer,
     managed_eval_set,
 )
 from longtail.engine.models import load_model
@@ -35,6 +36,7 @@ from longtail.engine.settings import SMALL_EVAL, Settings, learner_spec
 from longtail.errors import InputError
 from longtail.evaluation import (
     BudgetSpent,
+    LearningCurve,
     Lift,
     RemainingGain,
     TargetReached,
@@ -324,8 +326,8 @@ def forecast(uow: UnitOfWork, settings: Settings, *, target: float | None = None
     curve, pts = _curve(uow, settings, metric, level)
     now = float(pts[-1].n_labels)
     gain = curve.expected_gain(next_batch, n_now=now)
-    to_target = (_to_target(curve, pts[-1].to_dict(), target, now, next_batch)
-                 if target is not None else {})
+    to_target = (asdict(labels_to_target(curve, pts[-1].to_dict(), target, now, next_batch,
+                                         _pool_left(uow))) if target is not None else {})
     return ForecastReport(
         metric=metric, labels_now=int(now), points=len(pts),
         curve={"a": curve.a, "b": curve.b, "c": curve.c, "method": curve.method},
@@ -347,15 +349,30 @@ def _curve(uow: UnitOfWork, settings: Settings, metric: str, level: float
     if len(pts) < 3:
         raise InputError(f"a forecast needs the eval metric at 3 or more label counts; there "
                          f"are {len(pts)} (train after each labeled batch)")
-    n = np.array([p.n_labels for p in pts], dtype=float)
-    y = np.array([p.value for p in pts], dtype=float)
-    sd = np.array([max((p.hi - p.lo) / (2 * 1.96), 1e-3)
-                   if p.lo is not None and p.hi is not None else 0.02 for p in pts])
-    curve = fit_learning_curve(n, y, sd, level=level, seed=settings.seed, shared_noise=True)
-    return curve, pts
+    return curve_from_points([(p.n_labels, p.value, p.lo, p.hi) for p in pts],
+                             seed=settings.seed, level=level), pts
 
 
-def _to_target(curve: Any, last: dict, target: float, now: float, next_batch: int) -> dict:
+def curve_from_points(points: Sequence[tuple[float, float, float | None, float | None]],
+                      *, seed: int = 0, level: float = 0.9) -> LearningCurve:
+    """The learning curve `forecast` and `stopping` fit to (labels, value, lo, hi) points
+    on one eval set, ascending by labels: each point's sd is its 95% interval's half-width
+    / 1.96 (0.02 without one), its noise shared (one eval set)."""
+    n = np.array([p[0] for p in points], dtype=float)
+    y = np.array([p[1] for p in points], dtype=float)
+    sd = np.array([max((p[3] - p[2]) / (2 * 1.96), 1e-3)
+                   if p[2] is not None and p[3] is not None else 0.02 for p in points])
+    return fit_learning_curve(n, y, sd, level=level, seed=seed, shared_noise=True)
+
+
+def _pool_left(uow: UnitOfWork) -> int:
+    """Pool rows still unlabeled: the most labels a forecast can count on buying."""
+    labeled = len(views.labeled(uow, "pool")[0])
+    return max(0, int(uow.samples.split_counts().get("pool", 0)) - labeled)
+
+
+def labels_to_target(curve: LearningCurve, last: dict, target: float, now: float, next_batch: int,
+                     pool_left: int | None = None) -> TargetAnswer:
     """Labels to `target`, honest about the eval set: 0 only when the latest point's
     95% interval lies above the target (the eval set shows it reached); otherwise an
     interval that is never zero-width: when the curve's fit says "reached" but the eval
@@ -363,12 +380,14 @@ def _to_target(curve: Any, last: dict, target: float, now: float, next_batch: in
     a curve the eval set has not confirmed)."""
     shown = last["lo"] is not None and last["lo"] >= target
     if shown:
-        return {"target": target, "reached": True, "shown": True,
-                "labels_to_target": {"n": now, "lo": now, "hi": now},
-                "more_labels": {"n": 0.0, "lo": 0.0, "hi": 0.0},
-                "note": f"reached: the eval set's 95% interval starts at {last['lo']:.3f}"}
-    need = curve.labels_to_reach(target)
-    # None means "not on this curve" (the fit's asymptote is below the target).
+        return TargetAnswer(target=target, reached=True, shown=True,
+                            labels_to_target={"n": now, "lo": now, "hi": now},
+                            more_labels={"n": 0.0, "lo": 0.0, "hi": 0.0},
+                            note=f"reached: the eval set's 95% interval starts at {last['lo']:.3f}")
+    # Future readings come one batch apart, and only as long as the pool lasts.
+    need = curve.labels_to_reach(target, step=next_batch,
+                                 horizon=None if pool_left is None else max(pool_left, 1))
+    # None means "possibly never" (not within the pool, or above the plausible asymptote).
     finite = {k: (v if np.isfinite(v) else None)
               for k, v in (("n", need.n), ("lo", need.lo), ("hi", need.hi))}
     more = {k: None if v is None else max(0.0, v - now) for k, v in finite.items()}
@@ -377,8 +396,8 @@ def _to_target(curve: Any, last: dict, target: float, now: float, next_batch: in
         more["hi"] = float(next_batch)
         note = (f"the curve puts the target within reach, but the eval set's 95% interval "
                 f"({last['lo']:.3f} to {last['hi']:.3f}) cannot show it yet")
-    return {"target": target, "reached": last["value"] >= target, "shown": False,
-            "labels_to_target": finite, "more_labels": more, "note": note}
+    return TargetAnswer(target=target, reached=last["value"] >= target, shown=False,
+                        labels_to_target=finite, more_labels=more, note=note)
 
 
 def stop_set(uow: UnitOfWork, settings: Settings) -> np.ndarray:
@@ -398,7 +417,7 @@ def stopping(uow: UnitOfWork, settings: Settings, *, target: float | None = None
     accuracy still reachable by labeling the whole pool (forecast, its 90% upper end
     included) under which `remaining_gain` stops; `next_batch` is the budget rule's."""
     labeled = len(views.labeled(uow, "pool")[0])
-    pool_left = max(0, int(uow.samples.split_counts().get("pool", 0)) - labeled)
+    pool_left = _pool_left(uow)
     try:
         fitted, pts = _curve(uow, settings, "accuracy", 0.9)
         left_gain = fitted.expected_gain(max(pool_left, 1), n_now=float(pts[-1].n_labels))

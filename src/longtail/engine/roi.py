@@ -2,9 +2,7 @@
 
 Gathers the two arms `longtail.costs.roi` compares: the loop's models in order, each
 with the money spent up to it (pool answers and compute, from `engine.costs`), and the
-labeled eval set cross-fitted as the random arm, with what its answers cost; the
-random arm is extrapolated to the accuracy the loop reached toward the active curve's
-fitted asymptote (`_ceiling`). `train`
+labeled eval set cross-fitted as the random arm, with what its answers cost. `train`
 computes it after scoring (like the lift) and keeps it in the setting `roi_summary`;
 `status` shows its verdict. The random arm's fits are cached per eval version (the
 setting `roi_random_arm`), so a train that did not change the eval set refits nothing
@@ -130,12 +128,12 @@ def roi_summary(uow: UnitOfWork, settings: Settings) -> RoiSummary | None:
         uow.settings.set("roi_random_arm", {"eval_set": name, "sizes": sizes.tolist(),
                                              "correct": _pack(random_correct)})
     rng = np.random.default_rng([settings.seed, len(models), 2929])
-    ceiling = _ceiling(np.array(labels_at, dtype=float),
-                       np.array([c.mean() for c in active_correct]), settings.seed)
+    # Not extrapolated toward a ceiling (`costs.roi`'s `ceiling`): on Banking77 the
+    # active curve's fitted asymptote sits too close to the accuracy reached, and the
+    # verdicts claimed 70-98% savings where 47-65% was realised (README, cost_aware).
     result = roi(np.array(active_correct), np.array(labels_at, dtype=float),
                  np.array(money_at), np.array(compute_at), sizes, random_correct,
-                 random_cost, np.array(eval_at), rng, n_boot=N_BOOT, unit=unit,
-                 ceiling=ceiling)
+                 random_cost, np.array(eval_at), rng, n_boot=N_BOOT, unit=unit)
     return RoiSummary(
         estimate=result, eval_set=name, random_sizes=sizes.tolist(),
         random_accuracy=random_correct.mean(1).round(4).tolist(),
@@ -143,22 +141,6 @@ def roi_summary(uow: UnitOfWork, settings: Settings) -> RoiSummary | None:
                                   label_money=round(m, 4), compute_money=round(k, 6))
                       for n, c, m, k in zip(labels_at, active_correct, money_at, compute_at,
                                             strict=True)])
-
-
-def _ceiling(labels: np.ndarray, accuracy: np.ndarray, seed: int) -> np.ndarray | None:
-    """Draws of the accuracy every label would reach: the asymptote of the active
-    curve's learning-curve fit (`evaluation.forecast`, its bootstrap draws), the ceiling
-    toward which `costs.roi` extrapolates the random arm (both arms train the same
-    learner on the same pool). None without 2 models with labels."""
-    from longtail.evaluation.forecast import fit_learning_curve
-
-    keep = labels > 0
-    if keep.sum() < MIN_MODELS:
-        return None
-    curve = fit_learning_curve(labels[keep], accuracy[keep], level=0.95, n_boot=N_BOOT,
-                               seed=seed)
-    draws = curve.draws[:, 0] if len(curve.draws) else np.array([curve.a])
-    return np.clip(draws, 0.0, 1.0)
 
 
 def _event_times(uow: UnitOfWork) -> np.ndarray:

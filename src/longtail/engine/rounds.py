@@ -13,11 +13,9 @@ import numpy as np
 from longtail.costs.ledger import phase
 from longtail.crashpoints import crashpoint
 from longtail.engine import views
-from longtail.engine.models import load_model
 from longtail.engine.records import ArmOutcome, QueryResult, Record, RoundLog
 from longtail.engine.settings import Settings
 from longtail.errors import InputError, ProjectError, RoundConflictError
-from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
 from longtail.store import Store, UnitOfWork, VectorSet
 
 if TYPE_CHECKING:
@@ -211,7 +209,7 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
             engine: str = "local") -> _Planned:
     """Read what planning needs through `uow` (one snapshot) and choose the batch;
     writes nothing (the duplicate and relabel steps still read `store`)."""
-    from longtail.engine.duplicates import exclude_labeled_twins, one_image_per_group
+    from longtail.engine.duplicates import encode_pass_for, exclude_labeled_twins, one_image_per_group
     from longtail.loop.round import plan_batch  # the strategies load on first use
     from longtail.loop.simulate import predict_rows
 
@@ -231,9 +229,11 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
     current = uow.labels.current()
     candidates = views.candidates(uow, current)
     candidates = candidates[candidates < vs.n_rows]
+    encode_pass = encode_pass_for(engine)  # the near-duplicate search's, on Ray too
     with phase("duplicates"):
         candidates, dup_log = exclude_labeled_twins(store, settings, vs, candidates, current,
-                                                    include=include_duplicates)
+                                                    include=include_duplicates,
+                                                    encode_pass=encode_pass)
         # Images: at most one of a group of near-identical ones per batch.
         candidates, dup_log = one_image_per_group(
             store, settings, vs, candidates,
@@ -251,6 +251,8 @@ def _choose(store: Store, uow: UnitOfWork, settings: Settings, budget: int, *, s
         raise EmptyPoolError(
             f"nothing left to select: the {dup_log.excluded} unlabeled pool samples are "
             "all near- or exact duplicates of labeled ones (--include-duplicates offers them)")
+    from longtail.engine.models import load_model
+
     latest = uow.models.latest()
     model = (load_model(uow, latest, predict_only=True)
              if latest and latest["encoder"] == vs.directory.name else None)
@@ -519,6 +521,8 @@ def _column_order(uow: UnitOfWork) -> list[str]:
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
+    from longtail.interop.batch_file import BATCH_SUFFIXES as EXPORT_SUFFIXES
+
     if out.suffix.lower() not in EXPORT_SUFFIXES:
         raise InputError(f"{out}: export as .csv or .jsonl")
     if out.exists() and not overwrite:
@@ -648,7 +652,7 @@ def batch_split(uow: UnitOfWork, settings: Settings, k: int, *, pending_eval: in
     from longtail.loop.policy import PastBatch, split_batch
 
     need = eval_status(uow, settings, current=current, model_id=model_id,
-                       pending=pending_eval)
+                       pending=pending_eval, batch=k)
     past = []
     for r in uow.rounds.list():
         if r["status"] == "cancelled":
@@ -666,9 +670,11 @@ def batch_split(uow: UnitOfWork, settings: Settings, k: int, *, pending_eval: in
 
 
 def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] | None = None,
-                model_id: int | None = None, pending: int | None = None) -> EvalNeed:
+                model_id: int | None = None, pending: int | None = None,
+                batch: int = 0) -> EvalNeed:
     """The eval set's need as `status` and `query` see it (an EvalNeed). Reads only;
-    `query` records when the target was met (`eval_met_pool`) in its round's transaction."""
+    `query` records when the target was met (`eval_met_pool`) in its round's transaction.
+    `batch`: the rows `query` is about to hand out, counted as paid for the eval share."""
     from longtail.evaluation.budget import eval_need, wilson_halfwidth
 
     current = uow.labels.current() if current is None else current
@@ -712,7 +718,8 @@ def eval_status(uow: UnitOfWork, settings: Settings, *, current: dict[int, str] 
                      halfwidth=halfwidth,
                      target=settings.eval_halfwidth, has_model=model_id is not None,
                      new_classes=sorted(pool_classes - eval_classes) if labeled_eval else (),
-                     pool=pool, pool_when_met=uow.settings.get("eval_met_pool"), **by)
+                     pool=pool, pool_when_met=uow.settings.get("eval_met_pool"),
+                     paid=len(current) + batch, max_share=settings.eval_share, **by)
 
 
 def eval_met_pool(uow: UnitOfWork, settings: Settings, need: dict) -> int | None:

@@ -21,7 +21,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -85,7 +85,8 @@ class Task:
     labels: list[str] | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # Shallow: `asdict` deep-copies the metadata and the label set on every lease.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass
@@ -168,12 +169,12 @@ RECLAIM_EVERY = 1.0
 def lease_in(uow: UnitOfWork, user: User, policy: TaskPolicy, at: float) -> Task | None:
     """`lease` inside the caller's unit of work."""
     uow.leases.reclaim_expired(at, every=RECLAIM_EVERY)
-    if not uow.users.lock(user.id):
+    exists, held = uow.leases.user_and_lease(user.id, at)
+    if not exists:
         # Removed since its token was checked (the service trusts a checked token for a
         # few seconds): no slot is leased to a user who is gone.
         raise users_uc.UserRemoved(f"user {user.name!r} was removed: ask an admin for a "
                                    "new token")
-    held = uow.leases.held_by(user.id, at)
     if held is None:
         for round_id in reversed(uow.leases.open_rounds()):
             _ensure_slots(uow, round_id, policy.overlap)
@@ -337,7 +338,9 @@ def answer_in(uow: UnitOfWork, user: User, task_id: int, kind: str, label: str |
                                  kind=kind, annotator=user.name, seconds=seconds)
     where = f"task {task_id}"
     labels_uc.check_events([event], where)
-    held = uow.leases.active(task_id, user.id, at)
+    # The lease changes first, in one conditional UPDATE (done; a skip gives it back):
+    # if the event below is refused, the caller rolls both back.
+    held = uow.leases.answer_row(task_id, user.id, at, skip=kind == "skip")
     if held is None:
         raise _conflict(uow, task_id, user, at)
     round_id = int(held["round_id"])
@@ -347,10 +350,6 @@ def answer_in(uow: UnitOfWork, user: User, task_id: int, kind: str, label: str |
     # rounds close here by their slots (overlap), not by "every item answered once".
     labels_uc.record_rows(uow, [(task_id, event)], source="human", where=where,
                           round_id=round_id, close_rounds=False)
-    won = (uow.leases.reopen(held["id"], user.id) if kind == "skip"
-           else uow.leases.finish(held["id"], user.id, at))
-    if not won:
-        raise _conflict(uow, task_id, user, at)
     closed = False
     if kind != "skip":
         if uow.rounds_to_settle is not None:
@@ -618,8 +617,8 @@ class _Undo(Exception):
     """A request of a batch raised: the batch's transaction is rolled back."""
 
 
-def run_batch(store: Store, fns: list[Callable[[UnitOfWork], T]]
-              ) -> list[tuple[bool, T | Exception]]:
+def run_batch(store: Store, fns: list[Callable[[UnitOfWork], T]], *,
+              defer_checkpoints: bool = False) -> list[tuple[bool, T | Exception]]:
     """Run task use cases (functions of a unit of work) for many requests in one
     transaction: (True, result) or (False, error) for each, in order, returned once the
     transaction has committed, so an answer acknowledged from here is as durable as one
@@ -632,7 +631,9 @@ def run_batch(store: Store, fns: list[Callable[[UnitOfWork], T]]
     its own this time (so a second refusal undoes only its own writes). The common
     batch, where nobody is refused, pays for no savepoint. When the batch fails as a
     whole (the commit, a lock another process holds too long), every request in it
-    gets that error and nothing of it is written."""
+    gets that error and nothing of it is written. `defer_checkpoints`: the batch's
+    commit leaves the SQLite write-ahead log to the caller's checkpoints
+    (`LeasesRepo.defer_checkpoints`)."""
     out: list[tuple[bool, T | Exception] | None] = [None] * len(fns)
     todo = list(range(len(fns)))
     careful = False
@@ -643,6 +644,8 @@ def run_batch(store: Store, fns: list[Callable[[UnitOfWork], T]]
         closed: set[int] = set()
         try:
             with exclusive(store), store.unit_of_work() as uow, uow.batch_reads():
+                if defer_checkpoints:
+                    uow.leases.defer_checkpoints()
                 uow.leases.begin_write()
                 uow.rounds_to_settle = set()
                 for i in todo:
@@ -685,6 +688,9 @@ def run_batch(store: Store, fns: list[Callable[[UnitOfWork], T]]
     return out  # type: ignore[return-value]
 
 
+# SQLite: seconds between the writer thread's checkpoints of the write-ahead log.
+CHECKPOINT_EVERY = 0.5
+
 # PostgreSQL: batches run on this many writer threads, each on a connection of the
 # store's pool, so one batch is built while another waits for its statements or its
 # commit (every statement is a round trip to the server).
@@ -706,10 +712,16 @@ class GroupCommit:
     writer and never hold locks against each other; the batches of different writers
     take row locks (slots, users) that do not overlap, and the round lock last, in
     round order; a deadlock PostgreSQL still reports runs the batch again
-    (`run_batch`). `run` must be called on the event loop."""
+    (`run_batch`). `run` must be called on the event loop.
+
+    On SQLite the batches' commits never checkpoint the write-ahead log: a thread of
+    the writer does, every `checkpoint_every` seconds, beside the batches (a checkpoint
+    writes and syncs the database file: on a commit it held up every request waiting
+    on the event loop)."""
 
     def __init__(self, store: Store, *, thread: bool | None = None, max_batch: int = 64,
-                 window: float = 0.002, writers: int = WRITERS):
+                 window: float = 0.002, writers: int = WRITERS,
+                 checkpoint_every: float = CHECKPOINT_EVERY):
         import itertools
         import queue
 
@@ -722,6 +734,16 @@ class GroupCommit:
         self._turn = itertools.count()
         self._queues: list[queue.SimpleQueue] = []
         self._workers: list[threading.Thread] = []
+        self._handing: Any = None  # the loop of a scheduled hand-over to the writers
+        self._outbox: list[list] = [[] for _ in range(max(1, writers))] if self.thread else []
+        self._stop = threading.Event()
+        self.checkpoints = 0  # the checkpoints made by the writer's thread
+        self._checkpointer: threading.Thread | None = None
+        if store.dialect == "sqlite" and checkpoint_every > 0:
+            # Started with the first batch: a writer that never writes has no thread.
+            self._checkpointer = threading.Thread(
+                target=_checkpoints, args=(weakref.ref(self), self._stop, checkpoint_every),
+                name="longtail-checkpoint", daemon=True)
         if self.thread:
             for k in range(max(1, writers)):
                 q: queue.SimpleQueue = queue.SimpleQueue()
@@ -747,7 +769,12 @@ class GroupCommit:
         fut = loop.create_future()
         if self.thread:
             k = next(self._turn) if key is None else key
-            self._queues[k % len(self._queues)].put((fn, fut, loop))
+            self._outbox[k % len(self._queues)].append((fn, fut))
+            if not self._handing:
+                # Handed over once per turn of the loop: the requests that arrived
+                # together cross to the writer threads (and wake them) as one item.
+                self._handing = loop
+                loop.call_soon(self._hand_over, loop)
         else:
             self._pending.append((fn, fut))
             if len(self._pending) >= self.max_batch:
@@ -804,40 +831,81 @@ class GroupCommit:
 
             self._timer = asyncio.get_running_loop().call_later(0.005, self._flush)
             return
+        if self._checkpointer is not None and self._checkpointer.ident is None:
+            self._checkpointer.start()
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            for (_, fut), (ok, value) in zip(batch, run_batch(self.store, [f for f, _ in batch]),
-                                             strict=True):
+            done = run_batch(self.store, [f for f, _ in batch],
+                             defer_checkpoints=self._checkpointer is not None)
+            for (_, fut), (ok, value) in zip(batch, done, strict=True):
                 _settle(fut, ok, value)
+
+    def _hand_over(self, loop: Any) -> None:
+        self._handing = None
+        for q, items in zip(self._queues, self._outbox, strict=True):
+            if items:
+                q.put((list(items), loop))
+                items.clear()
 
     def _run(self, todo: Any) -> None:
         import queue
 
-        while True:
+        stop = False
+        while not stop:
             item = todo.get()
             if item is None:
                 return
-            batch = [item]
-            while len(batch) < self.max_batch:
+            items, loop = item
+            while len(items) < self.max_batch:
                 try:
                     nxt = todo.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
-                    todo.put(None)  # stop after this batch
+                    stop = True  # after this batch
                     break
-                batch.append(nxt)
-            results = run_batch(self.store, [f for f, _, _ in batch])
-            for (_, fut, loop), (ok, value) in zip(batch, results, strict=True):
-                loop.call_soon_threadsafe(_settle, fut, ok, value)
+                items += nxt[0]
+            for i in range(0, len(items), self.max_batch):
+                batch = items[i : i + self.max_batch]
+                results = run_batch(self.store, [f for f, _ in batch],
+                                    defer_checkpoints=self._checkpointer is not None)
+                # One wake-up of the event loop per batch, not one per request.
+                loop.call_soon_threadsafe(_settle_all, [f for _, f in batch], results)
 
     def close(self) -> None:
         """Stop taking requests; the threads finish what is queued."""
         self._closed = True
+        if self._handing:  # what arrived in this turn of the loop goes first
+            self._hand_over(self._handing)
         for q in self._queues:
             q.put(None)
         for worker in self._workers:
             worker.join(30)
+        self._stop.set()
+        if self._checkpointer is not None and self._checkpointer.ident is not None:
+            self._checkpointer.join(30)  # the last connection's close checkpoints the rest
+
+
+def _checkpoints(writer: Any, stop: threading.Event, every: float) -> None:
+    """The SQLite writer's checkpoint thread: every `every` seconds until the writer is
+    closed or gone (it holds the writer weakly, so a writer nobody closed still ends)."""
+    while not stop.wait(every):
+        w = writer()
+        if w is None:
+            return
+        try:
+            w.store.checkpoint_wal()
+        except Exception:  # noqa: BLE001 - tried again next time, unless the project is gone
+            if not w.store.root.exists():
+                return
+        else:
+            w.checkpoints += 1
+        del w
+
+
+def _settle_all(futs: list, results: list[tuple[bool, Any]]) -> None:
+    for fut, (ok, value) in zip(futs, results, strict=True):
+        _settle(fut, ok, value)
 
 
 def _settle(fut: Any, ok: bool, value: Any) -> None:

@@ -314,11 +314,11 @@ def match_triggers(store: Store, settings: Settings, rows: np.ndarray | None, re
     """Run every saved trigger over `rows` (default: the unlabeled pool), leaving out
     rows labeled, in an open round or in `held` (a round about to be claimed); reads
     only. None without triggers."""
-    from longtail.discovery.triggers import parse
-
     saved = list_triggers(store)
     if not saved:
-        return None
+        return None  # every round asks: the rule language loads only when there are rules
+    from longtail.discovery.triggers import parse
+
     if rows is None:
         with store.reading() as uow:
             rows = uow.samples.rows_by_split("pool")

@@ -14,6 +14,16 @@ when a class appears that the labeled eval set lacks or when the pool has grown 
 old). Before the first model there is nothing to evaluate, so the first batch goes
 to selection whole.
 
+A cap on the eval share (the precision schedule): while the target is unmet, the
+labeled eval set holds at most the project's ``eval_share`` (default
+``EVAL_MAX_SHARE``, 0.1) of every label paid so far (eval and training). Eval labels
+are uniform draws, not selected ones, so each one spent while the curve climbs costs
+the model a selected label; the cap buys a wider interval early (with ``n`` eval
+labels at most ``0.1·paid``, ``±z·sd/√n``) that tightens as labels grow, until the
+target is met. The reason (``status``, the round log) says which precision was bought
+and why. The share was chosen on digits and digits-LT through the product path
+(README, product_path).
+
 Tiny batches: shares are kept as running allowances (``allowance``), so five
 ``query -n 1`` give one row to eval rather than five, or none.
 """
@@ -26,6 +36,7 @@ from dataclasses import dataclass
 
 Z95 = 1.959963984540054
 REGROW = 1.25
+EVAL_MAX_SHARE = 0.1  # of all labels paid, while the target is unmet: the eval_share default
 
 
 def eval_sample_size(accuracy: float | None, halfwidth: float, z: float = Z95) -> int:
@@ -70,7 +81,8 @@ def eval_need(*, labeled: int, pending: int, accuracy: float | None,
               new_classes: Sequence[str] = (), pool: int = 0,
               pool_when_met: int | None = None, regrow: float = REGROW,
               estimator: str = "uniform", sd1: float | None = None,
-              estimate_note: str = "") -> EvalNeed:
+              estimate_note: str = "", paid: int | None = None,
+              max_share: float = EVAL_MAX_SHARE) -> EvalNeed:
     """The eval labels this batch needs.
 
     labeled, pending : labeled and not-yet-labeled eval rows. accuracy, halfwidth : the
@@ -79,13 +91,24 @@ def eval_need(*, labeled: int, pending: int, accuracy: float | None,
     labeled pool that the labeled eval set lacks. pool, pool_when_met : the pool's size
     now and when the target was last met. estimator, sd1, estimate_note : whose interval
     ``halfwidth`` is and its sd per label (``(z·sd1/target)²`` labels meet the target;
-    None: the uniform formula at ``accuracy``).
+    None: the uniform formula at ``accuracy``). paid, max_share : every label paid so
+    far (eval included; with the batch being planned, when there is one) and the most of
+    it the eval set may hold while the target is unmet (None or a share ≥ 1: no cap).
     """
     wanted = eval_sample_size(accuracy, target)
     if sd1 is not None and math.isfinite(sd1) and sd1 > 0:
         wanted = int(math.ceil((Z95 * sd1 / target) ** 2))
 
     def need(request: int, reason: str) -> EvalNeed:
+        if request > 0 and paid is not None and max_share < 1:
+            room = int(math.floor(max_share * paid + 1e-9)) - labeled
+            if room < request:
+                shown = f"±{100 * halfwidth:.1f} points" if halfwidth is not None else \
+                    "no interval yet"
+                reason = (f"{reason}; capped at {100 * max_share:g}% of the {paid} labels "
+                          f"paid while the target is unmet ({shown} on {labeled} eval labels "
+                          f"bought so far)")
+                request = max(room, 0)
         return EvalNeed(target, halfwidth, labeled, pending, wanted,
                         int(max(0, min(request, pending))), reason, estimator, estimate_note)
 

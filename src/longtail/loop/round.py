@@ -95,6 +95,7 @@ def plan_batch(
                           probs_of=probs_of, state=state, labeled_rows=labeled_rows,
                           params=params)
         remaining = narrowed.rows
+        params = narrowed.params if narrowed.params is not None else params
         if narrowed.log is not None:
             log["candidates"] = {**narrowed.log, "indexes": narrowed.indexes.records}
     if n_select > 0 and len(remaining):

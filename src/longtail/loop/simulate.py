@@ -44,7 +44,7 @@ def simulate_run(
     eval_rows: np.ndarray | None = None,
     test: tuple[np.ndarray, np.ndarray] | None = None,
     control_share: float = 0.0,
-    eval_share: float = 0.2,
+    eval_share: float = 0.1,
     eval_halfwidth: float = 0.03,
     heldout_max: int = HELDOUT_MAX,
     params: dict | None = None,
@@ -61,7 +61,8 @@ def simulate_run(
     `heldout_max` of them, fixed at the start); and on `test` (X, y) when given.
     Returns the curve: per round the training labels, labels paid (training and eval),
     held-out accuracy and its n, managed-eval accuracy and its n, test accuracy and
-    its n, the arm auto chose, and query seconds. Memory: the candidates'
+    its n, the arm auto chose, the pool's class imbalance as auto saw it (None for
+    other strategies and before a model), and query seconds. Memory: the candidates'
     probabilities, O(pool·C).
     """
     from longtail.evaluation.budget import eval_need, wilson_halfwidth
@@ -83,7 +84,7 @@ def simulate_run(
     curve: dict[str, list] = {"n_labels": [], "labels_paid": [], "heldout_accuracy": [],
                               "heldout_n": [], "eval_accuracy": [], "eval_labels": [],
                               "test_accuracy": [], "test_n": [], "arm": [],
-                              "query_seconds": []}
+                              "class_imbalance": [], "query_seconds": []}
     trained = False
     metric_prev: float | None = None
     halfwidth: float | None = None
@@ -100,7 +101,8 @@ def simulate_run(
         need = eval_need(labeled=len(eval_labeled), pending=len(pending), accuracy=metric_prev,
                          halfwidth=halfwidth, target=eval_halfwidth, has_model=trained,
                          new_classes=sorted(train_classes - eval_classes) if eval_labeled
-                         else (), pool=len(pool_rows))
+                         else (), pool=len(pool_rows), paid=paid + k,
+                         max_share=eval_share)
         n_eval, n_control = split_batch(k, need, eval_share=eval_share,
                                         control_share=control_share, past=past)
         t0 = time.perf_counter()
@@ -134,6 +136,7 @@ def simulate_run(
             lo, hi = proportion_interval(int(round(metric * len(ev))), len(ev))
             halfwidth = max(float(hi - lo) / 2, wilson_halfwidth(metric, len(ev)))
         arm = plan.log.get("selection", {}).get("arm", strategy)
+        imbalance = plan.log.get("selection", {}).get("class_imbalance")
         history.append({"arm": arm, "n_labels_before": before, "n_labels_after": len(labeled),
                         "metric_before": metric_prev, "metric_after": metric})
         metric_prev = metric
@@ -145,7 +148,8 @@ def simulate_run(
                            ("eval_accuracy", metric), ("eval_labels", len(ev)),
                            ("test_accuracy", test_acc),
                            ("test_n", int(len(test[1])) if test is not None else None),
-                           ("arm", arm), ("query_seconds", seconds)):
+                           ("arm", arm), ("class_imbalance", imbalance),
+                           ("query_seconds", seconds)):
             curve[key].append(value)
         if on_round:
             on_round({key: values[-1] for key, values in curve.items()})

@@ -3,7 +3,8 @@ writer, webhooks) and mounts the routers; each route parses, calls one engine us
 and renders.
 
     routers/tasks         annotators: /tasks/lease, /tasks/{id}/label, /tasks/{id}/release,
-                          /api/me, /api/progress, /api/labels
+                          /api/me, /api/progress, /api/labels (the first two through
+                          `hot`, without FastAPI's per-request machinery)
     routers/admin         admins: /admin/status, /admin/rounds, /admin/history,
                           /admin/export, /admin/annotators, /admin/curves, /admin/users,
                           /admin/label-studio/{tasks,config}
@@ -15,13 +16,13 @@ and renders.
     routers/media         /media/{row}: images through signed, expiring URLs
     routers/pages         /label, /dashboard, /static/*
 
-OpenAPI at /docs and /openapi.json. Errors: see `server/errors.py`. Access lines are
-logged by `longtail.server.access` (server/guard.py) with method, path (never the query
-string) and user name: no token or Authorization header is ever logged.
+OpenAPI at /docs and /openapi.json; errors: `server/errors.py`; the access log (never a
+query string, a token or an Authorization header): `server/guard.py`.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ from longtail.engine import tasks
 from longtail.server import errors
 from longtail.server.deps import FailedAuth, Service, known_query
 from longtail.server.guard import NO_TELEMETRY, Guard
+from longtail.server.hot import HotRoutes
 from longtail.server.routers import admin, discovery, docs, media, pages, transfer
 from longtail.server.routers import tasks as tasks_routes
 from longtail.server.settings import ServerSettings
@@ -52,7 +54,6 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     Label Studio's API in ML-backend mode, and `webhook_transport` for webhooks out
     (tests answer them)."""
     from longtail.server.webhooks import Webhooks
-    from longtail.store import Store
 
     settings = settings or ServerSettings()
     store = Store.open(project_path)
@@ -68,6 +69,7 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if service.writer.closed:  # started again after a shutdown (a test client's)
             service.writer = tasks.GroupCommit(store)
+        _freeze_heap()
         yield
         service.writer.close()
         if service.ml_backend is not None:
@@ -80,6 +82,7 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     app.state.service = service
     errors.install(app)
     ml = dict.fromkeys(("/predict", "/webhook", "/setup"), settings.max_ml_body)  # batches
+    app.add_middleware(HotRoutes, fastapi_app=app, enabled=settings.hot_routes)  # in Guard
     app.add_middleware(Guard, limit=settings.max_body, large={
         "/admin/import": settings.max_import, **(ml if settings.label_studio else {})})
     app.include_router(tasks_routes.router)
@@ -94,39 +97,22 @@ def create_app(project_path: str | Path, settings: ServerSettings | None = None,
     app.include_router(pages.router)
     if (folder := docs.assets()) is not None:  # Swagger UI from the installed package
         app.include_router(docs.make_router(folder))
-    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    app.openapi = lambda: docs.openapi_schema(app, settings)  # type: ignore[method-assign]
     return app
 
 
-def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
-    """FastAPI's schema, with this server's page size as the maximum of every `limit`
-    (a setting, so the routes cannot declare it), and the bearer scheme on every
-    operation that answers 401 (declared here rather than by a per-request dependency:
-    the token is read once, in `deps.current_user`)."""
-    if app.openapi_schema is None:
-        spec = FastAPI.openapi(app)
-        spec.setdefault("components", {})["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer",
-                       "description": "A user's token: `longtail users add NAME`."},
-            "basic": {"type": "http", "scheme": "basic",
-                      "description": "The ML-backend routes' credentials (`--ml-auth`)."}}
-        for ops in spec.get("paths", {}).values():
-            for op in ops.values():
-                if "label-studio" in op.get("tags", ()):  # behind --ml-auth when given
-                    if getattr(settings, "ml_auth", None):
-                        op["security"] = [{"basic": []}]
-                        op["responses"]["401"] = {
-                            "description": "Not the `--ml-auth` basic-auth credentials.",
-                            "content": {"application/json": {"schema": {
-                                "$ref": "#/components/schemas/Error"}}}}
-                elif "401" in op.get("responses", {}):
-                    op["security"] = [{"bearer": []}]
-                for p in op.get("parameters", []):
-                    if p.get("name") == "limit":
-                        for t in [p["schema"], *p["schema"].get("anyOf", [])]:
-                            if t.get("type") == "integer":
-                                t["maximum"] = settings.max_page
-    return app.openapi_schema  # type: ignore[return-value]
+_frozen: list[bool] = []
+
+
+def _freeze_heap() -> None:
+    """What start-up made (modules, routes, schemas, models) lives as long as the process:
+    kept out of the cyclic collector's passes, each full one of which would walk it all
+    on the event loop (tens of ms, a tail latency). Once per process (tests make many
+    apps)."""
+    if not _frozen:
+        gc.collect()
+        gc.freeze()
+        _frozen.append(True)
 
 
 def _service(store: Store, settings: ServerSettings, clock: Callable[[], float],

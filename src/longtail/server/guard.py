@@ -54,7 +54,8 @@ class Guard:
             await send(msg)
 
         try:
-            length = dict(scope.get("headers") or []).get(b"content-length")
+            length = next((v for k, v in scope.get("headers") or () if k == b"content-length"),
+                          None)
             if length is not None and (not length.isdigit() or int(length) > limit):
                 await send_json(sending, 413, f"request body over {limit} bytes")
                 return
@@ -91,11 +92,14 @@ _COMMON = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"
            (b"referrer-policy", b"no-referrer")]
 
 
+_HEADERS = [(b"content-security-policy", _CSP.encode()), *_COMMON]
+_HEADERS_INLINE = [(b"content-security-policy", _CSP_INLINE.encode()), *_COMMON]
+
+
 def security_headers(path: str) -> list[tuple[bytes, bytes]]:
     """The headers every response carries: a content security policy, no framing, no
     content-type sniffing, no referrer."""
-    csp = _CSP_INLINE if path.startswith(_INLINE) else _CSP
-    return [(b"content-security-policy", csp.encode()), *_COMMON]
+    return _HEADERS_INLINE if path.startswith(_INLINE) else _HEADERS
 
 
 async def send_json(send: Send, status: int, detail: str) -> None:

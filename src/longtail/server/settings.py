@@ -41,6 +41,10 @@ class ServerSettings:
     # secret their HMAC signature is made with (out of repr too).
     webhooks: tuple[str, ...] = ()
     webhook_secret: str | None = field(default=None, repr=False)
+    # Serve the two routes of a submission (lease, label) in the lean lane of
+    # server/hot.py; False: through FastAPI's routing like every other route (the
+    # tests compare the two).
+    hot_routes: bool = True
     # The key of signed media URLs (server/media.py); random per start when None.
     media_secret: str | None = field(default=None, repr=False)
 

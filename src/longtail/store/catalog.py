@@ -290,6 +290,16 @@ class Store:
         """Release the catalog's connections."""
         self.engine.dispose()
 
+    def checkpoint_wal(self) -> None:
+        """SQLite: copy what the write-ahead log holds into the database file, without
+        waiting for anyone (PASSIVE: writers and readers go on beside it); a no-op on
+        PostgreSQL. For a writer that leaves checkpoints to a thread of its own
+        (`LeasesRepo.defer_checkpoints`)."""
+        if self.dialect != "sqlite":
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     # -- transactions ------------------------------------------------------------------
 
     @contextmanager

@@ -15,8 +15,10 @@ with neither text nor metadata, say vectors only) have no text and no metadata.
 
 from __future__ import annotations
 
+import bisect
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,8 +82,45 @@ def write_part(root: Path, batch_id: int, first_pos: int, text: pa.Array | list 
     fsync_path(folder)
 
 
+def _indices(local: np.ndarray) -> pa.Array:
+    """Positions as an Arrow int64 array, over the numpy buffer: `pa.array` would ask
+    whether its argument is a pandas object first, and importing pandas for that costs
+    a `longtail search` more than its search (issue 30)."""
+    import pyarrow as pa
+
+    local = np.ascontiguousarray(local, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(local), [None, pa.py_buffer(local)])
+
+
+# path -> (the file's identity, its memory-mapped table), shared by every reader of the
+# process: the service makes a reader per transaction (a unit of work) and asks one row
+# at a time, and opening a part costs more than taking a row from it. A part is never
+# changed in place, but a rolled-back batch's id can come back with new parts of the
+# same names (see above): the identity (inode, size, mtime) tells them apart.
+_OPEN: dict[str, tuple[tuple[int, int, int], pa.Table]] = {}
+_OPEN_MAX = 256  # bound the open maps
+_open_lock = threading.Lock()
+
+
+def _open_part(path: Path) -> pa.Table:
+    import pyarrow as pa
+
+    st = os.stat(path)
+    ident = (st.st_ino, st.st_size, st.st_mtime_ns)
+    got = _OPEN.get(str(path))
+    if got is not None and got[0] == ident:
+        return got[1]
+    table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+    with _open_lock:
+        if len(_OPEN) >= _OPEN_MAX:
+            _OPEN.clear()
+        _OPEN[str(path)] = (ident, table)
+    return table
+
+
 class ColumnReader:
-    """Reads texts and metadata by (batch, pos); parts are memory-mapped once each."""
+    """Reads texts and metadata by (batch, pos); parts are memory-mapped once each per
+    process (`_open_part`)."""
 
     def __init__(self, root: Path):
 
@@ -99,13 +138,11 @@ class ColumnReader:
         return got
 
     def _table(self, path: Path) -> pa.Table:
-        import pyarrow as pa
-
         table = self._tables.get(path)
         if table is None:
-            if len(self._tables) >= 256:  # bound the open maps
+            if len(self._tables) >= _OPEN_MAX:
                 self._tables.clear()
-            table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+            table = _open_part(path)
             self._tables[path] = table
         return table
 
@@ -113,9 +150,9 @@ class ColumnReader:
              ) -> tuple[list[str | None], list[str | None]]:
         """(texts, metadata JSON texts) of the rows at `pos` of batches `batch_ids`
         (int64 arrays; pos < 0 means none stored: None, None). In the given order."""
-        import pyarrow as pa
-
         n = len(pos)
+        if n == 1:  # the service's task: one row, without the array bookkeeping
+            return self._one(int(batch_ids[0]), int(pos[0]))
         texts: list[str | None] = [None] * n
         metas: list[str | None] = [None] * n
         batch_ids = np.asarray(batch_ids, dtype=np.int64)
@@ -136,7 +173,7 @@ class ColumnReader:
                 if local.max() >= table.num_rows:
                     raise ProjectError(f"{paths[k]}: holds {table.num_rows} rows, position "
                                        f"{int(local.max())} asked (the column files are incomplete)")
-                idx = pa.array(local)
+                idx = _indices(local)
                 tv = table.column("text").take(idx).to_pylist()
                 mv = table.column("meta").take(idx).to_pylist()
                 for j, t, m in zip(sel[here].tolist(), tv, mv, strict=True):
@@ -144,9 +181,23 @@ class ColumnReader:
                     metas[j] = m
         return texts, metas
 
+    def _one(self, batch_id: int, pos: int) -> tuple[list[str | None], list[str | None]]:
+        if pos < 0:
+            return [None], [None]
+        starts, paths = self._index(batch_id)
+        k = bisect.bisect_right(starts, pos) - 1
+        if k < 0:
+            raise ProjectError(f"{batch_dir(self.root, batch_id)}: no part holds position "
+                               f"{pos} (the project's column files are incomplete)")
+        table = self._table(paths[k])
+        local = pos - starts[k]
+        if local >= table.num_rows:
+            raise ProjectError(f"{paths[k]}: holds {table.num_rows} rows, position "
+                               f"{local} asked (the column files are incomplete)")
+        return [table.column("text")[local].as_py()], [table.column("meta")[local].as_py()]
+
     def blank_text(self, batch_ids: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """Boolean mask: the row has no text, or only whitespace. Vectorised per part."""
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         batch_ids = np.asarray(batch_ids, dtype=np.int64)
@@ -159,7 +210,7 @@ class ColumnReader:
             part = np.searchsorted(np.asarray(starts, dtype=np.int64), p, side="right") - 1
             for k in np.unique(part).tolist():
                 here = part == k
-                col = self._table(paths[k]).column("text").take(pa.array(p[here] - starts[k]))
+                col = self._table(paths[k]).column("text").take(_indices(p[here] - starts[k]))
                 blank = pc.equal(pc.utf8_trim_whitespace(col), "")
                 mask = pc.or_kleene(pc.is_null(col), blank).fill_null(True)
                 out[sel[here]] = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy import insert as sa_insert
+from sqlalchemy.exc import DBAPIError
 
 from longtail.store import schema as s
 
@@ -26,6 +27,76 @@ def batch_memo(conn: Connection) -> dict | None:
     """The reads memo of the batch whose transaction runs on `conn`, None outside one
     (every read then goes to the catalog)."""
     return conn.info.get(BATCH_READS)
+
+
+class Direct:
+    """A Core statement compiled once per dialect and run straight on the DBAPI cursor
+    of the caller's connection, inside its transaction: for the service's per-request
+    statements (a lease, an answer), where SQLAlchemy's work per execution (cache key,
+    parameter and result processing) cost several times the statement itself, on
+    SQLite as on PostgreSQL. Only for statements whose parameters and columns need no
+    type conversion (integers, floats, strings) and no IN list (expanding, even of
+    literals). A database
+    error is raised as SQLAlchemy's would be (`DBAPIError` with `.orig`), so callers
+    (a deadlock retried, a constraint named) see no difference; SQLAlchemy's cursor
+    events do not see these statements."""
+
+    def __init__(self, stmt: Any):
+        self.stmt = stmt
+        self.keys = list(stmt.exported_columns.keys()) if stmt.exported_columns else []
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def _for(self, dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        got = self._compiled.get(dialect.name)
+        if got is None:
+            c = self.stmt.compile(dialect=dialect)
+            # Values the statement binds itself (a literal state, a LIMIT) are defaults.
+            got = (str(c), tuple(c.positiontup) if c.positional else None, dict(c.params))
+            self._compiled[dialect.name] = got
+        return got
+
+    def run(self, conn: Connection, params: dict[str, Any] | None = None) -> Any:
+        """The executed DBAPI cursor (fetch from it, or read its rowcount)."""
+        sql, order, defaults = self._for(conn.dialect)
+        args: Any = {**defaults, **params} if params else defaults
+        if order is not None:
+            args = tuple(args[k] for k in order)
+        cur = _cursor(conn)
+        try:
+            cur.execute(sql, args)
+        except conn.dialect.loaded_dbapi.Error as e:
+            raise DBAPIError.instance(sql, args, e, conn.dialect.loaded_dbapi.Error,
+                                      dialect=conn.dialect) from e
+        return cur
+
+    def first(self, conn: Connection, params: dict[str, Any] | None = None) -> dict | None:
+        """The first row as a dict of the statement's column keys, or None."""
+        row = self.run(conn, params).fetchone()
+        return None if row is None else dict(zip(self.keys, row, strict=True))
+
+    def scalar(self, conn: Connection, params: dict[str, Any] | None = None) -> Any:
+        row = self.run(conn, params).fetchone()
+        return None if row is None else row[0]
+
+    def all(self, conn: Connection, params: dict[str, Any] | None = None) -> list[tuple]:
+        return list(self.run(conn, params).fetchall())
+
+    def rowcount(self, conn: Connection, params: dict[str, Any] | None = None) -> int:
+        return int(self.run(conn, params).rowcount)
+
+
+def _cursor(conn: Connection) -> Any:
+    """A DBAPI cursor of `conn`'s driver connection, made once per driver connection (the
+    pool keeps it with the connection; a statement's rows are read before the next)."""
+    driver = conn.connection.driver_connection
+    info = conn.connection.info
+    got = info.get(_CURSOR)
+    if got is None or got[0] is not driver:
+        got = info[_CURSOR] = (driver, driver.cursor())
+    return got[1]
+
+
+_CURSOR = "longtail.direct_cursor"
 
 
 class Repo:

@@ -28,7 +28,7 @@ from longtail.filehash import file_sha256
 from longtail.store import columns
 from longtail.store import schema as s
 from longtail.store.columns import ColumnReader
-from longtail.store.repo_base import Repo, SettingsRepo, batch_memo, now
+from longtail.store.repo_base import Direct, Repo, SettingsRepo, batch_memo, now
 from longtail.store.repos_versions import ConsensusRepo, DatasetVersionsRepo, resolve_labels
 
 IN_CHUNK = 20_000  # ids per IN (...): under SQLite's 32,766 and PostgreSQL's 65,535 binds
@@ -50,7 +50,10 @@ _LATEST_OF = (select(s.annotations.c.row, func.max(s.annotations.c.id).label("id
               .group_by(s.annotations.c.row).subquery())
 _CURRENT_OF = (select(s.annotations.c.row, s.annotations.c.label)
                .join(_LATEST_OF, s.annotations.c.id == _LATEST_OF.c.id))
-_ANY_CANCELLED = select(s.rounds.c.id).where(s.rounds.c.status == "cancelled").limit(1)
+# Read once per batch of the service's answers: straight on the driver.
+_ANY_CANCELLED = Direct(select(s.rounds.c.id).where(s.rounds.c.status == "cancelled").limit(1))
+_OPEN_IDS = Direct(select(s.rounds.c.id).where(s.rounds.c.status == "open")
+                   .order_by(s.rounds.c.id))
 # engine -> round id -> whether the round has relabel items (fixed once it is planned).
 _has_relabel: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -66,8 +69,15 @@ def _forget_rounds(conn: Connection) -> None:
 _SEEN = (select(s.annotations.c.id).where(s.annotations.c.kind == "label",
                                           s.annotations.c.label == bindparam("lab")).limit(1))
 # One sample by row (the service's task page, on every claim).
-_ONE = select(s.samples.c.row, s.samples.c.external_id, s.samples.c.batch_id,
-              s.samples.c.pos).where(s.samples.c.row == bindparam("row"))
+_ADD_EVENTS = sa_insert(s.annotations)
+_EVENT_COLUMNS = ("row", "label", "kind", "annotator", "seconds", "source", "round_id",
+                  "created_at")
+_EVENT_KEYS = frozenset(_EVENT_COLUMNS)
+_ADD_EVENT = Direct(sa_insert(s.annotations).values(
+    {c: bindparam(f"p_{c}") for c in _EVENT_COLUMNS}))
+_SEEN = Direct(_SEEN)
+_ONE = Direct(select(s.samples.c.row, s.samples.c.external_id, s.samples.c.batch_id,
+                     s.samples.c.pos).where(s.samples.c.row == bindparam("row")))
 
 
 class LabelSetRepo(Repo):
@@ -277,7 +287,7 @@ class SamplesRepo(Repo):
 
     def one(self, row: int) -> tuple[str, str | None, dict] | None:
         """(external id, text, metadata) of the sample at `row`, or None."""
-        got = self.conn.execute(_ONE, {"row": int(row)}).all()
+        got = _ONE.all(self.conn, {"row": int(row)})
         if not got:
             return None
         _, ext, text, meta = self._with_columns(got)[0]
@@ -464,7 +474,11 @@ class LabelsRepo(Repo):
             rows.append({"annotator": None, "seconds": None, "round_id": None, "created_at": stamp,
                          **e, "kind": kind, "label": "" if label is None else label})
         if rows:
-            self.conn.execute(sa_insert(s.annotations), rows)
+            # One event (a service answer): a plain execute, cheaper than executemany.
+            if len(rows) == 1 and rows[0].keys() <= _EVENT_KEYS:  # a service answer
+                _ADD_EVENT.run(self.conn, {f"p_{c}": rows[0].get(c) for c in _EVENT_COLUMNS})
+            else:
+                self.conn.execute(_ADD_EVENTS, rows)
         crashpoint("labels:in_tx")
         return len(rows)
 
@@ -521,7 +535,7 @@ class LabelsRepo(Repo):
         memo = batch_memo(self.conn)
         known: set[str] = set() if memo is None else memo.setdefault("seen_labels", set())
         found = {lab for lab in labels
-                 if lab in known or self.conn.execute(_SEEN, {"lab": lab}).first()}
+                 if lab in known or _SEEN.first(self.conn, {"lab": lab})}
         known |= found  # a label once given stays given for the batch
         return found
 
@@ -626,8 +640,7 @@ class RoundsRepo(Repo):
         return np.asarray([r for (r,) in self.conn.execute(q)], dtype=np.int64)
 
     def open_ids(self) -> list[int]:
-        q = select(s.rounds.c.id).where(s.rounds.c.status == "open").order_by(s.rounds.c.id)
-        return [int(r) for (r,) in self.conn.execute(q)]
+        return [int(r) for (r,) in _OPEN_IDS.all(self.conn)]
 
     def _answered_after(self) -> dict[int, int]:
         """Open round id -> the latest event id before it was planned (its log's
@@ -690,7 +703,7 @@ class RoundsRepo(Repo):
         memo = batch_memo(self.conn)
         if memo is not None and "any_cancelled" in memo:
             return memo["any_cancelled"]
-        found = self.conn.execute(_ANY_CANCELLED).first() is not None
+        found = _ANY_CANCELLED.first(self.conn) is not None
         if memo is not None:
             memo["any_cancelled"] = found
         return found

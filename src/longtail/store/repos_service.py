@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, bindparam, exists, false, func, select
 from sqlalchemy import insert as sa_insert
 
 from longtail.store import schema as s
-from longtail.store.repo_base import batch_memo, now
+from longtail.store.repo_base import Direct, batch_memo, now
 from longtail.store.repos import INSERT_ROWS
 
 _t, _a, _u = s.task_leases, s.annotations, s.users
@@ -68,9 +68,6 @@ _CLAIM = (_t.update().where(and_(_t.c.id == bindparam("sid"), _t.c.state == "ope
 _ACTIVE = select(_t).where(and_(_t.c.row == bindparam("row"), _t.c.user_id == bindparam("u"),
                                 _t.c.state == "leased", _t.c.expires_at > bindparam("at"))).limit(1)
 _ACTIVE_PG = _ACTIVE.with_for_update()
-_FINISH = (_t.update().where(and_(_t.c.id == bindparam("sid"), _t.c.user_id == bindparam("u"),
-                                  _t.c.state == "leased", _t.c.expires_at > bindparam("at")))
-           .values(state="done", done_at=bindparam("at")))
 _REOPEN = (_t.update().where(and_(_t.c.id == bindparam("sid"), _t.c.user_id == bindparam("u"),
                                   _t.c.state == "leased"))
            .values(state="open", user_id=None, leased_at=None, expires_at=None))
@@ -80,7 +77,29 @@ _OPEN_LEFT = (select(_t.c.id).where(and_(_t.c.round_id == bindparam("r"), _t.c.s
               .limit(1))
 _LOCK_ROUND = (select(s.rounds.c.id).where(s.rounds.c.id == bindparam("r"))
                .with_for_update(key_share=True))
+# A lease request's first read, in one statement: whether the user still exists (their
+# row held on PostgreSQL) and the lease they hold, if any.
+_ME = (select(_u.c.id.label("user_row"), *_t.c)
+       .select_from(_u.outerjoin(_t, and_(_t.c.user_id == _u.c.id, _t.c.state == "leased",
+                                          _t.c.expires_at > bindparam("at"))))
+       .where(_u.c.id == bindparam("u")).order_by(_t.c.id).limit(1))
+_ME_PG = _ME.with_for_update(of=_u, key_share=True)
+# An answer's lease change, in one statement: the user's valid lease on the row, done
+# (a label, unsure) or back in the queue (a skip); its id and round, or nothing.
+_ANSWER_WHERE = and_(_t.c.row == bindparam("row"), _t.c.user_id == bindparam("u"),
+                     _t.c.state == "leased", _t.c.expires_at > bindparam("at"))
+_FINISH_ROW = (_t.update().where(_ANSWER_WHERE).values(state="done", done_at=bindparam("at"))
+               .returning(_t.c.id, _t.c.round_id))
+_REOPEN_ROW = (_t.update().where(_ANSWER_WHERE)
+               .values(state="open", user_id=None, leased_at=None, expires_at=None)
+               .returning(_t.c.id, _t.c.round_id))
+_NO_AUTOCHECKPOINT = "longtail.no_autocheckpoint"
 _HAS_ROUND = select(_t.c.id).where(_t.c.round_id == bindparam("r")).limit(1)
+# The statements of every lease and answer run straight on the driver (`Direct`).
+(_HELD, _CLAIM_NEXT, _CLAIM_NEXT_PG, _NO_WRITE, _OPEN_ROUNDS, _ACTIVE, _ACTIVE_PG, _REOPEN,
+ _LOCK_ROUND, _HAS_ROUND, _ME, _ME_PG, _FINISH_ROW, _REOPEN_ROW) = (Direct(q) for q in (
+    _HELD, _CLAIM_NEXT, _CLAIM_NEXT_PG, _NO_WRITE, _OPEN_ROUNDS, _ACTIVE, _ACTIVE_PG, _REOPEN,
+    _LOCK_ROUND, _HAS_ROUND, _ME, _ME_PG, _FINISH_ROW, _REOPEN_ROW))
 
 def _pieces(items: Sequence[int] | None, size: int = 20_000) -> Iterable[list[int] | None]:
     """`items` in pieces of at most `size` (an IN list stays small); None: one piece, all."""
@@ -136,15 +155,6 @@ class UsersRepo:
                           .values(user_id=None))
         self.conn.execute(s.users.delete().where(s.users.c.id == user_id))
 
-    def lock(self, user_id: int) -> bool:
-        """Whether the user still exists; on PostgreSQL their row is held until the
-        transaction ends, so two requests of one user claim one after the other (SQLite:
-        one writer anyway)."""
-        q = select(s.users.c.id).where(s.users.c.id == user_id)
-        if self.conn.dialect.name == "postgresql":
-            q = q.with_for_update(key_share=True)
-        return self.conn.execute(q).first() is not None
-
     def activity(self) -> list[dict]:
         """Per annotator name: events by kind, seconds spent (sum, over events that gave
         it), and the time of the latest event. From the label history, so labels given
@@ -183,7 +193,7 @@ class LeasesRepo:
         memo = batch_memo(self.conn)
         if memo is not None and "open_rounds" in memo:
             return list(memo["open_rounds"])
-        out = [int(r) for (r,) in self.conn.execute(_OPEN_ROUNDS)]
+        out = [int(r) for (r,) in _OPEN_ROUNDS.all(self.conn)]
         if memo is not None:
             memo["open_rounds"] = out
         return list(out)
@@ -192,7 +202,7 @@ class LeasesRepo:
         known = _with_slots.setdefault(self.conn.engine, set())
         if round_id in known:
             return True
-        found = self.conn.execute(_HAS_ROUND, {"r": round_id}).first() is not None
+        found = _HAS_ROUND.first(self.conn, {"r": round_id}) is not None
         if found and round_id not in self._made:
             # Committed by someone (slots we made ourselves may still roll back).
             known.add(round_id)
@@ -208,7 +218,7 @@ class LeasesRepo:
         memo = batch_memo(self.conn)
         held = set() if memo is None else memo.setdefault("locked_rounds", set())
         if round_id not in held:  # held until the transaction ends: once is enough
-            self.conn.execute(_LOCK_ROUND, {"r": round_id})
+            _LOCK_ROUND.run(self.conn, {"r": round_id})
             held.add(round_id)
 
     def add_slots(self, round_id: int, items: Sequence[tuple[int, int]], overlap: int,
@@ -241,7 +251,20 @@ class LeasesRepo:
         transaction that reads first and writes later could find the catalog changed
         by another process and fail); PostgreSQL: a no-op (row locks)."""
         if not self._pg:
-            self.conn.execute(_NO_WRITE)
+            _NO_WRITE.run(self.conn)
+
+    def defer_checkpoints(self) -> None:
+        """SQLite: this connection's commits never checkpoint the write-ahead log (by
+        default the commit that takes it past 1,000 pages copies them into the database
+        and syncs it, a pause for whoever waits on that commit); whoever calls this
+        checkpoints with `Store.checkpoint_wal` instead. Set once per connection (the
+        pool keeps it); a no-op on PostgreSQL."""
+        if self._pg:
+            return
+        info = self.conn.connection.info
+        if not info.get(_NO_AUTOCHECKPOINT):
+            self.conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+            info[_NO_AUTOCHECKPOINT] = True
 
     def reclaim_expired(self, at: float, every: float = 0.0) -> int:
         """Expired leases back to the queue; how many. With `every`, at most once per
@@ -253,10 +276,26 @@ class LeasesRepo:
         _reclaimed[self.conn.engine] = at
         return int(self.conn.execute(_RECLAIM, {"at": at}).rowcount or 0)
 
+    def user_and_lease(self, user_id: int, at: float) -> tuple[bool, dict | None]:
+        """Whether the user still exists (on PostgreSQL their row held until the
+        transaction ends, so two requests of one user claim one after the other) and
+        the lease they hold valid at `at` (as `held_by`), in one statement."""
+        got = (_ME_PG if self._pg else _ME).first(self.conn, {"u": user_id, "at": at})
+        if got is None:
+            return False, None
+        return True, (None if got["id"] is None
+                      else {k: v for k, v in got.items() if k != "user_row"})
+
+    def answer_row(self, row: int, user_id: int, at: float, *, skip: bool) -> dict | None:
+        """The user's lease on `row` valid at `at`, done (`skip`: back in the queue for
+        someone else) in one conditional UPDATE: {id, round_id}, or None when they hold
+        no valid lease on it (nothing changed)."""
+        return (_REOPEN_ROW if skip else _FINISH_ROW).first(
+            self.conn, {"row": row, "u": user_id, "at": at})
+
     def held_by(self, user_id: int, at: float) -> dict | None:
         """The user's lease that is still valid at `at`, if any."""
-        row = self.conn.execute(_HELD, {"u": user_id, "at": at}).mappings().first()
-        return dict(row) if row else None
+        return _HELD.first(self.conn, {"u": user_id, "at": at})
 
     def next_open(self, round_id: int, annotator: str) -> dict | None:
         """The round's first open slot (by position, then slot) of a row `annotator`
@@ -288,9 +327,8 @@ class LeasesRepo:
         UPDATE ... RETURNING; the slot, or None when none is left for them. On
         PostgreSQL the pick skips slots other transactions hold."""
         q = _CLAIM_NEXT_PG if self._pg else _CLAIM_NEXT
-        row = self.conn.execute(q, {"r": round_id, "name": annotator, "u": user_id, "at": at,
-                                    "exp": at + ttl}).mappings().first()
-        return dict(row) if row else None
+        return q.first(self.conn, {"r": round_id, "name": annotator, "u": user_id, "at": at,
+                                   "exp": at + ttl})
 
     def claim(self, slot_id: int, user_id: int, at: float, ttl: float) -> bool:
         """Lease an open slot to the user; False when someone took it first."""
@@ -302,8 +340,7 @@ class LeasesRepo:
     def active(self, row: int, user_id: int, at: float) -> dict | None:
         """The user's valid lease on `row` (locked on PostgreSQL), if any."""
         q = _ACTIVE_PG if self._pg else _ACTIVE
-        row_ = self.conn.execute(q, {"row": row, "u": user_id, "at": at}).mappings().first()
-        return dict(row_) if row_ else None
+        return q.first(self.conn, {"row": row, "u": user_id, "at": at})
 
     def slots_of_row(self, row: int) -> list[dict]:
         t = s.task_leases
@@ -330,13 +367,9 @@ class LeasesRepo:
             .values(state="leased", done_at=None))
         return res.rowcount == 1
 
-    def finish(self, slot_id: int, user_id: int, at: float) -> bool:
-        """Mark the user's valid lease done; False when it is not theirs or expired."""
-        return self.conn.execute(_FINISH, {"sid": slot_id, "u": user_id, "at": at}).rowcount == 1
-
     def reopen(self, slot_id: int, user_id: int) -> bool:
         """Give the user's lease back to the queue (release, skip); False when not theirs."""
-        return self.conn.execute(_REOPEN, {"sid": slot_id, "u": user_id}).rowcount == 1
+        return _REOPEN.rowcount(self.conn, {"sid": slot_id, "u": user_id}) == 1
 
     def any_left(self, round_id: int) -> bool:
         """Whether a slot of the round is not done yet (open or leased): one index probe,

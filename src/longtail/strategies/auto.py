@@ -9,7 +9,9 @@ How it decides, each round:
    ``cluster_margin`` leads instead, since it sees the whole pool). Representative arms
    stay in the bandit while they pay: they leave (phase *informative*) only when each
    has been measured ``MIN_PLAYS`` times and its discounted mean reward is below the
-   mean of the best informative arm measured as often; with ``state`` that
+   mean of the best informative arm measured as often, or at once where the model's
+   predictions show the pool long-tailed (:func:`~longtail.strategies.tail.long_tailed`:
+   there coverage of the pool's density labels the head classes again); with ``state`` that
    decision sticks until the pool grows by ``REGROW``. No labels-per-class threshold
    decides it (the earlier 1 and 4 labels per class were fitted on Banking77). Plain
    ``margin`` joins only from ``MARGIN_FROM`` labels per class: with fewer, uncertainty
@@ -61,6 +63,7 @@ from longtail.strategies.diverse import (
     select_margin_coverage,
 )
 from longtail.strategies.informative import select_margin
+from longtail.strategies.tail import TAIL_IMBALANCE, class_imbalance, long_tailed
 
 MIN_PLAYS = 2  # measured plays before an arm's rewards count as evidence to drop another
 REGROW = 1.25  # the pool grows by this factor: representative arms may pay again
@@ -201,7 +204,16 @@ def select_auto(ctx: Context) -> Selection:
     stats = arm_statistics(rewards)
 
     phase_reason = None
-    if phase == "transition":
+    imbalance = class_imbalance(ctx.probs)
+    if phase == "transition" and not large and long_tailed(ctx):
+        # On a long-tailed pool, coverage of the pool's density labels the head classes
+        # again (the cold start covered them): the informative arms, `rare` included,
+        # take over from the first model (README, long_tail: measured on Banking77-LT).
+        phase = "informative"
+        phase_reason = (f"the pool looks long-tailed (predicted class imbalance "
+                        f"{imbalance:.1f}, from {TAIL_IMBALANCE:g}): representative arms "
+                        f"would label the head classes again")
+    elif phase == "transition":
         phase, phase_reason = _leave_representative(ctx, mem, stats, rewards, per_class, large)
     situation = Situation(phase=phase, labels_per_class=per_class, large=large, ctx=ctx)
     if phase == "cold_start":
@@ -243,6 +255,8 @@ def select_auto(ctx: Context) -> Selection:
         "reason": reason,
         "phase": phase,
         "labels_per_class": round(per_class, 3),
+        # the evidence the `rare` arm's guard reads (tail.long_tailed)
+        "class_imbalance": _rounded(imbalance),
         "phase_reason": phase_reason,
         "allowed_arms": list(allowed),
         "preferred_arm": preferred,
@@ -253,6 +267,10 @@ def select_auto(ctx: Context) -> Selection:
         "arm_log": sel.log,
     }
     return sel
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 3)
 
 
 def _ucb(stats: dict, arms: tuple[str, ...] | list[str], rewards: list) -> dict[str, float]:

@@ -31,14 +31,16 @@ from longtail.strategies._pool import pool_clusters, read_rows
 from longtail.strategies.diverse import pool_clustering_k
 
 NARROW_ABOVE = 2_000_000  # candidates beyond which a round narrows them first
-ROWS_PER_PICK = 20  # candidate rows kept per row to select
+ROWS_PER_PICK = 50  # candidate rows kept per row to select (recall: bench/candidates_recall.py)
 MIN_ROWS = 200_000  # ...and at least this many
 SAMPLE_PER_CLUSTER = 32  # members scored per cluster (a seeded uniform sample)
 # The strategies that rank candidates by one uncertainty score, and that score.
-# Not yet cluster_margin and auto: they size their own clustering by the candidates they
-# are handed, so a narrowed set would make them build another one each round.
+# cluster_margin is handed the clustering's K (its `n_clusters`), so it reuses the
+# clustering the narrowing went through. Not yet `auto`: its representative arms cover
+# the pool they are handed.
 NARROWED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "margin": S.margin, "entropy": S.entropy, "least_confidence": S.least_confidence}
+    "margin": S.margin, "entropy": S.entropy, "least_confidence": S.least_confidence,
+    "cluster_margin": S.margin}
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Narrowed:
     rows: np.ndarray
     log: dict | None = None
     indexes: IndexLog = field(default_factory=IndexLog)
+    params: dict | None = None  # the strategy's params, when narrowing set some
 
 
 def rows_of_best_clusters(labels: np.ndarray, cluster_score: np.ndarray,
@@ -113,4 +116,7 @@ def narrow(strategy: str, candidates: np.ndarray, k: int, *, rng: np.random.Gene
            "limit": int(limit), "clusters": int(len(cl.centroids)),
            "clusters_kept": int(len(np.unique(labels[pos]))), "sampled": int(size),
            "index": f"pool_{n_cl}"}
-    return Narrowed(kept, log, ctx.indexes)
+    # cluster_margin sizes its clustering by the candidates it is handed: the narrowing's
+    # K keeps it on the same one (built once, the index), not a new one each round.
+    same_k = {**(params or {}), "n_clusters": n_cl} if strategy == "cluster_margin" else None
+    return Narrowed(kept, log, ctx.indexes, same_k)

@@ -1,15 +1,17 @@
 """The API docs: Swagger UI at /docs and ReDoc at /redoc, served from the files of an
 installed package (fastapi-offline, in the `serve` extra), never from a CDN, so they work
 offline and load nothing from elsewhere. Without the package there are no docs pages
-(the schema stays at /openapi.json)."""
+(the schema stays at /openapi.json). The schema itself: `openapi_schema`."""
 
 from pathlib import Path
+from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 from longtail.server.routers.pages import static_file
+from longtail.server.settings import ServerSettings
 
 
 def assets() -> Path | None:
@@ -45,3 +47,34 @@ def make_router(folder: Path) -> APIRouter:
         return FileResponse(static_file(folder, path))
 
     return router
+
+
+def openapi_schema(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
+    """FastAPI's schema, with this server's page size as the maximum of every `limit`
+    (a setting, so the routes cannot declare it), and the bearer scheme on every
+    operation that answers 401 (declared here rather than by a per-request dependency:
+    the token is read once, in `deps.current_user`)."""
+    if app.openapi_schema is None:
+        spec = FastAPI.openapi(app)
+        spec.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "A user's token: `longtail users add NAME`."},
+            "basic": {"type": "http", "scheme": "basic",
+                      "description": "The ML-backend routes' credentials (`--ml-auth`)."}}
+        for ops in spec.get("paths", {}).values():
+            for op in ops.values():
+                if "label-studio" in op.get("tags", ()):  # behind --ml-auth when given
+                    if getattr(settings, "ml_auth", None):
+                        op["security"] = [{"basic": []}]
+                        op["responses"]["401"] = {
+                            "description": "Not the `--ml-auth` basic-auth credentials.",
+                            "content": {"application/json": {"schema": {
+                                "$ref": "#/components/schemas/Error"}}}}
+                elif "401" in op.get("responses", {}):
+                    op["security"] = [{"bearer": []}]
+                for p in op.get("parameters", []):
+                    if p.get("name") == "limit":
+                        for t in [p["schema"], *p["schema"].get("anyOf", [])]:
+                            if t.get("type") == "integer":
+                                t["maximum"] = settings.max_page
+    return app.openapi_schema  # type: ignore[return-value]
