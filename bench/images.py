@@ -17,7 +17,8 @@ and on an equal-size random set, with a paired bootstrap interval over the test 
 Torch and BLAS run on one thread (the machine is shared; `params.threads`).
 
     python bench/images.py --size smoke|full [--out PATH] [--methods A,B] [--seeds 0,1]
-                           [--pool N] [--budget N] [--resume [--no-run]] [--work DIR]
+                           [--pool N] [--budget N] [--batch N] [--resume [--no-run]]
+                           [--work DIR]
 
 Resumable: each (method, seed) keeps its project and its curve under the work folder
 (default `bench/results/.cache/images-<size>`), written after every round; `--resume`
@@ -295,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", help="comma-separated seeds (default: the size's)")
     ap.add_argument("--pool", type=int, help="pool images (default: the size's)")
     ap.add_argument("--budget", type=int, help="labels paid per run (default: the size's)")
+    ap.add_argument("--batch", type=int, help="labels per round (default: the size's)")
     ap.add_argument("--resume", action="store_true",
                     help="continue the runs kept under --work instead of starting over")
     ap.add_argument("--work", help="folder for the projects and curves (kept for --resume)")
@@ -311,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     reductions = []
     if args.seeds:
         cfg["seeds"] = [int(s) for s in args.seeds.split(",")]
-    for key in ("pool", "budget"):
+    for key in ("pool", "budget", "batch"):
         value = getattr(args, key)
         if value is not None and value != cfg[key]:
             reductions.append(f"{key} {value:,} instead of the issue's {cfg[key]:,}")
