@@ -28,13 +28,18 @@ from selection_scale import N_TRAIN, generated_chunks, train_model  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pool", type=int, default=300_000)
-    ap.add_argument("--batches", default="1000,5000")
+    ap.add_argument("--size", choices=["smoke", "full"], default="full",
+                    help="smoke: 20,000 rows, batches 100 and 500 (CI's run)")
+    ap.add_argument("--pool", type=int, default=None, help="default 300,000 (smoke 20,000)")
+    ap.add_argument("--batches", default=None, help="default 1000,5000 (smoke 100,500)")
     ap.add_argument("--min-share", type=float, default=0.02)
     ap.add_argument("--rows-per-pick", type=int, default=None,
                     help="candidate rows kept per row to select (default: the module's)")
     ap.add_argument("--out", default=str(RESULTS / "candidates_recall.json"))
     args = ap.parse_args(argv)
+    smoke = args.size == "smoke"
+    args.pool = args.pool or (20_000 if smoke else 300_000)
+    args.batches = args.batches or ("100,500" if smoke else "1000,5000")
     from longtail.strategies import ArrayVectors
     from longtail.strategies import candidates as C
     from longtail.strategies import scores as S

@@ -61,12 +61,18 @@ def main(argv: list[str] | None = None) -> int:
     from longtail.strategies.tail import TAIL_IMBALANCE
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", default="digits,digits_lt,banking77,banking77_lt,"
-                    "fashion_mnist,fashion_mnist_lt")
-    ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--size", choices=["smoke", "full"], default="full",
+                    help="smoke: digits, 1 seed, 2 rounds (CI's run)")
+    ap.add_argument("--datasets", default=None, help="default: all six sets (smoke: digits)")
+    ap.add_argument("--seeds", type=int, default=None, help="default 2 (smoke 1)")
+    ap.add_argument("--rounds", type=int, default=None, help="default 6 (smoke 2)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    smoke = args.size == "smoke"
+    args.datasets = args.datasets or ("digits" if smoke else "digits,digits_lt,banking77,"
+                                      "banking77_lt,fashion_mnist,fashion_mnist_lt")
+    args.seeds = args.seeds or (1 if smoke else 2)
+    args.rounds = args.rounds or (2 if smoke else 6)
     names = [n for n in args.datasets.split(",") if n]
     result = header("rare_guard", ",".join(names),
                     {"seeds": args.seeds, "rounds": args.rounds, "path": "library: simulate",

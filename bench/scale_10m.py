@@ -161,12 +161,14 @@ def _du(path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pool", type=int, default=10_000_000)
+    ap.add_argument("--size", choices=["smoke", "full"], default="full",
+                    help="smoke: 20,000 rows (CI's run of the same steps)")
+    ap.add_argument("--pool", type=int, default=None, help="default 10,000,000 (smoke 20,000)")
     ap.add_argument("--strategies", default="margin")
     ap.add_argument("--out", default=str(RESULTS / f"{BENCH}.json"))
     ap.add_argument("--keep", action="store_true", help="keep the project (prints its path)")
     args = ap.parse_args(argv)
-    n = args.pool
+    n = args.pool or (20_000 if args.size == "smoke" else 10_000_000)
     need = n * DIM * 4 + n * DIM * 2 + (2 << 30)  # Parquet + float16 project + catalog
     if _disk_free() < need * 1.2:
         print(f"[{BENCH}] needs about {need / 2**30:.0f} GiB free; "

@@ -4,7 +4,7 @@ label_efficiency file, each given a free test set) and the budgets where auto@pr
 is measurably below the best peer at that budget (issue 28's rule: its mean under the
 peer's mean minus the larger of the two seed sds).
 
-    python bench/product_path_table.py bench/results/product_path.json [more.json ...]
+    python bench/_product_path_table.py bench/results/product_path.json [more.json ...]
 """
 
 from __future__ import annotations
