@@ -284,7 +284,10 @@ def topk_desc(values: np.ndarray, k: int, rng: np.random.Generator | None = None
     if rng is not None:
         # A tiny jitter below any real score difference so equal scores are not
         # resolved by position (which would favour early rows).
-        scale = np.finfo(np.float64).eps * 64 * (1.0 + np.abs(v))
+        # Only finite scores get it: -inf marks rows never to pick, and inf + (-inf)
+        # would make them NaN (and warn) for no change in the order.
+        with np.errstate(invalid="ignore", over="ignore"):
+            scale = np.where(np.isfinite(v), np.finfo(np.float64).eps * 64 * (1.0 + np.abs(v)), 0.0)
         v = v + rng.random(n) * scale
     if k < n:
         part = np.argpartition(-v, k - 1)[:k]
