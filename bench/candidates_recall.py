@@ -35,9 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-share", type=float, default=0.02)
     ap.add_argument("--rows-per-pick", type=int, default=None,
                     help="candidate rows kept per row to select (default: the module's)")
-    ap.add_argument("--scoring", default=None,
-                    help="comma-separated cluster scorings to compare (share, tail; "
-                    "default: the module's)")
     ap.add_argument("--out", default=str(RESULTS / "candidates_recall.json"))
     args = ap.parse_args(argv)
     smoke = args.size == "smoke"
@@ -68,10 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                      "load": [round(x, 2) for x in os.getloadavg()]})
     runs = []
     state: dict = {}
-    scorings = (args.scoring or C.SCORING).split(",")
-    result["params"]["scorings"] = scorings
-    for scoring, k in ((sc, int(b)) for sc in scorings for b in args.batches.split(",")):
-        C.SCORING = scoring
+    for k in (int(b) for b in args.batches.split(",")):
         exact = cand[np.argsort(-exact_scores, kind="stable")[:k]]
         for call, seed in (("first", 1), ("again", 2)):
             t0 = time.perf_counter()
@@ -84,7 +78,6 @@ def main(argv: list[str] | None = None) -> int:
             kept_seconds = time.perf_counter() - t0
             recall = float(np.isin(exact, got.rows).mean())
             runs.append({"path": "library", "pool": args.pool, "batch": k, "call": call,
-                         "scoring": scoring,
                          "strategy": "margin", "kept": int(len(got.rows)),
                          "kept_share": len(got.rows) / len(cand), "recall_of_exact": recall,
                          "random_set_recall": len(got.rows) / len(cand),

@@ -220,17 +220,3 @@ def test_the_narrowing_threshold_can_be_set_by_environment(monkeypatch):
     with pytest.raises(InputError, match=C.NARROW_ENV):
         C.narrow("margin", cand, 10, rng=np.random.default_rng(0), vectors=X,
                  probs_of=model.predict_proba)
-
-
-def test_tail_scores_rank_clusters_by_their_estimated_share_above_the_cut():
-    # cluster 0: low scores, tight; 1: same mean as 2 but wide (its tail reaches the
-    # cut); 2: tight around a middle score; 3: no sampled members (centroid only)
-    rng = np.random.default_rng(0)
-    labels = np.repeat([0, 1, 2], 32)
-    scores = np.concatenate([rng.normal(0.1, 0.01, 32), rng.normal(0.5, 0.2, 32),
-                             rng.normal(0.5, 0.01, 32)])
-    got = C.cluster_tail_scores(labels, scores, np.array([0.1, 0.5, 0.5, 0.95]),
-                                top_share=0.05)
-    assert got[1] > got[2] > got[0]  # the wide cluster holds more of the top 5%
-    assert got[3] > got[1]  # a centroid above the cut, judged on the pooled spread
-    assert np.all((got >= 0) & (got <= 1))

@@ -48,9 +48,6 @@ NARROW_ENV = "LONGTAIL_NARROW_ABOVE"
 ROWS_PER_PICK = 50  # candidate rows kept per row to select (recall: bench/candidates_recall.py)
 MIN_ROWS = 200_000  # ...and at least this many
 SAMPLE_PER_CLUSTER = 32  # members scored per cluster (a seeded uniform sample)
-# How a cluster is scored from its sample: "share" (cluster_scores) or "tail"
-# (cluster_tail_scores); bench/candidates_recall.py --scoring compares them.
-SCORING = "share"
 # The strategies that rank candidates by one uncertainty score, and that score.
 # cluster_margin and auto are handed the clustering's K (their `n_clusters`), so they
 # reuse the clustering the narrowing went through; auto also gets the graph sample.
@@ -103,33 +100,6 @@ def cluster_scores(labels: np.ndarray, member_scores: np.ndarray,
     return (high + 0.5) / (seen + 1.0) + 1e-6 * (best - best.min()) / span
 
 
-def cluster_tail_scores(labels: np.ndarray, member_scores: np.ndarray,
-                        centroid_scores: np.ndarray, top_share: float) -> np.ndarray:
-    """Per cluster, the estimated share of its rows among the top `top_share` of all
-    scores (the rows an exact pass picks): its sampled members' scores (`labels` the
-    cluster of each) taken as normal, mean and spread per cluster (the spread shrunk
-    toward the pooled within-cluster spread by 4 pseudo-members, so a cluster of
-    few samples is not judged by one), the tail above the sample's cut. Graded where
-    `cluster_scores`'s count of members above the cut is mostly 0 for a small batch.
-    A cluster without sampled members gets its centroid's score as one member. O(K + s)."""
-    from scipy.special import ndtr
-
-    k = len(centroid_scores)
-    x = np.asarray(member_scores, np.float64)
-    cut = np.quantile(x, 1.0 - top_share) if len(x) else np.inf
-    seen = np.bincount(labels, minlength=k).astype(np.float64)
-    total = np.bincount(labels, weights=x, minlength=k)
-    sq = np.bincount(labels, weights=x * x, minlength=k)
-    mean = np.where(seen > 0, total / np.maximum(seen, 1), np.asarray(centroid_scores, float))
-    var = np.where(seen > 1, (sq - seen * mean ** 2) / np.maximum(seen - 1, 1), 0.0)
-    var = np.maximum(var, 0.0)
-    pooled = float(np.sum(var * np.maximum(seen - 1, 0)) / max(np.sum(np.maximum(seen - 1, 0)),
-                                                                 1.0)) or 1e-12
-    prior = 4.0
-    var = (var * np.maximum(seen - 1, 0) + prior * pooled) / (np.maximum(seen - 1, 0) + prior)
-    return ndtr((mean - cut) / np.sqrt(var))
-
-
 def narrow_above() -> int:
     """The candidate count above which rounds narrow: `NARROW_ENV` when set, else
     `NARROW_ABOVE`."""
@@ -168,19 +138,14 @@ def narrow(strategy: str, candidates: np.ndarray, k: int, *, rng: np.random.Gene
     size = min(len(candidates), SAMPLE_PER_CLUSTER * len(cl.centroids))
     sample = np.sort(rng.choice(len(candidates), size=size, replace=False))
     member = score(probs_of(read_rows(vectors, candidates[sample])))
-    centroid = score(probs_of(cl.centroids))
-    if SCORING == "tail":
-        per_cluster = cluster_tail_scores(labels[sample], member, centroid,
-                                          top_share=min(1.0, k / len(candidates)))
-    else:
-        per_cluster = cluster_scores(labels[sample], member, centroid,
-                                     share=min(1.0, limit / len(candidates)))
+    per_cluster = cluster_scores(labels[sample], member, score(probs_of(cl.centroids)),
+                                 share=min(1.0, limit / len(candidates)))
     pos = rows_of_best_clusters(labels, per_cluster, limit)
     kept = candidates[pos]
     log = {"narrowed_from": int(len(candidates)), "kept": int(len(kept)),
            "limit": int(limit), "clusters": int(len(cl.centroids)),
            "clusters_kept": int(len(np.unique(labels[pos]))), "sampled": int(size),
-           "index": f"pool_{n_cl}", "scoring": SCORING}
+           "index": f"pool_{n_cl}"}
     out = None
     if strategy in SAME_CLUSTERING:
         # cluster_margin sizes its clustering by the candidates it is handed: the
