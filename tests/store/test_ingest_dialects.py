@@ -223,7 +223,8 @@ def test_a_failing_ingest_leaves_the_project_as_it_was(tmp_path: Path, catalog_u
 def test_a_version_7_catalog_opens_and_ingests_without_the_batch_foreign_key(
         tmp_path: Path, catalog_url):
     """Version 8 drops PostgreSQL's foreign key from samples.batch_id (a check query per
-    ingested row); a version-7 project opens upgraded and goes on ingesting."""
+    ingested row) and indexes only the rows outside the pool by split; a version-7
+    project opens upgraded, reads its splits and goes on ingesting."""
     from sqlalchemy import inspect, text
 
     root = tmp_path / "p"
@@ -233,14 +234,21 @@ def test_a_version_7_catalog_opens_and_ingests_without_the_batch_foreign_key(
         with store.engine.begin() as conn:
             conn.execute(text("ALTER TABLE samples ADD CONSTRAINT samples_batch_id_fkey "
                               "FOREIGN KEY (batch_id) REFERENCES ingest_batches (id)"))
+            conn.execute(text("DROP INDEX ix_samples_split"))
+            conn.execute(text("CREATE INDEX ix_samples_split ON samples (split)"))
     write(store, lambda u: u.settings.set("schema_version", 7))
     store.close()
     store = Store.open(root)
     try:
         assert read(store, lambda u: u.settings.get("schema_version")) == s.SCHEMA_VERSION == 8
         fks = inspect(store.engine).get_foreign_keys("samples")
+        split_ix = next(i for i in inspect(store.engine).get_indexes("samples")
+                        if i["name"] == "ix_samples_split")
         if catalog_url is not None:
             assert fks == []
+            assert "pool" in str(split_ix["dialect_options"]["postgresql_where"])
+        assert read(store, lambda u: u.samples.split_counts()) == {"eval": 4, "pool": 16}
+        assert read(store, lambda u: u.samples.rows_by_split("eval")).tolist() == [0, 5, 10, 15]
         r = ingest_file(store, _pool_csv(tmp_path / "b.csv", 10, start=20), MAPPING,
                         assign_eval=_every_fifth)
         assert r.new == 10

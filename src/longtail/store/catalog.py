@@ -124,16 +124,19 @@ def _migrate_7(conn: Connection, root: Path) -> None:
 
 
 def _migrate_8(conn: Connection) -> None:
-    """v7 -> v8: PostgreSQL drops the foreign key from samples.batch_id to
-    ingest_batches (a per-row check query in every bulk ingest; see `schema.samples`).
-    SQLite keeps it: dropping a constraint there rebuilds the table, and its check is
-    an index probe in process. Run again, it finds nothing to drop."""
+    """v7 -> v8, PostgreSQL's bulk ingest: drop the foreign key from samples.batch_id to
+    ingest_batches (a check query per ingested row; see `schema.samples`) and make
+    ix_samples_split index the rows outside the pool only. SQLite keeps both: dropping
+    a constraint there rebuilds the table, and its check is an index probe in process.
+    Run again, it finds nothing to drop and builds the same index."""
     if conn.dialect.name != "postgresql":
         return
     q = conn.dialect.identifier_preparer.quote
     for fk in inspect(conn).get_foreign_keys("samples"):
         if fk["referred_table"] == "ingest_batches" and fk["name"]:
             conn.execute(text(f"ALTER TABLE samples DROP CONSTRAINT {q(fk['name'])}"))
+    conn.execute(text("DROP INDEX IF EXISTS ix_samples_split"))
+    next(i for i in s.samples.indexes if i.name == "ix_samples_split").create(conn)
 
 
 # version -> function(conn) upgrading the catalog from version-1 to version; the steps
