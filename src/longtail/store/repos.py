@@ -26,7 +26,7 @@ from sqlalchemy.exc import DataError
 from longtail.crashpoints import crashpoint
 from longtail.errors import InputError, ProjectError
 from longtail.filehash import file_sha256
-from longtail.store import columns, pg_copy
+from longtail.store import columns
 from longtail.store import schema as s
 from longtail.store.columns import ColumnReader
 from longtail.store.repo_base import Direct, Repo, SettingsRepo, batch_memo, now
@@ -381,7 +381,10 @@ class SamplesRepo(Repo):
             return
         pos = self._store_columns(batch_id, text, meta, len(rows))
         if self.conn.dialect.driver == "psycopg":
-            # PostgreSQL: one COPY of the rows, eval rows already in their split.
+            # PostgreSQL: one COPY of the rows, eval rows already in their split. (Imported
+            # here: it needs pyarrow, which commands that only read never load.)
+            from longtail.store import pg_copy
+
             pg_copy.copy_in(self.conn, "samples", pg_copy.COLUMNS,
                             pg_copy.sample_rows(batch_id, rows, ids, hashes, pos, eval_rows))
             return
