@@ -139,6 +139,12 @@ def fit_and_record(uow: UnitOfWork, settings: Settings, *, encoder: str | None =
     return report
 
 
+# `train` leaves a small pool's cross-fitted estimate (about CROSSFIT_FOLDS more fits) to
+# `longtail evaluate` when that would add more than this many seconds: with the small CNN
+# it was 60% of each `train` (bench/images.py); a linear head's fits take well under 1 s.
+CROSSFIT_IN_TRAIN_SECONDS = 10.0
+CROSSFIT_FOLDS = 5
+
 PSEUDO_SAMPLE = 20_000  # unlabeled rows pseudo-labeling looks at, at most (seeded)
 
 
@@ -173,8 +179,10 @@ def _score(uow: UnitOfWork, settings: Settings, model_id: int, report: TrainRepo
     """Score the model on the managed eval set and update lift and stopping."""
     from longtail.engine import evaluation
 
+    fit = report.fit_seconds or 0.0
     with phase("evaluate"):
-        ev = evaluation.evaluate(uow, settings, model_id=model_id)
+        ev = evaluation.evaluate(uow, settings, model_id=model_id, crossfit=(
+            fit * (CROSSFIT_FOLDS - 1) <= CROSSFIT_IN_TRAIN_SECONDS))
         if ev is not None:
             report.eval = ev
             report.stopping = evaluation.stopping(uow, settings).reason
