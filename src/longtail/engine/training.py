@@ -167,11 +167,28 @@ def _pseudo_fit(uow: UnitOfWork, settings: Settings, vs: Any, model: Any, X_lab:
                        classes=np.asarray(model.classes_), X_lab=X_lab, y_lab=y_lab,
                        X_unlab=X_unl, ratio=settings.pseudo_ratio,
                        min_confidence=settings.pseudo_min_confidence)
+    weighted = _takes_weights(model)
     if len(pl):
-        model.fit(np.concatenate([X_lab, X_unl[pl.positions]]),
-                  np.concatenate([y_lab, pl.labels.astype(str)]))
+        X_fit = np.concatenate([X_lab, X_unl[pl.positions]])
+        y_fit = np.concatenate([y_lab, pl.labels.astype(str)])
+        if weighted:
+            w = np.concatenate([np.ones(len(X_lab)), np.full(len(pl), settings.pseudo_weight)])
+            model.fit(X_fit, y_fit, sample_weight=w)
+        else:
+            model.fit(X_fit, y_fit)
     return {"method": pl.method, "n": len(pl), "looked_at": int(len(candidates)),
-            "ratio": settings.pseudo_ratio, "min_confidence": settings.pseudo_min_confidence}
+            "ratio": settings.pseudo_ratio, "min_confidence": settings.pseudo_min_confidence,
+            "weight": settings.pseudo_weight if weighted else 1.0}
+
+
+def _takes_weights(model: Any) -> bool:
+    """Whether the learner's own `fit` takes per-row weights (the torch learners)."""
+    import inspect
+
+    try:
+        return "sample_weight" in inspect.signature(model.fit).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _score(uow: UnitOfWork, settings: Settings, model_id: int, report: TrainReport
