@@ -19,8 +19,15 @@ process's), sampled from /proc every 0.2 s. Beside them, `floor_seconds`: one st
 pass over the stored vectors (float32 blocks times a vector), after one warm-up pass.
 Disk: the Parquet file and the project, peak and after (`df` before and after).
 
-Writes bench/results/scale_10m.json; `uptime` at each step is in the records, since
-the machine is shared.
+Writes bench/results/scale_10m.json; the load at each step is in the records, since
+the machine is shared. Disk: at 10M about 15 GB of Parquet plus a 8 GB project at the
+peak (the script checks for 1.2x that free first and removes both after).
+
+`--phase prepare --workdir D` runs the data steps only (make_file to train) and keeps
+the project in D; `--phase query --workdir D` then runs the floor and the queries on it
+and appends its records to the same `--out` (each record's `phase` indexes `phases`,
+which hold the commit and load of that part), so the long data step can run apart from
+the timed rounds (those under an exclusive machine).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, header, write_result  # noqa: E402
+from _common import RESULTS, git_commit, git_dirty, header, now_iso, write_result  # noqa: E402
 from selection_scale import DIM, N_CLASSES, SEED, generated_chunks, longtail_command  # noqa: E402
 
 BENCH = "scale_10m"
@@ -98,7 +105,7 @@ def run(args: list[str], env: dict | None = None) -> dict:
            "rss_anon_peak_bytes": peak_anon * 1024, "rc": p.returncode,
            "load": [round(x, 2) for x in os.getloadavg()]}
     if p.returncode != 0:
-        rec["error"] = "".join(err)[-1500:]
+        rec["error"] = ("".join(err) or "".join(out))[-1500:]
     rec["stdout"] = "".join(out)
     return rec
 
@@ -159,6 +166,76 @@ def _du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def _prepare(tmp: Path, n: int, record) -> bool:
+    """Parquet file, init, ingest (file deleted after), labels, train. False on a failure."""
+    pfile, project = tmp / "pool.parquet", tmp / "project"
+    labels, secs = make_file(pfile, n)
+    file_bytes = pfile.stat().st_size
+    record({"step": "make_file", "rows": n, "seconds": secs, "file_bytes": file_bytes})
+    r = run(["init", str(project), "--dtype", "float16"])
+    assert r["rc"] == 0, r
+    r = run(["ingest", str(pfile), "-p", str(project), "--id", "id", "--vector", "vector"])
+    record({"step": "ingest", "path": "cli", "pool": n, "rows": n, "dtype": "float16",
+            **r, "rows_per_s": n / r["wall_seconds"], "project_bytes": _du(project),
+            "vector_bytes": _du(project / "vectors"),
+            "peak_disk_bytes": file_bytes + _du(project)})
+    if r["rc"] != 0:
+        return False
+    pfile.unlink()
+    lab = tmp / "labels.csv"
+    n_labels = label_file(lab, labels)
+    del labels
+    for cmd in (["import-labels", str(lab), "-p", str(project)],
+                ["train", "-p", str(project)]):
+        r = run(cmd)
+        record({"step": cmd[0], "labels": n_labels, **r})
+        if r["rc"] != 0:
+            return False
+    return True
+
+
+def budget_for(n: int) -> int:
+    """BUDGET, or a 50th of a pool under 1M (a smoke pool holds every strategy's rounds)."""
+    return BUDGET if n >= 1_000_000 else max(100, n // 50)
+
+
+def _queries(project: Path, n: int, strategies: list[str], record) -> bool:
+    """The floor, then two `query` processes per strategy. False on a failure."""
+    budget = budget_for(n)
+    f = floor_seconds(project)
+    record({"step": "floor", "pool": n, "floor_seconds": f,
+            "load": [round(x, 2) for x in os.getloadavg()]})
+    for strategy in strategies:
+        for q in (1, 2):
+            r = run(["query", "-p", str(project), "--budget", str(budget), "--strategy",
+                     strategy, "--json"])
+            rec = {"step": "query", "path": "cli", "pool": n, "batch": budget,
+                   "strategy": strategy, "dtype": "float16", "query": q, **r,
+                   "floor_seconds": f, "wall_over_floor": r["wall_seconds"] / f}
+            if r["rc"] == 0:
+                log = json.loads(r["stdout"])["log"]
+                rec["candidates"] = {k: v for k, v in (log.get("candidates") or {}).items()
+                                     if k != "indexes"}
+                idx = {**((log.get("candidates") or {}).get("indexes") or {}),
+                       **((log.get("selection") or {}).get("indexes") or {})}
+                rec["index_seconds"] = sum(float(v.get("seconds", 0)) for v in idx.values())
+                rec["indexes"] = idx
+                rec["duplicates"] = log.get("duplicates")
+                rec["round_seconds_logged"] = log.get("seconds")
+                rec["selected"] = len(json.loads(r["stdout"]).get("rows") or [])
+            record(rec)
+            if r["rc"] != 0:
+                return False
+    return True
+
+
+def _phase_facts(phase: str, strategies: list[str]) -> dict:
+    return {"phase": phase, "git_commit": git_commit(), "git_dirty": git_dirty(),
+            "started_at": now_iso(), "strategies": strategies,
+            "load_at_start": [round(x, 2) for x in os.getloadavg()],
+            "disk_free_bytes": _disk_free()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=["smoke", "full"], default="full",
@@ -167,88 +244,83 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strategies", default="margin")
     ap.add_argument("--out", default=str(RESULTS / f"{BENCH}.json"))
     ap.add_argument("--keep", action="store_true", help="keep the project (prints its path)")
+    ap.add_argument("--phase", choices=["all", "prepare", "query"], default="all",
+                    help="prepare: data, ingest, labels, train into --workdir (kept); query: "
+                    "the floor and the queries on --workdir's project, records appended to "
+                    "--out (so the long data step can run apart from the timed rounds)")
+    ap.add_argument("--workdir", default=None,
+                    help="directory for the Parquet file and the project (needed with "
+                    "--phase; default a new temporary directory)")
+    ap.add_argument("--cleanup", action="store_true",
+                    help="with --phase query: remove --workdir after the queries")
     args = ap.parse_args(argv)
     n = args.pool or (20_000 if args.size == "smoke" else 10_000_000)
-    need = n * DIM * 4 + n * DIM * 2 + (2 << 30)  # Parquet + float16 project + catalog
-    if _disk_free() < need * 1.2:
-        print(f"[{BENCH}] needs about {need / 2**30:.0f} GiB free; "
-              f"{_disk_free() / 2**30:.0f} GiB are", file=sys.stderr)
+    strategies = args.strategies.split(",")
+    if args.phase != "all" and not args.workdir:
+        print(f"[{BENCH}] --phase {args.phase} needs --workdir", file=sys.stderr)
         return 2
-    result = header(BENCH, "synthetic: selection_scale's Zipf-sized cluster mixture, unit "
-                    "vectors, 384-d, stored float16",
-                    {"pool": n, "budget": BUDGET, "labels": LABELS, "dtype": "float16",
-                     "strategies": args.strategies.split(","), "targets": TARGETS,
-                     "disk_free_before_bytes": _disk_free(),
-                     "load_at_start": [round(x, 2) for x in os.getloadavg()]})
-    result["runs"] = []
     out = Path(args.out)
+    if args.phase == "query":
+        tmp = Path(args.workdir)
+        if not (tmp / "project").is_dir() or not out.exists():
+            print(f"[{BENCH}] no prepared project in {tmp} or no {out}: run --phase prepare "
+                  "first", file=sys.stderr)
+            return 2
+        result = json.loads(out.read_text())
+        if result["params"]["pool"] != n:
+            print(f"[{BENCH}] {out} holds a {result['params']['pool']}-row run, not {n}",
+                  file=sys.stderr)
+            return 2
+    else:
+        need = n * DIM * 4 + n * DIM * 2 + (2 << 30)  # Parquet + float16 project + catalog
+        if _disk_free() < need * 1.2:
+            print(f"[{BENCH}] needs about {need / 2**30:.0f} GiB free; "
+                  f"{_disk_free() / 2**30:.0f} GiB are", file=sys.stderr)
+            return 2
+        result = header(BENCH, "synthetic: selection_scale's Zipf-sized cluster mixture, unit "
+                        "vectors, 384-d, stored float16",
+                        {"pool": n, "budget": budget_for(n), "labels": LABELS, "dtype": "float16",
+                         "strategies": strategies, "targets": TARGETS,
+                         "disk_free_before_bytes": _disk_free(),
+                         "load_at_start": [round(x, 2) for x in os.getloadavg()]})
+        result["runs"] = []
+        if args.workdir:
+            tmp = Path(args.workdir)
+            tmp.mkdir(parents=True, exist_ok=False)
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix="lt-10m-", dir=os.environ.get("LT_TMP")))
+    phase = _phase_facts(args.phase, strategies)
+    result.setdefault("phases", []).append(phase)
 
     def record(rec: dict) -> None:
         rec.pop("stdout", None)
+        rec["phase"] = len(result["phases"]) - 1  # index into "phases" (commit, load)
         result["runs"].append(rec)
         print(f"[{BENCH}] {json.dumps(rec)}", flush=True)
         write_result(result, out)
 
-    tmp = Path(tempfile.mkdtemp(prefix="lt-10m-", dir=os.environ.get("LT_TMP")))
-    peak_disk = 0
+    ok = True
+    remove = args.phase == "all" and not args.keep or args.phase == "query" and args.cleanup
     try:
-        pfile, project = tmp / "pool.parquet", tmp / "project"
-        labels, secs = make_file(pfile, n)
-        file_bytes = pfile.stat().st_size
-        record({"step": "make_file", "rows": n, "seconds": secs, "file_bytes": file_bytes})
-        r = run(["init", str(project), "--dtype", "float16"])
-        assert r["rc"] == 0, r
-        r = run(["ingest", str(pfile), "-p", str(project), "--id", "id", "--vector", "vector"])
-        peak_disk = file_bytes + _du(project)
-        record({"step": "ingest", "path": "cli", "pool": n, "rows": n, "dtype": "float16",
-                **r, "rows_per_s": n / r["wall_seconds"], "project_bytes": _du(project),
-                "vector_bytes": _du(project / "vectors")})
-        if r["rc"] != 0:
-            return 1
-        pfile.unlink()
-        lab = tmp / "labels.csv"
-        n_labels = label_file(lab, labels)
-        del labels
-        for cmd in (["import-labels", str(lab), "-p", str(project)],
-                    ["train", "-p", str(project)]):
-            r = run(cmd)
-            record({"step": cmd[0], "labels": n_labels, **r})
-            if r["rc"] != 0:
-                return 1
-        f = floor_seconds(project)
-        record({"step": "floor", "pool": n, "floor_seconds": f,
-                "load": [round(x, 2) for x in os.getloadavg()]})
-        for strategy in args.strategies.split(","):
-            for q in (1, 2):
-                r = run(["query", "-p", str(project), "--budget", str(BUDGET), "--strategy",
-                         strategy, "--json"])
-                rec = {"step": "query", "path": "cli", "pool": n, "batch": BUDGET,
-                       "strategy": strategy, "dtype": "float16", "query": q, **r,
-                       "floor_seconds": f, "wall_over_floor": r["wall_seconds"] / f}
-                if r["rc"] == 0:
-                    log = json.loads(r["stdout"])["log"]
-                    rec["candidates"] = {k: v for k, v in (log.get("candidates") or {}).items()
-                                         if k != "indexes"}
-                    idx = {**((log.get("candidates") or {}).get("indexes") or {}),
-                           **((log.get("selection") or {}).get("indexes") or {})}
-                    rec["index_seconds"] = sum(float(v.get("seconds", 0)) for v in idx.values())
-                    rec["indexes"] = idx
-                    rec["duplicates"] = log.get("duplicates")
-                    rec["round_seconds_logged"] = log.get("seconds")
-                record(rec)
-                if r["rc"] != 0:
-                    break
-        peak_disk = max(peak_disk, _du(project))
+        if args.phase in ("all", "prepare"):
+            ok = _prepare(tmp, n, record)
+        if ok and args.phase in ("all", "query"):
+            ok = _queries(tmp / "project", n, strategies, record)
+        if (tmp / "project").is_dir():
+            peak = max([r.get("peak_disk_bytes", 0) for r in result["runs"]]
+                       + [_du(tmp / "project")])
+            result["params"]["peak_disk_bytes"] = peak
     finally:
-        result["params"]["peak_disk_bytes"] = peak_disk
-        result["params"]["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
-        if args.keep:
-            print(f"[{BENCH}] kept {tmp}")
-        else:
+        phase["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        result["params"]["load_at_end"] = phase["load_at_end"]
+        if remove:
             shutil.rmtree(tmp, ignore_errors=True)
-        result["params"]["disk_free_after_bytes"] = _disk_free()
+        else:
+            print(f"[{BENCH}] kept {tmp}")
+        phase["disk_free_after_bytes"] = _disk_free()
+        result["params"]["disk_free_after_bytes"] = phase["disk_free_after_bytes"]
         write_result(result, out)
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

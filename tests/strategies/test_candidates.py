@@ -94,7 +94,9 @@ def test_a_round_over_a_large_pool_scores_only_the_bounded_set(small_limits):
     assert len(plan.rows_of("selected")) == 40 - len(plan.rows_of("control"))
 
 
-def test_query_on_a_large_pool_goes_through_cluster_level_candidates(tmp_path, monkeypatch):
+@pytest.mark.parametrize("strategy", ["margin", "auto"])
+def test_query_on_a_large_pool_goes_through_cluster_level_candidates(tmp_path, monkeypatch,
+                                                                     strategy):
     import json
 
     from tests.cli.test_cli_engine import _labeled_project, ok
@@ -103,7 +105,12 @@ def test_query_on_a_large_pool_goes_through_cluster_level_candidates(tmp_path, m
     monkeypatch.setattr(C, "NARROW_ABOVE", 100)
     monkeypatch.setattr(C, "MIN_ROWS", 60)
     monkeypatch.setattr(C, "ROWS_PER_PICK", 3)
-    got = json.loads(ok(["query", "-p", proj, "-n", "20", "--strategy", "margin",
+    # auto's graph sample (its coverage arms' rows, kept whole) a part of this small pool
+    from longtail.strategies import _pool, auto
+
+    for mod in (_pool, auto):
+        monkeypatch.setattr(mod, "DEFAULT_GRAPH_ROWS", 30)
+    got = json.loads(ok(["query", "-p", proj, "-n", "20", "--strategy", strategy,
                          "--json"]).stdout)
     narrowed = got["log"]["candidates"]
     assert narrowed["kept"] < narrowed["narrowed_from"]
@@ -126,3 +133,72 @@ def test_cluster_margin_on_the_narrowed_set_reuses_the_narrowing_clustering(smal
     used = plan.log["selection"]["indexes"]
     assert list(used) == [name] and used[name]["action"] == "reused"
     assert len(plan.rows_of("selected")) == 40 - len(plan.rows_of("control"))
+
+
+def test_auto_on_a_large_pool_scores_only_the_best_clusters_and_the_graph_sample(
+        small_limits, monkeypatch):
+    monkeypatch.setattr(C, "SAMPLE_PER_CLUSTER", 4)
+    X, y = _pool()
+    model = LogisticRegression(max_iter=500).fit(X[:300], y[:300])
+    scored: list[np.ndarray] = []
+    seen_by_model: list[int] = []
+
+    def probs_for(rows):
+        scored.append(np.asarray(rows))
+        return model.predict_proba(X[rows])
+
+    def probs_of(V):
+        seen_by_model.append(len(V))
+        return model.predict_proba(V)
+
+    cand = np.arange(300, len(X), dtype=np.int64)
+    state: dict = {}
+    plan = plan_batch(40, cand, rng=np.random.default_rng(3), strategy="auto",
+                      vectors=ArrayVectors(X), probs_for=probs_for, probs_of=probs_of,
+                      classes=model.classes_, labeled_rows=np.arange(300, dtype=np.int64),
+                      labeled_y=y[:300], control_share=0.1, state=state,
+                      params={"graph_rows": 400})
+    narrowed = plan.log["candidates"]
+    kept = narrowed["kept"]
+    # the model saw the kept rows once, and before that only a sample and the centroids
+    assert [len(r) for r in scored] == [kept] and kept < len(cand) // 2
+    assert sum(seen_by_model) < len(cand) // 4
+    # the kept set holds the whole graph sample's candidates (the coverage arms' rows)
+    graph = state["longtail.strategies"]["graph"]
+    in_graph = graph.rows[np.isin(graph.rows, cand)]
+    assert narrowed["graph_rows"] == len(in_graph) > 0 and np.isin(in_graph, scored[0]).all()
+    sel = plan.log["selection"]
+    assert sel["n_candidates"] == kept
+    # the whole pool decides the large-pool arms: cluster_margin leads, no plain margin
+    assert sel["arm"] == "cluster_margin" and "margin" not in sel["allowed_arms"]
+    picked = plan.rows_of("selected")
+    assert len(picked) == 40 - len(plan.rows_of("control"))
+    assert len(np.unique(plan.rows)) == len(plan.rows) and np.isin(plan.rows, cand).all()
+
+
+@pytest.mark.parametrize("arm", ["coverage", "cluster_margin", "margin_coverage"])
+def test_each_of_autos_large_pool_arms_selects_from_the_narrowed_set(small_limits, arm):
+    from longtail.strategies import select
+
+    X, y = _pool()
+    model = LogisticRegression(max_iter=500).fit(X[:300], y[:300])
+    cand = np.arange(300, len(X), dtype=np.int64)
+    labeled = np.arange(300, dtype=np.int64)
+    state: dict = {}
+    got = C.narrow("auto", cand, 40, rng=np.random.default_rng(1), vectors=X,
+                   probs_of=model.predict_proba, state=state, labeled_rows=labeled,
+                   params={"graph_rows": 400})
+    assert got.log is not None and len(got.rows) < len(cand)
+    assert got.params["pool_rows"] == len(X) and "n_clusters" in got.params
+    graph = state["longtail.strategies"]["graph"]
+    in_graph = graph.rows[np.isin(graph.rows, cand)]
+    assert np.isin(in_graph, got.rows).all()
+    sel = select(arm, 40, got.rows, rng=np.random.default_rng(2), vectors=ArrayVectors(X),
+                 probs=model.predict_proba(X[got.rows]), classes=model.classes_,
+                 labeled_rows=labeled, labeled_y=y[:300], params=got.params, state=state)
+    rows = np.asarray(sel.rows)
+    assert len(rows) == 40 == len(np.unique(rows)) and np.isin(rows, got.rows).all()
+    if arm != "cluster_margin":  # the coverage arms pick graph rows, as on the whole pool
+        assert np.isin(rows, in_graph).all()
+    # no arm built an index of its own over the narrowed set: the whole pool's are reused
+    assert not [n for n, r in sel.log.get("indexes", {}).items() if r["action"] == "built"]

@@ -180,7 +180,7 @@ def select_auto(ctx: Context) -> Selection:
     else:
         # The coverage arms work on a kNN-graph sample of the pool when it is large; there
         # the full-pool cluster-margin leads the informative arms instead.
-        large = ctx.n + ctx.n_labeled > int(ctx.params.get("graph_rows", DEFAULT_GRAPH_ROWS))
+        large = pool_rows(ctx) > int(ctx.params.get("graph_rows", DEFAULT_GRAPH_ROWS))
         phase = "transition"
 
     # rewards: measured where the history has metrics, else the proxy for the last round
@@ -269,6 +269,12 @@ def select_auto(ctx: Context) -> Selection:
     return sel
 
 
+def pool_rows(ctx: Context) -> int:
+    """Rows in the pool: ``params["pool_rows"]`` when the candidates were narrowed from
+    a larger pool (:mod:`longtail.strategies.candidates`), else candidates + labeled."""
+    return int(ctx.params.get("pool_rows", ctx.n + ctx.n_labeled))
+
+
 def _rounded(x: float | None) -> float | None:
     return None if x is None else round(float(x), 3)
 
@@ -295,7 +301,7 @@ def _leave_representative(ctx: Context, mem: dict | None, stats: dict, rewards: 
     coverage longer and cost 0.3-0.6 points at 700-800 labels on Banking77; the mean
     was chosen there and checked on digits.) With ``state`` the decision sticks until
     the pool grows by REGROW (new data may need coverage again)."""
-    pool = ctx.n + ctx.n_labeled
+    pool = pool_rows(ctx)
     left = mem.get("representative_left") if mem is not None else None
     if left and pool <= REGROW * left["pool"]:
         return "informative", left["why"]

@@ -15,6 +15,15 @@ O(limit) for the exact pass, instead of O(n); the clustering is the one-time ind
 An approximation: a row of a cluster whose centroid and sampled members all look
 certain is not offered. The round's log ("candidates") says how many rows were kept
 and from how many clusters.
+
+`auto` narrows the same way, by margin, and its handed set also holds every candidate
+in the kNN-graph sample (`pool_graph`, built or joined here over the whole pool, a
+uniform sample of at most `graph_rows` rows): so each of its arms has its 10M path —
+cluster_margin over the best clusters (the narrowing's clustering, the same K),
+coverage and margin_coverage over the graph sample exactly as
+on the whole pool (they only ever pick graph rows; a batch larger than the graph's
+candidates is filled at random from the handed set). `pool_rows` in its params keeps
+the whole pool's size, which decides auto's "large pool" arms.
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ import numpy as np
 
 from longtail.strategies import scores as S
 from longtail.strategies._base import Context, IndexLog, as_reader
-from longtail.strategies._pool import pool_clusters, read_rows
+from longtail.strategies._pool import pool_clusters, pool_graph, read_rows, sorted_unique
+from longtail.strategies.coverage import COVERAGE_KNN
 from longtail.strategies.diverse import pool_clustering_k
 
 NARROW_ABOVE = 2_000_000  # candidates beyond which a round narrows them first
@@ -35,12 +45,12 @@ ROWS_PER_PICK = 50  # candidate rows kept per row to select (recall: bench/candi
 MIN_ROWS = 200_000  # ...and at least this many
 SAMPLE_PER_CLUSTER = 32  # members scored per cluster (a seeded uniform sample)
 # The strategies that rank candidates by one uncertainty score, and that score.
-# cluster_margin is handed the clustering's K (its `n_clusters`), so it reuses the
-# clustering the narrowing went through. Not yet `auto`: its representative arms cover
-# the pool they are handed.
+# cluster_margin and auto are handed the clustering's K (their `n_clusters`), so they
+# reuse the clustering the narrowing went through; auto also gets the graph sample.
 NARROWED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "margin": S.margin, "entropy": S.entropy, "least_confidence": S.least_confidence,
-    "cluster_margin": S.margin}
+    "cluster_margin": S.margin, "auto": S.margin}
+SAME_CLUSTERING = ("cluster_margin", "auto")
 
 
 @dataclass
@@ -116,7 +126,27 @@ def narrow(strategy: str, candidates: np.ndarray, k: int, *, rng: np.random.Gene
            "limit": int(limit), "clusters": int(len(cl.centroids)),
            "clusters_kept": int(len(np.unique(labels[pos]))), "sampled": int(size),
            "index": f"pool_{n_cl}"}
-    # cluster_margin sizes its clustering by the candidates it is handed: the narrowing's
-    # K keeps it on the same one (built once, the index), not a new one each round.
-    same_k = {**(params or {}), "n_clusters": n_cl} if strategy == "cluster_margin" else None
-    return Narrowed(kept, log, ctx.indexes, same_k)
+    out = None
+    if strategy in SAME_CLUSTERING:
+        # cluster_margin sizes its clustering by the candidates it is handed: the
+        # narrowing's K keeps it on the same one (built once, the index), not a new one
+        # each round.
+        out = {**(params or {}), "n_clusters": n_cl}
+    if strategy == "auto":
+        in_graph = graph_candidates(ctx, candidates)
+        kept = sorted_unique(kept, in_graph)
+        log.update(kept=int(len(kept)), graph_rows=int(len(in_graph)))
+        n_lab = 0 if labeled_rows is None else len(labeled_rows)
+        out["pool_rows"] = int(len(candidates) + n_lab)
+    return Narrowed(kept, log, ctx.indexes, out)
+
+
+def graph_candidates(ctx: Context, candidates: np.ndarray) -> np.ndarray:
+    """The candidates in the pool's kNN-graph sample (sorted), the graph built or joined
+    over the whole pool first (auto's coverage arms pick among them). O(n) for the
+    universe plus the graph's own update cost."""
+    g = pool_graph(ctx, knn=int(ctx.params.get("knn", COVERAGE_KNN)))
+    c = np.sort(candidates) if len(candidates) > 1 and np.any(
+        np.diff(candidates) < 0) else candidates
+    pos = np.minimum(np.searchsorted(c, g.rows), max(len(c) - 1, 0))
+    return g.rows[c[pos] == g.rows] if len(c) else c
