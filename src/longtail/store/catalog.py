@@ -41,6 +41,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from longtail.errors import ProjectError
 from longtail.store import columns, redo
 from longtail.store import schema as s
+from longtail.store.repo_base import forget_prepared
 from longtail.store.repos import now  # noqa: F401  (kept importable from here)
 from longtail.store.repos_versions import migrate_3
 from longtail.store.uow import UnitOfWork
@@ -149,6 +150,8 @@ NEEDS_ROOT = frozenset({7})
 
 def _engine(url: str | URL) -> Engine:
     engine = create_engine(url, future=True)
+    if engine.dialect.name == "postgresql":
+        forget_prepared(engine)  # the service's direct statements (store.repo_base)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

@@ -71,10 +71,10 @@ _ACTIVE_PG = _ACTIVE.with_for_update()
 _REOPEN = (_t.update().where(and_(_t.c.id == bindparam("sid"), _t.c.user_id == bindparam("u"),
                                   _t.c.state == "leased"))
            .values(state="open", user_id=None, leased_at=None, expires_at=None))
-_LEFT = (select(_t.c.id).where(and_(_t.c.round_id == bindparam("r"),
-                                    _t.c.state.in_(("open", "leased")))).limit(1))
 _OPEN_LEFT = (select(_t.c.id).where(and_(_t.c.round_id == bindparam("r"), _t.c.state == "open"))
               .limit(1))
+_LEASED_LEFT = (select(_t.c.id).where(and_(_t.c.round_id == bindparam("r"),
+                                           _t.c.state == "leased")).limit(1))
 _LOCK_ROUND = (select(s.rounds.c.id).where(s.rounds.c.id == bindparam("r"))
                .with_for_update(key_share=True))
 # A lease request's first read, in one statement: whether the user still exists (their
@@ -97,9 +97,10 @@ _NO_AUTOCHECKPOINT = "longtail.no_autocheckpoint"
 _HAS_ROUND = select(_t.c.id).where(_t.c.round_id == bindparam("r")).limit(1)
 # The statements of every lease and answer run straight on the driver (`Direct`).
 (_HELD, _CLAIM_NEXT, _CLAIM_NEXT_PG, _NO_WRITE, _OPEN_ROUNDS, _ACTIVE, _ACTIVE_PG, _REOPEN,
- _LOCK_ROUND, _HAS_ROUND, _ME, _ME_PG, _FINISH_ROW, _REOPEN_ROW) = (Direct(q) for q in (
+ _LOCK_ROUND, _HAS_ROUND, _ME, _ME_PG, _FINISH_ROW, _REOPEN_ROW, _OPEN_LEFT,
+ _LEASED_LEFT) = (Direct(q) for q in (
     _HELD, _CLAIM_NEXT, _CLAIM_NEXT_PG, _NO_WRITE, _OPEN_ROUNDS, _ACTIVE, _ACTIVE_PG, _REOPEN,
-    _LOCK_ROUND, _HAS_ROUND, _ME, _ME_PG, _FINISH_ROW, _REOPEN_ROW))
+    _LOCK_ROUND, _HAS_ROUND, _ME, _ME_PG, _FINISH_ROW, _REOPEN_ROW, _OPEN_LEFT, _LEASED_LEFT))
 
 def _pieces(items: Sequence[int] | None, size: int = 20_000) -> Iterable[list[int] | None]:
     """`items` in pieces of at most `size` (an IN list stays small); None: one piece, all."""
@@ -374,11 +375,14 @@ class LeasesRepo:
     def any_left(self, round_id: int) -> bool:
         """Whether a slot of the round is not done yet (open or leased): one index probe,
         where counting them would read every open slot."""
-        return self.conn.execute(_LEFT, {"r": round_id}).first() is not None
+        # Two probes of the queue index, not one IN: a direct statement takes no IN list,
+        # and while a round runs the first one answers.
+        return (_OPEN_LEFT.first(self.conn, {"r": round_id}) is not None
+                or _LEASED_LEFT.first(self.conn, {"r": round_id}) is not None)
 
     def any_open(self, round_id: int) -> bool:
         """Whether a slot of the round is still in the queue."""
-        return self.conn.execute(_OPEN_LEFT, {"r": round_id}).first() is not None
+        return _OPEN_LEFT.first(self.conn, {"r": round_id}) is not None
 
     def settle(self, round_ids: Sequence[int], after: dict[int, int] | None = None,
                rows: Sequence[int] | None = None) -> int:
