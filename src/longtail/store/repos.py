@@ -288,11 +288,13 @@ class SamplesRepo(Repo):
 
     def one(self, row: int) -> tuple[str, str | None, dict] | None:
         """(external id, text, metadata) of the sample at `row`, or None."""
-        got = _ONE.all(self.conn, {"row": int(row)})
-        if not got:
+        got = _ONE.first(self.conn, {"row": int(row)})
+        if got is None:
             return None
-        _, ext, text, meta = self._with_columns(got)[0]
-        return ext, text, meta
+        # One row (the service's lease): the column files directly, no arrays.
+        pos = -1 if got["pos"] is None else int(got["pos"])
+        text, meta = self.columns.one(int(got["batch_id"]), pos)
+        return got["external_id"], text, json.loads(meta) if meta else {}
 
     def first_mapping(self) -> dict | None:
         """The column mapping of the project's first ingest (`ColumnMapping.to_dict()`),
