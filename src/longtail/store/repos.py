@@ -291,10 +291,13 @@ class SamplesRepo(Repo):
         got = _ONE.first(self.conn, {"row": int(row)})
         if got is None:
             return None
-        # One row (the service's lease): the column files directly, no arrays.
-        pos = -1 if got["pos"] is None else int(got["pos"])
-        text, meta = self.columns.one(int(got["batch_id"]), pos)
-        return got["external_id"], text, json.loads(meta) if meta else {}
+        return (got["external_id"], *self.content(got["batch_id"], got["pos"]))
+
+    def content(self, batch_id: int, pos: int | None) -> tuple[str | None, dict]:
+        """(text, metadata) of the sample stored at `pos` of batch `batch_id` (the catalog
+        row's columns), from the column files: one row, no arrays (the service's lease)."""
+        text, meta = self.columns.one(int(batch_id), -1 if pos is None else int(pos))
+        return text, json.loads(meta) if meta else {}
 
     def first_mapping(self) -> dict | None:
         """The column mapping of the project's first ingest (`ColumnMapping.to_dict()`),
