@@ -346,8 +346,10 @@ def main(argv: list[str] | None = None) -> int:
               "encoders": {"cnn": "pixels-raw (28x28 grey in [0, 1])",
                            "linear": "pixels (PCA 64 of 28x28 grey)"},
               "accuracy": "the project's latest model on the test images",
-              "pseudo": "auto-cnn+pseudo: pseudo_labels propagation, ratio 2 (the rule "
-                        "bench/pseudo_labels.py chose on digits)",
+              "pseudo": "auto-cnn+pseudo: pseudo_labels propagation, ratio 2, weight 1 (the "
+                        "rule bench/pseudo_labels.py chose on digits for the linear head, "
+                        "and bench/_pseudo_cnn.py on a Fashion-MNIST validation split for "
+                        "the CNN: bench/results/pseudo_cnn.json)",
               "reductions": reductions, "load_at_start": os.getloadavg()[0]}
 
     def write(transfer: list[dict], seconds: dict) -> Path:
