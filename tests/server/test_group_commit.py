@@ -443,3 +443,46 @@ def test_service_statements_run_prepared_on_postgresql(store, people):
                              "annotator": "ann"}])  # no such sample
     assert err.value.orig.sqlstate == "23503"
     assert _events(store) == []
+
+
+def test_a_lease_is_two_statements_on_postgresql(tmp_path, db_url, monkeypatch):
+    """PostgreSQL: a lease in a batch is two round trips, the user's row with the lease
+    they hold and the claim, which returns where its sample's text is (every statement
+    is a round trip on the writer's one thread). Counted as the batch's statements for
+    four leases less those for two."""
+    from sqlalchemy import event
+
+    from longtail.store import repo_base
+
+    if db_url is None:
+        pytest.skip("round trips are PostgreSQL's (SQLite reads the sample on its own)")
+    store = make_store(tmp_path / "p", n=20, round_sizes=(20,), db_url=db_url)
+    who = [users.add_user(store, f"u{i}")[0] for i in range(7)]
+    tasks.prepare(store, POLICY)
+    seen = [0]
+    real = repo_base.Direct.run
+
+    def counted(self, conn, params=None):
+        seen[0] += 1
+        return real(self, conn, params)
+
+    def core(*_a, **_k):
+        seen[0] += 1
+
+    monkeypatch.setattr(repo_base.Direct, "run", counted)
+    event.listen(store.engine, "before_cursor_execute", core)
+    try:
+        tasks.run_batch(store, [_leasing(who[0])])  # the reclaim of this second, once
+        counts = []
+        for group in (who[1:3], who[3:7]):
+            before = seen[0]
+            got = tasks.run_batch(store, [_leasing(u) for u in group])
+            assert all(ok for ok, _ in got)
+            counts.append(seen[0] - before)
+        tasks_ = [t for _, t in got]
+    finally:
+        event.remove(store.engine, "before_cursor_execute", core)
+    assert counts[1] - counts[0] == 2 * 2
+    assert [t.sample_id for t in tasks_] == [f"s{t.id}" for t in tasks_]
+    assert all(t.text == f"text number {t.id}" for t in tasks_)
+    store.close()

@@ -281,7 +281,11 @@ def _claim_among(uow: UnitOfWork, round_id: int, user: User, at: float, ttl: flo
 
 
 def _task(uow: UnitOfWork, slot: dict) -> Task:
-    sample_id, text, meta = uow.samples.one(slot["row"])
+    if slot.get("external_id") is not None:  # the claim or the held lease read it
+        sample_id = slot["external_id"]
+        text, meta = uow.samples.content(slot["batch_id"], slot["pos"])
+    else:
+        sample_id, text, meta = uow.samples.one(slot["row"])
     return Task(id=int(slot["row"]), sample_id=sample_id, text=text, meta=meta,
                 round_id=int(slot["round_id"]), position=int(slot["position"]),
                 expires_at=float(slot["expires_at"]), labels=uow.label_set.get())
