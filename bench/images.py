@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -163,8 +164,12 @@ def run_method(name: str, seed: int, base: Path, work: Path, ids_y: dict, tests:
             uow.settings.set("pseudo_labels", pseudo)
             if pseudo != "off":
                 uow.settings.set("pseudo_ratio", 2.0)  # the rule pseudo_labels.json chose
+        from _common import git_commit, git_dirty
+
+        # The code each run was made with (runs resumed later keep their own).
         curve = {"paid": [], "accuracy": [], "eval_labels": [], "query_seconds": [],
-                 "train_seconds": [], "labels": 0, "done": False}
+                 "train_seconds": [], "labels": 0, "done": False, "git_commit": git_commit(),
+                 "git_dirty": git_dirty(), "load_at_start": round(os.getloadavg()[0], 2)}
     paid = curve["paid"][-1] if curve["paid"] else 0
     n_eval = curve["eval_labels"][-1] if curve["eval_labels"] else 0
     answers = work / f"answers-{tag}.csv"
@@ -319,8 +324,6 @@ def main(argv: list[str] | None = None) -> int:
             reductions.append(f"{key} {value:,} instead of the issue's {cfg[key]:,}")
             cfg[key] = value
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    import os
-
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -343,8 +346,10 @@ def main(argv: list[str] | None = None) -> int:
               "encoders": {"cnn": "pixels-raw (28x28 grey in [0, 1])",
                            "linear": "pixels (PCA 64 of 28x28 grey)"},
               "accuracy": "the project's latest model on the test images",
-              "pseudo": "auto-cnn+pseudo: pseudo_labels propagation, ratio 2 (the rule "
-                        "bench/pseudo_labels.py chose on digits)",
+              "pseudo": "auto-cnn+pseudo: pseudo_labels propagation, ratio 2, weight 1 (the "
+                        "rule bench/pseudo_labels.py chose on digits for the linear head, "
+                        "and bench/_pseudo_cnn.py on a Fashion-MNIST validation split for "
+                        "the CNN: bench/results/pseudo_cnn.json)",
               "reductions": reductions, "load_at_start": os.getloadavg()[0]}
 
     def write(transfer: list[dict], seconds: dict) -> Path:

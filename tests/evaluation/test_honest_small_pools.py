@@ -65,3 +65,25 @@ def test_small_pool_numbers_are_honest(tmp_path, loader_name):
         more = p.forecast(target, next_batch=20).more_labels
         assert more["hi"] is None or more["hi"] > 0
     p.close()
+
+
+def test_train_leaves_a_slow_learners_crossfit_to_evaluate(tmp_path, monkeypatch):
+    """Where cross-fitting would refit a slow learner once per fold (the small CNN: most
+    of a `train`), `train` says the estimate was left out and `evaluate` still gives it."""
+    import sklearn.datasets
+
+    from longtail.engine import training
+
+    # Every fit counts as slow here (a linear head's take well under a second).
+    monkeypatch.setattr(training, "CROSSFIT_IN_TRAIN_SECONDS", 0.0)
+    p, truth = _project(tmp_path, sklearn.datasets.load_wine)
+    for i in range(3):
+        report = _round(p, truth, tmp_path, 20, i)
+    ev = report["eval"]
+    assert "resolution" in ev and not ev["resolution"]["enough"]
+    assert "crossfit" not in ev or ev["crossfit"] is None
+    assert any("longtail evaluate" in w for w in ev["warnings"])
+    cross = p.evaluate().to_dict()["crossfit"]
+    labeled = len(p.labeled("pool")[0]) + len(p.labeled("eval")[0])
+    assert cross["n"] == labeled
+    p.close()

@@ -67,9 +67,71 @@ def test_train_with_pseudo_labels_counts_and_stores_only_human_labels(tmp_path):
 def test_settings_refuses_bad_values_and_changes_nothing(tmp_path):
     p = Project.init(tmp_path / "proj")
     before = snapshot(p, ledger=False)
-    for args in (["pseudo_labels", "magic"], ["pseudo_ratio", "-1"], ["hashing", "1"],
+    for args in (["pseudo_labels", "magic"], ["pseudo_ratio", "-1"], ["pseudo_weight", "2"],
+                 ["hashing", "1"],
                  ["nope", "1"]):
         r = subprocess.run([sys.executable, "-m", "longtail.cli", "settings", "-p",
                             str(p.store.root), *args], capture_output=True, text=True)
         assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
     assert snapshot(p, ledger=False) == before
+
+
+def test_agreement_keeps_only_rows_where_model_and_spreading_agree():
+    X, y = make_pool(500, d=8, classes=4, seed=8)
+    lab = np.r_[0:40]
+    classes = np.unique(y[lab])
+    wrong = np.array([c == classes[0] for c in y[40:]])  # the model errs on a class
+
+    def proba(Xu):  # confident and right, except class 0 rows: confidently class 1
+        p = np.zeros((len(Xu), len(classes)))
+        truth = np.searchsorted(classes, y[40:])
+        p[np.arange(len(Xu)), np.where(wrong, 1, truth)] = 0.99
+        return p + 0.0025
+
+    plain = pseudo_labels("self-training", predict_proba=proba, classes=classes,
+                          X_lab=X[lab], y_lab=y[lab], X_unlab=X[40:], ratio=3.0)
+    both = pseudo_labels("agreement", predict_proba=proba, classes=classes,
+                         X_lab=X[lab], y_lab=y[lab], X_unlab=X[40:], ratio=3.0)
+    assert np.mean(plain.labels == y[40:][plain.positions]) < 0.85  # the mistakes get in
+    assert len(both) > 30 and np.mean(both.labels == y[40:][both.positions]) > 0.95
+    assert both.method == "agreement"
+
+
+def test_weighted_pseudo_labels_pull_the_torch_learner_less():
+    """A pseudo-label's weight scales its pull; weight-0 rows, however wrong, change
+    nothing a human label decides (and never judge early stopping)."""
+    X, y = make_pool(600, d=8, classes=3, seed=9)
+    lab, bad = np.r_[0:60], np.r_[60:400]
+    flipped = np.roll(np.unique(y), 1)[np.searchsorted(np.unique(y), y[bad])]
+    Xf, yf = np.concatenate([X[lab], X[bad]]), np.concatenate([y[lab], flipped])
+    test = np.r_[400:600]
+
+    def acc(weight):
+        w = np.concatenate([np.ones(len(lab)), np.full(len(bad), weight)])
+        m = make_learner("mlp", hidden=32, epochs=60, seed=0).fit(Xf, yf, sample_weight=w)
+        return float(np.mean(m.predict(X[test]) == y[test]))
+
+    alone = float(np.mean(make_learner("mlp", hidden=32, epochs=60, seed=0)
+                          .fit(X[lab], y[lab]).predict(X[test]) == y[test]))
+    assert acc(1.0) < 0.5 < alone  # wrong pseudo-labels at full weight take over
+    assert acc(0.0) > alone - 0.05
+    with pytest.raises(InputError, match="sample_weight"):
+        make_learner("mlp").fit(X[lab], y[lab], sample_weight=np.ones(3))
+
+
+def test_train_weighs_pseudo_labels_for_a_torch_learner(tmp_path):
+    X, y = make_pool(300, d=8, classes=3, seed=10)
+    p = Project.init(tmp_path / "proj", eval_rate=0.0)
+    p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", text="text",
+             vector_prefix="v")
+    p.import_labels(write_csv(tmp_path / "l.csv", ["id", "label"],
+                              [[f"s{i}", y[i]] for i in range(30)]))
+    for key, value in (("learner", "mlp"), ("learner_params", '{"epochs": 20}'),
+                       ("pseudo_labels", "agreement"), ("pseudo_weight", "0.5")):
+        out = subprocess.run([sys.executable, "-m", "longtail.cli", "settings", "-p",
+                              str(p.store.root), key, value], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+    r = p.train()
+    assert r.pseudo_labels["method"] == "agreement" and r.pseudo_labels["weight"] == 0.5
+    assert 0 < r.pseudo_labels["n"] <= 30 and r.labels == 30
+    assert p.status().labeled_pool == 30

@@ -203,13 +203,14 @@ def _commits(store) -> list[int]:
 
 def test_concurrent_requests_share_commits_on_the_writer_pool(tmp_path, db_url):
     """40 annotators lease at once, then answer at once: far fewer commits than
-    requests (the batches), on PostgreSQL spread over the pool's writers; every lease
-    distinct, every answer acknowledged, and the round that their answers finish is
-    closed once, said by exactly one answer."""
+    requests (the batches), on PostgreSQL spread over the pool's writers when it has
+    several (the service runs one); every lease distinct, every answer acknowledged,
+    and the round that their answers finish is closed once, said by exactly one
+    answer."""
     store = make_store(tmp_path / "p", n=40, round_sizes=(40,), db_url=db_url)
     people = [users.add_user(store, f"u{i}")[0] for i in range(40)]
     tasks.prepare(store, POLICY)
-    gc = tasks.GroupCommit(store)
+    gc = tasks.GroupCommit(store, writers=3)
     threads: set[str] = set()
     commits = _commits(store)
 
@@ -352,3 +353,136 @@ def test_a_failed_checkpoint_is_tried_again(store, people, monkeypatch):
         assert len(calls) >= 2 and writer.checkpoints >= 1
     finally:
         writer.close()
+
+
+def _leasing(user):
+    return lambda uow: tasks.lease_in(uow, user, POLICY, NOW)
+
+
+def test_requests_arriving_within_the_window_wake_the_writer_once(store, people):
+    """The writer thread (PostgreSQL's; `thread=True` runs it on any catalog) is handed
+    requests at most once per `window`: requests arriving one by one within a window
+    commit together in one transaction, so at a steady rate the thread wakes once per
+    window, not once per request; the first request after a quiet spell goes at once
+    (light load waits for nobody)."""
+    who = [people[n][0] for n in ("ann", "bob", "cat", "root")]
+    window = 0.5
+    gc = tasks.GroupCommit(store, thread=True, window=window)
+    commits = _commits(store)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        t0, first_at = loop.time(), []
+        first = asyncio.ensure_future(gc.run(_leasing(who[0]), who[0].id))
+        first.add_done_callback(lambda _f: first_at.append(loop.time() - t0))
+        rest = []
+        for user in who[1:]:  # 30 ms apart: each alone in its own batch without the window
+            await asyncio.sleep(0.03)
+            rest.append(asyncio.ensure_future(gc.run(_leasing(user), user.id)))
+        leased = [await first] + list(await asyncio.gather(*rest))
+        return leased, first_at[0]
+
+    try:
+        leased, first_after = asyncio.run(main())
+    finally:
+        gc.close()
+    assert sorted(t.id for t in leased) == [0, 1, 2, 3]
+    assert commits[0] == 2  # the first request's batch, then the other three's
+    assert first_after < window
+    assert _held(store) == {t.id: u.id for t, u in zip(leased, who, strict=True)}
+
+
+def test_closing_the_writer_commits_the_requests_waiting_for_their_window(store, people):
+    """A shutdown with requests still waiting for their window: they are handed to the
+    writer at once and committed before it stops, each answered; nothing is lost."""
+    ann, bob, cat = (people[n][0] for n in ("ann", "bob", "cat"))
+    gc = tasks.GroupCommit(store, thread=True, window=60.0)
+
+    async def main():
+        first = await gc.run(_leasing(ann), ann.id)  # goes at once: the window starts
+        waiting = [asyncio.ensure_future(gc.run(_leasing(u), u.id)) for u in (bob, cat)]
+        await asyncio.sleep(0.05)
+        assert not any(f.done() for f in waiting)  # held for the window (60 s)
+        gc.close()
+        return [first] + list(await asyncio.wait_for(asyncio.gather(*waiting), 10))
+
+    leased = asyncio.run(main())
+    assert sorted(t.id for t in leased) == [0, 1, 2]
+    assert _held(store) == {0: ann.id, 1: bob.id, 2: cat.id}
+
+
+def test_service_statements_run_prepared_on_postgresql(store, people):
+    """PostgreSQL: the service's per-request statements (`store.repo_base.Direct`) run as
+    statements prepared once per connection, straight on libpq inside the transaction
+    psycopg began; rows come back as SQLAlchemy reads them (NULLs, floats, text), a
+    database error is SQLAlchemy's with the driver's error and SQLSTATE, and it rolls back
+    the whole transaction."""
+    from sqlalchemy.exc import IntegrityError
+
+    from longtail.store import repos_service
+
+    if store.dialect != "postgresql":
+        pytest.skip("prepared statements on libpq are PostgreSQL's")
+    ann = people["ann"][0]
+    tasks.lease(store, ann, POLICY, now=NOW)
+    with store.unit_of_work() as uow:
+        uow.conn.exec_driver_sql("SELECT 1")  # the transaction is open
+        params = {"u": ann.id, "at": NOW}
+        got = repos_service._ME_PG.first(uow.conn, params)
+        want = dict(uow.conn.execute(repos_service._ME_PG.stmt, params).mappings().first())
+        assert got == want and got["done_at"] is None and got["expires_at"] == NOW + 60
+        assert uow.settings.get("label_set") == LABELS
+        prepared = [n for (n,) in uow.conn.exec_driver_sql(
+            "SELECT name FROM pg_prepared_statements")]
+        assert any(n.startswith("lt_direct_") for n in prepared)
+    with pytest.raises(IntegrityError) as err:
+        with store.unit_of_work() as uow:
+            uow.labels.add([{"row": 3, "label": "card", "source": "human",
+                             "annotator": "ann"}])
+            uow.labels.add([{"row": 10_000, "label": "card", "source": "human",
+                             "annotator": "ann"}])  # no such sample
+    assert err.value.orig.sqlstate == "23503"
+    assert _events(store) == []
+
+
+def test_a_lease_is_two_statements_on_postgresql(tmp_path, db_url, monkeypatch):
+    """PostgreSQL: a lease in a batch is two round trips, the user's row with the lease
+    they hold and the claim, which returns where its sample's text is (every statement
+    is a round trip on the writer's one thread). Counted as the batch's statements for
+    four leases less those for two."""
+    from sqlalchemy import event
+
+    from longtail.store import repo_base
+
+    if db_url is None:
+        pytest.skip("round trips are PostgreSQL's (SQLite reads the sample on its own)")
+    store = make_store(tmp_path / "p", n=20, round_sizes=(20,), db_url=db_url)
+    who = [users.add_user(store, f"u{i}")[0] for i in range(7)]
+    tasks.prepare(store, POLICY)
+    seen = [0]
+    real = repo_base.Direct.run
+
+    def counted(self, conn, params=None):
+        seen[0] += 1
+        return real(self, conn, params)
+
+    def core(*_a, **_k):
+        seen[0] += 1
+
+    monkeypatch.setattr(repo_base.Direct, "run", counted)
+    event.listen(store.engine, "before_cursor_execute", core)
+    try:
+        tasks.run_batch(store, [_leasing(who[0])])  # the reclaim of this second, once
+        counts = []
+        for group in (who[1:3], who[3:7]):
+            before = seen[0]
+            got = tasks.run_batch(store, [_leasing(u) for u in group])
+            assert all(ok for ok, _ in got)
+            counts.append(seen[0] - before)
+        tasks_ = [t for _, t in got]
+    finally:
+        event.remove(store.engine, "before_cursor_execute", core)
+    assert counts[1] - counts[0] == 2 * 2
+    assert [t.sample_id for t in tasks_] == [f"s{t.id}" for t in tasks_]
+    assert all(t.text == f"text number {t.id}" for t in tasks_)
+    store.close()

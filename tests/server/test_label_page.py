@@ -63,6 +63,18 @@ def test_a_leased_task_carries_the_models_top_three_classes(tmp_path, monkeypatc
     st.close()
 
 
+def test_one_lease_at_a_time_looks_for_a_new_model():
+    """When the look for a new model is due, the first lease claims it and the others
+    skip the worker-thread hop (under load every lease of that moment hopped and opened
+    a read of its own); the next look is claimed once `recheck` has passed again."""
+    from longtail.engine import suggest
+
+    s = suggest.Suggester(recheck=0.2)
+    assert [s.none_known() for _ in range(4)] == [False, True, True, True]
+    time.sleep(0.25)
+    assert [s.none_known() for _ in range(2)] == [False, True]
+
+
 def _natural(x: str) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", x)]
 

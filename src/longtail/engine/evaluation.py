@@ -466,11 +466,13 @@ def stopping(uow: UnitOfWork, settings: Settings, *, target: float | None = None
 
 def evaluate(uow: UnitOfWork, settings: Settings, test: Any = None, *, model_id: int | None = None,
              id: str = "id", text: str | None = "text", label: str = "label",
-             vector: str | None = None, vector_prefix: str | None = None
-             ) -> EvalReport | None:
+             vector: str | None = None, vector_prefix: str | None = None,
+             crossfit: bool = True) -> EvalReport | None:
     """Score a model on the managed eval set (default) or on a labeled file outside the
     pool. Metrics carry bootstrap 95% intervals and are recorded in the catalog; a test
-    file's figures are kept under its own eval-set name, never as the managed ones."""
+    file's figures are kept under its own eval-set name, never as the managed ones.
+    `crossfit=False`: a small pool's cross-fitted estimate is left out and a warning says
+    how to get it (`train` does so where it would cost many fits of a slow learner)."""
     from longtail.errors import ProjectError
 
     models = {m["id"]: m for m in uow.models.list()}
@@ -493,7 +495,7 @@ def evaluate(uow: UnitOfWork, settings: Settings, test: Any = None, *, model_id:
             uow, settings, meta, uow.vector_set(meta["encoder"]).read(rows), labels)
         from longtail.engine.estimates import managed_estimate
 
-        return _small_pool(uow, settings, _report(
+        return _small_pool(uow, settings, crossfit, _report(
             result, eval_set, version, meta["id"],
             # the project's estimator (PPI by default) over the whole eval split
             estimate=managed_estimate(uow, settings, meta)))
@@ -522,10 +524,12 @@ def _report(result: Scores, eval_set: str, version: int | None, model_id: int, *
                       estimate=estimate)
 
 
-def _small_pool(uow: UnitOfWork, settings: Settings, out: EvalReport) -> EvalReport:
+def _small_pool(uow: UnitOfWork, settings: Settings, crossfit: bool, out: EvalReport
+                ) -> EvalReport:
     """When the eval split cannot reach its target size (a small pool), add the estimate
-    from every labeled row by cross-fitting (`_crossfit_estimate`) and say what the eval
-    set resolves; figures say which estimate is which and on how many labels."""
+    from every labeled row by cross-fitting (`_crossfit_estimate`; with `crossfit` False
+    a warning naming `longtail evaluate` instead) and say what the eval set resolves;
+    figures say which estimate is which and on how many labels."""
     from longtail.evaluation.resolution import eval_resolution
 
     splits = uow.samples.split_counts()
@@ -533,6 +537,11 @@ def _small_pool(uow: UnitOfWork, settings: Settings, out: EvalReport) -> EvalRep
                           target=settings.eval_halfwidth, accuracy=out.accuracy["value"])
     if res.enough:
         return out
+    if not crossfit:
+        return replace(out, resolution=res.to_dict(), warnings=[
+            *out.warnings, res.text(), "the estimate from every labeled row, cross-fitted, "
+            "was left out here (it refits this slow learner once per fold): `longtail "
+            "evaluate` gives it"])
     return replace(out, resolution=res.to_dict(), warnings=[*out.warnings, res.text()],
                    crossfit=_crossfit_estimate(uow, settings))
 

@@ -66,12 +66,15 @@ DEFAULTS: dict[str, Any] = {
     "vector_dtype": "float32",
     # The unlabeled pool at work (issue 32): pseudo-labels added to the human labels when
     # training, never stored or counted as labels (longtail/learners/semi.py): "off",
-    # "self-training" or "propagation"; at most pseudo_ratio x each class's human labels,
-    # each at least pseudo_min_confidence. bench/results/pseudo_labels.json chose the
+    # "self-training", "propagation" or "agreement"; at most pseudo_ratio x each class's
+    # human labels, each at least pseudo_min_confidence, each weighing pseudo_weight in
+    # the loss of a learner whose fit takes sample weights (the torch learners; they
+    # early-stop on human labels alone). bench/results/pseudo_labels.json chose the
     # rule on digits and checked it on Banking77 and Fashion-MNIST.
     "pseudo_labels": "off",
     "pseudo_ratio": 1.0,
     "pseudo_min_confidence": 0.0,
+    "pseudo_weight": 1.0,
 }
 
 VECTOR_DTYPES = ("float32", "float16")
@@ -107,6 +110,7 @@ class Settings:
     pseudo_labels: str = "off"
     pseudo_ratio: float = 1.0
     pseudo_min_confidence: float = 0.0
+    pseudo_weight: float = 1.0
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Settings:
@@ -198,7 +202,8 @@ def check_settings(settings: dict[str, Any]) -> None:
         if settings["pseudo_labels"] not in METHODS:
             raise InputError(f"pseudo_labels must be one of {', '.join(METHODS)}, got "
                              f"{settings['pseudo_labels']!r}")
-    for name, top in (("pseudo_ratio", 10.0), ("pseudo_min_confidence", 1.0)):
+    for name, top in (("pseudo_ratio", 10.0), ("pseudo_min_confidence", 1.0),
+                      ("pseudo_weight", 1.0)):
         value = settings.get(name)
         if name in settings and (isinstance(value, bool) or not isinstance(value, (int, float))
                                  or not 0 <= value <= top):

@@ -49,13 +49,24 @@ class Suggester:
         self.recheck = recheck
         self._lock = threading.Lock()
         self._checked = -math.inf
+        self._claimed = -math.inf  # when a caller of `none_known` took the next look
         self._meta: dict | None = None
         self._model: Any = None
 
     def none_known(self) -> bool:
-        """Whether no model was found in the last `recheck` seconds: a call would
-        return [] without reading anything (the caller may skip its thread hop)."""
-        return self._meta is None and time.monotonic() - self._checked < self.recheck
+        """Whether a call would return [] without reading anything (the caller may skip
+        its thread hop): no model was found in the last `recheck` seconds, or another
+        caller is looking now. The first caller once `recheck` seconds have passed
+        claims the look (for `recheck` seconds): under load every lease of that moment
+        would otherwise hop to a worker thread and open a read of its own, and the
+        service kept some thirty idle threads for them. Call it from one thread."""
+        if self._meta is not None:
+            return False
+        now = time.monotonic()
+        if now - self._checked < self.recheck or now - self._claimed < self.recheck:
+            return True
+        self._claimed = now
+        return False
 
     def __call__(self, store: Store, row: int, k: int = 3) -> list[str]:
         """The top `k` classes for `row` in `store`'s project ([] without a model)."""

@@ -16,6 +16,7 @@ LOCKED`. Every state change is a conditional UPDATE that reports whether it won.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import weakref
@@ -280,7 +281,11 @@ def _claim_among(uow: UnitOfWork, round_id: int, user: User, at: float, ttl: flo
 
 
 def _task(uow: UnitOfWork, slot: dict) -> Task:
-    sample_id, text, meta = uow.samples.one(slot["row"])
+    if slot.get("external_id") is not None:  # the claim or the held lease read it
+        sample_id = slot["external_id"]
+        text, meta = uow.samples.content(slot["batch_id"], slot["pos"])
+    else:
+        sample_id, text, meta = uow.samples.one(slot["row"])
     return Task(id=int(slot["row"]), sample_id=sample_id, text=text, meta=meta,
                 round_id=int(slot["round_id"]), position=int(slot["position"]),
                 expires_at=float(slot["expires_at"]), labels=uow.label_set.get())
@@ -692,27 +697,37 @@ def run_batch(store: Store, fns: list[Callable[[UnitOfWork], T]], *,
 CHECKPOINT_EVERY = 0.5
 
 # PostgreSQL: batches run on this many writer threads, each on a connection of the
-# store's pool, so one batch is built while another waits for its statements or its
-# commit (every statement is a round trip to the server).
-WRITERS = 3
+# store's pool. One: every batch then holds a whole window's requests (the fewer the
+# batches, the less CPU a submission costs: a batch's own work, its transaction and
+# its wake-ups, is a few times a request's), and no two batches wait on each other's
+# row locks.
+WRITERS = 1
+
+# PostgreSQL: seconds between two hand-overs to the writers, at least. The requests of
+# a window cross as one item, wake the writer once and commit together; the first
+# request after a quiet spell goes at once, so light load waits for nobody.
+PG_WINDOW = 0.02
 
 
 class GroupCommit:
     """The service's writer: the requests that arrive while a batch runs make the next
     batch (`run_batch`, at most `max_batch`), one transaction and one commit for all.
-    Under light load a batch is one request: nothing waits for company.
 
     SQLite (`thread=False`): the batch runs on the event loop itself, `window` seconds
     (2 ms) after the first request queues, or at once when `max_batch` are waiting; its
     statements take microseconds, and a writer thread would
     wait for the interpreter lock after each one while the loop holds it. PostgreSQL
-    (`thread=True`): `writers` threads (WRITERS), each taking batches from its own
-    queue onto its own pooled connection, while the loop goes on serving. A request's
-    `key` (its user) picks the queue, so one user's requests run in order on one
-    writer and never hold locks against each other; the batches of different writers
-    take row locks (slots, users) that do not overlap, and the round lock last, in
-    round order; a deadlock PostgreSQL still reports runs the batch again
-    (`run_batch`). `run` must be called on the event loop.
+    (`thread=True`): `writers` threads (WRITERS, one), each taking batches from its own
+    queue onto a pooled connection, while the loop goes on serving. The loop hands
+    requests over at most once per `window` (PG_WINDOW, 20 ms; at once when `max_batch`
+    are waiting or none went in the last window): at 300 submissions/s a batch holds
+    about a dozen requests where one per request cost twice the CPU. With several
+    writers a request's `key` (its user) picks the queue, so one user's requests run in
+    order on one writer and never hold locks against each other; the batches of
+    different writers take row locks (slots, users) that do not overlap, and the round
+    lock last, in round order; a deadlock PostgreSQL still reports runs the batch again
+    (`run_batch`). `run` must be called on the event loop; `close` hands over what
+    waits for its window, and the writers commit it before they stop.
 
     On SQLite the batches' commits never checkpoint the write-ahead log: a thread of
     the writer does, every `checkpoint_every` seconds, beside the batches (a checkpoint
@@ -720,14 +735,20 @@ class GroupCommit:
     on the event loop)."""
 
     def __init__(self, store: Store, *, thread: bool | None = None, max_batch: int = 64,
-                 window: float = 0.002, writers: int = WRITERS,
+                 window: float | None = None, writers: int | None = None,
                  checkpoint_every: float = CHECKPOINT_EVERY):
         import itertools
         import queue
 
+        self.thread = store.dialect != "sqlite" if thread is None else thread
+        if window is None:
+            window = PG_WINDOW if self.thread else 0.002
+        if writers is None:
+            writers = WRITERS
         self.store, self.max_batch, self.window = store, max_batch, window
         self._timer: Any = None
-        self.thread = store.dialect != "sqlite" if thread is None else thread
+        self._last_hand = -math.inf  # loop time of the last hand-over to the writers
+        self._queued = 0
         self._pending: list = []
         self._scheduled = False
         self._closed = False
@@ -759,8 +780,8 @@ class GroupCommit:
         return self._closed
 
     async def run(self, fn: Any, key: int | None = None) -> Any:
-        """`fn(uow)` in the next batch: its result once committed, or its error. On
-        PostgreSQL `key` (a user id) picks the writer: equal keys run in order."""
+        """`fn(uow)` in the next batch: its result once committed, or its error. With
+        several writers `key` (a user id) picks the writer: equal keys run in order."""
         import asyncio
 
         if self._closed:
@@ -770,11 +791,19 @@ class GroupCommit:
         if self.thread:
             k = next(self._turn) if key is None else key
             self._outbox[k % len(self._queues)].append((fn, fut))
+            self._queued += 1
+            if self._queued >= self.max_batch and self._timer is not None:
+                self._timer.cancel()  # a full batch goes at once
+                self._timer, self._handing = None, None
             if not self._handing:
-                # Handed over once per turn of the loop: the requests that arrived
-                # together cross to the writer threads (and wake them) as one item.
+                # Handed over at most once per `window`: the requests of a window cross
+                # to the writer threads (and wake them) as one item.
                 self._handing = loop
-                loop.call_soon(self._hand_over, loop)
+                due = self._last_hand + self.window
+                if self._queued >= self.max_batch or due <= loop.time():
+                    loop.call_soon(self._hand_over, loop)
+                else:
+                    self._timer = loop.call_at(due, self._hand_over, loop)
         else:
             self._pending.append((fn, fut))
             if len(self._pending) >= self.max_batch:
@@ -841,7 +870,8 @@ class GroupCommit:
                 _settle(fut, ok, value)
 
     def _hand_over(self, loop: Any) -> None:
-        self._handing = None
+        self._handing, self._timer, self._queued = None, None, 0
+        self._last_hand = loop.time()
         for q, items in zip(self._queues, self._outbox, strict=True):
             if items:
                 q.put((list(items), loop))
@@ -876,6 +906,8 @@ class GroupCommit:
         """Stop taking requests; the threads finish what is queued."""
         self._closed = True
         if self._handing:  # what arrived in this turn of the loop goes first
+            if self._timer is not None:
+                self._timer.cancel()
             self._hand_over(self._handing)
         for q in self._queues:
             q.put(None)

@@ -139,6 +139,12 @@ def fit_and_record(uow: UnitOfWork, settings: Settings, *, encoder: str | None =
     return report
 
 
+# `train` leaves a small pool's cross-fitted estimate (about CROSSFIT_FOLDS more fits) to
+# `longtail evaluate` when that would add more than this many seconds: with the small CNN
+# it was 60% of each `train` (bench/images.py); a linear head's fits take well under 1 s.
+CROSSFIT_IN_TRAIN_SECONDS = 10.0
+CROSSFIT_FOLDS = 5
+
 PSEUDO_SAMPLE = 20_000  # unlabeled rows pseudo-labeling looks at, at most (seeded)
 
 
@@ -161,11 +167,28 @@ def _pseudo_fit(uow: UnitOfWork, settings: Settings, vs: Any, model: Any, X_lab:
                        classes=np.asarray(model.classes_), X_lab=X_lab, y_lab=y_lab,
                        X_unlab=X_unl, ratio=settings.pseudo_ratio,
                        min_confidence=settings.pseudo_min_confidence)
+    weighted = _takes_weights(model)
     if len(pl):
-        model.fit(np.concatenate([X_lab, X_unl[pl.positions]]),
-                  np.concatenate([y_lab, pl.labels.astype(str)]))
+        X_fit = np.concatenate([X_lab, X_unl[pl.positions]])
+        y_fit = np.concatenate([y_lab, pl.labels.astype(str)])
+        if weighted:
+            w = np.concatenate([np.ones(len(X_lab)), np.full(len(pl), settings.pseudo_weight)])
+            model.fit(X_fit, y_fit, sample_weight=w)
+        else:
+            model.fit(X_fit, y_fit)
     return {"method": pl.method, "n": len(pl), "looked_at": int(len(candidates)),
-            "ratio": settings.pseudo_ratio, "min_confidence": settings.pseudo_min_confidence}
+            "ratio": settings.pseudo_ratio, "min_confidence": settings.pseudo_min_confidence,
+            "weight": settings.pseudo_weight if weighted else 1.0}
+
+
+def _takes_weights(model: Any) -> bool:
+    """Whether the learner's own `fit` takes per-row weights (the torch learners)."""
+    import inspect
+
+    try:
+        return "sample_weight" in inspect.signature(model.fit).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _score(uow: UnitOfWork, settings: Settings, model_id: int, report: TrainReport
@@ -173,8 +196,10 @@ def _score(uow: UnitOfWork, settings: Settings, model_id: int, report: TrainRepo
     """Score the model on the managed eval set and update lift and stopping."""
     from longtail.engine import evaluation
 
+    fit = report.fit_seconds or 0.0
     with phase("evaluate"):
-        ev = evaluation.evaluate(uow, settings, model_id=model_id)
+        ev = evaluation.evaluate(uow, settings, model_id=model_id, crossfit=(
+            fit * (CROSSFIT_FOLDS - 1) <= CROSSFIT_IN_TRAIN_SECONDS))
         if ev is not None:
             report.eval = ev
             report.stopping = evaluation.stopping(uow, settings).reason

@@ -11,6 +11,9 @@ with which class:
 - ``propagation``: label spreading over a k-nearest-neighbour graph of the labeled and
   unlabeled vectors (scikit-learn's ``LabelSpreading``, ``knn`` kernel, sparse: O(n·k)),
   then the same class-balanced choice on the spread distributions.
+- ``agreement``: self-training's choice among the rows where the model and label
+  spreading predict the same class (two views that err differently: the model's
+  features and the raw vectors' neighbourhoods).
 
 Both work on a seeded sample of at most ``max_unlabeled`` pool rows, so the cost is
 bounded whatever the pool size. The caller trains on human ∪ pseudo; pseudo-labels are
@@ -26,7 +29,7 @@ import numpy as np
 
 from longtail.errors import InputError
 
-METHODS = ("off", "self-training", "propagation")
+METHODS = ("off", "self-training", "propagation", "agreement")
 
 
 @dataclass(frozen=True)
@@ -68,15 +71,13 @@ def self_training(predict_proba: Callable[[np.ndarray], np.ndarray], classes: np
                           np.asarray(y_lab), ratio, min_confidence, "self-training")
 
 
-def propagation(X_lab: np.ndarray, y_lab: np.ndarray, X_unlab: np.ndarray, *,
-                ratio: float = 1.0, min_confidence: float = 0.0, k: int = 10,
-                alpha: float = 0.2) -> PseudoLabels:
-    """Label spreading over the kNN graph of labeled ∪ unlabeled (cosine on normalised
-    vectors), then the class-balanced choice. O((n_lab + n_unlab)·k) memory."""
+def spread(X_lab: np.ndarray, y_lab: np.ndarray, X_unlab: np.ndarray, *, k: int = 10,
+           alpha: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, label distributions of the unlabeled rows (n_unlab, C)) by label
+    spreading over the kNN graph of labeled ∪ unlabeled (cosine on normalised vectors).
+    O((n_lab + n_unlab)·k) memory."""
     from sklearn.semi_supervised import LabelSpreading
 
-    if len(X_unlab) == 0:
-        return PseudoLabels(np.empty(0, np.int64), np.empty(0, object), np.empty(0), "propagation")
     classes, y_idx = np.unique(np.asarray(y_lab), return_inverse=True)
     X = np.concatenate([X_lab, X_unlab]).astype(np.float32)
     X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
@@ -85,9 +86,35 @@ def propagation(X_lab: np.ndarray, y_lab: np.ndarray, X_unlab: np.ndarray, *,
                            max_iter=50)
     model.fit(X, target)
     dist = np.asarray(model.label_distributions_[len(X_lab):])
-    dist = np.nan_to_num(dist, nan=1.0 / len(classes))
+    return classes, np.nan_to_num(dist, nan=1.0 / len(classes))
+
+
+def propagation(X_lab: np.ndarray, y_lab: np.ndarray, X_unlab: np.ndarray, *,
+                ratio: float = 1.0, min_confidence: float = 0.0, k: int = 10,
+                alpha: float = 0.2) -> PseudoLabels:
+    """Label spreading (`spread`), then the class-balanced choice."""
+    if len(X_unlab) == 0:
+        return PseudoLabels(np.empty(0, np.int64), np.empty(0, object), np.empty(0), "propagation")
+    classes, dist = spread(X_lab, y_lab, X_unlab, k=k, alpha=alpha)
     return _balanced_pick(dist, classes, np.asarray(y_lab), ratio, min_confidence,
                           "propagation")
+
+
+def agreement(predict_proba: Callable[[np.ndarray], np.ndarray], classes: np.ndarray,
+              X_lab: np.ndarray, y_lab: np.ndarray, X_unlab: np.ndarray, *,
+              ratio: float = 1.0, min_confidence: float = 0.0) -> PseudoLabels:
+    """The class-balanced choice on the model's probabilities, among the rows whose
+    label-spreading class is the model's. O(n·C) plus `spread`."""
+    if len(X_unlab) == 0:
+        return PseudoLabels(np.empty(0, np.int64), np.empty(0, object), np.empty(0), "agreement")
+    classes = np.asarray(classes)
+    probs = np.asarray(predict_proba(X_unlab), dtype=np.float64).copy()
+    spread_classes, dist = spread(X_lab, y_lab, X_unlab)
+    col = {str(c): j for j, c in enumerate(classes)}
+    spread_pred = np.array([col.get(str(c), -1) for c in spread_classes])[dist.argmax(1)]
+    probs[spread_pred != probs.argmax(1)] = 0.0  # disagreeing rows: never picked
+    return _balanced_pick(probs, classes, np.asarray(y_lab), ratio,
+                          max(min_confidence, 1e-12), "agreement")
 
 
 def pseudo_labels(method: str, *, predict_proba: Callable[[np.ndarray], np.ndarray] | None,
@@ -104,4 +131,9 @@ def pseudo_labels(method: str, *, predict_proba: Callable[[np.ndarray], np.ndarr
             raise InputError("self-training needs a trained model")
         return self_training(predict_proba, classes, y_lab, X_unlab, ratio=ratio,
                              min_confidence=min_confidence)
+    if method == "agreement":
+        if predict_proba is None:
+            raise InputError("agreement needs a trained model")
+        return agreement(predict_proba, classes, X_lab, y_lab, X_unlab, ratio=ratio,
+                         min_confidence=min_confidence)
     return propagation(X_lab, y_lab, X_unlab, ratio=ratio, min_confidence=min_confidence)

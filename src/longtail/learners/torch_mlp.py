@@ -98,8 +98,10 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
             return int(self.epochs)
         return int(max(1, min(self.epochs, -(-int(self.max_samples) // max(n_train, 1)))))
 
-    def fit(self, X: Any, y: Any) -> TorchMLP:
-        """Train on X (n, d) float and labels y (n,)."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TorchMLP:
+        """Train on X (n, d) float and labels y (n,). ``sample_weight`` (n,), optional:
+        each row's weight in the loss; rows weighted below 1 (pseudo-labels) are never
+        held out for early stopping, which judges the human labels alone."""
         torch = load_torch()
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
@@ -118,8 +120,18 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
             self.n_epochs_ = 0
             return self
         self._features_cache = None  # the weights change: cached features are stale
-        tr, va = self._split(X, y_idx)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)
+        if w is not None and w.shape != (len(X),):
+            raise InputError(f"mlp: sample_weight must be ({len(X)},), got {w.shape}")
+        if w is None or np.all(w >= 1.0):
+            tr, va = self._split(X, y_idx)
+        else:  # validate on the full-weight rows only; the others always train
+            full = np.flatnonzero(w >= 1.0)
+            tr_f, va_f = self._split(X[full], y_idx[full])
+            tr = np.sort(np.concatenate([full[tr_f], np.flatnonzero(w < 1.0)]))
+            va = full[va_f]
         Xt, yt = torch.from_numpy(X), torch.from_numpy(y_idx.astype(np.int64))
+        wt = None if w is None else torch.from_numpy(w)
         opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr,
                                 weight_decay=self.weight_decay)
         loss_fn = torch.nn.CrossEntropyLoss()
@@ -133,7 +145,12 @@ class TorchMLP(ClassifierMixin, BaseEstimator):
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 opt.zero_grad()
-                loss_fn(self.net_(self._augment(Xt[idx], gen)), yt[idx]).backward()
+                out = self.net_(self._augment(Xt[idx], gen))
+                if wt is None:
+                    loss_fn(out, yt[idx]).backward()
+                else:
+                    per_row = torch.nn.functional.cross_entropy(out, yt[idx], reduction="none")
+                    (per_row * wt[idx]).sum().div(wt[idx].sum().clamp_min(1e-12)).backward()
                 opt.step()
             if len(va):
                 self.net_.eval()

@@ -41,6 +41,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from longtail.errors import ProjectError
 from longtail.store import columns, redo
 from longtail.store import schema as s
+from longtail.store.repo_base import forget_prepared
 from longtail.store.repos import now  # noqa: F401  (kept importable from here)
 from longtail.store.repos_versions import migrate_3
 from longtail.store.uow import UnitOfWork
@@ -123,15 +124,34 @@ def _migrate_7(conn: Connection, root: Path) -> None:
         conn.execute(text(f"ALTER TABLE samples DROP COLUMN {col}"))
 
 
+def _migrate_8(conn: Connection) -> None:
+    """v7 -> v8, PostgreSQL's bulk ingest: drop the foreign key from samples.batch_id to
+    ingest_batches (a check query per ingested row; see `schema.samples`) and make
+    ix_samples_split index the rows outside the pool only. SQLite keeps both: dropping
+    a constraint there rebuilds the table, and its check is an index probe in process.
+    Run again, it finds nothing to drop and builds the same index."""
+    if conn.dialect.name != "postgresql":
+        return
+    q = conn.dialect.identifier_preparer.quote
+    for fk in inspect(conn).get_foreign_keys("samples"):
+        if fk["referred_table"] == "ingest_batches" and fk["name"]:
+            conn.execute(text(f"ALTER TABLE samples DROP CONSTRAINT {q(fk['name'])}"))
+    conn.execute(text("DROP INDEX IF EXISTS ix_samples_split"))
+    next(i for i in s.samples.indexes if i.name == "ix_samples_split").create(conn)
+
+
 # version -> function(conn) upgrading the catalog from version-1 to version; the steps
 # in NEEDS_ROOT also take the project directory (they move data to files beside it).
 MIGRATIONS: dict[int, Callable[..., None]] = {2: _migrate_2, 3: migrate_3, 4: _migrate_4,
-                                              5: _migrate_5, 6: _migrate_6, 7: _migrate_7}
+                                              5: _migrate_5, 6: _migrate_6, 7: _migrate_7,
+                                              8: _migrate_8}
 NEEDS_ROOT = frozenset({7})
 
 
 def _engine(url: str | URL) -> Engine:
     engine = create_engine(url, future=True)
+    if engine.dialect.name == "postgresql":
+        forget_prepared(engine)  # the service's direct statements (store.repo_base)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

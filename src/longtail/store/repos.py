@@ -4,7 +4,8 @@ Each repository wraps ONE connection that the caller owns (a `UnitOfWork`'s, or
 `Store.unit_of_work()`'s): it never opens, commits or rolls back a transaction itself. SQLAlchemy
 Core only, and every query runs unchanged on SQLite and PostgreSQL: ids come from
 `inserted_primary_key`, upserts are delete-then-insert (no `ON CONFLICT`), `IN` lists
-are chunked, results that callers turn into arrays are ordered explicitly.
+are chunked, results that callers turn into arrays are ordered explicitly. One
+exception: ingest's sample rows go to PostgreSQL by COPY (`longtail.store.pg_copy`).
 """
 
 from __future__ import annotations
@@ -287,11 +288,16 @@ class SamplesRepo(Repo):
 
     def one(self, row: int) -> tuple[str, str | None, dict] | None:
         """(external id, text, metadata) of the sample at `row`, or None."""
-        got = _ONE.all(self.conn, {"row": int(row)})
-        if not got:
+        got = _ONE.first(self.conn, {"row": int(row)})
+        if got is None:
             return None
-        _, ext, text, meta = self._with_columns(got)[0]
-        return ext, text, meta
+        return (got["external_id"], *self.content(got["batch_id"], got["pos"]))
+
+    def content(self, batch_id: int, pos: int | None) -> tuple[str | None, dict]:
+        """(text, metadata) of the sample stored at `pos` of batch `batch_id` (the catalog
+        row's columns), from the column files: one row, no arrays (the service's lease)."""
+        text, meta = self.columns.one(int(batch_id), -1 if pos is None else int(pos))
+        return text, json.loads(meta) if meta else {}
 
     def first_mapping(self) -> dict | None:
         """The column mapping of the project's first ingest (`ColumnMapping.to_dict()`),
@@ -372,13 +378,21 @@ class SamplesRepo(Repo):
         lists aligned with `rows`, or None; they go to a new part of the batch's column
         files (written before the catalog rows that point at it).
 
-        The ingest hot loop: the catalog gets four values a row (row, id, hash, pos),
-        through the DBAPI, `INSERT_ROWS` rows per statement (multi-row VALUES), with the
-        batch id and split written into the statement. The placeholder is the driver's
-        (`?` for sqlite3, `%s` for psycopg)."""
+        The ingest hot loop: the catalog gets four values a row (row, id, hash, pos).
+        On PostgreSQL (psycopg) one COPY (`longtail.store.pg_copy`); elsewhere through
+        the DBAPI, `INSERT_ROWS` rows per statement (multi-row VALUES), with the batch
+        id and split written into the statement, the placeholder the driver's."""
         if not len(rows):
             return
         pos = self._store_columns(batch_id, text, meta, len(rows))
+        if self.conn.dialect.driver == "psycopg":
+            # PostgreSQL: one COPY of the rows, eval rows already in their split. (Imported
+            # here: it needs pyarrow, which commands that only read never load.)
+            from longtail.store import pg_copy
+
+            pg_copy.copy_in(self.conn, "samples", pg_copy.COLUMNS,
+                            pg_copy.sample_rows(batch_id, rows, ids, hashes, pos, eval_rows))
+            return
         tuples = list(zip(rows, ids, hashes, pos if pos is not None else [None] * len(rows),
                           strict=True))
         try:
