@@ -269,9 +269,11 @@ def summarise(runs: dict[str, dict[int, dict]]) -> dict:
 
 
 def transfer_table(runs: dict, base: Path, ids_y: dict, tests: dict, yt: np.ndarray,
-                   cfg: dict) -> list[dict]:
+                   cfg: dict, work: Path | None = None) -> list[dict]:
     """The other family trained on each `auto` selection against an equal-size random
-    set (paired bootstrap over the test images for the interval)."""
+    set (paired bootstrap over the test images for the interval). With `work`, each
+    seed's per-test-image gains are kept there (``transfer-<method>-<seed>.npy``, keyed
+    by the selection) and reused by a later `--no-run`."""
     from longtail.project import Project
 
     out = []
@@ -288,9 +290,18 @@ def transfer_table(runs: dict, base: Path, ids_y: dict, tests: dict, yt: np.ndar
         for seed, r in sorted(runs[sel].items()):
             rows = np.asarray(r["labeled_rows"], dtype=np.int64)
             rand = np.sort(rng.choice(len(X_all), len(rows), replace=False))
+            kept = None if work is None else work / f"transfer-{sel.split(':')[1]}-{seed}.npz"
+            key = np.concatenate([rows, rand])
+            if kept is not None and kept.exists():
+                with np.load(kept) as z:
+                    if np.array_equal(z["key"], key):
+                        gains.append(z["gain"])
+                        continue
             a = fit_acc(other, cfg, X_all[rows], y_all[rows], tests[enc], yt, seed)
             b = fit_acc(other, cfg, X_all[rand], y_all[rand], tests[enc], yt, seed)
             gains.append(a - b)
+            if kept is not None:
+                np.savez(kept, key=key, gain=a - b)
         diff = np.mean(gains, axis=0)
         boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(1000)]
         out.append({"selected_with": METHODS[sel][1], "trained_with": other,
@@ -389,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
                     runs[name][seed] = run_method(name, seed, base, work, ids_y, tests, yt,
                                                   cfg, args.resume)
                     write([], seconds)
-            write(transfer_table(runs, base, ids_y, tests, yt, cfg), seconds)
+            write(transfer_table(runs, base, ids_y, tests, yt, cfg, work), seconds)
     finally:
         if tmp is not None:
             tmp.cleanup()
