@@ -199,17 +199,21 @@ def budget_for(n: int) -> int:
     return BUDGET if n >= 1_000_000 else max(100, n // 50)
 
 
-def _queries(project: Path, n: int, strategies: list[str], record) -> bool:
-    """The floor, then two `query` processes per strategy. False on a failure."""
+def _queries(project: Path, n: int, strategies: list[str], record,
+             include_duplicates: bool = False) -> bool:
+    """The floor, then two `query` processes per strategy (`--include-duplicates`
+    passed on when asked: no near-duplicate search). False on a failure."""
     budget = budget_for(n)
+    extra = ["--include-duplicates"] if include_duplicates else []
     f = floor_seconds(project)
     record({"step": "floor", "pool": n, "floor_seconds": f,
             "load": [round(x, 2) for x in os.getloadavg()]})
     for strategy in strategies:
         for q in (1, 2):
             r = run(["query", "-p", str(project), "--budget", str(budget), "--strategy",
-                     strategy, "--json"])
+                     strategy, "--json", *extra])
             rec = {"step": "query", "path": "cli", "pool": n, "batch": budget,
+                   "include_duplicates": include_duplicates,
                    "strategy": strategy, "dtype": "float16", "query": q, **r,
                    "floor_seconds": f, "wall_over_floor": r["wall_seconds"] / f}
             if r["rc"] == 0:
@@ -251,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", default=None,
                     help="directory for the Parquet file and the project (needed with "
                     "--phase; default a new temporary directory)")
+    ap.add_argument("--include-duplicates", action="store_true",
+                    help="pass --include-duplicates to the queries: no near-duplicate "
+                    "search (the one the bulk ingest deferred), so the first query "
+                    "builds only the selection's indexes")
     ap.add_argument("--cleanup", action="store_true",
                     help="with --phase query: remove --workdir after the queries")
     args = ap.parse_args(argv)
@@ -289,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
             tmp.mkdir(parents=True, exist_ok=False)
         else:
             tmp = Path(tempfile.mkdtemp(prefix="lt-10m-", dir=os.environ.get("LT_TMP")))
-    phase = _phase_facts(args.phase, strategies)
+    phase = {**_phase_facts(args.phase, strategies),
+             "include_duplicates": args.include_duplicates}
     result.setdefault("phases", []).append(phase)
 
     def record(rec: dict) -> None:
@@ -305,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.phase in ("all", "prepare"):
             ok = _prepare(tmp, n, record)
         if ok and args.phase in ("all", "query"):
-            ok = _queries(tmp / "project", n, strategies, record)
+            ok = _queries(tmp / "project", n, strategies, record, args.include_duplicates)
         if (tmp / "project").is_dir():
             peak = max([r.get("peak_disk_bytes", 0) for r in result["runs"]]
                        + [_du(tmp / "project")])

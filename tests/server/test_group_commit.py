@@ -203,14 +203,14 @@ def _commits(store) -> list[int]:
 
 def test_concurrent_requests_share_commits_on_the_writer_pool(tmp_path, db_url):
     """40 annotators lease at once, then answer at once: far fewer commits than
-    requests (the batches), on PostgreSQL spread over the pool's writers when it has
-    several (the service runs one); every lease distinct, every answer acknowledged,
-    and the round that their answers finish is closed once, said by exactly one
-    answer."""
+    requests (the batches), on PostgreSQL spread over the pool's writers (a window of
+    more than `max_batch` requests is); every lease distinct, every answer
+    acknowledged, and the round that their answers finish is closed once, said by
+    exactly one answer."""
     store = make_store(tmp_path / "p", n=40, round_sizes=(40,), db_url=db_url)
     people = [users.add_user(store, f"u{i}")[0] for i in range(40)]
     tasks.prepare(store, POLICY)
-    gc = tasks.GroupCommit(store, writers=3)
+    gc = tasks.GroupCommit(store, writers=3, max_batch=8)
     threads: set[str] = set()
     commits = _commits(store)
 
@@ -443,3 +443,91 @@ def test_service_statements_run_prepared_on_postgresql(store, people):
                              "annotator": "ann"}])  # no such sample
     assert err.value.orig.sqlstate == "23503"
     assert _events(store) == []
+
+
+def test_a_lease_is_two_statements_on_postgresql(tmp_path, db_url, monkeypatch):
+    """PostgreSQL: a lease in a batch is two round trips, the user's row with the lease
+    they hold and the claim, which returns where its sample's text is (every statement
+    is a round trip on the writer's one thread). Counted as the batch's statements for
+    four leases less those for two."""
+    from sqlalchemy import event
+
+    from longtail.store import repo_base
+
+    if db_url is None:
+        pytest.skip("round trips are PostgreSQL's (SQLite reads the sample on its own)")
+    store = make_store(tmp_path / "p", n=20, round_sizes=(20,), db_url=db_url)
+    who = [users.add_user(store, f"u{i}")[0] for i in range(7)]
+    tasks.prepare(store, POLICY)
+    seen = [0]
+    real = repo_base.Direct.run
+
+    def counted(self, conn, params=None):
+        seen[0] += 1
+        return real(self, conn, params)
+
+    def core(*_a, **_k):
+        seen[0] += 1
+
+    monkeypatch.setattr(repo_base.Direct, "run", counted)
+    event.listen(store.engine, "before_cursor_execute", core)
+    try:
+        tasks.run_batch(store, [_leasing(who[0])])  # the reclaim of this second, once
+        counts = []
+        for group in (who[1:3], who[3:7]):
+            before = seen[0]
+            got = tasks.run_batch(store, [_leasing(u) for u in group])
+            assert all(ok for ok, _ in got)
+            counts.append(seen[0] - before)
+        tasks_ = [t for _, t in got]
+    finally:
+        event.remove(store.engine, "before_cursor_execute", core)
+    assert counts[1] - counts[0] == 2 * 2
+    assert [t.sample_id for t in tasks_] == [f"s{t.id}" for t in tasks_]
+    assert all(t.text == f"text number {t.id}" for t in tasks_)
+    store.close()
+
+
+def test_a_slow_batch_holds_up_only_its_own_users(store, people):
+    """With several writers, a window's batch goes to an idle writer while another
+    writer's batch is still running (a loaded machine, a slow round trip): other users
+    are not held up by it; a user with a request in that running batch has their next
+    one follow it on the same writer, after it, never beside it."""
+    import threading
+
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time (its lock)")
+    ann, bob = people["ann"][0], people["bob"][0]
+    gc = tasks.GroupCommit(store, window=0.0)  # the service's writers (WRITERS)
+    release, order = threading.Event(), []
+
+    def slow(uow):
+        order.append(("ann", 1, threading.current_thread().name))
+        assert release.wait(10)
+        return tasks.lease_in(uow, ann, POLICY, NOW)
+
+    def then(user, n):
+        def fn(uow):
+            order.append((user.name, n, threading.current_thread().name))
+            return tasks.lease_in(uow, user, POLICY, NOW)
+        return fn
+
+    async def main():
+        first = asyncio.ensure_future(gc.run(slow, ann.id))
+        while not order:  # ann's first request is running (and waiting)
+            await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(gc.run(then(ann, 2), ann.id))
+        other = await asyncio.wait_for(gc.run(then(bob, 1), bob.id), 10)
+        assert not first.done() and not second.done()  # bob was not held up
+        release.set()
+        return await first, await second, other
+
+    try:
+        a1, a2, b1 = asyncio.run(main())
+    finally:
+        release.set()
+        gc.close()
+    assert [(u, n) for u, n, _ in order] == [("ann", 1), ("bob", 1), ("ann", 2)]
+    assert order[0][2] == order[2][2] != order[1][2]  # ann's two on one writer
+    assert a1.id == a2.id  # the second asked again for the task the first leased
+    assert b1.id != a1.id

@@ -202,3 +202,21 @@ def test_each_of_autos_large_pool_arms_selects_from_the_narrowed_set(small_limit
         assert np.isin(rows, in_graph).all()
     # no arm built an index of its own over the narrowed set: the whole pool's are reused
     assert not [n for n, r in sel.log.get("indexes", {}).items() if r["action"] == "built"]
+
+
+def test_the_narrowing_threshold_can_be_set_by_environment(monkeypatch):
+    X, y = _pool(n=3000)
+    model = LogisticRegression(max_iter=500).fit(X[:300], y[:300])
+    cand = np.arange(300, 3000, dtype=np.int64)
+    monkeypatch.setattr(C, "MIN_ROWS", 500)
+    monkeypatch.setattr(C, "ROWS_PER_PICK", 20)
+    monkeypatch.setenv(C.NARROW_ENV, "1000")
+    got = C.narrow("margin", cand, 10, rng=np.random.default_rng(0), vectors=X,
+                   probs_of=model.predict_proba)
+    assert got.log is not None and len(got.rows) < len(cand)
+    monkeypatch.setenv(C.NARROW_ENV, "many")
+    from longtail.errors import InputError
+
+    with pytest.raises(InputError, match=C.NARROW_ENV):
+        C.narrow("margin", cand, 10, rng=np.random.default_rng(0), vectors=X,
+                 probs_of=model.predict_proba)

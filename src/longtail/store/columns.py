@@ -151,8 +151,9 @@ class ColumnReader:
         """(texts, metadata JSON texts) of the rows at `pos` of batches `batch_ids`
         (int64 arrays; pos < 0 means none stored: None, None). In the given order."""
         n = len(pos)
-        if n == 1:  # the service's task: one row, without the array bookkeeping
-            return self._one(int(batch_ids[0]), int(pos[0]))
+        if n == 1:
+            text, meta = self.one(int(batch_ids[0]), int(pos[0]))
+            return [text], [meta]
         texts: list[str | None] = [None] * n
         metas: list[str | None] = [None] * n
         batch_ids = np.asarray(batch_ids, dtype=np.int64)
@@ -181,9 +182,11 @@ class ColumnReader:
                     metas[j] = m
         return texts, metas
 
-    def _one(self, batch_id: int, pos: int) -> tuple[list[str | None], list[str | None]]:
+    def one(self, batch_id: int, pos: int) -> tuple[str | None, str | None]:
+        """(text, metadata JSON text) of one row (the service's task), without the array
+        bookkeeping of `read`."""
         if pos < 0:
-            return [None], [None]
+            return None, None
         starts, paths = self._index(batch_id)
         k = bisect.bisect_right(starts, pos) - 1
         if k < 0:
@@ -194,7 +197,7 @@ class ColumnReader:
         if local >= table.num_rows:
             raise ProjectError(f"{paths[k]}: holds {table.num_rows} rows, position "
                                f"{local} asked (the column files are incomplete)")
-        return [table.column("text")[local].as_py()], [table.column("meta")[local].as_py()]
+        return table.column("text")[local].as_py(), table.column("meta")[local].as_py()
 
     def blank_text(self, batch_ids: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """Boolean mask: the row has no text, or only whitespace. Vectorised per part."""

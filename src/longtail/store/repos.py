@@ -288,11 +288,16 @@ class SamplesRepo(Repo):
 
     def one(self, row: int) -> tuple[str, str | None, dict] | None:
         """(external id, text, metadata) of the sample at `row`, or None."""
-        got = _ONE.all(self.conn, {"row": int(row)})
-        if not got:
+        got = _ONE.first(self.conn, {"row": int(row)})
+        if got is None:
             return None
-        _, ext, text, meta = self._with_columns(got)[0]
-        return ext, text, meta
+        return (got["external_id"], *self.content(got["batch_id"], got["pos"]))
+
+    def content(self, batch_id: int, pos: int | None) -> tuple[str | None, dict]:
+        """(text, metadata) of the sample stored at `pos` of batch `batch_id` (the catalog
+        row's columns), from the column files: one row, no arrays (the service's lease)."""
+        text, meta = self.columns.one(int(batch_id), -1 if pos is None else int(pos))
+        return text, json.loads(meta) if meta else {}
 
     def first_mapping(self) -> dict | None:
         """The column mapping of the project's first ingest (`ColumnMapping.to_dict()`),

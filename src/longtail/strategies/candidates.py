@@ -28,12 +28,14 @@ the whole pool's size, which decides auto's "large pool" arms.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from longtail.errors import InputError
 from longtail.strategies import scores as S
 from longtail.strategies._base import Context, IndexLog, as_reader
 from longtail.strategies._pool import pool_clusters, pool_graph, read_rows, sorted_unique
@@ -41,6 +43,8 @@ from longtail.strategies.coverage import COVERAGE_KNN
 from longtail.strategies.diverse import pool_clustering_k
 
 NARROW_ABOVE = 2_000_000  # candidates beyond which a round narrows them first
+# ...or this environment variable's value (a smaller pool's profile of the 10M path)
+NARROW_ENV = "LONGTAIL_NARROW_ABOVE"
 ROWS_PER_PICK = 50  # candidate rows kept per row to select (recall: bench/candidates_recall.py)
 MIN_ROWS = 200_000  # ...and at least this many
 SAMPLE_PER_CLUSTER = 32  # members scored per cluster (a seeded uniform sample)
@@ -96,6 +100,22 @@ def cluster_scores(labels: np.ndarray, member_scores: np.ndarray,
     return (high + 0.5) / (seen + 1.0) + 1e-6 * (best - best.min()) / span
 
 
+def narrow_above() -> int:
+    """The candidate count above which rounds narrow: `NARROW_ENV` when set, else
+    `NARROW_ABOVE`."""
+    raw = os.environ.get(NARROW_ENV)
+    if raw is None or raw == "":
+        return NARROW_ABOVE
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise InputError(f"{NARROW_ENV} must be a whole number of candidates, 0 or more, "
+                         f"got {raw!r}")
+    return value
+
+
 def narrow(strategy: str, candidates: np.ndarray, k: int, *, rng: np.random.Generator,
            vectors: Any, probs_of: Callable[[np.ndarray], np.ndarray],
            state: dict | None = None, labeled_rows: np.ndarray | None = None,
@@ -107,7 +127,7 @@ def narrow(strategy: str, candidates: np.ndarray, k: int, *, rng: np.random.Gene
     candidates = np.asarray(candidates, np.int64)
     vectors = as_reader(vectors)
     score = NARROWED.get(strategy)
-    if score is None or len(candidates) <= NARROW_ABOVE or vectors is None:
+    if score is None or len(candidates) <= narrow_above() or vectors is None:
         return Narrowed(candidates)
     limit = max(MIN_ROWS, ROWS_PER_PICK * k)
     ctx = Context(k=k, candidates=candidates, rng=rng, vectors=vectors,
