@@ -348,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    if args.size != "smoke":
+        # The stand-in is for smoke runs only: a full record must be Fashion-MNIST.
+        how = datasets.install_fashion_mnist()
+        if not (datasets.FASHION_DIR / "train-images-idx3-ubyte.gz").exists():
+            sys.exit(f"images: Fashion-MNIST is needed at --size {args.size} ({how}); "
+                     f"install Debian's {datasets.FASHION_PACKAGE}")
     pool_im, y, test_im, yt, source = raw_images(cfg)
     budgets = list(range(cfg["batch"], cfg["budget"] + 1, cfg["batch"]))
     if budgets[-1] != cfg["budget"]:
