@@ -17,14 +17,15 @@ def main(argv: list[str]) -> int:
     path = Path(argv[0]) if argv else Path(__file__).parent / "results" / "images.json"
     d = json.loads(path.read_text())
     budgets = d["budgets"]
-    show = [i for i, b in enumerate(budgets) if b % 500 == 0 or b == budgets[0]]
+    show = [i for i, b in enumerate(budgets) if b % 500 == 0 or b in (250, 750)]
     print("| method | seeds | " + " | ".join(f"{budgets[i]:,}" for i in show) + " |")
     print("|---|---|" + "---|" * len(show))
     for name in ORDER:
         m = d["methods"].get(name)
         if not m:
             continue
-        cells = [f"{m['accuracy_mean'][i]:.3f} ± {m['accuracy_sd'][i]:.3f}" for i in show]
+        cells = [f"{m['accuracy_mean'][i]:.3f} ± {m['accuracy_sd'][i]:.3f}"
+                 if i < len(m["accuracy_mean"]) else "—" for i in show]
         print(f"| `{name}` | {len(m['seeds'])} | " + " | ".join(cells) + " |")
     print()
     print("| method | seed | " + " | ".join(f"{budgets[i]:,}" for i in show) + " |")
@@ -33,7 +34,8 @@ def main(argv: list[str]) -> int:
         m = d["methods"].get(name)
         for seed, run in zip(m["seeds"], m["runs"], strict=True) if m else ():
             print(f"| `{name}` | {seed} | "
-                  + " | ".join(f"{run['accuracy'][i]:.3f}" for i in show) + " |")
+                  + " | ".join(f"{run['accuracy'][i]:.3f}" if i < len(run["accuracy"])
+                               else "—" for i in show) + " |")
     if d.get("transfer"):
         print()
         print("| selected with | trained with | labels | seeds | gain, points [95% CI] |")

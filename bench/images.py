@@ -22,7 +22,8 @@ Torch and BLAS run on one thread (the machine is shared; `params.threads`).
 
 Resumable: each (method, seed) keeps its project and its curve under the work folder
 (default `bench/results/.cache/images-<size>`), written after every round; `--resume`
-continues where a run stopped (a run whose project and curve disagree starts over) and
+continues where a run stopped (a run whose project and curve disagree starts over; a run
+finished at a smaller `--budget` goes on to the larger one) and
 the JSON is rewritten after each finished run with what is done so far
 (`not_measured` names the rest); `--resume --no-run` only writes the JSON, with the
 transfer table, from the runs that finished.
@@ -147,8 +148,9 @@ def run_method(name: str, seed: int, base: Path, work: Path, ids_y: dict, tests:
     curve = None
     if resume and saved.exists() and proj.exists():
         curve = json.loads(saved.read_text())
-        if curve.get("done"):
+        if curve.get("done") and curve["paid"][-1] >= cfg["budget"]:
             return curve
+        curve["done"] = False  # a run finished at a smaller --budget goes on from there
         if _labels(proj) != curve["labels"]:
             curve = None  # stopped between a round and its record: start over
     if curve is None:
@@ -220,7 +222,9 @@ def make_base(work: Path, pool_im: np.ndarray, y: np.ndarray, params: dict,
     base, stamp = work / "base", work / "base.json"
     if resume and stamp.exists():
         info = json.loads(stamp.read_text())
-        if info["params"] != params:
+        # The budget is each run's own (a run goes on to a larger one): not the base's.
+        if {k: v for k, v in info["params"].items() if k != "budget"} != {
+                k: v for k, v in params.items() if k != "budget"}:
             raise SystemExit(f"{work} holds a run with other parameters ({info['params']}); "
                              "drop --resume or pass another --work")
         names = [f"img{i:06d}.png" for i in range(len(pool_im))]
@@ -246,9 +250,14 @@ def summarise(runs: dict[str, dict[int, dict]]) -> dict:
     out = {}
     for name, by_seed in runs.items():
         done = [by_seed[s] for s in sorted(by_seed)]
-        acc = np.array([r["accuracy"] for r in done])
-        out[name] = {"accuracy_mean": acc.mean(0).tolist(), "accuracy_sd": acc.std(0).tolist(),
-                     "eval_labels_mean": np.mean([r["eval_labels"] for r in done], 0).tolist(),
+        # A method run to a smaller --budget than the others: its own budgets, a prefix
+        # of the top-level `budgets` (the same batches), over the budgets every seed has.
+        n = min(len(r["accuracy"]) for r in done)
+        acc = np.array([r["accuracy"][:n] for r in done])
+        out[name] = {"budgets": done[0]["paid"][:n],
+                     "accuracy_mean": acc.mean(0).tolist(), "accuracy_sd": acc.std(0).tolist(),
+                     "eval_labels_mean": np.mean([r["eval_labels"][:n] for r in done],
+                                                 0).tolist(),
                      "query_seconds_mean": float(np.mean([np.mean(r["query_seconds"])
                                                           for r in done])),
                      "train_seconds_mean": float(np.mean([np.mean(r["train_seconds"])
@@ -260,9 +269,11 @@ def summarise(runs: dict[str, dict[int, dict]]) -> dict:
 
 
 def transfer_table(runs: dict, base: Path, ids_y: dict, tests: dict, yt: np.ndarray,
-                   cfg: dict) -> list[dict]:
+                   cfg: dict, work: Path | None = None) -> list[dict]:
     """The other family trained on each `auto` selection against an equal-size random
-    set (paired bootstrap over the test images for the interval)."""
+    set (paired bootstrap over the test images for the interval). With `work`, each
+    seed's per-test-image gains are kept there (``transfer-<method>-<seed>.npy``, keyed
+    by the selection) and reused by a later `--no-run`."""
     from longtail.project import Project
 
     out = []
@@ -279,9 +290,18 @@ def transfer_table(runs: dict, base: Path, ids_y: dict, tests: dict, yt: np.ndar
         for seed, r in sorted(runs[sel].items()):
             rows = np.asarray(r["labeled_rows"], dtype=np.int64)
             rand = np.sort(rng.choice(len(X_all), len(rows), replace=False))
+            kept = None if work is None else work / f"transfer-{sel.split(':')[1]}-{seed}.npz"
+            key = np.concatenate([rows, rand])
+            if kept is not None and kept.exists():
+                with np.load(kept) as z:
+                    if np.array_equal(z["key"], key):
+                        gains.append(z["gain"])
+                        continue
             a = fit_acc(other, cfg, X_all[rows], y_all[rows], tests[enc], yt, seed)
             b = fit_acc(other, cfg, X_all[rand], y_all[rand], tests[enc], yt, seed)
             gains.append(a - b)
+            if kept is not None:
+                np.savez(kept, key=key, gain=a - b)
         diff = np.mean(gains, axis=0)
         boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(1000)]
         out.append({"selected_with": METHODS[sel][1], "trained_with": other,
@@ -328,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    if args.size != "smoke":
+        # The stand-in is for smoke runs only: a full record must be Fashion-MNIST.
+        how = datasets.install_fashion_mnist()
+        if not (datasets.FASHION_DIR / "train-images-idx3-ubyte.gz").exists():
+            sys.exit(f"images: Fashion-MNIST is needed at --size {args.size} ({how}); "
+                     f"install Debian's {datasets.FASHION_PACKAGE}")
     pool_im, y, test_im, yt, source = raw_images(cfg)
     budgets = list(range(cfg["batch"], cfg["budget"] + 1, cfg["batch"]))
     if budgets[-1] != cfg["budget"]:
@@ -380,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                     runs[name][seed] = run_method(name, seed, base, work, ids_y, tests, yt,
                                                   cfg, args.resume)
                     write([], seconds)
-            write(transfer_table(runs, base, ids_y, tests, yt, cfg), seconds)
+            write(transfer_table(runs, base, ids_y, tests, yt, cfg, work), seconds)
     finally:
         if tmp is not None:
             tmp.cleanup()

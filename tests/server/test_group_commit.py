@@ -203,14 +203,14 @@ def _commits(store) -> list[int]:
 
 def test_concurrent_requests_share_commits_on_the_writer_pool(tmp_path, db_url):
     """40 annotators lease at once, then answer at once: far fewer commits than
-    requests (the batches), on PostgreSQL spread over the pool's writers when it has
-    several (the service runs one); every lease distinct, every answer acknowledged,
-    and the round that their answers finish is closed once, said by exactly one
-    answer."""
+    requests (the batches), on PostgreSQL spread over the pool's writers (a window of
+    more than `max_batch` requests is); every lease distinct, every answer
+    acknowledged, and the round that their answers finish is closed once, said by
+    exactly one answer."""
     store = make_store(tmp_path / "p", n=40, round_sizes=(40,), db_url=db_url)
     people = [users.add_user(store, f"u{i}")[0] for i in range(40)]
     tasks.prepare(store, POLICY)
-    gc = tasks.GroupCommit(store, writers=3)
+    gc = tasks.GroupCommit(store, writers=3, max_batch=8)
     threads: set[str] = set()
     commits = _commits(store)
 
@@ -486,3 +486,48 @@ def test_a_lease_is_two_statements_on_postgresql(tmp_path, db_url, monkeypatch):
     assert [t.sample_id for t in tasks_] == [f"s{t.id}" for t in tasks_]
     assert all(t.text == f"text number {t.id}" for t in tasks_)
     store.close()
+
+
+def test_a_slow_batch_holds_up_only_its_own_users(store, people):
+    """With several writers, a window's batch goes to an idle writer while another
+    writer's batch is still running (a loaded machine, a slow round trip): other users
+    are not held up by it; a user with a request in that running batch has their next
+    one follow it on the same writer, after it, never beside it."""
+    import threading
+
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time (its lock)")
+    ann, bob = people["ann"][0], people["bob"][0]
+    gc = tasks.GroupCommit(store, window=0.0)  # the service's writers (WRITERS)
+    release, order = threading.Event(), []
+
+    def slow(uow):
+        order.append(("ann", 1, threading.current_thread().name))
+        assert release.wait(10)
+        return tasks.lease_in(uow, ann, POLICY, NOW)
+
+    def then(user, n):
+        def fn(uow):
+            order.append((user.name, n, threading.current_thread().name))
+            return tasks.lease_in(uow, user, POLICY, NOW)
+        return fn
+
+    async def main():
+        first = asyncio.ensure_future(gc.run(slow, ann.id))
+        while not order:  # ann's first request is running (and waiting)
+            await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(gc.run(then(ann, 2), ann.id))
+        other = await asyncio.wait_for(gc.run(then(bob, 1), bob.id), 10)
+        assert not first.done() and not second.done()  # bob was not held up
+        release.set()
+        return await first, await second, other
+
+    try:
+        a1, a2, b1 = asyncio.run(main())
+    finally:
+        release.set()
+        gc.close()
+    assert [(u, n) for u, n, _ in order] == [("ann", 1), ("bob", 1), ("ann", 2)]
+    assert order[0][2] == order[2][2] != order[1][2]  # ann's two on one writer
+    assert a1.id == a2.id  # the second asked again for the task the first leased
+    assert b1.id != a1.id

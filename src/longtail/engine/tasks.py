@@ -701,7 +701,7 @@ CHECKPOINT_EVERY = 0.5
 # batches, the less CPU a submission costs: a batch's own work, its transaction and
 # its wake-ups, is a few times a request's), and no two batches wait on each other's
 # row locks.
-WRITERS = 1
+WRITERS = 3
 
 # PostgreSQL: seconds between two hand-overs to the writers, at least. The requests of
 # a window cross as one item, wake the writer once and commit together; the first
@@ -748,7 +748,6 @@ class GroupCommit:
         self.store, self.max_batch, self.window = store, max_batch, window
         self._timer: Any = None
         self._last_hand = -math.inf  # loop time of the last hand-over to the writers
-        self._queued = 0
         self._pending: list = []
         self._scheduled = False
         self._closed = False
@@ -756,7 +755,11 @@ class GroupCommit:
         self._queues: list[queue.SimpleQueue] = []
         self._workers: list[threading.Thread] = []
         self._handing: Any = None  # the loop of a scheduled hand-over to the writers
-        self._outbox: list[list] = [[] for _ in range(max(1, writers))] if self.thread else []
+        self._outbox: list = []  # (fn, future, key) waiting for their window's hand-over
+        # On the loop: batches handed to each writer and not yet answered, and the writer
+        # of each key (user) that has a request in one of them.
+        self._busy = [0] * max(1, writers)
+        self._holder: dict[Any, list[int]] = {}  # key -> [writer, requests in flight]
         self._stop = threading.Event()
         self.checkpoints = 0  # the checkpoints made by the writer's thread
         self._checkpointer: threading.Thread | None = None
@@ -768,7 +771,7 @@ class GroupCommit:
         if self.thread:
             for k in range(max(1, writers)):
                 q: queue.SimpleQueue = queue.SimpleQueue()
-                worker = threading.Thread(target=self._run, args=(q,),
+                worker = threading.Thread(target=self._run, args=(k, q),
                                           name=f"longtail-writer-{k}", daemon=True)
                 self._queues.append(q)
                 self._workers.append(worker)
@@ -789,10 +792,8 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         if self.thread:
-            k = next(self._turn) if key is None else key
-            self._outbox[k % len(self._queues)].append((fn, fut))
-            self._queued += 1
-            if self._queued >= self.max_batch and self._timer is not None:
+            self._outbox.append((fn, fut, next(self._turn) if key is None else key))
+            if len(self._outbox) >= self.max_batch and self._timer is not None:
                 self._timer.cancel()  # a full batch goes at once
                 self._timer, self._handing = None, None
             if not self._handing:
@@ -800,7 +801,7 @@ class GroupCommit:
                 # to the writer threads (and wake them) as one item.
                 self._handing = loop
                 due = self._last_hand + self.window
-                if self._queued >= self.max_batch or due <= loop.time():
+                if len(self._outbox) >= self.max_batch or due <= loop.time():
                     loop.call_soon(self._hand_over, loop)
                 else:
                     self._timer = loop.call_at(due, self._hand_over, loop)
@@ -870,14 +871,42 @@ class GroupCommit:
                 _settle(fut, ok, value)
 
     def _hand_over(self, loop: Any) -> None:
-        self._handing, self._timer, self._queued = None, None, 0
+        """The window's requests to the writers, one batch each: a request whose user
+        has one in a batch not yet answered follows it onto that writer (one user's
+        requests never run side by side); the others go together to the least busy
+        writer, an idle one when there is one."""
+        self._handing, self._timer = None, None
         self._last_hand = loop.time()
-        for q, items in zip(self._queues, self._outbox, strict=True):
-            if items:
-                q.put((list(items), loop))
-                items.clear()
+        items, self._outbox = self._outbox, []
+        groups: dict[int, list] = {}
+        free, n = -1, 0  # the writer taking the new users' requests, and how many so far
+        for fn, fut, key in items:
+            held = self._holder.get(key)
+            if held is None:
+                if free < 0 or n >= self.max_batch:  # a window past max_batch: spread
+                    free = min(range(len(self._busy)),
+                               key=lambda i: (self._busy[i] + (i in groups), i))
+                    n = 0
+                n += 1
+                held = self._holder[key] = [free, 0]
+            held[1] += 1
+            groups.setdefault(held[0], []).append((fn, fut, key))
+        for w, group in groups.items():
+            self._busy[w] += 1
+            self._queues[w].put((group, loop))
 
-    def _run(self, todo: Any) -> None:
+    def _answered(self, w: int, handed: int, batch: list, results: list) -> None:
+        """On the loop: writer `w` committed `batch` (from `handed` hand-overs)."""
+        self._busy[w] -= handed
+        for _, _fut, key in batch:
+            held = self._holder.get(key)
+            if held is not None:
+                held[1] -= 1
+                if held[1] <= 0:
+                    del self._holder[key]
+        _settle_all([f for _, f, _ in batch], results)
+
+    def _run(self, w: int, todo: Any) -> None:
         import queue
 
         stop = False
@@ -886,6 +915,7 @@ class GroupCommit:
             if item is None:
                 return
             items, loop = item
+            handed = 1
             while len(items) < self.max_batch:
                 try:
                     nxt = todo.get_nowait()
@@ -895,12 +925,15 @@ class GroupCommit:
                     stop = True  # after this batch
                     break
                 items += nxt[0]
+                handed += 1
             for i in range(0, len(items), self.max_batch):
                 batch = items[i : i + self.max_batch]
-                results = run_batch(self.store, [f for f, _ in batch],
+                results = run_batch(self.store, [f for f, _, _ in batch],
                                     defer_checkpoints=self._checkpointer is not None)
                 # One wake-up of the event loop per batch, not one per request.
-                loop.call_soon_threadsafe(_settle_all, [f for _, f in batch], results)
+                last = i + self.max_batch >= len(items)
+                loop.call_soon_threadsafe(self._answered, w, handed if last else 0, batch,
+                                          results)
 
     def close(self) -> None:
         """Stop taking requests; the threads finish what is queued."""
