@@ -220,8 +220,13 @@ def _queries(project: Path, n: int, strategies: list[str], record,
                 log = json.loads(r["stdout"])["log"]
                 rec["candidates"] = {k: v for k, v in (log.get("candidates") or {}).items()
                                      if k != "indexes"}
-                idx = {**((log.get("candidates") or {}).get("indexes") or {}),
-                       **((log.get("selection") or {}).get("indexes") or {})}
+                # the narrowing's records first, the selection's after, except that an
+                # index built in this round keeps its "built" record (not the "reused"
+                # one of the same index later in the round)
+                idx = dict((log.get("candidates") or {}).get("indexes") or {})
+                for name, rec_ in ((log.get("selection") or {}).get("indexes") or {}).items():
+                    if (idx.get(name) or {}).get("action") != "built":
+                        idx[name] = rec_
                 rec["index_seconds"] = sum(float(v.get("seconds", 0)) for v in idx.values())
                 rec["indexes"] = idx
                 rec["duplicates"] = log.get("duplicates")
