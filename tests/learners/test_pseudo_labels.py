@@ -16,6 +16,17 @@ from longtail.project import Project
 from tests.conftest import make_pool, snapshot, write_csv, write_pool_csv
 
 
+def _labeled_project(tmp_path, n: int, seed: int, labels: int) -> Project:
+    """A project over a seeded 3-class pool, no eval share, its first `labels` rows labeled."""
+    X, y = make_pool(n, d=8, classes=3, seed=seed)
+    p = Project.init(tmp_path / "proj", eval_rate=0.0)
+    p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", text="text",
+             vector_prefix="v")
+    p.import_labels(write_csv(tmp_path / "l.csv", ["id", "label"],
+                              [[f"s{i}", y[i]] for i in range(labels)]))
+    return p
+
+
 def test_self_training_is_class_balanced_and_mostly_right():
     X, y = make_pool(600, d=8, classes=3, seed=5)
     lab = np.r_[0:30]
@@ -45,12 +56,7 @@ def test_unknown_method_is_refused():
 
 
 def test_train_with_pseudo_labels_counts_and_stores_only_human_labels(tmp_path):
-    X, y = make_pool(400, d=8, classes=3, seed=7)
-    p = Project.init(tmp_path / "proj", eval_rate=0.0)
-    p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", text="text",
-             vector_prefix="v")
-    p.import_labels(write_csv(tmp_path / "l.csv", ["id", "label"],
-                              [[f"s{i}", y[i]] for i in range(24)]))
+    p = _labeled_project(tmp_path, n=400, seed=7, labels=24)
     out = subprocess.run([sys.executable, "-m", "longtail.cli", "settings", "-p",
                           str(p.store.root), "pseudo_labels", "self-training", "--json"],
                          capture_output=True, text=True)
@@ -120,12 +126,7 @@ def test_weighted_pseudo_labels_pull_the_torch_learner_less():
 
 
 def test_train_weighs_pseudo_labels_for_a_torch_learner(tmp_path):
-    X, y = make_pool(300, d=8, classes=3, seed=10)
-    p = Project.init(tmp_path / "proj", eval_rate=0.0)
-    p.ingest(write_pool_csv(tmp_path / "pool.csv", X, y), id="id", text="text",
-             vector_prefix="v")
-    p.import_labels(write_csv(tmp_path / "l.csv", ["id", "label"],
-                              [[f"s{i}", y[i]] for i in range(30)]))
+    p = _labeled_project(tmp_path, n=300, seed=10, labels=30)
     for key, value in (("learner", "mlp"), ("learner_params", '{"epochs": 20}'),
                        ("pseudo_labels", "agreement"), ("pseudo_weight", "0.5")):
         out = subprocess.run([sys.executable, "-m", "longtail.cli", "settings", "-p",
