@@ -696,11 +696,11 @@ def run_batch(store: Store, fns: list[Callable[[UnitOfWork], T]], *,
 # SQLite: seconds between the writer thread's checkpoints of the write-ahead log.
 CHECKPOINT_EVERY = 0.5
 
-# PostgreSQL: batches run on this many writer threads, each on a connection of the
-# store's pool. One: every batch then holds a whole window's requests (the fewer the
-# batches, the less CPU a submission costs: a batch's own work, its transaction and
-# its wake-ups, is a few times a request's), and no two batches wait on each other's
-# row locks.
+# PostgreSQL: batches run on up to this many writer threads, each on a connection of
+# the store's pool. Each writer takes a whole window's requests (the fewer the batches,
+# the less CPU a submission costs: a batch's own work, its transaction and its
+# wake-ups, is a few times a request's); a second writer takes a window only while the
+# first is still busy, so one thread's round trips never cap the service.
 WRITERS = 3
 
 # PostgreSQL: seconds between two hand-overs to the writers, at least. The requests of
@@ -717,7 +717,7 @@ class GroupCommit:
     (2 ms) after the first request queues, or at once when `max_batch` are waiting; its
     statements take microseconds, and a writer thread would
     wait for the interpreter lock after each one while the loop holds it. PostgreSQL
-    (`thread=True`): `writers` threads (WRITERS, one), each taking batches from its own
+    (`thread=True`): `writers` threads (WRITERS), each taking batches from its own
     queue onto a pooled connection, while the loop goes on serving. The loop hands
     requests over at most once per `window` (PG_WINDOW, 20 ms; at once when `max_batch`
     are waiting or none went in the last window): at 300 submissions/s a batch holds
@@ -735,7 +735,7 @@ class GroupCommit:
     on the event loop)."""
 
     def __init__(self, store: Store, *, thread: bool | None = None, max_batch: int = 64,
-                 window: float | None = None, writers: int | None = None,
+                 window: float | None = None, writers: int = WRITERS,
                  checkpoint_every: float = CHECKPOINT_EVERY):
         import itertools
         import queue
@@ -743,8 +743,6 @@ class GroupCommit:
         self.thread = store.dialect != "sqlite" if thread is None else thread
         if window is None:
             window = PG_WINDOW if self.thread else 0.002
-        if writers is None:
-            writers = WRITERS
         self.store, self.max_batch, self.window = store, max_batch, window
         self._timer: Any = None
         self._last_hand = -math.inf  # loop time of the last hand-over to the writers
