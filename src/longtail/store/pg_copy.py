@@ -58,7 +58,7 @@ def sample_rows(batch_id: int, rows: Sequence[int], ids: Sequence[str] | pa.Arra
     # The joined lines lie end to end in the array's data buffer: that is the payload.
     offsets = np.frombuffer(line.buffers()[1], dtype=np.int32)
     start, end = int(offsets[line.offset]), int(offsets[line.offset + len(line)])
-    return line.buffers()[2].to_pybytes()[start:end]
+    return line.buffers()[2].slice(start, end - start).to_pybytes()  # one copy, not two
 
 
 def copy_in(conn: Connection, table: str, columns: Sequence[str], payload: bytes) -> None:
